@@ -4,4 +4,18 @@
 //! Architecture invariant: this crate does no I/O, never reads the clock or
 //! the environment, and knows nothing of SQL, HTTP or files.
 
+pub mod currency;
+pub mod decision;
+pub mod declaration;
+pub mod error;
+pub mod fields;
+pub mod records;
 pub mod rng;
+
+pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};
+pub use declaration::{Declaration, Direction, Document, Item, OverseasParty, Party, TransportMode};
+pub use error::ValidationError;
+pub use records::{
+    ControlKind, CreditClass, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeResult, Release,
+    TaxInvoice,
+};

@@ -1,1 +1,352 @@
-//! placeholder
+//! The screening engine: context → rules → score → risk value and level →
+//! channel (DESIGN.md "Screening"). It maps customs declarations onto the
+//! generic rule language and scorer, and holds the incremental state.
+//!
+//! Architecture invariant: no I/O, no clock, no environment. `now` and the
+//! seed come in as arguments; the same inputs, state and seed give the same
+//! decision. Persistence of state is the caller's business (see
+//! `Engine::checkpoint`).
+
+pub mod context;
+pub mod facts;
+pub mod rulebook;
+pub mod scorer;
+pub mod selectivity;
+
+use chrono::{DateTime, FixedOffset};
+use riskgate_core::{Channel, CreditClass, Decision, Declaration, Disposal, Outcome, Reason, RiskLevel, Source};
+use riskgate_rules::{Facts, Lists};
+use serde::{Deserialize, Serialize};
+
+pub use context::{Context, OutcomeKeys};
+pub use facts::CustomsSchema;
+pub use rulebook::{RuleBook, RuleDef, RuleStatus};
+pub use scorer::{Score, ScoreInput, Scorer, StatScorer};
+pub use selectivity::{Selectivity, SelectivityConfig, TargetRates};
+
+/// How much the credit class scales a declaration's ranking (DESIGN.md 6).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CreditFactors {
+    pub advanced: f64,
+    pub general: f64,
+    pub ordinary: f64,
+    pub dishonest: f64,
+    pub unknown: f64,
+}
+
+impl Default for CreditFactors {
+    fn default() -> Self {
+        CreditFactors { advanced: 0.4, general: 0.7, ordinary: 1.0, dishonest: 1.5, unknown: 1.1 }
+    }
+}
+
+impl CreditFactors {
+    pub fn of(&self, c: Option<CreditClass>) -> f64 {
+        match c {
+            Some(CreditClass::Advanced) => self.advanced,
+            Some(CreditClass::General) => self.general,
+            Some(CreditClass::Ordinary) => self.ordinary,
+            Some(CreditClass::Dishonest) => self.dishonest,
+            None => self.unknown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    pub selectivity: SelectivityConfig,
+    pub credit: CreditFactors,
+}
+
+/// A control task to open for a yellow or red decision (M4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    pub office: String,
+    pub channel: Channel,
+    pub disposal: Disposal,
+    pub instructions: String,
+}
+
+/// The result of screening one declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screened {
+    pub decision: Decision,
+    /// Risk value scaled by the credit factor: what selectivity ranks on.
+    pub ranking: f64,
+    pub task: Option<TaskSpec>,
+}
+
+/// State that must survive restarts for decisions to stay reproducible.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub context: Context,
+    pub selectivity: Selectivity,
+}
+
+pub struct Engine {
+    pub config: EngineConfig,
+    pub context: Context,
+    pub selectivity: Selectivity,
+    schema: CustomsSchema,
+    rules: RuleBook,
+    lists: Lists,
+    scorer: Option<Box<dyn Scorer>>,
+    shadow: Option<Box<dyn Scorer>>,
+    facts: Facts,
+    hits: Vec<usize>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("rules", &self.rules.len()).finish_non_exhaustive()
+    }
+}
+
+fn instruction_for(feature: &str) -> &'static str {
+    match feature {
+        "unit_value_vs_hs6_origin" => {
+            "核对申报单价与发票及付汇记录 / Check the unit price against the invoice and payments"
+        }
+        "kg_per_unit_vs_hs6" => "核对数量与重量，过磅 / Check quantity against weight; weigh the goods",
+        "forex_paid_vs_declared" => "核对付汇金额与申报价格 / Check forex payments against the declared value",
+        "trader_finding_rate" | "declarant_finding_rate" | "overseas_party_finding_rate" => {
+            "查看既往查获记录，重点查验 / Review past findings of the parties; inspect thoroughly"
+        }
+        "goods_finding_rate" | "new_goods_or_origin" => "核对商品编码与归类 / Check the HS classification of the goods",
+        "route_finding_rate" => "核对原产地证明及运输路线 / Check origin documents and the route",
+        "new_trader" => "核实企业资质与实际经营 / Verify the trader's registration and business",
+        _ => "按规程审核 / Check per standard procedure",
+    }
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        let schema = CustomsSchema::new();
+        let facts = Facts::new(&schema.schema);
+        Engine {
+            config,
+            context: Context::default(),
+            selectivity: Selectivity::default(),
+            schema,
+            rules: RuleBook::default(),
+            lists: Lists::new(),
+            scorer: Some(Box::new(StatScorer::default())),
+            shadow: None,
+            facts,
+            hits: Vec::new(),
+        }
+    }
+
+    pub fn schema(&self) -> &CustomsSchema {
+        &self.schema
+    }
+
+    pub fn lists(&self) -> &Lists {
+        &self.lists
+    }
+
+    pub fn set_lists(&mut self, lists: Lists) {
+        self.lists = lists;
+    }
+
+    /// Installs the active rule versions; returns those that did not compile.
+    pub fn set_rules(&mut self, defs: Vec<RuleDef>) -> Vec<(String, u32, riskgate_rules::RuleError)> {
+        let (book, errors) = RuleBook::build(defs, &self.schema, &self.lists);
+        self.rules = book;
+        errors
+    }
+
+    pub fn rules(&self) -> &RuleBook {
+        &self.rules
+    }
+
+    /// Replaces the scorer; `None` runs on rules and the conservative default.
+    pub fn set_scorer(&mut self, scorer: Option<Box<dyn Scorer>>) {
+        self.scorer = scorer;
+    }
+
+    pub fn set_shadow(&mut self, scorer: Option<Box<dyn Scorer>>) {
+        self.shadow = scorer;
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { context: self.context.clone(), selectivity: self.selectivity.clone() }
+    }
+
+    pub fn restore(&mut self, cp: Checkpoint) {
+        self.context = cp.context;
+        self.selectivity = cp.selectivity;
+    }
+
+    /// A fingerprint of the policy in force: scorer and rule versions.
+    pub fn policy_id(&self) -> String {
+        let mut h: u64 = 0;
+        for d in &self.rules.defs {
+            h = riskgate_core::rng::stable_hash(h, &format!("{}@{}", d.id, d.version));
+        }
+        let scorer = self.scorer.as_ref().map_or("none", |s| s.id());
+        format!("{scorer}+rules:{}:{:08x}", self.rules.len(), h as u32)
+    }
+
+    /// Which active rules fire on a declaration, without deciding anything.
+    pub fn rule_hits(&mut self, d: &Declaration) -> Vec<&RuleDef> {
+        let fx = self.context.forex.lookup(d, d.total_value_cny());
+        self.schema.fill(&mut self.facts, d, &self.context, fx);
+        let mut hits = std::mem::take(&mut self.hits);
+        self.rules.matching(&self.facts, d.declared_at, &mut hits);
+        self.hits = hits;
+        self.hits.iter().map(|i| &self.rules.defs[*i]).collect()
+    }
+
+    /// Screens one declaration: decides, then folds it into the context.
+    pub fn screen(&mut self, d: &Declaration, now: DateTime<FixedOffset>) -> Screened {
+        let declared_cny = d.total_value_cny();
+        let fx = self.context.forex.lookup(d, declared_cny);
+        self.schema.fill(&mut self.facts, d, &self.context, fx);
+        let mut hits = std::mem::take(&mut self.hits);
+        self.rules.matching(&self.facts, d.declared_at, &mut hits);
+
+        let mut reasons = Vec::with_capacity(hits.len() + 3);
+        let mut keep = 1.0;
+        let mut forced: Option<Channel> = None;
+        let mut instructions: Vec<&str> = Vec::new();
+        for &i in &hits {
+            let r = &self.rules.defs[i];
+            keep *= 1.0 - r.weight.clamp(0.0, 1.0);
+            if let Some(ch) = r.channel {
+                forced = Some(forced.map_or(ch, |f| f.max(ch)));
+            }
+            if !r.instructions.is_empty() {
+                instructions.push(&r.instructions);
+            }
+            reasons.push(Reason::Rule {
+                id: r.id.clone(),
+                version: r.version,
+                title: r.title.clone(),
+                channel: r.channel,
+                weight: r.weight,
+            });
+        }
+        let input = ScoreInput { declaration: d, context: &self.context, forex: fx };
+        let score = self.scorer.as_ref().map(|s| s.score(input)).filter(|s| s.probability.is_finite());
+        let probability = match &score {
+            Some(s) => {
+                reasons.push(Reason::Model {
+                    id: s.scorer_id.clone(),
+                    score: round4(s.probability),
+                    top_features: s.contributions.iter().take(5).map(|(n, v)| (n.to_string(), round4(*v))).collect(),
+                    expected_revenue_cny: Some((s.expected_revenue_cny * 100.0).round() / 100.0),
+                });
+                s.probability
+            }
+            None => {
+                // Conservative default: never below three times the base rate.
+                let p = (3.0 * self.context.base_rate()).min(0.5);
+                reasons.push(Reason::Fallback {
+                    detail: format!("scorer unavailable; rules plus conservative default risk {p:.3}"),
+                });
+                p
+            }
+        };
+        let risk_value = round4(1.0 - (1.0 - probability) * keep);
+        let risk_level = RiskLevel::from_risk_value(risk_value);
+        let class = self.context.enterprises.get(&d.trader.id).map(|e| e.credit_class);
+        let factor = self.config.credit.of(class);
+        if (factor - 1.0).abs() > 1e-9 {
+            reasons.push(Reason::Credit { class: class.map_or("unknown", |c| c.as_str()).into(), factor });
+        }
+        let ranking = (risk_value * factor).min(1.0);
+        let sel = self.selectivity.select(&self.config.selectivity, &d.office, &d.id, ranking, forced);
+        if sel.random {
+            reasons.push(Reason::Random { rate: self.config.selectivity.random_rate });
+        }
+        reasons.push(Reason::Selectivity {
+            office: d.office.clone(),
+            threshold: round4(sel.threshold.min(1.0)),
+            target_rate: sel.target_rate,
+        });
+
+        let disposal = match (sel.channel, risk_level) {
+            (Channel::Green, RiskLevel::High) => Disposal::Transfer,
+            (_, RiskLevel::High) => Disposal::Control,
+            (_, RiskLevel::Medium) => Disposal::Prevent,
+            (_, RiskLevel::Low) => Disposal::Accept,
+        };
+        let mut text = String::new();
+        if sel.channel.is_control() {
+            for i in &instructions {
+                if !text.is_empty() {
+                    text.push_str("; ");
+                }
+                text.push_str(i);
+            }
+            if sel.random {
+                if !text.is_empty() {
+                    text.push_str("; ");
+                }
+                text.push_str("随机布控，按规程查验 / Random control: check per standard procedure");
+            }
+            if text.is_empty()
+                && let Some((f, _)) = score.as_ref().and_then(|s| s.contributions.iter().find(|(_, v)| *v > 0.0))
+            {
+                text.push_str(instruction_for(f));
+            }
+            if text.is_empty() {
+                text.push_str(instruction_for(""));
+            }
+        } else if disposal == Disposal::Transfer {
+            text.push_str(
+                "高风险已放行，转稽查 / High risk released within the control budget: refer to post-clearance audit",
+            );
+        }
+        self.hits = hits;
+
+        let decision = Decision {
+            declaration_id: d.id.clone(),
+            decided_at: now,
+            channel: sel.channel,
+            risk_value,
+            risk_level,
+            reasons,
+            random: sel.random,
+            instructions: text.clone(),
+            selection_probability: sel.selection_probability,
+            source: sel.source,
+            disposal: Some(disposal),
+            office: d.office.clone(),
+            engine: self.policy_id(),
+        };
+        let task = sel.channel.is_control().then(|| TaskSpec {
+            office: d.office.clone(),
+            channel: sel.channel,
+            disposal,
+            instructions: text,
+        });
+        self.context.apply_declaration(d);
+        Screened { decision, ranking, task }
+    }
+
+    /// Folds a declaration stored without screening (migrated history).
+    pub fn apply_historical(&mut self, d: &Declaration) {
+        self.context.apply_declaration(d);
+    }
+
+    pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
+        self.context.apply_outcome(keys, outcome);
+    }
+
+    /// Scores with the shadow scorer, if one is set (never affects lanes).
+    pub fn shadow_score(&self, d: &Declaration) -> Option<Score> {
+        let fx = self.context.forex.lookup(d, d.total_value_cny());
+        self.shadow.as_ref().map(|s| s.score(ScoreInput { declaration: d, context: &self.context, forex: fx }))
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Selection source of a decision for hit-rate splits.
+pub fn source_of(d: &Decision) -> Source {
+    d.source
+}

@@ -1,1 +1,229 @@
-//! placeholder
+//! The system of record behind one interface, `Store`, so that no caller
+//! knows which engine holds the data. `SqliteStore` is the embedded store
+//! (one file under `--data DIR`, WAL mode); PostgreSQL implements the same
+//! trait for national deployments.
+//!
+//! Architecture invariant: only this crate writes SQL. Decisions and the
+//! action log are append-only (enforced by triggers as well as by the API).
+//! Every batch is one transaction: a declaration is stored with its items,
+//! decision, rule hits and control task, or not at all.
+
+mod migrations;
+mod sqlite;
+
+use chrono::{DateTime, FixedOffset};
+use riskgate_core::{Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice};
+use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data could not be decoded: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("{0}")]
+    User(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A rule version with its lifecycle record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    pub def: RuleDef,
+    pub status: RuleStatus,
+    pub created_by: String,
+    pub created_at: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+/// One entry for the action log (who, when, before, after, why).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub at: DateTime<FixedOffset>,
+    pub actor: String,
+    pub office: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub reason: Option<String>,
+}
+
+/// A logged action as stored, with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedAction {
+    pub seq: i64,
+    pub action: Action,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What happened to the screening context, in the order it happened; a
+/// checkpoint plus the events after it rebuild the engine's state exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Historical(Box<Declaration>),
+    Screened { declaration: Box<Declaration>, office: String, ranking: f64, controlled: bool, mandatory: bool },
+    Outcome { outcome: Box<Outcome>, keys: OutcomeKeys },
+}
+
+/// A stored declaration with what is known about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDeclaration {
+    pub seq: i64,
+    pub declaration: Declaration,
+    pub decision: Option<Decision>,
+    pub historical: bool,
+}
+
+/// Result of storing one outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeStored {
+    Stored { keys: OutcomeKeys },
+    Duplicate,
+}
+
+/// Counts per office for the KPI figures (DESIGN.md "KPIs").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfficeCounts {
+    pub office: String,
+    pub declarations: u64,
+    pub screened: u64,
+    pub controlled: u64,
+    /// Controls by source: rule, score, random, manual.
+    pub controls_by_source: [u64; 4],
+    pub completed_by_source: [u64; 4],
+    pub findings_by_source: [u64; 4],
+    pub additional_duty_cny: f64,
+    pub imports_sea: u64,
+    pub same_day_sea: u64,
+    pub imports_other: u64,
+    pub same_day_other: u64,
+    /// Smuggling found at the border (controls before release).
+    pub smuggling_border: u64,
+    /// Smuggling found later for released goods (audit).
+    pub smuggling_later: u64,
+    /// Uncontrolled declarations (for the unbiased revenue estimate).
+    pub uncontrolled: u64,
+    pub uncontrolled_value_cny: f64,
+    pub random_value_cny: f64,
+    pub random_revenue_cny: f64,
+}
+
+pub const SOURCES: [&str; 4] = ["rule", "score", "random", "manual"];
+
+/// Live statistics of one rule version (DESIGN.md "Rules").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleStats {
+    pub id: String,
+    pub version: u32,
+    pub hits: u64,
+    pub controls: u64,
+    pub completed: u64,
+    pub findings: u64,
+    pub revenue_cny: f64,
+    /// Hits in the most recent 1,000 screened declarations (runaway alarm).
+    pub recent_hits: u64,
+}
+
+/// A control task as an officer sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlTask {
+    pub id: i64,
+    pub declaration_id: String,
+    pub office: String,
+    pub channel: String,
+    pub disposal: String,
+    pub instructions: String,
+    pub status: String,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub officer: Option<String>,
+    pub risk_value: f64,
+}
+
+/// A declaration of stored history with its decision and outcomes, for back-tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub declaration: Declaration,
+    pub decision: Option<Decision>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// The store interface every backend implements.
+pub trait Store: Send {
+    fn backend(&self) -> &'static str;
+
+    // Reference and external data.
+    fn upsert_offices(&mut self, rows: &[Office]) -> Result<()>;
+    fn offices(&self) -> Result<Vec<Office>>;
+    fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()>;
+    fn officers(&self) -> Result<Vec<Officer>>;
+    fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()>;
+    fn enterprises(&self) -> Result<Vec<Enterprise>>;
+    fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()>;
+    fn forex(&self) -> Result<Vec<ForexPayment>>;
+    fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
+
+    // Declarations and decisions.
+    /// Stored decisions (or `None` for historical ones) of the ids already known.
+    fn known(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, Option<Decision>>>;
+    /// Stores declarations with their decisions, rule hits and control
+    /// tasks in one transaction. Ids must be new (check with `known`).
+    fn commit_screened(&mut self, batch: &[(&Declaration, &Screened)]) -> Result<()>;
+    /// Stores past declarations without decisions; returns how many were new.
+    fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>>;
+    fn declaration(&self, id: &str) -> Result<Option<StoredDeclaration>>;
+    fn declaration_count(&self) -> Result<u64>;
+
+    // Controls, outcomes, releases.
+    /// Stores outcomes in one transaction. Unknown declarations fail the
+    /// whole batch with a user error naming the id; check first.
+    fn commit_outcomes(&mut self, batch: &[Outcome]) -> Result<Vec<OutcomeStored>>;
+    fn commit_releases(&mut self, batch: &[Release]) -> Result<Vec<bool>>;
+    fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>>;
+
+    // Rules and lists.
+    fn rules(&self) -> Result<Vec<RuleRecord>>;
+    fn insert_rule(&mut self, rule: &RuleRecord, action: &Action) -> Result<()>;
+    fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()>;
+    fn rule_stats(&self) -> Result<Vec<RuleStats>>;
+    fn lists(&self) -> Result<Vec<(String, String)>>;
+    fn set_list(&mut self, name: &str, values: &[String], action: &Action) -> Result<()>;
+    fn setting(&self, key: &str) -> Result<Option<String>>;
+    fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()>;
+
+    // Action log.
+    fn append_action(&mut self, action: &Action) -> Result<()>;
+    fn actions(&self, limit: usize) -> Result<Vec<LoggedAction>>;
+    /// Checks the hash chain; returns the seq of the first broken entry.
+    fn verify_actions(&self) -> Result<Option<i64>>;
+
+    // Engine state.
+    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>>;
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()>;
+    /// Events after `seq`, in order, handed to `f` one by one.
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()>;
+
+    // Analysis.
+    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>>;
+    /// Stored declarations in a time range with decisions and outcomes.
+    fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()>;
+}
+
+/// Hash of one action-log entry chained to the previous one.
+pub fn chain_hash(prev: &str, seq: i64, a: &Action) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(seq.to_le_bytes());
+    h.update(serde_json::to_vec(a).expect("action serialises"));
+    let out = h.finalize();
+    out.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,1 +1,576 @@
-fn main() {}
+//! The `riskgate` binary: command-line front end over the store and the
+//! screening engine. Only this crate knows files, flags and wire formats.
+
+mod app;
+mod bench;
+mod explain;
+mod import;
+mod jsonl;
+mod kpi;
+mod progress;
+mod rules_cmd;
+mod screen;
+mod world;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::App;
+use crate::screen::{Clock, ScreenOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "riskgate",
+    version,
+    about = "Customs risk management: screens every declaration, targets ~4% for control, learns from outcomes"
+)]
+struct Cli {
+    /// Directory of the embedded store.
+    #[arg(long, global = true, default_value = "riskgate-data", env = "RISKGATE_DATA")]
+    data: PathBuf,
+    /// Who is acting (recorded in the action log).
+    #[arg(long, global = true, default_value = "cli", env = "RISKGATE_USER")]
+    user: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import records (JSON Lines, DATA.md formats) or a CSV through a mapping.
+    Import {
+        #[command(subcommand)]
+        kind: ImportKind,
+    },
+    /// Validate, store and screen declarations; write one decision per input line.
+    Screen {
+        file: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stamp decisions with the wall clock or the declaration's own time.
+        #[arg(long, value_enum, default_value = "wall")]
+        clock: Clock,
+    },
+    /// Key performance indicators (M9) rolled up office → district → HQ.
+    Kpi {
+        #[arg(long)]
+        office: Option<String>,
+        /// First day (inclusive), YYYY-MM-DD, China time.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day (inclusive).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Risk rules (profiles): add, list, show, test, backtest, approve, retire.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
+    /// Named watch-lists used by rules (`x in list("NAME")`).
+    Lists {
+        #[command(subcommand)]
+        cmd: ListsCmd,
+    },
+    /// Settings: seed, random_rate, window, target.default, target.OFFICE.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Show a stored declaration's decision with its explanation.
+    Decision {
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Open control tasks of an office, highest risk first.
+    Tasks {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// The action log; `audit verify` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// Write a seeded synthetic world in DATA.md formats.
+    Generate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        outdir: PathBuf,
+    },
+    /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
+    Simulate {
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long)]
+        decisions: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Generate a world, import its history, screen live traffic, show KPIs and explanations.
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.5)]
+        scale: f64,
+        /// Start from an empty data directory (removes DATA/riskgate.db*).
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Benchmarks (screen throughput, rule stage scaling).
+    Bench {
+        #[command(subcommand)]
+        cmd: bench::BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportKind {
+    Offices {
+        file: PathBuf,
+    },
+    Officers {
+        file: PathBuf,
+    },
+    Enterprises {
+        file: PathBuf,
+    },
+    Forex {
+        file: PathBuf,
+    },
+    Invoices {
+        file: PathBuf,
+    },
+    Declarations {
+        file: PathBuf,
+        /// Store as past declarations without screening them.
+        #[arg(long)]
+        historical: bool,
+        #[arg(long, value_enum, default_value = "wall")]
+        clock: Clock,
+    },
+    Outcomes {
+        file: PathBuf,
+    },
+    Releases {
+        file: PathBuf,
+    },
+    /// Declarations from CSV through a TOML column mapping.
+    Csv {
+        #[arg(long)]
+        mapping: PathBuf,
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "wall")]
+        clock: Clock,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Add a rule (TOML file) as a new draft version.
+    Add { file: PathBuf },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a rule version with its logic (logged as a read of rule logic).
+    Show {
+        id: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Which declarations of FILE the rule (id or .toml file) fires on.
+    Test {
+        rule: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long = "declarations")]
+        file: PathBuf,
+    },
+    /// Replay stored history with outcomes through a rule (id or .toml file).
+    Backtest {
+        rule: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Approve a draft (must be another user than its author); it becomes active.
+    Approve {
+        id: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    Retire {
+        id: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The fields a rule may use.
+    Fields,
+}
+
+#[derive(Subcommand)]
+enum ListsCmd {
+    /// Replace a list with the values of FILE (one per line).
+    Set {
+        name: String,
+        file: PathBuf,
+    },
+    Show,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    Set { key: String, value: String },
+    Show,
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    Verify,
+    Log {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+fn day_start(d: chrono::NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() - 8 * 3600
+}
+
+fn print_summary(s: &import::Summary, what: &str) -> ExitCode {
+    s.print(what);
+    if s.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let data = cli.data.clone();
+    let open = || App::open(&data, &cli.user);
+    match cli.command {
+        Command::Import { kind } => {
+            let mut app = open()?;
+            let (s, what) = match kind {
+                ImportKind::Offices { file } => (import::import_offices(&mut app, &file)?, "offices"),
+                ImportKind::Officers { file } => (import::import_officers(&mut app, &file)?, "officers"),
+                ImportKind::Enterprises { file } => (import::import_enterprises(&mut app, &file)?, "enterprises"),
+                ImportKind::Forex { file } => (import::import_forex(&mut app, &file)?, "forex payments"),
+                ImportKind::Invoices { file } => (import::import_invoices(&mut app, &file)?, "tax invoices"),
+                ImportKind::Declarations { file, historical: true, .. } => {
+                    (import::import_historical(&mut app, &file)?, "historical declarations")
+                }
+                ImportKind::Declarations { file, historical: false, clock } => {
+                    let opts = ScreenOptions { clock, ..Default::default() };
+                    (import::import_declarations(&mut app, &file, &opts)?, "declarations")
+                }
+                ImportKind::Outcomes { file } => (import::import_outcomes(&mut app, &file)?, "outcomes"),
+                ImportKind::Releases { file } => (import::import_releases(&mut app, &file)?, "releases"),
+                ImportKind::Csv { mapping, file, clock } => {
+                    let opts = ScreenOptions { clock, ..Default::default() };
+                    (import::import_csv(&mut app, &mapping, &file, &opts)?, "declarations (csv)")
+                }
+            };
+            Ok(print_summary(&s, what))
+        }
+        Command::Screen { file, out, clock } => {
+            let mut app = open()?;
+            let opts = ScreenOptions { out, clock, ..Default::default() };
+            let s = screen::screen_values(&mut app, &file, None, &opts)?;
+            Ok(print_summary(&s, "declarations"))
+        }
+        Command::Kpi { office, from, to, format } => {
+            let app = open()?;
+            let counts = app.store.office_counts(from.map(day_start), to.map(|d| day_start(d) + 86_400))?;
+            let offices = app.store.offices()?;
+            let mut units = kpi::rollup(&offices, &counts);
+            if let Some(code) = office {
+                // The unit and everything under it.
+                let mut keep = std::collections::HashSet::from([code.clone()]);
+                loop {
+                    let before = keep.len();
+                    for o in &offices {
+                        if o.parent.as_ref().is_some_and(|p| keep.contains(p)) {
+                            keep.insert(o.code.clone());
+                        }
+                    }
+                    if keep.len() == before {
+                        break;
+                    }
+                }
+                units.retain(|u| keep.contains(&u.code));
+                anyhow::ensure!(!units.is_empty(), "--office: no data for office {code:?}");
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "units": units }))?),
+                Format::Table => kpi::print_table(&units)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules { cmd } => rules(cmd, open()?),
+        Command::Lists { cmd } => {
+            let mut app = open()?;
+            match cmd {
+                ListsCmd::Set { name, file } => {
+                    let text =
+                        std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                    let values: Vec<String> =
+                        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+                    let mut a = app.action("list_set", &name);
+                    a.after = Some(serde_json::json!({"values": values.len()}));
+                    app.store.set_list(&name, &values, &a)?;
+                    println!("list {name}: {} values", values.len());
+                }
+                ListsCmd::Show => {
+                    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+                    for (n, _) in app.store.lists()? {
+                        *counts.entry(n).or_default() += 1;
+                    }
+                    for (n, c) in counts {
+                        println!("{n}\t{c} values");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { cmd } => {
+            let mut app = open()?;
+            match cmd {
+                ConfigCmd::Set { key, value } => {
+                    match key.as_str() {
+                        "seed" | "window" => {
+                            value
+                                .parse::<u64>()
+                                .with_context(|| format!("{key}: expected a whole number, got {value:?}"))?;
+                        }
+                        "random_rate" => {
+                            let r: f64 =
+                                value.parse().with_context(|| format!("{key}: expected a number, got {value:?}"))?;
+                            anyhow::ensure!((0.0..=1.0).contains(&r), "{key}: expected 0 to 1, got {value}");
+                        }
+                        k if k.starts_with("target.") => {
+                            app::parse_target(&value).with_context(|| key.clone())?;
+                        }
+                        _ => anyhow::bail!(
+                            "unknown setting {key:?}: use seed, random_rate, window, target.default or target.OFFICE"
+                        ),
+                    }
+                    let mut a = app.action("setting", &key);
+                    a.before = app.store.setting(&key)?.map(serde_json::Value::String);
+                    a.after = Some(serde_json::Value::String(value.clone()));
+                    app.store.set_setting(&key, &value, &a)?;
+                    println!("{key} = {value}");
+                }
+                ConfigCmd::Show => {
+                    let c = &app.engine.config;
+                    println!("{}", serde_json::to_string_pretty(c)?);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decision { id, format } => {
+            let app = open()?;
+            let d = app.store.declaration(&id)?.with_context(|| format!("no declaration {id:?}"))?;
+            match (d.decision, format) {
+                (Some(dec), Format::Json) => println!("{}", serde_json::to_string_pretty(&dec)?),
+                (Some(dec), Format::Table) => print!("{}", explain::explain(&dec, dec.source.as_str())),
+                (None, _) => println!("{id}: stored as history, not screened"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tasks { office, limit } => {
+            let app = open()?;
+            for t in app.store.open_tasks(office.as_deref(), limit)? {
+                println!(
+                    "{}\t{}\t{}\t{:.3}\t{}\t{}",
+                    t.declaration_id, t.office, t.channel, t.risk_value, t.disposal, t.instructions
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { cmd } => {
+            let app = open()?;
+            match cmd {
+                AuditCmd::Verify => match app.store.verify_actions()? {
+                    None => {
+                        println!("action log intact");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Some(seq) => {
+                        println!("action log broken at entry {seq}");
+                        Ok(ExitCode::from(2))
+                    }
+                },
+                AuditCmd::Log { limit } => {
+                    for l in app.store.actions(limit)? {
+                        println!("{}", serde_json::to_string(&l)?);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::Generate { seed, scale, outdir } => {
+            let s = world::generate(seed, scale, &outdir)?;
+            eprintln!(
+                "world seed {seed} scale {scale}: {} history + {} live declarations, fraud {:.2}% / {:.2}%, written to {}",
+                s.history_declarations,
+                s.live_declarations,
+                100.0 * s.history_fraud as f64 / s.history_declarations.max(1) as f64,
+                100.0 * s.live_fraud as f64 / s.live_declarations.max(1) as f64,
+                outdir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate { truth, decisions, out, seed } => {
+            let app = open()?;
+            let n = world::simulate(&app, seed, &truth, &decisions, &out)?;
+            eprintln!("{n} outcomes written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { seed, scale, fresh } => {
+            if fresh || data.join("riskgate.db").exists() {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
+                }
+            }
+            world::demo(&data, seed, scale)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { cmd } => {
+            bench::run(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
+    match cmd {
+        RulesCmd::Add { file } => {
+            let r = rules_cmd::add(&mut app, &file)?;
+            println!(
+                "rule {} version {} added as draft by {}; another user must approve it",
+                r.def.id, r.def.version, r.created_by
+            );
+        }
+        RulesCmd::List { format } => {
+            let rows = rules_cmd::list(&app)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Table => {
+                    println!(
+                        "{:<12} {:>3} {:<8} {:>7} {:>7} {:>7} {:>7} {:>12}  title",
+                        "id", "v", "status", "hits", "ctrl", "found", "hit%", "duty CNY"
+                    );
+                    for r in rows {
+                        println!(
+                            "{:<12} {:>3} {:<8} {:>7} {:>7} {:>7} {:>7} {:>12.0}  {}{}",
+                            r.id,
+                            r.version,
+                            r.status,
+                            r.hits,
+                            r.controls,
+                            r.findings,
+                            r.hit_rate.map_or("—".into(), |h| format!("{:.1}", h * 100.0)),
+                            r.revenue_cny,
+                            r.title,
+                            r.alarm.map(|a| format!("  ⚠ {a}")).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+        RulesCmd::Show { id, version } => {
+            let r = rules_cmd::show(&mut app, &id, version)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        }
+        RulesCmd::Test { rule, version, file } => {
+            let def = rules_cmd::resolve(&app, &rule, version)?;
+            let res = rules_cmd::test(&mut app, &def, &file)?;
+            let hits = res.iter().filter(|(_, h)| *h).count();
+            for (id, h) in &res {
+                println!("{id}\t{}", if *h { "fires" } else { "-" });
+            }
+            eprintln!("{hits} of {} declarations hit", res.len());
+        }
+        RulesCmd::Backtest { rule, version, from, to, format } => {
+            let def = rules_cmd::resolve(&app, &rule, version)?;
+            let b = rules_cmd::backtest(&app, &def, from.map(day_start), to.map(|d| day_start(d) + 86_400))?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
+                Format::Table => {
+                    println!("back-test of {} over {} stored declarations", b.rule, b.declarations);
+                    println!("  hits                      {}", b.hits);
+                    println!(
+                        "  added controls            {} (targeting rate +{:.2}%)",
+                        b.added_controls,
+                        b.added_targeting_rate * 100.0
+                    );
+                    println!(
+                        "  hit rate on controlled    {} ({} of {})",
+                        b.hit_rate_on_controlled.map_or("—".into(), |h| format!("{:.1}%", h * 100.0)),
+                        b.hits_with_finding,
+                        b.hits_controlled
+                    );
+                    println!("  revenue on controlled     {:.0} CNY", b.revenue_cny);
+                    println!(
+                        "  overlap with active rules {} ({})",
+                        b.overlap_with_active,
+                        b.overlap_rate.map_or("—".into(), |h| format!("{:.1}%", h * 100.0))
+                    );
+                    println!("  load per office (hits, hits per day):");
+                    for (o, (n, per_day)) in &b.load_per_office {
+                        println!("    {o}  {n}  {per_day:.2}");
+                    }
+                }
+            }
+        }
+        RulesCmd::Approve { id, version } => {
+            let r = rules_cmd::approve(&mut app, &id, version)?;
+            println!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user);
+        }
+        RulesCmd::Retire { id, version, reason } => {
+            let r = rules_cmd::retire(&mut app, &id, version, &reason)?;
+            println!("rule {} version {} retired", r.def.id, r.def.version);
+        }
+        RulesCmd::Fields => {
+            for (name, ty, doc) in riskgate_engine::facts::FIELD_DOCS {
+                println!("{name:<60} {ty:<7} {doc}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

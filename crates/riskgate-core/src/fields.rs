@@ -1,0 +1,250 @@
+//! Field-by-field reading of JSON objects with error paths, so a bad record
+//! is reported as `items[0].hs_code: expected 6 to 10 digits, got "85A7"`
+//! rather than as a serde position.
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde_json::{Map, Value};
+
+use crate::error::ValidationError;
+
+/// Reads one JSON object, remembering which keys were consumed so the rest
+/// can be kept in `attributes` instead of being silently dropped.
+pub struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+    used: Vec<&'static str>,
+}
+
+pub fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut s = s.clone();
+            if s.chars().count() > 40 {
+                s = s.chars().take(40).collect::<String>() + "…";
+            }
+            format!("{s:?}")
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(v: &'a Value, path: &str) -> Result<Self, ValidationError> {
+        match v {
+            Value::Object(map) => Ok(Obj { map, path: path.to_string(), used: Vec::new() }),
+            other => Err(ValidationError::new(
+                if path.is_empty() { "(record)" } else { path },
+                "a JSON object",
+                describe(other),
+            )),
+        }
+    }
+
+    pub fn path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+    }
+
+    fn err(&self, key: &str, expected: &str, got: String) -> ValidationError {
+        ValidationError::new(&self.path(key), expected, got)
+    }
+
+    /// The raw value, if present and not null.
+    pub fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.push(key);
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn req(&mut self, key: &'static str, expected: &str) -> Result<&'a Value, ValidationError> {
+        self.get(key).ok_or_else(|| self.err(key, expected, "nothing (field missing)".into()))
+    }
+
+    pub fn req_str(&mut self, key: &'static str) -> Result<&'a str, ValidationError> {
+        let v = self.req(key, "a non-empty string")?;
+        match v.as_str() {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(self.err(key, "a non-empty string", describe(v))),
+        }
+    }
+
+    pub fn opt_str(&mut self, key: &'static str) -> Result<Option<&'a str>, ValidationError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(v) => Err(self.err(key, "a string", describe(v))),
+        }
+    }
+
+    /// A string matching `check`; `expected` describes the accepted form.
+    pub fn req_str_with(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> Result<&'a str, ValidationError> {
+        let v = self.req(key, expected)?;
+        match v.as_str() {
+            Some(s) if check(s) => Ok(s),
+            _ => Err(self.err(key, expected, describe(v))),
+        }
+    }
+
+    pub fn opt_str_with(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> Result<Option<&'a str>, ValidationError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_str() {
+                Some(s) if check(s) => Ok(Some(s)),
+                _ => Err(self.err(key, expected, describe(v))),
+            },
+        }
+    }
+
+    /// One of a closed set of words.
+    pub fn req_enum<T: Copy>(&mut self, key: &'static str, options: &[(&str, T)]) -> Result<T, ValidationError> {
+        let expected = one_of(options);
+        let v = self.req(key, &expected)?;
+        v.as_str()
+            .and_then(|s| options.iter().find(|(n, _)| *n == s).map(|(_, t)| *t))
+            .ok_or_else(|| self.err(key, &expected, describe(v)))
+    }
+
+    pub fn req_num(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<f64, ValidationError> {
+        let v = self.req(key, expected)?;
+        match v.as_f64() {
+            Some(x) if x.is_finite() && ok(x) => Ok(x),
+            _ => Err(self.err(key, expected, describe(v))),
+        }
+    }
+
+    pub fn opt_num(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<Option<f64>, ValidationError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() && ok(x) => Ok(Some(x)),
+                _ => Err(self.err(key, expected, describe(v))),
+            },
+        }
+    }
+
+    pub fn req_bool(&mut self, key: &'static str) -> Result<bool, ValidationError> {
+        let v = self.req(key, "true or false")?;
+        v.as_bool().ok_or_else(|| self.err(key, "true or false", describe(v)))
+    }
+
+    pub fn opt_bool(&mut self, key: &'static str) -> Result<Option<bool>, ValidationError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_bool().map(Some).ok_or_else(|| self.err(key, "true or false", describe(v))),
+        }
+    }
+
+    pub fn req_time(&mut self, key: &'static str) -> Result<DateTime<FixedOffset>, ValidationError> {
+        const EXPECTED: &str = "an RFC 3339 time with offset, e.g. \"2026-03-01T09:12:00+08:00\"";
+        let v = self.req(key, EXPECTED)?;
+        v.as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .ok_or_else(|| self.err(key, EXPECTED, describe(v)))
+    }
+
+    pub fn opt_time(&mut self, key: &'static str) -> Result<Option<DateTime<FixedOffset>>, ValidationError> {
+        if self.map.get(key).is_none_or(Value::is_null) {
+            self.used.push(key);
+            return Ok(None);
+        }
+        self.req_time(key).map(Some)
+    }
+
+    /// A date, accepting either `YYYY-MM-DD` or a full RFC 3339 time.
+    pub fn opt_date(&mut self, key: &'static str) -> Result<Option<NaiveDate>, ValidationError> {
+        const EXPECTED: &str = "a date \"YYYY-MM-DD\" or an RFC 3339 time";
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .and_then(|s| {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .ok()
+                        .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|t| t.date_naive()))
+                })
+                .map(Some)
+                .ok_or_else(|| self.err(key, EXPECTED, describe(v))),
+        }
+    }
+
+    pub fn req_array(&mut self, key: &'static str, expected: &str) -> Result<&'a Vec<Value>, ValidationError> {
+        let v = self.req(key, expected)?;
+        v.as_array().ok_or_else(|| self.err(key, expected, describe(v)))
+    }
+
+    pub fn opt_array(&mut self, key: &'static str, expected: &str) -> Result<Option<&'a Vec<Value>>, ValidationError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_array().map(Some).ok_or_else(|| self.err(key, expected, describe(v))),
+        }
+    }
+
+    /// Keys not consumed, merged with an explicit `attributes` object.
+    pub fn rest(&mut self) -> Result<Map<String, Value>, ValidationError> {
+        let mut out = match self.get("attributes") {
+            None => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(v) => return Err(self.err("attributes", "an object", describe(v))),
+        };
+        for (k, v) in self.map {
+            if !self.used.iter().any(|u| u == k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rejects keys that were not consumed (for records without `attributes`).
+    pub fn deny_rest(&self) -> Result<(), ValidationError> {
+        for k in self.map.keys() {
+            if !self.used.iter().any(|u| u == k) {
+                return Err(self.err(k, "no such field in this record kind", "an unknown field".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn one_of<T>(options: &[(&str, T)]) -> String {
+    let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    format!("one of {}", names.join(", "))
+}
+
+pub fn is_digits(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn is_country(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+pub fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' || b == b'/')
+}

@@ -1,0 +1,388 @@
+//! Screening context: what riskgate knows about traders, declarants, goods,
+//! routes and payments at the moment a declaration arrives. Kept current
+//! incrementally (one update per declaration or outcome), never by scanning
+//! history, and serialisable as a checkpoint.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use riskgate_core::{CreditClass, Declaration, Enterprise, ForexPayment, Outcome};
+use serde::{Deserialize, Serialize};
+
+/// Half-life of the decayed activity counters, in days.
+const HALF_LIFE_DAYS: f64 = 90.0;
+
+/// Counters for one trader, declarant, HS6 code or route.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub declarations: u64,
+    pub controls: u64,
+    pub findings: u64,
+    pub revenue_cny: f64,
+    pub value_cny: f64,
+    /// Declarations with exponential decay (half-life 90 days): recent volume.
+    pub recent: f64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+impl History {
+    fn touch(&mut self, ts: i64, value_cny: f64) {
+        if self.declarations == 0 {
+            self.first_seen = ts;
+            self.last_seen = ts;
+        }
+        let dt_days = (ts - self.last_seen).max(0) as f64 / 86_400.0;
+        self.recent = self.recent * (-dt_days * std::f64::consts::LN_2 / HALF_LIFE_DAYS).exp() + 1.0;
+        self.last_seen = self.last_seen.max(ts);
+        self.declarations += 1;
+        self.value_cny += value_cny;
+    }
+
+    fn outcome(&mut self, finding: bool, revenue: f64) {
+        self.controls += 1;
+        if finding {
+            self.findings += 1;
+        }
+        self.revenue_cny += revenue;
+    }
+
+    /// Finding rate shrunk towards `prior` with the weight of `strength` controls.
+    pub fn smoothed_rate(&self, prior: f64, strength: f64) -> f64 {
+        (self.findings as f64 + prior * strength) / (self.controls as f64 + strength)
+    }
+}
+
+/// Log-scale histogram of a positive quantity (unit value, kg per unit):
+/// robust median and spread without keeping every observation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RefStats {
+    pub n: u64,
+    /// Sparse (bin, count), sorted by bin; bin = floor(log10(x) * 16).
+    pub bins: Vec<(i16, u32)>,
+}
+
+const BINS_PER_DECADE: f64 = 16.0;
+
+impl RefStats {
+    pub fn add(&mut self, x: f64) {
+        if !(x.is_finite() && x > 0.0) {
+            return;
+        }
+        let b = (x.log10() * BINS_PER_DECADE).floor().clamp(-200.0, 300.0) as i16;
+        match self.bins.binary_search_by_key(&b, |(k, _)| *k) {
+            Ok(i) => self.bins[i].1 += 1,
+            Err(i) => self.bins.insert(i, (b, 1)),
+        }
+        self.n += 1;
+    }
+
+    /// Quantile in log10 space, interpolated inside the bin.
+    pub fn quantile_log10(&self, q: f64) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let target = q * self.n as f64;
+        let mut cum = 0.0;
+        for (b, c) in &self.bins {
+            let c = f64::from(*c);
+            if cum + c >= target {
+                let frac = if c > 0.0 { (target - cum) / c } else { 0.5 };
+                return Some((f64::from(*b) + frac) / BINS_PER_DECADE);
+            }
+            cum += c;
+        }
+        self.bins.last().map(|(b, _)| (f64::from(*b) + 1.0) / BINS_PER_DECADE)
+    }
+
+    pub fn median(&self) -> Option<f64> {
+        self.quantile_log10(0.5).map(|l| 10f64.powf(l))
+    }
+
+    /// Robust spread of log10(x): half the inter-quartile range, floored so
+    /// that a reference with few observations is not over-confident.
+    pub fn spread_log10(&self) -> Option<f64> {
+        let q1 = self.quantile_log10(0.25)?;
+        let q3 = self.quantile_log10(0.75)?;
+        Some(((q3 - q1) / 1.349).max(0.08))
+    }
+
+    /// Robust z-score of x against this reference (log scale).
+    pub fn z(&self, x: f64) -> Option<f64> {
+        if !(x > 0.0) {
+            return None;
+        }
+        let m = self.quantile_log10(0.5)?;
+        let s = self.spread_log10()?;
+        Some((x.log10() - m) / s)
+    }
+}
+
+/// What the registry says about an enterprise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnterpriseInfo {
+    pub credit_class: CreditClass,
+    pub registered_at: Option<NaiveDate>,
+    pub registered_capital_cny: Option<f64>,
+}
+
+/// One forex payment as kept for matching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    pub trader: String,
+    pub paid_at: i64,
+    pub amount_cny: f64,
+}
+
+/// Forex payments indexed for matching against declarations (M6).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ForexIndex {
+    pub by_reference: HashMap<String, Vec<Payment>>,
+    /// Payments without a reference, per trader, in time order.
+    pub unreferenced: HashMap<String, Vec<Payment>>,
+}
+
+/// How a declaration's value compares with the money that left the country.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForexMatch {
+    pub paid_cny: f64,
+    /// paid ÷ declared; above 1 means more was paid abroad than declared.
+    pub ratio: f64,
+    pub by_reference: bool,
+}
+
+/// Payments without reference match a declaration when they are of the
+/// same trader, within this window around the declaration, and within
+/// `AMOUNT_TOLERANCE` of the declared value.
+pub const UNREFERENCED_WINDOW_DAYS: i64 = 60;
+pub const AMOUNT_TOLERANCE: f64 = 0.02;
+
+impl ForexIndex {
+    pub fn add(&mut self, p: &ForexPayment) {
+        let pay = Payment { trader: p.trader.clone(), paid_at: p.paid_at.timestamp(), amount_cny: p.amount_cny() };
+        match &p.reference {
+            Some(r) => self.by_reference.entry(r.clone()).or_default().push(pay),
+            None => {
+                let v = self.unreferenced.entry(p.trader.clone()).or_default();
+                let at = v.partition_point(|x| x.paid_at <= pay.paid_at);
+                v.insert(at, pay);
+            }
+        }
+    }
+
+    /// Matches by invoice reference first, then by trader and amount within
+    /// the time window. `None` when nothing matches.
+    pub fn lookup(&self, decl: &Declaration, declared_cny: f64) -> Option<ForexMatch> {
+        if declared_cny <= 0.0 {
+            return None;
+        }
+        let mut paid = 0.0;
+        let mut found = false;
+        for inv in decl.invoice_ids() {
+            if let Some(ps) = self.by_reference.get(inv) {
+                for p in ps.iter().filter(|p| p.trader == decl.trader.id) {
+                    paid += p.amount_cny;
+                    found = true;
+                }
+            }
+        }
+        if found {
+            return Some(ForexMatch { paid_cny: paid, ratio: paid / declared_cny, by_reference: true });
+        }
+        let ps = self.unreferenced.get(&decl.trader.id)?;
+        let t = decl.declared_at.timestamp();
+        let w = UNREFERENCED_WINDOW_DAYS * 86_400;
+        let lo = ps.partition_point(|p| p.paid_at < t - w);
+        ps[lo..]
+            .iter()
+            .take_while(|p| p.paid_at <= t + w)
+            .find(|p| ((p.amount_cny - declared_cny) / declared_cny).abs() <= AMOUNT_TOLERANCE)
+            .map(|p| ForexMatch { paid_cny: p.amount_cny, ratio: p.amount_cny / declared_cny, by_reference: false })
+    }
+}
+
+/// Everything the screening context holds; serialisable as a checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Context {
+    pub enterprises: HashMap<String, EnterpriseInfo>,
+    pub traders: HashMap<String, History>,
+    pub declarants: HashMap<String, History>,
+    pub overseas: HashMap<String, History>,
+    pub goods: HashMap<String, History>,
+    pub routes: HashMap<String, History>,
+    /// Unit value (CNY per declared unit) per "HS6|origin".
+    pub unit_value: HashMap<String, RefStats>,
+    /// Unit value per HS6 over all origins (fallback reference).
+    pub unit_value_hs6: HashMap<String, RefStats>,
+    /// Net kg per declared unit per HS6 (quantity misdeclaration).
+    pub kg_per_unit: HashMap<String, RefStats>,
+    pub forex: ForexIndex,
+    /// All controls and findings: the prior for smoothed rates.
+    pub overall: History,
+    /// Random controls only: the unbiased finding rate.
+    pub random: History,
+    /// Additional duty ÷ declared value over findings: for expected revenue.
+    pub revenue_per_value_found: f64,
+    pub value_found_cny: f64,
+}
+
+pub fn ref_key(hs6: &str, origin: &str) -> String {
+    let mut k = String::with_capacity(9);
+    k.push_str(hs6);
+    k.push('|');
+    k.push_str(origin);
+    k
+}
+
+pub fn route_key(decl: &Declaration, origin: &str) -> String {
+    let dep = decl.country_of_departure.as_deref().unwrap_or("--");
+    let mut k = String::with_capacity(5);
+    k.push_str(origin);
+    k.push('>');
+    k.push_str(dep);
+    k
+}
+
+/// The keys of one declaration whose counters change with an outcome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeKeys {
+    pub trader: String,
+    pub declarant: String,
+    pub overseas: Option<String>,
+    pub goods: Vec<String>,
+    pub routes: Vec<String>,
+    pub value_cny: f64,
+    pub random: bool,
+}
+
+impl OutcomeKeys {
+    pub fn of(decl: &Declaration, random: bool) -> Self {
+        let mut goods: Vec<String> = decl.items.iter().map(|i| i.hs6().to_string()).collect();
+        goods.sort();
+        goods.dedup();
+        let mut routes: Vec<String> = decl.items.iter().map(|i| route_key(decl, &i.origin)).collect();
+        routes.sort();
+        routes.dedup();
+        OutcomeKeys {
+            trader: decl.trader.id.clone(),
+            declarant: decl.declarant.id.clone(),
+            overseas: decl.overseas_party.as_ref().map(|p| p.id.clone()),
+            goods,
+            routes,
+            value_cny: decl.total_value_cny(),
+            random,
+        }
+    }
+}
+
+impl Context {
+    pub fn set_enterprise(&mut self, e: &Enterprise) {
+        self.enterprises.insert(
+            e.id.clone(),
+            EnterpriseInfo {
+                credit_class: e.credit_class,
+                registered_at: e.registered_at,
+                registered_capital_cny: e.registered_capital_cny,
+            },
+        );
+    }
+
+    pub fn add_forex(&mut self, p: &ForexPayment) {
+        self.forex.add(p);
+    }
+
+    /// Folds a declaration into the counters and references. Called after
+    /// the declaration is decided, so it never sees itself.
+    pub fn apply_declaration(&mut self, decl: &Declaration) {
+        let ts = decl.declared_at.timestamp();
+        let rate = decl.rate();
+        let value_cny = decl.total_value_cny();
+        self.traders.entry(decl.trader.id.clone()).or_default().touch(ts, value_cny);
+        self.declarants.entry(decl.declarant.id.clone()).or_default().touch(ts, value_cny);
+        if let Some(p) = &decl.overseas_party {
+            self.overseas.entry(p.id.clone()).or_default().touch(ts, value_cny);
+        }
+        for item in &decl.items {
+            let v = item.value * rate;
+            let hs6 = item.hs6();
+            self.goods.entry(hs6.to_string()).or_default().touch(ts, v);
+            self.routes.entry(route_key(decl, &item.origin)).or_default().touch(ts, v);
+            if item.quantity > 0.0 {
+                let uv = v / item.quantity;
+                self.unit_value.entry(ref_key(hs6, &item.origin)).or_default().add(uv);
+                self.unit_value_hs6.entry(hs6.to_string()).or_default().add(uv);
+                if item.net_weight_kg > 0.0 {
+                    self.kg_per_unit.entry(hs6.to_string()).or_default().add(item.net_weight_kg / item.quantity);
+                }
+            }
+        }
+    }
+
+    /// Folds a control outcome into the histories of everything the
+    /// declaration touched.
+    pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
+        let f = outcome.is_finding();
+        let rev = outcome.additional_duty;
+        self.traders.entry(keys.trader.clone()).or_default().outcome(f, rev);
+        self.declarants.entry(keys.declarant.clone()).or_default().outcome(f, rev);
+        if let Some(o) = &keys.overseas {
+            self.overseas.entry(o.clone()).or_default().outcome(f, rev);
+        }
+        for g in &keys.goods {
+            self.goods.entry(g.clone()).or_default().outcome(f, rev);
+        }
+        for r in &keys.routes {
+            self.routes.entry(r.clone()).or_default().outcome(f, rev);
+        }
+        self.overall.outcome(f, rev);
+        if keys.random {
+            self.random.outcome(f, rev);
+        }
+        if f && keys.value_cny > 0.0 {
+            self.value_found_cny += keys.value_cny;
+            self.revenue_per_value_found = self.overall.revenue_cny / self.value_found_cny.max(1.0);
+        }
+    }
+
+    /// Base finding rate used as prior: the random controls' rate when there
+    /// are enough of them, else all controls' rate shrunk towards 3%.
+    pub fn base_rate(&self) -> f64 {
+        let r = if self.random.controls >= 50 {
+            self.random.smoothed_rate(0.03, 20.0)
+        } else {
+            self.overall.smoothed_rate(0.03, 50.0)
+        };
+        r.clamp(0.002, 0.5)
+    }
+
+    pub fn trader_age_days(&self, trader: &str, at: DateTime<FixedOffset>) -> Option<f64> {
+        let e = self.enterprises.get(trader)?;
+        let reg = e.registered_at?;
+        Some((at.date_naive() - reg).num_days() as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_stats_median_is_close_for_lognormal_like_data() {
+        let mut r = RefStats::default();
+        for i in 0..1000 {
+            r.add(100.0 * (1.0 + (i as f64 - 500.0) / 2000.0));
+        }
+        let m = r.median().unwrap();
+        assert!((m / 100.0 - 1.0).abs() < 0.08, "median {m}");
+        assert!(r.z(100.0).unwrap().abs() < 1.0);
+        assert!(r.z(30.0).unwrap() < -3.0);
+    }
+
+    #[test]
+    fn decayed_volume_halves_after_half_life() {
+        let mut h = History::default();
+        h.touch(0, 1.0);
+        h.touch((HALF_LIFE_DAYS * 86_400.0) as i64, 1.0);
+        assert!((h.recent - 1.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,160 @@
+//! The transparent statistical scorer: a probability of finding built as a
+//! sum of log-odds contributions from the context, each named, so the
+//! officer sees why. The learned model joins or replaces it through the
+//! `Scorer` seam.
+
+use riskgate_core::Declaration;
+
+use crate::context::{Context, ForexMatch, ref_key, route_key};
+
+/// Weight, in controls, of the prior when smoothing a finding rate.
+pub const PRIOR_STRENGTH: f64 = 8.0;
+
+/// A score with its explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// Probability that a control finds something.
+    pub probability: f64,
+    /// Expected additional duty if controlled, in CNY.
+    pub expected_revenue_cny: f64,
+    /// Named contributions in log-odds, largest first.
+    pub contributions: Vec<(&'static str, f64)>,
+    pub scorer_id: String,
+}
+
+/// Inputs every scorer sees.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreInput<'a> {
+    pub declaration: &'a Declaration,
+    pub context: &'a Context,
+    pub forex: Option<ForexMatch>,
+}
+
+/// The seam through which scorers (statistical, learned, shadow) plug in.
+pub trait Scorer: Send + Sync {
+    fn id(&self) -> &str;
+    fn score(&self, input: ScoreInput<'_>) -> Score;
+}
+
+/// The statistical scorer (see module doc).
+#[derive(Debug, Clone)]
+pub struct StatScorer {
+    id: String,
+}
+
+impl Default for StatScorer {
+    fn default() -> Self {
+        StatScorer { id: "stat-v1".into() }
+    }
+}
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Log-odds shift of a smoothed rate against the base rate, damped.
+fn rate_shift(controls: u64, findings: u64, base: f64, damp: f64) -> f64 {
+    if controls == 0 {
+        return 0.0;
+    }
+    let r = (findings as f64 + base * PRIOR_STRENGTH) / (controls as f64 + PRIOR_STRENGTH);
+    damp * (logit(r) - logit(base))
+}
+
+impl Scorer for StatScorer {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn score(&self, input: ScoreInput<'_>) -> Score {
+        let d = input.declaration;
+        let ctx = input.context;
+        let base = ctx.base_rate();
+        let mut c: Vec<(&'static str, f64)> = Vec::with_capacity(10);
+        let rate = d.rate();
+
+        // Price and weight anomalies: the strongest item counts.
+        let mut under = 0.0f64;
+        let mut heavy = 0.0f64;
+        let mut novelty = 0.0f64;
+        let mut goods = 0.0f64;
+        let mut route = 0.0f64;
+        let mut key = String::new();
+        for item in &d.items {
+            let hs6 = item.hs6();
+            let uv = item.value * rate / item.quantity;
+            key.clear();
+            key.push_str(&ref_key(hs6, &item.origin));
+            let r = ctx.unit_value.get(&key).filter(|r| r.n >= 8);
+            let r = r.or_else(|| ctx.unit_value_hs6.get(hs6).filter(|r| r.n >= 8));
+            if let Some(z) = r.and_then(|r| r.z(uv)) {
+                if z < -1.5 {
+                    under = under.max((0.7 * (-z - 1.5)).min(3.0));
+                }
+            }
+            if item.net_weight_kg > 0.0
+                && let Some(z) =
+                    ctx.kg_per_unit.get(hs6).filter(|r| r.n >= 8).and_then(|r| r.z(item.net_weight_kg / item.quantity))
+                && z > 1.5
+            {
+                heavy = heavy.max((0.6 * (z - 1.5)).min(2.5));
+            }
+            if ctx.unit_value.get(&key).is_none_or(|r| r.n < 3) {
+                novelty = novelty.max(0.3);
+            }
+            if let Some(h) = ctx.goods.get(hs6) {
+                goods = goods.max(rate_shift(h.controls, h.findings, base, 0.6));
+            }
+            if let Some(h) = ctx.routes.get(&route_key(d, &item.origin)) {
+                route = route.max(rate_shift(h.controls, h.findings, base, 0.6));
+            }
+        }
+        c.push(("unit_value_vs_hs6_origin", under));
+        c.push(("kg_per_unit_vs_hs6", heavy));
+        c.push(("new_goods_or_origin", novelty));
+        c.push(("goods_finding_rate", goods));
+        c.push(("route_finding_rate", route));
+
+        let th = ctx.traders.get(&d.trader.id);
+        c.push(("trader_finding_rate", th.map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.9))));
+        c.push((
+            "declarant_finding_rate",
+            ctx.declarants.get(&d.declarant.id).map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.6)),
+        ));
+        if let Some(p) = &d.overseas_party {
+            c.push((
+                "overseas_party_finding_rate",
+                ctx.overseas.get(&p.id).map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.5)),
+            ));
+        }
+        let age = ctx.trader_age_days(&d.trader.id, d.declared_at);
+        let newcomer = match (ctx.enterprises.contains_key(&d.trader.id), age) {
+            (false, _) => 0.8,
+            (true, Some(a)) if a < 365.0 => 0.5,
+            _ => 0.0,
+        } + if th.is_none_or(|h| h.declarations < 3) { 0.3 } else { 0.0 };
+        c.push(("new_trader", newcomer));
+        let fx = match input.forex {
+            Some(m) if m.ratio > 1.1 => (1.2 * (m.ratio.ln() / 1.5f64.ln())).min(3.0),
+            _ => 0.0,
+        };
+        c.push(("forex_paid_vs_declared", fx));
+
+        c.retain(|(_, v)| *v != 0.0);
+        c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(b.0)));
+        let total: f64 = c.iter().map(|(_, v)| v).sum();
+        let probability = sigmoid(logit(base) + total);
+        let per_value = if ctx.value_found_cny > 0.0 { ctx.revenue_per_value_found } else { 0.05 };
+        Score {
+            probability,
+            expected_revenue_cny: probability * d.total_value_cny() * per_value,
+            contributions: c,
+            scorer_id: self.id.clone(),
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! The crate's one integration-test binary: evaluation corpus, error corpus, index equivalence.
+
+use expect_test::{Expect, expect};
+use riskgate_rules::{CompiledRule, Facts, Lists, RuleSet, Schema, Scope, Type, compile};
+
+fn schema() -> Schema {
+    let mut s = Schema::new();
+    for (name, ty) in [
+        ("trade_mode", Type::Text),
+        ("transport_mode", Type::Text),
+        ("trader.id", Type::Text),
+        ("trader.credit_class", Type::Text),
+        ("trader.finding_rate", Type::Number),
+        ("trader.age_days", Type::Number),
+        ("declarant.finding_rate", Type::Number),
+        ("forex.paid_ratio", Type::Number),
+        ("total_value", Type::Number),
+        ("first_time", Type::Bool),
+    ] {
+        s.field(name, Scope::Header, ty);
+    }
+    for (name, ty) in [
+        ("item.hs_code", Type::Text),
+        ("item.unit_value", Type::Number),
+        ("item.ref.median", Type::Number),
+        ("item.origin", Type::Text),
+        ("item.value_cny", Type::Number),
+        ("item.dangerous", Type::Bool),
+        ("item.name", Type::Text),
+    ] {
+        s.field(name, Scope::Item, ty);
+    }
+    s
+}
+
+fn lists() -> Lists {
+    let mut l = Lists::new();
+    l.set("watch_traders", ["T1", "T2"].map(String::from));
+    l.set("hs_watch", ["8517", "8471"].map(String::from));
+    l
+}
+
+/// Fills `facts` from `"field=value ... | item.field=value ... | ..."`: the
+/// first segment is the header, every further one an item line.
+fn fill(schema: &Schema, facts: &mut Facts, spec: &str) {
+    facts.clear();
+    for (n, segment) in spec.split('|').enumerate() {
+        let item = (n > 0).then(|| facts.push_item());
+        for pair in segment.split_whitespace() {
+            let (name, value) = pair.split_once('=').expect("field=value");
+            let (id, _, ty) = schema.lookup(name).unwrap_or_else(|| panic!("{name}"));
+            match (item, ty) {
+                (None, Type::Number) => facts.set_num(id, value.parse().unwrap()),
+                (None, Type::Text) => facts.set_text(id, value),
+                (None, Type::Bool) => facts.set_bool(id, value.parse().unwrap()),
+                (Some(i), Type::Number) => facts.set_item_num(i, id, value.parse().unwrap()),
+                (Some(i), Type::Text) => facts.set_item_text(i, id, value),
+                (Some(i), Type::Bool) => facts.set_item_bool(i, id, value.parse().unwrap()),
+            }
+        }
+    }
+}
+
+/// Evaluates each `(rule, facts)` case and snapshots `result  rule  @ facts`.
+fn check_eval(cases: &[(&str, &str)], expect: Expect) {
+    let schema = schema();
+    let lists = lists();
+    let mut facts = Facts::new(&schema);
+    let mut out = String::new();
+    for (rule, spec) in cases {
+        let compiled = compile(rule, &schema, &lists).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        fill(&schema, &mut facts, spec);
+        let result = compiled.eval(&facts);
+        out.push_str(&format!("{result:<5}  {rule}  @ {spec}\n"));
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn literals_and_comparisons() {
+    check_eval(
+        &[
+            ("trader.finding_rate > 0.2", "trader.finding_rate=0.3"),
+            ("trader.finding_rate > 0.2", "trader.finding_rate=0.2"),
+            ("trader.finding_rate >= 0.2", "trader.finding_rate=0.2"),
+            ("trader.finding_rate <= 0.2", "trader.finding_rate=0.2"),
+            ("trader.finding_rate < 0.2", "trader.finding_rate=0.1"),
+            ("total_value == 100_000", "total_value=100000"),
+            ("total_value == 1e6", "total_value=1000000"),
+            ("total_value != 1.5e-3", "total_value=0.0015"),
+            ("trade_mode == \"0110\"", "trade_mode=0110"),
+            ("trade_mode != \"0110\"", "trade_mode=0615"),
+            ("\"0110\" == trade_mode", "trade_mode=0110"),
+            ("trader.credit_class == \"高级认证\"", "trader.credit_class=高级认证"),
+            ("\"a\\\"b\\\\\" == \"a\\\"b\\\\\"", ""),
+            ("true", ""),
+            ("false", ""),
+            ("first_time", "first_time=true"),
+            ("first_time == false", "first_time=false"),
+            ("first_time != (total_value > 5)", "first_time=true total_value=1"),
+        ],
+        expect![[r#"
+            true   trader.finding_rate > 0.2  @ trader.finding_rate=0.3
+            false  trader.finding_rate > 0.2  @ trader.finding_rate=0.2
+            true   trader.finding_rate >= 0.2  @ trader.finding_rate=0.2
+            true   trader.finding_rate <= 0.2  @ trader.finding_rate=0.2
+            true   trader.finding_rate < 0.2  @ trader.finding_rate=0.1
+            true   total_value == 100_000  @ total_value=100000
+            true   total_value == 1e6  @ total_value=1000000
+            false  total_value != 1.5e-3  @ total_value=0.0015
+            true   trade_mode == "0110"  @ trade_mode=0110
+            true   trade_mode != "0110"  @ trade_mode=0615
+            true   "0110" == trade_mode  @ trade_mode=0110
+            true   trader.credit_class == "高级认证"  @ trader.credit_class=高级认证
+            true   "a\"b\\" == "a\"b\\"  @ 
+            true   true  @ 
+            false  false  @ 
+            true   first_time  @ first_time=true
+            true   first_time == false  @ first_time=false
+            true   first_time != (total_value > 5)  @ first_time=true total_value=1
+        "#]],
+    );
+}
+
+#[test]
+fn arithmetic_and_logic() {
+    check_eval(
+        &[
+            ("total_value + 1 * 2 == 12", "total_value=10"),
+            ("(total_value + 1) * 2 == 22", "total_value=10"),
+            ("total_value / 4 == 2.5", "total_value=10"),
+            ("-total_value < -5", "total_value=10"),
+            ("10 - 2 - 3 == 5", ""),
+            ("abs(total_value - 100) < 1", "total_value=100.5"),
+            ("min(total_value, 3) == 3 and max(total_value, 3) == 10", "total_value=10"),
+            ("total_value > 5 and trade_mode == \"0110\"", "total_value=10 trade_mode=0615"),
+            ("total_value > 5 or trade_mode == \"0110\"", "total_value=10 trade_mode=0615"),
+            ("not trade_mode == \"0110\"", "trade_mode=0615"),
+            ("not not first_time", "first_time=true"),
+            ("false or true and false", ""),
+            ("(false or true) and true", ""),
+            ("forex.paid_ratio > 1.3   # paid abroad 30% more than declared", "forex.paid_ratio=1.5"),
+            ("# leading comment\ntotal_value > 1 # trailing\n  and\n  total_value < 100", "total_value=50"),
+        ],
+        expect![[r#"
+            true   total_value + 1 * 2 == 12  @ total_value=10
+            true   (total_value + 1) * 2 == 22  @ total_value=10
+            true   total_value / 4 == 2.5  @ total_value=10
+            true   -total_value < -5  @ total_value=10
+            true   10 - 2 - 3 == 5  @ 
+            true   abs(total_value - 100) < 1  @ total_value=100.5
+            true   min(total_value, 3) == 3 and max(total_value, 3) == 10  @ total_value=10
+            false  total_value > 5 and trade_mode == "0110"  @ total_value=10 trade_mode=0615
+            true   total_value > 5 or trade_mode == "0110"  @ total_value=10 trade_mode=0615
+            true   not trade_mode == "0110"  @ trade_mode=0615
+            true   not not first_time  @ first_time=true
+            false  false or true and false  @ 
+            true   (false or true) and true  @ 
+            true   forex.paid_ratio > 1.3   # paid abroad 30% more than declared  @ forex.paid_ratio=1.5
+            true   # leading comment
+            total_value > 1 # trailing
+              and
+              total_value < 100  @ total_value=50
+        "#]],
+    );
+}
+
+#[test]
+fn sets_lists_and_prefixes() {
+    check_eval(
+        &[
+            ("trade_mode in [\"0110\", \"0615\"]", "trade_mode=0615"),
+            ("trade_mode in [\"0110\", \"0615\"]", "trade_mode=9610"),
+            ("trade_mode not in [\"0110\", \"0615\"]", "trade_mode=9610"),
+            ("trade_mode in []", "trade_mode=9610"),
+            ("trade_mode in [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"9610\",]", "trade_mode=9610"),
+            ("total_value in [1, 2.5, -3]", "total_value=-3"),
+            ("total_value not in [1, 2.5, -3]", "total_value=2"),
+            ("trader.id in list(\"watch_traders\")", "trader.id=T2"),
+            ("trader.id in list(\"watch_traders\")", "trader.id=T3"),
+            ("trader.id not in list(\"watch_traders\")", "trader.id=T3"),
+            ("trader.id starts_with \"T\"", "trader.id=T3"),
+            ("any(item: item.hs_code starts_with \"8517\")", "| item.hs_code=85171200"),
+            ("any(item: item.hs_code starts_with \"8517\")", "| item.hs_code=851"),
+            ("any(item: item.hs_code starts_with [\"8471\", \"8517\"])", "| item.hs_code=84713000"),
+            ("any(item: item.hs_code starts_with list(\"hs_watch\"))", "| item.hs_code=85176200"),
+            ("any(item: item.hs_code starts_with list(\"hs_watch\"))", "| item.hs_code=8517"),
+            ("any(item: item.hs_code starts_with list(\"hs_watch\"))", "| item.hs_code=85"),
+            ("any(item: item.name starts_with \"手机\")", "| item.name=手机壳"),
+        ],
+        expect![[r#"
+            true   trade_mode in ["0110", "0615"]  @ trade_mode=0615
+            false  trade_mode in ["0110", "0615"]  @ trade_mode=9610
+            true   trade_mode not in ["0110", "0615"]  @ trade_mode=9610
+            false  trade_mode in []  @ trade_mode=9610
+            true   trade_mode in ["a","b","c","d","e","f","g","h","i","9610",]  @ trade_mode=9610
+            true   total_value in [1, 2.5, -3]  @ total_value=-3
+            true   total_value not in [1, 2.5, -3]  @ total_value=2
+            true   trader.id in list("watch_traders")  @ trader.id=T2
+            false  trader.id in list("watch_traders")  @ trader.id=T3
+            true   trader.id not in list("watch_traders")  @ trader.id=T3
+            true   trader.id starts_with "T"  @ trader.id=T3
+            true   any(item: item.hs_code starts_with "8517")  @ | item.hs_code=85171200
+            false  any(item: item.hs_code starts_with "8517")  @ | item.hs_code=851
+            true   any(item: item.hs_code starts_with ["8471", "8517"])  @ | item.hs_code=84713000
+            true   any(item: item.hs_code starts_with list("hs_watch"))  @ | item.hs_code=85176200
+            true   any(item: item.hs_code starts_with list("hs_watch"))  @ | item.hs_code=8517
+            false  any(item: item.hs_code starts_with list("hs_watch"))  @ | item.hs_code=85
+            true   any(item: item.name starts_with "手机")  @ | item.name=手机壳
+        "#]],
+    );
+}
+
+#[test]
+fn quantifiers() {
+    check_eval(
+        &[
+            ("any(item: item.origin == \"KP\")", "| item.origin=CN | item.origin=KP"),
+            ("any(item: item.origin == \"KP\")", "| item.origin=CN"),
+            ("any(item: item.origin == \"KP\")", ""),
+            ("all(item: item.origin == \"CN\")", "| item.origin=CN | item.origin=CN"),
+            ("all(item: item.origin == \"CN\")", "| item.origin=CN | item.origin=KP"),
+            ("all(item: item.origin == \"CN\")", ""),
+            ("count(item: item.origin in [\"KP\", \"IR\"]) >= 1", "| item.origin=IR | item.origin=CN"),
+            ("count(item: item.origin in [\"KP\", \"IR\"]) == 2", "| item.origin=IR | item.origin=KP | item.origin=CN"),
+            ("count(item: true) == 0", ""),
+            ("sum(item: item.value_cny) > 50000", "| item.value_cny=30000 | item.value_cny=30000"),
+            ("sum(item: item.value_cny) == 30000", "| item.value_cny=30000 | item.origin=CN"),
+            ("sum(item: item.value_cny) == 0", ""),
+            (
+                "sum(item: item.value_cny * 2) / count(item: true) == 30000",
+                "| item.value_cny=10000 | item.value_cny=20000",
+            ),
+            ("any(item: item.dangerous)", "| item.dangerous=false | item.dangerous=true"),
+            ("any(item: item.unit_value < trader.finding_rate)", "trader.finding_rate=1 | item.unit_value=0.5"),
+            (
+                "trade_mode == \"0110\" and any(item: item.hs_code starts_with \"8517\" and item.unit_value < 0.5 * item.ref.median)",
+                "trade_mode=0110 | item.hs_code=85171200 item.unit_value=10 item.ref.median=100",
+            ),
+            (
+                "trade_mode == \"0110\" and any(item: item.hs_code starts_with \"8517\" and item.unit_value < 0.5 * item.ref.median)",
+                "trade_mode=0110 | item.hs_code=85171200 item.unit_value=60 item.ref.median=100 | item.hs_code=94011000 item.unit_value=1 item.ref.median=100",
+            ),
+            (
+                "trader.id in list(\"watch_traders\") or declarant.finding_rate > 0.2",
+                "trader.id=T9 declarant.finding_rate=0.25",
+            ),
+            (
+                "transport_mode == \"post\" and sum(item: item.value_cny) > 50000 and trader.age_days < 90",
+                "transport_mode=post trader.age_days=30 | item.value_cny=40000 | item.value_cny=20000",
+            ),
+        ],
+        expect![[r#"
+            true   any(item: item.origin == "KP")  @ | item.origin=CN | item.origin=KP
+            false  any(item: item.origin == "KP")  @ | item.origin=CN
+            false  any(item: item.origin == "KP")  @ 
+            true   all(item: item.origin == "CN")  @ | item.origin=CN | item.origin=CN
+            false  all(item: item.origin == "CN")  @ | item.origin=CN | item.origin=KP
+            true   all(item: item.origin == "CN")  @ 
+            true   count(item: item.origin in ["KP", "IR"]) >= 1  @ | item.origin=IR | item.origin=CN
+            true   count(item: item.origin in ["KP", "IR"]) == 2  @ | item.origin=IR | item.origin=KP | item.origin=CN
+            true   count(item: true) == 0  @ 
+            true   sum(item: item.value_cny) > 50000  @ | item.value_cny=30000 | item.value_cny=30000
+            true   sum(item: item.value_cny) == 30000  @ | item.value_cny=30000 | item.origin=CN
+            true   sum(item: item.value_cny) == 0  @ 
+            true   sum(item: item.value_cny * 2) / count(item: true) == 30000  @ | item.value_cny=10000 | item.value_cny=20000
+            true   any(item: item.dangerous)  @ | item.dangerous=false | item.dangerous=true
+            true   any(item: item.unit_value < trader.finding_rate)  @ trader.finding_rate=1 | item.unit_value=0.5
+            true   trade_mode == "0110" and any(item: item.hs_code starts_with "8517" and item.unit_value < 0.5 * item.ref.median)  @ trade_mode=0110 | item.hs_code=85171200 item.unit_value=10 item.ref.median=100
+            false  trade_mode == "0110" and any(item: item.hs_code starts_with "8517" and item.unit_value < 0.5 * item.ref.median)  @ trade_mode=0110 | item.hs_code=85171200 item.unit_value=60 item.ref.median=100 | item.hs_code=94011000 item.unit_value=1 item.ref.median=100
+            true   trader.id in list("watch_traders") or declarant.finding_rate > 0.2  @ trader.id=T9 declarant.finding_rate=0.25
+            true   transport_mode == "post" and sum(item: item.value_cny) > 50000 and trader.age_days < 90  @ transport_mode=post trader.age_days=30 | item.value_cny=40000 | item.value_cny=20000
+        "#]],
+    );
+}
+
+#[test]
+fn missing_values() {
+    check_eval(
+        &[
+            ("missing(total_value)", ""),
+            ("present(total_value)", ""),
+            ("present(total_value)", "total_value=0"),
+            ("total_value < 3", ""),
+            ("total_value >= 3", ""),
+            ("total_value == 3", ""),
+            ("total_value != 3", ""),
+            ("not (total_value < 3)", ""),
+            ("present(total_value) and not (total_value < 3)", ""),
+            ("total_value + 1 > 0", ""),
+            ("abs(total_value) >= 0", ""),
+            ("-total_value <= 0", ""),
+            ("total_value / 0 > 0", "total_value=1"),
+            ("not (total_value / 0 > 0)", "total_value=1"),
+            ("trade_mode == \"0110\"", ""),
+            ("trade_mode != \"0110\"", ""),
+            ("trade_mode in [\"0110\"]", ""),
+            ("trade_mode not in [\"0110\"]", ""),
+            ("trader.id in list(\"watch_traders\")", ""),
+            ("trader.id not in list(\"watch_traders\")", ""),
+            ("trader.id starts_with \"T\"", ""),
+            ("first_time", ""),
+            ("not first_time", ""),
+            ("first_time == false", ""),
+            ("first_time != true", ""),
+            ("any(item: missing(item.unit_value))", "| item.hs_code=1"),
+            ("any(item: item.unit_value < 1)", "| item.hs_code=1"),
+            ("all(item: present(item.unit_value))", "| item.unit_value=1 | item.hs_code=1"),
+            ("count(item: item.unit_value > 0) == 1", "| item.unit_value=1 | item.hs_code=1"),
+            ("sum(item: item.unit_value) == 1", "| item.unit_value=1 | item.hs_code=1"),
+        ],
+        expect![[r#"
+            true   missing(total_value)  @ 
+            false  present(total_value)  @ 
+            true   present(total_value)  @ total_value=0
+            false  total_value < 3  @ 
+            false  total_value >= 3  @ 
+            false  total_value == 3  @ 
+            false  total_value != 3  @ 
+            true   not (total_value < 3)  @ 
+            false  present(total_value) and not (total_value < 3)  @ 
+            false  total_value + 1 > 0  @ 
+            false  abs(total_value) >= 0  @ 
+            false  -total_value <= 0  @ 
+            false  total_value / 0 > 0  @ total_value=1
+            true   not (total_value / 0 > 0)  @ total_value=1
+            false  trade_mode == "0110"  @ 
+            false  trade_mode != "0110"  @ 
+            false  trade_mode in ["0110"]  @ 
+            false  trade_mode not in ["0110"]  @ 
+            false  trader.id in list("watch_traders")  @ 
+            false  trader.id not in list("watch_traders")  @ 
+            false  trader.id starts_with "T"  @ 
+            false  first_time  @ 
+            true   not first_time  @ 
+            false  first_time == false  @ 
+            false  first_time != true  @ 
+            true   any(item: missing(item.unit_value))  @ | item.hs_code=1
+            false  any(item: item.unit_value < 1)  @ | item.hs_code=1
+            false  all(item: present(item.unit_value))  @ | item.unit_value=1 | item.hs_code=1
+            true   count(item: item.unit_value > 0) == 1  @ | item.unit_value=1 | item.hs_code=1
+            true   sum(item: item.unit_value) == 1  @ | item.unit_value=1 | item.hs_code=1
+        "#]],
+    );
+}
+
+/// Compiles each rule, which must fail, and snapshots `rule` then the error.
+fn check_errors(rules: &[&str], expect: Expect) {
+    let schema = schema();
+    let lists = lists();
+    let mut out = String::new();
+    for rule in rules {
+        match compile(rule, &schema, &lists) {
+            Ok(_) => panic!("compiled but should not: {rule}"),
+            Err(e) => out.push_str(&format!("{rule:?}\n    {e}\n")),
+        }
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn syntax_errors() {
+    check_errors(
+        &[
+            "",
+            "trade_mode ==",
+            "trade_mode = \"0110\"",
+            "(total_value > 1",
+            "total_value > 1)",
+            "total_value > 1 total_value",
+            "trade_mode == \"0110",
+            "trade_mode == \"a\\n\"",
+            "total_value > 1x",
+            "total_value > 1 and and total_value < 3",
+            "1 < total_value < 3",
+            "trade_mode in \"0110\"",
+            "trade_mode in [\"a\" \"b\"]",
+            "trade_mode in [trade_mode]",
+            "trade_mode in list(watch_traders)",
+            "foo(total_value) > 1",
+            "any(x: item.hs_code == \"1\")",
+            "any(item item.hs_code == \"1\")",
+            "min(total_value) > 1",
+            "missing(1)",
+            "total_value > 1 $",
+            "total_value != 1 and\n  ! first_time",
+            "total_value > 1\n  and trader.age_days <\n  # nothing after the operator\n",
+        ],
+        expect![[r#"
+            ""
+                line 1, column 1: expected an expression, found end of input
+            "trade_mode =="
+                line 1, column 14: expected an expression, found end of input
+            "trade_mode = \"0110\""
+                line 1, column 12: unexpected `=`; use `==` to compare
+            "(total_value > 1"
+                line 1, column 17: expected `)`, found end of input
+            "total_value > 1)"
+                line 1, column 16: expected end of rule, found `)`
+            "total_value > 1 total_value"
+                line 1, column 17: expected end of rule, found `total_value`
+            "trade_mode == \"0110"
+                line 1, column 15: unterminated string
+            "trade_mode == \"a\\n\""
+                line 1, column 17: unknown escape; only `\"` and `\\` are allowed
+            "total_value > 1x"
+                line 1, column 15: malformed number `1x`
+            "total_value > 1 and and total_value < 3"
+                line 1, column 21: expected an expression, found `and`
+            "1 < total_value < 3"
+                line 1, column 17: comparisons cannot be chained; join them with `and` (found `<`)
+            "trade_mode in \"0110\""
+                line 1, column 15: expected `[...]` or `list("...")`, found `"0110"`
+            "trade_mode in [\"a\" \"b\"]"
+                line 1, column 20: expected `,` or `]`, found `"b"`
+            "trade_mode in [trade_mode]"
+                line 1, column 16: expected a number or string literal, found `trade_mode`
+            "trade_mode in list(watch_traders)"
+                line 1, column 20: expected a list name in double quotes, found `watch_traders`
+            "foo(total_value) > 1"
+                line 1, column 1: unknown function `foo`; known: abs, min, max, any, all, count, sum, missing, present
+            "any(x: item.hs_code == \"1\")"
+                line 1, column 5: expected `item:`, found `x`
+            "any(item item.hs_code == \"1\")"
+                line 1, column 10: expected `:`, found `item.hs_code`
+            "min(total_value) > 1"
+                line 1, column 16: expected `,`, found `)`
+            "missing(1)"
+                line 1, column 9: expected a field name, found `1`
+            "total_value > 1 $"
+                line 1, column 17: unexpected character `$`
+            "total_value != 1 and\n  ! first_time"
+                line 2, column 3: unexpected `!`; use `not` or `!=`
+            "total_value > 1\n  and trader.age_days <\n  # nothing after the operator\n"
+                line 4, column 1: expected an expression, found end of input
+        "#]],
+    );
+}
+
+#[test]
+fn name_and_type_errors() {
+    check_errors(
+        &[
+            "trade_mod == \"0110\"",
+            "trader.finding_rat > 0.2",
+            "completely_unknown > 1",
+            "item.hs_code == \"8517\"",
+            "trade_mode == \"0110\" and\n    item.unit_value < 3",
+            "any(item: count(item: item.unit_value > 1) > 0)",
+            "trader.id in list(\"watch_trader\")",
+            "total_value in list(\"watch_traders\")",
+            "trade_mode == 110",
+            "total_value == \"110\"",
+            "trade_mode < \"0110\"",
+            "first_time < true",
+            "total_value and first_time",
+            "first_time or trade_mode",
+            "not total_value",
+            "trade_mode + 1 > 2",
+            "-first_time",
+            "abs(trade_mode) > 1",
+            "total_value",
+            "trade_mode",
+            "sum(item: item.hs_code) > 1",
+            "any(item: item.unit_value)",
+            "trade_mode in [\"0110\", 1]",
+            "total_value in [1, \"2\"]",
+            "first_time in [1]",
+            "total_value starts_with \"1\"",
+            "trade_mode starts_with [1]",
+            "total_value > 1 and\n  trade_mode == \"0110\" and\n      trader.credit_class > 2",
+        ],
+        expect![[r#"
+            "trade_mod == \"0110\""
+                line 1, column 1: unknown field `trade_mod`; did you mean `trade_mode`?
+            "trader.finding_rat > 0.2"
+                line 1, column 1: unknown field `trader.finding_rat`; did you mean `trader.finding_rate`?
+            "completely_unknown > 1"
+                line 1, column 1: unknown field `completely_unknown`
+            "item.hs_code == \"8517\""
+                line 1, column 1: item field `item.hs_code` can only be used inside any(item: ...), all(item: ...), count(item: ...) or sum(item: ...)
+            "trade_mode == \"0110\" and\n    item.unit_value < 3"
+                line 2, column 5: item field `item.unit_value` can only be used inside any(item: ...), all(item: ...), count(item: ...) or sum(item: ...)
+            "any(item: count(item: item.unit_value > 1) > 0)"
+                line 1, column 11: quantifiers cannot be nested
+            "trader.id in list(\"watch_trader\")"
+                line 1, column 19: unknown list "watch_trader"; known lists: hs_watch, watch_traders
+            "total_value in list(\"watch_traders\")"
+                line 1, column 21: lists hold text; a number cannot be looked up in a list
+            "trade_mode == 110"
+                line 1, column 12: cannot compare text with number
+            "total_value == \"110\""
+                line 1, column 13: cannot compare number with text
+            "trade_mode < \"0110\""
+                line 1, column 12: `<` needs numbers, found text operands
+            "first_time < true"
+                line 1, column 12: `<` needs numbers, found bool operands
+            "total_value and first_time"
+                line 1, column 1: `and` needs a condition, found number
+            "first_time or trade_mode"
+                line 1, column 15: `or` needs a condition, found text
+            "not total_value"
+                line 1, column 5: `not` needs a condition, found number
+            "trade_mode + 1 > 2"
+                line 1, column 1: `+` needs a number, found text
+            "-first_time"
+                line 1, column 2: unary `-` needs a number, found bool
+            "abs(trade_mode) > 1"
+                line 1, column 5: `abs` needs a number, found text
+            "total_value"
+                line 1, column 1: a rule must be a condition, found number
+            "trade_mode"
+                line 1, column 1: a rule must be a condition, found text
+            "sum(item: item.hs_code) > 1"
+                line 1, column 11: `sum` needs a number, found text
+            "any(item: item.unit_value)"
+                line 1, column 11: `any` needs a condition, found number
+            "trade_mode in [\"0110\", 1]"
+                line 1, column 24: expected a text literal, found number
+            "total_value in [1, \"2\"]"
+                line 1, column 20: expected a number literal, found text
+            "first_time in [1]"
+                line 1, column 12: `in` needs a number or text, found bool
+            "total_value starts_with \"1\""
+                line 1, column 13: `starts_with` needs text, found number
+            "trade_mode starts_with [1]"
+                line 1, column 25: `starts_with` prefixes must be text, found number
+            "total_value > 1 and\n  trade_mode == \"0110\" and\n      trader.credit_class > 2"
+                line 3, column 27: cannot compare text with number
+        "#]],
+    );
+}
+
+/// A tiny deterministic PRNG (SplitMix64) so the property test needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const MODES: &[&str] = &["0110", "0615", "9610", "1210"];
+const PREFIXES: &[&str] = &["85", "8517", "851712", "8471", "9401", "94", "61", "6109"];
+const ORIGINS: &[&str] = &["CN", "KP", "IR", "US", "VN"];
+
+fn random_rule(rng: &mut Rng) -> String {
+    let mode = rng.pick(MODES);
+    let prefix = rng.pick(PREFIXES);
+    let origin = rng.pick(ORIGINS);
+    let trader = format!("T{}", rng.below(20));
+    let x = rng.below(100);
+    match rng.below(12) {
+        0 => format!("trade_mode == \"{mode}\" and total_value > {x}"),
+        1 => format!("trader.id in [\"{trader}\", \"T{}\"] and trader.finding_rate > 0.{x}", rng.below(20)),
+        2 => "trader.id in list(\"watch_traders\")".to_owned(),
+        3 => format!("any(item: item.hs_code starts_with \"{prefix}\" and item.unit_value < {x})"),
+        4 => format!("trade_mode == \"{mode}\" and any(item: item.origin == \"{origin}\") and total_value > {x}"),
+        5 => "any(item: item.hs_code starts_with list(\"hs_watch\"))".to_owned(),
+        6 => format!(
+            "trade_mode in [\"{mode}\", \"0615\"] and any(item: item.hs_code starts_with [\"{prefix}\", \"6109\"])"
+        ),
+        // The rest have no usable key and must be evaluated every time.
+        7 => format!("trader.finding_rate > 0.{x}"),
+        8 => format!("count(item: item.unit_value < {x}) >= 2"),
+        9 => format!("not (trade_mode == \"{mode}\")"),
+        10 => format!("trade_mode == \"{mode}\" or trader.age_days < {x}"),
+        _ => format!("all(item: item.origin in [\"{origin}\"]) and trade_mode != \"{mode}\""),
+    }
+}
+
+fn random_facts(rng: &mut Rng, schema: &Schema, facts: &mut Facts) {
+    let id = |name: &str| schema.lookup(name).unwrap().0;
+    facts.clear();
+    if rng.below(5) > 0 {
+        facts.set_text(id("trade_mode"), rng.pick(MODES));
+    }
+    if rng.below(5) > 0 {
+        facts.set_text(id("trader.id"), &format!("T{}", rng.below(25)));
+    }
+    facts.set_num(id("trader.finding_rate"), rng.below(100) as f64 / 100.0);
+    facts.set_num(id("trader.age_days"), rng.below(200) as f64);
+    facts.set_num(id("total_value"), rng.below(150) as f64);
+    for _ in 0..rng.below(5) {
+        let i = facts.push_item();
+        let hs = format!("{}{}", rng.pick(PREFIXES), rng.below(10_000));
+        if rng.below(6) > 0 {
+            facts.set_item_text(i, id("item.hs_code"), &hs);
+        }
+        facts.set_item_text(i, id("item.origin"), rng.pick(ORIGINS));
+        facts.set_item_num(i, id("item.unit_value"), rng.below(120) as f64);
+    }
+}
+
+#[test]
+fn rule_set_matches_brute_force() {
+    let schema = schema();
+    let lists = lists();
+    let mut rng = Rng(7);
+    let rules: Vec<(usize, CompiledRule)> = (0..400)
+        .map(|i| {
+            let text = random_rule(&mut rng);
+            (i, compile(&text, &schema, &lists).unwrap_or_else(|e| panic!("{text}: {e}")))
+        })
+        .collect();
+    let set = RuleSet::new(rules.clone());
+    assert_eq!(set.len(), 400);
+    // Templates 0-6 are indexable, 7-11 are not: both kinds must be present.
+    assert!(set.indexed_len() > 150 && set.indexed_len() < 350, "{}", set.indexed_len());
+
+    let mut facts = Facts::new(&schema);
+    let mut got = Vec::new();
+    let mut total_matches = 0;
+    for _ in 0..500 {
+        random_facts(&mut rng, &schema, &mut facts);
+        got.clear();
+        set.matching(&facts, &mut got);
+        let want: Vec<usize> = rules.iter().filter(|(_, r)| r.eval(&facts)).map(|(k, _)| *k).collect();
+        assert_eq!(got, want);
+        total_matches += want.len();
+    }
+    // Guards against a vacuous pass where nothing ever matches.
+    assert!(total_matches > 5_000, "{total_matches}");
+}
+
+#[test]
+fn rule_set_files_rules_under_discriminating_keys() {
+    let schema = schema();
+    let lists = lists();
+    let texts = [
+        // Item prefix beats the header trade mode.
+        r#"trade_mode == "0110" and any(item: item.hs_code starts_with "8517")"#,
+        r#"trader.id == "T1""#,
+        // Keys under `or` or `not` would be unsound, so these stay unindexed.
+        r#"trader.id == "T1" or total_value > 3"#,
+        r#"not (trader.id == "T1")"#,
+        r#"any(item: item.hs_code starts_with "")"#,
+    ];
+    let rules = texts.iter().enumerate().map(|(i, t)| (i, compile(t, &schema, &lists).unwrap())).collect();
+    let set = RuleSet::new(rules);
+    assert_eq!((set.len(), set.indexed_len()), (5, 2));
+
+    let mut facts = Facts::new(&schema);
+    fill(&schema, &mut facts, "trade_mode=0110 trader.id=T1 | item.hs_code=85171200");
+    let mut out = Vec::new();
+    set.matching(&facts, &mut out);
+    assert_eq!(out, [0, 1, 2, 4]);
+}
+
+#[test]
+fn facts_are_reusable_after_clear() {
+    let schema = schema();
+    let rule = compile(r#"trade_mode == "0110" and count(item: true) == 1"#, &schema, &Lists::new()).unwrap();
+    let mut facts = Facts::new(&schema);
+    fill(&schema, &mut facts, "trade_mode=0110 | item.hs_code=1");
+    assert!(rule.eval(&facts));
+    fill(&schema, &mut facts, "| item.hs_code=1");
+    assert!(!rule.eval(&facts), "trade_mode must be missing after clear");
+    fill(&schema, &mut facts, "trade_mode=0110 | item.hs_code=1 | item.hs_code=2");
+    assert!(!rule.eval(&facts), "items must not accumulate across clears");
+}
+
+#[test]
+fn compiled_rules_report_their_fields() {
+    let schema = schema();
+    let rule = compile(
+        "total_value > 1 and any(item: item.unit_value < item.ref.median) and total_value < 9",
+        &schema,
+        &Lists::new(),
+    )
+    .unwrap();
+    let names: Vec<&str> = rule.fields().into_iter().map(|f| schema.name(f)).collect();
+    expect![[r#"
+        [
+            "total_value",
+            "item.unit_value",
+            "item.ref.median",
+        ]
+    "#]]
+    .assert_debug_eq(&names);
+}

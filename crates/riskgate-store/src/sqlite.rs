@@ -1,0 +1,893 @@
+//! The embedded SQLite store: one database file in WAL mode, batched
+//! transactions, integer keys on the hot tables.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use riskgate_core::{
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source, TaxInvoice,
+};
+use riskgate_engine::{Checkpoint, OutcomeKeys, Screened};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::migrations::MIGRATIONS;
+use crate::{
+    Action, ControlTask, Event, HistoryRow, LoggedAction, OfficeCounts, OutcomeStored, Result, RuleRecord, RuleStats,
+    Store, StoreError, StoredDeclaration, chain_hash,
+};
+
+pub struct SqliteStore {
+    conn: Connection,
+    next_seq: i64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("next_seq", &self.next_seq).finish()
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialisable")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `DIR/riskgate.db` and migrates it.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::User(format!("cannot create {}: {e}", dir.display())))?;
+        Self::open_file(&dir.join("riskgate.db"))
+    }
+
+    pub fn open_file(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+        )?;
+        let mut s = SqliteStore { conn, next_seq: 1 };
+        s.migrate()?;
+        s.next_seq = s.conn.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM declarations), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0)) + 1",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let current: u32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (v, sql) in MIGRATIONS {
+            if *v > current {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.execute_batch(&format!("PRAGMA user_version = {v}"))?;
+                tx.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_action_tx(tx: &rusqlite::Transaction<'_>, a: &Action) -> Result<()> {
+        let (seq, prev): (i64, String) = tx
+            .query_row("SELECT seq, hash FROM action_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, "genesis".to_string()));
+        let seq = seq + 1;
+        let hash = chain_hash(&prev, seq, a);
+        tx.execute(
+            "INSERT INTO action_log (seq, at, actor, office, action, target, before, after, reason, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                seq,
+                a.at.timestamp(),
+                a.actor,
+                a.office,
+                a.action,
+                a.target,
+                a.before.as_ref().map(json),
+                a.after.as_ref().map(json),
+                a.reason,
+                prev,
+                hash
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn source_index(s: &str) -> Option<usize> {
+    crate::SOURCES.iter().position(|x| *x == s)
+}
+
+fn local_day(ts: i64, tz: i64) -> i64 {
+    (ts + tz).div_euclid(86_400)
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO offices (code, name, parent, level) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level",
+            )?;
+            for o in rows {
+                st.execute(params![o.code, o.name, o.parent, o.level.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn offices(&self) -> Result<Vec<Office>> {
+        let mut st = self.conn.prepare("SELECT code, name, parent, level FROM offices ORDER BY code")?;
+        let rows = st.query_map([], |r| {
+            let level: String = r.get(3)?;
+            Ok(Office {
+                code: r.get(0)?,
+                name: r.get(1)?,
+                parent: r.get(2)?,
+                level: OfficeLevel::parse(&level).unwrap_or(OfficeLevel::Office),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO officers (id, office, post, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body",
+            )?;
+            for o in rows {
+                st.execute(params![o.id, o.office, o.post, json(o)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn officers(&self) -> Result<Vec<Officer>> {
+        let mut st = self.conn.prepare("SELECT body FROM officers ORDER BY id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for b in rows {
+            let v: serde_json::Value = serde_json::from_str(&b?)?;
+            out.push(Officer::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO enterprises (id, credit_class, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body",
+            )?;
+            for e in rows {
+                st.execute(params![e.id, e.credit_class.as_str(), json(e)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn enterprises(&self) -> Result<Vec<Enterprise>> {
+        let mut st = self.conn.prepare("SELECT body FROM enterprises ORDER BY id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for b in rows {
+            let v: serde_json::Value = serde_json::from_str(&b?)?;
+            out.push(Enterprise::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO forex (trader, paid_at, amount_cny, reference, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for p in rows {
+                st.execute(params![p.trader, p.paid_at.timestamp(), p.amount_cny(), p.reference, json(p)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn forex(&self) -> Result<Vec<ForexPayment>> {
+        let mut st = self.conn.prepare("SELECT body FROM forex ORDER BY rowid")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for b in rows {
+            let v: serde_json::Value = serde_json::from_str(&b?)?;
+            out.push(ForexPayment::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO invoices (trader, issued_at, amount_cny, body) VALUES (?1, ?2, ?3, ?4)")?;
+            for p in rows {
+                st.execute(params![p.trader, p.issued_at.timestamp(), p.amount_cny, json(p)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn known(&self, ids: &[&str]) -> Result<HashMap<String, Option<Decision>>> {
+        let mut out = HashMap::new();
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.seq, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+        )?;
+        for id in ids {
+            let row: Option<(i64, Option<String>)> = st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            if let Some((_, body)) = row {
+                let dec = match body {
+                    Some(b) => Some(serde_json::from_str(&b)?),
+                    None => None,
+                };
+                out.insert((*id).to_string(), dec);
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit_screened(&mut self, batch: &[(&Declaration, &Screened)]) -> Result<()> {
+        let mut seq = self.next_seq;
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins_decl = tx.prepare_cached(
+                "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12)",
+            )?;
+            let mut ins_item = tx.prepare_cached(
+                "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut ins_dec = tx.prepare_cached(
+                "INSERT INTO decisions (decl, decided_at, office, channel, risk_value, risk_level, source, random, propensity, ranking, mandatory, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            let mut ins_hit =
+                tx.prepare_cached("INSERT INTO rule_hits (decl, rule_id, version) VALUES (?1, ?2, ?3)")?;
+            let mut ins_task = tx.prepare_cached(
+                "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+            )?;
+            for (d, s) in batch {
+                let dec = &s.decision;
+                let released = (!dec.channel.is_control()).then(|| dec.decided_at.timestamp());
+                ins_decl.execute(params![
+                    seq,
+                    d.id,
+                    d.declared_at.timestamp(),
+                    d.declared_at.offset().local_minus_utc(),
+                    d.office,
+                    d.direction.as_str(),
+                    d.transport_mode.as_str(),
+                    d.trader.id,
+                    d.declarant.id,
+                    d.total_value_cny(),
+                    released,
+                    json(d)
+                ])?;
+                for it in &d.items {
+                    ins_item.execute(params![
+                        seq,
+                        it.line,
+                        it.hs_code,
+                        it.origin,
+                        it.quantity,
+                        it.net_weight_kg,
+                        it.value,
+                        it.duty_rate
+                    ])?;
+                }
+                let mandatory = dec.source == Source::Rule;
+                ins_dec.execute(params![
+                    seq,
+                    dec.decided_at.timestamp(),
+                    dec.office,
+                    dec.channel.as_str(),
+                    dec.risk_value,
+                    dec.risk_level.as_str(),
+                    dec.source.as_str(),
+                    dec.random,
+                    dec.selection_probability,
+                    s.ranking,
+                    mandatory,
+                    json(dec)
+                ])?;
+                for (id, v) in dec.rule_hits() {
+                    ins_hit.execute(params![seq, id, v])?;
+                }
+                if let Some(t) = &s.task {
+                    ins_task.execute(params![
+                        seq,
+                        t.office,
+                        t.channel.as_str(),
+                        t.disposal.as_str(),
+                        t.instructions,
+                        dec.decided_at.timestamp()
+                    ])?;
+                }
+                seq += 1;
+            }
+        }
+        tx.commit()?;
+        self.next_seq = seq;
+        Ok(())
+    }
+
+    fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>> {
+        let mut seq = self.next_seq;
+        let mut out = Vec::with_capacity(batch.len());
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins_decl = tx.prepare_cached(
+                "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, ?11) ON CONFLICT(id) DO NOTHING",
+            )?;
+            let mut ins_item = tx.prepare_cached(
+                "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for d in batch {
+                let n = ins_decl.execute(params![
+                    seq,
+                    d.id,
+                    d.declared_at.timestamp(),
+                    d.declared_at.offset().local_minus_utc(),
+                    d.office,
+                    d.direction.as_str(),
+                    d.transport_mode.as_str(),
+                    d.trader.id,
+                    d.declarant.id,
+                    d.total_value_cny(),
+                    json(d)
+                ])?;
+                out.push(n == 1);
+                if n == 1 {
+                    for it in &d.items {
+                        ins_item.execute(params![
+                            seq,
+                            it.line,
+                            it.hs_code,
+                            it.origin,
+                            it.quantity,
+                            it.net_weight_kg,
+                            it.value,
+                            it.duty_rate
+                        ])?;
+                    }
+                    seq += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        self.next_seq = seq;
+        Ok(out)
+    }
+
+    fn declaration(&self, id: &str) -> Result<Option<StoredDeclaration>> {
+        let row: Option<(i64, String, Option<String>, bool)> = self
+            .conn
+            .query_row(
+                "SELECT d.seq, d.body, c.body, d.historical FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((seq, body, dec, historical)) = row else { return Ok(None) };
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        let declaration = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+        let decision = match dec {
+            Some(b) => Some(serde_json::from_str(&b)?),
+            None => None,
+        };
+        Ok(Some(StoredDeclaration { seq, declaration, decision, historical }))
+    }
+
+    fn declaration_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM declarations", [], |r| r.get(0))?)
+    }
+
+    fn commit_outcomes(&mut self, batch: &[Outcome]) -> Result<Vec<OutcomeStored>> {
+        let mut seq = self.next_seq;
+        let mut out = Vec::with_capacity(batch.len());
+        let tx = self.conn.transaction()?;
+        {
+            let mut find = tx.prepare_cached(
+                "SELECT d.seq, d.body, c.random FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+            )?;
+            let mut dup = tx.prepare_cached(
+                "SELECT 1 FROM outcomes WHERE decl = ?1 AND control = ?2 AND completed_at = ?3 AND officer = ?4",
+            )?;
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO outcomes (seq, decl, officer, control, completed_at, finding, additional_duty, seizure, smuggling, released_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut close = tx.prepare_cached(
+                "UPDATE control_tasks SET status = 'closed', closed_at = ?2, officer = ?3 WHERE decl = ?1 AND status = 'open'",
+            )?;
+            let mut release =
+                tx.prepare_cached("UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL")?;
+            for (i, o) in batch.iter().enumerate() {
+                let row: Option<(i64, String, Option<bool>)> =
+                    find.query_row([&o.declaration_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+                let Some((decl, body, random)) = row else {
+                    return Err(StoreError::User(format!(
+                        "record {}: declaration_id: no declaration \"{}\" is stored",
+                        i + 1,
+                        o.declaration_id
+                    )));
+                };
+                let completed = o.completed_at.timestamp();
+                if dup.exists(params![decl, o.control.as_str(), completed, o.officer])? {
+                    out.push(OutcomeStored::Duplicate);
+                    continue;
+                }
+                let v: serde_json::Value = serde_json::from_str(&body)?;
+                let d = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+                let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
+                ins.execute(params![
+                    seq,
+                    decl,
+                    o.officer,
+                    o.control.as_str(),
+                    completed,
+                    o.is_finding(),
+                    o.additional_duty,
+                    o.seizure,
+                    smuggling,
+                    o.released_at.map(|t| t.timestamp()),
+                    json(o)
+                ])?;
+                close.execute(params![decl, completed, o.officer])?;
+                if let Some(r) = o.released_at {
+                    release.execute(params![decl, r.timestamp()])?;
+                }
+                seq += 1;
+                out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
+            }
+        }
+        tx.commit()?;
+        self.next_seq = seq;
+        Ok(out)
+    }
+
+    fn commit_releases(&mut self, batch: &[Release]) -> Result<Vec<bool>> {
+        let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut st =
+                tx.prepare_cached("UPDATE declarations SET released_at = ?2 WHERE id = ?1 AND released_at IS NULL")?;
+            let mut exists = tx.prepare_cached("SELECT 1 FROM declarations WHERE id = ?1")?;
+            for (i, r) in batch.iter().enumerate() {
+                if !exists.exists([&r.declaration_id])? {
+                    return Err(StoreError::User(format!(
+                        "record {}: declaration_id: no declaration \"{}\" is stored",
+                        i + 1,
+                        r.declaration_id
+                    )));
+                }
+                out.push(st.execute(params![r.declaration_id, r.released_at.timestamp()])? == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>> {
+        let mut st = self.conn.prepare(
+            "SELECT t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, t.closed_at, t.officer, c.risk_value
+             FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl
+             WHERE t.status = 'open' AND (?1 IS NULL OR t.office = ?1)
+             ORDER BY c.risk_value DESC, t.id LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![office, limit as i64], |r| {
+            Ok(ControlTask {
+                id: r.get(0)?,
+                declaration_id: r.get(1)?,
+                office: r.get(2)?,
+                channel: r.get(3)?,
+                disposal: r.get(4)?,
+                instructions: r.get(5)?,
+                status: r.get(6)?,
+                opened_at: r.get(7)?,
+                closed_at: r.get(8)?,
+                officer: r.get(9)?,
+                risk_value: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn rules(&self) -> Result<Vec<RuleRecord>> {
+        let mut st = self.conn.prepare("SELECT body FROM rules ORDER BY id, version")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for b in rows {
+            out.push(serde_json::from_str(&b?)?);
+        }
+        Ok(out)
+    }
+
+    fn insert_rule(&mut self, rule: &RuleRecord, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let exists: bool = tx
+            .prepare_cached("SELECT 1 FROM rules WHERE id = ?1 AND version = ?2")?
+            .exists(params![rule.def.id, rule.def.version])?;
+        if exists {
+            return Err(StoreError::User(format!("rule {} version {} already exists", rule.def.id, rule.def.version)));
+        }
+        tx.execute(
+            "INSERT INTO rules (id, version, status, created_by, created_at, approved_by, approved_at, retired_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                rule.def.id,
+                rule.def.version,
+                rule.status.as_str(),
+                rule.created_by,
+                rule.created_at,
+                rule.approved_by,
+                rule.approved_at,
+                rule.retired_at,
+                json(rule)
+            ],
+        )?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE rules SET status = ?3, approved_by = ?4, approved_at = ?5, retired_at = ?6, body = ?7 WHERE id = ?1 AND version = ?2",
+            params![
+                id,
+                version,
+                record.status.as_str(),
+                record.approved_by,
+                record.approved_at,
+                record.retired_at,
+                json(record)
+            ],
+        )?;
+        if n != 1 {
+            return Err(StoreError::User(format!("no rule {id} version {version}")));
+        }
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn rule_stats(&self) -> Result<Vec<RuleStats>> {
+        let recent_from: i64 = self.conn.query_row(
+            "SELECT COALESCE(MIN(decl), 0) FROM (SELECT decl FROM decisions ORDER BY decl DESC LIMIT 1000)",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut st = self.conn.prepare(
+            "SELECT h.rule_id, h.version, COUNT(*),
+                    SUM(c.channel != 'green'),
+                    SUM(EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = h.decl)),
+                    SUM(EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = h.decl AND o.finding = 1)),
+                    COALESCE(SUM((SELECT SUM(o.additional_duty) FROM outcomes o WHERE o.decl = h.decl)), 0),
+                    SUM(h.decl >= ?1)
+             FROM rule_hits h JOIN decisions c ON c.decl = h.decl
+             GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
+        )?;
+        let rows = st.query_map([recent_from], |r| {
+            Ok(RuleStats {
+                id: r.get(0)?,
+                version: r.get(1)?,
+                hits: r.get(2)?,
+                controls: r.get(3)?,
+                completed: r.get(4)?,
+                findings: r.get(5)?,
+                revenue_cny: r.get(6)?,
+                recent_hits: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn lists(&self) -> Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare("SELECT name, value FROM lists ORDER BY name, value")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_list(&mut self, name: &str, values: &[String], action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM lists WHERE name = ?1", [name])?;
+        {
+            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO lists (name, value) VALUES (?1, ?2)")?;
+            for v in values {
+                st.execute(params![name, v])?;
+            }
+        }
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn append_action(&mut self, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn actions(&self, limit: usize) -> Result<Vec<LoggedAction>> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash
+             FROM action_log ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit as i64], row_to_logged)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    fn verify_actions(&self) -> Result<Option<i64>> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash FROM action_log ORDER BY seq",
+        )?;
+        let rows = st.query_map([], row_to_logged)?;
+        let mut prev = "genesis".to_string();
+        for r in rows {
+            let l = r??;
+            if l.prev_hash != prev || chain_hash(&prev, l.seq, &l.action) != l.hash {
+                return Ok(Some(l.seq));
+            }
+            prev = l.hash;
+        }
+        Ok(None)
+    }
+
+    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row("SELECT as_of_seq, body FROM checkpoint WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((seq, body)) => Ok(Some((seq, serde_json::from_slice(&body)?))),
+        }
+    }
+
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        let body = serde_json::to_vec(checkpoint)?;
+        self.conn.execute(
+            "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
+            params![self.next_seq - 1, body],
+        )?;
+        Ok(())
+    }
+
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
+        let mut st = self.conn.prepare(
+            "SELECT d.seq, 0, d.body, d.historical, c.office, c.ranking, c.channel != 'green', c.mandatory, NULL
+             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > ?1
+             UNION ALL
+             SELECT o.seq, 1, o.body, 0, NULL, NULL, NULL, NULL, (SELECT d.body || char(30) || COALESCE(c.random, 0) FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq = o.decl)
+             FROM outcomes o WHERE o.seq > ?1
+             ORDER BY 1",
+        )?;
+        let mut rows = st.query([after_seq])?;
+        while let Some(r) = rows.next()? {
+            let kind: i64 = r.get(1)?;
+            let body: String = r.get(2)?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            if kind == 0 {
+                let d = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+                let historical: bool = r.get(3)?;
+                if historical {
+                    f(Event::Historical(Box::new(d)));
+                } else {
+                    f(Event::Screened {
+                        declaration: Box::new(d),
+                        office: r.get(4)?,
+                        ranking: r.get(5)?,
+                        controlled: r.get(6)?,
+                        mandatory: r.get(7)?,
+                    });
+                }
+            } else {
+                let o = Outcome::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+                let joined: String = r.get(8)?;
+                let (dbody, random) = joined.rsplit_once('\u{1e}').unwrap_or((&joined, "0"));
+                let dv: serde_json::Value = serde_json::from_str(dbody)?;
+                let d = Declaration::from_json(&dv).map_err(|e| StoreError::User(e.to_string()))?;
+                f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, random == "1") });
+            }
+        }
+        Ok(())
+    }
+
+    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
+        let from = from.unwrap_or(i64::MIN);
+        let to = to.unwrap_or(i64::MAX);
+        let mut map: HashMap<String, OfficeCounts> = HashMap::new();
+        let mut st = self.conn.prepare(
+            "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
+                    c.channel, c.source
+             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             WHERE d.historical = 0 AND d.declared_at >= ?1 AND d.declared_at < ?2",
+        )?;
+        let mut rows = st.query(params![from, to])?;
+        while let Some(r) = rows.next()? {
+            let office: String = r.get(0)?;
+            let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
+            e.declarations += 1;
+            let channel: Option<String> = r.get(7)?;
+            let source: Option<String> = r.get(8)?;
+            if channel.is_some() {
+                e.screened += 1;
+            }
+            let controlled = channel.as_deref().is_some_and(|c| c != "green");
+            if controlled {
+                e.controlled += 1;
+                if let Some(i) = source.as_deref().and_then(source_index) {
+                    e.controls_by_source[i] += 1;
+                }
+            } else {
+                e.uncontrolled += 1;
+                e.uncontrolled_value_cny += r.get::<_, f64>(6)?;
+            }
+            if source.as_deref() == Some("random") {
+                e.random_value_cny += r.get::<_, f64>(6)?;
+            }
+            let direction: String = r.get(1)?;
+            if direction == "import" {
+                let mode: String = r.get(2)?;
+                let declared: i64 = r.get(3)?;
+                let tz: i64 = r.get(4)?;
+                let released: Option<i64> = r.get(5)?;
+                let same_day = released.is_some_and(|t| local_day(t, tz) == local_day(declared, tz));
+                if mode == "sea" {
+                    e.imports_sea += 1;
+                    e.same_day_sea += u64::from(same_day);
+                } else {
+                    e.imports_other += 1;
+                    e.same_day_other += u64::from(same_day);
+                }
+            }
+        }
+        // Outcomes: per declaration, whether any control found something.
+        let mut st = self.conn.prepare(
+            "SELECT d.office, c.channel, c.source, MAX(o.finding), SUM(o.additional_duty),
+                    MAX(o.smuggling AND o.control != 'audit'), MAX(o.smuggling AND o.control = 'audit'),
+                    SUM(o.control != 'audit')
+             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+             WHERE d.historical = 0 AND d.declared_at >= ?1 AND d.declared_at < ?2
+             GROUP BY o.decl",
+        )?;
+        let mut rows = st.query(params![from, to])?;
+        while let Some(r) = rows.next()? {
+            let office: String = r.get(0)?;
+            let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
+            let channel: Option<String> = r.get(1)?;
+            let source: Option<String> = r.get(2)?;
+            let finding: bool = r.get(3)?;
+            let duty: f64 = r.get(4)?;
+            e.additional_duty_cny += duty;
+            e.smuggling_border += u64::from(r.get::<_, bool>(5)?);
+            e.smuggling_later += u64::from(r.get::<_, bool>(6)?);
+            let border_controls: i64 = r.get(7)?;
+            if border_controls == 0 {
+                continue;
+            }
+            let idx = match channel.as_deref() {
+                Some("green") | None => Some(3),
+                _ => source.as_deref().and_then(source_index),
+            };
+            if let Some(i) = idx {
+                e.completed_by_source[i] += 1;
+                e.findings_by_source[i] += u64::from(finding);
+                if i == 3 && channel.as_deref() == Some("green") {
+                    // A manual control of a green declaration is a control too.
+                    e.controls_by_source[3] += 1;
+                }
+                if i == 2 {
+                    e.random_revenue_cny += duty;
+                }
+            }
+        }
+        let mut out: Vec<OfficeCounts> = map.into_values().collect();
+        out.sort_by(|a, b| a.office.cmp(&b.office));
+        Ok(out)
+    }
+
+    fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
+        let mut st = self.conn.prepare(
+            "SELECT d.seq, d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             WHERE d.declared_at >= ?1 AND d.declared_at < ?2 ORDER BY d.seq",
+        )?;
+        let mut outs = self.conn.prepare("SELECT decl, body FROM outcomes ORDER BY decl, seq")?;
+        let mut by_decl: HashMap<i64, Vec<Outcome>> = HashMap::new();
+        let mut orows = outs.query([])?;
+        while let Some(r) = orows.next()? {
+            let decl: i64 = r.get(0)?;
+            let body: String = r.get(1)?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            by_decl.entry(decl).or_default().push(Outcome::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
+        }
+        let mut rows = st.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let body: String = r.get(1)?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            let declaration = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+            let decision = match r.get::<_, Option<String>>(2)? {
+                Some(b) => Some(serde_json::from_str(&b)?),
+                None => None,
+            };
+            f(HistoryRow { declaration, decision, outcomes: by_decl.remove(&seq).unwrap_or_default() });
+        }
+        Ok(())
+    }
+}
+
+fn row_to_logged(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LoggedAction>> {
+    let at: i64 = r.get(1)?;
+    let before: Option<String> = r.get(6)?;
+    let after: Option<String> = r.get(7)?;
+    let parse = |s: Option<String>| -> Result<Option<serde_json::Value>> {
+        Ok(match s {
+            Some(s) => Some(serde_json::from_str(&s)?),
+            None => None,
+        })
+    };
+    let built = (|| -> Result<LoggedAction> {
+        Ok(LoggedAction {
+            seq: r.get(0)?,
+            action: Action {
+                at: chrono::DateTime::from_timestamp(at, 0)
+                    .unwrap_or_default()
+                    .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")),
+                actor: r.get(2)?,
+                office: r.get(3)?,
+                action: r.get(4)?,
+                target: r.get(5)?,
+                before: parse(before)?,
+                after: parse(after)?,
+                reason: r.get(8)?,
+            },
+            prev_hash: r.get(9)?,
+            hash: r.get(10)?,
+        })
+    })();
+    Ok(built)
+}

@@ -1,0 +1,146 @@
+//! Ground truth per declaration and the simulated field officer who turns a
+//! control of a (possibly fraudulent) declaration into a control outcome.
+
+use chrono::{DateTime, Duration, FixedOffset, SecondsFormat};
+use riskgate_core::rng::{keyed_uniform, stable_hash};
+use serde_json::{Value, json};
+
+/// The controlled lanes: document review or physical inspection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Document review (审单).
+    Yellow,
+    /// Physical inspection (查验).
+    Red,
+}
+
+impl Lane {
+    /// The DATA.md channel word: "yellow" or "red"; `None` for anything else
+    /// (green is not a control).
+    pub fn parse(s: &str) -> Option<Lane> {
+        match s {
+            "yellow" => Some(Lane::Yellow),
+            "red" => Some(Lane::Red),
+            _ => None,
+        }
+    }
+
+    /// The DATA.md control kind this lane performs.
+    pub fn control(self) -> &'static str {
+        match self {
+            Lane::Yellow => "document",
+            Lane::Red => "physical",
+        }
+    }
+}
+
+/// What really happened in one declaration (truth.jsonl).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Truth {
+    pub declaration_id: String,
+    pub office: String,
+    pub fraud: bool,
+    pub kinds: Vec<String>,
+    pub evaded_duty_cny: f64,
+    pub smuggling: bool,
+}
+
+impl Truth {
+    /// Reads a truth.jsonl line; `None` when a required field is missing or mistyped.
+    pub fn from_json(v: &Value) -> Option<Truth> {
+        Some(Truth {
+            declaration_id: v.get("declaration_id")?.as_str()?.to_string(),
+            office: v.get("office")?.as_str()?.to_string(),
+            fraud: v.get("fraud")?.as_bool()?,
+            kinds: v
+                .get("kinds")?
+                .as_array()?
+                .iter()
+                .map(|k| k.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?,
+            evaded_duty_cny: v.get("evaded_duty_cny")?.as_f64()?,
+            smuggling: v.get("smuggling").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
+/// Probability that a control in `lane` finds a fraud of `kind`.
+pub fn detection_probability(lane: Lane, kind: &str) -> f64 {
+    match (lane, kind) {
+        (Lane::Red, "smuggling") => 0.85,
+        (Lane::Red, _) => 0.9,
+        (Lane::Yellow, "quantity") => 0.3,
+        (Lane::Yellow, "smuggling") => 0.2,
+        (Lane::Yellow, _) => 0.6,
+    }
+}
+
+pub(crate) fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn note(found: bool, kinds: &[String], lane: Lane) -> &'static str {
+    if !found {
+        return match lane {
+            Lane::Red => "查验未见异常，准予放行",
+            Lane::Yellow => "单证审核未见异常",
+        };
+    }
+    match kinds.first().map(String::as_str) {
+        Some("undervaluation") => "申报价格明显低于实际成交价格，已补征税款",
+        Some("misclassification") => "商品归类申报不实，已改归并补税",
+        Some("origin") => "原产地申报不实，取消协定税率并补税",
+        Some("quantity") => "实际数量与申报不符，已补税",
+        Some("smuggling") => "查获夹藏未申报货物，移交缉私部门",
+        _ => "发现违规情事",
+    }
+}
+
+/// Plays the field officer for one controlled declaration using the ground
+/// truth; the result is the DATA.md control-outcome JSON. Deterministic from
+/// (seed, declaration id): the same control always ends the same way.
+pub fn simulate_outcome(
+    seed: u64,
+    truth: &Truth,
+    channel: Lane,
+    decided_at: DateTime<FixedOffset>,
+    officers_of_office: &[String],
+) -> Value {
+    let id = &truth.declaration_id;
+    let p = if truth.fraud {
+        truth.kinds.iter().map(|k| detection_probability(channel, k)).fold(0.0, f64::max)
+    } else {
+        0.0
+    };
+    let found = keyed_uniform(seed, &format!("outcome/detect/{id}")) < p;
+    let officer = if officers_of_office.is_empty() {
+        "E00000".to_string()
+    } else {
+        let k = stable_hash(seed, &format!("outcome/officer/{id}")) % officers_of_office.len() as u64;
+        officers_of_office[k as usize].clone()
+    };
+    let hours = match channel {
+        Lane::Red => 1.0 + 5.0 * keyed_uniform(seed, &format!("outcome/duration/{id}")),
+        Lane::Yellow => 0.3 + 3.0 * keyed_uniform(seed, &format!("outcome/duration/{id}")),
+    };
+    let completed_at = decided_at + Duration::seconds((hours * 3600.0) as i64);
+    let seizure = found && truth.smuggling;
+    let findings: Vec<String> = if found { truth.kinds.clone() } else { Vec::new() };
+    let mut out = json!({
+        "declaration_id": id,
+        "officer": officer,
+        "control": channel.control(),
+        "completed_at": completed_at.to_rfc3339_opts(SecondsFormat::Secs, false),
+        "result": if found { "finding" } else { "no_finding" },
+        "findings": findings,
+        "additional_duty": if found { round2(truth.evaded_duty_cny.max(0.0)) } else { 0.0 },
+        "seizure": seizure,
+    });
+    if !seizure {
+        let wait = 600 + (keyed_uniform(seed, &format!("outcome/release/{id}")) * 6600.0) as i64;
+        let released_at = completed_at + Duration::seconds(wait);
+        out["released_at"] = Value::from(released_at.to_rfc3339_opts(SecondsFormat::Secs, false));
+    }
+    out["note"] = Value::from(note(found, &truth.kinds, channel));
+    out
+}

@@ -1,0 +1,139 @@
+//! The running system: a store and an engine brought to the store's state
+//! (checkpoint + replay of later events), plus the settings that shape it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, FixedOffset, Utc};
+use riskgate_engine::{Engine, EngineConfig, RuleStatus, TargetRates};
+use riskgate_rules::Lists;
+use riskgate_store::{Action, Event, SqliteStore, Store};
+
+pub struct App {
+    pub store: Box<dyn Store>,
+    pub engine: Engine,
+    pub user: String,
+}
+
+/// Wall-clock now at +08:00 (China Standard Time), the customs working zone.
+pub fn now() -> DateTime<FixedOffset> {
+    Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+}
+
+impl App {
+    pub fn open(data: &Path, user: &str) -> Result<App> {
+        let store = SqliteStore::open(data).with_context(|| format!("cannot open the store in {}", data.display()))?;
+        let mut app =
+            App { store: Box::new(store), engine: Engine::new(EngineConfig::default()), user: user.to_string() };
+        app.reload()?;
+        Ok(app)
+    }
+
+    /// Rebuilds the engine from the store: settings, registry, payments,
+    /// lists, active rules, then checkpoint and replay.
+    pub fn reload(&mut self) -> Result<()> {
+        let mut cfg = EngineConfig::default();
+        if let Some(s) = self.store.setting("seed")? {
+            cfg.selectivity.seed = s.parse().context("setting seed")?;
+        }
+        if let Some(s) = self.store.setting("random_rate")? {
+            cfg.selectivity.random_rate = s.parse().context("setting random_rate")?;
+        }
+        if let Some(s) = self.store.setting("window")? {
+            cfg.selectivity.window = s.parse().context("setting window")?;
+        }
+        if let Some(s) = self.store.setting("target.default")? {
+            cfg.selectivity.default_target = parse_target(&s).context("setting target.default")?;
+        }
+        for o in self.store.offices()? {
+            if let Some(s) = self.store.setting(&format!("target.{}", o.code))? {
+                cfg.selectivity
+                    .office_targets
+                    .insert(o.code.clone(), parse_target(&s).with_context(|| format!("setting target.{}", o.code))?);
+            }
+        }
+        let mut engine = Engine::new(cfg);
+        let mut lists = Lists::new();
+        let mut grouped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (name, value) in self.store.lists()? {
+            grouped.entry(name).or_default().push(value);
+        }
+        for (name, values) in grouped {
+            lists.set(&name, values);
+        }
+        engine.set_lists(lists);
+        let active: Vec<_> =
+            self.store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
+        let errors = engine.set_rules(active);
+        for (id, v, e) in errors {
+            eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
+        }
+        let after = match self.store.load_checkpoint()? {
+            Some((seq, cp)) => {
+                engine.restore(cp);
+                seq
+            }
+            None => 0,
+        };
+        for e in self.store.enterprises()? {
+            engine.context.set_enterprise(&e);
+        }
+        for p in self.store.forex()? {
+            engine.context.add_forex(&p);
+        }
+        let cfg = engine.config.selectivity.clone();
+        let mut replayed = 0usize;
+        self.store.replay(after, &mut |ev| {
+            replayed += 1;
+            match ev {
+                Event::Historical(d) => engine.apply_historical(&d),
+                Event::Screened { declaration, office, ranking, controlled, mandatory } => {
+                    engine.selectivity.replay(&cfg, &office, ranking, controlled, mandatory);
+                    engine.apply_historical(&declaration);
+                }
+                Event::Outcome { outcome, keys } => engine.apply_outcome(&keys, &outcome),
+            }
+        })?;
+        self.engine = engine;
+        if replayed > 0 {
+            self.store.save_checkpoint(&self.engine.checkpoint())?;
+        }
+        Ok(())
+    }
+
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.store.save_checkpoint(&self.engine.checkpoint())?;
+        Ok(())
+    }
+
+    pub fn action(&self, action: &str, target: &str) -> Action {
+        Action {
+            at: now(),
+            actor: self.user.clone(),
+            office: None,
+            action: action.to_string(),
+            target: target.to_string(),
+            before: None,
+            after: None,
+            reason: None,
+        }
+    }
+}
+
+/// "yellow,red" rates, e.g. "0.02,0.02"; a single number splits evenly.
+pub fn parse_target(s: &str) -> Result<TargetRates> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let t = match parts.as_slice() {
+        [total] => {
+            let t: f64 = total.parse()?;
+            TargetRates { yellow: t / 2.0, red: t / 2.0 }
+        }
+        [y, r] => TargetRates { yellow: y.parse()?, red: r.parse()? },
+        _ => anyhow::bail!("expected \"TOTAL\" or \"YELLOW,RED\" rates, got {s:?}"),
+    };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&t.yellow) && (0.0..=1.0).contains(&t.red) && t.total() <= 1.0,
+        "rates must be between 0 and 1, got {s:?}"
+    );
+    Ok(t)
+}

@@ -1,0 +1,184 @@
+//! `riskgate bench`: throughput measured on this machine, never asserted in
+//! tests. `screen` times end-to-end screening with persistence; `rules`
+//! times the rule stage alone as the number of active rules grows.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Subcommand;
+use riskgate_core::Declaration;
+use riskgate_engine::{Engine, EngineConfig, RuleDef};
+use riskgate_synth::WorldFile;
+
+use crate::app::App;
+use crate::screen::{Clock, ScreenOptions};
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// End-to-end `screen` of N live declarations into a fresh store.
+    Screen {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Working directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Rule stage alone with 100, 1,000 and 10,000 active rules.
+    Rules {
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+        counts: Vec<usize>,
+        #[arg(long, default_value_t = 20_000)]
+        declarations: usize,
+    },
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn head(src: &Path, dst: &Path, n: usize) -> Result<usize> {
+    use std::io::{BufRead, Write};
+    let r = std::io::BufReader::new(std::fs::File::open(src)?);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dst)?);
+    let mut k = 0;
+    for line in r.lines().take(n) {
+        writeln!(w, "{}", line?)?;
+        k += 1;
+    }
+    w.flush()?;
+    Ok(k)
+}
+
+pub fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Screen { n, seed, dir } => {
+            let tmp;
+            let dir = match dir {
+                Some(d) => d,
+                None => {
+                    tmp = std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id()));
+                    tmp.clone()
+                }
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            // Live traffic is 40% of a world: scale so that there are n live declarations.
+            let scale = (n as f64 / 40_000.0 * 1.05).max(0.05);
+            let world = dir.join("world");
+            crate::world::generate(seed, scale, &world)?;
+            let f = |w: WorldFile| world.join(w.file_name());
+            let mut app = App::open(&dir, "bench")?;
+            crate::import::import_offices(&mut app, &f(WorldFile::Offices))?;
+            crate::import::import_officers(&mut app, &f(WorldFile::Officers))?;
+            crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?;
+            crate::import::import_forex(&mut app, &f(WorldFile::Forex))?;
+            let t = Instant::now();
+            let h = crate::import::import_historical(&mut app, &f(WorldFile::History))?;
+            let hist_secs = t.elapsed().as_secs_f64();
+            let live = dir.join("live_n.jsonl");
+            let n = head(&f(WorldFile::Live), &live, n)?;
+            let opts = ScreenOptions {
+                out: Some(dir.join("decisions.jsonl")),
+                clock: Clock::Declared,
+                quiet: true,
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let s = crate::screen::screen_values(&mut app, &live, None, &opts)?;
+            let secs = t.elapsed().as_secs_f64();
+            println!("machine: {} cores", std::thread::available_parallelism().map_or(0, |p| p.get()));
+            println!(
+                "historical import: {} declarations in {hist_secs:.2} s = {:.0} per second",
+                h.accepted,
+                h.accepted as f64 / hist_secs
+            );
+            println!(
+                "screen end-to-end (parse, validate, screen, store, write decisions): {} declarations in {secs:.2} s = {:.0} per second",
+                s.accepted,
+                s.accepted as f64 / secs
+            );
+            println!("rejected {} duplicates {} (of {n} lines)", s.rejected, s.duplicates);
+            if let Some(m) = peak_rss_mib() {
+                println!("peak memory (VmHWM): {m:.0} MiB");
+            }
+            let _ = std::fs::remove_dir_all(dir.join("world"));
+        }
+        BenchCmd::Rules { counts, declarations } => {
+            let mut sink = riskgate_synth::MemorySink::default();
+            riskgate_synth::generate(
+                &riskgate_synth::WorldConfig::new(3, declarations as f64 / 100_000.0 * 1.2),
+                &mut sink,
+            )?;
+            let decls: Vec<Declaration> = sink
+                .of(WorldFile::History)
+                .chain(sink.of(WorldFile::Live))
+                .take(declarations)
+                .filter_map(|v| Declaration::from_json(v).ok())
+                .collect();
+            let hs: Vec<String> =
+                decls.iter().flat_map(|d| d.items.iter().map(|i| i.hs_code[..6].to_string())).collect();
+            let traders: Vec<String> = decls.iter().map(|d| d.trader.id.clone()).collect();
+            println!(
+                "machine: {} cores; {} declarations per run",
+                std::thread::available_parallelism().map_or(0, |p| p.get()),
+                decls.len()
+            );
+            for &count in &counts {
+                let mut rng = riskgate_core::rng::Rng::new(count as u64);
+                let mut defs = Vec::with_capacity(count);
+                for i in 0..count {
+                    // A realistic mix: goods-specific price rules, trader
+                    // watch rules, and a few unindexed general rules.
+                    let when = match i % 20 {
+                        0 => format!("total_value_cny > {} and trader.finding_rate > 0.{}", 100_000 + i, 1 + i % 8),
+                        k if k < 12 => format!(
+                            "trade_mode == \"0110\" and any(item: item.hs_code starts_with \"{}\" and item.unit_value < 0.{} * item.ref.median)",
+                            rng.pick(&hs),
+                            3 + i % 5
+                        ),
+                        _ => format!("trader.id == \"{}\" and declared_duty_cny > {}", rng.pick(&traders), 1000 + i),
+                    };
+                    defs.push(RuleDef {
+                        id: format!("B-{i:05}"),
+                        version: 1,
+                        title: String::new(),
+                        when,
+                        weight: 0.1,
+                        channel: None,
+                        instructions: String::new(),
+                        department: String::new(),
+                        valid_from: None,
+                        valid_to: None,
+                    });
+                }
+                let mut engine = Engine::new(EngineConfig::default());
+                let t = Instant::now();
+                let errors = engine.set_rules(defs);
+                anyhow::ensure!(errors.is_empty(), "bench rules failed to compile: {:?}", errors.first());
+                let compile = t.elapsed().as_secs_f64();
+                // Warm the context so references exist, then time the rule stage alone.
+                for d in &decls {
+                    engine.apply_historical(d);
+                }
+                let mut hits = 0usize;
+                let t = Instant::now();
+                for d in &decls {
+                    hits += engine.rule_hits(d).len();
+                }
+                let per = t.elapsed().as_secs_f64() / decls.len() as f64;
+                println!(
+                    "{count:>6} active rules ({} indexed): compile {:.1} ms; rule stage {:.2} µs per declaration (facts + matching); {hits} hits",
+                    engine.rules().indexed_len(),
+                    compile * 1e3,
+                    per * 1e6
+                );
+            }
+        }
+    }
+    Ok(())
+}

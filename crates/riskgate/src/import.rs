@@ -1,0 +1,530 @@
+//! `riskgate import`: every DATA.md record kind from JSON Lines, and
+//! declarations from CSV through a column-mapping file. Bad records are
+//! reported by line and field; good ones are kept; the summary says what
+//! happened and the exit code says whether anything was rejected.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use riskgate_core::{
+    Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, TaxInvoice, ValidationError,
+};
+use riskgate_store::OutcomeStored;
+use serde_json::{Map, Value};
+
+use crate::app::App;
+use crate::jsonl;
+use crate::screen::{ScreenOptions, screen_values};
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub duplicates: usize,
+}
+
+impl Summary {
+    pub fn print(&self, what: &str) {
+        eprintln!("{what}: {} accepted, {} rejected, {} duplicates", self.accepted, self.rejected, self.duplicates);
+    }
+}
+
+pub fn report(file: &Path, line: usize, msg: &dyn std::fmt::Display) {
+    eprintln!("{} line {line}: {msg}", file.display());
+}
+
+/// Parses every line with `parse`; reports bad ones; returns the good ones.
+fn parse_all<T>(
+    file: &Path,
+    parse: impl Fn(&Value) -> Result<T, ValidationError>,
+    summary: &mut Summary,
+) -> Result<Vec<(usize, T)>> {
+    let mut out = Vec::new();
+    for l in jsonl::read(file)? {
+        match l.value {
+            Err(e) => {
+                report(file, l.number, &e);
+                summary.rejected += 1;
+            }
+            Ok(v) => match parse(&v) {
+                Ok(t) => out.push((l.number, t)),
+                Err(e) => {
+                    report(file, l.number, &e);
+                    summary.rejected += 1;
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+pub fn import_offices(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let rows = parse_all(file, Office::from_json, &mut s)?;
+    // The tree must hold together: every parent known (in the file or stored).
+    let mut known: HashMap<String, OfficeLevel> = app.store.offices()?.into_iter().map(|o| (o.code, o.level)).collect();
+    for (_, o) in &rows {
+        known.insert(o.code.clone(), o.level);
+    }
+    let mut good = Vec::new();
+    for (line, o) in rows {
+        if let Some(p) = &o.parent
+            && !known.contains_key(p)
+        {
+            report(file, line, &ValidationError::new("parent", "the code of a known office", format!("{p:?}")));
+            s.rejected += 1;
+            continue;
+        }
+        good.push(o);
+    }
+    s.accepted = good.len();
+    app.store.upsert_offices(&good)?;
+    let mut a = app.action("import_offices", &file.display().to_string());
+    a.after = Some(serde_json::json!({"accepted": s.accepted}));
+    app.store.append_action(&a)?;
+    Ok(s)
+}
+
+fn office_codes(app: &App) -> Result<HashSet<String>> {
+    Ok(app.store.offices()?.into_iter().map(|o| o.code).collect())
+}
+
+pub fn import_officers(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let offices = office_codes(app)?;
+    let rows = parse_all(file, Officer::from_json, &mut s)?;
+    let mut good = Vec::new();
+    for (line, o) in rows {
+        if !offices.is_empty() && !offices.contains(&o.office) {
+            report(
+                file,
+                line,
+                &ValidationError::new("office", "an office code known to the registry", format!("{:?}", o.office)),
+            );
+            s.rejected += 1;
+            continue;
+        }
+        good.push(o);
+    }
+    s.accepted = good.len();
+    app.store.upsert_officers(&good)?;
+    Ok(s)
+}
+
+pub fn import_enterprises(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let rows: Vec<Enterprise> = parse_all(file, Enterprise::from_json, &mut s)?.into_iter().map(|(_, e)| e).collect();
+    s.accepted = rows.len();
+    app.store.upsert_enterprises(&rows)?;
+    for e in &rows {
+        app.engine.context.set_enterprise(e);
+    }
+    Ok(s)
+}
+
+pub fn import_forex(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let rows: Vec<ForexPayment> =
+        parse_all(file, ForexPayment::from_json, &mut s)?.into_iter().map(|(_, e)| e).collect();
+    s.accepted = rows.len();
+    for chunk in rows.chunks(10_000) {
+        app.store.insert_forex(chunk)?;
+    }
+    for p in &rows {
+        app.engine.context.add_forex(p);
+    }
+    Ok(s)
+}
+
+pub fn import_invoices(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let rows: Vec<TaxInvoice> = parse_all(file, TaxInvoice::from_json, &mut s)?.into_iter().map(|(_, e)| e).collect();
+    s.accepted = rows.len();
+    for chunk in rows.chunks(10_000) {
+        app.store.insert_invoices(chunk)?;
+    }
+    Ok(s)
+}
+
+/// Past declarations: stored without screening, folded into the context.
+pub fn import_historical(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let offices = office_codes(app)?;
+    let bar = crate::progress::bar(0, "history");
+    jsonl::for_chunks(file, 5_000, |chunk| {
+        let mut good = Vec::with_capacity(chunk.len());
+        for (line, text) in chunk {
+            let parsed = serde_json::from_str::<Value>(&text)
+                .map_err(|e| format!("not valid JSON: {e}"))
+                .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()))
+                .and_then(|d| check_office(&offices, &d).map(|_| d));
+            match parsed {
+                Ok(d) => good.push(d),
+                Err(e) => {
+                    report(file, line, &e);
+                    s.rejected += 1;
+                }
+            }
+        }
+        let stored = app.store.commit_historical(&good)?;
+        for (d, new) in good.iter().zip(stored) {
+            if new {
+                app.engine.apply_historical(d);
+                s.accepted += 1;
+            } else {
+                s.duplicates += 1;
+            }
+        }
+        bar.inc(good.len() as u64);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    app.checkpoint()?;
+    Ok(s)
+}
+
+pub fn check_office(offices: &HashSet<String>, d: &Declaration) -> Result<(), String> {
+    if !offices.is_empty() && !offices.contains(&d.office) {
+        return Err(ValidationError::new(
+            "office",
+            "a field office code known to the registry",
+            format!("{:?}", d.office),
+        )
+        .to_string());
+    }
+    Ok(())
+}
+
+/// Live declarations: screened on import, decisions stored.
+pub fn import_declarations(app: &mut App, file: &Path, opts: &ScreenOptions) -> Result<Summary> {
+    screen_values(app, file, None, opts)
+}
+
+pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let rows = parse_all(file, Outcome::from_json, &mut s)?;
+    let officers: HashSet<String> = app.store.officers()?.into_iter().map(|o| o.id).collect();
+    let mut good = Vec::new();
+    for chunk in rows.chunks(5_000) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, o)| o.declaration_id.as_str()).collect();
+        let known = app.store.known(&ids)?;
+        for (line, o) in chunk {
+            if !known.contains_key(&o.declaration_id) {
+                report(
+                    file,
+                    *line,
+                    &ValidationError::new(
+                        "declaration_id",
+                        "the id of a stored declaration",
+                        format!("{:?}", o.declaration_id),
+                    ),
+                );
+                s.rejected += 1;
+            } else if !officers.is_empty() && !officers.contains(&o.officer) {
+                report(
+                    file,
+                    *line,
+                    &ValidationError::new("officer", "an officer id known to the registry", format!("{:?}", o.officer)),
+                );
+                s.rejected += 1;
+            } else {
+                good.push(o.clone());
+            }
+        }
+    }
+    for chunk in good.chunks(5_000) {
+        let stored = app.store.commit_outcomes(chunk)?;
+        for (o, st) in chunk.iter().zip(stored) {
+            match st {
+                OutcomeStored::Stored { keys } => {
+                    app.engine.apply_outcome(&keys, o);
+                    s.accepted += 1;
+                }
+                OutcomeStored::Duplicate => s.duplicates += 1,
+            }
+        }
+    }
+    let mut a = app.action("record_outcomes", &file.display().to_string());
+    a.after = Some(serde_json::json!({"accepted": s.accepted, "duplicates": s.duplicates}));
+    app.store.append_action(&a)?;
+    app.checkpoint()?;
+    Ok(s)
+}
+
+pub fn import_releases(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let rows = parse_all(file, Release::from_json, &mut s)?;
+    let mut good = Vec::new();
+    for chunk in rows.chunks(5_000) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, r)| r.declaration_id.as_str()).collect();
+        let known = app.store.known(&ids)?;
+        for (line, r) in chunk {
+            if known.contains_key(&r.declaration_id) {
+                good.push(r.clone());
+            } else {
+                report(
+                    file,
+                    *line,
+                    &ValidationError::new(
+                        "declaration_id",
+                        "the id of a stored declaration",
+                        format!("{:?}", r.declaration_id),
+                    ),
+                );
+                s.rejected += 1;
+            }
+        }
+    }
+    for chunk in good.chunks(5_000) {
+        for new in app.store.commit_releases(chunk)? {
+            if new {
+                s.accepted += 1;
+            } else {
+                s.duplicates += 1;
+            }
+        }
+    }
+    Ok(s)
+}
+
+// ---------------------------------------------------------------- CSV ----
+
+/// A column-mapping file (TOML) for declarations exported by legacy systems.
+///
+/// ```toml
+/// historical = true          # store without screening (default false)
+/// group_by = "Declaration ID" # consecutive rows with this value form one declaration
+/// [header]                    # DATA.md declaration field -> source
+/// id = "Declaration ID"
+/// declared_at = { column = "Date", format = "%Y-%m-%d", time = "09:00:00", offset = "+09:00" }
+/// direction = { value = "import" }
+/// transport_mode = { column = "Mode of Transport", map = { "10" = "sea", "40" = "air" }, default = "other" }
+/// "trader.id" = "Importer ID"
+/// [item]
+/// hs_code = { column = "HS6 Code", pad = 6 }
+/// duty_rate = { column = "Tax Rate", scale = 0.01 }
+/// ```
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    #[serde(default)]
+    pub historical: bool,
+    pub group_by: String,
+    pub header: std::collections::BTreeMap<String, Source>,
+    pub item: std::collections::BTreeMap<String, Source>,
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Source {
+    Column(String),
+    Spec(Spec),
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub column: Option<String>,
+    pub value: Option<String>,
+    #[serde(default)]
+    pub map: HashMap<String, String>,
+    pub default: Option<String>,
+    pub format: Option<String>,
+    pub time: Option<String>,
+    pub offset: Option<String>,
+    pub scale: Option<f64>,
+    pub pad: Option<usize>,
+    pub prefix: Option<String>,
+}
+
+const NUMERIC: &[&str] = &["line", "quantity", "net_weight_kg", "value", "duty_rate"];
+
+fn resolve(
+    src: &Source,
+    row: &csv::StringRecord,
+    headers: &HashMap<String, usize>,
+    target: &str,
+) -> Result<Option<Value>, String> {
+    let spec_owned;
+    let spec = match src {
+        Source::Column(c) => {
+            spec_owned = Spec { column: Some(c.clone()), ..Spec::default() };
+            &spec_owned
+        }
+        Source::Spec(s) => s,
+    };
+    let mut raw: Option<String> = match (&spec.value, &spec.column) {
+        (Some(v), _) => Some(v.clone()),
+        (None, Some(c)) => {
+            let i = headers.get(c).ok_or_else(|| format!("{target}: the mapped column {c:?} is not in the file"))?;
+            row.get(*i).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+        }
+        (None, None) => return Err(format!("{target}: mapping needs `column` or `value`")),
+    };
+    if let Some(r) = &raw
+        && let Some(m) = spec.map.get(r)
+    {
+        raw = Some(m.clone());
+    } else if raw.is_some() && !spec.map.is_empty() {
+        raw = spec.default.clone().or(raw);
+    }
+    if raw.is_none() {
+        raw = spec.default.clone();
+    }
+    let Some(mut s) = raw else { return Ok(None) };
+    if let Some(w) = spec.pad
+        && s.len() < w
+        && s.bytes().all(|b| b.is_ascii_digit())
+    {
+        s = format!("{s:0>w$}");
+    }
+    if let Some(p) = &spec.prefix {
+        s = format!("{p}{s}");
+    }
+    if let Some(fmt) = &spec.format {
+        let date = chrono::NaiveDate::parse_from_str(&s, fmt)
+            .map_err(|_| format!("{target}: expected a date in format {fmt:?}, got {s:?}"))?;
+        let time = spec.time.as_deref().unwrap_or("00:00:00");
+        let offset = spec.offset.as_deref().unwrap_or("+08:00");
+        s = format!("{date}T{time}{offset}");
+    }
+    if NUMERIC.contains(&target.rsplit('.').next().unwrap_or(target)) {
+        let x: f64 = s.parse().map_err(|_| format!("{target}: expected a number, got {s:?}"))?;
+        let x = x * spec.scale.unwrap_or(1.0);
+        return Ok(Some(serde_json::json!(x)));
+    }
+    Ok(Some(Value::String(s)))
+}
+
+fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
+    match path.split_once('.') {
+        None => {
+            obj.insert(path.to_string(), v);
+        }
+        Some((head, rest)) => {
+            let e = obj.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(m) = e {
+                set_path(m, rest, v);
+            }
+        }
+    }
+}
+
+/// Reads a CSV through a mapping into declaration JSON values, each with the
+/// CSV line of its first row; mapping errors name the line and field.
+pub fn csv_declarations(mapping: &Mapping, file: &Path) -> Result<(Vec<(usize, Result<Value, String>)>, bool)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(mapping.delimiter as u8)
+        .flexible(true)
+        .from_path(file)
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let headers: HashMap<String, usize> =
+        rdr.headers()?.iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect();
+    let Some(&group_col) = headers.get(&mapping.group_by) else {
+        bail!("{}: group_by column {:?} is not in the file", file.display(), mapping.group_by);
+    };
+    let mut out: Vec<(usize, Result<Value, String>)> = Vec::new();
+    let mut current: Option<(String, usize, Result<Map<String, Value>, String>)> = None;
+    let mut line_no = 1usize;
+    for rec in rdr.records() {
+        line_no += 1;
+        let row = rec.with_context(|| format!("{} line {line_no}: cannot read CSV", file.display()))?;
+        let key = row.get(group_col).unwrap_or("").to_string();
+        let same = current.as_ref().is_some_and(|(k, _, _)| *k == key);
+        if !same {
+            if let Some((_, l, obj)) = current.take() {
+                out.push((l, obj.map(Value::Object)));
+            }
+            let mut header = Map::new();
+            let mut err = None;
+            for (target, src) in &mapping.header {
+                match resolve(src, &row, &headers, target) {
+                    Ok(Some(v)) => set_path(&mut header, target, v),
+                    Ok(None) => {}
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            header.insert("items".into(), Value::Array(Vec::new()));
+            current = Some((key, line_no, err.map_or(Ok(header), Err)));
+        }
+        let (_, _, obj) = current.as_mut().expect("set above");
+        if let Ok(h) = obj {
+            let mut item = Map::new();
+            let n = h.get("items").and_then(Value::as_array).map_or(0, Vec::len);
+            item.insert("line".into(), serde_json::json!(n + 1));
+            let mut failed = None;
+            for (target, src) in &mapping.item {
+                match resolve(src, &row, &headers, &format!("items[{n}].{target}")) {
+                    Ok(Some(v)) => set_path(&mut item, target, v),
+                    Ok(None) => {}
+                    Err(e) => {
+                        failed = Some(format!("(CSV line {line_no}) {e}"));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => *obj = Err(e),
+                None => {
+                    if let Some(Value::Array(items)) = h.get_mut("items") {
+                        items.push(Value::Object(item));
+                    }
+                }
+            }
+        }
+    }
+    if let Some((_, l, obj)) = current.take() {
+        out.push((l, obj.map(Value::Object)));
+    }
+    Ok((out, mapping.historical))
+}
+
+pub fn import_csv(app: &mut App, mapping_file: &Path, file: &Path, opts: &ScreenOptions) -> Result<Summary> {
+    let text =
+        std::fs::read_to_string(mapping_file).with_context(|| format!("cannot read {}", mapping_file.display()))?;
+    let mapping: Mapping =
+        toml::from_str(&text).with_context(|| format!("{}: invalid mapping", mapping_file.display()))?;
+    let (values, historical) = csv_declarations(&mapping, file)?;
+    if historical {
+        let mut s = Summary::default();
+        let offices = office_codes(app)?;
+        let mut good = Vec::new();
+        for (line, v) in values {
+            match v.and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string())).and_then(|d| {
+                check_office(&offices, &d)?;
+                Ok(d)
+            }) {
+                Ok(d) => good.push(d),
+                Err(e) => {
+                    report(file, line, &e);
+                    s.rejected += 1;
+                }
+            }
+        }
+        for chunk in good.chunks(5_000) {
+            for (d, new) in chunk.iter().zip(app.store.commit_historical(chunk)?) {
+                if new {
+                    app.engine.apply_historical(d);
+                    s.accepted += 1;
+                } else {
+                    s.duplicates += 1;
+                }
+            }
+        }
+        app.checkpoint()?;
+        Ok(s)
+    } else {
+        screen_values(app, file, Some(values), opts)
+    }
+}

@@ -1,0 +1,345 @@
+//! `riskgate rules`: the rule lifecycle (draft → approved by a second user →
+//! active → retired), testing on declarations and back-testing on stored
+//! history. Every change and every read of rule logic is logged.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use riskgate_core::{Channel, Declaration};
+use riskgate_engine::{Engine, EngineConfig, RuleDef, RuleStatus, rulebook};
+use riskgate_store::{Event, RuleRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{App, now};
+use crate::jsonl;
+
+/// A rule file (TOML) as analysts write it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub id: String,
+    pub title: String,
+    pub when: String,
+    #[serde(default)]
+    pub weight: f64,
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub instructions: String,
+    #[serde(default)]
+    pub department: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+}
+
+pub fn read_rule_file(path: &Path) -> Result<RuleDef> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let f: RuleFile = toml::from_str(&text).with_context(|| format!("{}: invalid rule file", path.display()))?;
+    anyhow::ensure!(
+        !f.id.is_empty() && f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{}: id: expected letters, digits, '-' or '_', got {:?}",
+        path.display(),
+        f.id
+    );
+    anyhow::ensure!((0.0..=1.0).contains(&f.weight), "{}: weight: expected 0 to 1, got {}", path.display(), f.weight);
+    let channel = match f.channel.as_deref() {
+        None => None,
+        Some(s) => Some(Channel::parse(s).with_context(|| {
+            format!("{}: channel: expected \"green\", \"yellow\" or \"red\", got {s:?}", path.display())
+        })?),
+    };
+    Ok(RuleDef {
+        id: f.id,
+        version: 0,
+        title: f.title,
+        when: f.when,
+        weight: f.weight,
+        channel,
+        instructions: f.instructions,
+        department: f.department,
+        valid_from: f.valid_from,
+        valid_to: f.valid_to,
+    })
+}
+
+/// Compiles a rule against the live schema and lists, with a located error.
+pub fn check(app: &App, def: &RuleDef, origin: &str) -> Result<()> {
+    let e = app.engine.schema();
+    rulebook::compile_one(def, e, app.engine.lists())
+        .map(|_| ())
+        .map_err(|err| anyhow::anyhow!("{origin}: when: {err}"))
+}
+
+pub fn add(app: &mut App, file: &Path) -> Result<RuleRecord> {
+    let mut def = read_rule_file(file)?;
+    check(app, &def, &file.display().to_string())?;
+    let existing = app.store.rules()?;
+    def.version = existing.iter().filter(|r| r.def.id == def.id).map(|r| r.def.version).max().unwrap_or(0) + 1;
+    let rec = RuleRecord {
+        def,
+        status: RuleStatus::Draft,
+        created_by: app.user.clone(),
+        created_at: now().timestamp(),
+        approved_by: None,
+        approved_at: None,
+        retired_at: None,
+    };
+    let mut a = app.action("rule_add", &format!("{}@{}", rec.def.id, rec.def.version));
+    a.after = Some(serde_json::to_value(&rec)?);
+    app.store.insert_rule(&rec, &a)?;
+    Ok(rec)
+}
+
+fn find(app: &App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
+    let all = app.store.rules()?;
+    let mut of_id: Vec<RuleRecord> = all.into_iter().filter(|r| r.def.id == id).collect();
+    if of_id.is_empty() {
+        bail!("no rule {id:?}");
+    }
+    of_id.sort_by_key(|r| r.def.version);
+    match version {
+        Some(v) => {
+            of_id.into_iter().find(|r| r.def.version == v).with_context(|| format!("rule {id} has no version {v}"))
+        }
+        None => Ok(of_id.pop().expect("non-empty")),
+    }
+}
+
+pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
+    let rec = find(app, id, version)?;
+    if rec.status != RuleStatus::Draft {
+        bail!("rule {id} version {} is {}, only a draft can be approved", rec.def.version, rec.status.as_str());
+    }
+    if rec.created_by == app.user {
+        bail!(
+            "rule {id} version {} was written by {}: it must be approved by another user (four-eyes principle)",
+            rec.def.version,
+            rec.created_by
+        );
+    }
+    check(app, &rec.def, &format!("rule {id}"))?;
+    let t = now().timestamp();
+    // The previous active version of the same rule is retired by the approval.
+    for old in app.store.rules()?.into_iter().filter(|r| r.def.id == id && r.status == RuleStatus::Active) {
+        let mut o = old.clone();
+        o.status = RuleStatus::Retired;
+        o.retired_at = Some(t);
+        let mut a = app.action("rule_retire", &format!("{id}@{}", old.def.version));
+        a.reason = Some(format!("superseded by version {}", rec.def.version));
+        a.before = Some(serde_json::json!({"status": "active"}));
+        a.after = Some(serde_json::json!({"status": "retired"}));
+        app.store.set_rule_status(id, old.def.version, &o, &a)?;
+    }
+    let mut new = rec.clone();
+    new.status = RuleStatus::Active;
+    new.approved_by = Some(app.user.clone());
+    new.approved_at = Some(t);
+    let mut a = app.action("rule_approve", &format!("{id}@{}", rec.def.version));
+    a.before = Some(serde_json::json!({"status": "draft"}));
+    a.after = Some(serde_json::json!({"status": "active", "approved_by": app.user}));
+    app.store.set_rule_status(id, rec.def.version, &new, &a)?;
+    Ok(new)
+}
+
+pub fn retire(app: &mut App, id: &str, version: Option<u32>, reason: &str) -> Result<RuleRecord> {
+    let rec = find(app, id, version)?;
+    if rec.status == RuleStatus::Retired {
+        bail!("rule {id} version {} is already retired", rec.def.version);
+    }
+    let mut new = rec.clone();
+    new.status = RuleStatus::Retired;
+    new.retired_at = Some(now().timestamp());
+    let mut a = app.action("rule_retire", &format!("{id}@{}", rec.def.version));
+    a.before = Some(serde_json::json!({"status": rec.status.as_str()}));
+    a.after = Some(serde_json::json!({"status": "retired"}));
+    a.reason = Some(reason.to_string());
+    app.store.set_rule_status(id, rec.def.version, &new, &a)?;
+    Ok(new)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListRow {
+    pub id: String,
+    pub version: u32,
+    pub status: &'static str,
+    pub title: String,
+    pub department: String,
+    pub hits: u64,
+    pub controls: u64,
+    pub findings: u64,
+    pub hit_rate: Option<f64>,
+    pub revenue_cny: f64,
+    /// Share of the last 1,000 screened declarations the rule hit.
+    pub recent_selection_rate: f64,
+    pub alarm: Option<String>,
+}
+
+/// A rule whose recent selection rate exceeds this share of traffic is
+/// flagged as running away.
+pub const RUNAWAY_RATE: f64 = 0.02;
+
+pub fn list(app: &App) -> Result<Vec<ListRow>> {
+    let stats: HashMap<(String, u32), riskgate_store::RuleStats> =
+        app.store.rule_stats()?.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect();
+    let recent_n = app.store.declaration_count()?.min(1000).max(1) as f64;
+    Ok(app
+        .store
+        .rules()?
+        .into_iter()
+        .map(|r| {
+            let s = stats.get(&(r.def.id.clone(), r.def.version)).cloned().unwrap_or_default();
+            let rate = s.recent_hits as f64 / recent_n;
+            ListRow {
+                id: r.def.id,
+                version: r.def.version,
+                status: r.status.as_str(),
+                title: r.def.title,
+                department: r.def.department,
+                hits: s.hits,
+                controls: s.controls,
+                findings: s.findings,
+                hit_rate: (s.completed > 0).then(|| s.findings as f64 / s.completed as f64),
+                revenue_cny: s.revenue_cny,
+                recent_selection_rate: rate,
+                alarm: (r.status == RuleStatus::Active && rate > RUNAWAY_RATE).then(|| {
+                    format!(
+                        "selection rate {:.1}% of recent traffic exceeds {:.1}%",
+                        rate * 100.0,
+                        RUNAWAY_RATE * 100.0
+                    )
+                }),
+            }
+        })
+        .collect())
+}
+
+pub fn show(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
+    let rec = find(app, id, version)?;
+    let a = app.action("rule_read", &format!("{id}@{}", rec.def.version));
+    app.store.append_action(&a)?;
+    Ok(rec)
+}
+
+/// A rule named by id (stored, latest version unless given) or by file.
+pub fn resolve(app: &App, spec: &str, version: Option<u32>) -> Result<RuleDef> {
+    if spec.ends_with(".toml") || Path::new(spec).is_file() {
+        let def = read_rule_file(Path::new(spec))?;
+        check(app, &def, spec)?;
+        Ok(def)
+    } else {
+        Ok(find(app, spec, version)?.def)
+    }
+}
+
+/// Which declarations of the file the rule fires on, against the current context.
+pub fn test(app: &mut App, def: &RuleDef, file: &Path) -> Result<Vec<(String, bool)>> {
+    let compiled = rulebook::compile_one(def, app.engine.schema(), app.engine.lists())?;
+    let mut facts = riskgate_rules::Facts::new(&app.engine.schema().schema);
+    let mut out = Vec::new();
+    for l in jsonl::read(file)? {
+        let v = l.value.map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), l.number))?;
+        let d = Declaration::from_json(&v).map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), l.number))?;
+        let fx = app.engine.context.forex.lookup(&d, d.total_value_cny());
+        app.engine.schema().fill(&mut facts, &d, &app.engine.context, fx);
+        out.push((d.id.clone(), compiled.eval(&facts) && def.valid_at(d.declared_at)));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Backtest {
+    pub rule: String,
+    pub declarations: u64,
+    pub hits: u64,
+    /// Hits that were not controlled already: what the rule would add.
+    pub added_controls: u64,
+    pub added_targeting_rate: f64,
+    pub hits_controlled: u64,
+    pub hits_with_finding: u64,
+    pub hit_rate_on_controlled: Option<f64>,
+    pub revenue_cny: f64,
+    /// Hits also hit by an active rule at the time.
+    pub overlap_with_active: u64,
+    pub overlap_rate: Option<f64>,
+    /// Hits per office, and per office per day over the period.
+    pub load_per_office: BTreeMap<String, (u64, f64)>,
+}
+
+/// Replays the stored history in its original order, with the context each
+/// declaration had when it arrived, and evaluates the rule on every one.
+pub fn backtest(app: &App, def: &RuleDef, from: Option<i64>, to: Option<i64>) -> Result<Backtest> {
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.set_lists(clone_lists(app));
+    for e in app.store.enterprises()? {
+        engine.context.set_enterprise(&e);
+    }
+    for p in app.store.forex()? {
+        engine.context.add_forex(&p);
+    }
+    let compiled = rulebook::compile_one(def, engine.schema(), engine.lists())?;
+    let mut facts = riskgate_rules::Facts::new(&engine.schema().schema);
+    let mut hit_ids: HashSet<String> = HashSet::new();
+    let mut days: HashMap<String, HashSet<i64>> = HashMap::new();
+    let in_range = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x);
+    app.store.replay(0, &mut |ev| match ev {
+        Event::Historical(d) | Event::Screened { declaration: d, .. } => {
+            let t = d.declared_at.timestamp();
+            if in_range(t) {
+                let fx = engine.context.forex.lookup(&d, d.total_value_cny());
+                engine.schema().fill(&mut facts, &d, &engine.context, fx);
+                if compiled.eval(&facts) && def.valid_at(d.declared_at) {
+                    hit_ids.insert(d.id.clone());
+                }
+                days.entry(d.office.clone()).or_default().insert(t.div_euclid(86_400));
+            }
+            engine.apply_historical(&d);
+        }
+        Event::Outcome { outcome, keys } => engine.apply_outcome(&keys, &outcome),
+    })?;
+    let mut b = Backtest { rule: format!("{}@{}", def.id, def.version), ..Default::default() };
+    let mut office_hits: BTreeMap<String, u64> = BTreeMap::new();
+    app.store.history(from, to, &mut |row| {
+        b.declarations += 1;
+        if !hit_ids.contains(&row.declaration.id) {
+            return;
+        }
+        b.hits += 1;
+        *office_hits.entry(row.declaration.office.clone()).or_default() += 1;
+        let controlled = row.decision.as_ref().is_some_and(|d| d.channel.is_control()) || !row.outcomes.is_empty();
+        if controlled {
+            let border: Vec<_> =
+                row.outcomes.iter().filter(|o| o.control != riskgate_core::ControlKind::Audit).collect();
+            if !border.is_empty() || !row.outcomes.is_empty() {
+                b.hits_controlled += 1;
+                if row.outcomes.iter().any(|o| o.is_finding()) {
+                    b.hits_with_finding += 1;
+                }
+                b.revenue_cny += row.outcomes.iter().map(|o| o.additional_duty).sum::<f64>();
+            }
+        } else {
+            b.added_controls += 1;
+        }
+        if row.decision.as_ref().is_some_and(|d| d.rule_hits().next().is_some()) {
+            b.overlap_with_active += 1;
+        }
+    })?;
+    b.added_targeting_rate = if b.declarations > 0 { b.added_controls as f64 / b.declarations as f64 } else { 0.0 };
+    b.hit_rate_on_controlled = (b.hits_controlled > 0).then(|| b.hits_with_finding as f64 / b.hits_controlled as f64);
+    b.overlap_rate = (b.hits > 0).then(|| b.overlap_with_active as f64 / b.hits as f64);
+    for (office, n) in office_hits {
+        let d = days.get(&office).map_or(1, |s| s.len().max(1)) as f64;
+        b.load_per_office.insert(office, (n, n as f64 / d));
+    }
+    Ok(b)
+}
+
+fn clone_lists(app: &App) -> riskgate_rules::Lists {
+    let mut lists = riskgate_rules::Lists::new();
+    for name in app.engine.lists().names() {
+        if let Some(v) = app.engine.lists().get(name) {
+            lists.set(name, v.iter().cloned());
+        }
+    }
+    lists
+}

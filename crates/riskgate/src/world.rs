@@ -1,0 +1,195 @@
+//! `riskgate generate`, `riskgate simulate` and `riskgate demo`: a seeded
+//! synthetic world in DATA.md formats, officers that complete the controls
+//! the engine ordered (using the world's ground truth), and the demo that
+//! runs the whole path end to end.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use riskgate_core::{Channel, Decision};
+use riskgate_synth::{JsonlSink, Lane, Truth, WorldConfig, WorldFile};
+
+use crate::app::App;
+use crate::jsonl;
+use crate::screen::{Clock, ScreenOptions};
+
+pub fn generate(seed: u64, scale: f64, out: &Path) -> Result<riskgate_synth::WorldSummary> {
+    anyhow::ensure!(scale > 0.0 && scale <= 100.0, "--scale: expected a number above 0 and at most 100, got {scale}");
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let cfg = WorldConfig::new(seed, scale);
+    let mut sink =
+        JsonlSink::new(|f| File::create(out.join(f.file_name())).map(|f| BufWriter::with_capacity(1 << 20, f)))?;
+    let summary = riskgate_synth::generate(&cfg, &mut sink)?;
+    sink.flush()?;
+    Ok(summary)
+}
+
+fn read_truth(path: &Path) -> Result<HashMap<String, Truth>> {
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut out = HashMap::new();
+    for line in BufReader::new(f).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        if let Some(t) = Truth::from_json(&v) {
+            out.insert(t.declaration_id.clone(), t);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the outcomes officers would record for the controlled decisions
+/// in `decisions`, judged against the world's ground truth.
+pub fn simulate(app: &App, seed: u64, truth: &Path, decisions: &Path, out: &Path) -> Result<usize> {
+    let truth = read_truth(truth)?;
+    let mut officers: HashMap<String, Vec<String>> = HashMap::new();
+    for o in app.store.officers()? {
+        if o.post == "inspection" || o.post == "document_review" {
+            officers.entry(o.office.clone()).or_default().push(o.id.clone());
+        }
+    }
+    let mut w = jsonl::Writer::create(out)?;
+    let mut n = 0;
+    for l in jsonl::read(decisions)? {
+        let Ok(v) = l.value else { continue };
+        let Ok(d) = serde_json::from_value::<Decision>(v) else { continue };
+        let lane = match d.channel {
+            Channel::Red => Lane::Red,
+            Channel::Yellow => Lane::Yellow,
+            Channel::Green => continue,
+        };
+        let Some(t) = truth.get(&d.declaration_id) else { continue };
+        let offs = officers.get(&d.office).map(Vec::as_slice).unwrap_or(&[]);
+        w.write(&riskgate_synth::simulate_outcome(seed, t, lane, d.decided_at, offs))?;
+        n += 1;
+    }
+    w.finish()?;
+    Ok(n)
+}
+
+const DEMO_RULES: &[(&str, &str)] = &[
+    (
+        "R-UV-001",
+        r#"id = "R-UV-001"
+title = "申报单价远低于同类商品参考价 / Unit price far below the HS6 × origin reference"
+department = "tariff"
+weight = 0.35
+instructions = "核对发票、合同与付汇记录，必要时估价 / Check invoice, contract and payments; value the goods if needed"
+when = """
+any(item: item.ref.count >= 20 and item.unit_value < 0.35 * item.ref.median)
+"""
+"#,
+    ),
+    (
+        "R-FX-001",
+        r#"id = "R-FX-001"
+title = "付汇金额显著高于申报价格 / Forex paid well above the declared value"
+department = "tariff"
+weight = 0.5
+instructions = "核对付汇与申报价格差异 / Reconcile payments abroad with the declared value"
+when = """
+direction == "import" and forex.by_reference and forex.paid_ratio > 1.25
+"""
+"#,
+    ),
+    (
+        "R-DIS-001",
+        r#"id = "R-DIS-001"
+title = "失信企业高税率商品强制查验 / Dishonest trader, high-duty goods: mandatory inspection"
+department = "control"
+channel = "red"
+weight = 0.2
+instructions = "失信企业，实施查验 / Dishonest trader: physical inspection"
+when = """
+trader.credit_class == "dishonest" and declared_duty_cny > 50000
+"""
+"#,
+    ),
+];
+
+/// Runs the whole path: world → history → rules → live screening →
+/// controls completed → KPIs → three explained decisions.
+pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
+    let world = data.join("world");
+    eprintln!("1/7 generating a world (seed {seed}, scale {scale}) in {}", world.display());
+    let s = generate(seed, scale, &world)?;
+    eprintln!(
+        "    {} history and {} live declarations; {:.2}% of live ones fraudulent (ground truth in truth.jsonl)",
+        s.history_declarations,
+        s.live_declarations,
+        100.0 * s.live_fraud as f64 / s.live_declarations.max(1) as f64
+    );
+    let mut app = App::open(data, "demo-admin")?;
+    let mut seed_action = app.action("setting", "seed");
+    seed_action.after = Some(serde_json::json!(seed));
+    app.store.set_setting("seed", &seed.to_string(), &seed_action)?;
+    app.reload()?;
+    eprintln!("2/7 importing the registry, payments and history");
+    let f = |w: WorldFile| world.join(w.file_name());
+    crate::import::import_offices(&mut app, &f(WorldFile::Offices))?.print("offices");
+    crate::import::import_officers(&mut app, &f(WorldFile::Officers))?.print("officers");
+    crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?.print("enterprises");
+    crate::import::import_forex(&mut app, &f(WorldFile::Forex))?.print("forex");
+    crate::import::import_invoices(&mut app, &f(WorldFile::Invoices))?.print("invoices");
+    crate::import::import_historical(&mut app, &f(WorldFile::History))?.print("history");
+    crate::import::import_outcomes(&mut app, &f(WorldFile::HistoryOutcomes))?.print("history outcomes");
+    eprintln!("3/7 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
+    let rules_dir = data.join("rules");
+    std::fs::create_dir_all(&rules_dir)?;
+    for (id, text) in DEMO_RULES {
+        let p = rules_dir.join(format!("{id}.toml"));
+        std::fs::write(&p, text)?;
+        app.user = "li.analyst".into();
+        crate::rules_cmd::add(&mut app, &p)?;
+        app.user = "wang.chief".into();
+        crate::rules_cmd::approve(&mut app, id, None)?;
+    }
+    app.user = "demo-admin".into();
+    app.reload()?;
+    eprintln!("4/7 screening the live declarations");
+    let decisions = data.join("decisions.jsonl");
+    let opts = ScreenOptions { out: Some(decisions.clone()), clock: Clock::Declared, ..Default::default() };
+    let t = std::time::Instant::now();
+    let sum = crate::screen::screen_values(&mut app, &f(WorldFile::Live), None, &opts)?;
+    sum.print("live declarations");
+    eprintln!("    {:.0} declarations per second", sum.accepted as f64 / t.elapsed().as_secs_f64());
+    eprintln!("5/7 officers complete the controls (simulated against the ground truth)");
+    let outcomes = data.join("live_outcomes.jsonl");
+    let n = simulate(&app, seed, &f(WorldFile::Truth), &decisions, &outcomes)?;
+    eprintln!("    {n} outcomes written to {}", outcomes.display());
+    crate::import::import_outcomes(&mut app, &outcomes)?.print("live outcomes");
+    eprintln!("6/7 KPIs\n");
+    let counts = app.store.office_counts(None, None)?;
+    let units = crate::kpi::rollup(&app.store.offices()?, &counts);
+    crate::kpi::print_table(&units)?;
+    eprintln!("\n7/7 three explained decisions\n");
+    let mut shown = Vec::new();
+    for l in jsonl::read(&decisions)? {
+        let Ok(v) = l.value else { continue };
+        let Ok(d) = serde_json::from_value::<Decision>(v) else { continue };
+        let kind = match d.source {
+            riskgate_core::Source::Rule => "rule",
+            riskgate_core::Source::Score if d.rule_hits().next().is_some() => "score+rule",
+            riskgate_core::Source::Score => "score",
+            riskgate_core::Source::Random => "random",
+            _ => continue,
+        };
+        if shown.iter().any(|(k, _)| *k == kind) || (kind == "score+rule" && shown.iter().any(|(k, _)| *k == "score")) {
+            continue;
+        }
+        shown.push((kind, d));
+        if shown.len() == 3 {
+            break;
+        }
+    }
+    for (kind, d) in &shown {
+        println!("{}", crate::explain::explain(d, kind));
+    }
+    println!(
+        "The data stays in {}: try `riskgate --data {} kpi`, `rules list`, `decision ID`.",
+        data.display(),
+        data.display()
+    );
+    Ok(())
+}
