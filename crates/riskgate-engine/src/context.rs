@@ -109,7 +109,7 @@ impl RefStats {
 
     /// Robust z-score of x against this reference (log scale).
     pub fn z(&self, x: f64) -> Option<f64> {
-        if !(x > 0.0) {
+        if x.is_nan() || x <= 0.0 {
             return None;
         }
         let m = self.quantile_log10(0.5)?;
@@ -384,5 +384,61 @@ mod tests {
         h.touch(0, 1.0);
         h.touch((HALF_LIFE_DAYS * 86_400.0) as i64, 1.0);
         assert!((h.recent - 1.5).abs() < 1e-9);
+    }
+}
+
+#[cfg(test)]
+mod forex_tests {
+    use super::*;
+
+    fn decl(trader: &str, invoice: &str, value_usd: f64) -> Declaration {
+        Declaration::from_json(&serde_json::json!({
+            "id": "D1", "declared_at": "2026-03-10T09:00:00+08:00", "direction": "import", "office": "2201",
+            "transport_mode": "sea", "trade_mode": "0110", "trader": {"id": trader}, "declarant": {"id": "B1"},
+            "currency": "USD",
+            "items": [{"line": 1, "hs_code": "851713", "origin": "VN", "quantity": 10, "net_weight_kg": 1.0,
+                       "value": value_usd, "duty_rate": 0.0}],
+            "documents": [{"kind": "invoice", "id": invoice}]
+        }))
+        .unwrap()
+    }
+
+    fn pay(trader: &str, at: &str, usd: f64, reference: Option<&str>) -> ForexPayment {
+        let mut v = serde_json::json!({"trader": trader, "paid_at": at, "amount": usd, "currency": "USD"});
+        if let Some(r) = reference {
+            v["reference"] = r.into();
+        }
+        ForexPayment::from_json(&v).unwrap()
+    }
+
+    #[test]
+    fn forex_matches_by_reference_then_by_trader_amount_and_window() {
+        let mut idx = ForexIndex::default();
+        idx.add(&pay("T1", "2026-03-20T10:00:00+08:00", 1500.0, Some("INV-1")));
+        idx.add(&pay("T9", "2026-03-20T10:00:00+08:00", 9999.0, Some("INV-1"))); // another trader's
+        idx.add(&pay("T2", "2026-03-25T10:00:00+08:00", 1005.0, None)); // within 2%, 15 days
+        idx.add(&pay("T3", "2026-06-25T10:00:00+08:00", 1000.0, None)); // outside the window
+        idx.add(&pay("T4", "2026-03-12T10:00:00+08:00", 1300.0, None)); // amount off by 30%
+        let cases = [("T1", "INV-1"), ("T2", "X"), ("T3", "X"), ("T4", "X"), ("T5", "INV-1")];
+        let got: Vec<String> = cases
+            .iter()
+            .map(|(t, inv)| {
+                let d = decl(t, inv, 1000.0);
+                match idx.lookup(&d, d.total_value_cny()) {
+                    Some(m) => format!("{t}: ratio {:.3} by_reference {}", m.ratio, m.by_reference),
+                    None => format!("{t}: no match"),
+                }
+            })
+            .collect();
+        expect_test::expect![[r#"
+            [
+                "T1: ratio 1.500 by_reference true",
+                "T2: ratio 1.005 by_reference false",
+                "T3: no match",
+                "T4: no match",
+                "T5: no match",
+            ]
+        "#]]
+        .assert_debug_eq(&got);
     }
 }

@@ -92,10 +92,10 @@ impl Scorer for StatScorer {
             key.push_str(&ref_key(hs6, &item.origin));
             let r = ctx.unit_value.get(&key).filter(|r| r.n >= 8);
             let r = r.or_else(|| ctx.unit_value_hs6.get(hs6).filter(|r| r.n >= 8));
-            if let Some(z) = r.and_then(|r| r.z(uv)) {
-                if z < -1.5 {
-                    under = under.max((0.7 * (-z - 1.5)).min(3.0));
-                }
+            if let Some(z) = r.and_then(|r| r.z(uv))
+                && z < -1.5
+            {
+                under = under.max((0.7 * (-z - 1.5)).min(3.0));
             }
             if item.net_weight_kg > 0.0
                 && let Some(z) =

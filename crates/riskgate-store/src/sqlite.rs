@@ -73,6 +73,12 @@ impl SqliteStore {
             .optional()?
             .unwrap_or((0, "genesis".to_string()));
         let seq = seq + 1;
+        // Hash what will be read back: whole seconds at China time.
+        let mut norm = a.clone();
+        norm.at = chrono::DateTime::from_timestamp(a.at.timestamp(), 0)
+            .unwrap_or_default()
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"));
+        let a = &norm;
         let hash = chain_hash(&prev, seq, a);
         tx.execute(
             "INSERT INTO action_log (seq, at, actor, office, action, target, before, after, reason, prev_hash, hash)

@@ -326,7 +326,7 @@ fn default_delimiter() -> char {
 #[serde(untagged)]
 pub enum Source {
     Column(String),
-    Spec(Spec),
+    Spec(Box<Spec>),
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -420,7 +420,11 @@ fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
 
 /// Reads a CSV through a mapping into declaration JSON values, each with the
 /// CSV line of its first row; mapping errors name the line and field.
-pub fn csv_declarations(mapping: &Mapping, file: &Path) -> Result<(Vec<(usize, Result<Value, String>)>, bool)> {
+/// Declaration JSON values with the line they came from, or the error.
+pub type Lines = Vec<(usize, Result<Value, String>)>;
+type Group = (String, usize, Result<Map<String, Value>, String>);
+
+pub fn csv_declarations(mapping: &Mapping, file: &Path) -> Result<(Lines, bool)> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(mapping.delimiter as u8)
         .flexible(true)
@@ -431,8 +435,8 @@ pub fn csv_declarations(mapping: &Mapping, file: &Path) -> Result<(Vec<(usize, R
     let Some(&group_col) = headers.get(&mapping.group_by) else {
         bail!("{}: group_by column {:?} is not in the file", file.display(), mapping.group_by);
     };
-    let mut out: Vec<(usize, Result<Value, String>)> = Vec::new();
-    let mut current: Option<(String, usize, Result<Map<String, Value>, String>)> = None;
+    let mut out: Lines = Vec::new();
+    let mut current: Option<Group> = None;
     let mut line_no = 1usize;
     for rec in rdr.records() {
         line_no += 1;

@@ -182,7 +182,7 @@ pub const RUNAWAY_RATE: f64 = 0.02;
 pub fn list(app: &App) -> Result<Vec<ListRow>> {
     let stats: HashMap<(String, u32), riskgate_store::RuleStats> =
         app.store.rule_stats()?.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect();
-    let recent_n = app.store.declaration_count()?.min(1000).max(1) as f64;
+    let recent_n = app.store.declaration_count()?.clamp(1, 1000) as f64;
     Ok(app
         .store
         .rules()?

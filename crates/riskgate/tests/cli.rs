@@ -1,0 +1,275 @@
+//! End-to-end tests of the `riskgate` binary as outside harnesses drive it:
+//! validation errors, idempotent re-submission, determinism, the rule
+//! lifecycle, back-test figures and state surviving restarts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_riskgate"))
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        Env { _tmp: tmp, dir }
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    fn run(&self, user: &str, args: &[&str]) -> Output {
+        bin().arg("--data").arg(self.data()).arg("--user").arg(user).args(args).output().unwrap()
+    }
+    fn ok(&self, user: &str, args: &[&str]) -> String {
+        let out = self.run(user, args);
+        assert!(
+            out.status.success(),
+            "riskgate {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+    fn world(&self, seed: u64, scale: f64) -> PathBuf {
+        let w = self.dir.join(format!("world-{seed}"));
+        let out = bin()
+            .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
+            .arg(&w)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        w
+    }
+    /// Registry, payments and history of a world.
+    fn load(&self, w: &Path) {
+        for (kind, file) in [
+            ("offices", "offices.jsonl"),
+            ("officers", "officers.jsonl"),
+            ("enterprises", "enterprises.jsonl"),
+            ("forex", "forex.jsonl"),
+        ] {
+            self.ok("admin", &["import", kind, w.join(file).to_str().unwrap()]);
+        }
+        self.ok("admin", &["import", "declarations", "--historical", w.join("history.jsonl").to_str().unwrap()]);
+        self.ok("admin", &["import", "outcomes", w.join("history_outcomes.jsonl").to_str().unwrap()]);
+    }
+}
+
+const OFFICES: &str = r#"{"code":"0000","name":"海关总署","level":"hq"}
+{"code":"2200","name":"上海海关","parent":"0000","level":"district"}
+{"code":"2201","name":"浦东海关","parent":"2200","level":"office"}
+"#;
+
+fn decl(id: &str, day: u32, trader: &str, hs: &str, value: f64, invoice: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","declared_at":"2026-03-{day:02}T09:00:00+08:00","direction":"import","office":"2201","transport_mode":"sea","trade_mode":"0110","trader":{{"id":"{trader}"}},"declarant":{{"id":"D1"}},"country_of_departure":"VN","currency":"USD","items":[{{"line":1,"hs_code":"{hs}","origin":"VN","quantity":100,"net_weight_kg":50.0,"value":{value},"duty_rate":0.1}}],"documents":[{{"kind":"invoice","id":"{invoice}"}}]}}"#
+    )
+}
+
+#[test]
+fn bad_records_are_reported_by_line_and_field_and_good_ones_kept() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let good = decl("A1", 1, "T1", "8517130000", 1000.0, "I1");
+    let bad_hs = good.replace("\"8517130000\"", "\"85A7\"").replace("\"A1\"", "\"A2\"");
+    let bad_office = good.replace("\"2201\"", "\"9999\"").replace("\"A1\"", "\"A3\"");
+    let no_items = good.replace(r#""items":[{"#, r#""items":[],"x":[{"#).replace("\"A1\"", "\"A4\"");
+    let file = e.write("d.jsonl", &format!("{good}\n{bad_hs}\n{{not json\n{bad_office}\n{no_items}\n"));
+    let out = e.run("admin", &["screen", &file, "--out", e.dir.join("dec.jsonl").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a rejected record makes the exit code non-zero");
+    let err = String::from_utf8_lossy(&out.stderr).replace(&file, "FILE");
+    let lines: Vec<&str> = err.lines().collect();
+    expect_test::expect![[r#"
+        [
+            "FILE line 2: items[0].hs_code: expected 6 to 10 digits, got \"85A7\"",
+            "FILE line 3: not valid JSON: key must be a string at line 1 column 2",
+            "FILE line 4: office: expected a field office code known to the registry, got \"9999\"",
+            "FILE line 5: items: expected a non-empty array of item lines, got an empty array",
+            "declarations: 1 accepted, 4 rejected, 0 duplicates",
+        ]
+    "#]]
+    .assert_debug_eq(&lines);
+    // One output line per input line, in order; the good declaration is stored.
+    let dec = std::fs::read_to_string(e.dir.join("dec.jsonl")).unwrap();
+    assert_eq!(dec.lines().count(), 5);
+    assert!(dec.lines().next().unwrap().contains("\"channel\""));
+    assert!(e.ok("admin", &["decision", "A1", "--format", "json"]).contains("\"declaration_id\": \"A1\""));
+    let missing = e.run("admin", &["decision", "A2"]);
+    assert!(!missing.status.success(), "a rejected declaration is not half-stored");
+}
+
+#[test]
+fn resubmission_returns_the_first_decision_unchanged() {
+    let e = Env::new();
+    let w = e.world(5, 0.02);
+    e.load(&w);
+    let live = w.join("live.jsonl");
+    let (a, b) = (e.dir.join("a.jsonl"), e.dir.join("b.jsonl"));
+    e.ok("admin", &["screen", live.to_str().unwrap(), "--out", a.to_str().unwrap()]);
+    let out = e.run("admin", &["screen", live.to_str().unwrap(), "--out", b.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 accepted, 0 rejected"), "{stderr}");
+    // Wall-clock timestamps included: the stored decision comes back byte for byte.
+    assert_eq!(std::fs::read_to_string(a).unwrap(), std::fs::read_to_string(b).unwrap());
+}
+
+/// Screening the same world with the same seed gives the same decisions,
+/// whether the live file is screened in one run or split over two runs
+/// (state persists through the checkpoint and replay).
+#[test]
+fn decisions_are_deterministic_and_survive_restarts() {
+    let e1 = Env::new();
+    let e2 = Env::new();
+    let w = e1.world(9, 0.03);
+    let live = std::fs::read_to_string(w.join("live.jsonl")).unwrap();
+    let lines: Vec<&str> = live.lines().collect();
+    let half = lines.len() / 2;
+    let first = e2.write("first.jsonl", &(lines[..half].join("\n") + "\n"));
+    let second = e2.write("second.jsonl", &(lines[half..].join("\n") + "\n"));
+    for e in [&e1, &e2] {
+        e.ok("admin", &["config", "set", "seed", "42"]);
+        e.load(&w);
+    }
+    let one = e1.dir.join("one.jsonl");
+    e1.ok(
+        "admin",
+        &["screen", w.join("live.jsonl").to_str().unwrap(), "--clock", "declared", "--out", one.to_str().unwrap()],
+    );
+    let (p1, p2) = (e2.dir.join("p1.jsonl"), e2.dir.join("p2.jsonl"));
+    e2.ok("admin", &["screen", &first, "--clock", "declared", "--out", p1.to_str().unwrap()]);
+    e2.ok("admin", &["screen", &second, "--clock", "declared", "--out", p2.to_str().unwrap()]);
+    let split = std::fs::read_to_string(p1).unwrap() + &std::fs::read_to_string(p2).unwrap();
+    let whole = std::fs::read_to_string(one).unwrap();
+    assert_eq!(whole.lines().count(), lines.len());
+    assert!(whole.contains("\"channel\":\"red\"") || whole.contains("\"channel\":\"yellow\""), "some controls");
+    assert!(whole == split, "split run differs from the single run");
+}
+
+#[test]
+fn rule_lifecycle_four_eyes_and_validity() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let rule = e.write(
+        "r.toml",
+        "id = \"R-1\"\ntitle = \"phones\"\nchannel = \"red\"\nweight = 0.5\ninstructions = \"open the box\"\nwhen = \"any(item: item.hs_code starts_with \\\"8517\\\")\"\n",
+    );
+    let expired = e.write(
+        "old.toml",
+        "id = \"R-OLD\"\ntitle = \"old\"\nchannel = \"red\"\nvalid_to = \"2026-01-31\"\nwhen = \"item_count >= 1\"\n",
+    );
+    let bad = e.write(
+        "bad.toml",
+        "id = \"R-BAD\"\ntitle = \"x\"\nwhen = \"\"\"\ntrade_mode == \"0110\" and\n  item.hs_code == 1\n\"\"\"\n",
+    );
+    let out = e.run("alice", &["rules", "add", &bad]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2, column"), "parse errors give line and column: {err}");
+
+    e.ok("alice", &["rules", "add", &rule]);
+    e.ok("alice", &["rules", "add", &expired]);
+    // A draft never fires.
+    e.ok("admin", &["screen", &e.write("d1.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I1") + "\n"))]);
+    let d = e.ok("admin", &["decision", "P1", "--format", "json"]);
+    assert!(!d.contains("R-1"), "unapproved rule fired: {d}");
+    // The author cannot approve their own rule.
+    let own = e.run("alice", &["rules", "approve", "R-1"]);
+    assert!(!own.status.success());
+    assert!(String::from_utf8_lossy(&own.stderr).contains("four-eyes"));
+    e.ok("bob", &["rules", "approve", "R-1"]);
+    e.ok("bob", &["rules", "approve", "R-OLD"]);
+    e.ok("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I2") + "\n"))]);
+    let d = e.ok("admin", &["decision", "P2", "--format", "json"]);
+    assert!(d.contains("\"id\": \"R-1\"") && d.contains("\"channel\": \"red\""), "{d}");
+    assert!(!d.contains("R-OLD"), "a rule past its validity fired: {d}");
+    assert!(e.ok("admin", &["tasks"]).contains("open the box"));
+    e.ok("bob", &["rules", "retire", "R-1", "--reason", "done"]);
+    e.ok("admin", &["screen", &e.write("d3.jsonl", &(decl("P3", 4, "T1", "8517130000", 1000.0, "I3") + "\n"))]);
+    assert!(!e.ok("admin", &["decision", "P3", "--format", "json"]).contains("R-1"), "a retired rule fired");
+    // Every change is in the action log and the chain verifies.
+    let log = e.ok("admin", &["audit", "log"]);
+    for action in ["rule_add", "rule_approve", "rule_retire"] {
+        assert!(log.contains(action), "{action} missing from the log");
+    }
+    assert!(e.ok("admin", &["audit", "verify"]).contains("intact"));
+}
+
+/// Four stored past declarations, two of them controlled; the draft rule
+/// hits declarations 1, 2 and 4.
+#[test]
+fn backtest_figures_on_a_hand_checked_history() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let hist = [
+        decl("H1", 1, "T1", "8517130000", 1000.0, "I1"),
+        decl("H2", 1, "T2", "8517130000", 2000.0, "I2"),
+        decl("H3", 2, "T3", "6203420000", 500.0, "I3"),
+        decl("H4", 3, "T4", "8517120000", 800.0, "I4"),
+    ]
+    .join("\n");
+    e.ok("admin", &["import", "declarations", "--historical", &e.write("h.jsonl", &(hist + "\n"))]);
+    let outcomes = r#"{"declaration_id":"H1","officer":"E1","control":"physical","completed_at":"2026-03-01T12:00:00+08:00","result":"finding","findings":["undervaluation"],"additional_duty":300.0}
+{"declaration_id":"H2","officer":"E1","control":"document","completed_at":"2026-03-01T13:00:00+08:00","result":"no_finding"}
+{"declaration_id":"H3","officer":"E1","control":"document","completed_at":"2026-03-02T13:00:00+08:00","result":"finding","findings":["origin"],"additional_duty":50.0}
+"#;
+    e.ok("admin", &["import", "outcomes", &e.write("o.jsonl", outcomes)]);
+    let rule = e.write("r.toml", "id = \"R-BT\"\ntitle = \"phones\"\nwhen = \"any(item: item.hs4 == \\\"8517\\\")\"\n");
+    let out = e.ok("alice", &["rules", "backtest", &rule, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["declarations"], 4);
+    assert_eq!(v["hits"], 3);
+    assert_eq!(v["hits_controlled"], 2);
+    assert_eq!(v["hits_with_finding"], 1);
+    assert_eq!(v["hit_rate_on_controlled"], 0.5);
+    assert_eq!(v["revenue_cny"], 300.0);
+    assert_eq!(v["added_controls"], 1);
+    assert_eq!(v["added_targeting_rate"], 0.25);
+    assert_eq!(v["load_per_office"]["2201"][0], 3);
+}
+
+#[test]
+fn outcomes_for_unknown_declarations_are_rejected() {
+    let e = Env::new();
+    let o = r#"{"declaration_id":"NOPE","officer":"E1","control":"physical","completed_at":"2026-03-01T12:00:00+08:00","result":"no_finding"}"#;
+    let out = e.run("admin", &["import", "outcomes", &e.write("o.jsonl", &(o.to_string() + "\n"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("line 1: declaration_id: expected the id of a stored declaration, got \"NOPE\"")
+    );
+}
+
+#[test]
+fn kpis_roll_up_and_show_their_formulas() {
+    let e = Env::new();
+    let w = e.world(3, 0.02);
+    e.load(&w);
+    e.ok("admin", &["screen", w.join("live.jsonl").to_str().unwrap(), "--clock", "declared"]);
+    let v: serde_json::Value = serde_json::from_str(&e.ok("admin", &["kpi", "--format", "json"])).unwrap();
+    let units = v["units"].as_array().unwrap();
+    let hq = &units[0];
+    assert_eq!(hq["level"], "hq");
+    let fig = |u: &serde_json::Value, k: &str| {
+        u["figures"].as_array().unwrap().iter().find(|f| f["key"] == k).unwrap().clone()
+    };
+    assert_eq!(fig(hq, "screened")["value"], 1.0);
+    assert_eq!(fig(hq, "targeting_rate")["formula"], "controlled declarations ÷ declarations");
+    // HQ's numerators are the sums of its districts'.
+    let districts: Vec<&serde_json::Value> = units.iter().filter(|u| u["level"] == "district").collect();
+    let sum: f64 = districts.iter().map(|d| fig(d, "targeting_rate")["numerator"].as_f64().unwrap()).sum();
+    assert_eq!(sum, fig(hq, "targeting_rate")["numerator"].as_f64().unwrap());
+    let rate = fig(hq, "targeting_rate")["value"].as_f64().unwrap();
+    assert!((0.02..0.07).contains(&rate), "targeting rate {rate}");
+}
