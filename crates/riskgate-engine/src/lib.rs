@@ -94,6 +94,7 @@ pub struct Engine {
     shadow: Option<Box<dyn Scorer>>,
     facts: Facts,
     hits: Vec<usize>,
+    policy: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -134,7 +135,14 @@ impl Engine {
             shadow: None,
             facts,
             hits: Vec::new(),
+            policy: String::new(),
         }
+        .with_policy()
+    }
+
+    fn with_policy(mut self) -> Self {
+        self.policy = self.compute_policy_id();
+        self
     }
 
     pub fn schema(&self) -> &CustomsSchema {
@@ -153,6 +161,7 @@ impl Engine {
     pub fn set_rules(&mut self, defs: Vec<RuleDef>) -> Vec<(String, u32, riskgate_rules::RuleError)> {
         let (book, errors) = RuleBook::build(defs, &self.schema, &self.lists);
         self.rules = book;
+        self.policy = self.compute_policy_id();
         errors
     }
 
@@ -163,6 +172,7 @@ impl Engine {
     /// Replaces the scorer; `None` runs on rules and the conservative default.
     pub fn set_scorer(&mut self, scorer: Option<Box<dyn Scorer>>) {
         self.scorer = scorer;
+        self.policy = self.compute_policy_id();
     }
 
     pub fn set_shadow(&mut self, scorer: Option<Box<dyn Scorer>>) {
@@ -179,7 +189,11 @@ impl Engine {
     }
 
     /// A fingerprint of the policy in force: scorer and rule versions.
-    pub fn policy_id(&self) -> String {
+    pub fn policy_id(&self) -> &str {
+        &self.policy
+    }
+
+    fn compute_policy_id(&self) -> String {
         let mut h: u64 = 0;
         for d in &self.rules.defs {
             h = riskgate_core::rng::stable_hash(h, &format!("{}@{}", d.id, d.version));
@@ -314,7 +328,7 @@ impl Engine {
             source: sel.source,
             disposal: Some(disposal),
             office: d.office.clone(),
-            engine: self.policy_id(),
+            engine: self.policy.clone(),
         };
         let task = sel.channel.is_control().then(|| TaskSpec {
             office: d.office.clone(),

@@ -220,7 +220,7 @@ impl Selectivity {
         let flags =
             if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
         self.offices.get_mut(office).expect("inserted above").push(ranking, flags, cfg.window);
-        self.national.push(ranking, flags, cfg.window * 4);
+        self.national.push(ranking, flags, cfg.window);
         sel
     }
 
@@ -229,7 +229,7 @@ impl Selectivity {
     pub fn replay(&mut self, cfg: &SelectivityConfig, office: &str, ranking: f64, controlled: bool, mandatory: bool) {
         let flags = if controlled { F_CONTROLLED } else { 0 } | if mandatory { F_MANDATORY } else { 0 };
         self.offices.entry(office.to_string()).or_default().push(ranking, flags, cfg.window);
-        self.national.push(ranking, flags, cfg.window * 4);
+        self.national.push(ranking, flags, cfg.window);
     }
 
     pub fn realised_rate(&self, office: &str) -> Option<f64> {

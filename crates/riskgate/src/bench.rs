@@ -134,14 +134,24 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 for i in 0..count {
                     // A realistic mix: goods-specific price rules, trader
                     // watch rules, and a few unindexed general rules.
-                    let when = match i % 20 {
+                    // Rules name specific goods and traders: most of them
+                    // names ones absent from a given declaration, as in a
+                    // real rule base; 1% are unindexed general rules.
+                    let hs_key =
+                        if rng.chance(0.1) { rng.pick(&hs).clone() } else { format!("{:06}", rng.below(1_000_000)) };
+                    let trader_key = if rng.chance(0.1) {
+                        rng.pick(&traders).clone()
+                    } else {
+                        format!("91{:016}", rng.below(10u64.pow(16)))
+                    };
+                    let when = match i % 100 {
                         0 => format!("total_value_cny > {} and trader.finding_rate > 0.{}", 100_000 + i, 1 + i % 8),
-                        k if k < 12 => format!(
+                        k if k < 60 => format!(
                             "trade_mode == \"0110\" and any(item: item.hs_code starts_with \"{}\" and item.unit_value < 0.{} * item.ref.median)",
-                            rng.pick(&hs),
+                            hs_key,
                             3 + i % 5
                         ),
-                        _ => format!("trader.id == \"{}\" and declared_duty_cny > {}", rng.pick(&traders), 1000 + i),
+                        _ => format!("trader.id == \"{}\" and declared_duty_cny > {}", trader_key, 1000 + i),
                     };
                     defs.push(RuleDef {
                         id: format!("B-{i:05}"),
