@@ -273,3 +273,48 @@ fn kpis_roll_up_and_show_their_formulas() {
     let rate = fig(hq, "targeting_rate")["value"].as_f64().unwrap();
     assert!((0.02..0.07).contains(&rate), "targeting rate {rate}");
 }
+
+/// A legacy CSV export (one row per item) through a TOML column mapping;
+/// bad rows are reported with their CSV line and field.
+#[test]
+fn csv_import_through_a_column_mapping() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let csv = "Declaration ID,Date,Office,Mode,Importer,Broker,HS,Origin,Qty,Kg,Price,Tax %\n\
+               C1,2026-03-01,2201,10,T1,B1,851713,VN,10,5,1000,10\n\
+               C1,2026-03-01,2201,10,T1,B1,847130,CN,2,4,800,0\n\
+               C2,2026-03-02,2201,40,T2,B1,85A7,VN,1,1,10,0\n\
+               C3,2026-03-03,2201,99,T3,B2,620342,BD,100,30,500,16\n";
+    let mapping = r#"
+group_by = "Declaration ID"
+[header]
+id = "Declaration ID"
+declared_at = { column = "Date", format = "%Y-%m-%d", time = "09:00:00", offset = "+08:00" }
+direction = { value = "import" }
+office = "Office"
+transport_mode = { column = "Mode", map = { "10" = "sea", "40" = "air" }, default = "other" }
+trade_mode = { value = "0110" }
+"trader.id" = "Importer"
+"declarant.id" = "Broker"
+currency = { value = "USD" }
+[item]
+hs_code = "HS"
+origin = "Origin"
+quantity = "Qty"
+net_weight_kg = "Kg"
+value = "Price"
+duty_rate = { column = "Tax %", scale = 0.01 }
+"#;
+    let file = e.write("legacy.csv", csv);
+    let out = e.run("admin", &["import", "csv", "--mapping", &e.write("map.toml", mapping), &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&file, "FILE");
+    expect_test::expect![[r#"
+        FILE line 4: items[0].hs_code: expected 6 to 10 digits, got "85A7"
+        declarations (csv): 2 accepted, 1 rejected, 0 duplicates
+    "#]]
+    .assert_eq(&err);
+    let d: serde_json::Value = serde_json::from_str(&e.ok("admin", &["decision", "C1", "--format", "json"])).unwrap();
+    assert_eq!(d["declaration_id"], "C1");
+    assert!(e.ok("admin", &["decision", "C3"]).contains("C3"));
+}
