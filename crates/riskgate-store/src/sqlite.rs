@@ -109,6 +109,25 @@ fn local_day(ts: i64, tz: i64) -> i64 {
     (ts + tz).div_euclid(86_400)
 }
 
+impl SqliteStore {
+    /// Every stored JSON body of a query, validated again on the way out.
+    fn bodies<T>(
+        &self,
+        sql: &str,
+        parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|b| decode(&b?, parse)).collect()
+    }
+}
+
+/// Parses a stored JSON body with the record kind's own validation.
+fn decode<T>(body: &str, parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>) -> Result<T> {
+    let v: serde_json::Value = serde_json::from_str(body)?;
+    parse(&v).map_err(|e| StoreError::User(format!("stored record does not validate: {e}")))
+}
+
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
@@ -159,14 +178,7 @@ impl Store for SqliteStore {
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        let mut st = self.conn.prepare("SELECT body FROM officers ORDER BY id")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for b in rows {
-            let v: serde_json::Value = serde_json::from_str(&b?)?;
-            out.push(Officer::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
-        }
-        Ok(out)
+        self.bodies("SELECT body FROM officers ORDER BY id", Officer::from_json)
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
@@ -185,14 +197,7 @@ impl Store for SqliteStore {
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        let mut st = self.conn.prepare("SELECT body FROM enterprises ORDER BY id")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for b in rows {
-            let v: serde_json::Value = serde_json::from_str(&b?)?;
-            out.push(Enterprise::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
-        }
-        Ok(out)
+        self.bodies("SELECT body FROM enterprises ORDER BY id", Enterprise::from_json)
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -210,14 +215,7 @@ impl Store for SqliteStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        let mut st = self.conn.prepare("SELECT body FROM forex ORDER BY rowid")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for b in rows {
-            let v: serde_json::Value = serde_json::from_str(&b?)?;
-            out.push(ForexPayment::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
-        }
-        Ok(out)
+        self.bodies("SELECT body FROM forex ORDER BY rowid", ForexPayment::from_json)
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
@@ -395,8 +393,7 @@ impl Store for SqliteStore {
             )
             .optional()?;
         let Some((seq, body, dec, historical)) = row else { return Ok(None) };
-        let v: serde_json::Value = serde_json::from_str(&body)?;
-        let declaration = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+        let declaration = decode(&body, Declaration::from_json)?;
         let decision = match dec {
             Some(b) => Some(serde_json::from_str(&b)?),
             None => None,
@@ -443,8 +440,7 @@ impl Store for SqliteStore {
                     out.push(OutcomeStored::Duplicate);
                     continue;
                 }
-                let v: serde_json::Value = serde_json::from_str(&body)?;
-                let d = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+                let d = decode(&body, Declaration::from_json)?;
                 let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
                 ins.execute(params![
                     seq,
@@ -715,9 +711,8 @@ impl Store for SqliteStore {
         while let Some(r) = rows.next()? {
             let kind: i64 = r.get(1)?;
             let body: String = r.get(2)?;
-            let v: serde_json::Value = serde_json::from_str(&body)?;
             if kind == 0 {
-                let d = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+                let d = decode(&body, Declaration::from_json)?;
                 let historical: bool = r.get(3)?;
                 if historical {
                     f(Event::Historical(Box::new(d)));
@@ -731,11 +726,10 @@ impl Store for SqliteStore {
                     });
                 }
             } else {
-                let o = Outcome::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+                let o = decode(&body, Outcome::from_json)?;
                 let joined: String = r.get(8)?;
                 let (dbody, random) = joined.rsplit_once('\u{1e}').unwrap_or((&joined, "0"));
-                let dv: serde_json::Value = serde_json::from_str(dbody)?;
-                let d = Declaration::from_json(&dv).map_err(|e| StoreError::User(e.to_string()))?;
+                let d = decode(dbody, Declaration::from_json)?;
                 f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, random == "1") });
             }
         }
@@ -847,15 +841,13 @@ impl Store for SqliteStore {
         while let Some(r) = orows.next()? {
             let decl: i64 = r.get(0)?;
             let body: String = r.get(1)?;
-            let v: serde_json::Value = serde_json::from_str(&body)?;
-            by_decl.entry(decl).or_default().push(Outcome::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?);
+            by_decl.entry(decl).or_default().push(decode(&body, Outcome::from_json)?);
         }
         let mut rows = st.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
             let body: String = r.get(1)?;
-            let v: serde_json::Value = serde_json::from_str(&body)?;
-            let declaration = Declaration::from_json(&v).map_err(|e| StoreError::User(e.to_string()))?;
+            let declaration = decode(&body, Declaration::from_json)?;
             let decision = match r.get::<_, Option<String>>(2)? {
                 Some(b) => Some(serde_json::from_str(&b)?),
                 None => None,
