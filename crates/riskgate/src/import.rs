@@ -18,11 +18,14 @@ use crate::jsonl;
 use crate::screen::{ScreenOptions, screen_values};
 
 /// What an import did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Summary {
     pub accepted: usize,
     pub rejected: usize,
     pub duplicates: usize,
+    /// Seconds spent per screening stage on the main thread: idempotency
+    /// look-up, engine, store commit, output (for `bench screen`).
+    pub stage_secs: [f64; 4],
 }
 
 impl Summary {

@@ -117,7 +117,9 @@ fn screen_batch(
     summary: &mut Summary,
 ) -> Result<()> {
     let ids: Vec<&str> = parsed.iter().filter_map(|(_, r)| r.as_ref().ok().map(|d| d.id.as_str())).collect();
+    let t0 = std::time::Instant::now();
     let known = app.store.known(&ids)?;
+    let t1 = std::time::Instant::now();
     let mut fresh: HashMap<&str, usize> = HashMap::new();
     let mut screened: Vec<(usize, Screened)> = Vec::new();
     // What each input line resolves to, in input order.
@@ -165,7 +167,9 @@ fn screen_batch(
     }
     let pairs: Vec<(&Declaration, &Screened)> =
         screened.iter().map(|(i, s)| (parsed[*i].1.as_ref().expect("screened only valid ones"), s)).collect();
+    let t2 = std::time::Instant::now();
     app.store.commit_screened(&pairs)?;
+    let t3 = std::time::Instant::now();
     if let Some(w) = out {
         for slot in slots {
             match slot {
@@ -180,6 +184,10 @@ fn screen_batch(
                 Slot::New(j) => w.write(&screened[j].1.decision)?,
             }
         }
+    }
+    let t4 = std::time::Instant::now();
+    for (acc, (a, b)) in summary.stage_secs.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)]) {
+        *acc += (b - a).as_secs_f64();
     }
     Ok(())
 }
