@@ -73,6 +73,16 @@ pub enum Event {
     Outcome { outcome: Box<Outcome>, keys: OutcomeKeys },
 }
 
+/// A screened declaration ready to store: the declaration, its body as
+/// received (JSON), the engine's result and the decision serialised once.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDecision<'a> {
+    pub declaration: &'a Declaration,
+    pub body: &'a str,
+    pub screened: &'a Screened,
+    pub decision_json: &'a str,
+}
+
 /// A stored declaration with what is known about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDeclaration {
@@ -176,7 +186,7 @@ pub trait Store: Send {
     fn known(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, Option<Decision>>>;
     /// Stores declarations with their decisions, rule hits and control
     /// tasks in one transaction. Ids must be new (check with `known`).
-    fn commit_screened(&mut self, batch: &[(&Declaration, &Screened)]) -> Result<()>;
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()>;
     /// Stores past declarations without decisions; returns how many were new.
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>>;
     fn declaration(&self, id: &str) -> Result<Option<StoredDeclaration>>;

@@ -7,13 +7,13 @@ use std::path::Path;
 use riskgate_core::{
     Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source, TaxInvoice,
 };
-use riskgate_engine::{Checkpoint, OutcomeKeys, Screened};
+use riskgate_engine::{Checkpoint, OutcomeKeys};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::migrations::MIGRATIONS;
 use crate::{
-    Action, ControlTask, Event, HistoryRow, LoggedAction, OfficeCounts, OutcomeStored, Result, RuleRecord, RuleStats,
-    Store, StoreError, StoredDeclaration, chain_hash,
+    Action, ControlTask, Event, HistoryRow, LoggedAction, NewDecision, OfficeCounts, OutcomeStored, Result, RuleRecord,
+    RuleStats, Store, StoreError, StoredDeclaration, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -250,7 +250,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn commit_screened(&mut self, batch: &[(&Declaration, &Screened)]) -> Result<()> {
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
         let mut seq = self.next_seq;
         let tx = self.conn.transaction()?;
         {
@@ -270,7 +270,8 @@ impl Store for SqliteStore {
             let mut ins_task = tx.prepare_cached(
                 "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
             )?;
-            for (d, s) in batch {
+            for rec in batch {
+                let (d, s) = (rec.declaration, rec.screened);
                 let dec = &s.decision;
                 let released = (!dec.channel.is_control()).then(|| dec.decided_at.timestamp());
                 ins_decl.execute(params![
@@ -285,7 +286,7 @@ impl Store for SqliteStore {
                     d.declarant.id,
                     d.total_value_cny(),
                     released,
-                    json(d)
+                    rec.body
                 ])?;
                 for it in &d.items {
                     ins_item.execute(params![
@@ -312,7 +313,7 @@ impl Store for SqliteStore {
                     dec.selection_probability,
                     s.ranking,
                     mandatory,
-                    json(dec)
+                    rec.decision_json
                 ])?;
                 for (id, v) in dec.rule_hits() {
                     ins_hit.execute(params![seq, id, v])?;

@@ -24,8 +24,9 @@ pub struct Summary {
     pub rejected: usize,
     pub duplicates: usize,
     /// Seconds spent per screening stage on the main thread: idempotency
-    /// look-up, engine, store commit, output (for `bench screen`).
-    pub stage_secs: [f64; 4],
+    /// look-up, engine, store commit, output, waiting for the parser,
+    /// final checkpoint (for `bench screen`).
+    pub stage_secs: [f64; 6],
 }
 
 impl Summary {

@@ -69,6 +69,13 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes an already serialised JSON object as one line.
+    pub fn write_raw(&mut self, json: &str) -> Result<()> {
+        self.out.write_all(json.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+
     pub fn finish(mut self) -> Result<()> {
         self.out.flush()?;
         Ok(())

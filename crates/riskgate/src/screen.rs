@@ -11,6 +11,7 @@ use anyhow::Result;
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::{Decision, Declaration};
 use riskgate_engine::Screened;
+use riskgate_store::NewDecision;
 use serde_json::Value;
 
 use crate::app::{App, now};
@@ -41,11 +42,21 @@ impl Default for ScreenOptions {
     }
 }
 
-type Parsed = Vec<(usize, Result<Declaration, String>)>;
+/// One input line: its number, the validated declaration or the error, and
+/// the raw text (stored as received, so the body need not be serialised again).
+struct ParsedLine {
+    line: usize,
+    result: Result<Declaration, String>,
+    raw: Option<String>,
+}
 
-fn parse_line(text: &str) -> Result<Declaration, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    Declaration::from_json(&v).map_err(|e| e.to_string())
+type Parsed = Vec<ParsedLine>;
+
+fn parse_line(line: usize, text: String) -> ParsedLine {
+    let result = serde_json::from_str::<Value>(&text)
+        .map_err(|e| format!("not valid JSON: {e}"))
+        .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()));
+    ParsedLine { line, result, raw: Some(text) }
 }
 
 /// Screens the declarations of `file` (or the given pre-parsed values).
@@ -71,7 +82,8 @@ pub fn screen_values(
                 Some(vals) => {
                     let mut parsed: Parsed = Vec::with_capacity(batch);
                     for (line, v) in vals {
-                        parsed.push((line, v.and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()))));
+                        let result = v.and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()));
+                        parsed.push(ParsedLine { line, result, raw: None });
                         if parsed.len() >= batch && tx.send(std::mem::take(&mut parsed)).is_err() {
                             return Ok(());
                         }
@@ -82,19 +94,22 @@ pub fn screen_values(
                     Ok(())
                 }
                 None => jsonl::for_chunks(&file, batch, |chunk| {
-                    let parsed: Parsed = chunk.into_iter().map(|(l, t)| (l, parse_line(&t))).collect();
+                    let parsed: Parsed = chunk.into_iter().map(|(l, t)| parse_line(l, t)).collect();
                     tx.send(parsed).map_err(|_| anyhow::anyhow!("screening stopped"))
                 }),
             }
         })
     };
     let mut result = Ok(());
+    let mut waited = std::time::Instant::now();
     for parsed in rx {
+        summary.stage_secs[4] += waited.elapsed().as_secs_f64();
         if let Err(e) = screen_batch(app, file, &offices, parsed, opts, &mut out, &mut summary) {
             result = Err(e);
             break;
         }
         bar.set_position((summary.accepted + summary.rejected + summary.duplicates) as u64);
+        waited = std::time::Instant::now();
     }
     bar.finish_and_clear();
     let read = reader.join().map_err(|_| anyhow::anyhow!("reader thread panicked"))?;
@@ -103,7 +118,9 @@ pub fn screen_values(
     if let Some(w) = out {
         w.finish()?;
     }
+    let t = std::time::Instant::now();
     app.checkpoint()?;
+    summary.stage_secs[5] = t.elapsed().as_secs_f64();
     Ok(summary)
 }
 
@@ -116,37 +133,40 @@ fn screen_batch(
     out: &mut Option<jsonl::Writer>,
     summary: &mut Summary,
 ) -> Result<()> {
-    let ids: Vec<&str> = parsed.iter().filter_map(|(_, r)| r.as_ref().ok().map(|d| d.id.as_str())).collect();
+    let ids: Vec<&str> = parsed.iter().filter_map(|p| p.result.as_ref().ok().map(|d| d.id.as_str())).collect();
     let t0 = std::time::Instant::now();
     let known = app.store.known(&ids)?;
     let t1 = std::time::Instant::now();
+    // Index into `parsed` and the screening result, per new declaration.
     let mut fresh: HashMap<&str, usize> = HashMap::new();
-    let mut screened: Vec<(usize, Screened)> = Vec::new();
+    let mut screened: Vec<(usize, Screened, String)> = Vec::new();
     // What each input line resolves to, in input order.
-    enum Slot {
-        Error(String, Option<String>),
-        Known(Decision),
-        KnownHistorical(String),
+    enum Slot<'a> {
+        Error(String, Option<&'a str>),
+        Known(&'a Decision),
+        KnownHistorical(&'a str),
         New(usize),
     }
     let mut slots = Vec::with_capacity(parsed.len());
-    for (i, (line, r)) in parsed.iter().enumerate() {
-        let r = r.clone().and_then(|d| check_office(offices, &d).map(|_| d));
-        match r {
+    for (i, p) in parsed.iter().enumerate() {
+        let checked = match &p.result {
+            Ok(d) => check_office(offices, d).map(|_| d),
+            Err(e) => Err(e.clone()),
+        };
+        match checked {
             Err(e) => {
                 if !opts.quiet {
-                    report(file, *line, &e);
+                    report(file, p.line, &e);
                 }
                 summary.rejected += 1;
-                let id = parsed[i].1.as_ref().ok().map(|d| d.id.clone());
-                slots.push(Slot::Error(e, id));
+                slots.push(Slot::Error(e, p.result.as_ref().ok().map(|d| d.id.as_str())));
             }
             Ok(d) => {
                 if let Some(k) = known.get(d.id.as_str()) {
                     summary.duplicates += 1;
                     slots.push(match k {
-                        Some(dec) => Slot::Known(dec.clone()),
-                        None => Slot::KnownHistorical(d.id.clone()),
+                        Some(dec) => Slot::Known(dec),
+                        None => Slot::KnownHistorical(&d.id),
                     });
                 } else if let Some(&j) = fresh.get(d.id.as_str()) {
                     summary.duplicates += 1;
@@ -156,19 +176,36 @@ fn screen_batch(
                         Clock::Wall => now(),
                         Clock::Declared => d.declared_at,
                     };
-                    let s = app.engine.screen(&d, at);
-                    fresh.insert(parsed[i].1.as_ref().map(|d| d.id.as_str()).unwrap_or(""), screened.len());
-                    screened.push((i, s));
+                    let s = app.engine.screen(d, at);
+                    // Serialised once: stored and written out from the same bytes.
+                    let json = serde_json::to_string(&s.decision)?;
+                    fresh.insert(&d.id, screened.len());
+                    slots.push(Slot::New(screened.len()));
+                    screened.push((i, s, json));
                     summary.accepted += 1;
-                    slots.push(Slot::New(screened.len() - 1));
                 }
             }
         }
     }
-    let pairs: Vec<(&Declaration, &Screened)> =
-        screened.iter().map(|(i, s)| (parsed[*i].1.as_ref().expect("screened only valid ones"), s)).collect();
+    let owned_bodies: Vec<Option<String>> = screened
+        .iter()
+        .map(|(i, _, _)| match &parsed[*i].raw {
+            Some(_) => Ok(None),
+            None => serde_json::to_string(parsed[*i].result.as_ref().expect("screened only valid ones")).map(Some),
+        })
+        .collect::<Result<_, _>>()?;
+    let records: Vec<NewDecision<'_>> = screened
+        .iter()
+        .zip(&owned_bodies)
+        .map(|((i, s, json), owned)| NewDecision {
+            declaration: parsed[*i].result.as_ref().expect("screened only valid ones"),
+            body: owned.as_deref().or(parsed[*i].raw.as_deref()).expect("raw or serialised body"),
+            screened: s,
+            decision_json: json,
+        })
+        .collect();
     let t2 = std::time::Instant::now();
-    app.store.commit_screened(&pairs)?;
+    app.store.commit_screened(&records)?;
     let t3 = std::time::Instant::now();
     if let Some(w) = out {
         for slot in slots {
@@ -176,12 +213,12 @@ fn screen_batch(
                 Slot::Error(e, id) => w.write(&serde_json::json!({
                     "declaration_id": id, "error": {"code": "invalid_field", "message": e}
                 }))?,
-                Slot::Known(d) => w.write(&d)?,
+                Slot::Known(d) => w.write(d)?,
                 Slot::KnownHistorical(id) => w.write(&serde_json::json!({
                     "declaration_id": id,
                     "error": {"code": "historical", "message": "stored as history without screening"}
                 }))?,
-                Slot::New(j) => w.write(&screened[j].1.decision)?,
+                Slot::New(j) => w.write_raw(&screened[j].2)?,
             }
         }
     }
