@@ -226,21 +226,37 @@ pub struct Context {
     pub value_found_cny: f64,
 }
 
-pub fn ref_key(hs6: &str, origin: &str) -> String {
-    let mut k = String::with_capacity(9);
-    k.push_str(hs6);
-    k.push('|');
-    k.push_str(origin);
-    k
+/// Writes the reference key "HS6|origin" into a reused buffer.
+pub fn put_ref_key<'b>(buf: &'b mut String, hs6: &str, origin: &str) -> &'b str {
+    buf.clear();
+    buf.push_str(hs6);
+    buf.push('|');
+    buf.push_str(origin);
+    buf
+}
+
+/// Writes the route key "origin>departure" into a reused buffer.
+pub fn put_route_key<'b>(buf: &'b mut String, decl: &Declaration, origin: &str) -> &'b str {
+    buf.clear();
+    buf.push_str(origin);
+    buf.push('>');
+    buf.push_str(decl.country_of_departure.as_deref().unwrap_or("--"));
+    buf
 }
 
 pub fn route_key(decl: &Declaration, origin: &str) -> String {
-    let dep = decl.country_of_departure.as_deref().unwrap_or("--");
     let mut k = String::with_capacity(5);
-    k.push_str(origin);
-    k.push('>');
-    k.push_str(dep);
+    put_route_key(&mut k, decl, origin);
     k
+}
+
+/// The entry for `key`, allocating the key only when it is new (the hot
+/// path folds every declaration into several maps whose keys mostly exist).
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// The keys of one declaration whose counters change with an outcome.
@@ -297,22 +313,23 @@ impl Context {
         let ts = decl.declared_at.timestamp();
         let rate = decl.rate();
         let value_cny = decl.total_value_cny();
-        self.traders.entry(decl.trader.id.clone()).or_default().touch(ts, value_cny);
-        self.declarants.entry(decl.declarant.id.clone()).or_default().touch(ts, value_cny);
+        slot(&mut self.traders, &decl.trader.id).touch(ts, value_cny);
+        slot(&mut self.declarants, &decl.declarant.id).touch(ts, value_cny);
         if let Some(p) = &decl.overseas_party {
-            self.overseas.entry(p.id.clone()).or_default().touch(ts, value_cny);
+            slot(&mut self.overseas, &p.id).touch(ts, value_cny);
         }
+        let mut key = String::with_capacity(12);
         for item in &decl.items {
             let v = item.value * rate;
             let hs6 = item.hs6();
-            self.goods.entry(hs6.to_string()).or_default().touch(ts, v);
-            self.routes.entry(route_key(decl, &item.origin)).or_default().touch(ts, v);
+            slot(&mut self.goods, hs6).touch(ts, v);
+            slot(&mut self.routes, put_route_key(&mut key, decl, &item.origin)).touch(ts, v);
             if item.quantity > 0.0 {
                 let uv = v / item.quantity;
-                self.unit_value.entry(ref_key(hs6, &item.origin)).or_default().add(uv);
-                self.unit_value_hs6.entry(hs6.to_string()).or_default().add(uv);
+                slot(&mut self.unit_value, put_ref_key(&mut key, hs6, &item.origin)).add(uv);
+                slot(&mut self.unit_value_hs6, hs6).add(uv);
                 if item.net_weight_kg > 0.0 {
-                    self.kg_per_unit.entry(hs6.to_string()).or_default().add(item.net_weight_kg / item.quantity);
+                    slot(&mut self.kg_per_unit, hs6).add(item.net_weight_kg / item.quantity);
                 }
             }
         }
@@ -323,16 +340,16 @@ impl Context {
     pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
         let f = outcome.is_finding();
         let rev = outcome.additional_duty;
-        self.traders.entry(keys.trader.clone()).or_default().outcome(f, rev);
-        self.declarants.entry(keys.declarant.clone()).or_default().outcome(f, rev);
+        slot(&mut self.traders, &keys.trader).outcome(f, rev);
+        slot(&mut self.declarants, &keys.declarant).outcome(f, rev);
         if let Some(o) = &keys.overseas {
-            self.overseas.entry(o.clone()).or_default().outcome(f, rev);
+            slot(&mut self.overseas, o).outcome(f, rev);
         }
         for g in &keys.goods {
-            self.goods.entry(g.clone()).or_default().outcome(f, rev);
+            slot(&mut self.goods, g).outcome(f, rev);
         }
         for r in &keys.routes {
-            self.routes.entry(r.clone()).or_default().outcome(f, rev);
+            slot(&mut self.routes, r).outcome(f, rev);
         }
         self.overall.outcome(f, rev);
         if keys.random {

@@ -5,7 +5,7 @@
 use riskgate_core::Declaration;
 use riskgate_rules::{Facts, FieldId, Schema, Scope, Type};
 
-use crate::context::{Context, ForexMatch, ref_key, route_key};
+use crate::context::{Context, ForexMatch, put_ref_key, put_route_key};
 
 /// Field ids of the customs schema, resolved once.
 #[derive(Debug)]
@@ -293,9 +293,7 @@ impl CustomsSchema {
             facts.set_item_num(i, self.i_unit_value, uv);
             let kpu = item.net_weight_kg / item.quantity;
             facts.set_item_num(i, self.i_kg_per_unit, kpu);
-            key.clear();
-            key.push_str(&ref_key(hs6, &item.origin));
-            if let Some(r) = ctx.unit_value.get(&key) {
+            if let Some(r) = ctx.unit_value.get(put_ref_key(&mut key, hs6, &item.origin)) {
                 facts.set_item_num(i, self.i_ref_count, r.n as f64);
                 if let Some(m) = r.median() {
                     facts.set_item_num(i, self.i_ref_median, m);
@@ -317,10 +315,10 @@ impl CustomsSchema {
                     facts.set_item_num(i, self.i_kgref_z, z);
                 }
             }
-            let route = route_key(d, &item.origin);
-            facts.set_item_text(i, self.i_route, &route);
+            let route = put_route_key(&mut key, d, &item.origin);
+            facts.set_item_text(i, self.i_route, route);
             set_history(facts, self.i_goods, Some(i), ctx.goods.get(hs6), prior);
-            set_history(facts, self.i_route_hist, Some(i), ctx.routes.get(&route), prior);
+            set_history(facts, self.i_route_hist, Some(i), ctx.routes.get(route), prior);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use riskgate_core::Declaration;
 
-use crate::context::{Context, ForexMatch, ref_key, route_key};
+use crate::context::{Context, ForexMatch, put_ref_key, put_route_key};
 
 /// Weight, in controls, of the prior when smoothing a finding rate.
 pub const PRIOR_STRENGTH: f64 = 8.0;
@@ -88,9 +88,8 @@ impl Scorer for StatScorer {
         for item in &d.items {
             let hs6 = item.hs6();
             let uv = item.value * rate / item.quantity;
-            key.clear();
-            key.push_str(&ref_key(hs6, &item.origin));
-            let r = ctx.unit_value.get(&key).filter(|r| r.n >= 8);
+            let exact = ctx.unit_value.get(put_ref_key(&mut key, hs6, &item.origin));
+            let r = exact.filter(|r| r.n >= 8);
             let r = r.or_else(|| ctx.unit_value_hs6.get(hs6).filter(|r| r.n >= 8));
             if let Some(z) = r.and_then(|r| r.z(uv))
                 && z < -1.5
@@ -104,13 +103,13 @@ impl Scorer for StatScorer {
             {
                 heavy = heavy.max((0.6 * (z - 1.5)).min(2.5));
             }
-            if ctx.unit_value.get(&key).is_none_or(|r| r.n < 3) {
+            if exact.is_none_or(|r| r.n < 3) {
                 novelty = novelty.max(0.3);
             }
             if let Some(h) = ctx.goods.get(hs6) {
                 goods = goods.max(rate_shift(h.controls, h.findings, base, 0.6));
             }
-            if let Some(h) = ctx.routes.get(&route_key(d, &item.origin)) {
+            if let Some(h) = ctx.routes.get(put_route_key(&mut key, d, &item.origin)) {
                 route = route.max(rate_shift(h.controls, h.findings, base, 0.6));
             }
         }

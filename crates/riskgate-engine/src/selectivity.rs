@@ -164,7 +164,10 @@ impl Selectivity {
         let target = cfg.target(office);
         let total = target.total();
         let red_share = if total > 0.0 { target.red / total } else { 0.5 };
-        let w = self.offices.entry(office.to_string()).or_default();
+        if !self.offices.contains_key(office) {
+            self.offices.insert(office.to_string(), Window::default());
+        }
+        let w = self.offices.get_mut(office).expect("inserted above");
         let use_national = w.len() < cfg.warmup;
         let win = if use_national { &mut self.national } else { w };
         // Budget for the score: what mandatory rules and the random draw
