@@ -204,6 +204,8 @@ impl ForexIndex {
 /// Everything the screening context holds; serialisable as a checkpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Context {
+    /// Reloaded from the enterprise registry at start, not checkpointed.
+    #[serde(skip)]
     pub enterprises: HashMap<String, EnterpriseInfo>,
     pub traders: HashMap<String, History>,
     pub declarants: HashMap<String, History>,
@@ -216,6 +218,8 @@ pub struct Context {
     pub unit_value_hs6: HashMap<String, RefStats>,
     /// Net kg per declared unit per HS6 (quantity misdeclaration).
     pub kg_per_unit: HashMap<String, RefStats>,
+    /// Reloaded from the forex table at start, not checkpointed.
+    #[serde(skip)]
     pub forex: ForexIndex,
     /// All controls and findings: the prior for smoothed rates.
     pub overall: History,

@@ -169,6 +169,9 @@ pub struct HistoryRow {
 /// The store interface every backend implements.
 pub trait Store: Send {
     fn backend(&self) -> &'static str;
+    /// Another handle on the same store (a second connection), e.g. for a
+    /// writer thread while this one reads.
+    fn reopen(&self) -> Result<Box<dyn Store>>;
 
     // Reference and external data.
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()>;

@@ -18,13 +18,25 @@ use crate::{
 
 pub struct SqliteStore {
     conn: Connection,
-    next_seq: i64,
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("next_seq", &self.next_seq).finish()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
     }
+}
+
+const NEXT_SEQ: &str =
+    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM declarations), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0)) + 1";
+
+/// Starts a write transaction that holds the write lock from its first
+/// statement, so the event sequence read inside it cannot be taken by
+/// another connection or process.
+fn write_tx(conn: &mut Connection) -> Result<(rusqlite::Transaction<'_>, i64)> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let seq = tx.query_row(NEXT_SEQ, [], |r| r.get(0))?;
+    Ok((tx, seq))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -45,13 +57,8 @@ impl SqliteStore {
              PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 16384;",
         )?;
-        let mut s = SqliteStore { conn, next_seq: 1 };
+        let mut s = SqliteStore { conn, path: path.to_path_buf() };
         s.migrate()?;
-        s.next_seq = s.conn.query_row(
-            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM declarations), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0)) + 1",
-            [],
-            |r| r.get(0),
-        )?;
         Ok(s)
     }
 
@@ -132,6 +139,10 @@ fn decode<T>(body: &str, parse: fn(&serde_json::Value) -> Result<T, riskgate_cor
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Store>> {
+        Ok(Box::new(SqliteStore::open_file(&self.path)?))
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
@@ -233,26 +244,29 @@ impl Store for SqliteStore {
     }
 
     fn known(&self, ids: &[&str]) -> Result<HashMap<String, Option<Decision>>> {
+        // One query per chunk of ids rather than one per id.
+        const CHUNK: usize = 500;
         let mut out = HashMap::new();
-        let mut st = self.conn.prepare_cached(
-            "SELECT d.seq, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
-        )?;
-        for id in ids {
-            let row: Option<(i64, Option<String>)> = st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-            if let Some((_, body)) = row {
-                let dec = match body {
+        for chunk in ids.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT d.id, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id IN ({marks})"
+            ))?;
+            let mut rows = st.query(rusqlite::params_from_iter(chunk.iter()))?;
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let dec = match r.get::<_, Option<String>>(1)? {
                     Some(b) => Some(serde_json::from_str(&b)?),
                     None => None,
                 };
-                out.insert((*id).to_string(), dec);
+                out.insert(id, dec);
             }
         }
         Ok(out)
     }
 
     fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
-        let mut seq = self.next_seq;
-        let tx = self.conn.transaction()?;
+        let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut ins_decl = tx.prepare_cached(
                 "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
@@ -332,14 +346,12 @@ impl Store for SqliteStore {
             }
         }
         tx.commit()?;
-        self.next_seq = seq;
         Ok(())
     }
 
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>> {
-        let mut seq = self.next_seq;
         let mut out = Vec::with_capacity(batch.len());
-        let tx = self.conn.transaction()?;
+        let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut ins_decl = tx.prepare_cached(
                 "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
@@ -381,7 +393,6 @@ impl Store for SqliteStore {
             }
         }
         tx.commit()?;
-        self.next_seq = seq;
         Ok(out)
     }
 
@@ -408,9 +419,8 @@ impl Store for SqliteStore {
     }
 
     fn commit_outcomes(&mut self, batch: &[Outcome]) -> Result<Vec<OutcomeStored>> {
-        let mut seq = self.next_seq;
         let mut out = Vec::with_capacity(batch.len());
-        let tx = self.conn.transaction()?;
+        let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut find = tx.prepare_cached(
                 "SELECT d.seq, d.body, c.random FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
@@ -466,7 +476,6 @@ impl Store for SqliteStore {
             }
         }
         tx.commit()?;
-        self.next_seq = seq;
         Ok(out)
     }
 
@@ -695,7 +704,7 @@ impl Store for SqliteStore {
         self.conn.execute(
             "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
-            params![self.next_seq - 1, body],
+            params![self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1, body],
         )?;
         Ok(())
     }

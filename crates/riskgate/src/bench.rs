@@ -105,8 +105,8 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             println!("rejected {} duplicates {} (of {n} lines)", s.rejected, s.duplicates);
             let [k, e, c, w, p, cp] = s.stage_secs;
             println!(
-                "main-thread stages: id look-up {k:.2} s, engine {e:.2} s, store commit {c:.2} s, output {w:.2} s, \
-                 waiting for the parser thread {p:.2} s, final checkpoint {cp:.2} s"
+                "stages: screening thread: id look-up {k:.2} s, engine {e:.2} s, waiting for the parser {p:.2} s; \
+                 writer thread: store commit {c:.2} s, output {w:.2} s; final checkpoint {cp:.2} s"
             );
             if let Some(m) = peak_rss_mib() {
                 println!("peak memory (VmHWM): {m:.0} MiB");

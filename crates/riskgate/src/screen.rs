@@ -1,9 +1,11 @@
 //! `riskgate screen` and live `import declarations`: validate, store and
 //! screen each declaration in one step, in batches (one transaction per
-//! batch), with parsing on a second thread. A declaration already stored
-//! gets its stored decision back unchanged.
+//! batch). Three stages run on their own threads, connected by bounded
+//! channels: parsing, screening (the engine is sequential by design), and
+//! storing plus writing the output. A declaration already stored gets its
+//! stored decision back unchanged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -67,7 +69,7 @@ pub fn screen_values(
     opts: &ScreenOptions,
 ) -> Result<Summary> {
     let offices: HashSet<String> = app.store.offices()?.into_iter().map(|o| o.code).collect();
-    let mut out = match &opts.out {
+    let out = match &opts.out {
         Some(p) => Some(jsonl::Writer::create(p)?),
         None => None,
     };
@@ -100,28 +102,65 @@ pub fn screen_values(
             }
         })
     };
+    let (wtx, wrx) = mpsc::sync_channel::<Batch>(4);
+    let writer = {
+        let store = app.store.reopen()?;
+        std::thread::spawn(move || write_batches(store, wrx, out))
+    };
+    // Ids screened in this run: their batches may not be committed yet.
+    let mut seen: HashSet<String> = HashSet::new();
     let mut result = Ok(());
     let mut waited = std::time::Instant::now();
     for parsed in rx {
         summary.stage_secs[4] += waited.elapsed().as_secs_f64();
-        if let Err(e) = screen_batch(app, file, &offices, parsed, opts, &mut out, &mut summary) {
-            result = Err(e);
-            break;
+        match screen_batch(app, file, &offices, parsed, opts, &mut seen, &mut summary) {
+            Ok(b) => {
+                if wtx.send(b).is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
         bar.set_position((summary.accepted + summary.rejected + summary.duplicates) as u64);
         waited = std::time::Instant::now();
     }
+    drop(wtx);
     bar.finish_and_clear();
+    let written = writer.join().map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
     let read = reader.join().map_err(|_| anyhow::anyhow!("reader thread panicked"))?;
     result?;
+    let [commit, output] = written?;
     read?;
-    if let Some(w) = out {
-        w.finish()?;
-    }
+    summary.stage_secs[2] = commit;
+    summary.stage_secs[3] = output;
+    // Only after every batch is committed does the checkpoint move on.
     let t = std::time::Instant::now();
     app.checkpoint()?;
     summary.stage_secs[5] = t.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// What each input line resolves to, in input order.
+enum Slot {
+    Error(String, Option<String>),
+    /// Stored before this run.
+    Known(Box<Decision>),
+    KnownHistorical(String),
+    /// Screened in this run: the index into the batch's records.
+    New(usize),
+    /// Screened earlier in this run; its decision is read back once stored.
+    Again(String),
+}
+
+/// One screened batch on its way to the store and the output.
+struct Batch {
+    parsed: Parsed,
+    /// (index into `parsed`, engine result, decision JSON, serialised body if no raw line)
+    screened: Vec<(usize, Screened, String, Option<String>)>,
+    slots: Vec<Slot>,
 }
 
 fn screen_batch(
@@ -130,23 +169,14 @@ fn screen_batch(
     offices: &HashSet<String>,
     parsed: Parsed,
     opts: &ScreenOptions,
-    out: &mut Option<jsonl::Writer>,
+    seen: &mut HashSet<String>,
     summary: &mut Summary,
-) -> Result<()> {
+) -> Result<Batch> {
     let ids: Vec<&str> = parsed.iter().filter_map(|p| p.result.as_ref().ok().map(|d| d.id.as_str())).collect();
     let t0 = std::time::Instant::now();
-    let known = app.store.known(&ids)?;
+    let mut known = app.store.known(&ids)?;
     let t1 = std::time::Instant::now();
-    // Index into `parsed` and the screening result, per new declaration.
-    let mut fresh: HashMap<&str, usize> = HashMap::new();
-    let mut screened: Vec<(usize, Screened, String)> = Vec::new();
-    // What each input line resolves to, in input order.
-    enum Slot<'a> {
-        Error(String, Option<&'a str>),
-        Known(&'a Decision),
-        KnownHistorical(&'a str),
-        New(usize),
-    }
+    let mut screened = Vec::new();
     let mut slots = Vec::with_capacity(parsed.len());
     for (i, p) in parsed.iter().enumerate() {
         let checked = match &p.result {
@@ -159,18 +189,18 @@ fn screen_batch(
                     report(file, p.line, &e);
                 }
                 summary.rejected += 1;
-                slots.push(Slot::Error(e, p.result.as_ref().ok().map(|d| d.id.as_str())));
+                slots.push(Slot::Error(e, p.result.as_ref().ok().map(|d| d.id.clone())));
             }
             Ok(d) => {
-                if let Some(k) = known.get(d.id.as_str()) {
+                if let Some(k) = known.remove(d.id.as_str()) {
                     summary.duplicates += 1;
                     slots.push(match k {
-                        Some(dec) => Slot::Known(dec),
-                        None => Slot::KnownHistorical(&d.id),
+                        Some(dec) => Slot::Known(Box::new(dec)),
+                        None => Slot::KnownHistorical(d.id.clone()),
                     });
-                } else if let Some(&j) = fresh.get(d.id.as_str()) {
+                } else if seen.contains(&d.id) {
                     summary.duplicates += 1;
-                    slots.push(Slot::New(j));
+                    slots.push(Slot::Again(d.id.clone()));
                 } else {
                     let at: DateTime<FixedOffset> = match opts.clock {
                         Clock::Wall => now(),
@@ -179,52 +209,72 @@ fn screen_batch(
                     let s = app.engine.screen(d, at);
                     // Serialised once: stored and written out from the same bytes.
                     let json = serde_json::to_string(&s.decision)?;
-                    fresh.insert(&d.id, screened.len());
+                    let body = match p.raw {
+                        Some(_) => None,
+                        None => Some(serde_json::to_string(d)?),
+                    };
+                    seen.insert(d.id.clone());
                     slots.push(Slot::New(screened.len()));
-                    screened.push((i, s, json));
+                    screened.push((i, s, json, body));
                     summary.accepted += 1;
                 }
             }
         }
     }
-    let owned_bodies: Vec<Option<String>> = screened
-        .iter()
-        .map(|(i, _, _)| match &parsed[*i].raw {
-            Some(_) => Ok(None),
-            None => serde_json::to_string(parsed[*i].result.as_ref().expect("screened only valid ones")).map(Some),
-        })
-        .collect::<Result<_, _>>()?;
-    let records: Vec<NewDecision<'_>> = screened
-        .iter()
-        .zip(&owned_bodies)
-        .map(|((i, s, json), owned)| NewDecision {
-            declaration: parsed[*i].result.as_ref().expect("screened only valid ones"),
-            body: owned.as_deref().or(parsed[*i].raw.as_deref()).expect("raw or serialised body"),
-            screened: s,
-            decision_json: json,
-        })
-        .collect();
-    let t2 = std::time::Instant::now();
-    app.store.commit_screened(&records)?;
-    let t3 = std::time::Instant::now();
-    if let Some(w) = out {
-        for slot in slots {
-            match slot {
-                Slot::Error(e, id) => w.write(&serde_json::json!({
-                    "declaration_id": id, "error": {"code": "invalid_field", "message": e}
-                }))?,
-                Slot::Known(d) => w.write(d)?,
-                Slot::KnownHistorical(id) => w.write(&serde_json::json!({
-                    "declaration_id": id,
-                    "error": {"code": "historical", "message": "stored as history without screening"}
-                }))?,
-                Slot::New(j) => w.write_raw(&screened[j].2)?,
+    summary.stage_secs[0] += (t1 - t0).as_secs_f64();
+    summary.stage_secs[1] += t1.elapsed().as_secs_f64();
+    Ok(Batch { parsed, screened, slots })
+}
+
+/// The writer thread: commits each batch in one transaction, then writes
+/// its lines to the output. Returns seconds spent committing and writing.
+fn write_batches(
+    mut store: Box<dyn riskgate_store::Store>,
+    rx: mpsc::Receiver<Batch>,
+    mut out: Option<jsonl::Writer>,
+) -> Result<[f64; 2]> {
+    let mut secs = [0.0; 2];
+    for b in rx {
+        let t0 = std::time::Instant::now();
+        let records: Vec<NewDecision<'_>> = b
+            .screened
+            .iter()
+            .map(|(i, s, json, body)| {
+                let p = &b.parsed[*i];
+                NewDecision {
+                    declaration: p.result.as_ref().expect("screened only valid ones"),
+                    body: body.as_deref().or(p.raw.as_deref()).expect("raw or serialised body"),
+                    screened: s,
+                    decision_json: json,
+                }
+            })
+            .collect();
+        store.commit_screened(&records)?;
+        let t1 = std::time::Instant::now();
+        if let Some(w) = &mut out {
+            for slot in &b.slots {
+                match slot {
+                    Slot::Error(e, id) => w.write(&serde_json::json!({
+                        "declaration_id": id, "error": {"code": "invalid_field", "message": e}
+                    }))?,
+                    Slot::Known(d) => w.write(d)?,
+                    Slot::KnownHistorical(id) => w.write(&serde_json::json!({
+                        "declaration_id": id,
+                        "error": {"code": "historical", "message": "stored as history without screening"}
+                    }))?,
+                    Slot::New(j) => w.write_raw(&b.screened[*j].2)?,
+                    Slot::Again(id) => match store.known(&[id.as_str()])?.remove(id.as_str()).flatten() {
+                        Some(d) => w.write(&d)?,
+                        None => anyhow::bail!("declaration {id} screened in this run was not stored"),
+                    },
+                }
             }
         }
+        secs[0] += (t1 - t0).as_secs_f64();
+        secs[1] += t1.elapsed().as_secs_f64();
     }
-    let t4 = std::time::Instant::now();
-    for (acc, (a, b)) in summary.stage_secs.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)]) {
-        *acc += (b - a).as_secs_f64();
+    if let Some(w) = out {
+        w.finish()?;
     }
-    Ok(())
+    Ok(secs)
 }
