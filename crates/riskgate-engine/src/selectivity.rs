@@ -40,7 +40,9 @@ pub struct SelectivityConfig {
     pub window: usize,
     /// Below this many declarations an office borrows the national window.
     pub warmup: usize,
-    /// Feedback gain on the gap between target and realised rate.
+    /// Feedback gain on the gap between target and realised rate. At 1.0
+    /// offices ran ~0.15 points under target on generated worlds (newer
+    /// traffic ranks lower than the window it is compared with); 2.5 halves that.
     pub gain: f64,
     pub seed: u64,
 }
@@ -53,7 +55,7 @@ impl Default for SelectivityConfig {
             random_rate: 0.005,
             window: 2000,
             warmup: 200,
-            gain: 1.0,
+            gain: 2.5,
             seed: 0,
         }
     }

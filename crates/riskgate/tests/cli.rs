@@ -318,3 +318,27 @@ duty_rate = { column = "Tax %", scale = 0.01 }
     assert_eq!(d["declaration_id"], "C1");
     assert!(e.ok("admin", &["decision", "C3"]).contains("C3"));
 }
+
+/// Payments are reloaded from their table on every start; a restart must
+/// not count them twice (a declaration paid exactly as declared shows no
+/// forex mismatch, however many commands ran before).
+#[test]
+fn forex_payments_are_not_double_counted_after_restarts() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let pay =
+        r#"{"trader":"T1","paid_at":"2026-03-01T10:00:00+08:00","amount":1000.0,"currency":"USD","reference":"I9"}"#;
+    e.ok("admin", &["import", "forex", &e.write("fx.jsonl", &(pay.to_string() + "\n"))]);
+    let hist = decl("H1", 1, "T2", "8517130000", 500.0, "I1");
+    e.ok("admin", &["import", "declarations", "--historical", &e.write("h.jsonl", &(hist + "\n"))]);
+    e.ok("admin", &["kpi"]);
+    e.ok("admin", &["screen", &e.write("d.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I9") + "\n"))]);
+    let d = e.ok("admin", &["decision", "P1", "--format", "json"]);
+    assert!(!d.contains("forex_paid_vs_declared"), "payment counted more than once: {d}");
+    // And a real mismatch is still seen.
+    let pay2 =
+        r#"{"trader":"T1","paid_at":"2026-03-01T10:00:00+08:00","amount":2000.0,"currency":"USD","reference":"I8"}"#;
+    e.ok("admin", &["import", "forex", &e.write("fx2.jsonl", &(pay2.to_string() + "\n"))]);
+    e.ok("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I8") + "\n"))]);
+    assert!(e.ok("admin", &["decision", "P2", "--format", "json"]).contains("forex_paid_vs_declared"));
+}
