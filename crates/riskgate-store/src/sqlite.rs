@@ -118,6 +118,24 @@ fn local_day(ts: i64, tz: i64) -> i64 {
 }
 
 impl SqliteStore {
+    /// Runs one prepared statement per row in a single transaction.
+    fn write_rows<T>(
+        &mut self,
+        sql: &str,
+        rows: &[T],
+        bind: impl Fn(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(sql)?;
+            for r in rows {
+                bind(&mut st, r)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every stored JSON body of a query, validated again on the way out.
     fn bodies<T>(
         &self,
@@ -146,18 +164,12 @@ impl Store for SqliteStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO offices (code, name, parent, level) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level",
-            )?;
-            for o in rows {
-                st.execute(params![o.code, o.name, o.parent, o.level.as_str()])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_rows(
+            "INSERT INTO offices (code, name, parent, level) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level",
+            rows,
+            |st, o| st.execute(params![o.code, o.name, o.parent, o.level.as_str()]),
+        )
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
@@ -175,18 +187,12 @@ impl Store for SqliteStore {
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO officers (id, office, post, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body",
-            )?;
-            for o in rows {
-                st.execute(params![o.id, o.office, o.post, json(o)])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_rows(
+            "INSERT INTO officers (id, office, post, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body",
+            rows,
+            |st, o| st.execute(params![o.id, o.office, o.post, json(o)]),
+        )
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
@@ -194,18 +200,12 @@ impl Store for SqliteStore {
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO enterprises (id, credit_class, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body",
-            )?;
-            for e in rows {
-                st.execute(params![e.id, e.credit_class.as_str(), json(e)])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_rows(
+            "INSERT INTO enterprises (id, credit_class, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body",
+            rows,
+            |st, e| st.execute(params![e.id, e.credit_class.as_str(), json(e)]),
+        )
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
@@ -213,17 +213,11 @@ impl Store for SqliteStore {
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO forex (trader, paid_at, amount_cny, reference, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for p in rows {
-                st.execute(params![p.trader, p.paid_at.timestamp(), p.amount_cny(), p.reference, json(p)])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_rows(
+            "INSERT INTO forex (trader, paid_at, amount_cny, reference, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rows,
+            |st, p| st.execute(params![p.trader, p.paid_at.timestamp(), p.amount_cny(), p.reference, json(p)]),
+        )
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
@@ -231,16 +225,11 @@ impl Store for SqliteStore {
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx
-                .prepare_cached("INSERT INTO invoices (trader, issued_at, amount_cny, body) VALUES (?1, ?2, ?3, ?4)")?;
-            for p in rows {
-                st.execute(params![p.trader, p.issued_at.timestamp(), p.amount_cny, json(p)])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_rows(
+            "INSERT INTO invoices (trader, issued_at, amount_cny, body) VALUES (?1, ?2, ?3, ?4)",
+            rows,
+            |st, p| st.execute(params![p.trader, p.issued_at.timestamp(), p.amount_cny, json(p)]),
+        )
     }
 
     fn known(&self, ids: &[&str]) -> Result<HashMap<String, Option<Decision>>> {

@@ -69,12 +69,8 @@ enum Command {
     Kpi {
         #[arg(long)]
         office: Option<String>,
-        /// First day (inclusive), YYYY-MM-DD, China time.
-        #[arg(long)]
-        from: Option<chrono::NaiveDate>,
-        /// Last day (inclusive).
-        #[arg(long)]
-        to: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        period: Period,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -147,6 +143,24 @@ enum Command {
     },
 }
 
+/// A period of days, China time; both ends inclusive.
+#[derive(clap::Args)]
+struct Period {
+    /// First day (inclusive), YYYY-MM-DD.
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// Last day (inclusive), YYYY-MM-DD.
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+}
+
+impl Period {
+    /// As [from, to) in seconds since the epoch.
+    fn bounds(&self) -> (Option<i64>, Option<i64>) {
+        (self.from.map(day_start), self.to.map(|d| day_start(d) + 86_400))
+    }
+}
+
 #[derive(Subcommand)]
 enum ImportKind {
     Offices {
@@ -215,10 +229,8 @@ enum RulesCmd {
         rule: String,
         #[arg(long)]
         version: Option<u32>,
-        #[arg(long)]
-        from: Option<chrono::NaiveDate>,
-        #[arg(long)]
-        to: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        period: Period,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -307,9 +319,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let s = screen::screen_values(&mut app, &file, None, &opts)?;
             Ok(print_summary(&s, "declarations"))
         }
-        Command::Kpi { office, from, to, format } => {
+        Command::Kpi { office, period, format } => {
             let app = open()?;
-            let counts = app.store.office_counts(from.map(day_start), to.map(|d| day_start(d) + 86_400))?;
+            let (from, to) = period.bounds();
+            let counts = app.store.office_counts(from, to)?;
             let offices = app.store.offices()?;
             let mut units = kpi::rollup(&offices, &counts);
             if let Some(code) = office {
@@ -520,9 +533,10 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
             }
             eprintln!("{hits} of {} declarations hit", res.len());
         }
-        RulesCmd::Backtest { rule, version, from, to, format } => {
+        RulesCmd::Backtest { rule, version, period, format } => {
             let def = rules_cmd::resolve(&app, &rule, version)?;
-            let b = rules_cmd::backtest(&app, &def, from.map(day_start), to.map(|d| day_start(d) + 86_400))?;
+            let (from, to) = period.bounds();
+            let b = rules_cmd::backtest(&app, &def, from, to)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
                 Format::Table => {
