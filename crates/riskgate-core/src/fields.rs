@@ -175,6 +175,22 @@ impl<'a> Obj<'a> {
         self.req_time(key).map(Some)
     }
 
+    /// A time, accepting a full RFC 3339 time or a bare `YYYY-MM-DD`
+    /// (taken as midnight China time), for records kept by the day.
+    pub fn req_time_or_date(&mut self, key: &'static str) -> Result<DateTime<FixedOffset>, ValidationError> {
+        const EXPECTED: &str = "an RFC 3339 time with offset or a date \"YYYY-MM-DD\"";
+        let v = self.req(key, EXPECTED)?;
+        v.as_str()
+            .and_then(|s| {
+                DateTime::parse_from_rfc3339(s).ok().or_else(|| {
+                    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+                    let tz = FixedOffset::east_opt(8 * 3600)?;
+                    d.and_hms_opt(0, 0, 0)?.and_local_timezone(tz).single()
+                })
+            })
+            .ok_or_else(|| self.err(key, EXPECTED, describe(v)))
+    }
+
     /// A date, accepting either `YYYY-MM-DD` or a full RFC 3339 time.
     pub fn opt_date(&mut self, key: &'static str) -> Result<Option<NaiveDate>, ValidationError> {
         const EXPECTED: &str = "a date \"YYYY-MM-DD\" or an RFC 3339 time";

@@ -16,6 +16,6 @@ pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};
 pub use declaration::{Declaration, Direction, Document, Item, OverseasParty, Party, TransportMode};
 pub use error::ValidationError;
 pub use records::{
-    ControlKind, CreditClass, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeResult, Release,
-    TaxInvoice,
+    ControlKind, CreditClass, Enterprise, ForexPayment, LitigationOutcome, Office, OfficeLevel, Officer, Outcome,
+    OutcomeResult, Release, TaxInvoice, WorkforceRecord,
 };

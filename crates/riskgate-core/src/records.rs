@@ -326,3 +326,111 @@ impl Release {
         Ok(Release { declaration_id, released_at })
     }
 }
+
+/// Workforce records (DATA.md "Workforce records", M7/M9): the raw material
+/// of the workforce KPIs and of integrity analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkforceRecord {
+    /// 违纪违法案件: a disciplinary case against an officer.
+    Disciplinary { officer: String, opened_at: DateTime<FixedOffset>, case_kind: String, status: String },
+    /// 内务规范检查: an internal-affairs inspection of a unit.
+    Inspection { unit: String, inspected_at: DateTime<FixedOffset>, passed: bool },
+    /// 党风廉政建设责任制考核: a unit's yearly leadership assessment.
+    Assessment { unit: String, year: i32, passed: bool },
+    /// 行政诉讼: an administrative litigation case.
+    Litigation { id: String, office: String, filed_at: DateTime<FixedOffset>, outcome: LitigationOutcome },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LitigationOutcome {
+    Won,
+    Lost,
+    Withdrawn,
+    Pending,
+}
+
+impl LitigationOutcome {
+    pub const ALL: [(&'static str, LitigationOutcome); 4] = [
+        ("won", LitigationOutcome::Won),
+        ("lost", LitigationOutcome::Lost),
+        ("withdrawn", LitigationOutcome::Withdrawn),
+        ("pending", LitigationOutcome::Pending),
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LitigationOutcome::Won => "won",
+            LitigationOutcome::Lost => "lost",
+            LitigationOutcome::Withdrawn => "withdrawn",
+            LitigationOutcome::Pending => "pending",
+        }
+    }
+}
+
+impl WorkforceRecord {
+    pub fn disciplinary_from_json(v: &Value) -> Result<Self, ValidationError> {
+        let mut o = Obj::new(v, "")?;
+        let officer = o.req_str_with("officer", "an officer id", is_code)?.to_string();
+        let opened_at = o.req_time_or_date("opened_at")?;
+        let case_kind = o.req_str("kind")?.to_string();
+        let status = o.req_str("status")?.to_string();
+        o.deny_rest()?;
+        Ok(WorkforceRecord::Disciplinary { officer, opened_at, case_kind, status })
+    }
+
+    pub fn inspection_from_json(v: &Value) -> Result<Self, ValidationError> {
+        let mut o = Obj::new(v, "")?;
+        let unit = o.req_str_with("unit", "an office code", is_code)?.to_string();
+        let inspected_at = o.req_time_or_date("inspected_at")?;
+        let passed = o.req_bool("passed")?;
+        o.deny_rest()?;
+        Ok(WorkforceRecord::Inspection { unit, inspected_at, passed })
+    }
+
+    pub fn assessment_from_json(v: &Value) -> Result<Self, ValidationError> {
+        let mut o = Obj::new(v, "")?;
+        let unit = o.req_str_with("unit", "an office code", is_code)?.to_string();
+        let year = o.req_num("year", "a year such as 2026", |x| x.fract() == 0.0 && (1949.0..=2200.0).contains(&x))?;
+        let passed = o.req_bool("passed")?;
+        o.deny_rest()?;
+        Ok(WorkforceRecord::Assessment { unit, year: year as i32, passed })
+    }
+
+    pub fn litigation_from_json(v: &Value) -> Result<Self, ValidationError> {
+        let mut o = Obj::new(v, "")?;
+        let id = o.req_str_with("id", "a case id", is_code)?.to_string();
+        let office = o.req_str_with("office", "an office code", is_code)?.to_string();
+        let filed_at = o.req_time_or_date("filed_at")?;
+        let outcome = o.req_enum("outcome", &LitigationOutcome::ALL)?;
+        o.deny_rest()?;
+        Ok(WorkforceRecord::Litigation { id, office, filed_at, outcome })
+    }
+
+    /// The office code the record belongs to, if it names one directly.
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            WorkforceRecord::Disciplinary { .. } => None,
+            WorkforceRecord::Inspection { unit, .. } | WorkforceRecord::Assessment { unit, .. } => Some(unit),
+            WorkforceRecord::Litigation { office, .. } => Some(office),
+        }
+    }
+
+    /// The DATA.md JSON of the record.
+    pub fn to_json(&self) -> Value {
+        match self {
+            WorkforceRecord::Disciplinary { officer, opened_at, case_kind, status } => serde_json::json!({
+                "officer": officer, "opened_at": opened_at.to_rfc3339(), "kind": case_kind, "status": status
+            }),
+            WorkforceRecord::Inspection { unit, inspected_at, passed } => serde_json::json!({
+                "unit": unit, "inspected_at": inspected_at.to_rfc3339(), "passed": passed
+            }),
+            WorkforceRecord::Assessment { unit, year, passed } => {
+                serde_json::json!({"unit": unit, "year": year, "passed": passed})
+            }
+            WorkforceRecord::Litigation { id, office, filed_at, outcome } => serde_json::json!({
+                "id": id, "office": office, "filed_at": filed_at.to_rfc3339(), "outcome": outcome.as_str()
+            }),
+        }
+    }
+}

@@ -12,7 +12,9 @@ mod migrations;
 mod sqlite;
 
 use chrono::{DateTime, FixedOffset};
-use riskgate_core::{Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice};
+use riskgate_core::{
+    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice, WorkforceRecord,
+};
 use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
@@ -183,6 +185,10 @@ pub trait Store: Send {
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()>;
     fn forex(&self) -> Result<Vec<ForexPayment>>;
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
+    /// Stores workforce records; `true` where a record was new or changed
+    /// (a litigation case's outcome), `false` for an exact repeat.
+    fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>>;
+    fn workforce(&self) -> Result<Vec<WorkforceRecord>>;
 
     // Declarations and decisions.
     /// Stored decisions (or `None` for historical ones) of the ids already known.

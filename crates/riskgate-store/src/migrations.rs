@@ -175,4 +175,25 @@ CREATE TABLE checkpoint (
 DROP INDEX declarations_trader;
 "#,
     ),
+    (
+        3,
+        r#"
+-- Workforce records (DATA.md): disciplinary cases, internal-affairs
+-- inspections, leadership assessments, litigation. A litigation case is
+-- kept once per id (its outcome moves on); the others once per content.
+CREATE TABLE workforce (
+    rowid INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    unit TEXT,
+    officer TEXT,
+    at INTEGER,
+    year INTEGER,
+    passed INTEGER,
+    outcome TEXT,
+    key TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
+CREATE INDEX workforce_kind ON workforce(kind, unit);
+"#,
+    ),
 ];

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source, TaxInvoice,
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source,
+    TaxInvoice, WorkforceRecord,
 };
 use riskgate_engine::{Checkpoint, OutcomeKeys};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -230,6 +231,58 @@ impl Store for SqliteStore {
             rows,
             |st, p| st.execute(params![p.trader, p.issued_at.timestamp(), p.amount_cny, json(p)]),
         )
+    }
+
+    fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>> {
+        let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(rows.len());
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO workforce (kind, unit, officer, at, year, passed, outcome, key, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(key) DO UPDATE SET outcome = excluded.outcome, body = excluded.body
+                 WHERE workforce.body != excluded.body",
+            )?;
+            for r in rows {
+                let body = json(r);
+                let (kind, officer, at, year, passed, outcome, key) = match r {
+                    WorkforceRecord::Disciplinary { officer, opened_at, .. } => (
+                        "disciplinary",
+                        Some(officer.as_str()),
+                        Some(opened_at.timestamp()),
+                        None,
+                        None,
+                        None,
+                        body.clone(),
+                    ),
+                    WorkforceRecord::Inspection { inspected_at, passed, .. } => {
+                        ("inspection", None, Some(inspected_at.timestamp()), None, Some(*passed), None, body.clone())
+                    }
+                    WorkforceRecord::Assessment { year, passed, .. } => {
+                        ("assessment", None, None, Some(*year), Some(*passed), None, body.clone())
+                    }
+                    WorkforceRecord::Litigation { id, filed_at, outcome, .. } => (
+                        "litigation",
+                        None,
+                        Some(filed_at.timestamp()),
+                        None,
+                        None,
+                        Some(outcome.as_str()),
+                        format!("litigation:{id}"),
+                    ),
+                };
+                let n = st.execute(params![kind, r.unit(), officer, at, year, passed, outcome, key, body])?;
+                out.push(n == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn workforce(&self) -> Result<Vec<WorkforceRecord>> {
+        let mut st = self.conn.prepare("SELECT body FROM workforce ORDER BY rowid")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 
     fn known(&self, ids: &[&str]) -> Result<HashMap<String, Option<Decision>>> {

@@ -49,3 +49,25 @@ fn the_action_log_refuses_updates_and_deletes() {
         assert!(conn.execute("UPDATE decisions SET channel = 'green'", []).is_ok(), "no rows, no error");
     }
 }
+
+#[test]
+fn workforce_records_are_kept_once_and_litigation_outcomes_move_on() {
+    use riskgate_core::WorkforceRecord;
+    let lit = |outcome: &str| {
+        WorkforceRecord::litigation_from_json(&serde_json::json!({
+            "id": "L1", "office": "2201", "filed_at": "2026-01-10", "outcome": outcome
+        }))
+        .unwrap()
+    };
+    let insp = WorkforceRecord::inspection_from_json(
+        &serde_json::json!({"unit": "2201", "inspected_at": "2026-03-01", "passed": true}),
+    )
+    .unwrap();
+    for (mut store, _dir) in stores() {
+        assert_eq!(store.insert_workforce(&[lit("pending"), insp.clone()]).unwrap(), vec![true, true]);
+        assert_eq!(store.insert_workforce(&[lit("pending"), insp.clone()]).unwrap(), vec![false, false]);
+        assert_eq!(store.insert_workforce(&[lit("withdrawn")]).unwrap(), vec![true]);
+        let all = store.workforce().unwrap();
+        assert_eq!(all, vec![lit("withdrawn"), insp.clone()], "{}", store.backend());
+    }
+}

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use riskgate_core::{
     Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, TaxInvoice, ValidationError,
+    WorkforceRecord,
 };
 use riskgate_store::OutcomeStored;
 use serde_json::{Map, Value};
@@ -149,6 +150,48 @@ pub fn import_invoices(app: &mut App, file: &Path) -> Result<Summary> {
     for chunk in rows.chunks(10_000) {
         app.store.insert_invoices(chunk)?;
     }
+    Ok(s)
+}
+
+/// Workforce records of one kind (M7/M9). Units and officers must be known
+/// to the registry when one is loaded.
+pub fn import_workforce(
+    app: &mut App,
+    file: &Path,
+    parse: fn(&Value) -> Result<WorkforceRecord, ValidationError>,
+) -> Result<Summary> {
+    let mut s = Summary::default();
+    let offices = office_codes(app)?;
+    let officers: HashSet<String> = app.store.officers()?.into_iter().map(|o| o.id).collect();
+    let mut good = Vec::new();
+    for (line, r) in parse_all(file, parse, &mut s)? {
+        let bad = match &r {
+            WorkforceRecord::Disciplinary { officer, .. } if !officers.is_empty() && !officers.contains(officer) => {
+                Some(ValidationError::new("officer", "an officer id known to the registry", format!("{officer:?}")))
+            }
+            r => r.unit().filter(|u| !offices.is_empty() && !offices.contains(*u)).map(|u| {
+                let field = if matches!(r, WorkforceRecord::Litigation { .. }) { "office" } else { "unit" };
+                ValidationError::new(field, "an office code known to the registry", format!("{u:?}"))
+            }),
+        };
+        match bad {
+            Some(e) => {
+                report(file, line, &e);
+                s.rejected += 1;
+            }
+            None => good.push(r),
+        }
+    }
+    for new in app.store.insert_workforce(&good)? {
+        if new {
+            s.accepted += 1;
+        } else {
+            s.duplicates += 1;
+        }
+    }
+    let mut a = app.action("import_workforce", &file.display().to_string());
+    a.after = Some(serde_json::json!({"accepted": s.accepted, "duplicates": s.duplicates}));
+    app.store.append_action(&a)?;
     Ok(s)
 }
 

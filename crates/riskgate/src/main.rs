@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use riskgate_core::WorkforceRecord;
 
 use crate::app::App;
 
@@ -192,6 +193,22 @@ enum ImportKind {
     Releases {
         file: PathBuf,
     },
+    /// Disciplinary cases against officers (workforce records).
+    Disciplinary {
+        file: PathBuf,
+    },
+    /// Internal-affairs inspections of units.
+    Inspections {
+        file: PathBuf,
+    },
+    /// Leadership integrity-responsibility assessments of units.
+    Assessments {
+        file: PathBuf,
+    },
+    /// Administrative litigation cases.
+    Litigation {
+        file: PathBuf,
+    },
     /// Declarations from CSV through a TOML column mapping.
     Csv {
         #[arg(long)]
@@ -306,6 +323,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 ImportKind::Outcomes { file } => (import::import_outcomes(&mut app, &file)?, "outcomes"),
                 ImportKind::Releases { file } => (import::import_releases(&mut app, &file)?, "releases"),
+                ImportKind::Disciplinary { file } => (
+                    import::import_workforce(&mut app, &file, WorkforceRecord::disciplinary_from_json)?,
+                    "disciplinary cases",
+                ),
+                ImportKind::Inspections { file } => {
+                    (import::import_workforce(&mut app, &file, WorkforceRecord::inspection_from_json)?, "inspections")
+                }
+                ImportKind::Assessments { file } => {
+                    (import::import_workforce(&mut app, &file, WorkforceRecord::assessment_from_json)?, "assessments")
+                }
+                ImportKind::Litigation { file } => (
+                    import::import_workforce(&mut app, &file, WorkforceRecord::litigation_from_json)?,
+                    "litigation cases",
+                ),
                 ImportKind::Csv { mapping, file, clock } => {
                     let opts = ScreenOptions { clock, ..Default::default() };
                     (import::import_csv(&mut app, &mapping, &file, &opts)?, "declarations (csv)")

@@ -342,3 +342,54 @@ fn forex_payments_are_not_double_counted_after_restarts() {
     e.ok("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I8") + "\n"))]);
     assert!(e.ok("admin", &["decision", "P2", "--format", "json"]).contains("forex_paid_vs_declared"));
 }
+
+/// Workforce records (DATA.md): each kind validated, tied to the registry,
+/// stored once; a litigation case's outcome can move on.
+#[test]
+fn workforce_records_are_validated_and_stored_once() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let officers = r#"{"id":"E1","name":"王一","office":"2201","post":"inspection"}"#;
+    e.ok("admin", &["import", "officers", &e.write("officers.jsonl", &(officers.to_string() + "\n"))]);
+    let cases = [
+        (
+            "disciplinary",
+            r#"{"officer":"E1","opened_at":"2026-02-01","kind":"bribery","status":"open"}
+{"officer":"E9","opened_at":"2026-02-01","kind":"bribery","status":"open"}
+{"officer":"E1","opened_at":"2026-02-01","kind":"bribery","status":"open"}"#,
+        ),
+        (
+            "inspections",
+            r#"{"unit":"2201","inspected_at":"2026-03-01T10:00:00+08:00","passed":true}
+{"unit":"2201","inspected_at":"2026-03-01T10:00:00+08:00","passed":"yes"}"#,
+        ),
+        (
+            "assessments",
+            r#"{"unit":"2200","year":2026,"passed":false}
+{"unit":"9999","year":2026,"passed":true}"#,
+        ),
+        (
+            "litigation",
+            r#"{"id":"L1","office":"2201","filed_at":"2026-01-10","outcome":"pending"}
+{"id":"L1","office":"2201","filed_at":"2026-01-10","outcome":"withdrawn"}
+{"id":"L2","office":"2201","filed_at":"2026-01-10","outcome":"settled"}"#,
+        ),
+    ];
+    let mut report = String::new();
+    for (kind, text) in cases {
+        let file = e.write(&format!("{kind}.jsonl"), &(text.to_string() + "\n"));
+        let out = e.run("admin", &["import", kind, &file]);
+        report.push_str(&String::from_utf8_lossy(&out.stderr).replace(&file, kind));
+    }
+    expect_test::expect![[r#"
+        disciplinary line 2: officer: expected an officer id known to the registry, got "E9"
+        disciplinary cases: 1 accepted, 1 rejected, 1 duplicates
+        inspections line 2: passed: expected true or false, got "yes"
+        inspections: 1 accepted, 1 rejected, 0 duplicates
+        assessments line 2: unit: expected an office code known to the registry, got "9999"
+        assessments: 1 accepted, 1 rejected, 0 duplicates
+        litigation line 3: outcome: expected one of "won", "lost", "withdrawn", "pending", got "settled"
+        litigation cases: 2 accepted, 1 rejected, 0 duplicates
+    "#]]
+    .assert_eq(&report);
+}
