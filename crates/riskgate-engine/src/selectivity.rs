@@ -44,6 +44,9 @@ pub struct SelectivityConfig {
     /// offices ran ~0.15 points under target on generated worlds (newer
     /// traffic ranks lower than the window it is compared with); 2.5 halves that.
     pub gain: f64,
+    /// Gain on the gap between target and the office's lifetime rate.
+    #[serde(default)]
+    pub lifetime_gain: f64,
     pub seed: u64,
 }
 
@@ -56,6 +59,7 @@ impl Default for SelectivityConfig {
             window: 2000,
             warmup: 200,
             gain: 2.5,
+            lifetime_gain: 2.5,
             seed: 0,
         }
     }
@@ -75,6 +79,12 @@ pub struct Window {
     sorted: Vec<f64>,
     controlled: usize,
     mandatory: usize,
+    /// Since the office's first declaration: the integral part of the
+    /// controller, which removes the steady offset the window term leaves.
+    #[serde(default)]
+    lifetime: u64,
+    #[serde(default)]
+    lifetime_controlled: u64,
 }
 
 const F_CONTROLLED: u8 = 1;
@@ -102,6 +112,8 @@ impl Window {
         self.sorted.insert(i, ranking);
         self.recent.push_back((ranking, flags));
         self.controlled += usize::from(flags & F_CONTROLLED != 0);
+        self.lifetime += 1;
+        self.lifetime_controlled += u64::from(flags & F_CONTROLLED != 0);
         self.mandatory += usize::from(flags & F_MANDATORY != 0);
     }
 
@@ -128,6 +140,11 @@ impl Window {
 
     pub fn realised_rate(&self) -> f64 {
         if self.recent.is_empty() { 0.0 } else { self.controlled as f64 / self.recent.len() as f64 }
+    }
+
+    /// Control rate since the first declaration.
+    pub fn lifetime_rate(&self) -> f64 {
+        if self.lifetime == 0 { 0.0 } else { self.lifetime_controlled as f64 / self.lifetime as f64 }
     }
 
     fn mandatory_rate(&self) -> f64 {
@@ -170,13 +187,16 @@ impl Selectivity {
             self.offices.insert(office.to_string(), Window::default());
         }
         let w = self.offices.get_mut(office).expect("inserted above");
+        // The gap to close is always the office's own; a young office only
+        // borrows the national window's ranking distribution.
+        let own = (w.len(), w.realised_rate(), w.lifetime_rate(), w.mandatory_rate());
         let use_national = w.len() < cfg.warmup;
         let win = if use_national { &mut self.national } else { w };
         // Budget for the score: what mandatory rules and the random draw
-        // leave of the target, corrected by the realised rate's gap.
-        let base_budget = (total - cfg.random_rate - win.mandatory_rate()).max(0.0);
-        let budget = if win.len() >= cfg.warmup.min(50) {
-            (base_budget + cfg.gain * (total - win.realised_rate())).clamp(0.0, total * 2.0)
+        // leave of the target, corrected by the realised rates' gaps.
+        let base_budget = (total - cfg.random_rate - own.3).max(0.0);
+        let budget = if own.0 >= 50 {
+            (base_budget + cfg.gain * (total - own.1) + cfg.lifetime_gain * (total - own.2)).clamp(0.0, total * 2.0)
         } else {
             base_budget
         };
