@@ -44,9 +44,9 @@ pub struct SelectivityConfig {
     /// offices ran ~0.15 points under target on generated worlds (newer
     /// traffic ranks lower than the window it is compared with); 2.5 halves that.
     pub gain: f64,
-    /// Gain on the gap between target and the office's lifetime rate.
+    /// Gain on the controls an office owes (or is ahead), per window length.
     #[serde(default)]
-    pub lifetime_gain: f64,
+    pub integral_gain: f64,
     pub seed: u64,
 }
 
@@ -59,7 +59,7 @@ impl Default for SelectivityConfig {
             window: 2000,
             warmup: 200,
             gain: 2.5,
-            lifetime_gain: 2.5,
+            integral_gain: 3.0,
             seed: 0,
         }
     }
@@ -79,12 +79,11 @@ pub struct Window {
     sorted: Vec<f64>,
     controlled: usize,
     mandatory: usize,
-    /// Since the office's first declaration: the integral part of the
-    /// controller, which removes the steady offset the window term leaves.
+    /// Controls owed: Σ (target − controlled) over every declaration so far,
+    /// bounded (anti-windup). The integral part of the controller, which
+    /// removes the steady offset the window term leaves.
     #[serde(default)]
-    lifetime: u64,
-    #[serde(default)]
-    lifetime_controlled: u64,
+    owed: f64,
 }
 
 const F_CONTROLLED: u8 = 1;
@@ -112,8 +111,6 @@ impl Window {
         self.sorted.insert(i, ranking);
         self.recent.push_back((ranking, flags));
         self.controlled += usize::from(flags & F_CONTROLLED != 0);
-        self.lifetime += 1;
-        self.lifetime_controlled += u64::from(flags & F_CONTROLLED != 0);
         self.mandatory += usize::from(flags & F_MANDATORY != 0);
     }
 
@@ -142,9 +139,10 @@ impl Window {
         if self.recent.is_empty() { 0.0 } else { self.controlled as f64 / self.recent.len() as f64 }
     }
 
-    /// Control rate since the first declaration.
-    pub fn lifetime_rate(&self) -> f64 {
-        if self.lifetime == 0 { 0.0 } else { self.lifetime_controlled as f64 / self.lifetime as f64 }
+    /// Records one decision against the target in the integral term.
+    fn settle(&mut self, target: f64, controlled: bool, cap: usize) {
+        let bound = (cap as f64 * target).max(1.0);
+        self.owed = (self.owed + target - f64::from(u8::from(controlled))).clamp(-bound, bound);
     }
 
     fn mandatory_rate(&self) -> f64 {
@@ -189,14 +187,14 @@ impl Selectivity {
         let w = self.offices.get_mut(office).expect("inserted above");
         // The gap to close is always the office's own; a young office only
         // borrows the national window's ranking distribution.
-        let own = (w.len(), w.realised_rate(), w.lifetime_rate(), w.mandatory_rate());
+        let own = (w.len(), w.realised_rate(), w.owed / w.len().max(100) as f64, w.mandatory_rate());
         let use_national = w.len() < cfg.warmup;
         let win = if use_national { &mut self.national } else { w };
         // Budget for the score: what mandatory rules and the random draw
         // leave of the target, corrected by the realised rates' gaps.
         let base_budget = (total - cfg.random_rate - own.3).max(0.0);
         let budget = if own.0 >= 50 {
-            (base_budget + cfg.gain * (total - own.1) + cfg.lifetime_gain * (total - own.2)).clamp(0.0, total * 2.0)
+            (base_budget + cfg.gain * (total - own.1) + cfg.integral_gain * own.2).clamp(0.0, total * 2.0)
         } else {
             base_budget
         };
@@ -244,7 +242,9 @@ impl Selectivity {
         };
         let flags =
             if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
-        self.offices.get_mut(office).expect("inserted above").push(ranking, flags, cfg.window);
+        let w = self.offices.get_mut(office).expect("inserted above");
+        w.push(ranking, flags, cfg.window);
+        w.settle(total, sel.channel.is_control(), cfg.window);
         self.national.push(ranking, flags, cfg.window);
         sel
     }
@@ -253,7 +253,9 @@ impl Selectivity {
     /// checkpoint) exactly as `select` recorded it.
     pub fn replay(&mut self, cfg: &SelectivityConfig, office: &str, ranking: f64, controlled: bool, mandatory: bool) {
         let flags = if controlled { F_CONTROLLED } else { 0 } | if mandatory { F_MANDATORY } else { 0 };
-        self.offices.entry(office.to_string()).or_default().push(ranking, flags, cfg.window);
+        let w = self.offices.entry(office.to_string()).or_default();
+        w.push(ranking, flags, cfg.window);
+        w.settle(cfg.target(office).total(), controlled, cfg.window);
         self.national.push(ranking, flags, cfg.window);
     }
 
@@ -287,5 +289,28 @@ mod tests {
         let after = run(&mut sel, &cfg, "2201", 20_000, &mut rng, 1.0);
         assert!((before - 0.04).abs() < 0.005, "before {before}");
         assert!((after - 0.04).abs() < 0.005, "after {after}");
+    }
+
+    /// Newer traffic ranking lower than the window it is compared with (as
+    /// when new traders' novelty fades) leaves a proportional controller
+    /// under target; the integral term removes that offset.
+    #[test]
+    fn rate_stays_on_target_when_risk_drifts_down() {
+        let mut rng = Rng::new(5);
+        let mut rates = Vec::new();
+        for integral_gain in [0.0, 3.0] {
+            let cfg = SelectivityConfig { gain: 2.5, integral_gain, ..SelectivityConfig::default() };
+            let mut sel = Selectivity::default();
+            let n = 40_000;
+            let mut controlled = 0;
+            for i in 0..n {
+                let drift = 1.0 - 0.8 * i as f64 / n as f64;
+                let r = rng.uniform().powi(3) * drift;
+                controlled += usize::from(sel.select(&cfg, "2201", &format!("D{i}"), r, None).channel.is_control());
+            }
+            rates.push(controlled as f64 / n as f64);
+        }
+        assert!((rates[1] - 0.04).abs() < 0.001, "with the integral term: {rates:?}");
+        assert!((rates[1] - 0.04).abs() < (rates[0] - 0.04).abs(), "the integral term must close the gap: {rates:?}");
     }
 }
