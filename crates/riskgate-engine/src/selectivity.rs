@@ -1,8 +1,9 @@
 //! Selectivity: turns risk into lanes so that each office controls close
 //! to its target rate. Mandatory rules first; then the highest-ranked
 //! declarations fill the office's budget, found as a quantile of a sliding
-//! window of recent ranking values with a feedback term on the realised
-//! rate; plus a uniform random draw. Every decision records its selection
+//! window of recent ranking values, corrected by a proportional term on the
+//! window's realised rate and an integral term on the controls the office
+//! owes; plus a uniform random draw. Every decision records its selection
 //! probability.
 
 use std::collections::{HashMap, VecDeque};
