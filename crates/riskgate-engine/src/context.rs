@@ -218,6 +218,13 @@ pub struct Context {
     pub unit_value_hs6: HashMap<String, RefStats>,
     /// Net kg per declared unit per HS6 (quantity misdeclaration).
     pub kg_per_unit: HashMap<String, RefStats>,
+    /// CNY per net kg per HS6 (value density; smuggling and undervaluation).
+    #[serde(default)]
+    pub value_per_kg: HashMap<String, RefStats>,
+    /// How often a trader has declared an HS6 ("T|h:HS6") or an origin
+    /// ("T|o:CC") before: novelty features.
+    #[serde(default)]
+    pub pairs: HashMap<String, u32>,
     /// Reloaded from the forex table at start, not checkpointed.
     #[serde(skip)]
     pub forex: ForexIndex,
@@ -236,6 +243,17 @@ pub fn put_ref_key<'b>(buf: &'b mut String, hs6: &str, origin: &str) -> &'b str 
     buf.push_str(hs6);
     buf.push('|');
     buf.push_str(origin);
+    buf
+}
+
+/// Writes the novelty key "TRADER|TAG:VALUE" into a reused buffer.
+pub fn put_pair_key<'b>(buf: &'b mut String, trader: &str, tag: &str, value: &str) -> &'b str {
+    buf.clear();
+    buf.push_str(trader);
+    buf.push('|');
+    buf.push_str(tag);
+    buf.push(':');
+    buf.push_str(value);
     buf
 }
 
@@ -322,7 +340,7 @@ impl Context {
         if let Some(p) = &decl.overseas_party {
             slot(&mut self.overseas, &p.id).touch(ts, value_cny);
         }
-        let mut key = String::with_capacity(12);
+        let mut key = String::with_capacity(40);
         for item in &decl.items {
             let v = item.value * rate;
             let hs6 = item.hs6();
@@ -334,9 +352,18 @@ impl Context {
                 slot(&mut self.unit_value_hs6, hs6).add(uv);
                 if item.net_weight_kg > 0.0 {
                     slot(&mut self.kg_per_unit, hs6).add(item.net_weight_kg / item.quantity);
+                    slot(&mut self.value_per_kg, hs6).add(v / item.net_weight_kg);
                 }
             }
+            *slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "h", hs6)) += 1;
+            *slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "o", &item.origin)) += 1;
         }
+    }
+
+    /// How many times the trader declared this HS6 / origin before.
+    pub fn pair_count(&self, key: &mut String, trader: &str, tag: &str, value: &str) -> u32 {
+        put_pair_key(key, trader, tag, value);
+        self.pairs.get(key.as_str()).copied().unwrap_or(0)
     }
 
     /// Folds a control outcome into the histories of everything the

@@ -9,6 +9,8 @@
 
 pub mod context;
 pub mod facts;
+pub mod features;
+pub mod model_scorer;
 pub mod rulebook;
 pub mod scorer;
 pub mod selectivity;
@@ -74,6 +76,8 @@ pub struct Screened {
     /// Risk value scaled by the credit factor: what selectivity ranks on.
     pub ranking: f64,
     pub task: Option<TaskSpec>,
+    /// The shadow scorer's id and probability; never affects the lane.
+    pub shadow: Option<(String, f64)>,
 }
 
 /// State that must survive restarts for decisions to stay reproducible.
@@ -243,6 +247,7 @@ impl Engine {
         }
         let input = ScoreInput { declaration: d, context: &self.context, forex: fx };
         let score = self.scorer.as_ref().map(|s| s.score(input)).filter(|s| s.probability.is_finite());
+        let shadow = self.shadow.as_ref().map(|s| (s.id().to_string(), s.score(input).probability));
         let probability = match &score {
             Some(s) => {
                 reasons.push(Reason::Model {
@@ -337,7 +342,7 @@ impl Engine {
             instructions: text,
         });
         self.context.apply_declaration(d);
-        Screened { decision, ranking, task }
+        Screened { decision, ranking, task, shadow }
     }
 
     /// Folds a declaration stored without screening (migrated history).

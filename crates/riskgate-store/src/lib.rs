@@ -75,6 +75,38 @@ pub enum Event {
     Outcome { outcome: Box<Outcome>, keys: OutcomeKeys },
 }
 
+/// A learned model version with its evaluation figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub id: String,
+    pub created_at: i64,
+    pub created_by: String,
+    /// `candidate`, `active`, `shadow` or `retired`.
+    pub status: String,
+    pub metrics: serde_json::Value,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+/// A recomputed risk level of an enterprise or a goods code (M3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskLevelRecord {
+    /// `enterprise` or `goods`.
+    pub kind: String,
+    pub key: String,
+    pub computed_at: i64,
+    pub level: String,
+    pub score: f64,
+    pub detail: serde_json::Value,
+}
+
+/// A stored declaration in time order, for training and analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub declaration: Declaration,
+    pub decision: Option<Decision>,
+}
+
 /// A screened declaration ready to store: the declaration, its body as
 /// received (JSON), the engine's result and the decision serialised once.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +115,8 @@ pub struct NewDecision<'a> {
     pub body: &'a str,
     pub screened: &'a Screened,
     pub decision_json: &'a str,
+    /// The shadow model's id and score, if one ran.
+    pub shadow: Option<(&'a str, f64)>,
 }
 
 /// A stored declaration with what is known about it.
@@ -229,6 +263,25 @@ pub trait Store: Send {
     fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()>;
     /// Events after `seq`, in order, handed to `f` one by one.
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()>;
+
+    // Learned models and risk levels.
+    fn insert_model(&mut self, model: &ModelRecord, action: &Action) -> Result<()>;
+    /// All versions, newest first, without their bytes.
+    fn models(&self) -> Result<Vec<ModelRecord>>;
+    fn model(&self, id: &str) -> Result<Option<ModelRecord>>;
+    /// Makes `id` active or shadow (the previous holder of that status goes
+    /// back to candidate), or retires it.
+    fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()>;
+    /// (active risk value, shadow score, finding) for every declaration the
+    /// model scored in shadow and that has a control outcome.
+    fn shadow_outcomes(&self, model: &str) -> Result<Vec<(f64, f64, bool)>>;
+    fn insert_risk_levels(&mut self, rows: &[RiskLevelRecord]) -> Result<()>;
+    /// The latest level of each key of `kind`, or the history of one key.
+    fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>>;
+    /// Declarations in declared-time order with their decisions.
+    fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()>;
+    /// Every outcome with the keys of its declaration, in completion-time order.
+    fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>>;
 
     // Analysis.
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>>;

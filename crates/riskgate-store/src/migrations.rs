@@ -196,4 +196,36 @@ CREATE TABLE workforce (
 CREATE INDEX workforce_kind ON workforce(kind, unit);
 "#,
     ),
+    (
+        4,
+        r#"
+-- Learned models: every version kept with its evaluation; at most one is
+-- active and one in shadow.
+CREATE TABLE models (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+-- What the shadow model said about each declaration it saw.
+CREATE TABLE shadow_scores (
+    decl INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (decl, model)
+) WITHOUT ROWID;
+-- Recomputed risk levels of enterprises and goods (M3), with history.
+CREATE TABLE risk_levels (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    computed_at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    score REAL NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (kind, key, computed_at)
+);
+"#,
+    ),
 ];

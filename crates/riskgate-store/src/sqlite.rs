@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::migrations::MIGRATIONS;
 use crate::{
-    Action, ControlTask, Event, HistoryRow, LoggedAction, NewDecision, OfficeCounts, OutcomeStored, Result, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, chain_hash,
+    Action, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts, OutcomeStored,
+    Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -323,6 +323,8 @@ impl Store for SqliteStore {
             )?;
             let mut ins_hit =
                 tx.prepare_cached("INSERT INTO rule_hits (decl, rule_id, version) VALUES (?1, ?2, ?3)")?;
+            let mut ins_shadow =
+                tx.prepare_cached("INSERT OR REPLACE INTO shadow_scores (decl, model, score) VALUES (?1, ?2, ?3)")?;
             let mut ins_task = tx.prepare_cached(
                 "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
             )?;
@@ -373,6 +375,9 @@ impl Store for SqliteStore {
                 ])?;
                 for (id, v) in dec.rule_hits() {
                     ins_hit.execute(params![seq, id, v])?;
+                }
+                if let Some((model, score)) = rec.shadow {
+                    ins_shadow.execute(params![seq, model, score])?;
                 }
                 if let Some(t) = &s.task {
                     ins_task.execute(params![
@@ -787,6 +792,153 @@ impl Store for SqliteStore {
             }
         }
         Ok(())
+    }
+
+    fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO models (id, created_at, created_by, status, metrics, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes],
+        )?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn models(&self) -> Result<Vec<ModelRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, created_at, created_by, status, metrics FROM models ORDER BY created_at DESC, id DESC",
+        )?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, created_at, created_by, status, metrics) = row?;
+            out.push(ModelRecord {
+                id,
+                created_at,
+                created_by,
+                status,
+                metrics: serde_json::from_str(&metrics)?,
+                bytes: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, created_at, created_by, status, metrics, bytes FROM models WHERE id = ?1",
+                [id],
+                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((id, created_at, created_by, status, metrics, bytes)) => Ok(Some(ModelRecord {
+                id,
+                created_at,
+                created_by,
+                status,
+                metrics: serde_json::from_str(&metrics)?,
+                bytes,
+            })),
+        }
+    }
+
+    fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()> {
+        if !["candidate", "active", "shadow", "retired"].contains(&status) {
+            return Err(StoreError::User(format!("unknown model status {status:?}")));
+        }
+        let tx = self.conn.transaction()?;
+        if status == "active" || status == "shadow" {
+            tx.execute("UPDATE models SET status = 'candidate' WHERE status = ?1 AND id != ?2", params![status, id])?;
+        }
+        let n = tx.execute("UPDATE models SET status = ?2 WHERE id = ?1", params![id, status])?;
+        if n != 1 {
+            return Err(StoreError::User(format!("no model {id:?}")));
+        }
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn shadow_outcomes(&self, model: &str) -> Result<Vec<(f64, f64, bool)>> {
+        let mut st = self.conn.prepare(
+            "SELECT c.risk_value, s.score, MAX(o.finding)
+             FROM shadow_scores s JOIN decisions c ON c.decl = s.decl JOIN outcomes o ON o.decl = s.decl
+             WHERE s.model = ?1 GROUP BY s.decl ORDER BY s.decl",
+        )?;
+        let rows = st.query_map([model], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_risk_levels(&mut self, rows: &[RiskLevelRecord]) -> Result<()> {
+        self.write_rows(
+            "INSERT OR REPLACE INTO risk_levels (kind, key, computed_at, level, score, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rows,
+            |st, r| st.execute(params![r.kind, r.key, r.computed_at, r.level, r.score, json(&r.detail)]),
+        )
+    }
+
+    fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>> {
+        let sql = if key.is_some() {
+            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels WHERE kind = ?1 AND key = ?2
+             ORDER BY computed_at DESC"
+        } else {
+            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels r WHERE kind = ?1 AND ?2 IS NULL
+             AND computed_at = (SELECT MAX(computed_at) FROM risk_levels x WHERE x.kind = r.kind AND x.key = r.key)
+             ORDER BY score DESC, key"
+        };
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map(params![kind, key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, String>(5)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, key, computed_at, level, score, detail) = row?;
+            out.push(RiskLevelRecord { kind, key, computed_at, level, score, detail: serde_json::from_str(&detail)? });
+        }
+        Ok(out)
+    }
+
+    fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
+        let mut st = self.conn.prepare(
+            "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             ORDER BY d.declared_at, d.seq",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let body: String = r.get(0)?;
+            let declaration = decode(&body, Declaration::from_json)?;
+            let decision = match r.get::<_, Option<String>>(1)? {
+                Some(b) => Some(serde_json::from_str(&b)?),
+                None => None,
+            };
+            f(TimelineRow { declaration, decision });
+        }
+        Ok(())
+    }
+
+    fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>> {
+        let mut st = self.conn.prepare(
+            "SELECT o.body, d.body, COALESCE(c.random, 0) FROM outcomes o JOIN declarations d ON d.seq = o.decl
+             LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq",
+        )?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let o = decode(&r.get::<_, String>(0)?, Outcome::from_json)?;
+            let d = decode(&r.get::<_, String>(1)?, Declaration::from_json)?;
+            let random: bool = r.get(2)?;
+            // Legacy random controls carry their flag in the outcome.
+            let random =
+                random || o.attributes.get("legacy_random").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            out.push((o, OutcomeKeys::of(&d, random)));
+        }
+        Ok(out)
     }
 
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {

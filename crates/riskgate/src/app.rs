@@ -64,6 +64,7 @@ impl App {
         engine.set_lists(lists);
         let active: Vec<_> =
             self.store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
+        crate::model::install(self.store.as_ref(), &mut engine)?;
         let errors = engine.set_rules(active);
         for (id, v, e) in errors {
             eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");

@@ -7,6 +7,7 @@ mod explain;
 mod import;
 mod jsonl;
 mod kpi;
+mod model;
 mod progress;
 mod rules_cmd;
 mod screen;
@@ -79,6 +80,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
+    },
+    /// Learned models: train, list, show, activate, shadow, retire.
+    Model {
+        #[command(subcommand)]
+        cmd: ModelCmd,
     },
     /// Named watch-lists used by rules (`x in list("NAME")`).
     Lists {
@@ -269,6 +275,43 @@ enum RulesCmd {
 }
 
 #[derive(Subcommand)]
+enum ModelCmd {
+    /// Train on controlled declarations, evaluate on a later window, register as a candidate.
+    Train {
+        #[command(flatten)]
+        period: Period,
+        /// First day of the evaluation window (default: when 75% of the labelled declarations had arrived).
+        #[arg(long)]
+        split: Option<chrono::NaiveDate>,
+        #[arg(long, default_value_t = 300)]
+        iterations: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Make the new model active right away.
+        #[arg(long)]
+        activate: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    List,
+    /// A model's evaluation, and its shadow comparison if it ran in shadow.
+    Show {
+        id: String,
+    },
+    /// Make a model the active scorer (the previous one becomes a candidate).
+    Activate {
+        id: String,
+    },
+    /// Run a model in shadow beside the active one; it never changes a lane.
+    Shadow {
+        id: String,
+    },
+    Retire {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum ListsCmd {
     /// Replace a list with the values of FILE (one per line).
     Set {
@@ -380,6 +423,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { cmd } => rules(cmd, open()?),
+        Command::Model { cmd } => model_cmd(cmd, open()?),
         Command::Lists { cmd } => {
             let mut app = open()?;
             match cmd {
@@ -513,6 +557,76 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
+    match cmd {
+        ModelCmd::Train { period, split, iterations, seed, activate, format } => {
+            let (from, to) = period.bounds();
+            let mut opts = model::TrainOptions { from, to, split: split.map(day_start), ..Default::default() };
+            opts.params.iterations = iterations;
+            opts.params.seed = seed;
+            let (id, e) = model::train_and_register(&mut app, &opts)?;
+            match format {
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({"id": id, "evaluation": e}))?)
+                }
+                Format::Table => model::print_evaluation(&id, &e),
+            }
+            if activate {
+                model::set_status(&mut app, &id, "active")?;
+                println!("model {id} is now active");
+            }
+        }
+        ModelCmd::List => {
+            for m in app.store.models()? {
+                let auc = m.metrics["evaluation"]["auc"].as_f64().unwrap_or(f64::NAN);
+                let p4 = m.metrics["evaluation"]["at"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|r| r["rate"] == 0.04))
+                    .and_then(|r| r["precision"].as_f64())
+                    .unwrap_or(f64::NAN);
+                println!("{}\t{}\tAUC {auc:.3}\tprecision@4% {:.1}%\tby {}", m.id, m.status, p4 * 100.0, m.created_by);
+            }
+        }
+        ModelCmd::Show { id } => {
+            let m = app.store.model(&id)?.with_context(|| format!("no model {id:?}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"id": m.id, "status": m.status, "created_by": m.created_by, "metrics": m.metrics})
+                )?
+            );
+            let shadow = app.store.shadow_outcomes(&id)?;
+            if !shadow.is_empty() {
+                let found: Vec<bool> = shadow.iter().map(|s| s.2).collect();
+                let ones = vec![1.0; shadow.len()];
+                let zeros = vec![0.0; shadow.len()];
+                let active: Vec<f64> = shadow.iter().map(|s| s.0).collect();
+                let shadowed: Vec<f64> = shadow.iter().map(|s| s.1).collect();
+                println!("shadow comparison on {} controlled declarations with outcomes:", shadow.len());
+                for (name, scores) in [("active", &active), ("shadow", &shadowed)] {
+                    let at = model::weighted_at(scores, &found, &zeros, &ones, &[0.1, 0.25, 0.5]);
+                    let cells: Vec<String> =
+                        at.iter().map(|r| format!("top {:.0}%: {:.1}%", r.rate * 100.0, r.precision * 100.0)).collect();
+                    println!("  {name:<7} hit rate {}", cells.join(", "));
+                }
+            }
+        }
+        ModelCmd::Activate { id } => {
+            model::set_status(&mut app, &id, "active")?;
+            println!("model {id} is now active");
+        }
+        ModelCmd::Shadow { id } => {
+            model::set_status(&mut app, &id, "shadow")?;
+            println!("model {id} now runs in shadow");
+        }
+        ModelCmd::Retire { id } => {
+            model::set_status(&mut app, &id, "retired")?;
+            println!("model {id} retired");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {

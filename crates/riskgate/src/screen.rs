@@ -246,6 +246,7 @@ fn write_batches(
                     body: body.as_deref().or(p.raw.as_deref()).expect("raw or serialised body"),
                     screened: s,
                     decision_json: json,
+                    shadow: s.shadow.as_ref().map(|(m, x)| (m.as_str(), *x)),
                 }
             })
             .collect();

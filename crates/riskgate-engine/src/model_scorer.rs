@@ -1,0 +1,102 @@
+//! The learned scorer: gradient-boosted trees over `features::FEATURES`,
+//! one classifier for the probability of a finding and, optionally, one
+//! regressor for the duty recovered when there is one. It plugs in through
+//! the same `Scorer` seam as the statistical scorer.
+
+use riskgate_model::{Model, ModelError};
+
+use crate::features::{FEATURES, features};
+use crate::scorer::{Score, ScoreInput, Scorer};
+
+pub struct ModelScorer {
+    id: String,
+    classifier: Model,
+    /// Predicts ln(1 + additional duty in CNY) given a finding.
+    revenue: Option<Model>,
+}
+
+impl std::fmt::Debug for ModelScorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelScorer").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl ModelScorer {
+    pub fn new(id: String, classifier: Model, revenue: Option<Model>) -> Result<Self, ModelError> {
+        for m in std::iter::once(&classifier).chain(revenue.as_ref()) {
+            if m.feature_names().iter().map(String::as_str).ne(FEATURES.iter().copied()) {
+                return Err(ModelError::FeatureNames("the features this engine computes; retrain the model"));
+            }
+        }
+        Ok(ModelScorer { id, classifier, revenue })
+    }
+
+    /// Stored form: the classifier's and the regressor's bytes, each
+    /// preceded by its length (8 bytes, little-endian; 0 = absent).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for m in [Some(&self.classifier), self.revenue.as_ref()] {
+            let b = m.map(Model::to_bytes).unwrap_or_default();
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    pub fn from_bytes(id: String, bytes: &[u8]) -> Result<Self, ModelError> {
+        let mut parts = Vec::new();
+        let mut rest = bytes;
+        for _ in 0..2 {
+            if rest.len() < 8 {
+                return Err(ModelError::Decode("model bundle is truncated".into()));
+            }
+            let (len, tail) = rest.split_at(8);
+            let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+            if tail.len() < len {
+                return Err(ModelError::Decode("model bundle is truncated".into()));
+            }
+            let (part, tail) = tail.split_at(len);
+            parts.push(if len == 0 { None } else { Some(Model::from_bytes(part)?) });
+            rest = tail;
+        }
+        let revenue = parts.pop().flatten();
+        let classifier =
+            parts.pop().flatten().ok_or_else(|| ModelError::Decode("model bundle has no classifier".into()))?;
+        ModelScorer::new(id, classifier, revenue)
+    }
+
+    pub fn classifier(&self) -> &Model {
+        &self.classifier
+    }
+}
+
+impl Scorer for ModelScorer {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn score(&self, input: ScoreInput<'_>) -> Score {
+        let mut row = Vec::with_capacity(FEATURES.len());
+        features(input.declaration, input.context, input.forex, &mut row);
+        let probability = self.classifier.predict(&row);
+        let (contrib, _bias) = self.classifier.contributions(&row);
+        let mut contributions: Vec<(&'static str, f64)> =
+            FEATURES.iter().copied().zip(contrib).filter(|(_, v)| v.abs() > 1e-9).collect();
+        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(b.0)));
+        contributions.truncate(8);
+        let duty_if_found = match &self.revenue {
+            Some(m) => m.predict(&row).exp_m1().max(0.0),
+            None => {
+                let per_value =
+                    if input.context.value_found_cny > 0.0 { input.context.revenue_per_value_found } else { 0.05 };
+                input.declaration.total_value_cny() * per_value
+            }
+        };
+        Score {
+            probability,
+            expected_revenue_cny: probability * duty_if_found,
+            contributions,
+            scorer_id: self.id.clone(),
+        }
+    }
+}

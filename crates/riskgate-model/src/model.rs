@@ -1,0 +1,385 @@
+//! Trains, stores and scores a forust-ml booster behind a small, deterministic API.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use forust_ml::GradientBooster;
+use forust_ml::Matrix;
+use forust_ml::gradientbooster::{ContributionsMethod, GrowPolicy, MissingNodeTreatment};
+use forust_ml::objective::ObjectiveType;
+use forust_ml::sampler::SampleMethod;
+use serde::{Deserialize, Serialize};
+
+use crate::{Dataset, ModelError};
+
+/// Bumped when the stored layout changes, so old bytes fail loudly instead of scoring wrongly.
+const FORMAT: u32 = 1;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Objective {
+    /// Log loss; labels are 0 or 1 and the model predicts a probability.
+    Classification,
+    /// Squared loss; the model predicts the label's scale.
+    Regression,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainParams {
+    /// Most trees to grow (fewer if early stopping ends training).
+    pub iterations: usize,
+    /// Shrinks each tree's leaf values.
+    pub learning_rate: f64,
+    pub max_depth: usize,
+    /// Least sum of hessians (weighted) a leaf may hold; guards against leaves fit to a handful of rows.
+    pub min_leaf_weight: f64,
+    /// L2 penalty on leaf values.
+    pub l2: f64,
+    /// Passed to the trainer. No row or column sampling is switched on, so today it changes nothing;
+    /// it is kept so that turning sampling on later stays reproducible.
+    pub seed: u64,
+    /// Stop once the validation loss has not improved for this many trees, and keep the trees up
+    /// to the best one. Needs a validation set.
+    pub early_stopping_rounds: Option<usize>,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            iterations: 300,
+            learning_rate: 0.05,
+            max_depth: 6,
+            min_leaf_weight: 1.0,
+            l2: 1.0,
+            seed: 0,
+            early_stopping_rounds: None,
+        }
+    }
+}
+
+/// What training saw and produced, stored with the model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainSummary {
+    pub params: TrainParams,
+    pub rows: usize,
+    pub weight_sum: f64,
+    /// Rows of the validation set, if one was given.
+    pub valid_rows: Option<usize>,
+    /// Trees kept in the model.
+    pub trees: usize,
+    /// Weighted validation loss of the kept model (log loss or root mean squared error).
+    pub valid_loss: Option<f64>,
+    /// The starting score: log-odds of the weighted positive share, or the weighted mean label.
+    pub base_score: f64,
+}
+
+/// A trained model that can be stored as bytes and scored row by row.
+#[derive(Serialize, Deserialize)]
+pub struct Model {
+    format: u32,
+    objective: Objective,
+    names: Vec<String>,
+    summary: TrainSummary,
+    booster: GradientBooster,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("objective", &self.objective)
+            .field("names", &self.names)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// Trains with per-row sample weights (inverse selection probability); `valid` optional for
+    /// early stopping and the reported validation loss.
+    pub fn train(
+        objective: Objective,
+        data: &Dataset,
+        y: &[f64],
+        weights: &[f64],
+        valid: Option<(&Dataset, &[f64], &[f64])>,
+        params: &TrainParams,
+    ) -> Result<Model, ModelError> {
+        check_params(params)?;
+        check_names(&data.names)?;
+        check_rows(objective, data, y, weights, "data", "y", "weights")?;
+        if objective == Objective::Classification {
+            let has = |class: f64| y.iter().zip(weights).any(|(&l, &w)| l == class && w > 0.0);
+            if !has(0.0) || !has(1.0) {
+                return Err(ModelError::OneClass);
+            }
+        }
+        if let Some((vdata, vy, vw)) = valid {
+            if vdata.names != data.names {
+                return Err(ModelError::FeatureNames("the training data"));
+            }
+            check_rows(objective, vdata, vy, vw, "validation data", "validation y", "validation weights")?;
+        } else if params.early_stopping_rounds.is_some() {
+            return Err(ModelError::EarlyStoppingWithoutValidation);
+        }
+
+        let mut booster = booster(objective, params);
+        let columns = data.column_major();
+        let matrix = Matrix::new(&columns, data.rows, data.cols());
+        let valid_columns = valid.map(|(vdata, _, _)| vdata.column_major());
+        let evaluation = valid
+            .zip(valid_columns.as_ref())
+            .map(|((vdata, vy, vw), columns)| vec![(Matrix::new(columns, vdata.rows, vdata.cols()), vy, vw)]);
+        booster.fit(&matrix, y, weights, evaluation).map_err(|e| ModelError::Trainer(e.to_string()))?;
+
+        // Early stopping grows a few trees past the best one; drop them so the stored model is
+        // exactly what predicts.
+        let kept = booster.prediction_iteration.unwrap_or(booster.trees.len()).min(booster.trees.len());
+        booster.trees.truncate(kept);
+        booster.prediction_iteration = None;
+        let valid_loss = booster.evaluation_history.as_ref().and_then(|history| {
+            let row = booster.best_iteration.unwrap_or(history.rows.checked_sub(1)?);
+            (row < history.rows).then(|| *history.get(row, history.cols - 1))
+        });
+        // The per-tree history is only a training log; it would grow the stored model.
+        booster.evaluation_history = None;
+        booster.best_iteration = None;
+
+        let summary = TrainSummary {
+            params: params.clone(),
+            rows: data.rows,
+            weight_sum: weights.iter().sum(),
+            valid_rows: valid.map(|(vdata, _, _)| vdata.rows),
+            trees: booster.trees.len(),
+            valid_loss,
+            base_score: booster.base_score,
+        };
+        Ok(Model { format: FORMAT, objective, names: data.names.clone(), summary, booster })
+    }
+
+    /// The prediction for one row in feature order: a probability for classification.
+    ///
+    /// # Panics
+    /// If `row` does not have one value per feature.
+    pub fn predict(&self, row: &[f64]) -> f64 {
+        self.assert_row(row);
+        self.link(self.raw(row))
+    }
+
+    /// Predictions for every row, same as [`Model::predict`] on each, on the calling thread.
+    ///
+    /// Walking each row through the trees beats forust's column-wise batch predict here (measured
+    /// ~100k rows/s on one thread against ~75k rows/s on two, 300 trees of depth 6); callers that
+    /// want more threads can split the rows, since a `Model` is `Sync`.
+    ///
+    /// # Panics
+    /// If the dataset's feature names are not the model's; see [`Model::check_dataset`].
+    pub fn predict_batch(&self, data: &Dataset) -> Vec<f64> {
+        assert!(data.names == self.names, "feature names do not match the model");
+        (0..data.rows).map(|i| self.link(self.raw(data.row(i)))).collect()
+    }
+
+    /// Per-feature contributions for one row (Shapley values; log-odds for classification), in
+    /// the order of [`Model::feature_names`], plus the bias. They add up to the raw score.
+    ///
+    /// # Panics
+    /// If `row` does not have one value per feature.
+    pub fn contributions(&self, row: &[f64]) -> (Vec<f64>, f64) {
+        self.assert_row(row);
+        let matrix = Matrix::new(row, 1, row.len());
+        let mut values = self.booster.predict_contributions(&matrix, ContributionsMethod::Shapley, false);
+        let bias = values.pop().expect("the trainer returns one value per feature plus the bias");
+        (values, bias)
+    }
+
+    /// The score before the link function: log-odds for classification.
+    pub fn raw(&self, row: &[f64]) -> f64 {
+        self.assert_row(row);
+        // Same order of additions as forust's own predict: base score, then each tree in turn.
+        self.booster.trees.iter().fold(self.booster.base_score, |acc, tree| {
+            acc + tree.predict_row_from_row_slice(row, &self.booster.missing)
+        })
+    }
+
+    /// Fails if `data` does not carry the model's features in the model's order.
+    pub fn check_dataset(&self, data: &Dataset) -> Result<(), ModelError> {
+        if data.names != self.names {
+            return Err(ModelError::FeatureNames("the model"));
+        }
+        if data.values.len() != data.rows * data.cols() {
+            return Err(ModelError::BadShape { values: data.values.len(), rows: data.rows, cols: data.cols() });
+        }
+        Ok(())
+    }
+
+    pub fn feature_names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    pub fn summary(&self) -> &TrainSummary {
+        &self.summary
+    }
+
+    pub fn trees(&self) -> usize {
+        self.booster.trees.len()
+    }
+
+    /// JSON bytes; identical for identical training inputs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a model always serializes to JSON")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        #[derive(Deserialize)]
+        struct Header {
+            format: u32,
+        }
+        let header: Header = serde_json::from_slice(bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+        if header.format != FORMAT {
+            return Err(ModelError::Decode(format!("format {} is not the supported format {FORMAT}", header.format)));
+        }
+        let model: Model = serde_json::from_slice(bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+        let cols = model.names.len();
+        if model.booster.trees.iter().flat_map(|t| &t.nodes).any(|n| !n.is_leaf && n.split_feature >= cols) {
+            return Err(ModelError::Decode("a tree splits on a feature the model does not name".to_string()));
+        }
+        Ok(model)
+    }
+
+    fn link(&self, raw: f64) -> f64 {
+        match self.objective {
+            Objective::Classification => 1.0 / (1.0 + (-raw).exp()),
+            Objective::Regression => raw,
+        }
+    }
+
+    fn assert_row(&self, row: &[f64]) {
+        assert_eq!(
+            row.len(),
+            self.names.len(),
+            "row has {} values but the model has {} features",
+            row.len(),
+            self.names.len()
+        );
+    }
+}
+
+/// Every trainer knob, set explicitly so a forust default changing cannot change our models.
+fn booster(objective: Objective, params: &TrainParams) -> GradientBooster {
+    let mut b = GradientBooster::default();
+    b.objective_type = match objective {
+        Objective::Classification => ObjectiveType::LogLoss,
+        Objective::Regression => ObjectiveType::SquaredLoss,
+    };
+    b.iterations = params.iterations;
+    b.learning_rate = params.learning_rate as f32;
+    b.max_depth = params.max_depth;
+    b.max_leaves = usize::MAX;
+    b.l1 = 0.0;
+    b.l2 = params.l2 as f32;
+    b.gamma = 0.0;
+    b.max_delta_step = 0.0;
+    b.min_leaf_weight = params.min_leaf_weight as f32;
+    b.initialize_base_score = true;
+    b.nbins = 256;
+    // forust's parallel paths are written to give the same trees as its serial ones (ordered
+    // reductions, index tie-breaks); the determinism test holds us to that.
+    b.parallel = true;
+    b.num_threads = None;
+    b.tiled_histograms = false;
+    b.allow_missing_splits = true;
+    b.monotone_constraints = None;
+    b.subsample = 1.0;
+    b.colsample_bytree = 1.0;
+    b.sample_method = SampleMethod::None;
+    b.seed = params.seed;
+    b.missing = f64::NAN;
+    b.create_missing_branch = false;
+    b.grow_policy = GrowPolicy::DepthWise;
+    b.evaluation_metric = None;
+    b.early_stopping_rounds = params.early_stopping_rounds;
+    b.terminate_missing_features = HashSet::new();
+    b.missing_node_treatment = MissingNodeTreatment::AssignToParent;
+    b.log_iterations = 0;
+    b.force_children_to_bound_parent = false;
+    b
+}
+
+fn check_params(p: &TrainParams) -> Result<(), ModelError> {
+    let bad = |name, value: String, expected| Err(ModelError::BadParam { name, value, expected });
+    if p.iterations == 0 {
+        return bad("iterations", p.iterations.to_string(), "at least 1");
+    }
+    if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
+        return bad("learning_rate", p.learning_rate.to_string(), "a positive number");
+    }
+    if p.max_depth == 0 {
+        return bad("max_depth", p.max_depth.to_string(), "at least 1");
+    }
+    if !(p.min_leaf_weight.is_finite() && p.min_leaf_weight >= 0.0) {
+        return bad("min_leaf_weight", p.min_leaf_weight.to_string(), "a number not below 0");
+    }
+    if !(p.l2.is_finite() && p.l2 >= 0.0) {
+        return bad("l2", p.l2.to_string(), "a number not below 0");
+    }
+    if p.early_stopping_rounds == Some(0) {
+        return bad("early_stopping_rounds", "0".to_string(), "at least 1");
+    }
+    Ok(())
+}
+
+fn check_names(names: &[String]) -> Result<(), ModelError> {
+    if names.is_empty() {
+        return Err(ModelError::NoFeatures);
+    }
+    let mut seen = HashSet::new();
+    match names.iter().find(|n| !seen.insert(n.as_str())) {
+        Some(dup) => Err(ModelError::DuplicateFeature(dup.clone())),
+        None => Ok(()),
+    }
+}
+
+fn check_rows(
+    objective: Objective,
+    data: &Dataset,
+    y: &[f64],
+    weights: &[f64],
+    data_what: &'static str,
+    y_what: &'static str,
+    weights_what: &'static str,
+) -> Result<(), ModelError> {
+    if data.values.len() != data.rows * data.cols() {
+        return Err(ModelError::BadShape { values: data.values.len(), rows: data.rows, cols: data.cols() });
+    }
+    if data.rows == 0 {
+        return Err(ModelError::NoRows);
+    }
+    for (what, got) in [(y_what, y.len()), (weights_what, weights.len())] {
+        if got != data.rows {
+            return Err(ModelError::LengthMismatch { what, got, data: data_what, rows: data.rows });
+        }
+    }
+    for (row, &label) in y.iter().enumerate() {
+        if label.is_nan() {
+            return Err(ModelError::NanLabel { what: y_what, row });
+        }
+        match objective {
+            Objective::Classification if label != 0.0 && label != 1.0 => {
+                return Err(ModelError::NotBinary { what: y_what, row, value: label });
+            }
+            Objective::Regression if !label.is_finite() => {
+                return Err(ModelError::NotFinite { what: y_what, row, value: label });
+            }
+            _ => {}
+        }
+    }
+    if let Some((row, &value)) = weights.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+        return Err(ModelError::BadWeight { what: weights_what, row, value });
+    }
+    if weights.iter().all(|&w| w == 0.0) {
+        return Err(ModelError::ZeroWeight { what: weights_what });
+    }
+    Ok(())
+}
