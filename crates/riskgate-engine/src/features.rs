@@ -6,8 +6,8 @@
 use chrono::{Datelike, Timelike};
 use riskgate_core::{CreditClass, Declaration, Direction, Item, TransportMode};
 
-use crate::context::{Context, ForexMatch, History, put_ref_key, put_route_key};
-use crate::scorer::PRIOR_STRENGTH;
+use crate::context::{History, put_ref_key, put_route_key};
+use crate::scorer::{PRIOR_STRENGTH, ScoreInput};
 
 /// Feature names, in vector order. Changing them needs a new model.
 pub const FEATURES: &[&str] = &[
@@ -56,6 +56,8 @@ pub const FEATURES: &[&str] = &[
     "main_hs2",
     "main_duty_rate",
     "has_certificate_of_origin",
+    "rule_weight",
+    "rules_fired",
 ];
 
 const HUBS: &[&str] = &["SG", "MY", "HK", "VN", "AE", "TH", "KR"];
@@ -71,7 +73,8 @@ fn code_number(s: &str) -> f64 {
 }
 
 /// Fills `out` with the feature vector of `d` (in `FEATURES` order).
-pub fn features(d: &Declaration, ctx: &Context, fx: Option<ForexMatch>, out: &mut Vec<f64>) {
+pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
+    let (d, ctx, fx) = (input.declaration, input.context, input.forex);
     out.clear();
     let prior = ctx.base_rate();
     let nan = f64::NAN;
@@ -192,6 +195,8 @@ pub fn features(d: &Declaration, ctx: &Context, fx: Option<ForexMatch>, out: &mu
     out.push(main.hs_code[..2].parse::<f64>().unwrap_or(nan));
     out.push(main.duty_rate);
     out.push(f64::from(u8::from(d.documents.iter().any(|x| x.kind == "certificate_of_origin"))));
+    out.push(input.rule_weight);
+    out.push(input.rules_fired as f64);
     debug_assert_eq!(out.len(), FEATURES.len());
 }
 

@@ -245,8 +245,16 @@ impl Engine {
                 weight: r.weight,
             });
         }
-        let input = ScoreInput { declaration: d, context: &self.context, forex: fx };
+        let input = ScoreInput {
+            declaration: d,
+            context: &self.context,
+            forex: fx,
+            rule_weight: 1.0 - keep,
+            rules_fired: hits.len(),
+        };
         let score = self.scorer.as_ref().map(|s| s.score(input)).filter(|s| s.probability.is_finite());
+        // A scorer that learned the rules' value already counts them.
+        let keep = if score.is_some() && self.scorer.as_ref().is_some_and(|s| s.learns_rules()) { 1.0 } else { keep };
         let shadow = self.shadow.as_ref().map(|s| (s.id().to_string(), s.score(input).probability));
         let probability = match &score {
             Some(s) => {
@@ -354,10 +362,17 @@ impl Engine {
         self.context.apply_outcome(keys, outcome);
     }
 
-    /// Scores with the shadow scorer, if one is set (never affects lanes).
-    pub fn shadow_score(&self, d: &Declaration) -> Option<Score> {
+    /// What the scorers see for a declaration right now, including the
+    /// active rules that fire on it (for training and analysis).
+    pub fn score_input<'a>(&'a mut self, d: &'a Declaration) -> ScoreInput<'a> {
         let fx = self.context.forex.lookup(d, d.total_value_cny());
-        self.shadow.as_ref().map(|s| s.score(ScoreInput { declaration: d, context: &self.context, forex: fx }))
+        self.schema.fill(&mut self.facts, d, &self.context, fx);
+        let mut hits = std::mem::take(&mut self.hits);
+        self.rules.matching(&self.facts, d.declared_at, &mut hits);
+        let keep: f64 = hits.iter().map(|i| 1.0 - self.rules.defs[*i].weight.clamp(0.0, 1.0)).product();
+        let rules_fired = hits.len();
+        self.hits = hits;
+        ScoreInput { declaration: d, context: &self.context, forex: fx, rule_weight: 1.0 - keep, rules_fired }
     }
 }
 

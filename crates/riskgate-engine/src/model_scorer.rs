@@ -75,9 +75,13 @@ impl Scorer for ModelScorer {
         &self.id
     }
 
+    fn learns_rules(&self) -> bool {
+        true
+    }
+
     fn score(&self, input: ScoreInput<'_>) -> Score {
         let mut row = Vec::with_capacity(FEATURES.len());
-        features(input.declaration, input.context, input.forex, &mut row);
+        features(&input, &mut row);
         let probability = self.classifier.predict(&row);
         let (contrib, _bias) = self.classifier.contributions(&row);
         let mut contributions: Vec<(&'static str, f64)> =

@@ -28,12 +28,22 @@ pub struct ScoreInput<'a> {
     pub declaration: &'a Declaration,
     pub context: &'a Context,
     pub forex: Option<ForexMatch>,
+    /// The active rules that fired: their combined weight 1 − Π(1 − wᵢ)
+    /// and their number.
+    pub rule_weight: f64,
+    pub rules_fired: usize,
 }
 
 /// The seam through which scorers (statistical, learned, shadow) plug in.
 pub trait Scorer: Send + Sync {
     fn id(&self) -> &str;
     fn score(&self, input: ScoreInput<'_>) -> Score;
+    /// True when the score already weighs the rules that fired (a model
+    /// trained with them as features); the engine then does not add the
+    /// rules' weights a second time.
+    fn learns_rules(&self) -> bool {
+        false
+    }
 }
 
 /// The statistical scorer (see module doc).

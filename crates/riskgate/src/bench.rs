@@ -26,6 +26,22 @@ pub enum BenchCmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// A generated world screened twice: statistical scorer vs the learned
+    /// model (trained on the history's legacy controls), both with the demo
+    /// rules; hit rates of the simulated controls and precision against the
+    /// ground truth.
+    World {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Retrain the model after every so many days of live traffic
+        /// (0: train once on the history only).
+        #[arg(long, default_value_t = 14)]
+        retrain_days: i64,
+    },
     /// Rule stage alone with 100, 1,000 and 10,000 active rules.
     Rules {
         #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
@@ -113,6 +129,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             }
             let _ = std::fs::remove_dir_all(dir.join("world"));
         }
+        BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
             riskgate_synth::generate(
@@ -195,5 +212,140 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Share of the top `rate` of declarations by `score` that are truly fraudulent.
+fn truth_precision(scores: &[(f64, bool)], rate: f64) -> f64 {
+    let mut v: Vec<&(f64, bool)> = scores.iter().collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let k = ((rate * v.len() as f64).ceil() as usize).max(1);
+    v[..k.min(v.len())].iter().filter(|x| x.1).count() as f64 / k as f64
+}
+
+fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_days: i64) -> Result<()> {
+    use riskgate_core::{Decision, Reason};
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-world-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir);
+    let world = dir.join("world");
+    let summary = crate::world::generate(seed, scale, &world)?;
+    let truth: std::collections::HashMap<String, bool> = crate::jsonl::read(&world.join(WorldFile::Truth.file_name()))?
+        .into_iter()
+        .filter_map(|l| l.value.ok())
+        .filter_map(|v| Some((v["declaration_id"].as_str()?.to_string(), v["fraud"].as_bool()?)))
+        .collect();
+    println!(
+        "world seed {seed} scale {scale}: {} history + {} live declarations, live fraud rate {:.2}%",
+        summary.history_declarations,
+        summary.live_declarations,
+        100.0 * summary.live_fraud as f64 / summary.live_declarations.max(1) as f64
+    );
+    for variant in ["statistical", "model"] {
+        let data = dir.join(variant);
+        let mut app = App::open(&data, "bench")?;
+        let a = app.action("setting", "seed");
+        app.store.set_setting("seed", &seed.to_string(), &a)?;
+        app.reload()?;
+        crate::world::load_world(&mut app, &world, false)?;
+        crate::world::add_demo_rules(&mut app, &data.join("rules"))?;
+        if variant == "model" {
+            let t = Instant::now();
+            let (id, e) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
+            println!(
+                "model {id}: trained in {:.1} s (whole replay) on {} controls ({} findings); AUC on the later window {:.3}",
+                t.elapsed().as_secs_f64(),
+                e.train_rows,
+                e.train_findings,
+                e.auc
+            );
+            crate::model::set_status(&mut app, &id, "active")?;
+            app.reload()?;
+        }
+        // Live traffic in periods; after each, the controls are completed and
+        // (model variant) the model is retrained on everything known so far.
+        let live = world.join(WorldFile::Live.file_name());
+        let parts = if retrain_days > 0 {
+            crate::world::split_by_days(&live, retrain_days, &data.join("parts"))?
+        } else {
+            vec![live]
+        };
+        let mut sum = crate::import::Summary::default();
+        let mut secs = 0.0;
+        let mut decision_files = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let suffix = format!("-{i:03}");
+            let (s, t) = crate::world::screen_file(&mut app, part, &world, seed, &data, &suffix)?;
+            sum.accepted += s.accepted;
+            secs += t;
+            decision_files.push(data.join(format!("decisions{suffix}.jsonl")));
+            if variant == "model" && i + 1 < parts.len() {
+                let (id, _) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
+                crate::model::set_status(&mut app, &id, "active")?;
+                app.reload()?;
+            }
+        }
+        let counts = app.store.office_counts(None, None)?;
+        let total = counts.iter().fold(riskgate_store::OfficeCounts::default(), |mut a, c| {
+            a.declarations += c.declarations;
+            a.controlled += c.controlled;
+            for i in 0..4 {
+                a.completed_by_source[i] += c.completed_by_source[i];
+                a.findings_by_source[i] += c.findings_by_source[i];
+            }
+            a
+        });
+        let completed: u64 = total.completed_by_source.iter().sum();
+        let found: u64 = total.findings_by_source.iter().sum();
+        println!(
+            "[{variant}] screened {} live declarations at {:.0}/s (screening time only); targeting rate {:.2}%; hit rate of controls {:.1}% ({found}/{completed})",
+            sum.accepted,
+            sum.accepted as f64 / secs,
+            100.0 * total.controlled as f64 / total.declarations.max(1) as f64,
+            100.0 * found as f64 / completed.max(1) as f64
+        );
+        for (i, name) in riskgate_store::SOURCES.iter().enumerate() {
+            let (f, c) = (total.findings_by_source[i], total.completed_by_source[i]);
+            if c > 0 {
+                println!("    by {name}: {:.1}% ({f}/{c})", 100.0 * f as f64 / c as f64);
+            }
+        }
+        // Precision against the ground truth at 4% of live traffic, ranking
+        // by the rules alone, the score alone, and both (the risk value).
+        let mut rules = Vec::new();
+        let mut score = Vec::new();
+        let mut both = Vec::new();
+        for l in decision_files.iter().map(|f| crate::jsonl::read(f)).collect::<Result<Vec<_>>>()?.into_iter().flatten()
+        {
+            let Ok(v) = l.value else { continue };
+            let Ok(d) = serde_json::from_value::<Decision>(v) else { continue };
+            let fraud = truth.get(&d.declaration_id).copied().unwrap_or(false);
+            let keep: f64 = d
+                .reasons
+                .iter()
+                .filter_map(|r| match r {
+                    Reason::Rule { weight, channel, .. } => Some(if channel.is_some() { 1.0 } else { *weight }),
+                    _ => None,
+                })
+                .map(|w| 1.0 - w)
+                .product();
+            let s = d.reasons.iter().find_map(|r| match r {
+                Reason::Model { score, .. } => Some(*score),
+                _ => None,
+            });
+            rules.push((1.0 - keep, fraud));
+            score.push((s.unwrap_or(0.0), fraud));
+            both.push((d.risk_value, fraud));
+        }
+        println!(
+            "    truth precision at 4% of live traffic: rules only {:.1}%, score only {:.1}%, both {:.1}%",
+            100.0 * truth_precision(&rules, 0.04),
+            100.0 * truth_precision(&score, 0.04),
+            100.0 * truth_precision(&both, 0.04)
+        );
+    }
+    if let Some(m) = peak_rss_mib() {
+        println!("peak memory (VmHWM): {m:.0} MiB");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

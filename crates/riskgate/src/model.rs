@@ -42,7 +42,13 @@ impl Default for TrainOptions {
             from: None,
             to: None,
             split: None,
-            params: TrainParams { iterations: 300, learning_rate: 0.05, max_depth: 5, ..TrainParams::default() },
+            params: TrainParams {
+                iterations: 300,
+                learning_rate: 0.05,
+                max_depth: 3,
+                min_leaf_weight: 5.0,
+                ..TrainParams::default()
+            },
             max_weight: 50.0,
         }
     }
@@ -102,6 +108,18 @@ pub fn weighted_at(scores: &[f64], found: &[bool], duty: &[f64], weights: &[f64]
 
 /// Replays the store in business time and returns the labelled examples.
 pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
+    // The rules in force now are evaluated on every past declaration (as a
+    // back-test does), so the model learns what each of them is worth.
+    let mut lists = riskgate_rules::Lists::new();
+    let mut grouped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, value) in store.lists()? {
+        grouped.entry(name).or_default().push(value);
+    }
+    for (name, values) in grouped {
+        lists.set(&name, values);
+    }
+    let active: Vec<_> =
+        store.rules()?.into_iter().filter(|r| r.status == riskgate_engine::RuleStatus::Active).map(|r| r.def).collect();
     let outcomes = store.outcomes_by_time()?;
     // Label of each declaration: any finding, total duty recovered.
     let mut labels: HashMap<String, (bool, f64, bool)> = HashMap::new();
@@ -114,6 +132,8 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
     let mut historical = 0usize;
     let mut legacy_random = 0usize;
     let mut engine = Engine::new(EngineConfig::default());
+    engine.set_lists(lists);
+    let _ = engine.set_rules(active);
     for e in store.enterprises()? {
         engine.context.set_enterprise(&e);
     }
@@ -135,8 +155,7 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
         }
         if let Some(&(finding, duty, random)) = labels.get(&d.id) {
             let mut f = Vec::with_capacity(FEATURES.len());
-            let fx = engine.context.forex.lookup(d, d.total_value_cny());
-            features(d, &engine.context, fx, &mut f);
+            features(&engine.score_input(d), &mut f);
             let weight = match &row.decision {
                 Some(dec) if dec.channel.is_control() => 1.0 / dec.selection_probability.max(1e-6),
                 Some(_) => 1.0, // a manual control of a green declaration

@@ -108,11 +108,114 @@ trader.credit_class == "dishonest" and declared_duty_cny > 50000
     ),
 ];
 
-/// Runs the whole path: world → history → rules → live screening →
+/// Imports a generated world's registry, payments, history and history
+/// outcomes into the app's store.
+pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
+    let f = |w: WorldFile| world.join(w.file_name());
+    type Import = fn(&mut App, &Path) -> Result<crate::import::Summary>;
+    let steps: [(&str, Import, WorldFile); 7] = [
+        ("offices", crate::import::import_offices, WorldFile::Offices),
+        ("officers", crate::import::import_officers, WorldFile::Officers),
+        ("enterprises", crate::import::import_enterprises, WorldFile::Enterprises),
+        ("forex", crate::import::import_forex, WorldFile::Forex),
+        ("invoices", crate::import::import_invoices, WorldFile::Invoices),
+        ("history", crate::import::import_historical, WorldFile::History),
+        ("history outcomes", crate::import::import_outcomes, WorldFile::HistoryOutcomes),
+    ];
+    for (what, import, file) in steps {
+        let s = import(app, &f(file))?;
+        anyhow::ensure!(s.rejected == 0, "{what}: {} records of the generated world were rejected", s.rejected);
+        if verbose {
+            s.print(what);
+        }
+    }
+    Ok(())
+}
+
+/// Adds the demo rules as one analyst and approves them as another.
+pub fn add_demo_rules(app: &mut App, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let user = app.user.clone();
+    for (id, text) in DEMO_RULES {
+        let p = dir.join(format!("{id}.toml"));
+        std::fs::write(&p, text)?;
+        app.user = "li.analyst".into();
+        crate::rules_cmd::add(app, &p)?;
+        app.user = "wang.chief".into();
+        crate::rules_cmd::approve(app, id, None)?;
+    }
+    app.user = user;
+    app.reload()
+}
+
+/// Screens the live traffic (stamped with declaration time), then lets the
+/// simulated officers complete the controls. Returns the screening summary
+/// and its wall time.
+pub fn screen_live(app: &mut App, world: &Path, seed: u64, out_dir: &Path) -> Result<(crate::import::Summary, f64)> {
+    screen_file(app, &world.join(WorldFile::Live.file_name()), world, seed, out_dir, "")
+}
+
+/// Screens one file of live traffic and completes its controls; decisions
+/// and outcomes go to `out_dir/decisions{suffix}.jsonl` and
+/// `live_outcomes{suffix}.jsonl`.
+pub fn screen_file(
+    app: &mut App,
+    live: &Path,
+    world: &Path,
+    seed: u64,
+    out_dir: &Path,
+    suffix: &str,
+) -> Result<(crate::import::Summary, f64)> {
+    let decisions = out_dir.join(format!("decisions{suffix}.jsonl"));
+    let opts =
+        ScreenOptions { out: Some(decisions.clone()), clock: Clock::Declared, quiet: true, ..Default::default() };
+    let t = std::time::Instant::now();
+    let sum = crate::screen::screen_values(app, live, None, &opts)?;
+    let secs = t.elapsed().as_secs_f64();
+    let outcomes = out_dir.join(format!("live_outcomes{suffix}.jsonl"));
+    simulate(app, seed, &world.join(WorldFile::Truth.file_name()), &decisions, &outcomes)?;
+    crate::import::import_outcomes(app, &outcomes)?;
+    Ok((sum, secs))
+}
+
+/// Splits a JSONL file of declarations (in time order) into files of
+/// `days` days each.
+pub fn split_by_days(file: &Path, days: i64, out_dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    use std::io::Write;
+    std::fs::create_dir_all(out_dir)?;
+    let mut files = Vec::new();
+    let mut current: Option<(i64, std::io::BufWriter<File>)> = None;
+    for line in BufReader::new(File::open(file)?).lines() {
+        let line = line?;
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        let at = v["declared_at"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .with_context(|| format!("{}: a declaration without declared_at", file.display()))?;
+        let day = at.timestamp().div_euclid(86_400);
+        let start_new = current.as_ref().is_none_or(|(start, _)| day >= start + days);
+        if start_new {
+            if let Some((_, mut w)) = current.take() {
+                w.flush()?;
+            }
+            let p = out_dir.join(format!("part-{:03}.jsonl", files.len()));
+            current = Some((day, std::io::BufWriter::new(File::create(&p)?)));
+            files.push(p);
+        }
+        let (_, w) = current.as_mut().expect("opened above");
+        writeln!(w, "{line}")?;
+    }
+    if let Some((_, mut w)) = current {
+        w.flush()?;
+    }
+    Ok(files)
+}
+
+/// Runs the whole path: world → history → rules → model → live screening →
 /// controls completed → KPIs → three explained decisions.
 pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
     let world = data.join("world");
-    eprintln!("1/7 generating a world (seed {seed}, scale {scale}) in {}", world.display());
+    eprintln!("1/8 generating a world (seed {seed}, scale {scale}) in {}", world.display());
     let s = generate(seed, scale, &world)?;
     eprintln!(
         "    {} history and {} live declarations; {:.2}% of live ones fraudulent (ground truth in truth.jsonl)",
@@ -125,45 +228,27 @@ pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
     seed_action.after = Some(serde_json::json!(seed));
     app.store.set_setting("seed", &seed.to_string(), &seed_action)?;
     app.reload()?;
-    eprintln!("2/7 importing the registry, payments and history");
-    let f = |w: WorldFile| world.join(w.file_name());
-    crate::import::import_offices(&mut app, &f(WorldFile::Offices))?.print("offices");
-    crate::import::import_officers(&mut app, &f(WorldFile::Officers))?.print("officers");
-    crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?.print("enterprises");
-    crate::import::import_forex(&mut app, &f(WorldFile::Forex))?.print("forex");
-    crate::import::import_invoices(&mut app, &f(WorldFile::Invoices))?.print("invoices");
-    crate::import::import_historical(&mut app, &f(WorldFile::History))?.print("history");
-    crate::import::import_outcomes(&mut app, &f(WorldFile::HistoryOutcomes))?.print("history outcomes");
-    eprintln!("3/7 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
-    let rules_dir = data.join("rules");
-    std::fs::create_dir_all(&rules_dir)?;
-    for (id, text) in DEMO_RULES {
-        let p = rules_dir.join(format!("{id}.toml"));
-        std::fs::write(&p, text)?;
-        app.user = "li.analyst".into();
-        crate::rules_cmd::add(&mut app, &p)?;
-        app.user = "wang.chief".into();
-        crate::rules_cmd::approve(&mut app, id, None)?;
-    }
-    app.user = "demo-admin".into();
+    eprintln!("2/8 importing the registry, payments and history");
+    load_world(&mut app, &world, true)?;
+    eprintln!("3/8 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
+    add_demo_rules(&mut app, &data.join("rules"))?;
+    eprintln!("4/8 training the risk model on the history's controls and activating it");
+    let (id, evaluation) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
+    crate::model::print_evaluation(&id, &evaluation);
+    crate::model::set_status(&mut app, &id, "active")?;
     app.reload()?;
-    eprintln!("4/7 screening the live declarations");
-    let decisions = data.join("decisions.jsonl");
-    let opts = ScreenOptions { out: Some(decisions.clone()), clock: Clock::Declared, ..Default::default() };
-    let t = std::time::Instant::now();
-    let sum = crate::screen::screen_values(&mut app, &f(WorldFile::Live), None, &opts)?;
+    eprintln!(
+        "5/8 screening the live declarations; 6/8 officers complete the controls (simulated against the ground truth)"
+    );
+    let (sum, secs) = screen_live(&mut app, &world, seed, data)?;
     sum.print("live declarations");
-    eprintln!("    {:.0} declarations per second", sum.accepted as f64 / t.elapsed().as_secs_f64());
-    eprintln!("5/7 officers complete the controls (simulated against the ground truth)");
-    let outcomes = data.join("live_outcomes.jsonl");
-    let n = simulate(&app, seed, &f(WorldFile::Truth), &decisions, &outcomes)?;
-    eprintln!("    {n} outcomes written to {}", outcomes.display());
-    crate::import::import_outcomes(&mut app, &outcomes)?.print("live outcomes");
-    eprintln!("6/7 KPIs\n");
+    eprintln!("    {:.0} declarations per second", sum.accepted as f64 / secs);
+    eprintln!("7/8 KPIs\n");
     let counts = app.store.office_counts(None, None)?;
     let units = crate::kpi::rollup(&app.store.offices()?, &counts);
     crate::kpi::print_table(&units)?;
-    eprintln!("\n7/7 three explained decisions\n");
+    eprintln!("\n8/8 three explained decisions\n");
+    let decisions = data.join("decisions.jsonl");
     let mut shown = Vec::new();
     for l in jsonl::read(&decisions)? {
         let Ok(v) = l.value else { continue };
@@ -187,7 +272,7 @@ pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
         println!("{}", crate::explain::explain(d, kind));
     }
     println!(
-        "The data stays in {}: try `riskgate --data {} kpi`, `rules list`, `decision ID`.",
+        "The data stays in {}: try `riskgate --data {} kpi`, `rules list`, `model list`, `decision ID`.",
         data.display(),
         data.display()
     );
