@@ -393,3 +393,41 @@ fn workforce_records_are_validated_and_stored_once() {
     "#]]
     .assert_eq(&report);
 }
+
+/// A model in shadow scores every declaration but never changes a lane:
+/// two stores, one with a shadow model, decide identically.
+#[test]
+fn a_shadow_model_never_changes_a_lane() {
+    let holder = Env::new();
+    let w = holder.world(21, 0.25);
+    let (plain, shadowed) = (Env::new(), Env::new());
+    for e in [&plain, &shadowed] {
+        e.ok("admin", &["config", "set", "seed", "5"]);
+        e.load(&w);
+    }
+    let out = shadowed.ok("analyst", &["model", "train", "--iterations", "40", "--format", "json"]);
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
+    shadowed.ok("analyst", &["model", "shadow", &id]);
+    let live = w.join("live.jsonl");
+    let (a, b) = (plain.dir.join("a.jsonl"), shadowed.dir.join("b.jsonl"));
+    plain.ok("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", a.to_str().unwrap()]);
+    shadowed.ok("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", b.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), std::fs::read_to_string(&b).unwrap());
+    // The shadow model did score: its comparison is shown once outcomes exist.
+    let truth = w.join("truth.jsonl");
+    let outs = shadowed.dir.join("o.jsonl");
+    shadowed.ok(
+        "admin",
+        &[
+            "simulate",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--decisions",
+            b.to_str().unwrap(),
+            "--out",
+            outs.to_str().unwrap(),
+        ],
+    );
+    shadowed.ok("admin", &["import", "outcomes", outs.to_str().unwrap()]);
+    assert!(shadowed.ok("admin", &["model", "show", &id]).contains("shadow comparison"));
+}
