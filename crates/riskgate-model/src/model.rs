@@ -5,7 +5,7 @@ use std::fmt;
 
 use forust_ml::GradientBooster;
 use forust_ml::Matrix;
-use forust_ml::gradientbooster::{ContributionsMethod, GrowPolicy, MissingNodeTreatment};
+use forust_ml::gradientbooster::{GrowPolicy, MissingNodeTreatment};
 use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,10 @@ pub struct Model {
     names: Vec<String>,
     summary: TrainSummary,
     booster: GradientBooster,
+    /// Average node values of every tree for path contributions, computed
+    /// once on first use instead of on every row.
+    #[serde(skip)]
+    node_weights: std::sync::OnceLock<Vec<Vec<f64>>>,
 }
 
 impl fmt::Debug for Model {
@@ -152,7 +156,14 @@ impl Model {
             valid_loss,
             base_score: booster.base_score,
         };
-        Ok(Model { format: FORMAT, objective, names: data.names.clone(), summary, booster })
+        Ok(Model {
+            format: FORMAT,
+            objective,
+            names: data.names.clone(),
+            summary,
+            booster,
+            node_weights: std::sync::OnceLock::new(),
+        })
     }
 
     /// The prediction for one row in feature order: a probability for classification.
@@ -186,9 +197,14 @@ impl Model {
     /// If `row` does not have one value per feature.
     pub fn contributions(&self, row: &[f64]) -> (Vec<f64>, f64) {
         self.assert_row(row);
-        let matrix = Matrix::new(row, 1, row.len());
-        let mut values = self.booster.predict_contributions(&matrix, ContributionsMethod::Average, false);
-        let bias = values.pop().expect("the trainer returns one value per feature plus the bias");
+        let weights =
+            self.node_weights.get_or_init(|| self.booster.trees.iter().map(|t| t.distribute_leaf_weights()).collect());
+        let mut values = vec![0.0; row.len() + 1];
+        values[row.len()] = self.booster.base_score;
+        for (tree, w) in self.booster.trees.iter().zip(weights) {
+            tree.predict_contributions_row_average(row, &mut values, w, &self.booster.missing);
+        }
+        let bias = values.pop().expect("one value per feature plus the bias");
         (values, bias)
     }
 

@@ -42,6 +42,17 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 14)]
         retrain_days: i64,
     },
+    /// Model training time and scoring throughput: a world (scale 10 ≈ 1M
+    /// declarations) with history and live traffic screened and controlled,
+    /// then `model train` timed, and scoring measured on one thread.
+    Model {
+        #[arg(long, default_value_t = 10.0)]
+        scale: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Rule stage alone with 100, 1,000 and 10,000 active rules.
     Rules {
         #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
@@ -129,6 +140,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             }
             let _ = std::fs::remove_dir_all(dir.join("world"));
         }
+        BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
         BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -343,6 +355,66 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
             100.0 * truth_precision(&both, 0.04)
         );
     }
+    if let Some(m) = peak_rss_mib() {
+        println!("peak memory (VmHWM): {m:.0} MiB");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn bench_model(seed: u64, scale: f64, dir: Option<std::path::PathBuf>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-model-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir);
+    let world = dir.join("world");
+    let t = Instant::now();
+    crate::world::generate(seed, scale, &world)?;
+    let mut app = App::open(&dir.join("data"), "bench")?;
+    crate::world::load_world(&mut app, &world, false)?;
+    crate::world::screen_live(&mut app, &world, seed, &dir.join("data"))?;
+    let declarations = app.store.declaration_count()?;
+    let outcomes = app.store.outcomes_by_time()?.len();
+    println!(
+        "machine: {} cores; store: {declarations} declarations, {outcomes} outcomes (built in {:.0} s)",
+        std::thread::available_parallelism().map_or(0, |p| p.get()),
+        t.elapsed().as_secs_f64()
+    );
+    let opts = crate::model::TrainOptions::default();
+    let t = Instant::now();
+    let rows = crate::model::examples(app.store.as_ref(), opts.max_weight)?;
+    let replay = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (scorer, e) = crate::model::train(app.store.as_ref(), "bench", &opts)?;
+    let total = t.elapsed().as_secs_f64();
+    println!(
+        "training: replay of the store to leak-free features {replay:.1} s ({} labelled rows); whole `model train` {total:.1} s \
+         (of which fitting {:.1} s on {} rows, {} findings); AUC on the later window {:.3}; model {} bytes",
+        rows.len(),
+        e.train_seconds,
+        e.train_rows,
+        e.train_findings,
+        e.auc,
+        e.model_bytes
+    );
+    let m = scorer.classifier();
+    let n = rows.len().min(200_000);
+    let reps = (400_000 / n.max(1)).max(1);
+    let t = Instant::now();
+    let mut sink = 0.0;
+    for _ in 0..reps {
+        for r in &rows[..n] {
+            sink += m.predict(&r.features);
+        }
+    }
+    let per_s = (n * reps) as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for r in &rows[..n.min(50_000)] {
+        sink += m.contributions(&r.features).1;
+    }
+    let contrib_per_s = n.min(50_000) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "scoring on one thread: model only {per_s:.0} declarations/s; with per-feature contributions {contrib_per_s:.0}/s ({})",
+        if sink.is_nan() { "nan" } else { "ok" }
+    );
     if let Some(m) = peak_rss_mib() {
         println!("peak memory (VmHWM): {m:.0} MiB");
     }
