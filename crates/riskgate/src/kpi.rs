@@ -115,6 +115,30 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
             c.completed_by_source[i] as f64,
         ));
     }
+    // The random controls are a uniform sample of traffic: their finding
+    // rate estimates the rate among the declarations nobody controlled.
+    v.push(fig(
+        "estimated_finding_rate_uncontrolled",
+        "未布控报关单估计违规率",
+        "estimated finding rate among uncontrolled declarations",
+        "findings of random controls ÷ random controls completed",
+        "",
+        c.findings_by_source[2] as f64,
+        c.completed_by_source[2] as f64,
+    ));
+    v.push(fig(
+        "estimated_undetected_findings",
+        "估计漏查违规报关单数",
+        "estimated undetected findings",
+        "estimated finding rate among uncontrolled × uncontrolled declarations",
+        "",
+        if c.completed_by_source[2] > 0 {
+            c.findings_by_source[2] as f64 / c.completed_by_source[2] as f64 * c.uncontrolled as f64
+        } else {
+            0.0
+        },
+        if c.completed_by_source[2] > 0 { 1.0 } else { 0.0 },
+    ));
     // Uncollected revenue is estimated from the random controls: their
     // revenue per CNY of declared value, applied to uncontrolled value.
     let est_uncollected = if c.random_value_cny > 0.0 {

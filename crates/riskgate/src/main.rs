@@ -7,6 +7,7 @@ mod explain;
 mod import;
 mod jsonl;
 mod kpi;
+mod levels;
 mod model;
 mod progress;
 mod rules_cmd;
@@ -85,6 +86,11 @@ enum Command {
     Model {
         #[command(subcommand)]
         cmd: ModelCmd,
+    },
+    /// Risk levels of enterprises and goods (M3), with their history.
+    Levels {
+        #[command(subcommand)]
+        cmd: LevelsCmd,
     },
     /// Named watch-lists used by rules (`x in list("NAME")`).
     Lists {
@@ -312,6 +318,30 @@ enum ModelCmd {
 }
 
 #[derive(Subcommand)]
+enum LevelsCmd {
+    /// Recompute the levels of every trader and HS6 code from the outcomes so far.
+    Recompute,
+    /// Current levels, highest first, or one enterprise's history with --key.
+    Enterprises {
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Current levels of HS6 codes, highest first, or one code's history with --key.
+    Goods {
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
 enum ListsCmd {
     /// Replace a list with the values of FILE (one per line).
     Set {
@@ -424,6 +454,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Rules { cmd } => rules(cmd, open()?),
         Command::Model { cmd } => model_cmd(cmd, open()?),
+        Command::Levels { cmd } => {
+            let mut app = open()?;
+            let (kind, key, limit, format) = match cmd {
+                LevelsCmd::Recompute => {
+                    let (e, g) = levels::recompute(&mut app)?;
+                    println!("risk levels recomputed for {e} enterprises and {g} HS6 codes");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                LevelsCmd::Enterprises { key, limit, format } => ("enterprise", key, limit, format),
+                LevelsCmd::Goods { key, limit, format } => ("goods", key, limit, format),
+            };
+            let mut rows = app.store.risk_levels(kind, key.as_deref())?;
+            rows.truncate(limit);
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Table => {
+                    for r in rows {
+                        println!(
+                            "{}\t{}\t{:.4}\t{}\tcontrols {}\tfindings {}",
+                            r.key,
+                            r.level,
+                            r.score,
+                            chrono::DateTime::from_timestamp(r.computed_at, 0)
+                                .map(|t| t.date_naive().to_string())
+                                .unwrap_or_default(),
+                            r.detail["controls"],
+                            r.detail["findings"]
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lists { cmd } => {
             let mut app = open()?;
             match cmd {

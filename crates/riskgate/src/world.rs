@@ -248,6 +248,8 @@ pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
     let (sum, secs) = screen_live(&mut app, &world, seed, data)?;
     sum.print("live declarations");
     eprintln!("    {:.0} declarations per second", sum.accepted as f64 / secs);
+    let (e, g) = crate::levels::recompute(&mut app)?;
+    eprintln!("    risk levels recomputed for {e} enterprises and {g} HS6 codes (`riskgate levels enterprises`)");
     eprintln!("7/8 KPIs\n");
     let counts = app.store.office_counts(None, None)?;
     let units = crate::kpi::rollup(&app.store.offices()?, &counts);

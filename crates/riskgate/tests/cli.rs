@@ -272,6 +272,24 @@ fn kpis_roll_up_and_show_their_formulas() {
     assert_eq!(sum, fig(hq, "targeting_rate")["numerator"].as_f64().unwrap());
     let rate = fig(hq, "targeting_rate")["value"].as_f64().unwrap();
     assert!((0.02..0.07).contains(&rate), "targeting rate {rate}");
+    assert_eq!(
+        fig(hq, "estimated_finding_rate_uncontrolled")["formula"],
+        "findings of random controls ÷ random controls completed"
+    );
+
+    // Risk levels of enterprises (M3): recomputed, highest first, with history.
+    e.ok("analyst", &["levels", "recompute"]);
+    e.ok("analyst", &["levels", "recompute"]);
+    let levels: Vec<serde_json::Value> =
+        serde_json::from_str(&e.ok("analyst", &["levels", "enterprises", "--format", "json", "--limit", "1000"]))
+            .unwrap();
+    assert!(!levels.is_empty());
+    assert!(levels.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()), "highest first");
+    assert!(levels.iter().all(|l| ["low", "medium", "high"].contains(&l["level"].as_str().unwrap())));
+    let key = levels[0]["key"].as_str().unwrap();
+    let history: Vec<serde_json::Value> =
+        serde_json::from_str(&e.ok("analyst", &["levels", "enterprises", "--key", key, "--format", "json"])).unwrap();
+    assert!(!history.is_empty() && history.iter().all(|h| h["key"] == key));
 }
 
 /// A legacy CSV export (one row per item) through a TOML column mapping;
