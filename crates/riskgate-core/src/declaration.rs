@@ -253,7 +253,7 @@ fn item(v: &Value, i: usize) -> Result<Item, ValidationError> {
     let net_weight_kg = o.req_num("net_weight_kg", "a number of kilograms, zero or more", |x| x >= 0.0)?;
     let value = o.req_num("value", "a declared value, zero or more", |x| x >= 0.0)?;
     let duty_rate =
-        o.req_num("duty_rate", "a duty rate as a fraction between 0 and 5", |x| (0.0..=5.0).contains(&x))?;
+        o.req_num("duty_rate", "a duty rate as a fraction between 0 and 10 (1000%)", |x| (0.0..=10.0).contains(&x))?;
     let attributes = o.rest()?;
     Ok(Item {
         line: line as u32,

@@ -148,8 +148,9 @@ fn declaration_validation() {
         ("value negative", Edit::Set("/items/0/value", json!(-1.0))),
         ("value zero", Edit::Set("/items/0/value", json!(0))),
         ("duty_rate negative", Edit::Set("/items/0/duty_rate", json!(-0.01))),
-        ("duty_rate above 5", Edit::Set("/items/0/duty_rate", json!(5.5))),
-        ("duty_rate exactly 5", Edit::Set("/items/0/duty_rate", json!(5))),
+        // Some agricultural tariffs exceed 500% (e.g. 754% in the KCS data).
+        ("duty_rate above 10", Edit::Set("/items/0/duty_rate", json!(10.5))),
+        ("duty_rate exactly 10", Edit::Set("/items/0/duty_rate", json!(10))),
         ("line zero", Edit::Set("/items/0/line", json!(0))),
         ("line fractional", Edit::Set("/items/0/line", json!(1.5))),
         ("empty items", Edit::Set("/items", json!([]))),
@@ -225,9 +226,9 @@ fn declaration_validation() {
         net_weight_kg negative => items[0].net_weight_kg: expected a number of kilograms, zero or more, got -0.1
         value negative => items[0].value: expected a declared value, zero or more, got -1.0
         value zero => ok
-        duty_rate negative => items[0].duty_rate: expected a duty rate as a fraction between 0 and 5, got -0.01
-        duty_rate above 5 => items[0].duty_rate: expected a duty rate as a fraction between 0 and 5, got 5.5
-        duty_rate exactly 5 => ok
+        duty_rate negative => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got -0.01
+        duty_rate above 10 => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got 10.5
+        duty_rate exactly 10 => ok
         line zero => items[0].line: expected a positive whole line number, got 0
         line fractional => items[0].line: expected a positive whole line number, got 1.5
         empty items => items: expected a non-empty array of item lines, got an empty array

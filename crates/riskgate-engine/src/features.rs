@@ -58,6 +58,17 @@ pub const FEATURES: &[&str] = &[
     "has_certificate_of_origin",
     "rule_weight",
     "rules_fired",
+    "trader_findings",
+    "declarant_findings",
+    "overseas_findings",
+    "goods_findings",
+    "main_hs6",
+    "main_hs4",
+    "main_origin",
+    "departure",
+    "log_net_weight_kg",
+    "log_unit_value_cny",
+    "day_of_year",
 ];
 
 const HUBS: &[&str] = &["SG", "MY", "HK", "VN", "AE", "TH", "KR"];
@@ -70,6 +81,37 @@ fn code_number(s: &str) -> f64 {
     // Codes made of digits become their number (a stable label encoding);
     // others a hash folded to 20 bits.
     s.parse::<f64>().unwrap_or_else(|_| (riskgate_core::rng::stable_hash(0, s) & 0xF_FFFF) as f64)
+}
+
+/// Names of attribute features: `attr:KEY` reads the declaration's
+/// `attributes.KEY` (codes that a deployment's own declarations carry).
+pub const ATTRIBUTE_PREFIX: &str = "attr:";
+
+/// The full list of feature names for a model using these attribute keys.
+pub fn feature_names(attributes: &[String]) -> Vec<String> {
+    FEATURES.iter().map(|s| s.to_string()).chain(attributes.iter().map(|k| format!("{ATTRIBUTE_PREFIX}{k}"))).collect()
+}
+
+/// The attribute keys of a model's feature names, if its names are the
+/// engine's features followed by attribute features.
+pub fn attribute_keys(names: &[String]) -> Option<Vec<String>> {
+    if names.len() < FEATURES.len() || names.iter().zip(FEATURES).any(|(a, b)| a != b) {
+        return None;
+    }
+    names[FEATURES.len()..].iter().map(|n| n.strip_prefix(ATTRIBUTE_PREFIX).map(str::to_string)).collect()
+}
+
+/// Appends one value per attribute key: numbers as they are, codes as
+/// numbers (see `code_number`), missing as NaN.
+pub fn attribute_features(d: &Declaration, keys: &[String], out: &mut Vec<f64>) {
+    for k in keys {
+        out.push(match d.attributes.get(k) {
+            Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+            Some(serde_json::Value::String(s)) if !s.is_empty() => code_number(s),
+            Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
+            _ => f64::NAN,
+        });
+    }
 }
 
 /// Fills `out` with the feature vector of `d` (in `FEATURES` order).
@@ -197,6 +239,20 @@ pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
     out.push(f64::from(u8::from(d.documents.iter().any(|x| x.kind == "certificate_of_origin"))));
     out.push(input.rule_weight);
     out.push(input.rules_fired as f64);
+    // Raw counts beside the smoothed rates: with few controls the trees can
+    // tell "1 of 1" from "0 of 0" better than a rate shrunk to the prior.
+    out.push(th.map_or(0.0, |h| h.findings as f64));
+    out.push(dh.map_or(0.0, |h| h.findings as f64));
+    out.push(oh.map_or(0.0, |h| h.findings as f64));
+    out.push(d.items.iter().filter_map(|i| ctx.goods.get(i.hs6())).map(|h| h.findings as f64).fold(0.0, f64::max));
+    // Codes as numbers (label encoding): trees learn code-specific risk.
+    out.push(main.hs_code[..6].parse::<f64>().unwrap_or(nan));
+    out.push(main.hs_code[..4].parse::<f64>().unwrap_or(nan));
+    out.push(code_number(&main.origin));
+    out.push(dep.map_or(nan, code_number));
+    out.push(main.net_weight_kg.ln_1p());
+    out.push((main.value * rate_cny / main.quantity).ln_1p());
+    out.push(f64::from(d.declared_at.ordinal()));
     debug_assert_eq!(out.len(), FEATURES.len());
 }
 

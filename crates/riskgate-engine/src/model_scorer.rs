@@ -5,11 +5,15 @@
 
 use riskgate_model::{Model, ModelError};
 
-use crate::features::{FEATURES, features};
+use std::borrow::Cow;
+
+use crate::features::{FEATURES, attribute_features, attribute_keys, features};
 use crate::scorer::{Score, ScoreInput, Scorer};
 
 pub struct ModelScorer {
     id: String,
+    /// Declaration attributes the model reads after the engine's features.
+    attributes: Vec<String>,
     classifier: Model,
     /// Predicts ln(1 + additional duty in CNY) given a finding.
     revenue: Option<Model>,
@@ -23,12 +27,14 @@ impl std::fmt::Debug for ModelScorer {
 
 impl ModelScorer {
     pub fn new(id: String, classifier: Model, revenue: Option<Model>) -> Result<Self, ModelError> {
-        for m in std::iter::once(&classifier).chain(revenue.as_ref()) {
-            if m.feature_names().iter().map(String::as_str).ne(FEATURES.iter().copied()) {
-                return Err(ModelError::FeatureNames("the features this engine computes; retrain the model"));
-            }
+        let attributes = attribute_keys(classifier.feature_names())
+            .ok_or(ModelError::FeatureNames("the features this engine computes; retrain the model"))?;
+        if let Some(r) = &revenue
+            && r.feature_names() != classifier.feature_names()
+        {
+            return Err(ModelError::FeatureNames("the classifier's; retrain the model"));
         }
-        Ok(ModelScorer { id, classifier, revenue })
+        Ok(ModelScorer { id, attributes, classifier, revenue })
     }
 
     /// Stored form: the classifier's and the regressor's bytes, each
@@ -80,13 +86,22 @@ impl Scorer for ModelScorer {
     }
 
     fn score(&self, input: ScoreInput<'_>) -> Score {
-        let mut row = Vec::with_capacity(FEATURES.len());
+        let mut row = Vec::with_capacity(FEATURES.len() + self.attributes.len());
         features(&input, &mut row);
+        attribute_features(input.declaration, &self.attributes, &mut row);
         let probability = self.classifier.predict(&row);
         let (contrib, _bias) = self.classifier.contributions(&row);
-        let mut contributions: Vec<(&'static str, f64)> =
-            FEATURES.iter().copied().zip(contrib).filter(|(_, v)| v.abs() > 1e-9).collect();
-        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(b.0)));
+        let names = self.classifier.feature_names();
+        let mut contributions: Vec<(Cow<'static, str>, f64)> = contrib
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| v.abs() > 1e-9)
+            .map(|(i, v)| match FEATURES.get(i) {
+                Some(n) => (Cow::Borrowed(*n), v),
+                None => (Cow::Owned(names[i].clone()), v),
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
         contributions.truncate(8);
         let duty_if_found = match &self.revenue {
             Some(m) => m.predict(&row).exp_m1().max(0.0),

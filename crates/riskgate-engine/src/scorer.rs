@@ -3,6 +3,8 @@
 //! officer sees why. The learned model joins or replaces it through the
 //! `Scorer` seam.
 
+use std::borrow::Cow;
+
 use riskgate_core::Declaration;
 
 use crate::context::{Context, ForexMatch, put_ref_key, put_route_key};
@@ -18,7 +20,7 @@ pub struct Score {
     /// Expected additional duty if controlled, in CNY.
     pub expected_revenue_cny: f64,
     /// Named contributions in log-odds, largest first.
-    pub contributions: Vec<(&'static str, f64)>,
+    pub contributions: Vec<(Cow<'static, str>, f64)>,
     pub scorer_id: String,
 }
 
@@ -162,7 +164,7 @@ impl Scorer for StatScorer {
         Score {
             probability,
             expected_revenue_cny: probability * d.total_value_cny() * per_value,
-            contributions: c,
+            contributions: c.into_iter().map(|(n, v)| (Cow::Borrowed(n), v)).collect(),
             scorer_id: self.id.clone(),
         }
     }

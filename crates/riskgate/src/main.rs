@@ -293,6 +293,9 @@ enum ModelCmd {
         iterations: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Declaration attributes to use as features beside the engine's (e.g. tax_type,import_use).
+        #[arg(long, value_delimiter = ',')]
+        attributes: Vec<String>,
         /// Make the new model active right away.
         #[arg(long)]
         activate: bool,
@@ -624,9 +627,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
-        ModelCmd::Train { period, split, iterations, seed, activate, format } => {
+        ModelCmd::Train { period, split, iterations, seed, attributes, activate, format } => {
             let (from, to) = period.bounds();
-            let mut opts = model::TrainOptions { from, to, split: split.map(day_start), ..Default::default() };
+            let mut opts =
+                model::TrainOptions { from, to, split: split.map(day_start), attributes, ..Default::default() };
             opts.params.iterations = iterations;
             opts.params.seed = seed;
             let (id, e) = model::train_and_register(&mut app, &opts)?;

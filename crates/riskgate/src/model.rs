@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::Declaration;
-use riskgate_engine::features::{FEATURES, features};
+use riskgate_engine::features::{FEATURES, attribute_features, feature_names, features};
 use riskgate_engine::model_scorer::ModelScorer;
 use riskgate_engine::{Engine, EngineConfig};
 use riskgate_model::{Dataset, Model, Objective, TrainParams};
@@ -34,6 +34,9 @@ pub struct TrainOptions {
     /// Inverse-propensity weights are capped here so that a few random
     /// controls do not dominate training.
     pub max_weight: f64,
+    /// Declaration attributes (codes of the deployment's own declarations)
+    /// used as features beside the engine's.
+    pub attributes: Vec<String>,
 }
 
 impl Default for TrainOptions {
@@ -50,6 +53,7 @@ impl Default for TrainOptions {
                 ..TrainParams::default()
             },
             max_weight: 50.0,
+            attributes: Vec::new(),
         }
     }
 }
@@ -107,9 +111,16 @@ pub fn weighted_at(scores: &[f64], found: &[bool], duty: &[f64], weights: &[f64]
 }
 
 /// Replays the store in business time and returns the labelled examples.
-pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
-    // The rules in force now are evaluated on every past declaration (as a
-    // back-test does), so the model learns what each of them is worth.
+/// Replays the store in business time (outcomes applied when completed,
+/// declarations folded in when declared) and hands `f` every declaration
+/// with the feature vector it had on arrival. The active rules are
+/// evaluated on every declaration (as a back-test does), so the model learns
+/// what each of them is worth.
+pub fn replay_features(
+    store: &dyn Store,
+    attributes: &[String],
+    f: &mut dyn FnMut(&riskgate_store::TimelineRow, &[f64]),
+) -> Result<()> {
     let mut lists = riskgate_rules::Lists::new();
     let mut grouped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (name, value) in store.lists()? {
@@ -121,16 +132,6 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
     let active: Vec<_> =
         store.rules()?.into_iter().filter(|r| r.status == riskgate_engine::RuleStatus::Active).map(|r| r.def).collect();
     let outcomes = store.outcomes_by_time()?;
-    // Label of each declaration: any finding, total duty recovered.
-    let mut labels: HashMap<String, (bool, f64, bool)> = HashMap::new();
-    for (o, keys) in &outcomes {
-        let e = labels.entry(o.declaration_id.clone()).or_insert((false, 0.0, false));
-        e.0 |= o.is_finding();
-        e.1 += o.additional_duty;
-        e.2 |= keys.random;
-    }
-    let mut historical = 0usize;
-    let mut legacy_random = 0usize;
     let mut engine = Engine::new(EngineConfig::default());
     engine.set_lists(lists);
     let _ = engine.set_rules(active);
@@ -141,8 +142,7 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
         engine.context.add_forex(&p);
     }
     let mut next = 0usize;
-    let mut out = Vec::new();
-    let mut pending_legacy: Vec<usize> = Vec::new();
+    let mut row_features = Vec::with_capacity(FEATURES.len());
     store.timeline(&mut |row| {
         let d: &Declaration = &row.declaration;
         let t = d.declared_at.timestamp();
@@ -150,12 +150,35 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
             engine.apply_outcome(&outcomes[next].1, &outcomes[next].0);
             next += 1;
         }
+        features(&engine.score_input(d), &mut row_features);
+        attribute_features(d, attributes, &mut row_features);
+        f(&row, &row_features);
+        engine.apply_historical(d);
+    })?;
+    Ok(())
+}
+
+/// The labelled examples: every declaration with a control outcome, its
+/// features on arrival and its inverse-propensity weight.
+pub fn examples(store: &dyn Store, max_weight: f64, attributes: &[String]) -> Result<Vec<Example>> {
+    // Label of each declaration: any finding, total duty recovered.
+    let mut labels: HashMap<String, (bool, f64, bool)> = HashMap::new();
+    for (o, keys) in store.outcomes_by_time()? {
+        let e = labels.entry(o.declaration_id.clone()).or_insert((false, 0.0, false));
+        e.0 |= o.is_finding();
+        e.1 += o.additional_duty;
+        e.2 |= keys.random;
+    }
+    let mut historical = 0usize;
+    let mut legacy_random = 0usize;
+    let mut out = Vec::new();
+    let mut pending_legacy: Vec<usize> = Vec::new();
+    replay_features(store, attributes, &mut |row, f| {
+        let d = &row.declaration;
         if row.decision.is_none() {
             historical += 1;
         }
         if let Some(&(finding, duty, random)) = labels.get(&d.id) {
-            let mut f = Vec::with_capacity(FEATURES.len());
-            features(&engine.score_input(d), &mut f);
             let weight = match &row.decision {
                 Some(dec) if dec.channel.is_control() => 1.0 / dec.selection_probability.max(1e-6),
                 Some(_) => 1.0, // a manual control of a green declaration
@@ -166,9 +189,14 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
                 }
                 None => 1.0,
             };
-            out.push(Example { declared_at: t, features: f, finding, duty_cny: duty, weight });
+            out.push(Example {
+                declared_at: d.declared_at.timestamp(),
+                features: f.to_vec(),
+                finding,
+                duty_cny: duty,
+                weight,
+            });
         }
-        engine.apply_historical(d);
     })?;
     // Legacy random controls stand for the uncontrolled history at the rate
     // the legacy process drew them.
@@ -182,8 +210,8 @@ pub fn examples(store: &dyn Store, max_weight: f64) -> Result<Vec<Example>> {
     Ok(out)
 }
 
-fn dataset(rows: &[&Example]) -> Dataset {
-    let mut d = Dataset::new(FEATURES.iter().map(|s| s.to_string()).collect());
+fn dataset(rows: &[&Example], attributes: &[String]) -> Dataset {
+    let mut d = Dataset::new(feature_names(attributes));
     for r in rows {
         d.push(&r.features);
     }
@@ -213,7 +241,7 @@ fn day(t: i64) -> String {
 /// Trains and evaluates; returns the scorer (trained on the earlier window)
 /// and its evaluation on the later one.
 pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelScorer, Evaluation)> {
-    let all = examples(store, opts.max_weight)?;
+    let all = examples(store, opts.max_weight, &opts.attributes)?;
     let in_range: Vec<&Example> = all
         .iter()
         .filter(|e| opts.from.is_none_or(|f| e.declared_at >= f) && opts.to.is_none_or(|t| e.declared_at < t))
@@ -239,14 +267,14 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
         );
     }
     let t = std::time::Instant::now();
-    let data = dataset(&train_rows);
+    let data = dataset(&train_rows, &opts.attributes);
     let y: Vec<f64> = train_rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
     let w: Vec<f64> = train_rows.iter().map(|e| e.weight).collect();
     let classifier = Model::train(Objective::Classification, &data, &y, &w, None, &opts.params)
         .context("training the classifier")?;
     let found: Vec<&Example> = train_rows.iter().copied().filter(|e| e.finding).collect();
     let revenue = if found.len() >= 50 {
-        let rd = dataset(&found);
+        let rd = dataset(&found, &opts.attributes);
         let ry: Vec<f64> = found.iter().map(|e| e.duty_cny.ln_1p()).collect();
         let rw: Vec<f64> = found.iter().map(|e| e.weight).collect();
         let params = TrainParams { iterations: opts.params.iterations.min(200), ..opts.params.clone() };
@@ -256,7 +284,7 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
     };
     let train_seconds = t.elapsed().as_secs_f64();
     let scorer = ModelScorer::new(id.to_string(), classifier, revenue)?;
-    let eval = dataset(&eval_rows);
+    let eval = dataset(&eval_rows, &opts.attributes);
     let scores = scorer.classifier().predict_batch(&eval);
     let labels: Vec<f64> = eval_rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
     let found_eval: Vec<bool> = eval_rows.iter().map(|e| e.finding).collect();
@@ -302,7 +330,7 @@ pub fn train_and_register(app: &mut App, opts: &TrainOptions) -> Result<(String,
             "evaluation": evaluation,
             "params": opts.params,
             "max_weight": opts.max_weight,
-            "features": FEATURES,
+            "features": feature_names(&opts.attributes),
         }),
         bytes: scorer.to_bytes(),
     };
@@ -400,7 +428,7 @@ mod tests {
         store.commit_historical(&[decl("D1", 1), decl("D2", 5), decl("D3", 15)]).unwrap();
         // Imported after all declarations, completed at various times.
         store.commit_outcomes(&[outcome("D1", 10, true), outcome("D2", 6, false), outcome("D3", 16, false)]).unwrap();
-        let ex = examples(&store, 50.0).unwrap();
+        let ex = examples(&store, 50.0, &[]).unwrap();
         let col = |name: &str| FEATURES.iter().position(|f| *f == name).unwrap();
         let controls: Vec<f64> = ex.iter().map(|e| e.features[col("trader_controls")]).collect();
         assert_eq!(controls, vec![0.0, 0.0, 2.0], "D2 (day 5) must not see D1's outcome (day 10)");
@@ -426,7 +454,7 @@ mod tests {
         assert_eq!(a.to_bytes(), b.to_bytes(), "training is not deterministic");
         assert!(ea.auc > 0.6, "the model learned nothing: AUC {}", ea.auc);
         let back = ModelScorer::from_bytes("m".into(), &a.to_bytes()).unwrap();
-        let rows = examples(app.store.as_ref(), opts.max_weight).unwrap();
+        let rows = examples(app.store.as_ref(), opts.max_weight, &[]).unwrap();
         for r in rows.iter().take(200) {
             assert_eq!(a.classifier().predict(&r.features), back.classifier().predict(&r.features));
         }
