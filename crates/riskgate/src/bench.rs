@@ -27,6 +27,9 @@ pub enum BenchCmd {
         /// Working directory (default: a temporary one, removed afterwards).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Screen with a learned model trained on the history's controls.
+        #[arg(long)]
+        model: bool,
     },
     /// A generated world screened twice: statistical scorer vs the learned
     /// model (trained on the history's legacy controls), both with the demo
@@ -105,7 +108,7 @@ fn head(src: &Path, dst: &Path, n: usize) -> Result<usize> {
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
-        BenchCmd::Screen { n, seed, dir } => {
+        BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
             let dir = match dir {
                 Some(d) => d,
@@ -128,6 +131,15 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             let t = Instant::now();
             let h = crate::import::import_historical(&mut app, &f(WorldFile::History))?;
             let hist_secs = t.elapsed().as_secs_f64();
+            crate::import::import_outcomes(&mut app, &f(WorldFile::HistoryOutcomes))?;
+            if model {
+                let (id, _) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
+                crate::model::set_status(&mut app, &id, "active")?;
+                app.reload()?;
+                println!("scorer: learned model {id}");
+            } else {
+                println!("scorer: statistical");
+            }
             let live = dir.join("live_n.jsonl");
             let n = head(&f(WorldFile::Live), &live, n)?;
             let opts = ScreenOptions {
