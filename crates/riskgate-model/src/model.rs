@@ -40,6 +40,10 @@ pub struct TrainParams {
     /// Stop once the validation loss has not improved for this many trees, and keep the trees up
     /// to the best one. Needs a validation set.
     pub early_stopping_rounds: Option<usize>,
+    /// Grow leaf-wise (best split first, as LightGBM does) up to this many
+    /// leaves per tree, within `max_depth`; `None` grows level by level.
+    #[serde(default)]
+    pub max_leaves: Option<usize>,
 }
 
 impl Default for TrainParams {
@@ -52,6 +56,7 @@ impl Default for TrainParams {
             l2: 1.0,
             seed: 0,
             early_stopping_rounds: None,
+            max_leaves: None,
         }
     }
 }
@@ -294,7 +299,7 @@ fn booster(objective: Objective, params: &TrainParams) -> GradientBooster {
     b.iterations = params.iterations;
     b.learning_rate = params.learning_rate as f32;
     b.max_depth = params.max_depth;
-    b.max_leaves = usize::MAX;
+    b.max_leaves = params.max_leaves.unwrap_or(usize::MAX);
     b.l1 = 0.0;
     b.l2 = params.l2 as f32;
     b.gamma = 0.0;
@@ -315,7 +320,7 @@ fn booster(objective: Objective, params: &TrainParams) -> GradientBooster {
     b.seed = params.seed;
     b.missing = f64::NAN;
     b.create_missing_branch = false;
-    b.grow_policy = GrowPolicy::DepthWise;
+    b.grow_policy = if params.max_leaves.is_some() { GrowPolicy::LossGuide } else { GrowPolicy::DepthWise };
     b.evaluation_metric = None;
     b.early_stopping_rounds = params.early_stopping_rounds;
     b.terminate_missing_features = HashSet::new();

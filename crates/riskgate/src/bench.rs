@@ -76,6 +76,9 @@ pub enum BenchCmd {
         /// Leave the KCS codes kept in attributes out of the features.
         #[arg(long)]
         no_attributes: bool,
+        /// Grow trees leaf-wise with at most this many leaves (as LightGBM).
+        #[arg(long)]
+        max_leaves: Option<usize>,
     },
     /// Rule stage alone with 100, 1,000 and 10,000 active rules.
     Rules {
@@ -174,8 +177,8 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             let _ = std::fs::remove_dir_all(dir.join("world"));
         }
         BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
-        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes } => {
-            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes)?
+        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves } => {
+            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves)?
         }
         BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
@@ -495,6 +498,7 @@ fn bench_kcs(
     seed: u64,
     depth: usize,
     use_attributes: bool,
+    max_leaves: Option<usize>,
 ) -> Result<()> {
     use riskgate_model::{Dataset, Model, Objective};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-kcs-{}", std::process::id())));
@@ -574,6 +578,7 @@ fn bench_kcs(
         iterations: 2000,
         learning_rate: 0.05,
         max_depth: depth,
+        max_leaves,
         early_stopping_rounds: Some(50),
         seed,
         ..Default::default()
