@@ -107,22 +107,35 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn instruction_for(feature: &str) -> &'static str {
-    match feature {
-        "unit_value_vs_hs6_origin" => {
-            "核对申报单价与发票及付汇记录 / Check the unit price against the invoice and payments"
-        }
-        "kg_per_unit_vs_hs6" => "核对数量与重量，过磅 / Check quantity against weight; weigh the goods",
-        "forex_paid_vs_declared" => "核对付汇金额与申报价格 / Check forex payments against the declared value",
-        "trader_finding_rate" | "declarant_finding_rate" | "overseas_party_finding_rate" => {
-            "查看既往查获记录，重点查验 / Review past findings of the parties; inspect thoroughly"
-        }
-        "goods_finding_rate" | "new_goods_or_origin" => "核对商品编码与归类 / Check the HS classification of the goods",
-        "route_finding_rate" => "核对原产地证明及运输路线 / Check origin documents and the route",
-        "new_trader" => "核实企业资质与实际经营 / Verify the trader's registration and business",
-        _ => "按规程审核 / Check per standard procedure",
-    }
+/// What to tell the officer about a feature that raised the risk. Feature
+/// names of both scorers are matched by what they measure.
+fn instruction_for(feature: &str) -> Option<&'static str> {
+    const TABLE: &[(&[&str], &str)] = &[
+        (&["kg"], "核对数量与重量，过磅 / Check quantity against weight; weigh the goods"),
+        (&["forex"], "核对付汇金额与申报价格 / Check forex payments against the declared value"),
+        (
+            &["unit_value", "value_per_kg", "value_cny", "duty"],
+            "核对申报单价与发票及付汇记录 / Check the unit price against the invoice and payments",
+        ),
+        (
+            &["new_trader", "trader_age", "trader_known", "capital"],
+            "核实企业资质与实际经营 / Verify the trader's registration and business",
+        ),
+        (
+            &["trader", "declarant", "overseas", "credit"],
+            "查看既往查获记录，重点查验 / Review past findings of the parties; inspect thoroughly",
+        ),
+        (
+            &["route", "origin", "hub", "departure", "certificate"],
+            "核对原产地证明及运输路线 / Check origin documents and the route",
+        ),
+        (&["goods", "hs", "new_"], "核对商品编码与归类 / Check the HS classification of the goods"),
+        (&["rule"], "按所命中规则的指令查验 / Follow the instructions of the rules that fired"),
+    ];
+    TABLE.iter().find(|(keys, _)| keys.iter().any(|k| feature.contains(k))).map(|(_, text)| *text)
 }
+
+const STANDARD_PROCEDURE: &str = "按规程审核 / Check per standard procedure";
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
@@ -314,12 +327,14 @@ impl Engine {
                 text.push_str("随机布控，按规程查验 / Random control: check per standard procedure");
             }
             if text.is_empty()
-                && let Some((f, _)) = score.as_ref().and_then(|s| s.contributions.iter().find(|(_, v)| *v > 0.0))
+                && let Some(i) = score.as_ref().and_then(|s| {
+                    s.contributions.iter().filter(|(_, v)| *v > 0.0).find_map(|(f, _)| instruction_for(f))
+                })
             {
-                text.push_str(instruction_for(f));
+                text.push_str(i);
             }
             if text.is_empty() {
-                text.push_str(instruction_for(""));
+                text.push_str(STANDARD_PROCEDURE);
             }
         } else if disposal == Disposal::Transfer {
             text.push_str(

@@ -20,6 +20,8 @@ pub struct Figure {
     /// numerator ÷ denominator; `None` when there is nothing to divide.
     pub value: Option<f64>,
     pub target: &'static str,
+    /// `rate` (shown as a percentage) or `count`.
+    pub unit: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +45,17 @@ fn fig(
     n: f64,
     d: f64,
 ) -> Figure {
-    Figure { key, name_zh, name, formula, numerator: n, denominator: d, value: (d > 0.0).then(|| n / d), target }
+    Figure {
+        key,
+        name_zh,
+        name,
+        formula,
+        numerator: n,
+        denominator: d,
+        value: (d > 0.0).then(|| n / d),
+        target,
+        unit: "rate",
+    }
 }
 
 fn add(a: &mut OfficeCounts, b: &OfficeCounts) {
@@ -126,19 +138,22 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
         c.findings_by_source[2] as f64,
         c.completed_by_source[2] as f64,
     ));
-    v.push(fig(
-        "estimated_undetected_findings",
-        "估计漏查违规报关单数",
-        "estimated undetected findings",
-        "estimated finding rate among uncontrolled × uncontrolled declarations",
-        "",
-        if c.completed_by_source[2] > 0 {
-            c.findings_by_source[2] as f64 / c.completed_by_source[2] as f64 * c.uncontrolled as f64
-        } else {
-            0.0
-        },
-        if c.completed_by_source[2] > 0 { 1.0 } else { 0.0 },
-    ));
+    v.push(Figure {
+        unit: "count",
+        ..fig(
+            "estimated_undetected_findings",
+            "估计漏查违规报关单数",
+            "estimated undetected findings",
+            "estimated finding rate among uncontrolled × uncontrolled declarations",
+            "",
+            if c.completed_by_source[2] > 0 {
+                c.findings_by_source[2] as f64 / c.completed_by_source[2] as f64 * c.uncontrolled as f64
+            } else {
+                0.0
+            },
+            if c.completed_by_source[2] > 0 { 1.0 } else { 0.0 },
+        )
+    });
     // Uncollected revenue is estimated from the random controls: their
     // revenue per CNY of declared value, applied to uncontrolled value.
     let est_uncollected = if c.random_value_cny > 0.0 {
@@ -299,16 +314,20 @@ pub fn print_table(units: &[Unit]) -> Result<()> {
     if let Some(u) = units.first() {
         println!("\nFormulas ({} {}):", u.code, u.name);
         for f in &u.figures {
-            println!(
-                "  {} {} = {} = {:.0}/{:.0} = {} (target {})",
-                f.name_zh,
-                f.name,
-                f.formula,
-                f.numerator,
-                f.denominator,
-                pct(f.value),
-                if f.target.is_empty() { "—" } else { f.target }
-            );
+            let target = if f.target.is_empty() { "—" } else { f.target };
+            if f.unit == "count" {
+                println!("  {} {} = {} = {:.0}", f.name_zh, f.name, f.formula, f.value.unwrap_or(0.0));
+            } else {
+                println!(
+                    "  {} {} = {} = {:.0}/{:.0} = {} (target {target})",
+                    f.name_zh,
+                    f.name,
+                    f.formula,
+                    f.numerator,
+                    f.denominator,
+                    pct(f.value)
+                );
+            }
         }
     }
     Ok(())
