@@ -110,6 +110,26 @@ impl SqliteStore {
     }
 }
 
+const INSERT_ITEM: &str = "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// The item rows of a declaration stored as `seq`.
+fn insert_items(st: &mut rusqlite::CachedStatement<'_>, seq: i64, d: &Declaration) -> Result<()> {
+    for it in &d.items {
+        st.execute(params![
+            seq,
+            it.line,
+            it.hs_code,
+            it.origin,
+            it.quantity,
+            it.net_weight_kg,
+            it.value,
+            it.duty_rate
+        ])?;
+    }
+    Ok(())
+}
+
 fn source_index(s: &str) -> Option<usize> {
     crate::SOURCES.iter().position(|x| *x == s)
 }
@@ -314,9 +334,7 @@ impl Store for SqliteStore {
                 "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12)",
             )?;
-            let mut ins_item = tx.prepare_cached(
-                "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            let mut ins_item = tx.prepare_cached(INSERT_ITEM)?;
             let mut ins_dec = tx.prepare_cached(
                 "INSERT INTO decisions (decl, decided_at, office, channel, risk_value, risk_level, source, random, propensity, ranking, mandatory, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -346,18 +364,7 @@ impl Store for SqliteStore {
                     released,
                     rec.body
                 ])?;
-                for it in &d.items {
-                    ins_item.execute(params![
-                        seq,
-                        it.line,
-                        it.hs_code,
-                        it.origin,
-                        it.quantity,
-                        it.net_weight_kg,
-                        it.value,
-                        it.duty_rate
-                    ])?;
-                }
+                insert_items(&mut ins_item, seq, d)?;
                 let mandatory = dec.source == Source::Rule;
                 ins_dec.execute(params![
                     seq,
@@ -404,9 +411,7 @@ impl Store for SqliteStore {
                 "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, ?11) ON CONFLICT(id) DO NOTHING",
             )?;
-            let mut ins_item = tx.prepare_cached(
-                "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            let mut ins_item = tx.prepare_cached(INSERT_ITEM)?;
             for d in batch {
                 let n = ins_decl.execute(params![
                     seq,
@@ -423,18 +428,7 @@ impl Store for SqliteStore {
                 ])?;
                 out.push(n == 1);
                 if n == 1 {
-                    for it in &d.items {
-                        ins_item.execute(params![
-                            seq,
-                            it.line,
-                            it.hs_code,
-                            it.origin,
-                            it.quantity,
-                            it.net_weight_kg,
-                            it.value,
-                            it.duty_rate
-                        ])?;
-                    }
+                    insert_items(&mut ins_item, seq, d)?;
                     seq += 1;
                 }
             }
