@@ -628,6 +628,21 @@ fn bench_kcs(
         );
     }
     println!("  AUC {:.3}", riskgate_model::metrics::auc(&scores, &found));
+    // The other end of the trade-off: rank by expected duty (p × declared duty).
+    let expected: Vec<f64> = scores.iter().zip(&duty).map(|(p, d)| p * d).collect();
+    let by_duty = riskgate_model::metrics::at_k(&expected, &found, None, Some(&duty), &[0.01, 0.02, 0.04, 0.05, 0.10]);
+    println!("ranked by p × declared duty:");
+    for r in &by_duty {
+        println!(
+            "  {:>3.0}%  {:>8}  {:>8.1}%  {:>4.1}×  {:>5.1}%  {:>8.1}%",
+            r.k * 100.0,
+            r.selected,
+            r.precision * 100.0,
+            r.precision / base,
+            r.recall * 100.0,
+            r.value_share * 100.0
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
