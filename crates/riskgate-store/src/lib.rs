@@ -18,7 +18,7 @@ use riskgate_core::{
 use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

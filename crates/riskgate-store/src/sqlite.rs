@@ -20,6 +20,20 @@ use crate::{
 pub struct SqliteStore {
     conn: Connection,
     path: std::path::PathBuf,
+    durability: Durability,
+}
+
+/// How far a committed batch is guaranteed to survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous = NORMAL`: a committed batch survives a crash
+    /// of the process; a power failure may roll back the last batches
+    /// (never corrupting the file). About twice as fast on this machine.
+    #[default]
+    Process,
+    /// `synchronous = FULL`: every committed batch is on disk before it is
+    /// acknowledged, surviving a power failure too.
+    Power,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -47,18 +61,27 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 impl SqliteStore {
     /// Opens (creating if needed) `DIR/riskgate.db` and migrates it.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::User(format!("cannot create {}: {e}", dir.display())))?;
-        Self::open_file(&dir.join("riskgate.db"))
+        Self::open_with(dir, Durability::default())
     }
 
-    pub fn open_file(path: &Path) -> Result<Self> {
+    pub fn open_with(dir: &Path, durability: Durability) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::User(format!("cannot create {}: {e}", dir.display())))?;
+        Self::open_file(&dir.join("riskgate.db"), durability)
+    }
+
+    pub fn open_file(path: &Path, durability: Durability) -> Result<Self> {
         let conn = Connection::open(path)?;
+        let sync = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Power => "FULL",
+        };
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 16384;",
         )?;
-        let mut s = SqliteStore { conn, path: path.to_path_buf() };
+        let mut s = SqliteStore { conn, path: path.to_path_buf(), durability };
         s.migrate()?;
         Ok(s)
     }
@@ -181,7 +204,7 @@ impl Store for SqliteStore {
     }
 
     fn reopen(&self) -> Result<Box<dyn Store>> {
-        Ok(Box::new(SqliteStore::open_file(&self.path)?))
+        Ok(Box::new(SqliteStore::open_file(&self.path, self.durability)?))
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {

@@ -449,3 +449,16 @@ fn a_shadow_model_never_changes_a_lane() {
     shadowed.ok("admin", &["import", "outcomes", outs.to_str().unwrap()]);
     assert!(shadowed.ok("admin", &["model", "show", &id]).contains("shadow comparison"));
 }
+
+#[test]
+fn durability_is_chosen_by_environment_and_checked() {
+    let e = Env::new();
+    let run = |v: &str| {
+        bin().env("RISKGATE_DURABILITY", v).arg("--data").arg(e.data()).args(["config", "show"]).output().unwrap()
+    };
+    assert!(run("power").status.success());
+    assert!(run("process").status.success());
+    let bad = run("sometimes");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RISKGATE_DURABILITY: expected \"process\" or \"power\""));
+}
