@@ -89,8 +89,10 @@ impl Scorer for ModelScorer {
         let mut row = Vec::with_capacity(FEATURES.len() + self.attributes.len());
         features(&input, &mut row);
         attribute_features(input.declaration, &self.attributes, &mut row);
-        let probability = self.classifier.predict(&row);
-        let (contrib, _bias) = self.classifier.contributions(&row);
+        // Contributions plus the bias add up to the log-odds: one walk of
+        // the trees gives both the explanation and the probability.
+        let (contrib, bias) = self.classifier.contributions(&row);
+        let probability = crate::scorer::sigmoid(bias + contrib.iter().sum::<f64>());
         let names = self.classifier.feature_names();
         let mut contributions: Vec<(Cow<'static, str>, f64)> = contrib
             .into_iter()
