@@ -8,6 +8,7 @@
 //! Every batch is one transaction: a declaration is stored with its items,
 //! decision, rule hits and control task, or not at all.
 
+mod bus_sqlite;
 mod migrations;
 mod sqlite;
 
@@ -202,6 +203,63 @@ pub struct HistoryRow {
     pub outcomes: Vec<Outcome>,
 }
 
+/// A registered webhook: an HTTP(S) endpoint receiving one kind of event,
+/// signed with its own secret (M5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    /// Event kind (`decision`, `control_task`, `finding`, `rule_change`).
+    pub kind: String,
+    pub url: String,
+    /// HMAC-SHA256 key; never shown after registration.
+    #[serde(skip_serializing)]
+    pub secret: String,
+    pub department: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub active: bool,
+}
+
+/// An event to hand to every active webhook of its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery<'a> {
+    /// Stable id of the event (the same event enqueued twice is delivered once).
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub payload: &'a str,
+}
+
+/// One delivery of one event to one webhook, with its attempts so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub hook: String,
+    pub event_id: String,
+    pub kind: String,
+    #[serde(skip_serializing)]
+    pub payload: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    pub attempts: u32,
+    /// When the next attempt is due (seconds since the epoch).
+    pub next_at: i64,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub at: i64,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    /// `delivered`, `failed`, or `pending` with `next_at` set.
+    pub status: &'static str,
+    pub next_at: i64,
+}
+
 /// The store interface every backend implements.
 pub trait Store: Send {
     fn backend(&self) -> &'static str;
@@ -287,6 +345,32 @@ pub trait Store: Send {
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>>;
     /// Stored declarations in a time range with decisions and outcomes.
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()>;
+
+    // NATS bus (ARCHITECTURE.md "NATS bus and workers").
+    /// The engine state every bus partition starts from, with the last
+    /// event sequence it covers.
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>>;
+    /// Stores `checkpoint` as the bus epoch covering every event stored so
+    /// far. Without `replace`, keeps an existing epoch and returns `false`.
+    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool>;
+
+    // Webhooks (M5).
+    /// Registers a webhook and logs `action` in the same transaction.
+    fn insert_webhook(&mut self, hook: &Webhook, action: &Action) -> Result<()>;
+    /// Every registered webhook (active or removed), oldest first.
+    fn webhooks(&self) -> Result<Vec<Webhook>>;
+    /// Deactivates a webhook (its deliveries stay visible); `false` if unknown or already removed.
+    fn remove_webhook(&mut self, id: &str, action: &Action) -> Result<bool>;
+    /// Creates a pending delivery per active webhook of each event's kind,
+    /// once per (webhook, event id); returns how many were new.
+    fn enqueue_deliveries(&mut self, events: &[NewDelivery<'_>], now: i64) -> Result<usize>;
+    /// Takes up to `limit` pending deliveries due at `now` and pushes their
+    /// next attempt `lease` seconds ahead, so that another process does not
+    /// take them at the same time.
+    fn claim_deliveries(&mut self, now: i64, lease: i64, limit: usize) -> Result<Vec<Delivery>>;
+    fn record_delivery_attempt(&mut self, id: i64, attempt: &DeliveryAttempt) -> Result<()>;
+    /// Deliveries, newest first, of one webhook or of all.
+    fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>>;
 }
 
 /// Hash of one action-log entry chained to the previous one.

@@ -228,4 +228,44 @@ CREATE TABLE risk_levels (
 );
 "#,
     ),
+    (
+        7,
+        r#"
+-- The bus epoch: the engine state every partition of the NATS bus starts
+-- from (ARCHITECTURE.md "NATS bus and workers"). One row.
+CREATE TABLE bus_epoch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    as_of_seq INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+-- Webhooks (M5): an endpoint per event kind, with its signing secret.
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    department TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    active INTEGER NOT NULL
+);
+-- One delivery per (hook, event): re-enqueueing the same event is a no-op.
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY,
+    hook TEXT NOT NULL REFERENCES webhooks(id),
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    UNIQUE (hook, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at);
+"#,
+    ),
 ];

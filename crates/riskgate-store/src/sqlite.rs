@@ -13,8 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::migrations::MIGRATIONS;
 use crate::{
-    Action, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts, OutcomeStored,
-    Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, chain_hash,
+    Action, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision,
+    NewDelivery, OfficeCounts, OutcomeStored, Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError,
+    StoredDeclaration, TimelineRow, Webhook, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -1077,6 +1078,52 @@ impl Store for SqliteStore {
             f(HistoryRow { declaration, decision, outcomes: by_decl.remove(&seq).unwrap_or_default() });
         }
         Ok(())
+    }
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>> {
+        crate::bus_sqlite::load_bus_epoch(&self.conn)
+    }
+
+    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool> {
+        crate::bus_sqlite::init_bus_epoch(&mut self.conn, checkpoint, replace)
+    }
+
+    fn insert_webhook(&mut self, hook: &Webhook, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        crate::bus_sqlite::insert_webhook(&tx, hook)?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn webhooks(&self) -> Result<Vec<Webhook>> {
+        crate::bus_sqlite::webhooks(&self.conn)
+    }
+
+    fn remove_webhook(&mut self, id: &str, action: &Action) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1", [id])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn enqueue_deliveries(&mut self, events: &[NewDelivery<'_>], now: i64) -> Result<usize> {
+        crate::bus_sqlite::enqueue_deliveries(&mut self.conn, events, now)
+    }
+
+    fn claim_deliveries(&mut self, now: i64, lease: i64, limit: usize) -> Result<Vec<Delivery>> {
+        crate::bus_sqlite::claim_deliveries(&mut self.conn, now, lease, limit)
+    }
+
+    fn record_delivery_attempt(&mut self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {
+        crate::bus_sqlite::record_delivery_attempt(&self.conn, id, attempt)
+    }
+
+    fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
+        crate::bus_sqlite::deliveries(&self.conn, hook, limit)
     }
 }
 

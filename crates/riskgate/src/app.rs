@@ -20,19 +20,24 @@ pub fn now() -> DateTime<FixedOffset> {
     Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
+/// A handle on the system of record (each call opens a new connection).
+pub fn open_store(data: &Path) -> Result<Box<dyn Store>> {
+    // RISKGATE_DURABILITY=power makes every batch reach the disk before
+    // it is acknowledged (survives power loss; about half the speed).
+    let durability = match std::env::var("RISKGATE_DURABILITY").as_deref() {
+        Ok("power") => Durability::Power,
+        Ok("process") | Err(_) => Durability::Process,
+        Ok(other) => anyhow::bail!("RISKGATE_DURABILITY: expected \"process\" or \"power\", got {other:?}"),
+    };
+    let store = SqliteStore::open_with(data, durability)
+        .with_context(|| format!("cannot open the store in {}", data.display()))?;
+    Ok(Box::new(store))
+}
+
 impl App {
     pub fn open(data: &Path, user: &str) -> Result<App> {
-        // RISKGATE_DURABILITY=power makes every batch reach the disk before
-        // it is acknowledged (survives power loss; about half the speed).
-        let durability = match std::env::var("RISKGATE_DURABILITY").as_deref() {
-            Ok("power") => Durability::Power,
-            Ok("process") | Err(_) => Durability::Process,
-            Ok(other) => anyhow::bail!("RISKGATE_DURABILITY: expected \"process\" or \"power\", got {other:?}"),
-        };
-        let store = SqliteStore::open_with(data, durability)
-            .with_context(|| format!("cannot open the store in {}", data.display()))?;
-        let mut app =
-            App { store: Box::new(store), engine: Engine::new(EngineConfig::default()), user: user.to_string() };
+        let store = open_store(data)?;
+        let mut app = App { store, engine: Engine::new(EngineConfig::default()), user: user.to_string() };
         app.reload()?;
         Ok(app)
     }
@@ -40,43 +45,7 @@ impl App {
     /// Rebuilds the engine from the store: settings, registry, payments,
     /// lists, active rules, then checkpoint and replay.
     pub fn reload(&mut self) -> Result<()> {
-        let mut cfg = EngineConfig::default();
-        if let Some(s) = self.store.setting("seed")? {
-            cfg.selectivity.seed = s.parse().context("setting seed")?;
-        }
-        if let Some(s) = self.store.setting("random_rate")? {
-            cfg.selectivity.random_rate = s.parse().context("setting random_rate")?;
-        }
-        if let Some(s) = self.store.setting("window")? {
-            cfg.selectivity.window = s.parse().context("setting window")?;
-        }
-        if let Some(s) = self.store.setting("target.default")? {
-            cfg.selectivity.default_target = parse_target(&s).context("setting target.default")?;
-        }
-        for o in self.store.offices()? {
-            if let Some(s) = self.store.setting(&format!("target.{}", o.code))? {
-                cfg.selectivity
-                    .office_targets
-                    .insert(o.code.clone(), parse_target(&s).with_context(|| format!("setting target.{}", o.code))?);
-            }
-        }
-        let mut engine = Engine::new(cfg);
-        let mut lists = Lists::new();
-        let mut grouped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (name, value) in self.store.lists()? {
-            grouped.entry(name).or_default().push(value);
-        }
-        for (name, values) in grouped {
-            lists.set(&name, values);
-        }
-        engine.set_lists(lists);
-        let active: Vec<_> =
-            self.store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
-        crate::model::install(self.store.as_ref(), &mut engine)?;
-        let errors = engine.set_rules(active);
-        for (id, v, e) in errors {
-            eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
-        }
+        let mut engine = configured_engine(self.store.as_ref())?;
         let after = match self.store.load_checkpoint()? {
             Some((seq, cp)) => {
                 engine.restore(cp);
@@ -84,24 +53,12 @@ impl App {
             }
             None => 0,
         };
-        for e in self.store.enterprises()? {
-            engine.context.set_enterprise(&e);
-        }
-        for p in self.store.forex()? {
-            engine.context.add_forex(&p);
-        }
+        load_external(self.store.as_ref(), &mut engine)?;
         let cfg = engine.config.selectivity.clone();
         let mut replayed = 0usize;
         self.store.replay(after, &mut |ev| {
             replayed += 1;
-            match ev {
-                Event::Historical(d) => engine.apply_historical(&d),
-                Event::Screened { declaration, office, ranking, controlled, mandatory } => {
-                    engine.selectivity.replay(&cfg, &office, ranking, controlled, mandatory);
-                    engine.apply_historical(&declaration);
-                }
-                Event::Outcome { outcome, keys } => engine.apply_outcome(&keys, &outcome),
-            }
+            apply_event(&mut engine, &cfg, ev);
         })?;
         self.engine = engine;
         if replayed > 0 {
@@ -126,6 +83,71 @@ impl App {
             after: None,
             reason: None,
         }
+    }
+}
+
+/// An engine with the store's settings, lists, active rules and models,
+/// but no state yet (no checkpoint, no registry, no payments).
+pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
+    let mut cfg = EngineConfig::default();
+    if let Some(s) = store.setting("seed")? {
+        cfg.selectivity.seed = s.parse().context("setting seed")?;
+    }
+    if let Some(s) = store.setting("random_rate")? {
+        cfg.selectivity.random_rate = s.parse().context("setting random_rate")?;
+    }
+    if let Some(s) = store.setting("window")? {
+        cfg.selectivity.window = s.parse().context("setting window")?;
+    }
+    if let Some(s) = store.setting("target.default")? {
+        cfg.selectivity.default_target = parse_target(&s).context("setting target.default")?;
+    }
+    for o in store.offices()? {
+        if let Some(s) = store.setting(&format!("target.{}", o.code))? {
+            cfg.selectivity
+                .office_targets
+                .insert(o.code.clone(), parse_target(&s).with_context(|| format!("setting target.{}", o.code))?);
+        }
+    }
+    let mut engine = Engine::new(cfg);
+    let mut lists = Lists::new();
+    let mut grouped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, value) in store.lists()? {
+        grouped.entry(name).or_default().push(value);
+    }
+    for (name, values) in grouped {
+        lists.set(&name, values);
+    }
+    engine.set_lists(lists);
+    let active: Vec<_> = store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
+    crate::model::install(store, &mut engine)?;
+    let errors = engine.set_rules(active);
+    for (id, v, e) in errors {
+        eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
+    }
+    Ok(engine)
+}
+
+/// The enterprise registry and payments, reloaded from their tables.
+pub fn load_external(store: &dyn Store, engine: &mut Engine) -> Result<()> {
+    for e in store.enterprises()? {
+        engine.context.set_enterprise(&e);
+    }
+    for p in store.forex()? {
+        engine.context.add_forex(&p);
+    }
+    Ok(())
+}
+
+/// Folds one stored event into the engine's state.
+pub fn apply_event(engine: &mut Engine, cfg: &riskgate_engine::SelectivityConfig, ev: Event) {
+    match ev {
+        Event::Historical(d) => engine.apply_historical(&d),
+        Event::Screened { declaration, office, ranking, controlled, mandatory } => {
+            engine.selectivity.replay(cfg, &office, ranking, controlled, mandatory);
+            engine.apply_historical(&declaration);
+        }
+        Event::Outcome { outcome, keys } => engine.apply_outcome(&keys, &outcome),
     }
 }
 

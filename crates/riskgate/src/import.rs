@@ -254,9 +254,16 @@ pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
     let rows = parse_all(file, Outcome::from_json, &mut s)?;
     let officers: HashSet<String> = app.store.officers()?.into_iter().map(|o| o.id).collect();
     let mut good = Vec::new();
+    // Office of each declaration, for the finding events.
+    let mut office_of: std::collections::HashMap<String, String> = Default::default();
     for chunk in rows.chunks(5_000) {
         let ids: Vec<&str> = chunk.iter().map(|(_, o)| o.declaration_id.as_str()).collect();
         let known = app.store.known(&ids)?;
+        for (id, d) in &known {
+            if let Some(d) = d {
+                office_of.insert(id.clone(), d.office.clone());
+            }
+        }
         for (line, o) in chunk {
             if !known.contains_key(&o.declaration_id) {
                 report(
@@ -281,6 +288,8 @@ pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
             }
         }
     }
+    let prefix = crate::events::prefix_from_env();
+    let mut findings = Vec::new();
     for chunk in good.chunks(5_000) {
         let stored = app.store.commit_outcomes(chunk)?;
         for (o, st) in chunk.iter().zip(stored) {
@@ -288,6 +297,8 @@ pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
                 OutcomeStored::Stored { keys } => {
                     app.engine.apply_outcome(&keys, o);
                     s.accepted += 1;
+                    let office = office_of.get(&o.declaration_id).map_or("", String::as_str);
+                    findings.extend(crate::events::finding_event(&prefix, office, o));
                 }
                 OutcomeStored::Duplicate => s.duplicates += 1,
             }
@@ -297,6 +308,7 @@ pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
     a.after = Some(serde_json::json!({"accepted": s.accepted, "duplicates": s.duplicates}));
     app.store.append_action(&a)?;
     app.checkpoint()?;
+    crate::events::emit_from_command(app.store.as_mut(), &findings)?;
     Ok(s)
 }
 

@@ -3,6 +3,8 @@
 
 mod app;
 mod bench;
+mod bus;
+mod events;
 mod explain;
 mod import;
 mod jsonl;
@@ -10,8 +12,10 @@ mod kpi;
 mod levels;
 mod model;
 mod progress;
+mod ready;
 mod rules_cmd;
 mod screen;
+mod webhooks;
 mod world;
 
 use std::path::PathBuf;
@@ -149,6 +153,52 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// Publish declarations to the NATS JetStream bus (validated first; bad lines are reported, not sent).
+    Submit {
+        file: PathBuf,
+        #[command(flatten)]
+        bus: BusArgs,
+        /// Partitions of the stream if this call creates it (kept for its life).
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+    },
+    /// Screen declarations from the bus: one of any number of identical workers sharing the partitions.
+    Worker {
+        #[command(flatten)]
+        bus: BusArgs,
+        /// This worker's name (default: host and process id).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Stamp decisions with the wall clock or the declaration's own time.
+        #[arg(long, value_enum, default_value = "wall")]
+        clock: Clock,
+        /// Seconds after which a silent worker's partitions go to others.
+        #[arg(long, default_value_t = 5)]
+        lease_secs: u64,
+        /// Partitions of the stream if this worker creates it.
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        /// Do not deliver webhooks from this process.
+        #[arg(long)]
+        no_webhooks: bool,
+    },
+    /// Bus maintenance: `bus rebase` starts a new epoch from the full store state.
+    Bus {
+        #[command(subcommand)]
+        cmd: BusCmd,
+    },
+    /// Webhooks per event kind: add, list, remove, deliveries, deliver.
+    Webhooks {
+        #[command(subcommand)]
+        cmd: WebhooksCmd,
+    },
+    /// Database (and bus, with --nats-url) readiness as JSON; exit code 1 when not ready.
+    Ready {
+        #[arg(long, env = "RISKGATE_NATS_URL")]
+        nats_url: Option<String>,
+    },
     /// Benchmarks (screen throughput, rule stage scaling).
     Bench {
         #[command(subcommand)]
@@ -172,6 +222,63 @@ impl Period {
     fn bounds(&self) -> (Option<i64>, Option<i64>) {
         (self.from.map(day_start), self.to.map(|d| day_start(d) + 86_400))
     }
+}
+
+/// Where the bus is.
+#[derive(clap::Args)]
+struct BusArgs {
+    #[arg(long, env = "RISKGATE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Prefix of the stream, consumers, lease bucket and event subjects.
+    #[arg(long, env = "RISKGATE_BUS_PREFIX", default_value = "riskgate")]
+    bus_prefix: String,
+}
+
+#[derive(Subcommand)]
+enum BusCmd {
+    /// New bus epoch from the full state of the store (outcomes and all partitions); stop the workers first.
+    Rebase,
+}
+
+#[derive(Subcommand)]
+enum WebhooksCmd {
+    /// Register an endpoint for one event kind; prints its signing secret once.
+    Add {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        department: String,
+    },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Remove {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Delivery status, newest first.
+    Deliveries {
+        #[arg(long)]
+        hook: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Deliver due webhooks (workers do this too); --once tries each due delivery once and exits.
+    Deliver {
+        #[arg(long)]
+        once: bool,
+        /// First retry delay in seconds (doubles each attempt).
+        #[arg(long, default_value_t = 5.0)]
+        backoff_secs: f64,
+        #[arg(long, default_value_t = 12)]
+        max_attempts: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -618,11 +725,152 @@ fn run(cli: Cli) -> Result<ExitCode> {
             world::demo(&data, seed, scale)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Submit { file, bus, partitions } => {
+            let names = bus::Names::new(&bus.bus_prefix)?;
+            let offices: std::collections::HashSet<String> =
+                app::open_store(&data)?.offices()?.into_iter().map(|o| o.code).collect();
+            let t = std::time::Instant::now();
+            let s = bus::submit(&bus.nats_url, &names, &file, partitions, &offices)?;
+            eprintln!(
+                "{} declarations published, {} already in the stream, {} rejected ({:.1}s)",
+                s.published,
+                s.duplicates,
+                s.rejected,
+                t.elapsed().as_secs_f64()
+            );
+            Ok(if s.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Worker { bus, id, batch, clock, lease_secs, partitions, no_webhooks } => {
+            let id = id.unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                format!("{}-{}", host.trim(), std::process::id())
+            });
+            let opts = bus::WorkerOptions {
+                url: bus.nats_url,
+                names: bus::Names::new(&bus.bus_prefix)?,
+                id: events::token(&id),
+                user: cli.user.clone(),
+                batch: batch.max(1),
+                clock,
+                lease: std::time::Duration::from_secs(lease_secs.max(1)),
+                partitions,
+                webhooks: !no_webhooks,
+                webhook: webhooks::DeliveryOptions::default(),
+            };
+            let dir = data.clone();
+            bus::run_worker(opts, std::sync::Arc::new(move || app::open_store(&dir)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bus { cmd: BusCmd::Rebase } => {
+            let mut app = open()?;
+            let seq = bus::rebase(&mut app)?;
+            println!("bus epoch now covers every event up to {seq}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Webhooks { cmd } => webhooks_cmd(cmd, &data, &cli.user),
+        Command::Ready { nats_url } => {
+            let store = app::open_store(&data)?;
+            let client = match nats_url {
+                Some(url) => {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    Some((rt.block_on(bus::connect(&url)), rt))
+                }
+                None => None,
+            };
+            let r = match &client {
+                Some((Ok(c), _)) => ready::readiness(store.as_ref(), Some(c)),
+                Some((Err(e), _)) => {
+                    let mut r = ready::readiness(store.as_ref(), None);
+                    r.bus = Some(ready::Check { ok: false, detail: format!("{e:#}"), millis: 0.0 });
+                    r.ready = false;
+                    r
+                }
+                None => ready::readiness(store.as_ref(), None),
+            };
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(if r.ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::Bench { cmd } => {
             bench::run(cmd)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn webhooks_cmd(cmd: WebhooksCmd, data: &std::path::Path, user: &str) -> Result<ExitCode> {
+    match cmd {
+        WebhooksCmd::Add { kind, url, department } => {
+            let mut app = App::open(data, user)?;
+            let h = webhooks::add(&mut app, &kind, &url, &department)?;
+            println!("webhook {} for {} events to {} ({})", h.id, h.kind, h.url, h.department);
+            println!("signing secret (shown once; X-Riskgate-Signature = sha256=HMAC-SHA256(secret, body)):");
+            println!("{}", h.secret);
+        }
+        WebhooksCmd::List { format } => {
+            let store = app::open_store(data)?;
+            let hooks = store.webhooks()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&hooks)?),
+                Format::Table => {
+                    for h in hooks {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\tby {}",
+                            h.id,
+                            if h.active { "active" } else { "removed" },
+                            h.kind,
+                            h.department,
+                            h.url,
+                            h.created_by
+                        );
+                    }
+                }
+            }
+        }
+        WebhooksCmd::Remove { id, reason } => {
+            let mut app = App::open(data, user)?;
+            webhooks::remove(&mut app, &id, reason.as_deref())?;
+            println!("webhook {id} removed");
+        }
+        WebhooksCmd::Deliveries { hook, limit, format } => {
+            let store = app::open_store(data)?;
+            let rows = store.deliveries(hook.as_deref(), limit)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Table => {
+                    for d in rows {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\tattempts {}\t{}\t{}",
+                            d.id,
+                            d.hook,
+                            d.status,
+                            d.kind,
+                            d.event_id,
+                            d.attempts,
+                            d.last_status.map_or("-".to_string(), |s| s.to_string()),
+                            d.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+        WebhooksCmd::Deliver { once, backoff_secs, max_attempts } => {
+            anyhow::ensure!(backoff_secs > 0.0, "--backoff-secs: expected a positive number, got {backoff_secs}");
+            let opts = webhooks::DeliveryOptions {
+                backoff: std::time::Duration::from_secs_f64(backoff_secs),
+                max_attempts: max_attempts.max(1),
+                ..Default::default()
+            };
+            let mut store = app::open_store(data)?;
+            if once {
+                let n = webhooks::deliver_due(store.as_mut(), &opts, 10_000)?;
+                println!("{n} deliveries attempted");
+            } else {
+                let stop = std::sync::atomic::AtomicBool::new(false);
+                webhooks::run_dispatcher(store, &opts, &stop)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
@@ -696,10 +944,24 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Publishes a rule change to NATS subscribers and webhooks.
+fn rule_event(app: &mut App, change: &str, id: &str, version: u32) -> Result<()> {
+    let ev = events::rule_change_event(
+        &events::prefix_from_env(),
+        change,
+        id,
+        version,
+        &app.user,
+        chrono::Utc::now().timestamp(),
+    );
+    events::emit_from_command(app.store.as_mut(), &[ev])
+}
+
 fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
         RulesCmd::Add { file } => {
             let r = rules_cmd::add(&mut app, &file)?;
+            rule_event(&mut app, "added", &r.def.id, r.def.version)?;
             println!(
                 "rule {} version {} added as draft by {}; another user must approve it",
                 r.def.id, r.def.version, r.created_by
@@ -780,10 +1042,12 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
         }
         RulesCmd::Approve { id, version } => {
             let r = rules_cmd::approve(&mut app, &id, version)?;
+            rule_event(&mut app, "approved", &r.def.id, r.def.version)?;
             println!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user);
         }
         RulesCmd::Retire { id, version, reason } => {
             let r = rules_cmd::retire(&mut app, &id, version, &reason)?;
+            rule_event(&mut app, "retired", &r.def.id, r.def.version)?;
             println!("rule {} version {} retired", r.def.id, r.def.version);
         }
         RulesCmd::Fields => {

@@ -46,15 +46,15 @@ impl Default for ScreenOptions {
 
 /// One input line: its number, the validated declaration or the error, and
 /// the raw text (stored as received, so the body need not be serialised again).
-struct ParsedLine {
-    line: usize,
-    result: Result<Declaration, String>,
-    raw: Option<String>,
+pub(crate) struct ParsedLine {
+    pub line: usize,
+    pub result: Result<Declaration, String>,
+    pub raw: Option<String>,
 }
 
-type Parsed = Vec<ParsedLine>;
+pub(crate) type Parsed = Vec<ParsedLine>;
 
-fn parse_line(line: usize, text: String) -> ParsedLine {
+pub(crate) fn parse_line(line: usize, text: String) -> ParsedLine {
     let result = serde_json::from_str::<Value>(&text)
         .map_err(|e| format!("not valid JSON: {e}"))
         .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()));
@@ -144,7 +144,7 @@ pub fn screen_values(
 }
 
 /// What each input line resolves to, in input order.
-enum Slot {
+pub(crate) enum Slot {
     Error(String, Option<String>),
     /// Stored before this run.
     Known(Box<Decision>),
@@ -156,14 +156,14 @@ enum Slot {
 }
 
 /// One screened batch on its way to the store and the output.
-struct Batch {
-    parsed: Parsed,
+pub(crate) struct Batch {
+    pub parsed: Parsed,
     /// (index into `parsed`, engine result, decision JSON, serialised body if no raw line)
-    screened: Vec<(usize, Screened, String, Option<String>)>,
-    slots: Vec<Slot>,
+    pub screened: Vec<(usize, Screened, String, Option<String>)>,
+    pub slots: Vec<Slot>,
 }
 
-fn screen_batch(
+pub(crate) fn screen_batch(
     app: &mut App,
     file: &Path,
     offices: &HashSet<String>,
@@ -236,21 +236,7 @@ fn write_batches(
     let mut secs = [0.0; 2];
     for b in rx {
         let t0 = std::time::Instant::now();
-        let records: Vec<NewDecision<'_>> = b
-            .screened
-            .iter()
-            .map(|(i, s, json, body)| {
-                let p = &b.parsed[*i];
-                NewDecision {
-                    declaration: p.result.as_ref().expect("screened only valid ones"),
-                    body: body.as_deref().or(p.raw.as_deref()).expect("raw or serialised body"),
-                    screened: s,
-                    decision_json: json,
-                    shadow: s.shadow.as_ref().map(|(m, x)| (m.as_str(), *x)),
-                }
-            })
-            .collect();
-        store.commit_screened(&records)?;
+        commit_batch(store.as_mut(), &b)?;
         let t1 = std::time::Instant::now();
         if let Some(w) = &mut out {
             for slot in &b.slots {
@@ -278,4 +264,24 @@ fn write_batches(
         w.finish()?;
     }
     Ok(secs)
+}
+
+/// Stores the newly screened declarations of a batch in one transaction.
+pub(crate) fn commit_batch(store: &mut dyn riskgate_store::Store, b: &Batch) -> Result<()> {
+    let records: Vec<NewDecision<'_>> = b
+        .screened
+        .iter()
+        .map(|(i, s, json, body)| {
+            let p = &b.parsed[*i];
+            NewDecision {
+                declaration: p.result.as_ref().expect("screened only valid ones"),
+                body: body.as_deref().or(p.raw.as_deref()).expect("raw or serialised body"),
+                screened: s,
+                decision_json: json,
+                shadow: s.shadow.as_ref().map(|(m, x)| (m.as_str(), *x)),
+            }
+        })
+        .collect();
+    store.commit_screened(&records)?;
+    Ok(())
 }

@@ -1,0 +1,189 @@
+//! Events other systems subscribe to (docs/events.md): decisions by lane and
+//! office, control tasks, findings, rule changes, and integrity warnings on
+//! the supervisors' own subject namespace. An event goes to NATS (when a bus
+//! is configured) and to every webhook registered for its kind.
+
+use anyhow::Result;
+use riskgate_core::{Channel, Decision, Outcome, OutcomeResult};
+use riskgate_store::{NewDelivery, Store};
+use serde_json::json;
+
+/// Event kinds a webhook can subscribe to. Integrity warnings are for
+/// supervisors only and go to NATS under their own namespace, never to a
+/// department's webhook.
+pub const WEBHOOK_KINDS: [&str; 4] = ["decision", "control_task", "finding", "rule_change"];
+
+/// One event ready to publish: a stable id (de-duplication key), its kind,
+/// the subject and the JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutEvent {
+    pub id: String,
+    pub kind: &'static str,
+    pub subject: String,
+    pub payload: String,
+}
+
+/// A subject token from free text: NATS tokens may not hold `.`, `*`, `>` or spaces.
+pub fn token(s: &str) -> String {
+    let t: String =
+        s.chars().map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() { '_' } else { c }).collect();
+    if t.is_empty() { "_".to_string() } else { t }
+}
+
+/// The decision event (payload: the decision exactly as stored, DATA.md
+/// format) and, for yellow and red, the control-task event.
+pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -> Vec<OutEvent> {
+    let office = token(&decision.office);
+    let mut out = vec![OutEvent {
+        id: format!("decision:{}", decision.declaration_id),
+        kind: "decision",
+        subject: format!("{prefix}.decision.{}.{office}", decision.channel.as_str()),
+        payload: decision_json.to_string(),
+    }];
+    if decision.channel != Channel::Green {
+        let payload = json!({
+            "declaration_id": decision.declaration_id,
+            "office": decision.office,
+            "channel": decision.channel,
+            "disposal": decision.disposal,
+            "instructions": decision.instructions,
+            "risk_value": decision.risk_value,
+            "risk_level": decision.risk_level,
+            "opened_at": decision.decided_at,
+        });
+        out.push(OutEvent {
+            id: format!("control_task:{}", decision.declaration_id),
+            kind: "control_task",
+            subject: format!("{prefix}.task.{office}"),
+            payload: payload.to_string(),
+        });
+    }
+    out
+}
+
+/// A finding event for an outcome that found something (`None` otherwise).
+pub fn finding_event(prefix: &str, office: &str, outcome: &Outcome) -> Option<OutEvent> {
+    if outcome.result != OutcomeResult::Finding {
+        return None;
+    }
+    let payload = json!({
+        "declaration_id": outcome.declaration_id,
+        "office": office,
+        "control": outcome.control,
+        "completed_at": outcome.completed_at,
+        "findings": outcome.findings,
+        "additional_duty": outcome.additional_duty,
+        "seizure": outcome.seizure,
+    });
+    Some(OutEvent {
+        id: format!("finding:{}:{}", outcome.declaration_id, outcome.completed_at.timestamp()),
+        kind: "finding",
+        subject: format!("{prefix}.finding.{}", token(office)),
+        payload: payload.to_string(),
+    })
+}
+
+/// A rule-change event (`added`, `approved`, `retired`). The payload names
+/// the rule version and who changed it, never the rule's logic.
+pub fn rule_change_event(prefix: &str, change: &str, id: &str, version: u32, actor: &str, at: i64) -> OutEvent {
+    let payload = json!({ "rule": id, "version": version, "change": change, "by": actor, "at": at });
+    OutEvent {
+        id: format!("rule_change:{id}@{version}:{change}"),
+        kind: "rule_change",
+        subject: format!("{prefix}.rule.{change}"),
+        payload: payload.to_string(),
+    }
+}
+
+/// An integrity warning for supervisors only (`<prefix>-supervisor.integrity.<kind>`).
+pub fn integrity_event(prefix: &str, kind: &str, id: &str, detail: serde_json::Value) -> OutEvent {
+    let payload = json!({ "kind": kind, "id": id, "detail": detail });
+    OutEvent {
+        id: format!("integrity:{kind}:{id}"),
+        kind: "integrity_warning",
+        subject: format!("{prefix}-supervisor.integrity.{}", token(kind)),
+        payload: payload.to_string(),
+    }
+}
+
+/// Enqueues webhook deliveries for the events whose kind has active webhooks.
+pub fn enqueue_webhooks(store: &mut dyn Store, kinds: &[String], events: &[OutEvent], now: i64) -> Result<usize> {
+    let rows: Vec<NewDelivery<'_>> = events
+        .iter()
+        .filter(|e| kinds.iter().any(|k| k == e.kind))
+        .map(|e| NewDelivery { event_id: &e.id, kind: e.kind, payload: &e.payload })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    Ok(store.enqueue_deliveries(&rows, now)?)
+}
+
+/// Kinds with at least one active webhook.
+pub fn hooked_kinds(store: &dyn Store) -> Result<Vec<String>> {
+    let mut kinds: Vec<String> = store.webhooks()?.into_iter().filter(|h| h.active).map(|h| h.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
+}
+
+/// Emits events from a one-shot command (rules, outcomes): webhooks always,
+/// NATS when `RISKGATE_NATS_URL` is set. A bus that cannot be reached is
+/// reported, not fatal: the change itself is already committed.
+pub fn emit_from_command(store: &mut dyn Store, events: &[OutEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let kinds = hooked_kinds(store)?;
+    enqueue_webhooks(store, &kinds, events, chrono::Utc::now().timestamp())?;
+    if let Ok(url) = std::env::var("RISKGATE_NATS_URL")
+        && !url.is_empty()
+    {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let r: Result<()> = rt.block_on(async {
+            let client = crate::bus::connect(&url).await?;
+            crate::bus::publish_events(&client, events).await?;
+            client.flush().await?;
+            Ok(())
+        });
+        if let Err(e) = r {
+            eprintln!("warning: events not published to NATS at {url}: {e:#}");
+        }
+    }
+    Ok(())
+}
+
+/// The subject prefix of events (`RISKGATE_BUS_PREFIX`, default `riskgate`).
+pub fn prefix_from_env() -> String {
+    std::env::var("RISKGATE_BUS_PREFIX").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "riskgate".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_of_each_kind() {
+        let d: Decision = serde_json::from_value(json!({
+            "declaration_id": "D1", "decided_at": "2026-03-01T09:00:00+08:00", "channel": "red",
+            "risk_value": 0.9, "risk_level": "high", "reasons": [], "random": false, "instructions": "open",
+            "selection_probability": 1.0, "source": "rule", "disposal": "control", "office": "22.01", "engine": "e"
+        }))
+        .unwrap();
+        let ev = decision_events("riskgate", &d, "{}");
+        let subjects: Vec<(&str, &str, &str)> =
+            ev.iter().map(|e| (e.kind, e.subject.as_str(), e.id.as_str())).collect();
+        assert_eq!(
+            subjects,
+            vec![
+                ("decision", "riskgate.decision.red.22_01", "decision:D1"),
+                ("control_task", "riskgate.task.22_01", "control_task:D1")
+            ]
+        );
+        let r = rule_change_event("riskgate", "approved", "R-1", 2, "alice", 0);
+        assert_eq!(r.subject, "riskgate.rule.approved");
+        let i = integrity_event("riskgate", "action_log", "7", json!({}));
+        assert_eq!(i.subject, "riskgate-supervisor.integrity.action_log");
+        assert!(!i.subject.starts_with("riskgate."), "supervisor subjects are outside the departments' namespace");
+    }
+}
