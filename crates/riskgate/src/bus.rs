@@ -500,6 +500,10 @@ async fn reset_consumer(sh: &Shared, p: u32) -> Result<consumer::Consumer<consum
         .with_context(|| format!("create consumer {name}"))
 }
 
+/// A partition's state back from the blocking batch job: the app, the ids
+/// screened so far, the events to publish and the hooked event kinds.
+type BatchDone = (App, HashSet<String>, Vec<OutEvent>, Vec<String>);
+
 async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
     let t = Instant::now();
     let mut app = {
@@ -544,7 +548,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
             let lost = lost.clone();
             let source = source.clone();
             let sopts = sopts.clone();
-            move || -> Result<(App, HashSet<String>, Vec<OutEvent>, Vec<String>)> {
+            move || -> Result<BatchDone> {
                 let mut seen = seen;
                 let mut summary = Summary::default();
                 let b = screen::screen_batch(&mut app, &source, &sh.offices, parsed, &sopts, &mut seen, &mut summary)?;
