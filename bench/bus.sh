@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# NATS workers benchmark (BENCHMARKS.md "NATS workers"): declarations per
+# second end to end, from the start of `riskgate submit` to the last stored
+# decision, with 1, 2 and 4 workers; then the fault run: kill -9 one of two
+# workers in the middle and compare every decision with the 2-worker run.
+#
+#   bench/bus.sh                      # 100k declarations on SQLite
+#   STORE=postgres bench/bus.sh       # on PostgreSQL (127.0.0.1:5432, trust)
+#   N=20000 WORKERS="1 2" bench/bus.sh
+#
+# Needs nats-server with JetStream on 127.0.0.1:4222 and a release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-100000}
+STORE=${STORE:-sqlite}
+WORKERS=${WORKERS:-"1 2 4"}
+PARTITIONS=${PARTITIONS:-8}
+R=${RISKGATE:-$PWD/target/release/riskgate}
+DIR=${DIR:-/tmp/riskgate-bench-bus}
+NATS=${NATS:-nats://127.0.0.1:4222}
+PG=${PG:-postgres://root@127.0.0.1:5432}
+TAG=b$$
+
+rm -rf "$DIR"
+mkdir -p "$DIR"
+scale=$(python3 -c "print(max(0.05, $N / 40000 * 1.05))")
+"$R" generate --seed 1 --scale "$scale" "$DIR/world" 2>/dev/null
+head -n "$N" "$DIR/world/live.jsonl" >"$DIR/live.jsonl"
+
+store_args() { # run name → the store option of every command
+  if [ "$STORE" = postgres ]; then
+    echo "--database-url $PG/rg_${TAG}_$1"
+  else
+    echo "--data $DIR/$1"
+  fi
+}
+
+sql() { # run name, query → one value
+  if [ "$STORE" = postgres ]; then
+    psql -h 127.0.0.1 -U root -d "rg_${TAG}_$1" -tAc "$2"
+  else
+    python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" \
+      "$DIR/$1/riskgate.db" "$2"
+  fi
+}
+
+load() { # run name: registry, payments, history, outcomes (not timed)
+  if [ "$STORE" = postgres ]; then
+    psql -h 127.0.0.1 -U root -d test -qc "DROP DATABASE IF EXISTS rg_${TAG}_$1" -c "CREATE DATABASE rg_${TAG}_$1"
+  fi
+  local s
+  s=$(store_args "$1")
+  for k in offices officers enterprises forex; do "$R" $s import "$k" "$DIR/world/$k.jsonl" >/dev/null; done
+  "$R" $s import declarations --historical "$DIR/world/history.jsonl" >/dev/null
+  "$R" $s import outcomes "$DIR/world/history_outcomes.jsonl" >/dev/null
+}
+
+screened() { sql "$1" "SELECT COUNT(*) FROM decisions"; }
+
+now() { date +%s.%N; }
+
+run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
+  local name=$1 workers=$2 kill=${3:-}
+  load "$name"
+  local s prefix pids=() t0 t1 ts
+  s=$(store_args "$name")
+  prefix=$TAG$name
+  t0=$(now)
+  "$R" $s submit --nats-url "$NATS" --bus-prefix "$prefix" --partitions "$PARTITIONS" "$DIR/live.jsonl" 2>"$DIR/$name-submit.log"
+  ts=$(now)
+  for i in $(seq 1 "$workers"); do
+    "$R" $s worker --nats-url "$NATS" --bus-prefix "$prefix" --id "w$i" --clock declared --partitions "$PARTITIONS" \
+      2>"$DIR/$name-w$i.log" &
+    pids+=($!)
+  done
+  if [ -n "$kill" ]; then
+    while [ "$(screened "$name")" -lt $((N / 2)) ]; do sleep 0.2; done
+    kill -9 "${pids[0]}"
+    echo "  killed worker w1 (pid ${pids[0]}) at $(screened "$name") decisions"
+  fi
+  while [ "$(screened "$name")" -lt "$N" ]; do sleep 0.2; done
+  t1=$(now)
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  python3 -c "import sys; t0,ts,t1,n=map(float,sys.argv[1:]); print(f'{int(sys.argv[5])} workers: submit {ts-t0:.1f}s, submit→last decision {t1-t0:.1f}s, {n/(t1-t0):,.0f} declarations/s')" \
+    "$t0" "$ts" "$t1" "$N" "$workers"
+}
+
+echo "riskgate bus benchmark: $N declarations, $PARTITIONS partitions, store $STORE, $(nproc) cores"
+for w in $WORKERS; do
+  run "w$w" "$w"
+done
+echo "fault run: 2 workers, kill -9 of one in the middle"
+[ -e "$DIR/w2" ] || [ "$STORE" = postgres ] || run w2 2
+run kill 2 kill
+q_decisions="SELECT COUNT(*) FROM decisions"
+q_distinct="SELECT COUNT(DISTINCT decl) FROM decisions"
+q_controls="SELECT COUNT(*) FROM decisions WHERE channel <> 'green'"
+for q in "$q_decisions" "$q_distinct" "$q_controls"; do
+  echo "  $q: without kill $(sql w2 "$q"), with kill $(sql kill "$q")"
+done
+# Field by field, every decision (without its timestamp).
+fields="d.id, c.office, c.channel, c.risk_value, c.risk_level, c.source, c.random, c.propensity, c.ranking, c.mandatory"
+if [ "$STORE" = postgres ]; then
+  for r in w2 kill; do
+    psql -h 127.0.0.1 -U root -d "rg_${TAG}_$r" -tAc "SELECT $fields FROM decisions c JOIN declarations d ON d.seq = c.decl ORDER BY d.id" >"$DIR/$r.tsv"
+  done
+else
+  for r in w2 kill; do
+    python3 -c "import sqlite3,sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print('|'.join(map(str,row)))" \
+      "$DIR/$r/riskgate.db" "SELECT $fields FROM decisions c JOIN declarations d ON d.seq = c.decl ORDER BY d.id" >"$DIR/$r.tsv"
+  done
+fi
+if cmp -s "$DIR/w2.tsv" "$DIR/kill.tsv"; then
+  echo "  decisions identical field by field ($(wc -l <"$DIR/kill.tsv") rows)"
+else
+  echo "  decisions DIFFER: $(diff "$DIR/w2.tsv" "$DIR/kill.tsv" | grep -c '^<') rows"
+fi
