@@ -229,14 +229,20 @@ impl PgStore {
     /// As `open`, inside `schema` (created if absent): separate stores in
     /// one database, e.g. one per test or per benchmark run.
     pub fn open_in_schema(url: &str, schema: Option<&str>) -> Result<Self> {
-        let config: postgres::Config =
+        let mut config: postgres::Config =
             url.parse().map_err(|e| StoreError::User(format!("--database-url: not a PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        // One direct connection first: a clear error at once when the server
+        // is not there (the pool would retry until its timeout).
+        let mut c = config.connect(NoTls).map_err(|e| {
+            StoreError::User(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
+        })?;
         if let Some(s) = schema {
-            let mut c = config
-                .connect(NoTls)
-                .map_err(|e| StoreError::User(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)))?;
         }
+        drop(c);
         let manager = PostgresConnectionManager::new(config, NoTls);
         let mut builder = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
@@ -249,9 +255,22 @@ impl PgStore {
             .build(manager)
             .map_err(|e| StoreError::User(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
         let conn = pool.get()?;
-        let mut s = PgStore { pool, conn: RefCell::new(conn), schema: schema.map(str::to_string), months: HashSet::new() };
+        let mut s =
+            PgStore { pool, conn: RefCell::new(conn), schema: schema.map(str::to_string), months: HashSet::new() };
         s.migrate()?;
         Ok(s)
+    }
+
+    /// Whether a PostgreSQL server answers at `url` (one connection, closed).
+    pub fn ping(url: &str) -> Result<()> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| StoreError::User(format!("not a PostgreSQL URL: {e}")))?;
+        config.connect_timeout(std::time::Duration::from_secs(3));
+        let mut c = config.connect(NoTls).map_err(|e| {
+            StoreError::User(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
+        })?;
+        c.simple_query("")?;
+        Ok(())
     }
 
     /// Drops a schema made by `open_in_schema` with everything in it.
@@ -285,7 +304,8 @@ impl PgStore {
             if done.contains(&v) {
                 continue;
             }
-            tx.batch_execute(sql).map_err(|e| StoreError::User(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
+            tx.batch_execute(sql)
+                .map_err(|e| StoreError::User(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)",
                 &[&v],
@@ -371,11 +391,7 @@ impl PgStore {
     }
 
     /// Runs `f` in one transaction that ends with `action` appended to the log.
-    fn with_action(
-        &mut self,
-        action: &Action,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<()>,
-    ) -> Result<()> {
+    fn with_action(&mut self, action: &Action, f: impl FnOnce(&mut Transaction<'_>) -> Result<()>) -> Result<()> {
         self.ensure_month("action_log", action.at.timestamp())?;
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
@@ -767,11 +783,8 @@ impl Store for PgStore {
         let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
         // Declarations are only written under the events lock held here, so
         // what exists now is what exists at commit.
-        let mut seen: HashSet<String> = tx
-            .query("SELECT id FROM declarations WHERE id = ANY($1)", &[&ids])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let mut seen: HashSet<String> =
+            tx.query("SELECT id FROM declarations WHERE id = ANY($1)", &[&ids])?.iter().map(|r| r.get(0)).collect();
         let mut decls = DeclColumns::default();
         let mut out = Vec::with_capacity(batch.len());
         for d in batch {
@@ -936,7 +949,8 @@ impl Store for PgStore {
     fn insert_rule(&mut self, rule: &RuleRecord, action: &Action) -> Result<()> {
         let version = i64::from(rule.def.version);
         self.with_action(action, |tx| {
-            if tx.query_opt("SELECT 1 FROM rules WHERE id = $1 AND version = $2", &[&rule.def.id, &version])?.is_some() {
+            if tx.query_opt("SELECT 1 FROM rules WHERE id = $1 AND version = $2", &[&rule.def.id, &version])?.is_some()
+            {
                 return Err(StoreError::User(format!(
                     "rule {} version {} already exists",
                     rule.def.id, rule.def.version
@@ -1153,10 +1167,10 @@ impl Store for PgStore {
     }
 
     fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
-        let row = self.conn.borrow_mut().query_opt(
-            "SELECT id, created_at, created_by, status, metrics, bytes FROM models WHERE id = $1",
-            &[&id],
-        )?;
+        let row = self
+            .conn
+            .borrow_mut()
+            .query_opt("SELECT id, created_at, created_by, status, metrics, bytes FROM models WHERE id = $1", &[&id])?;
         row.map(|r| model_of(&r, true)).transpose()
     }
 

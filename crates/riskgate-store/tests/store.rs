@@ -112,8 +112,7 @@ fn stores() -> Vec<(Box<dyn Store>, Backend)> {
         vec![(Box::new(SqliteStore::open(dir.path()).unwrap()), Backend::Sqlite(dir))];
     if let Some(url) = pg_url() {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let schema =
-            format!("rg_test_{}_{}_{nanos}", std::process::id(), SCHEMAS.fetch_add(1, Ordering::Relaxed));
+        let schema = format!("rg_test_{}_{}_{nanos}", std::process::id(), SCHEMAS.fetch_add(1, Ordering::Relaxed));
         let store = PgStore::open_in_schema(&url, Some(&schema)).unwrap();
         out.push((Box::new(store), Backend::Postgres { url, schema }));
     }
@@ -244,7 +243,9 @@ fn events_share_one_sequence_and_replay_in_order() {
                     Event::Screened { declaration, controlled, .. } => {
                         format!("screened {} controlled={controlled}", declaration.id)
                     }
-                    Event::Outcome { outcome, keys } => format!("outcome {} trader={}", outcome.declaration_id, keys.trader),
+                    Event::Outcome { outcome, keys } => {
+                        format!("outcome {} trader={}", outcome.declaration_id, keys.trader)
+                    }
                 })
             })
             .unwrap();
