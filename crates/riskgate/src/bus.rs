@@ -259,6 +259,9 @@ struct Shared {
     partitions: u32,
     epoch: Arc<(i64, Checkpoint)>,
     offices: HashSet<String>,
+    /// Partitions built at once by this process (each build replays the
+    /// events since the epoch and holds two store connections meanwhile).
+    builds: tokio::sync::Semaphore,
 }
 
 struct Owned {
@@ -356,13 +359,15 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
         partitions: n,
         epoch: Arc::new(epoch),
         offices,
+        builds: tokio::sync::Semaphore::new(2),
     });
     let stop_all = Arc::new(AtomicBool::new(false));
     let dispatcher = if opts.webhooks {
-        let store = open_store()?;
+        let open = open_store.clone();
         let stop = stop_all.clone();
         let wopts = opts.webhook.clone();
-        Some(std::thread::spawn(move || crate::webhooks::run_dispatcher(store, &wopts, &stop)))
+        // Its own thread: a synchronous store must not be used on the async threads.
+        Some(std::thread::spawn(move || crate::webhooks::run_dispatcher(open()?, &wopts, &stop)))
     } else {
         None
     };
@@ -505,6 +510,7 @@ async fn reset_consumer(sh: &Shared, p: u32) -> Result<consumer::Consumer<consum
 type BatchDone = (App, HashSet<String>, Vec<OutEvent>, Vec<String>);
 
 async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
+    let permit = sh.builds.acquire().await.context("build gate")?;
     let t = Instant::now();
     let mut app = {
         let sh = sh.clone();
@@ -513,6 +519,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
         })
         .await??
     };
+    drop(permit);
     eprintln!("worker {}: partition {p} ready in {:.1}s", sh.opts.id, t.elapsed().as_secs_f64());
     let consumer = reset_consumer(&sh, p).await?;
     let source = PathBuf::from(format!("nats:{}", sh.opts.names.subject(p)));

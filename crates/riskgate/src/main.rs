@@ -43,6 +43,12 @@ struct Cli {
     /// Directory of the embedded store.
     #[arg(long, global = true, default_value = "riskgate-data", env = "RISKGATE_DATA")]
     data: PathBuf,
+    /// PostgreSQL instead of the embedded store: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, global = true, env = "RISKGATE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// PostgreSQL schema to use (created if absent); default: the connection's search_path.
+    #[arg(long, global = true, env = "RISKGATE_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
     /// Who is acting (recorded in the action log).
     #[arg(long, global = true, default_value = "cli", env = "RISKGATE_USER")]
     user: String,
@@ -199,6 +205,8 @@ enum Command {
         #[arg(long, env = "RISKGATE_NATS_URL")]
         nats_url: Option<String>,
     },
+    /// Create or upgrade the store's schema and print its migration versions (idempotent).
+    Migrate,
     /// Benchmarks (screen throughput, rule stage scaling).
     Bench {
         #[command(subcommand)]
@@ -487,7 +495,8 @@ fn print_summary(s: &import::Summary, what: &str) -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.clone();
-    let open = || App::open(&data, &cli.user);
+    let at = app::StoreAt::from_options(&data, cli.database_url.as_deref(), cli.database_schema.as_deref())?;
+    let open = || App::open_at(&at, &cli.user);
     match cli.command {
         Command::Import { kind } => {
             let mut app = open()?;
@@ -717,18 +726,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { seed, scale, fresh } => {
-            if fresh || data.join("riskgate.db").exists() {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
+            match &at {
+                app::StoreAt::Sqlite(_) => {
+                    if fresh || data.join("riskgate.db").exists() {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
+                        }
+                    }
+                }
+                app::StoreAt::Postgres { .. } => {
+                    // Never drop data in a shared database: the demo wants an empty schema.
+                    let n = at.open_store()?.declaration_count()?;
+                    anyhow::ensure!(
+                        n == 0,
+                        "demo on PostgreSQL needs an empty store ({n} declarations stored); pass --database-schema NEW"
+                    );
                 }
             }
-            world::demo(&data, seed, scale)?;
+            world::demo(&at, &data, seed, scale)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            match &at {
+                app::StoreAt::Sqlite(dir) => {
+                    let s = riskgate_store::SqliteStore::open(dir)
+                        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+                    println!("sqlite {}: schema version {}", dir.join("riskgate.db").display(), s.schema_version()?);
+                }
+                app::StoreAt::Postgres { url, schema } => {
+                    let mut s = riskgate_store::PgStore::open_in_schema(url, schema.as_deref())?;
+                    // This month's and next month's partitions, ahead of the first write.
+                    let now = chrono::Utc::now().timestamp();
+                    s.ensure_months(now)?;
+                    s.ensure_months(now + 31 * 86_400)?;
+                    let versions: Vec<String> = s.migration_versions()?.iter().map(u32::to_string).collect();
+                    println!(
+                        "postgres schema {}: migrations applied {}",
+                        schema.as_deref().unwrap_or("(search_path)"),
+                        versions.join(", ")
+                    );
+                    for (name, rows) in s.partitions()? {
+                        println!("  partition {name}: {rows} rows");
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Submit { file, bus, partitions } => {
             let names = bus::Names::new(&bus.bus_prefix)?;
             let offices: std::collections::HashSet<String> =
-                app::open_store(&data)?.offices()?.into_iter().map(|o| o.code).collect();
+                at.open_store()?.offices()?.into_iter().map(|o| o.code).collect();
             let t = std::time::Instant::now();
             let s = bus::submit(&bus.nats_url, &names, &file, partitions, &offices)?;
             eprintln!(
@@ -757,8 +804,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 webhooks: !no_webhooks,
                 webhook: webhooks::DeliveryOptions::default(),
             };
-            let dir = data.clone();
-            bus::run_worker(opts, std::sync::Arc::new(move || app::open_store(&dir)))?;
+            // One store (one pool on PostgreSQL); every task gets its own handle on it.
+            let base = std::sync::Mutex::new(at.open_store()?);
+            let factory =
+                move || base.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?.reopen().map_err(Into::into);
+            bus::run_worker(opts, std::sync::Arc::new(factory))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bus { cmd: BusCmd::Rebase } => {
@@ -767,9 +817,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("bus epoch now covers every event up to {seq}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Webhooks { cmd } => webhooks_cmd(cmd, &data, &cli.user),
+        Command::Webhooks { cmd } => webhooks_cmd(cmd, &at, &cli.user),
         Command::Ready { nats_url } => {
-            let store = app::open_store(&data)?;
+            let store = at.open_store()?;
             let client = match nats_url {
                 Some(url) => {
                     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -791,23 +841,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if r.ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Bench { cmd } => {
-            bench::run(cmd)?;
+            bench::run(cmd, &at)?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn webhooks_cmd(cmd: WebhooksCmd, data: &std::path::Path, user: &str) -> Result<ExitCode> {
+fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitCode> {
     match cmd {
         WebhooksCmd::Add { kind, url, department } => {
-            let mut app = App::open(data, user)?;
+            let mut app = App::open_at(at, user)?;
             let h = webhooks::add(&mut app, &kind, &url, &department)?;
             println!("webhook {} for {} events to {} ({})", h.id, h.kind, h.url, h.department);
             println!("signing secret (shown once; X-Riskgate-Signature = sha256=HMAC-SHA256(secret, body)):");
             println!("{}", h.secret);
         }
         WebhooksCmd::List { format } => {
-            let store = app::open_store(data)?;
+            let store = at.open_store()?;
             let hooks = store.webhooks()?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&hooks)?),
@@ -827,12 +877,12 @@ fn webhooks_cmd(cmd: WebhooksCmd, data: &std::path::Path, user: &str) -> Result<
             }
         }
         WebhooksCmd::Remove { id, reason } => {
-            let mut app = App::open(data, user)?;
+            let mut app = App::open_at(at, user)?;
             webhooks::remove(&mut app, &id, reason.as_deref())?;
             println!("webhook {id} removed");
         }
         WebhooksCmd::Deliveries { hook, limit, format } => {
-            let store = app::open_store(data)?;
+            let store = at.open_store()?;
             let rows = store.deliveries(hook.as_deref(), limit)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
@@ -860,7 +910,7 @@ fn webhooks_cmd(cmd: WebhooksCmd, data: &std::path::Path, user: &str) -> Result<
                 max_attempts: max_attempts.max(1),
                 ..Default::default()
             };
-            let mut store = app::open_store(data)?;
+            let mut store = at.open_store()?;
             if once {
                 let n = webhooks::deliver_due(store.as_mut(), &opts, 10_000)?;
                 println!("{n} deliveries attempted");
