@@ -277,7 +277,13 @@ struct Owned {
 /// hand, releases its leases and returns.
 pub fn run_worker(opts: WorkerOptions, open_store: StoreFactory) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(worker_main(opts, open_store))
+    // The factory (and the store inside it) is dropped here, outside the
+    // runtime: a synchronous PostgreSQL client must not be dropped on it.
+    let keep = open_store.clone();
+    let r = rt.block_on(worker_main(opts, open_store));
+    drop(rt);
+    drop(keep);
+    r
 }
 
 async fn shutdown_signal() {
@@ -510,15 +516,31 @@ async fn reset_consumer(sh: &Shared, p: u32) -> Result<consumer::Consumer<consum
 type BatchDone = (App, HashSet<String>, Vec<OutEvent>, Vec<String>);
 
 async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
+    let mut slot = None;
+    let r = partition_loop(sh, p, stop, lost, &mut slot).await;
+    // Stores are synchronous: dropped on the blocking pool, never on an async thread.
+    if let Some(app) = slot.take() {
+        let _ = tokio::task::spawn_blocking(move || drop(app)).await;
+    }
+    r
+}
+
+async fn partition_loop(
+    sh: Arc<Shared>,
+    p: u32,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+    slot: &mut Option<App>,
+) -> Result<()> {
     let permit = sh.builds.acquire().await.context("build gate")?;
     let t = Instant::now();
-    let mut app = {
+    *slot = Some({
         let sh = sh.clone();
         tokio::task::spawn_blocking(move || {
             build_partition((sh.open_store)()?, &sh.epoch, p, sh.partitions, &sh.opts.user)
         })
         .await??
-    };
+    });
     drop(permit);
     eprintln!("worker {}: partition {p} ready in {:.1}s", sh.opts.id, t.elapsed().as_secs_f64());
     let consumer = reset_consumer(&sh, p).await?;
@@ -555,6 +577,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
             let lost = lost.clone();
             let source = source.clone();
             let sopts = sopts.clone();
+            let mut app = slot.take().context("partition state")?;
             move || -> Result<BatchDone> {
                 let mut seen = seen;
                 let mut summary = Summary::default();
@@ -587,7 +610,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
             }
         };
         let (a, s, out, k) = tokio::task::spawn_blocking(job).await??;
-        app = a;
+        *slot = Some(a);
         seen = s;
         kinds = k;
         if refresh {
