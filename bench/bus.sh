@@ -76,6 +76,7 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
   done
   if [ -n "$kill" ]; then
     while [ "$(screened "$name")" -lt $((N / 2)) ]; do sleep 0.2; done
+    pkill -9 -P "${pids[0]}" 2>/dev/null || true
     kill -9 "${pids[0]}"
     echo "  killed worker w1 (pid ${pids[0]}) at $(screened "$name") decisions"
   fi
