@@ -13,7 +13,7 @@ use riskgate_synth::WorldFile;
 
 use std::collections::HashMap;
 
-use crate::app::App;
+use crate::app::{App, StoreAt};
 use crate::screen::{Clock, ScreenOptions};
 
 #[derive(Subcommand)]
@@ -112,7 +112,13 @@ fn head(src: &Path, dst: &Path, n: usize) -> Result<usize> {
     Ok(k)
 }
 
-pub fn run(cmd: BenchCmd) -> Result<()> {
+pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
+    if !matches!(cmd, BenchCmd::Screen { .. } | BenchCmd::Rules { .. }) {
+        anyhow::ensure!(
+            matches!(at, StoreAt::Sqlite(_)),
+            "--database-url: of the benchmarks only `bench screen` runs on PostgreSQL"
+        );
+    }
     match cmd {
         BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
@@ -129,7 +135,17 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             let world = dir.join("world");
             crate::world::generate(seed, scale, &world)?;
             let f = |w: WorldFile| world.join(w.file_name());
-            let mut app = App::open(&dir, "bench")?;
+            // A fresh store: SQLite in the working directory, or a new
+            // PostgreSQL schema dropped at the end.
+            let store_at = match at {
+                StoreAt::Sqlite(_) => StoreAt::Sqlite(dir.clone()),
+                StoreAt::Postgres { url, .. } => StoreAt::Postgres {
+                    url: url.clone(),
+                    schema: Some(format!("riskgate_bench_{}", std::process::id())),
+                },
+            };
+            let mut app = App::open_at(&store_at, "bench")?;
+            println!("store: {}", app.store.backend());
             crate::import::import_offices(&mut app, &f(WorldFile::Offices))?;
             crate::import::import_officers(&mut app, &f(WorldFile::Officers))?;
             crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?;
@@ -178,6 +194,10 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 println!("peak memory (VmHWM): {m:.0} MiB");
             }
             let _ = std::fs::remove_dir_all(dir.join("world"));
+            drop(app);
+            if let StoreAt::Postgres { url, schema: Some(schema) } = &store_at {
+                riskgate_store::PgStore::drop_schema(url, schema)?;
+            }
         }
         BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
         BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => {
