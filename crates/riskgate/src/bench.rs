@@ -79,6 +79,9 @@ pub enum BenchCmd {
         /// Grow trees leaf-wise with at most this many leaves (as LightGBM).
         #[arg(long)]
         max_leaves: Option<usize>,
+        /// Leave out features whose names start with any of these prefixes.
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
     },
     /// Rule stage alone with 100, 1,000 and 10,000 active rules.
     Rules {
@@ -197,8 +200,8 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             }
         }
         BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
-        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves } => {
-            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves)?
+        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => {
+            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves, &exclude)?
         }
         BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
@@ -519,6 +522,7 @@ fn bench_kcs(
     depth: usize,
     use_attributes: bool,
     max_leaves: Option<usize>,
+    exclude: &[String],
 ) -> Result<()> {
     use riskgate_model::{Dataset, Model, Objective};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-kcs-{}", std::process::id())));
@@ -565,7 +569,11 @@ fn bench_kcs(
             .map(String::from)
             .to_vec()
     };
-    let names = riskgate_engine::features::feature_names(&attributes);
+    let all_names = riskgate_engine::features::feature_names(&attributes);
+    let keep: Vec<usize> =
+        (0..all_names.len()).filter(|&i| !exclude.iter().any(|p| all_names[i].starts_with(p.as_str()))).collect();
+    let names: Vec<String> = keep.iter().map(|&i| all_names[i].clone()).collect();
+    let mut row = Vec::with_capacity(keep.len());
     let labels: HashMap<String, bool> =
         kcs_labels(&files[0])?.into_iter().chain(kcs_labels(&files[1])?).map(|l| (l.id, l.fraud)).collect();
     let (mut train, mut valid, mut all, mut test_rows) =
@@ -573,8 +581,11 @@ fn bench_kcs(
     let (mut y_train, mut y_valid, mut y_all) = (Vec::new(), Vec::new(), Vec::new());
     let mut test_ids = Vec::new();
     let t = Instant::now();
-    crate::model::replay_features(app.store.as_ref(), &attributes, &mut |row, f| {
-        let id = &row.declaration.id;
+    crate::model::replay_features(app.store.as_ref(), &attributes, &mut |rec, f| {
+        let id = &rec.declaration.id;
+        row.clear();
+        row.extend(keep.iter().map(|&i| f[i]));
+        let f = &row[..];
         if let Some(&fraud) = labels.get(id) {
             let y = f64::from(u8::from(fraud));
             if valid_ids.contains(id) {

@@ -180,3 +180,24 @@ fn sqlite_and_postgres_decide_identically() {
     assert_eq!(diff("kpi", &sqlite.1, &pg.1), None, "KPIs differ");
     assert_eq!(diff("rules", &sqlite.2, &pg.2), None, "rule statistics differ");
 }
+
+#[test]
+fn the_database_url_is_checked_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = bin().arg("--data").arg(tmp.path()).args(args).args(["config", "show"]).output().unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(
+        run(&["--database-url", "mysql://u:secret@h/db"])
+            .contains("--database-url: expected postgres://USER@HOST:PORT/DATABASE"),
+        "other schemes are refused"
+    );
+    assert!(!run(&["--database-url", "mysql://u:secret@h/db"]).contains("secret"), "no password in messages");
+    assert!(run(&["--database-schema", "x"]).contains("--database-schema: only meaningful with --database-url"));
+    let err = run(&["--database-url", "postgres://u:secret@127.0.0.1:1/db"]);
+    assert!(err.contains("cannot connect to PostgreSQL at postgres://u:***@127.0.0.1:1/db"), "{err}");
+    let bad_schema = run(&["--database-url", "postgres://u@127.0.0.1:1/db", "--database-schema", "a;drop"]);
+    assert!(bad_schema.contains("--database-schema: expected up to 63 letters"), "{bad_schema}");
+}
