@@ -45,15 +45,25 @@ sql() { # run name, query → one value
   fi
 }
 
-load() { # run name: registry, payments, history, outcomes (not timed)
+load_base() { # registry, payments, history and outcomes once (not timed)
   if [ "$STORE" = postgres ]; then
-    psql -h 127.0.0.1 -U root -d test -qc "DROP DATABASE IF EXISTS rg_${TAG}_$1" -c "CREATE DATABASE rg_${TAG}_$1"
+    psql -h 127.0.0.1 -U root -d test -qc "DROP DATABASE IF EXISTS rg_${TAG}_base" -c "CREATE DATABASE rg_${TAG}_base"
   fi
   local s
-  s=$(store_args "$1")
+  s=$(store_args base)
   for k in offices officers enterprises forex; do "$R" $s import "$k" "$DIR/world/$k.jsonl" >/dev/null; done
   "$R" $s import declarations --historical "$DIR/world/history.jsonl" >/dev/null
   "$R" $s import outcomes "$DIR/world/history_outcomes.jsonl" >/dev/null
+}
+
+load() { # run name: a copy of the base store
+  if [ "$STORE" = postgres ]; then
+    psql -h 127.0.0.1 -U root -d test -qc "DROP DATABASE IF EXISTS rg_${TAG}_$1" \
+      -c "CREATE DATABASE rg_${TAG}_$1 TEMPLATE rg_${TAG}_base"
+  else
+    rm -rf "${DIR:?}/$1"
+    cp -r "$DIR/base" "$DIR/$1"
+  fi
 }
 
 screened() { sql "$1" "SELECT COUNT(*) FROM decisions"; }
@@ -89,11 +99,12 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
 }
 
 echo "riskgate bus benchmark: $N declarations, $PARTITIONS partitions, store $STORE, $(nproc) cores"
+load_base
 for w in $WORKERS; do
   run "w$w" "$w"
 done
 echo "fault run: 2 workers, kill -9 of one in the middle"
-[ -e "$DIR/w2" ] || [ "$STORE" = postgres ] || run w2 2
+case " $WORKERS " in *" 2 "*) ;; *) run w2 2 ;; esac
 run kill 2 kill
 q_decisions="SELECT COUNT(*) FROM decisions"
 q_distinct="SELECT COUNT(DISTINCT decl) FROM decisions"

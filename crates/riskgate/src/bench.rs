@@ -514,6 +514,7 @@ fn kcs_labels(file: &Path) -> Result<Vec<KcsLabel>> {
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_kcs(
     data: &Path,
     mapping: &Path,
