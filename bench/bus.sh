@@ -94,7 +94,7 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
   t1=$(now)
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  python3 -c "import sys; t0,ts,t1,n=map(float,sys.argv[1:]); print(f'{int(sys.argv[5])} workers: submit {ts-t0:.1f}s, submit→last decision {t1-t0:.1f}s, {n/(t1-t0):,.0f} declarations/s')" \
+  python3 -c "import sys; t0,ts,t1,n=map(float,sys.argv[1:5]); print(f'{int(sys.argv[5])} workers: submit {ts-t0:.1f}s, submit→last decision {t1-t0:.1f}s, {n/(t1-t0):,.0f} declarations/s')" \
     "$t0" "$ts" "$t1" "$N" "$workers"
 }
 
