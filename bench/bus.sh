@@ -76,14 +76,21 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
   local s prefix pids=() t0 t1 ts
   s=$(store_args "$name")
   prefix=$TAG$name
-  t0=$(now)
-  "$R" $s submit --nats-url "$NATS" --bus-prefix "$prefix" --partitions "$PARTITIONS" "$DIR/live.jsonl" 2>"$DIR/$name-submit.log"
-  ts=$(now)
+  # Workers are services: started first, timed once every partition is built.
   for i in $(seq 1 "$workers"); do
     "$R" $s worker --nats-url "$NATS" --bus-prefix "$prefix" --id "w$i" --clock declared --partitions "$PARTITIONS" \
       2>"$DIR/$name-w$i.log" &
     pids+=($!)
   done
+  ready() { cat "$DIR/$name"-w*.log | grep -c 'ready in' || true; }
+  local last=-1
+  while [ "$(ready)" -lt "$PARTITIONS" ] || [ "$(ready)" != "$last" ]; do # built, and no more handoffs
+    last=$(ready)
+    sleep 4
+  done
+  t0=$(now)
+  "$R" $s submit --nats-url "$NATS" --bus-prefix "$prefix" --partitions "$PARTITIONS" "$DIR/live.jsonl" 2>"$DIR/$name-submit.log"
+  ts=$(now)
   if [ -n "$kill" ]; then
     while [ "$(screened "$name")" -lt $((N / 2)) ]; do sleep 0.2; done
     pkill -9 -P "${pids[0]}" 2>/dev/null || true

@@ -581,6 +581,17 @@ async fn partition_loop(
             move || -> Result<BatchDone> {
                 let mut seen = seen;
                 let mut summary = Summary::default();
+                // Declarations stored by someone else (an earlier owner whose
+                // last commit may have landed after this engine was built):
+                // rebuild from the store so that the engine has folded in
+                // exactly what is stored, in store order.
+                let ids: Vec<&str> =
+                    parsed.iter().filter_map(|l| l.result.as_ref().ok().map(|d| d.id.as_str())).collect();
+                if app.store.known(&ids)?.keys().any(|id| !seen.contains(id)) {
+                    let store = app.store.reopen()?;
+                    drop(app);
+                    app = build_partition(store, &sh.epoch, p, sh.partitions, &sh.opts.user)?;
+                }
                 let b = screen::screen_batch(&mut app, &source, &sh.offices, parsed, &sopts, &mut seen, &mut summary)?;
                 anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
                 screen::commit_batch(app.store.as_mut(), &b)?;
