@@ -200,9 +200,12 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             }
         }
         BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
-        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => {
-            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves, &exclude)?
-        }
+        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => bench_kcs(
+            &data,
+            &mapping,
+            dir,
+            KcsModel { seed, depth, use_attributes: !no_attributes, max_leaves, exclude },
+        )?,
         BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -514,16 +517,18 @@ fn kcs_labels(file: &Path) -> Result<Vec<KcsLabel>> {
     Ok(out)
 }
 
-fn bench_kcs(
-    data: &Path,
-    mapping: &Path,
-    dir: Option<std::path::PathBuf>,
+/// How `bench kcs` builds its model.
+struct KcsModel {
     seed: u64,
     depth: usize,
     use_attributes: bool,
     max_leaves: Option<usize>,
-    exclude: &[String],
-) -> Result<()> {
+    /// Feature-name prefixes left out.
+    exclude: Vec<String>,
+}
+
+fn bench_kcs(data: &Path, mapping: &Path, dir: Option<std::path::PathBuf>, m: KcsModel) -> Result<()> {
+    let KcsModel { seed, depth, use_attributes, max_leaves, exclude } = m;
     use riskgate_model::{Dataset, Model, Objective};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-kcs-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);
