@@ -683,8 +683,7 @@ fn compute_level(
             ev.push(Evidence { indicator: "concentration".into(), declarations: decls, log_entries: vec![] });
         }
         let pk = [peers.dur, peers.rel];
-        if let Some(x) = mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k)
-        {
+        if let Some(x) = mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k) {
             r.push(x);
         }
         if let Some(x) = mean_time_indicator("release_speed", "completion to release", &a.rel, &pk[1], &national.rel, k)
@@ -885,11 +884,8 @@ fn finish(subject: &mut Subject, cfg: &Config) {
     } else {
         Level::Normal
     };
-    let mut notable: Vec<&Indicator> = subject
-        .indicators
-        .iter()
-        .filter(|i| i.points > 0.0 || i.p.is_some_and(|p| p <= cfg.watch_p))
-        .collect();
+    let mut notable: Vec<&Indicator> =
+        subject.indicators.iter().filter(|i| i.points > 0.0 || i.p.is_some_and(|p| p <= cfg.watch_p)).collect();
     notable.sort_by(|a, b| b.z.unwrap_or(f64::INFINITY).total_cmp(&a.z.unwrap_or(f64::INFINITY)));
     subject.reasons = notable
         .iter()

@@ -13,8 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::migrations::MIGRATIONS;
 use crate::{
-    Action, ControlRecord, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts, OutcomeStored, Override, OverrideDone,
-    Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, chain_hash,
+    Action, ControlRecord, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts,
+    OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError,
+    StoredDeclaration, TimelineRow, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -657,10 +658,10 @@ impl Store for SqliteStore {
                 "UPDATE control_tasks SET channel = 'green', status = 'overridden', closed_at = ?2, officer = ?3 WHERE decl = ?1",
                 params![decl, at, o.officer],
             )?;
-            released =
-                tx.execute("UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL", params![
-                    decl, at
-                ])? == 1;
+            released = tx.execute(
+                "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL",
+                params![decl, at],
+            )? == 1;
         }
         let mut after_json = serde_json::json!({"channel": after, "engine_channel": decided});
         if let Some(e) = &o.entered_by {

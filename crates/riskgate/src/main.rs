@@ -5,6 +5,7 @@ mod app;
 mod bench;
 mod explain;
 mod import;
+mod integrity;
 mod jsonl;
 mod kpi;
 mod levels;
@@ -108,12 +109,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Open control tasks of an office, highest risk first.
+    /// Open control tasks of an office, highest risk first; `tasks override` changes a lane.
     Tasks {
+        #[command(subcommand)]
+        cmd: Option<TasksCmd>,
         #[arg(long)]
         office: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Workforce and integrity risk (M7): officers, posts and units ranked by
+    /// score against peers. Every read is written to the action log.
+    Integrity {
+        #[command(subcommand)]
+        cmd: IntegrityCmd,
+        #[command(flatten)]
+        period: Period,
+        /// Thresholds and rules (TOML; fields of riskgate_integrity::Config).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
     },
     /// The action log; `audit verify` checks its hash chain.
     Audit {
@@ -361,6 +375,67 @@ enum ConfigCmd {
 }
 
 #[derive(Subcommand)]
+enum TasksCmd {
+    /// Change the lane of a screened declaration whose control is not completed
+    /// (logged with before, after and the reason).
+    Override {
+        declaration_id: String,
+        #[arg(long, value_enum)]
+        lane: LaneArg,
+        /// The officer who decides the override.
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LaneArg {
+    Green,
+    Yellow,
+    Red,
+}
+
+#[derive(Subcommand)]
+enum IntegrityCmd {
+    /// Officers ranked by integrity score, highest first.
+    Officers {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Posts (office × post) ranked by score.
+    Posts {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Units (offices) ranked by score.
+    Units {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Officers, posts and units at warning, with their reasons.
+    Warnings {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One officer's indicators against peers, with the evidence behind them.
+    Officer {
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCmd {
     Verify,
     Log {
@@ -560,7 +635,73 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tasks { office, limit } => {
+        Command::Tasks { cmd: Some(TasksCmd::Override { declaration_id, lane, officer, reason }), .. } => {
+            let mut app = open()?;
+            let lane = match lane {
+                LaneArg::Green => riskgate_core::Channel::Green,
+                LaneArg::Yellow => riskgate_core::Channel::Yellow,
+                LaneArg::Red => riskgate_core::Channel::Red,
+            };
+            let done = integrity::override_lane(&mut app, &declaration_id, lane, &officer, &reason)?;
+            println!(
+                "{}: {} → {} by {officer}{} (action log entry {})",
+                done.declaration_id,
+                done.before,
+                done.after,
+                if done.released { ", released" } else { "" },
+                done.log_seq
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Integrity { cmd, period, config } => {
+            let mut app = open()?;
+            let cfg = integrity::load_config(config.as_deref())?;
+            let (from, to) = period.bounds();
+            let what = match &cmd {
+                IntegrityCmd::Officers { office, .. } => {
+                    format!("officers office={}", office.as_deref().unwrap_or("*"))
+                }
+                IntegrityCmd::Posts { office, .. } => format!("posts office={}", office.as_deref().unwrap_or("*")),
+                IntegrityCmd::Units { office, .. } => format!("units office={}", office.as_deref().unwrap_or("*")),
+                IntegrityCmd::Warnings { .. } => "warnings".to_string(),
+                IntegrityCmd::Officer { id, .. } => format!("officer {id}"),
+            };
+            let r = integrity::report(&mut app, &what, from, to, &cfg)?;
+            let keep = |office: &Option<String>| -> Result<Option<std::collections::HashSet<String>>> {
+                office.as_deref().map(|o| integrity::subtree(app.store.as_ref(), o)).transpose()
+            };
+            match cmd {
+                IntegrityCmd::Officers { office, format, limit } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> = r
+                        .officers
+                        .iter()
+                        .filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office)))
+                        .take(limit.unwrap_or(usize::MAX))
+                        .collect();
+                    integrity::print_list(&rows, "officers", format == Format::Json)?;
+                }
+                IntegrityCmd::Posts { office, format } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> =
+                        r.posts.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
+                    integrity::print_list(&rows, "posts", format == Format::Json)?;
+                }
+                IntegrityCmd::Units { office, format } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> =
+                        r.units.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
+                    integrity::print_list(&rows, "units", format == Format::Json)?;
+                }
+                IntegrityCmd::Warnings { format } => integrity::print_warnings(&r, format == Format::Json)?,
+                IntegrityCmd::Officer { id, format } => {
+                    let s = r.officers.iter().find(|s| s.id == id).with_context(|| format!("no officer {id:?}"))?;
+                    integrity::print_profile(&app, s, format == Format::Json)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tasks { office, limit, cmd: None } => {
             let app = open()?;
             for t in app.store.open_tasks(office.as_deref(), limit)? {
                 println!(
@@ -579,7 +720,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         Ok(ExitCode::SUCCESS)
                     }
                     Some(seq) => {
-                        println!("action log broken at entry {seq}");
+                        // Name the entry as it now reads, if it still decodes.
+                        let entry =
+                            app.store.actions_in(None, None).ok().and_then(|v| v.into_iter().find(|l| l.seq == seq));
+                        match entry {
+                            Some(l) => println!(
+                                "action log broken at entry {seq}: {} {} {} {} — its content or its link to the entry before no longer matches the hash chain (edited, inserted, or the entry before it deleted)",
+                                l.action.at.to_rfc3339(),
+                                l.action.actor,
+                                l.action.action,
+                                l.action.target
+                            ),
+                            None => println!("action log broken at entry {seq}: the entry no longer decodes"),
+                        }
                         Ok(ExitCode::from(2))
                     }
                 },
