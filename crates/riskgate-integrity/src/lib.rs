@@ -45,7 +45,9 @@
 //! probability, plus configured points for rule indicators (`tenure` over
 //! the rotation rule, `disciplinary` cases). Levels come from tail
 //! probabilities (`watch_p`, `warning_p`), so the expected number of false
-//! warnings among N honest officers is about N × `warning_p`.
+//! warnings among N honest officers is about N × `warning_p` (defaults:
+//! watch at 10⁻³, warning at 10⁻⁴, a Bonferroni-style bound for a few
+//! hundred officers compared at once).
 
 pub mod stats;
 
@@ -152,8 +154,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            watch_p: 0.01,
-            warning_p: 0.001,
+            // About Bonferroni for the ~300 officers of a district: among 300
+            // honest officers about 0.3 reach watch and 0.03 warning by chance.
+            watch_p: 0.001,
+            warning_p: 0.0001,
             rotation_years: 5.0,
             rotation_posts: vec!["inspection".into(), "document_review".into(), "release".into()],
             rotation_points: 0.5,
@@ -805,30 +809,22 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping) -> Vec<Con
                 if cs.len() < 2 {
                     continue;
                 }
-                let mut party_kind = [0.0f64; 3];
-                let mut per_officer: HashMap<usize, (f64, [f64; 3])> = HashMap::new();
+                let mut per_officer: HashMap<usize, f64> = HashMap::new();
                 for &i in cs {
-                    party_kind[d.kind[i]] += 1.0;
-                    let e = per_officer.entry(g.control_subject[i].expect("filtered")).or_default();
-                    e.0 += 1.0;
-                    e.1[d.kind[i]] += 1.0;
+                    *per_officer.entry(g.control_subject[i].expect("filtered")).or_default() += 1.0;
                 }
-                let mut officers: Vec<(&usize, &(f64, [f64; 3]))> = per_officer.iter().collect();
+                let mut officers: Vec<(&usize, &f64)> = per_officer.iter().collect();
                 officers.sort_by_key(|(s, _)| **s);
-                for (&s, &(x, xk)) in officers {
+                for (&s, &x) in officers {
                     if x < 2.0 {
                         continue;
                     }
-                    // The officer's share of the office's other controls of each kind.
+                    // The officer's share of all the office's controls of each
+                    // kind, this party's included: the chance of drawing them
+                    // (conservative for an officer who picks controls up).
                     let ok = officer_kind[&s];
-                    let ps: Vec<f64> = cs
-                        .iter()
-                        .map(|&i| {
-                            let kd = d.kind[i];
-                            let rest = kind_total[kd] - party_kind[kd];
-                            if rest <= 0.0 { 0.5 } else { ((ok[kd] - xk[kd]) / rest).clamp(1e-3, 0.999) }
-                        })
-                        .collect();
+                    let ps: Vec<f64> =
+                        cs.iter().map(|&i| (ok[d.kind[i]] / kind_total[d.kind[i]]).clamp(1e-3, 0.999)).collect();
                     let p = stats::poisson_binomial_mid_p(&ps, x as u64, false);
                     // Šidák over the parties tested in this office, Bonferroni over trader/declarant.
                     let adj = (2.0 * -((tested * (-p).ln_1p()).exp_m1())).min(1.0);
@@ -928,8 +924,11 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
     // Officer level: peers are the same office and post.
     let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
     for o in &officers {
-        let n = groups.len();
-        groups.entry((o.office.clone(), o.post.clone())).or_insert(n);
+        groups.insert((o.office.clone(), o.post.clone()), 0);
+    }
+    // Group numbers in key order: the posts below are listed in that order.
+    for (i, v) in groups.values_mut().enumerate() {
+        *v = i;
     }
     let officer_grouping = Grouping {
         ids: officers.iter().map(|o| o.id.clone()).collect(),
@@ -995,6 +994,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         let n = post_kinds.len();
         post_kinds.entry(p.clone()).or_insert(n);
     }
+    debug_assert!(post_ids.iter().enumerate().all(|(i, k)| groups[k] == i));
     let post_of_officer: Vec<usize> = officer_grouping.group.clone();
     let post_grouping = Grouping {
         ids: post_ids.iter().map(|(o, p)| format!("{o}/{p}")).collect(),

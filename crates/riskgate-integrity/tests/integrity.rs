@@ -112,7 +112,7 @@ fn changes() -> Vec<(&'static str, &'static str, Change)> {
         ("one trader's controls picked up", "concentration", |i| {
             let mut n = 0;
             for c in mine(i) {
-                if n < 12 {
+                if n < 20 {
                     c.trader = "T-FRIEND".into();
                     n += 1;
                 }
@@ -188,14 +188,14 @@ fn each_indicator_moves_the_score_in_the_right_direction() {
         ));
     }
     expect![[r#"
-        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.63 →  6.48   rank 3 → 1
-        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.63 →  3.81   rank 3 → 1
-        one trader's controls picked up               concentration       -7.9 →   2.4   score  0.63 →  1.59   rank 3 → 1
-        controls five times faster                    control_duration     2.0 →   8.0   score  0.63 → 25.96   rank 3 → 1
-        release right after the control               release_speed        0.3 →   8.0   score  0.63 → 13.29   rank 3 → 1
-        completions late at night                     off_hours           -0.0 →   3.5   score  0.63 →  8.69   rank 3 → 1
-        ten years in the same post                    tenure               0.0 →   0.5   score  0.63 →  1.13   rank 3 → 1
-        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.63 →  1.63   rank 3 → 1"#]].assert_eq(&rows.join("\n"));
+        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.63 →  6.48   rank 2 → 1
+        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.63 →  3.81   rank 2 → 1
+        one trader's controls picked up               concentration       -7.9 →   3.8   score  0.63 →  3.22   rank 2 → 1
+        controls five times faster                    control_duration     2.0 →   8.0   score  0.63 → 25.96   rank 2 → 1
+        release right after the control               release_speed        0.3 →   8.0   score  0.63 → 13.29   rank 2 → 1
+        completions late at night                     off_hours           -0.0 →   3.5   score  0.63 →  8.69   rank 2 → 1
+        ten years in the same post                    tenure               0.0 →   0.5   score  0.63 →  1.13   rank 2 → 1
+        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.63 →  1.63   rank 2 → 1"#]].assert_eq(&rows.join("\n"));
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn a_colluding_pattern_reaches_warning_and_explains_itself() {
     // Evidence names the declarations and log entries behind the indicators.
     let ev = top.evidence.iter().find(|e| e.indicator == "overrides_down").unwrap();
     assert_eq!(ev.log_entries.len(), 11, "ten bland overrides plus the one from the base world");
-    assert!(top.evidence.iter().any(|e| e.indicator == "concentration" && e.declarations.len() == 12));
+    assert!(top.evidence.iter().any(|e| e.indicator == "concentration" && e.declarations.len() == 20));
     // The post and the unit of that officer rise above their peers.
     assert_eq!(r.posts[0].id, "2201/inspection");
     assert_eq!(r.units[0].id, "2201");

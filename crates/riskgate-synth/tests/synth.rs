@@ -328,6 +328,7 @@ fn truth(kinds: &[&str], evaded: f64) -> Truth {
         kinds: kinds.iter().map(|k| k.to_string()).collect(),
         evaded_duty_cny: evaded,
         smuggling: kinds.contains(&"smuggling"),
+        trader: None,
     }
 }
 

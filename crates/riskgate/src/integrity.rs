@@ -298,3 +298,50 @@ pub fn override_lane(
     };
     Ok(app.store.override_channel(&o)?)
 }
+
+/// `import overrides FILE`: overrides as officers made them, one JSON
+/// object a line: {"declaration_id", "officer", "at", "to", "reason"}
+/// ("from" is informative; the store knows the lane before). Each is its
+/// own transaction with its action-log entry; bad lines are reported by
+/// line and field and the others applied.
+pub fn import_overrides(app: &mut App, file: &Path) -> Result<crate::import::Summary> {
+    let mut s = crate::import::Summary::default();
+    for line in crate::jsonl::read(file)? {
+        let parsed = line.value.map_err(|e| e.to_string()).and_then(|v| {
+            let text = |k: &str| -> std::result::Result<String, String> {
+                v.get(k).and_then(serde_json::Value::as_str).map(str::to_string).ok_or_else(|| {
+                    format!("{k}: expected a string, got {}", v.get(k).map_or("nothing".into(), |x| x.to_string()))
+                })
+            };
+            let to = text("to")?;
+            let channel =
+                Channel::parse(&to).ok_or_else(|| format!("to: expected green, yellow or red, got {to:?}"))?;
+            let at = text("at")?;
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map_err(|_| format!("at: expected an RFC 3339 time, got {at:?}"))?;
+            Ok(Override {
+                declaration_id: text("declaration_id")?,
+                channel,
+                officer: text("officer")?,
+                reason: text("reason")?,
+                at,
+                entered_by: Some(app.user.clone()),
+            })
+        });
+        match parsed {
+            Err(e) => {
+                crate::import::report(file, line.number, &e);
+                s.rejected += 1;
+            }
+            Ok(o) => match app.store.override_channel(&o) {
+                Ok(_) => s.accepted += 1,
+                Err(riskgate_store::StoreError::User(e)) => {
+                    crate::import::report(file, line.number, &e);
+                    s.rejected += 1;
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+    Ok(s)
+}

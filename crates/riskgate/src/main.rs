@@ -140,6 +140,9 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Colluding officers to plant (0 for a world without collusion).
+        #[arg(long, default_value_t = 4)]
+        colluders: usize,
         outdir: PathBuf,
     },
     /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
@@ -150,6 +153,10 @@ enum Command {
         decisions: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Also write the overrides officers make before controlling (apply
+        /// them with `import overrides` before importing the outcomes).
+        #[arg(long)]
+        overrides: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -162,6 +169,9 @@ enum Command {
         /// Start from an empty data directory (removes DATA/riskgate.db*).
         #[arg(long)]
         fresh: bool,
+        /// Colluding officers to plant (0 for a world without collusion).
+        #[arg(long, default_value_t = 4)]
+        colluders: usize,
     },
     /// Benchmarks (screen throughput, rule stage scaling).
     Bench {
@@ -233,6 +243,10 @@ enum ImportKind {
     },
     /// Administrative litigation cases.
     Litigation {
+        file: PathBuf,
+    },
+    /// Lane overrides officers made ({declaration_id, officer, at, to, reason}), each logged.
+    Overrides {
         file: PathBuf,
     },
     /// Declarations from CSV through a TOML column mapping.
@@ -488,6 +502,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     import::import_workforce(&mut app, &file, WorkforceRecord::litigation_from_json)?,
                     "litigation cases",
                 ),
+                ImportKind::Overrides { file } => (integrity::import_overrides(&mut app, &file)?, "overrides"),
                 ImportKind::Csv { mapping, file, clock } => {
                     let opts = ScreenOptions { clock, ..Default::default() };
                     (import::import_csv(&mut app, &mapping, &file, &opts)?, "declarations (csv)")
@@ -507,6 +522,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let counts = app.store.office_counts(from, to)?;
             let offices = app.store.offices()?;
             let mut units = kpi::rollup(&offices, &counts);
+            kpi::add_workforce(&mut units, &offices, &app.store.officers()?, &app.store.workforce()?, from, to);
             if let Some(code) = office {
                 // The unit and everything under it.
                 let mut keep = std::collections::HashSet::from([code.clone()]);
@@ -526,7 +542,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "units": units }))?),
-                Format::Table => kpi::print_table(&units)?,
+                Format::Table => {
+                    kpi::print_table(&units)?;
+                    kpi::print_workforce(&units);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -744,8 +763,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Generate { seed, scale, outdir } => {
-            let s = world::generate(seed, scale, &outdir)?;
+        Command::Generate { seed, scale, colluders, outdir } => {
+            let s = world::generate_with(seed, scale, colluders, &outdir)?;
             eprintln!(
                 "world seed {seed} scale {scale}: {} history + {} live declarations, fraud {:.2}% / {:.2}%, written to {}",
                 s.history_declarations,
@@ -756,19 +775,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { truth, decisions, out, seed } => {
+        Command::Simulate { truth, decisions, out, overrides, seed } => {
             let app = open()?;
-            let n = world::simulate(&app, seed, &truth, &decisions, &out)?;
+            let n = world::simulate(&app, seed, &truth, &decisions, &out, overrides.as_deref())?;
             eprintln!("{n} outcomes written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { seed, scale, fresh } => {
+        Command::Demo { seed, scale, fresh, colluders } => {
             if fresh || data.join("riskgate.db").exists() {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
                 }
             }
-            world::demo(&data, seed, scale)?;
+            world::demo(&data, seed, scale, colluders)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { cmd } => {
