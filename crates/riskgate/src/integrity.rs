@@ -288,6 +288,10 @@ pub fn override_lane(
     officer: &str,
     reason: &str,
 ) -> Result<OverrideDone> {
+    anyhow::ensure!(
+        known_officer(app, officer)?,
+        "officer: expected an officer id known to the registry, got {officer:?}"
+    );
     let o = Override {
         declaration_id: declaration_id.to_string(),
         channel: lane,
@@ -297,6 +301,12 @@ pub fn override_lane(
         entered_by: (app.user != officer).then(|| app.user.clone()),
     };
     Ok(app.store.override_channel(&o)?)
+}
+
+/// Whether `id` is in the officer registry (any id when none is loaded).
+fn known_officer(app: &App, id: &str) -> Result<bool> {
+    let officers = app.store.officers()?;
+    Ok(officers.is_empty() || officers.iter().any(|o| o.id == id))
 }
 
 /// `import overrides FILE`: overrides as officers made them, one JSON
@@ -333,6 +343,11 @@ pub fn import_overrides(app: &mut App, file: &Path) -> Result<crate::import::Sum
                 crate::import::report(file, line.number, &e);
                 s.rejected += 1;
             }
+            Ok(o) if !known_officer(app, &o.officer)? => {
+                let msg = format!("officer: expected an officer id known to the registry, got {:?}", o.officer);
+                crate::import::report(file, line.number, &msg);
+                s.rejected += 1;
+            }
             Ok(o) => match app.store.override_channel(&o) {
                 Ok(_) => s.accepted += 1,
                 Err(riskgate_store::StoreError::User(e)) => {
@@ -344,4 +359,119 @@ pub fn import_overrides(app: &mut App, file: &Path) -> Result<crate::import::Sum
         }
     }
     Ok(s)
+}
+
+/// `bench integrity`: a store with `declarations` declarations (stored as
+/// history), `controls` completed controls by `officers` officers in 20
+/// offices, 1% of them overridden, then the indicators of every officer,
+/// post and unit computed from it; loading and computing are timed apart.
+pub fn bench(officers: usize, declarations: usize, controls: usize, seed: u64, dir: &Path) -> Result<()> {
+    use riskgate_core::rng::Rng;
+    use std::time::Instant;
+    anyhow::ensure!(officers >= 20 && controls <= declarations, "need ≥ 20 officers and controls ≤ declarations");
+    let _ = std::fs::remove_dir_all(dir);
+    let mut app = App::open(dir, "bench")?;
+    let mut r = Rng::new(seed);
+    let mut offices = vec![
+        serde_json::json!({"code": "0000", "name": "HQ", "level": "hq"}),
+        serde_json::json!({"code": "2200", "name": "D", "parent": "0000", "level": "district"}),
+    ];
+    let codes: Vec<String> = (0..20).map(|i| format!("22{:02}", i + 1)).collect();
+    for c in &codes {
+        offices.push(serde_json::json!({"code": c, "name": c, "parent": "2200", "level": "office"}));
+    }
+    let offices: Vec<riskgate_core::Office> = offices
+        .iter()
+        .map(riskgate_core::Office::from_json)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    app.store.upsert_offices(&offices)?;
+    let mut staff: Vec<Vec<String>> = vec![Vec::new(); codes.len()];
+    let mut regs = Vec::new();
+    for k in 0..officers {
+        let office = k % codes.len();
+        let id = format!("E{:05}", 10_000 + k);
+        let post = if (k / codes.len()) % 2 == 0 { "inspection" } else { "document_review" };
+        let since = format!("20{:02}-03-01", 16 + r.below(10));
+        regs.push(
+            riskgate_core::Officer::from_json(&serde_json::json!({"id": id, "name": id, "office": codes[office],
+                "post": post, "post_since": since}))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        staff[office].push(id);
+    }
+    app.store.upsert_officers(&regs)?;
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(10_000);
+    let day0 = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+    let mut controlled = Vec::with_capacity(controls);
+    let every = declarations / controls.max(1);
+    for i in 0..declarations {
+        let office = r.below(codes.len() as u64) as usize;
+        let trader = (r.uniform().powi(3) * 30_000.0) as u64;
+        let at = day0 + chrono::Duration::days((i * 250 / declarations) as i64);
+        let id = format!("{}2026{:010}", codes[office], i);
+        let v = serde_json::json!({"id": id, "declared_at": format!("{at}T{:02}:{:02}:00+08:00", 8 + r.below(10), r.below(60)),
+            "direction": "import", "office": codes[office], "transport_mode": "sea", "trade_mode": "0110",
+            "trader": {"id": format!("T{trader:06}")}, "declarant": {"id": format!("B{:04}", trader % 2000)},
+            "country_of_departure": "VN", "currency": "USD",
+            "items": [{"line": 1, "hs_code": "8471300000", "origin": "VN", "quantity": 10, "net_weight_kg": 5.0,
+                       "value": 1000.0, "duty_rate": 0.1}]});
+        batch.push(riskgate_core::Declaration::from_json(&v).map_err(|e| anyhow::anyhow!("{e}"))?);
+        if every > 0 && i % every == 0 && controlled.len() < controls {
+            controlled.push((id, office, at));
+        }
+        if batch.len() == 10_000 {
+            app.store.commit_historical(&batch)?;
+            batch.clear();
+        }
+    }
+    app.store.commit_historical(&batch)?;
+    let mut outcomes = Vec::with_capacity(controlled.len());
+    for (id, office, at) in &controlled {
+        let officer = &staff[*office][r.below(staff[*office].len() as u64) as usize];
+        let kind = if r.chance(0.5) { "document" } else { "physical" };
+        let finding = r.chance(0.2);
+        let done = format!("{at}T{:02}:{:02}:00+08:00", 12 + r.below(6), r.below(60));
+        outcomes.push(
+            riskgate_core::Outcome::from_json(&serde_json::json!({"declaration_id": id, "officer": officer,
+                "control": kind, "completed_at": done, "result": if finding { "finding" } else { "no_finding" },
+                "findings": if finding { vec!["undervaluation"] } else { vec![] }, "additional_duty": 0.0,
+                "seizure": false, "released_at": format!("{at}T19:00:00+08:00")}))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    for chunk in outcomes.chunks(5_000) {
+        app.store.commit_outcomes(chunk)?;
+    }
+    for (k, (id, office, at)) in controlled.iter().enumerate().filter(|(k, _)| k % 100 == 0) {
+        let mut a = app.action("override", id);
+        a.actor = staff[*office][k % staff[*office].len()].clone();
+        a.office = Some(codes[*office].clone());
+        a.at = at.and_hms_opt(10, 0, 0).expect("time").and_utc().fixed_offset();
+        a.before = Some(serde_json::json!({"channel": "red"}));
+        a.after = Some(serde_json::json!({"channel": "green"}));
+        a.reason = Some("bench".into());
+        app.store.append_action(&a)?;
+    }
+    println!(
+        "store built in {:.1} s: {declarations} declarations, {} controls, {officers} officers",
+        t.elapsed().as_secs_f64(),
+        outcomes.len()
+    );
+    let t = Instant::now();
+    let input = load_input(app.store.as_ref(), None, None, None)?;
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let report = compute(&input, &Config::default());
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "integrity: {} officers, {} posts, {} units from {} controls and {} overrides: load {load:.2} s, compute {secs:.2} s",
+        report.officers.len(),
+        report.posts.len(),
+        report.units.len(),
+        input.controls.len(),
+        input.overrides.len()
+    );
+    Ok(())
 }

@@ -566,13 +566,18 @@ fn audit_verify_names_the_first_tampered_entry() {
 #[test]
 fn overrides_require_a_reason_are_checked_and_logged() {
     let e = Env::new();
-    let (_, decisions) = screened_world(&e, 31, 0.03, 0);
+    let (w, decisions) = screened_world(&e, 31, 0.03, 0);
+    let officers = std::fs::read_to_string(w.join("officers.jsonl")).unwrap();
+    let officer = serde_json::from_str::<serde_json::Value>(officers.lines().next().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let id_of = |channel: &str| {
         decisions.iter().find(|d| d["channel"] == channel).unwrap()["declaration_id"].as_str().unwrap().to_string()
     };
     let (red, green) = (id_of("red"), id_of("green"));
     let ovr = |id: &str, lane: &str, reason: &str| {
-        e.run("chief", &["tasks", "override", id, "--lane", lane, "--officer", "E10001", "--reason", reason])
+        e.run("chief", &["tasks", "override", id, "--lane", lane, "--officer", &officer, "--reason", reason])
     };
     let err = |o: Output| String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(err(ovr(&red, "green", "  ")).contains("reason: a reason is required"));
@@ -583,7 +588,9 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     assert!(out.status.success(), "{}", err(out));
     let a = last_action(&e);
     assert_eq!(a["action"]["action"], "override");
-    assert_eq!(a["action"]["actor"], "E10001");
+    assert_eq!(a["action"]["actor"], officer.as_str());
+    let out = e.run("chief", &["tasks", "override", &red, "--lane", "green", "--officer", "E0", "--reason", "x"]);
+    assert!(err(out).contains("officer: expected an officer id known to the registry, got \"E0\""));
     assert_eq!(a["action"]["target"], red.as_str());
     assert_eq!(a["action"]["before"]["channel"], "red");
     assert_eq!(a["action"]["after"]["channel"], "yellow");
@@ -592,12 +599,12 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     // To green: the task leaves the open list and the goods are released.
     assert!(e.ok("admin", &["tasks", "--limit", "100000"]).contains(&red));
     let out = ovr(&red, "green", "资料齐全");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("yellow → green by E10001, released"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("yellow → green by {officer}, released")));
     assert!(!e.ok("admin", &["tasks", "--limit", "100000"]).contains(&red));
     // A completed control can no longer be overridden.
     let yellow = id_of("yellow");
     let outcome = format!(
-        r#"{{"declaration_id":"{yellow}","officer":"E10001","control":"document","completed_at":"2026-09-01T10:00:00+08:00","result":"no_finding","findings":[],"additional_duty":0,"seizure":false}}"#
+        r#"{{"declaration_id":"{yellow}","officer":"{officer}","control":"document","completed_at":"2026-09-01T10:00:00+08:00","result":"no_finding","findings":[],"additional_duty":0,"seizure":false}}"#
     );
     e.ok("admin", &["import", "outcomes", &e.write("o.jsonl", &outcome)]);
     assert!(err(ovr(&yellow, "green", "x")).contains("its control is already completed"));
@@ -614,7 +621,7 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
     let out = e.ok("supervisor", &["integrity", "officers", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v["officers"].as_array().unwrap();
-    assert!(rows.len() > 100);
+    assert!(rows.len() > 30, "{}", rows.len());
     let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|p| p[0] >= p[1]), "highest first");
     for key in ["officer", "score", "level", "indicators", "rank"] {
@@ -634,4 +641,47 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
     let bad = e.write("bad.toml", "warning_p = 0.5\nwatch_p = 0.1\n");
     let out = e.run("supervisor", &["integrity", "officers", "--config", &bad]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning_p: must not exceed watch_p"));
+}
+
+/// Officers complete the live controls of a screened world (with the
+/// overrides they make first); returns the ranked officers.
+fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_json::Value>) {
+    let e = Env::new();
+    let (w, _) = screened_world(&e, seed, 0.1, colluders);
+    let p = |f: &str| e.dir.join(f).to_str().unwrap().to_string();
+    let truth = w.join("truth.jsonl");
+    e.ok(
+        "admin",
+        &["simulate", "--truth", truth.to_str().unwrap(), "--decisions", &p("decisions.jsonl"), "--out", &p("o.jsonl")]
+            .into_iter()
+            .chain(["--overrides", &p("ov.jsonl")])
+            .collect::<Vec<_>>(),
+    );
+    e.ok("admin", &["import", "overrides", &p("ov.jsonl")]);
+    e.ok("admin", &["import", "outcomes", &p("o.jsonl")]);
+    let planted: Vec<String> = std::fs::read_to_string(w.join("colluders.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["officer"].as_str().unwrap().to_string())
+        .collect();
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok("supervisor", &["integrity", "officers", "--format", "json"])).unwrap();
+    (planted, v["officers"].as_array().unwrap().clone())
+}
+
+#[test]
+fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
+    let (planted, ranked) = integrity_of_world(6, 4);
+    assert_eq!(planted.len(), 4);
+    let top: Vec<&str> = ranked.iter().take(10).map(|r| r["officer"].as_str().unwrap()).collect();
+    for c in &planted {
+        assert!(top.contains(&c.as_str()), "planted colluder {c} not in the top 10 {top:?}");
+    }
+    let warned: Vec<&str> =
+        ranked.iter().filter(|r| r["level"] == "warning").map(|r| r["officer"].as_str().unwrap()).collect();
+    assert!(warned.iter().all(|w| planted.iter().any(|c| c == w)), "honest officers warned: {warned:?}");
+    assert!(warned.len() >= 2, "{warned:?}");
+    let (none, ranked) = integrity_of_world(6, 0);
+    assert!(none.is_empty());
+    assert!(ranked.iter().all(|r| r["level"] != "warning"), "{:#?}", ranked[0]);
 }
