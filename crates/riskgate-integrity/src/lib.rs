@@ -785,7 +785,8 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping) -> Vec<Con
         }
     }
     // best[s] = (adjusted p, label, x, n, expected, decls)
-    let mut best: Vec<Option<(f64, String, u64, u64, f64, Vec<String>)>> = vec![None; ns];
+    type Best = Option<(f64, String, u64, u64, f64, Vec<String>)>;
+    let mut best: Vec<Best> = vec![None; ns];
     let mut offices: Vec<&&str> = by_office.keys().collect();
     offices.sort();
     for office in offices {

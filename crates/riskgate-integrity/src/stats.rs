@@ -247,7 +247,7 @@ pub fn between_variance(points: &[(f64, f64, f64)], winsor: f64) -> f64 {
     let mut zs: Vec<f64> = pts.iter().map(|p| p.0).collect();
     zs.sort_by(f64::total_cmp);
     let k = ((n as f64) * winsor).floor() as usize;
-    let (lo, hi) = (zs[k.min(n - 1)], zs[(n - 1 - k).max(0)]);
+    let (lo, hi) = (zs[k], zs[n - 1 - k]); // k ≤ n / 10 with n ≥ 5
     let phi_n: f64 = pts.iter().map(|(z, _)| z.clamp(lo, hi).powi(2)).sum();
     let ws: f64 = pts.iter().map(|(_, v)| 1.0 / v).sum();
     let ws2: f64 = pts.iter().map(|(_, v)| 1.0 / (v * v)).sum();

@@ -25,7 +25,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, Timelike
 use riskgate_core::rng::{Rng, keyed_uniform, stable_hash};
 use serde_json::{Value, json};
 
-use crate::outcome::Lane;
+use crate::outcome::{Lane, Truth};
 use crate::world::World;
 
 /// Share of a linked trader's controls the colluder picks up.
@@ -190,14 +190,14 @@ pub fn assign(
     officers: &[String],
     collusion: &Collusion,
 ) -> (String, Option<Bent>) {
-    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office)) {
-        if keyed_uniform(seed, &format!("collusion/pick/{id}")) < PICK_UP {
-            let evening = keyed_uniform(seed, &format!("collusion/evening/{id}")) < 0.35;
-            return (
-                c.officer.clone(),
-                Some(Bent { finding_factor: FINDING_FACTOR, duration_factor: 0.35, fast_release: true, evening }),
-            );
-        }
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office))
+        && keyed_uniform(seed, &format!("collusion/pick/{id}")) < PICK_UP
+    {
+        let evening = keyed_uniform(seed, &format!("collusion/evening/{id}")) < 0.35;
+        return (
+            c.officer.clone(),
+            Some(Bent { finding_factor: FINDING_FACTOR, duration_factor: 0.35, fast_release: true, evening }),
+        );
     }
     let officer = if officers.is_empty() {
         "E00000".to_string()
@@ -224,19 +224,18 @@ pub(crate) fn evening(
     e
 }
 
-/// The override an officer makes of a live control before it is carried
-/// out, if any: the DATA-style record {declaration_id, officer, at, from,
+/// The override an officer makes of a live control (at the declaration's
+/// office) before it is carried out, if any: the DATA-style record {declaration_id, officer, at, from,
 /// to, reason}.
 pub fn simulate_override(
     seed: u64,
-    id: &str,
-    trader: Option<&str>,
-    office: &str,
+    truth: &Truth,
     lane: Lane,
     decided_at: DateTime<FixedOffset>,
     officers: &[String],
     collusion: &Collusion,
 ) -> Option<Value> {
+    let (id, trader, office) = (truth.declaration_id.as_str(), truth.trader.as_deref(), truth.office.as_str());
     let from = match lane {
         Lane::Red => "red",
         Lane::Yellow => "yellow",

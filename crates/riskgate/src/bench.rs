@@ -536,6 +536,7 @@ fn kcs_labels(file: &Path) -> Result<Vec<KcsLabel>> {
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)] // the flags of `bench kcs`, passed through once
 fn bench_kcs(
     data: &Path,
     mapping: &Path,

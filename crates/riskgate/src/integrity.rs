@@ -391,7 +391,7 @@ pub fn bench(officers: usize, declarations: usize, controls: usize, seed: u64, d
     for k in 0..officers {
         let office = k % codes.len();
         let id = format!("E{:05}", 10_000 + k);
-        let post = if (k / codes.len()) % 2 == 0 { "inspection" } else { "document_review" };
+        let post = if (k / codes.len()).is_multiple_of(2) { "inspection" } else { "document_review" };
         let since = format!("20{:02}-03-01", 16 + r.below(10));
         regs.push(
             riskgate_core::Officer::from_json(&serde_json::json!({"id": id, "name": id, "office": codes[office],

@@ -89,17 +89,7 @@ pub fn simulate(
         let offs = officers.get(&d.office).map(Vec::as_slice).unwrap_or(&[]);
         let mut lane = lane;
         if let Some(ow) = ow.as_mut() {
-            let id = &d.declaration_id;
-            let o = riskgate_synth::simulate_override(
-                seed,
-                id,
-                t.trader.as_deref(),
-                &d.office,
-                lane,
-                d.decided_at,
-                offs,
-                &collusion,
-            );
+            let o = riskgate_synth::simulate_override(seed, t, lane, d.decided_at, offs, &collusion);
             if let Some(o) = o {
                 ow.write(&o)?;
                 match Lane::parse(o["to"].as_str().unwrap_or("green")) {
