@@ -1114,3 +1114,43 @@ fn group_rules(g: &mut Subject, members: &[&Subject], cfg: &Config) {
         });
     }
 }
+
+/// One window of an officer's indicator history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Window `[from, to)`, seconds since the epoch.
+    pub from: i64,
+    pub to: i64,
+    /// The officer in that window against the same peers; `None` when they
+    /// did nothing in it.
+    pub subject: Option<Subject>,
+}
+
+/// The officer's indicators window by window (e.g. month by month), each
+/// window computed on its own against the peers of that window, so a
+/// supervisor sees when a pattern began.
+pub fn officer_history(input: &Input, cfg: &Config, officer: &str, windows: &[(i64, i64)]) -> Vec<HistoryPoint> {
+    windows
+        .iter()
+        .map(|&(from, to)| {
+            let inside = |t: i64| t >= from && t < to;
+            let window = Input {
+                officers: input.officers.clone(),
+                controls: input.controls.iter().filter(|c| inside(c.completed_at)).cloned().collect(),
+                overrides: input.overrides.iter().filter(|o| inside(o.at)).cloned().collect(),
+                disciplinary: input.disciplinary.clone(),
+                as_of: input.as_of,
+            };
+            let active = window.controls.iter().any(|c| c.officer == officer)
+                || window.overrides.iter().any(|o| o.officer == officer);
+            let subject = active
+                .then(|| compute(&window, cfg).officers.into_iter().find(|s| s.id == officer))
+                .flatten()
+                .map(|mut s| {
+                    s.evidence.clear();
+                    s
+                });
+            HistoryPoint { from, to, subject }
+        })
+        .collect()
+}

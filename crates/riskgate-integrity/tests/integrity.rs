@@ -238,3 +238,18 @@ fn thresholds_are_configurable_and_checked() {
     );
     assert!(Config::default().validate().is_ok());
 }
+
+#[test]
+fn history_shows_when_a_pattern_began() {
+    let mut input = base();
+    // Overrides only in the second half of the period.
+    (changes()[0].2)(&mut input);
+    let mid = DAY0 + 25 * 86_400;
+    let end = DAY0 + 200 * 86_400;
+    let h = riskgate_integrity::officer_history(&input, &Config::default(), TARGET, &[(DAY0, mid), (mid, end)]);
+    assert_eq!(h.len(), 2);
+    let z = |i: usize| h[i].subject.as_ref().unwrap().indicator("overrides_down").unwrap().z.unwrap();
+    assert!(z(0) < 1.0 && z(1) > 3.0, "{} {}", z(0), z(1));
+    let none = riskgate_integrity::officer_history(&input, &Config::default(), TARGET, &[(0, 1)]);
+    assert!(none[0].subject.is_none());
+}

@@ -223,10 +223,41 @@ pub fn print_warnings(r: &Report, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// One officer's profile: indicators against peers, reasons and evidence.
-pub fn print_profile(app: &App, s: &Subject, json: bool) -> Result<()> {
+/// The officer's indicators month by month (calendar months, China time)
+/// over the data of `[from, to)`.
+pub fn history(
+    store: &dyn Store,
+    officer: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+    cfg: &Config,
+) -> Result<Vec<riskgate_integrity::HistoryPoint>> {
+    use chrono::{Datelike, TimeZone};
+    let input = load_input(store, from, to, None)?;
+    let times = input.controls.iter().map(|c| c.completed_at).chain(input.overrides.iter().map(|o| o.at));
+    let (Some(first), Some(last)) = (times.clone().min(), times.max()) else { return Ok(vec![]) };
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let month_start = |t: i64| {
+        let d = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().with_timezone(&cst).date_naive();
+        cst.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0).single().map_or(t, |m| m.timestamp())
+    };
+    let mut windows = Vec::new();
+    let mut start = month_start(first);
+    while start <= last {
+        let next = month_start(start + 32 * 86_400);
+        windows.push((start, next));
+        start = next;
+    }
+    Ok(riskgate_integrity::officer_history(&input, cfg, officer, &windows))
+}
+
+/// One officer's profile: indicators against peers, reasons and evidence,
+/// and the month-by-month history.
+pub fn print_profile(app: &App, s: &Subject, hist: &[riskgate_integrity::HistoryPoint], json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
+        let mut v = serde_json::to_value(s)?;
+        v["history"] = serde_json::to_value(hist)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     println!(
@@ -252,6 +283,33 @@ pub fn print_profile(app: &App, s: &Subject, json: bool) -> Result<()> {
         println!("\nreasons:");
         for r in &s.reasons {
             println!("  - {r}");
+        }
+    }
+    if !hist.is_empty() {
+        println!("\nhistory by month (each month against the peers of that month):");
+        println!(
+            "  {:<8} {:>6} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "month", "score", "level", "ovr z", "find z", "conc z", "dur z", "rel z", "off z"
+        );
+        for h in hist {
+            let month = chrono::DateTime::from_timestamp(h.from + 8 * 3600, 0).map(|t| t.format("%Y-%m").to_string());
+            let Some(x) = &h.subject else {
+                println!("  {:<8} {:>6}", month.unwrap_or_default(), "—");
+                continue;
+            };
+            let z = |k: &str| x.indicator(k).and_then(|i| i.z).map_or("—".to_string(), |z| format!("{z:.1}"));
+            println!(
+                "  {:<8} {:>6.2} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                month.unwrap_or_default(),
+                x.score,
+                x.level.as_str(),
+                z("overrides_down"),
+                z("finding_shortfall"),
+                z("concentration"),
+                z("control_duration"),
+                z("release_speed"),
+                z("off_hours")
+            );
         }
     }
     if !s.evidence.is_empty() {

@@ -724,7 +724,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 IntegrityCmd::Warnings { format } => integrity::print_warnings(&r, format == Format::Json)?,
                 IntegrityCmd::Officer { id, format } => {
                     let s = r.officers.iter().find(|s| s.id == id).with_context(|| format!("no officer {id:?}"))?;
-                    integrity::print_profile(&app, s, format == Format::Json)?;
+                    let hist = integrity::history(app.store.as_ref(), &id, from, to, &cfg)?;
+                    integrity::print_profile(&app, s, &hist, format == Format::Json)?;
                 }
             }
             Ok(ExitCode::SUCCESS)
