@@ -228,4 +228,12 @@ CREATE TABLE risk_levels (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+-- Integrity reads the action log by time window (overrides, reads, outcome
+-- entries of a period).
+CREATE INDEX action_log_at ON action_log(at);
+"#,
+    ),
 ];

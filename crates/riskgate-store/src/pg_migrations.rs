@@ -293,4 +293,12 @@ CREATE TABLE risk_levels (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+-- Integrity reads the action log by time window. The table is partitioned
+-- by month on `at` already; the index serves windows inside a month.
+CREATE INDEX action_log_at ON action_log(at);
+"#,
+    ),
 ];

@@ -18,6 +18,21 @@ use crate::screen::{Clock, ScreenOptions};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// Integrity indicators of every officer, post and unit: a store with
+    /// DECLARATIONS declarations and CONTROLS controls by OFFICERS officers;
+    /// load and compute timed apart.
+    Integrity {
+        #[arg(long, default_value_t = 300)]
+        officers: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        declarations: usize,
+        #[arg(long, default_value_t = 50_000)]
+        controls: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// End-to-end `screen` of N live declarations into a fresh store.
     Screen {
         #[arg(long, default_value_t = 100_000)]
@@ -120,6 +135,13 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
         );
     }
     match cmd {
+        BenchCmd::Integrity { officers, declarations, controls, seed, dir } => {
+            let dir =
+                dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
+            let r = crate::integrity::bench(officers, declarations, controls, seed, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            r?;
+        }
         BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
             let dir = match dir {

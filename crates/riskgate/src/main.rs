@@ -5,6 +5,7 @@ mod app;
 mod bench;
 mod explain;
 mod import;
+mod integrity;
 mod jsonl;
 mod kpi;
 mod levels;
@@ -114,12 +115,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Open control tasks of an office, highest risk first.
+    /// Open control tasks of an office, highest risk first; `tasks override` changes a lane.
     Tasks {
+        #[command(subcommand)]
+        cmd: Option<TasksCmd>,
         #[arg(long)]
         office: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Workforce and integrity risk (M7): officers, posts and units ranked by
+    /// score against peers. Every read is written to the action log.
+    Integrity {
+        #[command(subcommand)]
+        cmd: IntegrityCmd,
+        #[command(flatten)]
+        period: Period,
+        /// Thresholds and rules (TOML; fields of riskgate_integrity::Config).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
     },
     /// The action log; `audit verify` checks its hash chain.
     Audit {
@@ -132,6 +146,9 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Colluding officers to plant (0 for a world without collusion).
+        #[arg(long, default_value_t = 4)]
+        colluders: usize,
         outdir: PathBuf,
     },
     /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
@@ -142,6 +159,10 @@ enum Command {
         decisions: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Also write the overrides officers make before controlling (apply
+        /// them with `import overrides` before importing the outcomes).
+        #[arg(long)]
+        overrides: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -154,6 +175,9 @@ enum Command {
         /// Start from an empty data directory (removes DATA/riskgate.db*).
         #[arg(long)]
         fresh: bool,
+        /// Colluding officers to plant (0 for a world without collusion).
+        #[arg(long, default_value_t = 4)]
+        colluders: usize,
     },
     /// Create or upgrade the store's schema and print its migration versions (idempotent).
     Migrate,
@@ -227,6 +251,10 @@ enum ImportKind {
     },
     /// Administrative litigation cases.
     Litigation {
+        file: PathBuf,
+    },
+    /// Lane overrides officers made ({declaration_id, officer, at, to, reason}), each logged.
+    Overrides {
         file: PathBuf,
     },
     /// Declarations from CSV through a TOML column mapping.
@@ -369,6 +397,67 @@ enum ConfigCmd {
 }
 
 #[derive(Subcommand)]
+enum TasksCmd {
+    /// Change the lane of a screened declaration whose control is not completed
+    /// (logged with before, after and the reason).
+    Override {
+        declaration_id: String,
+        #[arg(long, value_enum)]
+        lane: LaneArg,
+        /// The officer who decides the override.
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LaneArg {
+    Green,
+    Yellow,
+    Red,
+}
+
+#[derive(Subcommand)]
+enum IntegrityCmd {
+    /// Officers ranked by integrity score, highest first.
+    Officers {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Posts (office × post) ranked by score.
+    Posts {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Units (offices) ranked by score.
+    Units {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Officers, posts and units at warning, with their reasons.
+    Warnings {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One officer's indicators against peers, with the evidence behind them.
+    Officer {
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCmd {
     Verify,
     Log {
@@ -422,6 +511,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     import::import_workforce(&mut app, &file, WorkforceRecord::litigation_from_json)?,
                     "litigation cases",
                 ),
+                ImportKind::Overrides { file } => (integrity::import_overrides(&mut app, &file)?, "overrides"),
                 ImportKind::Csv { mapping, file, clock } => {
                     let opts = ScreenOptions { clock, ..Default::default() };
                     (import::import_csv(&mut app, &mapping, &file, &opts)?, "declarations (csv)")
@@ -441,6 +531,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let counts = app.store.office_counts(from, to)?;
             let offices = app.store.offices()?;
             let mut units = kpi::rollup(&offices, &counts);
+            kpi::add_workforce(&mut units, &offices, &app.store.officers()?, &app.store.workforce()?, from, to);
             if let Some(code) = office {
                 // The unit and everything under it.
                 let mut keep = std::collections::HashSet::from([code.clone()]);
@@ -460,7 +551,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "units": units }))?),
-                Format::Table => kpi::print_table(&units)?,
+                Format::Table => {
+                    kpi::print_table(&units)?;
+                    kpi::print_workforce(&units);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -569,7 +663,74 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tasks { office, limit } => {
+        Command::Tasks { cmd: Some(TasksCmd::Override { declaration_id, lane, officer, reason }), .. } => {
+            let mut app = open()?;
+            let lane = match lane {
+                LaneArg::Green => riskgate_core::Channel::Green,
+                LaneArg::Yellow => riskgate_core::Channel::Yellow,
+                LaneArg::Red => riskgate_core::Channel::Red,
+            };
+            let done = integrity::override_lane(&mut app, &declaration_id, lane, &officer, &reason)?;
+            println!(
+                "{}: {} → {} by {officer}{} (action log entry {})",
+                done.declaration_id,
+                done.before,
+                done.after,
+                if done.released { ", released" } else { "" },
+                done.log_seq
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Integrity { cmd, period, config } => {
+            let mut app = open()?;
+            let cfg = integrity::load_config(config.as_deref())?;
+            let (from, to) = period.bounds();
+            let what = match &cmd {
+                IntegrityCmd::Officers { office, .. } => {
+                    format!("officers office={}", office.as_deref().unwrap_or("*"))
+                }
+                IntegrityCmd::Posts { office, .. } => format!("posts office={}", office.as_deref().unwrap_or("*")),
+                IntegrityCmd::Units { office, .. } => format!("units office={}", office.as_deref().unwrap_or("*")),
+                IntegrityCmd::Warnings { .. } => "warnings".to_string(),
+                IntegrityCmd::Officer { id, .. } => format!("officer {id}"),
+            };
+            let r = integrity::report(&mut app, &what, from, to, &cfg)?;
+            let keep = |office: &Option<String>| -> Result<Option<std::collections::HashSet<String>>> {
+                office.as_deref().map(|o| integrity::subtree(app.store.as_ref(), o)).transpose()
+            };
+            match cmd {
+                IntegrityCmd::Officers { office, format, limit } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> = r
+                        .officers
+                        .iter()
+                        .filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office)))
+                        .take(limit.unwrap_or(usize::MAX))
+                        .collect();
+                    integrity::print_list(&rows, "officers", format == Format::Json)?;
+                }
+                IntegrityCmd::Posts { office, format } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> =
+                        r.posts.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
+                    integrity::print_list(&rows, "posts", format == Format::Json)?;
+                }
+                IntegrityCmd::Units { office, format } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> =
+                        r.units.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
+                    integrity::print_list(&rows, "units", format == Format::Json)?;
+                }
+                IntegrityCmd::Warnings { format } => integrity::print_warnings(&r, format == Format::Json)?,
+                IntegrityCmd::Officer { id, format } => {
+                    let s = r.officers.iter().find(|s| s.id == id).with_context(|| format!("no officer {id:?}"))?;
+                    let hist = integrity::history(app.store.as_ref(), &id, from, to, &cfg)?;
+                    integrity::print_profile(&app, s, &hist, format == Format::Json)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tasks { office, limit, cmd: None } => {
             let app = open()?;
             for t in app.store.open_tasks(office.as_deref(), limit)? {
                 println!(
@@ -588,7 +749,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         Ok(ExitCode::SUCCESS)
                     }
                     Some(seq) => {
-                        println!("action log broken at entry {seq}");
+                        // Name the entry as it now reads, if it still decodes.
+                        let entry =
+                            app.store.actions_in(None, None).ok().and_then(|v| v.into_iter().find(|l| l.seq == seq));
+                        match entry {
+                            Some(l) => println!(
+                                "action log broken at entry {seq}: {} {} {} {} — its content or its link to the entry before no longer matches the hash chain (edited, inserted, or the entry before it deleted)",
+                                l.action.at.to_rfc3339(),
+                                l.action.actor,
+                                l.action.action,
+                                l.action.target
+                            ),
+                            None => println!("action log broken at entry {seq}: the entry no longer decodes"),
+                        }
                         Ok(ExitCode::from(2))
                     }
                 },
@@ -600,8 +773,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Generate { seed, scale, outdir } => {
-            let s = world::generate(seed, scale, &outdir)?;
+        Command::Generate { seed, scale, colluders, outdir } => {
+            let s = world::generate_with(seed, scale, colluders, &outdir)?;
             eprintln!(
                 "world seed {seed} scale {scale}: {} history + {} live declarations, fraud {:.2}% / {:.2}%, written to {}",
                 s.history_declarations,
@@ -612,13 +785,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { truth, decisions, out, seed } => {
+        Command::Simulate { truth, decisions, out, overrides, seed } => {
             let app = open()?;
-            let n = world::simulate(&app, seed, &truth, &decisions, &out)?;
+            let n = world::simulate(&app, seed, &truth, &decisions, &out, overrides.as_deref())?;
             eprintln!("{n} outcomes written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { seed, scale, fresh } => {
+        Command::Demo { seed, scale, fresh, colluders } => {
             match &at {
                 app::StoreAt::Sqlite(_) => {
                     if fresh || data.join("riskgate.db").exists() {
@@ -636,7 +809,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            world::demo(&at, &data, seed, scale)?;
+            world::demo(&at, &data, seed, scale, colluders)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
