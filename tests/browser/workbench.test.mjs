@@ -1,0 +1,72 @@
+// A field officer works the open controls of the office: instructions, an
+// override that needs a reason, and recording an outcome. Screenshots of the
+// workbench and the decision page in Chinese.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, loginAs, screenshot } from './helpers.mjs';
+
+let browser;
+before(async () => (browser = await launch()));
+after(async () => browser?.close());
+
+test('an officer records an outcome on an open control of the office', async () => {
+  const { context, page } = await loginAs(browser, 'zhang.officer');
+  try {
+    await page.click('#nav a[data-nav=workbench]');
+    await page.waitForSelector('[data-testid=open-controls] [data-control]');
+    const ids = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
+    const marked = ids.filter((id) => id.startsWith('2201'));
+    assert.ok(marked.length >= 2, `open controls of office 2201: ${ids}`);
+    const card = `[data-control="${marked[0]}"]`;
+    // Instructions, never rule logic.
+    assert.match(await page.textContent(`${card} .instructions`), /核对装箱单并开箱查验/);
+    await screenshot(page, 'workbench-zh');
+
+    // An override without a reason is refused before it is sent.
+    await page.click(`${card} button[data-action=override]`);
+    await page.click(`${card} [data-testid=override-form] button[type=submit]`);
+    assert.match(await page.textContent(`${card} [data-testid=error]`), /必须填写理由/);
+
+    // Record a finding.
+    await page.click(`${card} button[data-action=outcome]`);
+    await page.selectOption(`${card} select[name=result]`, 'finding');
+    await page.check(`${card} input[name=findings][value=undervaluation]`);
+    await page.fill(`${card} input[name=additional_duty]`, '1234.5');
+    await page.fill(`${card} input[name=note]`, '浏览器测试');
+    await page.click(`${card} [data-testid=outcome-form] button[type=submit]`);
+    await page.waitForSelector(card, { state: 'detached' });
+    const left = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
+    assert.ok(!left.includes(marked[0]), 'the completed control left the list');
+
+    // The decision page shows the outcome and explains the lane.
+    await page.goto(`${page.url().split('#')[0]}#/declarations/${marked[0]}`);
+    await page.waitForSelector('[data-testid=why-lane]');
+    assert.match(await page.textContent('[data-testid=why-lane]'), /强制/);
+    assert.match(await page.textContent('main'), /低报价格/);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the decision page explains a lane with rules, score, random draw and selection probability', async () => {
+  const { context, page } = await loginAs(browser, 'chen.analyst');
+  try {
+    await page.click('#nav a[data-nav=declarations]');
+    await page.fill('input[name=q]', '');
+    await page.selectOption('select[name=channel]', 'yellow');
+    await page.click('[data-testid=declaration-search] button[type=submit]');
+    await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
+    await page.click('[data-testid=declaration-results] tbody tr.clickable');
+    await page.waitForSelector('[data-testid=decision-facts]');
+    const facts = await page.textContent('[data-testid=decision-facts]');
+    assert.match(facts, /被布控概率/);
+    assert.match(facts, /随机抽取/);
+    assert.match(await page.textContent('[data-testid=score]'), /查获概率/);
+    await page.waitForSelector('[data-testid=features-chart][data-ready="1"]');
+    await screenshot(page, 'decision-zh');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
