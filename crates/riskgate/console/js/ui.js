@@ -62,8 +62,9 @@ export function num(v, digits = 0) {
 }
 
 export function dt(v) {
-  if (!v) return '—';
-  const d = new Date(v);
+  if (v === undefined || v === null || v === '') return '—';
+  // Store times may come as epoch seconds.
+  const d = typeof v === 'number' ? new Date(v < 1e11 ? v * 1000 : v) : new Date(v);
   if (Number.isNaN(d.getTime())) return String(v);
   return d.toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
 }

@@ -172,8 +172,8 @@ export async function decisionPage(el, id) {
                 ? chart(
                     {
                       tooltip: { trigger: 'axis' },
-                      grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
-                      xAxis: { type: 'value', name: t('decl.log_odds') },
+                      grid: { left: 8, right: 24, top: 8, bottom: 24, containLabel: true },
+                      xAxis: { type: 'value', name: t('decl.log_odds'), nameLocation: 'middle', nameGap: 24 },
                       yAxis: { type: 'category', inverse: true, data: feats.map((f) => f[0]) },
                       series: [
                         {
