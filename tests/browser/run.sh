@@ -8,8 +8,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-[[ -x /usr/bin/chromium ]] || { echo "tests/browser: /usr/bin/chromium missing (apt-get install -y chromium fonts-noto-cjk)" >&2; exit 1; }
-[[ -d "$here/node_modules/playwright-core" ]] || (cd "$here" && npm ci --no-audit --no-fund --silent)
+"$here/setup.sh"
 
 cargo build -q -p riskgate ${CARGO_LOCKED:+--locked}
 bin="$root/target/debug/riskgate"
