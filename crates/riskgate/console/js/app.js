@@ -2,7 +2,7 @@
 import { get, del, setUnauthorizedHandler } from './api.js';
 import { t, lang, setLang, onLangChange } from './i18n.js';
 import { h, mount, errorBox } from './ui.js';
-import { PAGES, mayUse } from './roles.js';
+import { PAGES, mayUse, normRole } from './roles.js';
 import { session, go } from './state.js';
 import { loginPage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
@@ -65,7 +65,7 @@ function renderNav(active) {
   );
   const who = session.me;
   document.getElementById('who-name').textContent =
-    `${who.display_name || who.name || who.username} · ${t(`role.${who.role}`)}${who.office ? ` · ${who.office}` : ''}`;
+    `${who.display_name || who.name || who.username} · ${t(`role.${normRole(who.role)}`)}${who.office ? ` · ${who.office}` : ''}`;
   document.getElementById('lang-switch').textContent = lang() === 'zh' ? 'English' : '中文';
   document.getElementById('logout').textContent = t('nav.logout');
 }

@@ -89,8 +89,10 @@ export async function decisionPage(el, id) {
   const data = await get(`/declarations/${encodeURIComponent(id)}`);
   const d = data.decision || (data.channel ? data : null);
   const decl = data.declaration || data.body || null;
-  const task = data.task || data.control || null;
-  const outcome = data.outcome || task?.outcome || null;
+  const to = data.task_outcomes || data;
+  const task = to.task || data.control || null;
+  const outcomes = to.outcomes || (data.outcome ? [data.outcome] : []);
+  const outcome = outcomes[outcomes.length - 1] || null;
   if (!d) {
     mount(el, h('h1', {}, `${t('decl.title')} ${id}`), h('p', { class: 'muted' }, t('decl.no_decision')));
     return;
