@@ -8,6 +8,7 @@
 //! Every batch is one transaction: a declaration is stored with its items,
 //! decision, rule hits and control task, or not at all.
 
+pub mod accounts;
 mod migrations;
 mod sqlite;
 
@@ -18,6 +19,7 @@ use riskgate_core::{
 use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
+pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
 pub use sqlite::{Durability, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +205,7 @@ pub struct HistoryRow {
 }
 
 /// The store interface every backend implements.
-pub trait Store: Send {
+pub trait Store: Send + Accounts + Search {
     fn backend(&self) -> &'static str;
     /// Another handle on the same store (a second connection), e.g. for a
     /// writer thread while this one reads.
