@@ -1072,6 +1072,97 @@ pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<Kp
     Ok(Json(json!({ "from": q.from, "to": q.to, "units": units })))
 }
 
+#[derive(Deserialize)]
+pub struct TrendQuery {
+    office: Option<String>,
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/kpi/trend`: one unit's figures per week or month. Without
+/// `from`/`to`, the twelve periods up to the latest declaration.
+pub async fn kpi_trend(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<TrendQuery>,
+) -> ApiResult<Json<Value>> {
+    use chrono::{Datelike, Duration, NaiveDate};
+    p.require(Perm::ReadKpi)?;
+    let offices = state.offices();
+    office_scope(&p, &offices, &q.office)?;
+    let unit = match q.office.clone().filter(|s| !s.is_empty()).or_else(|| p.office.clone()) {
+        Some(o) => o,
+        None => offices.iter().find(|o| o.level == OfficeLevel::Hq).map(|o| o.code.clone()).unwrap_or_default(),
+    };
+    let monthly = match q.period.as_deref() {
+        None | Some("week") => false,
+        Some("month") => true,
+        Some(other) => return Err(ApiError::query("period", format!("period: expected week or month, got {other:?}"))),
+    };
+    let day = |name: &str, s: &Option<String>| -> ApiResult<Option<NaiveDate>> {
+        match s.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| ApiError::query(name, format!("{name}: expected YYYY-MM-DD, got {s:?}"))),
+        }
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    let latest = state
+        .read(|s| Ok(s.search_declarations(&DeclarationQuery { limit: 1, ..Default::default() })?))
+        .await?
+        .first()
+        .map(|d| d.declared_at.date_naive());
+    let Some(end) = to.or(latest) else { return Ok(Json(json!({ "office": unit, "periods": [] }))) };
+    // Period starts: Monday of the week, or the first of the month.
+    let start_of = |d: NaiveDate| {
+        if monthly {
+            d.with_day(1).expect("day 1")
+        } else {
+            d - Duration::days(d.weekday().num_days_from_monday() as i64)
+        }
+    };
+    let next = |d: NaiveDate| {
+        if monthly { d.checked_add_months(chrono::Months::new(1)).expect("in range") } else { d + Duration::days(7) }
+    };
+    let mut starts = Vec::new();
+    let mut d = start_of(end);
+    let first = from.map(start_of);
+    loop {
+        starts.push(d);
+        if first.is_some_and(|f| d <= f) || (first.is_none() && starts.len() == 12) || starts.len() >= 104 {
+            break;
+        }
+        d = if monthly {
+            d.checked_sub_months(chrono::Months::new(1)).expect("in range")
+        } else {
+            d - Duration::days(7)
+        };
+    }
+    starts.reverse();
+    let periods: Vec<(NaiveDate, NaiveDate)> = starts.into_iter().map(|s| (s, next(s))).collect();
+    let bounds: Vec<(i64, i64)> = periods.iter().map(|(a, b)| (crate::day_start(*a), crate::day_start(*b))).collect();
+    let counts = state
+        .read(move |s| {
+            bounds.iter().map(|(a, b)| Ok(s.office_counts(Some(*a), Some(*b))?)).collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await?;
+    let rows: Vec<Value> = periods
+        .iter()
+        .zip(counts)
+        .map(|((a, b), c)| {
+            let units = crate::kpi::rollup(&offices, &c);
+            let u = units.into_iter().find(|u| u.code == unit);
+            let label = if monthly { a.format("%Y-%m").to_string() } else { a.format("%G-W%V").to_string() };
+            json!({"period": label, "from": a, "to": *b - Duration::days(1),
+                   "declarations": u.as_ref().map_or(0, |u| u.declarations),
+                   "figures": u.map(|u| u.figures).unwrap_or_default()})
+        })
+        .collect();
+    Ok(Json(json!({ "office": unit, "period": if monthly { "month" } else { "week" }, "periods": rows })))
+}
+
 // ------------------------------------------------------------ action log
 
 #[derive(Deserialize)]

@@ -340,7 +340,10 @@ impl FromRequestParts<AppState> for Principal {
 
 fn principal(u: User, token: Option<(String, Vec<String>)>, offices: &[Office]) -> Option<Principal> {
     let role = Role::parse(&u.role)?;
-    let scope = u.office.as_deref().map(|o| subtree(offices, o));
+    // A user at the root of the tree (HQ) sees everything, including
+    // records that name no office.
+    let root = |o: &str| offices.iter().any(|x| x.code == o && x.parent.is_none());
+    let scope = u.office.as_deref().filter(|o| !root(o)).map(|o| subtree(offices, o));
     Some(Principal {
         username: u.username,
         display_name: u.display_name,

@@ -183,6 +183,8 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{id}/status", post(set_model_status))
         .route("/kpi", get(kpi))
         .route("/kpis", get(kpi))
+        .route("/kpi/trend", get(kpi_trend))
+        .route("/kpis/trend", get(kpi_trend))
         .route("/actions", get(list_actions))
         .route("/openapi.json", get(openapi::document));
     Router::new()

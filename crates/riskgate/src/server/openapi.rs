@@ -213,6 +213,15 @@ pub const ROUTES: &[Route] = &[
     ("get", "/api/v1/kpis", "Same as /api/v1/kpi", "all people", None, READ),
     (
         "get",
+        "/api/v1/kpi/trend",
+        "One unit's KPI figures per week or month; ?office=&period=week|month&from=&to= (default: the 12 periods up to the latest declaration)",
+        "all people",
+        None,
+        READ,
+    ),
+    ("get", "/api/v1/kpis/trend", "Same as /api/v1/kpi/trend", "all people", None, READ),
+    (
+        "get",
         "/api/v1/actions",
         "The action log (hash-chained), newest first; ?officer=&office=&action=&limit= (the read is logged)",
         "integrity_supervisor, admin",
