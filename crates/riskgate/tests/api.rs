@@ -177,6 +177,9 @@ fn login(addr: &str, user: &str) -> Auth {
 /// Every (method, route pattern, status) seen, to check against the OpenAPI document.
 type Seen = BTreeSet<(String, String, u16)>;
 
+/// (method, route pattern, path, body, status per role in the order of USERS)
+type Row<'a> = (&'a str, &'a str, String, Option<String>, [u16; 8]);
+
 #[test]
 fn the_api_by_role() {
     let srv = start();
@@ -237,7 +240,7 @@ fn the_api_by_role() {
     .to_string();
     let override_body = json!({"channel": "green", "reason": "documents checked at the counter"}).to_string();
     #[rustfmt::skip]
-    let table: Vec<(&str, &str, String, Option<String>, [u16; 8])> = vec![
+    let table: Vec<Row<'_>> = vec![
         //                                                                                 officer analyst district hq integrity tariff admin machine
         ("GET", "/api/v1/declarations", "/api/v1/declarations".into(), None,                 [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
