@@ -18,6 +18,8 @@ use crate::screen::{Clock, ScreenOptions};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// Fixed-rate load on `POST /api/v1/declarations` of a running server.
+    Http(crate::bench_http::HttpBench),
     /// End-to-end `screen` of N live declarations into a fresh store.
     Screen {
         #[arg(long, default_value_t = 100_000)]
@@ -111,6 +113,7 @@ fn head(src: &Path, dst: &Path, n: usize) -> Result<usize> {
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
+        BenchCmd::Http(b) => crate::bench_http::run(&b)?,
         BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
             let dir = match dir {

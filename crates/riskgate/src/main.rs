@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod bench_http;
 mod explain;
 mod import;
 mod jsonl;
