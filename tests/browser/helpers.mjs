@@ -16,7 +16,7 @@ export const USERS = Object.fromEntries(
     .trim()
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
-    .map(([name, role, office]) => [name, { role, office }]),
+    .map(([name, role, office, department]) => [name, { role, office, department }]),
 );
 export const userOf = (role) => Object.keys(USERS).find((n) => USERS[n].role === role);
 

@@ -50,8 +50,9 @@ node "$here/make-declarations.mjs" 3 >"$work/marked.jsonl"
 
 # One user per role (password shared by the test accounts of this throwaway store).
 export RISKGATE_TEST_PASSWORD="browser-test-pw-1"
-while read -r name role office; do
-  printf '%s\n' "$RISKGATE_TEST_PASSWORD" | "$bin" users add "$name" --role "$role" --office "$office" --password-stdin >/dev/null
+while read -r name role office department; do
+  RISKGATE_PASSWORD="$RISKGATE_TEST_PASSWORD" "$bin" --user ci.admin users add "$name" --role "$role" --office "$office" \
+    ${department:+--department "$department"} >/dev/null
 done <"$here/users.txt"
 
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"

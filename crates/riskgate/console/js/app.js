@@ -51,7 +51,7 @@ function parseHash() {
 }
 
 function landing() {
-  const first = PAGES.find((p) => mayUse(session.me?.role, p.key));
+  const first = PAGES.find((p) => mayUse(session.me, p.key));
   return first ? `/${first.key}` : '/overview';
 }
 
@@ -59,7 +59,7 @@ function renderNav(active) {
   const nav = document.getElementById('nav');
   mount(
     nav,
-    PAGES.filter((p) => mayUse(session.me.role, p.key)).map((p) =>
+    PAGES.filter((p) => mayUse(session.me, p.key)).map((p) =>
       h('a', { href: `#/${p.key}`, class: p.key === active ? 'active' : null, 'data-nav': p.key }, t(`nav.${p.key}`)),
     ),
   );
@@ -97,17 +97,24 @@ async function route() {
   document.getElementById('topbar').hidden = false;
   const r = parts.length ? resolve(parts) : null;
   if (!r) return go(landing());
+  if (!PAGES.some((p) => mayUse(session.me, p.key))) {
+    mount(el, h('div', { class: 'error', 'data-testid': 'not-allowed' }, t('error.no_pages')));
+    return;
+  }
   renderNav(r.key);
-  if (!mayUse(session.me.role, r.key)) {
+  if (!mayUse(session.me, r.key)) {
     // Shown, not enforced: the server refuses the data calls anyway.
     mount(el, h('h1', {}, t(`nav.${r.key}`)), h('div', { class: 'error', 'data-testid': 'not-allowed' }, t('error.page_not_for_role')));
     return;
   }
-  el.replaceChildren(h('p', { class: 'muted' }, t('common.loading')));
+  // Each route renders into its own view: a slower, older route that
+  // finishes late writes into a view no longer in the page.
+  const view = h('div', { class: 'view' }, h('p', { class: 'muted' }, t('common.loading')));
+  el.replaceChildren(view);
   try {
-    await r.render(el, query);
+    await r.render(view, query);
   } catch (e) {
-    if (seq === renderSeq) mount(el, h('h1', {}, t(`nav.${r.key}`)), errorBox(e));
+    mount(view, h('h1', {}, t(`nav.${r.key}`)), errorBox(e));
   }
 }
 

@@ -38,6 +38,7 @@ const D = {
 
   'error.field': ['字段', 'field'],
   'error.forbidden': ['无权访问', 'Not permitted'],
+  'error.no_pages': ['您的账户没有可用的控制台页面。', 'Your account has no console pages.'],
   'error.page_not_for_role': ['您的角色无权使用此页面。', 'Your role may not use this page.'],
 
   'login.username': ['用户名', 'User name'],
@@ -110,7 +111,7 @@ const D = {
   'overview.leaf': ['这是最底层单位。', 'This unit has no units below it.'],
   'overview.no_data': ['暂无数据。', 'No data yet.'],
   'overview.no_trend': ['该期间没有趋势数据。', 'No trend data for this period.'],
-  'overview.trend': ['趋势', 'Trend'],
+  'overview.trend': ['月度趋势（近 12 个月，截至最新报关单）', 'Monthly trend (12 months up to the newest declaration)'],
 
   'decl.title': ['报关单', 'Declaration'],
   'decl.search_id': ['报关单号', 'Declaration number'],

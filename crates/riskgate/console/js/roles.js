@@ -1,20 +1,14 @@
-// Which pages each role is shown. Hiding is a convenience only: the server
-// enforces every permission and the console shows its refusal.
+// Which pages a user is shown. The server's /me lists the caller's
+// permissions; a page is shown when the user holds the permission it needs.
+// Hiding is a convenience only: the server enforces every permission and the
+// console shows its refusal.
 const ALIASES = {
   officer: 'field_officer',
-  field_officer: 'field_officer',
   analyst: 'risk_analyst',
-  risk_analyst: 'risk_analyst',
-  district_manager: 'district_manager',
-  hq_manager: 'hq_manager',
-  integrity_supervisor: 'integrity_supervisor',
   supervisor: 'integrity_supervisor',
   department: 'department_user',
-  department_user: 'department_user',
   admin: 'administrator',
-  administrator: 'administrator',
   machine: 'machine_client',
-  machine_client: 'machine_client',
 };
 
 export function normRole(r) {
@@ -24,31 +18,27 @@ export function normRole(r) {
   return ALIASES[k] || k;
 }
 
-const ALL_PEOPLE = [
-  'field_officer',
-  'risk_analyst',
-  'district_manager',
-  'hq_manager',
-  'integrity_supervisor',
-  'department_user',
-  'administrator',
-];
-
+// page → the permission (as named by the server) it needs.
 export const PAGES = [
-  { key: 'overview', roles: ALL_PEOPLE },
-  { key: 'declarations', roles: ['field_officer', 'risk_analyst', 'district_manager', 'hq_manager', 'department_user'] },
-  { key: 'workbench', roles: ['field_officer'] },
-  { key: 'rules', roles: ['risk_analyst'] },
-  { key: 'models', roles: ['risk_analyst', 'district_manager', 'hq_manager'] },
-  { key: 'enterprises', roles: ['field_officer', 'risk_analyst', 'district_manager', 'hq_manager', 'department_user'] },
-  { key: 'integrity', roles: ['integrity_supervisor'] },
+  { key: 'overview', perm: 'ReadKpi' },
+  { key: 'declarations', perm: 'ReadDeclarations' },
+  { key: 'workbench', perm: 'RecordOutcome' },
+  { key: 'rules', perm: 'ReadRuleStats' },
+  { key: 'models', perm: 'ReadModels' },
+  { key: 'enterprises', perm: 'ReadEnterprises' },
+  { key: 'integrity', perm: 'ReadActions' },
 ];
 
-export function mayUse(role, page) {
-  const p = PAGES.find((x) => x.key === page);
-  return !p || p.roles.includes(normRole(role));
+export function may(me, perm) {
+  return !!me && Array.isArray(me.permissions) && me.permissions.includes(perm);
 }
 
-export function isAnalyst(role) {
-  return normRole(role) === 'risk_analyst';
+export function mayUse(me, page) {
+  const p = PAGES.find((x) => x.key === page);
+  return !p || may(me, p.perm);
+}
+
+// Rule logic and the rules that fired are for risk analysts.
+export function isAnalyst(me) {
+  return may(me, 'RuleLogic');
 }

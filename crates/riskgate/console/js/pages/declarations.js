@@ -109,7 +109,7 @@ export async function decisionPage(el, id) {
   const rulesSection = rules.length
     ? table(
         [
-          { label: t('rules.id'), render: (r) => (isAnalyst(session.me?.role) ? h('a', { href: `#/rules/${encodeURIComponent(r.id)}` }, r.id) : r.id) },
+          { label: t('rules.id'), render: (r) => (isAnalyst(session.me) ? h('a', { href: `#/rules/${encodeURIComponent(r.id)}` }, r.id) : r.id) },
           { label: t('rules.version'), get: (r) => `v${r.version}` },
           { label: t('rules.title'), get: (r) => r.title },
           { label: t('rules.weight'), get: (r) => r.weight, num: true },
@@ -118,7 +118,7 @@ export async function decisionPage(el, id) {
         rules,
         { testid: 'fired-rules' },
       )
-    : h('p', { class: 'muted' }, isAnalyst(session.me?.role) ? t('decl.no_rules') : t('decl.rules_hidden'));
+    : h('p', { class: 'muted' }, isAnalyst(session.me) ? t('decl.no_rules') : t('decl.rules_hidden'));
 
   mount(
     el,

@@ -5,6 +5,7 @@ import { h, mount, table, num, dt, channelChip, levelChip, formValues } from '..
 import { chart } from '../charts.js';
 import { go } from '../state.js';
 
+const MAX_CONTROLS = 50;
 const when = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : v);
 
 export async function enterprisesPage(el, query) {
@@ -51,8 +52,21 @@ export async function enterpriseDetailPage(el, id) {
   const e = d.enterprise || d;
   const history = items(d.levels || d.level_history || d.history, 'levels').slice().sort((a, b) => (when(a.computed_at) < when(b.computed_at) ? -1 : 1));
   const latest = history[history.length - 1];
-  const controls = items(d.controls || d.declarations, 'controls');
-  const findings = controls.filter((c) => (c.outcome?.result || c.result) === 'finding');
+  // Recent controlled declarations; their outcomes from each declaration.
+  const controls = items(d.recent_controls || d.controls, 'controls').slice(0, MAX_CONTROLS);
+  await Promise.all(
+    controls.map(async (c) => {
+      try {
+        const full = await get(`/declarations/${encodeURIComponent(c.id || c.declaration_id)}`);
+        const os = full.outcomes || [];
+        c.outcome = os[os.length - 1] || null;
+        c.status = full.task?.status || c.task_status;
+      } catch {
+        c.outcome = null;
+      }
+    }),
+  );
+  const findings = controls.filter((c) => c.outcome?.result === 'finding');
   const detail = latest?.detail || {};
   mount(
     el,
@@ -110,7 +124,7 @@ export async function enterpriseDetailPage(el, id) {
         { label: t('decl.declared_at'), get: (c) => dt(c.declared_at || when(c.opened_at)) },
         { label: t('decl.channel'), render: (c) => channelChip(c.channel) },
         { label: t('decl.risk_value'), get: (c) => c.risk_value?.toFixed?.(3), num: true },
-        { label: t('work.status'), get: (c) => (c.status ? t(`status.${c.status}`) : '—') },
+        { label: t('work.status'), get: (c) => (c.status || c.task_status ? t(`status.${c.status || c.task_status}`) : '—') },
         { label: t('outcome.result'), get: (c) => { const r = c.outcome?.result || c.result; return r ? t(`outcome.${r}`) : '—'; } },
         { label: t('outcome.findings'), get: (c) => (c.outcome?.findings || c.findings || []).map((f) => t(`finding.${f}`)).join('、') },
         { label: t('outcome.additional_duty'), get: (c) => num(c.outcome?.additional_duty ?? c.additional_duty), num: true },

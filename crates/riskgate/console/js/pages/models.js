@@ -8,7 +8,6 @@ import { isAnalyst } from '../roles.js';
 
 const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'shadow' ? 'yellow' : '', t(`model_status.${s}`));
 const evalOf = (m) => m.metrics?.evaluation || m.evaluation || {};
-const when = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : v);
 
 export async function modelsPage(el) {
   const rows = items(await get('/models'), 'models');
@@ -19,7 +18,7 @@ export async function modelsPage(el) {
       [
         { label: t('models.id'), render: (m) => h('a', { href: `#/models/${encodeURIComponent(m.id)}` }, m.id) },
         { label: t('models.status'), render: (m) => statusChip(m.status) },
-        { label: t('models.created'), get: (m) => dt(when(m.created_at)) },
+        { label: t('models.created'), get: (m) => dt(m.created_at) },
         { label: t('models.by'), get: (m) => m.created_by },
         { label: 'AUC', get: (m) => evalOf(m).auc?.toFixed?.(3), num: true },
         { label: t('models.eval_rows'), get: (m) => num(evalOf(m).eval_rows), num: true },
@@ -34,15 +33,16 @@ export async function modelsPage(el) {
 const atRate = (ev, r) => (ev.at || []).find((x) => Math.abs(x.rate - r) < 1e-9);
 
 export async function modelDetailPage(el, id) {
-  const m = await get(`/models/${encodeURIComponent(id)}`);
+  const data = await get(`/models/${encodeURIComponent(id)}`);
+  const m = data.model || data;
   const ev = evalOf(m);
   const at = ev.at || [];
   const msg = h('div');
   const setStatus = async (status) => {
     msg.replaceChildren();
     try {
-      await post(`/models/${encodeURIComponent(id)}/${status}`, {});
-      flash(t('models.status_set', { id, status: t(`model_status.${status === 'activate' ? 'active' : status}`) }));
+      await post(`/models/${encodeURIComponent(id)}/status`, { status });
+      flash(t('models.status_set', { id, status: t(`model_status.${status}`) }));
       modelDetailPage(el, id);
     } catch (e) {
       msg.replaceChildren(errorBox(e));
@@ -68,13 +68,13 @@ export async function modelDetailPage(el, id) {
           ['models.train_seconds', ev.train_seconds?.toFixed?.(1)],
         ].map(([k, v]) => [h('dt', {}, k === 'AUC' ? k : t(k)), h('dd', {}, v ?? '—')]),
       ),
-      isAnalyst(session.me?.role)
+      isAnalyst(session.me)
         ? h(
             'div',
             { style: 'display:flex;gap:.5rem;margin-top:.75rem' },
-            m.status !== 'active' ? h('button', { type: 'button', onclick: () => setStatus('activate') }, t('models.activate')) : null,
+            m.status !== 'active' ? h('button', { type: 'button', onclick: () => setStatus('active') }, t('models.activate')) : null,
             m.status !== 'shadow' && m.status !== 'active' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('shadow') }, t('models.shadow')) : null,
-            m.status !== 'retired' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('retire') }, t('models.retire')) : null,
+            m.status !== 'retired' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('retired') }, t('models.retire')) : null,
           )
         : null,
       msg,
@@ -117,22 +117,22 @@ export async function modelDetailPage(el, id) {
         )
       : h('p', { class: 'muted' }, t('models.no_eval')),
     h('h2', {}, t('models.shadow_comparison')),
-    shadowView(m.shadow || m.shadow_comparison),
+    shadowView(data.shadow_comparison),
     m.metrics?.features ? [h('h2', {}, t('models.features')), h('p', { class: 'muted' }, m.metrics.features.join(', '))] : null,
   );
 }
 
-// {n, active: [{rate, precision}], shadow: [...]} — hit rate of the top share
-// of controlled declarations ranked by each model.
+// {controlled_with_outcome, active: [{rate, precision, …}], shadow: [...]}:
+// the hit rate of the top share of controlled declarations ranked by each model.
 function shadowView(s) {
-  if (!s || !(s.n || s.rows || s.controlled)) return h('p', { class: 'muted', 'data-testid': 'shadow' }, t('models.no_shadow'));
+  if (!s || !s.controlled_with_outcome) return h('p', { class: 'muted', 'data-testid': 'shadow' }, t('models.no_shadow'));
   const active = s.active || [];
   const shadow = s.shadow || [];
   const rates = active.map((r) => r.rate);
   return h(
     'div',
     { class: 'card', 'data-testid': 'shadow' },
-    h('p', {}, t('models.shadow_text', { n: num(s.n || s.rows || s.controlled) })),
+    h('p', {}, t('models.shadow_text', { n: num(s.controlled_with_outcome) })),
     table(
       [
         { label: t('models.top_share'), get: (r) => pct(r, 0) },

@@ -69,7 +69,8 @@ export async function overviewPage(el, query) {
   const office = query.get('office') || '';
   const from = query.get('from') || '';
   const to = query.get('to') || '';
-  const data = await get(`/kpis${qs({ office, from, to })}`);
+  // The whole scope, so the breadcrumb can name the unit's parents.
+  const data = await get(`/kpis${qs({ from, to })}`);
   const units = items(data, 'units');
   if (!units.length) {
     mount(el, h('h1', {}, t('nav.overview')), h('p', { class: 'muted' }, t('overview.no_data')));
@@ -161,7 +162,7 @@ export async function overviewPage(el, query) {
         ]
       : h('p', { class: 'muted' }, t('overview.leaf')),
   );
-  loadTrend(trendBox, unit.code, from, to).catch((e) => trendBox.replaceChildren(errorBox(e)));
+  loadTrend(trendBox, unit.code).catch((e) => trendBox.replaceChildren(errorBox(e)));
 }
 
 function comparisonOption(children) {
@@ -181,15 +182,42 @@ function comparisonOption(children) {
 
 const pctVal = (v) => (v === null || v === undefined ? null : +(v * 100).toFixed(3));
 
-async function loadTrend(box, office, from, to) {
-  const data = await get(`/kpis/trend${qs({ office, from, to })}`);
-  const periods = items(data, 'periods', 'trend');
+// Monthly trend over the last 12 months of data, from one KPI query per
+// month (the same figures and formulas as the cards).
+const TREND_MONTHS = 12;
+
+export function monthWindows(end, n) {
+  const out = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const first = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - i, 1));
+    const last = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 0));
+    const day = (d) => d.toISOString().slice(0, 10);
+    out.push({ period: day(first).slice(0, 7), from: day(first), to: day(last) });
+  }
+  return out;
+}
+
+async function loadTrend(box, office) {
+  // End at the newest declaration the user can see (stores hold past data).
+  let end = new Date();
+  try {
+    const newest = items(await get(`/declarations${qs({ office, limit: 1 })}`), 'declarations')[0];
+    if (newest?.declared_at) end = new Date(newest.declared_at);
+  } catch {
+    /* no access to declarations: end today */
+  }
+  const windows = monthWindows(end, TREND_MONTHS);
+  const units = await Promise.all(
+    windows.map((w) => get(`/kpis${qs({ office, from: w.from, to: w.to })}`).then((d) => items(d, 'units').find((u) => u.code === office))),
+  );
+  let periods = windows.map((w, i) => ({ period: w.period, figures: units[i]?.figures || [], declarations: units[i]?.declarations || 0 }));
+  while (periods.length && !periods[0].declarations) periods = periods.slice(1);
   if (!periods.length) {
     box.replaceChildren(h('p', { class: 'muted' }, t('overview.no_trend')));
     return;
   }
   const keys = ['targeting_rate', 'hit_rate', 'same_day_release_sea', 'same_day_release_other', 'revenue_collection_rate'];
-  const label = (p) => p.period || p.label || p.from || '';
+  const label = (p) => p.period;
   const figOf = (p, k) => (p.figures || []).find((f) => f.key === k)?.value ?? null;
   box.replaceChildren(
     chart(

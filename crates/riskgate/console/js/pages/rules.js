@@ -6,6 +6,7 @@ import { t } from '../i18n.js';
 import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
+import { isAnalyst } from '../roles.js';
 
 const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'draft' ? 'yellow' : '', t(`rule_status.${s}`));
 
@@ -20,14 +21,18 @@ export async function rulesPage(el, query) {
     h(
       'div',
       { class: 'inline', style: 'display:flex;gap:.75rem;align-items:center;margin-bottom:.75rem' },
-      h('button', { type: 'button', onclick: () => go('/rules/new'), 'data-testid': 'new-rule' }, t('rules.new')),
+      isAnalyst(session.me) ? h('button', { type: 'button', onclick: () => go('/rules/new'), 'data-testid': 'new-rule' }, t('rules.new')) : null,
       ['', 'draft', 'active', 'retired'].map((s) =>
         h('a', { href: `#/rules${qs({ status: s })}`, class: s === status ? 'chip' : null }, s ? t(`rule_status.${s}`) : t('common.all')),
       ),
     ),
     table(
       [
-        { label: t('rules.id'), render: (r) => h('a', { href: `#/rules/${encodeURIComponent(r.id)}${qs({ version: r.version })}` }, r.id) },
+        {
+          label: t('rules.id'),
+          // Rule logic is for analysts; others see the statistics only.
+          render: (r) => (isAnalyst(session.me) ? h('a', { href: `#/rules/${encodeURIComponent(r.id)}${qs({ version: r.version })}` }, r.id) : r.id),
+        },
         { label: t('rules.version'), get: (r) => `v${r.version}` },
         { label: t('rules.status'), render: (r) => statusChip(r.status) },
         { label: t('rules.title'), get: (r) => r.title },
@@ -46,22 +51,17 @@ export async function rulesPage(el, query) {
   );
 }
 
-function versionsOf(data) {
-  const vs = items(data, 'versions');
-  if (vs.length) return vs;
-  return data && (data.def || data.id) ? [data] : [];
+// GET /rules/{id}?version=N → {rule: {def, status, created_by, …}, status, versions: [...]}.
+async function loadRule(id, version) {
+  const data = await get(`/rules/${encodeURIComponent(id)}${qs({ version })}`);
+  const rec = data.rule || {};
+  return { rec, def: rec.def || {}, status: data.status || rec.status, versions: items(data, 'versions') };
 }
-const defOf = (r) => r.def || r.rule || r;
 
 export async function ruleDetailPage(el, id, query) {
-  const data = await get(`/rules/${encodeURIComponent(id)}`);
-  const versions = versionsOf(data).sort((a, b) => defOf(b).version - defOf(a).version);
-  const wanted = Number(query.get('version')) || null;
-  const rec = versions.find((v) => defOf(v).version === wanted) || versions[0];
-  if (!rec) throw Object.assign(new Error(t('rules.not_found')), { status: 404 });
-  const def = defOf(rec);
-  const status = rec.status || def.status;
-  const author = rec.created_by || def.created_by;
+  const { rec, def, status, versions } = await loadRule(id, query.get('version'));
+  versions.sort((a, b) => b.version - a.version);
+  const author = rec.created_by;
   const me = session.me.username;
   const testBox = h('div');
   const backtestBox = h('div');
@@ -70,7 +70,7 @@ export async function ruleDetailPage(el, id, query) {
   const approve = async () => {
     actionMsg.replaceChildren();
     try {
-      await post(`/rules/${encodeURIComponent(id)}/approve`, { version: def.version });
+      await post(`/rules/${encodeURIComponent(id)}/approve${qs({ version: def.version })}`);
       flash(t('rules.approved', { id, version: def.version }));
       ruleDetailPage(el, id, new URLSearchParams({ version: def.version }));
     } catch (e) {
@@ -118,7 +118,7 @@ export async function ruleDetailPage(el, id, query) {
           ['rules.valid', `${def.valid_from || '—'} → ${def.valid_to || '—'}`],
           ['rules.author', author],
           ['rules.approver', rec.approved_by || '—'],
-          ['rules.created_at', dt(tsToDate(rec.created_at))],
+          ['rules.created_at', dt(rec.created_at)],
         ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')]),
       ),
       h('h2', {}, t('rules.logic')),
@@ -148,11 +148,10 @@ export async function ruleDetailPage(el, id, query) {
           h('h2', {}, t('rules.versions')),
           table(
             [
-              { label: t('rules.version'), render: (v) => h('a', { href: `#/rules/${encodeURIComponent(id)}${qs({ version: defOf(v).version })}` }, `v${defOf(v).version}`) },
+              { label: t('rules.version'), render: (v) => h('a', { href: `#/rules/${encodeURIComponent(id)}${qs({ version: v.version })}` }, `v${v.version}`) },
               { label: t('rules.status'), render: (v) => statusChip(v.status) },
               { label: t('rules.author'), get: (v) => v.created_by },
               { label: t('rules.approver'), get: (v) => v.approved_by },
-              { label: t('rules.created_at'), get: (v) => dt(tsToDate(v.created_at)) },
             ],
             versions,
           ),
@@ -161,8 +160,6 @@ export async function ruleDetailPage(el, id, query) {
   );
 }
 
-// Store times may be epoch seconds or RFC 3339 strings.
-const tsToDate = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : v);
 
 function testForm(target, box) {
   return h(
@@ -176,9 +173,8 @@ function testForm(target, box) {
         box.replaceChildren();
         if (!v.declaration_id) return box.replaceChildren(errorBox({ message: t('rules.need_declaration'), field: 'declaration_id' }));
         try {
-          const body = target.def ? { rule: target.def, declaration_id: v.declaration_id } : { id: target.id, version: target.version, declaration_id: v.declaration_id };
-          const res = await post(target.def ? '/rules/test' : `/rules/${encodeURIComponent(target.id)}/test`, body);
-          const fired = res.fired ?? res.hit ?? res.matches;
+          const res = await post('/rules/test', { id: target.id, version: target.version, declaration_ids: [v.declaration_id] });
+          const fired = fires(res);
           box.replaceChildren(
             h(
               'div',
@@ -207,8 +203,8 @@ function backtestForm(id, version, box) {
         const v = formValues(ev.target);
         box.replaceChildren(h('p', { class: 'muted' }, t('rules.backtest_running')));
         try {
-          const res = await post(`/rules/${encodeURIComponent(id)}/backtest`, { version, ...v });
-          box.replaceChildren(backtestView(res));
+          const res = await post(`/rules/${encodeURIComponent(id)}/backtest${qs({ version, ...v })}`);
+          box.replaceChildren(backtestView(res.backtest || res));
         } catch (e) {
           box.replaceChildren(errorBox(e));
         }
@@ -270,6 +266,9 @@ function backtestView(b) {
   );
 }
 
+// {results: [{declaration_id, fires}], hits} for one declaration.
+const fires = (res) => (res.results || []).some((r) => r.fires);
+
 // The error's place in the rule text: from the error body (line, column) or
 // from a "line L, column C" / "L:C" in its message.
 export function errorPosition(err) {
@@ -281,11 +280,8 @@ export function errorPosition(err) {
 export async function ruleEditPage(el, id, query) {
   let def = { id: '', title: '', department: '', weight: 0.2, channel: '', instructions: '', valid_from: '', valid_to: '', when: '' };
   if (id) {
-    const data = await get(`/rules/${encodeURIComponent(id)}`);
-    const versions = versionsOf(data).sort((a, b) => defOf(b).version - defOf(a).version);
-    const wanted = Number(query.get('version')) || null;
-    const rec = versions.find((v) => defOf(v).version === wanted) || versions[0];
-    if (rec) def = { ...def, ...defOf(rec) };
+    const loaded = await loadRule(id, query.get('version'));
+    def = { ...def, ...loaded.def };
   }
   const errorSlot = h('div', { 'data-testid': 'rule-error' });
   const marker = h('div', { class: 'marker', 'data-testid': 'rule-error-marker' });
@@ -337,7 +333,7 @@ export async function ruleEditPage(el, id, query) {
         clearError();
         try {
           const res = await post('/rules', collect());
-          const saved = defOf(res || {});
+          const saved = res?.rule?.def || {};
           flash(t('rules.saved', { id: saved.id || collect().id, version: saved.version ?? '' }));
           go(`/rules/${encodeURIComponent(saved.id || collect().id)}${saved.version ? qs({ version: saved.version }) : ''}`);
         } catch (e) {
@@ -393,8 +389,8 @@ export async function ruleEditPage(el, id, query) {
             const v = formValues(ev.target);
             if (!v.declaration_id) return testBox.replaceChildren(errorBox({ message: t('rules.need_declaration'), field: 'declaration_id' }));
             try {
-              const res = await post('/rules/test', { rule: collect(), declaration_id: v.declaration_id });
-              const fired = res.fired ?? res.hit ?? res.matches;
+              const res = await post('/rules/test', { rule: collect(), declaration_ids: [v.declaration_id] });
+              const fired = fires(res);
               testBox.replaceChildren(
                 h('div', { class: fired ? 'error' : 'ok-msg', 'data-testid': 'rule-test-result' }, fired ? t('rules.test_fired', { id: v.declaration_id }) : t('rules.test_not_fired', { id: v.declaration_id })),
               );

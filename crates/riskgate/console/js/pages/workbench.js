@@ -19,7 +19,7 @@ export function nowRfc3339(d = new Date()) {
 export async function workbenchPage(el, query) {
   const me = session.me;
   const office = query.get('office') || me.office || '';
-  const data = await get(`/controls${qs({ office, status: 'open', limit: 200 })}`);
+  const data = await get(`/controls${qs({ office, limit: 200 })}`);
   const rows = items(data, 'controls', 'tasks');
   rows.sort((a, b) => (b.risk_value ?? 0) - (a.risk_value ?? 0));
   const list = h('div', { 'data-testid': 'open-controls' });
@@ -84,9 +84,8 @@ function outcomeForm(r, reload) {
           return;
         }
         const now = nowRfc3339();
+        // The server records the outcome in the caller's name.
         const body = {
-          declaration_id: id,
-          officer: session.me.officer || session.me.officer_id || session.me.username,
           control: f.get('control'),
           completed_at: now,
           result,
@@ -97,7 +96,7 @@ function outcomeForm(r, reload) {
         };
         if (f.get('release') === 'on') body.released_at = now;
         try {
-          await post('/outcomes', body);
+          await post(`/controls/${encodeURIComponent(id)}/outcome`, body);
           flash(t('outcome.saved', { id }));
           reload();
         } catch (e) {
