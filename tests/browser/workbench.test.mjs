@@ -41,7 +41,9 @@ test('an officer records an outcome on an open control of the office', async () 
     // The decision page shows the outcome and explains the lane.
     await page.goto(`${page.url().split('#')[0]}#/declarations/${marked[0]}`);
     await page.waitForSelector('[data-testid=why-lane]');
-    assert.match(await page.textContent('[data-testid=why-lane]'), /强制/);
+    assert.match(await page.textContent('[data-testid=why-lane]'), /强制规则命中（规则逻辑仅对风险分析员可见）/);
+    assert.equal(await page.$('[data-testid=fired-rules]'), null, 'officers never see which rule fired');
+    assert.doesNotMatch(await page.textContent('main'), /R-TEST-BROWSER/);
     assert.match(await page.textContent('main'), /低报价格/);
     assert.deepEqual(page.errors, []);
   } finally {
@@ -52,16 +54,25 @@ test('an officer records an outcome on an open control of the office', async () 
 test('the decision page explains a lane with rules, score, random draw and selection probability', async () => {
   const { context, page } = await loginAs(browser, 'chen.analyst');
   try {
+    // One of the marked trader's red declarations, found through the search form.
     await page.click('#nav a[data-nav=declarations]');
-    await page.fill('input[name=q]', '');
-    await page.selectOption('select[name=channel]', 'yellow');
+    await page.fill('input[name=trader]', '91310000BROWSER01X');
+    await page.selectOption('select[name=channel]', 'red');
     await page.click('[data-testid=declaration-search] button[type=submit]');
     await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
-    await page.click('[data-testid=declaration-results] tbody tr.clickable');
+    const rows = await page.$$('[data-testid=declaration-results] tbody tr.clickable');
+    assert.ok(rows.length >= 2, 'the marked declarations are found');
+    await rows[rows.length - 1].click();
     await page.waitForSelector('[data-testid=decision-facts]');
     const facts = await page.textContent('[data-testid=decision-facts]');
-    assert.match(facts, /被布控概率/);
-    assert.match(facts, /随机抽取/);
+    assert.match(facts, /被布控概率\s*100\.000%/);
+    assert.match(facts, /随机抽取\s*否/);
+    assert.match(facts, /红色通道/);
+    // Analysts see the rule that fired, with its version.
+    const fired = await page.textContent('[data-testid=fired-rules]');
+    assert.match(fired, /R-TEST-BROWSER/);
+    assert.match(fired, /v1/);
+    assert.match(await page.textContent('[data-testid=why-lane]'), /强制规则 R-TEST-BROWSER v1/);
     assert.match(await page.textContent('[data-testid=score]'), /查获概率/);
     await page.waitForSelector('[data-testid=features-chart][data-ready="1"]');
     await screenshot(page, 'decision-zh');

@@ -71,6 +71,7 @@ const D = {
   'credit.general': ['一般认证企业', 'general certified'],
   'credit.ordinary': ['一般信用企业', 'ordinary'],
   'credit.dishonest': ['失信企业', 'dishonest'],
+  'credit.unknown': ['未登记企业', 'not registered'],
   'direction.import': ['进口', 'import'],
   'direction.export': ['出口', 'export'],
   'mode.sea': ['水路运输', 'sea'],

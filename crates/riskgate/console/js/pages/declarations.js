@@ -174,12 +174,13 @@ export async function decisionPage(el, id) {
                 ? chart(
                     {
                       tooltip: { trigger: 'axis' },
-                      grid: { left: 8, right: 24, top: 8, bottom: 24, containLabel: true },
+                      grid: { left: 24, right: 24, top: 8, bottom: 24, containLabel: true },
                       xAxis: { type: 'value', name: t('decl.log_odds'), nameLocation: 'middle', nameGap: 24 },
                       yAxis: { type: 'category', inverse: true, data: feats.map((f) => f[0]) },
                       series: [
                         {
                           type: 'bar',
+                          barMaxWidth: 22,
                           data: feats.map((f) => ({ value: +f[1].toFixed(4), itemStyle: { color: f[1] >= 0 ? '#c62828' : '#2e7d32' } })),
                         },
                       ],
