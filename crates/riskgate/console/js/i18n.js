@@ -112,7 +112,9 @@ const D = {
   'overview.leaf': ['这是最底层单位。', 'This unit has no units below it.'],
   'overview.no_data': ['暂无数据。', 'No data yet.'],
   'overview.no_trend': ['该期间没有趋势数据。', 'No trend data for this period.'],
-  'overview.trend': ['月度趋势（近 12 个月，截至最新报关单）', 'Monthly trend (12 months up to the newest declaration)'],
+  'overview.trend': ['趋势（截至最新报关单的 12 个周期）', 'Trend (12 periods up to the newest declaration)'],
+  'overview.by_month': ['按月', 'by month'],
+  'overview.by_week': ['按周', 'by week'],
 
   'decl.title': ['报关单', 'Declaration'],
   'decl.search_id': ['报关单号', 'Declaration number'],

@@ -92,8 +92,8 @@ export async function modelDetailPage(el, id) {
               {
                 tooltip: { trigger: 'axis', valueFormatter: (v) => `${v}%` },
                 legend: { top: 0 },
-                grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
-                xAxis: { type: 'category', name: t('models.control_rate'), data: at.map((r) => pct(r.rate, 0)) },
+                grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
+                xAxis: { type: 'category', name: t('models.control_rate'), nameLocation: 'middle', nameGap: 26, data: at.map((r) => pct(r.rate, 0)) },
                 yAxis: { type: 'value', axisLabel: { formatter: '{value}%' } },
                 series: [
                   ['precision', t('models.precision')],

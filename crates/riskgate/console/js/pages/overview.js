@@ -112,6 +112,14 @@ export async function overviewPage(el, query) {
   const headline = HEADLINE.map((k) => fig(unit, k)).filter(Boolean);
   const others = (unit.figures || []).filter((f) => !HEADLINE.includes(f.key));
   const trendBox = h('div', { 'data-testid': 'trend' }, h('p', { class: 'muted' }, t('common.loading')));
+  const trendPeriod = query.get('period') === 'week' ? 'week' : 'month';
+  const trendSwitch = h(
+    'div',
+    { class: 'tabs' },
+    ['month', 'week'].map((p) =>
+      h('a', { href: `#/overview${qs({ office: unit.code, from, to, period: p })}`, class: p === trendPeriod ? 'active' : null }, t(`overview.by_${p}`)),
+    ),
+  );
 
   mount(
     el,
@@ -126,7 +134,7 @@ export async function overviewPage(el, query) {
     h('div', { class: 'grid', 'data-testid': 'kpi-cards' }, headline.map(kpiCard)),
     others.length ? [h('h2', {}, t('kpi.more')), h('div', { class: 'grid' }, others.map(kpiCard))] : null,
     h('h2', {}, t('overview.trend')),
-    h('div', { class: 'card' }, trendBox),
+    h('div', { class: 'card' }, trendSwitch, trendBox),
     children.length
       ? [
           h('h2', {}, t('overview.drill', { level: t(`level_unit.${children[0].level}`) })),
@@ -162,7 +170,7 @@ export async function overviewPage(el, query) {
         ]
       : h('p', { class: 'muted' }, t('overview.leaf')),
   );
-  loadTrend(trendBox, unit.code).catch((e) => trendBox.replaceChildren(errorBox(e)));
+  loadTrend(trendBox, unit.code, trendPeriod).catch((e) => trendBox.replaceChildren(errorBox(e)));
 }
 
 function comparisonOption(children) {
@@ -182,35 +190,11 @@ function comparisonOption(children) {
 
 const pctVal = (v) => (v === null || v === undefined ? null : +(v * 100).toFixed(3));
 
-// Monthly trend over the last 12 months of data, from one KPI query per
-// month (the same figures and formulas as the cards).
-const TREND_MONTHS = 12;
-
-export function monthWindows(end, n) {
-  const out = [];
-  for (let i = n - 1; i >= 0; i--) {
-    const first = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - i, 1));
-    const last = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 0));
-    const day = (d) => d.toISOString().slice(0, 10);
-    out.push({ period: day(first).slice(0, 7), from: day(first), to: day(last) });
-  }
-  return out;
-}
-
-async function loadTrend(box, office) {
-  // End at the newest declaration the user can see (stores hold past data).
-  let end = new Date();
-  try {
-    const newest = items(await get(`/declarations${qs({ office, limit: 1 })}`), 'declarations')[0];
-    if (newest?.declared_at) end = new Date(newest.declared_at);
-  } catch {
-    /* no access to declarations: end today */
-  }
-  const windows = monthWindows(end, TREND_MONTHS);
-  const units = await Promise.all(
-    windows.map((w) => get(`/kpis${qs({ office, from: w.from, to: w.to })}`).then((d) => items(d, 'units').find((u) => u.code === office))),
-  );
-  let periods = windows.map((w, i) => ({ period: w.period, figures: units[i]?.figures || [], declarations: units[i]?.declarations || 0 }));
+// The unit's figures per month or week: twelve periods up to the newest
+// declaration (GET /kpis/trend), the same figures and formulas as the cards.
+async function loadTrend(box, office, period) {
+  const data = await get(`/kpis/trend${qs({ office, period })}`);
+  let periods = items(data, 'periods');
   while (periods.length && !periods[0].declarations) periods = periods.slice(1);
   if (!periods.length) {
     box.replaceChildren(h('p', { class: 'muted' }, t('overview.no_trend')));
