@@ -34,9 +34,10 @@ export async function loginAs(browser, name, { lang } = {}) {
   // Every request the console makes, to prove it needs nothing from outside.
   page.requests = [];
   page.on('request', (r) => page.requests.push(r.url()));
-  await page.goto(`${BASE}/`);
-  if (lang) await page.evaluate((l) => localStorage.setItem('riskgate.lang', l), lang);
+  if (lang) await context.addInitScript((l) => localStorage.setItem('riskgate.lang', l), lang);
+  // One navigation: a second, hash-only one would re-render the form while it is being filled.
   await page.goto(`${BASE}/#/login`);
+  await page.waitForSelector('form input[name=username]');
   await page.fill('input[name=username]', name);
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button[type=submit]');
