@@ -21,7 +21,8 @@ export const USERS = Object.fromEntries(
 export const userOf = (role) => Object.keys(USERS).find((n) => USERS[n].role === role);
 
 export async function launch() {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+  // --lang: date inputs and number formats follow the browser's language, as on a customs desktop.
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--lang=zh-CN'] });
 }
 
 // A fresh context (own cookies and storage) logged in through the login form.

@@ -47,7 +47,7 @@ function controlCard(r, reload) {
       { style: 'display:flex;gap:1rem;align-items:center;flex-wrap:wrap' },
       h('a', { href: `#/declarations/${encodeURIComponent(id)}` }, h('strong', {}, id)),
       channelChip(r.channel),
-      levelChip(r.risk_level),
+      r.risk_level ? levelChip(r.risk_level) : null,
       h('span', {}, `${t('decl.risk_value')} ${r.risk_value?.toFixed?.(3) ?? '—'}`),
       r.trader ? h('span', { class: 'muted' }, typeof r.trader === 'object' ? r.trader.name || r.trader.id : r.trader) : null,
       h('span', { class: 'muted' }, `${t('work.opened_at')} ${dt(r.opened_at || r.decided_at || r.created_at)}`),
