@@ -51,6 +51,32 @@ test('an officer records an outcome on an open control of the office', async () 
   }
 });
 
+test('the integrity supervisor finds the recorded outcome in the action log by officer, office and kind', async () => {
+  const { context, page } = await loginAs(browser, 'qian.integrity');
+  try {
+    await page.click('#nav a[data-nav=integrity]');
+    await page.waitForSelector('[data-testid=action-search]');
+    await page.fill('[data-testid=action-search] input[name=officer]', 'zhang.officer');
+    await page.fill('[data-testid=action-search] input[name=office]', '2201');
+    await page.fill('[data-testid=action-search] input[name=action]', 'record_outcome');
+    await page.click('[data-testid=action-search] button[type=submit]');
+    await page.waitForFunction(() => /officer=zhang\.officer/.test(location.hash));
+    await page.waitForSelector('[data-testid=action-log] tbody tr td:has-text("record_outcome")');
+    const rows = await page.$$eval('[data-testid=action-log] tbody tr', (rs) => rs.map((r) => r.textContent));
+    assert.ok(rows.length >= 1, 'the outcome is logged');
+    assert.ok(rows.every((r) => r.includes('zhang.officer') && r.includes('record_outcome') && r.includes('2201')), `rows: ${rows}`);
+    assert.match(rows[0], /undervaluation/);
+    // Another officer has no such entries.
+    await page.fill('[data-testid=action-search] input[name=officer]', 'li.officer2');
+    await page.click('[data-testid=action-search] button[type=submit]');
+    await page.waitForFunction(() => /officer=li\.officer2/.test(location.hash));
+    await page.waitForSelector('[data-testid=action-log] tbody tr td.muted');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('the decision page explains a lane with rules, score, random draw and selection probability', async () => {
   const { context, page } = await loginAs(browser, 'chen.analyst');
   try {
