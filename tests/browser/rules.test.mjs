@@ -73,6 +73,14 @@ test('create, test and approve a rule with two users; the author may not approve
     // It shows in the list as active.
     await b.page.goto(`${b.page.url().split('#')[0]}#/rules?status=active`);
     await b.page.waitForSelector(`[data-testid=rules-table] a[href*="${RULE}"]`);
+    // Retiring needs a reason; with one, the rule is retired.
+    await b.page.click(`[data-testid=rules-table] a[href*="${RULE}"]`);
+    await b.page.waitForSelector('[data-testid=retire-form]');
+    await b.page.click('[data-testid=retire-form] button[type=submit]');
+    assert.match(await b.page.textContent('[data-testid=error]'), /必须填写理由/);
+    await b.page.fill('[data-testid=retire-form] input[name=reason]', '浏览器测试结束');
+    await b.page.click('[data-testid=retire-form] button[type=submit]');
+    await b.page.waitForFunction(() => /已停用/.test(document.querySelector('h1')?.textContent || ''));
     assert.deepEqual(b.page.errors, []);
   } finally {
     await b.context.close();

@@ -81,6 +81,7 @@ export async function ruleDetailPage(el, id, query) {
     'form',
     {
       class: 'inline',
+      'data-testid': 'retire-form',
       onsubmit: async (ev) => {
         ev.preventDefault();
         const v = formValues(ev.target);
