@@ -16,7 +16,7 @@ test('HQ manager drills down HQ → district → office', async () => {
     const card = await page.textContent('[data-kpi=targeting_rate]');
     assert.match(card, /布控率/);
     assert.match(card, /目标 ≈4%/);
-    assert.match(card, /controlled declarations ÷ declarations = [\d,]+ ÷ [\d,]+/);
+    assert.match(card, /布控的报关单 ÷ 报关单 = [\d,]+ ÷ [\d,]+/);
     assert.match(await page.textContent('[data-testid=breadcrumb]'), /海关总署/);
     await page.waitForSelector('[data-testid=children-chart][data-ready="1"]');
     await page.waitForSelector('[data-testid=trend-chart][data-ready="1"]');
@@ -60,6 +60,7 @@ test('English is switchable and the choice persists', async () => {
     await page.waitForSelector('[data-testid=kpi-cards]');
     assert.equal(await page.textContent('#nav a[data-nav=overview]'), 'Overview');
     assert.match(await page.textContent('[data-kpi=targeting_rate]'), /targeting rate/);
+    assert.match(await page.textContent('[data-kpi=targeting_rate]'), /controlled declarations ÷ declarations = [\d,]+ ÷ [\d,]+/);
     assert.equal(await page.getAttribute('html', 'lang'), 'en');
   } finally {
     await context.close();

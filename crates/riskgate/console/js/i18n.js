@@ -108,6 +108,20 @@ const D = {
   'kpi.revenue_collection_rate': ['“应收尽收”率', 'revenue collection rate'],
   'kpi.same_day_release_sea': ['当日放行率（海运）', 'same-day release, sea'],
   'kpi.same_day_release_other': ['当日放行率（其他）', 'same-day release, other'],
+  // KPI formulas in Chinese; English comes from the server with the figure.
+  'formula.screened': ['自动甄别的报关单 ÷ 报关单', 'screened declarations ÷ declarations'],
+  'formula.targeting_rate': ['布控的报关单 ÷ 报关单', 'controlled declarations ÷ declarations'],
+  'formula.hit_rate': ['有查获的布控 ÷ 已完成的布控', 'controls with a finding ÷ controls completed'],
+  'formula.hit_rate_rule': ['该来源有查获的布控 ÷ 该来源已完成的布控', 'controls of this source with a finding ÷ controls of this source completed'],
+  'formula.hit_rate_score': ['该来源有查获的布控 ÷ 该来源已完成的布控', 'controls of this source with a finding ÷ controls of this source completed'],
+  'formula.hit_rate_random': ['该来源有查获的布控 ÷ 该来源已完成的布控', 'controls of this source with a finding ÷ controls of this source completed'],
+  'formula.hit_rate_manual': ['该来源有查获的布控 ÷ 该来源已完成的布控', 'controls of this source with a finding ÷ controls of this source completed'],
+  'formula.estimated_finding_rate_uncontrolled': ['随机布控有查获数 ÷ 随机布控完成数', 'findings of random controls ÷ random controls completed'],
+  'formula.estimated_undetected_findings': ['未布控报关单估计违规率 × 未布控报关单数', 'estimated finding rate among uncontrolled × uncontrolled declarations'],
+  'formula.revenue_collection_rate': ['已征补税 ÷ （已征 + 估计漏征）；漏征 = 随机布控每元申报价值的补税 × 未布控申报价值', 'collected ÷ (collected + estimated uncollected); uncollected = random controls\' duty per declared CNY × uncontrolled value'],
+  'formula.smuggling_deterrence_rate': ['口岸查获的走私 ÷ （口岸查获 + 放行后经稽查、缉私发现的走私）', 'smuggling found at the border ÷ (that + smuggling found later by audit for released goods)'],
+  'formula.same_day_release_sea': ['申报当日放行的海运进口 ÷ 海运进口', 'sea imports released on the day declared ÷ sea imports'],
+  'formula.same_day_release_other': ['申报当日放行的其他运输方式进口 ÷ 其他运输方式进口', 'other-mode imports released on the day declared ÷ other-mode imports'],
   'overview.drill': ['下级单位（{level}）', 'Units below ({level})'],
   'overview.leaf': ['这是最底层单位。', 'This unit has no units below it.'],
   'overview.no_data': ['暂无数据。', 'No data yet.'],
@@ -354,6 +368,11 @@ export function setLang(l) {
 
 export function onLangChange(f) {
   listeners.push(f);
+}
+
+// The entry's text when the dictionary has it, else `fallback`.
+export function tOr(key, fallback) {
+  return D[key] ? t(key) : fallback;
 }
 
 export function t(key, params) {

@@ -1,7 +1,7 @@
 // Overview: the M9 KPIs of the selected unit against their targets, with
 // formulas and figures, a trend, and drill-down HQ → district → office.
 import { get, qs, items } from '../api.js';
-import { t, lang } from '../i18n.js';
+import { t, tOr, lang } from '../i18n.js';
 import { h, mount, table, pct, num, errorBox } from '../ui.js';
 import { chart } from '../charts.js';
 import { go } from '../state.js';
@@ -49,7 +49,8 @@ function kpiCard(f) {
     h(
       'div',
       { class: 'formula' },
-      f.formula,
+      // The server's formula is English; Chinese comes from the dictionary.
+      lang() === 'zh' ? tOr(`formula.${f.key}`, f.formula) : f.formula,
       f.unit === 'count' ? '' : ` = ${num(f.numerator, Number.isInteger(f.numerator) ? 0 : 2)} ÷ ${num(f.denominator, Number.isInteger(f.denominator) ? 0 : 2)}`,
     ),
   );
