@@ -149,7 +149,9 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
                         Err(_) => break,
                     }
                 }
+                let t = std::time::Instant::now();
                 screen_group(&mut live, group, &shared);
+                slow("screening group", t);
                 for job in stash.drain(..) {
                     job(&mut live);
                 }
@@ -164,10 +166,23 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
 
 fn checkpoint(live: &mut Live) {
     if live.unsaved > 0 {
+        let t = std::time::Instant::now();
         match live.app.checkpoint() {
-            Ok(()) => live.unsaved = 0,
+            Ok(()) => {
+                live.unsaved = 0;
+                slow("checkpoint", t);
+            }
             Err(e) => eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}"),
         }
+    }
+}
+
+/// Work that holds up the screening thread long enough to show in the
+/// latency tail is reported on stderr.
+fn slow(what: &str, since: std::time::Instant) {
+    let ms = since.elapsed().as_secs_f64() * 1000.0;
+    if ms >= 50.0 {
+        eprintln!("slow: {what} took {ms:.0} ms");
     }
 }
 
