@@ -10,6 +10,8 @@
 
 pub mod accounts;
 mod migrations;
+mod pg_migrations;
+mod postgres;
 mod sqlite;
 
 use chrono::{DateTime, FixedOffset};
@@ -20,12 +22,22 @@ use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
+pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
+
+/// Migration versions of each backend (SQLite, PostgreSQL), for checks and `riskgate migrate`.
+pub fn migration_numbers() -> (Vec<u32>, Vec<u32>) {
+    (migrations::MIGRATIONS.iter().map(|m| m.0).collect(), pg_migrations::MIGRATIONS.iter().map(|m| m.0).collect())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {}", postgres::pg_message(.0))]
+    Postgres(#[from] ::postgres::Error),
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("stored data could not be decoded: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("{0}")]

@@ -88,6 +88,11 @@ impl SqliteStore {
         Ok(s)
     }
 
+    /// The schema's migration version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
     fn migrate(&mut self) -> Result<()> {
         let current: u32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         for (v, sql) in MIGRATIONS {

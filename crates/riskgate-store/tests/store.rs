@@ -1,7 +1,16 @@
 //! Store behaviour every backend must keep: immutability of decisions,
-//! the tamper-evident action log, idempotent history import.
+//! the tamper-evident action log, idempotent imports, one event sequence
+//! for replay. Every test body runs on SQLite and, when it is reachable, on
+//! PostgreSQL (`postgres://root@127.0.0.1:5432/test`, or
+//! `RISKGATE_TEST_PG_URL`), each PostgreSQL test in a fresh schema of its
+//! own that is dropped afterwards. With `CI=true` an unreachable
+//! PostgreSQL fails the tests instead of skipping that backend.
 
-use riskgate_store::{Action, SqliteStore, Store};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use riskgate_core::{Declaration, Outcome};
+use riskgate_engine::{Engine, EngineConfig};
+use riskgate_store::{Action, Event, NewDecision, OutcomeStored, PgStore, SqliteStore, Store};
 
 fn action(n: u32) -> Action {
     Action {
@@ -16,37 +25,145 @@ fn action(n: u32) -> Action {
     }
 }
 
-/// All backends under test. PostgreSQL joins this list when it exists.
-fn stores() -> Vec<(Box<dyn Store>, tempfile::TempDir)> {
+/// Where a store under test lives, to reach it behind the store's back.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres { url: String, schema: String },
+}
+
+impl Backend {
+    /// Runs SQL directly on the database, not through the store.
+    fn exec(&self, sql: &str) -> Result<(), String> {
+        match self {
+            Backend::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("riskgate.db")).unwrap();
+                conn.execute_batch(sql).map_err(|e| e.to_string())
+            }
+            Backend::Postgres { url, schema } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {schema}")).unwrap();
+                c.batch_execute(sql).map_err(|e| format!("{e:?}"))
+            }
+        }
+    }
+
+    fn query_i64(&self, sql: &str) -> i64 {
+        match self {
+            Backend::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("riskgate.db")).unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            Backend::Postgres { url, schema } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {schema}")).unwrap();
+                c.query_one(sql, &[]).unwrap().get(0)
+            }
+        }
+    }
+
+    /// The SQL that removes the append-only guard of the action log.
+    fn drop_action_log_guard(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "DROP TRIGGER action_log_no_update;",
+            Backend::Postgres { .. } => "DROP TRIGGER action_log_no_change ON action_log;",
+        }
+    }
+
+    /// A new store handle on the same data (as after a restart).
+    fn open(&self) -> Box<dyn Store> {
+        match self {
+            Backend::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).unwrap()),
+            Backend::Postgres { url, schema } => Box::new(PgStore::open_in_schema(url, Some(schema)).unwrap()),
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Backend::Postgres { url, schema } = self {
+            let _ = PgStore::drop_schema(url, schema);
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` (with a message) when nothing
+/// answers there; under `CI=true` an absent PostgreSQL is a failure.
+fn pg_url() -> Option<String> {
+    let url = std::env::var("RISKGATE_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    match postgres::Client::connect(&url, postgres::NoTls) {
+        Ok(_) => Some(url),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL at {url} is required in CI (.ci/run starts it): {e}")
+        }
+        Err(e) => {
+            eprintln!("PostgreSQL absent: skipping PG backend ({url}: {e})");
+            None
+        }
+    }
+}
+
+static SCHEMAS: AtomicU32 = AtomicU32::new(0);
+
+/// All backends under test, each with a fresh empty store. The store comes
+/// first so that it is dropped before its backend (and schema) is.
+fn stores() -> Vec<(Box<dyn Store>, Backend)> {
     let dir = tempfile::tempdir().unwrap();
-    vec![(Box::new(SqliteStore::open(dir.path()).unwrap()), dir)]
+    let mut out: Vec<(Box<dyn Store>, Backend)> =
+        vec![(Box::new(SqliteStore::open(dir.path()).unwrap()), Backend::Sqlite(dir))];
+    if let Some(url) = pg_url() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let schema = format!("rg_test_{}_{}_{nanos}", std::process::id(), SCHEMAS.fetch_add(1, Ordering::Relaxed));
+        let store = PgStore::open_in_schema(&url, Some(&schema)).unwrap();
+        out.push((Box::new(store), Backend::Postgres { url, schema }));
+    }
+    out
+}
+
+fn decl(id: &str, day: u32, trader: &str, value: f64) -> Declaration {
+    let s = format!(
+        r#"{{"id":"{id}","declared_at":"2026-03-{day:02}T09:00:00+08:00","direction":"import","office":"2201","transport_mode":"sea","trade_mode":"0110","trader":{{"id":"{trader}"}},"declarant":{{"id":"D1"}},"country_of_departure":"VN","currency":"USD","items":[{{"line":1,"hs_code":"8517130000","origin":"VN","quantity":100,"net_weight_kg":50.0,"value":{value},"duty_rate":0.1}},{{"line":2,"hs_code":"6403990000","origin":"CN","quantity":10,"net_weight_kg":5.0,"value":20,"duty_rate":0.2}}]}}"#
+    );
+    Declaration::from_json(&serde_json::from_str(&s).unwrap()).unwrap()
+}
+
+fn outcome(id: &str, day: u32, finding: bool) -> Outcome {
+    let mut v = serde_json::json!({"declaration_id": id, "officer": "O1", "control": "physical",
+        "completed_at": format!("2026-03-{day:02}T15:00:00+08:00"),
+        "result": if finding { "finding" } else { "no_finding" }});
+    if finding {
+        v["findings"] = serde_json::json!(["undervaluation"]);
+        v["additional_duty"] = serde_json::json!(1234.5);
+    }
+    Outcome::from_json(&v).unwrap()
 }
 
 #[test]
 fn action_log_chain_detects_an_edit_behind_the_stores_back() {
-    for (mut store, dir) in stores() {
+    for (mut store, backend) in stores() {
         for n in 0..5 {
             store.append_action(&action(n)).unwrap();
         }
         assert_eq!(store.verify_actions().unwrap(), None, "{}: fresh chain verifies", store.backend());
         drop(store);
-        // Tamper with entry 3 directly in the database file.
-        let conn = rusqlite::Connection::open(dir.path().join("riskgate.db")).unwrap();
-        conn.execute_batch("DROP TRIGGER action_log_no_update; UPDATE action_log SET actor = 'mallory' WHERE seq = 3;")
-            .unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.verify_actions().unwrap(), Some(3));
+        // Tamper with entry 3 directly in the database.
+        backend.exec(backend.drop_action_log_guard()).unwrap();
+        backend.exec("UPDATE action_log SET actor = 'mallory' WHERE seq = 3").unwrap();
+        let store = backend.open();
+        assert_eq!(store.verify_actions().unwrap(), Some(3), "{}", store.backend());
     }
 }
 
 #[test]
 fn the_action_log_refuses_updates_and_deletes() {
-    for (mut store, dir) in stores() {
+    for (mut store, backend) in stores() {
         store.append_action(&action(1)).unwrap();
-        let conn = rusqlite::Connection::open(dir.path().join("riskgate.db")).unwrap();
-        assert!(conn.execute("UPDATE action_log SET actor = 'x'", []).is_err());
-        assert!(conn.execute("DELETE FROM action_log", []).is_err());
-        assert!(conn.execute("UPDATE decisions SET channel = 'green'", []).is_ok(), "no rows, no error");
+        assert!(backend.exec("UPDATE action_log SET actor = 'x'").is_err(), "{}", store.backend());
+        assert!(backend.exec("DELETE FROM action_log").is_err(), "{}", store.backend());
+        assert!(backend.exec("UPDATE decisions SET channel = 'green'").is_ok(), "no rows, no error");
+        let logged = store.actions(10).unwrap();
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].action.actor, "user1");
+        assert_eq!(logged[0].action.at.timestamp(), action(1).at.timestamp(), "whole seconds kept");
     }
 }
 
@@ -63,7 +180,7 @@ fn workforce_records_are_kept_once_and_litigation_outcomes_move_on() {
         &serde_json::json!({"unit": "2201", "inspected_at": "2026-03-01", "passed": true}),
     )
     .unwrap();
-    for (mut store, _dir) in stores() {
+    for (mut store, _backend) in stores() {
         assert_eq!(store.insert_workforce(&[lit("pending"), insp.clone()]).unwrap(), vec![true, true]);
         assert_eq!(store.insert_workforce(&[lit("pending"), insp.clone()]).unwrap(), vec![false, false]);
         assert_eq!(store.insert_workforce(&[lit("withdrawn")]).unwrap(), vec![true]);
@@ -138,4 +255,210 @@ fn accounts_sessions_and_tokens() {
         assert_eq!(store.actions(100).unwrap().len(), 3, "{b}: user add, token issue and disable are logged");
         assert_eq!(store.verify_actions().unwrap(), None);
     }
+}
+/// Screens declarations with a default engine and stores them.
+fn screen_and_commit(store: &mut dyn Store, decls: &[Declaration]) -> Vec<riskgate_engine::Screened> {
+    let mut engine = Engine::new(EngineConfig::default());
+    let screened: Vec<_> = decls.iter().map(|d| engine.screen(d, d.declared_at)).collect();
+    let bodies: Vec<String> = decls.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
+    let jsons: Vec<String> = screened.iter().map(|s| serde_json::to_string(&s.decision).unwrap()).collect();
+    let batch: Vec<NewDecision<'_>> = decls
+        .iter()
+        .zip(&screened)
+        .zip(bodies.iter().zip(&jsons))
+        .map(|((d, s), (b, j))| NewDecision { declaration: d, body: b, screened: s, decision_json: j, shadow: None })
+        .collect();
+    store.commit_screened(&batch).unwrap();
+    screened
+}
+
+/// History is stored once per id (also within one batch); declarations and
+/// outcomes share one event sequence that replay walks in order, and a
+/// checkpoint covers exactly the events stored before it.
+#[test]
+fn events_share_one_sequence_and_replay_in_order() {
+    for (mut store, backend) in stores() {
+        let b = store.backend();
+        let hist = [decl("H1", 1, "T1", 100.0), decl("H2", 2, "T2", 200.0), decl("H1", 3, "T1", 999.0)];
+        assert_eq!(store.commit_historical(&hist).unwrap(), vec![true, true, false], "{b}");
+        assert_eq!(store.commit_historical(&hist[..2]).unwrap(), vec![false, false], "{b}");
+        // The first version of H1 is the one kept.
+        let h1 = store.declaration("H1").unwrap().unwrap();
+        assert!(h1.historical && h1.decision.is_none());
+        assert_eq!(h1.declaration.items[0].value, 100.0, "{b}");
+        let screened = screen_and_commit(store.as_mut(), &[decl("S1", 4, "T1", 300.0), decl("S2", 5, "T3", 400.0)]);
+        let stored = store.outcomes_by_time().unwrap();
+        assert!(stored.is_empty());
+        let res = store.commit_outcomes(&[outcome("S1", 6, true), outcome("S1", 6, true)]).unwrap();
+        assert!(matches!(res[0], OutcomeStored::Stored { .. }) && res[1] == OutcomeStored::Duplicate, "{b}");
+        // A batch naming an unknown declaration stores nothing.
+        let err = store.commit_outcomes(&[outcome("H2", 7, false), outcome("NOPE", 7, false)]).unwrap_err();
+        assert_eq!(err.to_string(), "record 2: declaration_id: no declaration \"NOPE\" is stored", "{b}");
+        assert_eq!(store.outcomes_by_time().unwrap().len(), 1, "{b}: nothing half-stored");
+        assert_eq!(store.declaration_count().unwrap(), 4);
+
+        let known = store.known(&["S1", "S2", "H1", "X"]).unwrap();
+        assert_eq!(known.len(), 3);
+        assert_eq!(known["S1"].as_ref(), Some(&screened[0].decision), "{b}: decision round-trips");
+        assert_eq!(known["H1"], None);
+
+        let mut seen = Vec::new();
+        store
+            .replay(0, &mut |e| {
+                seen.push(match e {
+                    Event::Historical(d) => format!("historical {}", d.id),
+                    Event::Screened { declaration, controlled, .. } => {
+                        format!("screened {} controlled={controlled}", declaration.id)
+                    }
+                    Event::Outcome { outcome, keys } => {
+                        format!("outcome {} trader={}", outcome.declaration_id, keys.trader)
+                    }
+                })
+            })
+            .unwrap();
+        let lane = |i: usize| screened[i].decision.channel.is_control();
+        assert_eq!(
+            seen,
+            vec![
+                "historical H1".to_string(),
+                "historical H2".into(),
+                format!("screened S1 controlled={}", lane(0)),
+                format!("screened S2 controlled={}", lane(1)),
+                "outcome S1 trader=T1".into(),
+            ],
+            "{b}"
+        );
+        store.save_checkpoint(&Engine::new(EngineConfig::default()).checkpoint()).unwrap();
+        let (as_of, _) = store.load_checkpoint().unwrap().unwrap();
+        assert_eq!(as_of, 5, "{b}: the checkpoint covers the five events");
+        store.commit_outcomes(&[outcome("H2", 8, false)]).unwrap();
+        let mut after = Vec::new();
+        backend.open().replay(as_of, &mut |e| after.push(matches!(e, Event::Outcome { .. }))).unwrap();
+        assert_eq!(after, vec![true], "{b}: replay after the checkpoint sees only the new outcome");
+
+        let counts = store.office_counts(None, None).unwrap();
+        assert_eq!(counts.len(), 1);
+        assert_eq!((counts[0].declarations, counts[0].screened), (2, 2), "{b}: history is not counted");
+        assert_eq!(counts[0].additional_duty_cny, 1234.5, "{b}");
+        let mut rows = 0;
+        store
+            .history(None, None, &mut |h| {
+                rows += 1;
+                if h.declaration.id == "S1" {
+                    assert_eq!(h.outcomes.len(), 1);
+                }
+            })
+            .unwrap();
+        assert_eq!(rows, 4);
+        assert!(backend.exec("DELETE FROM decisions").is_err(), "{b}: decisions are immutable");
+    }
+}
+
+/// Rules, settings and lists change only with an action-log entry in the
+/// same transaction; a refused change logs nothing.
+#[test]
+fn changes_are_logged_in_their_transaction() {
+    use riskgate_engine::{RuleDef, RuleStatus};
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        let def = RuleDef {
+            id: "R-1".into(),
+            version: 1,
+            title: "t".into(),
+            when: "value_cny > 1".into(),
+            weight: 0.2,
+            channel: None,
+            instructions: String::new(),
+            department: "tariff".into(),
+            valid_from: None,
+            valid_to: None,
+        };
+        let mut rec = riskgate_store::RuleRecord {
+            def,
+            status: RuleStatus::Draft,
+            created_by: "a".into(),
+            created_at: 1,
+            approved_by: None,
+            approved_at: None,
+            retired_at: None,
+        };
+        store.insert_rule(&rec, &action(1)).unwrap();
+        let dup = store.insert_rule(&rec, &action(2)).unwrap_err();
+        assert_eq!(dup.to_string(), "rule R-1 version 1 already exists", "{b}");
+        rec.status = RuleStatus::Active;
+        rec.approved_by = Some("b".into());
+        store.set_rule_status("R-1", 1, &rec, &action(3)).unwrap();
+        assert!(store.set_rule_status("R-9", 1, &rec, &action(4)).is_err());
+        assert_eq!(store.rules().unwrap(), vec![rec.clone()], "{b}");
+        store.set_setting("seed", "7", &action(5)).unwrap();
+        store.set_setting("seed", "8", &action(6)).unwrap();
+        assert_eq!(store.setting("seed").unwrap().as_deref(), Some("8"));
+        assert_eq!(store.setting("none").unwrap(), None);
+        store.set_list("watch", &["b".into(), "a".into(), "a".into()], &action(7)).unwrap();
+        assert_eq!(store.lists().unwrap(), vec![("watch".into(), "a".into()), ("watch".into(), "b".into())]);
+        let actors: Vec<String> = store.actions(100).unwrap().into_iter().map(|l| l.action.actor).collect();
+        assert_eq!(actors, ["user7", "user6", "user5", "user3", "user1"], "{b}: refused changes log nothing");
+        assert_eq!(store.verify_actions().unwrap(), None);
+        let other = store.reopen().unwrap();
+        assert_eq!(other.rules().unwrap().len(), 1, "{b}: a second handle sees the same store");
+    }
+}
+
+#[test]
+fn models_keep_one_active_and_one_shadow() {
+    use riskgate_store::ModelRecord;
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        for (i, id) in ["m1", "m2"].iter().enumerate() {
+            let m = ModelRecord {
+                id: id.to_string(),
+                created_at: i as i64,
+                created_by: "a".into(),
+                status: "candidate".into(),
+                metrics: serde_json::json!({"auc": 0.7}),
+                bytes: vec![0, 1, 2, 255],
+            };
+            store.insert_model(&m, &action(1)).unwrap();
+        }
+        store.set_model_status("m1", "active", &action(2)).unwrap();
+        store.set_model_status("m2", "active", &action(3)).unwrap();
+        let st: Vec<(String, String)> = store.models().unwrap().into_iter().map(|m| (m.id, m.status)).collect();
+        assert_eq!(st, [("m2".into(), "active".into()), ("m1".into(), "candidate".into())], "{b}");
+        assert_eq!(store.model("m1").unwrap().unwrap().bytes, vec![0, 1, 2, 255], "{b}");
+        assert!(store.set_model_status("m1", "bogus", &action(4)).is_err());
+        assert!(store.set_model_status("m9", "retired", &action(4)).is_err());
+    }
+}
+
+/// PostgreSQL only: decisions and the action log land in monthly
+/// partitions created on demand, none in the default partitions.
+#[test]
+fn postgres_partitions_by_month() {
+    for (mut store, backend) in stores() {
+        if matches!(backend, Backend::Sqlite(_)) {
+            continue;
+        }
+        let mut a = action(1);
+        store.append_action(&a).unwrap();
+        a.at = chrono::DateTime::parse_from_rfc3339("2026-04-30T23:59:59+08:00").unwrap();
+        store.append_action(&a).unwrap();
+        screen_and_commit(store.as_mut(), &[decl("S1", 4, "T1", 300.0)]);
+        let n = |sql: &str| backend.query_i64(sql);
+        assert_eq!(n("SELECT COUNT(*) FROM action_log_2026_03"), 1);
+        assert_eq!(n("SELECT COUNT(*) FROM action_log_2026_04"), 1);
+        assert_eq!(n("SELECT COUNT(*) FROM action_log_default"), 0);
+        assert_eq!(n("SELECT COUNT(*) FROM decisions_2026_03"), 1, "decided at declaration time, March");
+        assert_eq!(n("SELECT COUNT(*) FROM decisions_default"), 0);
+        assert!(backend.exec("TRUNCATE decisions").is_err(), "decisions cannot be truncated");
+        assert_eq!(store.verify_actions().unwrap(), None);
+    }
+}
+
+#[test]
+fn every_sqlite_migration_has_a_postgres_twin() {
+    let (sqlite, pg) = riskgate_store::migration_numbers();
+    for v in &sqlite {
+        assert!(pg.contains(v), "SQLite migration {v} has no PostgreSQL twin in pg_migrations.rs");
+    }
+    assert_eq!(sqlite, pg, "both backends number their migrations alike");
 }

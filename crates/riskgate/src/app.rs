@@ -1,13 +1,13 @@
 //! The running system: a store and an engine brought to the store's state
 //! (checkpoint + replay of later events), plus the settings that shape it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset, Utc};
 use riskgate_engine::{Engine, EngineConfig, RuleStatus, TargetRates};
 use riskgate_rules::Lists;
-use riskgate_store::{Action, Durability, Event, SqliteStore, Store};
+use riskgate_store::{Action, Durability, Event, PgStore, SqliteStore, Store};
 
 pub struct App {
     pub store: Box<dyn Store>,
@@ -20,19 +20,77 @@ pub fn now() -> DateTime<FixedOffset> {
     Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
+/// Where the store lives: the embedded SQLite file under `--data DIR`, or
+/// a PostgreSQL database (`--database-url postgres://…`, optionally in
+/// `--database-schema NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAt {
+    Sqlite(PathBuf),
+    Postgres { url: String, schema: Option<String> },
+}
+
+impl StoreAt {
+    /// From the global options: a `postgres://` URL selects PostgreSQL,
+    /// no URL the SQLite store under `data`.
+    pub fn from_options(data: &Path, url: Option<&str>, schema: Option<&str>) -> Result<StoreAt> {
+        match url.map(str::trim).filter(|u| !u.is_empty()) {
+            None => {
+                anyhow::ensure!(
+                    schema.is_none(),
+                    "--database-schema: only meaningful with --database-url postgres://…"
+                );
+                Ok(StoreAt::Sqlite(data.to_path_buf()))
+            }
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                if let Some(s) = schema {
+                    anyhow::ensure!(
+                        !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                        "--database-schema: expected up to 63 letters, digits or underscores, got {s:?}"
+                    );
+                }
+                Ok(StoreAt::Postgres { url: u.to_string(), schema: schema.map(str::to_string) })
+            }
+            Some(u) => anyhow::bail!(
+                "--database-url: expected postgres://USER@HOST:PORT/DATABASE (or nothing for SQLite under --data), got a {}:// URL",
+                u.split("://").next().unwrap_or(u)
+            ),
+        }
+    }
+
+    /// Opens (and migrates) the store.
+    pub fn open_store(&self) -> Result<Box<dyn Store>> {
+        match self {
+            StoreAt::Sqlite(data) => {
+                // RISKGATE_DURABILITY=power makes every batch reach the disk before
+                // it is acknowledged (survives power loss; about half the speed).
+                let durability = match std::env::var("RISKGATE_DURABILITY").as_deref() {
+                    Ok("power") => Durability::Power,
+                    Ok("process") | Err(_) => Durability::Process,
+                    Ok(other) => {
+                        anyhow::bail!("RISKGATE_DURABILITY: expected \"process\" or \"power\", got {other:?}")
+                    }
+                };
+                let store = SqliteStore::open_with(data, durability)
+                    .with_context(|| format!("cannot open the store in {}", data.display()))?;
+                Ok(Box::new(store))
+            }
+            StoreAt::Postgres { url, schema } => {
+                let store =
+                    PgStore::open_in_schema(url, schema.as_deref()).context("cannot open the PostgreSQL store")?;
+                Ok(Box::new(store))
+            }
+        }
+    }
+}
+
 impl App {
     pub fn open(data: &Path, user: &str) -> Result<App> {
-        // RISKGATE_DURABILITY=power makes every batch reach the disk before
-        // it is acknowledged (survives power loss; about half the speed).
-        let durability = match std::env::var("RISKGATE_DURABILITY").as_deref() {
-            Ok("power") => Durability::Power,
-            Ok("process") | Err(_) => Durability::Process,
-            Ok(other) => anyhow::bail!("RISKGATE_DURABILITY: expected \"process\" or \"power\", got {other:?}"),
-        };
-        let store = SqliteStore::open_with(data, durability)
-            .with_context(|| format!("cannot open the store in {}", data.display()))?;
-        let mut app =
-            App { store: Box::new(store), engine: Engine::new(EngineConfig::default()), user: user.to_string() };
+        App::open_at(&StoreAt::Sqlite(data.to_path_buf()), user)
+    }
+
+    pub fn open_at(at: &StoreAt, user: &str) -> Result<App> {
+        let store = at.open_store()?;
+        let mut app = App { store, engine: Engine::new(EngineConfig::default()), user: user.to_string() };
         app.reload()?;
         Ok(app)
     }

@@ -13,7 +13,7 @@ use riskgate_synth::WorldFile;
 
 use std::collections::HashMap;
 
-use crate::app::App;
+use crate::app::{App, StoreAt};
 use crate::screen::{Clock, ScreenOptions};
 
 #[derive(Subcommand)]
@@ -81,6 +81,9 @@ pub enum BenchCmd {
         /// Grow trees leaf-wise with at most this many leaves (as LightGBM).
         #[arg(long)]
         max_leaves: Option<usize>,
+        /// Leave out features whose names start with any of these prefixes.
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
     },
     /// Rule stage alone with 100, 1,000 and 10,000 active rules.
     Rules {
@@ -111,7 +114,13 @@ fn head(src: &Path, dst: &Path, n: usize) -> Result<usize> {
     Ok(k)
 }
 
-pub fn run(cmd: BenchCmd) -> Result<()> {
+pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
+    if !matches!(cmd, BenchCmd::Screen { .. } | BenchCmd::Rules { .. }) {
+        anyhow::ensure!(
+            matches!(at, StoreAt::Sqlite(_)),
+            "--database-url: of the benchmarks only `bench screen` runs on PostgreSQL"
+        );
+    }
     match cmd {
         BenchCmd::Http(b) => crate::bench_http::run(&b)?,
         BenchCmd::Screen { n, seed, dir, model } => {
@@ -129,7 +138,17 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             let world = dir.join("world");
             crate::world::generate(seed, scale, &world)?;
             let f = |w: WorldFile| world.join(w.file_name());
-            let mut app = App::open(&dir, "bench")?;
+            // A fresh store: SQLite in the working directory, or a new
+            // PostgreSQL schema dropped at the end.
+            let store_at = match at {
+                StoreAt::Sqlite(_) => StoreAt::Sqlite(dir.clone()),
+                StoreAt::Postgres { url, .. } => StoreAt::Postgres {
+                    url: url.clone(),
+                    schema: Some(format!("riskgate_bench_{}", std::process::id())),
+                },
+            };
+            let mut app = App::open_at(&store_at, "bench")?;
+            println!("store: {}", app.store.backend());
             crate::import::import_offices(&mut app, &f(WorldFile::Offices))?;
             crate::import::import_officers(&mut app, &f(WorldFile::Officers))?;
             crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?;
@@ -178,10 +197,14 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 println!("peak memory (VmHWM): {m:.0} MiB");
             }
             let _ = std::fs::remove_dir_all(dir.join("world"));
+            drop(app);
+            if let StoreAt::Postgres { url, schema: Some(schema) } = &store_at {
+                riskgate_store::PgStore::drop_schema(url, schema)?;
+            }
         }
         BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
-        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves } => {
-            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves)?
+        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => {
+            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves, &exclude)?
         }
         BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
@@ -494,6 +517,9 @@ fn kcs_labels(file: &Path) -> Result<Vec<KcsLabel>> {
     Ok(out)
 }
 
+// Eight independent command-line knobs, passed straight through (main is
+// red on clippy without this since `--exclude` was added).
+#[allow(clippy::too_many_arguments)]
 fn bench_kcs(
     data: &Path,
     mapping: &Path,
@@ -502,6 +528,7 @@ fn bench_kcs(
     depth: usize,
     use_attributes: bool,
     max_leaves: Option<usize>,
+    exclude: &[String],
 ) -> Result<()> {
     use riskgate_model::{Dataset, Model, Objective};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-kcs-{}", std::process::id())));
@@ -548,7 +575,11 @@ fn bench_kcs(
             .map(String::from)
             .to_vec()
     };
-    let names = riskgate_engine::features::feature_names(&attributes);
+    let all_names = riskgate_engine::features::feature_names(&attributes);
+    let keep: Vec<usize> =
+        (0..all_names.len()).filter(|&i| !exclude.iter().any(|p| all_names[i].starts_with(p.as_str()))).collect();
+    let names: Vec<String> = keep.iter().map(|&i| all_names[i].clone()).collect();
+    let mut row = Vec::with_capacity(keep.len());
     let labels: HashMap<String, bool> =
         kcs_labels(&files[0])?.into_iter().chain(kcs_labels(&files[1])?).map(|l| (l.id, l.fraud)).collect();
     let (mut train, mut valid, mut all, mut test_rows) =
@@ -556,8 +587,11 @@ fn bench_kcs(
     let (mut y_train, mut y_valid, mut y_all) = (Vec::new(), Vec::new(), Vec::new());
     let mut test_ids = Vec::new();
     let t = Instant::now();
-    crate::model::replay_features(app.store.as_ref(), &attributes, &mut |row, f| {
-        let id = &row.declaration.id;
+    crate::model::replay_features(app.store.as_ref(), &attributes, &mut |rec, f| {
+        let id = &rec.declaration.id;
+        row.clear();
+        row.extend(keep.iter().map(|&i| f[i]));
+        let f = &row[..];
         if let Some(&fraud) = labels.get(id) {
             let y = f64::from(u8::from(fraud));
             if valid_ids.contains(id) {

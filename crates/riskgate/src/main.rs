@@ -41,6 +41,12 @@ struct Cli {
     /// Directory of the embedded store.
     #[arg(long, global = true, default_value = "riskgate-data", env = "RISKGATE_DATA")]
     data: PathBuf,
+    /// PostgreSQL instead of the embedded store: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, global = true, env = "RISKGATE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// PostgreSQL schema to use (created if absent); default: the connection's search_path.
+    #[arg(long, global = true, env = "RISKGATE_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
     /// Who is acting (recorded in the action log).
     #[arg(long, global = true, default_value = "cli", env = "RISKGATE_USER")]
     user: String,
@@ -167,6 +173,8 @@ enum Command {
         #[command(subcommand)]
         cmd: TokensCmd,
     },
+    /// Create or upgrade the store's schema and print its migration versions (idempotent).
+    Migrate,
     /// Benchmarks (screen throughput, rule stage scaling).
     Bench {
         #[command(subcommand)]
@@ -440,7 +448,8 @@ fn print_summary(s: &import::Summary, what: &str) -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.clone();
-    let open = || App::open(&data, &cli.user);
+    let at = app::StoreAt::from_options(&data, cli.database_url.as_deref(), cli.database_schema.as_deref())?;
+    let open = || App::open_at(&at, &cli.user);
     match cli.command {
         Command::Import { kind } => {
             let mut app = open()?;
@@ -670,22 +679,60 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { seed, scale, fresh } => {
-            if fresh || data.join("riskgate.db").exists() {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
+            match &at {
+                app::StoreAt::Sqlite(_) => {
+                    if fresh || data.join("riskgate.db").exists() {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
+                        }
+                    }
+                }
+                app::StoreAt::Postgres { .. } => {
+                    // Never drop data in a shared database: the demo wants an empty schema.
+                    let n = at.open_store()?.declaration_count()?;
+                    anyhow::ensure!(
+                        n == 0,
+                        "demo on PostgreSQL needs an empty store ({n} declarations stored); pass --database-schema NEW"
+                    );
                 }
             }
-            world::demo(&data, seed, scale)?;
+            world::demo(&at, &data, seed, scale)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            match &at {
+                app::StoreAt::Sqlite(dir) => {
+                    let s = riskgate_store::SqliteStore::open(dir)
+                        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+                    println!("sqlite {}: schema version {}", dir.join("riskgate.db").display(), s.schema_version()?);
+                }
+                app::StoreAt::Postgres { url, schema } => {
+                    let mut s = riskgate_store::PgStore::open_in_schema(url, schema.as_deref())?;
+                    // This month's and next month's partitions, ahead of the first write.
+                    let now = chrono::Utc::now().timestamp();
+                    s.ensure_months(now)?;
+                    s.ensure_months(now + 31 * 86_400)?;
+                    let versions: Vec<String> = s.migration_versions()?.iter().map(u32::to_string).collect();
+                    println!(
+                        "postgres schema {}: migrations applied {}",
+                        schema.as_deref().unwrap_or("(search_path)"),
+                        versions.join(", ")
+                    );
+                    for (name, rows) in s.partitions()? {
+                        println!("  partition {name}: {rows} rows");
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { addr } => {
-            server::serve(&data, addr)?;
+            server::serve(&at, addr)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),
         Command::Tokens { cmd } => tokens_cmd(cmd, open()?),
         Command::Bench { cmd } => {
-            bench::run(cmd)?;
+            bench::run(cmd, &at)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -213,7 +213,7 @@ pub fn split_by_days(file: &Path, days: i64, out_dir: &Path) -> Result<Vec<std::
 
 /// Runs the whole path: world → history → rules → model → live screening →
 /// controls completed → KPIs → three explained decisions.
-pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
+pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64) -> Result<()> {
     let world = data.join("world");
     eprintln!("1/8 generating a world (seed {seed}, scale {scale}) in {}", world.display());
     let s = generate(seed, scale, &world)?;
@@ -223,7 +223,7 @@ pub fn demo(data: &Path, seed: u64, scale: f64) -> Result<()> {
         s.live_declarations,
         100.0 * s.live_fraud as f64 / s.live_declarations.max(1) as f64
     );
-    let mut app = App::open(data, "demo-admin")?;
+    let mut app = App::open_at(at, "demo-admin")?;
     let mut seed_action = app.action("setting", "seed");
     seed_action.after = Some(serde_json::json!(seed));
     app.store.set_setting("seed", &seed.to_string(), &seed_action)?;

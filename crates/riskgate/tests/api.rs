@@ -18,20 +18,54 @@ use serde_json::{Value, json};
 struct Server {
     child: Child,
     addr: String,
-    data: PathBuf,
+    data: Store,
     _tmp: tempfile::TempDir,
+}
+
+/// Where the server's store is: SQLite under a directory, or a fresh
+/// PostgreSQL schema (dropped afterwards).
+struct Store {
+    dir: PathBuf,
+    pg: Option<(String, String)>,
+}
+
+impl Store {
+    fn args(&self) -> Vec<String> {
+        let mut v = vec!["--data".to_string(), self.dir.display().to_string()];
+        if let Some((url, schema)) = &self.pg {
+            v.extend(["--database-url".into(), url.clone(), "--database-schema".into(), schema.clone()]);
+        }
+        v
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((url, schema)) = &self.data.pg {
+            let _ = riskgate_store::PgStore::drop_schema(url, schema);
+        }
     }
 }
 
-fn cli(data: &PathBuf, args: &[&str], password: Option<&str>) -> String {
+fn pg_url() -> Option<String> {
+    let url = std::env::var("RISKGATE_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    match riskgate_store::PgStore::ping(&url) {
+        Ok(()) => Some(url),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL is required in CI (.ci/run starts it): {e}")
+        }
+        Err(e) => {
+            eprintln!("PostgreSQL absent: skipping the API test on PostgreSQL ({e})");
+            None
+        }
+    }
+}
+
+fn cli(data: &Store, args: &[&str], password: Option<&str>) -> String {
     let mut c = Command::new(env!("CARGO_BIN_EXE_riskgate"));
-    c.arg("--data").arg(data).arg("--user").arg("setup").args(args);
+    c.args(data.args()).arg("--user").arg("setup").args(args);
     if let Some(p) = password {
         c.env("RISKGATE_PASSWORD", p);
     }
@@ -65,9 +99,13 @@ fn decl(id: &str, office: &str, hs: &str) -> String {
     )
 }
 
-fn start() -> Server {
+fn start(pg: Option<String>) -> Server {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let pg = pg.map(|url| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        (url, format!("rg_api_{}_{nanos}", std::process::id()))
+    });
+    let data = Store { dir: tmp.path().join("data"), pg };
     let offices = tmp.path().join("offices.jsonl");
     std::fs::write(&offices, OFFICES).unwrap();
     cli(&data, &["import", "offices", offices.to_str().unwrap()], None);
@@ -83,8 +121,7 @@ fn start() -> Server {
     }
     cli(&data, &["users", "add", "analyst2", "--role", "risk_analyst", "--office", "0000"], Some("analyst2-password"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
-        .arg("--data")
-        .arg(&data)
+        .args(data.args())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
@@ -181,8 +218,18 @@ type Seen = BTreeSet<(String, String, u16)>;
 type Row<'a> = (&'a str, &'a str, String, Option<String>, [u16; 8]);
 
 #[test]
-fn the_api_by_role() {
-    let srv = start();
+fn the_api_by_role_on_sqlite() {
+    the_api_by_role(start(None));
+}
+
+#[test]
+fn the_api_by_role_on_postgres() {
+    if let Some(url) = pg_url() {
+        the_api_by_role(start(Some(url)));
+    }
+}
+
+fn the_api_by_role(srv: Server) {
     let a = srv.addr.clone();
     let token = cli(
         &srv.data,

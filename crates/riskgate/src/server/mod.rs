@@ -18,7 +18,6 @@ mod screening;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 
@@ -124,9 +123,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 
 const READERS: usize = 2;
 
-/// Starts the screening and reader threads on the store in `data`.
-pub fn start(data: &Path) -> Result<(AppState, std::thread::JoinHandle<()>)> {
-    let app = App::open(data, "server")?;
+/// Starts the screening and reader threads on the store at `at`.
+pub fn start(at: &crate::app::StoreAt) -> Result<(AppState, std::thread::JoinHandle<()>)> {
+    let app = App::open_at(at, "server")?;
     let offices = app.store.offices()?;
     let (rtx, rrx) = mpsc::channel::<ReadJob>();
     let rrx = Arc::new(Mutex::new(rrx));
@@ -200,9 +199,11 @@ pub fn router(state: AppState) -> Router {
 
 /// `riskgate serve`: binds, prints the address, serves until Ctrl-C or
 /// SIGTERM, then lets the screening thread checkpoint and stop.
-pub fn serve(data: &Path, addr: SocketAddr) -> Result<()> {
+pub fn serve(at: &crate::app::StoreAt, addr: SocketAddr) -> Result<()> {
+    // The store opens (and, for PostgreSQL, connects) before the runtime
+    // exists: no store call ever runs on a runtime thread.
+    let (state, writer) = start(at)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    let (state, writer) = start(data)?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;

@@ -1,0 +1,1389 @@
+//! The PostgreSQL store for national deployments: the same `Store`
+//! semantics as `SqliteStore` (idempotency, hash-chained action log, one
+//! transaction per batch, one event sequence for replay) on a server that
+//! many processes share.
+//!
+//! Connections come from an `r2d2` pool (`reopen` takes another one from
+//! the same pool). Batches are written with one `INSERT … SELECT FROM
+//! UNNEST($arrays)` per table, so a batch of 1,000 declarations costs a
+//! handful of round trips rather than thousands.
+//!
+//! **Async callers:** the `postgres` client is synchronous and runs its own
+//! small Tokio runtime per connection; calling it from a thread that is
+//! already inside a Tokio runtime panics ("Cannot start a runtime from
+//! within a runtime"). An async caller (HTTP server, NATS worker) must call
+//! the store from `tokio::task::spawn_blocking` or a thread of its own.
+//!
+//! Writers of events (declarations, outcomes) lock the `events` row of
+//! `counters` for the whole transaction: like SQLite's `BEGIN IMMEDIATE`,
+//! this makes the seq order the commit order, so a checkpoint taken at seq N
+//! never misses an event with a smaller seq committed later.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{NoTls, Row, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+use riskgate_core::{
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source,
+    TaxInvoice, WorkforceRecord,
+};
+use riskgate_engine::{Checkpoint, OutcomeKeys};
+
+mod accounts;
+
+use crate::pg_migrations::MIGRATIONS;
+use crate::{
+    Action, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts, OutcomeStored,
+    Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, chain_hash,
+};
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// Tables partitioned by month, with their partition key.
+pub const PARTITIONED: &[(&str, &str)] = &[("decisions", "decided_at"), ("action_log", "at")];
+
+/// Connections one process keeps at most (one per store handle, plus one
+/// for each streaming read in progress).
+const POOL_SIZE: u32 = 16;
+
+pub struct PgStore {
+    pool: Pool,
+    conn: RefCell<Conn>,
+    schema: Option<String>,
+    /// (table, month start) partitions known to exist.
+    months: HashSet<(&'static str, i64)>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("schema", &self.schema).finish()
+    }
+}
+
+/// Sets the schema on every new pooled connection.
+#[derive(Debug)]
+struct SearchPath(String);
+
+impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for SearchPath {
+    fn on_acquire(&self, conn: &mut postgres::Client) -> Result<(), postgres::Error> {
+        conn.batch_execute(&format!("SET search_path TO {}", quote_ident(&self.0)))
+    }
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialisable")
+}
+
+/// Parses a stored JSON body with the record kind's own validation.
+fn decode<T>(body: &str, parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>) -> Result<T> {
+    let v: serde_json::Value = serde_json::from_str(body)?;
+    parse(&v).map_err(|e| StoreError::User(format!("stored record does not validate: {e}")))
+}
+
+fn decision_of(body: Option<String>) -> Result<Option<Decision>> {
+    Ok(match body {
+        Some(b) => Some(serde_json::from_str(&b)?),
+        None => None,
+    })
+}
+
+/// Start (seconds, UTC) of the calendar month holding `ts`.
+fn month_start(ts: i64) -> i64 {
+    use chrono::Datelike;
+    let d = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().date_naive();
+    let first = chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("valid date");
+    first.and_hms_opt(0, 0, 0).expect("valid time").and_utc().timestamp()
+}
+
+fn source_index(s: &str) -> Option<usize> {
+    crate::SOURCES.iter().position(|x| *x == s)
+}
+
+fn local_day(ts: i64, tz: i64) -> i64 {
+    (ts + tz).div_euclid(86_400)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Locks the event sequence for this transaction; returns the next seq.
+fn lock_events(tx: &mut Transaction<'_>) -> Result<i64> {
+    let r = tx.query_one("SELECT value FROM counters WHERE name = 'events' FOR UPDATE", &[])?;
+    Ok(r.get::<_, i64>(0) + 1)
+}
+
+fn set_events(tx: &mut Transaction<'_>, last: i64) -> Result<()> {
+    tx.execute("UPDATE counters SET value = $1 WHERE name = 'events'", &[&last])?;
+    Ok(())
+}
+
+/// Columns of the `declarations` table, one vector each, for UNNEST.
+#[derive(Default)]
+struct DeclColumns {
+    seq: Vec<i64>,
+    id: Vec<String>,
+    declared_at: Vec<i64>,
+    tz: Vec<i64>,
+    office: Vec<String>,
+    direction: Vec<String>,
+    mode: Vec<String>,
+    trader: Vec<String>,
+    declarant: Vec<String>,
+    value: Vec<f64>,
+    released: Vec<Option<i64>>,
+    body: Vec<String>,
+    items: ItemColumns,
+}
+
+#[derive(Default)]
+struct ItemColumns {
+    decl: Vec<i64>,
+    line: Vec<i64>,
+    hs: Vec<String>,
+    origin: Vec<String>,
+    quantity: Vec<f64>,
+    weight: Vec<f64>,
+    value: Vec<f64>,
+    duty: Vec<f64>,
+}
+
+impl DeclColumns {
+    fn push(&mut self, seq: i64, d: &Declaration, released: Option<i64>, body: String) {
+        self.seq.push(seq);
+        self.id.push(d.id.clone());
+        self.declared_at.push(d.declared_at.timestamp());
+        self.tz.push(i64::from(d.declared_at.offset().local_minus_utc()));
+        self.office.push(d.office.clone());
+        self.direction.push(d.direction.as_str().to_string());
+        self.mode.push(d.transport_mode.as_str().to_string());
+        self.trader.push(d.trader.id.clone());
+        self.declarant.push(d.declarant.id.clone());
+        self.value.push(d.total_value_cny());
+        self.released.push(released);
+        self.body.push(body);
+        let it = &mut self.items;
+        for i in &d.items {
+            it.decl.push(seq);
+            it.line.push(i64::from(i.line));
+            it.hs.push(i.hs_code.clone());
+            it.origin.push(i.origin.clone());
+            it.quantity.push(i.quantity);
+            it.weight.push(i.net_weight_kg);
+            it.value.push(i.value);
+            it.duty.push(i.duty_rate);
+        }
+    }
+
+    fn insert(&self, tx: &mut Transaction<'_>, historical: bool) -> Result<()> {
+        if self.seq.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant,
+                                       value_cny, historical, released_at, body)
+             SELECT s, i, da, tz, o, di, m, t, de, v, $13, r, b
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::float8[], $11::bigint[], $12::text[])
+                  AS x(s, i, da, tz, o, di, m, t, de, v, r, b)",
+            &[
+                &self.seq,
+                &self.id,
+                &self.declared_at,
+                &self.tz,
+                &self.office,
+                &self.direction,
+                &self.mode,
+                &self.trader,
+                &self.declarant,
+                &self.value,
+                &self.released,
+                &self.body,
+                &historical,
+            ],
+        )?;
+        let it = &self.items;
+        tx.execute(
+            "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+                                  $7::float8[], $8::float8[])",
+            &[&it.decl, &it.line, &it.hs, &it.origin, &it.quantity, &it.weight, &it.value, &it.duty],
+        )?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and migrates the
+    /// default schema (the connection's `search_path`).
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_in_schema(url, None)
+    }
+
+    /// As `open`, inside `schema` (created if absent): separate stores in
+    /// one database, e.g. one per test or per benchmark run.
+    pub fn open_in_schema(url: &str, schema: Option<&str>) -> Result<Self> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| StoreError::User(format!("--database-url: not a PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        // One direct connection first: a clear error at once when the server
+        // is not there (the pool would retry until its timeout).
+        let mut c = config.connect(NoTls).map_err(|e| {
+            StoreError::User(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
+        })?;
+        if let Some(s) = schema {
+            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)))?;
+        }
+        drop(c);
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let mut builder = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(0))
+            .connection_timeout(std::time::Duration::from_secs(10));
+        if let Some(s) = schema {
+            builder = builder.connection_customizer(Box::new(SearchPath(s.to_string())));
+        }
+        let pool = builder
+            .build(manager)
+            .map_err(|e| StoreError::User(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
+        let conn = pool.get()?;
+        let mut s =
+            PgStore { pool, conn: RefCell::new(conn), schema: schema.map(str::to_string), months: HashSet::new() };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// Whether a PostgreSQL server answers at `url` (one connection, closed).
+    pub fn ping(url: &str) -> Result<()> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| StoreError::User(format!("not a PostgreSQL URL: {e}")))?;
+        config.connect_timeout(std::time::Duration::from_secs(3));
+        let mut c = config.connect(NoTls).map_err(|e| {
+            StoreError::User(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
+        })?;
+        c.simple_query("")?;
+        Ok(())
+    }
+
+    /// Drops a schema made by `open_in_schema` with everything in it.
+    pub fn drop_schema(url: &str, schema: &str) -> Result<()> {
+        let config: postgres::Config =
+            url.parse().map_err(|e| StoreError::User(format!("--database-url: not a PostgreSQL URL: {e}")))?;
+        let mut c = config.connect(NoTls)?;
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema)))?;
+        Ok(())
+    }
+
+    /// Applied migration versions, in order.
+    pub fn migration_versions(&self) -> Result<Vec<u32>> {
+        let rows = self.conn.borrow_mut().query("SELECT version FROM schema_migrations ORDER BY version", &[])?;
+        Ok(rows.iter().map(|r| u32::try_from(r.get::<_, i64>(0)).unwrap_or(0)).collect())
+    }
+
+    /// Applies the migrations not yet applied, each in its own transaction,
+    /// one process at a time (advisory lock).
+    fn migrate(&mut self) -> Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        let mut tx = conn.transaction()?;
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(hashtext('riskgate_migrate'));
+             CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )?;
+        let done: HashSet<i64> =
+            tx.query("SELECT version FROM schema_migrations", &[])?.iter().map(|r| r.get(0)).collect();
+        for (v, sql) in MIGRATIONS {
+            let v = i64::from(*v);
+            if done.contains(&v) {
+                continue;
+            }
+            tx.batch_execute(sql)
+                .map_err(|e| StoreError::User(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)",
+                &[&v],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates the month partitions of every partitioned table for `ts`
+    /// (e.g. now and next month, ahead of time).
+    pub fn ensure_months(&mut self, ts: i64) -> Result<()> {
+        for (table, _) in PARTITIONED {
+            self.ensure_month(table, ts)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the month partition of `table` holding `ts` exists
+    /// (outside any batch transaction, so its lock is short).
+    fn ensure_month(&mut self, table: &'static str, ts: i64) -> Result<()> {
+        let m = month_start(ts);
+        if self.months.contains(&(table, m)) {
+            return Ok(());
+        }
+        self.conn.get_mut().execute("SELECT riskgate_ensure_month($1, $2)", &[&table, &m])?;
+        self.months.insert((table, m));
+        Ok(())
+    }
+
+    /// Partitions of the partitioned tables with their row counts.
+    pub fn partitions(&self) -> Result<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        let mut conn = self.conn.borrow_mut();
+        for (table, _) in PARTITIONED {
+            let parts = conn.query(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = $1::text::regclass ORDER BY c.relname",
+                &[table],
+            )?;
+            for p in parts {
+                let name: String = p.get(0);
+                let n: i64 = conn.query_one(&format!("SELECT COUNT(*) FROM {}", quote_ident(&name)), &[])?.get(0);
+                out.push((name, n));
+            }
+        }
+        Ok(out)
+    }
+
+    fn append_action_tx(tx: &mut Transaction<'_>, a: &Action) -> Result<()> {
+        tx.query_one("SELECT value FROM counters WHERE name = 'actions' FOR UPDATE", &[])?;
+        let (seq, prev): (i64, String) = tx
+            .query_opt("SELECT seq, hash FROM action_log ORDER BY seq DESC LIMIT 1", &[])?
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap_or((0, "genesis".to_string()));
+        let seq = seq + 1;
+        // Hash what will be read back: whole seconds at China time.
+        let mut norm = a.clone();
+        norm.at = chrono::DateTime::from_timestamp(a.at.timestamp(), 0)
+            .unwrap_or_default()
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"));
+        let a = &norm;
+        let hash = chain_hash(&prev, seq, a);
+        tx.execute(
+            "INSERT INTO action_log (seq, at, actor, office, action, target, before, after, reason, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &seq,
+                &a.at.timestamp(),
+                &a.actor,
+                &a.office,
+                &a.action,
+                &a.target,
+                &a.before.as_ref().map(json),
+                &a.after.as_ref().map(json),
+                &a.reason,
+                &prev,
+                &hash,
+            ],
+        )?;
+        tx.execute("UPDATE counters SET value = $1 WHERE name = 'actions'", &[&seq])?;
+        Ok(())
+    }
+
+    /// Runs `f` in one transaction that ends with `action` appended to the log.
+    fn with_action(&mut self, action: &Action, f: impl FnOnce(&mut Transaction<'_>) -> Result<()>) -> Result<()> {
+        self.ensure_month("action_log", action.at.timestamp())?;
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        f(&mut tx)?;
+        Self::append_action_tx(&mut tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs one prepared statement per row in a single transaction.
+    fn write_rows<T>(
+        &mut self,
+        sql: &str,
+        rows: &[T],
+        bind: impl Fn(&mut Transaction<'_>, &postgres::Statement, &T) -> Result<u64, postgres::Error>,
+    ) -> Result<()> {
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let st = tx.prepare(sql)?;
+        for r in rows {
+            bind(&mut tx, &st, r)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored JSON body of a query, validated again on the way out.
+    fn bodies<T>(
+        &self,
+        sql: &str,
+        parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
+    ) -> Result<Vec<T>> {
+        let rows = self.conn.borrow_mut().query(sql, &[])?;
+        rows.iter().map(|r| decode(&r.get::<_, String>(0), parse)).collect()
+    }
+
+    /// Streams the rows of a read-only query on a connection of its own
+    /// (the callback may use this store meanwhile).
+    fn stream(&self, sql: &str, params: &[&(dyn ToSql + Sync)], f: &mut dyn FnMut(&Row) -> Result<()>) -> Result<()> {
+        let mut conn = self.pool.get()?;
+        let mut tx = conn.transaction()?;
+        let mut rows = tx.query_raw(sql, params.iter().copied())?;
+        while let Some(r) = rows.next()? {
+            f(&r)?;
+        }
+        drop(rows);
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A PostgreSQL error as one line: the server's message and detail.
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" ({d})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(x) = src {
+                s.push_str(&format!(": {x}"));
+                src = x.source();
+            }
+            s
+        }
+    }
+}
+
+fn row_to_logged(r: &Row) -> Result<LoggedAction> {
+    let at: i64 = r.get(1);
+    let parse = |s: Option<String>| -> Result<Option<serde_json::Value>> {
+        Ok(match s {
+            Some(s) => Some(serde_json::from_str(&s)?),
+            None => None,
+        })
+    };
+    Ok(LoggedAction {
+        seq: r.get(0),
+        action: Action {
+            at: chrono::DateTime::from_timestamp(at, 0)
+                .unwrap_or_default()
+                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")),
+            actor: r.get(2),
+            office: r.get(3),
+            action: r.get(4),
+            target: r.get(5),
+            before: parse(r.get(6))?,
+            after: parse(r.get(7))?,
+            reason: r.get(8),
+        },
+        prev_hash: r.get(9),
+        hash: r.get(10),
+    })
+}
+
+const ACTION_COLUMNS: &str = "seq, at, actor, office, action, target, before, after, reason, prev_hash, hash";
+
+fn model_of(r: &Row, with_bytes: bool) -> Result<ModelRecord> {
+    Ok(ModelRecord {
+        id: r.get(0),
+        created_at: r.get(1),
+        created_by: r.get(2),
+        status: r.get(3),
+        metrics: serde_json::from_str(&r.get::<_, String>(4))?,
+        bytes: if with_bytes { r.get(5) } else { Vec::new() },
+    })
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Store>> {
+        Ok(Box::new(PgStore {
+            pool: self.pool.clone(),
+            conn: RefCell::new(self.pool.get()?),
+            schema: self.schema.clone(),
+            months: self.months.clone(),
+        }))
+    }
+
+    fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
+        self.write_rows(
+            "INSERT INTO offices (code, name, parent, level) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level",
+            rows,
+            |tx, st, o| tx.execute(st, &[&o.code, &o.name, &o.parent, &o.level.as_str()]),
+        )
+    }
+
+    fn offices(&self) -> Result<Vec<Office>> {
+        let rows = self.conn.borrow_mut().query("SELECT code, name, parent, level FROM offices ORDER BY code", &[])?;
+        Ok(rows
+            .iter()
+            .map(|r| Office {
+                code: r.get(0),
+                name: r.get(1),
+                parent: r.get(2),
+                level: OfficeLevel::parse(r.get(3)).unwrap_or(OfficeLevel::Office),
+            })
+            .collect())
+    }
+
+    fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
+        self.write_rows(
+            "INSERT INTO officers (id, office, post, body) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body",
+            rows,
+            |tx, st, o| tx.execute(st, &[&o.id, &o.office, &o.post, &json(o)]),
+        )
+    }
+
+    fn officers(&self) -> Result<Vec<Officer>> {
+        self.bodies("SELECT body FROM officers ORDER BY id", Officer::from_json)
+    }
+
+    fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
+        self.write_rows(
+            "INSERT INTO enterprises (id, credit_class, body) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body",
+            rows,
+            |tx, st, e| tx.execute(st, &[&e.id, &e.credit_class.as_str(), &json(e)]),
+        )
+    }
+
+    fn enterprises(&self) -> Result<Vec<Enterprise>> {
+        self.bodies("SELECT body FROM enterprises ORDER BY id", Enterprise::from_json)
+    }
+
+    fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
+        let trader: Vec<&str> = rows.iter().map(|p| p.trader.as_str()).collect();
+        let paid: Vec<i64> = rows.iter().map(|p| p.paid_at.timestamp()).collect();
+        let amount: Vec<f64> = rows.iter().map(ForexPayment::amount_cny).collect();
+        let reference: Vec<Option<&str>> = rows.iter().map(|p| p.reference.as_deref()).collect();
+        let body: Vec<String> = rows.iter().map(json).collect();
+        self.conn.get_mut().execute(
+            "INSERT INTO forex (trader, paid_at, amount_cny, reference, body)
+             SELECT t, p, a, r, b FROM UNNEST($1::text[], $2::bigint[], $3::float8[], $4::text[], $5::text[])
+                  WITH ORDINALITY AS x(t, p, a, r, b, n) ORDER BY n",
+            &[&trader, &paid, &amount, &reference, &body],
+        )?;
+        Ok(())
+    }
+
+    fn forex(&self) -> Result<Vec<ForexPayment>> {
+        self.bodies("SELECT body FROM forex ORDER BY rowid", ForexPayment::from_json)
+    }
+
+    fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
+        let trader: Vec<&str> = rows.iter().map(|p| p.trader.as_str()).collect();
+        let issued: Vec<i64> = rows.iter().map(|p| p.issued_at.timestamp()).collect();
+        let amount: Vec<f64> = rows.iter().map(|p| p.amount_cny).collect();
+        let body: Vec<String> = rows.iter().map(json).collect();
+        self.conn.get_mut().execute(
+            "INSERT INTO invoices (trader, issued_at, amount_cny, body)
+             SELECT t, i, a, b FROM UNNEST($1::text[], $2::bigint[], $3::float8[], $4::text[])
+                  WITH ORDINALITY AS x(t, i, a, b, n) ORDER BY n",
+            &[&trader, &issued, &amount, &body],
+        )?;
+        Ok(())
+    }
+
+    fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>> {
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let st = tx.prepare(
+            "INSERT INTO workforce (kind, unit, officer, at, year, passed, outcome, key, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, body = excluded.body
+             WHERE workforce.body <> excluded.body",
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let body = json(r);
+            let (kind, officer, at, year, passed, outcome, key) = match r {
+                WorkforceRecord::Disciplinary { officer, opened_at, .. } => (
+                    "disciplinary",
+                    Some(officer.as_str()),
+                    Some(opened_at.timestamp()),
+                    None,
+                    None,
+                    None,
+                    body.clone(),
+                ),
+                WorkforceRecord::Inspection { inspected_at, passed, .. } => {
+                    ("inspection", None, Some(inspected_at.timestamp()), None, Some(*passed), None, body.clone())
+                }
+                WorkforceRecord::Assessment { year, passed, .. } => {
+                    ("assessment", None, None, Some(i64::from(*year)), Some(*passed), None, body.clone())
+                }
+                WorkforceRecord::Litigation { id, filed_at, outcome, .. } => (
+                    "litigation",
+                    None,
+                    Some(filed_at.timestamp()),
+                    None,
+                    None,
+                    Some(outcome.as_str()),
+                    format!("litigation:{id}"),
+                ),
+            };
+            let n = tx.execute(&st, &[&kind, &r.unit(), &officer, &at, &year, &passed, &outcome, &key, &body])?;
+            out.push(n == 1);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn workforce(&self) -> Result<Vec<WorkforceRecord>> {
+        let rows = self.conn.borrow_mut().query("SELECT body FROM workforce ORDER BY rowid", &[])?;
+        rows.iter().map(|r| Ok(serde_json::from_str(&r.get::<_, String>(0))?)).collect()
+    }
+
+    fn known(&self, ids: &[&str]) -> Result<HashMap<String, Option<Decision>>> {
+        const CHUNK: usize = 5_000;
+        let mut out = HashMap::new();
+        let mut conn = self.conn.borrow_mut();
+        for chunk in ids.chunks(CHUNK) {
+            let rows = conn.query(
+                "SELECT d.id, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ANY($1)",
+                &[&chunk],
+            )?;
+            for r in rows {
+                out.insert(r.get(0), decision_of(r.get(1))?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for rec in batch {
+            self.ensure_month("decisions", rec.screened.decision.decided_at.timestamp())?;
+        }
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let mut seq = lock_events(&mut tx)?;
+        let mut decls = DeclColumns::default();
+        let (mut c_decl, mut c_at, mut c_office, mut c_channel) = (vec![], vec![], vec![], vec![]);
+        let (mut c_value, mut c_level, mut c_source, mut c_random) = (vec![], vec![], vec![], vec![]);
+        let (mut c_prop, mut c_rank, mut c_mand, mut c_body) = (vec![], vec![], vec![], vec![]);
+        let (mut h_decl, mut h_rule, mut h_ver) = (vec![], vec![], vec![]);
+        let (mut s_decl, mut s_model, mut s_score) = (vec![], vec![], vec![]);
+        let (mut t_decl, mut t_office, mut t_channel, mut t_disp, mut t_instr, mut t_at) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for rec in batch {
+            let (d, s) = (rec.declaration, rec.screened);
+            let dec = &s.decision;
+            let decided = dec.decided_at.timestamp();
+            let released = (!dec.channel.is_control()).then_some(decided);
+            decls.push(seq, d, released, rec.body.to_string());
+            c_decl.push(seq);
+            c_at.push(decided);
+            c_office.push(dec.office.as_str());
+            c_channel.push(dec.channel.as_str());
+            c_value.push(dec.risk_value);
+            c_level.push(dec.risk_level.as_str());
+            c_source.push(dec.source.as_str());
+            c_random.push(dec.random);
+            c_prop.push(dec.selection_probability);
+            c_rank.push(s.ranking);
+            c_mand.push(dec.source == Source::Rule);
+            c_body.push(rec.decision_json);
+            for (id, v) in dec.rule_hits() {
+                h_decl.push(seq);
+                h_rule.push(id);
+                h_ver.push(i64::from(v));
+            }
+            if let Some((model, score)) = rec.shadow {
+                s_decl.push(seq);
+                s_model.push(model);
+                s_score.push(score);
+            }
+            if let Some(t) = &s.task {
+                t_decl.push(seq);
+                t_office.push(t.office.as_str());
+                t_channel.push(t.channel.as_str());
+                t_disp.push(t.disposal.as_str());
+                t_instr.push(t.instructions.as_str());
+                t_at.push(decided);
+            }
+            seq += 1;
+        }
+        decls.insert(&mut tx, false)?;
+        tx.execute(
+            "INSERT INTO decisions (decl, decided_at, office, channel, risk_value, risk_level, source, random,
+                                    propensity, ranking, mandatory, body)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::float8[], $6::text[],
+                                  $7::text[], $8::bool[], $9::float8[], $10::float8[], $11::bool[], $12::text[])",
+            &[
+                &c_decl, &c_at, &c_office, &c_channel, &c_value, &c_level, &c_source, &c_random, &c_prop, &c_rank,
+                &c_mand, &c_body,
+            ],
+        )?;
+        if !h_decl.is_empty() {
+            tx.execute(
+                "INSERT INTO rule_hits (decl, rule_id, version)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[])",
+                &[&h_decl, &h_rule, &h_ver],
+            )?;
+        }
+        if !s_decl.is_empty() {
+            tx.execute(
+                "INSERT INTO shadow_scores (decl, model, score)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::float8[])
+                 ON CONFLICT (decl, model) DO UPDATE SET score = excluded.score",
+                &[&s_decl, &s_model, &s_score],
+            )?;
+        }
+        if !t_decl.is_empty() {
+            tx.execute(
+                "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at)
+                 SELECT d, o, c, di, i, 'open', a
+                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                      WITH ORDINALITY AS x(d, o, c, di, i, a, n) ORDER BY n",
+                &[&t_decl, &t_office, &t_channel, &t_disp, &t_instr, &t_at],
+            )?;
+        }
+        set_events(&mut tx, seq - 1)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>> {
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let mut seq = lock_events(&mut tx)?;
+        let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
+        // Declarations are only written under the events lock held here, so
+        // what exists now is what exists at commit.
+        let mut seen: HashSet<String> =
+            tx.query("SELECT id FROM declarations WHERE id = ANY($1)", &[&ids])?.iter().map(|r| r.get(0)).collect();
+        let mut decls = DeclColumns::default();
+        let mut out = Vec::with_capacity(batch.len());
+        for d in batch {
+            let new = seen.insert(d.id.clone());
+            out.push(new);
+            if new {
+                decls.push(seq, d, None, json(d));
+                seq += 1;
+            }
+        }
+        decls.insert(&mut tx, true)?;
+        set_events(&mut tx, seq - 1)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn declaration(&self, id: &str) -> Result<Option<StoredDeclaration>> {
+        let row = self.conn.borrow_mut().query_opt(
+            "SELECT d.seq, d.body, c.body, d.historical FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             WHERE d.id = $1",
+            &[&id],
+        )?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(StoredDeclaration {
+            seq: r.get(0),
+            declaration: decode(&r.get::<_, String>(1), Declaration::from_json)?,
+            decision: decision_of(r.get(2))?,
+            historical: r.get(3),
+        }))
+    }
+
+    fn declaration_count(&self) -> Result<u64> {
+        Ok(to_u64(self.conn.borrow_mut().query_one("SELECT COUNT(*) FROM declarations", &[])?.get(0)))
+    }
+
+    fn commit_outcomes(&mut self, batch: &[Outcome]) -> Result<Vec<OutcomeStored>> {
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let mut seq = lock_events(&mut tx)?;
+        let ids: Vec<&str> = batch.iter().map(|o| o.declaration_id.as_str()).collect();
+        let mut found: HashMap<String, (i64, String, Option<bool>)> = HashMap::new();
+        for r in tx.query(
+            "SELECT d.id, d.seq, d.body, c.random FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             WHERE d.id = ANY($1)",
+            &[&ids],
+        )? {
+            found.insert(r.get(0), (r.get(1), r.get(2), r.get(3)));
+        }
+        let decls: Vec<i64> = found.values().map(|v| v.0).collect();
+        let mut existing: HashSet<(i64, String, i64, String)> = tx
+            .query("SELECT decl, control, completed_at, officer FROM outcomes WHERE decl = ANY($1)", &[&decls])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let ins = tx.prepare(
+            "INSERT INTO outcomes (seq, decl, officer, control, completed_at, finding, additional_duty, seizure,
+                                   smuggling, released_at, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )?;
+        let close = tx.prepare(
+            "UPDATE control_tasks SET status = 'closed', closed_at = $2, officer = $3 WHERE decl = $1 AND status = 'open'",
+        )?;
+        let release = tx.prepare("UPDATE declarations SET released_at = $2 WHERE seq = $1 AND released_at IS NULL")?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, o) in batch.iter().enumerate() {
+            let Some((decl, body, random)) = found.get(&o.declaration_id) else {
+                return Err(StoreError::User(format!(
+                    "record {}: declaration_id: no declaration \"{}\" is stored",
+                    i + 1,
+                    o.declaration_id
+                )));
+            };
+            let completed = o.completed_at.timestamp();
+            if !existing.insert((*decl, o.control.as_str().to_string(), completed, o.officer.clone())) {
+                out.push(OutcomeStored::Duplicate);
+                continue;
+            }
+            let d = decode(body, Declaration::from_json)?;
+            let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
+            tx.execute(
+                &ins,
+                &[
+                    &seq,
+                    decl,
+                    &o.officer,
+                    &o.control.as_str(),
+                    &completed,
+                    &o.is_finding(),
+                    &o.additional_duty,
+                    &o.seizure,
+                    &smuggling,
+                    &o.released_at.map(|t| t.timestamp()),
+                    &json(o),
+                ],
+            )?;
+            tx.execute(&close, &[decl, &completed, &o.officer])?;
+            if let Some(r) = o.released_at {
+                tx.execute(&release, &[decl, &r.timestamp()])?;
+            }
+            seq += 1;
+            out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
+        }
+        set_events(&mut tx, seq - 1)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn commit_releases(&mut self, batch: &[Release]) -> Result<Vec<bool>> {
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let ids: Vec<&str> = batch.iter().map(|r| r.declaration_id.as_str()).collect();
+        let known: HashSet<String> =
+            tx.query("SELECT id FROM declarations WHERE id = ANY($1)", &[&ids])?.iter().map(|r| r.get(0)).collect();
+        let st = tx.prepare("UPDATE declarations SET released_at = $2 WHERE id = $1 AND released_at IS NULL")?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, r) in batch.iter().enumerate() {
+            if !known.contains(&r.declaration_id) {
+                return Err(StoreError::User(format!(
+                    "record {}: declaration_id: no declaration \"{}\" is stored",
+                    i + 1,
+                    r.declaration_id
+                )));
+            }
+            out.push(tx.execute(&st, &[&r.declaration_id, &r.released_at.timestamp()])? == 1);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>> {
+        let rows = self.conn.borrow_mut().query(
+            "SELECT t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, t.closed_at,
+                    t.officer, c.risk_value
+             FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl
+             WHERE t.status = 'open' AND ($1::text IS NULL OR t.office = $1)
+             ORDER BY c.risk_value DESC, t.id LIMIT $2",
+            &[&office, &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| ControlTask {
+                id: r.get(0),
+                declaration_id: r.get(1),
+                office: r.get(2),
+                channel: r.get(3),
+                disposal: r.get(4),
+                instructions: r.get(5),
+                status: r.get(6),
+                opened_at: r.get(7),
+                closed_at: r.get(8),
+                officer: r.get(9),
+                risk_value: r.get(10),
+            })
+            .collect())
+    }
+
+    fn rules(&self) -> Result<Vec<RuleRecord>> {
+        let rows = self.conn.borrow_mut().query("SELECT body FROM rules ORDER BY id, version", &[])?;
+        rows.iter().map(|r| Ok(serde_json::from_str(&r.get::<_, String>(0))?)).collect()
+    }
+
+    fn insert_rule(&mut self, rule: &RuleRecord, action: &Action) -> Result<()> {
+        let version = i64::from(rule.def.version);
+        self.with_action(action, |tx| {
+            if tx.query_opt("SELECT 1 FROM rules WHERE id = $1 AND version = $2", &[&rule.def.id, &version])?.is_some()
+            {
+                return Err(StoreError::User(format!(
+                    "rule {} version {} already exists",
+                    rule.def.id, rule.def.version
+                )));
+            }
+            tx.execute(
+                "INSERT INTO rules (id, version, status, created_by, created_at, approved_by, approved_at, retired_at,
+                                    body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &rule.def.id,
+                    &version,
+                    &rule.status.as_str(),
+                    &rule.created_by,
+                    &rule.created_at,
+                    &rule.approved_by,
+                    &rule.approved_at,
+                    &rule.retired_at,
+                    &json(rule),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
+        self.with_action(action, |tx| {
+            let n = tx.execute(
+                "UPDATE rules SET status = $3, approved_by = $4, approved_at = $5, retired_at = $6, body = $7
+                 WHERE id = $1 AND version = $2",
+                &[
+                    &id,
+                    &i64::from(version),
+                    &record.status.as_str(),
+                    &record.approved_by,
+                    &record.approved_at,
+                    &record.retired_at,
+                    &json(record),
+                ],
+            )?;
+            if n != 1 {
+                return Err(StoreError::User(format!("no rule {id} version {version}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn rule_stats(&self) -> Result<Vec<RuleStats>> {
+        let mut conn = self.conn.borrow_mut();
+        let recent_from: i64 = conn
+            .query_one(
+                "SELECT COALESCE(MIN(decl), 0)::bigint FROM (SELECT decl FROM decisions ORDER BY decl DESC LIMIT 1000) x",
+                &[],
+            )?
+            .get(0);
+        let rows = conn.query(
+            "SELECT h.rule_id, h.version, COUNT(*),
+                    COUNT(*) FILTER (WHERE c.channel <> 'green'),
+                    COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = h.decl)),
+                    COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = h.decl AND o.finding)),
+                    COALESCE(SUM((SELECT SUM(o.additional_duty) FROM outcomes o WHERE o.decl = h.decl)), 0)::float8,
+                    COUNT(*) FILTER (WHERE h.decl >= $1)
+             FROM rule_hits h JOIN decisions c ON c.decl = h.decl
+             GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
+            &[&recent_from],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| RuleStats {
+                id: r.get(0),
+                version: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                hits: to_u64(r.get(2)),
+                controls: to_u64(r.get(3)),
+                completed: to_u64(r.get(4)),
+                findings: to_u64(r.get(5)),
+                revenue_cny: r.get(6),
+                recent_hits: to_u64(r.get(7)),
+            })
+            .collect())
+    }
+
+    fn lists(&self) -> Result<Vec<(String, String)>> {
+        let rows = self.conn.borrow_mut().query("SELECT name, value FROM lists ORDER BY name, value", &[])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn set_list(&mut self, name: &str, values: &[String], action: &Action) -> Result<()> {
+        self.with_action(action, |tx| {
+            tx.execute("DELETE FROM lists WHERE name = $1", &[&name])?;
+            tx.execute(
+                "INSERT INTO lists (name, value) SELECT $1, v FROM UNNEST($2::text[]) AS x(v) ON CONFLICT DO NOTHING",
+                &[&name, &values],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.borrow_mut().query_opt("SELECT value FROM settings WHERE key = $1", &[&key])?.map(|r| r.get(0)))
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
+        self.with_action(action, |tx| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn append_action(&mut self, action: &Action) -> Result<()> {
+        self.with_action(action, |_| Ok(()))
+    }
+
+    fn actions(&self, limit: usize) -> Result<Vec<LoggedAction>> {
+        let rows = self.conn.borrow_mut().query(
+            &format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq DESC LIMIT $1"),
+            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        rows.iter().map(row_to_logged).collect()
+    }
+
+    fn verify_actions(&self) -> Result<Option<i64>> {
+        let mut prev = "genesis".to_string();
+        let mut broken = None;
+        self.stream(&format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq"), &[], &mut |r| {
+            if broken.is_some() {
+                return Ok(());
+            }
+            let l = row_to_logged(r)?;
+            if l.prev_hash != prev || chain_hash(&prev, l.seq, &l.action) != l.hash {
+                broken = Some(l.seq);
+            }
+            prev = l.hash;
+            Ok(())
+        })?;
+        Ok(broken)
+    }
+
+    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>> {
+        let row = self.conn.borrow_mut().query_opt("SELECT as_of_seq, body FROM checkpoint WHERE id = 1", &[])?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((r.get(0), serde_json::from_slice(r.get::<_, &[u8]>(1))?))),
+        }
+    }
+
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        let body = serde_json::to_vec(checkpoint)?;
+        self.conn.get_mut().execute(
+            "INSERT INTO checkpoint (id, as_of_seq, body)
+             SELECT 1, value, $1 FROM counters WHERE name = 'events'
+             ON CONFLICT (id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
+            &[&body],
+        )?;
+        Ok(())
+    }
+
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
+        self.stream(
+            "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
+                    NULL::text, NULL::boolean
+             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > $1
+             UNION ALL
+             SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
+             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+             WHERE o.seq > $1
+             ORDER BY 1",
+            &[&after_seq],
+            &mut |r| {
+                let outcome: bool = r.get(1);
+                let body: String = r.get(2);
+                if !outcome {
+                    let d = decode(&body, Declaration::from_json)?;
+                    let historical: bool = r.get(3);
+                    if historical {
+                        f(Event::Historical(Box::new(d)));
+                    } else {
+                        f(Event::Screened {
+                            declaration: Box::new(d),
+                            office: r.get(4),
+                            ranking: r.get(5),
+                            controlled: r.get(6),
+                            mandatory: r.get(7),
+                        });
+                    }
+                } else {
+                    let o = decode(&body, Outcome::from_json)?;
+                    let d = decode(&r.get::<_, String>(8), Declaration::from_json)?;
+                    f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, r.get(9)) });
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
+        self.with_action(action, |tx| {
+            tx.execute(
+                "INSERT INTO models (id, created_at, created_by, status, metrics, bytes) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&m.id, &m.created_at, &m.created_by, &m.status, &json(&m.metrics), &m.bytes],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn models(&self) -> Result<Vec<ModelRecord>> {
+        let rows = self.conn.borrow_mut().query(
+            "SELECT id, created_at, created_by, status, metrics FROM models ORDER BY created_at DESC, id DESC",
+            &[],
+        )?;
+        rows.iter().map(|r| model_of(r, false)).collect()
+    }
+
+    fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
+        let row = self
+            .conn
+            .borrow_mut()
+            .query_opt("SELECT id, created_at, created_by, status, metrics, bytes FROM models WHERE id = $1", &[&id])?;
+        row.map(|r| model_of(&r, true)).transpose()
+    }
+
+    fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()> {
+        if !["candidate", "active", "shadow", "retired"].contains(&status) {
+            return Err(StoreError::User(format!("unknown model status {status:?}")));
+        }
+        self.with_action(action, |tx| {
+            if status == "active" || status == "shadow" {
+                tx.execute("UPDATE models SET status = 'candidate' WHERE status = $1 AND id <> $2", &[&status, &id])?;
+            }
+            let n = tx.execute("UPDATE models SET status = $2 WHERE id = $1", &[&id, &status])?;
+            if n != 1 {
+                return Err(StoreError::User(format!("no model {id:?}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn shadow_outcomes(&self, model: &str) -> Result<Vec<(f64, f64, bool)>> {
+        let rows = self.conn.borrow_mut().query(
+            "SELECT c.risk_value, s.score, bool_or(o.finding)
+             FROM shadow_scores s JOIN decisions c ON c.decl = s.decl JOIN outcomes o ON o.decl = s.decl
+             WHERE s.model = $1 GROUP BY s.decl, c.risk_value, s.score ORDER BY s.decl",
+            &[&model],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    fn insert_risk_levels(&mut self, rows: &[RiskLevelRecord]) -> Result<()> {
+        self.write_rows(
+            "INSERT INTO risk_levels (kind, key, computed_at, level, score, detail) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (kind, key, computed_at) DO UPDATE
+             SET level = excluded.level, score = excluded.score, detail = excluded.detail",
+            rows,
+            |tx, st, r| tx.execute(st, &[&r.kind, &r.key, &r.computed_at, &r.level, &r.score, &json(&r.detail)]),
+        )
+    }
+
+    fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>> {
+        let sql = if key.is_some() {
+            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels WHERE kind = $1 AND key = $2
+             ORDER BY computed_at DESC"
+        } else {
+            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels r WHERE kind = $1 AND $2::text IS NULL
+             AND computed_at = (SELECT MAX(computed_at) FROM risk_levels x WHERE x.kind = r.kind AND x.key = r.key)
+             ORDER BY score DESC, key"
+        };
+        let rows = self.conn.borrow_mut().query(sql, &[&kind, &key])?;
+        rows.iter()
+            .map(|r| {
+                Ok(RiskLevelRecord {
+                    kind: r.get(0),
+                    key: r.get(1),
+                    computed_at: r.get(2),
+                    level: r.get(3),
+                    score: r.get(4),
+                    detail: serde_json::from_str(&r.get::<_, String>(5))?,
+                })
+            })
+            .collect()
+    }
+
+    fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
+        self.stream(
+            "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             ORDER BY d.declared_at, d.seq",
+            &[],
+            &mut |r| {
+                let declaration = decode(&r.get::<_, String>(0), Declaration::from_json)?;
+                f(TimelineRow { declaration, decision: decision_of(r.get(1))? });
+                Ok(())
+            },
+        )
+    }
+
+    fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>> {
+        let mut out = Vec::new();
+        self.stream(
+            "SELECT o.body, d.body, COALESCE(c.random, false) FROM outcomes o JOIN declarations d ON d.seq = o.decl
+             LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq",
+            &[],
+            &mut |r| {
+                let o = decode(&r.get::<_, String>(0), Outcome::from_json)?;
+                let d = decode(&r.get::<_, String>(1), Declaration::from_json)?;
+                let random: bool = r.get(2);
+                // Legacy random controls carry their flag in the outcome.
+                let random =
+                    random || o.attributes.get("legacy_random").and_then(serde_json::Value::as_bool).unwrap_or(false);
+                out.push((o, OutcomeKeys::of(&d, random)));
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
+        let from = from.unwrap_or(i64::MIN);
+        let to = to.unwrap_or(i64::MAX);
+        let mut map: HashMap<String, OfficeCounts> = HashMap::new();
+        self.stream(
+            "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
+                    c.channel, c.source
+             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             WHERE NOT d.historical AND d.declared_at >= $1 AND d.declared_at < $2
+             ORDER BY d.seq",
+            &[&from, &to],
+            &mut |r| {
+                let office: String = r.get(0);
+                let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
+                e.declarations += 1;
+                let channel: Option<String> = r.get(7);
+                let source: Option<String> = r.get(8);
+                let value: f64 = r.get(6);
+                if channel.is_some() {
+                    e.screened += 1;
+                }
+                let controlled = channel.as_deref().is_some_and(|c| c != "green");
+                if controlled {
+                    e.controlled += 1;
+                    if let Some(i) = source.as_deref().and_then(source_index) {
+                        e.controls_by_source[i] += 1;
+                    }
+                } else {
+                    e.uncontrolled += 1;
+                    e.uncontrolled_value_cny += value;
+                }
+                if source.as_deref() == Some("random") {
+                    e.random_value_cny += value;
+                }
+                let direction: String = r.get(1);
+                if direction == "import" {
+                    let mode: String = r.get(2);
+                    let declared: i64 = r.get(3);
+                    let tz: i64 = r.get(4);
+                    let released: Option<i64> = r.get(5);
+                    let same_day = released.is_some_and(|t| local_day(t, tz) == local_day(declared, tz));
+                    if mode == "sea" {
+                        e.imports_sea += 1;
+                        e.same_day_sea += u64::from(same_day);
+                    } else {
+                        e.imports_other += 1;
+                        e.same_day_other += u64::from(same_day);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        // Outcomes: per declaration, whether any control found something.
+        self.stream(
+            "SELECT d.office, c.channel, c.source, bool_or(o.finding), SUM(o.additional_duty)::float8,
+                    bool_or(o.smuggling AND o.control <> 'audit'), bool_or(o.smuggling AND o.control = 'audit'),
+                    COUNT(*) FILTER (WHERE o.control <> 'audit')
+             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+             WHERE NOT d.historical AND d.declared_at >= $1 AND d.declared_at < $2
+             GROUP BY o.decl, d.office, c.channel, c.source ORDER BY o.decl",
+            &[&from, &to],
+            &mut |r| {
+                let office: String = r.get(0);
+                let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
+                let channel: Option<String> = r.get(1);
+                let source: Option<String> = r.get(2);
+                let finding: bool = r.get(3);
+                let duty: f64 = r.get(4);
+                e.additional_duty_cny += duty;
+                e.smuggling_border += u64::from(r.get::<_, bool>(5));
+                e.smuggling_later += u64::from(r.get::<_, bool>(6));
+                let border_controls: i64 = r.get(7);
+                if border_controls == 0 {
+                    return Ok(());
+                }
+                let idx = match channel.as_deref() {
+                    Some("green") | None => Some(3),
+                    _ => source.as_deref().and_then(source_index),
+                };
+                if let Some(i) = idx {
+                    e.completed_by_source[i] += 1;
+                    e.findings_by_source[i] += u64::from(finding);
+                    if i == 3 && channel.as_deref() == Some("green") {
+                        // A manual control of a green declaration is a control too.
+                        e.controls_by_source[3] += 1;
+                    }
+                    if i == 2 {
+                        e.random_revenue_cny += duty;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let mut out: Vec<OfficeCounts> = map.into_values().collect();
+        out.sort_by(|a, b| a.office.cmp(&b.office));
+        Ok(out)
+    }
+
+    fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
+        let mut by_decl: HashMap<i64, Vec<Outcome>> = HashMap::new();
+        self.stream("SELECT decl, body FROM outcomes ORDER BY decl, seq", &[], &mut |r| {
+            by_decl.entry(r.get(0)).or_default().push(decode(&r.get::<_, String>(1), Outcome::from_json)?);
+            Ok(())
+        })?;
+        self.stream(
+            "SELECT d.seq, d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+             WHERE d.declared_at >= $1 AND d.declared_at < $2 ORDER BY d.seq",
+            &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+            &mut |r| {
+                let seq: i64 = r.get(0);
+                let declaration = decode(&r.get::<_, String>(1), Declaration::from_json)?;
+                let decision = decision_of(r.get(2))?;
+                f(HistoryRow { declaration, decision, outcomes: by_decl.remove(&seq).unwrap_or_default() });
+                Ok(())
+            },
+        )
+    }
+}
