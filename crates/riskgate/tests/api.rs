@@ -301,6 +301,7 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/enterprises", "/api/v1/enterprises".into(), None,                   [200, 200, 200, 200, 403, 200, 403, 403]),
         ("GET", "/api/v1/officers", "/api/v1/officers".into(), None,                         [403, 403, 200, 200, 200, 403, 200, 403]),
         ("GET", "/api/v1/actions", "/api/v1/actions".into(), None,                           [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/actions/verify", "/api/v1/actions/verify".into(), None,             [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/offices", "/api/v1/offices".into(), None,                           [200, 200, 200, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/me", "/api/v1/me".into(), None,                                     [200, 200, 200, 200, 200, 200, 200, 200]),
         ("POST", "/api/v1/declarations", "/api/v1/declarations".into(), Some(decl("D3", "2201", "3923900000")),
@@ -437,6 +438,11 @@ fn the_api_by_role(srv: Server) {
     .json();
     assert_eq!(by_officer["actions"].as_array().unwrap().len(), 1, "{by_officer}");
     assert!(cli(&srv.data, &["audit", "verify"], None).contains("intact"));
+    let v = call("GET", "/api/v1/actions/verify", "/api/v1/actions/verify", &auth["integrity_supervisor"], None).json();
+    assert_eq!(v, json!({"intact": true, "broken_at": null}));
+    let none =
+        call("GET", "/api/v1/actions", "/api/v1/actions?from=2000-01-01&to=2000-01-02", &auth["admin"], None).json();
+    assert_eq!(none["actions"], json!([]), "the period filter applies");
 
     // Metrics count by route pattern and lane.
     let m = http(&a, "GET", "/metrics", &Auth::None, None, &[]).body;

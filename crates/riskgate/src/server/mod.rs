@@ -185,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         .route("/kpi/trend", get(kpi_trend))
         .route("/kpis/trend", get(kpi_trend))
         .route("/actions", get(list_actions))
+        .route("/actions/verify", get(verify_actions))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", v1)

@@ -223,7 +223,15 @@ pub const ROUTES: &[Route] = &[
     (
         "get",
         "/api/v1/actions",
-        "The action log (hash-chained), newest first; ?officer=&office=&action=&limit= (the read is logged)",
+        "The action log (hash-chained), newest first; ?officer=&office=&action=&from=&to=&limit= (the read is logged; filters look through the latest 50,000 entries)",
+        "integrity_supervisor, admin",
+        None,
+        READ,
+    ),
+    (
+        "get",
+        "/api/v1/actions/verify",
+        "Checks the action log's hash chain: {intact, broken_at}",
         "integrity_supervisor, admin",
         None,
         READ,
