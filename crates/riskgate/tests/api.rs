@@ -354,6 +354,20 @@ fn the_api_by_role(srv: Server) {
         found["declarations"].as_array().unwrap().iter().map(|d| d["office"].as_str().unwrap().to_string()).collect();
     assert_eq!(offices, BTreeSet::from(["2201".to_string()]));
 
+    // An enterprise's recent controls carry their outcomes.
+    let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["risk_analyst"], None);
+    assert_eq!(e.status, 404, "T1 is not in the enterprise registry yet: {}", e.body);
+    let t1 = json!({"id": "T1", "name": "某贸易有限公司", "credit_class": "general"}).to_string();
+    let r = call("POST", "/api/v1/enterprises", "/api/v1/enterprises", &auth["admin"], Some(&t1));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["field_officer"], None).json();
+    let controls = e["recent_controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 1, "only D1 in the officer's office was controlled: {e}");
+    assert_eq!(
+        (controls[0]["id"].clone(), controls[0]["outcomes"][0]["result"].clone()),
+        (json!("D1"), json!("no_finding"))
+    );
+
     // Validation names the record and field; a bad array stores nothing.
     let bad = decl("D9", "2201", "85A7");
     let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&bad));

@@ -610,22 +610,31 @@ pub async fn get_enterprise(
     p.require(Perm::ReadEnterprises)?;
     let offices = p.office_filter();
     let key = id.clone();
-    let (ent, history, decls) = state
+    let (ent, history, decls, controls) = state
         .read(move |s| {
             let ent = s.enterprises()?.into_iter().find(|e| e.id == key);
             let history = s.risk_levels("enterprise", Some(&key))?;
             let q = DeclarationQuery { offices, trader: Some(key.clone()), limit: 200, ..Default::default() };
-            Ok((ent, history, s.search_declarations(&q)?))
+            let decls = s.search_declarations(&q)?;
+            // The latest 50 controls with their outcomes (findings, duty).
+            let mut controls = Vec::new();
+            for d in decls.iter().filter(|d| d.channel.as_deref().is_some_and(|c| c != "green")).take(50) {
+                let t = s.task_outcomes(&d.id)?;
+                // The search row's fields, plus the task and its outcomes.
+                let mut row = serde_json::to_value(d)?;
+                row["task"] = serde_json::to_value(&t.task)?;
+                row["outcomes"] = serde_json::to_value(&t.outcomes)?;
+                controls.push(row);
+            }
+            Ok((ent, history, decls.len(), controls))
         })
         .await?;
     let Some(ent) = ent else { return Err(ApiError::not_found(format!("no enterprise {id:?}"))) };
-    let controls: Vec<&riskgate_store::DeclarationSummary> =
-        decls.iter().filter(|d| d.channel.as_deref().is_some_and(|c| c != "green")).collect();
     Ok(Json(json!({
         "enterprise": ent,
         "risk_level": history.first(),
         "history": history,
-        "recent_declarations": decls.len(),
+        "recent_declarations": decls,
         "recent_controls": controls,
     })))
 }

@@ -96,7 +96,7 @@ pub const ROUTES: &[Route] = &[
     (
         "get",
         "/api/v1/enterprises/{id}",
-        "An enterprise: risk level and its history, recent controls in the caller's offices",
+        "An enterprise: risk level and its history, recent declarations and (latest 50) controls with their task and outcomes, in the caller's offices",
         "field_officer, risk_analyst, managers, department_user",
         None,
         READ_ONE,
