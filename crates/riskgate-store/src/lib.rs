@@ -8,6 +8,7 @@
 //! Every batch is one transaction: a declaration is stored with its items,
 //! decision, rule hits and control task, or not at all.
 
+pub mod accounts;
 mod migrations;
 mod pg_migrations;
 mod postgres;
@@ -20,6 +21,7 @@ use riskgate_core::{
 use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
+pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
 pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
 
@@ -269,7 +271,7 @@ pub struct ControlRecord {
 }
 
 /// The store interface every backend implements.
-pub trait Store: Send {
+pub trait Store: Send + Accounts + Search {
     fn backend(&self) -> &'static str;
     /// Another handle on the same store (a second connection), e.g. for a
     /// writer thread while this one reads.

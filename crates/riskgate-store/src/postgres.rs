@@ -32,6 +32,8 @@ use riskgate_core::{
 };
 use riskgate_engine::{Checkpoint, OutcomeKeys};
 
+mod accounts;
+
 use crate::pg_migrations::MIGRATIONS;
 use crate::{
     Action, ControlRecord, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts,

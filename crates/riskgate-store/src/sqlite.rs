@@ -11,6 +11,8 @@ use riskgate_core::{
 use riskgate_engine::{Checkpoint, OutcomeKeys};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod accounts;
+
 use crate::migrations::MIGRATIONS;
 use crate::{
     Action, ControlRecord, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts,

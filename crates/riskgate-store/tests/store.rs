@@ -189,6 +189,73 @@ fn workforce_records_are_kept_once_and_litigation_outcomes_move_on() {
     }
 }
 
+/// Accounts (migration 6): usernames are unique, only hashes are stored,
+/// disabling a user ends their sessions and revokes their tokens, and user
+/// and token changes are in the action log.
+#[test]
+fn accounts_sessions_and_tokens() {
+    use riskgate_store::{ApiToken, Session, User};
+    for (mut store, _dir) in stores() {
+        let b = store.backend();
+        let user = User {
+            username: "li".into(),
+            display_name: "李".into(),
+            role: "risk_analyst".into(),
+            office: Some("2200".into()),
+            department: None,
+            disabled: false,
+            created_at: 100,
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        };
+        store.insert_user(&user, &action(1)).unwrap();
+        assert!(store.insert_user(&user, &action(2)).is_err(), "{b}: a username is unique");
+        assert_eq!(store.user("li").unwrap().as_ref(), Some(&user), "{b}: the user reads back, hash included");
+        assert_eq!(store.users().unwrap().len(), 1);
+        let s = Session { token_hash: "h1".into(), username: "li".into(), created_at: 100, expires_at: 200 };
+        store.insert_session(&s).unwrap();
+        assert_eq!(store.session("h1").unwrap(), Some(s.clone()));
+        let t = ApiToken {
+            id: "t1".into(),
+            username: "li".into(),
+            name: "batch".into(),
+            scopes: vec!["read".into(), "imports:write".into()],
+            secret_hash: "sh".into(),
+            created_at: 100,
+            expires_at: None,
+            revoked_at: None,
+        };
+        store.insert_token(&t, &action(3)).unwrap();
+        assert_eq!(store.token("t1").unwrap(), Some(t.clone()), "{b}: scopes read back in order");
+        store.set_user_disabled("li", true, 150, &action(4)).unwrap();
+        assert!(store.user("li").unwrap().unwrap().disabled);
+        assert_eq!(store.session("h1").unwrap(), None, "{b}: disabling ends sessions");
+        assert_eq!(store.token("t1").unwrap().unwrap().revoked_at, Some(150), "{b}: and revokes tokens");
+        assert!(store.revoke_token("t1", 160, &action(5)).is_err(), "{b}: a revoked token cannot be revoked again");
+        assert!(store.set_user_disabled("nobody", true, 150, &action(6)).is_err());
+        // A new session sweeps expired ones.
+        store
+            .insert_session(&Session {
+                token_hash: "h2".into(),
+                username: "li".into(),
+                created_at: 300,
+                expires_at: 400,
+            })
+            .unwrap();
+        store
+            .insert_session(&Session {
+                token_hash: "h3".into(),
+                username: "li".into(),
+                created_at: 500,
+                expires_at: 600,
+            })
+            .unwrap();
+        assert_eq!(store.session("h2").unwrap(), None);
+        store.delete_session("h3").unwrap();
+        assert_eq!(store.session("h3").unwrap(), None);
+        assert_eq!(store.actions(100).unwrap().len(), 3, "{b}: user add, token issue and disable are logged");
+        assert_eq!(store.verify_actions().unwrap(), None);
+    }
+}
 /// Screens declarations with a default engine and stores them.
 fn screen_and_commit(store: &mut dyn Store, decls: &[Declaration]) -> Vec<riskgate_engine::Screened> {
     let mut engine = Engine::new(EngineConfig::default());

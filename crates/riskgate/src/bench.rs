@@ -33,6 +33,8 @@ pub enum BenchCmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Fixed-rate load on `POST /api/v1/declarations` of a running server.
+    Http(crate::bench_http::HttpBench),
     /// End-to-end `screen` of N live declarations into a fresh store.
     Screen {
         #[arg(long, default_value_t = 100_000)]
@@ -142,6 +144,7 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             let _ = std::fs::remove_dir_all(&dir);
             r?;
         }
+        BenchCmd::Http(b) => crate::bench_http::run(&b)?,
         BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
             let dir = match dir {

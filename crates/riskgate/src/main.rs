@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod bench_http;
 mod explain;
 mod import;
 mod integrity;
@@ -13,6 +14,7 @@ mod model;
 mod progress;
 mod rules_cmd;
 mod screen;
+mod server;
 mod world;
 
 use std::path::PathBuf;
@@ -178,6 +180,22 @@ enum Command {
         /// Colluding officers to plant (0 for a world without collusion).
         #[arg(long, default_value_t = 4)]
         colluders: usize,
+    },
+    /// Serve the HTTP API and the web console.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Accounts of people and machines: add, list, disable.
+    Users {
+        #[command(subcommand)]
+        cmd: UsersCmd,
+    },
+    /// API tokens for machines: issue, list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        cmd: TokensCmd,
     },
     /// Create or upgrade the store's schema and print its migration versions (idempotent).
     Migrate,
@@ -377,6 +395,48 @@ enum LevelsCmd {
         limit: usize,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// Add a user; the password is read from RISKGATE_PASSWORD or the first line of stdin.
+    Add {
+        username: String,
+        /// field_officer, risk_analyst, district_manager, hq_manager, integrity_supervisor, department_user, admin, machine.
+        #[arg(long)]
+        role: String,
+        /// Office whose subtree the user sees (none: national).
+        #[arg(long)]
+        office: Option<String>,
+        /// For department users: tariff, audit, anti_smuggling, …
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List,
+    /// Disable a user: ends their sessions and revokes their tokens.
+    Disable {
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    /// Issue a token for USER; the secret is printed once.
+    Issue {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: declarations:write, imports:write, read.
+        #[arg(long, value_delimiter = ',', default_value = "declarations:write,read")]
+        scope: Vec<String>,
+    },
+    List,
+    Revoke {
+        id: String,
     },
 }
 
@@ -838,11 +898,102 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { addr } => {
+            server::serve(&at, addr)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users { cmd } => users_cmd(cmd, open()?),
+        Command::Tokens { cmd } => tokens_cmd(cmd, open()?),
         Command::Bench { cmd } => {
             bench::run(cmd, &at)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
+    match cmd {
+        UsersCmd::Add { username, role, office, department, name } => {
+            let password = match std::env::var("RISKGATE_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let new = server::auth::NewUser {
+                username: &username,
+                password: &password,
+                role: &role,
+                office,
+                department,
+                display_name: name,
+            };
+            let u = server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+            println!("user {} added with role {}", u.username, u.role);
+        }
+        UsersCmd::List => {
+            for u in app.store.users()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}{}",
+                    u.username,
+                    u.role,
+                    u.office.as_deref().unwrap_or("(national)"),
+                    u.department.as_deref().unwrap_or("-"),
+                    u.display_name,
+                    if u.disabled { "\tDISABLED" } else { "" }
+                );
+            }
+        }
+        UsersCmd::Disable { username } => {
+            let mut a = app.action("user_disable", &username);
+            a.after = Some(serde_json::json!({"disabled": true}));
+            app.store.set_user_disabled(&username, true, app::now().timestamp(), &a)?;
+            println!("user {username} disabled; their sessions ended and tokens revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tokens_cmd(cmd: TokensCmd, mut app: App) -> Result<ExitCode> {
+    match cmd {
+        TokensCmd::Issue { user, name, scope } => {
+            let u = app.store.user(&user)?.with_context(|| format!("--user: no user {user:?}"))?;
+            anyhow::ensure!(!u.disabled, "--user: {user} is disabled");
+            for s in &scope {
+                anyhow::ensure!(
+                    server::auth::SCOPES.contains(&s.as_str()),
+                    "--scope: expected {}, got {s:?}",
+                    server::auth::SCOPES.join(", ")
+                );
+            }
+            let (t, secret) = server::auth::new_token(&user, &name, scope, app::now().timestamp());
+            let mut a = app.action("token_issue", &t.id);
+            a.after = Some(serde_json::to_value(&t)?);
+            app.store.insert_token(&t, &a)?;
+            eprintln!("token {} issued to {user} (scopes {}); the secret is shown once:", t.id, t.scopes.join(","));
+            println!("{secret}");
+        }
+        TokensCmd::List => {
+            for t in app.store.tokens()? {
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    t.id,
+                    t.username,
+                    t.name,
+                    t.scopes.join(","),
+                    if t.revoked_at.is_some() { "\tREVOKED" } else { "" }
+                );
+            }
+        }
+        TokensCmd::Revoke { id } => {
+            let a = app.action("token_revoke", &id);
+            app.store.revoke_token(&id, app::now().timestamp(), &a)?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {

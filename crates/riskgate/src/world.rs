@@ -355,10 +355,75 @@ pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64, collud
     for (kind, d) in &shown {
         println!("{}", crate::explain::explain(d, kind));
     }
+    demo_users(&mut app)?;
     println!(
         "The data stays in {}: try `riskgate --data {} kpi`, `rules list`, `model list`, `decision ID`.",
         data.display(),
         data.display()
     );
+    Ok(())
+}
+
+/// One login per role for the console and the API (demo passwords; the
+/// machine account gets an API token). Printed at the end of the demo.
+pub fn demo_users(app: &mut App) -> Result<()> {
+    use riskgate_core::OfficeLevel;
+    let offices = app.store.offices()?;
+    let hq = offices.iter().find(|o| o.level == OfficeLevel::Hq).map(|o| o.code.clone());
+    let district = offices.iter().find(|o| o.level == OfficeLevel::District).map(|o| o.code.clone());
+    let office = offices
+        .iter()
+        .find(|o| o.level == OfficeLevel::Office && o.parent == district)
+        .or_else(|| offices.iter().find(|o| o.level == OfficeLevel::Office))
+        .map(|o| o.code.clone());
+    type Login<'a> = (&'a str, &'a str, &'a Option<String>, Option<&'a str>, &'a str);
+    let users: [Login<'_>; 8] = [
+        ("officer", "field_officer", &office, None, "张警官 (field officer)"),
+        ("analyst", "risk_analyst", &hq, None, "李分析 (risk analyst)"),
+        ("analyst2", "risk_analyst", &hq, None, "王审核 (second analyst, approves)"),
+        ("district", "district_manager", &district, None, "赵关长 (district manager)"),
+        ("hq", "hq_manager", &hq, None, "陈署长 (HQ manager)"),
+        ("integrity", "integrity_supervisor", &hq, None, "孙督察 (integrity supervisor)"),
+        ("tariff", "department_user", &hq, Some("tariff"), "周关税 (tariff department)"),
+        ("admin", "admin", &None, None, "系统管理员 (administrator)"),
+    ];
+    println!("\nLogins for `riskgate --data DIR serve` (http://127.0.0.1:8080):");
+    println!("  {:<10} {:<21} {:<9} password", "username", "role", "office");
+    for (name, role, office, dept, display) in users {
+        let password = format!("{name}-demo-pass");
+        if app.store.user(name)?.is_none() {
+            let new = crate::server::auth::NewUser {
+                username: name,
+                password: &password,
+                role,
+                office: office.clone(),
+                department: dept.map(str::to_string),
+                display_name: Some(display.to_string()),
+            };
+            crate::server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+        }
+        println!("  {name:<10} {role:<21} {:<9} {password}", office.as_deref().unwrap_or("national"));
+    }
+    if app.store.user("declaration-system")?.is_none() {
+        let password = crate::server::auth::random_hex(16);
+        let new = crate::server::auth::NewUser {
+            username: "declaration-system",
+            password: &password,
+            role: "machine",
+            display_name: Some("declaration system (machine)".into()),
+            ..Default::default()
+        };
+        crate::server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+    }
+    let (t, secret) = crate::server::auth::new_token(
+        "declaration-system",
+        "demo",
+        vec!["declarations:write".into(), "imports:write".into(), "read".into()],
+        crate::app::now().timestamp(),
+    );
+    let mut a = app.action("token_issue", &t.id);
+    a.after = Some(serde_json::to_value(&t)?);
+    app.store.insert_token(&t, &a)?;
+    println!("  machine token (declaration-system): {secret}");
     Ok(())
 }
