@@ -304,6 +304,10 @@ enum ModelCmd {
         /// Declaration attributes to use as features beside the engine's (e.g. tax_type,import_use).
         #[arg(long, value_delimiter = ',')]
         attributes: Vec<String>,
+        /// Leave out engine features whose names start with any of these
+        /// prefixes (e.g. trader_,declarant_ where party ids carry no signal).
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
         /// Make the new model active right away.
         #[arg(long)]
         activate: bool,
@@ -674,10 +678,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
-        ModelCmd::Train { period, split, iterations, seed, attributes, activate, format } => {
+        ModelCmd::Train { period, split, iterations, seed, attributes, exclude, activate, format } => {
             let (from, to) = period.bounds();
-            let mut opts =
-                model::TrainOptions { from, to, split: split.map(day_start), attributes, ..Default::default() };
+            let mut opts = model::TrainOptions {
+                from,
+                to,
+                split: split.map(day_start),
+                attributes,
+                exclude,
+                ..Default::default()
+            };
             opts.params.iterations = iterations;
             opts.params.seed = seed;
             let (id, e) = model::train_and_register(&mut app, &opts)?;
