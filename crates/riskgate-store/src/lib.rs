@@ -8,6 +8,7 @@
 //! Every batch is one transaction: a declaration is stored with its items,
 //! decision, rule hits and control task, or not at all.
 
+pub mod accounts;
 mod migrations;
 mod pg_migrations;
 mod postgres;
@@ -20,6 +21,7 @@ use riskgate_core::{
 use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
+pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
 pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
 
@@ -214,8 +216,62 @@ pub struct HistoryRow {
     pub outcomes: Vec<Outcome>,
 }
 
+/// An officer's override of the engine's lane for one screened declaration
+/// (a change of a risk outcome: logged with before, after and reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub declaration_id: String,
+    /// The lane wanted: `green` releases at once; `yellow`/`red` control.
+    pub channel: riskgate_core::Channel,
+    /// The officer who decides the override (the action log's actor).
+    pub officer: String,
+    pub reason: String,
+    pub at: DateTime<FixedOffset>,
+    /// The account that entered it (the CLI user or the console session),
+    /// when it is not the officer.
+    pub entered_by: Option<String>,
+}
+
+/// What an override changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideDone {
+    pub declaration_id: String,
+    pub office: String,
+    pub before: String,
+    pub after: String,
+    /// The declaration was released by the override (to green).
+    pub released: bool,
+    /// The action-log entry written.
+    pub log_seq: i64,
+}
+
+/// One completed control with what the engine said about its declaration,
+/// for integrity indicators (no JSON bodies: read straight from columns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlRecord {
+    pub declaration_id: String,
+    pub office: String,
+    pub trader: String,
+    pub declarant: String,
+    pub declared_at: i64,
+    /// The declaration's UTC offset in seconds (its local time of day).
+    pub tz: i32,
+    pub officer: String,
+    /// `document`, `physical` or `audit`.
+    pub control: String,
+    pub completed_at: i64,
+    pub finding: bool,
+    pub released_at: Option<i64>,
+    /// The engine's lane, risk value and decision time; `None` for
+    /// declarations stored as history (legacy controls).
+    pub channel: Option<String>,
+    pub risk_value: Option<f64>,
+    pub decided_at: Option<i64>,
+    pub random: bool,
+}
+
 /// The store interface every backend implements.
-pub trait Store: Send {
+pub trait Store: Send + Accounts + Search {
     fn backend(&self) -> &'static str;
     /// Another handle on the same store (a second connection), e.g. for a
     /// writer thread while this one reads.
@@ -253,6 +309,16 @@ pub trait Store: Send {
     fn commit_outcomes(&mut self, batch: &[Outcome]) -> Result<Vec<OutcomeStored>>;
     fn commit_releases(&mut self, batch: &[Release]) -> Result<Vec<bool>>;
     fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>>;
+    /// Changes the lane of a screened declaration whose control is not yet
+    /// completed, and logs it (before, after, reason) in the same
+    /// transaction. To green closes the task as `overridden` and releases
+    /// the declaration; green to yellow/red needs goods not yet released.
+    /// User errors: unknown or unscreened declaration, empty reason, same
+    /// lane, control already completed, goods already released.
+    fn override_channel(&mut self, o: &Override) -> Result<OverrideDone>;
+    /// Completed controls (outcomes) with `completed_at` in `[from, to)`, in
+    /// completion order, joined with their declaration and decision.
+    fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>>;
 
     // Rules and lists.
     fn rules(&self) -> Result<Vec<RuleRecord>>;
@@ -267,7 +333,11 @@ pub trait Store: Send {
     // Action log.
     fn append_action(&mut self, action: &Action) -> Result<()>;
     fn actions(&self, limit: usize) -> Result<Vec<LoggedAction>>;
-    /// Checks the hash chain; returns the seq of the first broken entry.
+    /// Entries with `at` in `[from, to)`, oldest first.
+    fn actions_in(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<LoggedAction>>;
+    /// Checks the hash chain; returns the seq of the first broken entry (an
+    /// edited, undecodable, inserted or deleted entry; a deletion shows at
+    /// the entry after the gap).
     fn verify_actions(&self) -> Result<Option<i64>>;
 
     // Engine state.

@@ -228,4 +228,47 @@ CREATE TABLE risk_levels (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+-- Integrity reads the action log by time window (overrides, reads, outcome
+-- entries of a period).
+CREATE INDEX action_log_at ON action_log(at);
+"#,
+    ),
+    (
+        6,
+        r#"
+-- Accounts (issue 4): people log in with a password (argon2id PHC string)
+-- and get a session; machines use API tokens. Only hashes of session
+-- cookies and token secrets are stored.
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    office TEXT,
+    department TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    password_hash TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_username ON sessions(username);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+"#,
+    ),
 ];

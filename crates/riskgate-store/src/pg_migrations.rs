@@ -293,4 +293,45 @@ CREATE TABLE risk_levels (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+-- Integrity reads the action log by time window. The table is partitioned
+-- by month on `at` already; the index serves windows inside a month.
+CREATE INDEX action_log_at ON action_log(at);
+"#,
+    ),
+    (
+        6,
+        r#"
+-- Accounts (issue 4); see SQLite migration 6.
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    office TEXT,
+    department TEXT,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL,
+    password_hash TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_username ON sessions(username);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    revoked_at BIGINT
+);
+"#,
+    ),
 ];

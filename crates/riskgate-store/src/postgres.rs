@@ -32,10 +32,13 @@ use riskgate_core::{
 };
 use riskgate_engine::{Checkpoint, OutcomeKeys};
 
+mod accounts;
+
 use crate::pg_migrations::MIGRATIONS;
 use crate::{
-    Action, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts, OutcomeStored,
-    Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, chain_hash,
+    Action, ControlRecord, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts,
+    OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError,
+    StoredDeclaration, TimelineRow, chain_hash,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -941,6 +944,129 @@ impl Store for PgStore {
             .collect())
     }
 
+    fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {
+        let id = &o.declaration_id;
+        if o.reason.trim().is_empty() {
+            return Err(StoreError::User(format!("override of {id}: reason: a reason is required")));
+        }
+        if o.officer.trim().is_empty() {
+            return Err(StoreError::User(format!("override of {id}: officer: an officer is required")));
+        }
+        let at = o.at.timestamp();
+        self.ensure_month("action_log", at)?;
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        let row = tx.query_opt(
+            "SELECT d.seq, d.office, d.released_at, c.channel FROM declarations d
+             LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = $1 FOR UPDATE OF d",
+            &[id],
+        )?;
+        let Some(row) = row else {
+            return Err(StoreError::User(format!("override: declaration_id: no declaration \"{id}\" is stored")));
+        };
+        let (decl, office, released_at, decided): (i64, String, Option<i64>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let Some(decided) = decided else {
+            return Err(StoreError::User(format!("override of {id}: stored as history, never screened")));
+        };
+        let task: Option<(String, String)> = tx
+            .query_opt("SELECT channel, status FROM control_tasks WHERE decl = $1", &[&decl])?
+            .map(|r| (r.get(0), r.get(1)));
+        let completed = tx.query_opt("SELECT 1 FROM outcomes WHERE decl = $1 LIMIT 1", &[&decl])?.is_some();
+        if completed || task.as_ref().is_some_and(|(_, s)| s == "closed") {
+            return Err(StoreError::User(format!("override of {id}: its control is already completed")));
+        }
+        let before = match &task {
+            Some((channel, status)) if status == "open" => channel.clone(),
+            Some(_) => "green".to_string(),
+            None => decided.clone(),
+        };
+        let after = o.channel.as_str().to_string();
+        if before == after {
+            return Err(StoreError::User(format!("override of {id}: channel: already {after}")));
+        }
+        let mut released = false;
+        if o.channel.is_control() {
+            if let Some(t) = released_at {
+                let when = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+                return Err(StoreError::User(format!(
+                    "override of {id}: the goods were released at {when}; order a post-clearance audit instead"
+                )));
+            }
+            if task.is_some() {
+                tx.execute(
+                    "UPDATE control_tasks SET channel = $2, status = 'open', closed_at = NULL, officer = NULL WHERE decl = $1",
+                    &[&decl, &after],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at)
+                     VALUES ($1, $2, $3, 'control', $4, 'open', $5)",
+                    &[&decl, &office, &after, &format!("manual override: {}", o.reason.trim()), &at],
+                )?;
+            }
+        } else {
+            tx.execute(
+                "UPDATE control_tasks SET channel = 'green', status = 'overridden', closed_at = $2, officer = $3 WHERE decl = $1",
+                &[&decl, &at, &o.officer],
+            )?;
+            released = tx.execute(
+                "UPDATE declarations SET released_at = $2 WHERE seq = $1 AND released_at IS NULL",
+                &[&decl, &at],
+            )? == 1;
+        }
+        let mut after_json = serde_json::json!({"channel": after, "engine_channel": decided});
+        if let Some(e) = &o.entered_by {
+            after_json["entered_by"] = serde_json::Value::from(e.clone());
+        }
+        let action = Action {
+            at: o.at,
+            actor: o.officer.clone(),
+            office: Some(office.clone()),
+            action: "override".into(),
+            target: id.clone(),
+            before: Some(serde_json::json!({"channel": before})),
+            after: Some(after_json),
+            reason: Some(o.reason.trim().to_string()),
+        };
+        Self::append_action_tx(&mut tx, &action)?;
+        let log_seq: i64 = tx.query_one("SELECT value FROM counters WHERE name = 'actions'", &[])?.get(0);
+        tx.commit()?;
+        Ok(OverrideDone { declaration_id: id.clone(), office, before, after, released, log_seq })
+    }
+
+    fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>> {
+        let mut out = Vec::new();
+        self.stream(
+            "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
+                    o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, false)
+             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+             WHERE o.completed_at >= $1 AND o.completed_at < $2 ORDER BY o.completed_at, o.seq",
+            &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+            &mut |r| {
+                out.push(ControlRecord {
+                    declaration_id: r.get(0),
+                    office: r.get(1),
+                    trader: r.get(2),
+                    declarant: r.get(3),
+                    declared_at: r.get(4),
+                    tz: i32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+                    officer: r.get(6),
+                    control: r.get(7),
+                    completed_at: r.get(8),
+                    finding: r.get(9),
+                    released_at: r.get(10),
+                    channel: r.get(11),
+                    risk_value: r.get(12),
+                    decided_at: r.get(13),
+                    random: r.get(14),
+                });
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
     fn rules(&self) -> Result<Vec<RuleRecord>> {
         let rows = self.conn.borrow_mut().query("SELECT body FROM rules ORDER BY id, version", &[])?;
         rows.iter().map(|r| Ok(serde_json::from_str(&r.get::<_, String>(0))?)).collect()
@@ -1074,6 +1200,14 @@ impl Store for PgStore {
         rows.iter().map(row_to_logged).collect()
     }
 
+    fn actions_in(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<LoggedAction>> {
+        let rows = self.conn.borrow_mut().query(
+            &format!("SELECT {ACTION_COLUMNS} FROM action_log WHERE at >= $1 AND at < $2 ORDER BY seq"),
+            &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+        )?;
+        rows.iter().map(row_to_logged).collect()
+    }
+
     fn verify_actions(&self) -> Result<Option<i64>> {
         let mut prev = "genesis".to_string();
         let mut broken = None;
@@ -1081,7 +1215,11 @@ impl Store for PgStore {
             if broken.is_some() {
                 return Ok(());
             }
-            let l = row_to_logged(r)?;
+            // An entry edited into something that no longer decodes is broken too.
+            let Ok(l) = row_to_logged(r) else {
+                broken = Some(r.get(0));
+                return Ok(());
+            };
             if l.prev_hash != prev || chain_hash(&prev, l.seq, &l.action) != l.hash {
                 broken = Some(l.seq);
             }

@@ -11,10 +11,13 @@ use riskgate_core::{
 use riskgate_engine::{Checkpoint, OutcomeKeys};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod accounts;
+
 use crate::migrations::MIGRATIONS;
 use crate::{
-    Action, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts, OutcomeStored,
-    Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, chain_hash,
+    Action, ControlRecord, ControlTask, Event, HistoryRow, LoggedAction, ModelRecord, NewDecision, OfficeCounts,
+    OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError,
+    StoredDeclaration, TimelineRow, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -104,7 +107,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn append_action_tx(tx: &rusqlite::Transaction<'_>, a: &Action) -> Result<()> {
+    fn append_action_tx(tx: &rusqlite::Transaction<'_>, a: &Action) -> Result<i64> {
         let (seq, prev): (i64, String) = tx
             .query_row("SELECT seq, hash FROM action_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
@@ -134,7 +137,7 @@ impl SqliteStore {
                 hash
             ],
         )?;
-        Ok(())
+        Ok(seq)
     }
 }
 
@@ -595,6 +598,126 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {
+        let id = &o.declaration_id;
+        if o.reason.trim().is_empty() {
+            return Err(StoreError::User(format!("override of {id}: reason: a reason is required")));
+        }
+        if o.officer.trim().is_empty() {
+            return Err(StoreError::User(format!("override of {id}: officer: an officer is required")));
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let row: Option<(i64, String, Option<i64>, Option<String>)> = tx
+            .query_row(
+                "SELECT d.seq, d.office, d.released_at, c.channel FROM declarations d
+                 LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((decl, office, released_at, decided)) = row else {
+            return Err(StoreError::User(format!("override: declaration_id: no declaration \"{id}\" is stored")));
+        };
+        let Some(decided) = decided else {
+            return Err(StoreError::User(format!("override of {id}: stored as history, never screened")));
+        };
+        let task: Option<(String, String)> = tx
+            .query_row("SELECT channel, status FROM control_tasks WHERE decl = ?1", [decl], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let completed: bool = tx.prepare_cached("SELECT 1 FROM outcomes WHERE decl = ?1")?.exists([decl])?;
+        if completed || task.as_ref().is_some_and(|(_, s)| s == "closed") {
+            return Err(StoreError::User(format!("override of {id}: its control is already completed")));
+        }
+        let before = match &task {
+            Some((channel, status)) if status == "open" => channel.clone(),
+            Some(_) => "green".to_string(),
+            None => decided.clone(),
+        };
+        let after = o.channel.as_str().to_string();
+        if before == after {
+            return Err(StoreError::User(format!("override of {id}: channel: already {after}")));
+        }
+        let at = o.at.timestamp();
+        let mut released = false;
+        if o.channel.is_control() {
+            if let Some(t) = released_at {
+                let when = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+                return Err(StoreError::User(format!(
+                    "override of {id}: the goods were released at {when}; order a post-clearance audit instead"
+                )));
+            }
+            if task.is_some() {
+                tx.execute(
+                    "UPDATE control_tasks SET channel = ?2, status = 'open', closed_at = NULL, officer = NULL WHERE decl = ?1",
+                    params![decl, after],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at)
+                     VALUES (?1, ?2, ?3, 'control', ?4, 'open', ?5)",
+                    params![decl, office, after, format!("manual override: {}", o.reason.trim()), at],
+                )?;
+            }
+        } else {
+            tx.execute(
+                "UPDATE control_tasks SET channel = 'green', status = 'overridden', closed_at = ?2, officer = ?3 WHERE decl = ?1",
+                params![decl, at, o.officer],
+            )?;
+            released = tx.execute(
+                "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL",
+                params![decl, at],
+            )? == 1;
+        }
+        let mut after_json = serde_json::json!({"channel": after, "engine_channel": decided});
+        if let Some(e) = &o.entered_by {
+            after_json["entered_by"] = serde_json::Value::from(e.clone());
+        }
+        let action = Action {
+            at: o.at,
+            actor: o.officer.clone(),
+            office: Some(office.clone()),
+            action: "override".into(),
+            target: id.clone(),
+            before: Some(serde_json::json!({"channel": before})),
+            after: Some(after_json),
+            reason: Some(o.reason.trim().to_string()),
+        };
+        let log_seq = Self::append_action_tx(&tx, &action)?;
+        tx.commit()?;
+        Ok(OverrideDone { declaration_id: id.clone(), office, before, after, released, log_seq })
+    }
+
+    fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
+                    o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, 0)
+             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+             WHERE o.completed_at >= ?1 AND o.completed_at < ?2 ORDER BY o.completed_at, o.seq",
+        )?;
+        let rows = st.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
+            Ok(ControlRecord {
+                declaration_id: r.get(0)?,
+                office: r.get(1)?,
+                trader: r.get(2)?,
+                declarant: r.get(3)?,
+                declared_at: r.get(4)?,
+                tz: r.get(5)?,
+                officer: r.get(6)?,
+                control: r.get(7)?,
+                completed_at: r.get(8)?,
+                finding: r.get(9)?,
+                released_at: r.get(10)?,
+                channel: r.get(11)?,
+                risk_value: r.get(12)?,
+                decided_at: r.get(13)?,
+                random: r.get(14)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn rules(&self) -> Result<Vec<RuleRecord>> {
         let mut st = self.conn.prepare("SELECT body FROM rules ORDER BY id, version")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
@@ -741,14 +864,31 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn actions_in(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<LoggedAction>> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash
+             FROM action_log WHERE at >= ?1 AND at < ?2 ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], row_to_logged)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
     fn verify_actions(&self) -> Result<Option<i64>> {
         let mut st = self.conn.prepare(
             "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash FROM action_log ORDER BY seq",
         )?;
-        let rows = st.query_map([], row_to_logged)?;
+        let mut rows = st.query([])?;
         let mut prev = "genesis".to_string();
-        for r in rows {
-            let l = r??;
+        while let Some(row) = rows.next()? {
+            // An entry edited into something that no longer decodes is broken too.
+            let l = match row_to_logged(row) {
+                Ok(Ok(l)) => l,
+                _ => return Ok(Some(row.get(0)?)),
+            };
             if l.prev_hash != prev || chain_hash(&prev, l.seq, &l.action) != l.hash {
                 return Ok(Some(l.seq));
             }

@@ -189,6 +189,73 @@ fn workforce_records_are_kept_once_and_litigation_outcomes_move_on() {
     }
 }
 
+/// Accounts (migration 6): usernames are unique, only hashes are stored,
+/// disabling a user ends their sessions and revokes their tokens, and user
+/// and token changes are in the action log.
+#[test]
+fn accounts_sessions_and_tokens() {
+    use riskgate_store::{ApiToken, Session, User};
+    for (mut store, _dir) in stores() {
+        let b = store.backend();
+        let user = User {
+            username: "li".into(),
+            display_name: "李".into(),
+            role: "risk_analyst".into(),
+            office: Some("2200".into()),
+            department: None,
+            disabled: false,
+            created_at: 100,
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        };
+        store.insert_user(&user, &action(1)).unwrap();
+        assert!(store.insert_user(&user, &action(2)).is_err(), "{b}: a username is unique");
+        assert_eq!(store.user("li").unwrap().as_ref(), Some(&user), "{b}: the user reads back, hash included");
+        assert_eq!(store.users().unwrap().len(), 1);
+        let s = Session { token_hash: "h1".into(), username: "li".into(), created_at: 100, expires_at: 200 };
+        store.insert_session(&s).unwrap();
+        assert_eq!(store.session("h1").unwrap(), Some(s.clone()));
+        let t = ApiToken {
+            id: "t1".into(),
+            username: "li".into(),
+            name: "batch".into(),
+            scopes: vec!["read".into(), "imports:write".into()],
+            secret_hash: "sh".into(),
+            created_at: 100,
+            expires_at: None,
+            revoked_at: None,
+        };
+        store.insert_token(&t, &action(3)).unwrap();
+        assert_eq!(store.token("t1").unwrap(), Some(t.clone()), "{b}: scopes read back in order");
+        store.set_user_disabled("li", true, 150, &action(4)).unwrap();
+        assert!(store.user("li").unwrap().unwrap().disabled);
+        assert_eq!(store.session("h1").unwrap(), None, "{b}: disabling ends sessions");
+        assert_eq!(store.token("t1").unwrap().unwrap().revoked_at, Some(150), "{b}: and revokes tokens");
+        assert!(store.revoke_token("t1", 160, &action(5)).is_err(), "{b}: a revoked token cannot be revoked again");
+        assert!(store.set_user_disabled("nobody", true, 150, &action(6)).is_err());
+        // A new session sweeps expired ones.
+        store
+            .insert_session(&Session {
+                token_hash: "h2".into(),
+                username: "li".into(),
+                created_at: 300,
+                expires_at: 400,
+            })
+            .unwrap();
+        store
+            .insert_session(&Session {
+                token_hash: "h3".into(),
+                username: "li".into(),
+                created_at: 500,
+                expires_at: 600,
+            })
+            .unwrap();
+        assert_eq!(store.session("h2").unwrap(), None);
+        store.delete_session("h3").unwrap();
+        assert_eq!(store.session("h3").unwrap(), None);
+        assert_eq!(store.actions(100).unwrap().len(), 3, "{b}: user add, token issue and disable are logged");
+        assert_eq!(store.verify_actions().unwrap(), None);
+    }
+}
 /// Screens declarations with a default engine and stores them.
 fn screen_and_commit(store: &mut dyn Store, decls: &[Declaration]) -> Vec<riskgate_engine::Screened> {
     let mut engine = Engine::new(EngineConfig::default());
@@ -394,4 +461,96 @@ fn every_sqlite_migration_has_a_postgres_twin() {
         assert!(pg.contains(v), "SQLite migration {v} has no PostgreSQL twin in pg_migrations.rs");
     }
     assert_eq!(sqlite, pg, "both backends number their migrations alike");
+}
+
+/// Stores declarations as if the engine had sent them to `lane` (with a task).
+fn commit_in_lane(store: &mut dyn Store, decls: &[Declaration], lane: riskgate_core::Channel) {
+    let mut engine = Engine::new(EngineConfig::default());
+    let screened: Vec<_> = decls
+        .iter()
+        .map(|d| {
+            let mut s = engine.screen(d, d.declared_at);
+            s.decision.channel = lane;
+            s.task = lane.is_control().then(|| riskgate_engine::TaskSpec {
+                office: d.office.clone(),
+                channel: lane,
+                disposal: riskgate_core::Disposal::Control,
+                instructions: "check".into(),
+            });
+            s
+        })
+        .collect();
+    let bodies: Vec<String> = decls.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
+    let jsons: Vec<String> = screened.iter().map(|s| serde_json::to_string(&s.decision).unwrap()).collect();
+    let batch: Vec<NewDecision<'_>> = decls
+        .iter()
+        .zip(&screened)
+        .zip(bodies.iter().zip(&jsons))
+        .map(|((d, s), (b, j))| NewDecision { declaration: d, body: b, screened: s, decision_json: j, shadow: None })
+        .collect();
+    store.commit_screened(&batch).unwrap();
+}
+
+/// Overrides change the task and the release in one transaction with their
+/// log entry; the store refuses what makes no sense, naming the field.
+#[test]
+fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
+    use riskgate_core::Channel;
+    use riskgate_store::{Override, StoreError};
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        commit_in_lane(store.as_mut(), &[decl("R1", 2, "T1", 100.0), decl("R2", 2, "T1", 100.0)], Channel::Red);
+        commit_in_lane(store.as_mut(), &[decl("G1", 2, "T2", 100.0)], Channel::Green);
+        store.commit_historical(&[decl("H1", 1, "T1", 100.0)]).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T10:00:00+08:00").unwrap();
+        let ovr = |id: &str, channel: Channel, reason: &str| Override {
+            declaration_id: id.into(),
+            channel,
+            officer: "O7".into(),
+            reason: reason.into(),
+            at,
+            entered_by: None,
+        };
+        let user = |r: Result<riskgate_store::OverrideDone, StoreError>| match r {
+            Err(StoreError::User(m)) => m,
+            other => panic!("{b}: expected a user error, got {other:?}"),
+        };
+        assert_eq!(
+            user(store.override_channel(&ovr("R1", Channel::Green, " "))),
+            "override of R1: reason: a reason is required"
+        );
+        assert_eq!(
+            user(store.override_channel(&ovr("H1", Channel::Green, "x"))),
+            "override of H1: stored as history, never screened"
+        );
+        assert_eq!(user(store.override_channel(&ovr("R1", Channel::Red, "x"))), "override of R1: channel: already red");
+        assert!(user(store.override_channel(&ovr("G1", Channel::Red, "x"))).contains("the goods were released at"));
+        assert_eq!(store.open_tasks(None, 10).unwrap().len(), 2, "{b}");
+        let done = store.override_channel(&ovr("R1", Channel::Green, "资料齐全")).unwrap();
+        assert_eq!((done.before.as_str(), done.after.as_str(), done.released), ("red", "green", true), "{b}");
+        let logged = store.actions_in(None, None).unwrap();
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].seq, done.log_seq);
+        assert_eq!(logged[0].action.actor, "O7");
+        assert_eq!(logged[0].action.before, Some(serde_json::json!({"channel": "red"})));
+        assert_eq!(logged[0].action.after.as_ref().unwrap()["channel"], "green");
+        assert_eq!(logged[0].action.reason.as_deref(), Some("资料齐全"));
+        assert_eq!(store.open_tasks(None, 10).unwrap().len(), 1, "{b}: the overridden task left the open list");
+        // Red to yellow keeps the control; once completed no override is possible.
+        let done = store.override_channel(&ovr("R2", Channel::Yellow, "单证齐全，改审单")).unwrap();
+        assert_eq!((done.before.as_str(), done.after.as_str(), done.released), ("red", "yellow", false));
+        store.commit_outcomes(&[outcome("R2", 3, false)]).unwrap();
+        assert_eq!(
+            user(store.override_channel(&ovr("R2", Channel::Green, "x"))),
+            "override of R2: its control is already completed"
+        );
+        // The completed control reads back with its decision for integrity.
+        let recs = store.control_records(None, None).unwrap();
+        assert_eq!(recs.len(), 1, "{b}");
+        assert_eq!((recs[0].declaration_id.as_str(), recs[0].officer.as_str(), recs[0].finding), ("R2", "O1", false));
+        assert_eq!(recs[0].channel.as_deref(), Some("red"), "{b}: the engine's lane, not the override");
+        assert!(recs[0].decided_at.is_some() && recs[0].risk_value.is_some());
+        assert_eq!(recs[0].tz, 8 * 3600);
+        assert_eq!(store.verify_actions().unwrap(), None, "{b}");
+    }
 }

@@ -7,7 +7,8 @@ use riskgate_core::rng::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::catalogue::{self, MODES};
-use crate::outcome::{Lane, Truth, round2, simulate_outcome};
+use crate::collusion::Collusion;
+use crate::outcome::{Lane, Truth, round2, simulate_control};
 use crate::world::{Credit, EXPORT_DESTINATIONS, World, pick_cum};
 
 /// Kinds of planted fraud, in DATA.md finding words.
@@ -260,6 +261,7 @@ pub(crate) fn generate_declaration(
     declared_at: DateTime<FixedOffset>,
     office: usize,
     history: bool,
+    collusion: &Collusion,
 ) -> Generated {
     let mut r = stream(seed, 1, id);
     let c = draw_context(w, office, &mut r);
@@ -559,8 +561,10 @@ pub(crate) fn generate_declaration(
                 kinds: kinds.clone(),
                 evaded_duty_cny: evaded_cny,
                 smuggling: kind == Some(Kind::Smuggling),
+                trader: Some(t.id.clone()),
             };
-            let mut o = simulate_outcome(seed, &truth, lane, decided_at, &w.offices[office].control_officers);
+            let mut o =
+                simulate_control(seed, &truth, lane, decided_at, &w.offices[office].control_officers, collusion);
             o["attributes"] = json!({"legacy_random": random});
             (o, random)
         })

@@ -44,6 +44,7 @@
 //! (13%) lost, or a 9% rebate-style loss on exports.
 
 mod catalogue;
+mod collusion;
 mod declaration;
 mod outcome;
 mod world;
@@ -54,7 +55,8 @@ use serde_json::{Value, json};
 use std::fmt;
 use std::io;
 
-pub use outcome::{Lane, Truth, detection_probability, simulate_outcome};
+pub use collusion::{Colluder, Collusion, simulate_override};
+pub use outcome::{Lane, Truth, detection_probability, simulate_control, simulate_outcome};
 
 use declaration::{FRAUD_CAP, KINDS, LEGACY_CAP, Scales};
 
@@ -75,6 +77,8 @@ pub struct WorldConfig {
     pub start: NaiveDate,
     pub history_days: u32,
     pub live_days: u32,
+    /// Planted colluding officers (ground truth in `colluders.jsonl`).
+    pub colluders: usize,
 }
 
 impl WorldConfig {
@@ -85,6 +89,7 @@ impl WorldConfig {
             start: NaiveDate::from_ymd_opt(2026, 1, 5).expect("valid date"),
             history_days: 150,
             live_days: 100,
+            colluders: 4,
         }
     }
 
@@ -120,10 +125,15 @@ pub enum WorldFile {
     HistoryOutcomes,
     Live,
     Truth,
+    Colluders,
+    Disciplinary,
+    Inspections,
+    Assessments,
+    Litigation,
 }
 
 impl WorldFile {
-    pub const ALL: [WorldFile; 9] = [
+    pub const ALL: [WorldFile; 14] = [
         WorldFile::Offices,
         WorldFile::Officers,
         WorldFile::Enterprises,
@@ -133,6 +143,11 @@ impl WorldFile {
         WorldFile::HistoryOutcomes,
         WorldFile::Live,
         WorldFile::Truth,
+        WorldFile::Colluders,
+        WorldFile::Disciplinary,
+        WorldFile::Inspections,
+        WorldFile::Assessments,
+        WorldFile::Litigation,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -146,6 +161,11 @@ impl WorldFile {
             WorldFile::HistoryOutcomes => "history_outcomes.jsonl",
             WorldFile::Live => "live.jsonl",
             WorldFile::Truth => "truth.jsonl",
+            WorldFile::Colluders => "colluders.jsonl",
+            WorldFile::Disciplinary => "disciplinary.jsonl",
+            WorldFile::Inspections => "inspections.jsonl",
+            WorldFile::Assessments => "assessments.jsonl",
+            WorldFile::Litigation => "litigation.jsonl",
         }
     }
 
@@ -221,7 +241,7 @@ impl<W: io::Write> Sink for JsonlSink<W> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorldSummary {
     /// Records per file, in [`WorldFile::ALL`] order.
-    pub records: [u64; 9],
+    pub records: [u64; 14],
     pub history_declarations: u64,
     pub live_declarations: u64,
     pub history_fraud: u64,
@@ -335,7 +355,9 @@ pub fn generate(cfg: &WorldConfig, sink: &mut dyn Sink) -> io::Result<WorldSumma
         ));
     }
     let mut root = Rng::new(cfg.seed);
-    let w = world::build(cfg, &mut root);
+    let mut w = world::build(cfg, &mut root);
+    // Own streams: planting colluders never changes the rest of the world.
+    let collusion = collusion::plant(&mut w, cfg.seed, cfg.colluders, cfg.start);
     let mut traffic = root.fork(10);
     let mut calibration = root.fork(11);
     let mut summary =
@@ -374,6 +396,18 @@ pub fn generate(cfg: &WorldConfig, sink: &mut dyn Sink) -> io::Result<WorldSumma
     for d in &w.declarants {
         emit(&mut summary, WorldFile::Enterprises, &w.declarant_json(d))?;
     }
+    for c in &collusion.colluders {
+        emit(&mut summary, WorldFile::Colluders, &Collusion::to_json(c))?;
+    }
+    for (kind, v) in collusion::workforce(&w, cfg.seed, &collusion, cfg.start, cfg.history_days + cfg.live_days) {
+        let file = match kind {
+            "disciplinary" => WorldFile::Disciplinary,
+            "inspection" => WorldFile::Inspections,
+            "assessment" => WorldFile::Assessments,
+            _ => WorldFile::Litigation,
+        };
+        emit(&mut summary, file, &v)?;
+    }
 
     let tz = FixedOffset::east_opt(8 * 3600).expect("valid offset");
     let (shift_from, shift_until) = cfg.shift_days();
@@ -410,7 +444,17 @@ pub fn generate(cfg: &WorldConfig, sink: &mut dyn Sink) -> io::Result<WorldSumma
             serial += 1;
             let id = format!("{}{}{:010}", w.offices[oi].code, year, sequence[oi]);
             let declared_at = midnight + Duration::seconds(i64::from(secs));
-            let g = declaration::generate_declaration(&w, cfg.seed, &scales, &id, serial, declared_at, oi, history);
+            let g = declaration::generate_declaration(
+                &w,
+                cfg.seed,
+                &scales,
+                &id,
+                serial,
+                declared_at,
+                oi,
+                history,
+                &collusion,
+            );
             if let Some(k) = g.kind {
                 summary.fraud_by_kind[KINDS.iter().position(|x| *x == k).unwrap_or(0)].1 += 1;
                 summary.evaded_duty_cny += g.truth["evaded_duty_cny"].as_f64().unwrap_or(0.0);

@@ -2,7 +2,9 @@
 //! control of a (possibly fraudulent) declaration into a control outcome.
 
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat};
-use riskgate_core::rng::{keyed_uniform, stable_hash};
+use riskgate_core::rng::keyed_uniform;
+
+use crate::collusion::Collusion;
 use serde_json::{Value, json};
 
 /// The controlled lanes: document review or physical inspection.
@@ -43,6 +45,8 @@ pub struct Truth {
     pub kinds: Vec<String>,
     pub evaded_duty_cny: f64,
     pub smuggling: bool,
+    /// The declaration's trader (truth.jsonl carries it; collusion is by trader).
+    pub trader: Option<String>,
 }
 
 impl Truth {
@@ -60,6 +64,7 @@ impl Truth {
                 .collect::<Option<Vec<_>>>()?,
             evaded_duty_cny: v.get("evaded_duty_cny")?.as_f64()?,
             smuggling: v.get("smuggling").and_then(Value::as_bool).unwrap_or(false),
+            trader: v.get("trader").and_then(Value::as_str).map(str::to_string),
         })
     }
 }
@@ -106,24 +111,37 @@ pub fn simulate_outcome(
     decided_at: DateTime<FixedOffset>,
     officers_of_office: &[String],
 ) -> Value {
+    simulate_control(seed, truth, channel, decided_at, officers_of_office, &Collusion::default())
+}
+
+/// [`simulate_outcome`] in a world with planted colluders: a colluder picks
+/// up a linked trader's control and bends it (see `collusion`).
+pub fn simulate_control(
+    seed: u64,
+    truth: &Truth,
+    channel: Lane,
+    decided_at: DateTime<FixedOffset>,
+    officers_of_office: &[String],
+    collusion: &Collusion,
+) -> Value {
     let id = &truth.declaration_id;
+    let (officer, bent) =
+        crate::collusion::assign(seed, id, truth.trader.as_deref(), &truth.office, officers_of_office, collusion);
     let p = if truth.fraud {
         truth.kinds.iter().map(|k| detection_probability(channel, k)).fold(0.0, f64::max)
     } else {
         0.0
     };
+    let p = p * bent.map_or(1.0, |b| b.finding_factor);
     let found = keyed_uniform(seed, &format!("outcome/detect/{id}")) < p;
-    let officer = if officers_of_office.is_empty() {
-        "E00000".to_string()
-    } else {
-        let k = stable_hash(seed, &format!("outcome/officer/{id}")) % officers_of_office.len() as u64;
-        officers_of_office[k as usize].clone()
-    };
     let hours = match channel {
         Lane::Red => 1.0 + 5.0 * keyed_uniform(seed, &format!("outcome/duration/{id}")),
         Lane::Yellow => 0.3 + 3.0 * keyed_uniform(seed, &format!("outcome/duration/{id}")),
-    };
-    let completed_at = decided_at + Duration::seconds((hours * 3600.0) as i64);
+    } * bent.map_or(1.0, |b| b.duration_factor);
+    let mut completed_at = decided_at + Duration::seconds((hours * 3600.0) as i64);
+    if bent.is_some_and(|b| b.evening) {
+        completed_at = crate::collusion::evening(seed, id, completed_at, decided_at + Duration::minutes(10));
+    }
     let seizure = found && truth.smuggling;
     let findings: Vec<String> = if found { truth.kinds.clone() } else { Vec::new() };
     let mut out = json!({
@@ -137,7 +155,9 @@ pub fn simulate_outcome(
         "seizure": seizure,
     });
     if !seizure {
-        let wait = 600 + (keyed_uniform(seed, &format!("outcome/release/{id}")) * 6600.0) as i64;
+        let u = keyed_uniform(seed, &format!("outcome/release/{id}"));
+        let wait =
+            if bent.is_some_and(|b| b.fast_release) { 60 + (u * 540.0) as i64 } else { 600 + (u * 6600.0) as i64 };
         let released_at = completed_at + Duration::seconds(wait);
         out["released_at"] = Value::from(released_at.to_rfc3339_opts(SecondsFormat::Secs, false));
     }

@@ -328,6 +328,7 @@ fn truth(kinds: &[&str], evaded: f64) -> Truth {
         kinds: kinds.iter().map(|k| k.to_string()).collect(),
         evaded_duty_cny: evaded,
         smuggling: kinds.contains(&"smuggling"),
+        trader: None,
     }
 }
 
@@ -382,4 +383,48 @@ fn truth_round_trips_from_its_json_line() {
     assert_eq!(t.declaration_id, line["declaration_id"].as_str().unwrap());
     assert!(t.fraud && !t.kinds.is_empty());
     assert_eq!(Truth::from_json(&json!({"declaration_id": "x"})), None);
+}
+
+/// Planting colluders changes nothing else in the world (own random
+/// streams), lists them in colluders.jsonl, and makes them pick up their
+/// linked traders' legacy controls far beyond their share.
+#[test]
+fn planted_colluders_pick_up_their_traders_controls_and_change_nothing_else() {
+    let run = |colluders| {
+        let mut sink = MemorySink::default();
+        generate(&WorldConfig { colluders, ..WorldConfig::new(12, 0.1) }, &mut sink).unwrap();
+        sink
+    };
+    let (with, without) = (run(4), run(0));
+    for f in [WorldFile::History, WorldFile::Live, WorldFile::Truth, WorldFile::Enterprises] {
+        assert!(with.of(f).eq(without.of(f)), "{f:?} differs");
+    }
+    assert_eq!(without.of(WorldFile::Colluders).count(), 0);
+    let planted: Vec<&Value> = with.of(WorldFile::Colluders).collect();
+    assert_eq!(planted.len(), 4);
+    let officers: HashMap<String, &Value> =
+        with.of(WorldFile::Officers).map(|o| (o["id"].as_str().unwrap().to_string(), o)).collect();
+    let truth: HashMap<&str, &str> = with
+        .of(WorldFile::Truth)
+        .map(|t| (t["declaration_id"].as_str().unwrap(), t["trader"].as_str().unwrap()))
+        .collect();
+    for c in planted {
+        let id = c["officer"].as_str().unwrap();
+        let o = officers[id];
+        assert_eq!(o["office"], c["office"]);
+        assert!(o["post_since"].as_str().unwrap() < "2019-01-05", "long tenure: {}", o["post_since"]);
+        let traders: Vec<&str> = c["traders"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert!(!traders.is_empty());
+        // Their traders' controls at their office: mostly theirs.
+        let linked: Vec<&Value> = with
+            .of(WorldFile::HistoryOutcomes)
+            .filter(|x| {
+                let d = x["declaration_id"].as_str().unwrap();
+                traders.contains(&truth[d]) && d.starts_with(c["office"].as_str().unwrap())
+            })
+            .collect();
+        let mine = linked.iter().filter(|x| x["officer"] == id).count();
+        assert!(linked.len() < 3 || mine * 2 > linked.len(), "{id}: {mine} of {}", linked.len());
+    }
+    assert!(with.of(WorldFile::Disciplinary).count() > 0 || with.of(WorldFile::Litigation).count() > 0);
 }

@@ -18,6 +18,23 @@ use crate::screen::{Clock, ScreenOptions};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// Integrity indicators of every officer, post and unit: a store with
+    /// DECLARATIONS declarations and CONTROLS controls by OFFICERS officers;
+    /// load and compute timed apart.
+    Integrity {
+        #[arg(long, default_value_t = 300)]
+        officers: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        declarations: usize,
+        #[arg(long, default_value_t = 50_000)]
+        controls: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Fixed-rate load on `POST /api/v1/declarations` of a running server.
+    Http(crate::bench_http::HttpBench),
     /// End-to-end `screen` of N live declarations into a fresh store.
     Screen {
         #[arg(long, default_value_t = 100_000)]
@@ -120,6 +137,14 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
         );
     }
     match cmd {
+        BenchCmd::Integrity { officers, declarations, controls, seed, dir } => {
+            let dir =
+                dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
+            let r = crate::integrity::bench(officers, declarations, controls, seed, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            r?;
+        }
+        BenchCmd::Http(b) => crate::bench_http::run(&b)?,
         BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
             let dir = match dir {
@@ -200,9 +225,12 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             }
         }
         BenchCmd::Model { scale, seed, dir } => bench_model(seed, scale, dir)?,
-        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => {
-            bench_kcs(&data, &mapping, dir, seed, depth, !no_attributes, max_leaves, &exclude)?
-        }
+        BenchCmd::Kcs { data, mapping, dir, seed, depth, no_attributes, max_leaves, exclude } => bench_kcs(
+            &data,
+            &mapping,
+            dir,
+            KcsModel { seed, depth, use_attributes: !no_attributes, max_leaves, exclude },
+        )?,
         BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -514,16 +542,18 @@ fn kcs_labels(file: &Path) -> Result<Vec<KcsLabel>> {
     Ok(out)
 }
 
-fn bench_kcs(
-    data: &Path,
-    mapping: &Path,
-    dir: Option<std::path::PathBuf>,
+/// How `bench kcs` builds its model.
+struct KcsModel {
     seed: u64,
     depth: usize,
     use_attributes: bool,
     max_leaves: Option<usize>,
-    exclude: &[String],
-) -> Result<()> {
+    /// Feature-name prefixes left out.
+    exclude: Vec<String>,
+}
+
+fn bench_kcs(data: &Path, mapping: &Path, dir: Option<std::path::PathBuf>, m: KcsModel) -> Result<()> {
+    let KcsModel { seed, depth, use_attributes, max_leaves, exclude } = m;
     use riskgate_model::{Dataset, Model, Objective};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-kcs-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);

@@ -332,3 +332,169 @@ pub fn print_table(units: &[Unit]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Workforce counts of one unit (DATA.md workforce records, M9).
+#[derive(Debug, Clone, Default)]
+struct WorkforceCounts {
+    won_or_withdrawn: f64,
+    decided: f64,
+    inspections_passed: f64,
+    inspections: f64,
+    assessments_passed: f64,
+    assessments: f64,
+    cases: f64,
+    headcount: f64,
+}
+
+/// Adds the workforce KPIs (litigation win rate with withdrawn cases
+/// counted as won, internal-affairs inspection pass rate, leadership
+/// assessment pass rate, misconduct case rate per officer-year) to each
+/// unit, rolled up office → district → HQ like the others (sums of
+/// numerators and denominators). Records dated outside `[from, to)` are
+/// left out; without a period, the misconduct rate is per year of the
+/// records' span.
+pub fn add_workforce(
+    units: &mut [Unit],
+    offices: &[Office],
+    officers: &[riskgate_core::Officer],
+    records: &[riskgate_core::WorkforceRecord],
+    from: Option<i64>,
+    to: Option<i64>,
+) {
+    use riskgate_core::{LitigationOutcome, WorkforceRecord};
+    let parent: HashMap<&str, Option<&str>> = offices.iter().map(|o| (o.code.as_str(), o.parent.as_deref())).collect();
+    let officer_office: HashMap<&str, &str> = officers.iter().map(|o| (o.id.as_str(), o.office.as_str())).collect();
+    let mut totals: HashMap<String, WorkforceCounts> = HashMap::new();
+    let mut add = |code: &str, f: &dyn Fn(&mut WorkforceCounts)| {
+        let mut c = Some(code);
+        let mut guard = 0;
+        while let Some(k) = c {
+            f(totals.entry(k.to_string()).or_default());
+            c = parent.get(k).copied().flatten();
+            guard += 1;
+            if guard > 16 {
+                break;
+            }
+        }
+    };
+    let inside = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
+    let year_inside = |y: i32| {
+        let start = chrono::NaiveDate::from_ymd_opt(y, 1, 1).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default());
+        let start = start.map_or(0, |d| d.and_utc().timestamp());
+        let end = start + 365 * 86_400;
+        from.is_none_or(|f| end > f) && to.is_none_or(|e| start < e)
+    };
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for o in officers {
+        add(&o.office, &|c| c.headcount += 1.0);
+    }
+    for r in records {
+        match r {
+            WorkforceRecord::Litigation { office, filed_at, outcome, .. } if inside(filed_at.timestamp()) => {
+                let won = matches!(outcome, LitigationOutcome::Won | LitigationOutcome::Withdrawn);
+                let decided = *outcome != LitigationOutcome::Pending;
+                add(office, &|c| {
+                    c.won_or_withdrawn += f64::from(u8::from(won));
+                    c.decided += f64::from(u8::from(decided));
+                });
+            }
+            WorkforceRecord::Inspection { unit, inspected_at, passed } if inside(inspected_at.timestamp()) => {
+                add(unit, &|c| {
+                    c.inspections += 1.0;
+                    c.inspections_passed += f64::from(u8::from(*passed));
+                });
+            }
+            WorkforceRecord::Assessment { unit, year, passed } if year_inside(*year) => {
+                add(unit, &|c| {
+                    c.assessments += 1.0;
+                    c.assessments_passed += f64::from(u8::from(*passed));
+                });
+            }
+            WorkforceRecord::Disciplinary { officer, opened_at, .. } if inside(opened_at.timestamp()) => {
+                first = first.min(opened_at.timestamp());
+                last = last.max(opened_at.timestamp());
+                if let Some(office) = officer_office.get(officer.as_str()) {
+                    add(office, &|c| c.cases += 1.0);
+                }
+            }
+            _ => {}
+        }
+    }
+    for r in records {
+        let t = match r {
+            WorkforceRecord::Litigation { filed_at: t, .. } | WorkforceRecord::Inspection { inspected_at: t, .. } => {
+                Some(t.timestamp())
+            }
+            _ => None,
+        };
+        if let Some(t) = t.filter(|t| inside(*t)) {
+            first = first.min(t);
+            last = last.max(t);
+        }
+    }
+    let years = match (from, to) {
+        (Some(f), Some(e)) => (e - f) as f64 / (365.25 * 86_400.0),
+        _ if first <= last => ((last - first) as f64 / (365.25 * 86_400.0)).max(1.0),
+        _ => 1.0,
+    };
+    for u in units {
+        let c = totals.get(&u.code).cloned().unwrap_or_default();
+        u.figures.push(fig(
+            "litigation_win_rate",
+            "行政诉讼胜诉率",
+            "administrative litigation win rate (incl. withdrawn)",
+            "(cases won + cases withdrawn) ÷ decided cases (won, withdrawn, lost; pending left out)",
+            "≥95%",
+            c.won_or_withdrawn,
+            c.decided,
+        ));
+        u.figures.push(fig(
+            "internal_affairs_pass_rate",
+            "内务规范检查合格率",
+            "internal-affairs inspection pass rate",
+            "inspections passed ÷ inspections of the unit and the units under it",
+            "≥99%",
+            c.inspections_passed,
+            c.inspections,
+        ));
+        u.figures.push(fig(
+            "leadership_assessment_pass_rate",
+            "党风廉政建设责任制考核合格率",
+            "leadership integrity-responsibility assessment pass rate",
+            "assessments passed ÷ assessments of the unit and the units under it",
+            "≥98%",
+            c.assessments_passed,
+            c.assessments,
+        ));
+        u.figures.push(fig(
+            "misconduct_case_rate",
+            "违纪违法涉案率",
+            "staff misconduct case rate (per year)",
+            "disciplinary cases opened ÷ (officers × years covered)",
+            "≤0.4%",
+            c.cases,
+            c.headcount * years,
+        ));
+    }
+}
+
+/// The workforce KPIs of each unit as a second table.
+pub fn print_workforce(units: &[Unit]) {
+    println!("\n{:<18} {:>10} {:>10} {:>10} {:>12}", "unit", "lit.win", "IA pass", "lead.pass", "misconduct/y");
+    for u in units {
+        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
+        let indent = match u.level.as_str() {
+            "hq" => "",
+            "district" => "  ",
+            _ => "    ",
+        };
+        println!(
+            "{:<18} {:>10} {:>10} {:>10} {:>12}",
+            format!("{indent}{}", u.code),
+            pct(f("litigation_win_rate")),
+            pct(f("internal_affairs_pass_rate")),
+            pct(f("leadership_assessment_pass_rate")),
+            pct(f("misconduct_case_rate")),
+        );
+    }
+}

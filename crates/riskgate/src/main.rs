@@ -3,8 +3,10 @@
 
 mod app;
 mod bench;
+mod bench_http;
 mod explain;
 mod import;
+mod integrity;
 mod jsonl;
 mod kpi;
 mod levels;
@@ -12,6 +14,7 @@ mod model;
 mod progress;
 mod rules_cmd;
 mod screen;
+mod server;
 mod world;
 
 use std::path::PathBuf;
@@ -114,12 +117,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Open control tasks of an office, highest risk first.
+    /// Open control tasks of an office, highest risk first; `tasks override` changes a lane.
     Tasks {
+        #[command(subcommand)]
+        cmd: Option<TasksCmd>,
         #[arg(long)]
         office: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Workforce and integrity risk (M7): officers, posts and units ranked by
+    /// score against peers. Every read is written to the action log.
+    Integrity {
+        #[command(subcommand)]
+        cmd: IntegrityCmd,
+        #[command(flatten)]
+        period: Period,
+        /// Thresholds and rules (TOML; fields of riskgate_integrity::Config).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
     },
     /// The action log; `audit verify` checks its hash chain.
     Audit {
@@ -132,6 +148,9 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Colluding officers to plant (0 for a world without collusion).
+        #[arg(long, default_value_t = 4)]
+        colluders: usize,
         outdir: PathBuf,
     },
     /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
@@ -142,6 +161,10 @@ enum Command {
         decisions: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Also write the overrides officers make before controlling (apply
+        /// them with `import overrides` before importing the outcomes).
+        #[arg(long)]
+        overrides: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -154,6 +177,25 @@ enum Command {
         /// Start from an empty data directory (removes DATA/riskgate.db*).
         #[arg(long)]
         fresh: bool,
+        /// Colluding officers to plant (0 for a world without collusion).
+        #[arg(long, default_value_t = 4)]
+        colluders: usize,
+    },
+    /// Serve the HTTP API and the web console.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Accounts of people and machines: add, list, disable.
+    Users {
+        #[command(subcommand)]
+        cmd: UsersCmd,
+    },
+    /// API tokens for machines: issue, list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        cmd: TokensCmd,
     },
     /// Create or upgrade the store's schema and print its migration versions (idempotent).
     Migrate,
@@ -227,6 +269,10 @@ enum ImportKind {
     },
     /// Administrative litigation cases.
     Litigation {
+        file: PathBuf,
+    },
+    /// Lane overrides officers made ({declaration_id, officer, at, to, reason}), each logged.
+    Overrides {
         file: PathBuf,
     },
     /// Declarations from CSV through a TOML column mapping.
@@ -357,6 +403,48 @@ enum LevelsCmd {
 }
 
 #[derive(Subcommand)]
+enum UsersCmd {
+    /// Add a user; the password is read from RISKGATE_PASSWORD or the first line of stdin.
+    Add {
+        username: String,
+        /// field_officer, risk_analyst, district_manager, hq_manager, integrity_supervisor, department_user, admin, machine.
+        #[arg(long)]
+        role: String,
+        /// Office whose subtree the user sees (none: national).
+        #[arg(long)]
+        office: Option<String>,
+        /// For department users: tariff, audit, anti_smuggling, …
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List,
+    /// Disable a user: ends their sessions and revokes their tokens.
+    Disable {
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    /// Issue a token for USER; the secret is printed once.
+    Issue {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: declarations:write, imports:write, read.
+        #[arg(long, value_delimiter = ',', default_value = "declarations:write,read")]
+        scope: Vec<String>,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum ListsCmd {
     /// Replace a list with the values of FILE (one per line).
     Set {
@@ -370,6 +458,67 @@ enum ListsCmd {
 enum ConfigCmd {
     Set { key: String, value: String },
     Show,
+}
+
+#[derive(Subcommand)]
+enum TasksCmd {
+    /// Change the lane of a screened declaration whose control is not completed
+    /// (logged with before, after and the reason).
+    Override {
+        declaration_id: String,
+        #[arg(long, value_enum)]
+        lane: LaneArg,
+        /// The officer who decides the override.
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LaneArg {
+    Green,
+    Yellow,
+    Red,
+}
+
+#[derive(Subcommand)]
+enum IntegrityCmd {
+    /// Officers ranked by integrity score, highest first.
+    Officers {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Posts (office × post) ranked by score.
+    Posts {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Units (offices) ranked by score.
+    Units {
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Officers, posts and units at warning, with their reasons.
+    Warnings {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One officer's indicators against peers, with the evidence behind them.
+    Officer {
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -426,6 +575,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     import::import_workforce(&mut app, &file, WorkforceRecord::litigation_from_json)?,
                     "litigation cases",
                 ),
+                ImportKind::Overrides { file } => (integrity::import_overrides(&mut app, &file)?, "overrides"),
                 ImportKind::Csv { mapping, file, clock } => {
                     let opts = ScreenOptions { clock, ..Default::default() };
                     (import::import_csv(&mut app, &mapping, &file, &opts)?, "declarations (csv)")
@@ -445,6 +595,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let counts = app.store.office_counts(from, to)?;
             let offices = app.store.offices()?;
             let mut units = kpi::rollup(&offices, &counts);
+            kpi::add_workforce(&mut units, &offices, &app.store.officers()?, &app.store.workforce()?, from, to);
             if let Some(code) = office {
                 // The unit and everything under it.
                 let mut keep = std::collections::HashSet::from([code.clone()]);
@@ -464,7 +615,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "units": units }))?),
-                Format::Table => kpi::print_table(&units)?,
+                Format::Table => {
+                    kpi::print_table(&units)?;
+                    kpi::print_workforce(&units);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -573,7 +727,74 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tasks { office, limit } => {
+        Command::Tasks { cmd: Some(TasksCmd::Override { declaration_id, lane, officer, reason }), .. } => {
+            let mut app = open()?;
+            let lane = match lane {
+                LaneArg::Green => riskgate_core::Channel::Green,
+                LaneArg::Yellow => riskgate_core::Channel::Yellow,
+                LaneArg::Red => riskgate_core::Channel::Red,
+            };
+            let done = integrity::override_lane(&mut app, &declaration_id, lane, &officer, &reason)?;
+            println!(
+                "{}: {} → {} by {officer}{} (action log entry {})",
+                done.declaration_id,
+                done.before,
+                done.after,
+                if done.released { ", released" } else { "" },
+                done.log_seq
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Integrity { cmd, period, config } => {
+            let mut app = open()?;
+            let cfg = integrity::load_config(config.as_deref())?;
+            let (from, to) = period.bounds();
+            let what = match &cmd {
+                IntegrityCmd::Officers { office, .. } => {
+                    format!("officers office={}", office.as_deref().unwrap_or("*"))
+                }
+                IntegrityCmd::Posts { office, .. } => format!("posts office={}", office.as_deref().unwrap_or("*")),
+                IntegrityCmd::Units { office, .. } => format!("units office={}", office.as_deref().unwrap_or("*")),
+                IntegrityCmd::Warnings { .. } => "warnings".to_string(),
+                IntegrityCmd::Officer { id, .. } => format!("officer {id}"),
+            };
+            let r = integrity::report(&mut app, &what, from, to, &cfg)?;
+            let keep = |office: &Option<String>| -> Result<Option<std::collections::HashSet<String>>> {
+                office.as_deref().map(|o| integrity::subtree(app.store.as_ref(), o)).transpose()
+            };
+            match cmd {
+                IntegrityCmd::Officers { office, format, limit } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> = r
+                        .officers
+                        .iter()
+                        .filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office)))
+                        .take(limit.unwrap_or(usize::MAX))
+                        .collect();
+                    integrity::print_list(&rows, "officers", format == Format::Json)?;
+                }
+                IntegrityCmd::Posts { office, format } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> =
+                        r.posts.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
+                    integrity::print_list(&rows, "posts", format == Format::Json)?;
+                }
+                IntegrityCmd::Units { office, format } => {
+                    let k = keep(&office)?;
+                    let rows: Vec<_> =
+                        r.units.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
+                    integrity::print_list(&rows, "units", format == Format::Json)?;
+                }
+                IntegrityCmd::Warnings { format } => integrity::print_warnings(&r, format == Format::Json)?,
+                IntegrityCmd::Officer { id, format } => {
+                    let s = r.officers.iter().find(|s| s.id == id).with_context(|| format!("no officer {id:?}"))?;
+                    let hist = integrity::history(app.store.as_ref(), &id, from, to, &cfg)?;
+                    integrity::print_profile(&app, s, &hist, format == Format::Json)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tasks { office, limit, cmd: None } => {
             let app = open()?;
             for t in app.store.open_tasks(office.as_deref(), limit)? {
                 println!(
@@ -592,7 +813,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         Ok(ExitCode::SUCCESS)
                     }
                     Some(seq) => {
-                        println!("action log broken at entry {seq}");
+                        // Name the entry as it now reads, if it still decodes.
+                        let entry =
+                            app.store.actions_in(None, None).ok().and_then(|v| v.into_iter().find(|l| l.seq == seq));
+                        match entry {
+                            Some(l) => println!(
+                                "action log broken at entry {seq}: {} {} {} {} — its content or its link to the entry before no longer matches the hash chain (edited, inserted, or the entry before it deleted)",
+                                l.action.at.to_rfc3339(),
+                                l.action.actor,
+                                l.action.action,
+                                l.action.target
+                            ),
+                            None => println!("action log broken at entry {seq}: the entry no longer decodes"),
+                        }
                         Ok(ExitCode::from(2))
                     }
                 },
@@ -604,8 +837,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Generate { seed, scale, outdir } => {
-            let s = world::generate(seed, scale, &outdir)?;
+        Command::Generate { seed, scale, colluders, outdir } => {
+            let s = world::generate_with(seed, scale, colluders, &outdir)?;
             eprintln!(
                 "world seed {seed} scale {scale}: {} history + {} live declarations, fraud {:.2}% / {:.2}%, written to {}",
                 s.history_declarations,
@@ -616,13 +849,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { truth, decisions, out, seed } => {
+        Command::Simulate { truth, decisions, out, overrides, seed } => {
             let app = open()?;
-            let n = world::simulate(&app, seed, &truth, &decisions, &out)?;
+            let n = world::simulate(&app, seed, &truth, &decisions, &out, overrides.as_deref())?;
             eprintln!("{n} outcomes written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { seed, scale, fresh } => {
+        Command::Demo { seed, scale, fresh, colluders } => {
             match &at {
                 app::StoreAt::Sqlite(_) => {
                     if fresh || data.join("riskgate.db").exists() {
@@ -640,7 +873,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            world::demo(&at, &data, seed, scale)?;
+            world::demo(&at, &data, seed, scale, colluders)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -669,11 +902,102 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { addr } => {
+            server::serve(&at, addr)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users { cmd } => users_cmd(cmd, open()?),
+        Command::Tokens { cmd } => tokens_cmd(cmd, open()?),
         Command::Bench { cmd } => {
             bench::run(cmd, &at)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
+    match cmd {
+        UsersCmd::Add { username, role, office, department, name } => {
+            let password = match std::env::var("RISKGATE_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let new = server::auth::NewUser {
+                username: &username,
+                password: &password,
+                role: &role,
+                office,
+                department,
+                display_name: name,
+            };
+            let u = server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+            println!("user {} added with role {}", u.username, u.role);
+        }
+        UsersCmd::List => {
+            for u in app.store.users()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}{}",
+                    u.username,
+                    u.role,
+                    u.office.as_deref().unwrap_or("(national)"),
+                    u.department.as_deref().unwrap_or("-"),
+                    u.display_name,
+                    if u.disabled { "\tDISABLED" } else { "" }
+                );
+            }
+        }
+        UsersCmd::Disable { username } => {
+            let mut a = app.action("user_disable", &username);
+            a.after = Some(serde_json::json!({"disabled": true}));
+            app.store.set_user_disabled(&username, true, app::now().timestamp(), &a)?;
+            println!("user {username} disabled; their sessions ended and tokens revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tokens_cmd(cmd: TokensCmd, mut app: App) -> Result<ExitCode> {
+    match cmd {
+        TokensCmd::Issue { user, name, scope } => {
+            let u = app.store.user(&user)?.with_context(|| format!("--user: no user {user:?}"))?;
+            anyhow::ensure!(!u.disabled, "--user: {user} is disabled");
+            for s in &scope {
+                anyhow::ensure!(
+                    server::auth::SCOPES.contains(&s.as_str()),
+                    "--scope: expected {}, got {s:?}",
+                    server::auth::SCOPES.join(", ")
+                );
+            }
+            let (t, secret) = server::auth::new_token(&user, &name, scope, app::now().timestamp());
+            let mut a = app.action("token_issue", &t.id);
+            a.after = Some(serde_json::to_value(&t)?);
+            app.store.insert_token(&t, &a)?;
+            eprintln!("token {} issued to {user} (scopes {}); the secret is shown once:", t.id, t.scopes.join(","));
+            println!("{secret}");
+        }
+        TokensCmd::List => {
+            for t in app.store.tokens()? {
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    t.id,
+                    t.username,
+                    t.name,
+                    t.scopes.join(","),
+                    if t.revoked_at.is_some() { "\tREVOKED" } else { "" }
+                );
+            }
+        }
+        TokensCmd::Revoke { id } => {
+            let a = app.action("token_revoke", &id);
+            app.store.revoke_token(&id, app::now().timestamp(), &a)?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {

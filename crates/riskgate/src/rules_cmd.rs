@@ -36,18 +36,23 @@ pub struct RuleFile {
 pub fn read_rule_file(path: &Path) -> Result<RuleDef> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let f: RuleFile = toml::from_str(&text).with_context(|| format!("{}: invalid rule file", path.display()))?;
+    rule_def(f, &path.display().to_string())
+}
+
+/// Checks a rule file's fields (not its condition) and makes a draft definition.
+pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
     anyhow::ensure!(
         !f.id.is_empty() && f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-        "{}: id: expected letters, digits, '-' or '_', got {:?}",
-        path.display(),
+        "{origin}: id: expected letters, digits, '-' or '_', got {:?}",
         f.id
     );
-    anyhow::ensure!((0.0..=1.0).contains(&f.weight), "{}: weight: expected 0 to 1, got {}", path.display(), f.weight);
+    anyhow::ensure!((0.0..=1.0).contains(&f.weight), "{origin}: weight: expected 0 to 1, got {}", f.weight);
     let channel = match f.channel.as_deref() {
         None => None,
-        Some(s) => Some(Channel::parse(s).with_context(|| {
-            format!("{}: channel: expected \"green\", \"yellow\" or \"red\", got {s:?}", path.display())
-        })?),
+        Some(s) => Some(
+            Channel::parse(s)
+                .with_context(|| format!("{origin}: channel: expected \"green\", \"yellow\" or \"red\", got {s:?}"))?,
+        ),
     };
     Ok(RuleDef {
         id: f.id,
@@ -72,8 +77,13 @@ pub fn check(app: &App, def: &RuleDef, origin: &str) -> Result<()> {
 }
 
 pub fn add(app: &mut App, file: &Path) -> Result<RuleRecord> {
-    let mut def = read_rule_file(file)?;
+    let def = read_rule_file(file)?;
     check(app, &def, &file.display().to_string())?;
+    add_def(app, def)
+}
+
+/// Stores a checked definition as the next draft version of its rule.
+pub fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
     let existing = app.store.rules()?;
     def.version = existing.iter().filter(|r| r.def.id == def.id).map(|r| r.def.version).max().unwrap_or(0) + 1;
     let rec = RuleRecord {
@@ -92,7 +102,11 @@ pub fn add(app: &mut App, file: &Path) -> Result<RuleRecord> {
 }
 
 fn find(app: &App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
-    let all = app.store.rules()?;
+    find_in(app.store.as_ref(), id, version)
+}
+
+pub fn find_in(store: &dyn riskgate_store::Store, id: &str, version: Option<u32>) -> Result<RuleRecord> {
+    let all = store.rules()?;
     let mut of_id: Vec<RuleRecord> = all.into_iter().filter(|r| r.def.id == id).collect();
     if of_id.is_empty() {
         bail!("no rule {id:?}");
@@ -180,11 +194,14 @@ pub struct ListRow {
 pub const RUNAWAY_RATE: f64 = 0.02;
 
 pub fn list(app: &App) -> Result<Vec<ListRow>> {
+    list_in(app.store.as_ref())
+}
+
+pub fn list_in(store: &dyn riskgate_store::Store) -> Result<Vec<ListRow>> {
     let stats: HashMap<(String, u32), riskgate_store::RuleStats> =
-        app.store.rule_stats()?.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect();
-    let recent_n = app.store.declaration_count()?.clamp(1, 1000) as f64;
-    Ok(app
-        .store
+        store.rule_stats()?.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect();
+    let recent_n = store.declaration_count()?.clamp(1, 1000) as f64;
+    Ok(store
         .rules()?
         .into_iter()
         .map(|r| {
@@ -234,14 +251,23 @@ pub fn resolve(app: &App, spec: &str, version: Option<u32>) -> Result<RuleDef> {
 
 /// Which declarations of the file the rule fires on, against the current context.
 pub fn test(app: &mut App, def: &RuleDef, file: &Path) -> Result<Vec<(String, bool)>> {
-    let compiled = rulebook::compile_one(def, app.engine.schema(), app.engine.lists())?;
-    let mut facts = riskgate_rules::Facts::new(&app.engine.schema().schema);
-    let mut out = Vec::new();
+    let mut decls = Vec::new();
     for l in jsonl::read(file)? {
         let v = l.value.map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), l.number))?;
         let d = Declaration::from_json(&v).map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), l.number))?;
-        let fx = app.engine.context.forex.lookup(&d, d.total_value_cny());
-        app.engine.schema().fill(&mut facts, &d, &app.engine.context, fx);
+        decls.push(d);
+    }
+    test_declarations(app, def, &decls)
+}
+
+/// Whether the rule fires on each declaration, against the current context.
+pub fn test_declarations(app: &App, def: &RuleDef, decls: &[Declaration]) -> Result<Vec<(String, bool)>> {
+    let compiled = rulebook::compile_one(def, app.engine.schema(), app.engine.lists())?;
+    let mut facts = riskgate_rules::Facts::new(&app.engine.schema().schema);
+    let mut out = Vec::new();
+    for d in decls {
+        let fx = app.engine.context.forex.lookup(d, d.total_value_cny());
+        app.engine.schema().fill(&mut facts, d, &app.engine.context, fx);
         out.push((d.id.clone(), compiled.eval(&facts) && def.valid_at(d.declared_at)));
     }
     Ok(out)
@@ -269,12 +295,24 @@ pub struct Backtest {
 /// Replays the stored history in its original order, with the context each
 /// declaration had when it arrived, and evaluates the rule on every one.
 pub fn backtest(app: &App, def: &RuleDef, from: Option<i64>, to: Option<i64>) -> Result<Backtest> {
+    backtest_in(app.store.as_ref(), clone_lists(app), def, from, to)
+}
+
+/// The back-test on any store handle with the given lists (the server runs
+/// it on a reader thread so screening goes on).
+pub fn backtest_in(
+    store: &dyn riskgate_store::Store,
+    lists: riskgate_rules::Lists,
+    def: &RuleDef,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Backtest> {
     let mut engine = Engine::new(EngineConfig::default());
-    engine.set_lists(clone_lists(app));
-    for e in app.store.enterprises()? {
+    engine.set_lists(lists);
+    for e in store.enterprises()? {
         engine.context.set_enterprise(&e);
     }
-    for p in app.store.forex()? {
+    for p in store.forex()? {
         engine.context.add_forex(&p);
     }
     let compiled = rulebook::compile_one(def, engine.schema(), engine.lists())?;
@@ -282,7 +320,7 @@ pub fn backtest(app: &App, def: &RuleDef, from: Option<i64>, to: Option<i64>) ->
     let mut hit_ids: HashSet<String> = HashSet::new();
     let mut days: HashMap<String, HashSet<i64>> = HashMap::new();
     let in_range = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x);
-    app.store.replay(0, &mut |ev| match ev {
+    store.replay(0, &mut |ev| match ev {
         Event::Historical(d) | Event::Screened { declaration: d, .. } => {
             let t = d.declared_at.timestamp();
             if in_range(t) {
@@ -299,7 +337,7 @@ pub fn backtest(app: &App, def: &RuleDef, from: Option<i64>, to: Option<i64>) ->
     })?;
     let mut b = Backtest { rule: format!("{}@{}", def.id, def.version), ..Default::default() };
     let mut office_hits: BTreeMap<String, u64> = BTreeMap::new();
-    app.store.history(from, to, &mut |row| {
+    store.history(from, to, &mut |row| {
         b.declarations += 1;
         if !hit_ids.contains(&row.declaration.id) {
             return;
@@ -334,7 +372,7 @@ pub fn backtest(app: &App, def: &RuleDef, from: Option<i64>, to: Option<i64>) ->
     Ok(b)
 }
 
-fn clone_lists(app: &App) -> riskgate_rules::Lists {
+pub fn clone_lists(app: &App) -> riskgate_rules::Lists {
     let mut lists = riskgate_rules::Lists::new();
     for name in app.engine.lists().names() {
         if let Some(v) = app.engine.lists().get(name) {

@@ -10,16 +10,21 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use riskgate_core::{Channel, Decision};
-use riskgate_synth::{JsonlSink, Lane, Truth, WorldConfig, WorldFile};
+use riskgate_synth::{Collusion, JsonlSink, Lane, Truth, WorldConfig, WorldFile};
 
 use crate::app::App;
 use crate::jsonl;
 use crate::screen::{Clock, ScreenOptions};
 
 pub fn generate(seed: u64, scale: f64, out: &Path) -> Result<riskgate_synth::WorldSummary> {
+    generate_with(seed, scale, WorldConfig::new(seed, scale).colluders, out)
+}
+
+/// A world with `colluders` planted colluding officers (0: none).
+pub fn generate_with(seed: u64, scale: f64, colluders: usize, out: &Path) -> Result<riskgate_synth::WorldSummary> {
     anyhow::ensure!(scale > 0.0 && scale <= 100.0, "--scale: expected a number above 0 and at most 100, got {scale}");
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let cfg = WorldConfig::new(seed, scale);
+    let cfg = WorldConfig { colluders, ..WorldConfig::new(seed, scale) };
     let mut sink =
         JsonlSink::new(|f| File::create(out.join(f.file_name())).map(|f| BufWriter::with_capacity(1 << 20, f)))?;
     let summary = riskgate_synth::generate(&cfg, &mut sink)?;
@@ -39,9 +44,29 @@ fn read_truth(path: &Path) -> Result<HashMap<String, Truth>> {
     Ok(out)
 }
 
+/// The planted colluders listed next to a world's truth.jsonl (none if the file is absent).
+pub fn read_collusion(world: &Path) -> Result<Collusion> {
+    let p = world.join(WorldFile::Colluders.file_name());
+    if !p.exists() {
+        return Ok(Collusion::default());
+    }
+    let values: Vec<serde_json::Value> = jsonl::read(&p)?.into_iter().filter_map(|l| l.value.ok()).collect();
+    Ok(Collusion::from_json(&values))
+}
+
 /// Writes the outcomes officers would record for the controlled decisions
-/// in `decisions`, judged against the world's ground truth.
-pub fn simulate(app: &App, seed: u64, truth: &Path, decisions: &Path, out: &Path) -> Result<usize> {
+/// in `decisions`, judged against the world's ground truth, and the
+/// overrides officers make before controlling (to `overrides`, when given;
+/// an overridden-to-green control has no outcome).
+pub fn simulate(
+    app: &App,
+    seed: u64,
+    truth: &Path,
+    decisions: &Path,
+    out: &Path,
+    overrides: Option<&Path>,
+) -> Result<usize> {
+    let collusion = read_collusion(truth.parent().unwrap_or(Path::new(".")))?;
     let truth = read_truth(truth)?;
     let mut officers: HashMap<String, Vec<String>> = HashMap::new();
     for o in app.store.officers()? {
@@ -50,6 +75,7 @@ pub fn simulate(app: &App, seed: u64, truth: &Path, decisions: &Path, out: &Path
         }
     }
     let mut w = jsonl::Writer::create(out)?;
+    let mut ow = overrides.map(jsonl::Writer::create).transpose()?;
     let mut n = 0;
     for l in jsonl::read(decisions)? {
         let Ok(v) = l.value else { continue };
@@ -61,10 +87,24 @@ pub fn simulate(app: &App, seed: u64, truth: &Path, decisions: &Path, out: &Path
         };
         let Some(t) = truth.get(&d.declaration_id) else { continue };
         let offs = officers.get(&d.office).map(Vec::as_slice).unwrap_or(&[]);
-        w.write(&riskgate_synth::simulate_outcome(seed, t, lane, d.decided_at, offs))?;
+        let mut lane = lane;
+        if let Some(ow) = ow.as_mut() {
+            let o = riskgate_synth::simulate_override(seed, t, lane, d.decided_at, offs, &collusion);
+            if let Some(o) = o {
+                ow.write(&o)?;
+                match Lane::parse(o["to"].as_str().unwrap_or("green")) {
+                    Some(l) => lane = l,
+                    None => continue,
+                }
+            }
+        }
+        w.write(&riskgate_synth::simulate_control(seed, t, lane, d.decided_at, offs, &collusion))?;
         n += 1;
     }
     w.finish()?;
+    if let Some(ow) = ow {
+        ow.finish()?;
+    }
     Ok(n)
 }
 
@@ -129,6 +169,24 @@ pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
             s.print(what);
         }
     }
+    type Parse = fn(&serde_json::Value) -> Result<riskgate_core::WorkforceRecord, riskgate_core::ValidationError>;
+    let workforce: [(&str, Parse, WorldFile); 4] = [
+        ("disciplinary cases", riskgate_core::WorkforceRecord::disciplinary_from_json, WorldFile::Disciplinary),
+        ("inspections", riskgate_core::WorkforceRecord::inspection_from_json, WorldFile::Inspections),
+        ("assessments", riskgate_core::WorkforceRecord::assessment_from_json, WorldFile::Assessments),
+        ("litigation cases", riskgate_core::WorkforceRecord::litigation_from_json, WorldFile::Litigation),
+    ];
+    for (what, parse, file) in workforce {
+        // Worlds generated before workforce records existed have no such files.
+        if !f(file).exists() {
+            continue;
+        }
+        let s = crate::import::import_workforce(app, &f(file), parse)?;
+        anyhow::ensure!(s.rejected == 0, "{what}: {} records of the generated world were rejected", s.rejected);
+        if verbose {
+            s.print(what);
+        }
+    }
     Ok(())
 }
 
@@ -173,7 +231,10 @@ pub fn screen_file(
     let sum = crate::screen::screen_values(app, live, None, &opts)?;
     let secs = t.elapsed().as_secs_f64();
     let outcomes = out_dir.join(format!("live_outcomes{suffix}.jsonl"));
-    simulate(app, seed, &world.join(WorldFile::Truth.file_name()), &decisions, &outcomes)?;
+    let overrides = out_dir.join(format!("overrides{suffix}.jsonl"));
+    simulate(app, seed, &world.join(WorldFile::Truth.file_name()), &decisions, &outcomes, Some(&overrides))?;
+    // Overrides come before the controls they replace.
+    crate::integrity::import_overrides(app, &overrides)?;
     crate::import::import_outcomes(app, &outcomes)?;
     Ok((sum, secs))
 }
@@ -213,10 +274,13 @@ pub fn split_by_days(file: &Path, days: i64, out_dir: &Path) -> Result<Vec<std::
 
 /// Runs the whole path: world → history → rules → model → live screening →
 /// controls completed → KPIs → three explained decisions.
-pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64) -> Result<()> {
+pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64, colluders: usize) -> Result<()> {
     let world = data.join("world");
-    eprintln!("1/8 generating a world (seed {seed}, scale {scale}) in {}", world.display());
-    let s = generate(seed, scale, &world)?;
+    eprintln!(
+        "1/8 generating a world (seed {seed}, scale {scale}, {colluders} planted colluders) in {}",
+        world.display()
+    );
+    let s = generate_with(seed, scale, colluders, &world)?;
     eprintln!(
         "    {} history and {} live declarations; {:.2}% of live ones fraudulent (ground truth in truth.jsonl)",
         s.history_declarations,
@@ -252,8 +316,21 @@ pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64) -> Res
     eprintln!("    risk levels recomputed for {e} enterprises and {g} HS6 codes (`riskgate levels enterprises`)");
     eprintln!("7/8 KPIs\n");
     let counts = app.store.office_counts(None, None)?;
-    let units = crate::kpi::rollup(&app.store.offices()?, &counts);
+    let mut units = crate::kpi::rollup(&app.store.offices()?, &counts);
+    let (officers, workforce) = (app.store.officers()?, app.store.workforce()?);
+    crate::kpi::add_workforce(&mut units, &app.store.offices()?, &officers, &workforce, None, None);
     crate::kpi::print_table(&units)?;
+    crate::kpi::print_workforce(&units);
+    eprintln!("\n    integrity: officers ranked against peers (`riskgate integrity officers`), top 10\n");
+    let report = crate::integrity::report(&mut app, "officers (demo)", None, None, &Default::default())?;
+    let top: Vec<_> = report.officers.iter().take(10).collect();
+    crate::integrity::print_list(&top, "officers", false)?;
+    let planted = read_collusion(&world)?;
+    let found = planted.colluders.iter().filter(|c| top.iter().any(|s| s.id == c.officer)).count();
+    eprintln!(
+        "    planted colluders (ground truth in colluders.jsonl) in the top 10: {found} of {}",
+        planted.colluders.len()
+    );
     eprintln!("\n8/8 three explained decisions\n");
     let decisions = data.join("decisions.jsonl");
     let mut shown = Vec::new();
@@ -278,10 +355,75 @@ pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64) -> Res
     for (kind, d) in &shown {
         println!("{}", crate::explain::explain(d, kind));
     }
+    demo_users(&mut app)?;
     println!(
         "The data stays in {}: try `riskgate --data {} kpi`, `rules list`, `model list`, `decision ID`.",
         data.display(),
         data.display()
     );
+    Ok(())
+}
+
+/// One login per role for the console and the API (demo passwords; the
+/// machine account gets an API token). Printed at the end of the demo.
+pub fn demo_users(app: &mut App) -> Result<()> {
+    use riskgate_core::OfficeLevel;
+    let offices = app.store.offices()?;
+    let hq = offices.iter().find(|o| o.level == OfficeLevel::Hq).map(|o| o.code.clone());
+    let district = offices.iter().find(|o| o.level == OfficeLevel::District).map(|o| o.code.clone());
+    let office = offices
+        .iter()
+        .find(|o| o.level == OfficeLevel::Office && o.parent == district)
+        .or_else(|| offices.iter().find(|o| o.level == OfficeLevel::Office))
+        .map(|o| o.code.clone());
+    type Login<'a> = (&'a str, &'a str, &'a Option<String>, Option<&'a str>, &'a str);
+    let users: [Login<'_>; 8] = [
+        ("officer", "field_officer", &office, None, "张警官 (field officer)"),
+        ("analyst", "risk_analyst", &hq, None, "李分析 (risk analyst)"),
+        ("analyst2", "risk_analyst", &hq, None, "王审核 (second analyst, approves)"),
+        ("district", "district_manager", &district, None, "赵关长 (district manager)"),
+        ("hq", "hq_manager", &hq, None, "陈署长 (HQ manager)"),
+        ("integrity", "integrity_supervisor", &hq, None, "孙督察 (integrity supervisor)"),
+        ("tariff", "department_user", &hq, Some("tariff"), "周关税 (tariff department)"),
+        ("admin", "admin", &None, None, "系统管理员 (administrator)"),
+    ];
+    println!("\nLogins for `riskgate --data DIR serve` (http://127.0.0.1:8080):");
+    println!("  {:<10} {:<21} {:<9} password", "username", "role", "office");
+    for (name, role, office, dept, display) in users {
+        let password = format!("{name}-demo-pass");
+        if app.store.user(name)?.is_none() {
+            let new = crate::server::auth::NewUser {
+                username: name,
+                password: &password,
+                role,
+                office: office.clone(),
+                department: dept.map(str::to_string),
+                display_name: Some(display.to_string()),
+            };
+            crate::server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+        }
+        println!("  {name:<10} {role:<21} {:<9} {password}", office.as_deref().unwrap_or("national"));
+    }
+    if app.store.user("declaration-system")?.is_none() {
+        let password = crate::server::auth::random_hex(16);
+        let new = crate::server::auth::NewUser {
+            username: "declaration-system",
+            password: &password,
+            role: "machine",
+            display_name: Some("declaration system (machine)".into()),
+            ..Default::default()
+        };
+        crate::server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+    }
+    let (t, secret) = crate::server::auth::new_token(
+        "declaration-system",
+        "demo",
+        vec!["declarations:write".into(), "imports:write".into(), "read".into()],
+        crate::app::now().timestamp(),
+    );
+    let mut a = app.action("token_issue", &t.id);
+    a.after = Some(serde_json::to_value(&t)?);
+    app.store.insert_token(&t, &a)?;
+    println!("  machine token (declaration-system): {secret}");
     Ok(())
 }

@@ -410,6 +410,58 @@ fn workforce_records_are_validated_and_stored_once() {
         litigation cases: 2 accepted, 1 rejected, 0 duplicates
     "#]]
     .assert_eq(&report);
+
+    // Workforce KPIs (M9) inside `kpi`, rolled up office → district → HQ.
+    let lit = r#"{"id":"L3","office":"2201","filed_at":"2026-02-10","outcome":"lost"}
+{"id":"L4","office":"2201","filed_at":"2026-02-11","outcome":"won"}
+"#;
+    e.ok("admin", &["import", "litigation", &e.write("lit2.jsonl", lit)]);
+    e.ok(
+        "admin",
+        &["screen", &e.write("d.jsonl", &(decl("220120260000000001", 2, "T1", "8471300000", 900.0, "I1") + "\n"))],
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &e.ok("admin", &["kpi", "--format", "json", "--from", "2026-01-01", "--to", "2026-12-31"]),
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    for u in v["units"].as_array().unwrap() {
+        for f in u["figures"].as_array().unwrap() {
+            let key = f["key"].as_str().unwrap();
+            if [
+                "litigation_win_rate",
+                "internal_affairs_pass_rate",
+                "leadership_assessment_pass_rate",
+                "misconduct_case_rate",
+            ]
+            .contains(&key)
+            {
+                rows.push(format!(
+                    "{} {key} {}/{:.3} = {}",
+                    u["code"].as_str().unwrap(),
+                    f["numerator"],
+                    f["denominator"].as_f64().unwrap(),
+                    f["value"]
+                ));
+            }
+        }
+    }
+    expect_test::expect![[r#"
+        0000 litigation_win_rate 2.0/3.000 = 0.6666666666666666
+        0000 internal_affairs_pass_rate 1.0/1.000 = 1.0
+        0000 leadership_assessment_pass_rate 0.0/1.000 = 0.0
+        0000 misconduct_case_rate 1.0/0.999 = 1.0006849315068493
+        2200 litigation_win_rate 2.0/3.000 = 0.6666666666666666
+        2200 internal_affairs_pass_rate 1.0/1.000 = 1.0
+        2200 leadership_assessment_pass_rate 0.0/1.000 = 0.0
+        2200 misconduct_case_rate 1.0/0.999 = 1.0006849315068493
+        2201 litigation_win_rate 2.0/3.000 = 0.6666666666666666
+        2201 internal_affairs_pass_rate 1.0/1.000 = 1.0
+        2201 leadership_assessment_pass_rate 0.0/0.000 = null
+        2201 misconduct_case_rate 1.0/0.999 = 1.0006849315068493"#]]
+    .assert_eq(&rows.join("\n"));
+    let table = e.ok("admin", &["kpi"]);
+    assert!(table.contains("违纪违法涉案率 staff misconduct case rate (per year) = disciplinary cases opened ÷ (officers × years covered)"), "{table}");
 }
 
 /// A model in shadow scores every declaration but never changes a lane:
@@ -461,4 +513,175 @@ fn durability_is_chosen_by_environment_and_checked() {
     let bad = run("sometimes");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RISKGATE_DURABILITY: expected \"process\" or \"power\""));
+}
+
+/// A small world with its history loaded and its live traffic screened;
+/// returns the decisions written.
+fn screened_world(e: &Env, seed: u64, scale: f64, colluders: usize) -> (PathBuf, Vec<serde_json::Value>) {
+    let w = e.dir.join(format!("world-{seed}-{colluders}"));
+    let out = bin()
+        .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
+        .args(["--colluders", &colluders.to_string()])
+        .arg(&w)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    e.load(&w);
+    let decisions = e.dir.join("decisions.jsonl");
+    let live = w.join("live.jsonl");
+    e.ok("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", decisions.to_str().unwrap()]);
+    let values = std::fs::read_to_string(&decisions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
+    (w, values)
+}
+
+fn last_action(e: &Env) -> serde_json::Value {
+    let log = e.ok("admin", &["audit", "log", "--limit", "1"]);
+    serde_json::from_str(log.lines().next().unwrap()).unwrap()
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_entry() {
+    let e = Env::new();
+    for seed in ["3", "4", "5"] {
+        e.ok("admin", &["config", "set", "seed", seed]);
+    }
+    assert!(e.ok("admin", &["audit", "verify"]).contains("action log intact"));
+    let conn = rusqlite::Connection::open(e.data().join("riskgate.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER action_log_no_update; UPDATE action_log SET after = '\"9\"', actor = 'mallory' WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = e.run("admin", &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("action log broken at entry 2: "), "{text}");
+    assert!(text.contains("mallory setting seed"), "{text}");
+}
+
+#[test]
+fn overrides_require_a_reason_are_checked_and_logged() {
+    let e = Env::new();
+    let (w, decisions) = screened_world(&e, 31, 0.03, 0);
+    let officers = std::fs::read_to_string(w.join("officers.jsonl")).unwrap();
+    let officer = serde_json::from_str::<serde_json::Value>(officers.lines().next().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id_of = |channel: &str| {
+        decisions.iter().find(|d| d["channel"] == channel).unwrap()["declaration_id"].as_str().unwrap().to_string()
+    };
+    let (red, green) = (id_of("red"), id_of("green"));
+    let ovr = |id: &str, lane: &str, reason: &str| {
+        e.run("chief", &["tasks", "override", id, "--lane", lane, "--officer", &officer, "--reason", reason])
+    };
+    let err = |o: Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err(ovr(&red, "green", "  ")).contains("reason: a reason is required"));
+    assert!(err(ovr(&red, "red", "x")).contains("channel: already red"));
+    assert!(err(ovr(&green, "red", "x")).contains("the goods were released at"));
+    assert!(err(ovr("nope", "green", "x")).contains("no declaration \"nope\" is stored"));
+    let out = ovr(&red, "yellow", "舱单与申报一致，改为审单");
+    assert!(out.status.success(), "{}", err(out));
+    let a = last_action(&e);
+    assert_eq!(a["action"]["action"], "override");
+    assert_eq!(a["action"]["actor"], officer.as_str());
+    let out = e.run("chief", &["tasks", "override", &red, "--lane", "green", "--officer", "E0", "--reason", "x"]);
+    assert!(err(out).contains("officer: expected an officer id known to the registry, got \"E0\""));
+    assert_eq!(a["action"]["target"], red.as_str());
+    assert_eq!(a["action"]["before"]["channel"], "red");
+    assert_eq!(a["action"]["after"]["channel"], "yellow");
+    assert_eq!(a["action"]["after"]["entered_by"], "chief");
+    assert_eq!(a["action"]["reason"], "舱单与申报一致，改为审单");
+    // To green: the task leaves the open list and the goods are released.
+    assert!(e.ok("admin", &["tasks", "--limit", "100000"]).contains(&red));
+    let out = ovr(&red, "green", "资料齐全");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("yellow → green by {officer}, released")));
+    assert!(!e.ok("admin", &["tasks", "--limit", "100000"]).contains(&red));
+    // A completed control can no longer be overridden.
+    let yellow = id_of("yellow");
+    let outcome = format!(
+        r#"{{"declaration_id":"{yellow}","officer":"{officer}","control":"document","completed_at":"2026-09-01T10:00:00+08:00","result":"no_finding","findings":[],"additional_duty":0,"seizure":false}}"#
+    );
+    e.ok("admin", &["import", "outcomes", &e.write("o.jsonl", &outcome)]);
+    assert!(err(ovr(&yellow, "green", "x")).contains("its control is already completed"));
+    assert!(e.ok("admin", &["audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
+    let e = Env::new();
+    let (w, _) = screened_world(&e, 32, 0.03, 0);
+    for (kind, file) in [("disciplinary", "disciplinary.jsonl"), ("litigation", "litigation.jsonl")] {
+        e.ok("admin", &["import", kind, w.join(file).to_str().unwrap()]);
+    }
+    let out = e.ok("supervisor", &["integrity", "officers", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v["officers"].as_array().unwrap();
+    assert!(rows.len() > 30, "{}", rows.len());
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|p| p[0] >= p[1]), "highest first");
+    for key in ["officer", "score", "level", "indicators", "rank"] {
+        assert!(rows[0].get(key).is_some(), "{key} in {}", rows[0]);
+    }
+    let a = last_action(&e);
+    assert_eq!(a["action"]["action"], "integrity_read");
+    assert_eq!(a["action"]["actor"], "supervisor");
+    assert_eq!(a["action"]["target"], "officers office=*");
+    let id = rows[0]["officer"].as_str().unwrap().to_string();
+    let profile = e.ok("supervisor", &["integrity", "officer", &id]);
+    assert!(profile.contains("indicators (value vs peers)"), "{profile}");
+    assert_eq!(last_action(&e)["action"]["target"], format!("officer {id}"));
+    e.ok("supervisor", &["integrity", "units", "--office", "2200"]);
+    e.ok("supervisor", &["integrity", "warnings"]);
+    assert_eq!(last_action(&e)["action"]["target"], "warnings");
+    let bad = e.write("bad.toml", "warning_p = 0.5\nwatch_p = 0.1\n");
+    let out = e.run("supervisor", &["integrity", "officers", "--config", &bad]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning_p: must not exceed watch_p"));
+}
+
+/// Officers complete the live controls of a screened world (with the
+/// overrides they make first); returns the ranked officers.
+fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_json::Value>) {
+    let e = Env::new();
+    let (w, _) = screened_world(&e, seed, 0.1, colluders);
+    let p = |f: &str| e.dir.join(f).to_str().unwrap().to_string();
+    let truth = w.join("truth.jsonl");
+    e.ok(
+        "admin",
+        &["simulate", "--truth", truth.to_str().unwrap(), "--decisions", &p("decisions.jsonl"), "--out", &p("o.jsonl")]
+            .into_iter()
+            .chain(["--overrides", &p("ov.jsonl")])
+            .collect::<Vec<_>>(),
+    );
+    e.ok("admin", &["import", "overrides", &p("ov.jsonl")]);
+    e.ok("admin", &["import", "outcomes", &p("o.jsonl")]);
+    let planted: Vec<String> = std::fs::read_to_string(w.join("colluders.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["officer"].as_str().unwrap().to_string())
+        .collect();
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok("supervisor", &["integrity", "officers", "--format", "json"])).unwrap();
+    (planted, v["officers"].as_array().unwrap().clone())
+}
+
+#[test]
+fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
+    let (planted, ranked) = integrity_of_world(6, 4);
+    assert_eq!(planted.len(), 4);
+    let top: Vec<&str> = ranked.iter().take(10).map(|r| r["officer"].as_str().unwrap()).collect();
+    for c in &planted {
+        assert!(top.contains(&c.as_str()), "planted colluder {c} not in the top 10 {top:?}");
+    }
+    let warned: Vec<&str> =
+        ranked.iter().filter(|r| r["level"] == "warning").map(|r| r["officer"].as_str().unwrap()).collect();
+    assert!(warned.iter().all(|w| planted.iter().any(|c| c == w)), "honest officers warned: {warned:?}");
+    assert!(warned.len() >= 2, "{warned:?}");
+    let (none, ranked) = integrity_of_world(6, 0);
+    assert!(none.is_empty());
+    assert!(ranked.iter().all(|r| r["level"] != "warning"), "{:#?}", ranked[0]);
 }

@@ -1,0 +1,291 @@
+//! The few distributions the indicators need, written out so that their
+//! tails are exact where counts are small: normal, binomial,
+//! Poisson-binomial, chi-square (through the incomplete gamma function),
+//! the chi-bar-square mixture that combines one-sided z-scores, and the
+//! between-officer variance (overdispersion) of a funnel plot.
+
+/// Upper tail of the standard normal, P(Z ≥ z).
+pub fn normal_sf(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit,
+/// fractional error below 1.2e-7 everywhere).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let ans = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 { ans } else { 2.0 - ans }
+}
+
+/// The z with P(Z ≥ z) = p (Acklam's rational approximation, relative
+/// error about 1e-9), clamped to ±8.
+pub fn z_of_upper_tail(p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    -inverse_normal_cdf(p).clamp(-8.0, 8.0)
+}
+
+fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    let lo = 0.02425;
+    if p < lo {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - lo {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -inverse_normal_cdf(1.0 - p)
+    }
+}
+
+fn ln_gamma(x: f64) -> f64 {
+    // Lanczos (g = 7, n = 9).
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+fn ln_choose(n: u64, k: u64) -> f64 {
+    ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+}
+
+/// Mid-p upper tail of a binomial: P(X > x) + ½ P(X = x), X ~ Bin(n, p).
+/// The mid-p keeps discrete tails from being conservative for small counts.
+pub fn binomial_upper_mid_p(x: u64, n: u64, p: f64) -> f64 {
+    if n == 0 || x > n {
+        return 1.0;
+    }
+    if p <= 0.0 {
+        return if x == 0 { 0.5 } else { 0.0 };
+    }
+    if p >= 1.0 {
+        return if x == n { 0.5 } else { 1.0 };
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let pmf = |k: u64| (ln_choose(n, k) + k as f64 * lp + (n - k) as f64 * lq).exp();
+    let mut tail = 0.5 * pmf(x);
+    for k in x + 1..=n {
+        let t = pmf(k);
+        tail += t;
+        if t < 1e-18 * tail && k as f64 > n as f64 * p {
+            break;
+        }
+    }
+    tail.min(1.0)
+}
+
+/// The distribution of a sum of independent Bernoulli trials with
+/// probabilities `ps`: exact below 400 trials, normal with continuity
+/// correction above. Returns the mid-p tail on the requested side.
+pub fn poisson_binomial_mid_p(ps: &[f64], x: u64, lower: bool) -> f64 {
+    let n = ps.len();
+    if n == 0 {
+        return 1.0;
+    }
+    if n > 400 {
+        let mean: f64 = ps.iter().sum();
+        let var: f64 = ps.iter().map(|p| p * (1.0 - p)).sum::<f64>().max(1e-12);
+        let z = (x as f64 - mean) / var.sqrt();
+        return if lower { normal_sf(-z) } else { normal_sf(z) };
+    }
+    let mut pmf = vec![0.0; n + 1];
+    pmf[0] = 1.0;
+    for (i, &p) in ps.iter().enumerate() {
+        let p = p.clamp(0.0, 1.0);
+        for k in (1..=i + 1).rev() {
+            pmf[k] = pmf[k] * (1.0 - p) + pmf[k - 1] * p;
+        }
+        pmf[0] *= 1.0 - p;
+    }
+    let x = (x as usize).min(n);
+    let half = 0.5 * pmf[x];
+    let side: f64 = if lower { pmf[..x].iter().sum() } else { pmf[x + 1..].iter().sum() };
+    (side + half).min(1.0)
+}
+
+/// Regularised upper incomplete gamma Q(a, x) (series below a + 1,
+/// continued fraction above; Numerical Recipes' gammq).
+fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let gln = ln_gamma(a);
+    if x < a + 1.0 {
+        let (mut ap, mut sum) = (a, 1.0 / a);
+        let mut del = sum;
+        for _ in 0..500 {
+            ap += 1.0;
+            del *= x / ap;
+            sum += del;
+            if del.abs() < sum.abs() * 1e-15 {
+                break;
+            }
+        }
+        1.0 - sum * (-x + a * x.ln() - gln).exp()
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..500 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        (-x + a * x.ln() - gln).exp() * h
+    }
+}
+
+/// P(χ²_k ≥ t).
+pub fn chi_square_sf(k: usize, t: f64) -> f64 {
+    if k == 0 {
+        return if t > 0.0 { 0.0 } else { 1.0 };
+    }
+    gamma_q(k as f64 / 2.0, t / 2.0).clamp(0.0, 1.0)
+}
+
+/// Combines `m` one-sided z-scores into one tail probability: under the
+/// null each max(0, z)² is 0 half the time and χ²₁ otherwise, so
+/// T = Σ max(0, zᵢ)² follows the chi-bar-square mixture
+/// Σⱼ C(m, j) 2⁻ᵐ χ²ⱼ. Signals in several indicators add up; a signal in
+/// the innocent direction never offsets one in the suspicious direction.
+pub fn chi_bar_square_sf(zs: &[f64]) -> f64 {
+    let m = zs.len();
+    let t: f64 = zs.iter().map(|z| z.max(0.0).powi(2)).sum();
+    if t <= 0.0 {
+        return 1.0;
+    }
+    let mut p = 0.0;
+    for j in 1..=m {
+        let w = (ln_choose(m as u64, j as u64) - m as f64 * std::f64::consts::LN_2).exp();
+        p += w * chi_square_sf(j, t);
+    }
+    p.clamp(1e-300, 1.0)
+}
+
+/// Between-unit variance τ² of estimates `ys` with null variances `vs`
+/// around `y0s` (DerSimonian–Laird on winsorised z-scores, as in
+/// Spiegelhalter's overdispersed funnel plots): the spread that legitimate
+/// differences between officers add beyond sampling noise. Zero when the
+/// spread is no wider than chance.
+pub fn between_variance(points: &[(f64, f64, f64)], winsor: f64) -> f64 {
+    let pts: Vec<(f64, f64)> =
+        points.iter().filter(|(_, _, v)| *v > 0.0).map(|(y, y0, v)| ((y - y0) / v.sqrt(), *v)).collect();
+    let n = pts.len();
+    if n < 5 {
+        return 0.0;
+    }
+    let mut zs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    zs.sort_by(f64::total_cmp);
+    let k = ((n as f64) * winsor).floor() as usize;
+    let (lo, hi) = (zs[k], zs[n - 1 - k]); // k ≤ n / 10 with n ≥ 5
+    let phi_n: f64 = pts.iter().map(|(z, _)| z.clamp(lo, hi).powi(2)).sum();
+    let ws: f64 = pts.iter().map(|(_, v)| 1.0 / v).sum();
+    let ws2: f64 = pts.iter().map(|(_, v)| 1.0 / (v * v)).sum();
+    let denom = ws - ws2 / ws;
+    if denom <= 0.0 {
+        return 0.0;
+    }
+    ((phi_n - (n as f64 - 1.0)) / denom).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails_match_known_values() {
+        assert!((normal_sf(1.96) - 0.025).abs() < 1e-4);
+        assert!((z_of_upper_tail(0.025) - 1.96).abs() < 1e-3);
+        assert!((z_of_upper_tail(0.5)).abs() < 1e-9);
+        // P(X ≥ 3), X ~ Bin(5, 0.5) = 0.5; mid-p: P(X > 3) + ½P(X = 3) = 6/32 + 5/32.
+        assert!((binomial_upper_mid_p(3, 5, 0.5) - 11.0 / 32.0).abs() < 1e-9);
+        // Poisson-binomial with equal p is the binomial.
+        let ps = vec![0.5; 5];
+        assert!((poisson_binomial_mid_p(&ps, 3, false) - 11.0 / 32.0).abs() < 1e-9);
+        assert!((poisson_binomial_mid_p(&ps, 1, true) - (1.0 + 2.5) / 32.0).abs() < 1e-9);
+        assert!((chi_square_sf(1, 3.841) - 0.05).abs() < 1e-3);
+        assert!((chi_square_sf(4, 9.488) - 0.05).abs() < 1e-3);
+        // One z: chi-bar-square is the one-sided normal tail.
+        assert!((chi_bar_square_sf(&[2.0]) - normal_sf(2.0)).abs() < 1e-6);
+        assert_eq!(chi_bar_square_sf(&[-1.0, -3.0]), 1.0);
+    }
+
+    #[test]
+    fn overdispersion_is_zero_for_chance_spread_and_positive_beyond() {
+        // Within ±1 standard error of the mean: no excess spread.
+        let chance: Vec<(f64, f64, f64)> = (0..40).map(|i| (if i % 2 == 0 { 0.9 } else { -0.9 }, 0.0, 1.0)).collect();
+        assert_eq!(between_variance(&chance, 0.1), 0.0);
+        let wide: Vec<(f64, f64, f64)> = (0..40).map(|i| (if i % 2 == 0 { 3.0 } else { -3.0 }, 0.0, 1.0)).collect();
+        assert!((between_variance(&wide, 0.1) - 8.0).abs() < 0.5);
+    }
+}

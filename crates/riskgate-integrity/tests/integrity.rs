@@ -1,0 +1,255 @@
+//! Indicators on small hand-built inputs: a quiet base world where nobody
+//! stands out, then one officer changed in one way at a time. Each change
+//! must move its own indicator and the officer's score in the suspicious
+//! direction, against the same peers.
+
+use chrono::NaiveDate;
+use expect_test::expect;
+use riskgate_integrity::{Config, Control, DisciplinaryCase, Input, Level, OfficerInfo, OverrideEvent, compute};
+
+const DAY0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const CST: i32 = 8 * 3600;
+
+/// A small deterministic generator (tests must not depend on a crate's RNG).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn officer(id: &str, office: &str, years: i64) -> OfficerInfo {
+    OfficerInfo {
+        id: id.into(),
+        office: office.into(),
+        post: "inspection".into(),
+        post_since: NaiveDate::from_ymd_opt(2026 - years as i32, 3, 1),
+    }
+}
+
+/// Two offices of six inspection officers; 600 controls each, spread
+/// evenly over officers, traders and the working day; findings follow the
+/// risk value; every officer overrides twice a year, with reasons.
+fn base() -> Input {
+    let mut r = Lcg(7);
+    let mut officers = Vec::new();
+    let mut controls = Vec::new();
+    let mut overrides = Vec::new();
+    for office in ["2201", "2202"] {
+        for k in 0..6 {
+            officers.push(officer(&format!("E{office}{k}"), office, 2 + k % 3));
+        }
+        for i in 0..600 {
+            let who = format!("E{office}{}", i % 6);
+            let risk = r.next();
+            let started = DAY0 + (i as i64 / 6) * 86_400 + 9 * 3600 - i64::from(CST) + (r.next() * 3.0 * 3600.0) as i64;
+            let completed = started + 3600 + (r.next() * 2.0 * 3600.0) as i64;
+            controls.push(Control {
+                declaration_id: format!("D{office}{i:05}"),
+                office: office.into(),
+                trader: format!("T{}", (r.next() * 80.0) as u32),
+                declarant: format!("B{}", (r.next() * 20.0) as u32),
+                officer: who,
+                control: if i % 3 == 0 { "document".into() } else { "physical".into() },
+                started_at: started,
+                completed_at: completed,
+                released_at: Some(completed + 1800 + (r.next() * 3600.0) as i64),
+                utc_offset: CST,
+                finding: r.next() < 0.1 + 0.4 * risk,
+                risk_value: Some(risk),
+            });
+        }
+        for k in 0..6 {
+            for j in 0..2 {
+                overrides.push(OverrideEvent {
+                    log_seq: overrides.len() as i64 + 1,
+                    officer: format!("E{office}{k}"),
+                    office: office.into(),
+                    declaration_id: format!("X{office}{k}{j}"),
+                    at: DAY0 + (10 + 20 * k + j) as i64 * 86_400 + 3 * 3600,
+                    utc_offset: CST,
+                    before: "yellow".into(),
+                    after: if j == 0 { "green".into() } else { "red".into() },
+                    reason: "发票与合同、付汇记录核对一致 / invoice, contract and payments reconciled".into(),
+                });
+            }
+        }
+    }
+    Input { officers, controls, overrides, disciplinary: vec![], as_of: NaiveDate::from_ymd_opt(2026, 6, 30) }
+}
+
+const TARGET: &str = "E22010";
+
+fn mine(input: &mut Input) -> impl Iterator<Item = &mut Control> {
+    input.controls.iter_mut().filter(|c| c.officer == TARGET)
+}
+
+type Change = fn(&mut Input);
+
+fn changes() -> Vec<(&'static str, &'static str, Change)> {
+    vec![
+        ("overrides to green with bland reasons", "overrides_down", |i| {
+            for j in 0..10 {
+                i.overrides.push(OverrideEvent {
+                    log_seq: 1000 + j,
+                    officer: TARGET.into(),
+                    office: "2201".into(),
+                    declaration_id: format!("Y{j}"),
+                    at: DAY0 + (30 + j) * 86_400 + 3 * 3600,
+                    utc_offset: CST,
+                    before: if j % 2 == 0 { "red".into() } else { "yellow".into() },
+                    after: "green".into(),
+                    reason: "风险可控".into(),
+                });
+            }
+        }),
+        ("no finding where the risk value predicts one", "finding_shortfall", |i| {
+            for c in mine(i) {
+                c.finding = false;
+            }
+        }),
+        ("one trader's controls picked up", "concentration", |i| {
+            let mut n = 0;
+            for c in mine(i) {
+                if n < 20 {
+                    c.trader = "T-FRIEND".into();
+                    n += 1;
+                }
+            }
+        }),
+        ("controls five times faster", "control_duration", |i| {
+            for c in mine(i) {
+                c.completed_at = c.started_at + (c.completed_at - c.started_at) / 5;
+                c.released_at = Some(c.completed_at + 1800);
+            }
+        }),
+        ("release right after the control", "release_speed", |i| {
+            for c in mine(i) {
+                c.released_at = Some(c.completed_at + 120);
+            }
+        }),
+        ("completions late at night", "off_hours", |i| {
+            for (k, c) in mine(i).enumerate() {
+                if k % 3 == 0 {
+                    let day = (c.completed_at + i64::from(CST)).div_euclid(86_400);
+                    c.completed_at = day * 86_400 - i64::from(CST) + 22 * 3600;
+                    c.released_at = Some(c.completed_at + 1800);
+                }
+            }
+        }),
+        ("ten years in the same post", "tenure", |i| {
+            i.officers.iter_mut().find(|o| o.id == TARGET).unwrap().post_since = NaiveDate::from_ymd_opt(2016, 1, 1);
+        }),
+        ("a disciplinary case", "disciplinary", |i| {
+            i.disciplinary.push(DisciplinaryCase {
+                officer: TARGET.into(),
+                opened_at: DAY0,
+                kind: "违规接受宴请".into(),
+                status: "substantiated".into(),
+            });
+        }),
+    ]
+}
+
+fn strength(input: &Input, key: &str) -> (f64, f64, usize) {
+    let r = compute(input, &Config::default());
+    let pos = r.officers.iter().position(|s| s.id == TARGET).unwrap();
+    let s = &r.officers[pos];
+    let ind = s.indicator(key).map_or(0.0, |i| i.z.unwrap_or(i.points));
+    (ind, s.score, pos + 1)
+}
+
+#[test]
+fn nobody_stands_out_in_the_quiet_world() {
+    let r = compute(&base(), &Config::default());
+    assert_eq!(r.officers.len(), 12);
+    assert!(r.officers.iter().all(|s| s.level == Level::Normal), "{:#?}", r.officers[0]);
+    assert!(r.warnings().is_empty());
+    assert_eq!(r.posts.len(), 2);
+    assert_eq!(r.units.len(), 2);
+    // Peers are the same office and post.
+    assert!(r.officers.iter().all(|s| s.peers == 6));
+}
+
+#[test]
+fn each_indicator_moves_the_score_in_the_right_direction() {
+    let (base_input, mut rows) = (base(), Vec::new());
+    for (name, key, change) in changes() {
+        let before = strength(&base_input, key);
+        let mut changed = base_input.clone();
+        change(&mut changed);
+        let after = strength(&changed, key);
+        assert!(after.0 > before.0, "{name}: {key} {before:?} → {after:?}");
+        assert!(after.1 > before.1, "{name}: score {before:?} → {after:?}");
+        rows.push(format!(
+            "{name:<45} {key:<18} {:>5.1} → {:>5.1}   score {:>5.2} → {:>5.2}   rank {} → {}",
+            before.0, after.0, before.1, after.1, before.2, after.2
+        ));
+    }
+    expect![[r#"
+        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.63 →  6.48   rank 2 → 1
+        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.63 →  3.81   rank 2 → 1
+        one trader's controls picked up               concentration       -7.9 →   3.8   score  0.63 →  3.22   rank 2 → 1
+        controls five times faster                    control_duration     2.0 →   8.0   score  0.63 → 25.96   rank 2 → 1
+        release right after the control               release_speed        0.3 →   8.0   score  0.63 → 13.29   rank 2 → 1
+        completions late at night                     off_hours           -0.0 →   3.5   score  0.63 →  8.69   rank 2 → 1
+        ten years in the same post                    tenure               0.0 →   0.5   score  0.63 →  1.13   rank 2 → 1
+        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.63 →  1.63   rank 2 → 1"#]].assert_eq(&rows.join("\n"));
+}
+
+#[test]
+fn a_colluding_pattern_reaches_warning_and_explains_itself() {
+    let mut input = base();
+    for (_, key, change) in changes() {
+        if key != "disciplinary" && key != "tenure" {
+            change(&mut input);
+        }
+    }
+    let r = compute(&input, &Config::default());
+    let top = &r.officers[0];
+    assert_eq!(top.id, TARGET);
+    assert_eq!(top.level, Level::Warning);
+    let keys: Vec<&str> = top.reasons.iter().map(|r| r.split(':').next().unwrap()).collect();
+    for k in ["overrides_down", "finding_shortfall", "concentration", "off_hours"] {
+        assert!(keys.contains(&k), "{k} missing from {:#?}", top.reasons);
+    }
+    // Evidence names the declarations and log entries behind the indicators.
+    let ev = top.evidence.iter().find(|e| e.indicator == "overrides_down").unwrap();
+    assert_eq!(ev.log_entries.len(), 11, "ten bland overrides plus the one from the base world");
+    assert!(top.evidence.iter().any(|e| e.indicator == "concentration" && e.declarations.len() == 20));
+    // The post and the unit of that officer rise above their peers.
+    assert_eq!(r.posts[0].id, "2201/inspection");
+    assert_eq!(r.units[0].id, "2201");
+    // Nobody else is flagged.
+    assert!(r.officers[1..].iter().all(|s| s.level == Level::Normal));
+}
+
+#[test]
+fn thresholds_are_configurable_and_checked() {
+    let mut input = base();
+    (changes()[1].2)(&mut input);
+    let strict = Config { warning_p: 0.2, watch_p: 0.3, ..Config::default() };
+    let r = compute(&input, &strict);
+    assert_eq!(r.officers[0].level, Level::Warning);
+    assert_eq!(
+        Config { watch_p: 0.001, warning_p: 0.01, ..Config::default() }.validate().unwrap_err(),
+        "warning_p: must not exceed watch_p (0.01 > 0.001)"
+    );
+    assert!(Config::default().validate().is_ok());
+}
+
+#[test]
+fn history_shows_when_a_pattern_began() {
+    let mut input = base();
+    // Overrides only in the second half of the period.
+    (changes()[0].2)(&mut input);
+    let mid = DAY0 + 25 * 86_400;
+    let end = DAY0 + 200 * 86_400;
+    let h = riskgate_integrity::officer_history(&input, &Config::default(), TARGET, &[(DAY0, mid), (mid, end)]);
+    assert_eq!(h.len(), 2);
+    let z = |i: usize| h[i].subject.as_ref().unwrap().indicator("overrides_down").unwrap().z.unwrap();
+    assert!(z(0) < 1.0 && z(1) > 3.0, "{} {}", z(0), z(1));
+    let none = riskgate_integrity::officer_history(&input, &Config::default(), TARGET, &[(0, 1)]);
+    assert!(none[0].subject.is_none());
+}

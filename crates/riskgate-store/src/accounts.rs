@@ -1,0 +1,112 @@
+//! Accounts and the API's read queries: users (argon2 password hashes made by
+//! the caller), sessions for people, API tokens for machines (stored hashed),
+//! and declaration search. Kept as supertraits of `Store` so that every
+//! backend implements them beside the rest.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Action, Result};
+
+/// A named account. The password hash is a PHC string (argon2id) made by
+/// the caller; the store never sees a password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    pub display_name: String,
+    /// `field_officer`, `risk_analyst`, `district_manager`, `hq_manager`,
+    /// `integrity_supervisor`, `department_user`, `admin` or `machine`.
+    pub role: String,
+    /// The office whose subtree the user may see; `None` for national scope.
+    pub office: Option<String>,
+    /// For department users: `tariff`, `audit`, `anti_smuggling`, …
+    pub department: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    #[serde(skip)]
+    pub password_hash: String,
+}
+
+/// A person's login session. Only the SHA-256 of the cookie value is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub token_hash: String,
+    pub username: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A machine's API token: `id` is public (it names the token in logs and
+/// revocations); only the SHA-256 of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[serde(skip)]
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Users, sessions and tokens. Changes to users and tokens are logged in
+/// the same transaction as the change.
+pub trait Accounts {
+    /// User error if the username is taken.
+    fn insert_user(&mut self, user: &User, action: &Action) -> Result<()>;
+    fn user(&self, username: &str) -> Result<Option<User>>;
+    fn users(&self) -> Result<Vec<User>>;
+    /// Disabling also ends the user's sessions and revokes their tokens.
+    fn set_user_disabled(&mut self, username: &str, disabled: bool, at: i64, action: &Action) -> Result<()>;
+    fn insert_session(&mut self, session: &Session) -> Result<()>;
+    fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+    fn delete_session(&mut self, token_hash: &str) -> Result<()>;
+    fn insert_token(&mut self, token: &ApiToken, action: &Action) -> Result<()>;
+    fn token(&self, id: &str) -> Result<Option<ApiToken>>;
+    fn tokens(&self) -> Result<Vec<ApiToken>>;
+    /// User error if there is no such token or it is already revoked.
+    fn revoke_token(&mut self, id: &str, at: i64, action: &Action) -> Result<()>;
+}
+
+/// A declaration search (all filters optional; `offices` limits to a set).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeclarationQuery {
+    pub offices: Option<Vec<String>>,
+    /// Declaration id prefix, or exact trader id.
+    pub q: Option<String>,
+    pub trader: Option<String>,
+    pub channel: Option<String>,
+    /// Declared time in seconds since the epoch, `[from, to)`.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: usize,
+}
+
+/// One row of a search result, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclarationSummary {
+    pub id: String,
+    pub office: String,
+    pub trader: String,
+    pub declared_at: chrono::DateTime<chrono::FixedOffset>,
+    pub value_cny: f64,
+    pub historical: bool,
+    pub channel: Option<String>,
+    pub risk_value: Option<f64>,
+    pub risk_level: Option<String>,
+    pub task_status: Option<String>,
+}
+
+/// The control task of one declaration, open or closed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskOutcomes {
+    pub task: Option<crate::ControlTask>,
+    pub outcomes: Vec<riskgate_core::Outcome>,
+}
+
+pub trait Search {
+    fn search_declarations(&self, q: &DeclarationQuery) -> Result<Vec<DeclarationSummary>>;
+    /// The task and outcomes of a stored declaration.
+    fn task_outcomes(&self, declaration_id: &str) -> Result<TaskOutcomes>;
+}

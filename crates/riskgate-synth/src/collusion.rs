@@ -1,0 +1,320 @@
+//! Planted collusion and the workforce records of the synthetic world.
+//!
+//! A colluding officer (ground truth in `colluders.jsonl`) is linked to a
+//! few traders of their office — those whose declarations carry the most
+//! expected fraud — and follows the patterns integrity units look for:
+//!
+//! * **pick-up**: 70% of the controls of a linked trader at the officer's
+//!   office land on them (assignment is otherwise uniform);
+//! * **no finding**: on a linked trader's control they record a finding
+//!   with 15% of the probability an honest officer would;
+//! * **speed**: such controls take a third of the time, release follows
+//!   within minutes;
+//! * **off hours**: 35% of them are completed in the evening;
+//! * **overrides**: 40% of a linked trader's live controls are overridden to
+//!   green by the colluder with a bland reason, before anyone controls them;
+//! * **tenure**: 7–10 years in the same post.
+//!
+//! Honest officers override too (about 0.6% of controls, both directions,
+//! with specific reasons), so overrides alone do not give colluders away.
+//! Everything is keyed on (seed, declaration id): deterministic.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, Timelike};
+use riskgate_core::rng::{Rng, keyed_uniform, stable_hash};
+use serde_json::{Value, json};
+
+use crate::outcome::{Lane, Truth};
+use crate::world::World;
+
+/// Share of a linked trader's controls the colluder picks up.
+pub const PICK_UP: f64 = 0.7;
+/// Factor on the detection probability when a colluder controls a linked trader.
+pub const FINDING_FACTOR: f64 = 0.15;
+/// Share of a linked trader's live controls overridden to green.
+pub const OVERRIDE_RATE: f64 = 0.4;
+/// Share of honest controls overridden (either way).
+pub const HONEST_OVERRIDE_RATE: f64 = 0.006;
+
+const BLAND_REASONS: &[&str] = &["风险可控", "资料齐全，予以放行", "企业信誉良好", "经核实无异常"];
+const HONEST_DOWN_REASONS: &[&str] = &[
+    "原产地证书经联网核验一致，付汇记录与申报价格相符，改为放行",
+    "同批货物昨日已查验无误（报关单关联），避免重复查验",
+    "AEO高级认证企业，随附单证与合同、发票逐项核对一致",
+    "冷链鲜活商品，经科长批准先放后核，已布置后续稽查",
+];
+const HONEST_UP_REASONS: &[&str] = &[
+    "现场发现集装箱铅封异常，转人工查验",
+    "舱单重量与申报净重差异较大，需开箱核实",
+    "同一发货人近期被缉私部门通报，提高查验等级",
+];
+
+/// One planted colluder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Colluder {
+    pub officer: String,
+    pub office: String,
+    pub post: String,
+    pub traders: Vec<String>,
+}
+
+/// The colluders of a world, by trader.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Collusion {
+    pub colluders: Vec<Colluder>,
+    by_trader: HashMap<String, usize>,
+}
+
+impl Collusion {
+    pub fn new(colluders: Vec<Colluder>) -> Self {
+        let mut by_trader = HashMap::new();
+        for (i, c) in colluders.iter().enumerate() {
+            for t in &c.traders {
+                by_trader.insert(t.clone(), i);
+            }
+        }
+        Collusion { colluders, by_trader }
+    }
+
+    /// Reads the ground-truth lines of `colluders.jsonl`.
+    pub fn from_json<'a>(lines: impl IntoIterator<Item = &'a Value>) -> Collusion {
+        let colluders = lines
+            .into_iter()
+            .filter_map(|v| {
+                Some(Colluder {
+                    officer: v.get("officer")?.as_str()?.to_string(),
+                    office: v.get("office")?.as_str()?.to_string(),
+                    post: v.get("post").and_then(Value::as_str).unwrap_or("").to_string(),
+                    traders: v
+                        .get("traders")?
+                        .as_array()?
+                        .iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect(),
+                })
+            })
+            .collect();
+        Collusion::new(colluders)
+    }
+
+    pub fn to_json(c: &Colluder) -> Value {
+        json!({"officer": c.officer, "office": c.office, "post": c.post, "traders": c.traders,
+               "patterns": ["pick_up", "no_finding", "fast_release", "off_hours", "override_to_green", "long_tenure"]})
+    }
+
+    /// The colluder linked to `trader` when the control is at their office.
+    pub fn colluder_for(&self, trader: &str, office: &str) -> Option<&Colluder> {
+        self.by_trader.get(trader).map(|&i| &self.colluders[i]).filter(|c| c.office == office)
+    }
+}
+
+/// Picks `n` colluders: control officers of offices with at least three
+/// control officers, linked to the three traders homed there with the most
+/// expected fraud (volume × propensity). Sets their post tenure to 7–10 years.
+pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate) -> Collusion {
+    if n == 0 {
+        return Collusion::default();
+    }
+    let mut r = Rng::new(stable_hash(seed, "collusion"));
+    let mut candidates: Vec<usize> =
+        (0..w.offices.len()).filter(|&o| w.offices[o].is_field() && w.offices[o].control_officers.len() >= 3).collect();
+    // Larger offices first (more traffic to hide in), then a seeded shuffle among the top half.
+    candidates.sort_by(|a, b| w.offices[*b].size.total_cmp(&w.offices[*a].size).then(a.cmp(b)));
+    let mut pool: Vec<usize> = candidates.iter().copied().take((candidates.len() / 2).max(n)).collect();
+    let mut colluders = Vec::new();
+    let mut taken: Vec<usize> = Vec::new();
+    let mut by_office: BTreeMap<usize, usize> = BTreeMap::new();
+    while colluders.len() < n && !pool.is_empty() {
+        let k = r.below(pool.len() as u64) as usize;
+        let office = pool[k];
+        // At most two colluders per office, each with their own traders.
+        let count = by_office.entry(office).or_default();
+        *count += 1;
+        if *count >= 2 {
+            pool.swap_remove(k);
+        }
+        let officers: Vec<usize> = (0..w.officers.len())
+            .filter(|&i| {
+                w.officers[i].office == office
+                    && (w.officers[i].post == "inspection" || w.officers[i].post == "document_review")
+                    && !colluders.iter().any(|c: &Colluder| c.officer == w.officers[i].id)
+            })
+            .collect();
+        if officers.is_empty() {
+            continue;
+        }
+        let oi = officers[r.below(officers.len() as u64) as usize];
+        let mut traders: Vec<usize> = (0..w.traders.len())
+            .filter(|&t| w.traders[t].home_office == office && !taken.contains(&t))
+            .filter(|&t| w.traders[t].credit != crate::world::Credit::Advanced)
+            .collect();
+        traders.sort_by(|a, b| {
+            let e = |t: usize| w.traders[t].volume * w.traders[t].propensity;
+            e(*b).total_cmp(&e(*a)).then(a.cmp(b))
+        });
+        traders.truncate(3);
+        if traders.is_empty() {
+            continue;
+        }
+        taken.extend(&traders);
+        let years = r.range(7.0, 10.0);
+        w.officers[oi].post_since = start - Duration::days((years * 365.0) as i64);
+        colluders.push(Colluder {
+            officer: w.officers[oi].id.clone(),
+            office: w.offices[office].code.to_string(),
+            post: w.officers[oi].post.to_string(),
+            traders: traders.iter().map(|&t| w.traders[t].id.clone()).collect(),
+        });
+    }
+    Collusion::new(colluders)
+}
+
+/// How a colluder bends one control of a linked trader.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bent {
+    pub finding_factor: f64,
+    pub duration_factor: f64,
+    /// Release within minutes of the control.
+    pub fast_release: bool,
+    pub evening: bool,
+}
+
+/// Who controls a declaration and whether they bend it: the colluder picks
+/// up most of a linked trader's controls at their office.
+pub fn assign(
+    seed: u64,
+    id: &str,
+    trader: Option<&str>,
+    office: &str,
+    officers: &[String],
+    collusion: &Collusion,
+) -> (String, Option<Bent>) {
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office))
+        && keyed_uniform(seed, &format!("collusion/pick/{id}")) < PICK_UP
+    {
+        let evening = keyed_uniform(seed, &format!("collusion/evening/{id}")) < 0.35;
+        return (
+            c.officer.clone(),
+            Some(Bent { finding_factor: FINDING_FACTOR, duration_factor: 0.35, fast_release: true, evening }),
+        );
+    }
+    let officer = if officers.is_empty() {
+        "E00000".to_string()
+    } else {
+        let k = stable_hash(seed, &format!("outcome/officer/{id}")) % officers.len() as u64;
+        officers[k as usize].clone()
+    };
+    (officer, None)
+}
+
+/// Moves `t` to the evening (20:00–23:30 local) of its day, never before `not_before`.
+pub(crate) fn evening(
+    seed: u64,
+    id: &str,
+    t: DateTime<FixedOffset>,
+    not_before: DateTime<FixedOffset>,
+) -> DateTime<FixedOffset> {
+    let secs = 20 * 3600 + (keyed_uniform(seed, &format!("collusion/evening-time/{id}")) * 3.5 * 3600.0) as i64;
+    let midnight = t - Duration::seconds(i64::from(t.num_seconds_from_midnight()));
+    let mut e = midnight + Duration::seconds(secs);
+    while e < not_before {
+        e += Duration::days(1);
+    }
+    e
+}
+
+/// The override an officer makes of a live control (at the declaration's
+/// office) before it is carried out, if any: the DATA-style record {declaration_id, officer, at, from,
+/// to, reason}.
+pub fn simulate_override(
+    seed: u64,
+    truth: &Truth,
+    lane: Lane,
+    decided_at: DateTime<FixedOffset>,
+    officers: &[String],
+    collusion: &Collusion,
+) -> Option<Value> {
+    let (id, trader, office) = (truth.declaration_id.as_str(), truth.trader.as_deref(), truth.office.as_str());
+    let from = match lane {
+        Lane::Red => "red",
+        Lane::Yellow => "yellow",
+    };
+    let u = |k: &str| keyed_uniform(seed, &format!("override/{k}/{id}"));
+    let at = decided_at + Duration::seconds(300 + (u("delay") * 3300.0) as i64);
+    let time = |t: DateTime<FixedOffset>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office)) {
+        if u("collude") < OVERRIDE_RATE {
+            let at = if u("evening") < 0.35 { evening(seed, id, at, at) } else { at };
+            let reason = BLAND_REASONS[(u("reason") * BLAND_REASONS.len() as f64) as usize % BLAND_REASONS.len()];
+            return Some(json!({"declaration_id": id, "officer": c.officer, "at": time(at),
+                               "from": from, "to": "green", "reason": reason}));
+        }
+        return None;
+    }
+    if officers.is_empty() || u("honest") >= HONEST_OVERRIDE_RATE {
+        return None;
+    }
+    let officer = &officers[(stable_hash(seed, &format!("override/officer/{id}")) % officers.len() as u64) as usize];
+    let (to, reasons) = match lane {
+        Lane::Red if u("dir") < 0.5 => ("yellow", HONEST_DOWN_REASONS),
+        Lane::Red => ("green", HONEST_DOWN_REASONS),
+        Lane::Yellow if u("dir") < 0.6 => ("green", HONEST_DOWN_REASONS),
+        Lane::Yellow => ("red", HONEST_UP_REASONS),
+    };
+    let reason = reasons[(u("reason") * reasons.len() as f64) as usize % reasons.len()];
+    Some(json!({"declaration_id": id, "officer": officer, "at": time(at), "from": from, "to": to, "reason": reason}))
+}
+
+/// Workforce records (DATA.md): disciplinary cases (colluders are more
+/// often among them), internal-affairs inspections, leadership assessments
+/// and litigation, over the world's period.
+pub(crate) fn workforce(
+    w: &World,
+    seed: u64,
+    collusion: &Collusion,
+    start: NaiveDate,
+    days: u32,
+) -> Vec<(&'static str, Value)> {
+    let mut r = Rng::new(stable_hash(seed, "workforce"));
+    let mut out = Vec::new();
+    let day = |r: &mut Rng| {
+        let d = start + Duration::days(r.below(u64::from(days.max(1))) as i64);
+        format!("{d}T10:00:00+08:00")
+    };
+    for o in &w.officers {
+        let colluder = collusion.colluders.iter().any(|c| c.officer == o.id);
+        if r.chance(if colluder { 0.3 } else { 0.01 }) {
+            let kind = *r.pick(&["违规接受宴请", "违反工作纪律", "泄露工作秘密", "违规干预查验"]);
+            let status = *r.pick(&["substantiated", "substantiated", "open", "dismissed"]);
+            out.push((
+                "disciplinary",
+                json!({"officer": o.id, "opened_at": day(&mut r), "kind": kind, "status": status}),
+            ));
+        }
+    }
+    let year: i32 = start.format("%Y").to_string().parse().unwrap_or(2026);
+    for office in &w.offices {
+        if office.level == "hq" {
+            continue;
+        }
+        for _ in 0..1 + r.below(2) {
+            out.push((
+                "inspection",
+                json!({"unit": office.code, "inspected_at": day(&mut r), "passed": r.chance(0.97)}),
+            ));
+        }
+        out.push(("assessment", json!({"unit": office.code, "year": year, "passed": r.chance(0.97)})));
+        if office.is_field() {
+            for k in 0..r.poisson(1.5) {
+                let outcome = ["won", "withdrawn", "lost", "pending"][r.weighted(&[0.8, 0.1, 0.04, 0.06])];
+                out.push((
+                    "litigation",
+                    json!({"id": format!("L{}-{year}-{k:03}", office.code), "office": office.code,
+                           "filed_at": day(&mut r), "outcome": outcome}),
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,67 @@
+// The API client: same-origin fetch with the session cookie; errors become
+// ApiError carrying the server's error body (code, message, field, line, column).
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || (typeof body === 'string' && body) || `HTTP ${status}`);
+    this.status = status;
+    this.code = e.code;
+    this.field = e.field;
+    this.line = e.line;
+    this.column = e.column;
+    this.details = e;
+  }
+}
+
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(f) {
+  onUnauthorized = f;
+}
+
+export async function api(method, path, body, { quiet401 = false } = {}) {
+  const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, opts);
+  } catch (e) {
+    throw new ApiError(0, { error: { code: 'network', message: String(e.message || e) } });
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!res.ok) {
+    if (res.status === 401 && !quiet401) onUnauthorized();
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+
+export const get = (p, o) => api('GET', p, undefined, o);
+export const post = (p, b, o) => api('POST', p, b ?? {}, o);
+export const put = (p, b, o) => api('PUT', p, b ?? {}, o);
+export const del = (p, o) => api('DELETE', p, undefined, o);
+
+export function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== '') u.set(k, v);
+  const s = u.toString();
+  return s ? `?${s}` : '';
+}
+
+// Lists may come bare or wrapped ({items: [...]}, {rules: [...]} …).
+export function items(data, ...keys) {
+  if (Array.isArray(data)) return data;
+  if (!data || typeof data !== 'object') return [];
+  for (const k of [...keys, 'items', 'data', 'results']) if (Array.isArray(data[k])) return data[k];
+  return [];
+}

@@ -1,0 +1,139 @@
+// The console's shell: session, navigation hidden by role, hash routing.
+import { get, del, setUnauthorizedHandler } from './api.js';
+import { t, lang, setLang, onLangChange } from './i18n.js';
+import { h, mount, errorBox } from './ui.js';
+import { PAGES, mayUse, normRole } from './roles.js';
+import { session, go } from './state.js';
+import { loginPage } from './pages/login.js';
+import { overviewPage } from './pages/overview.js';
+import { declarationsPage, decisionPage } from './pages/declarations.js';
+import { workbenchPage } from './pages/workbench.js';
+import { rulesPage, ruleEditPage, ruleDetailPage } from './pages/rules.js';
+import { modelsPage, modelDetailPage } from './pages/models.js';
+import { enterprisesPage, enterpriseDetailPage } from './pages/enterprises.js';
+import { integrityPage } from './pages/integrity.js';
+
+
+const main = () => document.getElementById('main');
+
+// Route table: first path segment (+ optional id) → page.
+function resolve(parts) {
+  const [page, id, sub] = parts;
+  switch (page) {
+    case 'overview':
+      return { key: 'overview', render: overviewPage };
+    case 'declarations':
+      return id ? { key: 'declarations', render: (el, q) => decisionPage(el, id, q) } : { key: 'declarations', render: declarationsPage };
+    case 'workbench':
+      return { key: 'workbench', render: workbenchPage };
+    case 'rules':
+      if (id === 'new') return { key: 'rules', render: (el, q) => ruleEditPage(el, null, q) };
+      if (id && sub === 'edit') return { key: 'rules', render: (el, q) => ruleEditPage(el, id, q) };
+      return id ? { key: 'rules', render: (el, q) => ruleDetailPage(el, id, q) } : { key: 'rules', render: rulesPage };
+    case 'models':
+      return id ? { key: 'models', render: (el, q) => modelDetailPage(el, id, q) } : { key: 'models', render: modelsPage };
+    case 'enterprises':
+      return id
+        ? { key: 'enterprises', render: (el, q) => enterpriseDetailPage(el, id, q) }
+        : { key: 'enterprises', render: enterprisesPage };
+    case 'integrity':
+      return { key: 'integrity', render: integrityPage };
+    default:
+      return null;
+  }
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const [path, query] = raw.split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  return { parts, query: new URLSearchParams(query || '') };
+}
+
+function landing() {
+  const first = PAGES.find((p) => mayUse(session.me, p.key));
+  return first ? `/${first.key}` : '/overview';
+}
+
+function renderNav(active) {
+  const nav = document.getElementById('nav');
+  mount(
+    nav,
+    PAGES.filter((p) => mayUse(session.me, p.key)).map((p) =>
+      h('a', { href: `#/${p.key}`, class: p.key === active ? 'active' : null, 'data-nav': p.key }, t(`nav.${p.key}`)),
+    ),
+  );
+  const who = session.me;
+  document.getElementById('who-name').textContent =
+    `${who.display_name || who.name || who.username} · ${t(`role.${normRole(who.role)}`)}${who.office ? ` · ${who.office}` : ''}`;
+  document.getElementById('lang-switch').textContent = lang() === 'zh' ? 'English' : '中文';
+  document.getElementById('logout').textContent = t('nav.logout');
+}
+
+let renderSeq = 0;
+async function route() {
+  const seq = ++renderSeq;
+  const { parts, query } = parseHash();
+  const el = main();
+  document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
+  document.title = `riskgate · ${t('app.title')}`;
+  if (!session.me) {
+    try {
+      session.me = await get('/me', { quiet401: true });
+    } catch {
+      session.me = null;
+    }
+    if (seq !== renderSeq) return;
+  }
+  if (!session.me || parts[0] === 'login') {
+    if (session.me && parts[0] === 'login') return go(landing());
+    document.getElementById('topbar').hidden = true;
+    return loginPage(el, async () => {
+      session.me = await get('/me');
+      const next = query.get('next');
+      go(next && next !== '/login' ? next : landing());
+    }, query);
+  }
+  document.getElementById('topbar').hidden = false;
+  const r = parts.length ? resolve(parts) : null;
+  if (!r) return go(landing());
+  if (!PAGES.some((p) => mayUse(session.me, p.key))) {
+    mount(el, h('div', { class: 'error', 'data-testid': 'not-allowed' }, t('error.no_pages')));
+    return;
+  }
+  renderNav(r.key);
+  if (!mayUse(session.me, r.key)) {
+    // Shown, not enforced: the server refuses the data calls anyway.
+    mount(el, h('h1', {}, t(`nav.${r.key}`)), h('div', { class: 'error', 'data-testid': 'not-allowed' }, t('error.page_not_for_role')));
+    return;
+  }
+  // Each route renders into its own view: a slower, older route that
+  // finishes late writes into a view no longer in the page.
+  const view = h('div', { class: 'view' }, h('p', { class: 'muted' }, t('common.loading')));
+  el.replaceChildren(view);
+  try {
+    await r.render(view, query);
+  } catch (e) {
+    mount(view, h('h1', {}, t(`nav.${r.key}`)), errorBox(e));
+  }
+}
+
+setUnauthorizedHandler(() => {
+  session.me = null;
+  const { parts } = parseHash();
+  if (parts[0] !== 'login') go(`/login?next=${encodeURIComponent(location.hash.slice(1))}`);
+});
+
+document.getElementById('lang-switch').addEventListener('click', () => setLang(lang() === 'zh' ? 'en' : 'zh'));
+document.getElementById('logout').addEventListener('click', async () => {
+  try {
+    await del('/session', { quiet401: true });
+  } catch {
+    /* already gone */
+  }
+  session.me = null;
+  go('/login');
+});
+onLangChange(route);
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,59 @@
+// Integrity (supervisors only): the officer action log, searchable by
+// officer, office and kind of action.
+// Reading it is itself logged by the server.
+import { get, qs, items } from '../api.js';
+import { t } from '../i18n.js';
+import { h, mount, table, dt, formValues } from '../ui.js';
+import { go } from '../state.js';
+
+const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+
+export async function integrityPage(el, query) {
+  const params = Object.fromEntries(query.entries());
+  const data = await get(`/actions${qs({ limit: 200, ...params })}`);
+  const rows = items(data, 'actions');
+  mount(
+    el,
+    h('h1', {}, t('nav.integrity')),
+    h('p', { class: 'muted' }, t('integrity.intro')),
+    h(
+      'form',
+      {
+        class: 'inline',
+        'data-testid': 'action-search',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          go(`/integrity${qs(formValues(ev.target))}`);
+        },
+      },
+      h('label', {}, t('integrity.officer'), h('input', { name: 'officer', value: params.officer || '', size: 14 })),
+      h('label', {}, t('common.office'), h('input', { name: 'office', value: params.office || '', size: 8 })),
+      h('label', {}, t('integrity.kind'), h('input', { name: 'action', value: params.action || '', size: 18, list: 'action-kinds' })),
+      h(
+        'datalist',
+        { id: 'action-kinds' },
+        ['record_outcome', 'record_outcomes', 'override', 'rule_add', 'rule_approve', 'rule_retire', 'rule_read', 'rule_backtest', 'model_train', 'model_active', 'model_shadow', 'model_retired', 'login', 'actions_read', 'user_add', 'user_disable', 'token_issue', 'token_revoke'].map((k) => h('option', { value: k })),
+      ),
+      h('button', { type: 'submit' }, t('common.search')),
+    ),
+    table(
+      [
+        { label: '#', get: (a) => a.seq, num: true },
+        { label: t('integrity.at'), get: (a) => dt(act(a).at) },
+        { label: t('integrity.officer'), get: (a) => act(a).actor },
+        { label: t('common.office'), get: (a) => act(a).office },
+        { label: t('integrity.kind'), get: (a) => act(a).action },
+        { label: t('integrity.target'), get: (a) => act(a).target },
+        { label: t('integrity.before'), render: (a) => h('code', {}, brief(act(a).before)) },
+        { label: t('integrity.after'), render: (a) => h('code', {}, brief(act(a).after)) },
+        { label: t('integrity.reason'), get: (a) => act(a).reason },
+      ],
+      rows,
+      { testid: 'action-log' },
+    ),
+    h('p', { class: 'muted' }, t('common.rows', { n: rows.length })),
+  );
+}
+
+// Logged actions may come flat or as {seq, action: {...}, hash}.
+const act = (a) => (a.action && typeof a.action === 'object' ? a.action : a);

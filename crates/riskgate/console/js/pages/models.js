@@ -1,0 +1,145 @@
+// Models: versions, evaluation figures on the later window, shadow comparison.
+import { get, post, items } from '../api.js';
+import { t } from '../i18n.js';
+import { h, mount, table, pct, num, dt, chip, errorBox, flash } from '../ui.js';
+import { chart } from '../charts.js';
+import { session } from '../state.js';
+import { isAnalyst } from '../roles.js';
+
+const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'shadow' ? 'yellow' : '', t(`model_status.${s}`));
+const evalOf = (m) => m.metrics?.evaluation || m.evaluation || {};
+
+export async function modelsPage(el) {
+  const rows = items(await get('/models'), 'models');
+  mount(
+    el,
+    h('h1', {}, t('nav.models')),
+    table(
+      [
+        { label: t('models.id'), render: (m) => h('a', { href: `#/models/${encodeURIComponent(m.id)}` }, m.id) },
+        { label: t('models.status'), render: (m) => statusChip(m.status) },
+        { label: t('models.created'), get: (m) => dt(m.created_at) },
+        { label: t('models.by'), get: (m) => m.created_by },
+        { label: 'AUC', get: (m) => evalOf(m).auc?.toFixed?.(3), num: true },
+        { label: t('models.eval_rows'), get: (m) => num(evalOf(m).eval_rows), num: true },
+        { label: t('models.precision_at', { rate: '4%' }), get: (m) => pct(atRate(evalOf(m), 0.04)?.precision, 1), num: true },
+      ],
+      rows,
+      { testid: 'models-table' },
+    ),
+  );
+}
+
+const atRate = (ev, r) => (ev.at || []).find((x) => Math.abs(x.rate - r) < 1e-9);
+
+export async function modelDetailPage(el, id) {
+  const data = await get(`/models/${encodeURIComponent(id)}`);
+  const m = data.model || data;
+  const ev = evalOf(m);
+  const at = ev.at || [];
+  const msg = h('div');
+  const setStatus = async (status) => {
+    msg.replaceChildren();
+    try {
+      await post(`/models/${encodeURIComponent(id)}/status`, { status });
+      flash(t('models.status_set', { id, status: t(`model_status.${status}`) }));
+      modelDetailPage(el, id);
+    } catch (e) {
+      msg.replaceChildren(errorBox(e));
+    }
+  };
+  mount(
+    el,
+    h('div', { class: 'breadcrumb' }, h('a', { href: '#/models' }, t('nav.models')), h('span', {}, '›'), h('span', {}, id)),
+    h('h1', {}, `${id} `, statusChip(m.status)),
+    h(
+      'div',
+      { class: 'card' },
+      h(
+        'dl',
+        { class: 'kv', 'data-testid': 'model-facts' },
+        [
+          ['models.by', m.created_by],
+          ['models.train_window', ev.train_window ? ev.train_window.join(' → ') : '—'],
+          ['models.eval_window', ev.eval_window ? ev.eval_window.join(' → ') : '—'],
+          ['models.train_rows', `${num(ev.train_rows)} (${t('models.findings_n', { n: num(ev.train_findings) })})`],
+          ['models.eval_rows', `${num(ev.eval_rows)} (${t('models.findings_n', { n: num(ev.eval_findings) })})`],
+          ['AUC', ev.auc?.toFixed?.(4)],
+          ['models.train_seconds', ev.train_seconds?.toFixed?.(1)],
+        ].map(([k, v]) => [h('dt', {}, k === 'AUC' ? k : t(k)), h('dd', {}, v ?? '—')]),
+      ),
+      isAnalyst(session.me)
+        ? h(
+            'div',
+            { style: 'display:flex;gap:.5rem;margin-top:.75rem' },
+            m.status !== 'active' ? h('button', { type: 'button', onclick: () => setStatus('active') }, t('models.activate')) : null,
+            m.status !== 'shadow' && m.status !== 'active' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('shadow') }, t('models.shadow')) : null,
+            m.status !== 'retired' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('retired') }, t('models.retire')) : null,
+          )
+        : null,
+      msg,
+    ),
+    h('h2', {}, t('models.evaluation')),
+    h('p', { class: 'muted' }, t('models.eval_help')),
+    at.length
+      ? h(
+          'div',
+          { class: 'two' },
+          h(
+            'div',
+            { class: 'card' },
+            chart(
+              {
+                tooltip: { trigger: 'axis', valueFormatter: (v) => `${v}%` },
+                legend: { top: 0 },
+                grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
+                xAxis: { type: 'category', name: t('models.control_rate'), nameLocation: 'middle', nameGap: 26, data: at.map((r) => pct(r.rate, 0)) },
+                yAxis: { type: 'value', axisLabel: { formatter: '{value}%' } },
+                series: [
+                  ['precision', t('models.precision')],
+                  ['recall', t('models.recall')],
+                  ['revenue_share', t('models.revenue_share')],
+                ].map(([k, name]) => ({ name, type: 'line', data: at.map((r) => +(r[k] * 100).toFixed(2)) })),
+              },
+              { height: 280, testid: 'eval-chart' },
+            ),
+          ),
+          table(
+            [
+              { label: t('models.control_rate'), get: (r) => pct(r.rate, 0) },
+              { label: t('models.precision'), get: (r) => pct(r.precision, 1), num: true },
+              { label: t('models.recall'), get: (r) => pct(r.recall, 1), num: true },
+              { label: t('models.revenue_share'), get: (r) => pct(r.revenue_share, 1), num: true },
+            ],
+            at,
+            { testid: 'eval-table' },
+          ),
+        )
+      : h('p', { class: 'muted' }, t('models.no_eval')),
+    h('h2', {}, t('models.shadow_comparison')),
+    shadowView(data.shadow_comparison),
+    m.metrics?.features ? [h('h2', {}, t('models.features')), h('p', { class: 'muted' }, m.metrics.features.join(', '))] : null,
+  );
+}
+
+// {controlled_with_outcome, active: [{rate, precision, …}], shadow: [...]}:
+// the hit rate of the top share of controlled declarations ranked by each model.
+function shadowView(s) {
+  if (!s || !s.controlled_with_outcome) return h('p', { class: 'muted', 'data-testid': 'shadow' }, t('models.no_shadow'));
+  const active = s.active || [];
+  const shadow = s.shadow || [];
+  const rates = active.map((r) => r.rate);
+  return h(
+    'div',
+    { class: 'card', 'data-testid': 'shadow' },
+    h('p', {}, t('models.shadow_text', { n: num(s.controlled_with_outcome) })),
+    table(
+      [
+        { label: t('models.top_share'), get: (r) => pct(r, 0) },
+        { label: t('models.active_hit'), get: (r) => pct(active.find((x) => x.rate === r)?.precision, 1), num: true },
+        { label: t('models.shadow_hit'), get: (r) => pct(shadow.find((x) => x.rate === r)?.precision, 1), num: true },
+      ],
+      rates,
+    ),
+  );
+}

@@ -1,0 +1,410 @@
+// Rules (analysts): list with live statistics, the rule with its logic and
+// versions, edit with syntax errors shown in place, test on a declaration,
+// back-test with its figures, approve (by someone else), retire.
+import { get, post, qs, items } from '../api.js';
+import { t } from '../i18n.js';
+import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues } from '../ui.js';
+import { chart } from '../charts.js';
+import { session, go } from '../state.js';
+import { isAnalyst } from '../roles.js';
+
+const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'draft' ? 'yellow' : '', t(`rule_status.${s}`));
+
+export async function rulesPage(el, query) {
+  const status = query.get('status') || '';
+  const data = await get('/rules');
+  let rows = items(data, 'rules');
+  if (status) rows = rows.filter((r) => r.status === status);
+  mount(
+    el,
+    h('h1', {}, t('nav.rules')),
+    h(
+      'div',
+      { class: 'inline', style: 'display:flex;gap:.75rem;align-items:center;margin-bottom:.75rem' },
+      isAnalyst(session.me) ? h('button', { type: 'button', onclick: () => go('/rules/new'), 'data-testid': 'new-rule' }, t('rules.new')) : null,
+      ['', 'draft', 'active', 'retired'].map((s) =>
+        h('a', { href: `#/rules${qs({ status: s })}`, class: s === status ? 'chip' : null }, s ? t(`rule_status.${s}`) : t('common.all')),
+      ),
+    ),
+    table(
+      [
+        {
+          label: t('rules.id'),
+          // Rule logic is for analysts; others see the statistics only.
+          render: (r) => (isAnalyst(session.me) ? h('a', { href: `#/rules/${encodeURIComponent(r.id)}${qs({ version: r.version })}` }, r.id) : r.id),
+        },
+        { label: t('rules.version'), get: (r) => `v${r.version}` },
+        { label: t('rules.status'), render: (r) => statusChip(r.status) },
+        { label: t('rules.title'), get: (r) => r.title },
+        { label: t('rules.department'), get: (r) => r.department },
+        { label: t('rules.hits'), get: (r) => num(r.hits), num: true },
+        { label: t('rules.controls'), get: (r) => num(r.controls), num: true },
+        { label: t('rules.findings'), get: (r) => num(r.findings), num: true },
+        { label: t('rules.hit_rate'), get: (r) => pct(r.hit_rate, 1), num: true },
+        { label: t('rules.revenue'), get: (r) => num(r.revenue_cny), num: true },
+        { label: t('rules.recent_rate'), get: (r) => pct(r.recent_selection_rate, 2), num: true },
+        { label: t('rules.alarm'), render: (r) => (r.alarm ? chip('red', r.alarm) : '') },
+      ],
+      rows,
+      { testid: 'rules-table' },
+    ),
+  );
+}
+
+// GET /rules/{id}?version=N → {rule: {def, status, created_by, …}, status, versions: [...]}.
+async function loadRule(id, version) {
+  const data = await get(`/rules/${encodeURIComponent(id)}${qs({ version })}`);
+  const rec = data.rule || {};
+  return { rec, def: rec.def || {}, status: data.status || rec.status, versions: items(data, 'versions') };
+}
+
+export async function ruleDetailPage(el, id, query) {
+  const { rec, def, status, versions } = await loadRule(id, query.get('version'));
+  versions.sort((a, b) => b.version - a.version);
+  const author = rec.created_by;
+  const me = session.me.username;
+  const testBox = h('div');
+  const backtestBox = h('div');
+  const actionMsg = h('div');
+
+  const approve = async () => {
+    actionMsg.replaceChildren();
+    try {
+      await post(`/rules/${encodeURIComponent(id)}/approve${qs({ version: def.version })}`);
+      flash(t('rules.approved', { id, version: def.version }));
+      ruleDetailPage(el, id, new URLSearchParams({ version: def.version }));
+    } catch (e) {
+      actionMsg.replaceChildren(errorBox(e));
+    }
+  };
+  const retireForm = h(
+    'form',
+    {
+      class: 'inline',
+      'data-testid': 'retire-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const v = formValues(ev.target);
+        actionMsg.replaceChildren();
+        if (!v.reason) return actionMsg.replaceChildren(errorBox({ message: t('rules.reason_required'), field: 'reason' }));
+        try {
+          await post(`/rules/${encodeURIComponent(id)}/retire`, { version: def.version, reason: v.reason });
+          flash(t('rules.retired', { id }));
+          ruleDetailPage(el, id, new URLSearchParams({ version: def.version }));
+        } catch (e) {
+          actionMsg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h('label', {}, t('rules.retire_reason'), h('input', { name: 'reason', size: 40 })),
+    h('button', { type: 'submit', class: 'danger' }, t('rules.retire')),
+  );
+
+  mount(
+    el,
+    h('div', { class: 'breadcrumb' }, h('a', { href: '#/rules' }, t('nav.rules')), h('span', {}, '›'), h('span', {}, id)),
+    h('h1', {}, `${def.id} v${def.version} `, statusChip(status)),
+    h(
+      'div',
+      { class: 'card' },
+      h(
+        'dl',
+        { class: 'kv', 'data-testid': 'rule-facts' },
+        [
+          ['rules.title', def.title],
+          ['rules.department', def.department],
+          ['rules.weight', def.weight],
+          ['rules.forces', def.channel ? channelChip(def.channel) : '—'],
+          ['rules.instructions', def.instructions],
+          ['rules.valid', `${def.valid_from || '—'} → ${def.valid_to || '—'}`],
+          ['rules.author', author],
+          ['rules.approver', rec.approved_by || '—'],
+          ['rules.created_at', dt(rec.created_at)],
+        ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')]),
+      ),
+      h('h2', {}, t('rules.logic')),
+      h('pre', { class: 'code', 'data-testid': 'rule-logic' }, def.when),
+      h(
+        'div',
+        { style: 'display:flex;gap:.5rem;flex-wrap:wrap;margin-top:.5rem' },
+        h('button', { type: 'button', class: 'secondary', onclick: () => go(`/rules/${encodeURIComponent(id)}/edit${qs({ version: def.version })}`) }, t('rules.edit')),
+        status === 'draft'
+          ? h(
+              'button',
+              { type: 'button', 'data-testid': 'approve', onclick: approve, title: author === me ? t('rules.own_rule') : null },
+              t('rules.approve'),
+            )
+          : null,
+      ),
+      status === 'draft' && author === me ? h('p', { class: 'muted' }, t('rules.own_rule')) : null,
+      status !== 'retired' ? retireForm : null,
+      actionMsg,
+    ),
+    h('h2', {}, t('rules.test')),
+    h('div', { class: 'card' }, testForm({ id, version: def.version }, testBox), testBox),
+    h('h2', {}, t('rules.backtest')),
+    h('div', { class: 'card' }, backtestForm(id, def.version, backtestBox), backtestBox),
+    versions.length > 1
+      ? [
+          h('h2', {}, t('rules.versions')),
+          table(
+            [
+              { label: t('rules.version'), render: (v) => h('a', { href: `#/rules/${encodeURIComponent(id)}${qs({ version: v.version })}` }, `v${v.version}`) },
+              { label: t('rules.status'), render: (v) => statusChip(v.status) },
+              { label: t('rules.author'), get: (v) => v.created_by },
+              { label: t('rules.approver'), get: (v) => v.approved_by },
+            ],
+            versions,
+          ),
+        ]
+      : null,
+  );
+}
+
+
+function testForm(target, box) {
+  return h(
+    'form',
+    {
+      class: 'inline',
+      'data-testid': 'rule-test-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const v = formValues(ev.target);
+        box.replaceChildren();
+        if (!v.declaration_id) return box.replaceChildren(errorBox({ message: t('rules.need_declaration'), field: 'declaration_id' }));
+        try {
+          const res = await post('/rules/test', { id: target.id, version: target.version, declaration_ids: [v.declaration_id] });
+          const fired = fires(res);
+          box.replaceChildren(
+            h(
+              'div',
+              { class: fired ? 'error' : 'ok-msg', 'data-testid': 'rule-test-result' },
+              fired ? t('rules.test_fired', { id: v.declaration_id }) : t('rules.test_not_fired', { id: v.declaration_id }),
+            ),
+          );
+        } catch (e) {
+          box.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h('label', {}, t('rules.test_declaration'), h('input', { name: 'declaration_id', size: 24 })),
+    h('button', { type: 'submit', class: 'secondary' }, t('rules.run_test')),
+  );
+}
+
+function backtestForm(id, version, box) {
+  return h(
+    'form',
+    {
+      class: 'inline',
+      'data-testid': 'backtest-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const v = formValues(ev.target);
+        box.replaceChildren(h('p', { class: 'muted' }, t('rules.backtest_running')));
+        try {
+          const res = await post(`/rules/${encodeURIComponent(id)}/backtest${qs({ version, ...v })}`);
+          box.replaceChildren(backtestView(res.backtest || res));
+        } catch (e) {
+          box.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h('label', {}, t('common.from'), h('input', { type: 'date', name: 'from' })),
+    h('label', {}, t('common.to'), h('input', { type: 'date', name: 'to' })),
+    h('button', { type: 'submit', class: 'secondary' }, t('rules.run_backtest')),
+  );
+}
+
+function backtestView(b) {
+  const load = Object.entries(b.load_per_office || {}).map(([office, v]) => ({
+    office,
+    hits: Array.isArray(v) ? v[0] : v.hits,
+    per_day: Array.isArray(v) ? v[1] : v.per_day,
+  }));
+  return h(
+    'div',
+    { 'data-testid': 'backtest-result' },
+    h(
+      'dl',
+      { class: 'kv' },
+      [
+        ['rules.bt_declarations', num(b.declarations)],
+        ['rules.bt_hits', num(b.hits)],
+        ['rules.bt_added_controls', num(b.added_controls)],
+        ['rules.bt_added_rate', pct(b.added_targeting_rate, 3)],
+        ['rules.bt_hits_controlled', num(b.hits_controlled)],
+        ['rules.bt_hits_finding', num(b.hits_with_finding)],
+        ['rules.bt_hit_rate', pct(b.hit_rate_on_controlled, 1)],
+        ['rules.bt_revenue', `${num(b.revenue_cny)} CNY`],
+        ['rules.bt_overlap', `${num(b.overlap_with_active)} (${pct(b.overlap_rate, 1)})`],
+      ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)]),
+    ),
+    load.length
+      ? [
+          h('h2', {}, t('rules.bt_load')),
+          chart(
+            {
+              tooltip: { trigger: 'axis' },
+              grid: { left: 8, right: 24, top: 16, bottom: 8, containLabel: true },
+              xAxis: { type: 'category', data: load.map((l) => l.office) },
+              yAxis: { type: 'value', name: t('rules.bt_per_day') },
+              series: [{ type: 'bar', name: t('rules.bt_per_day'), data: load.map((l) => +Number(l.per_day).toFixed(3)) }],
+            },
+            { height: 240 },
+          ),
+          table(
+            [
+              { label: t('common.office'), get: (l) => l.office },
+              { label: t('rules.bt_hits'), get: (l) => num(l.hits), num: true },
+              { label: t('rules.bt_per_day'), get: (l) => num(l.per_day, 2), num: true },
+            ],
+            load,
+          ),
+        ]
+      : null,
+  );
+}
+
+// {results: [{declaration_id, fires}], hits} for one declaration.
+const fires = (res) => (res.results || []).some((r) => r.fires);
+
+// The error's place in the rule text: from the error body (line, column) or
+// from a "line L, column C" / "L:C" in its message.
+export function errorPosition(err) {
+  if (err.line) return { line: Number(err.line), column: Number(err.column || 1) };
+  const m = /line (\d+)(?:,? col(?:umn)? (\d+))?/i.exec(err.message || '') || /(\d+):(\d+)/.exec(err.message || '');
+  return m ? { line: Number(m[1]), column: Number(m[2] || 1) } : null;
+}
+
+export async function ruleEditPage(el, id, query) {
+  let def = { id: '', title: '', department: '', weight: 0.2, channel: '', instructions: '', valid_from: '', valid_to: '', when: '' };
+  if (id) {
+    const loaded = await loadRule(id, query.get('version'));
+    def = { ...def, ...loaded.def };
+  }
+  const errorSlot = h('div', { 'data-testid': 'rule-error' });
+  const marker = h('div', { class: 'marker', 'data-testid': 'rule-error-marker' });
+  const when = h('textarea', { name: 'when', spellcheck: 'false', rows: 10 }, def.when || '');
+  const testBox = h('div');
+
+  const collect = () => {
+    const v = formValues(form);
+    const rule = {
+      id: v.id || '',
+      title: v.title || '',
+      department: v.department || '',
+      weight: Number(v.weight || 0),
+      instructions: v.instructions || '',
+      when: when.value,
+    };
+    if (v.channel) rule.channel = v.channel;
+    if (v.valid_from) rule.valid_from = v.valid_from;
+    if (v.valid_to) rule.valid_to = v.valid_to;
+    return rule;
+  };
+  const showError = (e) => {
+    errorSlot.replaceChildren(errorBox(e));
+    marker.replaceChildren();
+    const pos = e.field === 'when' || !e.field ? errorPosition(e) : null;
+    if (pos) {
+      const lines = when.value.split('\n');
+      const text = lines[pos.line - 1] ?? '';
+      marker.append(`${t('rules.at_line', { line: pos.line, column: pos.column })}\n${text}\n${' '.repeat(Math.max(0, pos.column - 1))}^`);
+      // Put the caret where the error is.
+      const offset = lines.slice(0, pos.line - 1).reduce((n, l) => n + l.length + 1, 0) + pos.column - 1;
+      when.focus();
+      when.setSelectionRange(offset, Math.min(when.value.length, offset + 1));
+    } else if (e.field) {
+      form.querySelector(`[name="${CSS.escape(e.field)}"]`)?.focus();
+    }
+  };
+  const clearError = () => {
+    errorSlot.replaceChildren();
+    marker.replaceChildren();
+  };
+
+  const form = h(
+    'form',
+    {
+      'data-testid': 'rule-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        clearError();
+        try {
+          const res = await post('/rules', collect());
+          const saved = res?.rule?.def || {};
+          flash(t('rules.saved', { id: saved.id || collect().id, version: saved.version ?? '' }));
+          go(`/rules/${encodeURIComponent(saved.id || collect().id)}${saved.version ? qs({ version: saved.version }) : ''}`);
+        } catch (e) {
+          showError(e);
+        }
+      },
+    },
+    h(
+      'div',
+      { style: 'display:flex;gap:.75rem;flex-wrap:wrap' },
+      h('label', {}, t('rules.id'), h('input', { name: 'id', value: def.id, required: true, readonly: !!id, size: 16 })),
+      h('label', { style: 'flex:1' }, t('rules.title'), h('input', { name: 'title', value: def.title, required: true })),
+      h('label', {}, t('rules.department'), h('input', { name: 'department', value: def.department, size: 14 })),
+      h('label', {}, t('rules.weight'), h('input', { name: 'weight', type: 'number', min: 0, max: 1, step: '0.01', value: def.weight })),
+      h(
+        'label',
+        {},
+        t('rules.forces'),
+        h(
+          'select',
+          { name: 'channel' },
+          ['', 'yellow', 'red'].map((c) => h('option', { value: c, selected: (def.channel || '') === c }, c ? t(`channel.${c}`) : t('rules.no_force'))),
+        ),
+      ),
+      h('label', {}, t('rules.valid_from'), h('input', { type: 'date', name: 'valid_from', value: def.valid_from || '' })),
+      h('label', {}, t('rules.valid_to'), h('input', { type: 'date', name: 'valid_to', value: def.valid_to || '' })),
+    ),
+    h('label', { style: 'margin-top:.5rem' }, t('rules.instructions'), h('input', { name: 'instructions', value: def.instructions })),
+    h('label', { style: 'margin-top:.5rem' }, t('rules.logic'), h('div', { class: 'editor' }, when, marker)),
+    errorSlot,
+    h('div', { style: 'display:flex;gap:.5rem;margin-top:.5rem' }, h('button', { type: 'submit' }, t('rules.save_draft'))),
+  );
+
+  mount(
+    el,
+    h('div', { class: 'breadcrumb' }, h('a', { href: '#/rules' }, t('nav.rules')), h('span', {}, '›'), h('span', {}, id || t('rules.new'))),
+    h('h1', {}, id ? t('rules.edit_title', { id }) : t('rules.new')),
+    h('p', { class: 'muted' }, t('rules.edit_help')),
+    h('div', { class: 'card' }, form),
+    h('h2', {}, t('rules.test_draft')),
+    h(
+      'div',
+      { class: 'card' },
+      h(
+        'form',
+        {
+          class: 'inline',
+          'data-testid': 'draft-test-form',
+          onsubmit: async (ev) => {
+            ev.preventDefault();
+            clearError();
+            testBox.replaceChildren();
+            const v = formValues(ev.target);
+            if (!v.declaration_id) return testBox.replaceChildren(errorBox({ message: t('rules.need_declaration'), field: 'declaration_id' }));
+            try {
+              const res = await post('/rules/test', { rule: collect(), declaration_ids: [v.declaration_id] });
+              const fired = fires(res);
+              testBox.replaceChildren(
+                h('div', { class: fired ? 'error' : 'ok-msg', 'data-testid': 'rule-test-result' }, fired ? t('rules.test_fired', { id: v.declaration_id }) : t('rules.test_not_fired', { id: v.declaration_id })),
+              );
+            } catch (e) {
+              if (e.field === 'when' || e.line || errorPosition(e)) showError(e);
+              else testBox.replaceChildren(errorBox(e));
+            }
+          },
+        },
+        h('label', {}, t('rules.test_declaration'), h('input', { name: 'declaration_id', size: 24 })),
+        h('button', { type: 'submit', class: 'secondary' }, t('rules.run_test')),
+      ),
+      testBox,
+    ),
+  );
+}

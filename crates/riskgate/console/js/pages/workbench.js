@@ -1,0 +1,145 @@
+// Officer workbench: my office's open controls by risk, their instructions,
+// recording an outcome, and overriding a lane (reason mandatory).
+import { get, post, qs, items } from '../api.js';
+import { t } from '../i18n.js';
+import { h, mount, num, dt, channelChip, levelChip, errorBox, flash } from '../ui.js';
+import { session } from '../state.js';
+import { overrideForm } from './declarations.js';
+
+const FINDINGS = ['undervaluation', 'misclassification', 'origin', 'quantity', 'prohibited', 'licence', 'smuggling', 'other'];
+
+// RFC 3339 with the browser's offset (DATA.md times carry an offset).
+export function nowRfc3339(d = new Date()) {
+  const off = -d.getTimezoneOffset();
+  const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, '0');
+  const local = new Date(d.getTime() + off * 60000).toISOString().slice(0, 19);
+  return `${local}${off >= 0 ? '+' : '-'}${pad(off / 60)}:${pad(off % 60)}`;
+}
+
+export async function workbenchPage(el, query) {
+  const me = session.me;
+  const office = query.get('office') || me.office || '';
+  const data = await get(`/controls${qs({ office, limit: 200 })}`);
+  const rows = items(data, 'controls', 'tasks');
+  rows.sort((a, b) => (b.risk_value ?? 0) - (a.risk_value ?? 0));
+  const list = h('div', { 'data-testid': 'open-controls' });
+  mount(
+    el,
+    h('h1', {}, t('nav.workbench'), office ? ` · ${office}` : ''),
+    h('p', { class: 'muted' }, t('work.intro', { n: rows.length })),
+    list,
+  );
+  if (!rows.length) {
+    list.append(h('p', { class: 'muted' }, t('work.none')));
+    return;
+  }
+  for (const r of rows) list.append(controlCard(r, () => workbenchPage(el, query)));
+}
+
+function controlCard(r, reload) {
+  const id = r.declaration_id || r.id;
+  const slot = h('div');
+  const card = h(
+    'div',
+    { class: 'card', 'data-control': id },
+    h(
+      'div',
+      { style: 'display:flex;gap:1rem;align-items:center;flex-wrap:wrap' },
+      h('a', { href: `#/declarations/${encodeURIComponent(id)}` }, h('strong', {}, id)),
+      channelChip(r.channel),
+      r.risk_level ? levelChip(r.risk_level) : null,
+      h('span', {}, `${t('decl.risk_value')} ${r.risk_value?.toFixed?.(3) ?? '—'}`),
+      r.trader ? h('span', { class: 'muted' }, typeof r.trader === 'object' ? r.trader.name || r.trader.id : r.trader) : null,
+      h('span', { class: 'muted' }, `${t('work.opened_at')} ${dt(r.opened_at || r.decided_at || r.created_at)}`),
+      r.random ? h('span', { class: 'chip' }, t('work.random')) : null,
+      h('span', { style: 'flex:1' }),
+      h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome')),
+      h(
+        'button',
+        { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload)) },
+        t('work.override'),
+      ),
+    ),
+    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), r.instructions || t('decl.no_instructions')),
+    slot,
+  );
+  return card;
+}
+
+function outcomeForm(r, reload) {
+  const id = r.declaration_id || r.id;
+  const msg = h('div');
+  const form = h(
+    'form',
+    {
+      'data-testid': 'outcome-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(form);
+        const findings = f.getAll('findings');
+        const result = f.get('result');
+        msg.replaceChildren();
+        if (result === 'finding' && !findings.length) {
+          msg.replaceChildren(errorBox({ message: t('outcome.need_finding'), field: 'findings' }));
+          return;
+        }
+        const now = nowRfc3339();
+        // The server records the outcome in the caller's name.
+        const body = {
+          control: f.get('control'),
+          completed_at: now,
+          result,
+          findings: result === 'finding' ? findings : [],
+          additional_duty: Number(f.get('additional_duty') || 0),
+          seizure: f.get('seizure') === 'on',
+          note: f.get('note') || undefined,
+        };
+        if (f.get('release') === 'on') body.released_at = now;
+        try {
+          await post(`/controls/${encodeURIComponent(id)}/outcome`, body);
+          flash(t('outcome.saved', { id }));
+          reload();
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h(
+      'div',
+      { class: 'inline form', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end;margin-top:.75rem' },
+      h(
+        'label',
+        {},
+        t('outcome.control'),
+        h(
+          'select',
+          { name: 'control' },
+          ['document', 'physical', 'audit'].map((c) =>
+            h('option', { value: c, selected: (r.channel === 'red' ? 'physical' : 'document') === c }, t(`control.${c}`)),
+          ),
+        ),
+      ),
+      h(
+        'label',
+        {},
+        t('outcome.result'),
+        h('select', { name: 'result' }, ['no_finding', 'finding'].map((c) => h('option', { value: c }, t(`outcome.${c}`)))),
+      ),
+      h('label', {}, t('outcome.additional_duty'), h('input', { name: 'additional_duty', type: 'number', min: 0, step: '0.01', value: '0' })),
+      h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'seizure' }), t('outcome.seizure')),
+      h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'release', checked: true }), t('outcome.release_now')),
+    ),
+    h(
+      'fieldset',
+      { style: 'border:1px solid var(--line);margin:.5rem 0' },
+      h('legend', {}, t('outcome.findings')),
+      FINDINGS.map((k) =>
+        h('label', { style: 'flex-direction:row;display:inline-flex;margin-right:1rem' }, h('input', { type: 'checkbox', name: 'findings', value: k }), t(`finding.${k}`)),
+      ),
+    ),
+    h('label', {}, t('outcome.note'), h('input', { name: 'note', size: 60 })),
+    h('div', { style: 'margin-top:.5rem' }, h('button', { type: 'submit' }, t('outcome.submit'))),
+    msg,
+  );
+  return form;
+}

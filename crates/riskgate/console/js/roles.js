@@ -1,0 +1,44 @@
+// Which pages a user is shown. The server's /me lists the caller's
+// permissions; a page is shown when the user holds the permission it needs.
+// Hiding is a convenience only: the server enforces every permission and the
+// console shows its refusal.
+const ALIASES = {
+  officer: 'field_officer',
+  analyst: 'risk_analyst',
+  supervisor: 'integrity_supervisor',
+  department: 'department_user',
+  admin: 'administrator',
+  machine: 'machine_client',
+};
+
+export function normRole(r) {
+  const k = String(r || '')
+    .toLowerCase()
+    .replace(/[\s-]+/g, '_');
+  return ALIASES[k] || k;
+}
+
+// page → the permission (as named by the server) it needs.
+export const PAGES = [
+  { key: 'overview', perm: 'ReadKpi' },
+  { key: 'declarations', perm: 'ReadDeclarations' },
+  { key: 'workbench', perm: 'RecordOutcome' },
+  { key: 'rules', perm: 'ReadRuleStats' },
+  { key: 'models', perm: 'ReadModels' },
+  { key: 'enterprises', perm: 'ReadEnterprises' },
+  { key: 'integrity', perm: 'ReadActions' },
+];
+
+export function may(me, perm) {
+  return !!me && Array.isArray(me.permissions) && me.permissions.includes(perm);
+}
+
+export function mayUse(me, page) {
+  const p = PAGES.find((x) => x.key === page);
+  return !p || may(me, p.perm);
+}
+
+// Rule logic and the rules that fired are for risk analysts.
+export function isAnalyst(me) {
+  return may(me, 'RuleLogic');
+}

@@ -1,0 +1,117 @@
+// DOM helpers. Data from the API is only ever set as text, never as HTML.
+import { t, lang } from './i18n.js';
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'value') el.value = v;
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+export function mount(target, ...children) {
+  target.replaceChildren();
+  append(target, children);
+}
+
+// A table from rows and column specs {label, get, num?, render?}.
+export function table(columns, rows, { onRowClick, empty, testid } = {}) {
+  const head = h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : null }, c.label)));
+  const body = rows.length
+    ? rows.map((r) =>
+        h(
+          'tr',
+          { class: onRowClick ? 'clickable' : null, onclick: onRowClick ? () => onRowClick(r) : null },
+          columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.render ? c.render(r) : fmtCell(c.get(r)))),
+        ),
+      )
+    : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty || t('common.none')))];
+  return h('table', { 'data-testid': testid }, h('thead', {}, head), h('tbody', {}, body));
+}
+
+function fmtCell(v) {
+  if (v === undefined || v === null || v === '') return '—';
+  return v;
+}
+
+export function pct(v, digits = 2) {
+  if (v === undefined || v === null || Number.isNaN(v)) return '—';
+  return `${(v * 100).toFixed(digits)}%`;
+}
+
+export function num(v, digits = 0) {
+  if (v === undefined || v === null || Number.isNaN(Number(v))) return '—';
+  return Number(v).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en-GB', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+export function dt(v) {
+  if (v === undefined || v === null || v === '') return '—';
+  // Store times may come as epoch seconds.
+  const d = typeof v === 'number' ? new Date(v < 1e11 ? v * 1000 : v) : new Date(v);
+  if (Number.isNaN(d.getTime())) return String(v);
+  return d.toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+}
+
+export function chip(kind, text) {
+  return h('span', { class: `chip ${kind || ''}` }, text ?? kind ?? '—');
+}
+
+export function channelChip(ch) {
+  return ch ? chip(ch, t(`channel.${ch}`)) : '—';
+}
+
+export function levelChip(l) {
+  return l ? chip(l, t(`level.${l}`)) : '—';
+}
+
+export function errorBox(err) {
+  return h('div', { class: 'error', role: 'alert', 'data-testid': 'error' }, describeError(err));
+}
+
+// The API's error body: {error: {code, message, field?, line?, column?}}.
+export function describeError(err) {
+  if (!err) return '';
+  if (err.status === 403) return `${t('error.forbidden')}${err.message ? ` — ${err.message}` : ''}`;
+  let s = err.message || String(err);
+  if (err.field) s += ` (${t('error.field')}: ${err.field})`;
+  if (err.code && err.code !== err.message) s += ` [${err.code}]`;
+  return s;
+}
+
+export function flash(msg, ok = true) {
+  const box = document.getElementById('flash');
+  box.replaceChildren(h('div', { class: ok ? 'ok-msg' : 'error' }, msg));
+  box.hidden = false;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => (box.hidden = true), 4000);
+}
+
+export function loading() {
+  return h('p', { class: 'muted' }, t('common.loading'));
+}
+
+// Form values as an object (empty strings dropped).
+export function formValues(form) {
+  const out = {};
+  for (const [k, v] of new FormData(form).entries()) {
+    if (typeof v === 'string' && v.trim() !== '') out[k] = v.trim();
+  }
+  return out;
+}

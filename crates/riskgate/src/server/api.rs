@@ -1,0 +1,1242 @@
+//! The API's handlers other than screening and sessions. Each asks for one
+//! permission first, scopes what it reads to the caller's offices, runs
+//! store work on a reader thread and engine work on the screening thread,
+//! and logs changes and reads of rule logic or integrity data.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use riskgate_core::{
+    Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Reason, Release, TaxInvoice,
+    ValidationError, WorkforceRecord,
+};
+use riskgate_engine::RuleStatus;
+use riskgate_store::{DeclarationQuery, OutcomeStored};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Perm, Principal, subtree};
+use super::error::{ApiError, ApiResult};
+use super::{AppState, Live};
+use crate::rules_cmd;
+
+pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ))
+    }
+}
+
+/// A day (YYYY-MM-DD, China time) or an RFC 3339 time, as seconds.
+fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult<Option<i64>> {
+    let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Some(crate::day_start(d) + if end { 86_400 } else { 0 }));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.timestamp()))
+        .map_err(|_| ApiError::query(name, format!("{name}: expected YYYY-MM-DD or an RFC 3339 time, got {s:?}")))
+}
+
+fn limit_param(l: Option<usize>, default: usize, max: usize) -> ApiResult<usize> {
+    match l {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::query("limit", format!("limit: expected 1 to {max}, got {n}"))),
+    }
+}
+
+/// The offices to read: the caller's scope, narrowed to `office`'s subtree.
+fn office_scope(p: &Principal, offices: &[Office], office: &Option<String>) -> ApiResult<Option<HashSet<String>>> {
+    match office.as_deref().filter(|s| !s.is_empty()) {
+        None => Ok(p.scope.clone()),
+        Some(o) => {
+            if !offices.iter().any(|x| x.code == o) {
+                return Err(ApiError::query("office", format!("office: no office {o:?}")));
+            }
+            if !p.sees_office(o) {
+                return Err(ApiError::forbidden(format!("office {o} is outside the caller's offices")).field("office"));
+            }
+            Ok(Some(subtree(offices, o)))
+        }
+    }
+}
+
+fn sorted(s: Option<HashSet<String>>) -> Option<Vec<String>> {
+    s.map(|s| {
+        let mut v: Vec<String> = s.into_iter().collect();
+        v.sort();
+        v
+    })
+}
+
+// ------------------------------------------------------------ declarations
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    office: Option<String>,
+    lane: Option<String>,
+    channel: Option<String>,
+    q: Option<String>,
+    trader: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn search_declarations(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadDeclarations)?;
+    let offices = sorted(office_scope(&p, &state.offices(), &q.office)?);
+    let channel = q.lane.or(q.channel).filter(|s| !s.is_empty());
+    if let Some(c) = &channel
+        && riskgate_core::Channel::parse(c).is_none()
+    {
+        return Err(ApiError::query("lane", format!("lane: expected green, yellow or red, got {c:?}")));
+    }
+    let query = DeclarationQuery {
+        offices,
+        q: q.q.filter(|s| !s.is_empty()),
+        trader: q.trader.filter(|s| !s.is_empty()),
+        channel,
+        from: time_param("from", &q.from, false)?,
+        to: time_param("to", &q.to, true)?,
+        limit: limit_param(q.limit, 50, 1000)?,
+    };
+    let rows = state.read(move |s| Ok(s.search_declarations(&query)?)).await?;
+    Ok(Json(json!({ "declarations": rows })))
+}
+
+pub async fn get_declaration(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadDeclarations)?;
+    let key = id.clone();
+    let (stored, tasks) = state
+        .read(move |s| {
+            let d = s.declaration(&key)?;
+            let t = if d.is_some() { Some(s.task_outcomes(&key)?) } else { None };
+            Ok((d, t))
+        })
+        .await?;
+    let Some(stored) = stored.filter(|d| p.sees_office(&d.declaration.office)) else {
+        return Err(ApiError::not_found(format!("no declaration {id:?}")));
+    };
+    let analyst = p.may(Perm::ReadRuleReasons);
+    let explanation = stored.decision.as_ref().map(|d| {
+        let mut rules = Vec::new();
+        let mut score = Value::Null;
+        let mut selectivity = Value::Null;
+        let mut credit = Value::Null;
+        let mut fallback = Value::Null;
+        let mut random_rate = Value::Null;
+        for r in &d.reasons {
+            match r {
+                Reason::Rule { id, version, title, channel, weight } => {
+                    rules.push(json!({"id": id, "version": version, "title": title, "channel": channel, "weight": weight}))
+                }
+                Reason::Model { id, score: sc, top_features, expected_revenue_cny } => {
+                    score = json!({"model": id, "probability": sc, "expected_revenue_cny": expected_revenue_cny,
+                        "top_features": top_features.iter().map(|(n, v)| json!({"feature": n, "contribution": v})).collect::<Vec<_>>()})
+                }
+                Reason::Random { rate } => random_rate = json!(rate),
+                Reason::Credit { class, factor } => credit = json!({"class": class, "factor": factor}),
+                Reason::Selectivity { office, threshold, target_rate } => {
+                    selectivity = json!({"office": office, "threshold": threshold, "target_rate": target_rate})
+                }
+                Reason::Fallback { detail } => fallback = json!(detail),
+            }
+        }
+        let mut e = json!({
+            "channel": d.channel, "risk_value": d.risk_value, "risk_level": d.risk_level, "source": d.source,
+            "disposal": d.disposal, "instructions": d.instructions,
+            "random_draw": d.random, "random_rate": random_rate,
+            "selection_probability": d.selection_probability,
+            "score": score, "selectivity": selectivity, "credit": credit, "fallback": fallback,
+            "rules_fired": rules.len(),
+        });
+        if analyst {
+            e["rules"] = Value::Array(rules);
+        }
+        e
+    });
+    let mut decision = stored.decision.as_ref().map(|d| serde_json::to_value(d).unwrap_or(Value::Null));
+    if !analyst && let Some(Value::Object(d)) = decision.as_mut() {
+        // Officers and others see instructions, never which rules fired.
+        if let Some(Value::Array(rs)) = d.get_mut("reasons") {
+            rs.retain(|r| r["kind"] != "rule");
+        }
+    }
+    let (task, outcomes) = match tasks {
+        Some(t) => (
+            serde_json::to_value(&t.task).unwrap_or(Value::Null),
+            serde_json::to_value(&t.outcomes).unwrap_or(Value::Null),
+        ),
+        None => (Value::Null, Value::Null),
+    };
+    Ok(Json(json!({
+        "declaration": stored.declaration,
+        "historical": stored.historical,
+        "decision": decision,
+        "explanation": explanation,
+        "task": task,
+        "outcomes": outcomes,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct OverrideBody {
+    channel: String,
+    reason: String,
+}
+
+/// Lane override with a mandatory reason, in the caller's own name
+/// (`Store::override_channel` changes the lane and logs it in one
+/// transaction).
+pub async fn override_lane(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    p.require(Perm::OverrideLane)?;
+    require_json(&headers)?;
+    let b: OverrideBody = super::parse_json(&body)?;
+    if riskgate_core::Channel::parse(&b.channel).is_none() {
+        return Err(ApiError::invalid(
+            "channel",
+            format!("channel: expected green, yellow or red, got {:?}", b.channel),
+        ));
+    }
+    if b.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "reason: an override needs a reason"));
+    }
+    let key = id.clone();
+    let d = state.read(move |s| Ok(s.declaration(&key)?)).await?;
+    if !d.is_some_and(|d| p.sees_office(&d.declaration.office)) {
+        return Err(ApiError::not_found(format!("no declaration {id:?}")));
+    }
+    let channel = riskgate_core::Channel::parse(&b.channel).expect("checked above");
+    let o = riskgate_store::Override {
+        declaration_id: id,
+        channel,
+        officer: p.username.clone(),
+        reason: b.reason.trim().to_string(),
+        at: chrono::Utc::now().fixed_offset(),
+        entered_by: None,
+    };
+    // On the screening thread: the lane change and its action-log entry
+    // are one store transaction; refusals (same lane, control completed,
+    // released goods) come back as 409 with the store's message.
+    let done = state.write(move |live| Ok(live.app.store.override_channel(&o)?)).await?;
+    Ok(Json(serde_json::to_value(&done).unwrap_or(Value::Null)).into_response())
+}
+// --------------------------------------------------------------- imports
+
+/// One record or an array of them; all are checked before any is stored.
+fn records<T>(body: &[u8], parse: impl Fn(&Value) -> Result<T, ValidationError>) -> ApiResult<Vec<T>> {
+    let v: Value = super::parse_json(body)?;
+    let (values, array) = match v {
+        Value::Array(a) => (a, true),
+        o @ Value::Object(_) => (vec![o], false),
+        _ => return Err(ApiError::invalid("", "expected a record object or an array of them")),
+    };
+    if values.is_empty() || values.len() > 100_000 {
+        return Err(ApiError::invalid("", format!("expected 1 to 100000 records, got {}", values.len())));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            parse(v).map_err(|e| ApiError::validation(&e, &if array { format!("[{i}]") } else { String::new() }))
+        })
+        .collect()
+}
+
+fn at(i: usize, n: usize, field: &str) -> String {
+    if n == 1 { field.to_string() } else { format!("[{i}].{field}") }
+}
+
+fn unknown(i: usize, n: usize, field: &str, expected: &str, got: &str) -> ApiError {
+    let f = at(i, n, field);
+    ApiError::invalid(&f, format!("{f}: expected {expected}, got {got:?}"))
+}
+
+fn summary(kind: &str, accepted: usize, duplicates: usize) -> Json<Value> {
+    Json(json!({"kind": kind, "accepted": accepted, "duplicates": duplicates}))
+}
+
+async fn import_done(state: &AppState, kind: &str, accepted: usize, duplicates: usize) -> Json<Value> {
+    state.metrics().imported(kind, accepted);
+    summary(kind, accepted, duplicates)
+}
+
+pub async fn import_offices(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportReference)?;
+    require_json(&headers)?;
+    let rows = records(&body, Office::from_json)?;
+    let n = rows.len();
+    let all = state
+        .write(move |live| {
+            let mut known: HashSet<String> = live.app.store.offices()?.into_iter().map(|o| o.code).collect();
+            known.extend(rows.iter().map(|o| o.code.clone()));
+            for (i, o) in rows.iter().enumerate() {
+                if let Some(parent) = &o.parent
+                    && !known.contains(parent)
+                {
+                    return Err(unknown(i, n, "parent", "the code of a known office", parent));
+                }
+            }
+            live.app.store.upsert_offices(&rows)?;
+            let mut a = p.action("import_offices", "api");
+            a.after = Some(json!({"accepted": n}));
+            live.app.store.append_action(&a)?;
+            let all = live.app.store.offices()?;
+            live.offices = all.iter().map(|o| o.code.clone()).collect();
+            Ok(all)
+        })
+        .await?;
+    state.inner.shared.set_offices(all);
+    Ok(import_done(&state, "offices", n, 0).await)
+}
+
+pub async fn import_officers(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportReference)?;
+    require_json(&headers)?;
+    let rows = records(&body, Officer::from_json)?;
+    let n = rows.len();
+    let offices = state.offices();
+    for (i, o) in rows.iter().enumerate() {
+        if !offices.is_empty() && !offices.iter().any(|x| x.code == o.office) {
+            return Err(unknown(i, n, "office", "an office code known to the registry", &o.office));
+        }
+    }
+    state
+        .write(move |live| {
+            live.app.store.upsert_officers(&rows)?;
+            let mut a = p.action("import_officers", "api");
+            a.after = Some(json!({"accepted": n}));
+            live.app.store.append_action(&a)?;
+            Ok(())
+        })
+        .await?;
+    Ok(import_done(&state, "officers", n, 0).await)
+}
+
+pub async fn import_enterprises(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportReference)?;
+    require_json(&headers)?;
+    let rows = records(&body, Enterprise::from_json)?;
+    let n = rows.len();
+    state
+        .write(move |live| {
+            live.app.store.upsert_enterprises(&rows)?;
+            for e in &rows {
+                live.app.engine.context.set_enterprise(e);
+            }
+            live.unsaved += 1;
+            Ok(())
+        })
+        .await?;
+    Ok(import_done(&state, "enterprises", n, 0).await)
+}
+
+pub async fn import_forex(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportExternal)?;
+    require_json(&headers)?;
+    let rows = records(&body, ForexPayment::from_json)?;
+    let n = rows.len();
+    state
+        .write(move |live| {
+            live.app.store.insert_forex(&rows)?;
+            for f in &rows {
+                live.app.engine.context.add_forex(f);
+            }
+            live.unsaved += 1;
+            Ok(())
+        })
+        .await?;
+    Ok(import_done(&state, "forex", n, 0).await)
+}
+
+pub async fn import_invoices(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportExternal)?;
+    require_json(&headers)?;
+    let rows = records(&body, TaxInvoice::from_json)?;
+    let n = rows.len();
+    state.write(move |live| Ok(live.app.store.insert_invoices(&rows)?)).await?;
+    Ok(import_done(&state, "invoices", n, 0).await)
+}
+
+/// Stores outcomes whose declarations are known and applies them to the
+/// engine; the caller has checked officers and scope.
+fn store_outcomes(live: &mut Live, rows: &[Outcome]) -> ApiResult<(usize, usize)> {
+    let ids: Vec<&str> = rows.iter().map(|o| o.declaration_id.as_str()).collect();
+    let known = live.app.store.known(&ids)?;
+    for (i, o) in rows.iter().enumerate() {
+        if !known.contains_key(&o.declaration_id) {
+            return Err(unknown(i, rows.len(), "declaration_id", "the id of a stored declaration", &o.declaration_id));
+        }
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    for (o, st) in rows.iter().zip(live.app.store.commit_outcomes(rows)?) {
+        match st {
+            OutcomeStored::Stored { keys } => {
+                live.app.engine.apply_outcome(&keys, o);
+                accepted += 1;
+            }
+            OutcomeStored::Duplicate => duplicates += 1,
+        }
+    }
+    live.unsaved += accepted;
+    Ok((accepted, duplicates))
+}
+
+pub async fn import_outcomes(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportOutcomes)?;
+    require_json(&headers)?;
+    let rows = records(&body, Outcome::from_json)?;
+    let n = rows.len();
+    let (accepted, duplicates) = state
+        .write(move |live| {
+            let officers: HashSet<String> = live.app.store.officers()?.into_iter().map(|o| o.id).collect();
+            for (i, o) in rows.iter().enumerate() {
+                if !officers.is_empty() && !officers.contains(&o.officer) {
+                    return Err(unknown(i, n, "officer", "an officer id known to the registry", &o.officer));
+                }
+            }
+            let r = store_outcomes(live, &rows)?;
+            let mut a = p.action("record_outcomes", "api");
+            a.after = Some(json!({"accepted": r.0, "duplicates": r.1}));
+            live.app.store.append_action(&a)?;
+            Ok(r)
+        })
+        .await?;
+    Ok(import_done(&state, "outcomes", accepted, duplicates).await)
+}
+
+pub async fn import_releases(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportOutcomes)?;
+    require_json(&headers)?;
+    let rows = records(&body, Release::from_json)?;
+    let n = rows.len();
+    let (accepted, duplicates) = state
+        .write(move |live| {
+            let ids: Vec<&str> = rows.iter().map(|r| r.declaration_id.as_str()).collect();
+            let known = live.app.store.known(&ids)?;
+            for (i, r) in rows.iter().enumerate() {
+                if !known.contains_key(&r.declaration_id) {
+                    return Err(unknown(i, n, "declaration_id", "the id of a stored declaration", &r.declaration_id));
+                }
+            }
+            let new = live.app.store.commit_releases(&rows)?;
+            let accepted = new.iter().filter(|x| **x).count();
+            let mut a = p.action("record_releases", "api");
+            a.after = Some(json!({"accepted": accepted}));
+            live.app.store.append_action(&a)?;
+            Ok((accepted, new.len() - accepted))
+        })
+        .await?;
+    Ok(import_done(&state, "releases", accepted, duplicates).await)
+}
+
+#[derive(Deserialize)]
+pub struct WorkforceQuery {
+    kind: Option<String>,
+}
+
+/// `POST /api/v1/workforce?kind=disciplinary|inspection|assessment|litigation`.
+pub async fn import_workforce(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<WorkforceQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ImportWorkforce)?;
+    require_json(&headers)?;
+    let parse: fn(&Value) -> Result<WorkforceRecord, ValidationError> = match q.kind.as_deref() {
+        Some("disciplinary") => WorkforceRecord::disciplinary_from_json,
+        Some("inspection") => WorkforceRecord::inspection_from_json,
+        Some("assessment") => WorkforceRecord::assessment_from_json,
+        Some("litigation") => WorkforceRecord::litigation_from_json,
+        other => {
+            return Err(ApiError::query(
+                "kind",
+                format!("kind: expected disciplinary, inspection, assessment or litigation, got {other:?}"),
+            ));
+        }
+    };
+    let rows = records(&body, parse)?;
+    let n = rows.len();
+    let offices = state.offices();
+    let (accepted, duplicates) = state
+        .write(move |live| {
+            let officers: HashSet<String> = live.app.store.officers()?.into_iter().map(|o| o.id).collect();
+            for (i, r) in rows.iter().enumerate() {
+                match r {
+                    WorkforceRecord::Disciplinary { officer, .. }
+                        if !officers.is_empty() && !officers.contains(officer) =>
+                    {
+                        return Err(unknown(i, n, "officer", "an officer id known to the registry", officer));
+                    }
+                    r => {
+                        if let Some(u) = r.unit()
+                            && !offices.is_empty()
+                            && !offices.iter().any(|o| o.code == u)
+                        {
+                            let f = if matches!(r, WorkforceRecord::Litigation { .. }) { "office" } else { "unit" };
+                            return Err(unknown(i, n, f, "an office code known to the registry", u));
+                        }
+                    }
+                }
+            }
+            let new = live.app.store.insert_workforce(&rows)?;
+            let accepted = new.iter().filter(|x| **x).count();
+            let mut a = p.action("import_workforce", q.kind.as_deref().unwrap_or(""));
+            a.after = Some(json!({"accepted": accepted, "duplicates": new.len() - accepted}));
+            live.app.store.append_action(&a)?;
+            Ok((accepted, new.len() - accepted))
+        })
+        .await?;
+    Ok(import_done(&state, "workforce", accepted, duplicates).await)
+}
+
+// ------------------------------------------------------- reference reads
+
+pub async fn list_offices(State(state): State<AppState>, _p: Principal) -> Json<Value> {
+    Json(json!({ "offices": *state.offices() }))
+}
+
+#[derive(Deserialize)]
+pub struct OfficeQuery {
+    office: Option<String>,
+}
+
+pub async fn list_officers(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<OfficeQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadOfficers)?;
+    let scope = office_scope(&p, &state.offices(), &q.office)?;
+    let mut rows = state.read(|s| Ok(s.officers()?)).await?;
+    rows.retain(|o| scope.as_ref().is_none_or(|s| s.contains(&o.office)));
+    Ok(Json(json!({ "officers": rows })))
+}
+
+#[derive(Deserialize)]
+pub struct EnterpriseQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list_enterprises(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<EnterpriseQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadEnterprises)?;
+    let limit = limit_param(q.limit, 50, 1000)?;
+    let needle = q.q.unwrap_or_default().to_lowercase();
+    let (ents, levels) = state.read(|s| Ok((s.enterprises()?, s.risk_levels("enterprise", None)?))).await?;
+    let level: std::collections::HashMap<&str, &riskgate_store::RiskLevelRecord> =
+        levels.iter().map(|l| (l.key.as_str(), l)).collect();
+    let mut rows: Vec<Value> = ents
+        .iter()
+        .filter(|e| {
+            needle.is_empty() || e.id.to_lowercase().contains(&needle) || e.name.to_lowercase().contains(&needle)
+        })
+        .map(|e| {
+            let l = level.get(e.id.as_str());
+            json!({"id": e.id, "name": e.name, "credit_class": e.credit_class.as_str(),
+                   "risk_level": l.map(|l| l.level.clone()), "risk_score": l.map(|l| l.score)})
+        })
+        .collect();
+    rows.sort_by(|a, b| b["risk_score"].as_f64().unwrap_or(-1.0).total_cmp(&a["risk_score"].as_f64().unwrap_or(-1.0)));
+    rows.truncate(limit);
+    Ok(Json(json!({ "enterprises": rows })))
+}
+
+pub async fn get_enterprise(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadEnterprises)?;
+    let offices = p.office_filter();
+    let key = id.clone();
+    let (ent, history, decls, controls) = state
+        .read(move |s| {
+            let ent = s.enterprises()?.into_iter().find(|e| e.id == key);
+            let history = s.risk_levels("enterprise", Some(&key))?;
+            let q = DeclarationQuery { offices, trader: Some(key.clone()), limit: 200, ..Default::default() };
+            let decls = s.search_declarations(&q)?;
+            // The latest 50 controls with their outcomes (findings, duty).
+            let mut controls = Vec::new();
+            for d in decls.iter().filter(|d| d.channel.as_deref().is_some_and(|c| c != "green")).take(50) {
+                let t = s.task_outcomes(&d.id)?;
+                // The search row's fields, plus the task and its outcomes.
+                let mut row = serde_json::to_value(d)?;
+                row["task"] = serde_json::to_value(&t.task)?;
+                row["outcomes"] = serde_json::to_value(&t.outcomes)?;
+                controls.push(row);
+            }
+            Ok((ent, history, decls.len(), controls))
+        })
+        .await?;
+    let Some(ent) = ent else { return Err(ApiError::not_found(format!("no enterprise {id:?}"))) };
+    Ok(Json(json!({
+        "enterprise": ent,
+        "risk_level": history.first(),
+        "history": history,
+        "recent_declarations": decls,
+        "recent_controls": controls,
+    })))
+}
+
+// -------------------------------------------------------------- controls
+
+#[derive(Deserialize)]
+pub struct ControlsQuery {
+    office: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list_controls(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ControlsQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadControls)?;
+    let limit = limit_param(q.limit, 100, 1000)?;
+    let offices = state.offices();
+    let scope = office_scope(&p, &offices, &q.office)?;
+    let codes: Option<Vec<String>> = scope.map(|s| {
+        let mut v: Vec<String> = offices
+            .iter()
+            .filter(|o| o.level == OfficeLevel::Office && s.contains(&o.code))
+            .map(|o| o.code.clone())
+            .collect();
+        v.sort();
+        v
+    });
+    let mut tasks = state
+        .read(move |s| match codes {
+            None => Ok(s.open_tasks(None, limit)?),
+            Some(codes) => {
+                let mut all = Vec::new();
+                for c in codes {
+                    all.extend(s.open_tasks(Some(&c), limit)?);
+                }
+                Ok(all)
+            }
+        })
+        .await?;
+    tasks.sort_by(|a, b| b.risk_value.total_cmp(&a.risk_value).then(a.id.cmp(&b.id)));
+    tasks.truncate(limit);
+    Ok(Json(json!({ "controls": tasks })))
+}
+
+/// `POST /api/v1/controls/{declaration_id}/outcome`: a DATA.md outcome;
+/// `declaration_id` comes from the path and `officer` is the caller.
+pub async fn record_outcome(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::RecordOutcome)?;
+    require_json(&headers)?;
+    let mut v: Value = super::parse_json(&body)?;
+    let Value::Object(m) = &mut v else { return Err(ApiError::invalid("", "expected an outcome object")) };
+    match m.get("declaration_id") {
+        Some(Value::String(d)) if *d != id => {
+            return Err(ApiError::invalid("declaration_id", "declaration_id: must match the declaration in the path"));
+        }
+        _ => {}
+    }
+    match m.get("officer") {
+        Some(Value::String(o)) if *o != p.username => {
+            return Err(
+                ApiError::forbidden("officer: an outcome is recorded in the caller's own name").field("officer")
+            );
+        }
+        _ => {}
+    }
+    m.insert("declaration_id".into(), Value::String(id.clone()));
+    m.insert("officer".into(), Value::String(p.username.clone()));
+    let o = Outcome::from_json(&v).map_err(|e| ApiError::validation(&e, ""))?;
+    let key = id.clone();
+    let d = state.read(move |s| Ok(s.declaration(&key)?)).await?;
+    if !d.as_ref().is_some_and(|d| p.sees_office(&d.declaration.office)) {
+        return Err(ApiError::not_found(format!("no declaration {id:?}")));
+    }
+    let (accepted, duplicates) = state
+        .write(move |live| {
+            let r = store_outcomes(live, std::slice::from_ref(&o))?;
+            let mut a = p.action("record_outcome", &o.declaration_id);
+            a.after = Some(serde_json::to_value(&o).unwrap_or(Value::Null));
+            live.app.store.append_action(&a)?;
+            Ok(r)
+        })
+        .await?;
+    Ok(import_done(&state, "outcomes", accepted, duplicates).await)
+}
+
+// ----------------------------------------------------------------- rules
+
+/// Runs `f` on the screening thread with the app acting as the caller.
+async fn as_caller<T: Send + 'static>(
+    state: &AppState,
+    p: &Principal,
+    f: impl FnOnce(&mut crate::app::App) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let user = p.username.clone();
+    state
+        .write(move |live| {
+            let before = std::mem::replace(&mut live.app.user, user);
+            let r = f(&mut live.app);
+            live.app.user = before;
+            r
+        })
+        .await
+}
+
+/// After a rule or model change: the engine picks up the active set.
+fn reload(app: &mut crate::app::App) -> ApiResult<()> {
+    app.checkpoint()?;
+    app.reload()?;
+    Ok(())
+}
+
+pub async fn list_rules(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadRuleStats)?;
+    let rows = state.read(|s| rules_cmd::list_in(s)).await?;
+    Ok(Json(json!({ "rules": rows, "runaway_rate": rules_cmd::RUNAWAY_RATE })))
+}
+
+#[derive(Deserialize)]
+pub struct VersionQuery {
+    version: Option<u32>,
+}
+
+pub async fn get_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::RuleLogic)?;
+    let (rec, versions) = state
+        .read(move |s| {
+            let rec = match rules_cmd::find_in(s, &id, q.version) {
+                Ok(r) => r,
+                Err(_) => return Ok(None),
+            };
+            let versions: Vec<Value> = s
+                .rules()?
+                .into_iter()
+                .filter(|r| r.def.id == id)
+                .map(|r| {
+                    json!({"version": r.def.version, "status": r.status.as_str(), "created_by": r.created_by,
+                                "approved_by": r.approved_by})
+                })
+                .collect();
+            // A read of rule logic is logged.
+            s.append_action(&p.action("rule_read", &format!("{id}@{}", rec.def.version)))?;
+            Ok(Some((rec, versions)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such rule or version"))?;
+    Ok(Json(json!({ "rule": rec, "status": rec.status.as_str(), "versions": versions })))
+}
+
+/// A draft as JSON: the fields of a rule file.
+fn draft(body: &[u8]) -> ApiResult<riskgate_engine::RuleDef> {
+    let f: rules_cmd::RuleFile = super::parse_json(body)?;
+    rules_cmd::rule_def(f, "rule").map_err(|e| {
+        let m = format!("{e:#}");
+        let field = m.split(": ").nth(1).unwrap_or("").to_string();
+        ApiError::invalid(&field, m)
+    })
+}
+
+fn compile_error(e: &riskgate_rules::RuleError) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_syntax", format!("when: {e}"))
+        .field("when")
+        .extra(json!({"line": e.line, "column": e.column, "kind": e.kind.code()}))
+}
+
+pub async fn create_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    p.require(Perm::RuleLogic)?;
+    require_json(&headers)?;
+    let def = draft(&body)?;
+    let rec = as_caller(&state, &p, move |app| {
+        riskgate_engine::rulebook::compile_one(&def, app.engine.schema(), app.engine.lists())
+            .map_err(|e| compile_error(&e))?;
+        Ok(rules_cmd::add_def(app, def)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "rule": rec, "status": rec.status.as_str() }))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TestBody {
+    /// A stored rule (latest version unless `version`)…
+    id: Option<String>,
+    version: Option<u32>,
+    /// …or a draft not yet stored.
+    rule: Option<Value>,
+    declaration_ids: Option<Vec<String>>,
+    declarations: Option<Vec<Value>>,
+}
+
+/// `POST /api/v1/rules/test`: does the rule fire on these declarations
+/// (stored ones by id, or given in full), with today's context.
+pub async fn test_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::RuleLogic)?;
+    require_json(&headers)?;
+    let b: TestBody = super::parse_json(&body)?;
+    let def = match (&b.id, &b.rule) {
+        (_, Some(r)) => Some(draft(r.to_string().as_bytes())?),
+        (Some(_), None) => None,
+        (None, None) => return Err(ApiError::invalid("id", "id: name a stored rule, or give a draft in `rule`")),
+    };
+    let mut decls = Vec::new();
+    for (i, v) in b.declarations.iter().flatten().enumerate() {
+        decls.push(Declaration::from_json(v).map_err(|e| ApiError::validation(&e, &format!("declarations[{i}]")))?);
+    }
+    let ids = b.declaration_ids.unwrap_or_default();
+    if decls.is_empty() && ids.is_empty() {
+        return Err(ApiError::invalid("declaration_ids", "declaration_ids: give stored ids or `declarations`"));
+    }
+    let (id, version) = (b.id.clone(), b.version);
+    let offices = p.office_filter();
+    let results = as_caller(&state, &p, move |app| {
+        let def = match def {
+            Some(d) => {
+                riskgate_engine::rulebook::compile_one(&d, app.engine.schema(), app.engine.lists())
+                    .map_err(|e| compile_error(&e))?;
+                d
+            }
+            None => {
+                let id = id.unwrap_or_default();
+                rules_cmd::find_in(app.store.as_ref(), &id, version)
+                    .map_err(|_| ApiError::not_found(format!("no rule {id:?}")))?
+                    .def
+            }
+        };
+        for (i, did) in ids.iter().enumerate() {
+            match app.store.declaration(did)? {
+                Some(d) if offices.as_ref().is_none_or(|o| o.contains(&d.declaration.office)) => {
+                    decls.push(d.declaration)
+                }
+                _ => return Err(unknown(i, 2, "declaration_ids", "the id of a stored declaration", did)),
+            }
+        }
+        Ok(rules_cmd::test_declarations(app, &def, &decls)?)
+    })
+    .await?;
+    let hits = results.iter().filter(|(_, h)| *h).count();
+    Ok(Json(json!({
+        "results": results.iter().map(|(id, h)| json!({"declaration_id": id, "fires": h})).collect::<Vec<_>>(),
+        "hits": hits,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct BacktestQuery {
+    version: Option<u32>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn backtest_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<BacktestQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::RuleLogic)?;
+    let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
+    let lists = state.write(|live| Ok(rules_cmd::clone_lists(&live.app))).await?;
+    let b = state
+        .read(move |s| {
+            let Ok(rec) = rules_cmd::find_in(s, &id, q.version) else { return Ok(None) };
+            let mut a = p.action("rule_backtest", &format!("{id}@{}", rec.def.version));
+            a.after = Some(json!({"from": from, "to": to}));
+            s.append_action(&a)?;
+            Ok(Some(rules_cmd::backtest_in(s, lists, &rec.def, from, to)?))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such rule or version"))?;
+    Ok(Json(json!({ "backtest": b })))
+}
+
+pub async fn approve_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::RuleLogic)?;
+    let rec = as_caller(&state, &p, move |app| {
+        let rec = rules_cmd::find_in(app.store.as_ref(), &id, q.version)
+            .map_err(|_| ApiError::not_found(format!("no rule {id:?} of that version")))?;
+        if rec.status != RuleStatus::Draft {
+            return Err(ApiError::conflict(format!(
+                "rule {id} version {} is {}, only a draft can be approved",
+                rec.def.version,
+                rec.status.as_str()
+            )));
+        }
+        if rec.created_by == app.user {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "four_eyes",
+                format!(
+                    "rule {id} version {} was written by {}: another user must approve it",
+                    rec.def.version, rec.created_by
+                ),
+            ));
+        }
+        let r = rules_cmd::approve(app, &id, Some(rec.def.version))?;
+        reload(app)?;
+        Ok(r)
+    })
+    .await?;
+    Ok(Json(json!({ "rule": rec, "status": rec.status.as_str() })))
+}
+
+#[derive(Deserialize)]
+pub struct RetireBody {
+    reason: String,
+    version: Option<u32>,
+}
+
+pub async fn retire_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::RuleLogic)?;
+    require_json(&headers)?;
+    let b: RetireBody = super::parse_json(&body)?;
+    if b.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "reason: retiring a rule needs a reason"));
+    }
+    let rec = as_caller(&state, &p, move |app| {
+        let rec = rules_cmd::find_in(app.store.as_ref(), &id, b.version)
+            .map_err(|_| ApiError::not_found(format!("no rule {id:?} of that version")))?;
+        if rec.status == RuleStatus::Retired {
+            return Err(ApiError::conflict(format!("rule {id} version {} is already retired", rec.def.version)));
+        }
+        let r = rules_cmd::retire(app, &id, Some(rec.def.version), &b.reason)?;
+        reload(app)?;
+        Ok(r)
+    })
+    .await?;
+    Ok(Json(json!({ "rule": rec, "status": rec.status.as_str() })))
+}
+
+// ---------------------------------------------------------------- models
+
+pub async fn list_models(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadModels)?;
+    let models = state.read(|s| Ok(s.models()?)).await?;
+    Ok(Json(json!({ "models": models })))
+}
+
+pub async fn get_model(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadModels)?;
+    let key = id.clone();
+    let (m, shadow) = state.read(move |s| Ok((s.model(&key)?, s.shadow_outcomes(&key)?))).await?;
+    let Some(m) = m else { return Err(ApiError::not_found(format!("no model {id:?}"))) };
+    let comparison = (!shadow.is_empty()).then(|| {
+        let found: Vec<bool> = shadow.iter().map(|s| s.2).collect();
+        let ones = vec![1.0; shadow.len()];
+        let zeros = vec![0.0; shadow.len()];
+        let active: Vec<f64> = shadow.iter().map(|s| s.0).collect();
+        let shadowed: Vec<f64> = shadow.iter().map(|s| s.1).collect();
+        let rates = [0.1, 0.25, 0.5];
+        json!({
+            "controlled_with_outcome": shadow.len(),
+            "active": crate::model::weighted_at(&active, &found, &zeros, &ones, &rates),
+            "shadow": crate::model::weighted_at(&shadowed, &found, &zeros, &ones, &rates),
+        })
+    });
+    Ok(Json(json!({ "model": m, "shadow_comparison": comparison })))
+}
+
+#[derive(Deserialize)]
+pub struct StatusBody {
+    status: String,
+}
+
+pub async fn set_model_status(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ChangeModels)?;
+    require_json(&headers)?;
+    let b: StatusBody = super::parse_json(&body)?;
+    if !matches!(b.status.as_str(), "active" | "shadow" | "retired") {
+        return Err(ApiError::invalid(
+            "status",
+            format!("status: expected active, shadow or retired, got {:?}", b.status),
+        ));
+    }
+    let status = b.status.clone();
+    as_caller(&state, &p, move |app| {
+        if app.store.model(&id)?.is_none() {
+            return Err(ApiError::not_found(format!("no model {id:?}")));
+        }
+        crate::model::set_status(app, &id, &status)?;
+        reload(app)
+    })
+    .await?;
+    Ok(Json(json!({ "status": b.status })))
+}
+
+// ------------------------------------------------------------------ KPIs
+
+#[derive(Deserialize)]
+pub struct KpiQuery {
+    office: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<KpiQuery>) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadKpi)?;
+    let offices = state.offices();
+    let scope = office_scope(&p, &offices, &q.office)?;
+    let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
+    let counts = state.read(move |s| Ok(s.office_counts(from, to)?)).await?;
+    let mut units = crate::kpi::rollup(&offices, &counts);
+    if let Some(s) = scope {
+        units.retain(|u| s.contains(&u.code));
+    }
+    Ok(Json(json!({ "from": q.from, "to": q.to, "units": units })))
+}
+
+#[derive(Deserialize)]
+pub struct TrendQuery {
+    office: Option<String>,
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/kpi/trend`: one unit's figures per week or month. Without
+/// `from`/`to`, the twelve periods up to the latest declaration.
+pub async fn kpi_trend(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<TrendQuery>,
+) -> ApiResult<Json<Value>> {
+    use chrono::{Datelike, Duration, NaiveDate};
+    p.require(Perm::ReadKpi)?;
+    let offices = state.offices();
+    office_scope(&p, &offices, &q.office)?;
+    let unit = match q.office.clone().filter(|s| !s.is_empty()).or_else(|| p.office.clone()) {
+        Some(o) => o,
+        None => offices.iter().find(|o| o.level == OfficeLevel::Hq).map(|o| o.code.clone()).unwrap_or_default(),
+    };
+    let monthly = match q.period.as_deref() {
+        None | Some("week") => false,
+        Some("month") => true,
+        Some(other) => return Err(ApiError::query("period", format!("period: expected week or month, got {other:?}"))),
+    };
+    let day = |name: &str, s: &Option<String>| -> ApiResult<Option<NaiveDate>> {
+        match s.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| ApiError::query(name, format!("{name}: expected YYYY-MM-DD, got {s:?}"))),
+        }
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    let latest = state
+        .read(|s| Ok(s.search_declarations(&DeclarationQuery { limit: 1, ..Default::default() })?))
+        .await?
+        .first()
+        .map(|d| d.declared_at.date_naive());
+    let Some(end) = to.or(latest) else { return Ok(Json(json!({ "office": unit, "periods": [] }))) };
+    // Period starts: Monday of the week, or the first of the month.
+    let start_of = |d: NaiveDate| {
+        if monthly {
+            d.with_day(1).expect("day 1")
+        } else {
+            d - Duration::days(d.weekday().num_days_from_monday() as i64)
+        }
+    };
+    let next = |d: NaiveDate| {
+        if monthly { d.checked_add_months(chrono::Months::new(1)).expect("in range") } else { d + Duration::days(7) }
+    };
+    let mut starts = Vec::new();
+    let mut d = start_of(end);
+    let first = from.map(start_of);
+    loop {
+        starts.push(d);
+        if first.is_some_and(|f| d <= f) || (first.is_none() && starts.len() == 12) || starts.len() >= 104 {
+            break;
+        }
+        d = if monthly {
+            d.checked_sub_months(chrono::Months::new(1)).expect("in range")
+        } else {
+            d - Duration::days(7)
+        };
+    }
+    starts.reverse();
+    let periods: Vec<(NaiveDate, NaiveDate)> = starts.into_iter().map(|s| (s, next(s))).collect();
+    let bounds: Vec<(i64, i64)> = periods.iter().map(|(a, b)| (crate::day_start(*a), crate::day_start(*b))).collect();
+    let counts = state
+        .read(move |s| {
+            bounds.iter().map(|(a, b)| Ok(s.office_counts(Some(*a), Some(*b))?)).collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await?;
+    let rows: Vec<Value> = periods
+        .iter()
+        .zip(counts)
+        .map(|((a, b), c)| {
+            let units = crate::kpi::rollup(&offices, &c);
+            let u = units.into_iter().find(|u| u.code == unit);
+            let label = if monthly { a.format("%Y-%m").to_string() } else { a.format("%G-W%V").to_string() };
+            json!({"period": label, "from": a, "to": *b - Duration::days(1),
+                   "declarations": u.as_ref().map_or(0, |u| u.declarations),
+                   "figures": u.map(|u| u.figures).unwrap_or_default()})
+        })
+        .collect();
+    Ok(Json(json!({ "office": unit, "period": if monthly { "month" } else { "week" }, "periods": rows })))
+}
+
+// ------------------------------------------------------------ action log
+
+#[derive(Deserialize)]
+pub struct ActionsQuery {
+    officer: Option<String>,
+    office: Option<String>,
+    action: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The most recent entries looked through for a filtered query.
+const ACTIONS_WINDOW: usize = 50_000;
+
+pub async fn list_actions(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ActionsQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadActions)?;
+    let limit = limit_param(q.limit, 100, 5000)?;
+    let scope = office_scope(&p, &state.offices(), &q.office)?;
+    let kind = q.action.or(q.kind).filter(|s| !s.is_empty());
+    let officer = q.officer.filter(|s| !s.is_empty());
+    let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
+    let filter = json!({"officer": officer, "office": q.office, "action": kind, "from": q.from, "to": q.to});
+    let rows = state
+        .read(move |s| {
+            // Reading integrity data is itself logged.
+            let mut a = p.action("actions_read", "action_log");
+            a.after = Some(filter);
+            s.append_action(&a)?;
+            let mut rows = s.actions(ACTIONS_WINDOW)?;
+            rows.retain(|l| {
+                let at = l.action.at.timestamp();
+                officer.as_ref().is_none_or(|o| &l.action.actor == o)
+                    && kind.as_ref().is_none_or(|k| &l.action.action == k)
+                    && from.is_none_or(|f| at >= f)
+                    && to.is_none_or(|t| at < t)
+                    && scope.as_ref().is_none_or(|sc| l.action.office.as_ref().is_some_and(|o| sc.contains(o)))
+            });
+            rows.truncate(limit);
+            Ok(rows)
+        })
+        .await?;
+    Ok(Json(json!({ "actions": rows })))
+}
+
+/// `GET /api/v1/actions/verify`: the hash chain checked end to end.
+pub async fn verify_actions(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    p.require(Perm::ReadActions)?;
+    let broken = state
+        .read(move |s| {
+            s.append_action(&p.action("actions_verify", "action_log"))?;
+            Ok(s.verify_actions()?)
+        })
+        .await?;
+    Ok(Json(json!({ "intact": broken.is_none(), "broken_at": broken })))
+}

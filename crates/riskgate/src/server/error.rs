@@ -1,0 +1,136 @@
+//! The API's one error type: a stable code, a message, the offending field,
+//! and the HTTP status that goes with the code. 5xx bodies never carry the
+//! cause; it goes to the server log with an incident number instead.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Boxed: handlers return `Result<_, ApiError>` everywhere and the happy path stays small.
+#[derive(Debug)]
+pub struct ApiError(Box<ErrorBody>);
+
+#[derive(Debug)]
+pub struct ErrorBody {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Extra members of the error object (e.g. `line`, `column`, `index`).
+    pub extra: Option<Value>,
+}
+
+/// The public error codes and their statuses (documented in the OpenAPI document).
+pub const CODES: &[(&str, u16, &str)] = &[
+    ("invalid_json", 400, "the body is not valid JSON or not the expected shape"),
+    ("invalid_field", 422, "a field of a record is invalid; `field` names its path"),
+    ("invalid_query", 400, "a query parameter is invalid; `field` names it"),
+    ("rule_syntax", 422, "a rule does not compile; `line` and `column` locate the error"),
+    ("unauthenticated", 401, "no valid session cookie or API token"),
+    ("forbidden", 403, "the role or token scope does not allow this"),
+    ("four_eyes", 403, "a rule must be approved by another user than its author"),
+    ("csrf", 403, "a state-changing request from another origin"),
+    ("not_found", 404, "no such object in the caller's scope"),
+    ("conflict", 409, "the request conflicts with the stored state"),
+    ("historical", 409, "the declaration is stored as history and was never screened"),
+    ("unsupported_media_type", 415, "the body must be application/json"),
+    ("not_implemented", 501, "not available in this build"),
+    ("internal", 500, "an internal error; the server log has the details under the incident number"),
+    ("unavailable", 503, "the store or the screening thread is not available"),
+];
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError(Box::new(ErrorBody { status, code, message: message.into(), field: None, extra: None }))
+    }
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.0.field = Some(field.into());
+        self
+    }
+    pub fn extra(mut self, extra: Value) -> Self {
+        self.0.extra = Some(extra);
+        self
+    }
+    /// The same error again (to answer several waiting requests).
+    pub fn copy(&self) -> Self {
+        let b = &self.0;
+        ApiError(Box::new(ErrorBody {
+            status: b.status,
+            code: b.code,
+            message: b.message.clone(),
+            field: b.field.clone(),
+            extra: b.extra.clone(),
+        }))
+    }
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
+    }
+    pub fn query(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in or send an API token")
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the screening service is not available")
+    }
+    /// Logs the cause with an incident number; the body names only the number.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        eprintln!("incident {n}: {cause:#}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error (incident {n})"))
+    }
+    /// A validation error from the domain core, `prefix` naming the record (e.g. `[3]`).
+    pub fn validation(e: &riskgate_core::ValidationError, prefix: &str) -> Self {
+        let field = if prefix.is_empty() { e.path.clone() } else { format!("{prefix}.{}", e.path) };
+        Self::invalid(&field, format!("{field}: expected {}, got {}", e.expected, e.got))
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        // A user error from the store (bad reference, duplicate) is the caller's to fix.
+        if let Some(riskgate_store::StoreError::User(m)) = e.downcast_ref::<riskgate_store::StoreError>() {
+            return ApiError::conflict(m.clone());
+        }
+        ApiError::internal(&format!("{e:#}"))
+    }
+}
+
+impl From<riskgate_store::StoreError> for ApiError {
+    fn from(e: riskgate_store::StoreError) -> Self {
+        match e {
+            riskgate_store::StoreError::User(m) => ApiError::conflict(m),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let b = *self.0;
+        let mut err = json!({"code": b.code, "message": b.message});
+        if let Some(f) = b.field {
+            err["field"] = Value::String(f);
+        }
+        if let Some(Value::Object(extra)) = b.extra {
+            for (k, v) in extra {
+                err[k] = v;
+            }
+        }
+        (b.status, axum::Json(json!({ "error": err }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

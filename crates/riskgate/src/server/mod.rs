@@ -1,0 +1,254 @@
+//! `riskgate serve`: the HTTP API and the web console (axum on tokio).
+//!
+//! Threading: the tokio runtime only parses, authenticates and answers.
+//! The store and the engine are synchronous and never run on a runtime
+//! thread: one *screening thread* owns the `App` (store + engine; the
+//! engine is sequential by design) and runs every change in arrival order,
+//! committing concurrent declaration requests together (group commit);
+//! a few *reader threads*, each with its own store connection, serve
+//! queries. Both are fed by channels and answer through oneshot channels.
+
+mod api;
+pub mod auth;
+mod console;
+mod error;
+mod metrics;
+mod openapi;
+mod screening;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::routing::{get, post};
+use riskgate_core::Office;
+use riskgate_store::Store;
+use tokio::sync::oneshot;
+
+use crate::app::App;
+use error::{ApiError, ApiResult};
+
+type ReadJob = Box<dyn FnOnce(&mut dyn Store) + Send>;
+type WriteJob = Box<dyn FnOnce(&mut Live) + Send>;
+
+/// What the screening thread owns.
+pub struct Live {
+    pub app: App,
+    /// Office codes of the registry (declarations from others are refused).
+    pub offices: HashSet<String>,
+    /// Events since the last checkpoint.
+    pub unsaved: usize,
+}
+
+pub enum Work {
+    Screen(screening::Request),
+    Other(WriteJob),
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    reads: Mutex<mpsc::Sender<ReadJob>>,
+    writes: Mutex<mpsc::SyncSender<Work>>,
+    shared: Arc<Shared>,
+}
+
+/// What the runtime and the screening thread both see.
+#[derive(Default)]
+pub struct Shared {
+    pub offices: RwLock<Arc<Vec<Office>>>,
+    pub metrics: metrics::Metrics,
+}
+
+impl Shared {
+    pub fn set_offices(&self, o: Vec<Office>) {
+        *self.offices.write().expect("offices lock") = Arc::new(o);
+    }
+}
+
+impl AppState {
+    /// Runs `f` on a reader thread with its own store connection.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        self.inner.reads.lock().expect("reads lock").send(job).map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())?.map_err(ApiError::from)
+    }
+
+    /// Runs `f` on the screening thread, after the work queued before it.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Live) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |l| {
+            let _ = tx.send(f(l));
+        });
+        self.send_work(Work::Other(job)).await?;
+        rx.await.map_err(|_| ApiError::unavailable())?
+    }
+
+    async fn send_work(&self, w: Work) -> ApiResult<()> {
+        let tx = self.inner.writes.lock().expect("writes lock").clone();
+        // A full queue blocks the sender; do that off the runtime threads.
+        tokio::task::block_in_place(|| tx.send(w)).map_err(|_| ApiError::unavailable())
+    }
+
+    pub fn offices(&self) -> Arc<Vec<Office>> {
+        self.inner.shared.offices.read().expect("offices lock").clone()
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.shared.metrics
+    }
+}
+
+/// Parses a JSON body with a stable error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid: {e}"))
+    })
+}
+
+const READERS: usize = 2;
+
+/// Starts the screening and reader threads on the store at `at`.
+pub fn start(at: &crate::app::StoreAt) -> Result<(AppState, std::thread::JoinHandle<()>)> {
+    let app = App::open_at(at, "server")?;
+    let offices = app.store.offices()?;
+    let (rtx, rrx) = mpsc::channel::<ReadJob>();
+    let rrx = Arc::new(Mutex::new(rrx));
+    for i in 0..READERS {
+        let mut store = app.store.reopen()?;
+        let rrx = rrx.clone();
+        std::thread::Builder::new().name(format!("reader-{i}")).spawn(move || {
+            loop {
+                let job = rrx.lock().expect("reader queue").recv();
+                match job {
+                    Ok(job) => job(store.as_mut()),
+                    Err(_) => return,
+                }
+            }
+        })?;
+    }
+    let (wtx, wrx) = mpsc::sync_channel::<Work>(1024);
+    let live = Live { offices: offices.iter().map(|o| o.code.clone()).collect(), app, unsaved: 0 };
+    let shared = Arc::new(Shared { offices: RwLock::new(Arc::new(offices)), ..Default::default() });
+    let state =
+        AppState { inner: Arc::new(Inner { reads: Mutex::new(rtx), writes: Mutex::new(wtx), shared: shared.clone() }) };
+    let writer =
+        std::thread::Builder::new().name("screening".into()).spawn(move || screening::run(live, wrx, shared))?;
+    Ok((state, writer))
+}
+
+pub fn router(state: AppState) -> Router {
+    use api::*;
+    let v1 = Router::new()
+        .route("/session", post(auth::login).delete(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/declarations", post(screening::submit).get(search_declarations))
+        .route("/declarations/{id}", get(get_declaration))
+        .route("/declarations/{id}/override", post(override_lane))
+        .route("/offices", get(list_offices).post(import_offices))
+        .route("/officers", get(list_officers).post(import_officers))
+        .route("/enterprises", get(list_enterprises).post(import_enterprises))
+        .route("/enterprises/{id}", get(get_enterprise))
+        .route("/forex", post(import_forex))
+        .route("/invoices", post(import_invoices))
+        .route("/outcomes", post(import_outcomes))
+        .route("/releases", post(import_releases))
+        .route("/workforce", post(import_workforce))
+        .route("/controls", get(list_controls))
+        .route("/controls/{id}/outcome", post(record_outcome))
+        .route("/rules", get(list_rules).post(create_rule))
+        .route("/rules/test", post(test_rule))
+        .route("/rules/{id}", get(get_rule))
+        .route("/rules/{id}/backtest", post(backtest_rule))
+        .route("/rules/{id}/approve", post(approve_rule))
+        .route("/rules/{id}/retire", post(retire_rule))
+        .route("/models", get(list_models))
+        .route("/models/{id}", get(get_model))
+        .route("/models/{id}/status", post(set_model_status))
+        .route("/kpi", get(kpi))
+        .route("/kpis", get(kpi))
+        .route("/kpi/trend", get(kpi_trend))
+        .route("/kpis/trend", get(kpi_trend))
+        .route("/actions", get(list_actions))
+        .route("/actions/verify", get(verify_actions))
+        .route("/openapi.json", get(openapi::document));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
+        // After routing, so requests are counted under their route pattern.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .fallback(console::serve)
+        .with_state(state)
+}
+
+/// `riskgate serve`: binds, prints the address, serves until Ctrl-C or
+/// SIGTERM, then lets the screening thread checkpoint and stop.
+pub fn serve(at: &crate::app::StoreAt, addr: SocketAddr) -> Result<()> {
+    // The store opens (and, for PostgreSQL, connects) before the runtime
+    // exists: no store call ever runs on a runtime thread.
+    let (state, writer) = start(at)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        println!("riskgate listening on http://{local}");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        let app = router(state.clone());
+        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
+        anyhow::Ok(())
+    })?;
+    // Dropping the last senders ends the threads; the writer checkpoints first.
+    drop(state);
+    drop(rt);
+    writer.join().map_err(|_| anyhow::anyhow!("the screening thread panicked"))?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when a reader can query the store and the screening thread answers.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiResult<&'static str> {
+    let probe = async {
+        state.read(|s| Ok(s.declaration_count()?)).await?;
+        state.write(|_| Ok(())).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(())) => Ok("ready\n"),
+        _ => Err(ApiError::unavailable()),
+    }
+}

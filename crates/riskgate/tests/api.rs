@@ -1,0 +1,528 @@
+//! The HTTP API as clients see it: `riskgate serve` on an ephemeral port,
+//! one login per role, and a table of requests × roles giving the status
+//! each role must get — the README's per-role table, cell by cell, proving
+//! the refusal as well as the permission. Plus four-eyes approval, rule
+//! syntax errors with line and column, field-named validation errors with
+//! nothing half-stored, idempotent re-submission, CSRF refusal, token
+//! revocation, the action log, metrics, and the OpenAPI document matching
+//! every answer seen.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    addr: String,
+    data: Store,
+    _tmp: tempfile::TempDir,
+}
+
+/// Where the server's store is: SQLite under a directory, or a fresh
+/// PostgreSQL schema (dropped afterwards).
+struct Store {
+    dir: PathBuf,
+    pg: Option<(String, String)>,
+}
+
+impl Store {
+    fn args(&self) -> Vec<String> {
+        let mut v = vec!["--data".to_string(), self.dir.display().to_string()];
+        if let Some((url, schema)) = &self.pg {
+            v.extend(["--database-url".into(), url.clone(), "--database-schema".into(), schema.clone()]);
+        }
+        v
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some((url, schema)) = &self.data.pg {
+            let _ = riskgate_store::PgStore::drop_schema(url, schema);
+        }
+    }
+}
+
+fn pg_url() -> Option<String> {
+    let url = std::env::var("RISKGATE_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    match riskgate_store::PgStore::ping(&url) {
+        Ok(()) => Some(url),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL is required in CI (.ci/run starts it): {e}")
+        }
+        Err(e) => {
+            eprintln!("PostgreSQL absent: skipping the API test on PostgreSQL ({e})");
+            None
+        }
+    }
+}
+
+fn cli(data: &Store, args: &[&str], password: Option<&str>) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_riskgate"));
+    c.args(data.args()).arg("--user").arg("setup").args(args);
+    if let Some(p) = password {
+        c.env("RISKGATE_PASSWORD", p);
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "riskgate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const OFFICES: &str = r#"{"code":"0000","name":"海关总署","level":"hq"}
+{"code":"2200","name":"上海海关","parent":"0000","level":"district"}
+{"code":"2201","name":"浦东海关","parent":"2200","level":"office"}
+{"code":"5300","name":"深圳海关","parent":"0000","level":"district"}
+{"code":"5301","name":"皇岗海关","parent":"5300","level":"office"}
+"#;
+
+/// (username, role, office, department)
+const USERS: [(&str, &str, Option<&str>, Option<&str>); 8] = [
+    ("officer", "field_officer", Some("2201"), None),
+    ("analyst", "risk_analyst", Some("0000"), None),
+    ("district", "district_manager", Some("2200"), None),
+    ("hq", "hq_manager", Some("0000"), None),
+    ("integrity", "integrity_supervisor", Some("0000"), None),
+    ("tariff", "department_user", Some("0000"), Some("tariff")),
+    ("admin", "admin", None, None),
+    ("machine", "machine", None, None),
+];
+
+fn decl(id: &str, office: &str, hs: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","declared_at":"2026-03-02T09:00:00+08:00","direction":"import","office":"{office}","transport_mode":"sea","trade_mode":"0110","trader":{{"id":"T1","name":"某贸易有限公司"}},"declarant":{{"id":"D1"}},"country_of_departure":"VN","currency":"USD","items":[{{"line":1,"hs_code":"{hs}","origin":"VN","quantity":100,"net_weight_kg":50.0,"value":1000.0,"duty_rate":0.1}}]}}"#
+    )
+}
+
+fn start(pg: Option<String>) -> Server {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = pg.map(|url| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        (url, format!("rg_api_{}_{nanos}", std::process::id()))
+    });
+    let data = Store { dir: tmp.path().join("data"), pg };
+    let offices = tmp.path().join("offices.jsonl");
+    std::fs::write(&offices, OFFICES).unwrap();
+    cli(&data, &["import", "offices", offices.to_str().unwrap()], None);
+    for (name, role, office, dept) in USERS {
+        let mut args = vec!["users", "add", name, "--role", role];
+        if let Some(o) = office {
+            args.extend(["--office", o]);
+        }
+        if let Some(d) = dept {
+            args.extend(["--department", d]);
+        }
+        cli(&data, &args, Some(&format!("{name}-password")));
+    }
+    cli(&data, &["users", "add", "analyst2", "--role", "risk_analyst", "--office", "0000"], Some("analyst2-password"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args(data.args())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    assert!(addr.contains(':'), "no address printed: {line:?}");
+    Server { child, addr, data, _tmp: tmp }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+fn http(addr: &str, method: &str, path: &str, auth: &Auth, body: Option<&str>, extra: &[(&str, &str)]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    match auth {
+        Auth::None => {}
+        Auth::Cookie(c) => req.push_str(&format!("Cookie: {c}\r\n")),
+        Auth::Token(t) => req.push_str(&format!("Authorization: Bearer {t}\r\n")),
+    }
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method != "GET" {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = rest;
+        loop {
+            let (size, after) = rest.split_once("\r\n").unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Resp { status, headers, body }
+}
+
+#[derive(Clone)]
+enum Auth {
+    None,
+    Cookie(String),
+    Token(String),
+}
+
+fn login(addr: &str, user: &str) -> Auth {
+    let body = json!({"username": user, "password": format!("{user}-password")}).to_string();
+    let r = http(addr, "POST", "/api/v1/session", &Auth::None, Some(&body), &[]);
+    assert_eq!(r.status, 200, "login {user}: {}", r.body);
+    let c = r.header("set-cookie").unwrap();
+    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+    Auth::Cookie(c.split(';').next().unwrap().to_string())
+}
+
+/// Every (method, route pattern, status) seen, to check against the OpenAPI document.
+type Seen = BTreeSet<(String, String, u16)>;
+
+/// (method, route pattern, path, body, status per role in the order of USERS)
+type Row<'a> = (&'a str, &'a str, String, Option<String>, [u16; 8]);
+
+#[test]
+fn the_api_by_role_on_sqlite() {
+    the_api_by_role(start(None));
+}
+
+#[test]
+fn the_api_by_role_on_postgres() {
+    if let Some(url) = pg_url() {
+        the_api_by_role(start(Some(url)));
+    }
+}
+
+fn the_api_by_role(srv: Server) {
+    let a = srv.addr.clone();
+    let token = cli(
+        &srv.data,
+        &["tokens", "issue", "--user", "machine", "--name", "test", "--scope", "declarations:write,imports:write,read"],
+        None,
+    )
+    .trim()
+    .to_string();
+    let mut auth: BTreeMap<&str, Auth> = BTreeMap::new();
+    for (name, role, ..) in USERS {
+        auth.insert(role, if role == "machine" { Auth::Token(token.clone()) } else { login(&a, name) });
+    }
+    let analyst2 = login(&a, "analyst2");
+    let mut seen = Seen::new();
+    let mut call = |method: &str, route: &str, path: &str, who: &Auth, body: Option<&str>| -> Resp {
+        let r = http(&a, method, path, who, body, &[]);
+        seen.insert((method.to_lowercase(), route.to_string(), r.status));
+        r
+    };
+
+    // Setup through the API: a mandatory rule by one analyst, approved by another.
+    let rule = json!({"id": "R-1", "title": "phones", "channel": "red", "weight": 0.5,
+        "instructions": "open the box", "when": "any(item: item.hs_code starts_with \"8517\")"})
+    .to_string();
+    let r = call("POST", "/api/v1/rules", "/api/v1/rules", &auth["risk_analyst"], Some(&rule));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let own = call("POST", "/api/v1/rules/{id}/approve", "/api/v1/rules/R-1/approve", &auth["risk_analyst"], None);
+    assert_eq!((own.status, own.json()["error"]["code"].clone()), (403, json!("four_eyes")), "{}", own.body);
+    let ok = call("POST", "/api/v1/rules/{id}/approve", "/api/v1/rules/R-1/approve", &analyst2, None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    // Declarations from the declaration system: D1 in 2201 (hits R-1), D2 in 5301.
+    let d1 = decl("D1", "2201", "8517130000");
+    let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&d1));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.body.clone();
+    assert_eq!(r.json()["channel"], "red", "the approved mandatory rule fired: {}", r.body);
+    let again = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&d1));
+    assert_eq!(again.body, first, "re-submission returns the first decision unchanged");
+    let d2 = decl("D2", "5301", "3923900000");
+    let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&d2));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // D4 and D5 in 2201 (red, open controls) for the lane overrides.
+    for id in ["D4", "D5"] {
+        let r = call(
+            "POST",
+            "/api/v1/declarations",
+            "/api/v1/declarations",
+            &auth["machine"],
+            Some(&decl(id, "2201", "8517130000")),
+        );
+        assert_eq!((r.status, r.json()["channel"].clone()), (200, json!("red")), "{}", r.body);
+    }
+
+    // The table: roles in the order of USERS.
+    let roles: Vec<&str> = USERS.iter().map(|u| u.1).collect();
+    let inspection = json!({"unit": "2201", "inspected_at": "2026-03-01T10:00:00+08:00", "passed": true}).to_string();
+    let forex = json!({"trader": "T1", "paid_at": "2026-03-01T10:00:00+08:00", "amount": 1000.0, "currency": "USD",
+        "bank": "B", "reference": "INV-1"})
+    .to_string();
+    let outcome = json!({"control": "physical", "completed_at": "2026-03-02T15:00:00+08:00", "result": "no_finding",
+        "findings": [], "additional_duty": 0.0, "seizure": false})
+    .to_string();
+    let outcome_d2 = json!({"declaration_id": "D2", "officer": "E1", "control": "document",
+        "completed_at": "2026-03-02T15:00:00+08:00", "result": "no_finding", "findings": [], "additional_duty": 0.0,
+        "seizure": false})
+    .to_string();
+    let override_body = json!({"channel": "yellow", "reason": "documents checked at the counter"}).to_string();
+    #[rustfmt::skip]
+    let table: Vec<Row<'_>> = vec![
+        //                                                                                 officer analyst district hq integrity tariff admin machine
+        ("GET", "/api/v1/declarations", "/api/v1/declarations".into(), None,                 [200, 200, 200, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2".into(), None,         [404, 200, 404, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
+        ("GET", "/api/v1/rules", "/api/v1/rules".into(), None,                               [403, 200, 200, 200, 403, 403, 403, 403]),
+        ("GET", "/api/v1/rules/{id}", "/api/v1/rules/R-1".into(), None,                      [403, 200, 403, 403, 403, 403, 403, 403]),
+        ("GET", "/api/v1/models", "/api/v1/models".into(), None,                             [403, 200, 403, 200, 403, 403, 403, 403]),
+        ("GET", "/api/v1/kpi", "/api/v1/kpi".into(), None,                                   [200, 200, 200, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/kpi/trend", "/api/v1/kpi/trend".into(), None,                       [200, 200, 200, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/enterprises", "/api/v1/enterprises".into(), None,                   [200, 200, 200, 200, 403, 200, 403, 403]),
+        ("GET", "/api/v1/officers", "/api/v1/officers".into(), None,                         [403, 403, 200, 200, 200, 403, 200, 403]),
+        ("GET", "/api/v1/actions", "/api/v1/actions".into(), None,                           [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/actions/verify", "/api/v1/actions/verify".into(), None,             [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/offices", "/api/v1/offices".into(), None,                           [200, 200, 200, 200, 200, 200, 200, 200]),
+        ("GET", "/api/v1/me", "/api/v1/me".into(), None,                                     [200, 200, 200, 200, 200, 200, 200, 200]),
+        ("POST", "/api/v1/declarations", "/api/v1/declarations".into(), Some(decl("D3", "2201", "3923900000")),
+                                                                                             [403, 403, 403, 403, 403, 403, 403, 200]),
+        ("POST", "/api/v1/offices", "/api/v1/offices".into(), Some(OFFICES.lines().next().unwrap().into()),
+                                                                                             [403, 403, 403, 403, 403, 403, 200, 200]),
+        ("POST", "/api/v1/forex", "/api/v1/forex".into(), Some(forex),                       [403, 403, 403, 403, 403, 403, 200, 200]),
+        ("POST", "/api/v1/outcomes", "/api/v1/outcomes".into(), Some(outcome_d2),            [403, 403, 403, 403, 403, 403, 200, 200]),
+        ("POST", "/api/v1/workforce", "/api/v1/workforce?kind=inspection".into(), Some(inspection),
+                                                                                             [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("POST", "/api/v1/controls/{id}/outcome", "/api/v1/controls/D1/outcome".into(), Some(outcome),
+                                                                                             [200, 403, 403, 403, 403, 403, 403, 403]),
+        // The officer moves D4 red → yellow; the district manager is permitted too, but by then the
+        // lane is already yellow (409 conflict, not 403). D5 below shows the manager's own override.
+        ("POST", "/api/v1/declarations/{id}/override", "/api/v1/declarations/D4/override".into(), Some(override_body.clone()),
+                                                                                             [200, 403, 409, 403, 403, 403, 403, 403]),
+        ("POST", "/api/v1/rules", "/api/v1/rules".into(), Some(rule.replace("R-1", "R-2")),  [403, 201, 403, 403, 403, 403, 403, 403]),
+        ("POST", "/api/v1/models/{id}/status", "/api/v1/models/none/status".into(), Some(r#"{"status":"active"}"#.into()),
+                                                                                             [403, 404, 403, 403, 403, 403, 403, 403]),
+    ];
+    let mut failures = Vec::new();
+    for (method, route, path, body, expected) in &table {
+        for (i, role) in roles.iter().enumerate() {
+            let r = call(method, route, path, &auth[role], body.as_deref());
+            if r.status != expected[i] {
+                failures
+                    .push(format!("{method} {path} as {role}: expected {}, got {} {}", expected[i], r.status, r.body));
+            }
+            if r.status == 403 {
+                assert_eq!(r.json()["error"]["code"], "forbidden", "{}", r.body);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
+
+    // The district manager's own override, and the action log holding both with their reasons.
+    let body = json!({"channel": "green", "reason": "authorised economic operator, documents complete"}).to_string();
+    let r = call(
+        "POST",
+        "/api/v1/declarations/{id}/override",
+        "/api/v1/declarations/D5/override",
+        &auth["district_manager"],
+        Some(&body),
+    );
+    assert_eq!(
+        (r.status, r.json()["before"].clone(), r.json()["after"].clone()),
+        (200, json!("red"), json!("green")),
+        "{}",
+        r.body
+    );
+    let none = json!({"channel": "yellow", "reason": "  "}).to_string();
+    let r = call(
+        "POST",
+        "/api/v1/declarations/{id}/override",
+        "/api/v1/declarations/D1/override",
+        &auth["field_officer"],
+        Some(&none),
+    );
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")), "{}", r.body);
+    let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
+    let text = log.body.clone();
+    assert!(text.contains("D4") && text.contains("D5") && text.contains("documents complete"), "{text}");
+
+    // Officers see the instructions but never which rules fired; analysts see rule and version.
+    let officer_view =
+        call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1", &auth["field_officer"], None).json();
+    assert_eq!(officer_view["explanation"]["instructions"].as_str().map(|s| s.contains("open the box")), Some(true));
+    assert!(officer_view["explanation"].get("rules").is_none(), "{officer_view}");
+    assert!(!officer_view["decision"].to_string().contains("R-1"), "{officer_view}");
+    let analyst_view =
+        call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1", &auth["risk_analyst"], None).json();
+    assert_eq!(analyst_view["explanation"]["rules"][0]["id"], "R-1");
+    assert_eq!(analyst_view["explanation"]["rules"][0]["version"], 1);
+    assert!(analyst_view["explanation"]["selection_probability"].is_number());
+    assert_eq!(analyst_view["outcomes"][0]["officer"], "officer", "the outcome is in the caller's name");
+    // The district manager's search holds only its own district's declarations.
+    let found = call("GET", "/api/v1/declarations", "/api/v1/declarations", &auth["district_manager"], None).json();
+    let offices: BTreeSet<String> =
+        found["declarations"].as_array().unwrap().iter().map(|d| d["office"].as_str().unwrap().to_string()).collect();
+    assert_eq!(offices, BTreeSet::from(["2201".to_string()]));
+
+    // An enterprise's recent controls carry their outcomes.
+    let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["risk_analyst"], None);
+    assert_eq!(e.status, 404, "T1 is not in the enterprise registry yet: {}", e.body);
+    let t1 = json!({"id": "T1", "name": "某贸易有限公司", "credit_class": "general"}).to_string();
+    let r = call("POST", "/api/v1/enterprises", "/api/v1/enterprises", &auth["admin"], Some(&t1));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["field_officer"], None).json();
+    let controls = e["recent_controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 1, "only D1 in the officer's office was controlled: {e}");
+    assert_eq!(
+        (controls[0]["id"].clone(), controls[0]["outcomes"][0]["result"].clone()),
+        (json!("D1"), json!("no_finding"))
+    );
+
+    // Validation names the record and field; a bad array stores nothing.
+    let bad = decl("D9", "2201", "85A7");
+    let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&bad));
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("items[0].hs_code")), "{}", r.body);
+    let arr = format!("[{},{}]", decl("D10", "2201", "3923900000"), decl("D11", "9999", "3923900000"));
+    let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&arr));
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("[1].office")), "{}", r.body);
+    let r = call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D10", &auth["hq_manager"], None);
+    assert_eq!(r.status, 404, "nothing of a refused array is stored");
+    let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some("{not json"));
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (400, json!("invalid_json")));
+    // A rule that does not compile: line and column.
+    let broken =
+        json!({"id": "R-BAD", "title": "x", "when": "trade_mode == \"0110\" and\n  item.hs_code == 1"}).to_string();
+    let r = call("POST", "/api/v1/rules", "/api/v1/rules", &auth["risk_analyst"], Some(&broken));
+    let e = r.json()["error"].clone();
+    assert_eq!((r.status, e["code"].clone(), e["line"].clone()), (422, json!("rule_syntax"), json!(2)), "{}", r.body);
+    assert!(e["column"].as_u64().unwrap() >= 1);
+    // Test and back-test a rule, then retire it.
+    let t = json!({"id": "R-1", "declaration_ids": ["D1", "D2"]}).to_string();
+    let r = call("POST", "/api/v1/rules/test", "/api/v1/rules/test", &auth["risk_analyst"], Some(&t));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["hits"], 1, "{}", r.body);
+    let r = call("POST", "/api/v1/rules/{id}/backtest", "/api/v1/rules/R-1/backtest", &auth["risk_analyst"], None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["backtest"]["hits"].as_u64().unwrap() >= 1, "{}", r.body);
+    let r =
+        call("POST", "/api/v1/rules/{id}/retire", "/api/v1/rules/R-1/retire", &analyst2, Some(r#"{"reason":"  "}"#));
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")));
+    let r =
+        call("POST", "/api/v1/rules/{id}/retire", "/api/v1/rules/R-1/retire", &analyst2, Some(r#"{"reason":"done"}"#));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // No credentials, a forged cookie, another origin, a revoked token.
+    let r = call("GET", "/api/v1/declarations", "/api/v1/declarations", &Auth::None, None);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("unauthenticated")));
+    let r =
+        call("GET", "/api/v1/declarations", "/api/v1/declarations", &Auth::Cookie("rg_session=forged".into()), None);
+    assert_eq!(r.status, 401);
+    let r = http(
+        &a,
+        "POST",
+        "/api/v1/controls/D1/outcome",
+        &auth["field_officer"],
+        Some("{}"),
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (403, json!("csrf")), "{}", r.body);
+    let id = token.strip_prefix("rgt_").unwrap().split('_').next().unwrap();
+    cli(&srv.data, &["tokens", "revoke", id], None);
+    let r = call("GET", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], None);
+    assert_eq!(r.status, 401, "a revoked token is refused at once");
+    let r = http(&a, "DELETE", "/api/v1/session", &auth["hq_manager"], None, &[]);
+    assert_eq!(r.status, 204);
+    let r = call("GET", "/api/v1/me", "/api/v1/me", &auth["hq_manager"], None);
+    assert_eq!(r.status, 401, "a session ends at logout");
+
+    // The action log has the changes and the reads of rule logic and integrity data.
+    let log = call("GET", "/api/v1/actions", "/api/v1/actions?limit=1000", &auth["integrity_supervisor"], None).json();
+    let kinds: BTreeSet<&str> =
+        log["actions"].as_array().unwrap().iter().map(|l| l["action"]["action"].as_str().unwrap()).collect();
+    for k in [
+        "rule_add",
+        "rule_approve",
+        "rule_read",
+        "rule_retire",
+        "rule_backtest",
+        "record_outcome",
+        "actions_read",
+        "login",
+        "import_workforce",
+    ] {
+        assert!(kinds.contains(k), "{k} missing from the action log: {kinds:?}");
+    }
+    let by_officer = call(
+        "GET",
+        "/api/v1/actions",
+        "/api/v1/actions?officer=officer&action=record_outcome",
+        &auth["integrity_supervisor"],
+        None,
+    )
+    .json();
+    assert_eq!(by_officer["actions"].as_array().unwrap().len(), 1, "{by_officer}");
+    assert!(cli(&srv.data, &["audit", "verify"], None).contains("intact"));
+    let v = call("GET", "/api/v1/actions/verify", "/api/v1/actions/verify", &auth["integrity_supervisor"], None).json();
+    assert_eq!(v, json!({"intact": true, "broken_at": null}));
+    let none =
+        call("GET", "/api/v1/actions", "/api/v1/actions?from=2000-01-01&to=2000-01-02", &auth["admin"], None).json();
+    assert_eq!(none["actions"], json!([]), "the period filter applies");
+
+    // Metrics count by route pattern and lane.
+    let m = http(&a, "GET", "/metrics", &Auth::None, None, &[]).body;
+    assert!(
+        m.contains(r#"riskgate_http_requests_total{route="/api/v1/declarations/{id}",method="GET",status="404"}"#),
+        "{m}"
+    );
+    assert!(m.contains(r#"riskgate_declarations_screened_total{channel="red"} "#), "{m}");
+    assert!(m.contains(r#"riskgate_rule_hits_total{rule="R-1"} 1"#), "{m}");
+    assert!(m.contains(r#"riskgate_imported_records_total{kind="forex"} 2"#), "{m}");
+
+    // Every answer seen is documented for its route and method.
+    let doc = http(&a, "GET", "/api/v1/openapi.json", &Auth::None, None, &[]).json();
+    let mut undocumented = Vec::new();
+    for (method, route, status) in &seen {
+        let op = &doc["paths"][route][method];
+        if op.is_null() || op["responses"][status.to_string()].is_null() {
+            undocumented.push(format!("{method} {route} {status}"));
+        }
+    }
+    assert!(undocumented.is_empty(), "answers not in the OpenAPI document: {undocumented:?}");
+    assert!(seen.len() > 40, "the sample covers the routes: {}", seen.len());
+    let r = http(&a, "GET", "/healthz", &Auth::None, None, &[]);
+    assert_eq!(r.status, 200);
+    let r = http(&a, "GET", "/readyz", &Auth::None, None, &[]);
+    assert_eq!(r.status, 200);
+    let r = http(&a, "GET", "/api/v1/nothing", &Auth::None, None, &[]);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (404, json!("not_found")));
+}

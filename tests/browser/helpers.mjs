@@ -1,0 +1,74 @@
+// Shared by the browser tests: the server started by run.sh, the test
+// accounts of users.txt, and a headless Debian chromium.
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BASE = process.env.RISKGATE_URL;
+export const PASSWORD = process.env.RISKGATE_TEST_PASSWORD;
+export const ARTIFACTS = process.env.RISKGATE_ARTIFACTS || join(dirname(fileURLToPath(import.meta.url)), '../../target/browser-artifacts');
+if (!BASE || !PASSWORD) throw new Error('run these tests with tests/browser/run.sh (RISKGATE_URL, RISKGATE_TEST_PASSWORD)');
+
+// name → {role, office}
+export const USERS = Object.fromEntries(
+  readFileSync(new URL('./users.txt', import.meta.url), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .map(([name, role, office, department]) => [name, { role, office, department }]),
+);
+export const userOf = (role) => Object.keys(USERS).find((n) => USERS[n].role === role);
+
+export async function launch() {
+  // --lang: date inputs and number formats follow the browser's language, as on a customs desktop.
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--lang=zh-CN'] });
+}
+
+// A fresh context (own cookies and storage) logged in through the login form.
+export async function loginAs(browser, name, { lang } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.errors = errors;
+  // Every request the console makes, to prove it needs nothing from outside.
+  page.requests = [];
+  page.on('request', (r) => page.requests.push(r.url()));
+  if (lang) await context.addInitScript((l) => localStorage.setItem('riskgate.lang', l), lang);
+  // One navigation: a second, hash-only one would re-render the form while it is being filled.
+  await page.goto(`${BASE}/#/login`);
+  await page.waitForSelector('form input[name=username]');
+  await page.fill('input[name=username]', name);
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#topbar:not([hidden]) #nav a');
+  return { context, page };
+}
+
+export async function navKeys(page) {
+  return page.$$eval('#nav a', (as) => as.map((a) => a.dataset.nav));
+}
+
+// Status of an API call made with the page's session cookie.
+export async function apiStatus(page, method, path, body) {
+  return page.evaluate(
+    async ([m, p, b]) => {
+      const r = await fetch(`/api/v1${p}`, {
+        method: m,
+        credentials: 'same-origin',
+        headers: b ? { 'Content-Type': 'application/json' } : {},
+        body: b ? JSON.stringify(b) : undefined,
+      });
+      return r.status;
+    },
+    [method, path, body],
+  );
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // Let charts draw.
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}

@@ -1,0 +1,41 @@
+// Every dictionary key the console names literally exists in Chinese and in
+// English, and the two languages differ (nothing left untranslated by copy).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const consoleDir = fileURLToPath(new URL('../../crates/riskgate/console/', import.meta.url));
+const { DICTIONARY } = await import(join(consoleDir, 'js/i18n.js'));
+
+function sources(dir) {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.js') ? [p] : [];
+  });
+}
+
+test('every literal key is in the dictionary', () => {
+  const spaces = new Set(Object.keys(DICTIONARY).map((k) => k.split('.')[0]));
+  const missing = [];
+  for (const file of sources(join(consoleDir, 'js'))) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/'([a-z_]+)\.([a-z_0-9]+)'/g)) {
+      if (spaces.has(m[1]) && !DICTIONARY[`${m[1]}.${m[2]}`]) missing.push(`${m[1]}.${m[2]} (${file})`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+test('every entry has Chinese and English text', () => {
+  const bad = Object.entries(DICTIONARY).filter(([, v]) => !(Array.isArray(v) && v.length === 2 && v[0] && v[1]));
+  assert.deepEqual(bad, []);
+  const chinese = /[\u4e00-\u9fff]/;
+  const untranslated = Object.entries(DICTIONARY).filter(([, [zh]]) => !chinese.test(zh)).map(([k]) => k);
+  assert.deepEqual(untranslated, []);
+});
+
+test('the index page loads only local assets', () => {
+  const html = readFileSync(join(consoleDir, 'index.html'), 'utf8');
+  assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//);
+});

@@ -1,0 +1,100 @@
+// Each role logs in, is shown the pages it may use, and is refused (by the
+// server, not just by hidden links) what it may not.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, loginAs, navKeys, apiStatus, USERS } from './helpers.mjs';
+
+let browser;
+before(async () => (browser = await launch()));
+after(async () => browser?.close());
+
+// role → pages in the navigation, in order (from the permissions /me lists).
+const NAV = {
+  field_officer: ['overview', 'declarations', 'workbench', 'enterprises'],
+  risk_analyst: ['overview', 'declarations', 'rules', 'models', 'enterprises'],
+  district_manager: ['overview', 'declarations', 'rules', 'enterprises'],
+  hq_manager: ['overview', 'declarations', 'rules', 'models', 'enterprises'],
+  integrity_supervisor: ['overview', 'declarations', 'integrity'],
+  department_user: ['overview', 'declarations', 'enterprises'],
+  admin: ['integrity'],
+};
+
+// [role, method, path, expected status]: what the server permits and refuses
+// to a logged-in browser session of the role.
+const API = [
+  ['field_officer', 'GET', '/controls', 200],
+  ['field_officer', 'GET', '/rules', 403],
+  ['field_officer', 'GET', '/rules/R-FX-001', 403],
+  ['field_officer', 'GET', '/actions', 403],
+  ['risk_analyst', 'GET', '/rules/R-FX-001', 200],
+  ['risk_analyst', 'GET', '/actions', 403],
+  ['district_manager', 'GET', '/rules', 200],
+  ['district_manager', 'GET', '/rules/R-FX-001', 403],
+  ['district_manager', 'GET', '/models', 403],
+  ['hq_manager', 'GET', '/models', 200],
+  ['hq_manager', 'GET', '/actions', 403],
+  ['integrity_supervisor', 'GET', '/actions', 200],
+  ['integrity_supervisor', 'GET', '/rules', 403],
+  ['department_user', 'GET', '/enterprises', 200],
+  ['department_user', 'GET', '/controls', 403],
+  ['department_user', 'GET', '/actions', 403],
+  ['admin', 'GET', '/kpis', 403],
+  ['admin', 'GET', '/actions', 200],
+];
+
+for (const [name, { role }] of Object.entries(USERS)) {
+  test(`${name} (${role}) sees the pages of the role and is refused the others`, async () => {
+    const { context, page } = await loginAs(browser, name);
+    const base = page.url().split('#')[0];
+    try {
+      assert.deepEqual(await navKeys(page), NAV[role], `navigation of ${role}`);
+      // Chinese by default.
+      assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+      assert.equal(await page.textContent('#logout'), '退出');
+      const cells = API.filter((x) => x[0] === role);
+      assert.ok(cells.length >= 2, `API cells for ${role}`);
+      for (const [, method, path, status] of cells) {
+        assert.equal(await apiStatus(page, method, path), status, `${role} ${method} ${path}`);
+      }
+      // The integrity page: the action log, or a refusal.
+      await page.goto(`${base}#/integrity`);
+      if (NAV[role].includes('integrity')) {
+        await page.waitForSelector('[data-testid=action-log] tbody tr');
+        assert.match(await page.textContent('[data-testid=action-log]'), /login/);
+      } else {
+        await page.waitForSelector('[data-testid=not-allowed]');
+      }
+      // Rule logic: analysts read it; managers see the list but are refused
+      // the logic by the server; others are not shown the page.
+      await page.goto(`${base}#/rules/R-FX-001`);
+      if (role === 'risk_analyst') {
+        await page.waitForSelector('[data-testid=rule-logic]');
+        assert.match(await page.textContent('[data-testid=rule-logic]'), /forex\.paid_ratio/);
+      } else if (NAV[role].includes('rules')) {
+        await page.waitForSelector('[data-testid=error]');
+        assert.match(await page.textContent('[data-testid=error]'), /无权访问/);
+      } else {
+        await page.waitForSelector('[data-testid=not-allowed]');
+      }
+      assert.deepEqual(page.errors, [], 'no script errors');
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+test('a wrong password is refused with a clear message', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${process.env.RISKGATE_URL}/#/login`);
+    await page.fill('input[name=username]', 'zhang.officer');
+    await page.fill('input[name=password]', 'not-the-password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=error]');
+    assert.match(await page.textContent('[data-testid=error]'), /用户名或密码错误/);
+    assert.equal(await page.isHidden('#topbar'), true);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,88 @@
+// Four eyes: an analyst drafts a rule (syntax errors shown in place), tests it
+// on a declaration and may not approve it; a second analyst approves it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, loginAs } from './helpers.mjs';
+
+let browser;
+before(async () => (browser = await launch()));
+after(async () => browser?.close());
+
+const RULE = 'R-BT-HIGHVAL';
+
+test('create, test and approve a rule with two users; the author may not approve', async () => {
+  const a = await loginAs(browser, 'chen.analyst');
+  const page = a.page;
+  let marked;
+  try {
+    // A declaration to test on: one of the marked trader's, via search.
+    await page.goto(`${page.url().split('#')[0]}#/declarations?trader=91310000BROWSER01X`);
+    await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
+    marked = await page.textContent('[data-testid=declaration-results] tbody tr.clickable td a');
+
+    await page.click('#nav a[data-nav=rules]');
+    await page.click('[data-testid=new-rule]');
+    await page.waitForSelector('[data-testid=rule-form]');
+    await page.fill('input[name=id]', RULE);
+    await page.fill('input[name=title]', '高价值手机进口 / High-value phone imports');
+    await page.fill('input[name=department]', 'tariff');
+    await page.fill('input[name=weight]', '0.25');
+    await page.fill('input[name=instructions]', '核对发票 / Check the invoice');
+    // A syntax error on line 2: shown with its line and column.
+    await page.fill('textarea[name=when]', 'direction == "import"\n  and any(item: item.hs6 == "851713" and)');
+    await page.click('[data-testid=rule-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=rule-error] [data-testid=error]');
+    const marker = await page.textContent('[data-testid=rule-error-marker]');
+    assert.match(marker, /第 2 行/, `marker: ${marker}`);
+
+    // Fixed, it saves as a draft.
+    await page.fill('textarea[name=when]', 'direction == "import"\n  and any(item: item.hs6 == "851713" and item.value > 100000)');
+    // Tested on a declaration before saving: it fires.
+    await page.fill('[data-testid=draft-test-form] input[name=declaration_id]', marked);
+    await page.click('[data-testid=draft-test-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=rule-test-result]');
+    assert.match(await page.textContent('[data-testid=rule-test-result]'), /命中/);
+    assert.doesNotMatch(await page.textContent('[data-testid=rule-test-result]'), /未命中/);
+
+    await page.click('[data-testid=rule-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=rule-facts]');
+    assert.match(await page.textContent('h1'), /草稿/);
+
+    // Back-test figures.
+    await page.click('[data-testid=backtest-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=backtest-result]');
+    assert.match(await page.textContent('[data-testid=backtest-result]'), /回测报关单数/);
+
+    // The author may not approve.
+    await page.click('[data-testid=approve]');
+    await page.waitForSelector('[data-testid=error]');
+    assert.ok((await page.textContent('[data-testid=error]')).length > 0);
+    assert.match(await page.textContent('h1'), /草稿/);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await a.context.close();
+  }
+
+  const b = await loginAs(browser, 'zhao.analyst');
+  try {
+    await b.page.goto(`${b.page.url().split('#')[0]}#/rules/${RULE}`);
+    await b.page.waitForSelector('[data-testid=approve]');
+    await b.page.click('[data-testid=approve]');
+    await b.page.waitForFunction(() => /生效/.test(document.querySelector('h1')?.textContent || ''));
+    assert.match(await b.page.textContent('[data-testid=rule-facts]'), /zhao\.analyst/);
+    // It shows in the list as active.
+    await b.page.goto(`${b.page.url().split('#')[0]}#/rules?status=active`);
+    await b.page.waitForSelector(`[data-testid=rules-table] a[href*="${RULE}"]`);
+    // Retiring needs a reason; with one, the rule is retired.
+    await b.page.click(`[data-testid=rules-table] a[href*="${RULE}"]`);
+    await b.page.waitForSelector('[data-testid=retire-form]');
+    await b.page.click('[data-testid=retire-form] button[type=submit]');
+    assert.match(await b.page.textContent('[data-testid=error]'), /必须填写理由/);
+    await b.page.fill('[data-testid=retire-form] input[name=reason]', '浏览器测试结束');
+    await b.page.click('[data-testid=retire-form] button[type=submit]');
+    await b.page.waitForFunction(() => /已停用/.test(document.querySelector('h1')?.textContent || ''));
+    assert.deepEqual(b.page.errors, []);
+  } finally {
+    await b.context.close();
+  }
+});
