@@ -402,10 +402,13 @@ fn the_api_by_role(srv: Server) {
     assert_eq!(r.status, 200, "{}", r.body);
     let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["field_officer"], None).json();
     let controls = e["recent_controls"].as_array().unwrap();
-    assert_eq!(controls.len(), 1, "only D1 in the officer's office was controlled: {e}");
+    // D1, D4 and D5 in the officer's office were controlled (D2 is in 5301); newest first.
+    let ids: Vec<&str> = controls.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["D5", "D4", "D1"], "{e}");
+    assert_eq!(controls[2]["outcomes"][0]["result"], json!("no_finding"), "{e}");
     assert_eq!(
-        (controls[0]["id"].clone(), controls[0]["outcomes"][0]["result"].clone()),
-        (json!("D1"), json!("no_finding"))
+        (controls[0]["task_status"].clone(), controls[0]["task"]["channel"].clone()),
+        (json!("overridden"), json!("green"))
     );
 
     // Validation names the record and field; a bad array stores nothing.
@@ -505,7 +508,7 @@ fn the_api_by_role(srv: Server) {
         "{m}"
     );
     assert!(m.contains(r#"riskgate_declarations_screened_total{channel="red"} "#), "{m}");
-    assert!(m.contains(r#"riskgate_rule_hits_total{rule="R-1"} 1"#), "{m}");
+    assert!(m.contains(r#"riskgate_rule_hits_total{rule="R-1"} 3"#), "{m}"); // D1, D4, D5
     assert!(m.contains(r#"riskgate_imported_records_total{kind="forex"} 2"#), "{m}");
 
     // Every answer seen is documented for its route and method.
