@@ -186,6 +186,14 @@ enum Command {
         /// Address to listen on (port 0 picks a free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// Retrain the risk model every period (30s, 15m, 24h, 7d) on a thread
+        /// of its own, without pausing screening; each new model becomes the
+        /// shadow model (see --retrain-activate).
+        #[arg(long, value_parser = server::retrain::parse_period)]
+        retrain_every: Option<std::time::Duration>,
+        /// Make each retrained model active at once instead of shadow.
+        #[arg(long, requires = "retrain_every")]
+        retrain_activate: bool,
     },
     /// Accounts of people and machines: add, list, disable.
     Users {
@@ -902,8 +910,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr } => {
-            server::serve(&at, addr)?;
+        Command::Serve { addr, retrain_every, retrain_activate } => {
+            let schedule = retrain_every.map(|every| server::retrain::Schedule { every, activate: retrain_activate });
+            server::serve(&at, addr, schedule)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),

@@ -340,19 +340,26 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
 
 /// Trains, evaluates and registers a new model version (status candidate).
 pub fn train_and_register(app: &mut App, opts: &TrainOptions) -> Result<(String, Evaluation)> {
+    let user = app.user.clone();
+    train_and_register_in(app.store.as_mut(), &user, opts)
+}
+
+/// `train_and_register` on any store connection, in `user`'s name (the
+/// scheduled retraining of `serve` uses a connection of its own).
+pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOptions) -> Result<(String, Evaluation)> {
     let at = now();
     let mut id = format!("gbdt-{}", at.format("%Y%m%d-%H%M%S"));
-    let existing: Vec<String> = app.store.models()?.into_iter().map(|m| m.id).collect();
+    let existing: Vec<String> = store.models()?.into_iter().map(|m| m.id).collect();
     let mut n = 2;
     while existing.contains(&id) {
         id = format!("gbdt-{}-{n}", at.format("%Y%m%d-%H%M%S"));
         n += 1;
     }
-    let (scorer, evaluation) = train(app.store.as_ref(), &id, opts)?;
+    let (scorer, evaluation) = train(store, &id, opts)?;
     let record = ModelRecord {
         id: id.clone(),
         created_at: at.timestamp(),
-        created_by: app.user.clone(),
+        created_by: user.to_string(),
         status: "candidate".into(),
         metrics: serde_json::json!({
             "evaluation": evaluation,
@@ -362,9 +369,17 @@ pub fn train_and_register(app: &mut App, opts: &TrainOptions) -> Result<(String,
         }),
         bytes: scorer.to_bytes(),
     };
-    let mut a = app.action("model_train", &id);
-    a.after = Some(serde_json::json!({"auc": evaluation.auc, "eval_rows": evaluation.eval_rows}));
-    app.store.insert_model(&record, &a)?;
+    let a = riskgate_store::Action {
+        at,
+        actor: user.to_string(),
+        office: None,
+        action: "model_train".into(),
+        target: id.clone(),
+        before: None,
+        after: Some(serde_json::json!({"auc": evaluation.auc, "eval_rows": evaluation.eval_rows})),
+        reason: None,
+    };
+    store.insert_model(&record, &a)?;
     Ok((id, evaluation))
 }
 
