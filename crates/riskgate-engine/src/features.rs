@@ -92,25 +92,129 @@ pub fn feature_names(attributes: &[String]) -> Vec<String> {
     FEATURES.iter().map(|s| s.to_string()).chain(attributes.iter().map(|k| format!("{ATTRIBUTE_PREFIX}{k}"))).collect()
 }
 
-/// The attribute keys of a model's feature names, if its names are the
-/// engine's features followed by attribute features.
-pub fn attribute_keys(names: &[String]) -> Option<Vec<String>> {
-    if names.len() < FEATURES.len() || names.iter().zip(FEATURES).any(|(a, b)| a != b) {
-        return None;
+/// Where each of a model's inputs comes from: an engine feature (by its
+/// index in `FEATURES`) or a declaration attribute. A model may use any
+/// subset of the engine's features, in any order, followed or interleaved
+/// with `attr:KEY` features; the layout is resolved once from the names
+/// stored with the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureLayout {
+    sources: Vec<Source>,
+    /// `Some(attribute keys)` when the layout is exactly `FEATURES` then
+    /// attributes, so the engine's vector is used as it is (no gather).
+    identity_tail: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Source {
+    Engine(usize),
+    Attribute(String),
+}
+
+impl FeatureLayout {
+    /// Resolves `names`; the error names the first feature this engine does not compute.
+    pub fn from_names(names: &[String]) -> Result<Self, String> {
+        let mut sources = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(k) = n.strip_prefix(ATTRIBUTE_PREFIX) {
+                sources.push(Source::Attribute(k.to_string()));
+            } else if let Some(i) = FEATURES.iter().position(|f| f == n) {
+                sources.push(Source::Engine(i));
+            } else {
+                return Err(n.clone());
+            }
+        }
+        let identity_tail = if sources.len() >= FEATURES.len()
+            && sources[..FEATURES.len()].iter().enumerate().all(|(i, s)| *s == Source::Engine(i))
+        {
+            sources[FEATURES.len()..]
+                .iter()
+                .map(|s| match s {
+                    Source::Attribute(k) => Some(k.clone()),
+                    Source::Engine(_) => None,
+                })
+                .collect()
+        } else {
+            None
+        };
+        Ok(FeatureLayout { sources, identity_tail })
     }
-    names[FEATURES.len()..].iter().map(|n| n.strip_prefix(ATTRIBUTE_PREFIX).map(str::to_string)).collect()
+
+    /// The names a model with this layout stores.
+    pub fn names(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| match s {
+                Source::Engine(i) => FEATURES[*i].to_string(),
+                Source::Attribute(k) => format!("{ATTRIBUTE_PREFIX}{k}"),
+            })
+            .collect()
+    }
+
+    /// The name of input `i`, borrowed when it is an engine feature.
+    pub fn name(&self, i: usize) -> std::borrow::Cow<'static, str> {
+        match &self.sources[i] {
+            Source::Engine(j) => std::borrow::Cow::Borrowed(FEATURES[*j]),
+            Source::Attribute(k) => std::borrow::Cow::Owned(format!("{ATTRIBUTE_PREFIX}{k}")),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// Fills `out` with the model's input row for `input`; `scratch` holds
+    /// the engine's full vector between calls.
+    pub fn fill(&self, input: &ScoreInput<'_>, scratch: &mut Vec<f64>, out: &mut Vec<f64>) {
+        if let Some(keys) = &self.identity_tail {
+            features(input, out);
+            attribute_features(input.declaration, keys, out);
+            return;
+        }
+        features(input, scratch);
+        self.gather(input.declaration, scratch, out);
+    }
+
+    /// Picks the model's inputs out of the engine's full vector `full`
+    /// (in `FEATURES` order) and the declaration's attributes.
+    pub fn gather(&self, d: &Declaration, full: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        for s in &self.sources {
+            out.push(match s {
+                Source::Engine(i) => full[*i],
+                Source::Attribute(k) => attribute_value(d, k),
+            });
+        }
+    }
+}
+
+/// The engine's features minus those whose names start with any of
+/// `exclude`, then the attribute features.
+pub fn selected_names(attributes: &[String], exclude: &[String]) -> Vec<String> {
+    feature_names(attributes)
+        .into_iter()
+        .filter(|n| n.starts_with(ATTRIBUTE_PREFIX) || !exclude.iter().any(|p| n.starts_with(p.as_str())))
+        .collect()
+}
+
+fn attribute_value(d: &Declaration, k: &str) -> f64 {
+    match d.attributes.get(k) {
+        Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => code_number(s),
+        Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
+        _ => f64::NAN,
+    }
 }
 
 /// Appends one value per attribute key: numbers as they are, codes as
 /// numbers (see `code_number`), missing as NaN.
 pub fn attribute_features(d: &Declaration, keys: &[String], out: &mut Vec<f64>) {
     for k in keys {
-        out.push(match d.attributes.get(k) {
-            Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-            Some(serde_json::Value::String(s)) if !s.is_empty() => code_number(s),
-            Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
-            _ => f64::NAN,
-        });
+        out.push(attribute_value(d, k));
     }
 }
 
@@ -259,4 +363,65 @@ pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
 /// The item carrying most of the value: its goods describe the declaration.
 fn main_item(d: &Declaration) -> &Item {
     d.items.iter().max_by(|a, b| a.value.total_cmp(&b.value)).expect("a declaration has at least one item")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Engine, EngineConfig};
+
+    fn decl() -> Declaration {
+        Declaration::from_json(&serde_json::json!({
+            "id": "D1", "declared_at": "2026-03-10T09:00:00+08:00", "direction": "import", "office": "2201",
+            "transport_mode": "sea", "trade_mode": "0110", "trader": {"id": "T1"}, "declarant": {"id": "B1"},
+            "currency": "USD", "attributes": {"tax_type": "FEU1", "use": 21},
+            "items": [{"line": 1, "hs_code": "851713", "origin": "VN", "quantity": 10, "net_weight_kg": 1.0,
+                       "value": 1000.0, "duty_rate": 0.05}]
+        }))
+        .unwrap()
+    }
+
+    /// A layout picks each named input from the engine's vector or the
+    /// attributes, in the model's order; unknown names are refused.
+    #[test]
+    fn layout_gathers_named_inputs_in_model_order() {
+        let d = decl();
+        let mut engine = Engine::new(EngineConfig::default());
+        let input = engine.score_input(&d);
+        let mut full = Vec::new();
+        features(&input, &mut full);
+        let attrs = vec!["use".to_string(), "tax_type".to_string()];
+
+        // The full layout (engine features then attributes) is the engine's vector as it is.
+        let identity = FeatureLayout::from_names(&feature_names(&attrs)).unwrap();
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        identity.fill(&input, &mut scratch, &mut out);
+        let mut expected = full.clone();
+        attribute_features(&d, &attrs, &mut expected);
+        assert_eq!(out.len(), expected.len());
+        assert!(out.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()));
+
+        // A subset, reordered, with an attribute in the middle.
+        let names: Vec<String> =
+            ["log_value_cny", "attr:use", "max_duty_rate", "item_count"].iter().map(|s| s.to_string()).collect();
+        let subset = FeatureLayout::from_names(&names).unwrap();
+        assert_eq!(subset.names(), names);
+        subset.fill(&input, &mut scratch, &mut out);
+        let at = |n: &str| full[FEATURES.iter().position(|f| *f == n).unwrap()];
+        assert_eq!(out, vec![at("log_value_cny"), 21.0, at("max_duty_rate"), at("item_count")]);
+        assert_eq!(subset.name(1), "attr:use");
+        assert_eq!(subset.name(2), "max_duty_rate");
+
+        assert_eq!(FeatureLayout::from_names(&["no_such_feature".to_string()]), Err("no_such_feature".to_string()));
+    }
+
+    #[test]
+    fn excluded_prefixes_leave_attributes_alone() {
+        let attrs = vec!["trader_note".to_string()];
+        let names = selected_names(&attrs, &["trader_".to_string(), "day_of_year".to_string()]);
+        assert!(!names.iter().any(|n| n.starts_with("trader_") || n == "day_of_year"));
+        assert_eq!(names.last().map(String::as_str), Some("attr:trader_note"));
+        let dropped = FEATURES.iter().filter(|f| f.starts_with("trader_") || **f == "day_of_year").count();
+        assert_eq!(names.len(), FEATURES.len() - dropped + 1);
+    }
 }

@@ -7,13 +7,13 @@ use riskgate_model::{Model, ModelError};
 
 use std::borrow::Cow;
 
-use crate::features::{FEATURES, attribute_features, attribute_keys, features};
+use crate::features::{FEATURES, FeatureLayout};
 use crate::scorer::{Score, ScoreInput, Scorer};
 
 pub struct ModelScorer {
     id: String,
-    /// Declaration attributes the model reads after the engine's features.
-    attributes: Vec<String>,
+    /// Where each of the model's inputs comes from.
+    layout: FeatureLayout,
     classifier: Model,
     /// Predicts ln(1 + additional duty in CNY) given a finding.
     revenue: Option<Model>,
@@ -27,14 +27,14 @@ impl std::fmt::Debug for ModelScorer {
 
 impl ModelScorer {
     pub fn new(id: String, classifier: Model, revenue: Option<Model>) -> Result<Self, ModelError> {
-        let attributes = attribute_keys(classifier.feature_names())
-            .ok_or(ModelError::FeatureNames("the features this engine computes; retrain the model"))?;
+        let layout = FeatureLayout::from_names(classifier.feature_names())
+            .map_err(|_| ModelError::FeatureNames("the features this engine computes; retrain the model"))?;
         if let Some(r) = &revenue
             && r.feature_names() != classifier.feature_names()
         {
             return Err(ModelError::FeatureNames("the classifier's; retrain the model"));
         }
-        Ok(ModelScorer { id, attributes, classifier, revenue })
+        Ok(ModelScorer { id, layout, classifier, revenue })
     }
 
     /// Stored form: the classifier's and the regressor's bytes, each
@@ -86,22 +86,18 @@ impl Scorer for ModelScorer {
     }
 
     fn score(&self, input: ScoreInput<'_>) -> Score {
-        let mut row = Vec::with_capacity(FEATURES.len() + self.attributes.len());
-        features(&input, &mut row);
-        attribute_features(input.declaration, &self.attributes, &mut row);
+        let mut row = Vec::with_capacity(FEATURES.len().max(self.layout.len()));
+        let mut scratch = Vec::new();
+        self.layout.fill(&input, &mut scratch, &mut row);
         // Contributions plus the bias add up to the log-odds: one walk of
         // the trees gives both the explanation and the probability.
         let (contrib, bias) = self.classifier.contributions(&row);
         let probability = crate::scorer::sigmoid(bias + contrib.iter().sum::<f64>());
-        let names = self.classifier.feature_names();
         let mut contributions: Vec<(Cow<'static, str>, f64)> = contrib
             .into_iter()
             .enumerate()
             .filter(|(_, v)| v.abs() > 1e-9)
-            .map(|(i, v)| match FEATURES.get(i) {
-                Some(n) => (Cow::Borrowed(*n), v),
-                None => (Cow::Owned(names[i].clone()), v),
-            })
+            .map(|(i, v)| (self.layout.name(i), v))
             .collect();
         contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
         contributions.truncate(8);

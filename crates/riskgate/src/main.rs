@@ -190,6 +190,14 @@ enum Command {
         /// Address to listen on (port 0 picks a free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// Retrain the risk model every period (30s, 15m, 24h, 7d) on a thread
+        /// of its own, without pausing screening; each new model becomes the
+        /// shadow model (see --retrain-activate).
+        #[arg(long, value_parser = server::retrain::parse_period)]
+        retrain_every: Option<std::time::Duration>,
+        /// Make each retrained model active at once instead of shadow.
+        #[arg(long, requires = "retrain_every")]
+        retrain_activate: bool,
     },
     /// Accounts of people and machines: add, list, disable.
     Users {
@@ -457,6 +465,10 @@ enum ModelCmd {
         /// Declaration attributes to use as features beside the engine's (e.g. tax_type,import_use).
         #[arg(long, value_delimiter = ',')]
         attributes: Vec<String>,
+        /// Leave out engine features whose names start with any of these
+        /// prefixes (e.g. trader_,declarant_ where party ids carry no signal).
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
         /// Make the new model active right away.
         #[arg(long)]
         activate: bool,
@@ -1073,8 +1085,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(if r.ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { addr } => {
-            server::serve(&at, addr)?;
+        Command::Serve { addr, retrain_every, retrain_activate } => {
+            let schedule = retrain_every.map(|every| server::retrain::Schedule { every, activate: retrain_activate });
+            server::serve(&at, addr, schedule)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),
@@ -1249,10 +1262,16 @@ fn tokens_cmd(cmd: TokensCmd, mut app: App) -> Result<ExitCode> {
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
-        ModelCmd::Train { period, split, iterations, seed, attributes, activate, format } => {
+        ModelCmd::Train { period, split, iterations, seed, attributes, exclude, activate, format } => {
             let (from, to) = period.bounds();
-            let mut opts =
-                model::TrainOptions { from, to, split: split.map(day_start), attributes, ..Default::default() };
+            let mut opts = model::TrainOptions {
+                from,
+                to,
+                split: split.map(day_start),
+                attributes,
+                exclude,
+                ..Default::default()
+            };
             opts.params.iterations = iterations;
             opts.params.seed = seed;
             let (id, e) = model::train_and_register(&mut app, &opts)?;

@@ -37,6 +37,17 @@ pub struct TrainOptions {
     /// Declaration attributes (codes of the deployment's own declarations)
     /// used as features beside the engine's.
     pub attributes: Vec<String>,
+    /// Engine features left out of the model: names starting with any of
+    /// these prefixes (e.g. `trader_` where party identities are noise).
+    pub exclude: Vec<String>,
+}
+
+impl TrainOptions {
+    /// The model's input names: the engine's features minus the excluded
+    /// ones, then the attribute features.
+    pub fn names(&self) -> Vec<String> {
+        riskgate_engine::features::selected_names(&self.attributes, &self.exclude)
+    }
 }
 
 impl Default for TrainOptions {
@@ -54,6 +65,7 @@ impl Default for TrainOptions {
             },
             max_weight: 50.0,
             attributes: Vec::new(),
+            exclude: Vec::new(),
         }
     }
 }
@@ -210,10 +222,21 @@ pub fn examples(store: &dyn Store, max_weight: f64, attributes: &[String]) -> Re
     Ok(out)
 }
 
-fn dataset(rows: &[&Example], attributes: &[String]) -> Dataset {
-    let mut d = Dataset::new(feature_names(attributes));
+/// The examples' rows (full vectors: the engine's features, then the
+/// attributes) cut down to the model's inputs `opts.names()`.
+fn dataset(rows: &[&Example], opts: &TrainOptions) -> Dataset {
+    let full = feature_names(&opts.attributes);
+    let names = opts.names();
+    let keep: Vec<usize> = names
+        .iter()
+        .map(|n| full.iter().position(|f| f == n).expect("selected names come from the full list"))
+        .collect();
+    let mut d = Dataset::new(names);
+    let mut row = Vec::with_capacity(keep.len());
     for r in rows {
-        d.push(&r.features);
+        row.clear();
+        row.extend(keep.iter().map(|&i| r.features[i]));
+        d.push(&row);
     }
     d
 }
@@ -241,6 +264,11 @@ fn day(t: i64) -> String {
 /// Trains and evaluates; returns the scorer (trained on the earlier window)
 /// and its evaluation on the later one.
 pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelScorer, Evaluation)> {
+    for p in &opts.exclude {
+        if !FEATURES.iter().any(|f| f.starts_with(p.as_str())) {
+            bail!("--exclude {p:?}: no engine feature starts with it (see `model show` for the names)");
+        }
+    }
     let all = examples(store, opts.max_weight, &opts.attributes)?;
     let in_range: Vec<&Example> = all
         .iter()
@@ -267,14 +295,14 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
         );
     }
     let t = std::time::Instant::now();
-    let data = dataset(&train_rows, &opts.attributes);
+    let data = dataset(&train_rows, opts);
     let y: Vec<f64> = train_rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
     let w: Vec<f64> = train_rows.iter().map(|e| e.weight).collect();
     let classifier = Model::train(Objective::Classification, &data, &y, &w, None, &opts.params)
         .context("training the classifier")?;
     let found: Vec<&Example> = train_rows.iter().copied().filter(|e| e.finding).collect();
     let revenue = if found.len() >= 50 {
-        let rd = dataset(&found, &opts.attributes);
+        let rd = dataset(&found, opts);
         let ry: Vec<f64> = found.iter().map(|e| e.duty_cny.ln_1p()).collect();
         let rw: Vec<f64> = found.iter().map(|e| e.weight).collect();
         let params = TrainParams { iterations: opts.params.iterations.min(200), ..opts.params.clone() };
@@ -284,7 +312,7 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
     };
     let train_seconds = t.elapsed().as_secs_f64();
     let scorer = ModelScorer::new(id.to_string(), classifier, revenue)?;
-    let eval = dataset(&eval_rows, &opts.attributes);
+    let eval = dataset(&eval_rows, opts);
     let scores = scorer.classifier().predict_batch(&eval);
     let labels: Vec<f64> = eval_rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
     let found_eval: Vec<bool> = eval_rows.iter().map(|e| e.finding).collect();
@@ -312,31 +340,46 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
 
 /// Trains, evaluates and registers a new model version (status candidate).
 pub fn train_and_register(app: &mut App, opts: &TrainOptions) -> Result<(String, Evaluation)> {
+    let user = app.user.clone();
+    train_and_register_in(app.store.as_mut(), &user, opts)
+}
+
+/// `train_and_register` on any store connection, in `user`'s name (the
+/// scheduled retraining of `serve` uses a connection of its own).
+pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOptions) -> Result<(String, Evaluation)> {
     let at = now();
     let mut id = format!("gbdt-{}", at.format("%Y%m%d-%H%M%S"));
-    let existing: Vec<String> = app.store.models()?.into_iter().map(|m| m.id).collect();
+    let existing: Vec<String> = store.models()?.into_iter().map(|m| m.id).collect();
     let mut n = 2;
     while existing.contains(&id) {
         id = format!("gbdt-{}-{n}", at.format("%Y%m%d-%H%M%S"));
         n += 1;
     }
-    let (scorer, evaluation) = train(app.store.as_ref(), &id, opts)?;
+    let (scorer, evaluation) = train(store, &id, opts)?;
     let record = ModelRecord {
         id: id.clone(),
         created_at: at.timestamp(),
-        created_by: app.user.clone(),
+        created_by: user.to_string(),
         status: "candidate".into(),
         metrics: serde_json::json!({
             "evaluation": evaluation,
             "params": opts.params,
             "max_weight": opts.max_weight,
-            "features": feature_names(&opts.attributes),
+            "features": opts.names(),
         }),
         bytes: scorer.to_bytes(),
     };
-    let mut a = app.action("model_train", &id);
-    a.after = Some(serde_json::json!({"auc": evaluation.auc, "eval_rows": evaluation.eval_rows}));
-    app.store.insert_model(&record, &a)?;
+    let a = riskgate_store::Action {
+        at,
+        actor: user.to_string(),
+        office: None,
+        action: "model_train".into(),
+        target: id.clone(),
+        before: None,
+        after: Some(serde_json::json!({"auc": evaluation.auc, "eval_rows": evaluation.eval_rows})),
+        reason: None,
+    };
+    store.insert_model(&record, &a)?;
     Ok((id, evaluation))
 }
 
@@ -459,5 +502,24 @@ mod tests {
             assert_eq!(a.classifier().predict(&r.features), back.classifier().predict(&r.features));
         }
         assert!(ModelScorer::from_bytes("m".into(), &a.to_bytes()[..10]).is_err(), "a truncated model is refused");
+
+        // A model on a subset of the features stores only those names and
+        // round-trips; an unknown prefix is refused by name.
+        opts.exclude = vec!["trader_".into(), "day_of_year".into()];
+        let (c, _) = train(app.store.as_ref(), "m2", &opts).unwrap();
+        let names = c.classifier().feature_names().to_vec();
+        assert_eq!(names, opts.names());
+        assert!(!names.iter().any(|n| n.starts_with("trader_") || n == "day_of_year"));
+        let back = ModelScorer::from_bytes("m2".into(), &c.to_bytes()).unwrap();
+        let layout = riskgate_engine::features::FeatureLayout::from_names(&names).unwrap();
+        let d = decl("X", 1);
+        let mut g = Vec::new();
+        for r in rows.iter().take(50) {
+            layout.gather(&d, &r.features, &mut g);
+            assert_eq!(c.classifier().predict(&g), back.classifier().predict(&g));
+        }
+        opts.exclude = vec!["no_such_".into()];
+        let err = train(app.store.as_ref(), "m3", &opts).err().unwrap().to_string();
+        assert!(err.contains("no_such_"), "{err}");
     }
 }

@@ -271,6 +271,17 @@ fn the_api_by_role(srv: Server) {
     let d2 = decl("D2", "5301", "3923900000");
     let r = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&d2));
     assert_eq!(r.status, 200, "{}", r.body);
+    // D4 and D5 in 2201 (red, open controls) for the lane overrides.
+    for id in ["D4", "D5"] {
+        let r = call(
+            "POST",
+            "/api/v1/declarations",
+            "/api/v1/declarations",
+            &auth["machine"],
+            Some(&decl(id, "2201", "8517130000")),
+        );
+        assert_eq!((r.status, r.json()["channel"].clone()), (200, json!("red")), "{}", r.body);
+    }
 
     // The table: roles in the order of USERS.
     let roles: Vec<&str> = USERS.iter().map(|u| u.1).collect();
@@ -285,7 +296,7 @@ fn the_api_by_role(srv: Server) {
         "completed_at": "2026-03-02T15:00:00+08:00", "result": "no_finding", "findings": [], "additional_duty": 0.0,
         "seizure": false})
     .to_string();
-    let override_body = json!({"channel": "green", "reason": "documents checked at the counter"}).to_string();
+    let override_body = json!({"channel": "yellow", "reason": "documents checked at the counter"}).to_string();
     #[rustfmt::skip]
     let table: Vec<Row<'_>> = vec![
         //                                                                                 officer analyst district hq integrity tariff admin machine
@@ -314,9 +325,10 @@ fn the_api_by_role(srv: Server) {
                                                                                              [403, 403, 403, 403, 200, 403, 200, 403]),
         ("POST", "/api/v1/controls/{id}/outcome", "/api/v1/controls/D1/outcome".into(), Some(outcome),
                                                                                              [200, 403, 403, 403, 403, 403, 403, 403]),
-        // Permitted roles get 501 until Store::override_channel is merged (see the README).
-        ("POST", "/api/v1/declarations/{id}/override", "/api/v1/declarations/D1/override".into(), Some(override_body),
-                                                                                             [501, 403, 501, 403, 403, 403, 403, 403]),
+        // The officer moves D4 red → yellow; the district manager is permitted too, but by then the
+        // lane is already yellow (409 conflict, not 403). D5 below shows the manager's own override.
+        ("POST", "/api/v1/declarations/{id}/override", "/api/v1/declarations/D4/override".into(), Some(override_body.clone()),
+                                                                                             [200, 403, 409, 403, 403, 403, 403, 403]),
         ("POST", "/api/v1/rules", "/api/v1/rules".into(), Some(rule.replace("R-1", "R-2")),  [403, 201, 403, 403, 403, 403, 403, 403]),
         ("POST", "/api/v1/models/{id}/status", "/api/v1/models/none/status".into(), Some(r#"{"status":"active"}"#.into()),
                                                                                              [403, 404, 403, 403, 403, 403, 403, 403]),
@@ -335,6 +347,34 @@ fn the_api_by_role(srv: Server) {
         }
     }
     assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
+
+    // The district manager's own override, and the action log holding both with their reasons.
+    let body = json!({"channel": "green", "reason": "authorised economic operator, documents complete"}).to_string();
+    let r = call(
+        "POST",
+        "/api/v1/declarations/{id}/override",
+        "/api/v1/declarations/D5/override",
+        &auth["district_manager"],
+        Some(&body),
+    );
+    assert_eq!(
+        (r.status, r.json()["before"].clone(), r.json()["after"].clone()),
+        (200, json!("red"), json!("green")),
+        "{}",
+        r.body
+    );
+    let none = json!({"channel": "yellow", "reason": "  "}).to_string();
+    let r = call(
+        "POST",
+        "/api/v1/declarations/{id}/override",
+        "/api/v1/declarations/D1/override",
+        &auth["field_officer"],
+        Some(&none),
+    );
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")), "{}", r.body);
+    let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
+    let text = log.body.clone();
+    assert!(text.contains("D4") && text.contains("D5") && text.contains("documents complete"), "{text}");
 
     // Officers see the instructions but never which rules fired; analysts see rule and version.
     let officer_view =
@@ -362,10 +402,13 @@ fn the_api_by_role(srv: Server) {
     assert_eq!(r.status, 200, "{}", r.body);
     let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["field_officer"], None).json();
     let controls = e["recent_controls"].as_array().unwrap();
-    assert_eq!(controls.len(), 1, "only D1 in the officer's office was controlled: {e}");
+    // D1, D4 and D5 in the officer's office were controlled (D2 is in 5301); newest first.
+    let ids: Vec<&str> = controls.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["D5", "D4", "D1"], "{e}");
+    assert_eq!(controls[2]["outcomes"][0]["result"], json!("no_finding"), "{e}");
     assert_eq!(
-        (controls[0]["id"].clone(), controls[0]["outcomes"][0]["result"].clone()),
-        (json!("D1"), json!("no_finding"))
+        (controls[0]["task_status"].clone(), controls[0]["task"]["channel"].clone()),
+        (json!("overridden"), json!("green"))
     );
 
     // Validation names the record and field; a bad array stores nothing.
@@ -465,7 +508,7 @@ fn the_api_by_role(srv: Server) {
         "{m}"
     );
     assert!(m.contains(r#"riskgate_declarations_screened_total{channel="red"} "#), "{m}");
-    assert!(m.contains(r#"riskgate_rule_hits_total{rule="R-1"} 1"#), "{m}");
+    assert!(m.contains(r#"riskgate_rule_hits_total{rule="R-1"} 3"#), "{m}"); // D1, D4, D5
     assert!(m.contains(r#"riskgate_imported_records_total{kind="forex"} 2"#), "{m}");
 
     // Every answer seen is documented for its route and method.

@@ -685,3 +685,49 @@ fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
     assert!(none.is_empty());
     assert!(ranked.iter().all(|r| r["level"] != "warning"), "{:#?}", ranked[0]);
 }
+
+/// `serve --retrain-every` trains on a thread of its own and registers the
+/// new model as the shadow one, logged in the scheduler's name, while the
+/// server keeps answering.
+#[test]
+fn serve_retrains_on_a_schedule_into_shadow() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let e = Env::new();
+    let w = e.world(22, 0.25);
+    e.load(&w);
+    let mut child = bin()
+        .arg("--data")
+        .arg(e.data())
+        .args(["serve", "--addr", "127.0.0.1:0", "--retrain-every", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let listed = loop {
+        let out = e.ok("admin", &["model", "list"]);
+        if out.lines().any(|l| l.contains("\tshadow\t") && l.ends_with("by scheduler")) {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled model after 300 s: {out}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    // The server still answers while (and after) it trains.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("\tactive\t")).count(),
+        0,
+        "a scheduled model is never made active by default: {listed}"
+    );
+    let log = e.ok("admin", &["audit", "log", "--limit", "50"]);
+    assert!(log.contains("scheduler") && log.contains("model_shadow"), "{log}");
+}

@@ -205,10 +205,9 @@ pub struct OverrideBody {
     reason: String,
 }
 
-/// Lane override with a mandatory reason. The store method that changes
-/// the lane and logs it in one transaction (`Store::override_channel`) is
-/// added by the integrity work in parallel; until it is merged this
-/// endpoint validates, checks scope and answers 501 (see the report).
+/// Lane override with a mandatory reason, in the caller's own name
+/// (`Store::override_channel` changes the lane and logs it in one
+/// transaction).
 pub async fn override_lane(
     State(state): State<AppState>,
     p: Principal,
@@ -233,13 +232,21 @@ pub async fn override_lane(
     if !d.is_some_and(|d| p.sees_office(&d.declaration.office)) {
         return Err(ApiError::not_found(format!("no declaration {id:?}")));
     }
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "lane overrides need Store::override_channel, which is not in this build yet",
-    ))
+    let channel = riskgate_core::Channel::parse(&b.channel).expect("checked above");
+    let o = riskgate_store::Override {
+        declaration_id: id,
+        channel,
+        officer: p.username.clone(),
+        reason: b.reason.trim().to_string(),
+        at: chrono::Utc::now().fixed_offset(),
+        entered_by: None,
+    };
+    // On the screening thread: the lane change and its action-log entry
+    // are one store transaction; refusals (same lane, control completed,
+    // released goods) come back as 409 with the store's message.
+    let done = state.write(move |live| Ok(live.app.store.override_channel(&o)?)).await?;
+    Ok(Json(serde_json::to_value(&done).unwrap_or(Value::Null)).into_response())
 }
-
 // --------------------------------------------------------------- imports
 
 /// One record or an array of them; all are checked before any is stored.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// Boxed: handlers return `Result<_, ApiError>` everywhere and the happy path stays small.
 #[derive(Debug)]
-pub struct ApiError(Box<ErrorBody>);
+pub struct ApiError(pub Box<ErrorBody>);
 
 #[derive(Debug)]
 pub struct ErrorBody {

@@ -14,6 +14,7 @@ mod console;
 mod error;
 mod metrics;
 mod openapi;
+pub mod retrain;
 mod screening;
 
 use std::collections::HashSet;
@@ -200,11 +201,16 @@ pub fn router(state: AppState) -> Router {
 
 /// `riskgate serve`: binds, prints the address, serves until Ctrl-C or
 /// SIGTERM, then lets the screening thread checkpoint and stop.
-pub fn serve(at: &crate::app::StoreAt, addr: SocketAddr) -> Result<()> {
+pub fn serve(at: &crate::app::StoreAt, addr: SocketAddr, schedule: Option<retrain::Schedule>) -> Result<()> {
     // The store opens (and, for PostgreSQL, connects) before the runtime
     // exists: no store call ever runs on a runtime thread.
     let (state, writer) = start(at)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let retrainer = match schedule {
+        Some(s) => Some(retrain::spawn(at.clone(), s, state.clone(), rt.handle().clone(), stop.clone())?),
+        None => None,
+    };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
@@ -215,7 +221,13 @@ pub fn serve(at: &crate::app::StoreAt, addr: SocketAddr) -> Result<()> {
         axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
         anyhow::Ok(())
     })?;
-    // Dropping the last senders ends the threads; the writer checkpoints first.
+    // A training run in progress finishes (its model is registered) but is
+    // not installed; then dropping the last senders ends the threads and
+    // the writer checkpoints first.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = retrainer {
+        let _ = t.join();
+    }
     drop(state);
     drop(rt);
     writer.join().map_err(|_| anyhow::anyhow!("the screening thread panicked"))?;

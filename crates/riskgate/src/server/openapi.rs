@@ -64,7 +64,7 @@ pub const ROUTES: &[Route] = &[
         "Override the lane with a mandatory reason",
         "field_officer, district_manager",
         Some("Override"),
-        &[400, 401, 403, 404, 415, 422, 501],
+        &[200, 400, 401, 403, 404, 409, 415, 422],
     ),
     ("get", "/api/v1/offices", "The office tree (HQ → district → office)", "any caller", None, &[200, 401]),
     (

@@ -1,0 +1,133 @@
+//! Scheduled retraining inside `riskgate serve` (issue 3: "serve can
+//! retrain on a schedule without pausing screening").
+//!
+//! A thread of its own, on its own store connection, replays the store and
+//! trains a new model every period; the screening thread keeps screening
+//! meanwhile. The new version is registered and, by default, made the
+//! *shadow* model (it scores beside the active one and its figures are
+//! reported, but lanes do not change until an analyst activates it — the
+//! four-eyes rule applies to models as to rules); `--retrain-activate`
+//! makes it active instead. Only the swap of the scorers runs on the
+//! screening thread (`model::install`: microseconds, no replay).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::AppState;
+use crate::app::StoreAt;
+
+/// Who the action log names for scheduled training.
+pub const SCHEDULER: &str = "scheduler";
+
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub every: Duration,
+    /// Make each new model active (default: shadow).
+    pub activate: bool,
+}
+
+/// Parses `30s`, `15m`, `24h` or `7d`.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("expected a period such as 30s, 15m, 24h or 7d, got {s:?}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("expected a period such as 30s, 15m, 24h or 7d, got {s:?}")),
+    };
+    if secs == 0 {
+        return Err("the retraining period must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Trains once on a connection of its own and registers the model with
+/// the status the schedule asks for. `Ok(None)`: not enough outcomes yet.
+pub fn retrain_once(at: &StoreAt, schedule: &Schedule) -> Result<Option<(String, crate::model::Evaluation)>> {
+    let mut store = at.open_store()?;
+    let opts = crate::model::TrainOptions::default();
+    let (id, evaluation) = match crate::model::train_and_register_in(store.as_mut(), SCHEDULER, &opts) {
+        Ok(x) => x,
+        Err(e) if e.to_string().contains("at least 100 are needed") || e.to_string().contains("widen the period") => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let status = if schedule.activate { "active" } else { "shadow" };
+    let a = riskgate_store::Action {
+        at: crate::app::now(),
+        actor: SCHEDULER.into(),
+        office: None,
+        action: format!("model_{status}"),
+        target: id.clone(),
+        before: Some(serde_json::json!({"status": "candidate"})),
+        after: Some(serde_json::json!({"status": status})),
+        reason: Some(format!("scheduled retraining; evaluation AUC {:.3}", evaluation.auc)),
+    };
+    store.set_model_status(&id, status, &a)?;
+    Ok(Some((id, evaluation)))
+}
+
+/// Runs until `stop` is set: every period, train, then swap the scorers on
+/// the screening thread.
+pub fn spawn(
+    at: StoreAt,
+    schedule: Schedule,
+    state: AppState,
+    handle: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new().name("retrain".into()).spawn(move || {
+        let mut next = Instant::now() + schedule.every;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() < next {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            next = Instant::now() + schedule.every;
+            let t = Instant::now();
+            match retrain_once(&at, &schedule) {
+                Ok(Some((id, e))) => {
+                    let swap = state.write(|live| {
+                        crate::model::install(live.app.store.as_ref(), &mut live.app.engine)?;
+                        Ok(())
+                    });
+                    match handle.block_on(swap) {
+                        Ok(()) => eprintln!(
+                            "retrain: model {id} ({}) in {:.1} s, evaluation AUC {:.3} on {} later controls",
+                            if schedule.activate { "active" } else { "shadow" },
+                            t.elapsed().as_secs_f64(),
+                            e.auc,
+                            e.eval_rows
+                        ),
+                        Err(e) => eprintln!("retrain: model {id} registered but not installed: {}", e.0.message),
+                    }
+                }
+                Ok(None) => eprintln!("retrain: not enough controls with outcomes yet; next try in one period"),
+                Err(e) => eprintln!("retrain: failed: {e:#}"),
+            }
+        }
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_period("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_period("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_period("7d"), Ok(Duration::from_secs(604_800)));
+        for bad in ["", "h", "10", "10w", "0s", "-1h"] {
+            assert!(parse_period(bad).is_err(), "{bad:?}");
+        }
+    }
+}
