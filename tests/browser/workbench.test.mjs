@@ -27,6 +27,14 @@ test('an officer records an outcome on an open control of the office', async () 
     await page.click(`${card} [data-testid=override-form] button[type=submit]`);
     assert.match(await page.textContent(`${card} [data-testid=error]`), /必须填写理由/);
 
+    // An override to green with a reason releases the second control: it leaves the list.
+    const other = `[data-control="${marked[1]}"]`;
+    await page.click(`${other} button[data-action=override]`);
+    await page.selectOption(`${other} [data-testid=override-form] select[name=channel]`, 'green');
+    await page.fill(`${other} [data-testid=override-form] input[name=reason]`, '经核对随附单证齐全，浏览器测试');
+    await page.click(`${other} [data-testid=override-form] button[type=submit]`);
+    await page.waitForSelector(other, { state: 'detached' });
+
     // Record a finding.
     await page.click(`${card} button[data-action=outcome]`);
     await page.selectOption(`${card} select[name=result]`, 'finding');
