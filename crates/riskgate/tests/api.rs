@@ -492,6 +492,26 @@ fn the_api_by_role(srv: Server) {
     ] {
         assert!(kinds.contains(k), "{k} missing from the action log: {kinds:?}");
     }
+    // Integrity analytics: ranked, highest score first; a profile has history; each read is logged.
+    let ranked = call("GET", "/api/v1/integrity/officers", "/api/v1/integrity/officers", &auth["admin"], None).json();
+    let rows = ranked["officers"].as_array().unwrap();
+    assert!(!rows.is_empty(), "officers with controls are ranked: {ranked}");
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "highest score first: {scores:?}");
+    assert!(rows[0]["level"].is_string() && rows[0]["indicators"].is_array() && rows[0]["reasons"].is_array());
+    let first = rows[0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/integrity/officers/{first}");
+    let prof = call("GET", "/api/v1/integrity/officers/{id}", &path, &auth["integrity_supervisor"], None);
+    assert_eq!(prof.status, 200, "{}", prof.body);
+    assert!(prof.json()["history"].is_array(), "{}", prof.body);
+    let reads =
+        call("GET", "/api/v1/actions", "/api/v1/actions?action=integrity_read", &auth["integrity_supervisor"], None)
+            .json();
+    let targets: BTreeSet<&str> =
+        reads["actions"].as_array().unwrap().iter().map(|l| l["action"]["target"].as_str().unwrap()).collect();
+    for t in ["officers", "posts", "units", "warnings", "officer NOBODY"] {
+        assert!(targets.contains(t), "integrity_read of {t} missing: {targets:?}");
+    }
     let by_officer = call(
         "GET",
         "/api/v1/actions",
