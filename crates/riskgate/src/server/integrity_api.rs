@@ -45,7 +45,7 @@ fn visible(scope: &Option<HashSet<String>>, s: &Subject) -> bool {
 /// Computes the report on a reader thread and logs the read.
 async fn read_report(state: &AppState, p: Principal, what: &str, prm: &Params) -> ApiResult<Report> {
     let (from, to, mut filter, what) = (prm.from, prm.to, prm.filter.clone(), what.to_string());
-    Ok(state
+    state
         .read(move |s| {
             let input = load_input(s, from, to, None)?;
             let r = compute(&input, &Config::default());
@@ -55,7 +55,7 @@ async fn read_report(state: &AppState, p: Principal, what: &str, prm: &Params) -
             s.append_action(&a)?;
             Ok(r)
         })
-        .await?)
+        .await
 }
 
 /// A ranked row: the subject without its evidence (that is in the profile).
