@@ -65,6 +65,9 @@ for (const [name, { role }] of Object.entries(USERS)) {
       if (NAV[role].includes('integrity')) {
         await page.waitForSelector('[data-testid=action-log] tbody tr');
         assert.match(await page.textContent('[data-testid=action-log]'), /login/);
+        // The ranked officers (highest integrity score first), level in words.
+        await page.waitForSelector('[data-testid=integrity-ranked] tbody tr');
+        assert.match(await page.textContent('[data-testid=integrity-ranked]'), /正常|关注|预警/);
       } else {
         await page.waitForSelector('[data-testid=not-allowed]');
       }
