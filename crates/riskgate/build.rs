@@ -23,7 +23,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    // Read at run time: `env!` would bake in the directory the build script
+    // was compiled in (wrong when a target/ dir is copied between checkouts).
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("console");
     println!("cargo:rerun-if-changed=console");
     let mut files = Vec::new();
     walk(&root, &mut files);

@@ -35,6 +35,10 @@ const API = [
   ['hq_manager', 'GET', '/actions', 403],
   ['integrity_supervisor', 'GET', '/actions', 200],
   ['integrity_supervisor', 'GET', '/rules', 403],
+  ['integrity_supervisor', 'GET', '/integrity/officers', 200],
+  ['hq_manager', 'GET', '/integrity/officers', 403],
+  ['district_manager', 'GET', '/integrity/warnings', 403],
+  ['field_officer', 'GET', '/integrity/officers', 403],
   ['department_user', 'GET', '/enterprises', 200],
   ['department_user', 'GET', '/controls', 403],
   ['department_user', 'GET', '/actions', 403],
@@ -61,6 +65,9 @@ for (const [name, { role }] of Object.entries(USERS)) {
       if (NAV[role].includes('integrity')) {
         await page.waitForSelector('[data-testid=action-log] tbody tr');
         assert.match(await page.textContent('[data-testid=action-log]'), /login/);
+        // The ranked officers (highest integrity score first), level in words.
+        await page.waitForSelector('[data-testid=integrity-ranked] tbody tr');
+        assert.match(await page.textContent('[data-testid=integrity-ranked]'), /正常|关注|预警/);
       } else {
         await page.waitForSelector('[data-testid=not-allowed]');
       }

@@ -313,6 +313,12 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/officers", "/api/v1/officers".into(), None,                         [403, 403, 200, 200, 200, 403, 200, 403]),
         ("GET", "/api/v1/actions", "/api/v1/actions".into(), None,                           [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/actions/verify", "/api/v1/actions/verify".into(), None,             [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/integrity/officers", "/api/v1/integrity/officers".into(), None,     [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/integrity/posts", "/api/v1/integrity/posts?office=2200".into(), None, [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/integrity/units", "/api/v1/integrity/units".into(), None,           [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/integrity/warnings", "/api/v1/integrity/warnings".into(), None,     [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/integrity/officers/{id}", "/api/v1/integrity/officers/NOBODY".into(), None,
+                                                                                             [403, 403, 403, 403, 404, 403, 404, 403]),
         ("GET", "/api/v1/offices", "/api/v1/offices".into(), None,                           [200, 200, 200, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/me", "/api/v1/me".into(), None,                                     [200, 200, 200, 200, 200, 200, 200, 200]),
         ("POST", "/api/v1/declarations", "/api/v1/declarations".into(), Some(decl("D3", "2201", "3923900000")),
@@ -480,10 +486,31 @@ fn the_api_by_role(srv: Server) {
         "rule_backtest",
         "record_outcome",
         "actions_read",
+        "integrity_read",
         "login",
         "import_workforce",
     ] {
         assert!(kinds.contains(k), "{k} missing from the action log: {kinds:?}");
+    }
+    // Integrity analytics: ranked, highest score first; a profile has history; each read is logged.
+    let ranked = call("GET", "/api/v1/integrity/officers", "/api/v1/integrity/officers", &auth["admin"], None).json();
+    let rows = ranked["officers"].as_array().unwrap();
+    assert!(!rows.is_empty(), "officers with controls are ranked: {ranked}");
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "highest score first: {scores:?}");
+    assert!(rows[0]["level"].is_string() && rows[0]["indicators"].is_array() && rows[0]["reasons"].is_array());
+    let first = rows[0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/integrity/officers/{first}");
+    let prof = call("GET", "/api/v1/integrity/officers/{id}", &path, &auth["integrity_supervisor"], None);
+    assert_eq!(prof.status, 200, "{}", prof.body);
+    assert!(prof.json()["history"].is_array(), "{}", prof.body);
+    let reads =
+        call("GET", "/api/v1/actions", "/api/v1/actions?action=integrity_read", &auth["integrity_supervisor"], None)
+            .json();
+    let targets: BTreeSet<&str> =
+        reads["actions"].as_array().unwrap().iter().map(|l| l["action"]["target"].as_str().unwrap()).collect();
+    for t in ["officers", "posts", "units", "warnings", "officer NOBODY"] {
+        assert!(targets.contains(t), "integrity_read of {t} missing: {targets:?}");
     }
     let by_officer = call(
         "GET",

@@ -12,6 +12,7 @@ import { rulesPage, ruleEditPage, ruleDetailPage } from './pages/rules.js';
 import { modelsPage, modelDetailPage } from './pages/models.js';
 import { enterprisesPage, enterpriseDetailPage } from './pages/enterprises.js';
 import { integrityPage } from './pages/integrity.js';
+import { officerProfilePage } from './pages/integrity_scores.js';
 
 
 const main = () => document.getElementById('main');
@@ -37,6 +38,7 @@ function resolve(parts) {
         ? { key: 'enterprises', render: (el, q) => enterpriseDetailPage(el, id, q) }
         : { key: 'enterprises', render: enterprisesPage };
     case 'integrity':
+      if (id === 'officer' && sub) return { key: 'integrity', render: (el) => officerProfilePage(el, sub) };
       return { key: 'integrity', render: integrityPage };
     default:
       return null;

@@ -38,7 +38,7 @@ pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
 }
 
 /// A day (YYYY-MM-DD, China time) or an RFC 3339 time, as seconds.
-fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult<Option<i64>> {
+pub(super) fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult<Option<i64>> {
     let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(Some(crate::day_start(d) + if end { 86_400 } else { 0 }));
@@ -57,7 +57,11 @@ fn limit_param(l: Option<usize>, default: usize, max: usize) -> ApiResult<usize>
 }
 
 /// The offices to read: the caller's scope, narrowed to `office`'s subtree.
-fn office_scope(p: &Principal, offices: &[Office], office: &Option<String>) -> ApiResult<Option<HashSet<String>>> {
+pub(super) fn office_scope(
+    p: &Principal,
+    offices: &[Office],
+    office: &Option<String>,
+) -> ApiResult<Option<HashSet<String>>> {
     match office.as_deref().filter(|s| !s.is_empty()) {
         None => Ok(p.scope.clone()),
         Some(o) => {

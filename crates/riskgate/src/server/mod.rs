@@ -12,6 +12,7 @@ mod api;
 pub mod auth;
 mod console;
 mod error;
+mod integrity_api;
 mod metrics;
 mod openapi;
 pub mod retrain;
@@ -187,6 +188,11 @@ pub fn router(state: AppState) -> Router {
         .route("/kpis/trend", get(kpi_trend))
         .route("/actions", get(list_actions))
         .route("/actions/verify", get(verify_actions))
+        .route("/integrity/officers", get(integrity_api::officers))
+        .route("/integrity/officers/{id}", get(integrity_api::officer))
+        .route("/integrity/posts", get(integrity_api::posts))
+        .route("/integrity/units", get(integrity_api::units))
+        .route("/integrity/warnings", get(integrity_api::warnings))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", v1)

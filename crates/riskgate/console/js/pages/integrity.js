@@ -5,6 +5,7 @@ import { get, qs, items } from '../api.js';
 import { t } from '../i18n.js';
 import { h, mount, table, dt, formValues } from '../ui.js';
 import { go } from '../state.js';
+import { rankedSection } from './integrity_scores.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -12,9 +13,13 @@ export async function integrityPage(el, query) {
   const params = Object.fromEntries(query.entries());
   const data = await get(`/actions${qs({ limit: 200, ...params })}`);
   const rows = items(data, 'actions');
+  const view = ['officers', 'posts', 'units'].includes(params.view) ? params.view : 'officers';
+  const ranked = await rankedSection(view, params);
   mount(
     el,
     h('h1', {}, t('nav.integrity')),
+    ranked,
+    h('h2', {}, t('integrity.log')),
     h('p', { class: 'muted' }, t('integrity.intro')),
     h(
       'form',
@@ -23,7 +28,7 @@ export async function integrityPage(el, query) {
         'data-testid': 'action-search',
         onsubmit: (ev) => {
           ev.preventDefault();
-          go(`/integrity${qs(formValues(ev.target))}`);
+          go(`/integrity${qs({ view, ...formValues(ev.target) })}`);
         },
       },
       h('label', {}, t('integrity.officer'), h('input', { name: 'officer', value: params.officer || '', size: 14 })),
