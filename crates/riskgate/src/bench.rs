@@ -13,8 +13,9 @@ use riskgate_synth::WorldFile;
 
 use std::collections::HashMap;
 
-use crate::app::{App, StoreAt};
-use crate::screen::{Clock, ScreenOptions};
+use crate::screen::ScreenOptions;
+use riskgate_app::screening::Clock;
+use riskgate_app::{App, StoreAt};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
@@ -140,7 +141,7 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
         BenchCmd::Integrity { officers, declarations, controls, seed, dir } => {
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
-            let r = crate::integrity::bench(officers, declarations, controls, seed, &dir);
+            let r = crate::bench::integrity_bench(officers, declarations, controls, seed, &dir);
             let _ = std::fs::remove_dir_all(&dir);
             r?;
         }
@@ -180,8 +181,9 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             let hist_secs = t.elapsed().as_secs_f64();
             crate::import::import_outcomes(&mut app, &f(WorldFile::HistoryOutcomes))?;
             if model {
-                let (id, _) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
-                crate::model::set_status(&mut app, &id, "active")?;
+                let (id, _) =
+                    riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
+                riskgate_app::model::set_status(&mut app, &id, "active")?;
                 app.reload()?;
                 println!("scorer: learned model {id}");
             } else {
@@ -352,7 +354,8 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
         crate::world::add_demo_rules(&mut app, &data.join("rules"))?;
         if variant == "model" {
             let t = Instant::now();
-            let (id, e) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
+            let (id, e) =
+                riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
             println!(
                 "model {id}: trained in {:.1} s (whole replay) on {} controls ({} findings); AUC on the later window {:.3}",
                 t.elapsed().as_secs_f64(),
@@ -360,7 +363,7 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
                 e.train_findings,
                 e.auc
             );
-            crate::model::set_status(&mut app, &id, "active")?;
+            riskgate_app::model::set_status(&mut app, &id, "active")?;
             app.reload()?;
         }
         // Live traffic in periods; after each, the controls are completed and
@@ -381,8 +384,9 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
             secs += t;
             decision_files.push(data.join(format!("decisions{suffix}.jsonl")));
             if variant == "model" && i + 1 < parts.len() {
-                let (id, _) = crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default())?;
-                crate::model::set_status(&mut app, &id, "active")?;
+                let (id, _) =
+                    riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
+                riskgate_app::model::set_status(&mut app, &id, "active")?;
                 app.reload()?;
             }
         }
@@ -468,12 +472,12 @@ fn bench_model(seed: u64, scale: f64, dir: Option<std::path::PathBuf>) -> Result
         std::thread::available_parallelism().map_or(0, |p| p.get()),
         t.elapsed().as_secs_f64()
     );
-    let opts = crate::model::TrainOptions::default();
+    let opts = riskgate_app::model::TrainOptions::default();
     let t = Instant::now();
-    let rows = crate::model::examples(app.store.as_ref(), opts.max_weight, &opts.attributes)?;
+    let rows = riskgate_app::model::examples(app.store.as_ref(), opts.max_weight, &opts.attributes)?;
     let replay = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let (scorer, e) = crate::model::train(app.store.as_ref(), "bench", &opts)?;
+    let (scorer, e) = riskgate_app::model::train(app.store.as_ref(), "bench", &opts)?;
     let total = t.elapsed().as_secs_f64();
     println!(
         "training: replay of the store to leak-free features {replay:.1} s ({} labelled rows); whole `model train` {total:.1} s \
@@ -611,7 +615,7 @@ fn bench_kcs(data: &Path, mapping: &Path, dir: Option<std::path::PathBuf>, m: Kc
     let (mut y_train, mut y_valid, mut y_all) = (Vec::new(), Vec::new(), Vec::new());
     let mut test_ids = Vec::new();
     let t = Instant::now();
-    crate::model::replay_features(app.store.as_ref(), &attributes, &mut |rec, f| {
+    riskgate_app::model::replay_features(app.store.as_ref(), &attributes, &mut |rec, f| {
         let id = &rec.declaration.id;
         row.clear();
         row.extend(keep.iter().map(|&i| f[i]));
@@ -705,5 +709,120 @@ fn bench_kcs(data: &Path, mapping: &Path, dir: Option<std::path::PathBuf>, m: Kc
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `bench integrity`: a store with `declarations` declarations (stored as
+/// history), `controls` completed controls by `officers` officers in 20
+/// offices, 1% of them overridden, then the indicators of every officer,
+/// post and unit computed from it; loading and computing are timed apart.
+pub fn integrity_bench(officers: usize, declarations: usize, controls: usize, seed: u64, dir: &Path) -> Result<()> {
+    use riskgate_core::rng::Rng;
+    use std::time::Instant;
+    anyhow::ensure!(officers >= 20 && controls <= declarations, "need ≥ 20 officers and controls ≤ declarations");
+    let _ = std::fs::remove_dir_all(dir);
+    let mut app = App::open(dir, "bench")?;
+    let mut r = Rng::new(seed);
+    let mut offices = vec![
+        serde_json::json!({"code": "0000", "name": "HQ", "level": "hq"}),
+        serde_json::json!({"code": "2200", "name": "D", "parent": "0000", "level": "district"}),
+    ];
+    let codes: Vec<String> = (0..20).map(|i| format!("22{:02}", i + 1)).collect();
+    for c in &codes {
+        offices.push(serde_json::json!({"code": c, "name": c, "parent": "2200", "level": "office"}));
+    }
+    let offices: Vec<riskgate_core::Office> = offices
+        .iter()
+        .map(riskgate_core::Office::from_json)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    app.store.upsert_offices(&offices)?;
+    let mut staff: Vec<Vec<String>> = vec![Vec::new(); codes.len()];
+    let mut regs = Vec::new();
+    for k in 0..officers {
+        let office = k % codes.len();
+        let id = format!("E{:05}", 10_000 + k);
+        let post = if (k / codes.len()).is_multiple_of(2) { "inspection" } else { "document_review" };
+        let since = format!("20{:02}-03-01", 16 + r.below(10));
+        regs.push(
+            riskgate_core::Officer::from_json(&serde_json::json!({"id": id, "name": id, "office": codes[office],
+                "post": post, "post_since": since}))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        staff[office].push(id);
+    }
+    app.store.upsert_officers(&regs)?;
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(10_000);
+    let day0 = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+    let mut controlled = Vec::with_capacity(controls);
+    let every = declarations / controls.max(1);
+    for i in 0..declarations {
+        let office = r.below(codes.len() as u64) as usize;
+        let trader = (r.uniform().powi(3) * 30_000.0) as u64;
+        let at = day0 + chrono::Duration::days((i * 250 / declarations) as i64);
+        let id = format!("{}2026{:010}", codes[office], i);
+        let v = serde_json::json!({"id": id, "declared_at": format!("{at}T{:02}:{:02}:00+08:00", 8 + r.below(10), r.below(60)),
+            "direction": "import", "office": codes[office], "transport_mode": "sea", "trade_mode": "0110",
+            "trader": {"id": format!("T{trader:06}")}, "declarant": {"id": format!("B{:04}", trader % 2000)},
+            "country_of_departure": "VN", "currency": "USD",
+            "items": [{"line": 1, "hs_code": "8471300000", "origin": "VN", "quantity": 10, "net_weight_kg": 5.0,
+                       "value": 1000.0, "duty_rate": 0.1}]});
+        batch.push(riskgate_core::Declaration::from_json(&v).map_err(|e| anyhow::anyhow!("{e}"))?);
+        if every > 0 && i % every == 0 && controlled.len() < controls {
+            controlled.push((id, office, at));
+        }
+        if batch.len() == 10_000 {
+            app.store.commit_historical(&batch)?;
+            batch.clear();
+        }
+    }
+    app.store.commit_historical(&batch)?;
+    let mut outcomes = Vec::with_capacity(controlled.len());
+    for (id, office, at) in &controlled {
+        let officer = &staff[*office][r.below(staff[*office].len() as u64) as usize];
+        let kind = if r.chance(0.5) { "document" } else { "physical" };
+        let finding = r.chance(0.2);
+        let done = format!("{at}T{:02}:{:02}:00+08:00", 12 + r.below(6), r.below(60));
+        outcomes.push(
+            riskgate_core::Outcome::from_json(&serde_json::json!({"declaration_id": id, "officer": officer,
+                "control": kind, "completed_at": done, "result": if finding { "finding" } else { "no_finding" },
+                "findings": if finding { vec!["undervaluation"] } else { vec![] }, "additional_duty": 0.0,
+                "seizure": false, "released_at": format!("{at}T19:00:00+08:00")}))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    for chunk in outcomes.chunks(5_000) {
+        app.store.commit_outcomes(chunk)?;
+    }
+    for (k, (id, office, at)) in controlled.iter().enumerate().filter(|(k, _)| k % 100 == 0) {
+        let mut a = app.action("override", id);
+        a.actor = staff[*office][k % staff[*office].len()].clone();
+        a.office = Some(codes[*office].clone());
+        a.at = at.and_hms_opt(10, 0, 0).expect("time").and_utc().fixed_offset();
+        a.before = Some(serde_json::json!({"channel": "red"}));
+        a.after = Some(serde_json::json!({"channel": "green"}));
+        a.reason = Some("bench".into());
+        app.store.append_action(&a)?;
+    }
+    println!(
+        "store built in {:.1} s: {declarations} declarations, {} controls, {officers} officers",
+        t.elapsed().as_secs_f64(),
+        outcomes.len()
+    );
+    let t = Instant::now();
+    let input = riskgate_app::integrity::load_input(app.store.as_ref(), None, None, None)?;
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let report = riskgate_integrity::compute(&input, &riskgate_integrity::Config::default());
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "integrity: {} officers, {} posts, {} units from {} controls and {} overrides: load {load:.2} s, compute {secs:.2} s",
+        report.officers.len(),
+        report.posts.len(),
+        report.units.len(),
+        input.controls.len(),
+        input.overrides.len()
+    );
     Ok(())
 }

@@ -7,34 +7,17 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use riskgate_app::App;
+use riskgate_app::imports::{self, RecordError};
+pub use riskgate_app::screening::Summary;
 use riskgate_core::{
-    Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, TaxInvoice, ValidationError,
+    Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice, ValidationError,
     WorkforceRecord,
 };
-use riskgate_store::OutcomeStored;
 use serde_json::{Map, Value};
 
-use crate::app::App;
 use crate::jsonl;
 use crate::screen::{ScreenOptions, screen_values};
-
-/// What an import did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Summary {
-    pub accepted: usize,
-    pub rejected: usize,
-    pub duplicates: usize,
-    /// Seconds spent per screening stage on the main thread: idempotency
-    /// look-up, engine, store commit, output, waiting for the parser,
-    /// final checkpoint (for `bench screen`).
-    pub stage_secs: [f64; 6],
-}
-
-impl Summary {
-    pub fn print(&self, what: &str) {
-        eprintln!("{what}: {} accepted, {} rejected, {} duplicates", self.accepted, self.rejected, self.duplicates);
-    }
-}
 
 pub fn report(file: &Path, line: usize, msg: &dyn std::fmt::Display) {
     eprintln!("{} line {line}: {msg}", file.display());
@@ -65,140 +48,82 @@ fn parse_all<T>(
     Ok(out)
 }
 
+/// Reports the records a check refused.
+fn report_errors(file: &Path, errors: &[RecordError], summary: &mut Summary) {
+    for e in errors {
+        report(file, e.index, &e.error);
+    }
+    summary.rejected += errors.len();
+}
+
+fn source(file: &Path) -> String {
+    file.display().to_string()
+}
+
+/// Adds what a commit did to what parsing found.
+fn merge(mut s: Summary, done: Summary) -> Summary {
+    s.accepted += done.accepted;
+    s.duplicates += done.duplicates;
+    s
+}
+
 pub fn import_offices(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
     let rows = parse_all(file, Office::from_json, &mut s)?;
-    // The tree must hold together: every parent known (in the file or stored).
-    let mut known: HashMap<String, OfficeLevel> = app.store.offices()?.into_iter().map(|o| (o.code, o.level)).collect();
-    for (_, o) in &rows {
-        known.insert(o.code.clone(), o.level);
-    }
-    let mut good = Vec::new();
-    for (line, o) in rows {
-        if let Some(p) = &o.parent
-            && !known.contains_key(p)
-        {
-            report(file, line, &ValidationError::new("parent", "the code of a known office", format!("{p:?}")));
-            s.rejected += 1;
-            continue;
-        }
-        good.push(o);
-    }
-    s.accepted = good.len();
-    app.store.upsert_offices(&good)?;
-    let mut a = app.action("import_offices", &file.display().to_string());
-    a.after = Some(serde_json::json!({"accepted": s.accepted}));
-    app.store.append_action(&a)?;
-    Ok(s)
-}
-
-fn office_codes(app: &App) -> Result<HashSet<String>> {
-    Ok(app.store.offices()?.into_iter().map(|o| o.code).collect())
+    let errors = imports::check_offices(app.store.as_ref(), &rows)?;
+    report_errors(file, &errors, &mut s);
+    let done = imports::commit_offices(app, &imports::good(rows, &errors), &source(file))?;
+    Ok(merge(s, done))
 }
 
 pub fn import_officers(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
-    let offices = office_codes(app)?;
     let rows = parse_all(file, Officer::from_json, &mut s)?;
-    let mut good = Vec::new();
-    for (line, o) in rows {
-        if !offices.is_empty() && !offices.contains(&o.office) {
-            report(
-                file,
-                line,
-                &ValidationError::new("office", "an office code known to the registry", format!("{:?}", o.office)),
-            );
-            s.rejected += 1;
-            continue;
-        }
-        good.push(o);
-    }
-    s.accepted = good.len();
-    app.store.upsert_officers(&good)?;
-    Ok(s)
+    let errors = imports::check_officers(app.store.as_ref(), &rows)?;
+    report_errors(file, &errors, &mut s);
+    let done = imports::commit_officers(app, &imports::good(rows, &errors), &source(file))?;
+    Ok(merge(s, done))
 }
 
 pub fn import_enterprises(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
-    let rows: Vec<Enterprise> = parse_all(file, Enterprise::from_json, &mut s)?.into_iter().map(|(_, e)| e).collect();
-    s.accepted = rows.len();
-    app.store.upsert_enterprises(&rows)?;
-    for e in &rows {
-        app.engine.context.set_enterprise(e);
-    }
-    Ok(s)
+    let rows = imports::good(parse_all(file, Enterprise::from_json, &mut s)?, &[]);
+    let done = imports::commit_enterprises(app, &rows, &source(file))?;
+    Ok(merge(s, done))
 }
 
 pub fn import_forex(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
-    let rows: Vec<ForexPayment> =
-        parse_all(file, ForexPayment::from_json, &mut s)?.into_iter().map(|(_, e)| e).collect();
-    s.accepted = rows.len();
-    for chunk in rows.chunks(10_000) {
-        app.store.insert_forex(chunk)?;
-    }
-    for p in &rows {
-        app.engine.context.add_forex(p);
-    }
-    Ok(s)
+    let rows = imports::good(parse_all(file, ForexPayment::from_json, &mut s)?, &[]);
+    let done = imports::commit_forex(app, &rows, &source(file))?;
+    Ok(merge(s, done))
 }
 
 pub fn import_invoices(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
-    let rows: Vec<TaxInvoice> = parse_all(file, TaxInvoice::from_json, &mut s)?.into_iter().map(|(_, e)| e).collect();
-    s.accepted = rows.len();
-    for chunk in rows.chunks(10_000) {
-        app.store.insert_invoices(chunk)?;
-    }
-    Ok(s)
+    let rows = imports::good(parse_all(file, TaxInvoice::from_json, &mut s)?, &[]);
+    let done = imports::commit_invoices(app, &rows, &source(file))?;
+    Ok(merge(s, done))
 }
 
-/// Workforce records of one kind (M7/M9). Units and officers must be known
-/// to the registry when one is loaded.
+/// Workforce records of one kind (M7/M9).
 pub fn import_workforce(
     app: &mut App,
     file: &Path,
     parse: fn(&Value) -> Result<WorkforceRecord, ValidationError>,
 ) -> Result<Summary> {
     let mut s = Summary::default();
-    let offices = office_codes(app)?;
-    let officers: HashSet<String> = app.store.officers()?.into_iter().map(|o| o.id).collect();
-    let mut good = Vec::new();
-    for (line, r) in parse_all(file, parse, &mut s)? {
-        let bad = match &r {
-            WorkforceRecord::Disciplinary { officer, .. } if !officers.is_empty() && !officers.contains(officer) => {
-                Some(ValidationError::new("officer", "an officer id known to the registry", format!("{officer:?}")))
-            }
-            r => r.unit().filter(|u| !offices.is_empty() && !offices.contains(*u)).map(|u| {
-                let field = if matches!(r, WorkforceRecord::Litigation { .. }) { "office" } else { "unit" };
-                ValidationError::new(field, "an office code known to the registry", format!("{u:?}"))
-            }),
-        };
-        match bad {
-            Some(e) => {
-                report(file, line, &e);
-                s.rejected += 1;
-            }
-            None => good.push(r),
-        }
-    }
-    for new in app.store.insert_workforce(&good)? {
-        if new {
-            s.accepted += 1;
-        } else {
-            s.duplicates += 1;
-        }
-    }
-    let mut a = app.action("import_workforce", &file.display().to_string());
-    a.after = Some(serde_json::json!({"accepted": s.accepted, "duplicates": s.duplicates}));
-    app.store.append_action(&a)?;
-    Ok(s)
+    let rows = parse_all(file, parse, &mut s)?;
+    let errors = imports::check_workforce(app.store.as_ref(), &rows)?;
+    report_errors(file, &errors, &mut s);
+    let done = imports::commit_workforce(app, &imports::good(rows, &errors), &source(file))?;
+    Ok(merge(s, done))
 }
 
 /// Past declarations: stored without screening, folded into the context.
 pub fn import_historical(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
-    let offices = office_codes(app)?;
+    let offices: HashSet<String> = app.store.offices()?.into_iter().map(|o| o.code).collect();
     let bar = crate::progress::bar(0, "history");
     jsonl::for_chunks(file, 5_000, |chunk| {
         let mut good = Vec::with_capacity(chunk.len());
@@ -206,7 +131,7 @@ pub fn import_historical(app: &mut App, file: &Path) -> Result<Summary> {
             let parsed = serde_json::from_str::<Value>(&text)
                 .map_err(|e| format!("not valid JSON: {e}"))
                 .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()))
-                .and_then(|d| check_office(&offices, &d).map(|_| d));
+                .and_then(|d| imports::check_office(&offices, &d).map(|_| d));
             match parsed {
                 Ok(d) => good.push(d),
                 Err(e) => {
@@ -215,33 +140,15 @@ pub fn import_historical(app: &mut App, file: &Path) -> Result<Summary> {
                 }
             }
         }
-        let stored = app.store.commit_historical(&good)?;
-        for (d, new) in good.iter().zip(stored) {
-            if new {
-                app.engine.apply_historical(d);
-                s.accepted += 1;
-            } else {
-                s.duplicates += 1;
-            }
-        }
+        let done = imports::commit_historical(app, &good)?;
+        s.accepted += done.accepted;
+        s.duplicates += done.duplicates;
         bar.inc(good.len() as u64);
         Ok(())
     })?;
     bar.finish_and_clear();
     app.checkpoint()?;
     Ok(s)
-}
-
-pub fn check_office(offices: &HashSet<String>, d: &Declaration) -> Result<(), String> {
-    if !offices.is_empty() && !offices.contains(&d.office) {
-        return Err(ValidationError::new(
-            "office",
-            "a field office code known to the registry",
-            format!("{:?}", d.office),
-        )
-        .to_string());
-    }
-    Ok(())
 }
 
 /// Live declarations: screened on import, decisions stored.
@@ -252,97 +159,65 @@ pub fn import_declarations(app: &mut App, file: &Path, opts: &ScreenOptions) -> 
 pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
     let rows = parse_all(file, Outcome::from_json, &mut s)?;
-    let officers: HashSet<String> = app.store.officers()?.into_iter().map(|o| o.id).collect();
-    let mut good = Vec::new();
-    // Office of each declaration, for the finding events.
-    let mut office_of: std::collections::HashMap<String, String> = Default::default();
-    for chunk in rows.chunks(5_000) {
-        let ids: Vec<&str> = chunk.iter().map(|(_, o)| o.declaration_id.as_str()).collect();
-        let known = app.store.known(&ids)?;
-        for (id, d) in &known {
-            if let Some(d) = d {
-                office_of.insert(id.clone(), d.office.clone());
-            }
-        }
-        for (line, o) in chunk {
-            if !known.contains_key(&o.declaration_id) {
-                report(
-                    file,
-                    *line,
-                    &ValidationError::new(
-                        "declaration_id",
-                        "the id of a stored declaration",
-                        format!("{:?}", o.declaration_id),
-                    ),
-                );
-                s.rejected += 1;
-            } else if !officers.is_empty() && !officers.contains(&o.officer) {
-                report(
-                    file,
-                    *line,
-                    &ValidationError::new("officer", "an officer id known to the registry", format!("{:?}", o.officer)),
-                );
-                s.rejected += 1;
-            } else {
-                good.push(o.clone());
-            }
-        }
-    }
-    let prefix = crate::events::prefix_from_env();
-    let mut findings = Vec::new();
-    for chunk in good.chunks(5_000) {
-        let stored = app.store.commit_outcomes(chunk)?;
-        for (o, st) in chunk.iter().zip(stored) {
-            match st {
-                OutcomeStored::Stored { keys } => {
-                    app.engine.apply_outcome(&keys, o);
-                    s.accepted += 1;
-                    let office = office_of.get(&o.declaration_id).map_or("", String::as_str);
-                    findings.extend(crate::events::finding_event(&prefix, office, o));
-                }
-                OutcomeStored::Duplicate => s.duplicates += 1,
-            }
-        }
-    }
-    let mut a = app.action("record_outcomes", &file.display().to_string());
-    a.after = Some(serde_json::json!({"accepted": s.accepted, "duplicates": s.duplicates}));
-    app.store.append_action(&a)?;
-    app.checkpoint()?;
-    crate::events::emit_from_command(app.store.as_mut(), &findings)?;
-    Ok(s)
+    let errors = imports::check_outcomes(app.store.as_ref(), &rows, true)?;
+    report_errors(file, &errors, &mut s);
+    let done = imports::commit_outcomes(app, &imports::good(rows, &errors), "record_outcomes", &source(file))?;
+    Ok(merge(s, done))
 }
 
 pub fn import_releases(app: &mut App, file: &Path) -> Result<Summary> {
     let mut s = Summary::default();
     let rows = parse_all(file, Release::from_json, &mut s)?;
-    let mut good = Vec::new();
-    for chunk in rows.chunks(5_000) {
-        let ids: Vec<&str> = chunk.iter().map(|(_, r)| r.declaration_id.as_str()).collect();
-        let known = app.store.known(&ids)?;
-        for (line, r) in chunk {
-            if known.contains_key(&r.declaration_id) {
-                good.push(r.clone());
-            } else {
-                report(
-                    file,
-                    *line,
-                    &ValidationError::new(
-                        "declaration_id",
-                        "the id of a stored declaration",
-                        format!("{:?}", r.declaration_id),
-                    ),
-                );
+    let errors = imports::check_releases(app.store.as_ref(), &rows)?;
+    report_errors(file, &errors, &mut s);
+    let done = imports::commit_releases(app, &imports::good(rows, &errors), &source(file))?;
+    Ok(merge(s, done))
+}
+
+/// `import overrides FILE`: overrides as officers made them, one JSON
+/// object a line: {"declaration_id", "officer", "at", "to", "reason"}
+/// ("from" is informative; the store knows the lane before). Each is its
+/// own transaction with its action-log entry; bad lines are reported by
+/// line and field and the others applied.
+pub fn import_overrides(app: &mut App, file: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    for line in jsonl::read(file)? {
+        let parsed = line.value.map_err(|e| e.to_string()).and_then(|v| {
+            let text = |k: &str| -> std::result::Result<String, String> {
+                v.get(k).and_then(serde_json::Value::as_str).map(str::to_string).ok_or_else(|| {
+                    format!("{k}: expected a string, got {}", v.get(k).map_or("nothing".into(), |x| x.to_string()))
+                })
+            };
+            let to = text("to")?;
+            let channel = riskgate_core::Channel::parse(&to)
+                .ok_or_else(|| format!("to: expected green, yellow or red, got {to:?}"))?;
+            let at = text("at")?;
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map_err(|_| format!("at: expected an RFC 3339 time, got {at:?}"))?;
+            Ok(riskgate_store::Override {
+                declaration_id: text("declaration_id")?,
+                channel,
+                officer: text("officer")?,
+                reason: text("reason")?,
+                at,
+                entered_by: Some(app.user.clone()),
+            })
+        });
+        match parsed {
+            Err(e) => {
+                report(file, line.number, &e);
                 s.rejected += 1;
             }
-        }
-    }
-    for chunk in good.chunks(5_000) {
-        for new in app.store.commit_releases(chunk)? {
-            if new {
-                s.accepted += 1;
-            } else {
-                s.duplicates += 1;
-            }
+            Ok(o) => match riskgate_app::overrides::apply(app, &o) {
+                Ok(_) => s.accepted += 1,
+                Err(e) => match riskgate_app::classify(&e) {
+                    Some(refusal) => {
+                        report(file, line.number, &refusal);
+                        s.rejected += 1;
+                    }
+                    None => return Err(e),
+                },
+            },
         }
     }
     Ok(s)
@@ -561,11 +436,11 @@ pub fn import_csv(app: &mut App, mapping_file: &Path, file: &Path, opts: &Screen
     let (values, historical) = csv_declarations(&mapping, file)?;
     if historical {
         let mut s = Summary::default();
-        let offices = office_codes(app)?;
+        let offices: HashSet<String> = app.store.offices()?.into_iter().map(|o| o.code).collect();
         let mut good = Vec::new();
         for (line, v) in values {
             match v.and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string())).and_then(|d| {
-                check_office(&offices, &d)?;
+                imports::check_office(&offices, &d)?;
                 Ok(d)
             }) {
                 Ok(d) => good.push(d),
@@ -576,14 +451,7 @@ pub fn import_csv(app: &mut App, mapping_file: &Path, file: &Path, opts: &Screen
             }
         }
         for chunk in good.chunks(5_000) {
-            for (d, new) in chunk.iter().zip(app.store.commit_historical(chunk)?) {
-                if new {
-                    app.engine.apply_historical(d);
-                    s.accepted += 1;
-                } else {
-                    s.duplicates += 1;
-                }
-            }
+            s = merge(s, imports::commit_historical(app, chunk)?);
         }
         app.checkpoint()?;
         Ok(s)

@@ -1,24 +1,14 @@
 //! The `riskgate` binary: command-line front end over the store and the
 //! screening engine. Only this crate knows files, flags and wire formats.
 
-mod app;
 mod bench;
 mod bench_http;
-mod bus;
-mod events;
-mod explain;
 mod import;
-mod integrity;
 mod jsonl;
-mod kpi;
-mod levels;
-mod model;
 mod progress;
-mod ready;
-mod rules_cmd;
+mod render;
+mod rules_file;
 mod screen;
-mod server;
-mod webhooks;
 mod world;
 
 use std::path::PathBuf;
@@ -28,13 +18,17 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use riskgate_core::WorkforceRecord;
 
-use crate::app::App;
+use riskgate_app::events::{self, Emitter};
+use riskgate_app::{App, app, explain, integrity, kpi, levels, model, rules as rules_cmd, webhooks};
+use riskgate_bus as bus;
+use riskgate_bus::ready;
+use riskgate_server as server;
 
 /// Screening allocates and frees many small objects across two threads;
 /// glibc's allocator spent a third of the time in malloc/free there.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crate::screen::{Clock, ScreenOptions};
+use crate::screen::{ClockArg as Clock, ScreenOptions};
 
 #[derive(Parser)]
 #[command(
@@ -645,19 +639,34 @@ enum AuditCmd {
     },
 }
 
-fn day_start(d: chrono::NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() - 8 * 3600
-}
+use riskgate_app::day_start;
 
 fn print_summary(s: &import::Summary, what: &str) -> ExitCode {
-    s.print(what);
+    eprintln!("{}", s.line(what));
     if s.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
+/// Events of every command go to webhooks (the store's outbox) and, when
+/// `RISKGATE_NATS_URL` is set, to NATS (`RISKGATE_BUS_PREFIX`, default `riskgate`).
+fn emitter_from_env() -> Emitter {
+    let prefix = events::prefix_from_env();
+    match std::env::var("RISKGATE_NATS_URL") {
+        Ok(url) if !url.is_empty() => Emitter::new(&prefix, std::sync::Arc::new(bus::NatsSink::start(&url))),
+        _ => Emitter { prefix, ..Default::default() },
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
+    let emitter = emitter_from_env();
+    let r = dispatch(cli, &emitter);
+    emitter.sink.flush();
+    r
+}
+
+fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
     let data = cli.data.clone();
     let at = app::StoreAt::from_options(&data, cli.database_url.as_deref(), cli.database_schema.as_deref())?;
-    let open = || App::open_at(&at, &cli.user);
+    let open = || App::open_at(&at, &cli.user).map(|a| a.with_events(emitter.clone()));
     match cli.command {
         Command::Import { kind } => {
             let mut app = open()?;
@@ -671,7 +680,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     (import::import_historical(&mut app, &file)?, "historical declarations")
                 }
                 ImportKind::Declarations { file, historical: false, clock } => {
-                    let opts = ScreenOptions { clock, ..Default::default() };
+                    let opts = ScreenOptions { clock: clock.into(), ..Default::default() };
                     (import::import_declarations(&mut app, &file, &opts)?, "declarations")
                 }
                 ImportKind::Outcomes { file } => (import::import_outcomes(&mut app, &file)?, "outcomes"),
@@ -690,9 +699,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     import::import_workforce(&mut app, &file, WorkforceRecord::litigation_from_json)?,
                     "litigation cases",
                 ),
-                ImportKind::Overrides { file } => (integrity::import_overrides(&mut app, &file)?, "overrides"),
+                ImportKind::Overrides { file } => (import::import_overrides(&mut app, &file)?, "overrides"),
                 ImportKind::Csv { mapping, file, clock } => {
-                    let opts = ScreenOptions { clock, ..Default::default() };
+                    let opts = ScreenOptions { clock: clock.into(), ..Default::default() };
                     (import::import_csv(&mut app, &mapping, &file, &opts)?, "declarations (csv)")
                 }
             };
@@ -700,7 +709,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Screen { file, out, clock } => {
             let mut app = open()?;
-            let opts = ScreenOptions { out, clock, ..Default::default() };
+            let opts = ScreenOptions { out, clock: clock.into(), ..Default::default() };
             let s = screen::screen_values(&mut app, &file, None, &opts)?;
             Ok(print_summary(&s, "declarations"))
         }
@@ -731,8 +740,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "units": units }))?),
                 Format::Table => {
-                    kpi::print_table(&units)?;
-                    kpi::print_workforce(&units);
+                    render::print_table(&units)?;
+                    render::print_workforce(&units);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -849,7 +858,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 LaneArg::Yellow => riskgate_core::Channel::Yellow,
                 LaneArg::Red => riskgate_core::Channel::Red,
             };
-            let done = integrity::override_lane(&mut app, &declaration_id, lane, &officer, &reason)?;
+            let done = riskgate_app::overrides::override_lane(&mut app, &declaration_id, lane, &officer, &reason)?;
             println!(
                 "{}: {} → {} by {officer}{} (action log entry {})",
                 done.declaration_id,
@@ -886,25 +895,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office)))
                         .take(limit.unwrap_or(usize::MAX))
                         .collect();
-                    integrity::print_list(&rows, "officers", format == Format::Json)?;
+                    render::print_list(&rows, "officers", format == Format::Json)?;
                 }
                 IntegrityCmd::Posts { office, format } => {
                     let k = keep(&office)?;
                     let rows: Vec<_> =
                         r.posts.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
-                    integrity::print_list(&rows, "posts", format == Format::Json)?;
+                    render::print_list(&rows, "posts", format == Format::Json)?;
                 }
                 IntegrityCmd::Units { office, format } => {
                     let k = keep(&office)?;
                     let rows: Vec<_> =
                         r.units.iter().filter(|s| k.as_ref().is_none_or(|k| k.contains(&s.office))).collect();
-                    integrity::print_list(&rows, "units", format == Format::Json)?;
+                    render::print_list(&rows, "units", format == Format::Json)?;
                 }
-                IntegrityCmd::Warnings { format } => integrity::print_warnings(&r, format == Format::Json)?,
+                IntegrityCmd::Warnings { format } => render::print_warnings(&r, format == Format::Json)?,
                 IntegrityCmd::Officer { id, format } => {
                     let s = r.officers.iter().find(|s| s.id == id).with_context(|| format!("no officer {id:?}"))?;
                     let hist = integrity::history(app.store.as_ref(), &id, from, to, &cfg)?;
-                    integrity::print_profile(&app, s, &hist, format == Format::Json)?;
+                    render::print_profile(&app, s, &hist, format == Format::Json)?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -1043,11 +1052,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 id: events::token(&id),
                 user: cli.user.clone(),
                 batch: batch.max(1),
-                clock,
+                clock: clock.into(),
                 lease: std::time::Duration::from_secs(lease_secs.max(1)),
                 partitions,
                 webhooks: !no_webhooks,
-                webhook: webhooks::DeliveryOptions::default(),
+                webhook: bus::webhooks::DeliveryOptions::default(),
             };
             // One store (one pool on PostgreSQL); every task gets its own handle on it.
             let base = std::sync::Mutex::new(at.open_store()?);
@@ -1087,7 +1096,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve { addr, retrain_every, retrain_activate } => {
             let schedule = retrain_every.map(|every| server::retrain::Schedule { every, activate: retrain_activate });
-            server::serve(&at, addr, schedule)?;
+            server::serve(&at, addr, schedule, emitter.clone())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),
@@ -1157,18 +1166,18 @@ fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitC
         }
         WebhooksCmd::Deliver { once, backoff_secs, max_attempts } => {
             anyhow::ensure!(backoff_secs > 0.0, "--backoff-secs: expected a positive number, got {backoff_secs}");
-            let opts = webhooks::DeliveryOptions {
+            let opts = bus::webhooks::DeliveryOptions {
                 backoff: std::time::Duration::from_secs_f64(backoff_secs),
                 max_attempts: max_attempts.max(1),
                 ..Default::default()
             };
             let mut store = at.open_store()?;
             if once {
-                let n = webhooks::deliver_due(store.as_mut(), &opts, 10_000)?;
+                let n = bus::webhooks::deliver_due(store.as_mut(), &opts, 10_000)?;
                 println!("{n} deliveries attempted");
             } else {
                 let stop = std::sync::atomic::AtomicBool::new(false);
-                webhooks::run_dispatcher(store, &opts, &stop)?;
+                bus::webhooks::run_dispatcher(store, &opts, &stop)?;
             }
         }
     }
@@ -1186,7 +1195,7 @@ fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
                     line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            let new = server::auth::NewUser {
+            let new = riskgate_app::accounts::NewUser {
                 username: &username,
                 password: &password,
                 role: &role,
@@ -1194,7 +1203,7 @@ fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
                 department,
                 display_name: name,
             };
-            let u = server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+            let u = riskgate_app::accounts::add_user(app.store.as_mut(), &app.user, new)?;
             println!("user {} added with role {}", u.username, u.role);
         }
         UsersCmd::List => {
@@ -1227,12 +1236,12 @@ fn tokens_cmd(cmd: TokensCmd, mut app: App) -> Result<ExitCode> {
             anyhow::ensure!(!u.disabled, "--user: {user} is disabled");
             for s in &scope {
                 anyhow::ensure!(
-                    server::auth::SCOPES.contains(&s.as_str()),
+                    riskgate_app::accounts::SCOPES.contains(&s.as_str()),
                     "--scope: expected {}, got {s:?}",
-                    server::auth::SCOPES.join(", ")
+                    riskgate_app::accounts::SCOPES.join(", ")
                 );
             }
-            let (t, secret) = server::auth::new_token(&user, &name, scope, app::now().timestamp());
+            let (t, secret) = riskgate_app::accounts::new_token(&user, &name, scope, app::now().timestamp());
             let mut a = app.action("token_issue", &t.id);
             a.after = Some(serde_json::to_value(&t)?);
             app.store.insert_token(&t, &a)?;
@@ -1279,7 +1288,7 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
                 Format::Json => {
                     println!("{}", serde_json::to_string_pretty(&serde_json::json!({"id": id, "evaluation": e}))?)
                 }
-                Format::Table => model::print_evaluation(&id, &e),
+                Format::Table => render::print_evaluation(&id, &e),
             }
             if activate {
                 model::set_status(&mut app, &id, "active")?;
@@ -1337,24 +1346,10 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Publishes a rule change to NATS subscribers and webhooks.
-fn rule_event(app: &mut App, change: &str, id: &str, version: u32) -> Result<()> {
-    let ev = events::rule_change_event(
-        &events::prefix_from_env(),
-        change,
-        id,
-        version,
-        &app.user,
-        chrono::Utc::now().timestamp(),
-    );
-    events::emit_from_command(app.store.as_mut(), &[ev])
-}
-
 fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
         RulesCmd::Add { file } => {
-            let r = rules_cmd::add(&mut app, &file)?;
-            rule_event(&mut app, "added", &r.def.id, r.def.version)?;
+            let r = rules_file::add(&mut app, &file)?;
             println!(
                 "rule {} version {} added as draft by {}; another user must approve it",
                 r.def.id, r.def.version, r.created_by
@@ -1392,8 +1387,8 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r)?);
         }
         RulesCmd::Test { rule, version, file } => {
-            let def = rules_cmd::resolve(&app, &rule, version)?;
-            let res = rules_cmd::test(&mut app, &def, &file)?;
+            let def = rules_file::resolve(&app, &rule, version)?;
+            let res = rules_file::test(&mut app, &def, &file)?;
             let hits = res.iter().filter(|(_, h)| *h).count();
             for (id, h) in &res {
                 println!("{id}\t{}", if *h { "fires" } else { "-" });
@@ -1401,7 +1396,7 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
             eprintln!("{hits} of {} declarations hit", res.len());
         }
         RulesCmd::Backtest { rule, version, period, format } => {
-            let def = rules_cmd::resolve(&app, &rule, version)?;
+            let def = rules_file::resolve(&app, &rule, version)?;
             let (from, to) = period.bounds();
             let b = rules_cmd::backtest(&app, &def, from, to)?;
             match format {
@@ -1435,12 +1430,10 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
         }
         RulesCmd::Approve { id, version } => {
             let r = rules_cmd::approve(&mut app, &id, version)?;
-            rule_event(&mut app, "approved", &r.def.id, r.def.version)?;
             println!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user);
         }
         RulesCmd::Retire { id, version, reason } => {
             let r = rules_cmd::retire(&mut app, &id, version, &reason)?;
-            rule_event(&mut app, "retired", &r.def.id, r.def.version)?;
             println!("rule {} version {} retired", r.def.id, r.def.version);
         }
         RulesCmd::Fields => {

@@ -10,23 +10,31 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::Result;
-use chrono::{DateTime, FixedOffset};
-use riskgate_core::{Decision, Declaration};
-use riskgate_engine::Screened;
-use riskgate_store::NewDecision;
+use riskgate_app::App;
+use riskgate_app::events::Emitter;
+use riskgate_app::screening::{self, Batch, Clock, Parsed, ParsedLine, Slot, Summary, parse_line};
+use riskgate_core::Declaration;
 use serde_json::Value;
 
-use crate::app::{App, now};
-use crate::import::{Summary, check_office, report};
+use crate::import::report;
 use crate::jsonl;
 
-/// Which clock stamps decisions.
+/// Which clock stamps decisions (`--clock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Clock {
+pub enum ClockArg {
     /// The wall clock (live operation).
     Wall,
     /// The declaration's own time (replaying recorded traffic).
     Declared,
+}
+
+impl From<ClockArg> for Clock {
+    fn from(c: ClockArg) -> Clock {
+        match c {
+            ClockArg::Wall => Clock::Wall,
+            ClockArg::Declared => Clock::Declared,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -42,23 +50,6 @@ impl Default for ScreenOptions {
     fn default() -> Self {
         ScreenOptions { out: None, clock: Clock::Wall, batch: 1000, quiet: false }
     }
-}
-
-/// One input line: its number, the validated declaration or the error, and
-/// the raw text (stored as received, so the body need not be serialised again).
-pub(crate) struct ParsedLine {
-    pub line: usize,
-    pub result: Result<Declaration, String>,
-    pub raw: Option<String>,
-}
-
-pub(crate) type Parsed = Vec<ParsedLine>;
-
-pub(crate) fn parse_line(line: usize, text: String) -> ParsedLine {
-    let result = serde_json::from_str::<Value>(&text)
-        .map_err(|e| format!("not valid JSON: {e}"))
-        .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()));
-    ParsedLine { line, result, raw: Some(text) }
 }
 
 /// Screens the declarations of `file` (or the given pre-parsed values).
@@ -105,7 +96,8 @@ pub fn screen_values(
     let (wtx, wrx) = mpsc::sync_channel::<Batch>(4);
     let writer = {
         let store = app.store.reopen()?;
-        std::thread::spawn(move || write_batches(store, wrx, out))
+        let events = app.events.clone();
+        std::thread::spawn(move || write_batches(store, wrx, out, events))
     };
     // Ids screened in this run: their batches may not be committed yet.
     let mut seen: HashSet<String> = HashSet::new();
@@ -113,8 +105,15 @@ pub fn screen_values(
     let mut waited = std::time::Instant::now();
     for parsed in rx {
         summary.stage_secs[4] += waited.elapsed().as_secs_f64();
-        match screen_batch(app, file, &offices, parsed, opts, &mut seen, &mut summary) {
+        match screening::screen_batch(app, &offices, parsed, opts.clock, &mut seen, &mut summary) {
             Ok(b) => {
+                if !opts.quiet {
+                    for (p, slot) in b.parsed.iter().zip(&b.slots) {
+                        if let Slot::Error(e, _) = slot {
+                            report(file, p.line, e);
+                        }
+                    }
+                }
                 if wtx.send(b).is_err() {
                     break; // the writer failed; its error is reported below
                 }
@@ -143,100 +142,23 @@ pub fn screen_values(
     Ok(summary)
 }
 
-/// What each input line resolves to, in input order.
-pub(crate) enum Slot {
-    Error(String, Option<String>),
-    /// Stored before this run.
-    Known(Box<Decision>),
-    KnownHistorical(String),
-    /// Screened in this run: the index into the batch's records.
-    New(usize),
-    /// Screened earlier in this run; its decision is read back once stored.
-    Again(String),
-}
-
-/// One screened batch on its way to the store and the output.
-pub(crate) struct Batch {
-    pub parsed: Parsed,
-    /// (index into `parsed`, engine result, decision JSON, serialised body if no raw line)
-    pub screened: Vec<(usize, Screened, String, Option<String>)>,
-    pub slots: Vec<Slot>,
-}
-
-pub(crate) fn screen_batch(
-    app: &mut App,
-    file: &Path,
-    offices: &HashSet<String>,
-    parsed: Parsed,
-    opts: &ScreenOptions,
-    seen: &mut HashSet<String>,
-    summary: &mut Summary,
-) -> Result<Batch> {
-    let ids: Vec<&str> = parsed.iter().filter_map(|p| p.result.as_ref().ok().map(|d| d.id.as_str())).collect();
-    let t0 = std::time::Instant::now();
-    let mut known = app.store.known(&ids)?;
-    let t1 = std::time::Instant::now();
-    let mut screened = Vec::new();
-    let mut slots = Vec::with_capacity(parsed.len());
-    for (i, p) in parsed.iter().enumerate() {
-        let checked = match &p.result {
-            Ok(d) => check_office(offices, d).map(|_| d),
-            Err(e) => Err(e.clone()),
-        };
-        match checked {
-            Err(e) => {
-                if !opts.quiet {
-                    report(file, p.line, &e);
-                }
-                summary.rejected += 1;
-                slots.push(Slot::Error(e, p.result.as_ref().ok().map(|d| d.id.clone())));
-            }
-            Ok(d) => {
-                if let Some(k) = known.remove(d.id.as_str()) {
-                    summary.duplicates += 1;
-                    slots.push(match k {
-                        Some(dec) => Slot::Known(Box::new(dec)),
-                        None => Slot::KnownHistorical(d.id.clone()),
-                    });
-                } else if seen.contains(&d.id) {
-                    summary.duplicates += 1;
-                    slots.push(Slot::Again(d.id.clone()));
-                } else {
-                    let at: DateTime<FixedOffset> = match opts.clock {
-                        Clock::Wall => now(),
-                        Clock::Declared => d.declared_at,
-                    };
-                    let s = app.engine.screen(d, at);
-                    // Serialised once: stored and written out from the same bytes.
-                    let json = serde_json::to_string(&s.decision)?;
-                    let body = match p.raw {
-                        Some(_) => None,
-                        None => Some(serde_json::to_string(d)?),
-                    };
-                    seen.insert(d.id.clone());
-                    slots.push(Slot::New(screened.len()));
-                    screened.push((i, s, json, body));
-                    summary.accepted += 1;
-                }
-            }
-        }
-    }
-    summary.stage_secs[0] += (t1 - t0).as_secs_f64();
-    summary.stage_secs[1] += t1.elapsed().as_secs_f64();
-    Ok(Batch { parsed, screened, slots })
-}
-
 /// The writer thread: commits each batch in one transaction, then writes
 /// its lines to the output. Returns seconds spent committing and writing.
 fn write_batches(
     mut store: Box<dyn riskgate_store::Store>,
     rx: mpsc::Receiver<Batch>,
     mut out: Option<jsonl::Writer>,
+    events: Emitter,
 ) -> Result<[f64; 2]> {
     let mut secs = [0.0; 2];
+    let kinds = riskgate_app::events::hooked_kinds(store.as_ref())?;
     for b in rx {
         let t0 = std::time::Instant::now();
-        commit_batch(store.as_mut(), &b)?;
+        screening::commit_batch(store.as_mut(), &b)?;
+        // The same events as the HTTP server and the bus worker publish.
+        if events.wanted(&kinds) {
+            events.emit_with(store.as_mut(), &kinds, &screening::batch_events(&events.prefix, &b, false)?)?;
+        }
         let t1 = std::time::Instant::now();
         if let Some(w) = &mut out {
             for slot in &b.slots {
@@ -264,24 +186,4 @@ fn write_batches(
         w.finish()?;
     }
     Ok(secs)
-}
-
-/// Stores the newly screened declarations of a batch in one transaction.
-pub(crate) fn commit_batch(store: &mut dyn riskgate_store::Store, b: &Batch) -> Result<()> {
-    let records: Vec<NewDecision<'_>> = b
-        .screened
-        .iter()
-        .map(|(i, s, json, body)| {
-            let p = &b.parsed[*i];
-            NewDecision {
-                declaration: p.result.as_ref().expect("screened only valid ones"),
-                body: body.as_deref().or(p.raw.as_deref()).expect("raw or serialised body"),
-                screened: s,
-                decision_json: json,
-                shadow: s.shadow.as_ref().map(|(m, x)| (m.as_str(), *x)),
-            }
-        })
-        .collect();
-    store.commit_screened(&records)?;
-    Ok(())
 }

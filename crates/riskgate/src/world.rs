@@ -12,9 +12,10 @@ use anyhow::{Context, Result};
 use riskgate_core::{Channel, Decision};
 use riskgate_synth::{Collusion, JsonlSink, Lane, Truth, WorldConfig, WorldFile};
 
-use crate::app::App;
 use crate::jsonl;
-use crate::screen::{Clock, ScreenOptions};
+use crate::screen::ScreenOptions;
+use riskgate_app::App;
+use riskgate_app::screening::Clock;
 
 pub fn generate(seed: u64, scale: f64, out: &Path) -> Result<riskgate_synth::WorldSummary> {
     generate_with(seed, scale, WorldConfig::new(seed, scale).colluders, out)
@@ -166,7 +167,7 @@ pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
         let s = import(app, &f(file))?;
         anyhow::ensure!(s.rejected == 0, "{what}: {} records of the generated world were rejected", s.rejected);
         if verbose {
-            s.print(what);
+            eprintln!("{}", s.line(what));
         }
     }
     type Parse = fn(&serde_json::Value) -> Result<riskgate_core::WorkforceRecord, riskgate_core::ValidationError>;
@@ -184,7 +185,7 @@ pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
         let s = crate::import::import_workforce(app, &f(file), parse)?;
         anyhow::ensure!(s.rejected == 0, "{what}: {} records of the generated world were rejected", s.rejected);
         if verbose {
-            s.print(what);
+            eprintln!("{}", s.line(what));
         }
     }
     Ok(())
@@ -198,9 +199,9 @@ pub fn add_demo_rules(app: &mut App, dir: &Path) -> Result<()> {
         let p = dir.join(format!("{id}.toml"));
         std::fs::write(&p, text)?;
         app.user = "li.analyst".into();
-        crate::rules_cmd::add(app, &p)?;
+        crate::rules_file::add(app, &p)?;
         app.user = "wang.chief".into();
-        crate::rules_cmd::approve(app, id, None)?;
+        riskgate_app::rules::approve(app, id, None)?;
     }
     app.user = user;
     app.reload()
@@ -234,7 +235,7 @@ pub fn screen_file(
     let overrides = out_dir.join(format!("overrides{suffix}.jsonl"));
     simulate(app, seed, &world.join(WorldFile::Truth.file_name()), &decisions, &outcomes, Some(&overrides))?;
     // Overrides come before the controls they replace.
-    crate::integrity::import_overrides(app, &overrides)?;
+    crate::import::import_overrides(app, &overrides)?;
     crate::import::import_outcomes(app, &outcomes)?;
     Ok((sum, secs))
 }
@@ -274,7 +275,7 @@ pub fn split_by_days(file: &Path, days: i64, out_dir: &Path) -> Result<Vec<std::
 
 /// Runs the whole path: world → history → rules → model → live screening →
 /// controls completed → KPIs → three explained decisions.
-pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64, colluders: usize) -> Result<()> {
+pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64, colluders: usize) -> Result<()> {
     let world = data.join("world");
     eprintln!(
         "1/8 generating a world (seed {seed}, scale {scale}, {colluders} planted colluders) in {}",
@@ -297,10 +298,10 @@ pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64, collud
     eprintln!("3/8 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
     add_demo_rules(&mut app, &data.join("rules"))?;
     eprintln!("4/8 training the risk model on the history's controls and activating it");
-    match crate::model::train_and_register(&mut app, &crate::model::TrainOptions::default()) {
+    match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
         Ok((id, evaluation)) => {
-            crate::model::print_evaluation(&id, &evaluation);
-            crate::model::set_status(&mut app, &id, "active")?;
+            crate::render::print_evaluation(&id, &evaluation);
+            riskgate_app::model::set_status(&mut app, &id, "active")?;
             app.reload()?;
         }
         // A small world may not hold enough controls to learn from.
@@ -310,21 +311,21 @@ pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64, collud
         "5/8 screening the live declarations; 6/8 officers complete the controls (simulated against the ground truth)"
     );
     let (sum, secs) = screen_live(&mut app, &world, seed, data)?;
-    sum.print("live declarations");
+    eprintln!("{}", sum.line("live declarations"));
     eprintln!("    {:.0} declarations per second", sum.accepted as f64 / secs);
-    let (e, g) = crate::levels::recompute(&mut app)?;
+    let (e, g) = riskgate_app::levels::recompute(&mut app)?;
     eprintln!("    risk levels recomputed for {e} enterprises and {g} HS6 codes (`riskgate levels enterprises`)");
     eprintln!("7/8 KPIs\n");
     let counts = app.store.office_counts(None, None)?;
-    let mut units = crate::kpi::rollup(&app.store.offices()?, &counts);
+    let mut units = riskgate_app::kpi::rollup(&app.store.offices()?, &counts);
     let (officers, workforce) = (app.store.officers()?, app.store.workforce()?);
-    crate::kpi::add_workforce(&mut units, &app.store.offices()?, &officers, &workforce, None, None);
-    crate::kpi::print_table(&units)?;
-    crate::kpi::print_workforce(&units);
+    riskgate_app::kpi::add_workforce(&mut units, &app.store.offices()?, &officers, &workforce, None, None);
+    crate::render::print_table(&units)?;
+    crate::render::print_workforce(&units);
     eprintln!("\n    integrity: officers ranked against peers (`riskgate integrity officers`), top 10\n");
-    let report = crate::integrity::report(&mut app, "officers (demo)", None, None, &Default::default())?;
+    let report = riskgate_app::integrity::report(&mut app, "officers (demo)", None, None, &Default::default())?;
     let top: Vec<_> = report.officers.iter().take(10).collect();
-    crate::integrity::print_list(&top, "officers", false)?;
+    crate::render::print_list(&top, "officers", false)?;
     let planted = read_collusion(&world)?;
     let found = planted.colluders.iter().filter(|c| top.iter().any(|s| s.id == c.officer)).count();
     eprintln!(
@@ -353,7 +354,7 @@ pub fn demo(at: &crate::app::StoreAt, data: &Path, seed: u64, scale: f64, collud
         }
     }
     for (kind, d) in &shown {
-        println!("{}", crate::explain::explain(d, kind));
+        println!("{}", riskgate_app::explain::explain(d, kind));
     }
     demo_users(&mut app)?;
     println!(
@@ -392,7 +393,7 @@ pub fn demo_users(app: &mut App) -> Result<()> {
     for (name, role, office, dept, display) in users {
         let password = format!("{name}-demo-pass");
         if app.store.user(name)?.is_none() {
-            let new = crate::server::auth::NewUser {
+            let new = riskgate_app::accounts::NewUser {
                 username: name,
                 password: &password,
                 role,
@@ -400,30 +401,91 @@ pub fn demo_users(app: &mut App) -> Result<()> {
                 department: dept.map(str::to_string),
                 display_name: Some(display.to_string()),
             };
-            crate::server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+            riskgate_app::accounts::add_user(app.store.as_mut(), &app.user, new)?;
         }
         println!("  {name:<10} {role:<21} {:<9} {password}", office.as_deref().unwrap_or("national"));
     }
     if app.store.user("declaration-system")?.is_none() {
-        let password = crate::server::auth::random_hex(16);
-        let new = crate::server::auth::NewUser {
+        let password = riskgate_app::accounts::random_hex(16);
+        let new = riskgate_app::accounts::NewUser {
             username: "declaration-system",
             password: &password,
             role: "machine",
             display_name: Some("declaration system (machine)".into()),
             ..Default::default()
         };
-        crate::server::auth::add_user(app.store.as_mut(), &app.user, new)?;
+        riskgate_app::accounts::add_user(app.store.as_mut(), &app.user, new)?;
     }
-    let (t, secret) = crate::server::auth::new_token(
+    let (t, secret) = riskgate_app::accounts::new_token(
         "declaration-system",
         "demo",
         vec!["declarations:write".into(), "imports:write".into(), "read".into()],
-        crate::app::now().timestamp(),
+        riskgate_app::app::now().timestamp(),
     );
     let mut a = app.action("token_issue", &t.id);
     a.after = Some(serde_json::to_value(&t)?);
     app.store.insert_token(&t, &a)?;
     println!("  machine token (declaration-system): {secret}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use riskgate_app::App;
+
+    fn test_decl() -> riskgate_core::Declaration {
+        riskgate_core::Declaration::from_json(&serde_json::json!({
+            "id": "X", "declared_at": "2026-03-01T09:00:00+08:00", "direction": "import",
+            "office": "2201", "transport_mode": "sea", "trade_mode": "0110",
+            "trader": {"id": "T1"}, "declarant": {"id": "B1"}, "currency": "USD",
+            "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 10,
+                       "net_weight_kg": 5.0, "value": 1000.0, "duty_rate": 0.1}]
+        }))
+        .unwrap()
+    }
+
+    /// Same data and seed give the same model bytes; stored bytes give the
+    /// same scores back.
+    #[test]
+    fn training_is_deterministic_and_the_model_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let world = dir.path().join("world");
+        crate::world::generate(11, 0.25, &world).unwrap();
+        let mut app = App::open(&dir.path().join("data"), "test").unwrap();
+        crate::world::load_world(&mut app, &world, false).unwrap();
+        let mut opts = riskgate_app::model::TrainOptions::default();
+        opts.params.iterations = 40;
+        let (a, ea) = riskgate_app::model::train(app.store.as_ref(), "m", &opts).unwrap();
+        let (b, _) = riskgate_app::model::train(app.store.as_ref(), "m", &opts).unwrap();
+        assert_eq!(a.to_bytes(), b.to_bytes(), "training is not deterministic");
+        assert!(ea.auc > 0.6, "the model learned nothing: AUC {}", ea.auc);
+        let back = riskgate_engine::model_scorer::ModelScorer::from_bytes("m".into(), &a.to_bytes()).unwrap();
+        let rows = riskgate_app::model::examples(app.store.as_ref(), opts.max_weight, &[]).unwrap();
+        for r in rows.iter().take(200) {
+            assert_eq!(a.classifier().predict(&r.features), back.classifier().predict(&r.features));
+        }
+        assert!(
+            riskgate_engine::model_scorer::ModelScorer::from_bytes("m".into(), &a.to_bytes()[..10]).is_err(),
+            "a truncated model is refused"
+        );
+
+        // A model on a subset of the features stores only those names and
+        // round-trips; an unknown prefix is refused by name.
+        opts.exclude = vec!["trader_".into(), "day_of_year".into()];
+        let (c, _) = riskgate_app::model::train(app.store.as_ref(), "m2", &opts).unwrap();
+        let names = c.classifier().feature_names().to_vec();
+        assert_eq!(names, opts.names());
+        assert!(!names.iter().any(|n| n.starts_with("trader_") || n == "day_of_year"));
+        let back = riskgate_engine::model_scorer::ModelScorer::from_bytes("m2".into(), &c.to_bytes()).unwrap();
+        let layout = riskgate_engine::features::FeatureLayout::from_names(&names).unwrap();
+        let d = test_decl();
+        let mut g = Vec::new();
+        for r in rows.iter().take(50) {
+            layout.gather(&d, &r.features, &mut g);
+            assert_eq!(c.classifier().predict(&g), back.classifier().predict(&g));
+        }
+        opts.exclude = vec!["no_such_".into()];
+        let err = riskgate_app::model::train(app.store.as_ref(), "m3", &opts).err().unwrap().to_string();
+        assert!(err.contains("no_such_"), "{err}");
+    }
 }

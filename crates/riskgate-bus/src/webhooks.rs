@@ -16,13 +16,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hmac::{Hmac, Mac};
 use riskgate_store::{Delivery, DeliveryAttempt, Store, Webhook};
 use sha2::Sha256;
-
-use crate::app::App;
-use crate::events::WEBHOOK_KINDS;
 
 /// Retry and timeout settings of delivery.
 #[derive(Debug, Clone)]
@@ -59,54 +56,6 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 pub fn backoff(opts: &DeliveryOptions, attempts: u32) -> Duration {
     let factor = 1u32.checked_shl(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
     opts.backoff.saturating_mul(factor).min(opts.max_backoff)
-}
-
-fn random_secret() -> Result<String> {
-    use std::io::Read;
-    let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).context("reading /dev/urandom")?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// Registers a webhook; returns it with its secret (shown only this once).
-pub fn add(app: &mut App, kind: &str, url: &str, department: &str) -> Result<Webhook> {
-    anyhow::ensure!(
-        WEBHOOK_KINDS.contains(&kind),
-        "--kind: expected one of {}, got {kind:?} (integrity warnings go to supervisors over NATS only)",
-        WEBHOOK_KINDS.join(", ")
-    );
-    anyhow::ensure!(
-        url.starts_with("https://") || url.starts_with("http://"),
-        "url: expected an http:// or https:// address, got {url:?}"
-    );
-    anyhow::ensure!(!department.trim().is_empty(), "--department: must not be empty");
-    let now = crate::app::now();
-    let secret = random_secret()?;
-    let id = format!("wh-{}", &secret[..12]);
-    let hook = Webhook {
-        id: id.clone(),
-        kind: kind.to_string(),
-        url: url.to_string(),
-        secret,
-        department: department.to_string(),
-        created_by: app.user.clone(),
-        created_at: now.timestamp(),
-        active: true,
-    };
-    let mut a = app.action("webhook_add", &id);
-    // The secret never goes to the action log.
-    a.after = Some(serde_json::json!({"kind": kind, "url": url, "department": department}));
-    app.store.insert_webhook(&hook, &a)?;
-    Ok(hook)
-}
-
-pub fn remove(app: &mut App, id: &str, reason: Option<&str>) -> Result<()> {
-    let hook = app.store.webhooks()?.into_iter().find(|h| h.id == id).with_context(|| format!("no webhook {id:?}"))?;
-    let mut a = app.action("webhook_remove", id);
-    a.before = Some(serde_json::json!({"kind": hook.kind, "url": hook.url, "department": hook.department}));
-    a.reason = reason.map(str::to_string);
-    anyhow::ensure!(app.store.remove_webhook(id, &a)?, "webhook {id} is already removed");
-    Ok(())
 }
 
 /// Attempts every due delivery once (up to `limit`); returns how many were tried.

@@ -127,30 +127,102 @@ pub fn hooked_kinds(store: &dyn Store) -> Result<Vec<String>> {
     Ok(kinds)
 }
 
-/// Emits events from a one-shot command (rules, outcomes): webhooks always,
-/// NATS when `RISKGATE_NATS_URL` is set. A bus that cannot be reached is
-/// reported, not fatal: the change itself is already committed.
-pub fn emit_from_command(store: &mut dyn Store, events: &[OutEvent]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
+/// Where events go once the change that caused them is committed: NATS
+/// (`riskgate_bus::NatsSink`), a test recorder ([`Recorder`]) or nowhere
+/// ([`NoSink`]). Publishing is at-least-once and never fails the use case:
+/// the change itself is already committed; a sink reports what it could
+/// not send.
+pub trait EventSink: Send + Sync {
+    fn publish(&self, events: &[OutEvent]);
+    /// Waits until what was published has left the process (a one-shot
+    /// command calls this before it exits).
+    fn flush(&self) {}
+    /// Whether anything listens (building events can be skipped if not).
+    fn active(&self) -> bool {
+        true
     }
-    let kinds = hooked_kinds(store)?;
-    enqueue_webhooks(store, &kinds, events, chrono::Utc::now().timestamp())?;
-    if let Ok(url) = std::env::var("RISKGATE_NATS_URL")
-        && !url.is_empty()
-    {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let r: Result<()> = rt.block_on(async {
-            let client = crate::bus::connect(&url).await?;
-            crate::bus::publish_events(&client, events).await?;
-            client.flush().await?;
-            Ok(())
-        });
-        if let Err(e) = r {
-            eprintln!("warning: events not published to NATS at {url}: {e:#}");
+}
+
+/// Drops every event (no bus configured).
+#[derive(Debug, Default)]
+pub struct NoSink;
+
+impl EventSink for NoSink {
+    fn publish(&self, _: &[OutEvent]) {}
+    fn active(&self) -> bool {
+        false
+    }
+}
+
+/// Keeps every event in memory, for tests of what a use case emits.
+#[derive(Debug, Default)]
+pub struct Recorder(pub std::sync::Mutex<Vec<OutEvent>>);
+
+impl Recorder {
+    pub fn take(&self) -> Vec<OutEvent> {
+        std::mem::take(&mut *self.0.lock().expect("recorder lock"))
+    }
+}
+
+impl EventSink for Recorder {
+    fn publish(&self, events: &[OutEvent]) {
+        self.0.lock().expect("recorder lock").extend_from_slice(events);
+    }
+}
+
+/// The one way events leave a use case: webhook deliveries are enqueued in
+/// the store (the outbox the dispatchers work through), then the events
+/// go to the sink. Cheap to clone: every thread of a transport holds one.
+#[derive(Clone)]
+pub struct Emitter {
+    pub prefix: String,
+    pub sink: std::sync::Arc<dyn EventSink>,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl Default for Emitter {
+    fn default() -> Self {
+        Emitter { prefix: prefix_from_env(), sink: std::sync::Arc::new(NoSink) }
+    }
+}
+
+impl Emitter {
+    pub fn new(prefix: &str, sink: std::sync::Arc<dyn EventSink>) -> Emitter {
+        Emitter { prefix: prefix.to_string(), sink }
+    }
+
+    /// Whether events of these hooked kinds would reach anyone: a webhook
+    /// or an active sink.
+    pub fn wanted(&self, kinds: &[String]) -> bool {
+        !kinds.is_empty() || self.sink.active()
+    }
+
+    /// Enqueues webhook deliveries for `events`, then publishes them.
+    pub fn emit(&self, store: &mut dyn Store, events: &[OutEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
         }
+        let kinds = hooked_kinds(store)?;
+        enqueue_webhooks(store, &kinds, events, chrono::Utc::now().timestamp())?;
+        self.sink.publish(events);
+        Ok(())
     }
-    Ok(())
+
+    /// Like [`Emitter::emit`] with the hooked kinds already known (the
+    /// screening paths refresh them every few seconds, not per batch).
+    pub fn emit_with(&self, store: &mut dyn Store, kinds: &[String], events: &[OutEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        enqueue_webhooks(store, kinds, events, chrono::Utc::now().timestamp())?;
+        self.sink.publish(events);
+        Ok(())
+    }
 }
 
 /// The subject prefix of events (`RISKGATE_BUS_PREFIX`, default `riskgate`).

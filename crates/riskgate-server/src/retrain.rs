@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::AppState;
-use crate::app::StoreAt;
+use riskgate_app::app::StoreAt;
 
 /// Who the action log names for scheduled training.
 pub const SCHEDULER: &str = "scheduler";
@@ -49,10 +49,10 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
 
 /// Trains once on a connection of its own and registers the model with
 /// the status the schedule asks for. `Ok(None)`: not enough outcomes yet.
-pub fn retrain_once(at: &StoreAt, schedule: &Schedule) -> Result<Option<(String, crate::model::Evaluation)>> {
+pub fn retrain_once(at: &StoreAt, schedule: &Schedule) -> Result<Option<(String, riskgate_app::model::Evaluation)>> {
     let mut store = at.open_store()?;
-    let opts = crate::model::TrainOptions::default();
-    let (id, evaluation) = match crate::model::train_and_register_in(store.as_mut(), SCHEDULER, &opts) {
+    let opts = riskgate_app::model::TrainOptions::default();
+    let (id, evaluation) = match riskgate_app::model::train_and_register_in(store.as_mut(), SCHEDULER, &opts) {
         Ok(x) => x,
         Err(e) if e.to_string().contains("at least 100 are needed") || e.to_string().contains("widen the period") => {
             return Ok(None);
@@ -61,7 +61,7 @@ pub fn retrain_once(at: &StoreAt, schedule: &Schedule) -> Result<Option<(String,
     };
     let status = if schedule.activate { "active" } else { "shadow" };
     let a = riskgate_store::Action {
-        at: crate::app::now(),
+        at: riskgate_app::app::now(),
         actor: SCHEDULER.into(),
         office: None,
         action: format!("model_{status}"),
@@ -95,7 +95,7 @@ pub fn spawn(
             match retrain_once(&at, &schedule) {
                 Ok(Some((id, e))) => {
                     let swap = state.write(|live| {
-                        crate::model::install(live.app.store.as_ref(), &mut live.app.engine)?;
+                        riskgate_app::model::install(live.app.store.as_ref(), &mut live.app.engine)?;
                         Ok(())
                     });
                     match handle.block_on(swap) {

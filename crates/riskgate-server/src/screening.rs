@@ -12,9 +12,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use riskgate_app::imports::check_office;
+use riskgate_app::screening::{self, Clock, Parsed, ParsedLine, Slot, Summary};
 use riskgate_core::{Decision, Declaration};
-use riskgate_engine::Screened;
-use riskgate_store::NewDecision;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -186,13 +186,6 @@ fn slow(what: &str, since: std::time::Instant) {
     }
 }
 
-enum Slot {
-    Known(Box<Decision>),
-    Historical(String),
-    /// Index into the group's screened declarations.
-    New(usize),
-}
-
 fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
     let (requests, replies): (Vec<Vec<Item>>, Vec<_>) = group.into_iter().map(|r| (r.items, r.reply)).unzip();
     let fail_all = |replies: Vec<oneshot::Sender<ApiResult<Vec<Answer>>>>, e: ApiError| {
@@ -200,99 +193,88 @@ fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
             let _ = tx.send(Err(e.copy()));
         }
     };
-    let ids: Vec<&str> = requests.iter().flat_map(|r| r.iter().map(|i| i.declaration.id.as_str())).collect();
-    let mut known = match live.app.store.known(&ids) {
-        Ok(k) => k,
-        Err(e) => return fail_all(replies, ApiError::internal(&e)),
-    };
-    let mut screened: Vec<(&Item, Screened, Arc<str>)> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut answers: Vec<(usize, Result<Vec<Slot>, ApiError>)> = Vec::new();
-    for (ri, r) in requests.iter().enumerate() {
-        // The registry check first, so a refused request screens nothing.
-        if let Some((i, it)) = r
-            .iter()
-            .enumerate()
-            .find(|(_, it)| !live.offices.is_empty() && !live.offices.contains(&it.declaration.office))
+    // The registry check first, per request, so a refused request screens nothing.
+    let mut refused: HashMap<usize, ApiError> = HashMap::new();
+    let mut parsed: Parsed = Vec::new();
+    let mut first_of: Vec<usize> = Vec::with_capacity(requests.len());
+    for (ri, r) in requests.into_iter().enumerate() {
+        first_of.push(parsed.len());
+        if let Some((i, it)) =
+            r.iter().enumerate().find(|(_, it)| check_office(&live.offices, &it.declaration).is_err())
         {
             let field = if r.len() == 1 { "office".to_string() } else { format!("[{i}].office") };
-            answers.push((
-                ri,
-                Err(ApiError::invalid(
-                    &field,
-                    format!(
-                        "{field}: expected a field office code known to the registry, got {:?}",
-                        it.declaration.office
-                    ),
-                )),
-            ));
+            let message =
+                format!("{field}: expected a field office code known to the registry, got {:?}", it.declaration.office);
+            refused.insert(ri, ApiError::invalid(&field, message));
             continue;
         }
-        let mut slots = Vec::with_capacity(r.len());
-        for it in r {
-            let id = &it.declaration.id;
-            if let Some(k) = known.get(id.as_str()) {
-                slots.push(match k {
-                    Some(d) => Slot::Known(Box::new(d.clone())),
-                    None => Slot::Historical(id.clone()),
-                });
-            } else if let Some(&j) = seen.get(id) {
-                slots.push(Slot::New(j));
-            } else {
-                let s = live.app.engine.screen(&it.declaration, crate::app::now());
-                let json: Arc<str> = match serde_json::to_string(&s.decision) {
-                    Ok(j) => j.into(),
-                    Err(e) => {
-                        eprintln!("decision does not serialise: {e}");
-                        continue;
-                    }
-                };
-                seen.insert(id.clone(), screened.len());
-                slots.push(Slot::New(screened.len()));
-                screened.push((it, s, json));
-            }
-        }
-        answers.push((ri, Ok(slots)));
+        parsed.extend(r.into_iter().enumerate().map(|(i, it)| ParsedLine {
+            line: i,
+            result: Ok(it.declaration),
+            raw: Some(it.body),
+        }));
     }
-    known.clear();
-    let records: Vec<NewDecision<'_>> = screened
-        .iter()
-        .map(|(it, s, json)| NewDecision {
-            declaration: &it.declaration,
-            body: &it.body,
-            screened: s,
-            decision_json: json,
-            shadow: s.shadow.as_ref().map(|(m, x)| (m.as_str(), *x)),
-        })
-        .collect();
-    let committed = if records.is_empty() { Ok(()) } else { live.app.store.commit_screened(&records) };
-    drop(records);
-    if let Err(e) = committed {
+    let counts: Vec<usize> =
+        (0..first_of.len()).map(|ri| first_of.get(ri + 1).copied().unwrap_or(parsed.len()) - first_of[ri]).collect();
+    let mut summary = Summary::default();
+    let mut seen = std::collections::HashSet::new();
+    let b = match screening::screen_batch(&mut live.app, &live.offices, parsed, Clock::Wall, &mut seen, &mut summary) {
+        Ok(b) => b,
+        Err(e) => return fail_all(replies, ApiError::internal(&format!("{e:#}"))),
+    };
+    if let Err(e) = screening::commit_batch(live.app.store.as_mut(), &b) {
         // The engine moved on but the store did not: rebuild it from the store.
-        let err = ApiError::internal(&e);
+        let err = ApiError::internal(&format!("{e:#}"));
         if let Err(e) = live.app.reload() {
             eprintln!("reloading the engine after a failed commit: {e:#}");
         }
         return fail_all(replies, err);
     }
-    live.unsaved += screened.len();
-    for (_, s, _) in &screened {
+    live.unsaved += b.screened.len();
+    for (_, s, _, _) in &b.screened {
         shared.metrics.screened(&s.decision);
     }
-    let mut replies: Vec<Option<oneshot::Sender<ApiResult<Vec<Answer>>>>> = replies.into_iter().map(Some).collect();
-    for (ri, res) in answers {
-        let out = res.map(|slots| {
-            slots
-                .into_iter()
-                .map(|s| match s {
-                    Slot::Known(d) => Answer::Known(d),
-                    Slot::Historical(id) => Answer::Historical(id),
-                    Slot::New(j) => Answer::New(screened[j].2.clone()),
-                })
-                .collect()
-        });
-        if let Some(tx) = replies[ri].take() {
-            let _ = tx.send(out);
-        }
+    // The same events as the CLI and the bus worker (committed: at least once).
+    if let Err(e) = emit(live, &b) {
+        eprintln!("events of a committed screening batch not emitted: {e:#}");
     }
+    let jsons: Vec<Arc<str>> = b.screened.iter().map(|(_, _, j, _)| Arc::from(j.as_str())).collect();
+    let answer = |slot: &Slot| -> ApiResult<Answer> {
+        Ok(match slot {
+            Slot::New(j) => Answer::New(jsons[*j].clone()),
+            Slot::Known(d) => Answer::Known(d.clone()),
+            Slot::KnownHistorical(id) => Answer::Historical(id.clone()),
+            Slot::Again(id) => {
+                let j = b.screened.iter().position(|(_, s, _, _)| s.decision.declaration_id == *id);
+                Answer::New(jsons[j.ok_or_else(|| ApiError::internal(&format!("{id} screened twice")))?].clone())
+            }
+            Slot::Error(e, _) => return Err(ApiError::internal(e)),
+        })
+    };
+    let mut k = 0;
+    for (ri, tx) in replies.into_iter().enumerate() {
+        let out = match refused.remove(&ri) {
+            Some(e) => Err(e),
+            None => {
+                let slots = &b.slots[k..k + counts[ri]];
+                k += counts[ri];
+                slots.iter().map(answer).collect()
+            }
+        };
+        let _ = tx.send(out);
+    }
+}
+
+/// Emits a committed batch's events; the hooked kinds are re-read every ten seconds.
+fn emit(live: &mut Live, b: &screening::Batch) -> anyhow::Result<()> {
+    if live.kinds_at.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+        live.kinds = riskgate_app::events::hooked_kinds(live.app.store.as_ref())?;
+        live.kinds_at = Some(std::time::Instant::now());
+    }
+    let events = live.app.events.clone();
+    if events.wanted(&live.kinds) {
+        let out = screening::batch_events(&events.prefix, b, false)?;
+        events.emit_with(live.app.store.as_mut(), &live.kinds, &out)?;
+    }
+    Ok(())
 }

@@ -9,15 +9,27 @@ use riskgate_engine::{Engine, EngineConfig, RuleStatus, TargetRates};
 use riskgate_rules::Lists;
 use riskgate_store::{Action, Durability, Event, PgStore, SqliteStore, Store};
 
+use crate::events::{Emitter, OutEvent};
+
 pub struct App {
     pub store: Box<dyn Store>,
     pub engine: Engine,
+    /// Who acts: recorded in every action-log entry the use cases write.
     pub user: String,
+    /// The acting user's office, recorded with their action-log entries.
+    pub office: Option<String>,
+    /// Where the events of committed changes go.
+    pub events: Emitter,
 }
 
 /// Wall-clock now at +08:00 (China Standard Time), the customs working zone.
 pub fn now() -> DateTime<FixedOffset> {
     Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+}
+
+/// Midnight starting `d` in the customs working zone (+08:00), as Unix seconds.
+pub fn day_start(d: chrono::NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() - 8 * 3600
 }
 
 /// Where the store lives: the embedded SQLite file under `--data DIR`, or
@@ -90,9 +102,37 @@ impl App {
 
     pub fn open_at(at: &StoreAt, user: &str) -> Result<App> {
         let store = at.open_store()?;
-        let mut app = App { store, engine: Engine::new(EngineConfig::default()), user: user.to_string() };
+        App::with_store(store, user)
+    }
+
+    /// An app on an open store, its engine brought to the store's state.
+    pub fn with_store(store: Box<dyn Store>, user: &str) -> Result<App> {
+        let mut app = App {
+            store,
+            engine: Engine::new(EngineConfig::default()),
+            user: user.to_string(),
+            office: None,
+            events: Emitter::default(),
+        };
         app.reload()?;
         Ok(app)
+    }
+
+    /// An app from a store and an engine already brought to the state the
+    /// caller wants (a bus partition's engine sees only its partition).
+    pub fn from_parts(store: Box<dyn Store>, engine: Engine, user: &str) -> App {
+        App { store, engine, user: user.to_string(), office: None, events: Emitter::default() }
+    }
+
+    /// The same app with its events going to `events`.
+    pub fn with_events(mut self, events: Emitter) -> App {
+        self.events = events;
+        self
+    }
+
+    /// Enqueues webhooks for and publishes events of a committed change.
+    pub fn emit(&mut self, events: &[OutEvent]) -> Result<()> {
+        self.events.emit(self.store.as_mut(), events)
     }
 
     /// Rebuilds the engine from the store: settings, registry, payments,
@@ -129,7 +169,7 @@ impl App {
         Action {
             at: now(),
             actor: self.user.clone(),
-            office: None,
+            office: self.office.clone(),
             action: action.to_string(),
             target: target.to_string(),
             before: None,

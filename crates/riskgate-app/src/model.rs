@@ -410,28 +410,6 @@ pub fn install(store: &dyn Store, engine: &mut Engine) -> Result<()> {
     Ok(())
 }
 
-pub fn print_evaluation(id: &str, e: &Evaluation) {
-    println!("model {id}");
-    println!(
-        "  trained on {} controlled declarations ({} findings), {} … {}; {:.1} s; {} bytes",
-        e.train_rows, e.train_findings, e.train_window.0, e.train_window.1, e.train_seconds, e.model_bytes
-    );
-    println!(
-        "  evaluated on {} later ones ({} findings), {} … {}; AUC {:.3}",
-        e.eval_rows, e.eval_findings, e.eval_window.0, e.eval_window.1, e.auc
-    );
-    println!("  control rate   precision   recall   revenue share   (inverse-propensity weighted)");
-    for r in &e.at {
-        println!(
-            "  {:>11.0}%   {:>8.1}%   {:>5.1}%   {:>12.1}%",
-            r.rate * 100.0,
-            r.precision * 100.0,
-            r.recall * 100.0,
-            r.revenue_share * 100.0
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,47 +457,5 @@ mod tests {
         assert_eq!(rate(0), rate(1), "no outcome known to D1 or D2");
         assert!(rate(2) > rate(1), "D3 (day 15) sees D1's finding");
         assert_eq!(ex.iter().map(|e| e.finding).collect::<Vec<_>>(), vec![true, false, false]);
-    }
-
-    /// Same data and seed give the same model bytes; stored bytes give the
-    /// same scores back.
-    #[test]
-    fn training_is_deterministic_and_the_model_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let world = dir.path().join("world");
-        crate::world::generate(11, 0.25, &world).unwrap();
-        let mut app = App::open(&dir.path().join("data"), "test").unwrap();
-        crate::world::load_world(&mut app, &world, false).unwrap();
-        let mut opts = TrainOptions::default();
-        opts.params.iterations = 40;
-        let (a, ea) = train(app.store.as_ref(), "m", &opts).unwrap();
-        let (b, _) = train(app.store.as_ref(), "m", &opts).unwrap();
-        assert_eq!(a.to_bytes(), b.to_bytes(), "training is not deterministic");
-        assert!(ea.auc > 0.6, "the model learned nothing: AUC {}", ea.auc);
-        let back = ModelScorer::from_bytes("m".into(), &a.to_bytes()).unwrap();
-        let rows = examples(app.store.as_ref(), opts.max_weight, &[]).unwrap();
-        for r in rows.iter().take(200) {
-            assert_eq!(a.classifier().predict(&r.features), back.classifier().predict(&r.features));
-        }
-        assert!(ModelScorer::from_bytes("m".into(), &a.to_bytes()[..10]).is_err(), "a truncated model is refused");
-
-        // A model on a subset of the features stores only those names and
-        // round-trips; an unknown prefix is refused by name.
-        opts.exclude = vec!["trader_".into(), "day_of_year".into()];
-        let (c, _) = train(app.store.as_ref(), "m2", &opts).unwrap();
-        let names = c.classifier().feature_names().to_vec();
-        assert_eq!(names, opts.names());
-        assert!(!names.iter().any(|n| n.starts_with("trader_") || n == "day_of_year"));
-        let back = ModelScorer::from_bytes("m2".into(), &c.to_bytes()).unwrap();
-        let layout = riskgate_engine::features::FeatureLayout::from_names(&names).unwrap();
-        let d = decl("X", 1);
-        let mut g = Vec::new();
-        for r in rows.iter().take(50) {
-            layout.gather(&d, &r.features, &mut g);
-            assert_eq!(c.classifier().predict(&g), back.classifier().predict(&g));
-        }
-        opts.exclude = vec!["no_such_".into()];
-        let err = train(app.store.as_ref(), "m3", &opts).err().unwrap().to_string();
-        assert!(err.contains("no_such_"), "{err}");
     }
 }

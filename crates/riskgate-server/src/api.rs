@@ -10,19 +10,19 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use riskgate_app::imports::{self, RecordError, Rows};
+use riskgate_app::screening::Summary;
 use riskgate_core::{
     Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Reason, Release, TaxInvoice,
     ValidationError, WorkforceRecord,
 };
-use riskgate_engine::RuleStatus;
-use riskgate_store::{DeclarationQuery, OutcomeStored};
+use riskgate_store::{DeclarationQuery, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::auth::{Perm, Principal, subtree};
 use super::error::{ApiError, ApiResult};
-use super::{AppState, Live};
-use crate::rules_cmd;
 
 pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -41,7 +41,7 @@ pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
 pub(super) fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult<Option<i64>> {
     let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(Some(crate::day_start(d) + if end { 86_400 } else { 0 }));
+        return Ok(Some(riskgate_app::day_start(d) + if end { 86_400 } else { 0 }));
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| Some(t.timestamp()))
@@ -237,24 +237,21 @@ pub async fn override_lane(
         return Err(ApiError::not_found(format!("no declaration {id:?}")));
     }
     let channel = riskgate_core::Channel::parse(&b.channel).expect("checked above");
-    let o = riskgate_store::Override {
-        declaration_id: id,
-        channel,
-        officer: p.username.clone(),
-        reason: b.reason.trim().to_string(),
-        at: chrono::Utc::now().fixed_offset(),
-        entered_by: None,
-    };
-    // On the screening thread: the lane change and its action-log entry
-    // are one store transaction; refusals (same lane, control completed,
-    // released goods) come back as 409 with the store's message.
-    let done = state.write(move |live| Ok(live.app.store.override_channel(&o)?)).await?;
+    // On the screening thread, in the caller's own name: the lane change
+    // and its action-log entry are one store transaction; refusals (same
+    // lane, control completed, released goods) come back as 409.
+    let done = as_caller(&state, &p, move |app| {
+        let officer = app.user.clone();
+        Ok(riskgate_app::overrides::override_lane(app, &id, channel, &officer, &b.reason)?)
+    })
+    .await?;
     Ok(Json(serde_json::to_value(&done).unwrap_or(Value::Null)).into_response())
 }
 // --------------------------------------------------------------- imports
 
-/// One record or an array of them; all are checked before any is stored.
-fn records<T>(body: &[u8], parse: impl Fn(&Value) -> Result<T, ValidationError>) -> ApiResult<Vec<T>> {
+/// One record or an array of them, numbered by their index; all are
+/// checked before any is stored.
+fn records<T>(body: &[u8], parse: impl Fn(&Value) -> Result<T, ValidationError>) -> ApiResult<Rows<T>> {
     let v: Value = super::parse_json(body)?;
     let (values, array) = match v {
         Value::Array(a) => (a, true),
@@ -268,17 +265,23 @@ fn records<T>(body: &[u8], parse: impl Fn(&Value) -> Result<T, ValidationError>)
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            parse(v).map_err(|e| ApiError::validation(&e, &if array { format!("[{i}]") } else { String::new() }))
+            parse(v)
+                .map(|t| (i, t))
+                .map_err(|e| ApiError::validation(&e, &if array { format!("[{i}]") } else { String::new() }))
         })
         .collect()
 }
 
-fn at(i: usize, n: usize, field: &str) -> String {
-    if n == 1 { field.to_string() } else { format!("[{i}].{field}") }
+/// All or nothing: the request is refused at its first bad record.
+fn refuse_bad(errors: &[RecordError], n: usize) -> ApiResult<()> {
+    match errors.first() {
+        Some(e) => Err(ApiError::validation(&e.error, &if n == 1 { String::new() } else { format!("[{}]", e.index) })),
+        None => Ok(()),
+    }
 }
 
 fn unknown(i: usize, n: usize, field: &str, expected: &str, got: &str) -> ApiError {
-    let f = at(i, n, field);
+    let f = if n == 1 { field.to_string() } else { format!("[{i}].{field}") };
     ApiError::invalid(&f, format!("{f}: expected {expected}, got {got:?}"))
 }
 
@@ -286,9 +289,30 @@ fn summary(kind: &str, accepted: usize, duplicates: usize) -> Json<Value> {
     Json(json!({"kind": kind, "accepted": accepted, "duplicates": duplicates}))
 }
 
-async fn import_done(state: &AppState, kind: &str, accepted: usize, duplicates: usize) -> Json<Value> {
-    state.metrics().imported(kind, accepted);
-    summary(kind, accepted, duplicates)
+async fn import_done(state: &AppState, kind: &str, s: Summary) -> Json<Value> {
+    state.metrics().imported(kind, s.accepted);
+    summary(kind, s.accepted, s.duplicates)
+}
+
+/// Checks then commits records of one kind on the screening thread, in
+/// the caller's name (`riskgate_app::imports`, as the CLI does).
+async fn import_rows<T: Send + Sync + 'static>(
+    state: &AppState,
+    p: &Principal,
+    rows: Rows<T>,
+    check: fn(&dyn Store, &Rows<T>) -> anyhow::Result<Vec<RecordError>>,
+    commit: fn(&mut riskgate_app::App, &[T], &str) -> anyhow::Result<Summary>,
+) -> ApiResult<Summary> {
+    as_caller(state, p, move |app| {
+        refuse_bad(&check(app.store.as_ref(), &rows)?, rows.len())?;
+        let rows: Vec<T> = rows.into_iter().map(|(_, t)| t).collect();
+        Ok(commit(app, &rows, "api")?)
+    })
+    .await
+}
+
+fn no_check<T>(_: &dyn Store, _: &Rows<T>) -> anyhow::Result<Vec<RecordError>> {
+    Ok(Vec::new())
 }
 
 pub async fn import_offices(
@@ -300,29 +324,16 @@ pub async fn import_offices(
     p.require(Perm::ImportReference)?;
     require_json(&headers)?;
     let rows = records(&body, Office::from_json)?;
-    let n = rows.len();
+    let s = import_rows(&state, &p, rows, imports::check_offices, imports::commit_offices).await?;
     let all = state
-        .write(move |live| {
-            let mut known: HashSet<String> = live.app.store.offices()?.into_iter().map(|o| o.code).collect();
-            known.extend(rows.iter().map(|o| o.code.clone()));
-            for (i, o) in rows.iter().enumerate() {
-                if let Some(parent) = &o.parent
-                    && !known.contains(parent)
-                {
-                    return Err(unknown(i, n, "parent", "the code of a known office", parent));
-                }
-            }
-            live.app.store.upsert_offices(&rows)?;
-            let mut a = p.action("import_offices", "api");
-            a.after = Some(json!({"accepted": n}));
-            live.app.store.append_action(&a)?;
+        .write(|live| {
             let all = live.app.store.offices()?;
             live.offices = all.iter().map(|o| o.code.clone()).collect();
             Ok(all)
         })
         .await?;
     state.inner.shared.set_offices(all);
-    Ok(import_done(&state, "offices", n, 0).await)
+    Ok(import_done(&state, "offices", s).await)
 }
 
 pub async fn import_officers(
@@ -334,23 +345,8 @@ pub async fn import_officers(
     p.require(Perm::ImportReference)?;
     require_json(&headers)?;
     let rows = records(&body, Officer::from_json)?;
-    let n = rows.len();
-    let offices = state.offices();
-    for (i, o) in rows.iter().enumerate() {
-        if !offices.is_empty() && !offices.iter().any(|x| x.code == o.office) {
-            return Err(unknown(i, n, "office", "an office code known to the registry", &o.office));
-        }
-    }
-    state
-        .write(move |live| {
-            live.app.store.upsert_officers(&rows)?;
-            let mut a = p.action("import_officers", "api");
-            a.after = Some(json!({"accepted": n}));
-            live.app.store.append_action(&a)?;
-            Ok(())
-        })
-        .await?;
-    Ok(import_done(&state, "officers", n, 0).await)
+    let s = import_rows(&state, &p, rows, imports::check_officers, imports::commit_officers).await?;
+    Ok(import_done(&state, "officers", s).await)
 }
 
 pub async fn import_enterprises(
@@ -362,18 +358,9 @@ pub async fn import_enterprises(
     p.require(Perm::ImportReference)?;
     require_json(&headers)?;
     let rows = records(&body, Enterprise::from_json)?;
-    let n = rows.len();
-    state
-        .write(move |live| {
-            live.app.store.upsert_enterprises(&rows)?;
-            for e in &rows {
-                live.app.engine.context.set_enterprise(e);
-            }
-            live.unsaved += 1;
-            Ok(())
-        })
-        .await?;
-    Ok(import_done(&state, "enterprises", n, 0).await)
+    let s = import_rows(&state, &p, rows, no_check, imports::commit_enterprises).await?;
+    state.write(|live| Ok(live.unsaved += 1)).await?;
+    Ok(import_done(&state, "enterprises", s).await)
 }
 
 pub async fn import_forex(
@@ -385,18 +372,9 @@ pub async fn import_forex(
     p.require(Perm::ImportExternal)?;
     require_json(&headers)?;
     let rows = records(&body, ForexPayment::from_json)?;
-    let n = rows.len();
-    state
-        .write(move |live| {
-            live.app.store.insert_forex(&rows)?;
-            for f in &rows {
-                live.app.engine.context.add_forex(f);
-            }
-            live.unsaved += 1;
-            Ok(())
-        })
-        .await?;
-    Ok(import_done(&state, "forex", n, 0).await)
+    let s = import_rows(&state, &p, rows, no_check, imports::commit_forex).await?;
+    state.write(|live| Ok(live.unsaved += 1)).await?;
+    Ok(import_done(&state, "forex", s).await)
 }
 
 pub async fn import_invoices(
@@ -408,33 +386,16 @@ pub async fn import_invoices(
     p.require(Perm::ImportExternal)?;
     require_json(&headers)?;
     let rows = records(&body, TaxInvoice::from_json)?;
-    let n = rows.len();
-    state.write(move |live| Ok(live.app.store.insert_invoices(&rows)?)).await?;
-    Ok(import_done(&state, "invoices", n, 0).await)
+    let s = import_rows(&state, &p, rows, no_check, imports::commit_invoices).await?;
+    Ok(import_done(&state, "invoices", s).await)
 }
 
-/// Stores outcomes whose declarations are known and applies them to the
-/// engine; the caller has checked officers and scope.
-fn store_outcomes(live: &mut Live, rows: &[Outcome]) -> ApiResult<(usize, usize)> {
-    let ids: Vec<&str> = rows.iter().map(|o| o.declaration_id.as_str()).collect();
-    let known = live.app.store.known(&ids)?;
-    for (i, o) in rows.iter().enumerate() {
-        if !known.contains_key(&o.declaration_id) {
-            return Err(unknown(i, rows.len(), "declaration_id", "the id of a stored declaration", &o.declaration_id));
-        }
-    }
-    let (mut accepted, mut duplicates) = (0, 0);
-    for (o, st) in rows.iter().zip(live.app.store.commit_outcomes(rows)?) {
-        match st {
-            OutcomeStored::Stored { keys } => {
-                live.app.engine.apply_outcome(&keys, o);
-                accepted += 1;
-            }
-            OutcomeStored::Duplicate => duplicates += 1,
-        }
-    }
-    live.unsaved += accepted;
-    Ok((accepted, duplicates))
+fn check_outcomes_by_registry(store: &dyn Store, rows: &Rows<Outcome>) -> anyhow::Result<Vec<RecordError>> {
+    imports::check_outcomes(store, rows, true)
+}
+
+fn commit_outcomes_bulk(app: &mut riskgate_app::App, rows: &[Outcome], source: &str) -> anyhow::Result<Summary> {
+    imports::commit_outcomes(app, rows, "record_outcomes", source)
 }
 
 pub async fn import_outcomes(
@@ -446,23 +407,9 @@ pub async fn import_outcomes(
     p.require(Perm::ImportOutcomes)?;
     require_json(&headers)?;
     let rows = records(&body, Outcome::from_json)?;
-    let n = rows.len();
-    let (accepted, duplicates) = state
-        .write(move |live| {
-            let officers: HashSet<String> = live.app.store.officers()?.into_iter().map(|o| o.id).collect();
-            for (i, o) in rows.iter().enumerate() {
-                if !officers.is_empty() && !officers.contains(&o.officer) {
-                    return Err(unknown(i, n, "officer", "an officer id known to the registry", &o.officer));
-                }
-            }
-            let r = store_outcomes(live, &rows)?;
-            let mut a = p.action("record_outcomes", "api");
-            a.after = Some(json!({"accepted": r.0, "duplicates": r.1}));
-            live.app.store.append_action(&a)?;
-            Ok(r)
-        })
-        .await?;
-    Ok(import_done(&state, "outcomes", accepted, duplicates).await)
+    let s = import_rows(&state, &p, rows, check_outcomes_by_registry, commit_outcomes_bulk).await?;
+    state.write(move |live| Ok(live.unsaved += s.accepted)).await?;
+    Ok(import_done(&state, "outcomes", s).await)
 }
 
 pub async fn import_releases(
@@ -474,25 +421,8 @@ pub async fn import_releases(
     p.require(Perm::ImportOutcomes)?;
     require_json(&headers)?;
     let rows = records(&body, Release::from_json)?;
-    let n = rows.len();
-    let (accepted, duplicates) = state
-        .write(move |live| {
-            let ids: Vec<&str> = rows.iter().map(|r| r.declaration_id.as_str()).collect();
-            let known = live.app.store.known(&ids)?;
-            for (i, r) in rows.iter().enumerate() {
-                if !known.contains_key(&r.declaration_id) {
-                    return Err(unknown(i, n, "declaration_id", "the id of a stored declaration", &r.declaration_id));
-                }
-            }
-            let new = live.app.store.commit_releases(&rows)?;
-            let accepted = new.iter().filter(|x| **x).count();
-            let mut a = p.action("record_releases", "api");
-            a.after = Some(json!({"accepted": accepted}));
-            live.app.store.append_action(&a)?;
-            Ok((accepted, new.len() - accepted))
-        })
-        .await?;
-    Ok(import_done(&state, "releases", accepted, duplicates).await)
+    let s = import_rows(&state, &p, rows, imports::check_releases, imports::commit_releases).await?;
+    Ok(import_done(&state, "releases", s).await)
 }
 
 #[derive(Deserialize)]
@@ -523,38 +453,8 @@ pub async fn import_workforce(
         }
     };
     let rows = records(&body, parse)?;
-    let n = rows.len();
-    let offices = state.offices();
-    let (accepted, duplicates) = state
-        .write(move |live| {
-            let officers: HashSet<String> = live.app.store.officers()?.into_iter().map(|o| o.id).collect();
-            for (i, r) in rows.iter().enumerate() {
-                match r {
-                    WorkforceRecord::Disciplinary { officer, .. }
-                        if !officers.is_empty() && !officers.contains(officer) =>
-                    {
-                        return Err(unknown(i, n, "officer", "an officer id known to the registry", officer));
-                    }
-                    r => {
-                        if let Some(u) = r.unit()
-                            && !offices.is_empty()
-                            && !offices.iter().any(|o| o.code == u)
-                        {
-                            let f = if matches!(r, WorkforceRecord::Litigation { .. }) { "office" } else { "unit" };
-                            return Err(unknown(i, n, f, "an office code known to the registry", u));
-                        }
-                    }
-                }
-            }
-            let new = live.app.store.insert_workforce(&rows)?;
-            let accepted = new.iter().filter(|x| **x).count();
-            let mut a = p.action("import_workforce", q.kind.as_deref().unwrap_or(""));
-            a.after = Some(json!({"accepted": accepted, "duplicates": new.len() - accepted}));
-            live.app.store.append_action(&a)?;
-            Ok((accepted, new.len() - accepted))
-        })
-        .await?;
-    Ok(import_done(&state, "workforce", accepted, duplicates).await)
+    let s = import_rows(&state, &p, rows, imports::check_workforce, imports::commit_workforce).await?;
+    Ok(import_done(&state, "workforce", s).await)
 }
 
 // ------------------------------------------------------- reference reads
@@ -728,16 +628,15 @@ pub async fn record_outcome(
     if !d.as_ref().is_some_and(|d| p.sees_office(&d.declaration.office)) {
         return Err(ApiError::not_found(format!("no declaration {id:?}")));
     }
-    let (accepted, duplicates) = state
-        .write(move |live| {
-            let r = store_outcomes(live, std::slice::from_ref(&o))?;
-            let mut a = p.action("record_outcome", &o.declaration_id);
-            a.after = Some(serde_json::to_value(&o).unwrap_or(Value::Null));
-            live.app.store.append_action(&a)?;
-            Ok(r)
-        })
-        .await?;
-    Ok(import_done(&state, "outcomes", accepted, duplicates).await)
+    let rows = vec![(0, o)];
+    let s = as_caller(&state, &p, move |app| {
+        refuse_bad(&imports::check_outcomes(app.store.as_ref(), &rows, false)?, 1)?;
+        let o = &rows[0].1;
+        Ok(imports::commit_outcomes(app, std::slice::from_ref(o), "record_outcome", &o.declaration_id)?)
+    })
+    .await?;
+    state.write(move |live| Ok(live.unsaved += s.accepted)).await?;
+    Ok(import_done(&state, "outcomes", s).await)
 }
 
 // ----------------------------------------------------------------- rules
@@ -746,21 +645,23 @@ pub async fn record_outcome(
 async fn as_caller<T: Send + 'static>(
     state: &AppState,
     p: &Principal,
-    f: impl FnOnce(&mut crate::app::App) -> ApiResult<T> + Send + 'static,
+    f: impl FnOnce(&mut riskgate_app::app::App) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    let user = p.username.clone();
+    let (user, office) = (p.username.clone(), p.office.clone());
     state
         .write(move |live| {
             let before = std::mem::replace(&mut live.app.user, user);
+            let before_office = std::mem::replace(&mut live.app.office, office);
             let r = f(&mut live.app);
             live.app.user = before;
+            live.app.office = before_office;
             r
         })
         .await
 }
 
 /// After a rule or model change: the engine picks up the active set.
-fn reload(app: &mut crate::app::App) -> ApiResult<()> {
+fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
     app.checkpoint()?;
     app.reload()?;
     Ok(())
@@ -768,8 +669,8 @@ fn reload(app: &mut crate::app::App) -> ApiResult<()> {
 
 pub async fn list_rules(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require(Perm::ReadRuleStats)?;
-    let rows = state.read(|s| rules_cmd::list_in(s)).await?;
-    Ok(Json(json!({ "rules": rows, "runaway_rate": rules_cmd::RUNAWAY_RATE })))
+    let rows = state.read(|s| riskgate_app::rules::list_in(s)).await?;
+    Ok(Json(json!({ "rules": rows, "runaway_rate": riskgate_app::rules::RUNAWAY_RATE })))
 }
 
 #[derive(Deserialize)]
@@ -786,7 +687,7 @@ pub async fn get_rule(
     p.require(Perm::RuleLogic)?;
     let (rec, versions) = state
         .read(move |s| {
-            let rec = match rules_cmd::find_in(s, &id, q.version) {
+            let rec = match riskgate_app::rules::find_in(s, &id, q.version) {
                 Ok(r) => r,
                 Err(_) => return Ok(None),
             };
@@ -810,8 +711,8 @@ pub async fn get_rule(
 
 /// A draft as JSON: the fields of a rule file.
 fn draft(body: &[u8]) -> ApiResult<riskgate_engine::RuleDef> {
-    let f: rules_cmd::RuleFile = super::parse_json(body)?;
-    rules_cmd::rule_def(f, "rule").map_err(|e| {
+    let f: riskgate_app::rules::RuleFile = super::parse_json(body)?;
+    riskgate_app::rules::rule_def(f, "rule").map_err(|e| {
         let m = format!("{e:#}");
         let field = m.split(": ").nth(1).unwrap_or("").to_string();
         ApiError::invalid(&field, m)
@@ -833,12 +734,7 @@ pub async fn create_rule(
     p.require(Perm::RuleLogic)?;
     require_json(&headers)?;
     let def = draft(&body)?;
-    let rec = as_caller(&state, &p, move |app| {
-        riskgate_engine::rulebook::compile_one(&def, app.engine.schema(), app.engine.lists())
-            .map_err(|e| compile_error(&e))?;
-        Ok(rules_cmd::add_def(app, def)?)
-    })
-    .await?;
+    let rec = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::add_checked(app, def, "")?)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "rule": rec, "status": rec.status.as_str() }))).into_response())
 }
 
@@ -888,7 +784,7 @@ pub async fn test_rule(
             }
             None => {
                 let id = id.unwrap_or_default();
-                rules_cmd::find_in(app.store.as_ref(), &id, version)
+                riskgate_app::rules::find_in(app.store.as_ref(), &id, version)
                     .map_err(|_| ApiError::not_found(format!("no rule {id:?}")))?
                     .def
             }
@@ -901,7 +797,7 @@ pub async fn test_rule(
                 _ => return Err(unknown(i, 2, "declaration_ids", "the id of a stored declaration", did)),
             }
         }
-        Ok(rules_cmd::test_declarations(app, &def, &decls)?)
+        Ok(riskgate_app::rules::test_declarations(app, &def, &decls)?)
     })
     .await?;
     let hits = results.iter().filter(|(_, h)| *h).count();
@@ -926,14 +822,14 @@ pub async fn backtest_rule(
 ) -> ApiResult<Json<Value>> {
     p.require(Perm::RuleLogic)?;
     let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
-    let lists = state.write(|live| Ok(rules_cmd::clone_lists(&live.app))).await?;
+    let lists = state.write(|live| Ok(riskgate_app::rules::clone_lists(&live.app))).await?;
     let b = state
         .read(move |s| {
-            let Ok(rec) = rules_cmd::find_in(s, &id, q.version) else { return Ok(None) };
+            let Ok(rec) = riskgate_app::rules::find_in(s, &id, q.version) else { return Ok(None) };
             let mut a = p.action("rule_backtest", &format!("{id}@{}", rec.def.version));
             a.after = Some(json!({"from": from, "to": to}));
             s.append_action(&a)?;
-            Ok(Some(rules_cmd::backtest_in(s, lists, &rec.def, from, to)?))
+            Ok(Some(riskgate_app::rules::backtest_in(s, lists, &rec.def, from, to)?))
         })
         .await?
         .ok_or_else(|| ApiError::not_found("no such rule or version"))?;
@@ -947,31 +843,7 @@ pub async fn approve_rule(
     Query(q): Query<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
     p.require(Perm::RuleLogic)?;
-    let rec = as_caller(&state, &p, move |app| {
-        let rec = rules_cmd::find_in(app.store.as_ref(), &id, q.version)
-            .map_err(|_| ApiError::not_found(format!("no rule {id:?} of that version")))?;
-        if rec.status != RuleStatus::Draft {
-            return Err(ApiError::conflict(format!(
-                "rule {id} version {} is {}, only a draft can be approved",
-                rec.def.version,
-                rec.status.as_str()
-            )));
-        }
-        if rec.created_by == app.user {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "four_eyes",
-                format!(
-                    "rule {id} version {} was written by {}: another user must approve it",
-                    rec.def.version, rec.created_by
-                ),
-            ));
-        }
-        let r = rules_cmd::approve(app, &id, Some(rec.def.version))?;
-        reload(app)?;
-        Ok(r)
-    })
-    .await?;
+    let rec = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::approve(app, &id, q.version)?)).await?;
     Ok(Json(json!({ "rule": rec, "status": rec.status.as_str() })))
 }
 
@@ -994,17 +866,8 @@ pub async fn retire_rule(
     if b.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "reason: retiring a rule needs a reason"));
     }
-    let rec = as_caller(&state, &p, move |app| {
-        let rec = rules_cmd::find_in(app.store.as_ref(), &id, b.version)
-            .map_err(|_| ApiError::not_found(format!("no rule {id:?} of that version")))?;
-        if rec.status == RuleStatus::Retired {
-            return Err(ApiError::conflict(format!("rule {id} version {} is already retired", rec.def.version)));
-        }
-        let r = rules_cmd::retire(app, &id, Some(rec.def.version), &b.reason)?;
-        reload(app)?;
-        Ok(r)
-    })
-    .await?;
+    let rec =
+        as_caller(&state, &p, move |app| Ok(riskgate_app::rules::retire(app, &id, b.version, &b.reason)?)).await?;
     Ok(Json(json!({ "rule": rec, "status": rec.status.as_str() })))
 }
 
@@ -1030,8 +893,8 @@ pub async fn get_model(State(state): State<AppState>, p: Principal, Path(id): Pa
         let rates = [0.1, 0.25, 0.5];
         json!({
             "controlled_with_outcome": shadow.len(),
-            "active": crate::model::weighted_at(&active, &found, &zeros, &ones, &rates),
-            "shadow": crate::model::weighted_at(&shadowed, &found, &zeros, &ones, &rates),
+            "active": riskgate_app::model::weighted_at(&active, &found, &zeros, &ones, &rates),
+            "shadow": riskgate_app::model::weighted_at(&shadowed, &found, &zeros, &ones, &rates),
         })
     });
     Ok(Json(json!({ "model": m, "shadow_comparison": comparison })))
@@ -1063,7 +926,7 @@ pub async fn set_model_status(
         if app.store.model(&id)?.is_none() {
             return Err(ApiError::not_found(format!("no model {id:?}")));
         }
-        crate::model::set_status(app, &id, &status)?;
+        riskgate_app::model::set_status(app, &id, &status)?;
         reload(app)
     })
     .await?;
@@ -1084,8 +947,7 @@ pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<Kp
     let offices = state.offices();
     let scope = office_scope(&p, &offices, &q.office)?;
     let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
-    let counts = state.read(move |s| Ok(s.office_counts(from, to)?)).await?;
-    let mut units = crate::kpi::rollup(&offices, &counts);
+    let mut units = state.read(move |s| riskgate_app::kpi::report(s, from, to)).await?;
     if let Some(s) = scope {
         units.retain(|u| s.contains(&u.code));
     }
@@ -1162,7 +1024,8 @@ pub async fn kpi_trend(
     }
     starts.reverse();
     let periods: Vec<(NaiveDate, NaiveDate)> = starts.into_iter().map(|s| (s, next(s))).collect();
-    let bounds: Vec<(i64, i64)> = periods.iter().map(|(a, b)| (crate::day_start(*a), crate::day_start(*b))).collect();
+    let bounds: Vec<(i64, i64)> =
+        periods.iter().map(|(a, b)| (riskgate_app::day_start(*a), riskgate_app::day_start(*b))).collect();
     let counts = state
         .read(move |s| {
             bounds.iter().map(|(a, b)| Ok(s.office_counts(Some(*a), Some(*b))?)).collect::<anyhow::Result<Vec<_>>>()
@@ -1172,7 +1035,7 @@ pub async fn kpi_trend(
         .iter()
         .zip(counts)
         .map(|((a, b), c)| {
-            let units = crate::kpi::rollup(&offices, &c);
+            let units = riskgate_app::kpi::rollup(&offices, &c);
             let u = units.into_iter().find(|u| u.code == unit);
             let label = if monthly { a.format("%Y-%m").to_string() } else { a.format("%G-W%V").to_string() };
             json!({"period": label, "from": a, "to": *b - Duration::days(1),

@@ -15,14 +15,24 @@ use anyhow::{Context, Result};
 use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
 use riskgate_core::Declaration;
-use riskgate_engine::{Checkpoint, Engine, EngineConfig};
+use riskgate_engine::Checkpoint;
 use riskgate_store::{Event, Store};
 use serde_json::Value;
 
-use crate::app::{App, apply_event, configured_engine, load_external};
-use crate::events::{self, OutEvent};
-use crate::import::{Summary, check_office, report};
-use crate::screen::{self, Clock, ParsedLine, ScreenOptions, Slot};
+use riskgate_app::app::{App, apply_event, configured_engine, load_external};
+use riskgate_app::events::{self, OutEvent};
+use riskgate_app::imports::check_office;
+use riskgate_app::screening::{self, Clock, ParsedLine, Slot, Summary};
+
+pub mod ready;
+pub mod sink;
+pub mod webhooks;
+
+pub use sink::NatsSink;
+
+fn report(file: &Path, line: usize, msg: &dyn std::fmt::Display) {
+    eprintln!("{} line {line}: {msg}", file.display());
+}
 
 /// Opens a new handle on the system of record (each partition task and the
 /// webhook dispatcher get their own connection).
@@ -194,8 +204,7 @@ pub fn ensure_epoch(store: &mut dyn Store, user: &str) -> Result<(i64, Checkpoin
     if let Some(e) = store.load_bus_epoch()? {
         return Ok(e);
     }
-    let mut app = App { store: store.reopen()?, engine: Engine::new(EngineConfig::default()), user: user.to_string() };
-    app.reload()?;
+    let app = App::with_store(store.reopen()?, user)?;
     store.init_bus_epoch(&app.engine.checkpoint(), false)?;
     store.load_bus_epoch()?.context("the bus epoch was not stored")
 }
@@ -230,7 +239,7 @@ fn build_partition(store: Box<dyn Store>, epoch: &(i64, Checkpoint), p: u32, n: 
             apply_event(&mut engine, &cfg, ev);
         }
     })?;
-    Ok(App { store, engine, user: user.to_string() })
+    Ok(App::from_parts(store, engine, user))
 }
 
 /// Settings of `riskgate worker`.
@@ -545,7 +554,6 @@ async fn partition_loop(
     eprintln!("worker {}: partition {p} ready in {:.1}s", sh.opts.id, t.elapsed().as_secs_f64());
     let consumer = reset_consumer(&sh, p).await?;
     let source = PathBuf::from(format!("nats:{}", sh.opts.names.subject(p)));
-    let sopts = ScreenOptions { out: None, clock: sh.opts.clock, batch: sh.opts.batch, quiet: false };
     let mut seen: HashSet<String> = HashSet::new();
     let mut kinds: Vec<String> = Vec::new();
     let mut kinds_at: Option<Instant> = None;
@@ -568,7 +576,7 @@ async fn partition_loop(
             .iter()
             .map(|m| {
                 let seq = m.info().map(|i| i.stream_sequence as usize).unwrap_or(0);
-                screen::parse_line(seq, String::from_utf8_lossy(&m.payload).into_owned())
+                screening::parse_line(seq, String::from_utf8_lossy(&m.payload).into_owned())
             })
             .collect();
         let refresh = kinds_at.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
@@ -576,7 +584,6 @@ async fn partition_loop(
             let sh = sh.clone();
             let lost = lost.clone();
             let source = source.clone();
-            let sopts = sopts.clone();
             let mut app = slot.take().context("partition state")?;
             move || -> Result<BatchDone> {
                 let mut seen = seen;
@@ -592,29 +599,17 @@ async fn partition_loop(
                     drop(app);
                     app = build_partition(store, &sh.epoch, p, sh.partitions, &sh.opts.user)?;
                 }
-                let b = screen::screen_batch(&mut app, &source, &sh.offices, parsed, &sopts, &mut seen, &mut summary)?;
-                anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
-                screen::commit_batch(app.store.as_mut(), &b)?;
-                let prefix = &sh.opts.names.prefix;
-                let mut out = Vec::new();
-                for slot in &b.slots {
-                    match slot {
-                        Slot::New(j) => {
-                            let (_, s, json, _) = &b.screened[*j];
-                            out.extend(events::decision_events(prefix, &s.decision, json));
-                        }
-                        // Stored by an earlier owner that may have died before
-                        // publishing: publish again (at-least-once).
-                        Slot::Known(d) => out.extend(events::decision_events(prefix, d, &serde_json::to_string(d)?)),
-                        Slot::Error(e, id) => out.push(OutEvent {
-                            id: format!("rejected:{}", id.as_deref().unwrap_or("-")),
-                            kind: "rejected",
-                            subject: format!("{prefix}.rejected"),
-                            payload: serde_json::json!({"declaration_id": id, "error": e}).to_string(),
-                        }),
-                        Slot::KnownHistorical(_) | Slot::Again(_) => {}
+                let b = screening::screen_batch(&mut app, &sh.offices, parsed, sh.opts.clock, &mut seen, &mut summary)?;
+                for (l, slot) in b.parsed.iter().zip(&b.slots) {
+                    if let Slot::Error(e, _) = slot {
+                        report(&source, l.line, e);
                     }
                 }
+                anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
+                screening::commit_batch(app.store.as_mut(), &b)?;
+                // The same events as the CLI and the HTTP server, plus one per
+                // refused record (the bus has no one else to tell).
+                let out = screening::batch_events(&sh.opts.names.prefix, &b, true)?;
                 let kinds = if refresh { events::hooked_kinds(app.store.as_ref())? } else { kinds };
                 events::enqueue_webhooks(app.store.as_mut(), &kinds, &out, chrono::Utc::now().timestamp())?;
                 Ok((app, seen, out, kinds))

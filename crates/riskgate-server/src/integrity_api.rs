@@ -15,7 +15,7 @@ use super::AppState;
 use super::api::{office_scope, time_param};
 use super::auth::{Perm, Principal};
 use super::error::{ApiError, ApiResult};
-use crate::integrity::{history, load_input};
+use riskgate_app::integrity::{history, load_input};
 
 #[derive(Deserialize)]
 pub struct IntegrityQuery {

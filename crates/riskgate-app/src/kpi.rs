@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
 use riskgate_core::Office;
 use riskgate_store::{OfficeCounts, SOURCES};
 use serde::Serialize;
@@ -268,71 +267,6 @@ pub fn rollup(offices: &[Office], counts: &[OfficeCounts]) -> Vec<Unit> {
     units
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".to_string(), |x| format!("{:.2}%", x * 100.0))
-}
-
-pub fn print_table(units: &[Unit]) -> Result<()> {
-    println!(
-        "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14} {:>8} {:>8}",
-        "unit",
-        "decls",
-        "screen",
-        "target",
-        "hit",
-        "h.rule",
-        "h.score",
-        "h.rand",
-        "h.man",
-        "duty CNY",
-        "sd.sea",
-        "sd.oth"
-    );
-    for u in units {
-        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
-        let indent = match u.level.as_str() {
-            "hq" => "",
-            "district" => "  ",
-            _ => "    ",
-        };
-        println!(
-            "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14.0} {:>8} {:>8}",
-            format!("{indent}{}", u.code),
-            u.declarations,
-            pct(f("screened")),
-            pct(f("targeting_rate")),
-            pct(f("hit_rate")),
-            pct(f("hit_rate_rule")),
-            pct(f("hit_rate_score")),
-            pct(f("hit_rate_random")),
-            pct(f("hit_rate_manual")),
-            u.additional_duty_cny,
-            pct(f("same_day_release_sea")),
-            pct(f("same_day_release_other")),
-        );
-    }
-    if let Some(u) = units.first() {
-        println!("\nFormulas ({} {}):", u.code, u.name);
-        for f in &u.figures {
-            let target = if f.target.is_empty() { "—" } else { f.target };
-            if f.unit == "count" {
-                println!("  {} {} = {} = {:.0}", f.name_zh, f.name, f.formula, f.value.unwrap_or(0.0));
-            } else {
-                println!(
-                    "  {} {} = {} = {:.0}/{:.0} = {} (target {target})",
-                    f.name_zh,
-                    f.name,
-                    f.formula,
-                    f.numerator,
-                    f.denominator,
-                    pct(f.value)
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Workforce counts of one unit (DATA.md workforce records, M9).
 #[derive(Debug, Clone, Default)]
 struct WorkforceCounts {
@@ -478,23 +412,13 @@ pub fn add_workforce(
     }
 }
 
-/// The workforce KPIs of each unit as a second table.
-pub fn print_workforce(units: &[Unit]) {
-    println!("\n{:<18} {:>10} {:>10} {:>10} {:>12}", "unit", "lit.win", "IA pass", "lead.pass", "misconduct/y");
-    for u in units {
-        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
-        let indent = match u.level.as_str() {
-            "hq" => "",
-            "district" => "  ",
-            _ => "    ",
-        };
-        println!(
-            "{:<18} {:>10} {:>10} {:>10} {:>12}",
-            format!("{indent}{}", u.code),
-            pct(f("litigation_win_rate")),
-            pct(f("internal_affairs_pass_rate")),
-            pct(f("leadership_assessment_pass_rate")),
-            pct(f("misconduct_case_rate")),
-        );
-    }
+/// The M9 KPIs of every unit in `[from, to)`, office → district → HQ,
+/// the workforce KPIs included: what `riskgate kpi` prints and `GET
+/// /api/v1/kpis` answers.
+pub fn report(store: &dyn riskgate_store::Store, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<Unit>> {
+    let counts = store.office_counts(from, to)?;
+    let offices = store.offices()?;
+    let mut units = rollup(&offices, &counts);
+    add_workforce(&mut units, &offices, &store.officers()?, &store.workforce()?, from, to);
+    Ok(units)
 }

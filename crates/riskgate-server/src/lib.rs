@@ -30,8 +30,9 @@ use riskgate_core::Office;
 use riskgate_store::Store;
 use tokio::sync::oneshot;
 
-use crate::app::App;
 use error::{ApiError, ApiResult};
+use riskgate_app::app::App;
+use riskgate_app::events::Emitter;
 
 type ReadJob = Box<dyn FnOnce(&mut dyn Store) + Send>;
 type WriteJob = Box<dyn FnOnce(&mut Live) + Send>;
@@ -43,6 +44,9 @@ pub struct Live {
     pub offices: HashSet<String>,
     /// Events since the last checkpoint.
     pub unsaved: usize,
+    /// Event kinds with active webhooks, and when they were read.
+    pub kinds: Vec<String>,
+    pub kinds_at: Option<std::time::Instant>,
 }
 
 pub enum Work {
@@ -126,8 +130,10 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 const READERS: usize = 2;
 
 /// Starts the screening and reader threads on the store at `at`.
-pub fn start(at: &crate::app::StoreAt) -> Result<(AppState, std::thread::JoinHandle<()>)> {
-    let app = App::open_at(at, "server")?;
+/// Events of every change go to `events` (webhook outbox + sink), as from
+/// the CLI and the bus worker.
+pub fn start(at: &riskgate_app::app::StoreAt, events: Emitter) -> Result<(AppState, std::thread::JoinHandle<()>)> {
+    let app = App::open_at(at, "server")?.with_events(events);
     let offices = app.store.offices()?;
     let (rtx, rrx) = mpsc::channel::<ReadJob>();
     let rrx = Arc::new(Mutex::new(rrx));
@@ -145,7 +151,13 @@ pub fn start(at: &crate::app::StoreAt) -> Result<(AppState, std::thread::JoinHan
         })?;
     }
     let (wtx, wrx) = mpsc::sync_channel::<Work>(1024);
-    let live = Live { offices: offices.iter().map(|o| o.code.clone()).collect(), app, unsaved: 0 };
+    let live = Live {
+        offices: offices.iter().map(|o| o.code.clone()).collect(),
+        app,
+        unsaved: 0,
+        kinds: Vec::new(),
+        kinds_at: None,
+    };
     let shared = Arc::new(Shared { offices: RwLock::new(Arc::new(offices)), ..Default::default() });
     let state =
         AppState { inner: Arc::new(Inner { reads: Mutex::new(rtx), writes: Mutex::new(wtx), shared: shared.clone() }) };
@@ -207,10 +219,15 @@ pub fn router(state: AppState) -> Router {
 
 /// `riskgate serve`: binds, prints the address, serves until Ctrl-C or
 /// SIGTERM, then lets the screening thread checkpoint and stop.
-pub fn serve(at: &crate::app::StoreAt, addr: SocketAddr, schedule: Option<retrain::Schedule>) -> Result<()> {
+pub fn serve(
+    at: &riskgate_app::app::StoreAt,
+    addr: SocketAddr,
+    schedule: Option<retrain::Schedule>,
+    events: Emitter,
+) -> Result<()> {
     // The store opens (and, for PostgreSQL, connects) before the runtime
     // exists: no store call ever runs on a runtime thread.
-    let (state, writer) = start(at)?;
+    let (state, writer) = start(at, events)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let retrainer = match schedule {

@@ -98,22 +98,37 @@ impl ApiError {
     }
 }
 
+impl From<riskgate_app::AppError> for ApiError {
+    fn from(e: riskgate_app::AppError) -> Self {
+        use riskgate_app::Kind;
+        let status = match e.kind {
+            Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let mut a = ApiError::new(status, e.code, e.message);
+        if !e.field.is_empty() {
+            a = a.field(e.field);
+        }
+        a
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        // A user error from the store (bad reference, duplicate) is the caller's to fix.
-        if let Some(riskgate_store::StoreError::User(m)) = e.downcast_ref::<riskgate_store::StoreError>() {
-            return ApiError::conflict(m.clone());
+        // A refusal is the caller's to fix; anything else is ours (500).
+        match riskgate_app::classify(&e) {
+            Some(refusal) => refusal.into(),
+            None => ApiError::internal(&format!("{e:#}")),
         }
-        ApiError::internal(&format!("{e:#}"))
     }
 }
 
 impl From<riskgate_store::StoreError> for ApiError {
     fn from(e: riskgate_store::StoreError) -> Self {
-        match e {
-            riskgate_store::StoreError::User(m) => ApiError::conflict(m),
-            other => ApiError::internal(&other),
-        }
+        anyhow::Error::from(e).into()
     }
 }
 

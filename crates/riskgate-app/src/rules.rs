@@ -3,9 +3,8 @@
 //! history. Every change and every read of rule logic is logged.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use chrono::NaiveDate;
 use riskgate_core::{Channel, Declaration};
 use riskgate_engine::{Engine, EngineConfig, RuleDef, RuleStatus, rulebook};
@@ -13,7 +12,8 @@ use riskgate_store::{Event, RuleRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{App, now};
-use crate::jsonl;
+use crate::error::{AppError, Kind};
+use crate::events;
 
 /// A rule file (TOML) as analysts write it.
 #[derive(Debug, Deserialize)]
@@ -33,25 +33,20 @@ pub struct RuleFile {
     pub valid_to: Option<NaiveDate>,
 }
 
-pub fn read_rule_file(path: &Path) -> Result<RuleDef> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let f: RuleFile = toml::from_str(&text).with_context(|| format!("{}: invalid rule file", path.display()))?;
-    rule_def(f, &path.display().to_string())
-}
-
 /// Checks a rule file's fields (not its condition) and makes a draft definition.
 pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
-    anyhow::ensure!(
-        !f.id.is_empty() && f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-        "{origin}: id: expected letters, digits, '-' or '_', got {:?}",
-        f.id
-    );
-    anyhow::ensure!((0.0..=1.0).contains(&f.weight), "{origin}: weight: expected 0 to 1, got {}", f.weight);
+    let invalid = |field: &str, msg: String| AppError::invalid(field, format!("{origin}: {field}: {msg}"));
+    if f.id.is_empty() || !f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid("id", format!("expected letters, digits, '-' or '_', got {:?}", f.id)).into());
+    }
+    if !(0.0..=1.0).contains(&f.weight) {
+        return Err(invalid("weight", format!("expected 0 to 1, got {}", f.weight)).into());
+    }
     let channel = match f.channel.as_deref() {
         None => None,
         Some(s) => Some(
             Channel::parse(s)
-                .with_context(|| format!("{origin}: channel: expected \"green\", \"yellow\" or \"red\", got {s:?}"))?,
+                .ok_or_else(|| invalid("channel", format!("expected \"green\", \"yellow\" or \"red\", got {s:?}")))?,
         ),
     };
     Ok(RuleDef {
@@ -76,12 +71,6 @@ pub fn check(app: &App, def: &RuleDef, origin: &str) -> Result<()> {
         .map_err(|err| anyhow::anyhow!("{origin}: when: {err}"))
 }
 
-pub fn add(app: &mut App, file: &Path) -> Result<RuleRecord> {
-    let def = read_rule_file(file)?;
-    check(app, &def, &file.display().to_string())?;
-    add_def(app, def)
-}
-
 /// Stores a checked definition as the next draft version of its rule.
 pub fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
     let existing = app.store.rules()?;
@@ -98,10 +87,49 @@ pub fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
     let mut a = app.action("rule_add", &format!("{}@{}", rec.def.id, rec.def.version));
     a.after = Some(serde_json::to_value(&rec)?);
     app.store.insert_rule(&rec, &a)?;
+    emit_change(app, "added", &rec)?;
     Ok(rec)
 }
 
-fn find(app: &App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
+/// Checks a draft's condition against the live schema and lists, then
+/// stores it as the next draft version (`rules add`, `POST /rules`).
+pub fn add_checked(app: &mut App, def: RuleDef, origin: &str) -> Result<RuleRecord> {
+    if let Err(e) = rulebook::compile_one(&def, app.engine.schema(), app.engine.lists()) {
+        return Err(rule_syntax(&e, origin).into());
+    }
+    add_def(app, def)
+}
+
+/// A rule condition that does not compile: 422 with its position.
+pub fn rule_syntax(e: &riskgate_rules::RuleError, origin: &str) -> AppError {
+    let prefix = if origin.is_empty() { String::new() } else { format!("{origin}: ") };
+    AppError::new(Kind::Unprocessable, "rule_syntax", "when", format!("{prefix}when: {e}"))
+}
+
+/// The rule-change event of a stored change, to webhooks and the bus.
+fn emit_change(app: &mut App, change: &str, rec: &RuleRecord) -> Result<()> {
+    let ev = events::rule_change_event(
+        &app.events.prefix,
+        change,
+        &rec.def.id,
+        rec.def.version,
+        &app.user,
+        chrono::Utc::now().timestamp(),
+    );
+    app.emit(&[ev])
+}
+
+/// The engine picks up the active rule set after a change.
+fn refresh_rules(app: &mut App) -> Result<()> {
+    let active: Vec<RuleDef> =
+        app.store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
+    for (id, v, e) in app.engine.set_rules(active) {
+        eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
+    }
+    Ok(())
+}
+
+pub fn find(app: &App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
     find_in(app.store.as_ref(), id, version)
 }
 
@@ -109,13 +137,14 @@ pub fn find_in(store: &dyn riskgate_store::Store, id: &str, version: Option<u32>
     let all = store.rules()?;
     let mut of_id: Vec<RuleRecord> = all.into_iter().filter(|r| r.def.id == id).collect();
     if of_id.is_empty() {
-        bail!("no rule {id:?}");
+        return Err(AppError::not_found(format!("no rule {id:?}")).into());
     }
     of_id.sort_by_key(|r| r.def.version);
     match version {
-        Some(v) => {
-            of_id.into_iter().find(|r| r.def.version == v).with_context(|| format!("rule {id} has no version {v}"))
-        }
+        Some(v) => of_id
+            .into_iter()
+            .find(|r| r.def.version == v)
+            .ok_or_else(|| AppError::not_found(format!("rule {id} has no version {v}")).into()),
         None => Ok(of_id.pop().expect("non-empty")),
     }
 }
@@ -123,14 +152,22 @@ pub fn find_in(store: &dyn riskgate_store::Store, id: &str, version: Option<u32>
 pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
     let rec = find(app, id, version)?;
     if rec.status != RuleStatus::Draft {
-        bail!("rule {id} version {} is {}, only a draft can be approved", rec.def.version, rec.status.as_str());
+        return Err(AppError::conflict(format!(
+            "rule {id} version {} is {}, only a draft can be approved",
+            rec.def.version,
+            rec.status.as_str()
+        ))
+        .into());
     }
     if rec.created_by == app.user {
-        bail!(
-            "rule {id} version {} was written by {}: it must be approved by another user (four-eyes principle)",
-            rec.def.version,
-            rec.created_by
-        );
+        return Err(AppError::forbidden(
+            "four_eyes",
+            format!(
+                "rule {id} version {} was written by {}: another user must approve it (four-eyes principle)",
+                rec.def.version, rec.created_by
+            ),
+        )
+        .into());
     }
     check(app, &rec.def, &format!("rule {id}"))?;
     let t = now().timestamp();
@@ -153,13 +190,18 @@ pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleReco
     a.before = Some(serde_json::json!({"status": "draft"}));
     a.after = Some(serde_json::json!({"status": "active", "approved_by": app.user}));
     app.store.set_rule_status(id, rec.def.version, &new, &a)?;
+    refresh_rules(app)?;
+    emit_change(app, "approved", &new)?;
     Ok(new)
 }
 
 pub fn retire(app: &mut App, id: &str, version: Option<u32>, reason: &str) -> Result<RuleRecord> {
     let rec = find(app, id, version)?;
+    if reason.trim().is_empty() {
+        return Err(AppError::invalid("reason", "reason: retiring a rule needs a reason").into());
+    }
     if rec.status == RuleStatus::Retired {
-        bail!("rule {id} version {} is already retired", rec.def.version);
+        return Err(AppError::conflict(format!("rule {id} version {} is already retired", rec.def.version)).into());
     }
     let mut new = rec.clone();
     new.status = RuleStatus::Retired;
@@ -167,8 +209,10 @@ pub fn retire(app: &mut App, id: &str, version: Option<u32>, reason: &str) -> Re
     let mut a = app.action("rule_retire", &format!("{id}@{}", rec.def.version));
     a.before = Some(serde_json::json!({"status": rec.status.as_str()}));
     a.after = Some(serde_json::json!({"status": "retired"}));
-    a.reason = Some(reason.to_string());
+    a.reason = Some(reason.trim().to_string());
     app.store.set_rule_status(id, rec.def.version, &new, &a)?;
+    refresh_rules(app)?;
+    emit_change(app, "retired", &new)?;
     Ok(new)
 }
 
@@ -236,28 +280,6 @@ pub fn show(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleRecord>
     let a = app.action("rule_read", &format!("{id}@{}", rec.def.version));
     app.store.append_action(&a)?;
     Ok(rec)
-}
-
-/// A rule named by id (stored, latest version unless given) or by file.
-pub fn resolve(app: &App, spec: &str, version: Option<u32>) -> Result<RuleDef> {
-    if spec.ends_with(".toml") || Path::new(spec).is_file() {
-        let def = read_rule_file(Path::new(spec))?;
-        check(app, &def, spec)?;
-        Ok(def)
-    } else {
-        Ok(find(app, spec, version)?.def)
-    }
-}
-
-/// Which declarations of the file the rule fires on, against the current context.
-pub fn test(app: &mut App, def: &RuleDef, file: &Path) -> Result<Vec<(String, bool)>> {
-    let mut decls = Vec::new();
-    for l in jsonl::read(file)? {
-        let v = l.value.map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), l.number))?;
-        let d = Declaration::from_json(&v).map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), l.number))?;
-        decls.push(d);
-    }
-    test_declarations(app, def, &decls)
 }
 
 /// Whether the rule fires on each declaration, against the current context.

@@ -1,0 +1,73 @@
+//! Typed refusals. A use case that refuses returns an [`AppError`] (inside
+//! an `anyhow::Error`, so `?` keeps working); transports map its [`Kind`]
+//! to an HTTP status or an exit code and show its message and field. Every
+//! other error is internal: 500 over HTTP, never 409.
+
+use riskgate_store::StoreError;
+
+/// What kind of refusal: decides the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The request is malformed or a field is out of range (400).
+    Invalid,
+    /// The caller may not do this (403).
+    Forbidden,
+    /// No such record, or not visible to the caller (404).
+    NotFound,
+    /// The request conflicts with the stored state (409).
+    Conflict,
+    /// The record is valid but the rule language refuses it (422).
+    Unprocessable,
+}
+
+/// A refusal with a stable machine-readable code, the field it concerns
+/// (empty for the whole request) and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub kind: Kind,
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(kind: Kind, code: &'static str, field: &str, message: impl Into<String>) -> AppError {
+        AppError { kind, code, field: field.to_string(), message: message.into() }
+    }
+    pub fn invalid(field: &str, message: impl Into<String>) -> AppError {
+        AppError::new(Kind::Invalid, "invalid_field", field, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> AppError {
+        AppError::new(Kind::NotFound, "not_found", "", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> AppError {
+        AppError::new(Kind::Conflict, "conflict", "", message)
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::new(Kind::Forbidden, code, "", message)
+    }
+}
+
+/// The refusal inside an error, if it is one: an [`AppError`], or a store
+/// refusal of a request that conflicts with its state (a duplicate, a lane
+/// already set). `None` means an internal failure.
+pub fn classify(e: &anyhow::Error) -> Option<AppError> {
+    if let Some(a) = e.downcast_ref::<AppError>() {
+        return Some(a.clone());
+    }
+    match e.downcast_ref::<StoreError>() {
+        Some(StoreError::User(m)) if !internal_store_message(m) => Some(AppError::conflict(m.clone())),
+        _ => None,
+    }
+}
+
+/// Store "user" errors that are really failures of the system: the
+/// database cannot be reached, or what it holds does not decode.
+fn internal_store_message(m: &str) -> bool {
+    m.starts_with("cannot connect to PostgreSQL")
+        || m.starts_with("stored record does not validate")
+        || m.contains("not a PostgreSQL URL")
+        || m.starts_with("PostgreSQL migration")
+        || m.starts_with("cannot create ")
+}

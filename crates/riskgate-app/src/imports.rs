@@ -1,0 +1,273 @@
+//! Imports per record kind, each in two steps: `check` finds what is wrong
+//! with which record (by its number: a file's line, an array's index) and
+//! `commit` stores the good ones, brings the engine up to date, writes the
+//! action-log entry and emits the events. The CLI reports the bad records
+//! and commits the rest; the HTTP API refuses a request with any bad record
+//! (all or nothing). Both call the same two functions, so both store, log
+//! and emit alike.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+use riskgate_core::{
+    Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice, ValidationError,
+    WorkforceRecord,
+};
+use riskgate_store::{OutcomeStored, Store};
+use serde_json::json;
+
+use crate::app::App;
+use crate::screening::Summary;
+
+/// A record that cannot be stored: its number and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    pub index: usize,
+    pub error: ValidationError,
+}
+
+/// Numbered records (file line or array index) of one kind.
+pub type Rows<T> = Vec<(usize, T)>;
+
+fn unknown(index: usize, field: &str, expected: &str, got: &str) -> RecordError {
+    RecordError { index, error: ValidationError::new(field, expected, format!("{got:?}")) }
+}
+
+/// The records without an error.
+pub fn good<T>(rows: Rows<T>, errors: &[RecordError]) -> Vec<T> {
+    let bad: HashSet<usize> = errors.iter().map(|e| e.index).collect();
+    rows.into_iter().filter(|(i, _)| !bad.contains(i)).map(|(_, t)| t).collect()
+}
+
+fn office_codes(store: &dyn Store) -> Result<HashSet<String>> {
+    Ok(store.offices()?.into_iter().map(|o| o.code).collect())
+}
+
+fn officer_ids(store: &dyn Store) -> Result<HashSet<String>> {
+    Ok(store.officers()?.into_iter().map(|o| o.id).collect())
+}
+
+/// A declaration's office must be in the registry (any office while none is loaded).
+pub fn check_office(offices: &HashSet<String>, d: &Declaration) -> Result<(), String> {
+    if !offices.is_empty() && !offices.contains(&d.office) {
+        return Err(ValidationError::new(
+            "office",
+            "a field office code known to the registry",
+            format!("{:?}", d.office),
+        )
+        .to_string());
+    }
+    Ok(())
+}
+
+fn log_import(app: &mut App, action: &str, source: &str, s: &Summary) -> Result<()> {
+    let mut a = app.action(action, source);
+    a.after = Some(json!({"accepted": s.accepted, "duplicates": s.duplicates}));
+    app.store.append_action(&a)?;
+    Ok(())
+}
+
+fn counted(new: &[bool]) -> Summary {
+    let accepted = new.iter().filter(|x| **x).count();
+    Summary { accepted, duplicates: new.len() - accepted, ..Default::default() }
+}
+
+// ------------------------------------------------------------- offices
+
+/// The tree must hold together: every parent known (among the records or stored).
+pub fn check_offices(store: &dyn Store, rows: &Rows<Office>) -> Result<Vec<RecordError>> {
+    let mut known = office_codes(store)?;
+    known.extend(rows.iter().map(|(_, o)| o.code.clone()));
+    Ok(rows
+        .iter()
+        .filter_map(|(i, o)| {
+            o.parent
+                .as_ref()
+                .filter(|p| !known.contains(*p))
+                .map(|p| unknown(*i, "parent", "the code of a known office", p))
+        })
+        .collect())
+}
+
+pub fn commit_offices(app: &mut App, rows: &[Office], source: &str) -> Result<Summary> {
+    app.store.upsert_offices(rows)?;
+    let s = Summary { accepted: rows.len(), ..Default::default() };
+    log_import(app, "import_offices", source, &s)?;
+    Ok(s)
+}
+
+// ------------------------------------------------------------ officers
+
+pub fn check_officers(store: &dyn Store, rows: &Rows<Officer>) -> Result<Vec<RecordError>> {
+    let offices = office_codes(store)?;
+    Ok(rows
+        .iter()
+        .filter(|(_, o)| !offices.is_empty() && !offices.contains(&o.office))
+        .map(|(i, o)| unknown(*i, "office", "an office code known to the registry", &o.office))
+        .collect())
+}
+
+pub fn commit_officers(app: &mut App, rows: &[Officer], source: &str) -> Result<Summary> {
+    app.store.upsert_officers(rows)?;
+    let s = Summary { accepted: rows.len(), ..Default::default() };
+    log_import(app, "import_officers", source, &s)?;
+    Ok(s)
+}
+
+// ------------------------------------------- enterprises, forex, invoices
+
+pub fn commit_enterprises(app: &mut App, rows: &[Enterprise], source: &str) -> Result<Summary> {
+    app.store.upsert_enterprises(rows)?;
+    for e in rows {
+        app.engine.context.set_enterprise(e);
+    }
+    let s = Summary { accepted: rows.len(), ..Default::default() };
+    log_import(app, "import_enterprises", source, &s)?;
+    Ok(s)
+}
+
+pub fn commit_forex(app: &mut App, rows: &[ForexPayment], source: &str) -> Result<Summary> {
+    for chunk in rows.chunks(10_000) {
+        app.store.insert_forex(chunk)?;
+    }
+    for p in rows {
+        app.engine.context.add_forex(p);
+    }
+    let s = Summary { accepted: rows.len(), ..Default::default() };
+    log_import(app, "import_forex", source, &s)?;
+    Ok(s)
+}
+
+pub fn commit_invoices(app: &mut App, rows: &[TaxInvoice], source: &str) -> Result<Summary> {
+    for chunk in rows.chunks(10_000) {
+        app.store.insert_invoices(chunk)?;
+    }
+    let s = Summary { accepted: rows.len(), ..Default::default() };
+    log_import(app, "import_invoices", source, &s)?;
+    Ok(s)
+}
+
+// ----------------------------------------------------------- workforce
+
+/// Units and officers must be known to the registry when one is loaded.
+pub fn check_workforce(store: &dyn Store, rows: &Rows<WorkforceRecord>) -> Result<Vec<RecordError>> {
+    let offices = office_codes(store)?;
+    let officers = officer_ids(store)?;
+    Ok(rows
+        .iter()
+        .filter_map(|(i, r)| match r {
+            WorkforceRecord::Disciplinary { officer, .. } if !officers.is_empty() && !officers.contains(officer) => {
+                Some(unknown(*i, "officer", "an officer id known to the registry", officer))
+            }
+            r => r.unit().filter(|u| !offices.is_empty() && !offices.contains(*u)).map(|u| {
+                let field = if matches!(r, WorkforceRecord::Litigation { .. }) { "office" } else { "unit" };
+                unknown(*i, field, "an office code known to the registry", u)
+            }),
+        })
+        .collect())
+}
+
+pub fn commit_workforce(app: &mut App, rows: &[WorkforceRecord], source: &str) -> Result<Summary> {
+    let s = counted(&app.store.insert_workforce(rows)?);
+    log_import(app, "import_workforce", source, &s)?;
+    Ok(s)
+}
+
+// ------------------------------------------------------------- history
+
+/// Past declarations: stored without screening and folded into the
+/// context (no action-log entry per chunk: the caller logs the import).
+pub fn commit_historical(app: &mut App, rows: &[Declaration]) -> Result<Summary> {
+    let stored = app.store.commit_historical(rows)?;
+    let mut s = Summary::default();
+    for (d, new) in rows.iter().zip(stored) {
+        if new {
+            app.engine.apply_historical(d);
+            s.accepted += 1;
+        } else {
+            s.duplicates += 1;
+        }
+    }
+    Ok(s)
+}
+
+// ---------------------------------------------------- outcomes, releases
+
+/// Outcomes must name a stored declaration and, when `check_officer`, an
+/// officer of the registry (an outcome recorded by the officer in person
+/// over HTTP is in the caller's own name instead).
+pub fn check_outcomes(store: &dyn Store, rows: &Rows<Outcome>, check_officer: bool) -> Result<Vec<RecordError>> {
+    let officers = if check_officer { officer_ids(store)? } else { HashSet::new() };
+    let mut errors = Vec::new();
+    for chunk in rows.chunks(5_000) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, o)| o.declaration_id.as_str()).collect();
+        let known = store.known(&ids)?;
+        for (i, o) in chunk {
+            if !known.contains_key(&o.declaration_id) {
+                errors.push(unknown(*i, "declaration_id", "the id of a stored declaration", &o.declaration_id));
+            } else if !officers.is_empty() && !officers.contains(&o.officer) {
+                errors.push(unknown(*i, "officer", "an officer id known to the registry", &o.officer));
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// Stores outcomes, folds them into the engine's histories, logs
+/// `action` and emits a finding event per outcome that found something.
+pub fn commit_outcomes(app: &mut App, rows: &[Outcome], action: &str, target: &str) -> Result<Summary> {
+    let mut s = Summary::default();
+    let mut findings = Vec::new();
+    for chunk in rows.chunks(5_000) {
+        let ids: Vec<&str> = chunk.iter().map(|o| o.declaration_id.as_str()).collect();
+        let office_of: HashMap<String, String> =
+            app.store.known(&ids)?.into_iter().filter_map(|(id, d)| d.map(|d| (id, d.office))).collect();
+        let stored = app.store.commit_outcomes(chunk)?;
+        for (o, st) in chunk.iter().zip(stored) {
+            match st {
+                OutcomeStored::Stored { keys } => {
+                    app.engine.apply_outcome(&keys, o);
+                    s.accepted += 1;
+                    let office = office_of.get(&o.declaration_id).map_or("", String::as_str);
+                    findings.extend(crate::events::finding_event(&app.events.prefix, office, o));
+                }
+                OutcomeStored::Duplicate => s.duplicates += 1,
+            }
+        }
+    }
+    let mut a = app.action(action, target);
+    a.after = Some(if rows.len() == 1 && action == "record_outcome" {
+        serde_json::to_value(&rows[0])?
+    } else {
+        json!({"accepted": s.accepted, "duplicates": s.duplicates})
+    });
+    app.store.append_action(&a)?;
+    app.checkpoint()?;
+    app.emit(&findings)?;
+    Ok(s)
+}
+
+pub fn check_releases(store: &dyn Store, rows: &Rows<Release>) -> Result<Vec<RecordError>> {
+    let mut errors = Vec::new();
+    for chunk in rows.chunks(5_000) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, r)| r.declaration_id.as_str()).collect();
+        let known = store.known(&ids)?;
+        errors.extend(
+            chunk
+                .iter()
+                .filter(|(_, r)| !known.contains_key(&r.declaration_id))
+                .map(|(i, r)| unknown(*i, "declaration_id", "the id of a stored declaration", &r.declaration_id)),
+        );
+    }
+    Ok(errors)
+}
+
+pub fn commit_releases(app: &mut App, rows: &[Release], source: &str) -> Result<Summary> {
+    let mut new = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(5_000) {
+        new.extend(app.store.commit_releases(chunk)?);
+    }
+    let s = counted(&new);
+    log_import(app, "record_releases", source, &s)?;
+    Ok(s)
+}

@@ -1,0 +1,61 @@
+//! Lane overrides: an officer changes the lane of a screened declaration
+//! whose control is not completed, with a reason; logged with before,
+//! after and reason in the same transaction (`Store::override_channel`).
+//! One function for the CLI (`tasks override`, `import overrides`) and
+//! the HTTP API (`POST /declarations/{id}/override`).
+
+use anyhow::Result;
+use riskgate_core::Channel;
+use riskgate_store::{Override, OverrideDone, StoreError};
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// Changes the lane now (stamped with the app's clock, +08:00) in the name
+/// of `officer`; the acting user is recorded as who entered it when it is
+/// someone else.
+pub fn override_lane(
+    app: &mut App,
+    declaration_id: &str,
+    lane: Channel,
+    officer: &str,
+    reason: &str,
+) -> Result<OverrideDone> {
+    let o = Override {
+        declaration_id: declaration_id.to_string(),
+        channel: lane,
+        officer: officer.to_string(),
+        reason: reason.trim().to_string(),
+        at: crate::app::now(),
+        entered_by: (app.user != officer).then(|| app.user.clone()),
+    };
+    apply(app, &o)
+}
+
+/// Applies an override as made (an import of past overrides keeps their
+/// time). Refusals: unknown officer, empty reason, unknown or unscreened
+/// declaration, same lane, completed control, released goods.
+pub fn apply(app: &mut App, o: &Override) -> Result<OverrideDone> {
+    if o.reason.trim().is_empty() {
+        return Err(AppError::invalid("reason", "reason: an override needs a reason").into());
+    }
+    if !known_officer(app, &o.officer)? {
+        return Err(AppError::invalid(
+            "officer",
+            format!("officer: expected an officer id known to the registry, got {:?}", o.officer),
+        )
+        .into());
+    }
+    match app.store.override_channel(o) {
+        Ok(done) => Ok(done),
+        Err(StoreError::User(m)) if m.contains("no declaration") => Err(AppError::not_found(m).into()),
+        Err(StoreError::User(m)) => Err(AppError::conflict(m).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `id` is in the officer registry (any id when none is loaded).
+pub fn known_officer(app: &App, id: &str) -> Result<bool> {
+    let officers = app.store.officers()?;
+    Ok(officers.is_empty() || officers.iter().any(|o| o.id == id))
+}

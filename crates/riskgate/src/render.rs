@@ -1,0 +1,307 @@
+//! Terminal rendering of use-case answers: tables and JSON for people at
+//! a console. Nothing here decides anything.
+
+use anyhow::Result;
+use riskgate_app::App;
+use riskgate_app::integrity::{Report, Subject};
+use riskgate_app::kpi::Unit;
+use riskgate_app::model::Evaluation;
+use serde::Serialize;
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{:.2}%", x * 100.0))
+}
+
+pub fn print_table(units: &[Unit]) -> Result<()> {
+    println!(
+        "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14} {:>8} {:>8}",
+        "unit",
+        "decls",
+        "screen",
+        "target",
+        "hit",
+        "h.rule",
+        "h.score",
+        "h.rand",
+        "h.man",
+        "duty CNY",
+        "sd.sea",
+        "sd.oth"
+    );
+    for u in units {
+        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
+        let indent = match u.level.as_str() {
+            "hq" => "",
+            "district" => "  ",
+            _ => "    ",
+        };
+        println!(
+            "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14.0} {:>8} {:>8}",
+            format!("{indent}{}", u.code),
+            u.declarations,
+            pct(f("screened")),
+            pct(f("targeting_rate")),
+            pct(f("hit_rate")),
+            pct(f("hit_rate_rule")),
+            pct(f("hit_rate_score")),
+            pct(f("hit_rate_random")),
+            pct(f("hit_rate_manual")),
+            u.additional_duty_cny,
+            pct(f("same_day_release_sea")),
+            pct(f("same_day_release_other")),
+        );
+    }
+    if let Some(u) = units.first() {
+        println!("\nFormulas ({} {}):", u.code, u.name);
+        for f in &u.figures {
+            let target = if f.target.is_empty() { "—" } else { f.target };
+            if f.unit == "count" {
+                println!("  {} {} = {} = {:.0}", f.name_zh, f.name, f.formula, f.value.unwrap_or(0.0));
+            } else {
+                println!(
+                    "  {} {} = {} = {:.0}/{:.0} = {} (target {target})",
+                    f.name_zh,
+                    f.name,
+                    f.formula,
+                    f.numerator,
+                    f.denominator,
+                    pct(f.value)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The workforce KPIs of each unit as a second table.
+pub fn print_workforce(units: &[Unit]) {
+    println!("\n{:<18} {:>10} {:>10} {:>10} {:>12}", "unit", "lit.win", "IA pass", "lead.pass", "misconduct/y");
+    for u in units {
+        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
+        let indent = match u.level.as_str() {
+            "hq" => "",
+            "district" => "  ",
+            _ => "    ",
+        };
+        println!(
+            "{:<18} {:>10} {:>10} {:>10} {:>12}",
+            format!("{indent}{}", u.code),
+            pct(f("litigation_win_rate")),
+            pct(f("internal_affairs_pass_rate")),
+            pct(f("leadership_assessment_pass_rate")),
+            pct(f("misconduct_case_rate")),
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    rank: usize,
+    #[serde(flatten)]
+    subject: &'a Subject,
+}
+
+fn ind(s: &Subject, key: &str, f: impl Fn(&riskgate_integrity::Indicator) -> String) -> String {
+    s.indicator(key).map_or_else(|| "—".to_string(), f)
+}
+
+/// Prints a ranked list (highest score first); `kind` is officers, posts or units.
+pub fn print_list(rows: &[&Subject], kind: &str, json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<Row<'_>> = rows.iter().enumerate().map(|(i, s)| Row { rank: i + 1, subject: s }).collect();
+        let mut v = serde_json::to_value(&rows)?;
+        // Lists carry indicator values; the evidence is in the officer profile.
+        if let Some(a) = v.as_array_mut() {
+            for r in a {
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("evidence");
+                    if kind == "officers" {
+                        let id = o.remove("id").unwrap_or_default();
+                        o.insert("officer".into(), id);
+                    }
+                }
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ kind: v }))?);
+        return Ok(());
+    }
+    let head = match kind {
+        "officers" => "officer",
+        "posts" => "post",
+        _ => "unit",
+    };
+    println!(
+        "{:>4} {:<26} {:<6} {:>6} {:<8} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5}",
+        "rank",
+        head,
+        "office",
+        "score",
+        "level",
+        "ovr↓%",
+        "find/exp",
+        "conc z",
+        "dur z",
+        "rel z",
+        "off%",
+        "tenure",
+        "disc"
+    );
+    for (i, s) in rows.iter().enumerate() {
+        println!(
+            "{:>4} {:<26} {:<6} {:>6.2} {:<8} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5}",
+            i + 1,
+            s.id,
+            s.office,
+            s.score,
+            s.level.as_str(),
+            ind(s, "overrides_down", |i| format!("{:.1}", i.value * 100.0)),
+            ind(s, "finding_shortfall", |i| format!(
+                "{:.0}/{:.0}",
+                i.value * i.n as f64,
+                i.baseline.unwrap_or(0.0) * i.n as f64
+            )),
+            ind(s, "concentration", |i| format!("{:.1}", i.z.unwrap_or(0.0))),
+            ind(s, "control_duration", |i| format!("{:.1}", i.z.unwrap_or(0.0))),
+            ind(s, "release_speed", |i| format!("{:.1}", i.z.unwrap_or(0.0))),
+            ind(s, "off_hours", |i| format!("{:.1}", i.value * 100.0)),
+            ind(s, "tenure", |i| format!("{:.1}", i.value)),
+            ind(s, "disciplinary", |i| format!("{:.0}", i.value)),
+        );
+    }
+    Ok(())
+}
+
+/// Prints subjects at warning with their reasons.
+pub fn print_warnings(r: &Report, json: bool) -> Result<()> {
+    let w: Vec<&Subject> = r.warnings();
+    if json {
+        let v: Vec<serde_json::Value> = w
+            .iter()
+            .map(|s| {
+                serde_json::json!({"kind": s.kind, "id": s.id, "office": s.office, "score": s.score,
+                    "level": s.level, "p_value": s.p_value, "reasons": s.reasons})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "warnings": v }))?);
+        return Ok(());
+    }
+    if w.is_empty() {
+        println!("no warnings");
+    }
+    for s in w {
+        println!("{} {} (office {}) score {:.2}, warning", s.kind, s.id, s.office, s.score);
+        for reason in &s.reasons {
+            println!("  - {reason}");
+        }
+    }
+    Ok(())
+}
+
+/// One officer's profile: indicators against peers, reasons and evidence,
+/// and the month-by-month history.
+pub fn print_profile(app: &App, s: &Subject, hist: &[riskgate_integrity::HistoryPoint], json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s)?;
+        v["history"] = serde_json::to_value(hist)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "officer {} — office {}, post {}; score {:.2}, {} (combined p {:.2e}); {} controls; {} officers in the peer group",
+        s.id,
+        s.office,
+        s.post.as_deref().unwrap_or("—"),
+        s.score,
+        s.level.as_str(),
+        s.p_value,
+        s.controls,
+        s.peers
+    );
+    println!("\nindicators (value vs peers):");
+    for i in &s.indicators {
+        let stat = match (i.z, i.p) {
+            (Some(z), Some(p)) => format!("z {z:>5.2}  p {p:.2e}"),
+            _ => format!("+{} points", i.points),
+        };
+        println!("  {:<18} {stat:<24} {}", i.key, i.detail);
+    }
+    if !s.reasons.is_empty() {
+        println!("\nreasons:");
+        for r in &s.reasons {
+            println!("  - {r}");
+        }
+    }
+    if !hist.is_empty() {
+        println!("\nhistory by month (each month against the peers of that month):");
+        println!(
+            "  {:<8} {:>6} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "month", "score", "level", "ovr z", "find z", "conc z", "dur z", "rel z", "off z"
+        );
+        for h in hist {
+            let month = chrono::DateTime::from_timestamp(h.from + 8 * 3600, 0).map(|t| t.format("%Y-%m").to_string());
+            let Some(x) = &h.subject else {
+                println!("  {:<8} {:>6}", month.unwrap_or_default(), "—");
+                continue;
+            };
+            let z = |k: &str| x.indicator(k).and_then(|i| i.z).map_or("—".to_string(), |z| format!("{z:.1}"));
+            println!(
+                "  {:<8} {:>6.2} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                month.unwrap_or_default(),
+                x.score,
+                x.level.as_str(),
+                z("overrides_down"),
+                z("finding_shortfall"),
+                z("concentration"),
+                z("control_duration"),
+                z("release_speed"),
+                z("off_hours")
+            );
+        }
+    }
+    if !s.evidence.is_empty() {
+        println!("\nevidence:");
+        let logged = app.store.actions_in(None, None)?;
+        for e in &s.evidence {
+            println!("  {}:", e.indicator);
+            if !e.declarations.is_empty() {
+                println!("    declarations: {}", e.declarations.join(", "));
+            }
+            for seq in &e.log_entries {
+                if let Some(l) = logged.iter().find(|l| l.seq == *seq) {
+                    println!(
+                        "    log #{seq} {} {} {} {} → {} \"{}\"",
+                        l.action.at.format("%Y-%m-%d %H:%M"),
+                        l.action.actor,
+                        l.action.target,
+                        l.action.before.as_ref().map_or("—".into(), |v| v["channel"].to_string()),
+                        l.action.after.as_ref().map_or("—".into(), |v| v["channel"].to_string()),
+                        l.action.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn print_evaluation(id: &str, e: &Evaluation) {
+    println!("model {id}");
+    println!(
+        "  trained on {} controlled declarations ({} findings), {} … {}; {:.1} s; {} bytes",
+        e.train_rows, e.train_findings, e.train_window.0, e.train_window.1, e.train_seconds, e.model_bytes
+    );
+    println!(
+        "  evaluated on {} later ones ({} findings), {} … {}; AUC {:.3}",
+        e.eval_rows, e.eval_findings, e.eval_window.0, e.eval_window.1, e.auc
+    );
+    println!("  control rate   precision   recall   revenue share   (inverse-propensity weighted)");
+    for r in &e.at {
+        println!(
+            "  {:>11.0}%   {:>8.1}%   {:>5.1}%   {:>12.1}%",
+            r.rate * 100.0,
+            r.precision * 100.0,
+            r.recall * 100.0,
+            r.revenue_share * 100.0
+        );
+    }
+}
