@@ -245,3 +245,26 @@ pub fn cli_action(actor: &str, action: &str, target: &str) -> riskgate_store::Ac
         reason: None,
     }
 }
+
+/// Issues an API token to an active user, logged as `token_issue` (the
+/// record without its secret); returns it with the secret, shown once.
+pub fn issue_token(
+    app: &mut crate::App,
+    username: &str,
+    name: &str,
+    scopes: Vec<String>,
+) -> anyhow::Result<(ApiToken, String)> {
+    use crate::error::AppError;
+    let u = app.store.user(username)?.ok_or_else(|| AppError::invalid("user", format!("user: no user {username:?}")))?;
+    if u.disabled {
+        return Err(AppError::conflict(format!("user: {username} is disabled")).into());
+    }
+    if let Some(s) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        return Err(AppError::invalid("scope", format!("scope: expected {}, got {s:?}", SCOPES.join(", "))).into());
+    }
+    let (t, secret) = new_token(username, name, scopes, crate::now().timestamp());
+    let mut a = app.action("token_issue", &t.id);
+    a.after = Some(serde_json::to_value(&t)?);
+    app.store.insert_token(&t, &a)?;
+    Ok((t, secret))
+}

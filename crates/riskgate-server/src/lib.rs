@@ -14,7 +14,7 @@ mod console;
 mod error;
 mod integrity_api;
 mod metrics;
-mod openapi;
+pub mod openapi;
 pub mod retrain;
 mod screening;
 

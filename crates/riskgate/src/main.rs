@@ -1232,19 +1232,7 @@ fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
 fn tokens_cmd(cmd: TokensCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
         TokensCmd::Issue { user, name, scope } => {
-            let u = app.store.user(&user)?.with_context(|| format!("--user: no user {user:?}"))?;
-            anyhow::ensure!(!u.disabled, "--user: {user} is disabled");
-            for s in &scope {
-                anyhow::ensure!(
-                    riskgate_app::accounts::SCOPES.contains(&s.as_str()),
-                    "--scope: expected {}, got {s:?}",
-                    riskgate_app::accounts::SCOPES.join(", ")
-                );
-            }
-            let (t, secret) = riskgate_app::accounts::new_token(&user, &name, scope, app::now().timestamp());
-            let mut a = app.action("token_issue", &t.id);
-            a.after = Some(serde_json::to_value(&t)?);
-            app.store.insert_token(&t, &a)?;
+            let (t, secret) = riskgate_app::accounts::issue_token(&mut app, &user, &name, scope)?;
             eprintln!("token {} issued to {user} (scopes {}); the secret is shown once:", t.id, t.scopes.join(","));
             println!("{secret}");
         }

@@ -416,15 +416,12 @@ pub fn demo_users(app: &mut App) -> Result<()> {
         };
         riskgate_app::accounts::add_user(app.store.as_mut(), &app.user, new)?;
     }
-    let (t, secret) = riskgate_app::accounts::new_token(
+    let (_, secret) = riskgate_app::accounts::issue_token(
+        app,
         "declaration-system",
         "demo",
         vec!["declarations:write".into(), "imports:write".into(), "read".into()],
-        riskgate_app::app::now().timestamp(),
-    );
-    let mut a = app.action("token_issue", &t.id);
-    a.after = Some(serde_json::to_value(&t)?);
-    app.store.insert_token(&t, &a)?;
+    )?;
     println!("  machine token (declaration-system): {secret}");
     Ok(())
 }

@@ -1,0 +1,248 @@
+//! The router in process (`tower::ServiceExt::oneshot`, no socket, no
+//! child process): screening answers and the events and webhook deliveries
+//! it causes, rule approvals and outcomes emitting like the CLI, typed
+//! refusals with their status and field, workforce KPIs in `/kpis`, and
+//! every route of the router in the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use riskgate_app::events::{Emitter, Recorder};
+use riskgate_app::{App, StoreAt, accounts, imports, webhooks};
+use riskgate_core::{Office, Officer};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Fixture {
+    router: axum::Router,
+    events: Arc<Recorder>,
+    at: StoreAt,
+    machine: String,
+    analyst: String,
+    analyst2: String,
+    officer: String,
+    _writer: std::thread::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn office(v: Value) -> Office {
+    Office::from_json(&v).unwrap()
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let at = StoreAt::Sqlite(dir.path().to_path_buf());
+    let mut app = App::open_at(&at, "setup").unwrap();
+    let offices = vec![
+        office(json!({"code":"0000","name":"海关总署","level":"hq"})),
+        office(json!({"code":"2200","name":"上海海关","parent":"0000","level":"district"})),
+        office(json!({"code":"2201","name":"浦东海关","parent":"2200","level":"office"})),
+    ];
+    imports::commit_offices(&mut app, &offices, "test").unwrap();
+    let officer =
+        Officer::from_json(&json!({"id":"E1","name":"王","office":"2201","post":"inspection"})).unwrap();
+    imports::commit_officers(&mut app, &[officer], "test").unwrap();
+    let mut tokens = Vec::new();
+    for (name, role, office) in [
+        ("machine", "machine", None),
+        ("ana", "risk_analyst", None),
+        ("ana2", "risk_analyst", None),
+        ("E1", "field_officer", Some("2201")),
+    ] {
+        let n = accounts::NewUser {
+            username: name,
+            password: "correct horse",
+            role,
+            office: office.map(str::to_string),
+            ..Default::default()
+        };
+        accounts::add_user(app.store.as_mut(), "setup", n).unwrap();
+        let scopes = if role == "machine" {
+            vec!["declarations:write".into(), "imports:write".into(), "read".into()]
+        } else {
+            vec!["read".into()]
+        };
+        // Machines use tokens; people log in (a token may not change rules).
+        tokens.push(if role == "machine" {
+            format!("Bearer {}", accounts::issue_token(&mut app, name, "t", scopes).unwrap().1)
+        } else {
+            name.to_string()
+        });
+    }
+    for kind in riskgate_app::events::WEBHOOK_KINDS {
+        webhooks::add(&mut app, kind, "http://127.0.0.1:9/hook", "audit").unwrap();
+    }
+    drop(app);
+    let events = Arc::new(Recorder::default());
+    let (state, writer) = riskgate_server::start(&at, Emitter::new("t", events.clone())).unwrap();
+    let router = riskgate_server::router(state);
+    let rt = tokio::runtime::Handle::current();
+    for t in tokens.iter_mut().filter(|t| !t.starts_with("Bearer ")) {
+        let login = json!({"username": t.as_str(), "password": "correct horse"}).to_string();
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(login))
+            .unwrap();
+        let resp = tokio::task::block_in_place(|| rt.block_on(router.clone().oneshot(req))).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "login of {t}");
+        let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap();
+        *t = format!("Cookie {}", cookie.split(';').next().unwrap());
+    }
+    Fixture {
+        router,
+        events,
+        at,
+        machine: tokens[0].clone(),
+        analyst: tokens[1].clone(),
+        analyst2: tokens[2].clone(),
+        officer: tokens[3].clone(),
+        _writer: writer,
+        _dir: dir,
+    }
+}
+
+fn declaration(id: &str, value: f64) -> Value {
+    json!({
+        "id": id, "declared_at": "2026-03-01T09:00:00+08:00", "direction": "import",
+        "office": "2201", "transport_mode": "sea", "trade_mode": "0110",
+        "trader": {"id": "T1"}, "declarant": {"id": "B1"}, "currency": "CNY",
+        "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 10,
+                   "net_weight_kg": 5.0, "value": value, "duty_rate": 0.1}]
+    })
+}
+
+impl Fixture {
+    async fn call(&self, method: &str, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        req = match token.split_once(' ') {
+            Some(("Cookie", c)) => req.header(header::COOKIE, c),
+            _ => req.header(header::AUTHORIZATION, token),
+        };
+        let body = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// (kind, event id) of every webhook delivery enqueued so far, sorted.
+    fn deliveries(&self) -> Vec<(String, String)> {
+        let store = self.at.open_store().unwrap();
+        let mut v: Vec<(String, String)> =
+            store.deliveries(None, 10_000).unwrap().into_iter().map(|d| (d.kind, d.event_id)).collect();
+        v.sort();
+        v
+    }
+
+    fn action_kinds(&self) -> Vec<String> {
+        let store = self.at.open_store().unwrap();
+        store.actions(10_000).unwrap().into_iter().map(|a| a.action.action).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screening_through_the_router_emits_decision_events_and_webhooks() {
+    let f = fixture();
+    let (status, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("D1", 1000.0))).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["declaration_id"], "D1");
+    let channel = d["channel"].as_str().unwrap().to_string();
+    let ev = f.events.take();
+    let decision = ev.iter().find(|e| e.kind == "decision").expect("a decision event");
+    assert_eq!(decision.id, "decision:D1");
+    assert_eq!(decision.subject, format!("t.decision.{channel}.2201"));
+    let payload: Value = serde_json::from_str(&decision.payload).unwrap();
+    assert_eq!(payload, d, "the decision event carries the decision as answered");
+    assert!(f.deliveries().contains(&("decision".into(), "decision:D1".into())));
+
+    // A repeat answers the stored decision unchanged and re-emits the same
+    // event id (at least once; subscribers de-duplicate by id).
+    let (status, again) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("D1", 1000.0))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, d);
+    assert_eq!(f.deliveries().iter().filter(|(_, id)| id == "decision:D1").count(), 1, "one delivery per event id");
+
+    // An unknown office refuses the whole array and screens nothing.
+    let mut bad = declaration("D3", 10.0);
+    bad["office"] = json!("9999");
+    let (status, e) =
+        f.call("POST", "/api/v1/declarations", &f.machine, Some(json!([declaration("D2", 10.0), bad]))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "[1].office");
+    let (status, _) = f.call("GET", "/api/v1/declarations/D2", &f.analyst, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing of a refused request is stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_changes_and_outcomes_emit_like_the_cli() {
+    let f = fixture();
+    let rule = json!({"id": "R-1", "title": "big", "weight": 0.9, "channel": "red",
+                      "when": "total_value_cny > 500000"});
+    let (status, r) = f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let (status, e) = f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(e["error"]["code"], "four_eyes");
+    let (status, r) = f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst2, None).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let (status, e) = f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst2, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "only a draft can be approved: {e}");
+    let (status, e) = f.call("POST", "/api/v1/rules/NOPE/approve", &f.analyst2, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    let kinds: Vec<String> = f.events.take().into_iter().map(|e| e.id).collect();
+    assert_eq!(kinds, vec!["rule_change:R-1@1:added", "rule_change:R-1@1:approved"]);
+
+    // The approved rule screens at once: a mandatory red lane.
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG", 900_000.0))).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    let outcome = json!({"control": "physical", "completed_at": "2026-03-01T12:00:00+08:00",
+                         "result": "finding", "findings": ["undervaluation"], "additional_duty": 100.0});
+    let (status, o) = f.call("POST", "/api/v1/controls/BIG/outcome", &f.officer, Some(outcome)).await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["accepted"], 1);
+    let ids: Vec<String> = f.events.take().into_iter().map(|e| e.id).collect();
+    assert!(ids.contains(&"control_task:BIG".to_string()), "{ids:?}");
+    assert!(ids.iter().any(|i| i.starts_with("finding:BIG:")), "an outcome with a finding emits: {ids:?}");
+    let delivered: Vec<String> = f.deliveries().into_iter().map(|(k, _)| k).collect();
+    for kind in riskgate_app::events::WEBHOOK_KINDS {
+        assert!(delivered.iter().any(|k| k == kind), "no {kind} delivery in {delivered:?}");
+    }
+    let actions = f.action_kinds();
+    for a in ["rule_add", "rule_approve", "record_outcome"] {
+        assert!(actions.iter().any(|k| k == a), "{a} missing from the action log: {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpis_carry_the_workforce_figures_and_the_openapi_document_is_served() {
+    let f = fixture();
+    let (status, _) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("K1", 10.0))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, k) = f.call("GET", "/api/v1/kpis", &f.analyst, None).await;
+    assert_eq!(status, StatusCode::OK, "{k}");
+    let hq = k["units"].as_array().unwrap().iter().find(|u| u["code"] == "0000").unwrap_or_else(|| panic!("{k}")).clone();
+    let names: Vec<&str> = hq["figures"].as_array().unwrap().iter().filter_map(|f| f["key"].as_str()).collect();
+    for key in [
+        "litigation_win_rate",
+        "internal_affairs_pass_rate",
+        "leadership_assessment_pass_rate",
+        "misconduct_case_rate",
+    ] {
+        assert!(names.contains(&key), "{key} missing from /kpis: {names:?}");
+    }
+    let (status, doc) = f.call("GET", "/api/v1/openapi.json", &f.analyst, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for (_, route, ..) in riskgate_server::openapi::ROUTES {
+        assert!(paths.contains_key(&route.replace("/api/v1", "")) || paths.contains_key(*route), "{route}");
+    }
+}
