@@ -1,7 +1,8 @@
 //! The crate's one integration-test binary: evaluation corpus, error corpus, index equivalence.
 
 use expect_test::{Expect, expect};
-use riskgate_rules::{CompiledRule, Facts, Lists, RuleSet, Schema, Scope, Type, compile};
+use riskgate_rules::limits::{MAX_DEPTH, MAX_NODES, MAX_SET_LEN, MAX_SOURCE_LEN, MAX_STRING_LEN};
+use riskgate_rules::{CompiledRule, Facts, Lists, RuleErrorKind, RuleSet, Schema, Scope, Type, canonical, compile};
 
 fn schema() -> Schema {
     let mut s = Schema::new();
@@ -529,6 +530,222 @@ fn name_and_type_errors() {
                 line 3, column 27: cannot compare text with number
         "#]],
     );
+}
+
+/// Runs `f` on a thread with a 256 KiB stack (a tenth of a Tokio worker's), to
+/// show that the limits keep parsing, compiling and evaluating within it.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).expect("spawn").join().expect("no panic")
+}
+
+/// Inputs that used to overflow the stack (and abort the process) or to make
+/// evaluation slow: each must be refused with a limit error at a position.
+#[test]
+fn oversized_rules_are_refused_with_a_limit_error() {
+    let cases: Vec<(&str, String)> = vec![
+        ("1,000 nested parentheses", format!("{}first_time{}", "(".repeat(1_000), ")".repeat(1_000))),
+        ("30,000 nested parentheses", format!("{}first_time{}", "(".repeat(30_000), ")".repeat(30_000))),
+        ("100,000 nested parentheses", format!("{}first_time{}", "(".repeat(100_000), ")".repeat(100_000))),
+        ("2,000 `not`s", format!("{}first_time", "not ".repeat(2_000))),
+        ("16,000 `not`s", format!("{}first_time", "not ".repeat(16_000))),
+        ("100,000 `not`s", format!("{}first_time", "not ".repeat(100_000))),
+        ("2,000 unary minuses", format!("{}total_value < 0", "-".repeat(2_000))),
+        ("1,000 nested calls", format!("{}total_value{} > 0", "abs(".repeat(1_000), ")".repeat(1_000))),
+        (
+            "1,000 nested quantifier bodies",
+            format!("any(item: {}item.dangerous{})", "(".repeat(1_000), ")".repeat(1_000)),
+        ),
+        ("a 10,000-term sum", format!("total_value{} > 0", " + 1".repeat(10_000))),
+        ("a 10,000-factor product", format!("total_value{} > 0", " * 1".repeat(10_000))),
+        ("a set of 10,001 strings", format!("trade_mode in [{}]", "\"a\",".repeat(10_001))),
+        ("150,000 prefixes", format!("trader.id starts_with [{}]", "\"T\",".repeat(150_000))),
+        ("18,000 nodes", format!("{}false", "0 < 1 or ".repeat(6_000))),
+        ("a 1,025-byte string", format!("trade_mode == \"{}\"", "a".repeat(1_025))),
+        ("a 100,000-byte rule", format!("first_time{}", " ".repeat(100_000))),
+        ("a 100,000-byte rule on line 3", format!("first_time\n\n{}", "中".repeat(30_000))),
+    ];
+    let out = on_small_stack(move || {
+        let schema = schema();
+        let lists = lists();
+        let mut out = String::new();
+        for (name, rule) in &cases {
+            match compile(rule, &schema, &lists) {
+                Ok(_) => panic!("{name}: compiled but should not"),
+                Err(e) => {
+                    assert_eq!(e.kind, RuleErrorKind::Limit, "{name}: {e}");
+                    out.push_str(&format!("{name}: {} {e}\n", e.kind));
+                }
+            }
+        }
+        out
+    });
+    expect![[r#"
+        1,000 nested parentheses: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        30,000 nested parentheses: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        100,000 nested parentheses: rule.limit line 1, column 65537: rule text is 200010 bytes long; the limit is 65536 bytes
+        2,000 `not`s: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        16,000 `not`s: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        100,000 `not`s: rule.limit line 1, column 65537: rule text is 400010 bytes long; the limit is 65536 bytes
+        2,000 unary minuses: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        1,000 nested calls: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        1,000 nested quantifier bodies: rule.limit line 1, column 74: nested too deeply; the limit is 64 levels
+        a 10,000-term sum: rule.limit line 1, column 269: nested too deeply; the limit is 64 levels
+        a 10,000-factor product: rule.limit line 1, column 269: nested too deeply; the limit is 64 levels
+        a set of 10,001 strings: rule.limit line 1, column 40016: too many elements; the limit is 10000 per set
+        150,000 prefixes: rule.limit line 1, column 65537: rule text is 600024 bytes long; the limit is 65536 bytes
+        18,000 nodes: rule.limit line 1, column 49154: rule is too large; the limit is 16384 nodes
+        a 1,025-byte string: rule.limit line 1, column 15: string literal is longer than the limit of 1024 bytes
+        a 100,000-byte rule: rule.limit line 1, column 65537: rule text is 100010 bytes long; the limit is 65536 bytes
+        a 100,000-byte rule on line 3: rule.limit line 3, column 21843: rule text is 90012 bytes long; the limit is 65536 bytes
+    "#]].assert_eq(&out);
+}
+
+/// Each row builds a rule of size `n`; the rule at the row's limit compiles and
+/// evaluates to `expected` on a small stack, and one step more is refused.
+#[test]
+fn rules_at_the_limits_compile_and_one_more_does_not() {
+    type Shape = (&'static str, fn(usize) -> String, usize, bool);
+    let shapes: &[Shape] = &[
+        ("parentheses", |n| format!("{}first_time{}", "(".repeat(n), ")".repeat(n)), MAX_DEPTH, true),
+        ("not", |n| format!("{}first_time", "not ".repeat(n)), MAX_DEPTH, true),
+        // The comparison above the operand is one more level.
+        ("unary minus", |n| format!("{}total_value < 0", "-".repeat(n)), MAX_DEPTH - 1, true),
+        ("abs", |n| format!("{}total_value{} >= 2", "abs(".repeat(n), ")".repeat(n)), MAX_DEPTH - 1, true),
+        ("sum chain", |n| format!("total_value{} == {}", " + 1".repeat(n), n + 2), MAX_DEPTH - 1, true),
+        (
+            "parenthesised quantifier body",
+            |n| format!("any(item: {}item.dangerous{})", "(".repeat(n - 1), ")".repeat(n - 1)),
+            MAX_DEPTH,
+            true,
+        ),
+        (
+            "`not (`",
+            |n| {
+                // Each `not (` opens two levels; an odd limit adds one plain group.
+                let (odd_open, odd_close) = if n % 2 == 1 { ("(", ")") } else { ("", "") };
+                format!("{odd_open}{}first_time{}{odd_close}", "not (".repeat(n / 2), ")".repeat(n / 2))
+            },
+            MAX_DEPTH,
+            true,
+        ),
+        ("set elements", |n| format!("total_value in [{}]", "3, ".repeat(n - 1) + "2"), MAX_SET_LEN, true),
+        (
+            "nodes",
+            |n| {
+                // `in` + field + 10,000 elements, `or`, `in` + field + the rest.
+                let rest = n - (2 + MAX_SET_LEN) - 1 - 2;
+                format!("total_value in [{}] or total_value in [{}]", "1,".repeat(MAX_SET_LEN), "7,".repeat(rest))
+            },
+            MAX_NODES,
+            false,
+        ),
+        (
+            "string bytes",
+            |n| format!("trade_mode != \"{}\"", "é".repeat(n / 2) + &"a".repeat(n % 2)),
+            MAX_STRING_LEN,
+            true,
+        ),
+        ("source bytes", |n| format!("first_time{}", " ".repeat(n - "first_time".len())), MAX_SOURCE_LEN, true),
+    ];
+    let shapes = shapes.to_vec();
+    let out = on_small_stack(move || {
+        let schema = schema();
+        let lists = lists();
+        let mut facts = Facts::new(&schema);
+        fill(&schema, &mut facts, "first_time=true total_value=2 trade_mode=x | item.dangerous=true");
+        let mut out = String::new();
+        for (name, shape, limit, expected) in shapes {
+            let at = shape(limit);
+            let rule = compile(&at, &schema, &lists).unwrap_or_else(|e| panic!("{name} at {limit}: {e}"));
+            assert_eq!(rule.eval(&facts), expected, "{name} at {limit}");
+            // Printing adds no nesting, so the canonical form is within the limits too.
+            let printed = canonical(&at).unwrap_or_else(|e| panic!("{name} at {limit}: canonical: {e}"));
+            let reprinted = compile(&printed, &schema, &lists).unwrap_or_else(|e| panic!("{name}: {printed}: {e}"));
+            assert_eq!(reprinted.eval(&facts), expected, "{name} printed");
+            match compile(&shape(limit + 1), &schema, &lists) {
+                Ok(_) => panic!("{name}: {} compiled", limit + 1),
+                Err(e) => out.push_str(&format!("{name} {limit}+1: {} {e}\n", e.kind)),
+            }
+        }
+        out
+    });
+    expect![[r#"
+        parentheses 64+1: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        not 64+1: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        unary minus 63+1: rule.limit line 1, column 77: nested too deeply; the limit is 64 levels
+        abs 63+1: rule.limit line 1, column 333: nested too deeply; the limit is 64 levels
+        sum chain 63+1: rule.limit line 1, column 269: nested too deeply; the limit is 64 levels
+        parenthesised quantifier body 64+1: rule.limit line 1, column 74: nested too deeply; the limit is 64 levels
+        `not (` 64+1: rule.limit line 1, column 161: nested too deeply; the limit is 64 levels
+        set elements 10000+1: rule.limit line 1, column 30017: too many elements; the limit is 10000 per set
+        nodes 16384+1: rule.limit line 1, column 20019: rule is too large; the limit is 16384 nodes
+        string bytes 1024+1: rule.limit line 1, column 15: string literal is longer than the limit of 1024 bytes
+        source bytes 65536+1: rule.limit line 1, column 65537: rule text is 65537 bytes long; the limit is 65536 bytes
+    "#]]
+    .assert_eq(&out);
+}
+
+#[test]
+fn canonical_form() {
+    let rules = [
+        "trade_mode==\"0110\"   # comment\n and total_value>1_000",
+        "((a)) or (b and c) or d",
+        "(a or b) or c",
+        "a and (b and c)",
+        "not not a and not (b or c)",
+        "not a < 3",
+        "(not a) == b",
+        "a - (b - c) - d * (e / f) / g",
+        "-(a + b) * - -c >= abs(-1) + min(x, max(y, 2))",
+        "(a < b) != (c in [1, -2.5, -0, 1e999])",
+        r#"x not in ["a\"b", "c\\"] and y starts_with list("l")"#,
+        r#"any(item: item.a starts_with ["85", "8517"]) or count(item: true) > 0.000001"#,
+        "sum(item: item.v) / 100000000 > 12345678.5",
+        "missing(a) or present(item.b)",
+        "(first_time)",
+    ];
+    let mut out = String::new();
+    for rule in rules {
+        let printed = canonical(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        assert_eq!(canonical(&printed).as_ref(), Ok(&printed), "not a fixed point: {rule}");
+        out.push_str(&format!("{printed}\n"));
+    }
+    expect![[r#"
+        trade_mode == "0110" and total_value > 1000
+        a or b and c or d
+        (a or b) or c
+        a and (b and c)
+        not not a and not (b or c)
+        not a < 3
+        (not a) == b
+        a - (b - c) - d * (e / f) / g
+        -(a + b) * --c >= abs(-1) + min(x, max(y, 2))
+        (a < b) != (c in [1, -2.5, -0, 1e999])
+        x not in ["a\"b", "c\\"] and y starts_with list("l")
+        any(item: item.a starts_with ["85", "8517"]) or count(item: true) > 1e-6
+        sum(item: item.v) / 1e8 > 12345678.5
+        missing(a) or present(item.b)
+        first_time
+    "#]]
+    .assert_eq(&out);
+}
+
+/// `and` / `or` chains are one level however long, so they need no nesting.
+#[test]
+fn long_logic_chains_stay_flat() {
+    on_small_stack(|| {
+        let schema = schema();
+        let mut facts = Facts::new(&schema);
+        fill(&schema, &mut facts, "first_time=true");
+        for (rule, expected) in [
+            (format!("{}first_time", "false or ".repeat(7_000)), true),
+            (format!("{}first_time", "true and ".repeat(7_000)), true),
+            (format!("{}not first_time", "total_value > 1 or ".repeat(3_000)), false),
+        ] {
+            let compiled = compile(&rule, &schema, &Lists::new()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(compiled.eval(&facts), expected);
+        }
+    });
 }
 
 /// A tiny deterministic PRNG (SplitMix64) so the property test needs no crate.
