@@ -1,4 +1,5 @@
-//! The crate's one integration-test binary: evaluation corpus, error corpus, index equivalence.
+//! The crate's one integration-test binary: evaluation corpus, error corpus, index
+//! equivalence, size limits on a small stack, canonical form, and property tests.
 
 use expect_test::{Expect, expect};
 use riskgate_rules::limits::{MAX_DEPTH, MAX_NODES, MAX_SET_LEN, MAX_SOURCE_LEN, MAX_STRING_LEN};
@@ -907,4 +908,339 @@ fn compiled_rules_report_their_fields() {
         ]
     "#]]
     .assert_debug_eq(&names);
+}
+
+/// Property tests over generated rule texts. Failing cases proptest finds are
+/// kept in `tests/rules.proptest-regressions` and replayed first.
+mod properties {
+    use super::{fill, lists, schema};
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use riskgate_rules::{CompiledRule, Facts, Lists, Schema, canonical, compile};
+
+    const CASES: u32 = 256;
+
+    /// A few fixed subjects every generated rule is evaluated on.
+    const FACTS: &[&str] = &[
+        "",
+        "first_time=true total_value=10 trade_mode=0110 trader.id=T1 trader.finding_rate=0.3 \
+         | item.hs_code=85171200 item.unit_value=0.5 item.origin=KP item.dangerous=true \
+         | item.hs_code=94 item.value_cny=100 item.name=手机壳",
+        "first_time=false total_value=0 trader.age_days=-1 trade_mode=\" | item.unit_value=0 item.ref.median=0",
+    ];
+
+    fn all_facts(schema: &Schema) -> Vec<Facts> {
+        FACTS
+            .iter()
+            .map(|spec| {
+                let mut facts = Facts::new(schema);
+                fill(schema, &mut facts, spec);
+                facts
+            })
+            .collect()
+    }
+
+    fn eval_all(rule: &CompiledRule, facts: &[Facts]) -> Vec<bool> {
+        facts.iter().map(|f| rule.eval(f)).collect()
+    }
+
+    // Generators of well-formed, well-typed rule texts over the test schema.
+    // Compound subexpressions are parenthesised, sometimes twice, and the
+    // pieces are joined by random blanks, newlines and comments.
+
+    fn blank() -> impl Strategy<Value = &'static str> + Clone {
+        prop_oneof![8 => Just(" "), 1 => Just("  "), 1 => Just("\n"), 1 => Just(" # note \"x\" (\n"), 1 => Just("\t")]
+    }
+
+    fn number() -> BoxedStrategy<String> {
+        prop_oneof![
+            (0u32..1000).prop_map(|n| n.to_string()),
+            "[0-9]{1,3}\\.[0-9]{1,3}",
+            "[1-9]e[+-]?[0-9]{1,3}",
+            "[1-9]_[0-9]{3}",
+        ]
+        .boxed()
+    }
+
+    fn string() -> BoxedStrategy<String> {
+        "[a-z0-9 \"\\\\#()手]{0,6}"
+            .prop_map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+            .boxed()
+    }
+
+    fn field(names: &'static [&'static str]) -> BoxedStrategy<String> {
+        proptest::sample::select(names).prop_map(str::to_owned).boxed()
+    }
+
+    const NUM_FIELDS: &[&str] = &["total_value", "trader.finding_rate", "trader.age_days", "forex.paid_ratio"];
+    const TEXT_FIELDS: &[&str] = &["trade_mode", "trader.id", "transport_mode"];
+    const ITEM_NUM_FIELDS: &[&str] = &["item.unit_value", "item.ref.median", "item.value_cny"];
+    const ITEM_TEXT_FIELDS: &[&str] = &["item.hs_code", "item.origin", "item.name"];
+
+    fn paren(s: String) -> String {
+        format!("({s})")
+    }
+
+    fn num(depth: u32, item: bool) -> BoxedStrategy<String> {
+        let mut leaves = vec![number(), field(NUM_FIELDS)];
+        if item {
+            leaves.push(field(ITEM_NUM_FIELDS));
+        }
+        let leaf = proptest::strategy::Union::new(leaves).boxed();
+        if depth == 0 {
+            return leaf;
+        }
+        let sub = num(depth - 1, item);
+        let op = prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")];
+        let mut options = vec![
+            (4, leaf),
+            (
+                2,
+                (sub.clone(), blank(), op, blank(), sub.clone())
+                    .prop_map(|(a, s, o, t, b)| paren(format!("{a}{s}{o}{t}{b}")))
+                    .boxed(),
+            ),
+            (1, sub.clone().prop_map(|a| format!("-{a}")).boxed()),
+            (1, sub.clone().prop_map(|a| format!("abs({a})")).boxed()),
+            (
+                1,
+                (prop_oneof![Just("min"), Just("max")], sub.clone(), sub.clone())
+                    .prop_map(|(f, a, b)| format!("{f}({a}, {b})"))
+                    .boxed(),
+            ),
+            (1, sub.prop_map(paren).boxed()),
+        ];
+        if !item {
+            options.push((1, cond(depth - 1, true).prop_map(|c| format!("count(item: {c})")).boxed()));
+            options.push((1, num(depth - 1, true).prop_map(|n| format!("sum(item:{n})")).boxed()));
+        }
+        proptest::strategy::Union::new_weighted(options).boxed()
+    }
+
+    fn text(item: bool) -> BoxedStrategy<String> {
+        let mut leaves = vec![string(), field(TEXT_FIELDS)];
+        if item {
+            leaves.push(field(ITEM_TEXT_FIELDS));
+        }
+        proptest::strategy::Union::new(leaves).boxed()
+    }
+
+    fn cond(depth: u32, item: bool) -> BoxedStrategy<String> {
+        let mut leaves = vec![
+            prop_oneof![Just("true".to_owned()), Just("false".to_owned()), Just("first_time".to_owned())].boxed(),
+            (prop_oneof![Just("missing"), Just("present")], field(NUM_FIELDS))
+                .prop_map(|(f, x)| format!("{f}({x})"))
+                .boxed(),
+        ];
+        if item {
+            leaves.push(Just("item.dangerous".to_owned()).boxed());
+        }
+        let leaf = proptest::strategy::Union::new(leaves).boxed();
+        let cmp = prop_oneof![Just("<"), Just("<="), Just(">"), Just(">="), Just("=="), Just("!=")];
+        let eq = prop_oneof![Just("=="), Just("!=")];
+        let n = num(depth.saturating_sub(1), item);
+        let t = text(item);
+        let mut options = vec![
+            (3, leaf),
+            (
+                3,
+                (n.clone(), blank(), cmp, blank(), n.clone())
+                    .prop_map(|(a, s, o, u, b)| format!("{a}{s}{o}{u}{b}"))
+                    .boxed(),
+            ),
+            (2, (t.clone(), eq.clone(), t.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")).boxed()),
+            (
+                1,
+                (n, any::<bool>(), proptest::collection::vec((any::<bool>(), number()), 0..12))
+                    .prop_map(|(a, neg, xs)| {
+                        let xs: Vec<String> =
+                            xs.into_iter().map(|(m, x)| if m { format!("-{x}") } else { x }).collect();
+                        format!("{a} {}in [{}]", if neg { "not " } else { "" }, xs.join(", "))
+                    })
+                    .boxed(),
+            ),
+            (
+                2,
+                (t.clone(), any::<bool>(), proptest::collection::vec(string(), 0..12), any::<bool>())
+                    .prop_map(|(a, neg, xs, list)| {
+                        let set =
+                            if list { "list(\"watch_traders\")".to_owned() } else { format!("[{}]", xs.join(",")) };
+                        format!("{a} {}in {set}", if neg { "not " } else { "" })
+                    })
+                    .boxed(),
+            ),
+            (
+                2,
+                (
+                    t,
+                    prop_oneof![
+                        string(),
+                        proptest::collection::vec(string(), 0..12).prop_map(|xs| format!("[{}]", xs.join(", "))),
+                        Just("list(\"hs_watch\")".to_owned()),
+                    ],
+                )
+                    .prop_map(|(a, set)| format!("{a} starts_with {set}"))
+                    .boxed(),
+            ),
+        ];
+        if depth > 0 {
+            let sub = cond(depth - 1, item);
+            let junction = prop_oneof![Just(" and "), Just(" or ")];
+            options.push((1, sub.clone().prop_map(|c| format!("not {c}")).boxed()));
+            options.push((1, sub.clone().prop_map(|c| paren(paren(c))).boxed()));
+            options.push((1, (sub.clone(), eq, sub.clone()).prop_map(|(a, o, b)| format!("({a}) {o} ({b})")).boxed()));
+            options.push((
+                3,
+                (junction, proptest::collection::vec(sub, 2..5)).prop_map(|(j, cs)| paren(cs.join(j))).boxed(),
+            ));
+            if !item {
+                let q = prop_oneof![Just("any"), Just("all")];
+                options.push((2, (q, cond(depth - 1, true)).prop_map(|(q, c)| format!("{q}(item: {c})")).boxed()));
+            }
+        }
+        proptest::strategy::Union::new_weighted(options).boxed()
+    }
+
+    /// Words and symbols of the language, valid or not, for token soup.
+    const TOKENS: &[&str] = &[
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ":",
+        "+",
+        "-",
+        "*",
+        "/",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "==",
+        "!=",
+        "=",
+        "!",
+        "and",
+        "or",
+        "not",
+        "in",
+        "starts_with",
+        "true",
+        "false",
+        "any",
+        "all",
+        "count",
+        "sum",
+        "abs",
+        "min",
+        "max",
+        "missing",
+        "present",
+        "list",
+        "item",
+        "item:",
+        "\"a\"",
+        "\"8517\"",
+        "\"",
+        "\"\\",
+        "1",
+        "2.5",
+        "1e999",
+        "1_0",
+        "1x",
+        "0.",
+        "total_value",
+        "trade_mode",
+        "first_time",
+        "item.hs_code",
+        "item.unit_value",
+        "item.dangerous",
+        "a.",
+        "unknown",
+        "#",
+        "\n",
+        "$",
+        "手",
+    ];
+
+    fn check(text: &str, schema: &Schema, lists: &Lists, facts: &[Facts]) -> Result<(), TestCaseError> {
+        if let Ok(rule) = compile(text, schema, lists) {
+            let expected = eval_all(&rule, facts);
+            // Printing and parsing again gives the same tree: the canonical
+            // form is a fixed point and compiles to the same rule.
+            let printed = canonical(text).map_err(|e| TestCaseError::fail(format!("canonical: {e}")))?;
+            prop_assert_eq!(canonical(&printed), Ok(printed.clone()), "printed: {}", printed);
+            let reparsed =
+                compile(&printed, schema, lists).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+            prop_assert_eq!(eval_all(&reparsed, facts), expected, "printed: {}", printed);
+        } else if let Ok(printed) = canonical(text) {
+            // A syntax-only round trip must not turn a bad rule into a good one.
+            prop_assert!(compile(&printed, schema, lists).is_err(), "printed: {}", printed);
+            prop_assert_eq!(canonical(&printed), Ok(printed.clone()));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(Config::with_cases(CASES))]
+
+        #[test]
+        fn well_formed_rules_compile_and_round_trip(text in (cond(4, false), blank(), blank()).prop_map(|(c, a, b)| format!("{a}{c}{b}"))) {
+            let (schema, lists) = (schema(), lists());
+            let facts = all_facts(&schema);
+            if let Err(e) = compile(&text, &schema, &lists) {
+                return Err(TestCaseError::fail(format!("{text}\n{e}")));
+            }
+            check(&text, &schema, &lists, &facts)?;
+        }
+
+        #[test]
+        fn token_soup_never_panics(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..40)) {
+            let (schema, lists) = (schema(), lists());
+            check(&tokens.join(" "), &schema, &lists, &all_facts(&schema))?;
+        }
+
+        #[test]
+        fn byte_soup_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let (schema, lists) = (schema(), lists());
+            check(&String::from_utf8_lossy(&bytes), &schema, &lists, &all_facts(&schema))?;
+        }
+
+        #[test]
+        fn starts_with_many_prefixes_matches_brute_force(
+            prefixes in proptest::collection::vec("[0-9]{0,4}", 0..40),
+            values in proptest::collection::vec("[0-9]{0,6}", 1..20),
+        ) {
+            let schema = schema();
+            let quoted: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+            let rule = compile(&format!("trader.id starts_with [{}]", quoted.join(", ")), &schema, &Lists::new()).unwrap();
+            let id = schema.lookup("trader.id").unwrap().0;
+            let mut facts = Facts::new(&schema);
+            for v in &values {
+                facts.set_text(id, v);
+                let expected = prefixes.iter().any(|p| v.starts_with(p.as_str()));
+                prop_assert_eq!(rule.eval(&facts), expected, "{} against {:?}", v, prefixes);
+            }
+        }
+
+        #[test]
+        fn in_many_numbers_matches_brute_force(
+            set in proptest::collection::vec(-20i32..20, 0..40),
+            values in proptest::collection::vec(-21i32..21, 1..20),
+        ) {
+            let schema = schema();
+            // Halves, and a negative zero for every zero, exercise the ordering.
+            let lits: Vec<String> = set.iter().map(|&x| if x == 0 { "-0".to_owned() } else { format!("{}", f64::from(x) / 2.0) }).collect();
+            let rule = compile(&format!("total_value in [{}]", lits.join(", ")), &schema, &Lists::new()).unwrap();
+            let id = schema.lookup("total_value").unwrap().0;
+            let mut facts = Facts::new(&schema);
+            for &v in &values {
+                let v = f64::from(v) / 2.0;
+                facts.set_num(id, v);
+                let expected = set.iter().any(|&x| f64::from(x) / 2.0 == v);
+                prop_assert_eq!(rule.eval(&facts), expected, "{} in {:?}", v, lits);
+            }
+        }
+    }
 }
