@@ -1,7 +1,7 @@
 //! Type-checks the syntax tree against the schema and lowers it to evaluable nodes.
 
 use crate::error::{Pos, RuleError, RuleErrorKind};
-use crate::eval::{ArithOp, Bool, CmpOp, Num, Prefixes, Slot, Text, TextSet};
+use crate::eval::{ArithOp, Bool, CmpOp, Num, NumSet, Prefixes, Slot, Text, TextSet};
 use crate::facts::Facts;
 use crate::parser::{BinOp, Expr, ExprKind, Func, Lit, Quant, SetExpr};
 use crate::schema::{FieldId, Lists, Schema, Scope, Type};
@@ -59,8 +59,45 @@ impl Typed {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn type_error(pos: Pos, msg: impl Into<String>) -> RuleError {
     RuleError::new(RuleErrorKind::Type, pos, msg)
+}
+
+/// "`role` needs `what`, found `found`".
+#[cold]
+#[inline(never)]
+fn needs(pos: Pos, role: &str, what: &str, found: Type) -> RuleError {
+    type_error(pos, format!("{role} needs {what}, found {}", found.name()))
+}
+
+#[cold]
+#[inline(never)]
+fn cannot_compare(op: BinOp, pos: Pos, a: Type, b: Type) -> RuleError {
+    if a == b {
+        type_error(pos, format!("`{}` needs numbers, found {} operands", op.symbol(), a.name()))
+    } else {
+        type_error(pos, format!("cannot compare {} with {}", a.name(), b.name()))
+    }
+}
+
+/// An operator as error messages name it, e.g. "`+`".
+fn quoted(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "`+`",
+        BinOp::Sub => "`-`",
+        BinOp::Mul => "`*`",
+        BinOp::Div => "`/`",
+        BinOp::Lt => "`<`",
+        BinOp::Le => "`<=`",
+        BinOp::Gt => "`>`",
+        BinOp::Ge => "`>=`",
+        BinOp::Eq => "`==`",
+        BinOp::Ne => "`!=`",
+        BinOp::And => "`and`",
+        BinOp::Or => "`or`",
+    }
 }
 
 struct Cx<'s> {
@@ -97,17 +134,21 @@ impl Cx<'_> {
         Ok((slot, ty))
     }
 
-    fn num(&mut self, e: &Expr, role: &str) -> Result<Num, RuleError> {
+    // `lower` and the functions it recurses through are kept lean, with the
+    // non-recursive work (errors, sets) out of line, so that each level of
+    // the syntax tree costs little stack; see `limits::MAX_DEPTH`.
+
+    fn num(&mut self, e: &Expr, role: &'static str) -> Result<Num, RuleError> {
         match self.lower(e)? {
             Typed::Num(n) => Ok(n),
-            other => Err(type_error(e.pos, format!("{role} needs a number, found {}", other.ty().name()))),
+            other => Err(needs(e.pos, role, "a number", other.ty())),
         }
     }
 
-    fn cond(&mut self, e: &Expr, role: &str) -> Result<Bool, RuleError> {
+    fn cond(&mut self, e: &Expr, role: &'static str) -> Result<Bool, RuleError> {
         match self.lower(e)? {
             Typed::Bool(b) => Ok(b),
-            other => Err(type_error(e.pos, format!("{role} needs a condition, found {}", other.ty().name()))),
+            other => Err(needs(e.pos, role, "a condition", other.ty())),
         }
     }
 
@@ -126,56 +167,43 @@ impl Cx<'_> {
             }
             ExprKind::Neg(x) => Typed::Num(Num::Neg(Box::new(self.num(x, "unary `-`")?))),
             ExprKind::Not(x) => Typed::Bool(Bool::Not(Box::new(self.cond(x, "`not`")?))),
+            ExprKind::Logic { op, operands } => {
+                let role = quoted(*op);
+                let mut conds = Vec::with_capacity(operands.len());
+                for x in operands {
+                    conds.push(self.cond(x, role)?);
+                }
+                let conds: Box<[Bool]> = conds.into();
+                Typed::Bool(if *op == BinOp::And { Bool::And(conds) } else { Bool::Or(conds) })
+            }
             ExprKind::Bin { op, op_pos, lhs, rhs } => self.binary(*op, *op_pos, lhs, rhs)?,
             ExprKind::In { negated, op_pos, value, set } => self.membership(*negated, *op_pos, value, set)?,
             ExprKind::StartsWith { op_pos, value, set } => {
                 let value = match self.lower(value)? {
                     Typed::Text(t) => t,
-                    other => {
-                        return Err(type_error(
-                            *op_pos,
-                            format!("`starts_with` needs text, found {}", other.ty().name()),
-                        ));
-                    }
+                    other => return Err(needs(*op_pos, "`starts_with`", "text", other.ty())),
                 };
-                let prefixes = match set {
-                    SetExpr::One(s) => Prefixes::Lits(Box::new([s.as_str().into()])),
-                    SetExpr::Lits(lits) => {
-                        let mut out = Vec::with_capacity(lits.len());
-                        for (lit, pos) in lits {
-                            match lit {
-                                Lit::Str(s) => out.push(s.as_str().into()),
-                                Lit::Num(_) => {
-                                    return Err(type_error(*pos, "`starts_with` prefixes must be text, found number"));
-                                }
-                            }
-                        }
-                        Prefixes::Lits(out.into())
-                    }
-                    SetExpr::List(name, pos) => Prefixes::List(self.list(name, *pos)?),
-                };
-                Typed::Bool(Bool::StartsWith { value, prefixes })
+                Typed::Bool(Bool::StartsWith { value, prefixes: self.prefixes(set)? })
             }
             ExprKind::Call { func, args } => {
-                let name = match func {
-                    Func::Abs => "abs",
-                    Func::Min => "min",
-                    Func::Max => "max",
+                let role = match func {
+                    Func::Abs => "`abs`",
+                    Func::Min => "`min`",
+                    Func::Max => "`max`",
                 };
-                let role = format!("`{name}`");
-                let mut nums = Vec::with_capacity(args.len());
-                for a in args {
-                    nums.push(self.num(a, &role)?);
-                }
-                let mut nums = nums.into_iter();
-                let a = nums.next().expect("parser checks arity");
-                Typed::Num(match func {
-                    Func::Abs => Num::Abs(Box::new(a)),
-                    Func::Min | Func::Max => {
-                        let b = nums.next().expect("parser checks arity");
+                let (first, second) = match &args[..] {
+                    [a] => (a, None),
+                    [a, b] => (a, Some(b)),
+                    _ => unreachable!("the parser checks arity"),
+                };
+                let a = self.num(first, role)?;
+                Typed::Num(match (func, second) {
+                    (Func::Min | Func::Max, Some(b)) => {
+                        let b = self.num(b, role)?;
                         let op = if *func == Func::Min { ArithOp::Min } else { ArithOp::Max };
                         Num::Arith(op, Box::new((a, b)))
                     }
+                    _ => Num::Abs(Box::new(a)),
                 })
             }
             ExprKind::Quant { quant, body } => {
@@ -199,9 +227,29 @@ impl Cx<'_> {
         })
     }
 
+    /// The set after `starts_with`, as a structure that matches fast.
+    #[inline(never)]
+    fn prefixes(&self, set: &SetExpr) -> Result<Prefixes, RuleError> {
+        Ok(match set {
+            SetExpr::One(s) => Prefixes::from_lits(vec![s.as_str().into()]),
+            SetExpr::Lits(lits) => {
+                let mut out = Vec::with_capacity(lits.len());
+                for (lit, pos) in lits {
+                    match lit {
+                        Lit::Str(s) => out.push(s.as_str().into()),
+                        Lit::Num(_) => {
+                            return Err(type_error(*pos, "`starts_with` prefixes must be text, found number"));
+                        }
+                    }
+                }
+                Prefixes::from_lits(out)
+            }
+            SetExpr::List(name, pos) => Prefixes::List(self.list(name, *pos)?),
+        })
+    }
+
     fn binary(&mut self, op: BinOp, op_pos: Pos, lhs: &Expr, rhs: &Expr) -> Result<Typed, RuleError> {
-        let sym = op.symbol();
-        let role = format!("`{sym}`");
+        let role = quoted(op);
         let arith = match op {
             BinOp::Add => Some(ArithOp::Add),
             BinOp::Sub => Some(ArithOp::Sub),
@@ -210,15 +258,9 @@ impl Cx<'_> {
             _ => None,
         };
         if let Some(arith) = arith {
-            let a = self.num(lhs, &role)?;
-            let b = self.num(rhs, &role)?;
+            let a = self.num(lhs, role)?;
+            let b = self.num(rhs, role)?;
             return Ok(Typed::Num(Num::Arith(arith, Box::new((a, b)))));
-        }
-        if op == BinOp::And || op == BinOp::Or {
-            let a = self.cond(lhs, &role)?;
-            let b = self.cond(rhs, &role)?;
-            let pair: Box<[Bool]> = Box::new([a, b]);
-            return Ok(Typed::Bool(if op == BinOp::And { Bool::And(pair) } else { Bool::Or(pair) }));
         }
         let cmp = match op {
             BinOp::Lt => CmpOp::Lt,
@@ -226,7 +268,9 @@ impl Cx<'_> {
             BinOp::Gt => CmpOp::Gt,
             BinOp::Ge => CmpOp::Ge,
             BinOp::Eq => CmpOp::Eq,
-            _ => CmpOp::Ne,
+            BinOp::Ne => CmpOp::Ne,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => unreachable!("arithmetic returned above"),
+            BinOp::And | BinOp::Or => unreachable!("the parser builds `and` / `or` as ExprKind::Logic"),
         };
         let a = self.lower(lhs)?;
         let b = self.lower(rhs)?;
@@ -239,17 +283,18 @@ impl Cx<'_> {
             (Typed::Bool(a), Typed::Bool(b)) if matches!(cmp, CmpOp::Eq | CmpOp::Ne) => {
                 Bool::EqCond { negated, operands: Box::new((a, b)) }
             }
-            (a, b) if a.ty() == b.ty() => {
-                return Err(type_error(op_pos, format!("`{sym}` needs numbers, found {} operands", a.ty().name())));
-            }
-            (a, b) => {
-                return Err(type_error(op_pos, format!("cannot compare {} with {}", a.ty().name(), b.ty().name())));
-            }
+            (a, b) => return Err(cannot_compare(op, op_pos, a.ty(), b.ty())),
         }))
     }
 
     fn membership(&mut self, negated: bool, op_pos: Pos, value: &Expr, set: &SetExpr) -> Result<Typed, RuleError> {
         let value = self.lower(value)?;
+        self.member_of(negated, op_pos, value, set)
+    }
+
+    /// `value in set` once the value is lowered: builds the set to look up fast.
+    #[inline(never)]
+    fn member_of(&self, negated: bool, op_pos: Pos, value: Typed, set: &SetExpr) -> Result<Typed, RuleError> {
         let bool_set = match (value, set) {
             (Typed::Text(value), SetExpr::List(name, pos)) => {
                 Bool::InText { negated, value, set: TextSet::List(self.list(name, *pos)?) }
@@ -276,7 +321,7 @@ impl Cx<'_> {
                         }
                     }
                 }
-                Bool::InNum { negated, value, set: out.into() }
+                Bool::InNum { negated, value, set: NumSet::new(out) }
             }
             (Typed::Num(_), SetExpr::List(_, pos)) => {
                 return Err(type_error(*pos, "lists hold text; a number cannot be looked up in a list"));

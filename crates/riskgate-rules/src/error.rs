@@ -15,6 +15,9 @@ pub enum RuleErrorKind {
     Type,
     /// An item field outside a quantifier, or nested quantifiers.
     Scope,
+    /// The rule exceeds one of the size limits in [`crate::limits`]: too
+    /// long, nested too deep, too many nodes, too long a string or list.
+    Limit,
 }
 
 impl RuleErrorKind {
@@ -26,6 +29,7 @@ impl RuleErrorKind {
             RuleErrorKind::UnknownList => "rule.unknown_list",
             RuleErrorKind::Type => "rule.type",
             RuleErrorKind::Scope => "rule.scope",
+            RuleErrorKind::Limit => "rule.limit",
         }
     }
 }

@@ -97,8 +97,33 @@ impl TextSet {
     }
 }
 
+/// The numbers of an `x in [...]` set, sorted so a lookup is a binary search.
+#[derive(Debug, Clone)]
+pub(crate) struct NumSet(Box<[f64]>);
+
+impl NumSet {
+    pub fn new(mut values: Vec<f64>) -> Self {
+        // A NaN equals nothing, so dropping it changes no answer (literals
+        // cannot be NaN anyway), and what remains is totally ordered by `<`.
+        values.retain(|v| !v.is_nan());
+        values.sort_by(f64::total_cmp);
+        values.dedup();
+        NumSet(values.into())
+    }
+
+    #[inline]
+    fn contains(&self, v: f64) -> bool {
+        // Compares with `<` and `==`, so `-0.0` finds `0.0` as `==` does.
+        let i = self.0.partition_point(|&x| x < v);
+        self.0.get(i).is_some_and(|&x| x == v)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum Prefixes {
+    /// Sorted, and prefix-free: no element is a prefix of another (the longer
+    /// one would add no match), so the only element that can be a prefix of a
+    /// value is the greatest one not above it, found by binary search.
     Lits(Box<[Box<str>]>),
     /// Probed with every prefix of the value, so cost follows the value's
     /// length, not the list's size.
@@ -106,10 +131,27 @@ pub(crate) enum Prefixes {
 }
 
 impl Prefixes {
+    pub fn from_lits(mut values: Vec<Box<str>>) -> Self {
+        values.sort_unstable();
+        values.dedup();
+        // Sorted, a string's extensions follow it directly, after any other
+        // extension of a kept element; keep only strings that extend no kept one.
+        let mut kept: Vec<Box<str>> = Vec::with_capacity(values.len());
+        for v in values {
+            if !kept.last().is_some_and(|k| v.starts_with(&**k)) {
+                kept.push(v);
+            }
+        }
+        Prefixes::Lits(kept.into())
+    }
+
     #[inline]
     fn matches(&self, v: &str) -> bool {
         match self {
-            Prefixes::Lits(ps) => ps.iter().any(|p| v.starts_with(&**p)),
+            Prefixes::Lits(ps) => {
+                let i = ps.partition_point(|p| &**p <= v);
+                i > 0 && v.starts_with(&*ps[i - 1])
+            }
             Prefixes::List(set) => set.contains(v) || v.char_indices().any(|(i, _)| set.contains(&v[..i])),
         }
     }
@@ -150,7 +192,7 @@ pub(crate) enum Bool {
     InNum {
         negated: bool,
         value: Num,
-        set: Box<[f64]>,
+        set: NumSet,
     },
     StartsWith {
         value: Text,
@@ -234,7 +276,7 @@ impl Bool {
                 _ => false,
             },
             Bool::InText { negated, value, set } => value.eval(f, item).is_some_and(|v| set.contains(v) != *negated),
-            Bool::InNum { negated, value, set } => value.eval(f, item).is_some_and(|v| set.contains(&v) != *negated),
+            Bool::InNum { negated, value, set } => value.eval(f, item).is_some_and(|v| set.contains(v) != *negated),
             Bool::StartsWith { value, prefixes } => value.eval(f, item).is_some_and(|v| prefixes.matches(v)),
             Bool::Present { slot, present } => !matches!(slot.read(f, item), Val::Missing) == *present,
             Bool::Any(cond) => (0..f.item_count()).any(|i| cond.eval(f, i)),

@@ -1,6 +1,7 @@
 //! Turns rule text into tokens carrying their line and column, for precise errors.
 
 use crate::error::{Pos, RuleError, RuleErrorKind};
+use crate::limits::{MAX_SOURCE_LEN, MAX_STRING_LEN};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
@@ -87,6 +88,17 @@ fn is_ident_char(c: char) -> bool {
 
 pub(crate) fn lex(src: &str) -> Result<Vec<Token<'_>>, RuleError> {
     let mut cur = Cursor { src, at: 0, line: 1, column: 1 };
+    if src.len() > MAX_SOURCE_LEN {
+        // Point at the first character past the limit.
+        while cur.at < MAX_SOURCE_LEN {
+            cur.bump();
+        }
+        return Err(RuleError::new(
+            RuleErrorKind::Limit,
+            cur.pos(),
+            format!("rule text is {} bytes long; the limit is {MAX_SOURCE_LEN} bytes", src.len()),
+        ));
+    }
     let mut out = Vec::new();
     loop {
         while let Some(c) = cur.peek() {
@@ -177,6 +189,13 @@ fn lex_string(cur: &mut Cursor<'_>, open: Pos) -> Result<String, RuleError> {
                 }
             },
             Some(c) => s.push(c),
+        }
+        if s.len() > MAX_STRING_LEN {
+            return Err(RuleError::new(
+                RuleErrorKind::Limit,
+                open,
+                format!("string literal is longer than the limit of {MAX_STRING_LEN} bytes"),
+            ));
         }
     }
 }

@@ -1,7 +1,12 @@
 //! Recursive-descent parser from tokens to an untyped syntax tree; types are checked later.
+//!
+//! The parser enforces [`MAX_DEPTH`] before it descends and [`MAX_NODES`] /
+//! [`MAX_SET_LEN`] as it builds, so every tree it returns is small and shallow
+//! enough for the recursive compiler and evaluator.
 
 use crate::error::{Pos, RuleError, RuleErrorKind};
 use crate::lexer::{Tok, Token};
+use crate::limits::{MAX_DEPTH, MAX_NODES, MAX_SET_LEN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BinOp {
@@ -73,6 +78,8 @@ pub(crate) struct Expr {
     pub kind: ExprKind,
     /// Where the expression starts; type errors about it point here.
     pub pos: Pos,
+    /// Height of the tree below: 0 for a leaf, else 1 + the highest child.
+    pub height: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +90,13 @@ pub(crate) enum ExprKind {
     Field(String),
     Neg(Box<Expr>),
     Not(Box<Expr>),
+    /// A chain `a and b and ...` (op is `And`) or `a or b or ...` (`Or`) of
+    /// two or more operands, kept flat so long chains do not deepen the tree.
+    Logic {
+        op: BinOp,
+        operands: Vec<Expr>,
+    },
+    /// Arithmetic or a comparison; never `And` / `Or`, which are [`ExprKind::Logic`].
     Bin {
         op: BinOp,
         op_pos: Pos,
@@ -116,9 +130,26 @@ pub(crate) enum ExprKind {
     },
 }
 
+impl ExprKind {
+    /// The direct sub-expressions, for measuring and walking the tree.
+    pub fn children(&self) -> impl Iterator<Item = &Expr> {
+        let (one, many): (Option<&Expr>, &[Expr]) = match self {
+            ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Field(_) => (None, &[]),
+            ExprKind::Presence { .. } => (None, &[]),
+            ExprKind::Neg(x) | ExprKind::Not(x) => (Some(x), &[]),
+            ExprKind::Quant { body, .. } => (Some(body), &[]),
+            ExprKind::In { value, .. } | ExprKind::StartsWith { value, .. } => (Some(value), &[]),
+            ExprKind::Bin { lhs, rhs, .. } => (Some(lhs), std::slice::from_ref(&**rhs)),
+            ExprKind::Logic { operands, .. } => (None, operands),
+            ExprKind::Call { args, .. } => (None, args),
+        };
+        one.into_iter().chain(many)
+    }
+}
+
 pub(crate) fn parse(tokens: &[Token<'_>]) -> Result<Expr, RuleError> {
-    let mut p = Parser { tokens, at: 0 };
-    let e = p.or()?;
+    let mut p = Parser { tokens, at: 0, depth: 0, nodes: 0 };
+    let e = p.expr(0)?;
     p.expect(Tok::Eof, "end of rule")?;
     Ok(e)
 }
@@ -126,6 +157,32 @@ pub(crate) fn parse(tokens: &[Token<'_>]) -> Result<Expr, RuleError> {
 struct Parser<'t, 'a> {
     tokens: &'t [Token<'a>],
     at: usize,
+    /// Open nesting levels (parentheses, `not`, unary `-`, call arguments).
+    depth: usize,
+    /// Nodes built so far, set elements included.
+    nodes: usize,
+}
+
+// Binding strength of operators, loosest first, as in the grammar.
+pub(crate) const OR: u8 = 1;
+pub(crate) const AND: u8 = 2;
+pub(crate) const NOT: u8 = 3;
+pub(crate) const TEST: u8 = 4;
+pub(crate) const SUM: u8 = 5;
+pub(crate) const PRODUCT: u8 = 6;
+pub(crate) const UNARY: u8 = 7;
+pub(crate) const PRIMARY: u8 = 8;
+
+#[cold]
+#[inline(never)]
+fn limit(pos: Pos, msg: impl Into<String>) -> RuleError {
+    RuleError::new(RuleErrorKind::Limit, pos, msg)
+}
+
+#[cold]
+#[inline(never)]
+fn too_deep(pos: Pos) -> RuleError {
+    limit(pos, format!("nested too deeply; the limit is {MAX_DEPTH} levels"))
 }
 
 impl<'a> Parser<'_, 'a> {
@@ -149,6 +206,8 @@ impl<'a> Parser<'_, 'a> {
         matches!(&self.peek().tok, Tok::Ident(w) if w == word)
     }
 
+    #[cold]
+    #[inline(never)]
     fn error(&self, expected: &str) -> RuleError {
         let t = self.peek();
         RuleError::new(RuleErrorKind::Syntax, t.pos, format!("expected {expected}, found {}", t.describe()))
@@ -158,42 +217,108 @@ impl<'a> Parser<'_, 'a> {
         if self.peek().tok == tok { Ok(self.next()) } else { Err(self.error(what)) }
     }
 
-    fn or(&mut self) -> Result<Expr, RuleError> {
-        let mut lhs = self.and()?;
-        while self.is_word("or") {
-            let op_pos = self.next().pos;
-            let rhs = self.and()?;
-            lhs = bin(BinOp::Or, op_pos, lhs, rhs);
+    /// Opens a nesting level at `pos`, before descending into it.
+    fn enter(&mut self, pos: Pos) -> Result<(), RuleError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH { Err(too_deep(pos)) } else { Ok(()) }
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Counts `n` more nodes, failing at `pos` past [`MAX_NODES`].
+    fn count(&mut self, n: usize, pos: Pos) -> Result<(), RuleError> {
+        self.nodes += n;
+        if self.nodes > MAX_NODES {
+            return Err(limit(pos, format!("rule is too large; the limit is {MAX_NODES} nodes")));
+        }
+        Ok(())
+    }
+
+    /// Builds a node starting at `pos`; a limit it breaks is reported at `at`.
+    fn node(&mut self, kind: ExprKind, pos: Pos, at: Pos) -> Result<Expr, RuleError> {
+        let height = kind.children().map(|c| c.height + 1).max().unwrap_or(0);
+        if height as usize > MAX_DEPTH {
+            return Err(too_deep(at));
+        }
+        self.count(1, at)?;
+        Ok(Expr { kind, pos, height })
+    }
+
+    /// An expression whose loosest operator binds at least as tightly as
+    /// `min` (precedence climbing). One call per nesting level, together with
+    /// [`Self::prefix`], keeps the stack each level costs small.
+    fn expr(&mut self, min: u8) -> Result<Expr, RuleError> {
+        let mut lhs = self.prefix(min)?;
+        while let Some(level) = self.infix_level() {
+            if level < min {
+                break;
+            }
+            lhs = match level {
+                OR | AND => self.chain(lhs, level)?,
+                TEST => self.test(lhs)?,
+                _ => self.arith(lhs, level)?,
+            };
         }
         Ok(lhs)
     }
 
-    fn and(&mut self) -> Result<Expr, RuleError> {
-        let mut lhs = self.not()?;
-        while self.is_word("and") {
-            let op_pos = self.next().pos;
-            let rhs = self.not()?;
-            lhs = bin(BinOp::And, op_pos, lhs, rhs);
-        }
-        Ok(lhs)
+    fn infix_level(&self) -> Option<u8> {
+        let t = self.peek();
+        Some(match &t.tok {
+            Tok::Plus | Tok::Minus => SUM,
+            Tok::Star | Tok::Slash => PRODUCT,
+            tok if cmp_op(tok).is_some() => TEST,
+            Tok::Ident(w) => match w.as_str() {
+                "or" => OR,
+                "and" => AND,
+                "in" | "starts_with" => TEST,
+                "not" if self.peek_at(1).text == "in" => TEST,
+                _ => return None,
+            },
+            _ => return None,
+        })
     }
 
-    fn not(&mut self) -> Result<Expr, RuleError> {
-        if self.is_word("not") {
-            let pos = self.next().pos;
-            let inner = self.not()?;
-            return Ok(Expr { kind: ExprKind::Not(Box::new(inner)), pos });
+    /// `lhs or ...` / `lhs and ...`: operands that bind tighter, as one flat node.
+    fn chain(&mut self, first: Expr, level: u8) -> Result<Expr, RuleError> {
+        let op = if level == OR { BinOp::Or } else { BinOp::And };
+        let op_pos = self.peek().pos;
+        let pos = first.pos;
+        let mut operands = vec![first];
+        while self.is_word(op.symbol()) {
+            self.next();
+            operands.push(self.expr(level + 1)?);
         }
-        self.comparison()
+        self.node(ExprKind::Logic { op, operands }, pos, op_pos)
     }
 
-    fn comparison(&mut self) -> Result<Expr, RuleError> {
-        let lhs = self.additive()?;
+    /// `lhs + rhs` and the like, left-associative.
+    fn arith(&mut self, lhs: Expr, level: u8) -> Result<Expr, RuleError> {
+        let op = match self.peek().tok {
+            Tok::Plus => BinOp::Add,
+            Tok::Minus => BinOp::Sub,
+            Tok::Star => BinOp::Mul,
+            _ => BinOp::Div,
+        };
+        let op_pos = self.next().pos;
+        let rhs = self.expr(level + 1)?;
+        self.bin(op, op_pos, lhs, rhs)
+    }
+
+    /// One comparison, `in`, `not in` or `starts_with` test; they do not chain.
+    fn test(&mut self, lhs: Expr) -> Result<Expr, RuleError> {
         let e = if let Some(op) = cmp_op(&self.peek().tok) {
             let op_pos = self.next().pos;
-            let rhs = self.additive()?;
-            bin(op, op_pos, lhs, rhs)
-        } else if self.is_word("in") || (self.is_word("not") && self.peek_at(1).text == "in") {
+            let rhs = self.expr(SUM)?;
+            self.bin(op, op_pos, lhs, rhs)?
+        } else if self.is_word("starts_with") {
+            let op_pos = self.next().pos;
+            let set = self.set(true)?;
+            let pos = lhs.pos;
+            self.node(ExprKind::StartsWith { op_pos, value: Box::new(lhs), set }, pos, op_pos)?
+        } else {
             let op_pos = self.peek().pos;
             let negated = self.is_word("not");
             if negated {
@@ -202,24 +327,42 @@ impl<'a> Parser<'_, 'a> {
             self.next();
             let set = self.set(false)?;
             let pos = lhs.pos;
-            Expr { kind: ExprKind::In { negated, op_pos, value: Box::new(lhs), set }, pos }
-        } else if self.is_word("starts_with") {
-            let op_pos = self.next().pos;
-            let set = self.set(true)?;
-            let pos = lhs.pos;
-            Expr { kind: ExprKind::StartsWith { op_pos, value: Box::new(lhs), set }, pos }
-        } else {
-            return Ok(lhs);
+            self.node(ExprKind::In { negated, op_pos, value: Box::new(lhs), set }, pos, op_pos)?
         };
-        let t = self.peek();
-        if cmp_op(&t.tok).is_some() || t.text == "in" || t.text == "starts_with" {
-            return Err(RuleError::new(
-                RuleErrorKind::Syntax,
-                t.pos,
-                format!("comparisons cannot be chained; join them with `and` (found {})", t.describe()),
-            ));
+        if self.infix_level() == Some(TEST) {
+            return Err(self.chained());
         }
         Ok(e)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn chained(&self) -> RuleError {
+        let t = self.peek();
+        RuleError::new(
+            RuleErrorKind::Syntax,
+            t.pos,
+            format!("comparisons cannot be chained; join them with `and` (found {})", t.describe()),
+        )
+    }
+
+    /// `not` (where the context binds loosely enough), unary `-`, or a primary.
+    fn prefix(&mut self, min: u8) -> Result<Expr, RuleError> {
+        if min <= NOT && self.is_word("not") {
+            let pos = self.next().pos;
+            self.enter(pos)?;
+            let inner = self.expr(NOT)?;
+            self.leave();
+            return self.node(ExprKind::Not(Box::new(inner)), pos, pos);
+        }
+        if self.peek().tok == Tok::Minus {
+            let pos = self.next().pos;
+            self.enter(pos)?;
+            let inner = self.prefix(UNARY)?;
+            self.leave();
+            return self.node(ExprKind::Neg(Box::new(inner)), pos, pos);
+        }
+        self.primary()
     }
 
     /// `[lit, ...]`, `list("name")`, or (after `starts_with`) a single string.
@@ -236,6 +379,10 @@ impl<'a> Parser<'_, 'a> {
                 let mut lits = Vec::new();
                 while self.peek().tok != Tok::RBracket {
                     let pos = self.peek().pos;
+                    if lits.len() == MAX_SET_LEN {
+                        return Err(limit(pos, format!("too many elements; the limit is {MAX_SET_LEN} per set")));
+                    }
+                    self.count(1, pos)?;
                     let negative = self.peek().tok == Tok::Minus;
                     if negative {
                         self.next();
@@ -271,43 +418,6 @@ impl<'a> Parser<'_, 'a> {
         }
     }
 
-    fn additive(&mut self) -> Result<Expr, RuleError> {
-        let mut lhs = self.multiplicative()?;
-        loop {
-            let op = match self.peek().tok {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => return Ok(lhs),
-            };
-            let op_pos = self.next().pos;
-            let rhs = self.multiplicative()?;
-            lhs = bin(op, op_pos, lhs, rhs);
-        }
-    }
-
-    fn multiplicative(&mut self) -> Result<Expr, RuleError> {
-        let mut lhs = self.unary()?;
-        loop {
-            let op = match self.peek().tok {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                _ => return Ok(lhs),
-            };
-            let op_pos = self.next().pos;
-            let rhs = self.unary()?;
-            lhs = bin(op, op_pos, lhs, rhs);
-        }
-    }
-
-    fn unary(&mut self) -> Result<Expr, RuleError> {
-        if self.peek().tok == Tok::Minus {
-            let pos = self.next().pos;
-            let inner = self.unary()?;
-            return Ok(Expr { kind: ExprKind::Neg(Box::new(inner)), pos });
-        }
-        self.primary()
-    }
-
     fn primary(&mut self) -> Result<Expr, RuleError> {
         let t = self.peek().clone();
         let kind = match &t.tok {
@@ -321,7 +431,9 @@ impl<'a> Parser<'_, 'a> {
             }
             Tok::LParen => {
                 self.next();
-                let mut e = self.or()?;
+                self.enter(t.pos)?;
+                let mut e = self.expr(0)?;
+                self.leave();
                 self.expect(Tok::RParen, "`)`")?;
                 // Point at the parenthesis so errors about the group cover it.
                 e.pos = t.pos;
@@ -343,7 +455,7 @@ impl<'a> Parser<'_, 'a> {
             },
             _ => return Err(self.error("an expression")),
         };
-        Ok(Expr { kind, pos: t.pos })
+        self.node(kind, t.pos, t.pos)
     }
 
     /// A name followed by `(`: a function, a quantifier or missing/present.
@@ -367,21 +479,18 @@ impl<'a> Parser<'_, 'a> {
             _ => None,
         };
         if quant.is_none() && func.is_none() && presence.is_none() {
-            return Err(RuleError::new(
-                RuleErrorKind::Syntax,
-                self.peek().pos,
-                format!("unknown function `{name}`; known: abs, min, max, any, all, count, sum, missing, present"),
-            ));
+            return Err(unknown_function(self.peek().pos, name));
         }
+        let pos = self.next().pos;
         self.next();
-        self.next();
+        self.enter(pos)?;
         let kind = if let Some(quant) = quant {
             if !self.is_word("item") {
                 return Err(self.error("`item:`"));
             }
             self.next();
             self.expect(Tok::Colon, "`:`")?;
-            let body = self.or()?;
+            let body = self.expr(0)?;
             ExprKind::Quant { quant, body: Box::new(body) }
         } else if let Some((func, arity)) = func {
             let mut args = Vec::new();
@@ -389,7 +498,7 @@ impl<'a> Parser<'_, 'a> {
                 if i > 0 {
                     self.expect(Tok::Comma, "`,`")?;
                 }
-                args.push(self.or()?);
+                args.push(self.expr(0)?);
             }
             ExprKind::Call { func, args }
         } else {
@@ -400,9 +509,25 @@ impl<'a> Parser<'_, 'a> {
             self.next();
             ExprKind::Presence { present: presence == Some(true), field, field_pos: t.pos }
         };
+        self.leave();
         self.expect(Tok::RParen, "`)`")?;
         Ok(kind)
     }
+
+    fn bin(&mut self, op: BinOp, op_pos: Pos, lhs: Expr, rhs: Expr) -> Result<Expr, RuleError> {
+        let pos = lhs.pos;
+        self.node(ExprKind::Bin { op, op_pos, lhs: Box::new(lhs), rhs: Box::new(rhs) }, pos, op_pos)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_function(pos: Pos, name: &str) -> RuleError {
+    RuleError::new(
+        RuleErrorKind::Syntax,
+        pos,
+        format!("unknown function `{name}`; known: abs, min, max, any, all, count, sum, missing, present"),
+    )
 }
 
 fn cmp_op(t: &Tok) -> Option<BinOp> {
@@ -415,9 +540,4 @@ fn cmp_op(t: &Tok) -> Option<BinOp> {
         Tok::Ne => BinOp::Ne,
         _ => return None,
     })
-}
-
-fn bin(op: BinOp, op_pos: Pos, lhs: Expr, rhs: Expr) -> Expr {
-    let pos = lhs.pos;
-    Expr { kind: ExprKind::Bin { op, op_pos, lhs: Box::new(lhs), rhs: Box::new(rhs) }, pos }
 }

@@ -126,9 +126,14 @@ impl Schema {
 
     /// The declared name closest to `name`, if one is close enough to be a typo.
     pub(crate) fn suggest(&self, name: &str) -> Option<&str> {
-        let budget = (name.chars().count() / 4).max(2);
+        let len = name.chars().count();
+        let budget = (len / 4).max(2);
         self.defs
             .iter()
+            // The distance is at least the difference in length: skipping
+            // hopeless names keeps a very long unknown name from costing
+            // length times length per declared field.
+            .filter(|d| d.name.chars().count().abs_diff(len) <= budget)
             .map(|d| (edit_distance(name, &d.name), &*d.name))
             .filter(|(d, _)| *d <= budget)
             .min_by_key(|(d, _)| *d)

@@ -1,7 +1,9 @@
-//! The crate's one integration-test binary: evaluation corpus, error corpus, index equivalence.
+//! The crate's one integration-test binary: evaluation corpus, error corpus, index
+//! equivalence, size limits on a small stack, canonical form, and property tests.
 
 use expect_test::{Expect, expect};
-use riskgate_rules::{CompiledRule, Facts, Lists, RuleSet, Schema, Scope, Type, compile};
+use riskgate_rules::limits::{MAX_DEPTH, MAX_NODES, MAX_SET_LEN, MAX_SOURCE_LEN, MAX_STRING_LEN};
+use riskgate_rules::{CompiledRule, Facts, Lists, RuleErrorKind, RuleSet, Schema, Scope, Type, canonical, compile};
 
 fn schema() -> Schema {
     let mut s = Schema::new();
@@ -531,6 +533,222 @@ fn name_and_type_errors() {
     );
 }
 
+/// Runs `f` on a thread with a 256 KiB stack (a tenth of a Tokio worker's), to
+/// show that the limits keep parsing, compiling and evaluating within it.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).expect("spawn").join().expect("no panic")
+}
+
+/// Inputs that used to overflow the stack (and abort the process) or to make
+/// evaluation slow: each must be refused with a limit error at a position.
+#[test]
+fn oversized_rules_are_refused_with_a_limit_error() {
+    let cases: Vec<(&str, String)> = vec![
+        ("1,000 nested parentheses", format!("{}first_time{}", "(".repeat(1_000), ")".repeat(1_000))),
+        ("30,000 nested parentheses", format!("{}first_time{}", "(".repeat(30_000), ")".repeat(30_000))),
+        ("100,000 nested parentheses", format!("{}first_time{}", "(".repeat(100_000), ")".repeat(100_000))),
+        ("2,000 `not`s", format!("{}first_time", "not ".repeat(2_000))),
+        ("16,000 `not`s", format!("{}first_time", "not ".repeat(16_000))),
+        ("100,000 `not`s", format!("{}first_time", "not ".repeat(100_000))),
+        ("2,000 unary minuses", format!("{}total_value < 0", "-".repeat(2_000))),
+        ("1,000 nested calls", format!("{}total_value{} > 0", "abs(".repeat(1_000), ")".repeat(1_000))),
+        (
+            "1,000 nested quantifier bodies",
+            format!("any(item: {}item.dangerous{})", "(".repeat(1_000), ")".repeat(1_000)),
+        ),
+        ("a 10,000-term sum", format!("total_value{} > 0", " + 1".repeat(10_000))),
+        ("a 10,000-factor product", format!("total_value{} > 0", " * 1".repeat(10_000))),
+        ("a set of 10,001 strings", format!("trade_mode in [{}]", "\"a\",".repeat(10_001))),
+        ("150,000 prefixes", format!("trader.id starts_with [{}]", "\"T\",".repeat(150_000))),
+        ("18,000 nodes", format!("{}false", "0 < 1 or ".repeat(6_000))),
+        ("a 1,025-byte string", format!("trade_mode == \"{}\"", "a".repeat(1_025))),
+        ("a 100,000-byte rule", format!("first_time{}", " ".repeat(100_000))),
+        ("a 100,000-byte rule on line 3", format!("first_time\n\n{}", "中".repeat(30_000))),
+    ];
+    let out = on_small_stack(move || {
+        let schema = schema();
+        let lists = lists();
+        let mut out = String::new();
+        for (name, rule) in &cases {
+            match compile(rule, &schema, &lists) {
+                Ok(_) => panic!("{name}: compiled but should not"),
+                Err(e) => {
+                    assert_eq!(e.kind, RuleErrorKind::Limit, "{name}: {e}");
+                    out.push_str(&format!("{name}: {} {e}\n", e.kind));
+                }
+            }
+        }
+        out
+    });
+    expect![[r#"
+        1,000 nested parentheses: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        30,000 nested parentheses: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        100,000 nested parentheses: rule.limit line 1, column 65537: rule text is 200010 bytes long; the limit is 65536 bytes
+        2,000 `not`s: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        16,000 `not`s: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        100,000 `not`s: rule.limit line 1, column 65537: rule text is 400010 bytes long; the limit is 65536 bytes
+        2,000 unary minuses: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        1,000 nested calls: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        1,000 nested quantifier bodies: rule.limit line 1, column 74: nested too deeply; the limit is 64 levels
+        a 10,000-term sum: rule.limit line 1, column 269: nested too deeply; the limit is 64 levels
+        a 10,000-factor product: rule.limit line 1, column 269: nested too deeply; the limit is 64 levels
+        a set of 10,001 strings: rule.limit line 1, column 40016: too many elements; the limit is 10000 per set
+        150,000 prefixes: rule.limit line 1, column 65537: rule text is 600024 bytes long; the limit is 65536 bytes
+        18,000 nodes: rule.limit line 1, column 49154: rule is too large; the limit is 16384 nodes
+        a 1,025-byte string: rule.limit line 1, column 15: string literal is longer than the limit of 1024 bytes
+        a 100,000-byte rule: rule.limit line 1, column 65537: rule text is 100010 bytes long; the limit is 65536 bytes
+        a 100,000-byte rule on line 3: rule.limit line 3, column 21843: rule text is 90012 bytes long; the limit is 65536 bytes
+    "#]].assert_eq(&out);
+}
+
+/// Each row builds a rule of size `n`; the rule at the row's limit compiles and
+/// evaluates to `expected` on a small stack, and one step more is refused.
+#[test]
+fn rules_at_the_limits_compile_and_one_more_does_not() {
+    type Shape = (&'static str, fn(usize) -> String, usize, bool);
+    let shapes: &[Shape] = &[
+        ("parentheses", |n| format!("{}first_time{}", "(".repeat(n), ")".repeat(n)), MAX_DEPTH, true),
+        ("not", |n| format!("{}first_time", "not ".repeat(n)), MAX_DEPTH, true),
+        // The comparison above the operand is one more level.
+        ("unary minus", |n| format!("{}total_value < 0", "-".repeat(n)), MAX_DEPTH - 1, true),
+        ("abs", |n| format!("{}total_value{} >= 2", "abs(".repeat(n), ")".repeat(n)), MAX_DEPTH - 1, true),
+        ("sum chain", |n| format!("total_value{} == {}", " + 1".repeat(n), n + 2), MAX_DEPTH - 1, true),
+        (
+            "parenthesised quantifier body",
+            |n| format!("any(item: {}item.dangerous{})", "(".repeat(n - 1), ")".repeat(n - 1)),
+            MAX_DEPTH,
+            true,
+        ),
+        (
+            "`not (`",
+            |n| {
+                // Each `not (` opens two levels; an odd limit adds one plain group.
+                let (odd_open, odd_close) = if n % 2 == 1 { ("(", ")") } else { ("", "") };
+                format!("{odd_open}{}first_time{}{odd_close}", "not (".repeat(n / 2), ")".repeat(n / 2))
+            },
+            MAX_DEPTH,
+            true,
+        ),
+        ("set elements", |n| format!("total_value in [{}]", "3, ".repeat(n - 1) + "2"), MAX_SET_LEN, true),
+        (
+            "nodes",
+            |n| {
+                // `in` + field + 10,000 elements, `or`, `in` + field + the rest.
+                let rest = n - (2 + MAX_SET_LEN) - 1 - 2;
+                format!("total_value in [{}] or total_value in [{}]", "1,".repeat(MAX_SET_LEN), "7,".repeat(rest))
+            },
+            MAX_NODES,
+            false,
+        ),
+        (
+            "string bytes",
+            |n| format!("trade_mode != \"{}\"", "é".repeat(n / 2) + &"a".repeat(n % 2)),
+            MAX_STRING_LEN,
+            true,
+        ),
+        ("source bytes", |n| format!("first_time{}", " ".repeat(n - "first_time".len())), MAX_SOURCE_LEN, true),
+    ];
+    let shapes = shapes.to_vec();
+    let out = on_small_stack(move || {
+        let schema = schema();
+        let lists = lists();
+        let mut facts = Facts::new(&schema);
+        fill(&schema, &mut facts, "first_time=true total_value=2 trade_mode=x | item.dangerous=true");
+        let mut out = String::new();
+        for (name, shape, limit, expected) in shapes {
+            let at = shape(limit);
+            let rule = compile(&at, &schema, &lists).unwrap_or_else(|e| panic!("{name} at {limit}: {e}"));
+            assert_eq!(rule.eval(&facts), expected, "{name} at {limit}");
+            // Printing adds no nesting, so the canonical form is within the limits too.
+            let printed = canonical(&at).unwrap_or_else(|e| panic!("{name} at {limit}: canonical: {e}"));
+            let reprinted = compile(&printed, &schema, &lists).unwrap_or_else(|e| panic!("{name}: {printed}: {e}"));
+            assert_eq!(reprinted.eval(&facts), expected, "{name} printed");
+            match compile(&shape(limit + 1), &schema, &lists) {
+                Ok(_) => panic!("{name}: {} compiled", limit + 1),
+                Err(e) => out.push_str(&format!("{name} {limit}+1: {} {e}\n", e.kind)),
+            }
+        }
+        out
+    });
+    expect![[r#"
+        parentheses 64+1: rule.limit line 1, column 65: nested too deeply; the limit is 64 levels
+        not 64+1: rule.limit line 1, column 257: nested too deeply; the limit is 64 levels
+        unary minus 63+1: rule.limit line 1, column 77: nested too deeply; the limit is 64 levels
+        abs 63+1: rule.limit line 1, column 333: nested too deeply; the limit is 64 levels
+        sum chain 63+1: rule.limit line 1, column 269: nested too deeply; the limit is 64 levels
+        parenthesised quantifier body 64+1: rule.limit line 1, column 74: nested too deeply; the limit is 64 levels
+        `not (` 64+1: rule.limit line 1, column 161: nested too deeply; the limit is 64 levels
+        set elements 10000+1: rule.limit line 1, column 30017: too many elements; the limit is 10000 per set
+        nodes 16384+1: rule.limit line 1, column 20019: rule is too large; the limit is 16384 nodes
+        string bytes 1024+1: rule.limit line 1, column 15: string literal is longer than the limit of 1024 bytes
+        source bytes 65536+1: rule.limit line 1, column 65537: rule text is 65537 bytes long; the limit is 65536 bytes
+    "#]]
+    .assert_eq(&out);
+}
+
+#[test]
+fn canonical_form() {
+    let rules = [
+        "trade_mode==\"0110\"   # comment\n and total_value>1_000",
+        "((a)) or (b and c) or d",
+        "(a or b) or c",
+        "a and (b and c)",
+        "not not a and not (b or c)",
+        "not a < 3",
+        "(not a) == b",
+        "a - (b - c) - d * (e / f) / g",
+        "-(a + b) * - -c >= abs(-1) + min(x, max(y, 2))",
+        "(a < b) != (c in [1, -2.5, -0, 1e999])",
+        r#"x not in ["a\"b", "c\\"] and y starts_with list("l")"#,
+        r#"any(item: item.a starts_with ["85", "8517"]) or count(item: true) > 0.000001"#,
+        "sum(item: item.v) / 100000000 > 12345678.5",
+        "missing(a) or present(item.b)",
+        "(first_time)",
+    ];
+    let mut out = String::new();
+    for rule in rules {
+        let printed = canonical(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        assert_eq!(canonical(&printed).as_ref(), Ok(&printed), "not a fixed point: {rule}");
+        out.push_str(&format!("{printed}\n"));
+    }
+    expect![[r#"
+        trade_mode == "0110" and total_value > 1000
+        a or b and c or d
+        (a or b) or c
+        a and (b and c)
+        not not a and not (b or c)
+        not a < 3
+        (not a) == b
+        a - (b - c) - d * (e / f) / g
+        -(a + b) * --c >= abs(-1) + min(x, max(y, 2))
+        (a < b) != (c in [1, -2.5, -0, 1e999])
+        x not in ["a\"b", "c\\"] and y starts_with list("l")
+        any(item: item.a starts_with ["85", "8517"]) or count(item: true) > 1e-6
+        sum(item: item.v) / 1e8 > 12345678.5
+        missing(a) or present(item.b)
+        first_time
+    "#]]
+    .assert_eq(&out);
+}
+
+/// `and` / `or` chains are one level however long, so they need no nesting.
+#[test]
+fn long_logic_chains_stay_flat() {
+    on_small_stack(|| {
+        let schema = schema();
+        let mut facts = Facts::new(&schema);
+        fill(&schema, &mut facts, "first_time=true");
+        for (rule, expected) in [
+            (format!("{}first_time", "false or ".repeat(7_000)), true),
+            (format!("{}first_time", "true and ".repeat(7_000)), true),
+            (format!("{}not first_time", "total_value > 1 or ".repeat(3_000)), false),
+        ] {
+            let compiled = compile(&rule, &schema, &Lists::new()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(compiled.eval(&facts), expected);
+        }
+    });
+}
+
 /// A tiny deterministic PRNG (SplitMix64) so the property test needs no crate.
 struct Rng(u64);
 
@@ -690,4 +908,339 @@ fn compiled_rules_report_their_fields() {
         ]
     "#]]
     .assert_debug_eq(&names);
+}
+
+/// Property tests over generated rule texts. Failing cases proptest finds are
+/// kept in `tests/rules.proptest-regressions` and replayed first.
+mod properties {
+    use super::{fill, lists, schema};
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use riskgate_rules::{CompiledRule, Facts, Lists, Schema, canonical, compile};
+
+    const CASES: u32 = 256;
+
+    /// A few fixed subjects every generated rule is evaluated on.
+    const FACTS: &[&str] = &[
+        "",
+        "first_time=true total_value=10 trade_mode=0110 trader.id=T1 trader.finding_rate=0.3 \
+         | item.hs_code=85171200 item.unit_value=0.5 item.origin=KP item.dangerous=true \
+         | item.hs_code=94 item.value_cny=100 item.name=手机壳",
+        "first_time=false total_value=0 trader.age_days=-1 trade_mode=\" | item.unit_value=0 item.ref.median=0",
+    ];
+
+    fn all_facts(schema: &Schema) -> Vec<Facts> {
+        FACTS
+            .iter()
+            .map(|spec| {
+                let mut facts = Facts::new(schema);
+                fill(schema, &mut facts, spec);
+                facts
+            })
+            .collect()
+    }
+
+    fn eval_all(rule: &CompiledRule, facts: &[Facts]) -> Vec<bool> {
+        facts.iter().map(|f| rule.eval(f)).collect()
+    }
+
+    // Generators of well-formed, well-typed rule texts over the test schema.
+    // Compound subexpressions are parenthesised, sometimes twice, and the
+    // pieces are joined by random blanks, newlines and comments.
+
+    fn blank() -> impl Strategy<Value = &'static str> + Clone {
+        prop_oneof![8 => Just(" "), 1 => Just("  "), 1 => Just("\n"), 1 => Just(" # note \"x\" (\n"), 1 => Just("\t")]
+    }
+
+    fn number() -> BoxedStrategy<String> {
+        prop_oneof![
+            (0u32..1000).prop_map(|n| n.to_string()),
+            "[0-9]{1,3}\\.[0-9]{1,3}",
+            "[1-9]e[+-]?[0-9]{1,3}",
+            "[1-9]_[0-9]{3}",
+        ]
+        .boxed()
+    }
+
+    fn string() -> BoxedStrategy<String> {
+        "[a-z0-9 \"\\\\#()手]{0,6}"
+            .prop_map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+            .boxed()
+    }
+
+    fn field(names: &'static [&'static str]) -> BoxedStrategy<String> {
+        proptest::sample::select(names).prop_map(str::to_owned).boxed()
+    }
+
+    const NUM_FIELDS: &[&str] = &["total_value", "trader.finding_rate", "trader.age_days", "forex.paid_ratio"];
+    const TEXT_FIELDS: &[&str] = &["trade_mode", "trader.id", "transport_mode"];
+    const ITEM_NUM_FIELDS: &[&str] = &["item.unit_value", "item.ref.median", "item.value_cny"];
+    const ITEM_TEXT_FIELDS: &[&str] = &["item.hs_code", "item.origin", "item.name"];
+
+    fn paren(s: String) -> String {
+        format!("({s})")
+    }
+
+    fn num(depth: u32, item: bool) -> BoxedStrategy<String> {
+        let mut leaves = vec![number(), field(NUM_FIELDS)];
+        if item {
+            leaves.push(field(ITEM_NUM_FIELDS));
+        }
+        let leaf = proptest::strategy::Union::new(leaves).boxed();
+        if depth == 0 {
+            return leaf;
+        }
+        let sub = num(depth - 1, item);
+        let op = prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")];
+        let mut options = vec![
+            (4, leaf),
+            (
+                2,
+                (sub.clone(), blank(), op, blank(), sub.clone())
+                    .prop_map(|(a, s, o, t, b)| paren(format!("{a}{s}{o}{t}{b}")))
+                    .boxed(),
+            ),
+            (1, sub.clone().prop_map(|a| format!("-{a}")).boxed()),
+            (1, sub.clone().prop_map(|a| format!("abs({a})")).boxed()),
+            (
+                1,
+                (prop_oneof![Just("min"), Just("max")], sub.clone(), sub.clone())
+                    .prop_map(|(f, a, b)| format!("{f}({a}, {b})"))
+                    .boxed(),
+            ),
+            (1, sub.prop_map(paren).boxed()),
+        ];
+        if !item {
+            options.push((1, cond(depth - 1, true).prop_map(|c| format!("count(item: {c})")).boxed()));
+            options.push((1, num(depth - 1, true).prop_map(|n| format!("sum(item:{n})")).boxed()));
+        }
+        proptest::strategy::Union::new_weighted(options).boxed()
+    }
+
+    fn text(item: bool) -> BoxedStrategy<String> {
+        let mut leaves = vec![string(), field(TEXT_FIELDS)];
+        if item {
+            leaves.push(field(ITEM_TEXT_FIELDS));
+        }
+        proptest::strategy::Union::new(leaves).boxed()
+    }
+
+    fn cond(depth: u32, item: bool) -> BoxedStrategy<String> {
+        let mut leaves = vec![
+            prop_oneof![Just("true".to_owned()), Just("false".to_owned()), Just("first_time".to_owned())].boxed(),
+            (prop_oneof![Just("missing"), Just("present")], field(NUM_FIELDS))
+                .prop_map(|(f, x)| format!("{f}({x})"))
+                .boxed(),
+        ];
+        if item {
+            leaves.push(Just("item.dangerous".to_owned()).boxed());
+        }
+        let leaf = proptest::strategy::Union::new(leaves).boxed();
+        let cmp = prop_oneof![Just("<"), Just("<="), Just(">"), Just(">="), Just("=="), Just("!=")];
+        let eq = prop_oneof![Just("=="), Just("!=")];
+        let n = num(depth.saturating_sub(1), item);
+        let t = text(item);
+        let mut options = vec![
+            (3, leaf),
+            (
+                3,
+                (n.clone(), blank(), cmp, blank(), n.clone())
+                    .prop_map(|(a, s, o, u, b)| format!("{a}{s}{o}{u}{b}"))
+                    .boxed(),
+            ),
+            (2, (t.clone(), eq.clone(), t.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")).boxed()),
+            (
+                1,
+                (n, any::<bool>(), proptest::collection::vec((any::<bool>(), number()), 0..12))
+                    .prop_map(|(a, neg, xs)| {
+                        let xs: Vec<String> =
+                            xs.into_iter().map(|(m, x)| if m { format!("-{x}") } else { x }).collect();
+                        format!("{a} {}in [{}]", if neg { "not " } else { "" }, xs.join(", "))
+                    })
+                    .boxed(),
+            ),
+            (
+                2,
+                (t.clone(), any::<bool>(), proptest::collection::vec(string(), 0..12), any::<bool>())
+                    .prop_map(|(a, neg, xs, list)| {
+                        let set =
+                            if list { "list(\"watch_traders\")".to_owned() } else { format!("[{}]", xs.join(",")) };
+                        format!("{a} {}in {set}", if neg { "not " } else { "" })
+                    })
+                    .boxed(),
+            ),
+            (
+                2,
+                (
+                    t,
+                    prop_oneof![
+                        string(),
+                        proptest::collection::vec(string(), 0..12).prop_map(|xs| format!("[{}]", xs.join(", "))),
+                        Just("list(\"hs_watch\")".to_owned()),
+                    ],
+                )
+                    .prop_map(|(a, set)| format!("{a} starts_with {set}"))
+                    .boxed(),
+            ),
+        ];
+        if depth > 0 {
+            let sub = cond(depth - 1, item);
+            let junction = prop_oneof![Just(" and "), Just(" or ")];
+            options.push((1, sub.clone().prop_map(|c| format!("not {c}")).boxed()));
+            options.push((1, sub.clone().prop_map(|c| paren(paren(c))).boxed()));
+            options.push((1, (sub.clone(), eq, sub.clone()).prop_map(|(a, o, b)| format!("({a}) {o} ({b})")).boxed()));
+            options.push((
+                3,
+                (junction, proptest::collection::vec(sub, 2..5)).prop_map(|(j, cs)| paren(cs.join(j))).boxed(),
+            ));
+            if !item {
+                let q = prop_oneof![Just("any"), Just("all")];
+                options.push((2, (q, cond(depth - 1, true)).prop_map(|(q, c)| format!("{q}(item: {c})")).boxed()));
+            }
+        }
+        proptest::strategy::Union::new_weighted(options).boxed()
+    }
+
+    /// Words and symbols of the language, valid or not, for token soup.
+    const TOKENS: &[&str] = &[
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ":",
+        "+",
+        "-",
+        "*",
+        "/",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "==",
+        "!=",
+        "=",
+        "!",
+        "and",
+        "or",
+        "not",
+        "in",
+        "starts_with",
+        "true",
+        "false",
+        "any",
+        "all",
+        "count",
+        "sum",
+        "abs",
+        "min",
+        "max",
+        "missing",
+        "present",
+        "list",
+        "item",
+        "item:",
+        "\"a\"",
+        "\"8517\"",
+        "\"",
+        "\"\\",
+        "1",
+        "2.5",
+        "1e999",
+        "1_0",
+        "1x",
+        "0.",
+        "total_value",
+        "trade_mode",
+        "first_time",
+        "item.hs_code",
+        "item.unit_value",
+        "item.dangerous",
+        "a.",
+        "unknown",
+        "#",
+        "\n",
+        "$",
+        "手",
+    ];
+
+    fn check(text: &str, schema: &Schema, lists: &Lists, facts: &[Facts]) -> Result<(), TestCaseError> {
+        if let Ok(rule) = compile(text, schema, lists) {
+            let expected = eval_all(&rule, facts);
+            // Printing and parsing again gives the same tree: the canonical
+            // form is a fixed point and compiles to the same rule.
+            let printed = canonical(text).map_err(|e| TestCaseError::fail(format!("canonical: {e}")))?;
+            prop_assert_eq!(canonical(&printed), Ok(printed.clone()), "printed: {}", printed);
+            let reparsed =
+                compile(&printed, schema, lists).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+            prop_assert_eq!(eval_all(&reparsed, facts), expected, "printed: {}", printed);
+        } else if let Ok(printed) = canonical(text) {
+            // A syntax-only round trip must not turn a bad rule into a good one.
+            prop_assert!(compile(&printed, schema, lists).is_err(), "printed: {}", printed);
+            prop_assert_eq!(canonical(&printed), Ok(printed.clone()));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(Config::with_cases(CASES))]
+
+        #[test]
+        fn well_formed_rules_compile_and_round_trip(text in (cond(4, false), blank(), blank()).prop_map(|(c, a, b)| format!("{a}{c}{b}"))) {
+            let (schema, lists) = (schema(), lists());
+            let facts = all_facts(&schema);
+            if let Err(e) = compile(&text, &schema, &lists) {
+                return Err(TestCaseError::fail(format!("{text}\n{e}")));
+            }
+            check(&text, &schema, &lists, &facts)?;
+        }
+
+        #[test]
+        fn token_soup_never_panics(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..40)) {
+            let (schema, lists) = (schema(), lists());
+            check(&tokens.join(" "), &schema, &lists, &all_facts(&schema))?;
+        }
+
+        #[test]
+        fn byte_soup_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let (schema, lists) = (schema(), lists());
+            check(&String::from_utf8_lossy(&bytes), &schema, &lists, &all_facts(&schema))?;
+        }
+
+        #[test]
+        fn starts_with_many_prefixes_matches_brute_force(
+            prefixes in proptest::collection::vec("[0-9]{0,4}", 0..40),
+            values in proptest::collection::vec("[0-9]{0,6}", 1..20),
+        ) {
+            let schema = schema();
+            let quoted: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+            let rule = compile(&format!("trader.id starts_with [{}]", quoted.join(", ")), &schema, &Lists::new()).unwrap();
+            let id = schema.lookup("trader.id").unwrap().0;
+            let mut facts = Facts::new(&schema);
+            for v in &values {
+                facts.set_text(id, v);
+                let expected = prefixes.iter().any(|p| v.starts_with(p.as_str()));
+                prop_assert_eq!(rule.eval(&facts), expected, "{} against {:?}", v, prefixes);
+            }
+        }
+
+        #[test]
+        fn in_many_numbers_matches_brute_force(
+            set in proptest::collection::vec(-20i32..20, 0..40),
+            values in proptest::collection::vec(-21i32..21, 1..20),
+        ) {
+            let schema = schema();
+            // Halves, and a negative zero for every zero, exercise the ordering.
+            let lits: Vec<String> = set.iter().map(|&x| if x == 0 { "-0".to_owned() } else { format!("{}", f64::from(x) / 2.0) }).collect();
+            let rule = compile(&format!("total_value in [{}]", lits.join(", ")), &schema, &Lists::new()).unwrap();
+            let id = schema.lookup("total_value").unwrap().0;
+            let mut facts = Facts::new(&schema);
+            for &v in &values {
+                let v = f64::from(v) / 2.0;
+                facts.set_num(id, v);
+                let expected = set.iter().any(|&x| f64::from(x) / 2.0 == v);
+                prop_assert_eq!(rule.eval(&facts), expected, "{} in {:?}", v, lits);
+            }
+        }
+    }
 }
