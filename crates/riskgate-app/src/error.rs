@@ -29,11 +29,17 @@ pub struct AppError {
     pub code: &'static str,
     pub field: String,
     pub message: String,
+    /// More members for the error object (a rule error's `line`, `column`, `kind`).
+    pub extra: Option<serde_json::Value>,
 }
 
 impl AppError {
     pub fn new(kind: Kind, code: &'static str, field: &str, message: impl Into<String>) -> AppError {
-        AppError { kind, code, field: field.to_string(), message: message.into() }
+        AppError { kind, code, field: field.to_string(), message: message.into(), extra: None }
+    }
+    pub fn with_extra(mut self, extra: serde_json::Value) -> AppError {
+        self.extra = Some(extra);
+        self
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> AppError {
         AppError::new(Kind::Invalid, "invalid_field", field, message)

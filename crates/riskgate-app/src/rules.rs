@@ -104,6 +104,7 @@ pub fn add_checked(app: &mut App, def: RuleDef, origin: &str) -> Result<RuleReco
 pub fn rule_syntax(e: &riskgate_rules::RuleError, origin: &str) -> AppError {
     let prefix = if origin.is_empty() { String::new() } else { format!("{origin}: ") };
     AppError::new(Kind::Unprocessable, "rule_syntax", "when", format!("{prefix}when: {e}"))
+        .with_extra(serde_json::json!({"line": e.line, "column": e.column, "kind": e.kind.code()}))
 }
 
 /// The rule-change event of a stored change, to webhooks and the bus.

@@ -720,9 +720,7 @@ fn draft(body: &[u8]) -> ApiResult<riskgate_engine::RuleDef> {
 }
 
 fn compile_error(e: &riskgate_rules::RuleError) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rule_syntax", format!("when: {e}"))
-        .field("when")
-        .extra(json!({"line": e.line, "column": e.column, "kind": e.kind.code()}))
+    riskgate_app::rules::rule_syntax(e, "").into()
 }
 
 pub async fn create_rule(

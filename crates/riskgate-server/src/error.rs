@@ -112,6 +112,9 @@ impl From<riskgate_app::AppError> for ApiError {
         if !e.field.is_empty() {
             a = a.field(e.field);
         }
+        if let Some(x) = e.extra {
+            a = a.extra(x);
+        }
         a
     }
 }
