@@ -49,19 +49,6 @@ impl Drop for Server {
     }
 }
 
-fn pg_url() -> Option<String> {
-    let url = std::env::var("RISKGATE_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    match riskgate_store::PgStore::ping(&url) {
-        Ok(()) => Some(url),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL is required in CI (.ci/run starts it): {e}")
-        }
-        Err(e) => {
-            eprintln!("PostgreSQL absent: skipping the API test on PostgreSQL ({e})");
-            None
-        }
-    }
-}
 
 fn cli(data: &Store, args: &[&str], password: Option<&str>) -> String {
     let mut c = Command::new(env!("CARGO_BIN_EXE_riskgate"));
@@ -224,7 +211,7 @@ fn the_api_by_role_on_sqlite() {
 
 #[test]
 fn the_api_by_role_on_postgres() {
-    if let Some(url) = pg_url() {
+    if let Some(url) = crate::support::pg_url(module_path!()) {
         the_api_by_role(start(Some(url)));
     }
 }

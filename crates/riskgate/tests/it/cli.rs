@@ -5,9 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskgate"))
-}
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -24,7 +21,7 @@ impl Env {
         self.dir.join("data")
     }
     fn run(&self, user: &str, args: &[&str]) -> Output {
-        bin().arg("--data").arg(self.data()).arg("--user").arg(user).args(args).output().unwrap()
+        crate::support::bin().arg("--data").arg(self.data()).arg("--user").arg(user).args(args).output().unwrap()
     }
     fn ok(&self, user: &str, args: &[&str]) -> String {
         let out = self.run(user, args);
@@ -43,7 +40,7 @@ impl Env {
     }
     fn world(&self, seed: u64, scale: f64) -> PathBuf {
         let w = self.dir.join(format!("world-{seed}"));
-        let out = bin()
+        let out = crate::support::bin()
             .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
             .arg(&w)
             .output()
@@ -506,7 +503,7 @@ fn a_shadow_model_never_changes_a_lane() {
 fn durability_is_chosen_by_environment_and_checked() {
     let e = Env::new();
     let run = |v: &str| {
-        bin().env("RISKGATE_DURABILITY", v).arg("--data").arg(e.data()).args(["config", "show"]).output().unwrap()
+        crate::support::bin().env("RISKGATE_DURABILITY", v).arg("--data").arg(e.data()).args(["config", "show"]).output().unwrap()
     };
     assert!(run("power").status.success());
     assert!(run("process").status.success());
@@ -519,7 +516,7 @@ fn durability_is_chosen_by_environment_and_checked() {
 /// returns the decisions written.
 fn screened_world(e: &Env, seed: u64, scale: f64, colluders: usize) -> (PathBuf, Vec<serde_json::Value>) {
     let w = e.dir.join(format!("world-{seed}-{colluders}"));
-    let out = bin()
+    let out = crate::support::bin()
         .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
         .args(["--colluders", &colluders.to_string()])
         .arg(&w)
@@ -695,7 +692,7 @@ fn serve_retrains_on_a_schedule_into_shadow() {
     let e = Env::new();
     let w = e.world(22, 0.25);
     e.load(&w);
-    let mut child = bin()
+    let mut child = crate::support::bin()
         .arg("--data")
         .arg(e.data())
         .args(["serve", "--addr", "127.0.0.1:0", "--retrain-every", "1s"])

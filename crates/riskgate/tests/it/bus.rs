@@ -2,8 +2,8 @@
 //! (127.0.0.1:4222, JetStream on): workers decide like `screen`, are
 //! idempotent, survive kill -9 without losing or duplicating a decision;
 //! webhooks are signed and retried. Every test uses its own stream prefix.
-//! Without a reachable NATS the bus tests print a skip message, and fail
-//! when CI=true.
+//! Without a reachable NATS the bus tests fail, unless RISKGATE_SKIP_NATS=1
+//! (then they print a `SKIPPED:` line).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,21 +16,7 @@ use riskgate_store::{SqliteStore, Store};
 
 const NATS: &str = "nats://127.0.0.1:4222";
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskgate"))
-}
 
-fn nats_available(test: &str) -> bool {
-    let ok = std::net::TcpStream::connect_timeout(&"127.0.0.1:4222".parse().unwrap(), Duration::from_secs(1)).is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: NATS is not reachable on 127.0.0.1:4222 (CI=true: .ci/run should have started it)"
-        );
-        eprintln!("SKIPPED {test}: NATS is not reachable on 127.0.0.1:4222 (start nats-server -js)");
-    }
-    ok
-}
 
 /// A stream prefix no other test run uses.
 fn fresh_prefix(tag: &str) -> String {
@@ -53,7 +39,7 @@ impl Env {
         self.dir.join("data")
     }
     fn run(&self, args: &[&str]) -> Output {
-        bin().arg("--data").arg(self.data()).args(args).output().unwrap()
+        crate::support::bin().arg("--data").arg(self.data()).args(args).output().unwrap()
     }
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -79,7 +65,7 @@ impl Env {
         self.ok(&["import", "outcomes", w.join("history_outcomes.jsonl").to_str().unwrap()]);
     }
     fn worker(&self, prefix: &str, id: &str) -> Child {
-        bin()
+        crate::support::bin()
             .arg("--data")
             .arg(self.data())
             .args(["worker", "--nats-url", NATS, "--bus-prefix", prefix, "--id", id, "--clock", "declared"])
@@ -116,7 +102,7 @@ impl Env {
 fn world(dir: &Path, seed: u64, scale: f64) -> PathBuf {
     let w = dir.join(format!("world-{seed}"));
     let out =
-        bin().args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()]).arg(&w).output().unwrap();
+        crate::support::bin().args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()]).arg(&w).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     w
 }
@@ -182,7 +168,7 @@ fn without_time(mut v: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
-    if !nats_available("one_partition_decides_exactly_like_screen_and_repeats_are_idempotent") {
+    if !crate::support::nats_available("one_partition_decides_exactly_like_screen_and_repeats_are_idempotent") {
         return;
     }
     let (local, bus) = (Env::new(), Env::new());
@@ -228,7 +214,7 @@ fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
 
 #[test]
 fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
-    if !nats_available("kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing") {
+    if !crate::support::nats_available("kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing") {
         return;
     }
     let (calm, killed) = (Env::new(), Env::new());
