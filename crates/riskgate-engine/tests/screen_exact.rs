@@ -71,6 +71,7 @@ fn screening_a_synthetic_world_is_bit_identical_to_the_recorded_run() {
     let bytes = trained.to_bytes();
     let model = |id: &str| Box::new(ModelScorer::from_bytes(id.into(), &bytes).expect("round-trips"));
     let warm = engine.checkpoint();
+    let warm_again = warm.clone();
 
     // The statistical scorer deciding, the model in the shadow.
     engine.set_shadow(Some(model("shadow-model")));
@@ -83,10 +84,22 @@ fn screening_a_synthetic_world_is_bit_identical_to_the_recorded_run() {
     engine.set_shadow(Some(Box::new(StatScorer::default())));
     let (learned, red) = screen_live(&w, &mut engine);
 
+    // A model on a subset of the features deciding (its inputs gathered
+    // from the engine's vector), the full model in the shadow.
+    let params = riskgate_model::TrainParams { iterations: 30, max_depth: 3, ..Default::default() };
+    let subset = world::train_model_with(&w, &mut world::engine(&w, world::rules()), &["trader_", "day_of"], params);
+    let subset = subset.to_bytes();
+    let mut engine = world::engine(&w, world::rules());
+    engine.restore(warm_again);
+    engine.set_scorer(Some(Box::new(ModelScorer::from_bytes("subset-model".into(), &subset).expect("round-trips"))));
+    engine.set_shadow(Some(model("shadow-model")));
+    let (both, _) = screen_live(&w, &mut engine);
+
     let got = format!(
         "history: {} declarations, {} outcomes, {rows} feature rows {fh:016x}\n\
          stat scorer, model shadow: {stat}\n\
          model scorer, stat shadow: {learned}\n\
+         subset model scorer, model shadow: {both}\n\
          first red decision of the model run:\n{red}\n",
         w.history.len(),
         w.outcomes.len()
@@ -95,6 +108,7 @@ fn screening_a_synthetic_world_is_bit_identical_to_the_recorded_run() {
         history: 1621 declarations, 95 outcomes, 1621 feature rows a215bb680d6a5b2c
         stat scorer, model shadow: 1284 decisions (green/yellow/red [1210, 35, 39]), 2169 rule hits, shadow sum 51.248578, decisions b42efe4ae0b911ad, features a41bea20fae46184
         model scorer, stat shadow: 1284 decisions (green/yellow/red [1226, 29, 29]), 1345 rule hits, shadow sum 74.802006, decisions 1872ae90b4e17725, features 2334123a21f28dd4
+        subset model scorer, model shadow: 1284 decisions (green/yellow/red [1226, 23, 35]), 1406 rule hits, shadow sum 39.514961, decisions f5bf6564459f7321, features 59978163eab3ea1b
         first red decision of the model run:
         {
           "declaration_id": "220120260000000205",

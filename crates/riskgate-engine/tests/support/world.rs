@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use riskgate_core::{Declaration, Enterprise, ForexPayment, Outcome};
-use riskgate_engine::features::{FEATURES, features};
+use riskgate_engine::features::{FEATURES, FeatureLayout, features};
 use riskgate_engine::model_scorer::ModelScorer;
 use riskgate_engine::{Engine, EngineConfig, OutcomeKeys, RuleDef};
 use riskgate_model::{Dataset, Model, Objective, TrainParams};
@@ -131,20 +131,30 @@ pub fn replay_history(w: &World, engine: &mut Engine, f: &mut dyn FnMut(&Declara
 
 /// A small model trained on the history's controls (features on arrival).
 pub fn train_model(w: &World, engine: &mut Engine) -> ModelScorer {
+    train_model_with(w, engine, &[], TrainParams { iterations: 40, max_depth: 4, ..TrainParams::default() })
+}
+
+/// As `train_model`, leaving out the features whose names start with any
+/// of `exclude` (the model then gathers its inputs from the engine's vector).
+pub fn train_model_with(w: &World, engine: &mut Engine, exclude: &[&str], params: TrainParams) -> ModelScorer {
     let mut label: HashMap<&str, bool> = HashMap::new();
     for (_, o) in &w.outcomes {
         *label.entry(o.declaration_id.as_str()).or_default() |= o.is_finding();
     }
-    let mut data = Dataset::new(FEATURES.iter().map(|s| s.to_string()).collect());
+    let names: Vec<String> =
+        FEATURES.iter().filter(|f| !exclude.iter().any(|p| f.starts_with(p))).map(|s| s.to_string()).collect();
+    let layout = FeatureLayout::from_names(&names).expect("engine features");
+    let mut data = Dataset::new(names);
     let mut y = Vec::new();
+    let mut gathered = Vec::new();
     replay_history(w, engine, &mut |d, row| {
         if let Some(&found) = label.get(d.id.as_str()) {
-            data.push(row);
+            layout.gather(d, row, &mut gathered);
+            data.push(&gathered);
             y.push(f64::from(u8::from(found)));
         }
     });
     let weights = vec![1.0; y.len()];
-    let params = TrainParams { iterations: 40, max_depth: 4, ..TrainParams::default() };
     let classifier = Model::train(Objective::Classification, &data, &y, &weights, None, &params).expect("trains");
     ModelScorer::new("test-model".into(), classifier, None).expect("the model's features are the engine's")
 }
