@@ -168,16 +168,18 @@ impl FeatureLayout {
         self.sources.is_empty()
     }
 
-    /// Fills `out` with the model's input row for `input`; `scratch` holds
-    /// the engine's full vector between calls.
-    pub fn fill(&self, input: &ScoreInput<'_>, scratch: &mut Vec<f64>, out: &mut Vec<f64>) {
+    /// Fills `out` with the model's input row for `input`, from the
+    /// engine's vector that `input` derives once. (`scratch` is no longer
+    /// used; it stays for callers.)
+    pub fn fill(&self, input: &ScoreInput<'_>, _scratch: &mut Vec<f64>, out: &mut Vec<f64>) {
+        let full = input.features();
         if let Some(keys) = &self.identity_tail {
-            features(input, out);
+            out.clear();
+            out.extend_from_slice(full);
             attribute_features(input.declaration, keys, out);
             return;
         }
-        features(input, scratch);
-        self.gather(input.declaration, scratch, out);
+        self.gather(input.declaration, full, out);
     }
 
     /// Picks the model's inputs out of the engine's full vector `full`
@@ -221,7 +223,8 @@ pub fn attribute_features(d: &Declaration, keys: &[String], out: &mut Vec<f64>) 
 
 /// Fills `out` with the feature vector of `d` (in `FEATURES` order).
 pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
-    features_of(&input.view, input.rule_weight, input.rules_fired, out);
+    out.clear();
+    out.extend_from_slice(input.features());
 }
 
 /// Fills `out` with the feature vector of a declaration's view (in

@@ -258,7 +258,7 @@ impl Engine {
                 weight: r.weight,
             });
         }
-        let input = ScoreInput { view, rule_weight: 1.0 - keep, rules_fired: hits.len() };
+        let input = ScoreInput::new(view, 1.0 - keep, hits.len());
         let score = self.scorer.as_ref().map(|s| s.score(&input)).filter(|s| s.probability.is_finite());
         // A scorer that learned the rules' value already counts them.
         let keep = if score.is_some() && self.scorer.as_ref().is_some_and(|s| s.learns_rules()) { 1.0 } else { keep };
@@ -382,7 +382,7 @@ impl Engine {
         let keep: f64 = hits.iter().map(|i| 1.0 - self.rules.defs[*i].weight.clamp(0.0, 1.0)).product();
         let rules_fired = hits.len();
         self.hits = hits;
-        ScoreInput { view, rule_weight: 1.0 - keep, rules_fired }
+        ScoreInput::new(view, 1.0 - keep, rules_fired)
     }
 }
 

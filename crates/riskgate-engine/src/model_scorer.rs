@@ -87,8 +87,7 @@ impl Scorer for ModelScorer {
 
     fn score(&self, input: &ScoreInput<'_>) -> Score {
         let mut row = Vec::with_capacity(FEATURES.len().max(self.layout.len()));
-        let mut scratch = Vec::new();
-        self.layout.fill(input, &mut scratch, &mut row);
+        self.layout.fill(input, &mut Vec::new(), &mut row);
         // Contributions plus the bias add up to the log-odds: one walk of
         // the trees gives both the explanation and the probability.
         let (contrib, bias) = self.classifier.contributions(&row);

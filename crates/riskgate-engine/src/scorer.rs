@@ -4,6 +4,7 @@
 //! `Scorer` seam.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::view::View;
 
@@ -24,7 +25,9 @@ pub struct Score {
 
 /// Inputs every scorer sees: the declaration's derived view (which also
 /// gives `declaration`, `context` and `forex` as fields, through `Deref`)
-/// and the active rules that fired on it.
+/// and the active rules that fired on it. The model's feature vector is
+/// derived from them on first use and kept, so that a learned scorer and a
+/// learned shadow share it.
 #[derive(Debug)]
 pub struct ScoreInput<'a> {
     pub view: View<'a>,
@@ -32,6 +35,22 @@ pub struct ScoreInput<'a> {
     /// and their number.
     pub rule_weight: f64,
     pub rules_fired: usize,
+    features: OnceCell<Vec<f64>>,
+}
+
+impl<'a> ScoreInput<'a> {
+    pub fn new(view: View<'a>, rule_weight: f64, rules_fired: usize) -> Self {
+        ScoreInput { view, rule_weight, rules_fired, features: OnceCell::new() }
+    }
+
+    /// The engine's feature vector (`features::FEATURES` order), derived once.
+    pub fn features(&self) -> &[f64] {
+        self.features.get_or_init(|| {
+            let mut out = Vec::with_capacity(crate::features::FEATURES.len());
+            crate::features::features_of(&self.view, self.rule_weight, self.rules_fired, &mut out);
+            out
+        })
+    }
 }
 
 impl<'a> std::ops::Deref for ScoreInput<'a> {

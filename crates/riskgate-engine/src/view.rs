@@ -76,13 +76,19 @@ pub struct Novelty {
 impl<'a> View<'a> {
     /// The view of `d` now, matching its forex payments.
     pub fn new(d: &'a Declaration, ctx: &'a Context) -> Self {
-        let fx = ctx.forex.lookup(d, d.total_value_cny());
-        View::with_forex(d, ctx, fx)
+        let rate = d.rate();
+        let total_value_cny = total_value_cny(d, rate);
+        let fx = ctx.forex.lookup(d, total_value_cny);
+        View::build(d, ctx, rate, total_value_cny, fx)
     }
 
     /// The view of `d` now, with forex payments already matched.
     pub fn with_forex(d: &'a Declaration, ctx: &'a Context, forex: Option<ForexMatch>) -> Self {
         let rate = d.rate();
+        View::build(d, ctx, rate, total_value_cny(d, rate), forex)
+    }
+
+    fn build(d: &'a Declaration, ctx: &'a Context, rate: f64, total_value_cny: f64, forex: Option<ForexMatch>) -> Self {
         let enterprise = ctx.enterprises.get(&d.trader.id);
         let mut route_keys = String::with_capacity(6 * d.items.len());
         let mut key = String::with_capacity(24);
@@ -120,8 +126,9 @@ impl<'a> View<'a> {
             forex,
             base_rate: ctx.base_rate(),
             rate,
-            total_value_cny: d.total_value_cny(),
-            declared_duty_cny: d.declared_duty_cny(),
+            total_value_cny,
+            // As `Declaration::declared_duty_cny`, with the rate looked up once.
+            declared_duty_cny: d.items.iter().map(|i| i.value * i.duty_rate).sum::<f64>() * rate,
             enterprise,
             trader_age_days: enterprise.and_then(|e| e.age_days(d.declared_at)),
             trader: ctx.traders.get(&d.trader.id),
@@ -168,4 +175,9 @@ impl<'a> View<'a> {
             n
         })
     }
+}
+
+/// As `Declaration::total_value_cny`, with the rate looked up once.
+fn total_value_cny(d: &Declaration, rate: f64) -> f64 {
+    d.total_value() * rate
 }
