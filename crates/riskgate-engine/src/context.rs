@@ -329,13 +329,14 @@ pub fn route_key(decl: &Declaration, origin: &str) -> String {
     k
 }
 
-/// The entry for `key`, allocating the key only when it is new (the hot
-/// path folds every declaration into several maps whose keys mostly exist).
-fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
+/// Applies `f` to the entry for `key`, allocating the key only when it is
+/// new (the hot path folds every declaration into several maps whose keys
+/// mostly exist), and hashing it once when it exists.
+fn slot<V: Default>(map: &mut HashMap<String, V>, key: &str, f: impl FnOnce(&mut V)) {
+    if let Some(v) = map.get_mut(key) {
+        return f(v);
     }
-    map.get_mut(key).expect("inserted above")
+    f(map.entry(key.to_owned()).or_default());
 }
 
 /// The keys of one declaration whose counters change with an outcome.
@@ -392,28 +393,28 @@ impl Context {
         let ts = decl.declared_at.timestamp();
         let rate = decl.rate();
         let value_cny = decl.total_value_cny();
-        slot(&mut self.traders, &decl.trader.id).touch(ts, value_cny);
-        slot(&mut self.declarants, &decl.declarant.id).touch(ts, value_cny);
+        slot(&mut self.traders, &decl.trader.id, |x| x.touch(ts, value_cny));
+        slot(&mut self.declarants, &decl.declarant.id, |x| x.touch(ts, value_cny));
         if let Some(p) = &decl.overseas_party {
-            slot(&mut self.overseas, &p.id).touch(ts, value_cny);
+            slot(&mut self.overseas, &p.id, |x| x.touch(ts, value_cny));
         }
         let mut key = String::with_capacity(40);
         for item in &decl.items {
             let v = item.value * rate;
             let hs6 = item.hs6();
-            slot(&mut self.goods, hs6).touch(ts, v);
-            slot(&mut self.routes, put_route_key(&mut key, decl, &item.origin)).touch(ts, v);
+            slot(&mut self.goods, hs6, |x| x.touch(ts, v));
+            slot(&mut self.routes, put_route_key(&mut key, decl, &item.origin), |x| x.touch(ts, v));
             if item.quantity > 0.0 {
                 let uv = v / item.quantity;
-                slot(&mut self.unit_value, put_ref_key(&mut key, hs6, &item.origin)).add(uv);
-                slot(&mut self.unit_value_hs6, hs6).add(uv);
+                slot(&mut self.unit_value, put_ref_key(&mut key, hs6, &item.origin), |x| x.add(uv));
+                slot(&mut self.unit_value_hs6, hs6, |x| x.add(uv));
                 if item.net_weight_kg > 0.0 {
-                    slot(&mut self.kg_per_unit, hs6).add(item.net_weight_kg / item.quantity);
-                    slot(&mut self.value_per_kg, hs6).add(v / item.net_weight_kg);
+                    slot(&mut self.kg_per_unit, hs6, |x| x.add(item.net_weight_kg / item.quantity));
+                    slot(&mut self.value_per_kg, hs6, |x| x.add(v / item.net_weight_kg));
                 }
             }
-            *slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "h", hs6)) += 1;
-            *slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "o", &item.origin)) += 1;
+            slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "h", hs6), |n| *n += 1);
+            slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "o", &item.origin), |n| *n += 1);
         }
     }
 
@@ -428,16 +429,16 @@ impl Context {
     pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
         let f = outcome.is_finding();
         let rev = outcome.additional_duty;
-        slot(&mut self.traders, &keys.trader).outcome(f, rev);
-        slot(&mut self.declarants, &keys.declarant).outcome(f, rev);
+        slot(&mut self.traders, &keys.trader, |x| x.outcome(f, rev));
+        slot(&mut self.declarants, &keys.declarant, |x| x.outcome(f, rev));
         if let Some(o) = &keys.overseas {
-            slot(&mut self.overseas, o).outcome(f, rev);
+            slot(&mut self.overseas, o, |x| x.outcome(f, rev));
         }
         for g in &keys.goods {
-            slot(&mut self.goods, g).outcome(f, rev);
+            slot(&mut self.goods, g, |x| x.outcome(f, rev));
         }
         for r in &keys.routes {
-            slot(&mut self.routes, r).outcome(f, rev);
+            slot(&mut self.routes, r, |x| x.outcome(f, rev));
         }
         self.overall.outcome(f, rev);
         if keys.random {
