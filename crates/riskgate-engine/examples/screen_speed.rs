@@ -1,10 +1,11 @@
 //! Times `Engine::screen` alone (no parsing, no store): a seeded synthetic
 //! world's history warms the context, then N live declarations are screened
-//! with the statistical scorer, with a small learned model, and with the
-//! statistical scorer plus the model in the shadow. Prints declarations per
-//! second (best and median of the runs) by wall clock and, where Linux
-//! reports it, by the screening thread's own CPU time (steadier on a busy
-//! machine); nothing is asserted.
+//! with the statistical scorer, with a small learned model, with the
+//! statistical scorer plus the model in the shadow, and with the model both
+//! deciding and in the shadow. Prints declarations per second (best and
+//! median of the runs) by wall clock and, where Linux reports it, by the
+//! screening thread's own CPU time (steadier on a busy machine); nothing is
+//! asserted.
 //!
 //! `cargo run --release -p riskgate-engine --example screen_speed -- [N] [SEED] [RUNS]`
 
@@ -46,10 +47,14 @@ fn main() {
     );
 
     type Setup = fn(&mut Engine, &dyn Fn() -> Box<ModelScorer>);
-    let variants: [(&str, Setup); 3] = [
+    let variants: [(&str, Setup); 4] = [
         ("statistical scorer", |_, _| {}),
         ("learned model", |e, m| e.set_scorer(Some(m()))),
         ("statistical + model shadow", |e, m| e.set_shadow(Some(m()))),
+        ("learned model + model shadow", |e, m| {
+            e.set_scorer(Some(m()));
+            e.set_shadow(Some(m()));
+        }),
     ];
     for (name, setup) in variants {
         let (mut wall, mut cpu) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
