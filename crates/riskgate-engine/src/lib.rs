@@ -6,6 +6,22 @@
 //! seed come in as arguments; the same inputs, state and seed give the same
 //! decision. Persistence of state is the caller's business (see
 //! `Engine::checkpoint`).
+//!
+//! One derived view per declaration: `Engine::screen` first builds a
+//! [`View`] of the declaration against the context — the forex match, the
+//! base rate, the CNY totals, the registry entry, the trader, declarant and
+//! overseas histories, and per item the CNY values, the unit-value and
+//! kg-per-unit references as the item sees them (count, median, robust z,
+//! from one walk of each histogram) and the goods and route histories. The
+//! rule facts (`CustomsSchema::fill_view`), the statistical scorer, the
+//! model features and the shadow scorer all read that one view instead of
+//! each looking the context up again. What only a learned model reads is
+//! derived on first use, so the statistical path does not pay for it: the
+//! view's `novelty` (value per kg, the trader's new HS6 codes and origins)
+//! and the feature vector kept in the [`ScoreInput`], which a learned scorer
+//! and a learned shadow share. Training replays (`Engine::score_input` with
+//! `features::features`) go through the same view, so the features a model
+//! is trained on are the ones it is scored on.
 
 pub mod context;
 pub mod facts;
