@@ -33,7 +33,7 @@ pub struct View<'a> {
     pub overseas: Option<&'a History>,
     /// One per item line, in declaration order.
     pub items: Vec<ItemView<'a>>,
-    /// The items' route keys, end to end (see `ItemView::route`).
+    /// The items' route keys, end to end (see `View::route_key`).
     route_keys: String,
     novelty: OnceCell<Novelty>,
 }
