@@ -99,6 +99,46 @@ impl RefStats {
         self.quantile_log10(0.5).map(|l| 10f64.powf(l))
     }
 
+    /// The quartiles (0.25, 0.5, 0.75) in log10 space in one pass over the
+    /// bins; each is exactly what `quantile_log10` gives for it.
+    pub fn quartiles_log10(&self) -> [Option<f64>; 3] {
+        if self.n == 0 {
+            return [None; 3];
+        }
+        let targets = [0.25 * self.n as f64, 0.5 * self.n as f64, 0.75 * self.n as f64];
+        let mut out = [None; 3];
+        let mut k = 0;
+        let mut cum = 0.0;
+        'bins: for (b, c) in &self.bins {
+            let c = f64::from(*c);
+            // The targets ascend, so each is found at or after the previous one's bin.
+            while cum + c >= targets[k] {
+                let frac = if c > 0.0 { (targets[k] - cum) / c } else { 0.5 };
+                out[k] = Some((f64::from(*b) + frac) / BINS_PER_DECADE);
+                k += 1;
+                if k == targets.len() {
+                    break 'bins;
+                }
+            }
+            cum += c;
+        }
+        let last = self.bins.last().map(|(b, _)| (f64::from(*b) + 1.0) / BINS_PER_DECADE);
+        for q in &mut out[k..] {
+            *q = last;
+        }
+        out
+    }
+
+    /// This reference as one observation `x` sees it: the number of
+    /// observations, the median and the robust z of `x`, from a single walk
+    /// of the bins. Equal, bit for bit, to `n`, `median()` and `z(x)`.
+    pub fn point(&self, x: f64) -> RefPoint {
+        let [q1, m, q3] = self.quartiles_log10();
+        let spread = q1.zip(q3).map(|(q1, q3)| ((q3 - q1) / 1.349).max(0.08));
+        let z = if x.is_nan() || x <= 0.0 { None } else { m.zip(spread).map(|(m, s)| (x.log10() - m) / s) };
+        RefPoint { n: self.n, median: m.map(|l| 10f64.powf(l)), z }
+    }
+
     /// Robust spread of log10(x): half the inter-quartile range, floored so
     /// that a reference with few observations is not over-confident.
     pub fn spread_log10(&self) -> Option<f64> {
@@ -118,12 +158,29 @@ impl RefStats {
     }
 }
 
+/// A reference (`RefStats`) as seen from one observation: see `RefStats::point`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefPoint {
+    pub n: u64,
+    pub median: Option<f64>,
+    /// Robust z of the observation; `None` for a non-positive observation.
+    pub z: Option<f64>,
+}
+
 /// What the registry says about an enterprise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnterpriseInfo {
     pub credit_class: CreditClass,
     pub registered_at: Option<NaiveDate>,
     pub registered_capital_cny: Option<f64>,
+}
+
+impl EnterpriseInfo {
+    /// Days since registration at `at`, when the registration date is known.
+    pub fn age_days(&self, at: DateTime<FixedOffset>) -> Option<f64> {
+        let reg = self.registered_at?;
+        Some((at.date_naive() - reg).num_days() as f64)
+    }
 }
 
 /// One forex payment as kept for matching.
@@ -272,13 +329,14 @@ pub fn route_key(decl: &Declaration, origin: &str) -> String {
     k
 }
 
-/// The entry for `key`, allocating the key only when it is new (the hot
-/// path folds every declaration into several maps whose keys mostly exist).
-fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
+/// Applies `f` to the entry for `key`, allocating the key only when it is
+/// new (the hot path folds every declaration into several maps whose keys
+/// mostly exist), and hashing it once when it exists.
+fn slot<V: Default>(map: &mut HashMap<String, V>, key: &str, f: impl FnOnce(&mut V)) {
+    if let Some(v) = map.get_mut(key) {
+        return f(v);
     }
-    map.get_mut(key).expect("inserted above")
+    f(map.entry(key.to_owned()).or_default());
 }
 
 /// The keys of one declaration whose counters change with an outcome.
@@ -335,28 +393,28 @@ impl Context {
         let ts = decl.declared_at.timestamp();
         let rate = decl.rate();
         let value_cny = decl.total_value_cny();
-        slot(&mut self.traders, &decl.trader.id).touch(ts, value_cny);
-        slot(&mut self.declarants, &decl.declarant.id).touch(ts, value_cny);
+        slot(&mut self.traders, &decl.trader.id, |x| x.touch(ts, value_cny));
+        slot(&mut self.declarants, &decl.declarant.id, |x| x.touch(ts, value_cny));
         if let Some(p) = &decl.overseas_party {
-            slot(&mut self.overseas, &p.id).touch(ts, value_cny);
+            slot(&mut self.overseas, &p.id, |x| x.touch(ts, value_cny));
         }
         let mut key = String::with_capacity(40);
         for item in &decl.items {
             let v = item.value * rate;
             let hs6 = item.hs6();
-            slot(&mut self.goods, hs6).touch(ts, v);
-            slot(&mut self.routes, put_route_key(&mut key, decl, &item.origin)).touch(ts, v);
+            slot(&mut self.goods, hs6, |x| x.touch(ts, v));
+            slot(&mut self.routes, put_route_key(&mut key, decl, &item.origin), |x| x.touch(ts, v));
             if item.quantity > 0.0 {
                 let uv = v / item.quantity;
-                slot(&mut self.unit_value, put_ref_key(&mut key, hs6, &item.origin)).add(uv);
-                slot(&mut self.unit_value_hs6, hs6).add(uv);
+                slot(&mut self.unit_value, put_ref_key(&mut key, hs6, &item.origin), |x| x.add(uv));
+                slot(&mut self.unit_value_hs6, hs6, |x| x.add(uv));
                 if item.net_weight_kg > 0.0 {
-                    slot(&mut self.kg_per_unit, hs6).add(item.net_weight_kg / item.quantity);
-                    slot(&mut self.value_per_kg, hs6).add(v / item.net_weight_kg);
+                    slot(&mut self.kg_per_unit, hs6, |x| x.add(item.net_weight_kg / item.quantity));
+                    slot(&mut self.value_per_kg, hs6, |x| x.add(v / item.net_weight_kg));
                 }
             }
-            *slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "h", hs6)) += 1;
-            *slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "o", &item.origin)) += 1;
+            slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "h", hs6), |n| *n += 1);
+            slot(&mut self.pairs, put_pair_key(&mut key, &decl.trader.id, "o", &item.origin), |n| *n += 1);
         }
     }
 
@@ -371,16 +429,16 @@ impl Context {
     pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
         let f = outcome.is_finding();
         let rev = outcome.additional_duty;
-        slot(&mut self.traders, &keys.trader).outcome(f, rev);
-        slot(&mut self.declarants, &keys.declarant).outcome(f, rev);
+        slot(&mut self.traders, &keys.trader, |x| x.outcome(f, rev));
+        slot(&mut self.declarants, &keys.declarant, |x| x.outcome(f, rev));
         if let Some(o) = &keys.overseas {
-            slot(&mut self.overseas, o).outcome(f, rev);
+            slot(&mut self.overseas, o, |x| x.outcome(f, rev));
         }
         for g in &keys.goods {
-            slot(&mut self.goods, g).outcome(f, rev);
+            slot(&mut self.goods, g, |x| x.outcome(f, rev));
         }
         for r in &keys.routes {
-            slot(&mut self.routes, r).outcome(f, rev);
+            slot(&mut self.routes, r, |x| x.outcome(f, rev));
         }
         self.overall.outcome(f, rev);
         if keys.random {
@@ -404,9 +462,7 @@ impl Context {
     }
 
     pub fn trader_age_days(&self, trader: &str, at: DateTime<FixedOffset>) -> Option<f64> {
-        let e = self.enterprises.get(trader)?;
-        let reg = e.registered_at?;
-        Some((at.date_naive() - reg).num_days() as f64)
+        self.enterprises.get(trader)?.age_days(at)
     }
 }
 
@@ -424,6 +480,34 @@ mod tests {
         assert!((m / 100.0 - 1.0).abs() < 0.08, "median {m}");
         assert!(r.z(100.0).unwrap().abs() < 1.0);
         assert!(r.z(30.0).unwrap() < -3.0);
+    }
+
+    /// `point` walks the bins once; it must equal the separate queries bit for bit.
+    #[test]
+    fn ref_point_equals_the_separate_quantile_queries() {
+        let mut rng = riskgate_core::rng::Rng::new(5);
+        let mut refs = vec![RefStats::default(), RefStats { n: 3, bins: Vec::new() }];
+        for size in [1usize, 2, 3, 4, 5, 7, 8, 20, 100, 1000] {
+            let mut r = RefStats::default();
+            for _ in 0..size {
+                r.add(10f64.powf(4.0 * rng.uniform() - 1.0));
+            }
+            refs.push(r);
+        }
+        // Counts out of step with `n` (a hand-edited checkpoint) take the fallback.
+        refs.push(RefStats { n: 10, bins: vec![(3, 1), (5, 2)] });
+        refs.push(RefStats { n: 4, bins: vec![(3, 0), (4, 0), (9, 4)] });
+        for r in &refs {
+            let [q1, m, q3] = r.quartiles_log10();
+            let same = |a: Option<f64>, b: Option<f64>| a.map(f64::to_bits) == b.map(f64::to_bits);
+            assert!(same(q1, r.quantile_log10(0.25)) && same(m, r.quantile_log10(0.5)));
+            assert!(same(q3, r.quantile_log10(0.75)), "{r:?}");
+            for x in [f64::NAN, -1.0, 0.0, 0.01, 0.7, 3.0, 55.5, 1e6] {
+                let p = r.point(x);
+                assert_eq!(p.n, r.n);
+                assert!(same(p.median, r.median()) && same(p.z, r.z(x)), "{r:?} at {x}");
+            }
+        }
     }
 
     #[test]

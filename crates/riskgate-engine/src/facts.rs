@@ -5,7 +5,8 @@
 use riskgate_core::Declaration;
 use riskgate_rules::{Facts, FieldId, Schema, Scope, Type};
 
-use crate::context::{Context, ForexMatch, put_ref_key, put_route_key};
+use crate::context::{Context, ForexMatch};
+use crate::view::View;
 
 /// Field ids of the customs schema, resolved once.
 #[derive(Debug)]
@@ -213,10 +214,17 @@ impl CustomsSchema {
     }
 
     /// Fills `facts` for one declaration against the current context.
+    /// (Screening fills from the view it shares with the scorers: `fill_view`.)
     pub fn fill(&self, facts: &mut Facts, d: &Declaration, ctx: &Context, fx: Option<ForexMatch>) {
+        self.fill_view(facts, &View::with_forex(d, ctx, fx));
+    }
+
+    /// Fills `facts` from the derived view of one declaration.
+    pub fn fill_view(&self, facts: &mut Facts, v: &View<'_>) {
         use chrono::{Datelike, Timelike};
+        let d = v.declaration;
         facts.clear();
-        let prior = ctx.base_rate();
+        let prior = v.base_rate;
         facts.set_text(self.id, &d.id);
         facts.set_text(self.office, &d.office);
         facts.set_text(self.direction, d.direction.as_str());
@@ -230,12 +238,12 @@ impl CustomsSchema {
             facts.set_text(self.departure, x);
         }
         facts.set_num(self.item_count, d.items.len() as f64);
-        facts.set_num(self.total_value_cny, d.total_value_cny());
-        facts.set_num(self.declared_duty_cny, d.declared_duty_cny());
+        facts.set_num(self.total_value_cny, v.total_value_cny);
+        facts.set_num(self.declared_duty_cny, v.declared_duty_cny);
         facts.set_num(self.hour, f64::from(d.declared_at.hour()));
         facts.set_num(self.weekday, f64::from(d.declared_at.weekday().number_from_monday()));
         facts.set_text(self.trader_id, &d.trader.id);
-        match ctx.enterprises.get(&d.trader.id) {
+        match v.enterprise {
             Some(e) => {
                 facts.set_text(self.trader_class, e.credit_class.as_str());
                 facts.set_bool(self.trader_known, true);
@@ -248,32 +256,30 @@ impl CustomsSchema {
                 facts.set_bool(self.trader_known, false);
             }
         }
-        if let Some(age) = ctx.trader_age_days(&d.trader.id, d.declared_at) {
+        if let Some(age) = v.trader_age_days {
             facts.set_num(self.trader_age, age);
         }
-        set_history(facts, self.trader, None, ctx.traders.get(&d.trader.id), prior);
+        set_history(facts, self.trader, None, v.trader, prior);
         facts.set_text(self.declarant_id, &d.declarant.id);
-        set_history(facts, self.declarant, None, ctx.declarants.get(&d.declarant.id), prior);
+        set_history(facts, self.declarant, None, v.declarant, prior);
         if let Some(p) = &d.overseas_party {
             facts.set_text(self.overseas_id, &p.id);
             if let Some(c) = &p.country {
                 facts.set_text(self.overseas_country, c);
             }
         }
-        facts.set_bool(self.forex_matched, fx.is_some());
-        if let Some(m) = fx {
+        facts.set_bool(self.forex_matched, v.forex.is_some());
+        if let Some(m) = v.forex {
             facts.set_num(self.forex_paid, m.paid_cny);
             facts.set_num(self.forex_ratio, m.ratio);
             facts.set_bool(self.forex_by_ref, m.by_reference);
         }
-        let rate = d.rate();
-        let mut key = String::new();
-        for item in &d.items {
+        for (n, it) in v.items.iter().enumerate() {
+            let item = it.item;
             let i = facts.push_item();
-            let hs6 = item.hs6();
             facts.set_item_num(i, self.i_line, f64::from(item.line));
             facts.set_item_text(i, self.i_hs, &item.hs_code);
-            facts.set_item_text(i, self.i_hs6, hs6);
+            facts.set_item_text(i, self.i_hs6, it.hs6);
             facts.set_item_text(i, self.i_hs4, &item.hs_code[..4]);
             facts.set_item_text(i, self.i_hs2, &item.hs_code[..2]);
             facts.set_item_text(i, self.i_origin, &item.origin);
@@ -286,39 +292,35 @@ impl CustomsSchema {
             facts.set_item_num(i, self.i_quantity, item.quantity);
             facts.set_item_num(i, self.i_kg, item.net_weight_kg);
             facts.set_item_num(i, self.i_value, item.value);
-            let vcny = item.value * rate;
-            facts.set_item_num(i, self.i_value_cny, vcny);
+            facts.set_item_num(i, self.i_value_cny, it.value_cny);
             facts.set_item_num(i, self.i_duty_rate, item.duty_rate);
-            let uv = vcny / item.quantity;
-            facts.set_item_num(i, self.i_unit_value, uv);
-            let kpu = item.net_weight_kg / item.quantity;
-            facts.set_item_num(i, self.i_kg_per_unit, kpu);
-            if let Some(r) = ctx.unit_value.get(put_ref_key(&mut key, hs6, &item.origin)) {
+            facts.set_item_num(i, self.i_unit_value, it.unit_value);
+            facts.set_item_num(i, self.i_kg_per_unit, it.kg_per_unit);
+            if let Some(r) = it.unit_value_ref {
                 facts.set_item_num(i, self.i_ref_count, r.n as f64);
-                if let Some(m) = r.median() {
+                if let Some(m) = r.median {
                     facts.set_item_num(i, self.i_ref_median, m);
                 }
-                if let Some(z) = r.z(uv) {
+                if let Some(z) = r.z {
                     facts.set_item_num(i, self.i_ref_z, z);
                 }
             } else {
                 facts.set_item_num(i, self.i_ref_count, 0.0);
             }
-            if let Some(m) = ctx.unit_value_hs6.get(hs6).and_then(|r| r.median()) {
+            if let Some(m) = it.unit_value_hs6.and_then(|r| r.median) {
                 facts.set_item_num(i, self.i_ref6_median, m);
             }
-            if let Some(r) = ctx.kg_per_unit.get(hs6) {
-                if let Some(m) = r.median() {
+            if let Some(r) = it.kg_ref {
+                if let Some(m) = r.median {
                     facts.set_item_num(i, self.i_kgref_median, m);
                 }
-                if let Some(z) = r.z(kpu) {
+                if let Some(z) = r.z {
                     facts.set_item_num(i, self.i_kgref_z, z);
                 }
             }
-            let route = put_route_key(&mut key, d, &item.origin);
-            facts.set_item_text(i, self.i_route, route);
-            set_history(facts, self.i_goods, Some(i), ctx.goods.get(hs6), prior);
-            set_history(facts, self.i_route_hist, Some(i), ctx.routes.get(route), prior);
+            facts.set_item_text(i, self.i_route, v.route_key(n));
+            set_history(facts, self.i_goods, Some(i), it.goods, prior);
+            set_history(facts, self.i_route_hist, Some(i), it.route, prior);
         }
     }
 }

@@ -6,8 +6,9 @@
 use chrono::{Datelike, Timelike};
 use riskgate_core::{CreditClass, Declaration, Direction, Item, TransportMode};
 
-use crate::context::{History, put_ref_key, put_route_key};
+use crate::context::History;
 use crate::scorer::{PRIOR_STRENGTH, ScoreInput};
+use crate::view::View;
 
 /// Feature names, in vector order. Changing them needs a new model.
 pub const FEATURES: &[&str] = &[
@@ -167,16 +168,18 @@ impl FeatureLayout {
         self.sources.is_empty()
     }
 
-    /// Fills `out` with the model's input row for `input`; `scratch` holds
-    /// the engine's full vector between calls.
-    pub fn fill(&self, input: &ScoreInput<'_>, scratch: &mut Vec<f64>, out: &mut Vec<f64>) {
+    /// Fills `out` with the model's input row for `input`, from the
+    /// engine's vector that `input` derives once. (`scratch` is no longer
+    /// used; it stays for callers.)
+    pub fn fill(&self, input: &ScoreInput<'_>, _scratch: &mut Vec<f64>, out: &mut Vec<f64>) {
+        let full = input.features();
         if let Some(keys) = &self.identity_tail {
-            features(input, out);
+            out.clear();
+            out.extend_from_slice(full);
             attribute_features(input.declaration, keys, out);
             return;
         }
-        features(input, scratch);
-        self.gather(input.declaration, scratch, out);
+        self.gather(input.declaration, full, out);
     }
 
     /// Picks the model's inputs out of the engine's full vector `full`
@@ -220,14 +223,20 @@ pub fn attribute_features(d: &Declaration, keys: &[String], out: &mut Vec<f64>) 
 
 /// Fills `out` with the feature vector of `d` (in `FEATURES` order).
 pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
-    let (d, ctx, fx) = (input.declaration, input.context, input.forex);
     out.clear();
-    let prior = ctx.base_rate();
+    out.extend_from_slice(input.features());
+}
+
+/// Fills `out` with the feature vector of a declaration's view (in
+/// `FEATURES` order), given the active rules that fired on it.
+pub fn features_of(v: &View<'_>, rule_weight: f64, rules_fired: usize, out: &mut Vec<f64>) {
+    let (d, fx) = (v.declaration, v.forex);
+    out.clear();
+    let prior = v.base_rate;
     let nan = f64::NAN;
-    let rate_cny = d.rate();
-    let value = d.total_value_cny();
+    let value = v.total_value_cny;
     out.push((1.0 + value).ln());
-    out.push((1.0 + d.declared_duty_cny()).ln());
+    out.push((1.0 + v.declared_duty_cny).ln());
     out.push(d.items.len() as f64);
     out.push(d.items.iter().map(|i| i.duty_rate).fold(0.0, f64::max));
     out.push(f64::from(u8::from(d.direction == Direction::Import)));
@@ -237,7 +246,7 @@ pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
     out.push(f64::from(d.declared_at.hour()));
     out.push(f64::from(d.declared_at.weekday().number_from_monday()));
     out.push(f64::from(u8::from(d.currency != "CNY")));
-    let ent = ctx.enterprises.get(&d.trader.id);
+    let ent = v.enterprise;
     out.push(match ent.map(|e| e.credit_class) {
         Some(CreditClass::Advanced) => 0.0,
         Some(CreditClass::General) => 1.0,
@@ -247,19 +256,19 @@ pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
     });
     out.push(f64::from(u8::from(ent.is_some())));
     out.push(ent.and_then(|e| e.registered_capital_cny).map_or(nan, |c| (1.0 + c).ln()));
-    out.push(ctx.trader_age_days(&d.trader.id, d.declared_at).unwrap_or(nan));
-    let th = ctx.traders.get(&d.trader.id);
+    out.push(v.trader_age_days.unwrap_or(nan));
+    let th = v.trader;
     out.push(th.map_or(0.0, |h| h.declarations as f64));
     out.push(th.map_or(0.0, |h| h.recent));
     out.push(th.map_or(0.0, |h| h.controls as f64));
     out.push(rate(th, prior));
     out.push(th.filter(|h| h.controls > 0).map_or(nan, |h| h.revenue_cny / h.controls as f64));
     out.push(th.map_or(nan, |h| (d.declared_at.timestamp() - h.first_seen) as f64 / 86_400.0));
-    let dh = ctx.declarants.get(&d.declarant.id);
+    let dh = v.declarant;
     out.push(dh.map_or(0.0, |h| h.declarations as f64));
     out.push(dh.map_or(0.0, |h| h.controls as f64));
     out.push(rate(dh, prior));
-    let oh = d.overseas_party.as_ref().and_then(|p| ctx.overseas.get(&p.id));
+    let oh = v.overseas;
     out.push(oh.map_or(0.0, |h| h.controls as f64));
     out.push(rate(oh, prior));
     let main = main_item(d);
@@ -271,91 +280,76 @@ pub fn features(input: &ScoreInput<'_>, out: &mut Vec<f64>) {
     out.push(fx.map_or(nan, |m| m.ratio));
     out.push(fx.map_or(nan, |m| f64::from(u8::from(m.by_reference))));
 
-    let mut key = String::with_capacity(40);
-    let (mut min_z, mut ref_n, mut vs_hs6, mut max_kg_z, mut min_vpk_z) = (nan, nan, nan, nan, nan);
+    let (mut min_z, mut ref_n, mut vs_hs6, mut max_kg_z) = (nan, nan, nan, nan);
     let (mut goods, mut route, mut goods_controls) = (prior, prior, 0.0f64);
-    let (mut ne_dep, mut hub, mut new_hs, mut new_origin) = (0.0, 0.0, 0.0, 0.0);
+    let (mut ne_dep, mut hub) = (0.0, 0.0);
     let dep = d.country_of_departure.as_deref();
-    for item in &d.items {
-        let hs6 = item.hs6();
-        let v = item.value * rate_cny;
-        let uv = v / item.quantity;
-        let exact = ctx.unit_value.get(put_ref_key(&mut key, hs6, &item.origin)).filter(|r| r.n >= 5);
-        let r = exact.or_else(|| ctx.unit_value_hs6.get(hs6).filter(|r| r.n >= 5));
-        if let Some(z) = r.and_then(|r| r.z(uv))
+    for it in &v.items {
+        let item = it.item;
+        let uv = it.unit_value;
+        let r = it.unit_value_ref.filter(|r| r.n >= 5).or_else(|| it.unit_value_hs6.filter(|r| r.n >= 5));
+        if let Some(z) = r.and_then(|r| r.z)
             && (min_z.is_nan() || z < min_z)
         {
             min_z = z;
             ref_n = r.map_or(0.0, |r| r.n as f64);
         }
-        if let Some(m) = ctx.unit_value_hs6.get(hs6).filter(|r| r.n >= 5).and_then(|r| r.median()) {
+        if let Some(m) = it.unit_value_hs6.filter(|r| r.n >= 5).and_then(|r| r.median) {
             let x = (uv / m).ln();
             if vs_hs6.is_nan() || x < vs_hs6 {
                 vs_hs6 = x;
             }
         }
-        if item.net_weight_kg > 0.0 {
-            if let Some(z) =
-                ctx.kg_per_unit.get(hs6).filter(|r| r.n >= 5).and_then(|r| r.z(item.net_weight_kg / item.quantity))
-                && (max_kg_z.is_nan() || z > max_kg_z)
-            {
-                max_kg_z = z;
-            }
-            if let Some(z) = ctx.value_per_kg.get(hs6).filter(|r| r.n >= 5).and_then(|r| r.z(v / item.net_weight_kg))
-                && (min_vpk_z.is_nan() || z < min_vpk_z)
-            {
-                min_vpk_z = z;
-            }
+        if item.net_weight_kg > 0.0
+            && let Some(z) = it.kg_ref.filter(|r| r.n >= 5).and_then(|r| r.z)
+            && (max_kg_z.is_nan() || z > max_kg_z)
+        {
+            max_kg_z = z;
         }
-        let g = ctx.goods.get(hs6);
+        let g = it.goods;
         goods = goods.max(rate(g, prior));
         goods_controls = goods_controls.max(g.map_or(0.0, |h| h.controls as f64));
-        route = route.max(rate(ctx.routes.get(put_route_key(&mut key, d, &item.origin)), prior));
+        route = route.max(rate(it.route, prior));
         if dep.is_some_and(|dep| dep != item.origin) {
             ne_dep = 1.0;
             if dep.is_some_and(|dep| HUBS.contains(&dep)) {
                 hub = 1.0;
             }
         }
-        if ctx.pair_count(&mut key, &d.trader.id, "h", hs6) == 0 {
-            new_hs = 1.0;
-        }
-        if ctx.pair_count(&mut key, &d.trader.id, "o", &item.origin) == 0 {
-            new_origin = 1.0;
-        }
     }
+    let novelty = v.novelty();
     out.extend([
         min_z,
         ref_n,
         vs_hs6,
         max_kg_z,
-        min_vpk_z,
+        novelty.min_value_per_kg_z,
         goods,
         route,
         goods_controls,
         ne_dep,
         hub,
-        new_hs,
-        new_origin,
+        f64::from(u8::from(novelty.new_hs6)),
+        f64::from(u8::from(novelty.new_origin)),
     ]);
     out.push(main.hs_code[..2].parse::<f64>().unwrap_or(nan));
     out.push(main.duty_rate);
     out.push(f64::from(u8::from(d.documents.iter().any(|x| x.kind == "certificate_of_origin"))));
-    out.push(input.rule_weight);
-    out.push(input.rules_fired as f64);
+    out.push(rule_weight);
+    out.push(rules_fired as f64);
     // Raw counts beside the smoothed rates: with few controls the trees can
     // tell "1 of 1" from "0 of 0" better than a rate shrunk to the prior.
     out.push(th.map_or(0.0, |h| h.findings as f64));
     out.push(dh.map_or(0.0, |h| h.findings as f64));
     out.push(oh.map_or(0.0, |h| h.findings as f64));
-    out.push(d.items.iter().filter_map(|i| ctx.goods.get(i.hs6())).map(|h| h.findings as f64).fold(0.0, f64::max));
+    out.push(v.items.iter().filter_map(|i| i.goods).map(|h| h.findings as f64).fold(0.0, f64::max));
     // Codes as numbers (label encoding): trees learn code-specific risk.
     out.push(main.hs_code[..6].parse::<f64>().unwrap_or(nan));
     out.push(main.hs_code[..4].parse::<f64>().unwrap_or(nan));
     out.push(code_number(&main.origin));
     out.push(dep.map_or(nan, code_number));
     out.push(main.net_weight_kg.ln_1p());
-    out.push((main.value * rate_cny / main.quantity).ln_1p());
+    out.push((main.value * v.rate / main.quantity).ln_1p());
     out.push(f64::from(d.declared_at.ordinal()));
     debug_assert_eq!(out.len(), FEATURES.len());
 }

@@ -6,6 +6,22 @@
 //! seed come in as arguments; the same inputs, state and seed give the same
 //! decision. Persistence of state is the caller's business (see
 //! `Engine::checkpoint`).
+//!
+//! One derived view per declaration: `Engine::screen` first builds a
+//! [`View`] of the declaration against the context — the forex match, the
+//! base rate, the CNY totals, the registry entry, the trader, declarant and
+//! overseas histories, and per item the CNY values, the unit-value and
+//! kg-per-unit references as the item sees them (count, median, robust z,
+//! from one walk of each histogram) and the goods and route histories. The
+//! rule facts (`CustomsSchema::fill_view`), the statistical scorer, the
+//! model features and the shadow scorer all read that one view instead of
+//! each looking the context up again. What only a learned model reads is
+//! derived on first use, so the statistical path does not pay for it: the
+//! view's `novelty` (value per kg, the trader's new HS6 codes and origins)
+//! and the feature vector kept in the [`ScoreInput`], which a learned scorer
+//! and a learned shadow share. Training replays (`Engine::score_input` with
+//! `features::features`) go through the same view, so the features a model
+//! is trained on are the ones it is scored on.
 
 pub mod context;
 pub mod facts;
@@ -14,6 +30,7 @@ pub mod model_scorer;
 pub mod rulebook;
 pub mod scorer;
 pub mod selectivity;
+pub mod view;
 
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::{Channel, CreditClass, Decision, Declaration, Disposal, Outcome, Reason, RiskLevel, Source};
@@ -25,6 +42,7 @@ pub use facts::CustomsSchema;
 pub use rulebook::{RuleBook, RuleDef, RuleStatus};
 pub use scorer::{Score, ScoreInput, Scorer, StatScorer};
 pub use selectivity::{Selectivity, SelectivityConfig, TargetRates};
+pub use view::{ItemView, View};
 
 /// How much the credit class scales a declaration's ranking (DESIGN.md 6).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -221,8 +239,7 @@ impl Engine {
 
     /// Which active rules fire on a declaration, without deciding anything.
     pub fn rule_hits(&mut self, d: &Declaration) -> Vec<&RuleDef> {
-        let fx = self.context.forex.lookup(d, d.total_value_cny());
-        self.schema.fill(&mut self.facts, d, &self.context, fx);
+        self.schema.fill_view(&mut self.facts, &View::new(d, &self.context));
         let mut hits = std::mem::take(&mut self.hits);
         self.rules.matching(&self.facts, d.declared_at, &mut hits);
         self.hits = hits;
@@ -231,9 +248,8 @@ impl Engine {
 
     /// Screens one declaration: decides, then folds it into the context.
     pub fn screen(&mut self, d: &Declaration, now: DateTime<FixedOffset>) -> Screened {
-        let declared_cny = d.total_value_cny();
-        let fx = self.context.forex.lookup(d, declared_cny);
-        self.schema.fill(&mut self.facts, d, &self.context, fx);
+        let view = View::new(d, &self.context);
+        self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);
         self.rules.matching(&self.facts, d.declared_at, &mut hits);
 
@@ -258,17 +274,11 @@ impl Engine {
                 weight: r.weight,
             });
         }
-        let input = ScoreInput {
-            declaration: d,
-            context: &self.context,
-            forex: fx,
-            rule_weight: 1.0 - keep,
-            rules_fired: hits.len(),
-        };
-        let score = self.scorer.as_ref().map(|s| s.score(input)).filter(|s| s.probability.is_finite());
+        let input = ScoreInput::new(view, 1.0 - keep, hits.len());
+        let score = self.scorer.as_ref().map(|s| s.score(&input)).filter(|s| s.probability.is_finite());
         // A scorer that learned the rules' value already counts them.
         let keep = if score.is_some() && self.scorer.as_ref().is_some_and(|s| s.learns_rules()) { 1.0 } else { keep };
-        let shadow = self.shadow.as_ref().map(|s| (s.id().to_string(), s.score(input).probability));
+        let shadow = self.shadow.as_ref().map(|s| (s.id().to_string(), s.score(&input).probability));
         let probability = match &score {
             Some(s) => {
                 reasons.push(Reason::Model {
@@ -281,7 +291,7 @@ impl Engine {
             }
             None => {
                 // Conservative default: never below three times the base rate.
-                let p = (3.0 * self.context.base_rate()).min(0.5);
+                let p = (3.0 * input.base_rate).min(0.5);
                 reasons.push(Reason::Fallback {
                     detail: format!("scorer unavailable; rules plus conservative default risk {p:.3}"),
                 });
@@ -290,7 +300,8 @@ impl Engine {
         };
         let risk_value = round4(1.0 - (1.0 - probability) * keep);
         let risk_level = RiskLevel::from_risk_value(risk_value);
-        let class = self.context.enterprises.get(&d.trader.id).map(|e| e.credit_class);
+        let class = input.enterprise.map(|e| e.credit_class);
+        drop(input);
         let factor = self.config.credit.of(class);
         if (factor - 1.0).abs() > 1e-9 {
             reasons.push(Reason::Credit { class: class.map_or("unknown", |c| c.as_str()).into(), factor });
@@ -380,14 +391,14 @@ impl Engine {
     /// What the scorers see for a declaration right now, including the
     /// active rules that fire on it (for training and analysis).
     pub fn score_input<'a>(&'a mut self, d: &'a Declaration) -> ScoreInput<'a> {
-        let fx = self.context.forex.lookup(d, d.total_value_cny());
-        self.schema.fill(&mut self.facts, d, &self.context, fx);
+        let view = View::new(d, &self.context);
+        self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);
         self.rules.matching(&self.facts, d.declared_at, &mut hits);
         let keep: f64 = hits.iter().map(|i| 1.0 - self.rules.defs[*i].weight.clamp(0.0, 1.0)).product();
         let rules_fired = hits.len();
         self.hits = hits;
-        ScoreInput { declaration: d, context: &self.context, forex: fx, rule_weight: 1.0 - keep, rules_fired }
+        ScoreInput::new(view, 1.0 - keep, rules_fired)
     }
 }
 

@@ -85,10 +85,9 @@ impl Scorer for ModelScorer {
         true
     }
 
-    fn score(&self, input: ScoreInput<'_>) -> Score {
+    fn score(&self, input: &ScoreInput<'_>) -> Score {
         let mut row = Vec::with_capacity(FEATURES.len().max(self.layout.len()));
-        let mut scratch = Vec::new();
-        self.layout.fill(&input, &mut scratch, &mut row);
+        self.layout.fill(input, &mut Vec::new(), &mut row);
         // Contributions plus the bias add up to the log-odds: one walk of
         // the trees gives both the explanation and the probability.
         let (contrib, bias) = self.classifier.contributions(&row);
@@ -106,7 +105,7 @@ impl Scorer for ModelScorer {
             None => {
                 let per_value =
                     if input.context.value_found_cny > 0.0 { input.context.revenue_per_value_found } else { 0.05 };
-                input.declaration.total_value_cny() * per_value
+                input.total_value_cny * per_value
             }
         };
         Score {

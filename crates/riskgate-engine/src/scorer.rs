@@ -4,10 +4,9 @@
 //! `Scorer` seam.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
-use riskgate_core::Declaration;
-
-use crate::context::{Context, ForexMatch, put_ref_key, put_route_key};
+use crate::view::View;
 
 /// Weight, in controls, of the prior when smoothing a finding rate.
 pub const PRIOR_STRENGTH: f64 = 8.0;
@@ -24,22 +23,47 @@ pub struct Score {
     pub scorer_id: String,
 }
 
-/// Inputs every scorer sees.
-#[derive(Debug, Clone, Copy)]
+/// Inputs every scorer sees: the declaration's derived view (which also
+/// gives `declaration`, `context` and `forex` as fields, through `Deref`)
+/// and the active rules that fired on it. The model's feature vector is
+/// derived from them on first use and kept, so that a learned scorer and a
+/// learned shadow share it.
+#[derive(Debug)]
 pub struct ScoreInput<'a> {
-    pub declaration: &'a Declaration,
-    pub context: &'a Context,
-    pub forex: Option<ForexMatch>,
+    pub view: View<'a>,
     /// The active rules that fired: their combined weight 1 − Π(1 − wᵢ)
     /// and their number.
     pub rule_weight: f64,
     pub rules_fired: usize,
+    features: OnceCell<Vec<f64>>,
+}
+
+impl<'a> ScoreInput<'a> {
+    pub fn new(view: View<'a>, rule_weight: f64, rules_fired: usize) -> Self {
+        ScoreInput { view, rule_weight, rules_fired, features: OnceCell::new() }
+    }
+
+    /// The engine's feature vector (`features::FEATURES` order), derived once.
+    pub fn features(&self) -> &[f64] {
+        self.features.get_or_init(|| {
+            let mut out = Vec::with_capacity(crate::features::FEATURES.len());
+            crate::features::features_of(&self.view, self.rule_weight, self.rules_fired, &mut out);
+            out
+        })
+    }
+}
+
+impl<'a> std::ops::Deref for ScoreInput<'a> {
+    type Target = View<'a>;
+    fn deref(&self) -> &View<'a> {
+        &self.view
+    }
 }
 
 /// The seam through which scorers (statistical, learned, shadow) plug in.
 pub trait Scorer: Send + Sync {
     fn id(&self) -> &str;
-    fn score(&self, input: ScoreInput<'_>) -> Score;
+    fn score(&self, input: &ScoreInput<'_>) -> Score;
     /// True when the score already weighs the rules that fired (a model
     /// trained with them as features); the engine then does not add the
     /// rules' weights a second time.
@@ -83,12 +107,12 @@ impl Scorer for StatScorer {
         &self.id
     }
 
-    fn score(&self, input: ScoreInput<'_>) -> Score {
-        let d = input.declaration;
-        let ctx = input.context;
-        let base = ctx.base_rate();
+    fn score(&self, input: &ScoreInput<'_>) -> Score {
+        let v = &input.view;
+        let d = v.declaration;
+        let ctx = v.context;
+        let base = v.base_rate;
         let mut c: Vec<(&'static str, f64)> = Vec::with_capacity(10);
-        let rate = d.rate();
 
         // Price and weight anomalies: the strongest item counts.
         let mut under = 0.0f64;
@@ -96,21 +120,17 @@ impl Scorer for StatScorer {
         let mut novelty = 0.0f64;
         let mut goods = 0.0f64;
         let mut route = 0.0f64;
-        let mut key = String::new();
-        for item in &d.items {
-            let hs6 = item.hs6();
-            let uv = item.value * rate / item.quantity;
-            let exact = ctx.unit_value.get(put_ref_key(&mut key, hs6, &item.origin));
+        for it in &v.items {
+            let exact = it.unit_value_ref;
             let r = exact.filter(|r| r.n >= 8);
-            let r = r.or_else(|| ctx.unit_value_hs6.get(hs6).filter(|r| r.n >= 8));
-            if let Some(z) = r.and_then(|r| r.z(uv))
+            let r = r.or_else(|| it.unit_value_hs6.filter(|r| r.n >= 8));
+            if let Some(z) = r.and_then(|r| r.z)
                 && z < -1.5
             {
                 under = under.max((0.7 * (-z - 1.5)).min(3.0));
             }
-            if item.net_weight_kg > 0.0
-                && let Some(z) =
-                    ctx.kg_per_unit.get(hs6).filter(|r| r.n >= 8).and_then(|r| r.z(item.net_weight_kg / item.quantity))
+            if it.item.net_weight_kg > 0.0
+                && let Some(z) = it.kg_ref.filter(|r| r.n >= 8).and_then(|r| r.z)
                 && z > 1.5
             {
                 heavy = heavy.max((0.6 * (z - 1.5)).min(2.5));
@@ -118,10 +138,10 @@ impl Scorer for StatScorer {
             if exact.is_none_or(|r| r.n < 3) {
                 novelty = novelty.max(0.3);
             }
-            if let Some(h) = ctx.goods.get(hs6) {
+            if let Some(h) = it.goods {
                 goods = goods.max(rate_shift(h.controls, h.findings, base, 0.6));
             }
-            if let Some(h) = ctx.routes.get(put_route_key(&mut key, d, &item.origin)) {
+            if let Some(h) = it.route {
                 route = route.max(rate_shift(h.controls, h.findings, base, 0.6));
             }
         }
@@ -131,26 +151,22 @@ impl Scorer for StatScorer {
         c.push(("goods_finding_rate", goods));
         c.push(("route_finding_rate", route));
 
-        let th = ctx.traders.get(&d.trader.id);
+        let th = v.trader;
         c.push(("trader_finding_rate", th.map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.9))));
-        c.push((
-            "declarant_finding_rate",
-            ctx.declarants.get(&d.declarant.id).map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.6)),
-        ));
-        if let Some(p) = &d.overseas_party {
+        c.push(("declarant_finding_rate", v.declarant.map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.6))));
+        if d.overseas_party.is_some() {
             c.push((
                 "overseas_party_finding_rate",
-                ctx.overseas.get(&p.id).map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.5)),
+                v.overseas.map_or(0.0, |h| rate_shift(h.controls, h.findings, base, 0.5)),
             ));
         }
-        let age = ctx.trader_age_days(&d.trader.id, d.declared_at);
-        let newcomer = match (ctx.enterprises.contains_key(&d.trader.id), age) {
+        let newcomer = match (v.enterprise.is_some(), v.trader_age_days) {
             (false, _) => 0.8,
             (true, Some(a)) if a < 365.0 => 0.5,
             _ => 0.0,
         } + if th.is_none_or(|h| h.declarations < 3) { 0.3 } else { 0.0 };
         c.push(("new_trader", newcomer));
-        let fx = match input.forex {
+        let fx = match v.forex {
             Some(m) if m.ratio > 1.1 => (1.2 * (m.ratio.ln() / 1.5f64.ln())).min(3.0),
             _ => 0.0,
         };
@@ -163,7 +179,7 @@ impl Scorer for StatScorer {
         let per_value = if ctx.value_found_cny > 0.0 { ctx.revenue_per_value_found } else { 0.05 };
         Score {
             probability,
-            expected_revenue_cny: probability * d.total_value_cny() * per_value,
+            expected_revenue_cny: probability * v.total_value_cny * per_value,
             contributions: c.into_iter().map(|(n, v)| (Cow::Borrowed(n), v)).collect(),
             scorer_id: self.id.clone(),
         }
