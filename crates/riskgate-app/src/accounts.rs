@@ -255,7 +255,8 @@ pub fn issue_token(
     scopes: Vec<String>,
 ) -> anyhow::Result<(ApiToken, String)> {
     use crate::error::AppError;
-    let u = app.store.user(username)?.ok_or_else(|| AppError::invalid("user", format!("user: no user {username:?}")))?;
+    let u =
+        app.store.user(username)?.ok_or_else(|| AppError::invalid("user", format!("user: no user {username:?}")))?;
     if u.disabled {
         return Err(AppError::conflict(format!("user: {username} is disabled")).into());
     }

@@ -37,8 +37,11 @@ pub fn override_lane(
 /// declaration, same lane, completed control, released goods.
 pub fn apply(app: &mut App, o: &Override) -> Result<OverrideDone> {
     if o.reason.trim().is_empty() {
-        return Err(AppError::invalid("reason", format!("override of {}: reason: a reason is required", o.declaration_id))
-            .into());
+        return Err(AppError::invalid(
+            "reason",
+            format!("override of {}: reason: a reason is required", o.declaration_id),
+        )
+        .into());
     }
     if !known_officer(app, &o.officer)? {
         return Err(AppError::invalid(

@@ -640,7 +640,11 @@ mod tests {
     fn partitions_are_stable_and_spread() {
         // Pinned: changing the hash would move offices between partitions
         // of an existing stream.
-        assert_eq!(partition_of("2201", 8), partition_of("2201", 8));
+        for n in [1, 2, 8, 256] {
+            assert!(["2201", "2202", "5301", ""].iter().all(|o| partition_of(o, n) < n));
+        }
+        assert_eq!(partition_of("2201", 1), 0);
+        assert_eq!(partition_of("2201", 0), 0, "zero partitions behave as one");
         let got: Vec<u32> = ["2201", "2202", "2203", "5301", "4700"].iter().map(|o| partition_of(o, 8)).collect();
         expect_test::expect!["[2, 7, 4, 6, 4]"].assert_eq(&format!("{got:?}"));
         let names = Names::new("t-1").unwrap();

@@ -40,8 +40,7 @@ fn fixture() -> Fixture {
         office(json!({"code":"2201","name":"浦东海关","parent":"2200","level":"office"})),
     ];
     imports::commit_offices(&mut app, &offices, "test").unwrap();
-    let officer =
-        Officer::from_json(&json!({"id":"E1","name":"王","office":"2201","post":"inspection"})).unwrap();
+    let officer = Officer::from_json(&json!({"id":"E1","name":"王","office":"2201","post":"inspection"})).unwrap();
     imports::commit_officers(&mut app, &[officer], "test").unwrap();
     let mut tokens = Vec::new();
     for (name, role, office) in [
@@ -229,14 +228,12 @@ async fn kpis_carry_the_workforce_figures_and_the_openapi_document_is_served() {
     assert_eq!(status, StatusCode::OK);
     let (status, k) = f.call("GET", "/api/v1/kpis", &f.analyst, None).await;
     assert_eq!(status, StatusCode::OK, "{k}");
-    let hq = k["units"].as_array().unwrap().iter().find(|u| u["code"] == "0000").unwrap_or_else(|| panic!("{k}")).clone();
+    let hq =
+        k["units"].as_array().unwrap().iter().find(|u| u["code"] == "0000").unwrap_or_else(|| panic!("{k}")).clone();
     let names: Vec<&str> = hq["figures"].as_array().unwrap().iter().filter_map(|f| f["key"].as_str()).collect();
-    for key in [
-        "litigation_win_rate",
-        "internal_affairs_pass_rate",
-        "leadership_assessment_pass_rate",
-        "misconduct_case_rate",
-    ] {
+    for key in
+        ["litigation_win_rate", "internal_affairs_pass_rate", "leadership_assessment_pass_rate", "misconduct_case_rate"]
+    {
         assert!(names.contains(&key), "{key} missing from /kpis: {names:?}");
     }
     let (status, doc) = f.call("GET", "/api/v1/openapi.json", &f.analyst, None).await;

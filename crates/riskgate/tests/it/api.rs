@@ -49,7 +49,6 @@ impl Drop for Server {
     }
 }
 
-
 fn cli(data: &Store, args: &[&str], password: Option<&str>) -> String {
     let mut c = Command::new(env!("CARGO_BIN_EXE_riskgate"));
     c.args(data.args()).arg("--user").arg("setup").args(args);

@@ -4,11 +4,8 @@
 //! PostgreSQL fails the test unless RISKGATE_SKIP_PG=1 (then `SKIPPED:`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use riskgate_store::PgStore;
-
-
 
 /// One store: SQLite under `dir/data`, or a fresh PostgreSQL schema.
 struct Env {
@@ -169,7 +166,8 @@ fn sqlite_and_postgres_decide_identically() {
 fn the_database_url_is_checked_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = crate::support::bin().arg("--data").arg(tmp.path()).args(args).args(["config", "show"]).output().unwrap();
+        let out =
+            crate::support::bin().arg("--data").arg(tmp.path()).args(args).args(["config", "show"]).output().unwrap();
         assert!(!out.status.success(), "{args:?} accepted");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };

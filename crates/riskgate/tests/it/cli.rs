@@ -3,8 +3,7 @@
 //! lifecycle, back-test figures and state surviving restarts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+use std::process::Output;
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -503,7 +502,13 @@ fn a_shadow_model_never_changes_a_lane() {
 fn durability_is_chosen_by_environment_and_checked() {
     let e = Env::new();
     let run = |v: &str| {
-        crate::support::bin().env("RISKGATE_DURABILITY", v).arg("--data").arg(e.data()).args(["config", "show"]).output().unwrap()
+        crate::support::bin()
+            .env("RISKGATE_DURABILITY", v)
+            .arg("--data")
+            .arg(e.data())
+            .args(["config", "show"])
+            .output()
+            .unwrap()
     };
     assert!(run("power").status.success());
     assert!(run("process").status.success());
@@ -703,23 +708,33 @@ fn serve_retrains_on_a_schedule_into_shadow() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    // `/readyz` goes through the screening thread: it answers while the
+    // first scheduled training runs (it starts at once and takes seconds).
+    let ready = |addr: &str| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut probes_while_training = 0;
     let listed = loop {
         let out = e.ok("admin", &["model", "list"]);
         if out.lines().any(|l| l.contains("\tshadow\t") && l.ends_with("by scheduler")) {
             break out;
         }
+        let resp = ready(&addr);
+        assert!(resp.starts_with("HTTP/1.1 200"), "screening paused while training: {resp}");
+        probes_while_training += 1;
         assert!(std::time::Instant::now() < deadline, "no scheduled model after 300 s: {out}");
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    // The server still answers while (and after) it trains.
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let after = ready(&addr);
     child.kill().unwrap();
     let _ = child.wait();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(probes_while_training > 0, "the model appeared before any probe: nothing was shown");
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
     assert_eq!(
         listed.lines().filter(|l| l.contains("\tactive\t")).count(),
         0,

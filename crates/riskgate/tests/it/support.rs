@@ -26,7 +26,9 @@ pub fn pg_url(test: &str) -> Option<String> {
             eprintln!("SKIPPED: {test} on PostgreSQL (RISKGATE_SKIP_PG=1; {e})");
             None
         }
-        Err(e) => panic!("{test}: PostgreSQL is not reachable at {url} ({e}); set RISKGATE_SKIP_PG=1 to skip on purpose"),
+        Err(e) => {
+            panic!("{test}: PostgreSQL is not reachable at {url} ({e}); set RISKGATE_SKIP_PG=1 to skip on purpose")
+        }
     }
 }
 
