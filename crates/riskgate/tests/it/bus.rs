@@ -350,3 +350,104 @@ fn webhooks_are_signed_retried_with_backoff_and_their_status_shown() {
     assert!(log.contains("\"webhook_add\"") && log.contains("\"webhook_remove\""), "{log}");
     assert!(!log.contains(&secret), "the secret never reaches the action log");
 }
+
+/// The first message of a captured event stream: subject without the
+/// prefix, its `Nats-Msg-Id` and its payload without the decision time.
+fn first_event(prefix: &str) -> (String, String, serde_json::Value) {
+    rt().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
+        let s = js.get_stream(format!("{}_EVENTS", prefix.to_uppercase())).await.unwrap();
+        let m = s.get_raw_message(1).await.unwrap();
+        let id = m.headers.get("Nats-Msg-Id").map(|v| v.to_string()).unwrap_or_default();
+        let subject = m.subject.to_string().strip_prefix(prefix).unwrap().to_string();
+        (subject, id, without_time(serde_json::from_slice(&m.payload).unwrap()))
+    })
+}
+
+/// (kind, event id, payload without the decision time) of every webhook delivery.
+fn deliveries(store: &dyn Store) -> Vec<(String, String, serde_json::Value)> {
+    let mut v: Vec<_> = store
+        .deliveries(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.kind, d.event_id, without_time(serde_json::from_str(&d.payload).unwrap())))
+        .collect();
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
+/// A declaration screened through `serve` (the HTTP server's screening
+/// thread with the NATS sink, as `riskgate serve` runs it) publishes the
+/// same decision event and enqueues the same webhook delivery as one
+/// screened by a bus worker.
+#[test]
+fn serve_and_a_worker_emit_the_same_decision_event_and_webhook_delivery() {
+    if !crate::support::nats_available("serve_and_a_worker_emit_the_same_decision_event_and_webhook_delivery") {
+        return;
+    }
+    let offices = r#"{"code":"0000","name":"HQ","level":"hq"}
+{"code":"2200","name":"D","parent":"0000","level":"district"}
+{"code":"2201","name":"O","parent":"2200","level":"office"}
+"#;
+    let decl = r#"{"id":"EV-1","declared_at":"2026-03-01T09:00:00+08:00","direction":"import","office":"2201","transport_mode":"sea","trade_mode":"0110","trader":{"id":"T1"},"declarant":{"id":"B1"},"currency":"CNY","items":[{"line":1,"hs_code":"8517130000","origin":"VN","quantity":10,"net_weight_kg":5.0,"value":1000.0,"duty_rate":0.1}]}"#;
+    let (worker_env, serve_env) = (Env::new(), Env::new());
+    for env in [&worker_env, &serve_env] {
+        let f = env.dir.join("offices.jsonl");
+        std::fs::write(&f, offices).unwrap();
+        env.ok(&["import", "offices", f.to_str().unwrap()]);
+        env.ok(&["webhooks", "add", "--kind", "decision", "--url", "http://127.0.0.1:9/h", "--department", "audit"]);
+    }
+
+    // A bus worker.
+    let wp = fresh_prefix("ew");
+    capture_decisions(&wp);
+    let f = worker_env.dir.join("d.jsonl");
+    std::fs::write(&f, format!("{decl}\n")).unwrap();
+    worker_env.ok(&["submit", "--nats-url", NATS, "--bus-prefix", &wp, "--partitions", "1", f.to_str().unwrap()]);
+    let w = worker_env.worker(&wp, "w1");
+    wait_for("the worker's decision", Duration::from_secs(60), || worker_env.screened() == 1);
+    let (clean, log) = terminate(w);
+    assert!(clean, "{log}");
+
+    // The HTTP server's screening path with the NATS sink.
+    let sp = fresh_prefix("es");
+    capture_decisions(&sp);
+    let sink = std::sync::Arc::new(riskgate_bus::NatsSink::start(NATS));
+    let at = riskgate_app::StoreAt::Sqlite(serve_env.data());
+    let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new(&sp, sink.clone())).unwrap();
+    let token = {
+        let mut app = riskgate_app::App::open_at(&at, "admin").unwrap();
+        let n = riskgate_app::accounts::NewUser {
+            username: "machine",
+            password: "long enough",
+            role: "machine",
+            ..Default::default()
+        };
+        riskgate_app::accounts::add_user(app.store.as_mut(), "admin", n).unwrap();
+        riskgate_app::accounts::issue_token(&mut app, "machine", "t", vec!["declarations:write".into()]).unwrap().1
+    };
+    let router = riskgate_server::router(state);
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let status = multi.block_on(async {
+        use tower::ServiceExt;
+        let req = axum::http::Request::post("/api/v1/declarations")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(decl))
+            .unwrap();
+        router.oneshot(req).await.unwrap().status()
+    });
+    assert_eq!(status, 200);
+    wait_for("the server's event", Duration::from_secs(10), || {
+        riskgate_app::events::EventSink::flush(sink.as_ref());
+        captured(&sp) >= 1
+    });
+    let _ = writer;
+
+    let (from_worker, from_serve) = (first_event(&wp), first_event(&sp));
+    assert_eq!(from_worker.0, ".decision.green.2201", "{from_worker:?}");
+    assert_eq!(from_worker, from_serve, "worker (left) and serve (right) publish different decision events");
+    let (dw, ds) = (deliveries(&worker_env.store()), deliveries(&serve_env.store()));
+    assert_eq!(dw.len(), 1, "{dw:?}");
+    assert_eq!(dw, ds, "worker (left) and serve (right) enqueue different webhook deliveries");
+}
