@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset, Utc};
+use riskgate_engine::model_scorer::ModelScorer;
 use riskgate_engine::{Engine, EngineConfig, RuleStatus, TargetRates};
 use riskgate_rules::Lists;
 use riskgate_store::{Action, Durability, Event, PgStore, SqliteStore, Store};
@@ -213,7 +214,7 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
     }
     engine.set_lists(lists);
     let active: Vec<_> = store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
-    crate::model::install(store, &mut engine)?;
+    install(store, &mut engine)?;
     let errors = engine.set_rules(active);
     for (id, v, e) in errors {
         eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
@@ -260,4 +261,22 @@ pub fn parse_target(s: &str) -> Result<TargetRates> {
         "rates must be between 0 and 1, got {s:?}"
     );
     Ok(t)
+}
+
+/// Loads the active and shadow models into the engine.
+pub fn install(store: &dyn Store, engine: &mut Engine) -> Result<()> {
+    for m in store.models()? {
+        if m.status != "active" && m.status != "shadow" {
+            continue;
+        }
+        let full = store.model(&m.id)?.with_context(|| format!("model {} vanished", m.id))?;
+        let scorer = ModelScorer::from_bytes(full.id.clone(), &full.bytes)
+            .with_context(|| format!("loading model {}", full.id))?;
+        if m.status == "active" {
+            engine.set_scorer(Some(Box::new(scorer)));
+        } else {
+            engine.set_shadow(Some(Box::new(scorer)));
+        }
+    }
+    Ok(())
 }

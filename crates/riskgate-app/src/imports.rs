@@ -17,7 +17,25 @@ use riskgate_store::{OutcomeStored, Store};
 use serde_json::json;
 
 use crate::app::App;
-use crate::screening::Summary;
+
+/// What a run of imports or screening did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub duplicates: usize,
+    /// Seconds spent per screening stage on the main thread: idempotency
+    /// look-up, engine, store commit, output, waiting for the parser,
+    /// final checkpoint (for `bench screen`).
+    pub stage_secs: [f64; 6],
+}
+
+impl Summary {
+    /// `what: N accepted, N rejected, N duplicates`.
+    pub fn line(&self, what: &str) -> String {
+        format!("{what}: {} accepted, {} rejected, {} duplicates", self.accepted, self.rejected, self.duplicates)
+    }
+}
 
 /// A record that cannot be stored: its number and what is wrong.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ use riskgate_model::{Dataset, Model, Objective, TrainParams};
 use riskgate_store::{ModelRecord, Store};
 use serde::Serialize;
 
+pub use crate::app::install;
 use crate::app::{App, now};
 
 /// Control rates at which models are evaluated (M2 asks for ~4%).
@@ -389,24 +390,6 @@ pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<()> {
     a.before = Some(serde_json::json!({"status": before.status}));
     a.after = Some(serde_json::json!({"status": status}));
     app.store.set_model_status(id, status, &a)?;
-    Ok(())
-}
-
-/// Loads the active and shadow models into the engine.
-pub fn install(store: &dyn Store, engine: &mut Engine) -> Result<()> {
-    for m in store.models()? {
-        if m.status != "active" && m.status != "shadow" {
-            continue;
-        }
-        let full = store.model(&m.id)?.with_context(|| format!("model {} vanished", m.id))?;
-        let scorer = ModelScorer::from_bytes(full.id.clone(), &full.bytes)
-            .with_context(|| format!("loading model {}", full.id))?;
-        if m.status == "active" {
-            engine.set_scorer(Some(Box::new(scorer)));
-        } else {
-            engine.set_shadow(Some(Box::new(scorer)));
-        }
-    }
     Ok(())
 }
 

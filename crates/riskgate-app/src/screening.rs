@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::events::{self, OutEvent};
+pub use crate::imports::Summary;
 use crate::imports::check_office;
 
 /// Which clock stamps decisions.
@@ -24,25 +25,6 @@ pub enum Clock {
     Wall,
     /// The declaration's own time (replaying recorded traffic).
     Declared,
-}
-
-/// What a run of imports or screening did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Summary {
-    pub accepted: usize,
-    pub rejected: usize,
-    pub duplicates: usize,
-    /// Seconds spent per screening stage on the main thread: idempotency
-    /// look-up, engine, store commit, output, waiting for the parser,
-    /// final checkpoint (for `bench screen`).
-    pub stage_secs: [f64; 6],
-}
-
-impl Summary {
-    /// `what: N accepted, N rejected, N duplicates`.
-    pub fn line(&self, what: &str) -> String {
-        format!("{what}: {} accepted, {} rejected, {} duplicates", self.accepted, self.rejected, self.duplicates)
-    }
 }
 
 /// One input record: its number (line, array index or stream sequence),

@@ -24,10 +24,12 @@ use riskgate_app::events::{self, OutEvent};
 use riskgate_app::imports::check_office;
 use riskgate_app::screening::{self, Clock, ParsedLine, Slot, Summary};
 
+pub mod client;
 pub mod ready;
 pub mod sink;
 pub mod webhooks;
 
+pub use client::{connect, publish_events};
 pub use sink::NatsSink;
 
 fn report(file: &Path, line: usize, msg: &dyn std::fmt::Display) {
@@ -79,15 +81,6 @@ pub fn partition_of(office: &str, partitions: u32) -> u32 {
         h = h.wrapping_mul(0x0100_0193);
     }
     h % partitions.max(1)
-}
-
-pub async fn connect(url: &str) -> Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(3))
-        .name("riskgate")
-        .connect(url)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {url}"))
 }
 
 /// The declarations stream, created if missing; returns it with its
@@ -182,20 +175,6 @@ fn count(s: &mut SubmitSummary, duplicate: bool) {
     } else {
         s.published += 1;
     }
-}
-
-/// Publishes events on core NATS with their id as `Nats-Msg-Id`, so that a
-/// stream capturing them drops repeats (events are at-least-once).
-pub async fn publish_events(client: &async_nats::Client, events: &[OutEvent]) -> Result<()> {
-    for e in events {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert("Nats-Msg-Id", e.id.as_str());
-        client
-            .publish_with_headers(e.subject.clone(), h, e.payload.clone().into())
-            .await
-            .with_context(|| format!("publish {}", e.subject))?;
-    }
-    Ok(())
 }
 
 /// The engine state every partition starts from: the stored bus epoch, or,

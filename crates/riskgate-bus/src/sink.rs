@@ -39,7 +39,7 @@ impl NatsSink {
                 Err(e) => return eprintln!("warning: events not published to NATS: {e}"),
             };
             rt.block_on(async move {
-                let client = match crate::connect(&u).await {
+                let client = match crate::client::connect(&u).await {
                     Ok(c) => Some(c),
                     Err(e) => {
                         eprintln!("warning: events not published to NATS at {u}: {e:#}");
@@ -49,7 +49,7 @@ impl NatsSink {
                 while let Ok(m) = rx.recv() {
                     match (m, &client) {
                         (Msg::Events(ev), Some(c)) => {
-                            if let Err(e) = crate::publish_events(c, &ev).await {
+                            if let Err(e) = crate::client::publish_events(c, &ev).await {
                                 eprintln!("warning: events not published to NATS at {u}: {e:#}");
                             }
                         }

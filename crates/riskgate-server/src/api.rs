@@ -20,9 +20,9 @@ use riskgate_store::{DeclarationQuery, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::auth::{Perm, Principal, subtree};
-use super::error::{ApiError, ApiResult};
+use crate::auth::{Perm, Principal, subtree};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -221,7 +221,7 @@ pub async fn override_lane(
 ) -> ApiResult<Response> {
     p.require(Perm::OverrideLane)?;
     require_json(&headers)?;
-    let b: OverrideBody = super::parse_json(&body)?;
+    let b: OverrideBody = crate::state::parse_json(&body)?;
     if riskgate_core::Channel::parse(&b.channel).is_none() {
         return Err(ApiError::invalid(
             "channel",
@@ -252,7 +252,7 @@ pub async fn override_lane(
 /// One record or an array of them, numbered by their index; all are
 /// checked before any is stored.
 fn records<T>(body: &[u8], parse: impl Fn(&Value) -> Result<T, ValidationError>) -> ApiResult<Rows<T>> {
-    let v: Value = super::parse_json(body)?;
+    let v: Value = crate::state::parse_json(body)?;
     let (values, array) = match v {
         Value::Array(a) => (a, true),
         o @ Value::Object(_) => (vec![o], false),
@@ -311,6 +311,16 @@ async fn import_rows<T: Send + Sync + 'static>(
     .await
 }
 
+/// Counts engine changes towards the next checkpoint.
+async fn unsaved(state: &AppState, n: usize) -> ApiResult<()> {
+    state
+        .write(move |live| {
+            live.unsaved += n;
+            Ok(())
+        })
+        .await
+}
+
 fn no_check<T>(_: &dyn Store, _: &Rows<T>) -> anyhow::Result<Vec<RecordError>> {
     Ok(Vec::new())
 }
@@ -359,7 +369,7 @@ pub async fn import_enterprises(
     require_json(&headers)?;
     let rows = records(&body, Enterprise::from_json)?;
     let s = import_rows(&state, &p, rows, no_check, imports::commit_enterprises).await?;
-    state.write(|live| Ok(live.unsaved += 1)).await?;
+    unsaved(&state, 1).await?;
     Ok(import_done(&state, "enterprises", s).await)
 }
 
@@ -373,7 +383,7 @@ pub async fn import_forex(
     require_json(&headers)?;
     let rows = records(&body, ForexPayment::from_json)?;
     let s = import_rows(&state, &p, rows, no_check, imports::commit_forex).await?;
-    state.write(|live| Ok(live.unsaved += 1)).await?;
+    unsaved(&state, 1).await?;
     Ok(import_done(&state, "forex", s).await)
 }
 
@@ -408,7 +418,7 @@ pub async fn import_outcomes(
     require_json(&headers)?;
     let rows = records(&body, Outcome::from_json)?;
     let s = import_rows(&state, &p, rows, check_outcomes_by_registry, commit_outcomes_bulk).await?;
-    state.write(move |live| Ok(live.unsaved += s.accepted)).await?;
+    unsaved(&state, s.accepted).await?;
     Ok(import_done(&state, "outcomes", s).await)
 }
 
@@ -604,7 +614,7 @@ pub async fn record_outcome(
 ) -> ApiResult<Json<Value>> {
     p.require(Perm::RecordOutcome)?;
     require_json(&headers)?;
-    let mut v: Value = super::parse_json(&body)?;
+    let mut v: Value = crate::state::parse_json(&body)?;
     let Value::Object(m) = &mut v else { return Err(ApiError::invalid("", "expected an outcome object")) };
     match m.get("declaration_id") {
         Some(Value::String(d)) if *d != id => {
@@ -635,7 +645,7 @@ pub async fn record_outcome(
         Ok(imports::commit_outcomes(app, std::slice::from_ref(o), "record_outcome", &o.declaration_id)?)
     })
     .await?;
-    state.write(move |live| Ok(live.unsaved += s.accepted)).await?;
+    unsaved(&state, s.accepted).await?;
     Ok(import_done(&state, "outcomes", s).await)
 }
 
@@ -711,7 +721,7 @@ pub async fn get_rule(
 
 /// A draft as JSON: the fields of a rule file.
 fn draft(body: &[u8]) -> ApiResult<riskgate_engine::RuleDef> {
-    let f: riskgate_app::rules::RuleFile = super::parse_json(body)?;
+    let f: riskgate_app::rules::RuleFile = crate::state::parse_json(body)?;
     riskgate_app::rules::rule_def(f, "rule").map_err(|e| {
         let m = format!("{e:#}");
         let field = m.split(": ").nth(1).unwrap_or("").to_string();
@@ -757,7 +767,7 @@ pub async fn test_rule(
 ) -> ApiResult<Json<Value>> {
     p.require(Perm::RuleLogic)?;
     require_json(&headers)?;
-    let b: TestBody = super::parse_json(&body)?;
+    let b: TestBody = crate::state::parse_json(&body)?;
     let def = match (&b.id, &b.rule) {
         (_, Some(r)) => Some(draft(r.to_string().as_bytes())?),
         (Some(_), None) => None,
@@ -860,7 +870,7 @@ pub async fn retire_rule(
 ) -> ApiResult<Json<Value>> {
     p.require(Perm::RuleLogic)?;
     require_json(&headers)?;
-    let b: RetireBody = super::parse_json(&body)?;
+    let b: RetireBody = crate::state::parse_json(&body)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "reason: retiring a rule needs a reason"));
     }
@@ -912,7 +922,7 @@ pub async fn set_model_status(
 ) -> ApiResult<Json<Value>> {
     p.require(Perm::ChangeModels)?;
     require_json(&headers)?;
-    let b: StatusBody = super::parse_json(&body)?;
+    let b: StatusBody = crate::state::parse_json(&body)?;
     if !matches!(b.status.as_str(), "active" | "shadow" | "retired") {
         return Err(ApiError::invalid(
             "status",

@@ -15,8 +15,8 @@ use riskgate_store::{Session, User};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "rg_session";
 pub const SESSION_SECS: i64 = 12 * 3600;
@@ -221,7 +221,7 @@ pub struct Login {
 /// `POST /api/v1/session`: same answer for an unknown user, a wrong
 /// password and a disabled account.
 pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let login: Login = super::parse_json(&body)?;
+    let login: Login = crate::state::parse_json(&body)?;
     let offices = state.offices();
     let (cookie_value, me) = state
         .read(move |store| {

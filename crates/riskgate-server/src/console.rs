@@ -5,7 +5,7 @@
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 mod files {
     include!(concat!(env!("OUT_DIR"), "/console_files.rs"));

@@ -11,10 +11,10 @@ use riskgate_integrity::{Config, Report, Subject, compute};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::api::{office_scope, time_param};
-use super::auth::{Perm, Principal};
-use super::error::{ApiError, ApiResult};
+use crate::api::{office_scope, time_param};
+use crate::auth::{Perm, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use riskgate_app::integrity::{history, load_input};
 
 #[derive(Deserialize)]

@@ -17,115 +17,26 @@ mod metrics;
 pub mod openapi;
 pub mod retrain;
 mod screening;
+pub mod state;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use riskgate_core::Office;
-use riskgate_store::Store;
-use tokio::sync::oneshot;
+use std::time::Instant;
 
 use error::{ApiError, ApiResult};
 use riskgate_app::app::App;
 use riskgate_app::events::Emitter;
-
-type ReadJob = Box<dyn FnOnce(&mut dyn Store) + Send>;
-type WriteJob = Box<dyn FnOnce(&mut Live) + Send>;
-
-/// What the screening thread owns.
-pub struct Live {
-    pub app: App,
-    /// Office codes of the registry (declarations from others are refused).
-    pub offices: HashSet<String>,
-    /// Events since the last checkpoint.
-    pub unsaved: usize,
-    /// Event kinds with active webhooks, and when they were read.
-    pub kinds: Vec<String>,
-    pub kinds_at: Option<std::time::Instant>,
-}
-
-pub enum Work {
-    Screen(screening::Request),
-    Other(WriteJob),
-}
-
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    reads: Mutex<mpsc::Sender<ReadJob>>,
-    writes: Mutex<mpsc::SyncSender<Work>>,
-    shared: Arc<Shared>,
-}
-
-/// What the runtime and the screening thread both see.
-#[derive(Default)]
-pub struct Shared {
-    pub offices: RwLock<Arc<Vec<Office>>>,
-    pub metrics: metrics::Metrics,
-}
-
-impl Shared {
-    pub fn set_offices(&self, o: Vec<Office>) {
-        *self.offices.write().expect("offices lock") = Arc::new(o);
-    }
-}
-
-impl AppState {
-    /// Runs `f` on a reader thread with its own store connection.
-    pub async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut dyn Store) -> Result<T> + Send + 'static,
-    ) -> ApiResult<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: ReadJob = Box::new(move |s| {
-            let _ = tx.send(f(s));
-        });
-        self.inner.reads.lock().expect("reads lock").send(job).map_err(|_| ApiError::unavailable())?;
-        rx.await.map_err(|_| ApiError::unavailable())?.map_err(ApiError::from)
-    }
-
-    /// Runs `f` on the screening thread, after the work queued before it.
-    pub async fn write<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Live) -> ApiResult<T> + Send + 'static,
-    ) -> ApiResult<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: WriteJob = Box::new(move |l| {
-            let _ = tx.send(f(l));
-        });
-        self.send_work(Work::Other(job)).await?;
-        rx.await.map_err(|_| ApiError::unavailable())?
-    }
-
-    async fn send_work(&self, w: Work) -> ApiResult<()> {
-        let tx = self.inner.writes.lock().expect("writes lock").clone();
-        // A full queue blocks the sender; do that off the runtime threads.
-        tokio::task::block_in_place(|| tx.send(w)).map_err(|_| ApiError::unavailable())
-    }
-
-    pub fn offices(&self) -> Arc<Vec<Office>> {
-        self.inner.shared.offices.read().expect("offices lock").clone()
-    }
-
-    pub fn metrics(&self) -> &metrics::Metrics {
-        &self.inner.shared.metrics
-    }
-}
-
-/// Parses a JSON body with a stable error.
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid: {e}"))
-    })
-}
+pub use state::{AppState, Live, Shared, parse_json};
+use state::{Inner, ReadJob, Work};
 
 const READERS: usize = 2;
 
@@ -210,9 +121,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics_text))
         // After routing, so requests are counted under their route pattern.
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(console::serve)
         .with_state(state)
 }
@@ -286,4 +197,21 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         Ok(Ok(())) => Ok("ready\n"),
         _ => Err(ApiError::unavailable()),
     }
+}
+
+/// Middleware: times every request and counts it under its route pattern
+/// (never the raw path, so ids do not explode the label set).
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let route = route
+        .unwrap_or_else(|| if req.uri().path().starts_with("/api/") { "unmatched".into() } else { "console".into() });
+    let method = req.method().as_str().to_string();
+    let t = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics().request(&route, &method, resp.status().as_u16(), t.elapsed().as_secs_f64());
+    resp
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().text())
 }

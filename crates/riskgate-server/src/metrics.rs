@@ -5,15 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use riskgate_core::{Decision, Reason};
-
-use super::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -120,21 +113,4 @@ impl Metrics {
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-/// Middleware: times every request and counts it under its route pattern
-/// (never the raw path, so ids do not explode the label set).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    let route = route
-        .unwrap_or_else(|| if req.uri().path().starts_with("/api/") { "unmatched".into() } else { "console".into() });
-    let method = req.method().as_str().to_string();
-    let t = Instant::now();
-    let resp = next.run(req).await;
-    state.metrics().request(&route, &method, resp.status().as_u16(), t.elapsed().as_secs_f64());
-    resp
-}
-
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().text())
 }

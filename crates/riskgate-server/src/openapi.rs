@@ -6,7 +6,7 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-use super::error::CODES;
+use crate::error::CODES;
 
 /// (method, path, summary, who may call it, body, statuses)
 type Route = (&'static str, &'static str, &'static str, &'static str, Option<&'static str>, &'static [u16]);
@@ -344,7 +344,7 @@ pub fn build() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": super::auth::SESSION_COOKIE},
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE},
                 "token": {"type": "http", "scheme": "bearer"},
             },
             "schemas": {

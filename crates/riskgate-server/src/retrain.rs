@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::AppState;
+use crate::state::AppState;
 use riskgate_app::app::StoreAt;
 
 /// Who the action log names for scheduled training.

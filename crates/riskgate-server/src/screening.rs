@@ -14,13 +14,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use riskgate_app::imports::check_office;
 use riskgate_app::screening::{self, Clock, Parsed, ParsedLine, Slot, Summary};
-use riskgate_core::{Decision, Declaration};
+use riskgate_core::Declaration;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::auth::{Perm, Principal};
-use super::error::{ApiError, ApiResult};
-use super::{AppState, Live, Shared, Work};
+use crate::auth::{Perm, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{Answer, AppState, Item, Live, Request, Shared, Work};
 
 /// Most declarations screened into one transaction.
 const GROUP: usize = 512;
@@ -29,25 +29,6 @@ pub const MAX_ARRAY: usize = 10_000;
 /// Checkpoint the engine after this many events, or when idle.
 const CHECKPOINT_EVERY: usize = 20_000;
 
-pub struct Request {
-    items: Vec<Item>,
-    reply: oneshot::Sender<ApiResult<Vec<Answer>>>,
-}
-
-struct Item {
-    declaration: Declaration,
-    body: String,
-}
-
-pub enum Answer {
-    /// Screened now: the decision as stored.
-    New(Arc<str>),
-    /// Stored before: its decision unchanged.
-    Known(Box<Decision>),
-    /// Stored as history, never screened.
-    Historical(String),
-}
-
 pub async fn submit(
     State(state): State<AppState>,
     p: Principal,
@@ -55,8 +36,8 @@ pub async fn submit(
     body: Bytes,
 ) -> ApiResult<Response> {
     p.require(Perm::SubmitDeclarations)?;
-    super::api::require_json(&headers)?;
-    let value: Value = super::parse_json(&body)?;
+    crate::api::require_json(&headers)?;
+    let value: Value = crate::state::parse_json(&body)?;
     let (items, single) = match value {
         Value::Array(values) => {
             if values.is_empty() || values.len() > MAX_ARRAY {
@@ -121,7 +102,7 @@ pub async fn submit(
 
 /// The screening thread's loop.
 pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
-    let mut stash: Vec<super::WriteJob> = Vec::new();
+    let mut stash: Vec<crate::state::WriteJob> = Vec::new();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(5)) {
             Ok(w) => w,

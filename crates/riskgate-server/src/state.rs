@@ -1,0 +1,128 @@
+//! What the transport's threads share: the handle handlers use to reach
+//! the reader threads and the screening thread (`AppState`), what the
+//! screening thread owns (`Live`), and the work it is sent.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+
+use anyhow::Result;
+use riskgate_app::app::App;
+use riskgate_core::{Decision, Declaration, Office};
+use riskgate_store::Store;
+use tokio::sync::oneshot;
+
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+
+pub(crate) type ReadJob = Box<dyn FnOnce(&mut dyn Store) + Send>;
+pub(crate) type WriteJob = Box<dyn FnOnce(&mut Live) + Send>;
+
+/// What the screening thread owns.
+pub struct Live {
+    pub app: App,
+    /// Office codes of the registry (declarations from others are refused).
+    pub offices: HashSet<String>,
+    /// Events since the last checkpoint.
+    pub unsaved: usize,
+    /// Event kinds with active webhooks, and when they were read.
+    pub kinds: Vec<String>,
+    pub kinds_at: Option<std::time::Instant>,
+}
+
+pub enum Work {
+    Screen(Request),
+    Other(WriteJob),
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) reads: Mutex<mpsc::Sender<ReadJob>>,
+    pub(crate) writes: Mutex<mpsc::SyncSender<Work>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What the runtime and the screening thread both see.
+#[derive(Default)]
+pub struct Shared {
+    pub offices: RwLock<Arc<Vec<Office>>>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn set_offices(&self, o: Vec<Office>) {
+        *self.offices.write().expect("offices lock") = Arc::new(o);
+    }
+}
+
+impl AppState {
+    /// Runs `f` on a reader thread with its own store connection.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        self.inner.reads.lock().expect("reads lock").send(job).map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())?.map_err(ApiError::from)
+    }
+
+    /// Runs `f` on the screening thread, after the work queued before it.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Live) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |l| {
+            let _ = tx.send(f(l));
+        });
+        self.send_work(Work::Other(job)).await?;
+        rx.await.map_err(|_| ApiError::unavailable())?
+    }
+
+    pub(crate) async fn send_work(&self, w: Work) -> ApiResult<()> {
+        let tx = self.inner.writes.lock().expect("writes lock").clone();
+        // A full queue blocks the sender; do that off the runtime threads.
+        tokio::task::block_in_place(|| tx.send(w)).map_err(|_| ApiError::unavailable())
+    }
+
+    pub fn offices(&self) -> Arc<Vec<Office>> {
+        self.inner.shared.offices.read().expect("offices lock").clone()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+}
+
+/// Parses a JSON body with a stable error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid: {e}"))
+    })
+}
+
+/// A declaration request for the screening thread.
+pub struct Request {
+    pub items: Vec<Item>,
+    pub reply: oneshot::Sender<ApiResult<Vec<Answer>>>,
+}
+
+pub struct Item {
+    pub declaration: Declaration,
+    pub body: String,
+}
+
+pub enum Answer {
+    /// Screened now: the decision as stored.
+    New(Arc<str>),
+    /// Stored before: its decision unchanged.
+    Known(Box<Decision>),
+    /// Stored as history, never screened.
+    Historical(String),
+}
