@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const consoleDir = fileURLToPath(new URL('../../crates/riskgate/console/', import.meta.url));
+const consoleDir = fileURLToPath(new URL('../../crates/riskgate-server/console/', import.meta.url));
 const { DICTIONARY } = await import(join(consoleDir, 'js/i18n.js'));
 
 function sources(dir) {
