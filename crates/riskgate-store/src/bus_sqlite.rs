@@ -1,6 +1,5 @@
 //! SQLite side of the NATS bus epoch and the webhook tables (migration 7).
 
-use riskgate_engine::Checkpoint;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Delivery, DeliveryAttempt, NewDelivery, Result, Webhook};
@@ -8,18 +7,13 @@ use crate::{Delivery, DeliveryAttempt, NewDelivery, Result, Webhook};
 const MAX_SEQ: &str =
     "SELECT MAX(COALESCE((SELECT MAX(seq) FROM declarations), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0))";
 
-pub(crate) fn load_bus_epoch(conn: &Connection) -> Result<Option<(i64, Checkpoint)>> {
-    let row: Option<(i64, Vec<u8>)> = conn
+pub(crate) fn load_bus_epoch(conn: &Connection) -> Result<Option<(i64, Vec<u8>)>> {
+    Ok(conn
         .query_row("SELECT as_of_seq, body FROM bus_epoch WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((seq, body)) => Ok(Some((seq, serde_json::from_slice(&body)?))),
-    }
+        .optional()?)
 }
 
-pub(crate) fn init_bus_epoch(conn: &mut Connection, checkpoint: &Checkpoint, replace: bool) -> Result<bool> {
-    let body = serde_json::to_vec(checkpoint)?;
+pub(crate) fn init_bus_epoch(conn: &mut Connection, body: &[u8], replace: bool) -> Result<bool> {
     // IMMEDIATE: the sequence read and the insert happen under the write lock.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let seq: i64 = tx.query_row(MAX_SEQ, [], |r| r.get(0))?;

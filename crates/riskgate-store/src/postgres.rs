@@ -27,10 +27,9 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source,
-    TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeKeys, Release,
+    Source, TaxInvoice, WorkforceRecord,
 };
-use riskgate_engine::{Checkpoint, OutcomeKeys};
 
 mod accounts;
 
@@ -1229,16 +1228,12 @@ impl Store for PgStore {
         Ok(broken)
     }
 
-    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>> {
+    fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>> {
         let row = self.conn.borrow_mut().query_opt("SELECT as_of_seq, body FROM checkpoint WHERE id = 1", &[])?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((r.get(0), serde_json::from_slice(r.get::<_, &[u8]>(1))?))),
-        }
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        let body = serde_json::to_vec(checkpoint)?;
+    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
         self.conn.get_mut().execute(
             "INSERT INTO checkpoint (id, as_of_seq, body)
              SELECT 1, value, $1 FROM counters WHERE name = 'events'
@@ -1523,16 +1518,12 @@ impl Store for PgStore {
         )
     }
 
-    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>> {
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Vec<u8>)>> {
         let row = self.conn.borrow_mut().query_opt("SELECT as_of_seq, body FROM bus_epoch WHERE id = 1", &[])?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((r.get(0), serde_json::from_slice(r.get::<_, &[u8]>(1))?))),
-        }
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool> {
-        let body = serde_json::to_vec(checkpoint)?;
+    fn init_bus_epoch(&mut self, body: &[u8], replace: bool) -> Result<bool> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
         // Holding the event sequence: as_of_seq is exactly the last event stored.

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source,
-    TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeKeys, Release,
+    Source, TaxInvoice, WorkforceRecord,
 };
-use riskgate_engine::{Checkpoint, OutcomeKeys};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod accounts;
@@ -897,19 +896,14 @@ impl Store for SqliteStore {
         Ok(None)
     }
 
-    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>> {
-        let row: Option<(i64, Vec<u8>)> = self
+    fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>> {
+        Ok(self
             .conn
             .query_row("SELECT as_of_seq, body FROM checkpoint WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        match row {
-            None => Ok(None),
-            Some((seq, body)) => Ok(Some((seq, serde_json::from_slice(&body)?))),
-        }
+            .optional()?)
     }
 
-    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        let body = serde_json::to_vec(checkpoint)?;
+    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
         self.conn.execute(
             "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
@@ -1223,12 +1217,12 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
-    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>> {
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Vec<u8>)>> {
         crate::bus_sqlite::load_bus_epoch(&self.conn)
     }
 
-    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool> {
-        crate::bus_sqlite::init_bus_epoch(&mut self.conn, checkpoint, replace)
+    fn init_bus_epoch(&mut self, body: &[u8], replace: bool) -> Result<bool> {
+        crate::bus_sqlite::init_bus_epoch(&mut self.conn, body, replace)
     }
 
     fn insert_webhook(&mut self, hook: &Webhook, action: &Action) -> Result<()> {
