@@ -3,9 +3,14 @@
 //! for replay. Every test body runs on SQLite and, when it is reachable, on
 //! PostgreSQL (`postgres://root@127.0.0.1:5432/test`, or
 //! `RISKGATE_TEST_PG_URL`), each PostgreSQL test in a fresh schema of its
-//! own that is dropped afterwards. With `CI=true` an unreachable
-//! PostgreSQL fails the tests instead of skipping that backend.
+//! own that is dropped afterwards. An unreachable PostgreSQL fails the
+//! tests, unless `RISKGATE_SKIP_PG=1` says to skip that backend (with a
+//! `SKIPPED:` line on stderr). `schema_parity` compares the two schemas.
 
+#[path = "store/schema_parity.rs"]
+mod schema_parity;
+
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use riskgate_core::{Channel, Declaration, Outcome, Screened};
@@ -85,20 +90,37 @@ impl Drop for Backend {
     }
 }
 
-/// The PostgreSQL URL for tests, or `None` (with a message) when nothing
-/// answers there; under `CI=true` an absent PostgreSQL is a failure.
+/// The PostgreSQL URL for tests. When nothing answers there the tests
+/// fail, unless `RISKGATE_SKIP_PG=1`: then `None`, said once on stderr past
+/// the test harness's capture, so that a skipped backend is never silent.
 fn pg_url() -> Option<String> {
-    let url = std::env::var("RISKGATE_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    match postgres::Client::connect(&url, postgres::NoTls) {
-        Ok(_) => Some(url),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL at {url} is required in CI (.ci/run starts it): {e}")
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    let found = URL.get_or_init(|| {
+        let url =
+            std::env::var("RISKGATE_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+        match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(_) => Ok(url),
+            Err(e) => Err(format!("PostgreSQL at {url} is unreachable: {e}")),
         }
-        Err(e) => {
-            eprintln!("PostgreSQL absent: skipping PG backend ({url}: {e})");
+    });
+    match found {
+        Ok(url) => Some(url.clone()),
+        Err(why) if std::env::var("RISKGATE_SKIP_PG").as_deref() == Ok("1") => {
+            static SAID: OnceLock<()> = OnceLock::new();
+            SAID.get_or_init(|| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIPPED: the PostgreSQL backend ({why}; RISKGATE_SKIP_PG=1)");
+            });
             None
         }
+        Err(why) => panic!("{why}; start it (.ci/run does) or set RISKGATE_SKIP_PG=1 to skip that backend"),
     }
+}
+
+/// A fresh, empty schema name for one PostgreSQL store under test.
+fn fresh_schema() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("rg_test_{}_{}_{nanos}", std::process::id(), SCHEMAS.fetch_add(1, Ordering::Relaxed))
 }
 
 static SCHEMAS: AtomicU32 = AtomicU32::new(0);
@@ -110,8 +132,7 @@ fn stores() -> Vec<(Box<dyn Store>, Backend)> {
     let mut out: Vec<(Box<dyn Store>, Backend)> =
         vec![(Box::new(SqliteStore::open(dir.path()).unwrap()), Backend::Sqlite(dir))];
     if let Some(url) = pg_url() {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let schema = format!("rg_test_{}_{}_{nanos}", std::process::id(), SCHEMAS.fetch_add(1, Ordering::Relaxed));
+        let schema = fresh_schema();
         let store = PgStore::open_in_schema(&url, Some(&schema)).unwrap();
         out.push((Box::new(store), Backend::Postgres { url, schema }));
     }
