@@ -12,7 +12,9 @@ pub mod accounts;
 mod bus_sqlite;
 mod migrations;
 mod pg_migrations;
+mod policy;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use chrono::{DateTime, FixedOffset};
