@@ -35,18 +35,8 @@ mod accounts;
 
 use crate::pg_migrations::MIGRATIONS;
 pub(crate) use crate::policy::decode;
-use crate::policy::{
-    OfficeTally, OverrideFacts, OverrideWrite, check_override, decision_of, json, keys_by_time, normalised,
-    plan_override, smuggling, unknown_declaration,
-};
-use crate::rows::{
-    ACTION_COLUMNS, CLOSE_TASK, CONTROL_RECORDS, COUNTED_DECLARATIONS, Columns, DELIVERY_COLUMNS, INSERT_ACTION,
-    INSERT_MODEL, INSERT_OUTCOME, INSERT_RULE, INSERT_WEBHOOK, MODEL_COLUMNS, OPEN_TASK, RECORD_ATTEMPT, RELEASE,
-    REOPEN_TASK, RISK_LEVELS_OF_KEY, SET_RULE_STATUS, TASK_COLUMNS, TASK_OVERRIDDEN, UPSERT_ENTERPRISE, UPSERT_OFFICE,
-    UPSERT_OFFICER, UPSERT_SETTING, UPSERT_WORKFORCE, WEBHOOKS, control_record, control_task, counted_declaration,
-    counted_outcomes, delivery, dollars, latest_risk_levels, logged_action, model, risk_level, rule_stats, webhook,
-    workforce_columns,
-};
+use crate::policy::{self, decision_of, json};
+use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
     NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
@@ -362,10 +352,10 @@ impl PgStore {
             .map(|r| (r.get(0), r.get(1)))
             .unwrap_or((0, "genesis".to_string()));
         let seq = seq + 1;
-        let a = &normalised(a);
+        let a = &policy::normalised(a);
         let hash = chain_hash(&prev, seq, a);
         tx.execute(
-            &dollars(INSERT_ACTION),
+            &dollars(rows::INSERT_ACTION),
             &[
                 &seq,
                 &a.at.timestamp(),
@@ -410,16 +400,6 @@ impl PgStore {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// Every stored JSON body of a query, validated again on the way out.
-    fn bodies<T>(
-        &self,
-        sql: &str,
-        parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
-    ) -> Result<Vec<T>> {
-        let rows = self.conn.borrow_mut().query(sql, &[])?;
-        rows.iter().map(|r| decode(&r.get::<_, String>(0), parse)).collect()
     }
 
     /// Streams the rows of a read-only query on a connection of its own
@@ -488,7 +468,7 @@ impl Store for PgStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        self.write_rows(&dollars(UPSERT_OFFICE), rows, |tx, st, o| {
+        self.write_rows(&dollars(rows::UPSERT_OFFICE), rows, |tx, st, o| {
             tx.execute(st, &[&o.code, &o.name, &o.parent, &o.level.as_str()])
         })
     }
@@ -507,23 +487,28 @@ impl Store for PgStore {
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
-        self.write_rows(&dollars(UPSERT_OFFICER), rows, |tx, st, o| {
+        self.write_rows(&dollars(rows::UPSERT_OFFICER), rows, |tx, st, o| {
             tx.execute(st, &[&o.id, &o.office, &o.post, &json(o)])
         })
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        self.bodies("SELECT body FROM officers ORDER BY id", Officer::from_json)
+        all(&mut self.conn.borrow_mut(), "SELECT body FROM officers ORDER BY id", &[], rows::body(Officer::from_json))
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
-        self.write_rows(&dollars(UPSERT_ENTERPRISE), rows, |tx, st, e| {
+        self.write_rows(&dollars(rows::UPSERT_ENTERPRISE), rows, |tx, st, e| {
             tx.execute(st, &[&e.id, &e.credit_class.as_str(), &json(e)])
         })
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        self.bodies("SELECT body FROM enterprises ORDER BY id", Enterprise::from_json)
+        all(
+            &mut self.conn.borrow_mut(),
+            "SELECT body FROM enterprises ORDER BY id",
+            &[],
+            rows::body(Enterprise::from_json),
+        )
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -542,7 +527,12 @@ impl Store for PgStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        self.bodies("SELECT body FROM forex ORDER BY rowid", ForexPayment::from_json)
+        all(
+            &mut self.conn.borrow_mut(),
+            "SELECT body FROM forex ORDER BY rowid",
+            &[],
+            rows::body(ForexPayment::from_json),
+        )
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
@@ -562,11 +552,11 @@ impl Store for PgStore {
     fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
-        let st = tx.prepare(&dollars(UPSERT_WORKFORCE))?;
+        let st = tx.prepare(&dollars(rows::UPSERT_WORKFORCE))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let body = json(r);
-            let (kind, officer, at, year, passed, outcome, key) = workforce_columns(r, &body);
+            let (kind, officer, at, year, passed, outcome, key) = rows::workforce_columns(r, &body);
             let n = tx.execute(&st, &[&kind, &r.unit(), &officer, &at, &year, &passed, &outcome, &key, &body])?;
             out.push(n == 1);
         }
@@ -754,13 +744,13 @@ impl Store for PgStore {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
-        let ins = tx.prepare(&dollars(INSERT_OUTCOME))?;
-        let close = tx.prepare(&dollars(CLOSE_TASK))?;
-        let release = tx.prepare(&dollars(RELEASE))?;
+        let ins = tx.prepare(&dollars(rows::INSERT_OUTCOME))?;
+        let close = tx.prepare(&dollars(rows::CLOSE_TASK))?;
+        let release = tx.prepare(&dollars(rows::RELEASE))?;
         let mut out = Vec::with_capacity(batch.len());
         for (i, o) in batch.iter().enumerate() {
             let Some((decl, body, random)) = found.get(&o.declaration_id) else {
-                return Err(unknown_declaration(i, &o.declaration_id));
+                return Err(policy::unknown_declaration(i, &o.declaration_id));
             };
             let completed = o.completed_at.timestamp();
             if !existing.insert((*decl, o.control.as_str().to_string(), completed, o.officer.clone())) {
@@ -779,7 +769,7 @@ impl Store for PgStore {
                     &o.is_finding(),
                     &o.additional_duty,
                     &o.seizure,
-                    &smuggling(o),
+                    &policy::smuggling(o),
                     &o.released_at.map(|t| t.timestamp()),
                     &json(o),
                 ],
@@ -806,7 +796,7 @@ impl Store for PgStore {
         let mut out = Vec::with_capacity(batch.len());
         for (i, r) in batch.iter().enumerate() {
             if !known.contains(&r.declaration_id) {
-                return Err(unknown_declaration(i, &r.declaration_id));
+                return Err(policy::unknown_declaration(i, &r.declaration_id));
             }
             out.push(tx.execute(&st, &[&r.declaration_id, &r.released_at.timestamp()])? == 1);
         }
@@ -822,12 +812,12 @@ impl Store for PgStore {
                  ORDER BY c.risk_value DESC, t.id LIMIT $2"
             ),
             &[&office, &i64::try_from(limit).unwrap_or(i64::MAX)],
-            control_task,
+            rows::control_task,
         )
     }
 
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {
-        check_override(o)?;
+        policy::check_override(o)?;
         let at = o.at.timestamp();
         self.ensure_month("action_log", at)?;
         let conn = self.conn.get_mut();
@@ -841,7 +831,7 @@ impl Store for PgStore {
             None => None,
             Some(row) => {
                 let decl: i64 = row.get(0);
-                Some(OverrideFacts {
+                Some(policy::OverrideFacts {
                     decl,
                     office: row.get(1),
                     released_at: row.get(2),
@@ -853,19 +843,19 @@ impl Store for PgStore {
                 })
             }
         };
-        let plan = plan_override(o, facts.as_ref())?;
-        let OverrideFacts { decl, office, .. } = facts.expect("planned overrides are of stored declarations");
+        let plan = policy::plan_override(o, facts.as_ref())?;
+        let policy::OverrideFacts { decl, office, .. } = facts.expect("planned overrides are of stored declarations");
         let mut released = false;
         match &plan.write {
-            OverrideWrite::ReopenTask => {
-                tx.execute(&dollars(REOPEN_TASK), &[&decl, &plan.after])?;
+            policy::OverrideWrite::ReopenTask => {
+                tx.execute(&dollars(rows::REOPEN_TASK), &[&decl, &plan.after])?;
             }
-            OverrideWrite::OpenTask { instructions } => {
-                tx.execute(&dollars(OPEN_TASK), &[&decl, &office, &plan.after, instructions, &at])?;
+            policy::OverrideWrite::OpenTask { instructions } => {
+                tx.execute(&dollars(rows::OPEN_TASK), &[&decl, &office, &plan.after, instructions, &at])?;
             }
-            OverrideWrite::Release => {
-                tx.execute(&dollars(TASK_OVERRIDDEN), &[&decl, &at, &o.officer])?;
-                released = tx.execute(&dollars(RELEASE), &[&decl, &at])? == 1;
+            policy::OverrideWrite::Release => {
+                tx.execute(&dollars(rows::TASK_OVERRIDDEN), &[&decl, &at, &o.officer])?;
+                released = tx.execute(&dollars(rows::RELEASE), &[&decl, &at])? == 1;
             }
         }
         Self::append_action_tx(&mut tx, &plan.action(o, &office))?;
@@ -876,10 +866,14 @@ impl Store for PgStore {
 
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>> {
         let mut out = Vec::new();
-        self.stream(&dollars(CONTROL_RECORDS), &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)], &mut |r| {
-            out.push(control_record(r)?);
-            Ok(())
-        })?;
+        self.stream(
+            &dollars(rows::CONTROL_RECORDS),
+            &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+            &mut |r| {
+                out.push(rows::control_record(r)?);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -899,7 +893,7 @@ impl Store for PgStore {
                 )));
             }
             tx.execute(
-                &dollars(INSERT_RULE),
+                &dollars(rows::INSERT_RULE),
                 &[
                     &rule.def.id,
                     &version,
@@ -919,7 +913,7 @@ impl Store for PgStore {
     fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
             let n = tx.execute(
-                &dollars(SET_RULE_STATUS),
+                &dollars(rows::SET_RULE_STATUS),
                 &[
                     &id,
                     &i64::from(version),
@@ -956,7 +950,7 @@ impl Store for PgStore {
              GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
             &[&recent_from],
         )?;
-        rows.iter().map(|r| rule_stats(r)).collect()
+        rows.iter().map(|r| rows::rule_stats(r)).collect()
     }
 
     fn lists(&self) -> Result<Vec<(String, String)>> {
@@ -981,7 +975,7 @@ impl Store for PgStore {
 
     fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
-            tx.execute(&dollars(UPSERT_SETTING), &[&key, &value])?;
+            tx.execute(&dollars(rows::UPSERT_SETTING), &[&key, &value])?;
             Ok(())
         })
     }
@@ -995,7 +989,7 @@ impl Store for PgStore {
             &format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq DESC LIMIT $1"),
             &[&i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
-        rows.iter().map(|r| logged_action(r)).collect()
+        rows.iter().map(|r| rows::logged_action(r)).collect()
     }
 
     fn actions_in(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<LoggedAction>> {
@@ -1003,7 +997,7 @@ impl Store for PgStore {
             &format!("SELECT {ACTION_COLUMNS} FROM action_log WHERE at >= $1 AND at < $2 ORDER BY seq"),
             &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
         )?;
-        rows.iter().map(|r| logged_action(r)).collect()
+        rows.iter().map(|r| rows::logged_action(r)).collect()
     }
 
     fn verify_actions(&self) -> Result<Option<i64>> {
@@ -1014,7 +1008,7 @@ impl Store for PgStore {
                 return Ok(());
             }
             // An entry edited into something that no longer decodes is broken too.
-            let Ok(l) = logged_action(r) else {
+            let Ok(l) = rows::logged_action(r) else {
                 broken = Some(r.get(0));
                 return Ok(());
             };
@@ -1083,7 +1077,7 @@ impl Store for PgStore {
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
             tx.execute(
-                &dollars(INSERT_MODEL),
+                &dollars(rows::INSERT_MODEL),
                 &[&m.id, &m.created_at, &m.created_by, &m.status, &json(&m.metrics), &m.bytes],
             )?;
             Ok(())
@@ -1092,12 +1086,12 @@ impl Store for PgStore {
 
     fn models(&self) -> Result<Vec<ModelRecord>> {
         let sql = format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY created_at DESC, id DESC");
-        all(&mut self.conn.borrow_mut(), &sql, &[], |r| model(r, false))
+        all(&mut self.conn.borrow_mut(), &sql, &[], |r| rows::model(r, false))
     }
 
     fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
         let sql = format!("SELECT {MODEL_COLUMNS}, bytes FROM models WHERE id = $1");
-        Ok(all(&mut self.conn.borrow_mut(), &sql, &[&id], |r| model(r, true))?.pop())
+        Ok(all(&mut self.conn.borrow_mut(), &sql, &[&id], |r| rows::model(r, true))?.pop())
     }
 
     fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()> {
@@ -1137,8 +1131,8 @@ impl Store for PgStore {
     }
 
     fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>> {
-        let sql = if key.is_some() { RISK_LEVELS_OF_KEY.to_string() } else { latest_risk_levels("::text") };
-        all(&mut self.conn.borrow_mut(), &dollars(&sql), &[&kind, &key], risk_level)
+        let sql = if key.is_some() { rows::RISK_LEVELS_OF_KEY.to_string() } else { rows::latest_risk_levels("::text") };
+        all(&mut self.conn.borrow_mut(), &dollars(&sql), &[&kind, &key], rows::risk_level)
     }
 
     fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
@@ -1163,7 +1157,7 @@ impl Store for PgStore {
             &mut |r| {
                 let o = decode(&r.get::<_, String>(0), Outcome::from_json)?;
                 let d = decode(&r.get::<_, String>(1), Declaration::from_json)?;
-                let keys = keys_by_time(&o, &d, r.get(2));
+                let keys = policy::keys_by_time(&o, &d, r.get(2));
                 out.push((o, keys));
                 Ok(())
             },
@@ -1173,9 +1167,9 @@ impl Store for PgStore {
 
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
         let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
-        let mut tally = OfficeTally::default();
-        self.stream(&format!("{} ORDER BY d.seq", dollars(COUNTED_DECLARATIONS)), &[&from, &to], &mut |r| {
-            tally.declaration(counted_declaration(r)?);
+        let mut tally = policy::OfficeTally::default();
+        self.stream(&format!("{} ORDER BY d.seq", dollars(rows::COUNTED_DECLARATIONS)), &[&from, &to], &mut |r| {
+            tally.declaration(rows::counted_declaration(r)?);
             Ok(())
         })?;
         self.stream(
@@ -1187,7 +1181,7 @@ impl Store for PgStore {
              GROUP BY o.decl, d.office, c.channel, c.source ORDER BY o.decl",
             &[&from, &to],
             &mut |r| {
-                tally.outcomes(counted_outcomes(r)?);
+                tally.outcomes(rows::counted_outcomes(r)?);
                 Ok(())
             },
         )?;
@@ -1238,7 +1232,7 @@ impl Store for PgStore {
     fn insert_webhook(&mut self, h: &Webhook, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
             tx.execute(
-                &dollars(INSERT_WEBHOOK),
+                &dollars(rows::INSERT_WEBHOOK),
                 &[&h.id, &h.kind, &h.url, &h.secret, &h.department, &h.created_by, &h.created_at, &h.active],
             )?;
             Ok(())
@@ -1246,7 +1240,7 @@ impl Store for PgStore {
     }
 
     fn webhooks(&self) -> Result<Vec<Webhook>> {
-        all(&mut self.conn.borrow_mut(), WEBHOOKS, &[], webhook)
+        all(&mut self.conn.borrow_mut(), rows::WEBHOOKS, &[], rows::webhook)
     }
 
     fn remove_webhook(&mut self, id: &str, action: &Action) -> Result<bool> {
@@ -1295,14 +1289,14 @@ impl Store for PgStore {
             ),
             &[&now, &(now + lease), &(limit as i64)],
         )?;
-        let mut out: Vec<Delivery> = rows.iter().map(|r| delivery(r)).collect::<Result<_>>()?;
+        let mut out: Vec<Delivery> = rows.iter().map(|r| rows::delivery(r)).collect::<Result<_>>()?;
         out.sort_by_key(|d| d.id);
         Ok(out)
     }
 
     fn record_delivery_attempt(&mut self, id: i64, a: &DeliveryAttempt) -> Result<()> {
         self.conn.get_mut().execute(
-            &dollars(RECORD_ATTEMPT),
+            &dollars(rows::RECORD_ATTEMPT),
             &[&id, &a.status, &a.next_at, &a.http_status.map(i64::from), &a.error, &a.at],
         )?;
         Ok(())
@@ -1316,6 +1310,6 @@ impl Store for PgStore {
             ),
             &[&hook, &(limit as i64)],
         )?;
-        rows.iter().map(|r| delivery(r)).collect()
+        rows.iter().map(|r| rows::delivery(r)).collect()
     }
 }

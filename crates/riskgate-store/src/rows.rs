@@ -154,6 +154,14 @@ pub(crate) fn workforce_columns<'a>(r: &'a riskgate_core::WorkforceRecord, body:
     }
 }
 
+/// The mapping of a query's one column of stored JSON bodies, each
+/// validated again on the way out.
+pub(crate) fn body<T>(
+    parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
+) -> impl Fn(&dyn Columns) -> Result<T> {
+    move |r| crate::policy::decode(&r.text(0)?, parse)
+}
+
 // Reads, each with the function that maps its row.
 pub(crate) const TASK_COLUMNS: &str =
     "t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, \

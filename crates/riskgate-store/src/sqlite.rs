@@ -14,17 +14,8 @@ mod accounts;
 
 use crate::migrations::MIGRATIONS;
 pub(crate) use crate::policy::decode;
-use crate::policy::{
-    OfficeTally, OverrideFacts, OverrideWrite, check_override, decision_of, json, keys_by_time, normalised,
-    plan_override, smuggling, unknown_declaration,
-};
-use crate::rows::{
-    ACTION_COLUMNS, CLOSE_TASK, CONTROL_RECORDS, COUNTED_DECLARATIONS, Columns, INSERT_ACTION, INSERT_MODEL,
-    INSERT_OUTCOME, INSERT_RULE, MODEL_COLUMNS, OPEN_TASK, RELEASE, REOPEN_TASK, RISK_LEVELS_OF_KEY, SET_RULE_STATUS,
-    TASK_COLUMNS, TASK_OVERRIDDEN, UPSERT_ENTERPRISE, UPSERT_OFFICE, UPSERT_OFFICER, UPSERT_SETTING, UPSERT_WORKFORCE,
-    control_record, control_task, counted_declaration, counted_outcomes, latest_risk_levels, logged_action, model,
-    risk_level, rule_stats, workforce_columns,
-};
+use crate::policy::{self, decision_of, json};
+use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
     NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
@@ -136,10 +127,10 @@ impl SqliteStore {
             .optional()?
             .unwrap_or((0, "genesis".to_string()));
         let seq = seq + 1;
-        let a = &normalised(a);
+        let a = &policy::normalised(a);
         let hash = chain_hash(&prev, seq, a);
         tx.execute(
-            INSERT_ACTION,
+            rows::INSERT_ACTION,
             params![
                 seq,
                 a.at.timestamp(),
@@ -227,17 +218,6 @@ impl SqliteStore {
         tx.commit()?;
         Ok(())
     }
-
-    /// Every stored JSON body of a query, validated again on the way out.
-    fn bodies<T>(
-        &self,
-        sql: &str,
-        parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
-    ) -> Result<Vec<T>> {
-        let mut st = self.conn.prepare(sql)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|b| decode(&b?, parse)).collect()
-    }
 }
 
 impl Store for SqliteStore {
@@ -250,7 +230,9 @@ impl Store for SqliteStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        self.write_rows(UPSERT_OFFICE, rows, |st, o| st.execute(params![o.code, o.name, o.parent, o.level.as_str()]))
+        self.write_rows(rows::UPSERT_OFFICE, rows, |st, o| {
+            st.execute(params![o.code, o.name, o.parent, o.level.as_str()])
+        })
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
@@ -268,19 +250,21 @@ impl Store for SqliteStore {
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
-        self.write_rows(UPSERT_OFFICER, rows, |st, o| st.execute(params![o.id, o.office, o.post, json(o)]))
+        self.write_rows(rows::UPSERT_OFFICER, rows, |st, o| st.execute(params![o.id, o.office, o.post, json(o)]))
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        self.bodies("SELECT body FROM officers ORDER BY id", Officer::from_json)
+        all(&self.conn, "SELECT body FROM officers ORDER BY id", [], rows::body(Officer::from_json))
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
-        self.write_rows(UPSERT_ENTERPRISE, rows, |st, e| st.execute(params![e.id, e.credit_class.as_str(), json(e)]))
+        self.write_rows(rows::UPSERT_ENTERPRISE, rows, |st, e| {
+            st.execute(params![e.id, e.credit_class.as_str(), json(e)])
+        })
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        self.bodies("SELECT body FROM enterprises ORDER BY id", Enterprise::from_json)
+        all(&self.conn, "SELECT body FROM enterprises ORDER BY id", [], rows::body(Enterprise::from_json))
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -292,7 +276,7 @@ impl Store for SqliteStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        self.bodies("SELECT body FROM forex ORDER BY rowid", ForexPayment::from_json)
+        all(&self.conn, "SELECT body FROM forex ORDER BY rowid", [], rows::body(ForexPayment::from_json))
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
@@ -307,10 +291,10 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(rows.len());
         {
-            let mut st = tx.prepare_cached(UPSERT_WORKFORCE)?;
+            let mut st = tx.prepare_cached(rows::UPSERT_WORKFORCE)?;
             for r in rows {
                 let body = json(r);
-                let (kind, officer, at, year, passed, outcome, key) = workforce_columns(r, &body);
+                let (kind, officer, at, year, passed, outcome, key) = rows::workforce_columns(r, &body);
                 let n = st.execute(params![kind, r.unit(), officer, at, year, passed, outcome, key, body])?;
                 out.push(n == 1);
             }
@@ -452,14 +436,14 @@ impl Store for SqliteStore {
             let mut dup = tx.prepare_cached(
                 "SELECT 1 FROM outcomes WHERE decl = ?1 AND control = ?2 AND completed_at = ?3 AND officer = ?4",
             )?;
-            let mut ins = tx.prepare_cached(INSERT_OUTCOME)?;
-            let mut close = tx.prepare_cached(CLOSE_TASK)?;
-            let mut release = tx.prepare_cached(RELEASE)?;
+            let mut ins = tx.prepare_cached(rows::INSERT_OUTCOME)?;
+            let mut close = tx.prepare_cached(rows::CLOSE_TASK)?;
+            let mut release = tx.prepare_cached(rows::RELEASE)?;
             for (i, o) in batch.iter().enumerate() {
                 let row: Option<(i64, String, Option<bool>)> =
                     find.query_row([&o.declaration_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
                 let Some((decl, body, random)) = row else {
-                    return Err(unknown_declaration(i, &o.declaration_id));
+                    return Err(policy::unknown_declaration(i, &o.declaration_id));
                 };
                 let completed = o.completed_at.timestamp();
                 if dup.exists(params![decl, o.control.as_str(), completed, o.officer])? {
@@ -476,7 +460,7 @@ impl Store for SqliteStore {
                     o.is_finding(),
                     o.additional_duty,
                     o.seizure,
-                    smuggling(o),
+                    policy::smuggling(o),
                     o.released_at.map(|t| t.timestamp()),
                     json(o)
                 ])?;
@@ -501,7 +485,7 @@ impl Store for SqliteStore {
             let mut exists = tx.prepare_cached("SELECT 1 FROM declarations WHERE id = ?1")?;
             for (i, r) in batch.iter().enumerate() {
                 if !exists.exists([&r.declaration_id])? {
-                    return Err(unknown_declaration(i, &r.declaration_id));
+                    return Err(policy::unknown_declaration(i, &r.declaration_id));
                 }
                 out.push(st.execute(params![r.declaration_id, r.released_at.timestamp()])? == 1);
             }
@@ -518,12 +502,12 @@ impl Store for SqliteStore {
                  ORDER BY c.risk_value DESC, t.id LIMIT ?2"
             ),
             params![office, limit as i64],
-            control_task,
+            rows::control_task,
         )
     }
 
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {
-        check_override(o)?;
+        policy::check_override(o)?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let row: Option<(i64, String, Option<i64>, Option<String>)> = tx
             .query_row(
@@ -535,7 +519,7 @@ impl Store for SqliteStore {
             .optional()?;
         let facts = match row {
             None => None,
-            Some((decl, office, released_at, engine_channel)) => Some(OverrideFacts {
+            Some((decl, office, released_at, engine_channel)) => Some(policy::OverrideFacts {
                 decl,
                 office,
                 released_at,
@@ -548,20 +532,20 @@ impl Store for SqliteStore {
                 completed: tx.prepare_cached("SELECT 1 FROM outcomes WHERE decl = ?1")?.exists([decl])?,
             }),
         };
-        let plan = plan_override(o, facts.as_ref())?;
-        let OverrideFacts { decl, office, .. } = facts.expect("planned overrides are of stored declarations");
+        let plan = policy::plan_override(o, facts.as_ref())?;
+        let policy::OverrideFacts { decl, office, .. } = facts.expect("planned overrides are of stored declarations");
         let at = o.at.timestamp();
         let mut released = false;
         match &plan.write {
-            OverrideWrite::ReopenTask => {
-                tx.execute(REOPEN_TASK, params![decl, plan.after])?;
+            policy::OverrideWrite::ReopenTask => {
+                tx.execute(rows::REOPEN_TASK, params![decl, plan.after])?;
             }
-            OverrideWrite::OpenTask { instructions } => {
-                tx.execute(OPEN_TASK, params![decl, office, plan.after, instructions, at])?;
+            policy::OverrideWrite::OpenTask { instructions } => {
+                tx.execute(rows::OPEN_TASK, params![decl, office, plan.after, instructions, at])?;
             }
-            OverrideWrite::Release => {
-                tx.execute(TASK_OVERRIDDEN, params![decl, at, o.officer])?;
-                released = tx.execute(RELEASE, params![decl, at])? == 1;
+            policy::OverrideWrite::Release => {
+                tx.execute(rows::TASK_OVERRIDDEN, params![decl, at, o.officer])?;
+                released = tx.execute(rows::RELEASE, params![decl, at])? == 1;
             }
         }
         let log_seq = Self::append_action_tx(&tx, &plan.action(o, &office))?;
@@ -570,7 +554,12 @@ impl Store for SqliteStore {
     }
 
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>> {
-        all(&self.conn, CONTROL_RECORDS, params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], control_record)
+        all(
+            &self.conn,
+            rows::CONTROL_RECORDS,
+            params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+            rows::control_record,
+        )
     }
 
     fn rules(&self) -> Result<Vec<RuleRecord>> {
@@ -592,7 +581,7 @@ impl Store for SqliteStore {
             return Err(StoreError::User(format!("rule {} version {} already exists", rule.def.id, rule.def.version)));
         }
         tx.execute(
-            INSERT_RULE,
+            rows::INSERT_RULE,
             params![
                 rule.def.id,
                 rule.def.version,
@@ -613,7 +602,7 @@ impl Store for SqliteStore {
     fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
         let n = tx.execute(
-            SET_RULE_STATUS,
+            rows::SET_RULE_STATUS,
             params![
                 id,
                 version,
@@ -651,7 +640,7 @@ impl Store for SqliteStore {
         let mut rows = st.query([recent_from])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(rule_stats(r)?);
+            out.push(rows::rule_stats(r)?);
         }
         Ok(out)
     }
@@ -682,7 +671,7 @@ impl Store for SqliteStore {
 
     fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(UPSERT_SETTING, params![key, value])?;
+        tx.execute(rows::UPSERT_SETTING, params![key, value])?;
         Self::append_action_tx(&tx, action)?;
         tx.commit()?;
         Ok(())
@@ -700,7 +689,7 @@ impl Store for SqliteStore {
             &self.conn,
             &format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq DESC LIMIT ?1"),
             [limit as i64],
-            logged_action,
+            rows::logged_action,
         )
     }
 
@@ -709,7 +698,7 @@ impl Store for SqliteStore {
             &self.conn,
             &format!("SELECT {ACTION_COLUMNS} FROM action_log WHERE at >= ?1 AND at < ?2 ORDER BY seq"),
             params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
-            logged_action,
+            rows::logged_action,
         )
     }
 
@@ -719,7 +708,7 @@ impl Store for SqliteStore {
         let mut prev = "genesis".to_string();
         while let Some(row) = rows.next()? {
             // An entry edited into something that no longer decodes is broken too.
-            let Ok(l) = logged_action(row) else {
+            let Ok(l) = rows::logged_action(row) else {
                 return Ok(Some(row.get(0)?));
             };
             if l.prev_hash != prev || chain_hash(&prev, l.seq, &l.action) != l.hash {
@@ -786,7 +775,7 @@ impl Store for SqliteStore {
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(INSERT_MODEL, params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes])?;
+        tx.execute(rows::INSERT_MODEL, params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes])?;
         Self::append_action_tx(&tx, action)?;
         tx.commit()?;
         Ok(())
@@ -794,13 +783,13 @@ impl Store for SqliteStore {
 
     fn models(&self) -> Result<Vec<ModelRecord>> {
         all(&self.conn, &format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY created_at DESC, id DESC"), [], |r| {
-            model(r, false)
+            rows::model(r, false)
         })
     }
 
     fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
         let sql = format!("SELECT {MODEL_COLUMNS}, bytes FROM models WHERE id = ?1");
-        Ok(all(&self.conn, &sql, [id], |r| model(r, true))?.pop())
+        Ok(all(&self.conn, &sql, [id], |r| rows::model(r, true))?.pop())
     }
 
     fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()> {
@@ -839,8 +828,8 @@ impl Store for SqliteStore {
     }
 
     fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>> {
-        let sql = if key.is_some() { RISK_LEVELS_OF_KEY.to_string() } else { latest_risk_levels("") };
-        all(&self.conn, &sql, params![kind, key], risk_level)
+        let sql = if key.is_some() { rows::RISK_LEVELS_OF_KEY.to_string() } else { rows::latest_risk_levels("") };
+        all(&self.conn, &sql, params![kind, key], rows::risk_level)
     }
 
     fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
@@ -868,7 +857,7 @@ impl Store for SqliteStore {
         while let Some(r) = rows.next()? {
             let o = decode(&r.get::<_, String>(0)?, Outcome::from_json)?;
             let d = decode(&r.get::<_, String>(1)?, Declaration::from_json)?;
-            let keys = keys_by_time(&o, &d, r.get(2)?);
+            let keys = policy::keys_by_time(&o, &d, r.get(2)?);
             out.push((o, keys));
         }
         Ok(out)
@@ -876,11 +865,11 @@ impl Store for SqliteStore {
 
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
         let range = params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)];
-        let mut tally = OfficeTally::default();
-        let mut st = self.conn.prepare(COUNTED_DECLARATIONS)?;
+        let mut tally = policy::OfficeTally::default();
+        let mut st = self.conn.prepare(rows::COUNTED_DECLARATIONS)?;
         let mut rows = st.query(range)?;
         while let Some(r) = rows.next()? {
-            tally.declaration(counted_declaration(r)?);
+            tally.declaration(rows::counted_declaration(r)?);
         }
         let mut st = self.conn.prepare(
             "SELECT d.office, c.channel, c.source, MAX(o.finding), SUM(o.additional_duty),
@@ -892,7 +881,7 @@ impl Store for SqliteStore {
         )?;
         let mut rows = st.query(range)?;
         while let Some(r) = rows.next()? {
-            tally.outcomes(counted_outcomes(r)?);
+            tally.outcomes(rows::counted_outcomes(r)?);
         }
         Ok(tally.finish())
     }
