@@ -1037,41 +1037,10 @@ impl Store for PgStore {
     }
 
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
-        self.stream(
-            "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
-                    NULL::text, NULL::boolean
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > $1
-             UNION ALL
-             SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
-             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
-             WHERE o.seq > $1
-             ORDER BY 1",
-            &[&after_seq],
-            &mut |r| {
-                let outcome: bool = r.get(1);
-                let body: String = r.get(2);
-                if !outcome {
-                    let d = decode(&body, Declaration::from_json)?;
-                    let historical: bool = r.get(3);
-                    if historical {
-                        f(Event::Historical(Box::new(d)));
-                    } else {
-                        f(Event::Screened {
-                            declaration: Box::new(d),
-                            office: r.get(4),
-                            ranking: r.get(5),
-                            controlled: r.get(6),
-                            mandatory: r.get(7),
-                        });
-                    }
-                } else {
-                    let o = decode(&body, Outcome::from_json)?;
-                    let d = decode(&r.get::<_, String>(8), Declaration::from_json)?;
-                    f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, r.get(9)) });
-                }
-                Ok(())
-            },
-        )
+        self.stream(&dollars(rows::REPLAY), &[&after_seq], &mut |r| {
+            f(rows::replay_event(r)?);
+            Ok(())
+        })
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
@@ -1136,32 +1105,18 @@ impl Store for PgStore {
     }
 
     fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
-        self.stream(
-            "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-             ORDER BY d.declared_at, d.seq",
-            &[],
-            &mut |r| {
-                let declaration = decode(&r.get::<_, String>(0), Declaration::from_json)?;
-                f(TimelineRow { declaration, decision: decision_of(r.get(1))? });
-                Ok(())
-            },
-        )
+        self.stream(rows::TIMELINE, &[], &mut |r| {
+            f(rows::timeline_row(r)?);
+            Ok(())
+        })
     }
 
     fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>> {
         let mut out = Vec::new();
-        self.stream(
-            "SELECT o.body, d.body, COALESCE(c.random, false) FROM outcomes o JOIN declarations d ON d.seq = o.decl
-             LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq",
-            &[],
-            &mut |r| {
-                let o = decode(&r.get::<_, String>(0), Outcome::from_json)?;
-                let d = decode(&r.get::<_, String>(1), Declaration::from_json)?;
-                let keys = policy::keys_by_time(&o, &d, r.get(2));
-                out.push((o, keys));
-                Ok(())
-            },
-        )?;
+        self.stream(rows::OUTCOMES_BY_TIME, &[], &mut |r| {
+            out.push(rows::outcome_by_time(r)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 

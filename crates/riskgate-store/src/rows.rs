@@ -4,10 +4,12 @@
 //! `?N` placeholders (`dollars` gives PostgreSQL's `$N`).
 
 use crate::accounts::{ApiToken, DeclarationSummary, Session, User};
-use crate::policy::{CountedDeclaration, CountedOutcomes, china_time};
+use riskgate_core::{Declaration, Outcome, OutcomeKeys};
+
+use crate::policy::{CountedDeclaration, CountedOutcomes, china_time, decision_of, decode, keys_by_time};
 use crate::{
-    Action, ControlRecord, ControlTask, Delivery, LoggedAction, ModelRecord, Result, RiskLevelRecord, RuleStats,
-    StoreError, Webhook,
+    Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Result, RiskLevelRecord, RuleStats,
+    StoreError, TimelineRow, Webhook,
 };
 
 /// One result row, read by column position. Integers are 64-bit in both
@@ -163,6 +165,60 @@ pub(crate) fn body<T>(
 }
 
 // Reads, each with the function that maps its row.
+/// Events after `?1` in sequence order: declarations (kind false) and
+/// outcomes (kind true) with the body and random flag of their declaration.
+pub(crate) const REPLAY: &str =
+    "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
+            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
+     FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > ?1
+     UNION ALL
+     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
+     FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+     WHERE o.seq > ?1
+     ORDER BY 1";
+
+pub(crate) fn replay_event(r: &dyn Columns) -> Result<Event> {
+    let body = r.text(2)?;
+    if r.flag(1)? {
+        let o = decode(&body, Outcome::from_json)?;
+        let d = decode(&r.text(8)?, Declaration::from_json)?;
+        return Ok(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, r.flag(9)?) });
+    }
+    let declaration = Box::new(decode(&body, Declaration::from_json)?);
+    Ok(if r.flag(3)? {
+        Event::Historical(declaration)
+    } else {
+        Event::Screened {
+            declaration,
+            office: r.text(4)?,
+            ranking: r.real(5)?,
+            controlled: r.flag(6)?,
+            mandatory: r.flag(7)?,
+        }
+    })
+}
+
+pub(crate) const TIMELINE: &str = "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+     ORDER BY d.declared_at, d.seq";
+
+pub(crate) fn timeline_row(r: &dyn Columns) -> Result<TimelineRow> {
+    Ok(TimelineRow {
+        declaration: decode(&r.text(0)?, Declaration::from_json)?,
+        decision: decision_of(r.text_opt(1)?)?,
+    })
+}
+
+pub(crate) const OUTCOMES_BY_TIME: &str =
+    "SELECT o.body, d.body, COALESCE(c.random, false) FROM outcomes o JOIN declarations d ON d.seq = o.decl
+     LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq";
+
+pub(crate) fn outcome_by_time(r: &dyn Columns) -> Result<(Outcome, OutcomeKeys)> {
+    let o = decode(&r.text(0)?, Outcome::from_json)?;
+    let d = decode(&r.text(1)?, Declaration::from_json)?;
+    let keys = keys_by_time(&o, &d, r.flag(2)?);
+    Ok((o, keys))
+}
+
 pub(crate) const TASK_COLUMNS: &str =
     "t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, \
      t.closed_at, t.officer, c.risk_value

@@ -736,39 +736,10 @@ impl Store for SqliteStore {
     }
 
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
-        let mut st = self.conn.prepare(
-            "SELECT d.seq, 0, d.body, d.historical, c.office, c.ranking, c.channel != 'green', c.mandatory, NULL
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > ?1
-             UNION ALL
-             SELECT o.seq, 1, o.body, 0, NULL, NULL, NULL, NULL, (SELECT d.body || char(30) || COALESCE(c.random, 0) FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq = o.decl)
-             FROM outcomes o WHERE o.seq > ?1
-             ORDER BY 1",
-        )?;
+        let mut st = self.conn.prepare(rows::REPLAY)?;
         let mut rows = st.query([after_seq])?;
         while let Some(r) = rows.next()? {
-            let kind: i64 = r.get(1)?;
-            let body: String = r.get(2)?;
-            if kind == 0 {
-                let d = decode(&body, Declaration::from_json)?;
-                let historical: bool = r.get(3)?;
-                if historical {
-                    f(Event::Historical(Box::new(d)));
-                } else {
-                    f(Event::Screened {
-                        declaration: Box::new(d),
-                        office: r.get(4)?,
-                        ranking: r.get(5)?,
-                        controlled: r.get(6)?,
-                        mandatory: r.get(7)?,
-                    });
-                }
-            } else {
-                let o = decode(&body, Outcome::from_json)?;
-                let joined: String = r.get(8)?;
-                let (dbody, random) = joined.rsplit_once('\u{1e}').unwrap_or((&joined, "0"));
-                let d = decode(dbody, Declaration::from_json)?;
-                f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, random == "1") });
-            }
+            f(rows::replay_event(r)?);
         }
         Ok(())
     }
@@ -833,34 +804,16 @@ impl Store for SqliteStore {
     }
 
     fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
-        let mut st = self.conn.prepare(
-            "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-             ORDER BY d.declared_at, d.seq",
-        )?;
+        let mut st = self.conn.prepare(rows::TIMELINE)?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let body: String = r.get(0)?;
-            let declaration = decode(&body, Declaration::from_json)?;
-            let decision = decision_of(r.get(1)?)?;
-            f(TimelineRow { declaration, decision });
+            f(rows::timeline_row(r)?);
         }
         Ok(())
     }
 
     fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>> {
-        let mut st = self.conn.prepare(
-            "SELECT o.body, d.body, COALESCE(c.random, 0) FROM outcomes o JOIN declarations d ON d.seq = o.decl
-             LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq",
-        )?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let o = decode(&r.get::<_, String>(0)?, Outcome::from_json)?;
-            let d = decode(&r.get::<_, String>(1)?, Declaration::from_json)?;
-            let keys = policy::keys_by_time(&o, &d, r.get(2)?);
-            out.push((o, keys));
-        }
-        Ok(out)
+        all(&self.conn, rows::OUTCOMES_BY_TIME, [], rows::outcome_by_time)
     }
 
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
