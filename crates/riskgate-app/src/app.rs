@@ -96,6 +96,16 @@ impl StoreAt {
     }
 }
 
+/// The engine state as the store keeps it: JSON, as stores have always held it.
+pub fn encode_checkpoint(checkpoint: &riskgate_engine::Checkpoint) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(checkpoint).map_err(riskgate_store::StoreError::Decode)?)
+}
+
+/// The engine state from the bytes `encode_checkpoint` made.
+pub fn decode_checkpoint(body: &[u8]) -> Result<riskgate_engine::Checkpoint> {
+    Ok(serde_json::from_slice(body).map_err(riskgate_store::StoreError::Decode)?)
+}
+
 impl App {
     pub fn open(data: &Path, user: &str) -> Result<App> {
         App::open_at(&StoreAt::Sqlite(data.to_path_buf()), user)
@@ -141,8 +151,8 @@ impl App {
     pub fn reload(&mut self) -> Result<()> {
         let mut engine = configured_engine(self.store.as_ref())?;
         let after = match self.store.load_checkpoint()? {
-            Some((seq, cp)) => {
-                engine.restore(cp);
+            Some((seq, body)) => {
+                engine.restore(decode_checkpoint(&body)?);
                 seq
             }
             None => 0,
@@ -156,13 +166,13 @@ impl App {
         })?;
         self.engine = engine;
         if replayed > 0 {
-            self.store.save_checkpoint(&self.engine.checkpoint())?;
+            self.store.save_checkpoint(&encode_checkpoint(&self.engine.checkpoint())?)?;
         }
         Ok(())
     }
 
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.store.save_checkpoint(&self.engine.checkpoint())?;
+        self.store.save_checkpoint(&encode_checkpoint(&self.engine.checkpoint())?)?;
         Ok(())
     }
 

@@ -180,19 +180,20 @@ fn count(s: &mut SubmitSummary, duplicate: bool) {
 /// The engine state every partition starts from: the stored bus epoch, or,
 /// the first time, the full state of the store (which becomes the epoch).
 pub fn ensure_epoch(store: &mut dyn Store, user: &str) -> Result<(i64, Checkpoint)> {
-    if let Some(e) = store.load_bus_epoch()? {
-        return Ok(e);
+    if let Some((seq, body)) = store.load_bus_epoch()? {
+        return Ok((seq, riskgate_app::app::decode_checkpoint(&body)?));
     }
     let app = App::with_store(store.reopen()?, user)?;
-    store.init_bus_epoch(&app.engine.checkpoint(), false)?;
-    store.load_bus_epoch()?.context("the bus epoch was not stored")
+    store.init_bus_epoch(&riskgate_app::app::encode_checkpoint(&app.engine.checkpoint())?, false)?;
+    let (seq, body) = store.load_bus_epoch()?.context("the bus epoch was not stored")?;
+    Ok((seq, riskgate_app::app::decode_checkpoint(&body)?))
 }
 
 /// `riskgate bus rebase`: a new epoch from the full state of the store, so
 /// that every partition sees the outcomes and the other partitions'
 /// declarations stored since the last one. Run it with the workers stopped.
 pub fn rebase(app: &mut App) -> Result<i64> {
-    app.store.init_bus_epoch(&app.engine.checkpoint(), true)?;
+    app.store.init_bus_epoch(&riskgate_app::app::encode_checkpoint(&app.engine.checkpoint())?, true)?;
     let (seq, _) = app.store.load_bus_epoch()?.context("the bus epoch was not stored")?;
     let mut a = app.action("bus_rebase", "bus_epoch");
     a.after = Some(serde_json::json!({ "as_of_seq": seq }));

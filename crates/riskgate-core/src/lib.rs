@@ -11,6 +11,8 @@ pub mod error;
 pub mod fields;
 pub mod records;
 pub mod rng;
+pub mod rule;
+pub mod screened;
 
 pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};
 pub use declaration::{Declaration, Direction, Document, Item, OverseasParty, Party, TransportMode};
@@ -19,3 +21,5 @@ pub use records::{
     ControlKind, CreditClass, Enterprise, ForexPayment, LitigationOutcome, Office, OfficeLevel, Officer, Outcome,
     OutcomeResult, Release, TaxInvoice, WorkforceRecord,
 };
+pub use rule::{RuleDef, RuleStatus};
+pub use screened::{OutcomeKeys, Screened, TaskSpec};

@@ -9,6 +9,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use riskgate_core::{CreditClass, Declaration, Enterprise, ForexPayment, Outcome};
 use serde::{Deserialize, Serialize};
 
+pub use riskgate_core::screened::{OutcomeKeys, put_route_key, route_key};
+
 /// Half-life of the decayed activity counters, in days.
 const HALF_LIFE_DAYS: f64 = 90.0;
 
@@ -314,21 +316,6 @@ pub fn put_pair_key<'b>(buf: &'b mut String, trader: &str, tag: &str, value: &st
     buf
 }
 
-/// Writes the route key "origin>departure" into a reused buffer.
-pub fn put_route_key<'b>(buf: &'b mut String, decl: &Declaration, origin: &str) -> &'b str {
-    buf.clear();
-    buf.push_str(origin);
-    buf.push('>');
-    buf.push_str(decl.country_of_departure.as_deref().unwrap_or("--"));
-    buf
-}
-
-pub fn route_key(decl: &Declaration, origin: &str) -> String {
-    let mut k = String::with_capacity(5);
-    put_route_key(&mut k, decl, origin);
-    k
-}
-
 /// Applies `f` to the entry for `key`, allocating the key only when it is
 /// new (the hot path folds every declaration into several maps whose keys
 /// mostly exist), and hashing it once when it exists.
@@ -337,38 +324,6 @@ fn slot<V: Default>(map: &mut HashMap<String, V>, key: &str, f: impl FnOnce(&mut
         return f(v);
     }
     f(map.entry(key.to_owned()).or_default());
-}
-
-/// The keys of one declaration whose counters change with an outcome.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct OutcomeKeys {
-    pub trader: String,
-    pub declarant: String,
-    pub overseas: Option<String>,
-    pub goods: Vec<String>,
-    pub routes: Vec<String>,
-    pub value_cny: f64,
-    pub random: bool,
-}
-
-impl OutcomeKeys {
-    pub fn of(decl: &Declaration, random: bool) -> Self {
-        let mut goods: Vec<String> = decl.items.iter().map(|i| i.hs6().to_string()).collect();
-        goods.sort();
-        goods.dedup();
-        let mut routes: Vec<String> = decl.items.iter().map(|i| route_key(decl, &i.origin)).collect();
-        routes.sort();
-        routes.dedup();
-        OutcomeKeys {
-            trader: decl.trader.id.clone(),
-            declarant: decl.declarant.id.clone(),
-            overseas: decl.overseas_party.as_ref().map(|p| p.id.clone()),
-            goods,
-            routes,
-            value_cny: decl.total_value_cny(),
-            random,
-        }
-    }
 }
 
 impl Context {

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use context::{Context, OutcomeKeys};
 pub use facts::CustomsSchema;
+pub use riskgate_core::screened::{Screened, TaskSpec};
 pub use rulebook::{RuleBook, RuleDef, RuleStatus};
 pub use scorer::{Score, ScoreInput, Scorer, StatScorer};
 pub use selectivity::{Selectivity, SelectivityConfig, TargetRates};
@@ -76,26 +77,6 @@ impl CreditFactors {
 pub struct EngineConfig {
     pub selectivity: SelectivityConfig,
     pub credit: CreditFactors,
-}
-
-/// A control task to open for a yellow or red decision (M4).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskSpec {
-    pub office: String,
-    pub channel: Channel,
-    pub disposal: Disposal,
-    pub instructions: String,
-}
-
-/// The result of screening one declaration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Screened {
-    pub decision: Decision,
-    /// Risk value scaled by the credit factor: what selectivity ranks on.
-    pub ranking: f64,
-    pub task: Option<TaskSpec>,
-    /// The shadow scorer's id and probability; never affects the lane.
-    pub shadow: Option<(String, f64)>,
 }
 
 /// State that must survive restarts for decisions to stay reproducible.

@@ -12,14 +12,16 @@ pub mod accounts;
 mod bus_sqlite;
 mod migrations;
 mod pg_migrations;
+mod policy;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release, RuleDef,
+    RuleStatus, Screened, TaxInvoice, WorkforceRecord,
 };
-use riskgate_engine::{Checkpoint, OutcomeKeys, RuleDef, RuleStatus, Screened};
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
@@ -398,9 +400,11 @@ pub trait Store: Send + Accounts + Search {
     /// the entry after the gap).
     fn verify_actions(&self) -> Result<Option<i64>>;
 
-    // Engine state.
-    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>>;
-    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()>;
+    // Engine state, as bytes the caller encodes: the store does not know the engine.
+    /// The saved engine state with the last event sequence it covers.
+    fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>>;
+    /// Saves the engine state `body` as covering every event stored so far.
+    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()>;
     /// Events after `seq`, in order, handed to `f` one by one.
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()>;
 
@@ -429,12 +433,12 @@ pub trait Store: Send + Accounts + Search {
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()>;
 
     // NATS bus (ARCHITECTURE.md "NATS bus and workers").
-    /// The engine state every bus partition starts from, with the last
-    /// event sequence it covers.
-    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>>;
-    /// Stores `checkpoint` as the bus epoch covering every event stored so
-    /// far. Without `replace`, keeps an existing epoch and returns `false`.
-    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool>;
+    /// The engine state (encoded by the caller) every bus partition starts
+    /// from, with the last event sequence it covers.
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Vec<u8>)>>;
+    /// Stores the engine state `body` as the bus epoch covering every event
+    /// stored so far. Without `replace`, keeps an existing epoch and returns `false`.
+    fn init_bus_epoch(&mut self, body: &[u8], replace: bool) -> Result<bool>;
 
     // Webhooks (M5).
     /// Registers a webhook and logs `action` in the same transaction.

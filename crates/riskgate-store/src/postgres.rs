@@ -27,14 +27,16 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source,
-    TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeKeys, Release,
+    Source, TaxInvoice, WorkforceRecord,
 };
-use riskgate_engine::{Checkpoint, OutcomeKeys};
 
 mod accounts;
 
 use crate::pg_migrations::MIGRATIONS;
+pub(crate) use crate::policy::decode;
+use crate::policy::{self, decision_of, json};
+use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
     NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
@@ -79,21 +81,14 @@ fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("serialisable")
-}
-
-/// Parses a stored JSON body with the record kind's own validation.
-fn decode<T>(body: &str, parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>) -> Result<T> {
-    let v: serde_json::Value = serde_json::from_str(body)?;
-    parse(&v).map_err(|e| StoreError::User(format!("stored record does not validate: {e}")))
-}
-
-fn decision_of(body: Option<String>) -> Result<Option<Decision>> {
-    Ok(match body {
-        Some(b) => Some(serde_json::from_str(&b)?),
-        None => None,
-    })
+/// Every row of a query, each mapped by one of `rows`' functions.
+pub(crate) fn all<T>(
+    conn: &mut Conn,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl Fn(&dyn Columns) -> Result<T>,
+) -> Result<Vec<T>> {
+    conn.query(sql, params)?.iter().map(|r| map(r)).collect()
 }
 
 /// Start (seconds, UTC) of the calendar month holding `ts`.
@@ -102,14 +97,6 @@ fn month_start(ts: i64) -> i64 {
     let d = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().date_naive();
     let first = chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("valid date");
     first.and_hms_opt(0, 0, 0).expect("valid time").and_utc().timestamp()
-}
-
-fn source_index(s: &str) -> Option<usize> {
-    crate::SOURCES.iter().position(|x| *x == s)
-}
-
-fn local_day(ts: i64, tz: i64) -> i64 {
-    (ts + tz).div_euclid(86_400)
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -365,16 +352,10 @@ impl PgStore {
             .map(|r| (r.get(0), r.get(1)))
             .unwrap_or((0, "genesis".to_string()));
         let seq = seq + 1;
-        // Hash what will be read back: whole seconds at China time.
-        let mut norm = a.clone();
-        norm.at = chrono::DateTime::from_timestamp(a.at.timestamp(), 0)
-            .unwrap_or_default()
-            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"));
-        let a = &norm;
+        let a = &policy::normalised(a);
         let hash = chain_hash(&prev, seq, a);
         tx.execute(
-            "INSERT INTO action_log (seq, at, actor, office, action, target, before, after, reason, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &dollars(rows::INSERT_ACTION),
             &[
                 &seq,
                 &a.at.timestamp(),
@@ -419,16 +400,6 @@ impl PgStore {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// Every stored JSON body of a query, validated again on the way out.
-    fn bodies<T>(
-        &self,
-        sql: &str,
-        parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
-    ) -> Result<Vec<T>> {
-        let rows = self.conn.borrow_mut().query(sql, &[])?;
-        rows.iter().map(|r| decode(&r.get::<_, String>(0), parse)).collect()
     }
 
     /// Streams the rows of a read-only query on a connection of its own
@@ -482,46 +453,6 @@ pub(crate) fn pg_message(e: &postgres::Error) -> String {
     }
 }
 
-fn row_to_logged(r: &Row) -> Result<LoggedAction> {
-    let at: i64 = r.get(1);
-    let parse = |s: Option<String>| -> Result<Option<serde_json::Value>> {
-        Ok(match s {
-            Some(s) => Some(serde_json::from_str(&s)?),
-            None => None,
-        })
-    };
-    Ok(LoggedAction {
-        seq: r.get(0),
-        action: Action {
-            at: chrono::DateTime::from_timestamp(at, 0)
-                .unwrap_or_default()
-                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")),
-            actor: r.get(2),
-            office: r.get(3),
-            action: r.get(4),
-            target: r.get(5),
-            before: parse(r.get(6))?,
-            after: parse(r.get(7))?,
-            reason: r.get(8),
-        },
-        prev_hash: r.get(9),
-        hash: r.get(10),
-    })
-}
-
-const ACTION_COLUMNS: &str = "seq, at, actor, office, action, target, before, after, reason, prev_hash, hash";
-
-fn model_of(r: &Row, with_bytes: bool) -> Result<ModelRecord> {
-    Ok(ModelRecord {
-        id: r.get(0),
-        created_at: r.get(1),
-        created_by: r.get(2),
-        status: r.get(3),
-        metrics: serde_json::from_str(&r.get::<_, String>(4))?,
-        bytes: if with_bytes { r.get(5) } else { Vec::new() },
-    })
-}
-
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
@@ -537,12 +468,9 @@ impl Store for PgStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO offices (code, name, parent, level) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level",
-            rows,
-            |tx, st, o| tx.execute(st, &[&o.code, &o.name, &o.parent, &o.level.as_str()]),
-        )
+        self.write_rows(&dollars(rows::UPSERT_OFFICE), rows, |tx, st, o| {
+            tx.execute(st, &[&o.code, &o.name, &o.parent, &o.level.as_str()])
+        })
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
@@ -559,29 +487,28 @@ impl Store for PgStore {
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO officers (id, office, post, body) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body",
-            rows,
-            |tx, st, o| tx.execute(st, &[&o.id, &o.office, &o.post, &json(o)]),
-        )
+        self.write_rows(&dollars(rows::UPSERT_OFFICER), rows, |tx, st, o| {
+            tx.execute(st, &[&o.id, &o.office, &o.post, &json(o)])
+        })
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        self.bodies("SELECT body FROM officers ORDER BY id", Officer::from_json)
+        all(&mut self.conn.borrow_mut(), "SELECT body FROM officers ORDER BY id", &[], rows::body(Officer::from_json))
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO enterprises (id, credit_class, body) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body",
-            rows,
-            |tx, st, e| tx.execute(st, &[&e.id, &e.credit_class.as_str(), &json(e)]),
-        )
+        self.write_rows(&dollars(rows::UPSERT_ENTERPRISE), rows, |tx, st, e| {
+            tx.execute(st, &[&e.id, &e.credit_class.as_str(), &json(e)])
+        })
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        self.bodies("SELECT body FROM enterprises ORDER BY id", Enterprise::from_json)
+        all(
+            &mut self.conn.borrow_mut(),
+            "SELECT body FROM enterprises ORDER BY id",
+            &[],
+            rows::body(Enterprise::from_json),
+        )
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -600,7 +527,12 @@ impl Store for PgStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        self.bodies("SELECT body FROM forex ORDER BY rowid", ForexPayment::from_json)
+        all(
+            &mut self.conn.borrow_mut(),
+            "SELECT body FROM forex ORDER BY rowid",
+            &[],
+            rows::body(ForexPayment::from_json),
+        )
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
@@ -620,41 +552,11 @@ impl Store for PgStore {
     fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
-        let st = tx.prepare(
-            "INSERT INTO workforce (kind, unit, officer, at, year, passed, outcome, key, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, body = excluded.body
-             WHERE workforce.body <> excluded.body",
-        )?;
+        let st = tx.prepare(&dollars(rows::UPSERT_WORKFORCE))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let body = json(r);
-            let (kind, officer, at, year, passed, outcome, key) = match r {
-                WorkforceRecord::Disciplinary { officer, opened_at, .. } => (
-                    "disciplinary",
-                    Some(officer.as_str()),
-                    Some(opened_at.timestamp()),
-                    None,
-                    None,
-                    None,
-                    body.clone(),
-                ),
-                WorkforceRecord::Inspection { inspected_at, passed, .. } => {
-                    ("inspection", None, Some(inspected_at.timestamp()), None, Some(*passed), None, body.clone())
-                }
-                WorkforceRecord::Assessment { year, passed, .. } => {
-                    ("assessment", None, None, Some(i64::from(*year)), Some(*passed), None, body.clone())
-                }
-                WorkforceRecord::Litigation { id, filed_at, outcome, .. } => (
-                    "litigation",
-                    None,
-                    Some(filed_at.timestamp()),
-                    None,
-                    None,
-                    Some(outcome.as_str()),
-                    format!("litigation:{id}"),
-                ),
-            };
+            let (kind, officer, at, year, passed, outcome, key) = rows::workforce_columns(r, &body);
             let n = tx.execute(&st, &[&kind, &r.unit(), &officer, &at, &year, &passed, &outcome, &key, &body])?;
             out.push(n == 1);
         }
@@ -842,23 +744,13 @@ impl Store for PgStore {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
-        let ins = tx.prepare(
-            "INSERT INTO outcomes (seq, decl, officer, control, completed_at, finding, additional_duty, seizure,
-                                   smuggling, released_at, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )?;
-        let close = tx.prepare(
-            "UPDATE control_tasks SET status = 'closed', closed_at = $2, officer = $3 WHERE decl = $1 AND status = 'open'",
-        )?;
-        let release = tx.prepare("UPDATE declarations SET released_at = $2 WHERE seq = $1 AND released_at IS NULL")?;
+        let ins = tx.prepare(&dollars(rows::INSERT_OUTCOME))?;
+        let close = tx.prepare(&dollars(rows::CLOSE_TASK))?;
+        let release = tx.prepare(&dollars(rows::RELEASE))?;
         let mut out = Vec::with_capacity(batch.len());
         for (i, o) in batch.iter().enumerate() {
             let Some((decl, body, random)) = found.get(&o.declaration_id) else {
-                return Err(StoreError::User(format!(
-                    "record {}: declaration_id: no declaration \"{}\" is stored",
-                    i + 1,
-                    o.declaration_id
-                )));
+                return Err(policy::unknown_declaration(i, &o.declaration_id));
             };
             let completed = o.completed_at.timestamp();
             if !existing.insert((*decl, o.control.as_str().to_string(), completed, o.officer.clone())) {
@@ -866,7 +758,6 @@ impl Store for PgStore {
                 continue;
             }
             let d = decode(body, Declaration::from_json)?;
-            let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
             tx.execute(
                 &ins,
                 &[
@@ -878,7 +769,7 @@ impl Store for PgStore {
                     &o.is_finding(),
                     &o.additional_duty,
                     &o.seizure,
-                    &smuggling,
+                    &policy::smuggling(o),
                     &o.released_at.map(|t| t.timestamp()),
                     &json(o),
                 ],
@@ -905,11 +796,7 @@ impl Store for PgStore {
         let mut out = Vec::with_capacity(batch.len());
         for (i, r) in batch.iter().enumerate() {
             if !known.contains(&r.declaration_id) {
-                return Err(StoreError::User(format!(
-                    "record {}: declaration_id: no declaration \"{}\" is stored",
-                    i + 1,
-                    r.declaration_id
-                )));
+                return Err(policy::unknown_declaration(i, &r.declaration_id));
             }
             out.push(tx.execute(&st, &[&r.declaration_id, &r.released_at.timestamp()])? == 1);
         }
@@ -918,40 +805,19 @@ impl Store for PgStore {
     }
 
     fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>> {
-        let rows = self.conn.borrow_mut().query(
-            "SELECT t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, t.closed_at,
-                    t.officer, c.risk_value
-             FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl
-             WHERE t.status = 'open' AND ($1::text IS NULL OR t.office = $1)
-             ORDER BY c.risk_value DESC, t.id LIMIT $2",
+        all(
+            &mut self.conn.borrow_mut(),
+            &format!(
+                "SELECT {TASK_COLUMNS} WHERE t.status = 'open' AND ($1::text IS NULL OR t.office = $1)
+                 ORDER BY c.risk_value DESC, t.id LIMIT $2"
+            ),
             &[&office, &i64::try_from(limit).unwrap_or(i64::MAX)],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| ControlTask {
-                id: r.get(0),
-                declaration_id: r.get(1),
-                office: r.get(2),
-                channel: r.get(3),
-                disposal: r.get(4),
-                instructions: r.get(5),
-                status: r.get(6),
-                opened_at: r.get(7),
-                closed_at: r.get(8),
-                officer: r.get(9),
-                risk_value: r.get(10),
-            })
-            .collect())
+            rows::control_task,
+        )
     }
 
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {
-        let id = &o.declaration_id;
-        if o.reason.trim().is_empty() {
-            return Err(StoreError::User(format!("override of {id}: reason: a reason is required")));
-        }
-        if o.officer.trim().is_empty() {
-            return Err(StoreError::User(format!("override of {id}: officer: an officer is required")));
-        }
+        policy::check_override(o)?;
         let at = o.at.timestamp();
         self.ensure_month("action_log", at)?;
         let conn = self.conn.get_mut();
@@ -959,108 +825,52 @@ impl Store for PgStore {
         let row = tx.query_opt(
             "SELECT d.seq, d.office, d.released_at, c.channel FROM declarations d
              LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = $1 FOR UPDATE OF d",
-            &[id],
+            &[&o.declaration_id],
         )?;
-        let Some(row) = row else {
-            return Err(StoreError::User(format!("override: declaration_id: no declaration \"{id}\" is stored")));
+        let facts = match row {
+            None => None,
+            Some(row) => {
+                let decl: i64 = row.get(0);
+                Some(policy::OverrideFacts {
+                    decl,
+                    office: row.get(1),
+                    released_at: row.get(2),
+                    engine_channel: row.get(3),
+                    task: tx
+                        .query_opt("SELECT channel, status FROM control_tasks WHERE decl = $1", &[&decl])?
+                        .map(|r| (r.get(0), r.get(1))),
+                    completed: tx.query_opt("SELECT 1 FROM outcomes WHERE decl = $1 LIMIT 1", &[&decl])?.is_some(),
+                })
+            }
         };
-        let (decl, office, released_at, decided): (i64, String, Option<i64>, Option<String>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        let Some(decided) = decided else {
-            return Err(StoreError::User(format!("override of {id}: stored as history, never screened")));
-        };
-        let task: Option<(String, String)> = tx
-            .query_opt("SELECT channel, status FROM control_tasks WHERE decl = $1", &[&decl])?
-            .map(|r| (r.get(0), r.get(1)));
-        let completed = tx.query_opt("SELECT 1 FROM outcomes WHERE decl = $1 LIMIT 1", &[&decl])?.is_some();
-        if completed || task.as_ref().is_some_and(|(_, s)| s == "closed") {
-            return Err(StoreError::User(format!("override of {id}: its control is already completed")));
-        }
-        let before = match &task {
-            Some((channel, status)) if status == "open" => channel.clone(),
-            Some(_) => "green".to_string(),
-            None => decided.clone(),
-        };
-        let after = o.channel.as_str().to_string();
-        if before == after {
-            return Err(StoreError::User(format!("override of {id}: channel: already {after}")));
-        }
+        let plan = policy::plan_override(o, facts.as_ref())?;
+        let policy::OverrideFacts { decl, office, .. } = facts.expect("planned overrides are of stored declarations");
         let mut released = false;
-        if o.channel.is_control() {
-            if let Some(t) = released_at {
-                let when = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
-                return Err(StoreError::User(format!(
-                    "override of {id}: the goods were released at {when}; order a post-clearance audit instead"
-                )));
+        match &plan.write {
+            policy::OverrideWrite::ReopenTask => {
+                tx.execute(&dollars(rows::REOPEN_TASK), &[&decl, &plan.after])?;
             }
-            if task.is_some() {
-                tx.execute(
-                    "UPDATE control_tasks SET channel = $2, status = 'open', closed_at = NULL, officer = NULL WHERE decl = $1",
-                    &[&decl, &after],
-                )?;
-            } else {
-                tx.execute(
-                    "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at)
-                     VALUES ($1, $2, $3, 'control', $4, 'open', $5)",
-                    &[&decl, &office, &after, &format!("manual override: {}", o.reason.trim()), &at],
-                )?;
+            policy::OverrideWrite::OpenTask { instructions } => {
+                tx.execute(&dollars(rows::OPEN_TASK), &[&decl, &office, &plan.after, instructions, &at])?;
             }
-        } else {
-            tx.execute(
-                "UPDATE control_tasks SET channel = 'green', status = 'overridden', closed_at = $2, officer = $3 WHERE decl = $1",
-                &[&decl, &at, &o.officer],
-            )?;
-            released = tx.execute(
-                "UPDATE declarations SET released_at = $2 WHERE seq = $1 AND released_at IS NULL",
-                &[&decl, &at],
-            )? == 1;
+            policy::OverrideWrite::Release => {
+                tx.execute(&dollars(rows::TASK_OVERRIDDEN), &[&decl, &at, &o.officer])?;
+                released = tx.execute(&dollars(rows::RELEASE), &[&decl, &at])? == 1;
+            }
         }
-        let mut after_json = serde_json::json!({"channel": after, "engine_channel": decided});
-        if let Some(e) = &o.entered_by {
-            after_json["entered_by"] = serde_json::Value::from(e.clone());
-        }
-        let action = Action {
-            at: o.at,
-            actor: o.officer.clone(),
-            office: Some(office.clone()),
-            action: "override".into(),
-            target: id.clone(),
-            before: Some(serde_json::json!({"channel": before})),
-            after: Some(after_json),
-            reason: Some(o.reason.trim().to_string()),
-        };
-        Self::append_action_tx(&mut tx, &action)?;
+        Self::append_action_tx(&mut tx, &plan.action(o, &office))?;
         let log_seq: i64 = tx.query_one("SELECT value FROM counters WHERE name = 'actions'", &[])?.get(0);
         tx.commit()?;
-        Ok(OverrideDone { declaration_id: id.clone(), office, before, after, released, log_seq })
+        Ok(plan.done(o, office, released, log_seq))
     }
 
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>> {
         let mut out = Vec::new();
         self.stream(
-            "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
-                    o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, false)
-             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
-             WHERE o.completed_at >= $1 AND o.completed_at < $2 ORDER BY o.completed_at, o.seq",
+            &dollars(rows::CONTROL_RECORDS),
             &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
             &mut |r| {
-                out.push(ControlRecord {
-                    declaration_id: r.get(0),
-                    office: r.get(1),
-                    trader: r.get(2),
-                    declarant: r.get(3),
-                    declared_at: r.get(4),
-                    tz: i32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
-                    officer: r.get(6),
-                    control: r.get(7),
-                    completed_at: r.get(8),
-                    finding: r.get(9),
-                    released_at: r.get(10),
-                    channel: r.get(11),
-                    risk_value: r.get(12),
-                    decided_at: r.get(13),
-                    random: r.get(14),
-                });
+                out.push(rows::control_record(r)?);
                 Ok(())
             },
         )?;
@@ -1083,9 +893,7 @@ impl Store for PgStore {
                 )));
             }
             tx.execute(
-                "INSERT INTO rules (id, version, status, created_by, created_at, approved_by, approved_at, retired_at,
-                                    body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &dollars(rows::INSERT_RULE),
                 &[
                     &rule.def.id,
                     &version,
@@ -1105,8 +913,7 @@ impl Store for PgStore {
     fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
             let n = tx.execute(
-                "UPDATE rules SET status = $3, approved_by = $4, approved_at = $5, retired_at = $6, body = $7
-                 WHERE id = $1 AND version = $2",
+                &dollars(rows::SET_RULE_STATUS),
                 &[
                     &id,
                     &i64::from(version),
@@ -1143,19 +950,7 @@ impl Store for PgStore {
              GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
             &[&recent_from],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| RuleStats {
-                id: r.get(0),
-                version: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                hits: to_u64(r.get(2)),
-                controls: to_u64(r.get(3)),
-                completed: to_u64(r.get(4)),
-                findings: to_u64(r.get(5)),
-                revenue_cny: r.get(6),
-                recent_hits: to_u64(r.get(7)),
-            })
-            .collect())
+        rows.iter().map(|r| rows::rule_stats(r)).collect()
     }
 
     fn lists(&self) -> Result<Vec<(String, String)>> {
@@ -1180,10 +975,7 @@ impl Store for PgStore {
 
     fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
-            tx.execute(
-                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[&key, &value],
-            )?;
+            tx.execute(&dollars(rows::UPSERT_SETTING), &[&key, &value])?;
             Ok(())
         })
     }
@@ -1197,7 +989,7 @@ impl Store for PgStore {
             &format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq DESC LIMIT $1"),
             &[&i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
-        rows.iter().map(row_to_logged).collect()
+        rows.iter().map(|r| rows::logged_action(r)).collect()
     }
 
     fn actions_in(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<LoggedAction>> {
@@ -1205,7 +997,7 @@ impl Store for PgStore {
             &format!("SELECT {ACTION_COLUMNS} FROM action_log WHERE at >= $1 AND at < $2 ORDER BY seq"),
             &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
         )?;
-        rows.iter().map(row_to_logged).collect()
+        rows.iter().map(|r| rows::logged_action(r)).collect()
     }
 
     fn verify_actions(&self) -> Result<Option<i64>> {
@@ -1216,7 +1008,7 @@ impl Store for PgStore {
                 return Ok(());
             }
             // An entry edited into something that no longer decodes is broken too.
-            let Ok(l) = row_to_logged(r) else {
+            let Ok(l) = rows::logged_action(r) else {
                 broken = Some(r.get(0));
                 return Ok(());
             };
@@ -1229,16 +1021,12 @@ impl Store for PgStore {
         Ok(broken)
     }
 
-    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>> {
+    fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>> {
         let row = self.conn.borrow_mut().query_opt("SELECT as_of_seq, body FROM checkpoint WHERE id = 1", &[])?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((r.get(0), serde_json::from_slice(r.get::<_, &[u8]>(1))?))),
-        }
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        let body = serde_json::to_vec(checkpoint)?;
+    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
         self.conn.get_mut().execute(
             "INSERT INTO checkpoint (id, as_of_seq, body)
              SELECT 1, value, $1 FROM counters WHERE name = 'events'
@@ -1249,47 +1037,16 @@ impl Store for PgStore {
     }
 
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
-        self.stream(
-            "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
-                    NULL::text, NULL::boolean
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > $1
-             UNION ALL
-             SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
-             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
-             WHERE o.seq > $1
-             ORDER BY 1",
-            &[&after_seq],
-            &mut |r| {
-                let outcome: bool = r.get(1);
-                let body: String = r.get(2);
-                if !outcome {
-                    let d = decode(&body, Declaration::from_json)?;
-                    let historical: bool = r.get(3);
-                    if historical {
-                        f(Event::Historical(Box::new(d)));
-                    } else {
-                        f(Event::Screened {
-                            declaration: Box::new(d),
-                            office: r.get(4),
-                            ranking: r.get(5),
-                            controlled: r.get(6),
-                            mandatory: r.get(7),
-                        });
-                    }
-                } else {
-                    let o = decode(&body, Outcome::from_json)?;
-                    let d = decode(&r.get::<_, String>(8), Declaration::from_json)?;
-                    f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, r.get(9)) });
-                }
-                Ok(())
-            },
-        )
+        self.stream(&dollars(rows::REPLAY), &[&after_seq], &mut |r| {
+            f(rows::replay_event(r)?);
+            Ok(())
+        })
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
             tx.execute(
-                "INSERT INTO models (id, created_at, created_by, status, metrics, bytes) VALUES ($1, $2, $3, $4, $5, $6)",
+                &dollars(rows::INSERT_MODEL),
                 &[&m.id, &m.created_at, &m.created_by, &m.status, &json(&m.metrics), &m.bytes],
             )?;
             Ok(())
@@ -1297,19 +1054,13 @@ impl Store for PgStore {
     }
 
     fn models(&self) -> Result<Vec<ModelRecord>> {
-        let rows = self.conn.borrow_mut().query(
-            "SELECT id, created_at, created_by, status, metrics FROM models ORDER BY created_at DESC, id DESC",
-            &[],
-        )?;
-        rows.iter().map(|r| model_of(r, false)).collect()
+        let sql = format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY created_at DESC, id DESC");
+        all(&mut self.conn.borrow_mut(), &sql, &[], |r| rows::model(r, false))
     }
 
     fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
-        let row = self
-            .conn
-            .borrow_mut()
-            .query_opt("SELECT id, created_at, created_by, status, metrics, bytes FROM models WHERE id = $1", &[&id])?;
-        row.map(|r| model_of(&r, true)).transpose()
+        let sql = format!("SELECT {MODEL_COLUMNS}, bytes FROM models WHERE id = $1");
+        Ok(all(&mut self.conn.borrow_mut(), &sql, &[&id], |r| rows::model(r, true))?.pop())
     }
 
     fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()> {
@@ -1349,115 +1100,33 @@ impl Store for PgStore {
     }
 
     fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>> {
-        let sql = if key.is_some() {
-            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels WHERE kind = $1 AND key = $2
-             ORDER BY computed_at DESC"
-        } else {
-            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels r WHERE kind = $1 AND $2::text IS NULL
-             AND computed_at = (SELECT MAX(computed_at) FROM risk_levels x WHERE x.kind = r.kind AND x.key = r.key)
-             ORDER BY score DESC, key"
-        };
-        let rows = self.conn.borrow_mut().query(sql, &[&kind, &key])?;
-        rows.iter()
-            .map(|r| {
-                Ok(RiskLevelRecord {
-                    kind: r.get(0),
-                    key: r.get(1),
-                    computed_at: r.get(2),
-                    level: r.get(3),
-                    score: r.get(4),
-                    detail: serde_json::from_str(&r.get::<_, String>(5))?,
-                })
-            })
-            .collect()
+        let sql = if key.is_some() { rows::RISK_LEVELS_OF_KEY.to_string() } else { rows::latest_risk_levels("::text") };
+        all(&mut self.conn.borrow_mut(), &dollars(&sql), &[&kind, &key], rows::risk_level)
     }
 
     fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
-        self.stream(
-            "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-             ORDER BY d.declared_at, d.seq",
-            &[],
-            &mut |r| {
-                let declaration = decode(&r.get::<_, String>(0), Declaration::from_json)?;
-                f(TimelineRow { declaration, decision: decision_of(r.get(1))? });
-                Ok(())
-            },
-        )
+        self.stream(rows::TIMELINE, &[], &mut |r| {
+            f(rows::timeline_row(r)?);
+            Ok(())
+        })
     }
 
     fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>> {
         let mut out = Vec::new();
-        self.stream(
-            "SELECT o.body, d.body, COALESCE(c.random, false) FROM outcomes o JOIN declarations d ON d.seq = o.decl
-             LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq",
-            &[],
-            &mut |r| {
-                let o = decode(&r.get::<_, String>(0), Outcome::from_json)?;
-                let d = decode(&r.get::<_, String>(1), Declaration::from_json)?;
-                let random: bool = r.get(2);
-                // Legacy random controls carry their flag in the outcome.
-                let random =
-                    random || o.attributes.get("legacy_random").and_then(serde_json::Value::as_bool).unwrap_or(false);
-                out.push((o, OutcomeKeys::of(&d, random)));
-                Ok(())
-            },
-        )?;
+        self.stream(rows::OUTCOMES_BY_TIME, &[], &mut |r| {
+            out.push(rows::outcome_by_time(r)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
-        let from = from.unwrap_or(i64::MIN);
-        let to = to.unwrap_or(i64::MAX);
-        let mut map: HashMap<String, OfficeCounts> = HashMap::new();
-        self.stream(
-            "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
-                    c.channel, c.source
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-             WHERE NOT d.historical AND d.declared_at >= $1 AND d.declared_at < $2
-             ORDER BY d.seq",
-            &[&from, &to],
-            &mut |r| {
-                let office: String = r.get(0);
-                let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
-                e.declarations += 1;
-                let channel: Option<String> = r.get(7);
-                let source: Option<String> = r.get(8);
-                let value: f64 = r.get(6);
-                if channel.is_some() {
-                    e.screened += 1;
-                }
-                let controlled = channel.as_deref().is_some_and(|c| c != "green");
-                if controlled {
-                    e.controlled += 1;
-                    if let Some(i) = source.as_deref().and_then(source_index) {
-                        e.controls_by_source[i] += 1;
-                    }
-                } else {
-                    e.uncontrolled += 1;
-                    e.uncontrolled_value_cny += value;
-                }
-                if source.as_deref() == Some("random") {
-                    e.random_value_cny += value;
-                }
-                let direction: String = r.get(1);
-                if direction == "import" {
-                    let mode: String = r.get(2);
-                    let declared: i64 = r.get(3);
-                    let tz: i64 = r.get(4);
-                    let released: Option<i64> = r.get(5);
-                    let same_day = released.is_some_and(|t| local_day(t, tz) == local_day(declared, tz));
-                    if mode == "sea" {
-                        e.imports_sea += 1;
-                        e.same_day_sea += u64::from(same_day);
-                    } else {
-                        e.imports_other += 1;
-                        e.same_day_other += u64::from(same_day);
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        // Outcomes: per declaration, whether any control found something.
+        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+        let mut tally = policy::OfficeTally::default();
+        self.stream(&format!("{} ORDER BY d.seq", dollars(rows::COUNTED_DECLARATIONS)), &[&from, &to], &mut |r| {
+            tally.declaration(rows::counted_declaration(r)?);
+            Ok(())
+        })?;
         self.stream(
             "SELECT d.office, c.channel, c.source, bool_or(o.finding), SUM(o.additional_duty)::float8,
                     bool_or(o.smuggling AND o.control <> 'audit'), bool_or(o.smuggling AND o.control = 'audit'),
@@ -1467,40 +1136,11 @@ impl Store for PgStore {
              GROUP BY o.decl, d.office, c.channel, c.source ORDER BY o.decl",
             &[&from, &to],
             &mut |r| {
-                let office: String = r.get(0);
-                let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
-                let channel: Option<String> = r.get(1);
-                let source: Option<String> = r.get(2);
-                let finding: bool = r.get(3);
-                let duty: f64 = r.get(4);
-                e.additional_duty_cny += duty;
-                e.smuggling_border += u64::from(r.get::<_, bool>(5));
-                e.smuggling_later += u64::from(r.get::<_, bool>(6));
-                let border_controls: i64 = r.get(7);
-                if border_controls == 0 {
-                    return Ok(());
-                }
-                let idx = match channel.as_deref() {
-                    Some("green") | None => Some(3),
-                    _ => source.as_deref().and_then(source_index),
-                };
-                if let Some(i) = idx {
-                    e.completed_by_source[i] += 1;
-                    e.findings_by_source[i] += u64::from(finding);
-                    if i == 3 && channel.as_deref() == Some("green") {
-                        // A manual control of a green declaration is a control too.
-                        e.controls_by_source[3] += 1;
-                    }
-                    if i == 2 {
-                        e.random_revenue_cny += duty;
-                    }
-                }
+                tally.outcomes(rows::counted_outcomes(r)?);
                 Ok(())
             },
         )?;
-        let mut out: Vec<OfficeCounts> = map.into_values().collect();
-        out.sort_by(|a, b| a.office.cmp(&b.office));
-        Ok(out)
+        Ok(tally.finish())
     }
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
@@ -1523,16 +1163,12 @@ impl Store for PgStore {
         )
     }
 
-    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>> {
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Vec<u8>)>> {
         let row = self.conn.borrow_mut().query_opt("SELECT as_of_seq, body FROM bus_epoch WHERE id = 1", &[])?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((r.get(0), serde_json::from_slice(r.get::<_, &[u8]>(1))?))),
-        }
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool> {
-        let body = serde_json::to_vec(checkpoint)?;
+    fn init_bus_epoch(&mut self, body: &[u8], replace: bool) -> Result<bool> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
         // Holding the event sequence: as_of_seq is exactly the last event stored.
@@ -1551,8 +1187,7 @@ impl Store for PgStore {
     fn insert_webhook(&mut self, h: &Webhook, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
             tx.execute(
-                "INSERT INTO webhooks (id, kind, url, secret, department, created_by, created_at, active)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &dollars(rows::INSERT_WEBHOOK),
                 &[&h.id, &h.kind, &h.url, &h.secret, &h.department, &h.created_by, &h.created_at, &h.active],
             )?;
             Ok(())
@@ -1560,24 +1195,7 @@ impl Store for PgStore {
     }
 
     fn webhooks(&self) -> Result<Vec<Webhook>> {
-        let rows = self.conn.borrow_mut().query(
-            "SELECT id, kind, url, secret, department, created_by, created_at, active FROM webhooks
-             ORDER BY created_at, id",
-            &[],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| Webhook {
-                id: r.get(0),
-                kind: r.get(1),
-                url: r.get(2),
-                secret: r.get(3),
-                department: r.get(4),
-                created_by: r.get(5),
-                created_at: r.get(6),
-                active: r.get(7),
-            })
-            .collect())
+        all(&mut self.conn.borrow_mut(), rows::WEBHOOKS, &[], rows::webhook)
     }
 
     fn remove_webhook(&mut self, id: &str, action: &Action) -> Result<bool> {
@@ -1622,19 +1240,18 @@ impl Store for PgStore {
                 "UPDATE webhook_deliveries SET next_at = $2 WHERE id IN (
                      SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_at <= $1
                      ORDER BY next_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 RETURNING {PG_DELIVERY_COLS}"
+                 RETURNING {DELIVERY_COLUMNS}"
             ),
             &[&now, &(now + lease), &(limit as i64)],
         )?;
-        let mut out: Vec<Delivery> = rows.iter().map(pg_delivery).collect();
+        let mut out: Vec<Delivery> = rows.iter().map(|r| rows::delivery(r)).collect::<Result<_>>()?;
         out.sort_by_key(|d| d.id);
         Ok(out)
     }
 
     fn record_delivery_attempt(&mut self, id: i64, a: &DeliveryAttempt) -> Result<()> {
         self.conn.get_mut().execute(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, next_at = $3, last_status = $4,
-             last_error = $5, delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END WHERE id = $1",
+            &dollars(rows::RECORD_ATTEMPT),
             &[&id, &a.status, &a.next_at, &a.http_status.map(i64::from), &a.error, &a.at],
         )?;
         Ok(())
@@ -1643,31 +1260,11 @@ impl Store for PgStore {
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
         let rows = self.conn.borrow_mut().query(
             &format!(
-                "SELECT {PG_DELIVERY_COLS} FROM webhook_deliveries WHERE ($1::TEXT IS NULL OR hook = $1)
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ($1::TEXT IS NULL OR hook = $1)
                  ORDER BY id DESC LIMIT $2"
             ),
             &[&hook, &(limit as i64)],
         )?;
-        Ok(rows.iter().map(pg_delivery).collect())
-    }
-}
-
-const PG_DELIVERY_COLS: &str =
-    "id, hook, event_id, kind, payload, status, attempts, next_at, last_status, last_error, created_at, delivered_at";
-
-fn pg_delivery(r: &Row) -> Delivery {
-    Delivery {
-        id: r.get(0),
-        hook: r.get(1),
-        event_id: r.get(2),
-        kind: r.get(3),
-        payload: r.get(4),
-        status: r.get(5),
-        attempts: u32::try_from(r.get::<_, i64>(6)).unwrap_or(u32::MAX),
-        next_at: r.get(7),
-        last_status: r.get::<_, Option<i64>>(8).and_then(|s| u16::try_from(s).ok()),
-        last_error: r.get(9),
-        created_at: r.get(10),
-        delivered_at: r.get(11),
+        rows.iter().map(|r| rows::delivery(r)).collect()
     }
 }

@@ -5,15 +5,17 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Release, Source,
-    TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeKeys, Release,
+    Source, TaxInvoice, WorkforceRecord,
 };
-use riskgate_engine::{Checkpoint, OutcomeKeys};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod accounts;
 
 use crate::migrations::MIGRATIONS;
+pub(crate) use crate::policy::decode;
+use crate::policy::{self, decision_of, json};
+use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
     NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
@@ -57,8 +59,20 @@ fn write_tx(conn: &mut Connection) -> Result<(rusqlite::Transaction<'_>, i64)> {
     Ok((tx, seq))
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("serialisable")
+/// Every row of a query, each mapped by one of `rows`' functions.
+pub(crate) fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&dyn Columns) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(map(r)?);
+    }
+    Ok(out)
 }
 
 impl SqliteStore {
@@ -113,16 +127,10 @@ impl SqliteStore {
             .optional()?
             .unwrap_or((0, "genesis".to_string()));
         let seq = seq + 1;
-        // Hash what will be read back: whole seconds at China time.
-        let mut norm = a.clone();
-        norm.at = chrono::DateTime::from_timestamp(a.at.timestamp(), 0)
-            .unwrap_or_default()
-            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"));
-        let a = &norm;
+        let a = &policy::normalised(a);
         let hash = chain_hash(&prev, seq, a);
         tx.execute(
-            "INSERT INTO action_log (seq, at, actor, office, action, target, before, after, reason, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            rows::INSERT_ACTION,
             params![
                 seq,
                 a.at.timestamp(),
@@ -144,6 +152,37 @@ impl SqliteStore {
 const INSERT_ITEM: &str = "INSERT INTO items (decl, line, hs_code, origin, quantity, net_weight_kg, value, duty_rate)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
+const INSERT_DECLARATION: &str =
+    "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader,
+                              declarant, value_cny, historical, released_at, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Writes the row of a declaration stored as `seq`; how many were written.
+fn insert_declaration(
+    st: &mut rusqlite::CachedStatement<'_>,
+    seq: i64,
+    d: &Declaration,
+    historical: bool,
+    released_at: Option<i64>,
+    body: &str,
+) -> Result<usize> {
+    Ok(st.execute(params![
+        seq,
+        d.id,
+        d.declared_at.timestamp(),
+        d.declared_at.offset().local_minus_utc(),
+        d.office,
+        d.direction.as_str(),
+        d.transport_mode.as_str(),
+        d.trader.id,
+        d.declarant.id,
+        d.total_value_cny(),
+        historical,
+        released_at,
+        body
+    ])?)
+}
+
 /// The item rows of a declaration stored as `seq`.
 fn insert_items(st: &mut rusqlite::CachedStatement<'_>, seq: i64, d: &Declaration) -> Result<()> {
     for it in &d.items {
@@ -159,14 +198,6 @@ fn insert_items(st: &mut rusqlite::CachedStatement<'_>, seq: i64, d: &Declaratio
         ])?;
     }
     Ok(())
-}
-
-fn source_index(s: &str) -> Option<usize> {
-    crate::SOURCES.iter().position(|x| *x == s)
-}
-
-fn local_day(ts: i64, tz: i64) -> i64 {
-    (ts + tz).div_euclid(86_400)
 }
 
 impl SqliteStore {
@@ -187,23 +218,6 @@ impl SqliteStore {
         tx.commit()?;
         Ok(())
     }
-
-    /// Every stored JSON body of a query, validated again on the way out.
-    fn bodies<T>(
-        &self,
-        sql: &str,
-        parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
-    ) -> Result<Vec<T>> {
-        let mut st = self.conn.prepare(sql)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|b| decode(&b?, parse)).collect()
-    }
-}
-
-/// Parses a stored JSON body with the record kind's own validation.
-fn decode<T>(body: &str, parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>) -> Result<T> {
-    let v: serde_json::Value = serde_json::from_str(body)?;
-    parse(&v).map_err(|e| StoreError::User(format!("stored record does not validate: {e}")))
 }
 
 impl Store for SqliteStore {
@@ -216,12 +230,9 @@ impl Store for SqliteStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO offices (code, name, parent, level) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level",
-            rows,
-            |st, o| st.execute(params![o.code, o.name, o.parent, o.level.as_str()]),
-        )
+        self.write_rows(rows::UPSERT_OFFICE, rows, |st, o| {
+            st.execute(params![o.code, o.name, o.parent, o.level.as_str()])
+        })
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
@@ -239,29 +250,21 @@ impl Store for SqliteStore {
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO officers (id, office, post, body) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body",
-            rows,
-            |st, o| st.execute(params![o.id, o.office, o.post, json(o)]),
-        )
+        self.write_rows(rows::UPSERT_OFFICER, rows, |st, o| st.execute(params![o.id, o.office, o.post, json(o)]))
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        self.bodies("SELECT body FROM officers ORDER BY id", Officer::from_json)
+        all(&self.conn, "SELECT body FROM officers ORDER BY id", [], rows::body(Officer::from_json))
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO enterprises (id, credit_class, body) VALUES (?1, ?2, ?3)
-             ON CONFLICT(id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body",
-            rows,
-            |st, e| st.execute(params![e.id, e.credit_class.as_str(), json(e)]),
-        )
+        self.write_rows(rows::UPSERT_ENTERPRISE, rows, |st, e| {
+            st.execute(params![e.id, e.credit_class.as_str(), json(e)])
+        })
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        self.bodies("SELECT body FROM enterprises ORDER BY id", Enterprise::from_json)
+        all(&self.conn, "SELECT body FROM enterprises ORDER BY id", [], rows::body(Enterprise::from_json))
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -273,7 +276,7 @@ impl Store for SqliteStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        self.bodies("SELECT body FROM forex ORDER BY rowid", ForexPayment::from_json)
+        all(&self.conn, "SELECT body FROM forex ORDER BY rowid", [], rows::body(ForexPayment::from_json))
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
@@ -288,40 +291,10 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(rows.len());
         {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO workforce (kind, unit, officer, at, year, passed, outcome, key, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(key) DO UPDATE SET outcome = excluded.outcome, body = excluded.body
-                 WHERE workforce.body != excluded.body",
-            )?;
+            let mut st = tx.prepare_cached(rows::UPSERT_WORKFORCE)?;
             for r in rows {
                 let body = json(r);
-                let (kind, officer, at, year, passed, outcome, key) = match r {
-                    WorkforceRecord::Disciplinary { officer, opened_at, .. } => (
-                        "disciplinary",
-                        Some(officer.as_str()),
-                        Some(opened_at.timestamp()),
-                        None,
-                        None,
-                        None,
-                        body.clone(),
-                    ),
-                    WorkforceRecord::Inspection { inspected_at, passed, .. } => {
-                        ("inspection", None, Some(inspected_at.timestamp()), None, Some(*passed), None, body.clone())
-                    }
-                    WorkforceRecord::Assessment { year, passed, .. } => {
-                        ("assessment", None, None, Some(*year), Some(*passed), None, body.clone())
-                    }
-                    WorkforceRecord::Litigation { id, filed_at, outcome, .. } => (
-                        "litigation",
-                        None,
-                        Some(filed_at.timestamp()),
-                        None,
-                        None,
-                        Some(outcome.as_str()),
-                        format!("litigation:{id}"),
-                    ),
-                };
+                let (kind, officer, at, year, passed, outcome, key) = rows::workforce_columns(r, &body);
                 let n = st.execute(params![kind, r.unit(), officer, at, year, passed, outcome, key, body])?;
                 out.push(n == 1);
             }
@@ -348,10 +321,7 @@ impl Store for SqliteStore {
             let mut rows = st.query(rusqlite::params_from_iter(chunk.iter()))?;
             while let Some(r) = rows.next()? {
                 let id: String = r.get(0)?;
-                let dec = match r.get::<_, Option<String>>(1)? {
-                    Some(b) => Some(serde_json::from_str(&b)?),
-                    None => None,
-                };
+                let dec = decision_of(r.get(1)?)?;
                 out.insert(id, dec);
             }
         }
@@ -361,10 +331,7 @@ impl Store for SqliteStore {
     fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
         let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
-            let mut ins_decl = tx.prepare_cached(
-                "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12)",
-            )?;
+            let mut ins_decl = tx.prepare_cached(INSERT_DECLARATION)?;
             let mut ins_item = tx.prepare_cached(INSERT_ITEM)?;
             let mut ins_dec = tx.prepare_cached(
                 "INSERT INTO decisions (decl, decided_at, office, channel, risk_value, risk_level, source, random, propensity, ranking, mandatory, body)
@@ -381,20 +348,7 @@ impl Store for SqliteStore {
                 let (d, s) = (rec.declaration, rec.screened);
                 let dec = &s.decision;
                 let released = (!dec.channel.is_control()).then(|| dec.decided_at.timestamp());
-                ins_decl.execute(params![
-                    seq,
-                    d.id,
-                    d.declared_at.timestamp(),
-                    d.declared_at.offset().local_minus_utc(),
-                    d.office,
-                    d.direction.as_str(),
-                    d.transport_mode.as_str(),
-                    d.trader.id,
-                    d.declarant.id,
-                    d.total_value_cny(),
-                    released,
-                    rec.body
-                ])?;
+                insert_declaration(&mut ins_decl, seq, d, false, released, rec.body)?;
                 insert_items(&mut ins_item, seq, d)?;
                 let mandatory = dec.source == Source::Rule;
                 ins_dec.execute(params![
@@ -438,25 +392,10 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(batch.len());
         let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
-            let mut ins_decl = tx.prepare_cached(
-                "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant, value_cny, historical, released_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, ?11) ON CONFLICT(id) DO NOTHING",
-            )?;
+            let mut ins_decl = tx.prepare_cached(&format!("{INSERT_DECLARATION} ON CONFLICT (id) DO NOTHING"))?;
             let mut ins_item = tx.prepare_cached(INSERT_ITEM)?;
             for d in batch {
-                let n = ins_decl.execute(params![
-                    seq,
-                    d.id,
-                    d.declared_at.timestamp(),
-                    d.declared_at.offset().local_minus_utc(),
-                    d.office,
-                    d.direction.as_str(),
-                    d.transport_mode.as_str(),
-                    d.trader.id,
-                    d.declarant.id,
-                    d.total_value_cny(),
-                    json(d)
-                ])?;
+                let n = insert_declaration(&mut ins_decl, seq, d, true, None, &json(d))?;
                 out.push(n == 1);
                 if n == 1 {
                     insert_items(&mut ins_item, seq, d)?;
@@ -479,10 +418,7 @@ impl Store for SqliteStore {
             .optional()?;
         let Some((seq, body, dec, historical)) = row else { return Ok(None) };
         let declaration = decode(&body, Declaration::from_json)?;
-        let decision = match dec {
-            Some(b) => Some(serde_json::from_str(&b)?),
-            None => None,
-        };
+        let decision = decision_of(dec)?;
         Ok(Some(StoredDeclaration { seq, declaration, decision, historical }))
     }
 
@@ -500,24 +436,14 @@ impl Store for SqliteStore {
             let mut dup = tx.prepare_cached(
                 "SELECT 1 FROM outcomes WHERE decl = ?1 AND control = ?2 AND completed_at = ?3 AND officer = ?4",
             )?;
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO outcomes (seq, decl, officer, control, completed_at, finding, additional_duty, seizure, smuggling, released_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            let mut close = tx.prepare_cached(
-                "UPDATE control_tasks SET status = 'closed', closed_at = ?2, officer = ?3 WHERE decl = ?1 AND status = 'open'",
-            )?;
-            let mut release =
-                tx.prepare_cached("UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL")?;
+            let mut ins = tx.prepare_cached(rows::INSERT_OUTCOME)?;
+            let mut close = tx.prepare_cached(rows::CLOSE_TASK)?;
+            let mut release = tx.prepare_cached(rows::RELEASE)?;
             for (i, o) in batch.iter().enumerate() {
                 let row: Option<(i64, String, Option<bool>)> =
                     find.query_row([&o.declaration_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
                 let Some((decl, body, random)) = row else {
-                    return Err(StoreError::User(format!(
-                        "record {}: declaration_id: no declaration \"{}\" is stored",
-                        i + 1,
-                        o.declaration_id
-                    )));
+                    return Err(policy::unknown_declaration(i, &o.declaration_id));
                 };
                 let completed = o.completed_at.timestamp();
                 if dup.exists(params![decl, o.control.as_str(), completed, o.officer])? {
@@ -525,7 +451,6 @@ impl Store for SqliteStore {
                     continue;
                 }
                 let d = decode(&body, Declaration::from_json)?;
-                let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
                 ins.execute(params![
                     seq,
                     decl,
@@ -535,7 +460,7 @@ impl Store for SqliteStore {
                     o.is_finding(),
                     o.additional_duty,
                     o.seizure,
-                    smuggling,
+                    policy::smuggling(o),
                     o.released_at.map(|t| t.timestamp()),
                     json(o)
                 ])?;
@@ -560,11 +485,7 @@ impl Store for SqliteStore {
             let mut exists = tx.prepare_cached("SELECT 1 FROM declarations WHERE id = ?1")?;
             for (i, r) in batch.iter().enumerate() {
                 if !exists.exists([&r.declaration_id])? {
-                    return Err(StoreError::User(format!(
-                        "record {}: declaration_id: no declaration \"{}\" is stored",
-                        i + 1,
-                        r.declaration_id
-                    )));
+                    return Err(policy::unknown_declaration(i, &r.declaration_id));
                 }
                 out.push(st.execute(params![r.declaration_id, r.released_at.timestamp()])? == 1);
             }
@@ -574,148 +495,71 @@ impl Store for SqliteStore {
     }
 
     fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>> {
-        let mut st = self.conn.prepare(
-            "SELECT t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, t.closed_at, t.officer, c.risk_value
-             FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl
-             WHERE t.status = 'open' AND (?1 IS NULL OR t.office = ?1)
-             ORDER BY c.risk_value DESC, t.id LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![office, limit as i64], |r| {
-            Ok(ControlTask {
-                id: r.get(0)?,
-                declaration_id: r.get(1)?,
-                office: r.get(2)?,
-                channel: r.get(3)?,
-                disposal: r.get(4)?,
-                instructions: r.get(5)?,
-                status: r.get(6)?,
-                opened_at: r.get(7)?,
-                closed_at: r.get(8)?,
-                officer: r.get(9)?,
-                risk_value: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        all(
+            &self.conn,
+            &format!(
+                "SELECT {TASK_COLUMNS} WHERE t.status = 'open' AND (?1 IS NULL OR t.office = ?1)
+                 ORDER BY c.risk_value DESC, t.id LIMIT ?2"
+            ),
+            params![office, limit as i64],
+            rows::control_task,
+        )
     }
 
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {
-        let id = &o.declaration_id;
-        if o.reason.trim().is_empty() {
-            return Err(StoreError::User(format!("override of {id}: reason: a reason is required")));
-        }
-        if o.officer.trim().is_empty() {
-            return Err(StoreError::User(format!("override of {id}: officer: an officer is required")));
-        }
+        policy::check_override(o)?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let row: Option<(i64, String, Option<i64>, Option<String>)> = tx
             .query_row(
                 "SELECT d.seq, d.office, d.released_at, c.channel FROM declarations d
                  LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
-                [id],
+                [&o.declaration_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((decl, office, released_at, decided)) = row else {
-            return Err(StoreError::User(format!("override: declaration_id: no declaration \"{id}\" is stored")));
+        let facts = match row {
+            None => None,
+            Some((decl, office, released_at, engine_channel)) => Some(policy::OverrideFacts {
+                decl,
+                office,
+                released_at,
+                engine_channel,
+                task: tx
+                    .query_row("SELECT channel, status FROM control_tasks WHERE decl = ?1", [decl], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?,
+                completed: tx.prepare_cached("SELECT 1 FROM outcomes WHERE decl = ?1")?.exists([decl])?,
+            }),
         };
-        let Some(decided) = decided else {
-            return Err(StoreError::User(format!("override of {id}: stored as history, never screened")));
-        };
-        let task: Option<(String, String)> = tx
-            .query_row("SELECT channel, status FROM control_tasks WHERE decl = ?1", [decl], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let completed: bool = tx.prepare_cached("SELECT 1 FROM outcomes WHERE decl = ?1")?.exists([decl])?;
-        if completed || task.as_ref().is_some_and(|(_, s)| s == "closed") {
-            return Err(StoreError::User(format!("override of {id}: its control is already completed")));
-        }
-        let before = match &task {
-            Some((channel, status)) if status == "open" => channel.clone(),
-            Some(_) => "green".to_string(),
-            None => decided.clone(),
-        };
-        let after = o.channel.as_str().to_string();
-        if before == after {
-            return Err(StoreError::User(format!("override of {id}: channel: already {after}")));
-        }
+        let plan = policy::plan_override(o, facts.as_ref())?;
+        let policy::OverrideFacts { decl, office, .. } = facts.expect("planned overrides are of stored declarations");
         let at = o.at.timestamp();
         let mut released = false;
-        if o.channel.is_control() {
-            if let Some(t) = released_at {
-                let when = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
-                return Err(StoreError::User(format!(
-                    "override of {id}: the goods were released at {when}; order a post-clearance audit instead"
-                )));
+        match &plan.write {
+            policy::OverrideWrite::ReopenTask => {
+                tx.execute(rows::REOPEN_TASK, params![decl, plan.after])?;
             }
-            if task.is_some() {
-                tx.execute(
-                    "UPDATE control_tasks SET channel = ?2, status = 'open', closed_at = NULL, officer = NULL WHERE decl = ?1",
-                    params![decl, after],
-                )?;
-            } else {
-                tx.execute(
-                    "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at)
-                     VALUES (?1, ?2, ?3, 'control', ?4, 'open', ?5)",
-                    params![decl, office, after, format!("manual override: {}", o.reason.trim()), at],
-                )?;
+            policy::OverrideWrite::OpenTask { instructions } => {
+                tx.execute(rows::OPEN_TASK, params![decl, office, plan.after, instructions, at])?;
             }
-        } else {
-            tx.execute(
-                "UPDATE control_tasks SET channel = 'green', status = 'overridden', closed_at = ?2, officer = ?3 WHERE decl = ?1",
-                params![decl, at, o.officer],
-            )?;
-            released = tx.execute(
-                "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL",
-                params![decl, at],
-            )? == 1;
+            policy::OverrideWrite::Release => {
+                tx.execute(rows::TASK_OVERRIDDEN, params![decl, at, o.officer])?;
+                released = tx.execute(rows::RELEASE, params![decl, at])? == 1;
+            }
         }
-        let mut after_json = serde_json::json!({"channel": after, "engine_channel": decided});
-        if let Some(e) = &o.entered_by {
-            after_json["entered_by"] = serde_json::Value::from(e.clone());
-        }
-        let action = Action {
-            at: o.at,
-            actor: o.officer.clone(),
-            office: Some(office.clone()),
-            action: "override".into(),
-            target: id.clone(),
-            before: Some(serde_json::json!({"channel": before})),
-            after: Some(after_json),
-            reason: Some(o.reason.trim().to_string()),
-        };
-        let log_seq = Self::append_action_tx(&tx, &action)?;
+        let log_seq = Self::append_action_tx(&tx, &plan.action(o, &office))?;
         tx.commit()?;
-        Ok(OverrideDone { declaration_id: id.clone(), office, before, after, released, log_seq })
+        Ok(plan.done(o, office, released, log_seq))
     }
 
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>> {
-        let mut st = self.conn.prepare(
-            "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
-                    o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, 0)
-             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
-             WHERE o.completed_at >= ?1 AND o.completed_at < ?2 ORDER BY o.completed_at, o.seq",
-        )?;
-        let rows = st.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-            Ok(ControlRecord {
-                declaration_id: r.get(0)?,
-                office: r.get(1)?,
-                trader: r.get(2)?,
-                declarant: r.get(3)?,
-                declared_at: r.get(4)?,
-                tz: r.get(5)?,
-                officer: r.get(6)?,
-                control: r.get(7)?,
-                completed_at: r.get(8)?,
-                finding: r.get(9)?,
-                released_at: r.get(10)?,
-                channel: r.get(11)?,
-                risk_value: r.get(12)?,
-                decided_at: r.get(13)?,
-                random: r.get(14)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        all(
+            &self.conn,
+            rows::CONTROL_RECORDS,
+            params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+            rows::control_record,
+        )
     }
 
     fn rules(&self) -> Result<Vec<RuleRecord>> {
@@ -737,8 +581,7 @@ impl Store for SqliteStore {
             return Err(StoreError::User(format!("rule {} version {} already exists", rule.def.id, rule.def.version)));
         }
         tx.execute(
-            "INSERT INTO rules (id, version, status, created_by, created_at, approved_by, approved_at, retired_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rows::INSERT_RULE,
             params![
                 rule.def.id,
                 rule.def.version,
@@ -759,7 +602,7 @@ impl Store for SqliteStore {
     fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
         let n = tx.execute(
-            "UPDATE rules SET status = ?3, approved_by = ?4, approved_at = ?5, retired_at = ?6, body = ?7 WHERE id = ?1 AND version = ?2",
+            rows::SET_RULE_STATUS,
             params![
                 id,
                 version,
@@ -794,19 +637,12 @@ impl Store for SqliteStore {
              FROM rule_hits h JOIN decisions c ON c.decl = h.decl
              GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
         )?;
-        let rows = st.query_map([recent_from], |r| {
-            Ok(RuleStats {
-                id: r.get(0)?,
-                version: r.get(1)?,
-                hits: r.get(2)?,
-                controls: r.get(3)?,
-                completed: r.get(4)?,
-                findings: r.get(5)?,
-                revenue_cny: r.get(6)?,
-                recent_hits: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = st.query([recent_from])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(rows::rule_stats(r)?);
+        }
+        Ok(out)
     }
 
     fn lists(&self) -> Result<Vec<(String, String)>> {
@@ -835,10 +671,7 @@ impl Store for SqliteStore {
 
     fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+        tx.execute(rows::UPSERT_SETTING, params![key, value])?;
         Self::append_action_tx(&tx, action)?;
         tx.commit()?;
         Ok(())
@@ -852,42 +685,31 @@ impl Store for SqliteStore {
     }
 
     fn actions(&self, limit: usize) -> Result<Vec<LoggedAction>> {
-        let mut st = self.conn.prepare(
-            "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash
-             FROM action_log ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let rows = st.query_map([limit as i64], row_to_logged)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        all(
+            &self.conn,
+            &format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq DESC LIMIT ?1"),
+            [limit as i64],
+            rows::logged_action,
+        )
     }
 
     fn actions_in(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<LoggedAction>> {
-        let mut st = self.conn.prepare(
-            "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash
-             FROM action_log WHERE at >= ?1 AND at < ?2 ORDER BY seq",
-        )?;
-        let rows = st.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], row_to_logged)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        all(
+            &self.conn,
+            &format!("SELECT {ACTION_COLUMNS} FROM action_log WHERE at >= ?1 AND at < ?2 ORDER BY seq"),
+            params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+            rows::logged_action,
+        )
     }
 
     fn verify_actions(&self) -> Result<Option<i64>> {
-        let mut st = self.conn.prepare(
-            "SELECT seq, at, actor, office, action, target, before, after, reason, prev_hash, hash FROM action_log ORDER BY seq",
-        )?;
+        let mut st = self.conn.prepare(&format!("SELECT {ACTION_COLUMNS} FROM action_log ORDER BY seq"))?;
         let mut rows = st.query([])?;
         let mut prev = "genesis".to_string();
         while let Some(row) = rows.next()? {
             // An entry edited into something that no longer decodes is broken too.
-            let l = match row_to_logged(row) {
-                Ok(Ok(l)) => l,
-                _ => return Ok(Some(row.get(0)?)),
+            let Ok(l) = rows::logged_action(row) else {
+                return Ok(Some(row.get(0)?));
             };
             if l.prev_hash != prev || chain_hash(&prev, l.seq, &l.action) != l.hash {
                 return Ok(Some(l.seq));
@@ -897,19 +719,14 @@ impl Store for SqliteStore {
         Ok(None)
     }
 
-    fn load_checkpoint(&self) -> Result<Option<(i64, Checkpoint)>> {
-        let row: Option<(i64, Vec<u8>)> = self
+    fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>> {
+        Ok(self
             .conn
             .query_row("SELECT as_of_seq, body FROM checkpoint WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        match row {
-            None => Ok(None),
-            Some((seq, body)) => Ok(Some((seq, serde_json::from_slice(&body)?))),
-        }
+            .optional()?)
     }
 
-    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        let body = serde_json::to_vec(checkpoint)?;
+    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
         self.conn.execute(
             "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
@@ -919,95 +736,31 @@ impl Store for SqliteStore {
     }
 
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
-        let mut st = self.conn.prepare(
-            "SELECT d.seq, 0, d.body, d.historical, c.office, c.ranking, c.channel != 'green', c.mandatory, NULL
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > ?1
-             UNION ALL
-             SELECT o.seq, 1, o.body, 0, NULL, NULL, NULL, NULL, (SELECT d.body || char(30) || COALESCE(c.random, 0) FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq = o.decl)
-             FROM outcomes o WHERE o.seq > ?1
-             ORDER BY 1",
-        )?;
+        let mut st = self.conn.prepare(rows::REPLAY)?;
         let mut rows = st.query([after_seq])?;
         while let Some(r) = rows.next()? {
-            let kind: i64 = r.get(1)?;
-            let body: String = r.get(2)?;
-            if kind == 0 {
-                let d = decode(&body, Declaration::from_json)?;
-                let historical: bool = r.get(3)?;
-                if historical {
-                    f(Event::Historical(Box::new(d)));
-                } else {
-                    f(Event::Screened {
-                        declaration: Box::new(d),
-                        office: r.get(4)?,
-                        ranking: r.get(5)?,
-                        controlled: r.get(6)?,
-                        mandatory: r.get(7)?,
-                    });
-                }
-            } else {
-                let o = decode(&body, Outcome::from_json)?;
-                let joined: String = r.get(8)?;
-                let (dbody, random) = joined.rsplit_once('\u{1e}').unwrap_or((&joined, "0"));
-                let d = decode(dbody, Declaration::from_json)?;
-                f(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, random == "1") });
-            }
+            f(rows::replay_event(r)?);
         }
         Ok(())
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO models (id, created_at, created_by, status, metrics, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes],
-        )?;
+        tx.execute(rows::INSERT_MODEL, params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes])?;
         Self::append_action_tx(&tx, action)?;
         tx.commit()?;
         Ok(())
     }
 
     fn models(&self) -> Result<Vec<ModelRecord>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, created_at, created_by, status, metrics FROM models ORDER BY created_at DESC, id DESC",
-        )?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, created_at, created_by, status, metrics) = row?;
-            out.push(ModelRecord {
-                id,
-                created_at,
-                created_by,
-                status,
-                metrics: serde_json::from_str(&metrics)?,
-                bytes: Vec::new(),
-            });
-        }
-        Ok(out)
+        all(&self.conn, &format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY created_at DESC, id DESC"), [], |r| {
+            rows::model(r, false)
+        })
     }
 
     fn model(&self, id: &str) -> Result<Option<ModelRecord>> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT id, created_at, created_by, status, metrics, bytes FROM models WHERE id = ?1",
-                [id],
-                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?)),
-            )
-            .optional()?;
-        match row {
-            None => Ok(None),
-            Some((id, created_at, created_by, status, metrics, bytes)) => Ok(Some(ModelRecord {
-                id,
-                created_at,
-                created_by,
-                status,
-                metrics: serde_json::from_str(&metrics)?,
-                bytes,
-            })),
-        }
+        let sql = format!("SELECT {MODEL_COLUMNS}, bytes FROM models WHERE id = ?1");
+        Ok(all(&self.conn, &sql, [id], |r| rows::model(r, true))?.pop())
     }
 
     fn set_model_status(&mut self, id: &str, status: &str, action: &Action) -> Result<()> {
@@ -1046,113 +799,31 @@ impl Store for SqliteStore {
     }
 
     fn risk_levels(&self, kind: &str, key: Option<&str>) -> Result<Vec<RiskLevelRecord>> {
-        let sql = if key.is_some() {
-            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels WHERE kind = ?1 AND key = ?2
-             ORDER BY computed_at DESC"
-        } else {
-            "SELECT kind, key, computed_at, level, score, detail FROM risk_levels r WHERE kind = ?1 AND ?2 IS NULL
-             AND computed_at = (SELECT MAX(computed_at) FROM risk_levels x WHERE x.kind = r.kind AND x.key = r.key)
-             ORDER BY score DESC, key"
-        };
-        let mut st = self.conn.prepare(sql)?;
-        let rows = st.query_map(params![kind, key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, String>(5)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (kind, key, computed_at, level, score, detail) = row?;
-            out.push(RiskLevelRecord { kind, key, computed_at, level, score, detail: serde_json::from_str(&detail)? });
-        }
-        Ok(out)
+        let sql = if key.is_some() { rows::RISK_LEVELS_OF_KEY.to_string() } else { rows::latest_risk_levels("") };
+        all(&self.conn, &sql, params![kind, key], rows::risk_level)
     }
 
     fn timeline(&self, f: &mut dyn FnMut(TimelineRow)) -> Result<()> {
-        let mut st = self.conn.prepare(
-            "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-             ORDER BY d.declared_at, d.seq",
-        )?;
+        let mut st = self.conn.prepare(rows::TIMELINE)?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let body: String = r.get(0)?;
-            let declaration = decode(&body, Declaration::from_json)?;
-            let decision = match r.get::<_, Option<String>>(1)? {
-                Some(b) => Some(serde_json::from_str(&b)?),
-                None => None,
-            };
-            f(TimelineRow { declaration, decision });
+            f(rows::timeline_row(r)?);
         }
         Ok(())
     }
 
     fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>> {
-        let mut st = self.conn.prepare(
-            "SELECT o.body, d.body, COALESCE(c.random, 0) FROM outcomes o JOIN declarations d ON d.seq = o.decl
-             LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq",
-        )?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let o = decode(&r.get::<_, String>(0)?, Outcome::from_json)?;
-            let d = decode(&r.get::<_, String>(1)?, Declaration::from_json)?;
-            let random: bool = r.get(2)?;
-            // Legacy random controls carry their flag in the outcome.
-            let random =
-                random || o.attributes.get("legacy_random").and_then(serde_json::Value::as_bool).unwrap_or(false);
-            out.push((o, OutcomeKeys::of(&d, random)));
-        }
-        Ok(out)
+        all(&self.conn, rows::OUTCOMES_BY_TIME, [], rows::outcome_by_time)
     }
 
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
-        let from = from.unwrap_or(i64::MIN);
-        let to = to.unwrap_or(i64::MAX);
-        let mut map: HashMap<String, OfficeCounts> = HashMap::new();
-        let mut st = self.conn.prepare(
-            "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
-                    c.channel, c.source
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-             WHERE d.historical = 0 AND d.declared_at >= ?1 AND d.declared_at < ?2",
-        )?;
-        let mut rows = st.query(params![from, to])?;
+        let range = params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)];
+        let mut tally = policy::OfficeTally::default();
+        let mut st = self.conn.prepare(rows::COUNTED_DECLARATIONS)?;
+        let mut rows = st.query(range)?;
         while let Some(r) = rows.next()? {
-            let office: String = r.get(0)?;
-            let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
-            e.declarations += 1;
-            let channel: Option<String> = r.get(7)?;
-            let source: Option<String> = r.get(8)?;
-            if channel.is_some() {
-                e.screened += 1;
-            }
-            let controlled = channel.as_deref().is_some_and(|c| c != "green");
-            if controlled {
-                e.controlled += 1;
-                if let Some(i) = source.as_deref().and_then(source_index) {
-                    e.controls_by_source[i] += 1;
-                }
-            } else {
-                e.uncontrolled += 1;
-                e.uncontrolled_value_cny += r.get::<_, f64>(6)?;
-            }
-            if source.as_deref() == Some("random") {
-                e.random_value_cny += r.get::<_, f64>(6)?;
-            }
-            let direction: String = r.get(1)?;
-            if direction == "import" {
-                let mode: String = r.get(2)?;
-                let declared: i64 = r.get(3)?;
-                let tz: i64 = r.get(4)?;
-                let released: Option<i64> = r.get(5)?;
-                let same_day = released.is_some_and(|t| local_day(t, tz) == local_day(declared, tz));
-                if mode == "sea" {
-                    e.imports_sea += 1;
-                    e.same_day_sea += u64::from(same_day);
-                } else {
-                    e.imports_other += 1;
-                    e.same_day_other += u64::from(same_day);
-                }
-            }
+            tally.declaration(rows::counted_declaration(r)?);
         }
-        // Outcomes: per declaration, whether any control found something.
         let mut st = self.conn.prepare(
             "SELECT d.office, c.channel, c.source, MAX(o.finding), SUM(o.additional_duty),
                     MAX(o.smuggling AND o.control != 'audit'), MAX(o.smuggling AND o.control = 'audit'),
@@ -1161,40 +832,11 @@ impl Store for SqliteStore {
              WHERE d.historical = 0 AND d.declared_at >= ?1 AND d.declared_at < ?2
              GROUP BY o.decl",
         )?;
-        let mut rows = st.query(params![from, to])?;
+        let mut rows = st.query(range)?;
         while let Some(r) = rows.next()? {
-            let office: String = r.get(0)?;
-            let e = map.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() });
-            let channel: Option<String> = r.get(1)?;
-            let source: Option<String> = r.get(2)?;
-            let finding: bool = r.get(3)?;
-            let duty: f64 = r.get(4)?;
-            e.additional_duty_cny += duty;
-            e.smuggling_border += u64::from(r.get::<_, bool>(5)?);
-            e.smuggling_later += u64::from(r.get::<_, bool>(6)?);
-            let border_controls: i64 = r.get(7)?;
-            if border_controls == 0 {
-                continue;
-            }
-            let idx = match channel.as_deref() {
-                Some("green") | None => Some(3),
-                _ => source.as_deref().and_then(source_index),
-            };
-            if let Some(i) = idx {
-                e.completed_by_source[i] += 1;
-                e.findings_by_source[i] += u64::from(finding);
-                if i == 3 && channel.as_deref() == Some("green") {
-                    // A manual control of a green declaration is a control too.
-                    e.controls_by_source[3] += 1;
-                }
-                if i == 2 {
-                    e.random_revenue_cny += duty;
-                }
-            }
+            tally.outcomes(rows::counted_outcomes(r)?);
         }
-        let mut out: Vec<OfficeCounts> = map.into_values().collect();
-        out.sort_by(|a, b| a.office.cmp(&b.office));
-        Ok(out)
+        Ok(tally.finish())
     }
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
@@ -1215,20 +857,17 @@ impl Store for SqliteStore {
             let seq: i64 = r.get(0)?;
             let body: String = r.get(1)?;
             let declaration = decode(&body, Declaration::from_json)?;
-            let decision = match r.get::<_, Option<String>>(2)? {
-                Some(b) => Some(serde_json::from_str(&b)?),
-                None => None,
-            };
+            let decision = decision_of(r.get(2)?)?;
             f(HistoryRow { declaration, decision, outcomes: by_decl.remove(&seq).unwrap_or_default() });
         }
         Ok(())
     }
-    fn load_bus_epoch(&self) -> Result<Option<(i64, Checkpoint)>> {
+    fn load_bus_epoch(&self) -> Result<Option<(i64, Vec<u8>)>> {
         crate::bus_sqlite::load_bus_epoch(&self.conn)
     }
 
-    fn init_bus_epoch(&mut self, checkpoint: &Checkpoint, replace: bool) -> Result<bool> {
-        crate::bus_sqlite::init_bus_epoch(&mut self.conn, checkpoint, replace)
+    fn init_bus_epoch(&mut self, body: &[u8], replace: bool) -> Result<bool> {
+        crate::bus_sqlite::init_bus_epoch(&mut self.conn, body, replace)
     }
 
     fn insert_webhook(&mut self, hook: &Webhook, action: &Action) -> Result<()> {
@@ -1269,36 +908,4 @@ impl Store for SqliteStore {
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
         crate::bus_sqlite::deliveries(&self.conn, hook, limit)
     }
-}
-
-fn row_to_logged(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LoggedAction>> {
-    let at: i64 = r.get(1)?;
-    let before: Option<String> = r.get(6)?;
-    let after: Option<String> = r.get(7)?;
-    let parse = |s: Option<String>| -> Result<Option<serde_json::Value>> {
-        Ok(match s {
-            Some(s) => Some(serde_json::from_str(&s)?),
-            None => None,
-        })
-    };
-    let built = (|| -> Result<LoggedAction> {
-        Ok(LoggedAction {
-            seq: r.get(0)?,
-            action: Action {
-                at: chrono::DateTime::from_timestamp(at, 0)
-                    .unwrap_or_default()
-                    .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")),
-                actor: r.get(2)?,
-                office: r.get(3)?,
-                action: r.get(4)?,
-                target: r.get(5)?,
-                before: parse(before)?,
-                after: parse(after)?,
-                reason: r.get(8)?,
-            },
-            prev_hash: r.get(9)?,
-            hash: r.get(10)?,
-        })
-    })();
-    Ok(built)
 }

@@ -1,0 +1,68 @@
+//! Rules as analysts write them (risk profiles): one version of a rule and
+//! its lifecycle state. Compiling and indexing them is the engine's business;
+//! storing them is the store's.
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::Channel;
+
+/// Lifecycle state of a rule version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleStatus {
+    Draft,
+    Active,
+    Retired,
+}
+
+impl RuleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleStatus::Draft => "draft",
+            RuleStatus::Active => "active",
+            RuleStatus::Retired => "retired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(RuleStatus::Draft),
+            "active" => Some(RuleStatus::Active),
+            "retired" => Some(RuleStatus::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a rule as analysts write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleDef {
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    /// The condition in the rule language.
+    pub when: String,
+    /// Added risk in [0, 1] when the rule fires.
+    #[serde(default)]
+    pub weight: f64,
+    /// A lane the rule forces (mandatory rule), if any.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// What the officer must do; officers see this, never the condition.
+    #[serde(default)]
+    pub instructions: String,
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub valid_from: Option<NaiveDate>,
+    #[serde(default)]
+    pub valid_to: Option<NaiveDate>,
+}
+
+impl RuleDef {
+    /// Whether the rule applies to a declaration made at `at`.
+    pub fn valid_at(&self, at: DateTime<FixedOffset>) -> bool {
+        let d = at.date_naive();
+        self.valid_from.is_none_or(|f| d >= f) && self.valid_to.is_none_or(|t| d <= t)
+    }
+}

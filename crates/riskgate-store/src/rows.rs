@@ -1,0 +1,480 @@
+//! The mapping between rows and records, once for both backends: each
+//! record kind is read by one function over `Columns`, a row of either
+//! driver, and SQL text both dialects accept is written once with SQLite's
+//! `?N` placeholders (`dollars` gives PostgreSQL's `$N`).
+
+use crate::accounts::{ApiToken, DeclarationSummary, Session, User};
+use riskgate_core::{Declaration, Outcome, OutcomeKeys};
+
+use crate::policy::{CountedDeclaration, CountedOutcomes, china_time, decision_of, decode, keys_by_time};
+use crate::{
+    Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Result, RiskLevelRecord, RuleStats,
+    StoreError, TimelineRow, Webhook,
+};
+
+/// One result row, read by column position. Integers are 64-bit in both
+/// schemas; flags are INTEGER 0/1 in SQLite and BOOLEAN in PostgreSQL.
+pub(crate) trait Columns {
+    fn int_opt(&self, i: usize) -> Result<Option<i64>>;
+    fn real_opt(&self, i: usize) -> Result<Option<f64>>;
+    fn text_opt(&self, i: usize) -> Result<Option<String>>;
+    fn flag(&self, i: usize) -> Result<bool>;
+    fn bytes(&self, i: usize) -> Result<Vec<u8>>;
+
+    fn int(&self, i: usize) -> Result<i64> {
+        self.int_opt(i)?.ok_or_else(|| null_in(i))
+    }
+    fn real(&self, i: usize) -> Result<f64> {
+        self.real_opt(i)?.ok_or_else(|| null_in(i))
+    }
+    fn text(&self, i: usize) -> Result<String> {
+        self.text_opt(i)?.ok_or_else(|| null_in(i))
+    }
+}
+
+fn null_in(i: usize) -> StoreError {
+    StoreError::User(format!("stored data could not be decoded: column {i} is NULL"))
+}
+
+/// `Columns` over a driver's row type, whose getter (`get` or `try_get`)
+/// converts each column.
+macro_rules! columns_impl {
+    ($row:ty, $get:ident) => {
+        impl Columns for $row {
+            columns_impl!(@each $get; int_opt: Option<i64>, real_opt: Option<f64>, text_opt: Option<String>,
+                          flag: bool, bytes: Vec<u8>);
+        }
+    };
+    (@each $get:ident; $($name:ident: $t:ty),*) => {
+        $(fn $name(&self, i: usize) -> Result<$t> {
+            Ok(self.$get(i)?)
+        })*
+    };
+}
+
+columns_impl!(rusqlite::Row<'_>, get);
+columns_impl!(postgres::Row, try_get);
+
+/// `sql` with each `?N` placeholder written `$N`, for PostgreSQL.
+pub(crate) fn dollars(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+// Writes both dialects accept.
+pub(crate) const RELEASE: &str = "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL";
+pub(crate) const CLOSE_TASK: &str =
+    "UPDATE control_tasks SET status = 'closed', closed_at = ?2, officer = ?3 WHERE decl = ?1 AND status = 'open'";
+pub(crate) const REOPEN_TASK: &str =
+    "UPDATE control_tasks SET channel = ?2, status = 'open', closed_at = NULL, officer = NULL WHERE decl = ?1";
+pub(crate) const OPEN_TASK: &str =
+    "INSERT INTO control_tasks (decl, office, channel, disposal, instructions, status, opened_at)
+     VALUES (?1, ?2, ?3, 'control', ?4, 'open', ?5)";
+pub(crate) const TASK_OVERRIDDEN: &str =
+    "UPDATE control_tasks SET channel = 'green', status = 'overridden', closed_at = ?2, officer = ?3
+     WHERE decl = ?1";
+pub(crate) const INSERT_OUTCOME: &str =
+    "INSERT INTO outcomes (seq, decl, officer, control, completed_at, finding, additional_duty, seizure,
+                           smuggling, released_at, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+pub(crate) const INSERT_ACTION: &str =
+    "INSERT INTO action_log (seq, at, actor, office, action, target, before, after, reason, prev_hash, hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+pub(crate) const UPSERT_OFFICE: &str = "INSERT INTO offices (code, name, parent, level) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, level = excluded.level";
+pub(crate) const UPSERT_OFFICER: &str = "INSERT INTO officers (id, office, post, body) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (id) DO UPDATE SET office = excluded.office, post = excluded.post, body = excluded.body";
+pub(crate) const UPSERT_ENTERPRISE: &str = "INSERT INTO enterprises (id, credit_class, body) VALUES (?1, ?2, ?3)
+     ON CONFLICT (id) DO UPDATE SET credit_class = excluded.credit_class, body = excluded.body";
+pub(crate) const UPSERT_WORKFORCE: &str =
+    "INSERT INTO workforce (kind, unit, officer, at, year, passed, outcome, key, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, body = excluded.body
+     WHERE workforce.body <> excluded.body";
+pub(crate) const INSERT_RULE: &str =
+    "INSERT INTO rules (id, version, status, created_by, created_at, approved_by, approved_at, retired_at, body)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+pub(crate) const SET_RULE_STATUS: &str =
+    "UPDATE rules SET status = ?3, approved_by = ?4, approved_at = ?5, retired_at = ?6, body = ?7
+     WHERE id = ?1 AND version = ?2";
+pub(crate) const UPSERT_SETTING: &str =
+    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+pub(crate) const INSERT_MODEL: &str =
+    "INSERT INTO models (id, created_at, created_by, status, metrics, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(crate) const INSERT_WEBHOOK: &str =
+    "INSERT INTO webhooks (id, kind, url, secret, department, created_by, created_at, active)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub(crate) const RECORD_ATTEMPT: &str =
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?2, next_at = ?3, last_status = ?4,
+     last_error = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 ELSE delivered_at END WHERE id = ?1";
+pub(crate) const INSERT_SESSION: &str =
+    "INSERT INTO sessions (token_hash, username, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
+
+/// Workforce record columns: (kind, officer, at, year, passed, outcome, key).
+/// A litigation case is kept once per id (its outcome moves on); the other
+/// kinds once per content (their body is their key).
+pub(crate) type WorkforceColumns<'a> =
+    (&'static str, Option<&'a str>, Option<i64>, Option<i64>, Option<bool>, Option<&'static str>, String);
+
+pub(crate) fn workforce_columns<'a>(r: &'a riskgate_core::WorkforceRecord, body: &str) -> WorkforceColumns<'a> {
+    use riskgate_core::WorkforceRecord;
+    match r {
+        WorkforceRecord::Disciplinary { officer, opened_at, .. } => {
+            ("disciplinary", Some(officer.as_str()), Some(opened_at.timestamp()), None, None, None, body.to_string())
+        }
+        WorkforceRecord::Inspection { inspected_at, passed, .. } => {
+            ("inspection", None, Some(inspected_at.timestamp()), None, Some(*passed), None, body.to_string())
+        }
+        WorkforceRecord::Assessment { year, passed, .. } => {
+            ("assessment", None, None, Some(i64::from(*year)), Some(*passed), None, body.to_string())
+        }
+        WorkforceRecord::Litigation { id, filed_at, outcome, .. } => (
+            "litigation",
+            None,
+            Some(filed_at.timestamp()),
+            None,
+            None,
+            Some(outcome.as_str()),
+            format!("litigation:{id}"),
+        ),
+    }
+}
+
+/// The mapping of a query's one column of stored JSON bodies, each
+/// validated again on the way out.
+pub(crate) fn body<T>(
+    parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
+) -> impl Fn(&dyn Columns) -> Result<T> {
+    move |r| crate::policy::decode(&r.text(0)?, parse)
+}
+
+// Reads, each with the function that maps its row.
+/// Events after `?1` in sequence order: declarations (kind false) and
+/// outcomes (kind true) with the body and random flag of their declaration.
+pub(crate) const REPLAY: &str =
+    "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
+            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
+     FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > ?1
+     UNION ALL
+     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
+     FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+     WHERE o.seq > ?1
+     ORDER BY 1";
+
+pub(crate) fn replay_event(r: &dyn Columns) -> Result<Event> {
+    let body = r.text(2)?;
+    if r.flag(1)? {
+        let o = decode(&body, Outcome::from_json)?;
+        let d = decode(&r.text(8)?, Declaration::from_json)?;
+        return Ok(Event::Outcome { outcome: Box::new(o), keys: OutcomeKeys::of(&d, r.flag(9)?) });
+    }
+    let declaration = Box::new(decode(&body, Declaration::from_json)?);
+    Ok(if r.flag(3)? {
+        Event::Historical(declaration)
+    } else {
+        Event::Screened {
+            declaration,
+            office: r.text(4)?,
+            ranking: r.real(5)?,
+            controlled: r.flag(6)?,
+            mandatory: r.flag(7)?,
+        }
+    })
+}
+
+pub(crate) const TIMELINE: &str = "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+     ORDER BY d.declared_at, d.seq";
+
+pub(crate) fn timeline_row(r: &dyn Columns) -> Result<TimelineRow> {
+    Ok(TimelineRow {
+        declaration: decode(&r.text(0)?, Declaration::from_json)?,
+        decision: decision_of(r.text_opt(1)?)?,
+    })
+}
+
+pub(crate) const OUTCOMES_BY_TIME: &str =
+    "SELECT o.body, d.body, COALESCE(c.random, false) FROM outcomes o JOIN declarations d ON d.seq = o.decl
+     LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq";
+
+pub(crate) fn outcome_by_time(r: &dyn Columns) -> Result<(Outcome, OutcomeKeys)> {
+    let o = decode(&r.text(0)?, Outcome::from_json)?;
+    let d = decode(&r.text(1)?, Declaration::from_json)?;
+    let keys = keys_by_time(&o, &d, r.flag(2)?);
+    Ok((o, keys))
+}
+
+pub(crate) const TASK_COLUMNS: &str =
+    "t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, \
+     t.closed_at, t.officer, c.risk_value
+     FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl";
+
+pub(crate) fn control_task(r: &dyn Columns) -> Result<ControlTask> {
+    Ok(ControlTask {
+        id: r.int(0)?,
+        declaration_id: r.text(1)?,
+        office: r.text(2)?,
+        channel: r.text(3)?,
+        disposal: r.text(4)?,
+        instructions: r.text(5)?,
+        status: r.text(6)?,
+        opened_at: r.int(7)?,
+        closed_at: r.int_opt(8)?,
+        officer: r.text_opt(9)?,
+        risk_value: r.real(10)?,
+    })
+}
+
+pub(crate) const CONTROL_RECORDS: &str =
+    "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
+            o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, false)
+     FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+     WHERE o.completed_at >= ?1 AND o.completed_at < ?2 ORDER BY o.completed_at, o.seq";
+
+pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
+    Ok(ControlRecord {
+        declaration_id: r.text(0)?,
+        office: r.text(1)?,
+        trader: r.text(2)?,
+        declarant: r.text(3)?,
+        declared_at: r.int(4)?,
+        tz: i32::try_from(r.int(5)?).unwrap_or(0),
+        officer: r.text(6)?,
+        control: r.text(7)?,
+        completed_at: r.int(8)?,
+        finding: r.flag(9)?,
+        released_at: r.int_opt(10)?,
+        channel: r.text_opt(11)?,
+        risk_value: r.real_opt(12)?,
+        decided_at: r.int_opt(13)?,
+        random: r.flag(14)?,
+    })
+}
+
+pub(crate) const COUNTED_DECLARATIONS: &str =
+    "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
+            c.channel, c.source
+     FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+     WHERE NOT d.historical AND d.declared_at >= ?1 AND d.declared_at < ?2";
+
+pub(crate) fn counted_declaration(r: &dyn Columns) -> Result<CountedDeclaration> {
+    Ok(CountedDeclaration {
+        office: r.text(0)?,
+        direction: r.text(1)?,
+        transport_mode: r.text(2)?,
+        declared_at: r.int(3)?,
+        tz: r.int(4)?,
+        released_at: r.int_opt(5)?,
+        value_cny: r.real(6)?,
+        channel: r.text_opt(7)?,
+        source: r.text_opt(8)?,
+    })
+}
+
+/// (office, channel, source, any finding, duty, smuggling at the border,
+/// smuggling later, border controls) per declaration with outcomes.
+pub(crate) fn counted_outcomes(r: &dyn Columns) -> Result<CountedOutcomes> {
+    Ok(CountedOutcomes {
+        office: r.text(0)?,
+        channel: r.text_opt(1)?,
+        source: r.text_opt(2)?,
+        finding: r.flag(3)?,
+        additional_duty: r.real(4)?,
+        smuggling_border: r.flag(5)?,
+        smuggling_later: r.flag(6)?,
+        border_controls: r.int(7)?,
+    })
+}
+
+pub(crate) fn rule_stats(r: &dyn Columns) -> Result<RuleStats> {
+    Ok(RuleStats {
+        id: r.text(0)?,
+        version: to_u32(r.int(1)?),
+        hits: to_u64(r.int(2)?),
+        controls: to_u64(r.int(3)?),
+        completed: to_u64(r.int(4)?),
+        findings: to_u64(r.int(5)?),
+        revenue_cny: r.real(6)?,
+        recent_hits: to_u64(r.int(7)?),
+    })
+}
+
+pub(crate) const ACTION_COLUMNS: &str =
+    "seq, at, actor, office, action, target, before, after, reason, prev_hash, hash";
+
+/// A logged action; an entry edited into something that no longer decodes
+/// is an error (which `verify_actions` reports as a broken link).
+pub(crate) fn logged_action(r: &dyn Columns) -> Result<LoggedAction> {
+    let parse = |s: Option<String>| -> Result<Option<serde_json::Value>> {
+        Ok(match s {
+            Some(s) => Some(serde_json::from_str(&s)?),
+            None => None,
+        })
+    };
+    Ok(LoggedAction {
+        seq: r.int(0)?,
+        action: Action {
+            at: china_time(r.int(1)?),
+            actor: r.text(2)?,
+            office: r.text_opt(3)?,
+            action: r.text(4)?,
+            target: r.text(5)?,
+            before: parse(r.text_opt(6)?)?,
+            after: parse(r.text_opt(7)?)?,
+            reason: r.text_opt(8)?,
+        },
+        prev_hash: r.text(9)?,
+        hash: r.text(10)?,
+    })
+}
+
+pub(crate) const MODEL_COLUMNS: &str = "id, created_at, created_by, status, metrics";
+
+/// A model version; its bytes are the sixth column when `with_bytes`.
+pub(crate) fn model(r: &dyn Columns, with_bytes: bool) -> Result<ModelRecord> {
+    Ok(ModelRecord {
+        id: r.text(0)?,
+        created_at: r.int(1)?,
+        created_by: r.text(2)?,
+        status: r.text(3)?,
+        metrics: serde_json::from_str(&r.text(4)?)?,
+        bytes: if with_bytes { r.bytes(5)? } else { Vec::new() },
+    })
+}
+
+pub(crate) const RISK_LEVELS_OF_KEY: &str = "SELECT kind, key, computed_at, level, score, detail FROM risk_levels
+     WHERE kind = ?1 AND key = ?2 ORDER BY computed_at DESC";
+/// The latest level of each key; `?2` is NULL (PostgreSQL wants its type).
+pub(crate) fn latest_risk_levels(key_type: &str) -> String {
+    format!(
+        "SELECT kind, key, computed_at, level, score, detail FROM risk_levels r WHERE kind = ?1 AND ?2{key_type} IS NULL
+         AND computed_at = (SELECT MAX(computed_at) FROM risk_levels x WHERE x.kind = r.kind AND x.key = r.key)
+         ORDER BY score DESC, key"
+    )
+}
+
+pub(crate) fn risk_level(r: &dyn Columns) -> Result<RiskLevelRecord> {
+    Ok(RiskLevelRecord {
+        kind: r.text(0)?,
+        key: r.text(1)?,
+        computed_at: r.int(2)?,
+        level: r.text(3)?,
+        score: r.real(4)?,
+        detail: serde_json::from_str(&r.text(5)?)?,
+    })
+}
+
+pub(crate) const WEBHOOKS: &str =
+    "SELECT id, kind, url, secret, department, created_by, created_at, active FROM webhooks ORDER BY created_at, id";
+
+pub(crate) fn webhook(r: &dyn Columns) -> Result<Webhook> {
+    Ok(Webhook {
+        id: r.text(0)?,
+        kind: r.text(1)?,
+        url: r.text(2)?,
+        secret: r.text(3)?,
+        department: r.text(4)?,
+        created_by: r.text(5)?,
+        created_at: r.int(6)?,
+        active: r.flag(7)?,
+    })
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "id, hook, event_id, kind, payload, status, attempts, next_at, last_status, last_error, created_at, delivered_at";
+
+pub(crate) fn delivery(r: &dyn Columns) -> Result<Delivery> {
+    Ok(Delivery {
+        id: r.int(0)?,
+        hook: r.text(1)?,
+        event_id: r.text(2)?,
+        kind: r.text(3)?,
+        payload: r.text(4)?,
+        status: r.text(5)?,
+        attempts: u32::try_from(r.int(6)?).unwrap_or(u32::MAX),
+        next_at: r.int(7)?,
+        last_status: r.int_opt(8)?.and_then(|s| u16::try_from(s).ok()),
+        last_error: r.text_opt(9)?,
+        created_at: r.int(10)?,
+        delivered_at: r.int_opt(11)?,
+    })
+}
+
+pub(crate) const USER_COLUMNS: &str =
+    "username, display_name, role, office, department, disabled, created_at, password_hash";
+
+pub(crate) fn user(r: &dyn Columns) -> Result<User> {
+    Ok(User {
+        username: r.text(0)?,
+        display_name: r.text(1)?,
+        role: r.text(2)?,
+        office: r.text_opt(3)?,
+        department: r.text_opt(4)?,
+        disabled: r.flag(5)?,
+        created_at: r.int(6)?,
+        password_hash: r.text(7)?,
+    })
+}
+
+pub(crate) const TOKEN_COLUMNS: &str = "id, username, name, scopes, secret_hash, created_at, expires_at, revoked_at";
+
+pub(crate) fn token(r: &dyn Columns) -> Result<ApiToken> {
+    let scopes = r.text(3)?;
+    Ok(ApiToken {
+        id: r.text(0)?,
+        username: r.text(1)?,
+        name: r.text(2)?,
+        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        secret_hash: r.text(4)?,
+        created_at: r.int(5)?,
+        expires_at: r.int_opt(6)?,
+        revoked_at: r.int_opt(7)?,
+    })
+}
+
+pub(crate) const SESSION: &str =
+    "SELECT token_hash, username, created_at, expires_at FROM sessions WHERE token_hash = ?1";
+
+pub(crate) fn session(r: &dyn Columns) -> Result<Session> {
+    Ok(Session { token_hash: r.text(0)?, username: r.text(1)?, created_at: r.int(2)?, expires_at: r.int(3)? })
+}
+
+/// The search's columns and joins; each dialect adds its own filters.
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "SELECT d.id, d.office, d.trader, d.declared_at, d.tz, d.value_cny, d.historical,
+            c.channel, c.risk_value, c.risk_level, t.status
+     FROM declarations d
+     LEFT JOIN decisions c ON c.decl = d.seq
+     LEFT JOIN control_tasks t ON t.decl = d.seq";
+
+pub(crate) fn declaration_summary(r: &dyn Columns) -> Result<DeclarationSummary> {
+    let tz = i32::try_from(r.int(4)?).unwrap_or(0);
+    let off = chrono::FixedOffset::east_opt(tz).unwrap_or(chrono::FixedOffset::east_opt(0).expect("utc"));
+    Ok(DeclarationSummary {
+        id: r.text(0)?,
+        office: r.text(1)?,
+        trader: r.text(2)?,
+        declared_at: chrono::DateTime::from_timestamp(r.int(3)?, 0).unwrap_or_default().with_timezone(&off),
+        value_cny: r.real(5)?,
+        historical: r.flag(6)?,
+        channel: r.text_opt(7)?,
+        risk_value: r.real_opt(8)?,
+        risk_level: r.text_opt(9)?,
+        task_status: r.text_opt(10)?,
+    })
+}
