@@ -63,17 +63,26 @@ pub fn classify(e: &anyhow::Error) -> Option<AppError> {
         return Some(a.clone());
     }
     match e.downcast_ref::<StoreError>() {
-        Some(StoreError::User(m)) if !internal_store_message(m) => Some(AppError::conflict(m.clone())),
+        Some(StoreError::User(m)) => Some(AppError::conflict(m.clone())),
         _ => None,
     }
 }
 
-/// Store "user" errors that are really failures of the system: the
-/// database cannot be reached, or what it holds does not decode.
-fn internal_store_message(m: &str) -> bool {
-    m.starts_with("cannot connect to PostgreSQL")
-        || m.starts_with("stored record does not validate")
-        || m.contains("not a PostgreSQL URL")
-        || m.starts_with("PostgreSQL migration")
-        || m.starts_with("cannot create ")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_failures_are_told_apart() {
+        let refusal = |e: anyhow::Error| classify(&e).map(|a| (a.kind, a.code));
+        assert_eq!(refusal(AppError::invalid("office", "office: …").into()), Some((Kind::Invalid, "invalid_field")));
+        assert_eq!(refusal(StoreError::User("channel: already red".into()).into()), Some((Kind::Conflict, "conflict")));
+        // The database is down or its data is damaged: ours to fix, not the caller's.
+        assert_eq!(refusal(StoreError::Unavailable("cannot connect to PostgreSQL at …".into()).into()), None);
+        assert_eq!(refusal(StoreError::Corrupt("stored record does not validate: …".into()).into()), None);
+        assert_eq!(refusal(anyhow::anyhow!("disk full")), None);
+        // Context added on the way up keeps the refusal visible.
+        let wrapped = anyhow::Error::from(AppError::not_found("no rule")).context("approving");
+        assert_eq!(refusal(wrapped), Some((Kind::NotFound, "not_found")));
+    }
 }

@@ -722,11 +722,8 @@ pub async fn get_rule(
 /// A draft as JSON: the fields of a rule file.
 fn draft(body: &[u8]) -> ApiResult<riskgate_engine::RuleDef> {
     let f: riskgate_app::rules::RuleFile = crate::state::parse_json(body)?;
-    riskgate_app::rules::rule_def(f, "rule").map_err(|e| {
-        let m = format!("{e:#}");
-        let field = m.split(": ").nth(1).unwrap_or("").to_string();
-        ApiError::invalid(&field, m)
-    })
+    // A refusal names its field (`AppError`), no message parsing.
+    Ok(riskgate_app::rules::rule_def(f, "rule")?)
 }
 
 fn compile_error(e: &riskgate_rules::RuleError) -> ApiError {

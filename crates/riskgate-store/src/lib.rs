@@ -43,8 +43,17 @@ pub enum StoreError {
     Pool(#[from] r2d2::Error),
     #[error("stored data could not be decoded: {0}")]
     Decode(#[from] serde_json::Error),
+    /// The request conflicts with what is stored (a duplicate, an unknown
+    /// reference, a lane already set): the caller's to fix.
     #[error("{0}")]
     User(String),
+    /// The store cannot be opened or reached (bad URL, no server, failed
+    /// migration, no directory): an operational failure, never the caller's.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A stored record no longer validates: the data is damaged.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

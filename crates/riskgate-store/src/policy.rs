@@ -21,7 +21,7 @@ pub(crate) fn decode<T>(
     parse: fn(&serde_json::Value) -> Result<T, riskgate_core::ValidationError>,
 ) -> Result<T> {
     let v: serde_json::Value = serde_json::from_str(body)?;
-    parse(&v).map_err(|e| StoreError::User(format!("stored record does not validate: {e}")))
+    parse(&v).map_err(|e| StoreError::Corrupt(format!("stored record does not validate: {e}")))
 }
 
 /// A stored decision body, if any.

@@ -220,14 +220,14 @@ impl PgStore {
     /// one database, e.g. one per test or per benchmark run.
     pub fn open_in_schema(url: &str, schema: Option<&str>) -> Result<Self> {
         let mut config: postgres::Config =
-            url.parse().map_err(|e| StoreError::User(format!("--database-url: not a PostgreSQL URL: {e}")))?;
+            url.parse().map_err(|e| StoreError::Unavailable(format!("--database-url: not a PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
         // One direct connection first: a clear error at once when the server
         // is not there (the pool would retry until its timeout).
         let mut c = config.connect(NoTls).map_err(|e| {
-            StoreError::User(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
         })?;
         if let Some(s) = schema {
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)))?;
@@ -243,7 +243,7 @@ impl PgStore {
         }
         let pool = builder
             .build(manager)
-            .map_err(|e| StoreError::User(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL at {}: {e}", redact(url))))?;
         let conn = pool.get()?;
         let mut s =
             PgStore { pool, conn: RefCell::new(conn), schema: schema.map(str::to_string), months: HashSet::new() };
@@ -254,10 +254,10 @@ impl PgStore {
     /// Whether a PostgreSQL server answers at `url` (one connection, closed).
     pub fn ping(url: &str) -> Result<()> {
         let mut config: postgres::Config =
-            url.parse().map_err(|e| StoreError::User(format!("not a PostgreSQL URL: {e}")))?;
+            url.parse().map_err(|e| StoreError::Unavailable(format!("not a PostgreSQL URL: {e}")))?;
         config.connect_timeout(std::time::Duration::from_secs(3));
         let mut c = config.connect(NoTls).map_err(|e| {
-            StoreError::User(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {}: {}", redact(url), pg_message(&e)))
         })?;
         c.simple_query("")?;
         Ok(())
@@ -266,7 +266,7 @@ impl PgStore {
     /// Drops a schema made by `open_in_schema` with everything in it.
     pub fn drop_schema(url: &str, schema: &str) -> Result<()> {
         let config: postgres::Config =
-            url.parse().map_err(|e| StoreError::User(format!("--database-url: not a PostgreSQL URL: {e}")))?;
+            url.parse().map_err(|e| StoreError::Unavailable(format!("--database-url: not a PostgreSQL URL: {e}")))?;
         let mut c = config.connect(NoTls)?;
         c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema)))?;
         Ok(())
@@ -295,7 +295,7 @@ impl PgStore {
                 continue;
             }
             tx.batch_execute(sql)
-                .map_err(|e| StoreError::User(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
+                .map_err(|e| StoreError::Unavailable(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)",
                 &[&v],

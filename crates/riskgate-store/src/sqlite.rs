@@ -82,7 +82,8 @@ impl SqliteStore {
     }
 
     pub fn open_with(dir: &Path, durability: Durability) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::User(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         Self::open_file(&dir.join("riskgate.db"), durability)
     }
 
