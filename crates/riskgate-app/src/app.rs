@@ -147,14 +147,23 @@ impl App {
     }
 
     /// Rebuilds the engine from the store: settings, registry, payments,
-    /// lists, active rules, then checkpoint and replay.
+    /// lists, active rules, then checkpoint and replay. A checkpoint that
+    /// cannot be decoded (damaged, or written by a build that could not
+    /// represent its state) is not fatal: the state is rebuilt by replaying
+    /// every stored event, which is what the checkpoint only abbreviates.
     pub fn reload(&mut self) -> Result<()> {
         let mut engine = configured_engine(self.store.as_ref())?;
         let after = match self.store.load_checkpoint()? {
-            Some((seq, body)) => {
-                engine.restore(decode_checkpoint(&body)?);
-                seq
-            }
+            Some((seq, body)) => match decode_checkpoint(&body) {
+                Ok(cp) => {
+                    engine.restore(cp);
+                    seq
+                }
+                Err(e) => {
+                    eprintln!("warning: the engine checkpoint does not decode ({e:#}); rebuilding it by replay");
+                    0
+                }
+            },
             None => 0,
         };
         load_external(self.store.as_ref(), &mut engine)?;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::currency::{cny_rate, known_currencies};
 use crate::error::ValidationError;
-use crate::fields::{Obj, is_code, is_digits};
+use crate::fields::{MAX_AMOUNT, Obj, is_code, is_digits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,8 +130,9 @@ impl Enterprise {
         let name = o.req_str("name")?.to_string();
         let credit_class = o.req_enum("credit_class", &CreditClass::ALL)?;
         let registered_at = o.opt_date("registered_at")?;
-        let registered_capital_cny =
-            o.opt_num("registered_capital_cny", "an amount in CNY, zero or more", |x| x >= 0.0)?;
+        let registered_capital_cny = o.opt_num("registered_capital_cny", "an amount in CNY from 0 to 1e13", |x| {
+            (0.0..=MAX_AMOUNT).contains(&x)
+        })?;
         let attributes = o.rest()?;
         Ok(Enterprise { id, name, credit_class, registered_at, registered_capital_cny, attributes })
     }
@@ -155,7 +156,7 @@ impl ForexPayment {
         let mut o = Obj::new(v, "")?;
         let trader = o.req_str_with("trader", "a trader id", is_code)?.to_string();
         let paid_at = o.req_time("paid_at")?;
-        let amount = o.req_num("amount", "a positive amount", |x| x > 0.0)?;
+        let amount = o.req_num("amount", "a positive amount up to 1e13", |x| x > 0.0 && x <= MAX_AMOUNT)?;
         let expected = format!("a currency code with a reference rate ({})", known_currencies());
         let currency = o.req_str_with("currency", &expected, |s| cny_rate(s).is_some())?.to_string();
         let bank = o.opt_str("bank")?.map(str::to_string);
@@ -183,7 +184,8 @@ impl TaxInvoice {
         let mut o = Obj::new(v, "")?;
         let trader = o.req_str_with("trader", "a trader id", is_code)?.to_string();
         let issued_at = o.req_time("issued_at")?;
-        let amount_cny = o.req_num("amount_cny", "an amount in CNY", |_| true)?;
+        let amount_cny =
+            o.req_num("amount_cny", "an amount in CNY between -1e13 and 1e13", |x| x.abs() <= MAX_AMOUNT)?;
         let hs_code = o.opt_str_with("hs_code", "2 to 10 digits", |s| is_digits(s, 2, 10))?.map(str::to_string);
         o.deny_rest()?;
         Ok(TaxInvoice { trader, issued_at, amount_cny, hs_code })
@@ -280,8 +282,9 @@ impl Outcome {
                 format!("{findings:?}"),
             ));
         }
-        let additional_duty =
-            o.opt_num("additional_duty", "an amount in CNY, zero or more", |x| x >= 0.0)?.unwrap_or(0.0);
+        let additional_duty = o
+            .opt_num("additional_duty", "an amount in CNY from 0 to 1e13", |x| (0.0..=MAX_AMOUNT).contains(&x))?
+            .unwrap_or(0.0);
         let seizure = o.opt_bool("seizure")?.unwrap_or(false);
         let released_at = o.opt_time("released_at")?;
         if let Some(r) = released_at

@@ -128,6 +128,10 @@ fn declaration_validation() {
         ("items is an object", Edit::Set("/items", json!({"line": 1}))),
         ("item is a string", Edit::Set("/items/0", json!("8517130000"))),
         ("quantity is a string", Edit::Set("/items/0/quantity", json!("1200"))),
+        ("value 1e308 (would make running totals infinite)", Edit::Set("/items/0/value", json!(1e308))),
+        ("value at the bound 1e13", Edit::Set("/items/0/value", json!(1e13))),
+        ("quantity above 1e12", Edit::Set("/items/0/quantity", json!(1e15))),
+        ("net_weight_kg above 1e10", Edit::Set("/items/0/net_weight_kg", json!(2e10))),
         ("description is a number", Edit::Set("/items/0/description", json!(7))),
         ("attributes is an array", Edit::Set("/attributes", json!([]))),
         ("documents is an object", Edit::Set("/documents", json!({}))),
@@ -189,72 +193,76 @@ fn declaration_validation() {
         &declaration(),
         &cases,
         expect![[r#"
-        DATA.md example => ok
-        optional fields absent => ok
-        optional field null => ok
-        second item, 6-digit hs_code => ok
-        missing id => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got nothing (field missing)
-        missing declared_at => declared_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got nothing (field missing)
-        missing trader => trader: expected an object {id, name}, got nothing (field missing)
-        missing trader.id => trader.id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got nothing (field missing)
-        missing currency => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got nothing (field missing)
-        missing items => items: expected a non-empty array of item lines, got nothing (field missing)
-        missing items[0].hs_code => items[0].hs_code: expected 6 to 10 digits, got nothing (field missing)
-        missing items[0].value => items[0].value: expected a declared value, zero or more, got nothing (field missing)
-        required field null => office: expected an office code of letters and digits, got nothing (field missing)
-        id is a number => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got 310120260000012345
-        trader is a string => trader: expected a JSON object, got "91310000MA1FL0XX1X"
-        items is an object => items: expected a non-empty array of item lines, got an object
-        item is a string => items[0]: expected a JSON object, got "8517130000"
-        quantity is a string => items[0].quantity: expected a positive number, got "1200"
-        description is a number => items[0].description: expected a string, got 7
-        attributes is an array => attributes: expected an object, got an array
-        documents is an object => documents: expected an array of {kind, id}, got an object
-        direction unknown => direction: expected one of "import", "export", got "transit"
-        direction in capitals => direction: expected one of "import", "export", got "IMPORT"
-        transport_mode unknown => transport_mode: expected one of "sea", "air", "road", "rail", "post", "other", got "pipeline"
-        hs_code with a letter => items[0].hs_code: expected 6 to 10 digits, got "85A7"
-        hs_code too short => items[0].hs_code: expected 6 to 10 digits, got "85171"
-        hs_code too long => items[0].hs_code: expected 6 to 10 digits, got "85171300001"
-        hs_code as a number => items[0].hs_code: expected 6 to 10 digits, got 8517130000
-        origin lower case => items[0].origin: expected a 2-letter country code, got "vn"
-        origin 3 letters => items[0].origin: expected a 2-letter country code, got "VNM"
-        country_of_departure bad => country_of_departure: expected a 2-letter country code, got "USA"
-        overseas_party.country bad => overseas_party.country: expected a 2-letter country code, got "U1"
-        quantity zero => items[0].quantity: expected a positive number, got 0
-        quantity negative => items[0].quantity: expected a positive number, got -5
-        net_weight_kg negative => items[0].net_weight_kg: expected a number of kilograms, zero or more, got -0.1
-        value negative => items[0].value: expected a declared value, zero or more, got -1.0
-        value zero => ok
-        duty_rate negative => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got -0.01
-        duty_rate above 10 => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got 10.5
-        duty_rate exactly 10 => ok
-        line zero => items[0].line: expected a positive whole line number, got 0
-        line fractional => items[0].line: expected a positive whole line number, got 1.5
-        empty items => items: expected a non-empty array of item lines, got an empty array
-        duplicate item line => items[1].line: expected a line number unique within the declaration, got 1 again
-        declared_at without offset => declared_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01T09:12:00"
-        declared_at date only => declared_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01"
-        declared_at in UTC => ok
-        currency unknown => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "XYZ"
-        currency lower case => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "usd"
-        incoterm unknown => incoterm: expected an Incoterms code such as "CIF" or "FOB", got "ABC"
-        trade_mode 3 digits => trade_mode: expected a 4-digit trade mode code, got "110"
-        trade_mode letters => trade_mode: expected a 4-digit trade mode code, got "GEN1"
-        trade_mode as a number => trade_mode: expected a 4-digit trade mode code, got 110
-        id with a space => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got "3101 2026"
-        id empty => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got ""
-        documents entry missing id => documents[1].id: expected a non-empty string, got nothing (field missing)
-        documents entry not an object => documents[0]: expected a JSON object, got "INV-2026-0931"
-        documents entry unknown field => documents[0].date: expected no such field in this record kind, got an unknown field
-        overseas_party unknown field => overseas_party.address: expected no such field in this record kind, got an unknown field
-        overseas_party missing id => overseas_party.id: expected a non-empty string, got nothing (field missing)
-        trader unknown field => trader.credit_class: expected no such field in this record kind, got an unknown field
-        not an object (array) => (record): expected a JSON object, got an array
-        not an object (string) => (record): expected a JSON object, got "310120260000012345"
-        not an object (null) => (record): expected a JSON object, got null
-        long bad string is cut => trade_mode: expected a 4-digit trade mode code, got "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"
-    "#]],
+            DATA.md example => ok
+            optional fields absent => ok
+            optional field null => ok
+            second item, 6-digit hs_code => ok
+            missing id => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got nothing (field missing)
+            missing declared_at => declared_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got nothing (field missing)
+            missing trader => trader: expected an object {id, name}, got nothing (field missing)
+            missing trader.id => trader.id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got nothing (field missing)
+            missing currency => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got nothing (field missing)
+            missing items => items: expected a non-empty array of item lines, got nothing (field missing)
+            missing items[0].hs_code => items[0].hs_code: expected 6 to 10 digits, got nothing (field missing)
+            missing items[0].value => items[0].value: expected a declared value from 0 to 1e13, got nothing (field missing)
+            required field null => office: expected an office code of letters and digits, got nothing (field missing)
+            id is a number => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got 310120260000012345
+            trader is a string => trader: expected a JSON object, got "91310000MA1FL0XX1X"
+            items is an object => items: expected a non-empty array of item lines, got an object
+            item is a string => items[0]: expected a JSON object, got "8517130000"
+            quantity is a string => items[0].quantity: expected a positive number up to 1e12, got "1200"
+            value 1e308 (would make running totals infinite) => items[0].value: expected a declared value from 0 to 1e13, got 1e+308
+            value at the bound 1e13 => ok
+            quantity above 1e12 => items[0].quantity: expected a positive number up to 1e12, got 1000000000000000.0
+            net_weight_kg above 1e10 => items[0].net_weight_kg: expected a number of kilograms from 0 to 1e10, got 20000000000.0
+            description is a number => items[0].description: expected a string, got 7
+            attributes is an array => attributes: expected an object, got an array
+            documents is an object => documents: expected an array of {kind, id}, got an object
+            direction unknown => direction: expected one of "import", "export", got "transit"
+            direction in capitals => direction: expected one of "import", "export", got "IMPORT"
+            transport_mode unknown => transport_mode: expected one of "sea", "air", "road", "rail", "post", "other", got "pipeline"
+            hs_code with a letter => items[0].hs_code: expected 6 to 10 digits, got "85A7"
+            hs_code too short => items[0].hs_code: expected 6 to 10 digits, got "85171"
+            hs_code too long => items[0].hs_code: expected 6 to 10 digits, got "85171300001"
+            hs_code as a number => items[0].hs_code: expected 6 to 10 digits, got 8517130000
+            origin lower case => items[0].origin: expected a 2-letter country code, got "vn"
+            origin 3 letters => items[0].origin: expected a 2-letter country code, got "VNM"
+            country_of_departure bad => country_of_departure: expected a 2-letter country code, got "USA"
+            overseas_party.country bad => overseas_party.country: expected a 2-letter country code, got "U1"
+            quantity zero => items[0].quantity: expected a positive number up to 1e12, got 0
+            quantity negative => items[0].quantity: expected a positive number up to 1e12, got -5
+            net_weight_kg negative => items[0].net_weight_kg: expected a number of kilograms from 0 to 1e10, got -0.1
+            value negative => items[0].value: expected a declared value from 0 to 1e13, got -1.0
+            value zero => ok
+            duty_rate negative => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got -0.01
+            duty_rate above 10 => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got 10.5
+            duty_rate exactly 10 => ok
+            line zero => items[0].line: expected a positive whole line number, got 0
+            line fractional => items[0].line: expected a positive whole line number, got 1.5
+            empty items => items: expected a non-empty array of item lines, got an empty array
+            duplicate item line => items[1].line: expected a line number unique within the declaration, got 1 again
+            declared_at without offset => declared_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01T09:12:00"
+            declared_at date only => declared_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01"
+            declared_at in UTC => ok
+            currency unknown => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "XYZ"
+            currency lower case => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "usd"
+            incoterm unknown => incoterm: expected an Incoterms code such as "CIF" or "FOB", got "ABC"
+            trade_mode 3 digits => trade_mode: expected a 4-digit trade mode code, got "110"
+            trade_mode letters => trade_mode: expected a 4-digit trade mode code, got "GEN1"
+            trade_mode as a number => trade_mode: expected a 4-digit trade mode code, got 110
+            id with a space => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got "3101 2026"
+            id empty => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got ""
+            documents entry missing id => documents[1].id: expected a non-empty string, got nothing (field missing)
+            documents entry not an object => documents[0]: expected a JSON object, got "INV-2026-0931"
+            documents entry unknown field => documents[0].date: expected no such field in this record kind, got an unknown field
+            overseas_party unknown field => overseas_party.address: expected no such field in this record kind, got an unknown field
+            overseas_party missing id => overseas_party.id: expected a non-empty string, got nothing (field missing)
+            trader unknown field => trader.credit_class: expected no such field in this record kind, got an unknown field
+            not an object (array) => (record): expected a JSON object, got an array
+            not an object (string) => (record): expected a JSON object, got "310120260000012345"
+            not an object (null) => (record): expected a JSON object, got null
+            long bad string is cut => trade_mode: expected a 4-digit trade mode code, got "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"
+        "#]],
     );
 }
 
@@ -333,6 +341,7 @@ fn outcome_validation() {
         ("missing officer", Edit::Remove("/officer")),
         ("completed_at without offset", Edit::Set("/completed_at", json!("2026-03-01 15:40"))),
         ("negative additional_duty", Edit::Set("/additional_duty", json!(-1))),
+        ("additional_duty 1.7e308", Edit::Set("/additional_duty", json!(1.7e308))),
         ("seizure not a bool", Edit::Set("/seizure", json!("no"))),
         ("released_at a year before", Edit::Set("/released_at", json!("2025-01-01T00:00:00+08:00"))),
         ("unknown field kept", Edit::Set("/container", json!("MSCU1234567"))),
@@ -342,23 +351,24 @@ fn outcome_validation() {
         &outcome(),
         &cases,
         expect![[r#"
-        DATA.md example => ok
-        no_finding without findings => ok
-        finding without findings => findings: expected at least one finding kind when result is "finding", got none
-        finding with empty findings => findings: expected at least one finding kind when result is "finding", got none
-        no_finding with findings => findings: expected no findings when result is "no_finding", got ["undervaluation"]
-        bad finding kind => findings[1]: expected one of undervaluation, misclassification, origin, quantity, prohibited, licence, smuggling, other, got "fraud"
-        finding kind not a string => findings[0]: expected one of undervaluation, misclassification, origin, quantity, prohibited, licence, smuggling, other, got 1
-        findings not an array => findings: expected an array of finding kinds, got "origin"
-        bad result => result: expected one of "finding", "no_finding", got "positive"
-        bad control => control: expected one of "document", "physical", "audit", got "xray"
-        missing officer => officer: expected an officer id, got nothing (field missing)
-        completed_at without offset => completed_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01 15:40"
-        negative additional_duty => additional_duty: expected an amount in CNY, zero or more, got -1
-        seizure not a bool => seizure: expected true or false, got "no"
-        released_at a year before => released_at: expected a time not long before completed_at, got 2025-01-01T00:00:00+08:00
-        unknown field kept => ok
-    "#]],
+            DATA.md example => ok
+            no_finding without findings => ok
+            finding without findings => findings: expected at least one finding kind when result is "finding", got none
+            finding with empty findings => findings: expected at least one finding kind when result is "finding", got none
+            no_finding with findings => findings: expected no findings when result is "no_finding", got ["undervaluation"]
+            bad finding kind => findings[1]: expected one of undervaluation, misclassification, origin, quantity, prohibited, licence, smuggling, other, got "fraud"
+            finding kind not a string => findings[0]: expected one of undervaluation, misclassification, origin, quantity, prohibited, licence, smuggling, other, got 1
+            findings not an array => findings: expected an array of finding kinds, got "origin"
+            bad result => result: expected one of "finding", "no_finding", got "positive"
+            bad control => control: expected one of "document", "physical", "audit", got "xray"
+            missing officer => officer: expected an officer id, got nothing (field missing)
+            completed_at without offset => completed_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01 15:40"
+            negative additional_duty => additional_duty: expected an amount in CNY from 0 to 1e13, got -1
+            additional_duty 1.7e308 => additional_duty: expected an amount in CNY from 0 to 1e13, got 1.7e+308
+            seizure not a bool => seizure: expected true or false, got "no"
+            released_at a year before => released_at: expected a time not long before completed_at, got 2025-01-01T00:00:00+08:00
+            unknown field kept => ok
+        "#]],
     );
 
     let mut v = outcome();
@@ -441,12 +451,12 @@ fn enterprise_validation() {
         &base,
         &cases,
         expect![[r#"
-        DATA.md example => ok
-        bad credit_class => credit_class: expected one of "advanced", "general", "ordinary", "dishonest", got "AEO"
-        missing credit_class => credit_class: expected one of "advanced", "general", "ordinary", "dishonest", got nothing (field missing)
-        negative registered_capital_cny => registered_capital_cny: expected an amount in CNY, zero or more, got -1
-        unknown field kept => ok
-    "#]],
+            DATA.md example => ok
+            bad credit_class => credit_class: expected one of "advanced", "general", "ordinary", "dishonest", got "AEO"
+            missing credit_class => credit_class: expected one of "advanced", "general", "ordinary", "dishonest", got nothing (field missing)
+            negative registered_capital_cny => registered_capital_cny: expected an amount in CNY from 0 to 1e13, got -1
+            unknown field kept => ok
+        "#]],
     );
 }
 
@@ -467,13 +477,13 @@ fn forex_payment_validation() {
         &base,
         &cases,
         expect![[r#"
-        DATA.md example => ok
-        zero amount => amount: expected a positive amount, got 0
-        negative amount => amount: expected a positive amount, got -10.5
-        unknown currency => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "BTC"
-        paid_at without offset => paid_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-02-20T10:00:00"
-        unknown field rejected => swift: expected no such field in this record kind, got an unknown field
-    "#]],
+            DATA.md example => ok
+            zero amount => amount: expected a positive amount up to 1e13, got 0
+            negative amount => amount: expected a positive amount up to 1e13, got -10.5
+            unknown currency => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "BTC"
+            paid_at without offset => paid_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-02-20T10:00:00"
+            unknown field rejected => swift: expected no such field in this record kind, got an unknown field
+        "#]],
     );
 }
 
@@ -492,11 +502,11 @@ fn tax_invoice_validation() {
         &base,
         &cases,
         expect![[r#"
-        DATA.md example => ok
-        bad hs_code => hs_code: expected 2 to 10 digits, got "8"
-        missing amount_cny => amount_cny: expected an amount in CNY, got nothing (field missing)
-        unknown field rejected => seller: expected no such field in this record kind, got an unknown field
-    "#]],
+            DATA.md example => ok
+            bad hs_code => hs_code: expected 2 to 10 digits, got "8"
+            missing amount_cny => amount_cny: expected an amount in CNY between -1e13 and 1e13, got nothing (field missing)
+            unknown field rejected => seller: expected no such field in this record kind, got an unknown field
+        "#]],
     );
 }
 

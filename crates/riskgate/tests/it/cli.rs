@@ -128,13 +128,14 @@ fn resubmission_returns_the_first_decision_unchanged() {
 fn decisions_are_deterministic_and_survive_restarts() {
     let e1 = Env::new();
     let e2 = Env::new();
+    let e3 = Env::new();
     let w = e1.world(9, 0.03);
     let live = std::fs::read_to_string(w.join("live.jsonl")).unwrap();
     let lines: Vec<&str> = live.lines().collect();
     let half = lines.len() / 2;
     let first = e2.write("first.jsonl", &(lines[..half].join("\n") + "\n"));
     let second = e2.write("second.jsonl", &(lines[half..].join("\n") + "\n"));
-    for e in [&e1, &e2] {
+    for e in [&e1, &e2, &e3] {
         e.ok("admin", &["config", "set", "seed", "42"]);
         e.load(&w);
     }
@@ -143,14 +144,26 @@ fn decisions_are_deterministic_and_survive_restarts() {
         "admin",
         &["screen", w.join("live.jsonl").to_str().unwrap(), "--clock", "declared", "--out", one.to_str().unwrap()],
     );
-    let (p1, p2) = (e2.dir.join("p1.jsonl"), e2.dir.join("p2.jsonl"));
-    e2.ok("admin", &["screen", &first, "--clock", "declared", "--out", p1.to_str().unwrap()]);
-    e2.ok("admin", &["screen", &second, "--clock", "declared", "--out", p2.to_str().unwrap()]);
-    let split = std::fs::read_to_string(p1).unwrap() + &std::fs::read_to_string(p2).unwrap();
     let whole = std::fs::read_to_string(one).unwrap();
     assert_eq!(whole.lines().count(), lines.len());
     assert!(whole.contains("\"channel\":\"red\"") || whole.contains("\"channel\":\"yellow\""), "some controls");
-    assert!(whole == split, "split run differs from the single run");
+    // e2: the same traffic in two runs (checkpoint and replay between them);
+    // e3: likewise, but with the checkpoint damaged between the runs — the
+    // state is rebuilt by replaying the store, and decisions do not change.
+    for (e, damage) in [(&e2, false), (&e3, true)] {
+        let (p1, p2) = (e.dir.join("p1.jsonl"), e.dir.join("p2.jsonl"));
+        e.ok("admin", &["screen", &first, "--clock", "declared", "--out", p1.to_str().unwrap()]);
+        if damage {
+            let conn = rusqlite::Connection::open(e.data().join("riskgate.db")).unwrap();
+            assert_eq!(conn.execute("UPDATE checkpoint SET body = X'7b6e6f74'", []).unwrap(), 1);
+        }
+        let out = e.run("admin", &["screen", &second, "--clock", "declared", "--out", p2.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let warned = String::from_utf8_lossy(&out.stderr).contains("checkpoint does not decode");
+        assert_eq!(warned, damage, "{}", String::from_utf8_lossy(&out.stderr));
+        let split = std::fs::read_to_string(p1).unwrap() + &std::fs::read_to_string(p2).unwrap();
+        assert!(whole == split, "split run differs from the single run (checkpoint damaged: {damage})");
+    }
 }
 
 #[test]
