@@ -289,3 +289,39 @@ pub fn commit_releases(app: &mut App, rows: &[Release], source: &str) -> Result<
     log_import(app, "record_releases", source, &s)?;
     Ok(s)
 }
+
+/// An officer records the outcome of a control in person (the console,
+/// `POST /controls/{id}/outcome`): facts come from the system, not the
+/// caller. The declaration must have an open control task (a control never
+/// opened, already completed or overridden away gets 409), and the times
+/// are the server's: `completed_at` is now, and `released_at`, when the
+/// outcome releases the goods, is now too. Bulk imports of outcomes
+/// recorded elsewhere (`import outcomes`, `POST /outcomes`, for machines
+/// and administrators) keep their own times.
+pub fn record_control_outcome(app: &mut App, mut o: Outcome) -> Result<Summary> {
+    let task = app.store.task_outcomes(&o.declaration_id)?.task;
+    match task {
+        None => {
+            return Err(crate::error::AppError::conflict(format!(
+                "declaration_id: {} has no control task: only a controlled declaration takes an outcome",
+                o.declaration_id
+            ))
+            .into());
+        }
+        Some(t) if t.status != "open" => {
+            return Err(crate::error::AppError::conflict(format!(
+                "declaration_id: the control of {} is {}, not open: its outcome is already recorded or it was released",
+                o.declaration_id, t.status
+            ))
+            .into());
+        }
+        Some(_) => {}
+    }
+    let now = crate::app::now();
+    o.completed_at = now;
+    if o.released_at.is_some() {
+        o.released_at = Some(now);
+    }
+    let target = o.declaration_id.clone();
+    commit_outcomes(app, std::slice::from_ref(&o), "record_outcome", &target)
+}

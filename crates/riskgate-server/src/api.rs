@@ -632,19 +632,16 @@ pub async fn record_outcome(
     }
     m.insert("declaration_id".into(), Value::String(id.clone()));
     m.insert("officer".into(), Value::String(p.username.clone()));
+    // The server stamps the times (`record_control_outcome`); a body without
+    // them is complete.
+    m.entry("completed_at").or_insert_with(|| Value::String(riskgate_app::now().to_rfc3339()));
     let o = Outcome::from_json(&v).map_err(|e| ApiError::validation(&e, ""))?;
     let key = id.clone();
     let d = state.read(move |s| Ok(s.declaration(&key)?)).await?;
     if !d.as_ref().is_some_and(|d| p.sees_office(&d.declaration.office)) {
         return Err(ApiError::not_found(format!("no declaration {id:?}")));
     }
-    let rows = vec![(0, o)];
-    let s = as_caller(&state, &p, move |app| {
-        refuse_bad(&imports::check_outcomes(app.store.as_ref(), &rows, false)?, 1)?;
-        let o = &rows[0].1;
-        Ok(imports::commit_outcomes(app, std::slice::from_ref(o), "record_outcome", &o.declaration_id)?)
-    })
-    .await?;
+    let s = as_caller(&state, &p, move |app| Ok(imports::record_control_outcome(app, o)?)).await?;
     unsaved(&state, s.accepted).await?;
     Ok(import_done(&state, "outcomes", s).await)
 }

@@ -208,6 +208,27 @@ async fn rule_changes_and_outcomes_emit_like_the_cli() {
     let (status, o) = f.call("POST", "/api/v1/controls/BIG/outcome", &f.officer, Some(outcome)).await;
     assert_eq!(status, StatusCode::OK, "{o}");
     assert_eq!(o["accepted"], 1);
+    // Facts come from the system: the time is the server's, not the body's,
+    // and a control takes one outcome (a second, or one for a declaration
+    // that was never controlled, is refused).
+    let (_, d) = f.call("GET", "/api/v1/declarations/BIG", &f.analyst, None).await;
+    let completed = d["outcomes"][0]["completed_at"].as_str().unwrap_or_default().to_string();
+    assert!(!completed.is_empty() && !completed.starts_with("2026-03-01T12:00"), "{d}");
+    let again = json!({"control": "physical", "result": "no_finding"});
+    let (status, e) = f.call("POST", "/api/v1/controls/BIG/outcome", &f.officer, Some(again.clone())).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{e}");
+    let mut green = None;
+    for i in 0..40 {
+        let id = format!("SMALL{i}");
+        let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration(&id, 10.0))).await;
+        if d["channel"] == "green" {
+            green = Some(id);
+            break;
+        }
+    }
+    let green = green.expect("a green declaration among 40 small ones");
+    let (status, e) = f.call("POST", &format!("/api/v1/controls/{green}/outcome"), &f.officer, Some(again)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an uncontrolled declaration takes no outcome: {e}");
     let ids: Vec<String> = f.events.take().into_iter().map(|e| e.id).collect();
     assert!(ids.contains(&"control_task:BIG".to_string()), "{ids:?}");
     assert!(ids.iter().any(|i| i.starts_with("finding:BIG:")), "an outcome with a finding emits: {ids:?}");
