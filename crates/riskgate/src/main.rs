@@ -172,7 +172,8 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 0.5)]
         scale: f64,
-        /// Start from an empty data directory (removes DATA/riskgate.db*).
+        /// Replace a store already in the data directory (removes DATA/riskgate.db*);
+        /// without it, the demo refuses to touch an existing store.
         #[arg(long)]
         fresh: bool,
         /// Colluding officers to plant (0 for a world without collusion).
@@ -982,7 +983,14 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         Command::Demo { seed, scale, fresh, colluders } => {
             match &at {
                 app::StoreAt::Sqlite(_) => {
-                    if fresh || data.join("riskgate.db").exists() {
+                    // An existing store is replaced only when asked (`--fresh`).
+                    anyhow::ensure!(
+                        fresh || !data.join("riskgate.db").exists(),
+                        "{} already holds a store: `demo --fresh` replaces it (its data is deleted), \
+                         or give another directory with --data",
+                        data.display()
+                    );
+                    if fresh {
                         for suffix in ["", "-wal", "-shm"] {
                             let _ = std::fs::remove_file(data.join(format!("riskgate.db{suffix}")));
                         }
@@ -1434,6 +1442,18 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into a reader that stops early (`| head`) ends the
+    // command quietly, as for any Unix tool, instead of a panic trace.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg =
+            payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if msg.is_some_and(|m| m.contains("Broken pipe")) {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -756,3 +756,32 @@ fn serve_retrains_on_a_schedule_into_shadow() {
     let log = e.ok("admin", &["audit", "log", "--limit", "50"]);
     assert!(log.contains("scheduler") && log.contains("model_shadow"), "{log}");
 }
+
+#[test]
+fn demo_never_replaces_a_store_unasked() {
+    let e = Env::new();
+    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let out = e.run("admin", &["demo", "--scale", "0.01"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a store: `demo --fresh` replaces it"));
+    assert!(e.ok("admin", &["audit", "log"]).contains("import_offices"), "the store is untouched");
+}
+
+/// `riskgate … | head`: a reader that stops early ends the command quietly.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let e = Env::new();
+    let mut child = crate::support::bin()
+        .arg("--data")
+        .arg(e.data())
+        .args(["rules", "fields"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
