@@ -120,6 +120,12 @@ pub fn report(app: &mut App, what: &str, from: Option<i64>, to: Option<i64>, cfg
 
 /// The officer's indicators month by month (calendar months, China time)
 /// over the data of `[from, to)`.
+/// The most months an officer's history shows.
+pub const MAX_HISTORY_MONTHS: usize = 120;
+
+/// Month-by-month indicators of one officer, each month against that
+/// month's peers, over the months with controls or overrides (the latest
+/// [`MAX_HISTORY_MONTHS`] at most).
 pub fn history(
     store: &dyn Store,
     officer: &str,
@@ -136,6 +142,10 @@ pub fn history(
         let d = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().with_timezone(&cst).date_naive();
         cst.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0).single().map_or(t, |m| m.timestamp())
     };
+    // The latest ten years at most: dates reach the store from other
+    // systems, and one far-off date must not make a profile compute a
+    // window for every month in between.
+    let first = first.max(last - MAX_HISTORY_MONTHS as i64 * 31 * 86_400);
     let mut windows = Vec::new();
     let mut start = month_start(first);
     while start <= last {
@@ -143,5 +153,46 @@ pub fn history(
         windows.push((start, next));
         start = next;
     }
-    Ok(riskgate_integrity::officer_history(&input, cfg, officer, &windows))
+    let skip = windows.len().saturating_sub(MAX_HISTORY_MONTHS);
+    Ok(riskgate_integrity::officer_history(&input, cfg, officer, &windows[skip..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use riskgate_core::{Declaration, Officer, Outcome};
+    use riskgate_store::{SqliteStore, Store};
+    use serde_json::json;
+
+    fn decl(id: &str, at: &str) -> Declaration {
+        Declaration::from_json(&json!({
+            "id": id, "declared_at": at, "direction": "import", "office": "2201", "transport_mode": "sea",
+            "trade_mode": "0110", "trader": {"id": "T1"}, "declarant": {"id": "B1"}, "currency": "CNY",
+            "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 1,
+                       "net_weight_kg": 1.0, "value": 100.0, "duty_rate": 0.1}]
+        }))
+        .unwrap()
+    }
+
+    /// Two controls 7,000 years apart (dates from another system) give at
+    /// most ten years of monthly windows, not 84,000.
+    #[test]
+    fn a_far_off_date_does_not_explode_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let officer = Officer::from_json(&json!({"id": "E1", "name": "王", "office": "2201", "post": "inspection"}));
+        store.upsert_officers(&[officer.unwrap()]).unwrap();
+        store
+            .commit_historical(&[decl("A", "0100-01-01T09:00:00+08:00"), decl("B", "7100-01-01T09:00:00+08:00")])
+            .unwrap();
+        let outcome = |id: &str, at: &str| {
+            Outcome::from_json(&json!({"declaration_id": id, "officer": "E1", "control": "document",
+                                       "completed_at": at, "result": "no_finding"}))
+            .unwrap()
+        };
+        store
+            .commit_outcomes(&[outcome("A", "0100-01-02T09:00:00+08:00"), outcome("B", "7100-01-02T09:00:00+08:00")])
+            .unwrap();
+        let h = super::history(&store, "E1", None, None, &Default::default()).unwrap();
+        assert!(!h.is_empty() && h.len() <= super::MAX_HISTORY_MONTHS, "{} windows", h.len());
+    }
 }

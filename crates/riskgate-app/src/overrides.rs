@@ -11,6 +11,9 @@ use riskgate_store::{Override, OverrideDone, StoreError};
 use crate::app::App;
 use crate::error::AppError;
 
+/// The longest reason an override may give (the action log keeps it).
+pub const MAX_REASON_CHARS: usize = 2_000;
+
 /// Changes the lane now (stamped with the app's clock, +08:00) in the name
 /// of `officer`; the acting user is recorded as who entered it when it is
 /// someone else.
@@ -41,6 +44,13 @@ pub fn apply(app: &mut App, o: &Override) -> Result<OverrideDone> {
         return Err(AppError::invalid(
             "reason",
             format!("override of {}: reason: a reason is required", o.declaration_id),
+        )
+        .into());
+    }
+    if o.reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::invalid(
+            "reason",
+            format!("override of {}: reason: at most {MAX_REASON_CHARS} characters", o.declaration_id),
         )
         .into());
     }

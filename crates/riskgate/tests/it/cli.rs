@@ -596,6 +596,7 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     };
     let err = |o: Output| String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(err(ovr(&red, "green", "  ")).contains("reason: a reason is required"));
+    assert!(err(ovr(&red, "green", &"长".repeat(2001))).contains("reason: at most 2000 characters"));
     assert!(err(ovr(&red, "red", "x")).contains("channel: already red"));
     assert!(err(ovr(&green, "red", "x")).contains("the goods were released at"));
     assert!(err(ovr("nope", "green", "x")).contains("no declaration \"nope\" is stored"));
