@@ -39,6 +39,21 @@ pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
     if f.id.is_empty() || !f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(invalid("id", format!("expected letters, digits, '-' or '_', got {:?}", f.id)).into());
     }
+    // Titles and instructions reach terminals, tables and other systems:
+    // no control characters (escape sequences), a line break in
+    // instructions only; bounded lengths.
+    for (field, text, max, newlines) in [
+        ("title", &f.title, 200, false),
+        ("department", &f.department, 64, false),
+        ("instructions", &f.instructions, 2_000, true),
+    ] {
+        if text.chars().any(|c| c.is_control() && !(newlines && c == '\n')) {
+            return Err(invalid(field, "expected text without control characters".into()).into());
+        }
+        if text.chars().count() > max {
+            return Err(invalid(field, format!("expected at most {max} characters")).into());
+        }
+    }
     if !(0.0..=1.0).contains(&f.weight) {
         return Err(invalid("weight", format!("expected 0 to 1, got {}", f.weight)).into());
     }

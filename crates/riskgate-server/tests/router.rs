@@ -186,6 +186,10 @@ async fn rule_changes_and_outcomes_emit_like_the_cli() {
     let f = fixture();
     let rule = json!({"id": "R-1", "title": "big", "weight": 0.9, "channel": "red",
                       "when": "total_value_cny > 500000"});
+    let mut bad = rule.clone();
+    bad["title"] = json!("\u{1b}[2J清屏");
+    let (status, e) = f.call("POST", "/api/v1/rules", &f.analyst, Some(bad)).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("title")), "{e}");
     let (status, r) = f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     let (status, e) = f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst, None).await;
