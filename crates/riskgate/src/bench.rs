@@ -14,6 +14,7 @@ use riskgate_synth::WorldFile;
 use std::collections::HashMap;
 
 use crate::screen::ScreenOptions;
+use riskgate_app::imports;
 use riskgate_app::screening::Clock;
 use riskgate_app::{App, StoreAt};
 
@@ -172,14 +173,14 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             };
             let mut app = App::open_at(&store_at, "bench")?;
             println!("store: {}", app.store.backend());
-            crate::import::import_offices(&mut app, &f(WorldFile::Offices))?;
-            crate::import::import_officers(&mut app, &f(WorldFile::Officers))?;
-            crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?;
-            crate::import::import_forex(&mut app, &f(WorldFile::Forex))?;
+            crate::import::records(&mut app, &f(WorldFile::Offices), imports::OFFICES)?;
+            crate::import::records(&mut app, &f(WorldFile::Officers), imports::OFFICERS)?;
+            crate::import::records(&mut app, &f(WorldFile::Enterprises), imports::ENTERPRISES)?;
+            crate::import::records(&mut app, &f(WorldFile::Forex), imports::FOREX)?;
             let t = Instant::now();
             let h = crate::import::import_historical(&mut app, &f(WorldFile::History))?;
             let hist_secs = t.elapsed().as_secs_f64();
-            crate::import::import_outcomes(&mut app, &f(WorldFile::HistoryOutcomes))?;
+            crate::import::records(&mut app, &f(WorldFile::HistoryOutcomes), imports::OUTCOMES)?;
             if model {
                 let (id, _) =
                     riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
