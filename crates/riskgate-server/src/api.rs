@@ -908,14 +908,15 @@ pub async fn set_model_status(
 
 // ------------------------------------------------------------------ KPIs
 
+/// `?office=&from=&to=`: an office subtree and a period (KPIs, integrity).
 #[derive(Deserialize)]
-pub struct KpiQuery {
-    office: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+pub struct PeriodQuery {
+    pub(crate) office: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
-pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<KpiQuery>) -> ApiResult<Json<Value>> {
+pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<PeriodQuery>) -> ApiResult<Json<Value>> {
     p.require(Perm::ReadKpi)?;
     let offices = state.offices();
     let scope = office_scope(&p, &offices, &q.office)?;

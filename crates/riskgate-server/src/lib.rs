@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod retrain;
 mod screening;
 pub mod state;
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
@@ -111,10 +112,10 @@ pub fn router(state: AppState) -> Router {
         .route("/kpis/trend", get(kpi_trend))
         .route("/actions", get(list_actions))
         .route("/actions/verify", get(verify_actions))
-        .route("/integrity/officers", get(integrity_api::officers))
+        .route("/integrity/officers", integrity_api::ranked_route("officers", |r| &r.officers))
         .route("/integrity/officers/{id}", get(integrity_api::officer))
-        .route("/integrity/posts", get(integrity_api::posts))
-        .route("/integrity/units", get(integrity_api::units))
+        .route("/integrity/posts", integrity_api::ranked_route("posts", |r| &r.posts))
+        .route("/integrity/units", integrity_api::ranked_route("units", |r| &r.units))
         .route("/integrity/warnings", get(integrity_api::warnings))
         .route("/openapi.json", get(openapi::document));
     Router::new()
