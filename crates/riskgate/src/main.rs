@@ -505,23 +505,20 @@ enum LevelsCmd {
     /// Recompute the levels of every trader and HS6 code from the outcomes so far.
     Recompute,
     /// Current levels, highest first, or one enterprise's history with --key.
-    Enterprises {
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Enterprises(LevelsArgs),
     /// Current levels of HS6 codes, highest first, or one code's history with --key.
-    Goods {
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Goods(LevelsArgs),
+}
+
+// The options of both listings of levels.
+#[derive(clap::Args)]
+struct LevelsArgs {
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
 }
 
 #[derive(Subcommand)]
@@ -751,14 +748,14 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         Command::Model { cmd } => model_cmd(cmd, open()?),
         Command::Levels { cmd } => {
             let mut app = open()?;
-            let (kind, key, limit, format) = match cmd {
+            let (kind, LevelsArgs { key, limit, format }) = match cmd {
                 LevelsCmd::Recompute => {
                     let (e, g) = levels::recompute(&mut app)?;
                     println!("risk levels recomputed for {e} enterprises and {g} HS6 codes");
                     return Ok(ExitCode::SUCCESS);
                 }
-                LevelsCmd::Enterprises { key, limit, format } => ("enterprise", key, limit, format),
-                LevelsCmd::Goods { key, limit, format } => ("goods", key, limit, format),
+                LevelsCmd::Enterprises(args) => ("enterprise", args),
+                LevelsCmd::Goods(args) => ("goods", args),
             };
             let mut rows = app.store.risk_levels(kind, key.as_deref())?;
             rows.truncate(limit);
