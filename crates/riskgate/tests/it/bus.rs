@@ -8,8 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use riskgate_store::{SqliteStore, Store};
@@ -22,46 +21,9 @@ fn fresh_prefix(tag: &str) -> String {
     format!("t{tag}{}x{}", std::process::id(), nanos % 1_000_000_000)
 }
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-}
+use crate::support::{Env, generate_world as world};
 
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        Env { _tmp: tmp, dir }
-    }
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        crate::support::bin().arg("--data").arg(self.data()).args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "riskgate {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    /// Registry, payments, history and outcomes of world `w`.
-    fn load(&self, w: &Path) {
-        for (kind, file) in [
-            ("offices", "offices.jsonl"),
-            ("officers", "officers.jsonl"),
-            ("enterprises", "enterprises.jsonl"),
-            ("forex", "forex.jsonl"),
-        ] {
-            self.ok(&["import", kind, w.join(file).to_str().unwrap()]);
-        }
-        self.ok(&["import", "declarations", "--historical", w.join("history.jsonl").to_str().unwrap()]);
-        self.ok(&["import", "outcomes", w.join("history_outcomes.jsonl").to_str().unwrap()]);
-    }
     fn worker(&self, prefix: &str, id: &str) -> Child {
         crate::support::bin()
             .arg("--data")
@@ -95,17 +57,6 @@ impl Env {
     fn controls(&self) -> u64 {
         self.store().office_counts(None, None).unwrap().iter().map(|c| c.controlled).sum()
     }
-}
-
-fn world(dir: &Path, seed: u64, scale: f64) -> PathBuf {
-    let w = dir.join(format!("world-{seed}"));
-    let out = crate::support::bin()
-        .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
-        .arg(&w)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    w
 }
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
