@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -118,13 +119,21 @@ fn without_time(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// Two stores and world `seed` (generated in the first one's directory);
+/// `None` when NATS is absent and its skip allowed.
+fn two_stores_and_a_world(test: &str, seed: u64, scale: f64) -> Option<(Env, Env, PathBuf)> {
+    if !crate::support::nats_available(test) {
+        return None;
+    }
+    let (a, b) = (Env::new(), Env::new());
+    let w = world(&a.dir, seed, scale);
+    Some((a, b, w))
+}
+
 #[test]
 fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
-    if !crate::support::nats_available("one_partition_decides_exactly_like_screen_and_repeats_are_idempotent") {
-        return;
-    }
-    let (local, bus) = (Env::new(), Env::new());
-    let w = world(&local.dir, 3, 0.03);
+    let test = "one_partition_decides_exactly_like_screen_and_repeats_are_idempotent";
+    let Some((local, bus, w)) = two_stores_and_a_world(test, 3, 0.03) else { return };
     let live = w.join("live.jsonl");
     local.load(&w);
     bus.load(&w);
@@ -172,11 +181,8 @@ fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
 
 #[test]
 fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
-    if !crate::support::nats_available("kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing") {
-        return;
-    }
-    let (calm, killed) = (Env::new(), Env::new());
-    let w = world(&calm.dir, 11, 0.1);
+    let test = "kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing";
+    let Some((calm, killed, w)) = two_stores_and_a_world(test, 11, 0.1) else { return };
     let live = w.join("live.jsonl");
     let n = std::fs::read_to_string(&live).unwrap().lines().count();
     let mut results = Vec::new();
