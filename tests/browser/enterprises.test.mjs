@@ -1,32 +1,24 @@
 // Enterprises: the riskiest trader's level, its history and its controls
 // with their findings, as a department user sees them.
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, loginAs } from './helpers.mjs';
+import { browserTests } from './helpers.mjs';
 
-let browser;
-before(async () => (browser = await launch()));
-after(async () => browser?.close());
+const { testAs } = browserTests();
 
-test('a department user opens the riskiest enterprise: level, history, controls and findings', async () => {
-  const { context, page } = await loginAs(browser, 'zhou.tariff');
-  try {
-    await page.click('#nav a[data-nav=enterprises]');
-    await page.waitForSelector('[data-testid=enterprises-table] tbody tr.clickable');
-    // Highest risk score first.
-    const scores = await page.$$eval('[data-testid=enterprises-table] tbody tr', (rs) =>
-      rs.map((r) => Number(r.cells[4].textContent)).filter((x) => !Number.isNaN(x)),
-    );
-    assert.ok(scores.length > 1 && scores.every((s, i) => i === 0 || scores[i - 1] >= s), `scores: ${scores.slice(0, 5)}`);
-    await page.click('[data-testid=enterprises-table] tbody tr.clickable');
-    await page.waitForSelector('[data-testid=enterprise-facts]');
-    assert.match(await page.textContent('[data-testid=enterprise-facts]'), /\(findings \+ base × 8\)/);
-    await page.waitForSelector('[data-testid=level-history] tbody tr');
-    assert.match(await page.textContent('h1 .chip'), /高|中|低/);
-    const controls = await page.textContent('[data-testid=enterprise-controls]');
-    assert.match(controls, /有查获|无查获|待处理/);
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await context.close();
-  }
+testAs('a department user opens the riskiest enterprise: level, history, controls and findings', 'zhou.tariff', async (page) => {
+  await page.click('#nav a[data-nav=enterprises]');
+  await page.waitForSelector('[data-testid=enterprises-table] tbody tr.clickable');
+  // Highest risk score first.
+  const scores = await page.$$eval('[data-testid=enterprises-table] tbody tr', (rs) =>
+    rs.map((r) => Number(r.cells[4].textContent)).filter((x) => !Number.isNaN(x)),
+  );
+  assert.ok(scores.length > 1 && scores.every((s, i) => i === 0 || scores[i - 1] >= s), `scores: ${scores.slice(0, 5)}`);
+  await page.click('[data-testid=enterprises-table] tbody tr.clickable');
+  await page.waitForSelector('[data-testid=enterprise-facts]');
+  assert.match(await page.textContent('[data-testid=enterprise-facts]'), /\(findings \+ base × 8\)/);
+  await page.waitForSelector('[data-testid=level-history] tbody tr');
+  assert.match(await page.textContent('h1 .chip'), /高|中|低/);
+  const controls = await page.textContent('[data-testid=enterprise-controls]');
+  assert.match(controls, /有查获|无查获|待处理/);
+  assert.deepEqual(page.errors, []);
 });

@@ -1,6 +1,8 @@
 // Shared by the browser tests: the server started by run.sh, the test
 // accounts of users.txt, and a headless Debian chromium.
+import { test, before, after } from 'node:test';
 import { chromium } from 'playwright-core';
+import { submitLogin } from './login.mjs';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,14 +38,28 @@ export async function loginAs(browser, name, { lang } = {}) {
   page.requests = [];
   page.on('request', (r) => page.requests.push(r.url()));
   if (lang) await context.addInitScript((l) => localStorage.setItem('riskgate.lang', l), lang);
-  // One navigation: a second, hash-only one would re-render the form while it is being filled.
-  await page.goto(`${BASE}/#/login`);
-  await page.waitForSelector('form input[name=username]');
-  await page.fill('input[name=username]', name);
-  await page.fill('input[name=password]', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#topbar:not([hidden]) #nav a');
+  await submitLogin(page, BASE, name, PASSWORD);
   return { context, page };
+}
+
+// The tests of one file: they share a browser, launched before the first and
+// closed after the last. `asUser(name, fn, options)` runs `fn(page)` logged in
+// as `name` in a fresh context (loginAs), closed afterwards; `testAs(title,
+// name, fn, options)` is a test that does only that.
+export function browserTests() {
+  let browser;
+  before(async () => (browser = await launch()));
+  after(async () => browser?.close());
+  const asUser = async (name, fn, options) => {
+    const { context, page } = await loginAs(browser, name, options);
+    try {
+      await fn(page);
+    } finally {
+      await context.close();
+    }
+  };
+  const testAs = (title, name, fn, options) => test(title, () => asUser(name, fn, options));
+  return { browser: () => browser, asUser, testAs };
 }
 
 export async function navKeys(page) {

@@ -2,6 +2,7 @@
 // chromium against a running `riskgate serve` (figures go in BENCHMARKS.md).
 // Usage: RISKGATE_URL=http://127.0.0.1:8080 RISKGATE_USER=hq RISKGATE_PASSWORD=hq-demo-pass node measure-pages.mjs
 import { chromium } from 'playwright-core';
+import { submitLogin } from './login.mjs';
 
 const BASE = process.env.RISKGATE_URL;
 const USER = process.env.RISKGATE_USER;
@@ -16,12 +17,7 @@ const page = await context.newPage();
 const cdp = await context.newCDPSession(page);
 await cdp.send('Network.enable');
 await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
-await page.goto(`${BASE}/#/login`);
-await page.waitForSelector('input[name=username]');
-await page.fill('input[name=username]', USER);
-await page.fill('input[name=password]', PASSWORD);
-await page.click('button[type=submit]');
-await page.waitForSelector('#topbar:not([hidden]) #nav a');
+await submitLogin(page, BASE, USER, PASSWORD);
 let bytes = 0;
 page.on('requestfinished', async (r) => {
   bytes += (await r.sizes()).responseBodySize;

@@ -1,68 +1,50 @@
 // Managers see the M9 KPIs against their targets and drill down HQ →
 // district → office; the language switch to English persists.
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, loginAs, screenshot } from './helpers.mjs';
+import { browserTests, screenshot } from './helpers.mjs';
 
-let browser;
-before(async () => (browser = await launch()));
-after(async () => browser?.close());
+const { testAs } = browserTests();
 
-test('HQ manager drills down HQ → district → office', async () => {
-  const { context, page } = await loginAs(browser, 'wu.hq');
-  try {
-    await page.click('#nav a[data-nav=overview]');
-    await page.waitForSelector('[data-testid=kpi-cards] [data-kpi=targeting_rate]');
-    const card = await page.textContent('[data-kpi=targeting_rate]');
-    assert.match(card, /布控率/);
-    assert.match(card, /目标 ≈4%/);
-    assert.match(card, /布控的报关单 ÷ 报关单 = [\d,]+ ÷ [\d,]+/);
-    assert.match(await page.textContent('[data-testid=breadcrumb]'), /海关总署/);
-    await page.waitForSelector('[data-testid=children-chart][data-ready="1"]');
-    await page.waitForSelector('[data-testid=trend-chart][data-ready="1"]');
-    await screenshot(page, 'overview-zh');
+testAs('HQ manager drills down HQ → district → office', 'wu.hq', async (page) => {
+  await page.click('#nav a[data-nav=overview]');
+  await page.waitForSelector('[data-testid=kpi-cards] [data-kpi=targeting_rate]');
+  const card = await page.textContent('[data-kpi=targeting_rate]');
+  assert.match(card, /布控率/);
+  assert.match(card, /目标 ≈4%/);
+  assert.match(card, /布控的报关单 ÷ 报关单 = [\d,]+ ÷ [\d,]+/);
+  assert.match(await page.textContent('[data-testid=breadcrumb]'), /海关总署/);
+  await page.waitForSelector('[data-testid=children-chart][data-ready="1"]');
+  await page.waitForSelector('[data-testid=trend-chart][data-ready="1"]');
+  await screenshot(page, 'overview-zh');
 
-    // HQ → district 2200 → office 2201.
-    await page.click('[data-testid=children-table] tr.clickable:has-text("2200")');
-    await page.waitForFunction(() => /上海海关/.test(document.querySelector('[data-testid=breadcrumb]')?.textContent || ''));
-    await page.click('[data-testid=children-table] tr.clickable:has-text("2201")');
-    await page.waitForFunction(() => /洋山海关/.test(document.querySelector('[data-testid=breadcrumb]')?.textContent || ''));
-    assert.match(await page.textContent('[data-testid=breadcrumb]'), /海关总署.*上海海关.*洋山海关/s);
-    // Offline: every asset and call went to the riskgate server itself.
-    const outside = page.requests.filter((u) => !u.startsWith(process.env.RISKGATE_URL) && !u.startsWith('data:'));
-    assert.deepEqual(outside, []);
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await context.close();
-  }
+  // HQ → district 2200 → office 2201.
+  await page.click('[data-testid=children-table] tr.clickable:has-text("2200")');
+  await page.waitForFunction(() => /上海海关/.test(document.querySelector('[data-testid=breadcrumb]')?.textContent || ''));
+  await page.click('[data-testid=children-table] tr.clickable:has-text("2201")');
+  await page.waitForFunction(() => /洋山海关/.test(document.querySelector('[data-testid=breadcrumb]')?.textContent || ''));
+  assert.match(await page.textContent('[data-testid=breadcrumb]'), /海关总署.*上海海关.*洋山海关/s);
+  // Offline: every asset and call went to the riskgate server itself.
+  const outside = page.requests.filter((u) => !u.startsWith(process.env.RISKGATE_URL) && !u.startsWith('data:'));
+  assert.deepEqual(outside, []);
+  assert.deepEqual(page.errors, []);
 });
 
-test('a district manager sees only the district subtree', async () => {
-  const { context, page } = await loginAs(browser, 'sun.district');
-  try {
-    await page.waitForSelector('[data-testid=breadcrumb]');
-    const crumbs = await page.textContent('[data-testid=breadcrumb]');
-    assert.match(crumbs, /上海海关/);
-    assert.doesNotMatch(crumbs, /海关总署/);
-    const rows = await page.$$eval('[data-testid=children-table] tbody tr', (rs) => rs.map((r) => r.textContent));
-    assert.ok(rows.length > 0 && rows.every((r) => /22\d\d/.test(r)), `units: ${rows}`);
-  } finally {
-    await context.close();
-  }
+testAs('a district manager sees only the district subtree', 'sun.district', async (page) => {
+  await page.waitForSelector('[data-testid=breadcrumb]');
+  const crumbs = await page.textContent('[data-testid=breadcrumb]');
+  assert.match(crumbs, /上海海关/);
+  assert.doesNotMatch(crumbs, /海关总署/);
+  const rows = await page.$$eval('[data-testid=children-table] tbody tr', (rs) => rs.map((r) => r.textContent));
+  assert.ok(rows.length > 0 && rows.every((r) => /22\d\d/.test(r)), `units: ${rows}`);
 });
 
-test('English is switchable and the choice persists', async () => {
-  const { context, page } = await loginAs(browser, 'wu.hq');
-  try {
-    await page.click('#lang-switch');
-    await page.waitForFunction(() => document.querySelector('#nav a[data-nav=overview]')?.textContent === 'Overview');
-    await page.reload();
-    await page.waitForSelector('[data-testid=kpi-cards]');
-    assert.equal(await page.textContent('#nav a[data-nav=overview]'), 'Overview');
-    assert.match(await page.textContent('[data-kpi=targeting_rate]'), /targeting rate/);
-    assert.match(await page.textContent('[data-kpi=targeting_rate]'), /controlled declarations ÷ declarations = [\d,]+ ÷ [\d,]+/);
-    assert.equal(await page.getAttribute('html', 'lang'), 'en');
-  } finally {
-    await context.close();
-  }
+testAs('English is switchable and the choice persists', 'wu.hq', async (page) => {
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.querySelector('#nav a[data-nav=overview]')?.textContent === 'Overview');
+  await page.reload();
+  await page.waitForSelector('[data-testid=kpi-cards]');
+  assert.equal(await page.textContent('#nav a[data-nav=overview]'), 'Overview');
+  assert.match(await page.textContent('[data-kpi=targeting_rate]'), /targeting rate/);
+  assert.match(await page.textContent('[data-kpi=targeting_rate]'), /controlled declarations ÷ declarations = [\d,]+ ÷ [\d,]+/);
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
 });

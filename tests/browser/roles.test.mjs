@@ -1,12 +1,10 @@
 // Each role logs in, is shown the pages it may use, and is refused (by the
 // server, not just by hidden links) what it may not.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, loginAs, navKeys, apiStatus, USERS } from './helpers.mjs';
+import { browserTests, navKeys, apiStatus, USERS } from './helpers.mjs';
 
-let browser;
-before(async () => (browser = await launch()));
-after(async () => browser?.close());
+const { browser, testAs } = browserTests();
 
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
@@ -47,51 +45,46 @@ const API = [
 ];
 
 for (const [name, { role }] of Object.entries(USERS)) {
-  test(`${name} (${role}) sees the pages of the role and is refused the others`, async () => {
-    const { context, page } = await loginAs(browser, name);
+  testAs(`${name} (${role}) sees the pages of the role and is refused the others`, name, async (page) => {
     const base = page.url().split('#')[0];
-    try {
-      assert.deepEqual(await navKeys(page), NAV[role], `navigation of ${role}`);
-      // Chinese by default.
-      assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
-      assert.equal(await page.textContent('#logout'), '退出');
-      const cells = API.filter((x) => x[0] === role);
-      assert.ok(cells.length >= 2, `API cells for ${role}`);
-      for (const [, method, path, status] of cells) {
-        assert.equal(await apiStatus(page, method, path), status, `${role} ${method} ${path}`);
-      }
-      // The integrity page: the action log, or a refusal.
-      await page.goto(`${base}#/integrity`);
-      if (NAV[role].includes('integrity')) {
-        await page.waitForSelector('[data-testid=action-log] tbody tr');
-        assert.match(await page.textContent('[data-testid=action-log]'), /login/);
-        // The ranked officers (highest integrity score first), level in words.
-        await page.waitForSelector('[data-testid=integrity-ranked] tbody tr');
-        assert.match(await page.textContent('[data-testid=integrity-ranked]'), /正常|关注|预警/);
-      } else {
-        await page.waitForSelector('[data-testid=not-allowed]');
-      }
-      // Rule logic: analysts read it; managers see the list but are refused
-      // the logic by the server; others are not shown the page.
-      await page.goto(`${base}#/rules/R-FX-001`);
-      if (role === 'risk_analyst') {
-        await page.waitForSelector('[data-testid=rule-logic]');
-        assert.match(await page.textContent('[data-testid=rule-logic]'), /forex\.paid_ratio/);
-      } else if (NAV[role].includes('rules')) {
-        await page.waitForSelector('[data-testid=error]');
-        assert.match(await page.textContent('[data-testid=error]'), /无权访问/);
-      } else {
-        await page.waitForSelector('[data-testid=not-allowed]');
-      }
-      assert.deepEqual(page.errors, [], 'no script errors');
-    } finally {
-      await context.close();
+    assert.deepEqual(await navKeys(page), NAV[role], `navigation of ${role}`);
+    // Chinese by default.
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(await page.textContent('#logout'), '退出');
+    const cells = API.filter((x) => x[0] === role);
+    assert.ok(cells.length >= 2, `API cells for ${role}`);
+    for (const [, method, path, status] of cells) {
+      assert.equal(await apiStatus(page, method, path), status, `${role} ${method} ${path}`);
     }
+    // The integrity page: the action log, or a refusal.
+    await page.goto(`${base}#/integrity`);
+    if (NAV[role].includes('integrity')) {
+      await page.waitForSelector('[data-testid=action-log] tbody tr');
+      assert.match(await page.textContent('[data-testid=action-log]'), /login/);
+      // The ranked officers (highest integrity score first), level in words.
+      await page.waitForSelector('[data-testid=integrity-ranked] tbody tr');
+      assert.match(await page.textContent('[data-testid=integrity-ranked]'), /正常|关注|预警/);
+    } else {
+      await page.waitForSelector('[data-testid=not-allowed]');
+    }
+    // Rule logic: analysts read it; managers see the list but are refused
+    // the logic by the server; others are not shown the page.
+    await page.goto(`${base}#/rules/R-FX-001`);
+    if (role === 'risk_analyst') {
+      await page.waitForSelector('[data-testid=rule-logic]');
+      assert.match(await page.textContent('[data-testid=rule-logic]'), /forex\.paid_ratio/);
+    } else if (NAV[role].includes('rules')) {
+      await page.waitForSelector('[data-testid=error]');
+      assert.match(await page.textContent('[data-testid=error]'), /无权访问/);
+    } else {
+      await page.waitForSelector('[data-testid=not-allowed]');
+    }
+    assert.deepEqual(page.errors, [], 'no script errors');
   });
 }
 
 test('a wrong password is refused with a clear message', async () => {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   const page = await context.newPage();
   try {
     await page.goto(`${process.env.RISKGATE_URL}/#/login`);

@@ -1,20 +1,16 @@
 // Four eyes: an analyst drafts a rule (syntax errors shown in place), tests it
 // on a declaration and may not approve it; a second analyst approves it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, loginAs } from './helpers.mjs';
+import { browserTests } from './helpers.mjs';
 
-let browser;
-before(async () => (browser = await launch()));
-after(async () => browser?.close());
+const { asUser } = browserTests();
 
 const RULE = 'R-BT-HIGHVAL';
 
 test('create, test and approve a rule with two users; the author may not approve', async () => {
-  const a = await loginAs(browser, 'chen.analyst');
-  const page = a.page;
   let marked;
-  try {
+  await asUser('chen.analyst', async (page) => {
     // A declaration to test on: one of the marked trader's, via search.
     await page.goto(`${page.url().split('#')[0]}#/declarations?trader=91310000BROWSER01X`);
     await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
@@ -59,30 +55,25 @@ test('create, test and approve a rule with two users; the author may not approve
     assert.ok((await page.textContent('[data-testid=error]')).length > 0);
     assert.match(await page.textContent('h1'), /草稿/);
     assert.deepEqual(page.errors, []);
-  } finally {
-    await a.context.close();
-  }
+  });
 
-  const b = await loginAs(browser, 'zhao.analyst');
-  try {
-    await b.page.goto(`${b.page.url().split('#')[0]}#/rules/${RULE}`);
-    await b.page.waitForSelector('[data-testid=approve]');
-    await b.page.click('[data-testid=approve]');
-    await b.page.waitForFunction(() => /生效/.test(document.querySelector('h1')?.textContent || ''));
-    assert.match(await b.page.textContent('[data-testid=rule-facts]'), /zhao\.analyst/);
+  await asUser('zhao.analyst', async (page) => {
+    await page.goto(`${page.url().split('#')[0]}#/rules/${RULE}`);
+    await page.waitForSelector('[data-testid=approve]');
+    await page.click('[data-testid=approve]');
+    await page.waitForFunction(() => /生效/.test(document.querySelector('h1')?.textContent || ''));
+    assert.match(await page.textContent('[data-testid=rule-facts]'), /zhao\.analyst/);
     // It shows in the list as active.
-    await b.page.goto(`${b.page.url().split('#')[0]}#/rules?status=active`);
-    await b.page.waitForSelector(`[data-testid=rules-table] a[href*="${RULE}"]`);
+    await page.goto(`${page.url().split('#')[0]}#/rules?status=active`);
+    await page.waitForSelector(`[data-testid=rules-table] a[href*="${RULE}"]`);
     // Retiring needs a reason; with one, the rule is retired.
-    await b.page.click(`[data-testid=rules-table] a[href*="${RULE}"]`);
-    await b.page.waitForSelector('[data-testid=retire-form]');
-    await b.page.click('[data-testid=retire-form] button[type=submit]');
-    assert.match(await b.page.textContent('[data-testid=error]'), /必须填写理由/);
-    await b.page.fill('[data-testid=retire-form] input[name=reason]', '浏览器测试结束');
-    await b.page.click('[data-testid=retire-form] button[type=submit]');
-    await b.page.waitForFunction(() => /已停用/.test(document.querySelector('h1')?.textContent || ''));
-    assert.deepEqual(b.page.errors, []);
-  } finally {
-    await b.context.close();
-  }
+    await page.click(`[data-testid=rules-table] a[href*="${RULE}"]`);
+    await page.waitForSelector('[data-testid=retire-form]');
+    await page.click('[data-testid=retire-form] button[type=submit]');
+    assert.match(await page.textContent('[data-testid=error]'), /必须填写理由/);
+    await page.fill('[data-testid=retire-form] input[name=reason]', '浏览器测试结束');
+    await page.click('[data-testid=retire-form] button[type=submit]');
+    await page.waitForFunction(() => /已停用/.test(document.querySelector('h1')?.textContent || ''));
+    assert.deepEqual(page.errors, []);
+  });
 });

@@ -11,7 +11,7 @@ cd "$root"
 "$here/setup.sh"
 
 cargo build -q -p riskgate ${CARGO_LOCKED:+--locked}
-bin="$root/target/debug/riskgate"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/riskgate"
 work="$(mktemp -d)"
 data="$work/data"
 artifacts="$root/target/browser-artifacts"

@@ -1,117 +1,99 @@
 // A field officer works the open controls of the office: instructions, an
 // override that needs a reason, and recording an outcome. Screenshots of the
 // workbench and the decision page in Chinese.
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, loginAs, screenshot } from './helpers.mjs';
+import { browserTests, screenshot } from './helpers.mjs';
 
-let browser;
-before(async () => (browser = await launch()));
-after(async () => browser?.close());
+const { testAs } = browserTests();
 
-test('an officer records an outcome on an open control of the office', async () => {
-  const { context, page } = await loginAs(browser, 'zhang.officer');
-  try {
-    await page.click('#nav a[data-nav=workbench]');
-    await page.waitForSelector('[data-testid=open-controls] [data-control]');
-    const ids = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
-    const marked = ids.filter((id) => id.startsWith('2201'));
-    assert.ok(marked.length >= 2, `open controls of office 2201: ${ids}`);
-    const card = `[data-control="${marked[0]}"]`;
-    // Instructions, never rule logic.
-    assert.match(await page.textContent(`${card} .instructions`), /核对装箱单并开箱查验/);
-    await screenshot(page, 'workbench-zh');
+testAs('an officer records an outcome on an open control of the office', 'zhang.officer', async (page) => {
+  await page.click('#nav a[data-nav=workbench]');
+  await page.waitForSelector('[data-testid=open-controls] [data-control]');
+  const ids = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
+  const marked = ids.filter((id) => id.startsWith('2201'));
+  assert.ok(marked.length >= 2, `open controls of office 2201: ${ids}`);
+  const card = `[data-control="${marked[0]}"]`;
+  // Instructions, never rule logic.
+  assert.match(await page.textContent(`${card} .instructions`), /核对装箱单并开箱查验/);
+  await screenshot(page, 'workbench-zh');
 
-    // An override without a reason is refused before it is sent.
-    await page.click(`${card} button[data-action=override]`);
-    await page.click(`${card} [data-testid=override-form] button[type=submit]`);
-    assert.match(await page.textContent(`${card} [data-testid=error]`), /必须填写理由/);
+  // An override without a reason is refused before it is sent.
+  await page.click(`${card} button[data-action=override]`);
+  await page.click(`${card} [data-testid=override-form] button[type=submit]`);
+  assert.match(await page.textContent(`${card} [data-testid=error]`), /必须填写理由/);
 
-    // An override to green with a reason releases the second control: it leaves the list.
-    const other = `[data-control="${marked[1]}"]`;
-    await page.click(`${other} button[data-action=override]`);
-    await page.selectOption(`${other} [data-testid=override-form] select[name=channel]`, 'green');
-    await page.fill(`${other} [data-testid=override-form] input[name=reason]`, '经核对随附单证齐全，浏览器测试');
-    await page.click(`${other} [data-testid=override-form] button[type=submit]`);
-    await page.waitForSelector(other, { state: 'detached' });
+  // An override to green with a reason releases the second control: it leaves the list.
+  const other = `[data-control="${marked[1]}"]`;
+  await page.click(`${other} button[data-action=override]`);
+  await page.selectOption(`${other} [data-testid=override-form] select[name=channel]`, 'green');
+  await page.fill(`${other} [data-testid=override-form] input[name=reason]`, '经核对随附单证齐全，浏览器测试');
+  await page.click(`${other} [data-testid=override-form] button[type=submit]`);
+  await page.waitForSelector(other, { state: 'detached' });
 
-    // Record a finding.
-    await page.click(`${card} button[data-action=outcome]`);
-    await page.selectOption(`${card} select[name=result]`, 'finding');
-    await page.check(`${card} input[name=findings][value=undervaluation]`);
-    await page.fill(`${card} input[name=additional_duty]`, '1234.5');
-    await page.fill(`${card} input[name=note]`, '浏览器测试');
-    await page.click(`${card} [data-testid=outcome-form] button[type=submit]`);
-    await page.waitForSelector(card, { state: 'detached' });
-    const left = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
-    assert.ok(!left.includes(marked[0]), 'the completed control left the list');
+  // Record a finding.
+  await page.click(`${card} button[data-action=outcome]`);
+  await page.selectOption(`${card} select[name=result]`, 'finding');
+  await page.check(`${card} input[name=findings][value=undervaluation]`);
+  await page.fill(`${card} input[name=additional_duty]`, '1234.5');
+  await page.fill(`${card} input[name=note]`, '浏览器测试');
+  await page.click(`${card} [data-testid=outcome-form] button[type=submit]`);
+  await page.waitForSelector(card, { state: 'detached' });
+  const left = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
+  assert.ok(!left.includes(marked[0]), 'the completed control left the list');
 
-    // The decision page shows the outcome and explains the lane.
-    await page.goto(`${page.url().split('#')[0]}#/declarations/${marked[0]}`);
-    await page.waitForSelector('[data-testid=why-lane]');
-    assert.match(await page.textContent('[data-testid=why-lane]'), /强制规则命中（规则逻辑仅对风险分析员可见）/);
-    assert.equal(await page.$('[data-testid=fired-rules]'), null, 'officers never see which rule fired');
-    assert.doesNotMatch(await page.textContent('main'), /R-TEST-BROWSER/);
-    assert.match(await page.textContent('main'), /低报价格/);
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await context.close();
-  }
+  // The decision page shows the outcome and explains the lane.
+  await page.goto(`${page.url().split('#')[0]}#/declarations/${marked[0]}`);
+  await page.waitForSelector('[data-testid=why-lane]');
+  assert.match(await page.textContent('[data-testid=why-lane]'), /强制规则命中（规则逻辑仅对风险分析员可见）/);
+  assert.equal(await page.$('[data-testid=fired-rules]'), null, 'officers never see which rule fired');
+  assert.doesNotMatch(await page.textContent('main'), /R-TEST-BROWSER/);
+  assert.match(await page.textContent('main'), /低报价格/);
+  assert.deepEqual(page.errors, []);
 });
 
-test('the integrity supervisor finds the recorded outcome in the action log by officer, office and kind', async () => {
-  const { context, page } = await loginAs(browser, 'qian.integrity');
-  try {
-    await page.click('#nav a[data-nav=integrity]');
-    await page.waitForSelector('[data-testid=action-search]');
-    await page.fill('[data-testid=action-search] input[name=officer]', 'zhang.officer');
-    await page.fill('[data-testid=action-search] input[name=office]', '2201');
-    await page.fill('[data-testid=action-search] input[name=action]', 'record_outcome');
-    await page.click('[data-testid=action-search] button[type=submit]');
-    await page.waitForFunction(() => /officer=zhang\.officer/.test(location.hash));
-    await page.waitForSelector('[data-testid=action-log] tbody tr td:has-text("record_outcome")');
-    const rows = await page.$$eval('[data-testid=action-log] tbody tr', (rs) => rs.map((r) => r.textContent));
-    assert.ok(rows.length >= 1, 'the outcome is logged');
-    assert.ok(rows.every((r) => r.includes('zhang.officer') && r.includes('record_outcome') && r.includes('2201')), `rows: ${rows}`);
-    assert.match(rows[0], /undervaluation/);
-    // Another officer has no such entries.
-    await page.fill('[data-testid=action-search] input[name=officer]', 'li.officer2');
-    await page.click('[data-testid=action-search] button[type=submit]');
-    await page.waitForFunction(() => /officer=li\.officer2/.test(location.hash));
-    await page.waitForSelector('[data-testid=action-log] tbody tr td.muted');
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await context.close();
-  }
+testAs('the integrity supervisor finds the recorded outcome in the action log by officer, office and kind', 'qian.integrity', async (page) => {
+  await page.click('#nav a[data-nav=integrity]');
+  await page.waitForSelector('[data-testid=action-search]');
+  await page.fill('[data-testid=action-search] input[name=officer]', 'zhang.officer');
+  await page.fill('[data-testid=action-search] input[name=office]', '2201');
+  await page.fill('[data-testid=action-search] input[name=action]', 'record_outcome');
+  await page.click('[data-testid=action-search] button[type=submit]');
+  await page.waitForFunction(() => /officer=zhang\.officer/.test(location.hash));
+  await page.waitForSelector('[data-testid=action-log] tbody tr td:has-text("record_outcome")');
+  const rows = await page.$$eval('[data-testid=action-log] tbody tr', (rs) => rs.map((r) => r.textContent));
+  assert.ok(rows.length >= 1, 'the outcome is logged');
+  assert.ok(rows.every((r) => r.includes('zhang.officer') && r.includes('record_outcome') && r.includes('2201')), `rows: ${rows}`);
+  assert.match(rows[0], /undervaluation/);
+  // Another officer has no such entries.
+  await page.fill('[data-testid=action-search] input[name=officer]', 'li.officer2');
+  await page.click('[data-testid=action-search] button[type=submit]');
+  await page.waitForFunction(() => /officer=li\.officer2/.test(location.hash));
+  await page.waitForSelector('[data-testid=action-log] tbody tr td.muted');
+  assert.deepEqual(page.errors, []);
 });
 
-test('the decision page explains a lane with rules, score, random draw and selection probability', async () => {
-  const { context, page } = await loginAs(browser, 'chen.analyst');
-  try {
-    // One of the marked trader's red declarations, found through the search form.
-    await page.click('#nav a[data-nav=declarations]');
-    await page.fill('input[name=trader]', '91310000BROWSER01X');
-    await page.selectOption('select[name=channel]', 'red');
-    await page.click('[data-testid=declaration-search] button[type=submit]');
-    await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
-    const rows = await page.$$('[data-testid=declaration-results] tbody tr.clickable');
-    assert.ok(rows.length >= 2, 'the marked declarations are found');
-    await rows[rows.length - 1].click();
-    await page.waitForSelector('[data-testid=decision-facts]');
-    const facts = await page.textContent('[data-testid=decision-facts]');
-    assert.match(facts, /被布控概率\s*100\.000%/);
-    assert.match(facts, /随机抽取\s*否/);
-    assert.match(facts, /红色通道/);
-    // Analysts see the rule that fired, with its version.
-    const fired = await page.textContent('[data-testid=fired-rules]');
-    assert.match(fired, /R-TEST-BROWSER/);
-    assert.match(fired, /v1/);
-    assert.match(await page.textContent('[data-testid=why-lane]'), /强制规则 R-TEST-BROWSER v1/);
-    assert.match(await page.textContent('[data-testid=score]'), /查获概率/);
-    await page.waitForSelector('[data-testid=features-chart][data-ready="1"]');
-    await screenshot(page, 'decision-zh');
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await context.close();
-  }
+testAs('the decision page explains a lane with rules, score, random draw and selection probability', 'chen.analyst', async (page) => {
+  // One of the marked trader's red declarations, found through the search form.
+  await page.click('#nav a[data-nav=declarations]');
+  await page.fill('input[name=trader]', '91310000BROWSER01X');
+  await page.selectOption('select[name=channel]', 'red');
+  await page.click('[data-testid=declaration-search] button[type=submit]');
+  await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
+  const rows = await page.$$('[data-testid=declaration-results] tbody tr.clickable');
+  assert.ok(rows.length >= 2, 'the marked declarations are found');
+  await rows[rows.length - 1].click();
+  await page.waitForSelector('[data-testid=decision-facts]');
+  const facts = await page.textContent('[data-testid=decision-facts]');
+  assert.match(facts, /被布控概率\s*100\.000%/);
+  assert.match(facts, /随机抽取\s*否/);
+  assert.match(facts, /红色通道/);
+  // Analysts see the rule that fired, with its version.
+  const fired = await page.textContent('[data-testid=fired-rules]');
+  assert.match(fired, /R-TEST-BROWSER/);
+  assert.match(fired, /v1/);
+  assert.match(await page.textContent('[data-testid=why-lane]'), /强制规则 R-TEST-BROWSER v1/);
+  assert.match(await page.textContent('[data-testid=score]'), /查获概率/);
+  await page.waitForSelector('[data-testid=features-chart][data-ready="1"]');
+  await screenshot(page, 'decision-zh');
+  assert.deepEqual(page.errors, []);
 });

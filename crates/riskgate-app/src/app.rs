@@ -186,16 +186,22 @@ impl App {
     }
 
     pub fn action(&self, action: &str, target: &str) -> Action {
-        Action {
-            at: now(),
-            actor: self.user.clone(),
-            office: self.office.clone(),
-            action: action.to_string(),
-            target: target.to_string(),
-            before: None,
-            after: None,
-            reason: None,
-        }
+        new_action(&self.user, self.office.clone(), action, target)
+    }
+}
+
+/// An action-log entry by `actor` (of `office`) at this moment, with
+/// nothing before, after or as a reason yet.
+pub fn new_action(actor: &str, office: Option<String>, action: &str, target: &str) -> Action {
+    Action {
+        at: now(),
+        actor: actor.to_string(),
+        office,
+        action: action.to_string(),
+        target: target.to_string(),
+        before: None,
+        after: None,
+        reason: None,
     }
 }
 

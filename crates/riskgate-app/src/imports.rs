@@ -14,7 +14,7 @@ use riskgate_core::{
     WorkforceRecord,
 };
 use riskgate_store::{OutcomeStored, Store};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::app::App;
 
@@ -57,6 +57,51 @@ pub fn good<T>(rows: Rows<T>, errors: &[RecordError]) -> Vec<T> {
     rows.into_iter().filter(|(i, _)| !bad.contains(i)).map(|(_, t)| t).collect()
 }
 
+/// One kind of record as the CLI and the API both import it: how a record
+/// is parsed, the check against the store, then the commit of the good
+/// records (`source` names where they came from: a file, or `api`).
+pub struct Kind<T: 'static> {
+    pub parse: fn(&Value) -> Result<T, ValidationError>,
+    pub check: fn(&dyn Store, &Rows<T>) -> Result<Vec<RecordError>>,
+    pub commit: fn(&mut App, &[T], &str) -> Result<Summary>,
+}
+
+impl<T> Clone for Kind<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Kind<T> {}
+
+pub const OFFICES: Kind<Office> = Kind { parse: Office::from_json, check: check_offices, commit: commit_offices };
+pub const OFFICERS: Kind<Officer> = Kind { parse: Officer::from_json, check: check_officers, commit: commit_officers };
+pub const ENTERPRISES: Kind<Enterprise> =
+    Kind { parse: Enterprise::from_json, check: no_check, commit: commit_enterprises };
+pub const FOREX: Kind<ForexPayment> = Kind { parse: ForexPayment::from_json, check: no_check, commit: commit_forex };
+pub const INVOICES: Kind<TaxInvoice> = Kind { parse: TaxInvoice::from_json, check: no_check, commit: commit_invoices };
+/// Outcomes in bulk: officers must be in the registry; logged as `record_outcomes`.
+pub const OUTCOMES: Kind<Outcome> =
+    Kind { parse: Outcome::from_json, check: check_outcomes_by_registry, commit: commit_outcomes_bulk };
+pub const RELEASES: Kind<Release> = Kind { parse: Release::from_json, check: check_releases, commit: commit_releases };
+/// Workforce records of one kind: give the kind's own `parse`
+/// (`WorkforceRecord::disciplinary_from_json`, …).
+pub const fn workforce(parse: fn(&Value) -> Result<WorkforceRecord, ValidationError>) -> Kind<WorkforceRecord> {
+    Kind { parse, check: check_workforce, commit: commit_workforce }
+}
+
+/// For kinds with nothing to check against the store.
+fn no_check<T>(_: &dyn Store, _: &Rows<T>) -> Result<Vec<RecordError>> {
+    Ok(Vec::new())
+}
+
+fn check_outcomes_by_registry(store: &dyn Store, rows: &Rows<Outcome>) -> Result<Vec<RecordError>> {
+    check_outcomes(store, rows, true)
+}
+
+fn commit_outcomes_bulk(app: &mut App, rows: &[Outcome], source: &str) -> Result<Summary> {
+    commit_outcomes(app, rows, "record_outcomes", source)
+}
+
 fn office_codes(store: &dyn Store) -> Result<HashSet<String>> {
     Ok(store.offices()?.into_iter().map(|o| o.code).collect())
 }
@@ -85,6 +130,13 @@ fn log_import(app: &mut App, action: &str, source: &str, s: &Summary) -> Result<
     Ok(())
 }
 
+/// Every record stored (the store upserts or appends them), and logged.
+fn all_accepted(app: &mut App, action: &str, source: &str, accepted: usize) -> Result<Summary> {
+    let s = Summary { accepted, ..Default::default() };
+    log_import(app, action, source, &s)?;
+    Ok(s)
+}
+
 fn counted(new: &[bool]) -> Summary {
     let accepted = new.iter().filter(|x| **x).count();
     Summary { accepted, duplicates: new.len() - accepted, ..Default::default() }
@@ -109,9 +161,7 @@ pub fn check_offices(store: &dyn Store, rows: &Rows<Office>) -> Result<Vec<Recor
 
 pub fn commit_offices(app: &mut App, rows: &[Office], source: &str) -> Result<Summary> {
     app.store.upsert_offices(rows)?;
-    let s = Summary { accepted: rows.len(), ..Default::default() };
-    log_import(app, "import_offices", source, &s)?;
-    Ok(s)
+    all_accepted(app, "import_offices", source, rows.len())
 }
 
 // ------------------------------------------------------------ officers
@@ -127,9 +177,7 @@ pub fn check_officers(store: &dyn Store, rows: &Rows<Officer>) -> Result<Vec<Rec
 
 pub fn commit_officers(app: &mut App, rows: &[Officer], source: &str) -> Result<Summary> {
     app.store.upsert_officers(rows)?;
-    let s = Summary { accepted: rows.len(), ..Default::default() };
-    log_import(app, "import_officers", source, &s)?;
-    Ok(s)
+    all_accepted(app, "import_officers", source, rows.len())
 }
 
 // ------------------------------------------- enterprises, forex, invoices
@@ -139,30 +187,20 @@ pub fn commit_enterprises(app: &mut App, rows: &[Enterprise], source: &str) -> R
     for e in rows {
         app.engine.context.set_enterprise(e);
     }
-    let s = Summary { accepted: rows.len(), ..Default::default() };
-    log_import(app, "import_enterprises", source, &s)?;
-    Ok(s)
+    all_accepted(app, "import_enterprises", source, rows.len())
 }
 
 pub fn commit_forex(app: &mut App, rows: &[ForexPayment], source: &str) -> Result<Summary> {
-    for chunk in rows.chunks(10_000) {
-        app.store.insert_forex(chunk)?;
-    }
+    rows.chunks(10_000).try_for_each(|chunk| app.store.insert_forex(chunk))?;
     for p in rows {
         app.engine.context.add_forex(p);
     }
-    let s = Summary { accepted: rows.len(), ..Default::default() };
-    log_import(app, "import_forex", source, &s)?;
-    Ok(s)
+    all_accepted(app, "import_forex", source, rows.len())
 }
 
 pub fn commit_invoices(app: &mut App, rows: &[TaxInvoice], source: &str) -> Result<Summary> {
-    for chunk in rows.chunks(10_000) {
-        app.store.insert_invoices(chunk)?;
-    }
-    let s = Summary { accepted: rows.len(), ..Default::default() };
-    log_import(app, "import_invoices", source, &s)?;
-    Ok(s)
+    rows.chunks(10_000).try_for_each(|chunk| app.store.insert_invoices(chunk))?;
+    all_accepted(app, "import_invoices", source, rows.len())
 }
 
 // ----------------------------------------------------------- workforce

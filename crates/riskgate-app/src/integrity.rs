@@ -93,19 +93,7 @@ pub fn load_input(store: &dyn Store, from: Option<i64>, to: Option<i64>, as_of: 
 
 /// The office and every office under it.
 pub fn subtree(store: &dyn Store, code: &str) -> Result<HashSet<String>> {
-    let offices = store.offices()?;
-    let mut keep = HashSet::from([code.to_string()]);
-    loop {
-        let before = keep.len();
-        for o in &offices {
-            if o.parent.as_ref().is_some_and(|p| keep.contains(p)) {
-                keep.insert(o.code.clone());
-            }
-        }
-        if keep.len() == before {
-            return Ok(keep);
-        }
-    }
+    Ok(crate::accounts::subtree(&store.offices()?, code))
 }
 
 /// Computes the report and logs the read (who read what, how many rows).

@@ -458,6 +458,33 @@ struct Raw {
     detail: String,
 }
 
+impl Raw {
+    /// `hits` in `trials` against the peers' rate (clamped away from 0 and
+    /// 1), by the one-sided binomial test; `detail(x, n, rate)` says it in words.
+    fn binomial(
+        key: &'static str,
+        hits: f64,
+        trials: f64,
+        peer_rate: f64,
+        detail: impl FnOnce(u64, u64, f64) -> String,
+    ) -> Raw {
+        let rate = peer_rate.clamp(1e-4, 0.999);
+        let (x, n) = (hits as u64, trials as u64);
+        let p = stats::binomial_upper_mid_p(x, n, rate);
+        Raw {
+            key,
+            y: hits / trials,
+            y0: rate,
+            v: rate * (1.0 - rate) / trials,
+            z: stats::z_of_upper_tail(p),
+            value: hits / trials,
+            baseline: rate,
+            n,
+            detail: detail(x, n, rate),
+        }
+    }
+}
+
 /// How one level maps records to subjects and subjects to peer groups.
 struct Grouping {
     ids: Vec<String>,
@@ -602,33 +629,21 @@ fn compute_level(
         let mut ev = Vec::new();
         // Overrides to a lighter lane.
         if a.handled > 0.0 {
-            let rate = (peers.down + k * d.national_down_rate) / (peers.handled + k);
-            let rate = rate.clamp(1e-4, 0.999);
-            let n = a.handled as u64;
-            let x = a.down as u64;
-            let p = stats::binomial_upper_mid_p(x, n, rate);
-            let mut detail = format!(
-                "{x} overrides to a lighter lane in {n} controls handled ({:.1}%) vs {:.2}% for peers",
-                100.0 * a.down / a.handled,
-                100.0 * rate
-            );
-            if !reasons[s].is_empty() {
-                let mut rs: Vec<(&String, &u64)> = reasons[s].iter().collect();
-                rs.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
-                let shown: Vec<String> = rs.iter().take(3).map(|(t, c)| format!("\"{t}\" ×{c}")).collect();
-                detail.push_str(&format!("; reasons: {}", shown.join(", ")));
-            }
-            r.push(Raw {
-                key: "overrides_down",
-                y: a.down / a.handled,
-                y0: rate,
-                v: rate * (1.0 - rate) / a.handled,
-                z: stats::z_of_upper_tail(p),
-                value: a.down / a.handled,
-                baseline: rate,
-                n,
-                detail,
-            });
+            let peer_rate = (peers.down + k * d.national_down_rate) / (peers.handled + k);
+            r.push(Raw::binomial("overrides_down", a.down, a.handled, peer_rate, |x, n, rate| {
+                let mut detail = format!(
+                    "{x} overrides to a lighter lane in {n} controls handled ({:.1}%) vs {:.2}% for peers",
+                    100.0 * a.down / a.handled,
+                    100.0 * rate
+                );
+                if !reasons[s].is_empty() {
+                    let mut rs: Vec<(&String, &u64)> = reasons[s].iter().collect();
+                    rs.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+                    let shown: Vec<String> = rs.iter().take(3).map(|(t, c)| format!("\"{t}\" ×{c}")).collect();
+                    detail.push_str(&format!("; reasons: {}", shown.join(", ")));
+                }
+                detail
+            }));
             if !down_ev[s].0.is_empty() {
                 ev.push(Evidence {
                     indicator: "overrides_down".into(),
@@ -695,24 +710,14 @@ fn compute_level(
             r.push(x);
         }
         if a.acts > 0.0 {
-            let rate = ((peers.off + k * d.national_off_rate) / (peers.acts + k)).clamp(1e-4, 0.999);
-            let (x, n) = (a.off as u64, a.acts as u64);
-            let p = stats::binomial_upper_mid_p(x, n, rate);
-            r.push(Raw {
-                key: "off_hours",
-                y: a.off / a.acts,
-                y0: rate,
-                v: rate * (1.0 - rate) / a.acts,
-                z: stats::z_of_upper_tail(p),
-                value: a.off / a.acts,
-                baseline: rate,
-                n,
-                detail: format!(
+            let peer_rate = (peers.off + k * d.national_off_rate) / (peers.acts + k);
+            r.push(Raw::binomial("off_hours", a.off, a.acts, peer_rate, |x, n, rate| {
+                format!(
                     "{x} of {n} actions outside duty hours ({:.1}%) vs {:.1}% for peers",
                     100.0 * a.off / a.acts,
                     100.0 * rate
-                ),
-            });
+                )
+            }));
             if !off_ev[s].0.is_empty() || !off_ev[s].1.is_empty() {
                 ev.push(Evidence {
                     indicator: "off_hours".into(),

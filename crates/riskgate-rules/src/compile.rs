@@ -82,24 +82,6 @@ fn cannot_compare(op: BinOp, pos: Pos, a: Type, b: Type) -> RuleError {
     }
 }
 
-/// An operator as error messages name it, e.g. "`+`".
-fn quoted(op: BinOp) -> &'static str {
-    match op {
-        BinOp::Add => "`+`",
-        BinOp::Sub => "`-`",
-        BinOp::Mul => "`*`",
-        BinOp::Div => "`/`",
-        BinOp::Lt => "`<`",
-        BinOp::Le => "`<=`",
-        BinOp::Gt => "`>`",
-        BinOp::Ge => "`>=`",
-        BinOp::Eq => "`==`",
-        BinOp::Ne => "`!=`",
-        BinOp::And => "`and`",
-        BinOp::Or => "`or`",
-    }
-}
-
 struct Cx<'s> {
     schema: &'s Schema,
     lists: &'s Lists,
@@ -168,7 +150,7 @@ impl Cx<'_> {
             ExprKind::Neg(x) => Typed::Num(Num::Neg(Box::new(self.num(x, "unary `-`")?))),
             ExprKind::Not(x) => Typed::Bool(Bool::Not(Box::new(self.cond(x, "`not`")?))),
             ExprKind::Logic { op, operands } => {
-                let role = quoted(*op);
+                let role = op.quoted();
                 let mut conds = Vec::with_capacity(operands.len());
                 for x in operands {
                     conds.push(self.cond(x, role)?);
@@ -249,7 +231,7 @@ impl Cx<'_> {
     }
 
     fn binary(&mut self, op: BinOp, op_pos: Pos, lhs: &Expr, rhs: &Expr) -> Result<Typed, RuleError> {
-        let role = quoted(op);
+        let role = op.quoted();
         let arith = match op {
             BinOp::Add => Some(ArithOp::Add),
             BinOp::Sub => Some(ArithOp::Sub),
@@ -263,12 +245,7 @@ impl Cx<'_> {
             return Ok(Typed::Num(Num::Arith(arith, Box::new((a, b)))));
         }
         let cmp = match op {
-            BinOp::Lt => CmpOp::Lt,
-            BinOp::Le => CmpOp::Le,
-            BinOp::Gt => CmpOp::Gt,
-            BinOp::Ge => CmpOp::Ge,
-            BinOp::Eq => CmpOp::Eq,
-            BinOp::Ne => CmpOp::Ne,
+            BinOp::Cmp(cmp) => cmp,
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => unreachable!("arithmetic returned above"),
             BinOp::And | BinOp::Or => unreachable!("the parser builds `and` / `or` as ExprKind::Logic"),
         };

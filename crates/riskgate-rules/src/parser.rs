@@ -5,6 +5,7 @@
 //! enough for the recursive compiler and evaluator.
 
 use crate::error::{Pos, RuleError, RuleErrorKind};
+use crate::eval::CmpOp;
 use crate::lexer::{Tok, Token};
 use crate::limits::{MAX_DEPTH, MAX_NODES, MAX_SET_LEN};
 
@@ -14,32 +15,34 @@ pub(crate) enum BinOp {
     Sub,
     Mul,
     Div,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
+    /// A comparison, as it is evaluated.
+    Cmp(CmpOp),
     And,
     Or,
 }
 
 impl BinOp {
-    pub fn symbol(self) -> &'static str {
+    /// The operator as error messages name it, e.g. "`+`".
+    pub fn quoted(self) -> &'static str {
         match self {
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-            BinOp::Lt => "<",
-            BinOp::Le => "<=",
-            BinOp::Gt => ">",
-            BinOp::Ge => ">=",
-            BinOp::Eq => "==",
-            BinOp::Ne => "!=",
-            BinOp::And => "and",
-            BinOp::Or => "or",
+            BinOp::Add => "`+`",
+            BinOp::Sub => "`-`",
+            BinOp::Mul => "`*`",
+            BinOp::Div => "`/`",
+            BinOp::Cmp(CmpOp::Lt) => "`<`",
+            BinOp::Cmp(CmpOp::Le) => "`<=`",
+            BinOp::Cmp(CmpOp::Gt) => "`>`",
+            BinOp::Cmp(CmpOp::Ge) => "`>=`",
+            BinOp::Cmp(CmpOp::Eq) => "`==`",
+            BinOp::Cmp(CmpOp::Ne) => "`!=`",
+            BinOp::And => "`and`",
+            BinOp::Or => "`or`",
         }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        let q = self.quoted();
+        &q[1..q.len() - 1]
     }
 }
 
@@ -531,13 +534,13 @@ fn unknown_function(pos: Pos, name: &str) -> RuleError {
 }
 
 fn cmp_op(t: &Tok) -> Option<BinOp> {
-    Some(match t {
-        Tok::Lt => BinOp::Lt,
-        Tok::Le => BinOp::Le,
-        Tok::Gt => BinOp::Gt,
-        Tok::Ge => BinOp::Ge,
-        Tok::EqEq => BinOp::Eq,
-        Tok::Ne => BinOp::Ne,
+    Some(BinOp::Cmp(match t {
+        Tok::Lt => CmpOp::Lt,
+        Tok::Le => CmpOp::Le,
+        Tok::Gt => CmpOp::Gt,
+        Tok::Ge => CmpOp::Ge,
+        Tok::EqEq => CmpOp::Eq,
+        Tok::Ne => CmpOp::Ne,
         _ => return None,
-    })
+    }))
 }

@@ -18,10 +18,6 @@ fn schema() -> Schema {
         ("forex.paid_ratio", Type::Number),
         ("total_value", Type::Number),
         ("first_time", Type::Bool),
-    ] {
-        s.field(name, Scope::Header, ty);
-    }
-    for (name, ty) in [
         ("item.hs_code", Type::Text),
         ("item.unit_value", Type::Number),
         ("item.ref.median", Type::Number),
@@ -30,7 +26,8 @@ fn schema() -> Schema {
         ("item.dangerous", Type::Bool),
         ("item.name", Type::Text),
     ] {
-        s.field(name, Scope::Item, ty);
+        // `item.…` fields are per item, the others per declaration.
+        s.field(name, if name.starts_with("item.") { Scope::Item } else { Scope::Header }, ty);
     }
     s
 }

@@ -10,13 +10,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use riskgate_app::imports::{self, RecordError, Rows};
+use axum::routing::{MethodRouter, post};
+use riskgate_app::imports::{self, Kind, RecordError, Rows};
 use riskgate_app::screening::Summary;
 use riskgate_core::{
     Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Reason, Release, TaxInvoice,
     ValidationError, WorkforceRecord,
 };
-use riskgate_store::{DeclarationQuery, Store};
+use riskgate_store::DeclarationQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -300,13 +301,12 @@ async fn import_rows<T: Send + Sync + 'static>(
     state: &AppState,
     p: &Principal,
     rows: Rows<T>,
-    check: fn(&dyn Store, &Rows<T>) -> anyhow::Result<Vec<RecordError>>,
-    commit: fn(&mut riskgate_app::App, &[T], &str) -> anyhow::Result<Summary>,
+    kind: Kind<T>,
 ) -> ApiResult<Summary> {
     as_caller(state, p, move |app| {
-        refuse_bad(&check(app.store.as_ref(), &rows)?, rows.len())?;
+        refuse_bad(&(kind.check)(app.store.as_ref(), &rows)?, rows.len())?;
         let rows: Vec<T> = rows.into_iter().map(|(_, t)| t).collect();
-        Ok(commit(app, &rows, "api")?)
+        Ok((kind.commit)(app, &rows, "api")?)
     })
     .await
 }
@@ -321,20 +321,76 @@ async fn unsaved(state: &AppState, n: usize) -> ApiResult<()> {
         .await
 }
 
-fn no_check<T>(_: &dyn Store, _: &Rows<T>) -> anyhow::Result<Vec<RecordError>> {
-    Ok(Vec::new())
+/// What follows an import's commit.
+#[derive(Clone, Copy)]
+enum Then {
+    Nothing,
+    /// The office tree is read again (callers' scopes, the office list).
+    ReloadOffices,
+    /// One engine change towards the next checkpoint.
+    CountOne,
+    /// One engine change per accepted record.
+    CountAccepted,
 }
 
-pub async fn import_offices(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
+/// `POST` of one record kind: the permission it takes, its name in the
+/// answer and the metrics, and what follows the commit.
+pub(crate) struct Import<T: 'static>(Perm, &'static str, Kind<T>, Then);
+
+impl<T> Clone for Import<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Import<T> {}
+
+pub(crate) const OFFICES: Import<Office> =
+    Import(Perm::ImportReference, "offices", imports::OFFICES, Then::ReloadOffices);
+pub(crate) const OFFICERS: Import<Officer> =
+    Import(Perm::ImportReference, "officers", imports::OFFICERS, Then::Nothing);
+pub(crate) const ENTERPRISES: Import<Enterprise> =
+    Import(Perm::ImportReference, "enterprises", imports::ENTERPRISES, Then::CountOne);
+pub(crate) const FOREX: Import<ForexPayment> = Import(Perm::ImportExternal, "forex", imports::FOREX, Then::CountOne);
+pub(crate) const INVOICES: Import<TaxInvoice> =
+    Import(Perm::ImportExternal, "invoices", imports::INVOICES, Then::Nothing);
+pub(crate) const OUTCOMES: Import<Outcome> =
+    Import(Perm::ImportOutcomes, "outcomes", imports::OUTCOMES, Then::CountAccepted);
+pub(crate) const RELEASES: Import<Release> = Import(Perm::ImportOutcomes, "releases", imports::RELEASES, Then::Nothing);
+
+/// The permission and the content type, before anything else.
+fn admit(p: &Principal, perm: Perm, headers: &HeaderMap) -> ApiResult<()> {
+    p.require(perm)?;
+    require_json(headers)
+}
+
+/// Parses the body's records, refuses the request at a bad one, commits
+/// them all and answers with the summary.
+async fn import<T: Send + Sync + 'static>(
+    state: &AppState,
+    p: &Principal,
+    body: &[u8],
+    Import(_, name, kind, then): Import<T>,
 ) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportReference)?;
-    require_json(&headers)?;
-    let rows = records(&body, Office::from_json)?;
-    let s = import_rows(&state, &p, rows, imports::check_offices, imports::commit_offices).await?;
+    let rows = records(body, kind.parse)?;
+    let s = import_rows(state, p, rows, kind).await?;
+    match then {
+        Then::Nothing => {}
+        Then::ReloadOffices => reload_offices(state).await?,
+        Then::CountOne => unsaved(state, 1).await?,
+        Then::CountAccepted => unsaved(state, s.accepted).await?,
+    }
+    Ok(import_done(state, name, s).await)
+}
+
+/// The handler of one record kind's `POST`.
+pub(crate) fn import_route<T: Send + Sync + 'static>(spec: Import<T>) -> MethodRouter<AppState> {
+    post(move |State(state): State<AppState>, p: Principal, headers: HeaderMap, body: Bytes| async move {
+        admit(&p, spec.0, &headers)?;
+        import(&state, &p, &body, spec).await
+    })
+}
+
+async fn reload_offices(state: &AppState) -> ApiResult<()> {
     let all = state
         .write(|live| {
             let all = live.app.store.offices()?;
@@ -343,96 +399,7 @@ pub async fn import_offices(
         })
         .await?;
     state.inner.shared.set_offices(all);
-    Ok(import_done(&state, "offices", s).await)
-}
-
-pub async fn import_officers(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportReference)?;
-    require_json(&headers)?;
-    let rows = records(&body, Officer::from_json)?;
-    let s = import_rows(&state, &p, rows, imports::check_officers, imports::commit_officers).await?;
-    Ok(import_done(&state, "officers", s).await)
-}
-
-pub async fn import_enterprises(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportReference)?;
-    require_json(&headers)?;
-    let rows = records(&body, Enterprise::from_json)?;
-    let s = import_rows(&state, &p, rows, no_check, imports::commit_enterprises).await?;
-    unsaved(&state, 1).await?;
-    Ok(import_done(&state, "enterprises", s).await)
-}
-
-pub async fn import_forex(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportExternal)?;
-    require_json(&headers)?;
-    let rows = records(&body, ForexPayment::from_json)?;
-    let s = import_rows(&state, &p, rows, no_check, imports::commit_forex).await?;
-    unsaved(&state, 1).await?;
-    Ok(import_done(&state, "forex", s).await)
-}
-
-pub async fn import_invoices(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportExternal)?;
-    require_json(&headers)?;
-    let rows = records(&body, TaxInvoice::from_json)?;
-    let s = import_rows(&state, &p, rows, no_check, imports::commit_invoices).await?;
-    Ok(import_done(&state, "invoices", s).await)
-}
-
-fn check_outcomes_by_registry(store: &dyn Store, rows: &Rows<Outcome>) -> anyhow::Result<Vec<RecordError>> {
-    imports::check_outcomes(store, rows, true)
-}
-
-fn commit_outcomes_bulk(app: &mut riskgate_app::App, rows: &[Outcome], source: &str) -> anyhow::Result<Summary> {
-    imports::commit_outcomes(app, rows, "record_outcomes", source)
-}
-
-pub async fn import_outcomes(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportOutcomes)?;
-    require_json(&headers)?;
-    let rows = records(&body, Outcome::from_json)?;
-    let s = import_rows(&state, &p, rows, check_outcomes_by_registry, commit_outcomes_bulk).await?;
-    unsaved(&state, s.accepted).await?;
-    Ok(import_done(&state, "outcomes", s).await)
-}
-
-pub async fn import_releases(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportOutcomes)?;
-    require_json(&headers)?;
-    let rows = records(&body, Release::from_json)?;
-    let s = import_rows(&state, &p, rows, imports::check_releases, imports::commit_releases).await?;
-    Ok(import_done(&state, "releases", s).await)
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -448,8 +415,7 @@ pub async fn import_workforce(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    p.require(Perm::ImportWorkforce)?;
-    require_json(&headers)?;
+    admit(&p, Perm::ImportWorkforce, &headers)?;
     let parse: fn(&Value) -> Result<WorkforceRecord, ValidationError> = match q.kind.as_deref() {
         Some("disciplinary") => WorkforceRecord::disciplinary_from_json,
         Some("inspection") => WorkforceRecord::inspection_from_json,
@@ -462,9 +428,8 @@ pub async fn import_workforce(
             ));
         }
     };
-    let rows = records(&body, parse)?;
-    let s = import_rows(&state, &p, rows, imports::check_workforce, imports::commit_workforce).await?;
-    Ok(import_done(&state, "workforce", s).await)
+    let spec = Import(Perm::ImportWorkforce, "workforce", imports::workforce(parse), Then::Nothing);
+    import(&state, &p, &body, spec).await
 }
 
 // ------------------------------------------------------- reference reads
@@ -937,14 +902,15 @@ pub async fn set_model_status(
 
 // ------------------------------------------------------------------ KPIs
 
+/// `?office=&from=&to=`: an office subtree and a period (KPIs, integrity).
 #[derive(Deserialize)]
-pub struct KpiQuery {
-    office: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+pub struct PeriodQuery {
+    pub(crate) office: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
-pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<KpiQuery>) -> ApiResult<Json<Value>> {
+pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<PeriodQuery>) -> ApiResult<Json<Value>> {
     p.require(Perm::ReadKpi)?;
     let offices = state.offices();
     let scope = office_scope(&p, &offices, &q.office)?;

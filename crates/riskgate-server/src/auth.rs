@@ -59,16 +59,7 @@ impl Principal {
     }
     /// A new action-log entry by this caller.
     pub fn action(&self, action: &str, target: &str) -> riskgate_store::Action {
-        riskgate_store::Action {
-            at: riskgate_app::now(),
-            actor: self.username.clone(),
-            office: self.office.clone(),
-            action: action.to_string(),
-            target: target.to_string(),
-            before: None,
-            after: None,
-            reason: None,
-        }
+        riskgate_app::app::new_action(&self.username, self.office.clone(), action, target)
     }
 }
 

@@ -7,22 +7,15 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::routing::{MethodRouter, get};
 use riskgate_integrity::{Config, Report, Subject, compute};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{office_scope, time_param};
+use crate::api::{PeriodQuery, office_scope, time_param};
 use crate::auth::{Perm, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use riskgate_app::integrity::{history, load_input};
-
-#[derive(Deserialize)]
-pub struct IntegrityQuery {
-    office: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-}
 
 struct Params {
     scope: Option<HashSet<String>>,
@@ -31,7 +24,7 @@ struct Params {
     filter: Value,
 }
 
-fn params(state: &AppState, p: &Principal, q: &IntegrityQuery) -> ApiResult<Params> {
+fn params(state: &AppState, p: &Principal, q: &PeriodQuery) -> ApiResult<Params> {
     p.require(Perm::ReadActions)?;
     let scope = office_scope(p, &state.offices(), &q.office)?;
     let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
@@ -72,44 +65,21 @@ fn ranked(rows: &[Subject], scope: &Option<HashSet<String>>) -> Vec<Value> {
     rows.iter().filter(|s| visible(scope, s)).enumerate().map(|(i, s)| row(i + 1, s)).collect()
 }
 
-/// `GET /api/v1/integrity/officers?office=&from=&to=`.
-pub async fn officers(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<IntegrityQuery>,
-) -> ApiResult<Json<Value>> {
-    let prm = params(&state, &p, &q)?;
-    let r = read_report(&state, p, "officers", &prm).await?;
-    Ok(Json(json!({ "officers": ranked(&r.officers, &prm.scope) })))
-}
-
-/// `GET /api/v1/integrity/posts?office=&from=&to=`.
-pub async fn posts(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<IntegrityQuery>,
-) -> ApiResult<Json<Value>> {
-    let prm = params(&state, &p, &q)?;
-    let r = read_report(&state, p, "posts", &prm).await?;
-    Ok(Json(json!({ "posts": ranked(&r.posts, &prm.scope) })))
-}
-
-/// `GET /api/v1/integrity/units?office=&from=&to=`.
-pub async fn units(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<IntegrityQuery>,
-) -> ApiResult<Json<Value>> {
-    let prm = params(&state, &p, &q)?;
-    let r = read_report(&state, p, "units", &prm).await?;
-    Ok(Json(json!({ "units": ranked(&r.units, &prm.scope) })))
+/// `GET /api/v1/integrity/{what}?office=&from=&to=`: the subjects of one
+/// level (`officers`, `posts`, `units`), ranked.
+pub(crate) fn ranked_route(what: &'static str, level: fn(&Report) -> &[Subject]) -> MethodRouter<AppState> {
+    get(move |State(state): State<AppState>, p: Principal, Query(q): Query<PeriodQuery>| async move {
+        let prm = params(&state, &p, &q)?;
+        let r = read_report(&state, p, what, &prm).await?;
+        ApiResult::Ok(Json(json!({ what: ranked(level(&r), &prm.scope) })))
+    })
 }
 
 /// `GET /api/v1/integrity/warnings?office=&from=&to=`: every subject at warning.
 pub async fn warnings(
     State(state): State<AppState>,
     p: Principal,
-    Query(q): Query<IntegrityQuery>,
+    Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
     let prm = params(&state, &p, &q)?;
     let r = read_report(&state, p, "warnings", &prm).await?;
@@ -124,7 +94,7 @@ pub async fn officer(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    Query(q): Query<IntegrityQuery>,
+    Query(q): Query<PeriodQuery>,
 ) -> ApiResult<Json<Value>> {
     let prm = params(&state, &p, &q)?;
     let (from, to, scope) = (prm.from, prm.to, prm.scope.clone());

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod retrain;
 mod screening;
 pub mod state;
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
@@ -85,14 +86,14 @@ pub fn router(state: AppState) -> Router {
         .route("/declarations", post(screening::submit).get(search_declarations))
         .route("/declarations/{id}", get(get_declaration))
         .route("/declarations/{id}/override", post(override_lane))
-        .route("/offices", get(list_offices).post(import_offices))
-        .route("/officers", get(list_officers).post(import_officers))
-        .route("/enterprises", get(list_enterprises).post(import_enterprises))
+        .route("/offices", get(list_offices).merge(import_route(OFFICES)))
+        .route("/officers", get(list_officers).merge(import_route(OFFICERS)))
+        .route("/enterprises", get(list_enterprises).merge(import_route(ENTERPRISES)))
         .route("/enterprises/{id}", get(get_enterprise))
-        .route("/forex", post(import_forex))
-        .route("/invoices", post(import_invoices))
-        .route("/outcomes", post(import_outcomes))
-        .route("/releases", post(import_releases))
+        .route("/forex", import_route(FOREX))
+        .route("/invoices", import_route(INVOICES))
+        .route("/outcomes", import_route(OUTCOMES))
+        .route("/releases", import_route(RELEASES))
         .route("/workforce", post(import_workforce))
         .route("/controls", get(list_controls))
         .route("/controls/{id}/outcome", post(record_outcome))
@@ -111,10 +112,10 @@ pub fn router(state: AppState) -> Router {
         .route("/kpis/trend", get(kpi_trend))
         .route("/actions", get(list_actions))
         .route("/actions/verify", get(verify_actions))
-        .route("/integrity/officers", get(integrity_api::officers))
+        .route("/integrity/officers", integrity_api::ranked_route("officers", |r| &r.officers))
         .route("/integrity/officers/{id}", get(integrity_api::officer))
-        .route("/integrity/posts", get(integrity_api::posts))
-        .route("/integrity/units", get(integrity_api::units))
+        .route("/integrity/posts", integrity_api::ranked_route("posts", |r| &r.posts))
+        .route("/integrity/units", integrity_api::ranked_route("units", |r| &r.units))
         .route("/integrity/warnings", get(integrity_api::warnings))
         .route("/openapi.json", get(openapi::document));
     Router::new()

@@ -6,13 +6,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use riskgate_app::events::{Emitter, Recorder};
 use riskgate_app::{App, StoreAt, accounts, imports, webhooks};
 use riskgate_core::{Office, Officer};
+use riskgate_server::testing::declaration;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct Fixture {
     router: axum::Router,
@@ -78,17 +77,12 @@ fn fixture() -> Fixture {
     let router = riskgate_server::router(state);
     let rt = tokio::runtime::Handle::current();
     for t in tokens.iter_mut().filter(|t| !t.starts_with("Bearer ")) {
-        let login = json!({"username": t.as_str(), "password": "correct horse"}).to_string();
-        let req = Request::builder()
-            .method("POST")
-            .uri("/api/v1/session")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(login))
-            .unwrap();
-        let resp = tokio::task::block_in_place(|| rt.block_on(router.clone().oneshot(req))).unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "login of {t}");
-        let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap();
-        *t = format!("Cookie {}", cookie.split(';').next().unwrap());
+        let login = json!({"username": t.as_str(), "password": "correct horse"});
+        let a = tokio::task::block_in_place(|| {
+            rt.block_on(riskgate_server::testing::call(&router, "POST", "/api/v1/session", "none", Some(login)))
+        });
+        assert_eq!(a.status, StatusCode::OK, "login of {t}");
+        *t = a.cookie.expect("a session cookie");
     }
     Fixture {
         router,
@@ -103,34 +97,10 @@ fn fixture() -> Fixture {
     }
 }
 
-fn declaration(id: &str, value: f64) -> Value {
-    json!({
-        "id": id, "declared_at": "2026-03-01T09:00:00+08:00", "direction": "import",
-        "office": "2201", "transport_mode": "sea", "trade_mode": "0110",
-        "trader": {"id": "T1"}, "declarant": {"id": "B1"}, "currency": "CNY",
-        "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 10,
-                   "net_weight_kg": 5.0, "value": value, "duty_rate": 0.1}]
-    })
-}
-
 impl Fixture {
     async fn call(&self, method: &str, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        req = match token.split_once(' ') {
-            Some(("Cookie", c)) => req.header(header::COOKIE, c),
-            _ => req.header(header::AUTHORIZATION, token),
-        };
-        let body = match body {
-            Some(b) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let a = riskgate_server::testing::call(&self.router, method, uri, token, body).await;
+        (a.status, a.body)
     }
 
     /// (kind, event id) of every webhook delivery enqueued so far, sorted.
@@ -266,12 +236,12 @@ async fn kpis_carry_the_workforce_figures_and_the_openapi_document_is_served() {
     assert!(doc["paths"].as_object().is_some_and(|p| p.len() >= 40), "{doc}");
     // Every documented operation is routed: without credentials it answers
     // 401 (or its own refusal), never 404 or 405 as an unrouted one does.
-    let unrouted = Request::builder().uri("/api/v1/no-such-thing").body(Body::empty()).unwrap();
-    assert_eq!(f.router.clone().oneshot(unrouted).await.unwrap().status(), StatusCode::NOT_FOUND);
+    let unrouted = riskgate_server::testing::call(&f.router, "GET", "/api/v1/no-such-thing", "none", None).await;
+    assert_eq!(unrouted.status, StatusCode::NOT_FOUND);
     for (method, route, ..) in riskgate_server::openapi::ROUTES {
         let uri = route.replace("{id}", "x");
-        let req = Request::builder().method(method.to_uppercase().as_str()).uri(&uri).body(Body::empty()).unwrap();
-        let status = f.router.clone().oneshot(req).await.unwrap().status();
+        let method_up = method.to_uppercase();
+        let status = riskgate_server::testing::call(&f.router, &method_up, &uri, "none", None).await.status;
         assert!(
             status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
             "{method} {route} is documented but not routed ({status})"

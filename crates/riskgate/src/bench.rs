@@ -14,6 +14,7 @@ use riskgate_synth::WorldFile;
 use std::collections::HashMap;
 
 use crate::screen::ScreenOptions;
+use riskgate_app::imports;
 use riskgate_app::screening::Clock;
 use riskgate_app::{App, StoreAt};
 
@@ -172,14 +173,14 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             };
             let mut app = App::open_at(&store_at, "bench")?;
             println!("store: {}", app.store.backend());
-            crate::import::import_offices(&mut app, &f(WorldFile::Offices))?;
-            crate::import::import_officers(&mut app, &f(WorldFile::Officers))?;
-            crate::import::import_enterprises(&mut app, &f(WorldFile::Enterprises))?;
-            crate::import::import_forex(&mut app, &f(WorldFile::Forex))?;
+            crate::import::records(&mut app, &f(WorldFile::Offices), imports::OFFICES)?;
+            crate::import::records(&mut app, &f(WorldFile::Officers), imports::OFFICERS)?;
+            crate::import::records(&mut app, &f(WorldFile::Enterprises), imports::ENTERPRISES)?;
+            crate::import::records(&mut app, &f(WorldFile::Forex), imports::FOREX)?;
             let t = Instant::now();
             let h = crate::import::import_historical(&mut app, &f(WorldFile::History))?;
             let hist_secs = t.elapsed().as_secs_f64();
-            crate::import::import_outcomes(&mut app, &f(WorldFile::HistoryOutcomes))?;
+            crate::import::records(&mut app, &f(WorldFile::HistoryOutcomes), imports::OUTCOMES)?;
             if model {
                 let (id, _) =
                     riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
@@ -681,33 +682,13 @@ fn bench_kcs(data: &Path, mapping: &Path, dir: Option<std::path::PathBuf>, m: Kc
         params.iterations
     );
     println!("  k      selected  precision  lift   recall  revenue(duty proxy)");
-    for r in &at {
-        println!(
-            "  {:>3.0}%  {:>8}  {:>8.1}%  {:>4.1}×  {:>5.1}%  {:>8.1}%",
-            r.k * 100.0,
-            r.selected,
-            r.precision * 100.0,
-            r.precision / base,
-            r.recall * 100.0,
-            r.value_share * 100.0
-        );
-    }
+    print_at_k(&at, base);
     println!("  AUC {:.3}", riskgate_model::metrics::auc(&scores, &found));
     // The other end of the trade-off: rank by expected duty (p × declared duty).
     let expected: Vec<f64> = scores.iter().zip(&duty).map(|(p, d)| p * d).collect();
     let by_duty = riskgate_model::metrics::at_k(&expected, &found, None, Some(&duty), &[0.01, 0.02, 0.04, 0.05, 0.10]);
     println!("ranked by p × declared duty:");
-    for r in &by_duty {
-        println!(
-            "  {:>3.0}%  {:>8}  {:>8.1}%  {:>4.1}×  {:>5.1}%  {:>8.1}%",
-            r.k * 100.0,
-            r.selected,
-            r.precision * 100.0,
-            r.precision / base,
-            r.recall * 100.0,
-            r.value_share * 100.0
-        );
-    }
+    print_at_k(&by_duty, base);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -716,6 +697,21 @@ fn bench_kcs(data: &Path, mapping: &Path, dir: Option<std::path::PathBuf>, m: Kc
 /// history), `controls` completed controls by `officers` officers in 20
 /// offices, 1% of them overridden, then the indicators of every officer,
 /// post and unit computed from it; loading and computing are timed apart.
+/// One line per share selected: precision, lift over `base`, recall and revenue.
+fn print_at_k(rows: &[riskgate_model::metrics::AtK], base: f64) {
+    for r in rows {
+        println!(
+            "  {:>3.0}%  {:>8}  {:>8.1}%  {:>4.1}×  {:>5.1}%  {:>8.1}%",
+            r.k * 100.0,
+            r.selected,
+            r.precision * 100.0,
+            r.precision / base,
+            r.recall * 100.0,
+            r.value_share * 100.0
+        );
+    }
+}
+
 pub fn integrity_bench(officers: usize, declarations: usize, controls: usize, seed: u64, dir: &Path) -> Result<()> {
     use riskgate_core::rng::Rng;
     use std::time::Instant;

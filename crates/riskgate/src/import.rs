@@ -8,12 +8,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use riskgate_app::App;
-use riskgate_app::imports::{self, RecordError};
+use riskgate_app::imports::{self, Kind, RecordError};
 pub use riskgate_app::screening::Summary;
-use riskgate_core::{
-    Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice, ValidationError,
-    WorkforceRecord,
-};
+use riskgate_core::{Declaration, ValidationError};
 use serde_json::{Map, Value};
 
 use crate::jsonl;
@@ -67,56 +64,14 @@ fn merge(mut s: Summary, done: Summary) -> Summary {
     s
 }
 
-pub fn import_offices(app: &mut App, file: &Path) -> Result<Summary> {
+/// Records of one kind: bad lines and records refused by the kind's check
+/// are reported by line, the rest committed.
+pub fn records<T>(app: &mut App, file: &Path, kind: Kind<T>) -> Result<Summary> {
     let mut s = Summary::default();
-    let rows = parse_all(file, Office::from_json, &mut s)?;
-    let errors = imports::check_offices(app.store.as_ref(), &rows)?;
+    let rows = parse_all(file, kind.parse, &mut s)?;
+    let errors = (kind.check)(app.store.as_ref(), &rows)?;
     report_errors(file, &errors, &mut s);
-    let done = imports::commit_offices(app, &imports::good(rows, &errors), &source(file))?;
-    Ok(merge(s, done))
-}
-
-pub fn import_officers(app: &mut App, file: &Path) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = parse_all(file, Officer::from_json, &mut s)?;
-    let errors = imports::check_officers(app.store.as_ref(), &rows)?;
-    report_errors(file, &errors, &mut s);
-    let done = imports::commit_officers(app, &imports::good(rows, &errors), &source(file))?;
-    Ok(merge(s, done))
-}
-
-pub fn import_enterprises(app: &mut App, file: &Path) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = imports::good(parse_all(file, Enterprise::from_json, &mut s)?, &[]);
-    let done = imports::commit_enterprises(app, &rows, &source(file))?;
-    Ok(merge(s, done))
-}
-
-pub fn import_forex(app: &mut App, file: &Path) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = imports::good(parse_all(file, ForexPayment::from_json, &mut s)?, &[]);
-    let done = imports::commit_forex(app, &rows, &source(file))?;
-    Ok(merge(s, done))
-}
-
-pub fn import_invoices(app: &mut App, file: &Path) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = imports::good(parse_all(file, TaxInvoice::from_json, &mut s)?, &[]);
-    let done = imports::commit_invoices(app, &rows, &source(file))?;
-    Ok(merge(s, done))
-}
-
-/// Workforce records of one kind (M7/M9).
-pub fn import_workforce(
-    app: &mut App,
-    file: &Path,
-    parse: fn(&Value) -> Result<WorkforceRecord, ValidationError>,
-) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = parse_all(file, parse, &mut s)?;
-    let errors = imports::check_workforce(app.store.as_ref(), &rows)?;
-    report_errors(file, &errors, &mut s);
-    let done = imports::commit_workforce(app, &imports::good(rows, &errors), &source(file))?;
+    let done = (kind.commit)(app, &imports::good(rows, &errors), &source(file))?;
     Ok(merge(s, done))
 }
 
@@ -154,24 +109,6 @@ pub fn import_historical(app: &mut App, file: &Path) -> Result<Summary> {
 /// Live declarations: screened on import, decisions stored.
 pub fn import_declarations(app: &mut App, file: &Path, opts: &ScreenOptions) -> Result<Summary> {
     screen_values(app, file, None, opts)
-}
-
-pub fn import_outcomes(app: &mut App, file: &Path) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = parse_all(file, Outcome::from_json, &mut s)?;
-    let errors = imports::check_outcomes(app.store.as_ref(), &rows, true)?;
-    report_errors(file, &errors, &mut s);
-    let done = imports::commit_outcomes(app, &imports::good(rows, &errors), "record_outcomes", &source(file))?;
-    Ok(merge(s, done))
-}
-
-pub fn import_releases(app: &mut App, file: &Path) -> Result<Summary> {
-    let mut s = Summary::default();
-    let rows = parse_all(file, Release::from_json, &mut s)?;
-    let errors = imports::check_releases(app.store.as_ref(), &rows)?;
-    report_errors(file, &errors, &mut s);
-    let done = imports::commit_releases(app, &imports::good(rows, &errors), &source(file))?;
-    Ok(merge(s, done))
 }
 
 /// `import overrides FILE`: overrides as officers made them, one JSON

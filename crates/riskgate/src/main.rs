@@ -28,7 +28,9 @@ use riskgate_server as server;
 /// glibc's allocator spent a third of the time in malloc/free there.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use crate::import::records;
 use crate::screen::{ClockArg as Clock, ScreenOptions};
+use riskgate_app::imports::{self, workforce};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +59,17 @@ struct Cli {
 enum Format {
     Table,
     Json,
+}
+
+impl Format {
+    /// Rows as pretty JSON, or one line each.
+    fn print_rows<T: serde::Serialize>(self, rows: &[T], line: impl Fn(&T) -> String) -> Result<()> {
+        match self {
+            Format::Json => println!("{}", serde_json::to_string_pretty(rows)?),
+            Format::Table => rows.iter().for_each(|r| println!("{}", line(r))),
+        }
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]
@@ -493,23 +506,20 @@ enum LevelsCmd {
     /// Recompute the levels of every trader and HS6 code from the outcomes so far.
     Recompute,
     /// Current levels, highest first, or one enterprise's history with --key.
-    Enterprises {
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Enterprises(LevelsArgs),
     /// Current levels of HS6 codes, highest first, or one code's history with --key.
-    Goods {
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Goods(LevelsArgs),
+}
+
+// The options of both listings of levels.
+#[derive(clap::Args)]
+struct LevelsArgs {
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
 }
 
 #[derive(Subcommand)]
@@ -672,11 +682,11 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         Command::Import { kind } => {
             let mut app = open()?;
             let (s, what) = match kind {
-                ImportKind::Offices { file } => (import::import_offices(&mut app, &file)?, "offices"),
-                ImportKind::Officers { file } => (import::import_officers(&mut app, &file)?, "officers"),
-                ImportKind::Enterprises { file } => (import::import_enterprises(&mut app, &file)?, "enterprises"),
-                ImportKind::Forex { file } => (import::import_forex(&mut app, &file)?, "forex payments"),
-                ImportKind::Invoices { file } => (import::import_invoices(&mut app, &file)?, "tax invoices"),
+                ImportKind::Offices { file } => (records(&mut app, &file, imports::OFFICES)?, "offices"),
+                ImportKind::Officers { file } => (records(&mut app, &file, imports::OFFICERS)?, "officers"),
+                ImportKind::Enterprises { file } => (records(&mut app, &file, imports::ENTERPRISES)?, "enterprises"),
+                ImportKind::Forex { file } => (records(&mut app, &file, imports::FOREX)?, "forex payments"),
+                ImportKind::Invoices { file } => (records(&mut app, &file, imports::INVOICES)?, "tax invoices"),
                 ImportKind::Declarations { file, historical: true, .. } => {
                     (import::import_historical(&mut app, &file)?, "historical declarations")
                 }
@@ -684,22 +694,21 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                     let opts = ScreenOptions { clock: clock.into(), ..Default::default() };
                     (import::import_declarations(&mut app, &file, &opts)?, "declarations")
                 }
-                ImportKind::Outcomes { file } => (import::import_outcomes(&mut app, &file)?, "outcomes"),
-                ImportKind::Releases { file } => (import::import_releases(&mut app, &file)?, "releases"),
+                ImportKind::Outcomes { file } => (records(&mut app, &file, imports::OUTCOMES)?, "outcomes"),
+                ImportKind::Releases { file } => (records(&mut app, &file, imports::RELEASES)?, "releases"),
                 ImportKind::Disciplinary { file } => (
-                    import::import_workforce(&mut app, &file, WorkforceRecord::disciplinary_from_json)?,
+                    records(&mut app, &file, workforce(WorkforceRecord::disciplinary_from_json))?,
                     "disciplinary cases",
                 ),
                 ImportKind::Inspections { file } => {
-                    (import::import_workforce(&mut app, &file, WorkforceRecord::inspection_from_json)?, "inspections")
+                    (records(&mut app, &file, workforce(WorkforceRecord::inspection_from_json))?, "inspections")
                 }
                 ImportKind::Assessments { file } => {
-                    (import::import_workforce(&mut app, &file, WorkforceRecord::assessment_from_json)?, "assessments")
+                    (records(&mut app, &file, workforce(WorkforceRecord::assessment_from_json))?, "assessments")
                 }
-                ImportKind::Litigation { file } => (
-                    import::import_workforce(&mut app, &file, WorkforceRecord::litigation_from_json)?,
-                    "litigation cases",
-                ),
+                ImportKind::Litigation { file } => {
+                    (records(&mut app, &file, workforce(WorkforceRecord::litigation_from_json))?, "litigation cases")
+                }
                 ImportKind::Overrides { file } => (import::import_overrides(&mut app, &file)?, "overrides"),
                 ImportKind::Csv { mapping, file, clock } => {
                     let opts = ScreenOptions { clock: clock.into(), ..Default::default() };
@@ -723,18 +732,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             kpi::add_workforce(&mut units, &offices, &app.store.officers()?, &app.store.workforce()?, from, to);
             if let Some(code) = office {
                 // The unit and everything under it.
-                let mut keep = std::collections::HashSet::from([code.clone()]);
-                loop {
-                    let before = keep.len();
-                    for o in &offices {
-                        if o.parent.as_ref().is_some_and(|p| keep.contains(p)) {
-                            keep.insert(o.code.clone());
-                        }
-                    }
-                    if keep.len() == before {
-                        break;
-                    }
-                }
+                let keep = riskgate_app::accounts::subtree(&offices, &code);
                 units.retain(|u| keep.contains(&u.code));
                 anyhow::ensure!(!units.is_empty(), "--office: no data for office {code:?}");
             }
@@ -751,35 +749,30 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         Command::Model { cmd } => model_cmd(cmd, open()?),
         Command::Levels { cmd } => {
             let mut app = open()?;
-            let (kind, key, limit, format) = match cmd {
+            let (kind, LevelsArgs { key, limit, format }) = match cmd {
                 LevelsCmd::Recompute => {
                     let (e, g) = levels::recompute(&mut app)?;
                     println!("risk levels recomputed for {e} enterprises and {g} HS6 codes");
                     return Ok(ExitCode::SUCCESS);
                 }
-                LevelsCmd::Enterprises { key, limit, format } => ("enterprise", key, limit, format),
-                LevelsCmd::Goods { key, limit, format } => ("goods", key, limit, format),
+                LevelsCmd::Enterprises(args) => ("enterprise", args),
+                LevelsCmd::Goods(args) => ("goods", args),
             };
             let mut rows = app.store.risk_levels(kind, key.as_deref())?;
             rows.truncate(limit);
-            match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                Format::Table => {
-                    for r in rows {
-                        println!(
-                            "{}\t{}\t{:.4}\t{}\tcontrols {}\tfindings {}",
-                            r.key,
-                            r.level,
-                            r.score,
-                            chrono::DateTime::from_timestamp(r.computed_at, 0)
-                                .map(|t| t.date_naive().to_string())
-                                .unwrap_or_default(),
-                            r.detail["controls"],
-                            r.detail["findings"]
-                        );
-                    }
-                }
-            }
+            format.print_rows(&rows, |r| {
+                format!(
+                    "{}\t{}\t{:.4}\t{}\tcontrols {}\tfindings {}",
+                    r.key,
+                    r.level,
+                    r.score,
+                    chrono::DateTime::from_timestamp(r.computed_at, 0)
+                        .map(|t| t.date_naive().to_string())
+                        .unwrap_or_default(),
+                    r.detail["controls"],
+                    r.detail["findings"]
+                )
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lists { cmd } => {
@@ -1128,22 +1121,17 @@ fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitC
         WebhooksCmd::List { format } => {
             let store = at.open_store()?;
             let hooks = store.webhooks()?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&hooks)?),
-                Format::Table => {
-                    for h in hooks {
-                        println!(
-                            "{}\t{}\t{}\t{}\t{}\tby {}",
-                            h.id,
-                            if h.active { "active" } else { "removed" },
-                            h.kind,
-                            h.department,
-                            h.url,
-                            h.created_by
-                        );
-                    }
-                }
-            }
+            format.print_rows(&hooks, |h| {
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\tby {}",
+                    h.id,
+                    if h.active { "active" } else { "removed" },
+                    h.kind,
+                    h.department,
+                    h.url,
+                    h.created_by
+                )
+            })?;
         }
         WebhooksCmd::Remove { id, reason } => {
             let mut app = App::open_at(at, user)?;
@@ -1153,24 +1141,19 @@ fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitC
         WebhooksCmd::Deliveries { hook, limit, format } => {
             let store = at.open_store()?;
             let rows = store.deliveries(hook.as_deref(), limit)?;
-            match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                Format::Table => {
-                    for d in rows {
-                        println!(
-                            "{}\t{}\t{}\t{}\t{}\tattempts {}\t{}\t{}",
-                            d.id,
-                            d.hook,
-                            d.status,
-                            d.kind,
-                            d.event_id,
-                            d.attempts,
-                            d.last_status.map_or("-".to_string(), |s| s.to_string()),
-                            d.last_error.unwrap_or_default()
-                        );
-                    }
-                }
-            }
+            format.print_rows(&rows, |d| {
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\tattempts {}\t{}\t{}",
+                    d.id,
+                    d.hook,
+                    d.status,
+                    d.kind,
+                    d.event_id,
+                    d.attempts,
+                    d.last_status.map_or("-".to_string(), |s| s.to_string()),
+                    d.last_error.as_deref().unwrap_or_default()
+                )
+            })?;
         }
         WebhooksCmd::Deliver { once, backoff_secs, max_attempts } => {
             anyhow::ensure!(backoff_secs > 0.0, "--backoff-secs: expected a positive number, got {backoff_secs}");

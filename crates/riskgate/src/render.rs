@@ -29,15 +29,10 @@ pub fn print_table(units: &[Unit]) -> Result<()> {
         "sd.oth"
     );
     for u in units {
-        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
-        let indent = match u.level.as_str() {
-            "hq" => "",
-            "district" => "  ",
-            _ => "    ",
-        };
+        let f = |k: &str| figure(u, k);
         println!(
             "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14.0} {:>8} {:>8}",
-            format!("{indent}{}", u.code),
+            indented_code(u),
             u.declarations,
             pct(f("screened")),
             pct(f("targeting_rate")),
@@ -73,19 +68,29 @@ pub fn print_table(units: &[Unit]) -> Result<()> {
     Ok(())
 }
 
+/// A figure of the unit by its key, when it has a value.
+fn figure(u: &Unit, key: &str) -> Option<f64> {
+    u.figures.iter().find(|x| x.key == key).and_then(|x| x.value)
+}
+
+/// The unit's code indented by its level (HQ, district, office).
+fn indented_code(u: &Unit) -> String {
+    let indent = match u.level.as_str() {
+        "hq" => "",
+        "district" => "  ",
+        _ => "    ",
+    };
+    format!("{indent}{}", u.code)
+}
+
 /// The workforce KPIs of each unit as a second table.
 pub fn print_workforce(units: &[Unit]) {
     println!("\n{:<18} {:>10} {:>10} {:>10} {:>12}", "unit", "lit.win", "IA pass", "lead.pass", "misconduct/y");
     for u in units {
-        let f = |k: &str| u.figures.iter().find(|x| x.key == k).and_then(|x| x.value);
-        let indent = match u.level.as_str() {
-            "hq" => "",
-            "district" => "  ",
-            _ => "    ",
-        };
+        let f = |k: &str| figure(u, k);
         println!(
             "{:<18} {:>10} {:>10} {:>10} {:>12}",
-            format!("{indent}{}", u.code),
+            indented_code(u),
             pct(f("litigation_win_rate")),
             pct(f("internal_affairs_pass_rate")),
             pct(f("leadership_assessment_pass_rate")),

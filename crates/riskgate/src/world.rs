@@ -9,12 +9,14 @@ use std::io::{BufRead, BufReader, BufWriter};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use riskgate_core::{Channel, Decision};
+use riskgate_core::{Channel, Decision, WorkforceRecord};
 use riskgate_synth::{Collusion, JsonlSink, Lane, Truth, WorldConfig, WorldFile};
 
+use crate::import::records;
 use crate::jsonl;
 use crate::screen::ScreenOptions;
 use riskgate_app::App;
+use riskgate_app::imports;
 use riskgate_app::screening::Clock;
 
 pub fn generate(seed: u64, scale: f64, out: &Path) -> Result<riskgate_synth::WorldSummary> {
@@ -109,80 +111,39 @@ pub fn simulate(
     Ok(n)
 }
 
+/// The demo rules, one rule file each.
 const DEMO_RULES: &[(&str, &str)] = &[
-    (
-        "R-UV-001",
-        r#"id = "R-UV-001"
-title = "申报单价远低于同类商品参考价 / Unit price far below the HS6 × origin reference"
-department = "tariff"
-weight = 0.35
-instructions = "核对发票、合同与付汇记录，必要时估价 / Check invoice, contract and payments; value the goods if needed"
-when = """
-any(item: item.ref.count >= 20 and item.unit_value < 0.35 * item.ref.median)
-"""
-"#,
-    ),
-    (
-        "R-FX-001",
-        r#"id = "R-FX-001"
-title = "付汇金额显著高于申报价格 / Forex paid well above the declared value"
-department = "tariff"
-weight = 0.5
-instructions = "核对付汇与申报价格差异 / Reconcile payments abroad with the declared value"
-when = """
-direction == "import" and forex.by_reference and forex.paid_ratio > 1.25
-"""
-"#,
-    ),
-    (
-        "R-DIS-001",
-        r#"id = "R-DIS-001"
-title = "失信企业高税率商品强制查验 / Dishonest trader, high-duty goods: mandatory inspection"
-department = "control"
-channel = "red"
-weight = 0.2
-instructions = "失信企业，实施查验 / Dishonest trader: physical inspection"
-when = """
-trader.credit_class == "dishonest" and declared_duty_cny > 50000
-"""
-"#,
-    ),
+    ("R-UV-001", include_str!("demo_rules/R-UV-001.toml")),
+    ("R-FX-001", include_str!("demo_rules/R-FX-001.toml")),
+    ("R-DIS-001", include_str!("demo_rules/R-DIS-001.toml")),
 ];
 
 /// Imports a generated world's registry, payments, history and history
 /// outcomes into the app's store.
 pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
     let f = |w: WorldFile| world.join(w.file_name());
-    type Import = fn(&mut App, &Path) -> Result<crate::import::Summary>;
-    let steps: [(&str, Import, WorldFile); 7] = [
-        ("offices", crate::import::import_offices, WorldFile::Offices),
-        ("officers", crate::import::import_officers, WorldFile::Officers),
-        ("enterprises", crate::import::import_enterprises, WorldFile::Enterprises),
-        ("forex", crate::import::import_forex, WorldFile::Forex),
-        ("invoices", crate::import::import_invoices, WorldFile::Invoices),
-        ("history", crate::import::import_historical, WorldFile::History),
-        ("history outcomes", crate::import::import_outcomes, WorldFile::HistoryOutcomes),
+    type Import<'a> = &'a dyn Fn(&mut App, &Path) -> Result<crate::import::Summary>;
+    let work = |parse| move |a: &mut App, p: &Path| records(a, p, imports::workforce(parse));
+    // Worlds generated before workforce records existed have no such files:
+    // those steps (the last four) are skipped when their file is missing.
+    let steps: [(&str, Import, WorldFile); 11] = [
+        ("offices", &|a, p| records(a, p, imports::OFFICES), WorldFile::Offices),
+        ("officers", &|a, p| records(a, p, imports::OFFICERS), WorldFile::Officers),
+        ("enterprises", &|a, p| records(a, p, imports::ENTERPRISES), WorldFile::Enterprises),
+        ("forex", &|a, p| records(a, p, imports::FOREX), WorldFile::Forex),
+        ("invoices", &|a, p| records(a, p, imports::INVOICES), WorldFile::Invoices),
+        ("history", &crate::import::import_historical, WorldFile::History),
+        ("history outcomes", &|a, p| records(a, p, imports::OUTCOMES), WorldFile::HistoryOutcomes),
+        ("disciplinary cases", &work(WorkforceRecord::disciplinary_from_json), WorldFile::Disciplinary),
+        ("inspections", &work(WorkforceRecord::inspection_from_json), WorldFile::Inspections),
+        ("assessments", &work(WorkforceRecord::assessment_from_json), WorldFile::Assessments),
+        ("litigation cases", &work(WorkforceRecord::litigation_from_json), WorldFile::Litigation),
     ];
-    for (what, import, file) in steps {
-        let s = import(app, &f(file))?;
-        anyhow::ensure!(s.rejected == 0, "{what}: {} records of the generated world were rejected", s.rejected);
-        if verbose {
-            eprintln!("{}", s.line(what));
-        }
-    }
-    type Parse = fn(&serde_json::Value) -> Result<riskgate_core::WorkforceRecord, riskgate_core::ValidationError>;
-    let workforce: [(&str, Parse, WorldFile); 4] = [
-        ("disciplinary cases", riskgate_core::WorkforceRecord::disciplinary_from_json, WorldFile::Disciplinary),
-        ("inspections", riskgate_core::WorkforceRecord::inspection_from_json, WorldFile::Inspections),
-        ("assessments", riskgate_core::WorkforceRecord::assessment_from_json, WorldFile::Assessments),
-        ("litigation cases", riskgate_core::WorkforceRecord::litigation_from_json, WorldFile::Litigation),
-    ];
-    for (what, parse, file) in workforce {
-        // Worlds generated before workforce records existed have no such files.
-        if !f(file).exists() {
+    for (i, (what, import, file)) in steps.into_iter().enumerate() {
+        if i >= 7 && !f(file).exists() {
             continue;
         }
-        let s = crate::import::import_workforce(app, &f(file), parse)?;
+        let s = import(app, &f(file))?;
         anyhow::ensure!(s.rejected == 0, "{what}: {} records of the generated world were rejected", s.rejected);
         if verbose {
             eprintln!("{}", s.line(what));
@@ -236,7 +197,7 @@ pub fn screen_file(
     simulate(app, seed, &world.join(WorldFile::Truth.file_name()), &decisions, &outcomes, Some(&overrides))?;
     // Overrides come before the controls they replace.
     crate::import::import_overrides(app, &overrides)?;
-    crate::import::import_outcomes(app, &outcomes)?;
+    records(app, &outcomes, imports::OUTCOMES)?;
     Ok((sum, secs))
 }
 

@@ -107,6 +107,33 @@ export function loading() {
   return h('p', { class: 'muted' }, t('common.loading'));
 }
 
+// An inline form: on submit, `msg` is cleared, an empty required field
+// (required: name → message key) is refused before anything is sent, then
+// `send(values)` runs; what goes wrong shows in `msg`.
+export function inlineForm(testid, msg, required, send, ...children) {
+  const form = h(
+    'form',
+    {
+      class: 'inline',
+      'data-testid': testid,
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const v = formValues(form);
+        msg.replaceChildren();
+        const missing = Object.keys(required).find((name) => !v[name]);
+        if (missing) return msg.replaceChildren(errorBox({ message: t(required[missing]), field: missing }));
+        try {
+          await send(v);
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    ...children,
+  );
+  return form;
+}
+
 // Form values as an object (empty strings dropped).
 export function formValues(form) {
   const out = {};

@@ -341,28 +341,19 @@ fn the_api_by_role(srv: Server) {
     assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
 
     // The district manager's own override, and the action log holding both with their reasons.
-    let body = json!({"channel": "green", "reason": "authorised economic operator, documents complete"}).to_string();
-    let r = call(
-        "POST",
-        "/api/v1/declarations/{id}/override",
-        "/api/v1/declarations/D5/override",
-        &auth["district_manager"],
-        Some(&body),
-    );
+    let mut override_as = |declaration: &str, role: &str, channel: &str, reason: &str| {
+        let body = json!({"channel": channel, "reason": reason}).to_string();
+        let path = format!("/api/v1/declarations/{declaration}/override");
+        call("POST", "/api/v1/declarations/{id}/override", &path, &auth[role], Some(&body))
+    };
+    let r = override_as("D5", "district_manager", "green", "authorised economic operator, documents complete");
     assert_eq!(
         (r.status, r.json()["before"].clone(), r.json()["after"].clone()),
         (200, json!("red"), json!("green")),
         "{}",
         r.body
     );
-    let none = json!({"channel": "yellow", "reason": "  "}).to_string();
-    let r = call(
-        "POST",
-        "/api/v1/declarations/{id}/override",
-        "/api/v1/declarations/D1/override",
-        &auth["field_officer"],
-        Some(&none),
-    );
+    let r = override_as("D1", "field_officer", "yellow", "  ");
     assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")), "{}", r.body);
     let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
     let text = log.body.clone();

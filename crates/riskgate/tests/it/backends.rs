@@ -24,28 +24,14 @@ impl Env {
         if let Some((url, schema)) = &self.pg {
             c.args(["--database-url", url, "--database-schema", schema]);
         }
-        let out = c.args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "riskgate {args:?} on {} failed: {}\n{}",
-            if self.pg.is_some() { "postgres" } else { "sqlite" },
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let backend = if self.pg.is_some() { "postgres" } else { "sqlite" };
+        crate::support::succeeded(&c.args(args).output().unwrap(), format_args!("{args:?} on {backend}"))
     }
 
     fn load(&self, w: &Path) {
-        for (kind, file) in [
-            ("offices", "offices.jsonl"),
-            ("officers", "officers.jsonl"),
-            ("enterprises", "enterprises.jsonl"),
-            ("forex", "forex.jsonl"),
-        ] {
-            self.run(&["import", kind, w.join(file).to_str().unwrap()]);
-        }
-        self.run(&["import", "declarations", "--historical", w.join("history.jsonl").to_str().unwrap()]);
-        self.run(&["import", "outcomes", w.join("history_outcomes.jsonl").to_str().unwrap()]);
+        crate::support::load_world(w, |args| {
+            self.run(args);
+        });
     }
 
     fn screen(&self, file: &Path, out: &Path) -> Vec<serde_json::Value> {
@@ -96,9 +82,7 @@ const RULES: &[(&str, &str)] = &[
 fn sqlite_and_postgres_decide_identically() {
     let Some(url) = crate::support::pg_url(module_path!()) else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let w = tmp.path().join("world");
-    let out = crate::support::bin().args(["generate", "--seed", "11", "--scale", "0.08"]).arg(&w).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let w = crate::support::generate_world(tmp.path(), 11, 0.08);
     let live = std::fs::read_to_string(w.join("live.jsonl")).unwrap();
     let lines: Vec<&str> = live.lines().collect();
     let half = lines.len() / 2;

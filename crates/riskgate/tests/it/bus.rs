@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use riskgate_store::{SqliteStore, Store};
@@ -22,46 +22,9 @@ fn fresh_prefix(tag: &str) -> String {
     format!("t{tag}{}x{}", std::process::id(), nanos % 1_000_000_000)
 }
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-}
+use crate::support::{Env, generate_world as world};
 
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        Env { _tmp: tmp, dir }
-    }
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        crate::support::bin().arg("--data").arg(self.data()).args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "riskgate {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    /// Registry, payments, history and outcomes of world `w`.
-    fn load(&self, w: &Path) {
-        for (kind, file) in [
-            ("offices", "offices.jsonl"),
-            ("officers", "officers.jsonl"),
-            ("enterprises", "enterprises.jsonl"),
-            ("forex", "forex.jsonl"),
-        ] {
-            self.ok(&["import", kind, w.join(file).to_str().unwrap()]);
-        }
-        self.ok(&["import", "declarations", "--historical", w.join("history.jsonl").to_str().unwrap()]);
-        self.ok(&["import", "outcomes", w.join("history_outcomes.jsonl").to_str().unwrap()]);
-    }
     fn worker(&self, prefix: &str, id: &str) -> Child {
         crate::support::bin()
             .arg("--data")
@@ -95,17 +58,6 @@ impl Env {
     fn controls(&self) -> u64 {
         self.store().office_counts(None, None).unwrap().iter().map(|c| c.controlled).sum()
     }
-}
-
-fn world(dir: &Path, seed: u64, scale: f64) -> PathBuf {
-    let w = dir.join(format!("world-{seed}"));
-    let out = crate::support::bin()
-        .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
-        .arg(&w)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    w
 }
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -167,13 +119,21 @@ fn without_time(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// Two stores and world `seed` (generated in the first one's directory);
+/// `None` when NATS is absent and its skip allowed.
+fn two_stores_and_a_world(test: &str, seed: u64, scale: f64) -> Option<(Env, Env, PathBuf)> {
+    if !crate::support::nats_available(test) {
+        return None;
+    }
+    let (a, b) = (Env::new(), Env::new());
+    let w = world(&a.dir, seed, scale);
+    Some((a, b, w))
+}
+
 #[test]
 fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
-    if !crate::support::nats_available("one_partition_decides_exactly_like_screen_and_repeats_are_idempotent") {
-        return;
-    }
-    let (local, bus) = (Env::new(), Env::new());
-    let w = world(&local.dir, 3, 0.03);
+    let test = "one_partition_decides_exactly_like_screen_and_repeats_are_idempotent";
+    let Some((local, bus, w)) = two_stores_and_a_world(test, 3, 0.03) else { return };
     let live = w.join("live.jsonl");
     local.load(&w);
     bus.load(&w);
@@ -221,11 +181,8 @@ fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
 
 #[test]
 fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
-    if !crate::support::nats_available("kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing") {
-        return;
-    }
-    let (calm, killed) = (Env::new(), Env::new());
-    let w = world(&calm.dir, 11, 0.1);
+    let test = "kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing";
+    let Some((calm, killed, w)) = two_stores_and_a_world(test, 11, 0.1) else { return };
     let live = w.join("live.jsonl");
     let n = std::fs::read_to_string(&live).unwrap().lines().count();
     let mut results = Vec::new();

@@ -2,63 +2,19 @@
 //! validation errors, idempotent re-submission, determinism, the rule
 //! lifecycle, back-test figures and state surviving restarts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-}
+use crate::support::{Env, generate_world};
 
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        Env { _tmp: tmp, dir }
-    }
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-    fn run(&self, user: &str, args: &[&str]) -> Output {
-        crate::support::bin().arg("--data").arg(self.data()).arg("--user").arg(user).args(args).output().unwrap()
-    }
-    fn ok(&self, user: &str, args: &[&str]) -> String {
-        let out = self.run(user, args);
-        assert!(
-            out.status.success(),
-            "riskgate {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
     fn write(&self, name: &str, text: &str) -> String {
         let p = self.dir.join(name);
         std::fs::write(&p, text).unwrap();
         p.display().to_string()
     }
     fn world(&self, seed: u64, scale: f64) -> PathBuf {
-        let w = self.dir.join(format!("world-{seed}"));
-        let out = crate::support::bin()
-            .args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()])
-            .arg(&w)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        w
-    }
-    /// Registry, payments and history of a world.
-    fn load(&self, w: &Path) {
-        for (kind, file) in [
-            ("offices", "offices.jsonl"),
-            ("officers", "officers.jsonl"),
-            ("enterprises", "enterprises.jsonl"),
-            ("forex", "forex.jsonl"),
-        ] {
-            self.ok("admin", &["import", kind, w.join(file).to_str().unwrap()]);
-        }
-        self.ok("admin", &["import", "declarations", "--historical", w.join("history.jsonl").to_str().unwrap()]);
-        self.ok("admin", &["import", "outcomes", w.join("history_outcomes.jsonl").to_str().unwrap()]);
+        generate_world(&self.dir, seed, scale)
     }
 }
 
@@ -76,13 +32,13 @@ fn decl(id: &str, day: u32, trader: &str, hs: &str, value: f64, invoice: &str) -
 #[test]
 fn bad_records_are_reported_by_line_and_field_and_good_ones_kept() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
     let good = decl("A1", 1, "T1", "8517130000", 1000.0, "I1");
     let bad_hs = good.replace("\"8517130000\"", "\"85A7\"").replace("\"A1\"", "\"A2\"");
     let bad_office = good.replace("\"2201\"", "\"9999\"").replace("\"A1\"", "\"A3\"");
     let no_items = good.replace(r#""items":[{"#, r#""items":[],"x":[{"#).replace("\"A1\"", "\"A4\"");
     let file = e.write("d.jsonl", &format!("{good}\n{bad_hs}\n{{not json\n{bad_office}\n{no_items}\n"));
-    let out = e.run("admin", &["screen", &file, "--out", e.dir.join("dec.jsonl").to_str().unwrap()]);
+    let out = e.run_as("admin", &["screen", &file, "--out", e.dir.join("dec.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "a rejected record makes the exit code non-zero");
     let err = String::from_utf8_lossy(&out.stderr).replace(&file, "FILE");
     let lines: Vec<&str> = err.lines().collect();
@@ -100,8 +56,8 @@ fn bad_records_are_reported_by_line_and_field_and_good_ones_kept() {
     let dec = std::fs::read_to_string(e.dir.join("dec.jsonl")).unwrap();
     assert_eq!(dec.lines().count(), 5);
     assert!(dec.lines().next().unwrap().contains("\"channel\""));
-    assert!(e.ok("admin", &["decision", "A1", "--format", "json"]).contains("\"declaration_id\": \"A1\""));
-    let missing = e.run("admin", &["decision", "A2"]);
+    assert!(e.ok_as("admin", &["decision", "A1", "--format", "json"]).contains("\"declaration_id\": \"A1\""));
+    let missing = e.run_as("admin", &["decision", "A2"]);
     assert!(!missing.status.success(), "a rejected declaration is not half-stored");
 }
 
@@ -109,11 +65,11 @@ fn bad_records_are_reported_by_line_and_field_and_good_ones_kept() {
 fn resubmission_returns_the_first_decision_unchanged() {
     let e = Env::new();
     let w = e.world(5, 0.02);
-    e.load(&w);
+    e.load_as("admin", &w);
     let live = w.join("live.jsonl");
     let (a, b) = (e.dir.join("a.jsonl"), e.dir.join("b.jsonl"));
-    e.ok("admin", &["screen", live.to_str().unwrap(), "--out", a.to_str().unwrap()]);
-    let out = e.run("admin", &["screen", live.to_str().unwrap(), "--out", b.to_str().unwrap()]);
+    e.ok_as("admin", &["screen", live.to_str().unwrap(), "--out", a.to_str().unwrap()]);
+    let out = e.run_as("admin", &["screen", live.to_str().unwrap(), "--out", b.to_str().unwrap()]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("0 accepted, 0 rejected"), "{stderr}");
@@ -136,11 +92,11 @@ fn decisions_are_deterministic_and_survive_restarts() {
     let first = e2.write("first.jsonl", &(lines[..half].join("\n") + "\n"));
     let second = e2.write("second.jsonl", &(lines[half..].join("\n") + "\n"));
     for e in [&e1, &e2, &e3] {
-        e.ok("admin", &["config", "set", "seed", "42"]);
-        e.load(&w);
+        e.ok_as("admin", &["config", "set", "seed", "42"]);
+        e.load_as("admin", &w);
     }
     let one = e1.dir.join("one.jsonl");
-    e1.ok(
+    e1.ok_as(
         "admin",
         &["screen", w.join("live.jsonl").to_str().unwrap(), "--clock", "declared", "--out", one.to_str().unwrap()],
     );
@@ -152,12 +108,12 @@ fn decisions_are_deterministic_and_survive_restarts() {
     // state is rebuilt by replaying the store, and decisions do not change.
     for (e, damage) in [(&e2, false), (&e3, true)] {
         let (p1, p2) = (e.dir.join("p1.jsonl"), e.dir.join("p2.jsonl"));
-        e.ok("admin", &["screen", &first, "--clock", "declared", "--out", p1.to_str().unwrap()]);
+        e.ok_as("admin", &["screen", &first, "--clock", "declared", "--out", p1.to_str().unwrap()]);
         if damage {
             let conn = rusqlite::Connection::open(e.data().join("riskgate.db")).unwrap();
             assert_eq!(conn.execute("UPDATE checkpoint SET body = X'7b6e6f74'", []).unwrap(), 1);
         }
-        let out = e.run("admin", &["screen", &second, "--clock", "declared", "--out", p2.to_str().unwrap()]);
+        let out = e.run_as("admin", &["screen", &second, "--clock", "declared", "--out", p2.to_str().unwrap()]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let warned = String::from_utf8_lossy(&out.stderr).contains("checkpoint does not decode");
         assert_eq!(warned, damage, "{}", String::from_utf8_lossy(&out.stderr));
@@ -169,7 +125,7 @@ fn decisions_are_deterministic_and_survive_restarts() {
 #[test]
 fn rule_lifecycle_four_eyes_and_validity() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
     let rule = e.write(
         "r.toml",
         "id = \"R-1\"\ntitle = \"phones\"\nchannel = \"red\"\nweight = 0.5\ninstructions = \"open the box\"\nwhen = \"any(item: item.hs_code starts_with \\\"8517\\\")\"\n",
@@ -182,37 +138,37 @@ fn rule_lifecycle_four_eyes_and_validity() {
         "bad.toml",
         "id = \"R-BAD\"\ntitle = \"x\"\nwhen = \"\"\"\ntrade_mode == \"0110\" and\n  item.hs_code == 1\n\"\"\"\n",
     );
-    let out = e.run("alice", &["rules", "add", &bad]);
+    let out = e.run_as("alice", &["rules", "add", &bad]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2, column"), "parse errors give line and column: {err}");
 
-    e.ok("alice", &["rules", "add", &rule]);
-    e.ok("alice", &["rules", "add", &expired]);
+    e.ok_as("alice", &["rules", "add", &rule]);
+    e.ok_as("alice", &["rules", "add", &expired]);
     // A draft never fires.
-    e.ok("admin", &["screen", &e.write("d1.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I1") + "\n"))]);
-    let d = e.ok("admin", &["decision", "P1", "--format", "json"]);
+    e.ok_as("admin", &["screen", &e.write("d1.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I1") + "\n"))]);
+    let d = e.ok_as("admin", &["decision", "P1", "--format", "json"]);
     assert!(!d.contains("R-1"), "unapproved rule fired: {d}");
     // The author cannot approve their own rule.
-    let own = e.run("alice", &["rules", "approve", "R-1"]);
+    let own = e.run_as("alice", &["rules", "approve", "R-1"]);
     assert!(!own.status.success());
     assert!(String::from_utf8_lossy(&own.stderr).contains("four-eyes"));
-    e.ok("bob", &["rules", "approve", "R-1"]);
-    e.ok("bob", &["rules", "approve", "R-OLD"]);
-    e.ok("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I2") + "\n"))]);
-    let d = e.ok("admin", &["decision", "P2", "--format", "json"]);
+    e.ok_as("bob", &["rules", "approve", "R-1"]);
+    e.ok_as("bob", &["rules", "approve", "R-OLD"]);
+    e.ok_as("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I2") + "\n"))]);
+    let d = e.ok_as("admin", &["decision", "P2", "--format", "json"]);
     assert!(d.contains("\"id\": \"R-1\"") && d.contains("\"channel\": \"red\""), "{d}");
     assert!(!d.contains("R-OLD"), "a rule past its validity fired: {d}");
-    assert!(e.ok("admin", &["tasks"]).contains("open the box"));
-    e.ok("bob", &["rules", "retire", "R-1", "--reason", "done"]);
-    e.ok("admin", &["screen", &e.write("d3.jsonl", &(decl("P3", 4, "T1", "8517130000", 1000.0, "I3") + "\n"))]);
-    assert!(!e.ok("admin", &["decision", "P3", "--format", "json"]).contains("R-1"), "a retired rule fired");
+    assert!(e.ok_as("admin", &["tasks"]).contains("open the box"));
+    e.ok_as("bob", &["rules", "retire", "R-1", "--reason", "done"]);
+    e.ok_as("admin", &["screen", &e.write("d3.jsonl", &(decl("P3", 4, "T1", "8517130000", 1000.0, "I3") + "\n"))]);
+    assert!(!e.ok_as("admin", &["decision", "P3", "--format", "json"]).contains("R-1"), "a retired rule fired");
     // Every change is in the action log and the chain verifies.
-    let log = e.ok("admin", &["audit", "log"]);
+    let log = e.ok_as("admin", &["audit", "log"]);
     for action in ["rule_add", "rule_approve", "rule_retire"] {
         assert!(log.contains(action), "{action} missing from the log");
     }
-    assert!(e.ok("admin", &["audit", "verify"]).contains("intact"));
+    assert!(e.ok_as("admin", &["audit", "verify"]).contains("intact"));
 }
 
 /// Four stored past declarations, two of them controlled; the draft rule
@@ -220,7 +176,7 @@ fn rule_lifecycle_four_eyes_and_validity() {
 #[test]
 fn backtest_figures_on_a_hand_checked_history() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
     let hist = [
         decl("H1", 1, "T1", "8517130000", 1000.0, "I1"),
         decl("H2", 1, "T2", "8517130000", 2000.0, "I2"),
@@ -228,14 +184,14 @@ fn backtest_figures_on_a_hand_checked_history() {
         decl("H4", 3, "T4", "8517120000", 800.0, "I4"),
     ]
     .join("\n");
-    e.ok("admin", &["import", "declarations", "--historical", &e.write("h.jsonl", &(hist + "\n"))]);
+    e.ok_as("admin", &["import", "declarations", "--historical", &e.write("h.jsonl", &(hist + "\n"))]);
     let outcomes = r#"{"declaration_id":"H1","officer":"E1","control":"physical","completed_at":"2026-03-01T12:00:00+08:00","result":"finding","findings":["undervaluation"],"additional_duty":300.0}
 {"declaration_id":"H2","officer":"E1","control":"document","completed_at":"2026-03-01T13:00:00+08:00","result":"no_finding"}
 {"declaration_id":"H3","officer":"E1","control":"document","completed_at":"2026-03-02T13:00:00+08:00","result":"finding","findings":["origin"],"additional_duty":50.0}
 "#;
-    e.ok("admin", &["import", "outcomes", &e.write("o.jsonl", outcomes)]);
+    e.ok_as("admin", &["import", "outcomes", &e.write("o.jsonl", outcomes)]);
     let rule = e.write("r.toml", "id = \"R-BT\"\ntitle = \"phones\"\nwhen = \"any(item: item.hs4 == \\\"8517\\\")\"\n");
-    let out = e.ok("alice", &["rules", "backtest", &rule, "--format", "json"]);
+    let out = e.ok_as("alice", &["rules", "backtest", &rule, "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["declarations"], 4);
     assert_eq!(v["hits"], 3);
@@ -252,7 +208,7 @@ fn backtest_figures_on_a_hand_checked_history() {
 fn outcomes_for_unknown_declarations_are_rejected() {
     let e = Env::new();
     let o = r#"{"declaration_id":"NOPE","officer":"E1","control":"physical","completed_at":"2026-03-01T12:00:00+08:00","result":"no_finding"}"#;
-    let out = e.run("admin", &["import", "outcomes", &e.write("o.jsonl", &(o.to_string() + "\n"))]);
+    let out = e.run_as("admin", &["import", "outcomes", &e.write("o.jsonl", &(o.to_string() + "\n"))]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -264,9 +220,9 @@ fn outcomes_for_unknown_declarations_are_rejected() {
 fn kpis_roll_up_and_show_their_formulas() {
     let e = Env::new();
     let w = e.world(3, 0.02);
-    e.load(&w);
-    e.ok("admin", &["screen", w.join("live.jsonl").to_str().unwrap(), "--clock", "declared"]);
-    let v: serde_json::Value = serde_json::from_str(&e.ok("admin", &["kpi", "--format", "json"])).unwrap();
+    e.load_as("admin", &w);
+    e.ok_as("admin", &["screen", w.join("live.jsonl").to_str().unwrap(), "--clock", "declared"]);
+    let v: serde_json::Value = serde_json::from_str(&e.ok_as("admin", &["kpi", "--format", "json"])).unwrap();
     let units = v["units"].as_array().unwrap();
     let hq = &units[0];
     assert_eq!(hq["level"], "hq");
@@ -287,17 +243,18 @@ fn kpis_roll_up_and_show_their_formulas() {
     );
 
     // Risk levels of enterprises (M3): recomputed, highest first, with history.
-    e.ok("analyst", &["levels", "recompute"]);
-    e.ok("analyst", &["levels", "recompute"]);
+    e.ok_as("analyst", &["levels", "recompute"]);
+    e.ok_as("analyst", &["levels", "recompute"]);
     let levels: Vec<serde_json::Value> =
-        serde_json::from_str(&e.ok("analyst", &["levels", "enterprises", "--format", "json", "--limit", "1000"]))
+        serde_json::from_str(&e.ok_as("analyst", &["levels", "enterprises", "--format", "json", "--limit", "1000"]))
             .unwrap();
     assert!(!levels.is_empty());
     assert!(levels.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()), "highest first");
     assert!(levels.iter().all(|l| ["low", "medium", "high"].contains(&l["level"].as_str().unwrap())));
     let key = levels[0]["key"].as_str().unwrap();
     let history: Vec<serde_json::Value> =
-        serde_json::from_str(&e.ok("analyst", &["levels", "enterprises", "--key", key, "--format", "json"])).unwrap();
+        serde_json::from_str(&e.ok_as("analyst", &["levels", "enterprises", "--key", key, "--format", "json"]))
+            .unwrap();
     assert!(!history.is_empty() && history.iter().all(|h| h["key"] == key));
 }
 
@@ -306,7 +263,7 @@ fn kpis_roll_up_and_show_their_formulas() {
 #[test]
 fn csv_import_through_a_column_mapping() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
     let csv = "Declaration ID,Date,Office,Mode,Importer,Broker,HS,Origin,Qty,Kg,Price,Tax %\n\
                C1,2026-03-01,2201,10,T1,B1,851713,VN,10,5,1000,10\n\
                C1,2026-03-01,2201,10,T1,B1,847130,CN,2,4,800,0\n\
@@ -333,7 +290,7 @@ value = "Price"
 duty_rate = { column = "Tax %", scale = 0.01 }
 "#;
     let file = e.write("legacy.csv", csv);
-    let out = e.run("admin", &["import", "csv", "--mapping", &e.write("map.toml", mapping), &file]);
+    let out = e.run_as("admin", &["import", "csv", "--mapping", &e.write("map.toml", mapping), &file]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).replace(&file, "FILE");
     expect_test::expect![[r#"
@@ -341,9 +298,10 @@ duty_rate = { column = "Tax %", scale = 0.01 }
         declarations (csv): 2 accepted, 1 rejected, 0 duplicates
     "#]]
     .assert_eq(&err);
-    let d: serde_json::Value = serde_json::from_str(&e.ok("admin", &["decision", "C1", "--format", "json"])).unwrap();
+    let d: serde_json::Value =
+        serde_json::from_str(&e.ok_as("admin", &["decision", "C1", "--format", "json"])).unwrap();
     assert_eq!(d["declaration_id"], "C1");
-    assert!(e.ok("admin", &["decision", "C3"]).contains("C3"));
+    assert!(e.ok_as("admin", &["decision", "C3"]).contains("C3"));
 }
 
 /// Payments are reloaded from their table on every start; a restart must
@@ -352,22 +310,22 @@ duty_rate = { column = "Tax %", scale = 0.01 }
 #[test]
 fn forex_payments_are_not_double_counted_after_restarts() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
     let pay =
         r#"{"trader":"T1","paid_at":"2026-03-01T10:00:00+08:00","amount":1000.0,"currency":"USD","reference":"I9"}"#;
-    e.ok("admin", &["import", "forex", &e.write("fx.jsonl", &(pay.to_string() + "\n"))]);
+    e.ok_as("admin", &["import", "forex", &e.write("fx.jsonl", &(pay.to_string() + "\n"))]);
     let hist = decl("H1", 1, "T2", "8517130000", 500.0, "I1");
-    e.ok("admin", &["import", "declarations", "--historical", &e.write("h.jsonl", &(hist + "\n"))]);
-    e.ok("admin", &["kpi"]);
-    e.ok("admin", &["screen", &e.write("d.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I9") + "\n"))]);
-    let d = e.ok("admin", &["decision", "P1", "--format", "json"]);
+    e.ok_as("admin", &["import", "declarations", "--historical", &e.write("h.jsonl", &(hist + "\n"))]);
+    e.ok_as("admin", &["kpi"]);
+    e.ok_as("admin", &["screen", &e.write("d.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I9") + "\n"))]);
+    let d = e.ok_as("admin", &["decision", "P1", "--format", "json"]);
     assert!(!d.contains("forex_paid_vs_declared"), "payment counted more than once: {d}");
     // And a real mismatch is still seen.
     let pay2 =
         r#"{"trader":"T1","paid_at":"2026-03-01T10:00:00+08:00","amount":2000.0,"currency":"USD","reference":"I8"}"#;
-    e.ok("admin", &["import", "forex", &e.write("fx2.jsonl", &(pay2.to_string() + "\n"))]);
-    e.ok("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I8") + "\n"))]);
-    assert!(e.ok("admin", &["decision", "P2", "--format", "json"]).contains("forex_paid_vs_declared"));
+    e.ok_as("admin", &["import", "forex", &e.write("fx2.jsonl", &(pay2.to_string() + "\n"))]);
+    e.ok_as("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I8") + "\n"))]);
+    assert!(e.ok_as("admin", &["decision", "P2", "--format", "json"]).contains("forex_paid_vs_declared"));
 }
 
 /// Workforce records (DATA.md): each kind validated, tied to the registry,
@@ -375,9 +333,9 @@ fn forex_payments_are_not_double_counted_after_restarts() {
 #[test]
 fn workforce_records_are_validated_and_stored_once() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
     let officers = r#"{"id":"E1","name":"王一","office":"2201","post":"inspection"}"#;
-    e.ok("admin", &["import", "officers", &e.write("officers.jsonl", &(officers.to_string() + "\n"))]);
+    e.ok_as("admin", &["import", "officers", &e.write("officers.jsonl", &(officers.to_string() + "\n"))]);
     let cases = [
         (
             "disciplinary",
@@ -405,7 +363,7 @@ fn workforce_records_are_validated_and_stored_once() {
     let mut report = String::new();
     for (kind, text) in cases {
         let file = e.write(&format!("{kind}.jsonl"), &(text.to_string() + "\n"));
-        let out = e.run("admin", &["import", kind, &file]);
+        let out = e.run_as("admin", &["import", kind, &file]);
         report.push_str(&String::from_utf8_lossy(&out.stderr).replace(&file, kind));
     }
     expect_test::expect![[r#"
@@ -424,13 +382,13 @@ fn workforce_records_are_validated_and_stored_once() {
     let lit = r#"{"id":"L3","office":"2201","filed_at":"2026-02-10","outcome":"lost"}
 {"id":"L4","office":"2201","filed_at":"2026-02-11","outcome":"won"}
 "#;
-    e.ok("admin", &["import", "litigation", &e.write("lit2.jsonl", lit)]);
-    e.ok(
+    e.ok_as("admin", &["import", "litigation", &e.write("lit2.jsonl", lit)]);
+    e.ok_as(
         "admin",
         &["screen", &e.write("d.jsonl", &(decl("220120260000000001", 2, "T1", "8471300000", 900.0, "I1") + "\n"))],
     );
     let v: serde_json::Value = serde_json::from_str(
-        &e.ok("admin", &["kpi", "--format", "json", "--from", "2026-01-01", "--to", "2026-12-31"]),
+        &e.ok_as("admin", &["kpi", "--format", "json", "--from", "2026-01-01", "--to", "2026-12-31"]),
     )
     .unwrap();
     let mut rows = Vec::new();
@@ -469,7 +427,7 @@ fn workforce_records_are_validated_and_stored_once() {
         2201 leadership_assessment_pass_rate 0.0/0.000 = null
         2201 misconduct_case_rate 1.0/0.999 = 1.0006849315068493"#]]
     .assert_eq(&rows.join("\n"));
-    let table = e.ok("admin", &["kpi"]);
+    let table = e.ok_as("admin", &["kpi"]);
     assert!(table.contains("违纪违法涉案率 staff misconduct case rate (per year) = disciplinary cases opened ÷ (officers × years covered)"), "{table}");
 }
 
@@ -481,21 +439,21 @@ fn a_shadow_model_never_changes_a_lane() {
     let w = holder.world(21, 0.25);
     let (plain, shadowed) = (Env::new(), Env::new());
     for e in [&plain, &shadowed] {
-        e.ok("admin", &["config", "set", "seed", "5"]);
-        e.load(&w);
+        e.ok_as("admin", &["config", "set", "seed", "5"]);
+        e.load_as("admin", &w);
     }
-    let out = shadowed.ok("analyst", &["model", "train", "--iterations", "40", "--format", "json"]);
+    let out = shadowed.ok_as("analyst", &["model", "train", "--iterations", "40", "--format", "json"]);
     let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
-    shadowed.ok("analyst", &["model", "shadow", &id]);
+    shadowed.ok_as("analyst", &["model", "shadow", &id]);
     let live = w.join("live.jsonl");
     let (a, b) = (plain.dir.join("a.jsonl"), shadowed.dir.join("b.jsonl"));
-    plain.ok("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", a.to_str().unwrap()]);
-    shadowed.ok("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", b.to_str().unwrap()]);
+    plain.ok_as("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", a.to_str().unwrap()]);
+    shadowed.ok_as("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", b.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&a).unwrap(), std::fs::read_to_string(&b).unwrap());
     // The shadow model did score: its comparison is shown once outcomes exist.
     let truth = w.join("truth.jsonl");
     let outs = shadowed.dir.join("o.jsonl");
-    shadowed.ok(
+    shadowed.ok_as(
         "admin",
         &[
             "simulate",
@@ -507,8 +465,8 @@ fn a_shadow_model_never_changes_a_lane() {
             outs.to_str().unwrap(),
         ],
     );
-    shadowed.ok("admin", &["import", "outcomes", outs.to_str().unwrap()]);
-    assert!(shadowed.ok("admin", &["model", "show", &id]).contains("shadow comparison"));
+    shadowed.ok_as("admin", &["import", "outcomes", outs.to_str().unwrap()]);
+    assert!(shadowed.ok_as("admin", &["model", "show", &id]).contains("shadow comparison"));
 }
 
 #[test]
@@ -541,10 +499,10 @@ fn screened_world(e: &Env, seed: u64, scale: f64, colluders: usize) -> (PathBuf,
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    e.load(&w);
+    e.load_as("admin", &w);
     let decisions = e.dir.join("decisions.jsonl");
     let live = w.join("live.jsonl");
-    e.ok("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", decisions.to_str().unwrap()]);
+    e.ok_as("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", decisions.to_str().unwrap()]);
     let values = std::fs::read_to_string(&decisions)
         .unwrap()
         .lines()
@@ -554,7 +512,7 @@ fn screened_world(e: &Env, seed: u64, scale: f64, colluders: usize) -> (PathBuf,
 }
 
 fn last_action(e: &Env) -> serde_json::Value {
-    let log = e.ok("admin", &["audit", "log", "--limit", "1"]);
+    let log = e.ok_as("admin", &["audit", "log", "--limit", "1"]);
     serde_json::from_str(log.lines().next().unwrap()).unwrap()
 }
 
@@ -562,16 +520,16 @@ fn last_action(e: &Env) -> serde_json::Value {
 fn audit_verify_names_the_first_tampered_entry() {
     let e = Env::new();
     for seed in ["3", "4", "5"] {
-        e.ok("admin", &["config", "set", "seed", seed]);
+        e.ok_as("admin", &["config", "set", "seed", seed]);
     }
-    assert!(e.ok("admin", &["audit", "verify"]).contains("action log intact"));
+    assert!(e.ok_as("admin", &["audit", "verify"]).contains("action log intact"));
     let conn = rusqlite::Connection::open(e.data().join("riskgate.db")).unwrap();
     conn.execute_batch(
         "DROP TRIGGER action_log_no_update; UPDATE action_log SET after = '\"9\"', actor = 'mallory' WHERE seq = 2;",
     )
     .unwrap();
     drop(conn);
-    let out = e.run("admin", &["audit", "verify"]);
+    let out = e.run_as("admin", &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("action log broken at entry 2: "), "{text}");
@@ -592,7 +550,7 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     };
     let (red, green) = (id_of("red"), id_of("green"));
     let ovr = |id: &str, lane: &str, reason: &str| {
-        e.run("chief", &["tasks", "override", id, "--lane", lane, "--officer", &officer, "--reason", reason])
+        e.run_as("chief", &["tasks", "override", id, "--lane", lane, "--officer", &officer, "--reason", reason])
     };
     let err = |o: Output| String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(err(ovr(&red, "green", "  ")).contains("reason: a reason is required"));
@@ -605,7 +563,7 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     let a = last_action(&e);
     assert_eq!(a["action"]["action"], "override");
     assert_eq!(a["action"]["actor"], officer.as_str());
-    let out = e.run("chief", &["tasks", "override", &red, "--lane", "green", "--officer", "E0", "--reason", "x"]);
+    let out = e.run_as("chief", &["tasks", "override", &red, "--lane", "green", "--officer", "E0", "--reason", "x"]);
     assert!(err(out).contains("officer: expected an officer id known to the registry, got \"E0\""));
     assert_eq!(a["action"]["target"], red.as_str());
     assert_eq!(a["action"]["before"]["channel"], "red");
@@ -613,18 +571,18 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     assert_eq!(a["action"]["after"]["entered_by"], "chief");
     assert_eq!(a["action"]["reason"], "舱单与申报一致，改为审单");
     // To green: the task leaves the open list and the goods are released.
-    assert!(e.ok("admin", &["tasks", "--limit", "100000"]).contains(&red));
+    assert!(e.ok_as("admin", &["tasks", "--limit", "100000"]).contains(&red));
     let out = ovr(&red, "green", "资料齐全");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("yellow → green by {officer}, released")));
-    assert!(!e.ok("admin", &["tasks", "--limit", "100000"]).contains(&red));
+    assert!(!e.ok_as("admin", &["tasks", "--limit", "100000"]).contains(&red));
     // A completed control can no longer be overridden.
     let yellow = id_of("yellow");
     let outcome = format!(
         r#"{{"declaration_id":"{yellow}","officer":"{officer}","control":"document","completed_at":"2026-09-01T10:00:00+08:00","result":"no_finding","findings":[],"additional_duty":0,"seizure":false}}"#
     );
-    e.ok("admin", &["import", "outcomes", &e.write("o.jsonl", &outcome)]);
+    e.ok_as("admin", &["import", "outcomes", &e.write("o.jsonl", &outcome)]);
     assert!(err(ovr(&yellow, "green", "x")).contains("its control is already completed"));
-    assert!(e.ok("admin", &["audit", "verify"]).contains("intact"));
+    assert!(e.ok_as("admin", &["audit", "verify"]).contains("intact"));
 }
 
 #[test]
@@ -632,9 +590,9 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
     let e = Env::new();
     let (w, _) = screened_world(&e, 32, 0.03, 0);
     for (kind, file) in [("disciplinary", "disciplinary.jsonl"), ("litigation", "litigation.jsonl")] {
-        e.ok("admin", &["import", kind, w.join(file).to_str().unwrap()]);
+        e.ok_as("admin", &["import", kind, w.join(file).to_str().unwrap()]);
     }
-    let out = e.ok("supervisor", &["integrity", "officers", "--format", "json"]);
+    let out = e.ok_as("supervisor", &["integrity", "officers", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v["officers"].as_array().unwrap();
     assert!(rows.len() > 30, "{}", rows.len());
@@ -648,14 +606,14 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
     assert_eq!(a["action"]["actor"], "supervisor");
     assert_eq!(a["action"]["target"], "officers office=*");
     let id = rows[0]["officer"].as_str().unwrap().to_string();
-    let profile = e.ok("supervisor", &["integrity", "officer", &id]);
+    let profile = e.ok_as("supervisor", &["integrity", "officer", &id]);
     assert!(profile.contains("indicators (value vs peers)"), "{profile}");
     assert_eq!(last_action(&e)["action"]["target"], format!("officer {id}"));
-    e.ok("supervisor", &["integrity", "units", "--office", "2200"]);
-    e.ok("supervisor", &["integrity", "warnings"]);
+    e.ok_as("supervisor", &["integrity", "units", "--office", "2200"]);
+    e.ok_as("supervisor", &["integrity", "warnings"]);
     assert_eq!(last_action(&e)["action"]["target"], "warnings");
     let bad = e.write("bad.toml", "warning_p = 0.5\nwatch_p = 0.1\n");
-    let out = e.run("supervisor", &["integrity", "officers", "--config", &bad]);
+    let out = e.run_as("supervisor", &["integrity", "officers", "--config", &bad]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning_p: must not exceed watch_p"));
 }
 
@@ -666,22 +624,22 @@ fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_js
     let (w, _) = screened_world(&e, seed, 0.1, colluders);
     let p = |f: &str| e.dir.join(f).to_str().unwrap().to_string();
     let truth = w.join("truth.jsonl");
-    e.ok(
+    e.ok_as(
         "admin",
         &["simulate", "--truth", truth.to_str().unwrap(), "--decisions", &p("decisions.jsonl"), "--out", &p("o.jsonl")]
             .into_iter()
             .chain(["--overrides", &p("ov.jsonl")])
             .collect::<Vec<_>>(),
     );
-    e.ok("admin", &["import", "overrides", &p("ov.jsonl")]);
-    e.ok("admin", &["import", "outcomes", &p("o.jsonl")]);
+    e.ok_as("admin", &["import", "overrides", &p("ov.jsonl")]);
+    e.ok_as("admin", &["import", "outcomes", &p("o.jsonl")]);
     let planted: Vec<String> = std::fs::read_to_string(w.join("colluders.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["officer"].as_str().unwrap().to_string())
         .collect();
     let v: serde_json::Value =
-        serde_json::from_str(&e.ok("supervisor", &["integrity", "officers", "--format", "json"])).unwrap();
+        serde_json::from_str(&e.ok_as("supervisor", &["integrity", "officers", "--format", "json"])).unwrap();
     (planted, v["officers"].as_array().unwrap().clone())
 }
 
@@ -710,7 +668,7 @@ fn serve_retrains_on_a_schedule_into_shadow() {
     use std::io::{BufRead, BufReader, Read, Write};
     let e = Env::new();
     let w = e.world(22, 0.25);
-    e.load(&w);
+    e.load_as("admin", &w);
     let mut child = crate::support::bin()
         .arg("--data")
         .arg(e.data())
@@ -734,7 +692,7 @@ fn serve_retrains_on_a_schedule_into_shadow() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let mut probes_while_training = 0;
     let listed = loop {
-        let out = e.ok("admin", &["model", "list"]);
+        let out = e.ok_as("admin", &["model", "list"]);
         if out.lines().any(|l| l.contains("\tshadow\t") && l.ends_with("by scheduler")) {
             break out;
         }
@@ -754,18 +712,18 @@ fn serve_retrains_on_a_schedule_into_shadow() {
         0,
         "a scheduled model is never made active by default: {listed}"
     );
-    let log = e.ok("admin", &["audit", "log", "--limit", "50"]);
+    let log = e.ok_as("admin", &["audit", "log", "--limit", "50"]);
     assert!(log.contains("scheduler") && log.contains("model_shadow"), "{log}");
 }
 
 #[test]
 fn demo_never_replaces_a_store_unasked() {
     let e = Env::new();
-    e.ok("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
-    let out = e.run("admin", &["demo", "--scale", "0.01"]);
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let out = e.run_as("admin", &["demo", "--scale", "0.01"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a store: `demo --fresh` replaces it"));
-    assert!(e.ok("admin", &["audit", "log"]).contains("import_offices"), "the store is untouched");
+    assert!(e.ok_as("admin", &["audit", "log"]).contains("import_offices"), "the store is untouched");
 }
 
 /// `riskgate … | head`: a reader that stops early ends the command quietly.

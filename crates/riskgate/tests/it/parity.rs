@@ -7,11 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
+use riskgate_server::testing::declaration;
 use riskgate_store::{SqliteStore, Store};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const OFFICES: &str = r#"{"code":"0000","name":"海关总署","level":"hq"}
 {"code":"2200","name":"上海海关","parent":"0000","level":"district"}
@@ -20,16 +19,6 @@ const OFFICES: &str = r#"{"code":"0000","name":"海关总署","level":"hq"}
 const OFFICERS: &str = r#"{"id":"E1","name":"王","office":"2201","post":"inspection"}
 "#;
 const PASSWORD: &str = "correct horse battery";
-
-fn declaration(id: &str, value: f64) -> Value {
-    json!({
-        "id": id, "declared_at": "2026-03-01T09:00:00+08:00", "direction": "import",
-        "office": "2201", "transport_mode": "sea", "trade_mode": "0110",
-        "trader": {"id": "T1"}, "declarant": {"id": "B1"}, "currency": "CNY",
-        "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 10,
-                   "net_weight_kg": 5.0, "value": value, "duty_rate": 0.1}]
-    })
-}
 
 fn rule() -> Value {
     json!({"id": "R-BIG", "title": "大额 / big", "weight": 0.9, "channel": "red",
@@ -133,27 +122,12 @@ struct Http {
 
 impl Http {
     async fn call(&self, method: &str, uri: &str, auth: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        req = match auth.split_once(' ') {
-            Some(("Cookie", c)) => req.header(header::COOKIE, c),
-            _ => req.header(header::AUTHORIZATION, auth),
-        };
-        let body = match body {
-            Some(b) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = resp.status();
-        let cookie = resp.headers().get(header::SET_COOKIE).map(|c| c.to_str().unwrap().to_string());
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-        let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if let Some(c) = cookie {
-            v["cookie"] = json!(format!("Cookie {}", c.split(';').next().unwrap()));
+        let a = riskgate_server::testing::call(&self.router, method, uri, auth, body).await;
+        let mut v = a.body;
+        if let Some(c) = a.cookie {
+            v["cookie"] = json!(c);
         }
-        (status, v)
+        (a.status, v)
     }
 
     async fn ok(&self, method: &str, uri: &str, auth: &str, body: Option<Value>) -> Value {

@@ -4,11 +4,96 @@
 //! (`RISKGATE_SKIP_PG=1`, `RISKGATE_SKIP_NATS=1`); a skip prints a
 //! `SKIPPED:` line on stderr, so it shows in the output.
 
-use std::process::Command;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_riskgate"))
+}
+
+/// The standard output of a `riskgate` run that must have succeeded.
+pub fn succeeded(out: &Output, what: impl Display) -> String {
+    assert!(
+        out.status.success(),
+        "riskgate {what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `riskgate generate` of world `seed` at `scale` under `dir`.
+pub fn generate_world(dir: &Path, seed: u64, scale: f64) -> PathBuf {
+    let w = dir.join(format!("world-{seed}"));
+    let out =
+        bin().args(["generate", "--seed", &seed.to_string(), "--scale", &scale.to_string()]).arg(&w).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    w
+}
+
+/// Imports world `w`'s registry, payments, history and history outcomes,
+/// each by `import(args)`.
+pub fn load_world(w: &Path, mut import: impl FnMut(&[&str])) {
+    let path = |file: &str| w.join(file).to_str().unwrap().to_string();
+    for (kind, file) in [
+        ("offices", "offices.jsonl"),
+        ("officers", "officers.jsonl"),
+        ("enterprises", "enterprises.jsonl"),
+        ("forex", "forex.jsonl"),
+    ] {
+        import(&["import", kind, &path(file)]);
+    }
+    import(&["import", "declarations", "--historical", &path("history.jsonl")]);
+    import(&["import", "outcomes", &path("history_outcomes.jsonl")]);
+}
+
+/// A scratch directory for one test (removed when dropped) with a SQLite
+/// store in `data`, and `riskgate` run on it, as the default user or as
+/// `user` (`--user`).
+pub struct Env {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        Env { _tmp: tmp, dir }
+    }
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    pub fn command(&self) -> Command {
+        let mut c = bin();
+        c.arg("--data").arg(self.data());
+        c
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+    pub fn run_as(&self, user: &str, args: &[&str]) -> Output {
+        self.command().arg("--user").arg(user).args(args).output().unwrap()
+    }
+    pub fn ok(&self, args: &[&str]) -> String {
+        succeeded(&self.run(args), format_args!("{args:?}"))
+    }
+    pub fn ok_as(&self, user: &str, args: &[&str]) -> String {
+        succeeded(&self.run_as(user, args), format_args!("{args:?}"))
+    }
+    /// Registry, payments, history and outcomes of world `w`.
+    pub fn load(&self, w: &Path) {
+        load_world(w, |args| {
+            self.ok(args);
+        });
+    }
+    pub fn load_as(&self, user: &str, w: &Path) {
+        load_world(w, |args| {
+            self.ok_as(user, args);
+        });
+    }
 }
 
 fn skip_allowed(var: &str) -> bool {

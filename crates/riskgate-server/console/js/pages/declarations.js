@@ -1,7 +1,7 @@
 // Declarations: search, and the decision page that explains the lane.
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash } from '../ui.js';
+import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -280,27 +280,14 @@ function declarationFacts(decl) {
 // Override of a lane by an officer: the reason is mandatory (client and server).
 export function overrideForm(declarationId, onDone) {
   const msg = h('div');
-  const form = h(
-    'form',
-    {
-      class: 'inline',
-      'data-testid': 'override-form',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const v = formValues(form);
-        msg.replaceChildren();
-        if (!v.reason) {
-          msg.replaceChildren(errorBox({ message: t('override.reason_required'), field: 'reason' }));
-          return;
-        }
-        try {
-          await post(`/declarations/${encodeURIComponent(declarationId)}/override`, { channel: v.channel, reason: v.reason });
-          flash(t('override.done'));
-          onDone?.();
-        } catch (e) {
-          msg.replaceChildren(errorBox(e));
-        }
-      },
+  return inlineForm(
+    'override-form',
+    msg,
+    { reason: 'override.reason_required' },
+    async (v) => {
+      await post(`/declarations/${encodeURIComponent(declarationId)}/override`, { channel: v.channel, reason: v.reason });
+      flash(t('override.done'));
+      onDone?.();
     },
     h(
       'label',
@@ -312,5 +299,4 @@ export function overrideForm(declarationId, onDone) {
     h('button', { type: 'submit', class: 'danger' }, t('override.submit')),
     msg,
   );
-  return form;
 }

@@ -3,7 +3,7 @@
 // back-test with its figures, approve (by someone else), retire.
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues } from '../ui.js';
+import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues, inlineForm } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -77,24 +77,14 @@ export async function ruleDetailPage(el, id, query) {
       actionMsg.replaceChildren(errorBox(e));
     }
   };
-  const retireForm = h(
-    'form',
-    {
-      class: 'inline',
-      'data-testid': 'retire-form',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const v = formValues(ev.target);
-        actionMsg.replaceChildren();
-        if (!v.reason) return actionMsg.replaceChildren(errorBox({ message: t('rules.reason_required'), field: 'reason' }));
-        try {
-          await post(`/rules/${encodeURIComponent(id)}/retire`, { version: def.version, reason: v.reason });
-          flash(t('rules.retired', { id }));
-          ruleDetailPage(el, id, new URLSearchParams({ version: def.version }));
-        } catch (e) {
-          actionMsg.replaceChildren(errorBox(e));
-        }
-      },
+  const retireForm = inlineForm(
+    'retire-form',
+    actionMsg,
+    { reason: 'rules.reason_required' },
+    async (v) => {
+      await post(`/rules/${encodeURIComponent(id)}/retire`, { version: def.version, reason: v.reason });
+      flash(t('rules.retired', { id }));
+      ruleDetailPage(el, id, new URLSearchParams({ version: def.version }));
     },
     h('label', {}, t('rules.retire_reason'), h('input', { name: 'reason', size: 40 })),
     h('button', { type: 'submit', class: 'danger' }, t('rules.retire')),
@@ -163,30 +153,20 @@ export async function ruleDetailPage(el, id, query) {
 
 
 function testForm(target, box) {
-  return h(
-    'form',
-    {
-      class: 'inline',
-      'data-testid': 'rule-test-form',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const v = formValues(ev.target);
-        box.replaceChildren();
-        if (!v.declaration_id) return box.replaceChildren(errorBox({ message: t('rules.need_declaration'), field: 'declaration_id' }));
-        try {
-          const res = await post('/rules/test', { id: target.id, version: target.version, declaration_ids: [v.declaration_id] });
-          const fired = fires(res);
-          box.replaceChildren(
-            h(
-              'div',
-              { class: fired ? 'error' : 'ok-msg', 'data-testid': 'rule-test-result' },
-              fired ? t('rules.test_fired', { id: v.declaration_id }) : t('rules.test_not_fired', { id: v.declaration_id }),
-            ),
-          );
-        } catch (e) {
-          box.replaceChildren(errorBox(e));
-        }
-      },
+  return inlineForm(
+    'rule-test-form',
+    box,
+    { declaration_id: 'rules.need_declaration' },
+    async (v) => {
+      const res = await post('/rules/test', { id: target.id, version: target.version, declaration_ids: [v.declaration_id] });
+      const fired = fires(res);
+      box.replaceChildren(
+        h(
+          'div',
+          { class: fired ? 'error' : 'ok-msg', 'data-testid': 'rule-test-result' },
+          fired ? t('rules.test_fired', { id: v.declaration_id }) : t('rules.test_not_fired', { id: v.declaration_id }),
+        ),
+      );
     },
     h('label', {}, t('rules.test_declaration'), h('input', { name: 'declaration_id', size: 24 })),
     h('button', { type: 'submit', class: 'secondary' }, t('rules.run_test')),
