@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 pub use riskgate_core::screened::{OutcomeKeys, put_route_key, route_key};
 
+/// How many pseudo-controls at the base rate smooth a history's finding
+/// rate (`History::smoothed_rate`): scorer, features, facts and levels agree.
+pub const PRIOR_STRENGTH: f64 = 8.0;
+
 /// Half-life of the decayed activity counters, in days.
 const HALF_LIFE_DAYS: f64 = 90.0;
 

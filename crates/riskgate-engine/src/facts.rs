@@ -339,7 +339,7 @@ fn set_history(
         (f.recent, h.recent),
         (f.controls, h.controls as f64),
         (f.findings, h.findings as f64),
-        (f.finding_rate, h.smoothed_rate(prior, crate::scorer::PRIOR_STRENGTH)),
+        (f.finding_rate, h.smoothed_rate(prior, crate::context::PRIOR_STRENGTH)),
         (f.revenue, h.revenue_cny),
     ];
     for (id, v) in vals {

@@ -7,7 +7,9 @@ use chrono::{Datelike, Timelike};
 use riskgate_core::{CreditClass, Declaration, Direction, Item, TransportMode};
 
 use crate::context::History;
-use crate::scorer::{PRIOR_STRENGTH, ScoreInput};
+use std::cell::OnceCell;
+
+use crate::context::PRIOR_STRENGTH;
 use crate::view::View;
 
 /// Feature names, in vector order. Changing them needs a new model.
@@ -417,5 +419,42 @@ mod tests {
         assert_eq!(names.last().map(String::as_str), Some("attr:trader_note"));
         let dropped = FEATURES.iter().filter(|f| f.starts_with("trader_") || **f == "day_of_year").count();
         assert_eq!(names.len(), FEATURES.len() - dropped + 1);
+    }
+}
+
+/// Inputs every scorer sees: the declaration's derived view (which also
+/// gives `declaration`, `context` and `forex` as fields, through `Deref`)
+/// and the active rules that fired on it. The model's feature vector is
+/// derived from them on first use and kept, so that a learned scorer and a
+/// learned shadow share it.
+#[derive(Debug)]
+pub struct ScoreInput<'a> {
+    pub view: View<'a>,
+    /// The active rules that fired: their combined weight 1 − Π(1 − wᵢ)
+    /// and their number.
+    pub rule_weight: f64,
+    pub rules_fired: usize,
+    features: OnceCell<Vec<f64>>,
+}
+
+impl<'a> ScoreInput<'a> {
+    pub fn new(view: View<'a>, rule_weight: f64, rules_fired: usize) -> Self {
+        ScoreInput { view, rule_weight, rules_fired, features: OnceCell::new() }
+    }
+
+    /// The engine's feature vector (`features::FEATURES` order), derived once.
+    pub fn features(&self) -> &[f64] {
+        self.features.get_or_init(|| {
+            let mut out = Vec::with_capacity(FEATURES.len());
+            features_of(&self.view, self.rule_weight, self.rules_fired, &mut out);
+            out
+        })
+    }
+}
+
+impl<'a> std::ops::Deref for ScoreInput<'a> {
+    type Target = View<'a>;
+    fn deref(&self) -> &View<'a> {
+        &self.view
     }
 }

@@ -4,12 +4,11 @@
 //! `Scorer` seam.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 
-use crate::view::View;
+pub use crate::features::ScoreInput;
 
 /// Weight, in controls, of the prior when smoothing a finding rate.
-pub const PRIOR_STRENGTH: f64 = 8.0;
+pub use crate::context::PRIOR_STRENGTH;
 
 /// A score with its explanation.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,43 +20,6 @@ pub struct Score {
     /// Named contributions in log-odds, largest first.
     pub contributions: Vec<(Cow<'static, str>, f64)>,
     pub scorer_id: String,
-}
-
-/// Inputs every scorer sees: the declaration's derived view (which also
-/// gives `declaration`, `context` and `forex` as fields, through `Deref`)
-/// and the active rules that fired on it. The model's feature vector is
-/// derived from them on first use and kept, so that a learned scorer and a
-/// learned shadow share it.
-#[derive(Debug)]
-pub struct ScoreInput<'a> {
-    pub view: View<'a>,
-    /// The active rules that fired: their combined weight 1 − Π(1 − wᵢ)
-    /// and their number.
-    pub rule_weight: f64,
-    pub rules_fired: usize,
-    features: OnceCell<Vec<f64>>,
-}
-
-impl<'a> ScoreInput<'a> {
-    pub fn new(view: View<'a>, rule_weight: f64, rules_fired: usize) -> Self {
-        ScoreInput { view, rule_weight, rules_fired, features: OnceCell::new() }
-    }
-
-    /// The engine's feature vector (`features::FEATURES` order), derived once.
-    pub fn features(&self) -> &[f64] {
-        self.features.get_or_init(|| {
-            let mut out = Vec::with_capacity(crate::features::FEATURES.len());
-            crate::features::features_of(&self.view, self.rule_weight, self.rules_fired, &mut out);
-            out
-        })
-    }
-}
-
-impl<'a> std::ops::Deref for ScoreInput<'a> {
-    type Target = View<'a>;
-    fn deref(&self) -> &View<'a> {
-        &self.view
-    }
 }
 
 /// The seam through which scorers (statistical, learned, shadow) plug in.

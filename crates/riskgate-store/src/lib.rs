@@ -9,7 +9,6 @@
 //! decision, rule hits and control task, or not at all.
 
 pub mod accounts;
-mod bus_sqlite;
 mod migrations;
 mod pg_migrations;
 mod policy;

@@ -11,6 +11,7 @@ use riskgate_core::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod accounts;
+mod bus;
 
 use crate::migrations::MIGRATIONS;
 pub(crate) use crate::policy::decode;
@@ -864,23 +865,23 @@ impl Store for SqliteStore {
         Ok(())
     }
     fn load_bus_epoch(&self) -> Result<Option<(i64, Vec<u8>)>> {
-        crate::bus_sqlite::load_bus_epoch(&self.conn)
+        bus::load_bus_epoch(&self.conn)
     }
 
     fn init_bus_epoch(&mut self, body: &[u8], replace: bool) -> Result<bool> {
-        crate::bus_sqlite::init_bus_epoch(&mut self.conn, body, replace)
+        bus::init_bus_epoch(&mut self.conn, body, replace)
     }
 
     fn insert_webhook(&mut self, hook: &Webhook, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
-        crate::bus_sqlite::insert_webhook(&tx, hook)?;
+        bus::insert_webhook(&tx, hook)?;
         Self::append_action_tx(&tx, action)?;
         tx.commit()?;
         Ok(())
     }
 
     fn webhooks(&self) -> Result<Vec<Webhook>> {
-        crate::bus_sqlite::webhooks(&self.conn)
+        bus::webhooks(&self.conn)
     }
 
     fn remove_webhook(&mut self, id: &str, action: &Action) -> Result<bool> {
@@ -895,18 +896,18 @@ impl Store for SqliteStore {
     }
 
     fn enqueue_deliveries(&mut self, events: &[NewDelivery<'_>], now: i64) -> Result<usize> {
-        crate::bus_sqlite::enqueue_deliveries(&mut self.conn, events, now)
+        bus::enqueue_deliveries(&mut self.conn, events, now)
     }
 
     fn claim_deliveries(&mut self, now: i64, lease: i64, limit: usize) -> Result<Vec<Delivery>> {
-        crate::bus_sqlite::claim_deliveries(&mut self.conn, now, lease, limit)
+        bus::claim_deliveries(&mut self.conn, now, lease, limit)
     }
 
     fn record_delivery_attempt(&mut self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {
-        crate::bus_sqlite::record_delivery_attempt(&self.conn, id, attempt)
+        bus::record_delivery_attempt(&self.conn, id, attempt)
     }
 
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
-        crate::bus_sqlite::deliveries(&self.conn, hook, limit)
+        bus::deliveries(&self.conn, hook, limit)
     }
 }

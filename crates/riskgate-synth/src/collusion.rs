@@ -25,7 +25,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, Timelike
 use riskgate_core::rng::{Rng, keyed_uniform, stable_hash};
 use serde_json::{Value, json};
 
-use crate::outcome::{Lane, Truth};
+use crate::truth::{Lane, Truth};
 use crate::world::World;
 
 /// Share of a linked trader's controls the colluder picks up.

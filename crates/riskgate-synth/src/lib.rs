@@ -47,6 +47,7 @@ mod catalogue;
 mod collusion;
 mod declaration;
 mod outcome;
+mod truth;
 mod world;
 
 use chrono::{Duration, FixedOffset, NaiveDate, TimeZone};

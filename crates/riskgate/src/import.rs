@@ -16,9 +16,7 @@ use serde_json::{Map, Value};
 use crate::jsonl;
 use crate::screen::{ScreenOptions, screen_values};
 
-pub fn report(file: &Path, line: usize, msg: &dyn std::fmt::Display) {
-    eprintln!("{} line {line}: {msg}", file.display());
-}
+pub use crate::jsonl::report;
 
 /// Parses every line with `parse`; reports bad ones; returns the good ones.
 fn parse_all<T>(

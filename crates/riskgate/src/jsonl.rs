@@ -81,3 +81,8 @@ impl Writer {
         Ok(())
     }
 }
+
+/// Reports a bad record of a file: `FILE line N: message`.
+pub fn report(file: &Path, line: usize, msg: &dyn std::fmt::Display) {
+    eprintln!("{} line {line}: {msg}", file.display());
+}

@@ -16,8 +16,7 @@ use riskgate_app::screening::{self, Batch, Clock, Parsed, ParsedLine, Slot, Summ
 use riskgate_core::Declaration;
 use serde_json::Value;
 
-use crate::import::report;
-use crate::jsonl;
+use crate::jsonl::{self, report};
 
 /// Which clock stamps decisions (`--clock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,5 +8,6 @@ mod api;
 mod backends;
 mod bus;
 mod cli;
+mod layout;
 mod parity;
 mod support;

@@ -2,8 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::all;
 use crate::rows::{DELIVERY_COLUMNS, INSERT_WEBHOOK, RECORD_ATTEMPT, WEBHOOKS, delivery, webhook};
-use crate::sqlite::all;
 use crate::{Delivery, DeliveryAttempt, NewDelivery, Result, Webhook};
 
 const MAX_SEQ: &str =
