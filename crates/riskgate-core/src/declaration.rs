@@ -252,7 +252,7 @@ fn item(v: &Value, i: usize) -> Result<Item, ValidationError> {
     let unit = o.opt_str("unit")?.map(str::to_string);
     let net_weight_kg =
         o.req_num("net_weight_kg", "a number of kilograms from 0 to 1e10", |x| (0.0..=MAX_WEIGHT_KG).contains(&x))?;
-    let value = o.req_num("value", "a declared value from 0 to 1e13", |x| (0.0..=MAX_AMOUNT).contains(&x))?;
+    let value = o.req_num("value", "a declared value from 0 to 1e15", |x| (0.0..=MAX_AMOUNT).contains(&x))?;
     let duty_rate =
         o.req_num("duty_rate", "a duty rate as a fraction between 0 and 10 (1000%)", |x| (0.0..=10.0).contains(&x))?;
     let attributes = o.rest()?;

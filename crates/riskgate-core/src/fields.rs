@@ -5,11 +5,12 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{Map, Value};
 
-/// Bounds on amounts at the edge (CNY or the declared currency): ten
-/// trillion is far above any real declaration, payment or duty, and keeps
-/// every running total the engine keeps finite (a total of a billion such
-/// amounts is 1e22). Over it, a record is refused, naming the field.
-pub const MAX_AMOUNT: f64 = 1e13;
+/// Bounds on amounts at the edge (CNY or the declared currency): a
+/// quadrillion is far above any real declaration, payment or duty even in
+/// currencies of small units (IDR, VND), and keeps every running total the
+/// engine keeps finite (a total of a billion such amounts is 1e24). Over
+/// it, a record is refused, naming the field.
+pub const MAX_AMOUNT: f64 = 1e15;
 /// Bound on an item's quantity (statutory units).
 pub const MAX_QUANTITY: f64 = 1e12;
 /// Bound on an item's net weight in kilograms (ten million tonnes).

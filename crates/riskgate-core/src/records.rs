@@ -130,7 +130,7 @@ impl Enterprise {
         let name = o.req_str("name")?.to_string();
         let credit_class = o.req_enum("credit_class", &CreditClass::ALL)?;
         let registered_at = o.opt_date("registered_at")?;
-        let registered_capital_cny = o.opt_num("registered_capital_cny", "an amount in CNY from 0 to 1e13", |x| {
+        let registered_capital_cny = o.opt_num("registered_capital_cny", "an amount in CNY from 0 to 1e15", |x| {
             (0.0..=MAX_AMOUNT).contains(&x)
         })?;
         let attributes = o.rest()?;
@@ -156,7 +156,7 @@ impl ForexPayment {
         let mut o = Obj::new(v, "")?;
         let trader = o.req_str_with("trader", "a trader id", is_code)?.to_string();
         let paid_at = o.req_time("paid_at")?;
-        let amount = o.req_num("amount", "a positive amount up to 1e13", |x| x > 0.0 && x <= MAX_AMOUNT)?;
+        let amount = o.req_num("amount", "a positive amount up to 1e15", |x| x > 0.0 && x <= MAX_AMOUNT)?;
         let expected = format!("a currency code with a reference rate ({})", known_currencies());
         let currency = o.req_str_with("currency", &expected, |s| cny_rate(s).is_some())?.to_string();
         let bank = o.opt_str("bank")?.map(str::to_string);
@@ -185,7 +185,7 @@ impl TaxInvoice {
         let trader = o.req_str_with("trader", "a trader id", is_code)?.to_string();
         let issued_at = o.req_time("issued_at")?;
         let amount_cny =
-            o.req_num("amount_cny", "an amount in CNY between -1e13 and 1e13", |x| x.abs() <= MAX_AMOUNT)?;
+            o.req_num("amount_cny", "an amount in CNY between -1e15 and 1e15", |x| x.abs() <= MAX_AMOUNT)?;
         let hs_code = o.opt_str_with("hs_code", "2 to 10 digits", |s| is_digits(s, 2, 10))?.map(str::to_string);
         o.deny_rest()?;
         Ok(TaxInvoice { trader, issued_at, amount_cny, hs_code })
@@ -283,7 +283,7 @@ impl Outcome {
             ));
         }
         let additional_duty = o
-            .opt_num("additional_duty", "an amount in CNY from 0 to 1e13", |x| (0.0..=MAX_AMOUNT).contains(&x))?
+            .opt_num("additional_duty", "an amount in CNY from 0 to 1e15", |x| (0.0..=MAX_AMOUNT).contains(&x))?
             .unwrap_or(0.0);
         let seizure = o.opt_bool("seizure")?.unwrap_or(false);
         let released_at = o.opt_time("released_at")?;

@@ -129,7 +129,7 @@ fn declaration_validation() {
         ("item is a string", Edit::Set("/items/0", json!("8517130000"))),
         ("quantity is a string", Edit::Set("/items/0/quantity", json!("1200"))),
         ("value 1e308 (would make running totals infinite)", Edit::Set("/items/0/value", json!(1e308))),
-        ("value at the bound 1e13", Edit::Set("/items/0/value", json!(1e13))),
+        ("value at the bound 1e15", Edit::Set("/items/0/value", json!(1e15))),
         ("quantity above 1e12", Edit::Set("/items/0/quantity", json!(1e15))),
         ("net_weight_kg above 1e10", Edit::Set("/items/0/net_weight_kg", json!(2e10))),
         ("description is a number", Edit::Set("/items/0/description", json!(7))),
@@ -204,15 +204,15 @@ fn declaration_validation() {
             missing currency => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got nothing (field missing)
             missing items => items: expected a non-empty array of item lines, got nothing (field missing)
             missing items[0].hs_code => items[0].hs_code: expected 6 to 10 digits, got nothing (field missing)
-            missing items[0].value => items[0].value: expected a declared value from 0 to 1e13, got nothing (field missing)
+            missing items[0].value => items[0].value: expected a declared value from 0 to 1e15, got nothing (field missing)
             required field null => office: expected an office code of letters and digits, got nothing (field missing)
             id is a number => id: expected an id of letters, digits, '-', '_', '.' or '/' (at most 64), got 310120260000012345
             trader is a string => trader: expected a JSON object, got "91310000MA1FL0XX1X"
             items is an object => items: expected a non-empty array of item lines, got an object
             item is a string => items[0]: expected a JSON object, got "8517130000"
             quantity is a string => items[0].quantity: expected a positive number up to 1e12, got "1200"
-            value 1e308 (would make running totals infinite) => items[0].value: expected a declared value from 0 to 1e13, got 1e+308
-            value at the bound 1e13 => ok
+            value 1e308 (would make running totals infinite) => items[0].value: expected a declared value from 0 to 1e15, got 1e+308
+            value at the bound 1e15 => ok
             quantity above 1e12 => items[0].quantity: expected a positive number up to 1e12, got 1000000000000000.0
             net_weight_kg above 1e10 => items[0].net_weight_kg: expected a number of kilograms from 0 to 1e10, got 20000000000.0
             description is a number => items[0].description: expected a string, got 7
@@ -232,7 +232,7 @@ fn declaration_validation() {
             quantity zero => items[0].quantity: expected a positive number up to 1e12, got 0
             quantity negative => items[0].quantity: expected a positive number up to 1e12, got -5
             net_weight_kg negative => items[0].net_weight_kg: expected a number of kilograms from 0 to 1e10, got -0.1
-            value negative => items[0].value: expected a declared value from 0 to 1e13, got -1.0
+            value negative => items[0].value: expected a declared value from 0 to 1e15, got -1.0
             value zero => ok
             duty_rate negative => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got -0.01
             duty_rate above 10 => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got 10.5
@@ -363,8 +363,8 @@ fn outcome_validation() {
             bad control => control: expected one of "document", "physical", "audit", got "xray"
             missing officer => officer: expected an officer id, got nothing (field missing)
             completed_at without offset => completed_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-03-01 15:40"
-            negative additional_duty => additional_duty: expected an amount in CNY from 0 to 1e13, got -1
-            additional_duty 1.7e308 => additional_duty: expected an amount in CNY from 0 to 1e13, got 1.7e+308
+            negative additional_duty => additional_duty: expected an amount in CNY from 0 to 1e15, got -1
+            additional_duty 1.7e308 => additional_duty: expected an amount in CNY from 0 to 1e15, got 1.7e+308
             seizure not a bool => seizure: expected true or false, got "no"
             released_at a year before => released_at: expected a time not long before completed_at, got 2025-01-01T00:00:00+08:00
             unknown field kept => ok
@@ -454,7 +454,7 @@ fn enterprise_validation() {
             DATA.md example => ok
             bad credit_class => credit_class: expected one of "advanced", "general", "ordinary", "dishonest", got "AEO"
             missing credit_class => credit_class: expected one of "advanced", "general", "ordinary", "dishonest", got nothing (field missing)
-            negative registered_capital_cny => registered_capital_cny: expected an amount in CNY from 0 to 1e13, got -1
+            negative registered_capital_cny => registered_capital_cny: expected an amount in CNY from 0 to 1e15, got -1
             unknown field kept => ok
         "#]],
     );
@@ -478,8 +478,8 @@ fn forex_payment_validation() {
         &cases,
         expect![[r#"
             DATA.md example => ok
-            zero amount => amount: expected a positive amount up to 1e13, got 0
-            negative amount => amount: expected a positive amount up to 1e13, got -10.5
+            zero amount => amount: expected a positive amount up to 1e15, got 0
+            negative amount => amount: expected a positive amount up to 1e15, got -10.5
             unknown currency => currency: expected a currency code with a reference rate (CNY, USD, EUR, GBP, JPY, HKD, KRW, AUD, CAD, SGD, MYR, THB, VND, RUB, CHF, NZD, TWD, INR, IDR, BRL), got "BTC"
             paid_at without offset => paid_at: expected an RFC 3339 time with offset, e.g. "2026-03-01T09:12:00+08:00", got "2026-02-20T10:00:00"
             unknown field rejected => swift: expected no such field in this record kind, got an unknown field
@@ -504,7 +504,7 @@ fn tax_invoice_validation() {
         expect![[r#"
             DATA.md example => ok
             bad hs_code => hs_code: expected 2 to 10 digits, got "8"
-            missing amount_cny => amount_cny: expected an amount in CNY between -1e13 and 1e13, got nothing (field missing)
+            missing amount_cny => amount_cny: expected an amount in CNY between -1e15 and 1e15, got nothing (field missing)
             unknown field rejected => seller: expected no such field in this record kind, got an unknown field
         "#]],
     );
