@@ -238,13 +238,19 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
         lists.set(&name, values);
     }
     engine.set_lists(lists);
-    let active: Vec<_> = store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
     install(store, &mut engine)?;
-    let errors = engine.set_rules(active);
-    for (id, v, e) in errors {
+    install_rules(store, &mut engine)?;
+    Ok(engine)
+}
+
+/// Loads the active rule versions into the engine (at start and after
+/// every rule change); one that no longer compiles is skipped with a warning.
+pub fn install_rules(store: &dyn Store, engine: &mut Engine) -> Result<()> {
+    let active: Vec<_> = store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
+    for (id, v, e) in engine.set_rules(active) {
         eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
     }
-    Ok(engine)
+    Ok(())
 }
 
 /// The enterprise registry and payments, reloaded from their tables.

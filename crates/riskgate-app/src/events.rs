@@ -196,12 +196,6 @@ impl Emitter {
         Emitter { prefix: prefix.to_string(), sink }
     }
 
-    /// Whether events of these hooked kinds would reach anyone: a webhook
-    /// or an active sink.
-    pub fn wanted(&self, kinds: &[String]) -> bool {
-        !kinds.is_empty() || self.sink.active()
-    }
-
     /// Enqueues webhook deliveries for `events`, then publishes them.
     pub fn emit(&self, store: &mut dyn Store, events: &[OutEvent]) -> Result<()> {
         if events.is_empty() {
@@ -213,15 +207,41 @@ impl Emitter {
         Ok(())
     }
 
-    /// Like [`Emitter::emit`] with the hooked kinds already known (the
-    /// screening paths refresh them every few seconds, not per batch).
-    pub fn emit_with(&self, store: &mut dyn Store, kinds: &[String], events: &[OutEvent]) -> Result<()> {
-        if events.is_empty() {
+    /// The events of a screened batch (`build` makes them, and is not
+    /// called when no webhook and no sink would receive them): webhook
+    /// deliveries enqueued, then published.
+    pub fn emit_batch(
+        &self,
+        store: &mut dyn Store,
+        hooked: &mut HookedKinds,
+        build: impl FnOnce(&str) -> Result<Vec<OutEvent>>,
+    ) -> Result<()> {
+        let kinds = hooked.current(store)?;
+        if kinds.is_empty() && !self.sink.active() {
             return Ok(());
         }
-        enqueue_webhooks(store, kinds, events, chrono::Utc::now().timestamp())?;
-        self.sink.publish(events);
+        let events = build(&self.prefix)?;
+        enqueue_webhooks(store, kinds, &events, chrono::Utc::now().timestamp())?;
+        self.sink.publish(&events);
         Ok(())
+    }
+}
+
+/// The event kinds with an active webhook, as a screening path sees them:
+/// read from the store again at most every ten seconds, not per batch.
+#[derive(Debug, Default, Clone)]
+pub struct HookedKinds {
+    kinds: Vec<String>,
+    read_at: Option<std::time::Instant>,
+}
+
+impl HookedKinds {
+    pub fn current(&mut self, store: &dyn Store) -> Result<&[String]> {
+        if self.read_at.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(10)) {
+            self.kinds = hooked_kinds(store)?;
+            self.read_at = Some(std::time::Instant::now());
+        }
+        Ok(&self.kinds)
     }
 }
 

@@ -13,7 +13,7 @@ use riskgate_core::{
     Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, Release, TaxInvoice, ValidationError,
     WorkforceRecord,
 };
-use riskgate_store::{OutcomeStored, Store};
+use riskgate_store::{Action, OutcomeStored, Store};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -99,7 +99,8 @@ fn check_outcomes_by_registry(store: &dyn Store, rows: &Rows<Outcome>) -> Result
 }
 
 fn commit_outcomes_bulk(app: &mut App, rows: &[Outcome], source: &str) -> Result<Summary> {
-    commit_outcomes(app, rows, "record_outcomes", source)
+    let action = app.action("record_outcomes", source);
+    commit_outcomes(app, rows, action)
 }
 
 fn office_codes(store: &dyn Store) -> Result<HashSet<String>> {
@@ -269,9 +270,10 @@ pub fn check_outcomes(store: &dyn Store, rows: &Rows<Outcome>, check_officer: bo
     Ok(errors)
 }
 
-/// Stores outcomes, folds them into the engine's histories, logs
-/// `action` and emits a finding event per outcome that found something.
-pub fn commit_outcomes(app: &mut App, rows: &[Outcome], action: &str, target: &str) -> Result<Summary> {
+/// Stores outcomes, folds them into the engine's histories, logs `action`
+/// (its `after` is what was stored unless set) and emits a finding event
+/// per outcome that found something.
+pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> Result<Summary> {
     let mut s = Summary::default();
     let mut findings = Vec::new();
     for chunk in rows.chunks(5_000) {
@@ -291,13 +293,10 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], action: &str, target: &s
             }
         }
     }
-    let mut a = app.action(action, target);
-    a.after = Some(if rows.len() == 1 && action == "record_outcome" {
-        serde_json::to_value(&rows[0])?
-    } else {
-        json!({"accepted": s.accepted, "duplicates": s.duplicates})
-    });
-    app.store.append_action(&a)?;
+    if action.after.is_none() {
+        action.after = Some(json!({"accepted": s.accepted, "duplicates": s.duplicates}));
+    }
+    app.store.append_action(&action)?;
     app.checkpoint()?;
     app.emit(&findings)?;
     Ok(s)
@@ -360,6 +359,8 @@ pub fn record_control_outcome(app: &mut App, mut o: Outcome) -> Result<Summary> 
     if o.released_at.is_some() {
         o.released_at = Some(now);
     }
-    let target = o.declaration_id.clone();
-    commit_outcomes(app, std::slice::from_ref(&o), "record_outcome", &target)
+    // The outcome itself goes to the action log.
+    let mut action = app.action("record_outcome", &o.declaration_id);
+    action.after = Some(serde_json::to_value(&o)?);
+    commit_outcomes(app, std::slice::from_ref(&o), action)
 }

@@ -135,16 +135,6 @@ fn emit_change(app: &mut App, change: &str, rec: &RuleRecord) -> Result<()> {
     app.emit(&[ev])
 }
 
-/// The engine picks up the active rule set after a change.
-fn refresh_rules(app: &mut App) -> Result<()> {
-    let active: Vec<RuleDef> =
-        app.store.rules()?.into_iter().filter(|r| r.status == RuleStatus::Active).map(|r| r.def).collect();
-    for (id, v, e) in app.engine.set_rules(active) {
-        eprintln!("warning: active rule {id} version {v} does not compile and is skipped: {e}");
-    }
-    Ok(())
-}
-
 pub fn find(app: &App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
     find_in(app.store.as_ref(), id, version)
 }
@@ -206,7 +196,7 @@ pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleReco
     a.before = Some(serde_json::json!({"status": "draft"}));
     a.after = Some(serde_json::json!({"status": "active", "approved_by": app.user}));
     app.store.set_rule_status(id, rec.def.version, &new, &a)?;
-    refresh_rules(app)?;
+    crate::app::install_rules(app.store.as_ref(), &mut app.engine)?;
     emit_change(app, "approved", &new)?;
     Ok(new)
 }
@@ -227,7 +217,7 @@ pub fn retire(app: &mut App, id: &str, version: Option<u32>, reason: &str) -> Re
     a.after = Some(serde_json::json!({"status": "retired"}));
     a.reason = Some(reason.trim().to_string());
     app.store.set_rule_status(id, rec.def.version, &new, &a)?;
-    refresh_rules(app)?;
+    crate::app::install_rules(app.store.as_ref(), &mut app.engine)?;
     emit_change(app, "retired", &new)?;
     Ok(new)
 }

@@ -70,13 +70,6 @@ pub struct Batch {
     pub slots: Vec<Slot>,
 }
 
-impl Batch {
-    /// The decision JSON of a declaration screened in this batch.
-    pub fn new_decision_json(&self, id: &str) -> Option<&str> {
-        self.screened.iter().find(|(_, s, _, _)| s.decision.declaration_id == id).map(|(_, _, j, _)| j.as_str())
-    }
-}
-
 /// The time a decision is stamped with.
 pub fn decision_time(clock: Clock, d: &Declaration) -> DateTime<FixedOffset> {
     match clock {

@@ -502,7 +502,7 @@ async fn reset_consumer(sh: &Shared, p: u32) -> Result<consumer::Consumer<consum
 
 /// A partition's state back from the blocking batch job: the app, the ids
 /// screened so far, the events to publish and the hooked event kinds.
-type BatchDone = (App, HashSet<String>, Vec<OutEvent>, Vec<String>);
+type BatchDone = (App, HashSet<String>, Vec<OutEvent>, events::HookedKinds);
 
 async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
     let mut slot = None;
@@ -535,8 +535,7 @@ async fn partition_loop(
     let consumer = reset_consumer(&sh, p).await?;
     let source = PathBuf::from(format!("nats:{}", sh.opts.names.subject(p)));
     let mut seen: HashSet<String> = HashSet::new();
-    let mut kinds: Vec<String> = Vec::new();
-    let mut kinds_at: Option<Instant> = None;
+    let mut hooked = events::HookedKinds::default();
     while !stop.load(Ordering::SeqCst) {
         let mut batch = consumer
             .fetch()
@@ -559,7 +558,6 @@ async fn partition_loop(
                 screening::parse_line(seq, String::from_utf8_lossy(&m.payload).into_owned())
             })
             .collect();
-        let refresh = kinds_at.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
         let job = {
             let sh = sh.clone();
             let lost = lost.clone();
@@ -589,19 +587,18 @@ async fn partition_loop(
                 screening::commit_batch(app.store.as_mut(), &b)?;
                 // The same events as the CLI and the HTTP server, plus one per
                 // refused record (the bus has no one else to tell).
+                // Published by this task (not the fire-and-forget sink): the
+                // messages are acknowledged only once their events are sent.
                 let out = screening::batch_events(&sh.opts.names.prefix, &b, true)?;
-                let kinds = if refresh { events::hooked_kinds(app.store.as_ref())? } else { kinds };
-                events::enqueue_webhooks(app.store.as_mut(), &kinds, &out, chrono::Utc::now().timestamp())?;
-                Ok((app, seen, out, kinds))
+                let kinds = hooked.current(app.store.as_ref())?;
+                events::enqueue_webhooks(app.store.as_mut(), kinds, &out, chrono::Utc::now().timestamp())?;
+                Ok((app, seen, out, hooked))
             }
         };
-        let (a, s, out, k) = tokio::task::spawn_blocking(job).await??;
+        let (a, s, out, h) = tokio::task::spawn_blocking(job).await??;
         *slot = Some(a);
         seen = s;
-        kinds = k;
-        if refresh {
-            kinds_at = Some(Instant::now());
-        }
+        hooked = h;
         publish_events(&sh.client, &out).await?;
         // Acknowledged only now that the batch is committed and its events sent.
         for m in &msgs {

@@ -63,13 +63,8 @@ pub fn start(at: &riskgate_app::app::StoreAt, events: Emitter) -> Result<(AppSta
         })?;
     }
     let (wtx, wrx) = mpsc::sync_channel::<Work>(1024);
-    let live = Live {
-        offices: offices.iter().map(|o| o.code.clone()).collect(),
-        app,
-        unsaved: 0,
-        kinds: Vec::new(),
-        kinds_at: None,
-    };
+    let live =
+        Live { offices: offices.iter().map(|o| o.code.clone()).collect(), app, unsaved: 0, hooked: Default::default() };
     let shared = Arc::new(Shared { offices: RwLock::new(Arc::new(offices)), ..Default::default() });
     let state =
         AppState { inner: Arc::new(Inner { reads: Mutex::new(rtx), writes: Mutex::new(wtx), shared: shared.clone() }) };

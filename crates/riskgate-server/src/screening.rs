@@ -74,10 +74,10 @@ pub async fn submit(
     let (tx, rx) = oneshot::channel();
     state.send_work(Work::Screen(Request { items, reply: tx })).await?;
     let answers = rx.await.map_err(|_| ApiError::unavailable())??;
-    let render = |a: &Answer| -> ApiResult<String> {
+    let render = |a: Answer| -> ApiResult<String> {
         Ok(match a {
-            Answer::New(j) => j.to_string(),
-            Answer::Known(d) => serde_json::to_string(d).map_err(|e| ApiError::internal(&e))?,
+            Answer::New(j) => j,
+            Answer::Known(d) => serde_json::to_string(&d).map_err(|e| ApiError::internal(&e))?,
             Answer::Historical(id) => json!({"declaration_id": id, "error": {"code": "historical",
                 "message": "stored as history without screening"}})
             .to_string(),
@@ -92,9 +92,9 @@ pub async fn submit(
             )
             .field("id"));
         }
-        render(&answers[0])?
+        render(answers.into_iter().next().expect("one answer"))?
     } else {
-        let parts = answers.iter().map(render).collect::<ApiResult<Vec<_>>>()?;
+        let parts = answers.into_iter().map(render).collect::<ApiResult<Vec<_>>>()?;
         format!("[{}]", parts.join(","))
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
@@ -219,15 +219,18 @@ fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
     if let Err(e) = emit(live, &b) {
         eprintln!("events of a committed screening batch not emitted: {e:#}");
     }
-    let jsons: Vec<Arc<str>> = b.screened.iter().map(|(_, _, j, _)| Arc::from(j.as_str())).collect();
-    let answer = |slot: &Slot| -> ApiResult<Answer> {
+    // Stored and emitted: the decision JSON moves into the answers (the
+    // same id twice in a group is rare: its second answer serialises again).
+    let mut b = b;
+    let mut answer = |slot: &Slot| -> ApiResult<Answer> {
         Ok(match slot {
-            Slot::New(j) => Answer::New(jsons[*j].clone()),
+            Slot::New(j) => Answer::New(std::mem::take(&mut b.screened[*j].2)),
             Slot::Known(d) => Answer::Known(d.clone()),
             Slot::KnownHistorical(id) => Answer::Historical(id.clone()),
             Slot::Again(id) => {
-                let j = b.screened.iter().position(|(_, s, _, _)| s.decision.declaration_id == *id);
-                Answer::New(jsons[j.ok_or_else(|| ApiError::internal(&format!("{id} screened twice")))?].clone())
+                let s = b.screened.iter().find(|(_, s, _, _)| s.decision.declaration_id == *id);
+                let s = s.ok_or_else(|| ApiError::internal(&format!("{id} screened twice")))?;
+                Answer::New(serde_json::to_string(&s.1.decision).map_err(|e| ApiError::internal(&e))?)
             }
             Slot::Error(e, _) => return Err(ApiError::internal(e)),
         })
@@ -239,23 +242,15 @@ fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
             None => {
                 let slots = &b.slots[k..k + counts[ri]];
                 k += counts[ri];
-                slots.iter().map(answer).collect()
+                slots.iter().map(&mut answer).collect()
             }
         };
         let _ = tx.send(out);
     }
 }
 
-/// Emits a committed batch's events; the hooked kinds are re-read every ten seconds.
+/// Emits a committed batch's events.
 fn emit(live: &mut Live, b: &screening::Batch) -> anyhow::Result<()> {
-    if live.kinds_at.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-        live.kinds = riskgate_app::events::hooked_kinds(live.app.store.as_ref())?;
-        live.kinds_at = Some(std::time::Instant::now());
-    }
     let events = live.app.events.clone();
-    if events.wanted(&live.kinds) {
-        let out = screening::batch_events(&events.prefix, b, false)?;
-        events.emit_with(live.app.store.as_mut(), &live.kinds, &out)?;
-    }
-    Ok(())
+    events.emit_batch(live.app.store.as_mut(), &mut live.hooked, |prefix| screening::batch_events(prefix, b, false))
 }

@@ -24,9 +24,8 @@ pub struct Live {
     pub offices: HashSet<String>,
     /// Events since the last checkpoint.
     pub unsaved: usize,
-    /// Event kinds with active webhooks, and when they were read.
-    pub kinds: Vec<String>,
-    pub kinds_at: Option<std::time::Instant>,
+    /// Event kinds with active webhooks.
+    pub hooked: riskgate_app::events::HookedKinds,
 }
 
 pub enum Work {
@@ -119,8 +118,8 @@ pub struct Item {
 }
 
 pub enum Answer {
-    /// Screened now: the decision as stored.
-    New(Arc<str>),
+    /// Screened now: the decision as stored (its JSON, moved out of the batch).
+    New(String),
     /// Stored before: its decision unchanged.
     Known(Box<Decision>),
     /// Stored as history, never screened.

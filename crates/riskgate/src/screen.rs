@@ -150,14 +150,12 @@ fn write_batches(
     events: Emitter,
 ) -> Result<[f64; 2]> {
     let mut secs = [0.0; 2];
-    let kinds = riskgate_app::events::hooked_kinds(store.as_ref())?;
+    let mut hooked = riskgate_app::events::HookedKinds::default();
     for b in rx {
         let t0 = std::time::Instant::now();
         screening::commit_batch(store.as_mut(), &b)?;
         // The same events as the HTTP server and the bus worker publish.
-        if events.wanted(&kinds) {
-            events.emit_with(store.as_mut(), &kinds, &screening::batch_events(&events.prefix, &b, false)?)?;
-        }
+        events.emit_batch(store.as_mut(), &mut hooked, |prefix| screening::batch_events(prefix, &b, false))?;
         let t1 = std::time::Instant::now();
         if let Some(w) = &mut out {
             for slot in &b.slots {
