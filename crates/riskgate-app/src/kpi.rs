@@ -8,7 +8,7 @@ use riskgate_core::Office;
 use riskgate_store::{OfficeCounts, SOURCES};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Figure {
     pub key: &'static str,
     pub name_zh: &'static str,
@@ -23,7 +23,7 @@ pub struct Figure {
     pub unit: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Unit {
     pub code: String,
     pub name: String,

@@ -81,7 +81,7 @@ pub struct Example {
 }
 
 /// Figures at one control rate on the evaluation window.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RateFigures {
     pub rate: f64,
     pub precision: f64,

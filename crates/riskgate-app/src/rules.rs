@@ -15,8 +15,8 @@ use crate::app::{App, now};
 use crate::error::{AppError, Kind};
 use crate::events;
 
-/// A rule file (TOML) as analysts write it.
-#[derive(Debug, Deserialize)]
+/// A rule file (TOML) as analysts write it; over HTTP, the same fields as JSON.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFile {
     pub id: String,
@@ -222,7 +222,7 @@ pub fn retire(app: &mut App, id: &str, version: Option<u32>, reason: &str) -> Re
     Ok(new)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListRow {
     pub id: String,
     pub version: u32,
@@ -301,7 +301,7 @@ pub fn test_declarations(app: &App, def: &RuleDef, decls: &[Declaration]) -> Res
     Ok(out)
 }
 
-#[derive(Debug, Default, Serialize, PartialEq)]
+#[derive(Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Backtest {
     pub rule: String,
     pub declarations: u64,
@@ -317,6 +317,7 @@ pub struct Backtest {
     pub overlap_with_active: u64,
     pub overlap_rate: Option<f64>,
     /// Hits per office, and per office per day over the period.
+    #[schema(value_type = Object)]
     pub load_per_office: BTreeMap<String, (u64, f64)>,
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 /// The lane a declaration is sent down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// Release at once.
@@ -34,7 +34,7 @@ impl Channel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskLevel {
     Low,
@@ -75,7 +75,7 @@ impl RiskLevel {
 }
 
 /// Why a declaration was controlled: the source used to split hit rates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Not controlled.
@@ -108,7 +108,7 @@ impl Source {
 }
 
 /// Risk disposal measure (M4: 消除、转移、防范、控制、分散、接受、回避).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposal {
     Eliminate,
@@ -159,7 +159,7 @@ impl Disposal {
 }
 
 /// One reason behind a decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     /// A rule (risk profile) that fired, with the version that fired.
@@ -176,6 +176,8 @@ pub enum Reason {
     Model {
         id: String,
         score: f64,
+        /// `[feature, contribution]` pairs, largest contribution first.
+        #[schema(value_type = Vec<Vec<serde_json::Value>>)]
         top_features: Vec<(String, f64)>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_revenue_cny: Option<f64>,
@@ -191,7 +193,7 @@ pub enum Reason {
 }
 
 /// A stored, immutable screening decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub declaration_id: String,
     pub decided_at: DateTime<FixedOffset>,

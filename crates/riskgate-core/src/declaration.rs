@@ -9,7 +9,7 @@ use crate::currency::{cny_rate, known_currencies};
 use crate::error::ValidationError;
 use crate::fields::{MAX_AMOUNT, MAX_QUANTITY, MAX_WEIGHT_KG, Obj, is_code, is_country, is_digits};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Import,
@@ -26,7 +26,7 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportMode {
     Sea,
@@ -54,14 +54,14 @@ impl TransportMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Party {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OverseasParty {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,7 +70,7 @@ pub struct OverseasParty {
     pub country: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Item {
     pub line: u32,
     pub hs_code: String,
@@ -84,6 +84,8 @@ pub struct Item {
     pub value: f64,
     pub duty_rate: f64,
     #[serde(skip_serializing_if = "Map::is_empty")]
+    /// Fields beyond DATA.md's, kept as sent.
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
 }
 
@@ -99,13 +101,13 @@ impl Item {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Document {
     pub kind: String,
     pub id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Declaration {
     pub id: String,
     pub declared_at: DateTime<FixedOffset>,
@@ -124,6 +126,8 @@ pub struct Declaration {
     pub currency: String,
     pub items: Vec<Item>,
     pub documents: Vec<Document>,
+    /// Fields beyond DATA.md's, kept as sent.
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
 }
 

@@ -9,7 +9,7 @@ use crate::currency::{cny_rate, known_currencies};
 use crate::error::ValidationError;
 use crate::fields::{MAX_AMOUNT, Obj, is_code, is_digits};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OfficeLevel {
     Hq,
@@ -32,7 +32,7 @@ impl OfficeLevel {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Office {
     pub code: String,
     pub name: String,
@@ -56,7 +56,7 @@ impl Office {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Officer {
     pub id: String,
     pub name: String,
@@ -82,7 +82,7 @@ impl Officer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CreditClass {
     /// 高级认证企业 (AEO advanced)
@@ -110,7 +110,7 @@ impl CreditClass {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Enterprise {
     pub id: String,
     pub name: String,
@@ -120,6 +120,8 @@ pub struct Enterprise {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_capital_cny: Option<f64>,
     #[serde(skip_serializing_if = "Map::is_empty")]
+    /// Fields beyond DATA.md's, kept as sent.
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
 }
 
@@ -139,7 +141,7 @@ impl Enterprise {
 }
 
 /// A payment abroad reported by a bank or the forex administration (M6).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ForexPayment {
     pub trader: String,
     pub paid_at: DateTime<FixedOffset>,
@@ -170,7 +172,7 @@ impl ForexPayment {
 }
 
 /// A VAT / tax invoice record from the tax administration (M6).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TaxInvoice {
     pub trader: String,
     pub issued_at: DateTime<FixedOffset>,
@@ -192,7 +194,7 @@ impl TaxInvoice {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlKind {
     Document,
@@ -219,7 +221,7 @@ pub const FINDING_KINDS: &[&str] =
     &["undervaluation", "misclassification", "origin", "quantity", "prohibited", "licence", "smuggling", "other"];
 
 /// The result of a control (查验/审单结果).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub declaration_id: String,
     pub officer: String,
@@ -234,10 +236,12 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(skip_serializing_if = "Map::is_empty")]
+    /// Fields beyond DATA.md's, kept as sent.
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeResult {
     Finding,
@@ -314,7 +318,7 @@ impl Outcome {
 }
 
 /// A release (放行) recorded for a declaration without an outcome record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Release {
     pub declaration_id: String,
     pub released_at: DateTime<FixedOffset>,
@@ -332,7 +336,7 @@ impl Release {
 
 /// Workforce records (DATA.md "Workforce records", M7/M9): the raw material
 /// of the workforce KPIs and of integrity analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorkforceRecord {
     /// 违纪违法案件: a disciplinary case against an officer.
@@ -345,7 +349,7 @@ pub enum WorkforceRecord {
     Litigation { id: String, office: String, filed_at: DateTime<FixedOffset>, outcome: LitigationOutcome },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LitigationOutcome {
     Won,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Channel;
 
 /// Lifecycle state of a rule version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleStatus {
     Draft,
@@ -35,7 +35,7 @@ impl RuleStatus {
 }
 
 /// One version of a rule as analysts write it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleDef {
     pub id: String,
     pub version: u32,

@@ -206,7 +206,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Normal,
@@ -225,7 +225,7 @@ impl Level {
 }
 
 /// One indicator of one subject, with its peer baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Indicator {
     pub key: String,
     /// The subject's value (a rate, a ratio, a mean time in minutes, years, a count).
@@ -245,7 +245,7 @@ pub struct Indicator {
 }
 
 /// The records behind one indicator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub indicator: String,
     pub declarations: Vec<String>,
@@ -254,7 +254,7 @@ pub struct Evidence {
 }
 
 /// An officer, a post or a unit with its score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subject {
     /// Officer id, `OFFICE/post`, or office code.
     pub id: String,
@@ -1121,7 +1121,7 @@ fn group_rules(g: &mut Subject, members: &[&Subject], cfg: &Config) {
 }
 
 /// One window of an officer's indicator history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryPoint {
     /// Window `[from, to)`, seconds since the epoch.
     pub from: i64,

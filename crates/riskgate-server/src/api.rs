@@ -9,8 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, post};
+
 use riskgate_app::imports::{self, Kind, RecordError, Rows};
 use riskgate_app::screening::Summary;
 use riskgate_core::{
@@ -20,8 +19,10 @@ use riskgate_core::{
 use riskgate_store::DeclarationQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
-use crate::auth::{Perm, Principal, subtree};
+use crate::answers::*;
+use crate::auth::{Caller, Perm, Principal, subtree};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -87,23 +88,35 @@ fn sorted(s: Option<HashSet<String>>) -> Option<Vec<String>> {
 
 // ------------------------------------------------------------ declarations
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// An office code: its subtree (within the caller's offices).
     office: Option<String>,
+    /// `green`, `yellow` or `red`.
     lane: Option<String>,
+    /// Same as `lane`.
     channel: Option<String>,
+    /// A declaration id prefix or an exact trader id.
     q: Option<String>,
     trader: Option<String>,
+    /// A day (YYYY-MM-DD, China time) or an RFC 3339 time.
     from: Option<String>,
+    /// A day (inclusive) or an RFC 3339 time (exclusive).
     to: Option<String>,
+    /// 1 to 1000 (default 50).
     limit: Option<usize>,
 }
 
+/// Search declarations in the caller's offices, newest first.
+///
+/// Who: all but admin.
+#[utoipa::path(get, path = "/declarations", tag = "declarations", params(SearchQuery),
+    responses((status = 200, body = DeclarationList)))]
 pub async fn search_declarations(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Query(q): Query<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeclarationList>> {
     p.require(Perm::ReadDeclarations)?;
     let offices = sorted(office_scope(&p, &state.offices(), &q.office)?);
     let channel = q.lane.or(q.channel).filter(|s| !s.is_empty());
@@ -122,14 +135,17 @@ pub async fn search_declarations(
         limit: limit_param(q.limit, 50, 1000)?,
     };
     let rows = state.read(move |s| Ok(s.search_declarations(&query)?)).await?;
-    Ok(Json(json!({ "declarations": rows })))
+    Ok(Json(DeclarationList { declarations: rows }))
 }
 
-pub async fn get_declaration(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+/// A declaration with its decision and explanation, task and outcomes.
+///
+/// The explanation gives the score with its top features, the random draw
+/// and the selection probability; the rules fired (with versions) only to
+/// analysts. Who: all but admin.
+#[utoipa::path(get, path = "/declarations/{id}", tag = "declarations", params(("id" = String, Path)),
+    responses((status = 200, body = DeclarationDetail)))]
+pub async fn get_declaration(Caller(state, p): Caller, Path(id): Path<String>) -> ApiResult<Json<DeclarationDetail>> {
     p.require(Perm::ReadDeclarations)?;
     let key = id.clone();
     let (stored, tasks) = state
@@ -143,83 +159,95 @@ pub async fn get_declaration(
         return Err(ApiError::not_found(format!("no declaration {id:?}")));
     };
     let analyst = p.may(Perm::ReadRuleReasons);
-    let explanation = stored.decision.as_ref().map(|d| {
-        let mut rules = Vec::new();
-        let mut score = Value::Null;
-        let mut selectivity = Value::Null;
-        let mut credit = Value::Null;
-        let mut fallback = Value::Null;
-        let mut random_rate = Value::Null;
-        for r in &d.reasons {
-            match r {
-                Reason::Rule { id, version, title, channel, weight } => {
-                    rules.push(json!({"id": id, "version": version, "title": title, "channel": channel, "weight": weight}))
-                }
-                Reason::Model { id, score: sc, top_features, expected_revenue_cny } => {
-                    score = json!({"model": id, "probability": sc, "expected_revenue_cny": expected_revenue_cny,
-                        "top_features": top_features.iter().map(|(n, v)| json!({"feature": n, "contribution": v})).collect::<Vec<_>>()})
-                }
-                Reason::Random { rate } => random_rate = json!(rate),
-                Reason::Credit { class, factor } => credit = json!({"class": class, "factor": factor}),
-                Reason::Selectivity { office, threshold, target_rate } => {
-                    selectivity = json!({"office": office, "threshold": threshold, "target_rate": target_rate})
-                }
-                Reason::Fallback { detail } => fallback = json!(detail),
-            }
-        }
-        let mut e = json!({
-            "channel": d.channel, "risk_value": d.risk_value, "risk_level": d.risk_level, "source": d.source,
-            "disposal": d.disposal, "instructions": d.instructions,
-            "random_draw": d.random, "random_rate": random_rate,
-            "selection_probability": d.selection_probability,
-            "score": score, "selectivity": selectivity, "credit": credit, "fallback": fallback,
-            "rules_fired": rules.len(),
-        });
-        if analyst {
-            e["rules"] = Value::Array(rules);
-        }
-        e
-    });
-    let mut decision = stored.decision.as_ref().map(|d| serde_json::to_value(d).unwrap_or(Value::Null));
-    if !analyst && let Some(Value::Object(d)) = decision.as_mut() {
+    let explanation = stored.decision.as_ref().map(|d| explain(d, analyst));
+    let mut decision = stored.decision;
+    if !analyst && let Some(d) = decision.as_mut() {
         // Officers and others see instructions, never which rules fired.
-        if let Some(Value::Array(rs)) = d.get_mut("reasons") {
-            rs.retain(|r| r["kind"] != "rule");
+        d.reasons.retain(|r| !matches!(r, Reason::Rule { .. }));
+    }
+    let (task, outcomes) = tasks.map(|t| (t.task, t.outcomes)).unwrap_or_default();
+    Ok(Json(DeclarationDetail {
+        declaration: stored.declaration,
+        historical: stored.historical,
+        decision,
+        explanation,
+        task,
+        outcomes,
+    }))
+}
+
+/// A decision in the terms its reader may see (`analyst`: the rules too).
+fn explain(d: &riskgate_core::Decision, analyst: bool) -> Explanation {
+    let mut e = Explanation {
+        channel: d.channel,
+        risk_value: d.risk_value,
+        risk_level: d.risk_level,
+        source: d.source,
+        disposal: d.disposal,
+        instructions: d.instructions.clone(),
+        random_draw: d.random,
+        random_rate: None,
+        selection_probability: d.selection_probability,
+        score: None,
+        selectivity: None,
+        credit: None,
+        fallback: None,
+        rules_fired: 0,
+        rules: None,
+    };
+    let mut rules = Vec::new();
+    for r in &d.reasons {
+        match r {
+            Reason::Rule { id, version, title, channel, weight } => rules.push(RuleFired {
+                id: id.clone(),
+                version: *version,
+                title: title.clone(),
+                channel: *channel,
+                weight: *weight,
+            }),
+            Reason::Model { id, score, top_features, expected_revenue_cny } => {
+                e.score = Some(ScoreExplained {
+                    model: id.clone(),
+                    probability: *score,
+                    expected_revenue_cny: *expected_revenue_cny,
+                    top_features: top_features
+                        .iter()
+                        .map(|(n, v)| FeatureContribution { feature: n.clone(), contribution: *v })
+                        .collect(),
+                })
+            }
+            Reason::Random { rate } => e.random_rate = Some(*rate),
+            Reason::Credit { class, factor } => {
+                e.credit = Some(CreditExplained { class: class.clone(), factor: *factor })
+            }
+            Reason::Selectivity { office, threshold, target_rate } => {
+                e.selectivity = Some(SelectivityExplained {
+                    office: office.clone(),
+                    threshold: *threshold,
+                    target_rate: *target_rate,
+                })
+            }
+            Reason::Fallback { detail } => e.fallback = Some(detail.clone()),
         }
     }
-    let (task, outcomes) = match tasks {
-        Some(t) => (
-            serde_json::to_value(&t.task).unwrap_or(Value::Null),
-            serde_json::to_value(&t.outcomes).unwrap_or(Value::Null),
-        ),
-        None => (Value::Null, Value::Null),
-    };
-    Ok(Json(json!({
-        "declaration": stored.declaration,
-        "historical": stored.historical,
-        "decision": decision,
-        "explanation": explanation,
-        "task": task,
-        "outcomes": outcomes,
-    })))
+    e.rules_fired = rules.len();
+    e.rules = analyst.then_some(rules);
+    e
 }
 
-#[derive(Deserialize)]
-pub struct OverrideBody {
-    channel: String,
-    reason: String,
-}
-
-/// Lane override with a mandatory reason, in the caller's own name
-/// (`Store::override_channel` changes the lane and logs it in one
-/// transaction).
+/// Override the lane with a mandatory reason, in the caller's own name.
+///
+/// The lane change and its action-log entry are one transaction; refusals
+/// (same lane, control completed, goods released) answer 409.
+/// Who: field_officer, district_manager.
+#[utoipa::path(post, path = "/declarations/{id}/override", tag = "declarations", params(("id" = String, Path)),
+    request_body = OverrideBody, responses((status = 200, body = riskgate_store::OverrideDone)))]
 pub async fn override_lane(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<riskgate_store::OverrideDone>> {
     p.require(Perm::OverrideLane)?;
     require_json(&headers)?;
     let b: OverrideBody = crate::state::parse_json(&body)?;
@@ -246,7 +274,7 @@ pub async fn override_lane(
         Ok(riskgate_app::overrides::override_lane(app, &id, channel, &officer, &b.reason)?)
     })
     .await?;
-    Ok(Json(serde_json::to_value(&done).unwrap_or(Value::Null)).into_response())
+    Ok(Json(done))
 }
 // --------------------------------------------------------------- imports
 
@@ -286,13 +314,9 @@ fn unknown(i: usize, n: usize, field: &str, expected: &str, got: &str) -> ApiErr
     ApiError::invalid(&f, format!("{f}: expected {expected}, got {got:?}"))
 }
 
-fn summary(kind: &str, accepted: usize, duplicates: usize) -> Json<Value> {
-    Json(json!({"kind": kind, "accepted": accepted, "duplicates": duplicates}))
-}
-
-async fn import_done(state: &AppState, kind: &str, s: Summary) -> Json<Value> {
+async fn import_done(state: &AppState, kind: &str, s: Summary) -> Json<ImportSummary> {
     state.metrics().imported(kind, s.accepted);
-    summary(kind, s.accepted, s.duplicates)
+    Json(ImportSummary { kind: kind.to_string(), accepted: s.accepted, duplicates: s.duplicates })
 }
 
 /// Checks then commits records of one kind on the screening thread, in
@@ -370,7 +394,7 @@ async fn import<T: Send + Sync + 'static>(
     p: &Principal,
     body: &[u8],
     Import(_, name, kind, then): Import<T>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImportSummary>> {
     let rows = records(body, kind.parse)?;
     let s = import_rows(state, p, rows, kind).await?;
     match then {
@@ -383,11 +407,46 @@ async fn import<T: Send + Sync + 'static>(
 }
 
 /// The handler of one record kind's `POST`.
-pub(crate) fn import_route<T: Send + Sync + 'static>(spec: Import<T>) -> MethodRouter<AppState> {
-    post(move |State(state): State<AppState>, p: Principal, headers: HeaderMap, body: Bytes| async move {
-        admit(&p, spec.0, &headers)?;
-        import(&state, &p, &body, spec).await
-    })
+async fn import_kind<T: Send + Sync + 'static>(
+    spec: Import<T>,
+    state: AppState,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ImportSummary>> {
+    admit(&p, spec.0, &headers)?;
+    import(&state, &p, &body, spec).await
+}
+
+/// One `POST` handler per record kind, each documented with its record type.
+macro_rules! import_handlers {
+    ($($fn:ident $path:literal $tag:literal $ty:ty = $spec:expr, $who:literal, $what:literal;)*) => {$(
+        #[doc = $what]
+        #[doc = ""]
+        #[doc = "All records are checked before any is stored; a bad one refuses the request, naming its index and field."]
+        #[doc = $who]
+        #[utoipa::path(post, path = $path, tag = $tag, request_body = Records<$ty>,
+            responses((status = 200, body = ImportSummary)))]
+        pub async fn $fn(Caller(state, p): Caller, headers: HeaderMap, body: Bytes)
+            -> ApiResult<Json<ImportSummary>> {
+            import_kind($spec, state, p, headers, body).await
+        }
+    )*};
+}
+
+import_handlers! {
+    import_offices "/offices" "reference" Office = OFFICES, "Who: admin, machine.", "Import offices (DATA.md Office).";
+    import_officers "/officers" "reference" Officer = OFFICERS, "Who: admin, machine.", "Import officers (DATA.md Officer).";
+    import_enterprises "/enterprises" "reference" Enterprise = ENTERPRISES, "Who: admin, machine.",
+        "Import enterprises (DATA.md Enterprise).";
+    import_forex "/forex" "external" ForexPayment = FOREX, "Who: admin, machine.",
+        "Import payments abroad (DATA.md Forex payment).";
+    import_invoices "/invoices" "external" TaxInvoice = INVOICES, "Who: admin, machine.",
+        "Import tax invoices (DATA.md Tax invoice).";
+    import_outcomes "/outcomes" "controls" Outcome = OUTCOMES, "Who: admin, machine.",
+        "Import control outcomes from other systems (DATA.md Outcome).";
+    import_releases "/releases" "controls" Release = RELEASES, "Who: admin, machine.",
+        "Import releases (DATA.md Release).";
 }
 
 async fn reload_offices(state: &AppState) -> ApiResult<()> {
@@ -402,19 +461,27 @@ async fn reload_offices(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WorkforceQuery {
+    /// `disciplinary`, `inspection`, `assessment` or `litigation`.
     kind: Option<String>,
 }
 
-/// `POST /api/v1/workforce?kind=disciplinary|inspection|assessment|litigation`.
+/// Import workforce records of one kind (DATA.md Workforce records).
+///
+/// The body holds the fields of the kind named by `?kind=` (the
+/// `WorkforceRecord` variant of that kind, without `kind`).
+/// Who: admin, integrity_supervisor.
+#[utoipa::path(post, path = "/workforce", tag = "reference", params(WorkforceQuery),
+    request_body(content = Records<serde_json::Value>, description = "WorkforceRecord fields of the kind named by ?kind="),
+    responses((status = 200, body = ImportSummary)))]
 pub async fn import_workforce(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Query(q): Query<WorkforceQuery>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImportSummary>> {
     admit(&p, Perm::ImportWorkforce, &headers)?;
     let parse: fn(&Value) -> Result<WorkforceRecord, ValidationError> = match q.kind.as_deref() {
         Some("disciplinary") => WorkforceRecord::disciplinary_from_json,
@@ -434,65 +501,86 @@ pub async fn import_workforce(
 
 // ------------------------------------------------------- reference reads
 
-pub async fn list_offices(State(state): State<AppState>, _p: Principal) -> Json<Value> {
-    Json(json!({ "offices": *state.offices() }))
+/// The office tree (HQ → district → office).
+///
+/// Who: any caller.
+#[utoipa::path(get, path = "/offices", tag = "reference", responses((status = 200, body = OfficeList)))]
+pub async fn list_offices(State(state): State<AppState>, _p: Principal) -> Json<OfficeList> {
+    Json(OfficeList { offices: state.offices().to_vec() })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OfficeQuery {
+    /// An office code: its subtree (within the caller's offices).
     office: Option<String>,
 }
 
-pub async fn list_officers(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<OfficeQuery>,
-) -> ApiResult<Json<Value>> {
+/// Officers in the caller's offices.
+///
+/// Who: district_manager, hq_manager, integrity_supervisor, admin.
+#[utoipa::path(get, path = "/officers", tag = "reference", params(OfficeQuery),
+    responses((status = 200, body = OfficerList)))]
+pub async fn list_officers(Caller(state, p): Caller, Query(q): Query<OfficeQuery>) -> ApiResult<Json<OfficerList>> {
     p.require(Perm::ReadOfficers)?;
     let scope = office_scope(&p, &state.offices(), &q.office)?;
     let mut rows = state.read(|s| Ok(s.officers()?)).await?;
     rows.retain(|o| scope.as_ref().is_none_or(|s| s.contains(&o.office)));
-    Ok(Json(json!({ "officers": rows })))
+    Ok(Json(OfficerList { officers: rows }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EnterpriseQuery {
+    /// Part of the id or name.
     q: Option<String>,
+    /// 1 to 1000 (default 50).
     limit: Option<usize>,
 }
 
+/// Enterprises with their credit class and risk level, highest risk first.
+///
+/// Who: field_officer, risk_analyst, managers, department_user.
+#[utoipa::path(get, path = "/enterprises", tag = "reference", params(EnterpriseQuery),
+    responses((status = 200, body = EnterpriseList)))]
 pub async fn list_enterprises(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Query(q): Query<EnterpriseQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EnterpriseList>> {
     p.require(Perm::ReadEnterprises)?;
     let limit = limit_param(q.limit, 50, 1000)?;
     let needle = q.q.unwrap_or_default().to_lowercase();
     let (ents, levels) = state.read(|s| Ok((s.enterprises()?, s.risk_levels("enterprise", None)?))).await?;
     let level: std::collections::HashMap<&str, &riskgate_store::RiskLevelRecord> =
         levels.iter().map(|l| (l.key.as_str(), l)).collect();
-    let mut rows: Vec<Value> = ents
-        .iter()
+    let mut rows: Vec<EnterpriseRow> = ents
+        .into_iter()
         .filter(|e| {
             needle.is_empty() || e.id.to_lowercase().contains(&needle) || e.name.to_lowercase().contains(&needle)
         })
         .map(|e| {
             let l = level.get(e.id.as_str());
-            json!({"id": e.id, "name": e.name, "credit_class": e.credit_class.as_str(),
-                   "risk_level": l.map(|l| l.level.clone()), "risk_score": l.map(|l| l.score)})
+            EnterpriseRow {
+                risk_level: l.map(|l| l.level.clone()),
+                risk_score: l.map(|l| l.score),
+                id: e.id,
+                name: e.name,
+                credit_class: e.credit_class,
+            }
         })
         .collect();
-    rows.sort_by(|a, b| b["risk_score"].as_f64().unwrap_or(-1.0).total_cmp(&a["risk_score"].as_f64().unwrap_or(-1.0)));
+    rows.sort_by(|a, b| b.risk_score.unwrap_or(-1.0).total_cmp(&a.risk_score.unwrap_or(-1.0)));
     rows.truncate(limit);
-    Ok(Json(json!({ "enterprises": rows })))
+    Ok(Json(EnterpriseList { enterprises: rows }))
 }
 
-pub async fn get_enterprise(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+/// An enterprise with its risk level and history, and its latest 50 controls
+/// in the caller's offices with their outcomes.
+///
+/// Who: field_officer, risk_analyst, managers, department_user.
+#[utoipa::path(get, path = "/enterprises/{id}", tag = "reference", params(("id" = String, Path)),
+    responses((status = 200, body = EnterpriseDetail)))]
+pub async fn get_enterprise(Caller(state, p): Caller, Path(id): Path<String>) -> ApiResult<Json<EnterpriseDetail>> {
     p.require(Perm::ReadEnterprises)?;
     let offices = p.office_filter();
     let key = id.clone();
@@ -506,38 +594,38 @@ pub async fn get_enterprise(
             let mut controls = Vec::new();
             for d in decls.iter().filter(|d| d.channel.as_deref().is_some_and(|c| c != "green")).take(50) {
                 let t = s.task_outcomes(&d.id)?;
-                // The search row's fields, plus the task and its outcomes.
-                let mut row = serde_json::to_value(d)?;
-                row["task"] = serde_json::to_value(&t.task)?;
-                row["outcomes"] = serde_json::to_value(&t.outcomes)?;
-                controls.push(row);
+                controls.push(ControlRow { declaration: d.clone(), task: t.task, outcomes: t.outcomes });
             }
             Ok((ent, history, decls.len(), controls))
         })
         .await?;
     let Some(ent) = ent else { return Err(ApiError::not_found(format!("no enterprise {id:?}"))) };
-    Ok(Json(json!({
-        "enterprise": ent,
-        "risk_level": history.first(),
-        "history": history,
-        "recent_declarations": decls,
-        "recent_controls": controls,
-    })))
+    Ok(Json(EnterpriseDetail {
+        enterprise: ent,
+        risk_level: history.first().cloned(),
+        history,
+        recent_declarations: decls,
+        recent_controls: controls,
+    }))
 }
 
 // -------------------------------------------------------------- controls
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ControlsQuery {
+    /// An office code: its subtree (within the caller's offices).
     office: Option<String>,
+    /// 1 to 1000 (default 100).
     limit: Option<usize>,
 }
 
-pub async fn list_controls(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<ControlsQuery>,
-) -> ApiResult<Json<Value>> {
+/// Open control tasks in the caller's offices, highest risk first.
+///
+/// Who: field_officer, risk_analyst, district_manager, hq_manager.
+#[utoipa::path(get, path = "/controls", tag = "controls", params(ControlsQuery),
+    responses((status = 200, body = ControlList)))]
+pub async fn list_controls(Caller(state, p): Caller, Query(q): Query<ControlsQuery>) -> ApiResult<Json<ControlList>> {
     p.require(Perm::ReadControls)?;
     let limit = limit_param(q.limit, 100, 1000)?;
     let offices = state.offices();
@@ -565,18 +653,23 @@ pub async fn list_controls(
         .await?;
     tasks.sort_by(|a, b| b.risk_value.total_cmp(&a.risk_value).then(a.id.cmp(&b.id)));
     tasks.truncate(limit);
-    Ok(Json(json!({ "controls": tasks })))
+    Ok(Json(ControlList { controls: tasks }))
 }
 
-/// `POST /api/v1/controls/{declaration_id}/outcome`: a DATA.md outcome;
-/// `declaration_id` comes from the path and `officer` is the caller.
+/// Record the outcome of a control the caller did.
+///
+/// A DATA.md outcome: `declaration_id` comes from the path and `officer`
+/// is the caller; the server stamps the times. The control task must be
+/// open. Who: field_officer.
+#[utoipa::path(post, path = "/controls/{id}/outcome", tag = "controls",
+    params(("id" = String, Path, description = "The declaration id")),
+    request_body = OutcomeBody, responses((status = 200, body = ImportSummary)))]
 pub async fn record_outcome(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImportSummary>> {
     p.require(Perm::RecordOutcome)?;
     require_json(&headers)?;
     let mut v: Value = crate::state::parse_json(&body)?;
@@ -639,23 +732,33 @@ fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn list_rules(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// Rule versions with live statistics and runaway alarms (no logic).
+///
+/// Who: risk_analyst, district_manager, hq_manager.
+#[utoipa::path(get, path = "/rules", tag = "rules", responses((status = 200, body = RuleList)))]
+pub async fn list_rules(Caller(state, p): Caller) -> ApiResult<Json<RuleList>> {
     p.require(Perm::ReadRuleStats)?;
     let rows = state.read(|s| riskgate_app::rules::list_in(s)).await?;
-    Ok(Json(json!({ "rules": rows, "runaway_rate": riskgate_app::rules::RUNAWAY_RATE })))
+    Ok(Json(RuleList { rules: rows, runaway_rate: riskgate_app::rules::RUNAWAY_RATE }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionQuery {
+    /// A rule version (default: the latest).
     version: Option<u32>,
 }
 
+/// A rule version with its logic and all its versions.
+///
+/// The read is logged as a read of rule logic (`rule_read`). Who: risk_analyst.
+#[utoipa::path(get, path = "/rules/{id}", tag = "rules", params(("id" = String, Path), VersionQuery),
+    responses((status = 200, body = RuleDetail)))]
 pub async fn get_rule(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RuleDetail>> {
     p.require(Perm::RuleLogic)?;
     let (rec, versions) = state
         .read(move |s| {
@@ -663,13 +766,15 @@ pub async fn get_rule(
                 Ok(r) => r,
                 Err(_) => return Ok(None),
             };
-            let versions: Vec<Value> = s
+            let versions: Vec<RuleVersion> = s
                 .rules()?
                 .into_iter()
                 .filter(|r| r.def.id == id)
-                .map(|r| {
-                    json!({"version": r.def.version, "status": r.status.as_str(), "created_by": r.created_by,
-                                "approved_by": r.approved_by})
+                .map(|r| RuleVersion {
+                    version: r.def.version,
+                    status: r.status,
+                    created_by: r.created_by,
+                    approved_by: r.approved_by,
                 })
                 .collect();
             // A read of rule logic is logged.
@@ -678,7 +783,7 @@ pub async fn get_rule(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("no such rule or version"))?;
-    Ok(Json(json!({ "rule": rec, "status": rec.status.as_str(), "versions": versions })))
+    Ok(Json(RuleDetail { status: rec.status, rule: rec, versions }))
 }
 
 /// A draft as JSON: the fields of a rule file.
@@ -692,38 +797,42 @@ fn compile_error(e: &riskgate_rules::RuleError) -> ApiError {
     riskgate_app::rules::rule_syntax(e, "").into()
 }
 
+/// Create a draft rule version.
+///
+/// A condition that does not compile is refused (`rule_syntax`, with line
+/// and column). Who: risk_analyst.
+#[utoipa::path(post, path = "/rules", tag = "rules", request_body = riskgate_app::rules::RuleFile,
+    responses((status = 201, body = RuleAnswer)))]
 pub async fn create_rule(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<RuleAnswer>)> {
     p.require(Perm::RuleLogic)?;
     require_json(&headers)?;
     let def = draft(&body)?;
     let rec = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::add_checked(app, def, "")?)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "rule": rec, "status": rec.status.as_str() }))).into_response())
+    Ok((StatusCode::CREATED, Json(RuleAnswer { status: rec.status, rule: rec })))
 }
 
+/// The body of `POST /rules/test` as parsed: the draft and declarations
+/// stay JSON until they are validated with their own error paths.
 #[derive(Deserialize)]
 pub struct TestBody {
-    /// A stored rule (latest version unless `version`)…
     id: Option<String>,
     version: Option<u32>,
-    /// …or a draft not yet stored.
     rule: Option<Value>,
     declaration_ids: Option<Vec<String>>,
     declarations: Option<Vec<Value>>,
 }
 
-/// `POST /api/v1/rules/test`: does the rule fire on these declarations
-/// (stored ones by id, or given in full), with today's context.
-pub async fn test_rule(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+/// Test a stored rule or a draft on declarations.
+///
+/// Does the rule fire on these declarations (stored ones by id, or given in
+/// full), with today's context. Who: risk_analyst.
+#[utoipa::path(post, path = "/rules/test", tag = "rules", request_body = RuleTest,
+    responses((status = 200, body = RuleTestAnswer)))]
+pub async fn test_rule(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Json<RuleTestAnswer>> {
     p.require(Perm::RuleLogic)?;
     require_json(&headers)?;
     let b: TestBody = crate::state::parse_json(&body)?;
@@ -768,25 +877,34 @@ pub async fn test_rule(
     })
     .await?;
     let hits = results.iter().filter(|(_, h)| *h).count();
-    Ok(Json(json!({
-        "results": results.iter().map(|(id, h)| json!({"declaration_id": id, "fires": h})).collect::<Vec<_>>(),
-        "hits": hits,
-    })))
+    Ok(Json(RuleTestAnswer {
+        results: results.into_iter().map(|(declaration_id, fires)| RuleTestResult { declaration_id, fires }).collect(),
+        hits,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BacktestQuery {
+    /// A rule version (default: the latest).
     version: Option<u32>,
+    /// A day (YYYY-MM-DD) or an RFC 3339 time.
     from: Option<String>,
+    /// A day (inclusive) or an RFC 3339 time (exclusive).
     to: Option<String>,
 }
 
+/// Back-test a rule version on stored history.
+///
+/// Targeting rate, hit rate, revenue, overlap with active rules and load
+/// per office (logged as `rule_backtest`). Who: risk_analyst.
+#[utoipa::path(post, path = "/rules/{id}/backtest", tag = "rules", params(("id" = String, Path), BacktestQuery),
+    responses((status = 200, body = BacktestAnswer)))]
 pub async fn backtest_rule(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     Query(q): Query<BacktestQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BacktestAnswer>> {
     p.require(Perm::RuleLogic)?;
     let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
     let lists = state.write(|live| Ok(riskgate_app::rules::clone_lists(&live.app))).await?;
@@ -800,33 +918,35 @@ pub async fn backtest_rule(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("no such rule or version"))?;
-    Ok(Json(json!({ "backtest": b })))
+    Ok(Json(BacktestAnswer { backtest: b }))
 }
 
+/// Approve a draft rule version: it becomes active.
+///
+/// The approver must not be its author (`four_eyes`). Who: risk_analyst.
+#[utoipa::path(post, path = "/rules/{id}/approve", tag = "rules", params(("id" = String, Path), VersionQuery),
+    responses((status = 200, body = RuleAnswer)))]
 pub async fn approve_rule(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RuleAnswer>> {
     p.require(Perm::RuleLogic)?;
     let rec = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::approve(app, &id, q.version)?)).await?;
-    Ok(Json(json!({ "rule": rec, "status": rec.status.as_str() })))
+    Ok(Json(RuleAnswer { status: rec.status, rule: rec }))
 }
 
-#[derive(Deserialize)]
-pub struct RetireBody {
-    reason: String,
-    version: Option<u32>,
-}
-
+/// Retire a rule version with a reason.
+///
+/// Who: risk_analyst.
+#[utoipa::path(post, path = "/rules/{id}/retire", tag = "rules", params(("id" = String, Path)),
+    request_body = RetireBody, responses((status = 200, body = RuleAnswer)))]
 pub async fn retire_rule(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RuleAnswer>> {
     p.require(Perm::RuleLogic)?;
     require_json(&headers)?;
     let b: RetireBody = crate::state::parse_json(&body)?;
@@ -835,18 +955,28 @@ pub async fn retire_rule(
     }
     let rec =
         as_caller(&state, &p, move |app| Ok(riskgate_app::rules::retire(app, &id, b.version, &b.reason)?)).await?;
-    Ok(Json(json!({ "rule": rec, "status": rec.status.as_str() })))
+    Ok(Json(RuleAnswer { status: rec.status, rule: rec }))
 }
 
 // ---------------------------------------------------------------- models
 
-pub async fn list_models(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// Model versions with their evaluation figures.
+///
+/// Who: risk_analyst, hq_manager.
+#[utoipa::path(get, path = "/models", tag = "models", responses((status = 200, body = ModelList)))]
+pub async fn list_models(Caller(state, p): Caller) -> ApiResult<Json<ModelList>> {
     p.require(Perm::ReadModels)?;
     let models = state.read(|s| Ok(s.models()?)).await?;
-    Ok(Json(json!({ "models": models })))
+    Ok(Json(ModelList { models }))
 }
 
-pub async fn get_model(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// A model's evaluation and, for a shadow model, its comparison with the
+/// active one on the same controlled declarations.
+///
+/// Who: risk_analyst, hq_manager.
+#[utoipa::path(get, path = "/models/{id}", tag = "models", params(("id" = String, Path)),
+    responses((status = 200, body = ModelDetail)))]
+pub async fn get_model(Caller(state, p): Caller, Path(id): Path<String>) -> ApiResult<Json<ModelDetail>> {
     p.require(Perm::ReadModels)?;
     let key = id.clone();
     let (m, shadow) = state.read(move |s| Ok((s.model(&key)?, s.shadow_outcomes(&key)?))).await?;
@@ -858,30 +988,29 @@ pub async fn get_model(State(state): State<AppState>, p: Principal, Path(id): Pa
         let active: Vec<f64> = shadow.iter().map(|s| s.0).collect();
         let shadowed: Vec<f64> = shadow.iter().map(|s| s.1).collect();
         let rates = [0.1, 0.25, 0.5];
-        json!({
-            "controlled_with_outcome": shadow.len(),
-            "active": riskgate_app::model::weighted_at(&active, &found, &zeros, &ones, &rates),
-            "shadow": riskgate_app::model::weighted_at(&shadowed, &found, &zeros, &ones, &rates),
-        })
+        ShadowComparison {
+            controlled_with_outcome: shadow.len(),
+            active: riskgate_app::model::weighted_at(&active, &found, &zeros, &ones, &rates),
+            shadow: riskgate_app::model::weighted_at(&shadowed, &found, &zeros, &ones, &rates),
+        }
     });
-    Ok(Json(json!({ "model": m, "shadow_comparison": comparison })))
+    Ok(Json(ModelDetail { model: m, shadow_comparison: comparison }))
 }
 
-#[derive(Deserialize)]
-pub struct StatusBody {
-    status: String,
-}
-
+/// Make a model active, shadow or retired.
+///
+/// Who: risk_analyst.
+#[utoipa::path(post, path = "/models/{id}/status", tag = "models", params(("id" = String, Path)),
+    request_body = ModelStatus, responses((status = 200, body = ModelStatus)))]
 pub async fn set_model_status(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ModelStatus>> {
     p.require(Perm::ChangeModels)?;
     require_json(&headers)?;
-    let b: StatusBody = crate::state::parse_json(&body)?;
+    let b: ModelStatus = crate::state::parse_json(&body)?;
     if !matches!(b.status.as_str(), "active" | "shadow" | "retired") {
         return Err(ApiError::invalid(
             "status",
@@ -897,20 +1026,29 @@ pub async fn set_model_status(
         reload(app)
     })
     .await?;
-    Ok(Json(json!({ "status": b.status })))
+    Ok(Json(ModelStatus { status: b.status }))
 }
 
 // ------------------------------------------------------------------ KPIs
 
 /// `?office=&from=&to=`: an office subtree and a period (KPIs, integrity).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
+    /// An office code: its subtree (within the caller's offices).
     pub(crate) office: Option<String>,
+    /// A day (YYYY-MM-DD, China time) or an RFC 3339 time.
     pub(crate) from: Option<String>,
+    /// A day (inclusive) or an RFC 3339 time (exclusive).
     pub(crate) to: Option<String>,
 }
 
-pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<PeriodQuery>) -> ApiResult<Json<Value>> {
+/// The M9 KPIs with formulas and targets, rolled up office → district →
+/// HQ, for the caller's offices.
+///
+/// `/kpis` is the same. Who: all people.
+#[utoipa::path(get, path = "/kpi", tag = "kpi", params(PeriodQuery), responses((status = 200, body = KpiAnswer)))]
+pub async fn kpi(Caller(state, p): Caller, Query(q): Query<PeriodQuery>) -> ApiResult<Json<KpiAnswer>> {
     p.require(Perm::ReadKpi)?;
     let offices = state.offices();
     let scope = office_scope(&p, &offices, &q.office)?;
@@ -919,24 +1057,34 @@ pub async fn kpi(State(state): State<AppState>, p: Principal, Query(q): Query<Pe
     if let Some(s) = scope {
         units.retain(|u| s.contains(&u.code));
     }
-    Ok(Json(json!({ "from": q.from, "to": q.to, "units": units })))
+    Ok(Json(KpiAnswer { from: q.from, to: q.to, units }))
 }
 
-#[derive(Deserialize)]
+/// The same as `/kpi` (an alias kept for clients of the first release).
+#[utoipa::path(get, path = "/kpis", tag = "kpi", params(PeriodQuery), responses((status = 200, body = KpiAnswer)))]
+pub async fn kpis(c: Caller, q: Query<PeriodQuery>) -> ApiResult<Json<KpiAnswer>> {
+    kpi(c, q).await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrendQuery {
+    /// An office code (default: the caller's unit, or HQ).
     office: Option<String>,
+    /// `week` (default) or `month`.
     period: Option<String>,
+    /// YYYY-MM-DD.
     from: Option<String>,
+    /// YYYY-MM-DD.
     to: Option<String>,
 }
 
-/// `GET /api/v1/kpi/trend`: one unit's figures per week or month. Without
-/// `from`/`to`, the twelve periods up to the latest declaration.
-pub async fn kpi_trend(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<TrendQuery>,
-) -> ApiResult<Json<Value>> {
+/// One unit's KPI figures per week or month.
+///
+/// Without `from`/`to`, the twelve periods up to the latest declaration.
+/// `/kpis/trend` is the same. Who: all people.
+#[utoipa::path(get, path = "/kpi/trend", tag = "kpi", params(TrendQuery), responses((status = 200, body = KpiTrend)))]
+pub async fn kpi_trend(Caller(state, p): Caller, Query(q): Query<TrendQuery>) -> ApiResult<Json<KpiTrend>> {
     use chrono::{Datelike, Duration, NaiveDate};
     p.require(Perm::ReadKpi)?;
     let offices = state.offices();
@@ -964,7 +1112,8 @@ pub async fn kpi_trend(
         .await?
         .first()
         .map(|d| d.declared_at.date_naive());
-    let Some(end) = to.or(latest) else { return Ok(Json(json!({ "office": unit, "periods": [] }))) };
+    let period = if monthly { "month" } else { "week" }.to_string();
+    let Some(end) = to.or(latest) else { return Ok(Json(KpiTrend { office: unit, period, periods: vec![] })) };
     // Period starts: Monday of the week, or the first of the month.
     let start_of = |d: NaiveDate| {
         if monthly {
@@ -999,42 +1148,62 @@ pub async fn kpi_trend(
             bounds.iter().map(|(a, b)| Ok(s.office_counts(Some(*a), Some(*b))?)).collect::<anyhow::Result<Vec<_>>>()
         })
         .await?;
-    let rows: Vec<Value> = periods
+    let rows: Vec<TrendPeriod> = periods
         .iter()
         .zip(counts)
         .map(|((a, b), c)| {
             let units = riskgate_app::kpi::rollup(&offices, &c);
             let u = units.into_iter().find(|u| u.code == unit);
             let label = if monthly { a.format("%Y-%m").to_string() } else { a.format("%G-W%V").to_string() };
-            json!({"period": label, "from": a, "to": *b - Duration::days(1),
-                   "declarations": u.as_ref().map_or(0, |u| u.declarations),
-                   "figures": u.map(|u| u.figures).unwrap_or_default()})
+            TrendPeriod {
+                period: label,
+                from: *a,
+                to: *b - Duration::days(1),
+                declarations: u.as_ref().map_or(0, |u| u.declarations),
+                figures: u.map(|u| u.figures).unwrap_or_default(),
+            }
         })
         .collect();
-    Ok(Json(json!({ "office": unit, "period": if monthly { "month" } else { "week" }, "periods": rows })))
+    Ok(Json(KpiTrend { office: unit, period, periods: rows }))
+}
+
+/// The same as `/kpi/trend`.
+#[utoipa::path(get, path = "/kpis/trend", tag = "kpi", params(TrendQuery), responses((status = 200, body = KpiTrend)))]
+pub async fn kpis_trend(c: Caller, q: Query<TrendQuery>) -> ApiResult<Json<KpiTrend>> {
+    kpi_trend(c, q).await
 }
 
 // ------------------------------------------------------------ action log
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActionsQuery {
+    /// The actor.
     officer: Option<String>,
+    /// An office code: its subtree.
     office: Option<String>,
+    /// The action kind (`login`, `rule_add`, `record_outcome`, ...).
     action: Option<String>,
+    /// Same as `action`.
     kind: Option<String>,
+    /// A day (YYYY-MM-DD) or an RFC 3339 time.
     from: Option<String>,
+    /// A day (inclusive) or an RFC 3339 time (exclusive).
     to: Option<String>,
+    /// 1 to 5000 (default 100).
     limit: Option<usize>,
 }
 
 /// The most recent entries looked through for a filtered query.
 const ACTIONS_WINDOW: usize = 50_000;
 
-pub async fn list_actions(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<ActionsQuery>,
-) -> ApiResult<Json<Value>> {
+/// The action log (hash-chained), newest first.
+///
+/// Filters look through the latest 50,000 entries; the read is itself
+/// logged. Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/actions", tag = "actions", params(ActionsQuery),
+    responses((status = 200, body = ActionList)))]
+pub async fn list_actions(Caller(state, p): Caller, Query(q): Query<ActionsQuery>) -> ApiResult<Json<ActionList>> {
     p.require(Perm::ReadActions)?;
     let limit = limit_param(q.limit, 100, 5000)?;
     let scope = office_scope(&p, &state.offices(), &q.office)?;
@@ -1061,11 +1230,14 @@ pub async fn list_actions(
             Ok(rows)
         })
         .await?;
-    Ok(Json(json!({ "actions": rows })))
+    Ok(Json(ActionList { actions: rows }))
 }
 
-/// `GET /api/v1/actions/verify`: the hash chain checked end to end.
-pub async fn verify_actions(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// Check the action log's hash chain end to end.
+///
+/// Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/actions/verify", tag = "actions", responses((status = 200, body = ChainCheck)))]
+pub async fn verify_actions(Caller(state, p): Caller) -> ApiResult<Json<ChainCheck>> {
     p.require(Perm::ReadActions)?;
     let broken = state
         .read(move |s| {
@@ -1073,5 +1245,5 @@ pub async fn verify_actions(State(state): State<AppState>, p: Principal) -> ApiR
             Ok(s.verify_actions()?)
         })
         .await?;
-    Ok(Json(json!({ "intact": broken.is_none(), "broken_at": broken })))
+    Ok(Json(ChainCheck { intact: broken.is_none(), broken_at: broken }))
 }

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 pub use riskgate_app::accounts::*;
 use riskgate_core::Office;
 use riskgate_store::{Session, User};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
@@ -97,6 +96,17 @@ fn csrf_ok(parts: &Parts) -> bool {
     }
 }
 
+/// The state and the authenticated caller: what every API handler takes.
+pub struct Caller(pub AppState, pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Caller(state.clone(), Principal::from_request_parts(parts, state).await?))
+    }
+}
+
 enum Credential {
     Session(String),
     Token { id: String, secret: String },
@@ -169,16 +179,15 @@ fn principal(u: User, token: Option<(String, Vec<String>)>, offices: &[Office]) 
     })
 }
 
-pub fn me_json(p: &Principal) -> serde_json::Value {
-    let perms: Vec<String> = ALL_PERMS.iter().filter(|x| p.may(**x)).map(|x| format!("{x:?}")).collect();
-    json!({
-        "username": p.username,
-        "display_name": p.display_name,
-        "role": p.role.as_str(),
-        "office": p.office,
-        "department": p.department,
-        "permissions": perms,
-    })
+pub fn me_json(p: &Principal) -> crate::answers::Me {
+    crate::answers::Me {
+        username: p.username.clone(),
+        display_name: p.display_name.clone(),
+        role: p.role.as_str().to_string(),
+        office: p.office.clone(),
+        department: p.department.clone(),
+        permissions: ALL_PERMS.iter().filter(|x| p.may(**x)).map(|x| format!("{x:?}")).collect(),
+    }
 }
 
 pub const ALL_PERMS: [Perm; 19] = [
@@ -203,16 +212,14 @@ pub const ALL_PERMS: [Perm; 19] = [
     Perm::ManageAccounts,
 ];
 
-#[derive(Deserialize)]
-pub struct Login {
-    username: String,
-    password: String,
-}
-
-/// `POST /api/v1/session`: same answer for an unknown user, a wrong
-/// password and a disabled account.
+/// Log in: sets the HttpOnly, SameSite=Strict session cookie.
+///
+/// The same answer for an unknown user, a wrong password and a disabled
+/// account. Who: anyone.
+#[utoipa::path(post, path = "/session", tag = "session", request_body = crate::answers::Login, security(()),
+    responses((status = 200, body = crate::answers::Me, description = "Logged in; `Set-Cookie` carries the session")))]
 pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let login: Login = crate::state::parse_json(&body)?;
+    let login: crate::answers::Login = crate::state::parse_json(&body)?;
     let offices = state.offices();
     let (cookie_value, me) = state
         .read(move |store| {
@@ -250,7 +257,10 @@ pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Ap
     Ok(resp)
 }
 
-/// `DELETE /api/v1/session`.
+/// Log out: the session ends.
+///
+/// Who: any session.
+#[utoipa::path(delete, path = "/session", tag = "session", responses((status = 204, description = "Logged out")))]
 pub async fn logout(State(state): State<AppState>, p: Principal, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
         let h = sha256_hex(c);
@@ -263,6 +273,10 @@ pub async fn logout(State(state): State<AppState>, p: Principal, headers: Header
     Ok(resp)
 }
 
-pub async fn me(p: Principal) -> axum::Json<serde_json::Value> {
+/// The caller: username, role, office, department, permissions.
+///
+/// Who: any caller.
+#[utoipa::path(get, path = "/me", tag = "session", responses((status = 200, body = crate::answers::Me)))]
+pub async fn me(p: Principal) -> axum::Json<crate::answers::Me> {
     axum::Json(me_json(&p))
 }

@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::routing::{MethodRouter, get};
+use axum::extract::{Path, Query};
 use riskgate_integrity::{Config, Report, Subject, compute};
 use serde_json::{Value, json};
 
+use crate::answers::{OfficerProfile, Ranked, RankedOfficers, RankedPosts, RankedUnits, Warnings};
 use crate::api::{PeriodQuery, office_scope, time_param};
-use crate::auth::{Perm, Principal};
+use crate::auth::{Caller, Perm, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use riskgate_app::integrity::{history, load_input};
@@ -52,50 +52,80 @@ async fn read_report(state: &AppState, p: Principal, what: &str, prm: &Params) -
 }
 
 /// A ranked row: the subject without its evidence (that is in the profile).
-fn row(rank: usize, s: &Subject) -> Value {
-    let mut v = serde_json::to_value(s).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("evidence");
-        o.insert("rank".into(), json!(rank));
-    }
-    v
+fn row(rank: usize, s: &Subject) -> Ranked {
+    Ranked { rank, subject: Subject { evidence: vec![], ..s.clone() } }
 }
 
-fn ranked(rows: &[Subject], scope: &Option<HashSet<String>>) -> Vec<Value> {
+fn ranked(rows: &[Subject], scope: &Option<HashSet<String>>) -> Vec<Ranked> {
     rows.iter().filter(|s| visible(scope, s)).enumerate().map(|(i, s)| row(i + 1, s)).collect()
 }
 
-/// `GET /api/v1/integrity/{what}?office=&from=&to=`: the subjects of one
-/// level (`officers`, `posts`, `units`), ranked.
-pub(crate) fn ranked_route(what: &'static str, level: fn(&Report) -> &[Subject]) -> MethodRouter<AppState> {
-    get(move |State(state): State<AppState>, p: Principal, Query(q): Query<PeriodQuery>| async move {
-        let prm = params(&state, &p, &q)?;
-        let r = read_report(&state, p, what, &prm).await?;
-        ApiResult::Ok(Json(json!({ what: ranked(level(&r), &prm.scope) })))
-    })
+/// The subjects of one level (`officers`, `posts`, `units`), ranked, in
+/// the caller's offices; the read is logged.
+async fn level(
+    state: AppState,
+    p: Principal,
+    q: PeriodQuery,
+    what: &str,
+    level: fn(&Report) -> &[Subject],
+) -> ApiResult<Vec<Ranked>> {
+    let prm = params(&state, &p, &q)?;
+    let r = read_report(&state, p, what, &prm).await?;
+    Ok(ranked(level(&r), &prm.scope))
 }
 
-/// `GET /api/v1/integrity/warnings?office=&from=&to=`: every subject at warning.
-pub async fn warnings(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<PeriodQuery>,
-) -> ApiResult<Json<Value>> {
+/// Officers ranked by integrity score, highest first.
+///
+/// Each with level, indicator values against peers and reasons; the read
+/// is logged as `integrity_read`. Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/integrity/officers", tag = "integrity", params(PeriodQuery),
+    responses((status = 200, body = RankedOfficers)))]
+pub async fn officers(Caller(state, p): Caller, Query(q): Query<PeriodQuery>) -> ApiResult<Json<RankedOfficers>> {
+    Ok(Json(RankedOfficers { officers: level(state, p, q, "officers", |r| &r.officers).await? }))
+}
+
+/// Posts (office/post) ranked by integrity score (the read is logged).
+///
+/// Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/integrity/posts", tag = "integrity", params(PeriodQuery),
+    responses((status = 200, body = RankedPosts)))]
+pub async fn posts(Caller(state, p): Caller, Query(q): Query<PeriodQuery>) -> ApiResult<Json<RankedPosts>> {
+    Ok(Json(RankedPosts { posts: level(state, p, q, "posts", |r| &r.posts).await? }))
+}
+
+/// Units (offices) ranked by integrity score (the read is logged).
+///
+/// Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/integrity/units", tag = "integrity", params(PeriodQuery),
+    responses((status = 200, body = RankedUnits)))]
+pub async fn units(Caller(state, p): Caller, Query(q): Query<PeriodQuery>) -> ApiResult<Json<RankedUnits>> {
+    Ok(Json(RankedUnits { units: level(state, p, q, "units", |r| &r.units).await? }))
+}
+
+/// Officers, posts and units at warning level with their reasons (logged).
+///
+/// Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/integrity/warnings", tag = "integrity", params(PeriodQuery),
+    responses((status = 200, body = Warnings)))]
+pub async fn warnings(Caller(state, p): Caller, Query(q): Query<PeriodQuery>) -> ApiResult<Json<Warnings>> {
     let prm = params(&state, &p, &q)?;
     let r = read_report(&state, p, "warnings", &prm).await?;
-    let w: Vec<Value> = r.warnings().into_iter().filter(|s| visible(&prm.scope, s)).map(|s| row(0, s)).collect();
-    Ok(Json(json!({ "warnings": w })))
+    let w: Vec<Ranked> = r.warnings().into_iter().filter(|s| visible(&prm.scope, s)).map(|s| row(0, s)).collect();
+    Ok(Json(Warnings { warnings: w }))
 }
 
-/// `GET /api/v1/integrity/officers/{id}?from=&to=`: indicators against
-/// peers, reasons, month-by-month history and the evidence (declaration
-/// ids and the action-log entries themselves).
+/// One officer's integrity profile.
+///
+/// Indicators against peers, reasons, month-by-month history and the
+/// evidence (declaration ids and the action-log entries themselves); the
+/// read is logged. Who: integrity_supervisor, admin.
+#[utoipa::path(get, path = "/integrity/officers/{id}", tag = "integrity", params(("id" = String, Path), PeriodQuery),
+    responses((status = 200, body = OfficerProfile)))]
 pub async fn officer(
-    State(state): State<AppState>,
-    p: Principal,
+    Caller(state, p): Caller,
     Path(id): Path<String>,
     Query(q): Query<PeriodQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OfficerProfile>> {
     let prm = params(&state, &p, &q)?;
     let (from, to, scope) = (prm.from, prm.to, prm.scope.clone());
     let target = format!("officer {id}");
@@ -123,8 +153,5 @@ pub async fn officer(
     let Some((sub, hist, entries)) = found else {
         return Err(ApiError::not_found(format!("no officer {who:?} with controls in the caller's offices")));
     };
-    let mut v = serde_json::to_value(&sub).map_err(|e| ApiError::internal(&e))?;
-    v["history"] = serde_json::to_value(&hist).map_err(|e| ApiError::internal(&e))?;
-    v["log_entries"] = serde_json::to_value(&entries).map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(v))
+    Ok(Json(OfficerProfile { subject: sub, history: hist, log_entries: entries }))
 }

@@ -8,6 +8,7 @@
 //! a few *reader threads*, each with its own store connection, serve
 //! queries. Both are fed by channels and answer through oneshot channels.
 
+pub mod answers;
 mod api;
 pub mod auth;
 mod console;
@@ -30,8 +31,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use error::{ApiError, ApiResult};
 use riskgate_app::app::App;
@@ -73,51 +76,59 @@ pub fn start(at: &riskgate_app::app::StoreAt, events: Emitter) -> Result<(AppSta
     Ok((state, writer))
 }
 
-pub fn router(state: AppState) -> Router {
+/// Every route with its OpenAPI operation: the handlers registered here are
+/// the ones the document lists (`openapi::build`), so neither can miss one.
+pub fn api_router() -> OpenApiRouter<AppState> {
     use api::*;
-    let v1 = Router::new()
-        .route("/session", post(auth::login).delete(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/declarations", post(screening::submit).get(search_declarations))
-        .route("/declarations/{id}", get(get_declaration))
-        .route("/declarations/{id}/override", post(override_lane))
-        .route("/offices", get(list_offices).merge(import_route(OFFICES)))
-        .route("/officers", get(list_officers).merge(import_route(OFFICERS)))
-        .route("/enterprises", get(list_enterprises).merge(import_route(ENTERPRISES)))
-        .route("/enterprises/{id}", get(get_enterprise))
-        .route("/forex", import_route(FOREX))
-        .route("/invoices", import_route(INVOICES))
-        .route("/outcomes", import_route(OUTCOMES))
-        .route("/releases", import_route(RELEASES))
-        .route("/workforce", post(import_workforce))
-        .route("/controls", get(list_controls))
-        .route("/controls/{id}/outcome", post(record_outcome))
-        .route("/rules", get(list_rules).post(create_rule))
-        .route("/rules/test", post(test_rule))
-        .route("/rules/{id}", get(get_rule))
-        .route("/rules/{id}/backtest", post(backtest_rule))
-        .route("/rules/{id}/approve", post(approve_rule))
-        .route("/rules/{id}/retire", post(retire_rule))
-        .route("/models", get(list_models))
-        .route("/models/{id}", get(get_model))
-        .route("/models/{id}/status", post(set_model_status))
-        .route("/kpi", get(kpi))
-        .route("/kpis", get(kpi))
-        .route("/kpi/trend", get(kpi_trend))
-        .route("/kpis/trend", get(kpi_trend))
-        .route("/actions", get(list_actions))
-        .route("/actions/verify", get(verify_actions))
-        .route("/integrity/officers", integrity_api::ranked_route("officers", |r| &r.officers))
-        .route("/integrity/officers/{id}", get(integrity_api::officer))
-        .route("/integrity/posts", integrity_api::ranked_route("posts", |r| &r.posts))
-        .route("/integrity/units", integrity_api::ranked_route("units", |r| &r.units))
-        .route("/integrity/warnings", get(integrity_api::warnings))
-        .route("/openapi.json", get(openapi::document));
-    Router::new()
+    use integrity_api as integrity;
+    let v1 = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::login, auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(screening::submit, search_declarations))
+        .routes(routes!(get_declaration))
+        .routes(routes!(override_lane))
+        .routes(routes!(list_offices, import_offices))
+        .routes(routes!(list_officers, import_officers))
+        .routes(routes!(list_enterprises, import_enterprises))
+        .routes(routes!(get_enterprise))
+        .routes(routes!(import_forex))
+        .routes(routes!(import_invoices))
+        .routes(routes!(import_outcomes))
+        .routes(routes!(import_releases))
+        .routes(routes!(import_workforce))
+        .routes(routes!(list_controls))
+        .routes(routes!(record_outcome))
+        .routes(routes!(list_rules, create_rule))
+        .routes(routes!(test_rule))
+        .routes(routes!(get_rule))
+        .routes(routes!(backtest_rule))
+        .routes(routes!(approve_rule))
+        .routes(routes!(retire_rule))
+        .routes(routes!(list_models))
+        .routes(routes!(get_model))
+        .routes(routes!(set_model_status))
+        .routes(routes!(kpi))
+        .routes(routes!(kpis))
+        .routes(routes!(kpi_trend))
+        .routes(routes!(kpis_trend))
+        .routes(routes!(list_actions))
+        .routes(routes!(verify_actions))
+        .routes(routes!(integrity::officers))
+        .routes(routes!(integrity::officer))
+        .routes(routes!(integrity::posts))
+        .routes(routes!(integrity::units))
+        .routes(routes!(integrity::warnings))
+        .routes(routes!(openapi::document));
+    OpenApiRouter::new()
         .nest("/api/v1", v1)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api_router().split_for_parts();
+    routes
         // After routing, so requests are counted under their route pattern.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(console::serve)
@@ -179,11 +190,17 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "service", security(()),
+    responses((status = 200, description = "ok", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when a reader can query the store and the screening thread answers.
+/// Readiness: a reader can query the store and the screening thread answers.
+#[utoipa::path(get, path = "/readyz", tag = "service", security(()),
+    responses((status = 200, description = "ready", content_type = "text/plain", body = String),
+        (status = 503, description = "Unavailable (unavailable)", body = answers::ErrorAnswer)))]
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiResult<&'static str> {
     let probe = async {
         state.read(|s| Ok(s.declaration_count()?)).await?;
@@ -208,6 +225,9 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     resp
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "service", security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().text())
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use riskgate_app::imports::check_office;
@@ -18,9 +17,9 @@ use riskgate_core::Declaration;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::auth::{Perm, Principal};
+use crate::auth::{Caller, Perm};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{Answer, AppState, Item, Live, Request, Shared, Work};
+use crate::state::{Answer, Item, Live, Request, Shared, Work};
 
 /// Most declarations screened into one transaction.
 const GROUP: usize = 512;
@@ -29,12 +28,16 @@ pub const MAX_ARRAY: usize = 10_000;
 /// Checkpoint the engine after this many events, or when idle.
 const CHECKPOINT_EVERY: usize = 20_000;
 
-pub async fn submit(
-    State(state): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
+/// Screen one declaration (object) or many (array, all or nothing).
+///
+/// Answers the decision(s) synchronously, once they are durable. A
+/// declaration already stored answers its first decision unchanged; one
+/// stored as history answers 409 `historical` (in an array: an error item
+/// in its place). A bad declaration refuses the request, naming its index
+/// and field. Who: machine (scope declarations:write).
+#[utoipa::path(post, path = "/declarations", tag = "declarations", request_body = crate::answers::Declarations,
+    responses((status = 200, body = crate::answers::Screened), (status = 409, body = crate::answers::ErrorAnswer)))]
+pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     p.require(Perm::SubmitDeclarations)?;
     crate::api::require_json(&headers)?;
     let value: Value = crate::state::parse_json(&body)?;

@@ -238,13 +238,44 @@ async fn kpis_carry_the_workforce_figures_and_the_openapi_document_is_served() {
     // 401 (or its own refusal), never 404 or 405 as an unrouted one does.
     let unrouted = riskgate_server::testing::call(&f.router, "GET", "/api/v1/no-such-thing", "none", None).await;
     assert_eq!(unrouted.status, StatusCode::NOT_FOUND);
-    for (method, route, ..) in riskgate_server::openapi::ROUTES {
-        let uri = route.replace("{id}", "x");
-        let method_up = method.to_uppercase();
-        let status = riskgate_server::testing::call(&f.router, &method_up, &uri, "none", None).await.status;
-        assert!(
-            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {route} is documented but not routed ({status})"
-        );
+    let mut operations = 0;
+    for (route, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|m| ["get", "post", "delete"].contains(&m.as_str())) {
+            operations += 1;
+            // Every operation has a schema for its 200/201 JSON answer and
+            // documents its refusals.
+            let op = &item[method];
+            let ok = op["responses"].as_object().unwrap();
+            assert!(ok.keys().any(|s| s.starts_with('2')), "{method} {route}: no success answer");
+            let uri = route.replace("{id}", "x");
+            let method_up = method.to_uppercase();
+            let status = riskgate_server::testing::call(&f.router, &method_up, &uri, "none", None).await.status;
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {route} is documented but not routed ({status})"
+            );
+        }
     }
+    assert!(operations >= 46, "{operations} operations");
+    // Records are documented field by field, not as free-form objects.
+    let decl = &doc["components"]["schemas"]["Declaration"];
+    for field in ["id", "declared_at", "items", "trader", "currency"] {
+        assert!(decl["properties"][field].is_object(), "Declaration.{field} undocumented: {decl}");
+    }
+    let (_, k) = f.call("GET", "/api/v1/kpis", &f.analyst, None).await;
+    let check = |v: &serde_json::Value| riskgate_server::testing::check_answer(&doc, "get", "/api/v1/kpis", 200, v);
+    check(&k).unwrap();
+    // The check can fail: an undocumented property, a wrong type, a missing
+    // required property, an undocumented status.
+    let mut extra = k.clone();
+    extra["units"][0]["surprise"] = json!(1);
+    let mut wrong = k.clone();
+    wrong["units"][0]["declarations"] = json!("many");
+    let mut missing = k.clone();
+    missing["units"][0].as_object_mut().unwrap().remove("figures");
+    for (bad, what) in [(extra, "surprise"), (wrong, "declarations"), (missing, "figures")] {
+        let e = check(&bad).expect_err(what);
+        assert!(e.contains(what), "{e}");
+    }
+    assert!(riskgate_server::testing::check_answer(&doc, "get", "/api/v1/kpis", 418, &k).is_err());
 }

@@ -84,7 +84,7 @@ pub struct DeclarationQuery {
 }
 
 /// One row of a search result, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeclarationSummary {
     pub id: String,
     pub office: String,
@@ -99,7 +99,7 @@ pub struct DeclarationSummary {
 }
 
 /// The control task of one declaration, open or closed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TaskOutcomes {
     pub task: Option<crate::ControlTask>,
     pub outcomes: Vec<riskgate_core::Outcome>,

@@ -58,7 +58,7 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A rule version with its lifecycle record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleRecord {
     pub def: RuleDef,
     pub status: RuleStatus,
@@ -70,20 +70,24 @@ pub struct RuleRecord {
 }
 
 /// One entry for the action log (who, when, before, after, why).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Action {
     pub at: DateTime<FixedOffset>,
     pub actor: String,
     pub office: Option<String>,
     pub action: String,
     pub target: String,
+    /// The state before the change, when there was one.
+    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
+    /// The state after the change, or the filter of a read.
+    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
     pub reason: Option<String>,
 }
 
 /// A logged action as stored, with its place in the hash chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoggedAction {
     pub seq: i64,
     pub action: Action,
@@ -101,20 +105,22 @@ pub enum Event {
 }
 
 /// A learned model version with its evaluation figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelRecord {
     pub id: String,
     pub created_at: i64,
     pub created_by: String,
     /// `candidate`, `active`, `shadow` or `retired`.
     pub status: String,
+    /// The evaluation figures (hold-out precision, recall, AUC, ... by targeting rate).
+    #[schema(value_type = Object)]
     pub metrics: serde_json::Value,
     #[serde(skip)]
     pub bytes: Vec<u8>,
 }
 
 /// A recomputed risk level of an enterprise or a goods code (M3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RiskLevelRecord {
     /// `enterprise` or `goods`.
     pub kind: String,
@@ -122,6 +128,8 @@ pub struct RiskLevelRecord {
     pub computed_at: i64,
     pub level: String,
     pub score: f64,
+    /// The indicators behind the level.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
@@ -204,7 +212,7 @@ pub struct RuleStats {
 }
 
 /// A control task as an officer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControlTask {
     pub id: i64,
     pub declaration_id: String,
@@ -301,7 +309,7 @@ pub struct Override {
 }
 
 /// What an override changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OverrideDone {
     pub declaration_id: String,
     pub office: String,

@@ -467,6 +467,41 @@ fn a_shadow_model_never_changes_a_lane() {
     );
     shadowed.ok_as("admin", &["import", "outcomes", outs.to_str().unwrap()]);
     assert!(shadowed.ok_as("admin", &["model", "show", &id]).contains("shadow comparison"));
+    model_over_http(&shadowed.data(), &id);
+}
+
+/// A trained model's detail and status change over HTTP, each answer
+/// validated against the OpenAPI document.
+fn model_over_http(data: &std::path::Path, id: &str) {
+    use riskgate_server::testing::{call, check_answer};
+    let at = riskgate_app::StoreAt::Sqlite(data.to_path_buf());
+    let mut app = riskgate_app::App::open_at(&at, "setup").unwrap();
+    let ana = riskgate_app::accounts::NewUser {
+        username: "ana",
+        password: "correct horse",
+        role: "risk_analyst",
+        ..Default::default()
+    };
+    riskgate_app::accounts::add_user(app.store.as_mut(), "setup", ana).unwrap();
+    drop(app);
+    let sink = std::sync::Arc::new(riskgate_app::events::NoSink);
+    let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new("t", sink)).unwrap();
+    let router = riskgate_server::router(state);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let login = serde_json::json!({"username": "ana", "password": "correct horse"});
+        let cookie = call(&router, "POST", "/api/v1/session", "none", Some(login)).await.cookie.unwrap();
+        let doc = call(&router, "GET", "/api/v1/openapi.json", "none", None).await.body;
+        let m = call(&router, "GET", &format!("/api/v1/models/{id}"), &cookie, None).await;
+        assert_eq!(m.status, 200, "{}", m.body);
+        assert!(m.body["shadow_comparison"]["controlled_with_outcome"].as_u64() > Some(0), "{}", m.body);
+        check_answer(&doc, "get", "/api/v1/models/{id}", 200, &m.body).unwrap();
+        let retire = serde_json::json!({"status": "retired"});
+        let s = call(&router, "POST", &format!("/api/v1/models/{id}/status"), &cookie, Some(retire)).await;
+        assert_eq!((s.status.as_u16(), s.body["status"].as_str()), (200, Some("retired")), "{}", s.body);
+        check_answer(&doc, "post", "/api/v1/models/{id}/status", 200, &s.body).unwrap();
+    });
+    drop(router);
+    writer.join().unwrap();
 }
 
 #[test]

@@ -1,0 +1,455 @@
+//! Every JSON answer and request body of the API as a type. The handlers
+//! build these and the OpenAPI document is derived from them (utoipa), so
+//! the document cannot drift from what the server sends; the API tests
+//! validate every answer they see against it. Request bodies that the
+//! handlers validate field by field themselves (records, rule tests) are
+//! here only to be documented.
+
+use riskgate_app::kpi::{Figure, Unit};
+use riskgate_app::model::RateFigures;
+use riskgate_app::rules::{Backtest, ListRow};
+use riskgate_core::{
+    Channel, ControlKind, CreditClass, Decision, Declaration, Disposal, Enterprise, Office, Officer, Outcome,
+    OutcomeResult, RiskLevel, RuleStatus, Source,
+};
+use riskgate_integrity::{HistoryPoint, Subject};
+use riskgate_store::{ControlTask, DeclarationSummary, LoggedAction, ModelRecord, RiskLevelRecord, RuleRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+// ------------------------------------------------------------ errors
+
+/// Every refusal and failure: `{"error": {...}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorAnswer {
+    pub error: ErrorObject,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// A stable code (`info.x-error-codes` lists them with their statuses).
+    pub code: String,
+    pub message: String,
+    /// Path of the offending field, e.g. `items[0].hs_code` or `[3].office`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Line of a rule syntax error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Column of a rule syntax error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// What kind of rule error (`rule.syntax`, `rule.unknown_field`,
+    /// `rule.unknown_list`, `rule.type`, `rule.scope`, `rule.limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+// ---------------------------------------------------------- sessions
+
+#[derive(Deserialize, ToSchema)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+/// The caller as the server knows them.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub username: String,
+    pub display_name: String,
+    /// `field_officer`, `risk_analyst`, `district_manager`, `hq_manager`,
+    /// `integrity_supervisor`, `department_user`, `admin` or `machine`.
+    pub role: String,
+    pub office: Option<String>,
+    pub department: Option<String>,
+    /// The permissions the role grants (names as in `riskgate_app::accounts::Perm`).
+    pub permissions: Vec<String>,
+}
+
+// ------------------------------------------------------ declarations
+
+/// One declaration or an array of them (all or nothing).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Declarations {
+    One(Box<Declaration>),
+    Many(Vec<Declaration>),
+}
+
+/// The decision for one declaration, or one per declaration in order.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Screened {
+    One(Box<Decision>),
+    Many(Vec<ScreenedItem>),
+}
+
+/// In an array answer: the decision, or why there is none.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ScreenedItem {
+    Decision(Box<Decision>),
+    Historical(HistoricalItem),
+}
+
+/// A declaration stored as history (never screened) sent again.
+#[derive(Serialize, ToSchema)]
+pub struct HistoricalItem {
+    pub declaration_id: String,
+    pub error: ErrorObject,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeclarationList {
+    pub declarations: Vec<DeclarationSummary>,
+}
+
+/// A declaration with its decision, the decision explained, its control
+/// task and outcomes.
+#[derive(Serialize, ToSchema)]
+pub struct DeclarationDetail {
+    pub declaration: Declaration,
+    /// Stored as history: never screened.
+    pub historical: bool,
+    /// Rule reasons only for analysts.
+    pub decision: Option<Decision>,
+    pub explanation: Option<Explanation>,
+    pub task: Option<ControlTask>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// The decision in the terms an officer or analyst reads it.
+#[derive(Serialize, ToSchema)]
+pub struct Explanation {
+    pub channel: Channel,
+    pub risk_value: f64,
+    pub risk_level: RiskLevel,
+    pub source: Source,
+    pub disposal: Option<Disposal>,
+    pub instructions: String,
+    pub random_draw: bool,
+    /// The random-control rate when the declaration was drawn.
+    pub random_rate: Option<f64>,
+    pub selection_probability: f64,
+    pub score: Option<ScoreExplained>,
+    pub selectivity: Option<SelectivityExplained>,
+    pub credit: Option<CreditExplained>,
+    /// Why the conservative default was used, when it was.
+    pub fallback: Option<String>,
+    pub rules_fired: usize,
+    /// The rules that fired (analysts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleFired>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScoreExplained {
+    pub model: String,
+    pub probability: f64,
+    pub expected_revenue_cny: Option<f64>,
+    pub top_features: Vec<FeatureContribution>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeatureContribution {
+    pub feature: String,
+    pub contribution: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SelectivityExplained {
+    pub office: String,
+    pub threshold: f64,
+    pub target_rate: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreditExplained {
+    pub class: String,
+    pub factor: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleFired {
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    pub channel: Option<Channel>,
+    pub weight: f64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct OverrideBody {
+    /// `green` releases at once; `yellow` or `red` control.
+    pub channel: String,
+    pub reason: String,
+}
+
+// ----------------------------------------------------------- imports
+
+/// What an import stored.
+#[derive(Serialize, ToSchema)]
+pub struct ImportSummary {
+    pub kind: String,
+    pub accepted: usize,
+    /// Records already stored (same id), skipped.
+    pub duplicates: usize,
+}
+
+/// One record or an array of them (all or nothing).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Records<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// A control outcome recorded by the officer who did the control: a
+/// DATA.md outcome whose `declaration_id` comes from the path and whose
+/// `officer` is the caller; the server stamps missing times.
+#[derive(Serialize, ToSchema)]
+pub struct OutcomeBody {
+    pub control: ControlKind,
+    pub result: OutcomeResult,
+    /// DATA.md finding kinds (`undervaluation`, `misclassification`, ...).
+    pub findings: Option<Vec<String>>,
+    pub additional_duty: Option<f64>,
+    pub seizure: Option<bool>,
+    /// Stamped by the server when absent.
+    pub completed_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub released_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub note: Option<String>,
+    /// Must match the path when given.
+    pub declaration_id: Option<String>,
+    /// Must be the caller when given.
+    pub officer: Option<String>,
+}
+
+// ------------------------------------------------------ reference data
+
+#[derive(Serialize, ToSchema)]
+pub struct OfficeList {
+    pub offices: Vec<Office>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OfficerList {
+    pub officers: Vec<Officer>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnterpriseList {
+    pub enterprises: Vec<EnterpriseRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnterpriseRow {
+    pub id: String,
+    pub name: String,
+    pub credit_class: CreditClass,
+    pub risk_level: Option<String>,
+    pub risk_score: Option<f64>,
+}
+
+/// An enterprise with its risk level, history and recent controls.
+#[derive(Serialize, ToSchema)]
+pub struct EnterpriseDetail {
+    pub enterprise: Enterprise,
+    /// The latest computed level.
+    pub risk_level: Option<RiskLevelRecord>,
+    pub history: Vec<RiskLevelRecord>,
+    /// Declarations of the trader in the caller's offices (the latest 200 at most).
+    pub recent_declarations: usize,
+    pub recent_controls: Vec<ControlRow>,
+}
+
+/// A controlled declaration with its task and outcomes.
+#[derive(Serialize, ToSchema)]
+pub struct ControlRow {
+    #[serde(flatten)]
+    pub declaration: DeclarationSummary,
+    pub task: Option<ControlTask>,
+    pub outcomes: Vec<Outcome>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ControlList {
+    pub controls: Vec<ControlTask>,
+}
+
+// -------------------------------------------------------------- rules
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleList {
+    pub rules: Vec<ListRow>,
+    /// A rule selecting more than this share of recent traffic raises an alarm.
+    pub runaway_rate: f64,
+}
+
+/// A rule version and its lifecycle state.
+#[derive(Serialize, ToSchema)]
+pub struct RuleAnswer {
+    pub rule: RuleRecord,
+    pub status: RuleStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleDetail {
+    pub rule: RuleRecord,
+    pub status: RuleStatus,
+    pub versions: Vec<RuleVersion>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleVersion {
+    pub version: u32,
+    pub status: RuleStatus,
+    pub created_by: String,
+    pub approved_by: Option<String>,
+}
+
+/// A stored rule (latest version unless `version`) or a draft, tried on
+/// stored declarations (by id) or on declarations given in full.
+#[derive(ToSchema)]
+pub struct RuleTest {
+    pub id: Option<String>,
+    pub version: Option<u32>,
+    pub rule: Option<riskgate_app::rules::RuleFile>,
+    pub declaration_ids: Option<Vec<String>>,
+    pub declarations: Option<Vec<Declaration>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleTestAnswer {
+    pub results: Vec<RuleTestResult>,
+    pub hits: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleTestResult {
+    pub declaration_id: String,
+    pub fires: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BacktestAnswer {
+    pub backtest: Backtest,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RetireBody {
+    pub reason: String,
+    pub version: Option<u32>,
+}
+
+// ------------------------------------------------------------- models
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<ModelRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelDetail {
+    pub model: ModelRecord,
+    /// The active and this (shadow) model on the same controlled declarations.
+    pub shadow_comparison: Option<ShadowComparison>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShadowComparison {
+    pub controlled_with_outcome: usize,
+    pub active: Vec<RateFigures>,
+    pub shadow: Vec<RateFigures>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ModelStatus {
+    /// `active`, `shadow` or `retired`.
+    pub status: String,
+}
+
+// --------------------------------------------------------------- KPIs
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiAnswer {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// HQ, districts and offices in the caller's scope.
+    pub units: Vec<Unit>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiTrend {
+    pub office: String,
+    /// `week` or `month`.
+    pub period: String,
+    pub periods: Vec<TrendPeriod>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TrendPeriod {
+    /// `2026-W14` or `2026-04`.
+    pub period: String,
+    pub from: chrono::NaiveDate,
+    /// The last day of the period.
+    pub to: chrono::NaiveDate,
+    pub declarations: u64,
+    pub figures: Vec<Figure>,
+}
+
+// --------------------------------------------------------- action log
+
+#[derive(Serialize, ToSchema)]
+pub struct ActionList {
+    pub actions: Vec<LoggedAction>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChainCheck {
+    pub intact: bool,
+    /// The first entry whose hash does not match, if any.
+    pub broken_at: Option<i64>,
+}
+
+// ---------------------------------------------------------- integrity
+
+/// A ranked subject (its evidence is in the officer's profile).
+#[derive(Serialize, ToSchema)]
+pub struct Ranked {
+    /// 1 = highest score in the caller's offices; 0 in the warnings list.
+    pub rank: usize,
+    #[serde(flatten)]
+    pub subject: Subject,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RankedOfficers {
+    pub officers: Vec<Ranked>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RankedPosts {
+    pub posts: Vec<Ranked>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RankedUnits {
+    pub units: Vec<Ranked>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Warnings {
+    pub warnings: Vec<Ranked>,
+}
+
+/// One officer: indicators against peers, reasons, evidence, the history
+/// window by window and the action-log entries behind the evidence.
+#[derive(Serialize, ToSchema)]
+pub struct OfficerProfile {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub history: Vec<HistoryPoint>,
+    pub log_entries: Vec<LoggedAction>,
+}
