@@ -33,7 +33,7 @@ use riskgate_core::{
 
 mod accounts;
 
-use crate::pg_migrations::MIGRATIONS;
+use crate::migrations::{Dialect, MIGRATIONS, render};
 pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
@@ -294,7 +294,7 @@ impl PgStore {
             if done.contains(&v) {
                 continue;
             }
-            tx.batch_execute(sql)
+            tx.batch_execute(&render(sql, Dialect::Postgres))
                 .map_err(|e| StoreError::Unavailable(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)",

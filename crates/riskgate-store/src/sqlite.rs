@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod accounts;
 mod bus;
 
-use crate::migrations::MIGRATIONS;
+use crate::migrations::{Dialect, MIGRATIONS, render};
 pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
@@ -115,7 +115,7 @@ impl SqliteStore {
         for (v, sql) in MIGRATIONS {
             if *v > current {
                 let tx = self.conn.transaction()?;
-                tx.execute_batch(sql)?;
+                tx.execute_batch(&render(sql, Dialect::Sqlite))?;
                 tx.execute_batch(&format!("PRAGMA user_version = {v}"))?;
                 tx.commit()?;
             }
