@@ -27,13 +27,13 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeKeys, Release,
-    Source, TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release, Source,
+    TaxInvoice, WorkforceRecord,
 };
 
 mod accounts;
 
-use crate::pg_migrations::MIGRATIONS;
+use crate::migrations::{Dialect, MIGRATIONS, render};
 pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
@@ -294,7 +294,7 @@ impl PgStore {
             if done.contains(&v) {
                 continue;
             }
-            tx.batch_execute(sql)
+            tx.batch_execute(&render(sql, Dialect::Postgres))
                 .map_err(|e| StoreError::Unavailable(format!("PostgreSQL migration {v}: {}", pg_message(&e))))?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)",
@@ -474,16 +474,7 @@ impl Store for PgStore {
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
-        let rows = self.conn.borrow_mut().query("SELECT code, name, parent, level FROM offices ORDER BY code", &[])?;
-        Ok(rows
-            .iter()
-            .map(|r| Office {
-                code: r.get(0),
-                name: r.get(1),
-                parent: r.get(2),
-                level: OfficeLevel::parse(r.get(3)).unwrap_or(OfficeLevel::Office),
-            })
-            .collect())
+        all(&mut self.conn.borrow_mut(), rows::OFFICES, &[], rows::office)
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
@@ -493,7 +484,7 @@ impl Store for PgStore {
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        all(&mut self.conn.borrow_mut(), "SELECT body FROM officers ORDER BY id", &[], rows::body(Officer::from_json))
+        all(&mut self.conn.borrow_mut(), rows::OFFICERS, &[], rows::body(Officer::from_json))
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
@@ -503,12 +494,7 @@ impl Store for PgStore {
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        all(
-            &mut self.conn.borrow_mut(),
-            "SELECT body FROM enterprises ORDER BY id",
-            &[],
-            rows::body(Enterprise::from_json),
-        )
+        all(&mut self.conn.borrow_mut(), rows::ENTERPRISES, &[], rows::body(Enterprise::from_json))
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -527,12 +513,7 @@ impl Store for PgStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        all(
-            &mut self.conn.borrow_mut(),
-            "SELECT body FROM forex ORDER BY rowid",
-            &[],
-            rows::body(ForexPayment::from_json),
-        )
+        all(&mut self.conn.borrow_mut(), rows::FOREX, &[], rows::body(ForexPayment::from_json))
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {

@@ -4,7 +4,7 @@
 //! `?N` placeholders (`dollars` gives PostgreSQL's `$N`).
 
 use crate::accounts::{ApiToken, DeclarationSummary, Session, User};
-use riskgate_core::{Declaration, Outcome, OutcomeKeys};
+use riskgate_core::{Declaration, Office, OfficeLevel, Outcome, OutcomeKeys};
 
 use crate::policy::{CountedDeclaration, CountedOutcomes, china_time, decision_of, decode, keys_by_time};
 use crate::{
@@ -165,6 +165,23 @@ pub(crate) fn body<T>(
 }
 
 // Reads, each with the function that maps its row.
+pub(crate) const OFFICES: &str = "SELECT code, name, parent, level FROM offices ORDER BY code";
+
+/// An office; an unknown level reads as `Office`.
+pub(crate) fn office(r: &dyn Columns) -> Result<Office> {
+    Ok(Office {
+        code: r.text(0)?,
+        name: r.text(1)?,
+        parent: r.text_opt(2)?,
+        level: OfficeLevel::parse(&r.text(3)?).unwrap_or(OfficeLevel::Office),
+    })
+}
+
+// Reads of stored JSON bodies, each mapped by `body`.
+pub(crate) const OFFICERS: &str = "SELECT body FROM officers ORDER BY id";
+pub(crate) const ENTERPRISES: &str = "SELECT body FROM enterprises ORDER BY id";
+pub(crate) const FOREX: &str = "SELECT body FROM forex ORDER BY rowid";
+
 /// Events after `?1` in sequence order: declarations (kind false) and
 /// outcomes (kind true) with the body and random flag of their declaration.
 pub(crate) const REPLAY: &str =

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, OutcomeKeys, Release,
-    Source, TaxInvoice, WorkforceRecord,
+    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release, Source,
+    TaxInvoice, WorkforceRecord,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod accounts;
 mod bus;
 
-use crate::migrations::MIGRATIONS;
+use crate::migrations::{Dialect, MIGRATIONS, render};
 pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
@@ -115,7 +115,7 @@ impl SqliteStore {
         for (v, sql) in MIGRATIONS {
             if *v > current {
                 let tx = self.conn.transaction()?;
-                tx.execute_batch(sql)?;
+                tx.execute_batch(&render(sql, Dialect::Sqlite))?;
                 tx.execute_batch(&format!("PRAGMA user_version = {v}"))?;
                 tx.commit()?;
             }
@@ -220,6 +220,16 @@ impl SqliteStore {
         tx.commit()?;
         Ok(())
     }
+
+    /// Runs `f` and appends `action` to the log in one transaction: both
+    /// or neither.
+    fn with_action(&mut self, action: &Action, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        f(&tx)?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 impl Store for SqliteStore {
@@ -238,17 +248,7 @@ impl Store for SqliteStore {
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
-        let mut st = self.conn.prepare("SELECT code, name, parent, level FROM offices ORDER BY code")?;
-        let rows = st.query_map([], |r| {
-            let level: String = r.get(3)?;
-            Ok(Office {
-                code: r.get(0)?,
-                name: r.get(1)?,
-                parent: r.get(2)?,
-                level: OfficeLevel::parse(&level).unwrap_or(OfficeLevel::Office),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        all(&self.conn, rows::OFFICES, [], rows::office)
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
@@ -256,7 +256,7 @@ impl Store for SqliteStore {
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
-        all(&self.conn, "SELECT body FROM officers ORDER BY id", [], rows::body(Officer::from_json))
+        all(&self.conn, rows::OFFICERS, [], rows::body(Officer::from_json))
     }
 
     fn upsert_enterprises(&mut self, rows: &[Enterprise]) -> Result<()> {
@@ -266,7 +266,7 @@ impl Store for SqliteStore {
     }
 
     fn enterprises(&self) -> Result<Vec<Enterprise>> {
-        all(&self.conn, "SELECT body FROM enterprises ORDER BY id", [], rows::body(Enterprise::from_json))
+        all(&self.conn, rows::ENTERPRISES, [], rows::body(Enterprise::from_json))
     }
 
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()> {
@@ -278,7 +278,7 @@ impl Store for SqliteStore {
     }
 
     fn forex(&self) -> Result<Vec<ForexPayment>> {
-        all(&self.conn, "SELECT body FROM forex ORDER BY rowid", [], rows::body(ForexPayment::from_json))
+        all(&self.conn, rows::FOREX, [], rows::body(ForexPayment::from_json))
     }
 
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()> {
@@ -575,52 +575,53 @@ impl Store for SqliteStore {
     }
 
     fn insert_rule(&mut self, rule: &RuleRecord, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let exists: bool = tx
-            .prepare_cached("SELECT 1 FROM rules WHERE id = ?1 AND version = ?2")?
-            .exists(params![rule.def.id, rule.def.version])?;
-        if exists {
-            return Err(StoreError::User(format!("rule {} version {} already exists", rule.def.id, rule.def.version)));
-        }
-        tx.execute(
-            rows::INSERT_RULE,
-            params![
-                rule.def.id,
-                rule.def.version,
-                rule.status.as_str(),
-                rule.created_by,
-                rule.created_at,
-                rule.approved_by,
-                rule.approved_at,
-                rule.retired_at,
-                json(rule)
-            ],
-        )?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            let exists: bool = tx
+                .prepare_cached("SELECT 1 FROM rules WHERE id = ?1 AND version = ?2")?
+                .exists(params![rule.def.id, rule.def.version])?;
+            if exists {
+                return Err(StoreError::User(format!(
+                    "rule {} version {} already exists",
+                    rule.def.id, rule.def.version
+                )));
+            }
+            tx.execute(
+                rows::INSERT_RULE,
+                params![
+                    rule.def.id,
+                    rule.def.version,
+                    rule.status.as_str(),
+                    rule.created_by,
+                    rule.created_at,
+                    rule.approved_by,
+                    rule.approved_at,
+                    rule.retired_at,
+                    json(rule)
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            rows::SET_RULE_STATUS,
-            params![
-                id,
-                version,
-                record.status.as_str(),
-                record.approved_by,
-                record.approved_at,
-                record.retired_at,
-                json(record)
-            ],
-        )?;
-        if n != 1 {
-            return Err(StoreError::User(format!("no rule {id} version {version}")));
-        }
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            let n = tx.execute(
+                rows::SET_RULE_STATUS,
+                params![
+                    id,
+                    version,
+                    record.status.as_str(),
+                    record.approved_by,
+                    record.approved_at,
+                    record.retired_at,
+                    json(record)
+                ],
+            )?;
+            if n != 1 {
+                return Err(StoreError::User(format!("no rule {id} version {version}")));
+            }
+            Ok(())
+        })
     }
 
     fn rule_stats(&self) -> Result<Vec<RuleStats>> {
@@ -654,17 +655,16 @@ impl Store for SqliteStore {
     }
 
     fn set_list(&mut self, name: &str, values: &[String], action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM lists WHERE name = ?1", [name])?;
-        {
-            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO lists (name, value) VALUES (?1, ?2)")?;
-            for v in values {
-                st.execute(params![name, v])?;
+        self.with_action(action, |tx| {
+            tx.execute("DELETE FROM lists WHERE name = ?1", [name])?;
+            {
+                let mut st = tx.prepare_cached("INSERT OR IGNORE INTO lists (name, value) VALUES (?1, ?2)")?;
+                for v in values {
+                    st.execute(params![name, v])?;
+                }
             }
-        }
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn setting(&self, key: &str) -> Result<Option<String>> {
@@ -672,18 +672,14 @@ impl Store for SqliteStore {
     }
 
     fn set_setting(&mut self, key: &str, value: &str, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute(rows::UPSERT_SETTING, params![key, value])?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            tx.execute(rows::UPSERT_SETTING, params![key, value])?;
+            Ok(())
+        })
     }
 
     fn append_action(&mut self, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |_| Ok(()))
     }
 
     fn actions(&self, limit: usize) -> Result<Vec<LoggedAction>> {
@@ -747,11 +743,13 @@ impl Store for SqliteStore {
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute(rows::INSERT_MODEL, params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes])?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            tx.execute(
+                rows::INSERT_MODEL,
+                params![m.id, m.created_at, m.created_by, m.status, json(&m.metrics), m.bytes],
+            )?;
+            Ok(())
+        })
     }
 
     fn models(&self) -> Result<Vec<ModelRecord>> {
@@ -769,17 +767,19 @@ impl Store for SqliteStore {
         if !["candidate", "active", "shadow", "retired"].contains(&status) {
             return Err(StoreError::User(format!("unknown model status {status:?}")));
         }
-        let tx = self.conn.transaction()?;
-        if status == "active" || status == "shadow" {
-            tx.execute("UPDATE models SET status = 'candidate' WHERE status = ?1 AND id != ?2", params![status, id])?;
-        }
-        let n = tx.execute("UPDATE models SET status = ?2 WHERE id = ?1", params![id, status])?;
-        if n != 1 {
-            return Err(StoreError::User(format!("no model {id:?}")));
-        }
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            if status == "active" || status == "shadow" {
+                tx.execute(
+                    "UPDATE models SET status = 'candidate' WHERE status = ?1 AND id != ?2",
+                    params![status, id],
+                )?;
+            }
+            let n = tx.execute("UPDATE models SET status = ?2 WHERE id = ?1", params![id, status])?;
+            if n != 1 {
+                return Err(StoreError::User(format!("no model {id:?}")));
+            }
+            Ok(())
+        })
     }
 
     fn shadow_outcomes(&self, model: &str) -> Result<Vec<(f64, f64, bool)>> {
@@ -873,11 +873,10 @@ impl Store for SqliteStore {
     }
 
     fn insert_webhook(&mut self, hook: &Webhook, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        bus::insert_webhook(&tx, hook)?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            bus::insert_webhook(tx, hook)?;
+            Ok(())
+        })
     }
 
     fn webhooks(&self) -> Result<Vec<Webhook>> {

@@ -508,7 +508,7 @@ fn postgres_partitions_by_month() {
 fn every_sqlite_migration_has_a_postgres_twin() {
     let (sqlite, pg) = riskgate_store::migration_numbers();
     for v in &sqlite {
-        assert!(pg.contains(v), "SQLite migration {v} has no PostgreSQL twin in pg_migrations.rs");
+        assert!(pg.contains(v), "SQLite migration {v} has no PostgreSQL twin");
     }
     assert_eq!(sqlite, pg, "both backends number their migrations alike");
 }

@@ -13,27 +13,26 @@ use crate::{Action, Result, StoreError};
 
 impl Accounts for SqliteStore {
     fn insert_user(&mut self, u: &User, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let exists = tx.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?.exists([&u.username])?;
-        if exists {
-            return Err(StoreError::User(format!("username: {:?} is already taken", u.username)));
-        }
-        tx.execute(
-            &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
-                u.username,
-                u.display_name,
-                u.role,
-                u.office,
-                u.department,
-                u.disabled,
-                u.created_at,
-                u.password_hash
-            ],
-        )?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            let exists = tx.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?.exists([&u.username])?;
+            if exists {
+                return Err(StoreError::User(format!("username: {:?} is already taken", u.username)));
+            }
+            tx.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    u.username,
+                    u.display_name,
+                    u.role,
+                    u.office,
+                    u.department,
+                    u.disabled,
+                    u.created_at,
+                    u.password_hash
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     fn user(&self, username: &str) -> Result<Option<User>> {
@@ -45,21 +44,20 @@ impl Accounts for SqliteStore {
     }
 
     fn set_user_disabled(&mut self, username: &str, disabled: bool, at: i64, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute("UPDATE users SET disabled = ?2 WHERE username = ?1", params![username, disabled])?;
-        if n != 1 {
-            return Err(StoreError::User(format!("username: no user {username:?}")));
-        }
-        if disabled {
-            tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
-            tx.execute(
-                "UPDATE api_tokens SET revoked_at = ?2 WHERE username = ?1 AND revoked_at IS NULL",
-                params![username, at],
-            )?;
-        }
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            let n = tx.execute("UPDATE users SET disabled = ?2 WHERE username = ?1", params![username, disabled])?;
+            if n != 1 {
+                return Err(StoreError::User(format!("username: no user {username:?}")));
+            }
+            if disabled {
+                tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+                tx.execute(
+                    "UPDATE api_tokens SET revoked_at = ?2 WHERE username = ?1 AND revoked_at IS NULL",
+                    params![username, at],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn insert_session(&mut self, s: &Session) -> Result<()> {
@@ -81,23 +79,22 @@ impl Accounts for SqliteStore {
     }
 
     fn insert_token(&mut self, t: &ApiToken, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            &format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
-                t.id,
-                t.username,
-                t.name,
-                t.scopes.join(","),
-                t.secret_hash,
-                t.created_at,
-                t.expires_at,
-                t.revoked_at
-            ],
-        )?;
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            tx.execute(
+                &format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    t.id,
+                    t.username,
+                    t.name,
+                    t.scopes.join(","),
+                    t.secret_hash,
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     fn token(&self, id: &str) -> Result<Option<ApiToken>> {
@@ -109,15 +106,16 @@ impl Accounts for SqliteStore {
     }
 
     fn revoke_token(&mut self, id: &str, at: i64, action: &Action) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let n =
-            tx.execute("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, at])?;
-        if n != 1 {
-            return Err(StoreError::User(format!("token: no active token {id:?}")));
-        }
-        Self::append_action_tx(&tx, action)?;
-        tx.commit()?;
-        Ok(())
+        self.with_action(action, |tx| {
+            let n = tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )?;
+            if n != 1 {
+                return Err(StoreError::User(format!("token: no active token {id:?}")));
+            }
+            Ok(())
+        })
     }
 }
 

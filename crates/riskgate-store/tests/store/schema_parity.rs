@@ -12,7 +12,7 @@ use riskgate_store::{PgStore, SqliteStore};
 use super::{Backend, fresh_schema, pg_url};
 
 /// 0/1 flags: SQLite has no boolean type and keeps them as INTEGER,
-/// PostgreSQL as BOOLEAN (pg_migrations.rs, "Type mapping"). A column named
+/// PostgreSQL as BOOLEAN (migrations.rs, `{INTEGER|BOOLEAN}`). A column named
 /// here must be an INTEGER in SQLite and is compared as `bool`.
 const FLAGS: &[&str] = &[
     "declarations.historical",
