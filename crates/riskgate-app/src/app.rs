@@ -205,6 +205,50 @@ pub fn new_action(actor: &str, office: Option<String>, action: &str, target: &st
     }
 }
 
+/// Checks a setting before it is stored (`riskgate config set`): the keys
+/// `configured_engine` reads, with their ranges.
+pub fn check_setting(key: &str, value: &str) -> Result<()> {
+    let number = || -> Result<f64> {
+        let r: f64 = value.parse().with_context(|| format!("{key}: expected a number, got {value:?}"))?;
+        anyhow::ensure!(r.is_finite(), "{key}: expected a finite number, got {value}");
+        Ok(r)
+    };
+    match key {
+        "seed" | "window" => {
+            value.parse::<u64>().with_context(|| format!("{key}: expected a whole number, got {value:?}"))?;
+        }
+        "random_rate" => {
+            let r = number()?;
+            anyhow::ensure!((0.0..=1.0).contains(&r), "{key}: expected 0 to 1, got {value}");
+        }
+        "budget" => {
+            anyhow::ensure!(
+                riskgate_engine::selectivity::Budget::parse(value).is_some(),
+                "{key}: expected office, district or national, got {value:?}"
+            );
+        }
+        "budget.floor" => {
+            let r = number()?;
+            anyhow::ensure!((0.0..=1.0).contains(&r), "{key}: expected 0 to 1 (a share of the target), got {value}");
+        }
+        "budget.ceiling" => {
+            let r = number()?;
+            anyhow::ensure!(
+                (1.0..=25.0).contains(&r),
+                "{key}: expected 1 to 25 (a multiple of the target), got {value}"
+            );
+        }
+        k if k.starts_with("target.") => {
+            parse_target(value).with_context(|| key.to_string())?;
+        }
+        _ => anyhow::bail!(
+            "unknown setting {key:?}: use seed, random_rate, window, budget, budget.floor, budget.ceiling, \
+             target.default or target.OFFICE"
+        ),
+    }
+    Ok(())
+}
+
 /// An engine with the store's settings, lists, active rules and models,
 /// but no state yet (no checkpoint, no registry, no payments).
 pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
@@ -221,7 +265,28 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
     if let Some(s) = store.setting("target.default")? {
         cfg.selectivity.default_target = parse_target(&s).context("setting target.default")?;
     }
-    for o in store.offices()? {
+    if let Some(s) = store.setting("budget")? {
+        cfg.selectivity.budget = riskgate_engine::selectivity::Budget::parse(&s)
+            .with_context(|| format!("setting budget: expected office, district or national, got {s:?}"))?;
+    }
+    if let Some(s) = store.setting("budget.floor")? {
+        cfg.selectivity.floor = s.parse().context("setting budget.floor")?;
+    }
+    if let Some(s) = store.setting("budget.ceiling")? {
+        cfg.selectivity.ceiling = s.parse().context("setting budget.ceiling")?;
+    }
+    let offices = store.offices()?;
+    let district: std::collections::HashMap<&str, &str> = offices
+        .iter()
+        .filter(|o| o.level == riskgate_core::OfficeLevel::District)
+        .map(|o| (o.code.as_str(), o.code.as_str()))
+        .collect();
+    for o in &offices {
+        if let Some(d) = o.parent.as_deref().and_then(|p| district.get(p)) {
+            cfg.selectivity.district_of.insert(o.code.clone(), d.to_string());
+        }
+    }
+    for o in offices {
         if let Some(s) = store.setting(&format!("target.{}", o.code))? {
             cfg.selectivity
                 .office_targets

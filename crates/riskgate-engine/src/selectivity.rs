@@ -1,10 +1,15 @@
-//! Selectivity: turns risk into lanes so that each office controls close
+//! Selectivity: turns risk into lanes so that each budget controls close
 //! to its target rate. Mandatory rules first; then the highest-ranked
-//! declarations fill the office's budget, found as a quantile of a sliding
-//! window of recent ranking values, corrected by a proportional term on the
-//! window's realised rate and an integral term on the controls the office
-//! owes; plus a uniform random draw. Every decision records its selection
-//! probability.
+//! declarations fill the budget, found as a quantile of a sliding window of
+//! recent ranking values, corrected by a proportional term on the window's
+//! realised rate and an integral term on the controls the budget owes; plus
+//! a uniform random draw. Every decision records its selection probability.
+//!
+//! The budget is per office (each office fills its own target), per
+//! district or national ([`Budget`]). A shared budget puts controls where
+//! the ranking is highest across the offices it covers, so a clean office
+//! controls less and a risky one more, within each office's floor and
+//! ceiling (multiples of the target: the officers' capacity).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -31,6 +36,30 @@ impl Default for TargetRates {
     }
 }
 
+/// Which offices share one control budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    /// Each office fills its own target (`target.OFFICE` or the default).
+    #[default]
+    Office,
+    /// The offices of a district share the district's target (`target.DISTRICT`).
+    District,
+    /// All offices share the default target.
+    National,
+}
+
+impl Budget {
+    pub const ALL: [(&'static str, Budget); 3] =
+        [("office", Budget::Office), ("district", Budget::District), ("national", Budget::National)];
+    pub fn parse(s: &str) -> Option<Budget> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, b)| *b)
+    }
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, b)| *b == self).map(|(n, _)| *n).unwrap_or("office")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectivityConfig {
     pub default_target: TargetRates,
@@ -49,6 +78,28 @@ pub struct SelectivityConfig {
     #[serde(default)]
     pub integral_gain: f64,
     pub seed: u64,
+    /// Which offices share a budget.
+    #[serde(default)]
+    pub budget: Budget,
+    /// Office → its district, for `Budget::District`.
+    #[serde(default)]
+    pub district_of: HashMap<String, String>,
+    /// In a shared budget, an office controls at least this multiple of the
+    /// budget's target rate (score selection is eased below it)…
+    #[serde(default = "default_floor")]
+    pub floor: f64,
+    /// …and at most this multiple (no score selection above it; mandatory
+    /// rules and random draws still apply).
+    #[serde(default = "default_ceiling")]
+    pub ceiling: f64,
+}
+
+fn default_floor() -> f64 {
+    0.25
+}
+
+fn default_ceiling() -> f64 {
+    3.0
 }
 
 impl Default for SelectivityConfig {
@@ -62,6 +113,10 @@ impl Default for SelectivityConfig {
             gain: 2.5,
             integral_gain: 3.0,
             seed: 0,
+            budget: Budget::Office,
+            district_of: HashMap::new(),
+            floor: default_floor(),
+            ceiling: default_ceiling(),
         }
     }
 }
@@ -69,6 +124,18 @@ impl Default for SelectivityConfig {
 impl SelectivityConfig {
     pub fn target(&self, office: &str) -> TargetRates {
         self.office_targets.get(office).copied().unwrap_or(self.default_target)
+    }
+
+    /// The shared budget an office draws on (`None`: its own), with its target.
+    fn pool<'a>(&'a self, office: &'a str) -> Option<(&'a str, TargetRates)> {
+        match self.budget {
+            Budget::Office => None,
+            Budget::National => Some(("", self.default_target)),
+            Budget::District => {
+                let d = self.district_of.get(office).map_or(office, String::as_str);
+                Some((d, self.target(d)))
+            }
+        }
     }
 }
 
@@ -166,6 +233,9 @@ pub struct Selection {
 pub struct Selectivity {
     pub offices: HashMap<String, Window>,
     pub national: Window,
+    /// Shared budgets' windows (district code, or `""` for the nation).
+    #[serde(default)]
+    pub pools: HashMap<String, Window>,
 }
 
 impl Selectivity {
@@ -179,6 +249,9 @@ impl Selectivity {
         ranking: f64,
         forced: Option<Channel>,
     ) -> Selection {
+        if let Some((pool, target)) = cfg.pool(office) {
+            return self.select_pooled(cfg, office, pool, target, declaration_id, ranking, forced);
+        }
         let target = cfg.target(office);
         let total = target.total();
         let red_share = if total > 0.0 { target.red / total } else { 0.5 };
@@ -202,45 +275,7 @@ impl Selectivity {
         let threshold = if win.len() < 20 { 0.5 } else { win.upper_quantile(budget) };
         let red_threshold = if win.len() < 20 { 0.8 } else { win.upper_quantile(budget * red_share) };
 
-        let u = keyed_uniform(cfg.seed, declaration_id);
-        let lane_draw = keyed_uniform(cfg.seed ^ 0x5EED_0001, declaration_id);
-        let sel = if let Some(ch) = forced {
-            Selection {
-                channel: ch,
-                source: riskgate_core::Source::Rule,
-                random: false,
-                selection_probability: 1.0,
-                threshold,
-                target_rate: total,
-            }
-        } else if ranking >= threshold && ranking > 0.0 {
-            Selection {
-                channel: if ranking >= red_threshold { Channel::Red } else { Channel::Yellow },
-                source: riskgate_core::Source::Score,
-                random: false,
-                selection_probability: 1.0,
-                threshold,
-                target_rate: total,
-            }
-        } else if u < cfg.random_rate {
-            Selection {
-                channel: if lane_draw < red_share { Channel::Red } else { Channel::Yellow },
-                source: riskgate_core::Source::Random,
-                random: true,
-                selection_probability: cfg.random_rate,
-                threshold,
-                target_rate: total,
-            }
-        } else {
-            Selection {
-                channel: Channel::Green,
-                source: riskgate_core::Source::None,
-                random: false,
-                selection_probability: cfg.random_rate,
-                threshold,
-                target_rate: total,
-            }
-        };
+        let sel = self.lane(cfg, declaration_id, ranking, forced, threshold, red_threshold, total, red_share);
         let flags =
             if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
         let w = self.offices.get_mut(office).expect("inserted above");
@@ -250,10 +285,107 @@ impl Selectivity {
         sel
     }
 
+    /// A shared budget: the threshold comes from the pool's window and its
+    /// realised rate; the office's own rate only bounds it (floor, ceiling).
+    #[allow(clippy::too_many_arguments)]
+    fn select_pooled(
+        &mut self,
+        cfg: &SelectivityConfig,
+        office: &str,
+        pool: &str,
+        target: TargetRates,
+        declaration_id: &str,
+        ranking: f64,
+        forced: Option<Channel>,
+    ) -> Selection {
+        let total = target.total();
+        let red_share = if total > 0.0 { target.red / total } else { 0.5 };
+        let p = self.pools.entry(pool.to_string()).or_default();
+        let own = (p.len(), p.realised_rate(), p.owed / p.len().max(100) as f64, p.mandatory_rate());
+        // As per office, but the correction may reach the ceiling: an office
+        // held at its ceiling leaves its share to the others.
+        let base_budget = (total - cfg.random_rate - own.3).max(0.0);
+        let budget = if own.0 >= 50 {
+            (base_budget + cfg.gain * (total - own.1) + cfg.integral_gain * own.2)
+                .clamp(0.0, total * cfg.ceiling.max(2.0))
+        } else {
+            base_budget
+        };
+        let (mut threshold, red_threshold) =
+            if p.len() < 20 { (0.5, 0.8) } else { (p.upper_quantile(budget), p.upper_quantile(budget * red_share)) };
+        // The office's floor and ceiling, once it has a history of its own.
+        let w = self.offices.entry(office.to_string()).or_default();
+        if w.len() >= cfg.warmup {
+            let rate = w.realised_rate();
+            if rate >= cfg.ceiling * total {
+                threshold = f64::INFINITY;
+            } else if rate < cfg.floor * total {
+                threshold = threshold.min(w.upper_quantile((cfg.floor * total - cfg.random_rate).max(0.0)));
+            }
+        }
+        let sel = self.lane(cfg, declaration_id, ranking, forced, threshold, red_threshold, total, red_share);
+        let flags =
+            if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
+        self.record_pooled(cfg, office, pool, total, ranking, flags);
+        sel
+    }
+
+    /// The lane for a ranking against the thresholds: forced, by score, by
+    /// random draw, or green.
+    #[allow(clippy::too_many_arguments)]
+    fn lane(
+        &self,
+        cfg: &SelectivityConfig,
+        declaration_id: &str,
+        ranking: f64,
+        forced: Option<Channel>,
+        threshold: f64,
+        red_threshold: f64,
+        total: f64,
+        red_share: f64,
+    ) -> Selection {
+        let u = keyed_uniform(cfg.seed, declaration_id);
+        let lane_draw = keyed_uniform(cfg.seed ^ 0x5EED_0001, declaration_id);
+        let (channel, source, random, selection_probability) = if let Some(ch) = forced {
+            (ch, riskgate_core::Source::Rule, false, 1.0)
+        } else if ranking >= threshold && ranking > 0.0 {
+            let ch = if ranking >= red_threshold { Channel::Red } else { Channel::Yellow };
+            (ch, riskgate_core::Source::Score, false, 1.0)
+        } else if u < cfg.random_rate {
+            let ch = if lane_draw < red_share { Channel::Red } else { Channel::Yellow };
+            (ch, riskgate_core::Source::Random, true, cfg.random_rate)
+        } else {
+            (Channel::Green, riskgate_core::Source::None, false, cfg.random_rate)
+        };
+        Selection { channel, source, random, selection_probability, threshold, target_rate: total }
+    }
+
+    fn record_pooled(
+        &mut self,
+        cfg: &SelectivityConfig,
+        office: &str,
+        pool: &str,
+        total: f64,
+        ranking: f64,
+        flags: u8,
+    ) {
+        let controlled = flags & F_CONTROLLED != 0;
+        let p = self.pools.entry(pool.to_string()).or_default();
+        p.push(ranking, flags, cfg.window);
+        p.settle(total, controlled, cfg.window);
+        let w = self.offices.entry(office.to_string()).or_default();
+        w.push(ranking, flags, cfg.window);
+        self.national.push(ranking, flags, cfg.window);
+    }
+
     /// Re-applies a stored decision to the windows (rebuilding state after a
     /// checkpoint) exactly as `select` recorded it.
     pub fn replay(&mut self, cfg: &SelectivityConfig, office: &str, ranking: f64, controlled: bool, mandatory: bool) {
         let flags = if controlled { F_CONTROLLED } else { 0 } | if mandatory { F_MANDATORY } else { 0 };
+        if let Some((pool, target)) = cfg.pool(office) {
+            let pool = pool.to_string();
+            return self.record_pooled(cfg, office, &pool, target.total(), ranking, flags);
+        }
         let w = self.offices.entry(office.to_string()).or_default();
         w.push(ranking, flags, cfg.window);
         w.settle(cfg.target(office).total(), controlled, cfg.window);
@@ -313,5 +445,46 @@ mod tests {
         }
         assert!((rates[1] - 0.04).abs() < 0.001, "with the integral term: {rates:?}");
         assert!((rates[1] - 0.04).abs() < (rates[0] - 0.04).abs(), "the integral term must close the gap: {rates:?}");
+    }
+
+    /// Two offices of one district, one with much riskier traffic: per-office
+    /// budgets control 4% in each; a district or national budget controls 4%
+    /// overall, more in the risky office and less in the clean one, within
+    /// the floor and ceiling. Replaying the decisions rebuilds the same state.
+    #[test]
+    fn a_shared_budget_moves_controls_to_the_risky_office() {
+        let mut rows = Vec::new();
+        for budget in [Budget::Office, Budget::District, Budget::National] {
+            let cfg = SelectivityConfig {
+                budget,
+                district_of: [("A".to_string(), "D".to_string()), ("B".to_string(), "D".to_string())].into(),
+                ..SelectivityConfig::default()
+            };
+            let mut sel = Selectivity::default();
+            let mut replayed = Selectivity::default();
+            let mut rng = Rng::new(11);
+            let (mut n, mut c) = ([0usize; 2], [0usize; 2]);
+            for i in 0..60_000 {
+                // Office A: 3 of 4 declarations, low risk; B: high risk.
+                let (k, office, r) = if i % 4 == 3 { (1, "B", rng.uniform()) } else { (0, "A", rng.uniform() * 0.7) };
+                let s = sel.select(&cfg, office, &format!("D{i}"), r, None);
+                replayed.replay(&cfg, office, r, s.channel.is_control(), false);
+                n[k] += 1;
+                c[k] += usize::from(s.channel.is_control());
+            }
+            let (a, b) = (c[0] as f64 / n[0] as f64, c[1] as f64 / n[1] as f64);
+            let all = (c[0] + c[1]) as f64 / 60_000.0;
+            rows.push(format!("{}: all {all:.3} A {a:.3} B {b:.3}", budget.as_str()));
+            assert!((all - 0.04).abs() < 0.003, "{budget:?}: overall {all}");
+            if budget == Budget::Office {
+                assert!((a - 0.04).abs() < 0.004 && (b - 0.04).abs() < 0.004, "{budget:?}: A {a} B {b}");
+            } else {
+                assert!(b > 0.1 && a < 0.02, "{budget:?}: the risky office controls more: A {a} B {b}");
+                assert!(a >= 0.25 * 0.04 * 0.9 && b <= 3.0 * 0.04 * 1.05, "{budget:?}: floor and ceiling: A {a} B {b}");
+            }
+            let same = serde_json::to_value(&sel).unwrap() == serde_json::to_value(&replayed).unwrap();
+            assert!(same, "{budget:?}: replaying the decisions rebuilds the same windows");
+        }
+        eprintln!("{}", rows.join("\n"));
     }
 }

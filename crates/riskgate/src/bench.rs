@@ -65,6 +65,13 @@ pub enum BenchCmd {
         /// (0: train once on the history only).
         #[arg(long, default_value_t = 14)]
         retrain_days: i64,
+        /// The control budget: office (each office its own 4%), district or
+        /// national (setting `budget`).
+        #[arg(long, default_value = "office")]
+        budget: String,
+        /// Which scorers: statistical, model or both.
+        #[arg(long, default_value = "both")]
+        scorers: String,
     },
     /// Model training time and scoring throughput: a world (scale 10 ≈ 1M
     /// declarations) with history and live traffic screened and controlled,
@@ -234,7 +241,16 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             dir,
             KcsModel { seed, depth, use_attributes: !no_attributes, max_leaves, exclude },
         )?,
-        BenchCmd::World { seed, scale, dir, retrain_days } => bench_world(seed, scale, dir, retrain_days)?,
+        BenchCmd::World { seed, scale, dir, retrain_days, budget, scorers } => {
+            riskgate_app::app::check_setting("budget", &budget)?;
+            let variants: &[&str] = match scorers.as_str() {
+                "both" => &["statistical", "model"],
+                "statistical" => &["statistical"],
+                "model" => &["model"],
+                other => anyhow::bail!("--scorers: expected statistical, model or both, got {other:?}"),
+            };
+            bench_world(seed, scale, dir, retrain_days, &budget, variants)?
+        }
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
             riskgate_synth::generate(
@@ -328,7 +344,14 @@ fn truth_precision(scores: &[(f64, bool)], rate: f64) -> f64 {
     v[..k.min(v.len())].iter().filter(|x| x.1).count() as f64 / k as f64
 }
 
-fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_days: i64) -> Result<()> {
+fn bench_world(
+    seed: u64,
+    scale: f64,
+    dir: Option<std::path::PathBuf>,
+    retrain_days: i64,
+    budget: &str,
+    variants: &[&str],
+) -> Result<()> {
     use riskgate_core::{Decision, Reason};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-world-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);
@@ -345,11 +368,13 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
         summary.live_declarations,
         100.0 * summary.live_fraud as f64 / summary.live_declarations.max(1) as f64
     );
-    for variant in ["statistical", "model"] {
+    for &variant in variants {
         let data = dir.join(variant);
         let mut app = App::open(&data, "bench")?;
         let a = app.action("setting", "seed");
         app.store.set_setting("seed", &seed.to_string(), &a)?;
+        let a = app.action("setting", "budget");
+        app.store.set_setting("budget", budget, &a)?;
         app.reload()?;
         crate::world::load_world(&mut app, &world, false)?;
         crate::world::add_demo_rules(&mut app, &data.join("rules"))?;
@@ -378,6 +403,8 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
         let mut sum = crate::import::Summary::default();
         let mut secs = 0.0;
         let mut decision_files = Vec::new();
+        // The live window's halves, by declared time, for the drift check.
+        let half = first_declared_at(&parts[parts.len() / 2])?;
         for (i, part) in parts.iter().enumerate() {
             let suffix = format!("-{i:03}");
             let (s, t) = crate::world::screen_file(&mut app, part, &world, seed, &data, &suffix)?;
@@ -416,6 +443,44 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
                 println!("    by {name}: {:.1}% ({f}/{c})", 100.0 * f as f64 / c as f64);
             }
         }
+        let hit = |c: &riskgate_store::OfficeCounts| {
+            let (f, n): (u64, u64) = (c.findings_by_source.iter().sum(), c.completed_by_source.iter().sum());
+            (100.0 * f as f64 / n.max(1) as f64, n)
+        };
+        for (name, from, to) in [("first half", None, half), ("second half", half, None)] {
+            let c = app.store.office_counts(from, to)?.into_iter().fold(
+                riskgate_store::OfficeCounts::default(),
+                |mut a, c| {
+                    a.declarations += c.declarations;
+                    a.controlled += c.controlled;
+                    a.additional_duty_cny += c.additional_duty_cny;
+                    for i in 0..4 {
+                        a.completed_by_source[i] += c.completed_by_source[i];
+                        a.findings_by_source[i] += c.findings_by_source[i];
+                    }
+                    a
+                },
+            );
+            let (h, n) = hit(&c);
+            println!(
+                "    {name}: targeting {:.2}%, hit rate {h:.1}% of {n} controls, additional duty {:.0} CNY",
+                100.0 * c.controlled as f64 / c.declarations.max(1) as f64,
+                c.additional_duty_cny
+            );
+        }
+        println!("    per office (budget {budget}): targeting rate, hit rate of completed controls");
+        for c in &counts {
+            if c.declarations > 0 {
+                let (h, n) = hit(c);
+                println!(
+                    "      {}: {:.2}% of {} declarations, hit rate {h:.1}% of {n}",
+                    c.office,
+                    100.0 * c.controlled as f64 / c.declarations as f64,
+                    c.declarations
+                );
+            }
+        }
+
         // Precision against the ground truth at 4% of live traffic, ranking
         // by the rules alone, the score alone, and both (the risk value).
         let mut rules = Vec::new();
@@ -455,6 +520,14 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, retrain_d
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The declared time (seconds) of the first declaration in a JSON Lines file.
+fn first_declared_at(file: &std::path::Path) -> Result<Option<i64>> {
+    let first = crate::jsonl::read(file)?.into_iter().find_map(|l| l.value.ok());
+    Ok(first
+        .and_then(|v| v["declared_at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()))
+        .map(|t| t.timestamp()))
 }
 
 fn bench_model(seed: u64, scale: f64, dir: Option<std::path::PathBuf>) -> Result<()> {

@@ -117,7 +117,8 @@ enum Command {
         #[command(subcommand)]
         cmd: ListsCmd,
     },
-    /// Settings: seed, random_rate, window, target.default, target.OFFICE.
+    /// Settings: seed, random_rate, window, budget (office | district |
+    /// national), budget.floor, budget.ceiling, target.default, target.OFFICE.
     Config {
         #[command(subcommand)]
         cmd: ConfigCmd,
@@ -804,24 +805,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let mut app = open()?;
             match cmd {
                 ConfigCmd::Set { key, value } => {
-                    match key.as_str() {
-                        "seed" | "window" => {
-                            value
-                                .parse::<u64>()
-                                .with_context(|| format!("{key}: expected a whole number, got {value:?}"))?;
-                        }
-                        "random_rate" => {
-                            let r: f64 =
-                                value.parse().with_context(|| format!("{key}: expected a number, got {value:?}"))?;
-                            anyhow::ensure!((0.0..=1.0).contains(&r), "{key}: expected 0 to 1, got {value}");
-                        }
-                        k if k.starts_with("target.") => {
-                            app::parse_target(&value).with_context(|| key.clone())?;
-                        }
-                        _ => anyhow::bail!(
-                            "unknown setting {key:?}: use seed, random_rate, window, target.default or target.OFFICE"
-                        ),
-                    }
+                    app::check_setting(&key, &value)?;
                     let mut a = app.action("setting", &key);
                     a.before = app.store.setting(&key)?.map(serde_json::Value::String);
                     a.after = Some(serde_json::Value::String(value.clone()));
