@@ -779,3 +779,26 @@ fn output_to_a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+/// The budget settings are checked before they are stored, and the engine
+/// reads them.
+#[test]
+fn budget_settings_are_checked_and_read() {
+    let e = Env::new();
+    let table: [(&[&str], bool, &str); 6] = [
+        (&["budget", "national"], true, "budget = national"),
+        (&["budget", "planet"], false, "budget: expected office, district or national"),
+        (&["budget.floor", "2"], false, "budget.floor: expected 0 to 1"),
+        (&["budget.ceiling", "0.5"], false, "budget.ceiling: expected 1 to 25"),
+        (&["budget.ceiling", "NaN"], false, "budget.ceiling: expected a finite number"),
+        (&["budget.ceiling", "4"], true, "budget.ceiling = 4"),
+    ];
+    for (kv, ok, says) in table {
+        let out = e.run_as("admin", &[&["config", "set"][..], kv].concat());
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.success(), ok, "{kv:?}: {text}");
+        assert!(text.contains(says), "{kv:?}: {text}");
+    }
+    let show = e.ok_as("admin", &["config", "show"]);
+    assert!(show.contains(r#""budget": "national""#) && show.contains(r#""ceiling": 4.0"#), "{show}");
+}
