@@ -227,6 +227,12 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
                 "{key}: expected office, district or national, got {value:?}"
             );
         }
+        "exploration" => {
+            anyhow::ensure!(
+                riskgate_engine::selectivity::Exploration::parse(value).is_some(),
+                "{key}: expected uniform or targeted, got {value:?}"
+            );
+        }
         "budget.floor" => {
             let r = number()?;
             anyhow::ensure!((0.0..=1.0).contains(&r), "{key}: expected 0 to 1 (a share of the target), got {value}");
@@ -242,8 +248,8 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
             parse_target(value).with_context(|| key.to_string())?;
         }
         _ => anyhow::bail!(
-            "unknown setting {key:?}: use seed, random_rate, window, budget, budget.floor, budget.ceiling, \
-             target.default or target.OFFICE"
+            "unknown setting {key:?}: use seed, random_rate, exploration, window, budget, budget.floor, \
+             budget.ceiling, target.default or target.OFFICE"
         ),
     }
     Ok(())
@@ -268,6 +274,10 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
     if let Some(s) = store.setting("budget")? {
         cfg.selectivity.budget = riskgate_engine::selectivity::Budget::parse(&s)
             .with_context(|| format!("setting budget: expected office, district or national, got {s:?}"))?;
+    }
+    if let Some(s) = store.setting("exploration")? {
+        cfg.selectivity.exploration = riskgate_engine::selectivity::Exploration::parse(&s)
+            .with_context(|| format!("setting exploration: expected uniform or targeted, got {s:?}"))?;
     }
     if let Some(s) = store.setting("budget.floor")? {
         cfg.selectivity.floor = s.parse().context("setting budget.floor")?;

@@ -290,7 +290,7 @@ impl Engine {
         let ranking = (risk_value * factor).min(1.0);
         let sel = self.selectivity.select(&self.config.selectivity, &d.office, &d.id, ranking, forced);
         if sel.random {
-            reasons.push(Reason::Random { rate: self.config.selectivity.random_rate });
+            reasons.push(Reason::Random { rate: sel.selection_probability });
         }
         reasons.push(Reason::Selectivity {
             office: d.office.clone(),

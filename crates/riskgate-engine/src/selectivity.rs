@@ -60,6 +60,42 @@ impl Budget {
     }
 }
 
+/// How exploration (random) controls are drawn among the declarations the
+/// score does not select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exploration {
+    /// Every declaration with probability `random_rate`.
+    #[default]
+    Uniform,
+    /// With probability `random_rate × w(q)`, `q` the declaration's rank in
+    /// the window (0 lowest, 1 highest): `w(q) = 1/4 + 3 q³`, whose mean is
+    /// 1, so the expected share stays `random_rate`, declarations just below
+    /// the threshold (where the model is least sure it is right to let them
+    /// go) are drawn up to 3¼ times as often, and none less than a quarter
+    /// as often. The propensity is stored as the selection probability, so
+    /// estimates and training weights stay unbiased.
+    Targeted,
+}
+
+impl Exploration {
+    pub const ALL: [(&'static str, Exploration); 2] =
+        [("uniform", Exploration::Uniform), ("targeted", Exploration::Targeted)];
+    pub fn parse(s: &str) -> Option<Exploration> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, e)| *e)
+    }
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, e)| *e == self).map(|(n, _)| *n).unwrap_or("uniform")
+    }
+    /// The draw probability of a declaration at rank `q` in the window.
+    pub fn probability(self, random_rate: f64, q: f64) -> f64 {
+        match self {
+            Exploration::Uniform => random_rate,
+            Exploration::Targeted => (random_rate * (0.25 + 3.0 * q.clamp(0.0, 1.0).powi(3))).min(1.0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectivityConfig {
     pub default_target: TargetRates,
@@ -92,6 +128,9 @@ pub struct SelectivityConfig {
     /// rules and random draws still apply).
     #[serde(default = "default_ceiling")]
     pub ceiling: f64,
+    /// How exploration controls are drawn.
+    #[serde(default)]
+    pub exploration: Exploration,
 }
 
 fn default_floor() -> f64 {
@@ -117,6 +156,7 @@ impl Default for SelectivityConfig {
             district_of: HashMap::new(),
             floor: default_floor(),
             ceiling: default_ceiling(),
+            exploration: Exploration::Uniform,
         }
     }
 }
@@ -207,6 +247,17 @@ impl Window {
         if self.recent.is_empty() { 0.0 } else { self.controlled as f64 / self.recent.len() as f64 }
     }
 
+    /// The share of the window ranked below `ranking` (0.5 when empty).
+    fn rank_of(&mut self, ranking: f64) -> f64 {
+        if self.sorted.len() != self.recent.len() {
+            self.rebuild();
+        }
+        if self.sorted.is_empty() {
+            return 0.5;
+        }
+        self.sorted.partition_point(|x| x.total_cmp(&ranking).is_lt()) as f64 / self.sorted.len() as f64
+    }
+
     /// Records one decision against the target in the integral term.
     fn settle(&mut self, target: f64, controlled: bool, cap: usize) {
         let bound = (cap as f64 * target).max(1.0);
@@ -274,8 +325,13 @@ impl Selectivity {
         };
         let threshold = if win.len() < 20 { 0.5 } else { win.upper_quantile(budget) };
         let red_threshold = if win.len() < 20 { 0.8 } else { win.upper_quantile(budget * red_share) };
+        let explore = match cfg.exploration {
+            Exploration::Uniform => cfg.random_rate,
+            e => e.probability(cfg.random_rate, win.rank_of(ranking)),
+        };
 
-        let sel = self.lane(cfg, declaration_id, ranking, forced, threshold, red_threshold, total, red_share);
+        let sel =
+            self.lane(cfg, declaration_id, ranking, forced, (threshold, red_threshold, explore), total, red_share);
         let flags =
             if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
         let w = self.offices.get_mut(office).expect("inserted above");
@@ -313,6 +369,10 @@ impl Selectivity {
         };
         let (mut threshold, red_threshold) =
             if p.len() < 20 { (0.5, 0.8) } else { (p.upper_quantile(budget), p.upper_quantile(budget * red_share)) };
+        let explore = match cfg.exploration {
+            Exploration::Uniform => cfg.random_rate,
+            e => e.probability(cfg.random_rate, p.rank_of(ranking)),
+        };
         // The office's floor and ceiling, once it has a history of its own.
         let w = self.offices.entry(office.to_string()).or_default();
         if w.len() >= cfg.warmup {
@@ -323,15 +383,16 @@ impl Selectivity {
                 threshold = threshold.min(w.upper_quantile((cfg.floor * total - cfg.random_rate).max(0.0)));
             }
         }
-        let sel = self.lane(cfg, declaration_id, ranking, forced, threshold, red_threshold, total, red_share);
+        let sel =
+            self.lane(cfg, declaration_id, ranking, forced, (threshold, red_threshold, explore), total, red_share);
         let flags =
             if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
         self.record_pooled(cfg, office, pool, total, ranking, flags);
         sel
     }
 
-    /// The lane for a ranking against the thresholds: forced, by score, by
-    /// random draw, or green.
+    /// The lane for a ranking against the thresholds and the exploration
+    /// probability: forced, by score, by random draw, or green.
     #[allow(clippy::too_many_arguments)]
     fn lane(
         &self,
@@ -339,8 +400,7 @@ impl Selectivity {
         declaration_id: &str,
         ranking: f64,
         forced: Option<Channel>,
-        threshold: f64,
-        red_threshold: f64,
+        (threshold, red_threshold, explore): (f64, f64, f64),
         total: f64,
         red_share: f64,
     ) -> Selection {
@@ -351,11 +411,11 @@ impl Selectivity {
         } else if ranking >= threshold && ranking > 0.0 {
             let ch = if ranking >= red_threshold { Channel::Red } else { Channel::Yellow };
             (ch, riskgate_core::Source::Score, false, 1.0)
-        } else if u < cfg.random_rate {
+        } else if u < explore {
             let ch = if lane_draw < red_share { Channel::Red } else { Channel::Yellow };
-            (ch, riskgate_core::Source::Random, true, cfg.random_rate)
+            (ch, riskgate_core::Source::Random, true, explore)
         } else {
-            (Channel::Green, riskgate_core::Source::None, false, cfg.random_rate)
+            (Channel::Green, riskgate_core::Source::None, false, explore)
         };
         Selection { channel, source, random, selection_probability, threshold, target_rate: total }
     }
@@ -486,5 +546,41 @@ mod tests {
             assert!(same, "{budget:?}: replaying the decisions rebuilds the same windows");
         }
         eprintln!("{}", rows.join("\n"));
+    }
+
+    /// Targeted exploration draws as many controls as uniform exploration
+    /// on average, more of them just below the threshold, and records each
+    /// draw's own probability.
+    #[test]
+    fn targeted_exploration_keeps_the_rate_and_favours_the_near_misses() {
+        for exploration in [Exploration::Uniform, Exploration::Targeted] {
+            let cfg = SelectivityConfig { exploration, ..SelectivityConfig::default() };
+            let mut sel = Selectivity::default();
+            let mut rng = Rng::new(17);
+            let (mut drawn, mut high, mut p_sum, mut n) = (0usize, 0usize, 0.0, 0usize);
+            for i in 0..200_000 {
+                let r = rng.uniform();
+                let s = sel.select(&cfg, "2201", &format!("D{i}"), r, None);
+                if s.source == riskgate_core::Source::Score {
+                    continue;
+                }
+                n += 1;
+                p_sum += s.selection_probability;
+                if s.random {
+                    drawn += 1;
+                    high += usize::from(r > 0.8);
+                }
+            }
+            let rate = drawn as f64 / n as f64;
+            let mean_p = p_sum / n as f64;
+            assert!((rate - 0.005).abs() < 0.0008, "{exploration:?}: drawn {rate}");
+            assert!((mean_p - 0.005).abs() < 0.0004, "{exploration:?}: mean propensity {mean_p}");
+            let top = high as f64 / drawn as f64;
+            match exploration {
+                // Uniform: the top fifth of the non-selected gets a fifth of the draws.
+                Exploration::Uniform => assert!((top - 0.2).abs() < 0.05, "{top}"),
+                Exploration::Targeted => assert!(top > 0.4, "targeted draws favour near misses: {top}"),
+            }
+        }
     }
 }

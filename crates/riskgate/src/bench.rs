@@ -72,6 +72,9 @@ pub enum BenchCmd {
         /// Which scorers: statistical, model or both.
         #[arg(long, default_value = "both")]
         scorers: String,
+        /// Exploration draws: uniform or targeted (setting `exploration`).
+        #[arg(long, default_value = "uniform")]
+        exploration: String,
     },
     /// Model training time and scoring throughput: a world (scale 10 ≈ 1M
     /// declarations) with history and live traffic screened and controlled,
@@ -241,15 +244,16 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             dir,
             KcsModel { seed, depth, use_attributes: !no_attributes, max_leaves, exclude },
         )?,
-        BenchCmd::World { seed, scale, dir, retrain_days, budget, scorers } => {
+        BenchCmd::World { seed, scale, dir, retrain_days, budget, scorers, exploration } => {
             riskgate_app::app::check_setting("budget", &budget)?;
+            riskgate_app::app::check_setting("exploration", &exploration)?;
             let variants: &[&str] = match scorers.as_str() {
                 "both" => &["statistical", "model"],
                 "statistical" => &["statistical"],
                 "model" => &["model"],
                 other => anyhow::bail!("--scorers: expected statistical, model or both, got {other:?}"),
             };
-            bench_world(seed, scale, dir, retrain_days, &budget, variants)?
+            bench_world(seed, scale, dir, retrain_days, (&budget, &exploration), variants)?
         }
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -349,7 +353,7 @@ fn bench_world(
     scale: f64,
     dir: Option<std::path::PathBuf>,
     retrain_days: i64,
-    budget: &str,
+    (budget, exploration): (&str, &str),
     variants: &[&str],
 ) -> Result<()> {
     use riskgate_core::{Decision, Reason};
@@ -373,8 +377,10 @@ fn bench_world(
         let mut app = App::open(&data, "bench")?;
         let a = app.action("setting", "seed");
         app.store.set_setting("seed", &seed.to_string(), &a)?;
-        let a = app.action("setting", "budget");
-        app.store.set_setting("budget", budget, &a)?;
+        for (key, value) in [("budget", budget), ("exploration", exploration)] {
+            let a = app.action("setting", key);
+            app.store.set_setting(key, value, &a)?;
+        }
         app.reload()?;
         crate::world::load_world(&mut app, &world, false)?;
         crate::world::add_demo_rules(&mut app, &data.join("rules"))?;
@@ -486,6 +492,10 @@ fn bench_world(
         let mut rules = Vec::new();
         let mut score = Vec::new();
         let mut both = Vec::new();
+        // Horvitz–Thompson estimate of the frauds among the declarations
+        // the score and rules let go, from the exploration draws alone
+        // (weighted by 1/propensity), against the true count.
+        let (mut ht, mut ht_var, mut let_go_frauds, mut draws, mut draw_frauds) = (0.0, 0.0, 0u64, 0u64, 0u64);
         for l in decision_files.iter().map(|f| crate::jsonl::read(f)).collect::<Result<Vec<_>>>()?.into_iter().flatten()
         {
             let Ok(v) = l.value else { continue };
@@ -504,10 +514,28 @@ fn bench_world(
                 Reason::Model { score, .. } => Some(*score),
                 _ => None,
             });
+            if !matches!(d.source, riskgate_core::Source::Score | riskgate_core::Source::Rule) {
+                let_go_frauds += u64::from(fraud);
+                if d.random {
+                    draws += 1;
+                    draw_frauds += u64::from(fraud);
+                    let p = d.selection_probability;
+                    if fraud {
+                        ht += 1.0 / p;
+                        ht_var += (1.0 - p) / (p * p);
+                    }
+                }
+            }
             rules.push((1.0 - keep, fraud));
             score.push((s.unwrap_or(0.0), fraud));
             both.push((d.risk_value, fraud));
         }
+        println!(
+            "    exploration ({exploration}): {draws} draws, {draw_frauds} of them fraudulent ({:.1}%); frauds among the \
+             declarations let go: estimated {ht:.0} ± {:.0} (s.e.), true {let_go_frauds}",
+            100.0 * draw_frauds as f64 / draws.max(1) as f64,
+            ht_var.sqrt()
+        );
         println!(
             "    truth precision at 4% of live traffic: rules only {:.1}%, score only {:.1}%, both {:.1}%",
             100.0 * truth_precision(&rules, 0.04),
