@@ -192,7 +192,11 @@ pub struct OfficeCounts {
     /// Uncontrolled declarations (for the unbiased revenue estimate).
     pub uncontrolled: u64,
     pub uncontrolled_value_cny: f64,
+    /// Declared value of the exploration (random) controls, each weighted by
+    /// 1 / its selection probability (Horvitz–Thompson: unbiased whether the
+    /// draws are uniform or targeted)…
     pub random_value_cny: f64,
+    /// …and the duty they found, weighted the same way.
     pub random_revenue_cny: f64,
 }
 

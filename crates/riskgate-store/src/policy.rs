@@ -202,6 +202,8 @@ pub(crate) struct CountedDeclaration {
     pub value_cny: f64,
     pub channel: Option<String>,
     pub source: Option<String>,
+    /// The decision's selection probability.
+    pub propensity: Option<f64>,
 }
 
 /// The outcomes of one live declaration, aggregated, as the office counts read them.
@@ -216,11 +218,22 @@ pub(crate) struct CountedOutcomes {
     pub smuggling_later: bool,
     /// Controls other than post-clearance audits.
     pub border_controls: i64,
+    /// The decision's selection probability.
+    pub propensity: Option<f64>,
 }
 
 /// Office counts (DESIGN.md "KPIs") tallied row by row.
 #[derive(Debug, Default)]
 pub(crate) struct OfficeTally(HashMap<String, OfficeCounts>);
+
+/// The weight of an exploration control: 1 / its selection probability
+/// (1 when the probability is missing or not in (0, 1]).
+fn inverse(p: Option<f64>) -> f64 {
+    match p {
+        Some(p) if p > 0.0 && p <= 1.0 => 1.0 / p,
+        _ => 1.0,
+    }
+}
 
 impl OfficeTally {
     fn entry(&mut self, office: String) -> &mut OfficeCounts {
@@ -244,7 +257,7 @@ impl OfficeTally {
             e.uncontrolled_value_cny += d.value_cny;
         }
         if d.source.as_deref() == Some("random") {
-            e.random_value_cny += d.value_cny;
+            e.random_value_cny += d.value_cny * inverse(d.propensity);
         }
         if d.direction == "import" {
             let same_day = d.released_at.is_some_and(|t| local_day(t, d.tz) == local_day(d.declared_at, d.tz));
@@ -279,7 +292,7 @@ impl OfficeTally {
                 e.controls_by_source[3] += 1;
             }
             if i == 2 {
-                e.random_revenue_cny += o.additional_duty;
+                e.random_revenue_cny += o.additional_duty * inverse(o.propensity);
             }
         }
     }
@@ -289,5 +302,47 @@ impl OfficeTally {
         let mut out: Vec<OfficeCounts> = self.0.into_values().collect();
         out.sort_by(|a, b| a.office.cmp(&b.office));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exploration controls count for 1 / their selection probability, so
+    /// the duty-per-value estimate is unbiased for targeted draws too; a
+    /// missing probability counts once.
+    #[test]
+    fn exploration_controls_are_weighted_by_their_propensity() {
+        let mut t = OfficeTally::default();
+        for (value, duty, p) in [(1000.0, 50.0, Some(0.01)), (4000.0, 0.0, Some(0.0025)), (500.0, 10.0, None)] {
+            t.declaration(CountedDeclaration {
+                office: "2201".into(),
+                direction: "import".into(),
+                transport_mode: "sea".into(),
+                declared_at: 0,
+                tz: 0,
+                released_at: None,
+                value_cny: value,
+                channel: Some("yellow".into()),
+                source: Some("random".into()),
+                propensity: p,
+            });
+            t.outcomes(CountedOutcomes {
+                office: "2201".into(),
+                channel: Some("yellow".into()),
+                source: Some("random".into()),
+                finding: duty > 0.0,
+                additional_duty: duty,
+                smuggling_border: false,
+                smuggling_later: false,
+                border_controls: 1,
+                propensity: p,
+            });
+        }
+        let c = &t.finish()[0];
+        assert_eq!(c.random_value_cny, 1000.0 / 0.01 + 4000.0 / 0.0025 + 500.0);
+        assert_eq!(c.random_revenue_cny, 50.0 / 0.01 + 10.0);
+        assert_eq!((c.completed_by_source[2], c.findings_by_source[2]), (3, 2));
     }
 }

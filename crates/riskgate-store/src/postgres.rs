@@ -1111,10 +1111,10 @@ impl Store for PgStore {
         self.stream(
             "SELECT d.office, c.channel, c.source, bool_or(o.finding), SUM(o.additional_duty)::float8,
                     bool_or(o.smuggling AND o.control <> 'audit'), bool_or(o.smuggling AND o.control = 'audit'),
-                    COUNT(*) FILTER (WHERE o.control <> 'audit')
+                    COUNT(*) FILTER (WHERE o.control <> 'audit'), c.propensity
              FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
              WHERE NOT d.historical AND d.declared_at >= $1 AND d.declared_at < $2
-             GROUP BY o.decl, d.office, c.channel, c.source ORDER BY o.decl",
+             GROUP BY o.decl, d.office, c.channel, c.source, c.propensity ORDER BY o.decl",
             &[&from, &to],
             &mut |r| {
                 tally.outcomes(rows::counted_outcomes(r)?);

@@ -285,7 +285,7 @@ pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
 
 pub(crate) const COUNTED_DECLARATIONS: &str =
     "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
-            c.channel, c.source
+            c.channel, c.source, c.propensity
      FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
      WHERE NOT d.historical AND d.declared_at >= ?1 AND d.declared_at < ?2";
 
@@ -300,11 +300,12 @@ pub(crate) fn counted_declaration(r: &dyn Columns) -> Result<CountedDeclaration>
         value_cny: r.real(6)?,
         channel: r.text_opt(7)?,
         source: r.text_opt(8)?,
+        propensity: r.real_opt(9)?,
     })
 }
 
 /// (office, channel, source, any finding, duty, smuggling at the border,
-/// smuggling later, border controls) per declaration with outcomes.
+/// smuggling later, border controls, propensity) per declaration with outcomes.
 pub(crate) fn counted_outcomes(r: &dyn Columns) -> Result<CountedOutcomes> {
     Ok(CountedOutcomes {
         office: r.text(0)?,
@@ -315,6 +316,7 @@ pub(crate) fn counted_outcomes(r: &dyn Columns) -> Result<CountedOutcomes> {
         smuggling_border: r.flag(5)?,
         smuggling_later: r.flag(6)?,
         border_controls: r.int(7)?,
+        propensity: r.real_opt(8)?,
     })
 }
 

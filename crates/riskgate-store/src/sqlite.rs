@@ -829,7 +829,7 @@ impl Store for SqliteStore {
         let mut st = self.conn.prepare(
             "SELECT d.office, c.channel, c.source, MAX(o.finding), SUM(o.additional_duty),
                     MAX(o.smuggling AND o.control != 'audit'), MAX(o.smuggling AND o.control = 'audit'),
-                    SUM(o.control != 'audit')
+                    SUM(o.control != 'audit'), c.propensity
              FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
              WHERE d.historical = 0 AND d.declared_at >= ?1 AND d.declared_at < ?2
              GROUP BY o.decl",
