@@ -642,6 +642,21 @@ fn compute_level(
         group_acc[g.group[s]].add(&acc[s]);
         group_size[g.group[s]] += 1;
     }
+    // Medians of log times per peer group and control kind, for the sign
+    // test that keeps the time indicators honest on few controls.
+    let mut medians: [HashMap<(usize, usize), f64>; 2] = Default::default();
+    for (m, times) in [&d.ln_duration, &d.ln_release].into_iter().enumerate() {
+        let mut values: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+        for (i, t) in times.iter().enumerate() {
+            if let (Some(t), Some(s)) = (t, g.control_subject[i]) {
+                values.entry((g.group[s], d.kind[i])).or_default().push(*t);
+            }
+        }
+        for (key, mut v) in values {
+            v.sort_by(f64::total_cmp);
+            medians[m].insert(key, v[v.len() / 2]);
+        }
+    }
     let k = cfg.prior_controls;
     let mut conc: Vec<Concentration> = if concentration {
         concentration_indicators(input, d, g, cfg)
@@ -805,11 +820,29 @@ fn compute_level(
             }
         }
         let pk = [peers.dur, peers.rel];
-        if let Some(x) = mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k) {
+        // The mean of log times is near normal only on many controls (log
+        // times are skewed): the z is capped by an exact sign test, how many
+        // of the officer's times fall below the peer group's median.
+        let sign_z = |m: usize, times: &[Option<f64>]| {
+            let (mut below, mut n) = (0u64, 0u64);
+            for &i in &ps_find[s] {
+                if let (Some(t), Some(med)) = (times[i], medians[m].get(&(g.group[s], d.kind[i]))) {
+                    n += 1;
+                    below += u64::from(t < *med);
+                }
+            }
+            stats::z_of_upper_tail(stats::binomial_upper_mid_p(below, n, 0.5))
+        };
+        if let Some(mut x) =
+            mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k)
+        {
+            x.z = x.z.min(sign_z(0, &d.ln_duration));
             r.push(x);
         }
-        if let Some(x) = mean_time_indicator("release_speed", "completion to release", &a.rel, &pk[1], &national.rel, k)
+        if let Some(mut x) =
+            mean_time_indicator("release_speed", "completion to release", &a.rel, &pk[1], &national.rel, k)
         {
+            x.z = x.z.min(sign_z(1, &d.ln_release));
             r.push(x);
         }
         if a.acts > 0.0 {

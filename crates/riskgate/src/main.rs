@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_integrity;
 mod import;
 mod jsonl;
 mod progress;
@@ -162,6 +163,8 @@ enum Command {
         /// Colluding officers to plant (0 for a world without collusion).
         #[arg(long, default_value_t = 4)]
         colluders: usize,
+        #[command(flatten)]
+        collusion: world::CollusionArgs,
         outdir: PathBuf,
     },
     /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
@@ -955,8 +958,13 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Generate { seed, scale, colluders, outdir } => {
-            let s = world::generate_with(seed, scale, colluders, &outdir)?;
+        Command::Generate { seed, scale, colluders, collusion, outdir } => {
+            let cfg = riskgate_synth::WorldConfig {
+                colluders,
+                collusion: collusion.params()?,
+                ..riskgate_synth::WorldConfig::new(seed, scale)
+            };
+            let s = world::generate_world(&cfg, &outdir)?;
             eprintln!(
                 "world seed {seed} scale {scale}: {} history + {} live declarations, fraud {:.2}% / {:.2}%, written to {}",
                 s.history_declarations,

@@ -744,3 +744,46 @@ fn output_to_a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+/// `generate --collusion …`: the quiet preset and single figures reach the
+/// ground truth; bad values are refused by flag name.
+#[test]
+fn generate_plants_quiet_collusion_and_refuses_bad_figures() {
+    let e = Env::new();
+    let run = |extra: &[&str], dir: &str| {
+        crate::support::bin()
+            .args(["generate", "--seed", "3", "--scale", "0.02", "--colluders", "2"])
+            .args(extra)
+            .arg(e.dir.join(dir))
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--collusion", "quiet", "--collusion-pick-up", "0.5", "--collusion-start-day", "30"], "q");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let truth = std::fs::read_to_string(e.dir.join("q/colluders.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(truth.lines().next().unwrap()).unwrap();
+    assert_eq!(first["params"]["pick_up"], 0.5);
+    assert_eq!(first["params"]["hide"], 0.5);
+    assert_eq!(first["params"]["start_day"], 30);
+    assert_eq!(first["starts_at"], "2026-02-04T00:00:00+08:00");
+    let out = run(&[], "loud");
+    assert!(out.status.success());
+    let truth = std::fs::read_to_string(e.dir.join("loud/colluders.jsonl")).unwrap();
+    assert!(!truth.contains("params") && !truth.contains("starts_at"), "default worlds are unchanged: {truth}");
+    for (flags, message) in [
+        (&["--collusion", "noisy"][..], "--collusion: expected `loud` or `quiet`, got \"noisy\""),
+        (&["--collusion-hide", "1.5"], "--collusion-hide: expected a share in [0, 1], got 1.5"),
+        (&["--collusion-tenure", "3"], "--collusion-tenure: expected MIN..MAX in years (e.g. 1..3), got \"3\""),
+        (&["--collusion-tenure", "5..2"], "--collusion-tenure: expected 0 ≤ min ≤ max ≤ 40 years, got 5..2"),
+        (&["--collusion-speed", "0"], "--collusion-speed: expected a factor in (0, 10], got 0"),
+        (
+            &["--collusion-start-day", "400"],
+            "collusion start day: expected a day before the world's end (250), got 400",
+        ),
+    ] {
+        let out = run(flags, "bad");
+        assert!(!out.status.success(), "{flags:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{flags:?}: {err}");
+    }
+}
