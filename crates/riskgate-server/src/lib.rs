@@ -13,6 +13,7 @@ pub mod auth;
 mod console;
 mod error;
 mod integrity_api;
+mod integrity_inbox;
 mod metrics;
 pub mod openapi;
 pub mod retrain;
@@ -112,6 +113,8 @@ pub fn router(state: AppState) -> Router {
         .route("/integrity/posts", integrity_api::ranked_route("posts", |r| &r.posts))
         .route("/integrity/units", integrity_api::ranked_route("units", |r| &r.units))
         .route("/integrity/warnings", get(integrity_api::warnings))
+        .route("/integrity/inbox", get(integrity_inbox::inbox))
+        .route("/integrity/notify", post(integrity_inbox::notify))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", v1)

@@ -642,6 +642,15 @@ enum IntegrityCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Records level changes since the last run and pushes each new or
+    /// raised warning to the supervisors' event namespace and inbox (run it
+    /// after importing outcomes, or on a schedule); prints the new ones.
+    Notify,
+    /// The supervisors' inbox: warnings notified so far, newest first (JSON lines).
+    Inbox {
+        #[arg(long)]
+        office: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -878,6 +887,18 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 IntegrityCmd::Units { office, .. } => format!("units office={}", office.as_deref().unwrap_or("*")),
                 IntegrityCmd::Warnings { .. } => "warnings".to_string(),
                 IntegrityCmd::Officer { id, .. } => format!("officer {id}"),
+                IntegrityCmd::Notify => "notify".to_string(),
+                IntegrityCmd::Inbox { office } => {
+                    let scope = office.as_deref().map(|o| integrity::subtree(app.store.as_ref(), o)).transpose()?;
+                    let entries = integrity::inbox(app.store.as_ref(), scope.as_ref())?;
+                    let mut a = app.action("integrity_read", "inbox");
+                    a.after = Some(serde_json::json!({"office": office, "entries": entries.len()}));
+                    app.store.append_action(&a)?;
+                    for e in entries {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
             };
             let r = integrity::report(&mut app, &what, from, to, &cfg)?;
             let keep = |office: &Option<String>| -> Result<Option<std::collections::HashSet<String>>> {
@@ -912,6 +933,13 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                     let hist = integrity::history(app.store.as_ref(), &id, from, to, &cfg)?;
                     render::print_profile(&app, s, &hist, format == Format::Json)?;
                 }
+                IntegrityCmd::Notify => {
+                    for e in integrity::notify_warnings(&mut app, &r)? {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                }
+                // Answered before the report is computed.
+                IntegrityCmd::Inbox { .. } => {}
             }
             Ok(ExitCode::SUCCESS)
         }
