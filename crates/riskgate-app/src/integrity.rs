@@ -211,7 +211,10 @@ pub fn notify_warnings(app: &mut App, report: &Report) -> Result<Vec<InboxEntry>
                 "office": s.office, "previous": before, "level": now, "score": s.score,
                 "p_value": s.p_value, "reasons": s.reasons, "log_entry": seq,
             });
-            events.push(crate::events::integrity_event(&app.events.prefix, "warning", &key, detail));
+            let mut event = crate::events::integrity_event(&app.events.prefix, "warning", &key, detail);
+            // A warning raised again after a drop is a new event, not a repeat.
+            event.id = format!("{}:{seq}", event.id);
+            events.push(event);
             entries.push(InboxEntry {
                 seq,
                 at,
@@ -348,6 +351,7 @@ mod tests {
             assert_eq!(new.len(), events.len());
             for e in &events {
                 assert_eq!(e.kind, "integrity_warning");
+                assert!(e.id.starts_with("integrity:warning:officer:E"), "{}", e.id);
                 assert_eq!(e.subject, "t-supervisor.integrity.warning", "supervisors' namespace only");
             }
             new.into_iter().map(|e| format!("{} {}→{}", e.id, e.previous, e.level)).collect::<Vec<_>>()
