@@ -11,6 +11,9 @@ use riskgate_app::App;
 use riskgate_integrity::{Config, Input, Level, Report};
 use riskgate_synth::WorldConfig;
 
+/// A colluder and the weeks after which they reached watch and warning.
+type Reached = (String, Option<f64>, Option<f64>);
+
 /// What one world gave.
 #[derive(Default)]
 struct Tally {
@@ -77,7 +80,7 @@ pub fn collusion(
     anyhow::ensure!(step_days > 0, "--step-days: expected at least 1 day");
     let cfg_int = Config::default();
     let mut total = Tally::default();
-    let mut weeks: Vec<(String, Option<f64>, Option<f64>)> = Vec::new();
+    let mut weeks: Vec<Reached> = Vec::new();
     for &seed in seeds {
         let cfg = WorldConfig { colluders, collusion: params.clone(), ..WorldConfig::new(seed, scale) };
         let t0 = std::time::Instant::now();
@@ -179,7 +182,7 @@ pub fn collusion(
             v.sort_by(f64::total_cmp);
             v.get(v.len() / 2).copied()
         };
-        let reached = |f: fn(&(String, Option<f64>, Option<f64>)) -> Option<f64>| -> (usize, Option<f64>) {
+        let reached = |f: fn(&Reached) -> Option<f64>| -> (usize, Option<f64>) {
             let v: Vec<f64> = weeks.iter().filter_map(f).collect();
             (v.len(), median(v))
         };
