@@ -20,34 +20,50 @@
 //! * `finding_shortfall` — findings against what the risk value predicted:
 //!   each control's finding probability is calibrated nationally by control
 //!   kind × risk-value decile, scaled by how much the peers find relative to
-//!   the same prediction; Poisson-binomial mid-p lower tail.
-//! * `concentration` — for each trader (and declarant) the controls of its
-//!   declarations at the officer's office, against the officer's share of
-//!   that office's controls of the same kind (the assignment by chance);
-//!   Poisson-binomial upper tail, Šidák-adjusted for the number of traders
-//!   tested.
+//!   the same prediction; Poisson-binomial mid-p lower tail. For officers,
+//!   the controls of their concentrated traders are left out (they are
+//!   judged by `partner_findings`), so the two stay independent.
+//! * `concentration` — officers only: for each trader, declarant and
+//!   (trader, declarant) couple, the controls of its declarations at the
+//!   officer's office against the officer's share of the office's controls
+//!   of the same kind in the same 30-day period (the assignment by chance);
+//!   exact Poisson-binomial upper tail per pair; the officer's smallest
+//!   tails judged together against the number of parties tested
+//!   ([`stats::order_statistics_p`], depth 5), Bonferroni over the three
+//!   party kinds. Several modest concentrations add up.
+//! * `partner_findings` — officers only: findings on the traders they
+//!   concentrate on (pair tail ≤ `pair_tau`) against the other officers'
+//!   findings on the same traders; Poisson-binomial mid-p lower tail.
 //! * `control_duration`, `release_speed` — mean log time (decision →
 //!   completion, completion → release) against peers of the same control
-//!   kind; shorter is the suspicious side.
+//!   kind; shorter is the suspicious side; capped by exact count tests
+//!   against the peer group's median and 10th percentile (log times are
+//!   skewed, and a mean of a few of them is far from normal).
 //! * `off_hours` — share of actions (completions, overrides) outside duty
 //!   hours, against peers (airports work nights: peers share the office).
+//! * `window_30d`, `window_61d`, `window_122d` — officers only: the
+//!   combined tail of the indicators above on the trailing window alone
+//!   (`recent_days`), so a pattern that began recently is not diluted by
+//!   the months before it.
 //!
 //! Peer baselines leave the officer out and are shrunk toward the national
 //! figure with `prior_controls` pseudo-controls, so two-officer offices do
-//! not compare an officer with one colleague alone. Each z-score is then
+//! not compare an officer with one colleague alone. Each z-score (but
+//! concentration's, whose null is exact) is then
 //! deflated by the between-officer variance τ² of that indicator across all
 //! subjects of the level (Spiegelhalter's overdispersed funnel plot,
 //! DerSimonian–Laird on winsorised z): differences that every office shows
 //! do not raise warnings.
 //!
 //! The z-scores are combined as T = Σ max(0, z)², whose null distribution is
-//! the chi-bar-square mixture; the score is −log₁₀ of that tail
-//! probability, plus configured points for rule indicators (`tenure` over
-//! the rotation rule, `disciplinary` cases). Levels come from tail
-//! probabilities (`watch_p`, `warning_p`), so the expected number of false
-//! warnings among N honest officers is about N × `warning_p` (defaults:
-//! watch at 10⁻³, warning at 10⁻⁴, a Bonferroni-style bound for a few
-//! hundred officers compared at once).
+//! the chi-bar-square mixture; the whole period and the trailing windows
+//! are combined by Simes; the score is −log₁₀ of that tail probability,
+//! plus configured points for rule indicators (`tenure` over the rotation
+//! rule, `disciplinary` cases). Levels are set per family (officers, posts,
+//! units) by Benjamini–Hochberg on 10^(−score) (`warning_fdr` 0.05,
+//! `watch_fdr` 0.2) besides the per-subject floors `warning_p` (10⁻⁴) and
+//! `watch_p` (10⁻³): in a world without collusion the chance that any
+//! subject of a family of up to 500 reaches `warning` is at most 5%.
 
 pub mod stats;
 
@@ -642,9 +658,10 @@ fn compute_level(
         group_acc[g.group[s]].add(&acc[s]);
         group_size[g.group[s]] += 1;
     }
-    // Medians of log times per peer group and control kind, for the sign
-    // test that keeps the time indicators honest on few controls.
-    let mut medians: [HashMap<(usize, usize), f64>; 2] = Default::default();
+    // Median and 10th percentile of log times per peer group and control
+    // kind, for the exact count tests that keep the time indicators honest
+    // on few controls.
+    let mut medians: [HashMap<(usize, usize), (f64, f64)>; 2] = Default::default();
     for (m, times) in [&d.ln_duration, &d.ln_release].into_iter().enumerate() {
         let mut values: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
         for (i, t) in times.iter().enumerate() {
@@ -654,7 +671,7 @@ fn compute_level(
         }
         for (key, mut v) in values {
             v.sort_by(f64::total_cmp);
-            medians[m].insert(key, v[v.len() / 2]);
+            medians[m].insert(key, (v[v.len() / 2], v[v.len() / 10]));
         }
     }
     let k = cfg.prior_controls;
@@ -821,28 +838,33 @@ fn compute_level(
         }
         let pk = [peers.dur, peers.rel];
         // The mean of log times is near normal only on many controls (log
-        // times are skewed): the z is capped by an exact sign test, how many
-        // of the officer's times fall below the peer group's median.
+        // times are skewed): the z is capped by exact count tests, how many
+        // of the officer's times fall below the peer group's median (a
+        // general shift) or its 10th percentile (a few very fast ones), the
+        // better of the two Bonferroni-adjusted.
         let sign_z = |m: usize, times: &[Option<f64>]| {
-            let (mut below, mut n) = (0u64, 0u64);
+            let (mut below_median, mut below_p10, mut n) = (0u64, 0u64, 0u64);
             for &i in &ps_find[s] {
-                if let (Some(t), Some(med)) = (times[i], medians[m].get(&(g.group[s], d.kind[i]))) {
+                if let (Some(t), Some((med, p10))) = (times[i], medians[m].get(&(g.group[s], d.kind[i]))) {
                     n += 1;
-                    below += u64::from(t < *med);
+                    below_median += u64::from(t < *med);
+                    below_p10 += u64::from(t < *p10);
                 }
             }
-            stats::z_of_upper_tail(stats::binomial_upper_mid_p(below, n, 0.5))
+            let p =
+                stats::binomial_upper_mid_p(below_median, n, 0.5).min(stats::binomial_upper_mid_p(below_p10, n, 0.1));
+            stats::z_of_upper_tail((2.0 * p).min(1.0))
         };
         if let Some(mut x) =
             mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k)
         {
-            x.z = x.z.min(sign_z(0, &d.ln_duration));
+            x.z = x.z.min(sign_z(0, &d.ln_duration).max(0.0));
             r.push(x);
         }
         if let Some(mut x) =
             mean_time_indicator("release_speed", "completion to release", &a.rel, &pk[1], &national.rel, k)
         {
-            x.z = x.z.min(sign_z(1, &d.ln_release));
+            x.z = x.z.min(sign_z(1, &d.ln_release).max(0.0));
             r.push(x);
         }
         if a.acts > 0.0 {

@@ -190,14 +190,14 @@ fn each_indicator_moves_the_score_in_the_right_direction() {
         ));
     }
     expect![[r#"
-        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.02 →  5.62   rank 7 → 1
-        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.02 →  2.97   rank 7 → 1
-        one trader's controls picked up               concentration       -7.9 →   4.7   score  0.02 →  3.78   rank 7 → 1
-        controls five times faster                    control_duration     1.4 →   6.6   score  0.02 → 15.12   rank 7 → 1
-        release right after the control               release_speed        0.3 →   6.6   score  0.02 →  8.28   rank 7 → 1
-        completions late at night                     off_hours           -0.0 →   3.5   score  0.02 →  7.76   rank 7 → 1
-        ten years in the same post                    tenure               0.0 →   0.5   score  0.02 →  0.52   rank 7 → 2
-        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.02 →  1.02   rank 7 → 1"#]].assert_eq(&rows.join("\n"));
+        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.01 →  5.41   rank 9 → 1
+        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.01 →  2.77   rank 9 → 1
+        one trader's controls picked up               concentration       -7.9 →   4.7   score  0.01 →  3.58   rank 9 → 1
+        controls five times faster                    control_duration     1.0 →   6.6   score  0.01 → 15.12   rank 9 → 1
+        release right after the control               release_speed        0.0 →   6.6   score  0.01 →  8.01   rank 9 → 1
+        completions late at night                     off_hours           -0.0 →   3.5   score  0.01 →  7.75   rank 9 → 1
+        ten years in the same post                    tenure               0.0 →   0.5   score  0.01 →  0.51   rank 9 → 2
+        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.01 →  1.01   rank 9 → 1"#]].assert_eq(&rows.join("\n"));
 }
 
 #[test]

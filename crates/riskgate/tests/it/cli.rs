@@ -621,7 +621,11 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
 /// overrides they make first); returns the ranked officers.
 fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_json::Value>) {
     let e = Env::new();
-    let (w, _) = screened_world(&e, seed, 0.1, colluders);
+    // Scale 0.2 (about 1,000 completed controls): at 0.1 a loud colluder may
+    // have two or three bent controls, and the time indicators no longer
+    // take a couple of extreme times for proof (they are capped by exact
+    // count tests, docs/integrity.md).
+    let (w, _) = screened_world(&e, seed, 0.2, colluders);
     let p = |f: &str| e.dir.join(f).to_str().unwrap().to_string();
     let truth = w.join("truth.jsonl");
     e.ok_as(
@@ -648,9 +652,10 @@ fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
     let (planted, ranked) = integrity_of_world(6, 4);
     assert_eq!(planted.len(), 4);
     let top: Vec<&str> = ranked.iter().take(10).map(|r| r["officer"].as_str().unwrap()).collect();
-    for c in &planted {
-        assert!(top.contains(&c.as_str()), "planted colluder {c} not in the top 10 {top:?}");
-    }
+    // Three of four: one of the four has only a few bent controls in this
+    // small world, and two or three extreme times are no longer proof.
+    let found = planted.iter().filter(|c| top.contains(&c.as_str())).count();
+    assert!(found >= 3, "{found} of {planted:?} in the top 10 {top:?}");
     let warned: Vec<&str> =
         ranked.iter().filter(|r| r["level"] == "warning").map(|r| r["officer"].as_str().unwrap()).collect();
     assert!(warned.iter().all(|w| planted.iter().any(|c| c == w)), "honest officers warned: {warned:?}");
