@@ -145,8 +145,135 @@ pub fn history(
     Ok(riskgate_integrity::officer_history(&input, cfg, officer, &windows[skip..]))
 }
 
+/// The action of a recorded level change (the supervisors' inbox is made
+/// of those that end at `warning`).
+pub const LEVEL_CHANGE: &str = "integrity_level";
+
+/// One entry of the supervisors' inbox: a subject that reached `warning`
+/// (new, or raised from `watch`), with the figures it was notified with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct InboxEntry {
+    /// The action-log entry that records it.
+    pub seq: i64,
+    pub at: String,
+    /// `officer`, `post` or `unit`.
+    pub kind: String,
+    pub id: String,
+    pub office: String,
+    pub previous: String,
+    pub level: String,
+    pub score: f64,
+    pub p_value: f64,
+    pub reasons: Vec<String>,
+}
+
+fn subject_key(kind: &str, id: &str) -> String {
+    format!("{kind}:{id}")
+}
+
+/// Records every change of level since the last recorded one (an
+/// `integrity_level` action-log entry each: before, after, score,
+/// reasons) and notifies supervisors of each new or raised `warning`: one
+/// event on their own namespace (`<prefix>-supervisor.integrity.warning`;
+/// the kind `integrity_warning` is not one a webhook can subscribe to, so no
+/// department receives it). Returns the new inbox entries. Running it again
+/// on the same report records and sends nothing.
+pub fn notify_warnings(app: &mut App, report: &Report) -> Result<Vec<InboxEntry>> {
+    let mut last: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for l in app.store.actions_in(None, None)? {
+        if l.action.action == LEVEL_CHANGE
+            && let Some(level) = l.action.after.as_ref().and_then(|a| a["level"].as_str())
+        {
+            last.insert(l.action.target.clone(), level.to_string());
+        }
+    }
+    let mut events = Vec::new();
+    let mut entries = Vec::new();
+    let subjects = report.officers.iter().chain(&report.posts).chain(&report.units);
+    for s in subjects {
+        let key = subject_key(&s.kind, &s.id);
+        let before = last.get(&key).map_or("normal", String::as_str).to_string();
+        let now = s.level.as_str();
+        if before == now {
+            continue;
+        }
+        let mut a = app.action(LEVEL_CHANGE, &key);
+        a.before = Some(serde_json::json!({ "level": before }));
+        a.after = Some(serde_json::json!({
+            "level": now, "kind": s.kind, "id": s.id, "office": s.office,
+            "score": s.score, "p_value": s.p_value, "reasons": s.reasons,
+        }));
+        let at = a.at.to_rfc3339();
+        app.store.append_action(&a)?;
+        let seq = app.store.actions(1)?.first().map_or(0, |l| l.seq);
+        if s.level == riskgate_integrity::Level::Warning {
+            let detail = serde_json::json!({
+                "office": s.office, "previous": before, "level": now, "score": s.score,
+                "p_value": s.p_value, "reasons": s.reasons, "log_entry": seq,
+            });
+            let mut event = crate::events::integrity_event(&app.events.prefix, "warning", &key, detail);
+            // A warning raised again after a drop is a new event, not a repeat.
+            event.id = format!("{}:{seq}", event.id);
+            events.push(event);
+            entries.push(InboxEntry {
+                seq,
+                at,
+                kind: s.kind.clone(),
+                id: s.id.clone(),
+                office: s.office.clone(),
+                previous: before,
+                level: now.to_string(),
+                score: s.score,
+                p_value: s.p_value,
+                reasons: s.reasons.clone(),
+            });
+        }
+    }
+    let events_out = app.events.clone();
+    events_out.emit(app.store.as_mut(), &events)?;
+    Ok(entries)
+}
+
+/// The supervisors' inbox, newest first: every recorded change to
+/// `warning` of a subject of `scope` (an office subtree; `None`: all).
+/// The caller logs the read.
+pub fn inbox(store: &dyn Store, scope: Option<&HashSet<String>>) -> Result<Vec<InboxEntry>> {
+    let mut out: Vec<InboxEntry> = store
+        .actions_in(None, None)?
+        .into_iter()
+        .filter(|l| l.action.action == LEVEL_CHANGE)
+        .filter_map(|l| {
+            let a = l.action.after.as_ref()?;
+            if a["level"] != "warning" {
+                return None;
+            }
+            let text = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            Some(InboxEntry {
+                seq: l.seq,
+                at: l.action.at.to_rfc3339(),
+                kind: text("kind"),
+                id: text("id"),
+                office: text("office"),
+                previous: l.action.before.as_ref().and_then(|b| b["level"].as_str()).unwrap_or("normal").to_string(),
+                level: text("level"),
+                score: a["score"].as_f64().unwrap_or(0.0),
+                p_value: a["p_value"].as_f64().unwrap_or(1.0),
+                reasons: a["reasons"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .filter(|e| scope.is_none_or(|sc| sc.contains(&e.office)))
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use riskgate_core::{Declaration, Officer, Outcome};
     use riskgate_store::{SqliteStore, Store};
     use serde_json::json;
@@ -182,5 +309,64 @@ mod tests {
             .unwrap();
         let h = super::history(&store, "E1", None, None, &Default::default()).unwrap();
         assert!(!h.is_empty() && h.len() <= super::MAX_HISTORY_MONTHS, "{} windows", h.len());
+    }
+
+    fn subject(id: &str, level: riskgate_integrity::Level) -> super::Subject {
+        super::Subject {
+            id: id.into(),
+            kind: "officer".into(),
+            office: "2201".into(),
+            post: Some("inspection".into()),
+            score: if level == riskgate_integrity::Level::Warning { 6.0 } else { 1.0 },
+            level,
+            p_value: 1e-6,
+            controls: 40,
+            peers: 6,
+            indicators: vec![],
+            reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
+            evidence: vec![],
+        }
+    }
+
+    fn report(levels: &[(&str, riskgate_integrity::Level)]) -> super::Report {
+        super::Report { officers: levels.iter().map(|(id, l)| subject(id, *l)).collect(), posts: vec![], units: vec![] }
+    }
+
+    /// A new or raised warning is logged and pushed once, on the
+    /// supervisors' namespace only: no webhook (no department) receives it,
+    /// and it appears in the supervisors' inbox.
+    #[test]
+    fn a_new_or_raised_warning_is_pushed_to_supervisors_only_once() {
+        use riskgate_integrity::Level::{Normal, Warning, Watch};
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = crate::App::open(dir.path(), "sun.supervisor").unwrap();
+        let recorder = std::sync::Arc::new(crate::events::Recorder::default());
+        app.events = crate::events::Emitter::new("t", recorder.clone());
+        for kind in crate::events::WEBHOOK_KINDS {
+            crate::webhooks::add(&mut app, kind, "http://127.0.0.1:9/hook", "audit").unwrap();
+        }
+        let pushed = |app: &mut crate::App, levels: &[(&str, riskgate_integrity::Level)]| {
+            let new = super::notify_warnings(app, &report(levels)).unwrap();
+            let events = recorder.take();
+            assert_eq!(new.len(), events.len());
+            for e in &events {
+                assert_eq!(e.kind, "integrity_warning");
+                assert!(e.id.starts_with("integrity:warning:officer:E"), "{}", e.id);
+                assert_eq!(e.subject, "t-supervisor.integrity.warning", "supervisors' namespace only");
+            }
+            new.into_iter().map(|e| format!("{} {}→{}", e.id, e.previous, e.level)).collect::<Vec<_>>()
+        };
+        assert!(pushed(&mut app, &[("E1", Watch), ("E2", Normal)]).is_empty(), "watch is not pushed");
+        assert_eq!(pushed(&mut app, &[("E1", Warning), ("E2", Warning)]), ["E1 watch→warning", "E2 normal→warning"]);
+        assert!(pushed(&mut app, &[("E1", Warning), ("E2", Warning)]).is_empty(), "the same warning twice");
+        assert!(pushed(&mut app, &[("E1", Warning), ("E2", Normal)]).is_empty());
+        assert_eq!(pushed(&mut app, &[("E1", Warning), ("E2", Warning)]), ["E2 normal→warning"]);
+        assert!(app.store.deliveries(None, 100).unwrap().is_empty(), "no webhook delivery");
+        let inbox = super::inbox(app.store.as_ref(), None).unwrap();
+        let shown: Vec<String> = inbox.iter().map(|e| format!("{} {}", e.id, e.previous)).collect();
+        assert_eq!(shown, ["E2 normal", "E2 normal", "E1 watch"], "newest first");
+        assert_eq!(inbox[0].reasons, subject("E2", Warning).reasons, "the evidence travels with it");
+        let elsewhere: HashSet<String> = ["2202".to_string()].into();
+        assert!(super::inbox(app.store.as_ref(), Some(&elsewhere)).unwrap().is_empty(), "office scope");
     }
 }

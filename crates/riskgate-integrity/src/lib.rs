@@ -20,34 +20,50 @@
 //! * `finding_shortfall` — findings against what the risk value predicted:
 //!   each control's finding probability is calibrated nationally by control
 //!   kind × risk-value decile, scaled by how much the peers find relative to
-//!   the same prediction; Poisson-binomial mid-p lower tail.
-//! * `concentration` — for each trader (and declarant) the controls of its
-//!   declarations at the officer's office, against the officer's share of
-//!   that office's controls of the same kind (the assignment by chance);
-//!   Poisson-binomial upper tail, Šidák-adjusted for the number of traders
-//!   tested.
+//!   the same prediction; Poisson-binomial mid-p lower tail. For officers,
+//!   the controls of their concentrated traders are left out (they are
+//!   judged by `partner_findings`), so the two stay independent.
+//! * `concentration` — officers only: for each trader, declarant and
+//!   (trader, declarant) couple, the controls of its declarations at the
+//!   officer's office against the officer's share of the office's controls
+//!   of the same kind in the same 30-day period (the assignment by chance);
+//!   exact Poisson-binomial upper tail per pair; the officer's smallest
+//!   tails judged together against the number of parties tested
+//!   ([`stats::order_statistics_p`], depth 5), Bonferroni over the three
+//!   party kinds. Several modest concentrations add up.
+//! * `partner_findings` — officers only: findings on the traders they
+//!   concentrate on (pair tail ≤ `pair_tau`) against the other officers'
+//!   findings on the same traders; Poisson-binomial mid-p lower tail.
 //! * `control_duration`, `release_speed` — mean log time (decision →
 //!   completion, completion → release) against peers of the same control
-//!   kind; shorter is the suspicious side.
+//!   kind; shorter is the suspicious side; capped by exact count tests
+//!   against the peer group's median and 10th percentile (log times are
+//!   skewed, and a mean of a few of them is far from normal).
 //! * `off_hours` — share of actions (completions, overrides) outside duty
 //!   hours, against peers (airports work nights: peers share the office).
+//! * `window_30d`, `window_61d`, `window_122d` — officers only: the
+//!   combined tail of the indicators above on the trailing window alone
+//!   (`recent_days`), so a pattern that began recently is not diluted by
+//!   the months before it.
 //!
 //! Peer baselines leave the officer out and are shrunk toward the national
 //! figure with `prior_controls` pseudo-controls, so two-officer offices do
-//! not compare an officer with one colleague alone. Each z-score is then
+//! not compare an officer with one colleague alone. Each z-score (but
+//! concentration's, whose null is exact) is then
 //! deflated by the between-officer variance τ² of that indicator across all
 //! subjects of the level (Spiegelhalter's overdispersed funnel plot,
 //! DerSimonian–Laird on winsorised z): differences that every office shows
 //! do not raise warnings.
 //!
 //! The z-scores are combined as T = Σ max(0, z)², whose null distribution is
-//! the chi-bar-square mixture; the score is −log₁₀ of that tail
-//! probability, plus configured points for rule indicators (`tenure` over
-//! the rotation rule, `disciplinary` cases). Levels come from tail
-//! probabilities (`watch_p`, `warning_p`), so the expected number of false
-//! warnings among N honest officers is about N × `warning_p` (defaults:
-//! watch at 10⁻³, warning at 10⁻⁴, a Bonferroni-style bound for a few
-//! hundred officers compared at once).
+//! the chi-bar-square mixture; the whole period and the trailing windows
+//! are combined by Simes; the score is −log₁₀ of that tail probability,
+//! plus configured points for rule indicators (`tenure` over the rotation
+//! rule, `disciplinary` cases). Levels are set per family (officers, posts,
+//! units) by Benjamini–Hochberg on 10^(−score) (`warning_fdr` 0.05,
+//! `watch_fdr` 0.2) besides the per-subject floors `warning_p` (10⁻⁴) and
+//! `watch_p` (10⁻³): in a world without collusion the chance that any
+//! subject of a family of up to 500 reaches `warning` is at most 5%.
 
 pub mod stats;
 
@@ -149,13 +165,26 @@ pub struct Config {
     pub winsor: f64,
     /// Risk value from which a no-finding control is listed as high-risk evidence.
     pub high_risk_value: f64,
+    /// False-discovery rate of the warning level: Benjamini–Hochberg over
+    /// the subjects of one level (officers, posts, units) compared at once.
+    pub warning_fdr: f64,
+    /// False-discovery rate of the watch level.
+    pub watch_fdr: f64,
+    /// Officer–party pairs with a concentration tail at or below this are
+    /// listed, judged together, and their traders' controls feed `partner_findings`.
+    pub pair_tau: f64,
+    /// Trailing windows (days before the latest record) scanned for a
+    /// change within an officer; each is scored on its own and combined with
+    /// the whole period by Simes. Empty: whole period only.
+    pub recent_days: Vec<u32>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            // About Bonferroni for the ~300 officers of a district: among 300
-            // honest officers about 0.3 reach watch and 0.03 warning by chance.
+            // Per-subject floors. Levels also follow Benjamini–Hochberg over
+            // the subjects compared (`warning_fdr`, `watch_fdr`); for up to
+            // 500 subjects the warning floor adds nothing to it.
             watch_p: 0.001,
             warning_p: 0.0001,
             rotation_years: 5.0,
@@ -169,6 +198,10 @@ impl Default for Config {
             prior_controls: 30.0,
             winsor: 0.1,
             high_risk_value: 0.5,
+            warning_fdr: 0.05,
+            watch_fdr: 0.2,
+            pair_tau: 0.05,
+            recent_days: vec![30, 61, 122],
         }
     }
 }
@@ -182,6 +215,15 @@ impl Config {
         unit("watch_p", self.watch_p)?;
         unit("warning_p", self.warning_p)?;
         unit("winsor", self.winsor + 1e-9)?;
+        unit("warning_fdr", self.warning_fdr)?;
+        unit("watch_fdr", self.watch_fdr)?;
+        unit("pair_tau", self.pair_tau)?;
+        if self.warning_fdr > self.watch_fdr {
+            return Err(format!("warning_fdr: must not exceed watch_fdr ({} > {})", self.warning_fdr, self.watch_fdr));
+        }
+        if let Some(d) = self.recent_days.iter().find(|d| **d == 0 || **d > 3660) {
+            return Err(format!("recent_days: expected days in 1..=3660, got {d}"));
+        }
         if self.warning_p > self.watch_p {
             return Err(format!("warning_p: must not exceed watch_p ({} > {})", self.warning_p, self.watch_p));
         }
@@ -616,8 +658,38 @@ fn compute_level(
         group_acc[g.group[s]].add(&acc[s]);
         group_size[g.group[s]] += 1;
     }
+    // Median and 10th percentile of log times per peer group and control
+    // kind, for the exact count tests that keep the time indicators honest
+    // on few controls.
+    let mut medians: [HashMap<(usize, usize), (f64, f64)>; 2] = Default::default();
+    for (m, times) in [&d.ln_duration, &d.ln_release].into_iter().enumerate() {
+        let mut values: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+        for (i, t) in times.iter().enumerate() {
+            if let (Some(t), Some(s)) = (t, g.control_subject[i]) {
+                values.entry((g.group[s], d.kind[i])).or_default().push(*t);
+            }
+        }
+        for (key, mut v) in values {
+            v.sort_by(f64::total_cmp);
+            medians[m].insert(key, (v[v.len() / 2], v[v.len() / 10]));
+        }
+    }
     let k = cfg.prior_controls;
-    let mut conc = if concentration { concentration_indicators(input, d, g) } else { vec![None; ns] };
+    let mut conc: Vec<Concentration> = if concentration {
+        concentration_indicators(input, d, g, cfg)
+    } else {
+        (0..ns).map(|_| Concentration::default()).collect()
+    };
+    // Findings and predictions per trader over all controls, to compare an
+    // officer with the other officers who controlled the same traders.
+    let mut by_trader: HashMap<&str, (f64, f64)> = HashMap::new();
+    if concentration {
+        for (i, c) in input.controls.iter().enumerate() {
+            let e = by_trader.entry(c.trader.as_str()).or_default();
+            e.0 += f64::from(u8::from(c.finding));
+            e.1 += d.p_find[i];
+        }
+    }
 
     // Raw indicators per subject.
     let mut raws: Vec<Vec<Raw>> = Vec::with_capacity(ns);
@@ -652,38 +724,98 @@ fn compute_level(
                 });
             }
         }
-        // Findings against the risk value and what peers find.
-        if a.controls > 0 {
-            let prior = k * d.national_find_rate.max(1e-3);
-            let factor = (peers.found + prior) / (peers.expected + prior);
-            let ps: Vec<f64> = ps_find[s].iter().map(|&i| (d.p_find[i] * factor).clamp(1e-4, 0.999)).collect();
+        // Findings on the traders the officer concentrates on, against the
+        // other officers' findings on the same traders (kept apart from the
+        // overall shortfall below, so the two rest on disjoint controls).
+        let partner = std::mem::take(&mut conc[s].partner_controls);
+        if !partner.is_empty() {
+            let mut own: HashMap<&str, (f64, f64)> = HashMap::new();
+            for &i in ps_find[s].iter() {
+                let e = own.entry(input.controls[i].trader.as_str()).or_default();
+                e.0 += f64::from(u8::from(input.controls[i].finding));
+                e.1 += d.p_find[i];
+            }
+            let prior = 2.0;
+            let ps: Vec<f64> = partner
+                .iter()
+                .map(|&i| {
+                    let t = input.controls[i].trader.as_str();
+                    let (tf, te) = by_trader[t];
+                    let (of, oe) = own[t];
+                    // Others' findings over others' predictions on this trader.
+                    let factor = ((tf - of).max(0.0) + prior) / ((te - oe).max(0.0) + prior);
+                    (d.p_find[i] * factor).clamp(1e-4, 0.999)
+                })
+                .collect();
+            let found = partner.iter().filter(|&&i| input.controls[i].finding).count() as u64;
             let e: f64 = ps.iter().sum();
             let var: f64 = ps.iter().map(|p| p * (1.0 - p)).sum::<f64>().max(1e-9);
-            let p = stats::poisson_binomial_mid_p(&ps, a.found as u64, true);
-            let high: Vec<&usize> = ps_find[s]
+            let p = stats::poisson_binomial_mid_p(&ps, found, true);
+            let n = partner.len() as u64;
+            r.push(Raw {
+                key: "partner_findings",
+                y: (e - found as f64) / e.max(1e-9),
+                y0: 0.0,
+                v: var / (e * e).max(1e-9),
+                z: stats::z_of_upper_tail(p),
+                value: found as f64 / n as f64,
+                baseline: e / n as f64,
+                n,
+                detail: format!(
+                    "{found} findings in the {n} controls of the traders this officer concentrates on, where the other officers' findings on the same traders predict {e:.1}"
+                ),
+            });
+            ev.push(Evidence {
+                indicator: "partner_findings".into(),
+                declarations: partner
+                    .iter()
+                    .filter(|&&i| !input.controls[i].finding)
+                    .take(EVIDENCE_MAX)
+                    .map(|&i| input.controls[i].declaration_id.clone())
+                    .collect(),
+                log_entries: vec![],
+            });
+        }
+        // Findings against the risk value and what peers find.
+        let rest: Vec<usize> = if partner.is_empty() {
+            ps_find[s].clone()
+        } else {
+            let set: std::collections::HashSet<usize> = partner.iter().copied().collect();
+            ps_find[s].iter().copied().filter(|i| !set.contains(i)).collect()
+        };
+        let rest_found = rest.iter().filter(|&&i| input.controls[i].finding).count() as f64;
+        if !rest.is_empty() {
+            let prior = k * d.national_find_rate.max(1e-3);
+            let factor = (peers.found + prior) / (peers.expected + prior);
+            let ps: Vec<f64> = rest.iter().map(|&i| (d.p_find[i] * factor).clamp(1e-4, 0.999)).collect();
+            let e: f64 = ps.iter().sum();
+            let var: f64 = ps.iter().map(|p| p * (1.0 - p)).sum::<f64>().max(1e-9);
+            let p = stats::poisson_binomial_mid_p(&ps, rest_found as u64, true);
+            let high: Vec<&usize> = rest
                 .iter()
                 .filter(|&&i| {
                     !input.controls[i].finding && input.controls[i].risk_value.is_some_and(|v| v >= cfg.high_risk_value)
                 })
                 .collect();
+            let nr = rest.len() as f64;
             r.push(Raw {
                 key: "finding_shortfall",
-                y: (e - a.found) / e.max(1e-9),
+                y: (e - rest_found) / e.max(1e-9),
                 y0: 0.0,
                 v: var / (e * e).max(1e-9),
                 z: stats::z_of_upper_tail(p),
-                value: a.found / a.controls as f64,
-                baseline: e / a.controls as f64,
-                n: a.controls,
+                value: rest_found / nr,
+                baseline: e / nr,
+                n: rest.len() as u64,
                 detail: format!(
                     "{} findings in {} controls where the risk values and peers predict {e:.1} (peers find {factor:.2}× the national prediction); {} high-risk controls (risk value ≥ {}) without a finding",
-                    a.found,
-                    a.controls,
+                    rest_found,
+                    rest.len(),
                     high.len(),
                     cfg.high_risk_value
                 ),
             });
-            let mut nofind: Vec<usize> = ps_find[s].iter().copied().filter(|&i| !input.controls[i].finding).collect();
+            let mut nofind: Vec<usize> = rest.iter().copied().filter(|&i| !input.controls[i].finding).collect();
             nofind.sort_by(|&x, &y| d.p_find[y].total_cmp(&d.p_find[x]));
             if !nofind.is_empty() {
                 ev.push(Evidence {
@@ -697,16 +829,42 @@ fn compute_level(
                 });
             }
         }
-        if let Some((raw, decls)) = conc[s].take() {
+        if let Some(raw) = conc[s].raw.take() {
             r.push(raw);
-            ev.push(Evidence { indicator: "concentration".into(), declarations: decls, log_entries: vec![] });
+            let decls = std::mem::take(&mut conc[s].declarations);
+            if !decls.is_empty() {
+                ev.push(Evidence { indicator: "concentration".into(), declarations: decls, log_entries: vec![] });
+            }
         }
         let pk = [peers.dur, peers.rel];
-        if let Some(x) = mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k) {
+        // The mean of log times is near normal only on many controls (log
+        // times are skewed): the z is capped by exact count tests, how many
+        // of the officer's times fall below the peer group's median (a
+        // general shift) or its 10th percentile (a few very fast ones), the
+        // better of the two Bonferroni-adjusted.
+        let sign_z = |m: usize, times: &[Option<f64>]| {
+            let (mut below_median, mut below_p10, mut n) = (0u64, 0u64, 0u64);
+            for &i in &ps_find[s] {
+                if let (Some(t), Some((med, p10))) = (times[i], medians[m].get(&(g.group[s], d.kind[i]))) {
+                    n += 1;
+                    below_median += u64::from(t < *med);
+                    below_p10 += u64::from(t < *p10);
+                }
+            }
+            let p =
+                stats::binomial_upper_mid_p(below_median, n, 0.5).min(stats::binomial_upper_mid_p(below_p10, n, 0.1));
+            stats::z_of_upper_tail((2.0 * p).min(1.0))
+        };
+        if let Some(mut x) =
+            mean_time_indicator("control_duration", "control duration", &a.dur, &pk[0], &national.dur, k)
+        {
+            x.z = x.z.min(sign_z(0, &d.ln_duration).max(0.0));
             r.push(x);
         }
-        if let Some(x) = mean_time_indicator("release_speed", "completion to release", &a.rel, &pk[1], &national.rel, k)
+        if let Some(mut x) =
+            mean_time_indicator("release_speed", "completion to release", &a.rel, &pk[1], &national.rel, k)
         {
+            x.z = x.z.min(sign_z(1, &d.ln_release).max(0.0));
             r.push(x);
         }
         if a.acts > 0.0 {
@@ -732,6 +890,9 @@ fn compute_level(
 
     // Overdispersion per indicator across the level, then scores.
     let mut tau2: HashMap<&'static str, f64> = HashMap::new();
+    // Not for `concentration` (its null is assignment by chance within the
+    // office, exact already, and its tails are discrete) nor
+    // `partner_findings` (present only for officers with concentrated traders).
     for key in ["overrides_down", "finding_shortfall", "control_duration", "release_speed", "off_hours"] {
         let pts: Vec<(f64, f64, f64)> =
             raws.iter().flat_map(|r| r.iter().filter(|x| x.key == key).map(|x| (x.y, x.y0, x.v))).collect();
@@ -776,109 +937,197 @@ fn compute_level(
     (subjects, evidence)
 }
 
-type Concentration = Option<(Raw, Vec<String>)>;
+/// The concentration indicator of one officer, its evidence, and the
+/// officer's controls of their concentrated traders (for `partner_findings`).
+#[derive(Default)]
+struct Concentration {
+    raw: Option<Raw>,
+    declarations: Vec<String>,
+    partner_controls: Vec<usize>,
+}
 
-/// Trader and declarant concentration on each officer (officer level only).
-fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping) -> Vec<Concentration> {
+/// One officer–party pair whose controls landed on the officer more than
+/// assignment by chance allows (conventional upper tail at most `pair_tau`).
+struct Pair {
+    p: f64,
+    name: String,
+    x: u64,
+    n: u64,
+    expected: f64,
+    controls: Vec<usize>,
+}
+
+const PARTIES: [&str; 3] = ["trader", "declarant", "trader × declarant"];
+/// How many of an officer's most concentrated parties are judged together.
+const ORDER_DEPTH: usize = 5;
+
+/// Trader, declarant and trader × declarant concentration on each officer
+/// (officer level only). The chance of an officer drawing a control is
+/// their share of the office's controls of the same kind in the same
+/// 30-day period (officers who joined, left or were away part of the
+/// window are compared with the work they actually did). Each officer–party
+/// pair gets an exact Poisson-binomial tail; the officer's smallest tails
+/// are judged together against the number of parties tested at the office
+/// (`stats::order_statistics_p`), so several modest concentrations add
+/// up; the three party kinds are combined by Bonferroni (×3).
+fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Config) -> Vec<Concentration> {
     let ns = g.ids.len();
-    let mut out: Vec<Concentration> = (0..ns).map(|_| None).collect();
-    // Controls per office; officer shares per control kind.
-    let mut by_office: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut out: Vec<Concentration> = (0..ns).map(|_| Concentration::default()).collect();
+    let tau = cfg.pair_tau;
+    let mut by_office: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, c) in input.controls.iter().enumerate() {
         if g.control_subject[i].is_some() {
             by_office.entry(c.office.as_str()).or_default().push(i);
         }
     }
-    // best[s] = (adjusted p, label, x, n, expected, decls)
-    type Best = Option<(f64, String, u64, u64, f64, Vec<String>)>;
-    let mut best: Vec<Best> = vec![None; ns];
-    let mut offices: Vec<&&str> = by_office.keys().collect();
-    offices.sort();
-    for office in offices {
-        let idx = &by_office[*office];
-        let mut kind_total = [0.0f64; 3];
-        let mut officer_kind: HashMap<usize, [f64; 3]> = HashMap::new();
+    let period = |i: usize| input.controls[i].completed_at.div_euclid(30 * 86_400);
+    // pairs[s][party] and the number of parties tested for s.
+    let mut pairs: Vec<[Vec<Pair>; 3]> = (0..ns).map(|_| Default::default()).collect();
+    let mut tested: Vec<[usize; 3]> = vec![[0; 3]; ns];
+    for idx in by_office.values() {
+        let mut stratum_total: HashMap<(usize, i64), f64> = HashMap::new();
+        let mut officer_stratum: HashMap<(usize, usize, i64), f64> = HashMap::new();
+        let mut active: Vec<usize> = Vec::new();
         for &i in idx {
             let s = g.control_subject[i].expect("filtered above");
-            kind_total[d.kind[i]] += 1.0;
-            officer_kind.entry(s).or_default()[d.kind[i]] += 1.0;
+            *stratum_total.entry((d.kind[i], period(i))).or_default() += 1.0;
+            *officer_stratum.entry((s, d.kind[i], period(i))).or_default() += 1.0;
+            active.push(s);
         }
-        for party in 0..2 {
-            let mut by_party: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        active.sort_unstable();
+        active.dedup();
+        let chance = |s: usize, i: usize| {
+            let key = (d.kind[i], period(i));
+            (officer_stratum.get(&(s, key.0, key.1)).copied().unwrap_or(0.0) / stratum_total[&key]).clamp(1e-4, 0.999)
+        };
+        for (party, pairs_of) in PARTIES.iter().enumerate() {
+            let mut by_party: BTreeMap<String, Vec<usize>> = BTreeMap::new();
             for &i in idx {
                 let c = &input.controls[i];
-                let key = if party == 0 { c.trader.as_str() } else { c.declarant.as_str() };
+                let key = match party {
+                    0 => c.trader.clone(),
+                    1 => c.declarant.clone(),
+                    _ => format!("{} × {}", c.trader, c.declarant),
+                };
                 by_party.entry(key).or_default().push(i);
             }
-            let tested = by_party.values().filter(|v| v.len() >= 2).count().max(1) as f64;
+            by_party.retain(|_, v| v.len() >= 2);
+            for &s in &active {
+                tested[s][party] = by_party.len();
+            }
             for (name, cs) in &by_party {
-                if cs.len() < 2 {
-                    continue;
-                }
-                let mut per_officer: HashMap<usize, f64> = HashMap::new();
+                let mut per_officer: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
                 for &i in cs {
-                    *per_officer.entry(g.control_subject[i].expect("filtered")).or_default() += 1.0;
+                    per_officer.entry(g.control_subject[i].expect("filtered")).or_default().push(i);
                 }
-                let mut officers: Vec<(&usize, &f64)> = per_officer.iter().collect();
-                officers.sort_by_key(|(s, _)| **s);
-                for (&s, &x) in officers {
-                    if x < 2.0 {
+                for (s, mine) in per_officer {
+                    let x = mine.len() as u64;
+                    let ps: Vec<f64> = cs.iter().map(|&i| chance(s, i)).collect();
+                    let expected: f64 = ps.iter().sum();
+                    if (x as f64) <= expected {
                         continue;
                     }
-                    // The officer's share of all the office's controls of each
-                    // kind, this party's included: the chance of drawing them
-                    // (conservative for an officer who picks controls up).
-                    let ok = officer_kind[&s];
-                    let ps: Vec<f64> =
-                        cs.iter().map(|&i| (ok[d.kind[i]] / kind_total[d.kind[i]]).clamp(1e-3, 0.999)).collect();
-                    let p = stats::poisson_binomial_mid_p(&ps, x as u64, false);
-                    // Šidák over the parties tested in this office, Bonferroni over trader/declarant.
-                    let adj = (2.0 * -((tested * (-p).ln_1p()).exp_m1())).min(1.0);
-                    let expected: f64 = ps.iter().sum();
-                    if best[s].as_ref().is_none_or(|b| adj < b.0) {
-                        let label = format!("{} {name}", if party == 0 { "trader" } else { "declarant" });
-                        let decls: Vec<String> = cs
-                            .iter()
-                            .filter(|&&i| g.control_subject[i] == Some(s))
-                            .take(EVIDENCE_MAX)
-                            .map(|&i| input.controls[i].declaration_id.clone())
-                            .collect();
-                        best[s] = Some((adj, label, x as u64, cs.len() as u64, expected, decls));
+                    let p = stats::poisson_binomial_upper(&ps, x);
+                    if p <= tau {
+                        pairs[s][party].push(Pair {
+                            p,
+                            name: format!("{pairs_of} {name}"),
+                            x,
+                            n: cs.len() as u64,
+                            expected,
+                            controls: mine,
+                        });
                     }
                 }
             }
         }
     }
     for s in 0..ns {
-        if let Some((p, label, x, n, e, decls)) = best[s].take() {
-            let z = stats::z_of_upper_tail(p);
-            out[s] = Some((
-                Raw {
-                    key: "concentration",
-                    y: 0.0,
-                    y0: 0.0,
-                    v: 0.0,
-                    z,
-                    value: x as f64 / n as f64,
-                    baseline: e / n as f64,
-                    n,
-                    detail: format!(
-                        "{label}: {x} of its {n} controls at this office landed on this officer; assignment by chance gives {e:.1} (adjusted p {p:.2e})"
-                    ),
-                },
-                decls,
-            ));
+        if tested[s].iter().all(|t| *t == 0) {
+            continue;
         }
+        // Order statistics per party kind; no pair below τ has probability
+        // (1 − τ)^L and is given the mid-p of that atom.
+        let combined: Vec<f64> = (0..3)
+            .map(|k| {
+                let l = tested[s][k];
+                if pairs[s][k].is_empty() {
+                    1.0 - 0.5 * (1.0 - tau).powi(l as i32)
+                } else {
+                    let small: Vec<f64> = pairs[s][k].iter().map(|p| p.p).collect();
+                    stats::order_statistics_p(&small, l, ORDER_DEPTH)
+                }
+            })
+            .collect();
+        let best = (0..3).min_by(|&a, &b| combined[a].total_cmp(&combined[b])).expect("three kinds");
+        let p = (3.0 * combined[best]).min(1.0);
+        let z = stats::z_of_upper_tail(p);
+        let mut shown: Vec<&Pair> = pairs[s][best].iter().collect();
+        shown.sort_by(|a, b| a.p.total_cmp(&b.p));
+        let (x, n, e) = shown.iter().fold((0, 0, 0.0), |(x, n, e), q| (x + q.x, n + q.n, e + q.expected));
+        let listed: Vec<String> = shown
+            .iter()
+            .take(5)
+            .map(|q| format!("{} {} of {} (chance {:.1}, p {:.1e})", q.name, q.x, q.n, q.expected, q.p))
+            .collect();
+        let detail = if shown.is_empty() {
+            format!(
+                "no {} among the {} tested at this office has more of its controls on this officer than chance allows (p ≤ {tau})",
+                PARTIES[best], tested[s][best]
+            )
+        } else {
+            format!(
+                "{} of {} {}s tested at this office lean on this officer: {}{}; {x} of their {n} controls vs {e:.1} by chance (together p {:.1e}, ×3 for the party kinds: {p:.1e})",
+                shown.len(),
+                tested[s][best],
+                PARTIES[best],
+                listed.join(", "),
+                if shown.len() > 5 { ", …" } else { "" },
+                combined[best]
+            )
+        };
+        let declarations: Vec<String> = shown
+            .iter()
+            .flat_map(|q| q.controls.iter())
+            .take(EVIDENCE_MAX)
+            .map(|&i| input.controls[i].declaration_id.clone())
+            .collect();
+        let partner_controls: Vec<usize> = pairs[s][0].iter().flat_map(|q| q.controls.iter().copied()).collect();
+        out[s] = Concentration {
+            raw: Some(Raw {
+                key: "concentration",
+                y: z,
+                y0: 0.0,
+                v: 1.0,
+                z,
+                value: if n > 0 { x as f64 / n as f64 } else { 0.0 },
+                baseline: if n > 0 { e / n as f64 } else { 0.0 },
+                n,
+                detail,
+            }),
+            declarations,
+            partner_controls,
+        };
     }
     out
 }
 
 fn finish(subject: &mut Subject, cfg: &Config) {
     let zs: Vec<f64> = subject.indicators.iter().filter_map(|i| i.z).collect();
-    let p = if zs.is_empty() { 1.0 } else { stats::chi_bar_square_sf(&zs) };
+    let whole = if zs.is_empty() { 1.0 } else { stats::chi_bar_square_sf(&zs) };
+    // Trailing windows (officers): Simes over the whole period and each window.
+    let windows: Vec<f64> =
+        subject.indicators.iter().filter(|i| i.key.starts_with("window_")).filter_map(|i| i.p).collect();
+    let p = if windows.is_empty() {
+        whole
+    } else {
+        stats::simes(&std::iter::once(whole).chain(windows).collect::<Vec<f64>>()).max(1e-300)
+    };
     let points: f64 = subject.indicators.iter().map(|i| i.points).sum();
     subject.p_value = p;
     subject.score = -p.log10() + points;
+    // Provisional: the per-subject floors; `assign_levels` adds the
+    // false-discovery control over the whole level.
     subject.level = if subject.score >= -cfg.warning_p.log10() {
         Level::Warning
     } else if subject.score >= -cfg.watch_p.log10() {
@@ -893,19 +1142,66 @@ fn finish(subject: &mut Subject, cfg: &Config) {
         .iter()
         .map(|i| match (i.z, i.p) {
             (Some(z), Some(p)) => format!("{}: {} (z {z:.1}, p {p:.1e})", i.key, i.detail),
+            (None, Some(p)) => format!("{}: {} (p {p:.1e})", i.key, i.detail),
             _ => format!("{}: {} (+{} points)", i.key, i.detail, i.points),
         })
         .collect();
 }
 
-fn rank(v: &mut [Subject]) {
-    v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+/// Levels over one family of subjects (all officers, all posts or all
+/// units): `warning` when Benjamini–Hochberg at `warning_fdr` rejects the
+/// subject's tail probability 10^(−score) and it is at most `watch_p`, or
+/// when it is at most `warning_p`; `watch` likewise with `watch_fdr` or
+/// `watch_p`. In a world where nobody colludes, the chance that any
+/// subject of the family reaches `warning` is at most `warning_fdr` (plus
+/// family size × `warning_p` beyond 500 subjects).
+fn assign_levels(subjects: &mut [Subject], cfg: &Config) {
+    let ps: Vec<f64> = subjects.iter().map(|s| 10f64.powf(-s.score)).collect();
+    let warn = stats::benjamini_hochberg(&ps, cfg.warning_fdr);
+    let watch = stats::benjamini_hochberg(&ps, cfg.watch_fdr);
+    for (i, s) in subjects.iter_mut().enumerate() {
+        let p = ps[i];
+        s.level = if p <= cfg.warning_p || (warn[i] && p <= cfg.watch_p) {
+            Level::Warning
+        } else if p <= cfg.watch_p || watch[i] {
+            Level::Watch
+        } else {
+            Level::Normal
+        };
+    }
 }
 
-/// Computes every level. Same input and config ⇒ same report.
-pub fn compute(input: &Input, cfg: &Config) -> Report {
-    let d = derive(input, cfg);
-    // Officers: registry first, then ids seen only in records.
+/// Officers scored on the records of `[from, to)` alone: combined tail of
+/// their statistical indicators and the strongest of them.
+fn window_scores(input: &Input, cfg: &Config, from: i64, to: i64) -> HashMap<String, (f64, String)> {
+    let inside = |t: i64| t >= from && t < to;
+    let window = Input {
+        officers: input.officers.clone(),
+        controls: input.controls.iter().filter(|c| inside(c.completed_at)).cloned().collect(),
+        overrides: input.overrides.iter().filter(|o| inside(o.at)).cloned().collect(),
+        disciplinary: vec![],
+        as_of: input.as_of,
+    };
+    let d = derive(&window, cfg);
+    let (_, _, grouping) = officer_grouping(&window);
+    let (subjects, _) = compute_level(&window, &d, cfg, &grouping, "officer", true);
+    subjects
+        .into_iter()
+        .map(|s| {
+            let zs: Vec<f64> = s.indicators.iter().filter_map(|i| i.z).collect();
+            let p = if zs.is_empty() { 1.0 } else { stats::chi_bar_square_sf(&zs) };
+            let mut strong: Vec<&Indicator> = s.indicators.iter().filter(|i| i.z.is_some_and(|z| z > 1.0)).collect();
+            strong.sort_by(|a, b| b.z.unwrap_or(0.0).total_cmp(&a.z.unwrap_or(0.0)));
+            let top: Vec<String> =
+                strong.iter().take(3).map(|i| format!("{} z {:.1}", i.key, i.z.unwrap_or(0.0))).collect();
+            (s.id, (p, top.join(", ")))
+        })
+        .collect()
+}
+
+/// The officers (registry first, then ids seen only in records), their
+/// index, and the officer-level grouping (peers: same office and post).
+fn officer_grouping(input: &Input) -> (Vec<OfficerInfo>, HashMap<String, usize>, Grouping) {
     let mut officers: Vec<OfficerInfo> = input.officers.clone();
     let mut index: HashMap<String, usize> = officers.iter().enumerate().map(|(i, o)| (o.id.clone(), i)).collect();
     let mut add_unknown = |id: &str, office: &str, officers: &mut Vec<OfficerInfo>| {
@@ -925,18 +1221,16 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
     for o in &input.overrides {
         add_unknown(&o.officer, &o.office, &mut officers);
     }
-    let officer_of = |id: &str| index.get(id).copied();
-
-    // Officer level: peers are the same office and post.
     let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
     for o in &officers {
         groups.insert((o.office.clone(), o.post.clone()), 0);
     }
-    // Group numbers in key order: the posts below are listed in that order.
+    // Group numbers in key order: the posts are listed in that order.
     for (i, v) in groups.values_mut().enumerate() {
         *v = i;
     }
-    let officer_grouping = Grouping {
+    let officer_of = |id: &str| index.get(id).copied();
+    let grouping = Grouping {
         ids: officers.iter().map(|o| o.id.clone()).collect(),
         office: officers.iter().map(|o| o.office.clone()).collect(),
         post: officers.iter().map(|o| Some(o.post.clone())).collect(),
@@ -944,6 +1238,21 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         control_subject: input.controls.iter().map(|c| officer_of(&c.officer)).collect(),
         override_subject: input.overrides.iter().map(|o| officer_of(&o.officer)).collect(),
     };
+    (officers, index, grouping)
+}
+
+fn rank(v: &mut [Subject]) {
+    v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+}
+
+/// Computes every level. Same input and config ⇒ same report.
+pub fn compute(input: &Input, cfg: &Config) -> Report {
+    let d = derive(input, cfg);
+    let (officers, index, officer_grouping) = officer_grouping(input);
+    let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (o, g) in officers.iter().zip(&officer_grouping.group) {
+        groups.insert((o.office.clone(), o.post.clone()), *g);
+    }
     let (mut off_subjects, evidence) = compute_level(input, &d, cfg, &officer_grouping, "officer", true);
     let as_of = input.as_of;
     for (s, ev) in off_subjects.iter_mut().zip(evidence) {
@@ -990,8 +1299,40 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
             });
         }
         s.evidence = ev;
+    }
+    // Change within an officer: each trailing window scored on its own.
+    let times = input.controls.iter().map(|c| c.completed_at).chain(input.overrides.iter().map(|o| o.at));
+    if let (Some(first), Some(last)) = (times.clone().min(), times.max()) {
+        for &days in &cfg.recent_days {
+            let from = last + 1 - i64::from(days) * 86_400;
+            // A window that covers (nearly) everything repeats the whole period.
+            if from <= first + 15 * 86_400 {
+                continue;
+            }
+            let scores = window_scores(input, cfg, from, last + 1);
+            for s in off_subjects.iter_mut() {
+                let (p, top) = scores.get(&s.id).cloned().unwrap_or((1.0, String::new()));
+                s.indicators.push(Indicator {
+                    key: format!("window_{days}d"),
+                    value: p,
+                    baseline: None,
+                    n: u64::from(days),
+                    z: None,
+                    p: Some(p),
+                    points: 0.0,
+                    detail: if top.is_empty() {
+                        format!("the last {days} days alone: combined p {p:.1e}")
+                    } else {
+                        format!("the last {days} days alone: combined p {p:.1e} ({top})")
+                    },
+                });
+            }
+        }
+    }
+    for s in off_subjects.iter_mut() {
         finish(s, cfg);
     }
+    assign_levels(&mut off_subjects, cfg);
 
     // Posts (office × post): peers are the same post in other offices.
     let post_ids: Vec<(String, String)> = groups.keys().cloned().collect();
@@ -1019,6 +1360,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         group_rules(p, &m, cfg);
         finish(p, cfg);
     }
+    assign_levels(&mut posts, cfg);
 
     // Units (offices): peers are all offices.
     let mut unit_ids: Vec<String> = officers.iter().map(|o| o.office.clone()).collect();
@@ -1047,6 +1389,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         group_rules(u, &m, cfg);
         finish(u, cfg);
     }
+    assign_levels(&mut units, cfg);
     rank(&mut off_subjects);
     rank(&mut posts);
     rank(&mut units);

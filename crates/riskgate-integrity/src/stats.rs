@@ -1,8 +1,10 @@
 //! The few distributions the indicators need, written out so that their
 //! tails are exact where counts are small: normal, binomial,
 //! Poisson-binomial, chi-square (through the incomplete gamma function),
-//! the chi-bar-square mixture that combines one-sided z-scores, and the
-//! between-officer variance (overdispersion) of a funnel plot.
+//! the chi-bar-square mixture that combines one-sided z-scores, the
+//! between-officer variance (overdispersion) of a funnel plot, and the
+//! multiple-testing tools: the order statistics of many p-values, Simes'
+//! combination and Benjamini–Hochberg.
 
 /// Upper tail of the standard normal, P(Z ≥ z).
 pub fn normal_sf(z: f64) -> f64 {
@@ -158,6 +160,106 @@ pub fn poisson_binomial_mid_p(ps: &[f64], x: u64, lower: bool) -> f64 {
     (side + half).min(1.0)
 }
 
+/// P(X ≥ x) for the Poisson-binomial sum of `ps` (the conventional,
+/// conservative tail: under the null P(p ≤ α) ≤ α, as the truncated
+/// product needs). Exact below 400 trials, normal with continuity
+/// correction above.
+pub fn poisson_binomial_upper(ps: &[f64], x: u64) -> f64 {
+    let n = ps.len();
+    if x == 0 {
+        return 1.0;
+    }
+    if x as usize > n {
+        return 0.0;
+    }
+    if n > 400 {
+        let mean: f64 = ps.iter().sum();
+        let var: f64 = ps.iter().map(|p| p * (1.0 - p)).sum::<f64>().max(1e-12);
+        return normal_sf((x as f64 - 0.5 - mean) / var.sqrt());
+    }
+    let mut pmf = vec![0.0; n + 1];
+    pmf[0] = 1.0;
+    for (i, &p) in ps.iter().enumerate() {
+        let p = p.clamp(0.0, 1.0);
+        for k in (1..=i + 1).rev() {
+            pmf[k] = pmf[k] * (1.0 - p) + pmf[k - 1] * p;
+        }
+        pmf[0] *= 1.0 - p;
+    }
+    pmf[x as usize..].iter().sum::<f64>().clamp(0.0, 1.0)
+}
+
+/// P(X ≥ x), X ~ Bin(n, p) (the conventional tail).
+pub fn binomial_upper(x: u64, n: u64, p: f64) -> f64 {
+    if x == 0 {
+        return 1.0;
+    }
+    if x > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let mut tail = 0.0;
+    for k in x..=n {
+        let t = (ln_choose(n, k) + k as f64 * lp + (n - k) as f64 * lq).exp();
+        tail += t;
+        if t < 1e-18 * tail && k as f64 > n as f64 * p {
+            break;
+        }
+    }
+    tail.min(1.0)
+}
+
+/// How unusual the smallest p-values of `l` tests are together: for the
+/// j-th smallest, p₍ⱼ₎, chance gives j or more tests that small with
+/// probability P(Bin(l, p₍ⱼ₎) ≥ j) (exact for independent tests whose
+/// p-values satisfy P(p ≤ t) ≤ t); the result is the smallest of these
+/// over j = 1..=`depth`, Bonferroni-adjusted (× depth). `small` holds the
+/// p-values worth looking at (the others are larger than all of them).
+/// Three traders each concentrated at p ≈ 10⁻³ among a hundred tested are
+/// far less likely by chance than one of them alone, which the minimum
+/// p-value (Šidák) cannot see.
+pub fn order_statistics_p(small: &[f64], l: usize, depth: usize) -> f64 {
+    let mut v: Vec<f64> = small.to_vec();
+    v.sort_by(f64::total_cmp);
+    let best = v
+        .iter()
+        .take(depth)
+        .enumerate()
+        .map(|(j, &p)| binomial_upper(j as u64 + 1, l.max(v.len()) as u64, p))
+        .fold(1.0, f64::min);
+    (best * depth as f64).min(1.0)
+}
+
+/// Simes' combination of p-values: min over j of n·p₍ⱼ₎ / j. A valid
+/// p-value for "none of these is a signal" when the tests are independent
+/// or positively dependent (nested windows of the same data are).
+pub fn simes(ps: &[f64]) -> f64 {
+    let mut v: Vec<f64> = ps.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    v.iter().enumerate().map(|(j, p)| n * p / (j + 1) as f64).fold(1.0, f64::min)
+}
+
+/// Benjamini–Hochberg at false-discovery rate `q`: which of `ps` are
+/// rejected. Under the complete null (nobody colludes) the chance of any
+/// rejection is at most `q`; otherwise the expected share of false ones
+/// among the rejected is at most `q` (independent or positively dependent tests).
+pub fn benjamini_hochberg(ps: &[f64], q: f64) -> Vec<bool> {
+    let m = ps.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| ps[a].total_cmp(&ps[b]));
+    let mut cut = None;
+    for (rank, &i) in order.iter().enumerate() {
+        if ps[i] <= q * (rank + 1) as f64 / m as f64 {
+            cut = Some(ps[i]);
+        }
+    }
+    ps.iter().map(|p| cut.is_some_and(|c| *p <= c)).collect()
+}
+
 /// Regularised upper incomplete gamma Q(a, x) (series below a + 1,
 /// continued fraction above; Numerical Recipes' gammq).
 fn gamma_q(a: f64, x: f64) -> f64 {
@@ -278,6 +380,46 @@ mod tests {
         // One z: chi-bar-square is the one-sided normal tail.
         assert!((chi_bar_square_sf(&[2.0]) - normal_sf(2.0)).abs() < 1e-6);
         assert_eq!(chi_bar_square_sf(&[-1.0, -3.0]), 1.0);
+    }
+
+    #[test]
+    fn multiple_testing_tools_match_known_values() {
+        // One test: the p-value itself (× depth).
+        assert!((order_statistics_p(&[0.03], 1, 1) - 0.03).abs() < 1e-12);
+        // Nothing small: no evidence.
+        assert_eq!(order_statistics_p(&[], 50, 3), 1.0);
+        // Three modest signals among 100 tests (with chance ones beside
+        // them) say more together than the best one alone (Šidák).
+        let together = order_statistics_p(&[2e-4, 5e-4, 1e-3, 0.02, 0.04], 100, 5);
+        let sidak = 1.0 - (1.0f64 - 2e-4).powi(100);
+        assert!(together < sidak / 10.0, "{together} vs {sidak}");
+        // P(X ≥ 2), X ~ Bin(3, 0.5) = 4/8.
+        assert!((binomial_upper(2, 3, 0.5) - 0.5).abs() < 1e-12);
+        assert!((simes(&[0.01, 0.04, 0.5]) - 0.03).abs() < 1e-12);
+        assert_eq!(benjamini_hochberg(&[0.001, 0.02, 0.03, 0.5], 0.05), vec![true, true, true, false]);
+        assert_eq!(benjamini_hochberg(&[0.02, 0.5], 0.02), vec![false, false]);
+        // P(X ≥ 2), X ~ Bin(3, 0.5) = 4/8.
+        assert!((poisson_binomial_upper(&[0.5; 3], 2) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn order_statistics_p_is_valid_under_the_null() {
+        // 20,000 draws of 40 uniform p-values (a fixed LCG): P(p ≤ α) ≤ α.
+        let mut s = 12345u64;
+        let mut u = || {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut below_05, mut below_01) = (0, 0);
+        for _ in 0..20_000 {
+            let small: Vec<f64> = (0..40).map(|_| u()).filter(|p| *p <= 0.05).collect();
+            let p = order_statistics_p(&small, 40, 5);
+            below_05 += usize::from(p <= 0.05);
+            below_01 += usize::from(p <= 0.01);
+        }
+        assert!(below_05 <= 1100, "{below_05} of 20000 at 0.05");
+        assert!(below_01 <= 240, "{below_01} of 20000 at 0.01");
+        assert!(below_05 >= 300, "not uselessly conservative: {below_05} of 20000 at 0.05");
     }
 
     #[test]

@@ -109,10 +109,12 @@ fn changes() -> Vec<(&'static str, &'static str, Change)> {
                 c.finding = false;
             }
         }),
+        // The target does only document controls, half of the office's: by
+        // chance each of its controls would be theirs with probability ½.
         ("one trader's controls picked up", "concentration", |i| {
             let mut n = 0;
             for c in mine(i) {
-                if n < 20 {
+                if n < 30 {
                     c.trader = "T-FRIEND".into();
                     n += 1;
                 }
@@ -188,14 +190,14 @@ fn each_indicator_moves_the_score_in_the_right_direction() {
         ));
     }
     expect![[r#"
-        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.63 →  6.48   rank 2 → 1
-        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.63 →  3.81   rank 2 → 1
-        one trader's controls picked up               concentration       -7.9 →   3.8   score  0.63 →  3.22   rank 2 → 1
-        controls five times faster                    control_duration     2.0 →   8.0   score  0.63 → 25.96   rank 2 → 1
-        release right after the control               release_speed        0.3 →   8.0   score  0.63 → 13.29   rank 2 → 1
-        completions late at night                     off_hours           -0.0 →   3.5   score  0.63 →  8.69   rank 2 → 1
-        ten years in the same post                    tenure               0.0 →   0.5   score  0.63 →  1.13   rank 2 → 1
-        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.63 →  1.63   rank 2 → 1"#]].assert_eq(&rows.join("\n"));
+        overrides to green with bland reasons         overrides_down       0.1 →   5.5   score  0.01 →  5.41   rank 9 → 1
+        no finding where the risk value predicts one  finding_shortfall    0.7 →   4.2   score  0.01 →  2.77   rank 9 → 1
+        one trader's controls picked up               concentration       -7.9 →   4.7   score  0.01 →  3.58   rank 9 → 1
+        controls five times faster                    control_duration     1.0 →   6.6   score  0.01 → 15.12   rank 9 → 1
+        release right after the control               release_speed        0.0 →   6.6   score  0.01 →  8.01   rank 9 → 1
+        completions late at night                     off_hours           -0.0 →   3.5   score  0.01 →  7.75   rank 9 → 1
+        ten years in the same post                    tenure               0.0 →   0.5   score  0.01 →  0.51   rank 9 → 2
+        a disciplinary case                           disciplinary         0.0 →   1.0   score  0.01 →  1.01   rank 9 → 1"#]].assert_eq(&rows.join("\n"));
 }
 
 #[test]
@@ -252,4 +254,70 @@ fn history_shows_when_a_pattern_began() {
     assert!(z(0) < 1.0 && z(1) > 3.0, "{} {}", z(0), z(1));
     let none = riskgate_integrity::officer_history(&input, &Config::default(), TARGET, &[(0, 1)]);
     assert!(none[0].subject.is_none());
+}
+
+/// A pattern that begins in the last month is diluted over the whole
+/// period; the trailing windows see it, and the profile says so.
+#[test]
+fn a_recent_change_is_seen_by_the_trailing_windows() {
+    let mut input = base();
+    // From day 70 on: the target releases at once and overrides to green.
+    for c in mine(&mut input) {
+        if c.completed_at >= DAY0 + 70 * 86_400 {
+            c.released_at = Some(c.completed_at + 120);
+        }
+    }
+    for j in 0..5 {
+        input.overrides.push(OverrideEvent {
+            log_seq: 2000 + j,
+            officer: TARGET.into(),
+            office: "2201".into(),
+            declaration_id: format!("Z{j}"),
+            at: DAY0 + (88 + 2 * j) * 86_400 + 3 * 3600,
+            utc_offset: CST,
+            before: "red".into(),
+            after: "green".into(),
+            reason: "风险可控".into(),
+        });
+    }
+    let score = |cfg: &Config| {
+        let r = compute(&input, cfg);
+        r.officers.into_iter().find(|s| s.id == TARGET).unwrap()
+    };
+    let whole = score(&Config { recent_days: vec![], ..Config::default() });
+    let scanned = score(&Config::default());
+    assert!(scanned.score > whole.score + 1.0, "{} vs {}", scanned.score, whole.score);
+    let w = scanned.indicator("window_30d").expect("a 30-day window");
+    assert!(w.p.unwrap() < 1e-4 && w.detail.contains("release_speed"), "{}", w.detail);
+    assert!(scanned.reasons.iter().any(|r| r.starts_with("window_30d")), "{:#?}", scanned.reasons);
+    // Nobody else moves to a level above normal.
+    let r = compute(&input, &Config::default());
+    assert!(r.officers.iter().filter(|s| s.id != TARGET).all(|s| s.level == Level::Normal));
+}
+
+/// Levels follow Benjamini–Hochberg over the officers compared: the same
+/// officer p-value is a warning among few officers, and the stated
+/// false-discovery rates are checked.
+#[test]
+fn warnings_control_the_false_discovery_rate() {
+    let mut input = base();
+    (changes()[1].2)(&mut input);
+    let r = compute(&input, &Config::default());
+    let top = &r.officers[0];
+    assert_eq!(top.id, TARGET);
+    // p ≈ 10^-2.97: above warning_p, yet BH at 5% over 12 officers rejects
+    // (threshold 0.05 / 12 ≈ 4e-3) — but not above watch_p, so watch.
+    assert!(top.p_value > 1e-4 && top.p_value < 4e-3, "{}", top.p_value);
+    let strict = Config { watch_p: 1e-2, ..Config::default() };
+    assert_eq!(compute(&input, &strict).officers[0].level, Level::Warning);
+    let looser = Config { warning_fdr: 1e-3, watch_fdr: 1e-3, watch_p: 1e-4, warning_p: 1e-5, ..Config::default() };
+    assert_eq!(compute(&input, &looser).officers[0].level, Level::Normal);
+    assert_eq!(
+        Config { warning_fdr: 0.3, watch_fdr: 0.2, ..Config::default() }.validate().unwrap_err(),
+        "warning_fdr: must not exceed watch_fdr (0.3 > 0.2)"
+    );
+    assert_eq!(
+        Config { recent_days: vec![0], ..Config::default() }.validate().unwrap_err(),
+        "recent_days: expected days in 1..=3660, got 0"
+    );
 }

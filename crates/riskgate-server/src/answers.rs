@@ -453,3 +453,15 @@ pub struct OfficerProfile {
     pub history: Vec<HistoryPoint>,
     pub log_entries: Vec<LoggedAction>,
 }
+
+/// The supervisors' inbox: warnings they were notified of, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct Inbox {
+    pub inbox: Vec<riskgate_app::integrity::InboxEntry>,
+}
+
+/// The warnings a notification run found new or raised (in the caller's offices).
+#[derive(Serialize, ToSchema)]
+pub struct NewWarnings {
+    pub new_warnings: Vec<riskgate_app::integrity::InboxEntry>,
+}

@@ -513,7 +513,7 @@ pub async fn list_offices(State(state): State<AppState>, _p: Principal) -> Json<
 #[into_params(parameter_in = Query)]
 pub struct OfficeQuery {
     /// An office code: its subtree (within the caller's offices).
-    office: Option<String>,
+    pub(crate) office: Option<String>,
 }
 
 /// Officers in the caller's offices.

@@ -14,6 +14,7 @@ pub mod auth;
 mod console;
 mod error;
 mod integrity_api;
+mod integrity_inbox;
 mod metrics;
 pub mod openapi;
 pub mod retrain;
@@ -118,6 +119,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrity::posts))
         .routes(routes!(integrity::units))
         .routes(routes!(integrity::warnings))
+        .routes(routes!(integrity_inbox::inbox))
+        .routes(routes!(integrity_inbox::notify))
         .routes(routes!(openapi::document));
     OpenApiRouter::new()
         .nest("/api/v1", v1)

@@ -279,3 +279,59 @@ async fn kpis_carry_the_workforce_figures_and_the_openapi_document_is_served() {
     }
     assert!(riskgate_server::testing::check_answer(&doc, "get", "/api/v1/kpis", 418, &k).is_err());
 }
+
+/// The supervisors' integrity inbox: a notified warning is listed for an
+/// integrity supervisor (the read logged), refused to every other role, and
+/// only supervisors (and admins) may trigger a notification run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_integrity_inbox_is_for_supervisors_only() {
+    use riskgate_integrity::{Level, Report, Subject};
+    let f = fixture();
+    let mut app = App::open_at(&f.at, "setup").unwrap();
+    let n = accounts::NewUser {
+        username: "sun",
+        password: "correct horse",
+        role: "integrity_supervisor",
+        office: None,
+        ..Default::default()
+    };
+    accounts::add_user(app.store.as_mut(), "setup", n).unwrap();
+    let warned = Subject {
+        id: "E1".into(),
+        kind: "officer".into(),
+        office: "2201".into(),
+        post: Some("inspection".into()),
+        score: 6.0,
+        level: Level::Warning,
+        p_value: 1e-6,
+        controls: 40,
+        peers: 6,
+        indicators: vec![],
+        reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
+        evidence: vec![],
+    };
+    let report = Report { officers: vec![warned], posts: vec![], units: vec![] };
+    assert_eq!(riskgate_app::integrity::notify_warnings(&mut app, &report).unwrap().len(), 1);
+    drop(app);
+    let login = json!({"username": "sun", "password": "correct horse"});
+    let sun = riskgate_server::testing::call(&f.router, "POST", "/api/v1/session", "none", Some(login)).await;
+    let sun = sun.cookie.expect("a session cookie");
+    let (status, body) = f.call("GET", "/api/v1/integrity/inbox", &sun, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let inbox = body["inbox"].as_array().unwrap();
+    assert_eq!(inbox.len(), 1, "{body}");
+    assert_eq!(inbox[0]["id"], "E1");
+    assert_eq!(inbox[0]["level"], "warning");
+    assert!(f.action_kinds().contains(&"integrity_read".to_string()), "the read is logged");
+    for (who, token) in [("field officer", &f.officer), ("analyst", &f.analyst), ("machine", &f.machine)] {
+        let (status, body) = f.call("GET", "/api/v1/integrity/inbox", token, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who} reads the inbox: {body}");
+        let (status, _) = f.call("POST", "/api/v1/integrity/notify", token, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who} triggers notifications");
+    }
+    // A run over the stored records (none here) finds nothing new.
+    f.events.take();
+    let (status, body) = f.call("POST", "/api/v1/integrity/notify", &sun, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(f.events.take().iter().all(|e| e.subject.starts_with("t-supervisor.")), "supervisors' namespace only");
+}

@@ -15,6 +15,14 @@
 //!   green by the colluder with a bland reason, before anyone controls them;
 //! * **tenure**: 7–10 years in the same post.
 //!
+//! Those are the defaults ([`CollusionParams::default`], the "loud"
+//! colluder). [`CollusionParams::quiet`] plants the subtler kind: 40% of the
+//! linked traders' controls, half of the findings hidden, normal speed and
+//! hours, few overrides, 1–3 years in post, no more disciplinary cases than
+//! anyone else. Every figure is a parameter (`riskgate generate
+//! --collusion-…`), and `start_day` lets collusion begin part-way through
+//! the world: before it the colluder behaves like everyone else.
+//!
 //! Honest officers override too (about 0.6% of controls, both directions,
 //! with specific reasons), so overrides alone do not give colluders away.
 //! Everything is keyed on (seed, declaration id): deterministic.
@@ -50,6 +58,122 @@ const HONEST_UP_REASONS: &[&str] = &[
     "同一发货人近期被缉私部门通报，提高查验等级",
 ];
 
+/// How planted colluders behave (`riskgate generate --collusion-…`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollusionParams {
+    /// Share of a linked trader's controls at the office the colluder picks
+    /// up on purpose (the rest are assigned uniformly, the colluder included).
+    pub pick_up: f64,
+    /// Share of the findings the colluder would have made that they hide.
+    pub hide: f64,
+    /// Factor on the duration of a bent control (1 = normal speed).
+    pub speed: f64,
+    /// Release within minutes of a bent control.
+    pub fast_release: bool,
+    /// Share of bent controls completed in the evening.
+    pub evening: f64,
+    /// Share of a linked trader's live controls overridden to green.
+    pub overrides: f64,
+    /// Years in post at the start of the world: [min, max).
+    pub tenure_years: (f64, f64),
+    /// Probability of a disciplinary case in the world's period (honest: 0.01).
+    pub disciplinary: f64,
+    /// Day (from the first day of the world) collusion starts; before it the
+    /// colluder behaves like everyone else.
+    pub start_day: u32,
+}
+
+impl Default for CollusionParams {
+    fn default() -> Self {
+        CollusionParams {
+            pick_up: PICK_UP,
+            hide: 1.0 - FINDING_FACTOR,
+            speed: 0.35,
+            fast_release: true,
+            evening: 0.35,
+            overrides: OVERRIDE_RATE,
+            tenure_years: (7.0, 10.0),
+            disciplinary: 0.3,
+            start_day: 0,
+        }
+    }
+}
+
+impl CollusionParams {
+    /// The quiet colluder of issue 15: about 40% of the linked traders'
+    /// controls (chance gives an officer about a tenth), half of the
+    /// findings hidden, normal speed and hours, overrides on a tenth of the
+    /// linked traders' live controls, 1–3 years in post.
+    pub fn quiet() -> Self {
+        CollusionParams {
+            pick_up: 0.4,
+            hide: 0.5,
+            speed: 1.0,
+            fast_release: false,
+            evening: 0.0,
+            overrides: 0.1,
+            tenure_years: (1.0, 3.0),
+            disciplinary: 0.01,
+            start_day: 0,
+        }
+    }
+
+    /// Factor on the detection probability of a bent control.
+    pub fn finding_factor(&self) -> f64 {
+        // 1 − (1 − 0.15) is not 0.15 in floating point: the default keeps
+        // its exact factor so default worlds do not move.
+        if self.hide == 1.0 - FINDING_FACTOR { FINDING_FACTOR } else { 1.0 - self.hide }
+    }
+
+    /// Checks ranges; the error names the parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("pick_up", self.pick_up),
+            ("hide", self.hide),
+            ("evening", self.evening),
+            ("overrides", self.overrides),
+            ("disciplinary", self.disciplinary),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("collusion {name}: expected a share in [0, 1], got {v}"));
+            }
+        }
+        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= 10.0) {
+            return Err(format!("collusion speed: expected a factor in (0, 10], got {}", self.speed));
+        }
+        let (lo, hi) = self.tenure_years;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi && hi <= 40.0) {
+            return Err(format!("collusion tenure: expected 0 ≤ min ≤ max ≤ 40 years, got {lo}..{hi}"));
+        }
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        json!({"pick_up": self.pick_up, "hide": self.hide, "speed": self.speed,
+               "fast_release": self.fast_release, "evening": self.evening, "overrides": self.overrides,
+               "tenure_years": [self.tenure_years.0, self.tenure_years.1],
+               "disciplinary": self.disciplinary, "start_day": self.start_day})
+    }
+
+    fn from_json(v: &Value) -> Self {
+        let d = CollusionParams::default();
+        let f = |k: &str, dflt: f64| v.get(k).and_then(Value::as_f64).unwrap_or(dflt);
+        let tenure = v.get("tenure_years").and_then(Value::as_array);
+        let t = |i: usize, dflt: f64| tenure.and_then(|a| a.get(i)).and_then(Value::as_f64).unwrap_or(dflt);
+        CollusionParams {
+            pick_up: f("pick_up", d.pick_up),
+            hide: f("hide", d.hide),
+            speed: f("speed", d.speed),
+            fast_release: v.get("fast_release").and_then(Value::as_bool).unwrap_or(d.fast_release),
+            evening: f("evening", d.evening),
+            overrides: f("overrides", d.overrides),
+            tenure_years: (t(0, d.tenure_years.0), t(1, d.tenure_years.1)),
+            disciplinary: f("disciplinary", d.disciplinary),
+            start_day: v.get("start_day").and_then(Value::as_u64).map_or(d.start_day, |x| x as u32),
+        }
+    }
+}
+
 /// One planted colluder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Colluder {
@@ -57,6 +181,11 @@ pub struct Colluder {
     pub office: String,
     pub post: String,
     pub traders: Vec<String>,
+    /// How they collude (the default unless the world was generated with
+    /// `--collusion-…` flags).
+    pub params: CollusionParams,
+    /// When collusion starts (seconds since the epoch; `None`: from the start).
+    pub start: Option<i64>,
 }
 
 /// The colluders of a world, by trader.
@@ -82,7 +211,15 @@ impl Collusion {
         let colluders = lines
             .into_iter()
             .filter_map(|v| {
+                let params = v.get("params").map(CollusionParams::from_json).unwrap_or_default();
+                let start = v
+                    .get("starts_at")
+                    .and_then(Value::as_str)
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.timestamp());
                 Some(Colluder {
+                    params,
+                    start,
                     officer: v.get("officer")?.as_str()?.to_string(),
                     office: v.get("office")?.as_str()?.to_string(),
                     post: v.get("post").and_then(Value::as_str).unwrap_or("").to_string(),
@@ -98,21 +235,35 @@ impl Collusion {
         Collusion::new(colluders)
     }
 
+    /// The ground-truth line; `params` and `starts_at` only when they
+    /// differ from the defaults (default worlds stay byte for byte the same).
     pub fn to_json(c: &Colluder) -> Value {
-        json!({"officer": c.officer, "office": c.office, "post": c.post, "traders": c.traders,
-               "patterns": ["pick_up", "no_finding", "fast_release", "off_hours", "override_to_green", "long_tenure"]})
+        let mut v = json!({"officer": c.officer, "office": c.office, "post": c.post, "traders": c.traders,
+               "patterns": ["pick_up", "no_finding", "fast_release", "off_hours", "override_to_green", "long_tenure"]});
+        if c.params != CollusionParams::default() {
+            v["params"] = c.params.to_json();
+        }
+        if let Some(t) = c.start.and_then(|t| DateTime::from_timestamp(t, 0)) {
+            let cst = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+            v["starts_at"] = Value::from(t.with_timezone(&cst).to_rfc3339_opts(SecondsFormat::Secs, false));
+        }
+        v
     }
 
-    /// The colluder linked to `trader` when the control is at their office.
-    pub fn colluder_for(&self, trader: &str, office: &str) -> Option<&Colluder> {
-        self.by_trader.get(trader).map(|&i| &self.colluders[i]).filter(|c| c.office == office)
+    /// The colluder linked to `trader` when the control is at their office
+    /// and collusion has started at `at` (seconds since the epoch).
+    pub fn colluder_for(&self, trader: &str, office: &str, at: i64) -> Option<&Colluder> {
+        self.by_trader
+            .get(trader)
+            .map(|&i| &self.colluders[i])
+            .filter(|c| c.office == office && c.start.is_none_or(|s| at >= s))
     }
 }
 
 /// Picks `n` colluders: control officers of offices with at least three
 /// control officers, linked to the three traders homed there with the most
 /// expected fraud (volume × propensity). Sets their post tenure to 7–10 years.
-pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate) -> Collusion {
+pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate, params: &CollusionParams) -> Collusion {
     if n == 0 {
         return Collusion::default();
     }
@@ -158,9 +309,15 @@ pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate) -> Col
             continue;
         }
         taken.extend(&traders);
-        let years = r.range(7.0, 10.0);
+        let years = r.range(params.tenure_years.0, params.tenure_years.1);
         w.officers[oi].post_since = start - Duration::days((years * 365.0) as i64);
+        let begins = (params.start_day > 0).then(|| {
+            let day = start + Duration::days(i64::from(params.start_day));
+            day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() - 8 * 3600
+        });
         colluders.push(Colluder {
+            params: params.clone(),
+            start: begins,
             officer: w.officers[oi].id.clone(),
             office: w.offices[office].code.to_string(),
             post: w.officers[oi].post.to_string(),
@@ -187,16 +344,23 @@ pub fn assign(
     id: &str,
     trader: Option<&str>,
     office: &str,
+    at: i64,
     officers: &[String],
     collusion: &Collusion,
 ) -> (String, Option<Bent>) {
-    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office))
-        && keyed_uniform(seed, &format!("collusion/pick/{id}")) < PICK_UP
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office, at))
+        && keyed_uniform(seed, &format!("collusion/pick/{id}")) < c.params.pick_up
     {
-        let evening = keyed_uniform(seed, &format!("collusion/evening/{id}")) < 0.35;
+        let p = &c.params;
+        let evening = keyed_uniform(seed, &format!("collusion/evening/{id}")) < p.evening;
         return (
             c.officer.clone(),
-            Some(Bent { finding_factor: FINDING_FACTOR, duration_factor: 0.35, fast_release: true, evening }),
+            Some(Bent {
+                finding_factor: p.finding_factor(),
+                duration_factor: p.speed,
+                fast_release: p.fast_release,
+                evening,
+            }),
         );
     }
     let officer = if officers.is_empty() {
@@ -243,8 +407,8 @@ pub fn simulate_override(
     let u = |k: &str| keyed_uniform(seed, &format!("override/{k}/{id}"));
     let at = decided_at + Duration::seconds(300 + (u("delay") * 3300.0) as i64);
     let time = |t: DateTime<FixedOffset>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
-    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office)) {
-        if u("collude") < OVERRIDE_RATE {
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office, decided_at.timestamp())) {
+        if u("collude") < c.params.overrides {
             let at = if u("evening") < 0.35 { evening(seed, id, at, at) } else { at };
             let reason = BLAND_REASONS[(u("reason") * BLAND_REASONS.len() as f64) as usize % BLAND_REASONS.len()];
             return Some(json!({"declaration_id": id, "officer": c.officer, "at": time(at),
@@ -283,8 +447,8 @@ pub(crate) fn workforce(
         format!("{d}T10:00:00+08:00")
     };
     for o in &w.officers {
-        let colluder = collusion.colluders.iter().any(|c| c.officer == o.id);
-        if r.chance(if colluder { 0.3 } else { 0.01 }) {
+        let colluder = collusion.colluders.iter().find(|c| c.officer == o.id);
+        if r.chance(colluder.map_or(0.01, |c| c.params.disciplinary)) {
             let kind = *r.pick(&["违规接受宴请", "违反工作纪律", "泄露工作秘密", "违规干预查验"]);
             let status = *r.pick(&["substantiated", "substantiated", "open", "dismissed"]);
             out.push((

@@ -56,7 +56,7 @@ use serde_json::{Value, json};
 use std::fmt;
 use std::io;
 
-pub use collusion::{Colluder, Collusion, simulate_override};
+pub use collusion::{Colluder, Collusion, CollusionParams, simulate_override};
 pub use outcome::{Lane, Truth, detection_probability, simulate_control, simulate_outcome};
 
 use declaration::{FRAUD_CAP, KINDS, LEGACY_CAP, Scales};
@@ -80,6 +80,8 @@ pub struct WorldConfig {
     pub live_days: u32,
     /// Planted colluding officers (ground truth in `colluders.jsonl`).
     pub colluders: usize,
+    /// How they collude.
+    pub collusion: CollusionParams,
 }
 
 impl WorldConfig {
@@ -91,6 +93,7 @@ impl WorldConfig {
             history_days: 150,
             live_days: 100,
             colluders: 4,
+            collusion: CollusionParams::default(),
         }
     }
 
@@ -358,7 +361,18 @@ pub fn generate(cfg: &WorldConfig, sink: &mut dyn Sink) -> io::Result<WorldSumma
     let mut root = Rng::new(cfg.seed);
     let mut w = world::build(cfg, &mut root);
     // Own streams: planting colluders never changes the rest of the world.
-    let collusion = collusion::plant(&mut w, cfg.seed, cfg.colluders, cfg.start);
+    cfg.collusion.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    if cfg.collusion.start_day >= cfg.history_days + cfg.live_days {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "collusion start day: expected a day before the world's end ({}), got {}",
+                cfg.history_days + cfg.live_days,
+                cfg.collusion.start_day
+            ),
+        ));
+    }
+    let collusion = collusion::plant(&mut w, cfg.seed, cfg.colluders, cfg.start, &cfg.collusion);
     let mut traffic = root.fork(10);
     let mut calibration = root.fork(11);
     let mut summary =

@@ -64,8 +64,15 @@ pub fn simulate_control(
     collusion: &Collusion,
 ) -> Value {
     let id = &truth.declaration_id;
-    let (officer, bent) =
-        crate::collusion::assign(seed, id, truth.trader.as_deref(), &truth.office, officers_of_office, collusion);
+    let (officer, bent) = crate::collusion::assign(
+        seed,
+        id,
+        truth.trader.as_deref(),
+        &truth.office,
+        decided_at.timestamp(),
+        officers_of_office,
+        collusion,
+    );
     let p = if truth.fraud {
         truth.kinds.iter().map(|k| detection_probability(channel, k)).fold(0.0, f64::max)
     } else {

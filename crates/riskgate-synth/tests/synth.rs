@@ -6,7 +6,8 @@ use chrono::{DateTime, FixedOffset};
 use riskgate_core::records::{Enterprise, ForexPayment, Office, Officer, Outcome, TaxInvoice};
 use riskgate_core::{Declaration, OfficeLevel};
 use riskgate_synth::{
-    JsonlSink, Lane, MemorySink, NullSink, Sink, Truth, WorldConfig, WorldFile, generate, simulate_outcome,
+    CollusionParams, JsonlSink, Lane, MemorySink, NullSink, Sink, Truth, WorldConfig, WorldFile, generate,
+    simulate_outcome,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -432,4 +433,58 @@ fn planted_colluders_pick_up_their_traders_controls_and_change_nothing_else() {
         assert!(linked.len() < 3 || mine * 2 > linked.len(), "{id}: {mine} of {}", linked.len());
     }
     assert!(with.of(WorldFile::Disciplinary).count() > 0 || with.of(WorldFile::Litigation).count() > 0);
+}
+
+/// Quiet colluders whose collusion starts on day 75: the rest of the world
+/// is the same; the ground truth carries the parameters and the start;
+/// tenure is short; before the start a colluder gets their linked traders'
+/// controls no more often than anyone, after it well beyond their share.
+#[test]
+fn quiet_colluders_start_mid_world_and_keep_their_parameters() {
+    let params = CollusionParams { start_day: 75, ..CollusionParams::quiet() };
+    let run = |colluders, collusion: CollusionParams| {
+        let mut sink = MemorySink::default();
+        generate(&WorldConfig { colluders, collusion, ..WorldConfig::new(12, 0.6) }, &mut sink).unwrap();
+        sink
+    };
+    let (with, without) = (run(4, params.clone()), run(0, CollusionParams::default()));
+    for f in [WorldFile::History, WorldFile::Live, WorldFile::Truth, WorldFile::Enterprises] {
+        assert!(with.of(f).eq(without.of(f)), "{f:?} differs");
+    }
+    let planted: Vec<&Value> = with.of(WorldFile::Colluders).collect();
+    assert_eq!(planted.len(), 4);
+    let back = riskgate_synth::Collusion::from_json(planted.iter().copied());
+    assert!(back.colluders.iter().all(|c| c.params == params), "{:?}", back.colluders[0].params);
+    let start = DateTime::parse_from_rfc3339("2026-03-21T00:00:00+08:00").unwrap().timestamp();
+    assert!(back.colluders.iter().all(|c| c.start == Some(start)), "{:?}", back.colluders[0].start);
+    let officers: HashMap<String, &Value> =
+        with.of(WorldFile::Officers).map(|o| (o["id"].as_str().unwrap().to_string(), o)).collect();
+    let truth: HashMap<&str, &str> = with
+        .of(WorldFile::Truth)
+        .map(|t| (t["declaration_id"].as_str().unwrap(), t["trader"].as_str().unwrap()))
+        .collect();
+    let (mut before, mut after) = ((0, 0), (0, 0));
+    for c in &back.colluders {
+        let since = officers[&c.officer]["post_since"].as_str().unwrap();
+        assert!(("2023-01-05".."2025-01-06").contains(&since), "1–3 years in post: {since}");
+        for x in with.of(WorldFile::HistoryOutcomes) {
+            let d = x["declaration_id"].as_str().unwrap();
+            if !(c.traders.iter().any(|t| t == truth[d]) && d.starts_with(c.office.as_str())) {
+                continue;
+            }
+            let slot = if time(x, "completed_at").timestamp() < start { &mut before } else { &mut after };
+            slot.1 += 1;
+            slot.0 += usize::from(x["officer"] == c.officer.as_str());
+        }
+    }
+    let share = |(mine, all): (usize, usize)| mine as f64 / all.max(1) as f64;
+    assert!(before.1 >= 30 && after.1 >= 30, "{before:?} {after:?}");
+    assert!(share(before) < 0.3 && share(after) > 0.4, "before {before:?}, after {after:?}");
+    // Out-of-range parameters are refused by name.
+    let bad = CollusionParams { hide: 1.5, ..CollusionParams::quiet() };
+    let err = generate(&WorldConfig { collusion: bad, ..WorldConfig::new(1, 0.01) }, &mut NullSink).unwrap_err();
+    assert!(err.to_string().contains("collusion hide: expected a share in [0, 1], got 1.5"), "{err}");
+    let late = CollusionParams { start_day: 250, ..CollusionParams::quiet() };
+    let err = generate(&WorldConfig { collusion: late, ..WorldConfig::new(1, 0.01) }, &mut NullSink).unwrap_err();
+    assert!(err.to_string().contains("collusion start day"), "{err}");
 }

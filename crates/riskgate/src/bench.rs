@@ -35,6 +35,25 @@ pub enum BenchCmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Integrity on generated worlds with planted colluders (or none,
+    /// `--colluders 0`): where they rank, warnings on honest officers, and
+    /// weeks from the start of collusion (`--collusion-start-day`) to watch
+    /// and warning. Worlds are screened with the statistical scorer.
+    Collusion {
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        seeds: Vec<u64>,
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        #[arg(long, default_value_t = 6)]
+        colluders: usize,
+        #[command(flatten)]
+        collusion: crate::world::CollusionArgs,
+        /// Days between the cut-offs at which the report is recomputed.
+        #[arg(long, default_value_t = 7)]
+        step_days: u32,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Fixed-rate load on `POST /api/v1/declarations` of a running server.
     Http(crate::bench_http::HttpBench),
     /// End-to-end `screen` of N live declarations into a fresh store.
@@ -154,6 +173,17 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
             let r = crate::bench::integrity_bench(officers, declarations, controls, seed, &dir);
             let _ = std::fs::remove_dir_all(&dir);
+            r?;
+        }
+        BenchCmd::Collusion { seeds, scale, colluders, collusion, step_days, dir } => {
+            let params = collusion.params()?;
+            let keep = dir.is_some();
+            let dir =
+                dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
+            let r = crate::bench_integrity::collusion(&seeds, scale, colluders, params, step_days, &dir);
+            if !keep {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
             r?;
         }
         BenchCmd::Http(b) => crate::bench_http::run(&b)?,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_integrity;
 mod import;
 mod jsonl;
 mod progress;
@@ -163,6 +164,8 @@ enum Command {
         /// Colluding officers to plant (0 for a world without collusion).
         #[arg(long, default_value_t = 4)]
         colluders: usize,
+        #[command(flatten)]
+        collusion: world::CollusionArgs,
         outdir: PathBuf,
     },
     /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
@@ -640,6 +643,15 @@ enum IntegrityCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Records level changes since the last run and pushes each new or
+    /// raised warning to the supervisors' event namespace and inbox (run it
+    /// after importing outcomes, or on a schedule); prints the new ones.
+    Notify,
+    /// The supervisors' inbox: warnings notified so far, newest first (JSON lines).
+    Inbox {
+        #[arg(long)]
+        office: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -859,6 +871,18 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 IntegrityCmd::Units { office, .. } => format!("units office={}", office.as_deref().unwrap_or("*")),
                 IntegrityCmd::Warnings { .. } => "warnings".to_string(),
                 IntegrityCmd::Officer { id, .. } => format!("officer {id}"),
+                IntegrityCmd::Notify => "notify".to_string(),
+                IntegrityCmd::Inbox { office } => {
+                    let scope = office.as_deref().map(|o| integrity::subtree(app.store.as_ref(), o)).transpose()?;
+                    let entries = integrity::inbox(app.store.as_ref(), scope.as_ref())?;
+                    let mut a = app.action("integrity_read", "inbox");
+                    a.after = Some(serde_json::json!({"office": office, "entries": entries.len()}));
+                    app.store.append_action(&a)?;
+                    for e in entries {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
             };
             let r = integrity::report(&mut app, &what, from, to, &cfg)?;
             let keep = |office: &Option<String>| -> Result<Option<std::collections::HashSet<String>>> {
@@ -893,6 +917,13 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                     let hist = integrity::history(app.store.as_ref(), &id, from, to, &cfg)?;
                     render::print_profile(&app, s, &hist, format == Format::Json)?;
                 }
+                IntegrityCmd::Notify => {
+                    for e in integrity::notify_warnings(&mut app, &r)? {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                }
+                // Answered before the report is computed.
+                IntegrityCmd::Inbox { .. } => {}
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -939,8 +970,13 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Generate { seed, scale, colluders, outdir } => {
-            let s = world::generate_with(seed, scale, colluders, &outdir)?;
+        Command::Generate { seed, scale, colluders, collusion, outdir } => {
+            let cfg = riskgate_synth::WorldConfig {
+                colluders,
+                collusion: collusion.params()?,
+                ..riskgate_synth::WorldConfig::new(seed, scale)
+            };
+            let s = world::generate_world(&cfg, &outdir)?;
             eprintln!(
                 "world seed {seed} scale {scale}: {} history + {} live declarations, fraud {:.2}% / {:.2}%, written to {}",
                 s.history_declarations,

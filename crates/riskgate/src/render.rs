@@ -226,6 +226,7 @@ pub fn print_profile(app: &App, s: &Subject, hist: &[riskgate_integrity::History
     for i in &s.indicators {
         let stat = match (i.z, i.p) {
             (Some(z), Some(p)) => format!("z {z:>5.2}  p {p:.2e}"),
+            (None, Some(p)) => format!("         p {p:.2e}"),
             _ => format!("+{} points", i.points),
         };
         println!("  {:<18} {stat:<24} {}", i.key, i.detail);

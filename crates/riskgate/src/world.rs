@@ -25,14 +25,87 @@ pub fn generate(seed: u64, scale: f64, out: &Path) -> Result<riskgate_synth::Wor
 
 /// A world with `colluders` planted colluding officers (0: none).
 pub fn generate_with(seed: u64, scale: f64, colluders: usize, out: &Path) -> Result<riskgate_synth::WorldSummary> {
+    generate_world(&WorldConfig { colluders, ..WorldConfig::new(seed, scale) }, out)
+}
+
+/// A world as `cfg` says (colluders and how they collude included).
+pub fn generate_world(cfg: &WorldConfig, out: &Path) -> Result<riskgate_synth::WorldSummary> {
+    let scale = cfg.scale;
     anyhow::ensure!(scale > 0.0 && scale <= 100.0, "--scale: expected a number above 0 and at most 100, got {scale}");
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let cfg = WorldConfig { colluders, ..WorldConfig::new(seed, scale) };
     let mut sink =
         JsonlSink::new(|f| File::create(out.join(f.file_name())).map(|f| BufWriter::with_capacity(1 << 20, f)))?;
-    let summary = riskgate_synth::generate(&cfg, &mut sink)?;
+    let summary = riskgate_synth::generate(cfg, &mut sink)?;
     sink.flush()?;
     Ok(summary)
+}
+
+/// How planted colluders behave: a preset, then any figure changed by its
+/// own flag (`riskgate generate --collusion quiet --collusion-start-day 180`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CollusionArgs {
+    /// Preset: `loud` (the default: 70% of the linked traders' controls, 85%
+    /// of findings hidden, a third of the time, evenings, 40% overrides, 7–10
+    /// years in post) or `quiet` (40%, half hidden, normal speed and hours,
+    /// 10% overrides, 1–3 years in post).
+    #[arg(long, value_name = "PRESET")]
+    pub collusion: Option<String>,
+    /// Share of a linked trader's controls the colluder picks up on purpose (0–1).
+    #[arg(long, value_name = "SHARE")]
+    pub collusion_pick_up: Option<f64>,
+    /// Share of the findings the colluder would have made that they hide (0–1).
+    #[arg(long, value_name = "SHARE")]
+    pub collusion_hide: Option<f64>,
+    /// Factor on the duration of the colluder's bent controls (1 = normal speed).
+    #[arg(long, value_name = "FACTOR")]
+    pub collusion_speed: Option<f64>,
+    /// Share of bent controls completed in the evening (0–1).
+    #[arg(long, value_name = "SHARE")]
+    pub collusion_evening: Option<f64>,
+    /// Share of a linked trader's live controls overridden to green (0–1).
+    #[arg(long, value_name = "SHARE")]
+    pub collusion_overrides: Option<f64>,
+    /// Years in post at the start of the world, `MIN..MAX` (e.g. `1..3`).
+    #[arg(long, value_name = "MIN..MAX")]
+    pub collusion_tenure: Option<String>,
+    /// Day of the world (0 = its first day) from which colluders collude;
+    /// before it they behave like everyone else.
+    #[arg(long, value_name = "DAY")]
+    pub collusion_start_day: Option<u32>,
+}
+
+impl CollusionArgs {
+    pub fn params(&self) -> Result<riskgate_synth::CollusionParams> {
+        let mut p = match self.collusion.as_deref() {
+            None | Some("loud") => riskgate_synth::CollusionParams::default(),
+            Some("quiet") => riskgate_synth::CollusionParams::quiet(),
+            Some(other) => anyhow::bail!("--collusion: expected `loud` or `quiet`, got {other:?}"),
+        };
+        let set = |v: Option<f64>, slot: &mut f64| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(self.collusion_pick_up, &mut p.pick_up);
+        set(self.collusion_hide, &mut p.hide);
+        set(self.collusion_speed, &mut p.speed);
+        set(self.collusion_evening, &mut p.evening);
+        set(self.collusion_overrides, &mut p.overrides);
+        if self.collusion_speed.is_some_and(|s| s >= 0.5) {
+            // Normal-paced work releases at the normal pace too.
+            p.fast_release = false;
+        }
+        if let Some(t) = &self.collusion_tenure {
+            let parsed = t.split_once("..").and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+            p.tenure_years = parsed
+                .with_context(|| format!("--collusion-tenure: expected MIN..MAX in years (e.g. 1..3), got {t:?}"))?;
+        }
+        if let Some(d) = self.collusion_start_day {
+            p.start_day = d;
+        }
+        p.validate().map_err(|e| anyhow::anyhow!("--{}", e.replace("collusion ", "collusion-").replace('_', "-")))?;
+        Ok(p)
+    }
 }
 
 fn read_truth(path: &Path) -> Result<HashMap<String, Truth>> {

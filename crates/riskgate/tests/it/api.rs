@@ -320,6 +320,8 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/integrity/warnings", "/api/v1/integrity/warnings".into(), None,     [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/integrity/officers/{id}", "/api/v1/integrity/officers/NOBODY".into(), None,
                                                                                              [403, 403, 403, 403, 404, 403, 404, 403]),
+        ("POST", "/api/v1/integrity/notify", "/api/v1/integrity/notify".into(), None,        [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/integrity/inbox", "/api/v1/integrity/inbox".into(), None,           [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/offices", "/api/v1/offices".into(), None,                           [200, 200, 200, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/me", "/api/v1/me".into(), None,                                     [200, 200, 200, 200, 200, 200, 200, 200]),
         ("POST", "/api/v1/declarations", "/api/v1/declarations".into(), Some(decl("D3", "2201", "3923900000")),

@@ -656,7 +656,11 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
 /// overrides they make first); returns the ranked officers.
 fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_json::Value>) {
     let e = Env::new();
-    let (w, _) = screened_world(&e, seed, 0.1, colluders);
+    // Scale 0.2 (about 1,000 completed controls): at 0.1 a loud colluder may
+    // have two or three bent controls, and the time indicators no longer
+    // take a couple of extreme times for proof (they are capped by exact
+    // count tests, docs/integrity.md).
+    let (w, _) = screened_world(&e, seed, 0.2, colluders);
     let p = |f: &str| e.dir.join(f).to_str().unwrap().to_string();
     let truth = w.join("truth.jsonl");
     e.ok_as(
@@ -683,9 +687,10 @@ fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
     let (planted, ranked) = integrity_of_world(6, 4);
     assert_eq!(planted.len(), 4);
     let top: Vec<&str> = ranked.iter().take(10).map(|r| r["officer"].as_str().unwrap()).collect();
-    for c in &planted {
-        assert!(top.contains(&c.as_str()), "planted colluder {c} not in the top 10 {top:?}");
-    }
+    // Three of four: one of the four has only a few bent controls in this
+    // small world, and two or three extreme times are no longer proof.
+    let found = planted.iter().filter(|c| top.contains(&c.as_str())).count();
+    assert!(found >= 3, "{found} of {planted:?} in the top 10 {top:?}");
     let warned: Vec<&str> =
         ranked.iter().filter(|r| r["level"] == "warning").map(|r| r["officer"].as_str().unwrap()).collect();
     assert!(warned.iter().all(|w| planted.iter().any(|c| c == w)), "honest officers warned: {warned:?}");
@@ -801,4 +806,47 @@ fn budget_settings_are_checked_and_read() {
     }
     let show = e.ok_as("admin", &["config", "show"]);
     assert!(show.contains(r#""budget": "national""#) && show.contains(r#""ceiling": 4.0"#), "{show}");
+}
+
+/// `generate --collusion …`: the quiet preset and single figures reach the
+/// ground truth; bad values are refused by flag name.
+#[test]
+fn generate_plants_quiet_collusion_and_refuses_bad_figures() {
+    let e = Env::new();
+    let run = |extra: &[&str], dir: &str| {
+        crate::support::bin()
+            .args(["generate", "--seed", "3", "--scale", "0.02", "--colluders", "2"])
+            .args(extra)
+            .arg(e.dir.join(dir))
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--collusion", "quiet", "--collusion-pick-up", "0.5", "--collusion-start-day", "30"], "q");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let truth = std::fs::read_to_string(e.dir.join("q/colluders.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(truth.lines().next().unwrap()).unwrap();
+    assert_eq!(first["params"]["pick_up"], 0.5);
+    assert_eq!(first["params"]["hide"], 0.5);
+    assert_eq!(first["params"]["start_day"], 30);
+    assert_eq!(first["starts_at"], "2026-02-04T00:00:00+08:00");
+    let out = run(&[], "loud");
+    assert!(out.status.success());
+    let truth = std::fs::read_to_string(e.dir.join("loud/colluders.jsonl")).unwrap();
+    assert!(!truth.contains("params") && !truth.contains("starts_at"), "default worlds are unchanged: {truth}");
+    for (flags, message) in [
+        (&["--collusion", "noisy"][..], "--collusion: expected `loud` or `quiet`, got \"noisy\""),
+        (&["--collusion-hide", "1.5"], "--collusion-hide: expected a share in [0, 1], got 1.5"),
+        (&["--collusion-tenure", "3"], "--collusion-tenure: expected MIN..MAX in years (e.g. 1..3), got \"3\""),
+        (&["--collusion-tenure", "5..2"], "--collusion-tenure: expected 0 ≤ min ≤ max ≤ 40 years, got 5..2"),
+        (&["--collusion-speed", "0"], "--collusion-speed: expected a factor in (0, 10], got 0"),
+        (
+            &["--collusion-start-day", "400"],
+            "collusion start day: expected a day before the world's end (250), got 400",
+        ),
+    ] {
+        let out = run(flags, "bad");
+        assert!(!out.status.success(), "{flags:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{flags:?}: {err}");
+    }
 }
