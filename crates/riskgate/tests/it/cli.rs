@@ -834,3 +834,32 @@ fn a_backup_taken_while_serving_restores_the_same_store() {
     assert!(!out.status.success());
     assert!(other.ok_as("admin", &["audit", "verify"]).contains("action log intact"));
 }
+
+/// Passwords follow the policy for every role, and an administrator resets
+/// one with `users passwd` (logged, never the password).
+#[test]
+fn passwords_follow_the_policy_and_can_be_reset() {
+    let e = Env::new();
+    let run = |args: &[&str], password: &str| {
+        e.command().arg("--user").arg("root").args(args).env("RISKGATE_PASSWORD", password).output().unwrap()
+    };
+    // (args, password, accepted)
+    #[rustfmt::skip]
+    let table: [(&[&str], &str, bool); 5] = [
+        (&["users", "add", "boss", "--role", "admin"], "        ", false),
+        (&["users", "add", "boss", "--role", "admin"], "eleven-char", false),
+        (&["users", "add", "boss", "--role", "admin"], "a long passphrase", true),
+        (&["users", "passwd", "boss"], "            ", false),
+        (&["users", "passwd", "boss"], "another long one", true),
+    ];
+    for (args, password, ok) in table {
+        let out = run(args, password);
+        assert_eq!(out.status.success(), ok, "{args:?} {password:?}: {}", String::from_utf8_lossy(&out.stderr));
+        if !ok {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("password: expected 12 to 1024 characters"));
+        }
+    }
+    assert!(!run(&["users", "passwd", "nobody"], "another long one").status.success());
+    let log = e.ok_as("root", &["audit", "log"]);
+    assert!(log.contains("password_set") && !log.contains("another long one"), "{log}");
+}
