@@ -3,7 +3,8 @@
 //! secrets, office-subtree scoping. Transports authenticate; this module
 //! decides.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::OnceLock;
 
 use riskgate_core::Office;
 use riskgate_store::{ApiToken, Store, User};
@@ -75,6 +76,8 @@ pub enum Perm {
     /// The action log (integrity data).
     ReadActions,
     ManageAccounts,
+    /// `/metrics`: request counts by route, lanes, rule hits (monitoring).
+    ReadMetrics,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -98,6 +101,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         ReadOfficers => matches!(role, DistrictManager | HqManager | IntegritySupervisor | Admin),
         ReadActions => matches!(role, IntegritySupervisor | Admin),
         ManageAccounts => matches!(role, Admin),
+        ReadMetrics => matches!(role, Admin | Machine),
     }
 }
 
@@ -153,6 +157,129 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// A hash of no one's password with the same parameters as every stored
+/// one: an unknown username is verified against it, so a failed login
+/// takes as long whether the account exists or not.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_hex(16)).expect("hashing a random password"))
+}
+
+/// The hash a login attempt is verified against: the account's, or the
+/// dummy one when there is no such account (a disabled account is verified
+/// against its own and refused afterwards, in the same time).
+pub fn hash_to_verify(user: Option<&User>) -> &str {
+    match user {
+        Some(u) => &u.password_hash,
+        None => dummy_hash(),
+    }
+}
+
+/// Whether a login with a verified (`password_ok`) password opens a session.
+pub fn login_allowed(user: Option<&User>, password_ok: bool) -> bool {
+    password_ok && user.is_some_and(|u| !u.disabled)
+}
+
+/// A username as it may be logged and used as a throttling key: at most 64
+/// characters, control characters replaced.
+pub fn loggable_username(u: &str) -> String {
+    u.chars().take(64).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+/// The action-log entry of a failed login: who was tried and from where,
+/// never the password.
+pub fn login_failed_action(username: &str, address: &str) -> riskgate_store::Action {
+    let mut a = cli_action(&loggable_username(username), "login_failed", &loggable_username(username));
+    a.after = Some(serde_json::json!({ "address": address }));
+    a
+}
+
+/// Failed logins allowed per username within [`LOGIN_WINDOW_SECS`].
+pub const LOGIN_FAILURES_PER_USER: usize = 5;
+/// Failed logins allowed per client address within [`LOGIN_WINDOW_SECS`]
+/// (higher: several people may share an office's address).
+pub const LOGIN_FAILURES_PER_ADDRESS: usize = 20;
+/// The throttling window, in seconds.
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+/// Failed logins per username and per client address in a sliding window
+/// (kept in the serving process: a restart forgets them). A username or
+/// address with as many failures as its limit within the window is refused
+/// until the oldest of them leaves the window; a successful login clears
+/// the username's failures (not the address's).
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    users: HashMap<String, VecDeque<i64>>,
+    addresses: HashMap<String, VecDeque<i64>>,
+}
+
+impl LoginThrottle {
+    /// Refuses (`too_many_attempts`, with the seconds to wait) when the
+    /// username or the address is over its limit at `now`.
+    pub fn check(&mut self, username: &str, address: &str, now: i64) -> Result<(), crate::AppError> {
+        let wait = |m: &mut HashMap<String, VecDeque<i64>>, key: &str, limit: usize| -> Option<u64> {
+            let q = m.get_mut(key)?;
+            q.retain(|t| now - t < LOGIN_WINDOW_SECS);
+            (q.len() >= limit).then(|| (q[q.len() - limit] + LOGIN_WINDOW_SECS - now).max(1) as u64)
+        };
+        let user = wait(&mut self.users, &loggable_username(username), LOGIN_FAILURES_PER_USER);
+        let addr = wait(&mut self.addresses, address, LOGIN_FAILURES_PER_ADDRESS);
+        match user.into_iter().chain(addr).max() {
+            Some(secs) => {
+                Err(crate::AppError::throttled(secs, format!("too many failed logins: try again in {secs} seconds")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed login.
+    pub fn failed(&mut self, username: &str, address: &str, now: i64) {
+        self.prune(now);
+        let push = |m: &mut HashMap<String, VecDeque<i64>>, key: String, limit: usize| {
+            let q = m.entry(key).or_default();
+            q.push_back(now);
+            while q.len() > limit {
+                q.pop_front();
+            }
+        };
+        push(&mut self.users, loggable_username(username), LOGIN_FAILURES_PER_USER);
+        push(&mut self.addresses, address.to_string(), LOGIN_FAILURES_PER_ADDRESS);
+    }
+
+    /// A successful login clears the username's failures.
+    pub fn succeeded(&mut self, username: &str) {
+        self.users.remove(&loggable_username(username));
+    }
+
+    /// Forgets what left the window once the tables grow (a flood of
+    /// made-up usernames cannot grow them for longer than the window).
+    fn prune(&mut self, now: i64) {
+        for m in [&mut self.users, &mut self.addresses] {
+            if m.len() > 10_000 {
+                m.retain(|_, q| q.back().is_some_and(|t| now - t < LOGIN_WINDOW_SECS));
+            }
+        }
+    }
+}
+
+/// Opens a session for `user` (the caller checked the password): stores
+/// the session's hash and logs `login`; returns the cookie value.
+pub fn open_session(store: &mut dyn Store, user: &User, address: &str, secs: i64) -> anyhow::Result<String> {
+    let now = crate::app::now();
+    let value = random_hex(32);
+    store.insert_session(&riskgate_store::Session {
+        token_hash: sha256_hex(&value),
+        username: user.username.clone(),
+        created_at: now.timestamp(),
+        expires_at: now.timestamp() + secs,
+    })?;
+    let mut a = cli_action(&user.username, "login", &user.username);
+    a.office = user.office.clone();
+    a.after = Some(serde_json::json!({ "role": user.role, "address": address }));
+    store.append_action(&a)?;
+    Ok(value)
+}
+
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
@@ -186,6 +313,38 @@ pub fn check_username(u: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The longest (argon2 hashes whatever it is given).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// The password policy: 12 to 1024 characters, not only whitespace.
+pub fn check_password(password: &str) -> Result<(), crate::AppError> {
+    let n = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) || password.trim().is_empty() {
+        return Err(crate::AppError::invalid(
+            "password",
+            format!(
+                "password: expected {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, not only spaces, got {n}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Sets a user's password (a reset by an administrator, or the user's
+/// own change): checked against the policy, the user's sessions end,
+/// logged as `password_set` (never the password or its hash).
+pub fn set_password(store: &mut dyn Store, actor: &str, username: &str, password: &str) -> anyhow::Result<()> {
+    check_password(password)?;
+    if store.user(username)?.is_none() {
+        return Err(crate::AppError::not_found(format!("no user {username:?}")).into());
+    }
+    let a = cli_action(actor, "password_set", username);
+    store.set_password(username, &hash_password(password)?, &a)?;
+    Ok(())
+}
+
 /// A user to create (CLI and demo).
 #[derive(Debug, Default)]
 pub struct NewUser<'a> {
@@ -206,7 +365,7 @@ pub fn add_user(store: &mut dyn Store, actor: &str, n: NewUser<'_>) -> anyhow::R
         "role: expected one of {}, got {role:?}",
         Role::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
     );
-    anyhow::ensure!(password.chars().count() >= 8, "password: expected at least 8 characters");
+    check_password(password)?;
     if let Some(o) = &office {
         anyhow::ensure!(
             store.offices()?.iter().any(|x| &x.code == o),
@@ -268,4 +427,104 @@ pub fn issue_token(
     a.after = Some(serde_json::to_value(&t)?);
     app.store.insert_token(&t, &a)?;
     Ok((t, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (step, username, address, seconds since start, expected: None = let in,
+    /// Some(secs) = refused with that Retry-After)
+    #[test]
+    fn login_throttle_per_user_and_address_by_window() {
+        let w = LOGIN_WINDOW_SECS;
+        let mut t = LoginThrottle::default();
+        for i in 0..LOGIN_FAILURES_PER_USER as i64 {
+            assert!(t.check("ana", "10.0.0.1", i).is_ok(), "failure {i} still lets in");
+            t.failed("ana", "10.0.0.1", i);
+        }
+        #[rustfmt::skip]
+        let table: [(&str, &str, i64, Option<u64>); 5] = [
+            ("ana", "10.0.0.1", 10,    Some((w - 10) as u64)), // five failures: refused until the first leaves
+            ("ana", "10.0.0.2", 10,    Some((w - 10) as u64)), // from any address
+            ("bob", "10.0.0.1", 10,    None),                  // another user from that address: 5 < 20
+            ("ana", "10.0.0.1", w - 1, Some(1)),
+            ("ana", "10.0.0.1", w,     None),                  // the first failure left the window
+        ];
+        for (user, addr, at, expect) in table {
+            let got = t.check(user, addr, at).err().map(|e| {
+                assert_eq!((e.kind, e.code), (crate::Kind::Throttled, "too_many_attempts"));
+                e.extra.unwrap()["retry_after"].as_u64().unwrap()
+            });
+            assert_eq!(got, expect, "{user} from {addr} at {at}");
+        }
+        // A success clears the user's failures, not the address's.
+        let mut t = LoginThrottle::default();
+        for i in 0..4 {
+            t.failed("carl", "10.0.0.9", i);
+        }
+        t.succeeded("carl");
+        for i in 0..4 {
+            t.failed("carl", "10.0.0.9", 10 + i);
+        }
+        assert!(t.check("carl", "10.0.0.9", 20).is_ok(), "the success reset the count: 4 since");
+        // Many usernames from one address: the address is throttled.
+        let mut t = LoginThrottle::default();
+        for i in 0..LOGIN_FAILURES_PER_ADDRESS {
+            t.failed(&format!("guess{i}"), "10.6.6.6", 0);
+        }
+        assert!(t.check("someone", "10.6.6.6", 1).is_err());
+        assert!(t.check("someone", "10.6.6.7", 1).is_ok());
+    }
+
+    #[test]
+    fn the_password_policy() {
+        #[rustfmt::skip]
+        let table: [(&str, bool); 7] = [
+            ("        ", false),                  // eight spaces (found accepted for an admin)
+            ("            ", false),              // twelve
+            ("\t\t\t\t\t\t\t\t\t\t\t\t", false),
+            ("short-pass1", false),               // 11
+            ("correct horse", true),              // 13, spaces inside are fine
+            ("口令口令口令口令口令口令", true),     // 12 characters, not bytes
+            (&"x".repeat(1025), false),
+        ];
+        for (p, ok) in table {
+            assert_eq!(check_password(p).is_ok(), ok, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_user_is_verified_against_a_hash_of_the_same_cost() {
+        use argon2::password_hash::PasswordHash;
+        let real = hash_password("correct horse battery").unwrap();
+        let params = |h: &str| {
+            let p = PasswordHash::new(h).unwrap();
+            (p.algorithm.to_string(), p.version, p.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>())
+        };
+        let user = |disabled: bool| User {
+            username: "u".into(),
+            display_name: "u".into(),
+            role: "field_officer".into(),
+            office: None,
+            department: None,
+            disabled,
+            created_at: 0,
+            password_hash: real.clone(),
+        };
+        let (known, disabled) = (user(false), user(true));
+        for (who, u, ok, allowed) in [
+            ("unknown", None, true, false),
+            ("known", Some(&known), true, true),
+            ("known, wrong password", Some(&known), false, false),
+            ("disabled", Some(&disabled), true, false),
+        ] {
+            assert_eq!(params(hash_to_verify(u)), params(&real), "{who}: the same argon2 cost");
+            assert_eq!(login_allowed(u, ok), allowed, "{who}");
+        }
+        assert!(!verify_password("correct horse battery", dummy_hash()));
+        let a = login_failed_action("ana\u{1b}[2J", "10.0.0.1");
+        assert_eq!((a.action.as_str(), a.target.as_str()), ("login_failed", "ana\u{fffd}[2J"));
+        assert_eq!(a.after, Some(serde_json::json!({"address": "10.0.0.1"})));
+    }
 }

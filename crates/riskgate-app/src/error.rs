@@ -18,6 +18,8 @@ pub enum Kind {
     Conflict,
     /// The record is valid but the rule language refuses it (422).
     Unprocessable,
+    /// Too many attempts: try again after `retry_after` seconds (429).
+    Throttled,
 }
 
 /// A refusal with a stable machine-readable code, the field it concerns
@@ -52,6 +54,11 @@ impl AppError {
     }
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
         AppError::new(Kind::Forbidden, code, "", message)
+    }
+    /// Throttled: `retry_after` seconds until the window lets the caller in again.
+    pub fn throttled(retry_after: u64, message: impl Into<String>) -> AppError {
+        AppError::new(Kind::Throttled, "too_many_attempts", "", message)
+            .with_extra(serde_json::json!({ "retry_after": retry_after }))
     }
 }
 

@@ -4,7 +4,7 @@
 //! is configured) and to every webhook registered for its kind.
 
 use anyhow::Result;
-use riskgate_core::{Channel, Decision, Outcome, OutcomeResult};
+use riskgate_core::{Channel, Decision, Outcome, OutcomeResult, Reason};
 use riskgate_store::{NewDelivery, Store};
 use serde_json::json;
 
@@ -30,15 +30,36 @@ pub fn token(s: &str) -> String {
     if t.is_empty() { "_".to_string() } else { t }
 }
 
-/// The decision event (payload: the decision exactly as stored, DATA.md
-/// format) and, for yellow and red, the control-task event.
-pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -> Vec<OutEvent> {
+/// A decision as those who may not read rule reasons see it: without its
+/// reasons of kind `rule` (which rules fired, their titles and weights).
+/// The submitting machine and the departments' events and webhooks get
+/// this; analysts read the rules through `GET /declarations/{id}`.
+pub fn without_rules(decision: &Decision) -> Decision {
+    let mut d = decision.clone();
+    d.reasons.retain(|r| !matches!(r, Reason::Rule { .. }));
+    d
+}
+
+/// [`without_rules`] as JSON: `stored_json` (the decision as stored) when
+/// no rule fired, so the common case costs nothing.
+pub fn public_decision_json(decision: &Decision, stored_json: &str) -> Result<String> {
+    if decision.reasons.iter().any(|r| matches!(r, Reason::Rule { .. })) {
+        Ok(serde_json::to_string(&without_rules(decision))?)
+    } else {
+        Ok(stored_json.to_string())
+    }
+}
+
+/// The decision event (payload: the decision as stored, DATA.md format,
+/// without the rules that fired: [`without_rules`]) and, for yellow and
+/// red, the control-task event.
+pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -> Result<Vec<OutEvent>> {
     let office = token(&decision.office);
     let mut out = vec![OutEvent {
         id: format!("decision:{}", decision.declaration_id),
         kind: "decision",
         subject: format!("{prefix}.decision.{}.{office}", decision.channel.as_str()),
-        payload: decision_json.to_string(),
+        payload: public_decision_json(decision, decision_json)?,
     }];
     if decision.channel != Channel::Green {
         let payload = json!({
@@ -58,7 +79,7 @@ pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -
             payload: payload.to_string(),
         });
     }
-    out
+    Ok(out)
 }
 
 /// A finding event for an outcome that found something (`None` otherwise).
@@ -262,7 +283,7 @@ mod tests {
             "selection_probability": 1.0, "source": "rule", "disposal": "control", "office": "22.01", "engine": "e"
         }))
         .unwrap();
-        let ev = decision_events("riskgate", &d, "{}");
+        let ev = decision_events("riskgate", &d, "{}").unwrap();
         let subjects: Vec<(&str, &str, &str)> =
             ev.iter().map(|e| (e.kind, e.subject.as_str(), e.id.as_str())).collect();
         assert_eq!(
@@ -277,5 +298,31 @@ mod tests {
         let i = integrity_event("riskgate", "action_log", "7", json!({}));
         assert_eq!(i.subject, "riskgate-supervisor.integrity.action_log");
         assert!(!i.subject.starts_with("riskgate."), "supervisor subjects are outside the departments' namespace");
+    }
+
+    #[test]
+    fn decision_events_carry_no_rule_internals() {
+        let reasons = json!([
+            {"kind": "rule", "id": "R-SECRET", "version": 3, "title": "phones from VN", "weight": 0.7, "channel": "red"},
+            {"kind": "random", "rate": 0.005}
+        ]);
+        // (reasons, what the payload's reasons must be)
+        for (given, kept) in [(reasons.clone(), json!([{"kind": "random", "rate": 0.005}])), (json!([]), json!([]))] {
+            let v = json!({
+                "declaration_id": "D1", "decided_at": "2026-03-01T09:00:00+08:00", "channel": "red",
+                "risk_value": 0.9, "risk_level": "high", "reasons": given, "random": false, "instructions": "open",
+                "selection_probability": 1.0, "source": "rule", "disposal": "control", "office": "2201", "engine": "e"
+            });
+            let d: Decision = serde_json::from_value(v).unwrap();
+            let stored = serde_json::to_string(&d).unwrap();
+            for e in decision_events("riskgate", &d, &stored).unwrap() {
+                assert!(!e.payload.contains("R-SECRET") && !e.payload.contains("phones"), "{}: {}", e.kind, e.payload);
+                if e.kind == "decision" {
+                    let p: serde_json::Value = serde_json::from_str(&e.payload).unwrap();
+                    assert_eq!(p["reasons"], kept);
+                    assert_eq!(p["instructions"], "open", "officers' instructions stay");
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ use riskgate_store::{Action, OutcomeStored, Store};
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::error::AppError;
 
 /// What a run of imports or screening did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -145,9 +146,36 @@ fn counted(new: &[bool]) -> Summary {
 
 // ------------------------------------------------------------- offices
 
-/// The tree must hold together: every parent known (among the records or stored).
+/// The tree must hold together: every parent known (among the records or
+/// stored). An import never moves an office: a stored office imported again
+/// with another parent or level refuses the whole import (409 `conflict`,
+/// field `parent` or `level`), because that would silently widen or narrow
+/// every scope under it; [`move_office`] is the deliberate, logged way.
 pub fn check_offices(store: &dyn Store, rows: &Rows<Office>) -> Result<Vec<RecordError>> {
-    let mut known = office_codes(store)?;
+    let stored: HashMap<String, Office> = store.offices()?.into_iter().map(|o| (o.code.clone(), o)).collect();
+    for (i, o) in rows {
+        let Some(s) = stored.get(&o.code) else { continue };
+        let at = if rows.len() == 1 { String::new() } else { format!("[{i}].") };
+        let (field, was, now) = if s.parent != o.parent {
+            ("parent", s.parent.as_deref().unwrap_or("(none)"), o.parent.as_deref().unwrap_or("(none)"))
+        } else if s.level != o.level {
+            ("level", s.level.as_str(), o.level.as_str())
+        } else {
+            continue;
+        };
+        return Err(AppError::new(
+            crate::Kind::Conflict,
+            "conflict",
+            &format!("{at}{field}"),
+            format!(
+                "{at}{field}: office {} has {field} {was}, not {now}; an import never moves an office \
+                 (an administrator moves it with `riskgate offices move`)",
+                o.code
+            ),
+        )
+        .into());
+    }
+    let mut known: HashSet<String> = stored.into_keys().collect();
     known.extend(rows.iter().map(|(_, o)| o.code.clone()));
     Ok(rows
         .iter()
@@ -163,6 +191,52 @@ pub fn check_offices(store: &dyn Store, rows: &Rows<Office>) -> Result<Vec<Recor
 pub fn commit_offices(app: &mut App, rows: &[Office], source: &str) -> Result<Summary> {
     app.store.upsert_offices(rows)?;
     all_accepted(app, "import_offices", source, rows.len())
+}
+
+/// Moves an office under another parent (and, when given, to another
+/// level): the administrator's deliberate path (`riskgate offices move`),
+/// never an import. The new parent must exist and not lie under the office
+/// (no cycle); a reason is required; logged as `office_move` with the
+/// office before and after.
+pub fn move_office(
+    app: &mut App,
+    code: &str,
+    parent: &str,
+    level: Option<riskgate_core::OfficeLevel>,
+    reason: &str,
+) -> Result<Office> {
+    let offices = app.store.offices()?;
+    let before = offices
+        .iter()
+        .find(|o| o.code == code)
+        .cloned()
+        .ok_or_else(|| AppError::not_found(format!("no office {code:?}")))?;
+    if !offices.iter().any(|o| o.code == parent) {
+        return Err(AppError::invalid("parent", format!("parent: expected a known office code, got {parent:?}")).into());
+    }
+    if crate::accounts::subtree(&offices, code).contains(parent) {
+        return Err(AppError::invalid("parent", format!("parent: {parent} is {code} or under it")).into());
+    }
+    let reason = reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > crate::overrides::MAX_REASON_CHARS {
+        let max = crate::overrides::MAX_REASON_CHARS;
+        return Err(AppError::invalid("reason", format!("reason: expected 1 to {max} characters")).into());
+    }
+    let mut after = before.clone();
+    after.parent = Some(parent.to_string());
+    if let Some(l) = level {
+        after.level = l;
+    }
+    if after == before {
+        return Err(AppError::conflict(format!("office {code} is already under {parent}")).into());
+    }
+    app.store.upsert_offices(std::slice::from_ref(&after))?;
+    let mut a = app.action("office_move", code);
+    a.before = Some(serde_json::to_value(&before)?);
+    a.after = Some(serde_json::to_value(&after)?);
+    a.reason = Some(reason);
+    app.store.append_action(&a)?;
+    Ok(after)
 }
 
 // ------------------------------------------------------------ officers

@@ -171,9 +171,9 @@ pub fn batch_events(prefix: &str, b: &Batch, rejected: bool) -> anyhow::Result<V
         match slot {
             Slot::New(j) => {
                 let (_, s, json, _) = &b.screened[*j];
-                out.extend(events::decision_events(prefix, &s.decision, json));
+                out.extend(events::decision_events(prefix, &s.decision, json)?);
             }
-            Slot::Known(d) => out.extend(events::decision_events(prefix, d, &serde_json::to_string(d)?)),
+            Slot::Known(d) => out.extend(events::decision_events(prefix, d, &serde_json::to_string(d)?)?),
             Slot::Error(e, id) if rejected => out.push(OutEvent {
                 id: format!("rejected:{}", id.as_deref().unwrap_or("-")),
                 kind: "rejected",

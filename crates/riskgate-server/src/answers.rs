@@ -43,6 +43,9 @@ pub struct ErrorObject {
     /// `rule.unknown_list`, `rule.type`, `rule.scope`, `rule.limit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Seconds to wait before trying again (`too_many_attempts`; also the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 // ---------------------------------------------------------- sessions

@@ -42,12 +42,7 @@ pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
 /// A day (YYYY-MM-DD, China time) or an RFC 3339 time, as seconds.
 pub(super) fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult<Option<i64>> {
     let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(Some(riskgate_app::day_start(d) + if end { 86_400 } else { 0 }));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| Some(t.timestamp()))
-        .map_err(|_| ApiError::query(name, format!("{name}: expected YYYY-MM-DD or an RFC 3339 time, got {s:?}")))
+    riskgate_app::app::parse_time(name, s, end).map(Some).map_err(ApiError::query_refusal)
 }
 
 fn limit_param(l: Option<usize>, default: usize, max: usize) -> ApiResult<usize> {
@@ -1101,9 +1096,7 @@ pub async fn kpi_trend(Caller(state, p): Caller, Query(q): Query<TrendQuery>) ->
     let day = |name: &str, s: &Option<String>| -> ApiResult<Option<NaiveDate>> {
         match s.as_deref().filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| ApiError::query(name, format!("{name}: expected YYYY-MM-DD, got {s:?}"))),
+            Some(s) => riskgate_app::app::parse_day(name, s).map(Some).map_err(ApiError::query_refusal),
         }
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);

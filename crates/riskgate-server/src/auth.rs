@@ -11,8 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 pub use riskgate_app::accounts::*;
 use riskgate_core::Office;
-use riskgate_store::{Session, User};
-use serde_json::json;
+use riskgate_store::User;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -76,11 +75,10 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Cookie-authenticated changes must come from our own pages: browsers
 /// send `Origin` (and `Sec-Fetch-Site`) on such requests, and the session
 /// cookie is `SameSite=Strict` besides.
-fn csrf_ok(parts: &Parts) -> bool {
-    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+fn same_origin(method: &Method, h: &HeaderMap) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    let h = &parts.headers;
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && site != "same-origin"
         && site != "none"
@@ -94,6 +92,14 @@ fn csrf_ok(parts: &Parts) -> bool {
         (Some(_), None) => false,
         (None, _) => true,
     }
+}
+
+fn csrf_error() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "a change with a session cookie must come from the console's own origin",
+    )
 }
 
 /// The state and the authenticated caller: what every API handler takes.
@@ -123,12 +129,8 @@ impl FromRequestParts<AppState> for Principal {
             let (id, secret) = rest.split_once('_').ok_or_else(ApiError::unauthenticated)?;
             Credential::Token { id: id.to_string(), secret: secret.to_string() }
         } else if let Some(c) = cookie(&parts.headers, SESSION_COOKIE) {
-            if !csrf_ok(parts) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf",
-                    "a change with a session cookie must come from the console's own origin",
-                ));
+            if !same_origin(&parts.method, &parts.headers) {
+                return Err(csrf_error());
             }
             Credential::Session(c.to_string())
         } else {
@@ -190,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 19] = [
+pub const ALL_PERMS: [Perm; 20] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -210,47 +212,74 @@ pub const ALL_PERMS: [Perm; 19] = [
     Perm::ReadOfficers,
     Perm::ReadActions,
     Perm::ManageAccounts,
+    Perm::ReadMetrics,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.
 ///
-/// The same answer for an unknown user, a wrong password and a disabled
-/// account. Who: anyone.
+/// The same answer, in the same time, for an unknown user, a wrong password
+/// and a disabled account. A username with 5 failed logins in 15 minutes,
+/// or a client address with 20, is refused with 429 `too_many_attempts`
+/// and `Retry-After` until the oldest failure leaves the window. The body
+/// must be JSON and a browser's `Origin`, when sent, our own (no login
+/// CSRF). Who: anyone.
 #[utoipa::path(post, path = "/session", tag = "session", request_body = crate::answers::Login, security(()),
-    responses((status = 200, body = crate::answers::Me, description = "Logged in; `Set-Cookie` carries the session")))]
-pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+    responses((status = 200, body = crate::answers::Me, description = "Logged in; `Set-Cookie` carries the session"),
+        (status = 401, body = crate::answers::ErrorAnswer, description = "Invalid username or password (unauthenticated)"),
+        (status = 403, body = crate::answers::ErrorAnswer, description = "From another origin (csrf)"),
+        (status = 429, body = crate::answers::ErrorAnswer,
+            description = "Too many failed logins (too_many_attempts); `Retry-After` gives the seconds to wait")))]
+pub async fn login(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    crate::api::require_json(&headers)?;
+    if !same_origin(&Method::POST, &headers) {
+        return Err(csrf_error());
+    }
     let login: crate::answers::Login = crate::state::parse_json(&body)?;
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let username = loggable_username(&login.username);
+    let now = riskgate_app::now().timestamp();
+    state.login_throttle().check(&username, &address, now)?;
+    let key = username.clone();
+    let user = state.read(move |store| Ok(store.user(&key)?)).await?;
+    // argon2 runs on the blocking pool, a few at a time: a flood of logins
+    // waits here and never occupies the reader threads or the runtime.
+    let hash = hash_to_verify(user.as_ref()).to_string();
+    let permit = tokio::time::timeout(std::time::Duration::from_secs(10), state.verifications().acquire())
+        .await
+        .map_err(|_| ApiError::unavailable())?
+        .map_err(|_| ApiError::unavailable())?;
+    let password = login.password;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    drop(permit);
     let offices = state.offices();
-    let (cookie_value, me) = state
-        .read(move |store| {
-            let Some(u) = store.user(&login.username)? else { return Ok(None) };
-            if u.disabled || !verify_password(&login.password, &u.password_hash) {
-                return Ok(None);
-            }
-            let now = riskgate_app::now().timestamp();
-            let value = random_hex(32);
-            store.insert_session(&Session {
-                token_hash: sha256_hex(&value),
-                username: u.username.clone(),
-                created_at: now,
-                expires_at: now + SESSION_SECS,
-            })?;
-            let mut a = riskgate_store::Action {
-                at: riskgate_app::now(),
-                actor: u.username.clone(),
-                office: u.office.clone(),
-                action: "login".into(),
-                target: u.username.clone(),
-                before: None,
-                after: None,
-                reason: None,
-            };
-            a.after = Some(json!({"role": u.role}));
-            store.append_action(&a)?;
-            Ok(principal(u, None, &offices).map(|p| (value, me_json(&p))))
-        })
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid username or password"))?;
+    let opened = match user.filter(|u| login_allowed(Some(u), ok)) {
+        Some(u) => {
+            state.login_throttle().succeeded(&username);
+            let addr = address.clone();
+            state
+                .read(move |store| {
+                    let value = open_session(store, &u, &addr, SESSION_SECS)?;
+                    Ok(principal(u, None, &offices).map(|p| (value, me_json(&p))))
+                })
+                .await?
+        }
+        None => None,
+    };
+    let Some((cookie_value, me)) = opened else {
+        state.login_throttle().failed(&username, &address, now);
+        let a = login_failed_action(&username, &address);
+        state.read(move |store| Ok(store.append_action(&a)?)).await?;
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid username or password"));
+    };
     let mut resp = axum::Json(me).into_response();
     let c = format!("{SESSION_COOKIE}={cookie_value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECS}");
     resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&c).expect("ascii cookie"));

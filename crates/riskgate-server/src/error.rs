@@ -33,7 +33,10 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("not_found", 404, "no such object in the caller's scope"),
     ("conflict", 409, "the request conflicts with the stored state"),
     ("historical", 409, "the declaration is stored as history and was never screened"),
+    ("method_not_allowed", 405, "the route does not answer this method; `Allow` lists those it does"),
+    ("payload_too_large", 413, "the body is over the limit"),
     ("unsupported_media_type", 415, "the body must be application/json"),
+    ("too_many_attempts", 429, "too many failed logins; `Retry-After` and `retry_after` give the seconds to wait"),
     ("not_implemented", 501, "not available in this build"),
     ("internal", 500, "an internal error; the server log has the details under the incident number"),
     ("unavailable", 503, "the store or the screening thread is not available"),
@@ -67,6 +70,10 @@ impl ApiError {
     }
     pub fn query(field: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
+    }
+    /// A use case's refusal of a query parameter: 400 `invalid_query`.
+    pub fn query_refusal(e: riskgate_app::AppError) -> Self {
+        Self::query(&e.field, e.message)
     }
     pub fn unauthenticated() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in or send an API token")
@@ -107,6 +114,7 @@ impl From<riskgate_app::AppError> for ApiError {
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
         };
         let mut a = ApiError::new(status, e.code, e.message);
         if !e.field.is_empty() {
@@ -138,6 +146,7 @@ impl From<riskgate_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let b = *self.0;
+        let retry_after = b.extra.as_ref().and_then(|x| x["retry_after"].as_u64());
         let mut err = json!({"code": b.code, "message": b.message});
         if let Some(f) = b.field {
             err["field"] = Value::String(f);
@@ -147,7 +156,11 @@ impl IntoResponse for ApiError {
                 err[k] = v;
             }
         }
-        (b.status, axum::Json(json!({ "error": err }))).into_response()
+        let mut resp = (b.status, axum::Json(json!({ "error": err }))).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 

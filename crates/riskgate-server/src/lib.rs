@@ -135,7 +135,42 @@ pub fn router(state: AppState) -> Router {
         // After routing, so requests are counted under their route pattern.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(console::serve)
+        .layer(axum::middleware::from_fn(json_rejections))
         .with_state(state)
+}
+
+/// The refusals axum answers itself, in plain text (a query string or path
+/// that does not parse, a body over the limit, a method the route lacks),
+/// get the API's one JSON error envelope like every other refusal.
+async fn json_rejections(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !api || json || !resp.status().is_client_error() {
+        return resp;
+    }
+    let code = match resp.status().as_u16() {
+        400 => "invalid_query",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        _ => "invalid_json",
+    };
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    let message =
+        if message.is_empty() { parts.status.canonical_reason().unwrap_or("refused").to_string() } else { message };
+    let mut out = ApiError::new(parts.status, code, message).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
 }
 
 /// `riskgate serve`: binds, prints the address, serves until Ctrl-C or
@@ -162,7 +197,10 @@ pub fn serve(
         use std::io::Write;
         std::io::stdout().flush()?;
         let app = router(state.clone());
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("serving")?;
         anyhow::Ok(())
     })?;
     // A training run in progress finishes (its model is registered) but is
@@ -221,16 +259,24 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let route = route
         .unwrap_or_else(|| if req.uri().path().starts_with("/api/") { "unmatched".into() } else { "console".into() });
-    let method = req.method().as_str().to_string();
+    let method = metrics::method_label(req.method());
     let t = Instant::now();
     let resp = next.run(req).await;
     state.metrics().request(&route, &method, resp.status().as_u16(), t.elapsed().as_secs_f64());
     resp
 }
 
-/// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "service", security(()),
-    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
-async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().text())
+/// Prometheus metrics (text exposition format): requests and latency by
+/// route pattern, declarations screened by channel, rule hits, records
+/// imported by kind. Rule ids and the use of the integrity endpoints are
+/// not for everyone: the scraper authenticates.
+///
+/// Who: admin, machine (scope read).
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+        (status = 401, description = "Not authenticated (unauthenticated)", body = answers::ErrorAnswer),
+        (status = 403, description = "Forbidden (forbidden)", body = answers::ErrorAnswer)))]
+async fn metrics_text(auth::Caller(state, p): auth::Caller) -> ApiResult<impl IntoResponse> {
+    p.require(auth::Perm::ReadMetrics)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().text()))
 }

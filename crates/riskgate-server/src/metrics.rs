@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format, hand-rolled: request counts
 //! and a latency histogram per route, declarations screened per lane, rule
-//! hits, records imported per kind.
+//! hits, records imported per kind. Label values are bounded: routes are
+//! the router's patterns, methods a fixed set (`method_label`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -25,7 +26,7 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    requests: BTreeMap<(String, &'static str, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     screened: BTreeMap<&'static str, u64>,
     rule_hits: BTreeMap<String, u64>,
@@ -33,9 +34,9 @@ struct Inner {
 }
 
 impl Metrics {
-    pub fn request(&self, route: &str, method: &str, status: u16, secs: f64) {
+    pub fn request(&self, route: &str, method: &'static str, status: u16, secs: f64) {
         let mut m = self.inner.lock().expect("metrics lock");
-        *m.requests.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
+        *m.requests.entry((route.to_string(), method, status)).or_default() += 1;
         let h = m.latency.entry(route.to_string()).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
@@ -108,6 +109,22 @@ impl Metrics {
             let _ = writeln!(s, "riskgate_imported_records_total{{kind=\"{}\"}} {n}", esc(kind));
         }
         s
+    }
+}
+
+/// The method as a label: the methods the API answers, anything else
+/// `other` (a client cannot add label values by inventing methods).
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 

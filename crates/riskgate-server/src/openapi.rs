@@ -55,7 +55,8 @@ pub fn build() -> utoipa::openapi::OpenApi {
 /// The refusals an operation can answer, from its shape: every one can fail
 /// inside (500); an authenticated one refuses missing credentials (401) and
 /// roles or scopes without the permission (403); a body can be bad JSON
-/// (400), another media type (415) or an invalid record (422); a query
+/// (400), too large (413), another media type (415) or an invalid record
+/// (422); a query
 /// parameter can be invalid (400); a path id can be unknown in the caller's
 /// offices (404); a change can conflict with the stored state (409). The
 /// security schemes and the error codes are added too.
@@ -97,6 +98,7 @@ pub fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 add("409", "Conflicts with the stored state (conflict)");
             }
             if body {
+                add("413", "The body is over the limit (payload_too_large)");
                 add("415", "The body must be application/json (unsupported_media_type)");
                 add("422", "An invalid field (invalid_field, rule_syntax); `field` names it");
             }

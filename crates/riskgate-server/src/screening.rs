@@ -34,7 +34,9 @@ const CHECKPOINT_EVERY: usize = 20_000;
 /// declaration already stored answers its first decision unchanged; one
 /// stored as history answers 409 `historical` (in an array: an error item
 /// in its place). A bad declaration refuses the request, naming its index
-/// and field. Who: machine (scope declarations:write).
+/// and field. The decision leaves out which rules fired (reasons of kind
+/// `rule`), as `GET /declarations/{id}` does for everyone but analysts.
+/// Who: machine (scope declarations:write).
 #[utoipa::path(post, path = "/declarations", tag = "declarations", request_body = crate::answers::Declarations,
     responses((status = 200, body = crate::answers::Screened), (status = 409, body = crate::answers::ErrorAnswer)))]
 pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
@@ -75,12 +77,16 @@ pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -
         }
     }
     let (tx, rx) = oneshot::channel();
-    state.send_work(Work::Screen(Request { items, reply: tx })).await?;
+    let rules = p.may(Perm::ReadRuleReasons);
+    state.send_work(Work::Screen(Request { items, rules, reply: tx })).await?;
     let answers = rx.await.map_err(|_| ApiError::unavailable())??;
     let render = |a: Answer| -> ApiResult<String> {
         Ok(match a {
             Answer::New(j) => j,
-            Answer::Known(d) => serde_json::to_string(&d).map_err(|e| ApiError::internal(&e))?,
+            Answer::Known(d) if rules => serde_json::to_string(&d).map_err(|e| ApiError::internal(&e))?,
+            Answer::Known(d) => {
+                serde_json::to_string(&riskgate_app::events::without_rules(&d)).map_err(|e| ApiError::internal(&e))?
+            }
             Answer::Historical(id) => json!({"declaration_id": id, "error": {"code": "historical",
                 "message": "stored as history without screening"}})
             .to_string(),
@@ -171,9 +177,10 @@ fn slow(what: &str, since: std::time::Instant) {
 }
 
 fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
-    let (requests, replies): (Vec<Vec<Item>>, Vec<_>) = group.into_iter().map(|r| (r.items, r.reply)).unzip();
-    let fail_all = |replies: Vec<oneshot::Sender<ApiResult<Vec<Answer>>>>, e: ApiError| {
-        for tx in replies {
+    let (requests, replies): (Vec<Vec<Item>>, Vec<_>) =
+        group.into_iter().map(|r| (r.items, (r.reply, r.rules))).unzip();
+    let fail_all = |replies: Vec<(oneshot::Sender<ApiResult<Vec<Answer>>>, bool)>, e: ApiError| {
+        for (tx, _) in replies {
             let _ = tx.send(Err(e.copy()));
         }
     };
@@ -225,27 +232,38 @@ fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
     // Stored and emitted: the decision JSON moves into the answers (the
     // same id twice in a group is rare: its second answer serialises again).
     let mut b = b;
-    let mut answer = |slot: &Slot| -> ApiResult<Answer> {
+    let public = |d: &riskgate_core::Decision, stored: &str, rules: bool| -> ApiResult<String> {
+        if rules {
+            Ok(stored.to_string())
+        } else {
+            riskgate_app::events::public_decision_json(d, stored).map_err(|e| ApiError::internal(&e))
+        }
+    };
+    let mut answer = |slot: &Slot, rules: bool| -> ApiResult<Answer> {
         Ok(match slot {
-            Slot::New(j) => Answer::New(std::mem::take(&mut b.screened[*j].2)),
+            Slot::New(j) => {
+                let stored = std::mem::take(&mut b.screened[*j].2);
+                Answer::New(if rules { stored } else { public(&b.screened[*j].1.decision, &stored, false)? })
+            }
             Slot::Known(d) => Answer::Known(d.clone()),
             Slot::KnownHistorical(id) => Answer::Historical(id.clone()),
             Slot::Again(id) => {
                 let s = b.screened.iter().find(|(_, s, _, _)| s.decision.declaration_id == *id);
                 let s = s.ok_or_else(|| ApiError::internal(&format!("{id} screened twice")))?;
-                Answer::New(serde_json::to_string(&s.1.decision).map_err(|e| ApiError::internal(&e))?)
+                let stored = serde_json::to_string(&s.1.decision).map_err(|e| ApiError::internal(&e))?;
+                Answer::New(public(&s.1.decision, &stored, rules)?)
             }
             Slot::Error(e, _) => return Err(ApiError::internal(e)),
         })
     };
     let mut k = 0;
-    for (ri, tx) in replies.into_iter().enumerate() {
+    for (ri, (tx, rules)) in replies.into_iter().enumerate() {
         let out = match refused.remove(&ri) {
             Some(e) => Err(e),
             None => {
                 let slots = &b.slots[k..k + counts[ri]];
                 k += counts[ri];
-                slots.iter().map(&mut answer).collect()
+                slots.iter().map(|s| answer(s, rules)).collect()
             }
         };
         let _ = tx.send(out);

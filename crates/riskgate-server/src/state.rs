@@ -49,6 +49,20 @@ pub(crate) struct Inner {
 pub struct Shared {
     pub offices: RwLock<Arc<Vec<Office>>>,
     pub metrics: Metrics,
+    /// Failed logins per username and address.
+    pub logins: Mutex<riskgate_app::accounts::LoginThrottle>,
+    /// Password verifications allowed at once (argon2 on the blocking pool).
+    pub verifications: Verifications,
+}
+
+/// Concurrent argon2 verifications: two, so a flood of logins takes at
+/// most two cores' worth of blocking threads and queues the rest.
+pub struct Verifications(pub tokio::sync::Semaphore);
+
+impl Default for Verifications {
+    fn default() -> Self {
+        Verifications(tokio::sync::Semaphore::new(2))
+    }
 }
 
 impl Shared {
@@ -97,6 +111,14 @@ impl AppState {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.shared.metrics
     }
+
+    pub fn login_throttle(&self) -> std::sync::MutexGuard<'_, riskgate_app::accounts::LoginThrottle> {
+        self.inner.shared.logins.lock().expect("login throttle lock")
+    }
+
+    pub fn verifications(&self) -> &tokio::sync::Semaphore {
+        &self.inner.shared.verifications.0
+    }
 }
 
 /// Parses a JSON body with a stable error.
@@ -109,6 +131,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 /// A declaration request for the screening thread.
 pub struct Request {
     pub items: Vec<Item>,
+    /// Whether the caller may read which rules fired (else the answers
+    /// leave them out, as the events do).
+    pub rules: bool,
     pub reply: oneshot::Sender<ApiResult<Vec<Answer>>>,
 }
 

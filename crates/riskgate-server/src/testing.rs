@@ -15,6 +15,7 @@ pub struct Answer {
     pub body: Value,
     /// The session cookie set, as `Cookie name=value`.
     pub cookie: Option<String>,
+    pub headers: axum::http::HeaderMap,
 }
 
 /// `method uri` with `auth`, an `Authorization` value or `Cookie name=value`;
@@ -32,15 +33,22 @@ pub async fn call(router: &Router, method: &str, uri: &str, auth: &str, body: Op
         }
         None => Body::empty(),
     };
-    let resp = router.clone().oneshot(req.body(body).expect("a request")).await.expect("an answer");
+    send(router, req.body(body).expect("a request")).await
+}
+
+/// Sends `req` through the router (set its headers, and a client address
+/// with an `axum::extract::ConnectInfo<SocketAddr>` extension).
+pub async fn send(router: &Router, req: Request<Body>) -> Answer {
+    let resp = router.clone().oneshot(req).await.expect("an answer");
     let status = resp.status();
     let cookie = resp
         .headers()
         .get(header::SET_COOKIE)
         .and_then(|c| c.to_str().ok())
         .map(|c| format!("Cookie {}", c.split(';').next().unwrap_or(c)));
+    let headers = resp.headers().clone();
     let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20).await.expect("a body");
-    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), cookie }
+    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), cookie, headers }
 }
 
 /// Declaration `id` of one item worth `value` CNY, at office 2201 on

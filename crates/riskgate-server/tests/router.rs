@@ -335,3 +335,212 @@ async fn the_integrity_inbox_is_for_supervisors_only() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(f.events.take().iter().all(|e| e.subject.starts_with("t-supervisor.")), "supervisors' namespace only");
 }
+
+/// A login request from `from` with the given password and extra headers.
+async fn login_from(
+    f: &Fixture,
+    from: &str,
+    user: &str,
+    password: &str,
+    headers: &[(&str, &str)],
+) -> riskgate_server::testing::Answer {
+    use axum::http::{Request, header};
+    let addr: std::net::SocketAddr = format!("{from}:40000").parse().unwrap();
+    let mut req = Request::builder().method("POST").uri("/api/v1/session");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = json!({"username": user, "password": password}).to_string();
+    let mut req = req.body(axum::body::Body::from(body)).unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+    riskgate_server::testing::send(&f.router, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_logged_and_throttled_per_user_and_address() {
+    let f = fixture();
+    // (from, user, password, expected status, expected code)
+    #[rustfmt::skip]
+    let table: Vec<(&str, &str, &str, u16, Option<&str>)> = vec![
+        ("10.0.0.1", "E1", "wrong", 401, Some("unauthenticated")),
+        ("10.0.0.1", "E1", "wrong", 401, Some("unauthenticated")),
+        ("10.0.0.1", "E1", "wrong", 401, Some("unauthenticated")),
+        ("10.0.0.1", "E1", "wrong", 401, Some("unauthenticated")),
+        ("10.0.0.2", "E1", "wrong", 401, Some("unauthenticated")),
+        // Five failures within the window: refused before the password is looked at.
+        ("10.0.0.1", "E1", "wrong", 429, Some("too_many_attempts")),
+        ("10.0.0.3", "E1", "correct horse", 429, Some("too_many_attempts")),
+        // Other users are not locked out by E1's failures.
+        ("10.0.0.1", "ana", "correct horse", 200, None),
+        ("10.0.0.4", "nobody", "x", 401, Some("unauthenticated")),
+    ];
+    for (i, (from, user, password, status, code)) in table.into_iter().enumerate() {
+        let a = login_from(&f, from, user, password, &[]).await;
+        assert_eq!(
+            (a.status.as_u16(), a.body["error"]["code"].as_str()),
+            (status, code),
+            "row {i}: {user} from {from}: {}",
+            a.body
+        );
+        if status == 429 {
+            let secs: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(secs > 0 && secs <= 15 * 60, "{secs}");
+            assert_eq!(a.body["error"]["retry_after"].as_u64(), Some(secs));
+        }
+    }
+    // Per address: 20 failures with made-up names lock the address, not others.
+    for i in 0..20 {
+        let a = login_from(&f, "10.9.9.9", &format!("guess{i}"), "x", &[]).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    }
+    let a = login_from(&f, "10.9.9.9", "ana2", "correct horse", &[]).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    let a = login_from(&f, "10.9.9.8", "ana2", "correct horse", &[]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // Each failure is in the action log with the username and address, never the password.
+    let store = f.at.open_store().unwrap();
+    let failed: Vec<_> =
+        store.actions(10_000).unwrap().into_iter().map(|a| a.action).filter(|a| a.action == "login_failed").collect();
+    assert_eq!(failed.len(), 5 + 1 + 20, "throttled attempts are not verified nor logged");
+    let e1: Vec<_> = failed.iter().filter(|a| a.target == "E1").collect();
+    assert_eq!(e1.len(), 5);
+    assert!(e1.iter().any(|a| a.after.as_ref().unwrap()["address"] == "10.0.0.2"), "{e1:?}");
+    assert!(failed.iter().all(|a| !serde_json::to_string(a).unwrap().contains("wrong")), "no password logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_site_login_is_refused() {
+    let f = fixture();
+    #[rustfmt::skip]
+    let table: [(&[(&str, &str)], u16, Option<&str>); 5] = [
+        (&[("Content-Type", "application/x-www-form-urlencoded")], 415, Some("unsupported_media_type")),
+        (&[("Content-Type", "text/plain")], 415, Some("unsupported_media_type")),
+        (&[("Origin", "http://evil.example"), ("Host", "riskgate.local")], 403, Some("csrf")),
+        (&[("Sec-Fetch-Site", "cross-site")], 403, Some("csrf")),
+        (&[("Origin", "http://riskgate.local"), ("Host", "riskgate.local")], 200, None),
+    ];
+    for (headers, status, code) in table {
+        let a = login_from(&f, "10.0.0.1", "ana", "correct horse", headers).await;
+        assert_eq!((a.status.as_u16(), a.body["error"]["code"].as_str()), (status, code), "{headers:?}: {}", a.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_a_scraper_and_keep_their_labels_bounded() {
+    let f = fixture();
+    let (status, _) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("M1", 10.0))).await;
+    assert_eq!(status, StatusCode::OK);
+    // Invented methods and paths add no label values.
+    for i in 0..50 {
+        let method = format!("X{i}");
+        let _ = riskgate_server::testing::call(&f.router, &method, "/api/v1/declarations", "none", None).await;
+        let _ = riskgate_server::testing::call(&f.router, "GET", &format!("/api/v1/nothing{i}"), "none", None).await;
+    }
+    // (who, status)
+    for (who, status) in
+        [("none", 401), (f.officer.as_str(), 403), (f.analyst.as_str(), 403), (f.machine.as_str(), 200)]
+    {
+        let a = riskgate_server::testing::call(&f.router, "GET", "/metrics", who, None).await;
+        assert_eq!(a.status.as_u16(), status, "{who}: {:?}", a.body);
+    }
+    let text = {
+        use axum::http::{Request, header};
+        use tower::ServiceExt;
+        let req = Request::get("/metrics")
+            .header(header::AUTHORIZATION, f.machine.as_str())
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = f.router.clone().oneshot(req).await.unwrap();
+        String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+    };
+    let methods: std::collections::BTreeSet<&str> =
+        text.lines().filter_map(|l| l.split("method=\"").nth(1)).filter_map(|r| r.split('"').next()).collect();
+    assert!(
+        methods.iter().all(|m| ["GET", "POST", "DELETE", "HEAD", "PUT", "PATCH", "OPTIONS", "other"].contains(m)),
+        "{methods:?}"
+    );
+    assert!(!text.contains("nothing"), "unrouted paths are not labels: {text}");
+    assert!(text.lines().count() < 200, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_never_moves_an_office_and_a_move_is_logged() {
+    let f = fixture();
+    // (records, expected status, field): 2201 exists under 2200 as an office.
+    #[rustfmt::skip]
+    let table: Vec<(Value, u16, Option<&str>)> = vec![
+        (json!({"code":"2201","name":"浦东海关","parent":"0000","level":"office"}), 409, Some("parent")),
+        (json!({"code":"2201","name":"浦东海关","parent":"2200","level":"district"}), 409, Some("level")),
+        (json!([{"code":"2300","name":"新","parent":"0000","level":"district"},
+                {"code":"2201","name":"浦东海关","parent":"2300","level":"office"}]), 409, Some("[1].parent")),
+        (json!({"code":"2201","name":"浦东新区海关","parent":"2200","level":"office"}), 200, None),
+    ];
+    for (body, status, field) in table {
+        let (s, a) = f.call("POST", "/api/v1/offices", &f.machine, Some(body.clone())).await;
+        assert_eq!((s.as_u16(), a["error"]["field"].as_str()), (status, field), "{body}: {a}");
+        if status == 409 {
+            assert_eq!(a["error"]["code"], "conflict");
+        }
+    }
+    let store = f.at.open_store().unwrap();
+    let offices = store.offices().unwrap();
+    let pudong = offices.iter().find(|o| o.code == "2201").unwrap();
+    assert_eq!((pudong.parent.as_deref(), pudong.name.as_str()), (Some("2200"), "浦东新区海关"), "renamed, not moved");
+    assert!(!offices.iter().any(|o| o.code == "2300"), "nothing of a refused import is stored");
+    drop(store);
+
+    // The administrator's path: checked, with a reason, logged before/after.
+    let mut app = App::open_at(&f.at, "admin").unwrap();
+    #[rustfmt::skip]
+    let cases: [(&str, &str, &str, Result<(), &str>); 5] = [
+        ("2201", "9999", "reorganisation", Err("parent")),
+        ("2200", "2201", "reorganisation", Err("parent")), // under itself: a cycle
+        ("2201", "0000", "  ", Err("reason")),
+        ("NOPE", "0000", "reorganisation", Err("")),
+        ("2201", "0000", "reorganisation 2027", Ok(())),
+    ];
+    for (code, parent, reason, expect) in cases {
+        let got = riskgate_app::imports::move_office(&mut app, code, parent, None, reason)
+            .map(|_| ())
+            .map_err(|e| riskgate_app::classify(&e).expect("a refusal").field);
+        assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), expect, "{code} → {parent}");
+    }
+    let moves: Vec<_> = app
+        .store
+        .actions(10_000)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .filter(|a| a.action == "office_move")
+        .collect();
+    assert_eq!(moves.len(), 1);
+    assert_eq!(moves[0].before.as_ref().unwrap()["parent"], "2200");
+    assert_eq!(moves[0].after.as_ref().unwrap()["parent"], "0000");
+    assert_eq!(moves[0].reason.as_deref(), Some("reorganisation 2027"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_dates_and_malformed_requests_get_the_json_envelope() {
+    let f = fixture();
+    // (method, uri, body, status, code, field)
+    #[rustfmt::skip]
+    let table: Vec<(&str, &str, Option<Value>, u16, &str, Option<&str>)> = vec![
+        ("GET", "/api/v1/kpi/trend?to=-262143-01-03", None, 400, "invalid_query", Some("to")),
+        ("GET", "/api/v1/kpi/trend?from=+262142-12-31", None, 400, "invalid_query", Some("from")),
+        ("GET", "/api/v1/kpi/trend?to=2026-03-01&period=month", None, 200, "", None),
+        ("GET", "/api/v1/kpi?from=1800-01-01", None, 400, "invalid_query", Some("from")),
+        ("GET", "/api/v1/kpi?to=9999-12-31T00:00:00Z", None, 400, "invalid_query", Some("to")),
+        ("GET", "/api/v1/declarations?from=-262143-01-03", None, 400, "invalid_query", Some("from")),
+        ("GET", "/api/v1/declarations?limit=many", None, 400, "invalid_query", None),
+        ("POST", "/api/v1/offices", Some(json!([{"code": "X".repeat(3 << 20)}])), 413, "payload_too_large", None),
+    ];
+    for (method, uri, body, status, code, field) in table {
+        let who = if method == "POST" { &f.machine } else { &f.analyst };
+        let (s, a) = f.call(method, uri, who, body).await;
+        let got = (s.as_u16(), a["error"]["code"].as_str().unwrap_or(""), a["error"]["field"].as_str());
+        assert_eq!(got, (status, code, field), "{method} {uri}: {a}");
+    }
+}

@@ -59,6 +59,8 @@ pub trait Accounts {
     fn users(&self) -> Result<Vec<User>>;
     /// Disabling also ends the user's sessions and revokes their tokens.
     fn set_user_disabled(&mut self, username: &str, disabled: bool, at: i64, action: &Action) -> Result<()>;
+    /// A new password hash; the user's sessions end (tokens stay).
+    fn set_password(&mut self, username: &str, password_hash: &str, action: &Action) -> Result<()>;
     fn insert_session(&mut self, session: &Session) -> Result<()>;
     fn session(&self, token_hash: &str) -> Result<Option<Session>>;
     fn delete_session(&mut self, token_hash: &str) -> Result<()>;

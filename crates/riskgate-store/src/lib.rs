@@ -11,6 +11,7 @@
 pub mod accounts;
 mod migrations;
 mod policy;
+pub use policy::MAX_OVERRIDES_PER_OFFICER;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -397,6 +397,15 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at);
 "#,
     ),
+    (
+        8,
+        r#"
+-- An officer may override one declaration a bounded number of times
+-- (policy::MAX_OVERRIDES_PER_OFFICER): the count of their earlier
+-- overrides is read inside the override's transaction.
+CREATE INDEX action_log_override ON action_log(target, actor) WHERE action = 'override';
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -484,6 +493,7 @@ mod tests {
         (5, "32b0ead1f4c58b66", "0ba69b26dada648a"),
         (6, "f29b478034b72f8e", "1dcd70b33bed41d1"),
         (7, "d46ed2458052f1e4", "7a47857531007bd9"),
+        (8, "636c2a34bd2ee1d3", "636c2a34bd2ee1d3"),
     ];
 
     fn sha256(text: &str) -> String {

@@ -77,7 +77,13 @@ pub(crate) struct OverrideFacts {
     pub task: Option<(String, String)>,
     /// Whether an outcome is stored for it.
     pub completed: bool,
+    /// Overrides of it by the officer of this override so far.
+    pub overrides_by_officer: i64,
 }
+
+/// The most times one officer may override the lane of one declaration:
+/// enough to correct a mistake, not to flip a lane back and forth.
+pub const MAX_OVERRIDES_PER_OFFICER: i64 = 3;
 
 /// The one write an override makes besides its log entry.
 #[derive(Debug, PartialEq)]
@@ -123,6 +129,13 @@ pub(crate) fn plan_override(o: &Override, facts: Option<&OverrideFacts>) -> Resu
     };
     if f.completed || f.task.as_ref().is_some_and(|(_, s)| s == "closed") {
         return Err(StoreError::User(format!("override of {id}: its control is already completed")));
+    }
+    if f.overrides_by_officer >= MAX_OVERRIDES_PER_OFFICER {
+        return Err(StoreError::User(format!(
+            "override of {id}: {} has overridden its lane {} times, the most one officer may; \
+             another officer or the district manager must decide",
+            o.officer, f.overrides_by_officer
+        )));
     }
     let before = match &f.task {
         Some((channel, status)) if status == "open" => channel.clone(),

@@ -821,6 +821,9 @@ impl Store for PgStore {
                         .query_opt("SELECT channel, status FROM control_tasks WHERE decl = $1", &[&decl])?
                         .map(|r| (r.get(0), r.get(1))),
                     completed: tx.query_opt("SELECT 1 FROM outcomes WHERE decl = $1 LIMIT 1", &[&decl])?.is_some(),
+                    overrides_by_officer: tx
+                        .query_one(&dollars(rows::OVERRIDES_BY), &[&o.declaration_id, &o.officer])?
+                        .get(0),
                 })
             }
         };

@@ -81,6 +81,10 @@ fn to_u32(v: i64) -> u32 {
 pub(crate) const RELEASE: &str = "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL";
 pub(crate) const CLOSE_TASK: &str =
     "UPDATE control_tasks SET status = 'closed', closed_at = ?2, officer = ?3 WHERE decl = ?1 AND status = 'open'";
+/// Overrides of a declaration (target) by one officer (actor): the partial
+/// index `action_log_override` (migration 8) answers it.
+pub(crate) const OVERRIDES_BY: &str =
+    "SELECT count(*) FROM action_log WHERE action = 'override' AND target = ?1 AND actor = ?2";
 pub(crate) const REOPEN_TASK: &str =
     "UPDATE control_tasks SET channel = ?2, status = 'open', closed_at = NULL, officer = NULL WHERE decl = ?1";
 pub(crate) const OPEN_TASK: &str =

@@ -76,8 +76,23 @@ pub(crate) fn all<T>(
     Ok(out)
 }
 
+/// Creates the store file readable by its owner only (0600) if it does not
+/// exist yet: SQLite gives its `-wal` and `-shm` files the same mode. An
+/// existing file keeps the mode it has.
+fn create_private(path: &Path) -> Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) `DIR/riskgate.db` and migrates it.
+    /// Opens (creating if needed, owner-only) `DIR/riskgate.db` and migrates it.
     pub fn open(dir: &Path) -> Result<Self> {
         Self::open_with(dir, Durability::default())
     }
@@ -89,6 +104,7 @@ impl SqliteStore {
     }
 
     pub fn open_file(path: &Path, durability: Durability) -> Result<Self> {
+        create_private(path)?;
         let conn = Connection::open(path)?;
         let sync = match durability {
             Durability::Process => "NORMAL",
@@ -103,6 +119,72 @@ impl SqliteStore {
         let mut s = SqliteStore { conn, path: path.to_path_buf(), durability };
         s.migrate()?;
         Ok(s)
+    }
+
+    /// A consistent copy of the store in the new file `dest` (owner-only),
+    /// taken with SQLite's online backup API in one step: a read
+    /// transaction on a WAL database, so writers (a running `serve`) go on
+    /// while it copies, and the copy is the store as of one commit.
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(StoreError::User(format!("{}: already exists; choose a new file", dest.display())));
+        }
+        create_private(dest)?;
+        let mut to = Connection::open(dest)?;
+        rusqlite::backup::Backup::new(&self.conn, &mut to)?.run_to_completion(-1, std::time::Duration::ZERO, None)?;
+        to.execute_batch("PRAGMA journal_mode = DELETE;")?;
+        Ok(())
+    }
+
+    /// Brings the backup `src` back as the store in `dir` (replacing what is
+    /// there; the caller asks first). The backup is checked before anything
+    /// is replaced: SQLite's integrity check, a riskgate schema no newer
+    /// than this build's, an intact action-log chain.
+    pub fn restore(src: &Path, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let staged = dir.join("riskgate.db.restoring");
+        let _ = std::fs::remove_file(&staged);
+        {
+            let from = Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let check: String = from.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            let version: u32 = from.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+            if check != "ok" || version == 0 || version > newest {
+                return Err(StoreError::User(format!(
+                    "{}: not a riskgate store this build can open (integrity {check}, schema {version})",
+                    src.display()
+                )));
+            }
+            create_private(&staged)?;
+            let mut to = Connection::open(&staged)?;
+            rusqlite::backup::Backup::new(&from, &mut to)?.run_to_completion(-1, std::time::Duration::ZERO, None)?;
+        }
+        let staged_store = SqliteStore::open_file(&staged, Durability::default())?;
+        if let Some(broken) = staged_store.verify_actions()? {
+            drop(staged_store);
+            let _ = std::fs::remove_file(&staged);
+            return Err(StoreError::User(format!(
+                "{}: its action log is broken at entry {broken}; not restored",
+                src.display()
+            )));
+        }
+        // Through SQLite, not a file rename: a connection still open on the
+        // old store sees the new one, never half of each.
+        let dest = dir.join("riskgate.db");
+        create_private(&dest)?;
+        let mut to = Connection::open(&dest)?;
+        to.execute_batch("PRAGMA journal_mode = WAL;")?;
+        rusqlite::backup::Backup::new(&staged_store.conn, &mut to)?.run_to_completion(
+            -1,
+            std::time::Duration::ZERO,
+            None,
+        )?;
+        drop(staged_store);
+        for f in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("riskgate.db.restoring{f}")));
+        }
+        Ok(())
     }
 
     /// The schema's migration version (`PRAGMA user_version`).
@@ -532,6 +614,9 @@ impl Store for SqliteStore {
                     })
                     .optional()?,
                 completed: tx.prepare_cached("SELECT 1 FROM outcomes WHERE decl = ?1")?.exists([decl])?,
+                overrides_by_officer: tx
+                    .prepare_cached(rows::OVERRIDES_BY)?
+                    .query_row(params![o.declaration_id, o.officer], |r| r.get(0))?,
             }),
         };
         let plan = policy::plan_override(o, facts.as_ref())?;

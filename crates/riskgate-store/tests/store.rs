@@ -647,3 +647,59 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
         assert_eq!(store.verify_actions().unwrap(), None, "{b}");
     }
 }
+
+/// An officer overrides one declaration at most MAX_OVERRIDES_PER_OFFICER
+/// times (no flipping a lane back and forth); others are not bound by it.
+#[test]
+fn an_officer_overrides_a_declaration_a_bounded_number_of_times() {
+    use riskgate_store::{MAX_OVERRIDES_PER_OFFICER, Override, StoreError};
+    assert_eq!(MAX_OVERRIDES_PER_OFFICER, 3);
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        commit_in_lane(store.as_mut(), &[decl("F1", 2, "T1", 100.0), decl("F2", 2, "T1", 100.0)], Channel::Red);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T10:00:00+08:00").unwrap();
+        let ovr = |id: &str, officer: &str, channel: Channel| Override {
+            declaration_id: id.into(),
+            channel,
+            officer: officer.into(),
+            reason: "x".into(),
+            at,
+            entered_by: None,
+        };
+        // (declaration, officer, lane, refused)
+        #[rustfmt::skip]
+        let table = [
+            ("F1", "O7", Channel::Yellow, false),
+            ("F1", "O7", Channel::Red, false),
+            ("F1", "O7", Channel::Yellow, false),
+            ("F1", "O7", Channel::Red, true),    // a fourth flip by O7
+            ("F2", "O7", Channel::Yellow, false), // another declaration
+            ("F1", "O8", Channel::Red, false),    // another officer
+        ];
+        for (id, officer, lane, refused) in table {
+            match store.override_channel(&ovr(id, officer, lane)) {
+                Err(StoreError::User(m)) if refused => {
+                    assert!(m.contains("3 times, the most one officer may"), "{b}: {m}")
+                }
+                Ok(_) if !refused => {}
+                other => panic!("{b}: {id} by {officer} to {lane:?}: {other:?}"),
+            }
+        }
+        assert_eq!(store.verify_actions().unwrap(), None, "{b}");
+    }
+}
+
+/// The embedded store holds declarations and password hashes: its files
+/// are created readable by their owner only.
+#[cfg(unix)]
+#[test]
+fn the_sqlite_store_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    commit_in_lane(&mut store, &[decl("P1", 2, "T1", 100.0)], Channel::Green);
+    for name in ["riskgate.db", "riskgate.db-wal", "riskgate.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+}

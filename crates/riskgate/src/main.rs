@@ -183,6 +183,21 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A consistent copy of the embedded store, safe while `serve` runs
+    /// (SQLite's online backup). PostgreSQL: see docs/postgres.md.
+    Backup {
+        /// A new file (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Bring a backup back as the store in --data, after checking it
+    /// (integrity, schema, action-log chain). Stop `serve` first.
+    Restore {
+        file: PathBuf,
+        /// Replace the store already in --data.
+        #[arg(long)]
+        force: bool,
+    },
     /// Generate a world, import its history, screen live traffic, show KPIs and explanations.
     Demo {
         #[arg(long, default_value_t = 7)]
@@ -215,6 +230,11 @@ enum Command {
     Users {
         #[command(subcommand)]
         cmd: UsersCmd,
+    },
+    /// The office tree: move an office under another parent (imports never do).
+    Offices {
+        #[command(subcommand)]
+        cmd: OfficesCmd,
     },
     /// API tokens for machines: issue, list, revoke.
     Tokens {
@@ -544,9 +564,30 @@ enum UsersCmd {
         name: Option<String>,
     },
     List,
+    /// Set a user's password (an administrator's reset); read like `add`'s.
+    /// Their sessions end.
+    Passwd {
+        username: String,
+    },
     /// Disable a user: ends their sessions and revokes their tokens.
     Disable {
         username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfficesCmd {
+    /// Move office CODE under PARENT (everyone scoped above it gains or
+    /// loses it): logged as office_move with before, after and the reason.
+    Move {
+        code: String,
+        #[arg(long)]
+        parent: String,
+        /// The office's new level (hq, district, office, …), if it changes too.
+        #[arg(long)]
+        level: Option<String>,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -993,6 +1034,37 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             eprintln!("{n} outcomes written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { out } => {
+            let app::StoreAt::Sqlite(dir) = &at else {
+                anyhow::bail!("backup copies the embedded store; for PostgreSQL use pg_basebackup (docs/postgres.md)")
+            };
+            anyhow::ensure!(dir.join("riskgate.db").exists(), "{} holds no store", dir.display());
+            let store = riskgate_store::SqliteStore::open(dir)?;
+            store.backup_to(&out)?;
+            let mut a = riskgate_app::accounts::cli_action(&cli.user, "backup", &out.display().to_string());
+            a.after = Some(serde_json::json!({ "declarations": riskgate_store::Store::declaration_count(&store)? }));
+            let mut store = store;
+            riskgate_store::Store::append_action(&mut store, &a)?;
+            eprintln!("store copied to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, force } => {
+            let app::StoreAt::Sqlite(dir) = &at else {
+                anyhow::bail!("restore brings back the embedded store; for PostgreSQL see docs/postgres.md")
+            };
+            anyhow::ensure!(file.exists(), "{}: no such backup", file.display());
+            anyhow::ensure!(
+                force || !dir.join("riskgate.db").exists(),
+                "{} already holds a store: `restore --force` replaces it",
+                dir.display()
+            );
+            riskgate_store::SqliteStore::restore(&file, dir)?;
+            let mut app = open()?;
+            let a = app.action("restore", &file.display().to_string());
+            app.store.append_action(&a)?;
+            eprintln!("store restored from {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { seed, scale, fresh, colluders } => {
             match &at {
                 app::StoreAt::Sqlite(_) => {
@@ -1122,6 +1194,25 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),
         Command::Tokens { cmd } => tokens_cmd(cmd, open()?),
+        Command::Offices { cmd: OfficesCmd::Move { code, parent, level, reason } } => {
+            let level = match level {
+                Some(l) => Some(riskgate_core::OfficeLevel::parse(&l).ok_or_else(|| {
+                    let all: Vec<&str> = riskgate_core::OfficeLevel::ALL.iter().map(|(n, _)| *n).collect();
+                    anyhow::anyhow!("--level: expected one of {}, got {l:?}", all.join(", "))
+                })?),
+                None => None,
+            };
+            let mut app = open()?;
+            let before = app.store.offices()?.into_iter().find(|o| o.code == code).and_then(|o| o.parent);
+            let o = riskgate_app::imports::move_office(&mut app, &code, &parent, level, &reason)?;
+            println!(
+                "office {code} moved from {} to {} (level {})",
+                before.as_deref().unwrap_or("(none)"),
+                o.parent.as_deref().unwrap_or("(none)"),
+                o.level.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { cmd } => {
             bench::run(cmd, &at)?;
             Ok(ExitCode::SUCCESS)
@@ -1195,17 +1286,27 @@ fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// A password from RISKGATE_PASSWORD or the first line of stdin.
+fn read_password() -> Result<String> {
+    Ok(match std::env::var("RISKGATE_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    })
+}
+
 fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
+        UsersCmd::Passwd { username } => {
+            let password = read_password()?;
+            riskgate_app::accounts::set_password(app.store.as_mut(), &app.user, &username, &password)?;
+            println!("password of {username} set; their sessions ended");
+        }
         UsersCmd::Add { username, role, office, department, name } => {
-            let password = match std::env::var("RISKGATE_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
+            let password = read_password()?;
             let new = riskgate_app::accounts::NewUser {
                 username: &username,
                 password: &password,

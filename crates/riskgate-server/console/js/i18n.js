@@ -45,6 +45,7 @@ const D = {
   'login.password': ['密码', 'Password'],
   'login.submit': ['登录', 'Log in'],
   'login.failed': ['用户名或密码错误', 'Wrong user name or password'],
+  'login.throttled': ['登录失败次数过多，请 {secs} 秒后再试', 'Too many failed logins: try again in {secs} seconds'],
 
   'channel.green': ['绿色通道', 'green'],
   'channel.yellow': ['黄色通道（审单）', 'yellow (documents)'],

@@ -63,6 +63,18 @@ impl Accounts for PgStore {
         })
     }
 
+    fn set_password(&mut self, username: &str, password_hash: &str, action: &Action) -> Result<()> {
+        self.with_action(action, |tx| {
+            let n =
+                tx.execute("UPDATE users SET password_hash = $2 WHERE username = $1", &[&username, &password_hash])?;
+            if n != 1 {
+                return Err(StoreError::User(format!("username: no user {username:?}")));
+            }
+            tx.execute("DELETE FROM sessions WHERE username = $1", &[&username])?;
+            Ok(())
+        })
+    }
+
     fn insert_session(&mut self, s: &Session) -> Result<()> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;

@@ -103,9 +103,13 @@ fn start(pg: Option<String>) -> Server {
         if let Some(d) = dept {
             args.extend(["--department", d]);
         }
-        cli(&data, &args, Some(&format!("{name}-password")));
+        cli(&data, &args, Some(&format!("{name}-password-1")));
     }
-    cli(&data, &["users", "add", "analyst2", "--role", "risk_analyst", "--office", "0000"], Some("analyst2-password"));
+    cli(
+        &data,
+        &["users", "add", "analyst2", "--role", "risk_analyst", "--office", "0000"],
+        Some("analyst2-password-1"),
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
         .args(data.args())
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -189,7 +193,7 @@ enum Auth {
 }
 
 fn login(addr: &str, user: &str) -> Auth {
-    let body = json!({"username": user, "password": format!("{user}-password")}).to_string();
+    let body = json!({"username": user, "password": format!("{user}-password-1")}).to_string();
     let r = http(addr, "POST", "/api/v1/session", &Auth::None, Some(&body), &[]);
     assert_eq!(r.status, 200, "login {user}: {}", r.body);
     let c = r.header("set-cookie").unwrap();
@@ -260,6 +264,8 @@ fn the_api_by_role(srv: Server) {
     assert_eq!(r.status, 200, "{}", r.body);
     let first = r.body.clone();
     assert_eq!(r.json()["channel"], "red", "the approved mandatory rule fired: {}", r.body);
+    // The machine gets the decision, not which rules fired (their ids, titles, weights).
+    assert!(!r.body.contains("R-1") && !r.body.contains("phones"), "{}", r.body);
     let again = call("POST", "/api/v1/declarations", "/api/v1/declarations", &auth["machine"], Some(&d1));
     assert_eq!(again.body, first, "re-submission returns the first decision unchanged");
     let d2 = decl("D2", "5301", "3923900000");
@@ -527,8 +533,13 @@ fn the_api_by_role(srv: Server) {
         call("GET", "/api/v1/actions", "/api/v1/actions?from=2000-01-01&to=2000-01-02", &auth["admin"], None).json();
     assert_eq!(none["actions"], json!([]), "the period filter applies");
 
-    // Metrics count by route pattern and lane.
-    let m = http(&a, "GET", "/metrics", &Auth::None, None, &[]).body;
+    // Metrics count by route pattern and lane; rule ids and the use of the
+    // integrity endpoints only for the scraper (admin or a machine's token).
+    let r = http(&a, "GET", "/metrics", &Auth::None, None, &[]);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("unauthenticated")), "{}", r.body);
+    let r = http(&a, "GET", "/metrics", &auth["hq_manager"], None, &[]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let m = http(&a, "GET", "/metrics", &auth["admin"], None, &[]).body;
     assert!(
         m.contains(r#"riskgate_http_requests_total{route="/api/v1/declarations/{id}",method="GET",status="404"}"#),
         "{m}"

@@ -376,7 +376,7 @@ fn serve_and_a_worker_emit_the_same_decision_event_and_webhook_delivery() {
         let mut app = riskgate_app::App::open_at(&at, "admin").unwrap();
         let n = riskgate_app::accounts::NewUser {
             username: "machine",
-            password: "long enough",
+            password: "long enough pw",
             role: "machine",
             ..Default::default()
         };

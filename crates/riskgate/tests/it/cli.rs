@@ -850,3 +850,87 @@ fn generate_plants_quiet_collusion_and_refuses_bad_figures() {
         assert!(err.contains(message), "{flags:?}: {err}");
     }
 }
+
+/// `backup` copies the store while `serve` runs; `restore` brings it back
+/// elsewhere with the same decisions, KPIs and an intact action-log chain,
+/// and never replaces a store unasked.
+#[test]
+fn a_backup_taken_while_serving_restores_the_same_store() {
+    let e = Env::new();
+    e.ok_as("admin", &["import", "offices", &e.write("offices.jsonl", OFFICES)]);
+    let ids: Vec<String> = (1..=12).map(|i| format!("BK{i}")).collect();
+    let lines: Vec<String> =
+        ids.iter().enumerate().map(|(i, id)| decl(id, 2 + i as u32 % 5, "T1", "8517130000", 900.0, id)).collect();
+    e.ok_as("admin", &["import", "declarations", &e.write("decls.jsonl", &(lines.join("\n") + "\n"))]);
+    let mut serve =
+        e.command().args(["serve", "--addr", "127.0.0.1:0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(serve.stdout.take().unwrap()), &mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let backup = e.dir.join("backup.db");
+    e.ok_as("admin", &["backup", "--out", backup.to_str().unwrap()]);
+    let again = e.run_as("admin", &["backup", "--out", backup.to_str().unwrap()]);
+    assert!(!again.status.success(), "an existing file is never overwritten");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let state = |env: &Env| {
+        let kpi = env.ok_as("admin", &["kpi", "--format", "json"]);
+        let decisions: Vec<String> =
+            ids.iter().map(|id| env.ok_as("admin", &["decision", id, "--format", "json"])).collect();
+        (kpi, decisions)
+    };
+    let other = Env::new();
+    other.ok_as("admin", &["restore", backup.to_str().unwrap()]);
+    assert_eq!(state(&other), state(&e), "the restored store answers alike");
+    assert!(other.ok_as("admin", &["audit", "verify"]).contains("action log intact"));
+    let log = other.ok_as("admin", &["audit", "log", "--limit", "5"]);
+    assert!(log.contains("\"restore\""), "the restore is logged: {log}");
+    let out = other.run_as("admin", &["restore", backup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("restore --force"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    other.ok_as("admin", &["restore", "--force", backup.to_str().unwrap()]);
+    // A damaged backup is refused before anything is replaced.
+    let bad = e.write("bad.db", "not a database");
+    let out = other.run_as("admin", &["restore", "--force", &bad]);
+    assert!(!out.status.success());
+    assert!(other.ok_as("admin", &["audit", "verify"]).contains("action log intact"));
+}
+
+/// Passwords follow the policy for every role, and an administrator resets
+/// one with `users passwd` (logged, never the password).
+#[test]
+fn passwords_follow_the_policy_and_can_be_reset() {
+    let e = Env::new();
+    let run = |args: &[&str], password: &str| {
+        e.command().arg("--user").arg("root").args(args).env("RISKGATE_PASSWORD", password).output().unwrap()
+    };
+    // (args, password, accepted)
+    #[rustfmt::skip]
+    let table: [(&[&str], &str, bool); 5] = [
+        (&["users", "add", "boss", "--role", "admin"], "        ", false),
+        (&["users", "add", "boss", "--role", "admin"], "eleven-char", false),
+        (&["users", "add", "boss", "--role", "admin"], "a long passphrase", true),
+        (&["users", "passwd", "boss"], "            ", false),
+        (&["users", "passwd", "boss"], "another long one", true),
+    ];
+    for (args, password, ok) in table {
+        let out = run(args, password);
+        assert_eq!(out.status.success(), ok, "{args:?} {password:?}: {}", String::from_utf8_lossy(&out.stderr));
+        if !ok {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("password: expected 12 to 1024 characters"));
+        }
+    }
+    assert!(!run(&["users", "passwd", "nobody"], "another long one").status.success());
+    let log = e.ok_as("root", &["audit", "log"]);
+    assert!(log.contains("password_set") && !log.contains("another long one"), "{log}");
+}

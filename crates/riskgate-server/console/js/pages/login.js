@@ -16,9 +16,9 @@ export function loginPage(el, onDone) {
           await post('/session', { username: f.get('username'), password: f.get('password') }, { quiet401: true });
           await onDone();
         } catch (e) {
-          msg.replaceChildren(
-            errorBox(e.status === 401 ? Object.assign(new Error(t('login.failed')), { code: e.code }) : e),
-          );
+          const text =
+            e.status === 401 ? t('login.failed') : e.status === 429 ? t('login.throttled', { secs: e.details.retry_after }) : null;
+          msg.replaceChildren(errorBox(text ? Object.assign(new Error(text), { code: e.code }) : e));
         }
       },
     },
