@@ -34,6 +34,8 @@ const API = [
   ['integrity_supervisor', 'GET', '/actions', 200],
   ['integrity_supervisor', 'GET', '/rules', 403],
   ['integrity_supervisor', 'GET', '/integrity/officers', 200],
+  ['integrity_supervisor', 'GET', '/integrity/inbox', 200],
+  ['field_officer', 'GET', '/integrity/inbox', 403],
   ['hq_manager', 'GET', '/integrity/officers', 403],
   ['district_manager', 'GET', '/integrity/warnings', 403],
   ['field_officer', 'GET', '/integrity/officers', 403],
@@ -61,6 +63,13 @@ for (const [name, { role }] of Object.entries(USERS)) {
     if (NAV[role].includes('integrity')) {
       await page.waitForSelector('[data-testid=action-log] tbody tr');
       assert.match(await page.textContent('[data-testid=action-log]'), /login/);
+      // The warning inbox, with the button that checks for new warnings.
+      await page.waitForSelector('[data-testid=integrity-inbox] [data-testid=inbox-table]');
+      assert.match(await page.textContent('[data-testid=integrity-inbox] h2'), /预警收件箱/);
+      await page.click('[data-testid=integrity-notify]');
+      await page.waitForSelector('#flash:not([hidden])');
+      assert.match(await page.textContent('#flash'), /检查完成：新预警 \d+ 条/);
+      await page.waitForSelector('[data-testid=integrity-inbox] [data-testid=inbox-table]');
       // The ranked officers (highest integrity score first), level in words.
       await page.waitForSelector('[data-testid=integrity-ranked] tbody tr');
       assert.match(await page.textContent('[data-testid=integrity-ranked]'), /正常|关注|预警/);

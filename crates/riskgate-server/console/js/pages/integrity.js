@@ -1,11 +1,12 @@
-// Integrity (supervisors only): the officer action log, searchable by
-// officer, office and kind of action.
-// Reading it is itself logged by the server.
-import { get, qs, items } from '../api.js';
+// Integrity (supervisors only): the warnings supervisors were notified of
+// (the inbox, with a button to check for new ones), the ranked officers,
+// posts and units, and the officer action log, searchable by officer,
+// office and kind of action. Every read is itself logged by the server.
+import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, dt, formValues } from '../ui.js';
+import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
 import { go } from '../state.js';
-import { rankedSection } from './integrity_scores.js';
+import { rankedSection, integrityLevel } from './integrity_scores.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -15,9 +16,11 @@ export async function integrityPage(el, query) {
   const rows = items(data, 'actions');
   const view = ['officers', 'posts', 'units'].includes(params.view) ? params.view : 'officers';
   const ranked = await rankedSection(view, params);
+  const inbox = await inboxSection(params);
   mount(
     el,
     h('h1', {}, t('nav.integrity')),
+    inbox,
     ranked,
     h('h2', {}, t('integrity.log')),
     h('p', { class: 'muted' }, t('integrity.intro')),
@@ -62,3 +65,41 @@ export async function integrityPage(el, query) {
 
 // Logged actions may come flat or as {seq, action: {...}, hash}.
 const act = (a) => (a.action && typeof a.action === 'object' ? a.action : a);
+
+// The supervisors' inbox: new or raised warnings, newest first. "Check for
+// new warnings" runs the notification (POST /integrity/notify), which
+// records each level change and pushes each new warning to supervisors.
+async function inboxSection(params) {
+  const data = await get(`/integrity/inbox${qs({ office: params.office })}`);
+  const rows = items(data, 'inbox');
+  const check = async () => {
+    try {
+      const r = await post('/integrity/notify');
+      const n = items(r, 'new_warnings').length;
+      flash(t('integrity.inbox.checked', { n }));
+      go(`/integrity${qs({ ...params, t: Date.now() })}`);
+    } catch (err) {
+      flash(describeError(err), false);
+    }
+  };
+  return h(
+    'section',
+    { 'data-testid': 'integrity-inbox' },
+    h('h2', {}, t('integrity.inbox')),
+    h('p', { class: 'muted' }, t('integrity.inbox.intro')),
+    h('button', { type: 'button', 'data-testid': 'integrity-notify', onclick: check }, t('integrity.inbox.check')),
+    table(
+      [
+        { label: t('integrity.at'), get: (e) => dt(e.at) },
+        { label: t('integrity.inbox.subject'), get: (e) => `${e.kind} ${e.id}` },
+        { label: t('common.office'), get: (e) => e.office },
+        { label: t('integrity.inbox.previous'), render: (e) => integrityLevel(e.previous) },
+        { label: t('integrity.inbox.level'), render: (e) => integrityLevel(e.level) },
+        { label: t('integrity.inbox.score'), get: (e) => num(e.score, 1), num: true },
+        { label: t('integrity.reason'), get: (e) => (e.reasons || []).join('；') },
+      ],
+      rows,
+      { testid: 'inbox-table', empty: t('integrity.inbox.empty') },
+    ),
+  );
+}
