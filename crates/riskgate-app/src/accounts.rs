@@ -225,10 +225,9 @@ impl LoginThrottle {
         let user = wait(&mut self.users, &loggable_username(username), LOGIN_FAILURES_PER_USER);
         let addr = wait(&mut self.addresses, address, LOGIN_FAILURES_PER_ADDRESS);
         match user.into_iter().chain(addr).max() {
-            Some(secs) => Err(crate::AppError::throttled(
-                secs,
-                format!("too many failed logins: try again in {secs} seconds"),
-            )),
+            Some(secs) => {
+                Err(crate::AppError::throttled(secs, format!("too many failed logins: try again in {secs} seconds")))
+            }
             None => Ok(()),
         }
     }

@@ -95,7 +95,11 @@ fn same_origin(method: &Method, h: &HeaderMap) -> bool {
 }
 
 fn csrf_error() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "csrf", "a change with a session cookie must come from the console's own origin")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "a change with a session cookie must come from the console's own origin",
+    )
 }
 
 /// The state and the authenticated caller: what every API handler takes.

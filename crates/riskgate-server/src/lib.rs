@@ -161,7 +161,8 @@ async fn json_rejections(req: Request, next: Next) -> Response {
     let (parts, body) = resp.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let message = String::from_utf8_lossy(&text).trim().to_string();
-    let message = if message.is_empty() { parts.status.canonical_reason().unwrap_or("refused").to_string() } else { message };
+    let message =
+        if message.is_empty() { parts.status.canonical_reason().unwrap_or("refused").to_string() } else { message };
     let mut out = ApiError::new(parts.status, code, message).into_response();
     if let Some(allow) = parts.headers.get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
@@ -194,7 +195,9 @@ pub fn serve(
         std::io::stdout().flush()?;
         let app = router(state.clone());
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown()).await.context("serving")?;
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("serving")?;
         anyhow::Ok(())
     })?;
     // A training run in progress finishes (its model is registered) but is

@@ -84,8 +84,9 @@ pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -
         Ok(match a {
             Answer::New(j) => j,
             Answer::Known(d) if rules => serde_json::to_string(&d).map_err(|e| ApiError::internal(&e))?,
-            Answer::Known(d) => serde_json::to_string(&riskgate_app::events::without_rules(&d))
-                .map_err(|e| ApiError::internal(&e))?,
+            Answer::Known(d) => {
+                serde_json::to_string(&riskgate_app::events::without_rules(&d)).map_err(|e| ApiError::internal(&e))?
+            }
             Answer::Historical(id) => json!({"declaration_id": id, "error": {"code": "historical",
                 "message": "stored as history without screening"}})
             .to_string(),

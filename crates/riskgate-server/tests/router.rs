@@ -384,7 +384,9 @@ async fn metrics_need_a_scraper_and_keep_their_labels_bounded() {
         let _ = riskgate_server::testing::call(&f.router, "GET", &format!("/api/v1/nothing{i}"), "none", None).await;
     }
     // (who, status)
-    for (who, status) in [("none", 401), (f.officer.as_str(), 403), (f.analyst.as_str(), 403), (f.machine.as_str(), 200)] {
+    for (who, status) in
+        [("none", 401), (f.officer.as_str(), 403), (f.analyst.as_str(), 403), (f.machine.as_str(), 200)]
+    {
         let a = riskgate_server::testing::call(&f.router, "GET", "/metrics", who, None).await;
         assert_eq!(a.status.as_u16(), status, "{who}: {:?}", a.body);
     }
@@ -400,7 +402,10 @@ async fn metrics_need_a_scraper_and_keep_their_labels_bounded() {
     };
     let methods: std::collections::BTreeSet<&str> =
         text.lines().filter_map(|l| l.split("method=\"").nth(1)).filter_map(|r| r.split('"').next()).collect();
-    assert!(methods.iter().all(|m| ["GET", "POST", "DELETE", "HEAD", "PUT", "PATCH", "OPTIONS", "other"].contains(m)), "{methods:?}");
+    assert!(
+        methods.iter().all(|m| ["GET", "POST", "DELETE", "HEAD", "PUT", "PATCH", "OPTIONS", "other"].contains(m)),
+        "{methods:?}"
+    );
     assert!(!text.contains("nothing"), "unrouted paths are not labels: {text}");
     assert!(text.lines().count() < 200, "{text}");
 }
@@ -447,8 +452,14 @@ async fn an_import_never_moves_an_office_and_a_move_is_logged() {
             .map_err(|e| riskgate_app::classify(&e).expect("a refusal").field);
         assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), expect, "{code} → {parent}");
     }
-    let moves: Vec<_> =
-        app.store.actions(10_000).unwrap().into_iter().map(|a| a.action).filter(|a| a.action == "office_move").collect();
+    let moves: Vec<_> = app
+        .store
+        .actions(10_000)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .filter(|a| a.action == "office_move")
+        .collect();
     assert_eq!(moves.len(), 1);
     assert_eq!(moves[0].before.as_ref().unwrap()["parent"], "2200");
     assert_eq!(moves[0].after.as_ref().unwrap()["parent"], "0000");

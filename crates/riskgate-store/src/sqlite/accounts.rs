@@ -62,8 +62,8 @@ impl Accounts for SqliteStore {
 
     fn set_password(&mut self, username: &str, password_hash: &str, action: &Action) -> Result<()> {
         self.with_action(action, |tx| {
-            let n =
-                tx.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
+            let n = tx
+                .execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
             if n != 1 {
                 return Err(StoreError::User(format!("username: no user {username:?}")));
             }

@@ -105,7 +105,11 @@ fn start(pg: Option<String>) -> Server {
         }
         cli(&data, &args, Some(&format!("{name}-password-1")));
     }
-    cli(&data, &["users", "add", "analyst2", "--role", "risk_analyst", "--office", "0000"], Some("analyst2-password-1"));
+    cli(
+        &data,
+        &["users", "add", "analyst2", "--role", "risk_analyst", "--office", "0000"],
+        Some("analyst2-password-1"),
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
         .args(data.args())
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -531,7 +535,7 @@ fn the_api_by_role(srv: Server) {
     // integrity endpoints only for the scraper (admin or a machine's token).
     let r = http(&a, "GET", "/metrics", &Auth::None, None, &[]);
     assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("unauthenticated")), "{}", r.body);
-    let r = http(&a, "GET", "/metrics", &auth["hq_manager"], None, &[]);
+    let r = http(&a, "GET", "/metrics", &auth["district_manager"], None, &[]);
     assert_eq!(r.status, 403, "{}", r.body);
     let m = http(&a, "GET", "/metrics", &auth["admin"], None, &[]).body;
     assert!(

@@ -791,12 +791,8 @@ fn a_backup_taken_while_serving_restores_the_same_store() {
     let lines: Vec<String> =
         ids.iter().enumerate().map(|(i, id)| decl(id, 2 + i as u32 % 5, "T1", "8517130000", 900.0, id)).collect();
     e.ok_as("admin", &["import", "declarations", &e.write("decls.jsonl", &(lines.join("\n") + "\n"))]);
-    let mut serve = e
-        .command()
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut serve =
+        e.command().args(["serve", "--addr", "127.0.0.1:0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(serve.stdout.take().unwrap()), &mut line).unwrap();
     assert!(line.contains("listening"), "{line}");
@@ -826,7 +822,11 @@ fn a_backup_taken_while_serving_restores_the_same_store() {
     assert!(log.contains("\"restore\""), "the restore is logged: {log}");
     let out = other.run_as("admin", &["restore", backup.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("restore --force"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("restore --force"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     other.ok_as("admin", &["restore", "--force", backup.to_str().unwrap()]);
     // A damaged backup is refused before anything is replaced.
     let bad = e.write("bad.db", "not a database");
