@@ -216,7 +216,7 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     /// Refuses (`too_many_attempts`, with the seconds to wait) when the
     /// username or the address is over its limit at `now`.
-    pub fn check(&mut self, username: &str, address: &str, now: i64) -> Result<(), crate::AppError> {
+    pub fn check(&mut self, username: &str, address: &str, now: i64) -> anyhow::Result<()> {
         let wait = |m: &mut HashMap<String, VecDeque<i64>>, key: &str, limit: usize| -> Option<u64> {
             let q = m.get_mut(key)?;
             q.retain(|t| now - t < LOGIN_WINDOW_SECS);
@@ -226,7 +226,8 @@ impl LoginThrottle {
         let addr = wait(&mut self.addresses, address, LOGIN_FAILURES_PER_ADDRESS);
         match user.into_iter().chain(addr).max() {
             Some(secs) => {
-                Err(crate::AppError::throttled(secs, format!("too many failed logins: try again in {secs} seconds")))
+                Err(crate::AppError::throttled(secs, format!("too many failed logins: try again in {secs} seconds"))
+                    .into())
             }
             None => Ok(()),
         }
@@ -319,7 +320,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// The password policy: 12 to 1024 characters, not only whitespace.
-pub fn check_password(password: &str) -> Result<(), crate::AppError> {
+pub fn check_password(password: &str) -> anyhow::Result<()> {
     let n = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) || password.trim().is_empty() {
         return Err(crate::AppError::invalid(
@@ -327,7 +328,8 @@ pub fn check_password(password: &str) -> Result<(), crate::AppError> {
             format!(
                 "password: expected {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, not only spaces, got {n}"
             ),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -453,6 +455,7 @@ mod tests {
         ];
         for (user, addr, at, expect) in table {
             let got = t.check(user, addr, at).err().map(|e| {
+                let e = crate::classify(&e).expect("a refusal");
                 assert_eq!((e.kind, e.code), (crate::Kind::Throttled, "too_many_attempts"));
                 e.extra.unwrap()["retry_after"].as_u64().unwrap()
             });

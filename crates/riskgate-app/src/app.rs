@@ -35,34 +35,38 @@ pub const LAST_DAY: (i32, u32, u32) = (2199, 12, 31);
 
 /// A query's day (`YYYY-MM-DD`) between [`FIRST_DAY`] and [`LAST_DAY`];
 /// the refusal names `field`.
-pub fn parse_day(field: &str, s: &str) -> Result<chrono::NaiveDate, crate::AppError> {
+pub fn parse_day(field: &str, s: &str) -> Result<chrono::NaiveDate> {
     let first = chrono::NaiveDate::from_ymd_opt(FIRST_DAY.0, FIRST_DAY.1, FIRST_DAY.2).expect("a date");
     let last = chrono::NaiveDate::from_ymd_opt(LAST_DAY.0, LAST_DAY.1, LAST_DAY.2).expect("a date");
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().filter(|d| (first..=last).contains(d)).ok_or_else(|| {
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().filter(|d| (first..=last).contains(d));
+    day.ok_or_else(|| {
         crate::AppError::new(
             crate::Kind::Invalid,
             "invalid_query",
             field,
             format!("{field}: expected a day YYYY-MM-DD from {first} to {last}, got {s:?}"),
         )
+        .into()
     })
 }
 
 /// A query's time: a day as [`parse_day`] (its start, or its end when
 /// `end`) or an RFC 3339 time within the same years, as Unix seconds.
-pub fn parse_time(field: &str, s: &str, end: bool) -> Result<i64, crate::AppError> {
+pub fn parse_time(field: &str, s: &str, end: bool) -> Result<i64> {
     if s.len() == 10 {
         return parse_day(field, s).map(|d| day_start(d) + if end { 86_400 } else { 0 });
     }
     let lo = day_start(parse_day(field, "1900-01-01")?);
     let hi = day_start(parse_day(field, "2199-12-31")?) + 86_400;
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp()).filter(|t| (lo..=hi).contains(t)).ok_or_else(|| {
+    let t = DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp()).filter(|t| (lo..=hi).contains(t));
+    t.ok_or_else(|| {
         crate::AppError::new(
             crate::Kind::Invalid,
             "invalid_query",
             field,
             format!("{field}: expected YYYY-MM-DD or an RFC 3339 time from 1900 to 2199, got {s:?}"),
         )
+        .into()
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 
 use riskgate_app::imports::{self, Kind, RecordError, Rows};
 use riskgate_app::screening::Summary;
@@ -26,18 +26,7 @@ use crate::auth::{Caller, Perm, Principal, subtree};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ))
-    }
-}
+pub use crate::state::require_json;
 
 /// A day (YYYY-MM-DD, China time) or an RFC 3339 time, as seconds.
 pub(super) fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult<Option<i64>> {

@@ -235,7 +235,7 @@ pub async fn login(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    crate::api::require_json(&headers)?;
+    crate::state::require_json(&headers)?;
     if !same_origin(&Method::POST, &headers) {
         return Err(csrf_error());
     }

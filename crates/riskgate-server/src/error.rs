@@ -72,8 +72,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
     }
     /// A use case's refusal of a query parameter: 400 `invalid_query`.
-    pub fn query_refusal(e: riskgate_app::AppError) -> Self {
-        Self::query(&e.field, e.message)
+    pub fn query_refusal(e: anyhow::Error) -> Self {
+        match riskgate_app::classify(&e) {
+            Some(r) => Self::query(&r.field, r.message),
+            None => e.into(),
+        }
     }
     pub fn unauthenticated() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in or send an API token")

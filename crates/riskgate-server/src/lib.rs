@@ -262,7 +262,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let method = metrics::method_label(req.method());
     let t = Instant::now();
     let resp = next.run(req).await;
-    state.metrics().request(&route, &method, resp.status().as_u16(), t.elapsed().as_secs_f64());
+    state.metrics().request(&route, method, resp.status().as_u16(), t.elapsed().as_secs_f64());
     resp
 }
 

@@ -121,6 +121,21 @@ impl AppState {
     }
 }
 
+/// A body must be `Content-Type: application/json` (415 otherwise; an
+/// HTML form cannot send it, which keeps cross-site posts out).
+pub fn require_json(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ))
+    }
+}
+
 /// Parses a JSON body with a stable error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| {

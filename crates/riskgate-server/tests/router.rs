@@ -411,11 +411,13 @@ async fn failed_logins_are_logged_and_throttled_per_user_and_address() {
     assert!(failed.iter().all(|a| !serde_json::to_string(a).unwrap().contains("wrong")), "no password logged");
 }
 
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_site_login_is_refused() {
     let f = fixture();
     #[rustfmt::skip]
-    let table: [(&[(&str, &str)], u16, Option<&str>); 5] = [
+    let table: [(Headers<'_>, u16, Option<&str>); 5] = [
         (&[("Content-Type", "application/x-www-form-urlencoded")], 415, Some("unsupported_media_type")),
         (&[("Content-Type", "text/plain")], 415, Some("unsupported_media_type")),
         (&[("Origin", "http://evil.example"), ("Host", "riskgate.local")], 403, Some("csrf")),
@@ -522,12 +524,15 @@ async fn an_import_never_moves_an_office_and_a_move_is_logged() {
     assert_eq!(moves[0].reason.as_deref(), Some("reorganisation 2027"));
 }
 
+/// (method, uri, body, status, code, field)
+type Case<'a> = (&'a str, &'a str, Option<Value>, u16, &'a str, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_range_dates_and_malformed_requests_get_the_json_envelope() {
     let f = fixture();
     // (method, uri, body, status, code, field)
     #[rustfmt::skip]
-    let table: Vec<(&str, &str, Option<Value>, u16, &str, Option<&str>)> = vec![
+    let table: Vec<Case<'_>> = vec![
         ("GET", "/api/v1/kpi/trend?to=-262143-01-03", None, 400, "invalid_query", Some("to")),
         ("GET", "/api/v1/kpi/trend?from=+262142-12-31", None, 400, "invalid_query", Some("from")),
         ("GET", "/api/v1/kpi/trend?to=2026-03-01&period=month", None, 200, "", None),

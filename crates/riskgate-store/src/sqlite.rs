@@ -131,7 +131,11 @@ impl SqliteStore {
         }
         create_private(dest)?;
         let mut to = Connection::open(dest)?;
-        rusqlite::backup::Backup::new(&self.conn, &mut to)?.run_to_completion(-1, std::time::Duration::ZERO, None)?;
+        rusqlite::backup::Backup::new(&self.conn, &mut to)?.run_to_completion(
+            i32::MAX,
+            std::time::Duration::from_millis(10),
+            None,
+        )?;
         to.execute_batch("PRAGMA journal_mode = DELETE;")?;
         Ok(())
     }
@@ -158,7 +162,11 @@ impl SqliteStore {
             }
             create_private(&staged)?;
             let mut to = Connection::open(&staged)?;
-            rusqlite::backup::Backup::new(&from, &mut to)?.run_to_completion(-1, std::time::Duration::ZERO, None)?;
+            rusqlite::backup::Backup::new(&from, &mut to)?.run_to_completion(
+                i32::MAX,
+                std::time::Duration::from_millis(10),
+                None,
+            )?;
         }
         let staged_store = SqliteStore::open_file(&staged, Durability::default())?;
         if let Some(broken) = staged_store.verify_actions()? {
@@ -176,8 +184,8 @@ impl SqliteStore {
         let mut to = Connection::open(&dest)?;
         to.execute_batch("PRAGMA journal_mode = WAL;")?;
         rusqlite::backup::Backup::new(&staged_store.conn, &mut to)?.run_to_completion(
-            -1,
-            std::time::Duration::ZERO,
+            i32::MAX,
+            std::time::Duration::from_millis(10),
             None,
         )?;
         drop(staged_store);

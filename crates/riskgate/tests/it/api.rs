@@ -537,7 +537,7 @@ fn the_api_by_role(srv: Server) {
     // integrity endpoints only for the scraper (admin or a machine's token).
     let r = http(&a, "GET", "/metrics", &Auth::None, None, &[]);
     assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("unauthenticated")), "{}", r.body);
-    let r = http(&a, "GET", "/metrics", &auth["hq_manager"], None, &[]);
+    let r = http(&a, "GET", "/metrics", &auth["district_manager"], None, &[]);
     assert_eq!(r.status, 403, "{}", r.body);
     let m = http(&a, "GET", "/metrics", &auth["admin"], None, &[]).body;
     assert!(
