@@ -57,7 +57,9 @@ fn fig(
     }
 }
 
-fn add(a: &mut OfficeCounts, b: &OfficeCounts) {
+/// Adds `b`'s counts to `a` (rolling offices up to districts and HQ, or
+/// summing periods): every figure is a count or a sum, so units add up.
+pub fn add(a: &mut OfficeCounts, b: &OfficeCounts) {
     a.declarations += b.declarations;
     a.screened += b.screened;
     a.controlled += b.controlled;
@@ -77,6 +79,15 @@ fn add(a: &mut OfficeCounts, b: &OfficeCounts) {
     a.uncontrolled_value_cny += b.uncontrolled_value_cny;
     a.random_value_cny += b.random_value_cny;
     a.random_revenue_cny += b.random_revenue_cny;
+}
+
+/// The sum of several offices' (or periods') counts.
+pub fn sum<'a>(counts: impl IntoIterator<Item = &'a OfficeCounts>) -> OfficeCounts {
+    let mut total = OfficeCounts::default();
+    for c in counts {
+        add(&mut total, c);
+    }
+    total
 }
 
 pub fn figures(c: &OfficeCounts) -> Vec<Figure> {

@@ -145,7 +145,17 @@ pub fn poisson_binomial_mid_p(ps: &[f64], x: u64, lower: bool) -> f64 {
         let z = (x as f64 - mean) / var.sqrt();
         return if lower { normal_sf(-z) } else { normal_sf(z) };
     }
-    let mut pmf = vec![0.0; n + 1];
+    let pmf = poisson_binomial_pmf(ps);
+    let x = (x as usize).min(n);
+    let half = 0.5 * pmf[x];
+    let side: f64 = if lower { pmf[..x].iter().sum() } else { pmf[x + 1..].iter().sum() };
+    (side + half).min(1.0)
+}
+
+/// The distribution of the number of successes among independent trials
+/// with probabilities `ps` (index k: P(X = k)), by dynamic programming.
+fn poisson_binomial_pmf(ps: &[f64]) -> Vec<f64> {
+    let mut pmf = vec![0.0; ps.len() + 1];
     pmf[0] = 1.0;
     for (i, &p) in ps.iter().enumerate() {
         let p = p.clamp(0.0, 1.0);
@@ -154,10 +164,7 @@ pub fn poisson_binomial_mid_p(ps: &[f64], x: u64, lower: bool) -> f64 {
         }
         pmf[0] *= 1.0 - p;
     }
-    let x = (x as usize).min(n);
-    let half = 0.5 * pmf[x];
-    let side: f64 = if lower { pmf[..x].iter().sum() } else { pmf[x + 1..].iter().sum() };
-    (side + half).min(1.0)
+    pmf
 }
 
 /// P(X ≥ x) for the Poisson-binomial sum of `ps` (the conventional,
@@ -177,15 +184,7 @@ pub fn poisson_binomial_upper(ps: &[f64], x: u64) -> f64 {
         let var: f64 = ps.iter().map(|p| p * (1.0 - p)).sum::<f64>().max(1e-12);
         return normal_sf((x as f64 - 0.5 - mean) / var.sqrt());
     }
-    let mut pmf = vec![0.0; n + 1];
-    pmf[0] = 1.0;
-    for (i, &p) in ps.iter().enumerate() {
-        let p = p.clamp(0.0, 1.0);
-        for k in (1..=i + 1).rev() {
-            pmf[k] = pmf[k] * (1.0 - p) + pmf[k - 1] * p;
-        }
-        pmf[0] *= 1.0 - p;
-    }
+    let pmf = poisson_binomial_pmf(ps);
     pmf[x as usize..].iter().sum::<f64>().clamp(0.0, 1.0)
 }
 

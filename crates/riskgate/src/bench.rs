@@ -455,15 +455,7 @@ fn bench_world(
             }
         }
         let counts = app.store.office_counts(None, None)?;
-        let total = counts.iter().fold(riskgate_store::OfficeCounts::default(), |mut a, c| {
-            a.declarations += c.declarations;
-            a.controlled += c.controlled;
-            for i in 0..4 {
-                a.completed_by_source[i] += c.completed_by_source[i];
-                a.findings_by_source[i] += c.findings_by_source[i];
-            }
-            a
-        });
+        let total = riskgate_app::kpi::sum(&counts);
         let completed: u64 = total.completed_by_source.iter().sum();
         let found: u64 = total.findings_by_source.iter().sum();
         println!(
@@ -484,19 +476,7 @@ fn bench_world(
             (100.0 * f as f64 / n.max(1) as f64, n)
         };
         for (name, from, to) in [("first half", None, half), ("second half", half, None)] {
-            let c = app.store.office_counts(from, to)?.into_iter().fold(
-                riskgate_store::OfficeCounts::default(),
-                |mut a, c| {
-                    a.declarations += c.declarations;
-                    a.controlled += c.controlled;
-                    a.additional_duty_cny += c.additional_duty_cny;
-                    for i in 0..4 {
-                        a.completed_by_source[i] += c.completed_by_source[i];
-                        a.findings_by_source[i] += c.findings_by_source[i];
-                    }
-                    a
-                },
-            );
+            let c = riskgate_app::kpi::sum(&app.store.office_counts(from, to)?);
             let (h, n) = hit(&c);
             println!(
                 "    {name}: targeting {:.2}%, hit rate {h:.1}% of {n} controls, additional duty {:.0} CNY",
