@@ -70,8 +70,14 @@ pub fn deliver_due(store: &mut dyn Store, opts: &DeliveryOptions, limit: usize) 
     }
     let hooks: std::collections::HashMap<String, Webhook> =
         store.webhooks()?.into_iter().map(|h| (h.id.clone(), h)).collect();
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(opts.timeout)).http_status_as_error(false).build().into();
+    // Redirects are not followed: a signed event goes only to the URL an
+    // administrator registered, never where that server points it.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(opts.timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
     for d in &due {
         let attempt = match hooks.get(&d.hook).filter(|h| h.active) {
             Some(h) => attempt(&agent, h, d, opts),

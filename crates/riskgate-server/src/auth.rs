@@ -250,15 +250,17 @@ pub async fn login(
     let user = state.read(move |store| Ok(store.user(&key)?)).await?;
     // argon2 runs on the blocking pool, a few at a time: a flood of logins
     // waits here and never occupies the reader threads or the runtime.
-    let hash = hash_to_verify(user.as_ref()).to_string();
     let permit = tokio::time::timeout(std::time::Duration::from_secs(10), state.verifications().acquire())
         .await
         .map_err(|_| ApiError::unavailable())?
         .map_err(|_| ApiError::unavailable())?;
     let password = login.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let (user, ok) = tokio::task::spawn_blocking(move || {
+        let ok = verify_password(&password, hash_to_verify(user.as_ref()));
+        (user, ok)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
     drop(permit);
     let offices = state.offices();
     let opened = match user.filter(|u| login_allowed(Some(u), ok)) {

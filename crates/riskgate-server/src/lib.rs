@@ -50,6 +50,9 @@ const READERS: usize = 2;
 /// the CLI and the bus worker.
 pub fn start(at: &riskgate_app::app::StoreAt, events: Emitter) -> Result<(AppState, std::thread::JoinHandle<()>)> {
     let app = App::open_at(at, "server")?.with_events(events);
+    // The dummy hash unknown usernames are checked against, made now (one
+    // argon2 hash) rather than by the first login.
+    riskgate_app::accounts::dummy_hash();
     let offices = app.store.offices()?;
     let (rtx, rrx) = mpsc::channel::<ReadJob>();
     let rrx = Arc::new(Mutex::new(rrx));

@@ -408,3 +408,45 @@ fn serve_and_a_worker_emit_the_same_decision_event_and_webhook_delivery() {
     assert_eq!(dw.len(), 1, "{dw:?}");
     assert_eq!(dw, ds, "worker (left) and serve (right) enqueue different webhook deliveries");
 }
+
+/// A webhook endpoint that answers with a redirect does not get its event
+/// sent elsewhere: the delivery records the 3xx and waits for a retry.
+#[test]
+fn webhooks_never_follow_redirects() {
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let target = format!("http://{}/steal", elsewhere.local_addr().unwrap());
+    let hook = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", hook.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in hook.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            write!(stream, "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+        }
+    });
+    let e = Env::new();
+    e.ok(&["--user", "alice", "webhooks", "add", "--kind", "rule_change", "--url", &url, "--department", "audit"]);
+    let rule = e.dir.join("r.toml");
+    std::fs::write(&rule, "id = \"R-RD\"\ntitle = \"phones\"\nwhen = \"any(item: item.hs4 == \\\"8517\\\")\"\n")
+        .unwrap();
+    e.ok(&["--user", "alice", "rules", "add", rule.to_str().unwrap()]);
+    assert!(e.ok(&["webhooks", "deliver", "--once"]).contains("1 deliveries attempted"));
+    let d: serde_json::Value = serde_json::from_str(&e.ok(&["webhooks", "deliveries", "--format", "json"])).unwrap();
+    assert_eq!((d[0]["status"].as_str(), d[0]["last_status"].as_u64()), (Some("pending"), Some(307)), "{d}");
+    assert!(elsewhere.accept().is_err(), "the redirect target got a connection");
+}
