@@ -182,6 +182,7 @@ pub fn serve(
     at: &riskgate_app::app::StoreAt,
     addr: SocketAddr,
     schedule: Option<retrain::Schedule>,
+    integrity_every: Option<Duration>,
     events: Emitter,
 ) -> Result<()> {
     // The store opens (and, for PostgreSQL, connects) before the runtime
@@ -191,6 +192,12 @@ pub fn serve(
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let retrainer = match schedule {
         Some(s) => Some(retrain::spawn(at.clone(), s, state.clone(), rt.handle().clone(), stop.clone())?),
+        None => None,
+    };
+    let notifier = match integrity_every {
+        Some(every) => {
+            Some(retrain::spawn_integrity(at.clone(), every, state.clone(), rt.handle().clone(), stop.clone())?)
+        }
         None => None,
     };
     rt.block_on(async {
@@ -210,7 +217,7 @@ pub fn serve(
     // not installed; then dropping the last senders ends the threads and
     // the writer checkpoints first.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(t) = retrainer {
+    for t in [retrainer, notifier].into_iter().flatten() {
         let _ = t.join();
     }
     drop(state);

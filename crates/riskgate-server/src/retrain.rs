@@ -1,5 +1,7 @@
-//! Scheduled retraining inside `riskgate serve` (issue 3: "serve can
-//! retrain on a schedule without pausing screening").
+//! Scheduled jobs inside `riskgate serve`: retraining (issue 3: "serve can
+//! retrain on a schedule without pausing screening") and the integrity
+//! notification that pushes new or raised warnings to supervisors
+//! ([`spawn_integrity`]).
 //!
 //! A thread of its own, on its own store connection, replays the store and
 //! trains a new model every period; the screening thread keeps screening
@@ -111,6 +113,58 @@ pub fn spawn(
                 }
                 Ok(None) => eprintln!("retrain: not enough controls with outcomes yet; next try in one period"),
                 Err(e) => eprintln!("retrain: failed: {e:#}"),
+            }
+        }
+    })?)
+}
+
+/// One integrity notification: the report is computed on a connection of
+/// its own (screening goes on meanwhile), then the level changes are
+/// recorded and each new or raised warning pushed to supervisors on the
+/// screening thread, in the scheduler's name (`notify_warnings`: a warning
+/// already notified is not sent again). Answers how many were new.
+pub async fn notify_once(at: &StoreAt, state: &AppState) -> Result<usize> {
+    let at = at.clone();
+    let report = tokio::task::spawn_blocking(move || -> Result<riskgate_integrity::Report> {
+        let store = at.open_store()?;
+        let input = riskgate_app::integrity::load_input(store.as_ref(), None, None, None)?;
+        Ok(riskgate_integrity::compute(&input, &riskgate_integrity::Config::default()))
+    })
+    .await??;
+    let entries = state
+        .write(move |live| {
+            let user = std::mem::replace(&mut live.app.user, SCHEDULER.into());
+            let office = live.app.office.take();
+            let r = riskgate_app::integrity::notify_warnings(&mut live.app, &report);
+            live.app.user = user;
+            live.app.office = office;
+            Ok(r?)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!(e.0.message.clone()))?;
+    Ok(entries.len())
+}
+
+/// Runs the integrity notification every `every` until `stop` is set.
+pub fn spawn_integrity(
+    at: StoreAt,
+    every: Duration,
+    state: AppState,
+    handle: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new().name("integrity".into()).spawn(move || {
+        let mut next = Instant::now() + every;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() < next {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            next = Instant::now() + every;
+            match handle.block_on(notify_once(&at, &state)) {
+                Ok(0) => {}
+                Ok(n) => eprintln!("integrity: {n} new or raised warnings pushed to supervisors"),
+                Err(e) => eprintln!("integrity: notification failed: {e:#}"),
             }
         }
     })?)

@@ -225,6 +225,11 @@ enum Command {
         /// Make each retrained model active at once instead of shadow.
         #[arg(long, requires = "retrain_every")]
         retrain_activate: bool,
+        /// Compute the integrity indicators every period (30s, 15m, 24h, 7d)
+        /// and push each new or raised warning to the supervisors' inbox and
+        /// event namespace (as `riskgate integrity notify` does).
+        #[arg(long, value_parser = server::retrain::parse_period)]
+        integrity_every: Option<std::time::Duration>,
     },
     /// Accounts of people and machines: add, list, disable.
     Users {
@@ -1187,9 +1192,9 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(if r.ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { addr, retrain_every, retrain_activate } => {
+        Command::Serve { addr, retrain_every, retrain_activate, integrity_every } => {
             let schedule = retrain_every.map(|every| server::retrain::Schedule { every, activate: retrain_activate });
-            server::serve(&at, addr, schedule, emitter.clone())?;
+            server::serve(&at, addr, schedule, integrity_every, emitter.clone())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),

@@ -654,7 +654,12 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
 
 /// Officers complete the live controls of a screened world (with the
 /// overrides they make first); returns the ranked officers.
-fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_json::Value>) {
+/// The planted colluders, the ranked officers, and what the scheduled
+/// notification of `serve --integrity-every` did: warnings pushed by a first
+/// run, by a second run, and the subjects of the events sent.
+type IntegrityRun = (Vec<String>, Vec<serde_json::Value>, (usize, usize, Vec<String>));
+
+fn integrity_of_world(seed: u64, colluders: usize) -> IntegrityRun {
     let e = Env::new();
     // Scale 0.2 (about 1,000 completed controls): at 0.1 a loud colluder may
     // have two or three bent controls, and the time indicators no longer
@@ -679,12 +684,26 @@ fn integrity_of_world(seed: u64, colluders: usize) -> (Vec<String>, Vec<serde_js
         .collect();
     let v: serde_json::Value =
         serde_json::from_str(&e.ok_as("supervisor", &["integrity", "officers", "--format", "json"])).unwrap();
-    (planted, v["officers"].as_array().unwrap().clone())
+    (planted, v["officers"].as_array().unwrap().clone(), scheduled_notification(&e.data()))
+}
+
+/// Two runs of the scheduled integrity notification on the store at `data`,
+/// with the server's threads in process and a recording event sink.
+fn scheduled_notification(data: &std::path::Path) -> (usize, usize, Vec<String>) {
+    let at = riskgate_app::StoreAt::Sqlite(data.to_path_buf());
+    let events = std::sync::Arc::new(riskgate_app::events::Recorder::default());
+    let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new("t", events.clone())).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = rt.block_on(riskgate_server::retrain::notify_once(&at, &state)).unwrap();
+    let second = rt.block_on(riskgate_server::retrain::notify_once(&at, &state)).unwrap();
+    drop(state);
+    writer.join().unwrap();
+    (first, second, events.take().into_iter().map(|e| e.subject).collect())
 }
 
 #[test]
 fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
-    let (planted, ranked) = integrity_of_world(6, 4);
+    let (planted, ranked, (first, second, subjects)) = integrity_of_world(6, 4);
     assert_eq!(planted.len(), 4);
     let top: Vec<&str> = ranked.iter().take(10).map(|r| r["officer"].as_str().unwrap()).collect();
     // Three of four: one of the four has only a few bent controls in this
@@ -695,9 +714,16 @@ fn planted_colluders_rank_at_the_top_and_an_honest_world_raises_no_warning() {
         ranked.iter().filter(|r| r["level"] == "warning").map(|r| r["officer"].as_str().unwrap()).collect();
     assert!(warned.iter().all(|w| planted.iter().any(|c| c == w)), "honest officers warned: {warned:?}");
     assert!(warned.len() >= 2, "{warned:?}");
-    let (none, ranked) = integrity_of_world(6, 0);
+    // `serve --integrity-every`: the first run pushes every warning (officers,
+    // posts, units) once, on the supervisors' namespace only; the next run
+    // finds nothing new.
+    assert!(first >= warned.len() && second == 0, "first run {first}, second {second}, {warned:?}");
+    assert_eq!(subjects.len(), first, "{subjects:?}");
+    assert!(subjects.iter().all(|s| s == "t-supervisor.integrity.warning"), "{subjects:?}");
+    let (none, ranked, (first, _, subjects)) = integrity_of_world(6, 0);
     assert!(none.is_empty());
     assert!(ranked.iter().all(|r| r["level"] != "warning"), "{:#?}", ranked[0]);
+    assert!(first == 0 && subjects.is_empty(), "an honest world pushes no warning: {subjects:?}");
 }
 
 /// `serve --retrain-every` trains on a thread of its own and registers the
