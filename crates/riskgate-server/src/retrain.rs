@@ -85,35 +85,48 @@ pub fn spawn(
     handle: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    Ok(std::thread::Builder::new().name("retrain".into()).spawn(move || {
-        let mut next = Instant::now() + schedule.every;
+    periodic("retrain", schedule.every, stop, move || {
+        let t = Instant::now();
+        match retrain_once(&at, &schedule) {
+            Ok(Some((id, e))) => {
+                let swap = state.write(|live| {
+                    riskgate_app::model::install(live.app.store.as_ref(), &mut live.app.engine)?;
+                    Ok(())
+                });
+                match handle.block_on(swap) {
+                    Ok(()) => eprintln!(
+                        "retrain: model {id} ({}) in {:.1} s, evaluation AUC {:.3} on {} later controls",
+                        if schedule.activate { "active" } else { "shadow" },
+                        t.elapsed().as_secs_f64(),
+                        e.auc,
+                        e.eval_rows
+                    ),
+                    Err(e) => eprintln!("retrain: model {id} registered but not installed: {}", e.0.message),
+                }
+            }
+            Ok(None) => eprintln!("retrain: not enough controls with outcomes yet; next try in one period"),
+            Err(e) => eprintln!("retrain: failed: {e:#}"),
+        }
+    })
+}
+
+/// A thread named `name` that runs `job` every `every` (the first time one
+/// period after it starts) until `stop` is set.
+fn periodic(
+    name: &str,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    mut job: impl FnMut() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new().name(name.into()).spawn(move || {
+        let mut next = Instant::now() + every;
         while !stop.load(Ordering::Relaxed) {
             if Instant::now() < next {
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
-            next = Instant::now() + schedule.every;
-            let t = Instant::now();
-            match retrain_once(&at, &schedule) {
-                Ok(Some((id, e))) => {
-                    let swap = state.write(|live| {
-                        riskgate_app::model::install(live.app.store.as_ref(), &mut live.app.engine)?;
-                        Ok(())
-                    });
-                    match handle.block_on(swap) {
-                        Ok(()) => eprintln!(
-                            "retrain: model {id} ({}) in {:.1} s, evaluation AUC {:.3} on {} later controls",
-                            if schedule.activate { "active" } else { "shadow" },
-                            t.elapsed().as_secs_f64(),
-                            e.auc,
-                            e.eval_rows
-                        ),
-                        Err(e) => eprintln!("retrain: model {id} registered but not installed: {}", e.0.message),
-                    }
-                }
-                Ok(None) => eprintln!("retrain: not enough controls with outcomes yet; next try in one period"),
-                Err(e) => eprintln!("retrain: failed: {e:#}"),
-            }
+            next = Instant::now() + every;
+            job();
         }
     })?)
 }
@@ -153,21 +166,11 @@ pub fn spawn_integrity(
     handle: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    Ok(std::thread::Builder::new().name("integrity".into()).spawn(move || {
-        let mut next = Instant::now() + every;
-        while !stop.load(Ordering::Relaxed) {
-            if Instant::now() < next {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-            next = Instant::now() + every;
-            match handle.block_on(notify_once(&at, &state)) {
-                Ok(0) => {}
-                Ok(n) => eprintln!("integrity: {n} new or raised warnings pushed to supervisors"),
-                Err(e) => eprintln!("integrity: notification failed: {e:#}"),
-            }
-        }
-    })?)
+    periodic("integrity", every, stop, move || match handle.block_on(notify_once(&at, &state)) {
+        Ok(0) => {}
+        Ok(n) => eprintln!("integrity: {n} new or raised warnings pushed to supervisors"),
+        Err(e) => eprintln!("integrity: notification failed: {e:#}"),
+    })
 }
 
 #[cfg(test)]
