@@ -267,6 +267,28 @@ impl Window {
     fn mandatory_rate(&self) -> f64 {
         if self.recent.is_empty() { 0.0 } else { self.mandatory as f64 / self.recent.len() as f64 }
     }
+
+    /// The share of traffic the score may select next: what mandatory rules
+    /// and the random draw leave of `total`, corrected (once the window holds
+    /// 50 decisions) by the gap between target and realised rate and by the
+    /// controls owed, within `[0, max]`.
+    fn budget(&self, cfg: &SelectivityConfig, total: f64, max: f64) -> f64 {
+        let base = (total - cfg.random_rate - self.mandatory_rate()).max(0.0);
+        if self.len() < 50 {
+            return base;
+        }
+        let owed = self.owed / self.len().max(100) as f64;
+        (base + cfg.gain * (total - self.realised_rate()) + cfg.integral_gain * owed).clamp(0.0, max)
+    }
+}
+
+/// The window of `key`, created on first use (no allocation once it exists:
+/// this runs for every declaration).
+fn window<'a>(windows: &'a mut HashMap<String, Window>, key: &str) -> &'a mut Window {
+    if !windows.contains_key(key) {
+        windows.insert(key.to_string(), Window::default());
+    }
+    windows.get_mut(key).expect("inserted above")
 }
 
 /// The lane chosen and why.
@@ -306,23 +328,12 @@ impl Selectivity {
         let target = cfg.target(office);
         let total = target.total();
         let red_share = if total > 0.0 { target.red / total } else { 0.5 };
-        if !self.offices.contains_key(office) {
-            self.offices.insert(office.to_string(), Window::default());
-        }
-        let w = self.offices.get_mut(office).expect("inserted above");
+        let w = window(&mut self.offices, office);
         // The gap to close is always the office's own; a young office only
         // borrows the national window's ranking distribution.
-        let own = (w.len(), w.realised_rate(), w.owed / w.len().max(100) as f64, w.mandatory_rate());
+        let budget = w.budget(cfg, total, total * 2.0);
         let use_national = w.len() < cfg.warmup;
         let win = if use_national { &mut self.national } else { w };
-        // Budget for the score: what mandatory rules and the random draw
-        // leave of the target, corrected by the realised rates' gaps.
-        let base_budget = (total - cfg.random_rate - own.3).max(0.0);
-        let budget = if own.0 >= 50 {
-            (base_budget + cfg.gain * (total - own.1) + cfg.integral_gain * own.2).clamp(0.0, total * 2.0)
-        } else {
-            base_budget
-        };
         let threshold = if win.len() < 20 { 0.5 } else { win.upper_quantile(budget) };
         let red_threshold = if win.len() < 20 { 0.8 } else { win.upper_quantile(budget * red_share) };
         let explore = match cfg.exploration {
@@ -334,7 +345,7 @@ impl Selectivity {
             self.lane(cfg, declaration_id, ranking, forced, (threshold, red_threshold, explore), total, red_share);
         let flags =
             if sel.channel.is_control() { F_CONTROLLED } else { 0 } | if forced.is_some() { F_MANDATORY } else { 0 };
-        let w = self.offices.get_mut(office).expect("inserted above");
+        let w = window(&mut self.offices, office);
         w.push(ranking, flags, cfg.window);
         w.settle(total, sel.channel.is_control(), cfg.window);
         self.national.push(ranking, flags, cfg.window);
@@ -356,17 +367,10 @@ impl Selectivity {
     ) -> Selection {
         let total = target.total();
         let red_share = if total > 0.0 { target.red / total } else { 0.5 };
-        let p = self.pools.entry(pool.to_string()).or_default();
-        let own = (p.len(), p.realised_rate(), p.owed / p.len().max(100) as f64, p.mandatory_rate());
+        let p = window(&mut self.pools, pool);
         // As per office, but the correction may reach the ceiling: an office
         // held at its ceiling leaves its share to the others.
-        let base_budget = (total - cfg.random_rate - own.3).max(0.0);
-        let budget = if own.0 >= 50 {
-            (base_budget + cfg.gain * (total - own.1) + cfg.integral_gain * own.2)
-                .clamp(0.0, total * cfg.ceiling.max(2.0))
-        } else {
-            base_budget
-        };
+        let budget = p.budget(cfg, total, total * cfg.ceiling.max(2.0));
         let (mut threshold, red_threshold) =
             if p.len() < 20 { (0.5, 0.8) } else { (p.upper_quantile(budget), p.upper_quantile(budget * red_share)) };
         let explore = match cfg.exploration {
@@ -374,7 +378,7 @@ impl Selectivity {
             e => e.probability(cfg.random_rate, p.rank_of(ranking)),
         };
         // The office's floor and ceiling, once it has a history of its own.
-        let w = self.offices.entry(office.to_string()).or_default();
+        let w = window(&mut self.offices, office);
         if w.len() >= cfg.warmup {
             let rate = w.realised_rate();
             if rate >= cfg.ceiling * total {
@@ -430,11 +434,10 @@ impl Selectivity {
         flags: u8,
     ) {
         let controlled = flags & F_CONTROLLED != 0;
-        let p = self.pools.entry(pool.to_string()).or_default();
+        let p = window(&mut self.pools, pool);
         p.push(ranking, flags, cfg.window);
         p.settle(total, controlled, cfg.window);
-        let w = self.offices.entry(office.to_string()).or_default();
-        w.push(ranking, flags, cfg.window);
+        window(&mut self.offices, office).push(ranking, flags, cfg.window);
         self.national.push(ranking, flags, cfg.window);
     }
 
@@ -443,10 +446,9 @@ impl Selectivity {
     pub fn replay(&mut self, cfg: &SelectivityConfig, office: &str, ranking: f64, controlled: bool, mandatory: bool) {
         let flags = if controlled { F_CONTROLLED } else { 0 } | if mandatory { F_MANDATORY } else { 0 };
         if let Some((pool, target)) = cfg.pool(office) {
-            let pool = pool.to_string();
-            return self.record_pooled(cfg, office, &pool, target.total(), ranking, flags);
+            return self.record_pooled(cfg, office, pool, target.total(), ranking, flags);
         }
-        let w = self.offices.entry(office.to_string()).or_default();
+        let w = window(&mut self.offices, office);
         w.push(ranking, flags, cfg.window);
         w.settle(cfg.target(office).total(), controlled, cfg.window);
         self.national.push(ranking, flags, cfg.window);
