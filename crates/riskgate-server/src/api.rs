@@ -696,7 +696,17 @@ async fn as_caller<T: Send + 'static>(
     p: &Principal,
     f: impl FnOnce(&mut riskgate_app::app::App) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    let (user, office) = (p.username.clone(), p.office.clone());
+    as_user(state, p.username.clone(), p.office.clone(), f).await
+}
+
+/// Runs `f` on the screening thread with the app acting as `user` of
+/// `office` (a caller, or the scheduler), then restores the app's own.
+pub(crate) async fn as_user<T: Send + 'static>(
+    state: &AppState,
+    user: String,
+    office: Option<String>,
+    f: impl FnOnce(&mut riskgate_app::app::App) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
     state
         .write(move |live| {
             let before = std::mem::replace(&mut live.app.user, user);

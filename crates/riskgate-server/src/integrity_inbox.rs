@@ -13,10 +13,26 @@ use riskgate_integrity::{Config, compute};
 use serde_json::json;
 
 use crate::answers::{Inbox, NewWarnings};
-use crate::api::{OfficeQuery, office_scope};
+use crate::api::{OfficeQuery, as_user, office_scope};
 use crate::auth::{Caller, Perm};
 use crate::error::ApiResult;
-use riskgate_app::integrity::{inbox as read_inbox, load_input, notify_warnings};
+use crate::state::AppState;
+use riskgate_app::integrity::{InboxEntry, inbox as read_inbox, load_input, notify_warnings};
+
+/// One notification run in `user`'s name: the report is computed on a
+/// reader thread (screening goes on meanwhile), then the level changes are
+/// recorded and each new or raised warning pushed to supervisors on the
+/// screening thread (`notify_warnings`: one already notified is not sent
+/// again). The HTTP `notify` and `serve --integrity-every` both run this.
+pub(crate) async fn notify_as(state: &AppState, user: String, office: Option<String>) -> ApiResult<Vec<InboxEntry>> {
+    let report = state
+        .read(|s| {
+            let input = load_input(s, None, None, None)?;
+            Ok(compute(&input, &Config::default()))
+        })
+        .await?;
+    as_user(state, user, office, move |app| Ok(notify_warnings(app, &report)?)).await
+}
 
 /// Notify supervisors of new or raised integrity warnings.
 ///
@@ -29,21 +45,7 @@ use riskgate_app::integrity::{inbox as read_inbox, load_input, notify_warnings};
 pub async fn notify(Caller(state, p): Caller) -> ApiResult<Json<NewWarnings>> {
     p.require(Perm::ReadActions)?;
     let scope = office_scope(&p, &state.offices(), &None)?;
-    let (user, office) = (p.username.clone(), p.office.clone());
-    let entries = state
-        .write(move |live| {
-            let before = std::mem::replace(&mut live.app.user, user);
-            let before_office = std::mem::replace(&mut live.app.office, office);
-            let r = (|| -> anyhow::Result<_> {
-                let input = load_input(live.app.store.as_ref(), None, None, None)?;
-                let report = compute(&input, &Config::default());
-                notify_warnings(&mut live.app, &report)
-            })();
-            live.app.user = before;
-            live.app.office = before_office;
-            Ok(r?)
-        })
-        .await?;
+    let entries = notify_as(&state, p.username.clone(), p.office.clone()).await?;
     let shown: Vec<_> =
         entries.into_iter().filter(|e| scope.as_ref().is_none_or(|sc| sc.contains(&e.office))).collect();
     Ok(Json(NewWarnings { new_warnings: shown }))

@@ -195,9 +195,7 @@ pub fn serve(
         None => None,
     };
     let notifier = match integrity_every {
-        Some(every) => {
-            Some(retrain::spawn_integrity(at.clone(), every, state.clone(), rt.handle().clone(), stop.clone())?)
-        }
+        Some(every) => Some(retrain::spawn_integrity(every, state.clone(), rt.handle().clone(), stop.clone())?),
         None => None,
     };
     rt.block_on(async {

@@ -131,28 +131,11 @@ fn periodic(
     })?)
 }
 
-/// One integrity notification: the report is computed on a connection of
-/// its own (screening goes on meanwhile), then the level changes are
-/// recorded and each new or raised warning pushed to supervisors on the
-/// screening thread, in the scheduler's name (`notify_warnings`: a warning
-/// already notified is not sent again). Answers how many were new.
-pub async fn notify_once(at: &StoreAt, state: &AppState) -> Result<usize> {
-    let at = at.clone();
-    let report = tokio::task::spawn_blocking(move || -> Result<riskgate_integrity::Report> {
-        let store = at.open_store()?;
-        let input = riskgate_app::integrity::load_input(store.as_ref(), None, None, None)?;
-        Ok(riskgate_integrity::compute(&input, &riskgate_integrity::Config::default()))
-    })
-    .await??;
-    let entries = state
-        .write(move |live| {
-            let user = std::mem::replace(&mut live.app.user, SCHEDULER.into());
-            let office = live.app.office.take();
-            let r = riskgate_app::integrity::notify_warnings(&mut live.app, &report);
-            live.app.user = user;
-            live.app.office = office;
-            Ok(r?)
-        })
+/// One integrity notification in the scheduler's name
+/// (`integrity_inbox::notify_as`, as `POST /integrity/notify` runs it).
+/// Answers how many warnings were new or raised.
+pub async fn notify_once(state: &AppState) -> Result<usize> {
+    let entries = crate::integrity_inbox::notify_as(state, SCHEDULER.into(), None)
         .await
         .map_err(|e| anyhow::anyhow!(e.0.message.clone()))?;
     Ok(entries.len())
@@ -160,13 +143,12 @@ pub async fn notify_once(at: &StoreAt, state: &AppState) -> Result<usize> {
 
 /// Runs the integrity notification every `every` until `stop` is set.
 pub fn spawn_integrity(
-    at: StoreAt,
     every: Duration,
     state: AppState,
     handle: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    periodic("integrity", every, stop, move || match handle.block_on(notify_once(&at, &state)) {
+    periodic("integrity", every, stop, move || match handle.block_on(notify_once(&state)) {
         Ok(0) => {}
         Ok(n) => eprintln!("integrity: {n} new or raised warnings pushed to supervisors"),
         Err(e) => eprintln!("integrity: notification failed: {e:#}"),

@@ -694,8 +694,8 @@ fn scheduled_notification(data: &std::path::Path) -> (usize, usize, Vec<String>)
     let events = std::sync::Arc::new(riskgate_app::events::Recorder::default());
     let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new("t", events.clone())).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let first = rt.block_on(riskgate_server::retrain::notify_once(&at, &state)).unwrap();
-    let second = rt.block_on(riskgate_server::retrain::notify_once(&at, &state)).unwrap();
+    let first = rt.block_on(riskgate_server::retrain::notify_once(&state)).unwrap();
+    let second = rt.block_on(riskgate_server::retrain::notify_once(&state)).unwrap();
     drop(state);
     writer.join().unwrap();
     (first, second, events.take().into_iter().map(|e| e.subject).collect())
