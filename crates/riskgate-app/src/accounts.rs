@@ -78,6 +78,13 @@ pub enum Perm {
     ManageAccounts,
     /// `/metrics`: request counts by route, lanes, rule hits (monitoring).
     ReadMetrics,
+    /// Cases the caller may see, and taking the steps their role allows on
+    /// them (the department's own steps, closing, notes: `cases::Actor`).
+    ReadCases,
+    /// Open a case by hand (integrity cases: integrity supervisors only).
+    OpenCase,
+    /// Escalate the overdue cases of the caller's offices.
+    EscalateCases,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -102,6 +109,9 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         ReadActions => matches!(role, IntegritySupervisor | Admin),
         ManageAccounts => matches!(role, Admin),
         ReadMetrics => matches!(role, Admin | Machine),
+        ReadCases => !matches!(role, Admin | Machine),
+        OpenCase => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | IntegritySupervisor),
+        EscalateCases => matches!(role, DistrictManager | HqManager),
     }
 }
 
@@ -114,7 +124,9 @@ pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
     let need = match perm {
         SubmitDeclarations => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
-        RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts => return false,
+        RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | EscalateCases => {
+            return false;
+        }
         _ => "read",
     };
     scopes.iter().any(|s| s == need)

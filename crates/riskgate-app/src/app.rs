@@ -286,12 +286,34 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
                 "{key}: expected 1 to 25 (a multiple of the target), got {value}"
             );
         }
+        "case.accept_days" => {
+            let d: i64 = value.parse().with_context(|| format!("{key}: expected whole days, got {value:?}"))?;
+            anyhow::ensure!((1..=365).contains(&d), "{key}: expected 1 to 365 days, got {value}");
+        }
+        k if k.starts_with("case.due_days.") || k.starts_with("case.department.") => {
+            let kind = k.trim_start_matches("case.due_days.").trim_start_matches("case.department.");
+            anyhow::ensure!(
+                riskgate_core::CaseKind::parse(kind).is_some(),
+                "{key}: no case kind {kind:?} (anti_smuggling, post_clearance_audit, tariff, legal, \
+                 processing_trade, integrity)"
+            );
+            if k.starts_with("case.due_days.") {
+                let d: i64 = value.parse().with_context(|| format!("{key}: expected whole days, got {value:?}"))?;
+                anyhow::ensure!((1..=3650).contains(&d), "{key}: expected 1 to 3650 days, got {value}");
+            } else {
+                anyhow::ensure!(
+                    !value.trim().is_empty() && value.len() <= 64,
+                    "{key}: expected a department name of 1 to 64 characters"
+                );
+            }
+        }
         k if k.starts_with("target.") => {
             parse_target(value).with_context(|| key.to_string())?;
         }
         _ => anyhow::bail!(
             "unknown setting {key:?}: use seed, random_rate, exploration, window, budget, budget.floor, \
-             budget.ceiling, target.default or target.OFFICE"
+             budget.ceiling, target.default, target.OFFICE, case.accept_days, case.due_days.KIND or \
+             case.department.KIND"
         ),
     }
     Ok(())

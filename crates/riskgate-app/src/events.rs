@@ -11,7 +11,7 @@ use serde_json::json;
 /// Event kinds a webhook can subscribe to. Integrity warnings are for
 /// supervisors only and go to NATS under their own namespace, never to a
 /// department's webhook.
-pub const WEBHOOK_KINDS: [&str; 4] = ["decision", "control_task", "finding", "rule_change"];
+pub const WEBHOOK_KINDS: [&str; 5] = ["decision", "control_task", "finding", "rule_change", "case"];
 
 /// One event ready to publish: a stable id (de-duplication key), its kind,
 /// the subject and the JSON payload.
@@ -21,6 +21,9 @@ pub struct OutEvent {
     pub kind: &'static str,
     pub subject: String,
     pub payload: String,
+    /// The department the event is addressed to (cases): only that
+    /// department's webhooks receive it. `None`: every webhook of the kind.
+    pub department: Option<String>,
 }
 
 /// A subject token from free text: NATS tokens may not hold `.`, `*`, `>` or spaces.
@@ -60,6 +63,7 @@ pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -
         kind: "decision",
         subject: format!("{prefix}.decision.{}.{office}", decision.channel.as_str()),
         payload: public_decision_json(decision, decision_json)?,
+        department: None,
     }];
     if decision.channel != Channel::Green {
         let payload = json!({
@@ -77,6 +81,7 @@ pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -
             kind: "control_task",
             subject: format!("{prefix}.task.{office}"),
             payload: payload.to_string(),
+            department: None,
         });
     }
     Ok(out)
@@ -101,6 +106,7 @@ pub fn finding_event(prefix: &str, office: &str, outcome: &Outcome) -> Option<Ou
         kind: "finding",
         subject: format!("{prefix}.finding.{}", token(office)),
         payload: payload.to_string(),
+        department: None,
     })
 }
 
@@ -113,6 +119,7 @@ pub fn rule_change_event(prefix: &str, change: &str, id: &str, version: u32, act
         kind: "rule_change",
         subject: format!("{prefix}.rule.{change}"),
         payload: payload.to_string(),
+        department: None,
     }
 }
 
@@ -124,6 +131,7 @@ pub fn integrity_event(prefix: &str, kind: &str, id: &str, detail: serde_json::V
         kind: "integrity_warning",
         subject: format!("{prefix}-supervisor.integrity.{}", token(kind)),
         payload: payload.to_string(),
+        department: None,
     }
 }
 
@@ -132,7 +140,12 @@ pub fn enqueue_webhooks(store: &mut dyn Store, kinds: &[String], events: &[OutEv
     let rows: Vec<NewDelivery<'_>> = events
         .iter()
         .filter(|e| kinds.iter().any(|k| k == e.kind))
-        .map(|e| NewDelivery { event_id: &e.id, kind: e.kind, payload: &e.payload })
+        .map(|e| NewDelivery {
+            event_id: &e.id,
+            kind: e.kind,
+            payload: &e.payload,
+            department: e.department.as_deref(),
+        })
         .collect();
     if rows.is_empty() {
         return Ok(0);

@@ -350,6 +350,7 @@ pub fn check_outcomes(store: &dyn Store, rows: &Rows<Outcome>, check_officer: bo
 pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> Result<Summary> {
     let mut s = Summary::default();
     let mut findings = Vec::new();
+    let mut referrals = Vec::new();
     for chunk in rows.chunks(5_000) {
         let ids: Vec<&str> = chunk.iter().map(|o| o.declaration_id.as_str()).collect();
         let office_of: HashMap<String, String> =
@@ -362,6 +363,10 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> R
                     s.accepted += 1;
                     let office = office_of.get(&o.declaration_id).map_or("", String::as_str);
                     findings.extend(crate::events::finding_event(&app.events.prefix, office, o));
+                    // Screened (live) declarations only: history is not referred again.
+                    if office_of.contains_key(&o.declaration_id) {
+                        referrals.push((o.clone(), office.to_string()));
+                    }
                 }
                 OutcomeStored::Duplicate => s.duplicates += 1,
             }
@@ -373,20 +378,40 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> R
     app.store.append_action(&action)?;
     app.checkpoint()?;
     app.emit(&findings)?;
+    for (o, office) in referrals {
+        crate::cases::refer_outcome(app, &o, &office)?;
+    }
     Ok(s)
 }
 
+/// The release gate (M1): a release names a declaration that was screened
+/// and whose control, if it has one, is no longer open (completed, or
+/// overridden to green). A declaration stored as history was never screened.
 pub fn check_releases(store: &dyn Store, rows: &Rows<Release>) -> Result<Vec<RecordError>> {
     let mut errors = Vec::new();
     for chunk in rows.chunks(5_000) {
         let ids: Vec<&str> = chunk.iter().map(|(_, r)| r.declaration_id.as_str()).collect();
         let known = store.known(&ids)?;
-        errors.extend(
-            chunk
-                .iter()
-                .filter(|(_, r)| !known.contains_key(&r.declaration_id))
-                .map(|(i, r)| unknown(*i, "declaration_id", "the id of a stored declaration", &r.declaration_id)),
-        );
+        for (i, r) in chunk {
+            let id = &r.declaration_id;
+            let refusal = match known.get(id) {
+                None => Some(("the id of a stored declaration", id.clone())),
+                Some(None) => Some(("a screened declaration", format!("{id} (stored as history, never screened)"))),
+                Some(Some(d)) if d.channel != riskgate_core::Channel::Green => {
+                    let task = store.task_outcomes(id)?.task;
+                    task.filter(|t| t.status == "open").map(|_| {
+                        (
+                            "a declaration whose control is completed",
+                            format!("{id} (its {} control is still open)", d.channel.as_str()),
+                        )
+                    })
+                }
+                Some(Some(_)) => None,
+            };
+            if let Some((expected, got)) = refusal {
+                errors.push(unknown(*i, "declaration_id", expected, &got));
+            }
+        }
     }
     Ok(errors)
 }

@@ -32,9 +32,20 @@ pub fn load_input(store: &dyn Store, from: Option<i64>, to: Option<i64>, as_of: 
         .into_iter()
         .map(|o| OfficerInfo { id: o.id, office: o.office, post: o.post, post_since: o.post_since })
         .collect();
+    // A concluded case's result is stored as an outcome in the name of the
+    // department user who concluded it: not a control by an officer.
+    let case_results: HashSet<(String, String)> = store
+        .cases(&riskgate_core::CaseQuery::default())?
+        .into_iter()
+        .filter_map(|c| {
+            let by = c.history.iter().rev().find(|h| h.what == "conclude")?.by.clone();
+            Some((c.declaration_id?, by))
+        })
+        .collect();
     let controls: Vec<Control> = store
         .control_records(from, to)?
         .into_iter()
+        .filter(|c| !case_results.contains(&(c.declaration_id.clone(), c.officer.clone())))
         .map(|c| Control {
             started_at: c.decided_at.unwrap_or(c.declared_at),
             declaration_id: c.declaration_id,

@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod cases;
 pub mod error;
 pub mod events;
 pub mod explain;

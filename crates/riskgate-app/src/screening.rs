@@ -179,6 +179,7 @@ pub fn batch_events(prefix: &str, b: &Batch, rejected: bool) -> anyhow::Result<V
                 kind: "rejected",
                 subject: format!("{prefix}.rejected"),
                 payload: serde_json::json!({"declaration_id": id, "error": e}).to_string(),
+                department: None,
             }),
             Slot::Error(..) | Slot::KnownHistorical(_) | Slot::Again(_) => {}
         }

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no I/O, never reads the clock or
 //! the environment, and knows nothing of SQL, HTTP or files.
 
+pub mod case;
 pub mod currency;
 pub mod decision;
 pub mod declaration;
@@ -14,6 +15,7 @@ pub mod rng;
 pub mod rule;
 pub mod screened;
 
+pub use case::{Case, CaseEntry, CaseKind, CaseQuery, CaseResult, CaseStatus, CaseStep};
 pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};
 pub use declaration::{Declaration, Direction, Document, Item, OverseasParty, Party, TransportMode};
 pub use error::ValidationError;

@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 20] = [
+pub const ALL_PERMS: [Perm; 23] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -213,6 +213,9 @@ pub const ALL_PERMS: [Perm; 20] = [
     Perm::ReadActions,
     Perm::ManageAccounts,
     Perm::ReadMetrics,
+    Perm::ReadCases,
+    Perm::OpenCase,
+    Perm::EscalateCases,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

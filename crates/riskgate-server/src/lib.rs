@@ -11,6 +11,7 @@
 pub mod answers;
 mod api;
 pub mod auth;
+mod cases_api;
 mod console;
 mod error;
 mod integrity_api;
@@ -124,6 +125,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrity::warnings))
         .routes(routes!(integrity_inbox::inbox))
         .routes(routes!(integrity_inbox::notify))
+        .routes(routes!(cases_api::list, cases_api::open))
+        .routes(routes!(cases_api::get))
+        .routes(routes!(cases_api::step))
+        .routes(routes!(cases_api::note))
+        .routes(routes!(cases_api::escalate))
         .routes(routes!(openapi::document));
     OpenApiRouter::new()
         .nest("/api/v1", v1)

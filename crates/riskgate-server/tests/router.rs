@@ -21,6 +21,11 @@ struct Fixture {
     analyst: String,
     analyst2: String,
     officer: String,
+    /// A department user of anti-smuggling (缉私), and one of tariff.
+    smuggling: String,
+    tariff: String,
+    /// A district manager of 2200.
+    manager: String,
     _writer: std::thread::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -42,17 +47,21 @@ fn fixture() -> Fixture {
     let officer = Officer::from_json(&json!({"id":"E1","name":"王","office":"2201","post":"inspection"})).unwrap();
     imports::commit_officers(&mut app, &[officer], "test").unwrap();
     let mut tokens = Vec::new();
-    for (name, role, office) in [
-        ("machine", "machine", None),
-        ("ana", "risk_analyst", None),
-        ("ana2", "risk_analyst", None),
-        ("E1", "field_officer", Some("2201")),
+    for (name, role, office, department) in [
+        ("machine", "machine", None, None),
+        ("ana", "risk_analyst", None, None),
+        ("ana2", "risk_analyst", None, None),
+        ("E1", "field_officer", Some("2201"), None),
+        ("smug", "department_user", None, Some("anti_smuggling")),
+        ("tar", "department_user", None, Some("tariff")),
+        ("dm", "district_manager", Some("2200"), None),
     ] {
         let n = accounts::NewUser {
             username: name,
             password: "correct horse",
             role,
             office: office.map(str::to_string),
+            department: department.map(str::to_string),
             ..Default::default()
         };
         accounts::add_user(app.store.as_mut(), "setup", n).unwrap();
@@ -92,6 +101,9 @@ fn fixture() -> Fixture {
         analyst: tokens[1].clone(),
         analyst2: tokens[2].clone(),
         officer: tokens[3].clone(),
+        smuggling: tokens[4].clone(),
+        tariff: tokens[5].clone(),
+        manager: tokens[6].clone(),
         _writer: writer,
         _dir: dir,
     }
@@ -207,7 +219,9 @@ async fn rule_changes_and_outcomes_emit_like_the_cli() {
     assert!(ids.contains(&"control_task:BIG".to_string()), "{ids:?}");
     assert!(ids.iter().any(|i| i.starts_with("finding:BIG:")), "an outcome with a finding emits: {ids:?}");
     let delivered: Vec<String> = f.deliveries().into_iter().map(|(k, _)| k).collect();
-    for kind in riskgate_app::events::WEBHOOK_KINDS {
+    // Case events go to the owning department's webhooks only (see
+    // `a_seizure_is_referred_concluded_and_fed_back`).
+    for kind in riskgate_app::events::WEBHOOK_KINDS.iter().filter(|k| **k != "case") {
         assert!(delivered.iter().any(|k| k == kind), "no {kind} delivery in {delivered:?}");
     }
     let actions = f.action_kinds();
@@ -548,4 +562,179 @@ async fn out_of_range_dates_and_malformed_requests_get_the_json_envelope() {
         let got = (s.as_u16(), a["error"]["code"].as_str().unwrap_or(""), a["error"]["field"].as_str());
         assert_eq!(got, (status, code, field), "{method} {uri}: {a}");
     }
+}
+
+/// Issue 11's scenario, end to end through the API: a seizure at the border
+/// opens an anti-smuggling referral by itself; the anti-smuggling
+/// department sees it in its inbox (tariff does not), accepts, starts and
+/// concludes it with a result; the result comes back as an outcome, so the
+/// deterrence KPI, the rule's statistics and the trader's history change;
+/// a manager closes it; every step is in the action log and emitted as an
+/// event delivered to that department's webhook only. Then the release gate
+/// and escalation of an overdue case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seizure_is_referred_concluded_and_fed_back() {
+    let f = fixture();
+    {
+        let mut app = App::open_at(&f.at, "setup").unwrap();
+        webhooks::add(&mut app, "case", "http://127.0.0.1:9/smuggling", "anti_smuggling").unwrap();
+    }
+    let rule = json!({"id": "R-1", "title": "big", "weight": 0.9, "channel": "red",
+                      "when": "total_value_cny > 500000"});
+    assert_eq!(f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await.0, StatusCode::CREATED);
+    assert_eq!(f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst2, None).await.0, StatusCode::OK);
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG", 900_000.0))).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    let trader = {
+        let (_, d) = f.call("GET", "/api/v1/declarations/BIG", &f.analyst, None).await;
+        d["declaration"]["trader"]["id"].as_str().unwrap_or_else(|| panic!("{d}")).to_string()
+    };
+    let figure = |k: &Value, key: &str| -> Value {
+        let hq = k["units"].as_array().unwrap().iter().find(|u| u["code"] == "0000").unwrap().clone();
+        hq["figures"].as_array().unwrap().iter().find(|x| x["key"] == key).unwrap().clone()
+    };
+    let rule_revenue = |r: &Value| -> f64 {
+        r["rules"].as_array().unwrap().iter().find(|x| x["id"] == "R-1").unwrap()["revenue_cny"].as_f64().unwrap()
+    };
+    let trader_history = || {
+        let app = App::open_at(&f.at, "check").unwrap();
+        let h = app.engine.context.traders.get(&trader).cloned().unwrap_or_default();
+        (h.findings, h.revenue_cny)
+    };
+
+    // A seizure without a smuggling finding yet: the border control.
+    let outcome = json!({"control": "physical", "result": "finding", "findings": ["undervaluation"],
+                         "additional_duty": 100.0, "seizure": true});
+    let (status, o) = f.call("POST", "/api/v1/controls/BIG/outcome", &f.officer, Some(outcome)).await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    let (_, k) = f.call("GET", "/api/v1/kpis", &f.analyst, None).await;
+    assert_eq!(figure(&k, "smuggling_deterrence_rate")["numerator"], 0.0, "{k}");
+    let (_, r) = f.call("GET", "/api/v1/rules", &f.analyst, None).await;
+    assert_eq!(rule_revenue(&r), 100.0, "{r}");
+    let before = trader_history();
+
+    // The referral is in anti-smuggling's inbox, not tariff's; the office sees it too.
+    let (status, l) = f.call("GET", "/api/v1/cases", &f.smuggling, None).await;
+    assert_eq!(status, StatusCode::OK, "{l}");
+    let cases = l["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1, "{l}");
+    let c = &cases[0];
+    assert_eq!(
+        (c["kind"].as_str(), c["department"].as_str(), c["status"].as_str(), c["origin"].as_str()),
+        (Some("anti_smuggling"), Some("anti_smuggling"), Some("opened"), Some("seizure")),
+        "{c}"
+    );
+    assert_eq!((c["declaration_id"].as_str(), c["office"].as_str()), (Some("BIG"), Some("2201")));
+    assert_eq!(c["enterprise"].as_str(), Some(trader.as_str()));
+    let id = c["id"].as_i64().unwrap();
+    let (_, l) = f.call("GET", "/api/v1/cases", &f.tariff, None).await;
+    assert_eq!(l["cases"].as_array().map(Vec::len), Some(0), "tariff does not see anti-smuggling's case: {l}");
+    let (status, _) = f.call("GET", &format!("/api/v1/cases/{id}"), &f.tariff, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, l) = f.call("GET", "/api/v1/cases?declaration_id=BIG", &f.officer, None).await;
+    assert_eq!((status, l["cases"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{l}");
+
+    // Only the owning department takes its steps, in order.
+    let url = |step: &str| format!("/api/v1/cases/{id}/{step}");
+    let (status, e) = f.call("POST", &url("accept"), &f.officer, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    let (status, e) = f.call("POST", &url("conclude"), &f.smuggling, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an opened case is accepted first: {e}");
+    let (status, e) = f.call("POST", &url("reject"), &f.smuggling, Some(json!({}))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("note")), "{e}");
+    let (status, c) = f.call("POST", &url("accept"), &f.smuggling, Some(json!({"version": 1}))).await;
+    assert_eq!(
+        (status, c["status"].as_str(), c["assignee"].as_str()),
+        (StatusCode::OK, Some("accepted"), Some("smug"))
+    );
+    let (status, e) = f.call("POST", &url("start"), &f.smuggling, Some(json!({"version": 1}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a stale version is refused: {e}");
+    assert_eq!(f.call("POST", &url("start"), &f.smuggling, Some(json!({}))).await.0, StatusCode::OK);
+    let (status, c) =
+        f.call("POST", &format!("/api/v1/cases/{id}/notes"), &f.officer, Some(json!({"note": "货物已封存"}))).await;
+    assert_eq!(status, StatusCode::OK, "the office adds what it knows: {c}");
+    let bad = json!({"result": {"findings": ["contraband"], "additional_duty": 5000.0, "penalty": 0.0,
+                                "seizure": true, "summary": "x"}});
+    let (status, e) = f.call("POST", &url("conclude"), &f.smuggling, Some(bad)).await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("result.findings[0]")),
+        "{e}"
+    );
+    let result = json!({"result": {"findings": ["smuggling"], "additional_duty": 5000.0, "penalty": 20000.0,
+                                   "seizure": true, "summary": "走私成立 / smuggling established"}});
+    let (status, c) = f.call("POST", &url("conclude"), &f.smuggling, Some(result)).await;
+    assert_eq!((status, c["status"].as_str()), (StatusCode::OK, Some("concluded")), "{c}");
+
+    // The result came back as an outcome: KPI, rule statistics, trader history.
+    let (_, k) = f.call("GET", "/api/v1/kpis", &f.analyst, None).await;
+    let deterrence = figure(&k, "smuggling_deterrence_rate");
+    assert_eq!((deterrence["numerator"].as_f64(), deterrence["value"].as_f64()), (Some(1.0), Some(1.0)), "{k}");
+    let (_, r) = f.call("GET", "/api/v1/rules", &f.analyst, None).await;
+    assert_eq!(rule_revenue(&r), 5100.0, "{r}");
+    let after = trader_history();
+    assert!(after.1 > before.1 && after.0 >= before.0, "trader history {before:?} → {after:?}");
+    let (_, d) = f.call("GET", "/api/v1/declarations/BIG", &f.analyst, None).await;
+    assert_eq!(d["outcomes"].as_array().map(Vec::len), Some(2), "{d}");
+
+    // A manager closes it; nothing moves a closed case.
+    assert_eq!(f.call("POST", &url("close"), &f.manager, Some(json!({}))).await.0, StatusCode::OK);
+    assert_eq!(f.call("POST", &url("return"), &f.smuggling, Some(json!({"note": "x"}))).await.0, StatusCode::CONFLICT);
+    let (_, c) = f.call("GET", &format!("/api/v1/cases/{id}"), &f.smuggling, None).await;
+    let steps: Vec<&str> = c["history"].as_array().unwrap().iter().filter_map(|h| h["what"].as_str()).collect();
+    assert_eq!(steps, ["opened", "accept", "start", "note", "conclude", "close"], "{c}");
+
+    let actions = f.action_kinds();
+    for a in ["case_open", "case_accept", "case_start", "case_note", "case_conclude", "case_close"] {
+        assert!(actions.iter().any(|k| k == a), "{a} missing from the action log: {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| *a == "record_outcome").count(), 2, "{actions:?}");
+    let ids: Vec<String> = f.events.take().into_iter().filter(|e| e.kind == "case").map(|e| e.id).collect();
+    let expected: Vec<String> = (1..=6).map(|v| format!("case:{id}:{v}")).collect();
+    assert_eq!(ids, expected);
+    let case_hooks: Vec<String> = {
+        let store = f.at.open_store().unwrap();
+        let hooks = store.webhooks().unwrap();
+        store
+            .deliveries(None, 10_000)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.kind == "case")
+            .map(|d| hooks.iter().find(|h| h.id == d.hook).unwrap().department.clone())
+            .collect()
+    };
+    assert_eq!(case_hooks.len(), 6, "{case_hooks:?}");
+    assert!(case_hooks.iter().all(|d| d == "anti_smuggling"), "only the owning department's hooks: {case_hooks:?}");
+
+    // The release gate: a declaration whose control is open is not released.
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG2", 800_000.0))).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    let release = json!({"declaration_id": "BIG2", "released_at": "2026-03-01T10:00:00+08:00"});
+    let (status, e) = f.call("POST", "/api/v1/releases", &f.machine, Some(release)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("still open"), "{e}");
+
+    // Escalation: a case past its acceptance deadline is escalated once.
+    {
+        let mut store = f.at.open_store().unwrap();
+        let mut old = store.case(id).unwrap().unwrap();
+        let past = old.opened_at - chrono::Duration::days(10);
+        old.status = riskgate_core::CaseStatus::Opened;
+        old.opened_at = past;
+        old.accept_by = past + chrono::Duration::days(3);
+        old.due_at = past + chrono::Duration::days(30);
+        old.history.truncate(1);
+        old.result = None;
+        let a = riskgate_app::app::new_action("setup", None, "case_open", "case:");
+        store.insert_case(&old, &a).unwrap();
+    }
+    let (status, l) = f.call("POST", "/api/v1/cases/escalate", &f.smuggling, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{l}");
+    let (status, l) = f.call("POST", "/api/v1/cases/escalate", &f.manager, None).await;
+    assert_eq!((status, l["cases"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{l}");
+    assert!(l["cases"][0]["escalated_at"].is_string(), "{l}");
+    let (_, l) = f.call("POST", "/api/v1/cases/escalate", &f.manager, None).await;
+    assert_eq!(l["cases"].as_array().map(Vec::len), Some(0), "escalated once: {l}");
+    let (_, l) = f.call("GET", "/api/v1/cases?overdue=true", &f.smuggling, None).await;
+    assert_eq!(l["cases"].as_array().map(Vec::len), Some(1), "overdue in the inbox: {l}");
 }

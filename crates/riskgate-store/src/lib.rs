@@ -18,8 +18,8 @@ mod sqlite;
 
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release, RuleDef,
-    RuleStatus, Screened, TaxInvoice, WorkforceRecord,
+    Case, CaseQuery, Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release,
+    RuleDef, RuleStatus, Screened, TaxInvoice, WorkforceRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -265,6 +265,8 @@ pub struct NewDelivery<'a> {
     pub event_id: &'a str,
     pub kind: &'a str,
     pub payload: &'a str,
+    /// Only the webhooks of this department (`None`: every one of the kind).
+    pub department: Option<&'a str>,
 }
 
 /// One delivery of one event to one webhook, with its attempts so far.
@@ -479,6 +481,23 @@ pub trait Store: Send + Accounts + Search {
     fn record_delivery_attempt(&mut self, id: i64, attempt: &DeliveryAttempt) -> Result<()>;
     /// Deliveries, newest first, of one webhook or of all.
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>>;
+
+    // Cases (M4, M5).
+    /// Stores a new case (its `id` is ignored; the store gives one) and logs
+    /// `action`, whose target becomes `case:ID`, in one transaction; returns the id.
+    fn insert_case(&mut self, case: &Case, action: &Action) -> Result<i64>;
+    /// Stores `case` over the version it was made from (`case.version - 1`)
+    /// and logs `action` (target `case:ID`) in one transaction; a user error
+    /// when the stored case is not that version (changed meanwhile) or unknown.
+    fn update_case(&mut self, case: &Case, action: &Action) -> Result<()>;
+    fn case(&self, id: i64) -> Result<Option<Case>>;
+    /// The cases `q` selects, newest first.
+    fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>>;
+}
+
+/// The user error of a case update that found another version stored.
+pub(crate) fn stale_case(id: i64) -> StoreError {
+    StoreError::User(format!("case {id} was changed by someone else meanwhile: read it again"))
 }
 
 /// Hash of one action-log entry chained to the previous one.

@@ -27,8 +27,8 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release, Source,
-    TaxInvoice, WorkforceRecord,
+    Case, CaseQuery, Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release,
+    Source, TaxInvoice, WorkforceRecord,
 };
 
 mod accounts;
@@ -1201,14 +1201,15 @@ impl Store for PgStore {
     fn enqueue_deliveries(&mut self, events: &[NewDelivery<'_>], now: i64) -> Result<usize> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
-        let hooks = tx.prepare("SELECT id FROM webhooks WHERE kind = $1 AND active")?;
+        let hooks =
+            tx.prepare("SELECT id FROM webhooks WHERE kind = $1 AND active AND ($2::TEXT IS NULL OR department = $2)")?;
         let ins = tx.prepare(
             "INSERT INTO webhook_deliveries (hook, event_id, kind, payload, status, attempts, next_at, created_at)
              VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) ON CONFLICT (hook, event_id) DO NOTHING",
         )?;
         let mut n = 0;
         for e in events {
-            let ids: Vec<String> = tx.query(&hooks, &[&e.kind])?.iter().map(|r| r.get(0)).collect();
+            let ids: Vec<String> = tx.query(&hooks, &[&e.kind, &e.department])?.iter().map(|r| r.get(0)).collect();
             for id in ids {
                 n += tx.execute(&ins, &[&id, &e.event_id, &e.kind, &e.payload, &now])? as usize;
             }
@@ -1250,5 +1251,65 @@ impl Store for PgStore {
             &[&hook, &(limit as i64)],
         )?;
         rows.iter().map(|r| rows::delivery(r)).collect()
+    }
+
+    fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {
+        self.ensure_month("action_log", action.at.timestamp())?;
+        let mut tx = self.conn.get_mut().transaction()?;
+        let row = tx.query_one(
+            &dollars(rows::INSERT_CASE),
+            &[
+                &i64::from(c.version),
+                &c.kind.as_str(),
+                &c.department,
+                &c.office,
+                &c.status.as_str(),
+                &c.declaration_id,
+                &c.enterprise,
+                &c.due_at.timestamp(),
+                &c.updated_at.timestamp(),
+                &"",
+            ],
+        )?;
+        let id: i64 = row.try_get(0)?;
+        tx.execute(&dollars(rows::CASE_BODY), &[&id, &json(&Case { id, ..c.clone() })])?;
+        Self::append_action_tx(&mut tx, &rows::case_action(action, id))?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn update_case(&mut self, c: &Case, action: &Action) -> Result<()> {
+        self.ensure_month("action_log", action.at.timestamp())?;
+        let mut tx = self.conn.get_mut().transaction()?;
+        let changed = tx.execute(
+            &dollars(rows::UPDATE_CASE),
+            &[
+                &c.id,
+                &i64::from(c.version),
+                &c.department,
+                &c.office,
+                &c.status.as_str(),
+                &c.due_at.timestamp(),
+                &c.updated_at.timestamp(),
+                &(i64::from(c.version) - 1),
+                &json(c),
+            ],
+        )?;
+        if changed == 0 {
+            return Err(crate::stale_case(c.id));
+        }
+        Self::append_action_tx(&mut tx, &rows::case_action(action, c.id))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn case(&self, id: i64) -> Result<Option<Case>> {
+        Ok(all(&mut self.conn.borrow_mut(), &dollars(rows::CASE), &[&id], rows::case)?.pop())
+    }
+
+    fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>> {
+        let f = rows::case_filter(q);
+        let params: Vec<&(dyn ToSql + Sync)> = f.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        all(&mut self.conn.borrow_mut(), &dollars(rows::CASES), &params, rows::case)
     }
 }

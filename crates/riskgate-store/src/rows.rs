@@ -4,7 +4,7 @@
 //! `?N` placeholders (`dollars` gives PostgreSQL's `$N`).
 
 use crate::accounts::{ApiToken, DeclarationSummary, Session, User};
-use riskgate_core::{Declaration, Office, OfficeLevel, Outcome, OutcomeKeys};
+use riskgate_core::{Case, CaseQuery, Declaration, Office, OfficeLevel, Outcome, OutcomeKeys};
 
 use crate::policy::{CountedDeclaration, CountedOutcomes, china_time, decision_of, decode, keys_by_time};
 use crate::{
@@ -500,4 +500,46 @@ pub(crate) fn declaration_summary(r: &dyn Columns) -> Result<DeclarationSummary>
         risk_level: r.text_opt(9)?,
         task_status: r.text_opt(10)?,
     })
+}
+
+// ------------------------------------------------------------------ cases
+
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (version, kind, department, office, status, declaration_id, \
+     enterprise, due_at, updated_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
+
+pub(crate) const CASE_BODY: &str = "UPDATE cases SET body = ?2 WHERE id = ?1";
+
+/// A new version over the one it was made from (`?8`), or nothing.
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET version = ?2, department = ?3, office = ?4, status = ?5, \
+     due_at = ?6, updated_at = ?7, body = ?9 WHERE id = ?1 AND version = ?8";
+
+pub(crate) const CASE: &str = "SELECT id, body FROM cases WHERE id = ?1";
+
+pub(crate) const CASES: &str = "SELECT id, body FROM cases
+     WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) AND (CAST(?2 AS TEXT) IS NULL OR department = ?2)
+       AND (CAST(?3 AS TEXT) IS NULL OR status = ?3) AND (CAST(?4 AS TEXT) IS NULL OR declaration_id = ?4)
+       AND (CAST(?5 AS TEXT) IS NULL OR enterprise = ?5)
+     ORDER BY id DESC";
+
+/// A case from (id, body): the id column is the truth.
+pub(crate) fn case(r: &dyn Columns) -> Result<Case> {
+    let mut c: Case = serde_json::from_str(&r.text(1)?)?;
+    c.id = r.int(0)?;
+    Ok(c)
+}
+
+/// The filter of [`CASES`] as its five parameters.
+pub(crate) fn case_filter(q: &CaseQuery) -> [Option<String>; 5] {
+    [
+        q.kind.map(|k| k.as_str().to_string()),
+        q.department.clone(),
+        q.status.map(|s| s.as_str().to_string()),
+        q.declaration_id.clone(),
+        q.enterprise.clone(),
+    ]
+}
+
+/// The action-log entry of a change to case `id`: its target names the case.
+pub(crate) fn case_action(action: &Action, id: i64) -> Action {
+    Action { target: format!("case:{id}"), ..action.clone() }
 }

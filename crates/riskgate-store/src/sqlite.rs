@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use riskgate_core::{
-    Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release, Source,
-    TaxInvoice, WorkforceRecord,
+    Case, CaseQuery, Decision, Declaration, Enterprise, ForexPayment, Office, Officer, Outcome, OutcomeKeys, Release,
+    Source, TaxInvoice, WorkforceRecord,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -1001,5 +1001,61 @@ impl Store for SqliteStore {
 
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
         bus::deliveries(&self.conn, hook, limit)
+    }
+
+    fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        let id: i64 = tx.query_row(
+            rows::INSERT_CASE,
+            params![
+                i64::from(c.version),
+                c.kind.as_str(),
+                c.department,
+                c.office,
+                c.status.as_str(),
+                c.declaration_id,
+                c.enterprise,
+                c.due_at.timestamp(),
+                c.updated_at.timestamp(),
+                ""
+            ],
+            |r| r.get(0),
+        )?;
+        tx.execute(rows::CASE_BODY, params![id, json(&Case { id, ..c.clone() })])?;
+        Self::append_action_tx(&tx, &rows::case_action(action, id))?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn update_case(&mut self, c: &Case, action: &Action) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let changed = tx.execute(
+            rows::UPDATE_CASE,
+            params![
+                c.id,
+                i64::from(c.version),
+                c.department,
+                c.office,
+                c.status.as_str(),
+                c.due_at.timestamp(),
+                c.updated_at.timestamp(),
+                i64::from(c.version) - 1,
+                json(c)
+            ],
+        )?;
+        if changed == 0 {
+            return Err(crate::stale_case(c.id));
+        }
+        Self::append_action_tx(&tx, &rows::case_action(action, c.id))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn case(&self, id: i64) -> Result<Option<Case>> {
+        Ok(all(&self.conn, rows::CASE, [id], rows::case)?.pop())
+    }
+
+    fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>> {
+        all(&self.conn, rows::CASES, rusqlite::params_from_iter(rows::case_filter(q)), rows::case)
     }
 }

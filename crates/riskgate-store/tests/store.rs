@@ -533,7 +533,8 @@ fn webhook_deliveries_are_once_per_event_claimed_and_tracked() {
         let b = store.backend();
         store.insert_webhook(&hook("h1", "decision"), &action(1)).unwrap();
         store.insert_webhook(&hook("h2", "finding"), &action(2)).unwrap();
-        let ev = |id: &'static str, kind: &'static str| NewDelivery { event_id: id, kind, payload: "{}" };
+        let ev =
+            |id: &'static str, kind: &'static str| NewDelivery { event_id: id, kind, payload: "{}", department: None };
         let batch = [ev("decision:A", "decision"), ev("finding:A", "finding"), ev("rule_change:R", "rule_change")];
         assert_eq!(store.enqueue_deliveries(&batch, 100).unwrap(), 2, "{b}: one per hook of the kind");
         assert_eq!(store.enqueue_deliveries(&batch, 101).unwrap(), 0, "{b}: the same events again are no-ops");
@@ -701,5 +702,76 @@ fn the_sqlite_store_files_are_created_owner_only() {
     for name in ["riskgate.db", "riskgate.db-wal", "riskgate.db-shm"] {
         let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+}
+
+fn case(kind: riskgate_core::CaseKind, department: &str, declaration: Option<&str>) -> riskgate_core::Case {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+08:00").unwrap();
+    riskgate_core::Case {
+        id: 0,
+        version: 1,
+        kind,
+        department: department.into(),
+        office: "2201".into(),
+        status: riskgate_core::CaseStatus::Opened,
+        declaration_id: declaration.map(str::to_string),
+        enterprise: Some("T1".into()),
+        officer: None,
+        origin: "manual".into(),
+        title: "移交 / referral".into(),
+        assignee: None,
+        opened_by: "alice".into(),
+        opened_at: at,
+        accept_by: at + chrono::Duration::days(3),
+        due_at: at + chrono::Duration::days(30),
+        updated_at: at,
+        escalated_at: None,
+        result: None,
+        history: vec![riskgate_core::CaseEntry { at, by: "alice".into(), what: "opened".into(), note: None }],
+    }
+}
+
+/// Cases: ids given by the store, each change over the version it was made
+/// from (a stale one is refused and nothing of it is stored), filters, and
+/// the action-log entry in the same transaction naming the case; case
+/// events reach only their department's webhooks.
+#[test]
+fn cases_are_versioned_filtered_and_logged() {
+    use riskgate_core::{CaseKind, CaseQuery, CaseStatus};
+    use riskgate_store::NewDelivery;
+    for (mut store, _dir) in stores() {
+        let b = store.backend();
+        let a = store.insert_case(&case(CaseKind::AntiSmuggling, "anti_smuggling", Some("A")), &action(1)).unwrap();
+        let t = store.insert_case(&case(CaseKind::Tariff, "tariff", None), &action(2)).unwrap();
+        assert_ne!(a, t, "{b}");
+        let mut c = store.case(a).unwrap().unwrap();
+        assert_eq!((c.id, c.version, c.declaration_id.as_deref()), (a, 1, Some("A")), "{b}");
+        c.version = 2;
+        c.status = CaseStatus::Accepted;
+        store.update_case(&c, &action(3)).unwrap();
+        let mut stale = c.clone();
+        stale.status = CaseStatus::Rejected;
+        let e = store.update_case(&stale, &action(4)).unwrap_err();
+        assert!(matches!(e, riskgate_store::StoreError::User(_)), "{b}: {e}");
+        assert_eq!(store.case(a).unwrap().unwrap().status, CaseStatus::Accepted, "{b}");
+        assert_eq!(store.case(999).unwrap(), None, "{b}");
+        let q = |q: CaseQuery| store.cases(&q).unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(q(CaseQuery::default()), vec![t, a], "{b}: newest first");
+        assert_eq!(q(CaseQuery { department: Some("tariff".into()), ..Default::default() }), vec![t], "{b}");
+        assert_eq!(q(CaseQuery { status: Some(CaseStatus::Accepted), ..Default::default() }), vec![a], "{b}");
+        assert_eq!(q(CaseQuery { kind: Some(CaseKind::Tariff), ..Default::default() }), vec![t], "{b}");
+        assert_eq!(q(CaseQuery { declaration_id: Some("A".into()), ..Default::default() }), vec![a], "{b}");
+        assert_eq!(q(CaseQuery { enterprise: Some("T9".into()), ..Default::default() }), Vec::<i64>::new(), "{b}");
+        let targets: Vec<String> = store.actions(10).unwrap().into_iter().map(|l| l.action.target).collect();
+        assert_eq!(
+            targets,
+            [format!("case:{a}"), format!("case:{t}"), format!("case:{a}")],
+            "{b}: the stale change left no entry"
+        );
+
+        store.insert_webhook(&hook("h1", "case"), &action(5)).unwrap();
+        let ev = |id: &'static str, department| NewDelivery { event_id: id, kind: "case", payload: "{}", department };
+        assert_eq!(store.enqueue_deliveries(&[ev("case:1:1", Some("anti_smuggling"))], 100).unwrap(), 0, "{b}");
+        assert_eq!(store.enqueue_deliveries(&[ev("case:2:1", Some("tax"))], 100).unwrap(), 1, "{b}");
     }
 }

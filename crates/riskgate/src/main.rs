@@ -4,6 +4,7 @@
 mod bench;
 mod bench_http;
 mod bench_integrity;
+mod cases_cli;
 mod import;
 mod jsonl;
 mod progress;
@@ -149,6 +150,13 @@ enum Command {
         /// Thresholds and rules (TOML; fields of riskgate_integrity::Config).
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+    },
+    /// Cases and referrals to departments (anti-smuggling, post-clearance
+    /// audit, tariff, legal, processing trade, integrity): list, show, open,
+    /// step, note, escalate.
+    Cases {
+        #[command(subcommand)]
+        cmd: cases_cli::CasesCmd,
     },
     /// The action log; `audit verify` checks its hash chain.
     Audit {
@@ -905,6 +913,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cases { cmd } => cases_cli::run(&mut open()?, cmd),
         Command::Integrity { cmd, period, config } => {
             let mut app = open()?;
             let cfg = integrity::load_config(config.as_deref())?;

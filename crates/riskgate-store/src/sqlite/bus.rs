@@ -48,13 +48,16 @@ pub(crate) fn enqueue_deliveries(conn: &mut Connection, events: &[NewDelivery<'_
     let tx = conn.transaction()?;
     let mut n = 0;
     {
-        let mut hooks = tx.prepare_cached("SELECT id FROM webhooks WHERE kind = ?1 AND active = 1")?;
+        let mut hooks = tx.prepare_cached(
+            "SELECT id FROM webhooks WHERE kind = ?1 AND active = 1 AND (?2 IS NULL OR department = ?2)",
+        )?;
         let mut ins = tx.prepare_cached(
             "INSERT OR IGNORE INTO webhook_deliveries (hook, event_id, kind, payload, status, attempts, next_at, created_at)
              VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
         )?;
         for e in events {
-            let ids: Vec<String> = hooks.query_map([e.kind], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let ids: Vec<String> =
+                hooks.query_map(params![e.kind, e.department], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             for id in ids {
                 n += ins.execute(params![id, e.event_id, e.kind, e.payload, now])?;
             }

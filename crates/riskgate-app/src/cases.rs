@@ -1,0 +1,557 @@
+//! Cases and referrals (M4, M5): opening a case (by hand, or automatically
+//! when a control seizes goods or finds smuggling), moving it through its
+//! states, notes, escalation of overdue cases, and the result coming back
+//! as an outcome that updates histories, rule statistics, model labels and
+//! the KPIs. Every change is one store transaction with its action-log
+//! entry and emits a `case` event addressed to the owning department.
+//!
+//! Who may do what is decided here ([`Actor`]); transports only check the
+//! coarse permission and pass the caller.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, FixedOffset};
+use riskgate_core::records::FINDING_KINDS;
+use riskgate_core::{
+    Case, CaseEntry, CaseKind, CaseQuery, CaseResult, CaseStatus, CaseStep, ControlKind, Outcome, OutcomeResult,
+};
+use riskgate_store::Store;
+use serde_json::json;
+
+use crate::accounts::Role;
+use crate::app::App;
+use crate::error::{AppError, Kind};
+use crate::events::{OutEvent, token};
+
+/// Days the owning department has to accept (or return, reject) a new case
+/// unless the setting `case.accept_days` says otherwise.
+pub const ACCEPT_DAYS: i64 = 3;
+
+/// Who acts on a case: their role, department and offices. The CLI acts as
+/// the operator (every step, every office), as it does for every command.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `None`: the operator at the command line.
+    pub role: Option<Role>,
+    pub department: Option<String>,
+    /// Offices the actor sees; `None`: all.
+    pub scope: Option<HashSet<String>>,
+}
+
+impl Actor {
+    pub fn operator() -> Actor {
+        Actor { role: None, department: None, scope: None }
+    }
+    fn sees_office(&self, office: &str) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(office))
+    }
+    fn of_department(&self, c: &Case) -> bool {
+        self.role == Some(Role::DepartmentUser) && self.department.as_deref() == Some(c.department.as_str())
+    }
+    /// Whether the actor may see `c`: the owning department's users (any
+    /// office in their scope), the offices' officers, analysts and managers;
+    /// integrity cases only their supervisors and the integrity department.
+    pub fn may_read(&self, c: &Case) -> bool {
+        let Some(role) = self.role else { return true };
+        if !self.sees_office(&c.office) {
+            return false;
+        }
+        match role {
+            Role::DepartmentUser => self.of_department(c),
+            Role::IntegritySupervisor => c.kind == CaseKind::Integrity,
+            Role::FieldOfficer | Role::RiskAnalyst | Role::DistrictManager | Role::HqManager => {
+                c.kind != CaseKind::Integrity
+            }
+            Role::Admin | Role::Machine => false,
+        }
+    }
+    /// Whether the actor may take `step` on `c` (seeing it is checked first).
+    fn may_step(&self, c: &Case, step: CaseStep) -> bool {
+        let Some(role) = self.role else { return true };
+        match step {
+            CaseStep::Accept | CaseStep::Start | CaseStep::Conclude | CaseStep::Return | CaseStep::Reject => {
+                self.of_department(c)
+            }
+            CaseStep::Close => self.of_department(c) || matches!(role, Role::DistrictManager | Role::HqManager),
+            CaseStep::Resend => !self.of_department(c) && role != Role::DepartmentUser,
+        }
+    }
+    /// Kinds the actor may open: integrity cases only integrity supervisors;
+    /// the others officers, analysts and managers.
+    fn may_open(&self, kind: CaseKind) -> bool {
+        match self.role {
+            None => true,
+            Some(Role::IntegritySupervisor) => kind == CaseKind::Integrity,
+            Some(Role::FieldOfficer | Role::RiskAnalyst | Role::DistrictManager | Role::HqManager) => {
+                kind != CaseKind::Integrity
+            }
+            Some(_) => false,
+        }
+    }
+}
+
+/// A case to open by hand.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade` or `integrity`.
+    pub kind: String,
+    /// The declaration it is about (its office owns the case).
+    #[serde(default)]
+    pub declaration_id: Option<String>,
+    /// The enterprise (trader) it is about.
+    #[serde(default)]
+    pub enterprise: Option<String>,
+    /// The officer concerned (integrity cases).
+    #[serde(default)]
+    pub officer: Option<String>,
+    /// The owning office when no declaration names it (default: the opener's).
+    #[serde(default)]
+    pub office: Option<String>,
+    pub title: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A step taken on a case.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepBody {
+    /// Needed to return or reject; kept in the history otherwise.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The result, needed to conclude.
+    #[serde(default)]
+    pub result: Option<CaseResult>,
+    /// The case version the caller saw (a change made meanwhile is refused).
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> anyhow::Error {
+    AppError::invalid(field, message).into()
+}
+
+fn setting_number(app: &App, key: &str, default: i64) -> Result<i64> {
+    Ok(app.store.setting(key)?.and_then(|v| v.parse().ok()).unwrap_or(default))
+}
+
+/// The department owning cases of `kind` (setting `case.department.KIND`).
+pub fn department_of(app: &App, kind: CaseKind) -> Result<String> {
+    Ok(app
+        .store
+        .setting(&format!("case.department.{}", kind.as_str()))?
+        .unwrap_or_else(|| kind.default_department().to_string()))
+}
+
+/// A new case as `by` opens it at `now`, with its deadlines from the settings.
+fn draft(app: &App, kind: CaseKind, office: String, by: &str, now: DateTime<FixedOffset>) -> Result<Case> {
+    let accept_days = setting_number(app, "case.accept_days", ACCEPT_DAYS)?;
+    let due_days = setting_number(app, &format!("case.due_days.{}", kind.as_str()), kind.default_due_days())?;
+    Ok(Case {
+        id: 0,
+        version: 1,
+        kind,
+        department: department_of(app, kind)?,
+        office,
+        status: CaseStatus::Opened,
+        declaration_id: None,
+        enterprise: None,
+        officer: None,
+        origin: "manual".into(),
+        title: String::new(),
+        assignee: None,
+        opened_by: by.to_string(),
+        opened_at: now,
+        accept_by: now + Duration::days(accept_days),
+        due_at: now + Duration::days(due_days),
+        updated_at: now,
+        escalated_at: None,
+        result: None,
+        history: vec![CaseEntry { at: now, by: by.to_string(), what: "opened".into(), note: None }],
+    })
+}
+
+/// The `case` event of a change, addressed to the owning department
+/// (`<prefix>.case.<department>.<change>`; webhooks of kind `case` of that
+/// department only).
+pub fn case_event(prefix: &str, c: &Case, change: &str) -> OutEvent {
+    let payload = json!({
+        "id": c.id,
+        "version": c.version,
+        "change": change,
+        "kind": c.kind,
+        "department": c.department,
+        "office": c.office,
+        "status": c.status,
+        "declaration_id": c.declaration_id,
+        "enterprise": c.enterprise,
+        "title": c.title,
+        "due_at": c.due_at,
+        "at": c.updated_at,
+    });
+    OutEvent {
+        id: format!("case:{}:{}", c.id, c.version),
+        kind: "case",
+        subject: format!("{prefix}.case.{}.{}", token(&c.department), token(change)),
+        payload: payload.to_string(),
+        department: Some(c.department.clone()),
+    }
+}
+
+fn store_new(app: &mut App, mut c: Case, reason: Option<String>) -> Result<Case> {
+    let mut action = app.action("case_open", "case:");
+    action.office = Some(c.office.clone());
+    action.after = Some(serde_json::to_value(&c)?);
+    action.reason = reason;
+    c.id = app.store.insert_case(&c, &action)?;
+    let ev = case_event(&app.events.prefix, &c, "opened");
+    app.emit(&[ev])?;
+    Ok(c)
+}
+
+/// Opens a case by hand. The declaration (if named) must be stored and in
+/// the actor's offices; its office owns the case and its trader is linked.
+pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
+    let kind = CaseKind::parse(&new.kind).ok_or_else(|| {
+        invalid(
+            "kind",
+            format!(
+                "kind: expected one of {}, got {:?}",
+                CaseKind::all().map(CaseKind::as_str).collect::<Vec<_>>().join(", "),
+                new.kind
+            ),
+        )
+    })?;
+    if !actor.may_open(kind) {
+        return Err(AppError::forbidden("forbidden", format!("this role may not open a {} case", kind.as_str())).into());
+    }
+    let title = new.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(invalid("title", "title: expected 1 to 200 characters"));
+    }
+    let mut office = new.office.clone().or_else(|| app.office.clone());
+    let mut enterprise = new.enterprise.clone();
+    if let Some(id) = &new.declaration_id {
+        let d = app.store.declaration(id)?;
+        let Some(d) = d.filter(|d| actor.sees_office(&d.declaration.office)) else {
+            return Err(AppError::new(
+                Kind::NotFound,
+                "not_found",
+                "declaration_id",
+                format!("declaration_id: no declaration {id:?}"),
+            )
+            .into());
+        };
+        office = Some(d.declaration.office.clone());
+        enterprise = enterprise.or(Some(d.declaration.trader.id.clone()));
+    }
+    if kind == CaseKind::Integrity && new.officer.is_none() {
+        return Err(invalid("officer", "officer: an integrity case names the officer concerned"));
+    }
+    if new.declaration_id.is_none() && enterprise.is_none() && new.officer.is_none() {
+        return Err(invalid("declaration_id", "a case is about a declaration, an enterprise or an officer: name one"));
+    }
+    let Some(office) = office else {
+        return Err(invalid("office", "office: name the owning office (the opener has none)"));
+    };
+    if !app.store.offices()?.iter().any(|o| o.code == office) || !actor.sees_office(&office) {
+        return Err(invalid("office", format!("office: no office {office:?} among the caller's offices")));
+    }
+    let now = crate::app::now();
+    let mut c = draft(app, kind, office, &app.user.clone(), now)?;
+    c.declaration_id = new.declaration_id;
+    c.enterprise = enterprise;
+    c.officer = new.officer;
+    c.title = title.to_string();
+    if let Some(n) = new.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        c.history[0].note = Some(n.to_string());
+    }
+    store_new(app, c, new.note)
+}
+
+/// The referral a control outcome calls for: anti-smuggling when goods were
+/// seized or smuggling / prohibited goods were found (`None` otherwise).
+/// Opened by the system in the name of the officer who recorded it, unless
+/// an open anti-smuggling case on the declaration exists.
+pub(crate) fn refer_outcome(app: &mut App, o: &Outcome, office: &str) -> Result<Option<Case>> {
+    let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
+    if !(o.seizure || smuggling) || o.attributes.contains_key("case") {
+        return Ok(None);
+    }
+    let q = CaseQuery {
+        kind: Some(CaseKind::AntiSmuggling),
+        declaration_id: Some(o.declaration_id.clone()),
+        ..Default::default()
+    };
+    if app.store.cases(&q)?.iter().any(|c| c.status.is_open() || c.status == CaseStatus::Concluded) {
+        return Ok(None);
+    }
+    let trader = app.store.declaration(&o.declaration_id)?.map(|d| d.declaration.trader.id);
+    let now = crate::app::now();
+    let mut c = draft(app, CaseKind::AntiSmuggling, office.to_string(), "system", now)?;
+    c.origin = if o.seizure { "seizure" } else { "smuggling_finding" }.into();
+    c.declaration_id = Some(o.declaration_id.clone());
+    c.enterprise = trader;
+    c.officer = Some(o.officer.clone());
+    c.title = format!(
+        "{} — {} {}",
+        if o.seizure {
+            "查获移交缉私 / seizure referred"
+        } else {
+            "走私嫌疑移交缉私 / smuggling referred"
+        },
+        o.control.as_str(),
+        o.findings.join(",")
+    );
+    c.history[0].note = o.note.clone();
+    Ok(Some(store_new(app, c, Some(format!("{} control of {}", o.control.as_str(), o.declaration_id)))?))
+}
+
+fn read(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {
+    match store.case(id)? {
+        Some(c) if actor.may_read(&c) => Ok(c),
+        _ => Err(AppError::not_found(format!("no case {id}")).into()),
+    }
+}
+
+/// One case, if the actor may see it.
+pub fn get(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {
+    read(store, actor, id)
+}
+
+/// Filters of a case list, as the transports receive them.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub kind: Option<String>,
+    pub department: Option<String>,
+    pub status: Option<String>,
+    pub declaration_id: Option<String>,
+    pub enterprise: Option<String>,
+    /// Only cases past their deadline.
+    pub overdue: bool,
+    pub limit: usize,
+}
+
+/// The cases the actor may see that match `f`: overdue ones first (oldest
+/// deadline first), then the rest newest first.
+pub fn list(store: &dyn Store, actor: &Actor, f: &ListFilter) -> Result<Vec<Case>> {
+    let kind = match f.kind.as_deref() {
+        None => None,
+        Some(k) => Some(CaseKind::parse(k).ok_or_else(|| invalid("kind", format!("kind: no case kind {k:?}")))?),
+    };
+    let status = match f.status.as_deref() {
+        None => None,
+        Some(s) => {
+            Some(CaseStatus::parse(s).ok_or_else(|| invalid("status", format!("status: no case status {s:?}")))?)
+        }
+    };
+    let q = CaseQuery {
+        kind,
+        department: f.department.clone(),
+        status,
+        declaration_id: f.declaration_id.clone(),
+        enterprise: f.enterprise.clone(),
+    };
+    let now = crate::app::now();
+    let mut out: Vec<Case> =
+        store.cases(&q)?.into_iter().filter(|c| actor.may_read(c) && (!f.overdue || c.overdue(now))).collect();
+    out.sort_by_key(|c| {
+        (!c.overdue(now), if c.overdue(now) { c.deadline().map(|d| d.timestamp()) } else { None }, -c.id)
+    });
+    out.truncate(f.limit.max(1));
+    Ok(out)
+}
+
+/// Takes `step` on case `id`: checks who may, that the step is allowed from
+/// the case's state, and what it needs (a reason to return or reject, a
+/// result to conclude). Concluding with a result about a declaration records
+/// it as an outcome (see [`result_outcome`]).
+pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBody) -> Result<Case> {
+    let mut c = read(app.store.as_ref(), actor, id)?;
+    if let Some(v) = body.version
+        && v != c.version
+    {
+        return Err(AppError::new(
+            Kind::Conflict,
+            "stale",
+            "version",
+            format!("version: case {id} is at version {}, not {v}: read it again", c.version),
+        )
+        .into());
+    }
+    if !actor.may_step(&c, step) {
+        return Err(AppError::forbidden("forbidden", format!("the caller may not {} case {id}", step.as_str())).into());
+    }
+    let Some(to) = step.apply(c.status) else {
+        return Err(AppError::conflict(format!(
+            "case {id} is {}: it cannot be {}ed",
+            c.status.as_str(),
+            step.as_str()
+        ))
+        .into());
+    };
+    let note = body.note.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+    if step.needs_reason() && note.is_none() {
+        return Err(invalid("note", format!("note: a reason is needed to {} a case", step.as_str())));
+    }
+    if step == CaseStep::Conclude {
+        let Some(r) = &body.result else {
+            return Err(invalid("result", "result: concluding a case needs its result"));
+        };
+        check_result(r)?;
+        c.result = body.result.clone();
+    } else if body.result.is_some() {
+        return Err(invalid("result", "result: only concluding a case takes a result"));
+    }
+    let now = crate::app::now();
+    let before = json!({"status": c.status, "version": c.version});
+    c.status = to;
+    c.version += 1;
+    c.updated_at = now;
+    if step == CaseStep::Accept && c.assignee.is_none() {
+        c.assignee = Some(app.user.clone());
+    }
+    if step == CaseStep::Resend {
+        let accept_days = setting_number(app, "case.accept_days", ACCEPT_DAYS)?;
+        c.accept_by = now + Duration::days(accept_days);
+        c.escalated_at = None;
+    }
+    c.history.push(CaseEntry { at: now, by: app.user.clone(), what: step.as_str().into(), note: note.clone() });
+    let mut action = app.action(&format!("case_{}", step.as_str()), "case:");
+    action.office = Some(c.office.clone());
+    action.before = Some(before);
+    action.after = Some(json!({"status": c.status, "version": c.version, "result": c.result}));
+    action.reason = note;
+    app.store.update_case(&c, &action)?;
+    if step == CaseStep::Conclude
+        && let Some(o) = result_outcome(app, &c)?
+    {
+        let mut action = app.action("record_outcome", &o.declaration_id);
+        action.after = Some(serde_json::to_value(&o)?);
+        action.reason = Some(format!("result of case {}", c.id));
+        crate::imports::commit_outcomes(app, std::slice::from_ref(&o), action)?;
+    }
+    let ev = case_event(&app.events.prefix, &c, step.as_str());
+    app.emit(&[ev])?;
+    Ok(c)
+}
+
+fn check_result(r: &CaseResult) -> Result<()> {
+    for (i, f) in r.findings.iter().enumerate() {
+        if !FINDING_KINDS.contains(&f.as_str()) {
+            return Err(invalid(
+                &format!("result.findings[{i}]"),
+                format!("result.findings[{i}]: expected one of {}, got {f:?}", FINDING_KINDS.join(", ")),
+            ));
+        }
+    }
+    for (field, x) in [("result.additional_duty", r.additional_duty), ("result.penalty", r.penalty)] {
+        if !(x.is_finite() && (0.0..=riskgate_core::fields::MAX_AMOUNT).contains(&x)) {
+            return Err(invalid(field, format!("{field}: expected an amount in CNY from 0 to 1e15, got {x}")));
+        }
+    }
+    if r.summary.trim().is_empty() {
+        return Err(invalid("result.summary", "result.summary: say what the case found (or that it found nothing)"));
+    }
+    Ok(())
+}
+
+/// The outcome a concluded case writes back for its declaration, so that
+/// histories, rule statistics, model labels and KPIs learn from it. Its
+/// control is the one that referred it (a case opened from a border control
+/// confirms that control's finding: smuggling counts as found at the
+/// border), else `audit` (found after release: smuggling counts as found
+/// later). `None` for a case about no declaration, or one that found
+/// nothing and assessed nothing.
+fn result_outcome(app: &App, c: &Case) -> Result<Option<Outcome>> {
+    let (Some(id), Some(r)) = (&c.declaration_id, &c.result) else { return Ok(None) };
+    if r.findings.is_empty() && r.additional_duty == 0.0 && !r.seizure {
+        return Ok(None);
+    }
+    let from_border = matches!(c.origin.as_str(), "seizure" | "smuggling_finding");
+    let control = if from_border {
+        let task = app.store.task_outcomes(id)?.task;
+        match task.map(|t| t.channel) {
+            Some(ch) if ch == "yellow" => ControlKind::Document,
+            _ => ControlKind::Physical,
+        }
+    } else {
+        ControlKind::Audit
+    };
+    let findings = if r.findings.is_empty() { vec!["other".to_string()] } else { r.findings.clone() };
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("case".into(), json!(c.id));
+    attributes.insert("penalty".into(), json!(r.penalty));
+    Ok(Some(Outcome {
+        declaration_id: id.clone(),
+        officer: app.user.clone(),
+        control,
+        completed_at: c.updated_at,
+        result: OutcomeResult::Finding,
+        findings,
+        additional_duty: r.additional_duty,
+        seizure: r.seizure,
+        released_at: None,
+        note: Some(r.summary.clone()),
+        attributes,
+    }))
+}
+
+/// Adds a note to a case's history (the department's users and those who
+/// may see the case).
+pub fn note(app: &mut App, actor: &Actor, id: i64, text: &str) -> Result<Case> {
+    let mut c = read(app.store.as_ref(), actor, id)?;
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 4_000 {
+        return Err(invalid("note", "note: expected 1 to 4,000 characters"));
+    }
+    let now = crate::app::now();
+    c.version += 1;
+    c.updated_at = now;
+    c.history.push(CaseEntry { at: now, by: app.user.clone(), what: "note".into(), note: Some(text.to_string()) });
+    let mut action = app.action("case_note", "case:");
+    action.office = Some(c.office.clone());
+    action.reason = Some(text.to_string());
+    app.store.update_case(&c, &action)?;
+    let ev = case_event(&app.events.prefix, &c, "note");
+    app.emit(&[ev])?;
+    Ok(c)
+}
+
+/// Escalates every case past its deadline that was not escalated since the
+/// deadline passed: marks it, logs it and emits an `escalated` event for
+/// the office's managers. Returns the cases escalated. Running it again
+/// escalates nothing twice.
+pub fn escalate(app: &mut App, actor: &Actor) -> Result<Vec<Case>> {
+    let now = crate::app::now();
+    let mut out = Vec::new();
+    for mut c in app.store.cases(&CaseQuery::default())? {
+        let Some(deadline) = c.deadline() else { continue };
+        if deadline >= now || c.escalated_at.is_some_and(|e| e >= deadline) || !actor.may_read(&c) {
+            continue;
+        }
+        c.version += 1;
+        c.updated_at = now;
+        c.escalated_at = Some(now);
+        let what = if c.status == CaseStatus::Opened { "not accepted" } else { "not concluded" };
+        c.history.push(CaseEntry {
+            at: now,
+            by: app.user.clone(),
+            what: "escalate".into(),
+            note: Some(format!("{what} by {}", deadline.to_rfc3339())),
+        });
+        let mut action = app.action("case_escalate", "case:");
+        action.office = Some(c.office.clone());
+        action.after = Some(json!({"status": c.status, "deadline": deadline, "version": c.version}));
+        app.store.update_case(&c, &action)?;
+        let prefix = app.events.prefix.clone();
+        let mut ev = case_event(&prefix, &c, "escalated");
+        // Escalations also reach the office's managers.
+        ev.subject = format!("{prefix}.case.escalated.{}", token(&c.office));
+        app.emit(&[ev])?;
+        out.push(c);
+    }
+    Ok(out)
+}

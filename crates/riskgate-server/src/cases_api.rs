@@ -1,0 +1,171 @@
+//! Cases and referrals over HTTP (`/api/v1/cases…`): list, read, open, the
+//! steps of a case (accept, start, conclude, close, return, reject,
+//! resend), notes and escalation. Who may see and move which case is
+//! decided by `riskgate_app::cases::Actor`; these handlers check the coarse
+//! permission, parse and render.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use riskgate_app::cases::{self, Actor, ListFilter, NewCase, StepBody};
+use riskgate_core::{Case, CaseStep};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{as_user, require_json};
+use crate::auth::{Caller, Perm, Principal};
+use crate::error::{ApiError, ApiResult};
+
+fn actor(p: &Principal) -> Actor {
+    Actor { role: Some(p.role), department: p.department.clone(), scope: p.scope.clone() }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseList {
+    pub cases: Vec<Case>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseListQuery {
+    /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade` or `integrity`.
+    kind: Option<String>,
+    /// An owning department.
+    department: Option<String>,
+    /// `opened`, `accepted`, `in_progress`, `concluded`, `closed`, `returned` or `rejected`.
+    status: Option<String>,
+    declaration_id: Option<String>,
+    enterprise: Option<String>,
+    /// Only cases past their deadline (`true`).
+    overdue: Option<bool>,
+    /// 1 to 1000 (default 100).
+    limit: Option<usize>,
+}
+
+/// Cases the caller may see: overdue first, then newest first.
+///
+/// Department users see their department's cases (the inbox); officers,
+/// analysts and managers the cases of their offices (integrity cases only
+/// integrity supervisors). Who: all but admin and machine.
+#[utoipa::path(get, path = "/cases", tag = "cases", params(CaseListQuery), responses((status = 200, body = CaseList)))]
+pub async fn list(Caller(state, p): Caller, Query(q): Query<CaseListQuery>) -> ApiResult<Json<CaseList>> {
+    p.require(Perm::ReadCases)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::query("limit", format!("limit: expected 1 to 1000, got {limit}")));
+    }
+    let f = ListFilter {
+        kind: q.kind.filter(|s| !s.is_empty()),
+        department: q.department.filter(|s| !s.is_empty()),
+        status: q.status.filter(|s| !s.is_empty()),
+        declaration_id: q.declaration_id.filter(|s| !s.is_empty()),
+        enterprise: q.enterprise.filter(|s| !s.is_empty()),
+        overdue: q.overdue.unwrap_or(false),
+        limit,
+    };
+    let a = actor(&p);
+    let cases = state.read(move |s| Ok(cases::list(s, &a, &f)?)).await?;
+    Ok(Json(CaseList { cases }))
+}
+
+/// One case with its history and result.
+///
+/// Who: all but admin and machine, for the cases they may see (else 404).
+#[utoipa::path(get, path = "/cases/{id}", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, body = Case)))]
+pub async fn get(Caller(state, p): Caller, Path(id): Path<i64>) -> ApiResult<Json<Case>> {
+    p.require(Perm::ReadCases)?;
+    let a = actor(&p);
+    Ok(Json(state.read(move |s| Ok(cases::get(s, &a, id)?)).await?))
+}
+
+/// Open a case by hand (a referral to a department).
+///
+/// About a declaration (its office owns the case, its trader is linked),
+/// an enterprise or an officer; the owning department and the deadlines
+/// come from the kind and the settings. Seizures and smuggling findings
+/// open anti-smuggling referrals by themselves. Who: field_officer,
+/// risk_analyst, district_manager, hq_manager; integrity cases
+/// integrity_supervisor.
+#[utoipa::path(post, path = "/cases", tag = "cases", request_body = NewCase, responses((status = 201, body = Case)))]
+pub async fn open(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Case>)> {
+    p.require(Perm::OpenCase)?;
+    require_json(&headers)?;
+    let new: NewCase = crate::state::parse_json(&body)?;
+    let a = actor(&p);
+    let c = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::open(app, &a, new)?)).await?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// Take a step on a case.
+///
+/// `accept`, `start`, `conclude` (with `result`), `return` and `reject`
+/// (with a reason in `note`) are the owning department's; `close` the
+/// department's or a manager's; `resend` (a returned case) the sender's
+/// side. A step not allowed from the case's state answers 409; `version`,
+/// when sent, must be the case's current one. Concluding a case about a
+/// declaration with a finding or duty records it as an outcome (histories,
+/// rule statistics, model labels, KPIs). Who: as said, among all but admin
+/// and machine.
+#[utoipa::path(post, path = "/cases/{id}/{step}", tag = "cases",
+    params(("id" = i64, Path), ("step" = String, Path,
+        description = "accept, start, conclude, close, return, reject or resend")),
+    request_body = StepBody, responses((status = 200, body = Case)))]
+pub async fn step(
+    Caller(state, p): Caller,
+    Path((id, step)): Path<(i64, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Case>> {
+    p.require(Perm::ReadCases)?;
+    let Some(s) = CaseStep::parse(&step) else {
+        return Err(ApiError::not_found(format!("no step {step:?}: use {}", CaseStep::names().join(", "))));
+    };
+    require_json(&headers)?;
+    let b: StepBody = crate::state::parse_json(&body)?;
+    let a = actor(&p);
+    let c =
+        as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::step(app, &a, id, s, b)?)).await?;
+    Ok(Json(c))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    pub note: String,
+}
+
+/// Add a note to a case's history.
+///
+/// Who: all but admin and machine, on the cases they may see.
+#[utoipa::path(post, path = "/cases/{id}/notes", tag = "cases", params(("id" = i64, Path)),
+    request_body = NoteBody, responses((status = 200, body = Case)))]
+pub async fn note(
+    Caller(state, p): Caller,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Case>> {
+    p.require(Perm::ReadCases)?;
+    require_json(&headers)?;
+    let b: NoteBody = crate::state::parse_json(&body)?;
+    let a = actor(&p);
+    let c = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::note(app, &a, id, &b.note)?))
+        .await?;
+    Ok(Json(c))
+}
+
+/// Escalate the overdue cases of the caller's offices.
+///
+/// A case not accepted by its acceptance deadline, or not concluded by its
+/// due date, is marked escalated, logged, and announced to the office's
+/// managers (`case` event `escalated`); each deadline escalates once.
+/// Answers the cases escalated now. Who: district_manager, hq_manager.
+#[utoipa::path(post, path = "/cases/escalate", tag = "cases", responses((status = 200, body = CaseList)))]
+pub async fn escalate(Caller(state, p): Caller) -> ApiResult<Json<CaseList>> {
+    p.require(Perm::EscalateCases)?;
+    let a = actor(&p);
+    let cases = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::escalate(app, &a)?)).await?;
+    Ok(Json(CaseList { cases }))
+}
