@@ -379,7 +379,7 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> R
     app.checkpoint()?;
     app.emit(&findings)?;
     for (o, office) in referrals {
-        crate::cases::refer_outcome(app, &o, &office)?;
+        crate::referrals::refer_outcome(app, &o, &office)?;
     }
     Ok(s)
 }

@@ -24,6 +24,7 @@ pub mod kpi;
 pub mod levels;
 pub mod model;
 pub mod overrides;
+mod referrals;
 pub mod rules;
 pub mod screening;
 pub mod webhooks;

@@ -13,6 +13,7 @@ import { modelsPage, modelDetailPage } from './pages/models.js';
 import { enterprisesPage, enterpriseDetailPage } from './pages/enterprises.js';
 import { integrityPage } from './pages/integrity.js';
 import { officerProfilePage } from './pages/integrity_scores.js';
+import { casesPage, casePage } from './pages/cases.js';
 
 
 const main = () => document.getElementById('main');
@@ -40,6 +41,8 @@ function resolve(parts) {
     case 'integrity':
       if (id === 'officer' && sub) return { key: 'integrity', render: (el) => officerProfilePage(el, sub) };
       return { key: 'integrity', render: integrityPage };
+    case 'cases':
+      return id ? { key: 'cases', render: (el) => casePage(el, id) } : { key: 'cases', render: casesPage };
     default:
       return null;
   }
@@ -53,6 +56,8 @@ function parseHash() {
 }
 
 function landing() {
+  // A department's users start at their inbox of referrals.
+  if (normRole(session.me?.role) === 'department_user' && mayUse(session.me, 'cases')) return '/cases';
   const first = PAGES.find((p) => mayUse(session.me, p.key));
   return first ? `/${first.key}` : '/overview';
 }

@@ -27,6 +27,7 @@ export const PAGES = [
   { key: 'models', perm: 'ReadModels' },
   { key: 'enterprises', perm: 'ReadEnterprises' },
   { key: 'integrity', perm: 'ReadActions' },
+  { key: 'cases', perm: 'ReadCases' },
 ];
 
 export function may(me, perm) {

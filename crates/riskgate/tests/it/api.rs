@@ -303,6 +303,8 @@ fn the_api_by_role(srv: Server) {
     let invoice =
         json!({"trader": "T1", "issued_at": "2026-03-01T10:00:00+08:00", "amount_cny": 800.0, "hs_code": "8517130000"})
             .to_string();
+    let new_case =
+        json!({"kind": "tariff", "declaration_id": "D1", "title": "归类存疑 / classification doubt"}).to_string();
     let release_d3 = json!({"declaration_id": "D3", "released_at": "2026-03-03T10:00:00+08:00"}).to_string();
     #[rustfmt::skip]
     let table: Vec<Row<'_>> = vec![
@@ -352,6 +354,17 @@ fn the_api_by_role(srv: Server) {
         ("POST", "/api/v1/officers", "/api/v1/officers".into(), Some(officer_e9),            [403, 403, 403, 403, 403, 403, 200, 200]),
         ("POST", "/api/v1/invoices", "/api/v1/invoices".into(), Some(invoice),               [403, 403, 403, 403, 403, 403, 200, 200]),
         ("POST", "/api/v1/releases", "/api/v1/releases".into(), Some(release_d3),            [403, 403, 403, 403, 403, 403, 200, 200]),
+        // Cases: the officer refers D1 to tariff (case 1); each opener makes one more. Integrity
+        // supervisors open integrity cases only, and do not see tariff's (404).
+        ("POST", "/api/v1/cases", "/api/v1/cases".into(), Some(new_case),                    [201, 201, 201, 201, 403, 403, 403, 403]),
+        ("GET", "/api/v1/cases", "/api/v1/cases".into(), None,                               [200, 200, 200, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/cases/{id}", "/api/v1/cases/1".into(), None,                        [200, 200, 200, 200, 404, 200, 403, 403]),
+        ("POST", "/api/v1/cases/{id}/notes", "/api/v1/cases/1/notes".into(), Some(r#"{"note":"补充材料"}"#.into()),
+                                                                                             [200, 200, 200, 200, 404, 200, 403, 403]),
+        // Only the owning department (tariff) accepts.
+        ("POST", "/api/v1/cases/{id}/{step}", "/api/v1/cases/1/accept".into(), Some("{}".into()),
+                                                                                             [403, 403, 403, 403, 404, 200, 403, 403]),
+        ("POST", "/api/v1/cases/escalate", "/api/v1/cases/escalate".into(), None,            [403, 403, 200, 200, 403, 403, 403, 403]),
     ];
     let mut failures = Vec::new();
     for (method, route, path, body, expected) in &table {

@@ -1,0 +1,133 @@
+//! Referrals made by the system and the pieces every case change shares:
+//! a new case with its deadlines, storing it with its action-log entry, and
+//! the `case` event. Kept below `cases` (the use cases people call) and
+//! `imports` (which refers a seizure or smuggling finding as it stores the
+//! outcome), so that neither calls the other's caller.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, FixedOffset};
+use riskgate_core::{Case, CaseEntry, CaseKind, CaseQuery, CaseStatus, Outcome};
+use serde_json::json;
+
+use crate::app::App;
+use crate::events::{OutEvent, token};
+
+/// Days the owning department has to accept (or return, reject) a new case
+/// unless the setting `case.accept_days` says otherwise.
+pub const ACCEPT_DAYS: i64 = 3;
+
+pub(crate) fn setting_number(app: &App, key: &str, default: i64) -> Result<i64> {
+    Ok(app.store.setting(key)?.and_then(|v| v.parse().ok()).unwrap_or(default))
+}
+
+/// The department owning cases of `kind` (setting `case.department.KIND`).
+pub fn department_of(app: &App, kind: CaseKind) -> Result<String> {
+    Ok(app
+        .store
+        .setting(&format!("case.department.{}", kind.as_str()))?
+        .unwrap_or_else(|| kind.default_department().to_string()))
+}
+
+/// A new case as `by` opens it at `now`, with its deadlines from the settings.
+pub(crate) fn draft(app: &App, kind: CaseKind, office: String, by: &str, now: DateTime<FixedOffset>) -> Result<Case> {
+    let accept_days = setting_number(app, "case.accept_days", ACCEPT_DAYS)?;
+    let due_days = setting_number(app, &format!("case.due_days.{}", kind.as_str()), kind.default_due_days())?;
+    Ok(Case {
+        id: 0,
+        version: 1,
+        kind,
+        department: department_of(app, kind)?,
+        office,
+        status: CaseStatus::Opened,
+        declaration_id: None,
+        enterprise: None,
+        officer: None,
+        origin: "manual".into(),
+        title: String::new(),
+        assignee: None,
+        opened_by: by.to_string(),
+        opened_at: now,
+        accept_by: now + Duration::days(accept_days),
+        due_at: now + Duration::days(due_days),
+        updated_at: now,
+        escalated_at: None,
+        result: None,
+        history: vec![CaseEntry { at: now, by: by.to_string(), what: "opened".into(), note: None }],
+    })
+}
+
+/// The `case` event of a change, addressed to the owning department
+/// (`<prefix>.case.<department>.<change>`; webhooks of kind `case` of that
+/// department only).
+pub fn case_event(prefix: &str, c: &Case, change: &str) -> OutEvent {
+    let payload = json!({
+        "id": c.id,
+        "version": c.version,
+        "change": change,
+        "kind": c.kind,
+        "department": c.department,
+        "office": c.office,
+        "status": c.status,
+        "declaration_id": c.declaration_id,
+        "enterprise": c.enterprise,
+        "title": c.title,
+        "due_at": c.due_at,
+        "at": c.updated_at,
+    });
+    OutEvent {
+        id: format!("case:{}:{}", c.id, c.version),
+        kind: "case",
+        subject: format!("{prefix}.case.{}.{}", token(&c.department), token(change)),
+        payload: payload.to_string(),
+        department: Some(c.department.clone()),
+    }
+}
+
+pub(crate) fn store_new(app: &mut App, mut c: Case, reason: Option<String>) -> Result<Case> {
+    let mut action = app.action("case_open", "case:");
+    action.office = Some(c.office.clone());
+    action.after = Some(serde_json::to_value(&c)?);
+    action.reason = reason;
+    c.id = app.store.insert_case(&c, &action)?;
+    let ev = case_event(&app.events.prefix, &c, "opened");
+    app.emit(&[ev])?;
+    Ok(c)
+}
+
+/// The referral a control outcome calls for: anti-smuggling when goods were
+/// seized or smuggling / prohibited goods were found (`None` otherwise).
+/// Opened by the system in the name of the officer who recorded it, unless
+/// an open anti-smuggling case on the declaration exists.
+pub(crate) fn refer_outcome(app: &mut App, o: &Outcome, office: &str) -> Result<Option<Case>> {
+    let smuggling = o.findings.iter().any(|f| f == "smuggling" || f == "prohibited");
+    if !(o.seizure || smuggling) || o.attributes.contains_key("case") {
+        return Ok(None);
+    }
+    let q = CaseQuery {
+        kind: Some(CaseKind::AntiSmuggling),
+        declaration_id: Some(o.declaration_id.clone()),
+        ..Default::default()
+    };
+    if app.store.cases(&q)?.iter().any(|c| c.status.is_open() || c.status == CaseStatus::Concluded) {
+        return Ok(None);
+    }
+    let trader = app.store.declaration(&o.declaration_id)?.map(|d| d.declaration.trader.id);
+    let now = crate::app::now();
+    let mut c = draft(app, CaseKind::AntiSmuggling, office.to_string(), "system", now)?;
+    c.origin = if o.seizure { "seizure" } else { "smuggling_finding" }.into();
+    c.declaration_id = Some(o.declaration_id.clone());
+    c.enterprise = trader;
+    c.officer = Some(o.officer.clone());
+    c.title = format!(
+        "{} — {} {}",
+        if o.seizure {
+            "查获移交缉私 / seizure referred"
+        } else {
+            "走私嫌疑移交缉私 / smuggling referred"
+        },
+        o.control.as_str(),
+        o.findings.join(",")
+    );
+    c.history[0].note = o.note.clone();
+    Ok(Some(store_new(app, c, Some(format!("{} control of {}", o.control.as_str(), o.declaration_id)))?))
+}
