@@ -13,6 +13,7 @@ pub mod records;
 pub mod rng;
 pub mod rule;
 pub mod screened;
+pub mod words;
 
 pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};
 pub use declaration::{Declaration, Direction, Document, Item, OverseasParty, Party, TransportMode};
