@@ -10,34 +10,17 @@ use riskgate_core::Office;
 use riskgate_store::{ApiToken, Store, User};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    FieldOfficer,
-    RiskAnalyst,
-    DistrictManager,
-    HqManager,
-    IntegritySupervisor,
-    DepartmentUser,
-    Admin,
-    Machine,
-}
-
-impl Role {
-    pub const ALL: [(&'static str, Role); 8] = [
-        ("field_officer", Role::FieldOfficer),
-        ("risk_analyst", Role::RiskAnalyst),
-        ("district_manager", Role::DistrictManager),
-        ("hq_manager", Role::HqManager),
-        ("integrity_supervisor", Role::IntegritySupervisor),
-        ("department_user", Role::DepartmentUser),
-        ("admin", Role::Admin),
-        ("machine", Role::Machine),
-    ];
-    pub fn parse(s: &str) -> Option<Role> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, r)| *r)
-    }
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, r)| *r == self).map(|(n, _)| *n).expect("every role is listed")
+riskgate_core::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Role {
+        FieldOfficer => "field_officer",
+        RiskAnalyst => "risk_analyst",
+        DistrictManager => "district_manager",
+        HqManager => "hq_manager",
+        IntegritySupervisor => "integrity_supervisor",
+        DepartmentUser => "department_user",
+        Admin => "admin",
+        Machine => "machine",
     }
 }
 

@@ -39,15 +39,12 @@ pub fn parse_day(field: &str, s: &str) -> Result<chrono::NaiveDate> {
     let first = chrono::NaiveDate::from_ymd_opt(FIRST_DAY.0, FIRST_DAY.1, FIRST_DAY.2).expect("a date");
     let last = chrono::NaiveDate::from_ymd_opt(LAST_DAY.0, LAST_DAY.1, LAST_DAY.2).expect("a date");
     let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().filter(|d| (first..=last).contains(d));
-    day.ok_or_else(|| {
-        crate::AppError::new(
-            crate::Kind::Invalid,
-            "invalid_query",
-            field,
-            format!("{field}: expected a day YYYY-MM-DD from {first} to {last}, got {s:?}"),
-        )
-        .into()
-    })
+    day.ok_or_else(|| invalid_query(field, format!("expected a day YYYY-MM-DD from {first} to {last}, got {s:?}")))
+}
+
+/// The refusal of a query parameter: `field: expected …`.
+fn invalid_query(field: &str, expected: String) -> anyhow::Error {
+    crate::AppError::new(crate::Kind::Invalid, "invalid_query", field, format!("{field}: {expected}")).into()
 }
 
 /// A query's time: a day as [`parse_day`] (its start, or its end when
@@ -60,13 +57,7 @@ pub fn parse_time(field: &str, s: &str, end: bool) -> Result<i64> {
     let hi = day_start(parse_day(field, "2199-12-31")?) + 86_400;
     let t = DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp()).filter(|t| (lo..=hi).contains(t));
     t.ok_or_else(|| {
-        crate::AppError::new(
-            crate::Kind::Invalid,
-            "invalid_query",
-            field,
-            format!("{field}: expected YYYY-MM-DD or an RFC 3339 time from 1900 to 2199, got {s:?}"),
-        )
-        .into()
+        invalid_query(field, format!("expected YYYY-MM-DD or an RFC 3339 time from 1900 to 2199, got {s:?}"))
     })
 }
 

@@ -4,42 +4,34 @@
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
-/// The lane a declaration is sent down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// Release at once.
-    Green,
-    /// Document review (审单).
-    Yellow,
-    /// Physical inspection (查验).
-    Red,
+crate::word_enum! {
+    /// The lane a declaration is sent down.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Channel {
+        /// Release at once.
+        Green => "green",
+        /// Document review (审单).
+        Yellow => "yellow",
+        /// Physical inspection (查验).
+        Red => "red",
+    }
 }
 
 impl Channel {
-    pub const ALL: [(&'static str, Channel); 3] =
-        [("green", Channel::Green), ("yellow", Channel::Yellow), ("red", Channel::Red)];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Green => "green",
-            Channel::Yellow => "yellow",
-            Channel::Red => "red",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, c)| *c)
-    }
     pub fn is_control(self) -> bool {
         self != Channel::Green
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RiskLevel {
-    Low,
-    Medium,
-    High,
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RiskLevel {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+    }
 }
 
 impl RiskLevel {
@@ -57,81 +49,42 @@ impl RiskLevel {
             RiskLevel::Low
         }
     }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RiskLevel::Low => "low",
-            RiskLevel::Medium => "medium",
-            RiskLevel::High => "high",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "low" => Some(RiskLevel::Low),
-            "medium" => Some(RiskLevel::Medium),
-            "high" => Some(RiskLevel::High),
-            _ => None,
-        }
+}
+
+crate::word_enum! {
+    /// Why a declaration was controlled: the source used to split hit rates.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Source {
+        /// Not controlled.
+        None => "none",
+        /// A mandatory rule forced the lane.
+        Rule => "rule",
+        /// The risk value was high enough to fill the office's target rate.
+        Score => "score",
+        /// Drawn uniformly at random for unbiased estimates.
+        Random => "random",
+        /// An officer or analyst ordered the control by hand.
+        Manual => "manual",
     }
 }
 
-/// Why a declaration was controlled: the source used to split hit rates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// Not controlled.
-    None,
-    /// A mandatory rule forced the lane.
-    Rule,
-    /// The risk value was high enough to fill the office's target rate.
-    Score,
-    /// Drawn uniformly at random for unbiased estimates.
-    Random,
-    /// An officer or analyst ordered the control by hand.
-    Manual,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::None => "none",
-            Source::Rule => "rule",
-            Source::Score => "score",
-            Source::Random => "random",
-            Source::Manual => "manual",
-        }
+crate::word_enum! {
+    /// Risk disposal measure (M4: 消除、转移、防范、控制、分散、接受、回避).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Disposal {
+        Eliminate => "eliminate",
+        Transfer => "transfer",
+        Prevent => "prevent",
+        Control => "control",
+        Diversify => "diversify",
+        Accept => "accept",
+        Avoid => "avoid",
     }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Source::None, Source::Rule, Source::Score, Source::Random, Source::Manual]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-    }
-}
-
-/// Risk disposal measure (M4: 消除、转移、防范、控制、分散、接受、回避).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Disposal {
-    Eliminate,
-    Transfer,
-    Prevent,
-    Control,
-    Diversify,
-    Accept,
-    Avoid,
 }
 
 impl Disposal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Disposal::Eliminate => "eliminate",
-            Disposal::Transfer => "transfer",
-            Disposal::Prevent => "prevent",
-            Disposal::Control => "control",
-            Disposal::Diversify => "diversify",
-            Disposal::Accept => "accept",
-            Disposal::Avoid => "avoid",
-        }
-    }
     pub fn chinese(self) -> &'static str {
         match self {
             Disposal::Eliminate => "消除",
@@ -142,19 +95,6 @@ impl Disposal {
             Disposal::Accept => "接受",
             Disposal::Avoid => "回避",
         }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Disposal::Eliminate,
-            Disposal::Transfer,
-            Disposal::Prevent,
-            Disposal::Control,
-            Disposal::Diversify,
-            Disposal::Accept,
-            Disposal::Avoid,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
     }
 }
 

@@ -9,48 +9,25 @@ use crate::currency::{cny_rate, known_currencies};
 use crate::error::ValidationError;
 use crate::fields::{MAX_AMOUNT, MAX_QUANTITY, MAX_WEIGHT_KG, Obj, is_code, is_country, is_digits};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Import,
-    Export,
-}
-
-impl Direction {
-    pub const ALL: [(&'static str, Direction); 2] = [("import", Direction::Import), ("export", Direction::Export)];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Import => "import",
-            Direction::Export => "export",
-        }
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Direction {
+        Import => "import",
+        Export => "export",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TransportMode {
-    Sea,
-    Air,
-    Road,
-    Rail,
-    Post,
-    Other,
-}
-
-impl TransportMode {
-    pub const ALL: [(&'static str, TransportMode); 6] = [
-        ("sea", TransportMode::Sea),
-        ("air", TransportMode::Air),
-        ("road", TransportMode::Road),
-        ("rail", TransportMode::Rail),
-        ("post", TransportMode::Post),
-        ("other", TransportMode::Other),
-    ];
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, m)| *m == self).map(|(n, _)| *n).unwrap_or("other")
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, m)| *m)
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TransportMode {
+        Sea => "sea",
+        Air => "air",
+        Road => "road",
+        Rail => "rail",
+        Post => "post",
+        Other => "other",
     }
 }
 

@@ -14,6 +14,7 @@ pub mod records;
 pub mod rng;
 pub mod rule;
 pub mod screened;
+pub mod words;
 
 pub use case::{Case, CaseEntry, CaseKind, CaseQuery, CaseResult, CaseStatus, CaseStep};
 pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};

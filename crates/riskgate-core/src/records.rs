@@ -9,26 +9,13 @@ use crate::currency::{cny_rate, known_currencies};
 use crate::error::ValidationError;
 use crate::fields::{MAX_AMOUNT, Obj, is_code, is_digits};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OfficeLevel {
-    Hq,
-    District,
-    Office,
-}
-
-impl OfficeLevel {
-    pub const ALL: [(&'static str, OfficeLevel); 3] =
-        [("hq", OfficeLevel::Hq), ("district", OfficeLevel::District), ("office", OfficeLevel::Office)];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OfficeLevel::Hq => "hq",
-            OfficeLevel::District => "district",
-            OfficeLevel::Office => "office",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, l)| *l)
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum OfficeLevel {
+        Hq => "hq",
+        District => "district",
+        Office => "office",
     }
 }
 
@@ -82,31 +69,18 @@ impl Officer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CreditClass {
-    /// 高级认证企业 (AEO advanced)
-    Advanced,
-    /// 一般认证企业
-    General,
-    /// 一般信用企业
-    Ordinary,
-    /// 失信企业
-    Dishonest,
-}
-
-impl CreditClass {
-    pub const ALL: [(&'static str, CreditClass); 4] = [
-        ("advanced", CreditClass::Advanced),
-        ("general", CreditClass::General),
-        ("ordinary", CreditClass::Ordinary),
-        ("dishonest", CreditClass::Dishonest),
-    ];
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, c)| *c == self).map(|(n, _)| *n).unwrap_or("ordinary")
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, c)| *c)
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CreditClass {
+        /// 高级认证企业 (AEO advanced)
+        Advanced => "advanced",
+        /// 一般认证企业
+        General => "general",
+        /// 一般信用企业
+        Ordinary => "ordinary",
+        /// 失信企业
+        Dishonest => "dishonest",
     }
 }
 
@@ -194,26 +168,13 @@ impl TaxInvoice {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlKind {
-    Document,
-    Physical,
-    Audit,
-}
-
-impl ControlKind {
-    pub const ALL: [(&'static str, ControlKind); 3] =
-        [("document", ControlKind::Document), ("physical", ControlKind::Physical), ("audit", ControlKind::Audit)];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlKind::Document => "document",
-            ControlKind::Physical => "physical",
-            ControlKind::Audit => "audit",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, c)| *c)
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ControlKind {
+        Document => "document",
+        Physical => "physical",
+        Audit => "audit",
     }
 }
 
@@ -349,29 +310,14 @@ pub enum WorkforceRecord {
     Litigation { id: String, office: String, filed_at: DateTime<FixedOffset>, outcome: LitigationOutcome },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LitigationOutcome {
-    Won,
-    Lost,
-    Withdrawn,
-    Pending,
-}
-
-impl LitigationOutcome {
-    pub const ALL: [(&'static str, LitigationOutcome); 4] = [
-        ("won", LitigationOutcome::Won),
-        ("lost", LitigationOutcome::Lost),
-        ("withdrawn", LitigationOutcome::Withdrawn),
-        ("pending", LitigationOutcome::Pending),
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LitigationOutcome::Won => "won",
-            LitigationOutcome::Lost => "lost",
-            LitigationOutcome::Withdrawn => "withdrawn",
-            LitigationOutcome::Pending => "pending",
-        }
+crate::word_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LitigationOutcome {
+        Won => "won",
+        Lost => "lost",
+        Withdrawn => "withdrawn",
+        Pending => "pending",
     }
 }
 

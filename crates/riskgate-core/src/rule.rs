@@ -7,30 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::Channel;
 
-/// Lifecycle state of a rule version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleStatus {
-    Draft,
-    Active,
-    Retired,
-}
-
-impl RuleStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleStatus::Draft => "draft",
-            RuleStatus::Active => "active",
-            RuleStatus::Retired => "retired",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "draft" => Some(RuleStatus::Draft),
-            "active" => Some(RuleStatus::Active),
-            "retired" => Some(RuleStatus::Retired),
-            _ => None,
-        }
+crate::word_enum! {
+    /// Lifecycle state of a rule version.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RuleStatus {
+        Draft => "draft",
+        Active => "active",
+        Retired => "retired",
     }
 }
 

@@ -36,57 +36,42 @@ impl Default for TargetRates {
     }
 }
 
-/// Which offices share one control budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Budget {
-    /// Each office fills its own target (`target.OFFICE` or the default).
-    #[default]
-    Office,
-    /// The offices of a district share the district's target (`target.DISTRICT`).
-    District,
-    /// All offices share the default target.
-    National,
-}
-
-impl Budget {
-    pub const ALL: [(&'static str, Budget); 3] =
-        [("office", Budget::Office), ("district", Budget::District), ("national", Budget::National)];
-    pub fn parse(s: &str) -> Option<Budget> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, b)| *b)
-    }
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, b)| *b == self).map(|(n, _)| *n).unwrap_or("office")
+riskgate_core::word_enum! {
+    /// Which offices share one control budget.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Budget {
+        /// Each office fills its own target (`target.OFFICE` or the default).
+        #[default]
+        Office => "office",
+        /// The offices of a district share the district's target (`target.DISTRICT`).
+        District => "district",
+        /// All offices share the default target.
+        National => "national",
     }
 }
 
-/// How exploration (random) controls are drawn among the declarations the
-/// score does not select.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Exploration {
-    /// Every declaration with probability `random_rate`.
-    #[default]
-    Uniform,
-    /// With probability `random_rate × w(q)`, `q` the declaration's rank in
-    /// the window (0 lowest, 1 highest): `w(q) = 1/4 + 3 q³`, whose mean is
-    /// 1, so the expected share stays `random_rate`, declarations just below
-    /// the threshold (where the model is least sure it is right to let them
-    /// go) are drawn up to 3¼ times as often, and none less than a quarter
-    /// as often. The propensity is stored as the selection probability, so
-    /// estimates and training weights stay unbiased.
-    Targeted,
+riskgate_core::word_enum! {
+    /// How exploration (random) controls are drawn among the declarations the
+    /// score does not select.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Exploration {
+        /// Every declaration with probability `random_rate`.
+        #[default]
+        Uniform => "uniform",
+        /// With probability `random_rate × w(q)`, `q` the declaration's rank in
+        /// the window (0 lowest, 1 highest): `w(q) = 1/4 + 3 q³`, whose mean is
+        /// 1, so the expected share stays `random_rate`, declarations just below
+        /// the threshold (where the model is least sure it is right to let them
+        /// go) are drawn up to 3¼ times as often, and none less than a quarter
+        /// as often. The propensity is stored as the selection probability, so
+        /// estimates and training weights stay unbiased.
+        Targeted => "targeted",
+    }
 }
 
 impl Exploration {
-    pub const ALL: [(&'static str, Exploration); 2] =
-        [("uniform", Exploration::Uniform), ("targeted", Exploration::Targeted)];
-    pub fn parse(s: &str) -> Option<Exploration> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, e)| *e)
-    }
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, e)| *e == self).map(|(n, _)| *n).unwrap_or("uniform")
-    }
     /// The draw probability of a declaration at rank `q` in the window.
     pub fn probability(self, random_rate: f64, q: f64) -> f64 {
         match self {

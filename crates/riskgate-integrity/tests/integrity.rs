@@ -85,23 +85,35 @@ fn mine(input: &mut Input) -> impl Iterator<Item = &mut Control> {
     input.controls.iter_mut().filter(|c| c.officer == TARGET)
 }
 
+/// The target's override of `declaration_id` from `before` to green at
+/// `at`, with a bland reason ("risk under control").
+fn bland_override(log_seq: i64, declaration_id: String, at: i64, before: &str) -> OverrideEvent {
+    OverrideEvent {
+        log_seq,
+        officer: TARGET.into(),
+        office: "2201".into(),
+        declaration_id,
+        at,
+        utc_offset: CST,
+        before: before.into(),
+        after: "green".into(),
+        reason: "风险可控".into(),
+    }
+}
+
 type Change = fn(&mut Input);
 
 fn changes() -> Vec<(&'static str, &'static str, Change)> {
     vec![
         ("overrides to green with bland reasons", "overrides_down", |i| {
             for j in 0..10 {
-                i.overrides.push(OverrideEvent {
-                    log_seq: 1000 + j,
-                    officer: TARGET.into(),
-                    office: "2201".into(),
-                    declaration_id: format!("Y{j}"),
-                    at: DAY0 + (30 + j) * 86_400 + 3 * 3600,
-                    utc_offset: CST,
-                    before: if j % 2 == 0 { "red".into() } else { "yellow".into() },
-                    after: "green".into(),
-                    reason: "风险可控".into(),
-                });
+                let before = if j % 2 == 0 { "red" } else { "yellow" };
+                i.overrides.push(bland_override(
+                    1000 + j,
+                    format!("Y{j}"),
+                    DAY0 + (30 + j) * 86_400 + 3 * 3600,
+                    before,
+                ));
             }
         }),
         ("no finding where the risk value predicts one", "finding_shortfall", |i| {
@@ -268,17 +280,7 @@ fn a_recent_change_is_seen_by_the_trailing_windows() {
         }
     }
     for j in 0..5 {
-        input.overrides.push(OverrideEvent {
-            log_seq: 2000 + j,
-            officer: TARGET.into(),
-            office: "2201".into(),
-            declaration_id: format!("Z{j}"),
-            at: DAY0 + (88 + 2 * j) * 86_400 + 3 * 3600,
-            utc_offset: CST,
-            before: "red".into(),
-            after: "green".into(),
-            reason: "风险可控".into(),
-        });
+        input.overrides.push(bland_override(2000 + j, format!("Z{j}"), DAY0 + (88 + 2 * j) * 86_400 + 3 * 3600, "red"));
     }
     let score = |cfg: &Config| {
         let r = compute(&input, cfg);

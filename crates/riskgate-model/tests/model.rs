@@ -1,6 +1,6 @@
 //! The crate's one integration-test binary: training, storage, scoring and metrics through the public API.
 
-use expect_test::{Expect, expect};
+use expect_test::expect;
 use riskgate_model::metrics::{self, AtK};
 use riskgate_model::{Dataset, Model, ModelError, Objective, TrainParams};
 
@@ -285,72 +285,47 @@ fn loading_and_checking_reject_foreign_input() {
     .assert_eq(&lines.join("\n"));
 }
 
-fn check_at_k(weights: Option<&[f64]>, values: Option<&[f64]>, expect: Expect) {
+/// One ranking read three ways: unweighted, weighted with values, and
+/// unweighted with values; a row per k, a column per case.
+#[test]
+fn at_k_with_and_without_weights_and_values() {
     // Ranked by score: rows 0, 2, 4, 7, 5, 8, 3, 6, 1, 9. Positives: rows 0, 2, 3, 7, 9.
     let scores = [0.9, 0.1, 0.8, 0.3, 0.7, 0.5, 0.2, 0.6, 0.4, 0.0];
     let labels = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0];
-    let rows = metrics::at_k(&scores, &labels, weights, values, &[0.0, 0.1, 0.25, 0.3, 0.5, 1.0]);
-    expect.assert_eq(&rows.iter().map(fmt_at_k).collect::<String>());
-}
-
-fn fmt_at_k(r: &AtK) -> String {
-    format!(
-        "k={:<4} selected={:<2} precision={:.4} recall={:.4} value_share={:.4}\n",
-        r.k, r.selected, r.precision, r.recall, r.value_share
-    )
-}
-
-#[test]
-fn at_k_unweighted() {
-    check_at_k(
-        None,
-        None,
-        expect![[r#"
-            k=0    selected=0  precision=0.0000 recall=0.0000 value_share=0.0000
-            k=0.1  selected=1  precision=1.0000 recall=0.2000 value_share=0.2000
-            k=0.25 selected=3  precision=0.6667 recall=0.4000 value_share=0.4000
-            k=0.3  selected=3  precision=0.6667 recall=0.4000 value_share=0.4000
-            k=0.5  selected=5  precision=0.6000 recall=0.6000 value_share=0.6000
-            k=1    selected=10 precision=0.5000 recall=1.0000 value_share=1.0000
-        "#]],
-    );
-}
-
-#[test]
-fn at_k_weighted_with_values() {
     // Row 9 (a positive ranked last) stands for 5 rows, row 4 (a negative ranked 3rd) for 2.
     let weights = [1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 5.0];
     // Values of negatives must not count.
     let values = [100.0, 1000.0, 10.0, 30.0, 1000.0, 1000.0, 1000.0, 10.0, 1000.0, 50.0];
-    check_at_k(
-        Some(&weights),
-        Some(&values),
-        expect![[r#"
-            k=0    selected=0  precision=0.0000 recall=0.0000 value_share=0.0000
-            k=0.1  selected=1  precision=1.0000 recall=0.1111 value_share=0.2500
-            k=0.25 selected=3  precision=0.5000 recall=0.2222 value_share=0.2750
-            k=0.3  selected=3  precision=0.5000 recall=0.2222 value_share=0.2750
-            k=0.5  selected=5  precision=0.5000 recall=0.3333 value_share=0.3000
-            k=1    selected=10 precision=0.6000 recall=1.0000 value_share=1.0000
-        "#]],
-    );
+    let ks = [0.0, 0.1, 0.25, 0.3, 0.5, 1.0];
+    let at_k = |w: Option<&[f64]>, v: Option<&[f64]>| metrics::at_k(&scores, &labels, w, v, &ks);
+    let tables = [at_k(None, None), at_k(Some(&weights), Some(&values)), at_k(None, Some(&values))];
+    let mut out = String::from("unweighted | weighted, with values | unweighted, with values\n");
+    for i in 0..ks.len() {
+        let cells: Vec<String> = tables.iter().map(|t| at_k_cell(&t[i])).collect();
+        out += &format!("k={:<4} {}\n", tables[0][i].k, cells.join(" | "));
+    }
+    expect![[r#"
+        unweighted | weighted, with values | unweighted, with values
+        k=0    selected=0  precision=0.0000 recall=0.0000 value_share=0.0000 | selected=0  precision=0.0000 recall=0.0000 value_share=0.0000 | selected=0  precision=0.0000 recall=0.0000 value_share=0.0000
+        k=0.1  selected=1  precision=1.0000 recall=0.2000 value_share=0.2000 | selected=1  precision=1.0000 recall=0.1111 value_share=0.2500 | selected=1  precision=1.0000 recall=0.2000 value_share=0.5000
+        k=0.25 selected=3  precision=0.6667 recall=0.4000 value_share=0.4000 | selected=3  precision=0.5000 recall=0.2222 value_share=0.2750 | selected=3  precision=0.6667 recall=0.4000 value_share=0.5500
+        k=0.3  selected=3  precision=0.6667 recall=0.4000 value_share=0.4000 | selected=3  precision=0.5000 recall=0.2222 value_share=0.2750 | selected=3  precision=0.6667 recall=0.4000 value_share=0.5500
+        k=0.5  selected=5  precision=0.6000 recall=0.6000 value_share=0.6000 | selected=5  precision=0.5000 recall=0.3333 value_share=0.3000 | selected=5  precision=0.6000 recall=0.6000 value_share=0.6000
+        k=1    selected=10 precision=0.5000 recall=1.0000 value_share=1.0000 | selected=10 precision=0.6000 recall=1.0000 value_share=1.0000 | selected=10 precision=0.5000 recall=1.0000 value_share=1.0000
+    "#]]
+    .assert_eq(&out);
 }
 
-#[test]
-fn at_k_unweighted_with_values() {
-    let values = [100.0, 1000.0, 10.0, 30.0, 1000.0, 1000.0, 1000.0, 10.0, 1000.0, 50.0];
-    check_at_k(
-        None,
-        Some(&values),
-        expect![[r#"
-            k=0    selected=0  precision=0.0000 recall=0.0000 value_share=0.0000
-            k=0.1  selected=1  precision=1.0000 recall=0.2000 value_share=0.5000
-            k=0.25 selected=3  precision=0.6667 recall=0.4000 value_share=0.5500
-            k=0.3  selected=3  precision=0.6667 recall=0.4000 value_share=0.5500
-            k=0.5  selected=5  precision=0.6000 recall=0.6000 value_share=0.6000
-            k=1    selected=10 precision=0.5000 recall=1.0000 value_share=1.0000
-        "#]],
-    );
+fn fmt_at_k(r: &AtK) -> String {
+    format!("k={:<4} {}\n", r.k, at_k_cell(r))
+}
+
+/// `selected=… precision=… recall=… value_share=…`: one case at one k.
+fn at_k_cell(r: &AtK) -> String {
+    format!(
+        "selected={:<2} precision={:.4} recall={:.4} value_share={:.4}",
+        r.selected, r.precision, r.recall, r.value_share
+    )
 }
 
 #[test]

@@ -59,8 +59,6 @@ impl Typed {
     }
 }
 
-#[cold]
-#[inline(never)]
 fn type_error(pos: Pos, msg: impl Into<String>) -> RuleError {
     RuleError::new(RuleErrorKind::Type, pos, msg)
 }

@@ -61,6 +61,11 @@ pub(crate) struct Pos {
 }
 
 impl RuleError {
+    /// Errors are the rare path: every one is made here, out of line, so
+    /// the callers' hot paths stay small (the thin per-kind wrappers need
+    /// no attributes of their own).
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new(kind: RuleErrorKind, pos: Pos, message: impl Into<String>) -> Self {
         RuleError { line: pos.line, column: pos.column, message: message.into(), kind }
     }

@@ -176,8 +176,6 @@ pub(crate) const PRODUCT: u8 = 6;
 pub(crate) const UNARY: u8 = 7;
 pub(crate) const PRIMARY: u8 = 8;
 
-#[cold]
-#[inline(never)]
 fn limit(pos: Pos, msg: impl Into<String>) -> RuleError {
     RuleError::new(RuleErrorKind::Limit, pos, msg)
 }

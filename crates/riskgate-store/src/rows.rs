@@ -36,6 +36,42 @@ fn null_in(i: usize) -> StoreError {
     StoreError::User(format!("stored data could not be decoded: column {i} is NULL"))
 }
 
+/// A value one column holds: NULL only where the type is an `Option`.
+pub(crate) trait Column: Sized {
+    fn read(r: &dyn Columns, i: usize) -> Result<Self>;
+}
+
+macro_rules! column_impl {
+    ($($t:ty => $get:ident),*) => {
+        $(impl Column for $t {
+            fn read(r: &dyn Columns, i: usize) -> Result<Self> {
+                r.$get(i)
+            }
+        })*
+    };
+}
+
+column_impl!(i64 => int, Option<i64> => int_opt, f64 => real, Option<f64> => real_opt, String => text,
+             Option<String> => text_opt, bool => flag);
+
+/// `Record { field, … }` read from the row `r`, one column per field in
+/// the order written (the query's order), each read as its field's type;
+/// `field: conv` passes the column through the function `conv` first.
+/// Returns early with the error of a column that does not read.
+macro_rules! record {
+    ($r:expr => $record:ident { $($field:ident $(: $conv:expr)?),+ $(,)? }) => {{
+        let r: &dyn Columns = $r;
+        let mut column = 0..;
+        $record { $($field: record!(@read r, column.next().expect("a column") $(, $conv)?)),+ }
+    }};
+    (@read $r:ident, $i:expr) => {
+        Column::read($r, $i)?
+    };
+    (@read $r:ident, $i:expr, $conv:expr) => {
+        ($conv)(Column::read($r, $i)?)
+    };
+}
+
 /// `Columns` over a driver's row type, whose getter (`get` or `try_get`)
 /// converts each column.
 macro_rules! columns_impl {
@@ -246,19 +282,9 @@ pub(crate) const TASK_COLUMNS: &str =
      FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl";
 
 pub(crate) fn control_task(r: &dyn Columns) -> Result<ControlTask> {
-    Ok(ControlTask {
-        id: r.int(0)?,
-        declaration_id: r.text(1)?,
-        office: r.text(2)?,
-        channel: r.text(3)?,
-        disposal: r.text(4)?,
-        instructions: r.text(5)?,
-        status: r.text(6)?,
-        opened_at: r.int(7)?,
-        closed_at: r.int_opt(8)?,
-        officer: r.text_opt(9)?,
-        risk_value: r.real(10)?,
-    })
+    Ok(record!(r => ControlTask {
+        id, declaration_id, office, channel, disposal, instructions, status, opened_at, closed_at, officer, risk_value
+    }))
 }
 
 pub(crate) const CONTROL_RECORDS: &str =
@@ -268,23 +294,10 @@ pub(crate) const CONTROL_RECORDS: &str =
      WHERE o.completed_at >= ?1 AND o.completed_at < ?2 ORDER BY o.completed_at, o.seq";
 
 pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
-    Ok(ControlRecord {
-        declaration_id: r.text(0)?,
-        office: r.text(1)?,
-        trader: r.text(2)?,
-        declarant: r.text(3)?,
-        declared_at: r.int(4)?,
-        tz: i32::try_from(r.int(5)?).unwrap_or(0),
-        officer: r.text(6)?,
-        control: r.text(7)?,
-        completed_at: r.int(8)?,
-        finding: r.flag(9)?,
-        released_at: r.int_opt(10)?,
-        channel: r.text_opt(11)?,
-        risk_value: r.real_opt(12)?,
-        decided_at: r.int_opt(13)?,
-        random: r.flag(14)?,
-    })
+    Ok(record!(r => ControlRecord {
+        declaration_id, office, trader, declarant, declared_at, tz: |tz: i64| i32::try_from(tz).unwrap_or(0), officer,
+        control, completed_at, finding, released_at, channel, risk_value, decided_at, random
+    }))
 }
 
 pub(crate) const COUNTED_DECLARATIONS: &str =
@@ -294,47 +307,24 @@ pub(crate) const COUNTED_DECLARATIONS: &str =
      WHERE NOT d.historical AND d.declared_at >= ?1 AND d.declared_at < ?2";
 
 pub(crate) fn counted_declaration(r: &dyn Columns) -> Result<CountedDeclaration> {
-    Ok(CountedDeclaration {
-        office: r.text(0)?,
-        direction: r.text(1)?,
-        transport_mode: r.text(2)?,
-        declared_at: r.int(3)?,
-        tz: r.int(4)?,
-        released_at: r.int_opt(5)?,
-        value_cny: r.real(6)?,
-        channel: r.text_opt(7)?,
-        source: r.text_opt(8)?,
-        propensity: r.real_opt(9)?,
-    })
+    Ok(record!(r => CountedDeclaration {
+        office, direction, transport_mode, declared_at, tz, released_at, value_cny, channel, source, propensity
+    }))
 }
 
 /// (office, channel, source, any finding, duty, smuggling at the border,
 /// smuggling later, border controls, propensity) per declaration with outcomes.
 pub(crate) fn counted_outcomes(r: &dyn Columns) -> Result<CountedOutcomes> {
-    Ok(CountedOutcomes {
-        office: r.text(0)?,
-        channel: r.text_opt(1)?,
-        source: r.text_opt(2)?,
-        finding: r.flag(3)?,
-        additional_duty: r.real(4)?,
-        smuggling_border: r.flag(5)?,
-        smuggling_later: r.flag(6)?,
-        border_controls: r.int(7)?,
-        propensity: r.real_opt(8)?,
-    })
+    Ok(record!(r => CountedOutcomes {
+        office, channel, source, finding, additional_duty, smuggling_border, smuggling_later, border_controls, propensity
+    }))
 }
 
 pub(crate) fn rule_stats(r: &dyn Columns) -> Result<RuleStats> {
-    Ok(RuleStats {
-        id: r.text(0)?,
-        version: to_u32(r.int(1)?),
-        hits: to_u64(r.int(2)?),
-        controls: to_u64(r.int(3)?),
-        completed: to_u64(r.int(4)?),
-        findings: to_u64(r.int(5)?),
-        revenue_cny: r.real(6)?,
-        recent_hits: to_u64(r.int(7)?),
-    })
+    Ok(record!(r => RuleStats {
+        id, version: to_u32, hits: to_u64, controls: to_u64, completed: to_u64, findings: to_u64, revenue_cny,
+        recent_hits: to_u64
+    }))
 }
 
 pub(crate) const ACTION_COLUMNS: &str =
@@ -406,75 +396,38 @@ pub(crate) const WEBHOOKS: &str =
     "SELECT id, kind, url, secret, department, created_by, created_at, active FROM webhooks ORDER BY created_at, id";
 
 pub(crate) fn webhook(r: &dyn Columns) -> Result<Webhook> {
-    Ok(Webhook {
-        id: r.text(0)?,
-        kind: r.text(1)?,
-        url: r.text(2)?,
-        secret: r.text(3)?,
-        department: r.text(4)?,
-        created_by: r.text(5)?,
-        created_at: r.int(6)?,
-        active: r.flag(7)?,
-    })
+    Ok(record!(r => Webhook { id, kind, url, secret, department, created_by, created_at, active }))
 }
 
 pub(crate) const DELIVERY_COLUMNS: &str =
     "id, hook, event_id, kind, payload, status, attempts, next_at, last_status, last_error, created_at, delivered_at";
 
 pub(crate) fn delivery(r: &dyn Columns) -> Result<Delivery> {
-    Ok(Delivery {
-        id: r.int(0)?,
-        hook: r.text(1)?,
-        event_id: r.text(2)?,
-        kind: r.text(3)?,
-        payload: r.text(4)?,
-        status: r.text(5)?,
-        attempts: u32::try_from(r.int(6)?).unwrap_or(u32::MAX),
-        next_at: r.int(7)?,
-        last_status: r.int_opt(8)?.and_then(|s| u16::try_from(s).ok()),
-        last_error: r.text_opt(9)?,
-        created_at: r.int(10)?,
-        delivered_at: r.int_opt(11)?,
-    })
+    Ok(record!(r => Delivery {
+        id, hook, event_id, kind, payload, status, attempts: |n: i64| u32::try_from(n).unwrap_or(u32::MAX), next_at,
+        last_status: |s: Option<i64>| s.and_then(|s| u16::try_from(s).ok()), last_error, created_at, delivered_at
+    }))
 }
 
 pub(crate) const USER_COLUMNS: &str =
     "username, display_name, role, office, department, disabled, created_at, password_hash";
 
 pub(crate) fn user(r: &dyn Columns) -> Result<User> {
-    Ok(User {
-        username: r.text(0)?,
-        display_name: r.text(1)?,
-        role: r.text(2)?,
-        office: r.text_opt(3)?,
-        department: r.text_opt(4)?,
-        disabled: r.flag(5)?,
-        created_at: r.int(6)?,
-        password_hash: r.text(7)?,
-    })
+    Ok(record!(r => User { username, display_name, role, office, department, disabled, created_at, password_hash }))
 }
 
 pub(crate) const TOKEN_COLUMNS: &str = "id, username, name, scopes, secret_hash, created_at, expires_at, revoked_at";
 
 pub(crate) fn token(r: &dyn Columns) -> Result<ApiToken> {
-    let scopes = r.text(3)?;
-    Ok(ApiToken {
-        id: r.text(0)?,
-        username: r.text(1)?,
-        name: r.text(2)?,
-        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        secret_hash: r.text(4)?,
-        created_at: r.int(5)?,
-        expires_at: r.int_opt(6)?,
-        revoked_at: r.int_opt(7)?,
-    })
+    let split = |s: String| s.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    Ok(record!(r => ApiToken { id, username, name, scopes: split, secret_hash, created_at, expires_at, revoked_at }))
 }
 
 pub(crate) const SESSION: &str =
     "SELECT token_hash, username, created_at, expires_at FROM sessions WHERE token_hash = ?1";
 
 pub(crate) fn session(r: &dyn Columns) -> Result<Session> {
-    Ok(Session { token_hash: r.text(0)?, username: r.text(1)?, created_at: r.int(2)?, expires_at: r.int(3)? })
+    Ok(record!(r => Session { token_hash, username, created_at, expires_at }))
 }
 
 /// The search's columns and joins; each dialect adds its own filters.

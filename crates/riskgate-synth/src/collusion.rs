@@ -298,7 +298,7 @@ pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate, params
         let oi = officers[r.below(officers.len() as u64) as usize];
         let mut traders: Vec<usize> = (0..w.traders.len())
             .filter(|&t| w.traders[t].home_office == office && !taken.contains(&t))
-            .filter(|&t| w.traders[t].credit != crate::world::Credit::Advanced)
+            .filter(|&t| w.traders[t].credit != riskgate_core::CreditClass::Advanced)
             .collect();
         traders.sort_by(|a, b| {
             let e = |t: usize| w.traders[t].volume * w.traders[t].propensity;

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use crate::catalogue::{self, MODES};
 use crate::collusion::Collusion;
 use crate::outcome::{Lane, Truth, round2, simulate_control};
-use crate::world::{Credit, EXPORT_DESTINATIONS, World, pick_cum};
+use crate::world::{EXPORT_DESTINATIONS, World, pick_cum};
+use riskgate_core::CreditClass;
 
 /// Kinds of planted fraud, in DATA.md finding words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +81,7 @@ pub(crate) fn draw_context(w: &World, office: usize, r: &mut Rng) -> Context {
     let trader = pick_cum(r, &w.trader_cum_by_office[office]);
     let t = &w.traders[trader];
     let o = &w.offices[office];
-    let risky_trader = t.bad || t.credit == Credit::Dishonest;
+    let risky_trader = t.bad || t.credit == CreditClass::Dishonest;
     let mode = r.weighted(&o.modes);
     let import = r.chance(t.import_share);
     let trade_mode = if MODES[mode] == "post" {
@@ -161,7 +162,7 @@ pub(crate) fn legacy_weight(w: &World, c: &Context) -> f64 {
     if g.duty >= 0.10 {
         s += 3.0;
     }
-    if t.credit == Credit::Dishonest {
+    if t.credit == CreditClass::Dishonest {
         s += 4.0;
     }
     if LEGACY_CHAPTERS.contains(&g.chapter()) {
@@ -170,7 +171,7 @@ pub(crate) fn legacy_weight(w: &World, c: &Context) -> f64 {
     if t.new {
         s += 1.0;
     }
-    if t.credit == Credit::Advanced {
+    if t.credit == CreditClass::Advanced {
         s *= 0.2;
     }
     s

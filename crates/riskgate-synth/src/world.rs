@@ -3,6 +3,7 @@
 //! attributes that drive planted fraud.
 
 use chrono::{Datelike, Duration, NaiveDate};
+use riskgate_core::CreditClass;
 use riskgate_core::rng::Rng;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -57,29 +58,10 @@ pub(crate) struct Officer {
     pub post_since: NaiveDate,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Credit {
-    Advanced,
-    General,
-    Ordinary,
-    Dishonest,
-}
-
-impl Credit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Credit::Advanced => "advanced",
-            Credit::General => "general",
-            Credit::Ordinary => "ordinary",
-            Credit::Dishonest => "dishonest",
-        }
-    }
-}
-
 pub(crate) struct Trader {
     pub id: String,
     pub name: String,
-    pub credit: Credit,
+    pub credit: CreditClass,
     pub registered_at: NaiveDate,
     pub capital_cny: f64,
     pub home_office: usize,
@@ -100,7 +82,7 @@ pub(crate) struct Trader {
 pub(crate) struct Declarant {
     pub id: String,
     pub name: String,
-    pub credit: Credit,
+    pub credit: CreditClass,
     pub registered_at: NaiveDate,
     pub complicit: bool,
 }
@@ -345,9 +327,10 @@ pub(crate) fn build(cfg: &WorldConfig, root: &mut Rng) -> World {
         }
         let complicit = declarant_rng.chance(0.06);
         let credit = if complicit {
-            [Credit::Ordinary, Credit::Dishonest][declarant_rng.weighted(&[0.8, 0.2])]
+            [CreditClass::Ordinary, CreditClass::Dishonest][declarant_rng.weighted(&[0.8, 0.2])]
         } else {
-            [Credit::Advanced, Credit::General, Credit::Ordinary][declarant_rng.weighted(&[0.15, 0.25, 0.6])]
+            [CreditClass::Advanced, CreditClass::General, CreditClass::Ordinary]
+                [declarant_rng.weighted(&[0.15, 0.25, 0.6])]
         };
         let name = format!(
             "{}{}{}有限公司",
@@ -373,9 +356,9 @@ pub(crate) fn build(cfg: &WorldConfig, root: &mut Rng) -> World {
         let district = offices[home_office].district;
         let big = rank < top;
         let credit = if big {
-            [Credit::Advanced, Credit::General, Credit::Ordinary][r.weighted(&[0.5, 0.3, 0.2])]
+            [CreditClass::Advanced, CreditClass::General, CreditClass::Ordinary][r.weighted(&[0.5, 0.3, 0.2])]
         } else {
-            [Credit::Advanced, Credit::General, Credit::Ordinary, Credit::Dishonest]
+            [CreditClass::Advanced, CreditClass::General, CreditClass::Ordinary, CreditClass::Dishonest]
                 [r.weighted(&[0.025, 0.065, 0.855, 0.055])]
         };
         let new = !big && r.chance(0.12);
@@ -384,15 +367,15 @@ pub(crate) fn build(cfg: &WorldConfig, root: &mut Rng) -> World {
         } else {
             cfg.start - Duration::days(365 + r.below(20 * 365) as i64)
         };
-        let bad = !big && credit != Credit::Advanced && r.chance(0.03);
+        let bad = !big && credit != CreditClass::Advanced && r.chance(0.03);
         let propensity = if bad {
             r.range(0.05, 0.15)
         } else {
             let base = match credit {
-                Credit::Advanced => 0.0008,
-                Credit::General => 0.005,
-                Credit::Ordinary => 0.011,
-                Credit::Dishonest => 0.03,
+                CreditClass::Advanced => 0.0008,
+                CreditClass::General => 0.005,
+                CreditClass::Ordinary => 0.011,
+                CreditClass::Dishonest => 0.03,
             };
             (base * if new { 2.5 } else { 1.0 } * r.lognormal(1.0, 0.7)).min(0.08)
         };
@@ -409,7 +392,7 @@ pub(crate) fn build(cfg: &WorldConfig, root: &mut Rng) -> World {
         let local: Vec<usize> = (0..n_declarants).filter(|&i| declarant_district[i] == district).collect();
         let pool = if local.is_empty() { (0..n_declarants).collect() } else { local };
         let pick_declarant = |r: &mut Rng| {
-            if (bad || credit == Credit::Dishonest) && !complicit_ids.is_empty() && r.chance(0.3) {
+            if (bad || credit == CreditClass::Dishonest) && !complicit_ids.is_empty() && r.chance(0.3) {
                 *r.pick(&complicit_ids)
             } else {
                 *r.pick(&pool)
@@ -575,10 +558,10 @@ mod tests {
         let w = build(&cfg, &mut Rng::new(4));
         assert!((250..=450).contains(&w.officers.len()), "{}", w.officers.len());
         assert!(w.offices.iter().filter(|o| o.is_field()).all(|o| o.control_officers.len() >= 2));
-        let share = |c: Credit| w.traders.iter().filter(|t| t.credit == c).count() as f64 / w.traders.len() as f64;
-        assert!((0.02..0.06).contains(&share(Credit::Advanced)));
-        assert!((0.80..0.90).contains(&share(Credit::Ordinary)));
-        assert!((0.03..0.08).contains(&share(Credit::Dishonest)));
+        let share = |c: CreditClass| w.traders.iter().filter(|t| t.credit == c).count() as f64 / w.traders.len() as f64;
+        assert!((0.02..0.06).contains(&share(CreditClass::Advanced)));
+        assert!((0.80..0.90).contains(&share(CreditClass::Ordinary)));
+        assert!((0.03..0.08).contains(&share(CreditClass::Dishonest)));
         let total: f64 = w.office_share.iter().sum();
         assert!((total - 1.0).abs() < 1e-9);
     }

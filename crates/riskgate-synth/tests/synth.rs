@@ -408,12 +408,7 @@ fn planted_colluders_pick_up_their_traders_controls_and_change_nothing_else() {
     assert_eq!(without.of(WorldFile::Colluders).count(), 0);
     let planted: Vec<&Value> = with.of(WorldFile::Colluders).collect();
     assert_eq!(planted.len(), 4);
-    let officers: HashMap<String, &Value> =
-        with.of(WorldFile::Officers).map(|o| (o["id"].as_str().unwrap().to_string(), o)).collect();
-    let truth: HashMap<&str, &str> = with
-        .of(WorldFile::Truth)
-        .map(|t| (t["declaration_id"].as_str().unwrap(), t["trader"].as_str().unwrap()))
-        .collect();
+    let (officers, truth) = officers_and_traders(&with);
     for c in planted {
         let id = c["officer"].as_str().unwrap();
         let o = officers[id];
@@ -433,6 +428,17 @@ fn planted_colluders_pick_up_their_traders_controls_and_change_nothing_else() {
         assert!(linked.len() < 3 || mine * 2 > linked.len(), "{id}: {mine} of {}", linked.len());
     }
     assert!(with.of(WorldFile::Disciplinary).count() > 0 || with.of(WorldFile::Litigation).count() > 0);
+}
+
+/// A world's officers by id, and the trader of each declaration (from the
+/// ground truth).
+fn officers_and_traders(w: &MemorySink) -> (HashMap<String, &Value>, HashMap<&str, &str>) {
+    let officers = w.of(WorldFile::Officers).map(|o| (o["id"].as_str().unwrap().to_string(), o)).collect();
+    let truth = w
+        .of(WorldFile::Truth)
+        .map(|t| (t["declaration_id"].as_str().unwrap(), t["trader"].as_str().unwrap()))
+        .collect();
+    (officers, truth)
 }
 
 /// Quiet colluders whose collusion starts on day 75: the rest of the world
@@ -457,12 +463,7 @@ fn quiet_colluders_start_mid_world_and_keep_their_parameters() {
     assert!(back.colluders.iter().all(|c| c.params == params), "{:?}", back.colluders[0].params);
     let start = DateTime::parse_from_rfc3339("2026-03-21T00:00:00+08:00").unwrap().timestamp();
     assert!(back.colluders.iter().all(|c| c.start == Some(start)), "{:?}", back.colluders[0].start);
-    let officers: HashMap<String, &Value> =
-        with.of(WorldFile::Officers).map(|o| (o["id"].as_str().unwrap().to_string(), o)).collect();
-    let truth: HashMap<&str, &str> = with
-        .of(WorldFile::Truth)
-        .map(|t| (t["declaration_id"].as_str().unwrap(), t["trader"].as_str().unwrap()))
-        .collect();
+    let (officers, truth) = officers_and_traders(&with);
     let (mut before, mut after) = ((0, 0), (0, 0));
     for c in &back.colluders {
         let since = officers[&c.officer]["post_since"].as_str().unwrap();

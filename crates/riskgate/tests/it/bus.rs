@@ -373,14 +373,7 @@ fn serve_and_a_worker_emit_the_same_decision_event_and_webhook_delivery() {
     let at = riskgate_app::StoreAt::Sqlite(serve_env.data());
     let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new(&sp, sink.clone())).unwrap();
     let token = {
-        let mut app = riskgate_app::App::open_at(&at, "admin").unwrap();
-        let n = riskgate_app::accounts::NewUser {
-            username: "machine",
-            password: "long enough pw",
-            role: "machine",
-            ..Default::default()
-        };
-        riskgate_app::accounts::add_user(app.store.as_mut(), "admin", n).unwrap();
+        let mut app = crate::support::add_account(&at, "admin", "machine", "long enough pw", "machine");
         riskgate_app::accounts::issue_token(&mut app, "machine", "t", vec!["declarations:write".into()]).unwrap().1
     };
     let router = riskgate_server::router(state);

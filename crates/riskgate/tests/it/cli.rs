@@ -475,15 +475,7 @@ fn a_shadow_model_never_changes_a_lane() {
 fn model_over_http(data: &std::path::Path, id: &str) {
     use riskgate_server::testing::{call, check_answer};
     let at = riskgate_app::StoreAt::Sqlite(data.to_path_buf());
-    let mut app = riskgate_app::App::open_at(&at, "setup").unwrap();
-    let ana = riskgate_app::accounts::NewUser {
-        username: "ana",
-        password: "correct horse",
-        role: "risk_analyst",
-        ..Default::default()
-    };
-    riskgate_app::accounts::add_user(app.store.as_mut(), "setup", ana).unwrap();
-    drop(app);
+    drop(crate::support::add_account(&at, "setup", "ana", "correct horse", "risk_analyst"));
     let sink = std::sync::Arc::new(riskgate_app::events::NoSink);
     let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new("t", sink)).unwrap();
     let router = riskgate_server::router(state);

@@ -24,6 +24,21 @@ pub fn succeeded(out: &Output, what: impl Display) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Adds the account `username` (national scope) with `role` to the store
+/// at `at`, as `actor`, and gives the app back for further setup.
+pub fn add_account(
+    at: &riskgate_app::StoreAt,
+    actor: &str,
+    username: &str,
+    password: &str,
+    role: &str,
+) -> riskgate_app::App {
+    let mut app = riskgate_app::App::open_at(at, actor).unwrap();
+    let n = riskgate_app::accounts::NewUser { username, password, role, ..Default::default() };
+    riskgate_app::accounts::add_user(app.store.as_mut(), actor, n).unwrap();
+    app
+}
+
 /// `riskgate generate` of world `seed` at `scale` under `dir`.
 pub fn generate_world(dir: &Path, seed: u64, scale: f64) -> PathBuf {
     let w = dir.join(format!("world-{seed}"));
