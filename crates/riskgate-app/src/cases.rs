@@ -96,19 +96,14 @@ pub struct NewCase {
     /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade` or `integrity`.
     pub kind: String,
     /// The declaration it is about (its office owns the case).
-    #[serde(default)]
     pub declaration_id: Option<String>,
     /// The enterprise (trader) it is about.
-    #[serde(default)]
     pub enterprise: Option<String>,
     /// The officer concerned (integrity cases).
-    #[serde(default)]
     pub officer: Option<String>,
     /// The owning office when no declaration names it (default: the opener's).
-    #[serde(default)]
     pub office: Option<String>,
     pub title: String,
-    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -117,13 +112,10 @@ pub struct NewCase {
 #[serde(deny_unknown_fields)]
 pub struct StepBody {
     /// Needed to return or reject; kept in the history otherwise.
-    #[serde(default)]
     pub note: Option<String>,
     /// The result, needed to conclude.
-    #[serde(default)]
     pub result: Option<CaseResult>,
     /// The case version the caller saw (a change made meanwhile is refused).
-    #[serde(default)]
     pub version: Option<u32>,
 }
 
@@ -134,16 +126,7 @@ fn invalid(field: &str, message: impl Into<String>) -> anyhow::Error {
 /// Opens a case by hand. The declaration (if named) must be stored and in
 /// the actor's offices; its office owns the case and its trader is linked.
 pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
-    let kind = CaseKind::parse(&new.kind).ok_or_else(|| {
-        invalid(
-            "kind",
-            format!(
-                "kind: expected one of {}, got {:?}",
-                CaseKind::all().map(CaseKind::as_str).collect::<Vec<_>>().join(", "),
-                new.kind
-            ),
-        )
-    })?;
+    let kind = kind_word(&new.kind)?;
     if !actor.may_open(kind) {
         return Err(AppError::forbidden("forbidden", format!("this role may not open a {} case", kind.as_str())).into());
     }
@@ -203,46 +186,27 @@ pub fn get(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {
     read(store, actor, id)
 }
 
-/// Filters of a case list, as the transports receive them.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub kind: Option<String>,
-    pub department: Option<String>,
-    pub status: Option<String>,
-    pub declaration_id: Option<String>,
-    pub enterprise: Option<String>,
-    /// Only cases past their deadline.
-    pub overdue: bool,
-    pub limit: usize,
+/// A case kind from its word; the refusal names the field `kind`.
+pub fn kind_word(k: &str) -> Result<CaseKind> {
+    CaseKind::parse(k).ok_or_else(|| invalid("kind", format!("kind: no case kind {k:?}")))
 }
 
-/// The cases the actor may see that match `f`: overdue ones first (oldest
+/// A case status from its word; the refusal names the field `status`.
+pub fn status_word(s: &str) -> Result<CaseStatus> {
+    CaseStatus::parse(s).ok_or_else(|| invalid("status", format!("status: no case status {s:?}")))
+}
+
+/// The cases the actor may see that `q` selects (only those past their
+/// deadline when `overdue`), at most `limit`: overdue ones first (oldest
 /// deadline first), then the rest newest first.
-pub fn list(store: &dyn Store, actor: &Actor, f: &ListFilter) -> Result<Vec<Case>> {
-    let kind = match f.kind.as_deref() {
-        None => None,
-        Some(k) => Some(CaseKind::parse(k).ok_or_else(|| invalid("kind", format!("kind: no case kind {k:?}")))?),
-    };
-    let status = match f.status.as_deref() {
-        None => None,
-        Some(s) => {
-            Some(CaseStatus::parse(s).ok_or_else(|| invalid("status", format!("status: no case status {s:?}")))?)
-        }
-    };
-    let q = CaseQuery {
-        kind,
-        department: f.department.clone(),
-        status,
-        declaration_id: f.declaration_id.clone(),
-        enterprise: f.enterprise.clone(),
-    };
+pub fn list(store: &dyn Store, actor: &Actor, q: &CaseQuery, overdue: bool, limit: usize) -> Result<Vec<Case>> {
     let now = crate::app::now();
     let mut out: Vec<Case> =
-        store.cases(&q)?.into_iter().filter(|c| actor.may_read(c) && (!f.overdue || c.overdue(now))).collect();
+        store.cases(q)?.into_iter().filter(|c| actor.may_read(c) && (!overdue || c.overdue(now))).collect();
     out.sort_by_key(|c| {
         (!c.overdue(now), if c.overdue(now) { c.deadline().map(|d| d.timestamp()) } else { None }, -c.id)
     });
-    out.truncate(f.limit.max(1));
+    out.truncate(limit.max(1));
     Ok(out)
 }
 

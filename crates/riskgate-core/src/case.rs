@@ -62,39 +62,25 @@ impl CaseKind {
     }
 }
 
-/// Where a case stands. `opened → accepted → in_progress → concluded →
-/// closed`; the owning department may return an opened or accepted case to
-/// its sender or reject it, each with a reason; a returned case can be sent
-/// again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseStatus {
-    Opened,
-    Accepted,
-    InProgress,
-    Concluded,
-    Closed,
-    Returned,
-    Rejected,
+crate::word_enum! {
+    /// Where a case stands. `opened → accepted → in_progress → concluded →
+    /// closed`; the owning department may return an opened or accepted case
+    /// to its sender or reject it, each with a reason; a returned case can be
+    /// sent again.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CaseStatus {
+        Opened => "opened",
+        Accepted => "accepted",
+        InProgress => "in_progress",
+        Concluded => "concluded",
+        Closed => "closed",
+        Returned => "returned",
+        Rejected => "rejected",
+    }
 }
 
-const STATUSES: [(&str, CaseStatus); 7] = [
-    ("opened", CaseStatus::Opened),
-    ("accepted", CaseStatus::Accepted),
-    ("in_progress", CaseStatus::InProgress),
-    ("concluded", CaseStatus::Concluded),
-    ("closed", CaseStatus::Closed),
-    ("returned", CaseStatus::Returned),
-    ("rejected", CaseStatus::Rejected),
-];
-
 impl CaseStatus {
-    pub fn as_str(self) -> &'static str {
-        STATUSES.iter().find(|s| s.1 == self).expect("every status is listed").0
-    }
-    pub fn parse(s: &str) -> Option<CaseStatus> {
-        STATUSES.iter().find(|x| x.0 == s).map(|x| x.1)
-    }
     /// Still with the department (its deadlines run).
     pub fn is_open(self) -> bool {
         matches!(self, CaseStatus::Opened | CaseStatus::Accepted | CaseStatus::InProgress)

@@ -8,17 +8,36 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
-use riskgate_app::cases::{self, Actor, ListFilter, NewCase, StepBody};
-use riskgate_core::{Case, CaseStep};
+use riskgate_app::App;
+use riskgate_app::cases::{self, Actor, NewCase, StepBody, kind_word, status_word};
+use riskgate_core::{Case, CaseQuery, CaseStep};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{as_user, require_json};
 use crate::auth::{Caller, Perm, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 fn actor(p: &Principal) -> Actor {
     Actor { role: Some(p.role), department: p.department.clone(), scope: p.scope.clone() }
+}
+
+/// A change to a case in the caller's name: `perm` checked, the JSON body
+/// parsed as `B`, then `f` on the screening thread.
+async fn change<B: DeserializeOwned + Send + 'static>(
+    state: &AppState,
+    p: &Principal,
+    perm: Perm,
+    (headers, body): (&HeaderMap, &[u8]),
+    f: impl FnOnce(&mut App, &Actor, B) -> anyhow::Result<Case> + Send + 'static,
+) -> ApiResult<Case> {
+    p.require(perm)?;
+    require_json(headers)?;
+    let b: B = crate::state::parse_json(body)?;
+    let a = actor(p);
+    as_user(state, p.username.clone(), p.office.clone(), move |app| Ok(f(app, &a, b)?)).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -55,17 +74,16 @@ pub async fn list(Caller(state, p): Caller, Query(q): Query<CaseListQuery>) -> A
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::query("limit", format!("limit: expected 1 to 1000, got {limit}")));
     }
-    let f = ListFilter {
-        kind: q.kind.filter(|s| !s.is_empty()),
-        department: q.department.filter(|s| !s.is_empty()),
-        status: q.status.filter(|s| !s.is_empty()),
-        declaration_id: q.declaration_id.filter(|s| !s.is_empty()),
-        enterprise: q.enterprise.filter(|s| !s.is_empty()),
-        overdue: q.overdue.unwrap_or(false),
-        limit,
+    let word = |w: Option<String>| w.filter(|s| !s.is_empty());
+    let query = CaseQuery {
+        kind: word(q.kind).as_deref().map(kind_word).transpose().map_err(ApiError::query_refusal)?,
+        department: word(q.department),
+        status: word(q.status).as_deref().map(status_word).transpose().map_err(ApiError::query_refusal)?,
+        declaration_id: word(q.declaration_id),
+        enterprise: word(q.enterprise),
     };
-    let a = actor(&p);
-    let cases = state.read(move |s| Ok(cases::list(s, &a, &f)?)).await?;
+    let (a, overdue) = (actor(&p), q.overdue.unwrap_or(false));
+    let cases = state.read(move |s| Ok(cases::list(s, &a, &query, overdue, limit)?)).await?;
     Ok(Json(CaseList { cases }))
 }
 
@@ -90,11 +108,8 @@ pub async fn get(Caller(state, p): Caller, Path(id): Path<i64>) -> ApiResult<Jso
 /// integrity_supervisor.
 #[utoipa::path(post, path = "/cases", tag = "cases", request_body = NewCase, responses((status = 201, body = Case)))]
 pub async fn open(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Case>)> {
-    p.require(Perm::OpenCase)?;
-    require_json(&headers)?;
-    let new: NewCase = crate::state::parse_json(&body)?;
-    let a = actor(&p);
-    let c = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::open(app, &a, new)?)).await?;
+    let c =
+        change(&state, &p, Perm::OpenCase, (&headers, &body), |app, a, new: NewCase| cases::open(app, a, new)).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -147,13 +162,8 @@ pub async fn note(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Case>> {
-    p.require(Perm::ReadCases)?;
-    require_json(&headers)?;
-    let b: NoteBody = crate::state::parse_json(&body)?;
-    let a = actor(&p);
-    let c = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::note(app, &a, id, &b.note)?))
-        .await?;
-    Ok(Json(c))
+    let f = move |app: &mut App, a: &Actor, b: NoteBody| cases::note(app, a, id, &b.note);
+    Ok(Json(change(&state, &p, Perm::ReadCases, (&headers, &body), f).await?))
 }
 
 /// Escalate the overdue cases of the caller's offices.

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 use riskgate_app::App;
-use riskgate_app::cases::{self, Actor, ListFilter, NewCase, StepBody};
-use riskgate_core::{Case, CaseResult, CaseStep};
+use riskgate_app::cases::{self, Actor, NewCase, StepBody, kind_word, status_word};
+use riskgate_core::{Case, CaseQuery, CaseResult, CaseStep};
 
 use crate::Format;
 
@@ -131,8 +131,10 @@ pub fn run(app: &mut App, cmd: CasesCmd) -> Result<ExitCode> {
     let actor = Actor::operator();
     match cmd {
         CasesCmd::List { kind, department, status, declaration, enterprise, overdue, limit, format } => {
-            let f = ListFilter { kind, department, status, declaration_id: declaration, enterprise, overdue, limit };
-            let rows = cases::list(app.store.as_ref(), &actor, &f)?;
+            let kind = kind.as_deref().map(kind_word).transpose()?;
+            let status = status.as_deref().map(status_word).transpose()?;
+            let q = CaseQuery { kind, department, status, declaration_id: declaration, enterprise };
+            let rows = cases::list(app.store.as_ref(), &actor, &q, overdue, limit)?;
             format.print_rows(&rows, line)?;
         }
         CasesCmd::Show { id, format } => show(&cases::get(app.store.as_ref(), &actor, id)?, format)?,

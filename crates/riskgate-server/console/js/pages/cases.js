@@ -7,10 +7,10 @@ import { t } from '../i18n.js';
 import { h, mount, num, dt, chip, table, errorBox, flash } from '../ui.js';
 import { session, go } from '../state.js';
 import { may } from '../roles.js';
+import { findingsFieldset } from './workbench.js';
 
 const KINDS = ['anti_smuggling', 'post_clearance_audit', 'tariff', 'legal', 'processing_trade', 'integrity'];
 const STATUSES = ['opened', 'accepted', 'in_progress', 'concluded', 'closed', 'returned', 'rejected'];
-const FINDINGS = ['undervaluation', 'misclassification', 'origin', 'quantity', 'prohibited', 'licence', 'smuggling', 'other'];
 
 // Steps each state allows, as the server's state machine does.
 const NEXT = {
@@ -241,12 +241,7 @@ function concludeForm(step) {
       },
     },
     h('strong', {}, t('case.conclude')),
-    h(
-      'fieldset',
-      { style: 'border:1px solid var(--line);margin:.5rem 0' },
-      h('legend', {}, t('outcome.findings')),
-      FINDINGS.map((k) => h('label', { style: 'flex-direction:row;display:inline-flex;margin-right:1rem' }, h('input', { type: 'checkbox', name: 'findings', value: k }), t(`finding.${k}`))),
-    ),
+    findingsFieldset(),
     h(
       'div',
       { class: 'inline form', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end' },

@@ -16,6 +16,18 @@ export function nowRfc3339(d = new Date()) {
   return `${local}${off >= 0 ? '+' : '-'}${pad(off / 60)}:${pad(off % 60)}`;
 }
 
+// The finding kinds as checkboxes named `findings` (outcomes, case results).
+export function findingsFieldset() {
+  return h(
+    'fieldset',
+    { style: 'border:1px solid var(--line);margin:.5rem 0' },
+    h('legend', {}, t('outcome.findings')),
+    FINDINGS.map((k) =>
+      h('label', { style: 'flex-direction:row;display:inline-flex;margin-right:1rem' }, h('input', { type: 'checkbox', name: 'findings', value: k }), t(`finding.${k}`)),
+    ),
+  );
+}
+
 export async function workbenchPage(el, query) {
   const me = session.me;
   const office = query.get('office') || me.office || '';
@@ -129,14 +141,7 @@ function outcomeForm(r, reload) {
       h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'seizure' }), t('outcome.seizure')),
       h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'release', checked: true }), t('outcome.release_now')),
     ),
-    h(
-      'fieldset',
-      { style: 'border:1px solid var(--line);margin:.5rem 0' },
-      h('legend', {}, t('outcome.findings')),
-      FINDINGS.map((k) =>
-        h('label', { style: 'flex-direction:row;display:inline-flex;margin-right:1rem' }, h('input', { type: 'checkbox', name: 'findings', value: k }), t(`finding.${k}`)),
-      ),
-    ),
+    findingsFieldset(),
     h('label', {}, t('outcome.note'), h('input', { name: 'note', size: 60 })),
     h('div', { style: 'margin-top:.5rem' }, h('button', { type: 'submit' }, t('outcome.submit'))),
     msg,
