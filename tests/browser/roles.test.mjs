@@ -8,12 +8,12 @@ const { browser, testAs } = browserTests();
 
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
-  field_officer: ['overview', 'declarations', 'workbench', 'enterprises'],
-  risk_analyst: ['overview', 'declarations', 'rules', 'models', 'enterprises'],
-  district_manager: ['overview', 'declarations', 'rules', 'enterprises'],
-  hq_manager: ['overview', 'declarations', 'rules', 'models', 'enterprises'],
-  integrity_supervisor: ['overview', 'declarations', 'integrity'],
-  department_user: ['overview', 'declarations', 'enterprises'],
+  field_officer: ['overview', 'declarations', 'workbench', 'enterprises', 'cases'],
+  risk_analyst: ['overview', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
+  district_manager: ['overview', 'declarations', 'rules', 'enterprises', 'cases'],
+  hq_manager: ['overview', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
+  integrity_supervisor: ['overview', 'declarations', 'integrity', 'cases'],
+  department_user: ['overview', 'declarations', 'enterprises', 'cases'],
   admin: ['integrity'],
 };
 
@@ -42,6 +42,10 @@ const API = [
   ['department_user', 'GET', '/enterprises', 200],
   ['department_user', 'GET', '/controls', 403],
   ['department_user', 'GET', '/actions', 403],
+  ['department_user', 'GET', '/cases', 200],
+  ['department_user', 'POST', '/cases/escalate', 403],
+  ['district_manager', 'POST', '/cases/escalate', 200],
+  ['admin', 'GET', '/cases', 403],
   ['admin', 'GET', '/kpis', 403],
   ['admin', 'GET', '/actions', 200],
 ];

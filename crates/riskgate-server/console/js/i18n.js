@@ -406,6 +406,7 @@ const D = {
   'case.officer': ['关员', 'Officer'],
   'case.note': ['备注', 'Note'],
   'case.reason': ['理由（退回、拒收时必填）', 'Reason (needed to return or reject)'],
+  'case.need_reason': ['退回或拒收必须填写理由', 'A reason is needed to return or reject'],
   'case.overdue': ['已超期', 'overdue'],
   'case.escalated': ['已升级', 'escalated'],
   'case.only_overdue': ['仅超期', 'Overdue only'],

@@ -171,7 +171,13 @@ export async function casePage(el, id) {
             type: 'button',
             class: ['return', 'reject'].includes(s) ? 'secondary' : null,
             'data-step': s,
-            onclick: () => step(s, reasonField.value ? { note: reasonField.value } : {}),
+            onclick: () => {
+              if (['return', 'reject'].includes(s) && !reasonField.value.trim()) {
+                msg.replaceChildren(errorBox({ message: t('case.need_reason'), field: 'note' }));
+                return;
+              }
+              step(s, reasonField.value ? { note: reasonField.value } : {});
+            },
           },
           t(`case.step.${s}`),
         ),
