@@ -83,7 +83,7 @@ pub async fn list(Caller(state, p): Caller, Query(q): Query<CaseListQuery>) -> A
         enterprise: word(q.enterprise),
     };
     let (a, overdue) = (actor(&p), q.overdue.unwrap_or(false));
-    let cases = state.read(move |s| Ok(cases::list(s, &a, &query, overdue, limit)?)).await?;
+    let cases = state.read(move |s| cases::list(s, &a, &query, overdue, limit)).await?;
     Ok(Json(CaseList { cases }))
 }
 
@@ -95,7 +95,7 @@ pub async fn list(Caller(state, p): Caller, Query(q): Query<CaseListQuery>) -> A
 pub async fn get(Caller(state, p): Caller, Path(id): Path<i64>) -> ApiResult<Json<Case>> {
     p.require(Perm::ReadCases)?;
     let a = actor(&p);
-    Ok(Json(state.read(move |s| Ok(cases::get(s, &a, id)?)).await?))
+    Ok(Json(state.read(move |s| cases::get(s, &a, id)).await?))
 }
 
 /// Open a case by hand (a referral to a department).
