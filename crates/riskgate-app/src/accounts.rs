@@ -66,8 +66,11 @@ pub enum Perm {
     ReadCases,
     /// Open a case by hand (integrity cases: integrity supervisors only).
     OpenCase,
-    /// Escalate the overdue cases of the caller's offices.
-    EscalateCases,
+    /// Escalate the overdue cases and controls of the caller's offices.
+    Escalate,
+    /// Record a trader's urgent-clearance request on an open control (at
+    /// the counter, or relayed by the single window's system).
+    MarkUrgent,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -94,7 +97,8 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         ReadMetrics => matches!(role, Admin | Machine),
         ReadCases => !matches!(role, Admin | Machine),
         OpenCase => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | IntegritySupervisor),
-        EscalateCases => matches!(role, DistrictManager | HqManager),
+        Escalate => matches!(role, DistrictManager | HqManager),
+        MarkUrgent => matches!(role, FieldOfficer | DistrictManager | Machine),
     }
 }
 
@@ -105,9 +109,9 @@ pub const SCOPES: &[&str] = &["declarations:write", "imports:write", "read"];
 pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
     use Perm::*;
     let need = match perm {
-        SubmitDeclarations => "declarations:write",
+        SubmitDeclarations | MarkUrgent => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
-        RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | EscalateCases => {
+        RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate => {
             return false;
         }
         _ => "read",

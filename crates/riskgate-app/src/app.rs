@@ -277,6 +277,10 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
                 "{key}: expected 1 to 25 (a multiple of the target), got {value}"
             );
         }
+        "task.due_hours.yellow" | "task.due_hours.red" | "task.due_hours.urgent" => {
+            let h = number()?;
+            anyhow::ensure!((0.01..=720.0).contains(&h), "{key}: expected 0.01 to 720 hours, got {value}");
+        }
         "case.accept_days" => {
             let d: i64 = value.parse().with_context(|| format!("{key}: expected whole days, got {value:?}"))?;
             anyhow::ensure!((1..=365).contains(&d), "{key}: expected 1 to 365 days, got {value}");
@@ -303,8 +307,8 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
         }
         _ => anyhow::bail!(
             "unknown setting {key:?}: use seed, random_rate, exploration, window, budget, budget.floor, \
-             budget.ceiling, target.default, target.OFFICE, case.accept_days, case.due_days.KIND or \
-             case.department.KIND"
+             budget.ceiling, target.default, target.OFFICE, case.accept_days, case.due_days.KIND, \
+             case.department.KIND or task.due_hours.(yellow|red|urgent)"
         ),
     }
     Ok(())

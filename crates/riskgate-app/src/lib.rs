@@ -27,6 +27,7 @@ pub mod overrides;
 mod referrals;
 pub mod rules;
 pub mod screening;
+pub mod tasks;
 pub mod webhooks;
 
 pub use app::{App, StoreAt, day_start, now};

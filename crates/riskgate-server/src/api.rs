@@ -16,10 +16,10 @@ use riskgate_core::{
     Declaration, Enterprise, ForexPayment, Office, OfficeLevel, Officer, Outcome, Reason, Release, TaxInvoice,
     ValidationError, WorkforceRecord,
 };
-use riskgate_store::DeclarationQuery;
+use riskgate_store::{ControlTask, DeclarationQuery};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::answers::*;
 use crate::auth::{Caller, Perm, Principal, subtree};
@@ -604,7 +604,8 @@ pub struct ControlsQuery {
     limit: Option<usize>,
 }
 
-/// Open control tasks in the caller's offices, highest risk first.
+/// Open control tasks in the caller's offices: urgent requests first, then
+/// highest risk; each with its deadline (`due_at`) by lane.
 ///
 /// Who: field_officer, risk_analyst, district_manager, hq_manager.
 #[utoipa::path(get, path = "/controls", tag = "controls", params(ControlsQuery),
@@ -623,20 +624,56 @@ pub async fn list_controls(Caller(state, p): Caller, Query(q): Query<ControlsQue
         v.sort();
         v
     });
-    let mut tasks = state
-        .read(move |s| match codes {
-            None => Ok(s.open_tasks(None, limit)?),
-            Some(codes) => {
-                let mut all = Vec::new();
-                for c in codes {
-                    all.extend(s.open_tasks(Some(&c), limit)?);
-                }
-                Ok(all)
-            }
-        })
-        .await?;
-    tasks.sort_by(|a, b| b.risk_value.total_cmp(&a.risk_value).then(a.id.cmp(&b.id)));
-    tasks.truncate(limit);
+    let tasks = state.read(move |s| riskgate_app::tasks::open(s, codes.as_deref(), limit)).await?;
+    Ok(Json(ControlList { controls: tasks }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrgentBody {
+    /// `perishable`, `medical`, `live_animals`, `production_line` or `other`.
+    kind: String,
+    /// What is urgent and why (the trader's request).
+    note: String,
+}
+
+/// Record a trader's urgent-clearance request on an open control.
+///
+/// The control moves to the top of the workbench and is due within
+/// `task.due_hours.urgent` (default 4 hours); logged as `task_urgent` and
+/// announced (`control_task` event `urgent`). Once per control (409 after).
+/// Who: field_officer, district_manager, machine (the single window).
+#[utoipa::path(post, path = "/controls/{id}/urgent", tag = "controls",
+    params(("id" = String, Path, description = "The declaration id")),
+    request_body = UrgentBody, responses((status = 200, body = ControlTask)))]
+pub async fn mark_urgent(
+    Caller(state, p): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ControlTask>> {
+    p.require(Perm::MarkUrgent)?;
+    require_json(&headers)?;
+    let b: UrgentBody = crate::state::parse_json(&body)?;
+    let scope = p.scope.clone();
+    let t = as_caller(&state, &p, move |app| {
+        Ok(riskgate_app::tasks::request_urgent(app, &id, &b.kind, &b.note, scope.as_ref())?)
+    })
+    .await?;
+    Ok(Json(t))
+}
+
+/// Escalate the overdue controls of the caller's offices.
+///
+/// Each open control past its deadline is escalated once to the office's
+/// managers (logged as `task_escalate`, `control_task` event `escalated`);
+/// answers those escalated now. Who: district_manager, hq_manager.
+#[utoipa::path(post, path = "/controls/escalate", tag = "controls", responses((status = 200, body = ControlList)))]
+pub async fn escalate_controls(Caller(state, p): Caller) -> ApiResult<Json<ControlList>> {
+    p.require(Perm::Escalate)?;
+    let scope = p.scope.clone();
+    let tasks =
+        as_caller(&state, &p, move |app| Ok(riskgate_app::tasks::escalate_overdue(app, scope.as_ref())?)).await?;
     Ok(Json(ControlList { controls: tasks }))
 }
 

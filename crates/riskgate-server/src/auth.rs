@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 23] = [
+pub const ALL_PERMS: [Perm; 24] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -215,7 +215,8 @@ pub const ALL_PERMS: [Perm; 23] = [
     Perm::ReadMetrics,
     Perm::ReadCases,
     Perm::OpenCase,
-    Perm::EscalateCases,
+    Perm::Escalate,
+    Perm::MarkUrgent,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

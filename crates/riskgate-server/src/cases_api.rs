@@ -174,7 +174,7 @@ pub async fn note(
 /// Answers the cases escalated now. Who: district_manager, hq_manager.
 #[utoipa::path(post, path = "/cases/escalate", tag = "cases", responses((status = 200, body = CaseList)))]
 pub async fn escalate(Caller(state, p): Caller) -> ApiResult<Json<CaseList>> {
-    p.require(Perm::EscalateCases)?;
+    p.require(Perm::Escalate)?;
     let a = actor(&p);
     let cases = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::escalate(app, &a)?)).await?;
     Ok(Json(CaseList { cases }))

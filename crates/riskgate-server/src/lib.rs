@@ -103,6 +103,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(import_workforce))
         .routes(routes!(list_controls))
         .routes(routes!(record_outcome))
+        .routes(routes!(mark_urgent))
+        .routes(routes!(escalate_controls))
         .routes(routes!(list_rules, create_rule))
         .routes(routes!(test_rule))
         .routes(routes!(get_rule))

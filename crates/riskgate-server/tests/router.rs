@@ -738,3 +738,74 @@ async fn a_seizure_is_referred_concluded_and_fed_back() {
     let (_, l) = f.call("GET", "/api/v1/cases?overdue=true", &f.smuggling, None).await;
     assert_eq!(l["cases"].as_array().map(Vec::len), Some(1), "overdue in the inbox: {l}");
 }
+
+/// Issue 11's service and ageing: a trader's urgent-clearance request moves
+/// a control to the top of the workbench with a shorter deadline (once; a
+/// bad kind is refused by field); an overdue control is escalated to the
+/// office's managers once, logged and announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_request_moves_a_control_up_and_overdue_controls_escalate() {
+    let f = fixture();
+    let rule = json!({"id": "R-1", "title": "big", "weight": 0.9, "channel": "red",
+                      "when": "total_value_cny > 500000"});
+    assert_eq!(f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await.0, StatusCode::CREATED);
+    assert_eq!(f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst2, None).await.0, StatusCode::OK);
+    for (id, value) in [("BIG", 9_000_000.0), ("MID", 600_000.0), ("LOW", 510_000.0)] {
+        let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration(id, value))).await;
+        assert_eq!(d["channel"], "red", "{d}");
+    }
+    let order = |l: &Value| -> Vec<String> {
+        l["controls"].as_array().unwrap().iter().map(|c| c["declaration_id"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, l) = f.call("GET", "/api/v1/controls", &f.officer, None).await;
+    let before = order(&l);
+    assert_eq!(before.len(), 3, "{l}");
+    let last = before.last().unwrap().clone();
+    assert!(l["controls"][0]["due_at"].is_i64(), "each control carries its deadline: {l}");
+
+    let url = format!("/api/v1/controls/{last}/urgent");
+    let (status, e) = f.call("POST", &url, &f.officer, Some(json!({"kind": "fresh", "note": "x"}))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("kind")), "{e}");
+    let body = json!({"kind": "perishable", "note": "冷链生鲜，今日需放行 / chilled seafood"});
+    let (status, t) = f.call("POST", &url, &f.officer, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    let (urgent_at, due_at) = (t["urgent_at"].as_i64().unwrap(), t["due_at"].as_i64().unwrap());
+    assert!(due_at <= urgent_at + 4 * 3600, "due within the urgent hours: {t}");
+    assert_eq!(f.call("POST", &url, &f.machine, Some(body)).await.0, StatusCode::CONFLICT, "once per control");
+    let (_, l) = f.call("GET", "/api/v1/controls", &f.officer, None).await;
+    let after = order(&l);
+    assert_eq!(after[0], last, "the urgent request is first: {before:?} → {after:?}");
+    assert_eq!(after[1..], before[..2], "the others keep their order");
+
+    // MID was opened three days ago (behind the store's back): overdue.
+    {
+        let db = match &f.at {
+            StoreAt::Sqlite(dir) => dir.join("riskgate.db"),
+            StoreAt::Postgres { .. } => unreachable!("the fixture is SQLite"),
+        };
+        let c = rusqlite::Connection::open(db).unwrap();
+        let n = c
+            .execute(
+                "UPDATE control_tasks SET opened_at = opened_at - 259200
+                 WHERE decl = (SELECT seq FROM declarations WHERE id = 'MID')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    f.events.take();
+    assert_eq!(f.call("POST", "/api/v1/controls/escalate", &f.officer, None).await.0, StatusCode::FORBIDDEN);
+    let (status, l) = f.call("POST", "/api/v1/controls/escalate", &f.manager, None).await;
+    assert_eq!((status, order(&l)), (StatusCode::OK, vec!["MID".to_string()]), "{l}");
+    let (_, l) = f.call("POST", "/api/v1/controls/escalate", &f.manager, None).await;
+    assert_eq!(order(&l), Vec::<String>::new(), "escalated once");
+    let ids: Vec<String> = f.events.take().into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["control_task:MID:escalated"]);
+    let actions = f.action_kinds();
+    for a in ["task_urgent", "task_escalate"] {
+        assert_eq!(actions.iter().filter(|k| *k == a).count(), 1, "{a}: {actions:?}");
+    }
+    let (_, l) = f.call("GET", "/api/v1/controls", &f.officer, None).await;
+    let mid = l["controls"].as_array().unwrap().iter().find(|c| c["declaration_id"] == "MID").unwrap().clone();
+    assert!(mid["escalated_at"].is_i64(), "{mid}");
+}

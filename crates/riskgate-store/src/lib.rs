@@ -231,6 +231,22 @@ pub struct ControlTask {
     pub closed_at: Option<i64>,
     pub officer: Option<String>,
     pub risk_value: f64,
+    /// A trader's urgent-clearance request: its kind and note.
+    pub urgent: Option<String>,
+    pub urgent_at: Option<i64>,
+    /// When the overdue control was escalated to the office's managers.
+    pub escalated_at: Option<i64>,
+    /// When the control is due (by lane, sooner when urgent; from the settings).
+    pub due_at: Option<i64>,
+}
+
+/// A mark on an open control task, set once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskMark {
+    /// An urgent-clearance request (kind and note) made at `at`.
+    Urgent { request: String, at: i64 },
+    /// Escalated to the office's managers at `at` (it was overdue).
+    Escalated { at: i64 },
 }
 
 /// A declaration of stored history with its decision and outcomes, for back-tests.
@@ -400,6 +416,10 @@ pub trait Store: Send + Accounts + Search {
     /// User errors: unknown or unscreened declaration, empty reason, same
     /// lane, control already completed, goods already released.
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone>;
+    /// Sets `mark` on the open control task of `declaration_id` and logs
+    /// `action` in the same transaction; `false` (nothing logged) when there
+    /// is no open task or it already carries that mark.
+    fn mark_task(&mut self, declaration_id: &str, mark: &TaskMark, action: &Action) -> Result<bool>;
     /// Completed controls (outcomes) with `completed_at` in `[from, to)`, in
     /// completion order, joined with their declaration and decision.
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>>;

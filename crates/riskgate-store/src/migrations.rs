@@ -430,6 +430,17 @@ CREATE INDEX cases_declaration ON cases(declaration_id);
 CREATE INDEX cases_enterprise ON cases(enterprise);
 "#,
     ),
+    (
+        10,
+        r#"
+-- Control tasks (issue 11): a trader's urgent-clearance request (perishable
+-- goods, medical supplies, …) moves the control up the workbench; an
+-- overdue control is escalated once to the office's managers.
+ALTER TABLE control_tasks ADD COLUMN urgent TEXT;
+ALTER TABLE control_tasks ADD COLUMN urgent_at INTEGER;
+ALTER TABLE control_tasks ADD COLUMN escalated_at INTEGER;
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -519,6 +530,7 @@ mod tests {
         (7, "d46ed2458052f1e4", "7a47857531007bd9"),
         (8, "636c2a34bd2ee1d3", "636c2a34bd2ee1d3"),
         (9, "c6ac34f1e163076e", "1737b10340379733"),
+        (10, "c72344bebe0b297b", "47d185c2328fbb35"),
     ];
 
     fn sha256(text: &str) -> String {

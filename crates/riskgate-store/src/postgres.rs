@@ -40,7 +40,7 @@ use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
     NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, Webhook, chain_hash,
+    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -788,13 +788,27 @@ impl Store for PgStore {
     fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>> {
         all(
             &mut self.conn.borrow_mut(),
-            &format!(
-                "SELECT {TASK_COLUMNS} WHERE t.status = 'open' AND ($1::text IS NULL OR t.office = $1)
-                 ORDER BY c.risk_value DESC, t.id LIMIT $2"
-            ),
+            &dollars(&format!("SELECT {TASK_COLUMNS} {}", rows::OPEN_TASKS)),
             &[&office, &i64::try_from(limit).unwrap_or(i64::MAX)],
             rows::control_task,
         )
+    }
+
+    fn mark_task(&mut self, declaration_id: &str, mark: &TaskMark, action: &Action) -> Result<bool> {
+        self.ensure_month("action_log", action.at.timestamp())?;
+        let mut tx = self.conn.get_mut().transaction()?;
+        let changed = match mark {
+            TaskMark::Urgent { request, at } => {
+                tx.execute(&dollars(rows::MARK_URGENT), &[&declaration_id, request, at])?
+            }
+            TaskMark::Escalated { at } => tx.execute(&dollars(rows::MARK_ESCALATED), &[&declaration_id, at])?,
+        };
+        if changed == 0 {
+            return Ok(false);
+        }
+        Self::append_action_tx(&mut tx, action)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {

@@ -276,16 +276,30 @@ pub(crate) fn outcome_by_time(r: &dyn Columns) -> Result<(Outcome, OutcomeKeys)>
     Ok((o, keys))
 }
 
+/// The deadline is the use-case layer's (from the settings): read as NULL.
 pub(crate) const TASK_COLUMNS: &str =
     "t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, \
-     t.closed_at, t.officer, c.risk_value
+     t.closed_at, t.officer, c.risk_value, t.urgent, t.urgent_at, t.escalated_at, CAST(NULL AS BIGINT)
      FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl";
+
+/// Open tasks of one office (`?1`, or all), urgent requests first, then by risk.
+pub(crate) const OPEN_TASKS: &str = "WHERE t.status = 'open' AND (CAST(?1 AS TEXT) IS NULL OR t.office = ?1)
+     ORDER BY (t.urgent IS NULL), c.risk_value DESC, t.id LIMIT ?2";
 
 pub(crate) fn control_task(r: &dyn Columns) -> Result<ControlTask> {
     Ok(record!(r => ControlTask {
-        id, declaration_id, office, channel, disposal, instructions, status, opened_at, closed_at, officer, risk_value
+        id, declaration_id, office, channel, disposal, instructions, status, opened_at, closed_at, officer, risk_value,
+        urgent, urgent_at, escalated_at, due_at
     }))
 }
+
+/// Marks an open task urgent (`?2` the request, `?3` when), once.
+pub(crate) const MARK_URGENT: &str = "UPDATE control_tasks SET urgent = ?2, urgent_at = ?3
+     WHERE decl = (SELECT seq FROM declarations WHERE id = ?1) AND status = 'open' AND urgent IS NULL";
+
+/// Marks an open task escalated (`?2` when), once.
+pub(crate) const MARK_ESCALATED: &str = "UPDATE control_tasks SET escalated_at = ?2
+     WHERE decl = (SELECT seq FROM declarations WHERE id = ?1) AND status = 'open' AND escalated_at IS NULL";
 
 pub(crate) const CONTROL_RECORDS: &str =
     "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,

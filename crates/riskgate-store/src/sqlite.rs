@@ -20,7 +20,7 @@ use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
     NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, TimelineRow, Webhook, chain_hash,
+    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -589,13 +589,24 @@ impl Store for SqliteStore {
     fn open_tasks(&self, office: Option<&str>, limit: usize) -> Result<Vec<ControlTask>> {
         all(
             &self.conn,
-            &format!(
-                "SELECT {TASK_COLUMNS} WHERE t.status = 'open' AND (?1 IS NULL OR t.office = ?1)
-                 ORDER BY c.risk_value DESC, t.id LIMIT ?2"
-            ),
+            &format!("SELECT {TASK_COLUMNS} {}", rows::OPEN_TASKS),
             params![office, limit as i64],
             rows::control_task,
         )
+    }
+
+    fn mark_task(&mut self, declaration_id: &str, mark: &TaskMark, action: &Action) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let changed = match mark {
+            TaskMark::Urgent { request, at } => tx.execute(rows::MARK_URGENT, params![declaration_id, request, at])?,
+            TaskMark::Escalated { at } => tx.execute(rows::MARK_ESCALATED, params![declaration_id, at])?,
+        };
+        if changed == 0 {
+            return Ok(false);
+        }
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn override_channel(&mut self, o: &Override) -> Result<OverrideDone> {

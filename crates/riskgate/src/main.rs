@@ -640,6 +640,18 @@ enum ConfigCmd {
 
 #[derive(Subcommand)]
 enum TasksCmd {
+    /// Record a trader's urgent-clearance request on an open control: it
+    /// moves to the top of the workbench and is due within the urgent hours.
+    Urgent {
+        declaration_id: String,
+        /// perishable, medical, live_animals, production_line, other.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Escalate every open control past its deadline to the office's managers (once each).
+    Escalate,
     /// Change the lane of a screened declaration whose control is not completed
     /// (logged with before, after and the reason).
     Override {
@@ -739,6 +751,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let r = dispatch(cli, &emitter);
     emitter.sink.flush();
     r
+}
+
+/// Seconds since the epoch as a China-time minute, or `-`.
+fn local_time(ts: Option<i64>) -> String {
+    let t = ts.and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+    t.map_or("-".into(), |d| d.with_timezone(&app::now().timezone()).format("%Y-%m-%d %H:%M").to_string())
 }
 
 fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
@@ -895,6 +913,19 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tasks { cmd: Some(TasksCmd::Urgent { declaration_id, kind, note }), .. } => {
+            let t = riskgate_app::tasks::request_urgent(&mut open()?, &declaration_id, &kind, &note, None)?;
+            println!("{}: urgent ({}), due {}", t.declaration_id, t.urgent.unwrap_or_default(), local_time(t.due_at));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tasks { cmd: Some(TasksCmd::Escalate), .. } => {
+            let done = riskgate_app::tasks::escalate_overdue(&mut open()?, None)?;
+            for t in &done {
+                println!("{}\t{}\t{}\tdue {}", t.declaration_id, t.office, t.channel, local_time(t.due_at));
+            }
+            println!("{} overdue control(s) escalated", done.len());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Tasks { cmd: Some(TasksCmd::Override { declaration_id, lane, officer, reason }), .. } => {
             let mut app = open()?;
             let lane = match lane {
@@ -984,10 +1015,24 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         }
         Command::Tasks { office, limit, cmd: None } => {
             let app = open()?;
-            for t in app.store.open_tasks(office.as_deref(), limit)? {
+            let offices = office.map(|o| vec![o]);
+            let now = app::now().timestamp();
+            for t in riskgate_app::tasks::open(app.store.as_ref(), offices.as_deref(), limit)? {
+                let flags = [
+                    t.urgent.as_deref().map(|u| format!("加急/urgent ({u})")),
+                    t.due_at.filter(|d| *d < now).map(|_| "超期/overdue".to_string()),
+                    t.escalated_at.map(|_| "已升级/escalated".to_string()),
+                ];
                 println!(
-                    "{}\t{}\t{}\t{:.3}\t{}\t{}",
-                    t.declaration_id, t.office, t.channel, t.risk_value, t.disposal, t.instructions
+                    "{}\t{}\t{}\t{:.3}\t{}\t{}\tdue {}\t{}",
+                    t.declaration_id,
+                    t.office,
+                    t.channel,
+                    t.risk_value,
+                    t.disposal,
+                    t.instructions,
+                    local_time(t.due_at),
+                    flags.into_iter().flatten().collect::<Vec<_>>().join(" ")
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -303,6 +303,7 @@ fn the_api_by_role(srv: Server) {
     let invoice =
         json!({"trader": "T1", "issued_at": "2026-03-01T10:00:00+08:00", "amount_cny": 800.0, "hs_code": "8517130000"})
             .to_string();
+    let urgent = json!({"kind": "medical", "note": "医疗物资 / medical supplies"}).to_string();
     let new_case =
         json!({"kind": "tariff", "declaration_id": "D1", "title": "归类存疑 / classification doubt"}).to_string();
     let release_d3 = json!({"declaration_id": "D3", "released_at": "2026-03-03T10:00:00+08:00"}).to_string();
@@ -346,6 +347,11 @@ fn the_api_by_role(srv: Server) {
         // lane is already yellow (409 conflict, not 403). D5 below shows the manager's own override.
         ("POST", "/api/v1/declarations/{id}/override", "/api/v1/declarations/D4/override".into(), Some(override_body.clone()),
                                                                                              [200, 403, 409, 403, 403, 403, 403, 403]),
+        // A trader's urgent request on D4's open control: the officer records it; the district
+        // manager and the single window's machine may too, but it is marked once (409).
+        ("POST", "/api/v1/controls/{id}/urgent", "/api/v1/controls/D4/urgent".into(), Some(urgent),
+                                                                                             [200, 403, 409, 403, 403, 403, 403, 409]),
+        ("POST", "/api/v1/controls/escalate", "/api/v1/controls/escalate".into(), None,      [403, 403, 200, 200, 403, 403, 403, 403]),
         ("POST", "/api/v1/rules", "/api/v1/rules".into(), Some(rule.replace("R-1", "R-2")),  [403, 201, 403, 403, 403, 403, 403, 403]),
         ("POST", "/api/v1/models/{id}/status", "/api/v1/models/none/status".into(), Some(r#"{"status":"active"}"#.into()),
                                                                                              [403, 404, 403, 403, 403, 403, 403, 403]),

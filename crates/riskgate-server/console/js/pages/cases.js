@@ -62,7 +62,7 @@ export async function casesPage(el, query) {
     h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'overdue', checked: filters.overdue === 'true' }), t('case.only_overdue')),
     h('button', { type: 'submit' }, t('common.apply')),
   );
-  const escalate = may(me, 'EscalateCases')
+  const escalate = may(me, 'Escalate')
     ? h(
         'button',
         {
