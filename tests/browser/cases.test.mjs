@@ -74,3 +74,21 @@ testAs('a district manager closes the concluded case', 'sun.district', async (pa
   await page.waitForSelector('[data-testid=case]:has-text("已结案")');
   assert.deepEqual(page.errors, []);
 });
+
+testAs('an urgent-clearance request moves a control to the top of the workbench', 'zhang.officer', async (page) => {
+  await page.click('#nav a[data-nav=workbench]');
+  await page.waitForSelector('[data-testid=open-controls] [data-control]');
+  const ids = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
+  assert.ok(ids.length >= 2, `open controls: ${ids}`);
+  const last = ids[ids.length - 1];
+  const card = `[data-control="${last}"]`;
+  await page.click(`${card} button[data-action=urgent]`);
+  await page.click(`${card} [data-testid=urgent-form] button[type=submit]`);
+  assert.match(await page.textContent(`${card} [data-testid=error]`), /请填写申请说明/);
+  await page.selectOption(`${card} [data-testid=urgent-form] select[name=kind]`, 'medical');
+  await page.fill(`${card} [data-testid=urgent-form] input[name=note]`, '医院急需的检测试剂');
+  await page.click(`${card} [data-testid=urgent-form] button[type=submit]`);
+  await page.waitForSelector(`[data-control]:first-child[data-control="${last}"] [data-testid=urgent]`);
+  assert.match(await page.textContent(`[data-control="${last}"]`), /加急/);
+  assert.deepEqual(page.errors, []);
+});

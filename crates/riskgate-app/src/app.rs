@@ -290,7 +290,7 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
             anyhow::ensure!(
                 riskgate_core::CaseKind::parse(kind).is_some(),
                 "{key}: no case kind {kind:?} (anti_smuggling, post_clearance_audit, tariff, legal, \
-                 processing_trade, integrity)"
+                 processing_trade, integrity, complaint)"
             );
             if k.starts_with("case.due_days.") {
                 let d: i64 = value.parse().with_context(|| format!("{key}: expected whole days, got {value:?}"))?;

@@ -93,7 +93,7 @@ impl Actor {
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCase {
-    /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade` or `integrity`.
+    /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade`, `integrity` or `complaint`.
     pub kind: String,
     /// The declaration it is about (its office owns the case).
     pub declaration_id: Option<String>,

@@ -25,16 +25,19 @@ pub enum CaseKind {
     ProcessingTrade,
     /// Integrity (督察内审): about an officer.
     Integrity,
+    /// A trader's complaint against a control (投诉), answered by legal (法规).
+    Complaint,
 }
 
 /// (name, kind, default owning department, default days to conclude).
-const KINDS: [(&str, CaseKind, &str, i64); 6] = [
+const KINDS: [(&str, CaseKind, &str, i64); 7] = [
     ("anti_smuggling", CaseKind::AntiSmuggling, "anti_smuggling", 30),
     ("post_clearance_audit", CaseKind::PostClearanceAudit, "audit", 90),
     ("tariff", CaseKind::Tariff, "tariff", 30),
     ("legal", CaseKind::Legal, "legal", 60),
     ("processing_trade", CaseKind::ProcessingTrade, "processing_trade", 60),
     ("integrity", CaseKind::Integrity, "integrity", 30),
+    ("complaint", CaseKind::Complaint, "legal", 15),
 ];
 
 impl CaseKind {

@@ -48,7 +48,7 @@ pub struct CaseList {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CaseListQuery {
-    /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade` or `integrity`.
+    /// `anti_smuggling`, `post_clearance_audit`, `tariff`, `legal`, `processing_trade`, `integrity` or `complaint`.
     kind: Option<String>,
     /// An owning department.
     department: Option<String>,

@@ -16,7 +16,7 @@ use crate::Format;
 pub enum CasesCmd {
     /// Cases, overdue first, then newest first.
     List {
-        /// anti_smuggling, post_clearance_audit, tariff, legal, processing_trade, integrity.
+        /// anti_smuggling, post_clearance_audit, tariff, legal, processing_trade, integrity, complaint.
         #[arg(long)]
         kind: Option<String>,
         #[arg(long)]

@@ -417,7 +417,6 @@ const D = {
   'case.open': ['移交', 'Refer'],
   'case.opened': ['已移交：案件 {id}', 'Referred: case {id}'],
   'case.escalate': ['超期升级', 'Escalate overdue'],
-  'case.escalated_n': ['已升级 {n} 件超期案件', '{n} overdue cases escalated'],
   'case.done': ['已{step}', 'Done: {step}'],
   'case.result': ['办理结果：', 'Result:'],
   'case.nothing_found': ['未发现问题', 'nothing found'],
@@ -435,6 +434,7 @@ const D = {
   'case.kind.legal': ['法规', 'legal'],
   'case.kind.processing_trade': ['加工贸易', 'processing trade'],
   'case.kind.integrity': ['督察内审', 'integrity'],
+  'case.kind.complaint': ['投诉', 'complaint'],
   'case.status.opened': ['待接收', 'opened'],
   'case.status.accepted': ['已接收', 'accepted'],
   'case.status.in_progress': ['办理中', 'in progress'],
@@ -458,6 +458,21 @@ const D = {
   'department.legal': ['法规部门', 'legal'],
   'department.processing_trade': ['加贸部门', 'processing trade'],
   'department.integrity': ['督察内审部门', 'integrity'],
+
+  'work.urgent': ['加急', 'urgent'],
+  'work.complaint': ['有投诉', 'complaint'],
+  'work.due_at': ['期限', 'due'],
+  'work.mark_urgent': ['登记加急申请', 'Record urgent request'],
+  'work.urgent_kind': ['加急类别', 'Kind'],
+  'work.urgent_note': ['申请说明', 'What is urgent'],
+  'work.urgent_need_note': ['请填写申请说明', 'Say what is urgent'],
+  'work.urgent_saved': ['{id} 已登记加急，排在作业首位', '{id} marked urgent: first on the workbench'],
+  'urgent.perishable': ['鲜活易腐', 'perishable'],
+  'urgent.medical': ['医疗物资', 'medical supplies'],
+  'urgent.live_animals': ['活体动物', 'live animals'],
+  'urgent.production_line': ['停产待料', 'production line waiting'],
+  'urgent.other': ['其他', 'other'],
+  'case.escalated_controls': ['已升级 {n} 件超期案件、{m} 项超期查验', '{n} overdue cases and {m} overdue controls escalated'],
 };
 
 export const DICTIONARY = D;

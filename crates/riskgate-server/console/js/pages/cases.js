@@ -9,7 +9,7 @@ import { session, go } from '../state.js';
 import { may } from '../roles.js';
 import { findingsFieldset } from './workbench.js';
 
-const KINDS = ['anti_smuggling', 'post_clearance_audit', 'tariff', 'legal', 'processing_trade', 'integrity'];
+const KINDS = ['anti_smuggling', 'post_clearance_audit', 'tariff', 'legal', 'processing_trade', 'integrity', 'complaint'];
 const STATUSES = ['opened', 'accepted', 'in_progress', 'concluded', 'closed', 'returned', 'rejected'];
 
 // Steps each state allows, as the server's state machine does.
@@ -72,7 +72,8 @@ export async function casesPage(el, query) {
           onclick: async () => {
             try {
               const r = await post('/cases/escalate', {});
-              flash(t('case.escalated_n', { n: items(r, 'cases').length }));
+              const c = await post('/controls/escalate', {});
+              flash(t('case.escalated_controls', { n: items(r, 'cases').length, m: items(c, 'controls').length }));
               casesPage(el, query);
             } catch (e) {
               el.prepend(errorBox(e));

@@ -32,8 +32,14 @@ export async function workbenchPage(el, query) {
   const me = session.me;
   const office = query.get('office') || me.office || '';
   const data = await get(`/controls${qs({ office, limit: 200 })}`);
+  // The server's order: urgent requests first, then by risk.
   const rows = items(data, 'controls', 'tasks');
-  rows.sort((a, b) => (b.risk_value ?? 0) - (a.risk_value ?? 0));
+  // Open complaints against a control are shown on its card.
+  const complaints = new Set(
+    items(await get(`/cases${qs({ kind: 'complaint', limit: 1000 })}`), 'cases')
+      .filter((c) => ['opened', 'accepted', 'in_progress'].includes(c.status))
+      .map((c) => c.declaration_id),
+  );
   const list = h('div', { 'data-testid': 'open-controls' });
   mount(
     el,
@@ -45,10 +51,10 @@ export async function workbenchPage(el, query) {
     list.append(h('p', { class: 'muted' }, t('work.none')));
     return;
   }
-  for (const r of rows) list.append(controlCard(r, () => workbenchPage(el, query)));
+  for (const r of rows) list.append(controlCard(r, complaints.has(r.declaration_id), () => workbenchPage(el, query)));
 }
 
-function controlCard(r, reload) {
+function controlCard(r, complained, reload) {
   const id = r.declaration_id || r.id;
   const slot = h('div');
   const card = h(
@@ -64,6 +70,11 @@ function controlCard(r, reload) {
       r.trader ? h('span', { class: 'muted' }, typeof r.trader === 'object' ? r.trader.name || r.trader.id : r.trader) : null,
       h('span', { class: 'muted' }, `${t('work.opened_at')} ${dt(r.opened_at || r.decided_at || r.created_at)}`),
       r.random ? h('span', { class: 'chip' }, t('work.random')) : null,
+      r.urgent ? h('span', { class: 'chip red', 'data-testid': 'urgent', title: r.urgent }, t('work.urgent')) : null,
+      complained ? h('span', { class: 'chip high', 'data-testid': 'complaint' }, t('work.complaint')) : null,
+      r.due_at ? h('span', { class: 'muted' }, `${t('work.due_at')} ${dt(r.due_at)}`) : null,
+      r.due_at && r.due_at * 1000 < Date.now() ? h('span', { class: 'chip red' }, t('case.overdue')) : null,
+      r.escalated_at ? h('span', { class: 'chip high' }, t('case.escalated')) : null,
       h('span', { style: 'flex:1' }),
       h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome')),
       h(
@@ -71,6 +82,9 @@ function controlCard(r, reload) {
         { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload)) },
         t('work.override'),
       ),
+      r.urgent
+        ? null
+        : h('button', { type: 'button', class: 'secondary', 'data-action': 'urgent', onclick: () => slot.replaceChildren(urgentForm(id, reload)) }, t('work.mark_urgent')),
     ),
     h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), r.instructions || t('decl.no_instructions')),
     slot,
@@ -144,6 +158,41 @@ function outcomeForm(r, reload) {
     findingsFieldset(),
     h('label', {}, t('outcome.note'), h('input', { name: 'note', size: 60 })),
     h('div', { style: 'margin-top:.5rem' }, h('button', { type: 'submit' }, t('outcome.submit'))),
+    msg,
+  );
+  return form;
+}
+
+const URGENT_KINDS = ['perishable', 'medical', 'live_animals', 'production_line', 'other'];
+
+// A trader's urgent-clearance request, recorded at the counter.
+function urgentForm(id, reload) {
+  const msg = h('div');
+  const form = h(
+    'form',
+    {
+      'data-testid': 'urgent-form',
+      class: 'inline form',
+      style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end;margin-top:.75rem',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(form);
+        if (!String(f.get('note') || '').trim()) {
+          msg.replaceChildren(errorBox({ message: t('work.urgent_need_note'), field: 'note' }));
+          return;
+        }
+        try {
+          await post(`/controls/${encodeURIComponent(id)}/urgent`, { kind: f.get('kind'), note: f.get('note') });
+          flash(t('work.urgent_saved', { id }));
+          reload();
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h('label', {}, t('work.urgent_kind'), h('select', { name: 'kind' }, URGENT_KINDS.map((k) => h('option', { value: k }, t(`urgent.${k}`))))),
+    h('label', {}, t('work.urgent_note'), h('input', { name: 'note', size: 40 })),
+    h('button', { type: 'submit' }, t('work.mark_urgent')),
     msg,
   );
   return form;
