@@ -163,7 +163,7 @@ pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
         return Err(invalid("office", format!("office: no office {office:?} among the caller's offices")));
     }
     let now = crate::app::now();
-    let mut c = draft(app, kind, office, &app.user.clone(), now)?;
+    let mut c = draft(app.store.as_ref(), kind, office, &app.user.clone(), now)?;
     c.declaration_id = new.declaration_id;
     c.enterprise = enterprise;
     c.officer = new.officer;
@@ -260,7 +260,7 @@ pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBod
         c.assignee = Some(app.user.clone());
     }
     if step == CaseStep::Resend {
-        let accept_days = setting_number(app, "case.accept_days", ACCEPT_DAYS)?;
+        let accept_days = setting_number(app.store.as_ref(), "case.accept_days", ACCEPT_DAYS)?;
         c.accept_by = now + Duration::days(accept_days);
         c.escalated_at = None;
     }

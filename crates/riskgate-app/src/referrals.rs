@@ -9,6 +9,8 @@ use chrono::{DateTime, Duration, FixedOffset};
 use riskgate_core::{Case, CaseEntry, CaseKind, CaseQuery, CaseStatus, Outcome};
 use serde_json::json;
 
+use riskgate_store::Store;
+
 use crate::app::App;
 use crate::events::{OutEvent, token};
 
@@ -16,27 +18,32 @@ use crate::events::{OutEvent, token};
 /// unless the setting `case.accept_days` says otherwise.
 pub const ACCEPT_DAYS: i64 = 3;
 
-pub(crate) fn setting_number(app: &App, key: &str, default: i64) -> Result<i64> {
-    Ok(app.store.setting(key)?.and_then(|v| v.parse().ok()).unwrap_or(default))
+pub(crate) fn setting_number(store: &dyn Store, key: &str, default: i64) -> Result<i64> {
+    Ok(store.setting(key)?.and_then(|v| v.parse().ok()).unwrap_or(default))
 }
 
 /// The department owning cases of `kind` (setting `case.department.KIND`).
-pub fn department_of(app: &App, kind: CaseKind) -> Result<String> {
-    Ok(app
-        .store
+pub fn department_of(store: &dyn Store, kind: CaseKind) -> Result<String> {
+    Ok(store
         .setting(&format!("case.department.{}", kind.as_str()))?
         .unwrap_or_else(|| kind.default_department().to_string()))
 }
 
 /// A new case as `by` opens it at `now`, with its deadlines from the settings.
-pub(crate) fn draft(app: &App, kind: CaseKind, office: String, by: &str, now: DateTime<FixedOffset>) -> Result<Case> {
-    let accept_days = setting_number(app, "case.accept_days", ACCEPT_DAYS)?;
-    let due_days = setting_number(app, &format!("case.due_days.{}", kind.as_str()), kind.default_due_days())?;
+pub(crate) fn draft(
+    store: &dyn Store,
+    kind: CaseKind,
+    office: String,
+    by: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<Case> {
+    let accept_days = setting_number(store, "case.accept_days", ACCEPT_DAYS)?;
+    let due_days = setting_number(store, &format!("case.due_days.{}", kind.as_str()), kind.default_due_days())?;
     Ok(Case {
         id: 0,
         version: 1,
         kind,
-        department: department_of(app, kind)?,
+        department: department_of(store, kind)?,
         office,
         status: CaseStatus::Opened,
         declaration_id: None,
@@ -113,7 +120,7 @@ pub(crate) fn refer_outcome(app: &mut App, o: &Outcome, office: &str) -> Result<
     }
     let trader = app.store.declaration(&o.declaration_id)?.map(|d| d.declaration.trader.id);
     let now = crate::app::now();
-    let mut c = draft(app, CaseKind::AntiSmuggling, office.to_string(), "system", now)?;
+    let mut c = draft(app.store.as_ref(), CaseKind::AntiSmuggling, office.to_string(), "system", now)?;
     c.origin = if o.seizure { "seizure" } else { "smuggling_finding" }.into();
     c.declaration_id = Some(o.declaration_id.clone());
     c.enterprise = trader;
@@ -130,4 +137,38 @@ pub(crate) fn refer_outcome(app: &mut App, o: &Outcome, office: &str) -> Result<
     );
     c.history[0].note = o.note.clone();
     Ok(Some(store_new(app, c, Some(format!("{} control of {}", o.control.as_str(), o.declaration_id)))?))
+}
+
+/// Opens the referrals the fired rules of newly screened declarations ask
+/// for (`refer = "KIND"` in a rule): one case per declaration and kind, in
+/// the name of `system`, each with its action-log entry. Called by the
+/// screening step right after the batch is stored, on the same store.
+pub fn rule_referrals(
+    store: &mut dyn Store,
+    screened: &[(&riskgate_core::Declaration, &riskgate_core::Screened)],
+) -> Result<Vec<Case>> {
+    let mut out = Vec::new();
+    for (d, s) in screened {
+        let mut kinds: Vec<&str> = Vec::new();
+        for (kind, rule) in &s.refer {
+            let Some(k) = CaseKind::parse(kind) else { continue };
+            if kinds.contains(&kind.as_str()) {
+                continue;
+            }
+            kinds.push(kind);
+            let now = s.decision.decided_at;
+            let mut c = draft(store, k, d.office.clone(), "system", now)?;
+            c.origin = format!("rule:{rule}");
+            c.declaration_id = Some(d.id.clone());
+            c.enterprise = Some(d.trader.id.clone());
+            c.title = format!("规则 {rule} 移交 / referred by rule {rule}");
+            let mut action = crate::app::new_action("system", Some(d.office.clone()), "case_open", "case:");
+            action.at = now;
+            action.after = Some(serde_json::to_value(&c)?);
+            action.reason = Some(format!("rule {rule} fired on {}", d.id));
+            c.id = store.insert_case(&c, &action)?;
+            out.push(c);
+        }
+    }
+    Ok(out)
 }

@@ -31,6 +31,14 @@ pub struct RuleFile {
     pub department: String,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
+    /// A disposal measure: eliminate, transfer, prevent, control,
+    /// diversify, accept or avoid (the most severe of the fired rules' and
+    /// the risk level's is taken).
+    pub disposal: Option<String>,
+    /// Refer each declaration the rule fires on to a department: a case
+    /// kind (anti_smuggling, post_clearance_audit, tariff, legal,
+    /// processing_trade, complaint).
+    pub refer: Option<String>,
 }
 
 /// Checks a rule file's fields (not its condition) and makes a draft definition.
@@ -64,6 +72,27 @@ pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
                 .ok_or_else(|| invalid("channel", format!("expected \"green\", \"yellow\" or \"red\", got {s:?}")))?,
         ),
     };
+    let disposal = match f.disposal.as_deref() {
+        None => None,
+        Some(s) => Some(riskgate_core::Disposal::parse(s).ok_or_else(|| {
+            invalid(
+                "disposal",
+                format!("expected eliminate, transfer, prevent, control, diversify, accept or avoid, got {s:?}"),
+            )
+        })?),
+    };
+    if let Some(k) = f.refer.as_deref() {
+        match riskgate_core::CaseKind::parse(k) {
+            Some(riskgate_core::CaseKind::Integrity) | None => {
+                return Err(invalid(
+                    "refer",
+                    format!("expected a case kind other than integrity (anti_smuggling, post_clearance_audit, tariff, legal, processing_trade, complaint), got {k:?}"),
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
     Ok(RuleDef {
         id: f.id,
         version: 0,
@@ -75,6 +104,8 @@ pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
         department: f.department,
         valid_from: f.valid_from,
         valid_to: f.valid_to,
+        disposal,
+        refer: f.refer,
     })
 }
 

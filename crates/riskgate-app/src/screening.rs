@@ -68,6 +68,8 @@ pub struct Batch {
     /// (index into `parsed`, engine result, decision JSON, serialised body if no raw line)
     pub screened: Vec<(usize, Screened, String, Option<String>)>,
     pub slots: Vec<Slot>,
+    /// Cases opened by `commit_batch` for rules that refer (announced by `batch_events`).
+    pub referred: Vec<riskgate_core::Case>,
 }
 
 /// The time a decision is stamped with.
@@ -133,11 +135,13 @@ pub fn screen_batch(
     }
     summary.stage_secs[0] += (t1 - t0).as_secs_f64();
     summary.stage_secs[1] += t1.elapsed().as_secs_f64();
-    Ok(Batch { parsed, screened, slots })
+    Ok(Batch { parsed, screened, slots, referred: Vec::new() })
 }
 
-/// Stores the newly screened declarations of a batch in one transaction.
-pub fn commit_batch(store: &mut dyn riskgate_store::Store, b: &Batch) -> anyhow::Result<()> {
+/// Stores the newly screened declarations of a batch in one transaction,
+/// then opens the referrals their fired rules ask for (kept in
+/// `b.referred`; `batch_events` announces them).
+pub fn commit_batch(store: &mut dyn riskgate_store::Store, b: &mut Batch) -> anyhow::Result<()> {
     if b.screened.is_empty() {
         return Ok(());
     }
@@ -156,6 +160,16 @@ pub fn commit_batch(store: &mut dyn riskgate_store::Store, b: &Batch) -> anyhow:
         })
         .collect();
     store.commit_screened(&records)?;
+    let referring: Vec<(&Declaration, &Screened)> = b
+        .screened
+        .iter()
+        .filter(|(_, s, _, _)| !s.refer.is_empty())
+        .map(|(i, s, _, _)| (b.parsed[*i].result.as_ref().expect("screened only valid ones"), s))
+        .collect();
+    if !referring.is_empty() {
+        let cases = crate::referrals::rule_referrals(store, &referring)?;
+        b.referred = cases;
+    }
     Ok(())
 }
 
@@ -184,5 +198,6 @@ pub fn batch_events(prefix: &str, b: &Batch, rejected: bool) -> anyhow::Result<V
             Slot::Error(..) | Slot::KnownHistorical(_) | Slot::Again(_) => {}
         }
     }
+    out.extend(b.referred.iter().map(|c| crate::referrals::case_event(prefix, c, "opened")));
     Ok(out)
 }

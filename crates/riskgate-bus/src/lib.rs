@@ -577,14 +577,15 @@ async fn partition_loop(
                     drop(app);
                     app = build_partition(store, &sh.epoch, p, sh.partitions, &sh.opts.user)?;
                 }
-                let b = screening::screen_batch(&mut app, &sh.offices, parsed, sh.opts.clock, &mut seen, &mut summary)?;
+                let mut b =
+                    screening::screen_batch(&mut app, &sh.offices, parsed, sh.opts.clock, &mut seen, &mut summary)?;
                 for (l, slot) in b.parsed.iter().zip(&b.slots) {
                     if let Slot::Error(e, _) = slot {
                         report(&source, l.line, e);
                     }
                 }
                 anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
-                screening::commit_batch(app.store.as_mut(), &b)?;
+                screening::commit_batch(app.store.as_mut(), &mut b)?;
                 // The same events as the CLI and the HTTP server, plus one per
                 // refused record (the bus has no one else to tell).
                 // Published by this task (not the fire-and-forget sink): the

@@ -85,6 +85,19 @@ crate::word_enum! {
 }
 
 impl Disposal {
+    /// How far the measure goes, for choosing among several: avoid >
+    /// eliminate > control > transfer > diversify > prevent > accept.
+    pub fn severity(self) -> u8 {
+        match self {
+            Disposal::Avoid => 6,
+            Disposal::Eliminate => 5,
+            Disposal::Control => 4,
+            Disposal::Transfer => 3,
+            Disposal::Diversify => 2,
+            Disposal::Prevent => 1,
+            Disposal::Accept => 0,
+        }
+    }
     pub fn chinese(self) -> &'static str {
         match self {
             Disposal::Eliminate => "消除",

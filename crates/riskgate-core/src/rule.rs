@@ -5,7 +5,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::Channel;
+use crate::{Channel, Disposal};
 
 crate::word_enum! {
     /// Lifecycle state of a rule version.
@@ -41,6 +41,15 @@ pub struct RuleDef {
     pub valid_from: Option<NaiveDate>,
     #[serde(default)]
     pub valid_to: Option<NaiveDate>,
+    /// The disposal measure the rule calls for (the kind of risk it
+    /// names): the decision takes the most severe of the fired rules'
+    /// measures and the one its risk level gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposal: Option<Disposal>,
+    /// A case kind (`anti_smuggling`, `tariff`, …): a declaration the rule
+    /// fires on is referred to that kind's department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refer: Option<String>,
 }
 
 impl RuleDef {

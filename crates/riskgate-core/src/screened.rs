@@ -25,6 +25,8 @@ pub struct Screened {
     pub task: Option<TaskSpec>,
     /// The shadow scorer's id and probability; never affects the lane.
     pub shadow: Option<(String, f64)>,
+    /// Referrals the fired rules ask for: (case kind, rule id).
+    pub refer: Vec<(String, String)>,
 }
 
 /// The keys of one declaration whose counters change with an outcome.

@@ -238,9 +238,17 @@ impl Engine {
         let mut keep = 1.0;
         let mut forced: Option<Channel> = None;
         let mut instructions: Vec<&str> = Vec::new();
+        let mut measure: Option<Disposal> = None;
+        let mut refer = Vec::new();
         for &i in &hits {
             let r = &self.rules.defs[i];
             keep *= 1.0 - r.weight.clamp(0.0, 1.0);
+            if let Some(k) = &r.refer {
+                refer.push((k.clone(), r.id.clone()));
+            }
+            if let Some(m) = r.disposal {
+                measure = Some(measure.map_or(m, |x| if m.severity() > x.severity() { m } else { x }));
+            }
             if let Some(ch) = r.channel {
                 forced = Some(forced.map_or(ch, |f| f.max(ch)));
             }
@@ -298,11 +306,18 @@ impl Engine {
             target_rate: sel.target_rate,
         });
 
-        let disposal = match (sel.channel, risk_level) {
+        let by_level = match (sel.channel, risk_level) {
             (Channel::Green, RiskLevel::High) => Disposal::Transfer,
             (_, RiskLevel::High) => Disposal::Control,
             (_, RiskLevel::Medium) => Disposal::Prevent,
             (_, RiskLevel::Low) => Disposal::Accept,
+        };
+        // The kind of risk a fired rule names may call for more; a control
+        // the budget did not select is transferred to post-clearance audit.
+        let disposal = match measure.filter(|m| m.severity() > by_level.severity()) {
+            Some(Disposal::Control) if !sel.channel.is_control() => Disposal::Transfer,
+            Some(m) => m,
+            None => by_level,
         };
         let mut text = String::new();
         if sel.channel.is_control() {
@@ -357,7 +372,7 @@ impl Engine {
             instructions: text,
         });
         self.context.apply_declaration(d);
-        Screened { decision, ranking, task, shadow }
+        Screened { decision, ranking, task, shadow, refer }
     }
 
     /// Folds a declaration stored without screening (migrated history).

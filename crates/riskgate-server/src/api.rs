@@ -81,6 +81,9 @@ pub struct SearchQuery {
     lane: Option<String>,
     /// Same as `lane`.
     channel: Option<String>,
+    /// A disposal measure: `transfer` lists the post-clearance audit
+    /// candidates (high risk released within the budget), `avoid`, … .
+    disposal: Option<String>,
     /// A declaration id prefix or an exact trader id.
     q: Option<String>,
     trader: Option<String>,
@@ -109,11 +112,21 @@ pub async fn search_declarations(
     {
         return Err(ApiError::query("lane", format!("lane: expected green, yellow or red, got {c:?}")));
     }
+    let disposal = q.disposal.filter(|s| !s.is_empty());
+    if let Some(m) = &disposal
+        && riskgate_core::Disposal::parse(m).is_none()
+    {
+        return Err(ApiError::query(
+            "disposal",
+            format!("disposal: expected eliminate, transfer, prevent, control, diversify, accept or avoid, got {m:?}"),
+        ));
+    }
     let query = DeclarationQuery {
         offices,
         q: q.q.filter(|s| !s.is_empty()),
         trader: q.trader.filter(|s| !s.is_empty()),
         channel,
+        disposal,
         from: time_param("from", &q.from, false)?,
         to: time_param("to", &q.to, true)?,
         limit: limit_param(q.limit, 50, 1000)?,

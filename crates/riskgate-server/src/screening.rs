@@ -209,11 +209,12 @@ fn screen_group(live: &mut Live, group: Vec<Request>, shared: &Shared) {
         (0..first_of.len()).map(|ri| first_of.get(ri + 1).copied().unwrap_or(parsed.len()) - first_of[ri]).collect();
     let mut summary = Summary::default();
     let mut seen = std::collections::HashSet::new();
-    let b = match screening::screen_batch(&mut live.app, &live.offices, parsed, Clock::Wall, &mut seen, &mut summary) {
-        Ok(b) => b,
-        Err(e) => return fail_all(replies, ApiError::internal(&format!("{e:#}"))),
-    };
-    if let Err(e) = screening::commit_batch(live.app.store.as_mut(), &b) {
+    let mut b =
+        match screening::screen_batch(&mut live.app, &live.offices, parsed, Clock::Wall, &mut seen, &mut summary) {
+            Ok(b) => b,
+            Err(e) => return fail_all(replies, ApiError::internal(&format!("{e:#}"))),
+        };
+    if let Err(e) = screening::commit_batch(live.app.store.as_mut(), &mut b) {
         // The engine moved on but the store did not: rebuild it from the store.
         let err = ApiError::internal(&format!("{e:#}"));
         if let Err(e) = live.app.reload() {

@@ -809,3 +809,51 @@ async fn an_urgent_request_moves_a_control_up_and_overdue_controls_escalate() {
     let mid = l["controls"].as_array().unwrap().iter().find(|c| c["declaration_id"] == "MID").unwrap().clone();
     assert!(mid["escalated_at"].is_i64(), "{mid}");
 }
+
+/// A rule names the kind of risk: its disposal measure wins over the one
+/// the risk level gives when it goes further, a referral to the rule's
+/// department is opened as the declaration is stored (and announced), and
+/// decisions are found by their measure. A bad measure or referral kind is
+/// refused by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_names_its_measure_and_refers_to_a_department() {
+    let f = fixture();
+    let bad = json!({"id": "R-A", "title": "t", "weight": 0.1, "when": "total_value_cny > 1", "disposal": "ignore"});
+    let (status, e) = f.call("POST", "/api/v1/rules", &f.analyst, Some(bad)).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("disposal")), "{e}");
+    let bad = json!({"id": "R-A", "title": "t", "weight": 0.1, "when": "total_value_cny > 1", "refer": "integrity"});
+    let (status, e) = f.call("POST", "/api/v1/rules", &f.analyst, Some(bad)).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("refer")), "{e}");
+    let rule = json!({"id": "R-AV", "title": "禁止进口 / prohibited", "weight": 0.5, "channel": "red",
+                      "when": "total_value_cny > 500000", "disposal": "avoid", "refer": "legal"});
+    assert_eq!(f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await.0, StatusCode::CREATED);
+    assert_eq!(f.call("POST", "/api/v1/rules/R-AV/approve", &f.analyst2, None).await.0, StatusCode::OK);
+    f.events.take();
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG", 900_000.0))).await;
+    assert_eq!((d["channel"].as_str(), d["disposal"].as_str()), (Some("red"), Some("avoid")), "{d}");
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("SMALL", 10.0))).await;
+    assert_ne!(d["disposal"], "avoid", "{d}");
+
+    let (_, l) = f.call("GET", "/api/v1/cases?kind=legal", &f.analyst, None).await;
+    let cases = l["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1, "{l}");
+    assert_eq!(
+        (cases[0]["origin"].as_str(), cases[0]["declaration_id"].as_str(), cases[0]["department"].as_str()),
+        (Some("rule:R-AV"), Some("BIG"), Some("legal")),
+        "{l}"
+    );
+    let id = cases[0]["id"].as_i64().unwrap();
+    let ids: Vec<String> = f.events.take().into_iter().filter(|e| e.kind == "case").map(|e| e.id).collect();
+    assert_eq!(ids, [format!("case:{id}:1")]);
+    // Submitting it again screens nothing and refers nothing.
+    f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG", 900_000.0))).await;
+    let (_, l) = f.call("GET", "/api/v1/cases?kind=legal", &f.analyst, None).await;
+    assert_eq!(l["cases"].as_array().map(Vec::len), Some(1), "{l}");
+
+    let (status, l) = f.call("GET", "/api/v1/declarations?disposal=avoid", &f.analyst, None).await;
+    assert_eq!(status, StatusCode::OK, "{l}");
+    let found: Vec<&str> = l["declarations"].as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(found, ["BIG"]);
+    let (status, e) = f.call("GET", "/api/v1/declarations?disposal=nothing", &f.analyst, None).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("disposal")), "{e}");
+}

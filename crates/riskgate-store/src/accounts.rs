@@ -79,6 +79,8 @@ pub struct DeclarationQuery {
     pub q: Option<String>,
     pub trader: Option<String>,
     pub channel: Option<String>,
+    /// The decision's disposal measure (`transfer`: post-clearance audit candidates, …).
+    pub disposal: Option<String>,
     /// Declared time in seconds since the epoch, `[from, to)`.
     pub from: Option<i64>,
     pub to: Option<i64>,

@@ -302,7 +302,7 @@ fn screened(d: &Declaration, lane: Channel) -> Screened {
         disposal: riskgate_core::Disposal::Control,
         instructions: "check".into(),
     });
-    Screened { decision, ranking: risk_value, task, shadow: None }
+    Screened { decision, ranking: risk_value, task, shadow: None, refer: Vec::new() }
 }
 
 /// Stores declarations as screened into `lane`, in one batch.
@@ -422,6 +422,8 @@ fn changes_are_logged_in_their_transaction() {
             department: "tariff".into(),
             valid_from: None,
             valid_to: None,
+            disposal: None,
+            refer: None,
         };
         let mut rec = riskgate_store::RuleRecord {
             def,

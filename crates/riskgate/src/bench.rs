@@ -341,6 +341,8 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                         department: String::new(),
                         valid_from: None,
                         valid_to: None,
+                        disposal: None,
+                        refer: None,
                     });
                 }
                 let mut engine = Engine::new(EngineConfig::default());

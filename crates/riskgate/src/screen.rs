@@ -151,9 +151,9 @@ fn write_batches(
 ) -> Result<[f64; 2]> {
     let mut secs = [0.0; 2];
     let mut hooked = riskgate_app::events::HookedKinds::default();
-    for b in rx {
+    for mut b in rx {
         let t0 = std::time::Instant::now();
-        screening::commit_batch(store.as_mut(), &b)?;
+        screening::commit_batch(store.as_mut(), &mut b)?;
         // The same events as the HTTP server and the bus worker publish.
         events.emit_batch(store.as_mut(), &mut hooked, |prefix| screening::batch_events(prefix, &b, false))?;
         let t1 = std::time::Instant::now();

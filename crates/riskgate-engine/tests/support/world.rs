@@ -71,6 +71,8 @@ fn rule(id: &str, when: &str, weight: f64, channel: Option<riskgate_core::Channe
         department: String::new(),
         valid_from: None,
         valid_to: None,
+        disposal: None,
+        refer: None,
     }
 }
 

@@ -140,9 +140,10 @@ impl Search for PgStore {
                    AND ($5::text IS NULL OR c.channel = $5)
                    AND ($6::bigint IS NULL OR d.declared_at >= $6)
                    AND ($7::bigint IS NULL OR d.declared_at < $7)
+                   AND ($9::text IS NULL OR (c.body::json ->> 'disposal') = $9)
                  ORDER BY d.seq DESC LIMIT $8"
             ),
-            &[&q.offices, &prefix, &q.q, &q.trader, &q.channel, &q.from, &q.to, &limit],
+            &[&q.offices, &prefix, &q.q, &q.trader, &q.channel, &q.from, &q.to, &limit, &q.disposal],
             declaration_summary,
         )
     }

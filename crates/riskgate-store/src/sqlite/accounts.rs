@@ -145,9 +145,10 @@ impl Search for SqliteStore {
                    AND (?5 IS NULL OR c.channel = ?5)
                    AND (?6 IS NULL OR d.declared_at >= ?6)
                    AND (?7 IS NULL OR d.declared_at < ?7)
+                   AND (?9 IS NULL OR json_extract(c.body, '$.disposal') = ?9)
                  ORDER BY d.seq DESC LIMIT ?8"
             ),
-            params![offices, prefix, q.q, q.trader, q.channel, q.from, q.to, q.limit as i64],
+            params![offices, prefix, q.q, q.trader, q.channel, q.from, q.to, q.limit as i64, q.disposal],
             declaration_summary,
         )
     }

@@ -311,6 +311,7 @@ fn the_api_by_role(srv: Server) {
     let table: Vec<Row<'_>> = vec![
         //                                                                                 officer analyst district hq integrity tariff admin machine
         ("GET", "/api/v1/declarations", "/api/v1/declarations".into(), None,                 [200, 200, 200, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?disposal=transfer".into(), None, [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2".into(), None,         [404, 200, 404, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
