@@ -68,6 +68,9 @@ pub enum Perm {
     OpenCase,
     /// Escalate the overdue cases and controls of the caller's offices.
     Escalate,
+    /// Feedback and intelligence on an enterprise (a note; a department's
+    /// user may also put it on the department's watch-list).
+    SendFeedback,
     /// Record a trader's urgent-clearance request on an open control (at
     /// the counter, or relayed by the single window's system).
     MarkUrgent,
@@ -96,9 +99,15 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         ManageAccounts => matches!(role, Admin),
         ReadMetrics => matches!(role, Admin | Machine),
         ReadCases => !matches!(role, Admin | Machine),
-        OpenCase => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | IntegritySupervisor),
+        OpenCase => {
+            matches!(
+                role,
+                FieldOfficer | RiskAnalyst | DistrictManager | HqManager | IntegritySupervisor | DepartmentUser
+            )
+        }
         Escalate => matches!(role, DistrictManager | HqManager),
         MarkUrgent => matches!(role, FieldOfficer | DistrictManager | Machine),
+        SendFeedback => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
     }
 }
 
@@ -111,7 +120,8 @@ pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
     let need = match perm {
         SubmitDeclarations | MarkUrgent => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
-        RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate => {
+        RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate
+        | SendFeedback => {
             return false;
         }
         _ => "read",

@@ -76,14 +76,15 @@ impl Actor {
         }
     }
     /// Kinds the actor may open: integrity cases only integrity supervisors;
-    /// the others officers, analysts and managers.
+    /// the others officers, analysts, managers and departments.
     fn may_open(&self, kind: CaseKind) -> bool {
         match self.role {
             None => true,
             Some(Role::IntegritySupervisor) => kind == CaseKind::Integrity,
-            Some(Role::FieldOfficer | Role::RiskAnalyst | Role::DistrictManager | Role::HqManager) => {
-                kind != CaseKind::Integrity
-            }
+            // Departments refer back (to another department, or to audit).
+            Some(
+                Role::FieldOfficer | Role::RiskAnalyst | Role::DistrictManager | Role::HqManager | Role::DepartmentUser,
+            ) => kind != CaseKind::Integrity,
             Some(_) => false,
         }
     }

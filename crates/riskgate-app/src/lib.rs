@@ -18,6 +18,7 @@ pub mod cases;
 pub mod error;
 pub mod events;
 pub mod explain;
+pub mod feedback;
 pub mod imports;
 pub mod integrity;
 pub mod kpi;

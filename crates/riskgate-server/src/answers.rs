@@ -265,6 +265,8 @@ pub struct EnterpriseDetail {
     /// Declarations of the trader in the caller's offices (the latest 200 at most).
     pub recent_declarations: usize,
     pub recent_controls: Vec<ControlRow>,
+    /// Feedback and intelligence from departments and analysts, newest first.
+    pub notes: Vec<riskgate_store::Note>,
 }
 
 /// A controlled declaration with its task and outcomes.

@@ -581,9 +581,10 @@ pub async fn get_enterprise(Caller(state, p): Caller, Path(id): Path<String>) ->
     p.require(Perm::ReadEnterprises)?;
     let offices = p.office_filter();
     let key = id.clone();
-    let (ent, history, decls, controls) = state
+    let (ent, history, decls, controls, notes) = state
         .read(move |s| {
             let ent = s.enterprises()?.into_iter().find(|e| e.id == key);
+            let notes = riskgate_app::feedback::enterprise_notes(s, &key)?;
             let history = s.risk_levels("enterprise", Some(&key))?;
             let q = DeclarationQuery { offices, trader: Some(key.clone()), limit: 200, ..Default::default() };
             let decls = s.search_declarations(&q)?;
@@ -593,7 +594,7 @@ pub async fn get_enterprise(Caller(state, p): Caller, Path(id): Path<String>) ->
                 let t = s.task_outcomes(&d.id)?;
                 controls.push(ControlRow { declaration: d.clone(), task: t.task, outcomes: t.outcomes });
             }
-            Ok((ent, history, decls.len(), controls))
+            Ok((ent, history, decls.len(), controls, notes))
         })
         .await?;
     let Some(ent) = ent else { return Err(ApiError::not_found(format!("no enterprise {id:?}"))) };
@@ -603,7 +604,45 @@ pub async fn get_enterprise(Caller(state, p): Caller, Path(id): Path<String>) ->
         history,
         recent_declarations: decls,
         recent_controls: controls,
+        notes,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// The feedback or intelligence (1 to 4,000 characters).
+    text: String,
+    /// Put the enterprise on the caller's department's watch-list
+    /// (`watch.DEPARTMENT`, usable in rules); department users only.
+    #[serde(default)]
+    watch: bool,
+}
+
+/// Send feedback or intelligence on an enterprise.
+///
+/// A note analysts and officers see on the enterprise; with `watch`, a
+/// department user also puts the enterprise on the department's
+/// watch-list, which rules can use at once. Logged (`enterprise_note`,
+/// `list_set`). Who: field_officer, risk_analyst, district_manager,
+/// hq_manager, department_user.
+#[utoipa::path(post, path = "/enterprises/{id}/notes", tag = "enterprises", params(("id" = String, Path)),
+    request_body = NoteBody, responses((status = 201, body = riskgate_store::Note)))]
+pub async fn note_enterprise(
+    Caller(state, p): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<riskgate_store::Note>)> {
+    p.require(Perm::SendFeedback)?;
+    require_json(&headers)?;
+    let b: NoteBody = crate::state::parse_json(&body)?;
+    let department = p.department.clone().filter(|_| p.role == riskgate_app::accounts::Role::DepartmentUser);
+    let note = as_caller(&state, &p, move |app| {
+        Ok(riskgate_app::feedback::note_enterprise(app, &id, &b.text, department.as_deref(), b.watch)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(note)))
 }
 
 // -------------------------------------------------------------- controls

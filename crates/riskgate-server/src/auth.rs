@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 24] = [
+pub const ALL_PERMS: [Perm; 25] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -217,6 +217,7 @@ pub const ALL_PERMS: [Perm; 24] = [
     Perm::OpenCase,
     Perm::Escalate,
     Perm::MarkUrgent,
+    Perm::SendFeedback,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

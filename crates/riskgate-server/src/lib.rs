@@ -96,6 +96,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_officers, import_officers))
         .routes(routes!(list_enterprises, import_enterprises))
         .routes(routes!(get_enterprise))
+        .routes(routes!(note_enterprise))
         .routes(routes!(import_forex))
         .routes(routes!(import_invoices))
         .routes(routes!(import_outcomes))

@@ -857,3 +857,62 @@ async fn a_rule_names_its_measure_and_refers_to_a_department() {
     let (status, e) = f.call("GET", "/api/v1/declarations?disposal=nothing", &f.analyst, None).await;
     assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("disposal")), "{e}");
 }
+
+/// Intelligence from a department becomes a risk signal: a note on the
+/// enterprise that analysts see with it, and (department users only) the
+/// enterprise on the department's watch-list, which a rule uses at once.
+/// Departments refer cases back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn department_intelligence_becomes_a_risk_signal() {
+    let f = fixture();
+    for t in ["T1", "T2"] {
+        let e = json!({"id": t, "name": "贸易公司", "credit_class": "general"});
+        assert_eq!(f.call("POST", "/api/v1/enterprises", &f.machine, Some(e)).await.0, StatusCode::OK);
+    }
+    let note = json!({"text": "线报：该企业涉嫌通过第三国转运 / tip: transhipment via a third country"});
+    let (status, e) =
+        f.call("POST", "/api/v1/enterprises/T1/notes", &f.analyst, Some(json!({"text": "x", "watch": true}))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("watch")), "{e}");
+    let (status, _) = f.call("POST", "/api/v1/enterprises/NOPE/notes", &f.smuggling, Some(note.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut watched = note.clone();
+    watched["watch"] = json!(true);
+    let (status, n) = f.call("POST", "/api/v1/enterprises/T1/notes", &f.smuggling, Some(watched.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{n}");
+    assert_eq!(
+        (n["department"].as_str(), n["watch_list"].as_str()),
+        (Some("anti_smuggling"), Some("watch.anti_smuggling"))
+    );
+    let (_, e) = f.call("GET", "/api/v1/enterprises/T1", &f.analyst, None).await;
+    assert_eq!(e["notes"][0]["author"], "smug", "analysts see the note: {e}");
+
+    // Analysts write a rule on the department's watch-list…
+    let rule = json!({"id": "R-W", "title": "缉私关注 / watched by anti-smuggling", "weight": 0.3, "channel": "red",
+                      "when": "trader.id in list(\"watch.anti_smuggling\")"});
+    let (status, r) = f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(f.call("POST", "/api/v1/rules/R-W/approve", &f.analyst2, None).await.0, StatusCode::OK);
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("W1", 10.0))).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    // …and an enterprise the department adds later is caught from its next declaration on.
+    let mut other = declaration("W2", 10.0);
+    other["trader"]["id"] = json!("T2");
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(other)).await;
+    assert_ne!(d["channel"], "red", "T2 is not watched yet: {d}");
+    let (status, _) = f.call("POST", "/api/v1/enterprises/T2/notes", &f.smuggling, Some(watched)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut again = declaration("W3", 10.0);
+    again["trader"]["id"] = json!("T2");
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(again)).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    let actions = f.action_kinds();
+    for a in ["enterprise_note", "list_set"] {
+        assert!(actions.iter().any(|k| k == a), "{a}: {actions:?}");
+    }
+
+    // A department refers back: anti-smuggling asks post-clearance audit to look at the trader.
+    let back = json!({"kind": "post_clearance_audit", "enterprise": "T1", "office": "2201",
+                      "title": "请稽查核实 / audit the trader's payments"});
+    let (status, c) = f.call("POST", "/api/v1/cases", &f.smuggling, Some(back)).await;
+    assert_eq!((status, c["department"].as_str()), (StatusCode::CREATED, Some("audit")), "{c}");
+}

@@ -240,6 +240,21 @@ pub struct ControlTask {
     pub due_at: Option<i64>,
 }
 
+/// A note on a subject (`enterprise:ID`): a department's feedback or
+/// intelligence, or an analyst's remark, shown with the subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Note {
+    pub id: i64,
+    pub subject: String,
+    pub at: i64,
+    pub author: String,
+    /// The author's department, for a department user.
+    pub department: Option<String>,
+    pub text: String,
+    /// The watch-list the note put its subject on, if any.
+    pub watch_list: Option<String>,
+}
+
 /// A mark on an open control task, set once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskMark {
@@ -501,6 +516,12 @@ pub trait Store: Send + Accounts + Search {
     fn record_delivery_attempt(&mut self, id: i64, attempt: &DeliveryAttempt) -> Result<()>;
     /// Deliveries, newest first, of one webhook or of all.
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>>;
+
+    // Notes (M5 feedback).
+    /// Stores a note (its `id` is ignored) and logs `action` in one transaction; returns the id.
+    fn insert_note(&mut self, note: &Note, action: &Action) -> Result<i64>;
+    /// The notes on `subject`, newest first.
+    fn notes(&self, subject: &str) -> Result<Vec<Note>>;
 
     // Cases (M4, M5).
     /// Stores a new case (its `id` is ignored; the store gives one) and logs

@@ -39,8 +39,8 @@ use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
+    NewDecision, NewDelivery, Note, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
+    RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -1265,6 +1265,23 @@ impl Store for PgStore {
             &[&hook, &(limit as i64)],
         )?;
         rows.iter().map(|r| rows::delivery(r)).collect()
+    }
+
+    fn insert_note(&mut self, n: &Note, action: &Action) -> Result<i64> {
+        self.ensure_month("action_log", action.at.timestamp())?;
+        let mut tx = self.conn.get_mut().transaction()?;
+        let row = tx.query_one(
+            &dollars(rows::INSERT_NOTE),
+            &[&n.subject, &n.at, &n.author, &n.department, &n.text, &n.watch_list],
+        )?;
+        let id: i64 = row.try_get(0)?;
+        Self::append_action_tx(&mut tx, action)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn notes(&self, subject: &str) -> Result<Vec<Note>> {
+        all(&mut self.conn.borrow_mut(), &dollars(rows::NOTES), &[&subject], rows::note)
     }
 
     fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {

@@ -8,8 +8,8 @@ use riskgate_core::{Case, CaseQuery, Declaration, Office, OfficeLevel, Outcome, 
 
 use crate::policy::{CountedDeclaration, CountedOutcomes, china_time, decision_of, decode, keys_by_time};
 use crate::{
-    Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Result, RiskLevelRecord, RuleStats,
-    StoreError, TimelineRow, Webhook,
+    Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Note, Result, RiskLevelRecord,
+    RuleStats, StoreError, TimelineRow, Webhook,
 };
 
 /// One result row, read by column position. Integers are 64-bit in both
@@ -509,4 +509,15 @@ pub(crate) fn case_filter(q: &CaseQuery) -> [Option<String>; 5] {
 /// The action-log entry of a change to case `id`: its target names the case.
 pub(crate) fn case_action(action: &Action, id: i64) -> Action {
     Action { target: format!("case:{id}"), ..action.clone() }
+}
+
+// ------------------------------------------------------------------ notes
+
+pub(crate) const INSERT_NOTE: &str = "INSERT INTO notes (subject, at, author, department, text, watch_list) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id";
+
+pub(crate) const NOTES: &str = "SELECT id, subject, at, author, department, text, watch_list FROM notes WHERE subject = ?1 ORDER BY at DESC, id DESC";
+
+pub(crate) fn note(r: &dyn Columns) -> Result<Note> {
+    Ok(record!(r => Note { id, subject, at, author, department, text, watch_list }))
 }

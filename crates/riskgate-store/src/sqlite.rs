@@ -19,8 +19,8 @@ use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
+    NewDecision, NewDelivery, Note, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
+    RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
 pub struct SqliteStore {
@@ -1012,6 +1012,22 @@ impl Store for SqliteStore {
 
     fn deliveries(&self, hook: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
         bus::deliveries(&self.conn, hook, limit)
+    }
+
+    fn insert_note(&mut self, n: &Note, action: &Action) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        let id: i64 = tx.query_row(
+            rows::INSERT_NOTE,
+            params![n.subject, n.at, n.author, n.department, n.text, n.watch_list],
+            |r| r.get(0),
+        )?;
+        Self::append_action_tx(&tx, action)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn notes(&self, subject: &str) -> Result<Vec<Note>> {
+        all(&self.conn, rows::NOTES, [subject], rows::note)
     }
 
     fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {

@@ -363,7 +363,7 @@ fn the_api_by_role(srv: Server) {
         ("POST", "/api/v1/releases", "/api/v1/releases".into(), Some(release_d3),            [403, 403, 403, 403, 403, 403, 200, 200]),
         // Cases: the officer refers D1 to tariff (case 1); each opener makes one more. Integrity
         // supervisors open integrity cases only, and do not see tariff's (404).
-        ("POST", "/api/v1/cases", "/api/v1/cases".into(), Some(new_case),                    [201, 201, 201, 201, 403, 403, 403, 403]),
+        ("POST", "/api/v1/cases", "/api/v1/cases".into(), Some(new_case),                    [201, 201, 201, 201, 403, 201, 403, 403]),
         ("GET", "/api/v1/cases", "/api/v1/cases".into(), None,                               [200, 200, 200, 200, 200, 200, 403, 403]),
         ("GET", "/api/v1/cases/{id}", "/api/v1/cases/1".into(), None,                        [200, 200, 200, 200, 404, 200, 403, 403]),
         ("POST", "/api/v1/cases/{id}/notes", "/api/v1/cases/1/notes".into(), Some(r#"{"note":"补充材料"}"#.into()),
@@ -431,7 +431,24 @@ fn the_api_by_role(srv: Server) {
     let t1 = json!({"id": "T1", "name": "某贸易有限公司", "credit_class": "general"}).to_string();
     let r = call("POST", "/api/v1/enterprises", "/api/v1/enterprises", &auth["admin"], Some(&t1));
     assert_eq!(r.status, 200, "{}", r.body);
+    // Feedback on the enterprise: a note from each role that may send one.
+    let note = json!({"text": "企业反馈 / feedback"}).to_string();
+    for (role, status) in [
+        ("field_officer", 201),
+        ("risk_analyst", 201),
+        ("district_manager", 201),
+        ("hq_manager", 201),
+        ("integrity_supervisor", 403),
+        ("department_user", 201),
+        ("admin", 403),
+        ("machine", 403),
+    ] {
+        let r =
+            call("POST", "/api/v1/enterprises/{id}/notes", "/api/v1/enterprises/T1/notes", &auth[role], Some(&note));
+        assert_eq!(r.status, status, "{role}: {}", r.body);
+    }
     let e = call("GET", "/api/v1/enterprises/{id}", "/api/v1/enterprises/T1", &auth["field_officer"], None).json();
+    assert_eq!(e["notes"].as_array().map(Vec::len), Some(5), "{e}");
     let controls = e["recent_controls"].as_array().unwrap();
     // D1, D4 and D5 in the officer's office were controlled (D2 is in 5301); newest first.
     let ids: Vec<&str> = controls.iter().filter_map(|c| c["id"].as_str()).collect();
