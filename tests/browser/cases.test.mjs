@@ -92,3 +92,20 @@ testAs('an urgent-clearance request moves a control to the top of the workbench'
   assert.match(await page.textContent(`[data-control="${last}"]`), /加急/);
   assert.deepEqual(page.errors, []);
 });
+
+testAs('anti-smuggling sends intelligence on an enterprise and puts it on its watch-list', 'hu.smuggling', async (page) => {
+  const ent = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/enterprises?limit=1', { credentials: 'same-origin' });
+    return (await r.json()).enterprises[0].id;
+  });
+  await page.goto(`${page.url().split('#')[0]}#/enterprises/${encodeURIComponent(ent)}`);
+  await page.waitForSelector('[data-testid=note-form]');
+  await page.click('[data-testid=note-form] button[type=submit]');
+  assert.match(await page.textContent('[data-testid=note-form] [data-testid=error]'), /请填写反馈内容/);
+  await page.fill('[data-testid=note-form] textarea[name=text]', '浏览器测试线报：疑似低报价格');
+  await page.check('[data-testid=note-form] input[name=watch]');
+  await page.click('[data-testid=note-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=enterprise-notes] tbody tr:has-text("浏览器测试线报")');
+  assert.match(await page.textContent('[data-testid=enterprise-notes]'), /watch\.anti_smuggling/);
+  assert.deepEqual(page.errors, []);
+});

@@ -164,3 +164,51 @@ pub fn run(app: &mut App, cmd: CasesCmd) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Subcommand)]
+pub enum NotesCmd {
+    /// Feedback or intelligence on an enterprise; with --watch, the
+    /// enterprise also goes on the department's watch-list (watch.DEPARTMENT).
+    Add {
+        enterprise: String,
+        #[arg(long)]
+        text: String,
+        /// The author's department (needed with --watch).
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The notes on an enterprise, newest first.
+    List {
+        enterprise: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+pub fn notes(app: &mut App, cmd: NotesCmd) -> Result<ExitCode> {
+    let line = |n: &riskgate_store::Note| {
+        let at = chrono::DateTime::from_timestamp(n.at, 0).map(|t| t.with_timezone(&riskgate_app::now().timezone()));
+        format!(
+            "{}\t{}\t{}{}\t{}{}",
+            n.id,
+            at.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+            n.author,
+            n.department.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
+            n.text,
+            n.watch_list.as_deref().map(|l| format!("\t→ {l}")).unwrap_or_default()
+        )
+    };
+    match cmd {
+        NotesCmd::Add { enterprise, text, department, watch } => {
+            let n = riskgate_app::feedback::note_enterprise(app, &enterprise, &text, department.as_deref(), watch)?;
+            println!("{}", line(&n));
+        }
+        NotesCmd::List { enterprise, format } => {
+            let rows = riskgate_app::feedback::enterprise_notes(app.store.as_ref(), &enterprise)?;
+            format.print_rows(&rows, line)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

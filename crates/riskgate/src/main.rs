@@ -158,6 +158,11 @@ enum Command {
         #[command(subcommand)]
         cmd: cases_cli::CasesCmd,
     },
+    /// Feedback and intelligence on enterprises (notes; a department's watch-list).
+    Notes {
+        #[command(subcommand)]
+        cmd: cases_cli::NotesCmd,
+    },
     /// The action log; `audit verify` checks its hash chain.
     Audit {
         #[command(subcommand)]
@@ -945,6 +950,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Cases { cmd } => cases_cli::run(&mut open()?, cmd),
+        Command::Notes { cmd } => cases_cli::notes(&mut open()?, cmd),
         Command::Integrity { cmd, period, config } => {
             let mut app = open()?;
             let cfg = integrity::load_config(config.as_deref())?;

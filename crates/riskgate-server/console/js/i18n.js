@@ -473,6 +473,15 @@ const D = {
   'urgent.production_line': ['停产待料', 'production line waiting'],
   'urgent.other': ['其他', 'other'],
   'case.escalated_controls': ['已升级 {n} 件超期案件、{m} 项超期查验', '{n} overdue cases and {m} overdue controls escalated'],
+
+  'ent.notes': ['部门反馈与情报', 'Feedback and intelligence'],
+  'ent.no_notes': ['暂无反馈', 'No notes'],
+  'ent.watch_list': ['关注名单', 'Watch-list'],
+  'ent.add_note': ['反馈或情报', 'Feedback or intelligence'],
+  'ent.watch': ['同时列入本部门关注名单（{l}），规则可直接引用', 'Also put it on the department watch-list ({l}), usable by rules'],
+  'ent.send_note': ['提交', 'Send'],
+  'ent.note_needed': ['请填写反馈内容', 'Write the note first'],
+  'ent.note_saved': ['反馈已记录', 'Note recorded'],
 };
 
 export const DICTIONARY = D;

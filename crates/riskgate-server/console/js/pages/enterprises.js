@@ -1,9 +1,10 @@
 // Enterprises: risk level and its history, controls and findings.
-import { get, qs, items } from '../api.js';
+import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, num, dt, channelChip, levelChip, formValues } from '../ui.js';
+import { h, mount, table, num, dt, channelChip, levelChip, formValues, errorBox, flash } from '../ui.js';
 import { chart } from '../charts.js';
-import { go } from '../state.js';
+import { go, session } from '../state.js';
+import { may, normRole } from '../roles.js';
 
 const MAX_CONTROLS = 50;
 const when = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : v);
@@ -132,5 +133,53 @@ export async function enterpriseDetailPage(el, id) {
       controls,
       { testid: 'enterprise-controls' },
     ),
+    h('h2', {}, t('ent.notes')),
+    table(
+      [
+        { label: t('integrity.at'), get: (n) => dt(when(n.at)) },
+        { label: t('case.by'), get: (n) => (n.department ? `${n.author}（${t(`department.${n.department}`)}）` : n.author) },
+        { label: t('case.note'), get: (n) => n.text },
+        { label: t('ent.watch_list'), get: (n) => n.watch_list },
+      ],
+      items(d.notes, 'notes'),
+      { testid: 'enterprise-notes', empty: t('ent.no_notes') },
+    ),
+    may(session.me, 'SendFeedback') ? noteForm(id, () => enterpriseDetailPage(el, id)) : null,
   );
+}
+
+// Feedback or intelligence on the enterprise; a department's user may also
+// put it on the department's watch-list (rules can use it at once).
+function noteForm(id, reload) {
+  const msg = h('div');
+  const department = session.me.department && normRole(session.me.role) === 'department_user';
+  const form = h(
+    'form',
+    {
+      'data-testid': 'note-form',
+      class: 'card',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(form);
+        if (!String(f.get('text') || '').trim()) {
+          msg.replaceChildren(errorBox({ message: t('ent.note_needed'), field: 'text' }));
+          return;
+        }
+        try {
+          await post(`/enterprises/${encodeURIComponent(id)}/notes`, { text: f.get('text'), watch: f.get('watch') === 'on' });
+          flash(t('ent.note_saved'));
+          reload();
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h('label', {}, t('ent.add_note'), h('textarea', { name: 'text', rows: 3, cols: 80 })),
+    department
+      ? h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'watch' }), t('ent.watch', { l: `watch.${session.me.department}` }))
+      : null,
+    h('div', { style: 'margin-top:.5rem' }, h('button', { type: 'submit' }, t('ent.send_note'))),
+    msg,
+  );
+  return form;
 }
