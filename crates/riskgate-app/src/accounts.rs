@@ -68,6 +68,8 @@ pub enum Perm {
     OpenCase,
     /// Escalate the overdue cases and controls of the caller's offices.
     Escalate,
+    /// A department's own subscriptions (webhooks by event kind, office and HS chapter).
+    ManageSubscriptions,
     /// Feedback and intelligence on an enterprise (a note; a department's
     /// user may also put it on the department's watch-list).
     SendFeedback,
@@ -107,6 +109,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         }
         Escalate => matches!(role, DistrictManager | HqManager),
         MarkUrgent => matches!(role, FieldOfficer | DistrictManager | Machine),
+        ManageSubscriptions => matches!(role, DepartmentUser),
         SendFeedback => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
     }
 }
@@ -121,7 +124,7 @@ pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
         SubmitDeclarations | MarkUrgent => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
         RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate
-        | SendFeedback => {
+        | SendFeedback | ManageSubscriptions => {
             return false;
         }
         _ => "read",

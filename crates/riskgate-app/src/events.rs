@@ -24,6 +24,11 @@ pub struct OutEvent {
     /// The department the event is addressed to (cases): only that
     /// department's webhooks receive it. `None`: every webhook of the kind.
     pub department: Option<String>,
+    /// The office it concerns, for subscriptions filtered by office.
+    pub office: Option<String>,
+    /// The HS chapters (2 digits) of the declaration it concerns, for
+    /// subscriptions filtered by chapter (empty: not known).
+    pub chapters: Vec<String>,
 }
 
 /// A subject token from free text: NATS tokens may not hold `.`, `*`, `>` or spaces.
@@ -64,6 +69,8 @@ pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -
         subject: format!("{prefix}.decision.{}.{office}", decision.channel.as_str()),
         payload: public_decision_json(decision, decision_json)?,
         department: None,
+        office: Some(decision.office.clone()),
+        chapters: Vec::new(),
     }];
     if decision.channel != Channel::Green {
         let payload = json!({
@@ -82,6 +89,8 @@ pub fn decision_events(prefix: &str, decision: &Decision, decision_json: &str) -
             subject: format!("{prefix}.task.{office}"),
             payload: payload.to_string(),
             department: None,
+            office: Some(decision.office.clone()),
+            chapters: Vec::new(),
         });
     }
     Ok(out)
@@ -107,6 +116,8 @@ pub fn finding_event(prefix: &str, office: &str, outcome: &Outcome) -> Option<Ou
         subject: format!("{prefix}.finding.{}", token(office)),
         payload: payload.to_string(),
         department: None,
+        office: Some(office.to_string()),
+        chapters: Vec::new(),
     })
 }
 
@@ -120,6 +131,8 @@ pub fn rule_change_event(prefix: &str, change: &str, id: &str, version: u32, act
         subject: format!("{prefix}.rule.{change}"),
         payload: payload.to_string(),
         department: None,
+        office: None,
+        chapters: Vec::new(),
     }
 }
 
@@ -132,6 +145,8 @@ pub fn integrity_event(prefix: &str, kind: &str, id: &str, detail: serde_json::V
         subject: format!("{prefix}-supervisor.integrity.{}", token(kind)),
         payload: payload.to_string(),
         department: None,
+        office: None,
+        chapters: Vec::new(),
     }
 }
 
@@ -145,6 +160,8 @@ pub fn enqueue_webhooks(store: &mut dyn Store, kinds: &[String], events: &[OutEv
             kind: e.kind,
             payload: &e.payload,
             department: e.department.as_deref(),
+            office: e.office.as_deref(),
+            chapters: &e.chapters,
         })
         .collect();
     if rows.is_empty() {

@@ -87,6 +87,8 @@ pub fn case_event(prefix: &str, c: &Case, change: &str) -> OutEvent {
         subject: format!("{prefix}.case.{}.{}", token(&c.department), token(change)),
         payload: payload.to_string(),
         department: Some(c.department.clone()),
+        office: Some(c.office.clone()),
+        chapters: Vec::new(),
     }
 }
 

@@ -185,7 +185,12 @@ pub fn batch_events(prefix: &str, b: &Batch, rejected: bool) -> anyhow::Result<V
         match slot {
             Slot::New(j) => {
                 let (_, s, json, _) = &b.screened[*j];
-                out.extend(events::decision_events(prefix, &s.decision, json)?);
+                let mut evs = events::decision_events(prefix, &s.decision, json)?;
+                if let Ok(d) = &b.parsed[b.screened[*j].0].result {
+                    let chapters = hs_chapters(d);
+                    evs.iter_mut().for_each(|e| e.chapters = chapters.clone());
+                }
+                out.extend(evs);
             }
             Slot::Known(d) => out.extend(events::decision_events(prefix, d, &serde_json::to_string(d)?)?),
             Slot::Error(e, id) if rejected => out.push(OutEvent {
@@ -194,10 +199,20 @@ pub fn batch_events(prefix: &str, b: &Batch, rejected: bool) -> anyhow::Result<V
                 subject: format!("{prefix}.rejected"),
                 payload: serde_json::json!({"declaration_id": id, "error": e}).to_string(),
                 department: None,
+                office: None,
+                chapters: Vec::new(),
             }),
             Slot::Error(..) | Slot::KnownHistorical(_) | Slot::Again(_) => {}
         }
     }
     out.extend(b.referred.iter().map(|c| crate::referrals::case_event(prefix, c, "opened")));
     Ok(out)
+}
+
+/// The HS chapters (first two digits) of a declaration's items, sorted, once each.
+pub fn hs_chapters(d: &Declaration) -> Vec<String> {
+    let mut c: Vec<String> = d.items.iter().filter_map(|i| i.hs_code.get(..2)).map(str::to_string).collect();
+    c.sort();
+    c.dedup();
+    c
 }

@@ -81,6 +81,8 @@ fn task_event(prefix: &str, t: &ControlTask, change: &str) -> OutEvent {
         subject: format!("{prefix}.task.{change}.{}", token(&t.office)),
         payload: payload.to_string(),
         department: None,
+        office: Some(t.office.clone()),
+        chapters: Vec::new(),
     }
 }
 

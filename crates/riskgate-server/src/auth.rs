@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 25] = [
+pub const ALL_PERMS: [Perm; 26] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -218,6 +218,7 @@ pub const ALL_PERMS: [Perm; 25] = [
     Perm::Escalate,
     Perm::MarkUrgent,
     Perm::SendFeedback,
+    Perm::ManageSubscriptions,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

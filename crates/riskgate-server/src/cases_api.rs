@@ -179,3 +179,90 @@ pub async fn escalate(Caller(state, p): Caller) -> ApiResult<Json<CaseList>> {
     let cases = as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::escalate(app, &a)?)).await?;
     Ok(Json(CaseList { cases }))
 }
+
+// ----------------------------------------------------------- subscriptions
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<riskgate_store::Webhook>,
+}
+
+/// A new subscription with its signing secret, shown only in this answer.
+#[derive(Serialize, ToSchema)]
+pub struct NewSubscription {
+    pub subscription: riskgate_store::Webhook,
+    /// HMAC-SHA256 key of the `X-Riskgate-Signature` header; never shown again.
+    pub secret: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeBody {
+    /// `decision`, `control_task`, `finding`, `rule_change` or `case`.
+    pub kind: String,
+    /// An `https://` address outside loopback and private networks.
+    pub url: String,
+    /// Only events of these offices (empty: all).
+    #[serde(default)]
+    pub offices: Vec<String>,
+    /// Only events about goods of these HS chapters (2 digits; empty: all).
+    #[serde(default)]
+    pub hs_chapters: Vec<String>,
+}
+
+fn own_department(p: &Principal) -> ApiResult<String> {
+    p.require(Perm::ManageSubscriptions)?;
+    p.department.clone().ok_or_else(|| ApiError::forbidden("the caller has no department"))
+}
+
+/// The caller's department's subscriptions (webhooks), secrets never shown.
+///
+/// Who: department_user.
+#[utoipa::path(get, path = "/subscriptions", tag = "subscriptions", responses((status = 200, body = SubscriptionList)))]
+pub async fn subscriptions(Caller(state, p): Caller) -> ApiResult<Json<SubscriptionList>> {
+    let department = own_department(&p)?;
+    let hooks = state.read(move |s| Ok(s.webhooks()?)).await?;
+    let subscriptions = hooks.into_iter().filter(|h| h.active && h.department == department).collect();
+    Ok(Json(SubscriptionList { subscriptions }))
+}
+
+/// Subscribe the caller's department to an event kind.
+///
+/// Deliveries are signed with the secret answered here once; optional
+/// filters by office and HS chapter (an event with no chapter, e.g. a rule
+/// change, does not pass a chapter filter). Logged as `webhook_add`.
+/// Who: department_user.
+#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = SubscribeBody,
+    responses((status = 201, body = NewSubscription)))]
+pub async fn subscribe(
+    Caller(state, p): Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<NewSubscription>)> {
+    let department = own_department(&p)?;
+    require_json(&headers)?;
+    let b: SubscribeBody = crate::state::parse_json(&body)?;
+    let hook = as_user(&state, p.username.clone(), p.office.clone(), move |app| {
+        Ok(riskgate_app::webhooks::subscribe(app, &department, &b.kind, &b.url, &b.offices, &b.hs_chapters)?)
+    })
+    .await?;
+    let secret = hook.secret.clone();
+    Ok((StatusCode::CREATED, Json(NewSubscription { subscription: hook, secret })))
+}
+
+/// End one of the caller's department's subscriptions.
+///
+/// Who: department_user (another department's subscription answers 404).
+#[utoipa::path(delete, path = "/subscriptions/{id}", tag = "subscriptions", params(("id" = String, Path)),
+    responses((status = 200, body = SubscriptionList)))]
+pub async fn unsubscribe(Caller(state, p): Caller, Path(id): Path<String>) -> ApiResult<Json<SubscriptionList>> {
+    let department = own_department(&p)?;
+    let d = department.clone();
+    as_user(&state, p.username.clone(), p.office.clone(), move |app| {
+        Ok(riskgate_app::webhooks::unsubscribe(app, &id, Some(&d))?)
+    })
+    .await?;
+    let hooks = state.read(move |s| Ok(s.webhooks()?)).await?;
+    let subscriptions = hooks.into_iter().filter(|h| h.active && h.department == department).collect();
+    Ok(Json(SubscriptionList { subscriptions }))
+}

@@ -133,6 +133,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(cases_api::step))
         .routes(routes!(cases_api::note))
         .routes(routes!(cases_api::escalate))
+        .routes(routes!(cases_api::subscriptions, cases_api::subscribe))
+        .routes(routes!(cases_api::unsubscribe))
         .routes(routes!(openapi::document));
     OpenApiRouter::new()
         .nest("/api/v1", v1)

@@ -916,3 +916,51 @@ async fn department_intelligence_becomes_a_risk_signal() {
     let (status, c) = f.call("POST", "/api/v1/cases", &f.smuggling, Some(back)).await;
     assert_eq!((status, c["department"].as_str()), (StatusCode::CREATED, Some("audit")), "{c}");
 }
+
+/// A department subscribes itself (no administrator): by event kind, office
+/// and HS chapter, to an https address outside private networks; it sees,
+/// and ends, only its own subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departments_subscribe_by_kind_office_and_chapter() {
+    let f = fixture();
+    let sub = |url: &str, chapters: &[&str]| json!({"kind": "decision", "url": url, "offices": ["2201"], "hs_chapters": chapters});
+    for (body, field) in [
+        (sub("http://hooks.example.org/x", &["85"]), "url"),
+        (sub("https://127.0.0.1/x", &["85"]), "url"),
+        (sub("https://10.1.2.3:8443/x", &["85"]), "url"),
+        (sub("https://hooks.example.org/x", &["8"]), "hs_chapters[0]"),
+        (json!({"kind": "integrity_warning", "url": "https://hooks.example.org/x"}), "kind"),
+        (json!({"kind": "decision", "url": "https://hooks.example.org/x", "offices": ["9999"]}), "offices[0]"),
+    ] {
+        let (status, e) = f.call("POST", "/api/v1/subscriptions", &f.smuggling, Some(body)).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{e}");
+    }
+    let (status, e) =
+        f.call("POST", "/api/v1/subscriptions", &f.analyst, Some(sub("https://h.example.org", &[]))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    let (status, s85) =
+        f.call("POST", "/api/v1/subscriptions", &f.smuggling, Some(sub("https://a.example.org/85", &["85"]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{s85}");
+    assert_eq!(s85["secret"].as_str().map(str::len), Some(64), "the secret is shown once: {s85}");
+    let (_, s61) =
+        f.call("POST", "/api/v1/subscriptions", &f.smuggling, Some(sub("https://a.example.org/61", &["61"]))).await;
+    let (id85, id61) = (s85["subscription"]["id"].as_str().unwrap(), s61["subscription"]["id"].as_str().unwrap());
+
+    // An 85xx declaration at 2201 reaches the chapter-85 subscription only.
+    f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("HS85", 10.0))).await;
+    let store = f.at.open_store().unwrap();
+    let to =
+        |hook: &str| store.deliveries(Some(hook), 100).unwrap().into_iter().map(|d| d.event_id).collect::<Vec<_>>();
+    assert_eq!(to(id85), ["decision:HS85"]);
+    assert_eq!(to(id61), Vec::<String>::new());
+
+    let (_, l) = f.call("GET", "/api/v1/subscriptions", &f.tariff, None).await;
+    assert_eq!(l["subscriptions"].as_array().map(Vec::len), Some(0), "another department's: {l}");
+    let (_, l) = f.call("GET", "/api/v1/subscriptions", &f.smuggling, None).await;
+    assert_eq!(l["subscriptions"].as_array().map(Vec::len), Some(2), "{l}");
+    assert!(l["subscriptions"][0].get("secret").is_none(), "{l}");
+    let (status, _) = f.call("DELETE", &format!("/api/v1/subscriptions/{id61}"), &f.tariff, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, l) = f.call("DELETE", &format!("/api/v1/subscriptions/{id61}"), &f.smuggling, None).await;
+    assert_eq!((status, l["subscriptions"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{l}");
+}

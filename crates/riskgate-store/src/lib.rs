@@ -274,7 +274,7 @@ pub struct HistoryRow {
 
 /// A registered webhook: an HTTP(S) endpoint receiving one kind of event,
 /// signed with its own secret (M5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: String,
     /// Event kind (`decision`, `control_task`, `finding`, `rule_change`).
@@ -282,11 +282,18 @@ pub struct Webhook {
     pub url: String,
     /// HMAC-SHA256 key; never shown after registration.
     #[serde(skip_serializing)]
+    #[schema(ignore)]
     pub secret: String,
     pub department: String,
     pub created_by: String,
     pub created_at: i64,
     pub active: bool,
+    /// Only events of these offices (empty: every office).
+    #[serde(default)]
+    pub offices: Vec<String>,
+    /// Only events about goods of these HS chapters (2 digits; empty: all).
+    #[serde(default)]
+    pub hs_chapters: Vec<String>,
 }
 
 /// An event to hand to every active webhook of its kind.
@@ -298,6 +305,12 @@ pub struct NewDelivery<'a> {
     pub payload: &'a str,
     /// Only the webhooks of this department (`None`: every one of the kind).
     pub department: Option<&'a str>,
+    /// The office the event concerns: a webhook filtered by offices gets it
+    /// only when it is one of them (an event with no office passes).
+    pub office: Option<&'a str>,
+    /// The HS chapters it concerns: a webhook filtered by chapters gets it
+    /// only when one of them is (an event with none does not).
+    pub chapters: &'a [String],
 }
 
 /// One delivery of one event to one webhook, with its attempts so far.

@@ -458,6 +458,15 @@ CREATE TABLE notes (
 CREATE INDEX notes_subject ON notes(subject, at);
 "#,
     ),
+    (
+        12,
+        r#"
+-- Subscriptions (issue 11): a webhook may take only the events of some
+-- offices and HS chapters (comma-separated; NULL: all).
+ALTER TABLE webhooks ADD COLUMN offices TEXT;
+ALTER TABLE webhooks ADD COLUMN hs_chapters TEXT;
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -549,6 +558,7 @@ mod tests {
         (9, "c6ac34f1e163076e", "1737b10340379733"),
         (10, "c72344bebe0b297b", "47d185c2328fbb35"),
         (11, "221f5893d79e9b3c", "efbb2e520266416d"),
+        (12, "f1509ca5feb04f01", "f1509ca5feb04f01"),
     ];
 
     fn sha256(text: &str) -> String {

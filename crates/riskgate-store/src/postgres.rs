@@ -1186,7 +1186,18 @@ impl Store for PgStore {
         self.with_action(action, |tx| {
             tx.execute(
                 &dollars(rows::INSERT_WEBHOOK),
-                &[&h.id, &h.kind, &h.url, &h.secret, &h.department, &h.created_by, &h.created_at, &h.active],
+                &[
+                    &h.id,
+                    &h.kind,
+                    &h.url,
+                    &h.secret,
+                    &h.department,
+                    &h.created_by,
+                    &h.created_at,
+                    &h.active,
+                    &policy::filter_text(&h.offices),
+                    &policy::filter_text(&h.hs_chapters),
+                ],
             )?;
             Ok(())
         })
@@ -1215,15 +1226,22 @@ impl Store for PgStore {
     fn enqueue_deliveries(&mut self, events: &[NewDelivery<'_>], now: i64) -> Result<usize> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
-        let hooks =
-            tx.prepare("SELECT id FROM webhooks WHERE kind = $1 AND active AND ($2::TEXT IS NULL OR department = $2)")?;
+        let hooks = tx.prepare(
+            "SELECT id, offices, hs_chapters FROM webhooks
+             WHERE kind = $1 AND active AND ($2::TEXT IS NULL OR department = $2)",
+        )?;
         let ins = tx.prepare(
             "INSERT INTO webhook_deliveries (hook, event_id, kind, payload, status, attempts, next_at, created_at)
              VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) ON CONFLICT (hook, event_id) DO NOTHING",
         )?;
         let mut n = 0;
         for e in events {
-            let ids: Vec<String> = tx.query(&hooks, &[&e.kind, &e.department])?.iter().map(|r| r.get(0)).collect();
+            let ids: Vec<String> = tx
+                .query(&hooks, &[&e.kind, &e.department])?
+                .iter()
+                .filter(|r| policy::hook_takes(r.get(1), r.get(2), e))
+                .map(|r| r.get(0))
+                .collect();
             for id in ids {
                 n += tx.execute(&ins, &[&id, &e.event_id, &e.kind, &e.payload, &now])? as usize;
             }

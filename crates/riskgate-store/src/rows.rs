@@ -158,8 +158,8 @@ pub(crate) const UPSERT_SETTING: &str =
 pub(crate) const INSERT_MODEL: &str =
     "INSERT INTO models (id, created_at, created_by, status, metrics, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 pub(crate) const INSERT_WEBHOOK: &str =
-    "INSERT INTO webhooks (id, kind, url, secret, department, created_by, created_at, active)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO webhooks (id, kind, url, secret, department, created_by, created_at, active, offices, hs_chapters)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 pub(crate) const RECORD_ATTEMPT: &str =
     "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?2, next_at = ?3, last_status = ?4,
      last_error = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 ELSE delivered_at END WHERE id = ?1";
@@ -407,10 +407,16 @@ pub(crate) fn risk_level(r: &dyn Columns) -> Result<RiskLevelRecord> {
 }
 
 pub(crate) const WEBHOOKS: &str =
-    "SELECT id, kind, url, secret, department, created_by, created_at, active FROM webhooks ORDER BY created_at, id";
+    "SELECT id, kind, url, secret, department, created_by, created_at, active, offices, hs_chapters FROM webhooks
+     ORDER BY created_at, id";
 
 pub(crate) fn webhook(r: &dyn Columns) -> Result<Webhook> {
-    Ok(record!(r => Webhook { id, kind, url, secret, department, created_by, created_at, active }))
+    let list = |s: Option<String>| -> Vec<String> {
+        s.unwrap_or_default().split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+    };
+    Ok(record!(r => Webhook {
+        id, kind, url, secret, department, created_by, created_at, active, offices: list, hs_chapters: list
+    }))
 }
 
 pub(crate) const DELIVERY_COLUMNS: &str =

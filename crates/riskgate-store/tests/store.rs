@@ -525,6 +525,8 @@ fn hook(id: &str, kind: &str) -> riskgate_store::Webhook {
         created_by: "alice".into(),
         created_at: 1_000,
         active: true,
+        offices: Vec::new(),
+        hs_chapters: Vec::new(),
     }
 }
 
@@ -535,8 +537,14 @@ fn webhook_deliveries_are_once_per_event_claimed_and_tracked() {
         let b = store.backend();
         store.insert_webhook(&hook("h1", "decision"), &action(1)).unwrap();
         store.insert_webhook(&hook("h2", "finding"), &action(2)).unwrap();
-        let ev =
-            |id: &'static str, kind: &'static str| NewDelivery { event_id: id, kind, payload: "{}", department: None };
+        let ev = |id: &'static str, kind: &'static str| NewDelivery {
+            event_id: id,
+            kind,
+            payload: "{}",
+            department: None,
+            office: None,
+            chapters: &[],
+        };
         let batch = [ev("decision:A", "decision"), ev("finding:A", "finding"), ev("rule_change:R", "rule_change")];
         assert_eq!(store.enqueue_deliveries(&batch, 100).unwrap(), 2, "{b}: one per hook of the kind");
         assert_eq!(store.enqueue_deliveries(&batch, 101).unwrap(), 0, "{b}: the same events again are no-ops");
@@ -772,7 +780,14 @@ fn cases_are_versioned_filtered_and_logged() {
         );
 
         store.insert_webhook(&hook("h1", "case"), &action(5)).unwrap();
-        let ev = |id: &'static str, department| NewDelivery { event_id: id, kind: "case", payload: "{}", department };
+        let ev = |id: &'static str, department| NewDelivery {
+            event_id: id,
+            kind: "case",
+            payload: "{}",
+            department,
+            office: None,
+            chapters: &[],
+        };
         assert_eq!(store.enqueue_deliveries(&[ev("case:1:1", Some("anti_smuggling"))], 100).unwrap(), 0, "{b}");
         assert_eq!(store.enqueue_deliveries(&[ev("case:2:1", Some("tax"))], 100).unwrap(), 1, "{b}");
     }

@@ -35,7 +35,18 @@ pub(crate) fn init_bus_epoch(conn: &mut Connection, body: &[u8], replace: bool) 
 pub(crate) fn insert_webhook(tx: &rusqlite::Transaction<'_>, h: &Webhook) -> Result<()> {
     tx.execute(
         INSERT_WEBHOOK,
-        params![h.id, h.kind, h.url, h.secret, h.department, h.created_by, h.created_at, h.active],
+        params![
+            h.id,
+            h.kind,
+            h.url,
+            h.secret,
+            h.department,
+            h.created_by,
+            h.created_at,
+            h.active,
+            crate::policy::filter_text(&h.offices),
+            crate::policy::filter_text(&h.hs_chapters)
+        ],
     )?;
     Ok(())
 }
@@ -49,15 +60,22 @@ pub(crate) fn enqueue_deliveries(conn: &mut Connection, events: &[NewDelivery<'_
     let mut n = 0;
     {
         let mut hooks = tx.prepare_cached(
-            "SELECT id FROM webhooks WHERE kind = ?1 AND active = 1 AND (?2 IS NULL OR department = ?2)",
+            "SELECT id, offices, hs_chapters FROM webhooks
+             WHERE kind = ?1 AND active = 1 AND (?2 IS NULL OR department = ?2)",
         )?;
         let mut ins = tx.prepare_cached(
             "INSERT OR IGNORE INTO webhook_deliveries (hook, event_id, kind, payload, status, attempts, next_at, created_at)
              VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
         )?;
         for e in events {
-            let ids: Vec<String> =
-                hooks.query_map(params![e.kind, e.department], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let rows: Vec<(String, Option<String>, Option<String>)> = hooks
+                .query_map(params![e.kind, e.department], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let ids: Vec<String> = rows
+                .into_iter()
+                .filter(|(_, o, c)| crate::policy::hook_takes(o.as_deref(), c.as_deref(), e))
+                .map(|(id, _, _)| id)
+                .collect();
             for id in ids {
                 n += ins.execute(params![id, e.event_id, e.kind, e.payload, now])?;
             }

@@ -372,6 +372,10 @@ fn the_api_by_role(srv: Server) {
         ("POST", "/api/v1/cases/{id}/{step}", "/api/v1/cases/1/accept".into(), Some("{}".into()),
                                                                                              [403, 403, 403, 403, 404, 200, 403, 403]),
         ("POST", "/api/v1/cases/escalate", "/api/v1/cases/escalate".into(), None,            [403, 403, 200, 200, 403, 403, 403, 403]),
+        // A department subscribes itself (tariff: the department user).
+        ("POST", "/api/v1/subscriptions", "/api/v1/subscriptions".into(), Some(r#"{"kind":"case","url":"https://hooks.example.org/tariff","hs_chapters":["39"]}"#.into()),
+                                                                                             [403, 403, 403, 403, 403, 201, 403, 403]),
+        ("GET", "/api/v1/subscriptions", "/api/v1/subscriptions".into(), None,               [403, 403, 403, 403, 403, 200, 403, 403]),
     ];
     let mut failures = Vec::new();
     for (method, route, path, body, expected) in &table {
@@ -387,6 +391,19 @@ fn the_api_by_role(srv: Server) {
         }
     }
     assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
+    // The department ends its subscription (its id is random: read it back).
+    let subs = call("GET", "/api/v1/subscriptions", "/api/v1/subscriptions", &auth["department_user"], None).json();
+    let id = subs["subscriptions"][0]["id"].as_str().expect("the tariff subscription").to_string();
+    let r = call("DELETE", "/api/v1/subscriptions/{id}", &format!("/api/v1/subscriptions/{id}"), &auth["admin"], None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = call(
+        "DELETE",
+        "/api/v1/subscriptions/{id}",
+        &format!("/api/v1/subscriptions/{id}"),
+        &auth["department_user"],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
 
     // The district manager's own override, and the action log holding both with their reasons.
     let mut override_as = |declaration: &str, role: &str, channel: &str, reason: &str| {
