@@ -109,3 +109,20 @@ testAs('anti-smuggling sends intelligence on an enterprise and puts it on its wa
   assert.match(await page.textContent('[data-testid=enterprise-notes]'), /watch\.anti_smuggling/);
   assert.deepEqual(page.errors, []);
 });
+
+testAs('a department subscribes itself to decisions of an HS chapter and ends it', 'zhou.tariff', async (page) => {
+  await page.waitForSelector('[data-testid=subscriptions]');
+  await page.selectOption('[data-testid=subscribe] select[name=kind]', 'decision');
+  await page.fill('[data-testid=subscribe] input[name=url]', 'http://intranet.example.org/hook');
+  await page.click('[data-testid=subscribe] button[type=submit]');
+  await page.waitForSelector('[data-testid=subscriptions] [data-testid=error]');
+  await page.fill('[data-testid=subscribe] input[name=url]', 'https://tariff.example.org/hook');
+  await page.fill('[data-testid=subscribe] input[name=hs_chapters]', '85, 84');
+  await page.click('[data-testid=subscribe] button[type=submit]');
+  await page.waitForSelector('[data-testid=subscriptions] tbody tr:has-text("tariff.example.org")');
+  assert.match(await page.textContent('[data-testid=subscriptions] tbody'), /85, 84/);
+  assert.match(await page.textContent('[data-testid=secret]'), /[0-9a-f]{64}/, 'the signing secret is shown once');
+  await page.click('[data-testid=subscriptions] tbody tr:has-text("tariff.example.org") button[data-action=unsubscribe]');
+  await page.waitForSelector('[data-testid=subscriptions] tbody tr:has-text("tariff.example.org")', { state: 'detached' });
+  assert.deepEqual(page.errors, []);
+});

@@ -358,6 +358,12 @@ enum WebhooksCmd {
         url: String,
         #[arg(long)]
         department: String,
+        /// Only events of these offices (comma-separated codes).
+        #[arg(long, value_delimiter = ',')]
+        offices: Vec<String>,
+        /// Only events about goods of these HS chapters (comma-separated, 2 digits).
+        #[arg(long, value_delimiter = ',')]
+        hs_chapters: Vec<String>,
     },
     List {
         #[arg(long, value_enum, default_value = "table")]
@@ -1287,9 +1293,9 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
 
 fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitCode> {
     match cmd {
-        WebhooksCmd::Add { kind, url, department } => {
+        WebhooksCmd::Add { kind, url, department, offices, hs_chapters } => {
             let mut app = App::open_at(at, user)?;
-            let h = webhooks::add(&mut app, &kind, &url, &department)?;
+            let h = webhooks::add_filtered(&mut app, &kind, &url, &department, &offices, &hs_chapters)?;
             println!("webhook {} for {} events to {} ({})", h.id, h.kind, h.url, h.department);
             println!("signing secret (shown once; X-Riskgate-Signature = sha256=HMAC-SHA256(secret, body)):");
             println!("{}", h.secret);

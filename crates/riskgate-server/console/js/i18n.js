@@ -482,6 +482,21 @@ const D = {
   'ent.send_note': ['提交', 'Send'],
   'ent.note_needed': ['请填写反馈内容', 'Write the note first'],
   'ent.note_saved': ['反馈已记录', 'Note recorded'],
+
+  'sub.title': ['本部门订阅（事件推送）', 'Subscriptions of the department (event delivery)'],
+  'sub.kind': ['事件类别', 'Event kind'],
+  'sub.url': ['推送地址', 'Delivery address'],
+  'sub.offices': ['海关（逗号分隔）', 'Offices (comma-separated)'],
+  'sub.hs_chapters': ['商品章（两位）', 'HS chapters (2 digits)'],
+  'sub.add': ['订阅', 'Subscribe'],
+  'sub.remove': ['取消订阅', 'Unsubscribe'],
+  'sub.none': ['暂无订阅', 'No subscriptions'],
+  'sub.secret': ['签名密钥（仅显示这一次，请妥善保存）：', 'Signing secret (shown only now; keep it safe): '],
+  'sub.kind.decision': ['审单决定', 'decisions'],
+  'sub.kind.control_task': ['查验任务', 'control tasks'],
+  'sub.kind.finding': ['查获结果', 'findings'],
+  'sub.kind.rule_change': ['规则变更', 'rule changes'],
+  'sub.kind.case': ['案件', 'cases'],
 };
 
 export const DICTIONARY = D;

@@ -2,7 +2,7 @@
 // addressed to it, the offices' view of their referrals, one case with its
 // history, and the steps the caller's role may take (the server decides;
 // a refused step shows its error).
-import { get, post, qs, items } from '../api.js';
+import { get, post, del, qs, items } from '../api.js';
 import { t } from '../i18n.js';
 import { h, mount, num, dt, chip, table, errorBox, flash } from '../ui.js';
 import { session, go } from '../state.js';
@@ -30,7 +30,7 @@ function statusChip(c) {
   return h('span', {}, chip(c.status, t(`case.status.${c.status}`)), overdue(c) ? chip('red', t('case.overdue')) : null, c.escalated_at ? chip('high', t('case.escalated')) : null);
 }
 
-export async function casesPage(el, query) {
+export async function casesPage(el, query, secret) {
   const me = session.me;
   const filters = {
     kind: query.get('kind') || '',
@@ -89,6 +89,7 @@ export async function casesPage(el, query) {
     h('p', { class: 'muted' }, me.department ? t('case.intro_department', { d: t(`department.${me.department}`) }) : t('case.intro_office')),
     h('div', { style: 'display:flex;gap:1rem;align-items:end;flex-wrap:wrap' }, form, h('span', { style: 'flex:1' }), escalate),
     may(me, 'OpenCase') ? openCaseForm(() => casesPage(el, query)) : null,
+    may(me, 'ManageSubscriptions') ? await subscriptionsCard((s) => casesPage(el, query, s), secret) : null,
     table(
       [
         { label: t('case.id'), get: (c) => c.id },
@@ -284,4 +285,60 @@ function noteForm(c, reload) {
     msg,
   );
   return form;
+}
+
+const EVENT_KINDS = ['decision', 'control_task', 'finding', 'rule_change', 'case'];
+
+// A department's own subscriptions: event kind, offices, HS chapters and the
+// address the server delivers to (the signing secret is shown once).
+async function subscriptionsCard(reload, secret) {
+  const subs = items(await get('/subscriptions'), 'subscriptions');
+  const msg = h('div');
+  const list = (v) => String(v || '').split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
+  const form = h(
+    'form',
+    {
+      'data-testid': 'subscribe',
+      class: 'inline form',
+      style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(form);
+        try {
+          const r = await post('/subscriptions', { kind: f.get('kind'), url: f.get('url'), offices: list(f.get('offices')), hs_chapters: list(f.get('hs_chapters')) });
+          reload(r.secret);
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    h('label', {}, t('sub.kind'), h('select', { name: 'kind' }, EVENT_KINDS.map((k) => h('option', { value: k }, t(`sub.kind.${k}`))))),
+    h('label', {}, t('sub.url'), h('input', { name: 'url', size: 36, placeholder: 'https://' })),
+    h('label', {}, t('sub.offices'), h('input', { name: 'offices', size: 14 })),
+    h('label', {}, t('sub.hs_chapters'), h('input', { name: 'hs_chapters', size: 10 })),
+    h('button', { type: 'submit' }, t('sub.add')),
+  );
+  return h(
+    'div',
+    { class: 'card', 'data-testid': 'subscriptions' },
+    h('strong', {}, t('sub.title')),
+    secret ? h('div', { class: 'card', 'data-testid': 'secret' }, t('sub.secret'), h('code', {}, secret)) : null,
+    table(
+      [
+        { label: t('sub.kind'), get: (x) => t(`sub.kind.${x.kind}`) },
+        { label: t('sub.url'), get: (x) => x.url },
+        { label: t('sub.offices'), get: (x) => (x.offices || []).join(', ') || t('common.all') },
+        { label: t('sub.hs_chapters'), get: (x) => (x.hs_chapters || []).join(', ') || t('common.all') },
+        {
+          label: '',
+          render: (x) =>
+            h('button', { type: 'button', class: 'secondary', 'data-action': 'unsubscribe', onclick: async () => { try { await del(`/subscriptions/${encodeURIComponent(x.id)}`); reload(); } catch (e) { msg.replaceChildren(errorBox(e)); } } }, t('sub.remove')),
+        },
+      ],
+      subs,
+      { empty: t('sub.none') },
+    ),
+    form,
+    msg,
+  );
 }
