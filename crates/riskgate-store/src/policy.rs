@@ -318,6 +318,23 @@ impl OfficeTally {
     }
 }
 
+/// Whether a webhook with these filters (comma-separated office codes and HS
+/// chapters, or NULL) takes the event `e`.
+pub(crate) fn hook_takes(offices: Option<&str>, chapters: Option<&str>, e: &crate::NewDelivery<'_>) -> bool {
+    let list = |s: Option<&str>| -> Vec<String> {
+        s.unwrap_or("").split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    };
+    let (offices, chapters) = (list(offices), list(chapters));
+    let office_ok = offices.is_empty() || e.office.is_none_or(|o| offices.iter().any(|x| x == o));
+    let chapter_ok = chapters.is_empty() || e.chapters.iter().any(|c| chapters.contains(c));
+    office_ok && chapter_ok
+}
+
+/// A list as the webhook filter columns keep it (comma-separated; NULL when empty).
+pub(crate) fn filter_text(v: &[String]) -> Option<String> {
+    (!v.is_empty()).then(|| v.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,19 +377,3 @@ mod tests {
     }
 }
 
-/// Whether a webhook with these filters (comma-separated office codes and HS
-/// chapters, or NULL) takes the event `e`.
-pub(crate) fn hook_takes(offices: Option<&str>, chapters: Option<&str>, e: &crate::NewDelivery<'_>) -> bool {
-    let list = |s: Option<&str>| -> Vec<String> {
-        s.unwrap_or("").split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
-    };
-    let (offices, chapters) = (list(offices), list(chapters));
-    let office_ok = offices.is_empty() || e.office.is_none_or(|o| offices.iter().any(|x| x == o));
-    let chapter_ok = chapters.is_empty() || e.chapters.iter().any(|c| chapters.contains(c));
-    office_ok && chapter_ok
-}
-
-/// A list as the webhook filter columns keep it (comma-separated; NULL when empty).
-pub(crate) fn filter_text(v: &[String]) -> Option<String> {
-    (!v.is_empty()).then(|| v.join(","))
-}
