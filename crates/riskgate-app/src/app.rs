@@ -277,6 +277,10 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
                 "{key}: expected 1 to 25 (a multiple of the target), got {value}"
             );
         }
+        "credit.advanced" | "credit.general" | "credit.ordinary" | "credit.dishonest" | "credit.unknown" => {
+            let f = number()?;
+            anyhow::ensure!((0.05..=5.0).contains(&f), "{key}: expected a factor from 0.05 to 5, got {value}");
+        }
         "task.due_hours.yellow" | "task.due_hours.red" | "task.due_hours.urgent" => {
             let h = number()?;
             anyhow::ensure!((0.01..=720.0).contains(&h), "{key}: expected 0.01 to 720 hours, got {value}");
@@ -308,7 +312,8 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
         _ => anyhow::bail!(
             "unknown setting {key:?}: use seed, random_rate, exploration, window, budget, budget.floor, \
              budget.ceiling, target.default, target.OFFICE, case.accept_days, case.due_days.KIND, \
-             case.department.KIND or task.due_hours.(yellow|red|urgent)"
+             case.department.KIND, task.due_hours.(yellow|red|urgent) or \
+             credit.(advanced|general|ordinary|dishonest|unknown)"
         ),
     }
     Ok(())
@@ -343,6 +348,18 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
     }
     if let Some(s) = store.setting("budget.ceiling")? {
         cfg.selectivity.ceiling = s.parse().context("setting budget.ceiling")?;
+    }
+    // Credit-class factors on the ranking value (M12), configurable.
+    for (class, factor) in [
+        ("advanced", &mut cfg.credit.advanced),
+        ("general", &mut cfg.credit.general),
+        ("ordinary", &mut cfg.credit.ordinary),
+        ("dishonest", &mut cfg.credit.dishonest),
+        ("unknown", &mut cfg.credit.unknown),
+    ] {
+        if let Some(s) = store.setting(&format!("credit.{class}"))? {
+            *factor = s.parse().with_context(|| format!("setting credit.{class}"))?;
+        }
     }
     let offices = store.offices()?;
     let district: std::collections::HashMap<&str, &str> = offices
@@ -444,4 +461,46 @@ pub fn install(store: &dyn Store, engine: &mut Engine) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings are checked before they are stored: each row a key, a value
+    /// and whether it is taken.
+    #[test]
+    fn settings_are_checked_by_key() {
+        for (key, value, ok) in [
+            ("credit.advanced", "0.5", true),
+            ("credit.dishonest", "2", true),
+            ("credit.unknown", "0", false),
+            ("credit.platinum", "0.5", false),
+            ("task.due_hours.red", "8", true),
+            ("task.due_hours.urgent", "0", false),
+            ("case.accept_days", "5", true),
+            ("case.accept_days", "0", false),
+            ("case.due_days.tariff", "45", true),
+            ("case.due_days.nothing", "45", false),
+            ("case.department.complaint", "法规", true),
+            ("case.department.legal", " ", false),
+            ("budget", "national", true),
+            ("budget", "planet", false),
+            ("random_rate", "1.5", false),
+        ] {
+            assert_eq!(check_setting(key, value).is_ok(), ok, "{key} = {value:?}");
+        }
+    }
+
+    /// Credit-class factors come from the settings (M12: configuration, not code).
+    #[test]
+    fn credit_factors_come_from_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let a = new_action("t", None, "config_set", "credit.advanced");
+        store.set_setting("credit.advanced", "0.9", &a).unwrap();
+        store.set_setting("credit.unknown", "1.3", &a).unwrap();
+        let e = configured_engine(&store).unwrap();
+        assert_eq!((e.config.credit.advanced, e.config.credit.unknown, e.config.credit.general), (0.9, 1.3, 0.7));
+    }
 }

@@ -376,4 +376,3 @@ mod tests {
         assert_eq!((c.completed_by_source[2], c.findings_by_source[2]), (3, 2));
     }
 }
-
