@@ -142,3 +142,33 @@ export function formValues(form) {
   }
   return out;
 }
+
+// A form whose submission runs `send(fields)` (its FormData); whatever it
+// throws — the server's refusal, or a `{message, field}` of our own checks —
+// shows under the form.
+export function sendForm(attrs, send, ...children) {
+  const msg = h('div');
+  const form = h(
+    'form',
+    {
+      ...attrs,
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        msg.replaceChildren();
+        try {
+          await send(new FormData(form));
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+        }
+      },
+    },
+    ...children,
+    msg,
+  );
+  return form;
+}
+
+// `{message, field}` for `sendForm` when a required text is blank.
+export function required(fields, name, message) {
+  if (!String(fields.get(name) || '').trim()) throw { message, field: name };
+}

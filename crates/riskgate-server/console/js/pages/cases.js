@@ -4,7 +4,7 @@
 // a refused step shows its error).
 import { get, post, del, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, num, dt, chip, table, errorBox, flash } from '../ui.js';
+import { h, mount, num, dt, chip, table, errorBox, flash, sendForm } from '../ui.js';
 import { session, go } from '../state.js';
 import { may } from '../roles.js';
 import { findingsFieldset } from './workbench.js';
@@ -108,40 +108,30 @@ export async function casesPage(el, query, secret) {
 }
 
 function openCaseForm(reload) {
-  const msg = h('div');
   const body = h('div', { hidden: true });
-  const form = h(
-    'form',
-    {
-      'data-testid': 'open-case',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const f = new FormData(form);
+  body.append(
+    sendForm(
+      { 'data-testid': 'open-case' },
+      async (f) => {
         const c = { kind: f.get('kind'), title: f.get('title') };
         for (const k of ['declaration_id', 'enterprise', 'officer', 'note']) if (f.get(k)) c[k] = f.get(k);
-        try {
-          const made = await post('/cases', c);
-          flash(t('case.opened', { id: made.id }));
-          reload();
-        } catch (e) {
-          msg.replaceChildren(errorBox(e));
-        }
+        const made = await post('/cases', c);
+        flash(t('case.opened', { id: made.id }));
+        reload();
       },
-    },
-    h(
-      'div',
-      { class: 'inline form', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end' },
-      h('label', {}, t('case.kind'), h('select', { name: 'kind' }, KINDS.map((k) => h('option', { value: k }, t(`case.kind.${k}`))))),
-      h('label', {}, t('case.title'), h('input', { name: 'title', size: 30, required: true })),
-      h('label', {}, t('case.declaration'), h('input', { name: 'declaration_id', size: 18 })),
-      h('label', {}, t('case.enterprise'), h('input', { name: 'enterprise', size: 14 })),
-      h('label', {}, t('case.officer'), h('input', { name: 'officer', size: 10 })),
-      h('label', {}, t('case.note'), h('input', { name: 'note', size: 30 })),
-      h('button', { type: 'submit' }, t('case.open')),
+      h(
+        'div',
+        { class: 'inline form', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end' },
+        h('label', {}, t('case.kind'), h('select', { name: 'kind' }, KINDS.map((k) => h('option', { value: k }, t(`case.kind.${k}`))))),
+        h('label', {}, t('case.title'), h('input', { name: 'title', size: 30, required: true })),
+        h('label', {}, t('case.declaration'), h('input', { name: 'declaration_id', size: 18 })),
+        h('label', {}, t('case.enterprise'), h('input', { name: 'enterprise', size: 14 })),
+        h('label', {}, t('case.officer'), h('input', { name: 'officer', size: 10 })),
+        h('label', {}, t('case.note'), h('input', { name: 'note', size: 30 })),
+        h('button', { type: 'submit' }, t('case.open')),
+      ),
     ),
-    msg,
   );
-  body.append(form);
   return h(
     'div',
     { class: 'card' },
@@ -264,27 +254,15 @@ function concludeForm(step) {
 }
 
 function noteForm(c, reload) {
-  const msg = h('div');
-  const form = h(
-    'form',
-    {
-      'data-testid': 'note-form',
-      style: 'margin-top:.75rem;display:flex;gap:.75rem;align-items:end',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        try {
-          await post(`/cases/${c.id}/notes`, { note: new FormData(form).get('note') || '' });
-          reload();
-        } catch (e) {
-          msg.replaceChildren(errorBox(e));
-        }
-      },
+  return sendForm(
+    { 'data-testid': 'note-form', style: 'margin-top:.75rem;display:flex;gap:.75rem;align-items:end' },
+    async (f) => {
+      await post(`/cases/${c.id}/notes`, { note: f.get('note') || '' });
+      reload();
     },
     h('label', {}, t('case.add_note'), h('input', { name: 'note', size: 60 })),
     h('button', { type: 'submit' }, t('case.add')),
-    msg,
   );
-  return form;
 }
 
 const EVENT_KINDS = ['decision', 'control_task', 'finding', 'rule_change', 'case'];
@@ -295,22 +273,11 @@ async function subscriptionsCard(reload, secret) {
   const subs = items(await get('/subscriptions'), 'subscriptions');
   const msg = h('div');
   const list = (v) => String(v || '').split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
-  const form = h(
-    'form',
-    {
-      'data-testid': 'subscribe',
-      class: 'inline form',
-      style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const f = new FormData(form);
-        try {
-          const r = await post('/subscriptions', { kind: f.get('kind'), url: f.get('url'), offices: list(f.get('offices')), hs_chapters: list(f.get('hs_chapters')) });
-          reload(r.secret);
-        } catch (e) {
-          msg.replaceChildren(errorBox(e));
-        }
-      },
+  const form = sendForm(
+    { 'data-testid': 'subscribe', class: 'inline form', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end' },
+    async (f) => {
+      const r = await post('/subscriptions', { kind: f.get('kind'), url: f.get('url'), offices: list(f.get('offices')), hs_chapters: list(f.get('hs_chapters')) });
+      reload(r.secret);
     },
     h('label', {}, t('sub.kind'), h('select', { name: 'kind' }, EVENT_KINDS.map((k) => h('option', { value: k }, t(`sub.kind.${k}`))))),
     h('label', {}, t('sub.url'), h('input', { name: 'url', size: 36, placeholder: 'https://' })),

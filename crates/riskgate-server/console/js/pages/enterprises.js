@@ -1,7 +1,7 @@
 // Enterprises: risk level and its history, controls and findings.
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, num, dt, channelChip, levelChip, formValues, errorBox, flash } from '../ui.js';
+import { h, mount, table, num, dt, channelChip, levelChip, formValues, flash, sendForm, required } from '../ui.js';
 import { chart } from '../charts.js';
 import { go, session } from '../state.js';
 import { may, normRole } from '../roles.js';
@@ -151,35 +151,19 @@ export async function enterpriseDetailPage(el, id) {
 // Feedback or intelligence on the enterprise; a department's user may also
 // put it on the department's watch-list (rules can use it at once).
 function noteForm(id, reload) {
-  const msg = h('div');
   const department = session.me.department && normRole(session.me.role) === 'department_user';
-  const form = h(
-    'form',
-    {
-      'data-testid': 'note-form',
-      class: 'card',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const f = new FormData(form);
-        if (!String(f.get('text') || '').trim()) {
-          msg.replaceChildren(errorBox({ message: t('ent.note_needed'), field: 'text' }));
-          return;
-        }
-        try {
-          await post(`/enterprises/${encodeURIComponent(id)}/notes`, { text: f.get('text'), watch: f.get('watch') === 'on' });
-          flash(t('ent.note_saved'));
-          reload();
-        } catch (e) {
-          msg.replaceChildren(errorBox(e));
-        }
-      },
+  return sendForm(
+    { 'data-testid': 'note-form', class: 'card' },
+    async (f) => {
+      required(f, 'text', t('ent.note_needed'));
+      await post(`/enterprises/${encodeURIComponent(id)}/notes`, { text: f.get('text'), watch: f.get('watch') === 'on' });
+      flash(t('ent.note_saved'));
+      reload();
     },
     h('label', {}, t('ent.add_note'), h('textarea', { name: 'text', rows: 3, cols: 80 })),
     department
       ? h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'watch' }), t('ent.watch', { l: `watch.${session.me.department}` }))
       : null,
     h('div', { style: 'margin-top:.5rem' }, h('button', { type: 'submit' }, t('ent.send_note'))),
-    msg,
   );
-  return form;
 }

@@ -2,7 +2,7 @@
 // recording an outcome, and overriding a lane (reason mandatory).
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, num, dt, channelChip, levelChip, errorBox, flash } from '../ui.js';
+import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required } from '../ui.js';
 import { session } from '../state.js';
 import { overrideForm } from './declarations.js';
 
@@ -167,33 +167,16 @@ const URGENT_KINDS = ['perishable', 'medical', 'live_animals', 'production_line'
 
 // A trader's urgent-clearance request, recorded at the counter.
 function urgentForm(id, reload) {
-  const msg = h('div');
-  const form = h(
-    'form',
-    {
-      'data-testid': 'urgent-form',
-      class: 'inline form',
-      style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end;margin-top:.75rem',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const f = new FormData(form);
-        if (!String(f.get('note') || '').trim()) {
-          msg.replaceChildren(errorBox({ message: t('work.urgent_need_note'), field: 'note' }));
-          return;
-        }
-        try {
-          await post(`/controls/${encodeURIComponent(id)}/urgent`, { kind: f.get('kind'), note: f.get('note') });
-          flash(t('work.urgent_saved', { id }));
-          reload();
-        } catch (e) {
-          msg.replaceChildren(errorBox(e));
-        }
-      },
+  return sendForm(
+    { 'data-testid': 'urgent-form', class: 'inline form', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end;margin-top:.75rem' },
+    async (f) => {
+      required(f, 'note', t('work.urgent_need_note'));
+      await post(`/controls/${encodeURIComponent(id)}/urgent`, { kind: f.get('kind'), note: f.get('note') });
+      flash(t('work.urgent_saved', { id }));
+      reload();
     },
     h('label', {}, t('work.urgent_kind'), h('select', { name: 'kind' }, URGENT_KINDS.map((k) => h('option', { value: k }, t(`urgent.${k}`))))),
     h('label', {}, t('work.urgent_note'), h('input', { name: 'note', size: 40 })),
     h('button', { type: 'submit' }, t('work.mark_urgent')),
-    msg,
   );
-  return form;
 }
