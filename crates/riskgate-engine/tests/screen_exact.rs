@@ -106,8 +106,8 @@ fn screening_a_synthetic_world_is_bit_identical_to_the_recorded_run() {
     );
     expect_test::expect![[r#"
         history: 1621 declarations, 95 outcomes, 1621 feature rows de55df255ed879e9
-        stat scorer, model shadow: 1284 decisions (green/yellow/red [1221, 23, 40]), 1409 rule hits, shadow sum 40.337557, decisions 3b3c782b8b20ec10, features c5980a328118d360
-        model scorer, stat shadow: 1284 decisions (green/yellow/red [1226, 23, 35]), 1285 rule hits, shadow sum 79.666233, decisions 92c2f395de7d4205, features e54638652135a8a4
+        stat scorer, model shadow: 1284 decisions (green/yellow/red [1217, 25, 42]), 1680 rule hits, shadow sum 45.170876, decisions e20964cc4a4d42ad, features 54f7ab8c55b51470
+        model scorer, stat shadow: 1284 decisions (green/yellow/red [1226, 23, 35]), 1285 rule hits, shadow sum 77.847727, decisions 0804dc4e22b8bcf5, features e54638652135a8a4
         subset model scorer, model shadow: 1284 decisions (green/yellow/red [1226, 24, 34]), 1287 rule hits, shadow sum 38.519181, decisions bfbd7b7db18ffd56, features ba5bbf12dd466925
         first red decision of the model run:
         {
