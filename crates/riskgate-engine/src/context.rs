@@ -219,7 +219,7 @@ pub struct ForexIndex {
     /// accounts for is not taken as another declaration's over-payment.
     /// Derived from declarations, so checkpointed.
     #[serde(default)]
-    pub accounted: HashMap<String, Vec<(i64, f64)>>,
+    pub accounted: HashMap<String, Accounted>,
 }
 
 /// How a declaration's value compares with the money that left the country.
@@ -304,7 +304,11 @@ impl ForexIndex {
         let hi = ps.partition_point(|p| p.paid_at <= now);
         let mut exact: Option<(f64, f64)> = None;
         let mut over: Option<f64> = None;
-        for p in &ps[lo..hi.max(lo)] {
+        // Cheap bounds first (a hair wide), the exact ratio test inside them.
+        let (low, high) =
+            (declared_cny * (1.0 - AMOUNT_TOLERANCE) * (1.0 - 1e-9), declared_cny * MAX_OVERPAYMENT_RATIO);
+        let accounted = self.accounted.get(&decl.trader.id);
+        for p in ps[lo..hi.max(lo)].iter().filter(|p| p.amount_cny >= low && p.amount_cny <= high * (1.0 + 1e-9)) {
             let r = p.amount_cny / declared_cny;
             let off = (r - 1.0).abs();
             if off <= AMOUNT_TOLERANCE {
@@ -315,7 +319,7 @@ impl ForexIndex {
                 && r > 1.0
                 && r <= MAX_OVERPAYMENT_RATIO
                 && over.is_none_or(|o| p.amount_cny < o)
-                && !self.explained(&decl.trader.id, p.amount_cny, now)
+                && !accounted.is_some_and(|a| a.explains(p.amount_cny, now))
             {
                 over = Some(p.amount_cny);
             }
@@ -323,40 +327,71 @@ impl ForexIndex {
         exact.map(|(_, a)| a).or(over).map(|a| ForexMatch { paid_cny: a, ratio: a / declared_cny, by_reference: false })
     }
 
-    /// Whether an import of `trader` folded in the `EXPLAIN_DAYS` before
-    /// `now` accounts for an amount within `AMOUNT_TOLERANCE` of `amount_cny`.
-    fn explained(&self, trader: &str, amount_cny: f64, now: i64) -> bool {
-        let Some(v) = self.accounted.get(trader) else { return false };
-        let lo = v.partition_point(|(t, _)| *t < now - EXPLAIN_DAYS * DAY);
-        let hi = v.partition_point(|(t, _)| *t <= now);
-        v[lo..hi.max(lo)].iter().any(|(_, x)| *x > 0.0 && ((amount_cny - x) / x).abs() <= AMOUNT_TOLERANCE)
-    }
-
     /// Keeps what an import accounts for (see `accounted`): its declared
     /// value and, when its match at its declaration time was an
     /// over-payment without reference, that payment, so that one payment
     /// abroad is not the over-payment of every later import of the trader.
     pub fn note_declaration(&mut self, decl: &Declaration, value_cny: f64) {
+        let matched = self.lookup(decl, value_cny);
+        self.note_matched(decl, value_cny, matched);
+    }
+
+    /// As `note_declaration`, given the declaration's match at its own time
+    /// (`lookup(decl, value_cny)`, already made by the caller).
+    pub fn note_matched(&mut self, decl: &Declaration, value_cny: f64, matched: Option<ForexMatch>) {
         if decl.direction != Direction::Import || value_cny <= 0.0 {
             return;
         }
-        let claimed = self
-            .lookup(decl, value_cny)
-            .filter(|m| !m.by_reference && m.ratio > 1.0 + AMOUNT_TOLERANCE)
-            .map(|m| m.paid_cny);
+        let claimed = matched.filter(|m| !m.by_reference && m.ratio > 1.0 + AMOUNT_TOLERANCE).map(|m| m.paid_cny);
         let ts = decl.declared_at.timestamp();
-        let v = match self.accounted.get_mut(&decl.trader.id) {
-            Some(v) => v,
+        let acc = match self.accounted.get_mut(&decl.trader.id) {
+            Some(a) => a,
             None => self.accounted.entry(decl.trader.id.clone()).or_default(),
         };
-        let at = v.partition_point(|(t, _)| *t <= ts);
-        v.insert(at, (ts, value_cny));
+        acc.add(value_cny, ts);
         if let Some(paid) = claimed {
-            v.insert(at + 1, (ts, paid));
+            acc.add(paid, ts);
         }
-        let stale = v.partition_point(|(t, _)| *t < ts - EXPLAIN_DAYS * DAY);
-        if stale > 0 {
-            v.drain(..stale);
+        acc.prune(ts - EXPLAIN_DAYS * DAY);
+    }
+}
+
+/// The amounts one trader's recent imports account for (`ForexIndex::accounted`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accounted {
+    /// (CNY amount, declared at), sorted by amount, then time.
+    pub amounts: Vec<(f64, i64)>,
+    /// How many were kept at the last pruning: the next one waits until
+    /// the list has doubled, so pruning costs O(1) per import.
+    #[serde(default)]
+    pub kept: usize,
+}
+
+impl Accounted {
+    /// Whether an import folded in the `EXPLAIN_DAYS` before `now`
+    /// accounts for an amount within `AMOUNT_TOLERANCE` of `amount_cny`.
+    fn explains(&self, amount_cny: f64, now: i64) -> bool {
+        // |a − x| ≤ tol·x  ⇔  a ÷ (1 + tol) ≤ x ≤ a ÷ (1 − tol); the bounds are
+        // widened a hair and the exact test applied to what lies between.
+        let lo = amount_cny / (1.0 + AMOUNT_TOLERANCE) * (1.0 - 1e-9);
+        let hi = amount_cny / (1.0 - AMOUNT_TOLERANCE) * (1.0 + 1e-9);
+        let v = &self.amounts;
+        let from = v.partition_point(|(x, _)| *x < lo);
+        v[from..].iter().take_while(|(x, _)| *x <= hi).any(|(x, t)| {
+            *t <= now && *t >= now - EXPLAIN_DAYS * DAY && ((amount_cny - x) / x).abs() <= AMOUNT_TOLERANCE
+        })
+    }
+
+    fn add(&mut self, amount: f64, ts: i64) {
+        let at = self.amounts.partition_point(|(x, t)| *x < amount || (*x == amount && *t <= ts));
+        self.amounts.insert(at, (amount, ts));
+    }
+
+    /// Drops the amounts declared before `oldest` once the list has doubled.
+    fn prune(&mut self, oldest: i64) {
+        if self.amounts.len() > 2 * self.kept + 16 {
+            self.amounts.retain(|(_, t)| *t >= oldest);
+            self.kept = self.amounts.len();
         }
     }
 }
@@ -464,11 +499,21 @@ impl Context {
     /// Folds a declaration into the counters and references. Called after
     /// the declaration is decided, so it never sees itself.
     pub fn apply_declaration(&mut self, decl: &Declaration) {
+        self.apply_declaration_matched(decl, None);
+    }
+
+    /// As `apply_declaration`, given the declaration's forex match at its
+    /// own time when the caller has it (`ForexIndex::lookup`), to spare
+    /// looking it up again.
+    pub fn apply_declaration_matched(&mut self, decl: &Declaration, matched: Option<Option<ForexMatch>>) {
         let ts = decl.declared_at.timestamp();
         let rate = decl.rate();
         let value_cny = decl.total_value_cny();
         slot(&mut self.traders, &decl.trader.id, |x| x.touch(ts, value_cny));
-        self.forex.note_declaration(decl, value_cny);
+        match matched {
+            Some(m) => self.forex.note_matched(decl, value_cny, m),
+            None => self.forex.note_declaration(decl, value_cny),
+        }
         slot(&mut self.declarants, &decl.declarant.id, |x| x.touch(ts, value_cny));
         if let Some(p) = &decl.overseas_party {
             slot(&mut self.overseas, &p.id, |x| x.touch(ts, value_cny));

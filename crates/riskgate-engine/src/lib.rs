@@ -236,6 +236,8 @@ impl Engine {
     pub fn screen(&mut self, d: &Declaration, now: DateTime<FixedOffset>) -> Screened {
         self.context.advance_to(now.timestamp());
         let view = View::at(d, &self.context, now.timestamp());
+        // The match at the declaration's own time, which folding it keeps (see `apply_declaration_matched`).
+        let own_match = (now.timestamp() == d.declared_at.timestamp()).then_some(view.forex);
         self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);
         self.rules.matching(&self.facts, d.declared_at, &mut hits);
@@ -362,7 +364,7 @@ impl Engine {
             disposal,
             instructions: text,
         });
-        self.context.apply_declaration(d);
+        self.context.apply_declaration_matched(d, own_match);
         Screened { decision, ranking, task, shadow }
     }
 
