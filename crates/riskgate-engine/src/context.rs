@@ -212,9 +212,9 @@ pub struct ForexIndex {
     /// from the forex table at start, not checkpointed.
     #[serde(skip)]
     pub unreferenced: HashMap<String, Vec<Payment>>,
-    /// Per trader, (declared at, CNY amount) accounted for by the imports
-    /// folded into the context in the last `EXPLAIN_DAYS`, in time order:
-    /// each import's declared value, and the payment it was matched to when
+    /// Per trader, the CNY amounts accounted for by the imports folded into
+    /// the context in the last `EXPLAIN_DAYS` (see `Accounted`): each
+    /// import's declared value, and the payment it was matched to when
     /// that was an over-payment without reference. A payment one of them
     /// accounts for is not taken as another declaration's over-payment.
     /// Derived from declarations, so checkpointed.
