@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use riskgate_core::{CreditClass, Declaration, Enterprise, ForexPayment, Outcome};
+use riskgate_core::{CreditClass, Declaration, Direction, Enterprise, ForexPayment, Outcome};
 use serde::{Deserialize, Serialize};
 
 pub use riskgate_core::screened::{OutcomeKeys, put_route_key, route_key};
@@ -197,12 +197,29 @@ pub struct Payment {
     pub amount_cny: f64,
 }
 
-/// Forex payments indexed for matching against declarations (M6).
+/// Forex payments indexed for matching against declarations (M6), and the
+/// recent import values per trader that explain payments.
+///
+/// No look-ahead: a declaration decided at `now` is matched only against
+/// payments made at or before `now` (`lookup_at`), whatever has been loaded.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ForexIndex {
+    /// Payments with a reference, per reference, in time order. Reloaded
+    /// from the forex table at start, not checkpointed.
+    #[serde(skip)]
     pub by_reference: HashMap<String, Vec<Payment>>,
-    /// Payments without a reference, per trader, in time order.
+    /// Payments without a reference, per trader, in time order. Reloaded
+    /// from the forex table at start, not checkpointed.
+    #[serde(skip)]
     pub unreferenced: HashMap<String, Vec<Payment>>,
+    /// Per trader, the CNY amounts accounted for by the imports folded into
+    /// the context in the last `EXPLAIN_DAYS` (see `Accounted`): each
+    /// import's declared value, and the payment it was matched to when
+    /// that was an over-payment without reference. A payment one of them
+    /// accounts for is not taken as another declaration's over-payment.
+    /// Derived from declarations, so checkpointed.
+    #[serde(default)]
+    pub accounted: HashMap<String, Accounted>,
 }
 
 /// How a declaration's value compares with the money that left the country.
@@ -214,28 +231,54 @@ pub struct ForexMatch {
     pub by_reference: bool,
 }
 
-/// Payments without reference match a declaration when they are of the
-/// same trader, within this window around the declaration, and within
-/// `AMOUNT_TOLERANCE` of the declared value.
+/// Payments without a reference are matched to an import of the same
+/// trader made within this many days before the decision (never after it).
 pub const UNREFERENCED_WINDOW_DAYS: i64 = 60;
+/// A payment within this relative distance of the declared value pays it.
 pub const AMOUNT_TOLERANCE: f64 = 0.02;
+/// A payment above the declared value by more than `AMOUNT_TOLERANCE` and
+/// at most this many times it is taken as the goods' true price (the
+/// under-declaration signal), unless an earlier import explains it.
+pub const MAX_OVERPAYMENT_RATIO: f64 = 4.0;
+/// How long an import's value is kept to explain payments (days).
+pub const EXPLAIN_DAYS: i64 = 120;
+
+const DAY: i64 = 86_400;
 
 impl ForexIndex {
     pub fn add(&mut self, p: &ForexPayment) {
         let pay = Payment { trader: p.trader.clone(), paid_at: p.paid_at.timestamp(), amount_cny: p.amount_cny() };
-        match &p.reference {
-            Some(r) => self.by_reference.entry(r.clone()).or_default().push(pay),
-            None => {
-                let v = self.unreferenced.entry(p.trader.clone()).or_default();
-                let at = v.partition_point(|x| x.paid_at <= pay.paid_at);
-                v.insert(at, pay);
-            }
-        }
+        let v = match &p.reference {
+            Some(r) => self.by_reference.entry(r.clone()).or_default(),
+            None => self.unreferenced.entry(p.trader.clone()).or_default(),
+        };
+        let at = v.partition_point(|x| x.paid_at <= pay.paid_at);
+        v.insert(at, pay);
     }
 
-    /// Matches by invoice reference first, then by trader and amount within
-    /// the time window. `None` when nothing matches.
+    /// Matches as `lookup_at` with the declaration's own time as the
+    /// decision time (`--clock declared`; rule tests and back-tests).
     pub fn lookup(&self, decl: &Declaration, declared_cny: f64) -> Option<ForexMatch> {
+        self.lookup_at(decl, declared_cny, decl.declared_at.timestamp())
+    }
+
+    /// The payments that bear on a declaration decided at `now` (Unix
+    /// seconds); only payments made at or before `now` count.
+    ///
+    /// 1. By invoice reference: every payment of the declaration's trader
+    ///    carrying one of its invoice ids, summed (`by_reference`).
+    /// 2. Else, for an import, by trader and amount among the trader's
+    ///    payments without reference made in the `UNREFERENCED_WINDOW_DAYS`
+    ///    before `now`: the payment closest to the declared value within
+    ///    `AMOUNT_TOLERANCE` (it pays this declaration, ratio ≈ 1); failing
+    ///    that, the smallest payment above it, up to `MAX_OVERPAYMENT_RATIO`
+    ///    times it, that no import of the trader folded in the last
+    ///    `EXPLAIN_DAYS` accounts for — by its declared value or as its own
+    ///    over-payment (ratio > 1: money left the country for more than was
+    ///    declared — the under-declaration signal).
+    ///
+    /// `None` when nothing matches.
+    pub fn lookup_at(&self, decl: &Declaration, declared_cny: f64, now: i64) -> Option<ForexMatch> {
         if declared_cny <= 0.0 {
             return None;
         }
@@ -243,7 +286,8 @@ impl ForexIndex {
         let mut found = false;
         for inv in decl.invoice_ids() {
             if let Some(ps) = self.by_reference.get(inv) {
-                for p in ps.iter().filter(|p| p.trader == decl.trader.id) {
+                let hi = ps.partition_point(|p| p.paid_at <= now);
+                for p in ps[..hi].iter().filter(|p| p.trader == decl.trader.id) {
                     paid += p.amount_cny;
                     found = true;
                 }
@@ -252,16 +296,114 @@ impl ForexIndex {
         if found {
             return Some(ForexMatch { paid_cny: paid, ratio: paid / declared_cny, by_reference: true });
         }
+        if decl.direction != Direction::Import {
+            return None;
+        }
         let ps = self.unreferenced.get(&decl.trader.id)?;
-        let t = decl.declared_at.timestamp();
-        let w = UNREFERENCED_WINDOW_DAYS * 86_400;
-        let lo = ps.partition_point(|p| p.paid_at < t - w);
-        ps[lo..]
-            .iter()
-            .take_while(|p| p.paid_at <= t + w)
-            .find(|p| ((p.amount_cny - declared_cny) / declared_cny).abs() <= AMOUNT_TOLERANCE)
-            .map(|p| ForexMatch { paid_cny: p.amount_cny, ratio: p.amount_cny / declared_cny, by_reference: false })
+        let lo = ps.partition_point(|p| p.paid_at < now - UNREFERENCED_WINDOW_DAYS * DAY);
+        let hi = ps.partition_point(|p| p.paid_at <= now);
+        let mut exact: Option<(f64, f64)> = None;
+        let mut over: Option<f64> = None;
+        // Cheap bounds first (a hair wide), the exact ratio test inside them.
+        let (low, high) =
+            (declared_cny * (1.0 - AMOUNT_TOLERANCE) * (1.0 - 1e-9), declared_cny * MAX_OVERPAYMENT_RATIO);
+        let accounted = self.accounted.get(&decl.trader.id);
+        for p in ps[lo..hi.max(lo)].iter().filter(|p| p.amount_cny >= low && p.amount_cny <= high * (1.0 + 1e-9)) {
+            let r = p.amount_cny / declared_cny;
+            let off = (r - 1.0).abs();
+            if off <= AMOUNT_TOLERANCE {
+                if exact.is_none_or(|(o, _)| off < o) {
+                    exact = Some((off, p.amount_cny));
+                }
+            } else if exact.is_none()
+                && r > 1.0
+                && r <= MAX_OVERPAYMENT_RATIO
+                && over.is_none_or(|o| p.amount_cny < o)
+                && !accounted.is_some_and(|a| a.explains(p.amount_cny, now))
+            {
+                over = Some(p.amount_cny);
+            }
+        }
+        exact.map(|(_, a)| a).or(over).map(|a| ForexMatch { paid_cny: a, ratio: a / declared_cny, by_reference: false })
     }
+
+    /// Keeps what an import accounts for (see `accounted`): its declared
+    /// value and, when its match at its declaration time was an
+    /// over-payment without reference, that payment, so that one payment
+    /// abroad is not the over-payment of every later import of the trader.
+    pub fn note_declaration(&mut self, decl: &Declaration, value_cny: f64) {
+        let matched = self.lookup(decl, value_cny);
+        self.note_matched(decl, value_cny, matched);
+    }
+
+    /// As `note_declaration`, given the declaration's match at its own time
+    /// (`lookup(decl, value_cny)`, already made by the caller).
+    pub fn note_matched(&mut self, decl: &Declaration, value_cny: f64, matched: Option<ForexMatch>) {
+        if decl.direction != Direction::Import || value_cny <= 0.0 {
+            return;
+        }
+        let claimed = matched.filter(|m| !m.by_reference && m.ratio > 1.0 + AMOUNT_TOLERANCE).map(|m| m.paid_cny);
+        let ts = decl.declared_at.timestamp();
+        let acc = match self.accounted.get_mut(&decl.trader.id) {
+            Some(a) => a,
+            None => self.accounted.entry(decl.trader.id.clone()).or_default(),
+        };
+        acc.add(value_cny, ts);
+        if let Some(paid) = claimed {
+            acc.add(paid, ts);
+        }
+        acc.prune(ts - EXPLAIN_DAYS * DAY);
+    }
+}
+
+/// The amounts one trader's recent imports account for (`ForexIndex::accounted`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accounted {
+    /// (CNY amount, declared at), sorted by amount, then time.
+    pub amounts: Vec<(f64, i64)>,
+    /// How many were kept at the last pruning: the next one waits until
+    /// the list has doubled, so pruning costs O(1) per import.
+    #[serde(default)]
+    pub kept: usize,
+}
+
+impl Accounted {
+    /// Whether an import folded in the `EXPLAIN_DAYS` before `now`
+    /// accounts for an amount within `AMOUNT_TOLERANCE` of `amount_cny`.
+    fn explains(&self, amount_cny: f64, now: i64) -> bool {
+        // |a − x| ≤ tol·x  ⇔  a ÷ (1 + tol) ≤ x ≤ a ÷ (1 − tol); the bounds are
+        // widened a hair and the exact test applied to what lies between.
+        let lo = amount_cny / (1.0 + AMOUNT_TOLERANCE) * (1.0 - 1e-9);
+        let hi = amount_cny / (1.0 - AMOUNT_TOLERANCE) * (1.0 + 1e-9);
+        let v = &self.amounts;
+        let from = v.partition_point(|(x, _)| *x < lo);
+        v[from..].iter().take_while(|(x, _)| *x <= hi).any(|(x, t)| {
+            *t <= now && *t >= now - EXPLAIN_DAYS * DAY && ((amount_cny - x) / x).abs() <= AMOUNT_TOLERANCE
+        })
+    }
+
+    fn add(&mut self, amount: f64, ts: i64) {
+        let at = self.amounts.partition_point(|(x, t)| *x < amount || (*x == amount && *t <= ts));
+        self.amounts.insert(at, (amount, ts));
+    }
+
+    /// Drops the amounts declared before `oldest` once the list has doubled.
+    fn prune(&mut self, oldest: i64) {
+        if self.amounts.len() > 2 * self.kept + 16 {
+            self.amounts.retain(|(_, t)| *t >= oldest);
+            self.kept = self.amounts.len();
+        }
+    }
+}
+
+/// A control outcome waiting for the decision clock to reach its
+/// completion time (see `Context::apply_outcome`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOutcome {
+    pub completed_at: i64,
+    pub keys: OutcomeKeys,
+    pub finding: bool,
+    pub additional_duty: f64,
 }
 
 /// Everything the screening context holds; serialisable as a checkpoint.
@@ -288,8 +430,9 @@ pub struct Context {
     /// ("T|o:CC") before: novelty features.
     #[serde(default)]
     pub pairs: HashMap<String, u32>,
-    /// Reloaded from the forex table at start, not checkpointed.
-    #[serde(skip)]
+    /// The payments are reloaded from the forex table at start, not
+    /// checkpointed; the recent import values that explain them are.
+    #[serde(default)]
     pub forex: ForexIndex,
     /// All controls and findings: the prior for smoothed rates.
     pub overall: History,
@@ -298,6 +441,13 @@ pub struct Context {
     /// Additional duty ÷ declared value over findings: for expected revenue.
     pub revenue_per_value_found: f64,
     pub value_found_cny: f64,
+    /// The latest decision time seen (Unix seconds): `Context::advance_to`.
+    #[serde(default)]
+    pub clock: Option<i64>,
+    /// Outcomes completed after `clock`, in completion order: folded in
+    /// only once a decision is made at or after their completion.
+    #[serde(default)]
+    pub pending_outcomes: Vec<PendingOutcome>,
 }
 
 /// Writes the reference key "HS6|origin" into a reused buffer.
@@ -349,10 +499,21 @@ impl Context {
     /// Folds a declaration into the counters and references. Called after
     /// the declaration is decided, so it never sees itself.
     pub fn apply_declaration(&mut self, decl: &Declaration) {
+        self.apply_declaration_matched(decl, None);
+    }
+
+    /// As `apply_declaration`, given the declaration's forex match at its
+    /// own time when the caller has it (`ForexIndex::lookup`), to spare
+    /// looking it up again.
+    pub fn apply_declaration_matched(&mut self, decl: &Declaration, matched: Option<Option<ForexMatch>>) {
         let ts = decl.declared_at.timestamp();
         let rate = decl.rate();
         let value_cny = decl.total_value_cny();
         slot(&mut self.traders, &decl.trader.id, |x| x.touch(ts, value_cny));
+        match matched {
+            Some(m) => self.forex.note_matched(decl, value_cny, m),
+            None => self.forex.note_declaration(decl, value_cny),
+        }
         slot(&mut self.declarants, &decl.declarant.id, |x| x.touch(ts, value_cny));
         if let Some(p) = &decl.overseas_party {
             slot(&mut self.overseas, &p.id, |x| x.touch(ts, value_cny));
@@ -384,10 +545,41 @@ impl Context {
     }
 
     /// Folds a control outcome into the histories of everything the
-    /// declaration touched.
+    /// declaration touched — at once if it was completed by the latest
+    /// decision time (`clock`), else once the clock reaches its completion
+    /// (`advance_to`): no decision sees an outcome completed after it,
+    /// whenever the outcome is imported.
     pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
-        let f = outcome.is_finding();
-        let rev = outcome.additional_duty;
+        let at = outcome.completed_at.timestamp();
+        if self.clock.is_some_and(|c| at > c) {
+            let i = self.pending_outcomes.partition_point(|p| p.completed_at <= at);
+            let p = PendingOutcome {
+                completed_at: at,
+                keys: keys.clone(),
+                finding: outcome.is_finding(),
+                additional_duty: outcome.additional_duty,
+            };
+            self.pending_outcomes.insert(i, p);
+            return;
+        }
+        self.fold_outcome(keys, outcome.is_finding(), outcome.additional_duty);
+    }
+
+    /// Moves the decision clock to `t` (Unix seconds; it never goes back)
+    /// and folds in the pending outcomes completed by then, in completion order.
+    pub fn advance_to(&mut self, t: i64) {
+        let t = self.clock.map_or(t, |c| c.max(t));
+        self.clock = Some(t);
+        let due = self.pending_outcomes.partition_point(|p| p.completed_at <= t);
+        if due > 0 {
+            let ready: Vec<PendingOutcome> = self.pending_outcomes.drain(..due).collect();
+            for p in &ready {
+                self.fold_outcome(&p.keys, p.finding, p.additional_duty);
+            }
+        }
+    }
+
+    fn fold_outcome(&mut self, keys: &OutcomeKeys, f: bool, rev: f64) {
         slot(&mut self.traders, &keys.trader, |x| x.outcome(f, rev));
         slot(&mut self.declarants, &keys.declarant, |x| x.outcome(f, rev));
         if let Some(o) = &keys.overseas {
@@ -482,9 +674,9 @@ mod tests {
 mod forex_tests {
     use super::*;
 
-    fn decl(trader: &str, invoice: &str, value_usd: f64) -> Declaration {
+    fn decl_at(trader: &str, at: &str, invoice: &str, value_usd: f64) -> Declaration {
         Declaration::from_json(&serde_json::json!({
-            "id": "D1", "declared_at": "2026-03-10T09:00:00+08:00", "direction": "import", "office": "2201",
+            "id": "D1", "declared_at": at, "direction": "import", "office": "2201",
             "transport_mode": "sea", "trade_mode": "0110", "trader": {"id": trader}, "declarant": {"id": "B1"},
             "currency": "USD",
             "items": [{"line": 1, "hs_code": "851713", "origin": "VN", "quantity": 10, "net_weight_kg": 1.0,
@@ -492,6 +684,10 @@ mod forex_tests {
             "documents": [{"kind": "invoice", "id": invoice}]
         }))
         .unwrap()
+    }
+
+    fn decl(trader: &str, invoice: &str, value_usd: f64) -> Declaration {
+        decl_at(trader, "2026-03-10T09:00:00+08:00", invoice, value_usd)
     }
 
     fn pay(trader: &str, at: &str, usd: f64, reference: Option<&str>) -> ForexPayment {
@@ -502,15 +698,40 @@ mod forex_tests {
         ForexPayment::from_json(&v).unwrap()
     }
 
+    /// The declarations are decided on 2026-03-10 at 09:00 (their own time).
     #[test]
-    fn forex_matches_by_reference_then_by_trader_amount_and_window() {
+    fn forex_matches_by_reference_then_by_trader_amount_and_window_before_the_decision() {
         let mut idx = ForexIndex::default();
-        idx.add(&pay("T1", "2026-03-20T10:00:00+08:00", 1500.0, Some("INV-1")));
-        idx.add(&pay("T9", "2026-03-20T10:00:00+08:00", 9999.0, Some("INV-1"))); // another trader's
-        idx.add(&pay("T2", "2026-03-25T10:00:00+08:00", 1005.0, None)); // within 2%, 15 days
-        idx.add(&pay("T3", "2026-06-25T10:00:00+08:00", 1000.0, None)); // outside the window
-        idx.add(&pay("T4", "2026-03-12T10:00:00+08:00", 1300.0, None)); // amount off by 30%
-        let cases = [("T1", "INV-1"), ("T2", "X"), ("T3", "X"), ("T4", "X"), ("T5", "INV-1")];
+        idx.add(&pay("T1", "2026-03-01T10:00:00+08:00", 1500.0, Some("INV-1")));
+        idx.add(&pay("T1", "2026-03-20T10:00:00+08:00", 500.0, Some("INV-1"))); // after the decision
+        idx.add(&pay("T9", "2026-03-01T10:00:00+08:00", 9999.0, Some("INV-1"))); // another trader's
+        idx.add(&pay("T2", "2026-02-25T10:00:00+08:00", 1005.0, None)); // within 2%, 13 days before
+        idx.add(&pay("T3", "2025-12-25T10:00:00+08:00", 1000.0, None)); // 75 days before: outside the window
+        idx.add(&pay("T4", "2026-03-05T10:00:00+08:00", 2000.0, None)); // twice the declared value
+        idx.add(&pay("T4", "2026-03-06T10:00:00+08:00", 3000.0, None)); // larger: the smaller one is taken
+        idx.add(&pay("T6", "2026-03-10T09:00:01+08:00", 1000.0, None)); // a second after the decision
+        idx.add(&pay("T7", "2026-03-05T10:00:00+08:00", 2000.0, None)); // paid for T7's earlier import
+        idx.add(&pay("T8", "2026-03-05T10:00:00+08:00", 5000.0, None)); // above 4×: another shipment's
+        idx.add(&pay("T10", "2026-03-05T10:00:00+08:00", 700.0, None)); // below the declared value
+        idx.add(&pay("T11", "2026-03-02T10:00:00+08:00", 1500.0, None));
+        idx.add(&pay("T11", "2026-03-04T10:00:00+08:00", 1010.0, None)); // pays it: preferred
+        idx.note_declaration(&decl_at("T7", "2026-02-20T10:00:00+08:00", "X7", 2000.0), 2000.0 * 7.10);
+        // T12's import of 2026-02-25 was over-paid by this payment: it is that import's, not the next one's.
+        idx.add(&pay("T12", "2026-02-24T10:00:00+08:00", 3000.0, None));
+        idx.note_declaration(&decl_at("T12", "2026-02-25T10:00:00+08:00", "X12", 1000.0), 1000.0 * 7.10);
+        let cases = [
+            ("T1", "INV-1"),
+            ("T2", "X"),
+            ("T3", "X"),
+            ("T4", "X"),
+            ("T5", "INV-1"),
+            ("T6", "X"),
+            ("T7", "X"),
+            ("T8", "X"),
+            ("T10", "X"),
+            ("T11", "X"),
+            ("T12", "X"),
+        ];
         let got: Vec<String> = cases
             .iter()
             .map(|(t, inv)| {
@@ -526,10 +747,27 @@ mod forex_tests {
                 "T1: ratio 1.500 by_reference true",
                 "T2: ratio 1.005 by_reference false",
                 "T3: no match",
-                "T4: no match",
+                "T4: ratio 2.000 by_reference false",
                 "T5: no match",
+                "T6: no match",
+                "T7: no match",
+                "T8: no match",
+                "T10: no match",
+                "T11: ratio 1.010 by_reference false",
+                "T12: no match",
             ]
         "#]]
         .assert_debug_eq(&got);
+    }
+
+    /// An export is never matched by amount: payments abroad pay for imports.
+    #[test]
+    fn exports_are_not_matched_by_amount() {
+        let mut idx = ForexIndex::default();
+        idx.add(&pay("T1", "2026-03-05T10:00:00+08:00", 1000.0, None));
+        let mut d = decl("T1", "X", 1000.0);
+        assert!(idx.lookup(&d, d.total_value_cny()).is_some());
+        d.direction = riskgate_core::Direction::Export;
+        assert!(idx.lookup(&d, d.total_value_cny()).is_none());
     }
 }

@@ -103,9 +103,19 @@ pub const FIELD_DOCS: &[(&str, &str, &str)] = &[
     ("declarant.id", "text", "declarant (broker) id"),
     ("overseas.id", "text", "overseas party id"),
     ("overseas.country", "text", "overseas party country"),
-    ("forex.matched", "bool", "a forex payment matched this declaration"),
+    (
+        "forex.matched",
+        "bool",
+        "a payment abroad made before the decision matched this declaration: by invoice reference, else \
+         (imports) by trader and amount within the 60 days before",
+    ),
     ("forex.paid_cny", "number", "matched payments in CNY"),
-    ("forex.paid_ratio", "number", "paid ÷ declared value (above 1: paid more than declared)"),
+    (
+        "forex.paid_ratio",
+        "number",
+        "paid ÷ declared value (above 1: paid more than declared; an unreferenced match is the payment \
+         within 2% of the value, else the smallest one up to 4× it that no earlier import explains)",
+    ),
     ("forex.by_reference", "bool", "matched by invoice reference (not by amount)"),
     ("item.line", "number", "item line number"),
     ("item.hs_code / item.hs6 / item.hs4 / item.hs2", "text", "HS code and its prefixes"),

@@ -228,8 +228,16 @@ impl Engine {
     }
 
     /// Screens one declaration: decides, then folds it into the context.
+    ///
+    /// `now` is the decision time: the context is first brought to it
+    /// (outcomes completed by then are folded in, later ones wait:
+    /// `Context::advance_to`) and only payments made by then are matched
+    /// (`View::at`). Nothing dated after `now` reaches the decision.
     pub fn screen(&mut self, d: &Declaration, now: DateTime<FixedOffset>) -> Screened {
-        let view = View::new(d, &self.context);
+        self.context.advance_to(now.timestamp());
+        let view = View::at(d, &self.context, now.timestamp());
+        // The match at the declaration's own time, which folding it keeps (see `apply_declaration_matched`).
+        let own_match = (now.timestamp() == d.declared_at.timestamp()).then_some(view.forex);
         self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);
         self.rules.matching(&self.facts, d.declared_at, &mut hits);
@@ -371,12 +379,14 @@ impl Engine {
             disposal,
             instructions: text,
         });
-        self.context.apply_declaration(d);
+        self.context.apply_declaration_matched(d, own_match);
         Screened { decision, ranking, task, shadow, refer }
     }
 
-    /// Folds a declaration stored without screening (migrated history).
+    /// Folds a declaration stored without screening (migrated history, or
+    /// a replayed decision), as decided at its declaration time.
     pub fn apply_historical(&mut self, d: &Declaration) {
+        self.context.advance_to(d.declared_at.timestamp());
         self.context.apply_declaration(d);
     }
 
@@ -384,9 +394,12 @@ impl Engine {
         self.context.apply_outcome(keys, outcome);
     }
 
-    /// What the scorers see for a declaration right now, including the
-    /// active rules that fire on it (for training and analysis).
+    /// What the scorers see for a declaration decided at its declaration
+    /// time, including the active rules that fire on it (for training and
+    /// analysis): the clock is brought to `d.declared_at` first, as
+    /// `screen` does with its `now`.
     pub fn score_input<'a>(&'a mut self, d: &'a Declaration) -> ScoreInput<'a> {
+        self.context.advance_to(d.declared_at.timestamp());
         let view = View::new(d, &self.context);
         self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);

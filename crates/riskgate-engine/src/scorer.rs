@@ -128,8 +128,12 @@ impl Scorer for StatScorer {
             _ => 0.0,
         } + if th.is_none_or(|h| h.declarations < 3) { 0.3 } else { 0.0 };
         c.push(("new_trader", newcomer));
+        // A payment matched by amount alone may be another shipment's: half
+        // the weight of one carrying the declaration's invoice number.
         let fx = match v.forex {
-            Some(m) if m.ratio > 1.1 => (1.2 * (m.ratio.ln() / 1.5f64.ln())).min(3.0),
+            Some(m) if m.ratio > 1.1 => {
+                (1.2 * (m.ratio.ln() / 1.5f64.ln())).min(3.0) * if m.by_reference { 1.0 } else { 0.5 }
+            }
             _ => 0.0,
         };
         c.push(("forex_paid_vs_declared", fx));

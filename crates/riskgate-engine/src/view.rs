@@ -74,11 +74,19 @@ pub struct Novelty {
 }
 
 impl<'a> View<'a> {
-    /// The view of `d` now, matching its forex payments.
+    /// The view of `d` decided at its own declaration time, matching its
+    /// forex payments (as `View::at` with `d.declared_at`).
     pub fn new(d: &'a Declaration, ctx: &'a Context) -> Self {
+        View::at(d, ctx, d.declared_at.timestamp())
+    }
+
+    /// The view of `d` decided at `now` (Unix seconds), matching the forex
+    /// payments made by then (`ForexIndex::lookup_at`): nothing dated after
+    /// the decision enters it.
+    pub fn at(d: &'a Declaration, ctx: &'a Context, now: i64) -> Self {
         let rate = d.rate();
         let total_value_cny = total_value_cny(d, rate);
-        let fx = ctx.forex.lookup(d, total_value_cny);
+        let fx = ctx.forex.lookup_at(d, total_value_cny, now);
         View::build(d, ctx, rate, total_value_cny, fx)
     }
 

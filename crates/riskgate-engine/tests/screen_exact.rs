@@ -105,16 +105,16 @@ fn screening_a_synthetic_world_is_bit_identical_to_the_recorded_run() {
         w.outcomes.len()
     );
     expect_test::expect![[r#"
-        history: 1621 declarations, 95 outcomes, 1621 feature rows a215bb680d6a5b2c
-        stat scorer, model shadow: 1284 decisions (green/yellow/red [1210, 35, 39]), 2169 rule hits, shadow sum 51.248578, decisions b42efe4ae0b911ad, features a41bea20fae46184
-        model scorer, stat shadow: 1284 decisions (green/yellow/red [1226, 29, 29]), 1345 rule hits, shadow sum 74.802006, decisions 1872ae90b4e17725, features 2334123a21f28dd4
-        subset model scorer, model shadow: 1284 decisions (green/yellow/red [1226, 23, 35]), 1406 rule hits, shadow sum 39.514961, decisions f5bf6564459f7321, features 59978163eab3ea1b
+        history: 1621 declarations, 95 outcomes, 1621 feature rows de55df255ed879e9
+        stat scorer, model shadow: 1284 decisions (green/yellow/red [1217, 25, 42]), 1680 rule hits, shadow sum 45.170876, decisions e20964cc4a4d42ad, features 54f7ab8c55b51470
+        model scorer, stat shadow: 1284 decisions (green/yellow/red [1226, 23, 35]), 1285 rule hits, shadow sum 77.847727, decisions 0804dc4e22b8bcf5, features e54638652135a8a4
+        subset model scorer, model shadow: 1284 decisions (green/yellow/red [1226, 24, 34]), 1287 rule hits, shadow sum 38.519181, decisions bfbd7b7db18ffd56, features ba5bbf12dd466925
         first red decision of the model run:
         {
           "declaration_id": "220120260000000205",
           "decided_at": "2026-06-06T15:24:33+08:00",
           "channel": "red",
-          "risk_value": 0.1287,
+          "risk_value": 0.1284,
           "risk_level": "medium",
           "reasons": [
             {
@@ -132,49 +132,42 @@ fn screening_a_synthetic_world_is_bit_identical_to_the_recorded_run() {
               "weight": 0.1
             },
             {
-              "kind": "rule",
-              "id": "R-FX-002",
-              "version": 1,
-              "title": "title of R-FX-002",
-              "weight": 0.05
-            },
-            {
               "kind": "model",
               "id": "live-model",
-              "score": 0.1287,
+              "score": 0.1284,
               "top_features": [
                 [
                   "rule_weight",
-                  0.437
-                ],
-                [
-                  "log_registered_capital",
-                  0.3817
+                  0.4853
                 ],
                 [
                   "log_net_weight_kg",
-                  0.3813
+                  0.4076
                 ],
                 [
-                  "rules_fired",
-                  0.1948
+                  "log_registered_capital",
+                  0.3904
                 ],
                 [
                   "unit_value_vs_hs6",
-                  0.0942
+                  0.1565
+                ],
+                [
+                  "rules_fired",
+                  0.1039
                 ]
               ],
-              "expected_revenue_cny": 5173.87
+              "expected_revenue_cny": 5160.47
             },
             {
               "kind": "selectivity",
               "office": "2201",
-              "threshold": 0.0764,
+              "threshold": 0.0685,
               "target_rate": 0.04
             }
           ],
           "random": false,
-          "instructions": "instructions of R-Z-001; instructions of R-HS6-001; instructions of R-FX-002",
+          "instructions": "instructions of R-Z-001; instructions of R-HS6-001",
           "selection_probability": 1.0,
           "source": "score",
           "disposal": "prevent",
