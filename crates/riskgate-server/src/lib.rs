@@ -194,6 +194,7 @@ pub fn serve(
     addr: SocketAddr,
     schedule: Option<retrain::Schedule>,
     integrity_every: Option<Duration>,
+    escalate_every: Option<Duration>,
     events: Emitter,
 ) -> Result<()> {
     // The store opens (and, for PostgreSQL, connects) before the runtime
@@ -207,6 +208,10 @@ pub fn serve(
     };
     let notifier = match integrity_every {
         Some(every) => Some(retrain::spawn_integrity(every, state.clone(), rt.handle().clone(), stop.clone())?),
+        None => None,
+    };
+    let escalator = match escalate_every {
+        Some(every) => Some(retrain::spawn_escalation(every, state.clone(), rt.handle().clone(), stop.clone())?),
         None => None,
     };
     rt.block_on(async {
@@ -226,7 +231,7 @@ pub fn serve(
     // not installed; then dropping the last senders ends the threads and
     // the writer checkpoints first.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for t in [retrainer, notifier].into_iter().flatten() {
+    for t in [retrainer, notifier, escalator].into_iter().flatten() {
         let _ = t.join();
     }
     drop(state);

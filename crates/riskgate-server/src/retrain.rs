@@ -155,6 +155,35 @@ pub fn spawn_integrity(
     })
 }
 
+/// One escalation run in the scheduler's name: every overdue control and
+/// case not yet escalated is escalated once to its office's managers
+/// (`tasks::escalate_overdue`, `cases::escalate`, as `POST
+/// /controls/escalate` and `POST /cases/escalate` do within a manager's
+/// offices). Answers (controls, cases) escalated.
+pub async fn escalate_once(state: &AppState) -> Result<(usize, usize)> {
+    crate::api::as_user(state, SCHEDULER.into(), None, |app| {
+        let controls = riskgate_app::tasks::escalate_overdue(app, None)?.len();
+        let cases = riskgate_app::cases::escalate(app, &riskgate_app::cases::Actor::operator())?.len();
+        Ok((controls, cases))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e.0.message.clone()))
+}
+
+/// Runs the escalation every `every` until `stop` is set.
+pub fn spawn_escalation(
+    every: Duration,
+    state: AppState,
+    handle: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    periodic("escalation", every, stop, move || match handle.block_on(escalate_once(&state)) {
+        Ok((0, 0)) => {}
+        Ok((t, c)) => eprintln!("escalation: {t} overdue controls and {c} overdue cases escalated"),
+        Err(e) => eprintln!("escalation failed: {e:#}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

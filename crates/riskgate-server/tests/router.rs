@@ -26,6 +26,7 @@ struct Fixture {
     tariff: String,
     /// A district manager of 2200.
     manager: String,
+    state: riskgate_server::state::AppState,
     _writer: std::thread::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -83,7 +84,7 @@ fn fixture() -> Fixture {
     drop(app);
     let events = Arc::new(Recorder::default());
     let (state, writer) = riskgate_server::start(&at, Emitter::new("t", events.clone())).unwrap();
-    let router = riskgate_server::router(state);
+    let router = riskgate_server::router(state.clone());
     let rt = tokio::runtime::Handle::current();
     for t in tokens.iter_mut().filter(|t| !t.starts_with("Bearer ")) {
         let login = json!({"username": t.as_str(), "password": "correct horse"});
@@ -104,6 +105,7 @@ fn fixture() -> Fixture {
         smuggling: tokens[4].clone(),
         tariff: tokens[5].clone(),
         manager: tokens[6].clone(),
+        state,
         _writer: writer,
         _dir: dir,
     }
@@ -808,6 +810,20 @@ async fn an_urgent_request_moves_a_control_up_and_overdue_controls_escalate() {
     let (_, l) = f.call("GET", "/api/v1/controls", &f.officer, None).await;
     let mid = l["controls"].as_array().unwrap().iter().find(|c| c["declaration_id"] == "MID").unwrap().clone();
     assert!(mid["escalated_at"].is_i64(), "{mid}");
+    // `serve --escalate-every` runs the same escalation in the scheduler's
+    // name, over every office: LOW, aged too, is escalated; MID not twice.
+    {
+        let StoreAt::Sqlite(dir) = &f.at else { unreachable!("the fixture is SQLite") };
+        let c = rusqlite::Connection::open(dir.join("riskgate.db")).unwrap();
+        c.execute(
+            "UPDATE control_tasks SET opened_at = opened_at - 259200
+             WHERE decl = (SELECT seq FROM declarations WHERE id = 'LOW')",
+            [],
+        )
+        .unwrap();
+    }
+    assert_eq!(riskgate_server::retrain::escalate_once(&f.state).await.unwrap(), (1, 0));
+    assert_eq!(riskgate_server::retrain::escalate_once(&f.state).await.unwrap(), (0, 0));
 }
 
 /// A rule names the kind of risk: its disposal measure wins over the one

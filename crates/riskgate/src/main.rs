@@ -243,6 +243,10 @@ enum Command {
         /// event namespace (as `riskgate integrity notify` does).
         #[arg(long, value_parser = server::retrain::parse_period)]
         integrity_every: Option<std::time::Duration>,
+        /// Escalate overdue controls and cases every period (as `tasks
+        /// escalate` and `cases escalate` do; each deadline once).
+        #[arg(long, value_parser = server::retrain::parse_period)]
+        escalate_every: Option<std::time::Duration>,
     },
     /// Accounts of people and machines: add, list, disable.
     Users {
@@ -1258,9 +1262,9 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(if r.ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { addr, retrain_every, retrain_activate, integrity_every } => {
+        Command::Serve { addr, retrain_every, retrain_activate, integrity_every, escalate_every } => {
             let schedule = retrain_every.map(|every| server::retrain::Schedule { every, activate: retrain_activate });
-            server::serve(&at, addr, schedule, integrity_every, emitter.clone())?;
+            server::serve(&at, addr, schedule, integrity_every, escalate_every, emitter.clone())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { cmd } => users_cmd(cmd, open()?),
