@@ -132,8 +132,27 @@ pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
         return Err(AppError::forbidden("forbidden", format!("this role may not open a {} case", kind.as_str())).into());
     }
     let title = new.title.trim();
-    if title.is_empty() || title.chars().count() > 200 {
-        return Err(invalid("title", "title: expected 1 to 200 characters"));
+    if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+        return Err(invalid("title", "title: expected 1 to 200 characters without control characters"));
+    }
+    for (field, v) in [
+        ("declaration_id", &new.declaration_id),
+        ("enterprise", &new.enterprise),
+        ("officer", &new.officer),
+        ("office", &new.office),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.len() > 64 || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        {
+            return Err(invalid(
+                field,
+                format!("{field}: expected an id of letters, digits, '-', '_' or '.', got {v:?}"),
+            ));
+        }
+    }
+    if new.note.as_deref().is_some_and(|n| n.chars().count() > 4_000 || n.chars().any(|c| c.is_control() && c != '\n'))
+    {
+        return Err(invalid("note", "note: expected at most 4,000 characters without control characters"));
     }
     let mut office = new.office.clone().or_else(|| app.office.clone());
     let mut enterprise = new.enterprise.clone();
@@ -240,6 +259,9 @@ pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBod
         .into());
     };
     let note = body.note.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+    if note.as_deref().is_some_and(|n| n.chars().count() > 4_000 || n.chars().any(|c| c.is_control() && c != '\n')) {
+        return Err(invalid("note", "note: expected at most 4,000 characters without control characters"));
+    }
     if step.needs_reason() && note.is_none() {
         return Err(invalid("note", format!("note: a reason is needed to {} a case", step.as_str())));
     }
@@ -299,8 +321,11 @@ fn check_result(r: &CaseResult) -> Result<()> {
             return Err(invalid(field, format!("{field}: expected an amount in CNY from 0 to 1e15, got {x}")));
         }
     }
-    if r.summary.trim().is_empty() {
-        return Err(invalid("result.summary", "result.summary: say what the case found (or that it found nothing)"));
+    if r.summary.trim().is_empty() || r.summary.chars().count() > 4_000 {
+        return Err(invalid(
+            "result.summary",
+            "result.summary: say what the case found (or that it found nothing), in at most 4,000 characters",
+        ));
     }
     Ok(())
 }
@@ -351,8 +376,8 @@ fn result_outcome(app: &App, c: &Case) -> Result<Option<Outcome>> {
 pub fn note(app: &mut App, actor: &Actor, id: i64, text: &str) -> Result<Case> {
     let mut c = read(app.store.as_ref(), actor, id)?;
     let text = text.trim();
-    if text.is_empty() || text.chars().count() > 4_000 {
-        return Err(invalid("note", "note: expected 1 to 4,000 characters"));
+    if text.is_empty() || text.chars().count() > 4_000 || text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid("note", "note: expected 1 to 4,000 characters without control characters"));
     }
     let now = crate::app::now();
     c.version += 1;

@@ -980,3 +980,36 @@ async fn departments_subscribe_by_kind_office_and_chapter() {
     let (status, l) = f.call("DELETE", &format!("/api/v1/subscriptions/{id61}"), &f.smuggling, None).await;
     assert_eq!((status, l["subscriptions"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{l}");
 }
+
+/// Case fields are bounded and plain: each refusal names its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_fields_are_checked_by_name() {
+    let f = fixture();
+    let (_, _) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("C1", 10.0))).await;
+    let long = "x".repeat(4_001);
+    for (body, field) in [
+        (json!({"kind": "tariff", "title": "", "declaration_id": "C1"}), "title"),
+        (json!({"kind": "tariff", "title": "t\u{1b}[2J", "declaration_id": "C1"}), "title"),
+        (json!({"kind": "customs", "title": "t", "declaration_id": "C1"}), "kind"),
+        (json!({"kind": "tariff", "title": "t", "enterprise": "a b"}), "enterprise"),
+        (json!({"kind": "tariff", "title": "t", "declaration_id": "C1", "note": long}), "note"),
+        (json!({"kind": "tariff", "title": "t"}), "declaration_id"),
+        (json!({"kind": "integrity", "title": "t", "enterprise": "T1"}), ""),
+    ] {
+        let (status, e) = f.call("POST", "/api/v1/cases", &f.analyst, Some(body)).await;
+        if field.is_empty() {
+            assert_eq!(status, StatusCode::FORBIDDEN, "analysts open no integrity case: {e}");
+        } else {
+            assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{e}");
+        }
+    }
+    let (status, e) = f
+        .call(
+            "POST",
+            "/api/v1/cases",
+            &f.analyst,
+            Some(json!({"kind": "tariff", "title": "t", "declaration_id": "NOPE"})),
+        )
+        .await;
+    assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::NOT_FOUND, Some("declaration_id")), "{e}");
+}
