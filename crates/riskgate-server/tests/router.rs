@@ -26,6 +26,7 @@ struct Fixture {
     tariff: String,
     /// A district manager of 2200.
     manager: String,
+    supervisor: String,
     state: riskgate_server::state::AppState,
     _writer: std::thread::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -56,6 +57,7 @@ fn fixture() -> Fixture {
         ("smug", "department_user", None, Some("anti_smuggling")),
         ("tar", "department_user", None, Some("tariff")),
         ("dm", "district_manager", Some("2200"), None),
+        ("sup", "integrity_supervisor", None, None),
     ] {
         let n = accounts::NewUser {
             username: name,
@@ -105,6 +107,7 @@ fn fixture() -> Fixture {
         smuggling: tokens[4].clone(),
         tariff: tokens[5].clone(),
         manager: tokens[6].clone(),
+        supervisor: tokens[7].clone(),
         state,
         _writer: writer,
         _dir: dir,
@@ -1012,4 +1015,28 @@ async fn case_fields_are_checked_by_name() {
         )
         .await;
     assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::NOT_FOUND, Some("declaration_id")), "{e}");
+}
+
+/// An integrity warning becomes an integrity case (the console's 立案核查):
+/// opened by an integrity supervisor about the officer, owned by the
+/// integrity department; the officer concerned, the office's managers and
+/// the analysts never see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integrity_case_is_seen_by_integrity_only() {
+    let f = fixture();
+    let body = json!({"kind": "integrity", "officer": "E1", "office": "2201", "title": "廉政预警核查：关员 E1",
+                      "note": "override rate far above peers"});
+    let (status, e) = f.call("POST", "/api/v1/cases", &f.analyst, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    let (status, c) = f.call("POST", "/api/v1/cases", &f.supervisor, Some(body)).await;
+    assert_eq!((status, c["department"].as_str()), (StatusCode::CREATED, Some("integrity")), "{c}");
+    let id = c["id"].as_i64().unwrap();
+    for who in [&f.officer, &f.manager, &f.analyst, &f.smuggling] {
+        let (status, _) = f.call("GET", &format!("/api/v1/cases/{id}"), who, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, l) = f.call("GET", "/api/v1/cases", who, None).await;
+        assert_eq!(l["cases"].as_array().map(Vec::len), Some(0), "{l}");
+    }
+    let (status, _) = f.call("GET", &format!("/api/v1/cases/{id}"), &f.supervisor, None).await;
+    assert_eq!(status, StatusCode::OK);
 }

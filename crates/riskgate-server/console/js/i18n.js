@@ -351,6 +351,8 @@ const D = {
   'integrity.inbox.check': ['检查新预警', 'Check for new warnings'],
   'integrity.inbox.checked': ['检查完成：新预警 {n} 条', 'Checked: {n} new warnings'],
   'integrity.inbox.empty': ['暂无预警', 'No warnings'],
+  'integrity.open_case': ['立案核查', 'Open a case'],
+  'integrity.case_title': ['廉政预警核查：关员 {id}', 'Integrity warning: officer {id}'],
   'integrity.inbox.subject': ['对象', 'Subject'],
   'integrity.inbox.previous': ['原等级', 'Before'],
   'integrity.inbox.level': ['现等级', 'Now'],

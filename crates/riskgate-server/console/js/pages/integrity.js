@@ -5,7 +5,8 @@
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
 import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
-import { go } from '../state.js';
+import { go, session } from '../state.js';
+import { may } from '../roles.js';
 import { rankedSection, integrityLevel } from './integrity_scores.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
@@ -66,6 +67,24 @@ export async function integrityPage(el, query) {
 // Logged actions may come flat or as {seq, action: {...}, hash}.
 const act = (a) => (a.action && typeof a.action === 'object' ? a.action : a);
 
+// An integrity case about the officer of a warning, owned by the integrity
+// department; the case page opens on it.
+async function openCase(e) {
+  try {
+    const c = await post('/cases', {
+      kind: 'integrity',
+      officer: e.id,
+      office: e.office,
+      title: t('integrity.case_title', { id: e.id }),
+      note: (e.reasons || []).join('；').slice(0, 4000) || undefined,
+    });
+    flash(t('case.opened', { id: c.id }));
+    go(`/cases/${c.id}`);
+  } catch (err) {
+    flash(describeError(err), false);
+  }
+}
+
 // The supervisors' inbox: new or raised warnings, newest first. "Check for
 // new warnings" runs the notification (POST /integrity/notify), which
 // records each level change and pushes each new warning to supervisors.
@@ -97,6 +116,10 @@ async function inboxSection(params) {
         { label: t('integrity.inbox.level'), render: (e) => integrityLevel(e.level) },
         { label: t('integrity.inbox.score'), get: (e) => num(e.score, 1), num: true },
         { label: t('integrity.reason'), get: (e) => (e.reasons || []).join('；') },
+        {
+          label: '',
+          render: (e) => (e.kind === 'officer' && may(session.me, 'OpenCase') ? h('button', { type: 'button', class: 'secondary', 'data-action': 'open-case', onclick: () => openCase(e) }, t('integrity.open_case')) : ''),
+        },
       ],
       rows,
       { testid: 'inbox-table', empty: t('integrity.inbox.empty') },
