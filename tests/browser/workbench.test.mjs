@@ -78,7 +78,13 @@ testAs('the decision page explains a lane with rules, score, random draw and sel
   await page.fill('input[name=trader]', '91310000BROWSER01X');
   await page.selectOption('select[name=channel]', 'red');
   await page.click('[data-testid=declaration-search] button[type=submit]');
-  await page.waitForSelector('[data-testid=declaration-results] tbody tr.clickable');
+  // The search's own results, not the unfiltered list the page opened with
+  // (which may still be on screen when the search is sent).
+  await page.waitForFunction(() => {
+    if (!/trader=91310000BROWSER01X/.test(location.hash)) return false;
+    const rows = [...document.querySelectorAll('[data-testid=declaration-results] tbody tr.clickable')];
+    return rows.length > 0 && rows.every((r) => r.textContent.includes('91310000BROWSER01X'));
+  });
   const rows = await page.$$('[data-testid=declaration-results] tbody tr.clickable');
   assert.ok(rows.length >= 2, 'the marked declarations are found');
   await rows[rows.length - 1].click();

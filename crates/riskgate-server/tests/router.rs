@@ -1040,3 +1040,36 @@ async fn an_integrity_case_is_seen_by_integrity_only() {
     let (status, _) = f.call("GET", &format!("/api/v1/cases/{id}"), &f.supervisor, None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A case's result found after (or beside) the border control does not
+/// complete that control: the officer's task stays open until the
+/// officer records its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_result_leaves_the_border_control_open() {
+    let f = fixture();
+    let rule =
+        json!({"id": "R-1", "title": "big", "weight": 0.9, "channel": "red", "when": "total_value_cny > 500000"});
+    assert_eq!(f.call("POST", "/api/v1/rules", &f.analyst, Some(rule)).await.0, StatusCode::CREATED);
+    assert_eq!(f.call("POST", "/api/v1/rules/R-1/approve", &f.analyst2, None).await.0, StatusCode::OK);
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG", 900_000.0))).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    let body = json!({"kind": "tariff", "declaration_id": "BIG", "title": "归类存疑"});
+    let (_, c) = f.call("POST", "/api/v1/cases", &f.analyst, Some(body)).await;
+    let id = c["id"].as_i64().unwrap();
+    for step in ["accept", "conclude"] {
+        let body = if step == "conclude" {
+            json!({"result": {"findings": ["misclassification"], "additional_duty": 800.0, "penalty": 0.0,
+                              "seizure": false, "summary": "归类错误"}})
+        } else {
+            json!({})
+        };
+        let (status, c) = f.call("POST", &format!("/api/v1/cases/{id}/{step}"), &f.tariff, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{c}");
+    }
+    let (_, d) = f.call("GET", "/api/v1/declarations/BIG", &f.analyst, None).await;
+    assert_eq!(d["outcomes"][0]["control"], "audit", "{d}");
+    let (_, l) = f.call("GET", "/api/v1/controls", &f.officer, None).await;
+    let open: Vec<&str> =
+        l["controls"].as_array().unwrap().iter().filter_map(|c| c["declaration_id"].as_str()).collect();
+    assert_eq!(open, ["BIG"], "the border control is still the officer's: {l}");
+}

@@ -755,7 +755,7 @@ impl Store for PgStore {
                     &json(o),
                 ],
             )?;
-            tx.execute(&close, &[decl, &completed, &o.officer])?;
+            tx.execute(&close, &[decl, &completed, &o.officer, &o.control.as_str()])?;
             if let Some(r) = o.released_at {
                 tx.execute(&release, &[decl, &r.timestamp()])?;
             }

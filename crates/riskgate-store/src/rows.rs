@@ -115,8 +115,11 @@ fn to_u32(v: i64) -> u32 {
 
 // Writes both dialects accept.
 pub(crate) const RELEASE: &str = "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL";
-pub(crate) const CLOSE_TASK: &str =
-    "UPDATE control_tasks SET status = 'closed', closed_at = ?2, officer = ?3 WHERE decl = ?1 AND status = 'open'";
+/// An outcome closes the open control task of its declaration, unless it is
+/// a post-clearance audit's (`?4`): an audit, or a case's result, does not
+/// complete the border control.
+pub(crate) const CLOSE_TASK: &str = "UPDATE control_tasks SET status = 'closed', closed_at = ?2, officer = ?3
+     WHERE decl = ?1 AND status = 'open' AND ?4 <> 'audit'";
 /// Overrides of a declaration (target) by one officer (actor): the partial
 /// index `action_log_override` (migration 8) answers it.
 pub(crate) const OVERRIDES_BY: &str =

@@ -556,7 +556,7 @@ impl Store for SqliteStore {
                     o.released_at.map(|t| t.timestamp()),
                     json(o)
                 ])?;
-                close.execute(params![decl, completed, o.officer])?;
+                close.execute(params![decl, completed, o.officer, o.control.as_str()])?;
                 if let Some(r) = o.released_at {
                     release.execute(params![decl, r.timestamp()])?;
                 }
