@@ -252,9 +252,16 @@ pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBod
     }
     let Some(to) = step.apply(c.status) else {
         return Err(AppError::conflict(format!(
-            "case {id} is {}: it cannot be {}ed",
+            "case {id} is {}: the step {} is not allowed from there (allowed: {})",
             c.status.as_str(),
-            step.as_str()
+            step.as_str(),
+            {
+                let ok: Vec<&str> = CaseStep::names()
+                    .into_iter()
+                    .filter(|n| CaseStep::parse(n).and_then(|s| s.apply(c.status)).is_some())
+                    .collect();
+                if ok.is_empty() { "none".to_string() } else { ok.join(", ") }
+            }
         ))
         .into());
     };

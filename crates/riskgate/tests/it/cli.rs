@@ -952,3 +952,68 @@ fn passwords_follow_the_policy_and_can_be_reset() {
     let log = e.ok_as("root", &["audit", "log"]);
     assert!(log.contains("password_set") && !log.contains("another long one"), "{log}");
 }
+
+/// Cases, urgent requests and the release gate at the command line, as the
+/// README documents them: `tasks urgent` puts a control first, `cases
+/// open|list --format json|step|show`, a step not allowed names those that
+/// are, a case's audit result leaves the border control open, and a release
+/// of a declaration whose control is open is refused by record and field.
+#[test]
+fn cases_urgent_requests_and_the_release_gate_at_the_command_line() {
+    let e = Env::new();
+    let (_, decisions) = screened_world(&e, 31, 0.03, 0);
+    let reds: Vec<String> = decisions
+        .iter()
+        .filter(|d| d["channel"] == "red")
+        .map(|d| d["declaration_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(reds.len() >= 2, "{} red decisions", reds.len());
+    let red = reds.last().unwrap();
+    let err = |o: Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    assert!(err(e.run(&["tasks", "urgent", red, "--kind", "fresh", "--note", "x"])).contains("kind: expected one of"));
+    let out = e.ok(&["tasks", "urgent", red, "--kind", "medical", "--note", "医院急需 / urgent medical supplies"]);
+    assert!(out.contains("urgent (medical: "), "{out}");
+    let first = e.ok(&["tasks", "--limit", "100000"]);
+    assert!(first.lines().next().unwrap().starts_with(red.as_str()), "urgent first: {first}");
+    assert!(first.lines().next().unwrap().contains("加急/urgent"), "{first}");
+
+    e.ok(&["cases", "open", "--kind", "tariff", "--title", "归类存疑", "--declaration", red]);
+    let list: serde_json::Value =
+        serde_json::from_str(&e.ok(&["cases", "list", "--kind", "tariff", "--format", "json"])).unwrap();
+    let c = &list[0];
+    assert_eq!(
+        (c["kind"].as_str(), c["department"].as_str(), c["status"].as_str(), c["declaration_id"].as_str()),
+        (Some("tariff"), Some("tariff"), Some("opened"), Some(red.as_str())),
+        "{list}"
+    );
+    let id = c["id"].as_i64().unwrap().to_string();
+    let bad = err(e.run(&["cases", "step", &id, "close"]));
+    assert!(bad.contains("the step close is not allowed from there (allowed: accept, return, reject)"), "{bad}");
+    e.ok_as("tariff.user", &["cases", "step", &id, "accept"]);
+    let out = e.ok_as(
+        "tariff.user",
+        &[
+            "cases",
+            "step",
+            &id,
+            "conclude",
+            "--findings",
+            "misclassification",
+            "--additional-duty",
+            "800",
+            "--summary",
+            "归类错误",
+        ],
+    );
+    assert!(out.contains("concluded"), "{out}");
+    let shown = e.ok(&["cases", "show", &id]);
+    assert!(shown.contains("result: findings [misclassification], additional duty 800.00 CNY"), "{shown}");
+    assert!(e.ok(&["tasks", "--limit", "100000"]).contains(red.as_str()), "the audit result leaves the control open");
+
+    let release = format!(r#"{{"declaration_id":"{red}","released_at":"2026-09-01T10:00:00+08:00"}}"#);
+    let out = e.run(&["import", "releases", &e.write("r.jsonl", &release)]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("line 1") && text.contains("declaration_id") && text.contains("still open"), "{text}");
+    assert!(e.ok(&["audit", "verify"]).contains("intact"));
+}
