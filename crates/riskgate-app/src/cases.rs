@@ -256,10 +256,7 @@ pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBod
             c.status.as_str(),
             step.as_str(),
             {
-                let ok: Vec<&str> = CaseStep::names()
-                    .into_iter()
-                    .filter(|n| CaseStep::parse(n).and_then(|s| s.apply(c.status)).is_some())
-                    .collect();
+                let ok = CaseStep::allowed_from(c.status);
                 if ok.is_empty() { "none".to_string() } else { ok.join(", ") }
             }
         ))

@@ -92,12 +92,20 @@ pub fn case_event(prefix: &str, c: &Case, change: &str) -> OutEvent {
     }
 }
 
-pub(crate) fn store_new(app: &mut App, mut c: Case, reason: Option<String>) -> Result<Case> {
-    let mut action = app.action("case_open", "case:");
-    action.office = Some(c.office.clone());
-    action.after = Some(serde_json::to_value(&c)?);
+/// Stores a new case in `actor`'s name with its `case_open` entry (at the
+/// case's opening, in its office); sets its id.
+fn insert_new(store: &mut dyn Store, actor: &str, c: &mut Case, reason: Option<String>) -> Result<()> {
+    let mut action = crate::app::new_action(actor, Some(c.office.clone()), "case_open", "case:");
+    action.at = c.opened_at;
+    action.after = Some(serde_json::to_value(&*c)?);
     action.reason = reason;
-    c.id = app.store.insert_case(&c, &action)?;
+    c.id = store.insert_case(c, &action)?;
+    Ok(())
+}
+
+pub(crate) fn store_new(app: &mut App, mut c: Case, reason: Option<String>) -> Result<Case> {
+    let actor = app.user.clone();
+    insert_new(app.store.as_mut(), &actor, &mut c, reason)?;
     let ev = case_event(&app.events.prefix, &c, "opened");
     app.emit(&[ev])?;
     Ok(c)
@@ -164,11 +172,7 @@ pub fn rule_referrals(
             c.declaration_id = Some(d.id.clone());
             c.enterprise = Some(d.trader.id.clone());
             c.title = format!("规则 {rule} 移交 / referred by rule {rule}");
-            let mut action = crate::app::new_action("system", Some(d.office.clone()), "case_open", "case:");
-            action.at = now;
-            action.after = Some(serde_json::to_value(&c)?);
-            action.reason = Some(format!("rule {rule} fired on {}", d.id));
-            c.id = store.insert_case(&c, &action)?;
+            insert_new(store, "system", &mut c, Some(format!("rule {rule} fired on {}", d.id)))?;
             out.push(c);
         }
     }

@@ -138,6 +138,10 @@ impl CaseStep {
         let (_, _, sources, to) = self.row();
         sources.contains(&from).then_some(*to)
     }
+    /// The steps allowed from `status`, in order.
+    pub fn allowed_from(status: CaseStatus) -> Vec<&'static str> {
+        STEPS.iter().filter(|s| s.2.contains(&status)).map(|s| s.0).collect()
+    }
     /// Steps that need a reason (returning, rejecting).
     pub fn needs_reason(self) -> bool {
         matches!(self, CaseStep::Return | CaseStep::Reject)

@@ -634,15 +634,11 @@ pub async fn note_enterprise(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<riskgate_store::Note>)> {
-    p.require(Perm::SendFeedback)?;
-    require_json(&headers)?;
-    let b: NoteBody = crate::state::parse_json(&body)?;
     let department = p.department.clone().filter(|_| p.role == riskgate_app::accounts::Role::DepartmentUser);
-    let note = as_caller(&state, &p, move |app| {
-        Ok(riskgate_app::feedback::note_enterprise(app, &id, &b.text, department.as_deref(), b.watch)?)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(note)))
+    let f = move |app: &mut riskgate_app::app::App, b: NoteBody| {
+        riskgate_app::feedback::note_enterprise(app, &id, &b.text, department.as_deref(), b.watch)
+    };
+    Ok((StatusCode::CREATED, Json(json_change(&state, &p, Perm::SendFeedback, (&headers, &body), f).await?)))
 }
 
 // -------------------------------------------------------------- controls
@@ -704,15 +700,11 @@ pub async fn mark_urgent(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<ControlTask>> {
-    p.require(Perm::MarkUrgent)?;
-    require_json(&headers)?;
-    let b: UrgentBody = crate::state::parse_json(&body)?;
     let scope = p.scope.clone();
-    let t = as_caller(&state, &p, move |app| {
-        Ok(riskgate_app::tasks::request_urgent(app, &id, &b.kind, &b.note, scope.as_ref())?)
-    })
-    .await?;
-    Ok(Json(t))
+    let f = move |app: &mut riskgate_app::app::App, b: UrgentBody| {
+        riskgate_app::tasks::request_urgent(app, &id, &b.kind, &b.note, scope.as_ref())
+    };
+    Ok(Json(json_change(&state, &p, Perm::MarkUrgent, (&headers, &body), f).await?))
 }
 
 /// Escalate the overdue controls of the caller's offices.
@@ -778,6 +770,22 @@ pub async fn record_outcome(
 }
 
 // ----------------------------------------------------------------- rules
+
+/// A change in the caller's name: `perm` checked, the body required to be
+/// JSON and parsed as `B`, then `f` on the screening thread (refusals and
+/// failures of `f` classified as every handler's are).
+pub(crate) async fn json_change<B: serde::de::DeserializeOwned + Send + 'static, T: Send + 'static>(
+    state: &AppState,
+    p: &Principal,
+    perm: Perm,
+    (headers, body): (&HeaderMap, &[u8]),
+    f: impl FnOnce(&mut riskgate_app::app::App, B) -> anyhow::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    p.require(perm)?;
+    require_json(headers)?;
+    let b: B = crate::state::parse_json(body)?;
+    as_caller(state, p, move |app| Ok(f(app, b)?)).await
+}
 
 /// Runs `f` on the screening thread with the app acting as the caller.
 async fn as_caller<T: Send + 'static>(

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{as_user, require_json};
+use crate::api::{as_user, json_change};
 use crate::auth::{Caller, Perm, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -24,20 +24,23 @@ fn actor(p: &Principal) -> Actor {
     Actor { role: Some(p.role), department: p.department.clone(), scope: p.scope.clone() }
 }
 
-/// A change to a case in the caller's name: `perm` checked, the JSON body
-/// parsed as `B`, then `f` on the screening thread.
+/// A change to a case in the caller's name ([`json_change`] with the
+/// caller as the case `Actor`).
 async fn change<B: DeserializeOwned + Send + 'static>(
     state: &AppState,
     p: &Principal,
     perm: Perm,
-    (headers, body): (&HeaderMap, &[u8]),
+    request: (&HeaderMap, &[u8]),
     f: impl FnOnce(&mut App, &Actor, B) -> anyhow::Result<Case> + Send + 'static,
 ) -> ApiResult<Case> {
-    p.require(perm)?;
-    require_json(headers)?;
-    let b: B = crate::state::parse_json(body)?;
     let a = actor(p);
-    as_user(state, p.username.clone(), p.office.clone(), move |app| Ok(f(app, &a, b)?)).await
+    json_change(state, p, perm, request, move |app, b| f(app, &a, b)).await
+}
+
+/// The active subscriptions of `department`.
+async fn department_hooks(state: &AppState, department: String) -> ApiResult<Vec<riskgate_store::Webhook>> {
+    let hooks = state.read(move |s| Ok(s.webhooks()?)).await?;
+    Ok(hooks.into_iter().filter(|h| h.active && h.department == department).collect())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -137,12 +140,8 @@ pub async fn step(
     let Some(s) = CaseStep::parse(&step) else {
         return Err(ApiError::not_found(format!("no step {step:?}: use {}", CaseStep::names().join(", "))));
     };
-    require_json(&headers)?;
-    let b: StepBody = crate::state::parse_json(&body)?;
-    let a = actor(&p);
-    let c =
-        as_user(&state, p.username.clone(), p.office.clone(), move |app| Ok(cases::step(app, &a, id, s, b)?)).await?;
-    Ok(Json(c))
+    let f = move |app: &mut App, a: &Actor, b: StepBody| cases::step(app, a, id, s, b);
+    Ok(Json(change(&state, &p, Perm::ReadCases, (&headers, &body), f).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -221,9 +220,7 @@ fn own_department(p: &Principal) -> ApiResult<String> {
 #[utoipa::path(get, path = "/subscriptions", tag = "subscriptions", responses((status = 200, body = SubscriptionList)))]
 pub async fn subscriptions(Caller(state, p): Caller) -> ApiResult<Json<SubscriptionList>> {
     let department = own_department(&p)?;
-    let hooks = state.read(move |s| Ok(s.webhooks()?)).await?;
-    let subscriptions = hooks.into_iter().filter(|h| h.active && h.department == department).collect();
-    Ok(Json(SubscriptionList { subscriptions }))
+    Ok(Json(SubscriptionList { subscriptions: department_hooks(&state, department).await? }))
 }
 
 /// Subscribe the caller's department to an event kind.
@@ -240,12 +237,10 @@ pub async fn subscribe(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<NewSubscription>)> {
     let department = own_department(&p)?;
-    require_json(&headers)?;
-    let b: SubscribeBody = crate::state::parse_json(&body)?;
-    let hook = as_user(&state, p.username.clone(), p.office.clone(), move |app| {
-        Ok(riskgate_app::webhooks::subscribe(app, &department, &b.kind, &b.url, &b.offices, &b.hs_chapters)?)
-    })
-    .await?;
+    let f = move |app: &mut App, b: SubscribeBody| {
+        riskgate_app::webhooks::subscribe(app, &department, &b.kind, &b.url, &b.offices, &b.hs_chapters)
+    };
+    let hook = json_change(&state, &p, Perm::ManageSubscriptions, (&headers, &body), f).await?;
     let secret = hook.secret.clone();
     Ok((StatusCode::CREATED, Json(NewSubscription { subscription: hook, secret })))
 }
@@ -262,7 +257,5 @@ pub async fn unsubscribe(Caller(state, p): Caller, Path(id): Path<String>) -> Ap
         Ok(riskgate_app::webhooks::unsubscribe(app, &id, Some(&d))?)
     })
     .await?;
-    let hooks = state.read(move |s| Ok(s.webhooks()?)).await?;
-    let subscriptions = hooks.into_iter().filter(|h| h.active && h.department == department).collect();
-    Ok(Json(SubscriptionList { subscriptions }))
+    Ok(Json(SubscriptionList { subscriptions: department_hooks(&state, department).await? }))
 }
