@@ -59,7 +59,12 @@ testAs('the integrity supervisor finds the recorded outcome in the action log by
   await page.fill('[data-testid=action-search] input[name=action]', 'record_outcome');
   await page.click('[data-testid=action-search] button[type=submit]');
   await page.waitForFunction(() => /officer=zhang\.officer/.test(location.hash));
-  await page.waitForSelector('[data-testid=action-log] tbody tr td:has-text("record_outcome")');
+  // The search's own rows, not the unfiltered log the page opened with
+  // (which may still be on screen right after the hash changes).
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid=action-log] tbody tr')];
+    return rows.length > 0 && rows.every((r) => r.textContent.includes('zhang.officer'));
+  });
   const rows = await page.$$eval('[data-testid=action-log] tbody tr', (rs) => rs.map((r) => r.textContent));
   assert.ok(rows.length >= 1, 'the outcome is logged');
   assert.ok(rows.every((r) => r.includes('zhang.officer') && r.includes('record_outcome') && r.includes('2201')), `rows: ${rows}`);
