@@ -285,6 +285,7 @@ pub fn open_session(store: &mut dyn Store, user: &User, address: &str, secs: i64
         username: user.username.clone(),
         created_at: now.timestamp(),
         expires_at: now.timestamp() + secs,
+        address: Some(address.to_string()),
     })?;
     let mut a = cli_action(&user.username, "login", &user.username);
     a.office = user.office.clone();
@@ -356,6 +357,66 @@ pub fn set_password(store: &mut dyn Store, actor: &str, username: &str, password
     }
     let a = cli_action(actor, "password_set", username);
     store.set_password(username, &hash_password(password)?, &a)?;
+    Ok(())
+}
+
+/// A session as its owner and administrators see it: never the cookie or
+/// its hash, only the public id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// Public id (16 hex digits): names the session to end it.
+    pub id: String,
+    pub username: String,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub expires_at: chrono::DateTime<chrono::FixedOffset>,
+    /// The client address it was opened from.
+    pub address: Option<String>,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+fn at(secs: i64) -> chrono::DateTime<chrono::FixedOffset> {
+    let t = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    t.with_timezone(&crate::app::now().timezone())
+}
+
+/// `username`'s open sessions, newest first; `current` is the hash of the
+/// caller's own cookie, if any.
+pub fn sessions(store: &dyn Store, username: &str, current: Option<&str>) -> anyhow::Result<Vec<SessionInfo>> {
+    if store.user(username)?.is_none() {
+        return Err(crate::AppError::not_found(format!("no user {username:?}")).into());
+    }
+    let now = crate::app::now().timestamp();
+    Ok(store
+        .sessions(username, now)?
+        .into_iter()
+        .map(|s| SessionInfo {
+            id: s.id().to_string(),
+            current: current == Some(s.token_hash.as_str()),
+            username: s.username,
+            created_at: at(s.created_at),
+            expires_at: at(s.expires_at),
+            address: s.address,
+        })
+        .collect())
+}
+
+/// Ends one session of `username` (by its owner, or an administrator),
+/// logged as `session_end` with the session's id and address.
+pub fn end_session(
+    store: &mut dyn Store,
+    actor: &str,
+    actor_office: Option<String>,
+    username: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    let found = sessions(store, username, None)?.into_iter().find(|s| s.id == id);
+    let Some(s) = found else {
+        return Err(crate::AppError::not_found(format!("no open session {id:?} of {username:?}")).into());
+    };
+    let mut a = crate::app::new_action(actor, actor_office, "session_end", username);
+    a.before = Some(serde_json::json!({ "session": s.id, "address": s.address, "created_at": s.created_at }));
+    store.end_session(username, id, &a)?;
     Ok(())
 }
 

@@ -452,8 +452,17 @@ pub fn install(store: &dyn Store, engine: &mut Engine) -> Result<()> {
             continue;
         }
         let full = store.model(&m.id)?.with_context(|| format!("model {} vanished", m.id))?;
-        let scorer = ModelScorer::from_bytes(full.id.clone(), &full.bytes)
-            .with_context(|| format!("loading model {}", full.id))?;
+        // A stored model that no longer loads (damaged, or from a build that
+        // cannot read it) is skipped like a rule that no longer compiles:
+        // screening goes on with the statistical scorer rather than the
+        // store refusing to open. `model::set_status` refuses to activate one.
+        let scorer = match ModelScorer::from_bytes(full.id.clone(), &full.bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("warning: {} model {} does not load and is skipped: {e:#}", m.status, full.id);
+                continue;
+            }
+        };
         if m.status == "active" {
             engine.set_scorer(Some(Box::new(scorer)));
         } else {

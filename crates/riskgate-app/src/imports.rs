@@ -99,9 +99,22 @@ fn check_outcomes_by_registry(store: &dyn Store, rows: &Rows<Outcome>) -> Result
     check_outcomes(store, rows, true)
 }
 
+/// Bulk outcomes (legacy records, other systems) are marked as imported
+/// (`attributes.entry` = `import`, with who imported them), whatever the
+/// record says, so they are never mistaken for a control recorded in person
+/// against an open task (`entry` = `in_person`).
 fn commit_outcomes_bulk(app: &mut App, rows: &[Outcome], source: &str) -> Result<Summary> {
     let action = app.action("record_outcomes", source);
-    commit_outcomes(app, rows, action)
+    let marked: Vec<Outcome> = rows
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            o.attributes.insert("entry".into(), json!("import"));
+            o.attributes.insert("imported_by".into(), json!(app.user));
+            o
+        })
+        .collect();
+    commit_outcomes(app, &marked, action)
 }
 
 fn office_codes(store: &dyn Store) -> Result<HashSet<String>> {
@@ -455,6 +468,8 @@ pub fn record_control_outcome(app: &mut App, mut o: Outcome) -> Result<Summary> 
     }
     let now = crate::app::now();
     o.completed_at = now;
+    o.attributes.insert("entry".into(), json!("in_person"));
+    o.attributes.remove("imported_by");
     if o.released_at.is_some() {
         o.released_at = Some(now);
     }

@@ -386,6 +386,23 @@ pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOpti
 
 pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<()> {
     let before = app.store.model(id)?.with_context(|| format!("no model {id:?}"))?;
+    if !matches!(status, "active" | "shadow" | "retired") {
+        return Err(crate::AppError::invalid(
+            "status",
+            format!("status: expected active, shadow or retired, got {status:?}"),
+        )
+        .into());
+    }
+    // Checked before anything is stored: a model that does not load is never
+    // made active or shadow (the change would be stored and then not take effect).
+    if status != "retired"
+        && let Err(e) = riskgate_engine::model_scorer::ModelScorer::from_bytes(before.id.clone(), &before.bytes)
+    {
+        return Err(crate::AppError::conflict(format!(
+            "model {id} does not load, so it cannot be made {status}: {e:#}"
+        ))
+        .into());
+    }
     let mut a = app.action(&format!("model_{status}"), id);
     a.before = Some(serde_json::json!({"status": before.status}));
     a.after = Some(serde_json::json!({"status": status}));
@@ -440,5 +457,37 @@ mod tests {
         assert_eq!(rate(0), rate(1), "no outcome known to D1 or D2");
         assert!(rate(2) > rate(1), "D3 (day 15) sees D1's finding");
         assert_eq!(ex.iter().map(|e| e.finding).collect::<Vec<_>>(), vec![true, false, false]);
+    }
+
+    /// A stored model that does not load is never made active (refused
+    /// before anything is stored), and one already active is skipped at
+    /// start instead of keeping the store from opening.
+    #[test]
+    fn a_model_that_does_not_load_is_refused_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let rec = riskgate_store::ModelRecord {
+            id: "m-damaged".into(),
+            created_at: 0,
+            created_by: "analyst".into(),
+            status: "candidate".into(),
+            metrics: serde_json::json!({}),
+            bytes: b"not a model".to_vec(),
+        };
+        store.insert_model(&rec, &crate::app::new_action("analyst", None, "model_train", "m-damaged")).unwrap();
+        drop(store);
+        let mut app = App::open(dir.path(), "analyst").unwrap();
+        let statistical = app.engine.policy_id().to_string();
+        let e = set_status(&mut app, "m-damaged", "active").unwrap_err();
+        assert!(e.to_string().contains("does not load"), "{e:#}");
+        assert_eq!(app.store.model("m-damaged").unwrap().unwrap().status, "candidate", "nothing stored");
+        let logged = app.store.actions(10).unwrap();
+        assert!(logged.iter().all(|l| l.action.action != "model_active"), "nothing logged");
+        // Damaged after activation (e.g. written by another build): the store still opens.
+        let a = crate::app::new_action("analyst", None, "model_active", "m-damaged");
+        app.store.set_model_status("m-damaged", "active", &a).unwrap();
+        drop(app);
+        let app = App::open(dir.path(), "analyst").expect("the store opens with a damaged active model");
+        assert_eq!(app.engine.policy_id(), statistical, "screening goes on with the statistical scorer");
     }
 }

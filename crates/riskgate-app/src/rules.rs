@@ -275,19 +275,27 @@ pub struct ListRow {
 pub const RUNAWAY_RATE: f64 = 0.02;
 
 pub fn list(app: &App) -> Result<Vec<ListRow>> {
-    list_in(app.store.as_ref())
+    list_in(app.store.as_ref(), None)
 }
 
-pub fn list_in(store: &dyn riskgate_store::Store) -> Result<Vec<ListRow>> {
-    let stats: HashMap<(String, u32), riskgate_store::RuleStats> =
-        store.rule_stats()?.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect();
+/// Every rule version with its statistics on the decisions of `offices`
+/// (the caller's scope; `None`: national).
+pub fn list_in(store: &dyn riskgate_store::Store, offices: Option<&[String]>) -> Result<Vec<ListRow>> {
+    let by_rule = |v: Vec<riskgate_store::RuleStats>| -> HashMap<(String, u32), riskgate_store::RuleStats> {
+        v.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect()
+    };
+    let stats = by_rule(store.rule_stats(offices)?);
+    // The runaway alarm watches the whole traffic: a rule selecting too
+    // much nationally is flagged for everyone who sees it.
+    let national = if offices.is_some() { by_rule(store.rule_stats(None)?) } else { stats.clone() };
     let recent_n = store.declaration_count()?.clamp(1, 1000) as f64;
     Ok(store
         .rules()?
         .into_iter()
         .map(|r| {
-            let s = stats.get(&(r.def.id.clone(), r.def.version)).cloned().unwrap_or_default();
-            let rate = s.recent_hits as f64 / recent_n;
+            let key = (r.def.id.clone(), r.def.version);
+            let s = stats.get(&key).cloned().unwrap_or_default();
+            let rate = national.get(&key).map_or(0.0, |n| n.recent_hits as f64 / recent_n);
             ListRow {
                 id: r.def.id,
                 version: r.def.version,
@@ -355,18 +363,22 @@ pub struct Backtest {
 /// Replays the stored history in its original order, with the context each
 /// declaration had when it arrived, and evaluates the rule on every one.
 pub fn backtest(app: &App, def: &RuleDef, from: Option<i64>, to: Option<i64>) -> Result<Backtest> {
-    backtest_in(app.store.as_ref(), clone_lists(app), def, from, to)
+    backtest_in(app.store.as_ref(), clone_lists(app), def, from, to, None)
 }
 
 /// The back-test on any store handle with the given lists (the server runs
-/// it on a reader thread so screening goes on).
+/// it on a reader thread so screening goes on). With `scope`, only the
+/// declarations of those offices are counted (the context is still built
+/// from everything, as screening saw it).
 pub fn backtest_in(
     store: &dyn riskgate_store::Store,
     lists: riskgate_rules::Lists,
     def: &RuleDef,
     from: Option<i64>,
     to: Option<i64>,
+    scope: Option<&HashSet<String>>,
 ) -> Result<Backtest> {
+    let in_scope = |office: &str| scope.is_none_or(|s| s.contains(office));
     let mut engine = Engine::new(EngineConfig::default());
     engine.set_lists(lists);
     for e in store.enterprises()? {
@@ -383,7 +395,7 @@ pub fn backtest_in(
     store.replay(0, &mut |ev| match ev {
         Event::Historical(d) | Event::Screened { declaration: d, .. } => {
             let t = d.declared_at.timestamp();
-            if in_range(t) {
+            if in_range(t) && in_scope(&d.office) {
                 let fx = engine.context.forex.lookup(&d, d.total_value_cny());
                 engine.schema().fill(&mut facts, &d, &engine.context, fx);
                 if compiled.eval(&facts) && def.valid_at(d.declared_at) {
@@ -398,6 +410,9 @@ pub fn backtest_in(
     let mut b = Backtest { rule: format!("{}@{}", def.id, def.version), ..Default::default() };
     let mut office_hits: BTreeMap<String, u64> = BTreeMap::new();
     store.history(from, to, &mut |row| {
+        if !in_scope(&row.declaration.office) {
+            return;
+        }
         b.declarations += 1;
         if !hit_ids.contains(&row.declaration.id) {
             return;

@@ -56,6 +56,26 @@ pub struct Login {
     pub password: String,
 }
 
+/// A change of one's own password: the current one, and the new one
+/// (12 to 1,024 characters, not only spaces).
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// An administrator's reset of a user's password.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordReset {
+    pub password: String,
+}
+
+/// A user's open sessions, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<riskgate_app::accounts::SessionInfo>,
+}
+
 /// The caller as the server knows them.
 #[derive(Serialize, ToSchema)]
 pub struct Me {

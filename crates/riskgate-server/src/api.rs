@@ -829,7 +829,10 @@ fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
 #[utoipa::path(get, path = "/rules", tag = "rules", responses((status = 200, body = RuleList)))]
 pub async fn list_rules(Caller(state, p): Caller) -> ApiResult<Json<RuleList>> {
     p.require(Perm::ReadRuleStats)?;
-    let rows = state.read(|s| riskgate_app::rules::list_in(s)).await?;
+    // Statistics on the caller's offices only (a district manager sees
+    // their district's hits, controls and revenue, not the nation's).
+    let offices = p.office_filter();
+    let rows = state.read(move |s| riskgate_app::rules::list_in(s, offices.as_deref())).await?;
     Ok(Json(RuleList { rules: rows, runaway_rate: riskgate_app::rules::RUNAWAY_RATE }))
 }
 
@@ -1005,7 +1008,8 @@ pub async fn backtest_rule(
             let mut a = p.action("rule_backtest", &format!("{id}@{}", rec.def.version));
             a.after = Some(json!({"from": from, "to": to}));
             s.append_action(&a)?;
-            Ok(Some(riskgate_app::rules::backtest_in(s, lists, &rec.def, from, to)?))
+            // Counted on the caller's offices only.
+            Ok(Some(riskgate_app::rules::backtest_in(s, lists, &rec.def, from, to, p.scope.as_ref())?))
         })
         .await?
         .ok_or_else(|| ApiError::not_found("no such rule or version"))?;

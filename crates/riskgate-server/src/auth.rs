@@ -246,28 +246,13 @@ pub async fn login(
         return Err(csrf_error());
     }
     let login: crate::answers::Login = crate::state::parse_json(&body)?;
-    let address = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let address = client_address(&extensions);
     let username = loggable_username(&login.username);
     let now = riskgate_app::now().timestamp();
     state.login_throttle().check(&username, &address, now)?;
     let key = username.clone();
     let user = state.read(move |store| Ok(store.user(&key)?)).await?;
-    // argon2 runs on the blocking pool, a few at a time: a flood of logins
-    // waits here and never occupies the reader threads or the runtime.
-    let permit = tokio::time::timeout(std::time::Duration::from_secs(10), state.verifications().acquire())
-        .await
-        .map_err(|_| ApiError::unavailable())?
-        .map_err(|_| ApiError::unavailable())?;
-    let password = login.password;
-    let (user, ok) = tokio::task::spawn_blocking(move || {
-        let ok = verify_password(&password, hash_to_verify(user.as_ref()));
-        (user, ok)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
-    drop(permit);
+    let ok = verify_in_turn(&state, user.as_ref().map(|u| hash_to_verify(Some(u)).to_string()), login.password).await?;
     let offices = state.offices();
     let opened = match user.filter(|u| login_allowed(Some(u), ok)) {
         Some(u) => {
@@ -304,10 +289,7 @@ pub async fn logout(State(state): State<AppState>, p: Principal, headers: Header
         state.read(move |store| Ok(store.delete_session(&h)?)).await?;
     }
     let _ = p;
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    let c = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&c).expect("ascii cookie"));
-    Ok(resp)
+    Ok(ended_session())
 }
 
 /// The caller: username, role, office, department, permissions.
@@ -316,4 +298,156 @@ pub async fn logout(State(state): State<AppState>, p: Principal, headers: Header
 #[utoipa::path(get, path = "/me", tag = "session", responses((status = 200, body = crate::answers::Me)))]
 pub async fn me(p: Principal) -> axum::Json<crate::answers::Me> {
     axum::Json(me_json(&p))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    /// Whose sessions (administrators only; default: the caller's own).
+    username: Option<String>,
+}
+
+/// Whose sessions a caller may list or end: their own, or anyone's for an
+/// administrator.
+fn session_owner(p: &Principal, username: Option<String>) -> ApiResult<String> {
+    match username {
+        Some(u) if u != p.username => {
+            p.require(Perm::ManageAccounts)?;
+            Ok(u)
+        }
+        _ => Ok(p.username.clone()),
+    }
+}
+
+/// Open sessions: the caller's own (the one this request came with is
+/// `current`), or any user's for an administrator (`?username=`). Never
+/// the cookie or its hash, only a public id.
+///
+/// Who: any caller (own sessions); admin (anyone's).
+#[utoipa::path(get, path = "/sessions", tag = "session", params(SessionQuery),
+    responses((status = 200, body = crate::answers::SessionList)))]
+pub async fn list_sessions(
+    Caller(state, p): Caller,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<SessionQuery>,
+) -> ApiResult<axum::Json<crate::answers::SessionList>> {
+    let owner = session_owner(&p, q.username)?;
+    let current = cookie(&headers, SESSION_COOKIE).map(sha256_hex);
+    let sessions = state.read(move |store| riskgate_app::accounts::sessions(store, &owner, current.as_deref())).await?;
+    Ok(axum::Json(crate::answers::SessionList { sessions }))
+}
+
+/// Ends one session by its id (e.g. one left open on another computer);
+/// logged as `session_end`.
+///
+/// Who: any caller (own sessions); admin (anyone's, `?username=`).
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "session", params(("id" = String, Path), SessionQuery),
+    responses((status = 204, description = "The session ended")))]
+pub async fn end_session(
+    Caller(state, p): Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<SessionQuery>,
+) -> ApiResult<StatusCode> {
+    let owner = session_owner(&p, q.username)?;
+    let (actor, office) = (p.username.clone(), p.office.clone());
+    state.read(move |store| riskgate_app::accounts::end_session(store, &actor, office, &owner, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes the caller's own password: the current password is checked
+/// (failures count towards the login throttle of the username), the new
+/// one must follow the policy; every session of the user ends, this one
+/// included (log in again), logged as `password_set`. Not with a token.
+///
+/// Who: any session.
+#[utoipa::path(post, path = "/me/password", tag = "session", request_body = crate::answers::PasswordChange,
+    responses((status = 204, description = "Changed; the user's sessions ended"),
+        (status = 429, body = crate::answers::ErrorAnswer,
+            description = "Too many failed attempts (too_many_attempts); `Retry-After` gives the seconds to wait")))]
+pub async fn change_password(
+    Caller(state, p): Caller,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    if p.token.is_some() {
+        return Err(ApiError::forbidden("a token cannot change its user's password"));
+    }
+    crate::state::require_json(&headers)?;
+    let change: crate::answers::PasswordChange = crate::state::parse_json(&body)?;
+    check_password(&change.new_password).map_err(ApiError::from)?;
+    let address = client_address(&extensions);
+    let username = p.username.clone();
+    let now = riskgate_app::now().timestamp();
+    state.login_throttle().check(&username, &address, now)?;
+    let key = username.clone();
+    let user = state.read(move |store| Ok(store.user(&key)?)).await?;
+    let ok = verify_in_turn(&state, user.as_ref().map(|u| u.password_hash.clone()), change.current_password).await?;
+    if !ok {
+        state.login_throttle().failed(&username, &address, now);
+        let a = login_failed_action(&username, &address);
+        state.read(move |store| Ok(store.append_action(&a)?)).await?;
+        return Err(ApiError::invalid("current_password", "current_password: not the user's password"));
+    }
+    state.login_throttle().succeeded(&username);
+    let new = change.new_password;
+    state.read(move |store| riskgate_app::accounts::set_password(store, &username, &username, &new)).await?;
+    Ok(ended_session())
+}
+
+/// Sets another user's password (a reset by an administrator): the policy
+/// applies, the user's sessions end, logged as `password_set`.
+///
+/// Who: admin (a session, never a token).
+#[utoipa::path(post, path = "/users/{username}/password", tag = "session", params(("username" = String, Path)),
+    request_body = crate::answers::PasswordReset,
+    responses((status = 204, description = "Set; the user's sessions ended")))]
+pub async fn reset_password(
+    Caller(state, p): Caller,
+    axum::extract::Path(username): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    p.require(Perm::ManageAccounts)?;
+    crate::state::require_json(&headers)?;
+    let reset: crate::answers::PasswordReset = crate::state::parse_json(&body)?;
+    let actor = p.username.clone();
+    state.read(move |store| riskgate_app::accounts::set_password(store, &actor, &username, &reset.password)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn client_address(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+}
+
+/// Verifies `password` against `hash` (or the dummy hash of the same cost
+/// when there is none) on the blocking pool, a few at a time: a flood of
+/// attempts waits here and never occupies the reader threads or the runtime.
+async fn verify_in_turn(state: &AppState, hash: Option<String>, password: String) -> ApiResult<bool> {
+    let permit = tokio::time::timeout(std::time::Duration::from_secs(10), state.verifications().acquire())
+        .await
+        .map_err(|_| ApiError::unavailable())?
+        .map_err(|_| ApiError::unavailable())?;
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&password, &h),
+        None => {
+            // Same time as a real check, same answer as a wrong password.
+            verify_password(&password, hash_to_verify(None));
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    drop(permit);
+    Ok(ok)
+}
+
+/// 204 with the session cookie cleared.
+fn ended_session() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let c = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&c).expect("ascii cookie"));
+    resp
 }

@@ -40,6 +40,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("not_implemented", 501, "not available in this build"),
     ("internal", 500, "an internal error; the server log has the details under the incident number"),
     ("unavailable", 503, "the store or the screening thread is not available"),
+    ("overloaded", 503, "too many requests in flight; `Retry-After` gives the seconds to wait"),
 ];
 
 impl ApiError {

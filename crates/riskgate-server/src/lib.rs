@@ -16,6 +16,7 @@ mod console;
 mod error;
 mod integrity_api;
 mod integrity_inbox;
+pub mod listen;
 mod metrics;
 pub mod openapi;
 pub mod retrain;
@@ -89,6 +90,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login, auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::list_sessions))
+        .routes(routes!(auth::end_session))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::reset_password))
         .routes(routes!(screening::submit, search_declarations))
         .routes(routes!(get_declaration))
         .routes(routes!(override_lane))
@@ -143,13 +148,46 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics_text))
 }
 
+/// Requests in flight at most; beyond it a request is refused at once with
+/// 503 `overloaded` rather than queued without bound (tower's load shedding).
+pub const MAX_IN_FLIGHT: usize = 512;
+/// How long a request body may take to arrive.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub fn router(state: AppState) -> Router {
+    router_with(state, MAX_IN_FLIGHT)
+}
+
+/// [`router`] with another bound on requests in flight (tests).
+pub fn router_with(state: AppState, max_in_flight: usize) -> Router {
     let (routes, _) = api_router().split_for_parts();
+    let shed = state.clone();
+    let bounds = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(move |_: tower::BoxError| {
+            let shed = shed.clone();
+            async move {
+                shed.metrics().shed();
+                let mut r = ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "too many requests in flight; try again in a second",
+                )
+                .into_response();
+                r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                r
+            }
+        }))
+        .load_shed()
+        // One count for the whole router (a plain concurrency limit would
+        // count per route: `Router::layer` wraps each route on its own).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight));
     routes
         // After routing, so requests are counted under their route pattern.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(console::serve)
         .layer(axum::middleware::from_fn(json_rejections))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(bounds)
         .with_state(state)
 }
 
@@ -221,10 +259,7 @@ pub fn serve(
         use std::io::Write;
         std::io::stdout().flush()?;
         let app = router(state.clone());
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")?;
+        listen::serve(listener, app, shutdown()).await.context("serving")?;
         anyhow::Ok(())
     })?;
     // A training run in progress finishes (its model is registered) but is

@@ -1073,3 +1073,77 @@ async fn a_case_result_leaves_the_border_control_open() {
         l["controls"].as_array().unwrap().iter().filter_map(|c| c["declaration_id"].as_str()).collect();
     assert_eq!(open, ["BIG"], "the border control is still the officer's: {l}");
 }
+
+/// Slowloris: a connection that sends half a request head and then nothing,
+/// or nothing at all, is closed after the header-read timeout, while a
+/// request on another connection is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_head_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = fixture();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(riskgate_server::listen::serve_with(
+        listener,
+        f.router.clone(),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_millis(500),
+    ));
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: riskgate\r\nX-Slow: ").await.unwrap();
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: riskgate\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    ok.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    // The slow one: closed by the server (end of stream, or a reset) well
+    // before this test's own limit, with no request served.
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(cut.is_ok(), "the half-sent head was not cut off within 10 s");
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"), "{}", String::from_utf8_lossy(&rest));
+    // A connection that never sends a byte is closed the same way (the
+    // timer also runs while a connection waits for its next request).
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read_to_end(&mut rest)).await;
+    assert!(cut.is_ok(), "a silent connection was not closed within 10 s");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Requests beyond the bound in flight are refused at once with 503
+/// `overloaded` and `Retry-After`, not queued; the bound is one count for
+/// the whole router, and a slot freed is taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_bound_are_shed_with_503() {
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+    let f = fixture();
+    let router = riskgate_server::router_with(f.state.clone(), 1);
+    // A submission whose body never arrives holds the only slot.
+    let body = axum::body::Body::from_stream(futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>());
+    let stuck = Request::post("/api/v1/declarations")
+        .header(header::AUTHORIZATION, f.machine.as_str())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap();
+    let holder = tokio::spawn(router.clone().oneshot(stuck));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Another route on another path: the same single count.
+    let shed = riskgate_server::testing::call(&router, "GET", "/api/v1/offices", &f.analyst, None).await;
+    assert_eq!(shed.status, StatusCode::SERVICE_UNAVAILABLE, "{}", shed.body);
+    assert_eq!(shed.body["error"]["code"], "overloaded", "{}", shed.body);
+    holder.abort();
+    let _ = holder.await;
+    let again = riskgate_server::testing::call(&router, "GET", "/api/v1/offices", &f.analyst, None).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(shed.headers.get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()), Some("1"));
+    let req =
+        Request::get("/metrics").header(header::AUTHORIZATION, f.machine.as_str()).body(axum::body::Body::empty());
+    let resp = router.clone().oneshot(req.unwrap()).await.unwrap();
+    let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(text.contains("riskgate_http_requests_shed_total 1"), "{text}");
+}

@@ -33,6 +33,16 @@ pub struct Session {
     pub username: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The client address it was opened from.
+    pub address: Option<String>,
+}
+
+impl Session {
+    /// The session's public id: the first 16 hex digits of the cookie's
+    /// hash (names it in lists and revocations; useless as a cookie).
+    pub fn id(&self) -> &str {
+        &self.token_hash[..self.token_hash.len().min(16)]
+    }
 }
 
 /// A machine's API token: `id` is public (it names the token in logs and
@@ -64,6 +74,11 @@ pub trait Accounts {
     fn insert_session(&mut self, session: &Session) -> Result<()>;
     fn session(&self, token_hash: &str) -> Result<Option<Session>>;
     fn delete_session(&mut self, token_hash: &str) -> Result<()>;
+    /// A user's sessions not expired at `now`, newest first.
+    fn sessions(&self, username: &str, now: i64) -> Result<Vec<Session>>;
+    /// Ends one session of `username` by its public id ([`Session::id`]),
+    /// logged in the same transaction; user error if there is none.
+    fn end_session(&mut self, username: &str, id: &str, action: &Action) -> Result<()>;
     fn insert_token(&mut self, token: &ApiToken, action: &Action) -> Result<()>;
     fn token(&self, id: &str) -> Result<Option<ApiToken>>;
     fn tokens(&self) -> Result<Vec<ApiToken>>;

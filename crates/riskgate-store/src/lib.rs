@@ -456,7 +456,9 @@ pub trait Store: Send + Accounts + Search {
     fn rules(&self) -> Result<Vec<RuleRecord>>;
     fn insert_rule(&mut self, rule: &RuleRecord, action: &Action) -> Result<()>;
     fn set_rule_status(&mut self, id: &str, version: u32, record: &RuleRecord, action: &Action) -> Result<()>;
-    fn rule_stats(&self) -> Result<Vec<RuleStats>>;
+    /// Hits, controls, findings and revenue per rule version, counted on the
+    /// decisions of `offices` (all offices when `None`).
+    fn rule_stats(&self, offices: Option<&[String]>) -> Result<Vec<RuleStats>>;
     fn lists(&self) -> Result<Vec<(String, String)>>;
     fn set_list(&mut self, name: &str, values: &[String], action: &Action) -> Result<()>;
     fn setting(&self, key: &str) -> Result<Option<String>>;
@@ -471,6 +473,8 @@ pub trait Store: Send + Accounts + Search {
     /// edited, undecodable, inserted or deleted entry; a deletion shows at
     /// the entry after the gap).
     fn verify_actions(&self) -> Result<Option<i64>>;
+    /// The hash of entry `seq` as stored (for anchors kept outside the store).
+    fn action_hash(&self, seq: i64) -> Result<Option<String>>;
 
     // Engine state, as bytes the caller encodes: the store does not know the engine.
     /// The saved engine state with the last event sequence it covers.

@@ -467,6 +467,14 @@ ALTER TABLE webhooks ADD COLUMN offices TEXT;
 ALTER TABLE webhooks ADD COLUMN hs_chapters TEXT;
 "#,
     ),
+    (
+        13,
+        r#"
+-- Sessions are listed and ended one by one (issue 19): the address each
+-- was opened from.
+ALTER TABLE sessions ADD COLUMN address TEXT;
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -559,6 +567,7 @@ mod tests {
         (10, "c72344bebe0b297b", "47d185c2328fbb35"),
         (11, "221f5893d79e9b3c", "efbb2e520266416d"),
         (12, "f1509ca5feb04f01", "f1509ca5feb04f01"),
+        (13, "44e2d863a915877f", "44e2d863a915877f"),
     ];
 
     fn sha256(text: &str) -> String {

@@ -929,7 +929,8 @@ impl Store for PgStore {
         })
     }
 
-    fn rule_stats(&self) -> Result<Vec<RuleStats>> {
+    fn rule_stats(&self, offices: Option<&[String]>) -> Result<Vec<RuleStats>> {
+        let offices: Option<Vec<String>> = offices.map(<[String]>::to_vec);
         let mut conn = self.conn.borrow_mut();
         let recent_from: i64 = conn
             .query_one(
@@ -945,8 +946,9 @@ impl Store for PgStore {
                     COALESCE(SUM((SELECT SUM(o.additional_duty) FROM outcomes o WHERE o.decl = h.decl)), 0)::float8,
                     COUNT(*) FILTER (WHERE h.decl >= $1)
              FROM rule_hits h JOIN decisions c ON c.decl = h.decl
+             WHERE $2::text[] IS NULL OR c.office = ANY($2)
              GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
-            &[&recent_from],
+            &[&recent_from, &offices],
         )?;
         rows.iter().map(|r| rows::rule_stats(r)).collect()
     }
@@ -1017,6 +1019,11 @@ impl Store for PgStore {
             Ok(())
         })?;
         Ok(broken)
+    }
+
+    fn action_hash(&self, seq: i64) -> Result<Option<String>> {
+        let row = self.conn.borrow_mut().query_opt("SELECT hash FROM action_log WHERE seq = $1", &[&seq])?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>> {

@@ -167,7 +167,7 @@ pub(crate) const RECORD_ATTEMPT: &str =
     "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?2, next_at = ?3, last_status = ?4,
      last_error = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 ELSE delivered_at END WHERE id = ?1";
 pub(crate) const INSERT_SESSION: &str =
-    "INSERT INTO sessions (token_hash, username, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO sessions (token_hash, username, created_at, expires_at, address) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 /// Workforce record columns: (kind, officer, at, year, passed, outcome, key).
 /// A litigation case is kept once per id (its outcome moves on); the other
@@ -447,10 +447,12 @@ pub(crate) fn token(r: &dyn Columns) -> Result<ApiToken> {
 }
 
 pub(crate) const SESSION: &str =
-    "SELECT token_hash, username, created_at, expires_at FROM sessions WHERE token_hash = ?1";
+    "SELECT token_hash, username, created_at, expires_at, address FROM sessions WHERE token_hash = ?1";
+pub(crate) const SESSIONS: &str = "SELECT token_hash, username, created_at, expires_at, address FROM sessions
+     WHERE username = ?1 AND expires_at > ?2 ORDER BY created_at DESC, token_hash";
 
 pub(crate) fn session(r: &dyn Columns) -> Result<Session> {
-    Ok(record!(r => Session { token_hash, username, created_at, expires_at }))
+    Ok(record!(r => Session { token_hash, username, created_at, expires_at, address }))
 }
 
 /// The search's columns and joins; each dialect adds its own filters.

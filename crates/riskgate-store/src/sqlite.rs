@@ -728,7 +728,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn rule_stats(&self) -> Result<Vec<RuleStats>> {
+    fn rule_stats(&self, offices: Option<&[String]>) -> Result<Vec<RuleStats>> {
+        let offices = offices.map(|o| serde_json::to_string(o).expect("strings serialise"));
         let recent_from: i64 = self.conn.query_row(
             "SELECT COALESCE(MIN(decl), 0) FROM (SELECT decl FROM decisions ORDER BY decl DESC LIMIT 1000)",
             [],
@@ -742,9 +743,10 @@ impl Store for SqliteStore {
                     COALESCE(SUM((SELECT SUM(o.additional_duty) FROM outcomes o WHERE o.decl = h.decl)), 0),
                     SUM(h.decl >= ?1)
              FROM rule_hits h JOIN decisions c ON c.decl = h.decl
+             WHERE ?2 IS NULL OR c.office IN (SELECT value FROM json_each(?2))
              GROUP BY h.rule_id, h.version ORDER BY h.rule_id, h.version",
         )?;
-        let mut rows = st.query([recent_from])?;
+        let mut rows = st.query(params![recent_from, offices])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(rows::rule_stats(r)?);
@@ -819,6 +821,10 @@ impl Store for SqliteStore {
             prev = l.hash;
         }
         Ok(None)
+    }
+
+    fn action_hash(&self, seq: i64) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT hash FROM action_log WHERE seq = ?1", [seq], |r| r.get(0)).optional()?)
     }
 
     fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>> {

@@ -231,7 +231,13 @@ fn accounts_sessions_and_tokens() {
         assert!(store.insert_user(&user, &action(2)).is_err(), "{b}: a username is unique");
         assert_eq!(store.user("li").unwrap().as_ref(), Some(&user), "{b}: the user reads back, hash included");
         assert_eq!(store.users().unwrap().len(), 1);
-        let s = Session { token_hash: "h1".into(), username: "li".into(), created_at: 100, expires_at: 200 };
+        let s = Session {
+            token_hash: "h1".into(),
+            username: "li".into(),
+            created_at: 100,
+            expires_at: 200,
+            address: Some("10.0.0.1".into()),
+        };
         store.insert_session(&s).unwrap();
         assert_eq!(store.session("h1").unwrap(), Some(s.clone()));
         let t = ApiToken {
@@ -259,6 +265,7 @@ fn accounts_sessions_and_tokens() {
                 username: "li".into(),
                 created_at: 300,
                 expires_at: 400,
+                address: None,
             })
             .unwrap();
         store
@@ -267,12 +274,30 @@ fn accounts_sessions_and_tokens() {
                 username: "li".into(),
                 created_at: 500,
                 expires_at: 600,
+                address: None,
             })
             .unwrap();
         assert_eq!(store.session("h2").unwrap(), None);
         store.delete_session("h3").unwrap();
         assert_eq!(store.session("h3").unwrap(), None);
-        assert_eq!(store.actions(100).unwrap().len(), 3, "{b}: user add, token issue and disable are logged");
+        // Sessions are listed (unexpired, newest first) and ended one by one by their public id.
+        for (h, at) in [("a1b2c3d4e5f60718aaaa", 700), ("0011223344556677bbbb", 710)] {
+            let s =
+                Session { token_hash: h.into(), username: "li".into(), created_at: at, expires_at: 900, address: None };
+            store.insert_session(&s).unwrap();
+        }
+        let listed = store.sessions("li", 705).unwrap();
+        assert_eq!(listed.iter().map(Session::id).collect::<Vec<_>>(), ["0011223344556677", "a1b2c3d4e5f60718"], "{b}");
+        assert!(store.sessions("li", 900).unwrap().is_empty(), "{b}: expired sessions are not listed");
+        assert!(store.end_session("someone", "a1b2c3d4e5f60718", &action(7)).is_err(), "{b}: only the owner's");
+        store.end_session("li", "a1b2c3d4e5f60718", &action(8)).unwrap();
+        assert_eq!(store.session("a1b2c3d4e5f60718aaaa").unwrap(), None, "{b}: the session ended");
+        assert!(store.session("0011223344556677bbbb").unwrap().is_some(), "{b}: the other one did not");
+        assert_eq!(
+            store.actions(100).unwrap().len(),
+            4,
+            "{b}: user add, token issue, disable and the session's end are logged (a refused end is not)"
+        );
         assert_eq!(store.verify_actions().unwrap(), None);
     }
 }
@@ -790,5 +815,47 @@ fn cases_are_versioned_filtered_and_logged() {
         };
         assert_eq!(store.enqueue_deliveries(&[ev("case:1:1", Some("anti_smuggling"))], 100).unwrap(), 0, "{b}");
         assert_eq!(store.enqueue_deliveries(&[ev("case:2:1", Some("tax"))], 100).unwrap(), 1, "{b}");
+    }
+}
+
+/// Rule statistics count the decisions of the offices asked for: a district
+/// manager's view of a rule is their district's hits, not the nation's.
+#[test]
+fn rule_statistics_are_counted_on_the_offices_asked_for() {
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        let mut decls = [decl("S1", 1, "T1", 100.0), decl("S2", 2, "T1", 100.0), decl("S3", 3, "T2", 100.0)];
+        decls[2].office = "5301".into();
+        let mut screened: Vec<Screened> = decls.iter().map(|d| screened(d, Channel::Red)).collect();
+        for s in &mut screened {
+            s.decision.reasons.push(riskgate_core::Reason::Rule {
+                id: "R-9".into(),
+                version: 1,
+                title: "test".into(),
+                channel: Some(Channel::Red),
+                weight: 0.5,
+            });
+        }
+        let bodies: Vec<String> = decls.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
+        let jsons: Vec<String> = screened.iter().map(|s| serde_json::to_string(&s.decision).unwrap()).collect();
+        let batch: Vec<NewDecision<'_>> = decls
+            .iter()
+            .zip(&screened)
+            .zip(bodies.iter().zip(&jsons))
+            .map(|((d, s), (b, j))| NewDecision {
+                declaration: d,
+                body: b,
+                screened: s,
+                decision_json: j,
+                shadow: None,
+            })
+            .collect();
+        store.commit_screened(&batch).unwrap();
+        let hits = |offices: Option<&[String]>| -> Vec<(String, u64)> {
+            store.rule_stats(offices).unwrap().into_iter().map(|s| (s.id, s.hits)).collect()
+        };
+        assert_eq!(hits(None), [("R-9".to_string(), 3)], "{b}: national");
+        assert_eq!(hits(Some(&["2201".to_string()])), [("R-9".to_string(), 2)], "{b}: one office");
+        assert_eq!(hits(Some(&["9999".to_string()])), [], "{b}: an office without hits");
     }
 }

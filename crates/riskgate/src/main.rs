@@ -601,6 +601,15 @@ enum UsersCmd {
     Disable {
         username: String,
     },
+    /// A user's open sessions (id, opened, expires, address).
+    Sessions {
+        username: String,
+    },
+    /// End one session of a user by its id (from `users sessions`).
+    EndSession {
+        username: String,
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -737,7 +746,25 @@ enum IntegrityCmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    Verify,
+    /// Check the hash chain, and with --anchors every anchor taken earlier.
+    Verify {
+        /// Anchors written by `audit anchor` (one JSON line each).
+        #[arg(long, requires = "key")]
+        anchors: Option<PathBuf>,
+        /// The anchor key (at least 32 bytes), kept apart from the database.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Append the chain's head, signed with KEY, to OUT: a copy kept outside
+    /// the database, so a rewritten and recomputed log still shows (run it
+    /// periodically, e.g. hourly from cron, to storage the database's writers
+    /// cannot change).
+    Anchor {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     Log {
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -1056,9 +1083,35 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         Command::Audit { cmd } => {
             let app = open()?;
             match cmd {
-                AuditCmd::Verify => match app.store.verify_actions()? {
+                AuditCmd::Anchor { key, out } => {
+                    let key = riskgate_app::anchor::read_key(&key)?;
+                    match riskgate_app::anchor::take(app.store.as_ref(), &key)? {
+                        Some(a) => {
+                            riskgate_app::anchor::append(&out, &a)?;
+                            println!("anchored entry {} ({}) in {}", a.seq, a.hash, out.display());
+                        }
+                        None => println!("the action log is empty: nothing to anchor"),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                AuditCmd::Verify { anchors, key } => match app.store.verify_actions()? {
                     None => {
                         println!("action log intact");
+                        if let (Some(file), Some(key)) = (anchors, key) {
+                            let key = riskgate_app::anchor::read_key(&key)?;
+                            let text = std::fs::read_to_string(&file)
+                                .with_context(|| format!("cannot read {}", file.display()))?;
+                            let problems = riskgate_app::anchor::check(app.store.as_ref(), &key, &text)?;
+                            let n = text.lines().filter(|l| !l.trim().is_empty()).count();
+                            if !problems.is_empty() {
+                                for p in &problems {
+                                    println!("{}:{}: {}", file.display(), p.line, p.what);
+                                }
+                                println!("{} of {n} anchors do not match: the log was rewritten", problems.len());
+                                return Ok(ExitCode::from(2));
+                            }
+                            println!("{n} anchors match");
+                        }
                         Ok(ExitCode::SUCCESS)
                     }
                     Some(seq) => {
@@ -1411,6 +1464,21 @@ fn users_cmd(cmd: UsersCmd, mut app: App) -> Result<ExitCode> {
             a.after = Some(serde_json::json!({"disabled": true}));
             app.store.set_user_disabled(&username, true, app::now().timestamp(), &a)?;
             println!("user {username} disabled; their sessions ended and tokens revoked");
+        }
+        UsersCmd::Sessions { username } => {
+            for s in riskgate_app::accounts::sessions(app.store.as_ref(), &username, None)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.id,
+                    s.created_at.format("%Y-%m-%d %H:%M %:z"),
+                    s.expires_at.format("%Y-%m-%d %H:%M %:z"),
+                    s.address.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        UsersCmd::EndSession { username, id } => {
+            riskgate_app::accounts::end_session(app.store.as_mut(), &app.user, None, &username, &id)?;
+            println!("session {id} of {username} ended");
         }
     }
     Ok(ExitCode::SUCCESS)

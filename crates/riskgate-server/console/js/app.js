@@ -14,6 +14,7 @@ import { enterprisesPage, enterpriseDetailPage } from './pages/enterprises.js';
 import { integrityPage } from './pages/integrity.js';
 import { officerProfilePage } from './pages/integrity_scores.js';
 import { casesPage, casePage } from './pages/cases.js';
+import { accountPage } from './pages/account.js';
 
 
 const main = () => document.getElementById('main');
@@ -43,6 +44,8 @@ function resolve(parts) {
       return { key: 'integrity', render: integrityPage };
     case 'cases':
       return id ? { key: 'cases', render: (el) => casePage(el, id) } : { key: 'cases', render: casesPage };
+    case 'account':
+      return { key: 'account', render: accountPage };
     default:
       return null;
   }

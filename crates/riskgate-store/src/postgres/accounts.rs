@@ -6,7 +6,7 @@ use riskgate_core::Outcome;
 use super::{PgStore, all, decode};
 use crate::accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
 use crate::rows::{
-    INSERT_SESSION, SESSION, SUMMARY_COLUMNS, TASK_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, control_task,
+    INSERT_SESSION, SESSION, SESSIONS, SUMMARY_COLUMNS, TASK_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, control_task,
     declaration_summary, dollars, session, token, user,
 };
 use crate::{Action, Result, StoreError};
@@ -79,7 +79,7 @@ impl Accounts for PgStore {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
         tx.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&s.created_at])?;
-        tx.execute(&dollars(INSERT_SESSION), &[&s.token_hash, &s.username, &s.created_at, &s.expires_at])?;
+        tx.execute(&dollars(INSERT_SESSION), &[&s.token_hash, &s.username, &s.created_at, &s.expires_at, &s.address])?;
         tx.commit()?;
         Ok(())
     }
@@ -91,6 +91,23 @@ impl Accounts for PgStore {
     fn delete_session(&mut self, token_hash: &str) -> Result<()> {
         self.conn.get_mut().execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
         Ok(())
+    }
+
+    fn sessions(&self, username: &str, now: i64) -> Result<Vec<Session>> {
+        all(&mut self.conn.borrow_mut(), &dollars(SESSIONS), &[&username, &now], session)
+    }
+
+    fn end_session(&mut self, username: &str, id: &str, action: &Action) -> Result<()> {
+        self.with_action(action, |tx| {
+            let n = tx.execute(
+                "DELETE FROM sessions WHERE username = $1 AND substr(token_hash, 1, 16) = $2",
+                &[&username, &id],
+            )?;
+            if n == 0 {
+                return Err(StoreError::User(format!("id: no session {id} of {username:?}")));
+            }
+            Ok(())
+        })
     }
 
     fn insert_token(&mut self, t: &ApiToken, action: &Action) -> Result<()> {

@@ -307,6 +307,9 @@ fn the_api_by_role(srv: Server) {
     let new_case =
         json!({"kind": "tariff", "declaration_id": "D1", "title": "归类存疑 / classification doubt"}).to_string();
     let release_d3 = json!({"declaration_id": "D3", "released_at": "2026-03-03T10:00:00+08:00"}).to_string();
+    let wrong_password =
+        json!({"current_password": "not-the-password-1", "new_password": "a-new-password-2026"}).to_string();
+    let reset = json!({"password": "reset-by-admin-2026"}).to_string();
     #[rustfmt::skip]
     let table: Vec<Row<'_>> = vec![
         //                                                                                 officer analyst district hq integrity tariff admin machine
@@ -334,6 +337,12 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/integrity/inbox", "/api/v1/integrity/inbox".into(), None,           [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/offices", "/api/v1/offices".into(), None,                           [200, 200, 200, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/me", "/api/v1/me".into(), None,                                     [200, 200, 200, 200, 200, 200, 200, 200]),
+        ("GET", "/api/v1/sessions", "/api/v1/sessions".into(), None,                         [200, 200, 200, 200, 200, 200, 200, 200]),
+        ("GET", "/api/v1/sessions", "/api/v1/sessions?username=officer".into(), None,        [200, 403, 403, 403, 403, 403, 200, 403]),
+        ("DELETE", "/api/v1/sessions/{id}", "/api/v1/sessions/0000000000000000".into(), None, [404, 404, 404, 404, 404, 404, 404, 404]),
+        ("POST", "/api/v1/me/password", "/api/v1/me/password".into(), Some(wrong_password),  [422, 422, 422, 422, 422, 422, 422, 403]),
+        ("POST", "/api/v1/users/{username}/password", "/api/v1/users/nobody/password".into(), Some(reset.clone()),
+                                                                                             [403, 403, 403, 403, 403, 403, 404, 403]),
         ("POST", "/api/v1/declarations", "/api/v1/declarations".into(), Some(decl("D3", "2201", "3923900000")),
                                                                                              [403, 403, 403, 403, 403, 403, 403, 200]),
         ("POST", "/api/v1/offices", "/api/v1/offices".into(), Some(OFFICES.lines().next().unwrap().into()),
@@ -436,6 +445,12 @@ fn the_api_by_role(srv: Server) {
     assert_eq!(analyst_view["explanation"]["rules"][0]["version"], 1);
     assert!(analyst_view["explanation"]["selection_probability"].is_number());
     assert_eq!(analyst_view["outcomes"][0]["officer"], "officer", "the outcome is in the caller's name");
+    assert_eq!(analyst_view["outcomes"][0]["attributes"]["entry"], "in_person", "{analyst_view}");
+    // Outcomes imported in bulk are marked as such, with who imported them.
+    let d2 = call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2", &auth["risk_analyst"], None).json();
+    let entries: BTreeSet<String> =
+        d2["outcomes"].as_array().unwrap().iter().map(|o| o["attributes"]["entry"].to_string()).collect();
+    assert_eq!(entries, BTreeSet::from(["\"import\"".to_string()]), "{d2}");
     // The district manager's search holds only its own district's declarations.
     let found = call("GET", "/api/v1/declarations", "/api/v1/declarations", &auth["district_manager"], None).json();
     let offices: BTreeSet<String> =
@@ -601,6 +616,56 @@ fn the_api_by_role(srv: Server) {
     assert!(m.contains(r#"riskgate_declarations_screened_total{channel="red"} "#), "{m}");
     assert!(m.contains(r#"riskgate_rule_hits_total{rule="R-1"} 3"#), "{m}"); // D1, D4, D5
     assert!(m.contains(r#"riskgate_imported_records_total{kind="forex"} 2"#), "{m}");
+
+    // Sessions: listed with the current one marked, ended one by one; an
+    // own password change and an administrator's reset end the sessions.
+    let second = login(&a, "district");
+    let mine = call("GET", "/api/v1/sessions", "/api/v1/sessions", &auth["district_manager"], None).json();
+    let sessions = mine["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{mine}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1, "{mine}");
+    assert!(!mine.to_string().contains("token_hash"), "never the cookie's hash: {mine}");
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_string();
+    let r = call("DELETE", "/api/v1/sessions/{id}", &format!("/api/v1/sessions/{other}"), &auth["admin"], None);
+    assert_eq!(r.status, 404, "an administrator names whose session: {}", r.body);
+    let path = format!("/api/v1/sessions/{other}");
+    let r = call("DELETE", "/api/v1/sessions/{id}", &path, &auth["district_manager"], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(http(&a, "GET", "/api/v1/me", &second, None, &[]).status, 401, "the ended session no longer works");
+    assert_eq!(call("GET", "/api/v1/me", "/api/v1/me", &auth["district_manager"], None).status, 200, "this one does");
+    let listed = call("GET", "/api/v1/sessions", "/api/v1/sessions?username=district", &auth["admin"], None).json();
+    assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(1), "{listed}");
+    let change =
+        json!({"current_password": "officer-password-1", "new_password": "officer-new-password-2"}).to_string();
+    let r = call("POST", "/api/v1/me/password", "/api/v1/me/password", &auth["field_officer"], Some(&change));
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(http(&a, "GET", "/api/v1/me", &auth["field_officer"], None, &[]).status, 401, "sessions ended");
+    let body = json!({"username": "officer", "password": "officer-new-password-2"}).to_string();
+    assert_eq!(http(&a, "POST", "/api/v1/session", &Auth::None, Some(&body), &[]).status, 200, "the new password");
+    let weak = json!({"password": "        "}).to_string();
+    let r = call(
+        "POST",
+        "/api/v1/users/{username}/password",
+        "/api/v1/users/district/password",
+        &auth["admin"],
+        Some(&weak),
+    );
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("password")), "{}", r.body);
+    let r = call(
+        "POST",
+        "/api/v1/users/{username}/password",
+        "/api/v1/users/district/password",
+        &auth["admin"],
+        Some(&reset),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(http(&a, "GET", "/api/v1/me", &auth["district_manager"], None, &[]).status, 401, "reset ends sessions");
+    let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=session_end", &auth["admin"], None).json();
+    assert_eq!(log["actions"].as_array().map(Vec::len), Some(1), "{log}");
+    let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=password_set", &auth["admin"], None).json();
+    let targets: BTreeSet<&str> =
+        log["actions"].as_array().unwrap().iter().map(|l| l["action"]["target"].as_str().unwrap()).collect();
+    assert_eq!(targets, BTreeSet::from(["officer", "district"]), "{log}");
 
     // Every answer seen is documented for its route and method, and
     // validates against its schema.

@@ -563,6 +563,59 @@ fn audit_verify_names_the_first_tampered_entry() {
     assert!(text.contains("mallory setting seed"), "{text}");
 }
 
+/// `audit anchor` writes the signed head outside the database; `audit verify
+/// --anchors` passes while the log only grows and fails (exit 2, naming the
+/// anchor) once the log is rewritten and its chain recomputed.
+#[test]
+fn anchors_outside_the_database_reveal_a_recomputed_chain() {
+    let e = Env::new();
+    for seed in ["3", "4"] {
+        e.ok_as("admin", &["config", "set", "seed", seed]);
+    }
+    let key = e.dir.join("anchor.key");
+    std::fs::write(&key, [42u8; 32]).unwrap();
+    let short = e.dir.join("short.key");
+    std::fs::write(&short, [1u8; 8]).unwrap();
+    let anchors = e.dir.join("anchors.jsonl");
+    let (k, a) = (key.to_str().unwrap(), anchors.to_str().unwrap());
+    let out = e.run_as("admin", &["audit", "anchor", "--key", short.to_str().unwrap(), "--out", a]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("at least 32 bytes"));
+    assert!(e.ok_as("admin", &["audit", "anchor", "--key", k, "--out", a]).contains("anchored entry 2"));
+    e.ok_as("admin", &["config", "set", "seed", "5"]);
+    let ok = e.ok_as("admin", &["audit", "verify", "--anchors", a, "--key", k]);
+    assert!(ok.contains("action log intact") && ok.contains("1 anchors match"), "{ok}");
+    // Rewrite entry 2 and recompute the chain from it on, as someone with
+    // write access to the database could.
+    let conn = rusqlite::Connection::open(e.data().join("riskgate.db")).unwrap();
+    conn.execute_batch("DROP TRIGGER action_log_no_update;").unwrap();
+    let entries = {
+        let store = riskgate_store::SqliteStore::open(&e.data()).unwrap();
+        let mut v = riskgate_store::Store::actions(&store, 10).unwrap();
+        v.sort_by_key(|l| l.seq);
+        v
+    };
+    let mut prev = entries[0].hash.clone();
+    for l in &entries[1..] {
+        let mut act = l.action.clone();
+        if l.seq == 2 {
+            act.actor = "mallory".into();
+        }
+        let hash = riskgate_store::chain_hash(&prev, l.seq, &act);
+        conn.execute(
+            "UPDATE action_log SET actor = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![l.seq, act.actor, prev, hash],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    drop(conn);
+    assert!(e.ok_as("admin", &["audit", "verify"]).contains("action log intact"), "the chain alone is fooled");
+    let out = e.run_as("admin", &["audit", "verify", "--anchors", a, "--key", k]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("anchors.jsonl:1: entry 2 has another hash") && text.contains("1 of 1 anchors"), "{text}");
+}
+
 #[test]
 fn overrides_require_a_reason_are_checked_and_logged() {
     let e = Env::new();
