@@ -35,6 +35,12 @@ testAs('an officer records an outcome on an open control of the office', 'zhang.
   await page.selectOption(`${card} select[name=result]`, 'finding');
   await page.check(`${card} input[name=findings][value=undervaluation]`);
   await page.fill(`${card} input[name=additional_duty]`, '1234.5');
+  // Release is never pre-ticked, and seized goods cannot be released with the outcome.
+  assert.equal(await page.isChecked(`${card} input[name=release]`), false);
+  await page.check(`${card} input[name=seizure]`);
+  assert.equal(await page.isDisabled(`${card} input[name=release]`), true);
+  await page.uncheck(`${card} input[name=seizure]`);
+  assert.equal(await page.isDisabled(`${card} input[name=release]`), false);
   await page.fill(`${card} input[name=note]`, '浏览器测试');
   await page.click(`${card} [data-testid=outcome-form] button[type=submit]`);
   await page.waitForSelector(card, { state: 'detached' });

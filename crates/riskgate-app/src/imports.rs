@@ -466,6 +466,16 @@ pub fn record_control_outcome(app: &mut App, mut o: Outcome) -> Result<Summary> 
         }
         Some(_) => {}
     }
+    // Goods seized at the control are not released by the same act: the
+    // release (of what is not seized) follows once the seizure is handled.
+    if o.seizure && o.released_at.is_some() {
+        return Err(crate::error::AppError::invalid(
+            "released_at",
+            "released_at: goods seized by this control cannot be released with the same outcome; \
+             record the outcome without release and release what is not seized afterwards",
+        )
+        .into());
+    }
     let now = crate::app::now();
     o.completed_at = now;
     o.attributes.insert("entry".into(), json!("in_person"));

@@ -607,9 +607,13 @@ async fn a_seizure_is_referred_concluded_and_fed_back() {
         (h.findings, h.revenue_cny)
     };
 
-    // A seizure without a smuggling finding yet: the border control.
-    let outcome = json!({"control": "physical", "result": "finding", "findings": ["undervaluation"],
-                         "additional_duty": 100.0, "seizure": true});
+    // A seizure without a smuggling finding yet: the border control. Seized
+    // goods are not released by the same outcome (refused, nothing stored).
+    let mut outcome = json!({"control": "physical", "result": "finding", "findings": ["undervaluation"],
+                         "additional_duty": 100.0, "seizure": true, "released_at": "2026-03-01T10:00:00+08:00"});
+    let (status, o) = f.call("POST", "/api/v1/controls/BIG/outcome", &f.officer, Some(outcome.clone())).await;
+    assert_eq!((status, o["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("released_at")), "{o}");
+    outcome.as_object_mut().unwrap().remove("released_at");
     let (status, o) = f.call("POST", "/api/v1/controls/BIG/outcome", &f.officer, Some(outcome)).await;
     assert_eq!(status, StatusCode::OK, "{o}");
     let (_, k) = f.call("GET", "/api/v1/kpis", &f.analyst, None).await;

@@ -152,8 +152,23 @@ function outcomeForm(r, reload) {
         h('select', { name: 'result' }, ['no_finding', 'finding'].map((c) => h('option', { value: c }, t(`outcome.${c}`)))),
       ),
       h('label', {}, t('outcome.additional_duty'), h('input', { name: 'additional_duty', type: 'number', min: 0, step: '0.01', value: '0' })),
-      h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'seizure' }), t('outcome.seizure')),
-      h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'release', checked: true }), t('outcome.release_now')),
+      h(
+        'label',
+        { style: 'flex-direction:row;align-items:center' },
+        h('input', {
+          type: 'checkbox',
+          name: 'seizure',
+          // Seized goods are not released by the same act.
+          onchange: (ev) => {
+            const release = form.querySelector('input[name=release]');
+            release.disabled = ev.target.checked;
+            if (ev.target.checked) release.checked = false;
+          },
+        }),
+        t('outcome.seizure'),
+      ),
+      // Not ticked by default: releasing is a decision of its own.
+      h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'release' }), t('outcome.release_now')),
     ),
     findingsFieldset(),
     h('label', {}, t('outcome.note'), h('input', { name: 'note', size: 60 })),
