@@ -424,8 +424,11 @@ pub trait Store: Send + Accounts + Search {
     /// Stored decisions (or `None` for historical ones) of the ids already known.
     fn known(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, Option<Decision>>>;
     /// Stores declarations with their decisions, rule hits and control
-    /// tasks in one transaction. Ids must be new (check with `known`).
-    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()>;
+    /// tasks, and the cases their fired rules refer (each with its action-log
+    /// entry, as `insert_case` stores one), in one transaction: a crash
+    /// leaves all of it or none. Ids must be new (check with `known`).
+    /// Returns the ids given to the cases, in order.
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>], referrals: &[(Case, Action)]) -> Result<Vec<i64>>;
     /// Stores past declarations without decisions; returns how many were new.
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>>;
     fn declaration(&self, id: &str) -> Result<Option<StoredDeclaration>>;

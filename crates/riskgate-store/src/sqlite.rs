@@ -311,6 +311,29 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A new case with its `case_open` entry, inside `tx`; returns its id.
+    fn insert_case_tx(tx: &rusqlite::Transaction<'_>, c: &Case, action: &Action) -> Result<i64> {
+        let id: i64 = tx.query_row(
+            rows::INSERT_CASE,
+            params![
+                i64::from(c.version),
+                c.kind.as_str(),
+                c.department,
+                c.office,
+                c.status.as_str(),
+                c.declaration_id,
+                c.enterprise,
+                c.due_at.timestamp(),
+                c.updated_at.timestamp(),
+                ""
+            ],
+            |r| r.get(0),
+        )?;
+        tx.execute(rows::CASE_BODY, params![id, json(&Case { id, ..c.clone() })])?;
+        Self::append_action_tx(tx, &rows::case_action(action, id))?;
+        Ok(id)
+    }
+
     /// Runs `f` and appends `action` to the log in one transaction: both
     /// or neither.
     fn with_action(&mut self, action: &Action, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
@@ -420,7 +443,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>], referrals: &[(Case, Action)]) -> Result<Vec<i64>> {
         let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut ins_decl = tx.prepare_cached(INSERT_DECLARATION)?;
@@ -476,8 +499,9 @@ impl Store for SqliteStore {
                 seq += 1;
             }
         }
+        let ids = referrals.iter().map(|(c, a)| Self::insert_case_tx(&tx, c, a)).collect::<Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(())
+        Ok(ids)
     }
 
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>> {
@@ -1032,24 +1056,7 @@ impl Store for SqliteStore {
 
     fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {
         let tx = self.conn.transaction()?;
-        let id: i64 = tx.query_row(
-            rows::INSERT_CASE,
-            params![
-                i64::from(c.version),
-                c.kind.as_str(),
-                c.department,
-                c.office,
-                c.status.as_str(),
-                c.declaration_id,
-                c.enterprise,
-                c.due_at.timestamp(),
-                c.updated_at.timestamp(),
-                ""
-            ],
-            |r| r.get(0),
-        )?;
-        tx.execute(rows::CASE_BODY, params![id, json(&Case { id, ..c.clone() })])?;
-        Self::append_action_tx(&tx, &rows::case_action(action, id))?;
+        let id = Self::insert_case_tx(&tx, c, action)?;
         tx.commit()?;
         Ok(id)
     }

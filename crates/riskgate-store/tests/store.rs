@@ -307,6 +307,17 @@ fn screened(d: &Declaration, lane: Channel) -> Screened {
 
 /// Stores declarations as screened into `lane`, in one batch.
 fn commit_in_lane(store: &mut dyn Store, decls: &[Declaration], lane: Channel) -> Vec<Screened> {
+    commit_referring(store, decls, lane, &[]).unwrap();
+    decls.iter().map(|d| screened(d, lane)).collect()
+}
+
+/// Stores declarations as screened into `lane` with `referrals`, in one batch.
+fn commit_referring(
+    store: &mut dyn Store,
+    decls: &[Declaration],
+    lane: Channel,
+    referrals: &[(riskgate_core::Case, Action)],
+) -> riskgate_store::Result<Vec<i64>> {
     let screened: Vec<Screened> = decls.iter().map(|d| screened(d, lane)).collect();
     let bodies: Vec<String> = decls.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
     let jsons: Vec<String> = screened.iter().map(|s| serde_json::to_string(&s.decision).unwrap()).collect();
@@ -316,8 +327,7 @@ fn commit_in_lane(store: &mut dyn Store, decls: &[Declaration], lane: Channel) -
         .zip(bodies.iter().zip(&jsons))
         .map(|((d, s), (b, j))| NewDecision { declaration: d, body: b, screened: s, decision_json: j, shadow: None })
         .collect();
-    store.commit_screened(&batch).unwrap();
-    screened
+    store.commit_screened(&batch, referrals)
 }
 
 /// History is stored once per id (also within one batch); declarations and
@@ -790,5 +800,51 @@ fn cases_are_versioned_filtered_and_logged() {
         };
         assert_eq!(store.enqueue_deliveries(&[ev("case:1:1", Some("anti_smuggling"))], 100).unwrap(), 0, "{b}");
         assert_eq!(store.enqueue_deliveries(&[ev("case:2:1", Some("tax"))], 100).unwrap(), 1, "{b}");
+    }
+}
+
+/// The cases a batch's rules refer are stored in the batch's transaction,
+/// each with its `case_open` entry: a crash leaves a decision with its
+/// referral or neither (a declaration once stored is not screened again, so
+/// a referral missed then was never opened: tests/crash/run.sh found
+/// decisions of referring rules without their case after kill -9).
+#[test]
+fn referrals_are_stored_with_their_decisions() {
+    use riskgate_core::CaseKind;
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        let open = |id: &str| {
+            let mut a = action(1);
+            a.action = "case_open".into();
+            a.target = "case:".into();
+            (case(CaseKind::Tariff, "tariff", Some(id)), a)
+        };
+        let ids = commit_referring(
+            store.as_mut(),
+            &[decl("R1", 1, "T1", 100.0), decl("R2", 2, "T2", 200.0)],
+            Channel::Green,
+            &[open("R1"), open("R2")],
+        )
+        .unwrap();
+        assert_eq!(ids.len(), 2, "{b}");
+        for (id, decl) in ids.iter().zip(["R1", "R2"]) {
+            assert_eq!(store.case(*id).unwrap().unwrap().declaration_id.as_deref(), Some(decl), "{b}");
+        }
+        let logged: Vec<String> = store.actions(10).unwrap().into_iter().map(|l| l.action.target).collect();
+        assert_eq!(logged, [format!("case:{}", ids[1]), format!("case:{}", ids[0])], "{b}");
+        // A batch that fails (R1 is stored already) stores neither its
+        // declarations nor its referrals nor their entries.
+        let err = commit_referring(
+            store.as_mut(),
+            &[decl("R3", 3, "T3", 300.0), decl("R1", 4, "T1", 100.0)],
+            Channel::Green,
+            &[open("R3")],
+        );
+        assert!(err.is_err(), "{b}");
+        assert!(store.declaration("R3").unwrap().is_none(), "{b}");
+        let q = riskgate_core::CaseQuery { declaration_id: Some("R3".into()), ..Default::default() };
+        assert!(store.cases(&q).unwrap().is_empty(), "{b}: no referral without its decision");
+        assert_eq!(store.actions(10).unwrap().len(), 2, "{b}");
+        assert_eq!(store.verify_actions().unwrap(), None, "{b}: the chain is intact");
     }
 }
