@@ -478,10 +478,15 @@ pub trait Store: Send + Accounts + Search {
     // Engine state, as bytes the caller encodes: the store does not know the engine.
     /// The saved engine state with the last event sequence it covers.
     fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>>;
-    /// Saves the engine state `body` as covering every event stored so far.
-    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()>;
-    /// Events after `seq`, in order, handed to `f` one by one.
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()>;
+    /// Saves the engine state `body` as covering the events up to
+    /// `as_of_seq`, or, with `None`, every event stored so far (right only
+    /// for a state that folded every stored event: events another process
+    /// stored meanwhile would never be replayed into it).
+    fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()>;
+    /// Events after `seq`, in order, handed to `f` one by one; returns the
+    /// sequence number of the last one (`seq` if none). Events stored while
+    /// it runs are not handed over.
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64>;
 
     // Learned models and risk levels.
     fn insert_model(&mut self, model: &ModelRecord, action: &Action) -> Result<()>;

@@ -1052,21 +1052,24 @@ impl Store for PgStore {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
+    fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()> {
         self.conn.get_mut().execute(
             "INSERT INTO checkpoint (id, as_of_seq, body)
-             SELECT 1, value, $1 FROM counters WHERE name = 'events'
+             SELECT 1, COALESCE($2, value), $1 FROM counters WHERE name = 'events'
              ON CONFLICT (id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
-            &[&body],
+            &[&body, &as_of_seq],
         )?;
         Ok(())
     }
 
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
+        let mut last = after_seq;
         self.stream(&dollars(rows::REPLAY), &[&after_seq], &mut |r| {
+            last = r.int(0)?;
             f(rows::replay_event(r)?);
             Ok(())
-        })
+        })?;
+        Ok(last)
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {

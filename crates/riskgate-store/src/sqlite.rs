@@ -852,22 +852,28 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
-    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
+    fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()> {
+        let seq = match as_of_seq {
+            Some(s) => s,
+            None => self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1,
+        };
         self.conn.execute(
             "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
-            params![self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1, body],
+            params![seq, body],
         )?;
         Ok(())
     }
 
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
         let mut st = self.conn.prepare(rows::REPLAY)?;
         let mut rows = st.query([after_seq])?;
+        let mut last = after_seq;
         while let Some(r) = rows.next()? {
+            last = r.int(0)?;
             f(rows::replay_event(r)?);
         }
-        Ok(())
+        Ok(last)
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {

@@ -387,7 +387,7 @@ fn events_share_one_sequence_and_replay_in_order() {
             ],
             "{b}"
         );
-        store.save_checkpoint(b"{\"engine\":\"state\"}").unwrap();
+        store.save_checkpoint(b"{\"engine\":\"state\"}", None).unwrap();
         let (as_of, body) = store.load_checkpoint().unwrap().unwrap();
         assert_eq!(as_of, 5, "{b}: the checkpoint covers the five events");
         assert_eq!(body, b"{\"engine\":\"state\"}", "{b}: the checkpoint's bytes come back as saved");
@@ -800,6 +800,50 @@ fn cases_are_versioned_filtered_and_logged() {
         };
         assert_eq!(store.enqueue_deliveries(&[ev("case:1:1", Some("anti_smuggling"))], 100).unwrap(), 0, "{b}");
         assert_eq!(store.enqueue_deliveries(&[ev("case:2:1", Some("tax"))], 100).unwrap(), 1, "{b}");
+    }
+}
+
+/// A checkpoint covers what its state folded: `replay` answers the last
+/// sequence it handed over, not one stored while it ran (another process
+/// screening meanwhile), and a checkpoint saved at that sequence leaves the
+/// later events to the next replay. Saving "everything stored so far"
+/// instead lost them for good after a crash (tests/crash/run.sh: a CLI
+/// command opened the store while `serve` screened).
+#[test]
+fn replay_answers_the_last_event_it_handed_over() {
+    for (mut store, backend) in stores() {
+        let b = store.backend();
+        commit_in_lane(store.as_mut(), &[decl("S1", 1, "T1", 100.0), decl("S2", 2, "T2", 200.0)], Channel::Green);
+        let mut other = backend.open();
+        let mut seen = Vec::new();
+        let last = store
+            .replay(0, &mut |e| {
+                if let Event::Screened { declaration, .. } = e {
+                    if seen.is_empty() {
+                        // Another writer stores an event while the replay runs.
+                        commit_in_lane(other.as_mut(), &[decl("S3", 3, "T3", 300.0)], Channel::Green);
+                    }
+                    seen.push(declaration.id);
+                }
+            })
+            .unwrap();
+        assert_eq!(seen, ["S1", "S2"], "{b}: the replay sees the store as it began");
+        assert_eq!(last, 2, "{b}: the last event handed over");
+        assert_eq!(store.replay(5, &mut |_| {}).unwrap(), 5, "{b}: nothing after 5");
+        store.save_checkpoint(b"{}", Some(last)).unwrap();
+        assert_eq!(store.load_checkpoint().unwrap().unwrap().0, 2, "{b}");
+        let mut later = Vec::new();
+        let end = backend
+            .open()
+            .replay(2, &mut |e| {
+                if let Event::Screened { declaration, .. } = e {
+                    later.push(declaration.id);
+                }
+            })
+            .unwrap();
+        assert_eq!((later, end), (vec!["S3".to_string()], 3), "{b}: the next replay folds S3");
+        store.save_checkpoint(b"{}", None).unwrap();
+        assert_eq!(store.load_checkpoint().unwrap().unwrap().0, 3, "{b}: None covers everything stored");
     }
 }
 
