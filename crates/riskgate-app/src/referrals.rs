@@ -92,13 +92,19 @@ pub fn case_event(prefix: &str, c: &Case, change: &str) -> OutEvent {
     }
 }
 
-/// Stores a new case in `actor`'s name with its `case_open` entry (at the
-/// case's opening, in its office); sets its id.
-fn insert_new(store: &mut dyn Store, actor: &str, c: &mut Case, reason: Option<String>) -> Result<()> {
+/// The `case_open` entry of a new case in `actor`'s name (at the case's
+/// opening, in its office).
+fn open_action(actor: &str, c: &Case, reason: Option<String>) -> Result<riskgate_store::Action> {
     let mut action = crate::app::new_action(actor, Some(c.office.clone()), "case_open", "case:");
     action.at = c.opened_at;
-    action.after = Some(serde_json::to_value(&*c)?);
+    action.after = Some(serde_json::to_value(c)?);
     action.reason = reason;
+    Ok(action)
+}
+
+/// Stores a new case in `actor`'s name with its `case_open` entry; sets its id.
+fn insert_new(store: &mut dyn Store, actor: &str, c: &mut Case, reason: Option<String>) -> Result<()> {
+    let action = open_action(actor, c, reason)?;
     c.id = store.insert_case(c, &action)?;
     Ok(())
 }
@@ -149,14 +155,14 @@ pub(crate) fn refer_outcome(app: &mut App, o: &Outcome, office: &str) -> Result<
     Ok(Some(store_new(app, c, Some(format!("{} control of {}", o.control.as_str(), o.declaration_id)))?))
 }
 
-/// Opens the referrals the fired rules of newly screened declarations ask
-/// for (`refer = "KIND"` in a rule): one case per declaration and kind, in
-/// the name of `system`, each with its action-log entry. Called by the
-/// screening step right after the batch is stored, on the same store.
+/// The referrals the fired rules of newly screened declarations ask for
+/// (`refer = "KIND"` in a rule): one case per declaration and kind, in the
+/// name of `system`, each with its action-log entry. The screening step
+/// stores them with the batch, in its transaction (`Store::commit_screened`).
 pub fn rule_referrals(
-    store: &mut dyn Store,
+    store: &dyn Store,
     screened: &[(&riskgate_core::Declaration, &riskgate_core::Screened)],
-) -> Result<Vec<Case>> {
+) -> Result<Vec<(Case, riskgate_store::Action)>> {
     let mut out = Vec::new();
     for (d, s) in screened {
         let mut kinds: Vec<&str> = Vec::new();
@@ -172,8 +178,8 @@ pub fn rule_referrals(
             c.declaration_id = Some(d.id.clone());
             c.enterprise = Some(d.trader.id.clone());
             c.title = format!("规则 {rule} 移交 / referred by rule {rule}");
-            insert_new(store, "system", &mut c, Some(format!("rule {rule} fired on {}", d.id)))?;
-            out.push(c);
+            let action = open_action("system", &c, Some(format!("rule {rule} fired on {}", d.id)))?;
+            out.push((c, action));
         }
     }
     Ok(out)

@@ -138,8 +138,8 @@ pub fn screen_batch(
     Ok(Batch { parsed, screened, slots, referred: Vec::new() })
 }
 
-/// Stores the newly screened declarations of a batch in one transaction,
-/// then opens the referrals their fired rules ask for (kept in
+/// Stores the newly screened declarations of a batch and the referrals
+/// their fired rules ask for in one transaction (the cases are kept in
 /// `b.referred`; `batch_events` announces them).
 pub fn commit_batch(store: &mut dyn riskgate_store::Store, b: &mut Batch) -> anyhow::Result<()> {
     if b.screened.is_empty() {
@@ -159,17 +159,17 @@ pub fn commit_batch(store: &mut dyn riskgate_store::Store, b: &mut Batch) -> any
             }
         })
         .collect();
-    store.commit_screened(&records)?;
     let referring: Vec<(&Declaration, &Screened)> = b
         .screened
         .iter()
         .filter(|(_, s, _, _)| !s.refer.is_empty())
         .map(|(i, s, _, _)| (b.parsed[*i].result.as_ref().expect("screened only valid ones"), s))
         .collect();
-    if !referring.is_empty() {
-        let cases = crate::referrals::rule_referrals(store, &referring)?;
-        b.referred = cases;
-    }
+    let referrals = crate::referrals::rule_referrals(store, &referring)?;
+    // One transaction: a crash cannot store a decision without its referral
+    // (a declaration stored is never screened again, so none would follow).
+    let ids = store.commit_screened(&records, &referrals)?;
+    b.referred = referrals.into_iter().zip(ids).map(|((c, _), id)| riskgate_core::Case { id, ..c }).collect();
     Ok(())
 }
 

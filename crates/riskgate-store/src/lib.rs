@@ -424,8 +424,11 @@ pub trait Store: Send + Accounts + Search {
     /// Stored decisions (or `None` for historical ones) of the ids already known.
     fn known(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, Option<Decision>>>;
     /// Stores declarations with their decisions, rule hits and control
-    /// tasks in one transaction. Ids must be new (check with `known`).
-    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()>;
+    /// tasks, and the cases their fired rules refer (each with its action-log
+    /// entry, as `insert_case` stores one), in one transaction: a crash
+    /// leaves all of it or none. Ids must be new (check with `known`).
+    /// Returns the ids given to the cases, in order.
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>], referrals: &[(Case, Action)]) -> Result<Vec<i64>>;
     /// Stores past declarations without decisions; returns how many were new.
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>>;
     fn declaration(&self, id: &str) -> Result<Option<StoredDeclaration>>;
@@ -479,10 +482,15 @@ pub trait Store: Send + Accounts + Search {
     // Engine state, as bytes the caller encodes: the store does not know the engine.
     /// The saved engine state with the last event sequence it covers.
     fn load_checkpoint(&self) -> Result<Option<(i64, Vec<u8>)>>;
-    /// Saves the engine state `body` as covering every event stored so far.
-    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()>;
-    /// Events after `seq`, in order, handed to `f` one by one.
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()>;
+    /// Saves the engine state `body` as covering the events up to
+    /// `as_of_seq`, or, with `None`, every event stored so far (right only
+    /// for a state that folded every stored event: events another process
+    /// stored meanwhile would never be replayed into it).
+    fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()>;
+    /// Events after `seq`, in order, handed to `f` one by one; returns the
+    /// sequence number of the last one (`seq` if none). Events stored while
+    /// it runs are not handed over.
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64>;
 
     // Learned models and risk levels.
     fn insert_model(&mut self, model: &ModelRecord, action: &Action) -> Result<()>;

@@ -374,6 +374,30 @@ impl PgStore {
         Ok(())
     }
 
+    /// A new case with its `case_open` entry, inside `tx` (the action log's
+    /// month partition made beforehand); returns its id.
+    fn insert_case_tx(tx: &mut Transaction<'_>, c: &Case, action: &Action) -> Result<i64> {
+        let row = tx.query_one(
+            &dollars(rows::INSERT_CASE),
+            &[
+                &i64::from(c.version),
+                &c.kind.as_str(),
+                &c.department,
+                &c.office,
+                &c.status.as_str(),
+                &c.declaration_id,
+                &c.enterprise,
+                &c.due_at.timestamp(),
+                &c.updated_at.timestamp(),
+                &"",
+            ],
+        )?;
+        let id: i64 = row.try_get(0)?;
+        tx.execute(&dollars(rows::CASE_BODY), &[&id, &json(&Case { id, ..c.clone() })])?;
+        Self::append_action_tx(tx, &rows::case_action(action, id))?;
+        Ok(id)
+    }
+
     /// Runs `f` in one transaction that ends with `action` appended to the log.
     fn with_action(&mut self, action: &Action, f: impl FnOnce(&mut Transaction<'_>) -> Result<()>) -> Result<()> {
         self.ensure_month("action_log", action.at.timestamp())?;
@@ -566,12 +590,15 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>], referrals: &[(Case, Action)]) -> Result<Vec<i64>> {
+        if batch.is_empty() && referrals.is_empty() {
+            return Ok(Vec::new());
         }
         for rec in batch {
             self.ensure_month("decisions", rec.screened.decision.decided_at.timestamp())?;
+        }
+        for (_, a) in referrals {
+            self.ensure_month("action_log", a.at.timestamp())?;
         }
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
@@ -658,8 +685,9 @@ impl Store for PgStore {
             )?;
         }
         set_events(&mut tx, seq - 1)?;
+        let ids = referrals.iter().map(|(c, a)| Self::insert_case_tx(&mut tx, c, a)).collect::<Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(())
+        Ok(ids)
     }
 
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>> {
@@ -1031,21 +1059,24 @@ impl Store for PgStore {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
+    fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()> {
         self.conn.get_mut().execute(
             "INSERT INTO checkpoint (id, as_of_seq, body)
-             SELECT 1, value, $1 FROM counters WHERE name = 'events'
+             SELECT 1, COALESCE($2, value), $1 FROM counters WHERE name = 'events'
              ON CONFLICT (id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
-            &[&body],
+            &[&body, &as_of_seq],
         )?;
         Ok(())
     }
 
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
+        let mut last = after_seq;
         self.stream(&dollars(rows::REPLAY), &[&after_seq], &mut |r| {
+            last = r.int(0)?;
             f(rows::replay_event(r)?);
             Ok(())
-        })
+        })?;
+        Ok(last)
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
@@ -1312,24 +1343,7 @@ impl Store for PgStore {
     fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {
         self.ensure_month("action_log", action.at.timestamp())?;
         let mut tx = self.conn.get_mut().transaction()?;
-        let row = tx.query_one(
-            &dollars(rows::INSERT_CASE),
-            &[
-                &i64::from(c.version),
-                &c.kind.as_str(),
-                &c.department,
-                &c.office,
-                &c.status.as_str(),
-                &c.declaration_id,
-                &c.enterprise,
-                &c.due_at.timestamp(),
-                &c.updated_at.timestamp(),
-                &"",
-            ],
-        )?;
-        let id: i64 = row.try_get(0)?;
-        tx.execute(&dollars(rows::CASE_BODY), &[&id, &json(&Case { id, ..c.clone() })])?;
-        Self::append_action_tx(&mut tx, &rows::case_action(action, id))?;
+        let id = Self::insert_case_tx(&mut tx, c, action)?;
         tx.commit()?;
         Ok(id)
     }

@@ -311,6 +311,29 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A new case with its `case_open` entry, inside `tx`; returns its id.
+    fn insert_case_tx(tx: &rusqlite::Transaction<'_>, c: &Case, action: &Action) -> Result<i64> {
+        let id: i64 = tx.query_row(
+            rows::INSERT_CASE,
+            params![
+                i64::from(c.version),
+                c.kind.as_str(),
+                c.department,
+                c.office,
+                c.status.as_str(),
+                c.declaration_id,
+                c.enterprise,
+                c.due_at.timestamp(),
+                c.updated_at.timestamp(),
+                ""
+            ],
+            |r| r.get(0),
+        )?;
+        tx.execute(rows::CASE_BODY, params![id, json(&Case { id, ..c.clone() })])?;
+        Self::append_action_tx(tx, &rows::case_action(action, id))?;
+        Ok(id)
+    }
+
     /// Runs `f` and appends `action` to the log in one transaction: both
     /// or neither.
     fn with_action(&mut self, action: &Action, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
@@ -420,7 +443,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn commit_screened(&mut self, batch: &[NewDecision<'_>]) -> Result<()> {
+    fn commit_screened(&mut self, batch: &[NewDecision<'_>], referrals: &[(Case, Action)]) -> Result<Vec<i64>> {
         let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut ins_decl = tx.prepare_cached(INSERT_DECLARATION)?;
@@ -476,8 +499,9 @@ impl Store for SqliteStore {
                 seq += 1;
             }
         }
+        let ids = referrals.iter().map(|(c, a)| Self::insert_case_tx(&tx, c, a)).collect::<Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(())
+        Ok(ids)
     }
 
     fn commit_historical(&mut self, batch: &[Declaration]) -> Result<Vec<bool>> {
@@ -834,22 +858,28 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
-    fn save_checkpoint(&mut self, body: &[u8]) -> Result<()> {
+    fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()> {
+        let seq = match as_of_seq {
+            Some(s) => s,
+            None => self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1,
+        };
         self.conn.execute(
             "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
-            params![self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1, body],
+            params![seq, body],
         )?;
         Ok(())
     }
 
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<()> {
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
         let mut st = self.conn.prepare(rows::REPLAY)?;
         let mut rows = st.query([after_seq])?;
+        let mut last = after_seq;
         while let Some(r) = rows.next()? {
+            last = r.int(0)?;
             f(rows::replay_event(r)?);
         }
-        Ok(())
+        Ok(last)
     }
 
     fn insert_model(&mut self, m: &ModelRecord, action: &Action) -> Result<()> {
@@ -1038,24 +1068,7 @@ impl Store for SqliteStore {
 
     fn insert_case(&mut self, c: &Case, action: &Action) -> Result<i64> {
         let tx = self.conn.transaction()?;
-        let id: i64 = tx.query_row(
-            rows::INSERT_CASE,
-            params![
-                i64::from(c.version),
-                c.kind.as_str(),
-                c.department,
-                c.office,
-                c.status.as_str(),
-                c.declaration_id,
-                c.enterprise,
-                c.due_at.timestamp(),
-                c.updated_at.timestamp(),
-                ""
-            ],
-            |r| r.get(0),
-        )?;
-        tx.execute(rows::CASE_BODY, params![id, json(&Case { id, ..c.clone() })])?;
-        Self::append_action_tx(&tx, &rows::case_action(action, id))?;
+        let id = Self::insert_case_tx(&tx, c, action)?;
         tx.commit()?;
         Ok(id)
     }
