@@ -335,9 +335,14 @@ impl SqliteStore {
     }
 
     /// Runs `f` and appends `action` to the log in one transaction: both
-    /// or neither.
+    /// or neither. The transaction takes the write lock at its start
+    /// (`IMMEDIATE`, waiting up to the busy timeout): a deferred one read the
+    /// chain's head and then failed with "database is locked" when another
+    /// connection had written meanwhile (a `GET /api/v1/actions` answered 500
+    /// while `serve` screened and a CLI command saved its checkpoint, seen by
+    /// tests/crash/run.sh).
     fn with_action(&mut self, action: &Action, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         f(&tx)?;
         Self::append_action_tx(&tx, action)?;
         tx.commit()?;
@@ -1103,5 +1108,41 @@ impl Store for SqliteStore {
 
     fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>> {
         all(&self.conn, rows::CASES, rusqlite::params_from_iter(rows::case_filter(q)), rows::case)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No other connection writes between an action-log append's read of
+    /// the chain's head and its insert: the append holds the write lock from
+    /// its first statement on.
+    #[test]
+    fn an_action_log_append_holds_the_write_lock_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let other = Connection::open(dir.path().join("riskgate.db")).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let action = Action {
+            at: chrono::DateTime::parse_from_rfc3339("2026-03-01T09:00:00+08:00").unwrap(),
+            actor: "alice".into(),
+            office: None,
+            action: "actions_read".into(),
+            target: "action_log".into(),
+            before: None,
+            after: None,
+            reason: None,
+        };
+        store
+            .with_action(&action, |_| {
+                let e = other.execute("INSERT INTO settings (key, value) VALUES ('x', 'y')", []);
+                assert!(e.is_err(), "another connection wrote inside the append's transaction");
+                Ok(())
+            })
+            .unwrap();
+        other.execute("INSERT INTO settings (key, value) VALUES ('x', 'y')", []).unwrap();
+        assert_eq!(store.verify_actions().unwrap(), None);
+        assert_eq!(store.actions(5).unwrap().len(), 1);
     }
 }
