@@ -81,9 +81,8 @@ pub fn import_historical(app: &mut App, file: &Path) -> Result<Summary> {
     jsonl::for_chunks(file, 5_000, |chunk| {
         let mut good = Vec::with_capacity(chunk.len());
         for (line, text) in chunk {
-            let parsed = serde_json::from_str::<Value>(&text)
-                .map_err(|e| format!("not valid JSON: {e}"))
-                .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()))
+            let parsed = text
+                .and_then(|t| riskgate_app::screening::parse_declaration(&t))
                 .and_then(|d| imports::check_office(&offices, &d).map(|_| d));
             match parsed {
                 Ok(d) => good.push(d),

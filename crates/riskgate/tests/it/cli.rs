@@ -304,6 +304,42 @@ duty_rate = { column = "Tax %", scale = 0.01 }
     assert!(e.ok_as("admin", &["decision", "C3"]).contains("C3"));
 }
 
+/// A key given twice in one object of a record is refused by line, naming
+/// the key's path, whatever the import; the other lines go on.
+#[test]
+fn a_repeated_json_key_is_refused_by_line_and_key() {
+    let e = Env::new();
+    let offices =
+        OFFICES.to_string() + r#"{"code":"2202","name":"x","parent":"2200","parent":"0000","level":"office"}"# + "\n";
+    let file = e.write("offices.jsonl", &offices);
+    let out = e.run_as("admin", &["import", "offices", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&file, "FILE");
+    let twice = decl("R1", 1, "T1", "8517130000", 1000.0, "I1").replacen(r#""id":"R1""#, r#""id":"R1","id":"R2""#, 1);
+    let nested = decl("R3", 1, "T1", "8517130000", 1000.0, "I3").replacen(
+        r#""origin":"VN""#,
+        r#""origin":"VN","origin":"CN""#,
+        1,
+    );
+    let good = decl("R4", 1, "T1", "8517130000", 1000.0, "I4");
+    let live = e.write("live.jsonl", &format!("{twice}\n{nested}\n{good}\n"));
+    let out = e.run_as("admin", &["import", "declarations", &live]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = err + &String::from_utf8_lossy(&out.stderr).replace(&live, "FILE");
+    expect_test::expect![[r#"
+        FILE line 4: parent: expected each key at most once per object, got it repeated at line 1 column 50
+        offices: 3 accepted, 1 rejected, 0 duplicates
+        FILE line 1: id: expected each key at most once per object, got it repeated at line 1 column 15
+        FILE line 2: items[0].origin: expected each key at most once per object, got it repeated at line 1 column 287
+        declarations: 1 accepted, 2 rejected, 0 duplicates
+    "#]]
+    .assert_eq(&err);
+    assert!(e.ok_as("admin", &["decision", "R4"]).contains("R4"));
+    for id in ["R1", "R2", "R3"] {
+        assert!(!e.run_as("admin", &["decision", id]).status.success(), "{id} stored");
+    }
+}
+
 /// Payments are reloaded from their table on every start; a restart must
 /// not count them twice (a declaration paid exactly as declared shows no
 /// forex mismatch, however many commands ran before).
