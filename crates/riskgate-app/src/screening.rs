@@ -11,7 +11,6 @@ use chrono::{DateTime, FixedOffset};
 use riskgate_core::{Decision, Declaration};
 use riskgate_engine::Screened;
 use riskgate_store::NewDecision;
-use serde_json::Value;
 
 use crate::app::App;
 use crate::events::{self, OutEvent};
@@ -39,12 +38,31 @@ pub struct ParsedLine {
 
 pub type Parsed = Vec<ParsedLine>;
 
-/// Parses and validates one JSON text.
+/// Parses and validates one JSON text (stored as received if good).
 pub fn parse_line(line: usize, text: String) -> ParsedLine {
-    let result = serde_json::from_str::<Value>(&text)
-        .map_err(|e| format!("not valid JSON: {e}"))
-        .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()));
-    ParsedLine { line, result, raw: Some(text) }
+    ParsedLine { line, result: parse_declaration(&text), raw: Some(text) }
+}
+
+/// Parses and validates one declaration's JSON text: the one way a
+/// declaration's text enters (files, the bus, history imports). A key
+/// repeated in any object is refused, naming it, as the declaration would
+/// otherwise be validated on the last value and stored with both.
+pub fn parse_declaration(text: &str) -> Result<Declaration, String> {
+    let v = riskgate_core::json::parse(text).map_err(|e| e.to_string())?;
+    Declaration::from_json(&v).map_err(|e| e.to_string())
+}
+
+/// One input record as bytes: [`parse_line`] if it is UTF-8 text, else
+/// refused naming the first bad byte (`not UTF-8 text: …`).
+pub fn parse_bytes(line: usize, bytes: Vec<u8>) -> ParsedLine {
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_line(line, text),
+        Err(e) => ParsedLine {
+            line,
+            result: Err(riskgate_core::json::not_utf8(e.as_bytes(), &e.utf8_error(), None)),
+            raw: None,
+        },
+    }
 }
 
 /// What each input record resolves to, in input order.
@@ -215,4 +233,44 @@ pub fn hs_chapters(d: &Declaration) -> Vec<String> {
     c.sort();
     c.dedup();
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = r#"{"id":"A1","declared_at":"2026-03-01T09:00:00+08:00","direction":"import","office":"2201","transport_mode":"sea","trade_mode":"0110","trader":{"id":"T1"},"declarant":{"id":"D1"},"currency":"USD","items":[{"line":1,"hs_code":"8517130000","origin":"VN","quantity":100,"net_weight_kg":50.0,"value":1000.0,"duty_rate":0.1}]}"#;
+
+    /// One way in for every transport's text: a key given twice is refused
+    /// naming its path, however deep, instead of validating the last value
+    /// and storing both.
+    #[test]
+    fn a_declaration_with_a_repeated_key_is_refused_naming_it() {
+        assert_eq!(parse_line(1, D.to_string()).result.unwrap().id, "A1");
+        let refused = |text: String| parse_line(7, text).result.unwrap_err();
+        expect_test::expect![[r#"
+            [
+                "id: expected each key at most once per object, got it repeated at line 1 column 15",
+                "items[0].value: expected each key at most once per object, got it repeated at line 1 column 309",
+                "trader.id: expected each key at most once per object, got it repeated at line 1 column 162",
+            ]
+        "#]]
+        .assert_debug_eq(&[
+            refused(D.replacen(r#""id":"A1""#, r#""id":"A1","id":"B2""#, 1)),
+            refused(D.replacen(r#""value":1000.0"#, r#""value":1000.0,"value":1.0"#, 1)),
+            refused(D.replacen(r#"{"id":"T1"}"#, r#"{"id":"T1","\u0069d":"T2"}"#, 1)),
+        ]);
+    }
+
+    /// A record that is not UTF-8 (a bus message) is refused naming the
+    /// first bad byte, not read with replacement characters and stored so.
+    #[test]
+    fn a_record_that_is_not_utf8_is_refused_naming_the_byte() {
+        let mut bytes = D.as_bytes().to_vec();
+        bytes[7] = 0xff;
+        let p = parse_bytes(3, bytes);
+        assert_eq!((p.line, p.raw.is_none()), (3, true));
+        assert_eq!(p.result.unwrap_err(), "not UTF-8 text: byte 0xFF at offset 7");
+        assert!(parse_bytes(3, D.as_bytes().to_vec()).result.is_ok());
+    }
 }

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
-use riskgate_core::Declaration;
 use riskgate_engine::Checkpoint;
 use riskgate_store::{Event, Store};
-use serde_json::Value;
 
 use riskgate_app::app::{App, apply_event, configured_engine, load_external};
 use riskgate_app::events::{self, OutEvent};
@@ -136,19 +134,40 @@ pub fn submit(
         let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
         let mut summary = SubmitSummary::default();
         let mut pending = std::collections::VecDeque::new();
-        for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let text = line.with_context(|| format!("{} line {}", file.display(), i + 1))?;
-            if text.trim().is_empty() {
-                continue;
+        let mut r = std::io::BufReader::new(f);
+        let (mut line, mut offset) = (0usize, 0u64);
+        loop {
+            // Line by line as bytes: a line that is not UTF-8 is rejected
+            // like any bad line, not the end of the file half-way.
+            let mut buf = Vec::new();
+            let read =
+                r.read_until(b'\n', &mut buf).with_context(|| format!("{} line {}", file.display(), line + 1))?;
+            if read == 0 {
+                break;
             }
-            let checked = serde_json::from_str::<Value>(&text)
-                .map_err(|e| format!("not valid JSON: {e}"))
-                .and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()))
-                .and_then(|d| check_office(offices, &d).map(|_| d));
-            let d = match checked {
-                Ok(d) => d,
+            line += 1;
+            let start = offset;
+            offset += read as u64;
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            let text = match String::from_utf8(buf) {
+                Ok(t) if t.trim().is_empty() => continue,
+                Ok(t) => Ok(t),
+                Err(e) => Err(riskgate_core::json::not_utf8(e.as_bytes(), &e.utf8_error(), Some(start))),
+            };
+            let checked = text.and_then(|text| {
+                let d = screening::parse_declaration(&text)?;
+                check_office(offices, &d)?;
+                Ok((d, text))
+            });
+            let (d, text) = match checked {
+                Ok(x) => x,
                 Err(e) => {
-                    report(file, i + 1, &e);
+                    report(file, line, &e);
                     summary.rejected += 1;
                     continue;
                 }
@@ -555,7 +574,7 @@ async fn partition_loop(
             .iter()
             .map(|m| {
                 let seq = m.info().map(|i| i.stream_sequence as usize).unwrap_or(0);
-                screening::parse_line(seq, String::from_utf8_lossy(&m.payload).into_owned())
+                screening::parse_bytes(seq, m.payload.to_vec())
             })
             .collect();
         let job = {

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::currency::{cny_rate, known_currencies};
 use crate::error::ValidationError;
-use crate::fields::{MAX_AMOUNT, MAX_QUANTITY, MAX_WEIGHT_KG, Obj, is_code, is_country, is_digits};
+use crate::fields::{
+    MAX_AMOUNT, MAX_QUANTITY, MAX_WEIGHT_KG, MIN_QUANTITY, MIN_WEIGHT_KG, Obj, is_code, is_country, is_digits,
+};
 
 crate::word_enum! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -229,10 +231,12 @@ fn item(v: &Value, i: usize) -> Result<Item, ValidationError> {
     let hs_code = o.req_str_with("hs_code", "6 to 10 digits", |s| is_digits(s, 6, 10))?;
     let description = o.opt_str("description")?.map(str::to_string);
     let origin = o.req_str_with("origin", "a 2-letter country code", is_country)?;
-    let quantity = o.req_num("quantity", "a positive number up to 1e12", |x| x > 0.0 && x <= MAX_QUANTITY)?;
+    let quantity =
+        o.req_num("quantity", "a positive number from 1e-6 to 1e12", |x| (MIN_QUANTITY..=MAX_QUANTITY).contains(&x))?;
     let unit = o.opt_str("unit")?.map(str::to_string);
-    let net_weight_kg =
-        o.req_num("net_weight_kg", "a number of kilograms from 0 to 1e10", |x| (0.0..=MAX_WEIGHT_KG).contains(&x))?;
+    let net_weight_kg = o.req_num("net_weight_kg", "a number of kilograms, 0 or from 1e-6 to 1e10", |x| {
+        x == 0.0 || (MIN_WEIGHT_KG..=MAX_WEIGHT_KG).contains(&x)
+    })?;
     let value = o.req_num("value", "a declared value from 0 to 1e15", |x| (0.0..=MAX_AMOUNT).contains(&x))?;
     let duty_rate =
         o.req_num("duty_rate", "a duty rate as a fraction between 0 and 10 (1000%)", |x| (0.0..=10.0).contains(&x))?;

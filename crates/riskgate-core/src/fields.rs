@@ -5,6 +5,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{Map, Value};
 
+use crate::error::ValidationError;
+
 /// Bounds on amounts at the edge (CNY or the declared currency): a
 /// quadrillion is far above any real declaration, payment or duty even in
 /// currencies of small units (IDR, VND), and keeps every running total the
@@ -13,10 +15,27 @@ use serde_json::{Map, Value};
 pub const MAX_AMOUNT: f64 = 1e15;
 /// Bound on an item's quantity (statutory units).
 pub const MAX_QUANTITY: f64 = 1e12;
+/// Least quantity, and least non-zero net weight in kilograms (a
+/// milligram): the engine divides by both (unit value, kg per unit, value
+/// per kg), and a tiny positive number like 5e-324 made those infinite.
+pub const MIN_QUANTITY: f64 = 1e-6;
+pub const MIN_WEIGHT_KG: f64 = 1e-6;
 /// Bound on an item's net weight in kilograms (ten million tonnes).
 pub const MAX_WEIGHT_KG: f64 = 1e10;
 
-use crate::error::ValidationError;
+/// How deep a value kept in `attributes` may nest (arrays and objects in
+/// one another; a scalar is 0 deep).
+pub const MAX_ATTRIBUTE_DEPTH: usize = 32;
+
+/// Whether `v` nests deeper than `limit` (recursing at most `limit` levels).
+fn depth_over(v: &Value, limit: usize) -> bool {
+    match v {
+        Value::Array(_) | Value::Object(_) if limit == 0 => true,
+        Value::Array(a) => a.iter().any(|x| depth_over(x, limit - 1)),
+        Value::Object(m) => m.values().any(|x| depth_over(x, limit - 1)),
+        _ => false,
+    }
+}
 
 /// Reads one JSON object, remembering which keys were consumed so the rest
 /// can be kept in `attributes` instead of being silently dropped.
@@ -232,25 +251,50 @@ impl<'a> Obj<'a> {
     }
 
     /// Keys not consumed, merged with an explicit `attributes` object.
+    /// Each value kept nests at most [`MAX_ATTRIBUTE_DEPTH`] deep: the
+    /// record is stored with its attributes one or more levels further in
+    /// than they came, and must read back within serde_json's limit of 128.
     pub fn rest(&mut self) -> Result<Map<String, Value>, ValidationError> {
         let mut out = match self.get("attributes") {
             None => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
+            Some(Value::Object(m)) => {
+                for (k, v) in m {
+                    self.shallow(&self.path("attributes"), k, v)?;
+                }
+                m.clone()
+            }
             Some(v) => return Err(self.err("attributes", "an object", describe(v))),
         };
         for (k, v) in self.map {
             if !self.used.iter().any(|u| u == k) {
+                self.shallow(&self.path, k, v)?;
                 out.insert(k.clone(), v.clone());
             }
         }
         Ok(out)
     }
 
+    /// Refuses an attribute `key` (under `path`) nested deeper than [`MAX_ATTRIBUTE_DEPTH`].
+    fn shallow(&self, path: &str, key: &str, v: &Value) -> Result<(), ValidationError> {
+        if depth_over(v, MAX_ATTRIBUTE_DEPTH) {
+            let mut at = path.to_string();
+            crate::json::push_key(&mut at, key);
+            return Err(ValidationError::new(
+                &at,
+                &format!("a value nested at most {MAX_ATTRIBUTE_DEPTH} deep"),
+                "one nested deeper",
+            ));
+        }
+        Ok(())
+    }
+
     /// Rejects keys that were not consumed (for records without `attributes`).
     pub fn deny_rest(&self) -> Result<(), ValidationError> {
         for k in self.map.keys() {
             if !self.used.iter().any(|u| u == k) {
-                return Err(self.err(k, "no such field in this record kind", "an unknown field".into()));
+                let mut path = self.path.clone();
+                crate::json::push_key(&mut path, k);
+                return Err(ValidationError::new(&path, "no such field in this record kind", "an unknown field"));
             }
         }
         Ok(())

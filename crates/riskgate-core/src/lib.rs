@@ -10,6 +10,7 @@ pub mod decision;
 pub mod declaration;
 pub mod error;
 pub mod fields;
+pub mod json;
 pub mod records;
 pub mod rng;
 pub mod rule;

@@ -210,11 +210,11 @@ fn declaration_validation() {
             trader is a string => trader: expected a JSON object, got "91310000MA1FL0XX1X"
             items is an object => items: expected a non-empty array of item lines, got an object
             item is a string => items[0]: expected a JSON object, got "8517130000"
-            quantity is a string => items[0].quantity: expected a positive number up to 1e12, got "1200"
+            quantity is a string => items[0].quantity: expected a positive number from 1e-6 to 1e12, got "1200"
             value 1e308 (would make running totals infinite) => items[0].value: expected a declared value from 0 to 1e15, got 1e+308
             value at the bound 1e15 => ok
-            quantity above 1e12 => items[0].quantity: expected a positive number up to 1e12, got 1000000000000000.0
-            net_weight_kg above 1e10 => items[0].net_weight_kg: expected a number of kilograms from 0 to 1e10, got 20000000000.0
+            quantity above 1e12 => items[0].quantity: expected a positive number from 1e-6 to 1e12, got 1000000000000000.0
+            net_weight_kg above 1e10 => items[0].net_weight_kg: expected a number of kilograms, 0 or from 1e-6 to 1e10, got 20000000000.0
             description is a number => items[0].description: expected a string, got 7
             attributes is an array => attributes: expected an object, got an array
             documents is an object => documents: expected an array of {kind, id}, got an object
@@ -229,9 +229,9 @@ fn declaration_validation() {
             origin 3 letters => items[0].origin: expected a 2-letter country code, got "VNM"
             country_of_departure bad => country_of_departure: expected a 2-letter country code, got "USA"
             overseas_party.country bad => overseas_party.country: expected a 2-letter country code, got "U1"
-            quantity zero => items[0].quantity: expected a positive number up to 1e12, got 0
-            quantity negative => items[0].quantity: expected a positive number up to 1e12, got -5
-            net_weight_kg negative => items[0].net_weight_kg: expected a number of kilograms from 0 to 1e10, got -0.1
+            quantity zero => items[0].quantity: expected a positive number from 1e-6 to 1e12, got 0
+            quantity negative => items[0].quantity: expected a positive number from 1e-6 to 1e12, got -5
+            net_weight_kg negative => items[0].net_weight_kg: expected a number of kilograms, 0 or from 1e-6 to 1e10, got -0.1
             value negative => items[0].value: expected a declared value from 0 to 1e15, got -1.0
             value zero => ok
             duty_rate negative => items[0].duty_rate: expected a duty rate as a fraction between 0 and 10 (1000%), got -0.01

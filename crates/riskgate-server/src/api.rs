@@ -278,7 +278,7 @@ pub async fn override_lane(
 /// One record or an array of them, numbered by their index; all are
 /// checked before any is stored.
 fn records<T>(body: &[u8], parse: impl Fn(&Value) -> Result<T, ValidationError>) -> ApiResult<Rows<T>> {
-    let v: Value = crate::state::parse_json(body)?;
+    let v = crate::state::parse_records(body)?;
     let (values, array) = match v {
         Value::Array(a) => (a, true),
         o @ Value::Object(_) => (vec![o], false),
@@ -737,7 +737,7 @@ pub async fn record_outcome(
 ) -> ApiResult<Json<ImportSummary>> {
     p.require(Perm::RecordOutcome)?;
     require_json(&headers)?;
-    let mut v: Value = crate::state::parse_json(&body)?;
+    let mut v = crate::state::parse_records(&body)?;
     let Value::Object(m) = &mut v else { return Err(ApiError::invalid("", "expected an outcome object")) };
     match m.get("declaration_id") {
         Some(Value::String(d)) if *d != id => {

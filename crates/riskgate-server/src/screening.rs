@@ -42,7 +42,7 @@ const CHECKPOINT_EVERY: usize = 20_000;
 pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     p.require(Perm::SubmitDeclarations)?;
     crate::api::require_json(&headers)?;
-    let value: Value = crate::state::parse_json(&body)?;
+    let value = crate::state::parse_records(&body)?;
     let (items, single) = match value {
         Value::Array(values) => {
             if values.is_empty() || values.len() > MAX_ARRAY {

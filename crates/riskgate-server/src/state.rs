@@ -143,6 +143,25 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// Parses a JSON body of records (declarations, imports, an outcome):
+/// like [`parse_json`], and a key repeated in any object is refused with
+/// 422 `invalid_field` naming its path (`[3].items[0].line`), since the
+/// record would be validated on the last value and, for a single
+/// declaration, stored as sent with both.
+pub fn parse_records(body: &[u8]) -> ApiResult<serde_json::Value> {
+    riskgate_core::json::parse_slice(body).map_err(|e| match e.validation() {
+        Some(v) => ApiError::validation(&v, ""),
+        None => ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_json",
+            match e {
+                riskgate_core::json::JsonError::Syntax(e) => format!("the body is not valid: {e}"),
+                other => other.to_string(),
+            },
+        ),
+    })
+}
+
 /// A declaration request for the screening thread.
 pub struct Request {
     pub items: Vec<Item>,

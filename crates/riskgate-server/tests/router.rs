@@ -569,6 +569,61 @@ async fn out_of_range_dates_and_malformed_requests_get_the_json_envelope() {
     }
 }
 
+/// A key given twice in a record's JSON is refused with 422
+/// `invalid_field` naming its path, on each route records enter by:
+/// declarations (one, or an array), imports, an officer's outcome. Nothing
+/// is stored (a single declaration used to be validated on the last value
+/// and stored, as sent, with both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_json_key_is_refused_naming_its_path() {
+    let f = fixture();
+    let raw = |uri: &str, who: &str, text: String| {
+        let mut req = axum::http::Request::builder().method("POST").uri(uri).header("content-type", "application/json");
+        req = match who.split_once(' ') {
+            Some(("Cookie", c)) => req.header("cookie", c),
+            _ => req.header("authorization", who),
+        };
+        riskgate_server::testing::send(&f.router, req.body(axum::body::Body::from(text)).unwrap())
+    };
+    let one = declaration("K1", 100.0).to_string();
+    assert!(one.starts_with(r#"{"id":"K1","#), "{one}");
+    let twice = one.replacen(r#""id":"K1""#, r#""id":"K1","id":"K2""#, 1);
+    let deep = declaration("K3", 100.0).to_string().replacen(r#""value":100.0"#, r#""value":100.0,"value":1.0"#, 1);
+    let cases = [
+        ("/api/v1/declarations", &f.machine, twice, "id"),
+        ("/api/v1/declarations", &f.machine, format!("[{},{deep}]", declaration("K4", 1.0)), "[1].items[0].value"),
+        (
+            "/api/v1/offices",
+            &f.machine,
+            r#"{"code":"2202","name":"x","parent":"2200","parent":"0000","level":"office"}"#.to_string(),
+            "parent",
+        ),
+        (
+            "/api/v1/controls/K1/outcome",
+            &f.officer,
+            r#"{"result":"no_finding","result":"finding"}"#.to_string(),
+            "result",
+        ),
+    ];
+    for (uri, who, text, field) in cases {
+        let a = raw(uri, who, text).await;
+        assert_eq!(
+            (a.status.as_u16(), a.body["error"]["code"].as_str(), a.body["error"]["field"].as_str()),
+            (422, Some("invalid_field"), Some(field)),
+            "{uri}: {}",
+            a.body
+        );
+        let msg = a.body["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with(&format!("{field}: expected each key at most once per object")), "{msg}");
+    }
+    for id in ["K1", "K2", "K3", "K4"] {
+        let (s, _) = f.call("GET", &format!("/api/v1/declarations/{id}"), &f.analyst, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{id} stored");
+    }
+    let (_, offices) = f.call("GET", "/api/v1/offices", &f.analyst, None).await;
+    assert!(!offices.to_string().contains("2202"), "{offices}");
+}
+
 /// Issue 11's scenario, end to end through the API: a seizure at the border
 /// opens an anti-smuggling referral by itself; the anti-smuggling
 /// department sees it in its inbox (tariff does not), accepts, starts and

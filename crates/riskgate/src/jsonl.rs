@@ -13,35 +13,68 @@ pub struct Line {
     pub value: Result<serde_json::Value, String>,
 }
 
-/// Reads all non-empty lines of a JSONL file.
+/// Reads all non-empty lines of a JSONL file. A line that is not UTF-8 or
+/// not JSON (a key repeated in an object included) is an error of that
+/// line, like any bad record: the others are read.
 pub fn read(path: &Path) -> Result<Vec<Line>> {
-    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, line) in BufReader::with_capacity(1 << 20, f).lines().enumerate() {
-        let line = line.with_context(|| format!("{} line {}: cannot read", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value = serde_json::from_str(&line).map_err(|e| format!("not valid JSON: {e}"));
-        out.push(Line { number: i + 1, value });
-    }
+    for_lines(path, |number, text| {
+        let value = text.and_then(|t| riskgate_core::json::parse(&t).map_err(|e| e.to_string()));
+        out.push(Line { number, value });
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// Streams lines in chunks, so a million-line file need not sit in memory.
-pub fn for_chunks(path: &Path, chunk: usize, mut f: impl FnMut(Vec<(usize, String)>) -> Result<()>) -> Result<()> {
+/// Each non-empty line of a file with its number (from 1): its text, or,
+/// if it is not UTF-8, why (naming the byte by its offset in the line and
+/// in the file), so one bad line is reported and rejected like a bad
+/// record instead of stopping the file half-way. Lines end at `\n`; a
+/// `\r` before it is dropped (as `BufRead::lines` does).
+pub fn for_lines(path: &Path, mut f: impl FnMut(usize, Result<String, String>) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut buf = Vec::with_capacity(chunk);
-    for (i, line) in BufReader::with_capacity(1 << 20, file).lines().enumerate() {
-        let line = line.with_context(|| format!("{} line {}: cannot read", path.display(), i + 1))?;
-        if line.trim().is_empty() {
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let (mut number, mut offset) = (0usize, 0u64);
+    loop {
+        let mut buf = Vec::new();
+        let n = r
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{} line {}: cannot read", path.display(), number + 1))?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let start = offset;
+        offset += n as u64;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        let text = String::from_utf8(buf)
+            .map_err(|e| riskgate_core::json::not_utf8(e.as_bytes(), &e.utf8_error(), Some(start)));
+        if text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
             continue;
         }
-        buf.push((i + 1, line));
-        if buf.len() >= chunk {
-            f(std::mem::take(&mut buf))?;
-        }
+        f(number, text)?;
     }
+}
+
+/// Streams lines in chunks, so a million-line file need not sit in memory.
+pub fn for_chunks(
+    path: &Path,
+    chunk: usize,
+    mut f: impl FnMut(Vec<(usize, Result<String, String>)>) -> Result<()>,
+) -> Result<()> {
+    let mut buf = Vec::with_capacity(chunk);
+    for_lines(path, |number, text| {
+        buf.push((number, text));
+        if buf.len() >= chunk {
+            f(std::mem::replace(&mut buf, Vec::with_capacity(chunk)))?;
+        }
+        Ok(())
+    })?;
     if !buf.is_empty() {
         f(buf)?;
     }

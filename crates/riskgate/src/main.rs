@@ -5,6 +5,7 @@ mod bench;
 mod bench_http;
 mod bench_integrity;
 mod cases_cli;
+mod csv_map;
 mod import;
 mod jsonl;
 mod progress;

@@ -86,7 +86,13 @@ pub fn screen_values(
                     Ok(())
                 }
                 None => jsonl::for_chunks(&file, batch, |chunk| {
-                    let parsed: Parsed = chunk.into_iter().map(|(l, t)| parse_line(l, t)).collect();
+                    let parsed: Parsed = chunk
+                        .into_iter()
+                        .map(|(line, text)| match text {
+                            Ok(t) => parse_line(line, t),
+                            Err(e) => ParsedLine { line, result: Err(e), raw: None },
+                        })
+                        .collect();
                     tx.send(parsed).map_err(|_| anyhow::anyhow!("screening stopped"))
                 }),
             }

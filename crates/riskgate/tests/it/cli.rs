@@ -304,6 +304,151 @@ duty_rate = { column = "Tax %", scale = 0.01 }
     assert!(e.ok_as("admin", &["decision", "C3"]).contains("C3"));
 }
 
+/// A line that is not UTF-8 half-way through a file is refused like any
+/// bad line, naming its line and the offset of the bad byte in the line
+/// and the file; the lines before and after it are stored (the file used
+/// to stop there, after earlier batches were stored). So for screening,
+/// history, record imports and CSV alike.
+#[test]
+fn a_line_that_is_not_utf8_is_refused_by_line_and_the_others_kept() {
+    let e = Env::new();
+    // `"D1"` with a Latin-1 é (0xE9) for the 1: not UTF-8.
+    let latin1 = |line: String| -> Vec<u8> {
+        let at = line.find("\"D1\"").unwrap() + 2;
+        let mut b = line.into_bytes();
+        b[at] = 0xE9;
+        b
+    };
+    let file_of = |name: &str, lines: Vec<Vec<u8>>| -> (String, usize, usize) {
+        let bad = lines.iter().position(|l| std::str::from_utf8(l).is_err()).unwrap();
+        let in_line = std::str::from_utf8(&lines[bad]).unwrap_err().valid_up_to();
+        let before: usize = lines[..bad].iter().map(|l| l.len() + 1).sum();
+        let p = e.dir.join(name);
+        std::fs::write(&p, lines.join(&b'\n')).unwrap();
+        (p.display().to_string(), in_line, before + in_line)
+    };
+    let stderr = |out: &Output, file: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).replace(file, "FILE")
+    };
+    let not_utf8 = |line: usize, at: usize, offset: usize| {
+        format!(
+            "FILE line {line}: not UTF-8 text: byte 0xE9 at offset {at} of the line (offset {offset} of the file); the file must be UTF-8"
+        )
+    };
+
+    // Offices: the third of four lines.
+    let mut offices: Vec<Vec<u8>> = OFFICES.lines().map(|l| l.as_bytes().to_vec()).collect();
+    offices.insert(2, latin1(r#"{"code":"2202","name":"D1","parent":"2200","level":"office"}"#.to_string()));
+    let (file, at, offset) = file_of("offices.jsonl", offices);
+    let err = stderr(&e.run_as("admin", &["import", "offices", &file]), &file);
+    assert_eq!(err, format!("{}\noffices: 3 accepted, 1 rejected, 0 duplicates\n", not_utf8(3, at, offset)));
+
+    // Screening: the second of three declarations.
+    let lines = vec![
+        decl("U1", 1, "T1", "8517130000", 1000.0, "I1").into_bytes(),
+        latin1(decl("U2", 1, "T2", "8517130000", 1000.0, "I2")),
+        decl("U3", 1, "T3", "8517130000", 1000.0, "I3").into_bytes(),
+    ];
+    let (file, at, offset) = file_of("live.jsonl", lines);
+    let dec = e.dir.join("dec.jsonl");
+    let err = stderr(&e.run_as("admin", &["screen", &file, "--out", dec.to_str().unwrap()]), &file);
+    assert_eq!(err, format!("{}\ndeclarations: 2 accepted, 1 rejected, 0 duplicates\n", not_utf8(2, at, offset)));
+    let out: Vec<serde_json::Value> =
+        std::fs::read_to_string(&dec).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(out.len(), 3, "one output line per input line");
+    assert_eq!(out[1]["error"]["code"], "invalid_field");
+    for id in ["U1", "U3"] {
+        assert!(e.ok_as("admin", &["decision", id]).contains(id));
+    }
+
+    // History: the first of two.
+    let lines = vec![
+        latin1(decl("H1", 1, "T1", "8517130000", 1000.0, "J1")),
+        decl("H2", 1, "T2", "8517130000", 1000.0, "J2").into_bytes(),
+    ];
+    let (file, at, offset) = file_of("history.jsonl", lines);
+    let err = stderr(&e.run_as("admin", &["import", "declarations", "--historical", &file]), &file);
+    assert!(err.starts_with(&format!("{}\n", not_utf8(1, at, offset))), "{err}");
+    assert!(err.contains("1 accepted, 1 rejected"), "{err}");
+
+    // CSV: the second of three rows (a whole declaration) is refused.
+    let mapping = e.write(
+        "map.toml",
+        r#"group_by = "ID"
+[header]
+id = "ID"
+declared_at = { column = "Date", format = "%Y-%m-%d" }
+direction = { value = "import" }
+office = { value = "2201" }
+transport_mode = { value = "sea" }
+trade_mode = { value = "0110" }
+"trader.id" = { value = "T1" }
+"declarant.id" = "Broker"
+currency = { value = "USD" }
+[item]
+hs_code = { value = "851713" }
+origin = { value = "VN" }
+quantity = { value = "1" }
+net_weight_kg = { value = "1" }
+value = { value = "100" }
+duty_rate = { value = "0" }
+"#,
+    );
+    let rows = vec![
+        b"ID,Date,Broker".to_vec(),
+        b"V1,2026-03-01,B1".to_vec(),
+        latin1("V2,2026-03-01,\"D1\"".into()),
+        b"V3,2026-03-01,B1".to_vec(),
+    ];
+    let (file, _, _) = file_of("legacy.csv", rows);
+    let err = stderr(&e.run_as("admin", &["import", "csv", "--mapping", &mapping, &file]), &file);
+    expect_test::expect![[r#"
+        FILE line 3: not UTF-8 text: column "Broker" has a bad byte at offset 1 of the cell (the row starts at offset 32 of the file); the file must be UTF-8
+        declarations (csv): 2 accepted, 1 rejected, 0 duplicates
+    "#]]
+    .assert_eq(&err);
+    for id in ["V1", "V3"] {
+        assert!(e.ok_as("admin", &["decision", id]).contains(id));
+    }
+}
+
+/// A key given twice in one object of a record is refused by line, naming
+/// the key's path, whatever the import; the other lines go on.
+#[test]
+fn a_repeated_json_key_is_refused_by_line_and_key() {
+    let e = Env::new();
+    let offices =
+        OFFICES.to_string() + r#"{"code":"2202","name":"x","parent":"2200","parent":"0000","level":"office"}"# + "\n";
+    let file = e.write("offices.jsonl", &offices);
+    let out = e.run_as("admin", &["import", "offices", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&file, "FILE");
+    let twice = decl("R1", 1, "T1", "8517130000", 1000.0, "I1").replacen(r#""id":"R1""#, r#""id":"R1","id":"R2""#, 1);
+    let nested = decl("R3", 1, "T1", "8517130000", 1000.0, "I3").replacen(
+        r#""origin":"VN""#,
+        r#""origin":"VN","origin":"CN""#,
+        1,
+    );
+    let good = decl("R4", 1, "T1", "8517130000", 1000.0, "I4");
+    let live = e.write("live.jsonl", &format!("{twice}\n{nested}\n{good}\n"));
+    let out = e.run_as("admin", &["import", "declarations", &live]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = err + &String::from_utf8_lossy(&out.stderr).replace(&live, "FILE");
+    expect_test::expect![[r#"
+        FILE line 4: parent: expected each key at most once per object, got it repeated at line 1 column 50
+        offices: 3 accepted, 1 rejected, 0 duplicates
+        FILE line 1: id: expected each key at most once per object, got it repeated at line 1 column 15
+        FILE line 2: items[0].origin: expected each key at most once per object, got it repeated at line 1 column 287
+        declarations: 1 accepted, 2 rejected, 0 duplicates
+    "#]]
+    .assert_eq(&err);
+    assert!(e.ok_as("admin", &["decision", "R4"]).contains("R4"));
+    for id in ["R1", "R2", "R3"] {
+        assert!(!e.run_as("admin", &["decision", id]).status.success(), "{id} stored");
+    }
+}
+
 /// Payments are reloaded from their table on every start; a restart must
 /// not count them twice (a declaration paid exactly as declared shows no
 /// forex mismatch, however many commands ran before).
