@@ -213,7 +213,7 @@ impl<'a> Obj<'a> {
         v.as_str()
             .and_then(|s| {
                 DateTime::parse_from_rfc3339(s).ok().or_else(|| {
-                    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+                    let d = date(s)?;
                     let tz = FixedOffset::east_opt(8 * 3600)?;
                     d.and_hms_opt(0, 0, 0)?.and_local_timezone(tz).single()
                 })
@@ -228,11 +228,7 @@ impl<'a> Obj<'a> {
             None => Ok(None),
             Some(v) => v
                 .as_str()
-                .and_then(|s| {
-                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .ok()
-                        .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|t| t.date_naive()))
-                })
+                .and_then(|s| date(s).or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|t| t.date_naive())))
                 .map(Some)
                 .ok_or_else(|| self.err(key, EXPECTED, describe(v))),
         }
@@ -299,6 +295,16 @@ impl<'a> Obj<'a> {
         }
         Ok(())
     }
+}
+
+/// A bare date written `YYYY-MM-DD`, four digits of year as RFC 3339 has
+/// them: chrono's `%Y` also takes `+12345` or `5`, and a time made from
+/// such a date would serialise to a text no RFC 3339 parser reads back.
+fn date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    shape.then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten()
 }
 
 pub fn one_of<T>(options: &[(&str, T)]) -> String {

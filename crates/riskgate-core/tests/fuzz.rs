@@ -1002,7 +1002,9 @@ fn read_and_check(bytes: &[u8], kinds: &[Kind]) -> Result<(), TestCaseError> {
     match (&ours, &theirs) {
         (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
         (Err(JsonError::Syntax(a)), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
-        (Err(JsonError::RepeatedKey { .. }), Ok(_)) => {}
+        // A repeated key is found when the key is read, before any syntax
+        // error later in the text.
+        (Err(JsonError::RepeatedKey { .. }), _) => {}
         _ => return Err(TestCaseError::fail(format!("ours {ours:?}, serde_json {theirs:?}"))),
     }
     if let Ok(v) = ours {
@@ -1042,6 +1044,40 @@ mod regressions {
             ]
         "#]]
         .assert_debug_eq(&[with(""), with("\u{1b}[2J"), with(&"k".repeat(1_000_000)), with("colour")]);
+    }
+
+    /// A bare date with a year of five digits (`+12345-01-01`, which
+    /// chrono's `%Y` takes) was accepted as a time that serialises to a
+    /// text no RFC 3339 parser reads back: the stored record would not
+    /// read back. A bare date is `YYYY-MM-DD`, as DATA.md writes it.
+    #[test]
+    fn a_bare_date_has_a_four_digit_year() {
+        let case = |at: &str| {
+            WorkforceRecord::disciplinary_from_json(
+                &json!({"officer": "E1", "opened_at": at, "kind": "k", "status": "s"}),
+            )
+            .map(|w| w.to_json()["opened_at"].clone())
+            .map_err(|e| e.to_string())
+        };
+        expect_test::expect![[r#"
+            [
+                Err(
+                    "opened_at: expected an RFC 3339 time with offset or a date \"YYYY-MM-DD\", got \"+12345-01-01\"",
+                ),
+                Err(
+                    "opened_at: expected an RFC 3339 time with offset or a date \"YYYY-MM-DD\", got \"2026-3-1\"",
+                ),
+                Ok(
+                    String("0100-01-01T00:00:00+08:00"),
+                ),
+                Ok(
+                    String("2026-03-01T00:00:00+08:00"),
+                ),
+            ]
+        "#]]
+        .assert_debug_eq(&[case("+12345-01-01"), case("2026-3-1"), case("0100-01-01"), case("2026-03-01")]);
+        let officer = json!({"id": "E1", "name": "n", "office": "2201", "post": "p", "post_since": "+12345-01-01"});
+        assert_eq!(Officer::from_json(&officer).unwrap_err().path, "post_since");
     }
 
     /// A field kept in `attributes` nested 127 deep was accepted; stored
