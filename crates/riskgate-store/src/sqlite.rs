@@ -105,7 +105,13 @@ impl SqliteStore {
 
     pub fn open_file(path: &Path, durability: Durability) -> Result<Self> {
         create_private(path)?;
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
+        // Every transaction of this store writes: take the write lock at
+        // BEGIN, waiting up to busy_timeout. A deferred transaction that
+        // reads first fails at once with "database is locked" when another
+        // connection wrote meanwhile (WAL cannot upgrade a stale snapshot):
+        // seen for the action log and possible for every read-then-write.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let sync = match durability {
             Durability::Process => "NORMAL",
             Durability::Power => "FULL",
