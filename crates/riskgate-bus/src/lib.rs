@@ -5,7 +5,6 @@
 //! trait and acknowledging only after the commit.
 
 use std::collections::{HashMap, HashSet};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,31 +133,11 @@ pub fn submit(
         let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
         let mut summary = SubmitSummary::default();
         let mut pending = std::collections::VecDeque::new();
-        let mut r = std::io::BufReader::new(f);
-        let (mut line, mut offset) = (0usize, 0u64);
-        loop {
-            // Line by line as bytes: a line that is not UTF-8 is rejected
-            // like any bad line, not the end of the file half-way.
-            let mut buf = Vec::new();
-            let read =
-                r.read_until(b'\n', &mut buf).with_context(|| format!("{} line {}", file.display(), line + 1))?;
-            if read == 0 {
-                break;
-            }
-            line += 1;
-            let start = offset;
-            offset += read as u64;
-            if buf.last() == Some(&b'\n') {
-                buf.pop();
-                if buf.last() == Some(&b'\r') {
-                    buf.pop();
-                }
-            }
-            let text = match String::from_utf8(buf) {
-                Ok(t) if t.trim().is_empty() => continue,
-                Ok(t) => Ok(t),
-                Err(e) => Err(riskgate_core::json::not_utf8(e.as_bytes(), &e.utf8_error(), Some(start))),
-            };
+        // Line by line as bytes: a line that is not UTF-8 is rejected like
+        // any bad line, not the end of the file half-way.
+        for next in riskgate_core::json::Lines::new(std::io::BufReader::new(f)) {
+            let (line, text) =
+                next.map_err(|(n, e)| anyhow::Error::new(e).context(format!("{} line {n}", file.display())))?;
             let checked = text.and_then(|text| {
                 let d = screening::parse_declaration(&text)?;
                 check_office(offices, &d)?;

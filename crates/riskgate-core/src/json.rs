@@ -82,6 +82,55 @@ fn finish<'de, R: serde_json::de::Read<'de>>(de: &mut serde_json::Deserializer<R
     })
 }
 
+/// The non-blank lines of a reader, numbered from 1, each as its text or,
+/// if it is not UTF-8, why ([`not_utf8`], naming the byte by its offset in
+/// the line and in the file), so one bad line can be reported and rejected
+/// like a bad record instead of stopping the file half-way. Lines end at
+/// `\n`; a `\r` before it is dropped (as `BufRead::lines` does). An I/O
+/// error ends the iteration with the number of the line being read.
+#[derive(Debug)]
+pub struct Lines<R> {
+    reader: R,
+    number: usize,
+    offset: u64,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    pub fn new(reader: R) -> Self {
+        Lines { reader, number: 0, offset: 0 }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Lines<R> {
+    /// `Err((line, error))` for an I/O error; `Ok((line, text or why not))`.
+    type Item = Result<(usize, Result<String, String>), (usize, std::io::Error)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let mut buf = Vec::new();
+            let n = match self.reader.read_until(b'\n', &mut buf) {
+                Ok(0) => return None,
+                Ok(n) => n,
+                Err(e) => return Some(Err((self.number + 1, e))),
+            };
+            self.number += 1;
+            let start = self.offset;
+            self.offset += n as u64;
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            let text = String::from_utf8(buf).map_err(|e| not_utf8(e.as_bytes(), &e.utf8_error(), Some(start)));
+            if text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
+                continue;
+            }
+            return Some(Ok((self.number, text)));
+        }
+    }
+}
+
 /// Why a line of input (a file's line, a bus message) is not text, naming
 /// the first bad byte by its offset in the line and, given the line's
 /// offset `start` in its file, in the file:
@@ -278,6 +327,18 @@ mod tests {
             );
         }
         assert!(parse_slice(b"{\"a\":\"\xff\"}").is_err());
+    }
+
+    #[test]
+    fn lines_are_numbered_blank_ones_skipped_and_bad_ones_named() {
+        let input: &[u8] = b"{\"a\":1}\r\n\n  \nab\xFFc\n{\"b\":2}";
+        let got: Vec<(usize, Result<String, String>)> = Lines::new(input).map(Result::unwrap).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], (1, Ok("{\"a\":1}".to_string())), "CRLF dropped");
+        assert_eq!(got[1].0, 4, "blank lines count but are skipped");
+        let why = got[1].1.as_ref().unwrap_err();
+        assert!(why.contains("byte 0xFF at offset 2 of the line (offset 15 of the file)"), "{why}");
+        assert_eq!(got[2], (5, Ok("{\"b\":2}".to_string())), "a last line without a line end");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `FILE line N: field: expected …, got …` and the good ones are kept.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -33,32 +33,12 @@ pub fn read(path: &Path) -> Result<Vec<Line>> {
 /// `\r` before it is dropped (as `BufRead::lines` does).
 pub fn for_lines(path: &Path, mut f: impl FnMut(usize, Result<String, String>) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut r = BufReader::with_capacity(1 << 20, file);
-    let (mut number, mut offset) = (0usize, 0u64);
-    loop {
-        let mut buf = Vec::new();
-        let n = r
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("{} line {}: cannot read", path.display(), number + 1))?;
-        if n == 0 {
-            return Ok(());
-        }
-        number += 1;
-        let start = offset;
-        offset += n as u64;
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-        }
-        let text = String::from_utf8(buf)
-            .map_err(|e| riskgate_core::json::not_utf8(e.as_bytes(), &e.utf8_error(), Some(start)));
-        if text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
-            continue;
-        }
+    for line in riskgate_core::json::Lines::new(BufReader::with_capacity(1 << 20, file)) {
+        let (number, text) =
+            line.map_err(|(n, e)| anyhow::Error::new(e).context(format!("{} line {n}: cannot read", path.display())))?;
         f(number, text)?;
     }
+    Ok(())
 }
 
 /// Streams lines in chunks, so a million-line file need not sit in memory.
