@@ -287,7 +287,8 @@ pub fn list_in(store: &dyn riskgate_store::Store, offices: Option<&[String]>) ->
     let stats = by_rule(store.rule_stats(offices)?);
     // The runaway alarm watches the whole traffic: a rule selecting too
     // much nationally is flagged for everyone who sees it.
-    let national = if offices.is_some() { by_rule(store.rule_stats(None)?) } else { stats.clone() };
+    let scoped_national = if offices.is_some() { Some(by_rule(store.rule_stats(None)?)) } else { None };
+    let national = scoped_national.as_ref().unwrap_or(&stats);
     let recent_n = store.declaration_count()?.clamp(1, 1000) as f64;
     Ok(store
         .rules()?

@@ -268,9 +268,7 @@ pub async fn login(
         None => None,
     };
     let Some((cookie_value, me)) = opened else {
-        state.login_throttle().failed(&username, &address, now);
-        let a = login_failed_action(&username, &address);
-        state.read(move |store| Ok(store.append_action(&a)?)).await?;
+        failed_attempt(&state, &username, &address, now).await?;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid username or password"));
     };
     let mut resp = axum::Json(me).into_response();
@@ -384,9 +382,7 @@ pub async fn change_password(
     let user = state.read(move |store| Ok(store.user(&key)?)).await?;
     let ok = verify_in_turn(&state, user.as_ref().map(|u| u.password_hash.clone()), change.current_password).await?;
     if !ok {
-        state.login_throttle().failed(&username, &address, now);
-        let a = login_failed_action(&username, &address);
-        state.read(move |store| Ok(store.append_action(&a)?)).await?;
+        failed_attempt(&state, &username, &address, now).await?;
         return Err(ApiError::invalid("current_password", "current_password: not the user's password"));
     }
     state.login_throttle().succeeded(&username);
@@ -414,6 +410,14 @@ pub async fn reset_password(
     let actor = p.username.clone();
     state.read(move |store| riskgate_app::accounts::set_password(store, &actor, &username, &reset.password)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A wrong password (at login or for a password change): counted by the
+/// throttle and logged as `login_failed`.
+async fn failed_attempt(state: &AppState, username: &str, address: &str, now: i64) -> ApiResult<()> {
+    state.login_throttle().failed(username, address, now);
+    let a = login_failed_action(username, address);
+    state.read(move |store| Ok(store.append_action(&a)?)).await
 }
 
 fn client_address(extensions: &axum::http::Extensions) -> String {

@@ -54,12 +54,15 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &str, method: &'static str, status: u16, secs: f64) {
-        let labels = [Label::new("route", route.to_string()), Label::new("method", method)];
+        let route = route.to_string();
         self.with(|| {
-            let mut with_status = labels.to_vec();
-            with_status.push(Label::new("status", status.to_string()));
-            metrics::counter!(REQUESTS, with_status).increment(1);
-            metrics::histogram!(DURATION, vec![labels[0].clone()]).record(secs);
+            let labels = vec![
+                Label::new("route", route.clone()),
+                Label::new("method", method),
+                Label::new("status", status.to_string()),
+            ];
+            metrics::counter!(REQUESTS, labels).increment(1);
+            metrics::histogram!(DURATION, "route" => route).record(secs);
         });
     }
 
