@@ -134,6 +134,12 @@ pub fn encode_checkpoint(checkpoint: &riskgate_engine::Checkpoint) -> Result<Vec
     Ok(serde_json::to_vec(checkpoint).map_err(riskgate_store::StoreError::Decode)?)
 }
 
+/// Saves a state taken with [`App::checkpoint_snapshot`] (on any connection to the store).
+pub fn save_snapshot(store: &mut dyn Store, snapshot: &(riskgate_engine::Checkpoint, i64)) -> Result<()> {
+    store.save_checkpoint(&encode_checkpoint(&snapshot.0)?, Some(snapshot.1))?;
+    Ok(())
+}
+
 /// The engine state from the bytes `encode_checkpoint` made.
 pub fn decode_checkpoint(body: &[u8]) -> Result<riskgate_engine::Checkpoint> {
     Ok(serde_json::from_slice(body).map_err(riskgate_store::StoreError::Decode)?)
@@ -222,6 +228,15 @@ impl App {
     pub fn checkpoint(&mut self) -> Result<()> {
         self.store.save_checkpoint(&encode_checkpoint(&self.engine.checkpoint())?, None)?;
         Ok(())
+    }
+
+    /// The engine state and the last stored event it covers, to be encoded
+    /// and saved elsewhere ([`save_snapshot`]) while this process goes on.
+    /// Call it, like [`App::checkpoint`], once everything this process
+    /// stored is committed and folded.
+    pub fn checkpoint_snapshot(&self) -> Result<(riskgate_engine::Checkpoint, i64)> {
+        let seq = self.store.last_seq()?;
+        Ok((self.engine.checkpoint(), seq))
     }
 
     pub fn action(&self, action: &str, target: &str) -> Action {

@@ -29,6 +29,15 @@ pub struct Summary {
     /// look-up, engine, store commit, output, waiting for the parser,
     /// final checkpoint (for `bench screen`).
     pub stage_secs: [f64; 6],
+    /// CPU seconds of the parser, screening and writer threads, where
+    /// Linux reports them (steadier than wall time on a shared machine).
+    pub cpu_secs: [Option<f64>; 3],
+}
+
+/// Seconds this thread has run on a CPU so far (Linux schedstat), if known.
+pub fn thread_cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(s.split_whitespace().next()?.parse::<u64>().ok()? as f64 * 1e-9)
 }
 
 impl Summary {

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -132,10 +133,14 @@ pub fn history(
     to: Option<i64>,
     cfg: &Config,
 ) -> Result<Vec<riskgate_integrity::HistoryPoint>> {
+    Ok(history_of(&load_input(store, from, to, None)?, officer, cfg))
+}
+
+/// [`history`] from an input already loaded (e.g. a [`ReportCache`] entry's).
+pub fn history_of(input: &Input, officer: &str, cfg: &Config) -> Vec<riskgate_integrity::HistoryPoint> {
     use chrono::{Datelike, TimeZone};
-    let input = load_input(store, from, to, None)?;
     let times = input.controls.iter().map(|c| c.completed_at).chain(input.overrides.iter().map(|o| o.at));
-    let (Some(first), Some(last)) = (times.clone().min(), times.max()) else { return Ok(vec![]) };
+    let (Some(first), Some(last)) = (times.clone().min(), times.max()) else { return vec![] };
     let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
     let month_start = |t: i64| {
         let d = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().with_timezone(&cst).date_naive();
@@ -153,7 +158,51 @@ pub fn history(
         start = next;
     }
     let skip = windows.len().saturating_sub(MAX_HISTORY_MONTHS);
-    Ok(riskgate_integrity::officer_history(&input, cfg, officer, &windows[skip..]))
+    riskgate_integrity::officer_history(input, cfg, officer, &windows[skip..])
+}
+
+/// The most reports a [`ReportCache`] keeps (periods asked for at once).
+const CACHED_REPORTS: usize = 8;
+
+type CacheKey = (Option<i64>, Option<i64>, [i64; 3], NaiveDate, String);
+
+/// Reports computed from the store, kept while their input is unchanged:
+/// the key holds the period, [`Store::integrity_marks`] (a new outcome,
+/// override or registry write changes them), the day (tenure is measured
+/// up to today when there is no data) and the thresholds. A supervisor's
+/// pages then read the report without recomputing it; the first read
+/// after a change computes it again. Reads are still logged by the
+/// caller, cached or not.
+#[derive(Default)]
+pub struct ReportCache {
+    entries: std::sync::Mutex<Vec<(CacheKey, Arc<Input>, Arc<Report>)>>,
+}
+
+impl ReportCache {
+    /// The input and report over `[from, to)` with thresholds `cfg`, from
+    /// the cache when the store's marks are unchanged.
+    pub fn get(
+        &self,
+        store: &dyn Store,
+        from: Option<i64>,
+        to: Option<i64>,
+        cfg: &Config,
+    ) -> Result<(Arc<Input>, Arc<Report>)> {
+        let key: CacheKey =
+            (from, to, store.integrity_marks()?, crate::app::now().date_naive(), serde_json::to_string(cfg)?);
+        let lock = || self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, i, r)) = lock().iter().find(|e| e.0 == key) {
+            return Ok((i.clone(), r.clone()));
+        }
+        // Computed outside the lock: another period's reader need not wait.
+        let input = Arc::new(load_input(store, from, to, None)?);
+        let report = Arc::new(compute(&input, cfg));
+        let mut entries = lock();
+        entries.retain(|e| e.0 != key && (e.0.0, e.0.1, &e.0.4) != (from, to, &key.4));
+        entries.insert(0, (key, input.clone(), report.clone()));
+        entries.truncate(CACHED_REPORTS);
+        Ok((input, report))
+    }
 }
 
 /// The action of a recorded level change (the supervisors' inbox is made
@@ -320,6 +369,38 @@ mod tests {
             .unwrap();
         let h = super::history(&store, "E1", None, None, &Default::default()).unwrap();
         assert!(!h.is_empty() && h.len() <= super::MAX_HISTORY_MONTHS, "{} windows", h.len());
+    }
+
+    /// The cache answers the same report while the input is unchanged and
+    /// computes it again after a new outcome; other periods are kept apart.
+    #[test]
+    fn the_report_cache_serves_until_the_input_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let officer = Officer::from_json(&json!({"id": "E1", "name": "王", "office": "2201", "post": "inspection"}));
+        store.upsert_officers(&[officer.unwrap()]).unwrap();
+        store
+            .commit_historical(&[decl("A", "2026-03-01T09:00:00+08:00"), decl("B", "2026-03-02T09:00:00+08:00")])
+            .unwrap();
+        let outcome = |id: &str, at: &str| {
+            Outcome::from_json(&json!({"declaration_id": id, "officer": "E1", "control": "document",
+                                       "completed_at": at, "result": "no_finding"}))
+            .unwrap()
+        };
+        store.commit_outcomes(&[outcome("A", "2026-03-01T10:00:00+08:00")]).unwrap();
+        let cache = super::ReportCache::default();
+        let cfg = riskgate_integrity::Config::default();
+        let (i1, r1) = cache.get(&store, None, None, &cfg).unwrap();
+        let (i2, r2) = cache.get(&store, None, None, &cfg).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&r1, &r2) && std::sync::Arc::ptr_eq(&i1, &i2), "served from the cache");
+        assert_eq!(i1.controls.len(), 1);
+        let (_, other) = cache.get(&store, Some(0), None, &cfg).unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&r1, &other), "another period is computed on its own");
+        store.commit_outcomes(&[outcome("B", "2026-03-02T10:00:00+08:00")]).unwrap();
+        let (i3, r3) = cache.get(&store, None, None, &cfg).unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&r1, &r3), "a new outcome computes it again");
+        assert_eq!(i3.controls.len(), 2);
+        assert_eq!(*r3, riskgate_integrity::compute(&super::load_input(&store, None, None, None).unwrap(), &cfg));
     }
 
     fn subject(id: &str, level: riskgate_integrity::Level) -> super::Subject {

@@ -3,7 +3,10 @@
 //! incrementally (one update per declaration or outcome), never by scanning
 //! history, and serialisable as a checkpoint.
 
-use std::collections::HashMap;
+/// The context's maps: keyed by strings taken from declarations, looked
+/// up several times per declaration. foldhash with a per-process random
+/// seed instead of SipHash (measured: BENCHMARKS.md, issue 16).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use riskgate_core::{CreditClass, Declaration, Direction, Enterprise, ForexPayment, Outcome};

@@ -10,6 +10,9 @@ use std::borrow::Cow;
 use crate::features::{FEATURES, FeatureLayout};
 use crate::scorer::{Score, ScoreInput, Scorer};
 
+/// How many of the largest feature contributions a score keeps.
+const KEPT_CONTRIBUTIONS: usize = 8;
+
 pub struct ModelScorer {
     id: String,
     /// Where each of the model's inputs comes from.
@@ -92,14 +95,19 @@ impl Scorer for ModelScorer {
         // the trees gives both the explanation and the probability.
         let (contrib, bias) = self.classifier.contributions(&row);
         let probability = crate::scorer::sigmoid(bias + contrib.iter().sum::<f64>());
-        let mut contributions: Vec<(Cow<'static, str>, f64)> = contrib
-            .into_iter()
-            .enumerate()
-            .filter(|(_, v)| v.abs() > 1e-9)
-            .map(|(i, v)| (self.layout.name(i), v))
-            .collect();
-        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-        contributions.truncate(8);
+        // The eight largest by size, ties by name (names are unique, so the
+        // order is total): picked first, then only those eight sorted.
+        let mut top: Vec<(usize, f64)> = contrib.iter().copied().enumerate().filter(|(_, v)| v.abs() > 1e-9).collect();
+        let order = |a: &(usize, f64), b: &(usize, f64)| {
+            b.1.abs().total_cmp(&a.1.abs()).then_with(|| self.layout.name(a.0).cmp(&self.layout.name(b.0)))
+        };
+        if top.len() > KEPT_CONTRIBUTIONS {
+            top.select_nth_unstable_by(KEPT_CONTRIBUTIONS - 1, order);
+            top.truncate(KEPT_CONTRIBUTIONS);
+        }
+        top.sort_unstable_by(order);
+        let contributions: Vec<(Cow<'static, str>, f64)> =
+            top.into_iter().map(|(i, v)| (self.layout.name(i), v)).collect();
         let duty_if_found = match &self.revenue {
             Some(m) => m.predict(&row).exp_m1().max(0.0),
             None => {

@@ -85,10 +85,109 @@ pub struct Model {
     names: Vec<String>,
     summary: TrainSummary,
     booster: GradientBooster,
-    /// Average node values of every tree for path contributions, computed
-    /// once on first use instead of on every row.
+    /// The trees laid out compactly for one row at a time (with the
+    /// average node values for path contributions), built on first use.
     #[serde(skip)]
-    node_weights: std::sync::OnceLock<Vec<Vec<f64>>>,
+    flat: std::sync::OnceLock<Option<Flat>>,
+}
+
+/// Every tree's nodes in one array, 32 bytes a node (forust's nodes carry
+/// training statistics and are three times that): scoring a row walks
+/// one path per tree, and at a few hundred trees the walk is bound by
+/// memory, not arithmetic. Same comparisons and the same additions in the
+/// same order as forust's `predict_row_from_row_slice` and
+/// `predict_contributions_row_average`, so results are identical to the bit
+/// (`flat_trees_score_exactly_as_forust`).
+#[derive(Debug)]
+struct Flat {
+    nodes: Vec<FlatNode>,
+    roots: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FlatNode {
+    /// The split threshold; for a leaf, its value.
+    value: f64,
+    /// The path-averaged node value (`Tree::distribute_leaf_weights`).
+    avg: f64,
+    /// The split feature; `LEAF` for a leaf.
+    feature: u32,
+    /// Children, as indices into `Flat::nodes`.
+    left: u32,
+    right: u32,
+    missing: u32,
+}
+
+const LEAF: u32 = u32::MAX;
+
+impl Flat {
+    /// `None` unless missing values are NaN (as every model this crate
+    /// trains has): forust treats another missing value differently.
+    fn new(booster: &GradientBooster) -> Option<Flat> {
+        if !booster.missing.is_nan() {
+            return None;
+        }
+        let total: usize = booster.trees.iter().map(|t| t.nodes.len()).sum();
+        let mut nodes = Vec::with_capacity(total);
+        let mut roots = Vec::with_capacity(booster.trees.len());
+        for tree in &booster.trees {
+            let base = nodes.len();
+            let at = |i: usize| u32::try_from(base + i).ok();
+            roots.push(at(0)?);
+            let avg = tree.distribute_leaf_weights();
+            for (n, a) in tree.nodes.iter().zip(avg) {
+                nodes.push(if n.is_leaf {
+                    FlatNode { value: n.weight_value as f64, avg: a, feature: LEAF, left: 0, right: 0, missing: 0 }
+                } else {
+                    FlatNode {
+                        value: n.split_value,
+                        avg: a,
+                        feature: u32::try_from(n.split_feature).ok().filter(|f| *f != LEAF)?,
+                        left: at(n.left_child)?,
+                        right: at(n.right_child)?,
+                        missing: at(n.missing_node)?,
+                    }
+                });
+            }
+        }
+        Some(Flat { nodes, roots })
+    }
+
+    #[inline]
+    fn child(n: &FlatNode, row: &[f64]) -> usize {
+        let v = row[n.feature as usize];
+        (if v.is_nan() {
+            n.missing
+        } else if v < n.value {
+            n.left
+        } else {
+            n.right
+        }) as usize
+    }
+
+    fn raw(&self, base_score: f64, row: &[f64]) -> f64 {
+        self.roots.iter().fold(base_score, |acc, &root| {
+            let mut n = &self.nodes[root as usize];
+            while n.feature != LEAF {
+                n = &self.nodes[Self::child(n, row)];
+            }
+            acc + n.value
+        })
+    }
+
+    /// Adds each tree's contributions to `values` (one per feature, then the bias).
+    fn contributions(&self, row: &[f64], values: &mut [f64]) {
+        let bias = values.len() - 1;
+        for &root in &self.roots {
+            let mut n = &self.nodes[root as usize];
+            values[bias] += n.avg;
+            while n.feature != LEAF {
+                let c = &self.nodes[Self::child(n, row)];
+                values[n.feature as usize] += c.avg - n.avg;
+                n = c;
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Model {
@@ -167,7 +266,7 @@ impl Model {
             names: data.names.clone(),
             summary,
             booster,
-            node_weights: std::sync::OnceLock::new(),
+            flat: std::sync::OnceLock::new(),
         })
     }
 
@@ -202,21 +301,39 @@ impl Model {
     /// If `row` does not have one value per feature.
     pub fn contributions(&self, row: &[f64]) -> (Vec<f64>, f64) {
         self.assert_row(row);
-        let weights =
-            self.node_weights.get_or_init(|| self.booster.trees.iter().map(|t| t.distribute_leaf_weights()).collect());
         let mut values = vec![0.0; row.len() + 1];
         values[row.len()] = self.booster.base_score;
-        for (tree, w) in self.booster.trees.iter().zip(weights) {
-            tree.predict_contributions_row_average(row, &mut values, w, &self.booster.missing);
+        match self.flat() {
+            Some(flat) => flat.contributions(row, &mut values),
+            None => self.forust_contributions(row, &mut values),
         }
         let bias = values.pop().expect("one value per feature plus the bias");
         (values, bias)
     }
 
+    fn flat(&self) -> Option<&Flat> {
+        self.flat.get_or_init(|| Flat::new(&self.booster)).as_ref()
+    }
+
+    /// forust's own walk (models whose missing value is not NaN).
+    fn forust_contributions(&self, row: &[f64], values: &mut [f64]) {
+        for tree in &self.booster.trees {
+            let w = tree.distribute_leaf_weights();
+            tree.predict_contributions_row_average(row, values, &w, &self.booster.missing);
+        }
+    }
+
     /// The score before the link function: log-odds for classification.
     pub fn raw(&self, row: &[f64]) -> f64 {
         self.assert_row(row);
-        // Same order of additions as forust's own predict: base score, then each tree in turn.
+        match self.flat() {
+            Some(flat) => flat.raw(self.booster.base_score, row),
+            None => self.forust_raw(row),
+        }
+    }
+
+    /// Same order of additions as forust's own predict: base score, then each tree in turn.
+    fn forust_raw(&self, row: &[f64]) -> f64 {
         self.booster.trees.iter().fold(self.booster.base_score, |acc, tree| {
             acc + tree.predict_row_from_row_slice(row, &self.booster.missing)
         })
@@ -405,4 +522,53 @@ fn check_rows(
         return Err(ModelError::ZeroWeight { what: weights_what });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod flat_tests {
+    use super::*;
+
+    /// The compact trees give forust's scores and contributions to the
+    /// bit, on rows with missing values, values equal to thresholds and
+    /// values outside the training range.
+    #[test]
+    fn flat_trees_score_exactly_as_forust() {
+        let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let mut data = Dataset::new(names);
+        let (mut y, mut w) = (Vec::new(), Vec::new());
+        let mut x: u64 = 7;
+        let mut unit = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for i in 0..2_000 {
+            let mut row = [unit() * 2.0 - 1.0, unit(), (unit() * 10.0).floor(), unit() - 0.5];
+            if i % 5 == 0 {
+                row[2] = f64::NAN;
+            }
+            y.push(if row[0] + row[1] * 0.5 + unit() * 0.8 > 0.6 { 1.0 } else { 0.0 });
+            w.push(1.0 + (i % 3) as f64);
+            data.push(&row);
+        }
+        let params = TrainParams { iterations: 80, learning_rate: 0.1, max_depth: 5, ..TrainParams::default() };
+        for objective in [Objective::Classification, Objective::Regression] {
+            let model = Model::train(objective, &data, &y, &w, None, &params).unwrap();
+            let flat = model.flat().expect("NaN is the missing value");
+            let thresholds: Vec<f64> = flat.nodes.iter().filter(|n| n.feature != LEAF).map(|n| n.value).collect();
+            let mut rows: Vec<Vec<f64>> = (0..data.rows).map(|i| data.row(i).to_vec()).collect();
+            rows.push(vec![f64::NAN; 4]);
+            rows.push(vec![1e9, -1e9, 1e9, -1e9]);
+            rows.extend(thresholds.iter().map(|t| vec![*t; 4]));
+            for row in &rows {
+                assert_eq!(model.raw(row).to_bits(), model.forust_raw(row).to_bits(), "{row:?}");
+                let (mut a, mut b) = (vec![0.0; 5], vec![0.0; 5]);
+                flat.contributions(row, &mut a);
+                model.forust_contributions(row, &mut b);
+                assert_eq!(
+                    a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
 }

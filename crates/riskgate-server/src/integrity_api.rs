@@ -4,10 +4,11 @@
 //! does; rows are limited to the caller's office subtree.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query};
-use riskgate_integrity::{Config, Report, Subject, compute};
+use riskgate_integrity::{Config, Report, Subject};
 use serde_json::{Value, json};
 
 use crate::answers::{OfficerProfile, Ranked, RankedOfficers, RankedPosts, RankedUnits, Warnings};
@@ -15,7 +16,7 @@ use crate::api::{PeriodQuery, office_scope, time_param};
 use crate::auth::{Caller, Perm, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use riskgate_app::integrity::{history, load_input};
+use riskgate_app::integrity::history_of;
 
 struct Params {
     scope: Option<HashSet<String>>,
@@ -35,13 +36,14 @@ fn visible(scope: &Option<HashSet<String>>, s: &Subject) -> bool {
     scope.as_ref().is_none_or(|sc| sc.contains(&s.office))
 }
 
-/// Computes the report on a reader thread and logs the read.
-async fn read_report(state: &AppState, p: Principal, what: &str, prm: &Params) -> ApiResult<Report> {
+/// The report (computed, or from the cache while its input is unchanged)
+/// on a reader thread; the read is logged either way.
+async fn read_report(state: &AppState, p: Principal, what: &str, prm: &Params) -> ApiResult<Arc<Report>> {
     let (from, to, mut filter, what) = (prm.from, prm.to, prm.filter.clone(), what.to_string());
+    let shared = state.inner.shared.clone();
     state
         .read(move |s| {
-            let input = load_input(s, from, to, None)?;
-            let r = compute(&input, &Config::default());
+            let (_, r) = shared.integrity.get(s, from, to, &Config::default())?;
             let mut a = p.action("integrity_read", &what);
             filter["officers"] = json!(r.officers.len());
             a.after = Some(filter);
@@ -130,17 +132,17 @@ pub async fn officer(
     let (from, to, scope) = (prm.from, prm.to, prm.scope.clone());
     let target = format!("officer {id}");
     let who = id.clone();
+    let shared = state.inner.shared.clone();
     let found = state
         .read(move |s| {
-            let input = load_input(s, from, to, None)?;
-            let r = compute(&input, &Config::default());
+            let (input, r) = shared.integrity.get(s, from, to, &Config::default())?;
             let mut a = p.action("integrity_read", &target);
             a.after = Some(prm.filter);
             s.append_action(&a)?;
-            let Some(sub) = r.officers.into_iter().find(|x| x.id == id && visible(&scope, x)) else {
+            let Some(sub) = r.officers.iter().find(|x| x.id == id && visible(&scope, x)).cloned() else {
                 return Ok(None);
             };
-            let hist = history(s, &id, from, to, &Config::default())?;
+            let hist = history_of(&input, &id, &Config::default());
             let seqs: HashSet<i64> = sub.evidence.iter().flat_map(|e| e.log_entries.iter().copied()).collect();
             let entries: Vec<_> = if seqs.is_empty() {
                 vec![]

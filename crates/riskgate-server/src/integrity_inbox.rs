@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::Query;
-use riskgate_integrity::{Config, compute};
+use riskgate_integrity::Config;
 use serde_json::json;
 
 use crate::answers::{Inbox, NewWarnings};
@@ -17,7 +17,7 @@ use crate::api::{OfficeQuery, as_user, office_scope};
 use crate::auth::{Caller, Perm};
 use crate::error::ApiResult;
 use crate::state::AppState;
-use riskgate_app::integrity::{InboxEntry, inbox as read_inbox, load_input, notify_warnings};
+use riskgate_app::integrity::{InboxEntry, inbox as read_inbox, notify_warnings};
 
 /// One notification run in `user`'s name: the report is computed on a
 /// reader thread (screening goes on meanwhile), then the level changes are
@@ -25,12 +25,8 @@ use riskgate_app::integrity::{InboxEntry, inbox as read_inbox, load_input, notif
 /// screening thread (`notify_warnings`: one already notified is not sent
 /// again). The HTTP `notify` and `serve --integrity-every` both run this.
 pub(crate) async fn notify_as(state: &AppState, user: String, office: Option<String>) -> ApiResult<Vec<InboxEntry>> {
-    let report = state
-        .read(|s| {
-            let input = load_input(s, None, None, None)?;
-            Ok(compute(&input, &Config::default()))
-        })
-        .await?;
+    let shared = state.inner.shared.clone();
+    let report = state.read(move |s| Ok(shared.integrity.get(s, None, None, &Config::default())?.1)).await?;
     as_user(state, user, office, move |app| Ok(notify_warnings(app, &report)?)).await
 }
 

@@ -112,11 +112,12 @@ pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -
 /// The screening thread's loop.
 pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
     let mut stash: Vec<crate::state::WriteJob> = Vec::new();
+    let mut saver = Saver::start(&live);
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(5)) {
             Ok(w) => w,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                checkpoint(&mut live);
+                saver.checkpoint(&mut live);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -148,21 +149,89 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
             }
         }
         if live.unsaved >= CHECKPOINT_EVERY {
-            checkpoint(&mut live);
+            saver.checkpoint(&mut live);
         }
     }
-    checkpoint(&mut live);
+    // The last one waits for the one in flight and is saved before stopping.
+    saver.finish();
+    if live.unsaved > 0
+        && let Err(e) = live.app.checkpoint()
+    {
+        eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}");
+    }
 }
 
-fn checkpoint(live: &mut Live) {
-    if live.unsaved > 0 {
-        let t = std::time::Instant::now();
-        match live.app.checkpoint() {
-            Ok(()) => {
-                live.unsaved = 0;
-                slow("checkpoint", t);
+/// Saves engine checkpoints on a thread and connection of their own: the
+/// screening thread only copies the state (encoding and writing it took
+/// 100+ ms at a time, which every request waiting behind it felt). At
+/// most one is in flight; a checkpoint due while one is being written
+/// waits for the next occasion.
+struct Saver {
+    tx: Option<mpsc::SyncSender<(riskgate_engine::Checkpoint, i64)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Saver {
+    fn start(live: &Live) -> Saver {
+        let store = match live.app.store.reopen() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("no connection for background checkpoints, saving on the screening thread: {e:#}");
+                return Saver { tx: None, thread: None };
             }
+        };
+        // Capacity 0: a hand-over succeeds only while the thread waits.
+        let (tx, rx) = mpsc::sync_channel::<(riskgate_engine::Checkpoint, i64)>(0);
+        let thread = std::thread::Builder::new().name("riskgate-checkpoint".into()).spawn(move || {
+            let mut store = store;
+            for snapshot in rx {
+                let t = std::time::Instant::now();
+                match riskgate_app::app::save_snapshot(store.as_mut(), &snapshot) {
+                    Ok(()) => slow("checkpoint (background)", t),
+                    Err(e) => eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}"),
+                }
+            }
+        });
+        match thread {
+            Ok(t) => Saver { tx: Some(tx), thread: Some(t) },
+            Err(e) => {
+                eprintln!("no thread for background checkpoints, saving on the screening thread: {e}");
+                Saver { tx: None, thread: None }
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, live: &mut Live) {
+        if live.unsaved == 0 {
+            return;
+        }
+        let t = std::time::Instant::now();
+        let Some(tx) = &self.tx else {
+            match live.app.checkpoint() {
+                Ok(()) => live.unsaved = 0,
+                Err(e) => eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}"),
+            }
+            return slow("checkpoint", t);
+        };
+        match live.app.checkpoint_snapshot() {
+            Ok(snapshot) => match tx.try_send(snapshot) {
+                Ok(()) => live.unsaved = 0,
+                Err(mpsc::TrySendError::Full(_)) => {} // one is being written: next time
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    eprintln!("the checkpoint thread stopped; saving on the screening thread");
+                    self.tx = None;
+                }
+            },
             Err(e) => eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}"),
+        }
+        slow("checkpoint (copy)", t);
+    }
+
+    /// Waits for the checkpoint being written, if any.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

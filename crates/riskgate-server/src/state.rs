@@ -53,6 +53,8 @@ pub struct Shared {
     pub logins: Mutex<riskgate_app::accounts::LoginThrottle>,
     /// Password verifications allowed at once (argon2 on the blocking pool).
     pub verifications: Verifications,
+    /// Integrity reports computed for supervisors, kept while their input is unchanged.
+    pub integrity: riskgate_app::integrity::ReportCache,
 }
 
 /// Concurrent argon2 verifications: two, so a flood of logins takes at

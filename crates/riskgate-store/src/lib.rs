@@ -417,6 +417,7 @@ pub trait Store: Send + Accounts + Search {
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
     /// Stores workforce records; `true` where a record was new or changed
     /// (a litigation case's outcome), `false` for an exact repeat.
+    /// Upserts workforce records (bumps the `registry` mark of [`Store::integrity_marks`]).
     fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>>;
     fn workforce(&self) -> Result<Vec<WorkforceRecord>>;
 
@@ -486,7 +487,18 @@ pub trait Store: Send + Accounts + Search {
     /// `as_of_seq`, or, with `None`, every event stored so far (right only
     /// for a state that folded every stored event: events another process
     /// stored meanwhile would never be replayed into it).
+    ///
+    /// A checkpoint never moves back: saving one that covers fewer events
+    /// than the saved one leaves the saved one (a checkpoint written in the
+    /// background may finish after a newer one).
     fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()>;
+    /// The sequence number of the last event stored (0 if none).
+    fn last_seq(&self) -> Result<i64>;
+    /// Marks that change whenever the integrity indicators' input may
+    /// have: the last outcome stored (controls, case results), the last
+    /// override logged, and a count of officer-registry and workforce
+    /// writes. Equal marks, equal input: a computed report can be reused.
+    fn integrity_marks(&self) -> Result<[i64; 3]>;
     /// Events after `seq`, in order, handed to `f` one by one; returns the
     /// sequence number of the last one (`seq` if none). Events stored while
     /// it runs are not handed over.

@@ -475,6 +475,19 @@ ALTER TABLE webhooks ADD COLUMN hs_chapters TEXT;
 ALTER TABLE sessions ADD COLUMN address TEXT;
 "#,
     ),
+    (
+        14,
+        r#"
+-- Integrity reports are reused while their input is unchanged (issue 16):
+-- 'registry' counts writes to the officer registry and workforce records
+-- (SQLite gets the counters table PostgreSQL has had since migration 1).
+{CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+|}INSERT INTO counters (name, value) VALUES ('registry', 0);
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -568,6 +581,7 @@ mod tests {
         (11, "221f5893d79e9b3c", "efbb2e520266416d"),
         (12, "f1509ca5feb04f01", "f1509ca5feb04f01"),
         (13, "44e2d863a915877f", "44e2d863a915877f"),
+        (14, "b394a501480daeb9", "25ad76367c027aa4"),
     ];
 
     fn sha256(text: &str) -> String {

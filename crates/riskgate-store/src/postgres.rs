@@ -504,7 +504,9 @@ impl Store for PgStore {
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
         self.write_rows(&dollars(rows::UPSERT_OFFICER), rows, |tx, st, o| {
             tx.execute(st, &[&o.id, &o.office, &o.post, &json(o)])
-        })
+        })?;
+        self.conn.get_mut().execute(rows::BUMP_REGISTRY, &[])?;
+        Ok(())
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
@@ -565,6 +567,7 @@ impl Store for PgStore {
             let n = tx.execute(&st, &[&kind, &r.unit(), &officer, &at, &year, &passed, &outcome, &key, &body])?;
             out.push(n == 1);
         }
+        tx.execute(rows::BUMP_REGISTRY, &[])?;
         tx.commit()?;
         Ok(out)
     }
@@ -1063,10 +1066,21 @@ impl Store for PgStore {
         self.conn.get_mut().execute(
             "INSERT INTO checkpoint (id, as_of_seq, body)
              SELECT 1, COALESCE($2, value), $1 FROM counters WHERE name = 'events'
-             ON CONFLICT (id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
+             ON CONFLICT (id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body
+             WHERE excluded.as_of_seq >= checkpoint.as_of_seq",
             &[&body, &as_of_seq],
         )?;
         Ok(())
+    }
+
+    fn integrity_marks(&self) -> Result<[i64; 3]> {
+        let r = self.conn.borrow_mut().query_one(rows::INTEGRITY_MARKS, &[])?;
+        Ok([r.get(0), r.get(1), r.get(2)])
+    }
+
+    fn last_seq(&self) -> Result<i64> {
+        let row = self.conn.borrow_mut().query_one("SELECT value FROM counters WHERE name = 'events'", &[])?;
+        Ok(row.get(0))
     }
 
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {

@@ -304,6 +304,14 @@ pub(crate) const MARK_URGENT: &str = "UPDATE control_tasks SET urgent = ?2, urge
 pub(crate) const MARK_ESCALATED: &str = "UPDATE control_tasks SET escalated_at = ?2
      WHERE decl = (SELECT seq FROM declarations WHERE id = ?1) AND status = 'open' AND escalated_at IS NULL";
 
+/// `Store::integrity_marks`: last outcome, last override, registry writes.
+pub(crate) const INTEGRITY_MARKS: &str = "SELECT (SELECT COALESCE(MAX(seq), 0) FROM outcomes),
+                    (SELECT COALESCE(MAX(seq), 0) FROM action_log WHERE action = 'override'),
+                    (SELECT value FROM counters WHERE name = 'registry')";
+
+/// One more write to the officer registry or the workforce records.
+pub(crate) const BUMP_REGISTRY: &str = "UPDATE counters SET value = value + 1 WHERE name = 'registry'";
+
 pub(crate) const CONTROL_RECORDS: &str =
     "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
             o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, false)

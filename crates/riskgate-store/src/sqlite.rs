@@ -48,6 +48,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Counts writes to the officer registry and the workforce records (`Store::integrity_marks`).
+const BUMP_REGISTRY: &str = crate::rows::BUMP_REGISTRY;
+
 const NEXT_SEQ: &str =
     "SELECT MAX(COALESCE((SELECT MAX(seq) FROM declarations), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0)) + 1";
 
@@ -125,6 +128,51 @@ impl SqliteStore {
         let mut s = SqliteStore { conn, path: path.to_path_buf(), durability };
         s.migrate()?;
         Ok(s)
+    }
+
+    /// The physical limit the screening commit is measured against
+    /// (`bench screen`): a fresh database at `path` with the store's
+    /// pragmas, holding only a declaration row (id, raw document) and a
+    /// decision row (its JSON) per declaration, written 1,000 per
+    /// transaction. `next` yields (id, raw document, decision JSON); the
+    /// caller parses inside it so that parsing is counted. Returns how
+    /// many were written.
+    pub fn raw_write_limit(
+        path: &Path,
+        durability: Durability,
+        mut next: impl FnMut() -> Option<(String, String, String)>,
+    ) -> Result<usize> {
+        let mut conn = Connection::open(path)?;
+        let sync = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Power => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync}; PRAGMA journal_mode = WAL; PRAGMA cache_size = -65536;
+             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 16384;
+             CREATE TABLE declarations (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+             CREATE TABLE decisions (decl INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+        ))?;
+        let mut n = 0usize;
+        loop {
+            let tx = conn.transaction()?;
+            let mut written = 0;
+            {
+                let mut ins_decl = tx.prepare_cached("INSERT INTO declarations (seq, id, body) VALUES (?1, ?2, ?3)")?;
+                let mut ins_dec = tx.prepare_cached("INSERT INTO decisions (decl, body) VALUES (?1, ?2)")?;
+                while written < 1000 {
+                    let Some((id, body, decision)) = next() else { break };
+                    ins_decl.execute(params![n as i64, id, body])?;
+                    ins_dec.execute(params![n as i64, decision])?;
+                    n += 1;
+                    written += 1;
+                }
+            }
+            tx.commit()?;
+            if written < 1000 {
+                return Ok(n);
+            }
+        }
     }
 
     /// A consistent copy of the store in the new file `dest` (owner-only),
@@ -376,7 +424,9 @@ impl Store for SqliteStore {
     }
 
     fn upsert_officers(&mut self, rows: &[Officer]) -> Result<()> {
-        self.write_rows(rows::UPSERT_OFFICER, rows, |st, o| st.execute(params![o.id, o.office, o.post, json(o)]))
+        self.write_rows(rows::UPSERT_OFFICER, rows, |st, o| st.execute(params![o.id, o.office, o.post, json(o)]))?;
+        self.conn.execute(BUMP_REGISTRY, [])?;
+        Ok(())
     }
 
     fn officers(&self) -> Result<Vec<Officer>> {
@@ -424,6 +474,7 @@ impl Store for SqliteStore {
                 let n = st.execute(params![kind, r.unit(), officer, at, year, passed, outcome, key, body])?;
                 out.push(n == 1);
             }
+            tx.execute(BUMP_REGISTRY, [])?;
         }
         tx.commit()?;
         Ok(out)
@@ -876,10 +927,19 @@ impl Store for SqliteStore {
         };
         self.conn.execute(
             "INSERT INTO checkpoint (id, as_of_seq, body) VALUES (1, ?1, ?2)
-             ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body",
+             ON CONFLICT(id) DO UPDATE SET as_of_seq = excluded.as_of_seq, body = excluded.body
+             WHERE excluded.as_of_seq >= checkpoint.as_of_seq",
             params![seq, body],
         )?;
         Ok(())
+    }
+
+    fn last_seq(&self) -> Result<i64> {
+        Ok(self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1)
+    }
+
+    fn integrity_marks(&self) -> Result<[i64; 3]> {
+        Ok(self.conn.query_row(crate::rows::INTEGRITY_MARKS, [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]))?)
     }
 
     fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {

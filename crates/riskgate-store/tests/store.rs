@@ -910,6 +910,60 @@ fn replay_answers_the_last_event_it_handed_over() {
     }
 }
 
+/// A checkpoint never moves back: one written in the background from an
+/// older state may finish after a newer one, and must not replace it.
+#[test]
+fn a_checkpoint_never_moves_back() {
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        assert_eq!(store.last_seq().unwrap(), 0, "{b}: nothing stored");
+        commit_in_lane(store.as_mut(), &[decl("S1", 1, "T1", 100.0), decl("S2", 2, "T2", 200.0)], Channel::Green);
+        assert_eq!(store.last_seq().unwrap(), 2, "{b}");
+        store.save_checkpoint(b"new", Some(2)).unwrap();
+        store.save_checkpoint(b"old", Some(1)).unwrap();
+        assert_eq!(store.load_checkpoint().unwrap(), Some((2, b"new".to_vec())), "{b}: the older one is not kept");
+        store.save_checkpoint(b"again", None).unwrap();
+        assert_eq!(store.load_checkpoint().unwrap(), Some((2, b"again".to_vec())), "{b}: the same seq replaces it");
+    }
+}
+
+/// The integrity marks change with every input of the indicators (an
+/// outcome, an override, an officer or workforce write) and with nothing
+/// else (a decision, another action-log entry), so a report computed
+/// under equal marks can be served again.
+#[test]
+fn integrity_marks_change_with_the_indicators_input_only() {
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        let m0 = store.integrity_marks().unwrap();
+        commit_in_lane(store.as_mut(), &[decl("M1", 1, "T1", 100.0), decl("M2", 2, "T2", 200.0)], Channel::Red);
+        store.append_action(&action(1)).unwrap();
+        assert_eq!(store.integrity_marks().unwrap(), m0, "{b}: decisions and other entries change nothing");
+        store.commit_outcomes(&[outcome("M1", 3, true)]).unwrap();
+        let m1 = store.integrity_marks().unwrap();
+        assert!(m1[0] > m0[0] && m1[1..] == m0[1..], "{b}: an outcome: {m0:?} → {m1:?}");
+        let mut o = action(2);
+        o.action = "override".into();
+        store.append_action(&o).unwrap();
+        let m2 = store.integrity_marks().unwrap();
+        assert!(m2[1] > m1[1] && (m2[0], m2[2]) == (m1[0], m1[2]), "{b}: an override: {m1:?} → {m2:?}");
+        let officer = riskgate_core::Officer::from_json(
+            &serde_json::json!({"id": "E1", "name": "E1", "office": "2201", "post": "inspection"}),
+        )
+        .unwrap();
+        store.upsert_officers(&[officer]).unwrap();
+        let m3 = store.integrity_marks().unwrap();
+        assert!(m3[2] > m2[2] && m3[..2] == m2[..2], "{b}: an officer: {m2:?} → {m3:?}");
+        let insp = riskgate_core::WorkforceRecord::inspection_from_json(
+            &serde_json::json!({"unit": "2201", "inspected_at": "2026-03-01", "passed": true}),
+        )
+        .unwrap();
+        store.insert_workforce(&[insp]).unwrap();
+        let m4 = store.integrity_marks().unwrap();
+        assert!(m4[2] > m3[2] && m4[..2] == m3[..2], "{b}: a workforce record: {m3:?} → {m4:?}");
+    }
+}
+
 /// The cases a batch's rules refer are stored in the batch's transaction,
 /// each with its `case_open` entry: a crash leaves a decision with its
 /// referral or neither (a declaration once stored is not screened again, so

@@ -258,6 +258,21 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                 "stages: screening thread: id look-up {k:.2} s, engine {e:.2} s, waiting for the parser {p:.2} s; \
                  writer thread: store commit {c:.2} s, output {w:.2} s; final checkpoint {cp:.2} s"
             );
+            if let StoreAt::Sqlite(_) = &store_at {
+                let (limit, rows) = write_limit(&live, &dir.join("decisions.jsonl"), &dir.join("limit.db"))?;
+                let rate = s.accepted as f64 / secs;
+                println!(
+                    "physical limit, same disk, same run (parse + a declaration row with the raw document and a decision row, WAL, 1,000 per transaction): {rows} in {limit:.2} s = {:.0} per second; screen end-to-end = {:.2} of it",
+                    rows as f64 / limit,
+                    rate / (rows as f64 / limit)
+                );
+            }
+            if let [Some(p), Some(sc), Some(w)] = s.cpu_secs {
+                println!(
+                    "CPU time: parser thread {p:.2} s, screening thread {sc:.2} s ({:.1} µs per declaration), writer thread {w:.2} s",
+                    sc / s.accepted.max(1) as f64 * 1e6
+                );
+            }
             if let Some(m) = peak_rss_mib() {
                 println!("peak memory (VmHWM): {m:.0} MiB");
             }
@@ -370,6 +385,48 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Seconds to parse the live declarations and write each with its decision
+/// as one declaration row and one decision row (the commit's physical
+/// limit on this disk; `SqliteStore::raw_write_limit`), and how many.
+fn write_limit(live: &Path, decisions: &Path, db: &Path) -> Result<(f64, usize)> {
+    let read = |p: &Path| -> Result<Vec<String>> {
+        Ok(std::fs::read_to_string(p)?.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
+    };
+    let (lines, decided) = (read(live)?, read(decisions)?);
+    anyhow::ensure!(
+        lines.len() == decided.len(),
+        "bench screen: {} decisions for {} lines",
+        decided.len(),
+        lines.len()
+    );
+    let durability = match std::env::var("RISKGATE_DURABILITY").as_deref() {
+        Ok("power") => riskgate_store::Durability::Power,
+        _ => riskgate_store::Durability::Process,
+    };
+    let _ = std::fs::remove_file(db);
+    let mut pairs = lines.into_iter().zip(decided);
+    let mut bad = None;
+    let t = Instant::now();
+    let n = riskgate_store::SqliteStore::raw_write_limit(db, durability, || {
+        let (line, decision) = pairs.next()?;
+        match riskgate_app::screening::parse_declaration(&line) {
+            Ok(d) => Some((d.id, line, decision)),
+            Err(e) => {
+                bad = Some(e);
+                None
+            }
+        }
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    if let Some(e) = bad {
+        anyhow::bail!("bench screen: a live declaration does not parse: {e}");
+    }
+    Ok((secs, n))
 }
 
 /// Share of the top `rate` of declarations by `score` that are truly fraudulent.

@@ -69,7 +69,9 @@ pub fn screen_values(
     let batch = opts.batch.max(1);
     let reader = {
         let file = file.to_path_buf();
-        std::thread::spawn(move || -> Result<()> {
+        std::thread::Builder::new().name("riskgate-parse".into()).spawn(move || -> Result<Option<f64>> {
+            let cpu = riskgate_app::imports::thread_cpu_secs();
+            let spent = || Some(riskgate_app::imports::thread_cpu_secs()? - cpu?);
             match values {
                 Some(vals) => {
                     let mut parsed: Parsed = Vec::with_capacity(batch);
@@ -77,13 +79,13 @@ pub fn screen_values(
                         let result = v.and_then(|v| Declaration::from_json(&v).map_err(|e| e.to_string()));
                         parsed.push(ParsedLine { line, result, raw: None });
                         if parsed.len() >= batch && tx.send(std::mem::take(&mut parsed)).is_err() {
-                            return Ok(());
+                            return Ok(spent());
                         }
                     }
                     if !parsed.is_empty() {
                         let _ = tx.send(parsed);
                     }
-                    Ok(())
+                    Ok(spent())
                 }
                 None => jsonl::for_chunks(&file, batch, |chunk| {
                     let parsed: Parsed = chunk
@@ -94,19 +96,23 @@ pub fn screen_values(
                         })
                         .collect();
                     tx.send(parsed).map_err(|_| anyhow::anyhow!("screening stopped"))
-                }),
+                })
+                .map(|()| spent()),
             }
-        })
+        })?
     };
     let (wtx, wrx) = mpsc::sync_channel::<Batch>(4);
     let writer = {
         let store = app.store.reopen()?;
         let events = app.events.clone();
-        std::thread::spawn(move || write_batches(store, wrx, out, events))
+        std::thread::Builder::new()
+            .name("riskgate-commit".into())
+            .spawn(move || write_batches(store, wrx, out, events))?
     };
     // Ids screened in this run: their batches may not be committed yet.
     let mut seen: HashSet<String> = HashSet::new();
     let mut result = Ok(());
+    let cpu = riskgate_app::imports::thread_cpu_secs();
     let mut waited = std::time::Instant::now();
     for parsed in rx {
         summary.stage_secs[4] += waited.elapsed().as_secs_f64();
@@ -131,13 +137,15 @@ pub fn screen_values(
         bar.set_position((summary.accepted + summary.rejected + summary.duplicates) as u64);
         waited = std::time::Instant::now();
     }
+    summary.cpu_secs[1] = riskgate_app::imports::thread_cpu_secs().zip(cpu).map(|(b, a)| b - a);
     drop(wtx);
     bar.finish_and_clear();
     let written = writer.join().map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
     let read = reader.join().map_err(|_| anyhow::anyhow!("reader thread panicked"))?;
     result?;
-    let [commit, output] = written?;
-    read?;
+    let ([commit, output], writer_cpu) = written?;
+    summary.cpu_secs[0] = read?;
+    summary.cpu_secs[2] = writer_cpu;
     summary.stage_secs[2] = commit;
     summary.stage_secs[3] = output;
     // Only after every batch is committed does the checkpoint move on.
@@ -148,13 +156,15 @@ pub fn screen_values(
 }
 
 /// The writer thread: commits each batch in one transaction, then writes
-/// its lines to the output. Returns seconds spent committing and writing.
+/// its lines to the output. Returns seconds spent committing and writing,
+/// and the thread's CPU seconds.
 fn write_batches(
     mut store: Box<dyn riskgate_store::Store>,
     rx: mpsc::Receiver<Batch>,
     mut out: Option<jsonl::Writer>,
     events: Emitter,
-) -> Result<[f64; 2]> {
+) -> Result<([f64; 2], Option<f64>)> {
+    let cpu = riskgate_app::imports::thread_cpu_secs();
     let mut secs = [0.0; 2];
     let mut hooked = riskgate_app::events::HookedKinds::default();
     for mut b in rx {
@@ -188,5 +198,5 @@ fn write_batches(
     if let Some(w) = out {
         w.finish()?;
     }
-    Ok(secs)
+    Ok((secs, riskgate_app::imports::thread_cpu_secs().zip(cpu).map(|(b, a)| b - a)))
 }
