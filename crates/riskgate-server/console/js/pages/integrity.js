@@ -7,7 +7,7 @@ import { t } from '../i18n.js';
 import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
-import { rankedSection, integrityLevel } from './integrity_scores.js';
+import { rankedSection, integrityLevel, reasonNodes, reasonsText } from './integrity_scores.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -76,7 +76,7 @@ async function openCase(e) {
       officer: e.id,
       office: e.office,
       title: t('integrity.case_title', { id: e.id }),
-      note: (e.reasons || []).join('；').slice(0, 4000) || undefined,
+      note: reasonsText(e).slice(0, 4000) || undefined,
     });
     flash(t('case.opened', { id: c.id }));
     go(`/cases/${c.id}`);
@@ -110,12 +110,12 @@ async function inboxSection(params) {
     table(
       [
         { label: t('integrity.at'), get: (e) => dt(e.at) },
-        { label: t('integrity.inbox.subject'), get: (e) => `${e.kind} ${e.id}` },
+        { label: t('integrity.inbox.subject'), get: (e) => `${t(`integrity.subject.${e.kind}`)} ${e.id}` },
         { label: t('common.office'), get: (e) => e.office },
         { label: t('integrity.inbox.previous'), render: (e) => integrityLevel(e.previous) },
         { label: t('integrity.inbox.level'), render: (e) => integrityLevel(e.level) },
         { label: t('integrity.inbox.score'), get: (e) => num(e.score, 1), num: true },
-        { label: t('integrity.reason'), get: (e) => (e.reasons || []).join('；') },
+        { label: t('integrity.reason'), render: (e) => reasonNodes(e) },
         {
           label: '',
           render: (e) => (e.kind === 'officer' && may(session.me, 'OpenCase') ? h('button', { type: 'button', class: 'secondary', 'data-action': 'open-case', onclick: () => openCase(e) }, t('integrity.open_case')) : ''),
