@@ -430,6 +430,8 @@ fn the_api_by_role(srv: Server) {
         "{}",
         r.body
     );
+    let r = override_as("D1", "field_officer", "yellow", "  ");
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")), "{}", r.body);
     // The declaration and the search read the lane in force, with who changed it, from what, to what and why.
     let d5 = call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D5", &auth["field_officer"], None).json();
     assert_eq!((&d5["decision"]["channel"], &d5["channel_in_force"]), (&json!("red"), &json!("green")), "{d5}");
@@ -459,8 +461,6 @@ fn the_api_by_role(srv: Server) {
     let found = call("GET", "/api/v1/declarations", path, &auth["field_officer"], None).json();
     let ids: Vec<&str> = found["declarations"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["D5"], "{found}");
-    let r = override_as("D1", "field_officer", "yellow", "  ");
-    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")), "{}", r.body);
     let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
     let text = log.body.clone();
     assert!(text.contains("D4") && text.contains("D5") && text.contains("documents complete"), "{text}");
