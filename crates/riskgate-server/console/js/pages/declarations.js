@@ -87,7 +87,7 @@ export async function declarationsPage(el, query) {
 }
 
 // The lane in force in a search row; an officer's change shows the lane it replaced.
-function laneCell(r) {
+export function laneCell(r) {
   const now = r.channel_in_force || r.channel;
   if (!r.overridden || now === r.channel) return channelChip(now);
   return h('span', { 'data-overridden': '1' }, channelChip(now), ' ', h('small', { class: 'muted' }, t('decl.was', { channel: t(`channel.${r.channel}`) })));

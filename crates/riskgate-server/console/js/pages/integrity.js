@@ -3,7 +3,7 @@
 // posts and units, and the officer action log, searchable by officer,
 // office and kind of action. Every read is itself logged by the server.
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, tOr } from '../i18n.js';
 import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
@@ -51,7 +51,8 @@ export async function integrityPage(el, query) {
         { label: t('integrity.at'), get: (a) => dt(act(a).at) },
         { label: t('integrity.officer'), get: (a) => act(a).actor },
         { label: t('common.office'), get: (a) => act(a).office },
-        { label: t('integrity.kind'), get: (a) => act(a).action },
+        // The kind in words, with its code (what the search box takes).
+        { label: t('integrity.kind'), render: (a) => actionKind(act(a).action) },
         { label: t('integrity.target'), get: (a) => act(a).target },
         { label: t('integrity.before'), render: (a) => h('code', {}, brief(act(a).before)) },
         { label: t('integrity.after'), render: (a) => h('code', {}, brief(act(a).after)) },
@@ -63,6 +64,11 @@ export async function integrityPage(el, query) {
     h('p', { class: 'muted' }, t('common.rows', { n: rows.length })),
   );
 }
+
+const actionKind = (k) => {
+  const name = tOr(`action.${k}`, null);
+  return name ? h('span', {}, name, ' ', h('small', { class: 'muted' }, k)) : k || '—';
+};
 
 // Logged actions may come flat or as {seq, action: {...}, hash}.
 const act = (a) => (a.action && typeof a.action === 'object' ? a.action : a);
