@@ -10,7 +10,7 @@ const TITLE = '浏览器测试：商品归类存疑';
 let caseId;
 
 testAs('an analyst refers a declaration to the tariff department', 'chen.analyst', async (page) => {
-  // A declaration of the marked trader at office 2201 (run.sh screens three).
+  // A declaration of the marked trader at office 2201 (run.sh screens four).
   const decl = await page.evaluate(async () => {
     const r = await fetch('/api/v1/declarations?trader=91310000BROWSER01X&limit=1', { credentials: 'same-origin' });
     return (await r.json()).declarations[0].id;

@@ -29,7 +29,8 @@ trap cleanup EXIT
 echo "browser tests: demo store (scale 0.05) in $data"
 "$bin" --data "$data" demo --seed 7 --scale 0.05 >"$work/demo.log" 2>&1 || { cat "$work/demo.log" >&2; exit 1; }
 
-# Open controls for the workbench: a mandatory rule (added and approved by two
+# Open controls for the workbench (four: the workbench, cases and override
+# tests each take one): a mandatory rule (added and approved by two
 # people) sends a marked trader's declarations at office 2201 to red.
 export RISKGATE_DATA="$data"
 cat >"$work/rule.toml" <<'TOML'
@@ -45,8 +46,16 @@ trader.id == "91310000BROWSER01X"
 TOML
 "$bin" --user ci.analyst rules add "$work/rule.toml" >/dev/null
 "$bin" --user ci.chief rules approve R-TEST-BROWSER >/dev/null
-node "$here/make-declarations.mjs" 3 >"$work/marked.jsonl"
+node "$here/make-declarations.mjs" 4 >"$work/marked.jsonl"
 "$bin" --user ci.machine import declarations "$work/marked.jsonl" >/dev/null
+# The two test officers in the officer registry: one long in an inspection
+# post (the rotation rule of 5 years gives the integrity pages a reason to
+# word), one in document review.
+cat >"$work/officers.jsonl" <<'JSON'
+{"id": "zhang.officer", "name": "张警官", "office": "2201", "post": "inspection", "post_since": "2015-03-01"}
+{"id": "li.officer2", "name": "李警官", "office": "5301", "post": "document_review", "post_since": "2024-05-01"}
+JSON
+"$bin" --user ci.machine import officers "$work/officers.jsonl" >/dev/null
 
 # One user per role (password shared by the test accounts of this throwaway store).
 export RISKGATE_TEST_PASSWORD="browser-test-pw-1"

@@ -225,6 +225,8 @@ pub struct InboxEntry {
     pub score: f64,
     pub p_value: f64,
     pub reasons: Vec<String>,
+    /// The reasons as figures, in the same order (empty for entries recorded before they were kept).
+    pub reason_figures: Vec<riskgate_integrity::ReasonFigures>,
 }
 
 fn subject_key(kind: &str, id: &str) -> String {
@@ -261,7 +263,7 @@ pub fn notify_warnings(app: &mut App, report: &Report) -> Result<Vec<InboxEntry>
         a.before = Some(serde_json::json!({ "level": before }));
         a.after = Some(serde_json::json!({
             "level": now, "kind": s.kind, "id": s.id, "office": s.office,
-            "score": s.score, "p_value": s.p_value, "reasons": s.reasons,
+            "score": s.score, "p_value": s.p_value, "reasons": s.reasons, "reason_figures": s.reason_figures,
         }));
         let at = a.at.to_rfc3339();
         app.store.append_action(&a)?;
@@ -286,6 +288,7 @@ pub fn notify_warnings(app: &mut App, report: &Report) -> Result<Vec<InboxEntry>
                 score: s.score,
                 p_value: s.p_value,
                 reasons: s.reasons.clone(),
+                reason_figures: s.reason_figures.clone(),
             });
         }
     }
@@ -322,6 +325,7 @@ pub fn inbox(store: &dyn Store, scope: Option<&HashSet<String>>) -> Result<Vec<I
                     .as_array()
                     .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
                     .unwrap_or_default(),
+                reason_figures: serde_json::from_value(a["reason_figures"].clone()).unwrap_or_default(),
             })
         })
         .filter(|e| scope.is_none_or(|sc| sc.contains(&e.office)))
@@ -416,6 +420,17 @@ mod tests {
             peers: 6,
             indicators: vec![],
             reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
+            reason_figures: vec![riskgate_integrity::ReasonFigures {
+                indicator: "concentration".into(),
+                value: 0.4,
+                baseline: Some(0.1),
+                count: Some(12.0),
+                expected: Some(3.0),
+                n: 30,
+                z: Some(4.75),
+                p: Some(1e-6),
+                points: 0.0,
+            }],
             evidence: vec![],
         }
     }
@@ -458,6 +473,7 @@ mod tests {
         let shown: Vec<String> = inbox.iter().map(|e| format!("{} {}", e.id, e.previous)).collect();
         assert_eq!(shown, ["E2 normal", "E2 normal", "E1 watch"], "newest first");
         assert_eq!(inbox[0].reasons, subject("E2", Warning).reasons, "the evidence travels with it");
+        assert_eq!(inbox[0].reason_figures, subject("E2", Warning).reason_figures, "and its figures");
         let elsewhere: HashSet<String> = ["2202".to_string()].into();
         assert!(super::inbox(app.store.as_ref(), Some(&elsewhere)).unwrap().is_empty(), "office scope");
     }

@@ -312,9 +312,70 @@ pub struct Subject {
     /// Subjects in the peer group (including this one).
     pub peers: u64,
     pub indicators: Vec<Indicator>,
+    /// The notable indicators in words (English, for the CLI and the log).
     pub reasons: Vec<String>,
+    /// The same reasons as figures, in the same order, for a reader that
+    /// words them in its own language.
+    #[serde(default)]
+    pub reason_figures: Vec<ReasonFigures>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
+}
+
+/// One reason (a notable indicator) as figures: the indicator's key and the
+/// numbers its sentence needs, unrounded; a reader words and rounds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReasonFigures {
+    /// The indicator's key: `overrides_down`, `finding_shortfall`,
+    /// `partner_findings`, `concentration`, `control_duration`,
+    /// `release_speed`, `off_hours`, `tenure`, `disciplinary`,
+    /// `flagged_officers` or `window_<days>d`.
+    pub indicator: String,
+    /// The subject's value, in the indicator's unit (a share, minutes,
+    /// years, a count; for a window its combined tail probability).
+    pub value: f64,
+    /// What peers show, in the same unit (for `tenure`, the rotation rule in years).
+    pub baseline: Option<f64>,
+    /// The events counted (overrides to a lighter lane, findings, controls
+    /// on the officer's parties, actions off duty, flagged officers, cases).
+    pub count: Option<f64>,
+    /// What peers or chance give for `count`.
+    pub expected: Option<f64>,
+    /// How many observations the value rests on (controls, actions,
+    /// officers; the days of a window).
+    pub n: u64,
+    pub z: Option<f64>,
+    /// The tail probability (`None` for a rule indicator).
+    pub p: Option<f64>,
+    /// Score points added by a rule indicator.
+    pub points: f64,
+}
+
+impl ReasonFigures {
+    /// The figures of `i`: counts are read back from its shares where the
+    /// indicator is a share of events.
+    pub fn of(i: &Indicator) -> ReasonFigures {
+        let n = i.n as f64;
+        let (count, expected) = match i.key.as_str() {
+            "overrides_down" | "off_hours" | "finding_shortfall" | "partner_findings" | "concentration" => {
+                (Some((i.value * n).round()), i.baseline.map(|b| b * n))
+            }
+            "flagged_officers" => (Some(i.value), i.baseline),
+            "disciplinary" => (Some(i.value), None),
+            _ => (None, None),
+        };
+        ReasonFigures {
+            indicator: i.key.clone(),
+            value: i.value,
+            baseline: i.baseline,
+            count,
+            expected,
+            n: i.n,
+            z: i.z,
+            p: i.p,
+            points: i.points,
+        }
+    }
 }
 
 impl Subject {
@@ -930,6 +991,7 @@ fn compute_level(
                 peers: group_size[g.group[s]],
                 indicators,
                 reasons: vec![],
+                reason_figures: vec![],
                 evidence: vec![],
             }
         })
@@ -1146,6 +1208,7 @@ fn finish(subject: &mut Subject, cfg: &Config) {
             _ => format!("{}: {} (+{} points)", i.key, i.detail, i.points),
         })
         .collect();
+    subject.reason_figures = notable.iter().map(|i| ReasonFigures::of(i)).collect();
 }
 
 /// Levels over one family of subjects (all officers, all posts or all

@@ -239,6 +239,38 @@ fn a_colluding_pattern_reaches_warning_and_explains_itself() {
     assert!(r.officers[1..].iter().all(|s| s.level == Level::Normal));
 }
 
+/// Each reason comes as figures too, in the same order, with the counts
+/// its English sentence states: a reader words them in its own language.
+#[test]
+fn every_reason_carries_its_figures() {
+    let mut input = base();
+    for (_, key, change) in changes() {
+        if key != "disciplinary" {
+            change(&mut input);
+        }
+    }
+    let r = compute(&input, &Config::default());
+    let subjects = || r.officers.iter().chain(&r.posts).chain(&r.units);
+    for s in subjects() {
+        let keys: Vec<&str> = s.reasons.iter().map(|x| x.split(':').next().unwrap()).collect();
+        let figured: Vec<&str> = s.reason_figures.iter().map(|f| f.indicator.as_str()).collect();
+        assert_eq!(keys, figured, "{} {}", s.kind, s.id);
+    }
+    let top = &r.officers[0];
+    assert_eq!(top.id, TARGET);
+    let down = top.reason_figures.iter().find(|f| f.indicator == "overrides_down").unwrap();
+    let text = top.reasons.iter().find(|x| x.starts_with("overrides_down")).unwrap();
+    // "overrides_down: 11 overrides to a lighter lane in 60 controls handled …"
+    let said: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).take(2).collect();
+    assert_eq!((down.count, down.n as f64), (Some(said[0]), said[1]), "{text}");
+    let expected = down.expected.unwrap();
+    assert!((expected - down.baseline.unwrap() * down.n as f64).abs() < 1e-9 && expected < said[0]);
+    assert!(down.p.unwrap() < 0.01 && down.z.is_some() && down.points == 0.0, "{down:?}");
+    let tenure = top.reason_figures.iter().find(|f| f.indicator == "tenure").unwrap();
+    assert_eq!((tenure.baseline, tenure.p, tenure.count), (Some(Config::default().rotation_years), None, None));
+    assert!(tenure.value > 9.0 && tenure.points > 0.0, "{tenure:?}");
+}
+
 #[test]
 fn thresholds_are_configurable_and_checked() {
     let mut input = base();

@@ -140,6 +140,32 @@ pub struct DeclarationDetail {
     pub explanation: Option<Explanation>,
     pub task: Option<ControlTask>,
     pub outcomes: Vec<Outcome>,
+    /// The lane in force now: the decision's, unless an officer changed it
+    /// (then the control task's); `None` for a declaration stored as history.
+    pub channel_in_force: Option<Channel>,
+    /// Officers' changes of the lane (from the action log), oldest first;
+    /// empty for systems (role machine), which get `channel_in_force` only.
+    pub overrides: Vec<LaneOverride>,
+}
+
+/// One change of a declaration's lane by an officer: who, when, from what
+/// lane to what, and why.
+#[derive(Serialize, ToSchema)]
+pub struct LaneOverride {
+    pub at: chrono::DateTime<chrono::FixedOffset>,
+    /// The officer who decided it.
+    pub officer: String,
+    /// The account that entered it, when not the officer.
+    pub entered_by: Option<String>,
+    /// The lane before (`green`, `yellow` or `red`).
+    pub from: String,
+    /// The lane after.
+    pub to: String,
+    /// The engine's lane.
+    pub engine_channel: Option<String>,
+    pub reason: String,
+    /// The action-log entry.
+    pub log_seq: i64,
 }
 
 /// The decision in the terms an officer or analyst reads it.
@@ -475,6 +501,8 @@ pub struct Warnings {
 pub struct OfficerProfile {
     #[serde(flatten)]
     pub subject: Subject,
+    /// Every indicator as figures, in the order of `indicators`.
+    pub indicator_figures: Vec<riskgate_integrity::ReasonFigures>,
     pub history: Vec<HistoryPoint>,
     pub log_entries: Vec<LoggedAction>,
 }

@@ -93,6 +93,35 @@ pub struct SearchQuery {
     to: Option<String>,
     /// 1 to 1000 (default 50).
     limit: Option<usize>,
+    /// `true`: sent to control by the decision (yellow or red); `false`: green.
+    controlled: Option<String>,
+    /// `true`: an outcome with a finding; `false`: none.
+    finding: Option<String>,
+    /// What selected it: `none`, `rule`, `score`, `random` or `manual`.
+    source: Option<String>,
+    /// `low`, `medium` or `high`.
+    risk_level: Option<String>,
+    /// The control task's status: `open`, `closed`, `overridden`, or `none` (no task).
+    status: Option<String>,
+}
+
+/// A `true`/`false` query parameter; empty is absent.
+fn flag_param(name: &str, v: Option<String>) -> ApiResult<Option<bool>> {
+    match v.as_deref() {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(x) => Err(ApiError::query(name, format!("{name}: expected true or false, got {x:?}"))),
+    }
+}
+
+/// A query parameter that must be one of `words`; empty is absent.
+fn word_param(name: &str, v: Option<String>, words: &[&str]) -> ApiResult<Option<String>> {
+    match v.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(x) if words.contains(&x.as_str()) => Ok(Some(x)),
+        Some(x) => Err(ApiError::query(name, format!("{name}: expected {}, got {x:?}", words.join(", ")))),
+    }
 }
 
 /// Search declarations in the caller's offices, newest first.
@@ -130,6 +159,11 @@ pub async fn search_declarations(
         from: time_param("from", &q.from, false)?,
         to: time_param("to", &q.to, true)?,
         limit: limit_param(q.limit, 50, 1000)?,
+        controlled: flag_param("controlled", q.controlled)?,
+        finding: flag_param("finding", q.finding)?,
+        source: word_param("source", q.source, &riskgate_core::Source::ALL.map(|(w, _)| w))?,
+        risk_level: word_param("risk_level", q.risk_level, &riskgate_core::RiskLevel::ALL.map(|(w, _)| w))?,
+        status: word_param("status", q.status, &["open", "closed", "overridden", "none"])?,
     };
     let rows = state.read(move |s| Ok(s.search_declarations(&query)?)).await?;
     Ok(Json(DeclarationList { declarations: rows }))
@@ -145,11 +179,12 @@ pub async fn search_declarations(
 pub async fn get_declaration(Caller(state, p): Caller, Path(id): Path<String>) -> ApiResult<Json<DeclarationDetail>> {
     p.require(Perm::ReadDeclarations)?;
     let key = id.clone();
-    let (stored, tasks) = state
+    let (stored, tasks, logged) = state
         .read(move |s| {
             let d = s.declaration(&key)?;
-            let t = if d.is_some() { Some(s.task_outcomes(&key)?) } else { None };
-            Ok((d, t))
+            let (t, o) =
+                if d.is_some() { (Some(s.task_outcomes(&key)?), s.overrides(&key)?) } else { (None, Vec::new()) };
+            Ok((d, t, o))
         })
         .await?;
     let Some(stored) = stored.filter(|d| p.sees_office(&d.declaration.office)) else {
@@ -163,6 +198,12 @@ pub async fn get_declaration(Caller(state, p): Caller, Path(id): Path<String>) -
         d.reasons.retain(|r| !matches!(r, Reason::Rule { .. }));
     }
     let (task, outcomes) = tasks.map(|t| (t.task, t.outcomes)).unwrap_or_default();
+    // An override writes the new lane on the control task (to green: the
+    // task closed as `overridden`), so the task's lane is the one in force.
+    let channel_in_force = match &task {
+        Some(t) => riskgate_core::Channel::parse(&t.channel),
+        None => decision.as_ref().map(|d| d.channel),
+    };
     Ok(Json(DeclarationDetail {
         declaration: stored.declaration,
         historical: stored.historical,
@@ -170,7 +211,28 @@ pub async fn get_declaration(Caller(state, p): Caller, Path(id): Path<String>) -
         explanation,
         task,
         outcomes,
+        channel_in_force,
+        // Who changed the lane and why is for the people of customs
+        // (ReadCases: every human role that reads declarations), not for
+        // systems reading decisions back; they get the lane in force.
+        overrides: if p.may(Perm::ReadCases) { logged.iter().map(lane_override).collect() } else { Vec::new() },
     }))
+}
+
+/// An `override` action-log entry as the declaration page shows it.
+fn lane_override(l: &riskgate_store::LoggedAction) -> LaneOverride {
+    let a = &l.action;
+    let text = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v[k].as_str()).map(str::to_string);
+    LaneOverride {
+        at: a.at,
+        officer: a.actor.clone(),
+        entered_by: text(&a.after, "entered_by"),
+        from: text(&a.before, "channel").unwrap_or_default(),
+        to: text(&a.after, "channel").unwrap_or_default(),
+        engine_channel: text(&a.after, "engine_channel"),
+        reason: a.reason.clone().unwrap_or_default(),
+        log_seq: l.seq,
+    }
 }
 
 /// A decision in the terms its reader may see (`analyst`: the rules too).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query};
-use riskgate_integrity::{Config, Report, Subject};
+use riskgate_integrity::{Config, ReasonFigures, Report, Subject};
 use serde_json::{Value, json};
 
 use crate::answers::{OfficerProfile, Ranked, RankedOfficers, RankedPosts, RankedUnits, Warnings};
@@ -155,5 +155,6 @@ pub async fn officer(
     let Some((sub, hist, entries)) = found else {
         return Err(ApiError::not_found(format!("no officer {who:?} with controls in the caller's offices")));
     };
-    Ok(Json(OfficerProfile { subject: sub, history: hist, log_entries: entries }))
+    let indicator_figures = sub.indicators.iter().map(ReasonFigures::of).collect();
+    Ok(Json(OfficerProfile { subject: sub, indicator_figures, history: hist, log_entries: entries }))
 }

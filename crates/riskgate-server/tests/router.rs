@@ -327,6 +327,17 @@ async fn the_integrity_inbox_is_for_supervisors_only() {
         peers: 6,
         indicators: vec![],
         reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
+        reason_figures: vec![riskgate_integrity::ReasonFigures {
+            indicator: "concentration".into(),
+            value: 0.4,
+            baseline: Some(0.1),
+            count: Some(12.0),
+            expected: Some(3.0),
+            n: 30,
+            z: Some(4.75),
+            p: Some(1e-6),
+            points: 0.0,
+        }],
         evidence: vec![],
     };
     let report = Report { officers: vec![warned], posts: vec![], units: vec![] };

@@ -100,6 +100,17 @@ pub struct DeclarationQuery {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub limit: usize,
+    /// Sent to control by the decision (yellow or red), or not (green).
+    pub controlled: Option<bool>,
+    /// With a finding among its outcomes, or without one.
+    pub finding: Option<bool>,
+    /// What selected it (`none`, `rule`, `score`, `random`, `manual`).
+    pub source: Option<String>,
+    /// `low`, `medium` or `high`.
+    pub risk_level: Option<String>,
+    /// The control task's status (`open`, `closed`, `overridden`), or
+    /// `none`: no control task.
+    pub status: Option<String>,
 }
 
 /// One row of a search result, newest first.
@@ -115,6 +126,11 @@ pub struct DeclarationSummary {
     pub risk_value: Option<f64>,
     pub risk_level: Option<String>,
     pub task_status: Option<String>,
+    /// The lane in force now: the control task's (an officer's override
+    /// changes it), else the decision's.
+    pub channel_in_force: Option<String>,
+    /// An officer changed the lane at least once (`override` in the action log).
+    pub overridden: bool,
 }
 
 /// The control task of one declaration, open or closed.
@@ -128,4 +144,6 @@ pub trait Search {
     fn search_declarations(&self, q: &DeclarationQuery) -> Result<Vec<DeclarationSummary>>;
     /// The task and outcomes of a stored declaration.
     fn task_outcomes(&self, declaration_id: &str) -> Result<TaskOutcomes>;
+    /// The action-log entries of every lane override of a declaration, oldest first.
+    fn overrides(&self, declaration_id: &str) -> Result<Vec<crate::LoggedAction>>;
 }

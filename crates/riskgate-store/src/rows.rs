@@ -122,6 +122,9 @@ pub(crate) const CLOSE_TASK: &str = "UPDATE control_tasks SET status = 'closed',
      WHERE decl = ?1 AND status = 'open' AND ?4 <> 'audit'";
 /// Overrides of a declaration (target) by one officer (actor): the partial
 /// index `action_log_override` (migration 8) answers it.
+/// Every override of one declaration (target), oldest first: the partial
+/// index `action_log_override` answers it too.
+pub(crate) const OVERRIDES_OF: &str = "WHERE action = 'override' AND target = ?1 ORDER BY seq";
 pub(crate) const OVERRIDES_BY: &str =
     "SELECT count(*) FROM action_log WHERE action = 'override' AND target = ?1 AND actor = ?2";
 pub(crate) const REOPEN_TASK: &str =
@@ -466,7 +469,8 @@ pub(crate) fn session(r: &dyn Columns) -> Result<Session> {
 /// The search's columns and joins; each dialect adds its own filters.
 pub(crate) const SUMMARY_COLUMNS: &str =
     "SELECT d.id, d.office, d.trader, d.declared_at, d.tz, d.value_cny, d.historical,
-            c.channel, c.risk_value, c.risk_level, t.status
+            c.channel, c.risk_value, c.risk_level, t.status, COALESCE(t.channel, c.channel),
+            EXISTS (SELECT 1 FROM action_log a WHERE a.action = 'override' AND a.target = d.id)
      FROM declarations d
      LEFT JOIN decisions c ON c.decl = d.seq
      LEFT JOIN control_tasks t ON t.decl = d.seq";
@@ -485,6 +489,8 @@ pub(crate) fn declaration_summary(r: &dyn Columns) -> Result<DeclarationSummary>
         risk_value: r.real_opt(8)?,
         risk_level: r.text_opt(9)?,
         task_status: r.text_opt(10)?,
+        channel_in_force: r.text_opt(11)?,
+        overridden: r.flag(12)?,
     })
 }
 

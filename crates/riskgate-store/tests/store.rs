@@ -685,6 +685,30 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
         assert_eq!(logged[0].action.after.as_ref().unwrap()["channel"], "green");
         assert_eq!(logged[0].action.reason.as_deref(), Some("资料齐全"));
         assert_eq!(store.open_tasks(None, 10).unwrap().len(), 1, "{b}: the overridden task left the open list");
+        // The search and the declaration read the lane in force and the override.
+        let q = riskgate_store::DeclarationQuery { limit: 10, ..Default::default() };
+        let found: Vec<(String, Option<String>, Option<String>, bool)> = store
+            .search_declarations(&q)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s.channel, s.channel_in_force, s.overridden))
+            .collect();
+        let row = |id: &str, engine: Option<&str>, now: Option<&str>, overridden: bool| {
+            (id.to_string(), engine.map(str::to_string), now.map(str::to_string), overridden)
+        };
+        assert_eq!(
+            found,
+            [
+                row("H1", None, None, false),
+                row("G1", Some("green"), Some("green"), false),
+                row("R2", Some("red"), Some("red"), false),
+                row("R1", Some("red"), Some("green"), true),
+            ],
+            "{b}"
+        );
+        let of_r1 = store.overrides("R1").unwrap();
+        assert_eq!(of_r1.iter().map(|l| l.seq).collect::<Vec<_>>(), [done.log_seq], "{b}");
+        assert!(store.overrides("R2").unwrap().is_empty(), "{b}");
         // Red to yellow keeps the control; once completed no override is possible.
         let done = store.override_channel(&ovr("R2", Channel::Yellow, "单证齐全，改审单")).unwrap();
         assert_eq!((done.before.as_str(), done.after.as_str(), done.released), ("red", "yellow", false));
@@ -693,6 +717,29 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
             user(store.override_channel(&ovr("R2", Channel::Green, "x"))),
             "override of R2: its control is already completed"
         );
+        // The search's filters: controlled, finding, source, risk level, control status.
+        let ids = |q: riskgate_store::DeclarationQuery| -> Vec<String> {
+            let q = riskgate_store::DeclarationQuery { limit: 10, ..q };
+            store.search_declarations(&q).unwrap().into_iter().map(|s| s.id).collect()
+        };
+        let text = |s: &str| Some(s.to_string());
+        type Q = riskgate_store::DeclarationQuery;
+        for (q, want) in [
+            (Q { controlled: Some(true), ..Default::default() }, vec!["R2", "R1"]),
+            (Q { controlled: Some(false), ..Default::default() }, vec!["G1"]),
+            (Q { finding: Some(true), ..Default::default() }, vec![]),
+            (Q { finding: Some(false), ..Default::default() }, vec!["H1", "G1", "R2", "R1"]),
+            (Q { source: text("score"), ..Default::default() }, vec!["R2", "R1"]),
+            (Q { source: text("none"), ..Default::default() }, vec!["G1"]),
+            (Q { risk_level: text("low"), ..Default::default() }, vec!["G1"]),
+            (Q { status: text("closed"), ..Default::default() }, vec!["R2"]),
+            (Q { status: text("overridden"), ..Default::default() }, vec!["R1"]),
+            (Q { status: text("none"), ..Default::default() }, vec!["H1", "G1"]),
+            (Q { status: text("none"), controlled: Some(false), ..Default::default() }, vec!["G1"]),
+        ] {
+            let label = format!("{b}: {q:?}");
+            assert_eq!(ids(q), want, "{label}");
+        }
         // The completed control reads back with its decision for integrity.
         let recs = store.control_records(None, None).unwrap();
         assert_eq!(recs.len(), 1, "{b}");

@@ -76,13 +76,24 @@ function renderNav(active) {
   const who = session.me;
   document.getElementById('who-name').textContent =
     `${who.display_name || who.name || who.username} · ${t(`role.${normRole(who.role)}`)}${who.office ? ` · ${who.office}` : ''}`;
+  const toggle = document.getElementById('menu-toggle');
+  toggle.textContent = `☰ ${t('nav.menu')}`;
+  toggle.setAttribute('aria-label', t('nav.menu'));
   document.getElementById('lang-switch').textContent = lang() === 'zh' ? 'English' : '中文';
   document.getElementById('logout').textContent = t('nav.logout');
+}
+
+// On a narrow screen the navigation folds behind the menu button; it
+// folds again once a page is chosen.
+function setMenu(open) {
+  document.getElementById('topbar').classList.toggle('open', open);
+  document.getElementById('menu-toggle').setAttribute('aria-expanded', String(open));
 }
 
 let renderSeq = 0;
 async function route() {
   const seq = ++renderSeq;
+  setMenu(false);
   const { parts, query } = parseHash();
   const el = main();
   document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
@@ -134,6 +145,13 @@ setUnauthorizedHandler(() => {
   if (parts[0] !== 'login') go(`/login?next=${encodeURIComponent(location.hash.slice(1))}`);
 });
 
+document.getElementById('menu-toggle').addEventListener('click', () =>
+  setMenu(!document.getElementById('topbar').classList.contains('open')),
+);
+// A link to the page already shown changes no route: fold the menu anyway.
+document.getElementById('nav').addEventListener('click', (ev) => {
+  if (ev.target.closest('a')) setMenu(false);
+});
 document.getElementById('lang-switch').addEventListener('click', () => setLang(lang() === 'zh' ? 'en' : 'zh'));
 document.getElementById('logout').addEventListener('click', async () => {
   try {

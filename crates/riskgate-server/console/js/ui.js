@@ -40,7 +40,8 @@ export function table(columns, rows, { onRowClick, empty, testid } = {}) {
         ),
       )
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty || t('common.none')))];
-  return h('table', { 'data-testid': testid }, h('thead', {}, head), h('tbody', {}, body));
+  // Each table scrolls sideways in its own box: a wide table never widens the page.
+  return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': testid }, h('thead', {}, head), h('tbody', {}, body)));
 }
 
 function fmtCell(v) {

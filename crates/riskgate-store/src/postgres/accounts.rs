@@ -6,8 +6,8 @@ use riskgate_core::Outcome;
 use super::{PgStore, all, decode};
 use crate::accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
 use crate::rows::{
-    INSERT_SESSION, SESSION, SESSIONS, SUMMARY_COLUMNS, TASK_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, control_task,
-    declaration_summary, dollars, session, token, user,
+    ACTION_COLUMNS, INSERT_SESSION, OVERRIDES_OF, SESSION, SESSIONS, SUMMARY_COLUMNS, TASK_COLUMNS, TOKEN_COLUMNS,
+    USER_COLUMNS, control_task, declaration_summary, dollars, logged_action, session, token, user,
 };
 use crate::{Action, Result, StoreError};
 
@@ -158,9 +158,29 @@ impl Search for PgStore {
                    AND ($6::bigint IS NULL OR d.declared_at >= $6)
                    AND ($7::bigint IS NULL OR d.declared_at < $7)
                    AND ($9::text IS NULL OR (c.body::json ->> 'disposal') = $9)
+                   AND ($10::boolean IS NULL OR (c.channel IN ('yellow', 'red')) = $10)
+                   AND ($11::boolean IS NULL OR EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = d.seq AND o.finding) = $11)
+                   AND ($12::text IS NULL OR c.source = $12)
+                   AND ($13::text IS NULL OR c.risk_level = $13)
+                   AND ($14::text IS NULL OR t.status = $14 OR ($14 = 'none' AND t.status IS NULL))
                  ORDER BY d.seq DESC LIMIT $8"
             ),
-            &[&q.offices, &prefix, &q.q, &q.trader, &q.channel, &q.from, &q.to, &limit, &q.disposal],
+            &[
+                &q.offices,
+                &prefix,
+                &q.q,
+                &q.trader,
+                &q.channel,
+                &q.from,
+                &q.to,
+                &limit,
+                &q.disposal,
+                &q.controlled,
+                &q.finding,
+                &q.source,
+                &q.risk_level,
+                &q.status,
+            ],
             declaration_summary,
         )
     }
@@ -176,5 +196,14 @@ impl Search for PgStore {
         let outcomes =
             rows.iter().map(|r| decode(&r.get::<_, String>(0), Outcome::from_json)).collect::<Result<Vec<_>>>()?;
         Ok(TaskOutcomes { task, outcomes })
+    }
+
+    fn overrides(&self, declaration_id: &str) -> Result<Vec<crate::LoggedAction>> {
+        all(
+            &mut self.conn.borrow_mut(),
+            &dollars(&format!("SELECT {ACTION_COLUMNS} FROM action_log {OVERRIDES_OF}")),
+            &[&declaration_id],
+            logged_action,
+        )
     }
 }

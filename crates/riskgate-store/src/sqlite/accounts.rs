@@ -6,8 +6,8 @@ use rusqlite::params;
 use super::{SqliteStore, all, decode};
 use crate::accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
 use crate::rows::{
-    INSERT_SESSION, SESSION, SESSIONS, SUMMARY_COLUMNS, TASK_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, control_task,
-    declaration_summary, session, token, user,
+    ACTION_COLUMNS, INSERT_SESSION, OVERRIDES_OF, SESSION, SESSIONS, SUMMARY_COLUMNS, TASK_COLUMNS, TOKEN_COLUMNS,
+    USER_COLUMNS, control_task, declaration_summary, logged_action, session, token, user,
 };
 use crate::{Action, Result, StoreError};
 
@@ -163,9 +163,29 @@ impl Search for SqliteStore {
                    AND (?6 IS NULL OR d.declared_at >= ?6)
                    AND (?7 IS NULL OR d.declared_at < ?7)
                    AND (?9 IS NULL OR json_extract(c.body, '$.disposal') = ?9)
+                   AND (?10 IS NULL OR (c.channel IN ('yellow', 'red')) = ?10)
+                   AND (?11 IS NULL OR EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = d.seq AND o.finding = 1) = ?11)
+                   AND (?12 IS NULL OR c.source = ?12)
+                   AND (?13 IS NULL OR c.risk_level = ?13)
+                   AND (?14 IS NULL OR t.status = ?14 OR (?14 = 'none' AND t.status IS NULL))
                  ORDER BY d.seq DESC LIMIT ?8"
             ),
-            params![offices, prefix, q.q, q.trader, q.channel, q.from, q.to, q.limit as i64, q.disposal],
+            params![
+                offices,
+                prefix,
+                q.q,
+                q.trader,
+                q.channel,
+                q.from,
+                q.to,
+                q.limit as i64,
+                q.disposal,
+                q.controlled,
+                q.finding,
+                q.source,
+                q.risk_level,
+                q.status
+            ],
             declaration_summary,
         )
     }
@@ -179,5 +199,14 @@ impl Search for SqliteStore {
         let bodies: Vec<String> = st.query_map([declaration_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
         let outcomes = bodies.iter().map(|b| decode(b, Outcome::from_json)).collect::<Result<Vec<_>>>()?;
         Ok(TaskOutcomes { task, outcomes })
+    }
+
+    fn overrides(&self, declaration_id: &str) -> Result<Vec<crate::LoggedAction>> {
+        all(
+            &self.conn,
+            &format!("SELECT {ACTION_COLUMNS} FROM action_log {OVERRIDES_OF}"),
+            [declaration_id],
+            logged_action,
+        )
     }
 }

@@ -315,6 +315,9 @@ fn the_api_by_role(srv: Server) {
         //                                                                                 officer analyst district hq integrity tariff admin machine
         ("GET", "/api/v1/declarations", "/api/v1/declarations".into(), None,                 [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations", "/api/v1/declarations?disposal=transfer".into(), None, [200, 200, 200, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?controlled=true&finding=false&source=rule&risk_level=high&status=open".into(), None,
+                                                                                             [200, 200, 200, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?status=lost".into(), None,     [400, 400, 400, 400, 400, 400, 403, 400]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2".into(), None,         [404, 200, 404, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
@@ -429,6 +432,38 @@ fn the_api_by_role(srv: Server) {
     );
     let r = override_as("D1", "field_officer", "yellow", "  ");
     assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")), "{}", r.body);
+    // The declaration and the search read the lane in force, with who changed it, from what, to what and why.
+    let d5 = call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D5", &auth["field_officer"], None).json();
+    assert_eq!((&d5["decision"]["channel"], &d5["channel_in_force"]), (&json!("red"), &json!("green")), "{d5}");
+    let o = &d5["overrides"][0];
+    assert_eq!(
+        (&o["officer"], &o["from"], &o["to"], &o["reason"]),
+        (
+            &json!(USERS.iter().find(|u| u.1 == "district_manager").unwrap().0),
+            &json!("red"),
+            &json!("green"),
+            &json!("authorised economic operator, documents complete")
+        ),
+        "{d5}"
+    );
+    assert!(o["at"].is_string() && o["log_seq"].is_i64(), "{d5}");
+    assert_eq!(d5["task"]["status"], "overridden", "{d5}");
+    // A system reading decisions back gets the lane in force, not who changed it or why.
+    let m5 = call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D5", &auth["machine"], None).json();
+    assert_eq!((&m5["channel_in_force"], &m5["overrides"]), (&json!("green"), &json!([])), "{m5}");
+    let d4 = call("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D4", &auth["field_officer"], None).json();
+    assert_eq!((&d4["channel_in_force"], &d4["overrides"][0]["to"]), (&json!("yellow"), &json!("yellow")), "{d4}");
+    let found = call("GET", "/api/v1/declarations", "/api/v1/declarations?q=D5", &auth["field_officer"], None).json();
+    let row = &found["declarations"][0];
+    assert_eq!(
+        (&row["channel"], &row["channel_in_force"], &row["overridden"]),
+        (&json!("red"), &json!("green"), &json!(true))
+    );
+    // The search's status filter finds the control an override released.
+    let path = "/api/v1/declarations?status=overridden&controlled=true";
+    let found = call("GET", "/api/v1/declarations", path, &auth["field_officer"], None).json();
+    let ids: Vec<&str> = found["declarations"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["D5"], "{found}");
     let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
     let text = log.body.clone();
     assert!(text.contains("D4") && text.contains("D5") && text.contains("documents complete"), "{text}");

@@ -9,6 +9,21 @@ import { isAnalyst } from '../roles.js';
 const partyId = (p) => (p && typeof p === 'object' ? p.id : p);
 const partyName = (p) => (p && typeof p === 'object' ? p.name || p.id : p);
 
+// A select of the search form: "all" or one of `options` ([value, label]).
+function choice(name, label, options, params) {
+  return h(
+    'label',
+    {},
+    label,
+    h(
+      'select',
+      { name },
+      h('option', { value: '' }, t('common.all')),
+      options.map(([v, text]) => h('option', { value: v, selected: params[name] === v }, text)),
+    ),
+  );
+}
+
 export async function declarationsPage(el, query) {
   const params = Object.fromEntries(query.entries());
   const form = h(
@@ -36,6 +51,11 @@ export async function declarationsPage(el, query) {
         ),
       ),
     ),
+    choice('controlled', t('decl.controlled'), [['true', t('decl.controlled_yes')], ['false', t('decl.controlled_no')]], params),
+    choice('finding', t('decl.finding'), [['true', t('decl.finding_yes')], ['false', t('decl.finding_no')]], params),
+    choice('source', t('decl.source'), ['rule', 'score', 'random', 'manual', 'none'].map((k) => [k, t(`source.${k}`)]), params),
+    choice('risk_level', t('decl.risk_level'), ['high', 'medium', 'low'].map((k) => [k, t(`level.${k}`)]), params),
+    choice('status', t('work.status'), [...['open', 'closed', 'overridden'].map((k) => [k, t(`status.${k}`)]), ['none', t('decl.no_task')]], params),
     h('label', {}, t('common.from'), h('input', { type: 'date', name: 'from', value: params.from || '' })),
     h('label', {}, t('common.to'), h('input', { type: 'date', name: 'to', value: params.to || '' })),
     h('button', { type: 'submit' }, t('common.search')),
@@ -52,7 +72,7 @@ export async function declarationsPage(el, query) {
           { label: t('decl.declared_at'), get: (r) => dt(r.declared_at) },
           { label: t('common.office'), get: (r) => r.office },
           { label: t('decl.trader'), get: (r) => partyName(r.trader) || r.trader_id },
-          { label: t('decl.channel'), render: (r) => channelChip(r.channel) },
+          { label: t('decl.channel'), render: (r) => laneCell(r) },
           { label: t('decl.risk_value'), get: (r) => r.risk_value?.toFixed?.(3), num: true },
           { label: t('decl.risk_level'), render: (r) => levelChip(r.risk_level) },
         ],
@@ -64,6 +84,39 @@ export async function declarationsPage(el, query) {
   } catch (e) {
     results.replaceChildren(errorBox(e));
   }
+}
+
+// The lane in force in a search row; an officer's change shows the lane it replaced.
+export function laneCell(r) {
+  const now = r.channel_in_force || r.channel;
+  if (!r.overridden || now === r.channel) return channelChip(now);
+  return h('span', { 'data-overridden': '1' }, channelChip(now), ' ', h('small', { class: 'muted' }, t('decl.was', { channel: t(`channel.${r.channel}`) })));
+}
+
+// The sentence on the latest change of lane by an officer.
+function overrideSentence(o) {
+  return t('why.overridden', {
+    officer: o.officer,
+    at: dt(o.at),
+    from: t(`channel.${o.from}`),
+    to: t(`channel.${o.to}`),
+    reason: o.reason,
+  });
+}
+
+// Every change of lane: who, when, from what, to what, why.
+function overridesTable(overrides) {
+  return table(
+    [
+      { label: t('decl.override_at'), get: (o) => dt(o.at) },
+      { label: t('decl.override_officer'), get: (o) => (o.entered_by ? `${o.officer}${t('decl.override_entered_by', { user: o.entered_by })}` : o.officer) },
+      { label: t('decl.override_from'), render: (o) => channelChip(o.from) },
+      { label: t('decl.override_to'), render: (o) => channelChip(o.to) },
+      { label: t('decl.override_reason'), get: (o) => o.reason },
+    ],
+    overrides,
+    { testid: 'overrides' },
+  );
 }
 
 // A sentence on why the declaration got its lane, from the stored reasons.
@@ -120,10 +173,28 @@ export async function decisionPage(el, id) {
       )
     : h('p', { class: 'muted' }, isAnalyst(session.me) ? t('decl.no_rules') : t('decl.rules_hidden'));
 
+  // The lane in force: an officer's override replaces the system's lane.
+  const overrides = data.overrides || [];
+  const last = overrides[overrides.length - 1] || null;
+  const lane = data.channel_in_force || d.channel;
+  const changed = lane !== d.channel || overrides.length > 0;
   mount(
     el,
-    h('h1', {}, `${t('decl.title')} ${d.declaration_id || id} `, channelChip(d.channel)),
-    h('div', { class: 'card', 'data-testid': 'why-lane' }, h('strong', {}, t('decl.why')), ' ', whyLane(d)),
+    h(
+      'h1',
+      { 'data-testid': 'decision-title' },
+      `${t('decl.title')} ${d.declaration_id || id} `,
+      channelChip(lane),
+      changed ? h('small', { class: 'muted' }, ` ${t('decl.overridden_mark')} · ${t('decl.was', { channel: t(`channel.${d.channel}`) })}`) : null,
+    ),
+    h(
+      'div',
+      { class: 'card', 'data-testid': 'why-lane' },
+      h('strong', {}, t('decl.why')),
+      ' ',
+      last ? [overrideSentence(last), ' ', h('span', { class: 'muted' }, t('why.engine'), whyLane(d))] : whyLane(d),
+    ),
+    overrides.length ? [h('h2', {}, t('decl.overrides')), overridesTable(overrides)] : null,
     h(
       'div',
       { class: 'two' },
@@ -135,7 +206,8 @@ export async function decisionPage(el, id) {
           'dl',
           { class: 'kv', 'data-testid': 'decision-facts' },
           h('dt', {}, t('decl.channel')),
-          h('dd', {}, channelChip(d.channel)),
+          h('dd', {}, channelChip(lane)),
+          changed ? [h('dt', {}, t('decl.engine_channel')), h('dd', {}, channelChip(d.channel))] : null,
           h('dt', {}, t('decl.risk_value')),
           h('dd', {}, d.risk_value?.toFixed?.(4) ?? '—'),
           h('dt', {}, t('decl.risk_level')),

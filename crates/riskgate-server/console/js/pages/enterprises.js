@@ -1,10 +1,11 @@
 // Enterprises: risk level and its history, controls and findings.
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, num, dt, channelChip, levelChip, formValues, flash, sendForm, required } from '../ui.js';
+import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required } from '../ui.js';
 import { chart } from '../charts.js';
 import { go, session } from '../state.js';
 import { may, normRole } from '../roles.js';
+import { laneCell } from './declarations.js';
 
 const MAX_CONTROLS = 50;
 const when = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : v);
@@ -123,7 +124,7 @@ export async function enterpriseDetailPage(el, id) {
       [
         { label: t('decl.id'), render: (c) => h('a', { href: `#/declarations/${encodeURIComponent(c.declaration_id || c.id)}` }, c.declaration_id || c.id) },
         { label: t('decl.declared_at'), get: (c) => dt(c.declared_at || when(c.opened_at)) },
-        { label: t('decl.channel'), render: (c) => channelChip(c.channel) },
+        { label: t('decl.channel'), render: (c) => laneCell(c) },
         { label: t('decl.risk_value'), get: (c) => c.risk_value?.toFixed?.(3), num: true },
         { label: t('work.status'), get: (c) => (c.status || c.task_status ? t(`status.${c.status || c.task_status}`) : '—') },
         { label: t('outcome.result'), get: (c) => { const r = c.outcome?.result || c.result; return r ? t(`outcome.${r}`) : '—'; } },

@@ -3,11 +3,11 @@
 // posts and units, and the officer action log, searchable by officer,
 // office and kind of action. Every read is itself logged by the server.
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, tOr } from '../i18n.js';
 import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
-import { rankedSection, integrityLevel } from './integrity_scores.js';
+import { rankedSection, integrityLevel, reasonNodes, reasonsText } from './integrity_scores.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -51,7 +51,8 @@ export async function integrityPage(el, query) {
         { label: t('integrity.at'), get: (a) => dt(act(a).at) },
         { label: t('integrity.officer'), get: (a) => act(a).actor },
         { label: t('common.office'), get: (a) => act(a).office },
-        { label: t('integrity.kind'), get: (a) => act(a).action },
+        // The kind in words, with its code (what the search box takes).
+        { label: t('integrity.kind'), render: (a) => actionKind(act(a).action) },
         { label: t('integrity.target'), get: (a) => act(a).target },
         { label: t('integrity.before'), render: (a) => h('code', {}, brief(act(a).before)) },
         { label: t('integrity.after'), render: (a) => h('code', {}, brief(act(a).after)) },
@@ -63,6 +64,11 @@ export async function integrityPage(el, query) {
     h('p', { class: 'muted' }, t('common.rows', { n: rows.length })),
   );
 }
+
+const actionKind = (k) => {
+  const name = tOr(`action.${k}`, null);
+  return name ? h('span', {}, name, ' ', h('small', { class: 'muted' }, k)) : k || '—';
+};
 
 // Logged actions may come flat or as {seq, action: {...}, hash}.
 const act = (a) => (a.action && typeof a.action === 'object' ? a.action : a);
@@ -76,7 +82,7 @@ async function openCase(e) {
       officer: e.id,
       office: e.office,
       title: t('integrity.case_title', { id: e.id }),
-      note: (e.reasons || []).join('；').slice(0, 4000) || undefined,
+      note: reasonsText(e).slice(0, 4000) || undefined,
     });
     flash(t('case.opened', { id: c.id }));
     go(`/cases/${c.id}`);
@@ -110,12 +116,12 @@ async function inboxSection(params) {
     table(
       [
         { label: t('integrity.at'), get: (e) => dt(e.at) },
-        { label: t('integrity.inbox.subject'), get: (e) => `${e.kind} ${e.id}` },
+        { label: t('integrity.inbox.subject'), get: (e) => `${t(`integrity.subject.${e.kind}`)} ${e.id}` },
         { label: t('common.office'), get: (e) => e.office },
         { label: t('integrity.inbox.previous'), render: (e) => integrityLevel(e.previous) },
         { label: t('integrity.inbox.level'), render: (e) => integrityLevel(e.level) },
         { label: t('integrity.inbox.score'), get: (e) => num(e.score, 1), num: true },
-        { label: t('integrity.reason'), get: (e) => (e.reasons || []).join('；') },
+        { label: t('integrity.reason'), render: (e) => reasonNodes(e) },
         {
           label: '',
           render: (e) => (e.kind === 'officer' && may(session.me, 'OpenCase') ? h('button', { type: 'button', class: 'secondary', 'data-action': 'open-case', onclick: () => openCase(e) }, t('integrity.open_case')) : ''),

@@ -3,13 +3,94 @@
 // against peers, month-by-month history, evidence). Every read is logged
 // by the server as `integrity_read`.
 import { get, qs, items } from '../api.js';
-import { t } from '../i18n.js';
-import { h, mount, table, chip, num } from '../ui.js';
+import { t, tOr, lang } from '../i18n.js';
+import { h, mount, table, chip, num, dt, pct } from '../ui.js';
 import { chart } from '../charts.js';
 
 const LEVEL_CLASS = { normal: 'low', watch: 'medium', warning: 'high' };
 export const integrityLevel = (l) => (l ? chip(LEVEL_CLASS[l] || '', t(`integrity.level.${l}`)) : '—');
-const topReasons = (r) => (r.reasons || []).slice(0, 2).join('；');
+
+// ------------------------------------------------ reasons in words
+// The server sends each reason as figures (indicator key, value, peer
+// baseline, count, chance expectation, p); the words and the rounding are
+// the console's, in the reader's language.
+
+const colon = () => (lang() === 'zh' ? '：' : ': ');
+const windowDays = (key) => /^window_(\d+)d$/.exec(key)?.[1];
+
+export function indicatorName(key) {
+  const days = windowDays(key);
+  if (days) return t('indicator.window', { days });
+  return tOr(`indicator.${key}`, key);
+}
+
+export const postName = (post) => (post ? tOr(`post.${post}`, post) : '—');
+
+// `OFFICE/post` of a post subject, with the post in words.
+const subjectName = (kind, id) => {
+  if (kind !== 'post' && kind !== 'posts') return id;
+  const [office, post] = String(id).split('/');
+  return `${office}/${postName(post)}`;
+};
+
+// 显著 (p<0.01) / 较显著 (p<0.05) / 不显著, the number on hover.
+export function significance(p) {
+  if (p === undefined || p === null) return null;
+  const key = p < 0.01 ? 'sig.high' : p < 0.05 ? 'sig.medium' : 'sig.none';
+  return h('span', { class: `sig ${key.slice(4)}`, title: `p = ${Number(p).toPrecision(2)}`, 'data-p': String(p) }, t(key));
+}
+
+const round = (v, digits) => (v === undefined || v === null ? '—' : num(v, digits));
+
+// The sentence of one reason (or indicator) from its figures.
+export function reasonSentence(f, kind = 'officer') {
+  const key = windowDays(f.indicator) ? 'window' : f.indicator;
+  const args = {
+    n: num(f.n, 0),
+    count: round(f.count, 0),
+    expected: round(f.expected, 1),
+    rate: pct(f.value, 1),
+    value: round(f.value, key === 'tenure' ? 1 : 0),
+    peer: ['overrides_down', 'off_hours'].includes(key) ? pct(f.baseline, 1) : round(f.baseline, key === 'tenure' ? 1 : 0),
+  };
+  let sentence;
+  if (key === 'tenure') {
+    sentence = kind !== 'officer' ? t('reason.tenure_share', args) : t(f.baseline == null ? 'reason.tenure_no_rule' : 'reason.tenure', args);
+  } else {
+    sentence = tOr(`reason.${key}`, null) ? t(`reason.${key}`, args) : key;
+  }
+  if (f.points > 0) sentence += t('reason.points', { points: num(f.points, 1) });
+  return sentence;
+}
+
+// One reason: indicator name, sentence, significance.
+export function reasonNode(f, kind) {
+  return h(
+    'span',
+    { class: 'reason', 'data-indicator': f.indicator },
+    h('strong', {}, indicatorName(f.indicator)),
+    colon(),
+    reasonSentence(f, kind),
+    f.p != null ? [' ', significance(f.p)] : null,
+  );
+}
+
+// The reasons of a subject (or inbox entry) in words; the English strings
+// only when no figures came (entries recorded before they were kept).
+export function reasonNodes(r, limit = Infinity) {
+  const figs = r.reason_figures || [];
+  if (!figs.length) return (r.reasons || []).slice(0, limit).join('；');
+  return figs.slice(0, limit).flatMap((f, i) => (i ? ['；', reasonNode(f, r.kind)] : [reasonNode(f, r.kind)]));
+}
+
+// The reasons as plain text (a case note).
+export function reasonsText(r) {
+  const figs = r.reason_figures || [];
+  if (!figs.length) return (r.reasons || []).join('；');
+  return figs.map((f) => `${indicatorName(f.indicator)}${colon()}${reasonSentence(f, r.kind)}`).join('；');
+}
+
+const topReasons = (r) => reasonNodes(r, 2);
 
 // The ranked list for `kind` (officers, posts, units) with tabs.
 export async function rankedSection(kind, params) {
@@ -17,7 +98,7 @@ export async function rankedSection(kind, params) {
   const rows = items(data, kind);
   const warn = items(await get(`/integrity/warnings${qs({ office: params.office, from: params.from, to: params.to })}`), 'warnings');
   const tab = (k) => h('a', { href: `#/integrity?view=${k}`, class: k === kind ? 'active' : null, 'data-testid': `tab-${k}` }, t(`integrity.tab.${k}`));
-  const idCell = (r) => (kind === 'officers' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : r.id);
+  const idCell = (r) => (kind === 'officers' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : subjectName(r.kind, r.id));
   return h(
     'section',
     {},
@@ -31,7 +112,7 @@ export async function rankedSection(kind, params) {
         { label: t('integrity.score'), get: (r) => num(r.score, 2), num: true },
         { label: t('integrity.level'), render: (r) => integrityLevel(r.level) },
         { label: t('integrity.controls'), get: (r) => r.controls, num: true },
-        { label: t('integrity.reasons'), get: topReasons },
+        { label: t('integrity.reasons'), render: topReasons },
       ],
       rows,
       { testid: 'integrity-ranked', empty: t('integrity.none') },
@@ -40,10 +121,10 @@ export async function rankedSection(kind, params) {
     table(
       [
         { label: t('integrity.kind_subject'), get: (r) => t(`integrity.subject.${r.kind}`) },
-        { label: 'ID', render: (r) => (r.kind === 'officer' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : r.id) },
+        { label: t('integrity.subject_id'), render: (r) => (r.kind === 'officer' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : subjectName(r.kind, r.id)) },
         { label: t('common.office'), get: (r) => r.office },
         { label: t('integrity.score'), get: (r) => num(r.score, 2), num: true },
-        { label: t('integrity.reasons'), get: (r) => (r.reasons || []).join('；') },
+        { label: t('integrity.reasons'), render: (r) => reasonNodes(r) },
       ],
       warn,
       { testid: 'integrity-warnings', empty: t('integrity.no_warnings') },
@@ -57,6 +138,8 @@ export async function officerProfilePage(el, id) {
   const hist = (p.history || []).filter((x) => x.subject);
   const month = (x) => new Date((x.from + 8 * 3600) * 1000).toISOString().slice(0, 7);
   const logs = new Map((p.log_entries || []).map((l) => [l.seq, l]));
+  // Each indicator as figures (older servers: read from the indicator itself).
+  const figures = p.indicator_figures || (p.indicators || []).map((i) => ({ ...i, indicator: i.key }));
   mount(
     el,
     h('p', {}, h('a', { href: '#/integrity' }, t('integrity.back'))),
@@ -64,25 +147,27 @@ export async function officerProfilePage(el, id) {
     h(
       'p',
       { 'data-testid': 'integrity-profile' },
-      `${t('common.office')} ${p.office} · ${t('integrity.post')} ${p.post || '—'} · ${t('integrity.score')} ${num(p.score, 2)} · `,
+      `${t('common.office')} ${p.office} · ${t('integrity.post')} ${postName(p.post)} · ${t('integrity.score')} ${num(p.score, 2)} · `,
       integrityLevel(p.level),
       ` · ${t('integrity.peers', { n: p.peers, c: p.controls })}`,
     ),
     h('h2', {}, t('integrity.indicators')),
     table(
       [
-        { label: t('integrity.indicator'), get: (i) => i.key },
-        { label: t('integrity.value'), get: (i) => num(i.value, 3), num: true },
-        { label: t('integrity.baseline'), get: (i) => (i.baseline == null ? '—' : num(i.baseline, 3)), num: true },
-        { label: 'z', get: (i) => (i.z == null ? '—' : num(i.z, 2)), num: true },
-        { label: 'p', get: (i) => (i.p == null ? '—' : Number(i.p).toExponential(2)), num: true },
-        { label: t('integrity.detail'), get: (i) => i.detail },
+        { label: t('integrity.indicator'), get: (f) => indicatorName(f.indicator) },
+        { label: t('integrity.detail'), get: (f) => reasonSentence(f, 'officer') },
+        { label: 'z', get: (f) => (f.z == null ? '—' : num(f.z, 1)), num: true },
+        { label: t('integrity.significance'), render: (f) => significance(f.p) || '—' },
       ],
-      p.indicators || [],
+      figures,
       { testid: 'integrity-indicators' },
     ),
     h('h2', {}, t('integrity.reasons')),
-    h('ul', {}, (p.reasons || []).map((r) => h('li', {}, r))),
+    h(
+      'ul',
+      { 'data-testid': 'integrity-reasons' },
+      (p.reason_figures || []).length ? p.reason_figures.map((f) => h('li', {}, reasonNode(f, 'officer'))) : (p.reasons || []).map((r) => h('li', {}, r)),
+    ),
     h('h2', {}, t('integrity.history')),
     hist.length
       ? chart(
@@ -100,18 +185,37 @@ export async function officerProfilePage(el, id) {
       h(
         'div',
         {},
-        h('h3', {}, e.indicator),
+        h('h3', {}, indicatorName(e.indicator)),
         h('p', {}, ...(e.declarations || []).flatMap((d) => [h('a', { href: `#/declarations/${encodeURIComponent(d)}` }, d), ' '])),
         h(
           'ul',
           {},
-          (e.log_entries || []).map((s) => {
-            const l = logs.get(s);
-            const a = l ? l.action : {};
-            return h('li', {}, `#${s} ${a.at || ''} ${a.actor || ''} ${a.action || ''} ${a.target || ''} ${a.reason || ''}`);
-          }),
+          (e.log_entries || []).map((s) => logLine(s, logs.get(s))),
         ),
       ),
     ),
   );
+}
+
+// One action-log entry behind the evidence; an override says who changed
+// the lane of which declaration, when, from what to what and why.
+function logLine(seq, l) {
+  const a = l ? l.action : {};
+  if (a.action === 'override') {
+    const lane = (c) => (c ? t(`channel.${c}`) : '—');
+    return h(
+      'li',
+      { 'data-testid': 'evidence-override' },
+      `#${seq} `,
+      t('integrity.override_entry', {
+        at: dt(a.at),
+        officer: a.actor,
+        target: a.target,
+        from: lane(a.before?.channel),
+        to: lane(a.after?.channel),
+        reason: a.reason || '—',
+      }),
+    );
+  }
+  return h('li', {}, `#${seq} ${dt(a.at)} ${a.actor || ''} ${a.action || ''} ${a.target || ''} ${a.reason || ''}`);
 }
