@@ -27,6 +27,8 @@ const GROUP: usize = 512;
 pub const MAX_ARRAY: usize = 10_000;
 /// Checkpoint the engine after this many events, or when idle.
 const CHECKPOINT_EVERY: usize = 20_000;
+/// How often the checkpoint thread copies SQLite's write-ahead log.
+const WAL_EVERY: Duration = Duration::from_secs(1);
 
 /// Screen one declaration (object) or many (array, all or nothing).
 ///
@@ -112,7 +114,7 @@ pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -
 /// The screening thread's loop.
 pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
     let mut stash: Vec<crate::state::WriteJob> = Vec::new();
-    let mut saver = Saver::start(&live);
+    let mut saver = Saver::start(&mut live);
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(5)) {
             Ok(w) => w,
@@ -165,14 +167,17 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
 /// screening thread only copies the state (encoding and writing it took
 /// 100+ ms at a time, which every request waiting behind it felt). At
 /// most one is in flight; a checkpoint due while one is being written
-/// waits for the next occasion.
+/// waits for the next occasion. The same thread copies SQLite's
+/// write-ahead log into the database every second (`Store::checkpoint_wal`),
+/// which the screening connection no longer does on commit: that copy's
+/// fsyncs held single commit groups up for 50–140 ms.
 struct Saver {
     tx: Option<mpsc::SyncSender<(riskgate_engine::Checkpoint, i64)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Saver {
-    fn start(live: &Live) -> Saver {
+    fn start(live: &mut Live) -> Saver {
         let store = match live.app.store.reopen() {
             Ok(s) => s,
             Err(e) => {
@@ -184,16 +189,35 @@ impl Saver {
         let (tx, rx) = mpsc::sync_channel::<(riskgate_engine::Checkpoint, i64)>(0);
         let thread = std::thread::Builder::new().name("riskgate-checkpoint".into()).spawn(move || {
             let mut store = store;
-            for snapshot in rx {
-                let t = std::time::Instant::now();
-                match riskgate_app::app::save_snapshot(store.as_mut(), &snapshot) {
-                    Ok(()) => slow("checkpoint (background)", t),
-                    Err(e) => eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}"),
+            loop {
+                match rx.recv_timeout(WAL_EVERY) {
+                    Ok(snapshot) => {
+                        let t = std::time::Instant::now();
+                        match riskgate_app::app::save_snapshot(store.as_mut(), &snapshot) {
+                            Ok(()) => slow("checkpoint (background)", t),
+                            Err(e) => {
+                                eprintln!("checkpoint failed (state is replayed from the store on restart): {e:#}")
+                            }
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = store.checkpoint_wal() {
+                            eprintln!("copying the write-ahead log into the database failed: {e:#}");
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
+            let _ = store.checkpoint_wal();
         });
         match thread {
-            Ok(t) => Saver { tx: Some(tx), thread: Some(t) },
+            Ok(t) => {
+                // The log is copied on that thread from now on.
+                if let Err(e) = live.app.store.defer_wal_checkpoints() {
+                    eprintln!("the screening connection keeps copying the write-ahead log: {e:#}");
+                }
+                Saver { tx: Some(tx), thread: Some(t) }
+            }
             Err(e) => {
                 eprintln!("no thread for background checkpoints, saving on the screening thread: {e}");
                 Saver { tx: None, thread: None }

@@ -1073,6 +1073,14 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn defer_wal_checkpoints(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn checkpoint_wal(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     fn integrity_marks(&self) -> Result<[i64; 3]> {
         let r = self.conn.borrow_mut().query_one(rows::INTEGRITY_MARKS, &[])?;
         Ok([r.get(0), r.get(1), r.get(2)])

@@ -938,6 +938,16 @@ impl Store for SqliteStore {
         Ok(self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1)
     }
 
+    fn defer_wal_checkpoints(&mut self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        Ok(())
+    }
+
+    fn checkpoint_wal(&mut self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn integrity_marks(&self) -> Result<[i64; 3]> {
         Ok(self.conn.query_row(crate::rows::INTEGRITY_MARKS, [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]))?)
     }
