@@ -164,23 +164,41 @@ pub fn history_of(input: &Input, officer: &str, cfg: &Config) -> Vec<riskgate_in
 /// The most reports a [`ReportCache`] keeps (periods asked for at once).
 const CACHED_REPORTS: usize = 8;
 
-type CacheKey = (Option<i64>, Option<i64>, [i64; 3], NaiveDate, String);
+/// Period, thresholds: what a report is asked for.
+type Asked = (Option<i64>, Option<i64>, String);
 
-/// Reports computed from the store, kept while their input is unchanged:
-/// the key holds the period, [`Store::integrity_marks`] (a new outcome,
-/// override or registry write changes them), the day (tenure is measured
-/// up to today when there is no data) and the thresholds. A supervisor's
-/// pages then read the report without recomputing it; the first read
-/// after a change computes it again. Reads are still logged by the
-/// caller, cached or not.
+/// One cached report: what it was asked for, the store's marks and the
+/// day it was computed under, and the input and report.
+struct Entry {
+    asked: Asked,
+    marks: [i64; 3],
+    day: NaiveDate,
+    input: Arc<Input>,
+    report: Arc<Report>,
+}
+
+/// Reports computed from the store, kept for the supervisors' pages. An
+/// entry is served while the store's [`Store::integrity_marks`] (a new
+/// outcome, override or registry write changes them) and the day (tenure
+/// is measured up to today when there is no data) are those it was
+/// computed under: a page never shows a report older than the data.
+/// [`ReportCache::refresh`], run in the background, recomputes changed
+/// entries so that a reader waits for the computation only when the data
+/// changed since the last refresh. Reads are logged by the caller, cached
+/// or not.
 #[derive(Default)]
 pub struct ReportCache {
-    entries: std::sync::Mutex<Vec<(CacheKey, Arc<Input>, Arc<Report>)>>,
+    entries: std::sync::Mutex<Vec<Entry>>,
 }
 
 impl ReportCache {
-    /// The input and report over `[from, to)` with thresholds `cfg`, from
-    /// the cache when the store's marks are unchanged.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The input and report over `[from, to)` with thresholds `cfg`: from
+    /// the cache when computed under the store's current marks, else
+    /// computed now (and kept).
     pub fn get(
         &self,
         store: &dyn Store,
@@ -188,20 +206,44 @@ impl ReportCache {
         to: Option<i64>,
         cfg: &Config,
     ) -> Result<(Arc<Input>, Arc<Report>)> {
-        let key: CacheKey =
-            (from, to, store.integrity_marks()?, crate::app::now().date_naive(), serde_json::to_string(cfg)?);
-        let lock = || self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, i, r)) = lock().iter().find(|e| e.0 == key) {
-            return Ok((i.clone(), r.clone()));
+        let asked: Asked = (from, to, serde_json::to_string(cfg)?);
+        let (marks, day) = (store.integrity_marks()?, crate::app::now().date_naive());
+        if let Some(e) = self.lock().iter().find(|e| e.asked == asked && e.day == day && e.marks == marks) {
+            return Ok((e.input.clone(), e.report.clone()));
         }
-        // Computed outside the lock: another period's reader need not wait.
-        let input = Arc::new(load_input(store, from, to, None)?);
+        self.compute(store, asked, marks, day, cfg)
+    }
+
+    /// Computes a report outside the lock (another period's reader need
+    /// not wait) and keeps it, newest first.
+    fn compute(
+        &self,
+        store: &dyn Store,
+        asked: Asked,
+        marks: [i64; 3],
+        day: NaiveDate,
+        cfg: &Config,
+    ) -> Result<(Arc<Input>, Arc<Report>)> {
+        let input = Arc::new(load_input(store, asked.0, asked.1, None)?);
         let report = Arc::new(compute(&input, cfg));
-        let mut entries = lock();
-        entries.retain(|e| e.0 != key && (e.0.0, e.0.1, &e.0.4) != (from, to, &key.4));
-        entries.insert(0, (key, input.clone(), report.clone()));
+        let mut entries = self.lock();
+        entries.retain(|e| e.asked != asked);
+        entries.insert(0, Entry { asked, marks, day, input: input.clone(), report: report.clone() });
         entries.truncate(CACHED_REPORTS);
         Ok((input, report))
+    }
+
+    /// Recomputes every kept report whose marks or day are no longer the
+    /// store's (a background thread's job). Returns how many.
+    pub fn refresh(&self, store: &dyn Store) -> Result<usize> {
+        let (marks, day) = (store.integrity_marks()?, crate::app::now().date_naive());
+        let stale: Vec<Asked> =
+            self.lock().iter().filter(|e| e.marks != marks || e.day != day).map(|e| e.asked.clone()).collect();
+        for asked in &stale {
+            let cfg: Config = serde_json::from_str(&asked.2)?;
+            self.compute(store, asked.clone(), marks, day, &cfg)?;
+        }
+        Ok(stale.len())
     }
 }
 
@@ -405,6 +447,10 @@ mod tests {
         assert!(!std::sync::Arc::ptr_eq(&r1, &r3), "a new outcome computes it again");
         assert_eq!(i3.controls.len(), 2);
         assert_eq!(*r3, riskgate_integrity::compute(&super::load_input(&store, None, None, None).unwrap(), &cfg));
+        assert_eq!(cache.refresh(&store).unwrap(), 1, "the other period's entry is recomputed in the background");
+        assert_eq!(cache.refresh(&store).unwrap(), 0, "then nothing is stale");
+        let (_, r4) = cache.get(&store, None, None, &cfg).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&r3, &r4));
     }
 
     fn subject(id: &str, level: riskgate_integrity::Level) -> super::Subject {

@@ -29,6 +29,9 @@ pub const MAX_ARRAY: usize = 10_000;
 const CHECKPOINT_EVERY: usize = 20_000;
 /// How often the checkpoint thread copies SQLite's write-ahead log.
 const WAL_EVERY: Duration = Duration::from_secs(1);
+/// How often it recomputes the integrity reports supervisors read whose
+/// input changed (`ReportCache::refresh`).
+const INTEGRITY_EVERY: Duration = Duration::from_secs(30);
 
 /// Screen one declaration (object) or many (array, all or nothing).
 ///
@@ -114,7 +117,7 @@ pub async fn submit(Caller(state, p): Caller, headers: HeaderMap, body: Bytes) -
 /// The screening thread's loop.
 pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
     let mut stash: Vec<crate::state::WriteJob> = Vec::new();
-    let mut saver = Saver::start(&mut live);
+    let mut saver = Saver::start(&mut live, shared.clone());
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(5)) {
             Ok(w) => w,
@@ -167,7 +170,8 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
 /// screening thread only copies the state (encoding and writing it took
 /// 100+ ms at a time, which every request waiting behind it felt). At
 /// most one is in flight; a checkpoint due while one is being written
-/// waits for the next occasion. The same thread copies SQLite's
+/// waits for the next occasion. The same thread recomputes the cached
+/// integrity reports whose input changed every 30 s, and copies SQLite's
 /// write-ahead log into the database every second (`Store::checkpoint_wal`),
 /// which the screening connection no longer does on commit: that copy's
 /// fsyncs held single commit groups up for 50–140 ms.
@@ -177,7 +181,7 @@ struct Saver {
 }
 
 impl Saver {
-    fn start(live: &mut Live) -> Saver {
+    fn start(live: &mut Live, shared: Arc<Shared>) -> Saver {
         let store = match live.app.store.reopen() {
             Ok(s) => s,
             Err(e) => {
@@ -189,7 +193,15 @@ impl Saver {
         let (tx, rx) = mpsc::sync_channel::<(riskgate_engine::Checkpoint, i64)>(0);
         let thread = std::thread::Builder::new().name("riskgate-checkpoint".into()).spawn(move || {
             let mut store = store;
+            let mut refreshed = std::time::Instant::now();
             loop {
+                if refreshed.elapsed() >= INTEGRITY_EVERY {
+                    refreshed = std::time::Instant::now();
+                    if let Err(e) = shared.integrity.refresh(store.as_ref()) {
+                        eprintln!("refreshing the cached integrity reports failed: {e:#}");
+                    }
+                    slow("integrity refresh (background)", refreshed);
+                }
                 match rx.recv_timeout(WAL_EVERY) {
                     Ok(snapshot) => {
                         let t = std::time::Instant::now();
