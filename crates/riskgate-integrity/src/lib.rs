@@ -177,6 +177,13 @@ pub struct Config {
     /// change within an officer; each is scored on its own and combined with
     /// the whole period by Simes. Empty: whole period only.
     pub recent_days: Vec<u32>,
+    /// Fewest controls a subject needs for its statistics to raise a
+    /// warning: below it they reach `watch` at most (an officer new in post
+    /// with two quick controls is not a warning). Rule points (rotation,
+    /// disciplinary cases) still count in full.
+    pub min_controls: u64,
+    /// Fewest subjects in the peer group (itself included) for the same.
+    pub min_peers: u64,
 }
 
 impl Default for Config {
@@ -202,6 +209,8 @@ impl Default for Config {
             watch_fdr: 0.2,
             pair_tau: 0.05,
             recent_days: vec![30, 61, 122],
+            min_controls: 20,
+            min_peers: 3,
         }
     }
 }
@@ -1231,6 +1240,14 @@ fn assign_levels(subjects: &mut [Subject], cfg: &Config) {
         } else {
             Level::Normal
         };
+        // Too few controls or peers: the statistics alone do not warn.
+        let points: f64 = s.indicators.iter().map(|i| i.points).sum();
+        if s.level == Level::Warning
+            && (s.controls < cfg.min_controls || s.peers < cfg.min_peers)
+            && points < -cfg.warning_p.log10()
+        {
+            s.level = Level::Watch;
+        }
     }
 }
 

@@ -239,6 +239,30 @@ fn a_colluding_pattern_reaches_warning_and_explains_itself() {
     assert!(r.officers[1..].iter().all(|s| s.level == Level::Normal));
 }
 
+/// Statistics on too few controls or too few peers do not warn: the same
+/// colluding pattern stays at `watch` when the minimum sample or peer
+/// group is set above what the officer has.
+#[test]
+fn a_thin_sample_or_peer_group_does_not_warn() {
+    let mut input = base();
+    for (_, key, change) in changes() {
+        if key != "disciplinary" && key != "tenure" {
+            change(&mut input);
+        }
+    }
+    let level = |cfg: Config| {
+        let r = compute(&input, &cfg);
+        let top = r.officers.iter().find(|s| s.id == TARGET).unwrap();
+        (top.level, top.controls, top.peers)
+    };
+    let (l, controls, peers) = level(Config::default());
+    assert_eq!(l, Level::Warning, "{controls} controls, {peers} peers: above the default minimums");
+    let few = Config { min_controls: controls + 1, ..Config::default() };
+    assert_eq!(level(few).0, Level::Watch);
+    let lonely = Config { min_peers: peers + 1, ..Config::default() };
+    assert_eq!(level(lonely).0, Level::Watch);
+}
+
 /// Each reason comes as figures too, in the same order, with the counts
 /// its English sentence states: a reader words them in its own language.
 #[test]
