@@ -164,6 +164,10 @@ pub fn history_of(input: &Input, officer: &str, cfg: &Config) -> Vec<riskgate_in
 /// The most reports a [`ReportCache`] keeps (periods asked for at once).
 const CACHED_REPORTS: usize = 8;
 
+/// A cached report nobody read for this long is dropped at the next
+/// refresh instead of being recomputed.
+pub const UNREAD_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Period, thresholds: what a report is asked for.
 type Asked = (Option<i64>, Option<i64>, String);
 
@@ -173,6 +177,8 @@ struct Entry {
     asked: Asked,
     marks: [i64; 3],
     day: NaiveDate,
+    /// Last served: [`ReportCache::refresh`] keeps only what is read.
+    read_at: std::time::Instant,
     input: Arc<Input>,
     report: Arc<Report>,
 }
@@ -208,7 +214,8 @@ impl ReportCache {
     ) -> Result<(Arc<Input>, Arc<Report>)> {
         let asked: Asked = (from, to, serde_json::to_string(cfg)?);
         let (marks, day) = (store.integrity_marks()?, crate::app::now().date_naive());
-        if let Some(e) = self.lock().iter().find(|e| e.asked == asked && e.day == day && e.marks == marks) {
+        if let Some(e) = self.lock().iter_mut().find(|e| e.asked == asked && e.day == day && e.marks == marks) {
+            e.read_at = std::time::Instant::now();
             return Ok((e.input.clone(), e.report.clone()));
         }
         self.compute(store, asked, marks, day, cfg)
@@ -228,17 +235,22 @@ impl ReportCache {
         let report = Arc::new(compute(&input, cfg));
         let mut entries = self.lock();
         entries.retain(|e| e.asked != asked);
-        entries.insert(0, Entry { asked, marks, day, input: input.clone(), report: report.clone() });
+        let read_at = std::time::Instant::now();
+        entries.insert(0, Entry { asked, marks, day, read_at, input: input.clone(), report: report.clone() });
         entries.truncate(CACHED_REPORTS);
         Ok((input, report))
     }
 
     /// Recomputes every kept report whose marks or day are no longer the
-    /// store's (a background thread's job). Returns how many.
+    /// store's (a background thread's job), and forgets those nobody read
+    /// for [`UNREAD_FOR`]. Returns how many it recomputed.
     pub fn refresh(&self, store: &dyn Store) -> Result<usize> {
         let (marks, day) = (store.integrity_marks()?, crate::app::now().date_naive());
-        let stale: Vec<Asked> =
-            self.lock().iter().filter(|e| e.marks != marks || e.day != day).map(|e| e.asked.clone()).collect();
+        let stale: Vec<Asked> = {
+            let mut entries = self.lock();
+            entries.retain(|e| e.read_at.elapsed() < UNREAD_FOR);
+            entries.iter().filter(|e| e.marks != marks || e.day != day).map(|e| e.asked.clone()).collect()
+        };
         for asked in &stale {
             let cfg: Config = serde_json::from_str(&asked.2)?;
             self.compute(store, asked.clone(), marks, day, &cfg)?;

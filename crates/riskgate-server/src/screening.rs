@@ -178,6 +178,9 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
 struct Saver {
     tx: Option<mpsc::SyncSender<(riskgate_engine::Checkpoint, i64)>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Set while the thread waits for a snapshot: the state is copied only
+    /// then, not on every group while one is being written.
+    waiting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Saver {
@@ -186,12 +189,15 @@ impl Saver {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("no connection for background checkpoints, saving on the screening thread: {e:#}");
-                return Saver { tx: None, thread: None };
+                return Saver { tx: None, thread: None, waiting: Default::default() };
             }
         };
         // Capacity 0: a hand-over succeeds only while the thread waits.
         let (tx, rx) = mpsc::sync_channel::<(riskgate_engine::Checkpoint, i64)>(0);
+        let waiting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = waiting.clone();
         let thread = std::thread::Builder::new().name("riskgate-checkpoint".into()).spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
             let mut store = store;
             let mut refreshed = std::time::Instant::now();
             loop {
@@ -202,7 +208,10 @@ impl Saver {
                     }
                     slow("integrity refresh (background)", refreshed);
                 }
-                match rx.recv_timeout(WAL_EVERY) {
+                flag.store(true, Relaxed);
+                let got = rx.recv_timeout(WAL_EVERY);
+                flag.store(false, Relaxed);
+                match got {
                     Ok(snapshot) => {
                         let t = std::time::Instant::now();
                         match riskgate_app::app::save_snapshot(store.as_mut(), &snapshot) {
@@ -228,11 +237,11 @@ impl Saver {
                 if let Err(e) = live.app.store.defer_wal_checkpoints() {
                     eprintln!("the screening connection keeps copying the write-ahead log: {e:#}");
                 }
-                Saver { tx: Some(tx), thread: Some(t) }
+                Saver { tx: Some(tx), thread: Some(t), waiting }
             }
             Err(e) => {
                 eprintln!("no thread for background checkpoints, saving on the screening thread: {e}");
-                Saver { tx: None, thread: None }
+                Saver { tx: None, thread: None, waiting }
             }
         }
     }
@@ -249,6 +258,9 @@ impl Saver {
             }
             return slow("checkpoint", t);
         };
+        if !self.waiting.load(std::sync::atomic::Ordering::Relaxed) {
+            return; // one is being written (or the log copied): next time
+        }
         match live.app.checkpoint_snapshot() {
             Ok(snapshot) => match tx.try_send(snapshot) {
                 Ok(()) => live.unsaved = 0,
