@@ -406,25 +406,32 @@ mod tests {
         .unwrap()
     }
 
-    /// Two controls 7,000 years apart (dates from another system) give at
-    /// most ten years of monthly windows, not 84,000.
-    #[test]
-    fn a_far_off_date_does_not_explode_the_history() {
+    fn outcome(id: &str, at: &str) -> Outcome {
+        Outcome::from_json(&json!({"declaration_id": id, "officer": "E1", "control": "document",
+                                   "completed_at": at, "result": "no_finding"}))
+        .unwrap()
+    }
+
+    /// A store with officer E1, the declarations (id, declared at) as
+    /// history and E1's document controls of them (id, completed at).
+    fn one_officer(decls: &[(&str, &str)], controls: &[(&str, &str)]) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
         let officer = Officer::from_json(&json!({"id": "E1", "name": "王", "office": "2201", "post": "inspection"}));
         store.upsert_officers(&[officer.unwrap()]).unwrap();
-        store
-            .commit_historical(&[decl("A", "0100-01-01T09:00:00+08:00"), decl("B", "7100-01-01T09:00:00+08:00")])
-            .unwrap();
-        let outcome = |id: &str, at: &str| {
-            Outcome::from_json(&json!({"declaration_id": id, "officer": "E1", "control": "document",
-                                       "completed_at": at, "result": "no_finding"}))
-            .unwrap()
-        };
-        store
-            .commit_outcomes(&[outcome("A", "0100-01-02T09:00:00+08:00"), outcome("B", "7100-01-02T09:00:00+08:00")])
-            .unwrap();
+        store.commit_historical(&decls.iter().map(|(id, at)| decl(id, at)).collect::<Vec<_>>()).unwrap();
+        store.commit_outcomes(&controls.iter().map(|(id, at)| outcome(id, at)).collect::<Vec<_>>()).unwrap();
+        (dir, store)
+    }
+
+    /// Two controls 7,000 years apart (dates from another system) give at
+    /// most ten years of monthly windows, not 84,000.
+    #[test]
+    fn a_far_off_date_does_not_explode_the_history() {
+        let (_dir, store) = one_officer(
+            &[("A", "0100-01-01T09:00:00+08:00"), ("B", "7100-01-01T09:00:00+08:00")],
+            &[("A", "0100-01-02T09:00:00+08:00"), ("B", "7100-01-02T09:00:00+08:00")],
+        );
         let h = super::history(&store, "E1", None, None, &Default::default()).unwrap();
         assert!(!h.is_empty() && h.len() <= super::MAX_HISTORY_MONTHS, "{} windows", h.len());
     }
@@ -433,19 +440,10 @@ mod tests {
     /// computes it again after a new outcome; other periods are kept apart.
     #[test]
     fn the_report_cache_serves_until_the_input_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        let officer = Officer::from_json(&json!({"id": "E1", "name": "王", "office": "2201", "post": "inspection"}));
-        store.upsert_officers(&[officer.unwrap()]).unwrap();
-        store
-            .commit_historical(&[decl("A", "2026-03-01T09:00:00+08:00"), decl("B", "2026-03-02T09:00:00+08:00")])
-            .unwrap();
-        let outcome = |id: &str, at: &str| {
-            Outcome::from_json(&json!({"declaration_id": id, "officer": "E1", "control": "document",
-                                       "completed_at": at, "result": "no_finding"}))
-            .unwrap()
-        };
-        store.commit_outcomes(&[outcome("A", "2026-03-01T10:00:00+08:00")]).unwrap();
+        let (_dir, mut store) = one_officer(
+            &[("A", "2026-03-01T09:00:00+08:00"), ("B", "2026-03-02T09:00:00+08:00")],
+            &[("A", "2026-03-01T10:00:00+08:00")],
+        );
         let cache = super::ReportCache::default();
         let cfg = riskgate_integrity::Config::default();
         let (i1, r1) = cache.get(&store, None, None, &cfg).unwrap();
