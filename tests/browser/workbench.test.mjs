@@ -27,6 +27,8 @@ testAs('an officer records an outcome on an open control of the office', 'zhang.
   await page.click(`${other} button[data-action=override]`);
   await page.selectOption(`${other} [data-testid=override-form] select[name=channel]`, 'green');
   await page.fill(`${other} [data-testid=override-form] input[name=reason]`, '经核对随附单证齐全，浏览器测试');
+  // Red to green is a downgrade: confirmed in a dialog (override.test.mjs checks it).
+  page.once('dialog', (d) => d.accept());
   await page.click(`${other} [data-testid=override-form] button[type=submit]`);
   await page.waitForSelector(other, { state: 'detached' });
 

@@ -59,6 +59,28 @@ const D = {
   'common.search': ['查询', 'Search'],
 
   'error.field': ['字段', 'field'],
+  'error.line': ['第 {line} 行第 {column} 列', 'line {line}, column {column}'],
+  // The API's public error codes (riskgate-server error.rs CODES).
+  'errcode.invalid_json': ['请求内容格式不正确', 'The request is not valid JSON or not the expected shape'],
+  'errcode.invalid_field': ['填写的内容不符合要求', 'A field is invalid'],
+  'errcode.invalid_query': ['查询条件不正确', 'A search condition is invalid'],
+  'errcode.rule_syntax': ['规则条件有语法错误', 'The rule condition does not compile'],
+  'errcode.unauthenticated': ['未登录或登录已过期，请重新登录', 'Not logged in or the session expired: log in again'],
+  'errcode.forbidden': ['无权访问：您的角色不能执行此操作', 'Not permitted: your role may not do this'],
+  'errcode.four_eyes': ['规则须由起草人以外的另一人批准', 'A rule must be approved by someone other than its author'],
+  'errcode.csrf': ['请求来源不明，已拒绝', 'Refused: a request from another origin'],
+  'errcode.not_found': ['未找到，或不在您的权限范围内', 'Not found, or outside your scope'],
+  'errcode.conflict': ['与现有记录冲突，请刷新后重试', 'Conflicts with the stored record: reload and try again'],
+  'errcode.historical': ['该报关单为历史数据，未经甄别', 'This declaration is stored history and was never screened'],
+  'errcode.method_not_allowed': ['不支持的操作', 'This operation is not supported'],
+  'errcode.payload_too_large': ['提交的内容过大', 'The request is too large'],
+  'errcode.unsupported_media_type': ['请求内容类型不正确', 'The request must be JSON'],
+  'errcode.too_many_attempts': ['尝试次数过多，请稍后再试', 'Too many attempts: try again later'],
+  'errcode.not_implemented': ['此版本不提供该功能', 'Not available in this build'],
+  'errcode.internal': ['系统内部错误，请联系管理员（服务器日志有事件编号）', 'Internal error: contact the administrator (the server log has the incident number)'],
+  'errcode.unavailable': ['服务暂不可用，请稍后再试', 'The service is not available: try again later'],
+  'errcode.overloaded': ['系统繁忙，请稍后再试', 'The system is busy: try again later'],
+  'errcode.network': ['无法连接服务器', 'Cannot reach the server'],
   'error.forbidden': ['无权访问', 'Not permitted'],
   'error.no_pages': ['您的账户没有可用的控制台页面。', 'Your account has no console pages.'],
   'error.page_not_for_role': ['您的角色无权使用此页面。', 'Your role may not use this page.'],
@@ -133,6 +155,79 @@ const D = {
   'kpi.same_day_release_sea': ['当日放行率（海运）', 'same-day release, sea'],
   'kpi.same_day_release_other': ['当日放行率（其他）', 'same-day release, other'],
   // KPI formulas in Chinese; English comes from the server with the figure.
+  // Model features (riskgate-engine features.rs FEATURES and the fallback
+  // scorer's contributions, scorer.rs): short labels for reasons.
+  'feature.log_value_cny': ['申报货值', "declared value"],
+  'feature.log_declared_duty_cny': ['申报税额', "declared duty"],
+  'feature.item_count': ['商品项数', "number of items"],
+  'feature.max_duty_rate': ['最高税率', "highest duty rate"],
+  'feature.import': ['进出口方向', "import or export"],
+  'feature.transport_mode': ['运输方式', "transport mode"],
+  'feature.trade_mode': ['贸易方式', "trade mode"],
+  'feature.office': ['申报海关', "declaring office"],
+  'feature.hour': ['申报时段', "hour declared"],
+  'feature.weekday': ['申报星期', "weekday declared"],
+  'feature.foreign_currency': ['外币计价', "foreign currency"],
+  'feature.credit_class': ['企业信用等级', "trader credit class"],
+  'feature.trader_known': ['企业已登记', "trader registered"],
+  'feature.log_registered_capital': ['企业注册资本', "registered capital"],
+  'feature.trader_age_days': ['企业成立时长', "trader age"],
+  'feature.trader_declarations': ['企业报关单数', "trader's declarations"],
+  'feature.trader_recent': ['企业近期报关量', "trader's recent declarations"],
+  'feature.trader_controls': ['企业被查验次数', "trader's controls"],
+  'feature.trader_finding_rate': ['企业查获率', "trader's finding rate"],
+  'feature.trader_revenue_per_control': ['企业每次查验补税', "trader's duty per control"],
+  'feature.trader_days_since_first': ['企业首次申报至今', "days since trader's first declaration"],
+  'feature.declarant_declarations': ['报关企业申报数', "declarant's declarations"],
+  'feature.declarant_controls': ['报关企业被查验次数', "declarant's controls"],
+  'feature.declarant_finding_rate': ['报关企业查获率', "declarant's finding rate"],
+  'feature.overseas_controls': ['境外企业被查验次数', "overseas party's controls"],
+  'feature.overseas_finding_rate': ['境外企业查获率', "overseas party's finding rate"],
+  'feature.overseas_country_is_origin': ['境外企业在原产国', "overseas party in the origin country"],
+  'feature.forex_matched': ['付汇已匹配', "forex payment matched"],
+  'feature.forex_paid_ratio': ['付汇与申报价格之比', "forex paid ÷ declared value"],
+  'feature.forex_by_reference': ['付汇按发票号匹配', "forex matched by invoice number"],
+  'feature.min_unit_value_z': ['单价异常偏低', "unit price unusually low"],
+  'feature.unit_value_ref_count': ['单价参考样本数', "unit price reference sample"],
+  'feature.unit_value_vs_hs6': ['单价与同类商品之比', "unit price vs. same goods"],
+  'feature.max_kg_per_unit_z': ['单位重量异常', "weight per unit unusual"],
+  'feature.min_value_per_kg_z': ['每千克价值异常偏低', "value per kg unusually low"],
+  'feature.max_goods_finding_rate': ['同类商品查获率', "finding rate of the goods"],
+  'feature.max_route_finding_rate': ['同一路线查获率', "finding rate of the route"],
+  'feature.goods_controls': ['同类商品查验次数', "controls of the goods"],
+  'feature.origin_ne_departure': ['原产国与启运国不同', "origin differs from departure"],
+  'feature.via_hub': ['经中转港', "via a transit hub"],
+  'feature.new_trader_hs6': ['企业首次申报该商品', "trader's first time with these goods"],
+  'feature.new_trader_origin': ['企业首次申报该原产国', "trader's first time with this origin"],
+  'feature.main_hs2': ['主要商品章', "main goods chapter"],
+  'feature.main_duty_rate': ['主要商品税率', "main goods duty rate"],
+  'feature.has_certificate_of_origin': ['附原产地证书', "certificate of origin"],
+  'feature.rule_weight': ['规则权重', "rule weight"],
+  'feature.rules_fired': ['命中规则数', "rules fired"],
+  'feature.trader_findings': ['企业查获次数', "trader's findings"],
+  'feature.declarant_findings': ['报关企业查获次数', "declarant's findings"],
+  'feature.overseas_findings': ['境外企业查获次数', "overseas party's findings"],
+  'feature.goods_findings': ['同类商品查获次数', "findings of the goods"],
+  'feature.main_hs6': ['主要商品编码（6 位）', "main goods (HS6)"],
+  'feature.main_hs4': ['主要商品编码（4 位）', "main goods (HS4)"],
+  'feature.main_origin': ['主要原产国', "main origin"],
+  'feature.departure': ['启运国', "departure country"],
+  'feature.log_net_weight_kg': ['净重', "net weight"],
+  'feature.log_unit_value_cny': ['单价', "unit price"],
+  'feature.day_of_year': ['申报日期（年内）', "day of the year"],
+  'feature.unit_value_vs_hs6_origin': ['单价低于同类同原产国商品', "unit price below same goods and origin"],
+  'feature.kg_per_unit_vs_hs6': ['单位重量高于同类商品', "weight per unit above same goods"],
+  'feature.new_goods_or_origin': ['新商品或新原产国', "new goods or origin"],
+  'feature.goods_finding_rate': ['同类商品查获率', "finding rate of the goods"],
+  'feature.route_finding_rate': ['同一路线查获率', "finding rate of the route"],
+  'feature.overseas_party_finding_rate': ['境外企业查获率', "overseas party's finding rate"],
+  'feature.new_trader': ['新企业', "new trader"],
+  'feature.forex_paid_vs_declared': ['付汇高于申报价格', "forex paid above declared value"],
+  'feature.rules': ['命中规则', "rules fired"],
+  'formula.litigation_win_rate': ['（胜诉 + 撤诉）÷ 已结案件（胜诉、撤诉、败诉；未结不计）', '(cases won + cases withdrawn) ÷ decided cases (won, withdrawn, lost; pending left out)'],
+  'formula.internal_affairs_pass_rate': ['检查合格数 ÷ 本单位及下属单位的内务检查数', 'inspections passed ÷ inspections of the unit and the units under it'],
+  'formula.leadership_assessment_pass_rate': ['考核合格数 ÷ 本单位及下属单位的考核数', 'assessments passed ÷ assessments of the unit and the units under it'],
+  'formula.misconduct_case_rate': ['立案的违纪违法案件 ÷ （关员人数 × 覆盖年数）', 'disciplinary cases opened ÷ (officers × years covered)'],
   'formula.screened': ['自动甄别的报关单 ÷ 报关单', 'screened declarations ÷ declarations'],
   'formula.targeting_rate': ['布控的报关单 ÷ 报关单', 'controlled declarations ÷ declarations'],
   'formula.hit_rate': ['有查获的布控 ÷ 已完成的布控', 'controls with a finding ÷ controls completed'],
@@ -262,6 +357,10 @@ const D = {
   'override.reason': ['理由（必填）', 'Reason (required)'],
   'override.reason_hint': ['说明改变通道的理由', 'Why the lane changes'],
   'override.reason_required': ['改变通道必须填写理由', 'An override needs a reason'],
+  'override.choose': ['请选择新通道', 'Choose the new lane'],
+  'override.channel_required': ['请选择新通道', 'Choose the new lane'],
+  'override.confirm_down': ['确认将通道从{from}降为{to}？降级会减少对该票货物的管控，并记入操作日志。', 'Lower the lane from {from} to {to}? This reduces the control of these goods and is logged.'],
+  'override.cancelled': ['已取消，通道未改变', 'Cancelled: the lane is unchanged'],
   'override.submit': ['确认改变', 'Override'],
   'override.done': ['通道已改变并记入操作日志', 'Lane overridden and logged'],
 
@@ -479,6 +578,29 @@ const D = {
   'action.actions_read': ['查阅操作日志', 'action log read'],
   'action.integrity_read': ['查阅廉政数据', 'integrity data read'],
   'action.integrity_level': ['廉政等级变化', 'integrity level change'],
+  'action.case_open': ['开立案件', 'case opened'],
+  'action.case_note': ['案件备注', 'case note'],
+  'action.case_escalate': ['案件升级', 'case escalated'],
+  'action.case_step': ['案件办理', 'case step'],
+  'action.import_enterprises': ['导入企业数据', 'enterprises imported'],
+  'action.import_forex': ['导入付汇数据', 'forex imported'],
+  'action.import_invoices': ['导入发票数据', 'invoices imported'],
+  'action.import_officers': ['导入关员名册', 'officers imported'],
+  'action.import_offices': ['导入海关机构', 'offices imported'],
+  'action.import_workforce': ['导入人员数据', 'workforce imported'],
+  'action.import_use': ['导入数据', 'data imported'],
+  'action.integrity_warning': ['廉政预警', 'integrity warning'],
+  'action.model_active': ['启用模型', 'model activated'],
+  'action.model_shadow': ['模型试运行', 'model in shadow'],
+  'action.model_retired': ['停用模型', 'model retired'],
+  'action.password_set': ['修改密码', 'password changed'],
+  'action.risk_levels_recompute': ['重算企业风险等级', 'risk levels recomputed'],
+  'action.rule_change': ['修改规则', 'rule changed'],
+  'action.session_end': ['结束会话', 'session ended'],
+  'action.setting': ['修改设置', 'setting changed'],
+  'action.token_issue': ['签发接口令牌', 'API token issued'],
+  'action.token_revoke': ['吊销接口令牌', 'API token revoked'],
+  'action.user_disable': ['停用用户', 'user disabled'],
   'action.user_add': ['新增用户', 'user added'],
   'integrity.override_entry': ['{at} {officer} 将报关单 {target} 的通道从{from}改为{to}，理由：{reason}', '{at} {officer} changed declaration {target} from {from} to {to}; reason: {reason}'],
   'integrity.chain_ok': ['哈希链校验通过：日志未被篡改。', 'Hash chain verified: the log is intact.'],
@@ -546,6 +668,7 @@ const D = {
   'case.step.resend': ['重新移交', 'resend'],
   'case.step.note': ['备注', 'note'],
   'case.step.escalate': ['超期升级', 'escalated'],
+  'department.control': ['风险防控部门', 'risk control'],
   'department.anti_smuggling': ['缉私部门', 'anti-smuggling'],
   'department.audit': ['稽查部门', 'post-clearance audit'],
   'department.tariff': ['关税部门', 'tariff'],
@@ -626,4 +749,26 @@ export function t(key, params) {
   let s = e ? e[lang() === 'en' ? 1 : 0] : key.split('.').pop();
   if (params) for (const [k, v] of Object.entries(params)) s = s.replaceAll(`{${k}}`, v ?? '—');
   return s;
+}
+
+// Texts written by people in both languages follow the house convention
+// "中文 / English" (rule titles and instructions, case titles): the side of
+// the reader's language. Anything else is shown as written.
+export function local(text) {
+  if (typeof text !== 'string') return text;
+  const m = text.match(/^(.*[\u4e00-\u9fff].*?)\s+\/\s+([^\u4e00-\u9fff]+)$/s);
+  if (!m) return text;
+  return lang() === 'en' ? m[2] : m[1];
+}
+
+// A model feature's short label (the raw name when the dictionary has none).
+export function featureLabel(name) {
+  return tOr(`feature.${name}`, name);
+}
+
+// A contribution to a score, rounded for reading: +1.5, −0.3.
+export function contribution(v) {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '—';
+  const r = Math.round(v * 10) / 10;
+  return r > 0 ? `+${r.toFixed(1)}` : r < 0 ? `−${Math.abs(r).toFixed(1)}` : '0.0';
 }

@@ -1,7 +1,7 @@
 // Officer workbench: my office's open controls by risk, their instructions,
 // recording an outcome, and overriding a lane (reason mandatory).
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, local } from '../i18n.js';
 import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required } from '../ui.js';
 import { session } from '../state.js';
 import { overrideForm } from './declarations.js';
@@ -79,14 +79,14 @@ function controlCard(r, complained, reload) {
       h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome')),
       h(
         'button',
-        { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload)) },
+        { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload, r.channel)) },
         t('work.override'),
       ),
       r.urgent
         ? null
         : h('button', { type: 'button', class: 'secondary', 'data-action': 'urgent', onclick: () => slot.replaceChildren(urgentForm(id, reload)) }, t('work.mark_urgent')),
     ),
-    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), r.instructions || t('decl.no_instructions')),
+    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), local(r.instructions) || t('decl.no_instructions')),
     slot,
   );
   return card;
