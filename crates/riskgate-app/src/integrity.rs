@@ -175,8 +175,11 @@ type CacheKey = (Option<i64>, Option<i64>, [i64; 3], NaiveDate, String);
 /// caller, cached or not.
 #[derive(Default)]
 pub struct ReportCache {
-    entries: std::sync::Mutex<Vec<(CacheKey, Arc<Input>, Arc<Report>)>>,
+    entries: std::sync::Mutex<Vec<CachedReport>>,
 }
+
+/// A report with the key and input it was computed from.
+type CachedReport = (CacheKey, Arc<Input>, Arc<Report>);
 
 impl ReportCache {
     /// The input and report over `[from, to)` with thresholds `cfg`, from
