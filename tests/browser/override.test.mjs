@@ -39,9 +39,25 @@ testAs('an override shows on the declaration page and in the search with who, wh
   declId = marked[marked.length - 1];
   const card = `[data-control="${declId}"]`;
   await page.click(`${card} button[data-action=override]`);
-  await page.selectOption(`${card} [data-testid=override-form] select[name=channel]`, 'green');
-  await page.fill(`${card} [data-testid=override-form] input[name=reason]`, REASON);
-  await page.click(`${card} [data-testid=override-form] button[type=submit]`);
+  const form = `${card} [data-testid=override-form]`;
+  // No lane is chosen for the officer and the lane in force is not offered.
+  assert.equal(await page.inputValue(`${form} select[name=channel]`), '');
+  const lanes = await page.$$eval(`${form} select[name=channel] option`, (os) => os.map((o) => o.value));
+  assert.deepEqual(lanes, ['', 'green', 'yellow']);
+  // Without a lane, the form says so in Chinese and sends nothing.
+  await page.fill(`${form} input[name=reason]`, REASON);
+  await page.click(`${form} button[type=submit]`);
+  assert.match(await page.textContent(`${form} [data-testid=error]`), /请选择新通道/);
+  // A downgrade asks first; declining changes nothing.
+  await page.selectOption(`${form} select[name=channel]`, 'green');
+  let question = '';
+  page.once('dialog', (d) => ((question = d.message()), d.dismiss()));
+  await page.click(`${form} button[type=submit]`);
+  await page.waitForSelector(`${form} [data-testid=override-cancelled]`);
+  assert.match(question, /确认将通道从红色通道（查验）降为绿色通道？/);
+  assert.ok(await page.isVisible(card), 'declined: the control is still open');
+  page.once('dialog', (d) => d.accept());
+  await page.click(`${form} button[type=submit]`);
   await page.waitForSelector(card, { state: 'detached' });
 
   await assertOverridden(page, declId);

@@ -2,7 +2,8 @@
 # Browser tests of the web console: builds riskgate, makes a small demo store,
 # creates one user per role, starts `riskgate serve` on a free loopback port,
 # runs the Playwright tests (headless Debian chromium) and stops the server.
-# Screenshots go to target/browser-artifacts/.
+# Screenshots go to target/browser-artifacts/. Arguments, if any, name the
+# test files to run (default: all).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -76,7 +77,9 @@ done
 
 export RISKGATE_ARTIFACTS="$artifacts"
 status=0
-(cd "$here" && node --test --test-concurrency=1 ./*.test.mjs) || status=$?
+tests=("$@")
+[[ ${#tests[@]} -gt 0 ]] || tests=("$here"/*.test.mjs)
+(cd "$here" && node --test --test-concurrency=1 "${tests[@]}") || status=$?
 if [[ $status -ne 0 ]]; then
   echo "--- riskgate serve log (tail) ---" >&2
   tail -n 40 "$work/serve.log" >&2

@@ -27,6 +27,8 @@ testAs('an officer records an outcome on an open control of the office', 'zhang.
   await page.click(`${other} button[data-action=override]`);
   await page.selectOption(`${other} [data-testid=override-form] select[name=channel]`, 'green');
   await page.fill(`${other} [data-testid=override-form] input[name=reason]`, '经核对随附单证齐全，浏览器测试');
+  // Red to green is a downgrade: confirmed in a dialog (override.test.mjs checks it).
+  page.once('dialog', (d) => d.accept());
   await page.click(`${other} [data-testid=override-form] button[type=submit]`);
   await page.waitForSelector(other, { state: 'detached' });
 
@@ -112,5 +114,24 @@ testAs('the decision page explains a lane with rules, score, random draw and sel
   assert.match(await page.textContent('[data-testid=score]'), /查获概率/);
   await page.waitForSelector('[data-testid=features-chart][data-ready="1"]');
   await screenshot(page, 'decision-zh');
+  assert.deepEqual(page.errors, []);
+});
+
+testAs('a field officer lands on the workbench; each control shows declared time, waiting time, deadline, trader and main goods', 'zhang.officer', async (page) => {
+  // Login leads to the workbench, not the overview.
+  assert.match(page.url(), /#\/workbench$/);
+  await page.waitForSelector('[data-testid=open-controls] [data-control]');
+  const cards = await page.$$eval('[data-control]', (cs) =>
+    cs.map((c) => Object.fromEntries(['declared-at', 'waiting', 'deadline', 'trader', 'goods'].map((k) => [k, c.querySelector(`[data-testid=${k}]`)?.textContent ?? null]))),
+  );
+  assert.ok(cards.length > 0);
+  for (const c of cards) {
+    // yyyy-mm-dd HH:MM and the zone of the reader's clock.
+    assert.match(c['declared-at'], /^申报时间 \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC([+−]\d{1,2}(:\d{2})?)?$/, JSON.stringify(c));
+    assert.match(c.deadline, /^期限 \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/, JSON.stringify(c));
+    assert.match(c.waiting, /^已等待 \d+ (分钟|小时 \d+ 分钟|天 \d+ 小时)$/, JSON.stringify(c));
+    assert.match(c.trader, /^经营单位 .*9\d{5}[0-9A-Z]{12}/, JSON.stringify(c));
+    assert.match(c.goods, /^主要商品 .+（HS \d{4,10}，原产 [A-Z]{2}）/, JSON.stringify(c));
+  }
   assert.deepEqual(page.errors, []);
 });

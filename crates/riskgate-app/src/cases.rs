@@ -303,7 +303,7 @@ pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBod
     {
         let mut action = app.action("record_outcome", &o.declaration_id);
         action.after = Some(serde_json::to_value(&o)?);
-        action.reason = Some(format!("result of case {}", c.id));
+        action.reason = Some(format!("案件 {0} 的办理结果 / result of case {0}", c.id));
         crate::imports::commit_outcomes(app, std::slice::from_ref(&o), action)?;
     }
     let ev = case_event(&app.events.prefix, &c, step.as_str());

@@ -73,7 +73,8 @@ pub fn note_enterprise(
             values.push(enterprise.to_string());
             let mut a = app.action("list_set", &name);
             a.after = Some(json!({"values": values.len(), "added": enterprise}));
-            a.reason = Some(format!("intelligence note {} on {enterprise}", note.id));
+            a.reason =
+                Some(format!("企业 {enterprise} 的情报备注 {0} / intelligence note {0} on {enterprise}", note.id));
             app.store.set_list(&name, &values, &a)?;
             app.checkpoint()?;
             app.reload()?;

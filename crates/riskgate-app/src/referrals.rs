@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, FixedOffset};
-use riskgate_core::{Case, CaseEntry, CaseKind, CaseQuery, CaseStatus, Outcome};
+use riskgate_core::{Case, CaseEntry, CaseKind, CaseQuery, CaseStatus, ControlKind, Outcome};
 use serde_json::json;
 
 use riskgate_store::Store;
@@ -152,7 +152,14 @@ pub(crate) fn refer_outcome(app: &mut App, o: &Outcome, office: &str) -> Result<
         o.findings.join(",")
     );
     c.history[0].note = o.note.clone();
-    Ok(Some(store_new(app, c, Some(format!("{} control of {}", o.control.as_str(), o.declaration_id)))?))
+    // Logged in both languages, as the title above ("中文 / English").
+    let zh = match o.control {
+        ControlKind::Document => "审单",
+        ControlKind::Physical => "查验",
+        ControlKind::Audit => "稽查",
+    };
+    let why = format!("报关单 {0} 的{zh}结果 / {1} control of {0}", o.declaration_id, o.control.as_str());
+    Ok(Some(store_new(app, c, Some(why))?))
 }
 
 /// The referrals the fired rules of newly screened declarations ask for

@@ -128,7 +128,7 @@ pub fn subscribe(
 pub fn unsubscribe(app: &mut App, id: &str, department: Option<&str>) -> Result<()> {
     let hook = app.store.webhooks()?.into_iter().find(|h| h.id == id && h.active);
     match hook {
-        Some(h) if department.is_none_or(|d| d == h.department) => remove(app, id, Some("unsubscribed")),
+        Some(h) if department.is_none_or(|d| d == h.department) => remove(app, id, Some("部门退订 / unsubscribed")),
         _ => Err(crate::AppError::not_found(format!("no subscription {id:?}")).into()),
     }
 }

@@ -329,6 +329,54 @@ pub struct ControlList {
     pub controls: Vec<ControlTask>,
 }
 
+/// The open controls of the workbench.
+#[derive(Serialize, ToSchema)]
+pub struct OpenControlList {
+    pub controls: Vec<OpenControl>,
+}
+
+/// An open control with what an officer reads before going to the goods:
+/// when they were declared, by whom, and the main goods. The declaration's
+/// fields are absent when the declaration is not stored.
+#[derive(Serialize, ToSchema)]
+pub struct OpenControl {
+    #[serde(flatten)]
+    pub task: ControlTask,
+    pub declared_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The trader's id (统一社会信用代码).
+    pub trader: Option<String>,
+    pub trader_name: Option<String>,
+    /// The item of highest value.
+    pub main_goods: Option<MainGoods>,
+    /// Items on the declaration.
+    pub items: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MainGoods {
+    pub hs_code: String,
+    pub description: Option<String>,
+    pub origin: String,
+}
+
+impl OpenControl {
+    pub fn new(task: ControlTask, declaration: Option<&Declaration>) -> OpenControl {
+        let main = declaration.and_then(|d| d.items.iter().max_by(|a, b| a.value.total_cmp(&b.value)));
+        OpenControl {
+            task,
+            declared_at: declaration.map(|d| d.declared_at),
+            trader: declaration.map(|d| d.trader.id.clone()),
+            trader_name: declaration.and_then(|d| d.trader.name.clone()),
+            main_goods: main.map(|i| MainGoods {
+                hs_code: i.hs_code.clone(),
+                description: i.description.clone(),
+                origin: i.origin.clone(),
+            }),
+            items: declaration.map(|d| d.items.len()),
+        }
+    }
+}
+
 // -------------------------------------------------------------- rules
 
 #[derive(Serialize, ToSchema)]

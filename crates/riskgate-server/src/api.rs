@@ -715,12 +715,16 @@ pub struct ControlsQuery {
 }
 
 /// Open control tasks in the caller's offices: urgent requests first, then
-/// highest risk; each with its deadline (`due_at`) by lane.
+/// highest risk; each with its deadline (`due_at`) by lane, and when the
+/// goods were declared, the trader and the main goods.
 ///
 /// Who: field_officer, risk_analyst, district_manager, hq_manager.
 #[utoipa::path(get, path = "/controls", tag = "controls", params(ControlsQuery),
-    responses((status = 200, body = ControlList)))]
-pub async fn list_controls(Caller(state, p): Caller, Query(q): Query<ControlsQuery>) -> ApiResult<Json<ControlList>> {
+    responses((status = 200, body = OpenControlList)))]
+pub async fn list_controls(
+    Caller(state, p): Caller,
+    Query(q): Query<ControlsQuery>,
+) -> ApiResult<Json<OpenControlList>> {
     p.require(Perm::ReadControls)?;
     let limit = limit_param(q.limit, 100, 1000)?;
     let offices = state.offices();
@@ -734,8 +738,18 @@ pub async fn list_controls(Caller(state, p): Caller, Query(q): Query<ControlsQue
         v.sort();
         v
     });
-    let tasks = state.read(move |s| riskgate_app::tasks::open(s, codes.as_deref(), limit)).await?;
-    Ok(Json(ControlList { controls: tasks }))
+    let controls = state
+        .read(move |s| {
+            let tasks = riskgate_app::tasks::open(s, codes.as_deref(), limit)?;
+            let mut out = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                let stored = s.declaration(&task.declaration_id)?;
+                out.push(OpenControl::new(task, stored.as_ref().map(|d| &d.declaration)));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(Json(OpenControlList { controls }))
 }
 
 #[derive(Deserialize, ToSchema)]

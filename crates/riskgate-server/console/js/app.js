@@ -61,6 +61,8 @@ function parseHash() {
 function landing() {
   // A department's users start at their inbox of referrals.
   if (normRole(session.me?.role) === 'department_user' && mayUse(session.me, 'cases')) return '/cases';
+  // A field officer starts at the open controls of the office.
+  if (normRole(session.me?.role) === 'field_officer' && mayUse(session.me, 'workbench')) return '/workbench';
   const first = PAGES.find((p) => mayUse(session.me, p.key));
   return first ? `/${first.key}` : '/overview';
 }

@@ -1,5 +1,5 @@
 // DOM helpers. Data from the API is only ever set as text, never as HTML.
-import { t, lang } from './i18n.js';
+import { t, lang, DICTIONARY } from './i18n.js';
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -67,7 +67,11 @@ export function dt(v) {
   // Store times may come as epoch seconds.
   const d = typeof v === 'number' ? new Date(v < 1e11 ? v * 1000 : v) : new Date(v);
   if (Number.isNaN(d.getTime())) return String(v);
-  return d.toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+  // yyyy-mm-dd HH:MM and the zone of the reader's clock (UTC+8 in China).
+  const p = (n) => String(n).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const zone = `UTC${off === 0 ? '' : `${off > 0 ? '+' : '−'}${Math.floor(Math.abs(off) / 60)}${Math.abs(off) % 60 ? `:${p(Math.abs(off) % 60)}` : ''}`}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())} ${zone}`;
 }
 
 export function chip(kind, text) {
@@ -83,17 +87,26 @@ export function levelChip(l) {
 }
 
 export function errorBox(err) {
-  return h('div', { class: 'error', role: 'alert', 'data-testid': 'error' }, describeError(err));
+  const detail = errorDetail(err);
+  return h('div', { class: 'error', role: 'alert', 'data-testid': 'error', 'data-code': err?.code || null, title: detail || null }, describeError(err));
 }
 
 // The API's error body: {error: {code, message, field?, line?, column?}}.
+// The reader's words come from the dictionary by `code`; the server's
+// message (English, for logs and developers) is only the secondary detail
+// (errorDetail, on hover). Errors made here carry no code: their message
+// is already the reader's.
 export function describeError(err) {
   if (!err) return '';
-  if (err.status === 403) return `${t('error.forbidden')}${err.message ? ` — ${err.message}` : ''}`;
-  let s = err.message || String(err);
+  const known = err.code && DICTIONARY[`errcode.${err.code}`];
+  let s = known ? t(`errcode.${err.code}`) : err.message || String(err);
+  if (err.line) s += ` (${t('error.line', { line: err.line, column: err.column ?? '—' })})`;
   if (err.field) s += ` (${t('error.field')}: ${err.field})`;
-  if (err.code && err.code !== err.message) s += ` [${err.code}]`;
   return s;
+}
+
+export function errorDetail(err) {
+  return err?.code && DICTIONARY[`errcode.${err.code}`] && err.message ? err.message : '';
 }
 
 export function flash(msg, ok = true) {

@@ -3,7 +3,7 @@
 // history, and the steps the caller's role may take (the server decides;
 // a refused step shows its error).
 import { get, post, del, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, local } from '../i18n.js';
 import { h, mount, num, dt, chip, table, errorBox, flash, sendForm } from '../ui.js';
 import { session, go } from '../state.js';
 import { may } from '../roles.js';
@@ -95,7 +95,7 @@ export async function casesPage(el, query, secret) {
         { label: t('case.id'), get: (c) => c.id },
         { label: t('case.kind'), get: (c) => t(`case.kind.${c.kind}`) },
         { label: t('case.status'), render: statusChip },
-        { label: t('case.title'), get: (c) => c.title },
+        { label: t('case.title'), get: (c) => local(c.title) },
         { label: t('case.about'), get: (c) => c.declaration_id || c.enterprise || c.officer },
         { label: t('case.office'), get: (c) => c.office },
         { label: t('case.department'), get: (c) => t(`department.${c.department}`) },
@@ -186,7 +186,7 @@ export async function casePage(el, id) {
       'div',
       { style: 'display:flex;gap:1rem;flex-wrap:wrap;align-items:center' },
       statusChip(c),
-      h('strong', {}, c.title),
+      h('strong', {}, local(c.title)),
       about,
       h('span', { class: 'muted' }, `${t('case.department')} ${t(`department.${c.department}`)} · ${t('case.office')} ${c.office}`),
       h('span', { class: 'muted' }, `${t('case.accept_by')} ${dt(c.accept_by)} · ${t('case.due_at')} ${dt(c.due_at)}`),

@@ -1,6 +1,6 @@
 // Declarations: search, and the decision page that explains the lane.
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, local, featureLabel, contribution } from '../i18n.js';
 import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
@@ -164,7 +164,7 @@ export async function decisionPage(el, id) {
         [
           { label: t('rules.id'), render: (r) => (isAnalyst(session.me) ? h('a', { href: `#/rules/${encodeURIComponent(r.id)}` }, r.id) : r.id) },
           { label: t('rules.version'), get: (r) => `v${r.version}` },
-          { label: t('rules.title'), get: (r) => r.title },
+          { label: t('rules.title'), get: (r) => local(r.title) },
           { label: t('rules.weight'), get: (r) => r.weight, num: true },
           { label: t('rules.forces'), render: (r) => (r.channel ? channelChip(r.channel) : '—') },
         ],
@@ -248,7 +248,7 @@ export async function decisionPage(el, id) {
                       tooltip: { trigger: 'axis' },
                       grid: { left: 24, right: 24, top: 8, bottom: 24, containLabel: true },
                       xAxis: { type: 'value', name: t('decl.log_odds'), nameLocation: 'middle', nameGap: 24 },
-                      yAxis: { type: 'category', inverse: true, data: feats.map((f) => f[0]) },
+                      yAxis: { type: 'category', inverse: true, data: feats.map((f) => featureLabel(f[0])) },
                       series: [
                         {
                           type: 'bar',
@@ -262,10 +262,11 @@ export async function decisionPage(el, id) {
                 : h('p', { class: 'muted' }, t('decl.no_features')),
               table(
                 [
-                  { label: t('decl.feature'), get: (f) => f[0] },
-                  { label: t('decl.contribution'), get: (f) => (f[1] >= 0 ? '+' : '') + f[1].toFixed(3), num: true },
+                  { label: t('decl.feature'), render: (f) => h('span', { title: f[0] }, featureLabel(f[0])) },
+                  { label: t('decl.contribution'), get: (f) => contribution(f[1]), num: true },
                 ],
                 feats,
+                { testid: 'features' },
               ),
             ]
           : h('p', { class: 'muted' }, t('decl.no_score')),
@@ -274,7 +275,7 @@ export async function decisionPage(el, id) {
     h('h2', {}, t('decl.rules_fired')),
     rulesSection,
     h('h2', {}, t('decl.instructions')),
-    h('div', { class: 'card', 'data-testid': 'instructions' }, d.instructions || t('decl.no_instructions')),
+    h('div', { class: 'card', 'data-testid': 'instructions' }, local(d.instructions) || t('decl.no_instructions')),
     task || outcome ? [h('h2', {}, t('decl.control')), controlFacts(task, outcome)] : null,
     decl ? declarationFacts(decl) : null,
   );
@@ -349,14 +350,24 @@ function declarationFacts(decl) {
   ];
 }
 
-// Override of a lane by an officer: the reason is mandatory (client and server).
-export function overrideForm(declarationId, onDone) {
+// Lanes from the least to the most control: a change towards the start
+// is a downgrade, confirmed before it is sent.
+const LANES = ['green', 'yellow', 'red'];
+
+// Override of a lane by an officer: the reason is mandatory (client and
+// server); no lane is chosen for the officer and the lane in force
+// (`current`) is not offered; a downgrade asks for confirmation.
+export function overrideForm(declarationId, onDone, current) {
   const msg = h('div');
   return inlineForm(
     'override-form',
     msg,
-    { reason: 'override.reason_required' },
+    { reason: 'override.reason_required', channel: 'override.channel_required' },
     async (v) => {
+      if (LANES.indexOf(v.channel) < LANES.indexOf(current)) {
+        const question = t('override.confirm_down', { from: t(`channel.${current}`), to: t(`channel.${v.channel}`) });
+        if (!window.confirm(question)) return msg.replaceChildren(h('p', { class: 'muted', 'data-testid': 'override-cancelled' }, t('override.cancelled')));
+      }
       await post(`/declarations/${encodeURIComponent(declarationId)}/override`, { channel: v.channel, reason: v.reason });
       flash(t('override.done'));
       onDone?.();
@@ -365,7 +376,12 @@ export function overrideForm(declarationId, onDone) {
       'label',
       {},
       t('override.channel'),
-      h('select', { name: 'channel' }, ['green', 'yellow', 'red'].map((c) => h('option', { value: c }, t(`channel.${c}`)))),
+      h(
+        'select',
+        { name: 'channel' },
+        h('option', { value: '', selected: true }, t('override.choose')),
+        LANES.filter((c) => c !== current).map((c) => h('option', { value: c }, t(`channel.${c}`))),
+      ),
     ),
     h('label', {}, t('override.reason'), h('input', { name: 'reason', size: 40, placeholder: t('override.reason_hint') })),
     h('button', { type: 'submit', class: 'danger' }, t('override.submit')),

@@ -3,11 +3,11 @@
 // posts and units, and the officer action log, searchable by officer,
 // office and kind of action. Every read is itself logged by the server.
 import { get, post, qs, items } from '../api.js';
-import { t, tOr } from '../i18n.js';
+import { t, tOr, local } from '../i18n.js';
 import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
-import { rankedSection, integrityLevel, reasonNodes, reasonsText } from './integrity_scores.js';
+import { rankedSection, integrityLevel, reasonNodes, reasonsText, subjectName } from './integrity_scores.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -49,14 +49,14 @@ export async function integrityPage(el, query) {
       [
         { label: '#', get: (a) => a.seq, num: true },
         { label: t('integrity.at'), get: (a) => dt(act(a).at) },
-        { label: t('integrity.officer'), get: (a) => act(a).actor },
+        { label: t('integrity.officer'), render: (a) => h('span', { 'data-raw': '' }, act(a).actor ?? '') },
         { label: t('common.office'), get: (a) => act(a).office },
         // The kind in words, with its code (what the search box takes).
         { label: t('integrity.kind'), render: (a) => actionKind(act(a).action) },
-        { label: t('integrity.target'), get: (a) => act(a).target },
-        { label: t('integrity.before'), render: (a) => h('code', {}, brief(act(a).before)) },
-        { label: t('integrity.after'), render: (a) => h('code', {}, brief(act(a).after)) },
-        { label: t('integrity.reason'), get: (a) => act(a).reason },
+        { label: t('integrity.target'), render: (a) => h('span', { 'data-raw': '' }, act(a).target ?? '') },
+        { label: t('integrity.before'), render: (a) => h('code', { 'data-raw': '' }, brief(act(a).before)) },
+        { label: t('integrity.after'), render: (a) => h('code', { 'data-raw': '' }, brief(act(a).after)) },
+        { label: t('integrity.reason'), get: (a) => local(act(a).reason) },
       ],
       rows,
       { testid: 'action-log' },
@@ -67,7 +67,7 @@ export async function integrityPage(el, query) {
 
 const actionKind = (k) => {
   const name = tOr(`action.${k}`, null);
-  return name ? h('span', {}, name, ' ', h('small', { class: 'muted' }, k)) : k || '—';
+  return name ? h('span', {}, name, ' ', h('small', { class: 'muted', 'data-raw': '' }, k)) : k || '—';
 };
 
 // Logged actions may come flat or as {seq, action: {...}, hash}.
@@ -116,7 +116,7 @@ async function inboxSection(params) {
     table(
       [
         { label: t('integrity.at'), get: (e) => dt(e.at) },
-        { label: t('integrity.inbox.subject'), get: (e) => `${t(`integrity.subject.${e.kind}`)} ${e.id}` },
+        { label: t('integrity.inbox.subject'), get: (e) => `${t(`integrity.subject.${e.kind}`)} ${subjectName(e.kind, e.id)}` },
         { label: t('common.office'), get: (e) => e.office },
         { label: t('integrity.inbox.previous'), render: (e) => integrityLevel(e.previous) },
         { label: t('integrity.inbox.level'), render: (e) => integrityLevel(e.level) },

@@ -27,7 +27,7 @@ export function indicatorName(key) {
 export const postName = (post) => (post ? tOr(`post.${post}`, post) : '—');
 
 // `OFFICE/post` of a post subject, with the post in words.
-const subjectName = (kind, id) => {
+export const subjectName = (kind, id) => {
   if (kind !== 'post' && kind !== 'posts') return id;
   const [office, post] = String(id).split('/');
   return `${office}/${postName(post)}`;

@@ -18,7 +18,8 @@ export function loginPage(el, onDone) {
         } catch (e) {
           const text =
             e.status === 401 ? t('login.failed') : e.status === 429 ? t('login.throttled', { secs: e.details.retry_after }) : null;
-          msg.replaceChildren(errorBox(text ? Object.assign(new Error(text), { code: e.code }) : e));
+          // The page's own words for these two; the rest by the error's code.
+          msg.replaceChildren(errorBox(text ? new Error(text) : e));
         }
       },
     },

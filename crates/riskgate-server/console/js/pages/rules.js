@@ -2,7 +2,7 @@
 // versions, edit with syntax errors shown in place, test on a declaration,
 // back-test with its figures, approve (by someone else), retire.
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, tOr, local } from '../i18n.js';
 import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues, inlineForm } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
@@ -35,8 +35,8 @@ export async function rulesPage(el, query) {
         },
         { label: t('rules.version'), get: (r) => `v${r.version}` },
         { label: t('rules.status'), render: (r) => statusChip(r.status) },
-        { label: t('rules.title'), get: (r) => r.title },
-        { label: t('rules.department'), get: (r) => r.department },
+        { label: t('rules.title'), get: (r) => local(r.title) },
+        { label: t('rules.department'), get: (r) => (r.department ? tOr(`department.${r.department}`, r.department) : '—') },
         { label: t('rules.hits'), get: (r) => num(r.hits), num: true },
         { label: t('rules.controls'), get: (r) => num(r.controls), num: true },
         { label: t('rules.findings'), get: (r) => num(r.findings), num: true },
@@ -101,11 +101,11 @@ export async function ruleDetailPage(el, id, query) {
         'dl',
         { class: 'kv', 'data-testid': 'rule-facts' },
         [
-          ['rules.title', def.title],
-          ['rules.department', def.department],
+          ['rules.title', local(def.title)],
+          ['rules.department', def.department ? tOr(`department.${def.department}`, def.department) : '—'],
           ['rules.weight', def.weight],
           ['rules.forces', def.channel ? channelChip(def.channel) : '—'],
-          ['rules.instructions', def.instructions],
+          ['rules.instructions', local(def.instructions)],
           ['rules.valid', `${def.valid_from || '—'} → ${def.valid_to || '—'}`],
           ['rules.author', author],
           ['rules.approver', rec.approved_by || '—'],

@@ -1,9 +1,10 @@
 // Officer workbench: my office's open controls by risk, their instructions,
 // recording an outcome, and overriding a lane (reason mandatory).
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
+import { t, local } from '../i18n.js';
 import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required } from '../ui.js';
 import { session } from '../state.js';
+import { mayUse } from '../roles.js';
 import { overrideForm } from './declarations.js';
 
 const FINDINGS = ['undervaluation', 'misclassification', 'origin', 'quantity', 'prohibited', 'licence', 'smuggling', 'other'];
@@ -54,6 +55,43 @@ export async function workbenchPage(el, query) {
   for (const r of rows) list.append(controlCard(r, complaints.has(r.declaration_id), () => workbenchPage(el, query)));
 }
 
+// Seconds (or an RFC 3339 time) → epoch milliseconds.
+const ms = (v) => (typeof v === 'number' ? v * 1000 : v ? Date.parse(v) : NaN);
+
+// A span of time in words: 35 分钟, 2 小时 5 分钟, 3 天 4 小时.
+export function waited(fromMs, nowMs = Date.now()) {
+  const m = Math.max(0, Math.floor((nowMs - fromMs) / 60000));
+  if (m < 60) return t('work.minutes', { m });
+  if (m < 24 * 60) return t('work.hours', { h: Math.floor(m / 60), m: m % 60 });
+  return t('work.days', { d: Math.floor(m / 1440), h: Math.floor((m % 1440) / 60) });
+}
+
+// What an officer reads before going to the goods: declared when, waiting
+// how long (since declared), the deadline, the trader and the main goods.
+function controlFacts(r) {
+  const since = ms(r.declared_at) || ms(r.opened_at);
+  const g = r.main_goods;
+  const trader = r.trader_name ? `${r.trader_name}（${r.trader}）` : r.trader;
+  const fact = (key, testid, value) => h('span', { 'data-testid': testid }, h('span', { class: 'muted' }, `${t(key)} `), value);
+  return h(
+    'div',
+    { class: 'control-facts', style: 'display:flex;gap:.4rem 1.2rem;flex-wrap:wrap;margin-top:.4rem' },
+    r.declared_at ? fact('work.declared_at', 'declared-at', dt(r.declared_at)) : null,
+    Number.isFinite(since) ? fact('work.waiting', 'waiting', waited(since)) : null,
+    r.due_at ? fact('work.due_at', 'deadline', dt(r.due_at)) : null,
+    r.trader
+      ? fact('work.trader', 'trader', mayUse(session.me, 'enterprises') ? h('a', { href: `#/enterprises/${encodeURIComponent(r.trader)}` }, trader) : trader)
+      : null,
+    g
+      ? fact(
+          'work.goods',
+          'goods',
+          `${t('work.goods_text', { goods: g.description || t('work.no_description'), hs: g.hs_code, origin: g.origin })}${r.items > 1 ? ` ${t('work.more_items', { n: r.items - 1 })}` : ''}`,
+        )
+      : null,
+  );
+}
+
 function controlCard(r, complained, reload) {
   const id = r.declaration_id || r.id;
   const slot = h('div');
@@ -67,26 +105,25 @@ function controlCard(r, complained, reload) {
       channelChip(r.channel),
       r.risk_level ? levelChip(r.risk_level) : null,
       h('span', {}, `${t('decl.risk_value')} ${r.risk_value?.toFixed?.(3) ?? '—'}`),
-      r.trader ? h('span', { class: 'muted' }, typeof r.trader === 'object' ? r.trader.name || r.trader.id : r.trader) : null,
       h('span', { class: 'muted' }, `${t('work.opened_at')} ${dt(r.opened_at || r.decided_at || r.created_at)}`),
       r.random ? h('span', { class: 'chip' }, t('work.random')) : null,
       r.urgent ? h('span', { class: 'chip red', 'data-testid': 'urgent', title: r.urgent }, t('work.urgent')) : null,
       complained ? h('span', { class: 'chip high', 'data-testid': 'complaint' }, t('work.complaint')) : null,
-      r.due_at ? h('span', { class: 'muted' }, `${t('work.due_at')} ${dt(r.due_at)}`) : null,
       r.due_at && r.due_at * 1000 < Date.now() ? h('span', { class: 'chip red' }, t('case.overdue')) : null,
       r.escalated_at ? h('span', { class: 'chip high' }, t('case.escalated')) : null,
       h('span', { style: 'flex:1' }),
       h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome')),
       h(
         'button',
-        { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload)) },
+        { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload, r.channel)) },
         t('work.override'),
       ),
       r.urgent
         ? null
         : h('button', { type: 'button', class: 'secondary', 'data-action': 'urgent', onclick: () => slot.replaceChildren(urgentForm(id, reload)) }, t('work.mark_urgent')),
     ),
-    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), r.instructions || t('decl.no_instructions')),
+    controlFacts(r),
+    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), local(r.instructions) || t('decl.no_instructions')),
     slot,
   );
   return card;
