@@ -38,6 +38,22 @@ testAs('a district manager sees only the district subtree', 'sun.district', asyn
   assert.ok(rows.length > 0 && rows.every((r) => /22\d\d/.test(r)), `units: ${rows}`);
 });
 
+testAs('from a KPI to the declarations behind it', 'sun.district', async (page) => {
+  await page.waitForSelector('[data-kpi=hit_rate] [data-testid=kpi-link]');
+  assert.equal(await page.textContent('[data-kpi=hit_rate] [data-testid=kpi-link]'), '查看对应报关单 ›');
+  assert.equal(await page.$('[data-kpi=revenue_collection_rate] [data-testid=kpi-link]'), null, 'no declaration set behind it');
+  await page.click('[data-kpi=hit_rate] [data-testid=kpi-link]');
+  await page.waitForSelector('[data-testid=declaration-search]');
+  // The search opens with the KPI's set: the unit's controlled declarations with a finding.
+  assert.equal(await page.inputValue('[data-testid=declaration-search] select[name=controlled]'), 'true');
+  assert.equal(await page.inputValue('[data-testid=declaration-search] select[name=finding]'), 'true');
+  assert.equal(await page.inputValue('[data-testid=declaration-search] input[name=office]'), '2200');
+  await page.waitForFunction(() =>
+    performance.getEntriesByType('resource').some((e) => /\/api\/v1\/declarations\?.*controlled=true/.test(e.name) && /finding=true/.test(e.name)),
+  );
+  assert.deepEqual(page.errors, []);
+});
+
 testAs('English is switchable and the choice persists', 'wu.hq', async (page) => {
   await page.click('#lang-switch');
   await page.waitForFunction(() => document.querySelector('#nav a[data-nav=overview]')?.textContent === 'Overview');

@@ -146,6 +146,7 @@ const D = {
   'kpi.missed': ['未达标', 'missed'],
   'kpi.no_data': ['无数据', 'no data'],
   'kpi.more': ['分项指标', 'Breakdown'],
+  'kpi.show_declarations': ['查看对应报关单 ›', 'Declarations behind it ›'],
   'kpi.level': ['层级', 'Level'],
   'kpi.declarations': ['报关单数', 'Declarations'],
   'kpi.duty': ['补税', 'Additional duty'],

@@ -33,8 +33,17 @@ const figName = (f) => (lang() === 'zh' ? f.name_zh || f.name : f.name || f.name
 const fig = (u, key) => (u.figures || []).find((f) => f.key === key);
 const val = (u, key) => fig(u, key)?.value ?? null;
 
-function kpiCard(f) {
+// The declarations a KPI counts, as a search of the declarations page
+// (issue 18: from a bad figure to what is behind it).
+const BEHIND = {
+  screened: {},
+  targeting_rate: { controlled: 'true' },
+  hit_rate: { controlled: 'true', finding: 'true' },
+};
+
+function kpiCard(f, scope) {
   const ok = meetsTarget(f.target, f.value);
+  const behind = BEHIND[f.key];
   const shown = f.unit === 'count' ? num(f.value) : pct(f.value);
   return h(
     'div',
@@ -53,6 +62,9 @@ function kpiCard(f) {
       lang() === 'zh' ? tOr(`formula.${f.key}`, f.formula) : f.formula,
       f.unit === 'count' ? '' : ` = ${num(f.numerator, Number.isInteger(f.numerator) ? 0 : 2)} ÷ ${num(f.denominator, Number.isInteger(f.denominator) ? 0 : 2)}`,
     ),
+    behind
+      ? h('a', { class: 'more', 'data-testid': 'kpi-link', href: `#/declarations${qs({ ...scope, ...behind })}` }, t('kpi.show_declarations'))
+      : null,
   );
 }
 
@@ -132,8 +144,10 @@ export async function overviewPage(el, query) {
       { class: 'muted' },
       `${t('kpi.level')}: ${t(`level_unit.${unit.level}`)} · ${t('kpi.declarations')}: ${num(unit.declarations)} · ${t('kpi.duty')}: ${num(unit.additional_duty_cny)} CNY`,
     ),
-    h('div', { class: 'grid', 'data-testid': 'kpi-cards' }, headline.map(kpiCard)),
-    others.length ? [h('h2', {}, t('kpi.more')), h('div', { class: 'grid' }, others.map(kpiCard))] : null,
+    h('div', { class: 'grid', 'data-testid': 'kpi-cards' }, headline.map((f) => kpiCard(f, { office: unit.code, from, to }))),
+    others.length
+      ? [h('h2', {}, t('kpi.more')), h('div', { class: 'grid' }, others.map((f) => kpiCard(f, { office: unit.code, from, to })))]
+      : null,
     h('h2', {}, t('overview.trend')),
     h('div', { class: 'card' }, trendSwitch, trendBox),
     children.length
