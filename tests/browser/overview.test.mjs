@@ -54,6 +54,27 @@ testAs('from a KPI to the declarations behind it', 'sun.district', async (page) 
   assert.deepEqual(page.errors, []);
 });
 
+testAs('a rate on too few cases gets no verdict on its target', 'wu.hq', async (page) => {
+  await page.waitForSelector('[data-testid=kpi-cards] [data-kpi]');
+  const unit = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/kpis', { credentials: 'same-origin' });
+    const units = (await r.json()).units;
+    return units[0];
+  });
+  let few = 0;
+  for (const f of unit.figures.filter((f) => f.target)) {
+    const text = await page.textContent(`[data-kpi=${f.key}]`);
+    if (f.unit !== 'count' && f.denominator < 30) {
+      few += 1;
+      assert.match(text, /样本过少/, `${f.key}: ${f.denominator} cases`);
+      assert.doesNotMatch(text, /· (未)?达标/, `${f.key}: no verdict on ${f.denominator} cases`);
+    } else {
+      assert.doesNotMatch(text, /样本过少/, `${f.key}: ${f.denominator} cases`);
+    }
+  }
+  console.log(`# ${few} of the HQ cards rest on fewer than 30 cases`);
+});
+
 testAs('English is switchable and the choice persists', 'wu.hq', async (page) => {
   await page.click('#lang-switch');
   await page.waitForFunction(() => document.querySelector('#nav a[data-nav=overview]')?.textContent === 'Overview');

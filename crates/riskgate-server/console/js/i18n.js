@@ -145,6 +145,7 @@ const D = {
   'kpi.met': ['达标', 'met'],
   'kpi.missed': ['未达标', 'missed'],
   'kpi.no_data': ['无数据', 'no data'],
+  'kpi.few': ['样本过少（{n}），不作达标判断', 'too few to judge ({n})'],
   'kpi.more': ['分项指标', 'Breakdown'],
   'kpi.show_declarations': ['查看对应报关单 ›', 'Declarations behind it ›'],
   'kpi.level': ['层级', 'Level'],

@@ -41,8 +41,13 @@ const BEHIND = {
   hit_rate: { controlled: 'true', finding: 'true' },
 };
 
+// A rate on fewer cases than this is shown without a verdict on its target
+// (issue 18: "100% 达标" on three random controls).
+export const MIN_CASES = 30;
+
 function kpiCard(f, scope) {
-  const ok = meetsTarget(f.target, f.value);
+  const few = f.unit !== 'count' && typeof f.denominator === 'number' && f.denominator < MIN_CASES;
+  const ok = few ? null : meetsTarget(f.target, f.value);
   const behind = BEHIND[f.key];
   const shown = f.unit === 'count' ? num(f.value) : pct(f.value);
   return h(
@@ -53,7 +58,11 @@ function kpiCard(f, scope) {
     h(
       'div',
       { class: 'target' },
-      f.target ? `${t('kpi.target')} ${f.target} · ${ok === true ? t('kpi.met') : ok === false ? t('kpi.missed') : t('kpi.no_data')}` : '',
+      f.target
+        ? `${t('kpi.target')} ${f.target} · ${
+            few ? t('kpi.few', { n: num(f.denominator) }) : ok === true ? t('kpi.met') : ok === false ? t('kpi.missed') : t('kpi.no_data')
+          }`
+        : '',
     ),
     h(
       'div',
