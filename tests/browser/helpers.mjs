@@ -88,3 +88,25 @@ export async function screenshot(page, name) {
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+// Resolves once the page of the current route has rendered (its title is
+// there and nothing in it is still loading); charts draw on the next frames.
+export async function settled(page) {
+  await page.waitForFunction(() => {
+    const view = document.querySelector('main .view:not([data-old])');
+    if (!view || !view.querySelector('h1')) return false;
+    return ![...view.querySelectorAll('p.muted, div')].some((e) => e.childElementCount === 0 && /^(加载中…|Loading…)$/.test(e.textContent.trim()));
+  });
+  await page.waitForTimeout(150);
+}
+
+// Goes to `route` and waits for its page (not the one shown before); a
+// page that does not finish loading fails naming the route.
+export async function openRoute(page, base, route) {
+  if (await page.evaluate((r) => location.hash === `#${r}`, route)) return settled(page);
+  await page.evaluate(() => document.querySelector('main .view')?.setAttribute('data-old', '1'));
+  await page.goto(`${base}#${route}`);
+  await settled(page).catch((e) => {
+    throw new Error(`${route} did not finish loading: ${e.message}`);
+  });
+}

@@ -6,7 +6,7 @@
 // action kinds, error codes, feature names and English sentences belong in
 // the dictionary (i18n.js).
 import assert from 'node:assert/strict';
-import { browserTests, navKeys, USERS } from './helpers.mjs';
+import { browserTests, navKeys, openRoute as open, USERS } from './helpers.mjs';
 
 const { testAs } = browserTests();
 
@@ -26,24 +26,6 @@ const ALLOWED = [
   /^[a-z]+\.[a-z]+\d*$/,
 ];
 const allowed = (w) => ALLOWED.some((re) => re.test(w));
-
-async function settled(page) {
-  await page.waitForFunction(() => {
-    const view = document.querySelector('main .view:not([data-old])');
-    if (!view || !view.querySelector('h1')) return false;
-    return ![...view.querySelectorAll('p.muted, div')].some((e) => e.childElementCount === 0 && /^(加载中…|Loading…)$/.test(e.textContent.trim()));
-  });
-  await page.waitForTimeout(150);
-}
-
-async function open(page, base, route) {
-  if (await page.evaluate((r) => location.hash === `#${r}`, route)) return settled(page);
-  await page.evaluate(() => document.querySelector('main .view')?.setAttribute('data-old', '1'));
-  await page.goto(`${base}#${route}`);
-  await settled(page).catch((e) => {
-    throw new Error(`${route} did not finish loading: ${e.message}`);
-  });
-}
 
 // Latin-script words of the visible text: runs of letters, digits and the
 // joiners codes carry (_ . - : + /), so that a raw code stays one word

@@ -4,32 +4,12 @@
 // opens it, leads to a page and folds again. Screenshots of every page in
 // Chinese at 1366 and 390 px.
 import assert from 'node:assert/strict';
-import { browserTests, navKeys, screenshot, USERS } from './helpers.mjs';
+import { browserTests, navKeys, openRoute as open, screenshot, settled, USERS } from './helpers.mjs';
 
 const { testAs } = browserTests();
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1366, height: 900 };
 const shot = new Set();
-
-// Resolves once the page of the current route has rendered (its title is
-// there and nothing in it is still loading).
-async function settled(page) {
-  await page.waitForFunction(() => {
-    const view = document.querySelector('main .view:not([data-old])');
-    if (!view || !view.querySelector('h1')) return false;
-    return ![...view.querySelectorAll('p.muted, div')].some((e) => e.childElementCount === 0 && /^(加载中…|Loading…)$/.test(e.textContent.trim()));
-  });
-  // Charts draw on the next frames.
-  await page.waitForTimeout(150);
-}
-
-// Goes to `route` and waits for its page (not the one shown before).
-async function open(page, base, route) {
-  if (await page.evaluate((r) => location.hash === `#${r}`, route)) return settled(page);
-  await page.evaluate(() => document.querySelector('main .view')?.setAttribute('data-old', '1'));
-  await page.goto(`${base}#${route}`);
-  await settled(page);
-}
 
 const width = (page) => page.evaluate(() => document.documentElement.scrollWidth);
 

@@ -34,12 +34,6 @@ pub struct Summary {
     pub cpu_secs: [Option<f64>; 3],
 }
 
-/// Seconds this thread has run on a CPU so far (Linux schedstat), if known.
-pub fn thread_cpu_secs() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(s.split_whitespace().next()?.parse::<u64>().ok()? as f64 * 1e-9)
-}
-
 impl Summary {
     /// `what: N accepted, N rejected, N duplicates`.
     pub fn line(&self, what: &str) -> String {

@@ -67,9 +67,7 @@ pub fn load_input(store: &dyn Store, from: Option<i64>, to: Option<i64>, as_of: 
         .into_iter()
         .filter(|l| l.action.action == "override")
         .map(|l| {
-            let channel = |v: &Option<serde_json::Value>| {
-                v.as_ref().and_then(|v| v["channel"].as_str()).unwrap_or("unknown").to_string()
-            };
+            let logged = crate::overrides::LoggedOverride::of(&l);
             OverrideEvent {
                 log_seq: l.seq,
                 officer: l.action.actor.clone(),
@@ -77,8 +75,8 @@ pub fn load_input(store: &dyn Store, from: Option<i64>, to: Option<i64>, as_of: 
                 declaration_id: l.action.target.clone(),
                 at: l.action.at.timestamp(),
                 utc_offset: l.action.at.offset().local_minus_utc(),
-                before: channel(&l.action.before),
-                after: channel(&l.action.after),
+                before: logged.from.unwrap_or("unknown").to_string(),
+                after: logged.to.unwrap_or("unknown").to_string(),
                 reason: l.action.reason.clone().unwrap_or_default(),
             }
         })

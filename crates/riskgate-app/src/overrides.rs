@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 use riskgate_core::Channel;
-use riskgate_store::{Override, OverrideDone, StoreError};
+use riskgate_store::{LoggedAction, Override, OverrideDone, StoreError};
 
 use crate::app::App;
 use crate::error::AppError;
@@ -75,4 +75,29 @@ pub fn apply(app: &mut App, o: &Override) -> Result<OverrideDone> {
 pub fn known_officer(app: &App, id: &str) -> Result<bool> {
     let officers = app.store.officers()?;
     Ok(officers.is_empty() || officers.iter().any(|o| o.id == id))
+}
+
+/// An `override` action-log entry read back: the lanes before and after,
+/// who entered it for the officer and the engine's lane, as
+/// `Store::override_channel` logs them (one reading for the integrity
+/// indicators and the declaration page).
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedOverride<'a> {
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub entered_by: Option<&'a str>,
+    pub engine_channel: Option<&'a str>,
+}
+
+impl<'a> LoggedOverride<'a> {
+    pub fn of(l: &'a LoggedAction) -> Self {
+        let text = |v: &'a Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v[k].as_str());
+        let a = &l.action;
+        LoggedOverride {
+            from: text(&a.before, "channel"),
+            to: text(&a.after, "channel"),
+            entered_by: text(&a.after, "entered_by"),
+            engine_channel: text(&a.after, "engine_channel"),
+        }
+    }
 }

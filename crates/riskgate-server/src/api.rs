@@ -222,14 +222,14 @@ pub async fn get_declaration(Caller(state, p): Caller, Path(id): Path<String>) -
 /// An `override` action-log entry as the declaration page shows it.
 fn lane_override(l: &riskgate_store::LoggedAction) -> LaneOverride {
     let a = &l.action;
-    let text = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v[k].as_str()).map(str::to_string);
+    let logged = riskgate_app::overrides::LoggedOverride::of(l);
     LaneOverride {
         at: a.at,
         officer: a.actor.clone(),
-        entered_by: text(&a.after, "entered_by"),
-        from: text(&a.before, "channel").unwrap_or_default(),
-        to: text(&a.after, "channel").unwrap_or_default(),
-        engine_channel: text(&a.after, "engine_channel"),
+        entered_by: logged.entered_by.map(str::to_string),
+        from: logged.from.unwrap_or_default().to_string(),
+        to: logged.to.unwrap_or_default().to_string(),
+        engine_channel: logged.engine_channel.map(str::to_string),
         reason: a.reason.clone().unwrap_or_default(),
         log_seq: l.seq,
     }

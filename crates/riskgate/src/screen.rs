@@ -70,8 +70,8 @@ pub fn screen_values(
     let reader = {
         let file = file.to_path_buf();
         std::thread::Builder::new().name("riskgate-parse".into()).spawn(move || -> Result<Option<f64>> {
-            let cpu = riskgate_app::imports::thread_cpu_secs();
-            let spent = || Some(riskgate_app::imports::thread_cpu_secs()? - cpu?);
+            let cpu = CpuClock::start();
+            let spent = || cpu.spent();
             match values {
                 Some(vals) => {
                     let mut parsed: Parsed = Vec::with_capacity(batch);
@@ -112,7 +112,7 @@ pub fn screen_values(
     // Ids screened in this run: their batches may not be committed yet.
     let mut seen: HashSet<String> = HashSet::new();
     let mut result = Ok(());
-    let cpu = riskgate_app::imports::thread_cpu_secs();
+    let cpu = CpuClock::start();
     let mut waited = std::time::Instant::now();
     for parsed in rx {
         summary.stage_secs[4] += waited.elapsed().as_secs_f64();
@@ -137,7 +137,7 @@ pub fn screen_values(
         bar.set_position((summary.accepted + summary.rejected + summary.duplicates) as u64);
         waited = std::time::Instant::now();
     }
-    summary.cpu_secs[1] = riskgate_app::imports::thread_cpu_secs().zip(cpu).map(|(b, a)| b - a);
+    summary.cpu_secs[1] = cpu.spent();
     drop(wtx);
     bar.finish_and_clear();
     let written = writer.join().map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
@@ -164,7 +164,7 @@ fn write_batches(
     mut out: Option<jsonl::Writer>,
     events: Emitter,
 ) -> Result<([f64; 2], Option<f64>)> {
-    let cpu = riskgate_app::imports::thread_cpu_secs();
+    let cpu = CpuClock::start();
     let mut secs = [0.0; 2];
     let mut hooked = riskgate_app::events::HookedKinds::default();
     for mut b in rx {
@@ -198,5 +198,26 @@ fn write_batches(
     if let Some(w) = out {
         w.finish()?;
     }
-    Ok((secs, riskgate_app::imports::thread_cpu_secs().zip(cpu).map(|(b, a)| b - a)))
+    Ok((secs, cpu.spent()))
+}
+
+/// The CPU time of the thread that started it (Linux schedstat; `None`
+/// where the system does not report it): steadier than wall time on a
+/// shared machine (`bench screen`).
+struct CpuClock(Option<f64>);
+
+impl CpuClock {
+    fn start() -> CpuClock {
+        CpuClock(Self::now())
+    }
+
+    /// Seconds this thread has run on a CPU since `start`.
+    fn spent(&self) -> Option<f64> {
+        Some(Self::now()? - self.0?)
+    }
+
+    fn now() -> Option<f64> {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        Some(s.split_whitespace().next()?.parse::<u64>().ok()? as f64 * 1e-9)
+    }
 }
