@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use riskgate_core::Office;
-use riskgate_store::{OfficeCounts, SOURCES};
+use riskgate_store::{Facts, OfficeCounts, SOURCES};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -60,25 +60,7 @@ fn fig(
 /// Adds `b`'s counts to `a` (rolling offices up to districts and HQ, or
 /// summing periods): every figure is a count or a sum, so units add up.
 pub fn add(a: &mut OfficeCounts, b: &OfficeCounts) {
-    a.declarations += b.declarations;
-    a.screened += b.screened;
-    a.controlled += b.controlled;
-    for i in 0..4 {
-        a.controls_by_source[i] += b.controls_by_source[i];
-        a.completed_by_source[i] += b.completed_by_source[i];
-        a.findings_by_source[i] += b.findings_by_source[i];
-    }
-    a.additional_duty_cny += b.additional_duty_cny;
-    a.imports_sea += b.imports_sea;
-    a.same_day_sea += b.same_day_sea;
-    a.imports_other += b.imports_other;
-    a.same_day_other += b.same_day_other;
-    a.smuggling_border += b.smuggling_border;
-    a.smuggling_later += b.smuggling_later;
-    a.uncontrolled += b.uncontrolled;
-    a.uncontrolled_value_cny += b.uncontrolled_value_cny;
-    a.random_value_cny += b.random_value_cny;
-    a.random_revenue_cny += b.random_revenue_cny;
+    a.facts.add(&b.facts, 1.0);
 }
 
 /// The sum of several offices' (or periods') counts.
@@ -90,27 +72,44 @@ pub fn sum<'a>(counts: impl IntoIterator<Item = &'a OfficeCounts>) -> OfficeCoun
     total
 }
 
-pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
-    let completed: u64 = c.completed_by_source.iter().sum();
-    let findings: u64 = c.findings_by_source.iter().sum();
+/// Duty and taxes evaded in the declarations nobody controlled, estimated
+/// from the completed random controls (their additional duty per declared
+/// CNY, each weighted by 1 / its selection probability) times the declared
+/// value of the uncontrolled declarations; `None` without completed random
+/// controls.
+pub fn estimated_uncollected(c: &Facts) -> Option<f64> {
+    (c.random_value_cny > 0.0).then(|| c.random_revenue_cny / c.random_value_cny * c.uncontrolled_value_cny)
+}
+
+pub fn figures(c: &Facts) -> Vec<Figure> {
+    let received = c.declarations + c.historical;
     let mut v = vec![
         fig(
             "screened",
             "自动甄别报关单证比例",
             "declarations screened automatically",
-            "screened declarations ÷ declarations",
+            "declarations screened by the engine ÷ declarations received since live screening began (history imports dated on or after its first day count as received unscreened)",
             "100%",
-            c.screened as f64,
-            c.declarations as f64,
+            c.screened,
+            received,
         ),
         fig(
             "targeting_rate",
             "布控率",
             "targeting rate",
-            "controlled declarations ÷ declarations",
+            "declarations with a completed border control (engine, officer override or manual) ÷ declarations",
             "≈4%",
-            c.controlled as f64,
-            c.declarations as f64,
+            c.carried_out,
+            c.declarations,
+        ),
+        fig(
+            "engine_targeting_rate",
+            "系统布控率",
+            "engine targeting rate",
+            "declarations the engine sent to control ÷ declarations",
+            "≈4%",
+            c.engine_controls,
+            c.declarations,
         ),
         fig(
             "hit_rate",
@@ -118,14 +117,15 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
             "targeting hit rate",
             "controls with a finding ÷ controls completed",
             "≥25%",
-            findings as f64,
-            completed as f64,
+            c.findings(),
+            c.completed(),
         ),
     ];
     const SRC_KEYS: [&str; 4] = ["hit_rate_rule", "hit_rate_score", "hit_rate_random", "hit_rate_manual"];
     const SRC_ZH: [&str; 4] =
         ["布控有效率（规则）", "布控有效率（模型评分）", "布控有效率（随机）", "布控有效率（人工）"];
     const SRC_EN: [&str; 4] = ["hit rate, rule", "hit rate, score", "hit rate, random", "hit rate, manual"];
+    let (completed, findings) = (c.completed_by_source(), c.findings_by_source());
     for i in 0..4 {
         v.push(fig(
             SRC_KEYS[i],
@@ -133,8 +133,8 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
             SRC_EN[i],
             "controls of this source with a finding ÷ controls of this source completed",
             "",
-            c.findings_by_source[i] as f64,
-            c.completed_by_source[i] as f64,
+            findings[i],
+            completed[i],
         ));
     }
     // The random controls are a uniform sample of traffic: their finding
@@ -145,8 +145,8 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
         "estimated finding rate among uncontrolled declarations",
         "findings of random controls ÷ random controls completed",
         "",
-        c.findings_by_source[2] as f64,
-        c.completed_by_source[2] as f64,
+        c.findings_random,
+        c.completed_random,
     ));
     v.push(Figure {
         unit: "count",
@@ -156,44 +156,34 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
             "estimated undetected findings",
             "estimated finding rate among uncontrolled × uncontrolled declarations",
             "",
-            if c.completed_by_source[2] > 0 {
-                c.findings_by_source[2] as f64 / c.completed_by_source[2] as f64 * c.uncontrolled as f64
-            } else {
-                0.0
-            },
-            if c.completed_by_source[2] > 0 { 1.0 } else { 0.0 },
+            if c.completed_random > 0.0 { c.findings_random / c.completed_random * c.uncontrolled } else { 0.0 },
+            if c.completed_random > 0.0 { 1.0 } else { 0.0 },
         )
     });
-    // Uncollected revenue is estimated from the random controls: their
-    // revenue per CNY of declared value, applied to uncontrolled value.
-    let est_uncollected = if c.random_value_cny > 0.0 {
-        c.random_revenue_cny / c.random_value_cny * c.uncontrolled_value_cny
-    } else {
-        0.0
-    };
-    if c.random_value_cny > 0.0 {
-        v.push(fig(
+    let collected = c.declared_duty_cny + c.additional_duty_cny;
+    let formula = "duty and taxes collected (declared + additional from controls and audits) ÷ (collected + estimated uncollected); uncollected = completed random controls' additional duty per declared CNY × value of uncontrolled declarations";
+    match estimated_uncollected(c) {
+        Some(est) => v.push(fig(
             "revenue_collection_rate",
             "“应收尽收”率",
             "revenue collection rate",
-            "collected ÷ (collected + estimated uncollected); uncollected = random controls' duty per declared CNY × uncontrolled value",
+            formula,
             "≥95%",
-            c.additional_duty_cny,
-            c.additional_duty_cny + est_uncollected,
-        ));
-    } else {
-        v.push(Figure {
+            collected,
+            collected + est,
+        )),
+        None => v.push(Figure {
             value: None,
             ..fig(
                 "revenue_collection_rate",
                 "“应收尽收”率",
                 "revenue collection rate",
-                "collected ÷ (collected + estimated uncollected); needs completed random controls",
+                formula,
                 "≥95%",
-                c.additional_duty_cny,
+                collected,
                 0.0,
             )
-        });
+        }),
     }
     v.push(fig(
         "smuggling_deterrence_rate",
@@ -201,8 +191,8 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
         "smuggling deterrence rate",
         "smuggling found at the border ÷ (that + smuggling found later by audit for released goods)",
         "≥98%",
-        c.smuggling_border as f64,
-        (c.smuggling_border + c.smuggling_later) as f64,
+        c.smuggling_border,
+        c.smuggling_border + c.smuggling_later,
     ));
     v.push(fig(
         "same_day_release_sea",
@@ -210,8 +200,8 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
         "same-day release of imports, sea",
         "sea imports released on the day declared ÷ sea imports",
         "≥80%",
-        c.same_day_sea as f64,
-        c.imports_sea as f64,
+        c.same_day_sea,
+        c.imports_sea,
     ));
     v.push(fig(
         "same_day_release_other",
@@ -219,8 +209,8 @@ pub fn figures(c: &OfficeCounts) -> Vec<Figure> {
         "same-day release of imports, other modes",
         "other-mode imports released on the day declared ÷ other-mode imports",
         "≥90%",
-        c.same_day_other as f64,
-        c.imports_other as f64,
+        c.same_day_other,
+        c.imports_other,
     ));
     v
 }
@@ -251,10 +241,14 @@ pub fn rollup(offices: &[Office], counts: &[OfficeCounts]) -> Vec<Unit> {
                 name: o.map_or_else(|| "(unregistered office)".into(), |o| o.name.clone()),
                 level: o.map_or("office", |o| o.level.as_str()).to_string(),
                 parent: o.and_then(|o| o.parent.clone()),
-                figures: figures(&c),
-                additional_duty_cny: c.additional_duty_cny,
-                declarations: c.declarations,
-                controls_by_source: SOURCES.iter().copied().zip(c.controls_by_source).collect(),
+                figures: figures(&c.facts),
+                additional_duty_cny: c.facts.additional_duty_cny,
+                declarations: c.facts.declarations as u64,
+                controls_by_source: SOURCES
+                    .iter()
+                    .copied()
+                    .zip(c.facts.controls_by_source().map(|n| n as u64))
+                    .collect(),
                 code,
             }
         })
@@ -355,10 +349,12 @@ pub fn add_workforce(
                     c.assessments_passed += f64::from(u8::from(*passed));
                 });
             }
-            WorkforceRecord::Disciplinary { officer, opened_at, .. } if inside(opened_at.timestamp()) => {
+            WorkforceRecord::Disciplinary { officer, opened_at, status, .. } if inside(opened_at.timestamp()) => {
                 first = first.min(opened_at.timestamp());
                 last = last.max(opened_at.timestamp());
-                if let Some(office) = officer_office.get(officer.as_str()) {
+                if substantiated(status)
+                    && let Some(office) = officer_office.get(officer.as_str())
+                {
                     add(office, &|c| c.cases += 1.0);
                 }
             }
@@ -415,7 +411,7 @@ pub fn add_workforce(
             "misconduct_case_rate",
             "违纪违法涉案率",
             "staff misconduct case rate (per year)",
-            "disciplinary cases opened ÷ (officers × years covered)",
+            "substantiated disciplinary cases ÷ (officers × years covered); open, dismissed and cleared cases are not counted",
             "≤0.4%",
             c.cases,
             c.headcount * years,
@@ -423,11 +419,70 @@ pub fn add_workforce(
     }
 }
 
+/// Folds events into the KPI aggregates (`Store::fold_facts`) until they
+/// are caught up or `budget` has passed; returns how many were folded.
+/// Reads are exact either way; folding keeps them fast.
+pub fn fold(store: &mut dyn riskgate_store::Store, budget: std::time::Duration) -> anyhow::Result<i64> {
+    let t = std::time::Instant::now();
+    let mut total = 0;
+    loop {
+        let n = store.fold_facts(riskgate_store::facts::FOLD_CHUNK)?;
+        total += n;
+        if n == 0 || t.elapsed() >= budget {
+            return Ok(total);
+        }
+    }
+}
+
+/// Whether a disciplinary case's status says the misconduct was
+/// established (open, dismissed, cleared and unfounded cases are not).
+pub fn substantiated(status: &str) -> bool {
+    matches!(status.trim().to_ascii_lowercase().as_str(), "substantiated" | "confirmed" | "sanctioned" | "upheld")
+}
+
+/// The office counts of `[from, to)` as the KPIs read them: history
+/// imports count as received unscreened only when dated on or after the
+/// first day of live screening (before it they are the history the system
+/// started from).
+pub fn counts(store: &dyn riskgate_store::Store, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<OfficeCounts>> {
+    use riskgate_store::{By, FactsQuery, Grain, facts};
+    let mut counts = store.office_counts(from, to)?;
+    if counts.iter().all(|c| c.facts.historical == 0.0) {
+        return Ok(counts);
+    }
+    let days = store.facts(&FactsQuery {
+        grain: Grain::Day,
+        from: i64::MIN,
+        to: i64::MAX,
+        dim: String::new(),
+        offices: None,
+        key: None,
+        by: By::Period,
+    })?;
+    let first_live = days.iter().filter(|(_, f)| f.declarations > 0.0).filter_map(|(d, _)| d.parse::<i64>().ok()).min();
+    let era: HashMap<String, f64> = match first_live {
+        Some(day) => {
+            let start = facts::day_start(day).max(from.unwrap_or(i64::MIN));
+            if to.is_some_and(|t| t <= start) {
+                HashMap::new()
+            } else {
+                store.office_counts(Some(start), to)?.into_iter().map(|c| (c.office, c.facts.historical)).collect()
+            }
+        }
+        None => HashMap::new(),
+    };
+    for c in &mut counts {
+        c.facts.historical = era.get(&c.office).copied().unwrap_or(0.0);
+    }
+    counts.retain(|c| !c.facts.is_zero());
+    Ok(counts)
+}
+
 /// The M9 KPIs of every unit in `[from, to)`, office → district → HQ,
 /// the workforce KPIs included: what `riskgate kpi` prints and `GET
 /// /api/v1/kpis` answers.
 pub fn report(store: &dyn riskgate_store::Store, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<Unit>> {
-    let counts = store.office_counts(from, to)?;
+    let counts = counts(store, from, to)?;
     let offices = store.offices()?;
     let mut units = rollup(&offices, &counts);
     add_workforce(&mut units, &offices, &store.officers()?, &store.workforce()?, from, to);

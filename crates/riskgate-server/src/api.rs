@@ -1314,7 +1314,7 @@ pub async fn kpi_trend(Caller(state, p): Caller, Query(q): Query<TrendQuery>) ->
         periods.iter().map(|(a, b)| (riskgate_app::day_start(*a), riskgate_app::day_start(*b))).collect();
     let counts = state
         .read(move |s| {
-            bounds.iter().map(|(a, b)| Ok(s.office_counts(Some(*a), Some(*b))?)).collect::<anyhow::Result<Vec<_>>>()
+            bounds.iter().map(|(a, b)| riskgate_app::kpi::counts(s, Some(*a), Some(*b))).collect::<anyhow::Result<Vec<_>>>()
         })
         .await?;
     let rows: Vec<TrendPeriod> = periods

@@ -32,6 +32,9 @@ const WAL_EVERY: Duration = Duration::from_secs(1);
 /// How often it recomputes the integrity reports supervisors read whose
 /// input changed (`ReportCache::refresh`).
 const INTEGRITY_EVERY: Duration = Duration::from_secs(30);
+/// How long one tick of the checkpoint thread folds new events into the
+/// KPI aggregates at most (a backlog is caught up over several ticks).
+const FOLD_FOR: Duration = Duration::from_millis(500);
 
 /// Screen one declaration (object) or many (array, all or nothing).
 ///
@@ -174,7 +177,9 @@ pub fn run(mut live: Live, rx: mpsc::Receiver<Work>, shared: Arc<Shared>) {
 /// integrity reports whose input changed every 30 s, and copies SQLite's
 /// write-ahead log into the database every second (`Store::checkpoint_wal`),
 /// which the screening connection no longer does on commit: that copy's
-/// fsyncs held single commit groups up for 50–140 ms.
+/// fsyncs held single commit groups up for 50–140 ms. Every second, too, it
+/// folds the new events into the KPI aggregates (`kpi::fold`), so reads add
+/// only the last second's events on the fly.
 struct Saver {
     tx: Option<mpsc::SyncSender<(riskgate_engine::Checkpoint, i64)>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -222,6 +227,11 @@ impl Saver {
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let t = std::time::Instant::now();
+                        if let Err(e) = riskgate_app::kpi::fold(store.as_mut(), FOLD_FOR) {
+                            eprintln!("folding new events into the KPI aggregates failed: {e:#}");
+                        }
+                        slow("KPI aggregates (background)", t);
                         if let Err(e) = store.checkpoint_wal() {
                             eprintln!("copying the write-ahead log into the database failed: {e:#}");
                         }

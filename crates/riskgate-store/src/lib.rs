@@ -9,6 +9,8 @@
 //! decision, rule hits and control task, or not at all.
 
 pub mod accounts;
+pub mod facts;
+pub use facts::{By, Facts, FactsQuery, Grain};
 mod migrations;
 mod policy;
 pub use policy::MAX_OVERRIDES_PER_OFFICER;
@@ -170,35 +172,12 @@ pub enum OutcomeStored {
     Duplicate,
 }
 
-/// Counts per office for the KPI figures (DESIGN.md "KPIs").
+/// The sums of one office's live declarations in a period, from which the
+/// KPI figures are computed (DESIGN.md "KPIs").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OfficeCounts {
     pub office: String,
-    pub declarations: u64,
-    pub screened: u64,
-    pub controlled: u64,
-    /// Controls by source: rule, score, random, manual.
-    pub controls_by_source: [u64; 4],
-    pub completed_by_source: [u64; 4],
-    pub findings_by_source: [u64; 4],
-    pub additional_duty_cny: f64,
-    pub imports_sea: u64,
-    pub same_day_sea: u64,
-    pub imports_other: u64,
-    pub same_day_other: u64,
-    /// Smuggling found at the border (controls before release).
-    pub smuggling_border: u64,
-    /// Smuggling found later for released goods (audit).
-    pub smuggling_later: u64,
-    /// Uncontrolled declarations (for the unbiased revenue estimate).
-    pub uncontrolled: u64,
-    pub uncontrolled_value_cny: f64,
-    /// Declared value of the exploration (random) controls, each weighted by
-    /// 1 / its selection probability (Horvitz–Thompson: unbiased whether the
-    /// draws are uniform or targeted)…
-    pub random_value_cny: f64,
-    /// …and the duty they found, weighted the same way.
-    pub random_revenue_cny: f64,
+    pub facts: Facts,
 }
 
 pub const SOURCES: [&str; 4] = ["rule", "score", "random", "manual"];
@@ -533,8 +512,37 @@ pub trait Store: Send + Accounts + Search {
     /// Every outcome with the keys of its declaration, in completion-time order.
     fn outcomes_by_time(&self) -> Result<Vec<(Outcome, OutcomeKeys)>>;
 
-    // Analysis.
-    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>>;
+    // Analysis (facts.rs).
+    /// Office totals of `[from, to)`: from the facts table when both ends
+    /// are midnights in China time (or open), else by a scan of the
+    /// declarations; the same figures either way.
+    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
+        let midnight = |t: Option<i64>| t.is_none_or(|t| facts::day_start(facts::day_of(t)) == t);
+        let rows = if midnight(from) && midnight(to) {
+            self.facts(&FactsQuery {
+                grain: Grain::Day,
+                from: from.map_or(i64::MIN, facts::day_of),
+                to: to.map_or(i64::MAX, facts::day_of),
+                dim: String::new(),
+                offices: None,
+                key: None,
+                by: By::Office,
+            })?
+        } else {
+            self.scan_facts(from, to)?
+        };
+        Ok(rows.into_iter().map(|(office, facts)| OfficeCounts { office, facts }).collect())
+    }
+    /// Office totals of `[from, to)` computed from the declarations (any
+    /// times; slow at scale).
+    fn scan_facts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<(String, Facts)>>;
+    /// Folds up to `max` events after the facts table's mark into it;
+    /// returns how many were folded (0: up to date, or another writer
+    /// folded them).
+    fn fold_facts(&mut self, max: i64) -> Result<i64>;
+    /// The sums `q` asks for, exact at the moment of reading (the events
+    /// not yet folded are added on the fly).
+    fn facts(&self, q: &FactsQuery) -> Result<Vec<(String, Facts)>>;
     /// Stored declarations in a time range with decisions and outcomes.
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()>;
 

@@ -488,6 +488,59 @@ ALTER TABLE sessions ADD COLUMN address TEXT;
 |}INSERT INTO counters (name, value) VALUES ('registry', 0);
 "#,
     ),
+    (
+        15,
+        r#"
+-- Aggregates of the live declarations per period, office, dimension and key
+-- (issue 14; crates/riskgate-store/src/facts.rs says how they are kept):
+-- 'day' rows for office totals, 'month' rows for every dimension; periods in
+-- China time. 'facts' is the last event folded into them. The trade mode
+-- becomes a column so the fold reads no JSON.
+ALTER TABLE declarations ADD COLUMN trade_mode TEXT NOT NULL DEFAULT '';
+UPDATE declarations SET trade_mode = COALESCE({json_extract(body, '$.trade_mode')|body::json ->> 'trade_mode'}, '');
+CREATE TABLE facts (
+    grain TEXT NOT NULL,
+    period INTEGER NOT NULL,
+    office TEXT NOT NULL,
+    dim TEXT NOT NULL,
+    key TEXT NOT NULL,
+    declarations REAL NOT NULL DEFAULT 0,
+    historical REAL NOT NULL DEFAULT 0,
+    screened REAL NOT NULL DEFAULT 0,
+    engine_controls REAL NOT NULL DEFAULT 0,
+    controls_rule REAL NOT NULL DEFAULT 0,
+    controls_score REAL NOT NULL DEFAULT 0,
+    controls_random REAL NOT NULL DEFAULT 0,
+    controls_manual REAL NOT NULL DEFAULT 0,
+    carried_out REAL NOT NULL DEFAULT 0,
+    completed_rule REAL NOT NULL DEFAULT 0,
+    completed_score REAL NOT NULL DEFAULT 0,
+    completed_random REAL NOT NULL DEFAULT 0,
+    completed_manual REAL NOT NULL DEFAULT 0,
+    findings_rule REAL NOT NULL DEFAULT 0,
+    findings_score REAL NOT NULL DEFAULT 0,
+    findings_random REAL NOT NULL DEFAULT 0,
+    findings_manual REAL NOT NULL DEFAULT 0,
+    additional_duty_cny REAL NOT NULL DEFAULT 0,
+    declared_duty_cny REAL NOT NULL DEFAULT 0,
+    value_cny REAL NOT NULL DEFAULT 0,
+    imports_sea REAL NOT NULL DEFAULT 0,
+    same_day_sea REAL NOT NULL DEFAULT 0,
+    imports_other REAL NOT NULL DEFAULT 0,
+    same_day_other REAL NOT NULL DEFAULT 0,
+    smuggling_border REAL NOT NULL DEFAULT 0,
+    smuggling_later REAL NOT NULL DEFAULT 0,
+    uncontrolled REAL NOT NULL DEFAULT 0,
+    uncontrolled_value_cny REAL NOT NULL DEFAULT 0,
+    random_value_cny REAL NOT NULL DEFAULT 0,
+    random_revenue_cny REAL NOT NULL DEFAULT 0,
+    control_seconds REAL NOT NULL DEFAULT 0,
+    seizures REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (grain, period, office, dim, key)
+) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('facts', 0);
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -582,6 +635,7 @@ mod tests {
         (12, "f1509ca5feb04f01", "f1509ca5feb04f01"),
         (13, "44e2d863a915877f", "44e2d863a915877f"),
         (14, "b394a501480daeb9", "25ad76367c027aa4"),
+        (15, "841b50ac47350c30", "72bd4831e4ee6b98"),
     ];
 
     fn sha256(text: &str) -> String {

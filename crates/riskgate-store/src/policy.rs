@@ -3,12 +3,11 @@
 //! outcome changes, how an action is normalised before it is hashed. Each
 //! backend only reads and writes rows; the decisions are taken here.
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::{Declaration, Outcome, OutcomeKeys};
 
-use crate::{Action, OfficeCounts, Override, OverrideDone, Result, StoreError};
+use crate::{Action, Override, OverrideDone, Result, StoreError};
 
 /// The user error for a batch naming a declaration that is not stored.
 pub(crate) fn unknown_declaration(index: usize, id: &str) -> StoreError {
@@ -195,128 +194,10 @@ impl OverridePlan {
     }
 }
 
-fn source_index(s: &str) -> Option<usize> {
+pub(crate) fn source_index(s: &str) -> Option<usize> {
     crate::SOURCES.iter().position(|x| *x == s)
 }
 
-fn local_day(ts: i64, tz: i64) -> i64 {
-    (ts + tz).div_euclid(86_400)
-}
-
-/// One live declaration as the office counts read it.
-#[derive(Debug)]
-pub(crate) struct CountedDeclaration {
-    pub office: String,
-    pub direction: String,
-    pub transport_mode: String,
-    pub declared_at: i64,
-    pub tz: i64,
-    pub released_at: Option<i64>,
-    pub value_cny: f64,
-    pub channel: Option<String>,
-    pub source: Option<String>,
-    /// The decision's selection probability.
-    pub propensity: Option<f64>,
-}
-
-/// The outcomes of one live declaration, aggregated, as the office counts read them.
-#[derive(Debug)]
-pub(crate) struct CountedOutcomes {
-    pub office: String,
-    pub channel: Option<String>,
-    pub source: Option<String>,
-    pub finding: bool,
-    pub additional_duty: f64,
-    pub smuggling_border: bool,
-    pub smuggling_later: bool,
-    /// Controls other than post-clearance audits.
-    pub border_controls: i64,
-    /// The decision's selection probability.
-    pub propensity: Option<f64>,
-}
-
-/// Office counts (DESIGN.md "KPIs") tallied row by row.
-#[derive(Debug, Default)]
-pub(crate) struct OfficeTally(HashMap<String, OfficeCounts>);
-
-/// The weight of an exploration control: 1 / its selection probability
-/// (1 when the probability is missing or not in (0, 1]).
-fn inverse(p: Option<f64>) -> f64 {
-    match p {
-        Some(p) if p > 0.0 && p <= 1.0 => 1.0 / p,
-        _ => 1.0,
-    }
-}
-
-impl OfficeTally {
-    fn entry(&mut self, office: String) -> &mut OfficeCounts {
-        self.0.entry(office.clone()).or_insert_with(|| OfficeCounts { office, ..Default::default() })
-    }
-
-    pub(crate) fn declaration(&mut self, d: CountedDeclaration) {
-        let e = self.entry(d.office);
-        e.declarations += 1;
-        if d.channel.is_some() {
-            e.screened += 1;
-        }
-        let controlled = d.channel.as_deref().is_some_and(|c| c != "green");
-        if controlled {
-            e.controlled += 1;
-            if let Some(i) = d.source.as_deref().and_then(source_index) {
-                e.controls_by_source[i] += 1;
-            }
-        } else {
-            e.uncontrolled += 1;
-            e.uncontrolled_value_cny += d.value_cny;
-        }
-        if d.source.as_deref() == Some("random") {
-            e.random_value_cny += d.value_cny * inverse(d.propensity);
-        }
-        if d.direction == "import" {
-            let same_day = d.released_at.is_some_and(|t| local_day(t, d.tz) == local_day(d.declared_at, d.tz));
-            if d.transport_mode == "sea" {
-                e.imports_sea += 1;
-                e.same_day_sea += u64::from(same_day);
-            } else {
-                e.imports_other += 1;
-                e.same_day_other += u64::from(same_day);
-            }
-        }
-    }
-
-    /// Per declaration, whether any control found something.
-    pub(crate) fn outcomes(&mut self, o: CountedOutcomes) {
-        let e = self.entry(o.office);
-        e.additional_duty_cny += o.additional_duty;
-        e.smuggling_border += u64::from(o.smuggling_border);
-        e.smuggling_later += u64::from(o.smuggling_later);
-        if o.border_controls == 0 {
-            return;
-        }
-        let idx = match o.channel.as_deref() {
-            Some("green") | None => Some(3),
-            _ => o.source.as_deref().and_then(source_index),
-        };
-        if let Some(i) = idx {
-            e.completed_by_source[i] += 1;
-            e.findings_by_source[i] += u64::from(o.finding);
-            if i == 3 && o.channel.as_deref() == Some("green") {
-                // A manual control of a green declaration is a control too.
-                e.controls_by_source[3] += 1;
-            }
-            if i == 2 {
-                e.random_revenue_cny += o.additional_duty * inverse(o.propensity);
-            }
-        }
-    }
-
-    /// The counts, by office code.
-    pub(crate) fn finish(self) -> Vec<OfficeCounts> {
-        let mut out: Vec<OfficeCounts> = self.0.into_values().collect();
-        out.sort_by(|a, b| a.office.cmp(&b.office));
-        out
-    }
-}
 
 /// Whether a webhook with these filters (comma-separated office codes and HS
 /// chapters, or NULL) takes the event `e`.
@@ -333,46 +214,4 @@ pub(crate) fn hook_takes(offices: Option<&str>, chapters: Option<&str>, e: &crat
 /// A list as the webhook filter columns keep it (comma-separated; NULL when empty).
 pub(crate) fn filter_text(v: &[String]) -> Option<String> {
     (!v.is_empty()).then(|| v.join(","))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Exploration controls count for 1 / their selection probability, so
-    /// the duty-per-value estimate is unbiased for targeted draws too; a
-    /// missing probability counts once.
-    #[test]
-    fn exploration_controls_are_weighted_by_their_propensity() {
-        let mut t = OfficeTally::default();
-        for (value, duty, p) in [(1000.0, 50.0, Some(0.01)), (4000.0, 0.0, Some(0.0025)), (500.0, 10.0, None)] {
-            t.declaration(CountedDeclaration {
-                office: "2201".into(),
-                direction: "import".into(),
-                transport_mode: "sea".into(),
-                declared_at: 0,
-                tz: 0,
-                released_at: None,
-                value_cny: value,
-                channel: Some("yellow".into()),
-                source: Some("random".into()),
-                propensity: p,
-            });
-            t.outcomes(CountedOutcomes {
-                office: "2201".into(),
-                channel: Some("yellow".into()),
-                source: Some("random".into()),
-                finding: duty > 0.0,
-                additional_duty: duty,
-                smuggling_border: false,
-                smuggling_later: false,
-                border_controls: 1,
-                propensity: p,
-            });
-        }
-        let c = &t.finish()[0];
-        assert_eq!(c.random_value_cny, 1000.0 / 0.01 + 4000.0 / 0.0025 + 500.0);
-        assert_eq!(c.random_revenue_cny, 50.0 / 0.01 + 10.0);
-        assert_eq!((c.completed_by_source[2], c.findings_by_source[2]), (3, 2));
-    }
 }

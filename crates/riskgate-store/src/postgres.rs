@@ -33,13 +33,14 @@ use riskgate_core::{
 
 mod accounts;
 
+use crate::facts::{self, Facts, FactsQuery};
 use crate::migrations::{Dialect, MIGRATIONS, render};
 pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, Note, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
+    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
     RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
@@ -52,6 +53,41 @@ pub const PARTITIONED: &[(&str, &str)] = &[("decisions", "decided_at"), ("action
 /// Connections one process keeps at most (one per store handle, plus one
 /// for each streaming read in progress).
 const POOL_SIZE: u32 = 16;
+
+/// The last event folded into the facts table, and moving it (facts.rs).
+const FACTS_MARK: &str = "SELECT value FROM counters WHERE name = 'facts'";
+const MOVE_FACTS_MARK: &str = "UPDATE counters SET value = ?2 WHERE name = 'facts' AND value = ?1";
+
+/// Reads for the facts fold inside a transaction.
+struct TxReader<'a, 'b>(RefCell<&'a mut Transaction<'b>>);
+
+impl facts::Reader for TxReader<'_, '_> {
+    fn each(&self, sql: &str, params: &[i64], f: &mut dyn FnMut(&dyn Columns) -> Result<()>) -> Result<()> {
+        let mut tx = self.0.borrow_mut();
+        let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let mut rows = tx.query_raw(&dollars(sql), p)?;
+        while let Some(r) = rows.next()? {
+            f(&r)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds deltas to the facts table.
+fn apply_facts(tx: &mut Transaction<'_>, deltas: &HashMap<facts::FactKey, Facts>) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let st = tx.prepare(&dollars(&facts::upsert_sql()))?;
+    for (k, f) in deltas {
+        let grain = k.grain.as_str();
+        let values = f.values();
+        let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &k.period, &k.office, &k.dim, &k.key];
+        p.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+        tx.execute(&st, &p)?;
+    }
+    Ok(())
+}
 
 pub struct PgStore {
     pool: Pool,
@@ -129,6 +165,7 @@ struct DeclColumns {
     value: Vec<f64>,
     released: Vec<Option<i64>>,
     body: Vec<String>,
+    trade_mode: Vec<String>,
     items: ItemColumns,
 }
 
@@ -158,6 +195,7 @@ impl DeclColumns {
         self.value.push(d.total_value_cny());
         self.released.push(released);
         self.body.push(body);
+        self.trade_mode.push(d.trade_mode.clone());
         let it = &mut self.items;
         for i in &d.items {
             it.decl.push(seq);
@@ -177,11 +215,11 @@ impl DeclColumns {
         }
         tx.execute(
             "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader, declarant,
-                                       value_cny, historical, released_at, body)
-             SELECT s, i, da, tz, o, di, m, t, de, v, $13, r, b
+                                       value_cny, historical, released_at, body, trade_mode)
+             SELECT s, i, da, tz, o, di, m, t, de, v, $13, r, b, tm
              FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::float8[], $11::bigint[], $12::text[])
-                  AS x(s, i, da, tz, o, di, m, t, de, v, r, b)",
+                         $8::text[], $9::text[], $10::float8[], $11::bigint[], $12::text[], $14::text[])
+                  AS x(s, i, da, tz, o, di, m, t, de, v, r, b, tm)",
             &[
                 &self.seq,
                 &self.id,
@@ -196,6 +234,7 @@ impl DeclColumns {
                 &self.released,
                 &self.body,
                 &historical,
+                &self.trade_mode,
             ],
         )?;
         let it = &self.items;
@@ -760,6 +799,7 @@ impl Store for PgStore {
         let close = tx.prepare(&dollars(rows::CLOSE_TASK))?;
         let release = tx.prepare(&dollars(rows::RELEASE))?;
         let mut out = Vec::with_capacity(batch.len());
+        let mut released = Vec::new();
         for (i, o) in batch.iter().enumerate() {
             let Some((decl, body, random)) = found.get(&o.declaration_id) else {
                 return Err(policy::unknown_declaration(i, &o.declaration_id));
@@ -787,12 +827,16 @@ impl Store for PgStore {
                 ],
             )?;
             tx.execute(&close, &[decl, &completed, &o.officer, &o.control.as_str()])?;
-            if let Some(r) = o.released_at {
-                tx.execute(&release, &[decl, &r.timestamp()])?;
+            if let Some(r) = o.released_at
+                && tx.execute(&release, &[decl, &r.timestamp()])? == 1
+            {
+                released.push(*decl);
             }
             seq += 1;
             out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
         }
+        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released)?;
+        apply_facts(&mut tx, &deltas)?;
         set_events(&mut tx, seq - 1)?;
         tx.commit()?;
         Ok(out)
@@ -802,16 +846,26 @@ impl Store for PgStore {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
         let ids: Vec<&str> = batch.iter().map(|r| r.declaration_id.as_str()).collect();
-        let known: HashSet<String> =
-            tx.query("SELECT id FROM declarations WHERE id = ANY($1)", &[&ids])?.iter().map(|r| r.get(0)).collect();
-        let st = tx.prepare("UPDATE declarations SET released_at = $2 WHERE id = $1 AND released_at IS NULL")?;
+        let known: HashMap<String, i64> = tx
+            .query("SELECT id, seq FROM declarations WHERE id = ANY($1)", &[&ids])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let st = tx.prepare(&dollars(rows::RELEASE))?;
         let mut out = Vec::with_capacity(batch.len());
+        let mut released = Vec::new();
         for (i, r) in batch.iter().enumerate() {
-            if !known.contains(&r.declaration_id) {
+            let Some(seq) = known.get(&r.declaration_id) else {
                 return Err(policy::unknown_declaration(i, &r.declaration_id));
+            };
+            let done = tx.execute(&st, &[seq, &r.released_at.timestamp()])? == 1;
+            if done {
+                released.push(*seq);
             }
-            out.push(tx.execute(&st, &[&r.declaration_id, &r.released_at.timestamp()])? == 1);
+            out.push(done);
         }
+        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released)?;
+        apply_facts(&mut tx, &deltas)?;
         tx.commit()?;
         Ok(out)
     }
@@ -1178,27 +1232,68 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
-        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
-        let mut tally = policy::OfficeTally::default();
-        self.stream(&format!("{} ORDER BY d.seq", dollars(rows::COUNTED_DECLARATIONS)), &[&from, &to], &mut |r| {
-            tally.declaration(rows::counted_declaration(r)?);
-            Ok(())
-        })?;
-        self.stream(
-            "SELECT d.office, c.channel, c.source, bool_or(o.finding), SUM(o.additional_duty)::float8,
-                    bool_or(o.smuggling AND o.control <> 'audit'), bool_or(o.smuggling AND o.control = 'audit'),
-                    COUNT(*) FILTER (WHERE o.control <> 'audit'), c.propensity
-             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
-             WHERE NOT d.historical AND d.declared_at >= $1 AND d.declared_at < $2
-             GROUP BY o.decl, d.office, c.channel, c.source, c.propensity ORDER BY o.decl",
-            &[&from, &to],
-            &mut |r| {
-                tally.outcomes(rows::counted_outcomes(r)?);
-                Ok(())
-            },
-        )?;
-        Ok(tally.finish())
+    fn scan_facts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<(String, Facts)>> {
+        let mut conn = self.pool.get()?;
+        let mut tx = conn.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?;
+        let out = facts::scan(&TxReader(RefCell::new(&mut tx)), from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX))?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn fold_facts(&mut self, max: i64) -> Result<i64> {
+        let (mark, last) = {
+            let mut c = self.conn.borrow_mut();
+            let mark: i64 = c.query_one(FACTS_MARK, &[])?.get(0);
+            let last: i64 = c.query_one("SELECT value FROM counters WHERE name = 'events'", &[])?.get(0);
+            (mark, last)
+        };
+        if last <= mark {
+            return Ok(0);
+        }
+        let hi = last.min(mark.saturating_add(max.max(1)));
+        // Events up to `hi` are committed and never change: read them
+        // before taking the mark's row lock, then move the mark only if
+        // nobody else did.
+        let deltas = {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.transaction()?;
+            let d = facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, hi)?;
+            tx.commit()?;
+            d
+        };
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        if tx.execute(&dollars(MOVE_FACTS_MARK), &[&mark, &hi])? == 0 {
+            return Ok(0);
+        }
+        apply_facts(&mut tx, &deltas)?;
+        tx.commit()?;
+        Ok(hi - mark)
+    }
+
+    fn facts(&self, q: &FactsQuery) -> Result<Vec<(String, Facts)>> {
+        let mut conn = self.pool.get()?;
+        // One snapshot for the mark, the stored rows and the tail.
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let mark: i64 = tx.query_one(FACTS_MARK, &[])?.get(0);
+        let last: i64 = tx.query_one("SELECT value FROM counters WHERE name = 'events'", &[])?.get(0);
+        let grain = q.grain.as_str();
+        let key = q.key_param();
+        let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim];
+        if let Some(k) = &key {
+            p.push(k);
+        }
+        let mut stored = Vec::new();
+        for r in tx.query(&dollars(&q.sql()), &p)? {
+            stored.push((r.get::<_, String>(0), Facts::read(&r, 1)?));
+        }
+        let tail = if last > mark { facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, last)? } else { Default::default() };
+        tx.commit()?;
+        Ok(facts::answer(stored, &tail, q))
     }
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {

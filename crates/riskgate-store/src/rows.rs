@@ -6,7 +6,7 @@
 use crate::accounts::{ApiToken, DeclarationSummary, Session, User};
 use riskgate_core::{Case, CaseQuery, Declaration, Office, OfficeLevel, Outcome, OutcomeKeys};
 
-use crate::policy::{CountedDeclaration, CountedOutcomes, china_time, decision_of, decode, keys_by_time};
+use crate::policy::{china_time, decision_of, decode, keys_by_time};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Note, Result, RiskLevelRecord,
     RuleStats, StoreError, TimelineRow, Webhook,
@@ -325,26 +325,6 @@ pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
     Ok(record!(r => ControlRecord {
         declaration_id, office, trader, declarant, declared_at, tz: |tz: i64| i32::try_from(tz).unwrap_or(0), officer,
         control, completed_at, finding, released_at, channel, risk_value, decided_at, random
-    }))
-}
-
-pub(crate) const COUNTED_DECLARATIONS: &str =
-    "SELECT d.office, d.direction, d.transport_mode, d.declared_at, d.tz, d.released_at, d.value_cny,
-            c.channel, c.source, c.propensity
-     FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
-     WHERE NOT d.historical AND d.declared_at >= ?1 AND d.declared_at < ?2";
-
-pub(crate) fn counted_declaration(r: &dyn Columns) -> Result<CountedDeclaration> {
-    Ok(record!(r => CountedDeclaration {
-        office, direction, transport_mode, declared_at, tz, released_at, value_cny, channel, source, propensity
-    }))
-}
-
-/// (office, channel, source, any finding, duty, smuggling at the border,
-/// smuggling later, border controls, propensity) per declaration with outcomes.
-pub(crate) fn counted_outcomes(r: &dyn Columns) -> Result<CountedOutcomes> {
-    Ok(record!(r => CountedOutcomes {
-        office, channel, source, finding, additional_duty, smuggling_border, smuggling_later, border_controls, propensity
     }))
 }
 

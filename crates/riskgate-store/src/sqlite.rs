@@ -13,13 +13,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod accounts;
 mod bus;
 
+use crate::facts::{self, Facts, FactsQuery};
 use crate::migrations::{Dialect, MIGRATIONS, render};
 pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, Note, OfficeCounts, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
+    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
     RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
@@ -50,6 +51,41 @@ impl std::fmt::Debug for SqliteStore {
 
 /// Counts writes to the officer registry and the workforce records (`Store::integrity_marks`).
 const BUMP_REGISTRY: &str = crate::rows::BUMP_REGISTRY;
+
+/// The last event folded into the facts table, and moving it (facts.rs).
+const FACTS_MARK: &str = "SELECT value FROM counters WHERE name = 'facts'";
+const MOVE_FACTS_MARK: &str = "UPDATE counters SET value = ?2 WHERE name = 'facts' AND value = ?1";
+
+/// Adds deltas to the facts table.
+fn apply_facts(conn: &Connection, deltas: &HashMap<facts::FactKey, Facts>) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut st = conn.prepare_cached(&facts::upsert_sql())?;
+    for (k, f) in deltas {
+        let mut p: Vec<rusqlite::types::Value> = vec![
+            k.grain.as_str().to_string().into(),
+            k.period.into(),
+            k.office.clone().into(),
+            k.dim.clone().into(),
+            k.key.clone().into(),
+        ];
+        p.extend(f.values().into_iter().map(rusqlite::types::Value::from));
+        st.execute(rusqlite::params_from_iter(p))?;
+    }
+    Ok(())
+}
+
+impl facts::Reader for Connection {
+    fn each(&self, sql: &str, params: &[i64], f: &mut dyn FnMut(&dyn Columns) -> Result<()>) -> Result<()> {
+        let mut st = self.prepare_cached(sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            f(r)?;
+        }
+        Ok(())
+    }
+}
 
 const NEXT_SEQ: &str =
     "SELECT MAX(COALESCE((SELECT MAX(seq) FROM declarations), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0)) + 1";
@@ -300,8 +336,8 @@ const INSERT_ITEM: &str = "INSERT INTO items (decl, line, hs_code, origin, quant
 
 const INSERT_DECLARATION: &str =
     "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader,
-                              declarant, value_cny, historical, released_at, body)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+                              declarant, value_cny, historical, released_at, body, trade_mode)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /// Writes the row of a declaration stored as `seq`; how many were written.
 fn insert_declaration(
@@ -325,7 +361,8 @@ fn insert_declaration(
         d.total_value_cny(),
         historical,
         released_at,
-        body
+        body,
+        d.trade_mode
     ])?)
 }
 
@@ -606,6 +643,7 @@ impl Store for SqliteStore {
 
     fn commit_outcomes(&mut self, batch: &[Outcome]) -> Result<Vec<OutcomeStored>> {
         let mut out = Vec::with_capacity(batch.len());
+        let mut released = Vec::new();
         let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut find = tx.prepare_cached(
@@ -643,13 +681,16 @@ impl Store for SqliteStore {
                     json(o)
                 ])?;
                 close.execute(params![decl, completed, o.officer, o.control.as_str()])?;
-                if let Some(r) = o.released_at {
-                    release.execute(params![decl, r.timestamp()])?;
+                if let Some(r) = o.released_at
+                    && release.execute(params![decl, r.timestamp()])? == 1
+                {
+                    released.push(decl);
                 }
                 seq += 1;
                 out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
             }
         }
+        apply_facts(&tx, &facts::release_deltas(&*tx, &released)?)?;
         tx.commit()?;
         Ok(out)
     }
@@ -657,17 +698,22 @@ impl Store for SqliteStore {
     fn commit_releases(&mut self, batch: &[Release]) -> Result<Vec<bool>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
+        let mut released = Vec::new();
         {
-            let mut st =
-                tx.prepare_cached("UPDATE declarations SET released_at = ?2 WHERE id = ?1 AND released_at IS NULL")?;
-            let mut exists = tx.prepare_cached("SELECT 1 FROM declarations WHERE id = ?1")?;
+            let mut st = tx.prepare_cached(rows::RELEASE)?;
+            let mut seq_of = tx.prepare_cached("SELECT seq FROM declarations WHERE id = ?1")?;
             for (i, r) in batch.iter().enumerate() {
-                if !exists.exists([&r.declaration_id])? {
+                let Some(seq) = seq_of.query_row([&r.declaration_id], |r| r.get::<_, i64>(0)).optional()? else {
                     return Err(policy::unknown_declaration(i, &r.declaration_id));
+                };
+                let done = st.execute(params![seq, r.released_at.timestamp()])? == 1;
+                if done {
+                    released.push(seq);
                 }
-                out.push(st.execute(params![r.declaration_id, r.released_at.timestamp()])? == 1);
+                out.push(done);
             }
         }
+        apply_facts(&tx, &facts::release_deltas(&*tx, &released)?)?;
         tx.commit()?;
         Ok(out)
     }
@@ -1039,27 +1085,50 @@ impl Store for SqliteStore {
         all(&self.conn, rows::OUTCOMES_BY_TIME, [], rows::outcome_by_time)
     }
 
-    fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
-        let range = params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)];
-        let mut tally = policy::OfficeTally::default();
-        let mut st = self.conn.prepare(rows::COUNTED_DECLARATIONS)?;
-        let mut rows = st.query(range)?;
-        while let Some(r) = rows.next()? {
-            tally.declaration(rows::counted_declaration(r)?);
+    fn scan_facts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<(String, Facts)>> {
+        facts::scan(&self.conn, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX))
+    }
+
+    fn fold_facts(&mut self, max: i64) -> Result<i64> {
+        let mark: i64 = self.conn.query_row(FACTS_MARK, [], |r| r.get(0))?;
+        let last = self.last_seq()?;
+        if last <= mark {
+            return Ok(0);
         }
-        let mut st = self.conn.prepare(
-            "SELECT d.office, c.channel, c.source, MAX(o.finding), SUM(o.additional_duty),
-                    MAX(o.smuggling AND o.control != 'audit'), MAX(o.smuggling AND o.control = 'audit'),
-                    SUM(o.control != 'audit'), c.propensity
-             FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
-             WHERE d.historical = 0 AND d.declared_at >= ?1 AND d.declared_at < ?2
-             GROUP BY o.decl",
-        )?;
-        let mut rows = st.query(range)?;
-        while let Some(r) = rows.next()? {
-            tally.outcomes(rows::counted_outcomes(r)?);
+        let hi = last.min(mark.saturating_add(max.max(1)));
+        // Events up to `hi` are committed and never change: read them
+        // outside the write lock, then move the mark only if nobody else did.
+        let deltas = facts::deltas(&self.conn, mark, hi)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if tx.execute(MOVE_FACTS_MARK, params![mark, hi])? == 0 {
+            return Ok(0);
         }
-        Ok(tally.finish())
+        apply_facts(&tx, &deltas)?;
+        tx.commit()?;
+        Ok(hi - mark)
+    }
+
+    fn facts(&self, q: &FactsQuery) -> Result<Vec<(String, Facts)>> {
+        // One snapshot for the mark, the stored rows and the tail.
+        let tx = self.conn.unchecked_transaction()?;
+        let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
+        let last = tx.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1;
+        let mut stored = Vec::new();
+        {
+            let mut st = tx.prepare_cached(&q.sql())?;
+            let mut p: Vec<rusqlite::types::Value> =
+                vec![q.grain.as_str().to_string().into(), q.from.into(), q.to.into(), q.dim.clone().into()];
+            if let Some(k) = q.key_param() {
+                p.push(k.into());
+            }
+            let mut rows = st.query(rusqlite::params_from_iter(p))?;
+            while let Some(r) = rows.next()? {
+                stored.push((r.get::<_, String>(0)?, Facts::read(r, 1)?));
+            }
+        }
+        let tail = if last > mark { facts::deltas(&*tx, mark, last)? } else { Default::default() };
+        tx.commit()?;
+        Ok(facts::answer(stored, &tail, q))
     }
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {

@@ -433,8 +433,9 @@ fn events_share_one_sequence_and_replay_in_order() {
 
         let counts = store.office_counts(None, None).unwrap();
         assert_eq!(counts.len(), 1);
-        assert_eq!((counts[0].declarations, counts[0].screened), (2, 2), "{b}: history is not counted");
-        assert_eq!(counts[0].additional_duty_cny, 1234.5, "{b}");
+        let f = &counts[0].facts;
+        assert_eq!((f.declarations, f.screened, f.historical), (2.0, 2.0, 1.0), "{b}: history is counted apart");
+        assert_eq!(f.additional_duty_cny, 1234.5, "{b}");
         let mut rows = 0;
         store
             .history(None, None, &mut |h| {
@@ -1055,4 +1056,113 @@ fn referrals_are_stored_with_their_decisions() {
         assert_eq!(store.actions(10).unwrap().len(), 2, "{b}");
         assert_eq!(store.verify_actions().unwrap(), None, "{b}: the chain is intact");
     }
+}
+
+/// A declaration of `office` on day `day` of March 2026 at `hour` (China
+/// time), with goods in `hs`.
+fn decl_at(id: &str, office: &str, day: u32, hour: u32, hs: &str, transport: &str) -> Declaration {
+    let s = format!(
+        r#"{{"id":"{id}","declared_at":"2026-03-{day:02}T{hour:02}:30:00+08:00","direction":"import","office":"{office}","transport_mode":"{transport}","trade_mode":"0110","trader":{{"id":"T{day}"}},"declarant":{{"id":"D1"}},"currency":"CNY","items":[{{"line":1,"hs_code":"{hs}","origin":"VN","quantity":1,"net_weight_kg":1.0,"value":1000,"duty_rate":0.1}}]}}"#
+    );
+    Declaration::from_json(&serde_json::from_str(&s).unwrap()).unwrap()
+}
+
+/// The KPI aggregates (facts table, folded in steps, plus the events not
+/// yet folded) give the same office totals as a scan of the declarations,
+/// for open, whole-day and partial-day periods, at every step: before any
+/// fold, half folded, after outcomes (one releasing the goods), releases
+/// and history imports, and fully folded. Breakdowns by goods heading add
+/// up to the declarations with goods under it.
+#[test]
+fn kpi_aggregates_agree_with_a_scan_at_every_step() {
+    use riskgate_store::{By, FactsQuery, Grain, facts};
+    for (mut store, _backend) in stores() {
+        let b = store.backend();
+        let mut decls = Vec::new();
+        for i in 0..40u32 {
+            let office = if i % 3 == 0 { "2202" } else { "2201" };
+            let hs = if i % 2 == 0 { "8517130000" } else { "6403990000" };
+            decls.push(decl_at(&format!("F{i}"), office, 1 + i % 20, 8 + i % 14, hs, if i % 4 == 0 { "air" } else { "sea" }));
+        }
+        let mut screened: Vec<Screened> = decls
+            .iter()
+            .enumerate()
+            .map(|(i, d)| screened(d, if i % 5 == 0 { Channel::Red } else { Channel::Green }))
+            .collect();
+        // Two exploration controls with their selection probability.
+        for i in [10, 20] {
+            screened[i].decision.source = riskgate_core::Source::Random;
+            screened[i].decision.random = true;
+            screened[i].decision.selection_probability = 0.05;
+        }
+        let check = |store: &dyn Store, step: &str, n8517: f64| {
+            let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+            for (from, to) in [
+                (None, None),
+                (Some(t("2026-03-05T00:00:00+08:00")), Some(t("2026-03-12T00:00:00+08:00"))),
+                (Some(t("2026-03-05T12:00:00+08:00")), None),
+            ] {
+                let fast = store.office_counts(from, to).unwrap();
+                let scan = store.scan_facts(from, to).unwrap();
+                assert_eq!(fast.len(), scan.len(), "{b} {step} {from:?}..{to:?}: offices");
+                for (c, (office, f)) in fast.iter().zip(&scan) {
+                    assert_eq!(&c.office, office);
+                    for (col, (x, y)) in facts::Facts::COLUMNS.iter().zip(c.facts.values().iter().zip(f.values())) {
+                        assert!((x - y).abs() < 1e-6, "{b} {step} {from:?}..{to:?} office {office} {col}: {x} vs {y}");
+                    }
+                }
+            }
+            let heads = store
+                .facts(&FactsQuery {
+                    grain: Grain::Month,
+                    from: facts::month_of(t("2026-03-01T00:00:00+08:00")),
+                    to: facts::month_of(t("2026-04-01T00:00:00+08:00")),
+                    dim: "hs4".into(),
+                    offices: Some(vec!["2201".into(), "2202".into()]),
+                    key: Some("85*".into()),
+                    by: By::Key,
+                })
+                .unwrap();
+            assert_eq!(heads.len(), 1, "{b} {step}: one heading under chapter 85");
+            assert_eq!((heads[0].0.as_str(), heads[0].1.declarations), ("8517", n8517), "{b} {step}");
+        };
+        commit_prepared(store.as_mut(), &decls[..30], &screened[..30], &[]).unwrap();
+        check(store.as_ref(), "nothing folded", 15.0);
+        assert_eq!(store.fold_facts(13).unwrap(), 13, "{b}: a fold takes at most the events asked for");
+        check(store.as_ref(), "half folded", 15.0);
+        commit_prepared(store.as_mut(), &decls[30..], &screened[30..], &[]).unwrap();
+        let mut released = outcome("F5", 6, true);
+        released.released_at = Some(chrono::DateTime::parse_from_rfc3339("2026-03-06T18:00:00+08:00").unwrap());
+        store.commit_outcomes(&[outcome("F0", 2, false), released, outcome("F10", 12, true)]).unwrap();
+        check(store.as_ref(), "outcomes", 20.0);
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+        store
+            .commit_releases(&[
+                riskgate_core::Release { declaration_id: "F0".into(), released_at: at("2026-03-01T23:00:00+08:00") },
+                riskgate_core::Release { declaration_id: "F15".into(), released_at: at("2026-03-20T09:00:00+08:00") },
+            ])
+            .unwrap();
+        check(store.as_ref(), "releases", 20.0);
+        store.commit_historical(&[decl_at("H1", "2201", 3, 9, "8517130000", "sea")]).unwrap();
+        while store.fold_facts(7).unwrap() > 0 {}
+        check(store.as_ref(), "folded", 20.0);
+        store.commit_outcomes(&[outcome("F20", 21, false), outcome("F25", 25, true)]).unwrap();
+        check(store.as_ref(), "outcomes after the fold", 20.0);
+        assert!(store.fold_facts(i64::MAX).unwrap() > 0);
+        assert_eq!(store.fold_facts(i64::MAX).unwrap(), 0, "{b}: caught up");
+        check(store.as_ref(), "folded again", 20.0);
+        let all = riskgate_app_free_sum(&store.office_counts(None, None).unwrap());
+        assert_eq!((all.declarations, all.historical, all.carried_out), (40.0, 1.0, 5.0), "{b}");
+        assert_eq!(all.completed_random, 2.0, "{b}: the random controls completed");
+        assert!((all.random_value_cny - 2.0 * 1000.0 / 0.05).abs() < 1e-6, "{b}: weighted by 1 / probability");
+        assert_eq!(all.same_day_sea + all.same_day_other, 32.0 + 2.0, "{b}: greens on the day, F0 and F5 later");
+    }
+}
+
+fn riskgate_app_free_sum(c: &[riskgate_store::OfficeCounts]) -> riskgate_store::Facts {
+    let mut f = riskgate_store::Facts::default();
+    for x in c {
+        f.add(&x.facts, 1.0);
+    }
+    f
 }

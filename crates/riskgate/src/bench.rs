@@ -514,44 +514,45 @@ fn bench_world(
             }
         }
         let counts = app.store.office_counts(None, None)?;
-        let total = riskgate_app::kpi::sum(&counts);
-        let completed: u64 = total.completed_by_source.iter().sum();
-        let found: u64 = total.findings_by_source.iter().sum();
+        let total = riskgate_app::kpi::sum(&counts).facts;
+        let completed = total.completed() as u64;
+        let found = total.findings() as u64;
         println!(
             "[{variant}] screened {} live declarations at {:.0}/s (screening time only); targeting rate {:.2}%; hit rate of controls {:.1}% ({found}/{completed})",
             sum.accepted,
             sum.accepted as f64 / secs,
-            100.0 * total.controlled as f64 / total.declarations.max(1) as f64,
+            100.0 * total.engine_controls / total.declarations.max(1.0),
             100.0 * found as f64 / completed.max(1) as f64
         );
         for (i, name) in riskgate_store::SOURCES.iter().enumerate() {
-            let (f, c) = (total.findings_by_source[i], total.completed_by_source[i]);
+            let (f, c) = (total.findings_by_source()[i] as u64, total.completed_by_source()[i] as u64);
             if c > 0 {
                 println!("    by {name}: {:.1}% ({f}/{c})", 100.0 * f as f64 / c as f64);
             }
         }
-        let hit = |c: &riskgate_store::OfficeCounts| {
-            let (f, n): (u64, u64) = (c.findings_by_source.iter().sum(), c.completed_by_source.iter().sum());
-            (100.0 * f as f64 / n.max(1) as f64, n)
+        let hit = |c: &riskgate_store::Facts| {
+            let (f, n) = (c.findings(), c.completed() as u64);
+            (100.0 * f / n.max(1) as f64, n)
         };
         for (name, from, to) in [("first half", None, half), ("second half", half, None)] {
-            let c = riskgate_app::kpi::sum(&app.store.office_counts(from, to)?);
+            let c = riskgate_app::kpi::sum(&app.store.office_counts(from, to)?).facts;
             let (h, n) = hit(&c);
             println!(
                 "    {name}: targeting {:.2}%, hit rate {h:.1}% of {n} controls, additional duty {:.0} CNY",
-                100.0 * c.controlled as f64 / c.declarations.max(1) as f64,
+                100.0 * c.engine_controls / c.declarations.max(1.0),
                 c.additional_duty_cny
             );
         }
         println!("    per office (budget {budget}): targeting rate, hit rate of completed controls");
         for c in &counts {
-            if c.declarations > 0 {
-                let (h, n) = hit(c);
+            let f = &c.facts;
+            if f.declarations > 0.0 {
+                let (h, n) = hit(f);
                 println!(
                     "      {}: {:.2}% of {} declarations, hit rate {h:.1}% of {n}",
                     c.office,
-                    100.0 * c.controlled as f64 / c.declarations as f64,
-                    c.declarations
+                    100.0 * f.engine_controls / f.declarations,
+                    f.declarations
                 );
             }
         }

@@ -852,12 +852,11 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             Ok(print_summary(&s, "declarations"))
         }
         Command::Kpi { office, period, format } => {
-            let app = open()?;
+            let mut app = open()?;
+            kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
             let (from, to) = period.bounds();
-            let counts = app.store.office_counts(from, to)?;
             let offices = app.store.offices()?;
-            let mut units = kpi::rollup(&offices, &counts);
-            kpi::add_workforce(&mut units, &offices, &app.store.officers()?, &app.store.workforce()?, from, to);
+            let mut units = kpi::report(app.store.as_ref(), from, to)?;
             if let Some(code) = office {
                 // The unit and everything under it.
                 let keep = riskgate_app::accounts::subtree(&offices, &code);

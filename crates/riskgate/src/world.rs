@@ -350,10 +350,7 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     let (e, g) = riskgate_app::levels::recompute(&mut app)?;
     eprintln!("    risk levels recomputed for {e} enterprises and {g} HS6 codes (`riskgate levels enterprises`)");
     eprintln!("7/8 KPIs\n");
-    let counts = app.store.office_counts(None, None)?;
-    let mut units = riskgate_app::kpi::rollup(&app.store.offices()?, &counts);
-    let (officers, workforce) = (app.store.officers()?, app.store.workforce()?);
-    riskgate_app::kpi::add_workforce(&mut units, &app.store.offices()?, &officers, &workforce, None, None);
+    let units = riskgate_app::kpi::report(app.store.as_ref(), None, None)?;
     crate::render::print_table(&units)?;
     crate::render::print_workforce(&units);
     eprintln!("\n    integrity: officers ranked against peers (`riskgate integrity officers`), top 10\n");

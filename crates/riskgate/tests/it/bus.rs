@@ -53,10 +53,10 @@ impl Env {
             .collect()
     }
     fn screened(&self) -> u64 {
-        self.store().office_counts(None, None).unwrap().iter().map(|c| c.screened).sum()
+        self.store().office_counts(None, None).unwrap().iter().map(|c| c.facts.screened as u64).sum()
     }
     fn controls(&self) -> u64 {
-        self.store().office_counts(None, None).unwrap().iter().map(|c| c.controlled).sum()
+        self.store().office_counts(None, None).unwrap().iter().map(|c| c.facts.engine_controls as u64).sum()
     }
 }
 

@@ -1,0 +1,705 @@
+//! Daily and monthly aggregates of the live declarations (issue 14, DESIGN.md
+//! "KPIs"): the `facts` table holds, per period × office × dimension × key,
+//! the sums every KPI and breakdown is computed from, so views read a few
+//! thousand rows instead of scanning declarations.
+//!
+//! One function says what a declaration adds ([`contribution`]): its own
+//! facts, its decision and the outcomes recorded so far. The table is kept
+//! by folding the event sequence (declarations and outcomes share one) in
+//! order: for every declaration an event range touches, its contribution
+//! after the range minus its contribution before, under the keys it had
+//! before and has after (a declaration's officer and finding keys come from
+//! its outcomes). The fold's mark (`counters.facts`) and the rows change in
+//! one transaction. A read adds the events after the mark computed the same
+//! way without writing (the "tail"), so every answer is exact at the moment
+//! it is read, whether or not the fold has caught up.
+//!
+//! Releases are the one fact that changes in place (`released_at` of a
+//! controlled declaration): they are added to the table in the transaction
+//! that stores them ([`release_deltas`]), never by the fold. A green
+//! declaration is released when it is decided, so its release is part of
+//! its contribution.
+//!
+//! Days and months are China time (+08:00), the same boundaries as the
+//! `from`/`to` of every period query. `grain = 'day'` rows exist for the
+//! office totals only (dimension `''`); every dimension has monthly rows.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::Result;
+use crate::rows::Columns;
+
+macro_rules! facts {
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        /// The sums behind the KPIs of one slice of traffic (an office, a
+        /// goods heading, a trader…). Counts are whole numbers kept as
+        /// floating point (exact below 2^53), money is CNY.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct Facts { $($(#[$m])* pub $name: f64,)* }
+
+        impl Facts {
+            /// The `facts` table's value columns, in order.
+            pub const COLUMNS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// `self += sign × other`.
+            pub fn add(&mut self, other: &Facts, sign: f64) {
+                $(self.$name += sign * other.$name;)*
+            }
+
+            pub fn values(&self) -> Vec<f64> {
+                vec![$(self.$name),*]
+            }
+
+            pub(crate) fn read(r: &dyn Columns, first: usize) -> Result<Facts> {
+                let mut i = first..;
+                Ok(Facts { $($name: r.real_opt(i.next().unwrap_or_default())?.unwrap_or(0.0),)* })
+            }
+
+            pub fn is_zero(&self) -> bool {
+                true $(&& self.$name == 0.0)*
+            }
+        }
+    };
+}
+
+facts! {
+    /// Live declarations received (history imports are not).
+    declarations,
+    /// History imports (`import declarations --historical`): never screened.
+    historical,
+    /// Live declarations with a decision of the engine.
+    screened,
+    /// Declarations the engine sent to control (yellow or red).
+    engine_controls,
+    /// Controls by the source that chose them: rule, score, random, manual.
+    controls_rule,
+    controls_score,
+    controls_random,
+    controls_manual,
+    /// Declarations with at least one completed border control (the engine's
+    /// controls, officers' overrides and manual controls alike).
+    carried_out,
+    completed_rule,
+    completed_score,
+    completed_random,
+    completed_manual,
+    findings_rule,
+    findings_score,
+    findings_random,
+    findings_manual,
+    /// Additional duty and taxes assessed by controls and audits.
+    additional_duty_cny,
+    /// Duty and taxes as declared (Σ item value × duty rate, in CNY).
+    declared_duty_cny,
+    /// Declared value.
+    value_cny,
+    imports_sea,
+    same_day_sea,
+    imports_other,
+    same_day_other,
+    /// Smuggling found at the border (controls before release)…
+    smuggling_border,
+    /// …and later, by audit of released goods.
+    smuggling_later,
+    /// Declarations the engine let go (green, or no decision).
+    uncontrolled,
+    uncontrolled_value_cny,
+    /// Declared value of the completed random controls, each weighted by
+    /// 1 / its selection probability (Horvitz–Thompson)…
+    random_value_cny,
+    /// …and the additional duty they found, weighted the same way.
+    random_revenue_cny,
+    /// Seconds from declaration to the first completed border control,
+    /// summed over `carried_out`.
+    control_seconds,
+    /// Declarations with a seizure.
+    seizures,
+}
+
+impl Facts {
+    pub fn controls_by_source(&self) -> [f64; 4] {
+        [self.controls_rule, self.controls_score, self.controls_random, self.controls_manual]
+    }
+    pub fn completed_by_source(&self) -> [f64; 4] {
+        [self.completed_rule, self.completed_score, self.completed_random, self.completed_manual]
+    }
+    pub fn findings_by_source(&self) -> [f64; 4] {
+        [self.findings_rule, self.findings_score, self.findings_random, self.findings_manual]
+    }
+    pub fn completed(&self) -> f64 {
+        self.completed_by_source().iter().sum()
+    }
+    pub fn findings(&self) -> f64 {
+        self.findings_by_source().iter().sum()
+    }
+    fn source_slot(&mut self, i: usize) -> [&mut f64; 3] {
+        match i {
+            0 => [&mut self.controls_rule, &mut self.completed_rule, &mut self.findings_rule],
+            1 => [&mut self.controls_score, &mut self.completed_score, &mut self.findings_score],
+            2 => [&mut self.controls_random, &mut self.completed_random, &mut self.findings_random],
+            _ => [&mut self.controls_manual, &mut self.completed_manual, &mut self.findings_manual],
+        }
+    }
+}
+
+/// The dimensions a breakdown can be asked for (`''` is the office total).
+pub const DIMENSIONS: &[&str] = &[
+    "direction",
+    "transport",
+    "trade_mode",
+    "hs2",
+    "hs4",
+    "hs6",
+    "origin",
+    "trader",
+    "source",
+    "rule",
+    "officer",
+    "finding",
+];
+
+/// Dimensions whose keys come from outcomes: release counts are not kept
+/// under them (a release is added once, under the keys the declaration has
+/// of its own).
+fn from_outcomes(dim: &str) -> bool {
+    matches!(dim, "officer" | "finding")
+}
+
+/// `day` rows: the office totals per day; `month` rows: every dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Grain {
+    Day,
+    Month,
+}
+
+impl Grain {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grain::Day => "day",
+            Grain::Month => "month",
+        }
+    }
+}
+
+/// One row of the `facts` table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FactKey {
+    pub grain: Grain,
+    /// Day: days since 1970-01-01 (China time); month: year × 12 + month − 1.
+    pub period: i64,
+    pub office: String,
+    pub dim: String,
+    pub key: String,
+}
+
+/// China time's offset, the boundary of every day and month here.
+const CHINA: i64 = 8 * 3600;
+
+/// The day (China time) `ts` falls on.
+pub fn day_of(ts: i64) -> i64 {
+    (ts + CHINA).div_euclid(86_400)
+}
+
+/// The month (China time) `ts` falls in, as year × 12 + month − 1.
+pub fn month_of(ts: i64) -> i64 {
+    let date = chrono::DateTime::from_timestamp(ts + CHINA, 0).map(|t| t.date_naive()).unwrap_or_default();
+    use chrono::Datelike;
+    i64::from(date.year()) * 12 + i64::from(date.month0())
+}
+
+/// The first second (UTC seconds) of day number `day` in China time.
+pub fn day_start(day: i64) -> i64 {
+    day * 86_400 - CHINA
+}
+
+/// The first second of month `m` (year × 12 + month − 1) in China time.
+pub fn month_start(m: i64) -> i64 {
+    let (y, mo) = (m.div_euclid(12), m.rem_euclid(12) + 1);
+    chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, 1)
+        .map_or(0, |d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp() - CHINA)
+}
+
+/// What a read of the table asks: rows of `grain` in `[from, to)` (periods
+/// of that grain), of dimension `dim` (`""`: office totals), optionally only
+/// some offices and keys, summed by `by`.
+#[derive(Debug, Clone)]
+pub struct FactsQuery {
+    pub grain: Grain,
+    pub from: i64,
+    pub to: i64,
+    pub dim: String,
+    pub offices: Option<Vec<String>>,
+    /// Keys equal to this or, with a trailing `*`, starting with it.
+    pub key: Option<String>,
+    pub by: By,
+}
+
+/// How the rows of a read are summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Office,
+    Key,
+    Period,
+}
+
+impl FactsQuery {
+    fn takes(&self, k: &FactKey) -> bool {
+        k.grain == self.grain
+            && k.period >= self.from
+            && k.period < self.to
+            && k.dim == self.dim
+            && self.offices.as_ref().is_none_or(|o| o.contains(&k.office))
+            && self.key.as_deref().is_none_or(|want| match want.strip_suffix('*') {
+                Some(prefix) => k.key.starts_with(prefix),
+                None => k.key == want,
+            })
+    }
+
+    fn group(&self, k: &FactKey) -> String {
+        match self.by {
+            By::Office => k.office.clone(),
+            By::Key => k.key.clone(),
+            By::Period => k.period.to_string(),
+        }
+    }
+
+    /// The SQL summing the stored rows (`?1` grain, `?2`/`?3` periods, `?4`
+    /// dimension, `?5` the key or key prefix when [`Self::key_param`] gives
+    /// one); office codes are literals.
+    pub(crate) fn sql(&self) -> String {
+        let group = match self.by {
+            By::Office => "office",
+            By::Key => "key",
+            By::Period => "CAST(period AS TEXT)",
+        };
+        let sums: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
+        let mut sql = format!(
+            "SELECT {group}, {} FROM facts WHERE grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4",
+            sums.join(", ")
+        );
+        if let Some(o) = &self.offices {
+            let list: Vec<String> = o.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect();
+            sql.push_str(&format!(" AND office IN ({})", if list.is_empty() { "NULL".into() } else { list.join(", ") }));
+        }
+        match self.key.as_deref() {
+            Some(k) if k.ends_with('*') => sql.push_str(" AND substr(key, 1, length(?5)) = ?5"),
+            Some(_) => sql.push_str(" AND key = ?5"),
+            None => {}
+        }
+        sql.push_str(&format!(" GROUP BY {group}"));
+        sql
+    }
+
+    /// `?5`: the key, or the prefix of a `prefix*` pattern.
+    pub(crate) fn key_param(&self) -> Option<String> {
+        self.key.as_deref().map(|k| k.strip_suffix('*').unwrap_or(k).to_string())
+    }
+}
+
+/// The upsert adding a delta to a row.
+pub(crate) fn upsert_sql() -> String {
+    let cols = Facts::COLUMNS.join(", ");
+    let marks: Vec<String> = (6..6 + Facts::COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    let sets: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("{c} = facts.{c} + excluded.{c}")).collect();
+    format!(
+        "INSERT INTO facts (grain, period, office, dim, key, {cols}) VALUES (?1, ?2, ?3, ?4, ?5, {})
+         ON CONFLICT (grain, period, office, dim, key) DO UPDATE SET {}",
+        marks.join(", "),
+        sets.join(", ")
+    )
+}
+
+/// Reads rows for the fold: `each(sql, params, f)` runs `sql` (with `?N`
+/// marks) and calls `f` on every row.
+pub(crate) trait Reader {
+    fn each(&self, sql: &str, params: &[i64], f: &mut dyn FnMut(&dyn Columns) -> Result<()>) -> Result<()>;
+}
+
+/// What the fold knows of one declaration.
+#[derive(Debug, Default)]
+struct DeclState {
+    seq: i64,
+    office: String,
+    declared_at: i64,
+    tz: i64,
+    direction: String,
+    transport_mode: String,
+    trade_mode: String,
+    trader: String,
+    value_cny: f64,
+    historical: bool,
+    released_at: Option<i64>,
+    channel: Option<String>,
+    source: Option<String>,
+    propensity: Option<f64>,
+    items: Vec<(String, String, f64, f64)>,
+    rules: BTreeSet<String>,
+    outcomes: Vec<OutcomeFact>,
+}
+
+#[derive(Debug)]
+struct OutcomeFact {
+    seq: i64,
+    officer: String,
+    audit: bool,
+    completed_at: i64,
+    finding: bool,
+    additional_duty: f64,
+    smuggling: bool,
+    seizure: bool,
+    kinds: Vec<String>,
+}
+
+/// The declarations of `set` (a SQL subquery of declaration seqs using
+/// `?1`, `?2`), with their outcomes up to event `?3`.
+fn load(r: &dyn Reader, set: &str, params: [i64; 3]) -> Result<Vec<DeclState>> {
+    let mut by_seq: HashMap<i64, DeclState> = HashMap::new();
+    r.each(
+        &format!(
+            "SELECT d.seq, d.office, d.declared_at, d.tz, d.direction, d.transport_mode, d.trade_mode, d.trader,
+                    d.value_cny, d.historical, d.released_at, c.channel, c.source, c.propensity
+             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq IN ({set})"
+        ),
+        &params[..2],
+        &mut |row| {
+            let s = DeclState {
+                seq: row.int(0)?,
+                office: row.text(1)?,
+                declared_at: row.int(2)?,
+                tz: row.int(3)?,
+                direction: row.text(4)?,
+                transport_mode: row.text(5)?,
+                trade_mode: row.text_opt(6)?.unwrap_or_default(),
+                trader: row.text(7)?,
+                value_cny: row.real(8)?,
+                historical: row.flag(9)?,
+                released_at: row.int_opt(10)?,
+                channel: row.text_opt(11)?,
+                source: row.text_opt(12)?,
+                propensity: row.real_opt(13)?,
+                ..Default::default()
+            };
+            by_seq.insert(s.seq, s);
+            Ok(())
+        },
+    )?;
+    if by_seq.is_empty() {
+        return Ok(Vec::new());
+    }
+    r.each(
+        &format!("SELECT decl, hs_code, origin, value, duty_rate FROM items WHERE decl IN ({set})"),
+        &params[..2],
+        &mut |row| {
+            if let Some(s) = by_seq.get_mut(&row.int(0)?) {
+                s.items.push((row.text(1)?, row.text(2)?, row.real(3)?, row.real(4)?));
+            }
+            Ok(())
+        },
+    )?;
+    r.each(&format!("SELECT decl, rule_id FROM rule_hits WHERE decl IN ({set})"), &params[..2], &mut |row| {
+        if let Some(s) = by_seq.get_mut(&row.int(0)?) {
+            s.rules.insert(row.text(1)?);
+        }
+        Ok(())
+    })?;
+    r.each(
+        &format!(
+            "SELECT decl, seq, officer, control, completed_at, finding, additional_duty, smuggling, seizure, body
+             FROM outcomes WHERE decl IN ({set}) AND seq <= ?3"
+        ),
+        &params,
+        &mut |row| {
+            if let Some(s) = by_seq.get_mut(&row.int(0)?) {
+                let body = row.text(9)?;
+                let kinds = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("findings")
+                            .and_then(|f| f.as_array())
+                            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    })
+                    .unwrap_or_default();
+                s.outcomes.push(OutcomeFact {
+                    seq: row.int(1)?,
+                    officer: row.text(2)?,
+                    audit: row.text(3)? == "audit",
+                    completed_at: row.int(4)?,
+                    finding: row.flag(5)?,
+                    additional_duty: row.real(6)?,
+                    smuggling: row.flag(7)?,
+                    seizure: row.flag(8)?,
+                    kinds,
+                });
+            }
+            Ok(())
+        },
+    )?;
+    let mut out: Vec<DeclState> = by_seq.into_values().collect();
+    out.sort_by_key(|s| s.seq);
+    Ok(out)
+}
+
+fn inverse(p: Option<f64>) -> f64 {
+    match p {
+        Some(p) if p > 0.0 && p <= 1.0 => 1.0 / p,
+        _ => 1.0,
+    }
+}
+
+fn same_day(a: i64, b: i64, tz: i64) -> bool {
+    (a + tz).div_euclid(86_400) == (b + tz).div_euclid(86_400)
+}
+
+/// What declaration `s` adds with the outcomes recorded up to event
+/// `upto`. `late_release`: count the release of a declaration that was not
+/// released when decided (the fold leaves it to [`release_deltas`]).
+fn contribution(s: &DeclState, upto: i64, late_release: bool) -> Facts {
+    let mut f = Facts::default();
+    if s.historical {
+        f.historical = 1.0;
+        return f;
+    }
+    f.declarations = 1.0;
+    f.value_cny = s.value_cny;
+    let item_value: f64 = s.items.iter().map(|i| i.2).sum();
+    if item_value > 0.0 {
+        f.declared_duty_cny = s.items.iter().map(|i| i.2 * i.3).sum::<f64>() * s.value_cny / item_value;
+    }
+    let green = s.channel.as_deref() == Some("green");
+    let controlled = s.channel.is_some() && !green;
+    if s.channel.is_some() {
+        f.screened = 1.0;
+    }
+    if controlled {
+        f.engine_controls = 1.0;
+        if let Some(i) = s.source.as_deref().and_then(crate::policy::source_index) {
+            *f.source_slot(i)[0] += 1.0;
+        }
+    } else {
+        f.uncontrolled = 1.0;
+        f.uncontrolled_value_cny = s.value_cny;
+    }
+    if s.direction == "import" {
+        let released = if green || late_release { s.released_at } else { None };
+        let same = f64::from(u8::from(released.is_some_and(|t| same_day(t, s.declared_at, s.tz))));
+        if s.transport_mode == "sea" {
+            f.imports_sea = 1.0;
+            f.same_day_sea = same;
+        } else {
+            f.imports_other = 1.0;
+            f.same_day_other = same;
+        }
+    }
+    let outcomes: Vec<&OutcomeFact> = s.outcomes.iter().filter(|o| o.seq <= upto).collect();
+    if outcomes.is_empty() {
+        return f;
+    }
+    let duty: f64 = outcomes.iter().map(|o| o.additional_duty).sum();
+    f.additional_duty_cny = duty;
+    f.smuggling_border = f64::from(u8::from(outcomes.iter().any(|o| o.smuggling && !o.audit)));
+    f.smuggling_later = f64::from(u8::from(outcomes.iter().any(|o| o.smuggling && o.audit)));
+    f.seizures = f64::from(u8::from(outcomes.iter().any(|o| o.seizure)));
+    let first_border = outcomes.iter().filter(|o| !o.audit).map(|o| o.completed_at).min();
+    let Some(first) = first_border else { return f };
+    f.carried_out = 1.0;
+    f.control_seconds = (first - s.declared_at).max(0) as f64;
+    let slot = if controlled { s.source.as_deref().and_then(crate::policy::source_index) } else { Some(3) };
+    if let Some(i) = slot {
+        let finding = f64::from(u8::from(outcomes.iter().any(|o| o.finding)));
+        let [controls, completed, findings] = f.source_slot(i);
+        if !controlled {
+            // A manual control of a declaration the engine let go.
+            *controls += 1.0;
+        }
+        *completed = 1.0;
+        *findings = finding;
+        if i == 2 {
+            f.random_value_cny = s.value_cny * inverse(s.propensity);
+            f.random_revenue_cny = duty * inverse(s.propensity);
+        }
+    }
+    f
+}
+
+/// The (dimension, key) pairs declaration `s` counts under with the
+/// outcomes up to `upto`: `("", "")` first.
+fn keys(s: &DeclState, upto: i64) -> Vec<(&'static str, String)> {
+    let mut k: Vec<(&'static str, String)> = vec![("", String::new())];
+    if s.historical {
+        return k;
+    }
+    k.push(("direction", s.direction.clone()));
+    k.push(("transport", s.transport_mode.clone()));
+    if !s.trade_mode.is_empty() {
+        k.push(("trade_mode", s.trade_mode.clone()));
+    }
+    let mut goods = BTreeSet::new();
+    for (hs, origin, _, _) in &s.items {
+        for (dim, n) in [("hs2", 2), ("hs4", 4), ("hs6", 6)] {
+            if hs.len() >= n && hs.is_char_boundary(n) {
+                goods.insert((dim, hs[..n].to_string()));
+            }
+        }
+        goods.insert(("origin", origin.clone()));
+    }
+    k.extend(goods);
+    k.push(("trader", s.trader.clone()));
+    if let Some(src) = &s.source {
+        k.push(("source", src.clone()));
+    }
+    k.extend(s.rules.iter().map(|r| ("rule", r.clone())));
+    let mut later = BTreeSet::new();
+    for o in s.outcomes.iter().filter(|o| o.seq <= upto) {
+        later.insert(("officer", o.officer.clone()));
+        for kind in &o.kinds {
+            later.insert(("finding", kind.clone()));
+        }
+    }
+    k.extend(later);
+    k
+}
+
+/// Adds `sign × f` of declaration `s` under each of `keys` to `out`.
+fn emit(out: &mut HashMap<FactKey, Facts>, s: &DeclState, keys: &[(&'static str, String)], f: &Facts, sign: f64) {
+    let (day, month) = (day_of(s.declared_at), month_of(s.declared_at));
+    let mut masked = *f;
+    masked.imports_sea = 0.0;
+    masked.same_day_sea = 0.0;
+    masked.imports_other = 0.0;
+    masked.same_day_other = 0.0;
+    for (dim, key) in keys {
+        let f = if from_outcomes(dim) { &masked } else { f };
+        let mut put = |grain, period| {
+            out.entry(FactKey { grain, period, office: s.office.clone(), dim: (*dim).to_string(), key: key.clone() })
+                .or_default()
+                .add(f, sign);
+        };
+        put(Grain::Month, month);
+        if dim.is_empty() {
+            put(Grain::Day, day);
+        }
+    }
+}
+
+/// Declarations stored or given outcomes by events `(?1, ?2]`.
+const TOUCHED: &str = "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2
+                       UNION SELECT decl FROM outcomes WHERE seq > ?1 AND seq <= ?2";
+
+/// What events `(mark, hi]` change in the table.
+pub(crate) fn deltas(r: &dyn Reader, mark: i64, hi: i64) -> Result<HashMap<FactKey, Facts>> {
+    let mut out = HashMap::new();
+    for s in load(r, TOUCHED, [mark, hi, hi])? {
+        if s.seq <= mark {
+            emit(&mut out, &s, &keys(&s, mark), &contribution(&s, mark, false), -1.0);
+        }
+        emit(&mut out, &s, &keys(&s, hi), &contribution(&s, hi, false), 1.0);
+    }
+    out.retain(|_, f| !f.is_zero());
+    Ok(out)
+}
+
+/// What the releases of declarations `seqs` (just stored) add: one
+/// same-day release each, under the keys the declaration has of its own, if
+/// it was released on the day it was declared and was not released when
+/// decided (those are in the contribution).
+pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64]) -> Result<HashMap<FactKey, Facts>> {
+    let mut out = HashMap::new();
+    if seqs.is_empty() {
+        return Ok(out);
+    }
+    let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+    let set = format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
+    for s in load(r, &set, [i64::MIN, i64::MAX, i64::MAX])? {
+        if s.historical || s.channel.as_deref() == Some("green") || s.direction != "import" {
+            continue;
+        }
+        let Some(t) = s.released_at else { continue };
+        if !same_day(t, s.declared_at, s.tz) {
+            continue;
+        }
+        let mut f = Facts::default();
+        if s.transport_mode == "sea" {
+            f.same_day_sea = 1.0;
+        } else {
+            f.same_day_other = 1.0;
+        }
+        let own: Vec<(&'static str, String)> = keys(&s, i64::MIN).into_iter().filter(|(d, _)| !from_outcomes(d)).collect();
+        emit(&mut out, &s, &own, &f, 1.0);
+    }
+    Ok(out)
+}
+
+/// The office totals of the declarations declared in `[from, to)`
+/// (any times), computed from the declarations themselves: the oracle the
+/// table is tested against, and the answer for periods that do not start
+/// and end at midnight.
+pub(crate) fn scan(r: &dyn Reader, from: i64, to: i64) -> Result<Vec<(String, Facts)>> {
+    let mut by_office: HashMap<String, Facts> = HashMap::new();
+    let set = "SELECT seq FROM declarations WHERE declared_at >= ?1 AND declared_at < ?2";
+    for s in load(r, set, [from, to, i64::MAX])? {
+        by_office.entry(s.office.clone()).or_default().add(&contribution(&s, i64::MAX, true), 1.0);
+    }
+    let mut v: Vec<(String, Facts)> = by_office.into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(v)
+}
+
+/// The stored sums of `q` plus the events after the fold's mark (`tail`).
+pub(crate) fn answer(
+    stored: Vec<(String, Facts)>,
+    tail: &HashMap<FactKey, Facts>,
+    q: &FactsQuery,
+) -> Vec<(String, Facts)> {
+    let mut by: HashMap<String, Facts> = stored.into_iter().collect();
+    for (k, f) in tail {
+        if q.takes(k) {
+            by.entry(q.group(k)).or_default().add(f, 1.0);
+        }
+    }
+    let mut v: Vec<(String, Facts)> = by.into_iter().filter(|(_, f)| !f.is_zero()).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// How many events one fold transaction takes at most.
+pub const FOLD_CHUNK: i64 = 20_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_months_are_china_time() {
+        // 2026-03-31 16:00 UTC is 2026-04-01 00:00 in China.
+        let t = chrono::DateTime::parse_from_rfc3339("2026-03-31T16:00:00Z").unwrap().timestamp();
+        assert_eq!(month_of(t), 2026 * 12 + 3);
+        assert_eq!(month_of(t - 1), 2026 * 12 + 2);
+        assert_eq!(day_start(day_of(t)), t);
+        assert_eq!(month_start(month_of(t)), t);
+        assert_eq!(day_of(t - 1) + 1, day_of(t));
+    }
+
+    #[test]
+    fn a_query_takes_keys_and_prefixes() {
+        let q = FactsQuery {
+            grain: Grain::Month,
+            from: 10,
+            to: 12,
+            dim: "hs4".into(),
+            offices: Some(vec!["2201".into()]),
+            key: Some("85*".into()),
+            by: By::Key,
+        };
+        let k = |period, office: &str, key: &str| FactKey {
+            grain: Grain::Month,
+            period,
+            office: office.into(),
+            dim: "hs4".into(),
+            key: key.into(),
+        };
+        assert!(q.takes(&k(10, "2201", "8517")));
+        assert!(!q.takes(&k(12, "2201", "8517")));
+        assert!(!q.takes(&k(11, "2202", "8517")));
+        assert!(!q.takes(&k(11, "2201", "8417")));
+    }
+}
