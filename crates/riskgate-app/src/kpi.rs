@@ -174,15 +174,7 @@ pub fn figures(c: &Facts) -> Vec<Figure> {
         )),
         None => v.push(Figure {
             value: None,
-            ..fig(
-                "revenue_collection_rate",
-                "“应收尽收”率",
-                "revenue collection rate",
-                formula,
-                "≥95%",
-                collected,
-                0.0,
-            )
+            ..fig("revenue_collection_rate", "“应收尽收”率", "revenue collection rate", formula, "≥95%", collected, 0.0)
         }),
     }
     v.push(fig(
@@ -444,7 +436,11 @@ pub fn substantiated(status: &str) -> bool {
 /// imports count as received unscreened only when dated on or after the
 /// first day of live screening (before it they are the history the system
 /// started from).
-pub fn counts(store: &dyn riskgate_store::Store, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<OfficeCounts>> {
+pub fn counts(
+    store: &dyn riskgate_store::Store,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> anyhow::Result<Vec<OfficeCounts>> {
     use riskgate_store::{By, FactsQuery, Grain, facts};
     let mut counts = store.office_counts(from, to)?;
     if counts.iter().all(|c| c.facts.historical == 0.0) {

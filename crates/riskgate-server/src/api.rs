@@ -103,6 +103,10 @@ pub struct SearchQuery {
     risk_level: Option<String>,
     /// The control task's status: `open`, `closed`, `overridden`, or `none` (no task).
     status: Option<String>,
+    /// Goods: HS code prefix of an item (chapter `85`, heading `8517`, …).
+    hs: Option<String>,
+    /// Country of origin of an item (ISO code).
+    origin: Option<String>,
 }
 
 /// A `true`/`false` query parameter; empty is absent.
@@ -164,6 +168,12 @@ pub async fn search_declarations(
         source: word_param("source", q.source, &riskgate_core::Source::ALL.map(|(w, _)| w))?,
         risk_level: word_param("risk_level", q.risk_level, &riskgate_core::RiskLevel::ALL.map(|(w, _)| w))?,
         status: word_param("status", q.status, &["open", "closed", "overridden", "none"])?,
+        hs: match q.hs.filter(|s| !s.is_empty()) {
+            Some(h) if h.len() <= 10 && h.bytes().all(|b| b.is_ascii_digit()) => Some(h),
+            Some(h) => return Err(ApiError::query("hs", format!("hs: expected 1 to 10 digits, got {h:?}"))),
+            None => None,
+        },
+        origin: q.origin.filter(|s| !s.is_empty()),
     };
     let rows = state.read(move |s| Ok(s.search_declarations(&query)?)).await?;
     Ok(Json(DeclarationList { declarations: rows }))
@@ -1314,7 +1324,10 @@ pub async fn kpi_trend(Caller(state, p): Caller, Query(q): Query<TrendQuery>) ->
         periods.iter().map(|(a, b)| (riskgate_app::day_start(*a), riskgate_app::day_start(*b))).collect();
     let counts = state
         .read(move |s| {
-            bounds.iter().map(|(a, b)| riskgate_app::kpi::counts(s, Some(*a), Some(*b))).collect::<anyhow::Result<Vec<_>>>()
+            bounds
+                .iter()
+                .map(|(a, b)| riskgate_app::kpi::counts(s, Some(*a), Some(*b)))
+                .collect::<anyhow::Result<Vec<_>>>()
         })
         .await?;
     let rows: Vec<TrendPeriod> = periods
@@ -1415,4 +1428,79 @@ pub async fn verify_actions(Caller(state, p): Caller) -> ApiResult<Json<ChainChe
         })
         .await?;
     Ok(Json(ChainCheck { intact: broken.is_none(), broken_at: broken }))
+}
+
+// ------------------------------------------------------------------ analysis
+
+/// `?office=&dim=&key=&from=&to=&limit=`: one breakdown.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnalysisQuery {
+    /// The unit (default: the caller's unit, or HQ).
+    office: Option<String>,
+    /// `unit` (default: the units below), `officer`, `trader`, `hs2`, `hs4`,
+    /// `hs6`, `origin`, `transport`, `trade_mode`, `direction`, `finding`,
+    /// `rule` or `source`.
+    dim: Option<String>,
+    /// A key, or a key prefix ending in `*` (`85*`: under chapter 85).
+    key: Option<String>,
+    /// A day (YYYY-MM-DD, China time) or an RFC 3339 time.
+    from: Option<String>,
+    /// A day (inclusive) or an RFC 3339 time (exclusive).
+    to: Option<String>,
+    /// Rows kept, 1 to 1000 (default 50), largest by findings.
+    limit: Option<usize>,
+}
+
+/// A unit's enforcement figures broken down by the units below it or by a
+/// dimension of the traffic, each row with the period before for
+/// comparison and where a click leads next.
+///
+/// Read from the KPI aggregates (daily rows for units, monthly for the
+/// other dimensions: their period is widened to whole months and the
+/// answer says so). Who: all people who read KPIs, in their own offices;
+/// by officer: managers and integrity supervisors; by trader: those who
+/// read enterprises; by rule: those who read rule statistics.
+#[utoipa::path(get, path = "/analysis", tag = "kpi", params(AnalysisQuery),
+    responses((status = 200, body = riskgate_app::analysis::Breakdown)))]
+pub async fn analysis(
+    Caller(state, p): Caller,
+    Query(q): Query<AnalysisQuery>,
+) -> ApiResult<Json<riskgate_app::analysis::Breakdown>> {
+    p.require(Perm::ReadKpi)?;
+    let dim = q.dim.filter(|s| !s.is_empty()).unwrap_or_else(|| "unit".into());
+    if !riskgate_app::analysis::DIMENSIONS.iter().any(|d| d.0 == dim) {
+        let names: Vec<&str> = riskgate_app::analysis::DIMENSIONS.iter().map(|d| d.0).collect();
+        return Err(ApiError::query("dim", format!("dim: expected one of {}, got {dim:?}", names.join(", "))));
+    }
+    match dim.as_str() {
+        "officer" => p.require(Perm::ReadOfficers)?,
+        "trader" => p.require(Perm::ReadEnterprises)?,
+        "rule" => p.require(Perm::ReadRuleStats)?,
+        _ => {}
+    }
+    let offices = state.offices();
+    office_scope(&p, &offices, &q.office)?;
+    let unit = q.office.filter(|s| !s.is_empty()).or_else(|| p.office.clone());
+    if dim == "unit"
+        && let Some(u) = &unit
+        && !offices.iter().any(|o| o.parent.as_deref() == Some(u.as_str()))
+    {
+        return Err(ApiError::query(
+            "dim",
+            format!(
+                "dim: unit {u} has no units below it; break it down by officer, goods, trader or another dimension"
+            ),
+        ));
+    }
+    let request = riskgate_app::analysis::Request {
+        unit,
+        dim,
+        key: q.key.filter(|s| !s.is_empty()),
+        from: time_param("from", &q.from, false)?,
+        to: time_param("to", &q.to, true)?,
+        limit: limit_param(q.limit, 50, 1000)?,
+    };
+    let answer = state.read(move |s| riskgate_app::analysis::breakdown(s, &request)).await?;
+    Ok(Json(answer))
 }

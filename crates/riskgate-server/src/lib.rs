@@ -124,6 +124,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(kpis))
         .routes(routes!(kpi_trend))
         .routes(routes!(kpis_trend))
+        .routes(routes!(analysis))
         .routes(routes!(list_actions))
         .routes(routes!(verify_actions))
         .routes(routes!(integrity::officers))

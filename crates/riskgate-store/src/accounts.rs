@@ -111,6 +111,10 @@ pub struct DeclarationQuery {
     /// The control task's status (`open`, `closed`, `overridden`), or
     /// `none`: no control task.
     pub status: Option<String>,
+    /// Goods: an item's HS code starts with this (chapter, heading, …).
+    pub hs: Option<String>,
+    /// An item's country of origin.
+    pub origin: Option<String>,
 }
 
 /// One row of a search result, newest first.

@@ -279,7 +279,10 @@ impl FactsQuery {
         );
         if let Some(o) = &self.offices {
             let list: Vec<String> = o.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect();
-            sql.push_str(&format!(" AND office IN ({})", if list.is_empty() { "NULL".into() } else { list.join(", ") }));
+            sql.push_str(&format!(
+                " AND office IN ({})",
+                if list.is_empty() { "NULL".into() } else { list.join(", ") }
+            ));
         }
         match self.key.as_deref() {
             Some(k) if k.ends_with('*') => sql.push_str(" AND substr(key, 1, length(?5)) = ?5"),
@@ -623,7 +626,8 @@ pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64]) -> Result<HashMap<Fac
         } else {
             f.same_day_other = 1.0;
         }
-        let own: Vec<(&'static str, String)> = keys(&s, i64::MIN).into_iter().filter(|(d, _)| !from_outcomes(d)).collect();
+        let own: Vec<(&'static str, String)> =
+            keys(&s, i64::MIN).into_iter().filter(|(d, _)| !from_outcomes(d)).collect();
         emit(&mut out, &s, &own, &f, 1.0);
     }
     Ok(out)

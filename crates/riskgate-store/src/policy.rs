@@ -3,7 +3,6 @@
 //! outcome changes, how an action is normalised before it is hashed. Each
 //! backend only reads and writes rows; the decisions are taken here.
 
-
 use chrono::{DateTime, FixedOffset};
 use riskgate_core::{Declaration, Outcome, OutcomeKeys};
 
@@ -197,7 +196,6 @@ impl OverridePlan {
 pub(crate) fn source_index(s: &str) -> Option<usize> {
     crate::SOURCES.iter().position(|x| *x == s)
 }
-
 
 /// Whether a webhook with these filters (comma-separated office codes and HS
 /// chapters, or NULL) takes the event `e`.

@@ -40,8 +40,8 @@ use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
-    RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
+    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
+    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -1291,7 +1291,8 @@ impl Store for PgStore {
         for r in tx.query(&dollars(&q.sql()), &p)? {
             stored.push((r.get::<_, String>(0), Facts::read(&r, 1)?));
         }
-        let tail = if last > mark { facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, last)? } else { Default::default() };
+        let tail =
+            if last > mark { facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, last)? } else { Default::default() };
         tx.commit()?;
         Ok(facts::answer(stored, &tail, q))
     }

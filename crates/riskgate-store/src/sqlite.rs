@@ -20,8 +20,8 @@ use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
     Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord,
-    RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
+    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
+    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
 };
 
 pub struct SqliteStore {

@@ -1082,7 +1082,14 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
         for i in 0..40u32 {
             let office = if i % 3 == 0 { "2202" } else { "2201" };
             let hs = if i % 2 == 0 { "8517130000" } else { "6403990000" };
-            decls.push(decl_at(&format!("F{i}"), office, 1 + i % 20, 8 + i % 14, hs, if i % 4 == 0 { "air" } else { "sea" }));
+            decls.push(decl_at(
+                &format!("F{i}"),
+                office,
+                1 + i % 20,
+                8 + i % 14,
+                hs,
+                if i % 4 == 0 { "air" } else { "sea" },
+            ));
         }
         let mut screened: Vec<Screened> = decls
             .iter()

@@ -100,6 +100,26 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// A unit's enforcement figures broken down by the units below it or by
+    /// a dimension (officer, trader, hs2/hs4/hs6 goods, origin, transport,
+    /// trade_mode, direction, finding, rule, source); the same answer as
+    /// `GET /api/v1/analysis`.
+    Analysis {
+        /// The unit (office code; default: the top of the tree).
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, default_value = "unit")]
+        dim: String,
+        /// A key, or a prefix ending in `*` (`--dim hs4 --key '85*'`).
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        period: Period,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Risk rules (profiles): add, list, show, test, backtest, approve, retire.
     Rules {
         #[command(subcommand)]
@@ -850,6 +870,18 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let opts = ScreenOptions { out, clock: clock.into(), ..Default::default() };
             let s = screen::screen_values(&mut app, &file, None, &opts)?;
             Ok(print_summary(&s, "declarations"))
+        }
+        Command::Analysis { office, dim, key, period, limit, format } => {
+            let mut app = open()?;
+            kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
+            let (from, to) = period.bounds();
+            let request = riskgate_app::analysis::Request { unit: office, dim, key, from, to, limit };
+            let b = riskgate_app::analysis::breakdown(app.store.as_ref(), &request)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
+                Format::Table => render::print_breakdown(&b),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Kpi { office, period, format } => {
             let mut app = open()?;

@@ -83,6 +83,50 @@ fn indented_code(u: &Unit) -> String {
     format!("{indent}{}", u.code)
 }
 
+/// A breakdown (`riskgate analysis`) as a table.
+pub fn print_breakdown(b: &riskgate_app::analysis::Breakdown) {
+    let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "…".to_string(), |d| d.to_string());
+    println!(
+        "{} {} by {} ({}){}, {} to {}{}",
+        b.unit,
+        b.unit_name,
+        b.dim,
+        b.dim_zh,
+        b.key.as_deref().map(|k| format!(" {k}")).unwrap_or_default(),
+        day(b.from),
+        day(b.to),
+        if b.widened { " (whole months)" } else { "" }
+    );
+    println!(
+        "{:<22} {:>9} {:>8} {:>8} {:>8} {:>9} {:>14} {:>9} {:>9}",
+        "key", "decl.", "controls", "findings", "hit rate", "prev.", "add. duty CNY", "random", "undetect."
+    );
+    let line = |r: &riskgate_app::analysis::Row, key: &str| {
+        let name = r.label.as_deref().map_or_else(|| key.to_string(), |l| format!("{key} {l}"));
+        let name: String = name.chars().take(22).collect();
+        println!(
+            "{:<22} {:>9} {:>8} {:>8} {:>8} {:>9} {:>14.0} {:>9} {:>9}",
+            name,
+            r.declarations,
+            r.controls,
+            r.findings,
+            pct(r.hit_rate),
+            format!("{}{}", pct(r.previous_hit_rate), if r.change_significant { "*" } else { "" }),
+            r.additional_duty_cny,
+            format!("{}/{}", r.random_findings, r.random_completed),
+            r.estimated_undetected.map_or_else(|| "—".to_string(), |e| format!("{e:.1}")),
+        );
+    };
+    for r in &b.rows {
+        line(r, &r.key);
+    }
+    if b.more > 0 {
+        println!("… {} more (--limit)", b.more);
+    }
+    line(&b.total, "(unit total)");
+    println!("prev.: the hit rate of the period of the same length before; * a significant change (|z| ≥ 1.96)");
+}
+
 /// The workforce KPIs of each unit as a second table.
 pub fn print_workforce(units: &[Unit]) {
     println!("\n{:<18} {:>10} {:>10} {:>10} {:>12}", "unit", "lit.win", "IA pass", "lead.pass", "misconduct/y");

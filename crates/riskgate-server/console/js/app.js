@@ -6,6 +6,7 @@ import { PAGES, mayUse, normRole } from './roles.js';
 import { session, go } from './state.js';
 import { loginPage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
+import { analysisPage } from './pages/analysis.js';
 import { declarationsPage, decisionPage } from './pages/declarations.js';
 import { workbenchPage } from './pages/workbench.js';
 import { rulesPage, ruleEditPage, ruleDetailPage } from './pages/rules.js';
@@ -25,6 +26,8 @@ function resolve(parts) {
   switch (page) {
     case 'overview':
       return { key: 'overview', render: overviewPage };
+    case 'analysis':
+      return { key: 'analysis', render: analysisPage };
     case 'declarations':
       return id ? { key: 'declarations', render: (el, q) => decisionPage(el, id, q) } : { key: 'declarations', render: declarationsPage };
     case 'workbench':

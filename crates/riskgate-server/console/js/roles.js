@@ -21,6 +21,7 @@ export function normRole(r) {
 // page → the permission (as named by the server) it needs.
 export const PAGES = [
   { key: 'overview', perm: 'ReadKpi' },
+  { key: 'analysis', perm: 'ReadKpi' },
   { key: 'declarations', perm: 'ReadDeclarations' },
   { key: 'workbench', perm: 'RecordOutcome' },
   { key: 'rules', perm: 'ReadRuleStats' },

@@ -163,6 +163,8 @@ impl Search for PgStore {
                    AND ($12::text IS NULL OR c.source = $12)
                    AND ($13::text IS NULL OR c.risk_level = $13)
                    AND ($14::text IS NULL OR t.status = $14 OR ($14 = 'none' AND t.status IS NULL))
+                   AND ($15::text IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.hs_code LIKE $15))
+                   AND ($16::text IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.origin = $16))
                  ORDER BY d.seq DESC LIMIT $8"
             ),
             &[
@@ -180,6 +182,8 @@ impl Search for PgStore {
                 &q.source,
                 &q.risk_level,
                 &q.status,
+                &q.hs.as_ref().map(|h| format!("{}%", h.replace(['%', '_', '\\'], ""))),
+                &q.origin,
             ],
             declaration_summary,
         )

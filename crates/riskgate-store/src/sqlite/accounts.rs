@@ -168,6 +168,8 @@ impl Search for SqliteStore {
                    AND (?12 IS NULL OR c.source = ?12)
                    AND (?13 IS NULL OR c.risk_level = ?13)
                    AND (?14 IS NULL OR t.status = ?14 OR (?14 = 'none' AND t.status IS NULL))
+                   AND (?15 IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.hs_code LIKE ?15))
+                   AND (?16 IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.origin = ?16))
                  ORDER BY d.seq DESC LIMIT ?8"
             ),
             params![
@@ -184,7 +186,9 @@ impl Search for SqliteStore {
                 q.finding,
                 q.source,
                 q.risk_level,
-                q.status
+                q.status,
+                q.hs.as_ref().map(|h| format!("{}%", h.replace(['%', '_'], ""))),
+                q.origin
             ],
             declaration_summary,
         )

@@ -48,7 +48,9 @@ impl Drop for Env {
     }
 }
 
-/// The first difference between two JSON values, as a field path.
+/// The first difference between two JSON values, as a field path. Two
+/// numbers that are not integers agree to 12 significant digits: sums of
+/// money are added in the order each database reads its rows.
 fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
     match (a, b) {
@@ -63,6 +65,11 @@ fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<Stri
             x.iter().zip(y).enumerate().find_map(|(i, (va, vb))| diff(&format!("{path}[{i}]"), va, vb))
         }
         _ if a == b => None,
+        (Value::Number(x), Value::Number(y))
+            if x.as_f64().zip(y.as_f64()).is_some_and(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(y.abs())) =>
+        {
+            None
+        }
         _ => Some(format!("{path}: {a} vs {b}")),
     }
 }

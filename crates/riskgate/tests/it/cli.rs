@@ -230,12 +230,17 @@ fn kpis_roll_up_and_show_their_formulas() {
         u["figures"].as_array().unwrap().iter().find(|f| f["key"] == k).unwrap().clone()
     };
     assert_eq!(fig(hq, "screened")["value"], 1.0);
-    assert_eq!(fig(hq, "targeting_rate")["formula"], "controlled declarations ÷ declarations");
+    assert_eq!(
+        fig(hq, "targeting_rate")["formula"],
+        "declarations with a completed border control (engine, officer override or manual) ÷ declarations"
+    );
+    // No control has been carried out yet: the engine's own rate is there.
+    assert_eq!(fig(hq, "targeting_rate")["value"], 0.0);
     // HQ's numerators are the sums of its districts'.
     let districts: Vec<&serde_json::Value> = units.iter().filter(|u| u["level"] == "district").collect();
-    let sum: f64 = districts.iter().map(|d| fig(d, "targeting_rate")["numerator"].as_f64().unwrap()).sum();
-    assert_eq!(sum, fig(hq, "targeting_rate")["numerator"].as_f64().unwrap());
-    let rate = fig(hq, "targeting_rate")["value"].as_f64().unwrap();
+    let sum: f64 = districts.iter().map(|d| fig(d, "engine_targeting_rate")["numerator"].as_f64().unwrap()).sum();
+    assert_eq!(sum, fig(hq, "engine_targeting_rate")["numerator"].as_f64().unwrap());
+    let rate = fig(hq, "engine_targeting_rate")["value"].as_f64().unwrap();
     assert!((0.02..0.07).contains(&rate), "targeting rate {rate}");
     assert_eq!(
         fig(hq, "estimated_finding_rate_uncontrolled")["formula"],
@@ -484,9 +489,9 @@ fn workforce_records_are_validated_and_stored_once() {
     let cases = [
         (
             "disciplinary",
-            r#"{"officer":"E1","opened_at":"2026-02-01","kind":"bribery","status":"open"}
+            r#"{"officer":"E1","opened_at":"2026-02-01","kind":"bribery","status":"substantiated"}
 {"officer":"E9","opened_at":"2026-02-01","kind":"bribery","status":"open"}
-{"officer":"E1","opened_at":"2026-02-01","kind":"bribery","status":"open"}"#,
+{"officer":"E1","opened_at":"2026-02-01","kind":"bribery","status":"substantiated"}"#,
         ),
         (
             "inspections",
@@ -573,7 +578,7 @@ fn workforce_records_are_validated_and_stored_once() {
         2201 misconduct_case_rate 1.0/0.999 = 1.0006849315068493"#]]
     .assert_eq(&rows.join("\n"));
     let table = e.ok_as("admin", &["kpi"]);
-    assert!(table.contains("违纪违法涉案率 staff misconduct case rate (per year) = disciplinary cases opened ÷ (officers × years covered)"), "{table}");
+    assert!(table.contains("违纪违法涉案率 staff misconduct case rate (per year) = substantiated disciplinary cases ÷ (officers × years covered); open, dismissed and cleared cases are not counted"), "{table}");
 }
 
 /// A model in shadow scores every declaration but never changes a lane:
@@ -1214,4 +1219,118 @@ fn cases_urgent_requests_and_the_release_gate_at_the_command_line() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("line 1") && text.contains("declaration_id") && text.contains("still open"), "{text}");
     assert!(e.ok(&["audit", "verify"]).contains("intact"));
+}
+
+/// `riskgate kpi` and `GET /api/v1/kpis` carry the same eleven KPIs (and
+/// the engine's targeting rate and the hit rates by source) for every unit
+/// with the same figures; `riskgate analysis` and `GET /api/v1/analysis`
+/// give the same breakdowns; drilling HQ → district → office → goods
+/// chapter → heading keeps the figures consistent (the units below add up
+/// to the unit; a chapter's headings hold at least its declarations).
+#[test]
+fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
+    use riskgate_server::testing::{call, check_answer};
+    let e = Env::new();
+    let w = e.world(5, 0.03);
+    e.load_as("admin", &w);
+    let decisions = e.dir.join("decisions.jsonl");
+    e.ok_as(
+        "admin",
+        &[
+            "screen",
+            w.join("live.jsonl").to_str().unwrap(),
+            "--clock",
+            "declared",
+            "--out",
+            decisions.to_str().unwrap(),
+        ],
+    );
+    let outs = e.dir.join("o.jsonl");
+    let truth = w.join("truth.jsonl");
+    e.ok_as(
+        "admin",
+        &[
+            "simulate",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--decisions",
+            decisions.to_str().unwrap(),
+            "--out",
+            outs.to_str().unwrap(),
+        ],
+    );
+    e.ok_as("admin", &["import", "outcomes", outs.to_str().unwrap()]);
+    let json = |args: &[&str]| serde_json::from_str::<serde_json::Value>(&e.ok_as("admin", args)).unwrap();
+    let kpi = json(&["kpi", "--format", "json"]);
+    const ELEVEN: [&str; 11] = [
+        "screened",
+        "targeting_rate",
+        "hit_rate",
+        "revenue_collection_rate",
+        "smuggling_deterrence_rate",
+        "same_day_release_sea",
+        "same_day_release_other",
+        "litigation_win_rate",
+        "internal_affairs_pass_rate",
+        "leadership_assessment_pass_rate",
+        "misconduct_case_rate",
+    ];
+    let units = kpi["units"].as_array().unwrap();
+    for u in units {
+        let keys: Vec<&str> = u["figures"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+        for k in ELEVEN.iter().chain(&["engine_targeting_rate"]) {
+            assert!(keys.contains(k), "{k} missing for unit {}", u["code"]);
+        }
+    }
+    let hq = &units[0];
+    let fig = |u: &serde_json::Value, k: &str| {
+        u["figures"].as_array().unwrap().iter().find(|f| f["key"] == k).unwrap().clone()
+    };
+    assert!(fig(hq, "targeting_rate")["numerator"].as_f64().unwrap() > 0.0, "controls were carried out");
+    assert!(fig(hq, "revenue_collection_rate")["value"].as_f64().is_some(), "random controls were completed");
+    let hq_code = hq["code"].as_str().unwrap().to_string();
+    let district = units.iter().find(|u| u["level"] == "district").unwrap()["code"].as_str().unwrap().to_string();
+    let cli_units = json(&["analysis", "--format", "json"]);
+    let cli_district = json(&["analysis", "--office", &district, "--format", "json"]);
+    let office = cli_district["rows"][0]["key"].as_str().unwrap().to_string();
+    let cli_goods = json(&["analysis", "--office", &office, "--dim", "hs2", "--format", "json"]);
+    let chapter = cli_goods["rows"][0]["key"].as_str().unwrap().to_string();
+    let cli_heads =
+        json(&["analysis", "--office", &office, "--dim", "hs4", "--key", &format!("{chapter}*"), "--format", "json"]);
+    // Units below add up to the unit.
+    let sum: u64 = cli_units["rows"].as_array().unwrap().iter().map(|r| r["declarations"].as_u64().unwrap()).sum();
+    assert_eq!(sum, cli_units["total"]["declarations"].as_u64().unwrap());
+    assert_eq!(cli_units["total"]["declarations"].as_f64(), fig(hq, "targeting_rate")["denominator"].as_f64());
+    assert_eq!(cli_district["rows"][0]["next"]["dim"], "hs2", "an office leads to its goods");
+    assert_eq!(cli_goods["rows"][0]["next"]["key"], format!("{chapter}*"));
+    let in_heads: u64 = cli_heads["rows"].as_array().unwrap().iter().map(|r| r["declarations"].as_u64().unwrap()).sum();
+    assert!(in_heads >= cli_goods["rows"][0]["declarations"].as_u64().unwrap());
+    assert!(cli_heads["rows"].as_array().unwrap().iter().all(|r| r["key"].as_str().unwrap().starts_with(&chapter)));
+
+    let at = riskgate_app::StoreAt::Sqlite(e.data());
+    drop(crate::support::add_account(&at, "setup", "hq1", "correct horse", "hq_manager"));
+    let sink = std::sync::Arc::new(riskgate_app::events::NoSink);
+    let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::new("t", sink)).unwrap();
+    let router = riskgate_server::router(state);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let login = serde_json::json!({"username": "hq1", "password": "correct horse"});
+        let cookie = call(&router, "POST", "/api/v1/session", "none", Some(login)).await.cookie.unwrap();
+        let doc = call(&router, "GET", "/api/v1/openapi.json", "none", None).await.body;
+        let k = call(&router, "GET", "/api/v1/kpis", &cookie, None).await;
+        assert_eq!(k.status, 200, "{}", k.body);
+        assert_eq!(k.body["units"], kpi["units"], "the CLI and the API give the same KPIs");
+        for (uri, cli) in [
+            (format!("/api/v1/analysis?office={hq_code}"), &cli_units),
+            (format!("/api/v1/analysis?office={district}"), &cli_district),
+            (format!("/api/v1/analysis?office={office}&dim=hs2"), &cli_goods),
+            (format!("/api/v1/analysis?office={office}&dim=hs4&key={chapter}*"), &cli_heads),
+        ] {
+            let a = call(&router, "GET", &uri, &cookie, None).await;
+            assert_eq!(a.status, 200, "{uri}: {}", a.body);
+            check_answer(&doc, "get", "/api/v1/analysis", 200, &a.body).unwrap();
+            assert_eq!(&a.body, cli, "{uri}: the CLI and the API give the same breakdown");
+        }
+    });
+    drop(router);
+    writer.join().unwrap();
 }

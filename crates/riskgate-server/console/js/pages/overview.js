@@ -148,6 +148,7 @@ export async function overviewPage(el, query) {
     h('h1', {}, t('nav.overview'), ' · ', `${unit.name}`),
     crumbs,
     period,
+    h('p', {}, h('a', { href: `#/analysis${qs({ office: unit.code, from, to })}`, 'data-testid': 'to-analysis' }, `${t('overview.analysis')} ›`)),
     h(
       'p',
       { class: 'muted' },
