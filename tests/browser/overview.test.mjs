@@ -11,7 +11,7 @@ testAs('HQ manager drills down HQ → district → office', 'wu.hq', async (page
   const card = await page.textContent('[data-kpi=targeting_rate]');
   assert.match(card, /布控率/);
   assert.match(card, /目标 ≈4%/);
-  assert.match(card, /布控的报关单 ÷ 报关单 = [\d,]+ ÷ [\d,]+/);
+  assert.match(card, /实际完成查验的报关单（系统布控、关员改判、人工布控）÷ 报关单 = [\d,]+ ÷ [\d,]+/);
   assert.match(await page.textContent('[data-testid=breadcrumb]'), /海关总署/);
   await page.waitForSelector('[data-testid=children-chart][data-ready="1"]');
   await page.waitForSelector('[data-testid=trend-chart][data-ready="1"]');
@@ -82,6 +82,6 @@ testAs('English is switchable and the choice persists', 'wu.hq', async (page) =>
   await page.waitForSelector('[data-testid=kpi-cards]');
   assert.equal(await page.textContent('#nav a[data-nav=overview]'), 'Overview');
   assert.match(await page.textContent('[data-kpi=targeting_rate]'), /targeting rate/);
-  assert.match(await page.textContent('[data-kpi=targeting_rate]'), /controlled declarations ÷ declarations = [\d,]+ ÷ [\d,]+/);
+  assert.match(await page.textContent('[data-kpi=targeting_rate]'), /declarations with a completed border control \(engine, officer override or manual\) ÷ declarations = [\d,]+ ÷ [\d,]+/);
   assert.equal(await page.getAttribute('html', 'lang'), 'en');
 });

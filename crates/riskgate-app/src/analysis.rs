@@ -203,25 +203,35 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
     let to_m = r.to.map_or(i64::MAX, |t| facts::month_of(t - 1) + 1);
     let widened =
         r.from.is_some_and(|f| facts::month_start(from_m) != f) || r.to.is_some_and(|t| facts::month_start(to_m) != t);
-    let q = |dim: &str, key: Option<String>, from: i64, to: i64| FactsQuery {
-        grain: Grain::Month,
-        from,
-        to,
-        dim: dim.to_string(),
-        offices: Some(subtree.clone()),
-        key,
-        by: By::Key,
+    // A unit with units below it has rollup rows of its own.
+    let rows_of = if offices.iter().any(|o| o.parent.as_deref() == Some(code.as_str())) {
+        vec![format!("{}{code}", facts::SUBTREE)]
+    } else {
+        vec![code.clone()]
     };
-    let got = store.facts(&q(dim, r.key.clone(), from_m, to_m))?;
-    let previous: HashMap<String, Facts> = if r.from.is_some() && r.to.is_some() {
+    let q = |dim: &str, key: Option<String>, from: i64, to: i64| FactsQuery {
+        offices: Some(rows_of.clone()),
+        key,
+        ..FactsQuery::new(Grain::Month, from, to, dim, By::Key)
+    };
+    // The top rows are ranked and cut by the store; the period before is
+    // read for those keys only.
+    let got = store.facts(&FactsQuery { top: Some(limit), ..q(dim, r.key.clone(), from_m, to_m) })?;
+    let previous: HashMap<String, Facts> = if r.from.is_some() && r.to.is_some() && !got.rows.is_empty() {
         let len = to_m - from_m;
-        store.facts(&q(dim, r.key.clone(), from_m - len, from_m))?.into_iter().collect()
+        let keys = got.rows.iter().map(|(k, _)| k.clone()).collect();
+        store
+            .facts(&FactsQuery { keys: Some(keys), ..q(dim, r.key.clone(), from_m - len, from_m) })?
+            .rows
+            .into_iter()
+            .collect()
     } else {
         HashMap::new()
     };
-    let total = store.facts(&q("", None, from_m, to_m))?.into_iter().map(|(_, f)| f).next().unwrap_or_default();
+    let total = store.facts(&q("", None, from_m, to_m))?.rows.into_iter().map(|(_, f)| f).next().unwrap_or_default();
     let labels = labels(store, dim)?;
     let mut rows: Vec<Row> = got
+        .rows
         .iter()
         .map(|(k, f)| {
             let mut row = row(k, f);
@@ -240,7 +250,7 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
         })
         .collect();
     sort(&mut rows);
-    let more = rows.len().saturating_sub(limit);
+    let more = got.groups.saturating_sub(rows.len());
     rows.truncate(limit);
     Ok(Breakdown {
         unit: code,

@@ -446,15 +446,7 @@ pub fn counts(
     if counts.iter().all(|c| c.facts.historical == 0.0) {
         return Ok(counts);
     }
-    let days = store.facts(&FactsQuery {
-        grain: Grain::Day,
-        from: i64::MIN,
-        to: i64::MAX,
-        dim: String::new(),
-        offices: None,
-        key: None,
-        by: By::Period,
-    })?;
+    let days = store.facts(&FactsQuery::new(Grain::Day, i64::MIN, i64::MAX, "", By::Period))?.rows;
     let first_live = days.iter().filter(|(_, f)| f.declarations > 0.0).filter_map(|(d, _)| d.parse::<i64>().ok()).min();
     let era: HashMap<String, f64> = match first_live {
         Some(day) => {

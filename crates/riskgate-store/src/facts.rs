@@ -15,10 +15,12 @@
 //! it is read, whether or not the fold has caught up.
 //!
 //! Releases are the one fact that changes in place (`released_at` of a
-//! controlled declaration): they are added to the table in the transaction
-//! that stores them ([`release_deltas`]), never by the fold. A green
-//! declaration is released when it is decided, so its release is part of
-//! its contribution.
+//! controlled declaration): the transaction that stores one adds it to the
+//! table when the fold has already taken the declaration
+//! ([`release_deltas`]); otherwise the fold adds it when it takes the
+//! declaration, reading releases under the write lock ([`fold_releases`]),
+//! so none is counted twice or lost. A green declaration is released when
+//! it is decided, so its release is part of its contribution.
 //!
 //! Days and months are China time (+08:00), the same boundaries as the
 //! `from`/`to` of every period query. `grain = 'day'` rows exist for the
@@ -231,7 +233,35 @@ pub struct FactsQuery {
     pub offices: Option<Vec<String>>,
     /// Keys equal to this or, with a trailing `*`, starting with it.
     pub key: Option<String>,
+    /// Only these keys.
+    pub keys: Option<Vec<String>>,
     pub by: By,
+    /// Only the `top` groups with the most findings (then declarations,
+    /// then by key).
+    pub top: Option<usize>,
+}
+
+impl FactsQuery {
+    /// Rows of `grain` and `dim` in `[from, to)` summed `by`, every key.
+    pub fn new(grain: Grain, from: i64, to: i64, dim: &str, by: By) -> FactsQuery {
+        FactsQuery { grain, from, to, dim: dim.to_string(), offices: None, key: None, keys: None, by, top: None }
+    }
+}
+
+/// The groups a read gives, and how many there were before `top` kept
+/// the first ones.
+#[derive(Debug, Clone, Default)]
+pub struct FactRows {
+    pub rows: Vec<(String, Facts)>,
+    pub groups: usize,
+}
+
+/// Literals of a SQL list (quotes doubled).
+fn literals(v: &[String]) -> String {
+    if v.is_empty() {
+        return "NULL".into();
+    }
+    v.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
 }
 
 /// How the rows of a read are summed.
@@ -249,6 +279,7 @@ impl FactsQuery {
             && k.period < self.to
             && k.dim == self.dim
             && self.offices.as_ref().is_none_or(|o| o.contains(&k.office))
+            && self.keys.as_ref().is_none_or(|o| o.contains(&k.key))
             && self.key.as_deref().is_none_or(|want| match want.strip_suffix('*') {
                 Some(prefix) => k.key.starts_with(prefix),
                 None => k.key == want,
@@ -265,8 +296,10 @@ impl FactsQuery {
 
     /// The SQL summing the stored rows (`?1` grain, `?2`/`?3` periods, `?4`
     /// dimension, `?5` the key or key prefix when [`Self::key_param`] gives
-    /// one); office codes are literals.
-    pub(crate) fn sql(&self) -> String {
+    /// one); office codes and keys are literals. `top`: the `ORDER BY …
+    /// LIMIT` of [`FactsQuery::top`] (left out when unfolded events must be
+    /// merged first). The column after the sums counts the groups.
+    pub(crate) fn sql(&self, top: bool) -> String {
         let group = match self.by {
             By::Office => "office",
             By::Key => "key",
@@ -274,15 +307,14 @@ impl FactsQuery {
         };
         let sums: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
         let mut sql = format!(
-            "SELECT {group}, {} FROM facts WHERE grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4",
+            "SELECT {group}, {}, COUNT(*) OVER () FROM facts WHERE grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4",
             sums.join(", ")
         );
         if let Some(o) = &self.offices {
-            let list: Vec<String> = o.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect();
-            sql.push_str(&format!(
-                " AND office IN ({})",
-                if list.is_empty() { "NULL".into() } else { list.join(", ") }
-            ));
+            sql.push_str(&format!(" AND office IN ({})", literals(o)));
+        }
+        if let Some(k) = &self.keys {
+            sql.push_str(&format!(" AND key IN ({})", literals(k)));
         }
         match self.key.as_deref() {
             Some(k) if k.ends_with('*') => sql.push_str(" AND substr(key, 1, length(?5)) = ?5"),
@@ -290,6 +322,12 @@ impl FactsQuery {
             None => {}
         }
         sql.push_str(&format!(" GROUP BY {group}"));
+        if let (true, Some(n)) = (top, self.top) {
+            sql.push_str(&format!(
+                " ORDER BY SUM(findings_rule) + SUM(findings_score) + SUM(findings_random) + SUM(findings_manual) DESC,
+                           SUM(declarations) DESC, {group} LIMIT {n}"
+            ));
+        }
         sql
     }
 
@@ -306,7 +344,7 @@ pub(crate) fn upsert_sql() -> String {
     let sets: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("{c} = facts.{c} + excluded.{c}")).collect();
     format!(
         "INSERT INTO facts (grain, period, office, dim, key, {cols}) VALUES (?1, ?2, ?3, ?4, ?5, {})
-         ON CONFLICT (grain, period, office, dim, key) DO UPDATE SET {}",
+         ON CONFLICT (dim, grain, period, office, key) DO UPDATE SET {}",
         marks.join(", "),
         sets.join(", ")
     )
@@ -316,6 +354,37 @@ pub(crate) fn upsert_sql() -> String {
 /// marks) and calls `f` on every row.
 pub(crate) trait Reader {
     fn each(&self, sql: &str, params: &[i64], f: &mut dyn FnMut(&dyn Columns) -> Result<()>) -> Result<()>;
+}
+
+/// Monthly rows are also kept for every unit with units below it, under
+/// the office code `^UNIT` (its whole subtree), so a district's or HQ's
+/// breakdown reads one row per key and month, not one per office.
+pub const SUBTREE: &str = "^";
+
+/// The rollup codes (`^UNIT`) each office's rows are added to: every unit
+/// above it, and itself when units sit below it.
+fn rollups(r: &dyn Reader) -> Result<HashMap<String, Vec<String>>> {
+    let mut parent: HashMap<String, Option<String>> = HashMap::new();
+    r.each("SELECT code, parent FROM offices", &[], &mut |row| {
+        parent.insert(row.text(0)?, row.text_opt(1)?);
+        Ok(())
+    })?;
+    let has_children: BTreeSet<&String> = parent.values().flatten().collect();
+    let mut out = HashMap::new();
+    for code in parent.keys() {
+        let mut v = Vec::new();
+        if has_children.contains(code) {
+            v.push(format!("{SUBTREE}{code}"));
+        }
+        let mut at = parent.get(code).cloned().flatten();
+        for _ in 0..16 {
+            let Some(p) = at else { break };
+            v.push(format!("{SUBTREE}{p}"));
+            at = parent.get(&p).cloned().flatten();
+        }
+        out.insert(code.clone(), v);
+    }
+    Ok(out)
 }
 
 /// What the fold knows of one declaration.
@@ -455,7 +524,7 @@ fn same_day(a: i64, b: i64, tz: i64) -> bool {
 
 /// What declaration `s` adds with the outcomes recorded up to event
 /// `upto`. `late_release`: count the release of a declaration that was not
-/// released when decided (the fold leaves it to [`release_deltas`]).
+/// released when decided (the fold leaves it to [`fold_releases`]).
 fn contribution(s: &DeclState, upto: i64, late_release: bool) -> Facts {
     let mut f = Facts::default();
     if s.historical {
@@ -562,8 +631,17 @@ fn keys(s: &DeclState, upto: i64) -> Vec<(&'static str, String)> {
     k
 }
 
-/// Adds `sign × f` of declaration `s` under each of `keys` to `out`.
-fn emit(out: &mut HashMap<FactKey, Facts>, s: &DeclState, keys: &[(&'static str, String)], f: &Facts, sign: f64) {
+/// Adds `sign × f` of declaration `s` under each of `keys` to `out`, and
+/// the monthly rows to the rollups `up` of its office.
+fn emit(
+    out: &mut HashMap<FactKey, Facts>,
+    up: &HashMap<String, Vec<String>>,
+    s: &DeclState,
+    keys: &[(&'static str, String)],
+    f: &Facts,
+    sign: f64,
+) {
+    let ups = up.get(&s.office).map_or(&[][..], Vec::as_slice);
     let (day, month) = (day_of(s.declared_at), month_of(s.declared_at));
     let mut masked = *f;
     masked.imports_sea = 0.0;
@@ -572,14 +650,17 @@ fn emit(out: &mut HashMap<FactKey, Facts>, s: &DeclState, keys: &[(&'static str,
     masked.same_day_other = 0.0;
     for (dim, key) in keys {
         let f = if from_outcomes(dim) { &masked } else { f };
-        let mut put = |grain, period| {
-            out.entry(FactKey { grain, period, office: s.office.clone(), dim: (*dim).to_string(), key: key.clone() })
+        let mut put = |grain, period, office: &str| {
+            out.entry(FactKey { grain, period, office: office.to_string(), dim: (*dim).to_string(), key: key.clone() })
                 .or_default()
                 .add(f, sign);
         };
-        put(Grain::Month, month);
+        put(Grain::Month, month, &s.office);
+        for u in ups {
+            put(Grain::Month, month, u);
+        }
         if dim.is_empty() {
-            put(Grain::Day, day);
+            put(Grain::Day, day, &s.office);
         }
     }
 }
@@ -589,13 +670,31 @@ const TOUCHED: &str = "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2
                        UNION SELECT decl FROM outcomes WHERE seq > ?1 AND seq <= ?2";
 
 /// What events `(mark, hi]` change in the table.
-pub(crate) fn deltas(r: &dyn Reader, mark: i64, hi: i64) -> Result<HashMap<FactKey, Facts>> {
+/// `only`: the keys of one dimension only (a read needs no others).
+/// `late`: count releases of declarations not released when decided as
+/// they stand (a read); the fold leaves them to [`fold_releases`], which it
+/// runs under the write lock.
+pub(crate) fn deltas(
+    r: &dyn Reader,
+    mark: i64,
+    hi: i64,
+    only: Option<&str>,
+    late: bool,
+) -> Result<HashMap<FactKey, Facts>> {
     let mut out = HashMap::new();
-    for s in load(r, TOUCHED, [mark, hi, hi])? {
-        if s.seq <= mark {
-            emit(&mut out, &s, &keys(&s, mark), &contribution(&s, mark, false), -1.0);
+    let pick = |mut k: Vec<(&'static str, String)>| {
+        if let Some(d) = only {
+            k.retain(|(dim, _)| *dim == d);
         }
-        emit(&mut out, &s, &keys(&s, hi), &contribution(&s, hi, false), 1.0);
+        k
+    };
+    let states = load(r, TOUCHED, [mark, hi, hi])?;
+    let up = if states.is_empty() { HashMap::new() } else { rollups(r)? };
+    for s in states {
+        if s.seq <= mark {
+            emit(&mut out, &up, &s, &pick(keys(&s, mark)), &contribution(&s, mark, late), -1.0);
+        }
+        emit(&mut out, &up, &s, &pick(keys(&s, hi)), &contribution(&s, hi, late), 1.0);
     }
     out.retain(|_, f| !f.is_zero());
     Ok(out)
@@ -604,15 +703,36 @@ pub(crate) fn deltas(r: &dyn Reader, mark: i64, hi: i64) -> Result<HashMap<FactK
 /// What the releases of declarations `seqs` (just stored) add: one
 /// same-day release each, under the keys the declaration has of its own, if
 /// it was released on the day it was declared and was not released when
-/// decided (those are in the contribution).
-pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64]) -> Result<HashMap<FactKey, Facts>> {
-    let mut out = HashMap::new();
+/// decided (those are in the contribution). Only declarations the fold has
+/// taken (`seq <= mark`, the mark read in the same transaction): the fold
+/// adds the releases of the others when it takes them.
+pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64], mark: i64) -> Result<HashMap<FactKey, Facts>> {
+    let seqs: Vec<&i64> = seqs.iter().filter(|s| **s <= mark).collect();
     if seqs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list: Vec<String> = seqs.iter().map(|s| s.to_string()).collect();
+    released(
+        r,
+        &format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(",")),
+        [i64::MIN, mark],
+    )
+}
+
+/// The releases of the declarations the fold takes in `(mark, hi]`, read
+/// under the write lock (so none stored meanwhile is missed).
+pub(crate) fn fold_releases(r: &dyn Reader, mark: i64, hi: i64) -> Result<HashMap<FactKey, Facts>> {
+    released(r, "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2 AND released_at IS NOT NULL", [mark, hi])
+}
+
+fn released(r: &dyn Reader, set: &str, range: [i64; 2]) -> Result<HashMap<FactKey, Facts>> {
+    let mut out = HashMap::new();
+    let states = load(r, set, [range[0], range[1], i64::MAX])?;
+    if states.is_empty() {
         return Ok(out);
     }
-    let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
-    let set = format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
-    for s in load(r, &set, [i64::MIN, i64::MAX, i64::MAX])? {
+    let up = rollups(r)?;
+    for s in states {
         if s.historical || s.channel.as_deref() == Some("green") || s.direction != "import" {
             continue;
         }
@@ -628,7 +748,7 @@ pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64]) -> Result<HashMap<Fac
         }
         let own: Vec<(&'static str, String)> =
             keys(&s, i64::MIN).into_iter().filter(|(d, _)| !from_outcomes(d)).collect();
-        emit(&mut out, &s, &own, &f, 1.0);
+        emit(&mut out, &up, &s, &own, &f, 1.0);
     }
     Ok(out)
 }
@@ -649,24 +769,47 @@ pub(crate) fn scan(r: &dyn Reader, from: i64, to: i64) -> Result<Vec<(String, Fa
 }
 
 /// The stored sums of `q` plus the events after the fold's mark (`tail`).
-pub(crate) fn answer(
-    stored: Vec<(String, Facts)>,
-    tail: &HashMap<FactKey, Facts>,
-    q: &FactsQuery,
-) -> Vec<(String, Facts)> {
-    let mut by: HashMap<String, Facts> = stored.into_iter().collect();
+pub(crate) fn answer(stored: FactRows, tail: &HashMap<FactKey, Facts>, q: &FactsQuery) -> FactRows {
+    if tail.is_empty() && q.top.is_some() {
+        // Ranked and cut by the database.
+        return stored;
+    }
+    let mut by: HashMap<String, Facts> = stored.rows.into_iter().collect();
     for (k, f) in tail {
         if q.takes(k) {
             by.entry(q.group(k)).or_default().add(f, 1.0);
         }
     }
     let mut v: Vec<(String, Facts)> = by.into_iter().filter(|(_, f)| !f.is_zero()).collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+    let groups = v.len();
+    match q.top {
+        Some(n) => {
+            v.sort_by(|a, b| {
+                b.1.findings()
+                    .total_cmp(&a.1.findings())
+                    .then(b.1.declarations.total_cmp(&a.1.declarations))
+                    .then(a.0.cmp(&b.0))
+            });
+            v.truncate(n);
+        }
+        None => v.sort_by(|a, b| a.0.cmp(&b.0)),
+    }
+    FactRows { rows: v, groups }
 }
 
+/// Whether storing `new` moves an existing office under another parent:
+/// the rollups then no longer match the tree, and the aggregates are
+/// rebuilt (`RESET`).
+pub(crate) fn moves_an_office(old: &[riskgate_core::Office], new: &[riskgate_core::Office]) -> bool {
+    let parent: HashMap<&str, Option<&str>> = old.iter().map(|o| (o.code.as_str(), o.parent.as_deref())).collect();
+    new.iter().any(|o| parent.get(o.code.as_str()).is_some_and(|p| *p != o.parent.as_deref()))
+}
+
+/// Empties the aggregates for the fold to rebuild them from the first event.
+pub(crate) const RESET: &str = "DELETE FROM facts; UPDATE counters SET value = 0 WHERE name = 'facts';";
+
 /// How many events one fold transaction takes at most.
-pub const FOLD_CHUNK: i64 = 20_000;
+pub const FOLD_CHUNK: i64 = 50_000;
 
 #[cfg(test)]
 mod tests {
@@ -692,7 +835,9 @@ mod tests {
             dim: "hs4".into(),
             offices: Some(vec!["2201".into()]),
             key: Some("85*".into()),
+            keys: None,
             by: By::Key,
+            top: None,
         };
         let k = |period, office: &str, key: &str| FactKey {
             grain: Grain::Month,

@@ -519,15 +519,14 @@ pub trait Store: Send + Accounts + Search {
     fn office_counts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<OfficeCounts>> {
         let midnight = |t: Option<i64>| t.is_none_or(|t| facts::day_start(facts::day_of(t)) == t);
         let rows = if midnight(from) && midnight(to) {
-            self.facts(&FactsQuery {
-                grain: Grain::Day,
-                from: from.map_or(i64::MIN, facts::day_of),
-                to: to.map_or(i64::MAX, facts::day_of),
-                dim: String::new(),
-                offices: None,
-                key: None,
-                by: By::Office,
-            })?
+            self.facts(&FactsQuery::new(
+                Grain::Day,
+                from.map_or(i64::MIN, facts::day_of),
+                to.map_or(i64::MAX, facts::day_of),
+                "",
+                By::Office,
+            ))?
+            .rows
         } else {
             self.scan_facts(from, to)?
         };
@@ -542,7 +541,7 @@ pub trait Store: Send + Accounts + Search {
     fn fold_facts(&mut self, max: i64) -> Result<i64>;
     /// The sums `q` asks for, exact at the moment of reading (the events
     /// not yet folded are added on the fly).
-    fn facts(&self, q: &FactsQuery) -> Result<Vec<(String, Facts)>>;
+    fn facts(&self, q: &FactsQuery) -> Result<facts::FactRows>;
     /// Stored declarations in a time range with decisions and outcomes.
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()>;
 

@@ -499,10 +499,10 @@ ALTER TABLE sessions ADD COLUMN address TEXT;
 ALTER TABLE declarations ADD COLUMN trade_mode TEXT NOT NULL DEFAULT '';
 UPDATE declarations SET trade_mode = COALESCE({json_extract(body, '$.trade_mode')|body::json ->> 'trade_mode'}, '');
 CREATE TABLE facts (
+    dim TEXT NOT NULL,
     grain TEXT NOT NULL,
     period INTEGER NOT NULL,
     office TEXT NOT NULL,
-    dim TEXT NOT NULL,
     key TEXT NOT NULL,
     declarations REAL NOT NULL DEFAULT 0,
     historical REAL NOT NULL DEFAULT 0,
@@ -536,7 +536,7 @@ CREATE TABLE facts (
     random_revenue_cny REAL NOT NULL DEFAULT 0,
     control_seconds REAL NOT NULL DEFAULT 0,
     seizures REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY (grain, period, office, dim, key)
+    PRIMARY KEY (dim, grain, period, office, key)
 ) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('facts', 0);
 "#,
@@ -635,7 +635,7 @@ mod tests {
         (12, "f1509ca5feb04f01", "f1509ca5feb04f01"),
         (13, "44e2d863a915877f", "44e2d863a915877f"),
         (14, "b394a501480daeb9", "25ad76367c027aa4"),
-        (15, "841b50ac47350c30", "72bd4831e4ee6b98"),
+        (15, "b339d8d3d7e70ce3", "b4e9e4d728a24394"),
     ];
 
     fn sha256(text: &str) -> String {

@@ -56,6 +56,7 @@ const POOL_SIZE: u32 = 16;
 
 /// The last event folded into the facts table, and moving it (facts.rs).
 const FACTS_MARK: &str = "SELECT value FROM counters WHERE name = 'facts'";
+const FACTS_MARK_SHARED: &str = "SELECT value FROM counters WHERE name = 'facts' FOR SHARE";
 const MOVE_FACTS_MARK: &str = "UPDATE counters SET value = ?2 WHERE name = 'facts' AND value = ?1";
 
 /// Reads for the facts fold inside a transaction.
@@ -531,6 +532,11 @@ impl Store for PgStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
+        if facts::moves_an_office(&self.offices()?, rows) {
+            // Before the move: a crash in between leaves aggregates that
+            // are rebuilt for the tree as it stands.
+            self.conn.get_mut().batch_execute(&format!("BEGIN; {} COMMIT;", facts::RESET))?;
+        }
         self.write_rows(&dollars(rows::UPSERT_OFFICE), rows, |tx, st, o| {
             tx.execute(st, &[&o.code, &o.name, &o.parent, &o.level.as_str()])
         })
@@ -835,7 +841,10 @@ impl Store for PgStore {
             seq += 1;
             out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
         }
-        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released)?;
+        // The mark's row is share-locked: a fold taking these declarations
+        // waits for this transaction and then sees their releases.
+        let mark: i64 = tx.query_one(FACTS_MARK_SHARED, &[])?.get(0);
+        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released, mark)?;
         apply_facts(&mut tx, &deltas)?;
         set_events(&mut tx, seq - 1)?;
         tx.commit()?;
@@ -864,7 +873,10 @@ impl Store for PgStore {
             }
             out.push(done);
         }
-        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released)?;
+        // The mark's row is share-locked: a fold taking these declarations
+        // waits for this transaction and then sees their releases.
+        let mark: i64 = tx.query_one(FACTS_MARK_SHARED, &[])?.get(0);
+        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released, mark)?;
         apply_facts(&mut tx, &deltas)?;
         tx.commit()?;
         Ok(out)
@@ -1257,7 +1269,7 @@ impl Store for PgStore {
         let deltas = {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
-            let d = facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, hi)?;
+            let d = facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, hi, None, false)?;
             tx.commit()?;
             d
         };
@@ -1267,11 +1279,13 @@ impl Store for PgStore {
             return Ok(0);
         }
         apply_facts(&mut tx, &deltas)?;
+        let releases = facts::fold_releases(&TxReader(RefCell::new(&mut tx)), mark, hi)?;
+        apply_facts(&mut tx, &releases)?;
         tx.commit()?;
         Ok(hi - mark)
     }
 
-    fn facts(&self, q: &FactsQuery) -> Result<Vec<(String, Facts)>> {
+    fn facts(&self, q: &FactsQuery) -> Result<facts::FactRows> {
         let mut conn = self.pool.get()?;
         // One snapshot for the mark, the stored rows and the tail.
         let mut tx = conn
@@ -1287,12 +1301,16 @@ impl Store for PgStore {
         if let Some(k) = &key {
             p.push(k);
         }
-        let mut stored = Vec::new();
-        for r in tx.query(&dollars(&q.sql()), &p)? {
-            stored.push((r.get::<_, String>(0), Facts::read(&r, 1)?));
+        let tail = if last > mark {
+            facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, last, Some(&q.dim), true)?
+        } else {
+            Default::default()
+        };
+        let mut stored = facts::FactRows::default();
+        for r in tx.query(&dollars(&q.sql(tail.is_empty())), &p)? {
+            stored.rows.push((r.get::<_, String>(0), Facts::read(&r, 1)?));
+            stored.groups = r.get::<_, i64>(1 + Facts::COLUMNS.len()) as usize;
         }
-        let tail =
-            if last > mark { facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, last)? } else { Default::default() };
         tx.commit()?;
         Ok(facts::answer(stored, &tail, q))
     }

@@ -451,6 +451,11 @@ impl Store for SqliteStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
+        if facts::moves_an_office(&self.offices()?, rows) {
+            // Before the move: a crash in between leaves aggregates that
+            // are rebuilt for the tree as it stands.
+            self.conn.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", facts::RESET))?;
+        }
         self.write_rows(rows::UPSERT_OFFICE, rows, |st, o| {
             st.execute(params![o.code, o.name, o.parent, o.level.as_str()])
         })
@@ -690,7 +695,8 @@ impl Store for SqliteStore {
                 out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
             }
         }
-        apply_facts(&tx, &facts::release_deltas(&*tx, &released)?)?;
+        let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
+        apply_facts(&tx, &facts::release_deltas(&*tx, &released, mark)?)?;
         tx.commit()?;
         Ok(out)
     }
@@ -713,7 +719,8 @@ impl Store for SqliteStore {
                 out.push(done);
             }
         }
-        apply_facts(&tx, &facts::release_deltas(&*tx, &released)?)?;
+        let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
+        apply_facts(&tx, &facts::release_deltas(&*tx, &released, mark)?)?;
         tx.commit()?;
         Ok(out)
     }
@@ -1098,24 +1105,26 @@ impl Store for SqliteStore {
         let hi = last.min(mark.saturating_add(max.max(1)));
         // Events up to `hi` are committed and never change: read them
         // outside the write lock, then move the mark only if nobody else did.
-        let deltas = facts::deltas(&self.conn, mark, hi)?;
+        let deltas = facts::deltas(&self.conn, mark, hi, None, false)?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if tx.execute(MOVE_FACTS_MARK, params![mark, hi])? == 0 {
             return Ok(0);
         }
         apply_facts(&tx, &deltas)?;
+        apply_facts(&tx, &facts::fold_releases(&*tx, mark, hi)?)?;
         tx.commit()?;
         Ok(hi - mark)
     }
 
-    fn facts(&self, q: &FactsQuery) -> Result<Vec<(String, Facts)>> {
+    fn facts(&self, q: &FactsQuery) -> Result<facts::FactRows> {
         // One snapshot for the mark, the stored rows and the tail.
         let tx = self.conn.unchecked_transaction()?;
         let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
         let last = tx.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1;
-        let mut stored = Vec::new();
+        let tail = if last > mark { facts::deltas(&*tx, mark, last, Some(&q.dim), true)? } else { Default::default() };
+        let mut stored = facts::FactRows::default();
         {
-            let mut st = tx.prepare_cached(&q.sql())?;
+            let mut st = tx.prepare_cached(&q.sql(tail.is_empty()))?;
             let mut p: Vec<rusqlite::types::Value> =
                 vec![q.grain.as_str().to_string().into(), q.from.into(), q.to.into(), q.dim.clone().into()];
             if let Some(k) = q.key_param() {
@@ -1123,10 +1132,10 @@ impl Store for SqliteStore {
             }
             let mut rows = st.query(rusqlite::params_from_iter(p))?;
             while let Some(r) = rows.next()? {
-                stored.push((r.get::<_, String>(0)?, Facts::read(r, 1)?));
+                stored.rows.push((r.get::<_, String>(0)?, Facts::read(r, 1)?));
+                stored.groups = r.get::<_, i64>(1 + Facts::COLUMNS.len())? as usize;
             }
         }
-        let tail = if last > mark { facts::deltas(&*tx, mark, last)? } else { Default::default() };
         tx.commit()?;
         Ok(facts::answer(stored, &tail, q))
     }

@@ -434,7 +434,7 @@ fn events_share_one_sequence_and_replay_in_order() {
         let counts = store.office_counts(None, None).unwrap();
         assert_eq!(counts.len(), 1);
         let f = &counts[0].facts;
-        assert_eq!((f.declarations, f.screened, f.historical), (2.0, 2.0, 1.0), "{b}: history is counted apart");
+        assert_eq!((f.declarations, f.screened, f.historical), (2.0, 2.0, 2.0), "{b}: history is counted apart");
         assert_eq!(f.additional_duty_cny, 1234.5, "{b}");
         let mut rows = 0;
         store
@@ -1076,8 +1076,22 @@ fn decl_at(id: &str, office: &str, day: u32, hour: u32, hs: &str, transport: &st
 #[test]
 fn kpi_aggregates_agree_with_a_scan_at_every_step() {
     use riskgate_store::{By, FactsQuery, Grain, facts};
+    let office = |code: &str, parent: Option<&str>, level: &str| {
+        riskgate_core::Office::from_json(
+            &serde_json::json!({"code": code, "name": code, "parent": parent, "level": level}),
+        )
+        .unwrap()
+    };
     for (mut store, _backend) in stores() {
         let b = store.backend();
+        store
+            .upsert_offices(&[
+                office("0000", None, "hq"),
+                office("2200", Some("0000"), "district"),
+                office("2201", Some("2200"), "office"),
+                office("2202", Some("2200"), "office"),
+            ])
+            .unwrap();
         let mut decls = Vec::new();
         for i in 0..40u32 {
             let office = if i % 3 == 0 { "2202" } else { "2201" };
@@ -1121,17 +1135,36 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
             }
             let heads = store
                 .facts(&FactsQuery {
-                    grain: Grain::Month,
-                    from: facts::month_of(t("2026-03-01T00:00:00+08:00")),
-                    to: facts::month_of(t("2026-04-01T00:00:00+08:00")),
-                    dim: "hs4".into(),
                     offices: Some(vec!["2201".into(), "2202".into()]),
                     key: Some("85*".into()),
-                    by: By::Key,
+                    ..FactsQuery::new(
+                        Grain::Month,
+                        facts::month_of(t("2026-03-01T00:00:00+08:00")),
+                        facts::month_of(t("2026-04-01T00:00:00+08:00")),
+                        "hs4",
+                        By::Key,
+                    )
                 })
-                .unwrap();
+                .unwrap()
+                .rows;
             assert_eq!(heads.len(), 1, "{b} {step}: one heading under chapter 85");
             assert_eq!((heads[0].0.as_str(), heads[0].1.declarations), ("8517", n8517), "{b} {step}");
+            // The district's and HQ's rollup rows hold the same.
+            for unit in ["^2200", "^0000"] {
+                let up = store
+                    .facts(&FactsQuery {
+                        offices: Some(vec![unit.into()]),
+                        key: Some("8517".into()),
+                        ..FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "hs4", By::Key)
+                    })
+                    .unwrap()
+                    .rows;
+                assert_eq!(up.len(), 1, "{b} {step} {unit}");
+                for (col, (x, y)) in facts::Facts::COLUMNS.iter().zip(up[0].1.values().iter().zip(heads[0].1.values()))
+                {
+                    assert!((x - y).abs() < 1e-6, "{b} {step} {unit} {col}: {x} vs {y}");
+                }
+            }
         };
         commit_prepared(store.as_mut(), &decls[..30], &screened[..30], &[]).unwrap();
         check(store.as_ref(), "nothing folded", 15.0);
@@ -1158,6 +1191,23 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
         assert!(store.fold_facts(i64::MAX).unwrap() > 0);
         assert_eq!(store.fold_facts(i64::MAX).unwrap(), 0, "{b}: caught up");
         check(store.as_ref(), "folded again", 20.0);
+        // Moving an office to another district rebuilds the rollups.
+        store
+            .upsert_offices(&[office("2300", Some("0000"), "district"), office("2202", Some("2300"), "office")])
+            .unwrap();
+        while store.fold_facts(1_000).unwrap() > 0 {}
+        let under = |unit: &str| {
+            store
+                .facts(&FactsQuery {
+                    offices: Some(vec![unit.into()]),
+                    ..FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "", By::Office)
+                })
+                .unwrap()
+                .rows
+                .first()
+                .map_or(0.0, |r| r.1.declarations)
+        };
+        assert_eq!((under("^2200"), under("^2300"), under("^0000")), (26.0, 14.0, 40.0), "{b}: after the move");
         let all = riskgate_app_free_sum(&store.office_counts(None, None).unwrap());
         assert_eq!((all.declarations, all.historical, all.carried_out), (40.0, 1.0, 5.0), "{b}");
         assert_eq!(all.completed_random, 2.0, "{b}: the random controls completed");

@@ -20,6 +20,18 @@ use riskgate_app::{App, StoreAt};
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// The KPI and breakdown views on a store of N screened declarations
+    /// over a year: the aggregates' catch-up fold, then each view's read
+    /// time, with the aggregates caught up and with 20,000 events unfolded.
+    Analysis {
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Working directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Integrity indicators of every officer, post and unit: a store with
     /// DECLARATIONS declarations and CONTROLS controls by OFFICERS officers;
     /// load and compute timed apart.
@@ -187,6 +199,16 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             r?;
         }
         BenchCmd::Http(b) => crate::bench_http::run(&b)?,
+        BenchCmd::Analysis { n, seed, dir } => {
+            let keep = dir.is_some();
+            let dir =
+                dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
+            let r = crate::bench_analysis::run(n, seed, &dir);
+            if !keep {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            r?;
+        }
         BenchCmd::Screen { n, seed, dir, model } => {
             let tmp;
             let dir = match dir {

@@ -2,6 +2,7 @@
 //! screening engine. Only this crate knows files, flags and wire formats.
 
 mod bench;
+mod bench_analysis;
 mod bench_http;
 mod bench_integrity;
 mod cases_cli;

@@ -96,8 +96,8 @@ export async function analysisPage(el, query) {
   if (b.dim === 'hs4' || b.dim === 'hs6') {
     const k = (b.key || '').replace('*', '');
     crumbs.push(h('span', {}, '›'), h('a', { href: link('hs2', '') }, t('analysis.dim.hs2')));
-    if (k.length >= 2) crumbs.push(h('span', {}, '›'), h('a', { href: link('hs4', `${k.slice(0, 2)}*`) }, `${t('analysis.chapter')} ${k.slice(0, 2)}`));
-    if (b.dim === 'hs6' && k.length >= 4) crumbs.push(h('span', {}, '›'), h('span', {}, `${t('analysis.heading')} ${k.slice(0, 4)}`));
+    if (k.length >= 2) crumbs.push(h('span', {}, '›'), h('a', { href: link('hs4', `${k.slice(0, 2)}*`) }, t('analysis.chapter_n', { n: k.slice(0, 2) })));
+    if (b.dim === 'hs6' && k.length >= 4) crumbs.push(h('span', {}, '›'), h('span', {}, t('analysis.heading_n', { n: k.slice(0, 4) })));
   }
   const form = h(
     'form',
@@ -174,7 +174,7 @@ export async function analysisPage(el, query) {
   mount(
     el,
     h('h1', {}, `${t('analysis.title')} · ${b.unit_name}`),
-    h('div', { class: 'crumbs' }, crumbs),
+    h('div', { class: 'breadcrumb crumbs' }, crumbs),
     tabs,
     form,
     note,

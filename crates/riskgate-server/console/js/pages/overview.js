@@ -37,7 +37,8 @@ const val = (u, key) => fig(u, key)?.value ?? null;
 // (issue 18: from a bad figure to what is behind it).
 const BEHIND = {
   screened: {},
-  targeting_rate: { controlled: 'true' },
+  targeting_rate: { status: 'closed' },
+  engine_targeting_rate: { controlled: 'true' },
   hit_rate: { controlled: 'true', finding: 'true' },
 };
 
