@@ -80,5 +80,11 @@ testAs('a district manager downloads the quarter report as printable HTML, opens
   writeFileSync(join(ARTIFACTS, 'report-zh.pdf'), pdf);
   const printed = (pdf.toString('latin1').match(/\/Type\s*\/Page(?![a-zA-Z])/g) || []).length;
   assert.ok(printed >= pages.length, `a page per part at least: ${printed} PDF pages for ${pages.length} parts`);
+  // Its text: the document title chromium writes (UTF-16BE hex) is the report's, in Chinese.
+  const hex = /\/Title\s*<FEFF([0-9A-Fa-f]+)>/.exec(pdf.toString('latin1'));
+  assert.ok(hex, 'the PDF has a title');
+  const bytes = Buffer.from(hex[1], 'hex');
+  const title = String.fromCharCode(...Array.from({ length: bytes.length / 2 }, (_, i) => bytes.readUInt16BE(2 * i)));
+  assert.equal(title, `上海海关 KPI 报告 · ${quarter}`);
   await view.close();
 });

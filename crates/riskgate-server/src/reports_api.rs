@@ -48,7 +48,7 @@ fn file(content_type: &'static str, name: &str, bytes: Vec<u8>) -> Response {
 ///
 /// Scoped like `/kpis`: an office outside the caller's is refused.
 /// Who: all people (as `/kpis`).
-#[utoipa::path(get, path = "/reports/kpi", tag = "kpi", params(ReportQuery),
+#[utoipa::path(get, path = "/reports/kpi", tag = "reports", params(ReportQuery),
     responses((status = 200, description = "The report: XLSX, HTML or CSV by `format`, as an attachment",
         content(
             (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -111,7 +111,7 @@ pub struct TableBody {
 ///
 /// At most 100 columns and 20,000 rows; nothing is stored or logged.
 /// Who: all people (not machines).
-#[utoipa::path(post, path = "/exports/xlsx", tag = "kpi", request_body = TableBody,
+#[utoipa::path(post, path = "/exports/xlsx", tag = "reports", request_body = TableBody,
     responses((status = 200, description = "The table as an XLSX attachment",
         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)))]
 pub async fn export_xlsx(Caller(_state, p): Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
