@@ -88,3 +88,14 @@ testAs('a district manager downloads the quarter report as printable HTML, opens
   assert.equal(title, `上海海关 KPI 报告 · ${quarter}`);
   await view.close();
 });
+
+testAs('the report of the days chosen on the overview downloads as XLSX', 'sun.district', async (page) => {
+  const base = page.url().split('#')[0];
+  await openRoute(page, base, '/overview?office=2201&from=2026-07-01&to=2026-08-15');
+  await page.selectOption('[data-testid=report-kind]', 'days');
+  assert.equal(await page.inputValue('[data-testid=report-period]'), '2026-07-01..2026-08-15');
+  const xlsx = await downloaded(page, () => page.click('[data-testid=report-download]'));
+  assert.equal(xlsx.name, 'riskgate-kpi-2201-2026-07-01_to_2026-08-15.xlsx');
+  assert.equal(xlsx.bytes.subarray(0, 2).toString('latin1'), 'PK');
+  assert.deepEqual(page.errors, []);
+});

@@ -684,3 +684,67 @@ pub fn csv(r: &Report) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riskgate_app::report::{Period, judge};
+
+    fn report(name: &str) -> Report {
+        let figure = Figure {
+            key: "targeting_rate",
+            name_zh: "布控率",
+            name: "targeting rate",
+            formula: "controlled declarations ÷ declarations",
+            numerator: 40.0,
+            denominator: 1000.0,
+            value: Some(0.04),
+            target: "≈4%",
+            unit: "rate",
+        };
+        let unit = UnitKpis {
+            code: "2200".into(),
+            name: name.into(),
+            level: "district".into(),
+            declarations: 1000,
+            additional_duty_cny: 12.5,
+            kpis: vec![Kpi { verdict: judge(&figure), figure }],
+        };
+        Report {
+            period: Period::parse("2026-Q1").unwrap(),
+            generated_at: "2026-04-01T09:00:00+08:00".into(),
+            below: vec![],
+            trend: vec![],
+            rules: None,
+            models: None,
+            unit,
+        }
+    }
+
+    #[test]
+    fn the_html_escapes_what_it_shows_and_fetches_nothing() {
+        let html = html(&report("<script>alert(1)</script>=\"x\""));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;=&quot;x&quot;"));
+        assert!(html.contains("data-kpi=\"targeting_rate\"") && html.contains("达标"));
+        assert!(!html.contains("http") && !html.contains("src="), "self-contained");
+    }
+
+    #[test]
+    fn csv_keeps_a_formula_looking_text_as_text() {
+        let csv = csv(&report("=HYPERLINK(\"x\")"));
+        assert!(csv.starts_with('\u{feff}'));
+        assert!(csv.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{csv}");
+        assert!(csv.contains("summary,2200,"));
+    }
+
+    #[test]
+    fn a_table_sheet_gets_a_legal_name_and_file_names_stay_ascii() {
+        let cols = vec![Column { label: "布控率".into(), kind: Some("percent".into()) }];
+        let bytes = table_xlsx("a/b:c*d?[e]", &cols, &[vec![serde_json::json!(0.04)], vec![serde_json::Value::Null]]);
+        assert!(bytes.unwrap().starts_with(b"PK"));
+        let mut r = report("上海海关");
+        r.period = Period::parse("2026-01-01..2026-03-31").unwrap();
+        assert_eq!(file_name(&r, "xlsx"), "riskgate-kpi-2200-2026-01-01_to_2026-03-31.xlsx");
+    }
+}

@@ -253,6 +253,7 @@ const D = {
   'report.kind': ['报告期间', 'Period'],
   'report.quarter': ['季度', 'quarter'],
   'report.month': ['月份', 'month'],
+  'report.days': ['所选日期', 'days chosen above'],
   'report.period': ['期间', 'Period'],
   'report.format': ['格式', 'Format'],
   'report.xlsx': ['XLSX 表格', 'XLSX workbook'],

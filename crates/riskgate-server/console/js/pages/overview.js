@@ -148,7 +148,7 @@ export async function overviewPage(el, query) {
     h('h1', {}, t('nav.overview'), ' · ', `${unit.name}`),
     crumbs,
     period,
-    reportControl(unit.code),
+    reportControl(unit.code, from, to),
     h(
       'p',
       { class: 'muted' },
@@ -201,14 +201,16 @@ export async function overviewPage(el, query) {
 // "下载报告": the unit's KPI report for a quarter or a month, as XLSX or
 // printable HTML (GET /reports/kpi, fetched with the session cookie and
 // saved from a blob). The periods offered are the months of the trend
-// (up to the newest declaration) and their quarters, newest first.
-function reportControl(office) {
+// (up to the newest declaration) and their quarters, newest first, and the
+// days chosen above when both ends are set.
+function reportControl(office, from, to) {
   const msg = h('div');
   const kind = h(
     'select',
     { name: 'kind', 'data-testid': 'report-kind', onchange: () => fill() },
     h('option', { value: 'quarter' }, t('report.quarter')),
     h('option', { value: 'month' }, t('report.month')),
+    from && to ? h('option', { value: 'days' }, t('report.days')) : null,
   );
   const period = h('select', { name: 'period', 'data-testid': 'report-period' });
   const format = h(
@@ -220,7 +222,7 @@ function reportControl(office) {
   let months = [];
   const fill = () => {
     const quarters = [...new Set(months.map((m) => `${m.slice(0, 4)}-Q${Math.floor((Number(m.slice(5, 7)) - 1) / 3) + 1}`))];
-    const list = (kind.value === 'quarter' ? quarters : months).slice().reverse();
+    const list = kind.value === 'days' ? [`${from}..${to}`] : (kind.value === 'quarter' ? quarters : months).slice().reverse();
     period.replaceChildren(...(list.length ? list.map((p) => h('option', { value: p }, p)) : [h('option', { value: '' }, t('report.none'))]));
   };
   const form = h(
