@@ -21,6 +21,10 @@ use crate::{AppError, Kind};
 /// console's `MIN_CASES`: "100% met" on three controls says nothing).
 pub const MIN_CASES: f64 = 30.0;
 
+/// The longest period a report covers: its trend reads the KPIs month by
+/// month, so a period of centuries would be thousands of reads.
+pub const MAX_MONTHS: usize = 60;
+
 /// A reporting period: whole days in China time, `last` inclusive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Period {
@@ -76,7 +80,17 @@ impl Period {
         } else {
             month_span(year(s)?, 1, 12)?
         };
-        Ok(Period { label: s.to_string(), first, last })
+        let p = Period { label: s.to_string(), first, last };
+        if p.months().len() > MAX_MONTHS {
+            return Err(AppError::new(
+                Kind::Invalid,
+                "invalid_query",
+                "period",
+                format!("period: at most {MAX_MONTHS} months, got {s:?}"),
+            )
+            .into());
+        }
+        Ok(p)
     }
 
     /// `[from, to)` in Unix seconds, day boundaries at +08:00.
@@ -409,11 +423,17 @@ mod tests {
             "Q1-2026",
             "2026-04-01..2026-03-01",
             "2026-02-30..2026-03-01",
+            "1900-01-01..2199-12-31",
         ] {
             let e = Period::parse(s).unwrap_err();
             let app = e.downcast_ref::<AppError>().unwrap_or_else(|| panic!("{s:?}: {e}"));
             assert_eq!(app.field, "period", "{s:?}");
         }
+        assert_eq!(
+            Period::parse("2022-01-01..2026-12-31").unwrap().months().len(),
+            MAX_MONTHS,
+            "five years is the limit"
+        );
     }
 
     fn f(value: Option<f64>, denominator: f64, target: &'static str) -> Figure {
