@@ -23,6 +23,25 @@ pub fn file_name(r: &Report, ext: &str) -> String {
     format!("riskgate-kpi-{}-{}.{ext}", clean(&r.unit.code), clean(&r.period.label.replace("..", "_to_")))
 }
 
+/// The Chinese text of a KPI's formula, from the console's dictionary
+/// (`formula.KEY` in `console/js/i18n.js`), so the report and the console
+/// word a formula once; the server's English formula when it has none.
+pub fn formula_zh(f: &Figure) -> &str {
+    static ZH: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> = std::sync::OnceLock::new();
+    let map = ZH.get_or_init(|| {
+        include_str!("../console/js/i18n.js")
+            .lines()
+            .filter_map(|l| {
+                let rest = l.trim_start().strip_prefix("'formula.")?;
+                let (key, rest) = rest.split_once("':")?;
+                let zh = rest.trim_start().strip_prefix("['")?;
+                Some((key, &zh[..zh.find('\'')?]))
+            })
+            .collect()
+    });
+    map.get(f.key).copied().unwrap_or(f.formula)
+}
+
 fn level_zh(level: &str) -> &'static str {
     match level {
         "hq" => "总署",
@@ -113,7 +132,8 @@ pub fn xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
             ("指标代码 / Key", 24.0),
             ("指标 / Indicator (中文)", 26.0),
             ("Indicator", 34.0),
-            ("公式 / Formula", 60.0),
+            ("公式", 50.0),
+            ("Formula", 50.0),
             ("分子 / Numerator", 16.0),
             ("分母 / Denominator", 16.0),
             ("数值 / Value", 12.0),
@@ -127,12 +147,13 @@ pub fn xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
         ws.write_string(row, 0, g.key)?;
         ws.write_string(row, 1, g.name_zh)?;
         ws.write_string(row, 2, g.name)?;
-        ws.write_string_with_format(row, 3, g.formula, &f.text)?;
-        ws.write_number_with_format(row, 4, g.numerator, f.number(g.numerator))?;
-        ws.write_number_with_format(row, 5, g.denominator, f.number(g.denominator))?;
-        value_cell(ws, &f, row, 6, g)?;
-        ws.write_string(row, 7, g.target)?;
-        ws.write_string(row, 8, format!("{} / {}", k.verdict.zh(), k.verdict.en()))?;
+        ws.write_string_with_format(row, 3, formula_zh(g), &f.text)?;
+        ws.write_string_with_format(row, 4, g.formula, &f.text)?;
+        ws.write_number_with_format(row, 5, g.numerator, f.number(g.numerator))?;
+        ws.write_number_with_format(row, 6, g.denominator, f.number(g.denominator))?;
+        value_cell(ws, &f, row, 7, g)?;
+        ws.write_string(row, 8, g.target)?;
+        ws.write_string(row, 9, format!("{} / {}", k.verdict.zh(), k.verdict.en()))?;
         row += 1;
     }
     row += 1;
@@ -419,12 +440,13 @@ fn kpi_rows(out: &mut String, kpis: &[Kpi]) {
     for k in kpis {
         let g = &k.figure;
         out.push_str(&format!(
-            "<tr data-kpi=\"{key}\"><td>{zh}<br><span class=\"en\">{en}</span><div class=\"formula\">{formula}</div></td>\
+            "<tr data-kpi=\"{key}\"><td>{zh}<br><span class=\"en\">{en}</span><div class=\"formula\">{formula_zh}<br><span class=\"en\">{formula}</span></div></td>\
              <td class=\"num\">{n}</td><td class=\"num\">{d}</td><td class=\"num\">{v}</td><td>{t}</td>\
              <td class=\"{cls}\">{vz}<br><span class=\"en\">{ve}</span></td></tr>\n",
             key = esc(g.key),
             zh = esc(g.name_zh),
             en = esc(g.name),
+            formula_zh = esc(formula_zh(g)),
             formula = esc(g.formula),
             n = amount(g.numerator),
             d = amount(g.denominator),
@@ -727,6 +749,7 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;=&quot;x&quot;"));
         assert!(html.contains("data-kpi=\"targeting_rate\"") && html.contains("达标"));
+        assert!(html.contains("布控的报关单 ÷ 报关单"), "the Chinese formula from the console's dictionary");
         assert!(!html.contains("http") && !html.contains("src="), "self-contained");
     }
 

@@ -56,16 +56,18 @@ fn a_quarter_report_reads_back_as_xlsx_html_and_csv() {
         let key = f["key"].as_str().unwrap();
         let r = row_of(key).unwrap_or_else(|| panic!("KPI {key} is not in 概要"));
         assert_eq!(cell_str(summary.get((r, 1))), f["name_zh"].as_str().unwrap(), "{key}: the Chinese name");
-        assert_eq!(cell_f64(summary.get((r, 4))), f["numerator"].as_f64(), "{key}: numerator");
-        assert_eq!(cell_f64(summary.get((r, 5))), f["denominator"].as_f64(), "{key}: denominator");
+        assert_eq!(cell_str(summary.get((r, 4))), f["formula"].as_str().unwrap(), "{key}: the formula");
+        assert_eq!(cell_f64(summary.get((r, 5))), f["numerator"].as_f64(), "{key}: numerator");
+        assert_eq!(cell_f64(summary.get((r, 6))), f["denominator"].as_f64(), "{key}: denominator");
         match f["value"].as_f64() {
             // The value is a number cell (a percentage format for a rate), not text.
-            Some(v) => assert_eq!(cell_f64(summary.get((r, 6))), Some(v), "{key}: value"),
-            None => assert_eq!(cell_str(summary.get((r, 6))), "—", "{key}: no value"),
+            Some(v) => assert_eq!(cell_f64(summary.get((r, 7))), Some(v), "{key}: value"),
+            None => assert_eq!(cell_str(summary.get((r, 7))), "—", "{key}: no value"),
         }
     }
     let tr = row_of("targeting_rate").unwrap();
-    assert!(cell_f64(summary.get((tr, 6))).unwrap() > 0.0, "a targeting rate in the quarter");
+    assert!(cell_f64(summary.get((tr, 7))).unwrap() > 0.0, "a targeting rate in the quarter");
+    assert_eq!(cell_str(summary.get((tr, 3))), "布控的报关单 ÷ 报关单", "the Chinese formula first");
     // The trend: the quarter's three months, their declarations adding up to the quarter's.
     let trend = wb.worksheet_range("趋势").unwrap();
     let months: Vec<String> = (1..trend.height()).map(|r| cell_str(trend.get((r, 0)))).collect();
