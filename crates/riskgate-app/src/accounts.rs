@@ -76,6 +76,8 @@ pub enum Perm {
     /// Record a trader's urgent-clearance request on an open control (at
     /// the counter, or relayed by the single window's system).
     MarkUrgent,
+    /// Download a console table as XLSX (what the reader already sees).
+    ExportTables,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -111,6 +113,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         MarkUrgent => matches!(role, FieldOfficer | DistrictManager | Machine),
         ManageSubscriptions => matches!(role, DepartmentUser),
         SendFeedback => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
+        ExportTables => !matches!(role, Machine),
     }
 }
 

@@ -28,6 +28,7 @@ pub mod levels;
 pub mod model;
 pub mod overrides;
 mod referrals;
+pub mod report;
 pub mod rules;
 pub mod screening;
 pub mod tasks;

@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 26] = [
+pub const ALL_PERMS: [Perm; 27] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -219,6 +219,7 @@ pub const ALL_PERMS: [Perm; 26] = [
     Perm::MarkUrgent,
     Perm::SendFeedback,
     Perm::ManageSubscriptions,
+    Perm::ExportTables,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

@@ -19,6 +19,8 @@ mod integrity_inbox;
 pub mod listen;
 mod metrics;
 pub mod openapi;
+pub mod reports;
+mod reports_api;
 pub mod retrain;
 mod screening;
 pub mod state;
@@ -125,6 +127,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(kpi_trend))
         .routes(routes!(kpis_trend))
         .routes(routes!(analysis))
+        .routes(routes!(reports_api::kpi_report))
+        .routes(routes!(reports_api::export_xlsx))
         .routes(routes!(list_actions))
         .routes(routes!(verify_actions))
         .routes(routes!(integrity::officers))

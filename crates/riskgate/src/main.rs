@@ -76,6 +76,13 @@ impl Format {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Xlsx,
+    Html,
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Import records (JSON Lines, DATA.md formats) or a CSV through a mapping.
@@ -120,6 +127,23 @@ enum Command {
         limit: usize,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// The KPI report of a unit for a period as a file: every KPI with its
+    /// formula, figures, target and verdict, the monthly trend, the units
+    /// below, rule and model performance.
+    Report {
+        /// 2026-Q1 (a quarter), 2026-03 (a month), 2026 (a year) or
+        /// 2026-01-01..2026-03-31 (days, the last included); China time.
+        #[arg(long)]
+        period: String,
+        /// An office code (default: HQ).
+        #[arg(long)]
+        office: Option<String>,
+        /// xlsx, html (printable, A4; print it to PDF from a browser) or csv.
+        #[arg(long, value_enum)]
+        format: ReportFormat,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Risk rules (profiles): add, list, show, test, backtest, approve, retire.
     Rules {
@@ -903,6 +927,32 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                     render::print_workforce(&units);
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { period, office, format, out } => {
+            let mut app = open()?;
+            kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
+            let period = riskgate_app::report::Period::parse(&period)?;
+            let opts = riskgate_app::report::Options { office, rules: true, models: true };
+            let r = riskgate_app::report::build(app.store.as_ref(), &period, &opts)?;
+            let bytes = match format {
+                ReportFormat::Xlsx => server::reports::xlsx(&r)?,
+                ReportFormat::Html => server::reports::html(&r).into_bytes(),
+                ReportFormat::Csv => server::reports::csv(&r).into_bytes(),
+            };
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "KPI report of {} ({}) for {} ({} to {}): {} KPIs, {} months, {} units below, written to {}",
+                r.unit.name,
+                r.unit.code,
+                r.period.label,
+                r.period.first,
+                r.period.last,
+                r.unit.kpis.len(),
+                r.trend.len(),
+                r.below.len(),
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { cmd } => rules(cmd, open()?),

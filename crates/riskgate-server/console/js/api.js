@@ -46,6 +46,49 @@ export async function api(method, path, body, { quiet401 = false } = {}) {
   return data;
 }
 
+// A file from the API (a report, a table as XLSX), fetched with the session
+// cookie like any request, then saved through an object URL: a plain link
+// could not carry a JSON body, and the refusal shows like any other.
+export async function download(method, path, body, name) {
+  const opts = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, opts);
+  } catch (e) {
+    throw new ApiError(0, { error: { code: 'network', message: String(e.message || e) } });
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    let data = text;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // not JSON: the text is the message
+    }
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(res.status, data);
+  }
+  const given = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+  saveBlob(await res.blob(), name || (given && given[1]) || 'riskgate-download');
+}
+
+// Saves `blob` as a file named `name` (the browser's download).
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30000);
+}
+
 export const get = (p, o) => api('GET', p, undefined, o);
 export const post = (p, b, o) => api('POST', p, b ?? {}, o);
 export const put = (p, b, o) => api('PUT', p, b ?? {}, o);

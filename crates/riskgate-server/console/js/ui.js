@@ -1,5 +1,6 @@
 // DOM helpers. Data from the API is only ever set as text, never as HTML.
 import { t, lang, DICTIONARY } from './i18n.js';
+import { download, saveBlob } from './api.js';
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -28,8 +29,11 @@ export function mount(target, ...children) {
   append(target, children);
 }
 
-// A table from rows and column specs {label, get, num?, render?}.
-export function table(columns, rows, { onRowClick, empty, testid } = {}) {
+// A table from rows and column specs {label, get, num?, render?, export?}.
+// Above it, "下载 CSV" and "下载 XLSX" download the rows shown (each cell's
+// `export(r)`, else `get(r)`, else the rendered text); `title` names the
+// file and the sheet (default: the page's heading).
+export function table(columns, rows, { onRowClick, empty, testid, title } = {}) {
   const head = h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : null }, c.label)));
   const body = rows.length
     ? rows.map((r) =>
@@ -41,7 +45,88 @@ export function table(columns, rows, { onRowClick, empty, testid } = {}) {
       )
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty || t('common.none')))];
   // Each table scrolls sideways in its own box: a wide table never widens the page.
-  return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': testid }, h('thead', {}, head), h('tbody', {}, body)));
+  const wrap = h('div', { class: 'table-wrap' }, h('table', { 'data-testid': testid }, h('thead', {}, head), h('tbody', {}, body)));
+  if (!rows.length) return wrap;
+  const name = () => fileTitle(title || document.querySelector('main h1')?.textContent || t('export.table'));
+  const run = (f) => async (ev) => {
+    const b = ev.currentTarget;
+    b.disabled = true;
+    try {
+      await f();
+    } catch (e) {
+      flash(describeError(e), false);
+    } finally {
+      b.disabled = false;
+    }
+  };
+  const tools = h(
+    'div',
+    { class: 'table-tools' },
+    h('button', { type: 'button', class: 'secondary small', 'data-testid': 'download-csv', onclick: run(async () => saveBlob(csvBlob(columns, rows), `${name()}.csv`)) }, t('export.csv')),
+    h(
+      'button',
+      { type: 'button', class: 'secondary small', 'data-testid': 'download-xlsx', onclick: run(() => download('POST', '/exports/xlsx', xlsxBody(name(), columns, rows), `${name()}.xlsx`)) },
+      t('export.xlsx'),
+    ),
+  );
+  return h('div', { class: 'table-box' }, tools, wrap);
+}
+
+// A file name from a title: no path or reserved characters, not too long.
+function fileTitle(s) {
+  return String(s).replace(/[\\/:*?"<>|\s]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 80) || 'riskgate';
+}
+
+const labelText = (c) => (c.label instanceof Node ? c.label.textContent : String(c.label ?? ''));
+
+// A cell as shown, for export: the column's `export`, else `get`, else the rendered text.
+function cellText(c, r) {
+  let v = c.export ? c.export(r) : c.get ? c.get(r) : c.render ? c.render(r) : '';
+  if (v instanceof Node) v = v.textContent;
+  if (v === undefined || v === null) return '';
+  return typeof v === 'number' ? v : String(v);
+}
+
+// CSV as Excel opens it: UTF-8 with a byte-order mark (else Chinese turns
+// to mojibake), CRLF, quoted where needed; a text that starts like a
+// formula is kept text.
+export function csvBlob(columns, rows) {
+  const field = (v) => {
+    let s = String(v);
+    if (typeof v !== 'number' && /^[=+@]|^-(?![\d.])/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  const lines = [columns.map((c) => field(labelText(c))), ...rows.map((r) => columns.map((c) => field(cellText(c, r))))];
+  return new Blob(['\ufeff', lines.map((l) => l.join(',')).join('\r\n'), '\r\n'], { type: 'text/csv;charset=utf-8' });
+}
+
+// A shown number back to a number: "1,234" → 1234, "12.50%" → 0.125; else null.
+function shownNumber(s) {
+  const x = String(s).replace(/[,\s]/g, '').replace('−', '-');
+  const pct = x.endsWith('%');
+  const n = pct ? x.slice(0, -1) : x;
+  if (!/^-?\d+(\.\d+)?$/.test(n)) return null;
+  return { value: pct ? Number(n) / 100 : Number(n), pct };
+}
+
+// The body of POST /exports/xlsx: numeric columns as numbers (percentages
+// as fractions with a percent format), the rest as text.
+export function xlsxBody(title, columns, rows) {
+  const cells = rows.map((r) => columns.map((c) => cellText(c, r)));
+  const kinds = columns.map((c, j) => {
+    if (!c.num) return 'text';
+    const parsed = cells.map((row) => row[j]).filter((v) => v !== '' && v !== '—').map((v) => (typeof v === 'number' ? { value: v, pct: false } : shownNumber(v)));
+    if (!parsed.length || parsed.some((p) => p === null)) return 'text';
+    return parsed.some((p) => p.pct) ? 'percent' : 'number';
+  });
+  const out = cells.map((row) =>
+    row.map((v, j) => {
+      if (v === '' || v === '—') return null;
+      if (kinds[j] === 'text') return String(v);
+      return typeof v === 'number' ? v : shownNumber(v).value;
+    }),
+  );
+  return { title, columns: columns.map((c, j) => ({ label: labelText(c), kind: kinds[j] })), rows: out };
 }
 
 function fmtCell(v) {

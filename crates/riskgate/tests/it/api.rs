@@ -127,6 +127,8 @@ struct Resp {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// The whole answer as received, head included.
+    raw: Vec<u8>,
 }
 
 impl Resp {
@@ -159,7 +161,8 @@ fn http(addr: &str, method: &str, path: &str, auth: &Auth, body: Option<&str>, e
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
+    // Lossy: a file answer (an XLSX report) is not UTF-8; its checks below read `raw`.
+    let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
@@ -182,7 +185,7 @@ fn http(addr: &str, method: &str, path: &str, auth: &Auth, body: Option<&str>, e
     } else {
         rest.to_string()
     };
-    Resp { status, headers, body }
+    Resp { status, headers, body, raw }
 }
 
 #[derive(Clone)]
@@ -310,6 +313,9 @@ fn the_api_by_role(srv: Server) {
     let wrong_password =
         json!({"current_password": "not-the-password-1", "new_password": "a-new-password-2026"}).to_string();
     let reset = json!({"password": "reset-by-admin-2026"}).to_string();
+    let table_body = json!({"title": "报关单 / declarations", "columns": [{"label": "编号"}, {"label": "布控率", "kind": "percent"}],
+        "rows": [["D1", 0.04], ["D2", null]]})
+    .to_string();
     #[rustfmt::skip]
     let table: Vec<Row<'_>> = vec![
         //                                                                                 officer analyst district hq integrity tariff admin machine
@@ -377,6 +383,11 @@ fn the_api_by_role(srv: Server) {
                                                                                              [403, 404, 403, 403, 403, 403, 403, 403]),
         ("GET", "/api/v1/kpis", "/api/v1/kpis".into(), None,                                 [200, 200, 200, 200, 200, 200, 403, 403]),
         ("GET", "/api/v1/kpis/trend", "/api/v1/kpis/trend?period=month".into(), None,        [200, 200, 200, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/reports/kpi", "/api/v1/reports/kpi?period=2026-Q1&format=csv".into(), None,
+                                                                                             [200, 200, 200, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/reports/kpi", "/api/v1/reports/kpi?period=2026-Q5".into(), None,    [400, 400, 400, 400, 400, 400, 403, 403]),
+        ("POST", "/api/v1/exports/xlsx", "/api/v1/exports/xlsx".into(), Some(table_body.clone()),
+                                                                                             [200, 200, 200, 200, 200, 200, 200, 403]),
         ("POST", "/api/v1/officers", "/api/v1/officers".into(), Some(officer_e9),            [403, 403, 403, 403, 403, 403, 200, 200]),
         ("POST", "/api/v1/invoices", "/api/v1/invoices".into(), Some(invoice),               [403, 403, 403, 403, 403, 403, 200, 200]),
         ("POST", "/api/v1/releases", "/api/v1/releases".into(), Some(release_d3),            [403, 403, 403, 403, 403, 403, 200, 200]),
@@ -410,6 +421,38 @@ fn the_api_by_role(srv: Server) {
         }
     }
     assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
+
+    // The KPI report as files, scoped like /kpis: the district manager's
+    // district as XLSX (a zip) and printable HTML; another district refused.
+    let r = call("GET", "/api/v1/reports/kpi", "/api/v1/reports/kpi?period=2026-Q1", &auth["district_manager"], None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some(riskgate_server::reports::XLSX_TYPE));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"riskgate-kpi-2200-2026-Q1.xlsx\""),
+        "the caller's own unit by default"
+    );
+    let start = r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(r.raw[start..].starts_with(b"PK"), "an XLSX is a zip");
+    let path = "/api/v1/reports/kpi?period=2026-03&office=2201&format=html";
+    let r = call("GET", "/api/v1/reports/kpi", path, &auth["district_manager"], None);
+    assert_eq!((r.status, r.header("content-type")), (200, Some("text/html; charset=utf-8")), "{}", r.body);
+    assert!(r.body.contains("浦东海关") && r.body.contains("data-kpi=\"targeting_rate\""), "{}", r.body);
+    assert!(!r.body.contains("http:") && !r.body.contains("https:"), "self-contained");
+    let path = "/api/v1/reports/kpi?period=2026-Q1&office=5300";
+    let r = call("GET", "/api/v1/reports/kpi", path, &auth["district_manager"], None);
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (403, json!("office")), "{}", r.body);
+    let r = call("GET", "/api/v1/reports/kpi", "/api/v1/reports/kpi", &auth["district_manager"], None);
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, json!("period")), "{}", r.body);
+    let path = "/api/v1/reports/kpi?period=2026-Q1&format=pdf";
+    let r = call("GET", "/api/v1/reports/kpi", path, &auth["district_manager"], None);
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, json!("format")), "{}", r.body);
+    // A table export: bounded, a zip back.
+    let r = call("POST", "/api/v1/exports/xlsx", "/api/v1/exports/xlsx", &auth["district_manager"], Some(&table_body));
+    assert_eq!(r.header("content-type"), Some(riskgate_server::reports::XLSX_TYPE));
+    let wide = json!({"title": "x", "columns": vec![json!({"label": "c"}); 101], "rows": []}).to_string();
+    let r = call("POST", "/api/v1/exports/xlsx", "/api/v1/exports/xlsx", &auth["district_manager"], Some(&wide));
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("columns")), "{}", r.body);
     // The department ends its subscription (its id is random: read it back).
     let subs = call("GET", "/api/v1/subscriptions", "/api/v1/subscriptions", &auth["department_user"], None).json();
     let id = subs["subscriptions"][0]["id"].as_str().expect("the tariff subscription").to_string();

@@ -10,4 +10,5 @@ mod bus;
 mod cli;
 mod layout;
 mod parity;
+mod report;
 mod support;

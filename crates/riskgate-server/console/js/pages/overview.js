@@ -1,8 +1,8 @@
 // Overview: the M9 KPIs of the selected unit against their targets, with
 // formulas and figures, a trend, and drill-down HQ → district → office.
-import { get, qs, items } from '../api.js';
+import { get, qs, items, download } from '../api.js';
 import { t, tOr, lang } from '../i18n.js';
-import { h, mount, table, pct, num, errorBox } from '../ui.js';
+import { h, mount, table, pct, num, errorBox, describeError, flash } from '../ui.js';
 import { chart } from '../charts.js';
 import { go } from '../state.js';
 
@@ -150,6 +150,7 @@ export async function overviewPage(el, query) {
     crumbs,
     period,
     h('p', {}, h('a', { href: `#/analysis${qs({ office: unit.code, from, to })}`, 'data-testid': 'to-analysis' }, `${t('overview.analysis')} ›`)),
+    reportControl(unit.code, from, to),
     h(
       'p',
       { class: 'muted' },
@@ -197,6 +198,71 @@ export async function overviewPage(el, query) {
       : h('p', { class: 'muted' }, t('overview.leaf')),
   );
   loadTrend(trendBox, unit.code, trendPeriod).catch((e) => trendBox.replaceChildren(errorBox(e)));
+}
+
+// "下载报告": the unit's KPI report for a quarter or a month, as XLSX or
+// printable HTML (GET /reports/kpi, fetched with the session cookie and
+// saved from a blob). The periods offered are the months of the trend
+// (up to the newest declaration) and their quarters, newest first, and the
+// days chosen above when both ends are set.
+function reportControl(office, from, to) {
+  const msg = h('div');
+  const kind = h(
+    'select',
+    { name: 'kind', 'data-testid': 'report-kind', onchange: () => fill() },
+    h('option', { value: 'quarter' }, t('report.quarter')),
+    h('option', { value: 'month' }, t('report.month')),
+    from && to ? h('option', { value: 'days' }, t('report.days')) : null,
+  );
+  const period = h('select', { name: 'period', 'data-testid': 'report-period' });
+  const format = h(
+    'select',
+    { name: 'format', 'data-testid': 'report-format' },
+    h('option', { value: 'xlsx' }, t('report.xlsx')),
+    h('option', { value: 'html' }, t('report.html')),
+  );
+  let months = [];
+  const fill = () => {
+    const quarters = [...new Set(months.map((m) => `${m.slice(0, 4)}-Q${Math.floor((Number(m.slice(5, 7)) - 1) / 3) + 1}`))];
+    const list = kind.value === 'days' ? [`${from}..${to}`] : (kind.value === 'quarter' ? quarters : months).slice().reverse();
+    period.replaceChildren(...(list.length ? list.map((p) => h('option', { value: p }, p)) : [h('option', { value: '' }, t('report.none'))]));
+  };
+  const form = h(
+    'form',
+    {
+      class: 'inline',
+      'data-testid': 'report-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        msg.replaceChildren();
+        if (!period.value) return;
+        const button = form.querySelector('button');
+        button.disabled = true;
+        try {
+          await download('GET', `/reports/kpi${qs({ period: period.value, office, format: format.value })}`);
+        } catch (e) {
+          msg.replaceChildren(errorBox(e));
+          flash(describeError(e), false);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    h('label', {}, t('report.kind'), kind),
+    h('label', {}, t('report.period'), period),
+    h('label', {}, t('report.format'), format),
+    h('button', { type: 'submit', class: 'secondary', 'data-testid': 'report-download' }, t('report.download')),
+  );
+  fill();
+  get(`/kpis/trend${qs({ office, period: 'month' })}`)
+    .then((data) => {
+      months = items(data, 'periods')
+        .filter((p) => p.declarations)
+        .map((p) => p.period);
+      fill();
+    })
+    .catch((e) => msg.replaceChildren(errorBox(e)));
+  return h('div', { class: 'report-control' }, form, msg);
 }
 
 function comparisonOption(children) {
