@@ -749,7 +749,10 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;=&quot;x&quot;"));
         assert!(html.contains("data-kpi=\"targeting_rate\"") && html.contains("达标"));
-        assert!(html.contains("布控的报关单 ÷ 报关单"), "the Chinese formula from the console's dictionary");
+        assert!(
+            html.contains("实际完成查验的报关单（系统布控、关员改判、人工布控）÷ 报关单"),
+            "the Chinese formula from the console's dictionary"
+        );
         assert!(!html.contains("http") && !html.contains("src="), "self-contained");
     }
 

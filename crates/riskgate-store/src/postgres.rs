@@ -84,8 +84,13 @@ fn apply_facts(tx: &mut Transaction<'_>, deltas: &HashMap<facts::FactKey, Facts>
     // than hash order).
     let mut deltas: Vec<(&facts::FactKey, &Facts)> = deltas.iter().collect();
     deltas.sort_unstable_by(|a, b| {
-        (&a.0.dim, a.0.grain.as_str(), a.0.period, &a.0.office, &a.0.key)
-            .cmp(&(&b.0.dim, b.0.grain.as_str(), b.0.period, &b.0.office, &b.0.key))
+        (&a.0.dim, a.0.grain.as_str(), a.0.period, &a.0.office, &a.0.key).cmp(&(
+            &b.0.dim,
+            b.0.grain.as_str(),
+            b.0.period,
+            &b.0.office,
+            &b.0.key,
+        ))
     });
     for (k, f) in deltas {
         let grain = k.grain.as_str();

@@ -65,9 +65,9 @@ fn a_quarter_report_reads_back_as_xlsx_html_and_csv() {
             None => assert_eq!(cell_str(summary.get((r, 7))), "—", "{key}: no value"),
         }
     }
-    let tr = row_of("targeting_rate").unwrap();
+    let tr = row_of("engine_targeting_rate").unwrap();
     assert!(cell_f64(summary.get((tr, 7))).unwrap() > 0.0, "a targeting rate in the quarter");
-    assert_eq!(cell_str(summary.get((tr, 3))), "布控的报关单 ÷ 报关单", "the Chinese formula first");
+    assert_eq!(cell_str(summary.get((tr, 3))), "系统判定布控的报关单 ÷ 报关单", "the Chinese formula first");
     // The trend: the quarter's three months, their declarations adding up to the quarter's.
     let trend = wb.worksheet_range("趋势").unwrap();
     let months: Vec<String> = (1..trend.height()).map(|r| cell_str(trend.get((r, 0)))).collect();
