@@ -8,12 +8,12 @@ const { browser, testAs } = browserTests();
 
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
-  field_officer: ['overview', 'declarations', 'workbench', 'enterprises', 'cases'],
-  risk_analyst: ['overview', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
-  district_manager: ['overview', 'declarations', 'rules', 'enterprises', 'cases'],
-  hq_manager: ['overview', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
-  integrity_supervisor: ['overview', 'declarations', 'integrity', 'cases'],
-  department_user: ['overview', 'declarations', 'enterprises', 'cases'],
+  field_officer: ['overview', 'analysis', 'declarations', 'workbench', 'enterprises', 'cases'],
+  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
+  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'cases'],
+  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
+  integrity_supervisor: ['overview', 'analysis', 'declarations', 'integrity', 'cases'],
+  department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'cases'],
   admin: ['integrity'],
 };
 
@@ -21,6 +21,9 @@ const NAV = {
 // to a logged-in browser session of the role.
 const API = [
   ['field_officer', 'GET', '/controls', 200],
+  ['field_officer', 'GET', '/analysis?dim=officer', 403],
+  ['district_manager', 'GET', '/analysis?dim=officer', 200],
+  ['department_user', 'GET', '/analysis?dim=rule', 403],
   ['field_officer', 'GET', '/rules', 403],
   ['field_officer', 'GET', '/rules/R-FX-001', 403],
   ['field_officer', 'GET', '/actions', 403],
