@@ -32,6 +32,10 @@ testAs('a district manager drills from the district to an office, a goods headin
   const chapter = (await rowsOf(page))[0][0];
   assert.match(chapter, /^\d\d$/);
   await screenshot(page, 'analysis-office-goods-zh');
+  // A chapter month by month.
+  await page.click('[data-testid=analysis-table] tbody tr:first-child [data-testid=analysis-trend-link]');
+  await page.waitForSelector('[data-testid=analysis-trend-chart][data-ready="1"]');
+  assert.match(await page.textContent('[data-testid=analysis-trend] h2'), new RegExp(`${chapter} · 逐月趋势`));
 
   // Chapter → its headings.
   await page.click('[data-testid=analysis-table] tbody tr:first-child [data-testid=analysis-next]');

@@ -203,12 +203,7 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
     let to_m = r.to.map_or(i64::MAX, |t| facts::month_of(t - 1) + 1);
     let widened =
         r.from.is_some_and(|f| facts::month_start(from_m) != f) || r.to.is_some_and(|t| facts::month_start(to_m) != t);
-    // A unit with units below it has rollup rows of its own.
-    let rows_of = if offices.iter().any(|o| o.parent.as_deref() == Some(code.as_str())) {
-        vec![format!("{}{code}", facts::SUBTREE)]
-    } else {
-        vec![code.clone()]
-    };
+    let rows_of = rows_of(&offices, &code);
     let q = |dim: &str, key: Option<String>, from: i64, to: i64| FactsQuery {
         offices: Some(rows_of.clone()),
         key,
@@ -265,6 +260,73 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
         more,
         total: row("", &total),
     })
+}
+
+/// The office code the facts of `code`'s subtree are kept under: a unit
+/// with units below it has rollup rows of its own.
+fn rows_of(offices: &[Office], code: &str) -> Vec<String> {
+    if offices.iter().any(|o| o.parent.as_deref() == Some(code)) {
+        vec![format!("{}{code}", facts::SUBTREE)]
+    } else {
+        vec![code.to_string()]
+    }
+}
+
+/// One month of a key's figures.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrendPoint {
+    /// YYYY-MM (China time).
+    pub month: String,
+    pub figures: Row,
+}
+
+/// A key's figures month by month: how a rule, the model (`source` =
+/// `score`), a goods heading or a trader performs over time.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct KeyTrend {
+    pub unit: String,
+    pub dim: String,
+    pub key: String,
+    pub months: Vec<TrendPoint>,
+}
+
+/// The monthly figures of one key (`r.key`, exact) of dimension `r.dim`
+/// in `r.unit`'s subtree, from the first month with traffic to the last
+/// (or the period asked for, widened to whole months).
+pub fn trend(store: &dyn Store, r: &Request) -> anyhow::Result<KeyTrend> {
+    if r.dim == "unit" || !DIMENSIONS.iter().any(|d| d.0 == r.dim) {
+        return Err(
+            AppError::invalid("dim", format!("dim: expected a dimension other than unit, got {:?}", r.dim)).into()
+        );
+    }
+    let Some(key) = r.key.clone().filter(|k| !k.is_empty() && !k.ends_with('*') && k.len() <= 64) else {
+        return Err(AppError::invalid("key", "key: expected one key (no prefix pattern)").into());
+    };
+    let offices = store.offices()?;
+    let (code, _, _) = unit_of(&offices, r.unit.as_deref())?;
+    let from_m = r.from.map_or(i64::MIN, facts::month_of);
+    let to_m = r.to.map_or(i64::MAX, |t| facts::month_of(t - 1) + 1);
+    let got = store.facts(&FactsQuery {
+        offices: Some(rows_of(&offices, &code)),
+        keys: Some(vec![key.clone()]),
+        ..FactsQuery::new(Grain::Month, from_m, to_m, &r.dim, By::Period)
+    })?;
+    let mut months: Vec<(i64, Facts)> =
+        got.rows.into_iter().filter_map(|(p, f)| p.parse::<i64>().ok().map(|p| (p, f))).collect();
+    months.sort_by_key(|m| m.0);
+    // Months without traffic between the first and the last are zero rows.
+    let mut out = Vec::new();
+    if let (Some(first), Some(last)) = (months.first().map(|m| m.0), months.last().map(|m| m.0)) {
+        let by: HashMap<i64, Facts> = months.into_iter().collect();
+        for m in first..=last {
+            let f = by.get(&m).copied().unwrap_or_default();
+            out.push(TrendPoint {
+                month: format!("{}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1),
+                figures: row(&key, &f),
+            });
+        }
+    }
+    Ok(KeyTrend { unit: code, dim: r.dim.clone(), key, months: out })
 }
 
 /// Largest by findings, then by declarations, then by key.

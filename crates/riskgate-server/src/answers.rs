@@ -566,3 +566,17 @@ pub struct Inbox {
 pub struct NewWarnings {
     pub new_warnings: Vec<riskgate_app::integrity::InboxEntry>,
 }
+
+/// Current risk levels of HS6 goods codes, highest first.
+#[derive(Serialize, ToSchema)]
+pub struct GoodsList {
+    pub goods: Vec<RiskLevelRecord>,
+}
+
+/// One HS6 code's risk level and its history, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct GoodsDetail {
+    pub hs6: String,
+    pub risk_level: Option<RiskLevelRecord>,
+    pub history: Vec<RiskLevelRecord>,
+}

@@ -603,6 +603,8 @@ pub async fn list_officers(Caller(state, p): Caller, Query(q): Query<OfficeQuery
 pub struct EnterpriseQuery {
     /// Part of the id or name.
     q: Option<String>,
+    /// Only enterprises at this risk level: `high`, `medium` or `low`.
+    level: Option<String>,
     /// 1 to 1000 (default 50).
     limit: Option<usize>,
 }
@@ -619,6 +621,7 @@ pub async fn list_enterprises(
     p.require(Perm::ReadEnterprises)?;
     let limit = limit_param(q.limit, 50, 1000)?;
     let needle = q.q.unwrap_or_default().to_lowercase();
+    let want = word_param("level", q.level, &["high", "medium", "low"])?;
     let (ents, levels) = state.read(|s| Ok((s.enterprises()?, s.risk_levels("enterprise", None)?))).await?;
     let level: std::collections::HashMap<&str, &riskgate_store::RiskLevelRecord> =
         levels.iter().map(|l| (l.key.as_str(), l)).collect();
@@ -637,6 +640,7 @@ pub async fn list_enterprises(
                 credit_class: e.credit_class,
             }
         })
+        .filter(|r| want.as_ref().is_none_or(|w| r.risk_level.as_ref() == Some(w)))
         .collect();
     rows.sort_by(|a, b| b.risk_score.unwrap_or(-1.0).total_cmp(&a.risk_score.unwrap_or(-1.0)));
     rows.truncate(limit);
@@ -1503,4 +1507,98 @@ pub async fn analysis(
     };
     let answer = state.read(move |s| riskgate_app::analysis::breakdown(s, &request)).await?;
     Ok(Json(answer))
+}
+
+/// One key's figures month by month (a rule, the model as `dim=source&key=score`,
+/// a heading, a trader…) in a unit's subtree.
+///
+/// Who: as `/analysis` for the dimension.
+#[utoipa::path(get, path = "/analysis/trend", tag = "kpi", params(AnalysisQuery),
+    responses((status = 200, body = riskgate_app::analysis::KeyTrend)))]
+pub async fn analysis_trend(
+    Caller(state, p): Caller,
+    Query(q): Query<AnalysisQuery>,
+) -> ApiResult<Json<riskgate_app::analysis::KeyTrend>> {
+    p.require(Perm::ReadKpi)?;
+    let dim = q.dim.filter(|s| !s.is_empty()).unwrap_or_default();
+    if dim == "unit" || !riskgate_app::analysis::DIMENSIONS.iter().any(|d| d.0 == dim) {
+        let names: Vec<&str> = riskgate_app::analysis::DIMENSIONS.iter().skip(1).map(|d| d.0).collect();
+        return Err(ApiError::query("dim", format!("dim: expected one of {}, got {dim:?}", names.join(", "))));
+    }
+    match dim.as_str() {
+        "officer" => p.require(Perm::ReadOfficers)?,
+        "trader" => p.require(Perm::ReadEnterprises)?,
+        "rule" => p.require(Perm::ReadRuleStats)?,
+        _ => {}
+    }
+    let key = match q.key.filter(|k| !k.is_empty()) {
+        Some(k) if !k.ends_with('*') && k.len() <= 64 => k,
+        _ => return Err(ApiError::query("key", "key: expected one key (no prefix pattern)")),
+    };
+    let offices = state.offices();
+    office_scope(&p, &offices, &q.office)?;
+    let request = riskgate_app::analysis::Request {
+        unit: q.office.filter(|s| !s.is_empty()).or_else(|| p.office.clone()),
+        dim,
+        key: Some(key),
+        from: time_param("from", &q.from, false)?,
+        to: time_param("to", &q.to, true)?,
+        limit: 0,
+    };
+    let answer = state.read(move |s| riskgate_app::analysis::trend(s, &request)).await?;
+    Ok(Json(answer))
+}
+
+// ------------------------------------------------------------------ goods
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GoodsQuery {
+    /// HS code prefix (chapter `85`, heading `8517`, …).
+    hs: Option<String>,
+    /// 1 to 1000 (default 50).
+    limit: Option<usize>,
+}
+
+fn hs_param(name: &str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match v.filter(|s| !s.is_empty()) {
+        Some(h) if h.len() <= max && h.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(h)),
+        Some(h) => Err(ApiError::query(name, format!("{name}: expected 1 to {max} digits, got {h:?}"))),
+        None => Ok(None),
+    }
+}
+
+/// Risk levels of goods (HS6 codes, recomputed by `riskgate levels
+/// recompute` from the outcomes so far), highest first.
+///
+/// Who: all people who read KPIs.
+#[utoipa::path(get, path = "/goods", tag = "kpi", params(GoodsQuery), responses((status = 200, body = GoodsList)))]
+pub async fn list_goods(Caller(state, p): Caller, Query(q): Query<GoodsQuery>) -> ApiResult<Json<GoodsList>> {
+    p.require(Perm::ReadKpi)?;
+    let limit = limit_param(q.limit, 50, 1000)?;
+    let prefix = hs_param("hs", q.hs, 6)?.unwrap_or_default();
+    let mut goods: Vec<riskgate_store::RiskLevelRecord> = state
+        .read(|s| Ok(s.risk_levels("goods", None)?))
+        .await?
+        .into_iter()
+        .filter(|g| g.key.starts_with(&prefix))
+        .collect();
+    goods.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
+    goods.truncate(limit);
+    Ok(Json(GoodsList { goods }))
+}
+
+/// One HS6 code's risk level with its history, newest first.
+///
+/// Who: all people who read KPIs.
+#[utoipa::path(get, path = "/goods/{hs6}", tag = "kpi", params(("hs6" = String, Path)),
+    responses((status = 200, body = GoodsDetail)))]
+pub async fn get_goods(Caller(state, p): Caller, Path(hs6): Path<String>) -> ApiResult<Json<GoodsDetail>> {
+    p.require(Perm::ReadKpi)?;
+    if hs6.len() != 6 || !hs6.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::not_found(format!("no goods code {hs6:?} (six digits)")));
+    }
+    let key = hs6.clone();
+    let history = state.read(move |s| Ok(s.risk_levels("goods", Some(&key))?)).await?;
+    Ok(Json(GoodsDetail { hs6, risk_level: history.first().cloned(), history }))
 }

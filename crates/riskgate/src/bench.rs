@@ -535,6 +535,7 @@ fn bench_world(
                 app.reload()?;
             }
         }
+        riskgate_app::kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
         let counts = app.store.office_counts(None, None)?;
         let total = riskgate_app::kpi::sum(&counts).facts;
         let completed = total.completed() as u64;

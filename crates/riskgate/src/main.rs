@@ -125,6 +125,11 @@ enum Command {
         period: Period,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// The figures of `--key` month by month instead (a rule over time:
+        /// `--dim rule --key R-1`; the model: `--dim source --key score`);
+        /// the same answer as `GET /api/v1/analysis/trend`.
+        #[arg(long)]
+        trend: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -896,11 +901,19 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let s = screen::screen_values(&mut app, &file, None, &opts)?;
             Ok(print_summary(&s, "declarations"))
         }
-        Command::Analysis { office, dim, key, period, limit, format } => {
+        Command::Analysis { office, dim, key, period, limit, trend, format } => {
             let mut app = open()?;
             kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
             let (from, to) = period.bounds();
             let request = riskgate_app::analysis::Request { unit: office, dim, key, from, to, limit };
+            if trend {
+                let t = riskgate_app::analysis::trend(app.store.as_ref(), &request)?;
+                match format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
+                    Format::Table => render::print_key_trend(&t),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let b = riskgate_app::analysis::breakdown(app.store.as_ref(), &request)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),

@@ -127,6 +127,27 @@ pub fn print_breakdown(b: &riskgate_app::analysis::Breakdown) {
     println!("prev.: the hit rate of the period of the same length before; * a significant change (|z| ≥ 1.96)");
 }
 
+/// A key's figures month by month (`riskgate analysis --trend`).
+pub fn print_key_trend(t: &riskgate_app::analysis::KeyTrend) {
+    println!("{} {} {} by month", t.unit, t.dim, t.key);
+    println!(
+        "{:<8} {:>9} {:>8} {:>8} {:>9} {:>14}",
+        "month", "decl.", "controls", "findings", "hit rate", "add. duty CNY"
+    );
+    for m in &t.months {
+        let r = &m.figures;
+        println!(
+            "{:<8} {:>9} {:>8} {:>8} {:>9} {:>14.0}",
+            m.month,
+            r.declarations,
+            r.controls,
+            r.findings,
+            pct(r.hit_rate),
+            r.additional_duty_cny
+        );
+    }
+}
+
 /// The workforce KPIs of each unit as a second table.
 pub fn print_workforce(units: &[Unit]) {
     println!("\n{:<18} {:>10} {:>10} {:>10} {:>12}", "unit", "lit.win", "IA pass", "lead.pass", "misconduct/y");

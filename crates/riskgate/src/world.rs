@@ -350,6 +350,7 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     let (e, g) = riskgate_app::levels::recompute(&mut app)?;
     eprintln!("    risk levels recomputed for {e} enterprises and {g} HS6 codes (`riskgate levels enterprises`)");
     eprintln!("7/8 KPIs\n");
+    riskgate_app::kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
     let units = riskgate_app::kpi::report(app.store.as_ref(), None, None)?;
     crate::render::print_table(&units)?;
     crate::render::print_workforce(&units);

@@ -1307,6 +1307,16 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
     assert!(in_heads >= cli_goods["rows"][0]["declarations"].as_u64().unwrap());
     assert!(cli_heads["rows"].as_array().unwrap().iter().all(|r| r["key"].as_str().unwrap().starts_with(&chapter)));
 
+    let cli_trend = json(&["analysis", "--dim", "source", "--key", "score", "--trend", "--format", "json"]);
+    let months = cli_trend["months"].as_array().unwrap();
+    assert!(!months.is_empty());
+    let by_score: u64 = months.iter().map(|m| m["figures"]["completed"].as_u64().unwrap()).sum();
+    assert_eq!(
+        by_score as f64,
+        fig(hq, "hit_rate_score")["denominator"].as_f64().unwrap(),
+        "the model's controls, month by month"
+    );
+    e.ok_as("admin", &["levels", "recompute"]);
     let at = riskgate_app::StoreAt::Sqlite(e.data());
     drop(crate::support::add_account(&at, "setup", "hq1", "correct horse", "hq_manager"));
     let sink = std::sync::Arc::new(riskgate_app::events::NoSink);
@@ -1330,6 +1340,27 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
             check_answer(&doc, "get", "/api/v1/analysis", 200, &a.body).unwrap();
             assert_eq!(&a.body, cli, "{uri}: the CLI and the API give the same breakdown");
         }
+        let t = call(&router, "GET", "/api/v1/analysis/trend?dim=source&key=score", &cookie, None).await;
+        check_answer(&doc, "get", "/api/v1/analysis/trend", 200, &t.body).unwrap();
+        assert_eq!(t.body, cli_trend, "the CLI and the API give the same trend");
+        // Enterprises by risk level; goods levels with their history.
+        let all = call(&router, "GET", "/api/v1/enterprises?limit=1000", &cookie, None).await.body;
+        // The riskiest enterprise's level, as a filter.
+        let top = all["enterprises"][0]["risk_level"].as_str().unwrap().to_string();
+        let some = call(&router, "GET", &format!("/api/v1/enterprises?level={top}&limit=1000"), &cookie, None).await.body;
+        let n = |v: &serde_json::Value, l: &str| {
+            v["enterprises"].as_array().unwrap().iter().filter(|e| l.is_empty() || e["risk_level"] == l).count()
+        };
+        assert!(n(&some, "") > 0 && n(&some, "") == n(&some, &top) && n(&some, "") == n(&all, &top), "{top}");
+        assert!(n(&some, "") < n(&all, ""), "the filter leaves the other levels out");
+        let goods = call(&router, "GET", &format!("/api/v1/goods?hs={chapter}&limit=1000"), &cookie, None).await;
+        check_answer(&doc, "get", "/api/v1/goods", 200, &goods.body).unwrap();
+        let codes = goods.body["goods"].as_array().unwrap();
+        assert!(!codes.is_empty() && codes.iter().all(|g| g["key"].as_str().unwrap().starts_with(&chapter)));
+        let first = codes[0]["key"].as_str().unwrap();
+        let one = call(&router, "GET", &format!("/api/v1/goods/{first}"), &cookie, None).await;
+        check_answer(&doc, "get", "/api/v1/goods/{hs6}", 200, &one.body).unwrap();
+        assert_eq!(one.body["risk_level"], codes[0], "the current level is the newest of the history");
     });
     drop(router);
     writer.join().unwrap();

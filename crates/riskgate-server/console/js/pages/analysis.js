@@ -4,7 +4,7 @@
 // level or to the declarations behind it. GET /analysis answers.
 import { get, qs, items } from '../api.js';
 import { t, tOr, lang } from '../i18n.js';
-import { h, mount, table, pct, num, errorBox, formValues } from '../ui.js';
+import { h, mount, table, pct, num, errorBox, formValues, levelChip } from '../ui.js';
 import { chart } from '../charts.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
@@ -149,6 +149,8 @@ export async function analysisPage(el, query) {
       label: t(`analysis.dim.${b.dim.startsWith('hs') ? b.dim : b.dim}`),
       render: (r) => {
         if (r.next) return h('a', { href: link(r.next.dim, r.next.key, r.next.unit), 'data-testid': 'analysis-next' }, label(r));
+        // A trader leads to the enterprise's page (level, history, controls).
+        if (b.dim === 'trader' && may(session.me, 'ReadEnterprises')) return h('a', { href: `#/enterprises/${encodeURIComponent(r.key)}` }, label(r));
         return label(r);
       },
     },
@@ -163,6 +165,13 @@ export async function analysisPage(el, query) {
     { label: t('analysis.undetected'), num: true, get: (r) => (r.estimated_undetected == null ? '—' : num(r.estimated_undetected, 1)) },
     { label: t('analysis.hours'), num: true, get: (r) => (r.mean_control_hours == null ? '—' : num(r.mean_control_hours, 1)) },
     {
+      label: t('analysis.over_time'),
+      render: (r) =>
+        b.dim === 'unit'
+          ? '—'
+          : h('a', { href: 'javascript:void 0', 'data-testid': 'analysis-trend-link', onclick: () => showTrend(r) }, t('analysis.trend')),
+    },
+    {
       label: t('analysis.behind'),
       render: (r) => {
         const q = declarationsLink(b, r, period);
@@ -170,6 +179,41 @@ export async function analysisPage(el, query) {
       },
     },
   ];
+  // Goods subheadings carry their risk level (levels recompute).
+  if (b.dim === 'hs6') {
+    const prefix = (b.key || '').replace('*', '');
+    const goods = await get(`/goods${qs({ hs: prefix, limit: 1000 })}`).catch(() => ({ goods: [] }));
+    const level = Object.fromEntries(items(goods, 'goods').map((g) => [g.key, g.level]));
+    cols.splice(1, 0, { label: t('analysis.level'), render: (r) => (level[r.key] ? levelChip(level[r.key]) : '—') });
+  }
+  // A key's figures month by month (a rule, the model, a heading…).
+  const trendBox = h('div', { 'data-testid': 'analysis-trend' });
+  async function showTrend(r) {
+    mount(trendBox, h('p', { class: 'muted' }, t('common.loading')));
+    try {
+      const tr = await get(`/analysis/trend${qs({ office: b.unit, dim: b.dim, key: r.key, from, to })}`);
+      const ms = items(tr, 'months');
+      mount(
+        trendBox,
+        h('h2', {}, `${label(r)} · ${t('analysis.trend')}`),
+        chart(
+          {
+            tooltip: { trigger: 'axis' },
+            legend: { data: [t('analysis.findings'), t('analysis.hit_rate')] },
+            xAxis: { type: 'category', data: ms.map((m) => m.month) },
+            yAxis: [{ type: 'value', name: t('analysis.findings') }, { type: 'value', name: '%', max: 100 }],
+            series: [
+              { name: t('analysis.findings'), type: 'bar', data: ms.map((m) => m.figures.findings) },
+              { name: t('analysis.hit_rate'), type: 'line', yAxisIndex: 1, data: ms.map((m) => (m.figures.hit_rate == null ? null : +(m.figures.hit_rate * 100).toFixed(1))) },
+            ],
+          },
+          { height: 260, testid: 'analysis-trend-chart' },
+        ),
+      );
+    } catch (err) {
+      mount(trendBox, errorBox(err));
+    }
+  }
   const total = b.total;
   mount(
     el,
@@ -192,6 +236,7 @@ export async function analysisPage(el, query) {
       }),
     ),
     h('p', { class: 'muted' }, t('analysis.legend')),
+    trendBox,
   );
   void lang;
 }
