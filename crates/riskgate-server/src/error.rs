@@ -133,6 +133,13 @@ impl From<riskgate_app::AppError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        // A store that cannot answer yet (the KPI aggregates catching up,
+        // PostgreSQL unreachable) is a 503 the caller may retry.
+        if let Some(riskgate_store::StoreError::Unavailable(m)) = e.downcast_ref::<riskgate_store::StoreError>() {
+            eprintln!("unavailable: {m}");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone())
+                .extra(json!({"retry_after": 60}));
+        }
         // A refusal is the caller's to fix; anything else is ours (500).
         match riskgate_app::classify(&e) {
             Some(refusal) => refusal.into(),

@@ -294,12 +294,13 @@ impl FactsQuery {
         }
     }
 
-    /// The SQL summing the stored rows (`?1` grain, `?2`/`?3` periods, `?4`
-    /// dimension, `?5` the key or key prefix when [`Self::key_param`] gives
-    /// one); office codes and keys are literals. `top`: the `ORDER BY …
-    /// LIMIT` of [`FactsQuery::top`] (left out when unfolded events must be
-    /// merged first). The column after the sums counts the groups.
-    pub(crate) fn sql(&self, top: bool) -> String {
+    /// The SQL summing the stored rows: `?1` grain, `?2`/`?3` periods, `?4`
+    /// dimension, `?5` the key or key prefix ([`Self::key_param`]), `?6` the
+    /// offices and `?7` the keys (a JSON array on SQLite, `text[]` on
+    /// PostgreSQL; NULL when not asked). `top`: the `ORDER BY … LIMIT` of
+    /// [`FactsQuery::top`] (left out when unfolded events must be merged
+    /// first). The column after the sums counts the groups.
+    pub(crate) fn sql(&self, top: bool, pg: bool) -> String {
         let group = match self.by {
             By::Office => "office",
             By::Key => "key",
@@ -310,17 +311,20 @@ impl FactsQuery {
             "SELECT {group}, {}, COUNT(*) OVER () FROM facts WHERE grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4",
             sums.join(", ")
         );
-        if let Some(o) = &self.offices {
-            sql.push_str(&format!(" AND office IN ({})", literals(o)));
-        }
-        if let Some(k) = &self.keys {
-            sql.push_str(&format!(" AND key IN ({})", literals(k)));
-        }
+        // Every parameter is used (PostgreSQL types each from its use).
+        let list = |column: &str, n: u8, asked: bool| match (asked, pg) {
+            (false, false) => format!(" AND CAST(?{n} AS TEXT) IS NULL"),
+            (false, true) => format!(" AND CAST(?{n} AS TEXT[]) IS NULL"),
+            (true, false) => format!(" AND {column} IN (SELECT value FROM json_each(?{n}))"),
+            (true, true) => format!(" AND {column} = ANY(CAST(?{n} AS TEXT[]))"),
+        };
         match self.key.as_deref() {
             Some(k) if k.ends_with('*') => sql.push_str(" AND substr(key, 1, length(?5)) = ?5"),
             Some(_) => sql.push_str(" AND key = ?5"),
-            None => {}
+            None => sql.push_str(" AND CAST(?5 AS TEXT) IS NULL"),
         }
+        sql.push_str(&list("office", 6, self.offices.is_some()));
+        sql.push_str(&list("key", 7, self.keys.is_some()));
         sql.push_str(&format!(" GROUP BY {group}"));
         if let (true, Some(n)) = (top, self.top) {
             sql.push_str(&format!(
@@ -363,28 +367,36 @@ pub const SUBTREE: &str = "^";
 
 /// The rollup codes (`^UNIT`) each office's rows are added to: every unit
 /// above it, and itself when units sit below it.
-fn rollups(r: &dyn Reader) -> Result<HashMap<String, Vec<String>>> {
-    let mut parent: HashMap<String, Option<String>> = HashMap::new();
-    r.each("SELECT code, parent FROM offices", &[], &mut |row| {
-        parent.insert(row.text(0)?, row.text_opt(1)?);
-        Ok(())
-    })?;
-    let has_children: BTreeSet<&String> = parent.values().flatten().collect();
+pub(crate) type Rollups = HashMap<String, Vec<String>>;
+
+pub(crate) fn rollup_map<'a>(tree: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Rollups {
+    let parent: HashMap<&str, Option<&str>> = tree.into_iter().collect();
+    let has_children: BTreeSet<&str> = parent.values().flatten().copied().collect();
     let mut out = HashMap::new();
     for code in parent.keys() {
         let mut v = Vec::new();
         if has_children.contains(code) {
             v.push(format!("{SUBTREE}{code}"));
         }
-        let mut at = parent.get(code).cloned().flatten();
+        let mut at = parent.get(code).copied().flatten();
         for _ in 0..16 {
             let Some(p) = at else { break };
             v.push(format!("{SUBTREE}{p}"));
-            at = parent.get(&p).cloned().flatten();
+            at = parent.get(p).copied().flatten();
         }
-        out.insert(code.clone(), v);
+        out.insert(code.to_string(), v);
     }
-    Ok(out)
+    out
+}
+
+/// The rollups of the office tree as stored.
+pub(crate) fn rollups(r: &dyn Reader) -> Result<Rollups> {
+    let mut tree: Vec<(String, Option<String>)> = Vec::new();
+    r.each("SELECT code, parent FROM offices", &[], &mut |row| {
+        tree.push((row.text(0)?, row.text_opt(1)?));
+        Ok(())
+    })?;
+    Ok(rollup_map(tree.iter().map(|(c, p)| (c.as_str(), p.as_deref()))))
 }
 
 /// What the fold knows of one declaration.
@@ -676,6 +688,7 @@ const TOUCHED: &str = "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2
 /// runs under the write lock.
 pub(crate) fn deltas(
     r: &dyn Reader,
+    up: &Rollups,
     mark: i64,
     hi: i64,
     only: Option<&str>,
@@ -688,13 +701,11 @@ pub(crate) fn deltas(
         }
         k
     };
-    let states = load(r, TOUCHED, [mark, hi, hi])?;
-    let up = if states.is_empty() { HashMap::new() } else { rollups(r)? };
-    for s in states {
+    for s in load(r, TOUCHED, [mark, hi, hi])? {
         if s.seq <= mark {
-            emit(&mut out, &up, &s, &pick(keys(&s, mark)), &contribution(&s, mark, late), -1.0);
+            emit(&mut out, up, &s, &pick(keys(&s, mark)), &contribution(&s, mark, late), -1.0);
         }
-        emit(&mut out, &up, &s, &pick(keys(&s, hi)), &contribution(&s, hi, late), 1.0);
+        emit(&mut out, up, &s, &pick(keys(&s, hi)), &contribution(&s, hi, late), 1.0);
     }
     out.retain(|_, f| !f.is_zero());
     Ok(out)
@@ -797,19 +808,61 @@ pub(crate) fn answer(stored: FactRows, tail: &HashMap<FactKey, Facts>, q: &Facts
     FactRows { rows: v, groups }
 }
 
-/// Whether storing `new` moves an existing office under another parent:
-/// the rollups then no longer match the tree, and the aggregates are
-/// rebuilt (`RESET`).
-pub(crate) fn moves_an_office(old: &[riskgate_core::Office], new: &[riskgate_core::Office]) -> bool {
-    let parent: HashMap<&str, Option<&str>> = old.iter().map(|o| (o.code.as_str(), o.parent.as_deref())).collect();
-    new.iter().any(|o| parent.get(o.code.as_str()).is_some_and(|p| *p != o.parent.as_deref()))
+/// Whether storing offices `new` changes where rows are rolled up: an
+/// office's rollup list changes (moved, or a unit gets its first unit
+/// below), or an office with stored declarations is registered only now.
+/// The aggregates are then rebuilt (`RESET`, in the same transaction).
+pub(crate) fn tree_changes(r: &dyn Reader, new: &[riskgate_core::Office]) -> Result<bool> {
+    let mut tree: Vec<(String, Option<String>)> = Vec::new();
+    r.each("SELECT code, parent FROM offices", &[], &mut |row| {
+        tree.push((row.text(0)?, row.text_opt(1)?));
+        Ok(())
+    })?;
+    let before = rollup_map(tree.iter().map(|(c, p)| (c.as_str(), p.as_deref())));
+    let mut merged: HashMap<&str, Option<&str>> = tree.iter().map(|(c, p)| (c.as_str(), p.as_deref())).collect();
+    for o in new {
+        merged.insert(o.code.as_str(), o.parent.as_deref());
+    }
+    let after = rollup_map(merged);
+    if before.iter().any(|(code, up)| after.get(code) != Some(up)) {
+        return Ok(true);
+    }
+    for o in new.iter().filter(|o| !before.contains_key(&o.code)) {
+        let mut found = false;
+        r.each(
+            &format!("SELECT 1 FROM declarations WHERE office = {} LIMIT 1", literals(std::slice::from_ref(&o.code))),
+            &[],
+            &mut |_| {
+                found = true;
+                Ok(())
+            },
+        )?;
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Empties the aggregates for the fold to rebuild them from the first event.
-pub(crate) const RESET: &str = "DELETE FROM facts; UPDATE counters SET value = 0 WHERE name = 'facts';";
+/// The mark first: a release holding it (PostgreSQL `FOR SHARE`) is waited
+/// for before any row is touched.
+pub(crate) const RESET: &str = "UPDATE counters SET value = 0 WHERE name = 'facts'; DELETE FROM facts;";
+
+/// A read adds at most this many unfolded events on the fly; further
+/// behind (after the upgrade that introduced the aggregates, or a rebuild),
+/// it answers that the aggregates are catching up.
+pub const TAIL_LIMIT: i64 = 200_000;
+
+pub(crate) fn behind(mark: i64, last: i64) -> crate::StoreError {
+    crate::StoreError::Unavailable(format!(
+        "the KPI aggregates are catching up ({} events not yet folded; `serve` folds them in the background, `riskgate kpi` at once): try again in a few minutes",
+        last - mark
+    ))
+}
 
 /// How many events one fold transaction takes at most.
-pub const FOLD_CHUNK: i64 = 50_000;
+pub const FOLD_CHUNK: i64 = 10_000;
 
 #[cfg(test)]
 mod tests {

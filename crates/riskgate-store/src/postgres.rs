@@ -544,14 +544,22 @@ impl Store for PgStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        if facts::moves_an_office(&self.offices()?, rows) {
-            // Before the move: a crash in between leaves aggregates that
-            // are rebuilt for the tree as it stands.
-            self.conn.get_mut().batch_execute(&format!("BEGIN; {} COMMIT;", facts::RESET))?;
+        let conn = self.conn.get_mut();
+        let mut tx = conn.transaction()?;
+        // The mark's row first: folds and releases wait until the tree
+        // and the aggregates agree again.
+        tx.execute("SELECT value FROM counters WHERE name = 'facts' FOR UPDATE", &[])?;
+        // A changed tree empties the aggregates for the fold to rebuild, in
+        // the same transaction.
+        if facts::tree_changes(&TxReader(RefCell::new(&mut tx)), rows)? {
+            tx.batch_execute(facts::RESET)?;
         }
-        self.write_rows(&dollars(rows::UPSERT_OFFICE), rows, |tx, st, o| {
-            tx.execute(st, &[&o.code, &o.name, &o.parent, &o.level.as_str()])
-        })
+        let st = tx.prepare(&dollars(rows::UPSERT_OFFICE))?;
+        for o in rows {
+            tx.execute(&st, &[&o.code, &o.name, &o.parent, &o.level.as_str()])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
@@ -1278,16 +1286,27 @@ impl Store for PgStore {
         // Events up to `hi` are committed and never change: read them
         // before taking the mark's row lock, then move the mark only if
         // nobody else did.
-        let deltas = {
+        let (up, deltas) = {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
-            let d = facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, hi, None, false)?;
+            let (up, d) = {
+                let r = TxReader(RefCell::new(&mut tx));
+                let up = facts::rollups(&r)?;
+                let d = facts::deltas(&r, &up, mark, hi, None, false)?;
+                (up, d)
+            };
             tx.commit()?;
-            d
+            (up, d)
         };
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
         if tx.execute(&dollars(MOVE_FACTS_MARK), &[&mark, &hi])? == 0 {
+            return Ok(0);
+        }
+        // The office tree the deltas were rolled up by must still stand
+        // (an office import holds the mark's row while it changes it).
+        if facts::rollups(&TxReader(RefCell::new(&mut tx)))? != up {
+            tx.rollback()?;
             return Ok(0);
         }
         apply_facts(&mut tx, &deltas)?;
@@ -1307,19 +1326,21 @@ impl Store for PgStore {
             .start()?;
         let mark: i64 = tx.query_one(FACTS_MARK, &[])?.get(0);
         let last: i64 = tx.query_one("SELECT value FROM counters WHERE name = 'events'", &[])?.get(0);
+        if last - mark > facts::TAIL_LIMIT {
+            return Err(facts::behind(mark, last));
+        }
         let grain = q.grain.as_str();
         let key = q.key_param();
-        let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim];
-        if let Some(k) = &key {
-            p.push(k);
-        }
+        let p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
         let tail = if last > mark {
-            facts::deltas(&TxReader(RefCell::new(&mut tx)), mark, last, Some(&q.dim), true)?
+            let r = TxReader(RefCell::new(&mut tx));
+            let up = facts::rollups(&r)?;
+            facts::deltas(&r, &up, mark, last, Some(&q.dim), true)?
         } else {
             Default::default()
         };
         let mut stored = facts::FactRows::default();
-        for r in tx.query(&dollars(&q.sql(tail.is_empty())), &p)? {
+        for r in tx.query(&dollars(&q.sql(tail.is_empty(), true)), &p)? {
             stored.rows.push((r.get::<_, String>(0), Facts::read(&r, 1)?));
             stored.groups = r.get::<_, i64>(1 + Facts::COLUMNS.len()) as usize;
         }

@@ -463,14 +463,21 @@ impl Store for SqliteStore {
     }
 
     fn upsert_offices(&mut self, rows: &[Office]) -> Result<()> {
-        if facts::moves_an_office(&self.offices()?, rows) {
-            // Before the move: a crash in between leaves aggregates that
-            // are rebuilt for the tree as it stands.
-            self.conn.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", facts::RESET))?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // A changed tree empties the aggregates for the fold to rebuild, in
+        // the same transaction (a fold rolled up by the old tree then finds
+        // the tree changed and moves nothing).
+        if facts::tree_changes(&*tx, rows)? {
+            tx.execute_batch(facts::RESET)?;
         }
-        self.write_rows(rows::UPSERT_OFFICE, rows, |st, o| {
-            st.execute(params![o.code, o.name, o.parent, o.level.as_str()])
-        })
+        {
+            let mut st = tx.prepare_cached(rows::UPSERT_OFFICE)?;
+            for o in rows {
+                st.execute(params![o.code, o.name, o.parent, o.level.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn offices(&self) -> Result<Vec<Office>> {
@@ -714,7 +721,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_releases(&mut self, batch: &[Release]) -> Result<Vec<bool>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(batch.len());
         let mut released = Vec::new();
         {
@@ -1117,9 +1124,11 @@ impl Store for SqliteStore {
         let hi = last.min(mark.saturating_add(max.max(1)));
         // Events up to `hi` are committed and never change: read them
         // outside the write lock, then move the mark only if nobody else did.
-        let deltas = facts::deltas(&self.conn, mark, hi, None, false)?;
+        let up = facts::rollups(&self.conn)?;
+        let deltas = facts::deltas(&self.conn, &up, mark, hi, None, false)?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if tx.execute(MOVE_FACTS_MARK, params![mark, hi])? == 0 {
+        // The office tree the deltas were rolled up by must still stand.
+        if facts::rollups(&*tx)? != up || tx.execute(MOVE_FACTS_MARK, params![mark, hi])? == 0 {
             return Ok(0);
         }
         apply_facts(&tx, &deltas)?;
@@ -1133,15 +1142,28 @@ impl Store for SqliteStore {
         let tx = self.conn.unchecked_transaction()?;
         let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
         let last = tx.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1;
-        let tail = if last > mark { facts::deltas(&*tx, mark, last, Some(&q.dim), true)? } else { Default::default() };
+        if last - mark > facts::TAIL_LIMIT {
+            return Err(facts::behind(mark, last));
+        }
+        let tail = if last > mark {
+            facts::deltas(&*tx, &facts::rollups(&*tx)?, mark, last, Some(&q.dim), true)?
+        } else {
+            Default::default()
+        };
         let mut stored = facts::FactRows::default();
         {
-            let mut st = tx.prepare_cached(&q.sql(tail.is_empty()))?;
-            let mut p: Vec<rusqlite::types::Value> =
-                vec![q.grain.as_str().to_string().into(), q.from.into(), q.to.into(), q.dim.clone().into()];
-            if let Some(k) = q.key_param() {
-                p.push(k.into());
-            }
+            let mut st = tx.prepare_cached(&q.sql(tail.is_empty(), false))?;
+            let json =
+                |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).expect("strings serialise"));
+            let p: Vec<rusqlite::types::Value> = vec![
+                q.grain.as_str().to_string().into(),
+                q.from.into(),
+                q.to.into(),
+                q.dim.clone().into(),
+                q.key_param().into(),
+                json(&q.offices).into(),
+                json(&q.keys).into(),
+            ];
             let mut rows = st.query(rusqlite::params_from_iter(p))?;
             while let Some(r) = rows.next()? {
                 stored.rows.push((r.get::<_, String>(0)?, Facts::read(r, 1)?));

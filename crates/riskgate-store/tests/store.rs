@@ -1196,7 +1196,7 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
             .upsert_offices(&[office("2300", Some("0000"), "district"), office("2202", Some("2300"), "office")])
             .unwrap();
         while store.fold_facts(1_000).unwrap() > 0 {}
-        let under = |unit: &str| {
+        let under = |store: &dyn Store, unit: &str| {
             store
                 .facts(&FactsQuery {
                     offices: Some(vec![unit.into()]),
@@ -1207,7 +1207,21 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
                 .first()
                 .map_or(0.0, |r| r.1.declarations)
         };
-        assert_eq!((under("^2200"), under("^2300"), under("^0000")), (26.0, 14.0, 40.0), "{b}: after the move");
+        let s = store.as_ref();
+        assert_eq!(
+            (under(s, "^2200"), under(s, "^2300"), under(s, "^0000")),
+            (26.0, 14.0, 40.0),
+            "{b}: after the move"
+        );
+        // A first unit below an office gives the office rollup rows of its own.
+        store.upsert_offices(&[office("220101", Some("2201"), "office")]).unwrap();
+        while store.fold_facts(1_000).unwrap() > 0 {}
+        let s = store.as_ref();
+        assert_eq!(
+            (under(s, "^2201"), under(s, "2201")),
+            (26.0, 26.0),
+            "{b}: rollups of an office that gained a unit below"
+        );
         let all = riskgate_app_free_sum(&store.office_counts(None, None).unwrap());
         assert_eq!((all.declarations, all.historical, all.carried_out), (40.0, 1.0, 5.0), "{b}");
         assert_eq!(all.completed_random, 2.0, "{b}: the random controls completed");

@@ -1347,7 +1347,8 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
         let all = call(&router, "GET", "/api/v1/enterprises?limit=1000", &cookie, None).await.body;
         // The riskiest enterprise's level, as a filter.
         let top = all["enterprises"][0]["risk_level"].as_str().unwrap().to_string();
-        let some = call(&router, "GET", &format!("/api/v1/enterprises?level={top}&limit=1000"), &cookie, None).await.body;
+        let some =
+            call(&router, "GET", &format!("/api/v1/enterprises?level={top}&limit=1000"), &cookie, None).await.body;
         let n = |v: &serde_json::Value, l: &str| {
             v["enterprises"].as_array().unwrap().iter().filter(|e| l.is_empty() || e["risk_level"] == l).count()
         };
