@@ -73,3 +73,14 @@ testAs('officers are a dimension for managers, not for field officers', 'zhang.o
   assert.equal(r, 403);
   assert.deepEqual(page.errors, []);
 });
+
+testAs('a district manager sees each officer’s controls and lane overrides', 'sun.district', async (page) => {
+  await page.goto(`${process.env.RISKGATE_URL}/#/analysis?dim=officer`);
+  await page.waitForSelector('[data-testid=analysis-table] thead');
+  const head = await page.textContent('[data-testid=analysis-table] thead');
+  assert.match(head, /关员/);
+  assert.match(head, /改判次数/);
+  assert.match(head, /改判为绿色通道/);
+  await screenshot(page, 'analysis-officers-zh');
+  assert.deepEqual(page.errors, []);
+});

@@ -86,6 +86,13 @@ pub struct Row {
     pub previous_hit_rate: Option<f64>,
     pub change_z: Option<f64>,
     pub change_significant: bool,
+    /// By officer: lane overrides the officer made in the period (from the
+    /// action log), and how many of them sent a controlled declaration to
+    /// green.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overrides_to_green: Option<u64>,
     /// Where a click on this row leads: the next dimension and key, or
     /// `None` for the declarations behind it.
     pub next: Option<Next>,
@@ -225,12 +232,33 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
     };
     let total = store.facts(&q("", None, from_m, to_m))?.rows.into_iter().map(|(_, f)| f).next().unwrap_or_default();
     let labels = labels(store, dim)?;
+    // Officers' overrides in the period, from the action log.
+    let overrides: HashMap<String, (u64, u64)> = if dim == "officer" {
+        let bound = |m: i64| (m != i64::MIN && m != i64::MAX).then(|| facts::month_start(m));
+        let mut by: HashMap<String, (u64, u64)> = HashMap::new();
+        for l in store.actions_in(bound(from_m), bound(to_m))? {
+            if l.action.action != "override" || !l.action.office.as_ref().is_none_or(|o| subtree.contains(o)) {
+                continue;
+            }
+            let o = crate::overrides::LoggedOverride::of(&l);
+            let e = by.entry(l.action.actor.clone()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(o.to == Some("green") && o.from.is_some_and(|f| f != "green"));
+        }
+        by
+    } else {
+        HashMap::new()
+    };
     let mut rows: Vec<Row> = got
         .rows
         .iter()
         .map(|(k, f)| {
             let mut row = row(k, f);
             row.label = labels.get(k).cloned();
+            if dim == "officer" {
+                let (n, green) = overrides.get(k).copied().unwrap_or_default();
+                (row.overrides, row.overrides_to_green) = (Some(n), Some(green));
+            }
             if let Some(p) = previous.get(k) {
                 row.previous_hit_rate = rate(p.findings(), p.completed());
                 row.change_z = z_two_proportions(f.findings(), f.completed(), p.findings(), p.completed());

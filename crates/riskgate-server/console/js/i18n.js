@@ -45,6 +45,8 @@ const D = {
   'analysis.undetected': ['估计漏查', 'Estimated missed'],
   'analysis.hours': ['平均查验时长（小时）', 'Mean hours to control'],
   'analysis.level': ['风险等级', 'Risk level'],
+  'analysis.overrides': ['改判次数', 'Overrides'],
+  'analysis.overrides_green': ['改判为绿色通道', 'Overridden to green'],
   'analysis.over_time': ['按月', 'By month'],
   'analysis.trend': ['逐月趋势', 'Month by month'],
   'analysis.behind': ['明细', 'Details'],

@@ -1246,6 +1246,7 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
         ],
     );
     let outs = e.dir.join("o.jsonl");
+    let ovs = e.dir.join("ov.jsonl");
     let truth = w.join("truth.jsonl");
     e.ok_as(
         "admin",
@@ -1257,10 +1258,27 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
             decisions.to_str().unwrap(),
             "--out",
             outs.to_str().unwrap(),
+            "--overrides",
+            ovs.to_str().unwrap(),
         ],
     );
+    e.ok_as("admin", &["import", "overrides", ovs.to_str().unwrap()]);
     e.ok_as("admin", &["import", "outcomes", outs.to_str().unwrap()]);
     let json = |args: &[&str]| serde_json::from_str::<serde_json::Value>(&e.ok_as("admin", args)).unwrap();
+    // By officer: the overrides each made, as the action log has them.
+    let mut made: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for l in std::fs::read_to_string(&ovs).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        *made.entry(v["officer"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert!(!made.is_empty(), "the simulated officers override some lanes");
+    let by_officer = json(&["analysis", "--dim", "officer", "--limit", "1000", "--format", "json"]);
+    let officer_rows = by_officer["rows"].as_array().unwrap();
+    assert!(officer_rows.iter().any(|r| r["overrides"].as_u64() > Some(0)));
+    for r in officer_rows {
+        let id = r["key"].as_str().unwrap();
+        assert_eq!(r["overrides"].as_u64(), Some(made.get(id).copied().unwrap_or(0)), "overrides of {id}");
+    }
     let kpi = json(&["kpi", "--format", "json"]);
     const ELEVEN: [&str; 11] = [
         "screened",

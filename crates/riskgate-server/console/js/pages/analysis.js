@@ -179,6 +179,15 @@ export async function analysisPage(el, query) {
       },
     },
   ];
+  // Officers: the lane overrides they made in the period.
+  if (b.dim === 'officer') {
+    cols.splice(
+      4,
+      0,
+      { label: t('analysis.overrides'), num: true, get: (r) => num(r.overrides) },
+      { label: t('analysis.overrides_green'), num: true, get: (r) => num(r.overrides_to_green) },
+    );
+  }
   // Goods subheadings carry their risk level (levels recompute).
   if (b.dim === 'hs6') {
     const prefix = (b.key || '').replace('*', '');
