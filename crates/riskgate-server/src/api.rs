@@ -1456,6 +1456,25 @@ pub struct AnalysisQuery {
     limit: Option<usize>,
 }
 
+/// The `dim` of a breakdown (`unit` only where `units` allows it), checked
+/// against what the caller may read: KPIs, and for officers, traders and
+/// rules the permission behind those pages.
+fn dimension_param(p: &crate::auth::Principal, dim: String, units: bool) -> ApiResult<String> {
+    p.require(Perm::ReadKpi)?;
+    let dims = riskgate_app::analysis::DIMENSIONS.iter().map(|d| d.0).filter(|d| units || *d != "unit");
+    if !dims.clone().any(|d| d == dim) {
+        let names: Vec<&str> = dims.collect();
+        return Err(ApiError::query("dim", format!("dim: expected one of {}, got {dim:?}", names.join(", "))));
+    }
+    match dim.as_str() {
+        "officer" => p.require(Perm::ReadOfficers)?,
+        "trader" => p.require(Perm::ReadEnterprises)?,
+        "rule" => p.require(Perm::ReadRuleStats)?,
+        _ => {}
+    }
+    Ok(dim)
+}
+
 /// A unit's enforcement figures broken down by the units below it or by a
 /// dimension of the traffic, each row with the period before for
 /// comparison and where a click leads next.
@@ -1471,18 +1490,7 @@ pub async fn analysis(
     Caller(state, p): Caller,
     Query(q): Query<AnalysisQuery>,
 ) -> ApiResult<Json<riskgate_app::analysis::Breakdown>> {
-    p.require(Perm::ReadKpi)?;
-    let dim = q.dim.filter(|s| !s.is_empty()).unwrap_or_else(|| "unit".into());
-    if !riskgate_app::analysis::DIMENSIONS.iter().any(|d| d.0 == dim) {
-        let names: Vec<&str> = riskgate_app::analysis::DIMENSIONS.iter().map(|d| d.0).collect();
-        return Err(ApiError::query("dim", format!("dim: expected one of {}, got {dim:?}", names.join(", "))));
-    }
-    match dim.as_str() {
-        "officer" => p.require(Perm::ReadOfficers)?,
-        "trader" => p.require(Perm::ReadEnterprises)?,
-        "rule" => p.require(Perm::ReadRuleStats)?,
-        _ => {}
-    }
+    let dim = dimension_param(&p, q.dim.filter(|s| !s.is_empty()).unwrap_or_else(|| "unit".into()), true)?;
     let offices = state.offices();
     office_scope(&p, &offices, &q.office)?;
     let unit = q.office.filter(|s| !s.is_empty()).or_else(|| p.office.clone());
@@ -1519,18 +1527,7 @@ pub async fn analysis_trend(
     Caller(state, p): Caller,
     Query(q): Query<AnalysisQuery>,
 ) -> ApiResult<Json<riskgate_app::analysis::KeyTrend>> {
-    p.require(Perm::ReadKpi)?;
-    let dim = q.dim.filter(|s| !s.is_empty()).unwrap_or_default();
-    if dim == "unit" || !riskgate_app::analysis::DIMENSIONS.iter().any(|d| d.0 == dim) {
-        let names: Vec<&str> = riskgate_app::analysis::DIMENSIONS.iter().skip(1).map(|d| d.0).collect();
-        return Err(ApiError::query("dim", format!("dim: expected one of {}, got {dim:?}", names.join(", "))));
-    }
-    match dim.as_str() {
-        "officer" => p.require(Perm::ReadOfficers)?,
-        "trader" => p.require(Perm::ReadEnterprises)?,
-        "rule" => p.require(Perm::ReadRuleStats)?,
-        _ => {}
-    }
+    let dim = dimension_param(&p, q.dim.unwrap_or_default(), false)?;
     let key = match q.key.filter(|k| !k.is_empty()) {
         Some(k) if !k.ends_with('*') && k.len() <= 64 => k,
         _ => return Err(ApiError::query("key", "key: expected one key (no prefix pattern)")),

@@ -389,13 +389,19 @@ pub(crate) fn rollup_map<'a>(tree: impl IntoIterator<Item = (&'a str, Option<&'a
     out
 }
 
-/// The rollups of the office tree as stored.
-pub(crate) fn rollups(r: &dyn Reader) -> Result<Rollups> {
-    let mut tree: Vec<(String, Option<String>)> = Vec::new();
+/// The office tree as stored: (code, parent).
+fn tree(r: &dyn Reader) -> Result<Vec<(String, Option<String>)>> {
+    let mut tree = Vec::new();
     r.each("SELECT code, parent FROM offices", &[], &mut |row| {
         tree.push((row.text(0)?, row.text_opt(1)?));
         Ok(())
     })?;
+    Ok(tree)
+}
+
+/// The rollups of the office tree as stored.
+pub(crate) fn rollups(r: &dyn Reader) -> Result<Rollups> {
+    let tree = tree(r)?;
     Ok(rollup_map(tree.iter().map(|(c, p)| (c.as_str(), p.as_deref()))))
 }
 
@@ -723,27 +729,19 @@ pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64], mark: i64) -> Result<
         return Ok(HashMap::new());
     }
     let list: Vec<String> = seqs.iter().map(|s| s.to_string()).collect();
-    released(
-        r,
-        &format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(",")),
-        [i64::MIN, mark],
-    )
+    let set = format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
+    released(r, &rollups(r)?, &set, [i64::MIN, mark])
 }
 
 /// The releases of the declarations the fold takes in `(mark, hi]`, read
 /// under the write lock (so none stored meanwhile is missed).
-pub(crate) fn fold_releases(r: &dyn Reader, mark: i64, hi: i64) -> Result<HashMap<FactKey, Facts>> {
-    released(r, "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2 AND released_at IS NOT NULL", [mark, hi])
+pub(crate) fn fold_releases(r: &dyn Reader, up: &Rollups, mark: i64, hi: i64) -> Result<HashMap<FactKey, Facts>> {
+    released(r, up, "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2 AND released_at IS NOT NULL", [mark, hi])
 }
 
-fn released(r: &dyn Reader, set: &str, range: [i64; 2]) -> Result<HashMap<FactKey, Facts>> {
+fn released(r: &dyn Reader, up: &Rollups, set: &str, range: [i64; 2]) -> Result<HashMap<FactKey, Facts>> {
     let mut out = HashMap::new();
-    let states = load(r, set, [range[0], range[1], i64::MAX])?;
-    if states.is_empty() {
-        return Ok(out);
-    }
-    let up = rollups(r)?;
-    for s in states {
+    for s in load(r, set, [range[0], range[1], i64::MAX])? {
         if s.historical || s.channel.as_deref() == Some("green") || s.direction != "import" {
             continue;
         }
@@ -759,7 +757,7 @@ fn released(r: &dyn Reader, set: &str, range: [i64; 2]) -> Result<HashMap<FactKe
         }
         let own: Vec<(&'static str, String)> =
             keys(&s, i64::MIN).into_iter().filter(|(d, _)| !from_outcomes(d)).collect();
-        emit(&mut out, &up, &s, &own, &f, 1.0);
+        emit(&mut out, up, &s, &own, &f, 1.0);
     }
     Ok(out)
 }
@@ -813,11 +811,7 @@ pub(crate) fn answer(stored: FactRows, tail: &HashMap<FactKey, Facts>, q: &Facts
 /// below), or an office with stored declarations is registered only now.
 /// The aggregates are then rebuilt (`RESET`, in the same transaction).
 pub(crate) fn tree_changes(r: &dyn Reader, new: &[riskgate_core::Office]) -> Result<bool> {
-    let mut tree: Vec<(String, Option<String>)> = Vec::new();
-    r.each("SELECT code, parent FROM offices", &[], &mut |row| {
-        tree.push((row.text(0)?, row.text_opt(1)?));
-        Ok(())
-    })?;
+    let tree = tree(r)?;
     let before = rollup_map(tree.iter().map(|(c, p)| (c.as_str(), p.as_deref())));
     let mut merged: HashMap<&str, Option<&str>> = tree.iter().map(|(c, p)| (c.as_str(), p.as_deref())).collect();
     for o in new {

@@ -1318,7 +1318,7 @@ impl Store for PgStore {
             return Ok(0);
         }
         apply_facts(&mut tx, &deltas)?;
-        let releases = facts::fold_releases(&TxReader(RefCell::new(&mut tx)), mark, hi)?;
+        let releases = facts::fold_releases(&TxReader(RefCell::new(&mut tx)), &up, mark, hi)?;
         apply_facts(&mut tx, &releases)?;
         tx.commit()?;
         Ok(hi - mark)

@@ -1132,7 +1132,7 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         apply_facts(&tx, &deltas)?;
-        apply_facts(&tx, &facts::fold_releases(&*tx, mark, hi)?)?;
+        apply_facts(&tx, &facts::fold_releases(&*tx, &up, mark, hi)?)?;
         tx.commit()?;
         Ok(hi - mark)
     }

@@ -18,8 +18,10 @@ export function setUnauthorizedHandler(f) {
   onUnauthorized = f;
 }
 
-export async function api(method, path, body, { quiet401 = false } = {}) {
-  const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+// One request: the session cookie, a JSON body if any; a refusal becomes
+// an ApiError carrying the server's error body (a 401 also signs out).
+async function send(method, path, body, accept, quiet401) {
+  const opts = { method, credentials: 'same-origin', headers: accept ? { Accept: accept } : {} };
   if (body !== undefined) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
@@ -30,48 +32,33 @@ export async function api(method, path, body, { quiet401 = false } = {}) {
   } catch (e) {
     throw new ApiError(0, { error: { code: 'network', message: String(e.message || e) } });
   }
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = text;
-    }
-  }
   if (!res.ok) {
     if (res.status === 401 && !quiet401) onUnauthorized();
-    throw new ApiError(res.status, data);
+    throw new ApiError(res.status, parsed(await res.text()));
   }
-  return data;
+  return res;
+}
+
+// JSON when it parses, else the text itself (null when empty).
+function parsed(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export async function api(method, path, body, { quiet401 = false } = {}) {
+  const res = await send(method, path, body, 'application/json', quiet401);
+  return parsed(await res.text());
 }
 
 // A file from the API (a report, a table as XLSX), fetched with the session
 // cookie like any request, then saved through an object URL: a plain link
 // could not carry a JSON body, and the refusal shows like any other.
 export async function download(method, path, body, name) {
-  const opts = { method, credentials: 'same-origin', headers: {} };
-  if (body !== undefined) {
-    opts.headers['Content-Type'] = 'application/json';
-    opts.body = JSON.stringify(body);
-  }
-  let res;
-  try {
-    res = await fetch(`/api/v1${path}`, opts);
-  } catch (e) {
-    throw new ApiError(0, { error: { code: 'network', message: String(e.message || e) } });
-  }
-  if (!res.ok) {
-    const text = await res.text();
-    let data = text;
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // not JSON: the text is the message
-    }
-    if (res.status === 401) onUnauthorized();
-    throw new ApiError(res.status, data);
-  }
+  const res = await send(method, path, body, null, false);
   const given = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
   saveBlob(await res.blob(), name || (given && given[1]) || 'riskgate-download');
 }
