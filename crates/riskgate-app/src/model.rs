@@ -41,6 +41,16 @@ pub struct TrainOptions {
     /// Engine features left out of the model: names starting with any of
     /// these prefixes (e.g. `trader_` where party identities are noise).
     pub exclude: Vec<String>,
+    /// Recent outcomes weigh more: an example's weight halves for every
+    /// this many days it was declared before the newest labelled one
+    /// (`None`: all outcomes weigh the same).
+    pub half_life_days: Option<f64>,
+    /// Whether the model put into service is trained again on every
+    /// labelled declaration, the evaluation window included, once the
+    /// evaluation (of a model trained on the earlier window only) is done.
+    /// Without it the newest quarter of the outcomes — where drift shows
+    /// first — never reaches the model that screens.
+    pub refit: bool,
 }
 
 impl TrainOptions {
@@ -67,6 +77,8 @@ impl Default for TrainOptions {
             max_weight: 50.0,
             attributes: Vec::new(),
             exclude: Vec::new(),
+            half_life_days: None,
+            refit: true,
         }
     }
 }
@@ -254,6 +266,12 @@ pub struct Evaluation {
     pub at: Vec<RateFigures>,
     pub train_seconds: f64,
     pub model_bytes: usize,
+    /// Labelled declarations the model in service was trained on: the
+    /// training window's, or every one when refit (`TrainOptions::refit`).
+    pub deployed_rows: usize,
+    pub deployed_findings: usize,
+    /// The recency half-life the weights used, in days.
+    pub half_life_days: Option<f64>,
 }
 
 fn day(t: i64) -> String {
@@ -296,25 +314,12 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
         );
     }
     let t = std::time::Instant::now();
-    let data = dataset(&train_rows, opts);
-    let y: Vec<f64> = train_rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
-    let w: Vec<f64> = train_rows.iter().map(|e| e.weight).collect();
-    let classifier = Model::train(Objective::Classification, &data, &y, &w, None, &opts.params)
-        .context("training the classifier")?;
-    let found: Vec<&Example> = train_rows.iter().copied().filter(|e| e.finding).collect();
-    let revenue = if found.len() >= 50 {
-        let rd = dataset(&found, opts);
-        let ry: Vec<f64> = found.iter().map(|e| e.duty_cny.ln_1p()).collect();
-        let rw: Vec<f64> = found.iter().map(|e| e.weight).collect();
-        let params = TrainParams { iterations: opts.params.iterations.min(200), ..opts.params.clone() };
-        Some(Model::train(Objective::Regression, &rd, &ry, &rw, None, &params).context("training the revenue model")?)
-    } else {
-        None
-    };
+    let evaluated = fit(&train_rows, opts, id)?;
+    let deployed_rows: Vec<&Example> = if opts.refit { in_range.clone() } else { Vec::new() };
+    let deployed = if opts.refit { Some(fit(&deployed_rows, opts, id)?) } else { None };
     let train_seconds = t.elapsed().as_secs_f64();
-    let scorer = ModelScorer::new(id.to_string(), classifier, revenue)?;
     let eval = dataset(&eval_rows, opts);
-    let scores = scorer.classifier().predict_batch(&eval);
+    let scores = evaluated.classifier().predict_batch(&eval);
     let labels: Vec<f64> = eval_rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
     let found_eval: Vec<bool> = eval_rows.iter().map(|e| e.finding).collect();
     let duty: Vec<f64> = eval_rows.iter().map(|e| e.duty_cny).collect();
@@ -334,9 +339,39 @@ pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelS
         auc: riskgate_model::metrics::auc(&scores, &labels),
         at: weighted_at(&scores, &found_eval, &duty, &weights, &RATES),
         train_seconds,
-        model_bytes: scorer.to_bytes().len(),
+        model_bytes: evaluated.to_bytes().len(),
+        deployed_rows: if opts.refit { deployed_rows.len() } else { train_rows.len() },
+        deployed_findings: if opts.refit { findings(&deployed_rows) } else { findings(&train_rows) },
+        half_life_days: opts.half_life_days,
     };
-    Ok((scorer, evaluation))
+    Ok((deployed.unwrap_or(evaluated), evaluation))
+}
+
+/// Trains the classifier and, with enough findings, the revenue model on
+/// `rows`, each weighted by its inverse propensity times its recency weight
+/// (`TrainOptions::half_life_days`, counted back from the newest row).
+fn fit(rows: &[&Example], opts: &TrainOptions, id: &str) -> Result<ModelScorer> {
+    let newest = rows.iter().map(|e| e.declared_at).max().unwrap_or(0);
+    let weight = |e: &Example| match opts.half_life_days {
+        Some(h) if h > 0.0 => e.weight * 0.5f64.powf((newest - e.declared_at) as f64 / (h * 86_400.0)),
+        _ => e.weight,
+    };
+    let data = dataset(rows, opts);
+    let y: Vec<f64> = rows.iter().map(|e| f64::from(u8::from(e.finding))).collect();
+    let w: Vec<f64> = rows.iter().map(|e| weight(e)).collect();
+    let classifier = Model::train(Objective::Classification, &data, &y, &w, None, &opts.params)
+        .context("training the classifier")?;
+    let found: Vec<&Example> = rows.iter().copied().filter(|e| e.finding).collect();
+    let revenue = if found.len() >= 50 {
+        let rd = dataset(&found, opts);
+        let ry: Vec<f64> = found.iter().map(|e| e.duty_cny.ln_1p()).collect();
+        let rw: Vec<f64> = found.iter().map(|e| weight(e)).collect();
+        let params = TrainParams { iterations: opts.params.iterations.min(200), ..opts.params.clone() };
+        Some(Model::train(Objective::Regression, &rd, &ry, &rw, None, &params).context("training the revenue model")?)
+    } else {
+        None
+    };
+    Ok(ModelScorer::new(id.to_string(), classifier, revenue)?)
 }
 
 /// Trains, evaluates and registers a new model version (status candidate).
@@ -366,6 +401,8 @@ pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOpti
             "evaluation": evaluation,
             "params": opts.params,
             "max_weight": opts.max_weight,
+            "half_life_days": opts.half_life_days,
+            "refit": opts.refit,
             "features": opts.names(),
         }),
         bytes: scorer.to_bytes(),

@@ -365,6 +365,13 @@ pub fn print_evaluation(id: &str, e: &Evaluation) {
         "  evaluated on {} later ones ({} findings), {} … {}; AUC {:.3}",
         e.eval_rows, e.eval_findings, e.eval_window.0, e.eval_window.1, e.auc
     );
+    println!(
+        "  in service: trained on {} controlled declarations ({} findings){}{}",
+        e.deployed_rows,
+        e.deployed_findings,
+        if e.deployed_rows > e.train_rows { ", the evaluation window included" } else { "" },
+        e.half_life_days.map(|h| format!("; recent outcomes weigh more (half-life {h} days)")).unwrap_or_default()
+    );
     println!("  control rate   precision   recall   revenue share   (inverse-propensity weighted)");
     for r in &e.at {
         println!(
@@ -374,5 +381,35 @@ pub fn print_evaluation(id: &str, e: &Evaluation) {
             r.recall * 100.0,
             r.revenue_share * 100.0
         );
+    }
+}
+
+/// `riskgate money-flow` as a table: flagged traders first.
+pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
+    println!(
+        "资金流核对 / money flow: {} traders, {} flagged (paid above declared: {:.0} CNY)",
+        r.traders, r.flagged, r.flagged_gap_cny
+    );
+    println!(
+        "{:<20} {:>6} {:>14} {:>6} {:>14} {:>7} {:>14} {:>6}  flag",
+        "trader", "decl.", "declared CNY", "paym.", "paid CNY", "ratio", "invoiced CNY", "inv/d"
+    );
+    let ratio = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |x| format!("{x:.2}"));
+    for t in &r.rows {
+        println!(
+            "{:<20} {:>6} {:>14.0} {:>6} {:>14.0} {:>7} {:>14.0} {:>6}  {}",
+            t.trader,
+            t.declarations,
+            t.declared_cny,
+            t.payments,
+            t.paid_cny,
+            ratio(t.paid_ratio),
+            t.invoiced_cny,
+            ratio(t.invoiced_ratio),
+            if t.flagged { "稽查候选 / audit candidate" } else { "" }
+        );
+        for reason in &t.reasons {
+            println!("{:<20} {reason}", "");
+        }
     }
 }

@@ -593,7 +593,24 @@ fn a_shadow_model_never_changes_a_lane() {
         e.load_as("admin", &w);
     }
     let out = shadowed.ok_as("analyst", &["model", "train", "--iterations", "40", "--format", "json"]);
-    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
+    let trained = serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    let id = trained["id"].as_str().unwrap().to_string();
+    // The model put into service is trained again on every outcome, the
+    // evaluation window's included; `--no-refit` keeps the evaluated one.
+    let e = &trained["evaluation"];
+    let rows = |e: &serde_json::Value, k: &str| e[k].as_u64().unwrap();
+    assert_eq!(rows(e, "deployed_rows"), rows(e, "train_rows") + rows(e, "eval_rows"), "{e}");
+    assert!(rows(e, "deployed_findings") > rows(e, "train_findings"), "{e}");
+    let kept = plain.ok_as(
+        "analyst",
+        &["model", "train", "--iterations", "40", "--no-refit", "--half-life", "30", "--format", "json"],
+    );
+    let kept = &serde_json::from_str::<serde_json::Value>(&kept).unwrap()["evaluation"];
+    assert_eq!(rows(kept, "deployed_rows"), rows(kept, "train_rows"), "{kept}");
+    assert_eq!(kept["half_life_days"], serde_json::json!(30.0), "{kept}");
+    let refused = plain.run_as("analyst", &["model", "train", "--half-life", "0"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--half-life"), "{refused:?}");
     shadowed.ok_as("analyst", &["model", "shadow", &id]);
     let live = w.join("live.jsonl");
     let (a, b) = (plain.dir.join("a.jsonl"), shadowed.dir.join("b.jsonl"));
