@@ -287,6 +287,13 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
                 "{key}: expected uniform or targeted, got {value:?}"
             );
         }
+        "ranking.value" => {
+            let r = number()?;
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&r),
+                "{key}: expected 0 (rank by the probability of a finding) to 1 (by the expected duty recovered), got {value}"
+            );
+        }
         "budget.floor" => {
             let r = number()?;
             anyhow::ensure!((0.0..=1.0).contains(&r), "{key}: expected 0 to 1 (a share of the target), got {value}");
@@ -332,7 +339,7 @@ pub fn check_setting(key: &str, value: &str) -> Result<()> {
         }
         _ => anyhow::bail!(
             "unknown setting {key:?}: use seed, random_rate, exploration, window, budget, budget.floor, \
-             budget.ceiling, target.default, target.OFFICE, case.accept_days, case.due_days.KIND, \
+             budget.ceiling, ranking.value, target.default, target.OFFICE, case.accept_days, case.due_days.KIND, \
              case.department.KIND, task.due_hours.(yellow|red|urgent) or \
              credit.(advanced|general|ordinary|dishonest|unknown)"
         ),
@@ -363,6 +370,9 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
     if let Some(s) = store.setting("exploration")? {
         cfg.selectivity.exploration = riskgate_engine::selectivity::Exploration::parse(&s)
             .with_context(|| format!("setting exploration: expected uniform or targeted, got {s:?}"))?;
+    }
+    if let Some(s) = store.setting("ranking.value")? {
+        cfg.value_weight = s.parse().context("setting ranking.value")?;
     }
     if let Some(s) = store.setting("budget.floor")? {
         cfg.selectivity.floor = s.parse().context("setting budget.floor")?;
@@ -517,6 +527,9 @@ mod tests {
             ("budget", "national", true),
             ("budget", "planet", false),
             ("random_rate", "1.5", false),
+            ("ranking.value", "0.5", true),
+            ("ranking.value", "1.5", false),
+            ("ranking.value", "value", false),
         ] {
             assert_eq!(check_setting(key, value).is_ok(), ok, "{key} = {value:?}");
         }

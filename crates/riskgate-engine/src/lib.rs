@@ -77,6 +77,33 @@ impl CreditFactors {
 pub struct EngineConfig {
     pub selectivity: SelectivityConfig,
     pub credit: CreditFactors,
+    /// What a control is worth (setting `ranking.value`, 0 to 1): 0 ranks
+    /// by the probability of a finding alone; λ > 0 ranks by
+    /// `p × (r / REFERENCE_DUTY_CNY)^λ`, `r` the duty a finding is expected
+    /// to recover, so at 1 a control is ranked by its expected recoverable
+    /// duty. Mapped into (0, 1) by `x / (1 + x)`, which keeps the order.
+    #[serde(default)]
+    pub value_weight: f64,
+}
+
+/// The duty a finding recovers at which the value ranking equals the
+/// probability ranking (`EngineConfig::value_weight`).
+pub const REFERENCE_DUTY_CNY: f64 = 10_000.0;
+
+impl EngineConfig {
+    /// The ranking value of a declaration: its risk value (times the
+    /// credit factor), weighted by what a finding would recover when
+    /// `value_weight` > 0.
+    pub fn ranking(&self, risk_value: f64, factor: f64, duty_if_found: Option<f64>) -> f64 {
+        let base = risk_value * factor;
+        match duty_if_found {
+            Some(r) if self.value_weight > 0.0 && r.is_finite() => {
+                let x = base * ((1.0 + r.max(0.0)) / REFERENCE_DUTY_CNY).powf(self.value_weight);
+                x / (1.0 + x)
+            }
+            _ => base.min(1.0),
+        }
+    }
 }
 
 /// State that must survive restarts for decisions to stay reproducible.
@@ -303,7 +330,9 @@ impl Engine {
         if (factor - 1.0).abs() > 1e-9 {
             reasons.push(Reason::Credit { class: class.map_or("unknown", |c| c.as_str()).into(), factor });
         }
-        let ranking = (risk_value * factor).min(1.0);
+        let duty_if_found =
+            score.as_ref().filter(|s| s.probability > 0.0).map(|s| s.expected_revenue_cny / s.probability);
+        let ranking = self.config.ranking(risk_value, factor, duty_if_found);
         let sel = self.selectivity.select(&self.config.selectivity, &d.office, &d.id, ranking, forced);
         if sel.random {
             reasons.push(Reason::Random { rate: sel.selection_probability });
@@ -418,4 +447,38 @@ fn round4(x: f64) -> f64 {
 /// Selection source of a decision for hit-rate splits.
 pub fn source_of(d: &Decision) -> Source {
     d.source
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At 0 the ranking is the risk value times the credit factor, as
+    /// before; at 1 two declarations rank by their expected recoverable
+    /// duty; in between the probability and the duty trade off. Every
+    /// ranking stays in [0, 1].
+    #[test]
+    fn the_value_weight_trades_probability_for_recoverable_duty() {
+        // (probability, duty a finding recovers)
+        let likely_small = (0.30, 2_000.0);
+        let unlikely_large = (0.10, 60_000.0);
+        let rank = |w: f64, (p, r): (f64, f64)| {
+            EngineConfig { value_weight: w, ..Default::default() }.ranking(p, 1.0, Some(r))
+        };
+        assert_eq!(rank(0.0, likely_small), 0.30);
+        assert_eq!(EngineConfig::default().ranking(0.8, 1.5, None), 1.0);
+        assert!(rank(0.0, likely_small) > rank(0.0, unlikely_large));
+        // 0.30 × 2,000 < 0.10 × 60,000: by value the large one comes first.
+        assert!(rank(1.0, likely_small) < rank(1.0, unlikely_large));
+        // Half way: 0.30 × √0.2 ≈ 0.134 < 0.10 × √6 ≈ 0.245.
+        assert!(rank(0.5, likely_small) < rank(0.5, unlikely_large));
+        // A scorer without a duty estimate ranks by probability whatever the weight.
+        assert_eq!(EngineConfig { value_weight: 1.0, ..Default::default() }.ranking(0.3, 1.0, None), 0.3);
+        for w in [0.0, 0.5, 1.0] {
+            for x in [likely_small, unlikely_large, (1.0, 1e9), (0.0, 0.0)] {
+                let r = rank(w, x);
+                assert!((0.0..=1.0).contains(&r), "{w} {x:?}: {r}");
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use riskgate_core::Declaration;
 use riskgate_engine::{Engine, EngineConfig, RuleDef};
@@ -106,6 +106,16 @@ pub enum BenchCmd {
         /// Exploration draws: uniform or targeted (setting `exploration`).
         #[arg(long, default_value = "uniform")]
         exploration: String,
+        /// Further settings, as `riskgate config set` takes them
+        /// (e.g. `--set ranking.value=0.5 --set credit.general=1`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// Training: recent outcomes weigh more (half-life in days).
+        #[arg(long)]
+        half_life: Option<f64>,
+        /// Training: keep the model trained on the earlier window only.
+        #[arg(long)]
+        no_refit: bool,
     },
     /// Model training time and scoring throughput: a world (scale 10 ≈ 1M
     /// declarations) with history and live traffic screened and controlled,
@@ -311,16 +321,39 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             dir,
             KcsModel { seed, depth, use_attributes: !no_attributes, max_leaves, exclude },
         )?,
-        BenchCmd::World { seed, scale, dir, retrain_days, budget, scorers, exploration } => {
-            riskgate_app::app::check_setting("budget", &budget)?;
-            riskgate_app::app::check_setting("exploration", &exploration)?;
+        BenchCmd::World {
+            seed,
+            scale,
+            dir,
+            retrain_days,
+            budget,
+            scorers,
+            exploration,
+            settings,
+            half_life,
+            no_refit,
+        } => {
+            let mut pairs = vec![("budget".to_string(), budget), ("exploration".to_string(), exploration)];
+            for s in settings {
+                let (k, v) = s.split_once('=').with_context(|| format!("--set: expected KEY=VALUE, got {s:?}"))?;
+                pairs.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            for (k, v) in &pairs {
+                riskgate_app::app::check_setting(k, v)?;
+            }
+            let defaults = riskgate_app::model::TrainOptions::default();
+            let train = riskgate_app::model::TrainOptions {
+                half_life_days: half_life.or(defaults.half_life_days),
+                refit: !no_refit,
+                ..defaults
+            };
             let variants: &[&str] = match scorers.as_str() {
                 "both" => &["statistical", "model"],
                 "statistical" => &["statistical"],
                 "model" => &["model"],
                 other => anyhow::bail!("--scorers: expected statistical, model or both, got {other:?}"),
             };
-            bench_world(seed, scale, dir, retrain_days, (&budget, &exploration), variants)?
+            bench_world(seed, scale, dir, retrain_days, &pairs, &train, variants)?
         }
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -464,19 +497,27 @@ fn bench_world(
     scale: f64,
     dir: Option<std::path::PathBuf>,
     retrain_days: i64,
-    (budget, exploration): (&str, &str),
+    settings: &[(String, String)],
+    train: &riskgate_app::model::TrainOptions,
     variants: &[&str],
 ) -> Result<()> {
+    let setting = |k: &str| settings.iter().rev().find(|(key, _)| key == k).map_or("", |(_, v)| v.as_str());
+    let (budget, exploration) = (setting("budget"), setting("exploration"));
     use riskgate_core::{Decision, Reason};
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-world-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);
     let world = dir.join("world");
     let summary = crate::world::generate(seed, scale, &world)?;
-    let truth: std::collections::HashMap<String, bool> = crate::jsonl::read(&world.join(WorldFile::Truth.file_name()))?
-        .into_iter()
-        .filter_map(|l| l.value.ok())
-        .filter_map(|v| Some((v["declaration_id"].as_str()?.to_string(), v["fraud"].as_bool()?)))
-        .collect();
+    // Declaration → (fraudulent, duty evaded).
+    let truth: std::collections::HashMap<String, (bool, f64)> =
+        crate::jsonl::read(&world.join(WorldFile::Truth.file_name()))?
+            .into_iter()
+            .filter_map(|l| l.value.ok())
+            .filter_map(|v| {
+                let evaded = v["evaded_duty_cny"].as_f64().unwrap_or(0.0);
+                Some((v["declaration_id"].as_str()?.to_string(), (v["fraud"].as_bool()?, evaded)))
+            })
+            .collect();
     println!(
         "world seed {seed} scale {scale}: {} history + {} live declarations, live fraud rate {:.2}%",
         summary.history_declarations,
@@ -488,7 +529,7 @@ fn bench_world(
         let mut app = App::open(&data, "bench")?;
         let a = app.action("setting", "seed");
         app.store.set_setting("seed", &seed.to_string(), &a)?;
-        for (key, value) in [("budget", budget), ("exploration", exploration)] {
+        for (key, value) in settings {
             let a = app.action("setting", key);
             app.store.set_setting(key, value, &a)?;
         }
@@ -497,8 +538,7 @@ fn bench_world(
         crate::world::add_demo_rules(&mut app, &data.join("rules"))?;
         if variant == "model" {
             let t = Instant::now();
-            let (id, e) =
-                riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
+            let (id, e) = riskgate_app::model::train_and_register(&mut app, train)?;
             println!(
                 "model {id}: trained in {:.1} s (whole replay) on {} controls ({} findings); AUC on the later window {:.3}",
                 t.elapsed().as_secs_f64(),
@@ -529,8 +569,7 @@ fn bench_world(
             secs += t;
             decision_files.push(data.join(format!("decisions{suffix}.jsonl")));
             if variant == "model" && i + 1 < parts.len() {
-                let (id, _) =
-                    riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())?;
+                let (id, _) = riskgate_app::model::train_and_register(&mut app, train)?;
                 riskgate_app::model::set_status(&mut app, &id, "active")?;
                 app.reload()?;
             }
@@ -589,11 +628,13 @@ fn bench_world(
         // the score and rules let go, from the exploration draws alone
         // (weighted by 1/propensity), against the true count.
         let (mut ht, mut ht_var, mut let_go_frauds, mut draws, mut draw_frauds) = (0.0, 0.0, 0u64, 0u64, 0u64);
+        let mut evaded = 0.0;
         for l in decision_files.iter().map(|f| crate::jsonl::read(f)).collect::<Result<Vec<_>>>()?.into_iter().flatten()
         {
             let Ok(v) = l.value else { continue };
             let Ok(d) = serde_json::from_value::<Decision>(v) else { continue };
-            let fraud = truth.get(&d.declaration_id).copied().unwrap_or(false);
+            let (fraud, duty) = truth.get(&d.declaration_id).copied().unwrap_or((false, 0.0));
+            evaded += duty;
             let keep: f64 = d
                 .reasons
                 .iter()
@@ -628,6 +669,11 @@ fn bench_world(
              declarations let go: estimated {ht:.0} ± {:.0} (s.e.), true {let_go_frauds}",
             100.0 * draw_frauds as f64 / draws.max(1) as f64,
             ht_var.sqrt()
+        );
+        println!(
+            "    revenue found: additional duty {:.0} CNY of {evaded:.0} CNY evaded in the live window ({:.1}%)",
+            total.additional_duty_cny,
+            100.0 * total.additional_duty_cny / evaded.max(1.0)
         );
         println!(
             "    truth precision at 4% of live traffic: rules only {:.1}%, score only {:.1}%, both {:.1}%",
