@@ -78,6 +78,9 @@ pub enum Perm {
     MarkUrgent,
     /// Download a console table as XLSX (what the reader already sees).
     ExportTables,
+    /// Money flow: traders' declared import values against their payments
+    /// abroad and VAT invoices (financial data of enterprises).
+    ReadMoneyFlow,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -114,6 +117,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         ManageSubscriptions => matches!(role, DepartmentUser),
         SendFeedback => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
         ExportTables => !matches!(role, Machine),
+        ReadMoneyFlow => matches!(role, RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
     }
 }
 

@@ -26,6 +26,7 @@ pub mod integrity;
 pub mod kpi;
 pub mod levels;
 pub mod model;
+pub mod moneyflow;
 pub mod overrides;
 mod referrals;
 pub mod report;

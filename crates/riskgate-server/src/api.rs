@@ -1599,3 +1599,55 @@ pub async fn get_goods(Caller(state, p): Caller, Path(hs6): Path<String>) -> Api
     let history = state.read(move |s| Ok(s.risk_levels("goods", Some(&key))?)).await?;
     Ok(Json(GoodsDetail { hs6, risk_level: history.first().cloned(), history }))
 }
+
+// ------------------------------------------------------------------ money flow
+
+/// `?from=&to=&office=&trader=&flagged=&limit=`: money flow per trader.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MoneyFlowQuery {
+    /// A day (YYYY-MM-DD, China time) or an RFC 3339 time; a quarter or
+    /// longer keeps payments that lead or trail their shipments inside.
+    from: Option<String>,
+    /// A day (inclusive) or an RFC 3339 time (exclusive).
+    to: Option<String>,
+    /// Only traders that declared in this unit's subtree (default: the
+    /// caller's offices).
+    office: Option<String>,
+    /// One trader.
+    trader: Option<String>,
+    /// Only the post-clearance audit candidates.
+    flagged: Option<bool>,
+    /// Rows kept, 1 to 1000 (default 100): flagged first, largest gap first.
+    limit: Option<usize>,
+}
+
+/// Money flow (M6): per trader, the import value declared in the period
+/// against the payments abroad and the VAT invoices of the same period,
+/// with or without invoice references, payments that arrived after the
+/// goods were released included. A trader that paid abroad at least 1.25×
+/// what it declared, by at least 50,000 CNY, or invoiced at home 2× (same
+/// gap), is flagged as a post-clearance audit candidate, with reasons.
+///
+/// Who: risk analysts, district and HQ managers, department users, for
+/// traders that declared in their offices.
+#[utoipa::path(get, path = "/moneyflow", tag = "kpi", params(MoneyFlowQuery),
+    responses((status = 200, body = riskgate_app::moneyflow::Reconciliation)))]
+pub async fn money_flow(
+    Caller(state, p): Caller,
+    Query(q): Query<MoneyFlowQuery>,
+) -> ApiResult<Json<riskgate_app::moneyflow::Reconciliation>> {
+    p.require(Perm::ReadMoneyFlow)?;
+    let offices = state.offices();
+    let scope = office_scope(&p, &offices, &q.office)?;
+    let query = riskgate_app::moneyflow::Query {
+        from: time_param("from", &q.from, false)?,
+        to: time_param("to", &q.to, true)?,
+        offices: sorted(scope),
+        trader: q.trader.filter(|s| !s.is_empty()),
+        flagged_only: q.flagged.unwrap_or(false),
+        limit: limit_param(q.limit, 100, 1000)?,
+    };
+    let answer = state.read(move |s| riskgate_app::moneyflow::reconcile(s, &query)).await?;
+    Ok(Json(answer))
+}

@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 27] = [
+pub const ALL_PERMS: [Perm; 28] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -220,6 +220,7 @@ pub const ALL_PERMS: [Perm; 27] = [
     Perm::SendFeedback,
     Perm::ManageSubscriptions,
     Perm::ExportTables,
+    Perm::ReadMoneyFlow,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

@@ -128,6 +128,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(kpis_trend))
         .routes(routes!(analysis))
         .routes(routes!(analysis_trend))
+        .routes(routes!(money_flow))
         .routes(routes!(list_goods))
         .routes(routes!(get_goods))
         .routes(routes!(reports_api::kpi_report))

@@ -182,6 +182,25 @@ pub struct OfficeCounts {
 
 pub const SOURCES: [&str; 4] = ["rule", "score", "random", "manual"];
 
+/// One trader's count and CNY sum of one money-flow source over a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowSum {
+    pub trader: String,
+    pub count: u64,
+    pub amount_cny: f64,
+    /// Payments only: the part carrying an invoice reference.
+    pub with_reference_cny: f64,
+}
+
+/// What `Store::money_flow` answers: per trader, import declarations
+/// (declared value), forex payments and VAT invoices of the period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowSums {
+    pub declared: Vec<FlowSum>,
+    pub paid: Vec<FlowSum>,
+    pub invoiced: Vec<FlowSum>,
+}
+
 /// Live statistics of one rule version (DESIGN.md "Rules").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuleStats {
@@ -393,6 +412,12 @@ pub trait Store: Send + Accounts + Search {
     fn enterprises(&self) -> Result<Vec<Enterprise>>;
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()>;
     fn forex(&self) -> Result<Vec<ForexPayment>>;
+    /// Per trader over `[from, to)` (seconds): import declarations and
+    /// their declared value (only those of `offices` when given, and then
+    /// payments and invoices only of traders that have one), forex
+    /// payments, VAT invoices; `trader` narrows to one trader. One grouped
+    /// pass over each table, no bodies read.
+    fn money_flow(&self, from: i64, to: i64, offices: Option<&[String]>, trader: Option<&str>) -> Result<FlowSums>;
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
     /// Stores workforce records; `true` where a record was new or changed
     /// (a litigation case's outcome), `false` for an exact repeat.

@@ -611,6 +611,17 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn money_flow(
+        &self,
+        from: i64,
+        to: i64,
+        offices: Option<&[String]>,
+        trader: Option<&str>,
+    ) -> Result<crate::FlowSums> {
+        let rows = all(&mut self.conn.borrow_mut(), &dollars(rows::MONEY_FLOW), &[&from, &to], rows::flow_row)?;
+        Ok(rows::flow_sums(rows, offices, trader))
+    }
+
     fn forex(&self) -> Result<Vec<ForexPayment>> {
         all(&mut self.conn.borrow_mut(), rows::FOREX, &[], rows::body(ForexPayment::from_json))
     }

@@ -113,6 +113,61 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
+/// Money flow per trader over `[?1, ?2)`: import declarations by office
+/// (source 0), forex payments (1), VAT invoices (2).
+pub(crate) const MONEY_FLOW: &str = "\
+SELECT CAST(0 AS BIGINT), trader, office, COUNT(*), SUM(value_cny), CAST(0 AS DOUBLE PRECISION) FROM declarations \
+ WHERE direction = 'import' AND declared_at >= ?1 AND declared_at < ?2 GROUP BY trader, office \
+UNION ALL SELECT CAST(1 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), \
+ SUM(CASE WHEN reference IS NULL THEN CAST(0 AS DOUBLE PRECISION) ELSE amount_cny END) FROM forex \
+ WHERE paid_at >= ?1 AND paid_at < ?2 GROUP BY trader \
+UNION ALL SELECT CAST(2 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), CAST(0 AS DOUBLE PRECISION) FROM invoices \
+ WHERE issued_at >= ?1 AND issued_at < ?2 GROUP BY trader";
+
+/// One row of `MONEY_FLOW`.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowRow {
+    source: i64,
+    trader: String,
+    office: String,
+    count: i64,
+    amount: f64,
+    with_reference: f64,
+}
+
+pub(crate) fn flow_row(r: &dyn Columns) -> Result<FlowRow> {
+    Ok(record!(r => FlowRow { source, trader, office, count, amount, with_reference }))
+}
+
+/// The rows summed per trader and source; declarations only of `offices`
+/// (and then the other sources only of traders with one), only `trader`.
+pub(crate) fn flow_sums(rows: Vec<FlowRow>, offices: Option<&[String]>, trader: Option<&str>) -> crate::FlowSums {
+    use std::collections::BTreeMap;
+    let mut by: [BTreeMap<String, crate::FlowSum>; 3] = Default::default();
+    let mut declared_in_scope = std::collections::HashSet::new();
+    for r in &rows {
+        if r.source == 0 && offices.is_none_or(|o| o.iter().any(|x| *x == r.office)) {
+            declared_in_scope.insert(r.trader.clone());
+        }
+    }
+    for r in rows {
+        let Some(map) = usize::try_from(r.source).ok().and_then(|i| by.get_mut(i)) else { continue };
+        if trader.is_some_and(|t| t != r.trader)
+            || (r.source == 0 && offices.is_some_and(|o| !o.iter().any(|x| *x == r.office)))
+            || (r.source != 0 && offices.is_some() && !declared_in_scope.contains(&r.trader))
+        {
+            continue;
+        }
+        let s =
+            map.entry(r.trader.clone()).or_insert_with(|| crate::FlowSum { trader: r.trader, ..Default::default() });
+        s.count += to_u64(r.count);
+        s.amount_cny += r.amount;
+        s.with_reference_cny += r.with_reference;
+    }
+    let [declared, paid, invoiced] = by.map(|m| m.into_values().collect());
+    crate::FlowSums { declared, paid, invoiced }
+}
+
 // Writes both dialects accept.
 pub(crate) const RELEASE: &str = "UPDATE declarations SET released_at = ?2 WHERE seq = ?1 AND released_at IS NULL";
 /// An outcome closes the open control task of its declaration, unless it is

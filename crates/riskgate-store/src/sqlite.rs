@@ -512,6 +512,17 @@ impl Store for SqliteStore {
         )
     }
 
+    fn money_flow(
+        &self,
+        from: i64,
+        to: i64,
+        offices: Option<&[String]>,
+        trader: Option<&str>,
+    ) -> Result<crate::FlowSums> {
+        let rows = all(&self.conn, rows::MONEY_FLOW, params![from, to], rows::flow_row)?;
+        Ok(rows::flow_sums(rows, offices, trader))
+    }
+
     fn forex(&self) -> Result<Vec<ForexPayment>> {
         all(&self.conn, rows::FOREX, [], rows::body(ForexPayment::from_json))
     }

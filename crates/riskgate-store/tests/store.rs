@@ -1237,3 +1237,61 @@ fn riskgate_app_free_sum(c: &[riskgate_store::OfficeCounts]) -> riskgate_store::
     }
     f
 }
+
+/// Money flow sums per trader over a period, on every backend: import
+/// declarations by office, payments abroad (the part with a reference),
+/// VAT invoices; an office scope keeps the traders that declared there and
+/// only their payments; a trader narrows to one.
+#[test]
+fn money_flow_is_summed_per_trader_and_scoped_by_office() {
+    let pay = |trader: &str, day: &str, amount: f64, reference: Option<&str>| {
+        let mut v = serde_json::json!({"trader": trader, "paid_at": format!("2026-{day}T10:00:00+08:00"),
+            "amount": amount, "currency": "CNY"});
+        if let Some(r) = reference {
+            v["reference"] = serde_json::json!(r);
+        }
+        riskgate_core::ForexPayment::from_json(&v).unwrap()
+    };
+    let invoice = |trader: &str, day: &str, amount: f64| {
+        riskgate_core::TaxInvoice::from_json(&serde_json::json!({"trader": trader,
+            "issued_at": format!("2026-{day}T10:00:00+08:00"), "amount_cny": amount}))
+        .unwrap()
+    };
+    let march = (
+        chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00+08:00").unwrap().timestamp(),
+        chrono::DateTime::parse_from_rfc3339("2026-04-01T00:00:00+08:00").unwrap().timestamp(),
+    );
+    for (mut store, backend) in stores() {
+        let name = if matches!(backend, Backend::Sqlite(_)) { "sqlite" } else { "postgres" };
+        let mut other = decl("C", 5, "T2", 300.0);
+        other.office = "5301".into();
+        let decls = [decl("A", 2, "T1", 1000.0), decl("B", 20, "T1", 500.0), other, decl("L", 2, "T1", 9.0)];
+        let mut april = decls[3].clone();
+        april.declared_at = chrono::DateTime::parse_from_rfc3339("2026-04-02T09:00:00+08:00").unwrap();
+        commit_in_lane(store.as_mut(), &[decls[0].clone(), decls[1].clone(), decls[2].clone(), april], Channel::Green);
+        store
+            .insert_forex(&[
+                pay("T1", "03-03", 20_000.0, Some("INV-A")),
+                pay("T1", "03-25", 5_000.0, None),
+                pay("T1", "04-05", 99_999.0, None), // after the period
+                pay("T3", "03-10", 70_000.0, None), // declared nothing
+            ])
+            .unwrap();
+        store.insert_invoices(&[invoice("T1", "03-10", 40_000.0), invoice("T2", "02-27", 1.0)]).unwrap();
+        let sum = |rows: &[riskgate_store::FlowSum]| -> Vec<String> {
+            rows.iter()
+                .map(|s| format!("{} {} {:.0} {:.0}", s.trader, s.count, s.amount_cny, s.with_reference_cny))
+                .collect()
+        };
+        let (a, b, c) = (decls[0].total_value_cny(), decls[1].total_value_cny(), decls[2].total_value_cny());
+        let all = store.money_flow(march.0, march.1, None, None).unwrap();
+        assert_eq!(sum(&all.declared), [format!("T1 2 {:.0} 0", a + b), format!("T2 1 {c:.0} 0")], "{name}");
+        assert_eq!(sum(&all.paid), ["T1 2 25000 20000", "T3 1 70000 0"], "{name}");
+        assert_eq!(sum(&all.invoiced), ["T1 1 40000 0"], "{name}");
+        let scoped = store.money_flow(march.0, march.1, Some(&["2201".to_string()]), None).unwrap();
+        assert_eq!(sum(&scoped.declared), [format!("T1 2 {:.0} 0", a + b)], "{name}");
+        assert_eq!(sum(&scoped.paid), ["T1 2 25000 20000"], "{name}");
+        let one = store.money_flow(march.0, march.1, None, Some("T2")).unwrap();
+        assert_eq!((sum(&one.declared), one.paid.len(), one.invoiced.len()), (vec![format!("T2 1 {c:.0} 0")], 0, 0));
+    }
+}

@@ -133,6 +133,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Money flow (M6): per trader, the import value declared in the period
+    /// against its payments abroad and VAT invoices of the same period
+    /// (payments that came after release included); flagged traders are
+    /// post-clearance audit candidates. The same answer as
+    /// `GET /api/v1/moneyflow`; reconcile a quarter or longer.
+    MoneyFlow {
+        #[command(flatten)]
+        period: Period,
+        /// Only traders that declared in this unit's subtree.
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long)]
+        trader: Option<String>,
+        /// Only the post-clearance audit candidates.
+        #[arg(long)]
+        flagged: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The KPI report of a unit for a period as a file: every KPI with its
     /// formula, figures, target and verdict, the monthly trend, the units
     /// below, rule and model performance.
@@ -580,6 +601,15 @@ enum ModelCmd {
         /// prefixes (e.g. trader_,declarant_ where party ids carry no signal).
         #[arg(long, value_delimiter = ',')]
         exclude: Vec<String>,
+        /// Weigh recent outcomes more: weights halve every so many days
+        /// before the newest outcome.
+        #[arg(long)]
+        half_life: Option<f64>,
+        /// Keep the model trained on the earlier window only (by default the
+        /// model put into service is trained again on every outcome once it
+        /// has been evaluated).
+        #[arg(long)]
+        no_refit: bool,
         /// Make the new model active right away.
         #[arg(long)]
         activate: bool,
@@ -918,6 +948,27 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
                 Format::Table => render::print_breakdown(&b),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MoneyFlow { period, office, trader, flagged, limit, format } => {
+            let app = open()?;
+            let (from, to) = period.bounds();
+            let offices = match office {
+                Some(code) => {
+                    let all = app.store.offices()?;
+                    anyhow::ensure!(all.iter().any(|o| o.code == code), "--office: no office {code:?}");
+                    let mut v: Vec<String> = riskgate_app::accounts::subtree(&all, &code).into_iter().collect();
+                    v.sort();
+                    Some(v)
+                }
+                None => None,
+            };
+            let query = riskgate_app::moneyflow::Query { from, to, offices, trader, flagged_only: flagged, limit };
+            let r = riskgate_app::moneyflow::reconcile(app.store.as_ref(), &query)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Format::Table => render::print_money_flow(&r),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1610,15 +1661,32 @@ fn tokens_cmd(cmd: TokensCmd, mut app: App) -> Result<ExitCode> {
 
 fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
     match cmd {
-        ModelCmd::Train { period, split, iterations, seed, attributes, exclude, activate, format } => {
+        ModelCmd::Train {
+            period,
+            split,
+            iterations,
+            seed,
+            attributes,
+            exclude,
+            half_life,
+            no_refit,
+            activate,
+            format,
+        } => {
             let (from, to) = period.bounds();
+            if let Some(h) = half_life {
+                anyhow::ensure!(h.is_finite() && h > 0.0, "--half-life: expected a number of days above 0, got {h}");
+            }
+            let defaults = model::TrainOptions::default();
             let mut opts = model::TrainOptions {
                 from,
                 to,
                 split: split.map(day_start),
                 attributes,
                 exclude,
-                ..Default::default()
+                half_life_days: half_life.or(defaults.half_life_days),
+                refit: !no_refit,
+                ..defaults
             };
             opts.params.iterations = iterations;
             opts.params.seed = seed;
