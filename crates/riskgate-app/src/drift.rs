@@ -49,6 +49,7 @@ pub struct Query {
 
 /// One group's figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftRow)]
 pub struct Row {
     /// The week (`2026-W10`), office code, model id, or `new` /
     /// `established` for traders.
@@ -82,6 +83,7 @@ pub struct Row {
 
 /// A flagged group, for the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftFlag)]
 pub struct Flag {
     /// `week`, `office`, `model`, `trader` or `since_training`.
     pub group: String,
@@ -113,6 +115,7 @@ impl Flag {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftVerdict)]
 pub struct Verdict {
     /// Some group is flagged.
     pub drift: bool,
@@ -124,6 +127,7 @@ pub struct Verdict {
 
 /// The thresholds the report applied, shown with it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftThresholds)]
 pub struct Thresholds {
     pub z: f64,
     pub min_count: f64,
