@@ -68,8 +68,8 @@ pub struct Row {
     /// (O − E) ÷ √Σp(1 − p).
     pub z: Option<f64>,
     pub flagged: bool,
-    /// Weeks only: declarations screened in the week (with or without a
-    /// control), those of new traders, and their share.
+    /// Weeks only: the screened declarations declared in the week (with or
+    /// without a control), those of new traders, and their share.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub screened: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -377,8 +377,9 @@ pub struct ControlRecord {
     pub random: bool,
 }
 
-/// What the model drift report reads ([`Store::drift_rows`]): decisions
-/// with `decided_at` in `[from, to)`, of `offices` (all when `None`).
+/// What the model drift report reads ([`Store::drift_rows`]): the controls
+/// of decisions with `decided_at` in `[from, to)` and the screened
+/// declarations with `declared_at` in it, of `offices` (all when `None`).
 #[derive(Debug, Clone, Copy)]
 pub struct DriftQuery<'a> {
     pub from: i64,
@@ -402,8 +403,8 @@ pub struct ScoredControl {
     pub new_trader: bool,
 }
 
-/// Screened declarations of one China day (days since 1970-01-01 at
-/// +08:00), office and trader newness.
+/// Screened declarations declared on one China day (days since
+/// 1970-01-01 at +08:00), by office and trader newness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreenedDay {
     pub day: i64,
@@ -480,9 +481,10 @@ pub trait Store: Send + Accounts + Search {
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>>;
     /// The model drift report's input: the completed controls of the
     /// decisions `q` selects (one row per declaration, however many
-    /// outcomes it has) and the screened declarations per day, office and
-    /// trader newness. Reads the decisions of the period and the
-    /// declarations of the traders in it, never every decision body.
+    /// outcomes it has) and the screened declarations declared in the
+    /// period per day, office and trader newness. Reads the outcomes, the
+    /// decisions of controlled declarations, the declarations of the period
+    /// and the traders' first declaration times, never every decision body.
     fn drift_rows(&self, q: &DriftQuery<'_>) -> Result<DriftRows>;
     /// The decision time of the last declaration screened, if any.
     fn last_decided_at(&self) -> Result<Option<i64>>;

@@ -1002,13 +1002,13 @@ impl Store for PgStore {
     }
 
     fn drift_rows(&self, q: &DriftQuery<'_>) -> Result<DriftRows> {
-        let filter = "(?4::text[] IS NULL OR c.office = ANY(?4::text[]))";
+        let office_in = |column: &str| format!("(?4::text[] IS NULL OR {column} = ANY(?4::text[]))");
         let offices: Option<Vec<String>> = q.offices.map(<[String]>::to_vec);
         let p: [&(dyn ToSql + Sync); 4] = [&q.from, &q.to, &q.new_within, &offices];
         let mut conn = self.conn.borrow_mut();
         Ok(DriftRows {
-            controls: all(&mut conn, &dollars(&rows::drift_controls_sql(filter)), &p, rows::scored_control)?,
-            screened: all(&mut conn, &dollars(&rows::drift_screened_sql(filter)), &p, rows::screened_day)?,
+            controls: all(&mut conn, &dollars(&rows::drift_controls_sql(office_in)), &p, rows::scored_control)?,
+            screened: all(&mut conn, &dollars(&rows::drift_screened_sql(office_in)), &p, rows::screened_day)?,
         })
     }
 

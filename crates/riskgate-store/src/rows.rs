@@ -330,22 +330,27 @@ pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
 
 /// The traders' first declarations, for the drift report's newness: `k`
 /// holds the rows of the period, with their `trader` and `declared_at`.
+/// No index leads from a trader to its declarations (migration 2 dropped
+/// it for the screening commit's sake), so this reads the declarations'
+/// traders and times once.
 const DRIFT_FIRST: &str = "f AS (SELECT x.trader, MIN(x.declared_at) AS first_at FROM declarations x
         WHERE x.trader IN (SELECT trader FROM k) GROUP BY x.trader)";
 
 /// `Store::drift_rows`' completed controls: `?1`..`?2` the decision times,
-/// `?3` the newness span, `office_filter` the dialect's test of `c.office`
-/// against `?4`. Outcomes lead (SQLite's `CROSS JOIN` keeps that order) so
-/// that only the decisions of controlled declarations are read.
-pub(crate) fn drift_controls_sql(office_filter: &str) -> String {
+/// `?3` the newness span, `office_in(column)` the dialect's test of the
+/// column against the office list `?4`. Outcomes lead (SQLite's `CROSS
+/// JOIN` keeps that order) so that only the decisions of controlled
+/// declarations are read.
+pub(crate) fn drift_controls_sql(office_in: fn(&str) -> String) -> String {
     format!(
         "WITH o AS (SELECT decl, COUNT(CASE WHEN finding THEN 1 END) AS findings FROM outcomes GROUP BY decl),
      k AS (SELECT c.decl, d.id, c.office, c.decided_at, c.body, o.findings, d.trader, d.declared_at
         FROM o CROSS JOIN decisions c JOIN declarations d ON d.seq = c.decl
-        WHERE c.decl = o.decl AND c.decided_at >= ?1 AND c.decided_at < ?2 AND {office_filter}),
+        WHERE c.decl = o.decl AND c.decided_at >= ?1 AND c.decided_at < ?2 AND {}),
      {DRIFT_FIRST}
 SELECT k.id, k.office, k.decided_at, k.body, k.findings > 0, k.declared_at - f.first_at < ?3
-FROM k JOIN f ON f.trader = k.trader ORDER BY k.decided_at, k.decl"
+FROM k JOIN f ON f.trader = k.trader ORDER BY k.decided_at, k.decl",
+        office_in("c.office")
     )
 }
 
@@ -360,16 +365,18 @@ pub(crate) fn scored_control(r: &dyn Columns) -> Result<crate::ScoredControl> {
     })
 }
 
-/// `Store::drift_rows`' screened declarations per China day, office and
-/// newness; parameters as [`drift_controls_sql`].
-pub(crate) fn drift_screened_sql(office_filter: &str) -> String {
+/// `Store::drift_rows`' screened (not historical) declarations per China
+/// day of declaration, office and newness, read through the index on
+/// `declared_at` (decisions have none on SQLite); parameters as
+/// [`drift_controls_sql`].
+pub(crate) fn drift_screened_sql(office_in: fn(&str) -> String) -> String {
     format!(
-        "WITH k AS (SELECT c.decided_at, c.office, d.trader, d.declared_at
-        FROM decisions c JOIN declarations d ON d.seq = c.decl
-        WHERE c.decided_at >= ?1 AND c.decided_at < ?2 AND {office_filter}),
+        "WITH k AS (SELECT d.declared_at, d.office, d.trader FROM declarations d
+        WHERE d.declared_at >= ?1 AND d.declared_at < ?2 AND NOT d.historical AND {}),
      {DRIFT_FIRST}
-SELECT (k.decided_at + 28800) / 86400 AS day, k.office, k.declared_at - f.first_at < ?3 AS is_new, COUNT(*)
-FROM k JOIN f ON f.trader = k.trader GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+SELECT (k.declared_at + 28800) / 86400 AS day, k.office, k.declared_at - f.first_at < ?3 AS is_new, COUNT(*)
+FROM k JOIN f ON f.trader = k.trader GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        office_in("d.office")
     )
 }
 

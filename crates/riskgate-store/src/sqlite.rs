@@ -828,12 +828,12 @@ impl Store for SqliteStore {
     }
 
     fn drift_rows(&self, q: &DriftQuery<'_>) -> Result<DriftRows> {
-        let filter = "(?4 IS NULL OR c.office IN (SELECT value FROM json_each(?4)))";
+        let office_in = |column: &str| format!("(?4 IS NULL OR {column} IN (SELECT value FROM json_each(?4)))");
         let offices = q.offices.map(|o| serde_json::to_string(o).expect("strings serialise"));
         let p = params![q.from, q.to, q.new_within, offices];
         Ok(DriftRows {
-            controls: all(&self.conn, &rows::drift_controls_sql(filter), p, rows::scored_control)?,
-            screened: all(&self.conn, &rows::drift_screened_sql(filter), p, rows::screened_day)?,
+            controls: all(&self.conn, &rows::drift_controls_sql(office_in), p, rows::scored_control)?,
+            screened: all(&self.conn, &rows::drift_screened_sql(office_in), p, rows::screened_day)?,
         })
     }
 

@@ -32,7 +32,8 @@ fn drift_rows_are_the_periods_controls_and_screened_counts() {
         // T-OLD declared long before March; T-NEW first on 3 March.
         let mut old = decl("H1", 1, "T-OLD", 100.0);
         old.declared_at = chrono::DateTime::parse_from_rfc3339("2025-10-01T09:00:00+08:00").unwrap();
-        store.commit_historical(&[old]).unwrap();
+        // History in the period is not screened: not counted.
+        store.commit_historical(&[old, decl("H2", 4, "T-OLD", 100.0)]).unwrap();
         let a = decl("A", 2, "T-OLD", 100.0);
         let mut b = decl("B", 3, "T-NEW", 100.0);
         b.office = "2202".into();
