@@ -1155,6 +1155,34 @@ pub async fn list_models(Caller(state, p): Caller) -> ApiResult<Json<ModelList>>
     Ok(Json(ModelList { models }))
 }
 
+/// Model drift: the completed controls of the period against what the
+/// learned model expected of them (O, E, O/E, z, flag) by ISO week, office,
+/// model and trader newness, the weekly share of new traders among the
+/// declarations screened, and a verdict (docs/model.md "Drift").
+///
+/// `from`/`to` bound the decision times (default: the 26 weeks up to the
+/// last decision). Who: risk_analyst, hq_manager (as `/models`), over their
+/// offices.
+#[utoipa::path(get, path = "/models/drift", tag = "models", params(PeriodQuery),
+    responses((status = 200, body = riskgate_app::drift::DriftReport)))]
+pub async fn model_drift(
+    Caller(state, p): Caller,
+    Query(q): Query<PeriodQuery>,
+) -> ApiResult<Json<riskgate_app::drift::DriftReport>> {
+    p.require(Perm::ReadModels)?;
+    let offices = state.offices();
+    let scope = sorted(office_scope(&p, &offices, &q.office)?);
+    let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::query("from", "from: expected a day before to"));
+    }
+    let query = riskgate_app::drift::Query { from, to, offices: scope };
+    let answer = state.read(move |s| riskgate_app::drift::report(s, &query)).await?;
+    Ok(Json(answer))
+}
+
 /// A model's evaluation and, for a shadow model, its comparison with the
 /// active one on the same controlled declarations.
 ///

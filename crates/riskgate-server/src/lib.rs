@@ -120,6 +120,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_rule))
         .routes(routes!(retire_rule))
         .routes(routes!(list_models))
+        .routes(routes!(model_drift))
         .routes(routes!(get_model))
         .routes(routes!(set_model_status))
         .routes(routes!(kpi))

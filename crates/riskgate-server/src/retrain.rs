@@ -11,6 +11,11 @@
 //! four-eyes rule applies to models as to rules); `--retrain-activate`
 //! makes it active instead. Only the swap of the scorers runs on the
 //! screening thread (`model::install`: microseconds, no replay).
+//!
+//! With `--retrain-on-drift` the same thread also reads the drift report
+//! (`riskgate_app::drift`) every check period and retrains at once when it
+//! flags drift in outcomes of decisions made after the active model was
+//! trained (`drift::retrain_reason`), at most once per check period.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,9 +31,13 @@ pub const SCHEDULER: &str = "scheduler";
 
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    pub every: Duration,
+    /// Retrain every period (`--retrain-every`).
+    pub every: Option<Duration>,
     /// Make each new model active (default: shadow).
     pub activate: bool,
+    /// Check the drift report every period and retrain on drift since the
+    /// active model was trained (`--retrain-on-drift`, `--drift-check-every`).
+    pub drift_check: Option<Duration>,
 }
 
 /// Parses `30s`, `15m`, `24h` or `7d`.
@@ -50,8 +59,13 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
 }
 
 /// Trains once on a connection of its own and registers the model with
-/// the status the schedule asks for. `Ok(None)`: not enough outcomes yet.
-pub fn retrain_once(at: &StoreAt, schedule: &Schedule) -> Result<Option<(String, riskgate_app::model::Evaluation)>> {
+/// the status the schedule asks for; `drift` is why, when the drift report
+/// asked for it (the action log says so). `Ok(None)`: not enough outcomes yet.
+pub fn retrain_once(
+    at: &StoreAt,
+    schedule: &Schedule,
+    drift: Option<&str>,
+) -> Result<Option<(String, riskgate_app::model::Evaluation)>> {
     let mut store = at.open_store()?;
     let opts = riskgate_app::model::TrainOptions::default();
     let (id, evaluation) = match riskgate_app::model::train_and_register_in(store.as_mut(), SCHEDULER, &opts) {
@@ -70,14 +84,28 @@ pub fn retrain_once(at: &StoreAt, schedule: &Schedule) -> Result<Option<(String,
         target: id.clone(),
         before: Some(serde_json::json!({"status": "candidate"})),
         after: Some(serde_json::json!({"status": status})),
-        reason: Some(format!("scheduled retraining; evaluation AUC {:.3}", evaluation.auc)),
+        reason: Some(match drift {
+            Some(why) => format!("retraining on drift ({why}); evaluation AUC {:.3}", evaluation.auc),
+            None => format!("scheduled retraining; evaluation AUC {:.3}", evaluation.auc),
+        }),
     };
     store.set_model_status(&id, status, &a)?;
     Ok(Some((id, evaluation)))
 }
 
+/// Why the drift report asks for retraining now, if it does: drift since
+/// the active model was trained, and no model trained within `check_every`.
+pub fn drift_check(at: &StoreAt, check_every: Duration) -> Result<Option<String>> {
+    let store = at.open_store()?;
+    let report = riskgate_app::drift::report(store.as_ref(), &riskgate_app::drift::Query::default())?;
+    let newest = store.models()?.iter().map(|m| m.created_at).max();
+    let gap = i64::try_from(check_every.as_secs()).unwrap_or(i64::MAX);
+    Ok(riskgate_app::drift::retrain_reason(&report, newest, riskgate_app::app::now().timestamp(), gap))
+}
+
 /// Runs until `stop` is set: every period, train, then swap the scorers on
-/// the screening thread.
+/// the screening thread; with a drift check, every check period, the same
+/// when the drift report asks for it.
 pub fn spawn(
     at: StoreAt,
     schedule: Schedule,
@@ -85,9 +113,11 @@ pub fn spawn(
     handle: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    periodic("retrain", schedule.every, stop, move || {
+    let (every, check) = (schedule.every, schedule.drift_check);
+    let check_at = at.clone();
+    let train = move |drift: Option<&str>| {
         let t = Instant::now();
-        match retrain_once(&at, &schedule) {
+        match retrain_once(&at, &schedule, drift) {
             Ok(Some((id, e))) => {
                 let swap = state.write(|live| {
                     riskgate_app::model::install(live.app.store.as_ref(), &mut live.app.engine)?;
@@ -95,11 +125,12 @@ pub fn spawn(
                 });
                 match handle.block_on(swap) {
                     Ok(()) => eprintln!(
-                        "retrain: model {id} ({}) in {:.1} s, evaluation AUC {:.3} on {} later controls",
+                        "retrain: model {id} ({}) in {:.1} s, evaluation AUC {:.3} on {} later controls{}",
                         if schedule.activate { "active" } else { "shadow" },
                         t.elapsed().as_secs_f64(),
                         e.auc,
-                        e.eval_rows
+                        e.eval_rows,
+                        drift.map(|why| format!("; on {why}")).unwrap_or_default()
                     ),
                     Err(e) => eprintln!("retrain: model {id} registered but not installed: {}", e.0.message),
                 }
@@ -107,7 +138,31 @@ pub fn spawn(
             Ok(None) => eprintln!("retrain: not enough controls with outcomes yet; next try in one period"),
             Err(e) => eprintln!("retrain: failed: {e:#}"),
         }
-    })
+    };
+    let mut next_train = every.map(|p| Instant::now() + p);
+    let mut next_check = check.map(|p| Instant::now() + p);
+    Ok(std::thread::Builder::new().name("retrain".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if let (Some(p), Some(t)) = (every, next_train)
+                && now >= t
+            {
+                next_train = Some(now + p);
+                train(None);
+            } else if let (Some(p), Some(t)) = (check, next_check)
+                && now >= t
+            {
+                next_check = Some(now + p);
+                match drift_check(&check_at, p) {
+                    Ok(Some(why)) => train(Some(&why)),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("retrain: drift check failed: {e:#}"),
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    })?)
 }
 
 /// A thread named `name` that runs `job` every `every` (the first time one
@@ -196,6 +251,28 @@ mod tests {
         assert_eq!(parse_period("7d"), Ok(Duration::from_secs(604_800)));
         for bad in ["", "h", "10", "10w", "0s", "-1h"] {
             assert!(parse_period(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The drift check on a store: drift in outcomes decided after the
+    /// active model was trained asks for retraining, naming the drift; the
+    /// same drift before training does not.
+    #[test]
+    fn drift_since_training_retrains_and_old_drift_does_not() {
+        let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+        for (trained, retrain) in [("2026-03-16T00:00:00+08:00", true), ("2026-03-30T00:00:00+08:00", false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = riskgate_store::SqliteStore::open(dir.path()).unwrap();
+            riskgate_app::drift::example_store(&mut store, ts(trained)).unwrap();
+            drop(store);
+            let why = drift_check(&StoreAt::Sqlite(dir.path().to_path_buf()), Duration::from_secs(3600)).unwrap();
+            assert_eq!(why.is_some(), retrain, "trained {trained}: {why:?}");
+            if let Some(why) = why {
+                assert!(
+                    why.contains("model drift since the active model was trained") && why.contains("2026-W13"),
+                    "{why}"
+                );
+            }
         }
     }
 }

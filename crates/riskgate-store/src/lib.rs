@@ -396,6 +396,51 @@ pub struct ControlRecord {
     pub random: bool,
 }
 
+/// What the model drift report reads ([`Store::drift_rows`]): the controls
+/// of decisions with `decided_at` in `[from, to)` and the screened
+/// declarations with `declared_at` in it, of `offices` (all when `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct DriftQuery<'a> {
+    pub from: i64,
+    pub to: i64,
+    pub offices: Option<&'a [String]>,
+    /// A trader is new on a declaration when its first declaration in the
+    /// store is less than this many seconds before it.
+    pub new_within: i64,
+}
+
+/// A completed control of a screened declaration, with the decision that
+/// sent it (whose reasons carry the model's score).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredControl {
+    pub declaration_id: String,
+    pub office: String,
+    pub decided_at: i64,
+    pub decision: Decision,
+    /// Any of its outcomes found something.
+    pub finding: bool,
+    pub new_trader: bool,
+}
+
+/// Screened declarations declared on one China day (days since
+/// 1970-01-01 at +08:00), by office and trader newness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenedDay {
+    pub day: i64,
+    pub office: String,
+    pub new_trader: bool,
+    pub declarations: u64,
+}
+
+/// The rows of [`Store::drift_rows`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DriftRows {
+    /// In decision order.
+    pub controls: Vec<ScoredControl>,
+    /// Ordered by day, office, newness.
+    pub screened: Vec<ScreenedDay>,
+}
+
 /// The store interface every backend implements.
 pub trait Store: Send + Accounts + Search {
     fn backend(&self) -> &'static str;
@@ -459,6 +504,15 @@ pub trait Store: Send + Accounts + Search {
     /// Completed controls (outcomes) with `completed_at` in `[from, to)`, in
     /// completion order, joined with their declaration and decision.
     fn control_records(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<ControlRecord>>;
+    /// The model drift report's input: the completed controls of the
+    /// decisions `q` selects (one row per declaration, however many
+    /// outcomes it has) and the screened declarations declared in the
+    /// period per day, office and trader newness. Reads the outcomes, the
+    /// decisions of controlled declarations, the declarations of the period
+    /// and the traders' first declaration times, never every decision body.
+    fn drift_rows(&self, q: &DriftQuery<'_>) -> Result<DriftRows>;
+    /// The decision time of the last declaration screened, if any.
+    fn last_decided_at(&self) -> Result<Option<i64>>;
 
     // Rules and lists.
     fn rules(&self) -> Result<Vec<RuleRecord>>;

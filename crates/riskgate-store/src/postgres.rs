@@ -39,9 +39,10 @@ pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, DELIVERY_COLUMNS, MODEL_COLUMNS, TASK_COLUMNS, dollars};
 use crate::{
-    Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
+    Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, DriftQuery, DriftRows, Event, HistoryRow,
+    LoggedAction, ModelRecord, NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result,
+    RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook,
+    chain_hash,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -1009,6 +1010,22 @@ impl Store for PgStore {
             },
         )?;
         Ok(out)
+    }
+
+    fn drift_rows(&self, q: &DriftQuery<'_>) -> Result<DriftRows> {
+        let office_in = |column: &str| format!("(?4::text[] IS NULL OR {column} = ANY(?4::text[]))");
+        let offices: Option<Vec<String>> = q.offices.map(<[String]>::to_vec);
+        let p: [&(dyn ToSql + Sync); 4] = [&q.from, &q.to, &q.new_within, &offices];
+        let mut conn = self.conn.borrow_mut();
+        Ok(DriftRows {
+            controls: all(&mut conn, &dollars(&rows::drift_controls_sql(office_in)), &p, rows::scored_control)?,
+            screened: all(&mut conn, &dollars(&rows::drift_screened_sql(office_in)), &p, rows::screened_day)?,
+        })
+    }
+
+    fn last_decided_at(&self) -> Result<Option<i64>> {
+        let row = self.conn.borrow_mut().query_opt(rows::LAST_DECIDED_AT, &[])?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     fn rules(&self) -> Result<Vec<RuleRecord>> {

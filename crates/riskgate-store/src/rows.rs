@@ -383,6 +383,71 @@ pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
     }))
 }
 
+/// The traders' first declarations, for the drift report's newness: `k`
+/// holds the rows of the period, with their `trader` and `declared_at`.
+/// No index leads from a trader to its declarations (migration 2 dropped
+/// it for the screening commit's sake), so this reads the declarations'
+/// traders and times once.
+const DRIFT_FIRST: &str = "f AS (SELECT x.trader, MIN(x.declared_at) AS first_at FROM declarations x
+        WHERE x.trader IN (SELECT trader FROM k) GROUP BY x.trader)";
+
+/// `Store::drift_rows`' completed controls: `?1`..`?2` the decision times,
+/// `?3` the newness span, `office_in(column)` the dialect's test of the
+/// column against the office list `?4`. Outcomes lead (SQLite's `CROSS
+/// JOIN` keeps that order) so that only the decisions of controlled
+/// declarations are read.
+pub(crate) fn drift_controls_sql(office_in: fn(&str) -> String) -> String {
+    format!(
+        "WITH o AS (SELECT decl, COUNT(CASE WHEN finding THEN 1 END) AS findings FROM outcomes GROUP BY decl),
+     k AS (SELECT c.decl, d.id, c.office, c.decided_at, c.body, o.findings, d.trader, d.declared_at
+        FROM o CROSS JOIN decisions c JOIN declarations d ON d.seq = c.decl
+        WHERE c.decl = o.decl AND c.decided_at >= ?1 AND c.decided_at < ?2 AND {}),
+     {DRIFT_FIRST}
+SELECT k.id, k.office, k.decided_at, k.body, k.findings > 0, k.declared_at - f.first_at < ?3
+FROM k JOIN f ON f.trader = k.trader ORDER BY k.decided_at, k.decl",
+        office_in("c.office")
+    )
+}
+
+pub(crate) fn scored_control(r: &dyn Columns) -> Result<crate::ScoredControl> {
+    Ok(crate::ScoredControl {
+        declaration_id: r.text(0)?,
+        office: r.text(1)?,
+        decided_at: r.int(2)?,
+        decision: serde_json::from_str(&r.text(3)?)?,
+        finding: r.flag(4)?,
+        new_trader: r.flag(5)?,
+    })
+}
+
+/// `Store::drift_rows`' screened (not historical) declarations per China
+/// day of declaration, office and newness, read through the index on
+/// `declared_at` (decisions have none on SQLite); parameters as
+/// [`drift_controls_sql`].
+pub(crate) fn drift_screened_sql(office_in: fn(&str) -> String) -> String {
+    format!(
+        "WITH k AS (SELECT d.declared_at, d.office, d.trader FROM declarations d
+        WHERE d.declared_at >= ?1 AND d.declared_at < ?2 AND NOT d.historical AND {}),
+     {DRIFT_FIRST}
+SELECT (k.declared_at + 28800) / 86400 AS day, k.office, k.declared_at - f.first_at < ?3 AS is_new, COUNT(*)
+FROM k JOIN f ON f.trader = k.trader GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        office_in("d.office")
+    )
+}
+
+pub(crate) fn screened_day(r: &dyn Columns) -> Result<crate::ScreenedDay> {
+    Ok(crate::ScreenedDay {
+        day: r.int(0)?,
+        office: r.text(1)?,
+        new_trader: r.flag(2)?,
+        declarations: to_u64(r.int(3)?),
+    })
+}
+
+/// The decision of the last declaration stored (decisions are written with
+/// their new declaration, so the highest `decl` is the last screened).
+pub(crate) const LAST_DECIDED_AT: &str = "SELECT decided_at FROM decisions ORDER BY decl DESC LIMIT 1";
+
 pub(crate) fn rule_stats(r: &dyn Columns) -> Result<RuleStats> {
     Ok(record!(r => RuleStats {
         id, version: to_u32, hits: to_u64, controls: to_u64, completed: to_u64, findings: to_u64, revenue_cny,

@@ -19,9 +19,10 @@ pub(crate) use crate::policy::decode;
 use crate::policy::{self, decision_of, json};
 use crate::rows::{self, ACTION_COLUMNS, Columns, MODEL_COLUMNS, TASK_COLUMNS};
 use crate::{
-    Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, Event, HistoryRow, LoggedAction, ModelRecord,
-    NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result, RiskLevelRecord, RuleRecord,
-    RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook, chain_hash,
+    Action, ControlRecord, ControlTask, Delivery, DeliveryAttempt, DriftQuery, DriftRows, Event, HistoryRow,
+    LoggedAction, ModelRecord, NewDecision, NewDelivery, Note, OutcomeStored, Override, OverrideDone, Result,
+    RiskLevelRecord, RuleRecord, RuleStats, Store, StoreError, StoredDeclaration, TaskMark, TimelineRow, Webhook,
+    chain_hash,
 };
 
 pub struct SqliteStore {
@@ -835,6 +836,20 @@ impl Store for SqliteStore {
             params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
             rows::control_record,
         )
+    }
+
+    fn drift_rows(&self, q: &DriftQuery<'_>) -> Result<DriftRows> {
+        let office_in = |column: &str| format!("(?4 IS NULL OR {column} IN (SELECT value FROM json_each(?4)))");
+        let offices = q.offices.map(|o| serde_json::to_string(o).expect("strings serialise"));
+        let p = params![q.from, q.to, q.new_within, offices];
+        Ok(DriftRows {
+            controls: all(&self.conn, &rows::drift_controls_sql(office_in), p, rows::scored_control)?,
+            screened: all(&self.conn, &rows::drift_screened_sql(office_in), p, rows::screened_day)?,
+        })
+    }
+
+    fn last_decided_at(&self) -> Result<Option<i64>> {
+        Ok(self.conn.query_row(rows::LAST_DECIDED_AT, [], |r| r.get(0)).optional()?)
     }
 
     fn rules(&self) -> Result<Vec<RuleRecord>> {

@@ -7,6 +7,8 @@
 //! tests, unless `RISKGATE_SKIP_PG=1` says to skip that backend (with a
 //! `SKIPPED:` line on stderr). `schema_parity` compares the two schemas.
 
+#[path = "store/drift_rows.rs"]
+mod drift_rows;
 #[path = "store/schema_parity.rs"]
 mod schema_parity;
 

@@ -308,8 +308,16 @@ enum Command {
         #[arg(long, value_parser = server::retrain::parse_period)]
         retrain_every: Option<std::time::Duration>,
         /// Make each retrained model active at once instead of shadow.
-        #[arg(long, requires = "retrain_every")]
+        #[arg(long)]
         retrain_activate: bool,
+        /// Read the model drift report every --drift-check-every and retrain
+        /// at once when it flags drift in outcomes of decisions made after
+        /// the active model was trained (at most once per check period).
+        #[arg(long)]
+        retrain_on_drift: bool,
+        /// How often --retrain-on-drift reads the drift report (30s, 15m, 24h, 7d).
+        #[arg(long, value_parser = server::retrain::parse_period, default_value = "1h", requires = "retrain_on_drift")]
+        drift_check_every: std::time::Duration,
         /// Compute the integrity indicators every period (30s, 15m, 24h, 7d)
         /// and push each new or raised warning to the supervisors' inbox and
         /// event namespace (as `riskgate integrity notify` does).
@@ -620,6 +628,22 @@ enum ModelCmd {
     /// A model's evaluation, and its shadow comparison if it ran in shadow.
     Show {
         id: String,
+    },
+    /// Model drift: completed controls against what the learned model
+    /// expected, by ISO week, office, model and trader newness, with the
+    /// weekly share of new traders and a verdict (docs/model.md "Drift").
+    Drift {
+        /// First day of decisions (default: 26 weeks before the last decision, from a Monday).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of decisions, included (default: up to the last decision).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// An office code: its subtree only.
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// Make a model the active scorer (the previous one becomes a candidate).
     Activate {
@@ -1462,8 +1486,23 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(if r.ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { addr, retrain_every, retrain_activate, integrity_every, escalate_every } => {
-            let schedule = retrain_every.map(|every| server::retrain::Schedule { every, activate: retrain_activate });
+        Command::Serve {
+            addr,
+            retrain_every,
+            retrain_activate,
+            retrain_on_drift,
+            drift_check_every,
+            integrity_every,
+            escalate_every,
+        } => {
+            let schedule = (retrain_every.is_some() || retrain_on_drift).then(|| server::retrain::Schedule {
+                every: retrain_every,
+                activate: retrain_activate,
+                drift_check: retrain_on_drift.then_some(drift_check_every),
+            });
+            if retrain_activate && schedule.is_none() {
+                anyhow::bail!("--retrain-activate needs --retrain-every or --retrain-on-drift");
+            }
             server::serve(&at, addr, schedule, integrity_every, escalate_every, emitter.clone())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -1735,6 +1774,30 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
                         at.iter().map(|r| format!("top {:.0}%: {:.1}%", r.rate * 100.0, r.precision * 100.0)).collect();
                     println!("  {name:<7} hit rate {}", cells.join(", "));
                 }
+            }
+        }
+        ModelCmd::Drift { from, to, office, format } => {
+            let offices = match office {
+                Some(code) => {
+                    let all = app.store.offices()?;
+                    if !all.iter().any(|o| o.code == code) {
+                        anyhow::bail!("--office: no office {code:?}");
+                    }
+                    let mut v: Vec<String> = riskgate_app::accounts::subtree(&all, &code).into_iter().collect();
+                    v.sort();
+                    Some(v)
+                }
+                None => None,
+            };
+            let query = riskgate_app::drift::Query {
+                from: from.map(day_start),
+                to: to.map(|d| day_start(d) + 86_400),
+                offices,
+            };
+            let r = riskgate_app::drift::report(app.store.as_ref(), &query)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Format::Table => render::print_drift(&r),
             }
         }
         ModelCmd::Activate { id } => {

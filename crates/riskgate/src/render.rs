@@ -127,6 +127,69 @@ pub fn print_breakdown(b: &riskgate_app::analysis::Breakdown) {
     println!("prev.: the hit rate of the period of the same length before; * a significant change (|z| ≥ 1.96)");
 }
 
+/// The model drift report (`riskgate model drift`).
+pub fn print_drift(r: &riskgate_app::drift::DriftReport) {
+    let t = &r.thresholds;
+    println!(
+        "model drift, decisions {} to {}; active model {}{}",
+        r.from.format("%Y-%m-%d %H:%M"),
+        r.to.format("%Y-%m-%d %H:%M"),
+        r.active_model.as_deref().unwrap_or("(none)"),
+        r.active_trained_at.map(|t| format!(" trained {}", t.format("%Y-%m-%d %H:%M"))).unwrap_or_default()
+    );
+    let verdict = match (r.verdict.drift, r.verdict.since_training) {
+        (false, _) => "no drift",
+        (true, false) => "DRIFT (before the active model was trained)",
+        (true, true) => "DRIFT since the active model was trained",
+    };
+    println!("verdict: {verdict}");
+    for f in &r.verdict.flags {
+        println!("  {}", f.describe());
+    }
+    let head = |first: &str| {
+        println!(
+            "{first:<22} {:>8} {:>8} {:>9} {:>6} {:>6} {:>4} {:>9} {:>9}",
+            "controls", "findings", "expected", "O/E", "z", "flag", "screened", "new share"
+        )
+    };
+    let line = |r: &riskgate_app::drift::Row| {
+        let name = r.label.as_deref().map_or_else(|| r.key.clone(), |l| format!("{} {l}", r.key));
+        let name: String = name.chars().take(22).collect();
+        println!(
+            "{:<22} {:>8} {:>8} {:>9.1} {:>6} {:>6} {:>4} {:>9} {:>9}",
+            name,
+            r.controls,
+            r.findings,
+            r.expected,
+            r.ratio.map_or_else(|| "—".to_string(), |x| format!("{x:.2}")),
+            r.z.map_or_else(|| "—".to_string(), |z| format!("{z:+.1}")),
+            if r.flagged { "*" } else { "" },
+            r.screened.map_or_else(|| "".to_string(), |n| n.to_string()),
+            if r.screened.is_some() { pct(r.new_trader_share) } else { String::new() },
+        );
+    };
+    for (title, rows) in
+        [("week", &r.by_week), ("office", &r.by_office), ("model", &r.by_model), ("trader", &r.by_trader)]
+    {
+        println!();
+        head(title);
+        rows.iter().for_each(line);
+    }
+    if let Some(s) = &r.since_training {
+        println!();
+        head("since training");
+        line(s);
+    }
+    println!();
+    head("(total)");
+    line(&r.total);
+    println!(
+        "{} completed controls without a learned model's score are left out. * |z| ≥ {} with at least {} findings \
+         observed or expected; new traders: first declaration less than {} days before",
+        r.unscored_controls, t.z, t.min_count, t.new_trader_days
+    );
+}
+
 /// A key's figures month by month (`riskgate analysis --trend`).
 pub fn print_key_trend(t: &riskgate_app::analysis::KeyTrend) {
     println!("{} {} {} by month", t.unit, t.dim, t.key);

@@ -330,6 +330,8 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/rules", "/api/v1/rules".into(), None,                               [403, 200, 200, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/rules/{id}", "/api/v1/rules/R-1".into(), None,                      [403, 200, 403, 403, 403, 403, 403, 403]),
         ("GET", "/api/v1/models", "/api/v1/models".into(), None,                             [403, 200, 403, 200, 403, 403, 403, 403]),
+        ("GET", "/api/v1/models/drift", "/api/v1/models/drift".into(), None,                 [403, 200, 403, 200, 403, 403, 403, 403]),
+        ("GET", "/api/v1/models/drift", "/api/v1/models/drift?to=March".into(), None,        [403, 400, 403, 400, 403, 403, 403, 403]),
         ("GET", "/api/v1/kpi", "/api/v1/kpi".into(), None,                                   [200, 200, 200, 200, 200, 200, 403, 403]),
         ("GET", "/api/v1/kpi/trend", "/api/v1/kpi/trend".into(), None,                       [200, 200, 200, 200, 200, 200, 403, 403]),
         ("GET", "/api/v1/analysis", "/api/v1/analysis".into(), None,                         [400, 200, 200, 200, 200, 200, 403, 403]),

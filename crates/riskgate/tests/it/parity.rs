@@ -228,3 +228,55 @@ fn rule_toml() -> String {
         r["instructions"].as_str().unwrap()
     )
 }
+
+/// `riskgate model drift --format json` and `GET /api/v1/models/drift`
+/// answer the same report on the same store (one with a known drift: the
+/// week 2026-W13 and office 2202 find 3× what the model expected), for the
+/// whole tree and for an office's subtree; a bad period is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_the_http_api_report_the_same_model_drift() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let trained = chrono::DateTime::parse_from_rfc3339("2026-03-16T00:00:00+08:00").unwrap().timestamp();
+    riskgate_app::drift::example_store(&mut SqliteStore::open(&data).unwrap(), trained).unwrap();
+    let offices = format!("{OFFICES}{}\n", r#"{"code":"2202","name":"外高桥海关","parent":"2200","level":"office"}"#);
+    cli(&data, "admin", &["import", "offices", &write(tmp.path(), "offices.jsonl", &offices)]);
+    let at = riskgate_app::StoreAt::Sqlite(data.clone());
+    drop(crate::support::add_account(&at, "admin", "ana", PASSWORD, "risk_analyst"));
+
+    let period = ["--from", "2026-03-01", "--to", "2026-03-31"];
+    let whole: Value =
+        serde_json::from_str(&cli(&data, "ana", &[&["model", "drift", "--format", "json"], &period[..]].concat()))
+            .unwrap();
+    let flags: Vec<(&str, &str)> = whole["verdict"]["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["group"].as_str().unwrap(), f["key"].as_str().unwrap()))
+        .collect();
+    assert_eq!(flags, [("week", "2026-W13"), ("office", "2202"), ("since_training", "gbdt-drift")], "{whole:#}");
+    assert_eq!(whole["by_office"][1]["label"], "外高桥海关");
+    let office = serde_json::from_str::<Value>(&cli(
+        &data,
+        "ana",
+        &[&["model", "drift", "--format", "json", "--office", "2201"], &period[..]].concat(),
+    ))
+    .unwrap();
+    assert_eq!(office["verdict"]["drift"], false, "{office:#}");
+    let table = cli(&data, "ana", &[&["model", "drift"], &period[..]].concat());
+    assert!(table.contains("DRIFT since the active model was trained") && table.contains("2026-W13"), "{table}");
+
+    let (state, writer) = riskgate_server::start(&at, riskgate_app::events::Emitter::default()).unwrap();
+    let h = Http { router: riskgate_server::router(state) };
+    let ana = h.login("ana").await;
+    let api = h.ok("GET", "/api/v1/models/drift?from=2026-03-01&to=2026-03-31", &ana, None).await;
+    assert_eq!(api, whole, "CLI (right) and HTTP (left) differ");
+    let api = h.ok("GET", "/api/v1/models/drift?from=2026-03-01&to=2026-03-31&office=2201", &ana, None).await;
+    assert_eq!(api, office, "an office's subtree: CLI (right) and HTTP (left) differ");
+    for bad in ["from=March", "from=2026-03-10&to=2026-03-01", "office=9999"] {
+        let (status, v) = h.call("GET", &format!("/api/v1/models/drift?{bad}"), &ana, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    drop(h);
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+}

@@ -1,4 +1,5 @@
-// Models: versions, evaluation figures on the later window, shadow comparison.
+// Models: versions, evaluation figures on the later window, shadow comparison,
+// and drift (outcomes against what the learned model expected).
 import { get, post, items } from '../api.js';
 import { t, lang, featureLabel } from '../i18n.js';
 import { h, mount, table, pct, num, dt, chip, errorBox, flash } from '../ui.js';
@@ -27,7 +28,63 @@ export async function modelsPage(el) {
       rows,
       { testid: 'models-table' },
     ),
+    await driftView(),
   );
+}
+
+// GET /models/drift: the verdict, then O, E, O/E and z by week (with the
+// new-trader share of the declarations screened) and by office.
+async function driftView() {
+  let d;
+  try {
+    d = await get('/models/drift');
+  } catch (e) {
+    return [h('h2', {}, t('drift.title')), errorBox(e)];
+  }
+  const v = d.verdict || { flags: [] };
+  // The report's times are RFC 3339 at +08:00: shown as they are, China time.
+  const chinaTime = (s) => (s ? s.slice(0, 16).replace('T', ' ') : '—');
+  const fixed = (x, n) => (x === undefined || x === null ? '—' : x.toFixed(n));
+  const figures = [
+    { label: t('drift.controls'), get: (r) => num(r.controls), num: true },
+    { label: t('drift.findings'), get: (r) => num(r.findings), num: true },
+    { label: t('drift.expected'), get: (r) => num(r.expected, 1), num: true },
+    { label: t('drift.ratio'), get: (r) => fixed(r.ratio, 2), num: true },
+    { label: 'z', get: (r) => (r.z === undefined || r.z === null ? '—' : `${r.z > 0 ? '+' : ''}${r.z.toFixed(1)}`), num: true },
+    { label: t('drift.flag'), render: (r) => (r.flagged ? chip('red', t('drift.flagged')) : '') },
+  ];
+  const flagText = (f) =>
+    t('drift.flag_line', {
+      group: f.group === 'office' || f.group === 'week' || f.group === 'model' ? `${t(`drift.group.${f.group}`)} ${f.key}` : f.group === 'trader' ? t(`drift.trader.${f.key}`) : t('drift.group.since_training', { id: f.key }),
+      o: num(f.findings),
+      e: num(f.expected, 1),
+      z: f.z.toFixed(1),
+    }) + (f.after_training ? t('drift.after_training') : '');
+  const verdict = !v.drift ? t('drift.none') : v.since_training ? t('drift.since_training') : t('drift.before_training');
+  return [
+    h('h2', {}, t('drift.title')),
+    h('p', { class: 'muted' }, t('drift.help', { z: d.thresholds?.z, n: d.thresholds?.min_count, days: d.thresholds?.new_trader_days })),
+    h(
+      'div',
+      { class: 'card', 'data-testid': 'drift-verdict' },
+      h('p', {}, chip(v.drift ? 'red' : 'green', verdict), ' ', t('drift.period', { from: chinaTime(d.from), to: chinaTime(d.to), model: d.active_model || '—' })),
+      v.flags.length ? h('ul', {}, v.flags.map((f) => h('li', {}, flagText(f)))) : null,
+      d.unscored_controls ? h('p', { class: 'muted' }, t('drift.unscored', { n: num(d.unscored_controls) })) : null,
+    ),
+    h('h3', {}, t('drift.by_week')),
+    table(
+      [
+        { label: t('drift.week'), get: (r) => `${r.key} (${r.label})` },
+        ...figures,
+        { label: t('drift.screened'), get: (r) => num(r.screened), num: true },
+        { label: t('drift.new_share'), get: (r) => pct(r.new_trader_share, 1), num: true },
+      ],
+      d.by_week || [],
+      { testid: 'drift-weeks' },
+    ),
+    h('h3', {}, t('drift.by_office')),
+    table([{ label: t('drift.office'), get: (r) => (r.label ? `${r.key} ${r.label}` : r.key) }, ...figures], d.by_office || [], { testid: 'drift-offices' }),
+  ];
 }
 
 const atRate = (ev, r) => (ev.at || []).find((x) => Math.abs(x.rate - r) < 1e-9);
