@@ -363,6 +363,11 @@ pub fn configured_engine(store: &dyn Store) -> Result<Engine> {
     if let Some(s) = store.setting("target.default")? {
         cfg.selectivity.default_target = parse_target(&s).context("setting target.default")?;
     }
+    // One national budget unless configured otherwise (issue 13): every
+    // office filling its own 4% put controls on clean offices' declarations
+    // that rank below risky offices' (bench world, BENCHMARKS.md "Keeping
+    // the ranking's edge"); floors and ceilings bound each office.
+    cfg.selectivity.budget = riskgate_engine::selectivity::Budget::National;
     if let Some(s) = store.setting("budget")? {
         cfg.selectivity.budget = riskgate_engine::selectivity::Budget::parse(&s)
             .with_context(|| format!("setting budget: expected office, district or national, got {s:?}"))?;

@@ -1028,8 +1028,10 @@ fn output_to_a_closed_pipe_ends_quietly() {
 #[test]
 fn budget_settings_are_checked_and_read() {
     let e = Env::new();
+    let show = e.ok_as("admin", &["config", "show"]);
+    assert!(show.contains(r#""budget": "national""#), "one national budget by default: {show}");
     let table: [(&[&str], bool, &str); 6] = [
-        (&["budget", "national"], true, "budget = national"),
+        (&["budget", "office"], true, "budget = office"),
         (&["budget", "planet"], false, "budget: expected office, district or national"),
         (&["budget.floor", "2"], false, "budget.floor: expected 0 to 1"),
         (&["budget.ceiling", "0.5"], false, "budget.ceiling: expected 1 to 25"),
@@ -1043,7 +1045,7 @@ fn budget_settings_are_checked_and_read() {
         assert!(text.contains(says), "{kv:?}: {text}");
     }
     let show = e.ok_as("admin", &["config", "show"]);
-    assert!(show.contains(r#""budget": "national""#) && show.contains(r#""ceiling": 4.0"#), "{show}");
+    assert!(show.contains(r#""budget": "office""#) && show.contains(r#""ceiling": 4.0"#), "{show}");
 }
 
 /// `generate --collusion …`: the quiet preset and single figures reach the
