@@ -184,6 +184,10 @@ pub fn simulate(
     Ok(n)
 }
 
+/// The demo screens live traffic in periods of this many days, with the
+/// controls completed and the model retrained after each.
+const DEMO_PERIOD_DAYS: i64 = 14;
+
 /// The demo rules, one rule file each.
 const DEMO_RULES: &[(&str, &str)] = &[
     ("R-UV-001", include_str!("demo_rules/R-UV-001.toml")),
@@ -332,19 +336,55 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     eprintln!("3/8 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
     add_demo_rules(&mut app, &data.join("rules"))?;
     eprintln!("4/8 training the risk model on the history's controls and activating it");
-    match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
+    let learned = match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
         Ok((id, evaluation)) => {
             crate::render::print_evaluation(&id, &evaluation);
             riskgate_app::model::set_status(&mut app, &id, "active")?;
             app.reload()?;
+            true
         }
         // A small world may not hold enough controls to learn from.
-        Err(e) => eprintln!("    no model trained ({e:#}); screening with the statistical scorer"),
-    }
+        Err(e) => {
+            eprintln!("    no model trained ({e:#}); screening with the statistical scorer");
+            false
+        }
+    };
     eprintln!(
-        "5/8 screening the live declarations; 6/8 officers complete the controls (simulated against the ground truth)"
+        "5/8 screening the live declarations {DEMO_PERIOD_DAYS} days at a time; 6/8 after each period officers \
+         complete its controls (simulated against the ground truth) and the model is trained again on every \
+         outcome so far and made active (as `serve --retrain-every {DEMO_PERIOD_DAYS}d --retrain-activate` does)"
     );
-    let (sum, secs) = screen_live(&mut app, &world, seed, data)?;
+    let parts = split_by_days(&world.join(WorldFile::Live.file_name()), DEMO_PERIOD_DAYS, &data.join("parts"))?;
+    let mut sum = riskgate_app::imports::Summary::default();
+    let mut secs = 0.0;
+    let mut decision_files = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let suffix = format!("-{i:03}");
+        let (s, t) = screen_file(&mut app, part, &world, seed, data, &suffix)?;
+        sum.accepted += s.accepted;
+        sum.rejected += s.rejected;
+        sum.duplicates += s.duplicates;
+        secs += t;
+        decision_files.push(data.join(format!("decisions{suffix}.jsonl")));
+        if i + 1 == parts.len() {
+            break;
+        }
+        match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
+            Ok((id, e)) => {
+                riskgate_app::model::set_status(&mut app, &id, "active")?;
+                app.reload()?;
+                eprintln!(
+                    "    period {}: {} declarations; model {id} trained on {} outcomes ({} findings) and active",
+                    i + 1,
+                    s.accepted,
+                    e.deployed_rows,
+                    e.deployed_findings
+                );
+            }
+            Err(e) if learned => eprintln!("    period {}: model not retrained ({e:#})", i + 1),
+            Err(_) => eprintln!("    period {}: {} declarations", i + 1, s.accepted),
+        }
+    }
     eprintln!("{}", sum.line("live declarations"));
     eprintln!("    {:.0} declarations per second", sum.accepted as f64 / secs);
     let (e, g) = riskgate_app::levels::recompute(&mut app)?;
@@ -365,9 +405,8 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
         planted.colluders.len()
     );
     eprintln!("\n8/8 three explained decisions\n");
-    let decisions = data.join("decisions.jsonl");
     let mut shown = Vec::new();
-    for l in jsonl::read(&decisions)? {
+    for l in decision_files.iter().map(|f| jsonl::read(f)).collect::<Result<Vec<_>>>()?.into_iter().flatten() {
         let Ok(v) = l.value else { continue };
         let Ok(d) = serde_json::from_value::<Decision>(v) else { continue };
         let kind = match d.source {
