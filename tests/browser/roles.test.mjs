@@ -9,11 +9,11 @@ const { browser, testAs } = browserTests();
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
   field_officer: ['overview', 'analysis', 'declarations', 'workbench', 'enterprises', 'cases'],
-  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
-  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'cases'],
-  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'cases'],
+  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'cases'],
+  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'cases'],
+  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'cases'],
   integrity_supervisor: ['overview', 'analysis', 'declarations', 'integrity', 'cases'],
-  department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'cases'],
+  department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'moneyflow', 'cases'],
   admin: ['integrity'],
 };
 

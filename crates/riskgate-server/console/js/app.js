@@ -12,6 +12,7 @@ import { workbenchPage } from './pages/workbench.js';
 import { rulesPage, ruleEditPage, ruleDetailPage } from './pages/rules.js';
 import { modelsPage, modelDetailPage } from './pages/models.js';
 import { enterprisesPage, enterpriseDetailPage } from './pages/enterprises.js';
+import { moneyflowPage } from './pages/moneyflow.js';
 import { integrityPage } from './pages/integrity.js';
 import { officerProfilePage } from './pages/integrity_scores.js';
 import { casesPage, casePage } from './pages/cases.js';
@@ -42,6 +43,8 @@ function resolve(parts) {
       return id
         ? { key: 'enterprises', render: (el, q) => enterpriseDetailPage(el, id, q) }
         : { key: 'enterprises', render: enterprisesPage };
+    case 'moneyflow':
+      return { key: 'moneyflow', render: moneyflowPage };
     case 'integrity':
       if (id === 'officer' && sub) return { key: 'integrity', render: (el) => officerProfilePage(el, sub) };
       return { key: 'integrity', render: integrityPage };

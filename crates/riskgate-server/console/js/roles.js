@@ -27,6 +27,7 @@ export const PAGES = [
   { key: 'rules', perm: 'ReadRuleStats' },
   { key: 'models', perm: 'ReadModels' },
   { key: 'enterprises', perm: 'ReadEnterprises' },
+  { key: 'moneyflow', perm: 'ReadMoneyFlow' },
   { key: 'integrity', perm: 'ReadActions' },
   { key: 'cases', perm: 'ReadCases' },
 ];
