@@ -1,6 +1,6 @@
 // 资金流核对 (M6): an analyst opens the money-flow page from the navigation;
 // its table is GET /moneyflow's answer for the period shown, audit
-// candidates are marked, and "仅稽查候选" narrows the table to them. A field
+// candidates are marked, and "仅付汇或开票高于申报" narrows the table to them. A field
 // officer (no ReadMoneyFlow) is not offered the page.
 import assert from 'node:assert/strict';
 import { browserTests, navKeys, screenshot, settled } from './helpers.mjs';
@@ -56,10 +56,10 @@ testAs('an analyst reconciles money flow: the table is the API answer and the ch
   const summary = page.locator('[data-testid=moneyflow-summary]');
   assert.equal(Number(await summary.getAttribute('data-traders')), all.traders);
   assert.equal(Number(await summary.getAttribute('data-flagged')), all.flagged);
-  assert.match(await summary.textContent(), new RegExp(`稽查候选 ${all.flagged.toLocaleString('zh-CN')} 家`));
+  assert.match(await summary.textContent(), new RegExp(`付汇或开票高于申报 ${all.flagged.toLocaleString("zh-CN")} 家`));
   await screenshot(page, 'moneyflow-zh');
 
-  // 仅稽查候选: the rows the summary counts as candidates, and only those.
+  // 仅付汇或开票高于申报: the rows the summary counts as candidates, and only those.
   await page.evaluate(() => document.querySelector('main .view')?.setAttribute('data-old', '1'));
   await page.check('[data-testid=moneyflow-flagged]');
   await page.waitForFunction(() => /flagged=1/.test(location.hash));

@@ -1644,7 +1644,7 @@ pub struct MoneyFlowQuery {
     office: Option<String>,
     /// One trader.
     trader: Option<String>,
-    /// Only the post-clearance audit candidates.
+    /// Only the traders marked as paid or invoiced above declared.
     flagged: Option<bool>,
     /// Rows kept, 1 to 1000 (default 100): flagged first, largest gap first.
     limit: Option<usize>,
@@ -1655,7 +1655,8 @@ pub struct MoneyFlowQuery {
 /// with or without invoice references, payments that arrived after the
 /// goods were released included. A trader that paid abroad at least 1.25×
 /// what it declared, by at least 50,000 CNY, or invoiced at home 2× (same
-/// gap), is flagged as a post-clearance audit candidate, with reasons.
+/// gap), is marked (`flagged`) with reasons: a lead to reconcile, not an
+/// audit selection (period edges distort per-trader sums).
 ///
 /// Who: risk analysts, district and HQ managers, department users, for
 /// traders that declared in their offices.

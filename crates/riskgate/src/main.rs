@@ -135,8 +135,8 @@ enum Command {
     },
     /// Money flow (M6): per trader, the import value declared in the period
     /// against its payments abroad and VAT invoices of the same period
-    /// (payments that came after release included); flagged traders are
-    /// post-clearance audit candidates. The same answer as
+    /// (payments that came after release included), traders paid or
+    /// invoiced well above declared marked. The same answer as
     /// `GET /api/v1/moneyflow`; reconcile a quarter or longer.
     MoneyFlow {
         #[command(flatten)]
@@ -146,7 +146,7 @@ enum Command {
         office: Option<String>,
         #[arg(long)]
         trader: Option<String>,
-        /// Only the post-clearance audit candidates.
+        /// Only the traders marked as paid or invoiced above declared.
         #[arg(long)]
         flagged: bool,
         #[arg(long, default_value_t = 100)]

@@ -450,7 +450,7 @@ pub fn print_evaluation(id: &str, e: &Evaluation) {
 /// `riskgate money-flow` as a table: flagged traders first.
 pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
     println!(
-        "资金流核对 / money flow: {} traders, {} flagged (paid above declared: {:.0} CNY)",
+        "资金流核对 / money flow: {} traders, {} marked (paid above declared: {:.0} CNY)",
         r.traders, r.flagged, r.flagged_gap_cny
     );
     println!(
@@ -469,7 +469,7 @@ pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
             ratio(t.paid_ratio),
             t.invoiced_cny,
             ratio(t.invoiced_ratio),
-            if t.flagged { "稽查候选 / audit candidate" } else { "" }
+            if t.flagged { "高于申报 / above declared" } else { "" }
         );
         for reason in &t.reasons {
             println!("{:<20} {reason}", "");

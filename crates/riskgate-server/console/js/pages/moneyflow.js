@@ -1,6 +1,6 @@
 // Money flow (资金流核对, M6): each trader's declared import value over a
 // period against its payments abroad and its VAT invoices; the traders the
-// server flags are post-clearance audit candidates. GET /moneyflow answers;
+// server marks as paid or invoiced above declared. GET /moneyflow answers;
 // thresholds and reasons are the server's.
 import { get, qs, items } from '../api.js';
 import { t, local, lang } from '../i18n.js';
@@ -150,7 +150,7 @@ export async function moneyflowPage(el, query) {
     { label: t('moneyflow.reasons'), get: reasonsText },
   ];
   const grid = table(cols, rows, { testid: 'moneyflow-table', title: t('moneyflow.title'), empty: flagged ? t('moneyflow.no_flagged') : t('common.none') });
-  // Audit candidates stand out (the table helper knows no row classes).
+  // Marked traders stand out (the table helper knows no row classes).
   if (rows.length) {
     grid.querySelectorAll('tbody tr').forEach((tr, i) => {
       if (rows[i]?.flagged) {
