@@ -96,9 +96,9 @@ pub enum BenchCmd {
         /// (0: train once on the history only).
         #[arg(long, default_value_t = 14)]
         retrain_days: i64,
-        /// The control budget: office (each office its own 4%), district or
-        /// national (setting `budget`).
-        #[arg(long, default_value = "office")]
+        /// The control budget: national (the default, as in service),
+        /// district or office (each office its own 4%) (setting `budget`).
+        #[arg(long, default_value = "national")]
         budget: String,
         /// Which scorers: statistical, model or both.
         #[arg(long, default_value = "both")]

@@ -287,7 +287,9 @@ enum Command {
     Demo {
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        #[arg(long, default_value_t = 0.5)]
+        /// 1 ≈ 100,000 declarations (60% history, 40% live); at 1 the live
+        /// window has enough findings for a meaningful model evaluation.
+        #[arg(long, default_value_t = 1.0)]
         scale: f64,
         /// Replace a store already in the data directory (removes DATA/riskgate.db*);
         /// without it, the demo refuses to touch an existing store.

@@ -336,7 +336,8 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     eprintln!("3/8 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
     add_demo_rules(&mut app, &data.join("rules"))?;
     eprintln!("4/8 training the risk model on the history's controls and activating it");
-    let learned = match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
+    let learned = match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())
+    {
         Ok((id, evaluation)) => {
             crate::render::print_evaluation(&id, &evaluation);
             riskgate_app::model::set_status(&mut app, &id, "active")?;
@@ -367,6 +368,17 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
         secs += t;
         decision_files.push(data.join(format!("decisions{suffix}.jsonl")));
         if i + 1 == parts.len() {
+            // The last period's outcomes are in: a model trained on every
+            // outcome, evaluated on the latest quarter of them (mostly the
+            // live window's controls), is the one a new period would use.
+            if let Ok((id, e)) =
+                riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())
+            {
+                riskgate_app::model::set_status(&mut app, &id, "active")?;
+                app.reload()?;
+                eprintln!("    after the last period, the model trained on every outcome so far:");
+                crate::render::print_evaluation(&id, &e);
+            }
             break;
         }
         match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
