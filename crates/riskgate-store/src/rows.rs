@@ -146,14 +146,14 @@ pub(crate) fn flow_sums(rows: Vec<FlowRow>, offices: Option<&[String]>, trader: 
     let mut by: [BTreeMap<String, crate::FlowSum>; 3] = Default::default();
     let mut declared_in_scope = std::collections::HashSet::new();
     for r in &rows {
-        if r.source == 0 && offices.is_none_or(|o| o.iter().any(|x| *x == r.office)) {
+        if r.source == 0 && offices.is_none_or(|o| o.contains(&r.office)) {
             declared_in_scope.insert(r.trader.clone());
         }
     }
     for r in rows {
         let Some(map) = usize::try_from(r.source).ok().and_then(|i| by.get_mut(i)) else { continue };
         if trader.is_some_and(|t| t != r.trader)
-            || (r.source == 0 && offices.is_some_and(|o| !o.iter().any(|x| *x == r.office)))
+            || (r.source == 0 && offices.is_some_and(|o| !o.contains(&r.office)))
             || (r.source != 0 && offices.is_some() && !declared_in_scope.contains(&r.trader))
         {
             continue;
