@@ -192,6 +192,24 @@ pub struct FlowSum {
     pub with_reference_cny: f64,
 }
 
+/// An import declaration of a trader that has payments abroad carrying
+/// invoice references, with its decision time (`Store::referenced_imports`).
+#[derive(Debug, Clone)]
+pub struct ReferencedImport {
+    pub declaration: Declaration,
+    /// When it was screened (`None`: stored as history).
+    pub decided_at: Option<i64>,
+}
+
+/// A payment abroad carrying an invoice reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferencedPayment {
+    pub trader: String,
+    pub reference: String,
+    pub paid_at: i64,
+    pub amount_cny: f64,
+}
+
 /// What `Store::money_flow` answers: per trader, import declarations
 /// (declared value), forex payments and VAT invoices of the period.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -463,6 +481,15 @@ pub trait Store: Send + Accounts + Search {
     /// payments, VAT invoices; `trader` narrows to one trader. One grouped
     /// pass over each table, no bodies read.
     fn money_flow(&self, from: i64, to: i64, offices: Option<&[String]>, trader: Option<&str>) -> Result<FlowSums>;
+    /// The import declarations declared in `[from, to)` whose trader has a
+    /// payment with an invoice reference (bodies read only for those), and
+    /// every payment with a reference made from `paid_from` on.
+    fn referenced_imports(
+        &self,
+        from: i64,
+        to: i64,
+        paid_from: i64,
+    ) -> Result<(Vec<ReferencedImport>, Vec<ReferencedPayment>)>;
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
     /// Stores workforce records; `true` where a record was new or changed
     /// (a litigation case's outcome), `false` for an exact repeat.

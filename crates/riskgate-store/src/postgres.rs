@@ -623,6 +623,19 @@ impl Store for PgStore {
         Ok(rows::flow_sums(rows, offices, trader))
     }
 
+    fn referenced_imports(
+        &self,
+        from: i64,
+        to: i64,
+        paid_from: i64,
+    ) -> Result<(Vec<crate::ReferencedImport>, Vec<crate::ReferencedPayment>)> {
+        let conn = &mut self.conn.borrow_mut();
+        Ok((
+            all(conn, &dollars(rows::REFERENCED_IMPORTS), &[&from, &to], rows::referenced_import)?,
+            all(conn, &dollars(rows::REFERENCED_PAYMENTS), &[&paid_from], rows::referenced_payment)?,
+        ))
+    }
+
     fn forex(&self) -> Result<Vec<ForexPayment>> {
         all(&mut self.conn.borrow_mut(), rows::FOREX, &[], rows::body(ForexPayment::from_json))
     }

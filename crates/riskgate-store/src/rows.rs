@@ -8,8 +8,8 @@ use riskgate_core::{Case, CaseQuery, Declaration, Office, OfficeLevel, Outcome, 
 
 use crate::policy::{china_time, decision_of, decode, keys_by_time};
 use crate::{
-    Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Note, Result, RiskLevelRecord,
-    RuleStats, StoreError, TimelineRow, Webhook,
+    Action, ControlRecord, ControlTask, Delivery, Event, LoggedAction, ModelRecord, Note, ReferencedPayment, Result,
+    RiskLevelRecord, RuleStats, StoreError, TimelineRow, Webhook,
 };
 
 /// One result row, read by column position. Integers are 64-bit in both
@@ -123,6 +123,25 @@ UNION ALL SELECT CAST(1 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), \
  WHERE paid_at >= ?1 AND paid_at < ?2 GROUP BY trader \
 UNION ALL SELECT CAST(2 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), CAST(0 AS DOUBLE PRECISION) FROM invoices \
  WHERE issued_at >= ?1 AND issued_at < ?2 GROUP BY trader";
+
+/// Import declarations of `[?1, ?2)` whose trader paid abroad with an
+/// invoice reference, with their first decision time.
+pub(crate) const REFERENCED_IMPORTS: &str = "\
+SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq) FROM declarations d \
+ WHERE d.direction = 'import' AND d.declared_at >= ?1 AND d.declared_at < ?2 \
+ AND d.trader IN (SELECT f.trader FROM forex f WHERE f.reference IS NOT NULL) ORDER BY d.seq";
+
+/// Payments abroad with an invoice reference, made from `?1` on.
+pub(crate) const REFERENCED_PAYMENTS: &str = "\
+SELECT trader, reference, paid_at, amount_cny FROM forex WHERE reference IS NOT NULL AND paid_at >= ?1";
+
+pub(crate) fn referenced_import(r: &dyn Columns) -> Result<crate::ReferencedImport> {
+    Ok(crate::ReferencedImport { declaration: decode(&r.text(0)?, Declaration::from_json)?, decided_at: r.int_opt(1)? })
+}
+
+pub(crate) fn referenced_payment(r: &dyn Columns) -> Result<crate::ReferencedPayment> {
+    Ok(record!(r => ReferencedPayment { trader, reference, paid_at, amount_cny }))
+}
 
 /// One row of `MONEY_FLOW`.
 #[derive(Debug, Clone)]

@@ -524,6 +524,18 @@ impl Store for SqliteStore {
         Ok(rows::flow_sums(rows, offices, trader))
     }
 
+    fn referenced_imports(
+        &self,
+        from: i64,
+        to: i64,
+        paid_from: i64,
+    ) -> Result<(Vec<crate::ReferencedImport>, Vec<crate::ReferencedPayment>)> {
+        Ok((
+            all(&self.conn, rows::REFERENCED_IMPORTS, params![from, to], rows::referenced_import)?,
+            all(&self.conn, rows::REFERENCED_PAYMENTS, params![paid_from], rows::referenced_payment)?,
+        ))
+    }
+
     fn forex(&self) -> Result<Vec<ForexPayment>> {
         all(&self.conn, rows::FOREX, [], rows::body(ForexPayment::from_json))
     }

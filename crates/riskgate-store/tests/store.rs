@@ -1295,5 +1295,16 @@ fn money_flow_is_summed_per_trader_and_scoped_by_office() {
         assert_eq!(sum(&scoped.paid), ["T1 2 25000 20000"], "{name}");
         let one = store.money_flow(march.0, march.1, None, Some("T2")).unwrap();
         assert_eq!((sum(&one.declared), one.paid.len(), one.invoiced.len()), (vec![format!("T2 1 {c:.0} 0")], 0, 0));
+        // Re-matching by reference: the imports of traders with a referenced
+        // payment, with their decision time, and the referenced payments.
+        let (imports, payments) = store.referenced_imports(march.0, march.1, march.0).unwrap();
+        let got: Vec<(String, bool)> =
+            imports.iter().map(|i| (i.declaration.id.clone(), i.decided_at.is_some())).collect();
+        assert_eq!(got, [("A".to_string(), true), ("B".to_string(), true)], "{name}");
+        let refs: Vec<(String, String, f64)> =
+            payments.iter().map(|p| (p.trader.clone(), p.reference.clone(), p.amount_cny)).collect();
+        assert_eq!(refs, [("T1".to_string(), "INV-A".to_string(), 20_000.0)], "{name}");
+        let (_, later) = store.referenced_imports(march.0, march.1, march.1).unwrap();
+        assert!(later.is_empty(), "{name}: payments before paid_from are left out");
     }
 }

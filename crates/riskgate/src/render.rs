@@ -475,4 +475,33 @@ pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
             println!("{:<20} {reason}", "");
         }
     }
+    println!(
+        "\n付汇高于申报的报关单（按单证号复核，后续稽查候选）/ declarations paid above their declared value by \
+         invoice number (post-clearance audit candidates): {}{}",
+        r.overpaid_total,
+        if r.overpaid.len() < r.overpaid_total {
+            format!(", first {} by expected duty", r.overpaid.len())
+        } else {
+            String::new()
+        }
+    );
+    if !r.overpaid.is_empty() {
+        println!(
+            "{:<20} {:<20} {:>6} {:>14} {:>14} {:>6} {:>14}  at decision",
+            "declaration", "trader", "office", "declared CNY", "paid CNY", "ratio", "exp. duty CNY"
+        );
+    }
+    for d in &r.overpaid {
+        println!(
+            "{:<20} {:<20} {:>6} {:>14.0} {:>14.0} {:>6.2} {:>14.0}  {}",
+            d.declaration_id,
+            d.trader,
+            d.office,
+            d.declared_cny,
+            d.paid_cny,
+            d.ratio,
+            d.expected_duty_cny,
+            if d.seen_at_decision { "seen / 已见" } else { "later / 放行后到账" }
+        );
+    }
 }
