@@ -57,6 +57,11 @@ testAs('an analyst reconciles money flow: the table is the API answer and the ch
   assert.equal(Number(await summary.getAttribute('data-traders')), all.traders);
   assert.equal(Number(await summary.getAttribute('data-flagged')), all.flagged);
   assert.match(await summary.textContent(), new RegExp(`付汇或开票高于申报 ${all.flagged.toLocaleString("zh-CN")} 家`));
+  // The re-matched declarations: the answer's list, first by expected duty.
+  const overpaid = await page.$$eval('[data-testid=moneyflow-overpaid] tbody tr', (rs) =>
+    rs.filter((r) => !r.querySelector('td[colspan]')).map((r) => r.querySelector('td').textContent.trim()));
+  assert.deepEqual(overpaid, all.overpaid.map((o) => o.declaration_id), 'one row per re-matched declaration, in order');
+  assert.equal(Number(await page.getAttribute('[data-testid=moneyflow-overpaid-summary]', 'data-total')), all.overpaid_total);
   await screenshot(page, 'moneyflow-zh');
 
   // 仅付汇或开票高于申报: the rows the summary counts as candidates, and only those.

@@ -159,6 +159,27 @@ export async function moneyflowPage(el, query) {
       }
     });
   }
+  // Declarations re-matched with the payments carrying their invoice
+  // number: the post-clearance audit candidates, by expected duty.
+  const overpaid = items(r, 'overpaid');
+  const overpaidGrid = table(
+    [
+      {
+        label: t('decl.id'),
+        get: (x) => x.declaration_id,
+        render: (x) => h('a', { href: `#/declarations/${encodeURIComponent(x.declaration_id)}` }, x.declaration_id),
+      },
+      { label: t('moneyflow.trader'), get: (x) => x.trader },
+      { label: t('moneyflow.office'), get: (x) => x.office },
+      { label: t('moneyflow.declared'), num: true, get: (x) => num(x.declared_cny) },
+      { label: t('moneyflow.paid'), num: true, get: (x) => num(x.paid_cny) },
+      { label: t('moneyflow.paid_ratio'), num: true, get: (x) => ratio(x.ratio), export: (x) => x.ratio },
+      { label: t('moneyflow.expected_duty'), num: true, get: (x) => num(x.expected_duty_cny) },
+      { label: t('moneyflow.at_decision'), get: (x) => (x.seen_at_decision ? t('moneyflow.seen') : t('moneyflow.later')) },
+    ],
+    overpaid,
+    { testid: 'moneyflow-overpaid', title: t('moneyflow.overpaid_title'), empty: t('moneyflow.no_overpaid') },
+  );
   const covered = from || to ? `${from || '…'} — ${to || '…'}` : t('analysis.all_time');
   const listed = flagged ? r.flagged : r.traders;
   mount(
@@ -171,6 +192,11 @@ export async function moneyflowPage(el, query) {
       { 'data-testid': 'moneyflow-summary', dataset: { traders: r.traders, flagged: r.flagged } },
       t('moneyflow.summary', { traders: num(r.traders), flagged: num(r.flagged), gap: num(r.flagged_gap_cny) }),
     ),
+    h('h2', {}, t('moneyflow.overpaid_title')),
+    h('p', { class: 'muted', 'data-testid': 'moneyflow-overpaid-summary', dataset: { total: r.overpaid_total } },
+      t('moneyflow.overpaid_summary', { n: num(r.overpaid_total) })),
+    overpaidGrid,
+    h('h2', {}, t('moneyflow.by_trader')),
     grid,
     rows.length < listed ? h('p', { class: 'muted' }, t('analysis.more', { n: num(listed - rows.length) })) : null,
     note,
