@@ -280,8 +280,10 @@ fn day(t: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Trains and evaluates; returns the scorer (trained on the earlier window)
-/// and its evaluation on the later one.
+/// Trains and evaluates; returns the scorer to put into service (trained
+/// again on every row when `opts.refit`, else the evaluated one, trained on
+/// the earlier window) and the evaluation of a model trained on the earlier
+/// window only, judged on the later one (`model_bytes` is that model's size).
 pub fn train(store: &dyn Store, id: &str, opts: &TrainOptions) -> Result<(ModelScorer, Evaluation)> {
     for p in &opts.exclude {
         if !FEATURES.iter().any(|f| f.starts_with(p.as_str())) {

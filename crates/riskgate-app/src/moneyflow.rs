@@ -38,10 +38,14 @@ pub const OVERPAID_RATIO: f64 = 1.25;
 /// Payments made up to this many days before the period count for its
 /// declarations (prepayment).
 pub const LEAD_DAYS: i64 = 90;
+/// The period when none is given, in days up to now…
+pub const DEFAULT_DAYS: i64 = 92;
+/// …and the longest one taken (a year and a day).
+pub const MAX_DAYS: i64 = 367;
 
 #[derive(Debug, Clone)]
 pub struct Query {
-    /// `[from, to)` in seconds; `None`: unbounded.
+    /// `[from, to)` in seconds; default: the `DEFAULT_DAYS` up to now.
     pub from: Option<i64>,
     pub to: Option<i64>,
     /// Only traders that declared in these offices (the caller's subtree);
@@ -83,8 +87,9 @@ pub struct TraderFlow {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reconciliation {
-    pub from: Option<i64>,
-    pub to: Option<i64>,
+    /// The period reconciled, `[from, to)` in seconds.
+    pub from: i64,
+    pub to: i64,
     /// Traders with a declaration, a payment or an invoice in the period (in scope).
     pub traders: usize,
     pub flagged: usize,
@@ -121,9 +126,15 @@ pub struct Overpaid {
 
 /// Reconciles the period.
 pub fn reconcile(store: &dyn Store, q: &Query) -> anyhow::Result<Reconciliation> {
-    let (from, to) = (q.from.unwrap_or(i64::MIN), q.to.unwrap_or(i64::MAX));
+    // A bounded period (default: the 92 days up to now): the re-match reads
+    // the bodies of the period's imports.
+    let to = q.to.unwrap_or_else(|| crate::app::now().timestamp());
+    let from = q.from.unwrap_or(to - DEFAULT_DAYS * 86_400);
     if to <= from {
         return Err(crate::AppError::invalid("to", "to: the period must end after it starts").into());
+    }
+    if to - from > MAX_DAYS * 86_400 {
+        return Err(crate::AppError::invalid("from", format!("from: a period of at most {MAX_DAYS} days")).into());
     }
     let sums = store.money_flow(from, to, q.offices.as_deref(), q.trader.as_deref())?;
     let mut by: HashMap<String, TraderFlow> = HashMap::new();
@@ -158,14 +169,14 @@ pub fn reconcile(store: &dyn Store, q: &Query) -> anyhow::Result<Reconciliation>
     let mut rows: Vec<TraderFlow> = by.into_values().map(|r| assess(r, &names)).collect();
     let traders = rows.len();
     let flagged = rows.iter().filter(|r| r.flagged).count();
-    let flagged_gap_cny = rows.iter().filter(|r| r.flagged).map(|r| r.gap_cny).sum();
+    let flagged_gap_cny = rows.iter().filter(|r| r.flagged).map(|r| r.gap_cny.max(0.0)).sum();
     rows.retain(|r| !q.flagged_only || r.flagged);
     rows.sort_by(|a, b| b.flagged.cmp(&a.flagged).then(b.gap_cny.total_cmp(&a.gap_cny)).then(a.trader.cmp(&b.trader)));
     rows.truncate(q.limit);
     let mut overpaid = overpaid(store, q, from, to)?;
     let overpaid_total = overpaid.len();
     overpaid.truncate(q.limit);
-    Ok(Reconciliation { from: q.from, to: q.to, traders, flagged, flagged_gap_cny, rows, overpaid_total, overpaid })
+    Ok(Reconciliation { from, to, traders, flagged, flagged_gap_cny, rows, overpaid_total, overpaid })
 }
 
 /// Every import declaration of the period (in scope) re-matched with the
@@ -177,6 +188,21 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
     let mut paid: HashMap<(&str, &str), Vec<(i64, f64)>> = HashMap::new();
     for p in &payments {
         paid.entry((p.trader.as_str(), p.reference.as_str())).or_default().push((p.paid_at, p.amount_cny));
+    }
+    let invoices_of = |d: &riskgate_core::Declaration| {
+        let mut v: Vec<String> = d.invoice_ids().map(str::to_string).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    // An invoice shipped in several declarations: its payments are shared
+    // among them in proportion to their declared values.
+    let mut shared: HashMap<(String, String), f64> = HashMap::new();
+    for i in &imports {
+        let d = &i.declaration;
+        for inv in invoices_of(d) {
+            *shared.entry((d.trader.id.clone(), inv)).or_default() += d.total_value_cny();
+        }
     }
     let mut out = Vec::new();
     for i in &imports {
@@ -191,15 +217,13 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
             continue;
         }
         let decided = i.decided_at.unwrap_or(d.declared_at.timestamp());
-        let mut invoices: Vec<&str> = d.invoice_ids().collect();
-        invoices.sort_unstable();
-        invoices.dedup();
         let (mut total, mut before) = (0.0, 0.0);
-        for inv in invoices {
-            for &(at, amount) in paid.get(&(d.trader.id.as_str(), inv)).map(Vec::as_slice).unwrap_or(&[]) {
-                total += amount;
+        for inv in invoices_of(d) {
+            let share = declared / shared.get(&(d.trader.id.clone(), inv.clone())).copied().unwrap_or(declared);
+            for &(at, amount) in paid.get(&(d.trader.id.as_str(), inv.as_str())).map(Vec::as_slice).unwrap_or(&[]) {
+                total += amount * share;
                 if at <= decided {
-                    before += amount;
+                    before += amount * share;
                 }
             }
         }
@@ -297,6 +321,8 @@ mod tests {
                 decl("FAIR", "T1", "2201", 12, "INV-3", 1000.0), // paid its value
                 decl("OTHER", "T2", "5301", 12, "INV-4", 1000.0), // paid 3× after
                 decl("NOPAY", "T3", "5301", 12, "INV-1", 1000.0), // T1's INV-1 is not T3's
+                decl("PART1", "T4", "5301", 13, "INV-5", 1000.0), // one invoice in two shipments,
+                decl("PART2", "T4", "5301", 14, "INV-5", 1000.0), // paid in full once: not over-paid
             ])
             .unwrap();
         store
@@ -306,12 +332,14 @@ mod tests {
                 pay("T1", 20, 1000.0 * usd, "INV-3"),
                 pay("T2", 25, 3000.0 * usd, "INV-4"),
                 pay("T9", 25, 1.0, "INV-9"),
+                pay("T4", 20, 2000.0 * usd, "INV-5"),
             ])
             .unwrap();
         let run = |offices: Option<Vec<String>>, trader: Option<&str>| {
+            let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
             let q = Query {
-                from: None,
-                to: None,
+                from: Some(march("2026-03-01T00:00:00+08:00")),
+                to: Some(march("2026-04-01T00:00:00+08:00")),
                 offices,
                 trader: trader.map(str::to_string),
                 flagged_only: false,
@@ -330,5 +358,9 @@ mod tests {
         assert_eq!(run(None, None), ["OTHER 3.00 1420 false", "LATER 1.50 710 false", "SEEN 2.00 710 true"]);
         assert_eq!(run(Some(vec!["2201".into()]), None), ["LATER 1.50 710 false", "SEEN 2.00 710 true"]);
         assert_eq!(run(None, Some("T2")), ["OTHER 3.00 1420 false"]);
+        // Periods are bounded: at most a year and a day.
+        let long =
+            Query { from: Some(0), to: Some(400 * 86_400), offices: None, trader: None, flagged_only: false, limit: 1 };
+        assert!(reconcile(&store, &long).unwrap_err().to_string().contains("at most 367 days"));
     }
 }

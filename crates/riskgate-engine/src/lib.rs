@@ -86,8 +86,8 @@ pub struct EngineConfig {
     pub value_weight: f64,
 }
 
-/// The duty a finding recovers at which the value ranking equals the
-/// probability ranking (`EngineConfig::value_weight`).
+/// The scale of the duty a finding recovers in the value ranking
+/// (`EngineConfig::value_weight`): at this duty the weight is 1.
 pub const REFERENCE_DUTY_CNY: f64 = 10_000.0;
 
 impl EngineConfig {
@@ -96,13 +96,16 @@ impl EngineConfig {
     /// `value_weight` > 0.
     pub fn ranking(&self, risk_value: f64, factor: f64, duty_if_found: Option<f64>) -> f64 {
         let base = risk_value * factor;
-        match duty_if_found {
-            Some(r) if self.value_weight > 0.0 && r.is_finite() => {
-                let x = base * ((1.0 + r.max(0.0)) / REFERENCE_DUTY_CNY).powf(self.value_weight);
-                x / (1.0 + x)
-            }
-            _ => base.min(1.0),
+        if self.value_weight <= 0.0 {
+            return base.min(1.0);
         }
+        // On the value scale every declaration is mapped alike; one without
+        // a duty estimate (the conservative default) weighs as the reference.
+        let x = match duty_if_found {
+            Some(r) if r.is_finite() => base * ((1.0 + r.max(0.0)) / REFERENCE_DUTY_CNY).powf(self.value_weight),
+            _ => base,
+        };
+        x / (1.0 + x)
     }
 }
 
@@ -472,8 +475,12 @@ mod tests {
         assert!(rank(1.0, likely_small) < rank(1.0, unlikely_large));
         // Half way: 0.30 × √0.2 ≈ 0.134 < 0.10 × √6 ≈ 0.245.
         assert!(rank(0.5, likely_small) < rank(0.5, unlikely_large));
-        // A scorer without a duty estimate ranks by probability whatever the weight.
-        assert_eq!(EngineConfig { value_weight: 1.0, ..Default::default() }.ranking(0.3, 1.0, None), 0.3);
+        // Without a duty estimate the declaration weighs as the reference
+        // duty, on the same (0, 1) scale as the others.
+        assert_eq!(
+            rank(1.0, (0.3, REFERENCE_DUTY_CNY - 1.0)),
+            EngineConfig { value_weight: 1.0, ..Default::default() }.ranking(0.3, 1.0, None)
+        );
         for w in [0.0, 0.5, 1.0] {
             for x in [likely_small, unlikely_large, (1.0, 1e9), (0.0, 0.0)] {
                 let r = rank(w, x);

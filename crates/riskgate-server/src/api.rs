@@ -1634,13 +1634,15 @@ pub async fn get_goods(Caller(state, p): Caller, Path(hs6): Path<String>) -> Api
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MoneyFlowQuery {
-    /// A day (YYYY-MM-DD, China time) or an RFC 3339 time; a quarter or
-    /// longer keeps payments that lead or trail their shipments inside.
+    /// A day (YYYY-MM-DD, China time) or an RFC 3339 time; default: 92
+    /// days before `to`. A quarter or longer keeps payments that lead or
+    /// trail their shipments inside; at most 367 days.
     from: Option<String>,
-    /// A day (inclusive) or an RFC 3339 time (exclusive).
+    /// A day (inclusive) or an RFC 3339 time (exclusive); default: now.
     to: Option<String>,
-    /// Only traders that declared in this unit's subtree (default: the
-    /// caller's offices).
+    /// Only traders that declared an import in this unit's subtree
+    /// (default: the caller's offices); each such trader's sums cover all
+    /// its offices.
     office: Option<String>,
     /// One trader.
     trader: Option<String>,

@@ -15,7 +15,8 @@
 //! With `--retrain-on-drift` the same thread also reads the drift report
 //! (`riskgate_app::drift`) every check period and retrains at once when it
 //! flags drift in outcomes of decisions made after the active model was
-//! trained (`drift::retrain_reason`), at most once per check period.
+//! trained (`drift::retrain_reason`), at most once per check period and
+//! not while a model trained after the active one awaits an analyst.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,9 +95,20 @@ pub fn retrain_once(
 }
 
 /// Why the drift report asks for retraining now, if it does: drift since
-/// the active model was trained, and no model trained within `check_every`.
+/// the active model was trained, no model trained within `check_every`,
+/// and no model trained after the active one still waiting for an analyst
+/// (a shadow or candidate: retraining again would only add another one
+/// every check period while the drift lasts).
 pub fn drift_check(at: &StoreAt, check_every: Duration) -> Result<Option<String>> {
     let store = at.open_store()?;
+    let models = store.models()?;
+    let active_at = models.iter().filter(|m| m.status == "active").map(|m| m.created_at).max();
+    if models
+        .iter()
+        .any(|m| matches!(m.status.as_str(), "shadow" | "candidate") && active_at.is_none_or(|a| m.created_at > a))
+    {
+        return Ok(None);
+    }
     let report = riskgate_app::drift::report(store.as_ref(), &riskgate_app::drift::Query::default())?;
     let newest = store.models()?.iter().map(|m| m.created_at).max();
     let gap = i64::try_from(check_every.as_secs()).unwrap_or(i64::MAX);

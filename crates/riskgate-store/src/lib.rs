@@ -476,10 +476,10 @@ pub trait Store: Send + Accounts + Search {
     fn insert_forex(&mut self, rows: &[ForexPayment]) -> Result<()>;
     fn forex(&self) -> Result<Vec<ForexPayment>>;
     /// Per trader over `[from, to)` (seconds): import declarations and
-    /// their declared value (only those of `offices` when given, and then
-    /// payments and invoices only of traders that have one), forex
-    /// payments, VAT invoices; `trader` narrows to one trader. One grouped
-    /// pass over each table, no bodies read.
+    /// their declared value, forex payments, VAT invoices — all offices'
+    /// — of the traders that declared an import in `offices` when given;
+    /// `trader` narrows to one trader. One grouped pass over each table's
+    /// rows of the period, no bodies read.
     fn money_flow(&self, from: i64, to: i64, offices: Option<&[String]>, trader: Option<&str>) -> Result<FlowSums>;
     /// The import declarations declared in `[from, to)` whose trader has a
     /// payment with an invoice reference (bodies read only for those), and

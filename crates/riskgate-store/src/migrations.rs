@@ -541,6 +541,17 @@ CREATE TABLE facts (
 INSERT INTO counters (name, value) VALUES ('facts', 0);
 "#,
     ),
+    (
+        16,
+        r#"
+-- Stores that screened before the national control budget became the
+-- default (issue 13) keep the per-office budget they ran with, written as
+-- a setting (`config show` shows it; `config set budget national` changes
+-- it); new stores get the national budget.
+INSERT INTO settings (key, value) SELECT 'budget', 'office'
+ WHERE EXISTS (SELECT 1 FROM decisions) AND NOT EXISTS (SELECT 1 FROM settings WHERE key = 'budget');
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -636,6 +647,7 @@ mod tests {
         (13, "44e2d863a915877f", "44e2d863a915877f"),
         (14, "b394a501480daeb9", "25ad76367c027aa4"),
         (15, "b339d8d3d7e70ce3", "b4e9e4d728a24394"),
+        (16, "6465b9e93031f325", "6465b9e93031f325"),
     ];
 
     fn sha256(text: &str) -> String {

@@ -127,7 +127,8 @@ UNION ALL SELECT CAST(2 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), CAST(
 /// Import declarations of `[?1, ?2)` whose trader paid abroad with an
 /// invoice reference, with their first decision time.
 pub(crate) const REFERENCED_IMPORTS: &str = "\
-SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq) FROM declarations d \
+SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at >= ?1) \
+ FROM declarations d \
  WHERE d.direction = 'import' AND d.declared_at >= ?1 AND d.declared_at < ?2 \
  AND d.trader IN (SELECT f.trader FROM forex f WHERE f.reference IS NOT NULL) ORDER BY d.seq";
 
@@ -158,8 +159,10 @@ pub(crate) fn flow_row(r: &dyn Columns) -> Result<FlowRow> {
     Ok(record!(r => FlowRow { source, trader, office, count, amount, with_reference }))
 }
 
-/// The rows summed per trader and source; declarations only of `offices`
-/// (and then the other sources only of traders with one), only `trader`.
+/// The rows summed per trader and source, only of traders that declared
+/// an import in `offices` (when given) and only `trader`. A trader's sums
+/// are its whole money flow (all offices): a multi-port trader's payments
+/// pay for its imports everywhere.
 pub(crate) fn flow_sums(rows: Vec<FlowRow>, offices: Option<&[String]>, trader: Option<&str>) -> crate::FlowSums {
     use std::collections::BTreeMap;
     let mut by: [BTreeMap<String, crate::FlowSum>; 3] = Default::default();
@@ -171,10 +174,7 @@ pub(crate) fn flow_sums(rows: Vec<FlowRow>, offices: Option<&[String]>, trader: 
     }
     for r in rows {
         let Some(map) = usize::try_from(r.source).ok().and_then(|i| by.get_mut(i)) else { continue };
-        if trader.is_some_and(|t| t != r.trader)
-            || (r.source == 0 && offices.is_some_and(|o| !o.contains(&r.office)))
-            || (r.source != 0 && offices.is_some() && !declared_in_scope.contains(&r.trader))
-        {
+        if trader.is_some_and(|t| t != r.trader) || (offices.is_some() && !declared_in_scope.contains(&r.trader)) {
             continue;
         }
         let s =

@@ -137,7 +137,8 @@ enum Command {
     /// against its payments abroad and VAT invoices of the same period
     /// (payments that came after release included), traders paid or
     /// invoiced well above declared marked. The same answer as
-    /// `GET /api/v1/moneyflow`; reconcile a quarter or longer.
+    /// `GET /api/v1/moneyflow`; reconcile a quarter or longer (default: the
+    /// 92 days up to now; at most 367 days).
     MoneyFlow {
         #[command(flatten)]
         period: Period,

@@ -371,13 +371,14 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
             // The last period's outcomes are in: a model trained on every
             // outcome, evaluated on the latest quarter of them (mostly the
             // live window's controls), is the one a new period would use.
-            if let Ok((id, e)) =
-                riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())
-            {
-                riskgate_app::model::set_status(&mut app, &id, "active")?;
-                app.reload()?;
-                eprintln!("    after the last period, the model trained on every outcome so far:");
-                crate::render::print_evaluation(&id, &e);
+            match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default()) {
+                Ok((id, e)) => {
+                    riskgate_app::model::set_status(&mut app, &id, "active")?;
+                    app.reload()?;
+                    eprintln!("    after the last period, the model trained on every outcome so far:");
+                    crate::render::print_evaluation(&id, &e);
+                }
+                Err(e) => eprintln!("    after the last period: no model trained ({e:#})"),
             }
             break;
         }
