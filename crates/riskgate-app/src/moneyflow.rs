@@ -146,20 +146,14 @@ pub fn reconcile(store: &dyn Store, q: &Query) -> anyhow::Result<Reconciliation>
         r.declarations = d.count;
         r.declared_cny = d.amount_cny;
     }
-    let in_scope = |by: &HashMap<String, TraderFlow>, t: &str| q.offices.is_none() || by.contains_key(t);
+    // The store keeps payments and invoices of the traders in scope only.
     for p in &sums.paid {
-        if !in_scope(&by, &p.trader) {
-            continue;
-        }
         let r = row(&mut by, &p.trader);
         r.payments = p.count;
         r.paid_cny = p.amount_cny;
         r.paid_with_reference_cny = p.with_reference_cny;
     }
     for i in &sums.invoiced {
-        if !in_scope(&by, &i.trader) {
-            continue;
-        }
         let r = row(&mut by, &i.trader);
         r.invoices = i.count;
         r.invoiced_cny = i.amount_cny;
@@ -189,23 +183,26 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
     for p in &payments {
         paid.entry((p.trader.as_str(), p.reference.as_str())).or_default().push((p.paid_at, p.amount_cny));
     }
-    let invoices_of = |d: &riskgate_core::Declaration| {
-        let mut v: Vec<String> = d.invoice_ids().map(str::to_string).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    // Each import's invoice numbers, once (listed twice, counted once).
+    let invoices: Vec<Vec<&str>> = imports
+        .iter()
+        .map(|i| {
+            let mut v: Vec<&str> = i.declaration.invoice_ids().collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
     // An invoice shipped in several declarations: its payments are shared
     // among them in proportion to their declared values.
-    let mut shared: HashMap<(String, String), f64> = HashMap::new();
-    for i in &imports {
-        let d = &i.declaration;
-        for inv in invoices_of(d) {
-            *shared.entry((d.trader.id.clone(), inv)).or_default() += d.total_value_cny();
+    let mut shared: HashMap<(&str, &str), f64> = HashMap::new();
+    for (i, invs) in imports.iter().zip(&invoices) {
+        for inv in invs {
+            *shared.entry((i.declaration.trader.id.as_str(), inv)).or_default() += i.declaration.total_value_cny();
         }
     }
     let mut out = Vec::new();
-    for i in &imports {
+    for (i, invs) in imports.iter().zip(&invoices) {
         let d = &i.declaration;
         if q.offices.as_ref().is_some_and(|o| !o.contains(&d.office))
             || q.trader.as_ref().is_some_and(|t| *t != d.trader.id)
@@ -218,9 +215,10 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
         }
         let decided = i.decided_at.unwrap_or(d.declared_at.timestamp());
         let (mut total, mut before) = (0.0, 0.0);
-        for inv in invoices_of(d) {
-            let share = declared / shared.get(&(d.trader.id.clone(), inv.clone())).copied().unwrap_or(declared);
-            for &(at, amount) in paid.get(&(d.trader.id.as_str(), inv.as_str())).map(Vec::as_slice).unwrap_or(&[]) {
+        for &inv in invs {
+            let key = (d.trader.id.as_str(), inv);
+            let share = declared / shared.get(&key).copied().unwrap_or(declared);
+            for &(at, amount) in paid.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
                 total += amount * share;
                 if at <= decided {
                     before += amount * share;
