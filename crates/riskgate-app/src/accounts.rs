@@ -81,6 +81,11 @@ pub enum Perm {
     /// Money flow: traders' declared import values against their payments
     /// abroad and VAT invoices (financial data of enterprises).
     ReadMoneyFlow,
+    /// Post-clearance audit selection: released declarations and traders
+    /// ranked by expected recoverable duty, with reasons (payments abroad).
+    SelectAudits,
+    /// Make an audit plan: open post-clearance audit cases per unit.
+    PlanAudits,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -118,6 +123,8 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         SendFeedback => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
         ExportTables => !matches!(role, Machine),
         ReadMoneyFlow => matches!(role, RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
+        SelectAudits => matches!(role, RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
+        PlanAudits => matches!(role, RiskAnalyst | DistrictManager | HqManager),
     }
 }
 
@@ -131,7 +138,7 @@ pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
         SubmitDeclarations | MarkUrgent => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
         RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate
-        | SendFeedback | ManageSubscriptions => {
+        | SendFeedback | ManageSubscriptions | PlanAudits => {
             return false;
         }
         _ => "read",

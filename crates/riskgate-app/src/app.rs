@@ -61,6 +61,13 @@ pub fn parse_time(field: &str, s: &str, end: bool) -> Result<i64> {
     })
 }
 
+/// The day (YYYY-MM-DD) in the customs working zone (+08:00) of Unix seconds `t`.
+pub fn china_date(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .map(|x| x.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive().to_string())
+        .unwrap_or_default()
+}
+
 /// Midnight starting `d` in the customs working zone (+08:00), as Unix seconds.
 pub fn day_start(d: chrono::NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() - 8 * 3600

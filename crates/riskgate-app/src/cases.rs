@@ -127,6 +127,26 @@ fn invalid(field: &str, message: impl Into<String>) -> anyhow::Error {
 /// Opens a case by hand. The declaration (if named) must be stored and in
 /// the actor's offices; its office owns the case and its trader is linked.
 pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
+    open_with(app, actor, new, None)
+}
+
+/// Opens a post-clearance audit case an audit plan chose
+/// (`postclearance::plan`), with why and with what probability.
+pub fn open_selected(
+    app: &mut App,
+    actor: &Actor,
+    new: NewCase,
+    selection: riskgate_core::AuditSelection,
+) -> Result<Case> {
+    open_with(app, actor, new, Some(selection))
+}
+
+fn open_with(
+    app: &mut App,
+    actor: &Actor,
+    new: NewCase,
+    selection: Option<riskgate_core::AuditSelection>,
+) -> Result<Case> {
     let kind = kind_word(&new.kind)?;
     if !actor.may_open(kind) {
         return Err(AppError::forbidden("forbidden", format!("this role may not open a {} case", kind.as_str())).into());
@@ -188,6 +208,10 @@ pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
     c.enterprise = enterprise;
     c.officer = new.officer;
     c.title = title.to_string();
+    if selection.is_some() {
+        c.origin = "audit_plan".into();
+    }
+    c.selection = selection;
     if let Some(n) = new.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         c.history[0].note = Some(n.to_string());
     }
@@ -334,6 +358,10 @@ fn check_result(r: &CaseResult) -> Result<()> {
     Ok(())
 }
 
+/// The outcome attribute carrying the probability with which an audit plan
+/// chose the audit (training weighs its label by the inverse).
+pub const SELECTION_PROBABILITY: &str = "selection_probability";
+
 /// The outcome a concluded case writes back for its declaration, so that
 /// histories, rule statistics, model labels and KPIs learn from it. Its
 /// control is the one that referred it (a case opened from a border control
@@ -343,7 +371,10 @@ fn check_result(r: &CaseResult) -> Result<()> {
 /// nothing and assessed nothing.
 fn result_outcome(app: &App, c: &Case) -> Result<Option<Outcome>> {
     let (Some(id), Some(r)) = (&c.declaration_id, &c.result) else { return Ok(None) };
-    if r.findings.is_empty() && r.additional_duty == 0.0 && !r.seizure {
+    let found = !(r.findings.is_empty() && r.additional_duty == 0.0 && !r.seizure);
+    // An audit a plan chose is a label either way: its result, finding or
+    // not, is learned from with its selection probability.
+    if !found && c.selection.is_none() {
         return Ok(None);
     }
     let from_border = matches!(c.origin.as_str(), "seizure" | "smuggling_finding");
@@ -356,16 +387,24 @@ fn result_outcome(app: &App, c: &Case) -> Result<Option<Outcome>> {
     } else {
         ControlKind::Audit
     };
-    let findings = if r.findings.is_empty() { vec!["other".to_string()] } else { r.findings.clone() };
+    let findings = match (found, r.findings.is_empty()) {
+        (false, _) => Vec::new(),
+        (true, true) => vec!["other".to_string()],
+        (true, false) => r.findings.clone(),
+    };
     let mut attributes = serde_json::Map::new();
     attributes.insert("case".into(), json!(c.id));
     attributes.insert("penalty".into(), json!(r.penalty));
+    if let Some(s) = &c.selection {
+        attributes.insert(SELECTION_PROBABILITY.into(), json!(s.selection_probability));
+        attributes.insert("audit_plan".into(), json!(s.plan));
+    }
     Ok(Some(Outcome {
         declaration_id: id.clone(),
         officer: app.user.clone(),
         control,
         completed_at: c.updated_at,
-        result: OutcomeResult::Finding,
+        result: if found { OutcomeResult::Finding } else { OutcomeResult::NoFinding },
         findings,
         additional_duty: r.additional_duty,
         seizure: r.seizure,

@@ -29,6 +29,7 @@ pub mod levels;
 pub mod model;
 pub mod moneyflow;
 pub mod overrides;
+pub mod postclearance;
 mod referrals;
 pub mod report;
 pub mod rules;

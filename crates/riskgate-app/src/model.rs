@@ -187,12 +187,20 @@ pub fn replay_features(
 /// features on arrival and its inverse-propensity weight.
 pub fn examples(store: &dyn Store, max_weight: f64, attributes: &[String]) -> Result<Vec<Example>> {
     // Label of each declaration: any finding, total duty recovered.
-    let mut labels: HashMap<String, (bool, f64, bool)> = HashMap::new();
+    // …and, for a released declaration an audit plan chose, the
+    // probability with which it was chosen.
+    let mut labels: HashMap<String, (bool, f64, bool, Option<f64>)> = HashMap::new();
     for (o, keys) in store.outcomes_by_time()? {
-        let e = labels.entry(o.declaration_id.clone()).or_insert((false, 0.0, false));
+        let e = labels.entry(o.declaration_id.clone()).or_insert((false, 0.0, false, None));
         e.0 |= o.is_finding();
         e.1 += o.additional_duty;
         e.2 |= keys.random;
+        if let Some(p) = o.attributes.get(crate::cases::SELECTION_PROBABILITY).and_then(|v| v.as_f64())
+            && p > 0.0
+            && p <= 1.0
+        {
+            e.3 = Some(e.3.map_or(p, |q: f64| q.max(p)));
+        }
     }
     let mut historical = 0usize;
     let mut legacy_random = 0usize;
@@ -203,15 +211,18 @@ pub fn examples(store: &dyn Store, max_weight: f64, attributes: &[String]) -> Re
         if row.decision.is_none() {
             historical += 1;
         }
-        if let Some(&(finding, duty, random)) = labels.get(&d.id) {
+        if let Some(&(finding, duty, random, audit)) = labels.get(&d.id) {
             let weight = match &row.decision {
                 Some(dec) if dec.channel.is_control() => 1.0 / dec.selection_probability.max(1e-6),
+                // Released, then chosen by an audit plan with probability p.
+                Some(_) if audit.is_some() => 1.0 / audit.unwrap_or(1.0).max(1e-6),
                 Some(_) => 1.0, // a manual control of a green declaration
                 None if random => {
                     legacy_random += 1;
                     pending_legacy.push(out.len());
                     f64::NAN // set below, once the legacy random rate is known
                 }
+                None if audit.is_some() => 1.0 / audit.unwrap_or(1.0).max(1e-6),
                 None => 1.0,
             };
             out.push(Example {

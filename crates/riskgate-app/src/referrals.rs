@@ -60,6 +60,7 @@ pub(crate) fn draft(
         escalated_at: None,
         result: None,
         history: vec![CaseEntry { at: now, by: by.to_string(), what: "opened".into(), note: None }],
+        selection: None,
     })
 }
 

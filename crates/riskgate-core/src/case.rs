@@ -172,6 +172,26 @@ pub struct CaseEntry {
     pub note: Option<String>,
 }
 
+/// Why an audit plan chose a post-clearance audit case, and with what
+/// probability: the audit's result is learned from with the inverse of it,
+/// as a control's is (DESIGN.md "Post-clearance audit").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditSelection {
+    /// The plan that chose it.
+    pub plan: String,
+    /// The unit whose capacity it takes.
+    pub unit: String,
+    /// `ranked` (among the unit's best by expected duty) or `random` (an
+    /// exploration draw among the rest).
+    pub drawn: String,
+    /// Probability that the plan chose it.
+    pub selection_probability: f64,
+    /// Expected recoverable duty at selection (CNY) and its probability.
+    pub expected_duty: f64,
+    pub probability: f64,
+    pub reasons: Vec<String>,
+}
+
 /// A case as stored and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Case {
@@ -209,6 +229,9 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<CaseResult>,
     pub history: Vec<CaseEntry>,
+    /// Set on the post-clearance audits an audit plan chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<AuditSelection>,
 }
 
 impl Case {

@@ -17,7 +17,7 @@ pub mod rule;
 pub mod screened;
 pub mod words;
 
-pub use case::{Case, CaseEntry, CaseKind, CaseQuery, CaseResult, CaseStatus, CaseStep};
+pub use case::{AuditSelection, Case, CaseEntry, CaseKind, CaseQuery, CaseResult, CaseStatus, CaseStep};
 pub use decision::{Channel, Decision, Disposal, Reason, RiskLevel, Source};
 pub use declaration::{Declaration, Direction, Document, Item, OverseasParty, Party, TransportMode};
 pub use error::ValidationError;

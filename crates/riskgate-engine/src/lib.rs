@@ -37,7 +37,7 @@ use riskgate_core::{Channel, CreditClass, Decision, Declaration, Disposal, Outco
 use riskgate_rules::{Facts, Lists};
 use serde::{Deserialize, Serialize};
 
-pub use context::{Context, OutcomeKeys};
+pub use context::{Context, ForexMatch, OutcomeKeys};
 pub use facts::CustomsSchema;
 pub use riskgate_core::screened::{Screened, TaskSpec};
 pub use rulebook::{RuleBook, RuleDef, RuleStatus};
@@ -424,6 +424,27 @@ impl Engine {
 
     pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
         self.context.apply_outcome(keys, outcome);
+    }
+
+    /// Scores a declaration stored earlier as it looks now, for selection
+    /// after release (post-clearance audit): the context as it stands (the
+    /// findings and history since its decision count), with `forex` the
+    /// payments matched to it after the fact. Decides nothing and folds
+    /// nothing; `None` when no scorer answers. Also returns the fired rules'
+    /// combined weight and the rules' titles.
+    pub fn rescore(&mut self, d: &Declaration, forex: Option<ForexMatch>) -> Option<(Score, f64, Vec<String>)> {
+        let view = View::with_forex(d, &self.context, forex);
+        self.schema.fill_view(&mut self.facts, &view);
+        let mut hits = std::mem::take(&mut self.hits);
+        self.rules.matching(&self.facts, d.declared_at, &mut hits);
+        let keep: f64 = hits.iter().map(|i| 1.0 - self.rules.defs[*i].weight.clamp(0.0, 1.0)).product();
+        let titles = hits.iter().map(|i| format!("{} {}", self.rules.defs[*i].id, self.rules.defs[*i].title)).collect();
+        let rules_fired = hits.len();
+        self.hits = hits;
+        let input = ScoreInput::new(view, 1.0 - keep, rules_fired);
+        let score = self.scorer.as_ref().map(|s| s.score(&input)).filter(|s| s.probability.is_finite())?;
+        let learns = self.scorer.as_ref().is_some_and(|s| s.learns_rules());
+        Some((score, if learns { 0.0 } else { 1.0 - keep }, titles))
     }
 
     /// What the scorers see for a declaration decided at its declaration

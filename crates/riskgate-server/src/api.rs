@@ -34,7 +34,7 @@ pub(super) fn time_param(name: &str, s: &Option<String>, end: bool) -> ApiResult
     riskgate_app::app::parse_time(name, s, end).map(Some).map_err(ApiError::query_refusal)
 }
 
-fn limit_param(l: Option<usize>, default: usize, max: usize) -> ApiResult<usize> {
+pub(super) fn limit_param(l: Option<usize>, default: usize, max: usize) -> ApiResult<usize> {
     match l {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
@@ -62,7 +62,7 @@ pub(super) fn office_scope(
     }
 }
 
-fn sorted(s: Option<HashSet<String>>) -> Option<Vec<String>> {
+pub(super) fn sorted(s: Option<HashSet<String>>) -> Option<Vec<String>> {
     s.map(|s| {
         let mut v: Vec<String> = s.into_iter().collect();
         v.sort();

@@ -18,6 +18,7 @@ mod integrity_api;
 mod integrity_inbox;
 pub mod listen;
 mod metrics;
+mod postclearance_api;
 pub mod openapi;
 pub mod reports;
 mod reports_api;
@@ -130,6 +131,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(analysis))
         .routes(routes!(analysis_trend))
         .routes(routes!(money_flow))
+        .routes(routes!(postclearance_api::selection))
+        .routes(routes!(postclearance_api::plan))
         .routes(routes!(list_goods))
         .routes(routes!(get_goods))
         .routes(routes!(reports_api::kpi_report))

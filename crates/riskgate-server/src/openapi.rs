@@ -39,6 +39,7 @@ use crate::error::CODES;
         (name = "models", description = "Learned models and their evaluation"),
         (name = "kpi", description = "The M9 KPIs and their trend"),
         (name = "reports", description = "The KPI report and console tables as files (XLSX, printable HTML, CSV)"),
+        (name = "audit", description = "Post-clearance audit selection and audit plans"),
         (name = "actions", description = "The hash-chained action log"),
         (name = "integrity", description = "Integrity indicators of officers, posts and units"),
         (name = "service", description = "Health, readiness, metrics, this document"),

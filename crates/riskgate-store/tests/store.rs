@@ -833,6 +833,7 @@ fn case(kind: riskgate_core::CaseKind, department: &str, declaration: Option<&st
         escalated_at: None,
         result: None,
         history: vec![riskgate_core::CaseEntry { at, by: "alice".into(), what: "opened".into(), note: None }],
+        selection: None,
     }
 }
 

@@ -230,6 +230,9 @@ pub(crate) struct Generated {
 pub(crate) struct Scales {
     pub fraud: f64,
     pub legacy: f64,
+    /// Post-release fraud relative to the fraud planted at the border
+    /// (`WorldConfig::post_release`).
+    pub post_release: f64,
 }
 
 /// Per-declaration random streams, one per concern, keyed by the declaration
@@ -445,6 +448,22 @@ pub(crate) fn generate_declaration(
         evaded_cny = round2(evaded_cny.max(0.01));
     }
 
+    // Post-release fraud (issue 12): royalties or licence fees for the
+    // goods (特许权使用费) paid abroad after release and left out of the
+    // customs value. Goods and papers agree at the border; only an audit of
+    // the payments finds it. Same drivers as the fraud above.
+    let mut royalty: Option<(f64, i64, bool)> = None;
+    if kind.is_none() && c.import && scales.post_release > 0.0 {
+        let mut pr = stream(seed, 6, id);
+        if pr.uniform() < (scales.post_release * p).min(FRAUD_CAP) {
+            let l = &lines[target];
+            let rate = effective_duty(w.goods[l.goods].duty, l.origin, certificate);
+            let royalty_cny = l.value_usd * USD_CNY * pr.range(0.25, 0.8);
+            evaded_cny = round2(import_tax(royalty_cny, rate).max(0.01));
+            royalty = Some((royalty_cny, 20 + pr.below(61) as i64, pr.chance(0.5)));
+        }
+    }
+
     // The declaration as declared.
     let to_ccy = USD_CNY / catalogue::cny_per_unit(currency);
     let items: Vec<Value> = lines
@@ -495,17 +514,24 @@ pub(crate) fn generate_declaration(
         "attributes": Map::new(),
     });
 
-    let kinds: Vec<String> = kind.iter().map(|k| k.as_str().to_string()).collect();
-    let truth = json!({
+    let mut kinds: Vec<String> = kind.iter().map(|k| k.as_str().to_string()).collect();
+    if royalty.is_some() {
+        kinds.push("undervaluation".into());
+    }
+    let mut truth = json!({
         "declaration_id": id,
         "office": w.offices[office].code,
-        "fraud": kind.is_some(),
+        "fraud": kind.is_some() || royalty.is_some(),
         "kinds": kinds,
         "evaded_duty_cny": evaded_cny,
         "smuggling": kind == Some(Kind::Smuggling),
         "trader": t.id,
         "declarant": declarant.id,
     });
+
+    if royalty.is_some() {
+        truth["post_release"] = Value::from(true);
+    }
 
     // Money flow: the trader pays the true value (smugglers pay only for what they declare).
     let mut forex = Vec::new();
@@ -531,6 +557,21 @@ pub(crate) fn generate_declaration(
             }
             forex.push(p);
         }
+    }
+    if let Some((royalty_cny, days, with_reference)) = royalty {
+        // The royalty leaves weeks after release, half the time quoting the invoice.
+        let mut pr = stream(seed, 7, id);
+        let day_start = declared_at - Duration::seconds(seconds_of_day(declared_at));
+        let paid_at =
+            day_start + Duration::days(days) + Duration::seconds((9.0 * 3600.0 + pr.range(0.0, 8.0 * 3600.0)) as i64);
+        let district = w.offices[t.home_office].district;
+        let bank = format!("{}{}分行", pr.pick(catalogue::BANKS), catalogue::district_city(district));
+        let mut p = json!({"trader": t.id, "paid_at": time(paid_at), "amount": round2(royalty_cny / USD_CNY),
+                           "currency": "USD", "bank": bank});
+        if with_reference {
+            p["reference"] = Value::from(invoice_id.clone());
+        }
+        forex.push(p);
     }
 
     // Tax administration: the importer's domestic resale, under the true code.
@@ -558,11 +599,12 @@ pub(crate) fn generate_declaration(
             let truth = Truth {
                 declaration_id: id.to_string(),
                 office: w.offices[office].code.to_string(),
-                fraud: kind.is_some(),
+                fraud: kind.is_some() || royalty.is_some(),
                 kinds: kinds.clone(),
                 evaded_duty_cny: evaded_cny,
                 smuggling: kind == Some(Kind::Smuggling),
                 trader: Some(t.id.clone()),
+                post_release: royalty.is_some(),
             };
             let mut o =
                 simulate_control(seed, &truth, lane, decided_at, &w.offices[office].control_officers, collusion);

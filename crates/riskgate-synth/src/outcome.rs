@@ -19,6 +19,61 @@ pub fn detection_probability(lane: Lane, kind: &str) -> f64 {
     }
 }
 
+/// Probability that a physical inspection finds post-release fraud (a
+/// licence agreement among the papers in the container).
+pub const POST_RELEASE_AT_BORDER: f64 = 0.05;
+
+/// Probability that a post-clearance audit (books, contracts and bank
+/// records at the trader's premises) finds a fraud of `kind`; the goods
+/// themselves are gone, so quantity and smuggling are found less often.
+pub fn audit_detection_probability(kind: &str, post_release: bool) -> f64 {
+    if post_release {
+        return 0.9;
+    }
+    match kind {
+        "undervaluation" => 0.8,
+        "misclassification" | "origin" => 0.7,
+        "quantity" => 0.4,
+        "smuggling" => 0.5,
+        _ => 0.5,
+    }
+}
+
+/// Plays the audit department for one post-clearance audit using the
+/// ground truth: whether it finds the fraud, and what it assesses.
+/// Deterministic from (seed, declaration id).
+pub fn simulate_audit(seed: u64, truth: &Truth) -> AuditResult {
+    let id = &truth.declaration_id;
+    let p = if truth.fraud {
+        truth.kinds.iter().map(|k| audit_detection_probability(k, truth.post_release)).fold(0.0, f64::max)
+    } else {
+        0.0
+    };
+    let found = keyed_uniform(seed, &format!("audit/detect/{id}")) < p;
+    AuditResult {
+        found,
+        findings: if found { truth.kinds.clone() } else { Vec::new() },
+        additional_duty: if found { round2(truth.evaded_duty_cny.max(0.0)) } else { 0.0 },
+        smuggling: found && truth.smuggling,
+        summary: match (found, truth.post_release) {
+            (false, _) => "稽查未发现问题 / the audit found nothing",
+            (true, true) => "查实特许权使用费未计入完税价格，补征税款 / royalties left out of the customs value: duty assessed",
+            (true, false) => "稽查查实申报不实，补征税款 / the audit found the declaration untrue: duty assessed",
+        }
+        .to_string(),
+    }
+}
+
+/// What a simulated audit found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditResult {
+    pub found: bool,
+    pub findings: Vec<String>,
+    pub additional_duty: f64,
+    pub smuggling: bool,
+    pub summary: String,
+}
+
 pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -73,7 +128,10 @@ pub fn simulate_control(
         officers_of_office,
         collusion,
     );
-    let p = if truth.fraud {
+    let p = if truth.post_release {
+        // What was paid after release is not in the papers or the container.
+        if channel == Lane::Red { POST_RELEASE_AT_BORDER } else { 0.0 }
+    } else if truth.fraud {
         truth.kinds.iter().map(|k| detection_probability(channel, k)).fold(0.0, f64::max)
     } else {
         0.0

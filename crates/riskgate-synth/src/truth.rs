@@ -43,6 +43,9 @@ pub struct Truth {
     pub smuggling: bool,
     /// The declaration's trader (truth.jsonl carries it; collusion is by trader).
     pub trader: Option<String>,
+    /// Fraud that shows only after release (royalties paid abroad later):
+    /// a border control does not find it, an audit may.
+    pub post_release: bool,
 }
 
 impl Truth {
@@ -61,6 +64,7 @@ impl Truth {
             evaded_duty_cny: v.get("evaded_duty_cny")?.as_f64()?,
             smuggling: v.get("smuggling").and_then(Value::as_bool).unwrap_or(false),
             trader: v.get("trader").and_then(Value::as_str).map(str::to_string),
+            post_release: v.get("post_release").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }

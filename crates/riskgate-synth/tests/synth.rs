@@ -335,6 +335,7 @@ fn truth(kinds: &[&str], evaded: f64) -> Truth {
         evaded_duty_cny: evaded,
         smuggling: kinds.contains(&"smuggling"),
         trader: None,
+        post_release: false,
     }
 }
 

@@ -116,6 +116,13 @@ pub enum BenchCmd {
         /// Training: keep the model trained on the earlier window only.
         #[arg(long)]
         no_refit: bool,
+        /// After the live window, with the payments made since: the top N
+        /// released declarations by post-clearance selection against the
+        /// base rate and the N highest risk values stored at screening;
+        /// then an audit plan of N, audited, and the KPIs before and after
+        /// (0: skip).
+        #[arg(long, default_value_t = 200)]
+        post_clearance: usize,
     },
     /// Model training time and scoring throughput: a world (scale 10 ≈ 1M
     /// declarations) with history and live traffic screened and controlled,
@@ -332,6 +339,7 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             settings,
             half_life,
             no_refit,
+            post_clearance,
         } => {
             let mut pairs = vec![("budget".to_string(), budget), ("exploration".to_string(), exploration)];
             for s in settings {
@@ -353,7 +361,7 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                 "model" => &["model"],
                 other => anyhow::bail!("--scorers: expected statistical, model or both, got {other:?}"),
             };
-            bench_world(seed, scale, dir, retrain_days, &pairs, &train, variants)?
+            bench_world(seed, scale, dir, retrain_days, &pairs, &train, variants, post_clearance)?
         }
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -500,6 +508,7 @@ fn bench_world(
     settings: &[(String, String)],
     train: &riskgate_app::model::TrainOptions,
     variants: &[&str],
+    post_clearance: usize,
 ) -> Result<()> {
     let setting = |k: &str| settings.iter().rev().find(|(key, _)| key == k).map_or("", |(_, v)| v.as_str());
     let (budget, exploration) = (setting("budget"), setting("exploration"));
@@ -681,11 +690,130 @@ fn bench_world(
             100.0 * truth_precision(&score, 0.04),
             100.0 * truth_precision(&both, 0.04)
         );
+        if post_clearance > 0 {
+            let live_from = riskgate_app::day_start(summary_live_start(&world)?);
+            bench_post_clearance(&mut app, &world, seed, live_from, post_clearance)?;
+        }
     }
     if let Some(m) = peak_rss_mib() {
         println!("peak memory (VmHWM): {m:.0} MiB");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The first day of a generated world's live traffic (its first live declaration's day).
+fn summary_live_start(world: &std::path::Path) -> Result<chrono::NaiveDate> {
+    let t = first_declared_at(&world.join(WorldFile::Live.file_name()))?.context("the world has no live traffic")?;
+    Ok(chrono::DateTime::from_timestamp(t + 8 * 3600, 0).context("a time")?.date_naive())
+}
+
+/// Post-clearance audit selection after the live window, with every payment
+/// made since (issue 12): the top `n` released declarations by selection
+/// (expected duty, and probability) against the base rate among the
+/// released and the `n` highest risk values stored at screening; then an
+/// audit plan of `n` over the whole country (10% drawn at random),
+/// concluded by the simulated audit department, and the KPIs it moves.
+fn bench_post_clearance(app: &mut App, world: &std::path::Path, seed: u64, from: i64, n: usize) -> Result<()> {
+    use riskgate_app::postclearance::{self, Rank};
+    // Declaration → (fraudulent, duty and VAT evaded, only after release).
+    let truth: std::collections::HashMap<String, (bool, f64, bool)> =
+        crate::jsonl::read(&world.join(WorldFile::Truth.file_name()))?
+            .into_iter()
+            .filter_map(|l| l.value.ok())
+            .filter_map(|v| {
+                let evaded = v["evaded_duty_cny"].as_f64().unwrap_or(0.0);
+                let post = v["post_release"].as_bool().unwrap_or(false);
+                Some((v["declaration_id"].as_str()?.to_string(), (v["fraud"].as_bool()?, evaded, post)))
+            })
+            .collect();
+    let to = riskgate_app::now().timestamp();
+    let t = Instant::now();
+    let scored = postclearance::candidates(app, from, to, None, Rank::Duty)?;
+    let secs = t.elapsed().as_secs_f64();
+    let rows = &scored.rows;
+    let judge = |ids: &mut dyn Iterator<Item = &str>| {
+        let (mut k, mut frauds, mut duty, mut post) = (0usize, 0usize, 0.0, 0usize);
+        for id in ids {
+            let (f, d, p) = truth.get(id).copied().unwrap_or((false, 0.0, false));
+            k += 1;
+            frauds += usize::from(f);
+            duty += if f { d } else { 0.0 };
+            post += usize::from(f && p);
+        }
+        (k, frauds, duty, post)
+    };
+    let line = |name: &str, (k, f, d, p): (usize, usize, f64, usize)| {
+        println!(
+            "      {name:<44} {:>6.2}% fraudulent ({f}/{k}), evaded duty in them {d:>12.0} CNY, {p} post-release only",
+            100.0 * f as f64 / k.max(1) as f64
+        );
+    };
+    println!(
+        "    post-clearance selection over {} released live declarations ({} with payments above declared; scored in {secs:.1} s, model {}):",
+        rows.len(),
+        rows.iter().filter(|c| c.paid_ratio.is_some_and(|r| r > 1.02)).count(),
+        scored.scorer.as_deref().unwrap_or("none")
+    );
+    line("(a) base rate, all released", judge(&mut rows.iter().map(|c| c.declaration_id.as_str())));
+    let mut by_risk: Vec<&postclearance::Candidate> = rows.iter().collect();
+    by_risk.sort_by(|a, b| {
+        b.risk_value_at_screening.unwrap_or(0.0).total_cmp(&a.risk_value_at_screening.unwrap_or(0.0))
+    });
+    line(
+        &format!("(b) top {n} by risk value stored at screening"),
+        judge(&mut by_risk.iter().take(n).map(|c| c.declaration_id.as_str())),
+    );
+    line(
+        &format!("selection: top {n} by expected duty"),
+        judge(&mut rows.iter().take(n).map(|c| c.declaration_id.as_str())),
+    );
+    let mut by_p: Vec<&postclearance::Candidate> = rows.iter().collect();
+    by_p.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    line(
+        &format!("selection: top {n} by probability"),
+        judge(&mut by_p.iter().take(n).map(|c| c.declaration_id.as_str())),
+    );
+    // The loop: an audit plan, audited, and the KPIs of the live window.
+    let kpis = |app: &App| -> Result<(Option<f64>, Option<f64>, f64)> {
+        let c = riskgate_app::kpi::sum(&app.store.office_counts(Some(from), None)?).facts;
+        let f = riskgate_app::kpi::figures(&c);
+        let get = |k: &str| f.iter().find(|x| x.key == k).and_then(|x| x.value);
+        Ok((get("smuggling_deterrence_rate"), get("revenue_collection_rate"), c.additional_duty_cny))
+    };
+    riskgate_app::kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
+    let before = kpis(app)?;
+    let hq = app.store.offices()?.into_iter().find(|o| o.level.as_str() == "hq").context("the world has no HQ")?.code;
+    let req = postclearance::PlanRequest {
+        from: Some(from),
+        to: Some(to),
+        offices: None,
+        capacity: vec![(hq, n)],
+        explore: postclearance::DEFAULT_EXPLORE,
+        name: Some(format!("bench-{seed}")),
+        dry_run: false,
+    };
+    let plan = postclearance::plan(app, &riskgate_app::cases::Actor::operator(), &req)?;
+    let (audits, found) = crate::world::simulate_audits(app, seed, &world.join(WorldFile::Truth.file_name()))?;
+    riskgate_app::kpi::fold(app.store.as_mut(), std::time::Duration::MAX)?;
+    let after = kpis(app)?;
+    let pct = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |x| format!("{:.2}%", 100.0 * x));
+    println!(
+        "    audit plan {}: {audits} audits ({} ranked, {} random), {found} found something ({:.1}%)",
+        plan.name,
+        plan.units.iter().map(|u| u.ranked).sum::<usize>(),
+        plan.units.iter().map(|u| u.random).sum::<usize>(),
+        100.0 * found as f64 / audits.max(1) as f64
+    );
+    println!(
+        "    KPIs of the live window before → after the audits: smuggling deterrence {} → {}, revenue collection {} → {}, additional duty {:.0} → {:.0} CNY",
+        pct(before.0),
+        pct(after.0),
+        pct(before.1),
+        pct(after.1),
+        before.2,
+        after.2
+    );
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod cases_cli;
 mod csv_map;
 mod import;
 mod jsonl;
+mod postclearance_cli;
 mod progress;
 mod render;
 mod rules_file;
@@ -231,6 +232,12 @@ enum Command {
         #[command(subcommand)]
         cmd: cases_cli::CasesCmd,
     },
+    /// Post-clearance audit (稽查): select released declarations and traders
+    /// by expected recoverable duty; plan audits per unit as cases.
+    PostClearance {
+        #[command(subcommand)]
+        cmd: postclearance_cli::PostClearanceCmd,
+    },
     /// Feedback and intelligence on enterprises (notes; a department's watch-list).
     Notes {
         #[command(subcommand)]
@@ -254,14 +261,19 @@ enum Command {
         collusion: world::CollusionArgs,
         outdir: PathBuf,
     },
-    /// Officers complete the controls of DECISIONS, judged by a world's truth.jsonl.
+    /// Officers complete the controls of DECISIONS (written to --out), or,
+    /// with --audits, the audit department concludes the open audit cases
+    /// that audit plans chose; judged by a world's truth.jsonl.
     Simulate {
         #[arg(long)]
         truth: PathBuf,
-        #[arg(long)]
-        decisions: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "audits")]
+        decisions: Option<PathBuf>,
+        #[arg(long, required_unless_present = "audits")]
+        out: Option<PathBuf>,
+        /// Conclude the open post-clearance audit cases of audit plans (in the store).
+        #[arg(long, conflicts_with_all = ["decisions", "out", "overrides"])]
+        audits: bool,
         /// Also write the overrides officers make before controlling (apply
         /// them with `import overrides` before importing the outcomes).
         #[arg(long)]
@@ -403,7 +415,7 @@ enum Command {
 
 /// A period of days, China time; both ends inclusive.
 #[derive(clap::Args)]
-struct Period {
+pub(crate) struct Period {
     /// First day (inclusive), YYYY-MM-DD.
     #[arg(long)]
     from: Option<chrono::NaiveDate>,
@@ -414,7 +426,7 @@ struct Period {
 
 impl Period {
     /// As [from, to) in seconds since the epoch.
-    fn bounds(&self) -> (Option<i64>, Option<i64>) {
+    pub(crate) fn bounds(&self) -> (Option<i64>, Option<i64>) {
         (self.from.map(day_start), self.to.map(|d| day_start(d) + 86_400))
     }
 }
@@ -1161,6 +1173,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Cases { cmd } => cases_cli::run(&mut open()?, cmd),
+        Command::PostClearance { cmd } => postclearance_cli::run(&mut open()?, cmd),
         Command::Notes { cmd } => cases_cli::notes(&mut open()?, cmd),
         Command::Integrity { cmd, period, config } => {
             let mut app = open()?;
@@ -1330,8 +1343,16 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { truth, decisions, out, overrides, seed } => {
-            let app = open()?;
+        Command::Simulate { truth, decisions, out, audits, overrides, seed } => {
+            let mut app = open()?;
+            if audits {
+                let (n, found) = world::simulate_audits(&mut app, seed, &truth)?;
+                eprintln!("{n} audit cases concluded, {found} with a finding");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (Some(decisions), Some(out)) = (decisions, out) else {
+                anyhow::bail!("simulate: --decisions and --out are needed (or --audits)")
+            };
             let n = world::simulate(&app, seed, &truth, &decisions, &out, overrides.as_deref())?;
             eprintln!("{n} outcomes written to {}", out.display());
             Ok(ExitCode::SUCCESS)

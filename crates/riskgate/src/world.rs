@@ -184,6 +184,53 @@ pub fn simulate(
     Ok(n)
 }
 
+/// Plays the audit department: every open post-clearance audit case an
+/// audit plan chose is accepted, started and concluded with what an audit
+/// finds, judged by the world's truth (`riskgate_synth::simulate_audit`),
+/// through the same use case a department user takes
+/// (`riskgate_app::cases::step`), so the result comes back as an audit
+/// outcome with its selection probability. Returns (audits, findings).
+pub fn simulate_audits(app: &mut App, seed: u64, truth: &Path) -> Result<(usize, usize)> {
+    use riskgate_app::cases::{self, Actor, StepBody};
+    use riskgate_core::{CaseKind, CaseQuery, CaseResult, CaseStatus, CaseStep};
+    let truth = read_truth(truth)?;
+    let q = CaseQuery { kind: Some(CaseKind::PostClearanceAudit), ..Default::default() };
+    let open: Vec<_> =
+        app.store.cases(&q)?.into_iter().filter(|c| c.selection.is_some() && c.status.is_open()).collect();
+    let actor = Actor::operator();
+    let (mut n, mut found) = (0, 0);
+    for c in open {
+        let Some(t) = c.declaration_id.as_ref().and_then(|d| truth.get(d)) else { continue };
+        let r = riskgate_synth::simulate_audit(seed, t);
+        let mut steps = match c.status {
+            CaseStatus::Opened => vec![CaseStep::Accept, CaseStep::Start],
+            CaseStatus::Accepted => vec![CaseStep::Start],
+            _ => vec![],
+        };
+        steps.push(CaseStep::Conclude);
+        for step in steps {
+            let body = if step == CaseStep::Conclude {
+                StepBody {
+                    result: Some(CaseResult {
+                        findings: r.findings.clone(),
+                        additional_duty: r.additional_duty,
+                        penalty: 0.0,
+                        seizure: r.smuggling,
+                        summary: r.summary.clone(),
+                    }),
+                    ..Default::default()
+                }
+            } else {
+                StepBody::default()
+            };
+            cases::step(app, &actor, c.id, step, body)?;
+        }
+        n += 1;
+        found += usize::from(r.found);
+    }
+    Ok((n, found))
+}
+
 /// The demo screens live traffic in periods of this many days, with the
 /// controls completed and the model retrained after each.
 const DEMO_PERIOD_DAYS: i64 = 14;
