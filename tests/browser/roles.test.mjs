@@ -9,11 +9,11 @@ const { browser, testAs } = browserTests();
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
   field_officer: ['overview', 'analysis', 'declarations', 'workbench', 'enterprises', 'cases'],
-  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'cases'],
-  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'cases'],
-  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'cases'],
+  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
+  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
+  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
   integrity_supervisor: ['overview', 'analysis', 'declarations', 'integrity', 'cases'],
-  department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'moneyflow', 'cases'],
+  department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
   admin: ['integrity'],
 };
 

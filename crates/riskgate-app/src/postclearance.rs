@@ -132,7 +132,7 @@ pub struct TraderCandidate {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Selection {
-    /// The period, RFC 3339 dates `[from, to)`, and the time of selection.
+    /// The period's first and last days (China time), and the time of selection.
     pub from: String,
     pub to: String,
     pub selected_at: String,
@@ -160,7 +160,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
     all.rows.truncate(q.limit);
     Ok(Selection {
         from: crate::app::china_date(from),
-        to: crate::app::china_date(to),
+        to: crate::app::china_date(to - 1),
         selected_at: all.now.to_rfc3339(),
         rank: q.rank,
         considered,
@@ -206,8 +206,7 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
     // The period's declarations: those a release leaves to audit.
     let mut rows: Vec<(Declaration, Option<riskgate_core::Decision>, Option<Channel>)> = Vec::new();
     app.store.history(Some(from), Some(to), &mut |r| {
-        if offices.is_some_and(|o| !o.iter().any(|x| *x == r.declaration.office)) || audited.contains(&r.declaration.id)
-        {
+        if offices.is_some_and(|o| !o.contains(&r.declaration.office)) || audited.contains(&r.declaration.id) {
             return;
         }
         let found = r.outcomes.iter().any(|o| o.is_finding() || o.seizure);
@@ -227,6 +226,11 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
         let checked = checked.max();
         rows.push((r.declaration, r.decision, checked));
     })?;
+    // Everything known now counts: the outcomes completed since the last
+    // decision, which wait in the context for a later one, are folded in.
+    // (Selection runs on an app of its own over HTTP and is the CLI's last
+    // act, so no later decision of this engine is made at an earlier time.)
+    app.engine.context.advance_to(now.timestamp());
     let matches = match_payments(app, rows.iter().map(|r| &r.0), now.timestamp());
     let levels = enterprise_levels(app)?;
     let scorer_name = app.engine.policy_id().split('+').next().map(str::to_string).filter(|s| s != "none");
@@ -242,13 +246,22 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
                 any_score = true;
                 let p = 1.0 - (1.0 - s.probability) * (1.0 - rule_w);
                 let duty = if s.probability > 0.0 { s.expected_revenue_cny / s.probability } else { 0.0 };
-                let top: Vec<String> =
-                    s.contributions.iter().filter(|(_, v)| *v > 0.0).take(3).map(|(n, v)| format!("{n} +{v:.2}")).collect();
-                if !top.is_empty() {
-                    reasons.push(format!("模型 / model {:.1}%: {}", 100.0 * s.probability, top.join(", ")));
-                }
+                let top: Vec<String> = s
+                    .contributions
+                    .iter()
+                    .filter(|(_, v)| *v > 0.0)
+                    .take(3)
+                    .map(|(n, v)| format!("{n} +{v:.2}"))
+                    .collect();
+                reasons.push(format!(
+                    "模型按现有信息估计发现概率 {:.1}% / model, as known now: probability of a finding {:.1}%{}",
+                    100.0 * s.probability,
+                    100.0 * s.probability,
+                    if top.is_empty() { String::new() } else { format!(" ({})", top.join(", ")) }
+                ));
                 for t in titles {
-                    reasons.push(format!("规则 / rule {t}"));
+                    let id = t.split(' ').next().unwrap_or_default();
+                    reasons.push(format!("命中规则 {id} / rule {id} fires"));
                 }
                 (p, duty)
             }
@@ -261,12 +274,14 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
         {
             gap_duty = (m.paid_cny - declared) * (rate + IMPORT_VAT * (1.0 + rate));
             reasons.push(format!(
-                "付汇 / paid abroad {:.0} CNY = {:.2}× declared {:.0}{} (duty and VAT on the gap {:.0})",
-                m.paid_cny,
-                m.ratio,
-                declared,
-                if m.by_reference { ", by invoice reference" } else { ", matched by amount without reference" },
-                gap_duty
+                "境外付汇 {paid:.0} 元，为申报货值 {declared:.0} 元的 {ratio:.2} 倍（{zh}），差额应补税款约 {gap:.0} 元 / \
+                 paid abroad {paid:.0} CNY = {ratio:.2}× the declared {declared:.0} CNY ({en}); duty and VAT on the gap \
+                 about {gap:.0} CNY",
+                paid = m.paid_cny,
+                ratio = m.ratio,
+                gap = gap_duty,
+                zh = if m.by_reference { "按发票号匹配" } else { "无发票号，按企业和金额匹配" },
+                en = if m.by_reference { "by invoice reference" } else { "matched by amount without reference" },
             ));
             if scored.is_none() {
                 // Without a model, the payments alone: a large over-payment
@@ -288,7 +303,7 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
         if let Some(l) = levels.get(&d.trader.id)
             && l != "low"
         {
-            reasons.push(format!("企业风险等级 / trader risk level {l}"));
+            reasons.push(format!("企业风险等级{} / trader risk level {l}", level_zh(l)));
         }
         let duty_if_found = model_duty.max(gap_duty);
         let expected = p * duty_if_found;
@@ -479,10 +494,20 @@ fn traders(app: &App, rows: &[Candidate], limit: usize) -> Result<Vec<TraderCand
             ));
         }
         if let Some(l) = &t.risk_level {
-            t.reasons.push(format!("企业风险等级 / risk level {l}"));
+            t.reasons.push(format!("企业风险等级{} / risk level {l}", level_zh(l)));
         }
     }
     Ok(out)
+}
+
+/// A risk level in Chinese.
+fn level_zh(l: &str) -> &'static str {
+    match l {
+        "high" => "高",
+        "medium" => "中",
+        "low" => "低",
+        _ => "未定",
+    }
 }
 
 fn round2(x: f64) -> f64 {
@@ -577,8 +602,11 @@ pub fn plan(app: &mut App, actor: &crate::cases::Actor, req: &PlanRequest) -> Re
 pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
     use crate::AppError;
     if !(0.0..=0.5).contains(&req.explore) || !req.explore.is_finite() {
-        return Err(AppError::invalid("explore", format!("explore: expected a share from 0 to 0.5, got {}", req.explore))
-            .into());
+        return Err(AppError::invalid(
+            "explore",
+            format!("explore: expected a share from 0 to 0.5, got {}", req.explore),
+        )
+        .into());
     }
     if req.capacity.is_empty() {
         return Err(AppError::invalid("capacity", "capacity: name at least one unit and its audits (UNIT=N)").into());
@@ -669,7 +697,7 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
     Ok(Plan {
         name,
         from: crate::app::china_date(from),
-        to: crate::app::china_date(to),
+        to: crate::app::china_date(to - 1),
         explore: req.explore,
         dry_run: true,
         units,
@@ -864,7 +892,10 @@ mod tests {
         assert!(["REF", "UNREF"].contains(&ranked.declaration_id.as_str()));
         assert_eq!((random.drawn.as_str(), random.selection_probability), ("random", 0.25));
         let case = app.store.case(random.case_id.unwrap()).unwrap().unwrap();
-        assert_eq!((case.kind, case.department.as_str(), case.origin.as_str()), (CaseKind::PostClearanceAudit, "audit", "audit_plan"));
+        assert_eq!(
+            (case.kind, case.department.as_str(), case.origin.as_str()),
+            (CaseKind::PostClearanceAudit, "audit", "audit_plan")
+        );
         assert_eq!(case.selection.as_ref().unwrap().selection_probability, 0.25);
         // Planned declarations are not candidates again.
         let again = select(&mut app, &q).unwrap();
@@ -889,6 +920,10 @@ mod tests {
         assert_eq!(o.attributes[crate::cases::SELECTION_PROBABILITY], serde_json::json!(0.25));
         // Training weighs it by 1 / 0.25 (among the labelled examples).
         let ex = crate::model::examples(app.store.as_ref(), 1e9, &[]).unwrap();
-        assert!(ex.iter().any(|e| !e.finding && (e.weight - 4.0).abs() < 1e-9), "{:?}", ex.iter().map(|e| e.weight).collect::<Vec<_>>());
+        assert!(
+            ex.iter().any(|e| !e.finding && (e.weight - 4.0).abs() < 1e-9),
+            "{:?}",
+            ex.iter().map(|e| e.weight).collect::<Vec<_>>()
+        );
     }
 }

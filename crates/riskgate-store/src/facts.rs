@@ -604,8 +604,11 @@ fn contribution(s: &DeclState, upto: i64, late_release: bool) -> Facts {
         *completed = 1.0;
         *findings = finding;
         if i == 2 {
+            // What the random control itself found: an audit after release
+            // was not drawn at random, so its duty does not scale up.
+            let border: f64 = outcomes.iter().filter(|o| !o.audit).map(|o| o.additional_duty).sum();
             f.random_value_cny = s.value_cny * inverse(s.propensity);
-            f.random_revenue_cny = duty * inverse(s.propensity);
+            f.random_revenue_cny = border * inverse(s.propensity);
         }
     }
     f

@@ -57,7 +57,9 @@ pub fn simulate_audit(seed: u64, truth: &Truth) -> AuditResult {
         smuggling: found && truth.smuggling,
         summary: match (found, truth.post_release) {
             (false, _) => "稽查未发现问题 / the audit found nothing",
-            (true, true) => "查实特许权使用费未计入完税价格，补征税款 / royalties left out of the customs value: duty assessed",
+            (true, true) => {
+                "查实特许权使用费未计入完税价格，补征税款 / royalties left out of the customs value: duty assessed"
+            }
             (true, false) => "稽查查实申报不实，补征税款 / the audit found the declaration untrue: duty assessed",
         }
         .to_string(),

@@ -361,7 +361,8 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                 "model" => &["model"],
                 other => anyhow::bail!("--scorers: expected statistical, model or both, got {other:?}"),
             };
-            bench_world(seed, scale, dir, retrain_days, &pairs, &train, variants, post_clearance)?
+            let run = WorldRun { retrain_days, settings: &pairs, train: &train, variants, post_clearance };
+            bench_world(seed, scale, dir, &run)?
         }
         BenchCmd::Rules { counts, declarations } => {
             let mut sink = riskgate_synth::MemorySink::default();
@@ -500,16 +501,19 @@ fn truth_precision(scores: &[(f64, bool)], rate: f64) -> f64 {
     v[..k.min(v.len())].iter().filter(|x| x.1).count() as f64 / k as f64
 }
 
-fn bench_world(
-    seed: u64,
-    scale: f64,
-    dir: Option<std::path::PathBuf>,
+/// How `bench world` operates a world.
+struct WorldRun<'a> {
+    /// Retrain after so many days of live traffic (0: once).
     retrain_days: i64,
-    settings: &[(String, String)],
-    train: &riskgate_app::model::TrainOptions,
-    variants: &[&str],
+    settings: &'a [(String, String)],
+    train: &'a riskgate_app::model::TrainOptions,
+    variants: &'a [&'a str],
+    /// Top N of post-clearance selection to judge (0: skip).
     post_clearance: usize,
-) -> Result<()> {
+}
+
+fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &WorldRun<'_>) -> Result<()> {
+    let WorldRun { retrain_days, settings, train, variants, post_clearance } = *run;
     let setting = |k: &str| settings.iter().rev().find(|(key, _)| key == k).map_or("", |(_, v)| v.as_str());
     let (budget, exploration) = (setting("budget"), setting("exploration"));
     use riskgate_core::{Decision, Reason};
@@ -757,9 +761,8 @@ fn bench_post_clearance(app: &mut App, world: &std::path::Path, seed: u64, from:
     );
     line("(a) base rate, all released", judge(&mut rows.iter().map(|c| c.declaration_id.as_str())));
     let mut by_risk: Vec<&postclearance::Candidate> = rows.iter().collect();
-    by_risk.sort_by(|a, b| {
-        b.risk_value_at_screening.unwrap_or(0.0).total_cmp(&a.risk_value_at_screening.unwrap_or(0.0))
-    });
+    by_risk
+        .sort_by(|a, b| b.risk_value_at_screening.unwrap_or(0.0).total_cmp(&a.risk_value_at_screening.unwrap_or(0.0)));
     line(
         &format!("(b) top {n} by risk value stored at screening"),
         judge(&mut by_risk.iter().take(n).map(|c| c.declaration_id.as_str())),

@@ -152,7 +152,10 @@ fn print_plan(p: &postclearance::Plan) {
         100.0 * p.explore,
         if p.dry_run { " — dry run, no case opened" } else { "" }
     );
-    println!("{:<8} {:>8} {:>10} {:>7} {:>7} {:>14}", "unit", "capacity", "candidates", "ranked", "random", "exp. duty CNY");
+    println!(
+        "{:<8} {:>8} {:>10} {:>7} {:>7} {:>14}",
+        "unit", "capacity", "candidates", "ranked", "random", "exp. duty CNY"
+    );
     for u in &p.units {
         println!(
             "{:<8} {:>8} {:>10} {:>7} {:>7} {:>14.0}",

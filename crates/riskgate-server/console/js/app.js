@@ -13,6 +13,7 @@ import { rulesPage, ruleEditPage, ruleDetailPage } from './pages/rules.js';
 import { modelsPage, modelDetailPage } from './pages/models.js';
 import { enterprisesPage, enterpriseDetailPage } from './pages/enterprises.js';
 import { moneyflowPage } from './pages/moneyflow.js';
+import { postClearancePage } from './pages/postclearance.js';
 import { integrityPage } from './pages/integrity.js';
 import { officerProfilePage } from './pages/integrity_scores.js';
 import { casesPage, casePage } from './pages/cases.js';
@@ -45,6 +46,8 @@ function resolve(parts) {
         : { key: 'enterprises', render: enterprisesPage };
     case 'moneyflow':
       return { key: 'moneyflow', render: moneyflowPage };
+    case 'post-clearance':
+      return { key: 'post-clearance', render: postClearancePage };
     case 'integrity':
       if (id === 'officer' && sub) return { key: 'integrity', render: (el) => officerProfilePage(el, sub) };
       return { key: 'integrity', render: integrityPage };

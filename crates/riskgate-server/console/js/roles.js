@@ -28,6 +28,7 @@ export const PAGES = [
   { key: 'models', perm: 'ReadModels' },
   { key: 'enterprises', perm: 'ReadEnterprises' },
   { key: 'moneyflow', perm: 'ReadMoneyFlow' },
+  { key: 'post-clearance', perm: 'SelectAudits' },
   { key: 'integrity', perm: 'ReadActions' },
   { key: 'cases', perm: 'ReadCases' },
 ];

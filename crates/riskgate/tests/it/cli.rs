@@ -1403,3 +1403,67 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
     drop(router);
     writer.join().unwrap();
 }
+
+/// Post-clearance audit through the CLI: `post-clearance select` ranks the
+/// released live declarations by expected duty with reasons (JSON rows with
+/// `declaration_id`, `score`, `expected_duty`, `reasons`); `post-clearance
+/// plan` opens audit cases with their selection probability; `simulate
+/// --audits` concludes them as the audit department would; the audited
+/// declarations are not candidates again and their results are outcomes
+/// of control `audit` carrying the probability.
+#[test]
+fn post_clearance_selection_plan_and_audits_through_the_cli() {
+    let e = Env::new();
+    let (w, _) = screened_world(&e, 11, 0.02, 0);
+    let period = ["--from", "2026-06-01", "--to", "2026-09-30"];
+    let select = |e: &Env| -> serde_json::Value {
+        let mut args = vec!["post-clearance", "select", "--limit", "20", "--format", "json"];
+        args.extend(period);
+        serde_json::from_str(&e.ok_as("chen", &args)).unwrap()
+    };
+    let s = select(&e);
+    let rows = s["declarations"].as_array().unwrap();
+    assert_eq!(rows.len(), 20, "{s}");
+    let considered = s["considered"].as_u64().unwrap();
+    assert!(considered > 100, "{s}");
+    for r in rows {
+        assert!(r["declaration_id"].is_string() && r["score"].is_number() && r["expected_duty"].is_number(), "{r}");
+        assert!(!r["reasons"].as_array().unwrap().is_empty(), "{r}");
+    }
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked by score: {scores:?}");
+    assert!(s["traders"].as_array().unwrap().iter().all(|t| t["trader"].is_string() && t["score"].is_number()));
+
+    let mut args = vec!["post-clearance", "plan", "--capacity", "0000=6", "--explore", "0.5", "--name", "cli-plan"];
+    args.extend(period);
+    args.extend(["--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&e.ok_as("chen", &args)).unwrap();
+    let audits = plan["audits"].as_array().unwrap();
+    assert_eq!(audits.len(), 6, "{plan}");
+    assert_eq!(audits.iter().filter(|a| a["drawn"] == "random").count(), 3);
+    assert!(audits.iter().all(|a| a["case_id"].is_i64() && a["selection_probability"].as_f64().unwrap() > 0.0));
+    let logged = last_action(&e);
+    assert_eq!(logged["action"]["action"], "audit_plan", "the plan is logged: {logged}");
+    let bad = e.run_as("chen", &["post-clearance", "plan", "--capacity", "0000"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("expected UNIT=N"));
+
+    let truth = w.join("truth.jsonl");
+    let done = e.run_as("audit", &["simulate", "--truth", truth.to_str().unwrap(), "--audits"]);
+    assert!(
+        String::from_utf8_lossy(&done.stderr).contains("6 audit cases concluded"),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let cases: serde_json::Value = serde_json::from_str(
+        &e.ok_as("chen", &["cases", "list", "--kind", "post_clearance_audit", "--format", "json"]),
+    )
+    .unwrap();
+    let cases = cases.as_array().cloned().unwrap_or_else(|| cases["cases"].as_array().unwrap().clone());
+    assert_eq!(cases.len(), 6);
+    assert!(cases.iter().all(|c| c["status"] == "concluded" && c["origin"] == "audit_plan"), "{cases:?}");
+    assert_eq!(
+        select(&e)["considered"].as_u64().unwrap(),
+        considered - 6,
+        "audited declarations are not candidates again"
+    );
+}

@@ -1,0 +1,95 @@
+// 稽查选案 (M11): an analyst opens the post-clearance page from the
+// navigation; the table is GET /post-clearance/selection's answer for the
+// period chosen; a dry-run plan previews without opening cases, a real plan
+// opens post-clearance audit cases that link to the case page. A department
+// user sees the selection but is not offered the plan; a field officer is
+// not offered the page.
+import assert from 'node:assert/strict';
+import { browserTests, navKeys, screenshot, settled } from './helpers.mjs';
+
+const { testAs } = browserTests();
+
+// The demo world's live traffic (seed 7: June to mid-September 2026).
+const FROM = '2026-06-01';
+const TO = '2026-09-30';
+
+async function selection(page) {
+  return page.evaluate(async ([from, to]) => {
+    const r = await fetch(`/api/v1/post-clearance/selection?from=${from}&to=${to}&limit=200`, { credentials: 'same-origin' });
+    if (!r.ok) throw new Error(`selection: HTTP ${r.status} ${await r.text()}`);
+    return r.json();
+  }, [FROM, TO]);
+}
+
+const firstCells = (page, testid) =>
+  page.$$eval(`[data-testid=${testid}] tbody tr`, (rs) =>
+    rs.filter((r) => !r.querySelector('td[colspan]')).map((r) => r.querySelector('td').textContent.trim()));
+
+testAs('an analyst ranks released declarations for audit and makes a plan', 'chen.analyst', async (page) => {
+  assert.ok((await navKeys(page)).includes('post-clearance'), 'the analyst is offered the page');
+  await page.click('#nav a[data-nav=post-clearance]');
+  await page.waitForSelector('[data-testid=pca-form]');
+  await settled(page);
+  assert.equal(await page.textContent('#nav a.active'), '稽查选案');
+  await page.fill('[data-testid=pca-from]', FROM);
+  await page.fill('[data-testid=pca-to]', TO);
+  await page.click('[data-testid=pca-form] button[type=submit]');
+  await page.waitForFunction(() => /from=2026-06-01/.test(location.hash));
+  await page.waitForSelector('[data-testid=pca-summary]');
+  await settled(page);
+  const s = await selection(page);
+  assert.ok(s.declarations.length > 0, 'the demo store has released declarations to rank');
+  assert.deepEqual(await firstCells(page, 'pca-declarations'), s.declarations.map((c) => c.declaration_id), 'one row per ranked declaration, in order');
+  assert.deepEqual(await firstCells(page, 'pca-traders'), s.traders.map((x) => x.trader));
+  assert.equal(Number(await page.getAttribute('[data-testid=pca-summary]', 'data-considered')), s.considered);
+  const reasons = await page.$$eval('[data-testid=pca-declarations] tbody tr td:last-child', (tds) => tds.map((td) => td.textContent));
+  assert.ok(reasons.some((r) => /[\u4e00-\u9fff]/.test(r)), 'reasons read in Chinese');
+  await screenshot(page, 'post-clearance-zh');
+
+  // A malformed capacity is refused in the page, naming it.
+  await page.fill('[data-testid=pca-capacity]', '2201:2');
+  await page.click('[data-testid=pca-plan-submit]');
+  await page.waitForSelector('[data-testid=error]');
+  assert.match(await page.textContent('main'), /单位=份数/);
+
+  // A preview opens nothing.
+  const office = s.declarations[0].office;
+  await page.fill('[data-testid=pca-capacity]', `${office}=2`);
+  await page.fill('[data-testid=pca-explore]', '50');
+  await page.click('[data-testid=pca-plan-submit]');
+  await page.waitForSelector('[data-testid=pca-plan]');
+  assert.equal(await page.getAttribute('[data-testid=pca-plan]', 'data-dry-run'), '1');
+  const preview = await firstCells(page, 'pca-plan-audits');
+  assert.equal(preview.length, 2, 'two audits previewed');
+
+  // The plan for real: cases are opened and linked.
+  await page.uncheck('[data-testid=pca-dry-run]');
+  await page.fill('[data-testid=pca-name]', 'browser-plan');
+  await page.click('[data-testid=pca-plan-submit]');
+  await page.waitForSelector('[data-testid=pca-plan][data-dry-run="0"]');
+  const links = await page.$$eval('[data-testid=pca-plan-audits] tbody tr td:last-child a', (as) => as.map((a) => a.getAttribute('href')));
+  assert.equal(links.length, 2, 'a case per audit');
+  const caseId = links[0].replace('#/cases/', '');
+  const c = await page.evaluate(async (id) => (await fetch(`/api/v1/cases/${id}`, { credentials: 'same-origin' })).json(), caseId);
+  assert.equal(c.kind, 'post_clearance_audit');
+  assert.equal(c.origin, 'audit_plan');
+  assert.ok(c.selection && c.selection.selection_probability > 0, 'the case keeps its selection probability');
+  await screenshot(page, 'post-clearance-plan-zh');
+  assert.deepEqual(page.errors, []);
+});
+
+testAs('a department user sees the selection without the plan; a field officer is refused', 'zhou.tariff', async (page) => {
+  assert.ok((await navKeys(page)).includes('post-clearance'));
+  await page.click('#nav a[data-nav=post-clearance]');
+  await page.waitForSelector('[data-testid=pca-summary]');
+  await settled(page);
+  assert.equal(await page.$('[data-testid=pca-plan-form]'), null, 'no plan form without PlanAudits');
+  assert.deepEqual(page.errors, []);
+});
+
+testAs('a field officer is not offered the post-clearance page', 'zhang.officer', async (page) => {
+  assert.ok(!(await navKeys(page)).includes('post-clearance'));
+  const status = await page.evaluate(async () => (await fetch('/api/v1/post-clearance/selection', { credentials: 'same-origin' })).status);
+  assert.equal(status, 403);
+  assert.deepEqual(page.errors, []);
+});
