@@ -777,6 +777,15 @@ fn bench_post_clearance(app: &mut App, world: &std::path::Path, seed: u64, from:
         &format!("selection: top {n} by probability"),
         judge(&mut by_p.iter().take(n).map(|c| c.declaration_id.as_str())),
     );
+    // Between the two: probability × √(duty if found).
+    let mut by_mix: Vec<&postclearance::Candidate> = rows.iter().collect();
+    by_mix.sort_by(|a, b| {
+        (b.probability * b.duty_if_found.max(0.0).sqrt()).total_cmp(&(a.probability * a.duty_if_found.max(0.0).sqrt()))
+    });
+    line(
+        &format!("selection: top {n} by p × √duty"),
+        judge(&mut by_mix.iter().take(n).map(|c| c.declaration_id.as_str())),
+    );
     // The loop: an audit plan, audited, and the KPIs of the live window.
     let kpis = |app: &App| -> Result<(Option<f64>, Option<f64>, f64)> {
         let c = riskgate_app::kpi::sum(&app.store.office_counts(Some(from), None)?).facts;
