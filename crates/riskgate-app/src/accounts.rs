@@ -81,6 +81,16 @@ pub enum Perm {
     /// Money flow: traders' declared import values against their payments
     /// abroad and VAT invoices (financial data of enterprises).
     ReadMoneyFlow,
+    /// Risk committees, their items, votes and minutes (M10).
+    ReadCommittees,
+    /// Vote on (or withdraw one's own) committee item; the committee's
+    /// membership is checked by the use case.
+    VoteCommittee,
+    /// Create risk committees.
+    ManageCommittees,
+    /// Change a setting (budget, target rates, exploration, deadlines…);
+    /// those a committee covers wait for its approval.
+    ChangeSettings,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -118,6 +128,10 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         SendFeedback => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
         ExportTables => !matches!(role, Machine),
         ReadMoneyFlow => matches!(role, RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
+        ReadCommittees => matches!(role, RiskAnalyst | DistrictManager | HqManager | Admin),
+        VoteCommittee => matches!(role, RiskAnalyst | DistrictManager | HqManager),
+        ManageCommittees => matches!(role, Admin),
+        ChangeSettings => matches!(role, RiskAnalyst | HqManager),
     }
 }
 
@@ -131,7 +145,7 @@ pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
         SubmitDeclarations | MarkUrgent => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
         RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate
-        | SendFeedback | ManageSubscriptions => {
+        | SendFeedback | ManageSubscriptions | VoteCommittee | ManageCommittees | ChangeSettings => {
             return false;
         }
         _ => "read",

@@ -17,6 +17,7 @@ pub mod analysis;
 pub mod anchor;
 pub mod app;
 pub mod cases;
+pub mod committees;
 pub mod drift;
 pub mod error;
 pub mod events;

@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 28] = [
+pub const ALL_PERMS: [Perm; 32] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -221,6 +221,10 @@ pub const ALL_PERMS: [Perm; 28] = [
     Perm::ManageSubscriptions,
     Perm::ExportTables,
     Perm::ReadMoneyFlow,
+    Perm::ReadCommittees,
+    Perm::VoteCommittee,
+    Perm::ManageCommittees,
+    Perm::ChangeSettings,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

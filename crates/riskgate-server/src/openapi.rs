@@ -41,6 +41,7 @@ use crate::error::CODES;
         (name = "reports", description = "The KPI report and console tables as files (XLSX, printable HTML, CSV)"),
         (name = "actions", description = "The hash-chained action log"),
         (name = "integrity", description = "Integrity indicators of officers, posts and units"),
+        (name = "committees", description = "Risk committees: the changes awaiting their approval, votes, minutes; settings"),
         (name = "service", description = "Health, readiness, metrics, this document"),
     )
 )]

@@ -9,6 +9,7 @@
 //! decision, rule hits and control task, or not at all.
 
 pub mod accounts;
+pub mod committees;
 pub mod facts;
 pub use facts::{By, Facts, FactsQuery, Grain};
 mod migrations;
@@ -26,6 +27,7 @@ use riskgate_core::{
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
+pub use committees::{Committee, CommitteeItem, Committees, ItemQuery, Vote};
 pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
 
@@ -460,7 +462,7 @@ pub struct DriftRows {
 }
 
 /// The store interface every backend implements.
-pub trait Store: Send + Accounts + Search {
+pub trait Store: Send + Accounts + Search + Committees {
     fn backend(&self) -> &'static str;
     /// Another handle on the same store (a second connection), e.g. for a
     /// writer thread while this one reads.

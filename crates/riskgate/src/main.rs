@@ -6,6 +6,7 @@ mod bench_analysis;
 mod bench_http;
 mod bench_integrity;
 mod cases_cli;
+mod committee_cli;
 mod csv_map;
 mod import;
 mod jsonl;
@@ -230,6 +231,12 @@ enum Command {
     Cases {
         #[command(subcommand)]
         cmd: cases_cli::CasesCmd,
+    },
+    /// Risk committees (M10): committees, the changes awaiting their
+    /// approval, votes and minutes.
+    Committee {
+        #[command(subcommand)]
+        cmd: committee_cli::CommitteeCmd,
     },
     /// Feedback and intelligence on enterprises (notes; a department's watch-list).
     Notes {
@@ -1105,12 +1112,8 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let mut app = open()?;
             match cmd {
                 ConfigCmd::Set { key, value } => {
-                    app::check_setting(&key, &value)?;
-                    let mut a = app.action("setting", &key);
-                    a.before = app.store.setting(&key)?.map(serde_json::Value::String);
-                    a.after = Some(serde_json::Value::String(value.clone()));
-                    app.store.set_setting(&key, &value, &a)?;
-                    println!("{key} = {value}");
+                    let g = app::set_setting(&mut app, &key, &value)?;
+                    committee_cli::print_gated(&g, |_| format!("{key} = {value}"));
                 }
                 ConfigCmd::Show => {
                     let c = &app.engine.config;
@@ -1161,6 +1164,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Cases { cmd } => cases_cli::run(&mut open()?, cmd),
+        Command::Committee { cmd } => committee_cli::run(&mut open()?, cmd),
         Command::Notes { cmd } => cases_cli::notes(&mut open()?, cmd),
         Command::Integrity { cmd, period, config } => {
             let mut app = open()?;
@@ -1740,8 +1744,8 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
                 Format::Table => render::print_evaluation(&id, &e),
             }
             if activate {
-                model::set_status(&mut app, &id, "active")?;
-                println!("model {id} is now active");
+                let g = model::set_status(&mut app, &id, "active")?;
+                committee_cli::print_gated(&g, |_| format!("model {id} is now active"));
             }
         }
         ModelCmd::List => {
@@ -1804,8 +1808,8 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
             }
         }
         ModelCmd::Activate { id } => {
-            model::set_status(&mut app, &id, "active")?;
-            println!("model {id} is now active");
+            let g = model::set_status(&mut app, &id, "active")?;
+            committee_cli::print_gated(&g, |_| format!("model {id} is now active"));
         }
         ModelCmd::Shadow { id } => {
             model::set_status(&mut app, &id, "shadow")?;
@@ -1902,8 +1906,10 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
             }
         }
         RulesCmd::Approve { id, version } => {
-            let r = rules_cmd::approve(&mut app, &id, version)?;
-            println!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user);
+            let g = rules_cmd::approve(&mut app, &id, version)?;
+            committee_cli::print_gated(&g, |r| {
+                format!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user)
+            });
         }
         RulesCmd::Retire { id, version, reason } => {
             let r = rules_cmd::retire(&mut app, &id, version, &reason)?;

@@ -17,6 +17,7 @@ import { integrityPage } from './pages/integrity.js';
 import { officerProfilePage } from './pages/integrity_scores.js';
 import { casesPage, casePage } from './pages/cases.js';
 import { accountPage } from './pages/account.js';
+import { committeesPage } from './pages/committees.js';
 
 
 const main = () => document.getElementById('main');
@@ -50,6 +51,8 @@ function resolve(parts) {
       return { key: 'integrity', render: integrityPage };
     case 'cases':
       return id ? { key: 'cases', render: (el) => casePage(el, id) } : { key: 'cases', render: casesPage };
+    case 'committees':
+      return { key: 'committees', render: committeesPage };
     case 'account':
       return { key: 'account', render: accountPage };
     default:

@@ -30,6 +30,7 @@ export const PAGES = [
   { key: 'moneyflow', perm: 'ReadMoneyFlow' },
   { key: 'integrity', perm: 'ReadActions' },
   { key: 'cases', perm: 'ReadCases' },
+  { key: 'committees', perm: 'ReadCommittees' },
 ];
 
 export function may(me, perm) {
