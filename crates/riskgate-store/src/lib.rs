@@ -83,11 +83,12 @@ pub struct Action {
     pub office: Option<String>,
     pub action: String,
     pub target: String,
-    /// The state before the change, when there was one.
-    #[schema(value_type = Option<Object>)]
+    /// The state before the change, when there was one: an object, or a
+    /// setting's value as a string.
+    #[schema(value_type = Option<Value>)]
     pub before: Option<serde_json::Value>,
     /// The state after the change, or the filter of a read.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<serde_json::Value>,
     pub reason: Option<String>,
 }
