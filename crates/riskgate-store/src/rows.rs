@@ -711,10 +711,12 @@ pub(crate) fn committee_votes_sql() -> String {
     )
 }
 
-/// The parameters of [`committee_items_sql`] and [`committee_votes_sql`].
-pub(crate) fn item_filter(
-    q: &crate::committees::ItemQuery,
-) -> (Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<i64>) {
+/// The parameters of [`committee_items_sql`] and [`committee_votes_sql`]:
+/// id, committee, status, decided from, decided before.
+pub(crate) type ItemFilter = (Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<i64>);
+
+/// The [`ItemFilter`] of a query.
+pub(crate) fn item_filter(q: &crate::committees::ItemQuery) -> ItemFilter {
     (q.id, q.committee, q.status.clone(), q.decided_from, q.decided_to)
 }
 
