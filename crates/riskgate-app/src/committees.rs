@@ -4,204 +4,26 @@
 //! changes taking effect at once (docs/committees.md).
 //!
 //! The gated use cases (`model::set_status`, `rules::approve`,
-//! `app::set_setting`) call [`gate`] before they change anything: without
-//! a committee covering the change it answers `None` and they go on as
-//! before; with one, the change becomes a pending item and nothing else is
-//! stored. When members other than the proposer approve it up to the
-//! quorum, [`vote`] applies it through the same use case's own step, so the
-//! stored change, its action-log entry and its events are those of a direct
-//! change (the entry's reason names the item).
+//! `settings::set_setting`) ask `committee_gate` first: without a
+//! committee covering the change they go on as before; with one, the
+//! change becomes a pending item and nothing else is stored. Here:
+//! committees, items, votes, withdrawal, minutes. When members other than
+//! the proposer approve an item up to the quorum, [`vote`] applies it
+//! through the same use case's own step, so the stored change, its
+//! action-log entry and its events are those of a direct change (the
+//! entry's reason names the item).
 
 use std::collections::HashSet;
 
 use anyhow::{Context, Result};
-use riskgate_core::{Office, OfficeLevel};
+use riskgate_core::OfficeLevel;
 use riskgate_store::{Committee, CommitteeItem, ItemQuery, Store, Vote};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{App, now};
+use crate::committee_gate::eligible;
+pub use crate::committee_gate::{Change, Gated, committee_for, is_committee_setting};
 use crate::error::{AppError, Kind};
-
-/// A change a committee decides, as the use case takes it again once approved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
-    /// `model activate ID` (HQ committee).
-    ModelActivate { model: String },
-    /// Approving a draft rule version (the committee of the rule's scope).
-    RuleApprove { rule: String, version: u32 },
-    /// A setting of the control budget, target rates or exploration share.
-    Setting { key: String, value: String },
-}
-
-impl Change {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Change::ModelActivate { .. } => "model_activate",
-            Change::RuleApprove { .. } => "rule_approve",
-            Change::Setting { .. } => "setting",
-        }
-    }
-
-    /// What the change names: a model id, `RULE@VERSION` or a setting key.
-    pub fn subject(&self) -> String {
-        match self {
-            Change::ModelActivate { model } => model.clone(),
-            Change::RuleApprove { rule, version } => format!("{rule}@{version}"),
-            Change::Setting { key, .. } => key.clone(),
-        }
-    }
-}
-
-/// What a gated use case did: the change took effect, or it waits for a
-/// committee as the item returned.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Gated<T> {
-    Done(T),
-    Pending(Box<CommitteeItem>),
-}
-
-impl<T> Gated<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Gated<U> {
-        match self {
-            Gated::Done(t) => Gated::Done(f(t)),
-            Gated::Pending(i) => Gated::Pending(i),
-        }
-    }
-
-    /// The item the change waits in, if it does.
-    pub fn pending(&self) -> Option<&CommitteeItem> {
-        match self {
-            Gated::Done(_) => None,
-            Gated::Pending(i) => Some(i),
-        }
-    }
-}
-
-/// The settings a committee decides: the control budget and its bounds,
-/// the target rates and the exploration (random control) share.
-pub fn is_committee_setting(key: &str) -> bool {
-    matches!(key, "budget" | "budget.floor" | "budget.ceiling" | "random_rate" | "exploration")
-        || key.starts_with("target.")
-}
-
-/// The unit a change belongs to: `None` for national, else an office or district code.
-fn unit_of(store: &dyn Store, change: &Change) -> Result<Option<String>> {
-    Ok(match change {
-        Change::ModelActivate { .. } => None,
-        Change::RuleApprove { rule, version } => crate::rules::find_in(store, rule, Some(*version))?.def.scope,
-        Change::Setting { key, .. } => key.strip_prefix("target.").filter(|o| *o != "default").map(str::to_string),
-    })
-}
-
-/// The committee that decides a change of `unit` (`None`: national): the
-/// committee of the unit's district, else the HQ committee, else none.
-/// An office's district is found by walking up the office tree; a code the
-/// tree does not hold is taken as a district code.
-pub fn committee_for(store: &dyn Store, unit: Option<&str>) -> Result<Option<Committee>> {
-    let committees = store.committees()?;
-    if committees.is_empty() {
-        return Ok(None);
-    }
-    if let Some(u) = unit
-        && let Some(district) = district_of(&store.offices()?, u)
-        && let Some(c) = committees.iter().find(|c| c.level == "district" && c.unit == district)
-    {
-        return Ok(Some(c.clone()));
-    }
-    Ok(committees.into_iter().find(|c| c.level == "hq"))
-}
-
-/// The district holding office `code` (itself if a district); `None` for HQ.
-fn district_of(offices: &[Office], code: &str) -> Option<String> {
-    let mut at = code;
-    for _ in 0..=offices.len() {
-        let Some(o) = offices.iter().find(|o| o.code == at) else {
-            // Not in the registry: a district code as written.
-            return (at == code).then(|| code.to_string());
-        };
-        match o.level {
-            OfficeLevel::Hq => return None,
-            OfficeLevel::District => return Some(o.code.clone()),
-            OfficeLevel::Office => at = o.parent.as_deref()?,
-        }
-    }
-    None
-}
-
-/// Members who may vote on an item: not its proposer, and for a rule not its author.
-fn eligible(store: &dyn Store, c: &Committee, item: &CommitteeItem) -> Result<Vec<String>> {
-    let author = match serde_json::from_value::<Change>(item.change.clone()) {
-        Ok(Change::RuleApprove { rule, version }) => {
-            crate::rules::find_in(store, &rule, Some(version)).ok().map(|r| r.created_by)
-        }
-        _ => None,
-    };
-    Ok(c.members.iter().filter(|m| **m != item.proposed_by && Some(*m) != author.as_ref()).cloned().collect())
-}
-
-/// Called by a gated use case once its checks pass and before it changes
-/// anything: `None` when no committee covers the change (it takes effect
-/// at once, as without committees), else the pending item it became.
-pub(crate) fn gate(
-    app: &mut App,
-    change: Change,
-    summary: String,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<Option<CommitteeItem>> {
-    let unit = unit_of(app.store.as_ref(), &change)?;
-    let Some(c) = committee_for(app.store.as_ref(), unit.as_deref())? else { return Ok(None) };
-    let subject = change.subject();
-    let kind = change.kind();
-    let open = app.store.committee_items(&ItemQuery {
-        committee: Some(c.id),
-        status: Some("pending".into()),
-        ..Default::default()
-    })?;
-    if let Some(i) = open.iter().find(|i| i.kind == kind && i.subject == subject) {
-        return Err(AppError::conflict(format!(
-            "committee item {} already proposes {kind} {subject} to {}; vote on it or withdraw it",
-            i.id, c.name
-        ))
-        .into());
-    }
-    let mut item = CommitteeItem {
-        id: 0,
-        committee: c.id,
-        version: 1,
-        status: "pending".into(),
-        kind: kind.into(),
-        subject,
-        change: serde_json::to_value(&change)?,
-        summary,
-        before,
-        after,
-        proposed_by: app.user.clone(),
-        proposed_at: now().timestamp(),
-        votes: Vec::new(),
-        decided_at: None,
-        decision: None,
-    };
-    let voters = eligible(app.store.as_ref(), &c, &item)?;
-    if (voters.len() as u32) < c.quorum {
-        return Err(AppError::conflict(format!(
-            "{} needs {} approvals but has only {} members who may vote on this change (not its proposer {}{}): \
-             no item proposed",
-            c.name,
-            c.quorum,
-            voters.len(),
-            item.proposed_by,
-            if kind == "rule_approve" { " nor the rule's author" } else { "" }
-        ))
-        .into());
-    }
-    let mut a = app.action("committee_propose", &format!("committee:{}", c.id));
-    a.before = item.before.clone();
-    a.after = Some(serde_json::json!({"committee": c.id, "change": item.change, "after": item.after}));
-    item.id = app.store.insert_committee_item(&item, &a)?;
-    Ok(Some(item))
-}
 
 /// A committee to create (administrators only: the transports check).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -434,7 +256,7 @@ fn apply(app: &mut App, item: &CommitteeItem, c: &Committee) -> Result<()> {
         Change::RuleApprove { rule, version } => {
             crate::rules::apply_approve(app, &rule, version, &item.proposed_by, Some(via)).map(|_| ())
         }
-        Change::Setting { key, value } => crate::app::apply_setting(app, &key, &value, Some(via)),
+        Change::Setting { key, value } => crate::settings::apply_setting(app, &key, &value, Some(via)),
     }
 }
 
@@ -539,7 +361,7 @@ fn minutes_text(c: &Committee, from: i64, to: i64, decisions: &[CommitteeItem]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riskgate_core::RuleStatus;
+    use riskgate_core::{Office, RuleStatus};
     use riskgate_store::User;
 
     const OFFICES: [(&str, Option<&str>, OfficeLevel); 5] = [
@@ -651,17 +473,17 @@ mod tests {
             ),
             (
                 "target rate",
-                |app| crate::app::set_setting(app, "target.default", "0.05").map(pending),
+                |app| crate::settings::set_setting(app, "target.default", "0.05").map(pending),
                 |app| app.store.setting("target.default").unwrap().as_deref() == Some("0.05"),
             ),
             (
                 "budget",
-                |app| crate::app::set_setting(app, "budget", "district").map(pending),
+                |app| crate::settings::set_setting(app, "budget", "district").map(pending),
                 |app| app.store.setting("budget").unwrap().as_deref() == Some("district"),
             ),
             (
                 "exploration share",
-                |app| crate::app::set_setting(app, "random_rate", "0.01").map(pending),
+                |app| crate::settings::set_setting(app, "random_rate", "0.01").map(pending),
                 |app| app.store.setting("random_rate").unwrap().as_deref() == Some("0.01"),
             ),
         ]
@@ -729,7 +551,7 @@ mod tests {
         }
         // Settings no committee decides are not gated.
         app.user = "p".into();
-        assert_eq!(pending(crate::app::set_setting(&mut app, "case.accept_days", "4").unwrap()), None);
+        assert_eq!(pending(crate::settings::set_setting(&mut app, "case.accept_days", "4").unwrap()), None);
         // Shadow and retirement are not activation.
         assert_eq!(pending(crate::model::set_status(&mut app, "m1", "shadow").unwrap()), None);
     }
@@ -751,7 +573,7 @@ mod tests {
         let rule = crate::rules::find(&app, "R-D", Some(1)).unwrap();
         assert_eq!((rule.status, rule.approved_by.as_deref()), (RuleStatus::Active, Some("p")));
         // A target of an office in another district, without its own committee, goes to HQ.
-        let t = pending(crate::app::set_setting(&mut app, "target.5301", "0.03").unwrap()).expect("an item");
+        let t = pending(crate::settings::set_setting(&mut app, "target.5301", "0.03").unwrap()).expect("an item");
         assert_ne!(t.committee, district.id);
     }
 

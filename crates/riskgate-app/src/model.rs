@@ -426,7 +426,7 @@ pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOpti
 /// Makes a model active, shadow or retired. While a committee covers
 /// model activation (the HQ committee), activating one becomes a pending
 /// committee item instead (`committees::gate`).
-pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<crate::committees::Gated<()>> {
+pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<crate::committee_gate::Gated<()>> {
     let before = app.store.model(id)?.with_context(|| format!("no model {id:?}"))?;
     if !matches!(status, "active" | "shadow" | "retired") {
         return Err(crate::AppError::invalid(
@@ -437,18 +437,18 @@ pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<crate::commit
     }
     check_loads(&before, status)?;
     if status == "active"
-        && let Some(item) = crate::committees::gate(
+        && let Some(item) = crate::committee_gate::gate(
             app,
-            crate::committees::Change::ModelActivate { model: id.to_string() },
+            crate::committee_gate::Change::ModelActivate { model: id.to_string() },
             format!("activate model {id}"),
             Some(serde_json::json!({"status": before.status})),
             Some(serde_json::json!({"status": status})),
         )?
     {
-        return Ok(crate::committees::Gated::Pending(Box::new(item)));
+        return Ok(crate::committee_gate::Gated::Pending(Box::new(item)));
     }
     apply_status(app, id, status, None)?;
-    Ok(crate::committees::Gated::Done(()))
+    Ok(crate::committee_gate::Gated::Done(()))
 }
 
 /// Checked before anything is stored: a model that does not load is never

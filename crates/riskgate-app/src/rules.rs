@@ -208,21 +208,21 @@ pub fn find_in(store: &dyn riskgate_store::Store, id: &str, version: Option<u32>
 /// be its author (four eyes). While a committee covers the rule's scope
 /// (its district's, else HQ's), the approval becomes a pending committee
 /// item instead (`committees::gate`), applied once the committee approves.
-pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<crate::committees::Gated<RuleRecord>> {
+pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<crate::committee_gate::Gated<RuleRecord>> {
     let rec = find(app, id, version)?;
     check_approvable(app, &rec, &app.user.clone())?;
     let scope = rec.def.scope.as_deref().map_or_else(|| "national scope".to_string(), |s| format!("scope {s}"));
-    if let Some(item) = crate::committees::gate(
+    if let Some(item) = crate::committee_gate::gate(
         app,
-        crate::committees::Change::RuleApprove { rule: id.to_string(), version: rec.def.version },
+        crate::committee_gate::Change::RuleApprove { rule: id.to_string(), version: rec.def.version },
         format!("approve rule {id} version {} ({}; {scope})", rec.def.version, rec.def.title),
         Some(serde_json::json!({"status": "draft"})),
         Some(serde_json::json!({"status": "active"})),
     )? {
-        return Ok(crate::committees::Gated::Pending(Box::new(item)));
+        return Ok(crate::committee_gate::Gated::Pending(Box::new(item)));
     }
     let user = app.user.clone();
-    apply_approve(app, id, rec.def.version, &user, None).map(crate::committees::Gated::Done)
+    apply_approve(app, id, rec.def.version, &user, None).map(crate::committee_gate::Gated::Done)
 }
 
 /// A draft, not written by `approver`, whose condition compiles.

@@ -1115,7 +1115,7 @@ pub async fn backtest_rule(
 /// Who: risk_analyst.
 #[utoipa::path(post, path = "/rules/{id}/approve", tag = "rules", params(("id" = String, Path), VersionQuery),
     responses((status = 200, body = RuleAnswer, description = "The rule version is active"),
-        (status = 202, body = crate::committees_api::CommitteeItemAnswer,
+        (status = 202, body = CommitteeItemAnswer,
             description = "The approval awaits the committee's")))]
 pub async fn approve_rule(
     Caller(state, p): Caller,
@@ -1124,7 +1124,7 @@ pub async fn approve_rule(
 ) -> ApiResult<axum::response::Response> {
     p.require(Perm::RuleLogic)?;
     let g = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::approve(app, &id, q.version)?)).await?;
-    Ok(crate::committees_api::gated(g.map(|rec| RuleAnswer { status: rec.status, rule: rec })))
+    Ok(crate::answers::gated(g.map(|rec| RuleAnswer { status: rec.status, rule: rec })))
 }
 
 /// Retire a rule version with a reason.
@@ -1223,7 +1223,7 @@ pub async fn get_model(Caller(state, p): Caller, Path(id): Path<String>) -> ApiR
 /// unchanged until the committee approves. Who: risk_analyst.
 #[utoipa::path(post, path = "/models/{id}/status", tag = "models", params(("id" = String, Path)),
     request_body = ModelStatus, responses((status = 200, body = ModelStatus, description = "The status is changed"),
-        (status = 202, body = crate::committees_api::CommitteeItemAnswer,
+        (status = 202, body = CommitteeItemAnswer,
             description = "The activation awaits the committee's approval")))]
 pub async fn set_model_status(
     Caller(state, p): Caller,
@@ -1252,7 +1252,7 @@ pub async fn set_model_status(
         Ok(g)
     })
     .await?;
-    Ok(crate::committees_api::gated(g.map(|()| ModelStatus { status: b.status })))
+    Ok(crate::answers::gated(g.map(|()| ModelStatus { status: b.status })))
 }
 
 // ------------------------------------------------------------------ KPIs

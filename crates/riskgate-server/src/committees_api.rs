@@ -2,18 +2,19 @@
 //! approval, votes, withdrawal, minutes, and `POST /settings` (the control
 //! budget, target and exploration settings a committee may have to
 //! approve). The use cases are `riskgate_app::committees` and
-//! `riskgate_app::app::set_setting`, the same the CLI calls.
+//! `riskgate_app::settings::set_setting`, the same the CLI calls.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use riskgate_app::committees::{self, Gated, Minutes, NewCommittee};
+use axum::response::Response;
+use riskgate_app::committees::{self, Minutes, NewCommittee};
 use riskgate_store::{Committee, CommitteeItem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::answers::{CommitteeItemAnswer, gated};
 use crate::api::{as_caller, reload, require_json, time_param};
 use crate::auth::{Caller, Perm};
 use crate::error::{ApiError, ApiResult};
@@ -28,12 +29,6 @@ pub struct CommitteeList {
 #[derive(Serialize, ToSchema)]
 pub struct CommitteeItems {
     pub items: Vec<CommitteeItem>,
-}
-
-/// One committee item: a change awaiting (or decided by) a committee.
-#[derive(Serialize, ToSchema)]
-pub struct CommitteeItemAnswer {
-    pub item: CommitteeItem,
 }
 
 /// A member's vote.
@@ -58,15 +53,6 @@ pub struct WithdrawBody {
 pub struct SettingBody {
     pub key: String,
     pub value: String,
-}
-
-/// The answer of a gated change: 200 with the change's answer when it took
-/// effect, 202 with the committee item when it awaits a committee.
-pub(crate) fn gated<T: Serialize>(g: Gated<T>) -> Response {
-    match g {
-        Gated::Done(t) => (StatusCode::OK, Json(t)).into_response(),
-        Gated::Pending(item) => (StatusCode::ACCEPTED, Json(CommitteeItemAnswer { item: *item })).into_response(),
-    }
 }
 
 /// The committees with their members and quorum.
@@ -223,7 +209,7 @@ pub async fn set_setting(Caller(state, p): Caller, headers: HeaderMap, body: Byt
     require_json(&headers)?;
     let b: SettingBody = crate::state::parse_json(&body)?;
     let g = as_caller(&state, &p, move |app| {
-        let g = riskgate_app::app::set_setting(app, &b.key, &b.value)?;
+        let g = riskgate_app::settings::set_setting(app, &b.key, &b.value)?;
         if g.pending().is_none() {
             reload(app)?;
         }

@@ -1112,7 +1112,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let mut app = open()?;
             match cmd {
                 ConfigCmd::Set { key, value } => {
-                    let g = app::set_setting(&mut app, &key, &value)?;
+                    let g = riskgate_app::settings::set_setting(&mut app, &key, &value)?;
                     committee_cli::print_gated(&g, |_| format!("{key} = {value}"));
                 }
                 ConfigCmd::Show => {
