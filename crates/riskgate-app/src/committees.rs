@@ -225,10 +225,17 @@ pub fn vote(app: &mut App, id: i64, approve: bool, comment: Option<&str>) -> Res
     item.version += 1;
     if approvals >= c.quorum {
         item.status = "approved".into();
-        item.decision = Some(format!("approved: {approvals} of {} approvals needed", c.quorum));
+        item.decision = Some(format!(
+            "通过：同意 {approvals} 票（需 {q} 票） / approved: {approvals} of {q} approvals needed",
+            q = c.quorum
+        ));
     } else if rejections >= c.quorum || approvals + undecided < c.quorum {
         item.status = "rejected".into();
-        item.decision = Some(format!("rejected: {rejections} rejections, {approvals} approvals; {} needed", c.quorum));
+        item.decision = Some(format!(
+            "否决：反对 {rejections} 票，同意 {approvals} 票（需 {q} 票） / rejected: {rejections} rejections, \
+             {approvals} approvals; {q} needed",
+            q = c.quorum
+        ));
     }
     if item.status != "pending" {
         item.decided_at = Some(t);
@@ -250,7 +257,9 @@ pub fn vote(app: &mut App, id: i64, approve: bool, comment: Option<&str>) -> Res
 fn apply(app: &mut App, item: &CommitteeItem, c: &Committee) -> Result<()> {
     let change: Change = serde_json::from_value(item.change.clone())
         .with_context(|| format!("committee item {} holds a change this build does not know", item.id))?;
-    let via = format!("approved by {} (committee item {})", c.name, item.id);
+    // "中文 / English": the console shows reasons in the reader's language.
+    let via =
+        format!("经{}批准（委员会事项 {}） / approved by the committee (committee item {})", c.name, item.id, item.id);
     match change {
         Change::ModelActivate { model } => crate::model::apply_status(app, &model, "active", Some(via)),
         Change::RuleApprove { rule, version } => {
