@@ -195,6 +195,8 @@ enum Command {
     },
     /// Settings: seed, random_rate, window, budget (office | district |
     /// national), budget.floor, budget.ceiling, target.default, target.OFFICE.
+    /// While a risk committee covers them, budget, target and exploration
+    /// settings become a committee item (`riskgate committee`).
     Config {
         #[command(subcommand)]
         cmd: ConfigCmd,
