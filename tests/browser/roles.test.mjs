@@ -9,12 +9,12 @@ const { browser, testAs } = browserTests();
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
   field_officer: ['overview', 'analysis', 'declarations', 'workbench', 'enterprises', 'cases'],
-  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
-  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
-  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
+  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
+  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
+  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
   integrity_supervisor: ['overview', 'analysis', 'declarations', 'integrity', 'cases'],
   department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
-  admin: ['integrity'],
+  admin: ['integrity', 'committees'],
 };
 
 // [role, method, path, expected status]: what the server permits and refuses
@@ -51,6 +51,10 @@ const API = [
   ['admin', 'GET', '/cases', 403],
   ['admin', 'GET', '/kpis', 403],
   ['admin', 'GET', '/actions', 200],
+  ['admin', 'GET', '/committees', 200],
+  ['field_officer', 'GET', '/committees', 403],
+  ['integrity_supervisor', 'GET', '/committees/items', 403],
+  ['district_manager', 'POST', '/committees', 403],
 ];
 
 for (const [name, { role }] of Object.entries(USERS)) {

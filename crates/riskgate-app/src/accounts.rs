@@ -86,6 +86,16 @@ pub enum Perm {
     SelectAudits,
     /// Make an audit plan: open post-clearance audit cases per unit.
     PlanAudits,
+    /// Risk committees, their items, votes and minutes (M10).
+    ReadCommittees,
+    /// Vote on (or withdraw one's own) committee item; the committee's
+    /// membership is checked by the use case.
+    VoteCommittee,
+    /// Create risk committees.
+    ManageCommittees,
+    /// Change a setting (budget, target rates, exploration, deadlines…);
+    /// those a committee covers wait for its approval.
+    ChangeSettings,
 }
 
 /// The permission table. The README's per-role table and the table-driven
@@ -125,6 +135,10 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         ReadMoneyFlow => matches!(role, RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
         SelectAudits => matches!(role, RiskAnalyst | DistrictManager | HqManager | DepartmentUser),
         PlanAudits => matches!(role, RiskAnalyst | DistrictManager | HqManager),
+        ReadCommittees => matches!(role, RiskAnalyst | DistrictManager | HqManager | Admin),
+        VoteCommittee => matches!(role, RiskAnalyst | DistrictManager | HqManager),
+        ManageCommittees => matches!(role, Admin),
+        ChangeSettings => matches!(role, RiskAnalyst | HqManager),
     }
 }
 
@@ -138,7 +152,7 @@ pub fn scope_allows(scopes: &[String], perm: Perm) -> bool {
         SubmitDeclarations | MarkUrgent => "declarations:write",
         ImportReference | ImportExternal | ImportOutcomes | ImportWorkforce => "imports:write",
         RecordOutcome | OverrideLane | RuleLogic | ChangeModels | ManageAccounts | OpenCase | Escalate
-        | SendFeedback | ManageSubscriptions | PlanAudits => {
+        | SendFeedback | ManageSubscriptions | PlanAudits | VoteCommittee | ManageCommittees | ChangeSettings => {
             return false;
         }
         _ => "read",

@@ -17,6 +17,8 @@ pub mod analysis;
 pub mod anchor;
 pub mod app;
 pub mod cases;
+pub mod committee_gate;
+pub mod committees;
 pub mod drift;
 pub mod error;
 pub mod events;
@@ -34,6 +36,7 @@ mod referrals;
 pub mod report;
 pub mod rules;
 pub mod screening;
+pub mod settings;
 pub mod tasks;
 pub mod webhooks;
 

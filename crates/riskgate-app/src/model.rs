@@ -434,7 +434,10 @@ pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOpti
     Ok((id, evaluation))
 }
 
-pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<()> {
+/// Makes a model active, shadow or retired. While a committee covers
+/// model activation (the HQ committee), activating one becomes a pending
+/// committee item instead (`committees::gate`).
+pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<crate::committee_gate::Gated<()>> {
     let before = app.store.model(id)?.with_context(|| format!("no model {id:?}"))?;
     if !matches!(status, "active" | "shadow" | "retired") {
         return Err(crate::AppError::invalid(
@@ -443,19 +446,46 @@ pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<()> {
         )
         .into());
     }
-    // Checked before anything is stored: a model that does not load is never
-    // made active or shadow (the change would be stored and then not take effect).
+    check_loads(&before, status)?;
+    if status == "active"
+        && let Some(item) = crate::committee_gate::gate(
+            app,
+            crate::committee_gate::Change::ModelActivate { model: id.to_string() },
+            format!("activate model {id}"),
+            Some(serde_json::json!({"status": before.status})),
+            Some(serde_json::json!({"status": status})),
+        )?
+    {
+        return Ok(crate::committee_gate::Gated::Pending(Box::new(item)));
+    }
+    apply_status(app, id, status, None)?;
+    Ok(crate::committee_gate::Gated::Done(()))
+}
+
+/// Checked before anything is stored: a model that does not load is never
+/// made active or shadow (the change would be stored and then not take effect).
+fn check_loads(model: &ModelRecord, status: &str) -> Result<()> {
     if status != "retired"
-        && let Err(e) = riskgate_engine::model_scorer::ModelScorer::from_bytes(before.id.clone(), &before.bytes)
+        && let Err(e) = riskgate_engine::model_scorer::ModelScorer::from_bytes(model.id.clone(), &model.bytes)
     {
         return Err(crate::AppError::conflict(format!(
-            "model {id} does not load, so it cannot be made {status}: {e:#}"
+            "model {} does not load, so it cannot be made {status}: {e:#}",
+            model.id
         ))
         .into());
     }
+    Ok(())
+}
+
+/// Stores a model's new status with its action-log entry; `via` (the
+/// committee item that approved it) becomes the entry's reason.
+pub(crate) fn apply_status(app: &mut App, id: &str, status: &str, via: Option<String>) -> Result<()> {
+    let before = app.store.model(id)?.with_context(|| format!("no model {id:?}"))?;
+    check_loads(&before, status)?;
     let mut a = app.action(&format!("model_{status}"), id);
     a.before = Some(serde_json::json!({"status": before.status}));
     a.after = Some(serde_json::json!({"status": status}));
+    a.reason = via;
     app.store.set_model_status(id, status, &a)?;
     Ok(())
 }

@@ -39,6 +39,9 @@ pub struct RuleFile {
     /// kind (anti_smuggling, post_clearance_audit, tariff, legal,
     /// processing_trade, complaint).
     pub refer: Option<String>,
+    /// The unit whose risk committee approves the rule: an office or
+    /// district code; absent for a rule of national scope (docs/committees.md).
+    pub scope: Option<String>,
 }
 
 /// Checks a rule file's fields (not its condition) and makes a draft definition.
@@ -93,6 +96,13 @@ pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
             Some(_) => {}
         }
     }
+    if let Some(s) = f.scope.as_deref()
+        && (s.is_empty() || s.len() > 16 || !s.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(
+            invalid("scope", format!("expected an office or district code (letters and digits), got {s:?}")).into()
+        );
+    }
     Ok(RuleDef {
         id: f.id,
         version: 0,
@@ -106,6 +116,7 @@ pub fn rule_def(f: RuleFile, origin: &str) -> Result<RuleDef> {
         valid_to: f.valid_to,
         disposal,
         refer: f.refer,
+        scope: f.scope,
     })
 }
 
@@ -142,6 +153,13 @@ pub fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
 pub fn add_checked(app: &mut App, def: RuleDef, origin: &str) -> Result<RuleRecord> {
     if let Err(e) = rulebook::compile_one(&def, app.engine.schema(), app.engine.lists()) {
         return Err(rule_syntax(&e, origin).into());
+    }
+    if let Some(scope) = def.scope.as_deref() {
+        let offices = app.store.offices()?;
+        if !offices.is_empty() && !offices.iter().any(|o| o.code == scope) {
+            let prefix = if origin.is_empty() { String::new() } else { format!("{origin}: ") };
+            return Err(AppError::invalid("scope", format!("{prefix}scope: no office {scope:?}")).into());
+        }
     }
     add_def(app, def)
 }
@@ -186,8 +204,30 @@ pub fn find_in(store: &dyn riskgate_store::Store, id: &str, version: Option<u32>
     }
 }
 
-pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleRecord> {
+/// Approves a draft rule version: it becomes active. The approver must not
+/// be its author (four eyes). While a committee covers the rule's scope
+/// (its district's, else HQ's), the approval becomes a pending committee
+/// item instead (`committees::gate`), applied once the committee approves.
+pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<crate::committee_gate::Gated<RuleRecord>> {
     let rec = find(app, id, version)?;
+    check_approvable(app, &rec, &app.user.clone())?;
+    let scope = rec.def.scope.as_deref().map_or_else(|| "national scope".to_string(), |s| format!("scope {s}"));
+    if let Some(item) = crate::committee_gate::gate(
+        app,
+        crate::committee_gate::Change::RuleApprove { rule: id.to_string(), version: rec.def.version },
+        format!("approve rule {id} version {} ({}; {scope})", rec.def.version, rec.def.title),
+        Some(serde_json::json!({"status": "draft"})),
+        Some(serde_json::json!({"status": "active"})),
+    )? {
+        return Ok(crate::committee_gate::Gated::Pending(Box::new(item)));
+    }
+    let user = app.user.clone();
+    apply_approve(app, id, rec.def.version, &user, None).map(crate::committee_gate::Gated::Done)
+}
+
+/// A draft, not written by `approver`, whose condition compiles.
+fn check_approvable(app: &App, rec: &RuleRecord, approver: &str) -> Result<()> {
+    let id = &rec.def.id;
     if rec.status != RuleStatus::Draft {
         return Err(AppError::conflict(format!(
             "rule {id} version {} is {}, only a draft can be approved",
@@ -196,7 +236,7 @@ pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleReco
         ))
         .into());
     }
-    if rec.created_by == app.user {
+    if rec.created_by == approver {
         return Err(AppError::forbidden(
             "four_eyes",
             format!(
@@ -206,7 +246,21 @@ pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleReco
         )
         .into());
     }
-    check(app, &rec.def, &format!("rule {id}"))?;
+    check(app, &rec.def, &format!("rule {id}"))
+}
+
+/// Activates a draft approved by `approver` (the user approving, or the
+/// proposer of the committee item `via` names), retiring the previous
+/// active version; `via` becomes the entries' reason.
+pub(crate) fn apply_approve(
+    app: &mut App,
+    id: &str,
+    version: u32,
+    approver: &str,
+    via: Option<String>,
+) -> Result<RuleRecord> {
+    let rec = find(app, id, Some(version))?;
+    check_approvable(app, &rec, approver)?;
     let t = now().timestamp();
     // The previous active version of the same rule is retired by the approval.
     for old in app.store.rules()?.into_iter().filter(|r| r.def.id == id && r.status == RuleStatus::Active) {
@@ -221,11 +275,12 @@ pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<RuleReco
     }
     let mut new = rec.clone();
     new.status = RuleStatus::Active;
-    new.approved_by = Some(app.user.clone());
+    new.approved_by = Some(approver.to_string());
     new.approved_at = Some(t);
     let mut a = app.action("rule_approve", &format!("{id}@{}", rec.def.version));
     a.before = Some(serde_json::json!({"status": "draft"}));
-    a.after = Some(serde_json::json!({"status": "active", "approved_by": app.user}));
+    a.after = Some(serde_json::json!({"status": "active", "approved_by": approver}));
+    a.reason = via;
     app.store.set_rule_status(id, rec.def.version, &new, &a)?;
     crate::app::install_rules(app.store.as_ref(), &mut app.engine)?;
     emit_change(app, "approved", &new)?;

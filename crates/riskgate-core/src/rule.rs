@@ -50,6 +50,11 @@ pub struct RuleDef {
     /// fires on is referred to that kind's department.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refer: Option<String>,
+    /// The unit whose risk committee approves the rule (M10): an office or
+    /// district code, or none for a rule of national scope. Rules stored
+    /// before scopes existed read as national.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl RuleDef {

@@ -580,3 +580,24 @@ pub struct GoodsDetail {
     pub risk_level: Option<RiskLevelRecord>,
     pub history: Vec<RiskLevelRecord>,
 }
+
+// ------------------------------------------------------------ committees
+
+/// One committee item: a change awaiting (or decided by) a committee.
+#[derive(Serialize, ToSchema)]
+pub struct CommitteeItemAnswer {
+    pub item: riskgate_store::CommitteeItem,
+}
+
+/// The answer of a gated change: 200 with the change's answer when it took
+/// effect, 202 with the committee item when it awaits a committee.
+pub(crate) fn gated<T: Serialize>(g: riskgate_app::committees::Gated<T>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use riskgate_app::committees::Gated;
+    match g {
+        Gated::Done(t) => (axum::http::StatusCode::OK, axum::Json(t)).into_response(),
+        Gated::Pending(item) => {
+            (axum::http::StatusCode::ACCEPTED, axum::Json(CommitteeItemAnswer { item: *item })).into_response()
+        }
+    }
+}

@@ -878,7 +878,7 @@ pub(crate) async fn json_change<B: serde::de::DeserializeOwned + Send + 'static,
 }
 
 /// Runs `f` on the screening thread with the app acting as the caller.
-async fn as_caller<T: Send + 'static>(
+pub(crate) async fn as_caller<T: Send + 'static>(
     state: &AppState,
     p: &Principal,
     f: impl FnOnce(&mut riskgate_app::app::App) -> ApiResult<T> + Send + 'static,
@@ -907,7 +907,7 @@ pub(crate) async fn as_user<T: Send + 'static>(
 }
 
 /// After a rule or model change: the engine picks up the active set.
-fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
+pub(crate) fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
     app.checkpoint()?;
     app.reload()?;
     Ok(())
@@ -1108,17 +1108,23 @@ pub async fn backtest_rule(
 
 /// Approve a draft rule version: it becomes active.
 ///
-/// The approver must not be its author (`four_eyes`). Who: risk_analyst.
+/// The approver must not be its author (`four_eyes`). While a risk
+/// committee covers the rule's scope (its district's committee, else the
+/// HQ committee), the approval becomes a committee item instead: 202 with
+/// the item, and the rule stays a draft until the committee approves.
+/// Who: risk_analyst.
 #[utoipa::path(post, path = "/rules/{id}/approve", tag = "rules", params(("id" = String, Path), VersionQuery),
-    responses((status = 200, body = RuleAnswer)))]
+    responses((status = 200, body = RuleAnswer, description = "The rule version is active"),
+        (status = 202, body = CommitteeItemAnswer,
+            description = "The approval awaits the committee's")))]
 pub async fn approve_rule(
     Caller(state, p): Caller,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> ApiResult<Json<RuleAnswer>> {
+) -> ApiResult<axum::response::Response> {
     p.require(Perm::RuleLogic)?;
-    let rec = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::approve(app, &id, q.version)?)).await?;
-    Ok(Json(RuleAnswer { status: rec.status, rule: rec }))
+    let g = as_caller(&state, &p, move |app| Ok(riskgate_app::rules::approve(app, &id, q.version)?)).await?;
+    Ok(crate::answers::gated(g.map(|rec| RuleAnswer { status: rec.status, rule: rec })))
 }
 
 /// Retire a rule version with a reason.
@@ -1212,15 +1218,19 @@ pub async fn get_model(Caller(state, p): Caller, Path(id): Path<String>) -> ApiR
 
 /// Make a model active, shadow or retired.
 ///
-/// Who: risk_analyst.
+/// While an HQ risk committee exists, activating a model becomes a
+/// committee item instead: 202 with the item, and the model's status is
+/// unchanged until the committee approves. Who: risk_analyst.
 #[utoipa::path(post, path = "/models/{id}/status", tag = "models", params(("id" = String, Path)),
-    request_body = ModelStatus, responses((status = 200, body = ModelStatus)))]
+    request_body = ModelStatus, responses((status = 200, body = ModelStatus, description = "The status is changed"),
+        (status = 202, body = CommitteeItemAnswer,
+            description = "The activation awaits the committee's approval")))]
 pub async fn set_model_status(
     Caller(state, p): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<ModelStatus>> {
+) -> ApiResult<axum::response::Response> {
     p.require(Perm::ChangeModels)?;
     require_json(&headers)?;
     let b: ModelStatus = crate::state::parse_json(&body)?;
@@ -1231,15 +1241,18 @@ pub async fn set_model_status(
         ));
     }
     let status = b.status.clone();
-    as_caller(&state, &p, move |app| {
+    let g = as_caller(&state, &p, move |app| {
         if app.store.model(&id)?.is_none() {
             return Err(ApiError::not_found(format!("no model {id:?}")));
         }
-        riskgate_app::model::set_status(app, &id, &status)?;
-        reload(app)
+        let g = riskgate_app::model::set_status(app, &id, &status)?;
+        if g.pending().is_none() {
+            reload(app)?;
+        }
+        Ok(g)
     })
     .await?;
-    Ok(Json(ModelStatus { status: b.status }))
+    Ok(crate::answers::gated(g.map(|()| ModelStatus { status: b.status })))
 }
 
 // ------------------------------------------------------------------ KPIs

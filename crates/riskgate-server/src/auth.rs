@@ -192,7 +192,7 @@ pub fn me_json(p: &Principal) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 30] = [
+pub const ALL_PERMS: [Perm; 34] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -223,6 +223,10 @@ pub const ALL_PERMS: [Perm; 30] = [
     Perm::ReadMoneyFlow,
     Perm::SelectAudits,
     Perm::PlanAudits,
+    Perm::ReadCommittees,
+    Perm::VoteCommittee,
+    Perm::ManageCommittees,
+    Perm::ChangeSettings,
 ];
 
 /// Log in: sets the HttpOnly, SameSite=Strict session cookie.

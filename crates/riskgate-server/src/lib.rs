@@ -12,6 +12,7 @@ pub mod answers;
 mod api;
 pub mod auth;
 mod cases_api;
+mod committees_api;
 mod console;
 mod error;
 mod integrity_api;
@@ -153,6 +154,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(cases_api::escalate))
         .routes(routes!(cases_api::subscriptions, cases_api::subscribe))
         .routes(routes!(cases_api::unsubscribe))
+        .routes(routes!(committees_api::list, committees_api::create))
+        .routes(routes!(committees_api::items))
+        .routes(routes!(committees_api::item))
+        .routes(routes!(committees_api::vote))
+        .routes(routes!(committees_api::withdraw))
+        .routes(routes!(committees_api::minutes))
+        .routes(routes!(committees_api::set_setting))
         .routes(routes!(openapi::document));
     OpenApiRouter::new()
         .nest("/api/v1", v1)

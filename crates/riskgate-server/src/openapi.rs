@@ -42,6 +42,7 @@ use crate::error::CODES;
         (name = "audit", description = "Post-clearance audit selection and audit plans"),
         (name = "actions", description = "The hash-chained action log"),
         (name = "integrity", description = "Integrity indicators of officers, posts and units"),
+        (name = "committees", description = "Risk committees: the changes awaiting their approval, votes, minutes; settings"),
         (name = "service", description = "Health, readiness, metrics, this document"),
     )
 )]

@@ -9,6 +9,7 @@
 //! decision, rule hits and control task, or not at all.
 
 pub mod accounts;
+pub mod committees;
 pub mod facts;
 pub use facts::{By, Facts, FactsQuery, Grain};
 mod migrations;
@@ -26,6 +27,7 @@ use riskgate_core::{
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{Accounts, ApiToken, DeclarationQuery, DeclarationSummary, Search, Session, TaskOutcomes, User};
+pub use committees::{Committee, CommitteeItem, Committees, ItemQuery, Vote};
 pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
 
@@ -81,11 +83,12 @@ pub struct Action {
     pub office: Option<String>,
     pub action: String,
     pub target: String,
-    /// The state before the change, when there was one.
-    #[schema(value_type = Option<Object>)]
+    /// The state before the change, when there was one: an object, or a
+    /// setting's value as a string.
+    #[schema(value_type = Option<Value>)]
     pub before: Option<serde_json::Value>,
     /// The state after the change, or the filter of a read.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<serde_json::Value>,
     pub reason: Option<String>,
 }
@@ -460,7 +463,7 @@ pub struct DriftRows {
 }
 
 /// The store interface every backend implements.
-pub trait Store: Send + Accounts + Search {
+pub trait Store: Send + Accounts + Search + Committees {
     fn backend(&self) -> &'static str;
     /// Another handle on the same store (a second connection), e.g. for a
     /// writer thread while this one reads.

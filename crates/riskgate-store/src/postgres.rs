@@ -32,6 +32,7 @@ use riskgate_core::{
 };
 
 mod accounts;
+mod committees;
 
 use crate::facts::{self, Facts, FactsQuery};
 use crate::migrations::{Dialect, MIGRATIONS, render};

@@ -665,3 +665,72 @@ pub(crate) const NOTES: &str = "SELECT id, subject, at, author, department, text
 pub(crate) fn note(r: &dyn Columns) -> Result<Note> {
     Ok(record!(r => Note { id, subject, at, author, department, text, watch_list }))
 }
+
+// ------------------------------------------------------------- committees
+
+pub(crate) const COMMITTEE_EXISTS: &str = "SELECT id FROM committees WHERE unit = ?1";
+
+pub(crate) const INSERT_COMMITTEE: &str = "INSERT INTO committees (level, unit, body) VALUES (?1, ?2, ?3) RETURNING id";
+
+pub(crate) const COMMITTEES: &str = "SELECT id, body FROM committees ORDER BY id";
+
+/// A committee from (id, body): the id column is the truth.
+pub(crate) fn committee(r: &dyn Columns) -> Result<crate::committees::Committee> {
+    let mut c: crate::committees::Committee = serde_json::from_str(&r.text(1)?)?;
+    c.id = r.int(0)?;
+    Ok(c)
+}
+
+pub(crate) const INSERT_COMMITTEE_ITEM: &str = "INSERT INTO committee_items \
+     (committee, version, status, subject, proposed_at, decided_at, body) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id";
+
+/// A new version over the one it was made from (`?6`), or nothing.
+pub(crate) const UPDATE_COMMITTEE_ITEM: &str = "UPDATE committee_items SET version = ?2, status = ?3, \
+     decided_at = ?4, body = ?5 WHERE id = ?1 AND version = ?6";
+
+pub(crate) const VOTED: &str = "SELECT 1 FROM committee_votes WHERE item = ?1 AND voter = ?2";
+
+pub(crate) const INSERT_VOTE: &str =
+    "INSERT INTO committee_votes (item, voter, at, approve, comment) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+const ITEM_FILTER: &str = "(CAST(?1 AS BIGINT) IS NULL OR i.id = ?1) \
+     AND (CAST(?2 AS BIGINT) IS NULL OR i.committee = ?2) \
+     AND (CAST(?3 AS TEXT) IS NULL OR i.status = ?3) \
+     AND (CAST(?4 AS BIGINT) IS NULL OR i.decided_at >= ?4) \
+     AND (CAST(?5 AS BIGINT) IS NULL OR i.decided_at < ?5)";
+
+pub(crate) fn committee_items_sql() -> String {
+    format!("SELECT i.id, i.body FROM committee_items i WHERE {ITEM_FILTER} ORDER BY i.id DESC")
+}
+
+pub(crate) fn committee_votes_sql() -> String {
+    format!(
+        "SELECT v.item, v.voter, v.at, v.approve, v.comment FROM committee_votes v \
+         JOIN committee_items i ON i.id = v.item WHERE {ITEM_FILTER} ORDER BY v.item, v.at, v.voter"
+    )
+}
+
+/// The parameters of [`committee_items_sql`] and [`committee_votes_sql`]:
+/// id, committee, status, decided from, decided before.
+pub(crate) type ItemFilter = (Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<i64>);
+
+/// The [`ItemFilter`] of a query.
+pub(crate) fn item_filter(q: &crate::committees::ItemQuery) -> ItemFilter {
+    (q.id, q.committee, q.status.clone(), q.decided_from, q.decided_to)
+}
+
+/// An item from (id, body); its votes are attached afterwards.
+pub(crate) fn committee_item(r: &dyn Columns) -> Result<crate::committees::CommitteeItem> {
+    let mut i: crate::committees::CommitteeItem = serde_json::from_str(&r.text(1)?)?;
+    i.id = r.int(0)?;
+    Ok(i)
+}
+
+/// (item, vote) from a row of [`committee_votes_sql`].
+pub(crate) fn committee_vote(r: &dyn Columns) -> Result<(i64, crate::committees::Vote)> {
+    Ok((
+        r.int(0)?,
+        crate::committees::Vote { voter: r.text(1)?, at: r.int(2)?, approve: r.flag(3)?, comment: r.text_opt(4)? },
+    ))
+}

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod accounts;
 mod bus;
+mod committees;
 
 use crate::facts::{self, Facts, FactsQuery};
 use crate::migrations::{Dialect, MIGRATIONS, render};

@@ -472,6 +472,7 @@ fn changes_are_logged_in_their_transaction() {
             valid_to: None,
             disposal: None,
             refer: None,
+            scope: None,
         };
         let mut rec = riskgate_store::RuleRecord {
             def,
@@ -1320,5 +1321,108 @@ fn money_flow_is_summed_per_trader_and_scoped_by_office() {
         assert_eq!(refs, [("T1".to_string(), "INV-A".to_string(), 20_000.0)], "{name}");
         let (_, later) = store.referenced_imports(march.0, march.1, march.1).unwrap();
         assert!(later.is_empty(), "{name}: payments before paid_from are left out");
+    }
+}
+
+/// Committees (migration 17): one per unit; items change only over the
+/// version they were read at; one vote per member and item; every change
+/// logged with it in one transaction; the item query filters and returns
+/// the votes.
+#[test]
+fn committees_items_and_votes() {
+    use riskgate_store::{Committee, CommitteeItem, ItemQuery, Vote};
+    for (mut store, backend) in stores() {
+        let s = store.as_mut();
+        let c = Committee {
+            id: 0,
+            level: "hq".into(),
+            unit: "0000".into(),
+            name: "总署风险管理委员会".into(),
+            quorum: 2,
+            members: vec!["a".into(), "b".into(), "c".into()],
+            created_by: "admin".into(),
+            created_at: 100,
+        };
+        let id = s.insert_committee(&c, &action(1)).unwrap();
+        let dup = s.insert_committee(&Committee { name: "again".into(), ..c.clone() }, &action(2)).unwrap_err();
+        assert!(dup.to_string().contains("has a committee already"), "{dup}");
+        let d =
+            s.insert_committee(&Committee { level: "district".into(), unit: "2200".into(), ..c.clone() }, &action(3));
+        let district = d.unwrap();
+        assert_eq!(
+            s.committees().unwrap(),
+            vec![
+                Committee { id, ..c.clone() },
+                Committee { id: district, level: "district".into(), unit: "2200".into(), ..c.clone() }
+            ]
+        );
+        let item = CommitteeItem {
+            id: 0,
+            committee: id,
+            version: 1,
+            status: "pending".into(),
+            kind: "setting".into(),
+            subject: "target.default".into(),
+            change: serde_json::json!({"kind": "setting", "key": "target.default", "value": "0.05"}),
+            summary: "set target.default".into(),
+            before: None,
+            after: Some(serde_json::json!({"value": "0.05"})),
+            proposed_by: "p".into(),
+            proposed_at: 200,
+            votes: Vec::new(),
+            decided_at: None,
+            decision: None,
+        };
+        let item_id = s.insert_committee_item(&item, &action(4)).unwrap();
+        let other =
+            s.insert_committee_item(&CommitteeItem { committee: district, ..item.clone() }, &action(5)).unwrap();
+        let vote =
+            |voter: &str, at: i64| Vote { voter: voter.into(), at, approve: true, comment: Some("同意".into()) };
+        let mut v2 = CommitteeItem { id: item_id, version: 2, ..item.clone() };
+        s.update_committee_item(&v2, Some(&vote("a", 300)), &[action(6)]).unwrap();
+        // Made from version 1 again (another process read it before): refused, nothing stored.
+        let stale = s.update_committee_item(&v2, Some(&vote("b", 301)), &[action(7)]).unwrap_err();
+        assert!(stale.to_string().contains("changed by someone else"), "{stale}");
+        // A second vote by the same member: refused with everything else of that update.
+        let mut v3 = CommitteeItem { version: 3, ..v2.clone() };
+        let twice = s.update_committee_item(&v3, Some(&vote("a", 302)), &[action(8)]).unwrap_err();
+        assert!(twice.to_string().contains("voted on committee item"), "{twice}");
+        v3.status = "approved".into();
+        v3.decided_at = Some(400);
+        v3.decision = Some("approved".into());
+        s.update_committee_item(&v3, Some(&vote("b", 400)), &[action(9), action(10)]).unwrap();
+        let read = s.committee_items(&ItemQuery { id: Some(item_id), ..Default::default() }).unwrap();
+        v2 = CommitteeItem { votes: vec![vote("a", 300), vote("b", 400)], ..v3.clone() };
+        assert_eq!(read, vec![v2.clone()], "{}", backend_name(&backend));
+        let q = |q: ItemQuery| s.committee_items(&q).unwrap().iter().map(|i| i.id).collect::<Vec<_>>();
+        assert_eq!(q(ItemQuery::default()), vec![other, item_id], "newest first");
+        assert_eq!(q(ItemQuery { committee: Some(district), ..Default::default() }), vec![other]);
+        assert_eq!(q(ItemQuery { status: Some("pending".into()), ..Default::default() }), vec![other]);
+        assert_eq!(
+            q(ItemQuery { decided_from: Some(400), decided_to: Some(401), ..Default::default() }),
+            vec![item_id]
+        );
+        assert_eq!(q(ItemQuery { decided_from: Some(401), ..Default::default() }), Vec::<i64>::new());
+        // Logged: the creations, the proposals, and the successful updates' entries only.
+        let logged: Vec<String> = s.actions(100).unwrap().into_iter().map(|l| l.action.target).rev().collect();
+        let expect = [
+            format!("committee:{id}"),
+            format!("committee:{district}"),
+            format!("committee_item:{item_id}"),
+            format!("committee_item:{other}"),
+            format!("committee_item:{item_id}"),
+            format!("committee_item:{item_id}"),
+            format!("committee_item:{item_id}"),
+        ];
+        assert_eq!(logged, expect, "{}", backend_name(&backend));
+        assert_eq!(s.verify_actions().unwrap(), None);
+        assert_eq!(backend.query_i64("SELECT COUNT(*) FROM committee_votes"), 2);
+    }
+}
+
+fn backend_name(b: &Backend) -> &'static str {
+    match b {
+        Backend::Sqlite(_) => "sqlite",
+        Backend::Postgres { .. } => "postgres",
     }
 }

@@ -422,6 +422,7 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                         valid_to: None,
                         disposal: None,
                         refer: None,
+                        scope: None,
                     });
                 }
                 let mut engine = Engine::new(EngineConfig::default());

@@ -6,6 +6,7 @@ mod bench_analysis;
 mod bench_http;
 mod bench_integrity;
 mod cases_cli;
+mod committee_cli;
 mod csv_map;
 mod import;
 mod jsonl;
@@ -195,6 +196,8 @@ enum Command {
     },
     /// Settings: seed, random_rate, window, budget (office | district |
     /// national), budget.floor, budget.ceiling, target.default, target.OFFICE.
+    /// While a risk committee covers them, budget, target and exploration
+    /// settings become a committee item (`riskgate committee`).
     Config {
         #[command(subcommand)]
         cmd: ConfigCmd,
@@ -237,6 +240,12 @@ enum Command {
     PostClearance {
         #[command(subcommand)]
         cmd: postclearance_cli::PostClearanceCmd,
+    },
+    /// Risk committees (M10): committees, the changes awaiting their
+    /// approval, votes and minutes.
+    Committee {
+        #[command(subcommand)]
+        cmd: committee_cli::CommitteeCmd,
     },
     /// Feedback and intelligence on enterprises (notes; a department's watch-list).
     Notes {
@@ -1117,12 +1126,8 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let mut app = open()?;
             match cmd {
                 ConfigCmd::Set { key, value } => {
-                    app::check_setting(&key, &value)?;
-                    let mut a = app.action("setting", &key);
-                    a.before = app.store.setting(&key)?.map(serde_json::Value::String);
-                    a.after = Some(serde_json::Value::String(value.clone()));
-                    app.store.set_setting(&key, &value, &a)?;
-                    println!("{key} = {value}");
+                    let g = riskgate_app::settings::set_setting(&mut app, &key, &value)?;
+                    committee_cli::print_gated(&g, |_| format!("{key} = {value}"));
                 }
                 ConfigCmd::Show => {
                     let c = &app.engine.config;
@@ -1174,6 +1179,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         }
         Command::Cases { cmd } => cases_cli::run(&mut open()?, cmd),
         Command::PostClearance { cmd } => postclearance_cli::run(&mut open()?, cmd),
+        Command::Committee { cmd } => committee_cli::run(&mut open()?, cmd),
         Command::Notes { cmd } => cases_cli::notes(&mut open()?, cmd),
         Command::Integrity { cmd, period, config } => {
             let mut app = open()?;
@@ -1761,8 +1767,8 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
                 Format::Table => render::print_evaluation(&id, &e),
             }
             if activate {
-                model::set_status(&mut app, &id, "active")?;
-                println!("model {id} is now active");
+                let g = model::set_status(&mut app, &id, "active")?;
+                committee_cli::print_gated(&g, |_| format!("model {id} is now active"));
             }
         }
         ModelCmd::List => {
@@ -1825,8 +1831,8 @@ fn model_cmd(cmd: ModelCmd, mut app: App) -> Result<ExitCode> {
             }
         }
         ModelCmd::Activate { id } => {
-            model::set_status(&mut app, &id, "active")?;
-            println!("model {id} is now active");
+            let g = model::set_status(&mut app, &id, "active")?;
+            committee_cli::print_gated(&g, |_| format!("model {id} is now active"));
         }
         ModelCmd::Shadow { id } => {
             model::set_status(&mut app, &id, "shadow")?;
@@ -1923,8 +1929,10 @@ fn rules(cmd: RulesCmd, mut app: App) -> Result<ExitCode> {
             }
         }
         RulesCmd::Approve { id, version } => {
-            let r = rules_cmd::approve(&mut app, &id, version)?;
-            println!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user);
+            let g = rules_cmd::approve(&mut app, &id, version)?;
+            committee_cli::print_gated(&g, |r| {
+                format!("rule {} version {} approved by {} and active", r.def.id, r.def.version, app.user)
+            });
         }
         RulesCmd::Retire { id, version, reason } => {
             let r = rules_cmd::retire(&mut app, &id, version, &reason)?;

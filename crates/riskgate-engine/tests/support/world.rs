@@ -73,6 +73,7 @@ fn rule(id: &str, when: &str, weight: f64, channel: Option<riskgate_core::Channe
         valid_to: None,
         disposal: None,
         refer: None,
+        scope: None,
     }
 }
 

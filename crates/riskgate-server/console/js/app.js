@@ -18,6 +18,7 @@ import { integrityPage } from './pages/integrity.js';
 import { officerProfilePage } from './pages/integrity_scores.js';
 import { casesPage, casePage } from './pages/cases.js';
 import { accountPage } from './pages/account.js';
+import { committeesPage } from './pages/committees.js';
 
 
 const main = () => document.getElementById('main');
@@ -53,6 +54,8 @@ function resolve(parts) {
       return { key: 'integrity', render: integrityPage };
     case 'cases':
       return id ? { key: 'cases', render: (el) => casePage(el, id) } : { key: 'cases', render: casesPage };
+    case 'committees':
+      return { key: 'committees', render: committeesPage };
     case 'account':
       return { key: 'account', render: accountPage };
     default:

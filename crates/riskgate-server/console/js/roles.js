@@ -31,6 +31,7 @@ export const PAGES = [
   { key: 'post-clearance', perm: 'SelectAudits' },
   { key: 'integrity', perm: 'ReadActions' },
   { key: 'cases', perm: 'ReadCases' },
+  { key: 'committees', perm: 'ReadCommittees' },
 ];
 
 export function may(me, perm) {

@@ -24,6 +24,7 @@ const FLAGS: &[&str] = &[
     "workforce.passed",
     "users.disabled",
     "webhooks.active",
+    "committee_votes.approve",
 ];
 
 /// Every other difference between the two schemas that is meant, with its

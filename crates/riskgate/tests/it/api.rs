@@ -316,6 +316,9 @@ fn the_api_by_role(srv: Server) {
     let table_body = json!({"title": "报关单 / declarations", "columns": [{"label": "编号"}, {"label": "布控率", "kind": "percent"}],
         "rows": [["D1", 0.04], ["D2", null]]})
     .to_string();
+    let committee_body = json!({"level": "district", "unit": "5300", "name": "深圳海关风险管理委员会", "quorum": 1,
+        "members": ["district", "hq"]})
+    .to_string();
     #[rustfmt::skip]
     let table: Vec<Row<'_>> = vec![
         //                                                                                 officer analyst district hq integrity tariff admin machine
@@ -429,6 +432,28 @@ fn the_api_by_role(srv: Server) {
         ("POST", "/api/v1/subscriptions", "/api/v1/subscriptions".into(), Some(r#"{"kind":"case","url":"https://hooks.example.org/tariff","hs_chapters":["39"]}"#.into()),
                                                                                              [403, 403, 403, 403, 403, 201, 403, 403]),
         ("GET", "/api/v1/subscriptions", "/api/v1/subscriptions".into(), None,               [403, 403, 403, 403, 403, 200, 403, 403]),
+        // Risk committees: the administrator creates district 5300's (committee 1).
+        ("GET", "/api/v1/committees", "/api/v1/committees".into(), None,                     [403, 200, 200, 200, 403, 403, 200, 403]),
+        ("POST", "/api/v1/committees", "/api/v1/committees".into(), Some(committee_body.clone()),
+                                                                                             [403, 403, 403, 403, 403, 403, 201, 403]),
+        ("GET", "/api/v1/committees/items", "/api/v1/committees/items?status=pending".into(), None,
+                                                                                             [403, 200, 200, 200, 403, 403, 200, 403]),
+        ("GET", "/api/v1/committees/items", "/api/v1/committees/items?status=lost".into(), None,
+                                                                                             [403, 400, 400, 400, 403, 403, 400, 403]),
+        ("GET", "/api/v1/committees/items/{id}", "/api/v1/committees/items/999".into(), None,
+                                                                                             [403, 404, 404, 404, 403, 403, 404, 403]),
+        ("POST", "/api/v1/committees/items/{id}/vote", "/api/v1/committees/items/999/vote".into(), Some(r#"{"approve":true}"#.into()),
+                                                                                             [403, 404, 404, 404, 403, 403, 403, 403]),
+        ("POST", "/api/v1/committees/items/{id}/withdraw", "/api/v1/committees/items/999/withdraw".into(), Some(r#"{"reason":"x"}"#.into()),
+                                                                                             [403, 404, 404, 404, 403, 403, 403, 403]),
+        ("GET", "/api/v1/committees/{id}/minutes", "/api/v1/committees/1/minutes".into(), None,
+                                                                                             [403, 200, 200, 200, 403, 403, 200, 403]),
+        ("GET", "/api/v1/committees/{id}/minutes", "/api/v1/committees/1/minutes?from=2026-13-01".into(), None,
+                                                                                             [403, 400, 400, 400, 403, 403, 400, 403]),
+        ("POST", "/api/v1/settings", "/api/v1/settings".into(), Some(r#"{"key":"case.accept_days","value":"4"}"#.into()),
+                                                                                             [403, 200, 403, 200, 403, 403, 403, 403]),
+        ("POST", "/api/v1/settings", "/api/v1/settings".into(), Some(r#"{"key":"budget","value":"planet"}"#.into()),
+                                                                                             [403, 422, 403, 422, 403, 403, 403, 403]),
     ];
     let mut failures = Vec::new();
     for (method, route, path, body, expected) in &table {
@@ -444,6 +469,36 @@ fn the_api_by_role(srv: Server) {
         }
     }
     assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
+
+    // A target rate of an office in district 5300 waits for that district's
+    // committee: pending (202) until a member other than the proposer
+    // approves it; a non-member's vote is refused; the proposer may withdraw.
+    let target = json!({"key": "target.5301", "value": "0.04"}).to_string();
+    let r = call("POST", "/api/v1/settings", "/api/v1/settings", &auth["risk_analyst"], Some(&target));
+    assert_eq!((r.status, r.json()["item"]["status"].clone()), (202, json!("pending")), "{}", r.body);
+    let item = r.json()["item"]["id"].as_i64().unwrap();
+    let (route, path) = ("/api/v1/committees/items/{id}/vote", format!("/api/v1/committees/items/{item}/vote"));
+    let approve = json!({"approve": true, "comment": "同意"}).to_string();
+    let r = call("POST", route, &path, &auth["risk_analyst"], Some(&approve));
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (403, json!("not_a_member")), "{}", r.body);
+    let r = call("POST", route, &path, &auth["hq_manager"], Some(&approve));
+    assert_eq!((r.status, r.json()["item"]["status"].clone()), (200, json!("approved")), "{}", r.body);
+    let r = call(
+        "GET",
+        "/api/v1/committees/items/{id}",
+        &format!("/api/v1/committees/items/{item}"),
+        &auth["district_manager"],
+        None,
+    );
+    assert_eq!(r.json()["item"]["votes"][0]["voter"], "hq", "{}", r.body);
+    let r = call("POST", "/api/v1/settings", "/api/v1/settings", &auth["risk_analyst"], Some(&target));
+    let again = r.json()["item"]["id"].as_i64().unwrap();
+    let (route, path) =
+        ("/api/v1/committees/items/{id}/withdraw", format!("/api/v1/committees/items/{again}/withdraw"));
+    let r = call("POST", route, &path, &auth["hq_manager"], Some(r#"{"reason":"mine"}"#));
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (403, json!("not_the_proposer")), "{}", r.body);
+    let r = call("POST", route, &path, &auth["risk_analyst"], Some(r#"{"reason":"重新评估 / to be reassessed"}"#));
+    assert_eq!((r.status, r.json()["item"]["status"].clone()), (200, json!("withdrawn")), "{}", r.body);
 
     // The KPI report as files, scoped like /kpis: the district manager's
     // district as XLSX (a zip) and printable HTML; another district refused.

@@ -8,6 +8,7 @@ mod api;
 mod backends;
 mod bus;
 mod cli;
+mod committees;
 mod layout;
 mod parity;
 mod report;
