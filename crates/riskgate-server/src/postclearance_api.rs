@@ -39,7 +39,8 @@ pub struct SelectionQuery {
     office: Option<String>,
     /// Rows of each list, 1 to 1000 (default 200).
     limit: Option<usize>,
-    /// `duty` (expected recoverable duty, the default) or `probability`.
+    /// `duty` (expected recoverable duty, the default), `probability` or
+    /// `balanced` (probability × √duty).
     rank: Option<String>,
 }
 

@@ -26,7 +26,8 @@ pub enum PostClearanceCmd {
         office: Option<String>,
         #[arg(long, default_value_t = 200)]
         limit: usize,
-        /// duty (expected recoverable duty) or probability (of a finding).
+        /// duty (expected recoverable duty), probability (of a finding) or
+        /// balanced (probability × √duty).
         #[arg(long, default_value = "duty")]
         rank: String,
         #[arg(long, value_enum, default_value = "table")]
@@ -103,7 +104,11 @@ fn print_selection(s: &postclearance::Selection) {
          considered, {} paid abroad above their declared value",
         s.from,
         s.to,
-        if s.rank == Rank::Duty { "expected duty" } else { "probability" },
+        match s.rank {
+            Rank::Duty => "expected duty",
+            Rank::Probability => "probability",
+            Rank::Balanced => "probability × √duty",
+        },
         s.scorer.as_deref().unwrap_or("on payments only"),
         s.considered,
         s.overpaid

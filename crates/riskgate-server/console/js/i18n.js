@@ -24,6 +24,7 @@ const D = {
   'pca.rank': ['排序', 'Rank by'],
   'pca.rank_duty': ['预计可追补税款', 'Expected duty'],
   'pca.rank_probability': ['发现概率', 'Probability of a finding'],
+  'pca.rank_balanced': ['兼顾概率与税款（概率×√税款）', 'Balanced (probability × √duty)'],
   'pca.probability': ['发现概率', 'Probability'],
   'pca.expected_duty': ['预计可追补税款（元）', 'Expected duty (CNY)'],
   'pca.at_screening': ['布控时风险值', 'Risk at screening'],

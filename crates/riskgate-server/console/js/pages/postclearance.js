@@ -113,7 +113,7 @@ export async function postClearancePage(el, query) {
   const from = query.get('from') || '';
   const to = query.get('to') || '';
   const office = query.get('office') || '';
-  const rank = query.get('rank') === 'probability' ? 'probability' : 'duty';
+  const rank = ['probability', 'balanced'].includes(query.get('rank')) ? query.get('rank') : 'duty';
   const here = (over) => `/post-clearance${qs({ from, to, office, rank, ...over })}`;
   const form = h(
     'form',
@@ -138,6 +138,7 @@ export async function postClearancePage(el, query) {
         { name: 'rank', 'data-testid': 'pca-rank' },
         h('option', { value: 'duty', selected: rank === 'duty' }, t('pca.rank_duty')),
         h('option', { value: 'probability', selected: rank === 'probability' }, t('pca.rank_probability')),
+        h('option', { value: 'balanced', selected: rank === 'balanced' }, t('pca.rank_balanced')),
       ),
     ),
     h('button', { type: 'submit' }, t('common.apply')),
