@@ -195,7 +195,8 @@ pub fn examples(store: &dyn Store, max_weight: f64, attributes: &[String]) -> Re
         e.0 |= o.is_finding();
         e.1 += o.additional_duty;
         e.2 |= keys.random;
-        if let Some(p) = o.attributes.get(crate::cases::SELECTION_PROBABILITY).and_then(|v| v.as_f64())
+        if o.control == riskgate_core::ControlKind::Audit
+            && let Some(p) = o.attributes.get(crate::cases::SELECTION_PROBABILITY).and_then(|v| v.as_f64())
             && p > 0.0
             && p <= 1.0
         {

@@ -90,6 +90,9 @@ pub struct Query {
     pub offices: Option<Vec<String>>,
     pub limit: usize,
     pub rank: Rank,
+    /// Name the rules that fire in the reasons (only for those who may
+    /// read rule reasons: risk analysts and the operator).
+    pub rule_reasons: bool,
 }
 
 /// One released declaration proposed for a post-clearance audit.
@@ -163,7 +166,7 @@ pub struct Selection {
 /// traders returned.
 pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
     let (from, to) = period(q)?;
-    let mut all = candidates(app, from, to, q.offices.as_deref(), q.rank)?;
+    let mut all = candidates_with(app, from, to, q.offices.as_deref(), q.rank, q.rule_reasons)?;
     let considered = all.rows.len();
     let overpaid = all.rows.iter().filter(|c| c.paid_ratio.is_some_and(|r| r > 1.0 + AMOUNT_TOLERANCE)).count();
     let traders = traders(app, &all.rows, q.limit)?;
@@ -206,47 +209,56 @@ pub struct Scored {
 /// Every released declaration of `[from, to)` in scope that an audit could
 /// still look at, scored as known now, best first.
 pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>, rank: Rank) -> Result<Scored> {
+    candidates_with(app, from, to, offices, rank, true)
+}
+
+/// As [`candidates`]; `rule_reasons`: name the rules that fire in the reasons.
+fn candidates_with(
+    app: &mut App,
+    from: i64,
+    to: i64,
+    offices: Option<&[String]>,
+    rank: Rank,
+    rule_reasons: bool,
+) -> Result<Scored> {
     let now = crate::app::now();
-    let audited: HashSet<String> = app
-        .store
-        .cases(&CaseQuery { kind: Some(CaseKind::PostClearanceAudit), ..Default::default() })?
-        .into_iter()
-        .filter_map(|c| c.declaration_id)
-        .collect();
-    // The period's declarations: those a release leaves to audit.
-    let mut rows: Vec<(Declaration, Option<riskgate_core::Decision>, Option<Channel>)> = Vec::new();
+    let audited = audit_cases(app)?;
+    // The period's declarations, every one (a payment is matched among all
+    // of them, whatever the scope), with whether a release leaves it to audit.
+    let mut rows: Vec<(Declaration, Option<riskgate_core::Decision>, Option<Channel>, bool)> = Vec::new();
     app.store.history(Some(from), Some(to), &mut |r| {
-        if offices.is_some_and(|o| !o.contains(&r.declaration.office)) || audited.contains(&r.declaration.id) {
-            return;
-        }
         let found = r.outcomes.iter().any(|o| o.is_finding() || o.seizure);
-        let audited = r.outcomes.iter().any(|o| o.control == riskgate_core::ControlKind::Audit);
-        if found || audited {
-            return;
-        }
+        let audited_before = r.outcomes.iter().any(|o| o.control == riskgate_core::ControlKind::Audit);
         // Controlled and still open: not released yet.
         let controlled = r.decision.as_ref().is_some_and(|d| d.channel.is_control());
-        if controlled && r.outcomes.is_empty() {
-            return;
-        }
-        let checked = r.outcomes.iter().map(|o| match o.control {
-            riskgate_core::ControlKind::Physical => Channel::Red,
-            _ => Channel::Yellow,
-        });
-        let checked = checked.max();
-        rows.push((r.declaration, r.decision, checked));
+        let open = controlled && r.outcomes.is_empty();
+        let keep = !(found
+            || audited_before
+            || open
+            || audited.contains(&r.declaration.id)
+            || offices.is_some_and(|o| !o.contains(&r.declaration.office)));
+        let checked = r
+            .outcomes
+            .iter()
+            .map(|o| match o.control {
+                riskgate_core::ControlKind::Physical => Channel::Red,
+                _ => Channel::Yellow,
+            })
+            .max();
+        rows.push((r.declaration, r.decision, checked, keep));
     })?;
     // Everything known now counts: the outcomes completed since the last
     // decision, which wait in the context for a later one, are folded in.
     // (Selection runs on an app of its own over HTTP and is the CLI's last
     // act, so no later decision of this engine is made at an earlier time.)
     app.engine.context.advance_to(now.timestamp());
-    let matches = match_payments(app, rows.iter().map(|r| &r.0), now.timestamp());
+    let all_matches = match_payments(app, rows.iter().map(|r| &r.0), now.timestamp());
+    let (rows, matches): (Vec<_>, Vec<_>) = rows.into_iter().zip(all_matches).filter(|(r, _)| r.3).unzip();
     let levels = enterprise_levels(app)?;
     let scorer_name = app.engine.policy_id().split('+').next().map(str::to_string).filter(|s| s != "none");
     let mut out = Vec::with_capacity(rows.len());
     let mut any_score = false;
-    for (i, (d, decision, checked)) in rows.iter().enumerate() {
+    for (i, (d, decision, checked, _)) in rows.iter().enumerate() {
         let declared = d.total_value_cny();
         let fx = matches[i];
         let mut reasons = Vec::new();
@@ -269,9 +281,11 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
                     100.0 * s.probability,
                     if top.is_empty() { String::new() } else { format!(" ({})", top.join(", ")) }
                 ));
-                for t in titles {
-                    let id = t.split(' ').next().unwrap_or_default();
-                    reasons.push(format!("命中规则 {id} / rule {id} fires"));
+                if rule_reasons {
+                    for t in titles {
+                        let id = t.split(' ').next().unwrap_or_default();
+                        reasons.push(format!("命中规则 {id} / rule {id} fires"));
+                    }
                 }
                 (p, duty)
             }
@@ -281,6 +295,7 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
         let mut gap_duty = 0.0;
         if let Some(m) = fx
             && m.ratio > 1.0 + AMOUNT_TOLERANCE
+            && d.direction == Direction::Import
         {
             gap_duty = (m.paid_cny - declared) * (rate + IMPORT_VAT * (1.0 + rate));
             reasons.push(format!(
@@ -346,6 +361,18 @@ pub fn candidates(app: &mut App, from: i64, to: i64, offices: Option<&[String]>,
             .then(a.declaration_id.cmp(&b.declaration_id))
     });
     Ok(Scored { rows: out, scorer: if any_score { scorer_name } else { None }, now })
+}
+
+/// Declarations with a post-clearance audit case that still stands (a
+/// rejected one leaves the declaration to a later plan).
+fn audit_cases(app: &App) -> Result<HashSet<String>> {
+    Ok(app
+        .store
+        .cases(&CaseQuery { kind: Some(CaseKind::PostClearanceAudit), ..Default::default() })?
+        .into_iter()
+        .filter(|c| c.status != riskgate_core::CaseStatus::Rejected)
+        .filter_map(|c| c.declaration_id)
+        .collect())
 }
 
 /// The declaration's value-weighted duty rate.
@@ -622,7 +649,7 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
     if req.capacity.is_empty() {
         return Err(AppError::invalid("capacity", "capacity: name at least one unit and its audits (UNIT=N)").into());
     }
-    let total: usize = req.capacity.iter().map(|c| c.1).sum();
+    let total = req.capacity.iter().try_fold(0usize, |a, c| a.checked_add(c.1)).unwrap_or(usize::MAX);
     if total == 0 || total > MAX_PLAN_AUDITS {
         return Err(AppError::invalid(
             "capacity",
@@ -651,14 +678,27 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
             }
         }
     }
-    let q = Query { from: req.from, to: req.to, offices: req.offices.clone(), limit: usize::MAX, rank: Rank::Duty };
-    let (from, to) = period(&q)?;
-    let scored = candidates(app, from, to, req.offices.as_deref(), Rank::Duty)?;
     let name = match &req.name {
-        Some(n) if !n.trim().is_empty() && n.len() <= 64 && !n.chars().any(char::is_control) => n.trim().to_string(),
-        Some(_) => return Err(AppError::invalid("name", "name: expected 1 to 64 characters").into()),
-        None => format!("audit-plan-{}", scored.now.format("%Y%m%d-%H%M%S")),
+        Some(n) if !n.trim().is_empty() && n.trim().chars().count() <= 64 && !n.chars().any(char::is_control) => {
+            n.trim().to_string()
+        }
+        Some(_) => {
+            return Err(
+                AppError::invalid("name", "name: expected 1 to 64 characters without control characters").into()
+            );
+        }
+        None => format!("audit-plan-{}", crate::app::now().format("%Y%m%d-%H%M%S")),
     };
+    let q = Query {
+        from: req.from,
+        to: req.to,
+        offices: req.offices.clone(),
+        limit: usize::MAX,
+        rank: Rank::Duty,
+        rule_reasons: false,
+    };
+    let (from, to) = period(&q)?;
+    let scored = candidates_with(app, from, to, req.offices.as_deref(), Rank::Duty, false)?;
     let mut units = Vec::new();
     let mut audits = Vec::new();
     for (unit, cap) in &req.capacity {
@@ -689,7 +729,8 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
                 office: c.office.clone(),
                 unit: unit.clone(),
                 drawn: drawn.into(),
-                selection_probability: round4(p.max(1e-4)),
+                // Exact: a national draw among 10⁵ candidates is ~1e-4.
+                selection_probability: p.max(1e-12),
                 expected_duty: c.expected_duty,
                 probability: c.probability,
                 case_id: None,
@@ -721,12 +762,7 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
 /// with its reasons and selection probability. A declaration that got an
 /// audit case since it was chosen is skipped.
 pub fn open_plan(app: &mut App, actor: &crate::cases::Actor, mut plan: Plan) -> Result<Plan> {
-    let audited: HashSet<String> = app
-        .store
-        .cases(&CaseQuery { kind: Some(CaseKind::PostClearanceAudit), ..Default::default() })?
-        .into_iter()
-        .filter_map(|c| c.declaration_id)
-        .collect();
+    let audited = audit_cases(app)?;
     plan.audits.retain(|a| !audited.contains(&a.declaration_id));
     let name = plan.name.clone();
     {
@@ -860,7 +896,8 @@ mod tests {
         let mut app = App::with_store(Box::new(store), "analyst").unwrap();
         let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
         let (from, to) = (march("2026-03-01T00:00:00+08:00"), march("2026-04-01T00:00:00+08:00"));
-        let q = Query { from: Some(from), to: Some(to), offices: None, limit: 10, rank: Rank::Duty };
+        let q =
+            Query { from: Some(from), to: Some(to), offices: None, limit: 10, rank: Rank::Duty, rule_reasons: true };
         let s = select(&mut app, &q).unwrap();
         let row = |id: &str| s.declarations.iter().find(|c| c.declaration_id == id);
         assert!(row("FOUND").is_none(), "a declaration with a finding is not an audit candidate");

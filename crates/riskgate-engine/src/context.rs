@@ -553,6 +553,15 @@ impl Context {
     /// (`advance_to`): no decision sees an outcome completed after it,
     /// whenever the outcome is imported.
     pub fn apply_outcome(&mut self, keys: &OutcomeKeys, outcome: &Outcome) {
+        // An audit after release is not the random control's finding: it
+        // does not enter the random controls' base rate.
+        let audit;
+        let keys = if keys.random && outcome.control == riskgate_core::ControlKind::Audit {
+            audit = OutcomeKeys { random: false, ..keys.clone() };
+            &audit
+        } else {
+            keys
+        };
         let at = outcome.completed_at.timestamp();
         if self.clock.is_some_and(|c| at > c) {
             let i = self.pending_outcomes.partition_point(|p| p.completed_at <= at);

@@ -71,6 +71,7 @@ pub async fn selection(Caller(state, p): Caller, Query(q): Query<SelectionQuery>
         offices: sorted(scope),
         limit: limit_param(q.limit, 200, 1000)?,
         rank,
+        rule_reasons: p.may(Perm::ReadRuleReasons),
     };
     let user = p.username.clone();
     let answer = state

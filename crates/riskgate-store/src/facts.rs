@@ -595,7 +595,8 @@ fn contribution(s: &DeclState, upto: i64, late_release: bool) -> Facts {
     f.control_seconds = (first - s.declared_at).max(0) as f64;
     let slot = if controlled { s.source.as_deref().and_then(crate::policy::source_index) } else { Some(3) };
     if let Some(i) = slot {
-        let finding = f64::from(u8::from(outcomes.iter().any(|o| o.finding)));
+        // The control's own finding: a later audit's is not the border's hit.
+        let finding = f64::from(u8::from(outcomes.iter().any(|o| o.finding && !o.audit)));
         let [controls, completed, findings] = f.source_slot(i);
         if !controlled {
             // A manual control of a declaration the engine let go.

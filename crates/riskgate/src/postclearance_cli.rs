@@ -70,7 +70,14 @@ pub fn run(app: &mut App, cmd: PostClearanceCmd) -> Result<ExitCode> {
     match cmd {
         PostClearanceCmd::Select { period, office, limit, rank, format } => {
             let (from, to) = period.bounds();
-            let q = Query { from, to, offices: scope(app, office)?, limit: limit.max(1), rank: Rank::parse(&rank)? };
+            let q = Query {
+                from,
+                to,
+                offices: scope(app, office)?,
+                limit: limit.max(1),
+                rank: Rank::parse(&rank)?,
+                rule_reasons: true,
+            };
             let s = postclearance::select(app, &q)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
