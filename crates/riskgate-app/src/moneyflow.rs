@@ -228,8 +228,7 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
         if total < OVERPAID_RATIO * declared {
             continue;
         }
-        let value: f64 = d.items.iter().map(|x| x.value).sum();
-        let rate = if value > 0.0 { d.items.iter().map(|x| x.value * x.duty_rate).sum::<f64>() / value } else { 0.0 };
+        let rate = d.duty_rate();
         out.push(Overpaid {
             declaration_id: d.id.clone(),
             trader: d.trader.id.clone(),

@@ -169,7 +169,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
     let mut all = candidates_with(app, from, to, q.offices.as_deref(), q.rank, q.rule_reasons)?;
     let considered = all.rows.len();
     let overpaid = all.rows.iter().filter(|c| c.paid_ratio.is_some_and(|r| r > 1.0 + AMOUNT_TOLERANCE)).count();
-    let traders = traders(app, &all.rows, q.limit)?;
+    let traders = traders(app, &all.rows, q.limit, &all.levels)?;
     all.rows.truncate(q.limit);
     Ok(Selection {
         from: crate::app::china_date(from),
@@ -204,6 +204,9 @@ pub struct Scored {
     pub rows: Vec<Candidate>,
     pub scorer: Option<String>,
     pub now: chrono::DateTime<chrono::FixedOffset>,
+    /// The latest risk level of each enterprise, read once for the rows
+    /// and the traders.
+    levels: HashMap<String, String>,
 }
 
 /// Every released declaration of `[from, to)` in scope that an audit could
@@ -291,7 +294,7 @@ fn candidates_with(
             }
             None => (0.0, 0.0),
         };
-        let rate = duty_rate(d);
+        let rate = d.duty_rate();
         let mut gap_duty = 0.0;
         if let Some(m) = fx
             && m.ratio > 1.0 + AMOUNT_TOLERANCE
@@ -360,7 +363,7 @@ fn candidates_with(
             .then(b.expected_duty.total_cmp(&a.expected_duty))
             .then(a.declaration_id.cmp(&b.declaration_id))
     });
-    Ok(Scored { rows: out, scorer: if any_score { scorer_name } else { None }, now })
+    Ok(Scored { rows: out, scorer: if any_score { scorer_name } else { None }, now, levels })
 }
 
 /// Declarations with a post-clearance audit case that still stands (a
@@ -373,12 +376,6 @@ fn audit_cases(app: &App) -> Result<HashSet<String>> {
         .filter(|c| c.status != riskgate_core::CaseStatus::Rejected)
         .filter_map(|c| c.declaration_id)
         .collect())
-}
-
-/// The declaration's value-weighted duty rate.
-fn duty_rate(d: &Declaration) -> f64 {
-    let value: f64 = d.items.iter().map(|x| x.value).sum();
-    if value > 0.0 { d.items.iter().map(|x| x.value * x.duty_rate).sum::<f64>() / value } else { 0.0 }
 }
 
 /// The payments abroad matched to each declaration now, with every payment
@@ -399,17 +396,7 @@ fn match_payments<'a>(app: &App, decls: impl Iterator<Item = &'a Declaration>, n
         if declared <= 0.0 {
             continue;
         }
-        let mut paid = 0.0;
-        let mut found = false;
-        for inv in d.invoice_ids() {
-            if let Some(ps) = fx.by_reference.get(inv) {
-                for p in ps.iter().filter(|p| p.paid_at <= now && p.trader == d.trader.id) {
-                    paid += p.amount_cny;
-                    found = true;
-                }
-            }
-        }
-        if found {
+        if let Some(paid) = fx.paid_by_reference(d, now) {
             out[i] = Some(ForexMatch { paid_cny: paid, ratio: paid / declared, by_reference: true });
         } else if d.direction == Direction::Import {
             by_trader.entry(d.trader.id.as_str()).or_default().push(i);
@@ -425,44 +412,27 @@ fn match_payments<'a>(app: &App, decls: impl Iterator<Item = &'a Declaration>, n
             let hi = ps.partition_point(|p| p.paid_at <= (t + PAY_AFTER_DAYS * DAY).min(now));
             (t, lo, hi.max(lo))
         };
-        // Payments that pay a declared value.
-        for &i in &idx {
-            let d = decls[i];
-            let declared = d.total_value_cny();
-            let (t, lo, hi) = window(d);
-            let best = (lo..hi)
-                .filter(|&j| !used[j] && (ps[j].amount_cny / declared - 1.0).abs() <= AMOUNT_TOLERANCE)
-                .min_by_key(|&j| (ps[j].paid_at - t).abs());
-            if let Some(j) = best {
-                used[j] = true;
-                out[i] = Some(ForexMatch {
-                    paid_cny: ps[j].amount_cny,
-                    ratio: ps[j].amount_cny / declared,
-                    by_reference: false,
-                });
-            }
-        }
-        // Over-payments for the imports left unpaid.
-        for &i in &idx {
-            if out[i].is_some() {
-                continue;
-            }
-            let d = decls[i];
-            let declared = d.total_value_cny();
-            let (t, lo, hi) = window(d);
-            let best = (lo..hi)
-                .filter(|&j| {
-                    let r = ps[j].amount_cny / declared;
-                    !used[j] && r > 1.0 + AMOUNT_TOLERANCE && r <= MAX_PAID_RATIO
-                })
-                .min_by_key(|&j| (ps[j].paid_at - t).abs());
-            if let Some(j) = best {
-                used[j] = true;
-                out[i] = Some(ForexMatch {
-                    paid_cny: ps[j].amount_cny,
-                    ratio: ps[j].amount_cny / declared,
-                    by_reference: false,
-                });
+        // First the payments that pay a declared value (ratio within the
+        // tolerance), then, for the imports left unpaid, over-payments: in
+        // each pass the nearest unused payment in the import's window.
+        let pays = |r: f64| (r - 1.0).abs() <= AMOUNT_TOLERANCE;
+        let overpays = |r: f64| r > 1.0 + AMOUNT_TOLERANCE && r <= MAX_PAID_RATIO;
+        for accept in [&pays as &dyn Fn(f64) -> bool, &overpays] {
+            for &i in &idx {
+                if out[i].is_some() {
+                    continue;
+                }
+                let d = decls[i];
+                let declared = d.total_value_cny();
+                let (t, lo, hi) = window(d);
+                let best = (lo..hi)
+                    .filter(|&j| !used[j] && accept(ps[j].amount_cny / declared))
+                    .min_by_key(|&j| (ps[j].paid_at - t).abs());
+                if let Some(j) = best {
+                    used[j] = true;
+                    let paid = ps[j].amount_cny;
+                    out[i] = Some(ForexMatch { paid_cny: paid, ratio: paid / declared, by_reference: false });
+                }
             }
         }
     }
@@ -482,7 +452,12 @@ fn enterprise_levels(app: &App) -> Result<HashMap<String, String>> {
 }
 
 /// Traders by the expected duty of their released declarations.
-fn traders(app: &App, rows: &[Candidate], limit: usize) -> Result<Vec<TraderCandidate>> {
+fn traders(
+    app: &App,
+    rows: &[Candidate],
+    limit: usize,
+    levels: &HashMap<String, String>,
+) -> Result<Vec<TraderCandidate>> {
     let mut by: HashMap<&str, TraderCandidate> = HashMap::new();
     for c in rows {
         let t = by.entry(c.trader.as_str()).or_insert_with(|| TraderCandidate {
@@ -517,7 +492,6 @@ fn traders(app: &App, rows: &[Candidate], limit: usize) -> Result<Vec<TraderCand
     } else {
         app.store.enterprises()?.into_iter().map(|e| (e.id, e.name)).collect()
     };
-    let levels = enterprise_levels(app)?;
     for t in &mut out {
         t.name = names.get(&t.trader).cloned();
         t.risk_level = levels.get(&t.trader).cloned();

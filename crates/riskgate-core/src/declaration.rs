@@ -202,6 +202,12 @@ impl Declaration {
         self.total_value() * self.rate()
     }
 
+    /// The value-weighted duty rate of the items (0 without value).
+    pub fn duty_rate(&self) -> f64 {
+        let value = self.total_value();
+        if value > 0.0 { self.items.iter().map(|i| i.value * i.duty_rate).sum::<f64>() / value } else { 0.0 }
+    }
+
     /// Duty the declaration declares, in CNY (the revenue at stake).
     pub fn declared_duty_cny(&self) -> f64 {
         self.items.iter().map(|i| i.value * i.duty_rate).sum::<f64>() * self.rate()

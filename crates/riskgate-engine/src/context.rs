@@ -285,18 +285,7 @@ impl ForexIndex {
         if declared_cny <= 0.0 {
             return None;
         }
-        let mut paid = 0.0;
-        let mut found = false;
-        for inv in decl.invoice_ids() {
-            if let Some(ps) = self.by_reference.get(inv) {
-                let hi = ps.partition_point(|p| p.paid_at <= now);
-                for p in ps[..hi].iter().filter(|p| p.trader == decl.trader.id) {
-                    paid += p.amount_cny;
-                    found = true;
-                }
-            }
-        }
-        if found {
+        if let Some(paid) = self.paid_by_reference(decl, now) {
             return Some(ForexMatch { paid_cny: paid, ratio: paid / declared_cny, by_reference: true });
         }
         if decl.direction != Direction::Import {
@@ -328,6 +317,23 @@ impl ForexIndex {
             }
         }
         exact.map(|(_, a)| a).or(over).map(|a| ForexMatch { paid_cny: a, ratio: a / declared_cny, by_reference: false })
+    }
+
+    /// The sum of the payments of the declaration's trader carrying one of
+    /// its invoice ids, made at or before `now`; `None` when there is none.
+    pub fn paid_by_reference(&self, decl: &Declaration, now: i64) -> Option<f64> {
+        let mut paid = 0.0;
+        let mut found = false;
+        for inv in decl.invoice_ids() {
+            if let Some(ps) = self.by_reference.get(inv) {
+                let hi = ps.partition_point(|p| p.paid_at <= now);
+                for p in ps[..hi].iter().filter(|p| p.trader == decl.trader.id) {
+                    paid += p.amount_cny;
+                    found = true;
+                }
+            }
+        }
+        found.then_some(paid)
     }
 
     /// Keeps what an import accounts for (see `accounted`): its declared

@@ -434,17 +434,15 @@ impl Engine {
     /// combined weight and the rules' titles.
     pub fn rescore(&mut self, d: &Declaration, forex: Option<ForexMatch>) -> Option<(Score, f64, Vec<String>)> {
         let view = View::with_forex(d, &self.context, forex);
-        self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);
-        self.rules.matching(&self.facts, d.declared_at, &mut hits);
-        let keep: f64 = hits.iter().map(|i| 1.0 - self.rules.defs[*i].weight.clamp(0.0, 1.0)).product();
+        let weight = fire(&self.schema, &mut self.facts, &self.rules, &mut hits, &view, d.declared_at);
         let titles = hits.iter().map(|i| format!("{} {}", self.rules.defs[*i].id, self.rules.defs[*i].title)).collect();
         let rules_fired = hits.len();
         self.hits = hits;
-        let input = ScoreInput::new(view, 1.0 - keep, rules_fired);
+        let input = ScoreInput::new(view, weight, rules_fired);
         let score = self.scorer.as_ref().map(|s| s.score(&input)).filter(|s| s.probability.is_finite())?;
         let learns = self.scorer.as_ref().is_some_and(|s| s.learns_rules());
-        Some((score, if learns { 0.0 } else { 1.0 - keep }, titles))
+        Some((score, if learns { 0.0 } else { weight }, titles))
     }
 
     /// What the scorers see for a declaration decided at its declaration
@@ -454,14 +452,28 @@ impl Engine {
     pub fn score_input<'a>(&'a mut self, d: &'a Declaration) -> ScoreInput<'a> {
         self.context.advance_to(d.declared_at.timestamp());
         let view = View::new(d, &self.context);
-        self.schema.fill_view(&mut self.facts, &view);
         let mut hits = std::mem::take(&mut self.hits);
-        self.rules.matching(&self.facts, d.declared_at, &mut hits);
-        let keep: f64 = hits.iter().map(|i| 1.0 - self.rules.defs[*i].weight.clamp(0.0, 1.0)).product();
+        let weight = fire(&self.schema, &mut self.facts, &self.rules, &mut hits, &view, d.declared_at);
         let rules_fired = hits.len();
         self.hits = hits;
-        ScoreInput::new(view, 1.0 - keep, rules_fired)
+        ScoreInput::new(view, weight, rules_fired)
     }
+}
+
+/// Fills the rule facts of `view`, leaves the active rules that fire at
+/// `at` in `hits` and returns their combined weight `1 − Π(1 − wᵢ)` (for
+/// `score_input` and `rescore`; `screen` reads more of each hit).
+fn fire(
+    schema: &CustomsSchema,
+    facts: &mut Facts,
+    rules: &RuleBook,
+    hits: &mut Vec<usize>,
+    view: &View<'_>,
+    at: DateTime<FixedOffset>,
+) -> f64 {
+    schema.fill_view(facts, view);
+    rules.matching(facts, at, hits);
+    1.0 - hits.iter().map(|i| 1.0 - rules.defs[*i].weight.clamp(0.0, 1.0)).product::<f64>()
 }
 
 fn round4(x: f64) -> f64 {

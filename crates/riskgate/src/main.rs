@@ -440,6 +440,17 @@ impl Period {
     }
 }
 
+/// `--office CODE`: the office and every office under it, sorted
+/// (`None`: every office).
+pub(crate) fn office_scope(app: &App, office: Option<String>) -> Result<Option<Vec<String>>> {
+    let Some(code) = office else { return Ok(None) };
+    let all = app.store.offices()?;
+    anyhow::ensure!(all.iter().any(|o| o.code == code), "--office: no office {code:?}");
+    let mut v: Vec<String> = riskgate_app::accounts::subtree(&all, &code).into_iter().collect();
+    v.sort();
+    Ok(Some(v))
+}
+
 /// Where the bus is.
 #[derive(clap::Args)]
 struct BusArgs {
@@ -1002,16 +1013,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         Command::MoneyFlow { period, office, trader, flagged, limit, format } => {
             let app = open()?;
             let (from, to) = period.bounds();
-            let offices = match office {
-                Some(code) => {
-                    let all = app.store.offices()?;
-                    anyhow::ensure!(all.iter().any(|o| o.code == code), "--office: no office {code:?}");
-                    let mut v: Vec<String> = riskgate_app::accounts::subtree(&all, &code).into_iter().collect();
-                    v.sort();
-                    Some(v)
-                }
-                None => None,
-            };
+            let offices = office_scope(&app, office)?;
             let query = riskgate_app::moneyflow::Query { from, to, offices, trader, flagged_only: flagged, limit };
             let r = riskgate_app::moneyflow::reconcile(app.store.as_ref(), &query)?;
             match format {

@@ -57,15 +57,6 @@ pub enum PostClearanceCmd {
     },
 }
 
-fn scope(app: &App, office: Option<String>) -> Result<Option<Vec<String>>> {
-    let Some(code) = office else { return Ok(None) };
-    let all = app.store.offices()?;
-    anyhow::ensure!(all.iter().any(|o| o.code == code), "--office: no office {code:?}");
-    let mut v: Vec<String> = riskgate_app::accounts::subtree(&all, &code).into_iter().collect();
-    v.sort();
-    Ok(Some(v))
-}
-
 pub fn run(app: &mut App, cmd: PostClearanceCmd) -> Result<ExitCode> {
     match cmd {
         PostClearanceCmd::Select { period, office, limit, rank, format } => {
@@ -73,7 +64,7 @@ pub fn run(app: &mut App, cmd: PostClearanceCmd) -> Result<ExitCode> {
             let q = Query {
                 from,
                 to,
-                offices: scope(app, office)?,
+                offices: crate::office_scope(app, office)?,
                 limit: limit.max(1),
                 rank: Rank::parse(&rank)?,
                 rule_reasons: true,
