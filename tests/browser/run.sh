@@ -45,8 +45,14 @@ when = """
 trader.id == "91310000BROWSER01X"
 """
 TOML
-"$bin" --user ci.analyst rules add "$work/rule.toml" >/dev/null
-"$bin" --user ci.chief rules approve R-TEST-BROWSER >/dev/null
+# Rules are written and approved by authenticated users (the CLI logs in
+# with RISKGATE_LOGIN_PASSWORD; without it, it acts as the local operator).
+rule_pw="browser-rule-pw-1"
+for name in ci.analyst ci.chief; do
+  RISKGATE_PASSWORD="$rule_pw" "$bin" users add "$name" --role risk_analyst --office 0000 >/dev/null
+done
+RISKGATE_LOGIN_PASSWORD="$rule_pw" "$bin" --user ci.analyst rules add "$work/rule.toml" >/dev/null
+RISKGATE_LOGIN_PASSWORD="$rule_pw" "$bin" --user ci.chief rules approve R-TEST-BROWSER >/dev/null
 node "$here/make-declarations.mjs" 4 >"$work/marked.jsonl"
 "$bin" --user ci.machine import declarations "$work/marked.jsonl" >/dev/null
 # The two test officers in the officer registry: one long in an inspection

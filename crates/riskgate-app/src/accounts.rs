@@ -197,6 +197,168 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// A proven identity: the account behind a session, an API token or a
+/// password, with what its role (and, for a token, its scopes) allows and
+/// the offices it sees. Every transport authenticates through
+/// [`authenticate`]: the HTTP server for each request, the CLI once per
+/// command (`RISKGATE_TOKEN`, or `--user` with `RISKGATE_LOGIN_PASSWORD`).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub office: Option<String>,
+    pub department: Option<String>,
+    /// Offices the caller may see (the subtree of `office`); `None` = all.
+    pub scope: Option<HashSet<String>>,
+    /// Set when the caller authenticated with an API token: its id and scopes.
+    pub token: Option<(String, Vec<String>)>,
+}
+
+impl Identity {
+    /// The identity of an enabled account with a known role; a user at the
+    /// root of the office tree (HQ) sees everything, including records
+    /// that name no office.
+    pub fn of(u: User, token: Option<(String, Vec<String>)>, offices: &[Office]) -> Option<Identity> {
+        let role = Role::parse(&u.role)?;
+        let root = |o: &str| offices.iter().any(|x| x.code == o && x.parent.is_none());
+        let scope = u.office.as_deref().filter(|o| !root(o)).map(|o| subtree(offices, o));
+        Some(Identity {
+            username: u.username,
+            display_name: u.display_name,
+            role,
+            office: u.office,
+            department: u.department,
+            scope,
+            token,
+        })
+    }
+    pub fn may(&self, perm: Perm) -> bool {
+        allows(self.role, perm) && self.token.as_ref().is_none_or(|(_, scopes)| scope_allows(scopes, perm))
+    }
+    /// Refused (403 `forbidden`) unless the role and scopes allow `perm`.
+    pub fn require(&self, perm: Perm) -> anyhow::Result<()> {
+        if self.may(perm) {
+            Ok(())
+        } else {
+            let how = if self.token.is_some() { "an API token" } else { "the role" };
+            Err(crate::error::AppError::forbidden(
+                "forbidden",
+                format!("{how} of {} ({}) may not do this ({perm:?})", self.username, self.role.as_str()),
+            )
+            .into())
+        }
+    }
+    pub fn sees_office(&self, office: &str) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(office))
+    }
+    /// The offices to filter by, `None` meaning no filter.
+    pub fn office_filter(&self) -> Option<Vec<String>> {
+        self.scope.as_ref().map(|s| {
+            let mut v: Vec<String> = s.iter().cloned().collect();
+            v.sort();
+            v
+        })
+    }
+    /// A new action-log entry by this caller.
+    pub fn action(&self, action: &str, target: &str) -> riskgate_store::Action {
+        crate::app::new_action(&self.username, self.office.clone(), action, target)
+    }
+}
+
+/// What a caller presents.
+#[derive(Clone)]
+pub enum Credential {
+    /// A console session cookie's value.
+    Session(String),
+    /// An API token `rgt_<id>_<secret>`.
+    Token { id: String, secret: String },
+    /// A username and its password (the CLI).
+    Password { username: String, password: String },
+}
+
+impl Credential {
+    /// An API token as handed out (`rgt_<id>_<secret>`); `None` when it is
+    /// not shaped like one.
+    pub fn token(s: &str) -> Option<Credential> {
+        let (id, secret) = s.trim().strip_prefix("rgt_")?.split_once('_')?;
+        Some(Credential::Token { id: id.to_string(), secret: secret.to_string() })
+    }
+}
+
+/// The identity a credential proves at `now`, or `None`: an unknown,
+/// expired or revoked session or token, a wrong password, a disabled
+/// account or an unknown role. A password is verified in the same time
+/// whether the account exists or not.
+pub fn authenticate(
+    store: &dyn Store,
+    cred: Credential,
+    offices: &[Office],
+    now: i64,
+) -> anyhow::Result<Option<Identity>> {
+    let (user, token) = match cred {
+        Credential::Session(c) => {
+            let Some(s) = store.session(&sha256_hex(&c))? else { return Ok(None) };
+            if s.expires_at <= now {
+                return Ok(None);
+            }
+            (store.user(&s.username)?, None)
+        }
+        Credential::Token { id, secret } => {
+            let Some(t) = store.token(&id)? else { return Ok(None) };
+            let expired = t.expires_at.is_some_and(|e| e <= now);
+            if t.revoked_at.is_some() || expired || t.secret_hash != sha256_hex(&secret) {
+                return Ok(None);
+            }
+            (store.user(&t.username)?, Some((t.id, t.scopes)))
+        }
+        Credential::Password { username, password } => {
+            let user = if check_username(&username).is_ok() { store.user(&username)? } else { None };
+            let ok = verify_password(&password, hash_to_verify(user.as_ref()));
+            if !login_allowed(user.as_ref(), ok) {
+                return Ok(None);
+            }
+            (user, None)
+        }
+    };
+    Ok(user.filter(|u| !u.disabled).and_then(|u| Identity::of(u, token, offices)))
+}
+
+/// Who acts in a command run without credentials: whoever has the store
+/// (the SQLite file or the database URL) — the local administrator's
+/// bootstrap. Logged as `local:NAME` (`NAME` as claimed by `--user`, or
+/// `cli`); no account can be named so (usernames hold no `:`).
+pub const LOCAL_PREFIX: &str = "local:";
+
+/// The actor name of an unauthenticated local command.
+pub fn local_actor(claimed: &str) -> String {
+    format!("{LOCAL_PREFIX}{}", loggable_username(claimed))
+}
+
+/// The person an actor names, as an officer id in a record (an outcome's
+/// `officer`): the local operator's claimed name without `local:`.
+pub fn person(actor: &str) -> &str {
+    actor.strip_prefix(LOCAL_PREFIX).unwrap_or(actor)
+}
+
+/// Refused (403 `authentication_required`) when the acting user is a local,
+/// unauthenticated operator: authoring, approving and retiring rules,
+/// changing a model's status, committee settings and votes need a proven
+/// identity, so four-eyes and committee rules hold on every path.
+pub fn require_identity(actor: &str, what: &str) -> anyhow::Result<()> {
+    if actor.starts_with(LOCAL_PREFIX) || actor.is_empty() {
+        return Err(crate::error::AppError::forbidden(
+            "authentication_required",
+            format!(
+                "{what} needs an authenticated user (four-eyes and committee rules): set RISKGATE_TOKEN to an API \
+                 token, or give --user NAME with RISKGATE_LOGIN_PASSWORD (or --login to be asked for it)"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// A hash of no one's password with the same parameters as every stored
 /// one: an unknown username is verified against it, so a failed login
 /// takes as long whether the account exists or not.

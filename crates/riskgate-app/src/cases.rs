@@ -401,7 +401,7 @@ fn result_outcome(app: &App, c: &Case) -> Result<Option<Outcome>> {
     }
     Ok(Some(Outcome {
         declaration_id: id.clone(),
-        officer: app.user.clone(),
+        officer: crate::accounts::person(&app.user).to_string(),
         control,
         completed_at: c.updated_at,
         result: if found { OutcomeResult::Finding } else { OutcomeResult::NoFinding },

@@ -174,6 +174,7 @@ fn check_text(field: &str, text: &str) -> Result<()> {
 /// with the item's update in one transaction; the change, applied first,
 /// keeps its own entry (its reason names the item).
 pub fn vote(app: &mut App, id: i64, approve: bool, comment: Option<&str>) -> Result<CommitteeItem> {
+    crate::accounts::require_identity(&app.user, "a committee vote")?;
     let comment = comment.map(str::trim).filter(|c| !c.is_empty());
     if let Some(c) = comment {
         check_text("comment", c)?;
@@ -271,6 +272,7 @@ fn apply(app: &mut App, item: &CommitteeItem, c: &Committee) -> Result<()> {
 
 /// The proposer withdraws a pending item (with a reason); nothing changes.
 pub fn withdraw(app: &mut App, id: i64, reason: &str) -> Result<CommitteeItem> {
+    crate::accounts::require_identity(&app.user, "withdrawing a committee item")?;
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(AppError::invalid("reason", "reason: withdrawing an item needs a reason").into());

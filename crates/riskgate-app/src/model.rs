@@ -439,6 +439,7 @@ pub fn train_and_register_in(store: &mut dyn Store, user: &str, opts: &TrainOpti
 /// model activation (the HQ committee), activating one becomes a pending
 /// committee item instead (`committees::gate`).
 pub fn set_status(app: &mut App, id: &str, status: &str) -> Result<crate::committee_gate::Gated<()>> {
+    crate::accounts::require_identity(&app.user, "changing a model's status")?;
     let before = app.store.model(id)?.with_context(|| format!("no model {id:?}"))?;
     if !matches!(status, "active" | "shadow" | "retired") {
         return Err(crate::AppError::invalid(

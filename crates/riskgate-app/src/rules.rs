@@ -129,7 +129,7 @@ pub fn check(app: &App, def: &RuleDef, origin: &str) -> Result<()> {
 }
 
 /// Stores a checked definition as the next draft version of its rule.
-pub fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
+fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
     let existing = app.store.rules()?;
     def.version = existing.iter().filter(|r| r.def.id == def.id).map(|r| r.def.version).max().unwrap_or(0) + 1;
     let rec = RuleRecord {
@@ -151,6 +151,7 @@ pub fn add_def(app: &mut App, mut def: RuleDef) -> Result<RuleRecord> {
 /// Checks a draft's condition against the live schema and lists, then
 /// stores it as the next draft version (`rules add`, `POST /rules`).
 pub fn add_checked(app: &mut App, def: RuleDef, origin: &str) -> Result<RuleRecord> {
+    crate::accounts::require_identity(&app.user, "writing a rule")?;
     if let Err(e) = rulebook::compile_one(&def, app.engine.schema(), app.engine.lists()) {
         return Err(rule_syntax(&e, origin).into());
     }
@@ -209,6 +210,7 @@ pub fn find_in(store: &dyn riskgate_store::Store, id: &str, version: Option<u32>
 /// (its district's, else HQ's), the approval becomes a pending committee
 /// item instead (`committees::gate`), applied once the committee approves.
 pub fn approve(app: &mut App, id: &str, version: Option<u32>) -> Result<crate::committee_gate::Gated<RuleRecord>> {
+    crate::accounts::require_identity(&app.user, "approving a rule")?;
     let rec = find(app, id, version)?;
     check_approvable(app, &rec, &app.user.clone())?;
     let scope = rec.def.scope.as_deref().map_or_else(|| "national scope".to_string(), |s| format!("scope {s}"));
@@ -288,6 +290,7 @@ pub(crate) fn apply_approve(
 }
 
 pub fn retire(app: &mut App, id: &str, version: Option<u32>, reason: &str) -> Result<RuleRecord> {
+    crate::accounts::require_identity(&app.user, "retiring a rule")?;
     let rec = find(app, id, version)?;
     if reason.trim().is_empty() {
         return Err(AppError::invalid("reason", "reason: retiring a rule needs a reason").into());

@@ -17,6 +17,9 @@ pub fn set_setting(app: &mut App, key: &str, value: &str) -> Result<crate::commi
         let field = if e.to_string().starts_with("unknown setting") { "key" } else { "value" };
         return Err(crate::AppError::invalid(field, format!("{e:#}")).into());
     }
+    if crate::committee_gate::is_committee_setting(key) {
+        crate::accounts::require_identity(&app.user, &format!("setting {key} (a committee matter)"))?;
+    }
     let before = app.store.setting(key)?;
     if crate::committee_gate::is_committee_setting(key)
         && let Some(item) = crate::committee_gate::gate(

@@ -3,15 +3,11 @@
 //! for people and scoped API tokens for machines, office-subtree scoping
 //! and the CSRF check for cookie-authenticated changes.
 
-use std::collections::HashSet;
-
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 pub use riskgate_app::accounts::*;
-use riskgate_core::Office;
-use riskgate_store::User;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -19,45 +15,25 @@ use crate::state::AppState;
 pub const SESSION_COOKIE: &str = "rg_session";
 pub const SESSION_SECS: i64 = 12 * 3600;
 
-/// The authenticated caller.
+/// The authenticated caller: the identity `riskgate_app::accounts::authenticate`
+/// proved, with the refusal as an HTTP answer.
 #[derive(Debug, Clone)]
-pub struct Principal {
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    pub office: Option<String>,
-    pub department: Option<String>,
-    /// Offices the caller may see (the subtree of `office`); `None` = all.
-    pub scope: Option<HashSet<String>>,
-    /// Set when the caller authenticated with an API token.
-    pub token: Option<(String, Vec<String>)>,
+pub struct Principal(pub Identity);
+
+impl std::ops::Deref for Principal {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
 }
 
 impl Principal {
-    pub fn may(&self, perm: Perm) -> bool {
-        allows(self.role, perm) && self.token.as_ref().is_none_or(|(_, scopes)| scope_allows(scopes, perm))
-    }
     pub fn require(&self, perm: Perm) -> ApiResult<()> {
         if self.may(perm) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!("the role {} may not do this ({perm:?})", self.role.as_str())))
         }
-    }
-    pub fn sees_office(&self, office: &str) -> bool {
-        self.scope.as_ref().is_none_or(|s| s.contains(office))
-    }
-    /// The offices to filter by, `None` meaning no filter.
-    pub fn office_filter(&self) -> Option<Vec<String>> {
-        self.scope.as_ref().map(|s| {
-            let mut v: Vec<String> = s.iter().cloned().collect();
-            v.sort();
-            v
-        })
-    }
-    /// A new action-log entry by this caller.
-    pub fn action(&self, action: &str, target: &str) -> riskgate_store::Action {
-        riskgate_app::app::new_action(&self.username, self.office.clone(), action, target)
     }
 }
 
@@ -113,11 +89,6 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-enum Credential {
-    Session(String),
-    Token { id: String, secret: String },
-}
-
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -125,9 +96,7 @@ impl FromRequestParts<AppState> for Principal {
         let cred = if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let s = auth.to_str().unwrap_or("");
             let tok = s.strip_prefix("Bearer ").ok_or_else(ApiError::unauthenticated)?;
-            let rest = tok.strip_prefix("rgt_").ok_or_else(ApiError::unauthenticated)?;
-            let (id, secret) = rest.split_once('_').ok_or_else(ApiError::unauthenticated)?;
-            Credential::Token { id: id.to_string(), secret: secret.to_string() }
+            Credential::token(tok).ok_or_else(ApiError::unauthenticated)?
         } else if let Some(c) = cookie(&parts.headers, SESSION_COOKIE) {
             if !same_origin(&parts.method, &parts.headers) {
                 return Err(csrf_error());
@@ -138,50 +107,14 @@ impl FromRequestParts<AppState> for Principal {
         };
         let offices = state.offices();
         state
-            .read(move |store| {
-                let now = riskgate_app::now().timestamp();
-                let (user, token) = match cred {
-                    Credential::Session(c) => {
-                        let Some(s) = store.session(&sha256_hex(&c))? else { return Ok(None) };
-                        if s.expires_at <= now {
-                            return Ok(None);
-                        }
-                        (store.user(&s.username)?, None)
-                    }
-                    Credential::Token { id, secret } => {
-                        let Some(t) = store.token(&id)? else { return Ok(None) };
-                        let expired = t.expires_at.is_some_and(|e| e <= now);
-                        if t.revoked_at.is_some() || expired || t.secret_hash != sha256_hex(&secret) {
-                            return Ok(None);
-                        }
-                        (store.user(&t.username)?, Some((t.id, t.scopes)))
-                    }
-                };
-                Ok(user.filter(|u| !u.disabled).and_then(|u| principal(u, token, &offices)))
-            })
+            .read(move |store| authenticate(store, cred, &offices, riskgate_app::now().timestamp()))
             .await?
+            .map(Principal)
             .ok_or_else(ApiError::unauthenticated)
     }
 }
 
-fn principal(u: User, token: Option<(String, Vec<String>)>, offices: &[Office]) -> Option<Principal> {
-    let role = Role::parse(&u.role)?;
-    // A user at the root of the tree (HQ) sees everything, including
-    // records that name no office.
-    let root = |o: &str| offices.iter().any(|x| x.code == o && x.parent.is_none());
-    let scope = u.office.as_deref().filter(|o| !root(o)).map(|o| subtree(offices, o));
-    Some(Principal {
-        username: u.username,
-        display_name: u.display_name,
-        role,
-        office: u.office,
-        department: u.department,
-        scope,
-        token,
-    })
-}
-
-pub fn me_json(p: &Principal) -> crate::answers::Me {
+pub fn me_json(p: &Identity) -> crate::answers::Me {
     crate::answers::Me {
         username: p.username.clone(),
         display_name: p.display_name.clone(),
@@ -269,7 +202,7 @@ pub async fn login(
             state
                 .read(move |store| {
                     let value = open_session(store, &u, &addr, SESSION_SECS)?;
-                    Ok(principal(u, None, &offices).map(|p| (value, me_json(&p))))
+                    Ok(Identity::of(u, None, &offices).map(|p| (value, me_json(&p))))
                 })
                 .await?
         }

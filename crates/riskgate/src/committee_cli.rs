@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 use riskgate_app::App;
+use riskgate_app::accounts::Perm;
 use riskgate_app::committees::{self, Gated, NewCommittee};
 use riskgate_store::CommitteeItem;
 
@@ -111,6 +112,17 @@ fn item_line(i: &CommitteeItem) -> String {
         rejections,
         i.decision.as_deref().unwrap_or("")
     )
+}
+
+/// The permission a command needs from an authenticated user (the same
+/// as over HTTP); the local operator may create committees (bootstrap),
+/// and its votes are refused by the use case.
+pub fn perm(cmd: &CommitteeCmd) -> Perm {
+    match cmd {
+        CommitteeCmd::Create { .. } => Perm::ManageCommittees,
+        CommitteeCmd::Vote { .. } | CommitteeCmd::Withdraw { .. } => Perm::VoteCommittee,
+        _ => Perm::ReadCommittees,
+    }
 }
 
 pub fn run(app: &mut App, cmd: CommitteeCmd) -> Result<ExitCode> {

@@ -10,6 +10,7 @@ mod committee_cli;
 mod csv_map;
 mod import;
 mod jsonl;
+mod login;
 mod postclearance_cli;
 mod progress;
 mod render;
@@ -36,6 +37,7 @@ use riskgate_server as server;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::import::records;
 use crate::screen::{ClockArg as Clock, ScreenOptions};
+use riskgate_app::accounts::Perm;
 use riskgate_app::imports::{self, workforce};
 
 #[derive(Parser)]
@@ -54,9 +56,14 @@ struct Cli {
     /// PostgreSQL schema to use (created if absent); default: the connection's search_path.
     #[arg(long, global = true, env = "RISKGATE_DATABASE_SCHEMA")]
     database_schema: Option<String>,
-    /// Who is acting (recorded in the action log).
-    #[arg(long, global = true, default_value = "cli", env = "RISKGATE_USER")]
-    user: String,
+    /// Who is acting: the account to log in as (with RISKGATE_LOGIN_PASSWORD
+    /// or --login); without credentials, the name the local operator is
+    /// logged under (`local:NAME`).
+    #[arg(long, global = true, env = "RISKGATE_USER")]
+    user: Option<String>,
+    /// Ask for the --user's password on the terminal.
+    #[arg(long, global = true)]
+    login: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -944,7 +951,12 @@ fn local_time(ts: Option<i64>) -> String {
 fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
     let data = cli.data.clone();
     let at = app::StoreAt::from_options(&data, cli.database_url.as_deref(), cli.database_schema.as_deref())?;
-    let open = || App::open_at(&at, &cli.user).map(|a| a.with_events(emitter.clone()));
+    let login = login::Login::from_cli(cli.user.clone(), cli.login)?;
+    let open = || -> Result<App> {
+        let mut app = App::open_at(&at, "")?.with_events(emitter.clone());
+        login.enter(&mut app)?;
+        Ok(app)
+    };
     match cli.command {
         Command::Import { kind } => {
             let mut app = open()?;
@@ -1069,8 +1081,22 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules { cmd } => rules(cmd, open()?),
-        Command::Model { cmd } => model_cmd(cmd, open()?),
+        Command::Rules { cmd } => {
+            let app = open()?;
+            if matches!(cmd, RulesCmd::Add { .. } | RulesCmd::Approve { .. } | RulesCmd::Retire { .. }) {
+                login.require(Perm::RuleLogic)?;
+            }
+            rules(cmd, app)
+        }
+        Command::Model { cmd } => {
+            let app = open()?;
+            let changes = matches!(cmd, ModelCmd::Activate { .. } | ModelCmd::Shadow { .. } | ModelCmd::Retire { .. })
+                || matches!(cmd, ModelCmd::Train { activate: true, .. });
+            if changes {
+                login.require(Perm::ChangeModels)?;
+            }
+            model_cmd(cmd, app)
+        }
         Command::Levels { cmd } => {
             let mut app = open()?;
             let (kind, LevelsArgs { key, limit, format }) = match cmd {
@@ -1128,6 +1154,9 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             let mut app = open()?;
             match cmd {
                 ConfigCmd::Set { key, value } => {
+                    if riskgate_app::committee_gate::is_committee_setting(&key) {
+                        login.require(Perm::ChangeSettings)?;
+                    }
                     let g = riskgate_app::settings::set_setting(&mut app, &key, &value)?;
                     committee_cli::print_gated(&g, |_| format!("{key} = {value}"));
                 }
@@ -1181,7 +1210,11 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
         }
         Command::Cases { cmd } => cases_cli::run(&mut open()?, cmd),
         Command::PostClearance { cmd } => postclearance_cli::run(&mut open()?, cmd),
-        Command::Committee { cmd } => committee_cli::run(&mut open()?, cmd),
+        Command::Committee { cmd } => {
+            let mut app = open()?;
+            login.require(committee_cli::perm(&cmd))?;
+            committee_cli::run(&mut app, cmd)
+        }
         Command::Notes { cmd } => cases_cli::notes(&mut open()?, cmd),
         Command::Integrity { cmd, period, config } => {
             let mut app = open()?;
@@ -1370,9 +1403,11 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 anyhow::bail!("backup copies the embedded store; for PostgreSQL use pg_basebackup (docs/postgres.md)")
             };
             anyhow::ensure!(dir.join("riskgate.db").exists(), "{} holds no store", dir.display());
-            let store = riskgate_store::SqliteStore::open(dir)?;
+            let mut store = riskgate_store::SqliteStore::open(dir)?;
+            let (who, office) = login.actor(&mut store)?;
             store.backup_to(&out)?;
-            let mut a = riskgate_app::accounts::cli_action(&cli.user, "backup", &out.display().to_string());
+            let mut a = riskgate_app::accounts::cli_action(&who, "backup", &out.display().to_string());
+            a.office = office;
             a.after = Some(serde_json::json!({ "declarations": riskgate_store::Store::declaration_count(&store)? }));
             let mut store = store;
             riskgate_store::Store::append_action(&mut store, &a)?;
@@ -1474,7 +1509,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 url: bus.nats_url,
                 names: bus::Names::new(&bus.bus_prefix)?,
                 id: events::token(&id),
-                user: cli.user.clone(),
+                user: login.local_name(),
                 batch: batch.max(1),
                 clock: clock.into(),
                 lease: std::time::Duration::from_secs(lease_secs.max(1)),
@@ -1495,7 +1530,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             println!("bus epoch now covers every event up to {seq}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Webhooks { cmd } => webhooks_cmd(cmd, &at, &cli.user),
+        Command::Webhooks { cmd } => webhooks_cmd(cmd, &at, &open),
         Command::Ready { nats_url } => {
             let store = at.open_store()?;
             let client = match nats_url {
@@ -1566,10 +1601,10 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
     }
 }
 
-fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitCode> {
+fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, open: &dyn Fn() -> Result<App>) -> Result<ExitCode> {
     match cmd {
         WebhooksCmd::Add { kind, url, department, offices, hs_chapters } => {
-            let mut app = App::open_at(at, user)?;
+            let mut app = open()?;
             let h = webhooks::add_filtered(&mut app, &kind, &url, &department, &offices, &hs_chapters)?;
             println!("webhook {} for {} events to {} ({})", h.id, h.kind, h.url, h.department);
             println!("signing secret (shown once; X-Riskgate-Signature = sha256=HMAC-SHA256(secret, body)):");
@@ -1591,7 +1626,7 @@ fn webhooks_cmd(cmd: WebhooksCmd, at: &app::StoreAt, user: &str) -> Result<ExitC
             })?;
         }
         WebhooksCmd::Remove { id, reason } => {
-            let mut app = App::open_at(at, user)?;
+            let mut app = open()?;
             webhooks::remove(&mut app, &id, reason.as_deref())?;
             println!("webhook {id} removed");
         }

@@ -18,14 +18,36 @@ impl Env {
         self.run_as("admin", args)
     }
 
-    fn run_as(&self, user: &str, args: &[&str]) -> String {
+    fn command(&self) -> std::process::Command {
         let mut c = crate::support::bin();
-        c.arg("--data").arg(self.dir.join("data")).args(["--user", user]);
+        c.arg("--data").arg(self.dir.join("data"));
         if let Some((url, schema)) = &self.pg {
             c.args(["--database-url", url, "--database-schema", schema]);
         }
+        c
+    }
+
+    fn ok(&self, mut c: std::process::Command, args: &[&str]) -> String {
         let backend = if self.pg.is_some() { "postgres" } else { "sqlite" };
         crate::support::succeeded(&c.args(args).output().unwrap(), format_args!("{args:?} on {backend}"))
+    }
+
+    fn run_as(&self, user: &str, args: &[&str]) -> String {
+        let mut c = self.command();
+        c.args(["--user", user]);
+        self.ok(c, args)
+    }
+
+    /// Logged in as `user`, an account added first with `role`.
+    fn run_login(&self, user: &str, role: &str, args: &[&str]) -> String {
+        let mut add = self.command();
+        add.env("RISKGATE_PASSWORD", crate::support::TEST_PASSWORD);
+        if !self.run(&["users", "list"]).lines().any(|l| l.split('\t').next() == Some(user)) {
+            self.ok(add, &["users", "add", user, "--role", role]);
+        }
+        let mut c = self.command();
+        crate::support::as_account(&mut c, user);
+        self.ok(c, args)
     }
 
     fn load(&self, w: &Path) {
@@ -109,10 +131,10 @@ fn sqlite_and_postgres_decide_identically() {
         for (name, text) in RULES {
             let p = e.dir.join(name);
             std::fs::write(&p, text).unwrap();
-            e.run_as("analyst", &["rules", "add", p.to_str().unwrap()]);
+            e.run_login("analyst", "risk_analyst", &["rules", "add", p.to_str().unwrap()]);
         }
-        e.run_as("chief", &["rules", "approve", "R-UV"]);
-        e.run_as("chief", &["rules", "approve", "R-DIS"]);
+        e.run_login("chief", "risk_analyst", &["rules", "approve", "R-UV"]);
+        e.run_login("chief", "risk_analyst", &["rules", "approve", "R-DIS"]);
         // First half, officers complete its controls, then the second half
         // (each command a restart: checkpoint plus replay).
         let mut decisions = e.screen(&first, &e.dir.join("d1.jsonl"));

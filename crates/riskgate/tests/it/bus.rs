@@ -270,7 +270,8 @@ fn webhooks_are_signed_retried_with_backoff_and_their_status_shown() {
     let rule = e.dir.join("r.toml");
     std::fs::write(&rule, "id = \"R-WH\"\ntitle = \"phones\"\nwhen = \"any(item: item.hs4 == \\\"8517\\\")\"\n")
         .unwrap();
-    e.ok(&["--user", "alice", "rules", "add", rule.to_str().unwrap()]);
+    e.account("alice", "risk_analyst", None);
+    e.ok_login("alice", &["rules", "add", rule.to_str().unwrap()]);
     assert!(e.ok(&["webhooks", "deliver", "--once", "--backoff-secs", "2"]).contains("1 deliveries attempted"));
     let (_, first_body) = requests.recv_timeout(Duration::from_secs(5)).unwrap();
     let pending: serde_json::Value =
@@ -437,7 +438,8 @@ fn webhooks_never_follow_redirects() {
     let rule = e.dir.join("r.toml");
     std::fs::write(&rule, "id = \"R-RD\"\ntitle = \"phones\"\nwhen = \"any(item: item.hs4 == \\\"8517\\\")\"\n")
         .unwrap();
-    e.ok(&["--user", "alice", "rules", "add", rule.to_str().unwrap()]);
+    e.account("alice", "risk_analyst", None);
+    e.ok_login("alice", &["rules", "add", rule.to_str().unwrap()]);
     assert!(e.ok(&["webhooks", "deliver", "--once"]).contains("1 deliveries attempted"));
     let d: serde_json::Value = serde_json::from_str(&e.ok(&["webhooks", "deliveries", "--format", "json"])).unwrap();
     assert_eq!((d[0]["status"].as_str(), d[0]["last_status"].as_u64()), (Some("pending"), Some(307)), "{d}");

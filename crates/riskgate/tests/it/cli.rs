@@ -138,36 +138,65 @@ fn rule_lifecycle_four_eyes_and_validity() {
         "bad.toml",
         "id = \"R-BAD\"\ntitle = \"x\"\nwhen = \"\"\"\ntrade_mode == \"0110\" and\n  item.hs_code == 1\n\"\"\"\n",
     );
-    let out = e.run_as("alice", &["rules", "add", &bad]);
+    // Writing and approving rules needs a proven identity: the local
+    // operator (no credentials, whatever --user claims) is refused.
+    for who in [None, Some("alice")] {
+        let mut c = e.command();
+        if let Some(w) = who {
+            c.args(["--user", w]);
+        }
+        let out = c.args(["rules", "add", &rule]).output().unwrap();
+        assert!(!out.status.success(), "{who:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("needs an authenticated user") && err.contains("RISKGATE_LOGIN_PASSWORD"), "{err}");
+    }
+    e.account("alice", "risk_analyst", None);
+    e.account("bob", "risk_analyst", None);
+    e.account("olga", "field_officer", Some("2201"));
+    let wrong = e
+        .command()
+        .args(["--user", "alice", "rules", "add", &rule])
+        .env("RISKGATE_LOGIN_PASSWORD", "not her password")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("authentication failed for alice"), "{wrong:?}");
+    let officer = e.run_login("olga", &["rules", "add", &rule]);
+    assert!(String::from_utf8_lossy(&officer.stderr).contains("may not do this (RuleLogic)"), "{officer:?}");
+    let out = e.run_login("alice", &["rules", "add", &bad]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2, column"), "parse errors give line and column: {err}");
 
-    e.ok_as("alice", &["rules", "add", &rule]);
-    e.ok_as("alice", &["rules", "add", &expired]);
+    e.ok_login("alice", &["rules", "add", &rule]);
+    e.ok_login("alice", &["rules", "add", &expired]);
     // A draft never fires.
     e.ok_as("admin", &["screen", &e.write("d1.jsonl", &(decl("P1", 2, "T1", "8517130000", 1000.0, "I1") + "\n"))]);
     let d = e.ok_as("admin", &["decision", "P1", "--format", "json"]);
     assert!(!d.contains("R-1"), "unapproved rule fired: {d}");
     // The author cannot approve their own rule.
-    let own = e.run_as("alice", &["rules", "approve", "R-1"]);
+    let own = e.run_login("alice", &["rules", "approve", "R-1"]);
     assert!(!own.status.success());
     assert!(String::from_utf8_lossy(&own.stderr).contains("four-eyes"));
-    e.ok_as("bob", &["rules", "approve", "R-1"]);
-    e.ok_as("bob", &["rules", "approve", "R-OLD"]);
+    let claimed = e.run_as("bob", &["rules", "approve", "R-1"]);
+    assert!(String::from_utf8_lossy(&claimed.stderr).contains("needs an authenticated user"), "{claimed:?}");
+    e.ok_login("bob", &["rules", "approve", "R-1"]);
+    e.ok_login("bob", &["rules", "approve", "R-OLD"]);
     e.ok_as("admin", &["screen", &e.write("d2.jsonl", &(decl("P2", 3, "T1", "8517130000", 1000.0, "I2") + "\n"))]);
     let d = e.ok_as("admin", &["decision", "P2", "--format", "json"]);
     assert!(d.contains("\"id\": \"R-1\"") && d.contains("\"channel\": \"red\""), "{d}");
     assert!(!d.contains("R-OLD"), "a rule past its validity fired: {d}");
     assert!(e.ok_as("admin", &["tasks"]).contains("open the box"));
-    e.ok_as("bob", &["rules", "retire", "R-1", "--reason", "done"]);
+    e.ok_login("bob", &["rules", "retire", "R-1", "--reason", "done"]);
     e.ok_as("admin", &["screen", &e.write("d3.jsonl", &(decl("P3", 4, "T1", "8517130000", 1000.0, "I3") + "\n"))]);
     assert!(!e.ok_as("admin", &["decision", "P3", "--format", "json"]).contains("R-1"), "a retired rule fired");
     // Every change is in the action log and the chain verifies.
     let log = e.ok_as("admin", &["audit", "log"]);
-    for action in ["rule_add", "rule_approve", "rule_retire"] {
+    for action in ["rule_add", "rule_approve", "rule_retire", "login_failed"] {
         assert!(log.contains(action), "{action} missing from the log");
     }
+    // Local commands are logged as such.
+    assert!(log.contains("local:admin") && !log.contains("\tadmin\t"), "{log}");
     assert!(e.ok_as("admin", &["audit", "verify"]).contains("intact"));
 }
 
@@ -611,7 +640,8 @@ fn a_shadow_model_never_changes_a_lane() {
     let refused = plain.run_as("analyst", &["model", "train", "--half-life", "0"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--half-life"), "{refused:?}");
-    shadowed.ok_as("analyst", &["model", "shadow", &id]);
+    shadowed.account("analyst", "risk_analyst", None);
+    shadowed.ok_login("analyst", &["model", "shadow", &id]);
     let live = w.join("live.jsonl");
     let (a, b) = (plain.dir.join("a.jsonl"), shadowed.dir.join("b.jsonl"));
     plain.ok_as("admin", &["screen", live.to_str().unwrap(), "--clock", "declared", "--out", a.to_str().unwrap()]);
@@ -815,7 +845,7 @@ fn overrides_require_a_reason_are_checked_and_logged() {
     assert_eq!(a["action"]["target"], red.as_str());
     assert_eq!(a["action"]["before"]["channel"], "red");
     assert_eq!(a["action"]["after"]["channel"], "yellow");
-    assert_eq!(a["action"]["after"]["entered_by"], "chief");
+    assert_eq!(a["action"]["after"]["entered_by"], "local:chief", "entered by the local operator, logged as such");
     assert_eq!(a["action"]["reason"], "舱单与申报一致，改为审单");
     // To green: the task leaves the open list and the goods are released.
     assert!(e.ok_as("admin", &["tasks", "--limit", "100000"]).contains(&red));
@@ -850,7 +880,7 @@ fn reading_integrity_data_is_logged_and_lists_rank_by_score() {
     }
     let a = last_action(&e);
     assert_eq!(a["action"]["action"], "integrity_read");
-    assert_eq!(a["action"]["actor"], "supervisor");
+    assert_eq!(a["action"]["actor"], "local:supervisor");
     assert_eq!(a["action"]["target"], "officers office=*");
     let id = rows[0]["officer"].as_str().unwrap().to_string();
     let profile = e.ok_as("supervisor", &["integrity", "officer", &id]);
@@ -1038,8 +1068,15 @@ fn budget_settings_are_checked_and_read() {
         (&["budget.ceiling", "NaN"], false, "budget.ceiling: expected a finite number"),
         (&["budget.ceiling", "4"], true, "budget.ceiling = 4"),
     ];
+    // A committee setting needs a proven identity allowed to change settings.
+    let local = e.run_as("admin", &["config", "set", "budget", "office"]);
+    assert!(String::from_utf8_lossy(&local.stderr).contains("needs an authenticated user"), "{local:?}");
+    e.account("chen", "risk_analyst", None);
+    e.account("root", "admin", None);
+    let admin = e.run_login("root", &["config", "set", "budget", "office"]);
+    assert!(String::from_utf8_lossy(&admin.stderr).contains("(ChangeSettings)"), "{admin:?}");
     for (kv, ok, says) in table {
-        let out = e.run_as("admin", &[&["config", "set"][..], kv].concat());
+        let out = e.run_login("chen", &[&["config", "set"][..], kv].concat());
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.status.success(), ok, "{kv:?}: {text}");
         assert!(text.contains(says), "{kv:?}: {text}");

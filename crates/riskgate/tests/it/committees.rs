@@ -16,17 +16,22 @@ const OFFICES: &str = r#"{"code":"0000","name":"海关总署","level":"hq"}
 "#;
 const PASSWORD: &str = "correct horse battery";
 
+/// A command logged in as the account `user`, or as the local operator
+/// (`setup`, or a `local:` name claimed without a password).
 fn run(dir: &Path, user: &str, args: &[&str]) -> std::process::Output {
-    crate::support::bin()
-        .arg("--data")
-        .arg(dir)
-        .args(["--user", user])
-        .args(args)
-        .env("RISKGATE_PASSWORD", PASSWORD)
-        .env_remove("RISKGATE_NATS_URL")
-        .output()
-        .unwrap()
+    let mut c = crate::support::bin();
+    c.arg("--data").arg(dir);
+    match user.strip_prefix("local:") {
+        Some(claimed) => drop(c.args(["--user", claimed])),
+        None if user == "setup" => drop(c.args(["--user", user])),
+        None => crate::support::as_account(&mut c, user),
+    }
+    c.args(args).env("RISKGATE_PASSWORD", PASSWORD).env_remove("RISKGATE_NATS_URL").output().unwrap()
 }
+
+/// A national rule written by `w` (not a member).
+const RULE: &str =
+    "id = \"R-N\"\ntitle = \"phones\"\nchannel = \"red\"\nwhen = \"any(item: item.hs4 == \\\"8517\\\")\"\n";
 
 fn cli(dir: &Path, user: &str, args: &[&str]) -> String {
     let out = run(dir, user, args);
@@ -41,7 +46,9 @@ fn setup(tmp: &Path, name: &str) -> PathBuf {
     let offices = tmp.join("offices.jsonl");
     std::fs::write(&offices, OFFICES).unwrap();
     cli(&data, "setup", &["import", "offices", offices.to_str().unwrap()]);
-    for (user, role) in [("p", "risk_analyst"), ("a", "risk_analyst"), ("b", "hq_manager"), ("admin", "admin")] {
+    for (user, role) in
+        [("p", "risk_analyst"), ("a", "risk_analyst"), ("b", "hq_manager"), ("admin", "admin"), ("w", "risk_analyst")]
+    {
         cli(&data, "setup", &["users", "add", user, "--role", role, "--office", "0000"]);
     }
     let names = riskgate_app::model::TrainOptions::default().names();
@@ -71,10 +78,11 @@ fn setup(tmp: &Path, name: &str) -> PathBuf {
     data
 }
 
-/// (model m1's status, setting target.default)
-fn effect(data: &Path) -> (String, Option<String>) {
+/// (model m1's status, setting target.default, rule R-N's status)
+fn effect(data: &Path) -> (String, Option<String>, String) {
     let store = SqliteStore::open(data).unwrap();
-    (store.model("m1").unwrap().unwrap().status, store.setting("target.default").unwrap())
+    let rule = store.rules().unwrap().into_iter().find(|r| r.def.id == "R-N").map(|r| r.status.as_str().to_string());
+    (store.model("m1").unwrap().unwrap().status, store.setting("target.default").unwrap(), rule.unwrap_or_default())
 }
 
 #[test]
@@ -104,28 +112,41 @@ fn model_activation_and_target_rate_wait_for_the_quorum_through_the_cli() {
     assert!(activation.starts_with("pending: committee item 1 "), "{activation}");
     let target = cli(&data, "p", &["config", "set", "target.default", "0.05"]);
     assert!(target.starts_with("pending: committee item 2 "), "{target}");
-    assert_eq!(effect(&data), ("candidate".into(), None), "refused without the quorum");
+    let rule = data.with_extension("rule.toml");
+    std::fs::write(&rule, RULE).unwrap();
+    cli(&data, "w", &["rules", "add", rule.to_str().unwrap()]);
+    let approval = cli(&data, "p", &["rules", "approve", "R-N"]);
+    assert!(approval.starts_with("pending: committee item 3 "), "{approval}");
+    assert_eq!(effect(&data), ("candidate".into(), None, "draft".into()), "refused without the quorum");
+    // Without credentials a member's name is only claimed: no vote, no proposal.
+    for args in
+        [&["committee", "vote", "1", "--approve"][..], &["model", "activate", "m1"], &["rules", "approve", "R-N"]]
+    {
+        let claimed = run(&data, "local:a", args);
+        assert_eq!(claimed.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&claimed.stderr).contains("needs an authenticated user"), "{args:?}");
+    }
     // The proposer's own vote is refused (exit 2, four eyes).
     let own = run(&data, "p", &["committee", "vote", "1", "--approve"]);
     assert_eq!(own.status.code(), Some(2), "{}", String::from_utf8_lossy(&own.stderr));
     assert!(String::from_utf8_lossy(&own.stderr).contains("four-eyes"));
-    for item in ["1", "2"] {
+    for item in ["1", "2", "3"] {
         let first = cli(&data, "a", &["committee", "vote", item, "--approve", "--comment", "评估充分"]);
         assert!(first.contains("\tpending\t"), "{first}");
     }
-    assert_eq!(effect(&data), ("candidate".into(), None), "one approval of two");
-    for item in ["1", "2"] {
+    assert_eq!(effect(&data), ("candidate".into(), None, "draft".into()), "one approval of two");
+    for item in ["1", "2", "3"] {
         let second = cli(&data, "b", &["committee", "vote", item, "--approve"]);
         assert!(second.contains("\tapproved\t"), "{second}");
     }
-    assert_eq!(effect(&data), ("active".into(), Some("0.05".into())), "the quorum reached");
+    assert_eq!(effect(&data), ("active".into(), Some("0.05".into()), "active".into()), "the quorum reached");
     let pending = cli(&data, "p", &["committee", "items", "--status", "pending"]);
     assert_eq!(pending, "", "nothing left pending");
     let minutes: Value =
         serde_json::from_str(&cli(&data, "b", &["committee", "minutes", "1", "--format", "json"])).unwrap();
     let decided: Vec<&str> =
         minutes["decisions"].as_array().unwrap().iter().map(|i| i["subject"].as_str().unwrap()).collect();
-    assert_eq!(decided, ["m1", "target.default"]);
+    assert_eq!(decided, ["m1", "target.default", "R-N@1"]);
     assert!(minutes["text"].as_str().unwrap().contains("a approve"), "{minutes}");
 }
 
@@ -145,7 +166,7 @@ async fn model_activation_and_target_rate_wait_for_the_quorum_through_the_api() 
         }
     };
     let mut cookie = std::collections::BTreeMap::new();
-    for user in ["p", "a", "b", "admin"] {
+    for user in ["p", "a", "b", "admin", "w"] {
         let body = json!({"username": user, "password": PASSWORD});
         let (status, body, c) = call("POST", "/api/v1/session".into(), "none".into(), Some(body)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -171,21 +192,30 @@ async fn model_activation_and_target_rate_wait_for_the_quorum_through_the_api() 
     let (status, body, _) = call("POST", "/api/v1/settings".into(), cookie["p"].clone(), Some(bad)).await;
     assert_eq!((status, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("value")), "{body}");
 
+    let rule = json!({"id": "R-N", "title": "phones", "channel": "red", "when": "any(item: item.hs4 == \"8517\")"});
+    let (status, body, _) = call("POST", "/api/v1/rules".into(), cookie["w"].clone(), Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body, _) = call("POST", "/api/v1/rules/R-N/approve".into(), cookie["p"].clone(), None).await;
+    assert_eq!((status, body["item"]["kind"].clone()), (StatusCode::ACCEPTED, json!("rule_approve")), "{body}");
+    let national = body["item"]["id"].as_i64().unwrap();
+
     let vote = |item: i64, who: &'static str| {
         let (auth, uri) = (cookie[who].clone(), format!("/api/v1/committees/items/{item}/vote"));
         call("POST", uri, auth, Some(json!({"approve": true, "comment": "同意"})))
     };
     let (status, body, _) = vote(activation, "p").await;
     assert_eq!((status, body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("four_eyes")), "{body}");
-    for item in [activation, target] {
+    for item in [activation, target, national] {
         let (status, body, _) = vote(item, "a").await;
         assert_eq!((status, body["item"]["status"].clone()), (StatusCode::OK, json!("pending")), "{body}");
     }
     let (_, models, _) = call("GET", "/api/v1/models/m1".into(), cookie["p"].clone(), None).await;
     assert_eq!(models["model"]["status"], "candidate", "refused without the quorum");
     let (_, items, _) = call("GET", "/api/v1/committees/items?status=pending".into(), cookie["b"].clone(), None).await;
-    assert_eq!(items["items"].as_array().unwrap().len(), 2, "{items}");
-    for item in [activation, target] {
+    assert_eq!(items["items"].as_array().unwrap().len(), 3, "{items}");
+    let (_, r, _) = call("GET", "/api/v1/rules/R-N".into(), cookie["p"].clone(), None).await;
+    assert_eq!(r["status"], "draft", "refused without the quorum: {r}");
+    for item in [activation, target, national] {
         let (status, body, _) = vote(item, "b").await;
         assert_eq!((status, body["item"]["status"].clone()), (StatusCode::OK, json!("approved")), "{body}");
     }

@@ -35,16 +35,17 @@ fn release() -> Value {
     json!({"declaration_id": "D1", "released_at": "2026-03-01T10:00:00+08:00"})
 }
 
+/// A command as `user`: the local administrator `admin` sets up, the
+/// accounts log in (`PASSWORD` is also the password of the accounts added).
 fn cli(dir: &Path, user: &str, args: &[&str]) -> String {
-    let out = crate::support::bin()
-        .arg("--data")
-        .arg(dir)
-        .args(["--user", user])
-        .args(args)
-        .env("RISKGATE_PASSWORD", PASSWORD)
-        .env_remove("RISKGATE_NATS_URL")
-        .output()
-        .unwrap();
+    let mut c = crate::support::bin();
+    c.arg("--data").arg(dir);
+    if user == "admin" {
+        c.args(["--user", user]);
+    } else {
+        crate::support::as_account(&mut c, user);
+    }
+    let out = c.args(args).env("RISKGATE_PASSWORD", PASSWORD).env_remove("RISKGATE_NATS_URL").output().unwrap();
     assert!(out.status.success(), "riskgate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -9,8 +9,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+/// The binary, with no credentials inherited from the environment.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskgate"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_riskgate"));
+    for k in ["RISKGATE_TOKEN", "RISKGATE_LOGIN_PASSWORD", "RISKGATE_USER", "RISKGATE_PASSWORD"] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// The password of every account the tests add.
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
+/// `riskgate --data DATA users add USER --role ROLE [--office O]` as the
+/// local operator (the administrator's bootstrap), password [`TEST_PASSWORD`].
+pub fn cli_account(data: &Path, user: &str, role: &str, office: Option<&str>) {
+    let mut c = bin();
+    c.arg("--data").arg(data).args(["users", "add", user, "--role", role]).env("RISKGATE_PASSWORD", TEST_PASSWORD);
+    if let Some(o) = office {
+        c.args(["--office", o]);
+    }
+    succeeded(&c.output().unwrap(), format_args!("users add {user}"));
+}
+
+/// A command logged in as `user` (an account added with [`cli_account`]).
+pub fn as_account(c: &mut Command, user: &str) {
+    c.arg("--user").arg(user).env("RISKGATE_LOGIN_PASSWORD", TEST_PASSWORD);
 }
 
 /// The standard output of a `riskgate` run that must have succeeded.
@@ -97,6 +121,19 @@ impl Env {
     }
     pub fn ok_as(&self, user: &str, args: &[&str]) -> String {
         succeeded(&self.run_as(user, args), format_args!("{args:?}"))
+    }
+    /// Adds the account `user` with `role` (national, or of `office`).
+    pub fn account(&self, user: &str, role: &str, office: Option<&str>) {
+        cli_account(&self.data(), user, role, office);
+    }
+    /// Runs logged in as the account `user`.
+    pub fn run_login(&self, user: &str, args: &[&str]) -> Output {
+        let mut c = self.command();
+        as_account(&mut c, user);
+        c.args(args).output().unwrap()
+    }
+    pub fn ok_login(&self, user: &str, args: &[&str]) -> String {
+        succeeded(&self.run_login(user, args), format_args!("{user}: {args:?}"))
     }
     /// Registry, payments, history and outcomes of world `w`.
     pub fn load(&self, w: &Path) {
