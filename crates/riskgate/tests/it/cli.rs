@@ -163,6 +163,18 @@ fn rule_lifecycle_four_eyes_and_validity() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("authentication failed for alice"), "{wrong:?}");
     let officer = e.run_login("olga", &["rules", "add", &rule]);
     assert!(String::from_utf8_lossy(&officer.stderr).contains("may not do this (RuleLogic)"), "{officer:?}");
+    // An API token acts as its user within its scopes (never rules); a
+    // revoked or malformed one is refused.
+    let token = e.ok(&["tokens", "issue", "--user", "alice", "--name", "cli", "--scope", "read"]).trim().to_string();
+    let with = |t: &str, args: &[&str]| e.command().env("RISKGATE_TOKEN", t).args(args).output().unwrap();
+    let scoped = with(&token, &["rules", "add", &rule]);
+    assert!(String::from_utf8_lossy(&scoped.stderr).contains("an API token of alice"), "{scoped:?}");
+    assert!(with(&token, &["kpi"]).status.success());
+    let id = token.split('_').nth(1).unwrap();
+    e.ok(&["tokens", "revoke", id]);
+    let revoked = with(&token, &["kpi"]);
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains(&format!("authentication failed for token {id}")));
+    assert!(String::from_utf8_lossy(&with("secret", &["kpi"]).stderr).contains("RISKGATE_TOKEN: expected an API token"));
     let out = e.run_login("alice", &["rules", "add", &bad]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
