@@ -72,13 +72,16 @@ pub fn sum<'a>(counts: impl IntoIterator<Item = &'a OfficeCounts>) -> OfficeCoun
     total
 }
 
-/// Duty and taxes evaded in the declarations nobody controlled, estimated
-/// from the completed random controls (their additional duty per declared
-/// CNY, each weighted by 1 / its selection probability) times the declared
-/// value of the uncontrolled declarations; `None` without completed random
-/// controls.
+/// Duty and taxes evaded and still uncollected in the declarations the
+/// engine let go: the evasion there, estimated from the completed random
+/// controls (their additional duty per declared CNY, each weighted by 1 /
+/// its selection probability) times the declared value of the uncontrolled
+/// declarations, less what post-clearance audits have since recovered from
+/// them (at least 0); `None` without completed random controls.
 pub fn estimated_uncollected(c: &Facts) -> Option<f64> {
-    (c.random_value_cny > 0.0).then(|| c.random_revenue_cny / c.random_value_cny * c.uncontrolled_value_cny)
+    (c.random_value_cny > 0.0).then(|| {
+        (c.random_revenue_cny / c.random_value_cny * c.uncontrolled_value_cny - c.audit_duty_uncontrolled_cny).max(0.0)
+    })
 }
 
 pub fn figures(c: &Facts) -> Vec<Figure> {
@@ -161,7 +164,7 @@ pub fn figures(c: &Facts) -> Vec<Figure> {
         )
     });
     let collected = c.declared_duty_cny + c.additional_duty_cny;
-    let formula = "duty and taxes collected (declared + additional from controls and audits) ÷ (collected + estimated uncollected); uncollected = completed random controls' additional duty per declared CNY × value of uncontrolled declarations";
+    let formula = "duty and taxes collected (declared + additional from controls and audits) ÷ (collected + estimated uncollected); uncollected = completed random controls' additional duty per declared CNY × value of uncontrolled declarations − additional duty audits recovered from uncontrolled declarations";
     match estimated_uncollected(c) {
         Some(est) => v.push(fig(
             "revenue_collection_rate",
@@ -475,4 +478,26 @@ pub fn report(store: &dyn riskgate_store::Store, from: Option<i64>, to: Option<i
     let mut units = rollup(&offices, &counts);
     add_workforce(&mut units, &offices, &store.officers()?, &store.workforce()?, from, to);
     Ok(units)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The uncollected estimate is the evasion left: audits' recoveries
+    /// from uncontrolled declarations come off it, never below 0.
+    #[test]
+    fn audits_reduce_the_estimated_uncollected_duty() {
+        let facts = |recovered: f64, random_value: f64| Facts {
+            random_value_cny: random_value,
+            random_revenue_cny: 10.0,
+            uncontrolled_value_cny: 1_000.0,
+            audit_duty_uncontrolled_cny: recovered,
+            ..Default::default()
+        };
+        let table = [(0.0, 100.0, Some(100.0)), (40.0, 100.0, Some(60.0)), (500.0, 100.0, Some(0.0)), (0.0, 0.0, None)];
+        for (recovered, random_value, want) in table {
+            assert_eq!(estimated_uncollected(&facts(recovered, random_value)), want, "{recovered} {random_value}");
+        }
+    }
 }

@@ -116,6 +116,10 @@ facts! {
     control_seconds,
     /// Declarations with a seizure.
     seizures,
+    /// Additional duty found by post-clearance audits in declarations the
+    /// engine let go (part of `additional_duty_cny`): recovered from the
+    /// evasion the random controls estimate there.
+    audit_duty_uncontrolled_cny,
 }
 
 impl Facts {
@@ -586,6 +590,9 @@ fn contribution(s: &DeclState, upto: i64, late_release: bool) -> Facts {
     }
     let duty: f64 = outcomes.iter().map(|o| o.additional_duty).sum();
     f.additional_duty_cny = duty;
+    if !controlled {
+        f.audit_duty_uncontrolled_cny = outcomes.iter().filter(|o| o.audit).map(|o| o.additional_duty).sum();
+    }
     f.smuggling_border = f64::from(u8::from(outcomes.iter().any(|o| o.smuggling && !o.audit)));
     f.smuggling_later = f64::from(u8::from(outcomes.iter().any(|o| o.smuggling && o.audit)));
     f.seizures = f64::from(u8::from(outcomes.iter().any(|o| o.seizure)));
@@ -875,6 +882,55 @@ mod tests {
         assert_eq!(day_start(day_of(t)), t);
         assert_eq!(month_start(month_of(t)), t);
         assert_eq!(day_of(t - 1) + 1, day_of(t));
+    }
+
+    /// What an audit after release adds: its duty is collected, and when
+    /// the engine had let the declaration go it is recovered from the
+    /// evasion the random controls estimate there; it is never the random
+    /// control's own finding.
+    #[test]
+    fn audit_duty_counts_as_recovered_only_in_uncontrolled_declarations() {
+        let outcome = |seq, audit, duty| OutcomeFact {
+            seq,
+            officer: "o".into(),
+            audit,
+            completed_at: 100 + seq,
+            finding: duty > 0.0,
+            additional_duty: duty,
+            smuggling: false,
+            seizure: false,
+            kinds: vec![],
+        };
+        let decl = |channel: &str, source: &str, outcomes| DeclState {
+            seq: 1,
+            office: "2201".into(),
+            declared_at: 0,
+            tz: 8 * 3600,
+            direction: "import".into(),
+            transport_mode: "sea".into(),
+            trade_mode: "0110".into(),
+            trader: "T".into(),
+            value_cny: 10_000.0,
+            historical: false,
+            released_at: None,
+            channel: Some(channel.into()),
+            source: Some(source.into()),
+            propensity: Some(0.5),
+            items: vec![("85171300".into(), "CN".into(), 10_000.0, 0.1)],
+            rules: BTreeSet::new(),
+            outcomes,
+        };
+        // (channel, source, outcomes) → (additional, recovered by audit, random revenue)
+        let table: Vec<(&str, &str, Vec<OutcomeFact>, [f64; 3])> = vec![
+            ("green", "score", vec![outcome(2, true, 500.0)], [500.0, 500.0, 0.0]),
+            ("red", "score", vec![outcome(2, false, 0.0), outcome(3, true, 700.0)], [700.0, 0.0, 0.0]),
+            ("yellow", "random", vec![outcome(2, false, 100.0), outcome(3, true, 900.0)], [1000.0, 0.0, 200.0]),
+            ("green", "score", vec![], [0.0, 0.0, 0.0]),
+        ];
+        for (channel, source, outcomes, want) in table {
+            let f = contribution(&decl(channel, source, outcomes), i64::MAX, false);
+            assert_eq!([f.additional_duty_cny, f.audit_duty_uncontrolled_cny, f.random_revenue_cny], want, "{channel}");
+        }
     }
 
     #[test]

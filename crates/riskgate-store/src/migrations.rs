@@ -588,6 +588,20 @@ CREATE TABLE committee_votes (
 );
 "#,
     ),
+    (
+        18,
+        r#"
+-- The additional duty that post-clearance audits found in declarations the
+-- engine let go (issue 12): the revenue collection rate's estimate of
+-- uncollected duty is the evasion *left* there, so it subtracts what audits
+-- recovered. The aggregates are rebuilt from the first event (the fold
+-- also stopped counting an audit's duty as the random control's own in
+-- session 10).
+ALTER TABLE facts ADD COLUMN audit_duty_uncontrolled_cny REAL NOT NULL DEFAULT 0;
+UPDATE counters SET value = 0 WHERE name = 'facts';
+DELETE FROM facts;
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -685,6 +699,7 @@ mod tests {
         (15, "b339d8d3d7e70ce3", "b4e9e4d728a24394"),
         (16, "6465b9e93031f325", "6465b9e93031f325"),
         (17, "40aeed8252630784", "064ed245b25496e5"),
+        (18, "47e4448f47394b50", "a1cbfe4ef3c166e4"),
     ];
 
     fn sha256(text: &str) -> String {

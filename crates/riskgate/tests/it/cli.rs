@@ -174,7 +174,9 @@ fn rule_lifecycle_four_eyes_and_validity() {
     e.ok(&["tokens", "revoke", id]);
     let revoked = with(&token, &["kpi"]);
     assert!(String::from_utf8_lossy(&revoked.stderr).contains(&format!("authentication failed for token {id}")));
-    assert!(String::from_utf8_lossy(&with("secret", &["kpi"]).stderr).contains("RISKGATE_TOKEN: expected an API token"));
+    assert!(
+        String::from_utf8_lossy(&with("secret", &["kpi"]).stderr).contains("RISKGATE_TOKEN: expected an API token")
+    );
     let out = e.run_login("alice", &["rules", "add", &bad]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
