@@ -25,10 +25,27 @@ async function api(page, method, path, body) {
 }
 
 testAs('a member approves a pending target-rate change on the committee page', 'ma.admin', async (admin) => {
-  const created = await api(admin, 'POST', '/committees', {
-    level: 'district', unit: '5300', name: '深圳海关风险管理委员会', quorum: 1, members: ['sun.district', 'wu.hq'],
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
+  // The administrator sets the committee up with the page's form; a quorum
+  // above the members is refused with the field at fault.
+  await admin.click('#nav a[data-nav=committees]');
+  await admin.waitForSelector('[data-testid=new-committee]');
+  await settled(admin);
+  await admin.selectOption('[data-testid=new-committee-level]', 'district');
+  await admin.fill('[data-testid=new-committee-unit]', '5300');
+  await admin.fill('[data-testid=new-committee-name]', '深圳海关风险管理委员会');
+  await admin.fill('[data-testid=new-committee-members]', 'sun.district，wu.hq');
+  await admin.fill('[data-testid=new-committee-quorum]', '3');
+  await admin.click('[data-testid=new-committee-submit]');
+  await admin.waitForSelector('#flash .error');
+  assert.match(await admin.textContent('#flash .error'), /quorum/);
+  assert.equal((await api(admin, 'GET', '/committees')).body.committees.length, 0, 'refused: nothing stored');
+  await admin.fill('[data-testid=new-committee-quorum]', '1');
+  await admin.click('[data-testid=new-committee-submit]');
+  await admin.waitForFunction(() => document.querySelector('[data-testid=committees-table] tbody')?.textContent.includes('深圳海关风险管理委员会'));
+  assert.match(await admin.textContent('#flash'), /已设立：深圳海关风险管理委员会/);
+  await screenshot(admin, 'committees-created-zh');
+  const created = await api(admin, 'GET', '/committees');
+  assert.deepEqual(created.body.committees.map((c) => [c.level, c.unit, c.quorum, c.members]), [['district', '5300', 1, ['sun.district', 'wu.hq']]]);
   let item;
   await asUser('chen.analyst', async (page) => {
     const r = await api(page, 'POST', '/settings', { key: 'target.5301', value: '0.04' });

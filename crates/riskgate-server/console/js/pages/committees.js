@@ -149,6 +149,54 @@ async function modelSection() {
   ];
 }
 
+// The administrator's form to set up a committee (POST /committees): the
+// server checks the unit, the members' accounts and the quorum and answers
+// with the field at fault.
+function createForm(reload) {
+  if (!may(session.me, 'ManageCommittees')) return null;
+  const field = (name, attrs = {}) => h('input', { name, 'data-testid': `new-committee-${name}`, ...attrs });
+  const level = h(
+    'select',
+    { name: 'level', 'data-testid': 'new-committee-level' },
+    ['hq', 'district'].map((l) => h('option', { value: l }, t(`committee.level.${l}`))),
+  );
+  const unit = field('unit', { placeholder: t('committee.unit_hint'), required: true });
+  const name = field('name', { required: true });
+  const quorum = field('quorum', { type: 'number', min: 1, value: 2, required: true });
+  const members = field('members', { placeholder: t('committee.members_hint'), required: true });
+  const submit = async (ev) => {
+    ev.preventDefault();
+    const body = {
+      level: level.value,
+      unit: unit.value.trim(),
+      name: name.value.trim(),
+      quorum: Number(quorum.value),
+      members: members.value.split(/[,，、\s]+/).filter(Boolean),
+    };
+    try {
+      const r = await post('/committees', body);
+      flash(t('committee.set_up', { name: r?.name ?? body.name }));
+      reload();
+    } catch (e) {
+      flash(errorBox(e).textContent, false);
+    }
+  };
+  const label = (text, input) => h('label', {}, text, input);
+  return [
+    h('h2', {}, t('committee.create')),
+    h(
+      'form',
+      { class: 'inline', 'data-testid': 'new-committee', onsubmit: submit },
+      label(t('committee.level'), level),
+      label(t('committee.unit'), unit),
+      label(t('common.name'), name),
+      label(t('committee.quorum'), quorum),
+      label(t('committee.members'), members),
+      h('button', { type: 'submit', 'data-testid': 'new-committee-submit' }, t('committee.create_button')),
+    ),
+  ];
+}
+
 export async function committeesPage(el, query) {
   const heading = h('h1', {}, t('nav.committees'));
   let committees;
@@ -229,6 +277,7 @@ export async function committeesPage(el, query) {
     heading,
     h('p', { class: 'muted' }, t('committee.legend')),
     committeeTable,
+    createForm(reload),
     h('h2', {}, t('committee.pending')),
     pendingTable,
     h('h2', {}, t('committee.decided')),
