@@ -232,9 +232,10 @@ fn candidates_with(
     app.store.history(Some(from), Some(to), &mut |r| {
         let found = r.outcomes.iter().any(|o| o.is_finding() || o.seizure);
         let audited_before = r.outcomes.iter().any(|o| o.control == riskgate_core::ControlKind::Audit);
-        // Controlled and still open: not released yet.
+        // Controlled and still open: not released yet (unless the lane was
+        // overridden to green: released without the control).
         let controlled = r.decision.as_ref().is_some_and(|d| d.channel.is_control());
-        let open = controlled && r.outcomes.is_empty();
+        let open = controlled && r.outcomes.is_empty() && r.released_at.is_none();
         let keep = !(found
             || audited_before
             || open

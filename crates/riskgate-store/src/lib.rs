@@ -289,6 +289,9 @@ pub struct HistoryRow {
     pub declaration: Declaration,
     pub decision: Option<Decision>,
     pub outcomes: Vec<Outcome>,
+    /// When the goods were released (a release record, or a lane
+    /// overridden to green), if they were.
+    pub released_at: Option<i64>,
 }
 
 /// A registered webhook: an HTTP(S) endpoint receiving one kind of event,

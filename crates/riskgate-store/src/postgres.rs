@@ -1405,14 +1405,15 @@ impl Store for PgStore {
             Ok(())
         })?;
         self.stream(
-            "SELECT d.seq, d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+            "SELECT d.seq, d.body, c.body, d.released_at FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
              WHERE d.declared_at >= $1 AND d.declared_at < $2 ORDER BY d.seq",
             &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
             &mut |r| {
                 let seq: i64 = r.get(0);
                 let declaration = decode(&r.get::<_, String>(1), Declaration::from_json)?;
                 let decision = decision_of(r.get(2))?;
-                f(HistoryRow { declaration, decision, outcomes: by_decl.remove(&seq).unwrap_or_default() });
+                let outcomes = by_decl.remove(&seq).unwrap_or_default();
+                f(HistoryRow { declaration, decision, outcomes, released_at: r.get(3) });
                 Ok(())
             },
         )

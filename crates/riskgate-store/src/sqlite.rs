@@ -1215,7 +1215,7 @@ impl Store for SqliteStore {
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
         let mut st = self.conn.prepare(
-            "SELECT d.seq, d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+            "SELECT d.seq, d.body, c.body, d.released_at FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
              WHERE d.declared_at >= ?1 AND d.declared_at < ?2 ORDER BY d.seq",
         )?;
         let mut outs = self.conn.prepare("SELECT decl, body FROM outcomes ORDER BY decl, seq")?;
@@ -1232,7 +1232,8 @@ impl Store for SqliteStore {
             let body: String = r.get(1)?;
             let declaration = decode(&body, Declaration::from_json)?;
             let decision = decision_of(r.get(2)?)?;
-            f(HistoryRow { declaration, decision, outcomes: by_decl.remove(&seq).unwrap_or_default() });
+            let outcomes = by_decl.remove(&seq).unwrap_or_default();
+            f(HistoryRow { declaration, decision, outcomes, released_at: r.get(3)? });
         }
         Ok(())
     }

@@ -1465,7 +1465,7 @@ fn kpis_and_breakdowns_agree_between_the_cli_and_the_api() {
 #[test]
 fn post_clearance_selection_plan_and_audits_through_the_cli() {
     let e = Env::new();
-    let (w, _) = screened_world(&e, 11, 0.02, 0);
+    let (w, decisions) = screened_world(&e, 11, 0.02, 0);
     let period = ["--from", "2026-06-01", "--to", "2026-09-30"];
     let select = |e: &Env| -> serde_json::Value {
         let mut args = vec!["post-clearance", "select", "--limit", "20", "--format", "json"];
@@ -1484,6 +1484,18 @@ fn post_clearance_selection_plan_and_audits_through_the_cli() {
     let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked by score: {scores:?}");
     assert!(s["traders"].as_array().unwrap().iter().all(|t| t["trader"].is_string() && t["score"].is_number()));
+    // A control still open is not released; overridden to green it is, and
+    // becomes a candidate.
+    let red = decisions.iter().find(|d| d["channel"] == "red").unwrap()["declaration_id"].as_str().unwrap().to_string();
+    let officers = std::fs::read_to_string(w.join("officers.jsonl")).unwrap();
+    let officer = serde_json::from_str::<serde_json::Value>(officers.lines().next().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.ok(&["tasks", "override", &red, "--lane", "green", "--officer", &officer, "--reason", "放行 / release"]);
+    let s = select(&e);
+    assert_eq!(s["considered"].as_u64().unwrap(), considered + 1, "the overridden declaration is a candidate");
+    let considered = considered + 1;
 
     let mut args = vec!["post-clearance", "plan", "--capacity", "0000=6", "--explore", "0.5", "--name", "cli-plan"];
     args.extend(period);
