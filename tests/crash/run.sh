@@ -71,11 +71,15 @@ rg "$base" import declarations "$w/history.jsonl" --historical >>"$work/base.log
 rg "$base" import outcomes "$w/history_outcomes.jsonl" >>"$work/base.log" 2>&1
 # Rules: the demo's three (one forces red) and one that refers each hit to
 # the tariff department (a case opened with the decision).
+# Written and approved by two authenticated analysts (the CLI logs in with
+# RISKGATE_LOGIN_PASSWORD; RISKGATE_PASSWORD is the new accounts' password).
 refer_rule=R-CRASH-REF
+rg "$base" users add crash.analyst --role risk_analyst >>"$work/base.log" 2>&1
+rg "$base" users add crash.chief --role risk_analyst >>"$work/base.log" 2>&1
 for f in "$root"/crates/riskgate/src/demo_rules/*.toml "$here/refer-rule.toml"; do
   id="$(sed -n 's/^id = "\(.*\)"/\1/p' "$f")"
-  rg "$base" --user crash.analyst rules add "$f" >>"$work/base.log" 2>&1
-  rg "$base" --user crash.chief rules approve "$id" >>"$work/base.log" 2>&1
+  RISKGATE_LOGIN_PASSWORD="$RISKGATE_PASSWORD" rg "$base" --user crash.analyst rules add "$f" >>"$work/base.log" 2>&1
+  RISKGATE_LOGIN_PASSWORD="$RISKGATE_PASSWORD" rg "$base" --user crash.chief rules approve "$id" >>"$work/base.log" 2>&1
 done
 rg "$base" --user crash.admin users add crash.feeder --role machine >>"$work/base.log" 2>&1
 rg "$base" --user crash.admin users add crash.auditor --role admin >>"$work/base.log" 2>&1
