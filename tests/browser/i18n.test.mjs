@@ -27,6 +27,18 @@ test('every literal key is in the dictionary', () => {
   assert.deepEqual(missing, []);
 });
 
+test('no key is written twice (the later entry would silently win)', () => {
+  const text = readFileSync(join(consoleDir, 'js/i18n.js'), 'utf8');
+  const seen = new Set();
+  const twice = [];
+  for (const m of text.matchAll(/^\s*'([^']+)':\s*\[/gm)) {
+    if (seen.has(m[1])) twice.push(m[1]);
+    seen.add(m[1]);
+  }
+  assert.ok(seen.size > 100, `keys found: ${seen.size}`);
+  assert.deepEqual(twice, []);
+});
+
 test('every entry has Chinese and English text', () => {
   const bad = Object.entries(DICTIONARY).filter(([, v]) => !(Array.isArray(v) && v.length === 2 && v[0] && v[1]));
   assert.deepEqual(bad, []);
