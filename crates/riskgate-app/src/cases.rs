@@ -132,16 +132,36 @@ pub fn open(app: &mut App, actor: &Actor, new: NewCase) -> Result<Case> {
 
 /// Opens a post-clearance audit case an audit plan chose
 /// (`postclearance::plan`), with why and with what probability.
+/// Opens the cases an audit plan chose, each with its selection, and logs
+/// the entry `then` makes of their ids: all in one transaction, or nothing
+/// (every case is checked before any is stored).
 pub fn open_selected(
     app: &mut App,
     actor: &Actor,
-    new: NewCase,
-    selection: riskgate_core::AuditSelection,
-) -> Result<Case> {
-    open_with(app, actor, new, Some(selection))
+    chosen: Vec<(NewCase, riskgate_core::AuditSelection)>,
+    then: &dyn Fn(&[i64]) -> riskgate_store::Action,
+) -> Result<Vec<Case>> {
+    let mut cases = Vec::with_capacity(chosen.len());
+    for (new, selection) in chosen {
+        let note = new.note.clone();
+        cases.push((prepare(app, actor, new, Some(selection))?, note));
+    }
+    crate::referrals::store_new_all(app, cases, then)
 }
 
 fn open_with(
+    app: &mut App,
+    actor: &Actor,
+    new: NewCase,
+    selection: Option<riskgate_core::AuditSelection>,
+) -> Result<Case> {
+    let note = new.note.clone();
+    let c = prepare(app, actor, new, selection)?;
+    store_new(app, c, note)
+}
+
+/// A new case checked and drafted, not stored.
+fn prepare(
     app: &mut App,
     actor: &Actor,
     new: NewCase,
@@ -215,7 +235,7 @@ fn open_with(
     if let Some(n) = new.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         c.history[0].note = Some(n.to_string());
     }
-    store_new(app, c, new.note)
+    Ok(c)
 }
 
 fn read(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {

@@ -734,15 +734,17 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
 
 /// Opens the cases of a chosen plan ([`choose`]) and logs the plan: one
 /// post-clearance audit case per audit, owned by the audit department,
-/// with its reasons and selection probability. A declaration that got an
+/// with its reasons and selection probability, and the plan's entry naming
+/// them: all in one transaction, or nothing. A declaration that got an
 /// audit case since it was chosen is skipped.
 pub fn open_plan(app: &mut App, actor: &crate::cases::Actor, mut plan: Plan) -> Result<Plan> {
     let audited = audit_cases(app)?;
     plan.audits.retain(|a| !audited.contains(&a.declaration_id));
     let name = plan.name.clone();
-    {
-        let audits = &mut plan.audits;
-        for a in audits.iter_mut() {
+    let chosen: Vec<_> = plan
+        .audits
+        .iter()
+        .map(|a| {
             let title = format!(
                 "稽查 / post-clearance audit {} — 预计可追补 / expected duty {:.0} CNY ({})",
                 a.declaration_id, a.expected_duty, a.drawn
@@ -765,18 +767,27 @@ pub fn open_plan(app: &mut App, actor: &crate::cases::Actor, mut plan: Plan) -> 
                 probability: a.probability,
                 reasons: a.reasons.clone(),
             };
-            let c = crate::cases::open_selected(app, actor, new, selection)?;
-            a.case_id = Some(c.id);
-        }
-    }
-    let mut action = app.action("audit_plan", &name);
-    action.after = Some(serde_json::json!({
+            (new, selection)
+        })
+        .collect();
+    // The plan's entry, logged with its cases once their ids are known.
+    let entry = app.action("audit_plan", &name);
+    let after = serde_json::json!({
         "from": plan.from, "to": plan.to,
         "explore": plan.explore, "units": plan.units.iter().map(|u| serde_json::json!({
             "unit": u.unit, "capacity": u.capacity, "ranked": u.ranked, "random": u.random})).collect::<Vec<_>>(),
-        "cases": plan.audits.iter().filter_map(|a| a.case_id).collect::<Vec<_>>(),
-    }));
-    app.store.append_action(&action)?;
+    });
+    let logged = move |ids: &[i64]| {
+        let mut a = entry.clone();
+        let mut after = after.clone();
+        after["cases"] = serde_json::json!(ids);
+        a.after = Some(after);
+        a
+    };
+    let cases = crate::cases::open_selected(app, actor, chosen, &logged)?;
+    for (a, c) in plan.audits.iter_mut().zip(cases) {
+        a.case_id = Some(c.id);
+    }
     plan.dry_run = false;
     Ok(plan)
 }

@@ -110,6 +110,26 @@ fn insert_new(store: &mut dyn Store, actor: &str, c: &mut Case, reason: Option<S
     Ok(())
 }
 
+/// Stores new cases (each with its reason) in `app.user`'s name and the
+/// entry `then` makes of their ids, in one transaction; emits their events.
+pub(crate) fn store_new_all(
+    app: &mut App,
+    cases: Vec<(Case, Option<String>)>,
+    then: &dyn Fn(&[i64]) -> riskgate_store::Action,
+) -> Result<Vec<Case>> {
+    let actor = app.user.clone();
+    let mut rows = Vec::with_capacity(cases.len());
+    for (c, reason) in cases {
+        let action = open_action(&actor, &c, reason)?;
+        rows.push((c, action));
+    }
+    let ids = app.store.insert_cases(&rows, then)?;
+    let stored: Vec<Case> = rows.into_iter().zip(ids).map(|((c, _), id)| Case { id, ..c }).collect();
+    let events: Vec<_> = stored.iter().map(|c| case_event(&app.events.prefix, c, "opened")).collect();
+    app.emit(&events)?;
+    Ok(stored)
+}
+
 pub(crate) fn store_new(app: &mut App, mut c: Case, reason: Option<String>) -> Result<Case> {
     let actor = app.user.clone();
     insert_new(app.store.as_mut(), &actor, &mut c, reason)?;

@@ -693,6 +693,10 @@ pub trait Store: Send + Accounts + Search + Committees {
     /// Stores a new case (its `id` is ignored; the store gives one) and logs
     /// `action`, whose target becomes `case:ID`, in one transaction; returns the id.
     fn insert_case(&mut self, case: &Case, action: &Action) -> Result<i64>;
+    /// Stores new cases, each with its entry as [`Store::insert_case`]
+    /// does, then logs the entry `then` makes of their ids: all in one
+    /// transaction (an audit plan's cases and its entry, or nothing).
+    fn insert_cases(&mut self, cases: &[(Case, Action)], then: &dyn Fn(&[i64]) -> Action) -> Result<Vec<i64>>;
     /// Stores `case` over the version it was made from (`case.version - 1`)
     /// and logs `action` (target `case:ID`) in one transaction; a user error
     /// when the stored case is not that version (changed meanwhile) or unknown.

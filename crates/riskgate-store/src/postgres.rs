@@ -1568,6 +1568,21 @@ impl Store for PgStore {
         Ok(id)
     }
 
+    fn insert_cases(&mut self, cases: &[(Case, Action)], then: &dyn Fn(&[i64]) -> Action) -> Result<Vec<i64>> {
+        // The log's monthly partitions first (their DDL runs outside).
+        for at in cases.iter().map(|(_, a)| a.at.timestamp()).chain([then(&[]).at.timestamp()]) {
+            self.ensure_month("action_log", at)?;
+        }
+        let mut tx = self.conn.get_mut().transaction()?;
+        let mut ids = Vec::with_capacity(cases.len());
+        for (c, a) in cases {
+            ids.push(Self::insert_case_tx(&mut tx, c, a)?);
+        }
+        Self::append_action_tx(&mut tx, &then(&ids))?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
     fn update_case(&mut self, c: &Case, action: &Action) -> Result<()> {
         self.ensure_month("action_log", action.at.timestamp())?;
         let mut tx = self.conn.get_mut().transaction()?;

@@ -1306,6 +1306,17 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
+    fn insert_cases(&mut self, cases: &[(Case, Action)], then: &dyn Fn(&[i64]) -> Action) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut ids = Vec::with_capacity(cases.len());
+        for (c, a) in cases {
+            ids.push(Self::insert_case_tx(&tx, c, a)?);
+        }
+        Self::append_action_tx(&tx, &then(&ids))?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
     fn update_case(&mut self, c: &Case, action: &Action) -> Result<()> {
         let tx = self.conn.transaction()?;
         let changed = tx.execute(

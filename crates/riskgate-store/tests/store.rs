@@ -887,6 +887,25 @@ fn cases_are_versioned_filtered_and_logged() {
         };
         assert_eq!(store.enqueue_deliveries(&[ev("case:1:1", Some("anti_smuggling"))], 100).unwrap(), 0, "{b}");
         assert_eq!(store.enqueue_deliveries(&[ev("case:2:1", Some("tax"))], 100).unwrap(), 1, "{b}");
+
+        // An audit plan: its cases and then its own entry naming their ids.
+        let plan = [
+            (case(CaseKind::PostClearanceAudit, "audit", Some("P1")), action(6)),
+            (case(CaseKind::PostClearanceAudit, "audit", Some("P2")), action(7)),
+        ];
+        let then = |ids: &[i64]| Action { after: Some(serde_json::json!({ "cases": ids })), ..action(8) };
+        let ids = store.insert_cases(&plan, &then).unwrap();
+        assert_eq!(ids.len(), 2, "{b}");
+        for (id, decl) in ids.iter().zip(["P1", "P2"]) {
+            assert_eq!(store.case(*id).unwrap().unwrap().declaration_id.as_deref(), Some(decl), "{b}");
+        }
+        let logged: Vec<(String, Option<serde_json::Value>)> =
+            store.actions(3).unwrap().into_iter().map(|l| (l.action.target, l.action.after)).collect();
+        assert_eq!(logged[0], ("R-8@1".to_string(), Some(serde_json::json!({ "cases": ids }))), "{b}");
+        assert_eq!(
+            (logged[1].0.clone(), logged[2].0.clone()),
+            (format!("case:{}", ids[1]), format!("case:{}", ids[0]))
+        );
     }
 }
 
