@@ -86,18 +86,18 @@ pub const REASON_FLOOR: f64 = 0.5;
 /// What is ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum By {
+pub enum AuditBy {
     /// Field offices (units).
     Unit,
     /// Posts: office × post of the officers.
     Post,
 }
 
-impl By {
-    pub fn parse(s: &str) -> Result<By> {
+impl AuditBy {
+    pub fn parse(s: &str) -> Result<AuditBy> {
         match s {
-            "unit" => Ok(By::Unit),
-            "post" => Ok(By::Post),
+            "unit" => Ok(AuditBy::Unit),
+            "post" => Ok(AuditBy::Post),
             _ => Err(AppError::invalid("by", format!("by: expected unit or post, got {s:?}")).into()),
         }
     }
@@ -112,7 +112,7 @@ pub struct Query {
     /// Only rows of these offices (the caller's subtree); `None`: all.
     /// Peers are always every office, so a scope changes no score.
     pub offices: Option<Vec<String>>,
-    pub by: By,
+    pub by: AuditBy,
     pub limit: usize,
     /// Read and use the integrity scores (only for those who may read
     /// integrity data; the read is logged).
@@ -158,7 +158,7 @@ pub struct Subject {
 
 /// One ranked unit or post.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Row {
+pub struct AuditTarget {
     /// The office code (rows of `by = unit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
@@ -206,16 +206,16 @@ pub struct Row {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Selection {
+pub struct SpecialisedSelection {
     /// The period's first and last days (China time).
     pub from: String,
     pub to: String,
-    pub by: By,
+    pub by: AuditBy,
     /// Units or posts ranked (before scope and limit).
     pub ranked: usize,
     /// Whether the integrity scores entered the ranking.
     pub integrity: bool,
-    pub rows: Vec<Row>,
+    pub rows: Vec<AuditTarget>,
 }
 
 /// A beta prior: the peers' pooled rate and its strength in pseudo-observations.
@@ -270,7 +270,7 @@ fn pct(x: Option<f64>) -> String {
 
 /// Ranks subjects (best first): the pure half of [`select`]. Peers of a
 /// unit are every unit given; peers of a post the same post in every office.
-pub fn rank(subjects: &[Subject]) -> Vec<Row> {
+pub fn rank(subjects: &[Subject]) -> Vec<AuditTarget> {
     let group = |s: &Subject| s.post.clone().unwrap_or_default();
     let mut groups: BTreeMap<String, Vec<&Subject>> = BTreeMap::new();
     for s in subjects {
@@ -309,7 +309,7 @@ pub fn rank(subjects: &[Subject]) -> Vec<Row> {
     out
 }
 
-fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) -> Row {
+fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) -> AuditTarget {
     let c = &s.counts;
     let f = |x: u64| x as f64;
     let missed = (-hit.excess(f(c.findings), f(c.controls))).max(0.0);
@@ -401,7 +401,7 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
         None => (Some(s.office.clone()), None, None),
         Some(p) => (None, Some(s.office.clone()), Some(p.clone())),
     };
-    Row {
+    AuditTarget {
         unit,
         office,
         post,
@@ -461,7 +461,7 @@ fn lane_rank(l: &str) -> Option<u8> {
 
 /// Ranks the units or posts of the period for a specialised audit (the
 /// first `limit` in the caller's scope), with their figures and reasons.
-pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
+pub fn select(app: &mut App, q: &Query) -> Result<SpecialisedSelection> {
     let (from, to) = period(q)?;
     let store = app.store.as_ref();
     let offices = store.offices()?;
@@ -550,7 +550,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
     let mut integrity: HashMap<String, (String, f64)> = HashMap::new();
     if q.integrity {
         let report = riskgate_integrity::compute(&input, &riskgate_integrity::Config::default());
-        let list = if q.by == By::Unit { &report.units } else { &report.posts };
+        let list = if q.by == AuditBy::Unit { &report.units } else { &report.posts };
         for s in list {
             integrity.insert(s.id.clone(), (s.level.as_str().to_string(), s.score));
         }
@@ -560,7 +560,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
     }
     let name = |o: &str| names.get(o).map(|n| (*n).to_string());
     let subjects: Vec<Subject> = match q.by {
-        By::Unit => units
+        AuditBy::Unit => units
             .into_iter()
             .map(|(office, counts)| Subject {
                 name: name(&office),
@@ -570,7 +570,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
                 counts,
             })
             .collect(),
-        By::Post => posts
+        AuditBy::Post => posts
             .into_iter()
             .map(|((office, post), counts)| Subject {
                 name: name(&office),
@@ -590,7 +590,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
         rows.retain(|r| r.unit.as_deref().or(r.office.as_deref()).is_some_and(|o| scope.contains(o)));
     }
     rows.truncate(q.limit);
-    Ok(Selection {
+    Ok(SpecialisedSelection {
         from: crate::app::china_date(from),
         to: crate::app::china_date(to - 1),
         by: q.by,
@@ -628,7 +628,7 @@ mod tests {
         }
     }
 
-    fn score_of<'a>(rows: &'a [Row], code: &str) -> &'a Row {
+    fn score_of<'a>(rows: &'a [AuditTarget], code: &str) -> &'a AuditTarget {
         rows.iter().find(|r| r.unit.as_deref() == Some(code) || r.office.as_deref() == Some(code)).unwrap()
     }
 
@@ -755,8 +755,8 @@ mod tests {
         assert_eq!(spread.strength, MIN_STRENGTH);
         // (x − n p̄) × n / (n + k).
         assert!((spread.excess(900.0, 1_000.0) - (900.0 - 470.0) * 1_000.0 / 1_010.0).abs() < 1e-9);
-        assert_eq!(By::parse("post").unwrap(), By::Post);
-        let e = By::parse("district").unwrap_err();
+        assert_eq!(AuditBy::parse("post").unwrap(), AuditBy::Post);
+        let e = AuditBy::parse("district").unwrap_err();
         assert!(format!("{e:#}").contains("by: expected unit or post"), "{e:#}");
     }
 }
