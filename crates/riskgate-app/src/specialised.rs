@@ -330,7 +330,7 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
     let (hr, peer) = (rate(c.findings, c.controls), (hit.mean > 0.0 || c.controls > 0).then_some(hit.mean));
     if c.controls > 0 {
         reasons.push(format!(
-            "查验/审单 {n} 票，查获 {x} 票（查获率 {r}，同类 {p}）/ {n} controls, {x} findings (hit rate {r}, peers {p})",
+            "查验/审单 {n} 票，查获 {x} 票（查获率 {r}，同类 {p}） / {n} controls, {x} findings (hit rate {r}, peers {p})",
             n = c.controls,
             x = c.findings,
             r = pct(hr),
@@ -361,7 +361,7 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
     }
     if c.overrides_down > 0 {
         reasons.push(format!(
-            "改为较低通道 {o} 次（占布控 {r}，同类 {p}）/ {o} overrides to a lighter lane ({r} of its controls, \
+            "改为较低通道 {o} 次（占布控 {r}，同类 {p}） / {o} overrides to a lighter lane ({r} of its controls, \
              peers {p})",
             o = c.overrides_down,
             r = pct(rate(c.overrides_down, c.lane_controls)),
@@ -392,7 +392,7 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
             "watch" => "关注",
             _ => "未定",
         };
-        reasons.push(format!("廉政风险{zh}（得分 {score:.1}）/ integrity {level} (score {score:.1})"));
+        reasons.push(format!("廉政风险{zh}（得分 {score:.1}） / integrity {level} (score {score:.1})"));
     }
     if reasons.is_empty() {
         reasons.push("期内无布控、改通道或稽查记录 / no controls, overrides or audits in the period".into());
