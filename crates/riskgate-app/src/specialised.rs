@@ -23,7 +23,8 @@
 //!   those it found something in (a finding or a seizure), with the duty
 //!   recovered; for a post, the releases after its officers' controls
 //!   without finding and its officers' overrides;
-//! * optionally the **integrity** score and level of the unit or post
+//! * optionally the **integrity** score and level of the unit or post,
+//!   and its officers at `watch` or `warning` with their scores
 //!   (`riskgate-integrity`): only for callers who may read integrity data
 //!   (integrity supervisors; the operator at the command line), whose read
 //!   is logged (`integrity_read`, target `specialised_audit`).
@@ -52,7 +53,10 @@
 //!
 //! `score` = the sum of their positive parts, + the integrity score
 //! (−log₁₀ p plus rule points; one decade of evidence weighs as one problem
-//! declaration) when integrity data is read. With shrinkage × volume a
+//! declaration) when integrity data is read and the subject's integrity
+//! level is `watch` or `warning` (the level the integrity family's
+//! false-discovery control sets; below it the score is what chance gives),
+//! or the sum of its officers' scores at those levels if larger. With shrinkage × volume a
 //! unit with three declarations and one finding cannot top a large unit
 //! with a solid excess: its shrunk rate stays near its peers', and its
 //! volume is small.
@@ -154,6 +158,9 @@ pub struct Subject {
     pub name: Option<String>,
     pub counts: Counts,
     pub integrity: Option<(String, f64)>,
+    /// Its officers at integrity level `watch` or `warning`: how many, and
+    /// the sum of their scores (when integrity data is read).
+    pub flagged_officers: Option<(u64, f64)>,
 }
 
 /// One ranked unit or post.
@@ -203,6 +210,13 @@ pub struct AuditTarget {
     pub integrity_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity_score: Option<f64>,
+    /// Its officers at integrity `watch` or `warning`, and their scores summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged_officers: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged_officers_score: Option<f64>,
+    /// What the integrity figures added to the score.
+    pub integrity_term: f64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -324,7 +338,13 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
     let lost = excess_overrides * hit.mean;
     let excess_audit = audit.excess(f(c.audit_findings), f(c.audited_releases)).max(0.0);
     let integrity_score = s.integrity.as_ref().map(|i| i.1.max(0.0));
-    let score = missed + excess_undetected + lost + excess_audit + integrity_score.unwrap_or(0.0);
+    // Only a level the integrity family's false-discovery control raised
+    // counts: below `watch` the score is what chance gives.
+    // Its officers' scores at those levels count too (the larger of the two:
+    // the unit's own score already weighs its flagged officers).
+    let own = s.integrity.as_ref().filter(|i| i.0 == "watch" || i.0 == "warning").map_or(0.0, |i| i.1.max(0.0));
+    let integrity_term = own.max(s.flagged_officers.map_or(0.0, |f| f.1));
+    let score = missed + excess_undetected + lost + excess_audit + integrity_term;
 
     let mut reasons = Vec::new();
     let (hr, peer) = (rate(c.findings, c.controls), (hit.mean > 0.0 || c.controls > 0).then_some(hit.mean));
@@ -394,6 +414,14 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
         };
         reasons.push(format!("廉政风险{zh}（得分 {score:.1}） / integrity {level} (score {score:.1})"));
     }
+    if let Some((n, sum)) = s.flagged_officers
+        && n > 0
+    {
+        reasons.push(format!(
+            "廉政关注或预警关员 {n} 名（得分合计 {sum:.1}） / {n} officers at integrity watch or warning (scores \
+             {sum:.1} together)"
+        ));
+    }
     if reasons.is_empty() {
         reasons.push("期内无布控、改通道或稽查记录 / no controls, overrides or audits in the period".into());
     }
@@ -430,6 +458,9 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
         excess_audit_findings: r2(excess_audit),
         integrity_level: s.integrity.as_ref().map(|i| i.0.clone()),
         integrity_score: integrity_score.map(r2),
+        flagged_officers: s.flagged_officers.map(|f| f.0),
+        flagged_officers_score: s.flagged_officers.map(|f| r2(f.1)),
+        integrity_term: r2(integrity_term),
     }
 }
 
@@ -548,11 +579,21 @@ pub fn select(app: &mut App, q: &Query) -> Result<SpecialisedSelection> {
     })?;
     // Integrity scores, for those who may read them (the read is logged).
     let mut integrity: HashMap<String, (String, f64)> = HashMap::new();
+    let mut flagged: HashMap<String, (u64, f64)> = HashMap::new();
     if q.integrity {
         let report = riskgate_integrity::compute(&input, &riskgate_integrity::Config::default());
         let list = if q.by == AuditBy::Unit { &report.units } else { &report.posts };
         for s in list {
             integrity.insert(s.id.clone(), (s.level.as_str().to_string(), s.score));
+        }
+        for o in report.officers.iter().filter(|o| matches!(o.level.as_str(), "watch" | "warning")) {
+            let key = match (q.by, &o.post) {
+                (AuditBy::Post, Some(p)) => format!("{}/{p}", o.office),
+                _ => o.office.clone(),
+            };
+            let f = flagged.entry(key).or_default();
+            f.0 += 1;
+            f.1 += o.score.max(0.0);
         }
         let mut a = app.action("integrity_read", "specialised_audit");
         a.after = Some(serde_json::json!({"from": from, "to": to, "by": q.by, "subjects": list.len()}));
@@ -565,6 +606,7 @@ pub fn select(app: &mut App, q: &Query) -> Result<SpecialisedSelection> {
             .map(|(office, counts)| Subject {
                 name: name(&office),
                 integrity: q.integrity.then(|| integrity.get(&office).cloned().unwrap_or(("normal".into(), 0.0))),
+                flagged_officers: q.integrity.then(|| flagged.get(&office).copied().unwrap_or_default()),
                 office,
                 post: None,
                 counts,
@@ -577,6 +619,9 @@ pub fn select(app: &mut App, q: &Query) -> Result<SpecialisedSelection> {
                 integrity: q
                     .integrity
                     .then(|| integrity.get(&format!("{office}/{post}")).cloned().unwrap_or(("normal".into(), 0.0))),
+                flagged_officers: q
+                    .integrity
+                    .then(|| flagged.get(&format!("{office}/{post}")).copied().unwrap_or_default()),
                 office,
                 post: Some(post),
                 counts,
@@ -605,7 +650,7 @@ mod tests {
     use super::*;
 
     fn unit(code: &str, c: Counts) -> Subject {
-        Subject { office: code.into(), post: None, name: None, counts: c, integrity: None }
+        Subject { office: code.into(), post: None, name: None, counts: c, integrity: None, flagged_officers: None }
     }
 
     /// A clean unit's counts: 1,000 declarations, 40 controls finding 10
@@ -726,22 +771,29 @@ mod tests {
             name: None,
             counts: c,
             integrity: i.map(|(l, s)| (l.to_string(), s)),
+            flagged_officers: None,
         };
         // Document review finds 10% everywhere, inspection 40%: neither is
-        // below its own peers.
+        // below its own peers; an integrity score at level normal is chance.
         let doc = Counts { controls: 200, findings: 20, lane_controls: 200, ..Counts::default() };
         let insp = Counts { controls: 200, findings: 80, lane_controls: 200, ..Counts::default() };
         let mut subjects = Vec::new();
         for o in ["A", "B", "C", "D"] {
-            subjects.push(post(o, "document_review", doc.clone(), Some(("normal", 0.0))));
+            subjects.push(post(o, "document_review", doc.clone(), Some(("normal", 2.0))));
             subjects.push(post(o, "inspection", insp.clone(), Some(("normal", 0.0))));
         }
         subjects.push(post("E", "inspection", insp.clone(), Some(("warning", 6.0))));
+        // A post at level normal whose two officers are at watch: their scores count.
+        let mut f = post("F", "inspection", insp.clone(), Some(("normal", 1.0)));
+        f.flagged_officers = Some((2, 4.5));
+        subjects.push(f);
         let rows = rank(&subjects);
         assert_eq!((rows[0].office.as_deref(), rows[0].post.as_deref()), (Some("E"), Some("inspection")));
         assert_eq!(rows[0].score, 6.0);
         assert!(rows[0].reasons.iter().any(|r| r.contains("integrity warning (score 6.0)")), "{:?}", rows[0].reasons);
-        assert!(rows[1..].iter().all(|r| r.score < 0.5), "{rows:#?}");
+        assert_eq!((rows[1].office.as_deref(), rows[1].score, rows[1].flagged_officers), (Some("F"), 4.5, Some(2)));
+        assert!(rows[1].reasons.iter().any(|r| r.contains("2 officers at integrity watch or warning")), "{rows:#?}");
+        assert!(rows[2..].iter().all(|r| r.score < 0.5), "{rows:#?}");
         assert_eq!(score_of(&rows, "A").peer_hit_rate, Some(0.1));
     }
 
