@@ -538,7 +538,12 @@ pub fn select(app: &mut App, q: &Query) -> Result<SpecialisedSelection> {
         p.lane_controls += 1;
         if a < b {
             p.overrides_down += 1;
-            units.entry(o.office.clone()).or_default().overrides_down += 1;
+            // The office the override was made at (the officer's, when the
+            // log does not say).
+            let office = if o.office.is_empty() { key.0.clone() } else { o.office.clone() };
+            if !office.is_empty() {
+                units.entry(office).or_default().overrides_down += 1;
+            }
             if a == 0 {
                 overridden_green.insert(o.declaration_id.as_str(), key);
             }
