@@ -802,6 +802,136 @@ mod tests {
         assert_eq!(score_of(&rows, "A").peer_hit_rate, Some(0.1));
     }
 
+    /// From the store: live declarations screened at two offices, the
+    /// controlled ones (and a manual control on every third) completed
+    /// without finding by each office's officer,
+    /// then every release audited — office 2201's all found wanting, 2202's
+    /// clean. The findings count for 2201 and, for the controlled ones, for
+    /// its officer's post; 2201 ranks first; a scope keeps its rows and
+    /// changes no score; reading integrity data is logged.
+    #[test]
+    fn select_reads_releases_and_audit_findings_from_the_store() {
+        use riskgate_core::{Office, Officer, Outcome};
+        use riskgate_store::{SqliteStore, Store};
+        use serde_json::json;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let office = |code: &str, parent: Option<&str>, level: &str| {
+            Office::from_json(&json!({"code": code, "name": format!("关{code}"), "parent": parent, "level": level}))
+                .unwrap()
+        };
+        store
+            .upsert_offices(&[
+                office("0000", None, "hq"),
+                office("2200", Some("0000"), "district"),
+                office("2201", Some("2200"), "office"),
+                office("2202", Some("2200"), "office"),
+            ])
+            .unwrap();
+        let officer = |id: &str, office: &str| {
+            Officer::from_json(&json!({"id": id, "name": id, "office": office, "post": "inspection"})).unwrap()
+        };
+        store.upsert_officers(&[officer("E1", "2201"), officer("E2", "2202")]).unwrap();
+        let mut app = App::with_store(Box::new(store), "analyst").unwrap();
+        let parsed: crate::screening::Parsed = (0..60)
+            .map(|i| {
+                let office = if i % 2 == 0 { "2201" } else { "2202" };
+                let text = json!({
+                    "id": format!("S{i:03}"), "declared_at": format!("2026-03-{:02}T09:00:00+08:00", 2 + i / 3),
+                    "direction": "import", "office": office, "transport_mode": "sea", "trade_mode": "0110",
+                    "trader": {"id": format!("T{}", i % 7)}, "declarant": {"id": "D1"}, "currency": "CNY",
+                    "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 10,
+                               "net_weight_kg": 5.0, "value": 10_000.0, "duty_rate": 0.1}]})
+                .to_string();
+                crate::screening::parse_line(i + 1, text)
+            })
+            .collect();
+        let offices: HashSet<String> = ["2201", "2202"].iter().map(|s| s.to_string()).collect();
+        let (mut seen, mut summary) = (HashSet::new(), crate::screening::Summary::default());
+        let mut batch = crate::screening::screen_batch(
+            &mut app,
+            &offices,
+            parsed,
+            crate::screening::Clock::Declared,
+            &mut seen,
+            &mut summary,
+        )
+        .unwrap();
+        crate::screening::commit_batch(app.store.as_mut(), &mut batch).unwrap();
+        let mut border = Vec::new();
+        let mut audits = Vec::new();
+        let mut controlled_2201 = 0;
+        for (i, s, _, _) in &batch.screened {
+            let d = batch.parsed[*i].result.as_ref().unwrap();
+            let at = d.declared_at + chrono::Duration::days(1);
+            // The engine's controls, and a manual one on every third.
+            if s.decision.channel.is_control() || i % 3 == 0 {
+                let officer = if d.office == "2201" { "E1" } else { "E2" };
+                controlled_2201 += u64::from(d.office == "2201");
+                border.push(
+                    Outcome::from_json(&json!({"declaration_id": d.id, "officer": officer, "control": "physical",
+                        "completed_at": at.to_rfc3339(), "result": "no_finding"}))
+                    .unwrap(),
+                );
+            }
+            let found = d.office == "2201";
+            let mut a = json!({"declaration_id": d.id, "officer": "AUD1", "control": "audit",
+                "completed_at": (at + chrono::Duration::days(30)).to_rfc3339(),
+                "result": if found { "finding" } else { "no_finding" }});
+            if found {
+                a["findings"] = json!(["undervaluation"]);
+                a["additional_duty"] = json!(1_000.0);
+            }
+            audits.push(Outcome::from_json(&a).unwrap());
+        }
+        app.store.commit_outcomes(&border).unwrap();
+        app.store.commit_outcomes(&audits).unwrap();
+
+        let t = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
+        let q = Query {
+            from: Some(t("2026-03-01T00:00:00+08:00")),
+            to: Some(t("2026-04-01T00:00:00+08:00")),
+            offices: None,
+            by: AuditBy::Unit,
+            limit: 20,
+            integrity: false,
+        };
+        let s = select(&mut app, &q).unwrap();
+        assert_eq!((s.from.as_str(), s.to.as_str(), s.ranked), ("2026-03-01", "2026-03-31", 2));
+        let row =
+            |s: &SpecialisedSelection, code: &str| s.rows.iter().find(|r| r.unit.as_deref() == Some(code)).cloned();
+        let (a, b) = (row(&s, "2201").unwrap(), row(&s, "2202").unwrap());
+        assert_eq!(s.rows[0].unit.as_deref(), Some("2201"), "{:#?}", s.rows);
+        assert_eq!((a.declarations, a.released, a.audited_releases, a.audit_findings_after_release), (30, 30, 30, 30));
+        assert_eq!(
+            (a.audit_duty_recovered, a.controls, a.name.as_deref()),
+            (30_000.0, controlled_2201, Some("关2201"))
+        );
+        assert_eq!((b.audited_releases, b.audit_findings_after_release), (30, 0));
+        assert!(a.score > b.score && a.excess_audit_findings > 10.0, "{a:#?}");
+        assert!(a.reasons.iter().any(|r| r.contains("30 findings by post-clearance audit on its releases")), "{a:#?}");
+        assert_eq!((a.integrity_level.as_ref(), a.integrity_term), (None, 0.0), "no integrity without the right");
+        // A scope keeps its rows and changes no score.
+        let scoped = select(&mut app, &Query { offices: Some(vec!["2202".into()]), ..q.clone() }).unwrap();
+        assert_eq!((scoped.rows.len(), scoped.ranked), (1, 2));
+        assert_eq!(scoped.rows[0].score, b.score);
+        // Posts: the releases after E1's controls are 2201/inspection's.
+        let posts = select(&mut app, &Query { by: AuditBy::Post, integrity: true, ..q.clone() }).unwrap();
+        assert!(controlled_2201 >= 10, "{controlled_2201}");
+        let p1 = posts.rows.iter().find(|r| r.office.as_deref() == Some("2201"));
+        assert_eq!(p1.map_or(0, |r| r.audit_findings_after_release), controlled_2201, "{posts:#?}");
+        assert!(posts.rows.iter().all(|r| r.post.as_deref() == Some("inspection") && r.integrity_level.is_some()));
+        let logged = app.store.actions_in(None, None).unwrap();
+        assert!(
+            logged.iter().any(|l| l.action.action == "integrity_read" && l.action.target == "specialised_audit"),
+            "the integrity read is logged"
+        );
+        // Bad input names the field.
+        let e = select(&mut app, &Query { to: q.from, ..q.clone() }).unwrap_err();
+        assert_eq!(crate::classify(&e).map(|x| x.field), Some("to".to_string()), "{e:#}");
+    }
+
     #[test]
     fn shrinkage_follows_the_spread_between_subjects() {
         // Identical rates: no spread, the strongest prior.
