@@ -36,7 +36,9 @@
 //! post in every office). The rate is shrunk toward `p̄` by empirical Bayes
 //! (a beta prior of strength `k` pseudo-observations, `k = p̄(1 − p̄)/τ² − 1`
 //! from the method-of-moments between-subject variance τ², bounded to
-//! [`MIN_STRENGTH`, `MAX_STRENGTH`]), and the shrunk excess is multiplied by
+//! [`MIN_STRENGTH`, `MAX_STRENGTH`]; τ² is 0 — every rate shrinks to `p̄` —
+//! unless Pearson's X² of the subjects exceeds its degrees of freedom by two
+//! standard deviations), and the shrunk excess is multiplied by
 //! the volume it applies to, so every term counts declarations:
 //!
 //! * `missed_findings` = controls × (p̄ − shrunk hit rate), the findings
@@ -242,7 +244,8 @@ pub struct Prior {
 impl Prior {
     /// Empirical Bayes by the method of moments over `(x, n)` pairs: the
     /// pooled rate, and the strength `p̄(1 − p̄)/τ² − 1` from the
-    /// between-subject variance τ² (bounded to `MIN_STRENGTH`..`MAX_STRENGTH`).
+    /// between-subject variance τ² (bounded to `MIN_STRENGTH`..`MAX_STRENGTH`;
+    /// τ² = 0 unless Pearson's X² shows overdispersion).
     pub fn of(pairs: &[(f64, f64)]) -> Prior {
         let pairs: Vec<(f64, f64)> = pairs.iter().copied().filter(|p| p.1 > 0.0).collect();
         let n: f64 = pairs.iter().map(|p| p.1).sum();
@@ -254,7 +257,14 @@ impl Prior {
         let g = pairs.len() as f64;
         let s: f64 = pairs.iter().map(|(x, m)| m * (x / m - mean).powi(2)).sum();
         let denom = n - pairs.iter().map(|p| p.1 * p.1).sum::<f64>() / n;
-        let tau2 = if denom > 0.0 { ((s - (g - 1.0) * var) / denom).max(0.0) } else { 0.0 };
+        // Overdispersion must show before it is believed: Pearson's X² of
+        // the subjects against the pooled rate beyond its degrees of
+        // freedom by two standard deviations. Below that the spread is
+        // binomial noise (a handful of random controls with two findings
+        // among them), τ² is taken as 0 and every rate shrinks to the mean.
+        let df = g - 1.0;
+        let overdispersed = var > 0.0 && s / var > df + 2.0 * (2.0 * df).sqrt();
+        let tau2 = if denom > 0.0 && overdispersed { ((s - df * var) / denom).max(0.0) } else { 0.0 };
         let strength = if tau2 > 0.0 { var / tau2 - 1.0 } else { MAX_STRENGTH };
         Prior { mean, strength: strength.clamp(MIN_STRENGTH, MAX_STRENGTH) }
     }
@@ -937,6 +947,15 @@ mod tests {
         // Identical rates: no spread, the strongest prior.
         let same = Prior::of(&[(10.0, 100.0), (20.0, 200.0), (5.0, 50.0)]);
         assert_eq!((same.mean, same.strength), (0.1, MAX_STRENGTH));
+        // Two findings in 94 random controls, one of them in a unit's three:
+        // binomial noise, not a spread to believe (the case of a generated
+        // world where it made a unit's 1,120 uncontrolled declarations carry
+        // 43 "problems").
+        let mut noise = vec![(1.0, 3.0), (1.0, 8.0)];
+        noise.extend(
+            [16.0, 6.0, 6.0, 4.0, 1.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0].map(|n| (0.0, n)),
+        );
+        assert_eq!(Prior::of(&noise).strength, MAX_STRENGTH);
         // Widely spread rates on large counts: the weakest.
         let spread = Prior::of(&[(10.0, 1_000.0), (500.0, 1_000.0), (900.0, 1_000.0)]);
         assert_eq!(spread.strength, MIN_STRENGTH);
