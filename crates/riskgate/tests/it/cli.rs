@@ -1476,7 +1476,7 @@ fn post_clearance_selection_plan_and_audits_through_the_cli() {
 #[test]
 fn specialised_audit_selection_through_the_cli() {
     let e = Env::new();
-    let (w, _) = screened_world(&e, 13, 0.02, 2);
+    let (w, _) = screened_world(&e, 13, 0.05, 3);
     let truth = w.join("truth.jsonl");
     let decisions = e.dir.join("decisions.jsonl");
     let (outs, ovs) = (e.dir.join("o.jsonl"), e.dir.join("ov.jsonl"));
