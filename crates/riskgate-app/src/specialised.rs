@@ -26,8 +26,9 @@
 //! * optionally the **integrity** score and level of the unit or post,
 //!   and its officers at `watch` or `warning` with their scores
 //!   (`riskgate-integrity`): only for callers who may read integrity data
-//!   (integrity supervisors; the operator at the command line), whose read
-//!   is logged (`integrity_read`, target `specialised_audit`).
+//!   (`Perm::ReadActions` over HTTP — none of the roles that may select
+//!   audits today — and the operator at the command line); the read is
+//!   logged (`integrity_read`, target `specialised_audit`).
 //!
 //! # Score: expected problem declarations
 //!
@@ -58,10 +59,10 @@
 //! declaration) when integrity data is read and the subject's integrity
 //! level is `watch` or `warning` (the level the integrity family's
 //! false-discovery control sets; below it the score is what chance gives),
-//! or the sum of its officers' scores at those levels if larger. With shrinkage × volume a
-//! unit with three declarations and one finding cannot top a large unit
-//! with a solid excess: its shrunk rate stays near its peers', and its
-//! volume is small.
+//! or the sum of its officers' scores at those levels if larger. With
+//! shrinkage × volume a unit with three declarations and one finding cannot
+//! top a large unit with a solid excess: its shrunk rate stays near its
+//! peers', and its volume is small.
 //!
 //! Not done: districts are not ranked as such (a district's specialised
 //! audit covers its offices: scope the ranking with `office`); hit rates
