@@ -5,7 +5,7 @@
 // user sees the selection but is not offered the plan; a field officer is
 // not offered the page.
 import assert from 'node:assert/strict';
-import { browserTests, navKeys, screenshot, settled } from './helpers.mjs';
+import { browserTests, navKeys, openRoute, screenshot, settled } from './helpers.mjs';
 
 const { testAs } = browserTests();
 
@@ -75,6 +75,39 @@ testAs('an analyst ranks released declarations for audit and makes a plan', 'che
   assert.equal(c.origin, 'audit_plan');
   assert.ok(c.selection && c.selection.selection_probability > 0, 'the case keeps its selection probability');
   await screenshot(page, 'post-clearance-plan-zh');
+  assert.deepEqual(page.errors, []);
+});
+
+// 专业审计选择: the second section ranks units, and posts on the toggle,
+// as GET /post-clearance/specialised answers, with reasons in Chinese and
+// posts named from the dictionary.
+testAs('an analyst ranks units and posts for a specialised audit', 'chen.analyst', async (page) => {
+  const base = page.url().split('#')[0];
+  await openRoute(page, base, `/post-clearance?from=${FROM}&to=${TO}`);
+  await page.waitForSelector('[data-testid=spa-summary][data-by=unit]');
+  await settled(page);
+  const api = (by) =>
+    page.evaluate(async ([b, from, to]) => {
+      const r = await fetch(`/api/v1/post-clearance/specialised?by=${b}&from=${from}&to=${to}&limit=20`, { credentials: 'same-origin' });
+      if (!r.ok) throw new Error(`specialised: HTTP ${r.status} ${await r.text()}`);
+      return r.json();
+    }, [by, FROM, TO]);
+  const units = await api('unit');
+  assert.ok(units.rows.length > 0, 'the demo store has units to rank');
+  assert.deepEqual(await firstCells(page, 'spa-rows'), units.rows.map((r) => r.unit), 'one row per ranked unit, in order');
+  const scores = units.rows.map((r) => r.score);
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), 'ranked by score');
+  const reasons = await page.$$eval('[data-testid=spa-rows] tbody tr td:last-child', (tds) => tds.map((td) => td.textContent));
+  assert.ok(reasons.length > 0 && reasons.every((r) => /[\u4e00-\u9fff]/.test(r)), `reasons read in Chinese: ${reasons}`);
+
+  await page.selectOption('[data-testid=spa-by]', 'post');
+  await page.waitForSelector('[data-testid=spa-summary][data-by=post]');
+  const posts = await api('post');
+  assert.ok(posts.rows.length > 0, 'posts ranked');
+  assert.deepEqual(await firstCells(page, 'spa-rows'), posts.rows.map((r) => r.office));
+  const postNames = await page.$$eval('[data-testid=spa-rows] tbody tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+  assert.ok(postNames.every((n) => !/[a-z_]{4,}/.test(n)), `posts named in Chinese: ${postNames}`);
+  await screenshot(page, 'specialised-audit-zh');
   assert.deepEqual(page.errors, []);
 });
 

@@ -37,6 +37,7 @@ pub mod report;
 pub mod rules;
 pub mod screening;
 pub mod settings;
+pub mod specialised;
 pub mod tasks;
 pub mod webhooks;
 

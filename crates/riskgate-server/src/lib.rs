@@ -134,6 +134,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(money_flow))
         .routes(routes!(postclearance_api::selection))
         .routes(routes!(postclearance_api::plan))
+        .routes(routes!(postclearance_api::specialised))
         .routes(routes!(list_goods))
         .routes(routes!(get_goods))
         .routes(routes!(reports_api::kpi_report))

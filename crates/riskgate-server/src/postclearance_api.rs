@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use riskgate_app::App;
 use riskgate_app::cases::Actor;
 use riskgate_app::postclearance::{self, Plan, PlanRequest, Rank, Selection};
+use riskgate_app::specialised;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -78,6 +79,67 @@ pub async fn selection(Caller(state, p): Caller, Query(q): Query<SelectionQuery>
         .read(move |s| {
             let mut app = App::with_store(s.reopen()?, &user)?;
             postclearance::select(&mut app, &query)
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+/// `?by=&from=&to=&office=&limit=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SpecialisedQuery {
+    /// `unit` (field offices, the default) or `post` (office × post).
+    by: Option<String>,
+    /// From this day (YYYY-MM-DD, China time) or RFC 3339 time; default:
+    /// 92 days before `to`; at most 367 days.
+    from: Option<String>,
+    /// Up to this day (inclusive) or time (exclusive); default: now.
+    to: Option<String>,
+    /// Only units or posts of this unit's subtree (default: the caller's
+    /// offices); peers are every office whatever the scope.
+    office: Option<String>,
+    /// Rows, 1 to 1000 (default 20).
+    limit: Option<usize>,
+}
+
+/// Specialised audit selection (专业审计, M11): the units (field offices)
+/// or posts (office × post) whose control work is most worth an audit,
+/// ranked by the problem declarations expected beyond their peers'
+/// (empirical-Bayes shrunk rates × volume): findings their controls missed,
+/// problems the random controls show in what they let go, overrides to a
+/// lighter lane, and post-clearance audit findings on the declarations they
+/// released. Rows carry `unit` (or `office` and `post`), `score`,
+/// `reasons` and the figures. Integrity scores enter only for callers who
+/// may read integrity data (the read is then logged).
+///
+/// Who: risk analysts, district and HQ managers, department users, for
+/// the units and posts of their offices.
+#[utoipa::path(get, path = "/post-clearance/specialised", tag = "audit", params(SpecialisedQuery),
+    responses((status = 200, body = specialised::SpecialisedSelection)))]
+pub async fn specialised(
+    Caller(state, p): Caller,
+    Query(q): Query<SpecialisedQuery>,
+) -> ApiResult<Json<specialised::SpecialisedSelection>> {
+    p.require(Perm::SelectAudits)?;
+    let offices = state.offices();
+    let scope = office_scope(&p, &offices, &q.office)?;
+    let by = match q.by.as_deref().filter(|s| !s.is_empty()) {
+        None => specialised::AuditBy::Unit,
+        Some(b) => specialised::AuditBy::parse(b).map_err(ApiError::query_refusal)?,
+    };
+    let query = specialised::Query {
+        from: time_param("from", &q.from, false)?,
+        to: time_param("to", &q.to, true)?,
+        offices: sorted(scope),
+        by,
+        limit: limit_param(q.limit, 20, 1000)?,
+        integrity: p.may(Perm::ReadActions),
+    };
+    let user = p.username.clone();
+    let answer = state
+        .read(move |s| {
+            let mut app = App::with_store(s.reopen()?, &user)?;
+            specialised::select(&mut app, &query)
         })
         .await?;
     Ok(Json(answer))

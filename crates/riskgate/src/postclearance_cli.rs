@@ -9,6 +9,7 @@ use clap::Subcommand;
 use riskgate_app::App;
 use riskgate_app::cases::Actor;
 use riskgate_app::postclearance::{self, PlanRequest, Query, Rank};
+use riskgate_app::specialised;
 
 use crate::{Format, Period};
 
@@ -55,6 +56,28 @@ pub enum PostClearanceCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Specialised audit (专业审计): rank the units (field offices) or the
+    /// posts (office × post) whose control work is most worth auditing, by
+    /// the problem declarations expected beyond their peers' — findings
+    /// their controls missed, problems the random controls show in what
+    /// they let go, overrides to a lighter lane, post-clearance audit
+    /// findings on their releases — plus their integrity score, each with
+    /// its reasons and figures (docs/cases.md). Default period: the 92 days
+    /// up to now.
+    Specialised {
+        #[command(flatten)]
+        period: Period,
+        /// unit or post.
+        #[arg(long, default_value = "unit")]
+        by: String,
+        /// Only units or posts of this unit's subtree (peers stay every office).
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 pub fn run(app: &mut App, cmd: PostClearanceCmd) -> Result<ExitCode> {
@@ -92,8 +115,68 @@ pub fn run(app: &mut App, cmd: PostClearanceCmd) -> Result<ExitCode> {
                 Format::Table => print_plan(&p),
             }
         }
+        PostClearanceCmd::Specialised { period, by, office, limit, format } => {
+            let (from, to) = period.bounds();
+            let q = specialised::Query {
+                from,
+                to,
+                offices: crate::office_scope(app, office)?,
+                by: specialised::AuditBy::parse(&by)?,
+                limit: limit.max(1),
+                // The operator reads integrity data at the command line
+                // (`riskgate integrity`); the read is logged.
+                integrity: true,
+            };
+            let s = specialised::select(app, &q)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+                Format::Table => print_specialised(&s),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_specialised(s: &specialised::SpecialisedSelection) {
+    println!(
+        "专业审计选择 / specialised audit selection {} – {} by {}: {} ranked{}",
+        s.from,
+        s.to,
+        match s.by {
+            specialised::AuditBy::Unit => "unit",
+            specialised::AuditBy::Post => "post",
+        },
+        s.ranked,
+        if s.integrity { " (integrity scores included)" } else { "" }
+    );
+    println!(
+        "{:<28} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7}  integrity",
+        "unit / post", "score", "decl.", "ctrl", "hit", "peers", "ovr↓", "audited", "found"
+    );
+    for r in &s.rows {
+        let who = match (&r.unit, &r.office, &r.post) {
+            (Some(u), _, _) => u.clone(),
+            (None, Some(o), Some(p)) => format!("{o}/{p}"),
+            _ => String::new(),
+        };
+        let pct = |x: Option<f64>| x.map_or_else(|| "—".into(), |v| format!("{:.1}%", 100.0 * v));
+        println!(
+            "{:<28} {:>8.2} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7}  {}",
+            who,
+            r.score,
+            r.declarations,
+            r.controls,
+            pct(r.hit_rate),
+            pct(r.peer_hit_rate),
+            r.overrides_down,
+            r.audited_releases,
+            r.audit_findings_after_release,
+            r.integrity_level.as_deref().unwrap_or("—")
+        );
+        for x in &r.reasons {
+            println!("{:<28} {x}", "");
+        }
+    }
 }
 
 fn print_selection(s: &postclearance::Selection) {

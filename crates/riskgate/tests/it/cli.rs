@@ -1530,3 +1530,74 @@ fn post_clearance_selection_plan_and_audits_through_the_cli() {
         "audited declarations are not candidates again"
     );
 }
+
+/// Specialised audit selection (专业审计) through the CLI: on a world whose
+/// live controls were completed (with overrides) and audited after release,
+/// `post-clearance specialised` ranks units and posts by score, each row
+/// with its reasons and figures; the read of integrity data is logged; a
+/// bad `--by` is refused naming the flag's values.
+#[test]
+fn specialised_audit_selection_through_the_cli() {
+    let e = Env::new();
+    let (w, _) = screened_world(&e, 13, 0.05, 3);
+    let truth = w.join("truth.jsonl");
+    let decisions = e.dir.join("decisions.jsonl");
+    let (outs, ovs) = (e.dir.join("o.jsonl"), e.dir.join("ov.jsonl"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    e.ok_as(
+        "admin",
+        &[
+            "simulate",
+            "--truth",
+            &path(&truth),
+            "--decisions",
+            &path(&decisions),
+            "--out",
+            &path(&outs),
+            "--overrides",
+            &path(&ovs),
+        ],
+    );
+    e.ok_as("admin", &["import", "overrides", &path(&ovs)]);
+    e.ok_as("admin", &["import", "outcomes", &path(&outs)]);
+    let period = ["--from", "2026-06-01", "--to", "2026-09-30"];
+    let mut args = vec!["post-clearance", "plan", "--capacity", "0000=40", "--name", "specialised-test"];
+    args.extend(period);
+    e.ok_as("chen", &args);
+    e.ok_as("audit", &["simulate", "--truth", &path(&truth), "--audits"]);
+    let run = |by: &str| -> serde_json::Value {
+        let mut args = vec!["post-clearance", "specialised", "--by", by, "--limit", "50", "--format", "json"];
+        args.extend(period);
+        serde_json::from_str(&e.ok_as("chen", &args)).unwrap()
+    };
+    let units = run("unit");
+    assert_eq!(units["by"], "unit");
+    assert_eq!(units["integrity"], true, "the operator reads integrity data at the command line");
+    let rows = units["rows"].as_array().unwrap();
+    assert!(rows.len() >= 2, "{units}");
+    for r in rows {
+        assert!(r["unit"].is_string() && r["post"].is_null() && r["score"].is_number(), "{r}");
+        assert!(!r["reasons"].as_array().unwrap().is_empty(), "{r}");
+        assert!(r["controls"].is_u64() && r["audited_releases"].is_u64() && r["integrity_level"].is_string(), "{r}");
+    }
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by score: {scores:?}");
+    assert!(scores[0] > 0.0, "{units}");
+    assert!(rows.iter().map(|r| r["controls"].as_u64().unwrap()).sum::<u64>() > 0, "controls counted: {units}");
+    assert!(rows.iter().map(|r| r["audited_releases"].as_u64().unwrap()).sum::<u64>() > 0, "audits counted: {units}");
+    let logged = last_action(&e);
+    assert_eq!(
+        (logged["action"]["action"].as_str(), logged["action"]["target"].as_str()),
+        (Some("integrity_read"), Some("specialised_audit")),
+        "{logged}"
+    );
+    let posts = run("post");
+    let rows = posts["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{posts}");
+    assert!(rows.iter().all(|r| r["office"].is_string() && r["post"].is_string() && r["unit"].is_null()), "{posts}");
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by score: {scores:?}");
+    let bad = e.run_as("chen", &["post-clearance", "specialised", "--by", "district"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("by: expected unit or post"), "{err}");
+}

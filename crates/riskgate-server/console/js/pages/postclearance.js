@@ -4,8 +4,10 @@
 // traders by the sum of theirs; and, for those who may, an audit plan that
 // opens post-clearance audit cases per unit. GET /post-clearance/selection
 // and POST /post-clearance/plans answer; scores and reasons are the server's.
+// Below, 专业审计选择: the units or posts whose control work is most worth a
+// specialised audit (GET /post-clearance/specialised), units / posts toggle.
 import { get, post, qs, items } from '../api.js';
-import { t, local, lang } from '../i18n.js';
+import { t, tOr, local, lang } from '../i18n.js';
 import { h, mount, table, num, pct, errorBox, formValues, flash, levelChip } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
@@ -109,6 +111,70 @@ function planForm(from, to, office) {
   return h('section', {}, h('h2', {}, t('pca.plan_title')), h('p', { class: 'muted' }, t('pca.plan_legend')), form, msg, out);
 }
 
+// 专业审计选择: the ranked units or posts of the period with their reasons.
+function specialisedSection(from, to, office) {
+  const out = h('div', { 'data-testid': 'spa-result' });
+  const load = async (by) => {
+    let s;
+    try {
+      s = await get(`/post-clearance/specialised${qs({ by, from, to, office, limit: 20 })}`);
+    } catch (err) {
+      mount(out, errorBox(err));
+      return;
+    }
+    const who =
+      by === 'post'
+        ? [
+            { label: t('spa.unit'), get: (r) => r.office },
+            { label: t('spa.post'), get: (r) => tOr(`post.${r.post}`, r.post) },
+          ]
+        : [{ label: t('spa.unit'), get: (r) => r.unit }];
+    const grid = table(
+      [
+        ...who,
+        { label: t('common.name'), get: (r) => r.name || '' },
+        { label: t('spa.score'), num: true, get: (r) => num(r.score, 1), export: (r) => r.score },
+        { label: t('spa.controls'), num: true, get: (r) => num(r.controls) },
+        { label: t('spa.hit_rate'), num: true, get: (r) => (r.hit_rate === null ? '—' : pct(r.hit_rate, 1)) },
+        { label: t('spa.peer_hit_rate'), num: true, get: (r) => (r.peer_hit_rate === null ? '—' : pct(r.peer_hit_rate, 1)) },
+        { label: t('spa.overrides_down'), num: true, get: (r) => num(r.overrides_down) },
+        { label: t('spa.audited'), num: true, get: (r) => num(r.audited_releases) },
+        { label: t('spa.audit_found'), num: true, get: (r) => num(r.audit_findings_after_release) },
+        { label: t('spa.audit_duty'), num: true, get: (r) => num(r.audit_duty_recovered), export: (r) => r.audit_duty_recovered },
+        { label: t('moneyflow.reasons'), get: reasonsText },
+      ],
+      items(s, 'rows'),
+      { testid: 'spa-rows', title: t('spa.title'), empty: t('common.none') },
+    );
+    mount(
+      out,
+      h('p', { 'data-testid': 'spa-summary', dataset: { by: s.by, ranked: s.ranked } },
+        t('spa.summary', { from: s.from, to: s.to, n: num(s.ranked) })),
+      grid,
+    );
+  };
+  const toggle = h(
+    'label',
+    {},
+    t('spa.by'),
+    h(
+      'select',
+      { 'data-testid': 'spa-by', onchange: (ev) => load(ev.target.value) },
+      h('option', { value: 'unit', selected: true }, t('spa.by_unit')),
+      h('option', { value: 'post' }, t('spa.by_post')),
+    ),
+  );
+  load('unit');
+  return h(
+    'section',
+    { 'data-testid': 'spa' },
+    h('h2', {}, t('spa.title')),
+    h('p', { class: 'muted' }, t('spa.legend')),
+    h('form', { class: 'inline', onsubmit: (ev) => ev.preventDefault() }, toggle),
+    out,
+  );
+}
+
 export async function postClearancePage(el, query) {
   const from = query.get('from') || '';
   const to = query.get('to') || '';
@@ -209,5 +275,6 @@ export async function postClearancePage(el, query) {
     h('h2', {}, t('pca.traders')),
     tgrid,
     may(session.me, 'PlanAudits') ? planForm(from, to, office) : null,
+    specialisedSection(from, to, office),
   );
 }
