@@ -185,8 +185,14 @@ pub fn select(app: &mut App, q: &Query) -> Result<Selection> {
 }
 
 fn period(q: &Query) -> Result<(i64, i64)> {
-    let to = q.to.unwrap_or_else(|| crate::app::now().timestamp());
-    let from = q.from.unwrap_or(to - DEFAULT_DAYS * 86_400);
+    period_bounds(q.from, q.to)
+}
+
+/// The period `[from, to)` of a selection (post-clearance or specialised):
+/// default the [`DEFAULT_DAYS`] up to now, at most [`MAX_DAYS`].
+pub(crate) fn period_bounds(from: Option<i64>, to: Option<i64>) -> Result<(i64, i64)> {
+    let to = to.unwrap_or_else(|| crate::app::now().timestamp());
+    let from = from.unwrap_or(to - DEFAULT_DAYS * 86_400);
     if to <= from {
         return Err(crate::AppError::invalid("to", "to: the period must end after it starts").into());
     }

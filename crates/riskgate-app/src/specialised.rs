@@ -82,8 +82,7 @@ use crate::app::App;
 use crate::error::AppError;
 
 /// The period when none is given, in days up to now, and the longest.
-pub const DEFAULT_DAYS: i64 = 92;
-pub const MAX_DAYS: i64 = 367;
+pub use crate::postclearance::{DEFAULT_DAYS, MAX_DAYS};
 /// Bounds of the prior's strength (pseudo-observations) in the shrinkage.
 pub const MIN_STRENGTH: f64 = 10.0;
 pub const MAX_STRENGTH: f64 = 10_000.0;
@@ -476,19 +475,7 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
 }
 
 fn period(q: &Query) -> Result<(i64, i64)> {
-    let to = q.to.unwrap_or_else(|| crate::app::now().timestamp());
-    let from = q.from.unwrap_or(to - DEFAULT_DAYS * 86_400);
-    if to <= from {
-        return Err(AppError::invalid("to", "to: the period must end after it starts").into());
-    }
-    if to - from > MAX_DAYS * 86_400 {
-        return Err(AppError::invalid(
-            "from",
-            format!("from: rank over at most {MAX_DAYS} days at a time (a year and a day)"),
-        )
-        .into());
-    }
-    Ok((from, to))
+    crate::postclearance::period_bounds(q.from, q.to)
 }
 
 /// The lanes from lightest to heaviest.
