@@ -5,24 +5,11 @@
 // setting takes effect (checked against the API). A field officer is not
 // offered the page and the server refuses it.
 import assert from 'node:assert/strict';
-import { browserTests, navKeys, apiStatus, screenshot, settled } from './helpers.mjs';
+import { browserTests, navKeys, apiCall, apiStatus, screenshot, settled } from './helpers.mjs';
 
 const { asUser, testAs } = browserTests();
 
-async function api(page, method, path, body) {
-  return page.evaluate(
-    async ([m, p, b]) => {
-      const r = await fetch(`/api/v1${p}`, {
-        method: m,
-        credentials: 'same-origin',
-        headers: b ? { 'Content-Type': 'application/json' } : {},
-        body: b ? JSON.stringify(b) : undefined,
-      });
-      return { status: r.status, body: await r.json().catch(() => null) };
-    },
-    [method, path, body],
-  );
-}
+const api = apiCall;
 
 testAs('a member approves a pending target-rate change on the committee page', 'ma.admin', async (admin) => {
   // The administrator sets the committee up with the page's form; a quorum

@@ -66,8 +66,8 @@ export async function navKeys(page) {
   return page.$$eval('#nav a', (as) => as.map((a) => a.dataset.nav));
 }
 
-// Status of an API call made with the page's session cookie.
-export async function apiStatus(page, method, path, body) {
+// An API call made with the page's session cookie: its status and JSON body.
+export async function apiCall(page, method, path, body) {
   return page.evaluate(
     async ([m, p, b]) => {
       const r = await fetch(`/api/v1${p}`, {
@@ -76,10 +76,15 @@ export async function apiStatus(page, method, path, body) {
         headers: b ? { 'Content-Type': 'application/json' } : {},
         body: b ? JSON.stringify(b) : undefined,
       });
-      return r.status;
+      return { status: r.status, body: await r.json().catch(() => null) };
     },
     [method, path, body],
   );
+}
+
+// Status of an API call made with the page's session cookie.
+export async function apiStatus(page, method, path, body) {
+  return (await apiCall(page, method, path, body)).status;
 }
 
 export async function screenshot(page, name) {
