@@ -684,6 +684,10 @@ const D = {
   'models.shadow': ['影子运行', 'Run in shadow'],
   'models.retire': ['停用', 'Retire'],
   'models.status_set': ['{id} 状态：{status}', '{id} is now {status}'],
+  'models.confirm_last': ['{id} 是唯一的现行模型。{action}后将没有学习模型参与风险筛选，新申报只按布控规则和统计评分布控，直到再启用一个模型。确定{action}吗？', '{id} is the only active model. After this ({action}) no learned model screens: new declarations are screened by the rules and the statistical scorer only until another model is activated. Go ahead?'],
+  'models.confirm_leave': ['{id} 是现行模型，{action}后不再用于风险筛选。确定{action}吗？', '{id} is an active model; after this ({action}) it no longer screens declarations. Go ahead?'],
+  'models.few': ['样本过少 (n = {n})', 'too few findings (n = {n})'],
+  'models.few_note': ['评估期间只有 {n} 票查获（少于 {min} 票）：下列精确率、召回率样本过少，不能作为可靠依据。', 'The evaluation window holds only {n} findings (fewer than {min}): the precision and recall below rest on too few findings to be relied on.'],
   'drift.title': ['模型漂移', 'Drift'],
   'drift.help': [
     '已完成查验的实际查获数（O）与学习模型预测的期望数（E = Σ概率）对比：|z| ≥ {z} 且 O 或 E 不少于 {n} 时标记。新企业：首票报关单早于本票不足 {days} 天。',
