@@ -45,3 +45,23 @@ testAs('the enterprise list cut at 100 says so', 'chen.analyst', async (page) =>
   else assert.equal(note.trim(), `共 ${all} 条`);
   assert.deepEqual(page.errors, []);
 });
+
+testAs('the workbench cut at its limit does not give the cut as the office total', 'zhang.officer', async (page) => {
+  const open = (await apiCall(page, 'GET', '/controls?office=2201&limit=1000')).body.controls.length;
+  assert.ok(open > 1, `open controls at 2201: ${open}`);
+  // Asked for one: the first one shown, and more on offer.
+  await openRoute(page, BASE, '/workbench?office=2201&limit=1');
+  await page.waitForSelector('[data-testid=work-intro]');
+  assert.match(await page.textContent('[data-testid=work-intro]'), /显示前 1 票，可能还有更多/);
+  assert.match(await page.textContent('[data-testid=rows-note]'), /显示前 1 条/);
+  await page.click('[data-testid=rows-more]');
+  await page.waitForFunction(() => /limit=2/.test(location.hash) && /2 票/.test(document.querySelector('[data-testid=work-intro]')?.textContent || ''));
+  // The usual page holds them all: its count is the total.
+  await openRoute(page, BASE, '/workbench?office=2201');
+  await page.waitForSelector('[data-testid=work-intro]');
+  if (open < 200) {
+    assert.match(await page.textContent('[data-testid=work-intro]'), new RegExp(`本关待处理布控 ${open} 票`));
+    assert.equal(await page.$('[data-testid=rows-note]'), null);
+  }
+  assert.deepEqual(page.errors, []);
+});

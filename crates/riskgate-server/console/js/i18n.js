@@ -556,6 +556,7 @@ const D = {
   'why.score': ['按风险评分选中。', 'Selected by its risk score.'],
 
   'work.intro': ['本关待处理布控 {n} 票，按风险从高到低排列。', '{n} open controls at my office, highest risk first.'],
+  'work.intro_first': ['本关待处理布控按风险从高到低排列，显示前 {n} 票，可能还有更多。', 'Open controls at my office, highest risk first: the first {n} shown, there may be more.'],
   'work.none': ['没有待处理的布控。', 'No open controls.'],
   'work.opened_at': ['布控时间', 'Opened'],
   'work.declared_at': ['申报时间', 'Declared'],
