@@ -18,8 +18,8 @@ const ALLOWED = [
   // All-capital codes and acronyms: currencies (CNY, USD), HS, KPI, API,
   // AUC, ISO country codes (CN, US), rule ids without digits.
   /^[A-Z][A-Z0-9_.-]*$/,
-  // Units and statistics symbols: kg, p, z; the product's own name.
-  /^(kg|p|z|riskgate)$/,
+  // Units and statistics symbols: kg, p, z, n (a count: 样本过少 (n = 2)); the product's own name.
+  /^(kg|p|z|n|riskgate)$/,
   // The language switch names the other language in itself.
   /^English$/,
   // User names and officer ids (a.b, from users.txt and the officer registry).

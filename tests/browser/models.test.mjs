@@ -1,7 +1,7 @@
 // The models page: versions, and the drift section (模型漂移) with its
 // verdict and real rows by week and by office, in Chinese and in English.
 import assert from 'node:assert/strict';
-import { browserTests, screenshot } from './helpers.mjs';
+import { browserTests, screenshot, apiCall, BASE } from './helpers.mjs';
 
 const { testAs } = browserTests();
 
@@ -48,5 +48,57 @@ testAs('an analyst sees the model drift report by week and by office', 'chen.ana
   assert.match(await page.textContent('main'), /Drift/);
   assert.match(await page.textContent('[data-testid=drift-verdict]'), /No drift|Drift/);
   assert.equal((await cells(page, 'drift-weeks')).length, weeks.length);
+  assert.deepEqual(page.errors, []);
+});
+
+// run.sh trains one model on the small demo store and activates it: its
+// evaluation window holds only a handful of findings.
+const activeModel = async (page) => {
+  const { body } = await apiCall(page, 'GET', '/models');
+  return body.models.find((m) => m.status === 'active');
+};
+
+testAs('figures on few findings say so, and retiring the last active model asks first', 'chen.analyst', async (page) => {
+  const m = await activeModel(page);
+  assert.ok(m, 'run.sh leaves one active model');
+  const n = m.metrics.evaluation.eval_findings;
+  assert.ok(n < 30, `the demo model's evaluation rests on few findings: ${n}`);
+
+  // The list and the evaluation table mark the precision figures.
+  await page.click('#nav a[data-nav=models]');
+  await page.waitForSelector('[data-testid=models-table] tbody tr');
+  const row = page.locator('[data-testid=models-table] tbody tr', { hasText: m.id });
+  assert.match(await row.textContent(), new RegExp(`样本过少 \\(n = ${n}\\)`));
+  await page.goto(`${BASE}#/models/${encodeURIComponent(m.id)}`);
+  await page.waitForSelector('[data-testid=eval-table] tbody tr');
+  assert.match(await page.textContent('[data-testid=few-findings-note]'), new RegExp(`只有 ${n} 票查获`));
+  const evalRows = await cells(page, 'eval-table');
+  assert.ok(evalRows.length > 0);
+  for (const r of evalRows) assert.match(r[1], new RegExp(`%\\s*样本过少 \\(n = ${n}\\)$`), `precision cell: ${r[1]}`);
+
+  // Dismissed: nothing is sent, the model stays active.
+  const posts = [];
+  page.on('request', (r) => r.method() === 'POST' && r.url().includes('/status') && posts.push(r.url()));
+  let asked = '';
+  page.once('dialog', (d) => {
+    asked = d.message();
+    d.dismiss();
+  });
+  await page.click('button:has-text("停用")');
+  await page.waitForTimeout(500);
+  assert.match(asked, /唯一的现行模型/);
+  assert.match(asked, /布控规则和统计评分/);
+  assert.deepEqual(posts, []);
+  assert.equal((await activeModel(page))?.id, m.id, 'still active after a dismissed question');
+  assert.match(await page.textContent('main h1'), /现行/);
+
+  // Accepted (run in shadow): the model leaves service; then it is put back.
+  page.once('dialog', (d) => d.accept());
+  await page.click('button:has-text("影子运行")');
+  await page.waitForFunction(() => document.querySelector('main h1')?.textContent.includes('影子'));
+  assert.equal(posts.length, 1);
+  assert.equal(await activeModel(page), undefined, 'no active model once the question is accepted');
+  await screenshot(page, 'models-few-findings-zh');
+  assert.equal((await apiCall(page, 'POST', `/models/${encodeURIComponent(m.id)}/status`, { status: 'active' })).status, 200);
   assert.deepEqual(page.errors, []);
 });

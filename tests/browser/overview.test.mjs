@@ -85,3 +85,39 @@ testAs('English is switchable and the choice persists', 'wu.hq', async (page) =>
   assert.match(await page.textContent('[data-kpi=targeting_rate]'), /declarations with a completed border control \(engine, officer override or manual\) ÷ declarations = [\d,]+ ÷ [\d,]+/);
   assert.equal(await page.getAttribute('html', 'lang'), 'en');
 });
+
+testAs('a reversed or future period is refused beside the form; the overview stays', 'sun.district', async (page) => {
+  await page.waitForSelector('[data-testid=kpi-cards] [data-kpi=targeting_rate]');
+  const before = await page.textContent('[data-testid=kpi-cards]');
+  const hash = await page.evaluate(() => location.hash);
+
+  // Reversed: from after to.
+  await page.fill('[data-testid=period-form] input[name=from]', '2026-06-30');
+  await page.fill('[data-testid=period-form] input[name=to]', '2026-06-01');
+  await page.click('[data-testid=period-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=period-error] .error');
+  assert.match(await page.textContent('[data-testid=period-error]'), /起始日期 2026-06-30 晚于截止日期 2026-06-01/);
+  assert.equal(await page.evaluate(() => location.hash), hash, 'no navigation');
+  assert.equal(await page.textContent('[data-testid=kpi-cards]'), before, 'the KPI cards stay');
+  assert.equal(await page.inputValue('[data-testid=period-form] input[name=from]'), '2026-06-30', 'the form keeps what was typed');
+
+  // A start in the future.
+  const next = new Date(Date.now() + 40 * 86400e3);
+  const day = `${next.getFullYear()}-${String(next.getMonth() + 1).padStart(2, '0')}-${String(next.getDate()).padStart(2, '0')}`;
+  await page.fill('[data-testid=period-form] input[name=from]', day);
+  await page.fill('[data-testid=period-form] input[name=to]', '');
+  await page.click('[data-testid=period-form] button[type=submit]');
+  await page.waitForFunction(() => /还没到/.test(document.querySelector('[data-testid=period-error]')?.textContent || ''));
+  assert.match(await page.textContent('[data-testid=period-error]'), new RegExp(`起始日期 ${day} 还没到`));
+  assert.equal(await page.textContent('[data-testid=kpi-cards]'), before);
+  await screenshot(page, 'overview-range-error-zh');
+
+  // The same range in a link: the page with its form and the default period, the error beside the form.
+  await page.goto(`${process.env.RISKGATE_URL}/#/overview?office=2200&from=2026-06-30&to=2026-06-01`);
+  await page.waitForFunction(() => /默认期间/.test(document.querySelector('[data-testid=period-error]')?.textContent || ''));
+  assert.match(await page.textContent('[data-testid=period-error]'), /晚于截止日期.*默认期间/);
+  assert.equal(await page.inputValue('[data-testid=period-form] input[name=from]'), '2026-06-30');
+  await page.waitForSelector('[data-testid=kpi-cards] [data-kpi=targeting_rate]');
+  assert.equal(await page.$('main [data-testid=error]'), null, 'no page-wide error');
+  assert.deepEqual(page.errors, []);
+});

@@ -123,10 +123,15 @@ async function route() {
   if (!session.me || parts[0] === 'login') {
     if (session.me && parts[0] === 'login') return go(landing());
     document.getElementById('topbar').hidden = true;
+    // A deep link opened while logged out (#/declarations/ID?…) is kept
+    // across the login: the page asked for opens once the user is in.
+    const wanted = parts[0] === 'login' ? query.get('next') : location.hash.replace(/^#/, '');
     return loginPage(el, async () => {
       session.me = await get('/me');
-      const next = query.get('next');
-      go(next && next !== '/login' ? next : landing());
+      const next = wanted && !/^\/?(login\b|$)/.test(wanted) ? wanted : landing();
+      // The link is already in the address bar: no hash change, so render it here.
+      if (location.hash.replace(/^#/, '') === next) route();
+      else go(next);
     }, query);
   }
   document.getElementById('topbar').hidden = false;

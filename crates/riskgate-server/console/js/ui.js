@@ -202,6 +202,21 @@ export function flash(msg, ok = true) {
   flash.timer = setTimeout(() => (box.hidden = true), 4000);
 }
 
+// The count under a table: 共 n 条 when the server answered fewer rows
+// than asked (`limit`), else 显示前 n 条 (there may be more) and, below the
+// API's `max`, a link to the same list with a larger limit (`more(limit)`:
+// its href); the list APIs take no offset.
+export function rowsNote(n, limit, { more, max } = {}) {
+  if (n < limit) return h('p', { class: 'muted', 'data-testid': 'rows-note' }, t('common.rows', { n }));
+  const next = max ? Math.min(max, limit * 2) : 0;
+  return h(
+    'p',
+    { class: 'muted', 'data-testid': 'rows-note' },
+    t(max && limit >= max ? 'common.rows_max' : 'common.rows_first', { n }),
+    more && next > limit ? [' ', h('a', { href: more(next), 'data-testid': 'rows-more' }, t('common.show_more', { n: next }))] : null,
+  );
+}
+
 export function loading() {
   return h('p', { class: 'muted' }, t('common.loading'));
 }

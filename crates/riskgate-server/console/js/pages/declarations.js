@@ -1,7 +1,7 @@
 // Declarations: search, and the decision page that explains the lane.
 import { get, post, qs, items } from '../api.js';
 import { t, local, featureLabel, contribution } from '../i18n.js';
-import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm } from '../ui.js';
+import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm, rowsNote } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -23,6 +23,9 @@ function choice(name, label, options, params) {
     ),
   );
 }
+
+// Rows a search asks for (the API takes up to 1000, no offset).
+const SEARCH_LIMIT = 100;
 
 export async function declarationsPage(el, query) {
   const params = Object.fromEntries(query.entries());
@@ -65,7 +68,8 @@ export async function declarationsPage(el, query) {
   const results = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
   mount(el, h('h1', {}, t('nav.declarations')), form, results);
   try {
-    const data = await get(`/declarations${qs({ limit: 100, ...params })}`);
+    const limit = Number(params.limit) || SEARCH_LIMIT;
+    const data = await get(`/declarations${qs({ ...params, limit })}`);
     const rows = items(data, 'declarations');
     results.replaceChildren(
       table(
@@ -81,7 +85,7 @@ export async function declarationsPage(el, query) {
         rows,
         { onRowClick: (r) => go(`/declarations/${encodeURIComponent(r.id || r.declaration_id)}`), testid: 'declaration-results' },
       ),
-      h('p', { class: 'muted' }, t('common.rows', { n: rows.length })),
+      rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/declarations${qs({ ...params, limit: n })}` }),
     );
   } catch (e) {
     results.replaceChildren(errorBox(e));

@@ -1,7 +1,7 @@
 // Enterprises: risk level and its history, controls and findings.
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required } from '../ui.js';
+import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required, rowsNote } from '../ui.js';
 import { chart } from '../charts.js';
 import { go, session } from '../state.js';
 import { may, normRole } from '../roles.js';
@@ -13,7 +13,8 @@ const when = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : 
 export async function enterprisesPage(el, query) {
   const q = query.get('q') || '';
   const level = query.get('level') || '';
-  const rows = items(await get(`/enterprises${qs({ q, level, limit: 100 })}`), 'enterprises');
+  const limit = Number(query.get('limit')) || 100;
+  const rows = items(await get(`/enterprises${qs({ q, level, limit })}`), 'enterprises');
   mount(
     el,
     h('h1', {}, t('nav.enterprises')),
@@ -46,6 +47,7 @@ export async function enterprisesPage(el, query) {
       rows,
       { onRowClick: (e) => go(`/enterprises/${encodeURIComponent(e.id)}`), testid: 'enterprises-table' },
     ),
+    rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/enterprises${qs({ q, level, limit: n })}` }),
   );
 }
 

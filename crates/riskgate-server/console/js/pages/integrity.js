@@ -4,7 +4,7 @@
 // office and kind of action. Every read is itself logged by the server.
 import { get, post, qs, items } from '../api.js';
 import { t, tOr, local } from '../i18n.js';
-import { h, mount, table, dt, formValues, num, flash, describeError } from '../ui.js';
+import { h, mount, table, dt, formValues, num, flash, describeError, rowsNote } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
 import { rankedSection, integrityLevel, reasonNodes, reasonsText, subjectName } from './integrity_scores.js';
@@ -13,7 +13,8 @@ const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string'
 
 export async function integrityPage(el, query) {
   const params = Object.fromEntries(query.entries());
-  const data = await get(`/actions${qs({ limit: 200, ...params })}`);
+  const limit = Number(params.limit) || 200;
+  const data = await get(`/actions${qs({ ...params, limit })}`);
   const rows = items(data, 'actions');
   const view = ['officers', 'posts', 'units'].includes(params.view) ? params.view : 'officers';
   const ranked = await rankedSection(view, params);
@@ -61,7 +62,7 @@ export async function integrityPage(el, query) {
       rows,
       { testid: 'action-log' },
     ),
-    h('p', { class: 'muted' }, t('common.rows', { n: rows.length })),
+    rowsNote(rows.length, limit, { max: 5000, more: (n) => `#/integrity${qs({ ...params, limit: n })}` }),
   );
 }
 

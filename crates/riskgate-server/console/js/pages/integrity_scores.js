@@ -91,6 +91,7 @@ export function reasonsText(r) {
 }
 
 const topReasons = (r) => reasonNodes(r, 2);
+const FLAG_ORDER = { warning: 0, watch: 1 };
 
 // The ranked list for `kind` (officers, posts, units) with tabs.
 export async function rankedSection(kind, params) {
@@ -99,24 +100,31 @@ export async function rankedSection(kind, params) {
   const warn = items(await get(`/integrity/warnings${qs({ office: params.office, from: params.from, to: params.to })}`), 'warnings');
   const tab = (k) => h('a', { href: `#/integrity?view=${k}`, class: k === kind ? 'active' : null, 'data-testid': `tab-${k}` }, t(`integrity.tab.${k}`));
   const idCell = (r) => (kind === 'officers' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : subjectName(r.kind, r.id));
+  const columns = [
+    { label: '#', get: (r) => r.rank, num: true },
+    { label: t(`integrity.col.${kind}`), render: idCell },
+    { label: t('common.office'), get: (r) => r.office },
+    { label: t('integrity.score'), get: (r) => num(r.score, 2), num: true },
+    { label: t('integrity.level'), render: (r) => integrityLevel(r.level) },
+    { label: t('integrity.controls'), get: (r) => r.controls, num: true },
+    { label: t('integrity.reasons'), render: topReasons },
+  ];
+  // Those at warning, then at watch, above the full ranking: a supervisor
+  // does not scroll past hundreds of rows to find them.
+  const flagged = rows.filter((r) => FLAG_ORDER[r.level] !== undefined).sort((a, b) => FLAG_ORDER[a.level] - FLAG_ORDER[b.level] || a.rank - b.rank);
+  const subject = t(`integrity.tab.${kind}`);
+  const count = (l) => flagged.filter((r) => r.level === l).length;
   return h(
     'section',
     {},
     h('h2', {}, t('integrity.ranked')),
     h('nav', { class: 'tabs' }, tab('officers'), ' · ', tab('posts'), ' · ', tab('units')),
-    table(
-      [
-        { label: '#', get: (r) => r.rank, num: true },
-        { label: t(`integrity.col.${kind}`), render: idCell },
-        { label: t('common.office'), get: (r) => r.office },
-        { label: t('integrity.score'), get: (r) => num(r.score, 2), num: true },
-        { label: t('integrity.level'), render: (r) => integrityLevel(r.level) },
-        { label: t('integrity.controls'), get: (r) => r.controls, num: true },
-        { label: t('integrity.reasons'), render: topReasons },
-      ],
-      rows,
-      { testid: 'integrity-ranked', empty: t('integrity.none') },
-    ),
+    h('h3', { 'data-testid': 'integrity-attention-title' }, t('integrity.attention', { subject, warnings: count('warning'), watches: count('watch') })),
+    flagged.length
+      ? table(columns, flagged, { testid: 'integrity-attention' })
+      : h('p', { class: 'muted', 'data-testid': 'integrity-attention' }, t('integrity.attention_none', { subject })),
+    h('h3', {}, t('integrity.all_ranked', { subject, n: num(rows.length) })),
+    table(columns, rows, { testid: 'integrity-ranked', empty: t('integrity.none') }),
     h('h2', {}, t('integrity.warnings')),
     table(
       [

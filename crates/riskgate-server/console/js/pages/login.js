@@ -43,7 +43,7 @@ export function loginPage(el, onDone) {
       h(
         'p',
         { class: 'muted' },
-        h('button', { type: 'button', class: 'link', onclick: () => setLang(lang() === 'zh' ? 'en' : 'zh') }, lang() === 'zh' ? 'English' : '中文'),
+        h('button', { type: 'button', class: 'link', 'data-testid': 'login-lang', onclick: () => setLang(lang() === 'zh' ? 'en' : 'zh') }, lang() === 'zh' ? 'English' : '中文'),
       ),
     ),
   );

@@ -6,9 +6,15 @@ import { h, mount, table, pct, num, dt, chip, errorBox, flash } from '../ui.js';
 import { chart } from '../charts.js';
 import { session } from '../state.js';
 import { isAnalyst } from '../roles.js';
+import { MIN_CASES } from './overview.js';
 
 const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'shadow' ? 'yellow' : '', t(`model_status.${s}`));
 const evalOf = (m) => m.metrics?.evaluation || m.evaluation || {};
+// Figures that rest on fewer findings than the overview's MIN_CASES in the
+// evaluation window are shown with 样本过少 (n = …) beside them.
+const fewFindings = (ev) => typeof ev.eval_findings === 'number' && ev.eval_findings < MIN_CASES;
+const fewMark = (ev) => (fewFindings(ev) ? [' ', h('span', { class: 'chip yellow', 'data-testid': 'few-findings' }, t('models.few', { n: num(ev.eval_findings) }))] : null);
+const fewCell = (ev, v) => h('span', {}, v, fewMark(ev));
 
 export async function modelsPage(el) {
   const rows = items(await get('/models'), 'models');
@@ -23,7 +29,12 @@ export async function modelsPage(el) {
         { label: t('models.by'), get: (m) => m.created_by },
         { label: 'AUC', get: (m) => evalOf(m).auc?.toFixed?.(3), num: true },
         { label: t('models.eval_rows'), get: (m) => num(evalOf(m).eval_rows), num: true },
-        { label: t('models.precision_at', { rate: '4%' }), get: (m) => pct(atRate(evalOf(m), 0.04)?.precision, 1), num: true },
+        {
+          label: t('models.precision_at', { rate: '4%' }),
+          get: (m) => pct(atRate(evalOf(m), 0.04)?.precision, 1),
+          render: (m) => fewCell(evalOf(m), pct(atRate(evalOf(m), 0.04)?.precision, 1)),
+          num: true,
+        },
       ],
       rows,
       { testid: 'models-table' },
@@ -98,6 +109,13 @@ export async function modelDetailPage(el, id) {
   const setStatus = async (status) => {
     msg.replaceChildren();
     try {
+      // Taking the active model out of service asks first; the last active
+      // one leaves screening to the rules and the statistical scorer.
+      if (m.status === 'active' && status !== 'active') {
+        const others = items(await get('/models'), 'models').filter((x) => x.status === 'active' && x.id !== id);
+        const action = t(status === 'retired' ? 'models.retire' : 'models.shadow');
+        if (!window.confirm(t(others.length ? 'models.confirm_leave' : 'models.confirm_last', { id, action }))) return;
+      }
       await post(`/models/${encodeURIComponent(id)}/status`, { status });
       flash(t('models.status_set', { id, status: t(`model_status.${status}`) }));
       modelDetailPage(el, id);
@@ -130,7 +148,7 @@ export async function modelDetailPage(el, id) {
             'div',
             { style: 'display:flex;gap:.5rem;margin-top:.75rem' },
             m.status !== 'active' ? h('button', { type: 'button', onclick: () => setStatus('active') }, t('models.activate')) : null,
-            m.status !== 'shadow' && m.status !== 'active' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('shadow') }, t('models.shadow')) : null,
+            m.status !== 'shadow' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('shadow') }, t('models.shadow')) : null,
             m.status !== 'retired' ? h('button', { type: 'button', class: 'secondary', onclick: () => setStatus('retired') }, t('models.retire')) : null,
           )
         : null,
@@ -138,6 +156,7 @@ export async function modelDetailPage(el, id) {
     ),
     h('h2', {}, t('models.evaluation')),
     h('p', { class: 'muted' }, t('models.eval_help')),
+    fewFindings(ev) ? h('p', { class: 'error', 'data-testid': 'few-findings-note' }, t('models.few_note', { n: num(ev.eval_findings), min: MIN_CASES })) : null,
     at.length
       ? h(
           'div',
@@ -164,8 +183,8 @@ export async function modelDetailPage(el, id) {
           table(
             [
               { label: t('models.control_rate'), get: (r) => pct(r.rate, 0) },
-              { label: t('models.precision'), get: (r) => pct(r.precision, 1), num: true },
-              { label: t('models.recall'), get: (r) => pct(r.recall, 1), num: true },
+              { label: t('models.precision'), get: (r) => pct(r.precision, 1), render: (r) => fewCell(ev, pct(r.precision, 1)), num: true },
+              { label: t('models.recall'), get: (r) => pct(r.recall, 1), render: (r) => fewCell(ev, pct(r.recall, 1)), num: true },
               { label: t('models.revenue_share'), get: (r) => pct(r.revenue_share, 1), num: true },
             ],
             at,

@@ -78,6 +78,22 @@ function kpiCard(f, scope) {
   );
 }
 
+// Today as the reader's calendar has it (yyyy-mm-dd, like a date input).
+function today() {
+  const d = new Date();
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+// What is wrong with a period of the form (days, `to` inclusive), or null.
+export function rangeProblem(from, to) {
+  if (from && to && from > to) return t('overview.range_reversed', { from, to });
+  if (from && from > today()) return t('overview.range_future', { from, today: today() });
+  return null;
+}
+
+const rangeBox = (text) => h('div', { class: 'error', role: 'alert' }, text);
+
 const HEADLINE = [
   'screened',
   'targeting_rate',
@@ -90,10 +106,22 @@ const HEADLINE = [
 
 export async function overviewPage(el, query) {
   const office = query.get('office') || '';
-  const from = query.get('from') || '';
-  const to = query.get('to') || '';
-  // The whole scope, so the breadcrumb can name the unit's parents.
-  const data = await get(`/kpis${qs({ from, to })}`);
+  const asked = { from: query.get('from') || '', to: query.get('to') || '' };
+  // A range that cannot be (reversed, or starting in the future) is said
+  // beside the form, which keeps it; the page shows the default period.
+  let rangeError = rangeProblem(asked.from, asked.to);
+  let data;
+  if (!rangeError) {
+    try {
+      // The whole scope, so the breadcrumb can name the unit's parents.
+      data = await get(`/kpis${qs(asked)}`);
+    } catch (e) {
+      if (e.status !== 400 || !['from', 'to'].includes(e.field)) throw e;
+      rangeError = describeError(e);
+    }
+  }
+  if (rangeError) data = await get('/kpis');
+  const { from, to } = rangeError ? { from: '', to: '' } : asked;
   const units = items(data, 'units');
   if (!units.length) {
     mount(el, h('h1', {}, t('nav.overview')), h('p', { class: 'muted' }, t('overview.no_data')));
@@ -117,19 +145,27 @@ export async function overviewPage(el, query) {
     ),
   );
 
+  const rangeMsg = h('div', { 'data-testid': 'period-error' }, rangeError ? rangeBox(`${rangeError} ${t('overview.range_default')}`) : null);
   const period = h(
     'form',
     {
       class: 'inline',
+      'data-testid': 'period-form',
       onsubmit: (ev) => {
         ev.preventDefault();
         const f = new FormData(ev.target);
-        go(`/overview${qs({ office: unit.code, from: f.get('from'), to: f.get('to') })}`);
+        const [a, b] = [f.get('from') || '', f.get('to') || ''];
+        // Refused here: the page and the figures shown stay as they are.
+        const problem = rangeProblem(a, b);
+        if (problem) return rangeMsg.replaceChildren(rangeBox(problem));
+        rangeMsg.replaceChildren();
+        go(`/overview${qs({ office: unit.code, from: a, to: b })}`);
       },
     },
-    h('label', {}, t('common.from'), h('input', { type: 'date', name: 'from', value: from })),
-    h('label', {}, t('common.to'), h('input', { type: 'date', name: 'to', value: to })),
+    h('label', {}, t('common.from'), h('input', { type: 'date', name: 'from', value: asked.from })),
+    h('label', {}, t('common.to'), h('input', { type: 'date', name: 'to', value: asked.to })),
     h('button', { type: 'submit', class: 'secondary' }, t('common.apply')),
+    rangeMsg,
   );
 
   const headline = HEADLINE.map((k) => fig(unit, k)).filter(Boolean);

@@ -2,7 +2,7 @@
 // recording an outcome, and overriding a lane (reason mandatory).
 import { get, post, qs, items } from '../api.js';
 import { t, local } from '../i18n.js';
-import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required } from '../ui.js';
+import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required, rowsNote } from '../ui.js';
 import { session } from '../state.js';
 import { mayUse } from '../roles.js';
 import { overrideForm } from './declarations.js';
@@ -32,7 +32,9 @@ export function findingsFieldset() {
 export async function workbenchPage(el, query) {
   const me = session.me;
   const office = query.get('office') || me.office || '';
-  const data = await get(`/controls${qs({ office, limit: 200 })}`);
+  // The API gives up to 1000 open controls, no offset.
+  const limit = Math.min(1000, Number(query.get('limit')) || 200);
+  const data = await get(`/controls${qs({ office, limit })}`);
   // The server's order: urgent requests first, then by risk.
   const rows = items(data, 'controls', 'tasks');
   // Open complaints against a control are shown on its card.
@@ -45,8 +47,10 @@ export async function workbenchPage(el, query) {
   mount(
     el,
     h('h1', {}, t('nav.workbench'), office ? ` · ${office}` : ''),
-    h('p', { class: 'muted' }, t('work.intro', { n: rows.length })),
+    // Cut at the limit, the count is not the office's total.
+    h('p', { class: 'muted', 'data-testid': 'work-intro' }, t(rows.length >= limit ? 'work.intro_first' : 'work.intro', { n: rows.length })),
     list,
+    rows.length >= limit ? rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/workbench${qs({ office: query.get('office'), limit: n })}` }) : null,
   );
   if (!rows.length) {
     list.append(h('p', { class: 'muted' }, t('work.none')));
