@@ -51,3 +51,11 @@ test('the index page loads only local assets', () => {
   const html = readFileSync(join(consoleDir, 'index.html'), 'utf8');
   assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//);
 });
+
+test('a command run without logging in is shown as the local operator, not as local:NAME', async () => {
+  const { person } = await import(join(consoleDir, 'js/ui.js'));
+  assert.equal(person('local:cli'), '本机操作员（未登录）');
+  assert.equal(person('local:wang'), '本机操作员 wang（未登录）');
+  assert.equal(person('chen.analyst'), 'chen.analyst');
+  assert.equal(person(null), '');
+});

@@ -254,6 +254,8 @@ const D = {
   'common.to': ['止', 'To'],
   'common.loading': ['加载中…', 'Loading…'],
   'common.name': ['名称', 'Name'],
+  'common.local_operator': ['本机操作员（未登录）', 'local operator (not logged in)'],
+  'common.local_operator_named': ['本机操作员 {name}（未登录）', 'local operator {name} (not logged in)'],
   'common.none': ['无记录', 'Nothing to show'],
   'common.office': ['海关', 'Office'],
   'common.rows': ['共 {n} 条', '{n} rows'],

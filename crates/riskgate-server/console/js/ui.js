@@ -159,6 +159,15 @@ export function dt(v) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())} ${zone}`;
 }
 
+// Who did something, as the reader should see it: an account's name, or
+// the store's local operator (`local:NAME`, a command run without logging
+// in: docs/security.md) worded as such.
+export function person(name) {
+  if (typeof name !== 'string' || !name.startsWith('local:')) return name ?? '';
+  const claimed = name.slice('local:'.length);
+  return claimed && claimed !== 'cli' ? t('common.local_operator_named', { name: claimed }) : t('common.local_operator');
+}
+
 export function chip(kind, text) {
   return h('span', { class: `chip ${kind || ''}` }, text ?? kind ?? '—');
 }

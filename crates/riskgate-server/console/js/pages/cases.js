@@ -4,7 +4,7 @@
 // a refused step shows its error).
 import { get, post, del, qs, items } from '../api.js';
 import { t, local } from '../i18n.js';
-import { h, mount, num, dt, chip, table, errorBox, flash, sendForm } from '../ui.js';
+import { h, mount, num, dt, chip, table, errorBox, flash, sendForm, person } from '../ui.js';
 import { session, go } from '../state.js';
 import { may } from '../roles.js';
 import { findingsFieldset } from './workbench.js';
@@ -208,7 +208,7 @@ export async function casePage(el, id) {
       [
         { label: t('integrity.at'), get: (x) => dt(x.at) },
         { label: t('case.what'), get: (x) => t(`case.step.${x.what}`) },
-        { label: t('case.by'), get: (x) => x.by },
+        { label: t('case.by'), get: (x) => person(x.by) },
         { label: t('case.note'), get: (x) => x.note },
       ],
       c.history,

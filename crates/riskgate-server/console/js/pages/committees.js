@@ -7,7 +7,7 @@
 // buttons only save a refused click.
 import { get, post, qs, items } from '../api.js';
 import { t, tOr, local, lang } from '../i18n.js';
-import { h, mount, table, num, pct, dt, chip, errorBox, flash } from '../ui.js';
+import { h, mount, table, num, pct, dt, chip, errorBox, flash, person } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
 import { meetsTarget, MIN_CASES } from './overview.js';
@@ -38,7 +38,7 @@ const settingValue = (v) => tOr(`committee.value.${v}`, v);
 
 const approvals = (i) => (i.votes || []).filter((v) => v.approve).length;
 const rejections = (i) => (i.votes || []).filter((v) => !v.approve).length;
-const voteText = (v) => `${v.voter} ${v.approve ? t('committee.approve') : t('committee.reject')}${v.comment ? `（${v.comment}）` : ''}`;
+const voteText = (v) => `${person(v.voter)} ${v.approve ? t('committee.approve') : t('committee.reject')}${v.comment ? `（${v.comment}）` : ''}`;
 
 // The vote and withdraw controls of a pending item for the reader.
 function actions(i, committee, reload) {
@@ -230,7 +230,7 @@ export async function committeesPage(el, query) {
       { label: t('committee.item'), get: (i) => i.id },
       { label: t('committee.committee'), get: name },
       { label: t('committee.change'), get: what },
-      { label: t('committee.proposed_by'), get: (i) => i.proposed_by },
+      { label: t('committee.proposed_by'), get: (i) => person(i.proposed_by) },
       { label: t('committee.proposed_at'), get: (i) => dt(i.proposed_at) },
       {
         label: t('committee.tally'),
@@ -250,7 +250,7 @@ export async function committeesPage(el, query) {
       { label: t('committee.change'), get: what },
       { label: t('committee.result'), get: (i) => t(`committee.status.${i.status}`), render: (i) => statusChip(i.status) },
       { label: t('committee.decided_at'), get: (i) => dt(i.decided_at) },
-      { label: t('committee.proposed_by'), get: (i) => i.proposed_by },
+      { label: t('committee.proposed_by'), get: (i) => person(i.proposed_by) },
       { label: t('committee.votes'), get: (i) => (i.votes || []).map(voteText).join('；') || '—' },
     ],
     minutes,

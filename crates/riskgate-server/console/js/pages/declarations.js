@@ -1,7 +1,7 @@
 // Declarations: search, and the decision page that explains the lane.
 import { get, post, qs, items } from '../api.js';
 import { t, local, featureLabel, contribution } from '../i18n.js';
-import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm, rowsNote } from '../ui.js';
+import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm, rowsNote, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -115,7 +115,7 @@ function overridesTable(overrides) {
   return table(
     [
       { label: t('decl.override_at'), get: (o) => dt(o.at) },
-      { label: t('decl.override_officer'), get: (o) => (o.entered_by ? `${o.officer}${t('decl.override_entered_by', { user: o.entered_by })}` : o.officer) },
+      { label: t('decl.override_officer'), get: (o) => (o.entered_by ? `${o.officer}${t('decl.override_entered_by', { user: person(o.entered_by) })}` : o.officer) },
       { label: t('decl.override_from'), render: (o) => channelChip(o.from) },
       { label: t('decl.override_to'), render: (o) => channelChip(o.to) },
       { label: t('decl.override_reason'), get: (o) => o.reason },

@@ -1,7 +1,7 @@
 // Enterprises: risk level and its history, controls and findings.
 import { get, post, qs, items } from '../api.js';
 import { t } from '../i18n.js';
-import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required, rowsNote } from '../ui.js';
+import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required, rowsNote, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { go, session } from '../state.js';
 import { may, normRole } from '../roles.js';
@@ -140,7 +140,7 @@ export async function enterpriseDetailPage(el, id) {
     table(
       [
         { label: t('integrity.at'), get: (n) => dt(when(n.at)) },
-        { label: t('case.by'), get: (n) => (n.department ? `${n.author}（${t(`department.${n.department}`)}）` : n.author) },
+        { label: t('case.by'), get: (n) => (n.department ? `${person(n.author)}（${t(`department.${n.department}`)}）` : person(n.author)) },
         { label: t('case.note'), get: (n) => n.text },
         { label: t('ent.watch_list'), get: (n) => n.watch_list },
       ],

@@ -2,7 +2,7 @@
 // and drift (outcomes against what the learned model expected).
 import { get, post, items } from '../api.js';
 import { t, lang, featureLabel } from '../i18n.js';
-import { h, mount, table, pct, num, dt, chip, errorBox, flash } from '../ui.js';
+import { h, mount, table, pct, num, dt, chip, errorBox, flash, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { session } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -26,7 +26,7 @@ export async function modelsPage(el) {
         { label: t('models.id'), render: (m) => h('a', { href: `#/models/${encodeURIComponent(m.id)}` }, m.id) },
         { label: t('models.status'), render: (m) => statusChip(m.status) },
         { label: t('models.created'), get: (m) => dt(m.created_at) },
-        { label: t('models.by'), get: (m) => m.created_by },
+        { label: t('models.by'), get: (m) => person(m.created_by) },
         { label: 'AUC', get: (m) => evalOf(m).auc?.toFixed?.(3), num: true },
         { label: t('models.eval_rows'), get: (m) => num(evalOf(m).eval_rows), num: true },
         {
@@ -134,7 +134,7 @@ export async function modelDetailPage(el, id) {
         'dl',
         { class: 'kv', 'data-testid': 'model-facts' },
         [
-          ['models.by', m.created_by],
+          ['models.by', person(m.created_by)],
           ['models.train_window', ev.train_window ? ev.train_window.join(' → ') : '—'],
           ['models.eval_window', ev.eval_window ? ev.eval_window.join(' → ') : '—'],
           ['models.train_rows', `${num(ev.train_rows)} (${t('models.findings_n', { n: num(ev.train_findings) })})`],

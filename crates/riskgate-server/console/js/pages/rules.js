@@ -3,7 +3,7 @@
 // back-test with its figures, approve (by someone else), retire.
 import { get, post, qs, items } from '../api.js';
 import { t, tOr, local } from '../i18n.js';
-import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues, inlineForm } from '../ui.js';
+import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues, inlineForm, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -107,8 +107,8 @@ export async function ruleDetailPage(el, id, query) {
           ['rules.forces', def.channel ? channelChip(def.channel) : '—'],
           ['rules.instructions', local(def.instructions)],
           ['rules.valid', `${def.valid_from || '—'} → ${def.valid_to || '—'}`],
-          ['rules.author', author],
-          ['rules.approver', rec.approved_by || '—'],
+          ['rules.author', person(author)],
+          ['rules.approver', person(rec.approved_by) || '—'],
           ['rules.created_at', dt(rec.created_at)],
         ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')]),
       ),
@@ -141,8 +141,8 @@ export async function ruleDetailPage(el, id, query) {
             [
               { label: t('rules.version'), render: (v) => h('a', { href: `#/rules/${encodeURIComponent(id)}${qs({ version: v.version })}` }, `v${v.version}`) },
               { label: t('rules.status'), render: (v) => statusChip(v.status) },
-              { label: t('rules.author'), get: (v) => v.created_by },
-              { label: t('rules.approver'), get: (v) => v.approved_by },
+              { label: t('rules.author'), get: (v) => person(v.created_by) },
+              { label: t('rules.approver'), get: (v) => person(v.approved_by) },
             ],
             versions,
           ),
