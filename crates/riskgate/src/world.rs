@@ -509,15 +509,16 @@ pub fn demo_users(app: &mut App) -> Result<()> {
         .or_else(|| offices.iter().find(|o| o.level == OfficeLevel::Office))
         .map(|o| o.code.clone());
     type Login<'a> = (&'a str, &'a str, &'a Option<String>, Option<&'a str>, &'a str);
+    // Display names in Chinese: the console shows the role beside them.
     let users: [Login<'_>; 8] = [
-        ("officer", "field_officer", &office, None, "张警官 (field officer)"),
-        ("analyst", "risk_analyst", &hq, None, "李分析 (risk analyst)"),
-        ("analyst2", "risk_analyst", &hq, None, "王审核 (second analyst, approves)"),
-        ("district", "district_manager", &district, None, "赵关长 (district manager)"),
-        ("hq", "hq_manager", &hq, None, "陈署长 (HQ manager)"),
-        ("integrity", "integrity_supervisor", &hq, None, "孙督察 (integrity supervisor)"),
-        ("tariff", "department_user", &hq, Some("tariff"), "周关税 (tariff department)"),
-        ("admin", "admin", &None, None, "系统管理员 (administrator)"),
+        ("officer", "field_officer", &office, None, "张警官"),
+        ("analyst", "risk_analyst", &hq, None, "李分析"),
+        ("analyst2", "risk_analyst", &hq, None, "王审核（复核）"),
+        ("district", "district_manager", &district, None, "赵关长"),
+        ("hq", "hq_manager", &hq, None, "陈署长"),
+        ("integrity", "integrity_supervisor", &hq, None, "孙督察"),
+        ("tariff", "department_user", &hq, Some("tariff"), "周关税"),
+        ("admin", "admin", &None, None, "系统管理员"),
     ];
     println!("\nLogins for `riskgate --data DIR serve` (http://127.0.0.1:8080):");
     println!("  {:<10} {:<21} {:<9} password", "username", "role", "office");
@@ -542,7 +543,7 @@ pub fn demo_users(app: &mut App) -> Result<()> {
             username: "declaration-system",
             password: &password,
             role: "machine",
-            display_name: Some("declaration system (machine)".into()),
+            display_name: Some("报关单系统".into()),
             ..Default::default()
         };
         riskgate_app::accounts::add_user(app.store.as_mut(), &app.user, new)?;
