@@ -2,7 +2,7 @@
 // on a declaration and may not approve it; a second analyst approves it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserTests } from './helpers.mjs';
+import { browserTests, apiCall } from './helpers.mjs';
 
 const { asUser } = browserTests();
 
@@ -74,6 +74,33 @@ test('create, test and approve a rule with two users; the author may not approve
     await page.fill('[data-testid=retire-form] input[name=reason]', '浏览器测试结束');
     await page.click('[data-testid=retire-form] button[type=submit]');
     await page.waitForFunction(() => /已停用/.test(document.querySelector('h1')?.textContent || ''));
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+test('a back-test echoes its period, compares with the targets and lists the declarations it hits', async () => {
+  await asUser('chen.analyst', async (page) => {
+    await page.goto(`${page.url().split('#')[0]}#/rules/R-TEST-BROWSER`);
+    await page.waitForSelector('[data-testid=backtest-form]');
+    const to = new Date(Date.now() + 2 * 86400e3).toISOString().slice(0, 10);
+    await page.fill('[data-testid=backtest-form] input[name=from]', '2020-01-01');
+    await page.fill('[data-testid=backtest-form] input[name=to]', to);
+    await page.click('[data-testid=backtest-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=backtest-result]');
+    assert.equal(await page.textContent('[data-testid=backtest-period]'), `回测期间：2020-01-01 至 ${to}`);
+    // Its rates beside the targets of 布控率 and 布控有效率.
+    const rows = await page.$$eval('[data-testid=backtest-targets] tbody tr', (trs) => trs.map((tr) => tr.textContent));
+    assert.equal(rows.length, 2, rows.join('|'));
+    assert.match(rows[0], /规则布控率.*≈4%/);
+    assert.match(rows[1], /已布控部分有效率.*≥25%/);
+    // The declarations hit, as the API lists them, each a link to its page.
+    const api = await apiCall(page, 'POST', `/rules/R-TEST-BROWSER/backtest?from=2020-01-01&to=${to}`);
+    const ids = api.body.backtest.hit_ids;
+    assert.ok(ids.length >= 4, JSON.stringify(api.body));
+    const links = await page.$$eval('[data-testid=backtest-hits] a', (as) => as.map((a) => [a.textContent, a.getAttribute('href')]));
+    assert.deepEqual(links, ids.map((d) => [d, `#/declarations/${encodeURIComponent(d)}`]));
+    await page.click('[data-testid=backtest-hits] a');
+    await page.waitForFunction((d) => location.hash === `#/declarations/${encodeURIComponent(d)}`, ids[0]);
     assert.deepEqual(page.errors, []);
   });
 });

@@ -684,6 +684,9 @@ fn the_api_by_role(srv: Server) {
     let r = call("POST", "/api/v1/rules/{id}/backtest", "/api/v1/rules/R-1/backtest", &auth["risk_analyst"], None);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["backtest"]["hits"].as_u64().unwrap() >= 1, "{}", r.body);
+    // The hit declarations are listed (capped at 50).
+    let ids = r.json()["backtest"]["hit_ids"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ids.len() as u64, r.json()["backtest"]["hits"].as_u64().unwrap().min(50), "{}", r.body);
     let r =
         call("POST", "/api/v1/rules/{id}/retire", "/api/v1/rules/R-1/retire", &analyst2, Some(r#"{"reason":"  "}"#));
     assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")));

@@ -7,6 +7,7 @@ import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, form
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
+import { meetsTarget } from './overview.js';
 
 const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'draft' ? 'yellow' : '', t(`rule_status.${s}`));
 
@@ -185,7 +186,16 @@ function backtestForm(id, version, box) {
         box.replaceChildren(h('p', { class: 'muted' }, t('rules.backtest_running')));
         try {
           const res = await post(`/rules/${encodeURIComponent(id)}/backtest${qs({ version, ...v })}`);
-          box.replaceChildren(backtestView(res.backtest || res));
+          // The unit's KPIs over the same period, for their targets and
+          // the rates in force (as the overview); the back-test shows
+          // without them if they cannot be read.
+          let unit = null;
+          try {
+            unit = items(await get(`/kpis${qs({ from: v.from, to: v.to })}`), 'units')[0] || null;
+          } catch {
+            unit = null;
+          }
+          box.replaceChildren(backtestView(res.backtest || res, v, unit));
         } catch (e) {
           box.replaceChildren(errorBox(e));
         }
@@ -197,7 +207,24 @@ function backtestForm(id, version, box) {
   );
 }
 
-function backtestView(b) {
+// The rule's would-be rates beside the unit's rates in force and their
+// targets (the KPIs 布控率 and 布控有效率).
+function targetRows(b, unit) {
+  const fig = (key) => (unit?.figures || []).find((f) => f.key === key) || {};
+  const verdict = (target, value) => {
+    const ok = meetsTarget(target, value);
+    return ok === true ? chip('green', t('kpi.met')) : ok === false ? chip('red', t('kpi.missed')) : '—';
+  };
+  const rate = b.declarations ? b.hits / b.declarations : null;
+  const tr = fig('targeting_rate');
+  const hr = fig('hit_rate');
+  return [
+    { name: t('rules.bt_rule_rate'), rule: rate, now: tr.value ?? null, target: tr.target || '' },
+    { name: t('rules.bt_hit_rate'), rule: b.hit_rate_on_controlled ?? null, now: hr.value ?? null, target: hr.target || '' },
+  ].map((r) => ({ ...r, verdict: verdict(r.target, r.rule) }));
+}
+
+function backtestView(b, period = {}, unit = null) {
   const load = Object.entries(b.load_per_office || {}).map(([office, v]) => ({
     office,
     hits: Array.isArray(v) ? v[0] : v.hits,
@@ -206,6 +233,13 @@ function backtestView(b) {
   return h(
     'div',
     { 'data-testid': 'backtest-result' },
+    h(
+      'p',
+      { 'data-testid': 'backtest-period' },
+      period.from || period.to
+        ? t('rules.bt_period', { from: period.from || t('rules.bt_start'), to: period.to || t('rules.bt_end') })
+        : t('rules.bt_period_all'),
+    ),
     h(
       'dl',
       { class: 'kv' },
@@ -221,6 +255,28 @@ function backtestView(b) {
         ['rules.bt_overlap', `${num(b.overlap_with_active)} (${pct(b.overlap_rate, 1)})`],
       ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)]),
     ),
+    h('h2', {}, t('rules.bt_vs_target')),
+    table(
+      [
+        { label: t('rules.bt_measure'), get: (r) => r.name },
+        { label: t('rules.bt_rule_value'), get: (r) => pct(r.rule, 2), num: true },
+        { label: t('rules.bt_now'), get: (r) => pct(r.now, 2), num: true },
+        { label: t('kpi.target'), get: (r) => r.target || '—' },
+        { label: t('rules.bt_verdict'), render: (r) => r.verdict },
+      ],
+      targetRows(b, unit),
+      { testid: 'backtest-targets' },
+    ),
+    Array.isArray(b.hit_ids) && b.hit_ids.length
+      ? [
+          h('h2', {}, t('rules.bt_hit_list', { shown: num(b.hit_ids.length), hits: num(b.hits) })),
+          h(
+            'ul',
+            { class: 'inline-list', 'data-testid': 'backtest-hits' },
+            b.hit_ids.map((d) => h('li', {}, h('a', { href: `#/declarations/${encodeURIComponent(d)}` }, d))),
+          ),
+        ]
+      : null,
     load.length
       ? [
           h('h2', {}, t('rules.bt_load')),
