@@ -21,7 +21,8 @@ test('create, test and approve a rule with two users; the author may not approve
     await page.waitForSelector('[data-testid=rule-form]');
     await page.fill('input[name=id]', RULE);
     await page.fill('input[name=title]', '高价值手机进口 / High-value phone imports');
-    await page.fill('input[name=department]', 'tariff');
+    // The department is chosen from those the console names.
+    await page.selectOption('select[name=department]', 'tariff');
     await page.fill('input[name=weight]', '0.25');
     await page.fill('input[name=instructions]', '核对发票 / Check the invoice');
     // A syntax error on line 2: shown with its line and column.
@@ -30,6 +31,17 @@ test('create, test and approve a rule with two users; the author may not approve
     await page.waitForSelector('[data-testid=rule-error] [data-testid=error]');
     const marker = await page.textContent('[data-testid=rule-error-marker]');
     assert.match(marker, /第 2 行/, `marker: ${marker}`);
+    // The error itself reads in Chinese, with its line and column.
+    const err = await page.textContent('[data-testid=rule-error] [data-testid=error]');
+    assert.match(err, /规则条件有语法错误.*第 2 行第 \d+ 列/, err);
+    assert.doesNotMatch(err, /[A-Za-z]/, err);
+
+    // The fields a rule may use sit beside the editor; a click inserts the
+    // name at the caret.
+    await page.fill('textarea[name=when]', 'direction == "import" and ');
+    await page.click('[data-testid=rule-fields] [data-field="trader.known"]');
+    assert.equal(await page.inputValue('textarea[name=when]'), 'direction == "import" and trader.known');
+    assert.match(await page.getAttribute('[data-testid=rule-fields] [data-field="trader.known"]', 'title'), /registry/);
 
     // Fixed, it saves as a draft.
     await page.fill('textarea[name=when]', 'direction == "import"\n  and any(item: item.hs6 == "851713" and item.value > 100000)');
@@ -43,6 +55,7 @@ test('create, test and approve a rule with two users; the author may not approve
     await page.click('[data-testid=rule-form] button[type=submit]');
     await page.waitForSelector('[data-testid=rule-facts]');
     assert.match(await page.textContent('h1'), /草稿/);
+    assert.match(await page.textContent('[data-testid=rule-facts]'), /关税部门/);
 
     // Back-test figures.
     await page.click('[data-testid=backtest-form] button[type=submit]');

@@ -314,6 +314,61 @@ export function errorPosition(err) {
   return m ? { line: Number(m[1]), column: Number(m[2] || 1) } : null;
 }
 
+// Departments a rule may belong to (the dictionary's department.* keys).
+export const DEPARTMENTS = ['control', 'anti_smuggling', 'audit', 'tariff', 'legal', 'processing_trade', 'integrity'];
+
+// The rule form's fields by their labels, for an error naming one.
+const FORM_FIELDS = {
+  id: 'rules.id',
+  title: 'rules.title',
+  department: 'rules.department',
+  weight: 'rules.weight',
+  channel: 'rules.forces',
+  instructions: 'rules.instructions',
+  valid_from: 'rules.valid_from',
+  valid_to: 'rules.valid_to',
+  when: 'rules.logic',
+};
+
+// The fields a condition may use (GET /rules/fields), each a button that
+// inserts its name at the caret. "a / b" entries are one button per name;
+// "trader.*" inserts "trader.". Names are code (data-raw); the server's
+// English description is on hover.
+function fieldList(fields, when) {
+  const insert = (name) => {
+    const [a, b] = [when.selectionStart ?? when.value.length, when.selectionEnd ?? when.value.length];
+    when.setRangeText(name, a, b, 'end');
+    when.focus();
+  };
+  return h(
+    'aside',
+    { class: 'field-list', 'data-testid': 'rule-fields' },
+    h('h3', {}, t('rules.fields')),
+    h('p', { class: 'muted' }, t('rules.fields_help')),
+    h(
+      'ul',
+      {},
+      fields.flatMap((f) =>
+        String(f.name)
+          .split(' / ')
+          .map((name) =>
+            h(
+              'li',
+              {},
+              h(
+                'button',
+                { type: 'button', class: 'link', 'data-raw': '', 'data-field': name, title: f.doc || null, onclick: () => insert(name.replace(/\*$/, '')) },
+                name,
+              ),
+              ' ',
+              h('span', { class: 'muted' }, tOr(`rules.ftype.${f.type}`, f.type)),
+            ),
+          ),
+      ),
+    ),
+  );
+}
+
 export async function ruleEditPage(el, id, query) {
   let def = { id: '', title: '', department: '', weight: 0.2, channel: '', instructions: '', valid_from: '', valid_to: '', when: '' };
   if (id) {
@@ -324,6 +379,12 @@ export async function ruleEditPage(el, id, query) {
   const marker = h('div', { class: 'marker', 'data-testid': 'rule-error-marker' });
   const when = h('textarea', { name: 'when', spellcheck: 'false', rows: 10 }, def.when || '');
   const testBox = h('div');
+  let fields = [];
+  try {
+    fields = items(await get('/rules/fields'), 'fields');
+  } catch {
+    fields = [];
+  }
 
   const collect = () => {
     const v = formValues(form);
@@ -341,7 +402,8 @@ export async function ruleEditPage(el, id, query) {
     return rule;
   };
   const showError = (e) => {
-    errorSlot.replaceChildren(errorBox(e));
+    // A field the error names reads by its label, not its JSON key.
+    errorSlot.replaceChildren(errorBox(FORM_FIELDS[e.field] ? { code: e.code, message: e.message, line: e.line, column: e.column, field: t(FORM_FIELDS[e.field]) } : e));
     marker.replaceChildren();
     const pos = e.field === 'when' || !e.field ? errorPosition(e) : null;
     if (pos) {
@@ -383,7 +445,18 @@ export async function ruleEditPage(el, id, query) {
       { style: 'display:flex;gap:.75rem;flex-wrap:wrap' },
       h('label', {}, t('rules.id'), h('input', { name: 'id', value: def.id, required: true, readonly: !!id, size: 16 })),
       h('label', { style: 'flex:1' }, t('rules.title'), h('input', { name: 'title', value: def.title, required: true })),
-      h('label', {}, t('rules.department'), h('input', { name: 'department', value: def.department, size: 14 })),
+      h(
+        'label',
+        {},
+        t('rules.department'),
+        h(
+          'select',
+          { name: 'department' },
+          ['', ...DEPARTMENTS, ...(def.department && !DEPARTMENTS.includes(def.department) ? [def.department] : [])].map((d) =>
+            h('option', { value: d, selected: (def.department || '') === d }, d ? tOr(`department.${d}`, d) : t('rules.no_department')),
+          ),
+        ),
+      ),
       h('label', {}, t('rules.weight'), h('input', { name: 'weight', type: 'number', min: 0, max: 1, step: '0.01', value: def.weight })),
       h(
         'label',
@@ -399,7 +472,12 @@ export async function ruleEditPage(el, id, query) {
       h('label', {}, t('rules.valid_to'), h('input', { type: 'date', name: 'valid_to', value: def.valid_to || '' })),
     ),
     h('label', { style: 'margin-top:.5rem' }, t('rules.instructions'), h('input', { name: 'instructions', value: def.instructions })),
-    h('label', { style: 'margin-top:.5rem' }, t('rules.logic'), h('div', { class: 'editor' }, when, marker)),
+    h(
+      'div',
+      { class: 'editor-row' },
+      h('label', { style: 'margin-top:.5rem' }, t('rules.logic'), h('div', { class: 'editor' }, when, marker)),
+      fields.length ? fieldList(fields, when) : null,
+    ),
     errorSlot,
     h('div', { style: 'display:flex;gap:.5rem;margin-top:.5rem' }, h('button', { type: 'submit' }, t('rules.save_draft'))),
   );
