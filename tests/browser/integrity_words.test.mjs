@@ -83,3 +83,21 @@ testAs('the English console names them in English', 'qian.integrity', async (pag
   await assertSignificance(page, '[data-testid=integrity-ranked]', ['significant', 'fairly significant', 'not significant']);
   assert.deepEqual(page.errors, []);
 }, { lang: 'en' });
+
+testAs('officers read by name where the registry names them', 'qian.integrity', async (page) => {
+  const base = page.url().split('#')[0];
+  await page.goto(`${base}#/integrity?view=officers`);
+  const link = '[data-testid=integrity-ranked] tbody tr a[href="#/integrity/officer/zhang.officer"]';
+  await page.waitForSelector(link);
+  // run.sh registers zhang.officer as 张警官.
+  assert.equal((await page.textContent(link)).trim(), '张警官 (zhang.officer)');
+  await page.click(link);
+  await page.waitForSelector('[data-testid=integrity-indicators]');
+  assert.match(await page.textContent('h1'), /张警官 \(zhang\.officer\)/);
+  // The action log names the officers the registry knows; other accounts stay as they are.
+  await page.goto(`${base}#/integrity?officer=zhang.officer`);
+  await page.waitForSelector('main table tbody tr');
+  const actors = await page.$$eval('main span[data-raw]', (ss) => ss.map((s) => s.textContent));
+  assert.ok(!actors.includes('zhang.officer'), `actors: ${actors}`);
+  assert.deepEqual(page.errors, []);
+});
