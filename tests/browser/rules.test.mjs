@@ -106,6 +106,12 @@ test('a back-test echoes its period, compares with the targets and lists the dec
     assert.equal(rows.length, 2, rows.join('|'));
     assert.match(rows[0], /规则布控率.*≈4%/);
     assert.match(rows[1], /已布控部分有效率.*≥25%/);
+    // With the rule: the unit's rate in force plus the controls it adds.
+    const kpi = await apiCall(page, 'GET', `/kpis?from=2020-01-01&to=${to}`);
+    const bt = await apiCall(page, 'POST', `/rules/R-TEST-BROWSER/backtest?from=2020-01-01&to=${to}`);
+    const now = kpi.body.units[0].figures.find((f) => f.key === 'targeting_rate').value;
+    const after = await page.$eval('[data-testid=backtest-targets] tbody tr td:nth-child(4)', (td) => td.textContent.trim());
+    assert.equal(after, `${((now + bt.body.backtest.added_targeting_rate) * 100).toFixed(2)}%`);
     // The declarations hit, as the API lists them, each a link to its page.
     const api = await apiCall(page, 'POST', `/rules/R-TEST-BROWSER/backtest?from=2020-01-01&to=${to}`);
     const ids = api.body.backtest.hit_ids;

@@ -218,10 +218,15 @@ function targetRows(b, unit) {
   const rate = b.declarations ? b.hits / b.declarations : null;
   const tr = fig('targeting_rate');
   const hr = fig('hit_rate');
+  // The targeting rate is the unit's: judged with the rule's added
+  // controls on top of the rate in force. The hit rate is judged on the
+  // rule's own hits.
+  const now = tr.value ?? null;
+  const after = now === null || b.added_targeting_rate == null ? null : now + b.added_targeting_rate;
   return [
-    { name: t('rules.bt_rule_rate'), rule: rate, now: tr.value ?? null, target: tr.target || '' },
-    { name: t('rules.bt_hit_rate'), rule: b.hit_rate_on_controlled ?? null, now: hr.value ?? null, target: hr.target || '' },
-  ].map((r) => ({ ...r, verdict: verdict(r.target, r.rule) }));
+    { name: t('rules.bt_rule_rate'), rule: rate, now, after, target: tr.target || '', judged: after },
+    { name: t('rules.bt_hit_rate'), rule: b.hit_rate_on_controlled ?? null, now: hr.value ?? null, after: null, target: hr.target || '', judged: b.hit_rate_on_controlled ?? null },
+  ].map((r) => ({ ...r, verdict: verdict(r.target, r.judged) }));
 }
 
 function backtestView(b, period = {}, unit = null) {
@@ -261,6 +266,7 @@ function backtestView(b, period = {}, unit = null) {
         { label: t('rules.bt_measure'), get: (r) => r.name },
         { label: t('rules.bt_rule_value'), get: (r) => pct(r.rule, 2), num: true },
         { label: t('rules.bt_now'), get: (r) => pct(r.now, 2), num: true },
+        { label: t('rules.bt_after'), get: (r) => (r.after === null ? '—' : pct(r.after, 2)), num: true },
         { label: t('kpi.target'), get: (r) => r.target || '—' },
         { label: t('rules.bt_verdict'), render: (r) => r.verdict },
       ],
