@@ -84,3 +84,45 @@ testAs('a district manager sees each officer’s controls and lane overrides', '
   await screenshot(page, 'analysis-officers-zh');
   assert.deepEqual(page.errors, []);
 });
+
+testAs('the month-by-month trend follows the period and does not move the page', 'sun.district', async (page) => {
+  const trends = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/v1/analysis/trend')) trends.push(new URL(r.url()).searchParams);
+  });
+  await page.setViewportSize({ width: 1366, height: 500 });
+  await page.goto(`${process.env.RISKGATE_URL}/#/analysis?office=2201&dim=hs2`);
+  await page.waitForSelector('[data-testid=analysis-table] tbody tr [data-testid=analysis-trend-link]');
+  // Opened, then opened again from the bottom of the page: the page stays
+  // where it is while the trend reloads.
+  const link = page.locator('[data-testid=analysis-trend-link]').first();
+  await link.evaluate((e) => e.click());
+  await page.waitForSelector('[data-testid=analysis-trend-chart][data-ready="1"]');
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  const y0 = await page.evaluate(() => window.scrollY);
+  assert.ok(y0 > 0, 'the page scrolls');
+  await link.evaluate((e) => e.click());
+  await page.waitForSelector('[data-testid=analysis-trend-chart][data-ready="1"]');
+  assert.equal(await page.evaluate(() => window.scrollY), y0);
+  const months = (await page.getAttribute('[data-testid=analysis-trend]', 'data-months')).split(' ');
+  assert.ok(months.length >= 2, `months: ${months}`);
+
+  // A period of its last two months: the breakdown and the open trend both
+  // ask for it, the trend shows only those months, the page does not jump.
+  const [a, z] = months.slice(-2);
+  const last = new Date(Date.UTC(Number(z.slice(0, 4)), Number(z.slice(5, 7)), 0)).toISOString().slice(0, 10);
+  await page.fill('[data-testid=analysis-period] input[name=from]', `${a}-01`);
+  await page.fill('[data-testid=analysis-period] input[name=to]', last);
+  const y1 = await page.evaluate(() => window.scrollY);
+  trends.length = 0;
+  await page.click('[data-testid=analysis-period] button[type=submit]');
+  await page.waitForFunction(() => /trend=/.test(location.hash) && /from=/.test(location.hash));
+  await page.waitForFunction(
+    (m) => document.querySelector('[data-testid=analysis-trend]')?.dataset.months === m && document.querySelector('[data-testid=analysis-trend-chart][data-ready="1"]'),
+    `${a} ${z}`,
+  );
+  assert.deepEqual(trends.map((q) => [q.get('from'), q.get('to')]), [[`${a}-01`, last]]);
+  assert.match(await page.textContent('[data-testid=analysis-trend] h2'), new RegExp(`逐月趋势 · ${a}-01 — ${last}`));
+  assert.ok(Math.abs((await page.evaluate(() => window.scrollY)) - y1) < 2, 'the page kept its place');
+  assert.deepEqual(page.errors, []);
+});

@@ -3,10 +3,11 @@
 // dictionary, rounded figures, and p-values as 显著 / 较显著 / 不显著 with
 // the number on hover — never the indicator codes, post codes or the
 // English sentences the CLI prints.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { browserTests, screenshot } from './helpers.mjs';
 
-const { testAs } = browserTests();
+const { testAs, asUser } = browserTests();
 
 // What must never show in the Chinese integrity pages.
 const RAW = [
@@ -83,3 +84,25 @@ testAs('the English console names them in English', 'qian.integrity', async (pag
   await assertSignificance(page, '[data-testid=integrity-ranked]', ['significant', 'fairly significant', 'not significant']);
   assert.deepEqual(page.errors, []);
 }, { lang: 'en' });
+
+test('officers read by name where the registry names them', async () => {
+  // zhang.officer logs in, so the action log holds an action of theirs.
+  await asUser('zhang.officer', async () => {});
+  await asUser('qian.integrity', async (page) => {
+    const base = page.url().split('#')[0];
+    await page.goto(`${base}#/integrity?view=officers`);
+    const link = '[data-testid=integrity-ranked] tbody tr a[href="#/integrity/officer/zhang.officer"]';
+    await page.waitForSelector(link);
+    // run.sh registers zhang.officer as 张警官.
+    assert.equal((await page.textContent(link)).trim(), '张警官 (zhang.officer)');
+    await page.click(link);
+    await page.waitForSelector('[data-testid=integrity-indicators]');
+    assert.match(await page.textContent('h1'), /张警官 \(zhang\.officer\)/);
+    // The action log names the officers the registry knows.
+    await page.goto(`${base}#/integrity?officer=zhang.officer`);
+    await page.waitForSelector('[data-testid=action-log] tbody tr td');
+    const actors = await page.$$eval('[data-testid=action-log] tbody tr td:nth-child(3)', (ts) => ts.map((td) => td.textContent.trim()));
+    assert.ok(actors.length > 0 && actors.every((a) => a === '张警官 (zhang.officer)'), `actors: ${actors}`);
+    assert.deepEqual(page.errors, []);
+  });
+});

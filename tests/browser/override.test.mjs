@@ -9,20 +9,22 @@ const { testAs } = browserTests();
 const REASON = '浏览器测试：随附单证齐全，改为放行';
 let declId;
 
-// The declaration page of `id` shows the override of REASON by zhang.officer.
-async function assertOverridden(page, id) {
+// The declaration page of `id` shows the override of REASON by zhang.officer
+// (`who`: by name for a reader of the officer registry).
+async function assertOverridden(page, id, who = 'zhang.officer') {
+  const by = who.replace(/[.()]/g, (c) => `\\${c}`);
   await page.goto(`${page.url().split('#')[0]}#/declarations/${id}`);
   await page.waitForSelector('[data-testid=overrides]');
   assert.equal((await page.textContent('[data-testid=decision-title] .chip')).trim(), '绿色通道', 'the title shows the lane in force');
   assert.match(await page.textContent('[data-testid=decision-title]'), /原为红色通道/);
   const why = await page.textContent('[data-testid=why-lane]');
-  assert.match(why, /zhang\.officer 于 .*\d{4}.* 将通道从红色通道（查验）改为绿色通道，理由：浏览器测试：随附单证齐全，改为放行/);
+  assert.match(why, new RegExp(`${by} 于 .*\\d{4}.* 将通道从红色通道（查验）改为绿色通道，理由：浏览器测试：随附单证齐全，改为放行`));
   const facts = await page.textContent('[data-testid=decision-facts]');
   assert.match(facts, /通道\s*绿色通道/);
   assert.match(facts, /系统判定通道\s*红色通道/);
   const rows = await page.$$eval('[data-testid=overrides] tbody tr', (rs) => rs.map((r) => r.textContent));
   assert.equal(rows.length, 1, `overrides: ${rows}`);
-  assert.match(rows[0], /zhang\.officer/);
+  assert.match(rows[0], new RegExp(by));
   assert.match(rows[0], /红色通道（查验）绿色通道/);
   assert.match(rows[0], new RegExp(REASON));
   const main = await page.textContent('main');
@@ -81,8 +83,8 @@ testAs('the integrity supervisor follows the evidence to the override', 'qian.in
   const entries = await page.$$eval('[data-testid=evidence-override]', (ls) => ls.map((l) => l.textContent));
   const mine = entries.find((e) => e.includes(declId));
   assert.ok(mine, `evidence: ${entries}`);
-  assert.match(mine, /zhang\.officer 将报关单 \d+ 的通道从红色通道（查验）改为绿色通道，理由：浏览器测试：随附单证齐全，改为放行/);
+  assert.match(mine, /张警官 \(zhang\.officer\) 将报关单 \d+ 的通道从红色通道（查验）改为绿色通道，理由：浏览器测试：随附单证齐全，改为放行/);
   await page.click(`a[href="#/declarations/${declId}"]`);
-  await assertOverridden(page, declId);
+  await assertOverridden(page, declId, '张警官 (zhang.officer)');
   assert.deepEqual(page.errors, []);
 });

@@ -417,7 +417,12 @@ pub struct Backtest {
     /// Hits per office, and per office per day over the period.
     #[schema(value_type = Object)]
     pub load_per_office: BTreeMap<String, (u64, f64)>,
+    /// The first `BACKTEST_HIT_IDS` declarations hit, in history order.
+    pub hit_ids: Vec<String>,
 }
+
+/// How many hit declaration ids a back-test lists.
+pub const BACKTEST_HIT_IDS: usize = 50;
 
 /// Replays the stored history in its original order, with the context each
 /// declaration had when it arrived, and evaluates the rule on every one.
@@ -477,6 +482,9 @@ pub fn backtest_in(
             return;
         }
         b.hits += 1;
+        if b.hit_ids.len() < BACKTEST_HIT_IDS {
+            b.hit_ids.push(row.declaration.id.clone());
+        }
         *office_hits.entry(row.declaration.office.clone()).or_default() += 1;
         let controlled = row.decision.as_ref().is_some_and(|d| d.channel.is_control()) || !row.outcomes.is_empty();
         if controlled {

@@ -386,6 +386,21 @@ pub struct RuleList {
     pub runaway_rate: f64,
 }
 
+/// A field a rule condition may use.
+#[derive(Serialize, ToSchema)]
+pub struct RuleField {
+    pub name: &'static str,
+    /// `text`, `number`, `bool`, … as `rules fields` prints it.
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    pub doc: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleFields {
+    pub fields: Vec<RuleField>,
+}
+
 /// A rule version and its lifecycle state.
 #[derive(Serialize, ToSchema)]
 pub struct RuleAnswer {

@@ -970,6 +970,17 @@ pub async fn get_rule(
     Ok(Json(RuleDetail { status: rec.status, rule: rec, versions }))
 }
 
+/// The fields a rule condition may use (as `riskgate rules fields`).
+///
+/// Who: risk_analyst.
+#[utoipa::path(get, path = "/rules/fields", tag = "rules", responses((status = 200, body = RuleFields)))]
+pub async fn rule_fields(Caller(_state, p): Caller) -> ApiResult<Json<RuleFields>> {
+    p.require(Perm::RuleLogic)?;
+    let fields =
+        riskgate_engine::facts::FIELD_DOCS.iter().map(|&(name, ty, doc)| RuleField { name, ty, doc }).collect();
+    Ok(Json(RuleFields { fields }))
+}
+
 /// A draft as JSON: the fields of a rule file.
 fn draft(body: &[u8]) -> ApiResult<riskgate_engine::RuleDef> {
     let f: riskgate_app::rules::RuleFile = crate::state::parse_json(body)?;

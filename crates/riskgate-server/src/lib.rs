@@ -117,6 +117,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(escalate_controls))
         .routes(routes!(list_rules, create_rule))
         .routes(routes!(test_rule))
+        .routes(routes!(rule_fields))
         .routes(routes!(get_rule))
         .routes(routes!(backtest_rule))
         .routes(routes!(approve_rule))

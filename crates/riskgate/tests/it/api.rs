@@ -332,6 +332,7 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/rules", "/api/v1/rules".into(), None,                               [403, 200, 200, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/rules/{id}", "/api/v1/rules/R-1".into(), None,                      [403, 200, 403, 403, 403, 403, 403, 403]),
+        ("GET", "/api/v1/rules/fields", "/api/v1/rules/fields".into(), None,                 [403, 200, 403, 403, 403, 403, 403, 403]),
         ("GET", "/api/v1/models", "/api/v1/models".into(), None,                             [403, 200, 403, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/models/drift", "/api/v1/models/drift".into(), None,                 [403, 200, 403, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/models/drift", "/api/v1/models/drift?to=March".into(), None,        [403, 400, 403, 400, 403, 403, 403, 403]),
@@ -684,6 +685,16 @@ fn the_api_by_role(srv: Server) {
     let r = call("POST", "/api/v1/rules/{id}/backtest", "/api/v1/rules/R-1/backtest", &auth["risk_analyst"], None);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["backtest"]["hits"].as_u64().unwrap() >= 1, "{}", r.body);
+    // The fields a rule may use, as `rules fields` prints them.
+    let f = call("GET", "/api/v1/rules/fields", "/api/v1/rules/fields", &auth["risk_analyst"], None);
+    assert!(
+        f.json()["fields"].as_array().unwrap().iter().any(|x| x["name"] == "direction" && x["type"] == "text"),
+        "{}",
+        f.body
+    );
+    // The hit declarations are listed (capped at 50).
+    let ids = r.json()["backtest"]["hit_ids"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ids.len() as u64, r.json()["backtest"]["hits"].as_u64().unwrap().min(50), "{}", r.body);
     let r =
         call("POST", "/api/v1/rules/{id}/retire", "/api/v1/rules/R-1/retire", &analyst2, Some(r#"{"reason":"  "}"#));
     assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("reason")));

@@ -64,8 +64,13 @@ function declarationsLink(b, row, period) {
   }
 }
 
+// The scroll position to restore once the page re-renders for a new period
+// (applying a period keeps the reader where they were).
+let keepScroll = null;
+
 export async function analysisPage(el, query) {
   const office = query.get('office') || '';
+  const trendKey = query.get('trend') || '';
   const dim = query.get('dim') || 'unit';
   const key = query.get('key') || '';
   const from = query.get('from') || '';
@@ -107,7 +112,9 @@ export async function analysisPage(el, query) {
       onsubmit: (ev) => {
         ev.preventDefault();
         const f = formValues(ev.target);
-        go(`/analysis${qs({ office: b.unit, dim: b.dim, key: b.key || '', from: f.from, to: f.to })}`);
+        keepScroll = window.scrollY;
+        // An open trend stays open, over the new period.
+        go(`/analysis${qs({ office: b.unit, dim: b.dim, key: b.key || '', from: f.from, to: f.to, trend: openTrend?.key || '' })}`);
       },
     },
     h('label', {}, t('common.from'), h('input', { type: 'date', name: 'from', value: from })),
@@ -169,7 +176,7 @@ export async function analysisPage(el, query) {
       render: (r) =>
         b.dim === 'unit'
           ? '—'
-          : h('a', { href: 'javascript:void 0', 'data-testid': 'analysis-trend-link', onclick: () => showTrend(r) }, t('analysis.trend')),
+          : h('button', { type: 'button', class: 'link', 'data-testid': 'analysis-trend-link', onclick: () => showTrend(r) }, t('analysis.trend')),
     },
     {
       label: t('analysis.behind'),
@@ -196,15 +203,22 @@ export async function analysisPage(el, query) {
     cols.splice(1, 0, { label: t('analysis.level'), render: (r) => (level[r.key] ? levelChip(level[r.key]) : '—') });
   }
   // A key's figures month by month (a rule, the model, a heading…).
+  // Over the breakdown's own period (the same from/to, widened to the same
+  // whole months); loading it neither shrinks the page nor moves it.
   const trendBox = h('div', { 'data-testid': 'analysis-trend' });
+  let openTrend = null;
   async function showTrend(r) {
+    openTrend = r;
+    const y = window.scrollY;
+    trendBox.style.minHeight = `${trendBox.offsetHeight}px`;
     mount(trendBox, h('p', { class: 'muted' }, t('common.loading')));
     try {
       const tr = await get(`/analysis/trend${qs({ office: b.unit, dim: b.dim, key: r.key, from, to })}`);
       const ms = items(tr, 'months');
+      trendBox.dataset.months = ms.map((m) => m.month).join(' ');
       mount(
         trendBox,
-        h('h2', {}, `${label(r)} · ${t('analysis.trend')}`),
+        h('h2', {}, `${label(r)} · ${t('analysis.trend')} · ${covered}`),
         chart(
           {
             tooltip: { trigger: 'axis' },
@@ -222,6 +236,8 @@ export async function analysisPage(el, query) {
     } catch (err) {
       mount(trendBox, errorBox(err));
     }
+    trendBox.style.minHeight = '';
+    window.scrollTo(window.scrollX, y);
   }
   const total = b.total;
   mount(
@@ -247,5 +263,10 @@ export async function analysisPage(el, query) {
     h('p', { class: 'muted' }, t('analysis.legend')),
     trendBox,
   );
+  if (trendKey && b.dim !== 'unit') await showTrend(rows.find((r) => r.key === trendKey) || { key: trendKey });
+  if (keepScroll !== null) {
+    window.scrollTo(window.scrollX, keepScroll);
+    keepScroll = null;
+  }
   void lang;
 }

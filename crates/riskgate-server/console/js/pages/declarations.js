@@ -5,6 +5,7 @@ import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formVa
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
+import { officerNames, officerLabel } from '../officers.js';
 
 const partyId = (p) => (p && typeof p === 'object' ? p.id : p);
 const partyName = (p) => (p && typeof p === 'object' ? p.name || p.id : p);
@@ -100,9 +101,9 @@ export function laneCell(r) {
 }
 
 // The sentence on the latest change of lane by an officer.
-function overrideSentence(o) {
+function overrideSentence(o, names) {
   return t('why.overridden', {
-    officer: o.officer,
+    officer: officerLabel(names, o.officer),
     at: dt(o.at),
     from: t(`channel.${o.from}`),
     to: t(`channel.${o.to}`),
@@ -111,11 +112,11 @@ function overrideSentence(o) {
 }
 
 // Every change of lane: who, when, from what, to what, why.
-function overridesTable(overrides) {
+function overridesTable(overrides, names) {
   return table(
     [
       { label: t('decl.override_at'), get: (o) => dt(o.at) },
-      { label: t('decl.override_officer'), get: (o) => (o.entered_by ? `${o.officer}${t('decl.override_entered_by', { user: person(o.entered_by) })}` : o.officer) },
+      { label: t('decl.override_officer'), get: (o) => (o.entered_by ? `${officerLabel(names, o.officer)}${t('decl.override_entered_by', { user: person(o.entered_by) })}` : officerLabel(names, o.officer)) },
       { label: t('decl.override_from'), render: (o) => channelChip(o.from) },
       { label: t('decl.override_to'), render: (o) => channelChip(o.to) },
       { label: t('decl.override_reason'), get: (o) => o.reason },
@@ -146,6 +147,7 @@ function whyLane(d) {
 
 export async function decisionPage(el, id) {
   const data = await get(`/declarations/${encodeURIComponent(id)}`);
+  const names = await officerNames();
   const d = data.decision || (data.channel ? data : null);
   const decl = data.declaration || data.body || null;
   const to = data.task_outcomes || data;
@@ -198,9 +200,9 @@ export async function decisionPage(el, id) {
       { class: 'card', 'data-testid': 'why-lane' },
       h('strong', {}, t('decl.why')),
       ' ',
-      last ? [overrideSentence(last), ' ', h('span', { class: 'muted' }, t('why.engine'), whyLane(d))] : whyLane(d),
+      last ? [overrideSentence(last, names), ' ', h('span', { class: 'muted' }, t('why.engine'), whyLane(d))] : whyLane(d),
     ),
-    overrides.length ? [h('h2', {}, t('decl.overrides')), overridesTable(overrides)] : null,
+    overrides.length ? [h('h2', {}, t('decl.overrides')), overridesTable(overrides, names)] : null,
     h(
       'div',
       { class: 'two' },
@@ -282,12 +284,12 @@ export async function decisionPage(el, id) {
     rulesSection,
     h('h2', {}, t('decl.instructions')),
     h('div', { class: 'card', 'data-testid': 'instructions' }, local(d.instructions) || t('decl.no_instructions')),
-    task || outcome ? [h('h2', {}, t('decl.control')), controlFacts(task, outcome)] : null,
+    task || outcome ? [h('h2', {}, t('decl.control')), controlFacts(task, outcome, names)] : null,
     decl ? declarationFacts(decl) : null,
   );
 }
 
-function controlFacts(task, outcome) {
+function controlFacts(task, outcome, names) {
   return h(
     'div',
     { class: 'card' },
@@ -305,7 +307,7 @@ function controlFacts(task, outcome) {
             h('dt', {}, t('outcome.additional_duty')),
             h('dd', {}, num(outcome.additional_duty, 2)),
             h('dt', {}, t('outcome.officer')),
-            h('dd', {}, outcome.officer || '—'),
+            h('dd', { 'data-testid': 'outcome-officer' }, officerLabel(names, outcome.officer) || '—'),
             h('dt', {}, t('outcome.completed_at')),
             h('dd', {}, dt(outcome.completed_at)),
           ]

@@ -8,6 +8,7 @@ import { h, mount, table, dt, formValues, num, flash, describeError, rowsNote } 
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
 import { rankedSection, integrityLevel, reasonNodes, reasonsText, subjectName } from './integrity_scores.js';
+import { officerNames, officerLabel } from '../officers.js';
 
 const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -16,6 +17,7 @@ export async function integrityPage(el, query) {
   const limit = Number(params.limit) || 200;
   const data = await get(`/actions${qs({ ...params, limit })}`);
   const rows = items(data, 'actions');
+  const names = await officerNames();
   const view = ['officers', 'posts', 'units'].includes(params.view) ? params.view : 'officers';
   const ranked = await rankedSection(view, params);
   const inbox = await inboxSection(params);
@@ -50,7 +52,7 @@ export async function integrityPage(el, query) {
       [
         { label: '#', get: (a) => a.seq, num: true },
         { label: t('integrity.at'), get: (a) => dt(act(a).at) },
-        { label: t('integrity.officer'), render: (a) => h('span', { 'data-raw': '' }, act(a).actor ?? '') },
+        { label: t('integrity.officer'), render: (a) => h('span', { 'data-raw': '' }, officerLabel(names, act(a).actor)) },
         { label: t('common.office'), get: (a) => act(a).office },
         // The kind in words, with its code (what the search box takes).
         { label: t('integrity.kind'), render: (a) => actionKind(act(a).action) },

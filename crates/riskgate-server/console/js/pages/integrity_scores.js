@@ -6,6 +6,7 @@ import { get, qs, items } from '../api.js';
 import { t, tOr, lang } from '../i18n.js';
 import { h, mount, table, chip, num, dt, pct } from '../ui.js';
 import { chart } from '../charts.js';
+import { officerNames, officerLabel } from '../officers.js';
 
 const LEVEL_CLASS = { normal: 'low', watch: 'medium', warning: 'high' };
 export const integrityLevel = (l) => (l ? chip(LEVEL_CLASS[l] || '', t(`integrity.level.${l}`)) : '—');
@@ -95,11 +96,12 @@ const FLAG_ORDER = { warning: 0, watch: 1 };
 
 // The ranked list for `kind` (officers, posts, units) with tabs.
 export async function rankedSection(kind, params) {
+  const names = await officerNames();
   const data = await get(`/integrity/${kind}${qs({ office: params.office, from: params.from, to: params.to })}`);
   const rows = items(data, kind);
   const warn = items(await get(`/integrity/warnings${qs({ office: params.office, from: params.from, to: params.to })}`), 'warnings');
   const tab = (k) => h('a', { href: `#/integrity?view=${k}`, class: k === kind ? 'active' : null, 'data-testid': `tab-${k}` }, t(`integrity.tab.${k}`));
-  const idCell = (r) => (kind === 'officers' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : subjectName(r.kind, r.id));
+  const idCell = (r) => (kind === 'officers' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, officerLabel(names, r.id)) : subjectName(r.kind, r.id));
   const columns = [
     { label: '#', get: (r) => r.rank, num: true },
     { label: t(`integrity.col.${kind}`), render: idCell },
@@ -129,7 +131,7 @@ export async function rankedSection(kind, params) {
     table(
       [
         { label: t('integrity.kind_subject'), get: (r) => t(`integrity.subject.${r.kind}`) },
-        { label: t('integrity.subject_id'), render: (r) => (r.kind === 'officer' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, r.id) : subjectName(r.kind, r.id)) },
+        { label: t('integrity.subject_id'), render: (r) => (r.kind === 'officer' ? h('a', { href: `#/integrity/officer/${encodeURIComponent(r.id)}` }, officerLabel(names, r.id)) : subjectName(r.kind, r.id)) },
         { label: t('common.office'), get: (r) => r.office },
         { label: t('integrity.score'), get: (r) => num(r.score, 2), num: true },
         { label: t('integrity.reasons'), render: (r) => reasonNodes(r) },
@@ -143,6 +145,7 @@ export async function rankedSection(kind, params) {
 // One officer's profile.
 export async function officerProfilePage(el, id) {
   const p = await get(`/integrity/officers/${encodeURIComponent(id)}`);
+  const names = await officerNames();
   const hist = (p.history || []).filter((x) => x.subject);
   const month = (x) => new Date((x.from + 8 * 3600) * 1000).toISOString().slice(0, 7);
   const logs = new Map((p.log_entries || []).map((l) => [l.seq, l]));
@@ -151,7 +154,7 @@ export async function officerProfilePage(el, id) {
   mount(
     el,
     h('p', {}, h('a', { href: '#/integrity' }, t('integrity.back'))),
-    h('h1', {}, `${t('integrity.officer')} ${p.id}`),
+    h('h1', {}, `${t('integrity.officer')} ${officerLabel(names, p.id)}`),
     h(
       'p',
       { 'data-testid': 'integrity-profile' },
@@ -198,7 +201,7 @@ export async function officerProfilePage(el, id) {
         h(
           'ul',
           {},
-          (e.log_entries || []).map((s) => logLine(s, logs.get(s))),
+          (e.log_entries || []).map((s) => logLine(s, logs.get(s), names)),
         ),
       ),
     ),
@@ -207,7 +210,7 @@ export async function officerProfilePage(el, id) {
 
 // One action-log entry behind the evidence; an override says who changed
 // the lane of which declaration, when, from what to what and why.
-function logLine(seq, l) {
+function logLine(seq, l, names) {
   const a = l ? l.action : {};
   if (a.action === 'override') {
     const lane = (c) => (c ? t(`channel.${c}`) : '—');
@@ -217,7 +220,7 @@ function logLine(seq, l) {
       `#${seq} `,
       t('integrity.override_entry', {
         at: dt(a.at),
-        officer: a.actor,
+        officer: officerLabel(names, a.actor),
         target: a.target,
         from: lane(a.before?.channel),
         to: lane(a.after?.channel),

@@ -7,6 +7,7 @@ import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, form
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
+import { meetsTarget } from './overview.js';
 
 const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'draft' ? 'yellow' : '', t(`rule_status.${s}`));
 
@@ -185,7 +186,16 @@ function backtestForm(id, version, box) {
         box.replaceChildren(h('p', { class: 'muted' }, t('rules.backtest_running')));
         try {
           const res = await post(`/rules/${encodeURIComponent(id)}/backtest${qs({ version, ...v })}`);
-          box.replaceChildren(backtestView(res.backtest || res));
+          // The unit's KPIs over the same period, for their targets and
+          // the rates in force (as the overview); the back-test shows
+          // without them if they cannot be read.
+          let unit = null;
+          try {
+            unit = items(await get(`/kpis${qs({ from: v.from, to: v.to })}`), 'units')[0] || null;
+          } catch {
+            unit = null;
+          }
+          box.replaceChildren(backtestView(res.backtest || res, v, unit));
         } catch (e) {
           box.replaceChildren(errorBox(e));
         }
@@ -197,7 +207,29 @@ function backtestForm(id, version, box) {
   );
 }
 
-function backtestView(b) {
+// The rule's would-be rates beside the unit's rates in force and their
+// targets (the KPIs 布控率 and 布控有效率).
+function targetRows(b, unit) {
+  const fig = (key) => (unit?.figures || []).find((f) => f.key === key) || {};
+  const verdict = (target, value) => {
+    const ok = meetsTarget(target, value);
+    return ok === true ? chip('green', t('kpi.met')) : ok === false ? chip('red', t('kpi.missed')) : '—';
+  };
+  const rate = b.declarations ? b.hits / b.declarations : null;
+  const tr = fig('targeting_rate');
+  const hr = fig('hit_rate');
+  // The targeting rate is the unit's: judged with the rule's added
+  // controls on top of the rate in force. The hit rate is judged on the
+  // rule's own hits.
+  const now = tr.value ?? null;
+  const after = now === null || b.added_targeting_rate == null ? null : now + b.added_targeting_rate;
+  return [
+    { name: t('rules.bt_rule_rate'), rule: rate, now, after, target: tr.target || '', judged: after },
+    { name: t('rules.bt_hit_rate'), rule: b.hit_rate_on_controlled ?? null, now: hr.value ?? null, after: null, target: hr.target || '', judged: b.hit_rate_on_controlled ?? null },
+  ].map((r) => ({ ...r, verdict: verdict(r.target, r.judged) }));
+}
+
+function backtestView(b, period = {}, unit = null) {
   const load = Object.entries(b.load_per_office || {}).map(([office, v]) => ({
     office,
     hits: Array.isArray(v) ? v[0] : v.hits,
@@ -206,6 +238,13 @@ function backtestView(b) {
   return h(
     'div',
     { 'data-testid': 'backtest-result' },
+    h(
+      'p',
+      { 'data-testid': 'backtest-period' },
+      period.from || period.to
+        ? t('rules.bt_period', { from: period.from || t('rules.bt_start'), to: period.to || t('rules.bt_end') })
+        : t('rules.bt_period_all'),
+    ),
     h(
       'dl',
       { class: 'kv' },
@@ -221,6 +260,29 @@ function backtestView(b) {
         ['rules.bt_overlap', `${num(b.overlap_with_active)} (${pct(b.overlap_rate, 1)})`],
       ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)]),
     ),
+    h('h2', {}, t('rules.bt_vs_target')),
+    table(
+      [
+        { label: t('rules.bt_measure'), get: (r) => r.name },
+        { label: t('rules.bt_rule_value'), get: (r) => pct(r.rule, 2), num: true },
+        { label: t('rules.bt_now'), get: (r) => pct(r.now, 2), num: true },
+        { label: t('rules.bt_after'), get: (r) => (r.after === null ? '—' : pct(r.after, 2)), num: true },
+        { label: t('kpi.target'), get: (r) => r.target || '—' },
+        { label: t('rules.bt_verdict'), render: (r) => r.verdict },
+      ],
+      targetRows(b, unit),
+      { testid: 'backtest-targets' },
+    ),
+    Array.isArray(b.hit_ids) && b.hit_ids.length
+      ? [
+          h('h2', {}, t('rules.bt_hit_list', { shown: num(b.hit_ids.length), hits: num(b.hits) })),
+          h(
+            'ul',
+            { class: 'inline-list', 'data-testid': 'backtest-hits' },
+            b.hit_ids.map((d) => h('li', {}, h('a', { href: `#/declarations/${encodeURIComponent(d)}` }, d))),
+          ),
+        ]
+      : null,
     load.length
       ? [
           h('h2', {}, t('rules.bt_load')),
@@ -258,6 +320,61 @@ export function errorPosition(err) {
   return m ? { line: Number(m[1]), column: Number(m[2] || 1) } : null;
 }
 
+// Departments a rule may belong to (the dictionary's department.* keys).
+export const DEPARTMENTS = ['control', 'anti_smuggling', 'audit', 'tariff', 'legal', 'processing_trade', 'integrity'];
+
+// The rule form's fields by their labels, for an error naming one.
+const FORM_FIELDS = {
+  id: 'rules.id',
+  title: 'rules.title',
+  department: 'rules.department',
+  weight: 'rules.weight',
+  channel: 'rules.forces',
+  instructions: 'rules.instructions',
+  valid_from: 'rules.valid_from',
+  valid_to: 'rules.valid_to',
+  when: 'rules.logic',
+};
+
+// The fields a condition may use (GET /rules/fields), each a button that
+// inserts its name at the caret. "a / b" entries are one button per name;
+// "trader.*" inserts "trader.". Names are code (data-raw); the server's
+// English description is on hover.
+function fieldList(fields, when) {
+  const insert = (name) => {
+    const [a, b] = [when.selectionStart ?? when.value.length, when.selectionEnd ?? when.value.length];
+    when.setRangeText(name, a, b, 'end');
+    when.focus();
+  };
+  return h(
+    'aside',
+    { class: 'field-list', 'data-testid': 'rule-fields' },
+    h('h3', {}, t('rules.fields')),
+    h('p', { class: 'muted' }, t('rules.fields_help')),
+    h(
+      'ul',
+      {},
+      fields.flatMap((f) =>
+        String(f.name)
+          .split(' / ')
+          .map((name) =>
+            h(
+              'li',
+              {},
+              h(
+                'button',
+                { type: 'button', class: 'link', 'data-raw': '', 'data-field': name, title: f.doc || null, onclick: () => insert(name.replace(/\*$/, '')) },
+                name,
+              ),
+              ' ',
+              h('span', { class: 'muted' }, tOr(`rules.ftype.${f.type}`, f.type)),
+            ),
+          ),
+      ),
+    ),
+  );
+}
+
 export async function ruleEditPage(el, id, query) {
   let def = { id: '', title: '', department: '', weight: 0.2, channel: '', instructions: '', valid_from: '', valid_to: '', when: '' };
   if (id) {
@@ -268,6 +385,12 @@ export async function ruleEditPage(el, id, query) {
   const marker = h('div', { class: 'marker', 'data-testid': 'rule-error-marker' });
   const when = h('textarea', { name: 'when', spellcheck: 'false', rows: 10 }, def.when || '');
   const testBox = h('div');
+  let fields = [];
+  try {
+    fields = items(await get('/rules/fields'), 'fields');
+  } catch {
+    fields = [];
+  }
 
   const collect = () => {
     const v = formValues(form);
@@ -285,7 +408,8 @@ export async function ruleEditPage(el, id, query) {
     return rule;
   };
   const showError = (e) => {
-    errorSlot.replaceChildren(errorBox(e));
+    // A field the error names reads by its label, not its JSON key.
+    errorSlot.replaceChildren(errorBox(FORM_FIELDS[e.field] ? { code: e.code, message: e.message, line: e.line, column: e.column, field: t(FORM_FIELDS[e.field]) } : e));
     marker.replaceChildren();
     const pos = e.field === 'when' || !e.field ? errorPosition(e) : null;
     if (pos) {
@@ -327,7 +451,18 @@ export async function ruleEditPage(el, id, query) {
       { style: 'display:flex;gap:.75rem;flex-wrap:wrap' },
       h('label', {}, t('rules.id'), h('input', { name: 'id', value: def.id, required: true, readonly: !!id, size: 16 })),
       h('label', { style: 'flex:1' }, t('rules.title'), h('input', { name: 'title', value: def.title, required: true })),
-      h('label', {}, t('rules.department'), h('input', { name: 'department', value: def.department, size: 14 })),
+      h(
+        'label',
+        {},
+        t('rules.department'),
+        h(
+          'select',
+          { name: 'department' },
+          ['', ...DEPARTMENTS, ...(def.department && !DEPARTMENTS.includes(def.department) ? [def.department] : [])].map((d) =>
+            h('option', { value: d, selected: (def.department || '') === d }, d ? tOr(`department.${d}`, d) : t('rules.no_department')),
+          ),
+        ),
+      ),
       h('label', {}, t('rules.weight'), h('input', { name: 'weight', type: 'number', min: 0, max: 1, step: '0.01', value: def.weight })),
       h(
         'label',
@@ -343,7 +478,12 @@ export async function ruleEditPage(el, id, query) {
       h('label', {}, t('rules.valid_to'), h('input', { type: 'date', name: 'valid_to', value: def.valid_to || '' })),
     ),
     h('label', { style: 'margin-top:.5rem' }, t('rules.instructions'), h('input', { name: 'instructions', value: def.instructions })),
-    h('label', { style: 'margin-top:.5rem' }, t('rules.logic'), h('div', { class: 'editor' }, when, marker)),
+    h(
+      'div',
+      { class: 'editor-row' },
+      h('label', { style: 'margin-top:.5rem' }, t('rules.logic'), h('div', { class: 'editor' }, when, marker)),
+      fields.length ? fieldList(fields, when) : null,
+    ),
     errorSlot,
     h('div', { style: 'display:flex;gap:.5rem;margin-top:.5rem' }, h('button', { type: 'submit' }, t('rules.save_draft'))),
   );
