@@ -80,6 +80,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::postclearance::{round2, round4};
 
 /// The period when none is given, in days up to now, and the longest.
 pub use crate::postclearance::{DEFAULT_DAYS, MAX_DAYS};
@@ -280,14 +281,6 @@ fn rate(x: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| x as f64 / n as f64)
 }
 
-fn r2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-fn r4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
-}
-
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "—".into(), |r| format!("{:.1}%", 100.0 * r))
 }
@@ -444,33 +437,33 @@ fn row(s: &Subject, hit: &Prior, random: &Prior, over: &Prior, audit: &Prior) ->
         office,
         post,
         name: s.name.clone(),
-        score: r2(score),
+        score: round2(score),
         reasons,
         declarations: c.declarations,
         controls: c.controls,
         findings: c.findings,
-        hit_rate: hr.map(r4),
-        peer_hit_rate: peer.map(r4),
-        missed_findings: r2(missed),
+        hit_rate: hr.map(round4),
+        peer_hit_rate: peer.map(round4),
+        missed_findings: round2(missed),
         random_controls: c.random_controls,
         random_findings: c.random_findings,
-        estimated_undetected: rate(c.random_findings, c.random_controls).map(|r| r2(r * f(c.uncontrolled))),
-        excess_undetected: r2(excess_undetected),
+        estimated_undetected: rate(c.random_findings, c.random_controls).map(|r| round2(r * f(c.uncontrolled))),
+        excess_undetected: round2(excess_undetected),
         overrides_down: c.overrides_down,
-        override_rate: rate(c.overrides_down, c.lane_controls).map(r4),
-        peer_override_rate: Some(r4(over.mean)),
-        lost_by_overrides: r2(lost),
+        override_rate: rate(c.overrides_down, c.lane_controls).map(round4),
+        peer_override_rate: Some(round4(over.mean)),
+        lost_by_overrides: round2(lost),
         released: c.released,
         audited_releases: c.audited_releases,
         audit_findings_after_release: c.audit_findings,
-        audit_duty_recovered: r2(c.audit_duty),
-        peer_audit_rate: Some(r4(audit.mean)),
-        excess_audit_findings: r2(excess_audit),
+        audit_duty_recovered: round2(c.audit_duty),
+        peer_audit_rate: Some(round4(audit.mean)),
+        excess_audit_findings: round2(excess_audit),
         integrity_level: s.integrity.as_ref().map(|i| i.0.clone()),
-        integrity_score: integrity_score.map(r2),
+        integrity_score: integrity_score.map(round2),
         flagged_officers: s.flagged_officers.map(|f| f.0),
-        flagged_officers_score: s.flagged_officers.map(|f| r2(f.1)),
-        integrity_term: r2(integrity_term),
+        flagged_officers_score: s.flagged_officers.map(|f| round2(f.1)),
+        integrity_term: round2(integrity_term),
     }
 }
 

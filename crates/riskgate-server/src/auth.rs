@@ -28,12 +28,10 @@ impl std::ops::Deref for Principal {
 }
 
 impl Principal {
+    /// 403 `forbidden` unless the role and token scopes allow `perm`
+    /// (`Identity::require`, the refusal the CLI gives too).
     pub fn require(&self, perm: Perm) -> ApiResult<()> {
-        if self.may(perm) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("the role {} may not do this ({perm:?})", self.role.as_str())))
-        }
+        self.0.require(perm).map_err(ApiError::from)
     }
 }
 
