@@ -311,24 +311,8 @@ impl FactsQuery {
             By::Period => "CAST(period AS TEXT)",
         };
         let sums: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
-        let mut sql = format!(
-            "SELECT {group}, {}, COUNT(*) OVER () FROM facts WHERE grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4",
-            sums.join(", ")
-        );
-        // Every parameter is used (PostgreSQL types each from its use).
-        let list = |column: &str, n: u8, asked: bool| match (asked, pg) {
-            (false, false) => format!(" AND CAST(?{n} AS TEXT) IS NULL"),
-            (false, true) => format!(" AND CAST(?{n} AS TEXT[]) IS NULL"),
-            (true, false) => format!(" AND {column} IN (SELECT value FROM json_each(?{n}))"),
-            (true, true) => format!(" AND {column} = ANY(CAST(?{n} AS TEXT[]))"),
-        };
-        match self.key.as_deref() {
-            Some(k) if k.ends_with('*') => sql.push_str(" AND substr(key, 1, length(?5)) = ?5"),
-            Some(_) => sql.push_str(" AND key = ?5"),
-            None => sql.push_str(" AND CAST(?5 AS TEXT) IS NULL"),
-        }
-        sql.push_str(&list("office", 6, self.offices.is_some()));
-        sql.push_str(&list("key", 7, self.keys.is_some()));
+        let mut sql =
+            format!("SELECT {group}, {}, COUNT(*) OVER () FROM facts WHERE {}", sums.join(", "), self.filter(pg));
         sql.push_str(&format!(" GROUP BY {group}"));
         if let (true, Some(n)) = (top, self.top) {
             sql.push_str(&format!(
@@ -336,6 +320,50 @@ impl FactsQuery {
                            SUM(declarations) DESC, {group} LIMIT {n}"
             ));
         }
+        sql
+    }
+
+    /// The first step of a ranked read by key ([`Self::ranked`]): every
+    /// group's findings and declarations, and nothing else, read from the
+    /// narrow index `facts_rank` (dimension, grain, office, key, period and
+    /// the five ranking columns; migration 19) in key order, so a national
+    /// breakdown by trader or HS subheading sums a few bytes per row and
+    /// sorts nothing. Same parameters as [`Self::sql`].
+    pub(crate) fn rank_sql(&self, pg: bool) -> String {
+        format!(
+            "SELECT key, SUM(findings_rule) + SUM(findings_score) + SUM(findings_random) + SUM(findings_manual),
+                    SUM(declarations) FROM facts{} WHERE {} GROUP BY key",
+            if pg { "" } else { " INDEXED BY facts_rank" },
+            self.filter(pg)
+        )
+    }
+
+    /// Whether a read is ranked in two steps: groups by key cut to the
+    /// `top` first ([`Self::rank_sql`], then the full sums of those keys).
+    pub fn ranked(&self) -> bool {
+        self.by == By::Key && self.top.is_some()
+    }
+
+    /// The `WHERE` of [`Self::sql`] and [`Self::rank_sql`].
+    fn filter(&self, pg: bool) -> String {
+        let mut sql = "grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4".to_string();
+        // Every parameter is used (PostgreSQL types each from its use).
+        let list = |column: &str, n: u8, asked: Option<usize>| match (asked, pg) {
+            (None, false) => format!(" AND CAST(?{n} AS TEXT) IS NULL"),
+            (None, true) => format!(" AND CAST(?{n} AS TEXT[]) IS NULL"),
+            // One value: an equality the index can seek and keep its order on.
+            (Some(1), false) => format!(" AND {column} = json_extract(?{n}, '$[0]')"),
+            (Some(1), true) => format!(" AND {column} = (CAST(?{n} AS TEXT[]))[1]"),
+            (Some(_), false) => format!(" AND {column} IN (SELECT value FROM json_each(?{n}))"),
+            (Some(_), true) => format!(" AND {column} = ANY(CAST(?{n} AS TEXT[]))"),
+        };
+        match self.key.as_deref() {
+            Some(k) if k.ends_with('*') => sql.push_str(" AND substr(key, 1, length(?5)) = ?5"),
+            Some(_) => sql.push_str(" AND key = ?5"),
+            None => sql.push_str(" AND CAST(?5 AS TEXT) IS NULL"),
+        }
+        sql.push_str(&list("office", 6, self.offices.as_ref().map(Vec::len)));
+        sql.push_str(&list("key", 7, self.keys.as_ref().map(Vec::len)));
         sql
     }
 
@@ -815,6 +843,39 @@ pub(crate) fn answer(stored: FactRows, tail: &HashMap<FactKey, Facts>, q: &Facts
         None => v.sort_by(|a, b| a.0.cmp(&b.0)),
     }
     FactRows { rows: v, groups }
+}
+
+/// The `top` keys of a ranked read ([`FactsQuery::ranked`]) from each
+/// stored group's findings and declarations (`ranks`, the rows of
+/// [`FactsQuery::rank_sql`]) plus the events not yet folded, ranked as
+/// [`answer`] ranks (findings, then declarations, then key); and how many
+/// groups there were. Groups with neither findings nor declarations left
+/// (every contribution moved to another key) do not count.
+pub(crate) fn top_keys(
+    ranks: Vec<(String, f64, f64)>,
+    tail: &HashMap<FactKey, Facts>,
+    q: &FactsQuery,
+) -> (Vec<String>, usize) {
+    let mut by: HashMap<String, (f64, f64)> = ranks.into_iter().map(|(k, f, d)| (k, (f, d))).collect();
+    for (k, f) in tail {
+        if q.takes(k) {
+            let e = by.entry(q.group(k)).or_default();
+            e.0 += f.findings();
+            e.1 += f.declarations;
+        }
+    }
+    let mut v: Vec<(String, (f64, f64))> = by.into_iter().filter(|(_, (f, d))| *f != 0.0 || *d != 0.0).collect();
+    let groups = v.len();
+    let n = q.top.unwrap_or(usize::MAX).min(v.len());
+    let order = |a: &(String, (f64, f64)), b: &(String, (f64, f64))| {
+        b.1.0.total_cmp(&a.1.0).then(b.1.1.total_cmp(&a.1.1)).then(a.0.cmp(&b.0))
+    };
+    if n < v.len() {
+        v.select_nth_unstable_by(n, order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
+    (v.into_iter().map(|(k, _)| k).collect(), groups)
 }
 
 /// Whether storing offices `new` changes where rows are rolled up: an

@@ -1389,13 +1389,32 @@ impl Store for PgStore {
         } else {
             Default::default()
         };
+        // A ranked read: the top keys from the narrow index first, then
+        // the full sums of those keys only.
+        let ranked = if q.ranked() {
+            let mut ranks = Vec::new();
+            for r in tx.query(&dollars(&q.rank_sql(true)), &p)? {
+                ranks.push((r.get::<_, String>(0), r.get::<_, f64>(1), r.get::<_, f64>(2)));
+            }
+            let (keys, groups) = facts::top_keys(ranks, &tail, q);
+            Some((FactsQuery { keys: Some(keys), ..q.clone() }, groups))
+        } else {
+            None
+        };
+        let (q, groups) = match &ranked {
+            Some((q, groups)) => (q, Some(*groups)),
+            None => (q, None),
+        };
+        let p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
         let mut stored = facts::FactRows::default();
         for r in tx.query(&dollars(&q.sql(tail.is_empty(), true)), &p)? {
             stored.rows.push((r.get::<_, String>(0), Facts::read(&r, 1)?));
             stored.groups = r.get::<_, i64>(1 + Facts::COLUMNS.len()) as usize;
         }
         tx.commit()?;
-        Ok(facts::answer(stored, &tail, q))
+        let mut answer = facts::answer(stored, &tail, q);
+        answer.groups = groups.unwrap_or(answer.groups);
+        Ok(answer)
     }
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {

@@ -1189,12 +1189,9 @@ impl Store for SqliteStore {
         } else {
             Default::default()
         };
-        let mut stored = facts::FactRows::default();
-        {
-            let mut st = tx.prepare_cached(&q.sql(tail.is_empty(), false))?;
-            let json =
-                |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).expect("strings serialise"));
-            let p: Vec<rusqlite::types::Value> = vec![
+        let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).expect("strings serialise"));
+        let params = |q: &FactsQuery| -> Vec<rusqlite::types::Value> {
+            vec![
                 q.grain.as_str().to_string().into(),
                 q.from.into(),
                 q.to.into(),
@@ -1202,15 +1199,39 @@ impl Store for SqliteStore {
                 q.key_param().into(),
                 json(&q.offices).into(),
                 json(&q.keys).into(),
-            ];
-            let mut rows = st.query(rusqlite::params_from_iter(p))?;
+            ]
+        };
+        // A ranked read: the top keys from the narrow index first, then
+        // the full sums of those keys only.
+        let ranked = if q.ranked() {
+            let mut ranks = Vec::new();
+            let mut st = tx.prepare_cached(&q.rank_sql(false))?;
+            let mut rows = st.query(rusqlite::params_from_iter(params(q)))?;
+            while let Some(r) = rows.next()? {
+                ranks.push((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?));
+            }
+            let (keys, groups) = facts::top_keys(ranks, &tail, q);
+            Some((FactsQuery { keys: Some(keys), ..q.clone() }, groups))
+        } else {
+            None
+        };
+        let (q, groups) = match &ranked {
+            Some((q, groups)) => (q, Some(*groups)),
+            None => (q, None),
+        };
+        let mut stored = facts::FactRows::default();
+        {
+            let mut st = tx.prepare_cached(&q.sql(tail.is_empty(), false))?;
+            let mut rows = st.query(rusqlite::params_from_iter(params(q)))?;
             while let Some(r) = rows.next()? {
                 stored.rows.push((r.get::<_, String>(0)?, Facts::read(r, 1)?));
                 stored.groups = r.get::<_, i64>(1 + Facts::COLUMNS.len())? as usize;
             }
         }
         tx.commit()?;
-        Ok(facts::answer(stored, &tail, q))
+        let mut answer = facts::answer(stored, &tail, q);
+        answer.groups = groups.unwrap_or(answer.groups);
+        Ok(answer)
     }
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
