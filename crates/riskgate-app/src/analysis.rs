@@ -272,8 +272,26 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
             row
         })
         .collect();
+    // Officers who changed lanes in the period but completed no control in
+    // it have no aggregate rows; they are listed with their overrides.
+    let mut extra = 0;
+    if dim == "officer" {
+        let listed: std::collections::HashSet<String> = rows.iter().map(|r| r.key.clone()).collect();
+        let mut only: Vec<(&String, &(u64, u64))> = overrides
+            .iter()
+            .filter(|(k, _)| !listed.contains(*k) && r.key.as_ref().is_none_or(|want| want == *k))
+            .collect();
+        only.sort();
+        extra = only.len();
+        for (k, (n, green)) in only {
+            let mut row = row(k, &Facts::default());
+            row.label = labels.get(k).cloned();
+            (row.overrides, row.overrides_to_green) = (Some(*n), Some(*green));
+            rows.push(row);
+        }
+    }
     sort(&mut rows);
-    let more = got.groups.saturating_sub(rows.len());
+    let more = (got.groups + extra).saturating_sub(rows.len().min(limit));
     rows.truncate(limit);
     Ok(Breakdown {
         unit: code,

@@ -107,6 +107,12 @@ pub struct SearchQuery {
     hs: Option<String>,
     /// Country of origin of an item (ISO code).
     origin: Option<String>,
+    /// An outcome recorded by this officer (needs the officers' figures,
+    /// as the analysis by officer does).
+    officer: Option<String>,
+    /// This rule fired on it (needs the rules' figures, as the analysis by
+    /// rule does).
+    rule: Option<String>,
 }
 
 /// A `true`/`false` query parameter; empty is absent.
@@ -174,7 +180,15 @@ pub async fn search_declarations(
             None => None,
         },
         origin: q.origin.filter(|s| !s.is_empty()),
+        officer: q.officer.filter(|s| !s.is_empty()),
+        rule: q.rule.filter(|s| !s.is_empty()),
     };
+    if query.officer.is_some() {
+        p.require(Perm::ReadOfficers)?;
+    }
+    if query.rule.is_some() {
+        p.require(Perm::ReadRuleStats)?;
+    }
     let rows = state.read(move |s| Ok(s.search_declarations(&query)?)).await?;
     Ok(Json(DeclarationList { declarations: rows }))
 }

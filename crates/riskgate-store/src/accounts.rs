@@ -115,6 +115,10 @@ pub struct DeclarationQuery {
     pub hs: Option<String>,
     /// An item's country of origin.
     pub origin: Option<String>,
+    /// An outcome recorded by this officer (the analysis's officer rows).
+    pub officer: Option<String>,
+    /// This rule fired on it (the analysis's rule rows).
+    pub rule: Option<String>,
 }
 
 /// One row of a search result, newest first.

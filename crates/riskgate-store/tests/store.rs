@@ -740,6 +740,9 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
             (Q { status: text("overridden"), ..Default::default() }, vec!["R1"]),
             (Q { status: text("none"), ..Default::default() }, vec!["H1", "G1"]),
             (Q { status: text("none"), controlled: Some(false), ..Default::default() }, vec!["G1"]),
+            (Q { officer: text("O1"), ..Default::default() }, vec!["R2"]),
+            (Q { officer: text("O7"), ..Default::default() }, vec![]),
+            (Q { rule: text("R-NONE"), ..Default::default() }, vec![]),
         ] {
             let label = format!("{b}: {q:?}");
             assert_eq!(ids(q), want, "{label}");
@@ -1186,6 +1189,35 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
                 for (col, (x, y)) in facts::Facts::COLUMNS.iter().zip(up[0].1.values().iter().zip(heads[0].1.values()))
                 {
                     assert!((x - y).abs() < 1e-6, "{b} {step} {unit} {col}: {x} vs {y}");
+                }
+            }
+            // A ranked read (top keys from the narrow index, then their
+            // full sums) is the unranked read ranked and cut.
+            for (dim, unit) in [("hs4", "2201"), ("hs6", "^2200"), ("transport", "^0000"), ("origin", "2202")] {
+                let q = FactsQuery {
+                    offices: Some(vec![unit.into()]),
+                    ..FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, dim, By::Key)
+                };
+                let mut all = store.facts(&q).unwrap().rows;
+                all.retain(|(_, f)| f.findings() != 0.0 || f.declarations != 0.0);
+                all.sort_by(|a, b| {
+                    b.1.findings()
+                        .total_cmp(&a.1.findings())
+                        .then(b.1.declarations.total_cmp(&a.1.declarations))
+                        .then(a.0.cmp(&b.0))
+                });
+                assert!(!all.is_empty(), "{b} {step} {dim} {unit}: rows to rank");
+                for n in [1, 2, 100] {
+                    let got = store.facts(&FactsQuery { top: Some(n), ..q.clone() }).unwrap();
+                    assert_eq!(got.groups, all.len(), "{b} {step} {dim} {unit} top {n}: groups");
+                    let want = &all[..n.min(all.len())];
+                    let keys = |v: &[(String, facts::Facts)]| v.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
+                    assert_eq!(keys(&got.rows), keys(want), "{b} {step} {dim} {unit} top {n}");
+                    for ((k, x), (_, y)) in got.rows.iter().zip(want) {
+                        for (col, (x, y)) in facts::Facts::COLUMNS.iter().zip(x.values().iter().zip(y.values())) {
+                            assert!((x - y).abs() < 1e-6, "{b} {step} {dim} {unit} top {n} {k} {col}: {x} vs {y}");
+                        }
+                    }
                 }
             }
         };

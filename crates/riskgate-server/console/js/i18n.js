@@ -524,6 +524,8 @@ const D = {
   'decl.hs_code': ['商品编码', 'HS code'],
   'decl.description': ['商品名称', 'Description'],
   'decl.origin': ['原产国', 'Origin'],
+  'decl.officer_filter': ['查验关员', 'Control officer'],
+  'decl.rule_filter': ['命中规则', 'Rule fired'],
   'decl.quantity': ['数量', 'Quantity'],
   'decl.net_weight': ['净重（千克）', 'Net weight (kg)'],
   'decl.value': ['总价', 'Value'],

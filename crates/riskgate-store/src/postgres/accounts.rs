@@ -165,6 +165,8 @@ impl Search for PgStore {
                    AND ($14::text IS NULL OR t.status = $14 OR ($14 = 'none' AND t.status IS NULL))
                    AND ($15::text IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.hs_code LIKE $15))
                    AND ($16::text IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.origin = $16))
+                   AND ($17::text IS NULL OR EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = d.seq AND o.officer = $17))
+                   AND ($18::text IS NULL OR EXISTS (SELECT 1 FROM rule_hits h WHERE h.decl = d.seq AND h.rule_id = $18))
                  ORDER BY d.seq DESC LIMIT $8"
             ),
             &[
@@ -184,6 +186,8 @@ impl Search for PgStore {
                 &q.status,
                 &q.hs.as_ref().map(|h| format!("{}%", h.replace(['%', '_', '\\'], ""))),
                 &q.origin,
+                &q.officer,
+                &q.rule,
             ],
             declaration_summary,
         )

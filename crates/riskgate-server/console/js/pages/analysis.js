@@ -59,6 +59,10 @@ function declarationsLink(b, row, period) {
       return { ...base, source: key };
     case 'finding':
       return { ...base, finding: 'true' };
+    case 'officer':
+      return { ...base, officer: key };
+    case 'rule':
+      return { ...base, rule: key };
     default:
       return null;
   }

@@ -45,6 +45,9 @@ export async function declarationsPage(el, query) {
     h('label', {}, t('common.office'), h('input', { name: 'office', value: params.office || '', size: 6 })),
     h('label', {}, t('decl.hs'), h('input', { name: 'hs', value: params.hs || '', size: 10, inputmode: 'numeric' })),
     h('label', {}, t('decl.origin'), h('input', { name: 'origin', value: params.origin || '', size: 4 })),
+    // From the analysis's officer and rule rows (the server checks who may ask).
+    params.officer ? h('label', {}, t('decl.officer_filter'), h('input', { name: 'officer', value: params.officer, size: 10 })) : null,
+    params.rule ? h('label', {}, t('decl.rule_filter'), h('input', { name: 'rule', value: params.rule, size: 12 })) : null,
     h(
       'label',
       {},
