@@ -1204,11 +1204,19 @@ impl Store for SqliteStore {
         // A ranked read: the top keys from the narrow index first, then
         // the full sums of those keys only.
         let ranked = if q.ranked() {
-            let mut ranks = Vec::new();
             let mut st = tx.prepare_cached(&q.rank_sql(false))?;
             let mut rows = st.query(rusqlite::params_from_iter(params(q)))?;
+            // Rows come in key order (one office) or nearly: runs of one
+            // key are summed here, the rest by `top_keys`.
+            let mut ranks: Vec<(String, f64, f64)> = Vec::new();
             while let Some(r) = rows.next()? {
-                ranks.push((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?));
+                let key = r.get_ref(0)?.as_str().map_err(|e| StoreError::Corrupt(format!("facts key: {e}")))?;
+                let f = r.get::<_, f64>(1)? + r.get::<_, f64>(2)? + r.get::<_, f64>(3)? + r.get::<_, f64>(4)?;
+                let d = r.get::<_, f64>(5)?;
+                match ranks.last_mut() {
+                    Some(last) if last.0 == key => (last.1, last.2) = (last.1 + f, last.2 + d),
+                    _ => ranks.push((key.to_string(), f, d)),
+                }
             }
             let (keys, groups) = facts::top_keys(ranks, &tail, q);
             Some((FactsQuery { keys: Some(keys), ..q.clone() }, groups))

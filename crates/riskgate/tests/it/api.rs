@@ -327,6 +327,8 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/declarations", "/api/v1/declarations?controlled=true&finding=false&source=rule&risk_level=high&status=open".into(), None,
                                                                                              [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations", "/api/v1/declarations?status=lost".into(), None,     [400, 400, 400, 400, 400, 400, 403, 400]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?officer=E1".into(), None,      [403, 403, 200, 200, 200, 403, 403, 403]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?rule=R-1".into(), None,        [403, 200, 200, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2".into(), None,         [404, 200, 404, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
@@ -597,6 +599,11 @@ fn the_api_by_role(srv: Server) {
     let found = call("GET", "/api/v1/declarations", path, &auth["field_officer"], None).json();
     let ids: Vec<&str> = found["declarations"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["D5"], "{found}");
+    // An analysis row's declarations: those a rule fired on.
+    let found =
+        call("GET", "/api/v1/declarations", "/api/v1/declarations?rule=R-1", &auth["risk_analyst"], None).json();
+    let ids: Vec<&str> = found["declarations"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"D1") && !ids.contains(&"D2"), "{found}");
     let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
     let text = log.body.clone();
     assert!(text.contains("D4") && text.contains("D5") && text.contains("documents complete"), "{text}");
