@@ -86,6 +86,7 @@ pub struct SearchQuery {
     disposal: Option<String>,
     /// A declaration id prefix or an exact trader id.
     q: Option<String>,
+    /// A trader: its id, the start of its id, or part of its registered name.
     trader: Option<String>,
     /// A day (YYYY-MM-DD, China time) or an RFC 3339 time.
     from: Option<String>,
@@ -163,7 +164,8 @@ pub async fn search_declarations(
     let query = DeclarationQuery {
         offices,
         q: q.q.filter(|s| !s.is_empty()),
-        trader: q.trader.filter(|s| !s.is_empty()),
+        trader: None,
+        trader_match: q.trader.filter(|s| !s.is_empty()),
         channel,
         disposal,
         from: time_param("from", &q.from, false)?,
@@ -1444,7 +1446,14 @@ pub struct ActionsQuery {
     to: Option<String>,
     /// 1 to 5000 (default 100).
     limit: Option<usize>,
+    /// `false`: leave out the entries that record a read (`actions_read`,
+    /// `integrity_read`, `rule_read`), so a supervisor's own visits do not
+    /// crowd the changes; they stay in the log. Default `true`.
+    reads: Option<String>,
 }
+
+/// Action kinds that record a read, not a change.
+const READ_ACTIONS: &[&str] = &["actions_read", "integrity_read", "rule_read"];
 
 /// The most recent entries looked through for a filtered query.
 const ACTIONS_WINDOW: usize = 50_000;
@@ -1462,7 +1471,9 @@ pub async fn list_actions(Caller(state, p): Caller, Query(q): Query<ActionsQuery
     let kind = q.action.or(q.kind).filter(|s| !s.is_empty());
     let officer = q.officer.filter(|s| !s.is_empty());
     let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
-    let filter = json!({"officer": officer, "office": q.office, "action": kind, "from": q.from, "to": q.to});
+    let reads = flag_param("reads", q.reads)?.unwrap_or(true);
+    let filter =
+        json!({"officer": officer, "office": q.office, "action": kind, "from": q.from, "to": q.to, "reads": reads});
     let rows = state
         .read(move |s| {
             // Reading integrity data is itself logged.
@@ -1474,6 +1485,7 @@ pub async fn list_actions(Caller(state, p): Caller, Query(q): Query<ActionsQuery
                 let at = l.action.at.timestamp();
                 officer.as_ref().is_none_or(|o| &l.action.actor == o)
                     && kind.as_ref().is_none_or(|k| &l.action.action == k)
+                    && (reads || !READ_ACTIONS.contains(&l.action.action.as_str()))
                     && from.is_none_or(|f| at >= f)
                     && to.is_none_or(|t| at < t)
                     && scope.as_ref().is_none_or(|sc| l.action.office.as_ref().is_some_and(|o| sc.contains(o)))

@@ -92,7 +92,11 @@ pub struct DeclarationQuery {
     pub offices: Option<Vec<String>>,
     /// Declaration id prefix, or exact trader id.
     pub q: Option<String>,
+    /// Exactly this trader.
     pub trader: Option<String>,
+    /// A trader by its id, the start of its id, or part of its registered
+    /// name (the search box).
+    pub trader_match: Option<String>,
     pub channel: Option<String>,
     /// The decision's disposal measure (`transfer`: post-clearance audit candidates, …).
     pub disposal: Option<String>,

@@ -722,6 +722,11 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
             "override of R2: its control is already completed"
         );
         // The search's filters: controlled, finding, source, risk level, control status.
+        let trader2 = riskgate_core::Enterprise::from_json(
+            &serde_json::json!({"id": "T2", "name": "深圳华强电子有限公司", "credit_class": "general"}),
+        )
+        .unwrap();
+        store.upsert_enterprises(&[trader2]).unwrap();
         let ids = |q: riskgate_store::DeclarationQuery| -> Vec<String> {
             let q = riskgate_store::DeclarationQuery { limit: 10, ..q };
             store.search_declarations(&q).unwrap().into_iter().map(|s| s.id).collect()
@@ -741,6 +746,11 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
             (Q { status: text("none"), ..Default::default() }, vec!["H1", "G1"]),
             (Q { status: text("none"), controlled: Some(false), ..Default::default() }, vec!["G1"]),
             (Q { officer: text("O1"), ..Default::default() }, vec!["R2"]),
+            (Q { trader_match: text("T"), ..Default::default() }, vec!["H1", "G1", "R2", "R1"]),
+            (Q { trader_match: text("T1"), ..Default::default() }, vec!["H1", "R2", "R1"]),
+            (Q { trader_match: text("华强"), ..Default::default() }, vec!["G1"]),
+            (Q { trader_match: text("X"), ..Default::default() }, vec![]),
+            (Q { trader: text("T"), ..Default::default() }, vec![]),
             (Q { officer: text("O7"), ..Default::default() }, vec![]),
             (Q { rule: text("R-NONE"), ..Default::default() }, vec![]),
         ] {

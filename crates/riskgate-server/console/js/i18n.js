@@ -478,6 +478,7 @@ const D = {
   'decl.search_id': ['报关单号', 'Declaration number'],
   'decl.id': ['报关单号', 'Declaration'],
   'decl.trader': ['收发货人', 'Trader'],
+  'decl.trader_hint': ['企业编码、编码开头或企业名称', 'Id, start of the id, or name'],
   'decl.declarant': ['申报单位', 'Declarant'],
   'decl.channel': ['通道', 'Lane'],
   'decl.risk_value': ['风险值', 'Risk value'],
@@ -769,6 +770,7 @@ const D = {
 
   'integrity.intro': ['执法操作日志（哈希链防篡改）。仅督察内审人员可见，查阅本身也记入日志。', 'The enforcement action log (hash-chained, tamper-evident). For integrity supervisors only; reading it is logged too.'],
   'integrity.officer': ['关员', 'Officer'],
+  'integrity.show_reads': ['包括查阅记录', 'Include reads'],
   'integrity.kind': ['操作类型', 'Kind of action'],
   'integrity.at': ['时间', 'When'],
   'integrity.target': ['对象', 'Target'],

@@ -154,6 +154,8 @@ impl Search for PgStore {
                  WHERE ($1::text[] IS NULL OR d.office = ANY($1))
                    AND ($2::text IS NULL OR d.id LIKE $2 OR d.trader = $3)
                    AND ($4::text IS NULL OR d.trader = $4)
+                   AND ($19::text IS NULL OR starts_with(d.trader, $19)
+                        OR d.trader IN (SELECT id FROM enterprises WHERE strpos(body::json ->> 'name', $19) > 0))
                    AND ($5::text IS NULL OR c.channel = $5)
                    AND ($6::bigint IS NULL OR d.declared_at >= $6)
                    AND ($7::bigint IS NULL OR d.declared_at < $7)
@@ -188,6 +190,7 @@ impl Search for PgStore {
                 &q.origin,
                 &q.officer,
                 &q.rule,
+                &q.trader_match,
             ],
             declaration_summary,
         )

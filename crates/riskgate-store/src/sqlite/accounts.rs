@@ -159,6 +159,9 @@ impl Search for SqliteStore {
                  WHERE (?1 IS NULL OR d.office IN (SELECT value FROM json_each(?1)))
                    AND (?2 IS NULL OR d.id LIKE ?2 OR d.trader = ?3)
                    AND (?4 IS NULL OR d.trader = ?4)
+                   AND (?19 IS NULL OR d.trader = ?19
+                        OR d.trader IN (SELECT DISTINCT trader FROM declarations WHERE trader > ?19 AND trader < ?19 || char(1114111))
+                        OR d.trader IN (SELECT id FROM enterprises WHERE instr(json_extract(body, '$.name'), ?19) > 0))
                    AND (?5 IS NULL OR c.channel = ?5)
                    AND (?6 IS NULL OR d.declared_at >= ?6)
                    AND (?7 IS NULL OR d.declared_at < ?7)
@@ -192,7 +195,8 @@ impl Search for SqliteStore {
                 q.hs.as_ref().map(|h| format!("{}%", h.replace(['%', '_'], ""))),
                 q.origin,
                 q.officer,
-                q.rule
+                q.rule,
+                q.trader_match
             ],
             declaration_summary,
         )

@@ -607,6 +607,18 @@ fn the_api_by_role(srv: Server) {
     let log = call("GET", "/api/v1/actions", "/api/v1/actions?action=override", &auth["integrity_supervisor"], None);
     let text = log.body.clone();
     assert!(text.contains("D4") && text.contains("D5") && text.contains("documents complete"), "{text}");
+    // The supervisor's own reads can be left out of the list (they stay in the log).
+    let all = call("GET", "/api/v1/actions", "/api/v1/actions", &auth["integrity_supervisor"], None).json();
+    let kinds = |v: &serde_json::Value| -> Vec<String> {
+        v["actions"].as_array().unwrap().iter().map(|a| a["action"]["action"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(kinds(&all).iter().any(|k| k == "actions_read"), "{all}");
+    let changes =
+        call("GET", "/api/v1/actions", "/api/v1/actions?reads=false", &auth["integrity_supervisor"], None).json();
+    assert!(!kinds(&changes).is_empty(), "{changes}");
+    assert!(kinds(&changes).iter().all(|k| !k.ends_with("_read")), "{changes}");
+    let bad = call("GET", "/api/v1/actions", "/api/v1/actions?reads=maybe", &auth["integrity_supervisor"], None);
+    assert_eq!(bad.status, 400, "{}", bad.body);
 
     // Officers see the instructions but never which rules fired; analysts see rule and version.
     let officer_view =

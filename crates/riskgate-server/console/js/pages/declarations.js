@@ -41,7 +41,7 @@ export async function declarationsPage(el, query) {
       },
     },
     h('label', {}, t('decl.search_id'), h('input', { name: 'q', value: params.q || '', size: 22 })),
-    h('label', {}, t('decl.trader'), h('input', { name: 'trader', value: params.trader || '', size: 20 })),
+    h('label', {}, t('decl.trader'), h('input', { name: 'trader', value: params.trader || '', size: 20, placeholder: t('decl.trader_hint') })),
     h('label', {}, t('common.office'), h('input', { name: 'office', value: params.office || '', size: 6 })),
     h('label', {}, t('decl.hs'), h('input', { name: 'hs', value: params.hs || '', size: 10, inputmode: 'numeric' })),
     h('label', {}, t('decl.origin'), h('input', { name: 'origin', value: params.origin || '', size: 4 })),

@@ -15,7 +15,10 @@ const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string'
 export async function integrityPage(el, query) {
   const params = Object.fromEntries(query.entries());
   const limit = Number(params.limit) || 200;
-  const data = await get(`/actions${qs({ ...params, limit })}`);
+  // The supervisors' own reads (every visit logs some) are left out of
+  // the list unless asked for; they stay in the log.
+  const reads = params.reads === 'true' ? 'true' : 'false';
+  const data = await get(`/actions${qs({ ...params, reads, limit })}`);
   const rows = items(data, 'actions');
   const names = await officerNames();
   const view = ['officers', 'posts', 'units'].includes(params.view) ? params.view : 'officers';
@@ -46,6 +49,7 @@ export async function integrityPage(el, query) {
         { id: 'action-kinds' },
         ['record_outcome', 'record_outcomes', 'override', 'rule_add', 'rule_approve', 'rule_retire', 'rule_read', 'rule_backtest', 'model_train', 'model_active', 'model_shadow', 'model_retired', 'login', 'actions_read', 'user_add', 'user_disable', 'token_issue', 'token_revoke'].map((k) => h('option', { value: k })),
       ),
+      h('label', {}, h('input', { type: 'checkbox', name: 'reads', value: 'true', checked: reads === 'true', 'data-testid': 'action-reads' }), t('integrity.show_reads')),
       h('button', { type: 'submit' }, t('common.search')),
     ),
     table(
