@@ -211,10 +211,9 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
     let widened =
         r.from.is_some_and(|f| facts::month_start(from_m) != f) || r.to.is_some_and(|t| facts::month_start(to_m) != t);
     let rows_of = rows_of(&offices, &code);
-    let q = |dim: &str, key: Option<String>, from: i64, to: i64| FactsQuery {
-        offices: Some(rows_of.clone()),
-        key,
-        ..FactsQuery::new(Grain::Month, from, to, dim, By::Key)
+    let q = |dim: &str, key: Option<String>, from: i64, to: i64| {
+        FactsQuery { offices: Some(rows_of.clone()), key, ..FactsQuery::new(Grain::Month, from, to, dim, By::Key) }
+            .with_years()
     };
     // The top rows are ranked and cut by the store; the period before is
     // read for those keys only.

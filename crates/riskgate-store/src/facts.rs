@@ -171,11 +171,14 @@ fn from_outcomes(dim: &str) -> bool {
     matches!(dim, "officer" | "finding")
 }
 
-/// `day` rows: the office totals per day; `month` rows: every dimension.
+/// `day` rows: the office totals per day; `month` rows: every dimension;
+/// `year` rows: the dimensions with many keys ([`YEARLY`]), so a breakdown
+/// over whole years sums one row per key and year instead of twelve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Grain {
     Day,
     Month,
+    Year,
 }
 
 impl Grain {
@@ -183,8 +186,21 @@ impl Grain {
         match self {
             Grain::Day => "day",
             Grain::Month => "month",
+            Grain::Year => "year",
         }
     }
+}
+
+/// Dimensions with tens of thousands of keys nationally: they also have
+/// yearly rows (migration 20).
+pub const YEARLY: &[&str] = &["trader", "hs4", "hs6"];
+
+/// The whole years `[y0, y1)` inside months `[from, to)` (year × 12 + month
+/// − 1; open ends as `i64::MIN`/`MAX`), if any.
+pub fn whole_years(from: i64, to: i64) -> Option<(i64, i64)> {
+    let y0 = from.div_euclid(12) + i64::from(from.rem_euclid(12) != 0);
+    let y1 = to.div_euclid(12);
+    (y0 < y1).then_some((y0, y1))
 }
 
 /// One row of the `facts` table.
@@ -243,12 +259,36 @@ pub struct FactsQuery {
     /// Only the `top` groups with the most findings (then declarations,
     /// then by key).
     pub top: Option<usize>,
+    /// Read the whole years `[y0, y1)` of the period from yearly rows and
+    /// the months around them from monthly rows ([`YEARLY`] dimensions,
+    /// `grain` month, by key; see [`FactsQuery::with_years`]).
+    pub years: Option<(i64, i64)>,
 }
 
 impl FactsQuery {
     /// Rows of `grain` and `dim` in `[from, to)` summed `by`, every key.
     pub fn new(grain: Grain, from: i64, to: i64, dim: &str, by: By) -> FactsQuery {
-        FactsQuery { grain, from, to, dim: dim.to_string(), offices: None, key: None, keys: None, by, top: None }
+        FactsQuery {
+            grain,
+            from,
+            to,
+            dim: dim.to_string(),
+            offices: None,
+            key: None,
+            keys: None,
+            by,
+            top: None,
+            years: None,
+        }
+    }
+
+    /// The same read, with the whole years of a monthly period by key read
+    /// from yearly rows where the dimension has them.
+    pub fn with_years(self) -> FactsQuery {
+        let years = (self.grain == Grain::Month && self.by == By::Key && YEARLY.contains(&self.dim.as_str()))
+            .then(|| whole_years(self.from, self.to))
+            .flatten();
+        FactsQuery { years, ..self }
     }
 }
 
@@ -278,9 +318,17 @@ pub enum By {
 
 impl FactsQuery {
     fn takes(&self, k: &FactKey) -> bool {
-        k.grain == self.grain
-            && k.period >= self.from
-            && k.period < self.to
+        let period = match self.years {
+            Some((y0, y1)) if k.grain == Grain::Year => k.period >= y0 && k.period < y1,
+            Some((y0, y1)) => {
+                k.grain == self.grain
+                    && k.period >= self.from
+                    && k.period < self.to
+                    && (k.period < y0.saturating_mul(12) || k.period >= y1.saturating_mul(12))
+            }
+            None => k.grain == self.grain && k.period >= self.from && k.period < self.to,
+        };
+        period
             && k.dim == self.dim
             && self.offices.as_ref().is_none_or(|o| o.contains(&k.office))
             && self.keys.as_ref().is_none_or(|o| o.contains(&k.key))
@@ -356,7 +404,13 @@ impl FactsQuery {
 
     /// The `WHERE` of [`Self::sql`] and [`Self::rank_sql`].
     fn filter(&self, pg: bool) -> String {
-        let mut sql = "grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4".to_string();
+        let mut sql = match self.years {
+            None => "grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4".to_string(),
+            // ?8, ?9: the whole years ([`Self::params_years`]).
+            Some(_) => "dim = ?4 AND ((grain = 'year' AND period >= ?8 AND period < ?9)
+                 OR (grain = ?1 AND period >= ?2 AND period < ?3 AND (period < ?8 * 12 OR period >= ?9 * 12)))"
+                .to_string(),
+        };
         // Every parameter is used (PostgreSQL types each from its use).
         let list = |column: &str, n: u8, asked: Option<usize>| match (asked, pg) {
             (None, false) => format!(" AND CAST(?{n} AS TEXT) IS NULL"),
@@ -375,6 +429,12 @@ impl FactsQuery {
         sql.push_str(&list("office", 6, self.offices.as_ref().map(Vec::len)));
         sql.push_str(&list("key", 7, self.keys.as_ref().map(Vec::len)));
         sql
+    }
+
+    /// `?8`, `?9`: the whole years read from yearly rows, when there are
+    /// any (the SQL names them only then).
+    pub(crate) fn params_years(&self) -> Option<[i64; 2]> {
+        self.years.map(|(y0, y1)| [y0, y1])
     }
 
     /// `?5`: the key, or the prefix of a `prefix*` pattern.
@@ -726,6 +786,13 @@ fn emit(
         for u in ups {
             put(Grain::Month, month, u);
         }
+        if YEARLY.contains(dim) {
+            let year = month.div_euclid(12);
+            put(Grain::Year, year, &s.office);
+            for u in ups {
+                put(Grain::Year, year, u);
+            }
+        }
         if dim.is_empty() {
             put(Grain::Day, day, &s.office);
         }
@@ -1021,6 +1088,7 @@ mod tests {
             keys: None,
             by: By::Key,
             top: None,
+            years: None,
         };
         let k = |period, office: &str, key: &str| FactKey {
             grain: Grain::Month,
@@ -1033,5 +1101,27 @@ mod tests {
         assert!(!q.takes(&k(12, "2201", "8517")));
         assert!(!q.takes(&k(11, "2202", "8517")));
         assert!(!q.takes(&k(11, "2201", "8417")));
+    }
+
+    #[test]
+    fn whole_years_come_from_yearly_rows_and_the_months_around_them_from_monthly_rows() {
+        let jan = |y: i64| y * 12;
+        assert_eq!(whole_years(jan(2026), jan(2027)), Some((2026, 2027)));
+        assert_eq!(whole_years(jan(2026) + 1, jan(2027)), None);
+        assert_eq!(whole_years(jan(2026), jan(2027) - 1), None);
+        assert_eq!(whole_years(jan(2025) + 5, jan(2027) + 2), Some((2026, 2027)));
+        assert!(whole_years(i64::MIN, i64::MAX).is_some());
+        let q = FactsQuery::new(Grain::Month, jan(2025) + 5, jan(2027) + 2, "hs6", By::Key).with_years();
+        assert_eq!(q.years, Some((2026, 2027)));
+        let row =
+            |grain, period| FactKey { grain, period, office: "2201".into(), dim: "hs6".into(), key: "851713".into() };
+        assert!(q.takes(&row(Grain::Year, 2026)));
+        assert!(!q.takes(&row(Grain::Year, 2025)) && !q.takes(&row(Grain::Year, 2027)));
+        assert!(q.takes(&row(Grain::Month, jan(2025) + 11)) && q.takes(&row(Grain::Month, jan(2027) + 1)));
+        assert!(!q.takes(&row(Grain::Month, jan(2026) + 3)), "a month of a whole year is read from the year's row");
+        assert!(!q.takes(&row(Grain::Month, jan(2025) + 4)) && !q.takes(&row(Grain::Month, jan(2027) + 2)));
+        // Dimensions with few keys and other reads keep monthly rows only.
+        assert_eq!(FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "origin", By::Key).with_years().years, None);
+        assert_eq!(FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "hs6", By::Period).with_years().years, None);
     }
 }

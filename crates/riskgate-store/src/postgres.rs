@@ -1381,7 +1381,11 @@ impl Store for PgStore {
         }
         let grain = q.grain.as_str();
         let key = q.key_param();
-        let p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
+        let years = q.params_years();
+        let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
+        if let Some([y0, y1]) = &years {
+            p.extend([y0 as &(dyn ToSql + Sync), y1]);
+        }
         let tail = if last > mark {
             let r = TxReader(RefCell::new(&mut tx));
             let up = facts::rollups(&r)?;
@@ -1405,7 +1409,10 @@ impl Store for PgStore {
             Some((q, groups)) => (q, Some(*groups)),
             None => (q, None),
         };
-        let p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
+        let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
+        if let Some([y0, y1]) = &years {
+            p.extend([y0 as &(dyn ToSql + Sync), y1]);
+        }
         let mut stored = facts::FactRows::default();
         for r in tx.query(&dollars(&q.sql(tail.is_empty(), true)), &p)? {
             stored.rows.push((r.get::<_, String>(0), Facts::read(&r, 1)?));

@@ -1191,7 +1191,7 @@ impl Store for SqliteStore {
         };
         let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).expect("strings serialise"));
         let params = |q: &FactsQuery| -> Vec<rusqlite::types::Value> {
-            vec![
+            let mut p: Vec<rusqlite::types::Value> = vec![
                 q.grain.as_str().to_string().into(),
                 q.from.into(),
                 q.to.into(),
@@ -1199,7 +1199,9 @@ impl Store for SqliteStore {
                 q.key_param().into(),
                 json(&q.offices).into(),
                 json(&q.keys).into(),
-            ]
+            ];
+            p.extend(q.params_years().into_iter().flatten().map(rusqlite::types::Value::from));
+            p
         };
         // A ranked read: the top keys from the narrow index first, then
         // the full sums of those keys only.
