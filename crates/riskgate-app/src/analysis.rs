@@ -213,7 +213,7 @@ pub fn breakdown(store: &dyn Store, r: &Request) -> anyhow::Result<Breakdown> {
     let rows_of = rows_of(&offices, &code);
     let q = |dim: &str, key: Option<String>, from: i64, to: i64| {
         FactsQuery { offices: Some(rows_of.clone()), key, ..FactsQuery::new(Grain::Month, from, to, dim, By::Key) }
-            .with_years()
+            .with_coarse()
     };
     // The top rows are ranked and cut by the store; the period before is
     // read for those keys only.

@@ -172,12 +172,14 @@ fn from_outcomes(dim: &str) -> bool {
 }
 
 /// `day` rows: the office totals per day; `month` rows: every dimension;
-/// `year` rows: the dimensions with many keys ([`YEARLY`]), so a breakdown
-/// over whole years sums one row per key and year instead of twelve.
+/// `quarter` and `year` rows: the dimensions with many keys ([`YEARLY`]),
+/// so a breakdown over whole quarters and years sums one row per key and
+/// quarter or year instead of three or twelve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Grain {
     Day,
     Month,
+    Quarter,
     Year,
 }
 
@@ -186,21 +188,62 @@ impl Grain {
         match self {
             Grain::Day => "day",
             Grain::Month => "month",
+            Grain::Quarter => "quarter",
             Grain::Year => "year",
         }
     }
 }
 
 /// Dimensions with tens of thousands of keys nationally: they also have
-/// yearly rows (migration 20).
+/// quarterly and yearly rows (migration 20).
 pub const YEARLY: &[&str] = &["trader", "hs4", "hs6"];
 
-/// The whole years `[y0, y1)` inside months `[from, to)` (year × 12 + month
-/// − 1; open ends as `i64::MIN`/`MAX`), if any.
-pub fn whole_years(from: i64, to: i64) -> Option<(i64, i64)> {
-    let y0 = from.div_euclid(12) + i64::from(from.rem_euclid(12) != 0);
-    let y1 = to.div_euclid(12);
-    (y0 < y1).then_some((y0, y1))
+/// How a monthly period is read from coarser rows: the whole years
+/// `[y0, y1)` from yearly rows (`y0 == y1`: none), the other whole quarters
+/// of `[q0, q1)` from quarterly rows, the months outside those quarters
+/// from monthly rows. Quarter `q` is year × 4 + (month − 1) / 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coarse {
+    pub years: (i64, i64),
+    pub quarters: (i64, i64),
+}
+
+/// The whole quarters and years inside months `[from, to)` (year × 12 +
+/// month − 1; open ends as `i64::MIN`/`MAX`), if there is a whole quarter.
+pub fn coarse_periods(from: i64, to: i64) -> Option<Coarse> {
+    let ceil = |v: i64, n: i64| v.div_euclid(n) + i64::from(v.rem_euclid(n) != 0);
+    let (q0, q1) = (ceil(from, 3), to.div_euclid(3));
+    if q0 >= q1 {
+        return None;
+    }
+    let (y0, y1) = (ceil(q0, 4), q1.div_euclid(4));
+    Some(Coarse { years: if y0 < y1 { (y0, y1) } else { (0, 0) }, quarters: (q0, q1) })
+}
+
+impl Coarse {
+    /// Whether a row of `grain` at `period` is read for monthly `[from, to)`.
+    fn takes(&self, grain: Grain, period: i64, from: i64, to: i64) -> bool {
+        let (y0, y1) = self.years;
+        let (q0, q1) = self.quarters;
+        match grain {
+            Grain::Year => period >= y0 && period < y1,
+            Grain::Quarter => {
+                period >= q0 && period < q1 && (period < y0.saturating_mul(4) || period >= y1.saturating_mul(4))
+            }
+            Grain::Month => {
+                period >= from && period < to && (period < q0.saturating_mul(3) || period >= q1.saturating_mul(3))
+            }
+            Grain::Day => false,
+        }
+    }
+
+    /// `?8` … `?15`: the years, the quarters, the years in quarters and
+    /// the quarters in months.
+    fn params(&self) -> [i64; 8] {
+        let (y0, y1) = self.years;
+        let (q0, q1) = self.quarters;
+        [y0, y1, q0, q1, y0.saturating_mul(4), y1.saturating_mul(4), q0.saturating_mul(3), q1.saturating_mul(3)]
+    }
 }
 
 /// One row of the `facts` table.
@@ -259,10 +302,11 @@ pub struct FactsQuery {
     /// Only the `top` groups with the most findings (then declarations,
     /// then by key).
     pub top: Option<usize>,
-    /// Read the whole years `[y0, y1)` of the period from yearly rows and
-    /// the months around them from monthly rows ([`YEARLY`] dimensions,
-    /// `grain` month, by key; see [`FactsQuery::with_years`]).
-    pub years: Option<(i64, i64)>,
+    /// Read the whole years and quarters of the period from yearly and
+    /// quarterly rows and the months around them from monthly rows
+    /// ([`YEARLY`] dimensions, `grain` month, by key; see
+    /// [`FactsQuery::with_coarse`]).
+    pub coarse: Option<Coarse>,
 }
 
 impl FactsQuery {
@@ -278,17 +322,18 @@ impl FactsQuery {
             keys: None,
             by,
             top: None,
-            years: None,
+            coarse: None,
         }
     }
 
-    /// The same read, with the whole years of a monthly period by key read
-    /// from yearly rows where the dimension has them.
-    pub fn with_years(self) -> FactsQuery {
-        let years = (self.grain == Grain::Month && self.by == By::Key && YEARLY.contains(&self.dim.as_str()))
-            .then(|| whole_years(self.from, self.to))
+    /// The same read, with the whole quarters and years of a monthly
+    /// period by key read from quarterly and yearly rows where the
+    /// dimension has them.
+    pub fn with_coarse(self) -> FactsQuery {
+        let coarse = (self.grain == Grain::Month && self.by == By::Key && YEARLY.contains(&self.dim.as_str()))
+            .then(|| coarse_periods(self.from, self.to))
             .flatten();
-        FactsQuery { years, ..self }
+        FactsQuery { coarse, ..self }
     }
 }
 
@@ -318,14 +363,8 @@ pub enum By {
 
 impl FactsQuery {
     fn takes(&self, k: &FactKey) -> bool {
-        let period = match self.years {
-            Some((y0, y1)) if k.grain == Grain::Year => k.period >= y0 && k.period < y1,
-            Some((y0, y1)) => {
-                k.grain == self.grain
-                    && k.period >= self.from
-                    && k.period < self.to
-                    && (k.period < y0.saturating_mul(12) || k.period >= y1.saturating_mul(12))
-            }
+        let period = match &self.coarse {
+            Some(c) => c.takes(k.grain, k.period, self.from, self.to),
             None => k.grain == self.grain && k.period >= self.from && k.period < self.to,
         };
         period
@@ -359,8 +398,7 @@ impl FactsQuery {
             By::Period => "CAST(period AS TEXT)",
         };
         let sums: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
-        let mut sql =
-            format!("SELECT {group}, {}, COUNT(*) OVER () FROM facts WHERE {}", sums.join(", "), self.filter(pg));
+        let mut sql = format!("SELECT {group}, {}, COUNT(*) OVER () FROM {}", sums.join(", "), self.rows("*", pg));
         sql.push_str(&format!(" GROUP BY {group}"));
         if let (true, Some(n)) = (top, self.top) {
             sql.push_str(&format!(
@@ -381,18 +419,36 @@ impl FactsQuery {
     /// SQLite's aggregate functions cost about 1 µs a row, three times the
     /// row itself. Same parameters as [`Self::sql`].
     pub(crate) fn rank_sql(&self, pg: bool) -> String {
+        const COLUMNS: &str = "key, findings_rule, findings_score, findings_random, findings_manual, declarations";
         if pg {
             format!(
                 "SELECT key, SUM(findings_rule + findings_score + findings_random + findings_manual),
-                        SUM(declarations) FROM facts WHERE {} GROUP BY key",
-                self.filter(pg)
+                        SUM(declarations) FROM {} GROUP BY key",
+                self.rows(COLUMNS, pg)
             )
         } else {
-            format!(
-                "SELECT key, findings_rule, findings_score, findings_random, findings_manual, declarations
-                 FROM facts INDEXED BY facts_rank WHERE {}",
-                self.filter(pg)
-            )
+            // One seek of the index per grain read (coarse periods).
+            self.filter(pg)
+                .iter()
+                .map(|w| format!("SELECT {COLUMNS} FROM facts INDEXED BY facts_rank WHERE {w}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        }
+    }
+
+    /// The `FROM` of a read: the table with its `WHERE`, or the rows of
+    /// each grain read (coarse periods) as one `UNION ALL` named `facts`,
+    /// each branch a seek of its own.
+    fn rows(&self, columns: &str, pg: bool) -> String {
+        match self.filter(pg).as_slice() {
+            [one] => format!("facts WHERE {one}"),
+            many => format!(
+                "({}) AS facts",
+                many.iter()
+                    .map(|w| format!("SELECT {columns} FROM facts WHERE {w}"))
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ")
+            ),
         }
     }
 
@@ -402,15 +458,10 @@ impl FactsQuery {
         self.by == By::Key && self.top.is_some()
     }
 
-    /// The `WHERE` of [`Self::sql`] and [`Self::rank_sql`].
-    fn filter(&self, pg: bool) -> String {
-        let mut sql = match self.years {
-            None => "grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4".to_string(),
-            // ?8, ?9: the whole years ([`Self::params_years`]).
-            Some(_) => "dim = ?4 AND ((grain = 'year' AND period >= ?8 AND period < ?9)
-                 OR (grain = ?1 AND period >= ?2 AND period < ?3 AND (period < ?8 * 12 OR period >= ?9 * 12)))"
-                .to_string(),
-        };
+    /// The `WHERE` of [`Self::sql`] and [`Self::rank_sql`]: one per grain
+    /// read (years, quarters, months with coarse periods).
+    fn filter(&self, pg: bool) -> Vec<String> {
+        let mut sql = String::new();
         // Every parameter is used (PostgreSQL types each from its use).
         let list = |column: &str, n: u8, asked: Option<usize>| match (asked, pg) {
             (None, false) => format!(" AND CAST(?{n} AS TEXT) IS NULL"),
@@ -428,13 +479,28 @@ impl FactsQuery {
         }
         sql.push_str(&list("office", 6, self.offices.as_ref().map(Vec::len)));
         sql.push_str(&list("key", 7, self.keys.as_ref().map(Vec::len)));
-        sql
+        match self.coarse {
+            None => vec![format!("grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4{sql}")],
+            // ?8 … ?15: [`Coarse::params`]; every one is compared with a
+            // period, so PostgreSQL types each as one.
+            Some(_) => vec![
+                format!("dim = ?4 AND grain = 'year' AND period >= ?8 AND period < ?9{sql}"),
+                format!(
+                    "dim = ?4 AND grain = 'quarter' AND period >= ?10 AND period < ?11
+                     AND (period < ?12 OR period >= ?13){sql}"
+                ),
+                format!(
+                    "dim = ?4 AND grain = ?1 AND period >= ?2 AND period < ?3
+                     AND (period < ?14 OR period >= ?15){sql}"
+                ),
+            ],
+        }
     }
 
-    /// `?8`, `?9`: the whole years read from yearly rows, when there are
-    /// any (the SQL names them only then).
-    pub(crate) fn params_years(&self) -> Option<[i64; 2]> {
-        self.years.map(|(y0, y1)| [y0, y1])
+    /// `?8` … `?15` of a read with coarse periods, when it has them (the
+    /// SQL names them only then).
+    pub(crate) fn params_coarse(&self) -> Option<[i64; 8]> {
+        self.coarse.map(|c| c.params())
     }
 
     /// `?5`: the key, or the prefix of a `prefix*` pattern.
@@ -787,10 +853,11 @@ fn emit(
             put(Grain::Month, month, u);
         }
         if YEARLY.contains(dim) {
-            let year = month.div_euclid(12);
-            put(Grain::Year, year, &s.office);
-            for u in ups {
-                put(Grain::Year, year, u);
+            for (grain, period) in [(Grain::Quarter, month.div_euclid(3)), (Grain::Year, month.div_euclid(12))] {
+                put(grain, period, &s.office);
+                for u in ups {
+                    put(grain, period, u);
+                }
             }
         }
         if dim.is_empty() {
@@ -1088,7 +1155,7 @@ mod tests {
             keys: None,
             by: By::Key,
             top: None,
-            years: None,
+            coarse: None,
         };
         let k = |period, office: &str, key: &str| FactKey {
             grain: Grain::Month,
@@ -1104,24 +1171,38 @@ mod tests {
     }
 
     #[test]
-    fn whole_years_come_from_yearly_rows_and_the_months_around_them_from_monthly_rows() {
+    fn whole_years_and_quarters_come_from_coarse_rows_and_the_months_around_them_from_monthly_rows() {
         let jan = |y: i64| y * 12;
-        assert_eq!(whole_years(jan(2026), jan(2027)), Some((2026, 2027)));
-        assert_eq!(whole_years(jan(2026) + 1, jan(2027)), None);
-        assert_eq!(whole_years(jan(2026), jan(2027) - 1), None);
-        assert_eq!(whole_years(jan(2025) + 5, jan(2027) + 2), Some((2026, 2027)));
-        assert!(whole_years(i64::MIN, i64::MAX).is_some());
-        let q = FactsQuery::new(Grain::Month, jan(2025) + 5, jan(2027) + 2, "hs6", By::Key).with_years();
-        assert_eq!(q.years, Some((2026, 2027)));
+        let c = |y: (i64, i64), q: (i64, i64)| Some(Coarse { years: y, quarters: q });
+        assert_eq!(coarse_periods(jan(2026), jan(2027)), c((2026, 2027), (2026 * 4, 2027 * 4)));
+        assert_eq!(coarse_periods(jan(2026) + 1, jan(2027)), c((0, 0), (2026 * 4 + 1, 2027 * 4)));
+        assert_eq!(coarse_periods(jan(2026), jan(2026) + 2), None);
+        assert_eq!(coarse_periods(jan(2026) + 1, jan(2026) + 5), None);
+        assert_eq!(coarse_periods(jan(2025) + 5, jan(2027) + 2), c((2026, 2027), (2025 * 4 + 2, 2027 * 4)));
+        let all = coarse_periods(i64::MIN, i64::MAX).expect("whole years");
+        assert!(all.years.0 < all.years.1 && all.params().iter().all(|p| *p != i64::MIN && *p != i64::MAX));
+        // June 2025 to February 2027: months June 2025, January and
+        // February 2027; quarters Q3 and Q4 2025; the year 2026.
+        let q = FactsQuery::new(Grain::Month, jan(2025) + 5, jan(2027) + 2, "hs6", By::Key).with_coarse();
         let row =
             |grain, period| FactKey { grain, period, office: "2201".into(), dim: "hs6".into(), key: "851713".into() };
-        assert!(q.takes(&row(Grain::Year, 2026)));
-        assert!(!q.takes(&row(Grain::Year, 2025)) && !q.takes(&row(Grain::Year, 2027)));
-        assert!(q.takes(&row(Grain::Month, jan(2025) + 11)) && q.takes(&row(Grain::Month, jan(2027) + 1)));
-        assert!(!q.takes(&row(Grain::Month, jan(2026) + 3)), "a month of a whole year is read from the year's row");
-        assert!(!q.takes(&row(Grain::Month, jan(2025) + 4)) && !q.takes(&row(Grain::Month, jan(2027) + 2)));
+        let read: Vec<(Grain, i64)> =
+            [(Grain::Year, 2020..2030), (Grain::Quarter, 8090..8120), (Grain::Month, 24290..24340)]
+                .into_iter()
+                .flat_map(|(g, r)| r.map(move |p| (g, p)))
+                .filter(|(g, p)| q.takes(&row(*g, *p)))
+                .collect();
+        let want = vec![
+            (Grain::Year, 2026),
+            (Grain::Quarter, 2025 * 4 + 2),
+            (Grain::Quarter, 2025 * 4 + 3),
+            (Grain::Month, jan(2025) + 5),
+            (Grain::Month, jan(2027)),
+            (Grain::Month, jan(2027) + 1),
+        ];
+        assert_eq!(read, want);
         // Dimensions with few keys and other reads keep monthly rows only.
-        assert_eq!(FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "origin", By::Key).with_years().years, None);
-        assert_eq!(FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "hs6", By::Period).with_years().years, None);
+        assert_eq!(FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "origin", By::Key).with_coarse().coarse, None);
+        assert_eq!(FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, "hs6", By::Period).with_coarse().coarse, None);
     }
 }

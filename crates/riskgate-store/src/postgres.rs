@@ -1381,10 +1381,10 @@ impl Store for PgStore {
         }
         let grain = q.grain.as_str();
         let key = q.key_param();
-        let years = q.params_years();
+        let coarse = q.params_coarse();
         let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
-        if let Some([y0, y1]) = &years {
-            p.extend([y0 as &(dyn ToSql + Sync), y1]);
+        if let Some(c) = &coarse {
+            p.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
         }
         let tail = if last > mark {
             let r = TxReader(RefCell::new(&mut tx));
@@ -1410,8 +1410,8 @@ impl Store for PgStore {
             None => (q, None),
         };
         let mut p: Vec<&(dyn ToSql + Sync)> = vec![&grain, &q.from, &q.to, &q.dim, &key, &q.offices, &q.keys];
-        if let Some([y0, y1]) = &years {
-            p.extend([y0 as &(dyn ToSql + Sync), y1]);
+        if let Some(c) = &coarse {
+            p.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
         }
         let mut stored = facts::FactRows::default();
         for r in tx.query(&dollars(&q.sql(tail.is_empty(), true)), &p)? {

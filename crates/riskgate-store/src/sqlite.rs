@@ -1200,7 +1200,7 @@ impl Store for SqliteStore {
                 json(&q.offices).into(),
                 json(&q.keys).into(),
             ];
-            p.extend(q.params_years().into_iter().flatten().map(rusqlite::types::Value::from));
+            p.extend(q.params_coarse().into_iter().flatten().map(rusqlite::types::Value::from));
             p
         };
         // A ranked read: the top keys from the narrow index first, then

@@ -1202,11 +1202,28 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
                 }
             }
             // A ranked read (top keys from the narrow index, then their
-            // full sums) is the unranked read ranked and cut.
-            for (dim, unit) in [("hs4", "2201"), ("hs6", "^2200"), ("transport", "^0000"), ("origin", "2202")] {
+            // full sums) is the unranked read ranked and cut; quarterly and
+            // yearly rows (trader, hs4, hs6) give what the months give, for
+            // periods of whole years, whole quarters, months and mixes.
+            let m = 2026 * 12 + 2; // March 2026, the month of every declaration
+            let windows = [
+                (i64::MIN, i64::MAX),
+                (m - 14, m + 10),
+                (m - 3, m + 10),
+                (m - 2, m + 1),
+                (m - 5, m + 1),
+                (m - 8, m + 4),
+                (m, m + 1),
+                (m - 1, m + 3),
+                (m + 1, m + 13),
+            ];
+            let dims =
+                [("hs4", "2201"), ("hs6", "^2200"), ("trader", "^0000"), ("transport", "^0000"), ("origin", "2202")];
+            for ((dim, unit), (from, to)) in dims.iter().flat_map(|d| windows.iter().map(move |w| (*d, *w))) {
+                let at = format!("{b} {step} {dim} {unit} months {from}..{to}");
                 let q = FactsQuery {
                     offices: Some(vec![unit.into()]),
-                    ..FactsQuery::new(Grain::Month, i64::MIN, i64::MAX, dim, By::Key)
+                    ..FactsQuery::new(Grain::Month, from, to, dim, By::Key)
                 };
                 let mut all = store.facts(&q).unwrap().rows;
                 all.retain(|(_, f)| f.findings() != 0.0 || f.declarations != 0.0);
@@ -1216,20 +1233,37 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
                         .then(b.1.declarations.total_cmp(&a.1.declarations))
                         .then(a.0.cmp(&b.0))
                 });
-                assert!(!all.is_empty(), "{b} {step} {dim} {unit}: rows to rank");
-                // Yearly rows (trader, hs4, hs6) give what the months give.
-                for (n, yearly) in [(1, false), (2, false), (100, false), (1, true), (2, true), (100, true)] {
-                    let ranked = FactsQuery { top: Some(n), ..q.clone() };
-                    let ranked = if yearly { ranked.with_years() } else { ranked };
-                    assert_eq!(ranked.years.is_some(), yearly && ["hs4", "hs6"].contains(&dim), "{b} {dim}");
-                    let got = store.facts(&ranked).unwrap();
-                    assert_eq!(got.groups, all.len(), "{b} {step} {dim} {unit} top {n}: groups");
-                    let want = &all[..n.min(all.len())];
+                assert_eq!(all.is_empty(), from > m || to <= m, "{at}: rows to rank");
+                for (n, coarse) in [(Some(1), false), (Some(2), false), (Some(100), false)]
+                    .into_iter()
+                    .chain([Some(1), Some(2), Some(100), None].map(|n| (n, true)))
+                {
+                    let read = FactsQuery { top: n, ..q.clone() };
+                    let read = if coarse { read.with_coarse() } else { read };
+                    let whole_quarter = facts::coarse_periods(from, to).is_some();
+                    assert_eq!(
+                        read.coarse.is_some(),
+                        coarse && whole_quarter && dim != "transport" && dim != "origin",
+                        "{at}"
+                    );
+                    let mut got = store.facts(&read).unwrap();
+                    if n.is_none() {
+                        got.rows.retain(|(_, f)| f.findings() != 0.0 || f.declarations != 0.0);
+                        got.rows.sort_by(|a, b| {
+                            b.1.findings()
+                                .total_cmp(&a.1.findings())
+                                .then(b.1.declarations.total_cmp(&a.1.declarations))
+                                .then(a.0.cmp(&b.0))
+                        });
+                    } else {
+                        assert_eq!(got.groups, all.len(), "{at} top {n:?}: groups");
+                    }
+                    let want = &all[..n.unwrap_or(usize::MAX).min(all.len())];
                     let keys = |v: &[(String, facts::Facts)]| v.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
-                    assert_eq!(keys(&got.rows), keys(want), "{b} {step} {dim} {unit} top {n}");
+                    assert_eq!(keys(&got.rows), keys(want), "{at} top {n:?} coarse {coarse}");
                     for ((k, x), (_, y)) in got.rows.iter().zip(want) {
                         for (col, (x, y)) in facts::Facts::COLUMNS.iter().zip(x.values().iter().zip(y.values())) {
-                            assert!((x - y).abs() < 1e-6, "{b} {step} {dim} {unit} top {n} {k} {col}: {x} vs {y}");
+                            assert!((x - y).abs() < 1e-6, "{at} top {n:?} {k} {col}: {x} vs {y}");
                         }
                     }
                 }
