@@ -9,11 +9,11 @@ const { browser, testAs } = browserTests();
 // role → pages in the navigation, in order (from the permissions /me lists).
 const NAV = {
   field_officer: ['overview', 'analysis', 'declarations', 'workbench', 'enterprises', 'cases'],
-  risk_analyst: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
-  district_manager: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
-  hq_manager: ['overview', 'analysis', 'declarations', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
+  risk_analyst: ['overview', 'analysis', 'declarations', 'workbench', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
+  district_manager: ['overview', 'analysis', 'declarations', 'workbench', 'rules', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
+  hq_manager: ['overview', 'analysis', 'declarations', 'workbench', 'rules', 'models', 'enterprises', 'moneyflow', 'post-clearance', 'cases', 'committees'],
   integrity_supervisor: ['overview', 'analysis', 'declarations', 'integrity', 'cases'],
-  department_user: ['overview', 'analysis', 'declarations', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
+  department_user: ['overview', 'analysis', 'declarations', 'rules', 'enterprises', 'moneyflow', 'post-clearance', 'cases'],
   admin: ['integrity', 'committees'],
 };
 

@@ -123,3 +123,17 @@ test('a back-test echoes its period, compares with the targets and lists the dec
     assert.deepEqual(page.errors, []);
   });
 });
+
+test("a department user sees its own department's rules with their statistics, no other and no logic", async () => {
+  await asUser('zhou.tariff', async (page) => {
+    await page.click('#nav a[data-nav=rules]');
+    await page.waitForSelector('[data-testid=rules-table] tbody tr');
+    assert.match(await page.textContent('[data-testid=rules-department]'), /本部门（.+）的规则/);
+    const ids = await page.$$eval('[data-testid=rules-table] tbody tr td:first-child', (cs) => cs.map((c) => c.textContent.trim()));
+    assert.ok(ids.includes('R-FX-001') && ids.includes('R-UV-001'), `the tariff department's rules: ${ids}`);
+    assert.ok(!ids.includes('R-DIS-001') && !ids.includes('R-TEST-BROWSER'), `no other department's: ${ids}`);
+    // Statistics only: no link to the logic, no new-rule button.
+    assert.equal(await page.$$eval('[data-testid=rules-table] tbody a', (a) => a.length), 0);
+    assert.equal(await page.$$eval('[data-testid=new-rule]', (b) => b.length), 0);
+  });
+});

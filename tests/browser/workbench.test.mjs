@@ -135,3 +135,28 @@ testAs('a field officer lands on the workbench; each control shows declared time
   }
   assert.deepEqual(page.errors, []);
 });
+
+// A district manager holds the override and urgent-request permissions: the
+// workbench shows the district's offices, each control with its office, and
+// offers those actions but not recording an outcome (officers' work).
+testAs('a district manager looks over the open controls of the offices below the district', 'sun.district', async (page) => {
+  await page.click('#nav a[data-nav=workbench]');
+  await page.waitForSelector('[data-testid=work-intro]');
+  assert.match(await page.textContent('[data-testid=work-intro]'), /及下属现场待处理布控/);
+  const cards = await page.$$eval('[data-control]', (cs) => cs.map((c) => c.dataset.control));
+  assert.ok(cards.length >= 1, 'open controls in district 2200');
+  const offices = await page.$$eval('[data-testid=control-office]', (cs) => cs.map((c) => c.textContent));
+  assert.equal(offices.length, cards.length, 'each control names its office');
+  assert.ok(offices.every((o) => /现场 22\d\d/.test(o)), `offices of district 2200: ${offices}`);
+  assert.equal(await page.$$eval('button[data-action=outcome]', (b) => b.length), 0, 'no outcome recording');
+  assert.ok((await page.$$eval('button[data-action=override]', (b) => b.length)) >= 1, 'overrides offered');
+  // The unit picker narrows to one office.
+  const choices = await page.$$eval('[data-testid=work-unit] option', (os) => os.map((o) => o.value));
+  assert.ok(choices.includes('2200') && choices.includes('2201'), `units: ${choices}`);
+  await page.selectOption('[data-testid=work-unit]', '2201');
+  await page.waitForFunction(() => location.hash.includes('office=2201'));
+  await page.waitForSelector('[data-testid=work-intro]');
+  const narrowed = await page.$$eval('[data-testid=control-office]', (cs) => cs.map((c) => c.textContent));
+  assert.ok(narrowed.every((o) => o.endsWith('2201')), `office 2201 only: ${narrowed}`);
+  await screenshot(page, 'workbench-district-zh');
+});

@@ -49,6 +49,9 @@ pub enum Perm {
     OverrideLane,
     /// The rule list with live statistics (no logic).
     ReadRuleStats,
+    /// The same list limited to the rules of the caller's own department
+    /// (a department user sees what its department's rules select and find).
+    ReadDepartmentRules,
     /// Rule logic and every rule change: draft, test, back-test, approve, retire.
     RuleLogic,
     ReadModels,
@@ -113,6 +116,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         RecordOutcome => matches!(role, FieldOfficer),
         OverrideLane => matches!(role, FieldOfficer | DistrictManager),
         ReadRuleStats => matches!(role, RiskAnalyst | DistrictManager | HqManager),
+        ReadDepartmentRules => matches!(role, DepartmentUser),
         ReadModels => matches!(role, RiskAnalyst | HqManager),
         ReadKpi => !matches!(role, Admin | Machine),
         ReadEnterprises => matches!(role, FieldOfficer | RiskAnalyst | DistrictManager | HqManager | DepartmentUser),

@@ -337,7 +337,7 @@ pub fn build(store: &dyn riskgate_store::Store, period: &Period, opts: &Options)
         let mut scope: Vec<String> = scope.into_iter().collect();
         scope.sort();
         let national = office.level == OfficeLevel::Hq;
-        Some(crate::rules::list_in(store, if national { None } else { Some(&scope) })?)
+        Some(crate::rules::list_in(store, if national { None } else { Some(&scope) }, None)?)
     } else {
         None
     };

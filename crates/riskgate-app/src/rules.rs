@@ -333,12 +333,16 @@ pub struct ListRow {
 pub const RUNAWAY_RATE: f64 = 0.02;
 
 pub fn list(app: &App) -> Result<Vec<ListRow>> {
-    list_in(app.store.as_ref(), None)
+    list_in(app.store.as_ref(), None, None)
 }
 
 /// Every rule version with its statistics on the decisions of `offices`
 /// (the caller's scope; `None`: national).
-pub fn list_in(store: &dyn riskgate_store::Store, offices: Option<&[String]>) -> Result<Vec<ListRow>> {
+pub fn list_in(
+    store: &dyn riskgate_store::Store,
+    offices: Option<&[String]>,
+    department: Option<&str>,
+) -> Result<Vec<ListRow>> {
     let by_rule = |v: Vec<riskgate_store::RuleStats>| -> HashMap<(String, u32), riskgate_store::RuleStats> {
         v.into_iter().map(|s| ((s.id.clone(), s.version), s)).collect()
     };
@@ -351,6 +355,7 @@ pub fn list_in(store: &dyn riskgate_store::Store, offices: Option<&[String]>) ->
     Ok(store
         .rules()?
         .into_iter()
+        .filter(|r| department.is_none_or(|d| r.def.department == d))
         .map(|r| {
             let key = (r.def.id.clone(), r.def.version);
             let s = stats.get(&key).cloned().unwrap_or_default();

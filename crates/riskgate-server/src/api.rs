@@ -931,14 +931,25 @@ pub(crate) fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
 
 /// Rule versions with live statistics and runaway alarms (no logic).
 ///
-/// Who: risk_analyst, district_manager, hq_manager.
+/// Who: risk_analyst, district_manager, hq_manager; a department_user
+/// gets its own department's rules only.
 #[utoipa::path(get, path = "/rules", tag = "rules", responses((status = 200, body = RuleList)))]
 pub async fn list_rules(Caller(state, p): Caller) -> ApiResult<Json<RuleList>> {
-    p.require(Perm::ReadRuleStats)?;
+    let department = if p.may(Perm::ReadRuleStats) {
+        None
+    } else {
+        p.require(Perm::ReadDepartmentRules)?;
+        match p.department.clone().filter(|d| !d.is_empty()) {
+            Some(d) => Some(d),
+            // Without a department there are no rules of its own.
+            None => return Ok(Json(RuleList { rules: Vec::new(), runaway_rate: riskgate_app::rules::RUNAWAY_RATE })),
+        }
+    };
     // Statistics on the caller's offices only (a district manager sees
     // their district's hits, controls and revenue, not the nation's).
     let offices = p.office_filter();
-    let rows = state.read(move |s| riskgate_app::rules::list_in(s, offices.as_deref())).await?;
+    let rows =
+        state.read(move |s| riskgate_app::rules::list_in(s, offices.as_deref(), department.as_deref())).await?;
     Ok(Json(RuleList { rules: rows, runaway_rate: riskgate_app::rules::RUNAWAY_RATE }))
 }
 

@@ -123,7 +123,7 @@ pub fn me_json(p: &Identity) -> crate::answers::Me {
     }
 }
 
-pub const ALL_PERMS: [Perm; 34] = [
+pub const ALL_PERMS: [Perm; 35] = [
     Perm::SubmitDeclarations,
     Perm::ImportReference,
     Perm::ImportExternal,
@@ -135,6 +135,7 @@ pub const ALL_PERMS: [Perm; 34] = [
     Perm::RecordOutcome,
     Perm::OverrideLane,
     Perm::ReadRuleStats,
+    Perm::ReadDepartmentRules,
     Perm::RuleLogic,
     Perm::ReadModels,
     Perm::ChangeModels,

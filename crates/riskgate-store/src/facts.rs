@@ -221,28 +221,32 @@ pub fn coarse_periods(from: i64, to: i64) -> Option<Coarse> {
 }
 
 impl Coarse {
-    /// Whether a row of `grain` at `period` is read for monthly `[from, to)`.
-    fn takes(&self, grain: Grain, period: i64, from: i64, to: i64) -> bool {
+    /// The five period ranges read, each `[lo, hi)` of its grain: the
+    /// years; the quarters before and after them; the months before and
+    /// after the quarters (of monthly `[from, to)`).
+    fn ranges(&self, from: i64, to: i64) -> [(Grain, i64, i64); 5] {
         let (y0, y1) = self.years;
         let (q0, q1) = self.quarters;
-        match grain {
-            Grain::Year => period >= y0 && period < y1,
-            Grain::Quarter => {
-                period >= q0 && period < q1 && (period < y0.saturating_mul(4) || period >= y1.saturating_mul(4))
-            }
-            Grain::Month => {
-                period >= from && period < to && (period < q0.saturating_mul(3) || period >= q1.saturating_mul(3))
-            }
-            Grain::Day => false,
-        }
+        // Without whole years the quarters are one range.
+        let (qa, qb) = if y0 < y1 { (y0.saturating_mul(4), y1.saturating_mul(4)) } else { (q1, q1) };
+        [
+            (Grain::Year, y0, y1),
+            (Grain::Quarter, q0, qa),
+            (Grain::Quarter, qb, q1),
+            (Grain::Month, from, q0.saturating_mul(3)),
+            (Grain::Month, q1.saturating_mul(3), to),
+        ]
     }
 
-    /// `?8` … `?15`: the years, the quarters, the years in quarters and
-    /// the quarters in months.
-    fn params(&self) -> [i64; 8] {
-        let (y0, y1) = self.years;
-        let (q0, q1) = self.quarters;
-        [y0, y1, q0, q1, y0.saturating_mul(4), y1.saturating_mul(4), q0.saturating_mul(3), q1.saturating_mul(3)]
+    /// Whether a row of `grain` at `period` is read for monthly `[from, to)`.
+    fn takes(&self, grain: Grain, period: i64, from: i64, to: i64) -> bool {
+        self.ranges(from, to).iter().any(|&(g, lo, hi)| g == grain && period >= lo && period < hi)
+    }
+
+    /// `?8` … `?17`: the ends of [`Self::ranges`].
+    fn params(&self, from: i64, to: i64) -> [i64; 10] {
+        let r = self.ranges(from, to);
+        [r[0].1, r[0].2, r[1].1, r[1].2, r[2].1, r[2].2, r[3].1, r[3].2, r[4].1, r[4].2]
     }
 }
 
@@ -440,12 +444,21 @@ impl FactsQuery {
     /// each grain read (coarse periods) as one `UNION ALL` named `facts`,
     /// each branch a seek of its own.
     fn rows(&self, columns: &str, pg: bool) -> String {
+        // A few keys of one unit (the second step of a ranked read): seek
+        // the unit's periods in the narrow index and look up the matching
+        // rows, instead of every unit's rows of the period (SQLite cannot
+        // see the bound ranges when it plans).
+        let hint = if !pg && self.keys.is_some() && self.offices.as_ref().is_some_and(|o| o.len() == 1) {
+            " INDEXED BY facts_rank"
+        } else {
+            ""
+        };
         match self.filter(pg).as_slice() {
-            [one] => format!("facts WHERE {one}"),
+            [one] => format!("facts{hint} WHERE {one}"),
             many => format!(
                 "({}) AS facts",
                 many.iter()
-                    .map(|w| format!("SELECT {columns} FROM facts WHERE {w}"))
+                    .map(|w| format!("SELECT {columns} FROM facts{hint} WHERE {w}"))
                     .collect::<Vec<_>>()
                     .join(" UNION ALL ")
             ),
@@ -481,26 +494,26 @@ impl FactsQuery {
         sql.push_str(&list("key", 7, self.keys.as_ref().map(Vec::len)));
         match self.coarse {
             None => vec![format!("grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4{sql}")],
-            // ?8 … ?15: [`Coarse::params`]; every one is compared with a
-            // period, so PostgreSQL types each as one.
-            Some(_) => vec![
-                format!("dim = ?4 AND grain = 'year' AND period >= ?8 AND period < ?9{sql}"),
-                format!(
-                    "dim = ?4 AND grain = 'quarter' AND period >= ?10 AND period < ?11
-                     AND (period < ?12 OR period >= ?13){sql}"
-                ),
-                format!(
-                    "dim = ?4 AND grain = ?1 AND period >= ?2 AND period < ?3
-                     AND (period < ?14 OR period >= ?15){sql}"
-                ),
-            ],
+            // ?8 … ?17: [`Coarse::params`], one range per branch, each a
+            // seek (most are empty); every one is compared with a period,
+            // so PostgreSQL types each as one. `?1` … `?3` are named so
+            // that every parameter is used.
+            Some(_) => ["'year'", "'quarter'", "'quarter'", "?1", "?1"]
+                .iter()
+                .enumerate()
+                .map(|(i, grain)| {
+                    let (lo, hi) = (8 + 2 * i, 9 + 2 * i);
+                    let named = if i == 0 { " AND CAST(?2 AS BIGINT) <= CAST(?3 AS BIGINT)" } else { "" };
+                    format!("dim = ?4 AND grain = {grain} AND period >= ?{lo} AND period < ?{hi}{named}{sql}")
+                })
+                .collect(),
         }
     }
 
-    /// `?8` … `?15` of a read with coarse periods, when it has them (the
+    /// `?8` … `?17` of a read with coarse periods, when it has them (the
     /// SQL names them only then).
-    pub(crate) fn params_coarse(&self) -> Option<[i64; 8]> {
-        self.coarse.map(|c| c.params())
+    pub(crate) fn params_coarse(&self) -> Option<[i64; 10]> {
+        self.coarse.map(|c| c.params(self.from, self.to))
     }
 
     /// `?5`: the key, or the prefix of a `prefix*` pattern.
@@ -1180,7 +1193,7 @@ mod tests {
         assert_eq!(coarse_periods(jan(2026) + 1, jan(2026) + 5), None);
         assert_eq!(coarse_periods(jan(2025) + 5, jan(2027) + 2), c((2026, 2027), (2025 * 4 + 2, 2027 * 4)));
         let all = coarse_periods(i64::MIN, i64::MAX).expect("whole years");
-        assert!(all.years.0 < all.years.1 && all.params().iter().all(|p| *p != i64::MIN && *p != i64::MAX));
+        assert!(all.years.0 < all.years.1);
         // June 2025 to February 2027: months June 2025, January and
         // February 2027; quarters Q3 and Q4 2025; the year 2026.
         let q = FactsQuery::new(Grain::Month, jan(2025) + 5, jan(2027) + 2, "hs6", By::Key).with_coarse();

@@ -1208,8 +1208,8 @@ impl Store for SqliteStore {
         let ranked = if q.ranked() {
             let mut st = tx.prepare_cached(&q.rank_sql(false))?;
             let mut rows = st.query(rusqlite::params_from_iter(params(q)))?;
-            // Rows come in key order (one office) or nearly: runs of one
-            // key are summed here, the rest by `top_keys`.
+            // Rows come in key order within a period: runs of one key are
+            // summed here, the rest by `top_keys`.
             let mut ranks: Vec<(String, f64, f64)> = Vec::new();
             while let Some(r) = rows.next()? {
                 let key = r.get_ref(0)?.as_str().map_err(|e| StoreError::Corrupt(format!("facts key: {e}")))?;

@@ -18,13 +18,16 @@ export function normRole(r) {
   return ALIASES[k] || k;
 }
 
-// page → the permission (as named by the server) it needs.
+// page → the permission (as named by the server) it needs, or a list of
+// which any one will do.
 export const PAGES = [
   { key: 'overview', perm: 'ReadKpi' },
   { key: 'analysis', perm: 'ReadKpi' },
   { key: 'declarations', perm: 'ReadDeclarations' },
-  { key: 'workbench', perm: 'RecordOutcome' },
-  { key: 'rules', perm: 'ReadRuleStats' },
+  // Field officers work there; managers and analysts look over open controls.
+  { key: 'workbench', perm: 'ReadControls' },
+  // A department user sees its own department's rules (the server filters).
+  { key: 'rules', perm: ['ReadRuleStats', 'ReadDepartmentRules'] },
   { key: 'models', perm: 'ReadModels' },
   { key: 'enterprises', perm: 'ReadEnterprises' },
   { key: 'moneyflow', perm: 'ReadMoneyFlow' },
@@ -40,7 +43,7 @@ export function may(me, perm) {
 
 export function mayUse(me, page) {
   const p = PAGES.find((x) => x.key === page);
-  return !p || may(me, p.perm);
+  return !p || [p.perm].flat().some((perm) => may(me, perm));
 }
 
 // Rule logic and the rules that fired are for risk analysts.

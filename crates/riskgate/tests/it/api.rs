@@ -332,7 +332,8 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2".into(), None,         [404, 200, 404, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
-        ("GET", "/api/v1/rules", "/api/v1/rules".into(), None,                               [403, 200, 200, 200, 403, 403, 403, 403]),
+        // A department user gets its own department's rules only (below).
+        ("GET", "/api/v1/rules", "/api/v1/rules".into(), None,                               [403, 200, 200, 200, 403, 200, 403, 403]),
         ("GET", "/api/v1/rules/{id}", "/api/v1/rules/R-1".into(), None,                      [403, 200, 403, 403, 403, 403, 403, 403]),
         ("GET", "/api/v1/rules/fields", "/api/v1/rules/fields".into(), None,                 [403, 200, 403, 403, 403, 403, 403, 403]),
         ("GET", "/api/v1/models", "/api/v1/models".into(), None,                             [403, 200, 403, 200, 403, 403, 403, 403]),
@@ -696,6 +697,20 @@ fn the_api_by_role(srv: Server) {
     let e = r.json()["error"].clone();
     assert_eq!((r.status, e["code"].clone(), e["line"].clone()), (422, json!("rule_syntax"), json!(2)), "{}", r.body);
     assert!(e["column"].as_u64().unwrap() >= 1);
+    // A department user reads its own department's rules and no other.
+    let tariff_rule = json!({"id": "R-TARIFF", "title": "归类 / classification", "department": "tariff",
+        "when": "any(item: item.hs_code starts_with \"6403\")"})
+    .to_string();
+    let r = call("POST", "/api/v1/rules", "/api/v1/rules", &auth["risk_analyst"], Some(&tariff_rule));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ids = |who: &str| -> Vec<String> {
+        let r = http(&a, "GET", "/api/v1/rules", &auth[who], None, &[]);
+        assert_eq!(r.status, 200, "{who}: {}", r.body);
+        r.json()["rules"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids("department_user"), ["R-TARIFF"]);
+    let all = ids("risk_analyst");
+    assert!(all.contains(&"R-1".to_string()) && all.contains(&"R-TARIFF".to_string()), "{all:?}");
     // Test and back-test a rule, then retire it.
     let t = json!({"id": "R-1", "declaration_ids": ["D1", "D2"]}).to_string();
     let r = call("POST", "/api/v1/rules/test", "/api/v1/rules/test", &auth["risk_analyst"], Some(&t));

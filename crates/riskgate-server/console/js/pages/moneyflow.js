@@ -38,7 +38,7 @@ async function defaultPeriod(office) {
 }
 
 // The offices the caller may choose: its own and those below it.
-async function officeChoices() {
+export async function officeChoices() {
   const all = items(await get('/offices'), 'offices');
   const mine = session.me?.office;
   if (!mine || !all.some((o) => o.code === mine)) return all;

@@ -6,7 +6,7 @@ import { t, tOr, local } from '../i18n.js';
 import { h, mount, table, pct, num, dt, chip, channelChip, errorBox, flash, formValues, inlineForm, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
-import { isAnalyst } from '../roles.js';
+import { isAnalyst, may } from '../roles.js';
 import { meetsTarget } from './overview.js';
 
 const statusChip = (s) => chip(s === 'active' ? 'green' : s === 'draft' ? 'yellow' : '', t(`rule_status.${s}`));
@@ -19,6 +19,10 @@ export async function rulesPage(el, query) {
   mount(
     el,
     h('h1', {}, t('nav.rules')),
+    // A department user is given its own department's rules only.
+    may(session.me, 'ReadRuleStats')
+      ? null
+      : h('p', { class: 'muted', 'data-testid': 'rules-department' }, t('rules.department_only', { department: tOr(`department.${session.me?.department}`, session.me?.department || '—') })),
     h(
       'div',
       { class: 'inline', style: 'display:flex;gap:.75rem;align-items:center;margin-bottom:.75rem' },

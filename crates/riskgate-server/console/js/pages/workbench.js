@@ -1,11 +1,15 @@
-// Officer workbench: my office's open controls by risk, their instructions,
-// recording an outcome, and overriding a lane (reason mandatory).
+// Workbench: the open controls of a unit by risk with their instructions.
+// A field officer records outcomes and overrides lanes (reason mandatory)
+// at their office; a district manager sees the offices below the district,
+// overrides and records urgent requests; analysts and HQ managers read.
+// Each action is shown to those whose role holds it (the server checks).
 import { get, post, qs, items } from '../api.js';
 import { t, local } from '../i18n.js';
 import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required, rowsNote } from '../ui.js';
-import { session } from '../state.js';
-import { mayUse } from '../roles.js';
+import { session, go } from '../state.js';
+import { may, mayUse } from '../roles.js';
 import { overrideForm } from './declarations.js';
+import { officeChoices } from './moneyflow.js';
 
 const FINDINGS = ['undervaluation', 'misclassification', 'origin', 'quantity', 'prohibited', 'licence', 'smuggling', 'other'];
 
@@ -32,6 +36,8 @@ export function findingsFieldset() {
 export async function workbenchPage(el, query) {
   const me = session.me;
   const office = query.get('office') || me.office || '';
+  // Those who do not record outcomes look over a unit: its offices below.
+  const overseer = !may(me, 'RecordOutcome');
   // The API gives up to 1000 open controls, no offset.
   const limit = Math.min(1000, Number(query.get('limit')) || 200);
   const data = await get(`/controls${qs({ office, limit })}`);
@@ -44,11 +50,27 @@ export async function workbenchPage(el, query) {
       .map((c) => c.declaration_id),
   );
   const list = h('div', { 'data-testid': 'open-controls' });
+  const units = overseer ? await officeChoices() : [];
+  const unit = units.find((o) => o.code === office);
+  const unitName = unit ? `${unit.name}（${unit.code}）` : office;
+  const intro = overseer ? (rows.length >= limit ? 'work.intro_unit_first' : 'work.intro_unit') : rows.length >= limit ? 'work.intro_first' : 'work.intro';
   mount(
     el,
-    h('h1', {}, t('nav.workbench'), office ? ` · ${office}` : ''),
+    h('h1', {}, t('nav.workbench'), office ? ` · ${overseer ? unitName : office}` : ''),
+    units.length > 1
+      ? h(
+          'label',
+          { class: 'inline' },
+          t('work.unit'),
+          h(
+            'select',
+            { 'data-testid': 'work-unit', onchange: (e) => go(`/workbench${qs({ office: e.target.value })}`) },
+            units.map((o) => h('option', { value: o.code, selected: o.code === office }, `${o.name}（${o.code}）`)),
+          ),
+        )
+      : null,
     // Cut at the limit, the count is not the office's total.
-    h('p', { class: 'muted', 'data-testid': 'work-intro' }, t(rows.length >= limit ? 'work.intro_first' : 'work.intro', { n: rows.length })),
+    h('p', { class: 'muted', 'data-testid': 'work-intro' }, t(intro, { n: rows.length, unit: unitName })),
     list,
     rows.length >= limit ? rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/workbench${qs({ office: query.get('office'), limit: n })}` }) : null,
   );
@@ -56,7 +78,7 @@ export async function workbenchPage(el, query) {
     list.append(h('p', { class: 'muted' }, t('work.none')));
     return;
   }
-  for (const r of rows) list.append(controlCard(r, complaints.has(r.declaration_id), () => workbenchPage(el, query)));
+  for (const r of rows) list.append(controlCard(r, complaints.has(r.declaration_id), () => workbenchPage(el, query), overseer));
 }
 
 // Seconds (or an RFC 3339 time) → epoch milliseconds.
@@ -96,7 +118,8 @@ function controlFacts(r) {
   );
 }
 
-function controlCard(r, complained, reload) {
+function controlCard(r, complained, reload, overseer) {
+  const me = session.me;
   const id = r.declaration_id || r.id;
   const slot = h('div');
   const card = h(
@@ -115,14 +138,19 @@ function controlCard(r, complained, reload) {
       complained ? h('span', { class: 'chip high', 'data-testid': 'complaint' }, t('work.complaint')) : null,
       r.due_at && r.due_at * 1000 < Date.now() ? h('span', { class: 'chip red' }, t('case.overdue')) : null,
       r.escalated_at ? h('span', { class: 'chip high' }, t('case.escalated')) : null,
+      overseer && r.office ? h('span', { class: 'chip', 'data-testid': 'control-office' }, `${t('work.office')} ${r.office}`) : null,
       h('span', { style: 'flex:1' }),
-      h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome')),
-      h(
-        'button',
-        { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload, r.channel)) },
-        t('work.override'),
-      ),
-      r.urgent
+      may(me, 'RecordOutcome')
+        ? h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome'))
+        : null,
+      may(me, 'OverrideLane')
+        ? h(
+            'button',
+            { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload, r.channel)) },
+            t('work.override'),
+          )
+        : null,
+      r.urgent || !may(me, 'MarkUrgent')
         ? null
         : h('button', { type: 'button', class: 'secondary', 'data-action': 'urgent', onclick: () => slot.replaceChildren(urgentForm(id, reload)) }, t('work.mark_urgent')),
     ),
