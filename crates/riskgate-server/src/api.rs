@@ -948,8 +948,7 @@ pub async fn list_rules(Caller(state, p): Caller) -> ApiResult<Json<RuleList>> {
     // Statistics on the caller's offices only (a district manager sees
     // their district's hits, controls and revenue, not the nation's).
     let offices = p.office_filter();
-    let rows =
-        state.read(move |s| riskgate_app::rules::list_in(s, offices.as_deref(), department.as_deref())).await?;
+    let rows = state.read(move |s| riskgate_app::rules::list_in(s, offices.as_deref(), department.as_deref())).await?;
     Ok(Json(RuleList { rules: rows, runaway_rate: riskgate_app::rules::RUNAWAY_RATE }))
 }
 
