@@ -1,6 +1,7 @@
 // A table cut at the limit the console asked for does not read as a
-// total: 显示前 100 条 with a link that asks for more (the list APIs take
-// `limit`, no offset); a list that ended before the limit says 共 n 条.
+// total: 显示前 100 条 with a link that asks for more; the declaration
+// search also pages with 上一页/下一页 (`offset`); a list that ended before
+// the limit says 共 n 条.
 import assert from 'node:assert/strict';
 import { browserTests, apiCall, openRoute, BASE } from './helpers.mjs';
 
@@ -33,6 +34,25 @@ testAs('a search cut at its limit says 显示前 100 条 and offers more', 'chen
   assert.ok(n >= 1 && n < 100);
   assert.equal((await page.textContent('[data-testid=rows-note]')).trim(), `共 ${n} 条`);
   assert.equal(await page.$('[data-testid=rows-more]'), null);
+  assert.deepEqual(page.errors, []);
+});
+
+testAs('the declaration search pages on with 下一页 and back with 上一页', 'chen.analyst', async (page) => {
+  const api = (await apiCall(page, 'GET', '/declarations?limit=1000')).body.declarations.map((d) => d.id);
+  assert.ok(api.length > 100);
+  await openRoute(page, BASE, '/declarations');
+  await page.waitForSelector('[data-testid=page-next]');
+  assert.equal(await page.$('[data-testid=page-prev]'), null, 'no previous page on the first');
+  await page.click('[data-testid=page-next]');
+  await page.waitForFunction(() => /offset=100/.test(location.hash) && /第 101/.test(document.querySelector('[data-testid=rows-note]')?.textContent || ''));
+  const first = await page.textContent('[data-testid=declaration-results] tbody tr td a');
+  assert.equal(first, api[100], 'the second page starts where the first ended');
+  const n = await rowCount(page, 'declaration-results');
+  assert.equal((await page.textContent('[data-testid=rows-note]')).trim(), `第 101–${100 + n} 条`);
+  assert.equal(n, Math.min(100, api.length - 100));
+  await page.click('[data-testid=page-prev]');
+  await page.waitForFunction(() => !/offset=/.test(location.hash) && document.querySelector('[data-testid=page-next]'));
+  assert.equal(await page.textContent('[data-testid=declaration-results] tbody tr td a'), api[0]);
   assert.deepEqual(page.errors, []);
 });
 

@@ -94,6 +94,8 @@ pub struct SearchQuery {
     to: Option<String>,
     /// 1 to 1000 (default 50).
     limit: Option<usize>,
+    /// Rows to skip, newest first (paging; 0 to 100,000, default 0).
+    offset: Option<usize>,
     /// `true`: sent to control by the decision (yellow or red); `false`: green.
     controlled: Option<String>,
     /// `true`: an outcome with a finding; `false`: none.
@@ -171,6 +173,11 @@ pub async fn search_declarations(
         from: time_param("from", &q.from, false)?,
         to: time_param("to", &q.to, true)?,
         limit: limit_param(q.limit, 50, 1000)?,
+        offset: match q.offset {
+            None => 0,
+            Some(n) if n <= 100_000 => n,
+            Some(n) => return Err(ApiError::query("offset", format!("offset: expected 0 to 100000, got {n}"))),
+        },
         controlled: flag_param("controlled", q.controlled)?,
         finding: flag_param("finding", q.finding)?,
         source: word_param("source", q.source, &riskgate_core::Source::ALL.map(|(w, _)| w))?,

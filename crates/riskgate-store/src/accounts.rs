@@ -104,6 +104,8 @@ pub struct DeclarationQuery {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub limit: usize,
+    /// Rows skipped before the first returned (paging, newest first).
+    pub offset: usize,
     /// Sent to control by the decision (yellow or red), or not (green).
     pub controlled: Option<bool>,
     /// With a finding among its outcomes, or without one.

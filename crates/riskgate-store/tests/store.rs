@@ -710,6 +710,17 @@ fn overrides_change_the_lane_and_are_logged_with_before_and_after() {
             ],
             "{b}"
         );
+        // Paging: the same order, `offset` rows on.
+        let page = |offset: usize| -> Vec<String> {
+            let q = riskgate_store::DeclarationQuery { limit: 2, offset, ..Default::default() };
+            store.search_declarations(&q).unwrap().into_iter().map(|s| s.id).collect()
+        };
+        assert_eq!(
+            (page(0), page(2), page(4)),
+            (vec!["H1".to_string(), "G1".into()], vec!["R2".into(), "R1".into()], vec![]),
+            "{b}"
+        );
+        assert_eq!(page(1), ["G1", "R2"], "{b}");
         let of_r1 = store.overrides("R1").unwrap();
         assert_eq!(of_r1.iter().map(|l| l.seq).collect::<Vec<_>>(), [done.log_seq], "{b}");
         assert!(store.overrides("R2").unwrap().is_empty(), "{b}");

@@ -262,6 +262,9 @@ const D = {
   'common.rows_first': ['显示前 {n} 条，可能还有更多', 'first {n} shown; there may be more'],
   'common.rows_max': ['显示前 {n} 条（一次最多显示这么多，请缩小查询范围）', 'first {n} shown (the most shown at once: narrow the search)'],
   'common.show_more': ['显示更多（前 {n} 条）', 'show more (first {n})'],
+  'common.page_rows': ['第 {a}–{b} 条', 'rows {a}–{b}'],
+  'common.prev_page': ['上一页', 'previous page'],
+  'common.next_page': ['下一页', 'next page'],
   'common.search': ['查询', 'Search'],
 
   'error.field': ['字段', 'field'],

@@ -147,6 +147,7 @@ impl Search for PgStore {
     fn search_declarations(&self, q: &DeclarationQuery) -> Result<Vec<DeclarationSummary>> {
         let prefix = q.q.as_ref().map(|s| format!("{}%", s.replace(['%', '_', '\\'], "")));
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         all(
             &mut self.conn.borrow_mut(),
             &format!(
@@ -169,7 +170,7 @@ impl Search for PgStore {
                    AND ($16::text IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.origin = $16))
                    AND ($17::text IS NULL OR EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = d.seq AND o.officer = $17))
                    AND ($18::text IS NULL OR EXISTS (SELECT 1 FROM rule_hits h WHERE h.decl = d.seq AND h.rule_id = $18))
-                 ORDER BY d.seq DESC LIMIT $8"
+                 ORDER BY d.seq DESC LIMIT $8 OFFSET $20"
             ),
             &[
                 &q.offices,
@@ -191,6 +192,7 @@ impl Search for PgStore {
                 &q.officer,
                 &q.rule,
                 &q.trader_match,
+                &offset,
             ],
             declaration_summary,
         )

@@ -175,7 +175,7 @@ impl Search for SqliteStore {
                    AND (?16 IS NULL OR EXISTS (SELECT 1 FROM items i WHERE i.decl = d.seq AND i.origin = ?16))
                    AND (?17 IS NULL OR EXISTS (SELECT 1 FROM outcomes o WHERE o.decl = d.seq AND o.officer = ?17))
                    AND (?18 IS NULL OR EXISTS (SELECT 1 FROM rule_hits h WHERE h.decl = d.seq AND h.rule_id = ?18))
-                 ORDER BY d.seq DESC LIMIT ?8"
+                 ORDER BY d.seq DESC LIMIT ?8 OFFSET ?20"
             ),
             params![
                 offices,
@@ -196,7 +196,8 @@ impl Search for SqliteStore {
                 q.origin,
                 q.officer,
                 q.rule,
-                q.trader_match
+                q.trader_match,
+                i64::try_from(q.offset).unwrap_or(i64::MAX)
             ],
             declaration_summary,
         )

@@ -327,6 +327,8 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/declarations", "/api/v1/declarations?controlled=true&finding=false&source=rule&risk_level=high&status=open".into(), None,
                                                                                              [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations", "/api/v1/declarations?status=lost".into(), None,     [400, 400, 400, 400, 400, 400, 403, 400]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?offset=1&limit=2".into(), None, [200, 200, 200, 200, 200, 200, 403, 200]),
+        ("GET", "/api/v1/declarations", "/api/v1/declarations?offset=100001".into(), None,   [400, 400, 400, 400, 400, 400, 403, 400]),
         ("GET", "/api/v1/declarations", "/api/v1/declarations?officer=E1".into(), None,      [403, 403, 200, 200, 200, 403, 403, 403]),
         ("GET", "/api/v1/declarations", "/api/v1/declarations?rule=R-1".into(), None,        [403, 200, 200, 200, 403, 403, 403, 403]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),

@@ -25,7 +25,7 @@ function choice(name, label, options, params) {
   );
 }
 
-// Rows a search asks for (the API takes up to 1000, no offset).
+// Rows a page shows (the API takes up to 1000 and an offset).
 const SEARCH_LIMIT = 100;
 
 export async function declarationsPage(el, query) {
@@ -72,9 +72,13 @@ export async function declarationsPage(el, query) {
   const results = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
   mount(el, h('h1', {}, t('nav.declarations')), form, results);
   try {
-    const limit = Number(params.limit) || SEARCH_LIMIT;
-    const data = await get(`/declarations${qs({ ...params, limit })}`);
-    const rows = items(data, 'declarations');
+    const limit = Math.min(1000, Number(params.limit) || SEARCH_LIMIT);
+    const offset = Math.max(0, Math.floor(Number(params.offset) || 0));
+    // One row more than shown says whether there is a next page.
+    const got = items(await get(`/declarations${qs({ ...params, limit: Math.min(1000, limit + 1), offset: offset || undefined })}`), 'declarations');
+    const hasNext = got.length > limit || got.length >= 1000;
+    const rows = got.slice(0, limit);
+    const page = (o) => `#/declarations${qs({ ...params, offset: o || undefined })}`;
     results.replaceChildren(
       table(
         [
@@ -89,7 +93,22 @@ export async function declarationsPage(el, query) {
         rows,
         { onRowClick: (r) => go(`/declarations/${encodeURIComponent(r.id || r.declaration_id)}`), testid: 'declaration-results' },
       ),
-      rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/declarations${qs({ ...params, limit: n })}` }),
+      offset === 0 && hasNext
+        ? rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/declarations${qs({ ...params, limit: n })}` })
+        : h(
+            'p',
+            { class: 'muted', 'data-testid': 'rows-note' },
+            offset === 0 ? t('common.rows', { n: rows.length }) : t('common.page_rows', { a: rows.length ? offset + 1 : offset, b: offset + rows.length }),
+          ),
+      offset > 0 || hasNext
+        ? h(
+            'p',
+            { class: 'pager', 'data-testid': 'pager' },
+            offset > 0 ? h('a', { href: page(Math.max(0, offset - limit)), 'data-testid': 'page-prev' }, `‹ ${t('common.prev_page')}`) : null,
+            offset > 0 && hasNext ? ' · ' : null,
+            hasNext ? h('a', { href: page(offset + limit), 'data-testid': 'page-next' }, `${t('common.next_page')} ›`) : null,
+          )
+        : null,
     );
   } catch (e) {
     results.replaceChildren(errorBox(e));
