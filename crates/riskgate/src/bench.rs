@@ -578,7 +578,7 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &Wor
         let half = first_declared_at(&parts[parts.len() / 2])?;
         for (i, part) in parts.iter().enumerate() {
             let suffix = format!("-{i:03}");
-            let (s, t) = crate::world::screen_file(&mut app, part, &world, seed, &data, &suffix)?;
+            let (s, t) = crate::world::screen_file(&mut app, part, &world, seed, &data, &suffix, 0)?;
             sum.accepted += s.accepted;
             secs += t;
             decision_files.push(data.join(format!("decisions{suffix}.jsonl")));

@@ -242,6 +242,14 @@ const DEMO_RULES: &[(&str, &str)] = &[
     ("R-DIS-001", include_str!("demo_rules/R-DIS-001.toml")),
 ];
 
+/// A rule the demo leaves waiting for a second analyst's approval, so the
+/// rules page has work on it.
+const DEMO_PENDING_RULE: (&str, &str) = ("R-OV-001", include_str!("demo_rules/R-OV-001.toml"));
+
+/// The demo leaves the controls decided in its last this many hours open,
+/// so the workbench and the managers' views have work on them.
+const DEMO_OPEN_HOURS: i64 = 24;
+
 /// Imports a generated world's registry, payments, history and history
 /// outcomes into the app's store.
 pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
@@ -288,6 +296,11 @@ pub fn add_demo_rules(app: &mut App, dir: &Path) -> Result<()> {
         app.user = "wang.chief".into();
         riskgate_app::rules::approve(app, id, None)?;
     }
+    let (id, text) = DEMO_PENDING_RULE;
+    let p = dir.join(format!("{id}.toml"));
+    std::fs::write(&p, text)?;
+    app.user = "li.analyst".into();
+    crate::rules_file::add(app, &p)?;
     app.user = user;
     app.reload()
 }
@@ -296,11 +309,12 @@ pub fn add_demo_rules(app: &mut App, dir: &Path) -> Result<()> {
 /// simulated officers complete the controls. Returns the screening summary
 /// and its wall time.
 pub fn screen_live(app: &mut App, world: &Path, seed: u64, out_dir: &Path) -> Result<(crate::import::Summary, f64)> {
-    screen_file(app, &world.join(WorldFile::Live.file_name()), world, seed, out_dir, "")
+    screen_file(app, &world.join(WorldFile::Live.file_name()), world, seed, out_dir, "", 0)
 }
 
-/// Screens one file of live traffic and completes its controls; decisions
-/// and outcomes go to `out_dir/decisions{suffix}.jsonl` and
+/// Screens one file of live traffic and completes its controls, but for
+/// those decided in the file's last `open_hours` hours (left open);
+/// decisions and outcomes go to `out_dir/decisions{suffix}.jsonl` and
 /// `live_outcomes{suffix}.jsonl`.
 pub fn screen_file(
     app: &mut App,
@@ -309,6 +323,7 @@ pub fn screen_file(
     seed: u64,
     out_dir: &Path,
     suffix: &str,
+    open_hours: i64,
 ) -> Result<(crate::import::Summary, f64)> {
     let decisions = out_dir.join(format!("decisions{suffix}.jsonl"));
     let opts =
@@ -319,10 +334,42 @@ pub fn screen_file(
     let outcomes = out_dir.join(format!("live_outcomes{suffix}.jsonl"));
     let overrides = out_dir.join(format!("overrides{suffix}.jsonl"));
     simulate(app, seed, &world.join(WorldFile::Truth.file_name()), &decisions, &outcomes, Some(&overrides))?;
+    if open_hours > 0 {
+        leave_open(&decisions, &outcomes, open_hours)?;
+    }
     // Overrides come before the controls they replace.
     crate::import::import_overrides(app, &overrides)?;
     records(app, &outcomes, imports::OUTCOMES)?;
     Ok((sum, secs))
+}
+
+/// Drops from `outcomes` the controls of declarations decided in the last
+/// `hours` hours of `decisions`: they stay open, as the newest controls of
+/// a working day do.
+fn leave_open(decisions: &Path, outcomes: &Path, hours: i64) -> Result<()> {
+    let decided: Vec<(String, i64)> = jsonl::read(decisions)?
+        .into_iter()
+        .filter_map(|l| l.value.ok())
+        .filter_map(|v| {
+            let at = chrono::DateTime::parse_from_rfc3339(v["decided_at"].as_str()?).ok()?;
+            Some((v["declaration_id"].as_str()?.to_string(), at.timestamp()))
+        })
+        .collect();
+    let Some(last) = decided.iter().map(|d| d.1).max() else { return Ok(()) };
+    let open: std::collections::HashSet<&str> =
+        decided.iter().filter(|d| d.1 > last - hours * 3600).map(|d| d.0.as_str()).collect();
+    let kept: Vec<String> = std::fs::read_to_string(outcomes)?
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["declaration_id"].as_str().map(|id| !open.contains(id)))
+                .unwrap_or(true)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(outcomes, kept.concat())?;
+    Ok(())
 }
 
 /// Splits a JSONL file of declarations (in time order) into files of
@@ -380,7 +427,9 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     app.reload()?;
     eprintln!("2/8 importing the registry, payments and history");
     load_world(&mut app, &world, true)?;
-    eprintln!("3/8 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'");
+    eprintln!(
+        "3/8 adding three rules as analyst 'li.analyst', approving them as 'wang.chief'; a fourth waits for approval"
+    );
     add_demo_rules(&mut app, &data.join("rules"))?;
     eprintln!("4/8 training the risk model on the history's controls and activating it");
     let learned = match riskgate_app::model::train_and_register(&mut app, &riskgate_app::model::TrainOptions::default())
@@ -408,7 +457,9 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     let mut decision_files = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         let suffix = format!("-{i:03}");
-        let (s, t) = screen_file(&mut app, part, &world, seed, data, &suffix)?;
+        // The last period's newest controls stay open (work for the console).
+        let open_hours = if i + 1 == parts.len() { DEMO_OPEN_HOURS } else { 0 };
+        let (s, t) = screen_file(&mut app, part, &world, seed, data, &suffix, open_hours)?;
         sum.accepted += s.accepted;
         sum.rejected += s.rejected;
         sum.duplicates += s.duplicates;
