@@ -507,6 +507,10 @@ pub fn demo(at: &riskgate_app::app::StoreAt, data: &Path, seed: u64, scale: f64,
     crate::render::print_workforce(&units);
     eprintln!("\n    integrity: officers ranked against peers (`riskgate integrity officers`), top 10\n");
     let report = riskgate_app::integrity::report(&mut app, "officers (demo)", None, None, &Default::default())?;
+    // As `serve --integrity-every` would: new warnings reach the
+    // supervisors' inbox (and their event namespace).
+    let pushed = riskgate_app::integrity::notify_warnings(&mut app, &report)?;
+    eprintln!("    {} warnings pushed to the integrity supervisors' inbox", pushed.len());
     let top: Vec<_> = report.officers.iter().take(10).collect();
     crate::render::print_list(&top, "officers", false)?;
     let planted = read_collusion(&world)?;
