@@ -244,10 +244,11 @@ impl Coarse {
         self.ranges(from, to).iter().any(|&(g, lo, hi)| g == grain && period >= lo && period < hi)
     }
 
-    /// `?8` … `?17`: the ends of [`Self::ranges`].
-    fn params(&self, from: i64, to: i64) -> [i64; 10] {
+    /// `?8` … `?15`: the ends of [`Self::ranges`] but the period's own
+    /// (`?2`, `?3`).
+    fn params(&self, from: i64, to: i64) -> [i64; 8] {
         let r = self.ranges(from, to);
-        [r[0].1, r[0].2, r[1].1, r[1].2, r[2].1, r[2].2, r[3].1, r[3].2, r[4].1, r[4].2]
+        [r[0].1, r[0].2, r[1].1, r[1].2, r[2].1, r[2].2, r[3].2, r[4].1]
     }
 }
 
@@ -433,11 +434,8 @@ impl FactsQuery {
             )
         } else {
             // One seek of the index per grain read (coarse periods).
-            self.filter(pg)
-                .iter()
-                .map(|w| format!("SELECT {COLUMNS} FROM facts INDEXED BY facts_rank WHERE {w}"))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ")
+            // The rows are summed by the caller: no outer query.
+            self.branches(COLUMNS, pg, true)
         }
     }
 
@@ -449,21 +447,27 @@ impl FactsQuery {
         // the unit's periods in the narrow index and look up the matching
         // rows, instead of every unit's rows of the period (SQLite cannot
         // see the bound ranges when it plans).
-        let hint = if !pg && self.keys.is_some() && self.offices.as_ref().is_some_and(|o| o.len() == 1) {
-            " INDEXED BY facts_rank"
-        } else {
-            ""
-        };
+        let few_keys = self.keys.is_some() && self.offices.as_ref().is_some_and(|o| o.len() == 1);
+        self.rows_from(columns, pg, few_keys)
+    }
+
+    /// [`Self::rows`], through the narrow index on SQLite when `narrow`.
+    fn rows_from(&self, columns: &str, pg: bool, narrow: bool) -> String {
         match self.filter(pg).as_slice() {
-            [one] => format!("facts{hint} WHERE {one}"),
-            many => format!(
-                "({}) AS facts",
-                many.iter()
-                    .map(|w| format!("SELECT {columns} FROM facts{hint} WHERE {w}"))
-                    .collect::<Vec<_>>()
-                    .join(" UNION ALL ")
-            ),
+            [one] => format!("facts{} WHERE {one}", if narrow && !pg { " INDEXED BY facts_rank" } else { "" }),
+            _ => format!("({}) AS facts", self.branches(columns, pg, narrow)),
         }
+    }
+
+    /// `SELECT columns` of each grain read, joined by `UNION ALL` (through
+    /// the narrow index on SQLite when `narrow`).
+    fn branches(&self, columns: &str, pg: bool, narrow: bool) -> String {
+        let hint = if narrow && !pg { " INDEXED BY facts_rank" } else { "" };
+        self.filter(pg)
+            .iter()
+            .map(|w| format!("SELECT {columns} FROM facts{hint} WHERE {w}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
     }
 
     /// Whether a read is ranked in two steps: groups by key cut to the
@@ -495,25 +499,22 @@ impl FactsQuery {
         sql.push_str(&list("key", 7, self.keys.as_ref().map(Vec::len)));
         match self.coarse {
             None => vec![format!("grain = ?1 AND period >= ?2 AND period < ?3 AND dim = ?4{sql}")],
-            // ?8 … ?17: [`Coarse::params`], one range per branch, each a
-            // seek (most are empty); every one is compared with a period,
-            // so PostgreSQL types each as one. `?1` … `?3` are named so
-            // that every parameter is used.
-            Some(_) => ["'year'", "'quarter'", "'quarter'", "?1", "?1"]
+            // ?8 … ?15: [`Coarse::params`], one range per branch, each a
+            // seek (most are empty); the months start at the period's
+            // `?2` and end at its `?3`. Every one is compared with a
+            // period, so PostgreSQL types each as one.
+            Some(_) => [("'year'", 8, 9), ("'quarter'", 10, 11), ("'quarter'", 12, 13), ("?1", 2, 14), ("?1", 15, 3)]
                 .iter()
-                .enumerate()
-                .map(|(i, grain)| {
-                    let (lo, hi) = (8 + 2 * i, 9 + 2 * i);
-                    let named = if i == 0 { " AND CAST(?2 AS BIGINT) <= CAST(?3 AS BIGINT)" } else { "" };
-                    format!("dim = ?4 AND grain = {grain} AND period >= ?{lo} AND period < ?{hi}{named}{sql}")
+                .map(|(grain, lo, hi)| {
+                    format!("dim = ?4 AND grain = {grain} AND period >= ?{lo} AND period < ?{hi}{sql}")
                 })
                 .collect(),
         }
     }
 
-    /// `?8` … `?17` of a read with coarse periods, when it has them (the
+    /// `?8` … `?15` of a read with coarse periods, when it has them (the
     /// SQL names them only then).
-    pub(crate) fn params_coarse(&self) -> Option<[i64; 10]> {
+    pub(crate) fn params_coarse(&self) -> Option<[i64; 8]> {
         self.coarse.map(|c| c.params(self.from, self.to))
     }
 
