@@ -336,6 +336,22 @@ pub fn list(app: &App) -> Result<Vec<ListRow>> {
     list_in(app.store.as_ref(), None, None)
 }
 
+/// The rule list `who` may read: every rule with statistics on their
+/// offices (`ReadRuleStats`), or a department user's own department's
+/// rules (`ReadDepartmentRules`; none without a department).
+pub fn list_for(store: &dyn riskgate_store::Store, who: &crate::accounts::Identity) -> Result<Vec<ListRow>> {
+    use crate::accounts::Perm;
+    let offices = who.office_filter();
+    if who.may(Perm::ReadRuleStats) {
+        return list_in(store, offices.as_deref(), None);
+    }
+    who.require(Perm::ReadDepartmentRules)?;
+    match who.department.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => list_in(store, offices.as_deref(), Some(d)),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Every rule version with its statistics on the decisions of `offices`
 /// (the caller's scope; `None`: national).
 pub fn list_in(

@@ -942,20 +942,10 @@ pub(crate) fn reload(app: &mut riskgate_app::app::App) -> ApiResult<()> {
 /// gets its own department's rules only.
 #[utoipa::path(get, path = "/rules", tag = "rules", responses((status = 200, body = RuleList)))]
 pub async fn list_rules(Caller(state, p): Caller) -> ApiResult<Json<RuleList>> {
-    let department = if p.may(Perm::ReadRuleStats) {
-        None
-    } else {
-        p.require(Perm::ReadDepartmentRules)?;
-        match p.department.clone().filter(|d| !d.is_empty()) {
-            Some(d) => Some(d),
-            // Without a department there are no rules of its own.
-            None => return Ok(Json(RuleList { rules: Vec::new(), runaway_rate: riskgate_app::rules::RUNAWAY_RATE })),
-        }
-    };
     // Statistics on the caller's offices only (a district manager sees
     // their district's hits, controls and revenue, not the nation's).
-    let offices = p.office_filter();
-    let rows = state.read(move |s| riskgate_app::rules::list_in(s, offices.as_deref(), department.as_deref())).await?;
+    let who = p.0.clone();
+    let rows = state.read(move |s| riskgate_app::rules::list_for(s, &who)).await?;
     Ok(Json(RuleList { rules: rows, runaway_rate: riskgate_app::rules::RUNAWAY_RATE }))
 }
 
