@@ -288,19 +288,17 @@ pub fn load_world(app: &mut App, world: &Path, verbose: bool) -> Result<()> {
 pub fn add_demo_rules(app: &mut App, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let user = app.user.clone();
-    for (id, text) in DEMO_RULES {
+    let rules = DEMO_RULES.iter().map(|r| (r, true)).chain([(&DEMO_PENDING_RULE, false)]);
+    for ((id, text), approved) in rules {
         let p = dir.join(format!("{id}.toml"));
         std::fs::write(&p, text)?;
         app.user = "li.analyst".into();
         crate::rules_file::add(app, &p)?;
-        app.user = "wang.chief".into();
-        riskgate_app::rules::approve(app, id, None)?;
+        if approved {
+            app.user = "wang.chief".into();
+            riskgate_app::rules::approve(app, id, None)?;
+        }
     }
-    let (id, text) = DEMO_PENDING_RULE;
-    let p = dir.join(format!("{id}.toml"));
-    std::fs::write(&p, text)?;
-    app.user = "li.analyst".into();
-    crate::rules_file::add(app, &p)?;
     app.user = user;
     app.reload()
 }

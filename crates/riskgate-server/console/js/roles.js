@@ -2,6 +2,8 @@
 // permissions; a page is shown when the user holds the permission it needs.
 // Hiding is a convenience only: the server enforces every permission and the
 // console shows its refusal.
+import { get, items } from './api.js';
+import { session } from './state.js';
 const ALIASES = {
   officer: 'field_officer',
   analyst: 'risk_analyst',
@@ -49,4 +51,22 @@ export function mayUse(me, page) {
 // Rule logic and the rules that fired are for risk analysts.
 export function isAnalyst(me) {
   return may(me, 'RuleLogic');
+}
+
+// The offices the caller may choose: its own and those below it.
+export async function officeChoices() {
+  const all = items(await get('/offices'), 'offices');
+  const mine = session.me?.office;
+  if (!mine || !all.some((o) => o.code === mine)) return all;
+  const below = new Set([mine]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const o of all) {
+      if (o.parent && below.has(o.parent) && !below.has(o.code)) {
+        below.add(o.code);
+        grew = true;
+      }
+    }
+  }
+  return all.filter((o) => below.has(o.code));
 }

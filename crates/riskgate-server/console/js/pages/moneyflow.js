@@ -6,7 +6,7 @@ import { get, qs, items } from '../api.js';
 import { t, local, lang } from '../i18n.js';
 import { h, mount, table, num, errorBox, formValues, chip } from '../ui.js';
 import { go, session } from '../state.js';
-import { may } from '../roles.js';
+import { may, officeChoices } from '../roles.js';
 
 // The server's maximum: the page shows every trader it can.
 export const MONEYFLOW_LIMIT = 1000;
@@ -35,24 +35,6 @@ async function defaultPeriod(office) {
   const to = `${y}-${pad(last)}-${pad(lastDay(y, last))}`;
   if (months[0] > `${y}-${pad(last)}`) return { from: '', to: '' };
   return { from, to };
-}
-
-// The offices the caller may choose: its own and those below it.
-export async function officeChoices() {
-  const all = items(await get('/offices'), 'offices');
-  const mine = session.me?.office;
-  if (!mine || !all.some((o) => o.code === mine)) return all;
-  const below = new Set([mine]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const o of all) {
-      if (o.parent && below.has(o.parent) && !below.has(o.code)) {
-        below.add(o.code);
-        grew = true;
-      }
-    }
-  }
-  return all.filter((o) => below.has(o.code));
 }
 
 const ratio = (x) => (x === null || x === undefined ? '—' : num(x, 2));

@@ -7,9 +7,8 @@ import { get, post, qs, items } from '../api.js';
 import { t, local } from '../i18n.js';
 import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required, rowsNote } from '../ui.js';
 import { session, go } from '../state.js';
-import { may, mayUse } from '../roles.js';
+import { may, mayUse, officeChoices } from '../roles.js';
 import { overrideForm } from './declarations.js';
-import { officeChoices } from './moneyflow.js';
 
 const FINDINGS = ['undervaluation', 'misclassification', 'origin', 'quantity', 'prohibited', 'licence', 'smuggling', 'other'];
 
