@@ -15,7 +15,7 @@ testAs('a department user opens the riskiest enterprise: level, history, control
   assert.ok(scores.length > 1 && scores.every((s, i) => i === 0 || scores[i - 1] >= s), `scores: ${scores.slice(0, 5)}`);
   await page.click('[data-testid=enterprises-table] tbody tr.clickable');
   await page.waitForSelector('[data-testid=enterprise-facts]');
-  assert.match(await page.textContent('[data-testid=enterprise-facts]'), /\(findings \+ base × 8\)/);
+  assert.match(await page.textContent('[data-testid=enterprise-facts]'), /（查获数 \+ 基准查获率 [0-9.]+ × 8）÷（查验数 \+ 8）/);
   await page.waitForSelector('[data-testid=level-history] tbody tr');
   assert.match(await page.textContent('h1 .chip'), /高|中|低/);
   const controls = await page.textContent('[data-testid=enterprise-controls]');

@@ -47,6 +47,27 @@ test('every entry has Chinese and English text', () => {
   assert.deepEqual(untranslated, []);
 });
 
+test('no English entry holds Chinese text or full-width punctuation', () => {
+  const bad = Object.entries(DICTIONARY)
+    .filter(([, [, en]]) => /[\u3400-\u9fff（）：；、，。！？【】]/.test(en))
+    .map(([k, [, en]]) => `${k}: ${en}`);
+  assert.deepEqual(bad, []);
+});
+
+test('punctuation follows the language', async () => {
+  const i18n = await import(join(consoleDir, 'js/i18n.js'));
+  const store = new Map();
+  globalThis.localStorage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+  try {
+    i18n.setLang('zh');
+    assert.deepEqual([i18n.paren('深圳海关', '5300'), i18n.listSep(), i18n.colon(), i18n.semi()], ['深圳海关（5300）', '、', '：', '；']);
+    i18n.setLang('en');
+    assert.deepEqual([i18n.paren('Shenzhen', '5300'), i18n.listSep(), i18n.colon(), i18n.semi()], ['Shenzhen (5300)', ', ', ': ', '; ']);
+  } finally {
+    delete globalThis.localStorage;
+  }
+});
+
 test('the index page loads only local assets', () => {
   const html = readFileSync(join(consoleDir, 'index.html'), 'utf8');
   assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//);

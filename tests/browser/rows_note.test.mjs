@@ -85,3 +85,41 @@ testAs('the workbench cut at its limit does not give the cut as the office total
   }
   assert.deepEqual(page.errors, []);
 });
+
+// Every other list pages the same way: 下一页 shows the rows of the same
+// order after the page, 上一页 goes back (a small limit makes pages here).
+const LISTS = [
+  // [user, route with a small limit, API list of the same order, key, first row's id on the page]
+  ['chen.analyst', '/enterprises?limit=5', '/enterprises?limit=1000', 'enterprises', (e) => e.id, '[data-testid=enterprises-table] tbody tr td a'],
+  ['qian.integrity', '/integrity?limit=5', '/actions?reads=false&limit=1000', 'actions', (a) => String(a.seq), '[data-testid=action-log] tbody tr td'],
+  ['zhang.officer', '/workbench?office=2201&limit=1', '/controls?office=2201&limit=1000', 'controls', (c) => c.declaration_id, '[data-control]'],
+];
+for (const [user, route, api, key, idOf, firstCell] of LISTS) {
+  testAs(`${route.split('?')[0]} pages on with 下一页 and back with 上一页`, user, async (page) => {
+    const ids = (await apiCall(page, 'GET', api)).body[key].map(idOf);
+    const limit = Number(new URLSearchParams(route.split('?')[1]).get('limit'));
+    assert.ok(ids.length > limit, `${api}: ${ids.length} rows`);
+    // Resolves once the page's first row is `want`.
+    const firstIs = (want) =>
+      page.waitForFunction(
+        ([sel, w]) => {
+          const e = document.querySelector(`main .view:not([data-old]) ${sel}`);
+          return e && (e.dataset.control || e.textContent.trim()) === w;
+        },
+        [firstCell, want],
+      );
+    await openRoute(page, BASE, route);
+    await page.waitForSelector('[data-testid=page-next]');
+    assert.equal(await page.$('[data-testid=page-prev]'), null, 'no previous page on the first');
+    await firstIs(ids[0]);
+    await page.click('[data-testid=page-next]');
+    await page.waitForFunction((o) => location.hash.includes(`offset=${o}`), limit);
+    await firstIs(ids[limit]);
+    assert.match(await page.textContent('[data-testid=rows-note]'), new RegExp(`第 ${limit + 1}–`));
+    await page.click('[data-testid=page-prev]');
+    await page.waitForFunction(() => !/offset=/.test(location.hash));
+    await firstIs(ids[0]);
+    assert.equal(await page.$('main .view:not([data-old]) [data-testid=page-prev]'), null);
+    assert.deepEqual(page.errors, []);
+  });
+}

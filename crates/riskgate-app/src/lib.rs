@@ -13,6 +13,7 @@
 //! [`classify`] tells which is which for the transports.
 
 pub mod accounts;
+pub mod actionlog;
 pub mod analysis;
 pub mod anchor;
 pub mod app;

@@ -44,14 +44,18 @@ pub fn with_deadlines(store: &dyn Store, tasks: &mut [ControlTask]) -> Result<()
 }
 
 /// Open control tasks of `offices` (all when `None`) with their deadlines:
-/// urgent requests first, then by risk.
-pub fn open(store: &dyn Store, offices: Option<&[String]>, limit: usize) -> Result<Vec<ControlTask>> {
+/// urgent requests first, then by risk; `offset` tasks of that order are
+/// skipped (paging), then at most `limit` are returned.
+pub fn open(store: &dyn Store, offices: Option<&[String]>, limit: usize, offset: usize) -> Result<Vec<ControlTask>> {
+    // Each office's first `offset + limit` in the same order hold the
+    // merged list's first `offset + limit`.
+    let want = limit.saturating_add(offset);
     let mut tasks = match offices {
-        None => store.open_tasks(None, limit)?,
+        None => store.open_tasks(None, want)?,
         Some(codes) => {
             let mut all = Vec::new();
             for c in codes {
-                all.extend(store.open_tasks(Some(c), limit)?);
+                all.extend(store.open_tasks(Some(c), want)?);
             }
             all
         }
@@ -59,7 +63,7 @@ pub fn open(store: &dyn Store, offices: Option<&[String]>, limit: usize) -> Resu
     tasks.sort_by(|a, b| {
         (a.urgent.is_none().cmp(&b.urgent.is_none())).then(b.risk_value.total_cmp(&a.risk_value)).then(a.id.cmp(&b.id))
     });
-    tasks.truncate(limit);
+    let mut tasks: Vec<ControlTask> = tasks.into_iter().skip(offset).take(limit).collect();
     with_deadlines(store, &mut tasks)?;
     Ok(tasks)
 }

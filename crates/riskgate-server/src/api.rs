@@ -42,6 +42,18 @@ pub(super) fn limit_param(l: Option<usize>, default: usize, max: usize) -> ApiRe
     }
 }
 
+/// Rows to skip (paging): 0 to 100,000, default 0.
+pub(super) fn offset_param(o: Option<usize>) -> ApiResult<usize> {
+    match o {
+        None => Ok(0),
+        Some(n) if n <= MAX_OFFSET => Ok(n),
+        Some(n) => Err(ApiError::query("offset", format!("offset: expected 0 to {MAX_OFFSET}, got {n}"))),
+    }
+}
+
+/// The largest `offset` a list takes.
+const MAX_OFFSET: usize = 100_000;
+
 /// The offices to read: the caller's scope, narrowed to `office`'s subtree.
 pub(super) fn office_scope(
     p: &Principal,
@@ -173,11 +185,7 @@ pub async fn search_declarations(
         from: time_param("from", &q.from, false)?,
         to: time_param("to", &q.to, true)?,
         limit: limit_param(q.limit, 50, 1000)?,
-        offset: match q.offset {
-            None => 0,
-            Some(n) if n <= 100_000 => n,
-            Some(n) => return Err(ApiError::query("offset", format!("offset: expected 0 to 100000, got {n}"))),
-        },
+        offset: offset_param(q.offset)?,
         controlled: flag_param("controlled", q.controlled)?,
         finding: flag_param("finding", q.finding)?,
         source: word_param("source", q.source, &riskgate_core::Source::ALL.map(|(w, _)| w))?,
@@ -630,6 +638,8 @@ pub struct EnterpriseQuery {
     level: Option<String>,
     /// 1 to 1000 (default 50).
     limit: Option<usize>,
+    /// Rows to skip, in the same order (paging; 0 to 100,000, default 0).
+    offset: Option<usize>,
 }
 
 /// Enterprises with their credit class and risk level, highest risk first.
@@ -643,6 +653,7 @@ pub async fn list_enterprises(
 ) -> ApiResult<Json<EnterpriseList>> {
     p.require(Perm::ReadEnterprises)?;
     let limit = limit_param(q.limit, 50, 1000)?;
+    let offset = offset_param(q.offset)?;
     let needle = q.q.unwrap_or_default().to_lowercase();
     let want = word_param("level", q.level, &["high", "medium", "low"])?;
     let (ents, levels) = state.read(|s| Ok((s.enterprises()?, s.risk_levels("enterprise", None)?))).await?;
@@ -665,8 +676,11 @@ pub async fn list_enterprises(
         })
         .filter(|r| want.as_ref().is_none_or(|w| r.risk_level.as_ref() == Some(w)))
         .collect();
-    rows.sort_by(|a, b| b.risk_score.unwrap_or(-1.0).total_cmp(&a.risk_score.unwrap_or(-1.0)));
-    rows.truncate(limit);
+    // Highest risk first; the id orders equal scores, so pages do not overlap.
+    rows.sort_by(|a, b| {
+        b.risk_score.unwrap_or(-1.0).total_cmp(&a.risk_score.unwrap_or(-1.0)).then_with(|| a.id.cmp(&b.id))
+    });
+    let rows = rows.into_iter().skip(offset).take(limit).collect();
     Ok(Json(EnterpriseList { enterprises: rows }))
 }
 
@@ -749,6 +763,8 @@ pub struct ControlsQuery {
     office: Option<String>,
     /// 1 to 1000 (default 100).
     limit: Option<usize>,
+    /// Controls to skip, in the same order (paging; 0 to 100,000, default 0).
+    offset: Option<usize>,
 }
 
 /// Open control tasks in the caller's offices: urgent requests first, then
@@ -764,6 +780,7 @@ pub async fn list_controls(
 ) -> ApiResult<Json<OpenControlList>> {
     p.require(Perm::ReadControls)?;
     let limit = limit_param(q.limit, 100, 1000)?;
+    let offset = offset_param(q.offset)?;
     let offices = state.offices();
     let scope = office_scope(&p, &offices, &q.office)?;
     let codes: Option<Vec<String>> = scope.map(|s| {
@@ -777,7 +794,7 @@ pub async fn list_controls(
     });
     let controls = state
         .read(move |s| {
-            let tasks = riskgate_app::tasks::open(s, codes.as_deref(), limit)?;
+            let tasks = riskgate_app::tasks::open(s, codes.as_deref(), limit, offset)?;
             let mut out = Vec::with_capacity(tasks.len());
             for task in tasks {
                 let stored = s.declaration(&task.declaration_id)?;
@@ -1453,17 +1470,13 @@ pub struct ActionsQuery {
     to: Option<String>,
     /// 1 to 5000 (default 100).
     limit: Option<usize>,
+    /// Matching entries to skip, newest first (paging; 0 to 100,000, default 0).
+    offset: Option<usize>,
     /// `false`: leave out the entries that record a read (`actions_read`,
     /// `integrity_read`, `rule_read`), so a supervisor's own visits do not
     /// crowd the changes; they stay in the log. Default `true`.
     reads: Option<String>,
 }
-
-/// Action kinds that record a read, not a change.
-const READ_ACTIONS: &[&str] = &["actions_read", "integrity_read", "rule_read"];
-
-/// The most recent entries looked through for a filtered query.
-const ACTIONS_WINDOW: usize = 50_000;
 
 /// The action log (hash-chained), newest first.
 ///
@@ -1474,33 +1487,20 @@ const ACTIONS_WINDOW: usize = 50_000;
 pub async fn list_actions(Caller(state, p): Caller, Query(q): Query<ActionsQuery>) -> ApiResult<Json<ActionList>> {
     p.require(Perm::ReadActions)?;
     let limit = limit_param(q.limit, 100, 5000)?;
-    let scope = office_scope(&p, &state.offices(), &q.office)?;
+    let offset = offset_param(q.offset)?;
+    let offices = office_scope(&p, &state.offices(), &q.office)?;
     let kind = q.action.or(q.kind).filter(|s| !s.is_empty());
     let officer = q.officer.filter(|s| !s.is_empty());
     let (from, to) = (time_param("from", &q.from, false)?, time_param("to", &q.to, true)?);
     let reads = flag_param("reads", q.reads)?.unwrap_or(true);
-    let filter =
-        json!({"officer": officer, "office": q.office, "action": kind, "from": q.from, "to": q.to, "reads": reads});
-    let rows = state
-        .read(move |s| {
-            // Reading integrity data is itself logged.
-            let mut a = p.action("actions_read", "action_log");
-            a.after = Some(filter);
-            s.append_action(&a)?;
-            let mut rows = s.actions(ACTIONS_WINDOW)?;
-            rows.retain(|l| {
-                let at = l.action.at.timestamp();
-                officer.as_ref().is_none_or(|o| &l.action.actor == o)
-                    && kind.as_ref().is_none_or(|k| &l.action.action == k)
-                    && (reads || !READ_ACTIONS.contains(&l.action.action.as_str()))
-                    && from.is_none_or(|f| at >= f)
-                    && to.is_none_or(|t| at < t)
-                    && scope.as_ref().is_none_or(|sc| l.action.office.as_ref().is_some_and(|o| sc.contains(o)))
-            });
-            rows.truncate(limit);
-            Ok(rows)
-        })
-        .await?;
+    // Reading integrity data is itself logged, with what was asked.
+    let mut read = p.action("actions_read", "action_log");
+    read.after = Some(json!({
+        "officer": officer, "office": q.office, "action": kind, "from": q.from, "to": q.to, "reads": reads,
+        "offset": offset,
+    }));
+    let filter = riskgate_app::actionlog::ActionFilter { officer, action: kind, from, to, reads, offices };
+    let rows = state.read(move |s| riskgate_app::actionlog::search(s, &read, &filter, limit, offset)).await?;
     Ok(Json(ActionList { actions: rows }))
 }
 

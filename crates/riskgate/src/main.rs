@@ -223,6 +223,9 @@ enum Command {
         office: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Tasks of the same order to skip first (paging).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
     },
     /// Workforce and integrity risk (M7): officers, posts and units ranked by
     /// score against peers. Every read is written to the action log.
@@ -1284,11 +1287,11 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tasks { office, limit, cmd: None } => {
+        Command::Tasks { office, limit, offset, cmd: None } => {
             let app = open()?;
             let offices = office.map(|o| vec![o]);
             let now = app::now().timestamp();
-            for t in riskgate_app::tasks::open(app.store.as_ref(), offices.as_deref(), limit)? {
+            for t in riskgate_app::tasks::open(app.store.as_ref(), offices.as_deref(), limit, offset)? {
                 let flags = [
                     t.urgent.as_deref().map(|u| format!("加急/urgent ({u})")),
                     t.due_at.filter(|d| *d < now).map(|_| "超期/overdue".to_string()),

@@ -266,6 +266,8 @@ const D = {
   'common.prev_page': ['上一页', 'previous page'],
   'common.next_page': ['下一页', 'next page'],
   'common.search': ['查询', 'Search'],
+  'common.actor_system': ['系统（自动）', 'the system (automatic)'],
+  'common.actor_scheduler': ['系统定时任务', 'the scheduler'],
 
   'error.field': ['字段', 'field'],
   'error.line': ['第 {line} 行第 {column} 列', 'line {line}, column {column}'],
@@ -566,6 +568,8 @@ const D = {
   'work.intro': ['本关待处理布控 {n} 票，按风险从高到低排列。', '{n} open controls at my office, highest risk first.'],
   'work.intro_first': ['本关待处理布控按风险从高到低排列，显示前 {n} 票，可能还有更多。', 'Open controls at my office, highest risk first: the first {n} shown, there may be more.'],
   'work.none': ['没有待处理的布控。', 'No open controls.'],
+  'work.intro_page': ['本关待处理布控按风险从高到低排列，本页为第 {a}–{b} 票。', 'Open controls at my office, highest risk first: {a}–{b} shown.'],
+  'work.intro_unit_page': ['{unit}及下属现场待处理布控按风险从高到低排列，本页为第 {a}–{b} 票。', 'Open controls in {unit} and the offices below it, highest risk first: {a}–{b} shown.'],
   'work.intro_unit': ['{unit}及下属现场待处理布控 {n} 票，按风险从高到低排列。', '{n} open controls in {unit} and the offices below it, highest risk first.'],
   'work.intro_unit_first': ['{unit}及下属现场待处理布控按风险从高到低排列，显示前 {n} 票，可能还有更多。', 'Open controls in {unit} and the offices below it, highest risk first: the first {n} shown, there may be more.'],
   'work.unit': ['单位', 'Unit'],
@@ -767,6 +771,10 @@ const D = {
   'ent.score': ['风险分值', 'Risk score'],
   'ent.registered_at': ['注册日期', 'Registered'],
   'ent.capital': ['注册资本', 'Registered capital'],
+  'ent.formula_text': [
+    '（查获数 + 基准查获率 {base} × 8）÷（查验数 + 8）；达到基准查获率 3 倍为高，1.5 倍为中',
+    '(findings + base rate {base} × 8) ÷ (controls + 8); high at 3 × the base rate, medium at 1.5 ×',
+  ],
   'ent.formula': ['计算方法', 'Formula'],
   'ent.counts': ['依据', 'Based on'],
   'ent.counts_text': ['报关单 {d}，布控 {c}，查获 {f}，补税 {r} 元', '{d} declarations, {c} controls, {f} findings, {r} CNY duty'],
@@ -1017,7 +1025,8 @@ const D = {
   'ent.no_notes': ['暂无反馈', 'No notes'],
   'ent.watch_list': ['关注名单', 'Watch-list'],
   'ent.add_note': ['反馈或情报', 'Feedback or intelligence'],
-  'ent.watch': ['同时列入本部门关注名单（{l}），规则可直接引用', 'Also put it on the department watch-list ({l}), usable by rules'],
+  'ent.watch': ['同时列入本部门关注名单，规则可直接引用，名单名称', 'Also put it on the department watch-list, usable by rules as'],
+  'ent.watch_list_of': ['{d}关注名单', '{d} watch-list'],
   'ent.send_note': ['提交', 'Send'],
   'ent.note_needed': ['请填写反馈内容', 'Write the note first'],
   'ent.note_saved': ['反馈已记录', 'Note recorded'],
@@ -1060,6 +1069,14 @@ export function setLang(l) {
 export function onLangChange(f) {
   listeners.push(f);
 }
+
+// Punctuation that differs by language: Chinese full-width marks in the
+// Chinese console, ASCII ones in the English console.
+const zh = () => lang() === 'zh';
+export const paren = (a, b) => (zh() ? `${a}（${b}）` : `${a} (${b})`);
+export const listSep = () => (zh() ? '、' : ', ');
+export const colon = () => (zh() ? '：' : ': ');
+export const semi = () => (zh() ? '；' : '; ');
 
 // The entry's text when the dictionary has it, else `fallback`.
 export function tOr(key, fallback) {

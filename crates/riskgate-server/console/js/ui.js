@@ -163,6 +163,8 @@ export function dt(v) {
 // the store's local operator (`local:NAME`, a command run without logging
 // in: docs/security.md) worded as such.
 export function person(name) {
+  // The system's own actors: referrals opened by a rule, scheduled jobs.
+  if (name === 'system' || name === 'scheduler') return t(`common.actor_${name}`);
   if (typeof name !== 'string' || !name.startsWith('local:')) return name ?? '';
   const claimed = name.slice('local:'.length);
   return claimed && claimed !== 'cli' ? t('common.local_operator_named', { name: claimed }) : t('common.local_operator');
@@ -224,6 +226,35 @@ export function rowsNote(n, limit, { more, max } = {}) {
     t(max && limit >= max ? 'common.rows_max' : 'common.rows_first', { n }),
     more && next > limit ? [' ', h('a', { href: more(next), 'data-testid': 'rows-more' }, t('common.show_more', { n: next }))] : null,
   );
+}
+
+// One page of a list: `fetchRows(limit, offset)` is asked for one row more
+// than shown, which says whether a next page exists (`max`: the most the
+// API answers at once).
+export async function fetchPage(fetchRows, { limit, offset, max }) {
+  const got = await fetchRows(Math.min(max, limit + 1), offset || undefined);
+  return { rows: got.slice(0, limit), hasNext: got.length > limit || got.length >= max };
+}
+
+// What a paged list says under its rows: how many (第 101–200 条 on later
+// pages; on the first, 显示更多 when more exist) and 上一页/下一页.
+// `href(offset, limit)` is the link to another page or a longer first one.
+export function pageFooter({ n, limit, offset, hasNext, max, href }) {
+  const note =
+    offset === 0 && hasNext
+      ? rowsNote(n, limit, { max, more: (m) => href(0, m) })
+      : h('p', { class: 'muted', 'data-testid': 'rows-note' }, offset === 0 ? t('common.rows', { n }) : t('common.page_rows', { a: n ? offset + 1 : offset, b: offset + n }));
+  if (offset === 0 && !hasNext) return note;
+  return [
+    note,
+    h(
+      'p',
+      { class: 'pager', 'data-testid': 'pager' },
+      offset > 0 ? h('a', { href: href(Math.max(0, offset - limit), limit), 'data-testid': 'page-prev' }, `‹ ${t('common.prev_page')}`) : null,
+      offset > 0 && hasNext ? ' · ' : null,
+      hasNext ? h('a', { href: href(offset + limit, limit), 'data-testid': 'page-next' }, `${t('common.next_page')} ›`) : null,
+    ),
+  ];
 }
 
 export function loading() {

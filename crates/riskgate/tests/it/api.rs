@@ -334,6 +334,7 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D1".into(), None,         [200, 200, 200, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/declarations/{id}", "/api/v1/declarations/D2".into(), None,         [404, 200, 404, 200, 200, 200, 403, 200]),
         ("GET", "/api/v1/controls", "/api/v1/controls".into(), None,                         [200, 200, 200, 200, 403, 403, 403, 403]),
+        ("GET", "/api/v1/controls", "/api/v1/controls?offset=100001".into(), None,           [400, 400, 400, 400, 403, 403, 403, 403]),
         // A department user gets its own department's rules only (below).
         ("GET", "/api/v1/rules", "/api/v1/rules".into(), None,                               [403, 200, 200, 200, 403, 200, 403, 403]),
         ("GET", "/api/v1/rules/{id}", "/api/v1/rules/R-1".into(), None,                      [403, 200, 403, 403, 403, 403, 403, 403]),
@@ -376,8 +377,11 @@ fn the_api_by_role(srv: Server) {
         ("GET", "/api/v1/goods/{hs6}", "/api/v1/goods/851713".into(), None,                  [200, 200, 200, 200, 200, 200, 403, 403]),
         ("GET", "/api/v1/goods/{hs6}", "/api/v1/goods/85".into(), None,                      [404, 404, 404, 404, 404, 404, 403, 403]),
         ("GET", "/api/v1/enterprises", "/api/v1/enterprises".into(), None,                   [200, 200, 200, 200, 403, 200, 403, 403]),
+        ("GET", "/api/v1/enterprises", "/api/v1/enterprises?offset=5&limit=5".into(), None,  [200, 200, 200, 200, 403, 200, 403, 403]),
+        ("GET", "/api/v1/enterprises", "/api/v1/enterprises?offset=100001".into(), None,     [400, 400, 400, 400, 403, 400, 403, 403]),
         ("GET", "/api/v1/officers", "/api/v1/officers".into(), None,                         [403, 403, 200, 200, 200, 403, 200, 403]),
         ("GET", "/api/v1/actions", "/api/v1/actions".into(), None,                           [403, 403, 403, 403, 200, 403, 200, 403]),
+        ("GET", "/api/v1/actions", "/api/v1/actions?offset=100001".into(), None,             [403, 403, 403, 403, 400, 403, 400, 403]),
         ("GET", "/api/v1/actions/verify", "/api/v1/actions/verify".into(), None,             [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/integrity/officers", "/api/v1/integrity/officers".into(), None,     [403, 403, 403, 403, 200, 403, 200, 403]),
         ("GET", "/api/v1/integrity/posts", "/api/v1/integrity/posts?office=2200".into(), None, [403, 403, 403, 403, 200, 403, 200, 403]),
@@ -622,6 +626,26 @@ fn the_api_by_role(srv: Server) {
     assert!(kinds(&changes).iter().all(|k| !k.ends_with("_read")), "{changes}");
     let bad = call("GET", "/api/v1/actions", "/api/v1/actions?reads=maybe", &auth["integrity_supervisor"], None);
     assert_eq!(bad.status, 400, "{}", bad.body);
+    // Paging: a page is the same order's rows `offset` on, for every list that pages.
+    for (route, query, key, who) in [
+        ("/api/v1/actions", "reads=false", "actions", "integrity_supervisor"),
+        ("/api/v1/controls", "office=2201", "controls", "field_officer"),
+        ("/api/v1/enterprises", "", "enterprises", "risk_analyst"),
+        ("/api/v1/declarations", "", "declarations", "risk_analyst"),
+    ] {
+        let mut rows = |limit: usize, offset: usize| -> Vec<serde_json::Value> {
+            let path = format!("{route}?{query}&limit={limit}&offset={offset}");
+            let r = call("GET", route, &path, &auth[who], None);
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            r.json()[key].as_array().unwrap().clone()
+        };
+        let all = rows(1000, 0);
+        assert!(!all.is_empty() || key == "enterprises", "{route}: no rows to page");
+        for (limit, offset) in [(1, 0), (1, 1), (2, 1), (3, all.len().saturating_sub(1)), (5, all.len())] {
+            let want: Vec<_> = all.iter().skip(offset).take(limit).cloned().collect();
+            assert_eq!(rows(limit, offset), want, "{route} limit {limit} offset {offset}");
+        }
+    }
 
     // Officers see the instructions but never which rules fired; analysts see rule and version.
     let officer_view =

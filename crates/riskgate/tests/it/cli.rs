@@ -1250,6 +1250,11 @@ fn cases_urgent_requests_and_the_release_gate_at_the_command_line() {
     let first = e.ok(&["tasks", "--limit", "100000"]);
     assert!(first.lines().next().unwrap().starts_with(red.as_str()), "urgent first: {first}");
     assert!(first.lines().next().unwrap().contains("加急/urgent"), "{first}");
+    // Paging: `--offset` skips tasks of the same order.
+    let lines: Vec<&str> = first.lines().collect();
+    assert!(lines.len() >= 3, "{first}");
+    let page = e.ok(&["tasks", "--limit", "2", "--offset", "1"]);
+    assert_eq!(page.lines().collect::<Vec<_>>(), lines[1..3], "{page}");
 
     e.ok(&["cases", "open", "--kind", "tariff", "--title", "归类存疑", "--declaration", red]);
     let list: serde_json::Value =

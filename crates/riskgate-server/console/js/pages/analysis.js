@@ -180,7 +180,7 @@ export async function analysisPage(el, query) {
       render: (r) =>
         b.dim === 'unit'
           ? '—'
-          : h('button', { type: 'button', class: 'link', 'data-testid': 'analysis-trend-link', onclick: () => showTrend(r) }, t('analysis.trend')),
+          : h('button', { type: 'button', class: 'link', 'data-testid': 'analysis-trend-link', 'data-opens': 'trend', onclick: () => showTrend(r) }, t('analysis.trend')),
     },
     {
       label: t('analysis.behind'),

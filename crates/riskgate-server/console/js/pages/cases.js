@@ -3,7 +3,7 @@
 // history, and the steps the caller's role may take (the server decides;
 // a refused step shows its error).
 import { get, post, del, qs, items } from '../api.js';
-import { t, local } from '../i18n.js';
+import { t, local, listSep } from '../i18n.js';
 import { h, mount, num, dt, chip, table, errorBox, flash, sendForm, person } from '../ui.js';
 import { session, go } from '../state.js';
 import { may } from '../roles.js';
@@ -135,7 +135,7 @@ function openCaseForm(reload) {
   return h(
     'div',
     { class: 'card' },
-    h('button', { type: 'button', class: 'secondary', 'data-action': 'new-case', onclick: () => (body.hidden = !body.hidden) }, t('case.new')),
+    h('button', { type: 'button', class: 'secondary', 'data-action': 'new-case', 'data-opens': 'new-case', onclick: () => (body.hidden = !body.hidden) }, t('case.new')),
     body,
   );
 }
@@ -197,7 +197,9 @@ export async function casePage(el, id) {
           'div',
           { class: 'card', 'data-testid': 'case-result' },
           h('strong', {}, t('case.result')),
-          ` ${c.result.findings.map((f) => t(`finding.${f}`)).join('、') || t('case.nothing_found')} · ${t('outcome.additional_duty')} ${num(c.result.additional_duty, 2)} · ${t('case.penalty')} ${num(c.result.penalty, 2)}${c.result.seizure ? ` · ${t('outcome.seizure')}` : ''} — ${c.result.summary}`,
+          ` ${c.result.findings.map((f) => t(`finding.${f}`)).join(listSep()) || t('case.nothing_found')} · ${t('outcome.additional_duty')} ${num(c.result.additional_duty, 2)} · ${t('case.penalty')} ${num(c.result.penalty, 2)}${c.result.seizure ? ` · ${t('outcome.seizure')}` : ''} — `,
+          // The summary as the officer wrote it (data, in whatever language).
+          h('span', { 'data-raw': '' }, c.result.summary),
         )
       : null,
     buttons.some(Boolean) ? h('div', { class: 'card', style: 'display:flex;gap:.75rem;flex-wrap:wrap;align-items:end' }, reasonField, buttons) : null,

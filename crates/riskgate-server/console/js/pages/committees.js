@@ -6,7 +6,7 @@
 // Who may vote is the server's decision (members, never the proposer); the
 // buttons only save a refused click.
 import { get, post, qs, items } from '../api.js';
-import { t, tOr, local, lang } from '../i18n.js';
+import { t, tOr, local, lang, paren, listSep } from '../i18n.js';
 import { h, mount, table, num, pct, dt, chip, errorBox, flash, person } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
@@ -38,7 +38,7 @@ const settingValue = (v) => tOr(`committee.value.${v}`, v);
 
 const approvals = (i) => (i.votes || []).filter((v) => v.approve).length;
 const rejections = (i) => (i.votes || []).filter((v) => !v.approve).length;
-const voteText = (v) => `${person(v.voter)} ${v.approve ? t('committee.approve') : t('committee.reject')}${v.comment ? `（${v.comment}）` : ''}`;
+const voteText = (v) => `${person(v.voter)} ${v.approve ? t('committee.approve') : t('committee.reject')}${v.comment ? paren('', v.comment) : ''}`;
 
 // The vote and withdraw controls of a pending item for the reader.
 function actions(i, committee, reload) {
@@ -220,7 +220,7 @@ export async function committeesPage(el, query) {
       { label: t('committee.level'), get: (c) => t(`committee.level.${c.level}`) },
       { label: t('committee.unit'), get: (c) => c.unit },
       { label: t('committee.quorum'), num: true, get: (c) => num(c.quorum) },
-      { label: t('committee.members'), get: (c) => c.members.join('、') },
+      { label: t('committee.members'), get: (c) => c.members.join(listSep()) },
     ],
     committees,
     { testid: 'committees-table', title: t('nav.committees'), empty: t('committee.none') },

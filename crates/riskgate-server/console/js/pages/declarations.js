@@ -1,7 +1,7 @@
 // Declarations: search, and the decision page that explains the lane.
 import { get, post, qs, items } from '../api.js';
-import { t, local, featureLabel, contribution } from '../i18n.js';
-import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm, rowsNote, person } from '../ui.js';
+import { t, local, featureLabel, contribution, listSep } from '../i18n.js';
+import { h, mount, table, pct, num, dt, channelChip, levelChip, errorBox, formValues, flash, inlineForm, fetchPage, pageFooter, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { session, go } from '../state.js';
 import { isAnalyst } from '../roles.js';
@@ -74,12 +74,13 @@ export async function declarationsPage(el, query) {
   try {
     const limit = Math.min(1000, Number(params.limit) || SEARCH_LIMIT);
     const offset = Math.max(0, Math.floor(Number(params.offset) || 0));
-    // One row more than shown says whether there is a next page.
-    const got = items(await get(`/declarations${qs({ ...params, limit: Math.min(1000, limit + 1), offset: offset || undefined })}`), 'declarations');
-    const hasNext = got.length > limit || got.length >= 1000;
-    const rows = got.slice(0, limit);
-    const page = (o) => `#/declarations${qs({ ...params, offset: o || undefined })}`;
-    results.replaceChildren(
+    const { rows, hasNext } = await fetchPage(
+      async (l, o) => items(await get(`/declarations${qs({ ...params, limit: l, offset: o })}`), 'declarations'),
+      { limit, offset, max: 1000 },
+    );
+    const href = (o, l) => `#/declarations${qs({ ...params, offset: o || undefined, limit: l === SEARCH_LIMIT ? undefined : l })}`;
+    mount(
+      results,
       table(
         [
           { label: t('decl.id'), render: (r) => h('a', { href: `#/declarations/${encodeURIComponent(r.id || r.declaration_id)}` }, r.id || r.declaration_id) },
@@ -93,22 +94,7 @@ export async function declarationsPage(el, query) {
         rows,
         { onRowClick: (r) => go(`/declarations/${encodeURIComponent(r.id || r.declaration_id)}`), testid: 'declaration-results' },
       ),
-      offset === 0 && hasNext
-        ? rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/declarations${qs({ ...params, limit: n })}` })
-        : h(
-            'p',
-            { class: 'muted', 'data-testid': 'rows-note' },
-            offset === 0 ? t('common.rows', { n: rows.length }) : t('common.page_rows', { a: rows.length ? offset + 1 : offset, b: offset + rows.length }),
-          ),
-      offset > 0 || hasNext
-        ? h(
-            'p',
-            { class: 'pager', 'data-testid': 'pager' },
-            offset > 0 ? h('a', { href: page(Math.max(0, offset - limit)), 'data-testid': 'page-prev' }, `‹ ${t('common.prev_page')}`) : null,
-            offset > 0 && hasNext ? ' · ' : null,
-            hasNext ? h('a', { href: page(offset + limit), 'data-testid': 'page-next' }, `${t('common.next_page')} ›`) : null,
-          )
-        : null,
+      pageFooter({ n: rows.length, limit, offset, hasNext, max: 1000, href }),
     );
   } catch (e) {
     results.replaceChildren(errorBox(e));
@@ -325,7 +311,7 @@ function controlFacts(task, outcome, names) {
             h('dt', {}, t('outcome.result')),
             h('dd', {}, t(`outcome.${outcome.result}`)),
             h('dt', {}, t('outcome.findings')),
-            h('dd', {}, (outcome.findings || []).map((f) => t(`finding.${f}`)).join('、') || '—'),
+            h('dd', {}, (outcome.findings || []).map((f) => t(`finding.${f}`)).join(listSep()) || '—'),
             h('dt', {}, t('outcome.additional_duty')),
             h('dd', {}, num(outcome.additional_duty, 2)),
             h('dt', {}, t('outcome.officer')),

@@ -1,7 +1,7 @@
 // Enterprises: risk level and its history, controls and findings.
 import { get, post, qs, items } from '../api.js';
-import { t } from '../i18n.js';
-import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required, rowsNote, person } from '../ui.js';
+import { t, listSep, paren } from '../i18n.js';
+import { h, mount, table, num, dt, levelChip, formValues, flash, sendForm, required, fetchPage, pageFooter, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { go, session } from '../state.js';
 import { may, normRole } from '../roles.js';
@@ -13,8 +13,14 @@ const when = (v) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : 
 export async function enterprisesPage(el, query) {
   const q = query.get('q') || '';
   const level = query.get('level') || '';
-  const limit = Number(query.get('limit')) || 100;
-  const rows = items(await get(`/enterprises${qs({ q, level, limit })}`), 'enterprises');
+  const limit = Math.min(1000, Number(query.get('limit')) || 100);
+  const offset = Math.max(0, Math.floor(Number(query.get('offset')) || 0));
+  const { rows, hasNext } = await fetchPage(async (l, o) => items(await get(`/enterprises${qs({ q, level, limit: l, offset: o })}`), 'enterprises'), {
+    limit,
+    offset,
+    max: 1000,
+  });
+  const href = (o, l) => `#/enterprises${qs({ q: q || undefined, level: level || undefined, offset: o || undefined, limit: l === 100 ? undefined : l })}`;
   mount(
     el,
     h('h1', {}, t('nav.enterprises')),
@@ -47,7 +53,7 @@ export async function enterprisesPage(el, query) {
       rows,
       { onRowClick: (e) => go(`/enterprises/${encodeURIComponent(e.id)}`), testid: 'enterprises-table' },
     ),
-    rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/enterprises${qs({ q, level, limit: n })}` }),
+    pageFooter({ n: rows.length, limit, offset, hasNext, max: 1000, href }),
   );
 }
 
@@ -88,7 +94,8 @@ export async function enterpriseDetailPage(el, id) {
           ['ent.registered_at', e.registered_at],
           ['ent.capital', e.registered_capital_cny !== undefined ? `${num(e.registered_capital_cny)} CNY` : '—'],
           ['ent.score', latest ? latest.score : '—'],
-          ['ent.formula', detail.formula],
+          // The stored formula (English, as computed) on hover.
+          ['ent.formula', detail.formula ? h('span', { title: detail.formula }, t('ent.formula_text', { base: detail.base_rate ?? '—' })) : null],
           ['ent.counts', latest ? t('ent.counts_text', { d: num(detail.declarations), c: num(detail.controls), f: num(detail.findings), r: num(detail.revenue_cny) }) : '—'],
         ].map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')]),
       ),
@@ -130,7 +137,7 @@ export async function enterpriseDetailPage(el, id) {
         { label: t('decl.risk_value'), get: (c) => c.risk_value?.toFixed?.(3), num: true },
         { label: t('work.status'), get: (c) => (c.status || c.task_status ? t(`status.${c.status || c.task_status}`) : '—') },
         { label: t('outcome.result'), get: (c) => { const r = c.outcome?.result || c.result; return r ? t(`outcome.${r}`) : '—'; } },
-        { label: t('outcome.findings'), get: (c) => (c.outcome?.findings || c.findings || []).map((f) => t(`finding.${f}`)).join('、') },
+        { label: t('outcome.findings'), get: (c) => (c.outcome?.findings || c.findings || []).map((f) => t(`finding.${f}`)).join(listSep()) },
         { label: t('outcome.additional_duty'), get: (c) => num(c.outcome?.additional_duty ?? c.additional_duty), num: true },
       ],
       controls,
@@ -140,9 +147,9 @@ export async function enterpriseDetailPage(el, id) {
     table(
       [
         { label: t('integrity.at'), get: (n) => dt(when(n.at)) },
-        { label: t('case.by'), get: (n) => (n.department ? `${person(n.author)}（${t(`department.${n.department}`)}）` : person(n.author)) },
+        { label: t('case.by'), get: (n) => (n.department ? paren(person(n.author), t(`department.${n.department}`)) : person(n.author)) },
         { label: t('case.note'), get: (n) => n.text },
-        { label: t('ent.watch_list'), get: (n) => n.watch_list },
+        { label: t('ent.watch_list'), render: (n) => watchList(n.watch_list), get: (n) => n.watch_list },
       ],
       items(d.notes, 'notes'),
       { testid: 'enterprise-notes', empty: t('ent.no_notes') },
@@ -150,6 +157,10 @@ export async function enterpriseDetailPage(el, id) {
     may(session.me, 'SendFeedback') ? noteForm(id, () => enterpriseDetailPage(el, id)) : null,
   );
 }
+
+// A department's watch-list in words, with the name rules use (watch.DEPARTMENT).
+const watchList = (l) =>
+  l ? h('span', {}, t('ent.watch_list_of', { d: t(`department.${l.replace(/^watch\./, '')}`) }), ' ', h('code', { 'data-raw': '' }, l)) : '—';
 
 // Feedback or intelligence on the enterprise; a department's user may also
 // put it on the department's watch-list (rules can use it at once).
@@ -165,7 +176,7 @@ function noteForm(id, reload) {
     },
     h('label', {}, t('ent.add_note'), h('textarea', { name: 'text', rows: 3, cols: 80 })),
     department
-      ? h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'watch' }), t('ent.watch', { l: `watch.${session.me.department}` }))
+      ? h('label', { style: 'flex-direction:row;align-items:center' }, h('input', { type: 'checkbox', name: 'watch' }), t('ent.watch'), ' ', h('code', { 'data-raw': '' }, `watch.${session.me.department}`))
       : null,
     h('div', { style: 'margin-top:.5rem' }, h('button', { type: 'submit' }, t('ent.send_note'))),
   );

@@ -4,7 +4,7 @@
 // office and kind of action. Every read is itself logged by the server.
 import { get, post, qs, items } from '../api.js';
 import { t, tOr, local } from '../i18n.js';
-import { h, mount, table, dt, formValues, num, flash, describeError, rowsNote } from '../ui.js';
+import { h, mount, table, dt, formValues, num, flash, describeError, fetchPage, pageFooter } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
 import { rankedSection, integrityLevel, reasonNodes, reasonsText, subjectName } from './integrity_scores.js';
@@ -14,12 +14,16 @@ const brief = (v) => (v === undefined || v === null ? '' : typeof v === 'string'
 
 export async function integrityPage(el, query) {
   const params = Object.fromEntries(query.entries());
-  const limit = Number(params.limit) || 200;
+  const limit = Math.min(5000, Number(params.limit) || 200);
+  const offset = Math.max(0, Math.floor(Number(params.offset) || 0));
   // The supervisors' own reads (every visit logs some) are left out of
   // the list unless asked for; they stay in the log.
   const reads = params.reads === 'true' ? 'true' : 'false';
-  const data = await get(`/actions${qs({ ...params, reads, limit })}`);
-  const rows = items(data, 'actions');
+  const { rows, hasNext } = await fetchPage(async (l, o) => items(await get(`/actions${qs({ ...params, reads, limit: l, offset: o })}`), 'actions'), {
+    limit,
+    offset,
+    max: 5000,
+  });
   const names = await officerNames();
   const view = ['officers', 'posts', 'units'].includes(params.view) ? params.view : 'officers';
   const ranked = await rankedSection(view, params);
@@ -68,7 +72,7 @@ export async function integrityPage(el, query) {
       rows,
       { testid: 'action-log' },
     ),
-    rowsNote(rows.length, limit, { max: 5000, more: (n) => `#/integrity${qs({ ...params, limit: n })}` }),
+    pageFooter({ n: rows.length, limit, offset, hasNext, max: 5000, href: (o, l) => `#/integrity${qs({ ...params, offset: o || undefined, limit: l === 200 ? undefined : l })}` }),
   );
 }
 

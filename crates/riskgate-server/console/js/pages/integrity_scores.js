@@ -3,7 +3,7 @@
 // against peers, month-by-month history, evidence). Every read is logged
 // by the server as `integrity_read`.
 import { get, qs, items } from '../api.js';
-import { t, tOr, lang } from '../i18n.js';
+import { t, tOr, semi, colon } from '../i18n.js';
 import { h, mount, table, chip, num, dt, pct } from '../ui.js';
 import { chart } from '../charts.js';
 import { officerNames, officerLabel } from '../officers.js';
@@ -16,7 +16,6 @@ export const integrityLevel = (l) => (l ? chip(LEVEL_CLASS[l] || '', t(`integrit
 // baseline, count, chance expectation, p); the words and the rounding are
 // the console's, in the reader's language.
 
-const colon = () => (lang() === 'zh' ? '：' : ': ');
 const windowDays = (key) => /^window_(\d+)d$/.exec(key)?.[1];
 
 export function indicatorName(key) {
@@ -80,15 +79,15 @@ export function reasonNode(f, kind) {
 // only when no figures came (entries recorded before they were kept).
 export function reasonNodes(r, limit = Infinity) {
   const figs = r.reason_figures || [];
-  if (!figs.length) return (r.reasons || []).slice(0, limit).join('；');
-  return figs.slice(0, limit).flatMap((f, i) => (i ? ['；', reasonNode(f, r.kind)] : [reasonNode(f, r.kind)]));
+  if (!figs.length) return (r.reasons || []).slice(0, limit).join(semi());
+  return figs.slice(0, limit).flatMap((f, i) => (i ? [semi(), reasonNode(f, r.kind)] : [reasonNode(f, r.kind)]));
 }
 
 // The reasons as plain text (a case note).
 export function reasonsText(r) {
   const figs = r.reason_figures || [];
-  if (!figs.length) return (r.reasons || []).join('；');
-  return figs.map((f) => `${indicatorName(f.indicator)}${colon()}${reasonSentence(f, r.kind)}`).join('；');
+  if (!figs.length) return (r.reasons || []).join(semi());
+  return figs.map((f) => `${indicatorName(f.indicator)}${colon()}${reasonSentence(f, r.kind)}`).join(semi());
 }
 
 const topReasons = (r) => reasonNodes(r, 2);

@@ -1,7 +1,7 @@
 // Models: versions, evaluation figures on the later window, shadow comparison,
 // and drift (outcomes against what the learned model expected).
 import { get, post, items } from '../api.js';
-import { t, lang, featureLabel } from '../i18n.js';
+import { t, featureLabel, listSep } from '../i18n.js';
 import { h, mount, table, pct, num, dt, chip, errorBox, flash, person } from '../ui.js';
 import { chart } from '../charts.js';
 import { session } from '../state.js';
@@ -194,7 +194,7 @@ export async function modelDetailPage(el, id) {
       : h('p', { class: 'muted' }, t('models.no_eval')),
     h('h2', {}, t('models.shadow_comparison')),
     shadowView(data.shadow_comparison),
-    m.metrics?.features ? [h('h2', {}, t('models.features')), h('p', { class: 'muted' }, m.metrics.features.map(featureLabel).join(lang() === 'zh' ? '、' : ', '))] : null,
+    m.metrics?.features ? [h('h2', {}, t('models.features')), h('p', { class: 'muted' }, m.metrics.features.map(featureLabel).join(listSep()))] : null,
   );
 }
 

@@ -3,7 +3,7 @@
 // server marks as paid or invoiced above declared. GET /moneyflow answers;
 // thresholds and reasons are the server's.
 import { get, qs, items } from '../api.js';
-import { t, local, lang } from '../i18n.js';
+import { t, local, semi } from '../i18n.js';
 import { h, mount, table, num, errorBox, formValues, chip } from '../ui.js';
 import { go, session } from '../state.js';
 import { may, officeChoices } from '../roles.js';
@@ -39,7 +39,7 @@ async function defaultPeriod(office) {
 
 const ratio = (x) => (x === null || x === undefined ? '—' : num(x, 2));
 // Reasons come as "中文 / English": the reader's side of each.
-const reasonsText = (r) => (r.reasons || []).map(local).join(lang() === 'zh' ? '；' : '; ');
+const reasonsText = (r) => (r.reasons || []).map(local).join(semi());
 
 export async function moneyflowPage(el, query) {
   const office = query.get('office') || '';

@@ -4,8 +4,8 @@
 // overrides and records urgent requests; analysts and HQ managers read.
 // Each action is shown to those whose role holds it (the server checks).
 import { get, post, qs, items } from '../api.js';
-import { t, local } from '../i18n.js';
-import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required, rowsNote } from '../ui.js';
+import { t, local, paren, colon } from '../i18n.js';
+import { h, mount, num, dt, channelChip, levelChip, errorBox, flash, sendForm, required, fetchPage, pageFooter } from '../ui.js';
 import { session, go } from '../state.js';
 import { may, mayUse, officeChoices } from '../roles.js';
 import { overrideForm } from './declarations.js';
@@ -37,11 +37,16 @@ export async function workbenchPage(el, query) {
   const office = query.get('office') || me.office || '';
   // Those who do not record outcomes look over a unit: its offices below.
   const overseer = !may(me, 'RecordOutcome');
-  // The API gives up to 1000 open controls, no offset.
+  // The API gives up to 1000 open controls at once, and pages.
   const limit = Math.min(1000, Number(query.get('limit')) || 200);
-  const data = await get(`/controls${qs({ office, limit })}`);
+  const offset = Math.max(0, Math.floor(Number(query.get('offset')) || 0));
   // The server's order: urgent requests first, then by risk.
-  const rows = items(data, 'controls', 'tasks');
+  const { rows, hasNext } = await fetchPage(async (l, o) => items(await get(`/controls${qs({ office, limit: l, offset: o })}`), 'controls', 'tasks'), {
+    limit,
+    offset,
+    max: 1000,
+  });
+  const href = (o, l) => `#/workbench${qs({ office: query.get('office') || undefined, offset: o || undefined, limit: l === 200 ? undefined : l })}`;
   // Open complaints against a control are shown on its card.
   const complaints = new Set(
     items(await get(`/cases${qs({ kind: 'complaint', limit: 1000 })}`), 'cases')
@@ -51,8 +56,9 @@ export async function workbenchPage(el, query) {
   const list = h('div', { 'data-testid': 'open-controls' });
   const units = overseer ? await officeChoices() : [];
   const unit = units.find((o) => o.code === office);
-  const unitName = unit ? `${unit.name}（${unit.code}）` : office;
-  const intro = overseer ? (rows.length >= limit ? 'work.intro_unit_first' : 'work.intro_unit') : rows.length >= limit ? 'work.intro_first' : 'work.intro';
+  const unitName = unit ? paren(unit.name, unit.code) : office;
+  const cut = offset > 0 ? '_page' : hasNext ? '_first' : '';
+  const intro = `${overseer ? 'work.intro_unit' : 'work.intro'}${cut}`;
   mount(
     el,
     h('h1', {}, t('nav.workbench'), office ? ` · ${overseer ? unitName : office}` : ''),
@@ -64,14 +70,14 @@ export async function workbenchPage(el, query) {
           h(
             'select',
             { 'data-testid': 'work-unit', onchange: (e) => go(`/workbench${qs({ office: e.target.value })}`) },
-            units.map((o) => h('option', { value: o.code, selected: o.code === office }, `${o.name}（${o.code}）`)),
+            units.map((o) => h('option', { value: o.code, selected: o.code === office }, paren(o.name, o.code))),
           ),
         )
       : null,
     // Cut at the limit, the count is not the office's total.
-    h('p', { class: 'muted', 'data-testid': 'work-intro' }, t(intro, { n: rows.length, unit: unitName })),
+    h('p', { class: 'muted', 'data-testid': 'work-intro' }, t(intro, { n: rows.length, unit: unitName, a: offset + 1, b: offset + rows.length })),
     list,
-    rows.length >= limit ? rowsNote(rows.length, limit, { max: 1000, more: (n) => `#/workbench${qs({ office: query.get('office'), limit: n })}` }) : null,
+    offset > 0 || hasNext ? pageFooter({ n: rows.length, limit, offset, hasNext, max: 1000, href }) : null,
   );
   if (!rows.length) {
     list.append(h('p', { class: 'muted' }, t('work.none')));
@@ -96,7 +102,7 @@ export function waited(fromMs, nowMs = Date.now()) {
 function controlFacts(r) {
   const since = ms(r.declared_at) || ms(r.opened_at);
   const g = r.main_goods;
-  const trader = r.trader_name ? `${r.trader_name}（${r.trader}）` : r.trader;
+  const trader = r.trader_name ? paren(r.trader_name, r.trader) : r.trader;
   const fact = (key, testid, value) => h('span', { 'data-testid': testid }, h('span', { class: 'muted' }, `${t(key)} `), value);
   return h(
     'div',
@@ -140,21 +146,21 @@ function controlCard(r, complained, reload, overseer) {
       overseer && r.office ? h('span', { class: 'chip', 'data-testid': 'control-office' }, `${t('work.office')} ${r.office}`) : null,
       h('span', { style: 'flex:1' }),
       may(me, 'RecordOutcome')
-        ? h('button', { type: 'button', 'data-action': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome'))
+        ? h('button', { type: 'button', 'data-action': 'outcome', 'data-opens': 'outcome', onclick: () => slot.replaceChildren(outcomeForm(r, reload)) }, t('work.record_outcome'))
         : null,
       may(me, 'OverrideLane')
         ? h(
             'button',
-            { type: 'button', class: 'secondary', 'data-action': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload, r.channel)) },
+            { type: 'button', class: 'secondary', 'data-action': 'override', 'data-opens': 'override', onclick: () => slot.replaceChildren(overrideForm(id, reload, r.channel)) },
             t('work.override'),
           )
         : null,
       r.urgent || !may(me, 'MarkUrgent')
         ? null
-        : h('button', { type: 'button', class: 'secondary', 'data-action': 'urgent', onclick: () => slot.replaceChildren(urgentForm(id, reload)) }, t('work.mark_urgent')),
+        : h('button', { type: 'button', class: 'secondary', 'data-action': 'urgent', 'data-opens': 'urgent', onclick: () => slot.replaceChildren(urgentForm(id, reload)) }, t('work.mark_urgent')),
     ),
     controlFacts(r),
-    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}：`), local(r.instructions) || t('decl.no_instructions')),
+    h('div', { class: 'instructions', style: 'margin-top:.5rem' }, h('strong', {}, `${t('decl.instructions')}${colon()}`), local(r.instructions) || t('decl.no_instructions')),
     slot,
   );
   return card;
