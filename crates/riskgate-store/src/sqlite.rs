@@ -144,6 +144,16 @@ fn create_private(path: &Path) -> Result<()> {
     }
 }
 
+/// The busy handler of every connection: try again after 0.2 ms, for up to
+/// 10 s (50,000 tries) before "database is locked".
+fn retry_soon(tries: i32) -> bool {
+    if tries >= 50_000 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(200));
+    true
+}
+
 impl SqliteStore {
     /// Opens (creating if needed, owner-only) `DIR/riskgate.db` and migrates it.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -172,9 +182,16 @@ impl SqliteStore {
         conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 16384;",
         )?;
+        // Waiting for the write lock: SQLite's own busy timeout sleeps 1,
+        // 2, 5, 10 … 100 ms between tries, so a commit that meets a 5 ms
+        // write of another connection (the background fold of the KPI
+        // aggregates) often sleeps 8–18 ms more than it had to. Retrying
+        // every 0.2 ms takes the lock as soon as it is free; the same 10 s
+        // in all before "database is locked".
+        conn.busy_handler(Some(retry_soon))?;
         let mut s = SqliteStore { conn, path: path.to_path_buf(), durability };
         s.migrate()?;
         Ok(s)
