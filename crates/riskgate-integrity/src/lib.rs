@@ -45,6 +45,19 @@
 //!   combined tail of the indicators above on the trailing window alone
 //!   (`recent_days`), so a pattern that began recently is not diluted by
 //!   the months before it.
+//! * `cusum_overrides_down`, `cusum_finding_shortfall`,
+//!   `cusum_concentration` — officers only, when `cusum` is set (off by
+//!   default): Page's CUSUM of the
+//!   log-likelihood ratio over the officer's records in time order, against
+//!   10× the odds of an override to a lighter lane, half the predicted
+//!   findings, and 4× the odds of a party's control falling to the officer.
+//!   Each tail is computed exactly on a 0.01-nat lattice by dynamic
+//!   programming ([`stats::cusum_tail`]); overrides under a peer rate that
+//!   is itself uncertain (Beta, [`stats::cusum_tail_polya`]), findings
+//!   integrated over the between-officer spread τ
+//!   ([`stats::cusum_tail_overdispersed`]), concentration per pair exact
+//!   under assignment by chance and judged together as `concentration`.
+//!   The figures are those of the segment since the last reset (the shift).
 //!
 //! Peer baselines leave the officer out and are shrunk toward the national
 //! figure with `prior_controls` pseudo-controls, so two-officer offices do
@@ -56,8 +69,8 @@
 //! do not raise warnings.
 //!
 //! The z-scores are combined as T = Σ max(0, z)², whose null distribution is
-//! the chi-bar-square mixture; the whole period and the trailing windows
-//! are combined by Simes; the score is −log₁₀ of that tail probability,
+//! the chi-bar-square mixture; the whole period, the trailing windows and
+//! the CUSUM tests are combined by Simes; the score is −log₁₀ of that tail probability,
 //! plus configured points for rule indicators (`tenure` over the rotation
 //! rule, `disciplinary` cases). Levels are set per family (officers, posts,
 //! units) by Benjamini–Hochberg on 10^(−score) (`warning_fdr` 0.05,
@@ -180,7 +193,10 @@ pub struct Config {
     /// Sequential change test within an officer: Page's CUSUM over the
     /// officer's records in time order for overrides to a lighter lane,
     /// findings and concentration on each party, each with an exact tail
-    /// (`cusum_*` indicators), combined with the whole period by Simes.
+    /// (`cusum_*` indicators), combined with the whole period and the
+    /// windows by Simes. Off by default: on the planted quiet collusion it
+    /// raised no warning earlier than the windows (BENCHMARKS.md, "CUSUM
+    /// within an officer").
     pub cusum: bool,
     /// Fewest controls a subject needs for its statistics to raise a
     /// warning: below it they reach `watch` at most (an officer new in post
@@ -214,7 +230,7 @@ impl Default for Config {
             watch_fdr: 0.2,
             pair_tau: 0.05,
             recent_days: vec![30, 61, 122],
-            cusum: true,
+            cusum: false,
             min_controls: 20,
             min_peers: 3,
         }
@@ -997,16 +1013,7 @@ fn compute_level(
         for s in 0..ns {
             let peers = group_acc[g.group[s]].minus(&acc[s]);
             let mut sq = Vec::new();
-            sequential_indicators(
-                input,
-                d,
-                &ps_find[s],
-                &ov_of[s],
-                &peers,
-                k,
-                [tau("overrides_down"), tau("finding_shortfall")],
-                &mut sq,
-            );
+            sequential_indicators(input, d, &ps_find[s], &ov_of[s], &peers, k, tau("finding_shortfall"), &mut sq);
             sq.append(&mut seq[s]);
             seq[s] = sq;
         }
@@ -1267,6 +1274,10 @@ const CUSUM_ODDS_OVERRIDES: f64 = 10.0;
 const CUSUM_FINDINGS_RATIO: f64 = 0.5;
 const CUSUM_ODDS_CONCENTRATION: f64 = 4.0;
 
+/// The smallest CUSUM tail reported: that of z = 8, where the whole-period
+/// z-scores are clamped too (beyond it the tail says nothing more).
+const P_FLOOR: f64 = 6.2e-16;
+
 /// The probability whose odds are `r` times those of `p`.
 fn odds(p: f64, r: f64) -> f64 {
     r * p / (1.0 - p + r * p)
@@ -1298,7 +1309,7 @@ impl SeqRun {
             return Some(SeqRun { p: 1.0, stat: 0.0, count: 0.0, expected: 0.0, n: 0, from: times[0], to: times[0] });
         }
         Some(SeqRun {
-            p: stats::cusum_tail_overdispersed(steps, h, sd),
+            p: stats::cusum_tail_overdispersed(steps, h, sd).max(P_FLOOR),
             stat: h as f64 * stats::CUSUM_GRID,
             count: events[a..=b].iter().filter(|e| **e).count() as f64,
             expected: steps[a..=b].iter().map(|st| st.p0).sum(),
@@ -1348,7 +1359,7 @@ fn sequential_indicators(
     overrides: &[usize],
     peers: &Acc,
     k: f64,
-    tau: [f64; 2],
+    tau_findings: f64,
     out: &mut Vec<Indicator>,
 ) {
     // Actions in time order: (time, is an override, index).
@@ -1359,12 +1370,24 @@ fn sequential_indicators(
         .collect();
     acts.sort_unstable();
     if !acts.is_empty() {
-        let handled = peers.handled + k;
-        let rate = ((peers.down + k * d.national_down_rate) / handled).clamp(1e-4, 0.999);
-        let steps = vec![stats::CusumStep::new(rate, odds(rate, CUSUM_ODDS_OVERRIDES)); acts.len()];
+        // The peers' rate is known only from their own few overrides: the
+        // null draws it from Beta(peers' overrides + prior, the rest +
+        // prior), a Pólya urn over the officer's actions, not as a known
+        // rate. The prior is Jeffreys' (½, ½) plus the national rate's
+        // pseudo-controls: peers who happened to make no override do not
+        // make the officer's first two a proof.
+        let alpha = peers.down + k * d.national_down_rate + 0.5;
+        let beta = (peers.handled - peers.down).max(0.0) + k * (1.0 - d.national_down_rate) + 0.5;
+        let rate = (alpha / (alpha + beta)).clamp(1e-4, 0.999);
+        let step = stats::CusumStep::new(rate, odds(rate, CUSUM_ODDS_OVERRIDES));
+        let steps = vec![step; acts.len()];
         let events: Vec<bool> = acts.iter().map(|&(_, o, j)| o && d.down[j]).collect();
         let times: Vec<i64> = acts.iter().map(|a| a.0).collect();
-        if let Some(run) = SeqRun::of(&steps, &events, &times, tau[0] / rate) {
+        if let Some(mut run) = SeqRun::of(&steps, &events, &times, 0.0) {
+            if run.stat > 0.0 {
+                let h = (run.stat / stats::CUSUM_GRID).round() as i64;
+                run.p = stats::cusum_tail_polya(step, acts.len(), h, alpha, beta).max(P_FLOOR);
+            }
             let detail = format!(
                 "{}: {} overrides to a lighter lane in {} actions where the peers' rate ({:.2}%) expects {:.1} (CUSUM against {}× the odds: {:.1} nats, p {:.1e})",
                 run.since(),
@@ -1393,7 +1416,7 @@ fn sequential_indicators(
             .collect();
         let events: Vec<bool> = cs.iter().map(|&i| input.controls[i].finding).collect();
         let times: Vec<i64> = cs.iter().map(|&i| input.controls[i].completed_at).collect();
-        if let Some(run) = SeqRun::of(&steps, &events, &times, tau[1]) {
+        if let Some(run) = SeqRun::of(&steps, &events, &times, tau_findings) {
             let detail = format!(
                 "{}: {} findings in {} controls where the risk values and peers predict {:.1} (CUSUM against half the findings: {:.1} nats, p {:.1e})",
                 run.since(),

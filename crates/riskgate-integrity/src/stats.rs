@@ -335,6 +335,51 @@ pub fn cusum_tail_overdispersed(steps: &[CusumStep], h: i64, sd: f64) -> f64 {
     NODES.iter().map(|&(x, w)| w * cusum_tail_scaled(steps, h, (sl * x - sl * sl / 2.0).exp())).sum::<f64>().min(1.0)
 }
 
+/// The CUSUM tail for records that share one event rate known only
+/// through peers: the rate has a Beta(`alpha`, `beta`) distribution (the
+/// peers' events and non-events plus a prior), so under the null the
+/// officer's records form a Pólya urn: the t-th record (0-based) is an
+/// event with probability (`alpha` + k)/(`alpha` + `beta` + t) after k
+/// events. Exact by dynamic programming over (CUSUM state, k); k is capped
+/// at 60 (beyond it the chance of an event is taken at k = 60; a path with
+/// 60 events of a rare kind has long crossed any threshold). Two overrides
+/// where the peers made none in a few hundred actions are then weak
+/// evidence; twenty are not.
+pub fn cusum_tail_polya(step: CusumStep, n: usize, h: i64, alpha: f64, beta: f64) -> f64 {
+    const KCAP: usize = 60;
+    if h <= 0 {
+        return 1.0;
+    }
+    let h = h as usize;
+    let width = KCAP + 1;
+    let mut dist = vec![0.0f64; h * width];
+    let mut next = vec![0.0f64; h * width];
+    dist[0] = 1.0;
+    let mut absorbed = 0.0;
+    for t in 0..n {
+        next.iter_mut().for_each(|x| *x = 0.0);
+        for s in 0..h {
+            for k in 0..=KCAP.min(t) {
+                let m = dist[s * width + k];
+                if m == 0.0 {
+                    continue;
+                }
+                let p = ((alpha + k as f64) / (alpha + beta + t as f64)).clamp(0.0, 1.0);
+                for (inc, q, k2) in [(step.up, p, (k + 1).min(KCAP)), (step.down, 1.0 - p, k)] {
+                    let to = (s as i64 + inc).max(0) as usize;
+                    if to >= h {
+                        absorbed += m * q;
+                    } else {
+                        next[to * width + k2] += m * q;
+                    }
+                }
+            }
+        }
+        std::mem::swap(&mut dist, &mut next);
+    }
+    absorbed.clamp(0.0, 1.0)
+}
+
 /// Simes' combination of p-values: min over j of n·p₍ⱼ₎ / j. A valid
 /// p-value for "none of these is a signal" when the tests are independent
 /// or positively dependent (nested windows of the same data are).
@@ -558,6 +603,45 @@ mod tests {
         let (h, from, to) = cusum_path(&same, &[true, false, false, false, false, false, true, true]);
         assert_eq!((from, to), (6, 7));
         assert_eq!(h, 2 * same[0].up);
+    }
+
+    #[test]
+    fn cusum_tail_polya_is_exact_and_tends_to_the_known_rate() {
+        // Eight records, rate ~ Beta(0.5, 20): every outcome enumerated
+        // with its Pólya-urn probability.
+        let step = CusumStep::new(0.02, 0.2);
+        let (a, b) = (0.5, 20.0);
+        for h in [100, 230, 300, 460, 700] {
+            let mut brute = 0.0;
+            for mask in 0u32..256 {
+                let events: Vec<bool> = (0..8).map(|i| mask >> i & 1 == 1).collect();
+                let (mut prob, mut k) = (1.0, 0.0);
+                for (t, &e) in events.iter().enumerate() {
+                    let p = (a + k) / (a + b + t as f64);
+                    prob *= if e { p } else { 1.0 - p };
+                    k += f64::from(u8::from(e));
+                }
+                if cusum_path(&[step; 8], &events).0 >= h {
+                    brute += prob;
+                }
+            }
+            let tail = cusum_tail_polya(step, 8, h, a, b);
+            assert!((tail - brute).abs() < 1e-12, "h {h}: {tail} vs {brute}");
+        }
+        // A rate known from a million peer records: the binomial tail.
+        let known = cusum_tail(&[step; 40], 460);
+        let polya = cusum_tail_polya(step, 40, 460, 0.02 * 1e6, 0.98 * 1e6);
+        assert!((known - polya).abs() < 1e-3 * known, "{known} vs {polya}");
+        // Two events in 33 records where the peers made none in 180 (a
+        // Jeffreys prior plus a little of the national rate): the rate taken
+        // as known (their posterior mean, 0.3%) would call it strong
+        // evidence, the uncertain rate does not.
+        let (a, b) = (0.56, 210.0);
+        let rare = CusumStep::new(a / (a + b), 10.0 * a / (a + b));
+        let events: Vec<bool> = (0..33).map(|t| t == 30 || t == 31).collect();
+        let h = cusum_path(&[rare; 33], &events).0;
+        let (known, polya) = (cusum_tail(&[rare; 33], h), cusum_tail_polya(rare, 33, h, a, b));
+        assert!(polya > 3.0 * known && polya > 1e-3, "known {known:e}, uncertain {polya:e}");
     }
 
     #[test]
