@@ -1012,8 +1012,7 @@ fn compute_level(
         let tau = |key: &str| tau2.get(key).copied().unwrap_or(0.0).sqrt();
         for s in 0..ns {
             let peers = group_acc[g.group[s]].minus(&acc[s]);
-            let mut sq = Vec::new();
-            sequential_indicators(input, d, &ps_find[s], &ov_of[s], &peers, k, tau("finding_shortfall"), &mut sq);
+            let mut sq = sequential_indicators(input, d, &ps_find[s], &ov_of[s], &peers, k, tau("finding_shortfall"));
             sq.append(&mut seq[s]);
             seq[s] = sq;
         }
@@ -1173,10 +1172,10 @@ fn concentration_indicators(
                             .collect();
                         let events: Vec<bool> = in_time.iter().map(|&i| g.control_subject[i] == Some(s)).collect();
                         let times: Vec<i64> = in_time.iter().map(|&i| input.controls[i].completed_at).collect();
-                        if let Some(run) = SeqRun::of(&steps, &events, &times, 0.0) {
-                            if run.p <= tau {
-                                seq_pairs[s][party].push(SeqPair { name: format!("{pairs_of} {name}"), run });
-                            }
+                        if let Some(run) = SeqRun::of(&steps, &events, &times, |h| stats::cusum_tail(&steps, h))
+                            && run.p <= tau
+                        {
+                            seq_pairs[s][party].push(SeqPair { name: format!("{pairs_of} {name}"), run });
                         }
                     }
                     let p = stats::poisson_binomial_upper(&ps, x);
@@ -1298,9 +1297,8 @@ struct SeqRun {
 }
 
 impl SeqRun {
-    /// `sd`: the between-officer spread of the rate, relative to the null
-    /// (0 where the null is exact, as for concentration).
-    fn of(steps: &[stats::CusumStep], events: &[bool], times: &[i64], sd: f64) -> Option<SeqRun> {
+    /// `tail(h)`: the null probability that the maximum reaches `h` grid steps.
+    fn of(steps: &[stats::CusumStep], events: &[bool], times: &[i64], tail: impl FnOnce(i64) -> f64) -> Option<SeqRun> {
         if steps.is_empty() {
             return None;
         }
@@ -1309,7 +1307,7 @@ impl SeqRun {
             return Some(SeqRun { p: 1.0, stat: 0.0, count: 0.0, expected: 0.0, n: 0, from: times[0], to: times[0] });
         }
         Some(SeqRun {
-            p: stats::cusum_tail_overdispersed(steps, h, sd).max(P_FLOOR),
+            p: tail(h).max(P_FLOOR),
             stat: h as f64 * stats::CUSUM_GRID,
             count: events[a..=b].iter().filter(|e| **e).count() as f64,
             expected: steps[a..=b].iter().map(|st| st.p0).sum(),
@@ -1360,8 +1358,8 @@ fn sequential_indicators(
     peers: &Acc,
     k: f64,
     tau_findings: f64,
-    out: &mut Vec<Indicator>,
-) {
+) -> Vec<Indicator> {
+    let mut out = Vec::new();
     // Actions in time order: (time, is an override, index).
     let mut acts: Vec<(i64, bool, usize)> = controls
         .iter()
@@ -1383,11 +1381,8 @@ fn sequential_indicators(
         let steps = vec![step; acts.len()];
         let events: Vec<bool> = acts.iter().map(|&(_, o, j)| o && d.down[j]).collect();
         let times: Vec<i64> = acts.iter().map(|a| a.0).collect();
-        if let Some(mut run) = SeqRun::of(&steps, &events, &times, 0.0) {
-            if run.stat > 0.0 {
-                let h = (run.stat / stats::CUSUM_GRID).round() as i64;
-                run.p = stats::cusum_tail_polya(step, acts.len(), h, alpha, beta).max(P_FLOOR);
-            }
+        let tail = |h| stats::cusum_tail_polya(step, steps.len(), h, alpha, beta);
+        if let Some(run) = SeqRun::of(&steps, &events, &times, tail) {
             let detail = format!(
                 "{}: {} overrides to a lighter lane in {} actions where the peers' rate ({:.2}%) expects {:.1} (CUSUM against {}× the odds: {:.1} nats, p {:.1e})",
                 run.since(),
@@ -1416,7 +1411,9 @@ fn sequential_indicators(
             .collect();
         let events: Vec<bool> = cs.iter().map(|&i| input.controls[i].finding).collect();
         let times: Vec<i64> = cs.iter().map(|&i| input.controls[i].completed_at).collect();
-        if let Some(run) = SeqRun::of(&steps, &events, &times, tau_findings) {
+        if let Some(run) =
+            SeqRun::of(&steps, &events, &times, |h| stats::cusum_tail_overdispersed(&steps, h, tau_findings))
+        {
             let detail = format!(
                 "{}: {} findings in {} controls where the risk values and peers predict {:.1} (CUSUM against half the findings: {:.1} nats, p {:.1e})",
                 run.since(),
@@ -1429,6 +1426,7 @@ fn sequential_indicators(
             out.push(run.indicator("cusum_finding_shortfall", detail));
         }
     }
+    out
 }
 
 /// One officer–party pair whose CUSUM tail is at most `pair_tau`.

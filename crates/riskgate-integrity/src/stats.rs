@@ -320,7 +320,7 @@ fn cusum_tail_scaled(steps: &[CusumStep], h: i64, factor: f64) -> f64 {
 /// with mean 1 and standard deviation `sd`, integrated by 5-point
 /// Gauss–Hermite quadrature. `sd` = 0 is [`cusum_tail`].
 pub fn cusum_tail_overdispersed(steps: &[CusumStep], h: i64, sd: f64) -> f64 {
-    if !(sd > 1e-6) {
+    if sd.is_nan() || sd <= 1e-6 {
         return cusum_tail(steps, h);
     }
     // Nodes and weights of the standard normal (probabilists' Hermite).
