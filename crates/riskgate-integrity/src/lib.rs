@@ -45,6 +45,19 @@
 //!   combined tail of the indicators above on the trailing window alone
 //!   (`recent_days`), so a pattern that began recently is not diluted by
 //!   the months before it.
+//! * `cusum_overrides_down`, `cusum_finding_shortfall`,
+//!   `cusum_concentration` — officers only, when `cusum` is set (off by
+//!   default): Page's CUSUM of the
+//!   log-likelihood ratio over the officer's records in time order, against
+//!   10× the odds of an override to a lighter lane, half the predicted
+//!   findings, and 4× the odds of a party's control falling to the officer.
+//!   Each tail is computed exactly on a 0.01-nat lattice by dynamic
+//!   programming ([`stats::cusum_tail`]); overrides under a peer rate that
+//!   is itself uncertain (Beta, [`stats::cusum_tail_polya`]), findings
+//!   integrated over the between-officer spread τ
+//!   ([`stats::cusum_tail_overdispersed`]), concentration per pair exact
+//!   under assignment by chance and judged together as `concentration`.
+//!   The figures are those of the segment since the last reset (the shift).
 //!
 //! Peer baselines leave the officer out and are shrunk toward the national
 //! figure with `prior_controls` pseudo-controls, so two-officer offices do
@@ -56,8 +69,8 @@
 //! do not raise warnings.
 //!
 //! The z-scores are combined as T = Σ max(0, z)², whose null distribution is
-//! the chi-bar-square mixture; the whole period and the trailing windows
-//! are combined by Simes; the score is −log₁₀ of that tail probability,
+//! the chi-bar-square mixture; the whole period, the trailing windows and
+//! the CUSUM tests are combined by Simes; the score is −log₁₀ of that tail probability,
 //! plus configured points for rule indicators (`tenure` over the rotation
 //! rule, `disciplinary` cases). Levels are set per family (officers, posts,
 //! units) by Benjamini–Hochberg on 10^(−score) (`warning_fdr` 0.05,
@@ -177,6 +190,14 @@ pub struct Config {
     /// change within an officer; each is scored on its own and combined with
     /// the whole period by Simes. Empty: whole period only.
     pub recent_days: Vec<u32>,
+    /// Sequential change test within an officer: Page's CUSUM over the
+    /// officer's records in time order for overrides to a lighter lane,
+    /// findings and concentration on each party, each with an exact tail
+    /// (`cusum_*` indicators), combined with the whole period and the
+    /// windows by Simes. Off by default: on the planted quiet collusion it
+    /// raised no warning earlier than the windows (BENCHMARKS.md, "CUSUM
+    /// within an officer").
+    pub cusum: bool,
     /// Fewest controls a subject needs for its statistics to raise a
     /// warning: below it they reach `watch` at most (an officer new in post
     /// with two quick controls is not a warning). Rule points (rotation,
@@ -209,6 +230,7 @@ impl Default for Config {
             watch_fdr: 0.2,
             pair_tau: 0.05,
             recent_days: vec![30, 61, 122],
+            cusum: false,
             min_controls: 20,
             min_peers: 3,
         }
@@ -338,7 +360,9 @@ pub struct ReasonFigures {
     /// The indicator's key: `overrides_down`, `finding_shortfall`,
     /// `partner_findings`, `concentration`, `control_duration`,
     /// `release_speed`, `off_hours`, `tenure`, `disciplinary`,
-    /// `flagged_officers` or `window_<days>d`.
+    /// `flagged_officers`, `window_<days>d`, `cusum_overrides_down`,
+    /// `cusum_finding_shortfall` or `cusum_concentration` (for a CUSUM, the
+    /// figures are those of the segment since the shift began).
     pub indicator: String,
     /// The subject's value, in the indicator's unit (a share, minutes,
     /// years, a count; for a window its combined tail probability).
@@ -366,9 +390,14 @@ impl ReasonFigures {
     pub fn of(i: &Indicator) -> ReasonFigures {
         let n = i.n as f64;
         let (count, expected) = match i.key.as_str() {
-            "overrides_down" | "off_hours" | "finding_shortfall" | "partner_findings" | "concentration" => {
-                (Some((i.value * n).round()), i.baseline.map(|b| b * n))
-            }
+            "overrides_down"
+            | "off_hours"
+            | "finding_shortfall"
+            | "partner_findings"
+            | "concentration"
+            | "cusum_overrides_down"
+            | "cusum_finding_shortfall"
+            | "cusum_concentration" => (Some((i.value * n).round()), i.baseline.map(|b| b * n)),
             "flagged_officers" => (Some(i.value), i.baseline),
             "disciplinary" => (Some(i.value), None),
             _ => (None, None),
@@ -669,6 +698,7 @@ fn compute_level(
     g: &Grouping,
     kind: &str,
     concentration: bool,
+    sequential: bool,
 ) -> (Vec<Subject>, Vec<Vec<Evidence>>) {
     let ns = g.ids.len();
     let ngroups = g.group.iter().copied().max().map_or(0, |m| m + 1);
@@ -699,7 +729,11 @@ fn compute_level(
             }
         }
     }
+    let mut ov_of: Vec<Vec<usize>> = vec![Vec::new(); ns];
     for (i, o) in input.overrides.iter().enumerate() {
+        if let Some(s) = g.override_subject[i] {
+            ov_of[s].push(i);
+        }
         let a = Acc {
             handled: 1.0,
             acts: 1.0,
@@ -746,7 +780,7 @@ fn compute_level(
     }
     let k = cfg.prior_controls;
     let mut conc: Vec<Concentration> = if concentration {
-        concentration_indicators(input, d, g, cfg)
+        concentration_indicators(input, d, g, cfg, sequential)
     } else {
         (0..ns).map(|_| Concentration::default()).collect()
     };
@@ -764,11 +798,16 @@ fn compute_level(
     // Raw indicators per subject.
     let mut raws: Vec<Vec<Raw>> = Vec::with_capacity(ns);
     let mut evidence: Vec<Vec<Evidence>> = Vec::with_capacity(ns);
+    let mut seq: Vec<Vec<Indicator>> = Vec::with_capacity(ns);
     for s in 0..ns {
         let a = &acc[s];
         let peers = group_acc[g.group[s]].minus(a);
         let mut r = Vec::new();
         let mut ev = Vec::new();
+        let mut sq = Vec::new();
+        if let Some(c) = conc[s].sequential.take() {
+            sq.push(c);
+        }
         // Overrides to a lighter lane.
         if a.handled > 0.0 {
             let peer_rate = (peers.down + k * d.national_down_rate) / (peers.handled + k);
@@ -956,6 +995,7 @@ fn compute_level(
         }
         raws.push(r);
         evidence.push(ev);
+        seq.push(sq);
     }
 
     // Overdispersion per indicator across the level, then scores.
@@ -968,9 +1008,18 @@ fn compute_level(
             raws.iter().flat_map(|r| r.iter().filter(|x| x.key == key).map(|x| (x.y, x.y0, x.v))).collect();
         tau2.insert(key, stats::between_variance(&pts, cfg.winsor));
     }
+    if sequential {
+        let tau = |key: &str| tau2.get(key).copied().unwrap_or(0.0).sqrt();
+        for s in 0..ns {
+            let peers = group_acc[g.group[s]].minus(&acc[s]);
+            let mut sq = sequential_indicators(input, d, &ps_find[s], &ov_of[s], &peers, k, tau("finding_shortfall"));
+            sq.append(&mut seq[s]);
+            seq[s] = sq;
+        }
+    }
     let subjects = (0..ns)
         .map(|s| {
-            let indicators: Vec<Indicator> = raws[s]
+            let mut indicators: Vec<Indicator> = raws[s]
                 .iter()
                 .map(|x| {
                     let t = tau2.get(x.key).copied().unwrap_or(0.0);
@@ -988,6 +1037,7 @@ fn compute_level(
                     }
                 })
                 .collect();
+            indicators.append(&mut seq[s]);
             Subject {
                 id: g.ids[s].clone(),
                 kind: kind.to_string(),
@@ -1013,6 +1063,8 @@ fn compute_level(
 #[derive(Default)]
 struct Concentration {
     raw: Option<Raw>,
+    /// `cusum_concentration`, when the sequential test is on.
+    sequential: Option<Indicator>,
     declarations: Vec<String>,
     partner_controls: Vec<usize>,
 }
@@ -1041,7 +1093,13 @@ const ORDER_DEPTH: usize = 5;
 /// are judged together against the number of parties tested at the office
 /// (`stats::order_statistics_p`), so several modest concentrations add
 /// up; the three party kinds are combined by Bonferroni (×3).
-fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Config) -> Vec<Concentration> {
+fn concentration_indicators(
+    input: &Input,
+    d: &Derived,
+    g: &Grouping,
+    cfg: &Config,
+    sequential: bool,
+) -> Vec<Concentration> {
     let ns = g.ids.len();
     let mut out: Vec<Concentration> = (0..ns).map(|_| Concentration::default()).collect();
     let tau = cfg.pair_tau;
@@ -1055,6 +1113,7 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Conf
     // pairs[s][party] and the number of parties tested for s.
     let mut pairs: Vec<[Vec<Pair>; 3]> = (0..ns).map(|_| Default::default()).collect();
     let mut tested: Vec<[usize; 3]> = vec![[0; 3]; ns];
+    let mut seq_pairs: Vec<[Vec<SeqPair>; 3]> = (0..ns).map(|_| Default::default()).collect();
     for idx in by_office.values() {
         let mut stratum_total: HashMap<(usize, i64), f64> = HashMap::new();
         let mut officer_stratum: HashMap<(usize, usize, i64), f64> = HashMap::new();
@@ -1087,6 +1146,9 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Conf
                 tested[s][party] = by_party.len();
             }
             for (name, cs) in &by_party {
+                // The party's controls in time order, for the CUSUM.
+                let mut in_time: Vec<usize> = if sequential { cs.clone() } else { vec![] };
+                in_time.sort_by_key(|&i| (input.controls[i].completed_at, i));
                 let mut per_officer: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
                 for &i in cs {
                     per_officer.entry(g.control_subject[i].expect("filtered")).or_default().push(i);
@@ -1097,6 +1159,24 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Conf
                     let expected: f64 = ps.iter().sum();
                     if (x as f64) <= expected {
                         continue;
+                    }
+                    if sequential && x >= 2 {
+                        // Each control of the party falls to this officer
+                        // with the chance share (null) or 4× the odds.
+                        let steps: Vec<stats::CusumStep> = in_time
+                            .iter()
+                            .map(|&i| {
+                                let q = chance(s, i);
+                                stats::CusumStep::new(q, odds(q, CUSUM_ODDS_CONCENTRATION))
+                            })
+                            .collect();
+                        let events: Vec<bool> = in_time.iter().map(|&i| g.control_subject[i] == Some(s)).collect();
+                        let times: Vec<i64> = in_time.iter().map(|&i| input.controls[i].completed_at).collect();
+                        if let Some(run) = SeqRun::of(&steps, &events, &times, |h| stats::cusum_tail(&steps, h))
+                            && run.p <= tau
+                        {
+                            seq_pairs[s][party].push(SeqPair { name: format!("{pairs_of} {name}"), run });
+                        }
                     }
                     let p = stats::poisson_binomial_upper(&ps, x);
                     if p <= tau {
@@ -1164,7 +1244,9 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Conf
             .map(|&i| input.controls[i].declaration_id.clone())
             .collect();
         let partner_controls: Vec<usize> = pairs[s][0].iter().flat_map(|q| q.controls.iter().copied()).collect();
+        let sequential = sequential.then(|| sequential_concentration(&seq_pairs[s], &tested[s], tau));
         out[s] = Concentration {
+            sequential,
             raw: Some(Raw {
                 key: "concentration",
                 y: z,
@@ -1183,12 +1265,254 @@ fn concentration_indicators(input: &Input, d: &Derived, g: &Grouping, cfg: &Conf
     out
 }
 
+/// The alternatives the CUSUM tests are tuned to (each is still a valid
+/// test of its null whatever the true shift): overrides to a lighter lane
+/// at 10× the odds of the peers' rate, half the predicted findings, and a
+/// party's controls falling to the officer at 4× the odds of chance.
+const CUSUM_ODDS_OVERRIDES: f64 = 10.0;
+const CUSUM_FINDINGS_RATIO: f64 = 0.5;
+const CUSUM_ODDS_CONCENTRATION: f64 = 4.0;
+
+/// The smallest CUSUM tail reported: that of z = 8, where the whole-period
+/// z-scores are clamped too (beyond it the tail says nothing more).
+const P_FLOOR: f64 = 6.2e-16;
+
+/// The probability whose odds are `r` times those of `p`.
+fn odds(p: f64, r: f64) -> f64 {
+    r * p / (1.0 - p + r * p)
+}
+
+/// One CUSUM over a stream of records: its exact tail and the figures of
+/// the segment since the shift began (the last reset before the maximum).
+struct SeqRun {
+    p: f64,
+    /// The maximum of the statistic, in nats (log-likelihood ratio).
+    stat: f64,
+    /// Events in the segment and what the null expects of them.
+    count: f64,
+    expected: f64,
+    n: u64,
+    from: i64,
+    to: i64,
+}
+
+impl SeqRun {
+    /// `tail(h)`: the null probability that the maximum reaches `h` grid steps.
+    fn of(steps: &[stats::CusumStep], events: &[bool], times: &[i64], tail: impl FnOnce(i64) -> f64) -> Option<SeqRun> {
+        if steps.is_empty() {
+            return None;
+        }
+        let (h, a, b) = stats::cusum_path(steps, events);
+        if h == 0 {
+            return Some(SeqRun { p: 1.0, stat: 0.0, count: 0.0, expected: 0.0, n: 0, from: times[0], to: times[0] });
+        }
+        Some(SeqRun {
+            p: tail(h).max(P_FLOOR),
+            stat: h as f64 * stats::CUSUM_GRID,
+            count: events[a..=b].iter().filter(|e| **e).count() as f64,
+            expected: steps[a..=b].iter().map(|st| st.p0).sum(),
+            n: (b - a + 1) as u64,
+            from: times[a],
+            to: times[b],
+        })
+    }
+
+    /// "since 2026-05-03 (9 weeks)".
+    fn since(&self) -> String {
+        let day = chrono::DateTime::from_timestamp(self.from, 0).map_or(String::new(), |t| t.date_naive().to_string());
+        format!("since {day} ({:.0} weeks)", (self.to - self.from) as f64 / (7.0 * 86_400.0))
+    }
+
+    fn indicator(&self, key: &str, detail: String) -> Indicator {
+        let n = self.n.max(1) as f64;
+        Indicator {
+            key: key.into(),
+            value: self.count / n,
+            baseline: Some(self.expected / n),
+            n: self.n,
+            // Not a z-indicator: it enters the officer's p-value by Simes,
+            // not the chi-bar-square sum (its records are already there).
+            z: None,
+            p: Some(self.p),
+            points: 0.0,
+            detail,
+        }
+    }
+}
+
+/// `cusum_overrides_down` and `cusum_finding_shortfall` of one officer:
+/// Page's CUSUM over the officer's records in time order. Overrides: every
+/// action (control completed or override) is an override to a lighter lane
+/// with the peers' rate under the null (as `overrides_down`); findings:
+/// every control finds with its calibrated probability scaled by the peers'
+/// findings (as `finding_shortfall`, over all the officer's controls). The
+/// tails are exact given those null probabilities (`stats::cusum_tail`),
+/// integrated over the between-officer spread `tau` of each indicator (the
+/// same τ the whole-period z-scores are deflated by; relative to the null
+/// rate), so differences every office shows do not raise warnings.
+fn sequential_indicators(
+    input: &Input,
+    d: &Derived,
+    controls: &[usize],
+    overrides: &[usize],
+    peers: &Acc,
+    k: f64,
+    tau_findings: f64,
+) -> Vec<Indicator> {
+    let mut out = Vec::new();
+    // Actions in time order: (time, is an override, index).
+    let mut acts: Vec<(i64, bool, usize)> = controls
+        .iter()
+        .map(|&i| (input.controls[i].completed_at, false, i))
+        .chain(overrides.iter().map(|&j| (input.overrides[j].at, true, j)))
+        .collect();
+    acts.sort_unstable();
+    if !acts.is_empty() {
+        // The peers' rate is known only from their own few overrides: the
+        // null draws it from Beta(peers' overrides + prior, the rest +
+        // prior), a Pólya urn over the officer's actions, not as a known
+        // rate. The prior is Jeffreys' (½, ½) plus the national rate's
+        // pseudo-controls: peers who happened to make no override do not
+        // make the officer's first two a proof.
+        let alpha = peers.down + k * d.national_down_rate + 0.5;
+        let beta = (peers.handled - peers.down).max(0.0) + k * (1.0 - d.national_down_rate) + 0.5;
+        let rate = (alpha / (alpha + beta)).clamp(1e-4, 0.999);
+        let step = stats::CusumStep::new(rate, odds(rate, CUSUM_ODDS_OVERRIDES));
+        let steps = vec![step; acts.len()];
+        let events: Vec<bool> = acts.iter().map(|&(_, o, j)| o && d.down[j]).collect();
+        let times: Vec<i64> = acts.iter().map(|a| a.0).collect();
+        let tail = |h| stats::cusum_tail_polya(step, steps.len(), h, alpha, beta);
+        if let Some(run) = SeqRun::of(&steps, &events, &times, tail) {
+            let detail = format!(
+                "{}: {} overrides to a lighter lane in {} actions where the peers' rate ({:.2}%) expects {:.1} (CUSUM against {}× the odds: {:.1} nats, p {:.1e})",
+                run.since(),
+                run.count,
+                run.n,
+                100.0 * rate,
+                run.expected,
+                CUSUM_ODDS_OVERRIDES,
+                run.stat,
+                run.p
+            );
+            out.push(run.indicator("cusum_overrides_down", detail));
+        }
+    }
+    let mut cs: Vec<usize> = controls.to_vec();
+    cs.sort_by_key(|&i| (input.controls[i].completed_at, i));
+    if !cs.is_empty() {
+        let prior = k * d.national_find_rate.max(1e-3);
+        let factor = (peers.found + prior) / (peers.expected + prior);
+        let steps: Vec<stats::CusumStep> = cs
+            .iter()
+            .map(|&i| {
+                let p = (d.p_find[i] * factor).clamp(1e-4, 0.999);
+                stats::CusumStep::new(p, CUSUM_FINDINGS_RATIO * p)
+            })
+            .collect();
+        let events: Vec<bool> = cs.iter().map(|&i| input.controls[i].finding).collect();
+        let times: Vec<i64> = cs.iter().map(|&i| input.controls[i].completed_at).collect();
+        if let Some(run) =
+            SeqRun::of(&steps, &events, &times, |h| stats::cusum_tail_overdispersed(&steps, h, tau_findings))
+        {
+            let detail = format!(
+                "{}: {} findings in {} controls where the risk values and peers predict {:.1} (CUSUM against half the findings: {:.1} nats, p {:.1e})",
+                run.since(),
+                run.count,
+                run.n,
+                run.expected,
+                run.stat,
+                run.p
+            );
+            out.push(run.indicator("cusum_finding_shortfall", detail));
+        }
+    }
+    out
+}
+
+/// One officer–party pair whose CUSUM tail is at most `pair_tau`.
+struct SeqPair {
+    name: String,
+    run: SeqRun,
+}
+
+/// `cusum_concentration`: per officer–party pair, Page's CUSUM over the
+/// party's controls at the office in time order (each falls to the officer
+/// with their chance share, as `concentration`); the pairs' exact tails
+/// are judged together as `concentration` judges its tails
+/// (`stats::order_statistics_p`, ×3 for the party kinds).
+fn sequential_concentration(pairs: &[Vec<SeqPair>; 3], tested: &[usize; 3], tau: f64) -> Indicator {
+    let combined: Vec<f64> = (0..3)
+        .map(|k| {
+            if pairs[k].is_empty() {
+                1.0
+            } else {
+                let small: Vec<f64> = pairs[k].iter().map(|q| q.run.p).collect();
+                stats::order_statistics_p(&small, tested[k], ORDER_DEPTH)
+            }
+        })
+        .collect();
+    let best = (0..3).min_by(|&a, &b| combined[a].total_cmp(&combined[b])).expect("three kinds");
+    let p = (3.0 * combined[best]).min(1.0);
+    let mut shown: Vec<&SeqPair> = pairs[best].iter().collect();
+    shown.sort_by(|a, b| a.run.p.total_cmp(&b.run.p));
+    let (x, n, e) = shown.iter().fold((0.0, 0, 0.0), |(x, n, e), q| (x + q.run.count, n + q.run.n, e + q.run.expected));
+    let listed: Vec<String> = shown
+        .iter()
+        .take(5)
+        .map(|q| {
+            format!(
+                "{} {}: {} of {} (chance {:.1}, {:.1} nats, p {:.1e})",
+                q.name,
+                q.run.since(),
+                q.run.count,
+                q.run.n,
+                q.run.expected,
+                q.run.stat,
+                q.run.p
+            )
+        })
+        .collect();
+    let detail = if shown.is_empty() {
+        format!(
+            "no {} among the {} tested at this office has drifted toward this officer (CUSUM tail ≤ {tau})",
+            PARTIES[best], tested[best]
+        )
+    } else {
+        format!(
+            "{} of {} {}s tested at this office drifted toward this officer (CUSUM against {}× the odds of chance): {}{}; {x} of their {n} controls since then vs {e:.1} by chance (together p {:.1e}, ×3 for the party kinds: {p:.1e})",
+            shown.len(),
+            tested[best],
+            PARTIES[best],
+            CUSUM_ODDS_CONCENTRATION,
+            listed.join(", "),
+            if shown.len() > 5 { ", …" } else { "" },
+            combined[best]
+        )
+    };
+    let nn = n.max(1) as f64;
+    Indicator {
+        key: "cusum_concentration".into(),
+        value: x / nn,
+        baseline: Some(e / nn),
+        n,
+        z: None,
+        p: Some(p),
+        points: 0.0,
+        detail,
+    }
+}
+
 fn finish(subject: &mut Subject, cfg: &Config) {
     let zs: Vec<f64> = subject.indicators.iter().filter_map(|i| i.z).collect();
     let whole = if zs.is_empty() { 1.0 } else { stats::chi_bar_square_sf(&zs) };
-    // Trailing windows (officers): Simes over the whole period and each window.
-    let windows: Vec<f64> =
-        subject.indicators.iter().filter(|i| i.key.starts_with("window_")).filter_map(|i| i.p).collect();
+    // Trailing windows and CUSUM tests (officers): Simes over the whole
+    // period and each of them.
+    let windows: Vec<f64> = subject
+        .indicators
+        .iter()
+        .filter(|i| i.key.starts_with("window_") || i.key.starts_with("cusum_"))
+        .filter_map(|i| i.p)
+        .collect();
     let p = if windows.is_empty() {
         whole
     } else {
@@ -1264,7 +1588,7 @@ fn window_scores(input: &Input, cfg: &Config, from: i64, to: i64) -> HashMap<Str
     };
     let d = derive(&window, cfg);
     let (_, _, grouping) = officer_grouping(&window);
-    let (subjects, _) = compute_level(&window, &d, cfg, &grouping, "officer", true);
+    let (subjects, _) = compute_level(&window, &d, cfg, &grouping, "officer", true, false);
     subjects
         .into_iter()
         .map(|s| {
@@ -1333,7 +1657,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
     for (o, g) in officers.iter().zip(&officer_grouping.group) {
         groups.insert((o.office.clone(), o.post.clone()), *g);
     }
-    let (mut off_subjects, evidence) = compute_level(input, &d, cfg, &officer_grouping, "officer", true);
+    let (mut off_subjects, evidence) = compute_level(input, &d, cfg, &officer_grouping, "officer", true, cfg.cusum);
     let as_of = input.as_of;
     for (s, ev) in off_subjects.iter_mut().zip(evidence) {
         let o = &officers[index[&s.id]];
@@ -1431,7 +1755,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         control_subject: officer_grouping.control_subject.iter().map(|s| s.map(|s| post_of_officer[s])).collect(),
         override_subject: officer_grouping.override_subject.iter().map(|s| s.map(|s| post_of_officer[s])).collect(),
     };
-    let (mut posts, _) = compute_level(input, &d, cfg, &post_grouping, "post", false);
+    let (mut posts, _) = compute_level(input, &d, cfg, &post_grouping, "post", false, false);
     let members_of = |pred: &dyn Fn(&Subject) -> bool| -> Vec<&Subject> {
         off_subjects.iter().filter(|s| pred(s)).collect::<Vec<_>>()
     };
@@ -1463,7 +1787,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
             .map(|s| s.map(|s| unit_index[officers[s].office.as_str()]))
             .collect(),
     };
-    let (mut units, _) = compute_level(input, &d, cfg, &unit_grouping, "unit", false);
+    let (mut units, _) = compute_level(input, &d, cfg, &unit_grouping, "unit", false, false);
     for u in &mut units {
         let m = members_of(&|s: &Subject| s.office == u.office);
         group_rules(u, &m, cfg);

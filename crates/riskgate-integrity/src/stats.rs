@@ -232,6 +232,154 @@ pub fn order_statistics_p(small: &[f64], l: usize, depth: usize) -> f64 {
     (best * depth as f64).min(1.0)
 }
 
+/// The lattice step of the CUSUM statistics (in nats): every increment is
+/// rounded *up* to a multiple of it, so the statistic lives on a grid and
+/// its null distribution is computed exactly by dynamic programming.
+pub const CUSUM_GRID: f64 = 0.01;
+
+/// One record of a Bernoulli CUSUM: the event's probability under the null
+/// (`p0`) and under the alternative (`p1`), and the increments of the
+/// log-likelihood ratio in grid units if the event happens or not.
+#[derive(Debug, Clone, Copy)]
+pub struct CusumStep {
+    pub p0: f64,
+    up: i64,
+    down: i64,
+}
+
+impl CusumStep {
+    /// A record whose event has probability `p0` under the null and `p1`
+    /// under the alternative (both clamped into (0, 1)).
+    pub fn new(p0: f64, p1: f64) -> CusumStep {
+        let (p0, p1) = (p0.clamp(1e-6, 1.0 - 1e-6), p1.clamp(1e-6, 1.0 - 1e-6));
+        let grid = |llr: f64| (llr / CUSUM_GRID).ceil() as i64;
+        CusumStep { p0, up: grid((p1 / p0).ln()), down: grid(((1.0 - p1) / (1.0 - p0)).ln()) }
+    }
+}
+
+/// Page's CUSUM over `steps` with the observed `events`: S₀ = 0,
+/// Sₜ = max(0, Sₜ₋₁ + increment). Returns the largest Sₜ in grid units and
+/// the segment that produced it: the first record after the last reset to
+/// 0 before the maximum, and the record of the maximum (both indices).
+pub fn cusum_path(steps: &[CusumStep], events: &[bool]) -> (i64, usize, usize) {
+    let (mut s, mut start, mut best) = (0i64, 0usize, (0i64, 0usize, 0usize));
+    for (t, (st, &e)) in steps.iter().zip(events).enumerate() {
+        if s == 0 {
+            start = t;
+        }
+        s = (s + if e { st.up } else { st.down }).max(0);
+        if s > best.0 {
+            best = (s, start, t);
+        }
+    }
+    best
+}
+
+/// P(max over t of Sₜ ≥ `h` grid units) when every record's event happens
+/// independently with its null probability: exact on the grid (dynamic
+/// programming over the CUSUM's states 0..h, h absorbing; n·h operations).
+pub fn cusum_tail(steps: &[CusumStep], h: i64) -> f64 {
+    cusum_tail_scaled(steps, h, 1.0)
+}
+
+/// The same tail when every record's null probability is `factor` times
+/// its `p0` (clamped into (0, 1)).
+fn cusum_tail_scaled(steps: &[CusumStep], h: i64, factor: f64) -> f64 {
+    if h <= 0 {
+        return 1.0;
+    }
+    let h = h as usize;
+    let mut dist = vec![0.0f64; h];
+    let mut next = vec![0.0f64; h];
+    dist[0] = 1.0;
+    let mut absorbed = 0.0;
+    for st in steps {
+        next.iter_mut().for_each(|x| *x = 0.0);
+        for (s, &m) in dist.iter().enumerate() {
+            if m == 0.0 {
+                continue;
+            }
+            let p = (st.p0 * factor).clamp(1e-9, 1.0 - 1e-9);
+            for (inc, q) in [(st.up, p), (st.down, 1.0 - p)] {
+                let to = (s as i64 + inc).max(0) as usize;
+                if to >= h {
+                    absorbed += m * q;
+                } else {
+                    next[to] += m * q;
+                }
+            }
+        }
+        std::mem::swap(&mut dist, &mut next);
+    }
+    absorbed.clamp(0.0, 1.0)
+}
+
+/// The CUSUM tail when the subject's own rate differs from the null by a
+/// factor that varies between honest subjects (overdispersion, as the
+/// whole-period indicators are deflated by τ²): the factor is log-normal
+/// with mean 1 and standard deviation `sd`, integrated by 5-point
+/// Gauss–Hermite quadrature. `sd` = 0 is [`cusum_tail`].
+pub fn cusum_tail_overdispersed(steps: &[CusumStep], h: i64, sd: f64) -> f64 {
+    if sd.is_nan() || sd <= 1e-6 {
+        return cusum_tail(steps, h);
+    }
+    // Nodes and weights of the standard normal (probabilists' Hermite).
+    const NODES: [(f64, f64); 5] = [
+        (-2.856_970_013_872_806, 0.011_257_411_327_720_69),
+        (-1.355_626_179_974_266, 0.222_075_922_005_612_6),
+        (0.0, 0.533_333_333_333_333_3),
+        (1.355_626_179_974_266, 0.222_075_922_005_612_6),
+        (2.856_970_013_872_806, 0.011_257_411_327_720_69),
+    ];
+    let sl = (1.0 + sd * sd).ln().sqrt();
+    NODES.iter().map(|&(x, w)| w * cusum_tail_scaled(steps, h, (sl * x - sl * sl / 2.0).exp())).sum::<f64>().min(1.0)
+}
+
+/// The CUSUM tail for records that share one event rate known only
+/// through peers: the rate has a Beta(`alpha`, `beta`) distribution (the
+/// peers' events and non-events plus a prior), so under the null the
+/// officer's records form a Pólya urn: the t-th record (0-based) is an
+/// event with probability (`alpha` + k)/(`alpha` + `beta` + t) after k
+/// events. Exact by dynamic programming over (CUSUM state, k); k is capped
+/// at 60 (beyond it the chance of an event is taken at k = 60; a path with
+/// 60 events of a rare kind has long crossed any threshold). Two overrides
+/// where the peers made none in a few hundred actions are then weak
+/// evidence; twenty are not.
+pub fn cusum_tail_polya(step: CusumStep, n: usize, h: i64, alpha: f64, beta: f64) -> f64 {
+    const KCAP: usize = 60;
+    if h <= 0 {
+        return 1.0;
+    }
+    let h = h as usize;
+    let width = KCAP + 1;
+    let mut dist = vec![0.0f64; h * width];
+    let mut next = vec![0.0f64; h * width];
+    dist[0] = 1.0;
+    let mut absorbed = 0.0;
+    for t in 0..n {
+        next.iter_mut().for_each(|x| *x = 0.0);
+        for s in 0..h {
+            for k in 0..=KCAP.min(t) {
+                let m = dist[s * width + k];
+                if m == 0.0 {
+                    continue;
+                }
+                let p = ((alpha + k as f64) / (alpha + beta + t as f64)).clamp(0.0, 1.0);
+                for (inc, q, k2) in [(step.up, p, (k + 1).min(KCAP)), (step.down, 1.0 - p, k)] {
+                    let to = (s as i64 + inc).max(0) as usize;
+                    if to >= h {
+                        absorbed += m * q;
+                    } else {
+                        next[to * width + k2] += m * q;
+                    }
+                }
+            }
+        }
+        std::mem::swap(&mut dist, &mut next);
+    }
+    absorbed.clamp(0.0, 1.0)
+}
+
 /// Simes' combination of p-values: min over j of n·p₍ⱼ₎ / j. A valid
 /// p-value for "none of these is a signal" when the tests are independent
 /// or positively dependent (nested windows of the same data are).
@@ -419,6 +567,153 @@ mod tests {
         assert!(below_05 <= 1100, "{below_05} of 20000 at 0.05");
         assert!(below_01 <= 240, "{below_01} of 20000 at 0.01");
         assert!(below_05 >= 300, "not uselessly conservative: {below_05} of 20000 at 0.05");
+    }
+
+    /// A fixed LCG for the simulations below (deterministic).
+    fn lcg(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed;
+        move || {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn cusum_tail_is_exact_on_the_grid() {
+        // Ten records with different null probabilities: every one of the
+        // 2¹⁰ outcomes enumerated: the tail equals the enumeration.
+        let steps: Vec<CusumStep> =
+            (0..10).map(|i| CusumStep::new(0.05 + 0.02 * i as f64, 0.5 + 0.02 * i as f64)).collect();
+        for h in [1, 50, 150, 250, 320, 400, 500, 700] {
+            let mut brute = 0.0;
+            for mask in 0u32..1024 {
+                let events: Vec<bool> = (0..10).map(|i| mask >> i & 1 == 1).collect();
+                let prob: f64 = steps.iter().zip(&events).map(|(s, &e)| if e { s.p0 } else { 1.0 - s.p0 }).product();
+                if cusum_path(&steps, &events).0 >= h {
+                    brute += prob;
+                }
+            }
+            let tail = cusum_tail(&steps, h);
+            assert!((tail - brute).abs() < 1e-12, "h {h}: {tail} vs {brute}");
+            assert!(brute > 0.0 && brute < 1.0, "h {h}: {brute}");
+        }
+        // The segment: an event, a reset after five records without one,
+        // then two events in a row.
+        let same = vec![CusumStep::new(0.1, 0.3); 8];
+        let (h, from, to) = cusum_path(&same, &[true, false, false, false, false, false, true, true]);
+        assert_eq!((from, to), (6, 7));
+        assert_eq!(h, 2 * same[0].up);
+    }
+
+    #[test]
+    fn cusum_tail_polya_is_exact_and_tends_to_the_known_rate() {
+        // Eight records, rate ~ Beta(0.5, 20): every outcome enumerated
+        // with its Pólya-urn probability.
+        let step = CusumStep::new(0.02, 0.2);
+        let (a, b) = (0.5, 20.0);
+        for h in [100, 230, 300, 460, 700] {
+            let mut brute = 0.0;
+            for mask in 0u32..256 {
+                let events: Vec<bool> = (0..8).map(|i| mask >> i & 1 == 1).collect();
+                let (mut prob, mut k) = (1.0, 0.0);
+                for (t, &e) in events.iter().enumerate() {
+                    let p = (a + k) / (a + b + t as f64);
+                    prob *= if e { p } else { 1.0 - p };
+                    k += f64::from(u8::from(e));
+                }
+                if cusum_path(&[step; 8], &events).0 >= h {
+                    brute += prob;
+                }
+            }
+            let tail = cusum_tail_polya(step, 8, h, a, b);
+            assert!((tail - brute).abs() < 1e-12, "h {h}: {tail} vs {brute}");
+        }
+        // A rate known from a million peer records: the binomial tail.
+        let known = cusum_tail(&[step; 40], 460);
+        let polya = cusum_tail_polya(step, 40, 460, 0.02 * 1e6, 0.98 * 1e6);
+        assert!((known - polya).abs() < 1e-3 * known, "{known} vs {polya}");
+        // Two events in 33 records where the peers made none in 180 (a
+        // Jeffreys prior plus a little of the national rate): the rate taken
+        // as known (their posterior mean, 0.3%) would call it strong
+        // evidence, the uncertain rate does not.
+        let (a, b) = (0.56, 210.0);
+        let rare = CusumStep::new(a / (a + b), 10.0 * a / (a + b));
+        let events: Vec<bool> = (0..33).map(|t| t == 30 || t == 31).collect();
+        let h = cusum_path(&[rare; 33], &events).0;
+        let (known, polya) = (cusum_tail(&[rare; 33], h), cusum_tail_polya(rare, 33, h, a, b));
+        assert!(polya > 3.0 * known && polya > 1e-3, "known {known:e}, uncertain {polya:e}");
+    }
+
+    #[test]
+    fn cusum_p_values_are_not_anti_conservative() {
+        // 5,000 honest sequences of 80 records (null probabilities between
+        // 0.02 and 0.3, fixed seed): P(p ≤ α) ≤ α, up to simulation error.
+        let mut u = lcg(2026);
+        let alphas = [0.001, 0.01, 0.05, 0.1, 0.2];
+        let mut below = [0usize; 5];
+        let runs = 5_000;
+        for _ in 0..runs {
+            let steps: Vec<CusumStep> = (0..80)
+                .map(|_| {
+                    let p = 0.02 + 0.28 * u();
+                    CusumStep::new(p, 4.0 * p / (1.0 + 3.0 * p))
+                })
+                .collect();
+            let events: Vec<bool> = steps.iter().map(|s| u() < s.p0).collect();
+            let p = cusum_tail(&steps, cusum_path(&steps, &events).0);
+            for (k, a) in alphas.iter().enumerate() {
+                below[k] += usize::from(p <= *a);
+            }
+        }
+        for (k, a) in alphas.iter().enumerate() {
+            let expected = a * runs as f64;
+            // Three binomial standard errors above α·runs (and 3 events).
+            let limit = expected + 3.0 * (expected * (1.0 - a)).sqrt() + 3.0;
+            assert!((below[k] as f64) <= limit, "α {a}: {} of {runs} (limit {limit:.0})", below[k]);
+        }
+        // Not uselessly conservative either.
+        assert!(below[3] as f64 >= 0.4 * 0.1 * runs as f64, "{below:?}");
+        // The same for the findings' direction (fewer events than the null).
+        let mut u = lcg(7);
+        let mut low = 0;
+        for _ in 0..2_000 {
+            let steps: Vec<CusumStep> = (0..60)
+                .map(|_| {
+                    let p = 0.05 + 0.4 * u();
+                    CusumStep::new(p, 0.5 * p)
+                })
+                .collect();
+            let events: Vec<bool> = steps.iter().map(|s| u() < s.p0).collect();
+            low += usize::from(cusum_tail(&steps, cusum_path(&steps, &events).0) <= 0.05);
+        }
+        assert!(low <= 100 + 3 * 10 + 3, "{low} of 2000 at 0.05");
+    }
+
+    #[test]
+    fn cusum_sees_a_mid_period_shift_before_the_whole_period_test() {
+        // 300 records at a 10% event rate, 30% from record 150 on; both
+        // tests are run on the first t records (every fifth t) until the
+        // tail is ≤ 10⁻³. Twelve seeds: the CUSUM is earlier in median.
+        let first = |seed: u64| {
+            let mut u = lcg(seed);
+            let events: Vec<bool> = (0..300).map(|t| u() < if t < 150 { 0.1 } else { 0.3 }).collect();
+            let steps = vec![CusumStep::new(0.1, 0.4 / 1.3); 300];
+            let (mut cusum, mut whole) = (None, None);
+            for t in (150..=300).step_by(5) {
+                if cusum.is_none() && cusum_tail(&steps[..t], cusum_path(&steps[..t], &events[..t]).0) <= 1e-3 {
+                    cusum = Some(t - 150);
+                }
+                let x = events[..t].iter().filter(|e| **e).count() as u64;
+                if whole.is_none() && binomial_upper_mid_p(x, t as u64, 0.1) <= 1e-3 {
+                    whole = Some(t - 150);
+                }
+            }
+            (cusum.unwrap_or(999), whole.unwrap_or(999))
+        };
+        let (mut c, mut w): (Vec<usize>, Vec<usize>) = (1..=12).map(first).unzip();
+        c.sort_unstable();
+        w.sort_unstable();
+        assert!(c[6] < w[6], "records after the shift to 10⁻³: CUSUM {c:?}, whole period {w:?}");
     }
 
     #[test]

@@ -379,3 +379,46 @@ fn warnings_control_the_false_discovery_rate() {
         "recent_days: expected days in 1..=3660, got 0"
     );
 }
+
+/// Overrides that begin part-way through the period (`cusum` on): the
+/// CUSUM over the officer's actions finds the segment since they began,
+/// lowers the officer's combined p-value, and the reason carries the
+/// segment's figures (count, expected, n, p) and when it began.
+#[test]
+fn a_shift_within_an_officer_is_seen_by_the_cusum() {
+    let mut input = base();
+    for j in 0..6 {
+        input.overrides.push(bland_override(3000 + j, format!("Q{j}"), DAY0 + (60 + 3 * j) * 86_400 + 3 * 3600, "red"));
+    }
+    let on = Config { cusum: true, ..Config::default() };
+    let r = compute(&input, &on);
+    let top = r.officers.iter().find(|s| s.id == TARGET).unwrap();
+    let whole = top.indicator("overrides_down").unwrap();
+    let cusum = top.indicator("cusum_overrides_down").expect("a CUSUM indicator");
+    // Its own tail is of the whole-period test's order (the peers' rate is
+    // uncertain under its null, known under the other's), but it rests on
+    // the segment alone, so the officer's combined p-value falls.
+    assert!(cusum.p.unwrap() < 3.0 * whole.p.unwrap(), "CUSUM {:?} vs whole {:?}", cusum.p, whole.p);
+    assert!(cusum.p.unwrap() < 1e-3 && cusum.z.is_none(), "{cusum:?}");
+    // The segment starts at the first of the six overrides (day 60, 2026-03-02).
+    assert!(cusum.detail.starts_with("since 2026-03-02"), "{}", cusum.detail);
+    let f = top.reason_figures.iter().find(|f| f.indicator == "cusum_overrides_down").expect("a reason");
+    assert_eq!(f.count, Some(6.0), "{f:?}");
+    assert!(f.n >= 6 && f.n < 40, "{f:?}");
+    assert!(f.expected.unwrap() < 1.0 && (f.expected.unwrap() - f.baseline.unwrap() * f.n as f64).abs() < 1e-9);
+    assert_eq!(f.p, cusum.p);
+    assert!(top.reasons.iter().any(|x| x.starts_with("cusum_overrides_down: since 2026-03-02")), "{:#?}", top.reasons);
+    // Without the CUSUM the officer's p-value is larger; the others stay normal.
+    let off = compute(&input, &Config::default());
+    let plain = off.officers.iter().find(|s| s.id == TARGET).unwrap();
+    assert!(plain.indicator("cusum_overrides_down").is_none());
+    assert!(top.p_value < plain.p_value / 2.0, "{} vs {}", top.p_value, plain.p_value);
+    assert!(r.officers.iter().filter(|s| s.id != TARGET).all(|s| s.level == Level::Normal));
+    // Every officer carries the three CUSUM indicators, none of them small.
+    for s in r.officers.iter().filter(|s| s.id != TARGET) {
+        for key in ["cusum_overrides_down", "cusum_finding_shortfall", "cusum_concentration"] {
+            let p = s.indicator(key).and_then(|i| i.p).unwrap_or_else(|| panic!("{} lacks {key}", s.id));
+            assert!(p > 1e-3, "{} {key} p {p}", s.id);
+        }
+    }
+}

@@ -63,6 +63,10 @@ pub enum BenchCmd {
         /// Days between the cut-offs at which the report is recomputed.
         #[arg(long, default_value_t = 7)]
         step_days: u32,
+        /// Integrity thresholds and rules (TOML; fields of
+        /// riskgate_integrity::Config, e.g. `cusum = true`); default: the defaults.
+        #[arg(long)]
+        integrity_config: Option<std::path::PathBuf>,
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
@@ -204,12 +208,13 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
             let _ = std::fs::remove_dir_all(&dir);
             r?;
         }
-        BenchCmd::Collusion { seeds, scale, colluders, collusion, step_days, dir } => {
+        BenchCmd::Collusion { seeds, scale, colluders, collusion, step_days, integrity_config, dir } => {
             let params = collusion.params()?;
+            let cfg_int = riskgate_app::integrity::load_config(integrity_config.as_deref())?;
             let keep = dir.is_some();
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
-            let r = crate::bench_integrity::collusion(&seeds, scale, colluders, params, step_days, &dir);
+            let r = crate::bench_integrity::collusion(&seeds, scale, colluders, params, step_days, &cfg_int, &dir);
             if !keep {
                 let _ = std::fs::remove_dir_all(&dir);
             }

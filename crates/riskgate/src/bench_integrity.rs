@@ -75,10 +75,10 @@ pub fn collusion(
     colluders: usize,
     params: riskgate_synth::CollusionParams,
     step_days: u32,
+    cfg_int: &Config,
     dir: &Path,
 ) -> Result<()> {
     anyhow::ensure!(step_days > 0, "--step-days: expected at least 1 day");
-    let cfg_int = Config::default();
     let mut total = Tally::default();
     let mut weeks: Vec<Reached> = Vec::new();
     for &seed in seeds {
@@ -88,7 +88,7 @@ pub fn collusion(
         let prepared = t0.elapsed().as_secs_f64();
         let ids: Vec<String> = planted.colluders.iter().map(|c| c.officer.clone()).collect();
         let t1 = std::time::Instant::now();
-        let report = riskgate_integrity::compute(&input, &cfg_int);
+        let report = riskgate_integrity::compute(&input, cfg_int);
         let secs = t1.elapsed().as_secs_f64();
         let (t, ranks) = tally(&report, &ids);
         println!(
@@ -135,7 +135,7 @@ pub fn collusion(
             let (mut cuts, mut honest_warned) = (0, 0);
             let mut cut = first + step;
             while cut <= last + step && reached.iter().any(|r| r.1.is_none()) {
-                let r = riskgate_integrity::compute(&before(&input, cut), &cfg_int);
+                let r = riskgate_integrity::compute(&before(&input, cut), cfg_int);
                 cuts += 1;
                 honest_warned +=
                     r.officers.iter().filter(|s| s.level == Level::Warning && !ids.contains(&s.id)).count();
