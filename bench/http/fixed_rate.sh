@@ -18,5 +18,10 @@ trap 'kill $server 2>/dev/null || true' EXIT
 sleep 4
 "$bin" bench http --addr "127.0.0.1:$port" --token "$token" --declarations "$dir/world/live.jsonl" \
   --rate 1000 --seconds 30 --connections 16 --prefix "R$RANDOM" | tail -2
+# How far the background fold of the KPI aggregates is behind when the
+# traffic stops (events not yet folded; needs the sqlite3 shell).
+if command -v sqlite3 >/dev/null; then
+  echo "fold backlog: $(sqlite3 "$dir/riskgate.db" "SELECT (SELECT MAX(seq) FROM declarations) - (SELECT value FROM counters WHERE name = 'facts')") events"
+fi
 kill $server; wait $server 2>/dev/null || true
 grep -i slow "$dir.serve.log" | sort | uniq -c | sort -rn | head -5 || true
