@@ -4,9 +4,10 @@
 //! HS6 code's) controls against the national base rate.
 
 use anyhow::Result;
+use riskgate_core::CreditClass;
 use riskgate_engine::context::History;
 use riskgate_engine::scorer::PRIOR_STRENGTH;
-use riskgate_store::RiskLevelRecord;
+use riskgate_store::{RiskLevelRecord, Store};
 
 use crate::app::{App, now};
 
@@ -65,4 +66,52 @@ pub fn recompute(app: &mut App) -> Result<(usize, usize)> {
     a.after = Some(serde_json::json!({"enterprises": counts.0, "goods": counts.1}));
     app.store.append_action(&a)?;
     Ok(counts)
+}
+
+/// One enterprise of the list with its latest risk level.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct EnterpriseRow {
+    pub id: String,
+    pub name: String,
+    pub credit_class: CreditClass,
+    pub risk_level: Option<String>,
+    pub risk_score: Option<f64>,
+}
+
+/// Enterprises whose id or name contains `needle` (any case; empty: all),
+/// at risk `level` if given, highest risk first (the id orders equal
+/// scores, so pages do not overlap): `offset` skipped, at most `limit`.
+pub fn enterprises(
+    store: &dyn Store,
+    needle: &str,
+    level: Option<&str>,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<EnterpriseRow>> {
+    let needle = needle.to_lowercase();
+    let levels = store.risk_levels("enterprise", None)?;
+    let latest: std::collections::HashMap<&str, &RiskLevelRecord> =
+        levels.iter().map(|l| (l.key.as_str(), l)).collect();
+    let mut rows: Vec<EnterpriseRow> = store
+        .enterprises()?
+        .into_iter()
+        .filter(|e| {
+            needle.is_empty() || e.id.to_lowercase().contains(&needle) || e.name.to_lowercase().contains(&needle)
+        })
+        .map(|e| {
+            let l = latest.get(e.id.as_str());
+            EnterpriseRow {
+                risk_level: l.map(|l| l.level.clone()),
+                risk_score: l.map(|l| l.score),
+                id: e.id,
+                name: e.name,
+                credit_class: e.credit_class,
+            }
+        })
+        .filter(|r| level.is_none_or(|w| r.risk_level.as_deref() == Some(w)))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.risk_score.unwrap_or(-1.0).total_cmp(&a.risk_score.unwrap_or(-1.0)).then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(rows.into_iter().skip(offset).take(limit).collect())
 }

@@ -9,8 +9,8 @@ use riskgate_app::kpi::{Figure, Unit};
 use riskgate_app::model::RateFigures;
 use riskgate_app::rules::{Backtest, ListRow};
 use riskgate_core::{
-    Channel, ControlKind, CreditClass, Decision, Declaration, Disposal, Enterprise, Office, Officer, Outcome,
-    OutcomeResult, RiskLevel, RuleStatus, Source,
+    Channel, ControlKind, Decision, Declaration, Disposal, Enterprise, Office, Officer, Outcome, OutcomeResult,
+    RiskLevel, RuleStatus, Source,
 };
 use riskgate_integrity::{HistoryPoint, Subject};
 use riskgate_store::{ControlTask, DeclarationSummary, LoggedAction, ModelRecord, RiskLevelRecord, RuleRecord};
@@ -292,14 +292,7 @@ pub struct EnterpriseList {
     pub enterprises: Vec<EnterpriseRow>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct EnterpriseRow {
-    pub id: String,
-    pub name: String,
-    pub credit_class: CreditClass,
-    pub risk_level: Option<String>,
-    pub risk_score: Option<f64>,
-}
+pub use riskgate_app::levels::EnterpriseRow;
 
 /// An enterprise with its risk level, history and recent controls.
 #[derive(Serialize, ToSchema)]

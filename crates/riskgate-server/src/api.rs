@@ -654,33 +654,10 @@ pub async fn list_enterprises(
     p.require(Perm::ReadEnterprises)?;
     let limit = limit_param(q.limit, 50, 1000)?;
     let offset = offset_param(q.offset)?;
-    let needle = q.q.unwrap_or_default().to_lowercase();
     let want = word_param("level", q.level, &["high", "medium", "low"])?;
-    let (ents, levels) = state.read(|s| Ok((s.enterprises()?, s.risk_levels("enterprise", None)?))).await?;
-    let level: std::collections::HashMap<&str, &riskgate_store::RiskLevelRecord> =
-        levels.iter().map(|l| (l.key.as_str(), l)).collect();
-    let mut rows: Vec<EnterpriseRow> = ents
-        .into_iter()
-        .filter(|e| {
-            needle.is_empty() || e.id.to_lowercase().contains(&needle) || e.name.to_lowercase().contains(&needle)
-        })
-        .map(|e| {
-            let l = level.get(e.id.as_str());
-            EnterpriseRow {
-                risk_level: l.map(|l| l.level.clone()),
-                risk_score: l.map(|l| l.score),
-                id: e.id,
-                name: e.name,
-                credit_class: e.credit_class,
-            }
-        })
-        .filter(|r| want.as_ref().is_none_or(|w| r.risk_level.as_ref() == Some(w)))
-        .collect();
-    // Highest risk first; the id orders equal scores, so pages do not overlap.
-    rows.sort_by(|a, b| {
-        b.risk_score.unwrap_or(-1.0).total_cmp(&a.risk_score.unwrap_or(-1.0)).then_with(|| a.id.cmp(&b.id))
-    });
-    let rows = rows.into_iter().skip(offset).take(limit).collect();
+    let needle = q.q.unwrap_or_default();
+    let rows =
+        state.read(move |s| riskgate_app::levels::enterprises(s, &needle, want.as_deref(), limit, offset)).await?;
     Ok(Json(EnterpriseList { enterprises: rows }))
 }
 

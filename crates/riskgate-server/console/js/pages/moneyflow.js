@@ -37,9 +37,9 @@ async function defaultPeriod(office) {
   return { from, to };
 }
 
-const ratio = (x) => (x === null || x === undefined ? '—' : num(x, 2));
-// Reasons come as "中文 / English": the reader's side of each.
-const reasonsText = (r) => (r.reasons || []).map(local).join(semi());
+export const ratio = (x) => (x === null || x === undefined ? '—' : num(x, 2));
+// Reasons come as "中文 / English": the reader's side of each (also the post-clearance page's).
+export const reasonsText = (r) => (r.reasons || []).map(local).join(semi());
 
 export async function moneyflowPage(el, query) {
   const office = query.get('office') || '';

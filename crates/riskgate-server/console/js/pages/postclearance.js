@@ -7,13 +7,12 @@
 // Below, 专业审计选择: the units or posts whose control work is most worth a
 // specialised audit (GET /post-clearance/specialised), units / posts toggle.
 import { get, post, qs, items } from '../api.js';
-import { t, tOr, local, semi } from '../i18n.js';
+import { t, tOr } from '../i18n.js';
 import { h, mount, table, num, pct, errorBox, formValues, flash, levelChip } from '../ui.js';
 import { go, session } from '../state.js';
 import { may } from '../roles.js';
+import { ratio, reasonsText } from './moneyflow.js';
 
-const reasonsText = (r) => (r.reasons || []).map(local).join(semi());
-const ratio = (x) => (x === null || x === undefined ? '—' : num(x, 2));
 
 // "2200=20, 5300=10" → {"2200": 20, "5300": 10}; a malformed entry is
 // refused here, naming it, before anything is sent.
