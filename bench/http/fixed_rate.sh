@@ -21,7 +21,7 @@ sleep 4
 # How far the background fold of the KPI aggregates is behind when the
 # traffic stops (events not yet folded; needs the sqlite3 shell).
 if command -v sqlite3 >/dev/null; then
-  echo "fold backlog: $(sqlite3 "$dir/riskgate.db" "SELECT (SELECT MAX(seq) FROM declarations) - (SELECT value FROM counters WHERE name = 'facts')") events"
+  echo "fold backlog: $(sqlite3 "$dir/riskgate.db" "SELECT (SELECT MAX(seq) FROM declarations) - (SELECT MIN(value) FROM counters WHERE name LIKE 'facts%')") events"
 fi
 kill $server; wait $server 2>/dev/null || true
 grep -i slow "$dir.serve.log" | sort | uniq -c | sort -rn | head -5 || true

@@ -418,10 +418,22 @@ pub fn add_workforce(
 /// are caught up or `budget` has passed; returns how many were folded.
 /// Reads are exact either way; folding keeps them fast.
 pub fn fold(store: &mut dyn riskgate_store::Store, budget: std::time::Duration) -> anyhow::Result<i64> {
+    fold_rounds(store, budget, riskgate_store::facts::FOLD_CHUNK)
+}
+
+/// [`fold`] in rounds of at most `chunk` events: `serve` folds in small
+/// rounds ([`riskgate_store::facts::FOLD_CHUNK_LIVE`]), so no transaction of
+/// the fold holds the store's write lock for long while declarations are
+/// being screened.
+pub fn fold_rounds(
+    store: &mut dyn riskgate_store::Store,
+    budget: std::time::Duration,
+    chunk: i64,
+) -> anyhow::Result<i64> {
     let t = std::time::Instant::now();
     let mut total = 0;
     loop {
-        let n = store.fold_facts(riskgate_store::facts::FOLD_CHUNK)?;
+        let n = store.fold_facts(chunk)?;
         total += n;
         if n == 0 || t.elapsed() >= budget {
             return Ok(total);

@@ -228,7 +228,11 @@ impl Saver {
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         let t = std::time::Instant::now();
-                        if let Err(e) = riskgate_app::kpi::fold(store.as_mut(), FOLD_FOR) {
+                        if let Err(e) = riskgate_app::kpi::fold_rounds(
+                            store.as_mut(),
+                            FOLD_FOR,
+                            riskgate_store::facts::FOLD_CHUNK_LIVE,
+                        ) {
                             eprintln!("folding new events into the KPI aggregates failed: {e:#}");
                         }
                         slow("KPI aggregates (background)", t);

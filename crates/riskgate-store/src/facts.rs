@@ -9,18 +9,23 @@
 //! order: for every declaration an event range touches, its contribution
 //! after the range minus its contribution before, under the keys it had
 //! before and has after (a declaration's officer and finding keys come from
-//! its outcomes). The fold's mark (`counters.facts`) and the rows change in
-//! one transaction. A read adds the events after the mark computed the same
-//! way without writing (the "tail"), so every answer is exact at the moment
-//! it is read, whether or not the fold has caught up.
+//! its outcomes). The table is folded unit by unit ([`units`]: a grain and
+//! a dimension, e.g. the monthly trader rows): each unit has its own mark
+//! (`counters.facts:GRAIN:DIM`), which moves in the transaction that adds
+//! that unit's rows, so a fold holds SQLite's one write lock for one unit at
+//! a time and a screening commit waiting for it waits for a few
+//! milliseconds, not for the whole fold (issue 16). A read adds the events
+//! after the marks of the units it reads computed the same way without
+//! writing (the "tail"), so every answer is exact at the moment it is read,
+//! whether or not the fold has caught up.
 //!
 //! Releases are the one fact that changes in place (`released_at` of a
 //! controlled declaration): the transaction that stores one adds it to the
-//! table when the fold has already taken the declaration
-//! ([`release_deltas`]); otherwise the fold adds it when it takes the
-//! declaration, reading releases under the write lock ([`fold_releases`]),
-//! so none is counted twice or lost. A green declaration is released when
-//! it is decided, so its release is part of its contribution.
+//! units whose fold has already taken the declaration ([`release_deltas`]);
+//! the fold of each other unit adds it when it takes the declaration,
+//! reading releases under the write lock ([`fold_releases`]), so none is
+//! counted twice or lost. A green declaration is released when it is
+//! decided, so its release is part of its contribution.
 //!
 //! Days and months are China time (+08:00), the same boundaries as the
 //! `from`/`to` of every period query. `grain = 'day'` rows exist for the
@@ -921,20 +926,170 @@ pub(crate) fn deltas(
 /// decided (those are in the contribution). Only declarations the fold has
 /// taken (`seq <= mark`, the mark read in the same transaction): the fold
 /// adds the releases of the others when it takes them.
-pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64], mark: i64) -> Result<HashMap<FactKey, Facts>> {
-    let seqs: Vec<&i64> = seqs.iter().filter(|s| **s <= mark).collect();
-    if seqs.is_empty() {
-        return Ok(HashMap::new());
+pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64], marks: &Marks) -> Result<HashMap<FactKey, Facts>> {
+    let mut out = HashMap::new();
+    let mut up = None;
+    for (mark, units) in marks.groups() {
+        let seqs: Vec<&i64> = seqs.iter().filter(|s| **s <= mark).collect();
+        if seqs.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = seqs.iter().map(|s| s.to_string()).collect();
+        let set = format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
+        if up.is_none() {
+            up = Some(rollups(r)?);
+        }
+        let mut d = released(r, up.as_ref().expect("read above"), &set, [i64::MIN, mark])?;
+        d.retain(|k, _| units.contains(&(k.grain, k.dim.as_str())));
+        out.extend(d);
     }
-    let list: Vec<String> = seqs.iter().map(|s| s.to_string()).collect();
-    let set = format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
-    released(r, &rollups(r)?, &set, [i64::MIN, mark])
+    Ok(out)
 }
 
 /// The releases of the declarations the fold takes in `(mark, hi]`, read
-/// under the write lock (so none stored meanwhile is missed).
+/// under the write lock (so none stored meanwhile is missed). Only
+/// declarations that can have one: imports, not historical, not green
+/// (those are released when decided and their release is in the
+/// contribution).
 pub(crate) fn fold_releases(r: &dyn Reader, up: &Rollups, mark: i64, hi: i64) -> Result<HashMap<FactKey, Facts>> {
-    released(r, up, "SELECT seq FROM declarations WHERE seq > ?1 AND seq <= ?2 AND released_at IS NOT NULL", [mark, hi])
+    released(r, up, RELEASED_IN, [mark, hi])
+}
+
+/// The declarations of events `(?1, ?2]` whose release [`fold_releases`]
+/// counts.
+const RELEASED_IN: &str = "SELECT d.seq FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+     WHERE d.seq > ?1 AND d.seq <= ?2 AND d.released_at IS NOT NULL AND d.direction = 'import'
+       AND (c.channel IS NULL OR c.channel <> 'green')";
+
+/// Which declarations of events `(mark, hi]` [`fold_releases`] counts a
+/// release of: a fold reads the releases once and checks under each
+/// unit's lock that this set has not changed (a release is set once).
+pub(crate) fn released_in(r: &dyn Reader, mark: i64, hi: i64) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    r.each(&format!("{RELEASED_IN} ORDER BY d.seq"), &[mark, hi], &mut |row| {
+        out.push(row.int(0)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A unit of the table folded on its own: a grain and a dimension
+/// (`""`: the office totals), with its mark `counters.facts:GRAIN:DIM`.
+pub type Unit = (Grain, &'static str);
+
+/// Every unit: the office totals by day and month, every dimension by
+/// month, the [`YEARLY`] dimensions by quarter and year too ([`emit`]
+/// writes exactly these).
+pub fn units() -> Vec<Unit> {
+    let mut v = vec![(Grain::Day, ""), (Grain::Month, "")];
+    v.extend(DIMENSIONS.iter().map(|d| (Grain::Month, *d)));
+    for d in YEARLY {
+        v.push((Grain::Quarter, *d));
+        v.push((Grain::Year, *d));
+    }
+    v
+}
+
+/// The counter holding `unit`'s mark.
+pub fn mark_name(unit: Unit) -> String {
+    format!("facts:{}:{}", unit.0.as_str(), unit.1)
+}
+
+/// The marks of every unit (`counters.facts:*`).
+pub(crate) const MARKS: &str = "SELECT name, value FROM counters WHERE name LIKE 'facts:%'";
+
+/// Moves one unit's mark, if nobody else did (`?1` from, `?2` to, `?3` the
+/// counter's name).
+pub(crate) const MOVE_MARK: &str = "UPDATE counters SET value = ?2 WHERE name = ?3 AND value = ?1";
+
+/// The last event each unit's rows hold.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Marks(pub Vec<(Unit, i64)>);
+
+impl Marks {
+    /// Reads every unit's mark; a unit without one is a corrupt store.
+    pub(crate) fn read(rows: impl IntoIterator<Item = (String, i64)>) -> Result<Marks> {
+        let stored: HashMap<String, i64> = rows.into_iter().collect();
+        units()
+            .into_iter()
+            .map(|u| {
+                let name = mark_name(u);
+                stored
+                    .get(&name)
+                    .map(|m| (u, *m))
+                    .ok_or_else(|| crate::StoreError::Corrupt(format!("the KPI aggregates have no mark {name}")))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Marks)
+    }
+
+    pub(crate) fn from_reader(r: &dyn Reader) -> Result<Marks> {
+        let mut rows = Vec::new();
+        r.each(MARKS, &[], &mut |row| {
+            rows.push((row.text(0)?, row.int(1)?));
+            Ok(())
+        })?;
+        Marks::read(rows)
+    }
+
+    /// The lowest mark.
+    pub(crate) fn low(&self) -> i64 {
+        self.0.iter().map(|(_, m)| *m).min().unwrap_or(0)
+    }
+
+    /// The units at each mark, lowest mark first.
+    pub(crate) fn groups(&self) -> Vec<(i64, Vec<Unit>)> {
+        let mut by: std::collections::BTreeMap<i64, Vec<Unit>> = Default::default();
+        for (u, m) in &self.0 {
+            by.entry(*m).or_default().push(*u);
+        }
+        by.into_iter().collect()
+    }
+
+    /// Only the units a read of `q` uses.
+    pub(crate) fn of_query(&self, q: &FactsQuery) -> Marks {
+        let mut grains = vec![q.grain];
+        if q.coarse.is_some() {
+            grains.extend([Grain::Quarter, Grain::Year]);
+        }
+        Marks(self.0.iter().filter(|((g, d), _)| *d == q.dim && grains.contains(g)).cloned().collect())
+    }
+}
+
+/// The events not yet folded into the units `marks` holds (of one
+/// dimension), computed as the fold would add them: exact answers between
+/// folds.
+pub(crate) fn tail(r: &dyn Reader, marks: &Marks, dim: &str, last: i64) -> Result<HashMap<FactKey, Facts>> {
+    let mut out = HashMap::new();
+    let mut up = None;
+    for (mark, units) in marks.groups() {
+        if mark >= last {
+            continue;
+        }
+        if up.is_none() {
+            up = Some(rollups(r)?);
+        }
+        let mut d = deltas(r, up.as_ref().expect("read above"), mark, last, Some(dim), true)?;
+        d.retain(|k, _| units.contains(&(k.grain, k.dim.as_str())));
+        out.extend(d);
+    }
+    Ok(out)
+}
+
+/// Deltas split by unit.
+pub(crate) type ByUnit = HashMap<Unit, HashMap<FactKey, Facts>>;
+
+/// Splits deltas by the unit each row belongs to.
+pub(crate) fn by_unit(deltas: HashMap<FactKey, Facts>) -> ByUnit {
+    let all = units();
+    let mut out: HashMap<Unit, HashMap<FactKey, Facts>> = HashMap::new();
+    for (k, f) in deltas {
+        let unit = all.iter().find(|(g, d)| *g == k.grain && *d == k.dim).copied();
+        // Rows are only ever of a unit (`emit`); an unknown one is a bug.
+        let unit = unit.expect("every emitted row is of a unit");
+        out.entry(unit).or_default().insert(k, f);
+    }
+    out
 }
 
 fn released(r: &dyn Reader, up: &Rollups, set: &str, range: [i64; 2]) -> Result<HashMap<FactKey, Facts>> {
@@ -1077,7 +1232,7 @@ pub(crate) fn tree_changes(r: &dyn Reader, new: &[riskgate_core::Office]) -> Res
 /// Empties the aggregates for the fold to rebuild them from the first event.
 /// The mark first: a release holding it (PostgreSQL `FOR SHARE`) is waited
 /// for before any row is touched.
-pub(crate) const RESET: &str = "UPDATE counters SET value = 0 WHERE name = 'facts'; DELETE FROM facts;";
+pub(crate) const RESET: &str = "UPDATE counters SET value = 0 WHERE name LIKE 'facts:%'; DELETE FROM facts;";
 
 /// A read adds at most this many unfolded events on the fly; further
 /// behind (after the upgrade that introduced the aggregates, or a rebuild),
@@ -1091,8 +1246,13 @@ pub(crate) fn behind(mark: i64, last: i64) -> crate::StoreError {
     ))
 }
 
-/// How many events one fold transaction takes at most.
+/// How many events one fold round takes at most.
 pub const FOLD_CHUNK: i64 = 10_000;
+
+/// The events a round of the background fold of `serve` takes at most:
+/// with 1,000 declarations a second, the largest unit (monthly trader rows)
+/// then holds the write lock for a few milliseconds per round.
+pub const FOLD_CHUNK_LIVE: i64 = 500;
 
 #[cfg(test)]
 mod tests {

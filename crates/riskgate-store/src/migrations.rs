@@ -627,6 +627,34 @@ UPDATE counters SET value = 0 WHERE name = 'facts';
 DELETE FROM facts;
 "#,
     ),
+    (
+        21,
+        r#"
+-- One mark per unit of the facts table (a grain and a dimension; facts.rs
+-- `units`), so the fold adds one unit's rows per transaction and holds
+-- SQLite's write lock for milliseconds, not for the whole fold (issue 16).
+-- Every unit starts where the one mark stood.
+INSERT INTO counters (name, value) SELECT 'facts:day:', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:direction', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:transport', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:trade_mode', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:hs2', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:hs4', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:hs6', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:origin', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:trader', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:source', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:rule', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:officer', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:month:finding', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:quarter:trader', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:year:trader', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:quarter:hs6', value FROM counters WHERE name = 'facts';
+INSERT INTO counters (name, value) SELECT 'facts:year:hs6', value FROM counters WHERE name = 'facts';
+DELETE FROM counters WHERE name = 'facts';
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -727,6 +755,7 @@ mod tests {
         (18, "47e4448f47394b50", "a1cbfe4ef3c166e4"),
         (19, "9160824b6033fa60", "9160824b6033fa60"),
         (20, "2d9f8ec2784129ee", "2d9f8ec2784129ee"),
+        (21, "db7885c3e5f488ad", "db7885c3e5f488ad"),
     ];
 
     fn sha256(text: &str) -> String {
@@ -743,6 +772,15 @@ mod tests {
         }
         let numbers: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).collect();
         assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1) && numbers[0] == 1, "numbered 1, 2, 3, …");
+    }
+
+    #[test]
+    fn every_unit_of_the_facts_table_gets_its_mark() {
+        let (_, source) = MIGRATIONS.iter().find(|(m, _)| *m == 21).expect("migration 21");
+        let names: Vec<&str> =
+            source.lines().filter_map(|l| l.split('\'').nth(1)).filter(|n| n.starts_with("facts:")).collect();
+        let units: Vec<String> = crate::facts::units().into_iter().map(crate::facts::mark_name).collect();
+        assert_eq!(names, units);
     }
 
     #[test]

@@ -57,9 +57,8 @@ pub const PARTITIONED: &[(&str, &str)] = &[("decisions", "decided_at"), ("action
 const POOL_SIZE: u32 = 16;
 
 /// The last event folded into the facts table, and moving it (facts.rs).
-const FACTS_MARK: &str = "SELECT value FROM counters WHERE name = 'facts'";
-const FACTS_MARK_SHARED: &str = "SELECT value FROM counters WHERE name = 'facts' FOR SHARE";
-const MOVE_FACTS_MARK: &str = "UPDATE counters SET value = ?2 WHERE name = 'facts' AND value = ?1";
+/// The facts units' marks, share-locked (`facts::MARKS`).
+const FACTS_MARKS_SHARED: &str = "SELECT name, value FROM counters WHERE name LIKE 'facts:%' FOR SHARE";
 
 /// Reads for the facts fold inside a transaction.
 struct TxReader<'a, 'b>(RefCell<&'a mut Transaction<'b>>);
@@ -558,7 +557,7 @@ impl Store for PgStore {
         let mut tx = conn.transaction()?;
         // The mark's row first: folds and releases wait until the tree
         // and the aggregates agree again.
-        tx.execute("SELECT value FROM counters WHERE name = 'facts' FOR UPDATE", &[])?;
+        tx.execute("SELECT value FROM counters WHERE name LIKE 'facts:%' FOR UPDATE", &[])?;
         // A changed tree empties the aggregates for the fold to rebuild, in
         // the same transaction.
         if facts::tree_changes(&TxReader(RefCell::new(&mut tx)), rows)? {
@@ -895,10 +894,10 @@ impl Store for PgStore {
             seq += 1;
             out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
         }
-        // The mark's row is share-locked: a fold taking these declarations
+        // The marks' rows are share-locked: a fold taking these declarations
         // waits for this transaction and then sees their releases.
-        let mark: i64 = tx.query_one(FACTS_MARK_SHARED, &[])?.get(0);
-        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released, mark)?;
+        let marks = facts::Marks::read(tx.query(FACTS_MARKS_SHARED, &[])?.iter().map(|r| (r.get(0), r.get(1))))?;
+        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released, &marks)?;
         apply_facts(&mut tx, &deltas)?;
         set_events(&mut tx, seq - 1)?;
         tx.commit()?;
@@ -927,10 +926,10 @@ impl Store for PgStore {
             }
             out.push(done);
         }
-        // The mark's row is share-locked: a fold taking these declarations
+        // The marks' rows are share-locked: a fold taking these declarations
         // waits for this transaction and then sees their releases.
-        let mark: i64 = tx.query_one(FACTS_MARK_SHARED, &[])?.get(0);
-        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released, mark)?;
+        let marks = facts::Marks::read(tx.query(FACTS_MARKS_SHARED, &[])?.iter().map(|r| (r.get(0), r.get(1))))?;
+        let deltas = facts::release_deltas(&TxReader(RefCell::new(&mut tx)), &released, &marks)?;
         apply_facts(&mut tx, &deltas)?;
         tx.commit()?;
         Ok(out)
@@ -1323,18 +1322,19 @@ impl Store for PgStore {
     }
 
     fn fold_facts(&mut self, max: i64) -> Result<i64> {
-        let (mark, last) = {
+        let (marks, last) = {
             let mut c = self.conn.borrow_mut();
-            let mark: i64 = c.query_one(FACTS_MARK, &[])?.get(0);
+            let marks = facts::Marks::read(c.query(facts::MARKS, &[])?.iter().map(|r| (r.get(0), r.get(1))))?;
             let last: i64 = c.query_one("SELECT value FROM counters WHERE name = 'events'", &[])?.get(0);
-            (mark, last)
+            (marks, last)
         };
+        let mark = marks.low();
         if last <= mark {
             return Ok(0);
         }
         let hi = last.min(mark.saturating_add(max.max(1)));
         // Events up to `hi` are committed and never change: read them
-        // before taking the mark's row lock, then move the mark only if
+        // before taking the marks' row locks, then move the marks only if
         // nobody else did.
         let (up, deltas) = {
             let mut conn = self.pool.get()?;
@@ -1348,19 +1348,31 @@ impl Store for PgStore {
             tx.commit()?;
             (up, d)
         };
+        let (_, units) = marks.groups().into_iter().next().expect("the lowest mark has units");
+        // All units at the lowest mark in one transaction: PostgreSQL's
+        // row locks do not hold up the screening commits meanwhile.
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;
-        if tx.execute(&dollars(MOVE_FACTS_MARK), &[&mark, &hi])? == 0 {
-            return Ok(0);
+        for unit in &units {
+            if tx.execute(&dollars(facts::MOVE_MARK), &[&mark, &hi, &facts::mark_name(*unit)])? == 0 {
+                tx.rollback()?;
+                return Ok(0);
+            }
         }
         // The office tree the deltas were rolled up by must still stand
-        // (an office import holds the mark's row while it changes it).
+        // (an office import holds the marks' rows while it changes it).
         if facts::rollups(&TxReader(RefCell::new(&mut tx)))? != up {
             tx.rollback()?;
             return Ok(0);
         }
-        apply_facts(&mut tx, &deltas)?;
-        let releases = facts::fold_releases(&TxReader(RefCell::new(&mut tx)), &up, mark, hi)?;
+        let mut deltas = facts::by_unit(deltas);
+        for unit in &units {
+            if let Some(d) = deltas.remove(unit) {
+                apply_facts(&mut tx, &d)?;
+            }
+        }
+        let mut releases = facts::fold_releases(&TxReader(RefCell::new(&mut tx)), &up, mark, hi)?;
+        releases.retain(|k, _| units.contains(&(k.grain, k.dim.as_str())));
         apply_facts(&mut tx, &releases)?;
         tx.commit()?;
         Ok(hi - mark)
@@ -1374,10 +1386,10 @@ impl Store for PgStore {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let mark: i64 = tx.query_one(FACTS_MARK, &[])?.get(0);
+        let marks = facts::Marks::read(tx.query(facts::MARKS, &[])?.iter().map(|r| (r.get(0), r.get(1))))?.of_query(q);
         let last: i64 = tx.query_one("SELECT value FROM counters WHERE name = 'events'", &[])?.get(0);
-        if last - mark > facts::TAIL_LIMIT {
-            return Err(facts::behind(mark, last));
+        if last - marks.low() > facts::TAIL_LIMIT {
+            return Err(facts::behind(marks.low(), last));
         }
         let grain = q.grain.as_str();
         let key = q.key_param();
@@ -1386,13 +1398,7 @@ impl Store for PgStore {
         if let Some(c) = &coarse {
             p.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
         }
-        let tail = if last > mark {
-            let r = TxReader(RefCell::new(&mut tx));
-            let up = facts::rollups(&r)?;
-            facts::deltas(&r, &up, mark, last, Some(&q.dim), true)?
-        } else {
-            Default::default()
-        };
+        let tail = facts::tail(&TxReader(RefCell::new(&mut tx)), &marks, &q.dim, last)?;
         // A ranked read: the top keys from the narrow index first, then
         // the full sums of those keys only.
         let ranked = if q.ranked() {

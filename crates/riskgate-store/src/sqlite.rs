@@ -54,10 +54,6 @@ impl std::fmt::Debug for SqliteStore {
 /// Counts writes to the officer registry and the workforce records (`Store::integrity_marks`).
 const BUMP_REGISTRY: &str = crate::rows::BUMP_REGISTRY;
 
-/// The last event folded into the facts table, and moving it (facts.rs).
-const FACTS_MARK: &str = "SELECT value FROM counters WHERE name = 'facts'";
-const MOVE_FACTS_MARK: &str = "UPDATE counters SET value = ?2 WHERE name = 'facts' AND value = ?1";
-
 /// Adds deltas to the facts table.
 fn apply_facts(conn: &Connection, deltas: &HashMap<facts::FactKey, Facts>) -> Result<()> {
     if deltas.is_empty() {
@@ -312,6 +308,48 @@ impl SqliteStore {
         drop(staged_store);
         for f in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(dir.join(format!("riskgate.db.restoring{f}")));
+        }
+        Ok(())
+    }
+
+    /// Folds events `(mark, hi]` into `units`, one transaction each
+    /// (`Store::fold_facts`).
+    fn fold_units(
+        &mut self,
+        units: &[facts::Unit],
+        mark: i64,
+        hi: i64,
+        up: &facts::Rollups,
+        deltas: &mut facts::ByUnit,
+    ) -> Result<()> {
+        let mut releases: Option<(Vec<i64>, facts::ByUnit)> = None;
+        for (i, &unit) in units.iter().enumerate() {
+            if i > 0 {
+                // Let a writer waiting for the lock in (the busy handler
+                // retries every 0.2 ms; a new transaction would otherwise
+                // take it back at once).
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // The office tree the deltas were rolled up by must still stand.
+            if facts::rollups(&*tx)? != *up
+                || tx.execute(facts::MOVE_MARK, params![mark, hi, facts::mark_name(unit)])? == 0
+            {
+                continue;
+            }
+            if let Some(d) = deltas.remove(&unit) {
+                apply_facts(&tx, &d)?;
+            }
+            // The releases as they stand under the lock: read again only
+            // if one was stored since they were last read.
+            let now = facts::released_in(&*tx, mark, hi)?;
+            if releases.as_ref().is_none_or(|(seqs, _)| *seqs != now) {
+                releases = Some((now, facts::by_unit(facts::fold_releases(&*tx, up, mark, hi)?)));
+            }
+            if let Some(d) = releases.as_mut().and_then(|(_, by)| by.remove(&unit)) {
+                apply_facts(&tx, &d)?;
+            }
+            tx.commit()?;
         }
         Ok(())
     }
@@ -756,8 +794,8 @@ impl Store for SqliteStore {
                 out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
             }
         }
-        let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
-        apply_facts(&tx, &facts::release_deltas(&*tx, &released, mark)?)?;
+        let marks = facts::Marks::from_reader(&*tx)?;
+        apply_facts(&tx, &facts::release_deltas(&*tx, &released, &marks)?)?;
         tx.commit()?;
         Ok(out)
     }
@@ -780,8 +818,8 @@ impl Store for SqliteStore {
                 out.push(done);
             }
         }
-        let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
-        apply_facts(&tx, &facts::release_deltas(&*tx, &released, mark)?)?;
+        let marks = facts::Marks::from_reader(&*tx)?;
+        apply_facts(&tx, &facts::release_deltas(&*tx, &released, &marks)?)?;
         tx.commit()?;
         Ok(out)
     }
@@ -1172,40 +1210,42 @@ impl Store for SqliteStore {
     }
 
     fn fold_facts(&mut self, max: i64) -> Result<i64> {
-        let mark: i64 = self.conn.query_row(FACTS_MARK, [], |r| r.get(0))?;
+        let marks = facts::Marks::from_reader(&self.conn)?;
+        let mark = marks.low();
         let last = self.last_seq()?;
         if last <= mark {
             return Ok(0);
         }
         let hi = last.min(mark.saturating_add(max.max(1)));
         // Events up to `hi` are committed and never change: read them
-        // outside the write lock, then move the mark only if nobody else did.
+        // outside the write lock.
         let up = facts::rollups(&self.conn)?;
-        let deltas = facts::deltas(&self.conn, &up, mark, hi, None, false)?;
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // The office tree the deltas were rolled up by must still stand.
-        if facts::rollups(&*tx)? != up || tx.execute(MOVE_FACTS_MARK, params![mark, hi])? == 0 {
-            return Ok(0);
+        let mut deltas = facts::by_unit(facts::deltas(&self.conn, &up, mark, hi, None, false)?);
+        let (_, units) = marks.groups().into_iter().next().expect("the lowest mark has units");
+        // The rows are derived: a fold lost with the power is folded again
+        // (its marks are lost with it), and the next commit of declarations
+        // syncs the log up to and past it. So no sync of its own while it
+        // holds the lock.
+        let power = self.durability == Durability::Power;
+        if power {
+            self.conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
         }
-        apply_facts(&tx, &deltas)?;
-        apply_facts(&tx, &facts::fold_releases(&*tx, &up, mark, hi)?)?;
-        tx.commit()?;
-        Ok(hi - mark)
+        let folded = self.fold_units(&units, mark, hi, &up, &mut deltas);
+        if power {
+            self.conn.execute_batch("PRAGMA synchronous = FULL;")?;
+        }
+        folded.map(|()| hi - mark)
     }
 
     fn facts(&self, q: &FactsQuery) -> Result<facts::FactRows> {
         // One snapshot for the mark, the stored rows and the tail.
         let tx = self.conn.unchecked_transaction()?;
-        let mark: i64 = tx.query_row(FACTS_MARK, [], |r| r.get(0))?;
+        let marks = facts::Marks::from_reader(&*tx)?.of_query(q);
         let last = tx.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1;
-        if last - mark > facts::TAIL_LIMIT {
-            return Err(facts::behind(mark, last));
+        if last - marks.low() > facts::TAIL_LIMIT {
+            return Err(facts::behind(marks.low(), last));
         }
-        let tail = if last > mark {
-            facts::deltas(&*tx, &facts::rollups(&*tx)?, mark, last, Some(&q.dim), true)?
-        } else {
-            Default::default()
-        };
+        let tail = facts::tail(&*tx, &marks, &q.dim, last)?;
         let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).expect("strings serialise"));
         let params = |q: &FactsQuery| -> Vec<rusqlite::types::Value> {
             let mut p: Vec<rusqlite::types::Value> = vec![

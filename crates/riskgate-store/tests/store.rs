@@ -1284,16 +1284,33 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
         check(store.as_ref(), "nothing folded", 15.0);
         assert_eq!(store.fold_facts(13).unwrap(), 13, "{b}: a fold takes at most the events asked for");
         check(store.as_ref(), "half folded", 15.0);
+        // Each unit (grain × dimension) folds in its own transaction with
+        // its own mark: as after a fold that stopped between units, the
+        // monthly trader rows, the yearly HS rows and the daily totals are
+        // not folded yet while the rest is; reads stay exact, releases and
+        // outcomes land in the right units and the next folds catch up.
+        _backend
+            .exec(
+                "DELETE FROM facts WHERE (grain = 'month' AND dim = 'trader') OR (grain = 'year' AND dim = 'hs6')
+                    OR (grain = 'day' AND dim = '');
+                 UPDATE counters SET value = 0 WHERE name IN ('facts:month:trader', 'facts:year:hs6', 'facts:day:');",
+            )
+            .unwrap();
+        check(store.as_ref(), "units at different marks", 15.0);
         commit_prepared(store.as_mut(), &decls[30..], &screened[30..], &[]).unwrap();
         let mut released = outcome("F5", 6, true);
         released.released_at = Some(chrono::DateTime::parse_from_rfc3339("2026-03-06T18:00:00+08:00").unwrap());
         store.commit_outcomes(&[outcome("F0", 2, false), released, outcome("F10", 12, true)]).unwrap();
         check(store.as_ref(), "outcomes", 20.0);
+        assert_eq!(store.fold_facts(7).unwrap(), 7, "{b}: the units behind fold first");
+        check(store.as_ref(), "the units behind folded part of the way", 20.0);
         let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
         store
             .commit_releases(&[
                 riskgate_core::Release { declaration_id: "F0".into(), released_at: at("2026-03-01T23:00:00+08:00") },
                 riskgate_core::Release { declaration_id: "F15".into(), released_at: at("2026-03-20T09:00:00+08:00") },
+                // Folded into some units, not yet into those behind.
+                riskgate_core::Release { declaration_id: "F10".into(), released_at: at("2026-03-11T21:00:00+08:00") },
             ])
             .unwrap();
         check(store.as_ref(), "releases", 20.0);
@@ -1340,7 +1357,7 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
         assert_eq!((all.declarations, all.historical, all.carried_out), (40.0, 1.0, 5.0), "{b}");
         assert_eq!(all.completed_random, 2.0, "{b}: the random controls completed");
         assert!((all.random_value_cny - 2.0 * 1000.0 / 0.05).abs() < 1e-6, "{b}: weighted by 1 / probability");
-        assert_eq!(all.same_day_sea + all.same_day_other, 32.0 + 2.0, "{b}: greens on the day, F0 and F5 later");
+        assert_eq!(all.same_day_sea + all.same_day_other, 32.0 + 3.0, "{b}: greens on the day, F0, F5 and F10 later");
     }
 }
 
