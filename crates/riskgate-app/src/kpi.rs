@@ -421,10 +421,11 @@ pub fn fold(store: &mut dyn riskgate_store::Store, budget: std::time::Duration) 
     fold_rounds(store, budget, riskgate_store::facts::FOLD_CHUNK)
 }
 
-/// [`fold`] in rounds of at most `chunk` events: `serve` folds in small
+/// [`fold`] in rounds of `chunk` events at first: `serve` folds in small
 /// rounds ([`riskgate_store::facts::FOLD_CHUNK_LIVE`]), so no transaction of
 /// the fold holds the store's write lock for long while declarations are
-/// being screened.
+/// being screened; each full round doubles the next (up to
+/// [`riskgate_store::facts::FOLD_CHUNK`]).
 pub fn fold_rounds(
     store: &mut dyn riskgate_store::Store,
     budget: std::time::Duration,
@@ -432,9 +433,16 @@ pub fn fold_rounds(
 ) -> anyhow::Result<i64> {
     let t = std::time::Instant::now();
     let mut total = 0;
+    let mut chunk = chunk.max(1);
     loop {
         let n = store.fold_facts(chunk)?;
         total += n;
+        // A full round means a backlog: larger rounds cost less per event
+        // (each unit's transaction has a fixed cost), so a fold that has
+        // fallen behind catches up, holding the lock longer meanwhile.
+        if n >= chunk {
+            chunk = chunk.saturating_mul(2).min(riskgate_store::facts::FOLD_CHUNK.max(chunk));
+        }
         if n == 0 || t.elapsed() >= budget {
             return Ok(total);
         }
