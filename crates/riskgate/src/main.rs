@@ -915,9 +915,31 @@ enum AuditCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The action log, newest first, as JSON lines (the same search as
+    /// `GET /api/v1/actions`; the read is itself logged).
     Log {
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Matching entries to skip (paging).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Only entries of this actor.
+        #[arg(long)]
+        officer: Option<String>,
+        /// Only entries of this kind (`login`, `rule_add`, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// From this day (YYYY-MM-DD) or RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// To this day (inclusive) or RFC 3339 time (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Include the entries that record a read (`actions_read`,
+        /// `integrity_read`, `rule_read`); left out by default, as in the
+        /// console, so the changes are not crowded out.
+        #[arg(long)]
+        reads: bool,
     },
 }
 
@@ -1362,8 +1384,25 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                         Ok(ExitCode::from(2))
                     }
                 },
-                AuditCmd::Log { limit } => {
-                    for l in app.store.actions(limit)? {
+                AuditCmd::Log { limit, offset, officer, action, from, to, reads } => {
+                    let mut app = app;
+                    let time = |field: &str, v: &Option<String>, end: bool| {
+                        v.as_deref().map(|v| riskgate_app::app::parse_time(field, v, end)).transpose()
+                    };
+                    let filter = riskgate_app::actionlog::ActionFilter {
+                        from: time("from", &from, false)?,
+                        to: time("to", &to, true)?,
+                        officer: officer.clone(),
+                        action: action.clone(),
+                        reads,
+                        offices: None,
+                    };
+                    let mut read = app.action("actions_read", "action_log");
+                    read.after = Some(serde_json::json!({
+                        "officer": officer, "action": action, "from": from, "to": to, "reads": reads,
+                        "offset": offset,
+                    }));
+                    for l in riskgate_app::actionlog::search(app.store.as_mut(), &read, &filter, limit, offset)? {
                         println!("{}", serde_json::to_string(&l)?);
                     }
                     Ok(ExitCode::SUCCESS)

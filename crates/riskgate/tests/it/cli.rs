@@ -211,6 +211,23 @@ fn rule_lifecycle_four_eyes_and_validity() {
     }
     // Local commands are logged as such.
     assert!(log.contains("local:admin") && !log.contains("\tadmin\t"), "{log}");
+    // The same search as the API: filters, paging, and the read logged
+    // first (reads shown only when asked for).
+    let kinds = |log: &str| -> Vec<String> {
+        log.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"]["action"].to_string())
+            .collect()
+    };
+    assert!(!kinds(&log).iter().any(|k| k.contains("_read")), "reads are left out by default: {log}");
+    assert_eq!(kinds(&e.ok_as("admin", &["audit", "log", "--reads", "--limit", "1"])), ["\"actions_read\""]);
+    assert_eq!(kinds(&e.ok_as("admin", &["audit", "log", "--action", "rule_retire"])), ["\"rule_retire\""]);
+    let approvals = e.ok_as("admin", &["audit", "log", "--action", "rule_approve"]);
+    let second = e.ok_as("admin", &["audit", "log", "--action", "rule_approve", "--offset", "1"]);
+    assert_eq!(second.lines().collect::<Vec<_>>(), approvals.lines().skip(1).collect::<Vec<_>>());
+    assert_eq!(e.ok_as("admin", &["audit", "log", "--officer", "nobody"]), "");
+    assert_eq!(e.ok_as("admin", &["audit", "log", "--to", "2000-01-01"]), "");
+    let bad = e.run_as("admin", &["audit", "log", "--from", "2026-13-01"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("from"), "{bad:?}");
     assert!(e.ok_as("admin", &["audit", "verify"]).contains("intact"));
 }
 
