@@ -529,16 +529,31 @@ impl FactsQuery {
     }
 }
 
-/// The upsert adding a delta to a row.
-pub(crate) fn upsert_sql() -> String {
+/// The update adding a delta's non-zero columns (`mask`: bit `i` for
+/// column `i` of [`Facts::COLUMNS`]) to a stored row: `?1`–`?5` grain,
+/// period, office, dim, key, then the columns' values in order.
+pub(crate) fn update_sql(mask: u64) -> String {
+    let sets: Vec<String> = Facts::COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .enumerate()
+        .map(|(n, (_, c))| format!("{c} = {c} + ?{}", n + 6))
+        .collect();
+    format!(
+        "UPDATE facts SET {} WHERE dim = ?4 AND grain = ?1 AND period = ?2 AND office = ?3 AND key = ?5",
+        sets.join(", ")
+    )
+}
+
+/// The insert of a new row: `?1`–`?5` as in [`update_sql`], then every
+/// column.
+pub(crate) fn insert_sql() -> String {
     let cols = Facts::COLUMNS.join(", ");
     let marks: Vec<String> = (6..6 + Facts::COLUMNS.len()).map(|i| format!("?{i}")).collect();
-    let sets: Vec<String> = Facts::COLUMNS.iter().map(|c| format!("{c} = facts.{c} + excluded.{c}")).collect();
     format!(
-        "INSERT INTO facts (grain, period, office, dim, key, {cols}) VALUES (?1, ?2, ?3, ?4, ?5, {})
-         ON CONFLICT (dim, grain, period, office, key) DO UPDATE SET {}",
-        marks.join(", "),
-        sets.join(", ")
+        "INSERT INTO facts (grain, period, office, dim, key, {cols}) VALUES (?1, ?2, ?3, ?4, ?5, {})",
+        marks.join(", ")
     )
 }
 
