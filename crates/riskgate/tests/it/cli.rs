@@ -766,9 +766,13 @@ fn screened_world(e: &Env, seed: u64, scale: f64, colluders: usize) -> (PathBuf,
     (w, values)
 }
 
+/// The latest entry of the action log before the read that shows it (the
+/// first line: that read's own `actions_read`).
 fn last_action(e: &Env) -> serde_json::Value {
-    let log = e.ok_as("admin", &["audit", "log", "--limit", "1"]);
-    serde_json::from_str(log.lines().next().unwrap()).unwrap()
+    let log = e.ok_as("admin", &["audit", "log", "--reads", "--limit", "2"]);
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["action"]["action"], "actions_read", "the read is logged first: {log}");
+    serde_json::from_str(log.lines().nth(1).unwrap()).unwrap()
 }
 
 #[test]
