@@ -647,9 +647,10 @@ pub trait Store: Send + Accounts + Search + Committees {
     /// Office totals of `[from, to)` computed from the declarations (any
     /// times; slow at scale).
     fn scan_facts(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<(String, Facts)>>;
-    /// Folds up to `max` events after the facts table's mark into it;
-    /// returns how many were folded (0: up to date, or another writer
-    /// folded them).
+    /// Folds up to `max` events after the lowest mark of the facts
+    /// table's units into the units at that mark (facts.rs); returns how
+    /// many events were folded (0: up to date, or another writer folded
+    /// them).
     fn fold_facts(&mut self, max: i64) -> Result<i64>;
     /// The sums `q` asks for, exact at the moment of reading (the events
     /// not yet folded are added on the fly).

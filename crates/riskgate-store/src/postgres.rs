@@ -56,8 +56,8 @@ pub const PARTITIONED: &[(&str, &str)] = &[("decisions", "decided_at"), ("action
 /// for each streaming read in progress).
 const POOL_SIZE: u32 = 16;
 
-/// The last event folded into the facts table, and moving it (facts.rs).
-/// The facts units' marks, share-locked (`facts::MARKS`).
+/// The facts units' marks (the last event each unit holds, facts.rs),
+/// share-locked.
 const FACTS_MARKS_SHARED: &str = "SELECT name, value FROM counters WHERE name LIKE 'facts:%' FOR SHARE";
 
 /// Reads for the facts fold inside a transaction.
