@@ -942,19 +942,37 @@ pub(crate) fn deltas(
 /// taken (`seq <= mark`, the mark read in the same transaction): the fold
 /// adds the releases of the others when it takes them.
 pub(crate) fn release_deltas(r: &dyn Reader, seqs: &[i64], marks: &Marks) -> Result<HashMap<FactKey, Facts>> {
+    per_mark(
+        r,
+        marks,
+        |mark| seqs.iter().any(|s| *s <= mark),
+        |up, mark| {
+            let list: Vec<String> = seqs.iter().filter(|s| **s <= mark).map(|s| s.to_string()).collect();
+            let set =
+                format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
+            released(r, up, &set, [i64::MIN, mark])
+        },
+    )
+}
+
+/// `compute(rollups, mark)` for each mark the units `marks` holds stand
+/// at and `needs`, keeping the rows of the units at that mark: what a
+/// read's tail or a release adds when units have folded to different
+/// events. The office tree is read only if some mark needs it.
+fn per_mark(
+    r: &dyn Reader,
+    marks: &Marks,
+    needs: impl Fn(i64) -> bool,
+    mut compute: impl FnMut(&Rollups, i64) -> Result<HashMap<FactKey, Facts>>,
+) -> Result<HashMap<FactKey, Facts>> {
+    let groups: Vec<(i64, Vec<Unit>)> = marks.groups().into_iter().filter(|(m, _)| needs(*m)).collect();
+    if groups.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let up = rollups(r)?;
     let mut out = HashMap::new();
-    let mut up = None;
-    for (mark, units) in marks.groups() {
-        let seqs: Vec<&i64> = seqs.iter().filter(|s| **s <= mark).collect();
-        if seqs.is_empty() {
-            continue;
-        }
-        let list: Vec<String> = seqs.iter().map(|s| s.to_string()).collect();
-        let set = format!("SELECT seq FROM declarations WHERE seq IN ({}) AND seq > ?1 AND seq <= ?2", list.join(","));
-        if up.is_none() {
-            up = Some(rollups(r)?);
-        }
-        let mut d = released(r, up.as_ref().expect("read above"), &set, [i64::MIN, mark])?;
+    for (mark, units) in groups {
+        let mut d = compute(&up, mark)?;
         d.retain(|k, _| units.contains(&(k.grain, k.dim.as_str())));
         out.extend(d);
     }
@@ -1075,20 +1093,7 @@ impl Marks {
 /// dimension), computed as the fold would add them: exact answers between
 /// folds.
 pub(crate) fn tail(r: &dyn Reader, marks: &Marks, dim: &str, last: i64) -> Result<HashMap<FactKey, Facts>> {
-    let mut out = HashMap::new();
-    let mut up = None;
-    for (mark, units) in marks.groups() {
-        if mark >= last {
-            continue;
-        }
-        if up.is_none() {
-            up = Some(rollups(r)?);
-        }
-        let mut d = deltas(r, up.as_ref().expect("read above"), mark, last, Some(dim), true)?;
-        d.retain(|k, _| units.contains(&(k.grain, k.dim.as_str())));
-        out.extend(d);
-    }
-    Ok(out)
+    per_mark(r, marks, |mark| mark < last, |up, mark| deltas(r, up, mark, last, Some(dim), true))
 }
 
 /// Deltas split by unit.

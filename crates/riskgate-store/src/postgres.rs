@@ -1336,7 +1336,7 @@ impl Store for PgStore {
         // Events up to `hi` are committed and never change: read them
         // before taking the marks' row locks, then move the marks only if
         // nobody else did.
-        let (up, deltas) = {
+        let (up, mut deltas) = {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
             let (up, d) = {
@@ -1365,14 +1365,11 @@ impl Store for PgStore {
             tx.rollback()?;
             return Ok(0);
         }
-        let mut deltas = facts::by_unit(deltas);
-        for unit in &units {
-            if let Some(d) = deltas.remove(unit) {
-                apply_facts(&mut tx, &d)?;
-            }
-        }
+        let of_units = |k: &facts::FactKey| units.contains(&(k.grain, k.dim.as_str()));
+        deltas.retain(|k, _| of_units(k));
+        apply_facts(&mut tx, &deltas)?;
         let mut releases = facts::fold_releases(&TxReader(RefCell::new(&mut tx)), &up, mark, hi)?;
-        releases.retain(|k, _| units.contains(&(k.grain, k.dim.as_str())));
+        releases.retain(|k, _| of_units(k));
         apply_facts(&mut tx, &releases)?;
         tx.commit()?;
         Ok(hi - mark)
