@@ -461,36 +461,12 @@ mod tests {
         assert!(std::sync::Arc::ptr_eq(&r3, &r4));
     }
 
-    fn subject(id: &str, level: riskgate_integrity::Level) -> super::Subject {
-        super::Subject {
-            id: id.into(),
-            kind: "officer".into(),
-            office: "2201".into(),
-            post: Some("inspection".into()),
-            score: if level == riskgate_integrity::Level::Warning { 6.0 } else { 1.0 },
-            level,
-            p_value: 1e-6,
-            controls: 40,
-            peers: 6,
-            indicators: vec![],
-            reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
-            reason_figures: vec![riskgate_integrity::ReasonFigures {
-                indicator: "concentration".into(),
-                value: 0.4,
-                baseline: Some(0.1),
-                count: Some(12.0),
-                expected: Some(3.0),
-                n: 30,
-                z: Some(4.75),
-                p: Some(1e-6),
-                points: 0.0,
-            }],
-            evidence: vec![],
-        }
-    }
-
     fn report(levels: &[(&str, riskgate_integrity::Level)]) -> super::Report {
-        super::Report { officers: levels.iter().map(|(id, l)| subject(id, *l)).collect(), posts: vec![], units: vec![] }
+        super::Report {
+            officers: levels.iter().map(|(id, l)| riskgate_integrity::testing::subject(id, *l)).collect(),
+            posts: vec![],
+            units: vec![],
+        }
     }
 
     /// A new or raised warning is logged and pushed once, on the
@@ -526,8 +502,16 @@ mod tests {
         let inbox = super::inbox(app.store.as_ref(), None).unwrap();
         let shown: Vec<String> = inbox.iter().map(|e| format!("{} {}", e.id, e.previous)).collect();
         assert_eq!(shown, ["E2 normal", "E2 normal", "E1 watch"], "newest first");
-        assert_eq!(inbox[0].reasons, subject("E2", Warning).reasons, "the evidence travels with it");
-        assert_eq!(inbox[0].reason_figures, subject("E2", Warning).reason_figures, "and its figures");
+        assert_eq!(
+            inbox[0].reasons,
+            riskgate_integrity::testing::subject("E2", Warning).reasons,
+            "the evidence travels with it"
+        );
+        assert_eq!(
+            inbox[0].reason_figures,
+            riskgate_integrity::testing::subject("E2", Warning).reason_figures,
+            "and its figures"
+        );
         let elsewhere: HashSet<String> = ["2202".to_string()].into();
         assert!(super::inbox(app.store.as_ref(), Some(&elsewhere)).unwrap().is_empty(), "office scope");
     }

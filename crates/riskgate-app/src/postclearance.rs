@@ -802,7 +802,7 @@ pub fn open_plan(app: &mut App, actor: &crate::cases::Actor, mut plan: Plan) -> 
 mod tests {
     use super::*;
     use crate::cases::{Actor, StepBody};
-    use riskgate_core::{CaseResult, CaseStep, ForexPayment, Office, Outcome};
+    use riskgate_core::{CaseResult, CaseStep, ForexPayment, Office, OfficeLevel, Outcome};
     use riskgate_store::{SqliteStore, Store};
 
     fn decl(id: &str, trader: &str, office: &str, day: u32, invoice: &str) -> Declaration {
@@ -834,14 +834,6 @@ mod tests {
         Outcome::from_json(&v).unwrap()
     }
 
-    fn office(code: &str, parent: Option<&str>, level: &str) -> Office {
-        let mut v = serde_json::json!({"code": code, "name": code, "level": level});
-        if let Some(p) = parent {
-            v["parent"] = p.into();
-        }
-        Office::from_json(&v).unwrap()
-    }
-
     /// Selection uses what came after release: a payment by invoice
     /// reference and one without reference matched by amount above the
     /// declared value rank first with their reasons; a payment of the
@@ -856,12 +848,12 @@ mod tests {
         let mut store = SqliteStore::open(dir.path()).unwrap();
         store
             .upsert_offices(&[
-                office("0000", None, "hq"),
-                office("2200", Some("0000"), "district"),
-                office("2201", Some("2200"), "office"),
-                office("2202", Some("2200"), "office"),
-                office("5300", Some("0000"), "district"),
-                office("5301", Some("5300"), "office"),
+                Office::new("0000", None, OfficeLevel::Hq),
+                Office::new("2200", Some("0000"), OfficeLevel::District),
+                Office::new("2201", Some("2200"), OfficeLevel::Office),
+                Office::new("2202", Some("2200"), OfficeLevel::Office),
+                Office::new("5300", Some("0000"), OfficeLevel::District),
+                Office::new("5301", Some("5300"), OfficeLevel::Office),
             ])
             .unwrap();
         store

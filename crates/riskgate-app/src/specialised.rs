@@ -802,22 +802,22 @@ mod tests {
     /// changes no score; reading integrity data is logged.
     #[test]
     fn select_reads_releases_and_audit_findings_from_the_store() {
-        use riskgate_core::{Office, Officer, Outcome};
+        use riskgate_core::{Office, OfficeLevel, Officer, Outcome};
         use riskgate_store::{SqliteStore, Store};
         use serde_json::json;
 
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
-        let office = |code: &str, parent: Option<&str>, level: &str| {
-            Office::from_json(&json!({"code": code, "name": format!("关{code}"), "parent": parent, "level": level}))
-                .unwrap()
+        let office = |code: &str, parent: Option<&str>, level| Office {
+            name: format!("关{code}"),
+            ..Office::new(code, parent, level)
         };
         store
             .upsert_offices(&[
-                office("0000", None, "hq"),
-                office("2200", Some("0000"), "district"),
-                office("2201", Some("2200"), "office"),
-                office("2202", Some("2200"), "office"),
+                office("0000", None, OfficeLevel::Hq),
+                office("2200", Some("0000"), OfficeLevel::District),
+                office("2201", Some("2200"), OfficeLevel::Office),
+                office("2202", Some("2200"), OfficeLevel::Office),
             ])
             .unwrap();
         let officer = |id: &str, office: &str| {

@@ -58,6 +58,26 @@ pub struct RuleDef {
 }
 
 impl RuleDef {
+    /// A national rule of version 1 with no title, lane, instructions,
+    /// validity, disposal or referral: the rest is set field by field.
+    pub fn new(id: &str, when: &str, weight: f64) -> RuleDef {
+        RuleDef {
+            id: id.into(),
+            version: 1,
+            title: String::new(),
+            when: when.into(),
+            weight,
+            channel: None,
+            instructions: String::new(),
+            department: String::new(),
+            valid_from: None,
+            valid_to: None,
+            disposal: None,
+            refer: None,
+            scope: None,
+        }
+    }
+
     /// Whether the rule applies to a declaration made at `at`.
     pub fn valid_at(&self, at: DateTime<FixedOffset>) -> bool {
         let d = at.date_naive();

@@ -1906,3 +1906,39 @@ pub fn officer_history(input: &Input, cfg: &Config, officer: &str, windows: &[(i
         })
         .collect()
 }
+
+/// Fixtures for the tests of the crates above this one (the report's
+/// consumers: inbox, notifications, console answers).
+#[doc(hidden)]
+pub mod testing {
+    use super::{Level, ReasonFigures, Subject};
+
+    /// An officer of office 2201 at `level`, with one concentration reason.
+    pub fn subject(id: &str, level: Level) -> Subject {
+        Subject {
+            id: id.into(),
+            kind: "officer".into(),
+            office: "2201".into(),
+            post: Some("inspection".into()),
+            score: if level == Level::Warning { 6.0 } else { 1.0 },
+            level,
+            p_value: 1e-6,
+            controls: 40,
+            peers: 6,
+            indicators: vec![],
+            reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
+            reason_figures: vec![ReasonFigures {
+                indicator: "concentration".into(),
+                value: 0.4,
+                baseline: Some(0.1),
+                count: Some(12.0),
+                expected: Some(3.0),
+                n: 30,
+                z: Some(4.75),
+                p: Some(1e-6),
+                points: 0.0,
+            }],
+            evidence: vec![],
+        }
+    }
+}

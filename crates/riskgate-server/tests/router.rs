@@ -304,7 +304,7 @@ async fn kpis_carry_the_workforce_figures_and_the_openapi_document_is_served() {
 /// only supervisors (and admins) may trigger a notification run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_integrity_inbox_is_for_supervisors_only() {
-    use riskgate_integrity::{Level, Report, Subject};
+    use riskgate_integrity::{Level, Report};
     let f = fixture();
     let mut app = App::open_at(&f.at, "setup").unwrap();
     let n = accounts::NewUser {
@@ -315,31 +315,7 @@ async fn the_integrity_inbox_is_for_supervisors_only() {
         ..Default::default()
     };
     accounts::add_user(app.store.as_mut(), "setup", n).unwrap();
-    let warned = Subject {
-        id: "E1".into(),
-        kind: "officer".into(),
-        office: "2201".into(),
-        post: Some("inspection".into()),
-        score: 6.0,
-        level: Level::Warning,
-        p_value: 1e-6,
-        controls: 40,
-        peers: 6,
-        indicators: vec![],
-        reasons: vec!["concentration: trader T1 12 of 30 (chance 3.0, p 1e-6)".into()],
-        reason_figures: vec![riskgate_integrity::ReasonFigures {
-            indicator: "concentration".into(),
-            value: 0.4,
-            baseline: Some(0.1),
-            count: Some(12.0),
-            expected: Some(3.0),
-            n: 30,
-            z: Some(4.75),
-            p: Some(1e-6),
-            points: 0.0,
-        }],
-        evidence: vec![],
-    };
+    let warned = riskgate_integrity::testing::subject("E1", Level::Warning);
     let report = Report { officers: vec![warned], posts: vec![], units: vec![] };
     assert_eq!(riskgate_app::integrity::notify_warnings(&mut app, &report).unwrap().len(), 1);
     drop(app);

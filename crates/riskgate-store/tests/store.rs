@@ -459,21 +459,8 @@ fn changes_are_logged_in_their_transaction() {
     use riskgate_core::{RuleDef, RuleStatus};
     for (mut store, _backend) in stores() {
         let b = store.backend();
-        let def = RuleDef {
-            id: "R-1".into(),
-            version: 1,
-            title: "t".into(),
-            when: "value_cny > 1".into(),
-            weight: 0.2,
-            channel: None,
-            instructions: String::new(),
-            department: "tariff".into(),
-            valid_from: None,
-            valid_to: None,
-            disposal: None,
-            refer: None,
-            scope: None,
-        };
+        let def =
+            RuleDef { title: "t".into(), department: "tariff".into(), ..RuleDef::new("R-1", "value_cny > 1", 0.2) };
         let mut rec = riskgate_store::RuleRecord {
             def,
             status: RuleStatus::Draft,
@@ -1122,21 +1109,16 @@ fn decl_at(id: &str, office: &str, day: u32, hour: u32, hs: &str, transport: &st
 /// up to the declarations with goods under it.
 #[test]
 fn kpi_aggregates_agree_with_a_scan_at_every_step() {
+    use riskgate_core::{Office, OfficeLevel};
     use riskgate_store::{By, FactsQuery, Grain, facts};
-    let office = |code: &str, parent: Option<&str>, level: &str| {
-        riskgate_core::Office::from_json(
-            &serde_json::json!({"code": code, "name": code, "parent": parent, "level": level}),
-        )
-        .unwrap()
-    };
     for (mut store, _backend) in stores() {
         let b = store.backend();
         store
             .upsert_offices(&[
-                office("0000", None, "hq"),
-                office("2200", Some("0000"), "district"),
-                office("2201", Some("2200"), "office"),
-                office("2202", Some("2200"), "office"),
+                Office::new("0000", None, OfficeLevel::Hq),
+                Office::new("2200", Some("0000"), OfficeLevel::District),
+                Office::new("2201", Some("2200"), OfficeLevel::Office),
+                Office::new("2202", Some("2200"), OfficeLevel::Office),
             ])
             .unwrap();
         let mut decls = Vec::new();
@@ -1324,7 +1306,10 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
         check(store.as_ref(), "folded again", 20.0);
         // Moving an office to another district rebuilds the rollups.
         store
-            .upsert_offices(&[office("2300", Some("0000"), "district"), office("2202", Some("2300"), "office")])
+            .upsert_offices(&[
+                Office::new("2300", Some("0000"), OfficeLevel::District),
+                Office::new("2202", Some("2300"), OfficeLevel::Office),
+            ])
             .unwrap();
         while store.fold_facts(1_000).unwrap() > 0 {}
         let under = |store: &dyn Store, unit: &str| {
@@ -1345,7 +1330,7 @@ fn kpi_aggregates_agree_with_a_scan_at_every_step() {
             "{b}: after the move"
         );
         // A first unit below an office gives the office rollup rows of its own.
-        store.upsert_offices(&[office("220101", Some("2201"), "office")]).unwrap();
+        store.upsert_offices(&[Office::new("220101", Some("2201"), OfficeLevel::Office)]).unwrap();
         while store.fold_facts(1_000).unwrap() > 0 {}
         let s = store.as_ref();
         assert_eq!(

@@ -414,21 +414,7 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
                         ),
                         _ => format!("trader.id == \"{}\" and declared_duty_cny > {}", trader_key, 1000 + i),
                     };
-                    defs.push(RuleDef {
-                        id: format!("B-{i:05}"),
-                        version: 1,
-                        title: String::new(),
-                        when,
-                        weight: 0.1,
-                        channel: None,
-                        instructions: String::new(),
-                        department: String::new(),
-                        valid_from: None,
-                        valid_to: None,
-                        disposal: None,
-                        refer: None,
-                        scope: None,
-                    });
+                    defs.push(RuleDef::new(&format!("B-{i:05}"), &when, 0.1));
                 }
                 let mut engine = Engine::new(EngineConfig::default());
                 let t = Instant::now();
@@ -1105,19 +1091,11 @@ pub fn integrity_bench(officers: usize, declarations: usize, controls: usize, se
     let _ = std::fs::remove_dir_all(dir);
     let mut app = App::open(dir, "bench")?;
     let mut r = Rng::new(seed);
-    let mut offices = vec![
-        serde_json::json!({"code": "0000", "name": "HQ", "level": "hq"}),
-        serde_json::json!({"code": "2200", "name": "D", "parent": "0000", "level": "district"}),
-    ];
+    use riskgate_core::{Office, OfficeLevel};
+    let mut offices =
+        vec![Office::new("0000", None, OfficeLevel::Hq), Office::new("2200", Some("0000"), OfficeLevel::District)];
     let codes: Vec<String> = (0..20).map(|i| format!("22{:02}", i + 1)).collect();
-    for c in &codes {
-        offices.push(serde_json::json!({"code": c, "name": c, "parent": "2200", "level": "office"}));
-    }
-    let offices: Vec<riskgate_core::Office> = offices
-        .iter()
-        .map(riskgate_core::Office::from_json)
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    offices.extend(codes.iter().map(|c| Office::new(c, Some("2200"), OfficeLevel::Office)));
     app.store.upsert_offices(&offices)?;
     let mut staff: Vec<Vec<String>> = vec![Vec::new(); codes.len()];
     let mut regs = Vec::new();

@@ -138,22 +138,18 @@ pub fn run(n: usize, seed: u64, dir: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     let mut app = App::open(dir, "bench")?;
     let mut r = Rng::new(seed);
-    let mut offices = vec![serde_json::json!({"code": "0000", "name": "海关总署", "level": "hq"})];
+    use riskgate_core::{Office, OfficeLevel};
+    let mut offices = vec![Office { name: "海关总署".into(), ..Office::new("0000", None, OfficeLevel::Hq) }];
     let mut codes = Vec::new();
     for d in 0..5 {
         let district = format!("{}00", 22 + d);
-        offices.push(serde_json::json!({"code": district, "name": district, "parent": "0000", "level": "district"}));
+        offices.push(Office::new(&district, Some("0000"), OfficeLevel::District));
         for o in 1..=8 {
             let code = format!("{}{o:02}", 22 + d);
-            offices.push(serde_json::json!({"code": code, "name": code, "parent": district, "level": "office"}));
+            offices.push(Office::new(&code, Some(&district), OfficeLevel::Office));
             codes.push(code);
         }
     }
-    let offices: Vec<riskgate_core::Office> = offices
-        .iter()
-        .map(riskgate_core::Office::from_json)
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     app.store.upsert_offices(&offices)?;
     let t = Instant::now();
     let bulk = n.saturating_sub(20_000);

@@ -61,19 +61,10 @@ pub fn generate(seed: u64, scale: f64) -> World {
 
 fn rule(id: &str, when: &str, weight: f64, channel: Option<riskgate_core::Channel>) -> RuleDef {
     RuleDef {
-        id: id.into(),
-        version: 1,
         title: format!("title of {id}"),
-        when: when.into(),
-        weight,
         channel,
         instructions: format!("instructions of {id}"),
-        department: String::new(),
-        valid_from: None,
-        valid_to: None,
-        disposal: None,
-        refer: None,
-        scope: None,
+        ..RuleDef::new(id, when, weight)
     }
 }
 
