@@ -3,6 +3,10 @@
 # second end to end, from the start of `riskgate submit` to the last stored
 # decision, with 1, 2 and 4 workers; then the fault run: kill -9 one of two
 # workers in the middle and compare every decision with the 2-worker run.
+# Every run is also compared with one process screening the same file on
+# the same store (`screen --clock declared`): lanes and risk values that
+# differ, and the truth hit rate of the controls (ARCHITECTURE.md, "one
+# context for all workers").
 #
 #   bench/bus.sh                      # 100k declarations on SQLite
 #   STORE=postgres bench/bus.sh       # on PostgreSQL (127.0.0.1:5432, trust)
@@ -16,6 +20,7 @@ N=${N:-100000}
 STORE=${STORE:-sqlite}
 WORKERS=${WORKERS:-"1 2 4"}
 PARTITIONS=${PARTITIONS:-8}
+SLACK=${SLACK:-1000}
 R=${RISKGATE:-$PWD/target/release/riskgate}
 DIR=${DIR:-/tmp/riskgate-bench-bus}
 NATS=${NATS:-nats://127.0.0.1:4222}
@@ -78,7 +83,7 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
   prefix=$TAG$name
   # Workers are services: started first, timed once every partition is built.
   for i in $(seq 1 "$workers"); do
-    "$R" $s worker --nats-url "$NATS" --bus-prefix "$prefix" --id "w$i" --clock declared --partitions "$PARTITIONS" \
+    "$R" $s worker --nats-url "$NATS" --bus-prefix "$prefix" --id "w$i" --clock declared --partitions "$PARTITIONS" --order-slack "$SLACK" \
       2>"$DIR/$name-w$i.log" &
     pids+=($!)
   done
@@ -105,33 +110,67 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
     "$t0" "$ts" "$t1" "$N" "$workers"
 }
 
+dump() { # run name → $DIR/NAME.tsv: every decision, field by field, without its timestamp
+  local fields="d.id, c.office, c.channel, c.risk_value, c.risk_level, c.source, c.random, c.propensity, c.ranking, c.mandatory"
+  local q="SELECT $fields FROM decisions c JOIN declarations d ON d.seq = c.decl ORDER BY d.id"
+  if [ "$STORE" = postgres ]; then
+    psql -h 127.0.0.1 -U root -d "rg_${TAG}_$1" -tAc "$q" >"$DIR/$1.tsv"
+  else
+    python3 -c "import sqlite3,sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print('|'.join(map(str,row)))" \
+      "$DIR/$1/riskgate.db" "$q" >"$DIR/$1.tsv"
+  fi
+}
+
+against_one() { # run name → lanes and risk values that differ from one process, hit rates against the truth
+  dump "$1"
+  python3 - "$DIR/one.tsv" "$DIR/$1.tsv" "$DIR/world/truth.jsonl" "$1" <<'PY'
+import json, sys
+def rows(f):
+    out = {}
+    for line in open(f):
+        c = line.rstrip("\n").split("|")
+        out[c[0]] = (c[2], float(c[3]))
+    return out
+one, run = rows(sys.argv[1]), rows(sys.argv[2])
+fraud = {}
+for line in open(sys.argv[3]):
+    t = json.loads(line)
+    fraud[t["declaration_id"]] = t["fraud"]
+lanes = sum(1 for k in one if k in run and one[k][0] != run[k][0])
+risk = sum(1 for k in one if k in run and abs(one[k][1] - run[k][1]) > 1e-9)
+def hit(d):
+    c = [k for k, v in d.items() if v[0] != "green"]
+    return len(c), sum(fraud.get(k, False) for k in c)
+(n1, f1), (n2, f2) = hit(one), hit(run)
+print(f"  {sys.argv[4]} against one process ({len(one)} decisions): lanes differ {lanes} ({lanes / len(one):.2%}), "
+      f"risk values differ {risk} ({risk / len(one):.2%}); controls {n2} against {n1}, truth hit rate "
+      f"{f2 / max(n2, 1):.2%} against {f1 / max(n1, 1):.2%}")
+PY
+}
+
 echo "riskgate bus benchmark: $N declarations, $PARTITIONS partitions, store $STORE, $(nproc) cores"
 load_base
+load one
+t0=$(now)
+"$R" $(store_args one) screen --clock declared "$DIR/live.jsonl" >/dev/null 2>"$DIR/one.log"
+t1=$(now)
+python3 -c "import sys; print(f'one process (screen --clock declared): {float(sys.argv[3])/(float(sys.argv[2])-float(sys.argv[1])):,.0f} declarations/s')" "$t0" "$t1" "$N"
+dump one
 for w in $WORKERS; do
   run "w$w" "$w"
+  against_one "w$w"
 done
 echo "fault run: 2 workers, kill -9 of one in the middle"
-case " $WORKERS " in *" 2 "*) ;; *) run w2 2 ;; esac
+case " $WORKERS " in *" 2 "*) ;; *) run w2 2; against_one w2 ;; esac
 run kill 2 kill
+against_one kill
 q_decisions="SELECT COUNT(*) FROM decisions"
 q_distinct="SELECT COUNT(DISTINCT decl) FROM decisions"
 q_controls="SELECT COUNT(*) FROM decisions WHERE channel <> 'green'"
 for q in "$q_decisions" "$q_distinct" "$q_controls"; do
   echo "  $q: without kill $(sql w2 "$q"), with kill $(sql kill "$q")"
 done
-# Field by field, every decision (without its timestamp).
-fields="d.id, c.office, c.channel, c.risk_value, c.risk_level, c.source, c.random, c.propensity, c.ranking, c.mandatory"
-if [ "$STORE" = postgres ]; then
-  for r in w2 kill; do
-    psql -h 127.0.0.1 -U root -d "rg_${TAG}_$r" -tAc "SELECT $fields FROM decisions c JOIN declarations d ON d.seq = c.decl ORDER BY d.id" >"$DIR/$r.tsv"
-  done
-else
-  for r in w2 kill; do
-    python3 -c "import sqlite3,sys
-for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print('|'.join(map(str,row)))" \
-      "$DIR/$r/riskgate.db" "SELECT $fields FROM decisions c JOIN declarations d ON d.seq = c.decl ORDER BY d.id" >"$DIR/$r.tsv"
-  done
-fi
 if cmp -s "$DIR/w2.tsv" "$DIR/kill.tsv"; then
   echo "  decisions identical field by field ($(wc -l <"$DIR/kill.tsv") rows)"
 else

@@ -199,25 +199,91 @@ pub fn rebase(app: &mut App) -> Result<i64> {
     Ok(seq)
 }
 
-/// A partition's engine: the epoch plus the partition's own declarations
-/// stored since, replayed in store order (the order they were screened).
-fn build_partition(store: Box<dyn Store>, epoch: &(i64, Checkpoint), p: u32, n: u32, user: &str) -> Result<App> {
-    let mut engine = configured_engine(store.as_ref())?;
-    engine.restore(epoch.1.clone());
-    load_external(store.as_ref(), &mut engine)?;
-    let cfg = engine.config.selectivity.clone();
-    store.replay(epoch.0, &mut |ev| {
-        let mine = match &ev {
-            Event::Historical(d) => partition_of(&d.office, n) == p,
-            Event::Screened { office, .. } => partition_of(office, n) == p,
-            // Outcomes reach partitions at the next epoch (`bus rebase`).
-            Event::Outcome { .. } => false,
-        };
-        if mine {
-            apply_event(&mut engine, &cfg, ev);
-        }
-    })?;
-    Ok(App::from_parts(store, engine, user))
+/// The engine a worker process screens with, shared by all the partitions
+/// it holds: the bus epoch plus every event stored since, in store order —
+/// every office's declarations, whichever worker screened them, and the
+/// outcomes — so that a decision sees what one process would have seen,
+/// up to the batches other workers screen at the same moment (the catch-up
+/// before each batch, [`Screener::catch_up`]).
+struct Screener {
+    app: App,
+    /// The last stored event folded in.
+    applied: i64,
+    /// Declarations this process screened and stored whose event the
+    /// catch-up has not passed yet: folded when screened, skipped when
+    /// replayed.
+    own: HashSet<String>,
+    /// Every declaration this process screened (a repeat within a batch, or
+    /// one whose commit another batch has not finished, is not screened twice).
+    seen: HashSet<String>,
+    hooked: events::HookedKinds,
+}
+
+impl Screener {
+    fn build(store: Box<dyn Store>, epoch: &(i64, Checkpoint), user: &str) -> Result<Screener> {
+        let mut engine = configured_engine(store.as_ref())?;
+        engine.restore(epoch.1.clone());
+        load_external(store.as_ref(), &mut engine)?;
+        let cfg = engine.config.selectivity.clone();
+        let applied = store.replay(epoch.0, &mut |ev| apply_event(&mut engine, &cfg, ev))?;
+        Ok(Screener {
+            app: App::from_parts(store, engine, user),
+            applied,
+            own: HashSet::new(),
+            seen: HashSet::new(),
+            hooked: events::HookedKinds::default(),
+        })
+    }
+
+    /// Folds in what was stored since the last catch-up, in store order:
+    /// declarations screened by other workers (or by an earlier holder of a
+    /// partition), historical imports and outcomes. Returns how many events
+    /// were folded.
+    fn catch_up(&mut self) -> Result<usize> {
+        let App { store, engine, .. } = &mut self.app;
+        let cfg = engine.config.selectivity.clone();
+        let own = &mut self.own;
+        let mut folded = 0;
+        self.applied = store.replay(self.applied, &mut |ev| {
+            if let Event::Screened { declaration, .. } = &ev
+                && own.remove(&declaration.id)
+            {
+                return;
+            }
+            folded += 1;
+            apply_event(engine, &cfg, ev);
+        })?;
+        Ok(folded)
+    }
+}
+
+/// Runs `f` on the process's screener, building it first if there is none.
+/// An error (or a panic) drops it: the engine may have folded declarations
+/// that were not stored, so the next batch rebuilds it from the store.
+fn with_screener<T>(sh: &Shared, f: impl FnOnce(&mut Screener) -> Result<T>) -> Result<T> {
+    let mut guard = sh.screener.lock().unwrap_or_else(|poisoned| {
+        sh.screener.clear_poison();
+        let mut g = poisoned.into_inner();
+        *g = None;
+        g
+    });
+    if guard.is_none() {
+        let t = Instant::now();
+        let s = Screener::build((sh.open_store)()?, &sh.epoch, &sh.opts.user)?;
+        eprintln!(
+            "worker {}: engine built in {:.1}s (bus epoch at event {}, stored events up to {})",
+            sh.opts.id,
+            t.elapsed().as_secs_f64(),
+            sh.epoch.0,
+            s.applied
+        );
+        *guard = Some(s);
+    }
+    let r = f(guard.as_mut().expect("built above"));
+    if r.is_err() {
+        *guard = None;
+    }
+    r
 }
 
 /// Settings of `riskgate worker`.
@@ -233,6 +299,12 @@ pub struct WorkerOptions {
     pub lease: Duration,
     /// Partition count if the worker creates the stream.
     pub partitions: u32,
+    /// A message is screened once every other partition has stored its
+    /// messages from more than this many stream positions before it
+    /// (`--order-slack`).
+    pub order_slack: u64,
+    /// How long a batch waits for that before it is screened anyway.
+    pub order_wait: Duration,
     /// Deliver webhooks from this process too.
     pub webhooks: bool,
     pub webhook: crate::webhooks::DeliveryOptions,
@@ -243,12 +315,19 @@ struct Shared {
     open_store: StoreFactory,
     client: async_nats::Client,
     stream: stream::Stream,
-    partitions: u32,
     epoch: Arc<(i64, Checkpoint)>,
     offices: HashSet<String>,
-    /// Partitions built at once by this process (each build replays the
-    /// events since the epoch and holds two store connections meanwhile).
-    builds: tokio::sync::Semaphore,
+    /// The one engine of this process (`None` until the first partition
+    /// needs it, and after an error until the next batch rebuilds it).
+    screener: std::sync::Mutex<Option<Screener>>,
+    /// The lease bucket, which also carries each partition's frontier.
+    leases: kv::Store,
+    /// Partition → its frontier: every message of the partition before this
+    /// stream sequence is stored. Kept up to date from the bucket by
+    /// [`watch_frontiers`] and by this process's own partitions.
+    frontiers: std::sync::Mutex<HashMap<u32, (u64, Instant)>>,
+    /// The partition count of the stream.
+    partitions: u32,
 }
 
 struct Owned {
@@ -349,11 +428,14 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
         open_store: open_store.clone(),
         client: client.clone(),
         stream,
-        partitions: n,
         epoch: Arc::new(epoch),
         offices,
-        builds: tokio::sync::Semaphore::new(2),
+        screener: std::sync::Mutex::new(None),
+        leases: leases.clone(),
+        frontiers: std::sync::Mutex::new(HashMap::new()),
+        partitions: n,
     });
+    let watcher = tokio::spawn(watch_frontiers(shared.clone()));
     let stop_all = Arc::new(AtomicBool::new(false));
     let dispatcher = if opts.webhooks {
         let open = open_store.clone();
@@ -442,6 +524,10 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
         let _ = leases.delete(lease_key(p)).await;
     }
     let _ = leases.delete(&me).await;
+    watcher.abort();
+    // Stores are synchronous: dropped on the blocking pool, never on an async thread.
+    let screener = shared.screener.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let _ = tokio::task::spawn_blocking(move || drop(screener)).await;
     stop_all.store(true, Ordering::SeqCst);
     if let Some(d) = dispatcher {
         d.join().map_err(|_| anyhow::anyhow!("webhook dispatcher panicked"))??;
@@ -457,13 +543,15 @@ fn lease_key(p: u32) -> String {
 
 async fn count_workers(leases: &kv::Store) -> Result<usize> {
     let mut keys = leases.keys().await?;
-    let mut n = 0;
+    // Distinct: a listing while other keys are written may name one twice.
+    let mut workers = HashSet::new();
     while let Some(k) = keys.next().await {
-        if k?.starts_with("worker.") {
-            n += 1;
+        let k = k?;
+        if k.starts_with("worker.") {
+            workers.insert(k);
         }
     }
-    Ok(n)
+    Ok(workers.len())
 }
 
 /// The partition's durable consumer, recreated to start right after its
@@ -498,111 +586,221 @@ async fn reset_consumer(sh: &Shared, p: u32) -> Result<consumer::Consumer<consum
         .with_context(|| format!("create consumer {name}"))
 }
 
-/// A partition's state back from the blocking batch job: the app, the ids
-/// screened so far, the events to publish and the hooked event kinds.
-type BatchDone = (App, HashSet<String>, Vec<OutEvent>, events::HookedKinds);
-
-async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
-    let mut slot = None;
-    let r = partition_loop(sh, p, stop, lost, &mut slot).await;
-    // Stores are synchronous: dropped on the blocking pool, never on an async thread.
-    if let Some(app) = slot.take() {
-        let _ = tokio::task::spawn_blocking(move || drop(app)).await;
-    }
-    r
+fn frontier_key(p: u32) -> String {
+    format!("frontier.{p}")
 }
 
-async fn partition_loop(
-    sh: Arc<Shared>,
-    p: u32,
-    stop: Arc<AtomicBool>,
-    lost: Arc<AtomicBool>,
-    slot: &mut Option<App>,
-) -> Result<()> {
-    let permit = sh.builds.acquire().await.context("build gate")?;
-    let t = Instant::now();
-    *slot = Some({
-        let sh = sh.clone();
-        tokio::task::spawn_blocking(move || {
-            build_partition((sh.open_store)()?, &sh.epoch, p, sh.partitions, &sh.opts.user)
+/// Follows the partitions' frontiers in the lease bucket (every worker's).
+/// Without it a partition cannot know how far the others are, and every
+/// batch would wait `order_wait`; so a watch that cannot start or ends is
+/// reported and the frontiers of this process alone are used.
+async fn watch_frontiers(sh: Arc<Shared>) {
+    let mut watch = match sh.leases.watch_with_history("frontier.*").await {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("worker {}: WARNING cannot follow the partitions' frontiers: {e}", sh.opts.id);
+            return;
+        }
+    };
+    while let Some(entry) = watch.next().await {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("worker {}: WARNING the frontier watch ended: {e}", sh.opts.id);
+                return;
+            }
+        };
+        if entry.operation != kv::Operation::Put {
+            continue;
+        }
+        let p = entry.key.strip_prefix("frontier.").and_then(|p| p.parse::<u32>().ok());
+        let seq = std::str::from_utf8(&entry.value).ok().and_then(|v| v.parse::<u64>().ok());
+        if let (Some(p), Some(seq)) = (p, seq) {
+            raise_frontier(&sh, p, seq);
+        }
+    }
+}
+
+/// Frontiers only move forward: a value read late or written by an earlier
+/// holder of the partition never takes one back. Each keeps when it was
+/// last announced (moved, or repeated by a holder that is waiting).
+fn raise_frontier(sh: &Shared, p: u32, seq: u64) {
+    let mut f = sh.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+    let v = f.entry(p).or_insert((0, Instant::now()));
+    if seq >= v.0 {
+        *v = (seq, Instant::now());
+    }
+}
+
+/// Announces that every message of partition `p` before `seq` is stored;
+/// the same value again only as a sign of life (every quarter of
+/// `order_wait`), so that a waiting partition is not taken for a stopped one.
+async fn publish_frontier(sh: &Shared, p: u32, seq: u64, last: &mut (u64, Instant)) {
+    if seq < last.0 || (seq == last.0 && last.1.elapsed() < sh.opts.order_wait / 4) {
+        return;
+    }
+    *last = (seq, Instant::now());
+    raise_frontier(sh, p, seq);
+    if let Err(e) = sh.leases.put(frontier_key(p), seq.to_string().into()).await {
+        eprintln!("worker {}: cannot publish the frontier of partition {p}: {e}", sh.opts.id);
+    }
+}
+
+/// The lowest frontier of the other partitions (0 for one never
+/// announced). With `stale`, the partitions whose frontier has not moved
+/// for that long (or never announced) are left out: their worker has
+/// stopped, or they have nothing to screen.
+fn others_frontier(sh: &Shared, p: u32, stale: Option<Duration>) -> u64 {
+    let f = sh.frontiers.lock().unwrap_or_else(|e| e.into_inner());
+    (0..sh.partitions)
+        .filter(|q| *q != p)
+        .filter_map(|q| match (f.get(&q), stale) {
+            (Some((seq, _)), None) => Some(*seq),
+            (Some((seq, at)), Some(w)) => (at.elapsed() < w).then_some(*seq),
+            (None, None) => Some(0),
+            (None, Some(_)) => None,
         })
-        .await??
-    });
-    drop(permit);
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+fn stream_seq(m: &jetstream::Message) -> u64 {
+    m.info().map(|i| i.stream_sequence).unwrap_or(0)
+}
+
+async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
+    let t = Instant::now();
+    {
+        let sh = sh.clone();
+        tokio::task::spawn_blocking(move || with_screener(&sh, |s| s.catch_up())).await??;
+    }
     eprintln!("worker {}: partition {p} ready in {:.1}s", sh.opts.id, t.elapsed().as_secs_f64());
     let consumer = reset_consumer(&sh, p).await?;
     let source = PathBuf::from(format!("nats:{}", sh.opts.names.subject(p)));
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut hooked = events::HookedKinds::default();
+    // Fetched, not yet screened: in stream order.
+    let mut buffer: std::collections::VecDeque<jetstream::Message> = std::collections::VecDeque::new();
+    let mut announced = (0u64, Instant::now());
     while !stop.load(Ordering::SeqCst) {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(sh.opts.batch)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .context("fetch")?;
-        let mut msgs = Vec::new();
-        while let Some(m) = batch.next().await {
-            msgs.push(m.map_err(|e| anyhow::anyhow!("fetch: {e}"))?);
+        if buffer.is_empty() {
+            // The stream's end before the fetch: when the fetch comes back
+            // empty, every message of this partition before it is stored.
+            let end = sh.stream.get_info().await.map(|i| i.state.last_sequence).ok();
+            let mut batch = consumer
+                .fetch()
+                .max_messages(sh.opts.batch)
+                .expires(Duration::from_millis(100))
+                .messages()
+                .await
+                .context("fetch")?;
+            while let Some(m) = batch.next().await {
+                buffer.push_back(m.map_err(|e| anyhow::anyhow!("fetch: {e}"))?);
+            }
+            if buffer.is_empty() {
+                if let Some(end) = end {
+                    publish_frontier(&sh, p, end + 1, &mut announced).await;
+                }
+                continue;
+            }
         }
-        if msgs.is_empty() {
-            continue;
+        // Stream order across partitions: screen the messages no more than
+        // `order_slack` positions past the slowest other partition's
+        // frontier, so that the catch-up below has folded in (almost) every
+        // declaration that arrived before them. After `order_wait`, the
+        // partitions whose frontier has not moved for that long are left out
+        // (a stopped worker's, until their lease moves); after five times
+        // as long, the whole batch goes.
+        let head = stream_seq(&buffer[0]);
+        publish_frontier(&sh, p, head, &mut announced).await;
+        let waited = Instant::now();
+        let take = loop {
+            publish_frontier(&sh, p, head, &mut announced).await;
+            let long = waited.elapsed() >= sh.opts.order_wait;
+            let horizon =
+                others_frontier(&sh, p, long.then_some(sh.opts.order_wait)).saturating_add(sh.opts.order_slack);
+            let n = buffer.iter().take_while(|m| stream_seq(m) < horizon).count();
+            if n > 0 {
+                if long {
+                    eprintln!(
+                        "worker {}: partition {p} screens {n} declarations from stream position {head} without \
+                         waiting longer for partitions whose frontier stood still for {} ms",
+                        sh.opts.id,
+                        sh.opts.order_wait.as_millis()
+                    );
+                }
+                break n;
+            }
+            if stop.load(Ordering::SeqCst) {
+                // Not screened: the next holder of the partition gets them again.
+                break 0;
+            }
+            if waited.elapsed() >= sh.opts.order_wait * 5 {
+                eprintln!(
+                    "worker {}: partition {p} screens {} declarations from stream position {head} out of order \
+                     after waiting {} ms for the other partitions",
+                    sh.opts.id,
+                    buffer.len(),
+                    waited.elapsed().as_millis()
+                );
+                break buffer.len();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        if take == 0 {
+            break;
         }
-        let parsed: Vec<ParsedLine> = msgs
-            .iter()
-            .map(|m| {
-                let seq = m.info().map(|i| i.stream_sequence as usize).unwrap_or(0);
-                screening::parse_bytes(seq, m.payload.to_vec())
-            })
-            .collect();
+        let msgs: Vec<jetstream::Message> = buffer.drain(..take).collect();
+        let parsed: Vec<ParsedLine> =
+            msgs.iter().map(|m| screening::parse_bytes(stream_seq(m) as usize, m.payload.to_vec())).collect();
         let job = {
             let sh = sh.clone();
             let lost = lost.clone();
             let source = source.clone();
-            let mut app = slot.take().context("partition state")?;
-            move || -> Result<BatchDone> {
-                let mut seen = seen;
-                let mut summary = Summary::default();
-                // Declarations stored by someone else (an earlier owner whose
-                // last commit may have landed after this engine was built):
-                // rebuild from the store so that the engine has folded in
-                // exactly what is stored, in store order.
-                let ids: Vec<&str> =
-                    parsed.iter().filter_map(|l| l.result.as_ref().ok().map(|d| d.id.as_str())).collect();
-                if app.store.known(&ids)?.keys().any(|id| !seen.contains(id)) {
-                    let store = app.store.reopen()?;
-                    drop(app);
-                    app = build_partition(store, &sh.epoch, p, sh.partitions, &sh.opts.user)?;
-                }
-                let mut b =
-                    screening::screen_batch(&mut app, &sh.offices, parsed, sh.opts.clock, &mut seen, &mut summary)?;
-                for (l, slot) in b.parsed.iter().zip(&b.slots) {
-                    if let Slot::Error(e, _) = slot {
-                        report(&source, l.line, e);
+            move || -> Result<Vec<OutEvent>> {
+                with_screener(&sh, |s| {
+                    // What the other workers, an earlier holder of this
+                    // partition and the outcome imports stored since the last
+                    // batch: a declaration stored by someone else is folded
+                    // here and then found `known` (not screened again).
+                    s.catch_up()?;
+                    let mut summary = Summary::default();
+                    let mut b = screening::screen_batch(
+                        &mut s.app,
+                        &sh.offices,
+                        parsed,
+                        sh.opts.clock,
+                        &mut s.seen,
+                        &mut summary,
+                    )?;
+                    for (l, slot) in b.parsed.iter().zip(&b.slots) {
+                        if let Slot::Error(e, _) = slot {
+                            report(&source, l.line, e);
+                        }
                     }
-                }
-                anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
-                screening::commit_batch(app.store.as_mut(), &mut b)?;
-                // The same events as the CLI and the HTTP server, plus one per
-                // refused record (the bus has no one else to tell).
-                // Published by this task (not the fire-and-forget sink): the
-                // messages are acknowledged only once their events are sent.
-                let out = screening::batch_events(&sh.opts.names.prefix, &b, true)?;
-                let kinds = hooked.current(app.store.as_ref())?;
-                events::enqueue_webhooks(app.store.as_mut(), kinds, &out, chrono::Utc::now().timestamp())?;
-                Ok((app, seen, out, hooked))
+                    anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
+                    screening::commit_batch(s.app.store.as_mut(), &mut b)?;
+                    let own = &mut s.own;
+                    own.extend(
+                        b.screened.iter().filter_map(|(i, ..)| b.parsed[*i].result.as_ref().ok()).map(|d| d.id.clone()),
+                    );
+                    // The same events as the CLI and the HTTP server, plus one per
+                    // refused record (the bus has no one else to tell).
+                    // Published by this task (not the fire-and-forget sink): the
+                    // messages are acknowledged only once their events are sent.
+                    let out = screening::batch_events(&sh.opts.names.prefix, &b, true)?;
+                    let kinds = s.hooked.current(s.app.store.as_ref())?;
+                    events::enqueue_webhooks(s.app.store.as_mut(), kinds, &out, chrono::Utc::now().timestamp())?;
+                    Ok(out)
+                })
             }
         };
-        let (a, s, out, h) = tokio::task::spawn_blocking(job).await??;
-        *slot = Some(a);
-        seen = s;
-        hooked = h;
+        let out = tokio::task::spawn_blocking(job).await??;
         publish_events(&sh.client, &out).await?;
         // Acknowledged only now that the batch is committed and its events sent.
         for m in &msgs {
             m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
         }
+        let next = buffer.front().map(stream_seq).unwrap_or_else(|| msgs.last().map_or(0, stream_seq) + 1);
+        publish_frontier(&sh, p, next, &mut announced).await;
     }
     sh.client.flush().await?;
     Ok(())

@@ -404,6 +404,17 @@ enum Command {
         /// Partitions of the stream if this worker creates it.
         #[arg(long, default_value_t = 8)]
         partitions: u32,
+        /// How far (in stream messages) a partition may run ahead of the
+        /// others: a declaration is screened once every other partition has
+        /// stored its declarations from before it, but for at most this many.
+        #[arg(long, default_value_t = 1000)]
+        order_slack: u64,
+        /// Milliseconds a batch waits for a partition whose frontier stands
+        /// still (its worker stopped) before it is screened without it;
+        /// longer than the lease, so that a stopped worker's partitions are
+        /// taken over first and the order is kept.
+        #[arg(long, default_value_t = 6000)]
+        order_wait_ms: u64,
         /// Do not deliver webhooks from this process.
         #[arg(long)]
         no_webhooks: bool,
@@ -1542,7 +1553,7 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
             );
             Ok(if s.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Worker { bus, id, batch, clock, lease_secs, partitions, no_webhooks } => {
+        Command::Worker { bus, id, batch, clock, lease_secs, partitions, order_slack, order_wait_ms, no_webhooks } => {
             let id = id.unwrap_or_else(|| {
                 let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
                 format!("{}-{}", host.trim(), std::process::id())
@@ -1556,6 +1567,8 @@ fn dispatch(cli: Cli, emitter: &Emitter) -> Result<ExitCode> {
                 clock: clock.into(),
                 lease: std::time::Duration::from_secs(lease_secs.max(1)),
                 partitions,
+                order_slack,
+                order_wait: std::time::Duration::from_millis(order_wait_ms),
                 webhooks: !no_webhooks,
                 webhook: bus::webhooks::DeliveryOptions::default(),
             };

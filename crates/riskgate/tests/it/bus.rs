@@ -31,6 +31,9 @@ impl Env {
             .arg(self.data())
             .args(["worker", "--nats-url", NATS, "--bus-prefix", prefix, "--id", id, "--clock", "declared"])
             .args(["--lease-secs", "2", "--partitions", "4", "--batch", "200"])
+            // Strict stream order; a stopped worker's partitions are taken
+            // over (2 s lease) before the others stop waiting for them.
+            .args(["--order-slack", "0", "--order-wait-ms", "20000"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -54,9 +57,6 @@ impl Env {
     }
     fn screened(&self) -> u64 {
         self.store().office_counts(None, None).unwrap().iter().map(|c| c.facts.screened as u64).sum()
-    }
-    fn controls(&self) -> u64 {
-        self.store().office_counts(None, None).unwrap().iter().map(|c| c.facts.engine_controls as u64).sum()
     }
 }
 
@@ -179,13 +179,32 @@ fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
     assert_eq!(captured(&prefix), n as u64 + 1, "n declarations and the sentinel");
 }
 
+/// Lanes and risk values of `run` that differ from `one`'s, in parts of
+/// `one`'s decisions.
+fn differ_from(one: &BTreeMap<String, serde_json::Value>, run: &BTreeMap<String, serde_json::Value>) -> (f64, f64) {
+    let lanes = one.keys().filter(|k| one[*k]["channel"] != run[*k]["channel"]).count();
+    let risk = one.keys().filter(|k| one[*k]["risk_value"] != run[*k]["risk_value"]).count();
+    (lanes as f64 / one.len() as f64, risk as f64 / one.len() as f64)
+}
+
+/// Two workers share one context (every stored declaration and outcome is
+/// folded in before each batch) and screen in stream order across
+/// partitions (`--order-slack 0`), so they decide exactly like one process
+/// screening the same file; a kill -9 of one of them loses and duplicates
+/// nothing and changes no decision (the others wait for its partitions'
+/// new holder). With a context per partition (before), 18% of the risk
+/// values and 2.5% of the lanes differed from one process here.
 #[test]
 fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
     let test = "kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing";
     let Some((calm, killed, w)) = two_stores_and_a_world(test, 11, 0.1) else { return };
+    let one = Env::new();
     let live = w.join("live.jsonl");
     let n = std::fs::read_to_string(&live).unwrap().lines().count();
-    let mut results = Vec::new();
+    one.load(&w);
+    one.ok(&["screen", "--clock", "declared", live.to_str().unwrap()]);
+    let one_d = one.decisions();
+    assert_eq!(one_d.len(), n);
     for (env, kill) in [(&calm, false), (&killed, true)] {
         env.load(&w);
         let prefix = fresh_prefix(if kill { "k" } else { "c" });
@@ -205,17 +224,19 @@ fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
         }
         let (clean, log) = terminate(b);
         assert!(clean, "{log}");
-        results.push((env.decisions(), env.controls(), env.screened()));
+        let d = env.decisions();
+        assert_eq!((env.screened() as usize, d.len()), (n, n), "every declaration has exactly one decision");
+        let (lanes, risk) = differ_from(&one_d, &d);
+        eprintln!("{test}: kill {kill}: {n} decisions, lanes differ {lanes:.4}, risk values differ {risk:.4}");
+        let differ: Vec<&String> =
+            one_d.keys().filter(|k| without_time(one_d[*k].clone()) != without_time(d[*k].clone())).collect();
+        assert!(
+            differ.is_empty(),
+            "kill {kill}: {} of {n} decisions differ from one process (lanes {lanes:.4}, risk values {risk:.4}), e.g. {:?}",
+            differ.len(),
+            differ.first()
+        );
     }
-    let (calm_d, calm_controls, calm_n) = &results[0];
-    let (killed_d, killed_controls, killed_n) = &results[1];
-    assert_eq!((*calm_n as usize, *killed_n as usize), (n, n), "every declaration has exactly one decision");
-    assert_eq!(killed_d.len(), n);
-    assert_eq!(calm_controls, killed_controls, "the count of controls is unchanged by the kill");
-    let differ =
-        calm_d.keys().filter(|k| without_time(calm_d[*k].clone()) != without_time(killed_d[*k].clone())).count();
-    assert_eq!(differ, 0, "decisions identical with and without the kill");
-    assert!(*calm_controls > 0);
 }
 
 /// A one-connection-at-a-time HTTP server: answers 500 to the first
