@@ -20,7 +20,7 @@ N=${N:-100000}
 STORE=${STORE:-sqlite}
 WORKERS=${WORKERS:-"1 2 4"}
 PARTITIONS=${PARTITIONS:-8}
-SLACK=${SLACK:-1000}
+SLACK=${SLACK-1000} # empty: the flag is not passed (builds before it existed)
 R=${RISKGATE:-$PWD/target/release/riskgate}
 DIR=${DIR:-/tmp/riskgate-bench-bus}
 NATS=${NATS:-nats://127.0.0.1:4222}
@@ -83,7 +83,7 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
   prefix=$TAG$name
   # Workers are services: started first, timed once every partition is built.
   for i in $(seq 1 "$workers"); do
-    "$R" $s worker --nats-url "$NATS" --bus-prefix "$prefix" --id "w$i" --clock declared --partitions "$PARTITIONS" --order-slack "$SLACK" \
+    "$R" $s worker --nats-url "$NATS" --bus-prefix "$prefix" --id "w$i" --clock declared --partitions "$PARTITIONS" ${SLACK:+--order-slack "$SLACK"} \
       2>"$DIR/$name-w$i.log" &
     pids+=($!)
   done
@@ -149,7 +149,7 @@ print(f"  {sys.argv[4]} against one process ({len(one)} decisions): lanes differ
 PY
 }
 
-echo "riskgate bus benchmark: $N declarations, $PARTITIONS partitions, store $STORE, $(nproc) cores"
+echo "riskgate bus benchmark: $N declarations, $PARTITIONS partitions, order slack ${SLACK:-(not passed)}, store $STORE, $(nproc) cores"
 load_base
 load one
 t0=$(now)
