@@ -93,6 +93,16 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
     last=$(ready)
     sleep 4
   done
+  cpu() { # CPU of the workers still running (user + system, clock ticks)
+    local sum=0 t q
+    for q in "${pids[@]}"; do
+      t=$(awk '{print $14 + $15}' "/proc/$q/stat" 2>/dev/null || echo 0)
+      sum=$((sum + t))
+    done
+    echo "$sum"
+  }
+  local ticks0
+  ticks0=$(cpu)
   t0=$(now)
   "$R" $s submit --nats-url "$NATS" --bus-prefix "$prefix" --partitions "$PARTITIONS" "$DIR/live.jsonl" 2>"$DIR/$name-submit.log"
   ts=$(now)
@@ -104,10 +114,14 @@ run() { # run name, workers, kill? → prints the line for BENCHMARKS.md
   fi
   while [ "$(screened "$name")" -lt "$N" ]; do sleep 0.2; done
   t1=$(now)
+  # Workers' CPU from the submit on (a killed worker's is not counted):
+  # each folds every declaration, its own by screening, the others' by
+  # catch-up.
+  local ticks=$(($(cpu) - ticks0))
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  python3 -c "import sys; t0,ts,t1,n=map(float,sys.argv[1:5]); print(f'{int(sys.argv[5])} workers: submit {ts-t0:.1f}s, submit→last decision {t1-t0:.1f}s, {n/(t1-t0):,.0f} declarations/s')" \
-    "$t0" "$ts" "$t1" "$N" "$workers"
+  python3 -c "import sys; t0,ts,t1,n,cpu=map(float,sys.argv[1:6]); print(f'{int(sys.argv[6])} workers: submit {ts-t0:.1f}s, submit→last decision {t1-t0:.1f}s, {n/(t1-t0):,.0f} declarations/s; worker CPU {cpu/100:.1f}s ({cpu*1e4/n:.0f} µs per declaration)')" \
+    "$t0" "$ts" "$t1" "$N" "$ticks" "$workers"
 }
 
 dump() { # run name → $DIR/NAME.tsv: every decision, field by field, without its timestamp

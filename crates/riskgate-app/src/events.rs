@@ -11,7 +11,8 @@ use serde_json::json;
 /// Event kinds a webhook can subscribe to. Integrity warnings are for
 /// supervisors only and go to NATS under their own namespace, never to a
 /// department's webhook.
-pub const WEBHOOK_KINDS: [&str; 5] = ["decision", "control_task", "finding", "rule_change", "case"];
+pub const WEBHOOK_KINDS: [&str; 8] =
+    ["decision", "control_task", "finding", "rule_change", "case", "outcome", "release", "override"];
 
 /// One event ready to publish: a stable id (de-duplication key), its kind,
 /// the subject and the JSON payload.
@@ -119,6 +120,82 @@ pub fn finding_event(prefix: &str, office: &str, outcome: &Outcome) -> Option<Ou
         office: Some(office.to_string()),
         chapters: Vec::new(),
     })
+}
+
+/// An outcome event for every stored outcome, with or without a finding
+/// (`<prefix>.outcome.<office>`): what the control found, never who did it.
+/// An outcome that found something also has its [`finding_event`].
+pub fn outcome_event(prefix: &str, office: &str, outcome: &Outcome) -> OutEvent {
+    let payload = json!({
+        "declaration_id": outcome.declaration_id,
+        "office": office,
+        "control": outcome.control,
+        "result": outcome.result,
+        "completed_at": outcome.completed_at,
+        "findings": outcome.findings,
+        "additional_duty": outcome.additional_duty,
+        "seizure": outcome.seizure,
+        "released_at": outcome.released_at,
+    });
+    OutEvent {
+        id: format!("outcome:{}:{}", outcome.declaration_id, outcome.completed_at.timestamp()),
+        kind: "outcome",
+        subject: format!("{prefix}.outcome.{}", token(office)),
+        payload: payload.to_string(),
+        department: None,
+        office: (!office.is_empty()).then(|| office.to_string()),
+        chapters: Vec::new(),
+    }
+}
+
+/// A release event (`<prefix>.release.<office>`): the goods of a screened
+/// declaration left customs control, by a release record, an outcome that
+/// released them or an override to green. A declaration is released once,
+/// so its id is the event id. `by`: `release`, `outcome` or `override`.
+pub fn release_event(
+    prefix: &str,
+    office: &str,
+    declaration_id: &str,
+    released_at: &chrono::DateTime<chrono::FixedOffset>,
+    by: &str,
+) -> OutEvent {
+    let payload = json!({ "declaration_id": declaration_id, "office": office, "released_at": released_at, "by": by });
+    OutEvent {
+        id: format!("release:{declaration_id}"),
+        kind: "release",
+        subject: format!("{prefix}.release.{}", token(office)),
+        payload: payload.to_string(),
+        department: None,
+        office: Some(office.to_string()),
+        chapters: Vec::new(),
+    }
+}
+
+/// A lane-override event (`<prefix>.override.<office>`): the lane an officer
+/// set in place of the engine's, and when. The officer and the reason stay
+/// in the action log (supervisors read them there).
+pub fn override_event(
+    prefix: &str,
+    done: &riskgate_store::OverrideDone,
+    at: &chrono::DateTime<chrono::FixedOffset>,
+) -> OutEvent {
+    let payload = json!({
+        "declaration_id": done.declaration_id,
+        "office": done.office,
+        "from": done.before,
+        "to": done.after,
+        "at": at,
+        "released": done.released,
+    });
+    OutEvent {
+        id: format!("override:{}:{}", done.declaration_id, done.log_seq),
+        kind: "override",
+        subject: format!("{prefix}.override.{}", token(&done.office)),
+        payload: payload.to_string(),
+        department: None,
+        office: Some(done.office.clone()),
+        chapters: Vec::new(),
+    }
 }
 
 /// A rule-change event (`added`, `approved`, `retired`). The payload names

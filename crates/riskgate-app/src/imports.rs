@@ -361,11 +361,12 @@ pub fn check_outcomes(store: &dyn Store, rows: &Rows<Outcome>, check_officer: bo
 }
 
 /// Stores outcomes, folds them into the engine's histories, logs `action`
-/// (its `after` is what was stored unless set) and emits a finding event
-/// per outcome that found something.
+/// (its `after` is what was stored unless set) and emits an outcome event
+/// per stored outcome, a finding event per outcome that found something and
+/// a release event per outcome that released a screened declaration.
 pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> Result<Summary> {
     let mut s = Summary::default();
-    let mut findings = Vec::new();
+    let mut events = Vec::new();
     let mut referrals = Vec::new();
     for chunk in rows.chunks(5_000) {
         let ids: Vec<&str> = chunk.iter().map(|o| o.declaration_id.as_str()).collect();
@@ -378,7 +379,12 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> R
                     app.engine.apply_outcome(&keys, o);
                     s.accepted += 1;
                     let office = office_of.get(&o.declaration_id).map_or("", String::as_str);
-                    findings.extend(crate::events::finding_event(&app.events.prefix, office, o));
+                    let prefix = &app.events.prefix;
+                    events.push(crate::events::outcome_event(prefix, office, o));
+                    events.extend(crate::events::finding_event(prefix, office, o));
+                    if let (Some(at), true) = (&o.released_at, office_of.contains_key(&o.declaration_id)) {
+                        events.push(crate::events::release_event(prefix, office, &o.declaration_id, at, "outcome"));
+                    }
                     // Screened (live) declarations only: history is not referred again.
                     if office_of.contains_key(&o.declaration_id) {
                         referrals.push((o.clone(), office.to_string()));
@@ -393,7 +399,7 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> R
     }
     app.store.append_action(&action)?;
     app.checkpoint()?;
-    app.emit(&findings)?;
+    app.emit(&events)?;
     for (o, office) in referrals {
         crate::referrals::refer_outcome(app, &o, &office)?;
     }
@@ -432,13 +438,31 @@ pub fn check_releases(store: &dyn Store, rows: &Rows<Release>) -> Result<Vec<Rec
     Ok(errors)
 }
 
+/// Stores releases (checked by [`check_releases`]), logs the import and
+/// emits a release event per release not stored before.
 pub fn commit_releases(app: &mut App, rows: &[Release], source: &str) -> Result<Summary> {
     let mut new = Vec::with_capacity(rows.len());
+    let mut events = Vec::new();
     for chunk in rows.chunks(5_000) {
-        new.extend(app.store.commit_releases(chunk)?);
+        let ids: Vec<&str> = chunk.iter().map(|r| r.declaration_id.as_str()).collect();
+        let office_of: HashMap<String, String> =
+            app.store.known(&ids)?.into_iter().filter_map(|(id, d)| d.map(|d| (id, d.office))).collect();
+        let stored = app.store.commit_releases(chunk)?;
+        for (r, _) in chunk.iter().zip(&stored).filter(|(_, new)| **new) {
+            let office = office_of.get(&r.declaration_id).map_or("", String::as_str);
+            events.push(crate::events::release_event(
+                &app.events.prefix,
+                office,
+                &r.declaration_id,
+                &r.released_at,
+                "release",
+            ));
+        }
+        new.extend(stored);
     }
     let s = counted(&new);
     log_import(app, "record_releases", source, &s)?;
+    app.emit(&events)?;
     Ok(s)
 }
 

@@ -38,7 +38,9 @@ pub fn override_lane(
 /// Applies an override as made (an import of past overrides keeps their
 /// time). Refusals: an officer unknown to the registry (when entered by
 /// someone else), empty reason, unknown or unscreened
-/// declaration, same lane, completed control, released goods.
+/// declaration, same lane, completed control, released goods. Emits the
+/// override event and, when the override to green released the goods, the
+/// release event.
 pub fn apply(app: &mut App, o: &Override) -> Result<OverrideDone> {
     if o.reason.trim().is_empty() {
         return Err(AppError::invalid(
@@ -64,7 +66,21 @@ pub fn apply(app: &mut App, o: &Override) -> Result<OverrideDone> {
         .into());
     }
     match app.store.override_channel(o) {
-        Ok(done) => Ok(done),
+        Ok(done) => {
+            let prefix = &app.events.prefix;
+            let mut events = vec![crate::events::override_event(prefix, &done, &o.at)];
+            if done.released {
+                events.push(crate::events::release_event(
+                    prefix,
+                    &done.office,
+                    &done.declaration_id,
+                    &o.at,
+                    "override",
+                ));
+            }
+            app.emit(&events)?;
+            Ok(done)
+        }
         Err(StoreError::User(m)) if m.contains("no declaration") => Err(AppError::not_found(m).into()),
         Err(StoreError::User(m)) => Err(AppError::conflict(m).into()),
         Err(e) => Err(e.into()),

@@ -197,7 +197,7 @@ pub struct NewSubscription {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeBody {
-    /// `decision`, `control_task`, `finding`, `rule_change` or `case`.
+    /// `decision`, `control_task`, `finding`, `outcome`, `release`, `override`, `rule_change` or `case`.
     pub kind: String,
     /// An `https://` address outside loopback and private networks.
     pub url: String,

@@ -220,9 +220,32 @@ async fn rule_changes_and_outcomes_emit_like_the_cli() {
     let green = green.expect("a green declaration among 40 small ones");
     let (status, e) = f.call("POST", &format!("/api/v1/controls/{green}/outcome"), &f.officer, Some(again)).await;
     assert_eq!(status, StatusCode::CONFLICT, "an uncontrolled declaration takes no outcome: {e}");
-    let ids: Vec<String> = f.events.take().into_iter().map(|e| e.id).collect();
+    // A red lane overridden to yellow, then to green (which releases the
+    // goods): an override event each, and one release event.
+    let (_, d) = f.call("POST", "/api/v1/declarations", &f.machine, Some(declaration("BIG2", 900_000.0))).await;
+    assert_eq!(d["channel"], "red", "{d}");
+    for (lane, why) in [("yellow", "线人举报 / tip-off"), ("green", "核实无误 / checked, nothing found")] {
+        let body = json!({"channel": lane, "reason": why});
+        let (status, o) = f.call("POST", "/api/v1/declarations/BIG2/override", &f.officer, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{o}");
+    }
+    let events = f.events.take();
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     assert!(ids.contains(&"control_task:BIG".to_string()), "{ids:?}");
     assert!(ids.iter().any(|i| i.starts_with("finding:BIG:")), "an outcome with a finding emits: {ids:?}");
+    assert!(ids.iter().any(|i| i.starts_with("outcome:BIG:")), "every outcome emits: {ids:?}");
+    let overrides: Vec<serde_json::Value> =
+        events.iter().filter(|e| e.kind == "override").map(|e| serde_json::from_str(&e.payload).unwrap()).collect();
+    assert_eq!(
+        overrides.iter().map(|o| (o["from"].as_str(), o["to"].as_str())).collect::<Vec<_>>(),
+        vec![(Some("red"), Some("yellow")), (Some("yellow"), Some("green"))],
+        "{overrides:?}"
+    );
+    assert!(
+        events.iter().filter(|e| e.kind == "override").all(|e| !e.payload.contains("E1") && !e.payload.contains("tip")),
+        "the officer and the reason stay in the action log"
+    );
+    assert_eq!(ids.iter().filter(|i| *i == "release:BIG2").count(), 1, "{ids:?}");
     let delivered: Vec<String> = f.deliveries().into_iter().map(|(k, _)| k).collect();
     // Case events go to the owning department's webhooks only (see
     // `a_seizure_is_referred_concluded_and_fed_back`).

@@ -651,7 +651,7 @@ fn load(r: &dyn Reader, set: &str, params: [i64; 3]) -> Result<Vec<DeclState>> {
         &format!(
             "SELECT d.seq, d.office, d.declared_at, d.tz, d.direction, d.transport_mode, d.trade_mode, d.trader,
                     d.value_cny, d.historical, d.released_at, c.channel, c.source, c.propensity
-             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq IN ({set})"
+             FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.seq IN ({set})"
         ),
         &params[..2],
         &mut |row| {
@@ -990,7 +990,8 @@ pub(crate) fn fold_releases(r: &dyn Reader, up: &Rollups, mark: i64, hi: i64) ->
 
 /// The declarations of events `(?1, ?2]` whose release [`fold_releases`]
 /// counts.
-const RELEASED_IN: &str = "SELECT d.seq FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+const RELEASED_IN: &str =
+    "SELECT d.seq FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at
      WHERE d.seq > ?1 AND d.seq <= ?2 AND d.released_at IS NOT NULL AND d.direction = 'import'
        AND (c.channel IS NULL OR c.channel <> 'green')";
 

@@ -299,7 +299,7 @@ pub struct HistoryRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: String,
-    /// Event kind (`decision`, `control_task`, `finding`, `rule_change`).
+    /// Event kind (one of `riskgate_app::events::WEBHOOK_KINDS`).
     pub kind: String,
     pub url: String,
     /// HMAC-SHA256 key; never shown after registration.

@@ -655,6 +655,19 @@ INSERT INTO counters (name, value) SELECT 'facts:year:hs6', value FROM counters 
 DELETE FROM counters WHERE name = 'facts';
 "#,
     ),
+    (
+        22,
+        r#"
+-- Decision look-ups that name their partition (issue 17): a declaration
+-- carries the time of its decision, which is the decisions table's
+-- partition key on PostgreSQL, so that a join from a declaration to its
+-- decision (`c.decl = d.seq AND c.decided_at = d.decided_at`) reads one
+-- monthly partition instead of probing every one. Empty for declarations
+-- stored as history: they have no decision.
+ALTER TABLE declarations ADD COLUMN decided_at INTEGER;
+UPDATE declarations SET decided_at = c.decided_at FROM decisions c WHERE c.decl = declarations.seq;
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -756,6 +769,7 @@ mod tests {
         (19, "9160824b6033fa60", "9160824b6033fa60"),
         (20, "2d9f8ec2784129ee", "2d9f8ec2784129ee"),
         (21, "db7885c3e5f488ad", "db7885c3e5f488ad"),
+        (22, "49105b7872aaaccc", "52c0111b5a746400"),
     ];
 
     fn sha256(text: &str) -> String {

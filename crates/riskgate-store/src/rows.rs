@@ -127,7 +127,7 @@ UNION ALL SELECT CAST(2 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), CAST(
 /// Import declarations of `[?1, ?2)` whose trader paid abroad with an
 /// invoice reference, with their first decision time.
 pub(crate) const REFERENCED_IMPORTS: &str = "\
-SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at >= ?1) \
+SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at = d.decided_at AND c.decided_at >= ?1) \
  FROM declarations d \
  WHERE d.direction = 'import' AND d.declared_at >= ?1 AND d.declared_at < ?2 \
  AND d.trader IN (SELECT f.trader FROM forex f WHERE f.reference IS NOT NULL) ORDER BY d.seq";
@@ -307,10 +307,31 @@ pub(crate) const FOREX: &str = "SELECT body FROM forex ORDER BY rowid";
 pub(crate) const REPLAY: &str =
     "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
             CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
-     FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.seq > ?1
+     FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.seq > ?1
      UNION ALL
      SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
-     FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+     FROM outcomes o JOIN declarations d ON d.seq = o.decl
+     LEFT JOIN decisions c ON c.decl = o.decl AND c.decided_at = d.decided_at
+     WHERE o.seq > ?1
+     ORDER BY 1";
+
+/// [`REPLAY`] for PostgreSQL: the decision of each declaration is looked
+/// up in its own month (`LIMIT 1` keeps the lateral subquery from being
+/// flattened), never by a hash join over every month's partition, which
+/// the planner picked with stale statistics and which made a worker's
+/// catch-up of a few hundred events read every stored decision.
+pub(crate) const REPLAY_PG: &str =
+    "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
+            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
+     FROM declarations d
+     LEFT JOIN LATERAL (SELECT x.office, x.ranking, x.channel, x.mandatory FROM decisions x
+                        WHERE x.decl = d.seq AND x.decided_at = d.decided_at LIMIT 1) c ON true
+     WHERE d.seq > ?1
+     UNION ALL
+     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
+     FROM outcomes o JOIN declarations d ON d.seq = o.decl
+     LEFT JOIN LATERAL (SELECT x.random FROM decisions x
+                        WHERE x.decl = o.decl AND x.decided_at = d.decided_at LIMIT 1) c ON true
      WHERE o.seq > ?1
      ORDER BY 1";
 
@@ -335,7 +356,8 @@ pub(crate) fn replay_event(r: &dyn Columns) -> Result<Event> {
     })
 }
 
-pub(crate) const TIMELINE: &str = "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+pub(crate) const TIMELINE: &str =
+    "SELECT d.body, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at
      ORDER BY d.declared_at, d.seq";
 
 pub(crate) fn timeline_row(r: &dyn Columns) -> Result<TimelineRow> {
@@ -347,7 +369,7 @@ pub(crate) fn timeline_row(r: &dyn Columns) -> Result<TimelineRow> {
 
 pub(crate) const OUTCOMES_BY_TIME: &str =
     "SELECT o.body, d.body, COALESCE(c.random, false) FROM outcomes o JOIN declarations d ON d.seq = o.decl
-     LEFT JOIN decisions c ON c.decl = o.decl ORDER BY o.completed_at, o.seq";
+     LEFT JOIN decisions c ON c.decl = o.decl AND c.decided_at = d.decided_at ORDER BY o.completed_at, o.seq";
 
 pub(crate) fn outcome_by_time(r: &dyn Columns) -> Result<(Outcome, OutcomeKeys)> {
     let o = decode(&r.text(0)?, Outcome::from_json)?;
@@ -360,7 +382,8 @@ pub(crate) fn outcome_by_time(r: &dyn Columns) -> Result<(Outcome, OutcomeKeys)>
 pub(crate) const TASK_COLUMNS: &str =
     "t.id, d.id, t.office, t.channel, t.disposal, t.instructions, t.status, t.opened_at, \
      t.closed_at, t.officer, c.risk_value, t.urgent, t.urgent_at, t.escalated_at, CAST(NULL AS BIGINT)
-     FROM control_tasks t JOIN declarations d ON d.seq = t.decl JOIN decisions c ON c.decl = t.decl";
+     FROM control_tasks t JOIN declarations d ON d.seq = t.decl
+     JOIN decisions c ON c.decl = t.decl AND c.decided_at = d.decided_at";
 
 /// Open tasks of one office (`?1`, or all), urgent requests first, then by risk.
 pub(crate) const OPEN_TASKS: &str = "WHERE t.status = 'open' AND (CAST(?1 AS TEXT) IS NULL OR t.office = ?1)
@@ -392,7 +415,8 @@ pub(crate) const BUMP_REGISTRY: &str = "UPDATE counters SET value = value + 1 WH
 pub(crate) const CONTROL_RECORDS: &str =
     "SELECT d.id, d.office, d.trader, d.declarant, d.declared_at, d.tz, o.officer, o.control, o.completed_at,
             o.finding, o.released_at, c.channel, c.risk_value, c.decided_at, COALESCE(c.random, false)
-     FROM outcomes o JOIN declarations d ON d.seq = o.decl LEFT JOIN decisions c ON c.decl = o.decl
+     FROM outcomes o JOIN declarations d ON d.seq = o.decl
+     LEFT JOIN decisions c ON c.decl = o.decl AND c.decided_at = d.decided_at
      WHERE o.completed_at >= ?1 AND o.completed_at < ?2 ORDER BY o.completed_at, o.seq";
 
 pub(crate) fn control_record(r: &dyn Columns) -> Result<ControlRecord> {
@@ -591,7 +615,7 @@ pub(crate) const SUMMARY_COLUMNS: &str =
             c.channel, c.risk_value, c.risk_level, t.status, COALESCE(t.channel, c.channel),
             EXISTS (SELECT 1 FROM action_log a WHERE a.action = 'override' AND a.target = d.id)
      FROM declarations d
-     LEFT JOIN decisions c ON c.decl = d.seq
+     LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at
      LEFT JOIN control_tasks t ON t.decl = d.seq";
 
 pub(crate) fn declaration_summary(r: &dyn Columns) -> Result<DeclarationSummary> {

@@ -422,18 +422,21 @@ const INSERT_ITEM: &str = "INSERT INTO items (decl, line, hs_code, origin, quant
 
 const INSERT_DECLARATION: &str =
     "INSERT INTO declarations (seq, id, declared_at, tz, office, direction, transport_mode, trader,
-                              declarant, value_cny, historical, released_at, body, trade_mode)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+                              declarant, value_cny, historical, released_at, body, trade_mode, decided_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /// Writes the row of a declaration stored as `seq`; how many were written.
+/// `decided_at`: the time of its decision (the decisions table's partition
+/// key); none for a declaration stored as history.
 fn insert_declaration(
     st: &mut rusqlite::CachedStatement<'_>,
     seq: i64,
     d: &Declaration,
-    historical: bool,
+    decided_at: Option<i64>,
     released_at: Option<i64>,
     body: &str,
 ) -> Result<usize> {
+    let historical = decided_at.is_none();
     Ok(st.execute(params![
         seq,
         d.id,
@@ -448,7 +451,8 @@ fn insert_declaration(
         historical,
         released_at,
         body,
-        d.trade_mode
+        d.trade_mode,
+        decided_at
     ])?)
 }
 
@@ -651,7 +655,7 @@ impl Store for SqliteStore {
         for chunk in ids.chunks(CHUNK) {
             let marks = vec!["?"; chunk.len()].join(",");
             let mut st = self.conn.prepare_cached(&format!(
-                "SELECT d.id, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id IN ({marks})"
+                "SELECT d.id, c.body FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.id IN ({marks})"
             ))?;
             let mut rows = st.query(rusqlite::params_from_iter(chunk.iter()))?;
             while let Some(r) = rows.next()? {
@@ -682,8 +686,9 @@ impl Store for SqliteStore {
             for rec in batch {
                 let (d, s) = (rec.declaration, rec.screened);
                 let dec = &s.decision;
-                let released = (!dec.channel.is_control()).then(|| dec.decided_at.timestamp());
-                insert_declaration(&mut ins_decl, seq, d, false, released, rec.body)?;
+                let decided = dec.decided_at.timestamp();
+                let released = (!dec.channel.is_control()).then_some(decided);
+                insert_declaration(&mut ins_decl, seq, d, Some(decided), released, rec.body)?;
                 insert_items(&mut ins_item, seq, d)?;
                 let mandatory = dec.source == Source::Rule;
                 ins_dec.execute(params![
@@ -731,7 +736,7 @@ impl Store for SqliteStore {
             let mut ins_decl = tx.prepare_cached(&format!("{INSERT_DECLARATION} ON CONFLICT (id) DO NOTHING"))?;
             let mut ins_item = tx.prepare_cached(INSERT_ITEM)?;
             for d in batch {
-                let n = insert_declaration(&mut ins_decl, seq, d, true, None, &json(d))?;
+                let n = insert_declaration(&mut ins_decl, seq, d, None, None, &json(d))?;
                 out.push(n == 1);
                 if n == 1 {
                     insert_items(&mut ins_item, seq, d)?;
@@ -747,7 +752,7 @@ impl Store for SqliteStore {
         let row: Option<(i64, String, Option<String>, bool)> = self
             .conn
             .query_row(
-                "SELECT d.seq, d.body, c.body, d.historical FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+                "SELECT d.seq, d.body, c.body, d.historical FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
@@ -768,7 +773,7 @@ impl Store for SqliteStore {
         let (tx, mut seq) = write_tx(&mut self.conn)?;
         {
             let mut find = tx.prepare_cached(
-                "SELECT d.seq, d.body, c.random FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+                "SELECT d.seq, d.body, c.random FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.id = ?1",
             )?;
             let mut dup = tx.prepare_cached(
                 "SELECT 1 FROM outcomes WHERE decl = ?1 AND control = ?2 AND completed_at = ?3 AND officer = ?4",
@@ -870,7 +875,7 @@ impl Store for SqliteStore {
         let row: Option<(i64, String, Option<i64>, Option<String>)> = tx
             .query_row(
                 "SELECT d.seq, d.office, d.released_at, c.channel FROM declarations d
-                 LEFT JOIN decisions c ON c.decl = d.seq WHERE d.id = ?1",
+                 LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.id = ?1",
                 [&o.declaration_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
@@ -1320,7 +1325,7 @@ impl Store for SqliteStore {
 
     fn history(&self, from: Option<i64>, to: Option<i64>, f: &mut dyn FnMut(HistoryRow)) -> Result<()> {
         let mut st = self.conn.prepare(
-            "SELECT d.seq, d.body, c.body, d.released_at FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq
+            "SELECT d.seq, d.body, c.body, d.released_at FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at
              WHERE d.declared_at >= ?1 AND d.declared_at < ?2 ORDER BY d.seq",
         )?;
         let mut outs = self.conn.prepare("SELECT decl, body FROM outcomes ORDER BY decl, seq")?;

@@ -1049,6 +1049,9 @@ const D = {
   'sub.kind.decision': ['审单决定', 'decisions'],
   'sub.kind.control_task': ['查验任务', 'control tasks'],
   'sub.kind.finding': ['查获结果', 'findings'],
+  'sub.kind.outcome': ['查验结果（含未查获）', 'control outcomes (with or without findings)'],
+  'sub.kind.release': ['放行', 'releases'],
+  'sub.kind.override': ['人工改变通道', 'lane overrides'],
   'sub.kind.rule_change': ['规则变更', 'rule changes'],
   'sub.kind.case': ['案件', 'cases'],
 };

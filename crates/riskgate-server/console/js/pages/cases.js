@@ -267,7 +267,7 @@ function noteForm(c, reload) {
   );
 }
 
-const EVENT_KINDS = ['decision', 'control_task', 'finding', 'rule_change', 'case'];
+const EVENT_KINDS = ['decision', 'control_task', 'finding', 'outcome', 'release', 'override', 'rule_change', 'case'];
 
 // A department's own subscriptions: event kind, offices, HS chapters and the
 // address the server delivers to (the signing secret is shown once).
