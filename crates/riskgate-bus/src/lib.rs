@@ -217,10 +217,41 @@ struct Screener {
     /// one whose commit another batch has not finished, is not screened twice).
     seen: HashSet<String>,
     hooked: events::HookedKinds,
+    /// The last action-log entry read when the engine's reference data
+    /// (settings, lists, rules, models, offices, enterprises, payments) was
+    /// loaded, or checked since ([`Screener::reference_change`]).
+    actions_seen: i64,
+}
+
+/// Action-log entries that change what an engine is configured with
+/// (`configured_engine`, `load_external`): a worker that sees one rebuilds
+/// its engine before its next batch. Model status changes are
+/// `model_<status>` (a training, `model_train`, changes nothing in use).
+const REFERENCE_ACTIONS: [&str; 9] = [
+    "rule_approve",
+    "rule_retire",
+    "list_set",
+    "setting",
+    "office_move",
+    "import_offices",
+    "import_enterprises",
+    "import_forex",
+    "committee_decide",
+];
+
+fn changes_reference(action: &str) -> bool {
+    REFERENCE_ACTIONS.contains(&action) || (action.starts_with("model_") && action != "model_train")
+}
+
+fn last_action(store: &dyn Store) -> Result<i64> {
+    Ok(store.actions(1)?.first().map_or(0, |a| a.seq))
 }
 
 impl Screener {
     fn build(store: Box<dyn Store>, epoch: &(i64, Checkpoint), user: &str) -> Result<Screener> {
+        // Read before the reference data, so a change made while it loads
+        // is seen by the next check.
+        let actions_seen = last_action(store.as_ref())?;
         let mut engine = configured_engine(store.as_ref())?;
         engine.restore(epoch.1.clone());
         load_external(store.as_ref(), &mut engine)?;
@@ -232,7 +263,32 @@ impl Screener {
             own: HashSet::new(),
             seen: HashSet::new(),
             hooked: events::HookedKinds::default(),
+            actions_seen,
         })
+    }
+
+    /// The first action logged since the last check that changes the
+    /// engine's reference data (a rule approved, a setting, a model
+    /// activated, payments imported, ...), if any. One look-up of the last
+    /// action-log entry per batch; the entries since are read only when
+    /// there are some.
+    fn reference_change(&mut self) -> Result<Option<String>> {
+        let store = self.app.store.as_ref();
+        let last = last_action(store)?;
+        if last <= self.actions_seen {
+            return Ok(None);
+        }
+        let since = usize::try_from(last - self.actions_seen).unwrap_or(usize::MAX);
+        if since > 10_000 {
+            return Ok(Some(format!("{since} action-log entries")));
+        }
+        let changed = store
+            .actions(since)?
+            .into_iter()
+            .filter(|a| a.seq > self.actions_seen)
+            .find(|a| changes_reference(&a.action.action));
+        self.actions_seen = last;
+        Ok(changed.map(|a| format!("{} {} (action-log entry {})", a.action.action, a.action.target, a.seq)))
     }
 
     /// Folds in what was stored since the last catch-up, in store order:
@@ -267,6 +323,16 @@ fn with_screener<T>(sh: &Shared, f: impl FnOnce(&mut Screener) -> Result<T>) -> 
         *g = None;
         g
     });
+    // Reference data changed since the engine was built: build it again
+    // (what was stored is replayed; nothing is lost).
+    let changed = match guard.as_mut() {
+        Some(s) => s.reference_change()?,
+        None => None,
+    };
+    if let Some(why) = changed {
+        eprintln!("worker {}: reference data changed ({why}); rebuilding the engine", sh.opts.id);
+        *guard = None;
+    }
     if guard.is_none() {
         let t = Instant::now();
         let s = Screener::build((sh.open_store)()?, &sh.epoch, &sh.opts.user)?;

@@ -164,11 +164,30 @@ fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
     assert_ne!(sentinel, first);
     publish_raw(&format!("{prefix}.in.0"), &sentinel);
     wait_for("the declaration after the repeat decided", Duration::from_secs(60), || bus.screened() as usize > n);
+    // A rule approved while the worker runs decides the next declaration:
+    // the worker finds the approval in the action log and rebuilds its
+    // engine before the batch.
+    let rule = bus.dir.join("all.toml");
+    std::fs::write(
+        &rule,
+        "id = \"R-ALL\"\ntitle = \"all\"\nchannel = \"red\"\nweight = 0.9\nwhen = \"total_value_cny > 0\"\n",
+    )
+    .unwrap();
+    bus.account("alice", "risk_analyst", None);
+    bus.account("bob", "risk_analyst", None);
+    bus.ok_login("alice", &["rules", "add", rule.to_str().unwrap()]);
+    bus.ok_login("bob", &["rules", "approve", "R-ALL"]);
+    publish_raw(&format!("{prefix}.in.0"), &first.replacen(&format!("\"{first_id}\""), "\"SENTINEL-2\"", 1));
+    wait_for("the declaration after the rule decided", Duration::from_secs(60), || bus.screened() as usize > n + 1);
     let (clean, log) = terminate(worker);
     assert!(clean && log.contains("stopped"), "graceful shutdown: {log}");
+    assert!(log.contains("reference data changed (rule_approve R-ALL"), "{log}");
 
     let (a, mut b) = (local.decisions(), bus.decisions());
     assert!(b.remove("SENTINEL-1").is_some(), "the sentinel was decided");
+    let ruled = b.remove("SENTINEL-2").expect("the declaration after the rule was decided");
+    assert_eq!(ruled["channel"], "red", "{ruled}");
+    assert!(ruled["reasons"].to_string().contains("R-ALL"), "the new rule fired: {ruled}");
     assert_eq!(b.len(), n, "one decision per declaration");
     assert_eq!(b[&first_id], before, "a repeated declaration keeps its first decision");
     let differ: Vec<&String> =
@@ -176,7 +195,7 @@ fn one_partition_decides_exactly_like_screen_and_repeats_are_idempotent() {
     assert!(differ.is_empty(), "{} of {n} decisions differ from `screen`, e.g. {:?}", differ.len(), differ.first());
     // One decision event per declaration: the repeat was published again
     // (at-least-once) and dropped by its Nats-Msg-Id.
-    assert_eq!(captured(&prefix), n as u64 + 1, "n declarations and the sentinel");
+    assert_eq!(captured(&prefix), n as u64 + 2, "n declarations and the two sentinels");
 }
 
 /// Lanes and risk values of `run` that differ from `one`'s, in parts of
