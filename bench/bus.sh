@@ -8,19 +8,21 @@
 # differ, and the truth hit rate of the controls (ARCHITECTURE.md, "one
 # context for all workers").
 #
-#   bench/bus.sh                      # 100k declarations on SQLite
+#   bench/bus.sh                      # 100k declarations on SQLite, --order-slack 100 (the default)
 #   STORE=postgres bench/bus.sh       # on PostgreSQL (127.0.0.1:5432, trust)
 #   N=20000 WORKERS="1 2" bench/bus.sh
+#   SEED=4242 SLACK=0 bench/bus.sh     # another world; strict stream order
 #
 # Needs nats-server with JetStream on 127.0.0.1:4222 and a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-100000}
+SEED=${SEED:-1} # the generated world
 STORE=${STORE:-sqlite}
 WORKERS=${WORKERS:-"1 2 4"}
 PARTITIONS=${PARTITIONS:-8}
-SLACK=${SLACK-1000} # empty: the flag is not passed (builds before it existed)
+SLACK=${SLACK-100} # empty: the flag is not passed (builds before it existed)
 R=${RISKGATE:-$PWD/target/release/riskgate}
 DIR=${DIR:-/tmp/riskgate-bench-bus}
 NATS=${NATS:-nats://127.0.0.1:4222}
@@ -30,7 +32,7 @@ TAG=b$$
 rm -rf "$DIR"
 mkdir -p "$DIR"
 scale=$(python3 -c "print(max(0.05, $N / 40000 * 1.05))")
-"$R" generate --seed 1 --scale "$scale" "$DIR/world" 2>/dev/null
+"$R" generate --seed "$SEED" --scale "$scale" "$DIR/world" 2>/dev/null
 head -n "$N" "$DIR/world/live.jsonl" >"$DIR/live.jsonl"
 
 store_args() { # run name → the store option of every command
@@ -163,7 +165,7 @@ print(f"  {sys.argv[4]} against one process ({len(one)} decisions): lanes differ
 PY
 }
 
-echo "riskgate bus benchmark: $N declarations, $PARTITIONS partitions, order slack ${SLACK:-(not passed)}, store $STORE, $(nproc) cores"
+echo "riskgate bus benchmark: $N declarations (world seed $SEED), $PARTITIONS partitions, order slack ${SLACK:-(not passed)}, store $STORE, $(nproc) cores"
 load_base
 load one
 t0=$(now)

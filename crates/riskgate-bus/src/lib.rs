@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
 use riskgate_engine::Checkpoint;
-use riskgate_store::{Event, Store};
+use riskgate_store::Store;
 
 use riskgate_app::app::{App, apply_event, configured_engine, load_external};
 use riskgate_app::events::{self, OutEvent};
@@ -84,17 +84,27 @@ pub fn partition_of(office: &str, partitions: u32) -> u32 {
 /// partition count (recorded in the stream's description when created).
 pub async fn ensure_stream(js: &jetstream::Context, names: &Names, partitions: u32) -> Result<(stream::Stream, u32)> {
     anyhow::ensure!((1..=256).contains(&partitions), "--partitions: expected 1 to 256, got {partitions}");
-    let mut s = js
-        .get_or_create_stream(stream::Config {
-            name: names.stream(),
-            subjects: vec![format!("{}.in.*", names.prefix)],
-            description: Some(format!("riskgate declarations; partitions={partitions}")),
-            duplicate_window: Duration::from_secs(120),
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("cannot create or open the JetStream stream {}", names.stream()))?;
+    let config = stream::Config {
+        name: names.stream(),
+        subjects: vec![format!("{}.in.*", names.prefix)],
+        description: Some(format!("riskgate declarations; partitions={partitions}")),
+        duplicate_window: Duration::from_secs(120),
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    let mut s = match js.get_or_create_stream(config).await {
+        Ok(s) => s,
+        // Two processes starting at once (workers, submit) both found no
+        // stream and both created it: the second creation is refused
+        // ("subjects overlap"), and the stream it wanted is there now.
+        Err(first) => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            js.get_stream(names.stream())
+                .await
+                .map_err(|_| first)
+                .with_context(|| format!("cannot create or open the JetStream stream {}", names.stream()))?
+        }
+    };
     let info = s.info().await.context("stream info")?;
     let n = info
         .config
@@ -300,12 +310,9 @@ impl Screener {
         let cfg = engine.config.selectivity.clone();
         let own = &mut self.own;
         let mut folded = 0;
-        self.applied = store.replay(self.applied, &mut |ev| {
-            if let Event::Screened { declaration, .. } = &ev
-                && own.remove(&declaration.id)
-            {
-                return;
-            }
+        // Own declarations are passed over before their stored body is
+        // decoded (most of a catch-up's cost when one worker does most).
+        self.applied = store.replay_skipping(self.applied, &mut |id| own.remove(id), &mut |ev| {
             folded += 1;
             apply_event(engine, &cfg, ev);
         })?;

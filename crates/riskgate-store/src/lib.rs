@@ -603,7 +603,18 @@ pub trait Store: Send + Accounts + Search + Committees {
     /// Events after `seq`, in order, handed to `f` one by one; returns the
     /// sequence number of the last one (`seq` if none). Events stored while
     /// it runs are not handed over.
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64>;
+    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
+        self.replay_skipping(after_seq, &mut |_| false, f)
+    }
+    /// [`Store::replay`] without the declarations `skip` names by id: they
+    /// are passed over before their body is decoded (a bus worker's own
+    /// declarations, already folded when it screened them).
+    fn replay_skipping(
+        &self,
+        after_seq: i64,
+        skip: &mut dyn FnMut(&str) -> bool,
+        f: &mut dyn FnMut(Event),
+    ) -> Result<i64>;
 
     // Learned models and risk levels.
     fn insert_model(&mut self, model: &ModelRecord, action: &Action) -> Result<()>;

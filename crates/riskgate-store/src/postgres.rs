@@ -1243,11 +1243,18 @@ impl Store for PgStore {
         Ok(row.get(0))
     }
 
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
+    fn replay_skipping(
+        &self,
+        after_seq: i64,
+        skip: &mut dyn FnMut(&str) -> bool,
+        f: &mut dyn FnMut(Event),
+    ) -> Result<i64> {
         let mut last = after_seq;
         self.stream(&dollars(rows::REPLAY_PG), &[&after_seq], &mut |r| {
             last = r.int(0)?;
-            f(rows::replay_event(r)?);
+            if !r.text_opt(10)?.is_some_and(|id| skip(&id)) {
+                f(rows::replay_event(r)?);
+            }
             Ok(())
         })?;
         Ok(last)

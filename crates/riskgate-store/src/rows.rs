@@ -303,13 +303,15 @@ pub(crate) const ENTERPRISES: &str = "SELECT body FROM enterprises ORDER BY id";
 pub(crate) const FOREX: &str = "SELECT body FROM forex ORDER BY rowid";
 
 /// Events after `?1` in sequence order: declarations (kind false) and
-/// outcomes (kind true) with the body and random flag of their declaration.
+/// outcomes (kind true) with the body and random flag of their declaration;
+/// the last column is the declaration's id (NULL for an outcome), read
+/// before the body is decoded (`Store::replay_skipping`).
 pub(crate) const REPLAY: &str =
     "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
-            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
+            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN), d.id
      FROM declarations d LEFT JOIN decisions c ON c.decl = d.seq AND c.decided_at = d.decided_at WHERE d.seq > ?1
      UNION ALL
-     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
+     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false), CAST(NULL AS TEXT)
      FROM outcomes o JOIN declarations d ON d.seq = o.decl
      LEFT JOIN decisions c ON c.decl = o.decl AND c.decided_at = d.decided_at
      WHERE o.seq > ?1
@@ -322,13 +324,13 @@ pub(crate) const REPLAY: &str =
 /// catch-up of a few hundred events read every stored decision.
 pub(crate) const REPLAY_PG: &str =
     "SELECT d.seq, false, d.body, d.historical, c.office, c.ranking, c.channel <> 'green', c.mandatory,
-            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
+            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN), d.id
      FROM declarations d
      LEFT JOIN LATERAL (SELECT x.office, x.ranking, x.channel, x.mandatory FROM decisions x
                         WHERE x.decl = d.seq AND x.decided_at = d.decided_at LIMIT 1) c ON true
      WHERE d.seq > ?1
      UNION ALL
-     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false)
+     SELECT o.seq, true, o.body, false, NULL, NULL, NULL, NULL, d.body, COALESCE(c.random, false), CAST(NULL AS TEXT)
      FROM outcomes o JOIN declarations d ON d.seq = o.decl
      LEFT JOIN LATERAL (SELECT x.random FROM decisions x
                         WHERE x.decl = o.decl AND x.decided_at = d.decided_at LIMIT 1) c ON true

@@ -1140,12 +1140,20 @@ impl Store for SqliteStore {
         Ok(self.conn.query_row(crate::rows::INTEGRITY_MARKS, [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]))?)
     }
 
-    fn replay(&self, after_seq: i64, f: &mut dyn FnMut(Event)) -> Result<i64> {
+    fn replay_skipping(
+        &self,
+        after_seq: i64,
+        skip: &mut dyn FnMut(&str) -> bool,
+        f: &mut dyn FnMut(Event),
+    ) -> Result<i64> {
         let mut st = self.conn.prepare(rows::REPLAY)?;
         let mut rows = st.query([after_seq])?;
         let mut last = after_seq;
         while let Some(r) = rows.next()? {
             last = r.int(0)?;
+            if r.text_opt(10)?.is_some_and(|id| skip(&id)) {
+                continue;
+            }
             f(rows::replay_event(r)?);
         }
         Ok(last)

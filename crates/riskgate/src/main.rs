@@ -406,8 +406,11 @@ enum Command {
         partitions: u32,
         /// How far (in stream messages) a partition may run ahead of the
         /// others: a declaration is screened once every other partition has
-        /// stored its declarations from before it, but for at most this many.
-        #[arg(long, default_value_t = 1000)]
+        /// stored its declarations from before it, but for at most this many
+        /// (0: exactly the decisions of one process, at a few hundred
+        /// declarations a second; 100 differed from one process in about
+        /// 0.6% of lanes and risk values, BENCHMARKS.md).
+        #[arg(long, default_value_t = 100)]
         order_slack: u64,
         /// Milliseconds a batch waits for a partition whose frontier stands
         /// still (its worker stopped) before it is screened without it;
