@@ -361,9 +361,10 @@ pub fn check_outcomes(store: &dyn Store, rows: &Rows<Outcome>, check_officer: bo
 }
 
 /// Stores outcomes, folds them into the engine's histories, logs `action`
-/// (its `after` is what was stored unless set) and emits an outcome event
-/// per stored outcome, a finding event per outcome that found something and
-/// a release event per outcome that released a screened declaration.
+/// (its `after` is what was stored unless set) and, for declarations
+/// screened here (not history), emits an outcome event per stored outcome,
+/// a finding event per outcome that found something and a release event
+/// per outcome that released the goods.
 pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> Result<Summary> {
     let mut s = Summary::default();
     let mut events = Vec::new();
@@ -375,20 +376,21 @@ pub fn commit_outcomes(app: &mut App, rows: &[Outcome], mut action: Action) -> R
         let stored = app.store.commit_outcomes(chunk)?;
         for (o, st) in chunk.iter().zip(stored) {
             match st {
-                OutcomeStored::Stored { keys } => {
+                OutcomeStored::Stored { keys, released } => {
                     app.engine.apply_outcome(&keys, o);
                     s.accepted += 1;
-                    let office = office_of.get(&o.declaration_id).map_or("", String::as_str);
+                    // Screened (live) declarations only: outcomes of history
+                    // are neither events (they carry no office, so every
+                    // office-filtered subscription would get them) nor
+                    // referred again.
+                    let Some(office) = office_of.get(&o.declaration_id) else { continue };
                     let prefix = &app.events.prefix;
                     events.push(crate::events::outcome_event(prefix, office, o));
                     events.extend(crate::events::finding_event(prefix, office, o));
-                    if let (Some(at), true) = (&o.released_at, office_of.contains_key(&o.declaration_id)) {
+                    if let (Some(at), true) = (&o.released_at, released) {
                         events.push(crate::events::release_event(prefix, office, &o.declaration_id, at, "outcome"));
                     }
-                    // Screened (live) declarations only: history is not referred again.
-                    if office_of.contains_key(&o.declaration_id) {
-                        referrals.push((o.clone(), office.to_string()));
-                    }
+                    referrals.push((o.clone(), office.clone()));
                 }
                 OutcomeStored::Duplicate => s.duplicates += 1,
             }

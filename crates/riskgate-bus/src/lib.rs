@@ -277,11 +277,14 @@ impl Screener {
         })
     }
 
-    /// The first action logged since the last check that changes the
+    /// The latest action logged since the last check that changes the
     /// engine's reference data (a rule approved, a setting, a model
     /// activated, payments imported, ...), if any. One look-up of the last
     /// action-log entry per batch; the entries since are read only when
-    /// there are some.
+    /// there are some. The newest entries are read with a margin, and
+    /// unless they reach back to one already checked (others may have been
+    /// logged meanwhile), the answer is "changed": a rebuild reads all
+    /// reference data afresh, a missed rule would stay missed.
     fn reference_change(&mut self) -> Result<Option<String>> {
         let store = self.app.store.as_ref();
         let last = last_action(store)?;
@@ -292,13 +295,15 @@ impl Screener {
         if since > 10_000 {
             return Ok(Some(format!("{since} action-log entries")));
         }
-        let changed = store
-            .actions(since)?
-            .into_iter()
-            .filter(|a| a.seq > self.actions_seen)
-            .find(|a| changes_reference(&a.action.action));
-        self.actions_seen = last;
-        Ok(changed.map(|a| format!("{} {} (action-log entry {})", a.action.action, a.action.target, a.seq)))
+        let read = store.actions(since + 64)?; // newest first
+        let reached = read.len() < since + 64 || read.last().is_some_and(|a| a.seq <= self.actions_seen);
+        if !reached {
+            return Ok(Some("more action-log entries than read".into()));
+        }
+        let changed = read.iter().filter(|a| a.seq > self.actions_seen).find(|a| changes_reference(&a.action.action));
+        let answer = changed.map(|a| format!("{} {} (action-log entry {})", a.action.action, a.action.target, a.seq));
+        self.actions_seen = read.first().map_or(last, |a| a.seq);
+        Ok(answer)
     }
 
     /// Folds in what was stored since the last catch-up, in store order:

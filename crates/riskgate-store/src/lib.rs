@@ -171,7 +171,12 @@ pub struct StoredDeclaration {
 /// Result of storing one outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutcomeStored {
-    Stored { keys: OutcomeKeys },
+    /// `released`: this outcome released the goods (they were not released
+    /// before).
+    Stored {
+        keys: OutcomeKeys,
+        released: bool,
+    },
     Duplicate,
 }
 

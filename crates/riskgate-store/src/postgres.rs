@@ -903,13 +903,15 @@ impl Store for PgStore {
                 ],
             )?;
             tx.execute(&close, &[decl, &completed, &o.officer, &o.control.as_str()])?;
-            if let Some(r) = o.released_at
-                && tx.execute(&release, &[decl, &r.timestamp()])? == 1
-            {
+            let releases = match o.released_at {
+                Some(r) => tx.execute(&release, &[decl, &r.timestamp()])? == 1,
+                None => false,
+            };
+            if releases {
                 released.push(*decl);
             }
             seq += 1;
-            out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
+            out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)), released: releases });
         }
         // The marks' rows are share-locked: a fold taking these declarations
         // waits for this transaction and then sees their releases.

@@ -807,13 +807,18 @@ impl Store for SqliteStore {
                     json(o)
                 ])?;
                 close.execute(params![decl, completed, o.officer, o.control.as_str()])?;
-                if let Some(r) = o.released_at
-                    && release.execute(params![decl, r.timestamp()])? == 1
-                {
+                let releases = match o.released_at {
+                    Some(r) => release.execute(params![decl, r.timestamp()])? == 1,
+                    None => false,
+                };
+                if releases {
                     released.push(decl);
                 }
                 seq += 1;
-                out.push(OutcomeStored::Stored { keys: OutcomeKeys::of(&d, random.unwrap_or(false)) });
+                out.push(OutcomeStored::Stored {
+                    keys: OutcomeKeys::of(&d, random.unwrap_or(false)),
+                    released: releases,
+                });
             }
         }
         let marks = facts::Marks::from_reader(&*tx)?;
