@@ -32,6 +32,22 @@ pub struct OutEvent {
     pub chapters: Vec<String>,
 }
 
+impl OutEvent {
+    /// An event about one office (`<prefix>.<what>.<office>`), for every
+    /// webhook of its kind that the office filter lets through.
+    fn at_office(id: String, kind: &'static str, prefix: &str, what: &str, office: &str, payload: String) -> OutEvent {
+        OutEvent {
+            id,
+            kind,
+            subject: format!("{prefix}.{what}.{}", token(office)),
+            payload,
+            department: None,
+            office: Some(office.to_string()),
+            chapters: Vec::new(),
+        }
+    }
+}
+
 /// A subject token from free text: NATS tokens may not hold `.`, `*`, `>` or spaces.
 pub fn token(s: &str) -> String {
     let t: String =
@@ -111,18 +127,11 @@ pub fn finding_event(prefix: &str, office: &str, outcome: &Outcome) -> Option<Ou
         "additional_duty": outcome.additional_duty,
         "seizure": outcome.seizure,
     });
-    Some(OutEvent {
-        id: format!("finding:{}:{}", outcome.declaration_id, outcome.completed_at.timestamp()),
-        kind: "finding",
-        subject: format!("{prefix}.finding.{}", token(office)),
-        payload: payload.to_string(),
-        department: None,
-        office: Some(office.to_string()),
-        chapters: Vec::new(),
-    })
+    let id = format!("finding:{}:{}", outcome.declaration_id, outcome.completed_at.timestamp());
+    Some(OutEvent::at_office(id, "finding", prefix, "finding", office, payload.to_string()))
 }
 
-/// An outcome event for every stored outcome, with or without a finding
+/// An outcome event for every stored outcome of a screened declaration, with or without a finding
 /// (`<prefix>.outcome.<office>`): what the control found, never who did it.
 /// An outcome that found something also has its [`finding_event`].
 pub fn outcome_event(prefix: &str, office: &str, outcome: &Outcome) -> OutEvent {
@@ -137,15 +146,8 @@ pub fn outcome_event(prefix: &str, office: &str, outcome: &Outcome) -> OutEvent 
         "seizure": outcome.seizure,
         "released_at": outcome.released_at,
     });
-    OutEvent {
-        id: format!("outcome:{}:{}", outcome.declaration_id, outcome.completed_at.timestamp()),
-        kind: "outcome",
-        subject: format!("{prefix}.outcome.{}", token(office)),
-        payload: payload.to_string(),
-        department: None,
-        office: (!office.is_empty()).then(|| office.to_string()),
-        chapters: Vec::new(),
-    }
+    let id = format!("outcome:{}:{}", outcome.declaration_id, outcome.completed_at.timestamp());
+    OutEvent::at_office(id, "outcome", prefix, "outcome", office, payload.to_string())
 }
 
 /// A release event (`<prefix>.release.<office>`): the goods of a screened
@@ -160,15 +162,7 @@ pub fn release_event(
     by: &str,
 ) -> OutEvent {
     let payload = json!({ "declaration_id": declaration_id, "office": office, "released_at": released_at, "by": by });
-    OutEvent {
-        id: format!("release:{declaration_id}"),
-        kind: "release",
-        subject: format!("{prefix}.release.{}", token(office)),
-        payload: payload.to_string(),
-        department: None,
-        office: Some(office.to_string()),
-        chapters: Vec::new(),
-    }
+    OutEvent::at_office(format!("release:{declaration_id}"), "release", prefix, "release", office, payload.to_string())
 }
 
 /// A lane-override event (`<prefix>.override.<office>`): the lane an officer
@@ -187,15 +181,8 @@ pub fn override_event(
         "at": at,
         "released": done.released,
     });
-    OutEvent {
-        id: format!("override:{}:{}", done.declaration_id, done.log_seq),
-        kind: "override",
-        subject: format!("{prefix}.override.{}", token(&done.office)),
-        payload: payload.to_string(),
-        department: None,
-        office: Some(done.office.clone()),
-        chapters: Vec::new(),
-    }
+    let id = format!("override:{}:{}", done.declaration_id, done.log_seq);
+    OutEvent::at_office(id, "override", prefix, "override", &done.office, payload.to_string())
 }
 
 /// A rule-change event (`added`, `approved`, `retired`). The payload names

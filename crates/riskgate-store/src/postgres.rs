@@ -1253,10 +1253,7 @@ impl Store for PgStore {
     ) -> Result<i64> {
         let mut last = after_seq;
         self.stream(&dollars(rows::REPLAY_PG), &[&after_seq], &mut |r| {
-            last = r.int(0)?;
-            if !r.text_opt(10)?.is_some_and(|id| skip(&id)) {
-                f(rows::replay_event(r)?);
-            }
+            last = rows::replay_row(r, skip, f)?;
             Ok(())
         })?;
         Ok(last)

@@ -337,6 +337,17 @@ pub(crate) const REPLAY_PG: &str =
      WHERE o.seq > ?1
      ORDER BY 1";
 
+/// One row of [`REPLAY`] / [`REPLAY_PG`] for `Store::replay_skipping`:
+/// hands its event to `f` unless `skip` names its declaration (read before
+/// the body is decoded); returns its sequence number.
+pub(crate) fn replay_row(r: &dyn Columns, skip: &mut dyn FnMut(&str) -> bool, f: &mut dyn FnMut(Event)) -> Result<i64> {
+    let seq = r.int(0)?;
+    if !r.text_opt(10)?.is_some_and(|id| skip(&id)) {
+        f(replay_event(r)?);
+    }
+    Ok(seq)
+}
+
 pub(crate) fn replay_event(r: &dyn Columns) -> Result<Event> {
     let body = r.text(2)?;
     if r.flag(1)? {

@@ -1155,11 +1155,7 @@ impl Store for SqliteStore {
         let mut rows = st.query([after_seq])?;
         let mut last = after_seq;
         while let Some(r) = rows.next()? {
-            last = r.int(0)?;
-            if r.text_opt(10)?.is_some_and(|id| skip(&id)) {
-                continue;
-            }
-            f(rows::replay_event(r)?);
+            last = rows::replay_row(r, skip, f)?;
         }
         Ok(last)
     }
