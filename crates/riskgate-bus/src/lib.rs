@@ -254,7 +254,7 @@ fn changes_reference(action: &str) -> bool {
 }
 
 fn last_action(store: &dyn Store) -> Result<i64> {
-    Ok(store.actions(1)?.first().map_or(0, |a| a.seq))
+    Ok(store.last_action_seq()?)
 }
 
 impl Screener {

@@ -590,6 +590,8 @@ pub trait Store: Send + Accounts + Search + Committees {
     fn save_checkpoint(&mut self, body: &[u8], as_of_seq: Option<i64>) -> Result<()>;
     /// The sequence number of the last event stored (0 if none).
     fn last_seq(&self) -> Result<i64>;
+    /// The sequence number of the newest action-log entry (0 when empty).
+    fn last_action_seq(&self) -> Result<i64>;
     /// This connection's commits no longer copy the write-ahead log into
     /// the database when it grows (SQLite: the copy and its two fsyncs took
     /// 50–140 ms on the committing thread); the caller runs

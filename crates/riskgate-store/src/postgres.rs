@@ -1245,6 +1245,10 @@ impl Store for PgStore {
         Ok(row.get(0))
     }
 
+    fn last_action_seq(&self) -> Result<i64> {
+        Ok(self.conn.borrow_mut().query_one(rows::LAST_ACTION_SEQ, &[])?.get(0))
+    }
+
     fn replay_skipping(
         &self,
         after_seq: i64,

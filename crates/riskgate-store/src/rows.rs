@@ -502,6 +502,10 @@ pub(crate) fn screened_day(r: &dyn Columns) -> Result<crate::ScreenedDay> {
 
 /// The decision of the last declaration stored (decisions are written with
 /// their new declaration, so the highest `decl` is the last screened).
+/// `Store::last_action_seq`: the primary key's last entry (per month on
+/// PostgreSQL), no row read.
+pub(crate) const LAST_ACTION_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM action_log";
+
 pub(crate) const LAST_DECIDED_AT: &str = "SELECT decided_at FROM decisions ORDER BY decl DESC LIMIT 1";
 
 pub(crate) fn rule_stats(r: &dyn Columns) -> Result<RuleStats> {

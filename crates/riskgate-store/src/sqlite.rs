@@ -1131,6 +1131,10 @@ impl Store for SqliteStore {
         Ok(self.conn.query_row(NEXT_SEQ, [], |r| r.get::<_, i64>(0))? - 1)
     }
 
+    fn last_action_seq(&self) -> Result<i64> {
+        Ok(self.conn.query_row(rows::LAST_ACTION_SEQ, [], |r| r.get::<_, i64>(0))?)
+    }
+
     fn defer_wal_checkpoints(&mut self) -> Result<()> {
         self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         Ok(())

@@ -178,7 +178,9 @@ fn action_log_chain_detects_an_edit_behind_the_stores_back() {
 #[test]
 fn the_action_log_refuses_updates_and_deletes() {
     for (mut store, backend) in stores() {
+        assert_eq!(store.last_action_seq().unwrap(), 0, "{}: an empty log", store.backend());
         store.append_action(&action(1)).unwrap();
+        assert_eq!(store.last_action_seq().unwrap(), store.actions(1).unwrap()[0].seq, "{}", store.backend());
         assert!(backend.exec("UPDATE action_log SET actor = 'x'").is_err(), "{}", store.backend());
         assert!(backend.exec("DELETE FROM action_log").is_err(), "{}", store.backend());
         assert!(backend.exec("UPDATE decisions SET channel = 'green'").is_ok(), "no rows, no error");
