@@ -634,6 +634,10 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &Wor
         // (weighted by 1/propensity), against the true count.
         let (mut ht, mut ht_var, mut let_go_frauds, mut draws, mut draw_frauds) = (0.0, 0.0, 0u64, 0u64, 0u64);
         let mut evaded = 0.0;
+        // Ground-truth precision of the controls actually chosen, by source
+        // and lane: what the selection keeps of the ranking's edge, before
+        // the officers' detection (which differs by lane) enters.
+        let mut chosen: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
         for l in decision_files.iter().map(|f| crate::jsonl::read(f)).collect::<Result<Vec<_>>>()?.into_iter().flatten()
         {
             let Ok(v) = l.value else { continue };
@@ -665,6 +669,17 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &Wor
                     }
                 }
             }
+            if d.channel.is_control() {
+                for key in [
+                    "all".to_string(),
+                    format!("{:?}", d.source).to_lowercase(),
+                    format!("{:?}", d.channel).to_lowercase(),
+                ] {
+                    let e = chosen.entry(key).or_default();
+                    e.0 += 1;
+                    e.1 += u64::from(fraud);
+                }
+            }
             rules.push((1.0 - keep, fraud));
             score.push((s.unwrap_or(0.0), fraud));
             both.push((d.risk_value, fraud));
@@ -675,6 +690,11 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &Wor
             100.0 * draw_frauds as f64 / draws.max(1) as f64,
             ht_var.sqrt()
         );
+        let shown: Vec<String> = chosen
+            .iter()
+            .map(|(k, (n, f))| format!("{k} {:.1}% ({f}/{n})", 100.0 * *f as f64 / (*n).max(1) as f64))
+            .collect();
+        println!("    truth precision of the controls chosen: {}", shown.join(", "));
         println!(
             "    revenue found: additional duty {:.0} CNY of {evaded:.0} CNY evaded in the live window ({:.1}%)",
             total.additional_duty_cny,
