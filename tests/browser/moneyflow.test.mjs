@@ -1,6 +1,7 @@
 // 资金流核对 (M6): an analyst opens the money-flow page from the navigation;
 // its table is GET /moneyflow's answer for the period shown, audit
-// candidates are marked, and "仅付汇或开票高于申报" narrows the table to them. A field
+// candidates are marked, imports contradicted by a later VAT invoice are
+// listed, and "仅付汇或开票高于申报" narrows the table to them. A field
 // officer (no ReadMoneyFlow) is not offered the page.
 import assert from 'node:assert/strict';
 import { browserTests, navKeys, screenshot, settled } from './helpers.mjs';
@@ -62,6 +63,13 @@ testAs('an analyst reconciles money flow: the table is the API answer and the ch
     rs.filter((r) => !r.querySelector('td[colspan]')).map((r) => r.querySelector('td').textContent.trim()));
   assert.deepEqual(overpaid, all.overpaid.map((o) => o.declaration_id), 'one row per re-matched declaration, in order');
   assert.equal(Number(await page.getAttribute('[data-testid=moneyflow-overpaid-summary]', 'data-total')), all.overpaid_total);
+  // Imports a later VAT invoice contradicts: the answer's list, in order,
+  // with the finding named in Chinese.
+  const checks = await page.$$eval('[data-testid=moneyflow-invoice-checks] tbody tr', (rs) =>
+    rs.filter((r) => !r.querySelector('td[colspan]')).map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent.trim())));
+  assert.deepEqual(checks.map((c) => c[0]), all.invoice_checks.map((c) => c.declaration_id), 'one row per contradicted declaration, in order');
+  assert.deepEqual(checks.map((c) => c[3]), all.invoice_checks.map((c) => (c.finding === 'code' ? '商品编码' : '货值')));
+  assert.equal(Number(await page.getAttribute('[data-testid=moneyflow-invoice-summary]', 'data-total')), all.invoice_checks_total);
   await screenshot(page, 'moneyflow-zh');
 
   // 仅付汇或开票高于申报: the rows the summary counts as candidates, and only those.

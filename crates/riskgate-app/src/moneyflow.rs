@@ -18,9 +18,18 @@
 //! invoice number, at any date up to now (`overpaid`: post-clearance audit
 //! candidates by expected duty). Amounts are in CNY at the reference rates
 //! the payments were stored with.
+//!
+//! VAT invoices carry no customs reference either; each one issued since
+//! the period started is compared with the imports its trader declared in
+//! the `INVOICE_LOOKBACK_DAYS` before it (`invoice_checks`): goods invoiced
+//! at home under a code the trader did not declare, in the chapter of a
+//! lower-duty code it did declare, point at misclassification; an invoice
+//! far above the declared value of the one import of those goods points at
+//! under-declaration.
 
 use std::collections::HashMap;
 
+use riskgate_core::{Declaration, Item};
 use riskgate_store::Store;
 use serde::Serialize;
 
@@ -38,6 +47,13 @@ pub const OVERPAID_RATIO: f64 = 1.25;
 /// Payments made up to this many days before the period count for its
 /// declarations (prepayment).
 pub const LEAD_DAYS: i64 = 90;
+/// A VAT invoice is compared with the imports its trader declared up to
+/// this many days before it.
+pub const INVOICE_LOOKBACK_DAYS: i64 = 90;
+/// The domestic resale margin assumed when an invoice's amount stands in
+/// for the value of the imported goods (the undeclared value is taken as
+/// invoice ÷ margin − declared).
+pub const RESALE_MARGIN: f64 = 1.3;
 /// The period when none is given, in days up to now…
 pub const DEFAULT_DAYS: i64 = 92;
 /// …and the longest one taken (a year and a day).
@@ -102,6 +118,57 @@ pub struct Reconciliation {
     /// in the scope: how many, and the first `limit` by expected duty.
     pub overpaid_total: usize,
     pub overpaid: Vec<Overpaid>,
+    /// Import declarations of the period in scope that a later VAT invoice
+    /// of their trader contradicts (`InvoiceCheck`): how many, and the
+    /// first `limit` by expected duty.
+    pub invoice_checks_total: usize,
+    pub invoice_checks: Vec<InvoiceCheck>,
+}
+
+/// What a VAT invoice contradicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceFinding {
+    /// Invoiced under a goods code the trader did not declare in the
+    /// lookback, in the chapter of a lower-duty code it did declare.
+    Code,
+    /// Invoiced under a declared code at `FLAG_INVOICE_RATIO` × or more of
+    /// the declared value of the only import of those goods in the lookback.
+    Value,
+}
+
+/// One import declaration contradicted by a later VAT invoice of its
+/// trader — a post-clearance audit lead, largest expected duty first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoiceCheck {
+    pub declaration_id: String,
+    pub trader: String,
+    pub office: String,
+    /// RFC 3339.
+    pub declared_at: String,
+    pub finding: InvoiceFinding,
+    /// The invoice: when, its goods code, its amount (CNY).
+    pub invoice_issued_at: String,
+    pub invoice_hs_code: String,
+    pub invoice_cny: f64,
+    /// The declared line(s) compared: goods code, value (CNY), duty rate.
+    pub declared_hs_code: String,
+    pub declared_cny: f64,
+    pub declared_duty_rate: f64,
+    /// The invoiced code's duty rate as declared by importers in the
+    /// lookback (absent: no import of that code seen).
+    pub invoice_duty_rate: Option<f64>,
+    /// Invoice ÷ declared value.
+    pub ratio: f64,
+    /// Duty and import VAT an audit would recover if the invoice is right:
+    /// `Code`: declared value × the duty-rate difference × (1 + VAT);
+    /// `Value`: (invoice ÷ `RESALE_MARGIN` − declared) × (duty rate + VAT
+    /// on the duty-paid value), as for payments above the declared value.
+    pub expected_duty_cny: f64,
+    /// How many of the trader's imports in the lookback could the invoice
+    /// belong to (1: unambiguous; `Code` takes the latest).
+    pub candidates: usize,
+    pub reasons: Vec<String>,
 }
 
 /// One declaration re-matched with the payments that carry its invoice
@@ -170,7 +237,247 @@ pub fn reconcile(store: &dyn Store, q: &Query) -> anyhow::Result<Reconciliation>
     let mut overpaid = overpaid(store, q, from, to)?;
     let overpaid_total = overpaid.len();
     overpaid.truncate(q.limit);
-    Ok(Reconciliation { from, to, traders, flagged, flagged_gap_cny, rows, overpaid_total, overpaid })
+    let mut invoice_checks = invoice_checks(store, from, to, q.offices.as_deref(), q.trader.as_deref())?;
+    let invoice_checks_total = invoice_checks.len();
+    invoice_checks.truncate(q.limit);
+    Ok(Reconciliation {
+        from,
+        to,
+        traders,
+        flagged,
+        flagged_gap_cny,
+        rows,
+        overpaid_total,
+        overpaid,
+        invoice_checks_total,
+        invoice_checks,
+    })
+}
+
+/// Whether two goods codes name the same goods: equal on the digits both
+/// have, at least six (HS6, comparable across national tariffs).
+fn same_goods(a: &str, b: &str) -> bool {
+    let n = a.len().min(b.len());
+    n >= 6 && a.as_bytes()[..n] == b.as_bytes()[..n]
+}
+
+fn chapter(code: &str) -> &str {
+    code.get(..2).unwrap_or(code)
+}
+
+/// Every VAT invoice issued from the period's start up to now (none dated
+/// later counts, wherever the clock stands), compared with its trader's
+/// imports declared in the `INVOICE_LOOKBACK_DAYS` before it; the
+/// contradicted imports declared in the period (in scope), by expected
+/// duty. An invoice that a declared line of its goods explains (1 to
+/// `FLAG_INVOICE_RATIO` × its value) contradicts nothing; otherwise it
+/// contradicts at most one import: a lower-duty line of the same chapter
+/// (`Code`), or the one import of its goods (`Value`). An import
+/// contradicted by several invoices is listed once (its largest).
+/// Invoices without a goods code, or with fewer than six digits, are only
+/// summed per trader.
+pub(crate) fn invoice_checks(
+    store: &dyn Store,
+    from: i64,
+    to: i64,
+    offices: Option<&[String]>,
+    trader: Option<&str>,
+) -> anyhow::Result<Vec<InvoiceCheck>> {
+    let lookback = INVOICE_LOOKBACK_DAYS * 86_400;
+    // Invoices of goods declared in the period come up to the lookback after
+    // it; each is compared with every import of its own lookback (also those
+    // declared after the period: an invoice may resell those instead).
+    let end = to.saturating_add(lookback).min(crate::app::now().timestamp().saturating_add(1));
+    let (imports, invoices) = store.invoiced_imports(from, end, from.saturating_sub(lookback), end)?;
+    // The tariff as the invoicing traders' imports declared it (mean rate
+    // per code): what the invoiced code would have paid.
+    let mut tariff: HashMap<&str, (f64, f64)> = HashMap::new();
+    for i in &imports {
+        for it in &i.declaration.items {
+            let e = tariff.entry(it.hs_code.as_str()).or_default();
+            e.0 += it.duty_rate;
+            e.1 += 1.0;
+        }
+    }
+    let rate_of = |code: &str| -> Option<f64> {
+        let (sum, n) = tariff
+            .iter()
+            .filter(|(c, _)| same_goods(c, code))
+            .fold((0.0, 0.0), |(s, n), (_, (rs, rn))| (s + rs, n + rn));
+        (n > 0.0).then(|| sum / n)
+    };
+    let mut by_trader: HashMap<&str, Vec<&Declaration>> = HashMap::new();
+    for i in &imports {
+        by_trader.entry(i.declaration.trader.id.as_str()).or_default().push(&i.declaration);
+    }
+    for v in by_trader.values_mut() {
+        v.sort_by_key(|d| (d.declared_at.timestamp(), d.id.as_str()));
+    }
+    let mut out: HashMap<String, InvoiceCheck> = HashMap::new();
+    for inv in &invoices {
+        let Some(code) = inv.hs_code.as_deref().filter(|c| c.len() >= 6) else { continue };
+        let t = inv.issued_at.timestamp();
+        let window: Vec<&Declaration> = by_trader
+            .get(inv.trader.as_str())
+            .map(|v| v.iter().copied().filter(|d| (t - lookback..t).contains(&d.declared_at.timestamp())).collect())
+            .unwrap_or_default();
+        // A line whose declared value the invoice resells: the amount is at
+        // least the value and below `FLAG_INVOICE_RATIO` × it.
+        let explains = |d: &Declaration, i: &Item| {
+            let v = i.value * d.rate();
+            v > 0.0 && inv.amount_cny >= v && inv.amount_cny < FLAG_INVOICE_RATIO * v
+        };
+        if window.iter().any(|d| d.items.iter().any(|i| same_goods(&i.hs_code, code) && explains(d, i))) {
+            continue;
+        }
+        let declaring: Vec<&Declaration> =
+            window.iter().copied().filter(|d| d.items.iter().any(|i| same_goods(&i.hs_code, code))).collect();
+        let invoice_rate = rate_of(code);
+        // Another code of the invoiced goods' chapter, with a lower duty.
+        let lower = |i: &Item| {
+            chapter(&i.hs_code) == chapter(code)
+                && !same_goods(&i.hs_code, code)
+                && invoice_rate.is_none_or(|r| i.duty_rate < r)
+        };
+        let lower_lines: Vec<(&Declaration, &Item)> =
+            window.iter().flat_map(|d| d.items.iter().filter(|i| lower(i)).map(move |i| (*d, i))).collect();
+        let fitting: Vec<(&Declaration, &Item)> = lower_lines.iter().copied().filter(|(d, i)| explains(d, i)).collect();
+        let code_check = |d: &Declaration, line: &Item, candidates: usize, declared_elsewhere: bool| {
+            let declared = line.value * d.rate();
+            let diff = invoice_rate.map_or(0.0, |r| r - line.duty_rate).max(0.0);
+            let mut c = check_row(d, inv, code, InvoiceFinding::Code, &line.hs_code, declared, line.duty_rate);
+            c.invoice_duty_rate = invoice_rate;
+            c.expected_duty_cny = declared * diff * (1.0 + crate::postclearance::IMPORT_VAT);
+            c.candidates = candidates;
+            let day = inv.issued_at.format("%Y-%m-%d");
+            let (zh_rate, en_rate) = invoice_rate.map_or((String::new(), String::new()), |r| {
+                (
+                    format!("，发票编码申报税率 {:.1}%", r * 100.0),
+                    format!(", the invoiced code declared at {:.1}%", r * 100.0),
+                )
+            });
+            let (zh, en) = if declared_elsewhere {
+                (
+                    format!(
+                        "该企业此前 {INVOICE_LOOKBACK_DAYS} 日申报的 {code} 货值均与发票金额不符，而与此行申报货值相符"
+                    ),
+                    format!(
+                        "no import of {code} by the trader in the {INVOICE_LOOKBACK_DAYS} days before fits the amount; \
+                         this line's declared value does"
+                    ),
+                )
+            } else {
+                (
+                    format!("商品编码 {code} 未见于该企业此前 {INVOICE_LOOKBACK_DAYS} 日的进口申报"),
+                    format!("a code the trader did not declare in the {INVOICE_LOOKBACK_DAYS} days before"),
+                )
+            };
+            c.reasons.push(format!(
+                "{day} 开具增值税发票 {:.0} 元，{zh}；同章申报 {}（税率 {:.1}%{zh_rate}） / VAT invoice of {day} for \
+                 {:.0} CNY under {code}: {en}; declared {} of the same chapter at {:.1}%{en_rate}",
+                inv.amount_cny,
+                line.hs_code,
+                line.duty_rate * 100.0,
+                inv.amount_cny,
+                line.hs_code,
+                line.duty_rate * 100.0,
+            ));
+            c
+        };
+        let check = if declaring.is_empty() {
+            // Goods the trader did not declare: the line of a lower-duty code
+            // of their chapter that the amount fits, else the latest such line.
+            let imports = {
+                let mut ids: Vec<&str> = lower_lines.iter().map(|(d, _)| d.id.as_str()).collect();
+                ids.dedup();
+                ids.len()
+            };
+            let Some(&(d, line)) = fitting.last().or(lower_lines.last()) else { continue };
+            code_check(d, line, imports, false)
+        } else if let [(d, line)] = fitting[..] {
+            // Goods the trader declared, but none of those declarations fits
+            // the amount; one lower-duty line of the chapter does.
+            code_check(d, line, 1, true)
+        } else if let [d] = declaring[..] {
+            // Declared once, far below the invoice: the value of those goods.
+            let lines = d.items.iter().filter(|i| same_goods(&i.hs_code, code));
+            let (value, duty) = lines.fold((0.0, 0.0), |(v, r), i| (v + i.value, r + i.value * i.duty_rate));
+            let declared = value * d.rate();
+            if declared <= 0.0 || inv.amount_cny < FLAG_INVOICE_RATIO * declared {
+                continue;
+            }
+            let rate = duty / value;
+            let first = d.items.iter().find(|i| same_goods(&i.hs_code, code)).map_or(code, |i| i.hs_code.as_str());
+            let mut c = check_row(d, inv, code, InvoiceFinding::Value, first, declared, rate);
+            c.invoice_duty_rate = invoice_rate;
+            c.expected_duty_cny = (inv.amount_cny / RESALE_MARGIN - declared).max(0.0)
+                * (rate + crate::postclearance::IMPORT_VAT * (1.0 + rate));
+            c.candidates = 1;
+            c.reasons.push(format!(
+                "{} 开具增值税发票 {:.0} 元，为该票同类货物申报货值 {:.0} 元的 {:.2} 倍 / VAT invoice of {} for \
+                 {:.0} CNY, {:.2}× the declared value {:.0} CNY of those goods",
+                inv.issued_at.format("%Y-%m-%d"),
+                inv.amount_cny,
+                declared,
+                c.ratio,
+                inv.issued_at.format("%Y-%m-%d"),
+                inv.amount_cny,
+                c.ratio,
+                declared,
+            ));
+            c
+        } else {
+            // Declared in several imports, none fitting: which one was resold is unknown.
+            continue;
+        };
+        let d_at = chrono::DateTime::parse_from_rfc3339(&check.declared_at).map_or(0, |x| x.timestamp());
+        if !(from..to).contains(&d_at)
+            || offices.is_some_and(|o| !o.contains(&check.office))
+            || trader.is_some_and(|t| t != check.trader)
+        {
+            continue;
+        }
+        match out.get(&check.declaration_id) {
+            Some(x) if x.expected_duty_cny >= check.expected_duty_cny => {}
+            _ => {
+                out.insert(check.declaration_id.clone(), check);
+            }
+        }
+    }
+    let mut out: Vec<InvoiceCheck> = out.into_values().collect();
+    out.sort_by(|a, b| {
+        b.expected_duty_cny.total_cmp(&a.expected_duty_cny).then(a.declaration_id.cmp(&b.declaration_id))
+    });
+    Ok(out)
+}
+
+fn check_row(
+    d: &Declaration,
+    inv: &riskgate_core::TaxInvoice,
+    code: &str,
+    finding: InvoiceFinding,
+    declared_code: &str,
+    declared_cny: f64,
+    declared_rate: f64,
+) -> InvoiceCheck {
+    InvoiceCheck {
+        declaration_id: d.id.clone(),
+        trader: d.trader.id.clone(),
+        office: d.office.clone(),
+        declared_at: d.declared_at.to_rfc3339(),
+        finding,
+        invoice_issued_at: inv.issued_at.to_rfc3339(),
+        invoice_hs_code: code.to_string(),
+        invoice_cny: inv.amount_cny,
+        declared_hs_code: declared_code.to_string(),
+        declared_cny,
+        declared_duty_rate: declared_rate,
+        invoice_duty_rate: None,
+        ratio: if declared_cny > 0.0 { inv.amount_cny / declared_cny } else { 0.0 },
+        expected_duty_cny: 0.0,
+        candidates: 0,
+        reasons: Vec::new(),
+    }
 }
 
 /// Every import declaration of the period (in scope) re-matched with the
@@ -359,5 +666,127 @@ mod tests {
         let long =
             Query { from: Some(0), to: Some(400 * 86_400), offices: None, trader: None, flagged_only: false, limit: 1 };
         assert!(reconcile(&store, &long).unwrap_err().to_string().contains("at most 367 days"));
+    }
+
+    fn import(id: &str, trader: &str, office: &str, day: &str, code: &str, rate: f64, value_usd: f64) -> Declaration {
+        Declaration::from_json(&serde_json::json!({
+            "id": id, "declared_at": format!("2026-{day}T09:00:00+08:00"), "direction": "import",
+            "office": office, "transport_mode": "sea", "trade_mode": "0110", "trader": {"id": trader},
+            "declarant": {"id": "D1"}, "country_of_departure": "VN", "currency": "USD",
+            "items": [{"line": 1, "hs_code": code, "origin": "VN", "quantity": 10, "net_weight_kg": 5.0,
+                       "value": value_usd, "duty_rate": rate}]}))
+        .unwrap()
+    }
+
+    fn invoice(trader: &str, month: u32, day: u32, cny: f64, code: &str) -> riskgate_core::TaxInvoice {
+        riskgate_core::TaxInvoice::from_json(&serde_json::json!({"trader": trader,
+            "issued_at": format!("2026-{month:02}-{day:02}T10:00:00+08:00"), "amount_cny": cny, "hs_code": code}))
+        .unwrap()
+    }
+
+    /// A later VAT invoice under a code the trader did not declare, in the
+    /// chapter of a lower-duty code it did, marks that import (code); so
+    /// does one under a declared code whose declarations it does not fit
+    /// while it fits one lower-duty line (code), unless a line of its own
+    /// code fits; an invoice far above the one import of its goods marks it
+    /// (value); ambiguous, earlier, unrelated and modest invoices mark
+    /// nothing; invoices after the period still count, and imports after
+    /// it make an invoice ambiguous; scoped by office and trader.
+    #[test]
+    fn later_vat_invoices_that_contradict_an_import_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let usd = 7.10;
+        store
+            .commit_historical(&[
+                import("TARIFF", "T9", "5301", "03-02", "8517130000", 0.10, 100.0), // the invoiced code's rate, declared by another
+                import("MIS", "T1", "2201", "03-10", "8517620000", 0.02, 1000.0),   // invoiced later as 8517130000
+                import("UNDER", "T2", "2201", "03-11", "8471300000", 0.05, 1000.0), // invoiced at 3× its value
+                import("FAIR", "T2", "2201", "03-12", "8528720000", 0.08, 1000.0),  // invoiced at 1.4×
+                import("TWICE1", "T3", "5301", "03-12", "6403990000", 0.10, 1000.0), // two imports of the goods:
+                import("TWICE2", "T3", "5301", "03-20", "6403990000", 0.10, 1000.0), // which one was resold is unknown
+                import("ELSE", "T4", "5301", "03-12", "0901210000", 0.08, 1000.0),  // invoice of another chapter
+                import("AFTER", "T5", "5301", "03-25", "8517620000", 0.02, 1000.0), // invoiced before it was declared
+                import("LATE1", "T6", "5301", "03-30", "6110200000", 0.12, 1000.0), // invoiced at 4× on 5 April, but another
+                import("LATE2", "T6", "5301", "04-02", "6110200000", 0.12, 1000.0), // import of the goods after the period: ambiguous
+                import("X1", "T7", "2201", "03-05", "8516500000", 0.10, 5000.0), // the invoiced code, far from its amount;
+                import("X2", "T7", "2201", "03-15", "8516600000", 0.02, 2000.0), // a lower-duty line the amount fits
+                import("Y1", "T8", "2201", "03-05", "8516500000", 0.10, 1000.0), // the invoiced code fits the amount:
+                import("Y2", "T8", "2201", "03-15", "8516600000", 0.02, 1000.0), // the lower line is not suspected
+            ])
+            .unwrap();
+        store
+            .insert_invoices(&[
+                invoice("T1", 4, 20, 1500.0 * usd, "8517130000"), // after the period: still counts
+                invoice("T2", 3, 28, 3000.0 * usd, "84713000"),   // eight digits: the same goods
+                invoice("T2", 3, 29, 1400.0 * usd, "8528720000"),
+                invoice("T3", 3, 28, 5000.0 * usd, "6403990000"),
+                invoice("T4", 3, 28, 5000.0 * usd, "8517130000"),
+                invoice("T5", 3, 20, 5000.0 * usd, "8517130000"),
+                invoice("T1", 3, 28, 9000.0 * usd, "85"), // a chapter only: summed, not checked
+                invoice("T9", 3, 5, 100.0 * usd, "0901210000"), // T9's imports give the tariff
+                invoice("T6", 4, 5, 4000.0 * usd, "6110200000"),
+                invoice("T7", 4, 1, 2600.0 * usd, "8516500000"),
+                invoice("T8", 4, 1, 1300.0 * usd, "8516500000"),
+            ])
+            .unwrap();
+        let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
+        let run = |offices: Option<Vec<String>>, trader: Option<&str>| {
+            let q = Query {
+                from: Some(march("2026-03-01T00:00:00+08:00")),
+                to: Some(march("2026-04-01T00:00:00+08:00")),
+                offices,
+                trader: trader.map(str::to_string),
+                flagged_only: false,
+                limit: 10,
+            };
+            let r = reconcile(&store, &q).unwrap();
+            assert_eq!(r.invoice_checks_total, r.invoice_checks.len());
+            r.invoice_checks
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {:?} {} {:.2} {:.0} {}",
+                        c.declaration_id, c.finding, c.invoice_hs_code, c.ratio, c.expected_duty_cny, c.candidates
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        // MIS: 7,100 CNY × (10% − 2%) × 1.13 = 641.84 CNY; X2: 14,200 × 8% × 1.13 = 1,283.68;
+        // UNDER: (21,300 / 1.3 − 7,100) CNY × (5% + 13% × 1.05) = 1,731.58 CNY.
+        assert_eq!(
+            run(None, None),
+            ["UNDER Value 84713000 3.00 1732 1", "X2 Code 8516500000 1.30 1284 1", "MIS Code 8517130000 1.50 642 1"]
+        );
+        assert_eq!(run(Some(vec!["5301".into()]), None), Vec::<String>::new());
+        let x2 = reconcile(
+            &store,
+            &Query {
+                from: Some(march("2026-03-01T00:00:00+08:00")),
+                to: Some(march("2026-04-01T00:00:00+08:00")),
+                offices: None,
+                trader: Some("T7".into()),
+                flagged_only: false,
+                limit: 10,
+            },
+        )
+        .unwrap();
+        assert!(x2.invoice_checks[0].reasons[0].contains("this line's declared value does"), "{:?}", x2.invoice_checks);
+        assert_eq!(run(None, Some("T2")), ["UNDER Value 84713000 3.00 1732 1"]);
+        let r = reconcile(
+            &store,
+            &Query {
+                from: Some(march("2026-03-01T00:00:00+08:00")),
+                to: Some(march("2026-04-01T00:00:00+08:00")),
+                offices: None,
+                trader: Some("T1".into()),
+                flagged_only: false,
+                limit: 10,
+            },
+        )
+        .unwrap();
+        let c = &r.invoice_checks[0];
+        assert_eq!((c.declared_hs_code.as_str(), c.invoice_duty_rate), ("8517620000", Some(0.10)));
+        assert!(c.reasons[0].contains("8517130000") && c.reasons[0].contains("did not declare"), "{:?}", c.reasons);
     }
 }

@@ -502,6 +502,16 @@ pub trait Store: Send + Accounts + Search + Committees {
         paid_from: i64,
     ) -> Result<(Vec<ReferencedImport>, Vec<ReferencedPayment>)>;
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
+    /// The VAT invoices issued in `[issued_from, issued_to)`, oldest first,
+    /// and the import declarations of their traders declared in
+    /// `[declared_from, declared_to)` (bodies, with their decision time).
+    fn invoiced_imports(
+        &self,
+        issued_from: i64,
+        issued_to: i64,
+        declared_from: i64,
+        declared_to: i64,
+    ) -> Result<(Vec<ReferencedImport>, Vec<TaxInvoice>)>;
     /// Stores workforce records; `true` where a record was new or changed
     /// (a litigation case's outcome), `false` for an exact repeat.
     /// Upserts workforce records (bumps the `registry` mark of [`Store::integrity_marks`]).

@@ -668,6 +668,25 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn invoiced_imports(
+        &self,
+        issued_from: i64,
+        issued_to: i64,
+        declared_from: i64,
+        declared_to: i64,
+    ) -> Result<(Vec<crate::ReferencedImport>, Vec<TaxInvoice>)> {
+        let conn = &mut self.conn.borrow_mut();
+        Ok((
+            all(
+                conn,
+                &dollars(rows::INVOICED_IMPORTS),
+                &[&issued_from, &issued_to, &declared_from, &declared_to],
+                rows::referenced_import,
+            )?,
+            all(conn, &dollars(rows::INVOICES_ISSUED), &[&issued_from, &issued_to], rows::body(TaxInvoice::from_json))?,
+        ))
+    }
+
     fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>> {
         let conn = self.conn.get_mut();
         let mut tx = conn.transaction()?;

@@ -136,6 +136,18 @@ SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq A
 pub(crate) const REFERENCED_PAYMENTS: &str = "\
 SELECT trader, reference, paid_at, amount_cny FROM forex WHERE reference IS NOT NULL AND paid_at >= ?1";
 
+/// Import declarations of `[?3, ?4)` whose trader issued a VAT invoice
+/// in `[?1, ?2)`, with their first decision time.
+pub(crate) const INVOICED_IMPORTS: &str = "\
+SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at = d.decided_at AND c.decided_at >= ?3) \
+ FROM declarations d \
+ WHERE d.direction = 'import' AND d.declared_at >= ?3 AND d.declared_at < ?4 \
+ AND d.trader IN (SELECT i.trader FROM invoices i WHERE i.issued_at >= ?1 AND i.issued_at < ?2) ORDER BY d.seq";
+
+/// VAT invoices issued in `[?1, ?2)`, oldest first.
+pub(crate) const INVOICES_ISSUED: &str =
+    "SELECT body FROM invoices WHERE issued_at >= ?1 AND issued_at < ?2 ORDER BY issued_at, rowid";
+
 pub(crate) fn referenced_import(r: &dyn Columns) -> Result<crate::ReferencedImport> {
     Ok(crate::ReferencedImport { declaration: decode(&r.text(0)?, Declaration::from_json)?, decided_at: r.int_opt(1)? })
 }

@@ -625,6 +625,20 @@ impl Store for SqliteStore {
         )
     }
 
+    fn invoiced_imports(
+        &self,
+        issued_from: i64,
+        issued_to: i64,
+        declared_from: i64,
+        declared_to: i64,
+    ) -> Result<(Vec<crate::ReferencedImport>, Vec<TaxInvoice>)> {
+        let p = params![issued_from, issued_to, declared_from, declared_to];
+        Ok((
+            all(&self.conn, rows::INVOICED_IMPORTS, p, rows::referenced_import)?,
+            all(&self.conn, rows::INVOICES_ISSUED, params![issued_from, issued_to], rows::body(TaxInvoice::from_json))?,
+        ))
+    }
+
     fn insert_workforce(&mut self, rows: &[WorkforceRecord]) -> Result<Vec<bool>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(rows.len());

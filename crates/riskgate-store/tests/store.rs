@@ -1435,6 +1435,22 @@ fn money_flow_is_summed_per_trader_and_scoped_by_office() {
         assert_eq!(refs, [("T1".to_string(), "INV-A".to_string(), 20_000.0)], "{name}");
         let (_, later) = store.referenced_imports(march.0, march.1, march.1).unwrap();
         assert!(later.is_empty(), "{name}: payments before paid_from are left out");
+        // Invoices issued in a range, oldest first, with the imports of
+        // their traders declared in another: T1 invoiced in March (A, B in
+        // March; L in April is outside the declarations' range), T2 only
+        // in February.
+        let (imports, invoices) = store.invoiced_imports(march.0, march.1, march.0, march.1).unwrap();
+        let got: Vec<(String, bool)> =
+            imports.iter().map(|i| (i.declaration.id.clone(), i.decided_at.is_some())).collect();
+        assert_eq!(got, [("A".to_string(), true), ("B".to_string(), true)], "{name}");
+        let inv: Vec<(String, f64)> = invoices.iter().map(|i| (i.trader.clone(), i.amount_cny)).collect();
+        assert_eq!(inv, [("T1".to_string(), 40_000.0)], "{name}");
+        let feb = march.0 - 28 * 86_400;
+        let (imports, invoices) = store.invoiced_imports(feb, march.1, march.0, march.1 + 30 * 86_400).unwrap();
+        let ids: Vec<&str> = imports.iter().map(|i| i.declaration.id.as_str()).collect();
+        assert_eq!(ids, ["A", "B", "C", "L", "C2"], "{name}: both traders, April included");
+        let inv: Vec<&str> = invoices.iter().map(|i| i.trader.as_str()).collect();
+        assert_eq!(inv, ["T2", "T1"], "{name}: oldest first");
     }
 }
 

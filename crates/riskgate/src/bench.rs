@@ -766,9 +766,10 @@ fn bench_post_clearance(app: &mut App, world: &std::path::Path, seed: u64, from:
         );
     };
     println!(
-        "    post-clearance selection over {} released live declarations ({} with payments above declared; scored in {secs:.1} s, model {}):",
+        "    post-clearance selection over {} released live declarations ({} with payments above declared, {} contradicted by a later VAT invoice; scored in {secs:.1} s, model {}):",
         rows.len(),
         rows.iter().filter(|c| c.paid_ratio.is_some_and(|r| r > 1.02)).count(),
+        rows.iter().filter(|c| c.invoice.is_some()).count(),
         scored.scorer.as_deref().unwrap_or("none")
     );
     line("(a) base rate, all released", judge(&mut rows.iter().map(|c| c.declaration_id.as_str())));

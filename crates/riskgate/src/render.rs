@@ -504,4 +504,47 @@ pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
             if d.seen_at_decision { "seen / 已见" } else { "later / 放行后到账" }
         );
     }
+    println!(
+        "\n增值税发票与申报不符的报关单（后续稽查线索）/ declarations a later VAT invoice contradicts \
+         (post-clearance audit leads): {}{}",
+        r.invoice_checks_total,
+        if r.invoice_checks.len() < r.invoice_checks_total {
+            format!(", first {} by expected duty", r.invoice_checks.len())
+        } else {
+            String::new()
+        }
+    );
+    if !r.invoice_checks.is_empty() {
+        println!(
+            "{:<20} {:<20} {:>6} {:<11} {:>12} {:>12} {:>14} {:>6} {:>14} {:>5}",
+            "declaration",
+            "trader",
+            "office",
+            "finding",
+            "declared HS",
+            "invoice HS",
+            "invoice CNY",
+            "ratio",
+            "exp. duty CNY",
+            "cand."
+        );
+    }
+    for c in &r.invoice_checks {
+        println!(
+            "{:<20} {:<20} {:>6} {:<11} {:>12} {:>12} {:>14.0} {:>6.2} {:>14.0} {:>5}",
+            c.declaration_id,
+            c.trader,
+            c.office,
+            match c.finding {
+                riskgate_app::moneyflow::InvoiceFinding::Code => "code/编码",
+                riskgate_app::moneyflow::InvoiceFinding::Value => "value/货值",
+            },
+            c.declared_hs_code,
+            c.invoice_hs_code,
+            c.invoice_cny,
+            c.ratio,
+            c.expected_duty_cny,
+            c.candidates
+        );
+    }
 }

@@ -162,6 +162,31 @@ export async function moneyflowPage(el, query) {
     overpaid,
     { testid: 'moneyflow-overpaid', title: t('moneyflow.overpaid_title'), empty: t('moneyflow.no_overpaid') },
   );
+  // Imports a later VAT invoice of their trader contradicts (goods code
+  // or value): post-clearance audit leads, by expected duty.
+  const checks = items(r, 'invoice_checks');
+  const checksGrid = table(
+    [
+      {
+        label: t('decl.id'),
+        get: (x) => x.declaration_id,
+        render: (x) => h('a', { href: `#/declarations/${encodeURIComponent(x.declaration_id)}` }, x.declaration_id),
+      },
+      { label: t('moneyflow.trader'), get: (x) => x.trader },
+      { label: t('moneyflow.office'), get: (x) => x.office },
+      { label: t('moneyflow.finding'), get: (x) => t(`moneyflow.finding_${x.finding}`) },
+      { label: t('moneyflow.declared_hs'), get: (x) => x.declared_hs_code },
+      { label: t('moneyflow.invoice_hs'), get: (x) => x.invoice_hs_code },
+      { label: t('moneyflow.declared'), num: true, get: (x) => num(x.declared_cny) },
+      { label: t('moneyflow.invoice_amount'), num: true, get: (x) => num(x.invoice_cny) },
+      { label: t('moneyflow.invoiced_ratio'), num: true, get: (x) => ratio(x.ratio), export: (x) => x.ratio },
+      { label: t('moneyflow.expected_duty'), num: true, get: (x) => num(x.expected_duty_cny) },
+      { label: t('moneyflow.candidates'), num: true, get: (x) => num(x.candidates) },
+      { label: t('moneyflow.reasons'), get: reasonsText },
+    ],
+    checks,
+    { testid: 'moneyflow-invoice-checks', title: t('moneyflow.invoice_title'), empty: t('moneyflow.no_invoice_checks') },
+  );
   const covered = from || to ? `${from || '…'} — ${to || '…'}` : t('analysis.all_time');
   const listed = flagged ? r.flagged : r.traders;
   mount(
@@ -178,6 +203,10 @@ export async function moneyflowPage(el, query) {
     h('p', { class: 'muted', 'data-testid': 'moneyflow-overpaid-summary', dataset: { total: r.overpaid_total } },
       t('moneyflow.overpaid_summary', { n: num(r.overpaid_total) })),
     overpaidGrid,
+    h('h2', {}, t('moneyflow.invoice_title')),
+    h('p', { class: 'muted', 'data-testid': 'moneyflow-invoice-summary', dataset: { total: r.invoice_checks_total } },
+      t('moneyflow.invoice_summary', { n: num(r.invoice_checks_total) })),
+    checksGrid,
     h('h2', {}, t('moneyflow.by_trader')),
     grid,
     rows.length < listed ? h('p', { class: 'muted' }, t('analysis.more', { n: num(listed - rows.length) })) : null,
