@@ -50,6 +50,9 @@ pub const LEAD_DAYS: i64 = 90;
 /// A VAT invoice is compared with the imports its trader declared up to
 /// this many days before it.
 pub const INVOICE_LOOKBACK_DAYS: i64 = 90;
+/// Import VAT (增值税), due on the duty-paid value: what an undeclared
+/// value or a too-low duty rate also evades.
+pub const IMPORT_VAT: f64 = 0.13;
 /// The domestic resale margin assumed when an invoice's amount stands in
 /// for the value of the imported goods (the undeclared value is taken as
 /// invoice ÷ margin − declared).
@@ -347,7 +350,7 @@ pub(crate) fn invoice_checks(
             let diff = invoice_rate.map_or(0.0, |r| r - line.duty_rate).max(0.0);
             let mut c = check_row(d, inv, code, InvoiceFinding::Code, &line.hs_code, declared, line.duty_rate);
             c.invoice_duty_rate = invoice_rate;
-            c.expected_duty_cny = declared * diff * (1.0 + crate::postclearance::IMPORT_VAT);
+            c.expected_duty_cny = declared * diff * (1.0 + IMPORT_VAT);
             c.candidates = candidates;
             let day = inv.issued_at.format("%Y-%m-%d");
             let (zh_rate, en_rate) = invoice_rate.map_or((String::new(), String::new()), |r| {
@@ -410,8 +413,8 @@ pub(crate) fn invoice_checks(
             let first = d.items.iter().find(|i| same_goods(&i.hs_code, code)).map_or(code, |i| i.hs_code.as_str());
             let mut c = check_row(d, inv, code, InvoiceFinding::Value, first, declared, rate);
             c.invoice_duty_rate = invoice_rate;
-            c.expected_duty_cny = (inv.amount_cny / RESALE_MARGIN - declared).max(0.0)
-                * (rate + crate::postclearance::IMPORT_VAT * (1.0 + rate));
+            c.expected_duty_cny =
+                (inv.amount_cny / RESALE_MARGIN - declared).max(0.0) * (rate + IMPORT_VAT * (1.0 + rate));
             c.candidates = 1;
             c.reasons.push(format!(
                 "{} 开具增值税发票 {:.0} 元，为该票同类货物申报货值 {:.0} 元的 {:.2} 倍 / VAT invoice of {} for \

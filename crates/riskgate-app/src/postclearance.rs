@@ -44,7 +44,7 @@ pub const PAY_AFTER_DAYS: i64 = 90;
 /// An over-payment is taken up to this multiple of the declared value.
 pub const MAX_PAID_RATIO: f64 = 4.0;
 /// Import VAT (增值税) on the undeclared value, on top of the duty.
-pub const IMPORT_VAT: f64 = 0.13;
+pub use crate::moneyflow::IMPORT_VAT;
 /// The chance that remains after a completed physical inspection (red)
 /// found nothing, relative to the model's probability…
 pub const CHECKED_PHYSICAL: f64 = 0.3;
