@@ -666,8 +666,13 @@ async fn a_seizure_is_referred_concluded_and_fed_back() {
     let rule_revenue = |r: &Value| -> f64 {
         r["rules"].as_array().unwrap().iter().find(|x| x["id"] == "R-1").unwrap()["revenue_cny"].as_f64().unwrap()
     };
+    // The trader's history as the next decision will see it: outcomes
+    // completed after the last decision wait for a decision made at or after
+    // their completion (no look-ahead), so the context is brought to now
+    // first. (The steps below cross a second boundary on a loaded machine.)
     let trader_history = || {
-        let app = App::open_at(&f.at, "check").unwrap();
+        let mut app = App::open_at(&f.at, "check").unwrap();
+        app.engine.context.advance_to(riskgate_app::now().timestamp());
         let h = app.engine.context.traders.get(&trader).cloned().unwrap_or_default();
         (h.findings, h.revenue_cny)
     };
