@@ -668,6 +668,17 @@ ALTER TABLE declarations ADD COLUMN decided_at INTEGER;
 UPDATE declarations SET decided_at = c.decided_at FROM decisions c WHERE c.decl = declarations.seq;
 "#,
     ),
+    (
+        23,
+        r#"
+-- Stores that screened before the random share's default went from 0.5% to
+-- 0.25% (issue 13) keep the share they ran with, written as a setting
+-- (`config show` shows it; `config set random_rate 0.0025` changes it); new
+-- stores get the new default.
+INSERT INTO settings (key, value) SELECT 'random_rate', '0.005'
+ WHERE EXISTS (SELECT 1 FROM decisions) AND NOT EXISTS (SELECT 1 FROM settings WHERE key = 'random_rate');
+"#,
+    ),
 ];
 
 /// PostgreSQL's types for SQLite's.
@@ -770,6 +781,7 @@ mod tests {
         (20, "2d9f8ec2784129ee", "2d9f8ec2784129ee"),
         (21, "db7885c3e5f488ad", "db7885c3e5f488ad"),
         (22, "49105b7872aaaccc", "52c0111b5a746400"),
+        (23, "40e3d584b6516335", "40e3d584b6516335"),
     ];
 
     fn sha256(text: &str) -> String {
@@ -795,6 +807,33 @@ mod tests {
             source.lines().filter_map(|l| l.split('\'').nth(1)).filter(|n| n.starts_with("facts:")).collect();
         let units: Vec<String> = crate::facts::units().into_iter().map(crate::facts::mark_name).collect();
         assert_eq!(names, units);
+    }
+
+    /// Migration 23 writes the old random share (0.5%) into stores that
+    /// already screened, unless a share is configured; a new store is left
+    /// to the new default.
+    #[test]
+    fn stores_that_screened_keep_their_random_share() {
+        let (_, source) = MIGRATIONS.iter().find(|(m, _)| *m == 23).expect("migration 23");
+        let sql = render(source, Dialect::Sqlite);
+        let share = |decisions: usize, configured: Option<&str>| {
+            let c = rusqlite::Connection::open_in_memory().unwrap();
+            c.execute_batch(
+                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT); CREATE TABLE decisions (x INTEGER);",
+            )
+            .unwrap();
+            for _ in 0..decisions {
+                c.execute("INSERT INTO decisions VALUES (1)", []).unwrap();
+            }
+            if let Some(v) = configured {
+                c.execute("INSERT INTO settings VALUES ('random_rate', ?1)", [v]).unwrap();
+            }
+            c.execute_batch(&sql).unwrap();
+            c.query_row("SELECT value FROM settings WHERE key = 'random_rate'", [], |r| r.get::<_, String>(0)).ok()
+        };
+        assert_eq!(share(0, None), None, "a new store takes the default");
+        assert_eq!(share(3, None).as_deref(), Some("0.005"), "a store that screened keeps 0.5%");
+        assert_eq!(share(3, Some("0.01")).as_deref(), Some("0.01"), "a configured share stays");
     }
 
     #[test]
