@@ -22,10 +22,10 @@
 //! VAT invoices carry no customs reference either; each one issued since
 //! the period started is compared with the imports its trader declared in
 //! the `INVOICE_LOOKBACK_DAYS` before it (`invoice_checks`): goods invoiced
-//! at home under a code the trader did not declare, in the chapter of a
-//! lower-duty code it did declare, point at misclassification; an invoice
-//! far above the declared value of the one import of those goods points at
-//! under-declaration.
+//! at home under a code whose declarations do not account for the amount,
+//! at the value of one line of a lower-duty code of the same chapter, point
+//! at misclassification; an invoice far above the declared value of the one
+//! import of those goods points at under-declaration.
 
 use std::collections::HashMap;
 
@@ -132,8 +132,9 @@ pub struct Reconciliation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceFinding {
-    /// Invoiced under a goods code the trader did not declare in the
-    /// lookback, in the chapter of a lower-duty code it did declare.
+    /// Invoiced under a goods code whose declared lines (if any) the amount
+    /// exceeds `FLAG_INVOICE_RATIO` times, while it fits (1–2×) the value of
+    /// one line of a lower-duty code of the same chapter.
     Code,
     /// Invoiced under a declared code at `FLAG_INVOICE_RATIO` × or more of
     /// the declared value of the only import of those goods in the lookback.
@@ -272,10 +273,11 @@ fn chapter(code: &str) -> &str {
 /// later counts, wherever the clock stands), compared with its trader's
 /// imports declared in the `INVOICE_LOOKBACK_DAYS` before it; the
 /// contradicted imports declared in the period (in scope), by expected
-/// duty. An invoice that a declared line of its goods explains (1 to
-/// `FLAG_INVOICE_RATIO` × its value) contradicts nothing; otherwise it
-/// contradicts at most one import: a lower-duty line of the same chapter
-/// (`Code`), or the one import of its goods (`Value`). An import
+/// duty. An invoice below `FLAG_INVOICE_RATIO` × the value of a declared
+/// line of its goods contradicts nothing (a resale, or part of one);
+/// otherwise it contradicts at most one import: the one lower-duty line of
+/// the same chapter whose value it fits (1–2×; `Code`), else the one
+/// import of its goods (`Value`); several candidates: none. An import
 /// contradicted by several invoices is listed once (its largest).
 /// Invoices without a goods code, or with fewer than six digits, are only
 /// summed per trader.
@@ -293,21 +295,21 @@ pub(crate) fn invoice_checks(
     let end = to.saturating_add(lookback).min(crate::app::now().timestamp().saturating_add(1));
     let (imports, invoices) = store.invoiced_imports(from, end, from.saturating_sub(lookback), end)?;
     // The tariff as the invoicing traders' imports declared it (mean rate
-    // per code): what the invoiced code would have paid.
+    // per code, and per HS6 for codes of another length): what the invoiced
+    // code would have paid.
     let mut tariff: HashMap<&str, (f64, f64)> = HashMap::new();
+    let mut tariff6: HashMap<&str, (f64, f64)> = HashMap::new();
     for i in &imports {
         for it in &i.declaration.items {
-            let e = tariff.entry(it.hs_code.as_str()).or_default();
-            e.0 += it.duty_rate;
-            e.1 += 1.0;
+            for (map, key) in [(&mut tariff, it.hs_code.as_str()), (&mut tariff6, it.hs_code.get(..6).unwrap_or(""))] {
+                let e = map.entry(key).or_default();
+                e.0 += it.duty_rate;
+                e.1 += 1.0;
+            }
         }
     }
     let rate_of = |code: &str| -> Option<f64> {
-        let (sum, n) = tariff
-            .iter()
-            .filter(|(c, _)| same_goods(c, code))
-            .fold((0.0, 0.0), |(s, n), (_, (rs, rn))| (s + rs, n + rn));
-        (n > 0.0).then(|| sum / n)
+        tariff.get(code).or_else(|| tariff6.get(code.get(..6).unwrap_or(""))).map(|(sum, n)| sum / n)
     };
     let mut by_trader: HashMap<&str, Vec<&Declaration>> = HashMap::new();
     for i in &imports {
@@ -320,31 +322,40 @@ pub(crate) fn invoice_checks(
     for inv in &invoices {
         let Some(code) = inv.hs_code.as_deref().filter(|c| c.len() >= 6) else { continue };
         let t = inv.issued_at.timestamp();
-        let window: Vec<&Declaration> = by_trader
-            .get(inv.trader.as_str())
-            .map(|v| v.iter().copied().filter(|d| (t - lookback..t).contains(&d.declared_at.timestamp())).collect())
-            .unwrap_or_default();
-        // A line whose declared value the invoice resells: the amount is at
-        // least the value and below `FLAG_INVOICE_RATIO` × it.
-        let explains = |d: &Declaration, i: &Item| {
-            let v = i.value * d.rate();
-            v > 0.0 && inv.amount_cny >= v && inv.amount_cny < FLAG_INVOICE_RATIO * v
-        };
-        if window.iter().any(|d| d.items.iter().any(|i| same_goods(&i.hs_code, code) && explains(d, i))) {
+        let window: &[&Declaration] = by_trader.get(inv.trader.as_str()).map_or(&[], |v| {
+            let lo = v.partition_point(|d| d.declared_at.timestamp() < t - lookback);
+            let hi = v.partition_point(|d| d.declared_at.timestamp() < t);
+            &v[lo..hi.max(lo)]
+        });
+        let value = |d: &Declaration, i: &Item| i.value * d.rate();
+        // A line of the invoiced goods explains an invoice below
+        // `FLAG_INVOICE_RATIO` × its value: a resale, or part of one (large
+        // imports are resold on several invoices).
+        if window.iter().any(|d| {
+            d.items.iter().any(|i| same_goods(&i.hs_code, code) && inv.amount_cny < FLAG_INVOICE_RATIO * value(d, i))
+        }) {
             continue;
         }
         let declaring: Vec<&Declaration> =
             window.iter().copied().filter(|d| d.items.iter().any(|i| same_goods(&i.hs_code, code))).collect();
         let invoice_rate = rate_of(code);
-        // Another code of the invoiced goods' chapter, with a lower duty.
+        // Another code of the invoiced goods' chapter, with a lower duty
+        // than importers declare for the invoiced code (known).
         let lower = |i: &Item| {
             chapter(&i.hs_code) == chapter(code)
                 && !same_goods(&i.hs_code, code)
-                && invoice_rate.is_none_or(|r| i.duty_rate < r)
+                && invoice_rate.is_some_and(|r| i.duty_rate < r)
         };
-        let lower_lines: Vec<(&Declaration, &Item)> =
-            window.iter().flat_map(|d| d.items.iter().filter(|i| lower(i)).map(move |i| (*d, i))).collect();
-        let fitting: Vec<(&Declaration, &Item)> = lower_lines.iter().copied().filter(|(d, i)| explains(d, i)).collect();
+        let lower_imports = window.iter().filter(|d| d.items.iter().any(lower)).count();
+        // …whose declared value the amount fits as a resale (1–2×).
+        let fitting: Vec<(&Declaration, &Item)> = window
+            .iter()
+            .flat_map(|d| d.items.iter().filter(|i| lower(i)).map(move |i| (*d, i)))
+            .filter(|(d, i)| {
+                let v = value(d, i);
+                v > 0.0 && inv.amount_cny >= v && inv.amount_cny < FLAG_INVOICE_RATIO * v
+            })
+            .collect();
         let code_check = |d: &Declaration, line: &Item, candidates: usize, declared_elsewhere: bool| {
             let declared = line.value * d.rate();
             let diff = invoice_rate.map_or(0.0, |r| r - line.duty_rate).max(0.0);
@@ -387,20 +398,10 @@ pub(crate) fn invoice_checks(
             ));
             c
         };
-        let check = if declaring.is_empty() {
-            // Goods the trader did not declare: the line of a lower-duty code
-            // of their chapter that the amount fits, else the latest such line.
-            let imports = {
-                let mut ids: Vec<&str> = lower_lines.iter().map(|(d, _)| d.id.as_str()).collect();
-                ids.dedup();
-                ids.len()
-            };
-            let Some(&(d, line)) = fitting.last().or(lower_lines.last()) else { continue };
-            code_check(d, line, imports, false)
-        } else if let [(d, line)] = fitting[..] {
-            // Goods the trader declared, but none of those declarations fits
-            // the amount; one lower-duty line of the chapter does.
-            code_check(d, line, 1, true)
+        let check = if let [(d, line)] = fitting[..] {
+            // One lower-duty line of the chapter fits the amount, no line of
+            // the invoiced goods does.
+            code_check(d, line, lower_imports, !declaring.is_empty())
         } else if let [d] = declaring[..] {
             // Declared once, far below the invoice: the value of those goods.
             let lines = d.items.iter().filter(|i| same_goods(&i.hs_code, code));
@@ -687,14 +688,16 @@ mod tests {
         .unwrap()
     }
 
-    /// A later VAT invoice under a code the trader did not declare, in the
-    /// chapter of a lower-duty code it did, marks that import (code); so
-    /// does one under a declared code whose declarations it does not fit
-    /// while it fits one lower-duty line (code), unless a line of its own
-    /// code fits; an invoice far above the one import of its goods marks it
-    /// (value); ambiguous, earlier, unrelated and modest invoices mark
-    /// nothing; invoices after the period still count, and imports after
-    /// it make an invoice ambiguous; scoped by office and trader.
+    /// A later VAT invoice under a code the trader did not declare, whose
+    /// amount fits one lower-duty line of the same chapter, marks that
+    /// import (code); so does one under a declared code far above every
+    /// line of it; an invoice below twice a line of its own goods (a
+    /// resale, or part of one: BIGSHIP) marks nothing; an invoiced code of
+    /// unknown rate gives no code finding; an invoice far above the one
+    /// import of its goods marks it (value); ambiguous, earlier, unrelated
+    /// and modest invoices mark nothing; invoices after the period still
+    /// count, and imports after it make an invoice ambiguous; scoped by
+    /// office and trader.
     #[test]
     fn later_vat_invoices_that_contradict_an_import_are_listed() {
         let dir = tempfile::tempdir().unwrap();
@@ -712,10 +715,13 @@ mod tests {
                 import("AFTER", "T5", "5301", "03-25", "8517620000", 0.02, 1000.0), // invoiced before it was declared
                 import("LATE1", "T6", "5301", "03-30", "6110200000", 0.12, 1000.0), // invoiced at 4× on 5 April, but another
                 import("LATE2", "T6", "5301", "04-02", "6110200000", 0.12, 1000.0), // import of the goods after the period: ambiguous
-                import("X1", "T7", "2201", "03-05", "8516500000", 0.10, 5000.0), // the invoiced code, far from its amount;
+                import("X1", "T7", "2201", "03-05", "8516500000", 0.10, 1000.0), // the invoiced code, far below its amount;
                 import("X2", "T7", "2201", "03-15", "8516600000", 0.02, 2000.0), // a lower-duty line the amount fits
                 import("Y1", "T8", "2201", "03-05", "8516500000", 0.10, 1000.0), // the invoiced code fits the amount:
                 import("Y2", "T8", "2201", "03-15", "8516600000", 0.02, 1000.0), // the lower line is not suspected
+                import("BIGSHIP", "T10", "2201", "03-05", "9403600000", 0.10, 3000.0), // resold on three invoices:
+                import("SMALL", "T10", "2201", "03-06", "9403200000", 0.00, 1000.0), // each fits this line, but is part of BIGSHIP
+                import("L1", "T11", "2201", "03-05", "3926909000", 0.065, 1000.0), // the invoiced code's rate is unknown
             ])
             .unwrap();
         store
@@ -731,6 +737,10 @@ mod tests {
                 invoice("T6", 4, 5, 4000.0 * usd, "6110200000"),
                 invoice("T7", 4, 1, 2600.0 * usd, "8516500000"),
                 invoice("T8", 4, 1, 1300.0 * usd, "8516500000"),
+                invoice("T10", 3, 20, 1200.0 * usd, "9403600000"),
+                invoice("T10", 3, 21, 1200.0 * usd, "9403600000"),
+                invoice("T10", 3, 22, 1200.0 * usd, "9403600000"),
+                invoice("T11", 3, 20, 1300.0 * usd, "3926100000"),
             ])
             .unwrap();
         let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();

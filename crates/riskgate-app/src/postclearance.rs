@@ -358,7 +358,9 @@ fn candidates_with(
             reasons.push(format!("企业风险等级{} / trader risk level {l}", level_zh(l)));
         }
         // A later invoice that contradicts it: newer than any control.
-        let invoice = invoices.get(&d.id);
+        // (Every mark names one import and a duty; a mark without one would
+        // raise the chance on no evidence.)
+        let invoice = invoices.get(&d.id).filter(|c| c.expected_duty_cny > 0.0);
         let invoice_duty = invoice.map_or(0.0, |c| c.expected_duty_cny);
         if let Some(c) = invoice {
             p = p.max(INVOICE_PROBABILITY);

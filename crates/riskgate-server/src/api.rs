@@ -1692,7 +1692,11 @@ pub struct MoneyFlowQuery {
 /// goods were released included. A trader that paid abroad at least 1.25×
 /// what it declared, by at least 50,000 CNY, or invoiced at home 2× (same
 /// gap), is marked (`flagged`) with reasons: a lead to reconcile, not an
-/// audit selection (period edges distort per-trader sums).
+/// audit selection (period edges distort per-trader sums). Per declaration:
+/// the imports paid above their declared value under their invoice number
+/// (`overpaid`), and the imports a later VAT invoice of their trader
+/// contradicts by goods code or value (`invoice_checks`; README
+/// `money-flow`).
 ///
 /// Who: risk analysts, district and HQ managers, department users, for
 /// traders that declared in their offices.

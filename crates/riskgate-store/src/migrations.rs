@@ -677,6 +677,9 @@ UPDATE declarations SET decided_at = c.decided_at FROM decisions c WHERE c.decl 
 -- stores get the new default.
 INSERT INTO settings (key, value) SELECT 'random_rate', '0.005'
  WHERE EXISTS (SELECT 1 FROM decisions) AND NOT EXISTS (SELECT 1 FROM settings WHERE key = 'random_rate');
+-- VAT invoices are read by the period they were issued in (money flow's
+-- invoice checks, issue 13).
+CREATE INDEX invoices_issued ON invoices(issued_at);
 "#,
     ),
 ];
@@ -781,7 +784,7 @@ mod tests {
         (20, "2d9f8ec2784129ee", "2d9f8ec2784129ee"),
         (21, "db7885c3e5f488ad", "db7885c3e5f488ad"),
         (22, "49105b7872aaaccc", "52c0111b5a746400"),
-        (23, "40e3d584b6516335", "40e3d584b6516335"),
+        (23, "9cd33f9b0401aec6", "9cd33f9b0401aec6"),
     ];
 
     fn sha256(text: &str) -> String {
@@ -819,7 +822,8 @@ mod tests {
         let share = |decisions: usize, configured: Option<&str>| {
             let c = rusqlite::Connection::open_in_memory().unwrap();
             c.execute_batch(
-                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT); CREATE TABLE decisions (x INTEGER);",
+                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT); CREATE TABLE decisions (x INTEGER); \
+                 CREATE TABLE invoices (issued_at INTEGER);",
             )
             .unwrap();
             for _ in 0..decisions {

@@ -137,9 +137,9 @@ pub(crate) const REFERENCED_PAYMENTS: &str = "\
 SELECT trader, reference, paid_at, amount_cny FROM forex WHERE reference IS NOT NULL AND paid_at >= ?1";
 
 /// Import declarations of `[?3, ?4)` whose trader issued a VAT invoice
-/// in `[?1, ?2)`, with their first decision time.
+/// in `[?1, ?2)` (no decision time: the invoice checks do not need it).
 pub(crate) const INVOICED_IMPORTS: &str = "\
-SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at = d.decided_at AND c.decided_at >= ?3) \
+SELECT d.body, CAST(NULL AS BIGINT) \
  FROM declarations d \
  WHERE d.direction = 'import' AND d.declared_at >= ?3 AND d.declared_at < ?4 \
  AND d.trader IN (SELECT i.trader FROM invoices i WHERE i.issued_at >= ?1 AND i.issued_at < ?2) ORDER BY d.seq";
