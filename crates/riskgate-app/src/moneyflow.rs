@@ -802,4 +802,38 @@ mod tests {
         assert_eq!((c.declared_hs_code.as_str(), c.invoice_duty_rate), ("8517620000", Some(0.10)));
         assert!(c.reasons[0].contains("8517130000") && c.reasons[0].contains("did not declare"), "{:?}", c.reasons);
     }
+
+    /// No invoice dated after now counts, wherever the period ends (an
+    /// invoice imported with a wrong, future date marks nothing until its
+    /// date has come).
+    #[test]
+    fn invoices_dated_after_now_are_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let now = crate::app::now();
+        let at = |days: i64| (now + chrono::Duration::days(days)).to_rfc3339();
+        let mut d = import("RESOLD", "T1", "2201", "03-10", "8471300000", 0.05, 1000.0);
+        d.declared_at = chrono::DateTime::parse_from_rfc3339(&at(-20)).unwrap();
+        store.commit_historical(&[d]).unwrap();
+        let invoice = |when: String| {
+            riskgate_core::TaxInvoice::from_json(&serde_json::json!({"trader": "T1", "issued_at": when,
+                "amount_cny": 3000.0 * 7.10, "hs_code": "8471300000"}))
+            .unwrap()
+        };
+        store.insert_invoices(&[invoice(at(5))]).unwrap();
+        let q = |store: &SqliteStore| {
+            let q = Query {
+                from: Some(now.timestamp() - 30 * 86_400),
+                to: Some(now.timestamp() - 10 * 86_400),
+                offices: None,
+                trader: None,
+                flagged_only: false,
+                limit: 10,
+            };
+            reconcile(store, &q).unwrap().invoice_checks.len()
+        };
+        assert_eq!(q(&store), 0, "an invoice dated five days from now is not used");
+        store.insert_invoices(&[invoice(at(-1))]).unwrap();
+        assert_eq!(q(&store), 1, "the same invoice dated yesterday is");
+    }
 }
