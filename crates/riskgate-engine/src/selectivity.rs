@@ -86,6 +86,9 @@ pub struct SelectivityConfig {
     pub default_target: TargetRates,
     pub office_targets: HashMap<String, TargetRates>,
     /// Share of declarations drawn uniformly at random (part of the target).
+    /// The engine's own default (0.005) keeps its pinned tests; a store's
+    /// engine takes `riskgate_app::app::DEFAULT_RANDOM_RATE` (0.0025) unless
+    /// the `random_rate` setting says otherwise.
     pub random_rate: f64,
     /// Declarations per office in the sliding window.
     pub window: usize,
