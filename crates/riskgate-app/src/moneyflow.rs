@@ -744,7 +744,7 @@ mod tests {
             ])
             .unwrap();
         let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
-        let run = |offices: Option<Vec<String>>, trader: Option<&str>| {
+        let checks = |offices: Option<Vec<String>>, trader: Option<&str>| {
             let q = Query {
                 from: Some(march("2026-03-01T00:00:00+08:00")),
                 to: Some(march("2026-04-01T00:00:00+08:00")),
@@ -756,6 +756,9 @@ mod tests {
             let r = reconcile(&store, &q).unwrap();
             assert_eq!(r.invoice_checks_total, r.invoice_checks.len());
             r.invoice_checks
+        };
+        let run = |offices: Option<Vec<String>>, trader: Option<&str>| {
+            checks(offices, trader)
                 .iter()
                 .map(|c| {
                     format!(
@@ -772,33 +775,11 @@ mod tests {
             ["UNDER Value 84713000 3.00 1732 1", "X2 Code 8516500000 1.30 1284 1", "MIS Code 8517130000 1.50 642 1"]
         );
         assert_eq!(run(Some(vec!["5301".into()]), None), Vec::<String>::new());
-        let x2 = reconcile(
-            &store,
-            &Query {
-                from: Some(march("2026-03-01T00:00:00+08:00")),
-                to: Some(march("2026-04-01T00:00:00+08:00")),
-                offices: None,
-                trader: Some("T7".into()),
-                flagged_only: false,
-                limit: 10,
-            },
-        )
-        .unwrap();
-        assert!(x2.invoice_checks[0].reasons[0].contains("this line's declared value does"), "{:?}", x2.invoice_checks);
+        let x2 = checks(None, Some("T7"));
+        assert!(x2[0].reasons[0].contains("this line's declared value does"), "{x2:?}");
         assert_eq!(run(None, Some("T2")), ["UNDER Value 84713000 3.00 1732 1"]);
-        let r = reconcile(
-            &store,
-            &Query {
-                from: Some(march("2026-03-01T00:00:00+08:00")),
-                to: Some(march("2026-04-01T00:00:00+08:00")),
-                offices: None,
-                trader: Some("T1".into()),
-                flagged_only: false,
-                limit: 10,
-            },
-        )
-        .unwrap();
-        let c = &r.invoice_checks[0];
+        let mis = checks(None, Some("T1"));
+        let c = &mis[0];
         assert_eq!((c.declared_hs_code.as_str(), c.invoice_duty_rate), ("8517620000", Some(0.10)));
         assert!(c.reasons[0].contains("8517130000") && c.reasons[0].contains("did not declare"), "{:?}", c.reasons);
     }
