@@ -247,7 +247,42 @@ fn read(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {
 
 /// One case, if the actor may see it.
 pub fn get(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {
-    read(store, actor, id)
+    read(store, actor, id).map(|c| withhold_money_flow(actor, c))
+}
+
+/// What in an audit plan's case comes from the money flow — payments
+/// abroad and VAT invoices (other agencies' data): the lines of the
+/// opening note and the selection reasons that carry it.
+const MONEY_FLOW_MARKS: [&str; 3] = ["境外付汇", "增值税发票", "付汇高于申报"];
+/// What a reader without `ReadMoneyFlow` sees in their place.
+pub const MONEY_FLOW_WITHHELD: &str = "（资金流信息，本角色不可见） / (money-flow detail, not shown to this role)";
+
+/// The case as `actor` may read it: a role that may not read money flow
+/// (field officers) reads an audit plan's case without the payment and
+/// invoice lines of its selection reasons and opening note. Only what is
+/// returned changes; the stored case keeps them.
+fn withhold_money_flow(actor: &Actor, mut c: Case) -> Case {
+    let Some(role) = actor.role else { return c };
+    if c.origin != "audit_plan" || crate::accounts::allows(role, crate::accounts::Perm::ReadMoneyFlow) {
+        return c;
+    }
+    let marked = |l: &str| MONEY_FLOW_MARKS.iter().any(|m| l.contains(m));
+    let redact = |text: &str| -> String {
+        text.lines().map(|l| if marked(l) { MONEY_FLOW_WITHHELD } else { l }).collect::<Vec<_>>().join("\n")
+    };
+    if let Some(e) = c.history.iter_mut().find(|e| e.what == "opened")
+        && let Some(n) = &e.note
+    {
+        e.note = Some(redact(n));
+    }
+    if let Some(s) = &mut c.selection {
+        for r in &mut s.reasons {
+            if marked(r) {
+                *r = MONEY_FLOW_WITHHELD.to_string();
+            }
+        }
+    }
+    c
 }
 
 /// A case kind from its word; the refusal names the field `kind`.
@@ -265,8 +300,12 @@ pub fn status_word(s: &str) -> Result<CaseStatus> {
 /// deadline first), then the rest newest first.
 pub fn list(store: &dyn Store, actor: &Actor, q: &CaseQuery, overdue: bool, limit: usize) -> Result<Vec<Case>> {
     let now = crate::app::now();
-    let mut out: Vec<Case> =
-        store.cases(q)?.into_iter().filter(|c| actor.may_read(c) && (!overdue || c.overdue(now))).collect();
+    let mut out: Vec<Case> = store
+        .cases(q)?
+        .into_iter()
+        .filter(|c| actor.may_read(c) && (!overdue || c.overdue(now)))
+        .map(|c| withhold_money_flow(actor, c))
+        .collect();
     out.sort_by_key(|c| {
         (!c.overdue(now), if c.overdue(now) { c.deadline().map(|d| d.timestamp()) } else { None }, -c.id)
     });
@@ -352,7 +391,7 @@ pub fn step(app: &mut App, actor: &Actor, id: i64, step: CaseStep, body: StepBod
     }
     let ev = case_event(&app.events.prefix, &c, step.as_str());
     app.emit(&[ev])?;
-    Ok(c)
+    Ok(withhold_money_flow(actor, c))
 }
 
 fn check_result(r: &CaseResult) -> Result<()> {
@@ -452,7 +491,7 @@ pub fn note(app: &mut App, actor: &Actor, id: i64, text: &str) -> Result<Case> {
     app.store.update_case(&c, &action)?;
     let ev = case_event(&app.events.prefix, &c, "note");
     app.emit(&[ev])?;
-    Ok(c)
+    Ok(withhold_money_flow(actor, c))
 }
 
 /// Escalates every case past its deadline that was not escalated since the

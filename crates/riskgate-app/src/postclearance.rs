@@ -956,6 +956,33 @@ mod tests {
             (CaseKind::PostClearanceAudit, "audit", "audit_plan")
         );
         assert_eq!(case.selection.as_ref().unwrap().selection_probability, 0.25);
+        // The ranked audit's reasons name a payment abroad: an analyst reads
+        // it; a field officer of the office reads the case without it.
+        let ranked_case = ranked.case_id.unwrap();
+        let as_role = |role: crate::accounts::Role| Actor { role: Some(role), department: None, scope: None };
+        let analyst =
+            crate::cases::get(app.store.as_ref(), &as_role(crate::accounts::Role::RiskAnalyst), ranked_case).unwrap();
+        let officer =
+            crate::cases::get(app.store.as_ref(), &as_role(crate::accounts::Role::FieldOfficer), ranked_case).unwrap();
+        let paid = |c: &riskgate_core::Case| {
+            let sel = c.selection.as_ref().unwrap().reasons.iter().any(|r| r.contains("境外付汇"));
+            let note = c.history[0].note.as_deref().unwrap_or_default().contains("境外付汇");
+            (sel, note)
+        };
+        assert_eq!(paid(&analyst), (true, true), "{analyst:?}");
+        assert_eq!(paid(&officer), (false, false), "{officer:?}");
+        assert!(officer.history[0].note.as_deref().unwrap().contains(crate::cases::MONEY_FLOW_WITHHELD));
+        let listed = crate::cases::list(
+            app.store.as_ref(),
+            &as_role(crate::accounts::Role::FieldOfficer),
+            &CaseQuery::default(),
+            false,
+            10,
+        )
+        .unwrap();
+        assert!(listed.iter().all(|c| paid(c) == (false, false)), "the list withholds it too");
+        let stored = app.store.case(ranked_case).unwrap().unwrap();
+        assert_eq!(paid(&stored), (true, true), "the stored case keeps it");
         // Planned declarations are not candidates again.
         let again = select(&mut app, &q).unwrap();
         assert_eq!(again.considered, 4);
