@@ -169,8 +169,9 @@ pub struct InvoiceCheck {
     /// `Value`: (invoice ÷ `RESALE_MARGIN` − declared) × (duty rate + VAT
     /// on the duty-paid value), as for payments above the declared value.
     pub expected_duty_cny: f64,
-    /// How many of the trader's imports in the lookback could the invoice
-    /// belong to (1: unambiguous; `Code` takes the latest).
+    /// `Code`: how many of the trader's imports in the lookback carry a
+    /// lower-duty code of the chapter (the amount fits exactly one line of
+    /// them); `Value`: 1, the one import of the goods.
     pub candidates: usize,
     pub reasons: Vec<String>,
 }
@@ -356,20 +357,25 @@ pub(crate) fn invoice_checks(
                 v > 0.0 && inv.amount_cny >= v && inv.amount_cny < FLAG_INVOICE_RATIO * v
             })
             .collect();
-        let code_check = |d: &Declaration, line: &Item, candidates: usize, declared_elsewhere: bool| {
+        // Only imports of the period in scope are listed: the others are
+        // skipped before any row is built.
+        let listed = |d: &Declaration| {
+            (from..to).contains(&d.declared_at.timestamp())
+                && offices.is_none_or(|o| o.contains(&d.office))
+                && trader.is_none_or(|t| t == d.trader.id)
+        };
+        let day = inv.issued_at.format("%Y-%m-%d");
+        // `rate`: the invoiced code's (known: a lower line is lower than it).
+        let code_check = |d: &Declaration, line: &Item, rate: f64, candidates: usize, declared_elsewhere: bool| {
             let declared = line.value * d.rate();
-            let diff = invoice_rate.map_or(0.0, |r| r - line.duty_rate).max(0.0);
             let mut c = check_row(d, inv, code, InvoiceFinding::Code, &line.hs_code, declared, line.duty_rate);
-            c.invoice_duty_rate = invoice_rate;
-            c.expected_duty_cny = declared * diff * (1.0 + IMPORT_VAT);
+            c.invoice_duty_rate = Some(rate);
+            c.expected_duty_cny = declared * (rate - line.duty_rate).max(0.0) * (1.0 + IMPORT_VAT);
             c.candidates = candidates;
-            let day = inv.issued_at.format("%Y-%m-%d");
-            let (zh_rate, en_rate) = invoice_rate.map_or((String::new(), String::new()), |r| {
-                (
-                    format!("，发票编码申报税率 {:.1}%", r * 100.0),
-                    format!(", the invoiced code declared at {:.1}%", r * 100.0),
-                )
-            });
+            let (zh_rate, en_rate) = (
+                format!("，发票编码申报税率 {:.1}%", rate * 100.0),
+                format!(", the invoiced code declared at {:.1}%", rate * 100.0),
+            );
             let (zh, en) = if declared_elsewhere {
                 (
                     format!(
@@ -398,12 +404,18 @@ pub(crate) fn invoice_checks(
             ));
             c
         };
-        let check = if let [(d, line)] = fitting[..] {
+        let check = if let ([(d, line)], Some(rate)) = (&fitting[..], invoice_rate) {
             // One lower-duty line of the chapter fits the amount, no line of
             // the invoiced goods does.
-            code_check(d, line, lower_imports, !declaring.is_empty())
+            if !listed(d) {
+                continue;
+            }
+            code_check(d, line, rate, lower_imports, !declaring.is_empty())
         } else if let [d] = declaring[..] {
             // Declared once, far below the invoice: the value of those goods.
+            if !listed(d) {
+                continue;
+            }
             let lines = d.items.iter().filter(|i| same_goods(&i.hs_code, code));
             let (value, duty) = lines.fold((0.0, 0.0), |(v, r), i| (v + i.value, r + i.value * i.duty_rate));
             let declared = value * d.rate();
@@ -418,29 +430,15 @@ pub(crate) fn invoice_checks(
                 (inv.amount_cny / RESALE_MARGIN - declared).max(0.0) * (rate + IMPORT_VAT * (1.0 + rate));
             c.candidates = 1;
             c.reasons.push(format!(
-                "{} 开具增值税发票 {:.0} 元，为该票同类货物申报货值 {:.0} 元的 {:.2} 倍 / VAT invoice of {} for \
+                "{day} 开具增值税发票 {:.0} 元，为该票同类货物申报货值 {:.0} 元的 {:.2} 倍 / VAT invoice of {day} for \
                  {:.0} CNY, {:.2}× the declared value {:.0} CNY of those goods",
-                inv.issued_at.format("%Y-%m-%d"),
-                inv.amount_cny,
-                declared,
-                c.ratio,
-                inv.issued_at.format("%Y-%m-%d"),
-                inv.amount_cny,
-                c.ratio,
-                declared,
+                inv.amount_cny, declared, c.ratio, inv.amount_cny, c.ratio, declared,
             ));
             c
         } else {
             // Declared in several imports, none fitting: which one was resold is unknown.
             continue;
         };
-        let d_at = chrono::DateTime::parse_from_rfc3339(&check.declared_at).map_or(0, |x| x.timestamp());
-        if !(from..to).contains(&d_at)
-            || offices.is_some_and(|o| !o.contains(&check.office))
-            || trader.is_some_and(|t| t != check.trader)
-        {
-            continue;
-        }
         match out.get(&check.declaration_id) {
             Some(x) if x.expected_duty_cny >= check.expected_duty_cny => {}
             _ => {
@@ -596,14 +594,10 @@ mod tests {
     use riskgate_store::SqliteStore;
 
     fn decl(id: &str, trader: &str, office: &str, day: u32, invoice: &str, value_usd: f64) -> Declaration {
-        Declaration::from_json(&serde_json::json!({
-            "id": id, "declared_at": format!("2026-03-{day:02}T09:00:00+08:00"), "direction": "import",
-            "office": office, "transport_mode": "sea", "trade_mode": "0110", "trader": {"id": trader},
-            "declarant": {"id": "D1"}, "country_of_departure": "VN", "currency": "USD",
-            "documents": [{"kind": "invoice", "id": invoice}, {"kind": "invoice", "id": invoice}],
-            "items": [{"line": 1, "hs_code": "8517130000", "origin": "VN", "quantity": 10, "net_weight_kg": 5.0,
-                       "value": value_usd, "duty_rate": 0.1}]}))
-        .unwrap()
+        // The same invoice number listed twice.
+        let mut v = import_json(id, trader, office, &format!("03-{day:02}"), "8517130000", 0.1, value_usd);
+        v["documents"] = serde_json::json!([{"kind": "invoice", "id": invoice}, {"kind": "invoice", "id": invoice}]);
+        Declaration::from_json(&v).unwrap()
     }
 
     fn pay(trader: &str, day: u32, cny: f64, reference: &str) -> ForexPayment {
@@ -672,14 +666,26 @@ mod tests {
         assert!(reconcile(&store, &long).unwrap_err().to_string().contains("at most 367 days"));
     }
 
-    fn import(id: &str, trader: &str, office: &str, day: &str, code: &str, rate: f64, value_usd: f64) -> Declaration {
-        Declaration::from_json(&serde_json::json!({
+    /// One import of one line, in USD, on `day` ("MM-DD") of 2026.
+    fn import_json(
+        id: &str,
+        trader: &str,
+        office: &str,
+        day: &str,
+        code: &str,
+        rate: f64,
+        value_usd: f64,
+    ) -> serde_json::Value {
+        serde_json::json!({
             "id": id, "declared_at": format!("2026-{day}T09:00:00+08:00"), "direction": "import",
             "office": office, "transport_mode": "sea", "trade_mode": "0110", "trader": {"id": trader},
             "declarant": {"id": "D1"}, "country_of_departure": "VN", "currency": "USD",
             "items": [{"line": 1, "hs_code": code, "origin": "VN", "quantity": 10, "net_weight_kg": 5.0,
-                       "value": value_usd, "duty_rate": rate}]}))
-        .unwrap()
+                       "value": value_usd, "duty_rate": rate}]})
+    }
+
+    fn import(id: &str, trader: &str, office: &str, day: &str, code: &str, rate: f64, value_usd: f64) -> Declaration {
+        Declaration::from_json(&import_json(id, trader, office, day, code, rate, value_usd)).unwrap()
     }
 
     fn invoice(trader: &str, month: u32, day: u32, cny: f64, code: &str) -> riskgate_core::TaxInvoice {

@@ -843,6 +843,17 @@ mod tests {
         .unwrap()
     }
 
+    /// March 2026 (China time), and the selection query over it: duty rank, 10 rows, rule reasons.
+    fn march_query() -> (i64, i64, Query) {
+        let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
+        let (from, to) = (march("2026-03-01T00:00:00+08:00"), march("2026-04-01T00:00:00+08:00"));
+        (
+            from,
+            to,
+            Query { from: Some(from), to: Some(to), offices: None, limit: 10, rank: Rank::Duty, rule_reasons: true },
+        )
+    }
+
     fn pay(trader: &str, month: u32, day: u32, cny: f64, reference: Option<&str>) -> ForexPayment {
         let mut v = serde_json::json!({"trader": trader,
             "paid_at": format!("2026-{month:02}-{day:02}T10:00:00+08:00"), "amount": cny, "currency": "CNY"});
@@ -905,10 +916,7 @@ mod tests {
             ])
             .unwrap();
         let mut app = App::with_store(Box::new(store), "analyst").unwrap();
-        let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
-        let (from, to) = (march("2026-03-01T00:00:00+08:00"), march("2026-04-01T00:00:00+08:00"));
-        let q =
-            Query { from: Some(from), to: Some(to), offices: None, limit: 10, rank: Rank::Duty, rule_reasons: true };
+        let (from, to, q) = march_query();
         let s = select(&mut app, &q).unwrap();
         let row = |id: &str| s.declarations.iter().find(|c| c.declaration_id == id);
         assert!(row("FOUND").is_none(), "a declaration with a finding is not an audit candidate");
@@ -1032,10 +1040,7 @@ mod tests {
         };
         store.insert_invoices(&[invoice("T1", 30_000.0), invoice("T2", 12_000.0)]).unwrap();
         let mut app = App::with_store(Box::new(store), "analyst").unwrap();
-        let march = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp();
-        let (from, to) = (march("2026-03-01T00:00:00+08:00"), march("2026-04-01T00:00:00+08:00"));
-        let q =
-            Query { from: Some(from), to: Some(to), offices: None, limit: 10, rank: Rank::Duty, rule_reasons: true };
+        let (_, _, q) = march_query();
         let s = select(&mut app, &q).unwrap();
         let row = |id: &str| s.declarations.iter().find(|c| c.declaration_id == id).unwrap();
         let (r, quiet) = (row("RESOLD"), row("QUIET"));

@@ -637,7 +637,7 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &Wor
         // Ground-truth precision of the controls actually chosen, by source
         // and lane: what the selection keeps of the ranking's edge, before
         // the officers' detection (which differs by lane) enters.
-        let mut chosen: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+        let mut chosen: std::collections::BTreeMap<&str, (u64, u64)> = std::collections::BTreeMap::new();
         for l in decision_files.iter().map(|f| crate::jsonl::read(f)).collect::<Result<Vec<_>>>()?.into_iter().flatten()
         {
             let Ok(v) = l.value else { continue };
@@ -670,11 +670,7 @@ fn bench_world(seed: u64, scale: f64, dir: Option<std::path::PathBuf>, run: &Wor
                 }
             }
             if d.channel.is_control() {
-                for key in [
-                    "all".to_string(),
-                    format!("{:?}", d.source).to_lowercase(),
-                    format!("{:?}", d.channel).to_lowercase(),
-                ] {
+                for key in ["all", d.source.as_str(), d.channel.as_str()] {
                     let e = chosen.entry(key).or_default();
                     e.0 += 1;
                     e.1 += u64::from(fraud);

@@ -447,6 +447,11 @@ pub fn print_evaluation(id: &str, e: &Evaluation) {
     }
 }
 
+/// ", first N by expected duty" when a list shows N of its `total`.
+fn first_by_duty(shown: usize, total: usize) -> String {
+    if shown < total { format!(", first {shown} by expected duty") } else { String::new() }
+}
+
 /// `riskgate money-flow` as a table: flagged traders first.
 pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
     println!(
@@ -479,11 +484,7 @@ pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
         "\n付汇高于申报的报关单（按单证号复核，后续稽查候选）/ declarations paid above their declared value by \
          invoice number (post-clearance audit candidates): {}{}",
         r.overpaid_total,
-        if r.overpaid.len() < r.overpaid_total {
-            format!(", first {} by expected duty", r.overpaid.len())
-        } else {
-            String::new()
-        }
+        first_by_duty(r.overpaid.len(), r.overpaid_total)
     );
     if !r.overpaid.is_empty() {
         println!(
@@ -508,11 +509,7 @@ pub fn print_money_flow(r: &riskgate_app::moneyflow::Reconciliation) {
         "\n增值税发票与申报不符的报关单（后续稽查线索）/ declarations a later VAT invoice contradicts \
          (post-clearance audit leads): {}{}",
         r.invoice_checks_total,
-        if r.invoice_checks.len() < r.invoice_checks_total {
-            format!(", first {} by expected duty", r.invoice_checks.len())
-        } else {
-            String::new()
-        }
+        first_by_duty(r.invoice_checks.len(), r.invoice_checks_total)
     );
     if !r.invoice_checks.is_empty() {
         println!(

@@ -141,18 +141,22 @@ export async function moneyflowPage(el, query) {
       }
     });
   }
+  // The first columns of both per-declaration lists below.
+  const declarationColumns = [
+    {
+      label: t('decl.id'),
+      get: (x) => x.declaration_id,
+      render: (x) => h('a', { href: `#/declarations/${encodeURIComponent(x.declaration_id)}` }, x.declaration_id),
+    },
+    { label: t('moneyflow.trader'), get: (x) => x.trader },
+    { label: t('moneyflow.office'), get: (x) => x.office },
+  ];
   // Declarations re-matched with the payments carrying their invoice
   // number: the post-clearance audit candidates, by expected duty.
   const overpaid = items(r, 'overpaid');
   const overpaidGrid = table(
     [
-      {
-        label: t('decl.id'),
-        get: (x) => x.declaration_id,
-        render: (x) => h('a', { href: `#/declarations/${encodeURIComponent(x.declaration_id)}` }, x.declaration_id),
-      },
-      { label: t('moneyflow.trader'), get: (x) => x.trader },
-      { label: t('moneyflow.office'), get: (x) => x.office },
+      ...declarationColumns,
       { label: t('moneyflow.declared'), num: true, get: (x) => num(x.declared_cny) },
       { label: t('moneyflow.paid'), num: true, get: (x) => num(x.paid_cny) },
       { label: t('moneyflow.paid_ratio'), num: true, get: (x) => ratio(x.ratio), export: (x) => x.ratio },
@@ -167,13 +171,7 @@ export async function moneyflowPage(el, query) {
   const checks = items(r, 'invoice_checks');
   const checksGrid = table(
     [
-      {
-        label: t('decl.id'),
-        get: (x) => x.declaration_id,
-        render: (x) => h('a', { href: `#/declarations/${encodeURIComponent(x.declaration_id)}` }, x.declaration_id),
-      },
-      { label: t('moneyflow.trader'), get: (x) => x.trader },
-      { label: t('moneyflow.office'), get: (x) => x.office },
+      ...declarationColumns,
       { label: t('moneyflow.finding'), get: (x) => t(`moneyflow.finding_${x.finding}`) },
       { label: t('moneyflow.declared_hs'), get: (x) => x.declared_hs_code },
       { label: t('moneyflow.invoice_hs'), get: (x) => x.invoice_hs_code },
