@@ -250,27 +250,19 @@ fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
         eprintln!("{test}: kill {kill}: {n} decisions, lanes differ {lanes:.4}, risk values differ {risk:.4}");
         let differ: Vec<&String> =
             one_d.keys().filter(|k| without_time(one_d[*k].clone()) != without_time(d[*k].clone())).collect();
-        // Slack 0 should decide exactly like one process, and does on an idle
-        // machine; in two fresh-clone CI runs of session 18 (not locally,
-        // not under `yes` load) a few hundred to a few thousand decisions
-        // differed in some field while lanes and risk values (≤ 0.4%)
-        // stayed within the bound docs/scale.md states for slack
-        // 100. Cause not found (no order wait expired in the logs): until it
-        // is, the exact comparison is reported, and the bound is asserted.
-        if !differ.is_empty() {
-            let tail = |l: &str| l.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect::<String>();
-            eprintln!(
-                "{test}: kill {kill}: {} of {n} decisions differ from one process (lanes {lanes:.4}, risk values \
-                 {risk:.4}), e.g. {:?}\none process: {}\nworkers: {}\nworker a: {}\nworker b: {}",
-                differ.len(),
-                differ.first(),
-                differ.first().map_or(String::new(), |k| without_time(one_d[*k].clone()).to_string()),
-                differ.first().map_or(String::new(), |k| without_time(d[*k].clone()).to_string()),
-                tail(&log_a),
-                tail(&log)
-            );
-        }
-        assert!(lanes <= 0.01 && risk <= 0.01, "kill {kill}: lanes differ {lanes:.4}, risk values {risk:.4}");
+        // The workers' logs say whether one screened without waiting for a
+        // partition whose frontier stood still (a worker starved for
+        // `--order-wait-ms` on a loaded machine: seen once in CI).
+        let tail = |l: &str| l.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect::<String>();
+        assert!(
+            differ.is_empty(),
+            "kill {kill}: {} of {n} decisions differ from one process (lanes {lanes:.4}, risk values {risk:.4}), \
+             e.g. {:?}\nworker a: {}\nworker b: {}",
+            differ.len(),
+            differ.first(),
+            tail(&log_a),
+            tail(&log)
+        );
     }
 }
 
