@@ -22,6 +22,9 @@
 //! anyone else. Every figure is a parameter (`riskgate generate
 //! --collusion-…`), and `start_day` lets collusion begin part-way through
 //! the world: before it the colluder behaves like everyone else.
+//! `ring` (`--collusion-ring K`) plants rings instead: K officers of one
+//! office share the same three traders and split the pick-up among them,
+//! so each member alone looks only mildly concentrated.
 //!
 //! Honest officers override too (about 0.6% of controls, both directions,
 //! with specific reasons), so overrides alone do not give colluders away.
@@ -81,6 +84,12 @@ pub struct CollusionParams {
     /// Day (from the first day of the world) collusion starts; before it the
     /// colluder behaves like everyone else.
     pub start_day: u32,
+    /// Officers per ring: 1 (the default) plants colluders each with their
+    /// own traders; K > 1 plants rings of K officers of one office who share
+    /// the same traders and split the pick-up among them (each picked-up
+    /// control goes to one member, drawn uniformly), so each member alone
+    /// takes only `pick_up / K` of the partners' controls beyond chance.
+    pub ring: usize,
 }
 
 impl Default for CollusionParams {
@@ -95,6 +104,7 @@ impl Default for CollusionParams {
             tenure_years: (7.0, 10.0),
             disciplinary: 0.3,
             start_day: 0,
+            ring: 1,
         }
     }
 }
@@ -115,6 +125,7 @@ impl CollusionParams {
             tenure_years: (1.0, 3.0),
             disciplinary: 0.01,
             start_day: 0,
+            ring: 1,
         }
     }
 
@@ -141,6 +152,9 @@ impl CollusionParams {
         if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= 10.0) {
             return Err(format!("collusion speed: expected a factor in (0, 10], got {}", self.speed));
         }
+        if !(1..=8).contains(&self.ring) {
+            return Err(format!("collusion ring: expected 1 to 8 officers per ring, got {}", self.ring));
+        }
         let (lo, hi) = self.tenure_years;
         if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi && hi <= 40.0) {
             return Err(format!("collusion tenure: expected 0 ≤ min ≤ max ≤ 40 years, got {lo}..{hi}"));
@@ -149,10 +163,15 @@ impl CollusionParams {
     }
 
     fn to_json(&self) -> Value {
-        json!({"pick_up": self.pick_up, "hide": self.hide, "speed": self.speed,
+        let mut v = json!({"pick_up": self.pick_up, "hide": self.hide, "speed": self.speed,
                "fast_release": self.fast_release, "evening": self.evening, "overrides": self.overrides,
                "tenure_years": [self.tenure_years.0, self.tenure_years.1],
-               "disciplinary": self.disciplinary, "start_day": self.start_day})
+               "disciplinary": self.disciplinary, "start_day": self.start_day});
+        // Only for rings: worlds without them keep their bytes.
+        if self.ring > 1 {
+            v["ring"] = Value::from(self.ring);
+        }
+        v
     }
 
     fn from_json(v: &Value) -> Self {
@@ -170,6 +189,7 @@ impl CollusionParams {
             tenure_years: (t(0, d.tenure_years.0), t(1, d.tenure_years.1)),
             disciplinary: f("disciplinary", d.disciplinary),
             start_day: v.get("start_day").and_then(Value::as_u64).map_or(d.start_day, |x| x as u32),
+            ring: v.get("ring").and_then(Value::as_u64).map_or(d.ring, |x| x as usize),
         }
     }
 }
@@ -186,21 +206,24 @@ pub struct Colluder {
     pub params: CollusionParams,
     /// When collusion starts (seconds since the epoch; `None`: from the start).
     pub start: Option<i64>,
+    /// The ring this colluder belongs to (0, 1, …) when the world plants
+    /// rings (`CollusionParams::ring` > 1); its members share `traders`.
+    pub ring: Option<usize>,
 }
 
-/// The colluders of a world, by trader.
+/// The colluders of a world, by trader (several for a ring).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Collusion {
     pub colluders: Vec<Colluder>,
-    by_trader: HashMap<String, usize>,
+    by_trader: HashMap<String, Vec<usize>>,
 }
 
 impl Collusion {
     pub fn new(colluders: Vec<Colluder>) -> Self {
-        let mut by_trader = HashMap::new();
+        let mut by_trader: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, c) in colluders.iter().enumerate() {
             for t in &c.traders {
-                by_trader.insert(t.clone(), i);
+                by_trader.entry(t.clone()).or_default().push(i);
             }
         }
         Collusion { colluders, by_trader }
@@ -220,6 +243,7 @@ impl Collusion {
                 Some(Colluder {
                     params,
                     start,
+                    ring: v.get("ring").and_then(Value::as_u64).map(|r| r as usize),
                     officer: v.get("officer")?.as_str()?.to_string(),
                     office: v.get("office")?.as_str()?.to_string(),
                     post: v.get("post").and_then(Value::as_str).unwrap_or("").to_string(),
@@ -243,6 +267,9 @@ impl Collusion {
         if c.params != CollusionParams::default() {
             v["params"] = c.params.to_json();
         }
+        if let Some(r) = c.ring {
+            v["ring"] = Value::from(r);
+        }
         if let Some(t) = c.start.and_then(|t| DateTime::from_timestamp(t, 0)) {
             let cst = FixedOffset::east_opt(8 * 3600).expect("valid offset");
             v["starts_at"] = Value::from(t.with_timezone(&cst).to_rfc3339_opts(SecondsFormat::Secs, false));
@@ -251,51 +278,80 @@ impl Collusion {
     }
 
     /// The colluder linked to `trader` when the control is at their office
-    /// and collusion has started at `at` (seconds since the epoch).
-    pub fn colluder_for(&self, trader: &str, office: &str, at: i64) -> Option<&Colluder> {
-        self.by_trader
-            .get(trader)
-            .map(|&i| &self.colluders[i])
-            .filter(|c| c.office == office && c.start.is_none_or(|s| at >= s))
+    /// and collusion has started at `at` (seconds since the epoch). For a
+    /// ring, the member is drawn uniformly, keyed on (seed, `key`); a lone
+    /// colluder draws nothing.
+    pub fn colluder_for(&self, trader: &str, office: &str, at: i64, seed: u64, key: &str) -> Option<&Colluder> {
+        let members = self.by_trader.get(trader)?;
+        let i = match members.len() {
+            0 => return None,
+            1 => members[0],
+            k => {
+                let u = keyed_uniform(seed, &format!("collusion/member/{key}"));
+                members[((u * k as f64) as usize).min(k - 1)]
+            }
+        };
+        Some(&self.colluders[i]).filter(|c| c.office == office && c.start.is_none_or(|s| at >= s))
     }
 }
 
 /// Picks `n` colluders: control officers of offices with at least three
 /// control officers, linked to the three traders homed there with the most
 /// expected fraud (volume × propensity). Sets their post tenure to 7–10 years.
+/// With `params.ring` = K > 1 the colluders come in rings of K officers of
+/// one office (one ring per office, the last one smaller if K does not
+/// divide `n`) who share the same three traders.
 pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate, params: &CollusionParams) -> Collusion {
     if n == 0 {
         return Collusion::default();
     }
+    let ring = params.ring.max(1);
     let mut r = Rng::new(stable_hash(seed, "collusion"));
-    let mut candidates: Vec<usize> =
-        (0..w.offices.len()).filter(|&o| w.offices[o].is_field() && w.offices[o].control_officers.len() >= 3).collect();
+    let mut candidates: Vec<usize> = (0..w.offices.len())
+        .filter(|&o| w.offices[o].is_field() && w.offices[o].control_officers.len() >= 3.max(ring + 1))
+        .collect();
     // Larger offices first (more traffic to hide in), then a seeded shuffle among the top half.
     candidates.sort_by(|a, b| w.offices[*b].size.total_cmp(&w.offices[*a].size).then(a.cmp(b)));
-    let mut pool: Vec<usize> = candidates.iter().copied().take((candidates.len() / 2).max(n)).collect();
+    let mut pool: Vec<usize> = candidates.iter().copied().take((candidates.len() / 2).max(n.div_ceil(ring))).collect();
     let mut colluders = Vec::new();
     let mut taken: Vec<usize> = Vec::new();
     let mut by_office: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut rings = 0;
     while colluders.len() < n && !pool.is_empty() {
         let k = r.below(pool.len() as u64) as usize;
         let office = pool[k];
-        // At most two colluders per office, each with their own traders.
-        let count = by_office.entry(office).or_default();
-        *count += 1;
-        if *count >= 2 {
+        if ring == 1 {
+            // At most two colluders per office, each with their own traders.
+            let count = by_office.entry(office).or_default();
+            *count += 1;
+            if *count >= 2 {
+                pool.swap_remove(k);
+            }
+        } else {
+            // One ring per office.
             pool.swap_remove(k);
         }
-        let officers: Vec<usize> = (0..w.officers.len())
+        let mut officers: Vec<usize> = (0..w.officers.len())
             .filter(|&i| {
                 w.officers[i].office == office
                     && (w.officers[i].post == "inspection" || w.officers[i].post == "document_review")
                     && !colluders.iter().any(|c: &Colluder| c.officer == w.officers[i].id)
             })
             .collect();
-        if officers.is_empty() {
+        let size = ring.min(n - colluders.len());
+        if officers.len() < size.max(1) {
             continue;
         }
-        let oi = officers[r.below(officers.len() as u64) as usize];
+        let members: Vec<usize> = if ring == 1 {
+            vec![officers[r.below(officers.len() as u64) as usize]]
+        } else {
+            (0..size)
+                .map(|_| {
+                    let j = r.below(officers.len() as u64) as usize;
+                    officers.swap_remove(j)
+                })
+                .collect()
+        };
         let mut traders: Vec<usize> = (0..w.traders.len())
             .filter(|&t| w.traders[t].home_office == office && !taken.contains(&t))
             .filter(|&t| w.traders[t].credit != riskgate_core::CreditClass::Advanced)
@@ -309,20 +365,24 @@ pub(crate) fn plant(w: &mut World, seed: u64, n: usize, start: NaiveDate, params
             continue;
         }
         taken.extend(&traders);
-        let years = r.range(params.tenure_years.0, params.tenure_years.1);
-        w.officers[oi].post_since = start - Duration::days((years * 365.0) as i64);
         let begins = (params.start_day > 0).then(|| {
             let day = start + Duration::days(i64::from(params.start_day));
             day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp() - 8 * 3600
         });
-        colluders.push(Colluder {
-            params: params.clone(),
-            start: begins,
-            officer: w.officers[oi].id.clone(),
-            office: w.offices[office].code.to_string(),
-            post: w.officers[oi].post.to_string(),
-            traders: traders.iter().map(|&t| w.traders[t].id.clone()).collect(),
-        });
+        for oi in members {
+            let years = r.range(params.tenure_years.0, params.tenure_years.1);
+            w.officers[oi].post_since = start - Duration::days((years * 365.0) as i64);
+            colluders.push(Colluder {
+                params: params.clone(),
+                start: begins,
+                ring: (ring > 1).then_some(rings),
+                officer: w.officers[oi].id.clone(),
+                office: w.offices[office].code.to_string(),
+                post: w.officers[oi].post.to_string(),
+                traders: traders.iter().map(|&t| w.traders[t].id.clone()).collect(),
+            });
+        }
+        rings += 1;
     }
     Collusion::new(colluders)
 }
@@ -348,7 +408,7 @@ pub fn assign(
     officers: &[String],
     collusion: &Collusion,
 ) -> (String, Option<Bent>) {
-    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office, at))
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office, at, seed, id))
         && keyed_uniform(seed, &format!("collusion/pick/{id}")) < c.params.pick_up
     {
         let p = &c.params;
@@ -407,7 +467,7 @@ pub fn simulate_override(
     let u = |k: &str| keyed_uniform(seed, &format!("override/{k}/{id}"));
     let at = decided_at + Duration::seconds(300 + (u("delay") * 3300.0) as i64);
     let time = |t: DateTime<FixedOffset>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
-    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office, decided_at.timestamp())) {
+    if let Some(c) = trader.and_then(|t| collusion.colluder_for(t, office, decided_at.timestamp(), seed, id)) {
         if u("collude") < c.params.overrides {
             let at = if u("evening") < 0.35 { evening(seed, id, at, at) } else { at };
             let reason = BLAND_REASONS[(u("reason") * BLAND_REASONS.len() as f64) as usize % BLAND_REASONS.len()];

@@ -490,3 +490,52 @@ fn quiet_colluders_start_mid_world_and_keep_their_parameters() {
     let err = generate(&WorldConfig { collusion: late, ..WorldConfig::new(1, 0.01) }, &mut NullSink).unwrap_err();
     assert!(err.to_string().contains("collusion start day"), "{err}");
 }
+
+/// Rings (`ring` = 3): six colluders in two rings of three officers of one
+/// office each, sharing the same traders; the rest of the world is the
+/// same; the ground truth carries the ring; the ring takes its traders'
+/// controls well beyond its share, and the pick-up is split (every member
+/// gets some, none most).
+#[test]
+fn rings_share_their_traders_and_split_the_pick_up() {
+    let params = CollusionParams { ring: 3, ..CollusionParams::quiet() };
+    let run = |colluders, collusion: CollusionParams| {
+        let mut sink = MemorySink::default();
+        generate(&WorldConfig { colluders, collusion, ..WorldConfig::new(12, 0.6) }, &mut sink).unwrap();
+        sink
+    };
+    let (with, without) = (run(6, params.clone()), run(0, CollusionParams::default()));
+    for f in [WorldFile::History, WorldFile::Live, WorldFile::Truth, WorldFile::Enterprises] {
+        assert!(with.of(f).eq(without.of(f)), "{f:?} differs");
+    }
+    let planted: Vec<&Value> = with.of(WorldFile::Colluders).collect();
+    assert_eq!(planted.len(), 6);
+    let back = riskgate_synth::Collusion::from_json(planted.iter().copied());
+    assert!(back.colluders.iter().all(|c| c.params == params));
+    let (_, truth) = officers_and_traders(&with);
+    for ring in 0..2 {
+        let members: Vec<&riskgate_synth::Colluder> = back.colluders.iter().filter(|c| c.ring == Some(ring)).collect();
+        assert_eq!(members.len(), 3, "ring {ring}");
+        assert!(members.iter().all(|c| c.office == members[0].office && c.traders == members[0].traders));
+        let (office, traders) = (members[0].office.as_str(), &members[0].traders);
+        let mut per_member = [0usize; 3];
+        let mut all = 0;
+        for x in with.of(WorldFile::HistoryOutcomes) {
+            let d = x["declaration_id"].as_str().unwrap();
+            if !(traders.iter().any(|t| t == truth[d]) && d.starts_with(office)) {
+                continue;
+            }
+            all += 1;
+            for (k, m) in members.iter().enumerate() {
+                per_member[k] += usize::from(x["officer"] == m.officer.as_str());
+            }
+        }
+        let ring_share = per_member.iter().sum::<usize>() as f64 / all.max(1) as f64;
+        assert!(all >= 30 && ring_share > 0.4, "ring {ring}: {per_member:?} of {all}");
+        assert!(per_member.iter().all(|m| *m > 0 && (*m as f64) < 0.4 * all as f64), "{per_member:?} of {all}");
+    }
+    // A ring of 9 is refused.
+    let bad = CollusionParams { ring: 9, ..CollusionParams::quiet() };
+    let err = generate(&WorldConfig { collusion: bad, ..WorldConfig::new(1, 0.01) }, &mut NullSink).unwrap_err();
+    assert!(err.to_string().contains("collusion ring"), "{err}");
+}

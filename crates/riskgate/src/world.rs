@@ -72,6 +72,11 @@ pub struct CollusionArgs {
     /// before it they behave like everyone else.
     #[arg(long, value_name = "DAY")]
     pub collusion_start_day: Option<u32>,
+    /// Officers per ring (1–8): K > 1 plants rings of K colluders of one
+    /// office who share the same traders and split the pick-up among them
+    /// (`--colluders` counts officers). Default 1: each colluder alone.
+    #[arg(long, value_name = "K")]
+    pub collusion_ring: Option<usize>,
 }
 
 impl CollusionArgs {
@@ -102,6 +107,9 @@ impl CollusionArgs {
         }
         if let Some(d) = self.collusion_start_day {
             p.start_day = d;
+        }
+        if let Some(k) = self.collusion_ring {
+            p.ring = k;
         }
         p.validate().map_err(|e| anyhow::anyhow!("--{}", e.replace("collusion ", "collusion-").replace('_', "-")))?;
         Ok(p)
