@@ -58,6 +58,15 @@
 //!   ([`stats::cusum_tail_overdispersed`]), concentration per pair exact
 //!   under assignment by chance and judged together as `concentration`.
 //!   The figures are those of the segment since the last reset (the shift).
+//! * `ring` — officers only, when `ring` is set (off by default): the
+//!   officer and up to `ring_size − 1` colleagues of the same office on
+//!   the traders or declarants they all lean on; each party's pooled tail
+//!   is exact under assignment by chance (the members' chance shares
+//!   added), the parties are judged together as `concentration`'s, and the
+//!   result is multiplied by the number of all such groups containing the
+//!   officer (×2 for the party kinds). A group counts against the officer
+//!   only if their own share of its parties' controls has a tail at most
+//!   `ring_member_p`, so an honest colleague of colluders is not drawn in.
 //!
 //! Peer baselines leave the officer out and are shrunk toward the national
 //! figure with `prior_controls` pseudo-controls, so two-officer offices do
@@ -69,8 +78,8 @@
 //! do not raise warnings.
 //!
 //! The z-scores are combined as T = Σ max(0, z)², whose null distribution is
-//! the chi-bar-square mixture; the whole period, the trailing windows and
-//! the CUSUM tests are combined by Simes; the score is −log₁₀ of that tail probability,
+//! the chi-bar-square mixture; the whole period, the trailing windows, the
+//! CUSUM tests and the ring test are combined by Simes; the score is −log₁₀ of that tail probability,
 //! plus configured points for rule indicators (`tenure` over the rotation
 //! rule, `disciplinary` cases). Levels are set per family (officers, posts,
 //! units) by Benjamini–Hochberg on 10^(−score) (`warning_fdr` 0.05,
@@ -198,6 +207,19 @@ pub struct Config {
     /// raised no warning earlier than the windows (BENCHMARKS.md, "CUSUM
     /// within an officer").
     pub cusum: bool,
+    /// Ring (community) test, officers only: groups of up to `ring_size`
+    /// officers of one office who lean on the same traders or declarants
+    /// together more than assignment by chance allows (`ring` indicator,
+    /// combined with the whole period and the windows by Simes). Off by
+    /// default (BENCHMARKS.md, "Rings of colluders").
+    pub ring: bool,
+    /// Largest group the ring test searches (the officer and up to
+    /// `ring_size − 1` colleagues of the same office).
+    pub ring_size: usize,
+    /// A group is only held against an officer whose own controls of the
+    /// group's parties exceed their chance share with a tail at most this
+    /// (an honest colleague of colluders is not drawn into their ring).
+    pub ring_member_p: f64,
     /// Fewest controls a subject needs for its statistics to raise a
     /// warning: below it they reach `watch` at most (an officer new in post
     /// with two quick controls is not a warning). Rule points (rotation,
@@ -231,6 +253,9 @@ impl Default for Config {
             pair_tau: 0.05,
             recent_days: vec![30, 61, 122],
             cusum: false,
+            ring: false,
+            ring_size: 3,
+            ring_member_p: 0.01,
             min_controls: 20,
             min_peers: 3,
         }
@@ -249,6 +274,10 @@ impl Config {
         unit("warning_fdr", self.warning_fdr)?;
         unit("watch_fdr", self.watch_fdr)?;
         unit("pair_tau", self.pair_tau)?;
+        unit("ring_member_p", self.ring_member_p)?;
+        if !(2..=5).contains(&self.ring_size) {
+            return Err(format!("ring_size: expected 2 to 5 officers, got {}", self.ring_size));
+        }
         if self.warning_fdr > self.watch_fdr {
             return Err(format!("warning_fdr: must not exceed watch_fdr ({} > {})", self.warning_fdr, self.watch_fdr));
         }
@@ -361,8 +390,9 @@ pub struct ReasonFigures {
     /// `partner_findings`, `concentration`, `control_duration`,
     /// `release_speed`, `off_hours`, `tenure`, `disciplinary`,
     /// `flagged_officers`, `window_<days>d`, `cusum_overrides_down`,
-    /// `cusum_finding_shortfall` or `cusum_concentration` (for a CUSUM, the
-    /// figures are those of the segment since the shift began).
+    /// `cusum_finding_shortfall`, `cusum_concentration` (for a CUSUM, the
+    /// figures are those of the segment since the shift began) or `ring`
+    /// (the group's controls of its parties against chance).
     pub indicator: String,
     /// The subject's value, in the indicator's unit (a share, minutes,
     /// years, a count; for a window its combined tail probability).
@@ -397,7 +427,8 @@ impl ReasonFigures {
             | "concentration"
             | "cusum_overrides_down"
             | "cusum_finding_shortfall"
-            | "cusum_concentration" => (Some((i.value * n).round()), i.baseline.map(|b| b * n)),
+            | "cusum_concentration"
+            | "ring" => (Some((i.value * n).round()), i.baseline.map(|b| b * n)),
             "flagged_officers" => (Some(i.value), i.baseline),
             "disciplinary" => (Some(i.value), None),
             _ => (None, None),
@@ -699,6 +730,7 @@ fn compute_level(
     kind: &str,
     concentration: bool,
     sequential: bool,
+    ring: bool,
 ) -> (Vec<Subject>, Vec<Vec<Evidence>>) {
     let ns = g.ids.len();
     let ngroups = g.group.iter().copied().max().map_or(0, |m| m + 1);
@@ -780,7 +812,7 @@ fn compute_level(
     }
     let k = cfg.prior_controls;
     let mut conc: Vec<Concentration> = if concentration {
-        concentration_indicators(input, d, g, cfg, sequential)
+        concentration_indicators(input, d, g, cfg, sequential, ring)
     } else {
         (0..ns).map(|_| Concentration::default()).collect()
     };
@@ -806,6 +838,9 @@ fn compute_level(
         let mut ev = Vec::new();
         let mut sq = Vec::new();
         if let Some(c) = conc[s].sequential.take() {
+            sq.push(c);
+        }
+        if let Some(c) = conc[s].ring.take() {
             sq.push(c);
         }
         // Overrides to a lighter lane.
@@ -1065,6 +1100,8 @@ struct Concentration {
     raw: Option<Raw>,
     /// `cusum_concentration`, when the sequential test is on.
     sequential: Option<Indicator>,
+    /// `ring`, when the ring test is on.
+    ring: Option<Indicator>,
     declarations: Vec<String>,
     partner_controls: Vec<usize>,
 }
@@ -1099,6 +1136,7 @@ fn concentration_indicators(
     g: &Grouping,
     cfg: &Config,
     sequential: bool,
+    ring: bool,
 ) -> Vec<Concentration> {
     let ns = g.ids.len();
     let mut out: Vec<Concentration> = (0..ns).map(|_| Concentration::default()).collect();
@@ -1114,6 +1152,8 @@ fn concentration_indicators(
     let mut pairs: Vec<[Vec<Pair>; 3]> = (0..ns).map(|_| Default::default()).collect();
     let mut tested: Vec<[usize; 3]> = vec![[0; 3]; ns];
     let mut seq_pairs: Vec<[Vec<SeqPair>; 3]> = (0..ns).map(|_| Default::default()).collect();
+    // Ring candidates per officer and party kind (trader, declarant).
+    let mut rings: Vec<[Option<Ring>; 2]> = (0..ns).map(|_| Default::default()).collect();
     for idx in by_office.values() {
         let mut stratum_total: HashMap<(usize, i64), f64> = HashMap::new();
         let mut officer_stratum: HashMap<(usize, usize, i64), f64> = HashMap::new();
@@ -1144,6 +1184,14 @@ fn concentration_indicators(
             by_party.retain(|_, v| v.len() >= 2);
             for &s in &active {
                 tested[s][party] = by_party.len();
+            }
+            if ring && party < 2 {
+                let big: Vec<(&String, &Vec<usize>)> =
+                    by_party.iter().filter(|(_, v)| v.len() >= RING_MIN_CONTROLS).collect();
+                let found = ring_search(&big, &active, &chance, &|i| g.control_subject[i], cfg);
+                for (a, r) in found.into_iter().enumerate() {
+                    rings[active[a]][party] = r;
+                }
             }
             for (name, cs) in &by_party {
                 // The party's controls in time order, for the CUSUM.
@@ -1245,8 +1293,10 @@ fn concentration_indicators(
             .collect();
         let partner_controls: Vec<usize> = pairs[s][0].iter().flat_map(|q| q.controls.iter().copied()).collect();
         let sequential = sequential.then(|| sequential_concentration(&seq_pairs[s], &tested[s], tau));
+        let ring = ring.then(|| ring_indicator(&rings[s], g));
         out[s] = Concentration {
             sequential,
+            ring,
             raw: Some(Raw {
                 key: "concentration",
                 y: z,
@@ -1502,6 +1552,255 @@ fn sequential_concentration(pairs: &[Vec<SeqPair>; 3], tested: &[usize; 3], tau:
     }
 }
 
+/// Parties with fewer controls at the office are left out of the ring
+/// search (fixed in advance, so the search family does not depend on who
+/// drew the controls).
+const RING_MIN_CONTROLS: usize = 8;
+/// Colleagues tried as ring partners of an officer (those leaning most on
+/// the same parties); the Bonferroni factor counts every group of the
+/// office all the same.
+const RING_CANDIDATES: usize = 6;
+const RING_PARTIES: [&str; 2] = ["trader", "declarant"];
+
+/// One party of a ring: the group's controls of it against chance.
+struct RingParty {
+    name: String,
+    x: u64,
+    n: u64,
+    expected: f64,
+    p: f64,
+}
+
+/// The best group found for one officer and party kind.
+struct Ring {
+    /// Order-statistics tail of the group's parties.
+    p_group: f64,
+    /// Groups of up to `ring_size` officers containing this one at the
+    /// office: the Bonferroni factor of the search.
+    family: f64,
+    /// The colleagues (subject indices).
+    partners: Vec<usize>,
+    /// The parties with a pooled tail at most `pair_tau`, smallest first.
+    parties: Vec<RingParty>,
+    /// Parties tested at the office (with at least `RING_MIN_CONTROLS` controls).
+    tested: usize,
+    /// The largest group searched (`ring_size`).
+    size: usize,
+    own_x: u64,
+    own_e: f64,
+    own_p: f64,
+}
+
+/// All subsets of `items` with 1 to `max` elements.
+fn subsets(items: &[usize], max: usize) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = vec![vec![]];
+    for &it in items {
+        let grown: Vec<Vec<usize>> =
+            out.iter().filter(|v| v.len() < max).map(|v| v.iter().copied().chain([it]).collect()).collect();
+        out.extend(grown);
+    }
+    out.retain(|v| !v.is_empty());
+    out
+}
+
+/// C(n, k) as a float (small n).
+fn choose(n: usize, k: usize) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, j| acc * (n - j) as f64 / (j + 1) as f64)
+}
+
+/// The ring search at one office for one party kind: for each active
+/// officer (by position in `active`), the group of that officer and up to
+/// `ring_size − 1` colleagues whose pooled concentration on the parties
+/// they all lean on is least likely by chance, among the groups whose
+/// officer's own share of those parties' controls has a tail at most
+/// `ring_member_p`.
+///
+/// Under assignment by chance (each control of the office falls to an
+/// officer with their share of its kind and 30-day period, as
+/// `concentration`), the controls of a party that fall to a group G are a
+/// Poisson-binomial sum with the members' shares added, so each party's
+/// pooled tail is exact; a party counts only if every member has more of
+/// its controls than chance gives (else its p is taken as 1, which only
+/// makes the test more conservative); the parties' tails are judged
+/// together by `stats::order_statistics_p`. The colleagues tried are a
+/// data-driven shortlist, but the factor is the number of all groups of
+/// that size containing the officer, so the minimum over the shortlist is
+/// covered by Bonferroni over the whole family.
+fn ring_search(
+    big: &[(&String, &Vec<usize>)],
+    active: &[usize],
+    chance: &dyn Fn(usize, usize) -> f64,
+    subject: &dyn Fn(usize) -> Option<usize>,
+    cfg: &Config,
+) -> Vec<Option<Ring>> {
+    let m = active.len();
+    let l = big.len();
+    if m < 2 || l == 0 {
+        return (0..m).map(|_| None).collect();
+    }
+    let k = cfg.ring_size.max(2);
+    let family: f64 = (1..k).map(|j| choose(m - 1, j)).sum();
+    let pos: HashMap<usize, usize> = active.iter().enumerate().map(|(a, &s)| (s, a)).collect();
+    let mut x = vec![vec![0u64; l]; m];
+    let mut e = vec![vec![0.0f64; l]; m];
+    for (pi, (_, cs)) in big.iter().enumerate() {
+        for &i in cs.iter() {
+            if let Some(a) = subject(i).and_then(|s| pos.get(&s)) {
+                x[*a][pi] += 1;
+            }
+        }
+        for a in 0..m {
+            e[a][pi] = cs.iter().map(|&i| chance(active[a], i)).sum();
+        }
+    }
+    let lean = |a: usize, pi: usize| x[a][pi] as f64 > e[a][pi];
+    let strength = |a: usize, pi: usize| (x[a][pi] as f64 - e[a][pi]) / e[a][pi].max(0.1).sqrt();
+    // Pooled tail per (group, party), shared by the group's members.
+    let mut cache: HashMap<(Vec<usize>, usize), (f64, u64, f64)> = HashMap::new();
+    let mut out = Vec::with_capacity(m);
+    for a in 0..m {
+        let mut cand: Vec<(f64, usize)> = (0..m)
+            .filter(|&b| b != a)
+            .map(|b| {
+                let score: f64 = (0..l)
+                    .filter(|&pi| lean(a, pi) && lean(b, pi))
+                    .map(|pi| strength(a, pi).min(strength(b, pi)))
+                    .sum();
+                (score, b)
+            })
+            .filter(|c| c.0 > 0.0)
+            .collect();
+        cand.sort_by(|u, v| v.0.total_cmp(&u.0).then(u.1.cmp(&v.1)));
+        cand.truncate(RING_CANDIDATES);
+        let cand: Vec<usize> = cand.into_iter().map(|c| c.1).collect();
+        let mut best: Option<Ring> = None;
+        for h in subsets(&cand, k - 1) {
+            let mut group: Vec<usize> = h.clone();
+            group.push(a);
+            group.sort_unstable();
+            let mut small: Vec<(f64, usize, u64, f64)> = Vec::new();
+            for pi in 0..l {
+                if !group.iter().all(|&u| lean(u, pi)) {
+                    continue;
+                }
+                let (p, xg, eg) = *cache.entry((group.clone(), pi)).or_insert_with(|| {
+                    let probs: Vec<f64> = big[pi]
+                        .1
+                        .iter()
+                        .map(|&i| group.iter().map(|&u| chance(active[u], i)).sum::<f64>().min(0.999))
+                        .collect();
+                    let xg: u64 = group.iter().map(|&u| x[u][pi]).sum();
+                    (stats::poisson_binomial_upper(&probs, xg), xg, probs.iter().sum())
+                });
+                if p <= cfg.pair_tau {
+                    small.push((p, pi, xg, eg));
+                }
+            }
+            if small.is_empty() {
+                continue;
+            }
+            let ps: Vec<f64> = small.iter().map(|q| q.0).collect();
+            let p_group = stats::order_statistics_p(&ps, l, ORDER_DEPTH);
+            if best.as_ref().is_some_and(|b| b.p_group <= p_group) {
+                continue;
+            }
+            // The officer's own part: their controls of the group's parties
+            // against their own chance share.
+            let own_x: u64 = small.iter().map(|q| x[a][q.1]).sum();
+            let own_probs: Vec<f64> =
+                small.iter().flat_map(|q| big[q.1].1.iter().map(|&i| chance(active[a], i))).collect();
+            let own_p = stats::poisson_binomial_upper(&own_probs, own_x);
+            if own_p > cfg.ring_member_p {
+                continue;
+            }
+            small.sort_by(|u, v| u.0.total_cmp(&v.0).then(u.1.cmp(&v.1)));
+            best = Some(Ring {
+                p_group,
+                family,
+                partners: h.iter().map(|&b| active[b]).collect(),
+                parties: small
+                    .iter()
+                    .map(|q| RingParty {
+                        name: big[q.1].0.clone(),
+                        x: q.2,
+                        n: big[q.1].1.len() as u64,
+                        expected: q.3,
+                        p: q.0,
+                    })
+                    .collect(),
+                tested: l,
+                size: k,
+                own_x,
+                own_e: own_probs.iter().sum(),
+                own_p,
+            });
+        }
+        out.push(best);
+    }
+    out
+}
+
+/// The `ring` indicator of one officer: the better of the trader and
+/// declarant searches, × the group family and × 2 for the party kinds.
+fn ring_indicator(rings: &[Option<Ring>; 2], g: &Grouping) -> Indicator {
+    let best = (0..2)
+        .filter_map(|k| rings[k].as_ref().map(|r| (k, r, (r.p_group * r.family).min(1.0))))
+        .min_by(|u, v| u.2.total_cmp(&v.2));
+    let Some((kind, r, adjusted)) = best else {
+        return Indicator {
+            key: "ring".into(),
+            value: 0.0,
+            baseline: Some(0.0),
+            n: 0,
+            z: None,
+            p: Some(1.0),
+            points: 0.0,
+            detail: "no group of officers at this office leans on the same traders or declarants together beyond chance with this officer".into(),
+        };
+    };
+    let p = (2.0 * adjusted).min(1.0);
+    let (x, n, e) = r.parties.iter().fold((0, 0, 0.0), |(x, n, e), q| (x + q.x, n + q.n, e + q.expected));
+    let mut partners: Vec<&str> = r.partners.iter().map(|&t| g.ids[t].as_str()).collect();
+    partners.sort_unstable();
+    let listed: Vec<String> = r
+        .parties
+        .iter()
+        .take(5)
+        .map(|q| format!("{} {} of {} (chance {:.1}, p {:.1e})", q.name, q.x, q.n, q.expected, q.p))
+        .collect();
+    let detail = format!(
+        "with {} on {} {}{} ({}{}): {x} of {n} controls where chance gives {e:.1} (together p {:.1e} among {} {}s tested; ×{:.0} groups of up to {} with this officer at the office, ×2 for the party kinds: {p:.1e}); this officer alone {} of {n} where chance gives {:.1} (p {:.1e})",
+        partners.join(" and "),
+        r.parties.len(),
+        RING_PARTIES[kind],
+        if r.parties.len() == 1 { "" } else { "s" },
+        listed.join(", "),
+        if r.parties.len() > 5 { ", …" } else { "" },
+        r.p_group,
+        r.tested,
+        RING_PARTIES[kind],
+        r.family,
+        r.size,
+        r.own_x,
+        r.own_e,
+        r.own_p,
+    );
+    let nn = n.max(1) as f64;
+    Indicator {
+        key: "ring".into(),
+        value: x as f64 / nn,
+        baseline: Some(e / nn),
+        n,
+        z: None,
+        p: Some(p),
+        points: 0.0,
+        detail,
+    }
+}
+
 fn finish(subject: &mut Subject, cfg: &Config) {
     let zs: Vec<f64> = subject.indicators.iter().filter_map(|i| i.z).collect();
     let whole = if zs.is_empty() { 1.0 } else { stats::chi_bar_square_sf(&zs) };
@@ -1510,7 +1809,7 @@ fn finish(subject: &mut Subject, cfg: &Config) {
     let windows: Vec<f64> = subject
         .indicators
         .iter()
-        .filter(|i| i.key.starts_with("window_") || i.key.starts_with("cusum_"))
+        .filter(|i| i.key.starts_with("window_") || i.key.starts_with("cusum_") || i.key == "ring")
         .filter_map(|i| i.p)
         .collect();
     let p = if windows.is_empty() {
@@ -1588,7 +1887,7 @@ fn window_scores(input: &Input, cfg: &Config, from: i64, to: i64) -> HashMap<Str
     };
     let d = derive(&window, cfg);
     let (_, _, grouping) = officer_grouping(&window);
-    let (subjects, _) = compute_level(&window, &d, cfg, &grouping, "officer", true, false);
+    let (subjects, _) = compute_level(&window, &d, cfg, &grouping, "officer", true, false, false);
     subjects
         .into_iter()
         .map(|s| {
@@ -1657,7 +1956,8 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
     for (o, g) in officers.iter().zip(&officer_grouping.group) {
         groups.insert((o.office.clone(), o.post.clone()), *g);
     }
-    let (mut off_subjects, evidence) = compute_level(input, &d, cfg, &officer_grouping, "officer", true, cfg.cusum);
+    let (mut off_subjects, evidence) =
+        compute_level(input, &d, cfg, &officer_grouping, "officer", true, cfg.cusum, cfg.ring);
     let as_of = input.as_of;
     for (s, ev) in off_subjects.iter_mut().zip(evidence) {
         let o = &officers[index[&s.id]];
@@ -1755,7 +2055,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         control_subject: officer_grouping.control_subject.iter().map(|s| s.map(|s| post_of_officer[s])).collect(),
         override_subject: officer_grouping.override_subject.iter().map(|s| s.map(|s| post_of_officer[s])).collect(),
     };
-    let (mut posts, _) = compute_level(input, &d, cfg, &post_grouping, "post", false, false);
+    let (mut posts, _) = compute_level(input, &d, cfg, &post_grouping, "post", false, false, false);
     let members_of = |pred: &dyn Fn(&Subject) -> bool| -> Vec<&Subject> {
         off_subjects.iter().filter(|s| pred(s)).collect::<Vec<_>>()
     };
@@ -1787,7 +2087,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
             .map(|s| s.map(|s| unit_index[officers[s].office.as_str()]))
             .collect(),
     };
-    let (mut units, _) = compute_level(input, &d, cfg, &unit_grouping, "unit", false, false);
+    let (mut units, _) = compute_level(input, &d, cfg, &unit_grouping, "unit", false, false, false);
     for u in &mut units {
         let m = members_of(&|s: &Subject| s.office == u.office);
         group_rules(u, &m, cfg);

@@ -422,3 +422,150 @@ fn a_shift_within_an_officer_is_seen_by_the_cusum() {
         }
     }
 }
+
+/// A ring of three officers of office 2201 (E22010–E22012) shares three
+/// traders: 120 of the office's controls become the traders T1–T3, and 80%
+/// of them go to one of the three (each member as often on each trader),
+/// the rest to any officer of the office by chance. Each member alone has about a third of the excess.
+fn ring_input() -> Input {
+    let mut input = base();
+    let mut r = Lcg(11);
+    let ring = ["E22010", "E22011", "E22012"];
+    for (j, c) in input.controls.iter_mut().filter(|c| c.office == "2201").enumerate() {
+        // Kinds drawn afresh (in the base world each officer does one kind).
+        c.control = if r.next() < 1.0 / 3.0 { "document".into() } else { "physical".into() };
+        if j % 5 != 0 {
+            continue;
+        }
+        c.trader = format!("T{}", 1 + (j / 5) % 3);
+        c.declarant = format!("B{}", (r.next() * 20.0) as u32);
+        c.officer = if r.next() < 0.8 {
+            // Every member in turn on every trader.
+            ring[(j / 15) % 3].into()
+        } else {
+            // The rest by chance (in the base world officers take turns).
+            format!("E2201{}", (r.next() * 6.0) as u32)
+        };
+    }
+    // The traders T1–T3 appear nowhere else.
+    for c in input.controls.iter_mut().filter(|c| c.office == "2202" && ["T1", "T2", "T3"].contains(&c.trader.as_str()))
+    {
+        c.trader = "T70".into();
+    }
+    input
+}
+
+/// The member gate (`ring_member_p`, 0.01) is strict in an office of six,
+/// where a member's own share includes the controls they took: with other
+/// draws of this world (Lcg seeds 5 and 99) one member's own excess misses
+/// it and that member's ring is not reported.
+#[test]
+fn a_ring_is_found_with_its_partners_and_parties() {
+    let input = ring_input();
+    let on = Config { ring: true, ..Config::default() };
+    let r = compute(&input, &on);
+    for id in ["E22010", "E22011", "E22012"] {
+        let s = r.officers.iter().find(|s| s.id == id).unwrap();
+        let ring = s.indicator("ring").expect("a ring indicator");
+        assert!(ring.p.unwrap() < 1e-3 && ring.z.is_none(), "{id}: {ring:?}");
+        // The two others are named, and the three traders.
+        let others: Vec<&str> = ["E22010", "E22011", "E22012"].into_iter().filter(|o| *o != id).collect();
+        assert!(
+            ring.detail.starts_with(&format!("with {} and {} on 3 traders", others[0], others[1])),
+            "{}",
+            ring.detail
+        );
+        for t in ["T1 ", "T2 ", "T3 "] {
+            assert!(ring.detail.contains(t), "{}", ring.detail);
+        }
+        // Its figures: the group's controls of the three traders against chance.
+        let f = s.reason_figures.iter().find(|f| f.indicator == "ring").expect("a ring reason");
+        assert!(f.n >= 120 && f.n <= 140, "{f:?}");
+        let (count, expected) = (f.count.unwrap(), f.expected.unwrap());
+        assert!(count > expected + 20.0 && expected > 40.0 && expected < 80.0, "{f:?}");
+        assert!((expected - f.baseline.unwrap() * f.n as f64).abs() < 1e-9);
+        assert_eq!(f.p, ring.p);
+        assert!(s.reasons.iter().any(|x| x.starts_with("ring: with ")), "{:#?}", s.reasons);
+        // The ring enters the officer's combination: the p-value falls.
+        let off = compute(&input, &Config::default());
+        let plain = off.officers.iter().find(|s| s.id == id).unwrap();
+        assert!(plain.indicator("ring").is_none());
+        assert!(s.p_value < plain.p_value, "{id}: {} vs {}", s.p_value, plain.p_value);
+    }
+    // The honest officers of both offices are not drawn in.
+    for s in r.officers.iter().filter(|s| !["E22010", "E22011", "E22012"].contains(&s.id.as_str())) {
+        let p = s.indicator("ring").and_then(|i| i.p).unwrap();
+        assert!(p > 0.01, "{} ring p {p}: {:?}", s.id, s.indicator("ring"));
+    }
+}
+
+/// The ring test on simulated honest assignment (fixed seed): 40 worlds of
+/// two offices of 8 officers, traders of uneven size, every control to an
+/// officer drawn uniformly. P(p ≤ α) ≤ α for every officer's ring p, and
+/// the same for honest officers beside a colleague who takes half of two
+/// traders' controls (the member gate keeps them out of that colleague's
+/// "ring").
+#[test]
+fn ring_p_values_are_not_anti_conservative() {
+    let mut u = Lcg(2027);
+    let alphas = [0.01, 0.05, 0.2];
+    let (mut below, mut beside) = ([0usize; 3], [0usize; 3]);
+    let (mut n_null, mut n_beside) = (0usize, 0usize);
+    for world in 0..40 {
+        let grabber = world % 2 == 1;
+        let mut officers = Vec::new();
+        let mut controls = Vec::new();
+        for office in ["3301", "3302"] {
+            for k in 0..8 {
+                officers.push(officer(&format!("E{office}{k}"), office, 2));
+            }
+            for i in 0..700 {
+                // Trader sizes fall off: T0 is the largest.
+                let t = (u.next() * u.next() * 30.0) as u32;
+                let mut who = (u.next() * 8.0) as u32;
+                if grabber && t < 2 && u.next() < 0.5 {
+                    who = 0;
+                }
+                let started = DAY0 + (i as i64 / 4) * 86_400 + 9 * 3600 - i64::from(CST);
+                controls.push(Control {
+                    declaration_id: format!("D{world}{office}{i:05}"),
+                    office: office.into(),
+                    trader: format!("T{t}"),
+                    declarant: format!("B{}", (u.next() * u.next() * 15.0) as u32),
+                    officer: format!("E{office}{who}"),
+                    control: if i % 3 == 0 { "document".into() } else { "physical".into() },
+                    started_at: started,
+                    completed_at: started + 3600,
+                    released_at: Some(started + 7200),
+                    utc_offset: CST,
+                    finding: u.next() < 0.2,
+                    risk_value: Some(u.next()),
+                });
+            }
+        }
+        let input = Input { officers, controls, overrides: vec![], disciplinary: vec![], as_of: None };
+        let r = compute(&input, &Config { ring: true, recent_days: vec![], ..Config::default() });
+        for s in &r.officers {
+            if grabber && s.id.ends_with('0') {
+                continue;
+            }
+            let p = s.indicator("ring").and_then(|i| i.p).expect("a ring indicator");
+            let (counts, n) = if grabber { (&mut beside, &mut n_beside) } else { (&mut below, &mut n_null) };
+            *n += 1;
+            for (k, a) in alphas.iter().enumerate() {
+                counts[k] += usize::from(p <= *a);
+            }
+        }
+    }
+    for (counts, n) in [(below, n_null), (beside, n_beside)] {
+        for (k, a) in alphas.iter().enumerate() {
+            let expected = a * n as f64;
+            let limit = expected + 3.0 * (expected * (1.0 - a)).sqrt() + 3.0;
+            assert!(
+                (counts[k] as f64) <= limit,
+                "α {a}: {} of {n} (limit {limit:.0}); {below:?} {beside:?}",
+                counts[k]
+            );
+        }
+    }
+}
