@@ -64,9 +64,11 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 7)]
         step_days: u32,
         /// Integrity thresholds and rules (TOML; fields of
-        /// riskgate_integrity::Config, e.g. `cusum = true`); default: the defaults.
+        /// riskgate_integrity::Config, e.g. `cusum = true`); default: the
+        /// defaults. Repeat it to compare configurations on the same worlds
+        /// (`default` stands for the defaults).
         #[arg(long)]
-        integrity_config: Option<std::path::PathBuf>,
+        integrity_config: Vec<std::path::PathBuf>,
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
@@ -210,11 +212,20 @@ pub fn run(cmd: BenchCmd, at: &StoreAt) -> Result<()> {
         }
         BenchCmd::Collusion { seeds, scale, colluders, collusion, step_days, integrity_config, dir } => {
             let params = collusion.params()?;
-            let cfg_int = riskgate_app::integrity::load_config(integrity_config.as_deref())?;
+            let mut variants = Vec::new();
+            for path in &integrity_config {
+                let is_default = path.as_os_str() == "default";
+                let config = riskgate_app::integrity::load_config((!is_default).then_some(path.as_path()))?;
+                variants.push(crate::bench_integrity::Variant { name: path.display().to_string(), config });
+            }
+            if variants.is_empty() {
+                let config = riskgate_app::integrity::load_config(None)?;
+                variants.push(crate::bench_integrity::Variant { name: "default".into(), config });
+            }
             let keep = dir.is_some();
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("riskgate-bench-{}", std::process::id())));
-            let r = crate::bench_integrity::collusion(&seeds, scale, colluders, params, step_days, &cfg_int, &dir);
+            let r = crate::bench_integrity::collusion(&seeds, scale, colluders, params, step_days, &variants, &dir);
             if !keep {
                 let _ = std::fs::remove_dir_all(&dir);
             }
