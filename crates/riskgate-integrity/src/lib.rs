@@ -722,16 +722,26 @@ fn mean_time_indicator(
     })
 }
 
+/// The officer-level tests a level computes (all off for posts and units).
+#[derive(Clone, Copy, Default)]
+struct OfficerTests {
+    /// `concentration` and `partner_findings`.
+    concentration: bool,
+    /// The `cusum_*` tests.
+    sequential: bool,
+    /// The `ring` test.
+    ring: bool,
+}
+
 fn compute_level(
     input: &Input,
     d: &Derived,
     cfg: &Config,
     g: &Grouping,
     kind: &str,
-    concentration: bool,
-    sequential: bool,
-    ring: bool,
+    tests: OfficerTests,
 ) -> (Vec<Subject>, Vec<Vec<Evidence>>) {
+    let OfficerTests { concentration, sequential, ring } = tests;
     let ns = g.ids.len();
     let ngroups = g.group.iter().copied().max().map_or(0, |m| m + 1);
     let mut acc = vec![Acc::default(); ns];
@@ -1887,7 +1897,14 @@ fn window_scores(input: &Input, cfg: &Config, from: i64, to: i64) -> HashMap<Str
     };
     let d = derive(&window, cfg);
     let (_, _, grouping) = officer_grouping(&window);
-    let (subjects, _) = compute_level(&window, &d, cfg, &grouping, "officer", true, false, false);
+    let (subjects, _) = compute_level(
+        &window,
+        &d,
+        cfg,
+        &grouping,
+        "officer",
+        OfficerTests { concentration: true, ..Default::default() },
+    );
     subjects
         .into_iter()
         .map(|s| {
@@ -1956,8 +1973,14 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
     for (o, g) in officers.iter().zip(&officer_grouping.group) {
         groups.insert((o.office.clone(), o.post.clone()), *g);
     }
-    let (mut off_subjects, evidence) =
-        compute_level(input, &d, cfg, &officer_grouping, "officer", true, cfg.cusum, cfg.ring);
+    let (mut off_subjects, evidence) = compute_level(
+        input,
+        &d,
+        cfg,
+        &officer_grouping,
+        "officer",
+        OfficerTests { concentration: true, sequential: cfg.cusum, ring: cfg.ring },
+    );
     let as_of = input.as_of;
     for (s, ev) in off_subjects.iter_mut().zip(evidence) {
         let o = &officers[index[&s.id]];
@@ -2055,7 +2078,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
         control_subject: officer_grouping.control_subject.iter().map(|s| s.map(|s| post_of_officer[s])).collect(),
         override_subject: officer_grouping.override_subject.iter().map(|s| s.map(|s| post_of_officer[s])).collect(),
     };
-    let (mut posts, _) = compute_level(input, &d, cfg, &post_grouping, "post", false, false, false);
+    let (mut posts, _) = compute_level(input, &d, cfg, &post_grouping, "post", OfficerTests::default());
     let members_of = |pred: &dyn Fn(&Subject) -> bool| -> Vec<&Subject> {
         off_subjects.iter().filter(|s| pred(s)).collect::<Vec<_>>()
     };
@@ -2087,7 +2110,7 @@ pub fn compute(input: &Input, cfg: &Config) -> Report {
             .map(|s| s.map(|s| unit_index[officers[s].office.as_str()]))
             .collect(),
     };
-    let (mut units, _) = compute_level(input, &d, cfg, &unit_grouping, "unit", false, false, false);
+    let (mut units, _) = compute_level(input, &d, cfg, &unit_grouping, "unit", OfficerTests::default());
     for u in &mut units {
         let m = members_of(&|s: &Subject| s.office == u.office);
         group_rules(u, &m, cfg);
