@@ -251,7 +251,7 @@ fn differ_from(one: &BTreeMap<String, serde_json::Value>, run: &BTreeMap<String,
 /// values and 2.5% of the lanes differed from one process here. On a
 /// loaded machine (CI) the leases churn; the fence (docs/bus.md) keeps a
 /// holder that may have lost its lease from committing or announcing a
-/// frontier: without it 1,855 of 4,213 decisions differed with two CPU
+/// frontier: without it 1,855 of 4,213 decisions differed with three CPU
 /// hogs running beside the test (session 19).
 #[test]
 fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
