@@ -404,6 +404,12 @@ struct Shared {
     /// stream sequence is stored. Kept up to date from the bucket by
     /// [`watch_frontiers`] and by this process's own partitions.
     frontiers: std::sync::Mutex<HashMap<u32, (u64, Instant)>>,
+    /// Woken when a frontier moves: waiting partitions look again then
+    /// (they polled every millisecond before, which on a starved machine
+    /// took the CPU the lease renewals needed).
+    moved: tokio::sync::Notify,
+    /// Worker presence keys seen (by [`watch_workers`]) and when.
+    workers: std::sync::Mutex<HashMap<String, Instant>>,
     /// The partition count of the stream.
     partitions: u32,
 }
@@ -412,9 +418,46 @@ struct Owned {
     revision: u64,
     /// Finish the batch in hand, then stop.
     stop: Arc<AtomicBool>,
-    /// The lease is gone: commit nothing more.
-    lost: Arc<AtomicBool>,
+    /// The partition's fence: what its task may still do.
+    fence: Arc<Fence>,
+    /// Stopping to be handed back: its lease is still renewed until its
+    /// task has ended (so nobody takes it while a batch is in hand), but it
+    /// no longer counts in this worker's share.
+    releasing: bool,
     handle: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Until when the holder of a partition may act on it. A lease is a
+/// key in the bucket that expires `lease` after it was last written
+/// (the bucket's `max_age`), and only then can another worker create it;
+/// so a holder whose last renewal was *sent* at t may commit and announce
+/// frontiers until t + lease/2 and still be done before anyone else can
+/// hold the partition, however late the answer to the renewal or the next
+/// renewal comes (a loaded machine, a slow bucket). Without this fence a
+/// holder that had in fact lost the lease committed batches and announced
+/// frontiers after the new holder started, and the other partitions
+/// screened past declarations that were not stored yet.
+struct Fence {
+    origin: Instant,
+    /// Milliseconds after `origin`.
+    until_ms: std::sync::atomic::AtomicU64,
+    /// The lease is gone (a renewal was refused): commit nothing more.
+    lost: AtomicBool,
+}
+
+impl Fence {
+    fn new(origin: Instant) -> Fence {
+        Fence { origin, until_ms: std::sync::atomic::AtomicU64::new(0), lost: AtomicBool::new(false) }
+    }
+    /// A renewal (or the creation) sent at `sent` succeeded.
+    fn renewed(&self, sent: Instant, lease: Duration) {
+        let until = (sent.saturating_duration_since(self.origin) + lease / 2).as_millis() as u64;
+        self.until_ms.fetch_max(until, Ordering::SeqCst);
+    }
+    fn valid(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+            && (self.origin.elapsed().as_millis() as u64) < self.until_ms.load(Ordering::SeqCst)
+    }
 }
 
 /// Runs a worker until SIGTERM or ctrl-c, then finishes the batches in
@@ -511,9 +554,12 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
         screener: std::sync::Mutex::new(None),
         leases: leases.clone(),
         frontiers: std::sync::Mutex::new(HashMap::new()),
+        moved: tokio::sync::Notify::new(),
+        workers: std::sync::Mutex::new(HashMap::new()),
         partitions: n,
     });
     let watcher = tokio::spawn(watch_frontiers(shared.clone()));
+    let presence = tokio::spawn(watch_workers(shared.clone()));
     let stop_all = Arc::new(AtomicBool::new(false));
     let dispatcher = if opts.webhooks {
         let open = open_store.clone();
@@ -526,18 +572,67 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
     };
     let mut owned: HashMap<u32, Owned> = HashMap::new();
     let mut tick = tokio::time::interval(opts.lease / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let mut stopping = false;
+    let origin = Instant::now();
     let me = format!("worker.{}", opts.id);
     let start = partition_of(&opts.id, n);
+    // Nothing in this loop waits for a partition task: a task that is
+    // finishing its batch keeps its lease renewed here until it has ended
+    // (waiting for it here once held up every other lease's renewal past
+    // the lease time on a loaded machine).
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut shutdown => break,
+        if !stopping {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut shutdown => {
+                    eprintln!("worker {}: shutting down, finishing work in hand", opts.id);
+                    stopping = true;
+                    for o in owned.values_mut() {
+                        o.stop.store(true, Ordering::SeqCst);
+                        o.releasing = true;
+                    }
+                }
+            }
+        } else {
+            tick.tick().await;
         }
-        leases.put(&me, opts.id.clone().into()).await.context("worker presence")?;
-        // Tasks that ended on an error give their partition back; it is
-        // rebuilt from the store by whoever takes it next.
+        // Renewals first, all at once: nothing else in the round may hold
+        // them up.
+        let renewals = owned.iter().filter(|(_, o)| !o.fence.lost.load(Ordering::SeqCst)).map(|(p, o)| {
+            let (p, revision, leases, id) = (*p, o.revision, leases.clone(), opts.id.clone());
+            async move {
+                let sent = Instant::now();
+                (p, sent, leases.update(lease_key(p), id.into(), revision).await)
+            }
+        });
+        for (p, sent, answer) in futures_util::future::join_all(renewals).await {
+            let o = owned.get_mut(&p).expect("listed");
+            match answer {
+                Ok(rev) => {
+                    o.revision = rev;
+                    o.fence.renewed(sent, opts.lease);
+                }
+                Err(e) => {
+                    eprintln!("worker {}: lost the lease on partition {p}: {e}", opts.id);
+                    o.fence.lost.store(true, Ordering::SeqCst);
+                    o.stop.store(true, Ordering::SeqCst);
+                    o.releasing = true;
+                }
+            }
+        }
+        if !stopping {
+            // A late or lost presence write is not fatal (a loaded server
+            // times acknowledgements out): the others may count one worker
+            // fewer for a moment, and rebalance back at the next one.
+            if let Err(e) = leases.put(&me, opts.id.clone().into()).await {
+                eprintln!("worker {}: cannot write its presence: {e}", opts.id);
+            }
+        }
+        // Ended tasks (handed back, stopped, or ended on an error) give their
+        // partition back; it is rebuilt from the store by whoever takes it next.
         let done: Vec<u32> = owned.iter().filter(|(_, o)| o.handle.is_finished()).map(|(p, _)| *p).collect();
         for p in done {
             let o = owned.remove(&p).expect("listed");
@@ -546,63 +641,51 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
                 Ok(Err(e)) => eprintln!("worker {}: partition {p} stopped: {e:#}", opts.id),
                 Err(e) => eprintln!("worker {}: partition {p} panicked: {e}", opts.id),
             }
-            if !o.lost.load(Ordering::SeqCst) {
+            if !o.fence.lost.load(Ordering::SeqCst) {
                 let _ = leases.delete(lease_key(p)).await;
-            }
-        }
-        for (p, o) in owned.iter_mut() {
-            match leases.update(lease_key(*p), opts.id.clone().into(), o.revision).await {
-                Ok(rev) => o.revision = rev,
-                Err(e) => {
-                    eprintln!("worker {}: lost the lease on partition {p}: {e}", opts.id);
-                    o.lost.store(true, Ordering::SeqCst);
-                    o.stop.store(true, Ordering::SeqCst);
+                if o.releasing && !stopping {
+                    eprintln!("worker {}: handed partition {p} back", opts.id);
                 }
             }
         }
-        let live = count_workers(&leases).await.unwrap_or(1).max(1);
+        if stopping && owned.is_empty() {
+            break;
+        }
+        if stopping {
+            continue;
+        }
+        let live = live_workers(&shared, &me);
         let share = (n as usize).div_ceil(live);
-        while owned.len() > share {
-            let p = *owned.keys().max().expect("non-empty");
-            let o = owned.remove(&p).expect("present");
+        let active = |owned: &HashMap<u32, Owned>| owned.values().filter(|o| !o.releasing).count();
+        while active(&owned) > share {
+            let p = *owned.iter().filter(|(_, o)| !o.releasing).map(|(p, _)| p).max().expect("non-empty");
+            let o = owned.get_mut(&p).expect("present");
             o.stop.store(true, Ordering::SeqCst);
-            let _ = o.handle.await;
-            if !o.lost.load(Ordering::SeqCst) {
-                let _ = leases.delete(lease_key(p)).await;
-            }
-            eprintln!("worker {}: handed partition {p} back ({live} workers)", opts.id);
+            o.releasing = true;
+            eprintln!("worker {}: handing partition {p} back ({live} workers)", opts.id);
         }
         for k in 0..n {
-            if owned.len() >= share {
+            if active(&owned) >= share {
                 break;
             }
             let p = (start + k) % n;
             if owned.contains_key(&p) {
                 continue;
             }
+            let sent = Instant::now();
             if let Ok(revision) = leases.create(lease_key(p), opts.id.clone().into()).await {
                 let stop = Arc::new(AtomicBool::new(false));
-                let lost = Arc::new(AtomicBool::new(false));
-                let handle = tokio::spawn(partition_task(shared.clone(), p, stop.clone(), lost.clone()));
+                let fence = Arc::new(Fence::new(origin));
+                fence.renewed(sent, opts.lease);
+                let handle = tokio::spawn(partition_task(shared.clone(), p, stop.clone(), fence.clone()));
                 eprintln!("worker {}: took partition {p}", opts.id);
-                owned.insert(p, Owned { revision, stop, lost, handle });
+                owned.insert(p, Owned { revision, stop, fence, releasing: false, handle });
             }
         }
     }
-    eprintln!("worker {}: shutting down, finishing work in hand", opts.id);
-    for o in owned.values() {
-        o.stop.store(true, Ordering::SeqCst);
-    }
-    for (p, o) in owned.drain() {
-        match o.handle.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("worker {}: partition {p} stopped: {e:#}", opts.id),
-            Err(e) => eprintln!("worker {}: partition {p} panicked: {e}", opts.id),
-        }
-        let _ = leases.delete(lease_key(p)).await;
-    }
     let _ = leases.delete(&me).await;
     watcher.abort();
+    presence.abort();
     // Stores are synchronous: dropped on the blocking pool, never on an async thread.
     let screener = shared.screener.lock().unwrap_or_else(|p| p.into_inner()).take();
     let _ = tokio::task::spawn_blocking(move || drop(screener)).await;
@@ -619,17 +702,39 @@ fn lease_key(p: u32) -> String {
     format!("partition.{p}")
 }
 
-async fn count_workers(leases: &kv::Store) -> Result<usize> {
-    let mut keys = leases.keys().await?;
-    // Distinct: a listing while other keys are written may name one twice.
-    let mut workers = HashSet::new();
-    while let Some(k) = keys.next().await {
-        let k = k?;
-        if k.starts_with("worker.") {
-            workers.insert(k);
+/// Follows the workers' presence keys (each worker writes its own every
+/// quarter of the lease). A watch, not a listing of the bucket's keys: a
+/// listing while keys expire (a killed worker's) could wait for ever for
+/// a key that was gone, and the lease loop with it.
+async fn watch_workers(sh: Arc<Shared>) {
+    let mut watch = match sh.leases.watch_with_history("worker.*").await {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("worker {}: WARNING cannot follow the other workers: {e}", sh.opts.id);
+            return;
+        }
+    };
+    while let Some(entry) = watch.next().await {
+        match entry {
+            Ok(e) if e.operation == kv::Operation::Put => {
+                sh.workers.lock().unwrap_or_else(|e| e.into_inner()).insert(e.key, Instant::now());
+            }
+            Ok(e) => {
+                sh.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(&e.key);
+            }
+            Err(e) => {
+                eprintln!("worker {}: WARNING the workers watch ended: {e}", sh.opts.id);
+                return;
+            }
         }
     }
-    Ok(workers.len())
+}
+
+/// Workers whose presence was written within the lease, this one included.
+fn live_workers(sh: &Shared, me: &str) -> usize {
+    let w = sh.workers.lock().unwrap_or_else(|e| e.into_inner());
+    let others = w.iter().filter(|(k, at)| k.as_str() != me && at.elapsed() < sh.opts.lease).count();
+    others + 1
 }
 
 /// The partition's durable consumer, recreated to start right after its
@@ -708,13 +813,17 @@ fn raise_frontier(sh: &Shared, p: u32, seq: u64) {
     if seq >= v.0 {
         *v = (seq, Instant::now());
     }
+    drop(f);
+    sh.moved.notify_waiters();
 }
 
 /// Announces that every message of partition `p` before `seq` is stored;
 /// the same value again only as a sign of life (every quarter of
 /// `order_wait`), so that a waiting partition is not taken for a stopped one.
-async fn publish_frontier(sh: &Shared, p: u32, seq: u64, last: &mut (u64, Instant)) {
-    if seq < last.0 || (seq == last.0 && last.1.elapsed() < sh.opts.order_wait / 4) {
+/// Only under a valid fence: a holder that may have lost the partition
+/// announces nothing (its claim could run ahead of the new holder's store).
+async fn publish_frontier(sh: &Shared, p: u32, seq: u64, last: &mut (u64, Instant), fence: &Fence) {
+    if seq < last.0 || (seq == last.0 && last.1.elapsed() < sh.opts.order_wait / 4) || !fence.valid() {
         return;
     }
     *last = (seq, Instant::now());
@@ -746,7 +855,7 @@ fn stream_seq(m: &jetstream::Message) -> u64 {
     m.info().map(|i| i.stream_sequence).unwrap_or(0)
 }
 
-async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Arc<AtomicBool>) -> Result<()> {
+async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, fence: Arc<Fence>) -> Result<()> {
     let t = Instant::now();
     {
         let sh = sh.clone();
@@ -775,7 +884,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
             }
             if buffer.is_empty() {
                 if let Some(end) = end {
-                    publish_frontier(&sh, p, end + 1, &mut announced).await;
+                    publish_frontier(&sh, p, end + 1, &mut announced, &fence).await;
                 }
                 continue;
             }
@@ -788,14 +897,21 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
         // (a stopped worker's, until their lease moves); after five times
         // as long, the whole batch goes.
         let head = stream_seq(&buffer[0]);
-        publish_frontier(&sh, p, head, &mut announced).await;
+        publish_frontier(&sh, p, head, &mut announced, &fence).await;
         let waited = Instant::now();
         let take = loop {
-            publish_frontier(&sh, p, head, &mut announced).await;
+            // Registered before looking, so a frontier raised meanwhile wakes it.
+            let moved = sh.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            publish_frontier(&sh, p, head, &mut announced, &fence).await;
             let long = waited.elapsed() >= sh.opts.order_wait;
             let horizon =
                 others_frontier(&sh, p, long.then_some(sh.opts.order_wait)).saturating_add(sh.opts.order_slack);
-            let n = buffer.iter().take_while(|m| stream_seq(m) < horizon).count();
+            // Screened only under a lease renewed recently enough (see
+            // `Fence`); otherwise wait for the renewal, or for the stop.
+            let valid = fence.valid();
+            let n = if valid { buffer.iter().take_while(|m| stream_seq(m) < horizon).count() } else { 0 };
             if n > 0 {
                 if long {
                     eprintln!(
@@ -811,7 +927,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
                 // Not screened: the next holder of the partition gets them again.
                 break 0;
             }
-            if waited.elapsed() >= sh.opts.order_wait * 5 {
+            if valid && waited.elapsed() >= sh.opts.order_wait * 5 {
                 eprintln!(
                     "worker {}: partition {p} screens {} declarations from stream position {head} out of order \
                      after waiting {} ms for the other partitions",
@@ -821,7 +937,8 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
                 );
                 break buffer.len();
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // A frontier moved, or a renewal may have made the fence valid again.
+            let _ = tokio::time::timeout(Duration::from_millis(20), moved).await;
         };
         if take == 0 {
             break;
@@ -831,7 +948,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
             msgs.iter().map(|m| screening::parse_bytes(stream_seq(m) as usize, m.payload.to_vec())).collect();
         let job = {
             let sh = sh.clone();
-            let lost = lost.clone();
+            let fence = fence.clone();
             let source = source.clone();
             move || -> Result<Vec<OutEvent>> {
                 with_screener(&sh, |s| {
@@ -854,7 +971,10 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
                             report(&source, l.line, e);
                         }
                     }
-                    anyhow::ensure!(!lost.load(Ordering::SeqCst), "lease lost before commit; batch not stored");
+                    anyhow::ensure!(
+                        fence.valid(),
+                        "the lease on partition {p} was lost or not renewed in time; batch not stored"
+                    );
                     screening::commit_batch(s.app.store.as_mut(), &mut b)?;
                     let own = &mut s.own;
                     own.extend(
@@ -878,7 +998,7 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
             m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
         }
         let next = buffer.front().map(stream_seq).unwrap_or_else(|| msgs.last().map_or(0, stream_seq) + 1);
-        publish_frontier(&sh, p, next, &mut announced).await;
+        publish_frontier(&sh, p, next, &mut announced, &fence).await;
     }
     sh.client.flush().await?;
     Ok(())
@@ -887,6 +1007,26 @@ async fn partition_task(sh: Arc<Shared>, p: u32, stop: Arc<AtomicBool>, lost: Ar
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fence opens for half the lease from when a renewal was *sent*,
+    /// never shrinks on a late answer to an older renewal, and shuts for
+    /// good when the lease is lost.
+    #[test]
+    fn a_fence_lasts_half_the_lease_from_the_renewal_sent() {
+        let lease = Duration::from_secs(2);
+        let origin = Instant::now().checked_sub(Duration::from_secs(60)).expect("a minute after boot");
+        let f = Fence::new(origin);
+        assert!(!f.valid(), "no renewal yet");
+        let now = Instant::now();
+        f.renewed(now.checked_sub(Duration::from_millis(1500)).unwrap(), lease);
+        assert!(!f.valid(), "sent 1.5 s ago: half a 2 s lease has passed");
+        f.renewed(now, lease);
+        assert!(f.valid());
+        f.renewed(now.checked_sub(Duration::from_secs(5)).unwrap(), lease);
+        assert!(f.valid(), "an older renewal answered late does not take the fence back");
+        f.lost.store(true, Ordering::SeqCst);
+        assert!(!f.valid(), "a refused renewal shuts it");
+    }
 
     #[test]
     fn partitions_are_stable_and_spread() {

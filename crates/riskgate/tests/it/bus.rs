@@ -24,9 +24,32 @@ fn fresh_prefix(tag: &str) -> String {
 
 use crate::support::{Env, generate_world as world};
 
+/// A worker process and the file its log goes to (a file, not a pipe: a
+/// pipe nobody reads while the test waits fills up and stalls the worker).
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+/// A test that fails leaves no worker running (they would load the
+/// machine, and the tests after it, for ever).
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
 impl Env {
-    fn worker(&self, prefix: &str, id: &str) -> Child {
-        crate::support::bin()
+    fn worker(&self, prefix: &str, id: &str) -> Worker {
+        let log = self.dir.join(format!("worker-{prefix}-{id}.log"));
+        let child = crate::support::bin()
             .arg("--data")
             .arg(self.data())
             .args(["worker", "--nats-url", NATS, "--bus-prefix", prefix, "--id", id, "--clock", "declared"])
@@ -35,9 +58,10 @@ impl Env {
             // over (2 s lease) before the others stop waiting for them.
             .args(["--order-slack", "0", "--order-wait-ms", "20000"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .unwrap()
+            .unwrap();
+        Worker { child, log }
     }
     fn store(&self) -> SqliteStore {
         SqliteStore::open(&self.data()).unwrap()
@@ -60,22 +84,34 @@ impl Env {
     }
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+fn wait_for(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
+    wait_logged(what, timeout, done, &[]);
+}
+
+/// As [`wait_for`]; a timeout shows the end of the workers' logs.
+fn wait_logged(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, workers: &[&Worker]) {
     let t = Instant::now();
     while !done() {
-        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        if t.elapsed() >= timeout {
+            let logs: Vec<String> =
+                workers.iter().map(|w| format!("{}:\n{}", w.log.display(), tail(&w.log()))).collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
+/// The last 3,000 characters of a log.
+fn tail(l: &str) -> String {
+    l.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect()
+}
+
 /// SIGTERM, then the worker's exit status and its log.
-fn terminate(mut child: Child) -> (bool, String) {
-    let pid = child.id().to_string();
+fn terminate(mut w: Worker) -> (bool, String) {
+    let pid = w.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    (status.success(), log)
+    let status = w.child.wait().unwrap();
+    (status.success(), w.log())
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -212,11 +248,12 @@ fn differ_from(one: &BTreeMap<String, serde_json::Value>, run: &BTreeMap<String,
 /// screening the same file; a kill -9 of one of them loses and duplicates
 /// nothing and changes no decision (the others wait for its partitions'
 /// new holder). With a context per partition (before), 18% of the risk
-/// values and 2.5% of the lanes differed from one process here.
+/// values and 2.5% of the lanes differed from one process here. On a
+/// loaded machine (CI) the leases churn; the fence (docs/bus.md) keeps a
+/// holder that may have lost its lease from committing or announcing a
+/// frontier: without it 1,855 of 4,213 decisions differed with three CPU
+/// hogs running beside the test (session 19).
 #[test]
-#[ignore = "diverged from one process in three fresh-clone CI runs of session 18 (lease errors \
-            'wrong last sequence' in the worker log), passes locally; see the session 18 note. \
-            Run with `cargo test -p riskgate --test it -- --ignored bus::kill`"]
 fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
     let test = "kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing";
     let Some((calm, killed, w)) = two_stores_and_a_world(test, 11, 0.1) else { return };
@@ -234,14 +271,15 @@ fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
         let mut a = env.worker(&prefix, "a");
         let b = env.worker(&prefix, "b");
         if kill {
-            wait_for("a third decided", Duration::from_secs(120), || env.screened() as usize >= n / 3);
-            a.kill().unwrap(); // SIGKILL: no chance to finish or release anything
+            wait_logged("a third decided", Duration::from_secs(120), || env.screened() as usize >= n / 3, &[&a, &b]);
+            a.child.kill().unwrap(); // SIGKILL: no chance to finish or release anything
         }
-        wait_for("every declaration decided", Duration::from_secs(240), || env.screened() as usize >= n);
+        let all = || env.screened() as usize >= n;
+        wait_logged("every declaration decided", Duration::from_secs(240), all, &[&a, &b]);
         std::thread::sleep(Duration::from_millis(500));
         let log_a = if kill {
-            a.wait().unwrap();
-            String::new()
+            a.child.wait().unwrap();
+            a.log()
         } else {
             terminate(a).1
         };
@@ -256,7 +294,6 @@ fn kill_minus_nine_of_one_of_two_workers_loses_and_duplicates_nothing() {
         // The workers' logs say whether one screened without waiting for a
         // partition whose frontier stood still (a worker starved for
         // `--order-wait-ms` on a loaded machine: seen once in CI).
-        let tail = |l: &str| l.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect::<String>();
         assert!(
             differ.is_empty(),
             "kill {kill}: {} of {n} decisions differ from one process (lanes {lanes:.4}, risk values {risk:.4}), \
