@@ -427,6 +427,15 @@ struct Owned {
     handle: tokio::task::JoinHandle<Result<()>>,
 }
 
+impl Owned {
+    /// Ask the task to finish the batch in hand and stop; the lease is
+    /// renewed (unless lost) until it has ended, then given back.
+    fn release(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.releasing = true;
+    }
+}
+
 /// Until when the holder of a partition may act on it. A lease is a
 /// key in the bucket that expires `lease` after it was last written
 /// (the bucket's `max_age`), and only then can another worker create it;
@@ -454,9 +463,15 @@ impl Fence {
         let until = (sent.saturating_duration_since(self.origin) + lease / 2).as_millis() as u64;
         self.until_ms.fetch_max(until, Ordering::SeqCst);
     }
+    /// A renewal was refused: the fence shuts for good.
+    fn lose(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+    fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
     fn valid(&self) -> bool {
-        !self.lost.load(Ordering::SeqCst)
-            && (self.origin.elapsed().as_millis() as u64) < self.until_ms.load(Ordering::SeqCst)
+        !self.is_lost() && (self.origin.elapsed().as_millis() as u64) < self.until_ms.load(Ordering::SeqCst)
     }
 }
 
@@ -591,8 +606,7 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
                     eprintln!("worker {}: shutting down, finishing work in hand", opts.id);
                     stopping = true;
                     for o in owned.values_mut() {
-                        o.stop.store(true, Ordering::SeqCst);
-                        o.releasing = true;
+                        o.release();
                     }
                 }
             }
@@ -601,7 +615,7 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
         }
         // Renewals first, all at once: nothing else in the round may hold
         // them up.
-        let renewals = owned.iter().filter(|(_, o)| !o.fence.lost.load(Ordering::SeqCst)).map(|(p, o)| {
+        let renewals = owned.iter().filter(|(_, o)| !o.fence.is_lost()).map(|(p, o)| {
             let (p, revision, leases, id) = (*p, o.revision, leases.clone(), opts.id.clone());
             async move {
                 let sent = Instant::now();
@@ -617,9 +631,8 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
                 }
                 Err(e) => {
                     eprintln!("worker {}: lost the lease on partition {p}: {e}", opts.id);
-                    o.fence.lost.store(true, Ordering::SeqCst);
-                    o.stop.store(true, Ordering::SeqCst);
-                    o.releasing = true;
+                    o.fence.lose();
+                    o.release();
                 }
             }
         }
@@ -641,7 +654,7 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
                 Ok(Err(e)) => eprintln!("worker {}: partition {p} stopped: {e:#}", opts.id),
                 Err(e) => eprintln!("worker {}: partition {p} panicked: {e}", opts.id),
             }
-            if !o.fence.lost.load(Ordering::SeqCst) {
+            if !o.fence.is_lost() {
                 let _ = leases.delete(lease_key(p)).await;
                 if o.releasing && !stopping {
                     eprintln!("worker {}: handed partition {p} back", opts.id);
@@ -660,8 +673,7 @@ async fn worker_main(opts: WorkerOptions, open_store: StoreFactory) -> Result<()
         while active(&owned) > share {
             let p = *owned.iter().filter(|(_, o)| !o.releasing).map(|(p, _)| p).max().expect("non-empty");
             let o = owned.get_mut(&p).expect("present");
-            o.stop.store(true, Ordering::SeqCst);
-            o.releasing = true;
+            o.release();
             eprintln!("worker {}: handing partition {p} back ({live} workers)", opts.id);
         }
         for k in 0..n {
@@ -702,32 +714,44 @@ fn lease_key(p: u32) -> String {
     format!("partition.{p}")
 }
 
-/// Follows the workers' presence keys (each worker writes its own every
-/// quarter of the lease). A watch, not a listing of the bucket's keys: a
-/// listing while keys expire (a killed worker's) could wait for ever for
-/// a key that was gone, and the lease loop with it.
-async fn watch_workers(sh: Arc<Shared>) {
-    let mut watch = match sh.leases.watch_with_history("worker.*").await {
+/// Follows the keys of the lease bucket that match `keys` (their current
+/// values first, then every change) and hands each entry to `on`. A watch
+/// that cannot start or ends is reported; what it kept up to date then
+/// stands still (the callers say what that costs).
+async fn follow(sh: Arc<Shared>, keys: &str, what: &str, on: impl Fn(&Shared, kv::Entry)) {
+    let mut watch = match sh.leases.watch_with_history(keys).await {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("worker {}: WARNING cannot follow the other workers: {e}", sh.opts.id);
+            eprintln!("worker {}: WARNING cannot follow {what}: {e}", sh.opts.id);
             return;
         }
     };
     while let Some(entry) = watch.next().await {
         match entry {
-            Ok(e) if e.operation == kv::Operation::Put => {
-                sh.workers.lock().unwrap_or_else(|e| e.into_inner()).insert(e.key, Instant::now());
-            }
-            Ok(e) => {
-                sh.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(&e.key);
-            }
+            Ok(e) => on(&sh, e),
             Err(e) => {
-                eprintln!("worker {}: WARNING the workers watch ended: {e}", sh.opts.id);
+                eprintln!("worker {}: WARNING the watch of {what} ended: {e}", sh.opts.id);
                 return;
             }
         }
     }
+}
+
+/// Follows the workers' presence keys (each worker writes its own every
+/// quarter of the lease). A watch, not a listing of the bucket's keys: a
+/// listing while keys expire (a killed worker's) could wait for ever for
+/// a key that was gone, and the lease loop with it. Without the watch,
+/// this worker counts only itself and takes what it can.
+async fn watch_workers(sh: Arc<Shared>) {
+    follow(sh, "worker.*", "the other workers", |sh, e| {
+        let mut w = sh.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if e.operation == kv::Operation::Put {
+            w.insert(e.key, Instant::now());
+        } else {
+            w.remove(&e.key);
+        }
+    })
+    .await
 }
 
 /// Workers whose presence was written within the lease, this one included.
@@ -778,30 +802,17 @@ fn frontier_key(p: u32) -> String {
 /// batch would wait `order_wait`; so a watch that cannot start or ends is
 /// reported and the frontiers of this process alone are used.
 async fn watch_frontiers(sh: Arc<Shared>) {
-    let mut watch = match sh.leases.watch_with_history("frontier.*").await {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("worker {}: WARNING cannot follow the partitions' frontiers: {e}", sh.opts.id);
+    follow(sh, "frontier.*", "the partitions' frontiers", |sh, e| {
+        if e.operation != kv::Operation::Put {
             return;
         }
-    };
-    while let Some(entry) = watch.next().await {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("worker {}: WARNING the frontier watch ended: {e}", sh.opts.id);
-                return;
-            }
-        };
-        if entry.operation != kv::Operation::Put {
-            continue;
-        }
-        let p = entry.key.strip_prefix("frontier.").and_then(|p| p.parse::<u32>().ok());
-        let seq = std::str::from_utf8(&entry.value).ok().and_then(|v| v.parse::<u64>().ok());
+        let p = e.key.strip_prefix("frontier.").and_then(|p| p.parse::<u32>().ok());
+        let seq = std::str::from_utf8(&e.value).ok().and_then(|v| v.parse::<u64>().ok());
         if let (Some(p), Some(seq)) = (p, seq) {
-            raise_frontier(&sh, p, seq);
+            raise_frontier(sh, p, seq);
         }
-    }
+    })
+    .await
 }
 
 /// Frontiers only move forward: a value read late or written by an earlier
@@ -1024,7 +1035,7 @@ mod tests {
         assert!(f.valid());
         f.renewed(now.checked_sub(Duration::from_secs(5)).unwrap(), lease);
         assert!(f.valid(), "an older renewal answered late does not take the fence back");
-        f.lost.store(true, Ordering::SeqCst);
+        f.lose();
         assert!(!f.valid(), "a refused renewal shuts it");
     }
 
