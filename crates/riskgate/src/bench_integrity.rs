@@ -25,6 +25,17 @@ struct Tally {
     false_watch: usize,
 }
 
+impl Tally {
+    fn add(&mut self, t: &Tally) {
+        self.officers += t.officers;
+        self.colluders += t.colluders;
+        self.in_top10 += t.in_top10;
+        self.true_warnings += t.true_warnings;
+        self.false_warnings += t.false_warnings;
+        self.false_watch += t.false_watch;
+    }
+}
+
 /// The input restricted to records before `cut` (tenure measured that day).
 fn before(input: &Input, cut: i64) -> Input {
     Input {
@@ -94,6 +105,7 @@ pub fn collusion(
         let (input, planted) = world(&cfg, &dir.join(format!("seed-{seed}")))?;
         let prepared = t0.elapsed().as_secs_f64();
         let ids: Vec<String> = planted.colluders.iter().map(|c| c.officer.clone()).collect();
+        let run = Run { seed, input: &input, planted: &planted, ids: &ids, prepared };
         for (v, variant) in variants.iter().enumerate() {
             let cfg_int = &variant.config;
             let weeks = &mut all_weeks[v];
@@ -101,83 +113,8 @@ pub fn collusion(
             if variants.len() > 1 {
                 println!("[{}]", variant.name);
             }
-            let t1 = std::time::Instant::now();
-            let report = riskgate_integrity::compute(&input, cfg_int);
-            let secs = t1.elapsed().as_secs_f64();
-            let (t, ranks) = tally(&report, &ids);
-            println!(
-                "seed {seed}: {} officers, {} controls, {} overrides (world {prepared:.0} s, integrity {secs:.2} s)",
-                t.officers,
-                input.controls.len(),
-                input.overrides.len()
-            );
-            let mut shown: Vec<String> = ranks.iter().map(|r| r.to_string()).collect();
-            shown.sort_by_key(|r| r.parse::<usize>().unwrap_or(usize::MAX));
-            println!(
-                "  colluders' ranks: [{}]; in the top 10: {} of {}; warnings: {} colluders, {} honest officers; honest at watch: {}",
-                shown.join(", "),
-                t.in_top10,
-                t.colluders,
-                t.true_warnings,
-                t.false_warnings,
-                t.false_watch
-            );
-            for (id, rank) in ids.iter().zip(&ranks) {
-                let Some(s) = report.officers.iter().find(|s| &s.id == id) else { continue };
-                let zs: Vec<String> = s
-                    .indicators
-                    .iter()
-                    .map(|i| match (i.z, i.p) {
-                        (Some(z), _) => format!("{} {z:.1}", i.key),
-                        (None, Some(p)) => format!("{} p {p:.0e}", i.key),
-                        _ => format!("{} +{}", i.key, i.points),
-                    })
-                    .collect();
-                println!("  colluder {id} rank {rank} p {:.1e} {}: {}", s.p_value, s.level.as_str(), zs.join(", "));
-            }
-            for s in report.officers.iter().filter(|s| s.level == Level::Warning && !ids.contains(&s.id)) {
-                println!("  honest officer at warning: {} p {:.1e}: {}", s.id, s.p_value, s.reasons.join(" | "));
-            }
-            // Weeks from the start of collusion to watch and warning: the report
-            // recomputed on the records before each weekly cut-off.
-            let starts: Vec<(String, i64)> =
-                planted.colluders.iter().filter_map(|c| c.start.map(|s| (c.officer.clone(), s))).collect();
-            if let Some(first) = starts.iter().map(|s| s.1).min() {
-                let last = input.controls.iter().map(|c| c.completed_at).max().unwrap_or(first);
-                let step = i64::from(step_days) * 86_400;
-                let mut reached: Vec<(Option<f64>, Option<f64>)> = vec![(None, None); starts.len()];
-                let (mut cuts, mut honest_warned) = (0, 0);
-                let mut cut = first + step;
-                while cut <= last + step && reached.iter().any(|r| r.1.is_none()) {
-                    let r = riskgate_integrity::compute(&before(&input, cut), cfg_int);
-                    cuts += 1;
-                    honest_warned +=
-                        r.officers.iter().filter(|s| s.level == Level::Warning && !ids.contains(&s.id)).count();
-                    for (k, (officer, start)) in starts.iter().enumerate() {
-                        let level = r.officers.iter().find(|s| &s.id == officer).map_or(Level::Normal, |s| s.level);
-                        let w = (cut - start) as f64 / (7.0 * 86_400.0);
-                        if level >= Level::Watch && reached[k].0.is_none() {
-                            reached[k].0 = Some(w);
-                        }
-                        if level == Level::Warning && reached[k].1.is_none() {
-                            reached[k].1 = Some(w);
-                        }
-                    }
-                    cut += step;
-                }
-                let show = |x: Option<f64>| x.map_or("never".to_string(), |w| format!("{w:.0} weeks"));
-                for ((officer, _), (watch, warning)) in starts.iter().zip(&reached) {
-                    println!("  {officer}: watch after {}, warning after {}", show(*watch), show(*warning));
-                    weeks.push((officer.clone(), *watch, *warning));
-                }
-                println!("  honest officers at warning summed over the {cuts} weekly cut-offs: {honest_warned}");
-            }
-            total.officers += t.officers;
-            total.colluders += t.colluders;
-            total.in_top10 += t.in_top10;
-            total.true_warnings += t.true_warnings;
-            total.false_warnings += t.false_warnings;
-            total.false_watch += t.false_watch;
+            let t = one_report(&run, cfg_int, step_days, weeks);
+            total.add(&t);
         }
     }
     for (v, variant) in variants.iter().enumerate() {
@@ -219,4 +156,93 @@ pub fn collusion(
         }
     }
     Ok(())
+}
+
+/// A generated world as the configurations see it.
+struct Run<'a> {
+    seed: u64,
+    input: &'a Input,
+    planted: &'a riskgate_synth::Collusion,
+    /// The planted colluders' officer ids.
+    ids: &'a [String],
+    /// Seconds taken to generate, load, screen and control it.
+    prepared: f64,
+}
+
+/// One configuration's report on one world: ranks, levels and (collusion
+/// starting part-way) the weeks to watch and warning, printed; the weeks
+/// are added to `weeks`.
+fn one_report(w: &Run, cfg_int: &Config, step_days: u32, weeks: &mut Vec<Reached>) -> Tally {
+    let Run { seed, input, planted, ids, prepared } = *w;
+    let t1 = std::time::Instant::now();
+    let report = riskgate_integrity::compute(input, cfg_int);
+    let secs = t1.elapsed().as_secs_f64();
+    let (t, ranks) = tally(&report, ids);
+    println!(
+        "seed {seed}: {} officers, {} controls, {} overrides (world {prepared:.0} s, integrity {secs:.2} s)",
+        t.officers,
+        input.controls.len(),
+        input.overrides.len()
+    );
+    let mut shown: Vec<String> = ranks.iter().map(|r| r.to_string()).collect();
+    shown.sort_by_key(|r| r.parse::<usize>().unwrap_or(usize::MAX));
+    println!(
+        "  colluders' ranks: [{}]; in the top 10: {} of {}; warnings: {} colluders, {} honest officers; honest at watch: {}",
+        shown.join(", "),
+        t.in_top10,
+        t.colluders,
+        t.true_warnings,
+        t.false_warnings,
+        t.false_watch
+    );
+    for (id, rank) in ids.iter().zip(&ranks) {
+        let Some(s) = report.officers.iter().find(|s| &s.id == id) else { continue };
+        let zs: Vec<String> = s
+            .indicators
+            .iter()
+            .map(|i| match (i.z, i.p) {
+                (Some(z), _) => format!("{} {z:.1}", i.key),
+                (None, Some(p)) => format!("{} p {p:.0e}", i.key),
+                _ => format!("{} +{}", i.key, i.points),
+            })
+            .collect();
+        println!("  colluder {id} rank {rank} p {:.1e} {}: {}", s.p_value, s.level.as_str(), zs.join(", "));
+    }
+    for s in report.officers.iter().filter(|s| s.level == Level::Warning && !ids.contains(&s.id)) {
+        println!("  honest officer at warning: {} p {:.1e}: {}", s.id, s.p_value, s.reasons.join(" | "));
+    }
+    // Weeks from the start of collusion to watch and warning: the report
+    // recomputed on the records before each weekly cut-off.
+    let starts: Vec<(String, i64)> =
+        planted.colluders.iter().filter_map(|c| c.start.map(|s| (c.officer.clone(), s))).collect();
+    if let Some(first) = starts.iter().map(|s| s.1).min() {
+        let last = input.controls.iter().map(|c| c.completed_at).max().unwrap_or(first);
+        let step = i64::from(step_days) * 86_400;
+        let mut reached: Vec<(Option<f64>, Option<f64>)> = vec![(None, None); starts.len()];
+        let (mut cuts, mut honest_warned) = (0, 0);
+        let mut cut = first + step;
+        while cut <= last + step && reached.iter().any(|r| r.1.is_none()) {
+            let r = riskgate_integrity::compute(&before(input, cut), cfg_int);
+            cuts += 1;
+            honest_warned += r.officers.iter().filter(|s| s.level == Level::Warning && !ids.contains(&s.id)).count();
+            for (k, (officer, start)) in starts.iter().enumerate() {
+                let level = r.officers.iter().find(|s| &s.id == officer).map_or(Level::Normal, |s| s.level);
+                let w = (cut - start) as f64 / (7.0 * 86_400.0);
+                if level >= Level::Watch && reached[k].0.is_none() {
+                    reached[k].0 = Some(w);
+                }
+                if level == Level::Warning && reached[k].1.is_none() {
+                    reached[k].1 = Some(w);
+                }
+            }
+            cut += step;
+        }
+        let show = |x: Option<f64>| x.map_or("never".to_string(), |w| format!("{w:.0} weeks"));
+        for ((officer, _), (watch, warning)) in starts.iter().zip(&reached) {
+            println!("  {officer}: watch after {}, warning after {}", show(*watch), show(*warning));
+            weeks.push((officer.clone(), *watch, *warning));
+        }
+        println!("  honest officers at warning summed over the {cuts} weekly cut-offs: {honest_warned}");
+    }
+    t
 }
