@@ -91,98 +91,154 @@ pub struct Model {
     flat: std::sync::OnceLock<Option<Flat>>,
 }
 
-/// Every tree's nodes in one array, 32 bytes a node (forust's nodes carry
-/// training statistics and are three times that): scoring a row walks
-/// one path per tree, and at a few hundred trees the walk is bound by
-/// memory, not arithmetic. Same comparisons and the same additions in the
-/// same order as forust's `predict_row_from_row_slice` and
-/// `predict_contributions_row_average`, so results are identical to the bit
-/// (`flat_trees_score_exactly_as_forust`).
+/// Every tree's split nodes in one array, 32 bytes a node (forust's nodes
+/// carry training statistics and are three times that), leaves in another:
+/// scoring a row walks one path per tree. A child reference carries a leaf
+/// bit, so a walk knows it has reached a leaf without loading it, and trees
+/// are walked four at a time, one level each in turn, so that the four
+/// paths' loads overlap instead of waiting on each other (the walk is bound
+/// by the latency of those loads, not by arithmetic). Same comparisons, and
+/// the same additions in the same order, as forust's
+/// `predict_row_from_row_slice` and `predict_contributions_row_average`, so
+/// results are identical to the bit (`flat_trees_score_exactly_as_forust`).
 #[derive(Debug)]
 struct Flat {
-    nodes: Vec<FlatNode>,
+    splits: Vec<FlatSplit>,
+    leaves: Vec<FlatLeaf>,
+    /// Each tree's root, as a child reference.
     roots: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct FlatNode {
-    /// The split threshold; for a leaf, its value.
+struct FlatSplit {
+    /// The split threshold.
     value: f64,
     /// The path-averaged node value (`Tree::distribute_leaf_weights`).
     avg: f64,
-    /// The split feature; `LEAF` for a leaf.
     feature: u32,
-    /// Children, as indices into `Flat::nodes`.
+    /// Children, as references: an index into `Flat::splits`, or with
+    /// `LEAF` set an index into `Flat::leaves`.
     left: u32,
     right: u32,
     missing: u32,
 }
 
-const LEAF: u32 = u32::MAX;
+#[derive(Debug, Clone, Copy)]
+struct FlatLeaf {
+    value: f64,
+    avg: f64,
+}
+
+/// The leaf bit of a child reference.
+const LEAF: u32 = 1 << 31;
+
+/// Trees walked together.
+const LANES: usize = 4;
 
 impl Flat {
     /// `None` unless missing values are NaN (as every model this crate
     /// trains has): forust treats another missing value differently.
     fn new(booster: &GradientBooster) -> Option<Flat> {
+        let mut splits = Vec::new();
+        let mut leaves = Vec::new();
+        let mut roots = Vec::with_capacity(booster.trees.len());
         if !booster.missing.is_nan() {
             return None;
         }
-        let total: usize = booster.trees.iter().map(|t| t.nodes.len()).sum();
-        let mut nodes = Vec::with_capacity(total);
-        let mut roots = Vec::with_capacity(booster.trees.len());
         for tree in &booster.trees {
-            let base = nodes.len();
-            let at = |i: usize| u32::try_from(base + i).ok();
+            // Each node's reference: splits and leaves numbered apart.
+            let (s0, l0) = (splits.len(), leaves.len());
+            let (mut s, mut l) = (0usize, 0usize);
+            let mut refs = Vec::with_capacity(tree.nodes.len());
+            for n in &tree.nodes {
+                let r = if n.is_leaf {
+                    l += 1;
+                    u32::try_from(l0 + l - 1).ok().filter(|r| r & LEAF == 0)? | LEAF
+                } else {
+                    s += 1;
+                    u32::try_from(s0 + s - 1).ok().filter(|r| r & LEAF == 0)?
+                };
+                refs.push(r);
+            }
+            let at = |i: usize| refs.get(i).copied();
             roots.push(at(0)?);
             let avg = tree.distribute_leaf_weights();
             for (n, a) in tree.nodes.iter().zip(avg) {
-                nodes.push(if n.is_leaf {
-                    FlatNode { value: n.weight_value as f64, avg: a, feature: LEAF, left: 0, right: 0, missing: 0 }
+                if n.is_leaf {
+                    leaves.push(FlatLeaf { value: n.weight_value as f64, avg: a });
                 } else {
-                    FlatNode {
+                    splits.push(FlatSplit {
                         value: n.split_value,
                         avg: a,
-                        feature: u32::try_from(n.split_feature).ok().filter(|f| *f != LEAF)?,
+                        feature: u32::try_from(n.split_feature).ok()?,
                         left: at(n.left_child)?,
                         right: at(n.right_child)?,
                         missing: at(n.missing_node)?,
-                    }
-                });
+                    });
+                }
             }
         }
-        Some(Flat { nodes, roots })
+        Some(Flat { splits, leaves, roots })
     }
 
-    #[inline]
-    fn child(n: &FlatNode, row: &[f64]) -> usize {
+    #[inline(always)]
+    fn child(n: &FlatSplit, row: &[f64]) -> u32 {
         let v = row[n.feature as usize];
-        (if v.is_nan() {
+        if v.is_nan() {
             n.missing
         } else if v < n.value {
             n.left
         } else {
             n.right
-        }) as usize
+        }
+    }
+
+    /// The leaf each of up to `LANES` trees from `roots` reaches, walking
+    /// them one level at a time together.
+    #[inline(always)]
+    fn leaves_of(&self, roots: &[u32], row: &[f64]) -> [u32; LANES] {
+        let mut r = [LEAF; LANES];
+        r[..roots.len()].copy_from_slice(roots);
+        while r.iter().any(|x| x & LEAF == 0) {
+            for x in &mut r {
+                if *x & LEAF == 0 {
+                    *x = Self::child(&self.splits[*x as usize], row);
+                }
+            }
+        }
+        r
     }
 
     fn raw(&self, base_score: f64, row: &[f64]) -> f64 {
-        self.roots.iter().fold(base_score, |acc, &root| {
-            let mut n = &self.nodes[root as usize];
-            while n.feature != LEAF {
-                n = &self.nodes[Self::child(n, row)];
+        let mut acc = base_score;
+        for group in self.roots.chunks(LANES) {
+            let ends = self.leaves_of(group, row);
+            // In tree order, as forust adds them.
+            for &end in &ends[..group.len()] {
+                acc += self.leaves[(end & !LEAF) as usize].value;
             }
-            acc + n.value
-        })
+        }
+        acc
     }
 
     /// Adds each tree's contributions to `values` (one per feature, then the bias).
     fn contributions(&self, row: &[f64], values: &mut [f64]) {
         let bias = values.len() - 1;
         for &root in &self.roots {
-            let mut n = &self.nodes[root as usize];
+            let mut r = root;
+            if r & LEAF != 0 {
+                values[bias] += self.leaves[(r & !LEAF) as usize].avg;
+                continue;
+            }
+            let mut n = &self.splits[r as usize];
             values[bias] += n.avg;
-            while n.feature != LEAF {
-                let c = &self.nodes[Self::child(n, row)];
+            loop {
+                r = Self::child(n, row);
+                if r & LEAF != 0 {
+                    values[n.feature as usize] += self.leaves[(r & !LEAF) as usize].avg - n.avg;
+                    break;
+                }
+                let c = &self.splits[r as usize];
                 values[n.feature as usize] += c.avg - n.avg;
                 n = c;
             }
@@ -554,7 +610,7 @@ mod flat_tests {
         for objective in [Objective::Classification, Objective::Regression] {
             let model = Model::train(objective, &data, &y, &w, None, &params).unwrap();
             let flat = model.flat().expect("NaN is the missing value");
-            let thresholds: Vec<f64> = flat.nodes.iter().filter(|n| n.feature != LEAF).map(|n| n.value).collect();
+            let thresholds: Vec<f64> = flat.splits.iter().map(|n| n.value).collect();
             let mut rows: Vec<Vec<f64>> = (0..data.rows).map(|i| data.row(i).to_vec()).collect();
             rows.push(vec![f64::NAN; 4]);
             rows.push(vec![1e9, -1e9, 1e9, -1e9]);
