@@ -44,6 +44,14 @@ testAs('an analyst ranks released declarations for audit and makes a plan', 'che
   assert.equal(Number(await page.getAttribute('[data-testid=pca-summary]', 'data-considered')), s.considered);
   const reasons = await page.$$eval('[data-testid=pca-declarations] tbody tr td:last-child', (tds) => tds.map((td) => td.textContent));
   assert.ok(reasons.some((r) => /[\u4e00-\u9fff]/.test(r)), 'reasons read in Chinese');
+  // Payment and invoice lines come apart from the other reasons
+  // (`money_flow`) and are shown with them.
+  const paid = s.declarations.map((c, i) => [c, i]).filter(([c]) => c.money_flow.length > 0);
+  assert.ok(paid.length > 0, 'the demo has candidates with payments abroad or VAT invoices');
+  for (const [c, i] of paid) {
+    assert.ok(!c.reasons.some((r) => /境外付汇|增值税发票/.test(r)), `money-flow lines only in money_flow: ${c.reasons}`);
+    assert.match(reasons[i], /境外付汇|增值税发票/, `row ${c.declaration_id} shows its money-flow lines`);
+  }
   await screenshot(page, 'post-clearance-zh');
 
   // A malformed capacity is refused in the page, naming it.

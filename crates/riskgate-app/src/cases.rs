@@ -250,23 +250,38 @@ pub fn get(store: &dyn Store, actor: &Actor, id: i64) -> Result<Case> {
     read(store, actor, id).map(|c| withhold_money_flow(actor, c))
 }
 
-/// What in an audit plan's case comes from the money flow — payments
-/// abroad and VAT invoices (other agencies' data): the lines of the
-/// opening note and the selection reasons that carry it.
-const MONEY_FLOW_MARKS: [&str; 3] = ["境外付汇", "增值税发票", "付汇高于申报"];
-/// What a reader without `ReadMoneyFlow` sees in their place.
+/// What a reader without `ReadMoneyFlow` sees in place of money-flow lines.
 pub const MONEY_FLOW_WITHHELD: &str = "（资金流信息，本角色不可见） / (money-flow detail, not shown to this role)";
+
+/// The words that marked money-flow lines in audit cases opened before
+/// `AuditSelection::money_flow` kept them apart: only those stored cases
+/// are recognised by their words.
+const LEGACY_MONEY_FLOW_MARKS: [&str; 3] = ["境外付汇", "增值税发票", "付汇高于申报"];
 
 /// The case as `actor` may read it: a role that may not read money flow
 /// (field officers) reads an audit plan's case without the payment and
-/// invoice lines of its selection reasons and opening note. Only what is
-/// returned changes; the stored case keeps them.
+/// invoice lines (`AuditSelection::money_flow`, and those lines in the
+/// opening note). Only what is returned changes; the stored case keeps them.
 fn withhold_money_flow(actor: &Actor, mut c: Case) -> Case {
     let Some(role) = actor.role else { return c };
     if c.origin != "audit_plan" || crate::accounts::allows(role, crate::accounts::Perm::ReadMoneyFlow) {
         return c;
     }
-    let marked = |l: &str| MONEY_FLOW_MARKS.iter().any(|m| l.contains(m));
+    let Some(s) = &mut c.selection else { return c };
+    let lines = std::mem::take(&mut s.money_flow);
+    let legacy = lines.is_empty();
+    let marked = |l: &str| {
+        if legacy { LEGACY_MONEY_FLOW_MARKS.iter().any(|m| l.contains(m)) } else { lines.iter().any(|x| x == l) }
+    };
+    if legacy {
+        for r in &mut s.reasons {
+            if marked(r) {
+                *r = MONEY_FLOW_WITHHELD.to_string();
+            }
+        }
+    } else {
+        s.money_flow = vec![MONEY_FLOW_WITHHELD.to_string()];
+    }
     let redact = |text: &str| -> String {
         text.lines().map(|l| if marked(l) { MONEY_FLOW_WITHHELD } else { l }).collect::<Vec<_>>().join("\n")
     };
@@ -274,13 +289,6 @@ fn withhold_money_flow(actor: &Actor, mut c: Case) -> Case {
         && let Some(n) = &e.note
     {
         e.note = Some(redact(n));
-    }
-    if let Some(s) = &mut c.selection {
-        for r in &mut s.reasons {
-            if marked(r) {
-                *r = MONEY_FLOW_WITHHELD.to_string();
-            }
-        }
     }
     c
 }

@@ -136,6 +136,10 @@ pub struct Candidate {
     /// A later VAT invoice of the trader contradicts its goods code or value.
     pub invoice: Option<crate::moneyflow::InvoiceFinding>,
     pub reasons: Vec<String>,
+    /// The reasons from the money flow (payments abroad, VAT invoices),
+    /// apart from `reasons`: an audit case keeps them apart too, so that
+    /// roles that may not read money flow read the case without them.
+    pub money_flow: Vec<String>,
 }
 
 /// One trader proposed for an enterprise audit.
@@ -153,6 +157,8 @@ pub struct TraderCandidate {
     /// Its highest-ranked declarations.
     pub top_declarations: Vec<String>,
     pub reasons: Vec<String>,
+    /// The reasons from the money flow (as `Candidate::money_flow`).
+    pub money_flow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -289,6 +295,7 @@ fn candidates_with(
         let declared = d.total_value_cny();
         let fx = matches[i];
         let mut reasons = Vec::new();
+        let mut money_flow = Vec::new();
         let scored = app.engine.rescore(d, fx);
         let (mut p, model_duty) = match &scored {
             Some((s, rule_w, titles)) => {
@@ -325,7 +332,7 @@ fn candidates_with(
             && d.direction == Direction::Import
         {
             gap_duty = (m.paid_cny - declared) * (rate + IMPORT_VAT * (1.0 + rate));
-            reasons.push(format!(
+            money_flow.push(format!(
                 "境外付汇 {paid:.0} 元，为申报货值 {declared:.0} 元的 {ratio:.2} 倍（{zh}），差额应补税款约 {gap:.0} 元 / \
                  paid abroad {paid:.0} CNY = {ratio:.2}× the declared {declared:.0} CNY ({en}); duty and VAT on the gap \
                  about {gap:.0} CNY",
@@ -364,7 +371,7 @@ fn candidates_with(
         let invoice_duty = invoice.map_or(0.0, |c| c.expected_duty_cny);
         if let Some(c) = invoice {
             p = p.max(INVOICE_PROBABILITY);
-            reasons.extend(c.reasons.iter().cloned());
+            money_flow.extend(c.reasons.iter().cloned());
         }
         let duty_if_found = model_duty.max(gap_duty).max(invoice_duty);
         let expected = p * duty_if_found;
@@ -389,6 +396,7 @@ fn candidates_with(
             paid_by_reference: fx.map(|m| m.by_reference),
             invoice: invoice.map(|c| c.finding),
             reasons,
+            money_flow,
         });
     }
     out.sort_by(|a, b| {
@@ -504,6 +512,7 @@ fn traders(
             risk_level: None,
             top_declarations: Vec::new(),
             reasons: Vec::new(),
+            money_flow: Vec::new(),
         });
         t.expected_duty += c.expected_duty;
         t.declarations += 1;
@@ -534,7 +543,7 @@ fn traders(
             t.declarations, t.expected_duty, t.declarations, t.expected_duty
         ));
         if t.overpaid_declarations > 0 {
-            t.reasons.push(format!(
+            t.money_flow.push(format!(
                 "{} 份付汇高于申报 / {} paid abroad above their declared value",
                 t.overpaid_declarations, t.overpaid_declarations
             ));
@@ -544,6 +553,24 @@ fn traders(
         }
     }
     Ok(out)
+}
+
+/// An audit case's opening note: its reasons, one a line, whole lines up
+/// to 4,000 characters (a line cut in two would no longer be recognised as
+/// a money-flow line when the case is withheld from a role).
+fn opening_note<'a>(lines: impl Iterator<Item = &'a String>) -> String {
+    let mut note = String::new();
+    for l in lines {
+        let sep = usize::from(!note.is_empty());
+        if note.chars().count() + sep + l.chars().count() > 4_000 {
+            break;
+        }
+        if sep == 1 {
+            note.push('\n');
+        }
+        note.push_str(l);
+    }
+    note
 }
 
 /// A risk level in Chinese.
@@ -603,6 +630,8 @@ pub struct PlannedAudit {
     /// The case opened for it (none on a dry run).
     pub case_id: Option<i64>,
     pub reasons: Vec<String>,
+    /// The reasons from the money flow (as `Candidate::money_flow`).
+    pub money_flow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -743,6 +772,7 @@ pub fn choose(app: &mut App, req: &PlanRequest) -> Result<Plan> {
                 probability: c.probability,
                 case_id: None,
                 reasons: c.reasons.clone(),
+                money_flow: c.money_flow.clone(),
             });
         }
         units.push(UnitPlan {
@@ -789,7 +819,7 @@ pub fn open_plan(app: &mut App, actor: &crate::cases::Actor, mut plan: Plan) -> 
                 officer: None,
                 office: None,
                 title,
-                note: Some(a.reasons.join("\n").chars().take(4_000).collect()),
+                note: Some(opening_note(a.reasons.iter().chain(&a.money_flow))),
             };
             let selection = riskgate_core::AuditSelection {
                 plan: name.clone(),
@@ -799,6 +829,7 @@ pub fn open_plan(app: &mut App, actor: &crate::cases::Actor, mut plan: Plan) -> 
                 expected_duty: a.expected_duty,
                 probability: a.probability,
                 reasons: a.reasons.clone(),
+                money_flow: a.money_flow.clone(),
             };
             (new, selection)
         })
@@ -929,8 +960,8 @@ mod tests {
         assert_eq!(row("LATE").unwrap().paid_ratio, None, "a payment 200 days later pays nothing of it");
         // Duty and VAT on the undeclared value: 15,000 × (0.1 + 0.13 × 1.1).
         assert!((r.duty_if_found - 15_000.0 * 0.243).abs() < 1.0, "{}", r.duty_if_found);
-        assert!(r.reasons.iter().any(|x| x.contains("by invoice reference")), "{:?}", r.reasons);
-        assert!(u.reasons.iter().any(|x| x.contains("without reference")), "{:?}", u.reasons);
+        assert!(r.money_flow.iter().any(|x| x.contains("by invoice reference")), "{:?}", r.money_flow);
+        assert!(u.money_flow.iter().any(|x| x.contains("without reference")), "{:?}", u.money_flow);
         assert!(c.reasons.iter().any(|x| x.contains("physically inspected")), "{:?}", c.reasons);
         assert!(c.probability < e.probability, "an inspection without finding lowers the chance");
         let top3: HashSet<&str> = s.declarations[..3].iter().map(|c| c.declaration_id.as_str()).collect();
@@ -973,11 +1004,19 @@ mod tests {
         let officer =
             crate::cases::get(app.store.as_ref(), &as_role(crate::accounts::Role::FieldOfficer), ranked_case).unwrap();
         let paid = |c: &riskgate_core::Case| {
-            let sel = c.selection.as_ref().unwrap().reasons.iter().any(|r| r.contains("境外付汇"));
+            let s = c.selection.as_ref().unwrap();
+            let sel = s.reasons.iter().chain(&s.money_flow).any(|r| r.contains("境外付汇"));
             let note = c.history[0].note.as_deref().unwrap_or_default().contains("境外付汇");
             (sel, note)
         };
         assert_eq!(paid(&analyst), (true, true), "{analyst:?}");
+        // The payment line is a money-flow line, not a reason among the others.
+        let sel = analyst.selection.as_ref().unwrap();
+        assert!(
+            sel.money_flow.iter().any(|r| r.contains("境外付汇"))
+                && !sel.reasons.iter().any(|r| r.contains("境外付汇"))
+        );
+        assert_eq!(officer.selection.as_ref().unwrap().money_flow, [crate::cases::MONEY_FLOW_WITHHELD]);
         assert_eq!(paid(&officer), (false, false), "{officer:?}");
         assert!(officer.history[0].note.as_deref().unwrap().contains(crate::cases::MONEY_FLOW_WITHHELD));
         let listed = crate::cases::list(
@@ -991,6 +1030,18 @@ mod tests {
         assert!(listed.iter().all(|c| paid(c) == (false, false)), "the list withholds it too");
         let stored = app.store.case(ranked_case).unwrap().unwrap();
         assert_eq!(paid(&stored), (true, true), "the stored case keeps it");
+        // A case opened before money-flow lines were kept apart (they are
+        // among its reasons): recognised by their words.
+        let mut legacy = stored.clone();
+        let sel = legacy.selection.as_mut().unwrap();
+        let lines = std::mem::take(&mut sel.money_flow);
+        sel.reasons.extend(lines);
+        let action = crate::app::new_action("operator", Some(legacy.office.clone()), "case_open", "case:");
+        let legacy_id = app.store.insert_case(&legacy, &action).unwrap();
+        let old =
+            crate::cases::get(app.store.as_ref(), &as_role(crate::accounts::Role::FieldOfficer), legacy_id).unwrap();
+        assert_eq!(paid(&old), (false, false), "{old:?}");
+        assert!(old.selection.as_ref().unwrap().money_flow.is_empty());
         // Planned declarations are not candidates again.
         let again = select(&mut app, &q).unwrap();
         assert_eq!(again.considered, 4);
@@ -1048,7 +1099,7 @@ mod tests {
         assert_eq!(r.probability, INVOICE_PROBABILITY);
         // (30,000 / 1.3 − 10,000) × (0.1 + 0.13 × 1.1) = 3,177.69.
         assert!((r.duty_if_found - 3_177.69).abs() < 0.01, "{}", r.duty_if_found);
-        assert!(r.reasons.iter().any(|x| x.contains("VAT invoice")), "{:?}", r.reasons);
+        assert!(r.money_flow.iter().any(|x| x.contains("VAT invoice")), "{:?}", r.money_flow);
         assert_eq!(quiet.invoice, None, "1.2× its value: the invoice fits");
         assert!(quiet.probability < r.probability, "{} {}", quiet.probability, r.probability);
         assert_eq!(s.declarations[0].declaration_id, "RESOLD");

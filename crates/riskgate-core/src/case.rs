@@ -190,6 +190,12 @@ pub struct AuditSelection {
     pub expected_duty: f64,
     pub probability: f64,
     pub reasons: Vec<String>,
+    /// The reasons that come from the money flow (payments abroad, VAT
+    /// invoices: other agencies' data), kept apart from `reasons` so that
+    /// they can be withheld from roles that may not read money flow. Absent
+    /// in cases opened before it existed (their lines are in `reasons`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub money_flow: Vec<String>,
 }
 
 /// A case as stored and shown.

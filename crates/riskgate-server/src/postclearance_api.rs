@@ -52,7 +52,8 @@ pub struct SelectionQuery {
 /// controls found since on the same parties, goods and routes (the model
 /// scores each again), whether a control already looked — each with its
 /// reasons. Rows carry `declaration_id` (or `trader`), `score`,
-/// `expected_duty` and `reasons`.
+/// `expected_duty`, `reasons` and, apart from them, `money_flow` (the
+/// payment and invoice lines).
 ///
 /// Who: risk analysts, district and HQ managers, department users, for the
 /// declarations of their offices.

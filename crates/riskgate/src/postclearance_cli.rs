@@ -210,7 +210,7 @@ fn print_selection(s: &postclearance::Selection) {
             c.paid_ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}")),
             c.risk_value_at_screening.map_or_else(|| "—".into(), |r| format!("{r:.3}")),
         );
-        for r in &c.reasons {
+        for r in c.reasons.iter().chain(&c.money_flow) {
             println!("{:<20} {r}", "");
         }
     }

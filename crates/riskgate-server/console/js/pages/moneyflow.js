@@ -39,7 +39,9 @@ async function defaultPeriod(office) {
 
 export const ratio = (x) => (x === null || x === undefined ? '—' : num(x, 2));
 // Reasons come as "中文 / English": the reader's side of each (also the post-clearance page's).
-export const reasonsText = (r) => (r.reasons || []).map(local).join(semi());
+// A row's reasons and, apart from them in post-clearance answers, its
+// money-flow reasons (payments abroad, VAT invoices).
+export const reasonsText = (r) => [...(r.reasons || []), ...(r.money_flow || [])].map(local).join(semi());
 
 export async function moneyflowPage(el, query) {
   const office = query.get('office') || '';
