@@ -29,8 +29,7 @@
 
 use std::collections::HashMap;
 
-use riskgate_core::{Declaration, Item};
-use riskgate_store::Store;
+use riskgate_store::{ImportLine, ImportLines, Store};
 use serde::Serialize;
 
 /// A trader is flagged when it paid abroad at least this multiple of its
@@ -198,8 +197,8 @@ pub struct Overpaid {
 
 /// Reconciles the period.
 pub fn reconcile(store: &dyn Store, q: &Query) -> anyhow::Result<Reconciliation> {
-    // A bounded period (default: the 92 days up to now): the re-match reads
-    // the bodies of the period's imports.
+    // A bounded period (default: the 92 days up to now): the re-match and
+    // the invoice checks read the period's imports line by line.
     let to = q.to.unwrap_or_else(|| crate::app::now().timestamp());
     let from = q.from.unwrap_or(to - DEFAULT_DAYS * 86_400);
     if to <= from {
@@ -301,7 +300,7 @@ pub(crate) fn invoice_checks(
     let mut tariff: HashMap<&str, (f64, f64)> = HashMap::new();
     let mut tariff6: HashMap<&str, (f64, f64)> = HashMap::new();
     for i in &imports {
-        for it in &i.declaration.items {
+        for it in &i.lines {
             for (map, key) in [(&mut tariff, it.hs_code.as_str()), (&mut tariff6, it.hs_code.get(..6).unwrap_or(""))] {
                 let e = map.entry(key).or_default();
                 e.0 += it.duty_rate;
@@ -312,46 +311,46 @@ pub(crate) fn invoice_checks(
     let rate_of = |code: &str| -> Option<f64> {
         tariff.get(code).or_else(|| tariff6.get(code.get(..6).unwrap_or(""))).map(|(sum, n)| sum / n)
     };
-    let mut by_trader: HashMap<&str, Vec<&Declaration>> = HashMap::new();
+    let mut by_trader: HashMap<&str, Vec<&ImportLines>> = HashMap::new();
     for i in &imports {
-        by_trader.entry(i.declaration.trader.id.as_str()).or_default().push(&i.declaration);
+        by_trader.entry(i.trader.as_str()).or_default().push(i);
     }
     for v in by_trader.values_mut() {
-        v.sort_by_key(|d| (d.declared_at.timestamp(), d.id.as_str()));
+        v.sort_by_key(|d| (d.declared_at, d.id.as_str()));
     }
     let mut out: HashMap<String, InvoiceCheck> = HashMap::new();
     for inv in &invoices {
         let Some(code) = inv.hs_code.as_deref().filter(|c| c.len() >= 6) else { continue };
         let t = inv.issued_at.timestamp();
-        let window: &[&Declaration] = by_trader.get(inv.trader.as_str()).map_or(&[], |v| {
-            let lo = v.partition_point(|d| d.declared_at.timestamp() < t - lookback);
-            let hi = v.partition_point(|d| d.declared_at.timestamp() < t);
+        let window: &[&ImportLines] = by_trader.get(inv.trader.as_str()).map_or(&[], |v| {
+            let lo = v.partition_point(|d| d.declared_at < t - lookback);
+            let hi = v.partition_point(|d| d.declared_at < t);
             &v[lo..hi.max(lo)]
         });
-        let value = |d: &Declaration, i: &Item| i.value * d.rate();
+        let value = |d: &ImportLines, i: &ImportLine| i.value * d.rate;
         // A line of the invoiced goods explains an invoice below
         // `FLAG_INVOICE_RATIO` × its value: a resale, or part of one (large
         // imports are resold on several invoices).
         if window.iter().any(|d| {
-            d.items.iter().any(|i| same_goods(&i.hs_code, code) && inv.amount_cny < FLAG_INVOICE_RATIO * value(d, i))
+            d.lines.iter().any(|i| same_goods(&i.hs_code, code) && inv.amount_cny < FLAG_INVOICE_RATIO * value(d, i))
         }) {
             continue;
         }
-        let declaring: Vec<&Declaration> =
-            window.iter().copied().filter(|d| d.items.iter().any(|i| same_goods(&i.hs_code, code))).collect();
+        let declaring: Vec<&ImportLines> =
+            window.iter().copied().filter(|d| d.lines.iter().any(|i| same_goods(&i.hs_code, code))).collect();
         let invoice_rate = rate_of(code);
         // Another code of the invoiced goods' chapter, with a lower duty
         // than importers declare for the invoiced code (known).
-        let lower = |i: &Item| {
+        let lower = |i: &ImportLine| {
             chapter(&i.hs_code) == chapter(code)
                 && !same_goods(&i.hs_code, code)
                 && invoice_rate.is_some_and(|r| i.duty_rate < r)
         };
-        let lower_imports = window.iter().filter(|d| d.items.iter().any(lower)).count();
+        let lower_imports = window.iter().filter(|d| d.lines.iter().any(lower)).count();
         // …whose declared value the amount fits as a resale (1–2×).
-        let fitting: Vec<(&Declaration, &Item)> = window
+        let fitting: Vec<(&ImportLines, &ImportLine)> = window
             .iter()
-            .flat_map(|d| d.items.iter().filter(|i| lower(i)).map(move |i| (*d, i)))
+            .flat_map(|d| d.lines.iter().filter(|i| lower(i)).map(move |i| (*d, i)))
             .filter(|(d, i)| {
                 let v = value(d, i);
                 v > 0.0 && inv.amount_cny >= v && inv.amount_cny < FLAG_INVOICE_RATIO * v
@@ -359,15 +358,19 @@ pub(crate) fn invoice_checks(
             .collect();
         // Only imports of the period in scope are listed: the others are
         // skipped before any row is built.
-        let listed = |d: &Declaration| {
-            (from..to).contains(&d.declared_at.timestamp())
+        let listed = |d: &ImportLines| {
+            (from..to).contains(&d.declared_at)
                 && offices.is_none_or(|o| o.contains(&d.office))
-                && trader.is_none_or(|t| t == d.trader.id)
+                && trader.is_none_or(|t| t == d.trader)
         };
         let day = inv.issued_at.format("%Y-%m-%d");
         // `rate`: the invoiced code's (known: a lower line is lower than it).
-        let code_check = |d: &Declaration, line: &Item, rate: f64, candidates: usize, declared_elsewhere: bool| {
-            let declared = line.value * d.rate();
+        let code_check = |d: &ImportLines,
+                          line: &ImportLine,
+                          rate: f64,
+                          candidates: usize,
+                          declared_elsewhere: bool| {
+            let declared = line.value * d.rate;
             let mut c = check_row(d, inv, code, InvoiceFinding::Code, &line.hs_code, declared, line.duty_rate);
             c.invoice_duty_rate = Some(rate);
             c.expected_duty_cny = declared * (rate - line.duty_rate).max(0.0) * (1.0 + IMPORT_VAT);
@@ -416,14 +419,14 @@ pub(crate) fn invoice_checks(
             if !listed(d) {
                 continue;
             }
-            let lines = d.items.iter().filter(|i| same_goods(&i.hs_code, code));
+            let lines = d.lines.iter().filter(|i| same_goods(&i.hs_code, code));
             let (value, duty) = lines.fold((0.0, 0.0), |(v, r), i| (v + i.value, r + i.value * i.duty_rate));
-            let declared = value * d.rate();
+            let declared = value * d.rate;
             if declared <= 0.0 || inv.amount_cny < FLAG_INVOICE_RATIO * declared {
                 continue;
             }
             let rate = duty / value;
-            let first = d.items.iter().find(|i| same_goods(&i.hs_code, code)).map_or(code, |i| i.hs_code.as_str());
+            let first = d.lines.iter().find(|i| same_goods(&i.hs_code, code)).map_or(code, |i| i.hs_code.as_str());
             let mut c = check_row(d, inv, code, InvoiceFinding::Value, first, declared, rate);
             c.invoice_duty_rate = invoice_rate;
             c.expected_duty_cny =
@@ -454,7 +457,7 @@ pub(crate) fn invoice_checks(
 }
 
 fn check_row(
-    d: &Declaration,
+    d: &ImportLines,
     inv: &riskgate_core::TaxInvoice,
     code: &str,
     finding: InvoiceFinding,
@@ -464,9 +467,9 @@ fn check_row(
 ) -> InvoiceCheck {
     InvoiceCheck {
         declaration_id: d.id.clone(),
-        trader: d.trader.id.clone(),
+        trader: d.trader.clone(),
         office: d.office.clone(),
-        declared_at: d.declared_at.to_rfc3339(),
+        declared_at: d.declared_at().to_rfc3339(),
         finding,
         invoice_issued_at: inv.issued_at.to_rfc3339(),
         invoice_hs_code: code.to_string(),
@@ -496,7 +499,7 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
     let invoices: Vec<Vec<&str>> = imports
         .iter()
         .map(|i| {
-            let mut v: Vec<&str> = i.declaration.invoice_ids().collect();
+            let mut v: Vec<&str> = i.invoices.iter().map(String::as_str).collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -507,14 +510,14 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
     let mut shared: HashMap<(&str, &str), f64> = HashMap::new();
     for (i, invs) in imports.iter().zip(&invoices) {
         for inv in invs {
-            *shared.entry((i.declaration.trader.id.as_str(), inv)).or_default() += i.declaration.total_value_cny();
+            *shared.entry((i.import.trader.as_str(), inv)).or_default() += i.import.total_value_cny();
         }
     }
     let mut out = Vec::new();
     for (i, invs) in imports.iter().zip(&invoices) {
-        let d = &i.declaration;
+        let d = &i.import;
         if q.offices.as_ref().is_some_and(|o| !o.contains(&d.office))
-            || q.trader.as_ref().is_some_and(|t| *t != d.trader.id)
+            || q.trader.as_ref().is_some_and(|t| *t != d.trader)
         {
             continue;
         }
@@ -522,10 +525,10 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
         if declared <= 0.0 {
             continue;
         }
-        let decided = i.decided_at.unwrap_or(d.declared_at.timestamp());
+        let decided = i.decided_at.unwrap_or(d.declared_at);
         let (mut total, mut before) = (0.0, 0.0);
         for &inv in invs {
-            let key = (d.trader.id.as_str(), inv);
+            let key = (d.trader.as_str(), inv);
             let share = declared / shared.get(&key).copied().unwrap_or(declared);
             for &(at, amount) in paid.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
                 total += amount * share;
@@ -540,9 +543,9 @@ fn overpaid(store: &dyn Store, q: &Query, from: i64, to: i64) -> anyhow::Result<
         let rate = d.duty_rate();
         out.push(Overpaid {
             declaration_id: d.id.clone(),
-            trader: d.trader.id.clone(),
+            trader: d.trader.clone(),
             office: d.office.clone(),
-            declared_at: d.declared_at.to_rfc3339(),
+            declared_at: d.declared_at().to_rfc3339(),
             declared_cny: declared,
             paid_cny: total,
             ratio: total / declared,

@@ -200,13 +200,69 @@ pub struct FlowSum {
     pub with_reference_cny: f64,
 }
 
-/// An import declaration of a trader that has payments abroad carrying
-/// invoice references, with its decision time (`Store::referenced_imports`).
-#[derive(Debug, Clone)]
+/// An import declaration as the money-flow checks read it: columns of
+/// `declarations` and `items`, no JSON body decoded
+/// (`Store::invoiced_imports`, `Store::referenced_imports`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportLines {
+    pub id: String,
+    pub trader: String,
+    pub office: String,
+    /// Seconds since the epoch (whole seconds, as stored), and the UTC
+    /// offset it was declared with (seconds east).
+    pub declared_at: i64,
+    pub tz: i32,
+    /// CNY per unit of the declared currency, as `Declaration::rate`
+    /// gives it (1 when the lines carry no value).
+    pub rate: f64,
+    /// The item lines, by line number.
+    pub lines: Vec<ImportLine>,
+}
+
+/// One item line of an [`ImportLines`]: goods code, value in the declared
+/// currency, duty rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportLine {
+    pub hs_code: String,
+    pub value: f64,
+    pub duty_rate: f64,
+}
+
+impl ImportLines {
+    /// The declared time with its offset (`Declaration::declared_at`).
+    pub fn declared_at(&self) -> DateTime<FixedOffset> {
+        let off = FixedOffset::east_opt(self.tz).unwrap_or(FixedOffset::east_opt(0).expect("utc"));
+        DateTime::from_timestamp(self.declared_at, 0).unwrap_or_default().with_timezone(&off)
+    }
+
+    /// Σ line values, in the declared currency (`Declaration::total_value`).
+    pub fn total_value(&self) -> f64 {
+        self.lines.iter().map(|i| i.value).sum()
+    }
+
+    pub fn total_value_cny(&self) -> f64 {
+        self.total_value() * self.rate
+    }
+
+    /// The value-weighted duty rate of the lines, 0 without value
+    /// (`Declaration::duty_rate`).
+    pub fn duty_rate(&self) -> f64 {
+        let value = self.total_value();
+        if value > 0.0 { self.lines.iter().map(|i| i.value * i.duty_rate).sum::<f64>() / value } else { 0.0 }
+    }
+}
+
+/// An import declaration that lists an invoice, of a trader that has
+/// payments abroad carrying invoice references, with its decision time and
+/// invoice numbers (`Store::referenced_imports`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReferencedImport {
-    pub declaration: Declaration,
+    pub import: ImportLines,
     /// When it was screened (`None`: stored as history).
     pub decided_at: Option<i64>,
+    /// The ids of its documents of kind "invoice" (`Declaration::invoice_ids`),
+    /// in no particular order; one listed twice comes twice.
+    pub invoices: Vec<String>,
 }
 
 /// A payment abroad carrying an invoice reference.
@@ -492,9 +548,11 @@ pub trait Store: Send + Accounts + Search + Committees {
     /// `trader` narrows to one trader. One grouped pass over each table's
     /// rows of the period, no bodies read.
     fn money_flow(&self, from: i64, to: i64, offices: Option<&[String]>, trader: Option<&str>) -> Result<FlowSums>;
-    /// The import declarations declared in `[from, to)` whose trader has a
-    /// payment with an invoice reference (bodies read only for those), and
-    /// every payment with a reference made from `paid_from` on.
+    /// The import declarations declared in `[from, to)` that list an
+    /// invoice and whose trader has a payment with an invoice reference,
+    /// oldest stored first (read by columns, their invoice numbers taken
+    /// from the body by the database's JSON functions: no body decoded),
+    /// and every payment with a reference made from `paid_from` on.
     fn referenced_imports(
         &self,
         from: i64,
@@ -504,14 +562,15 @@ pub trait Store: Send + Accounts + Search + Committees {
     fn insert_invoices(&mut self, rows: &[TaxInvoice]) -> Result<()>;
     /// The VAT invoices issued in `[issued_from, issued_to)`, oldest first,
     /// and the import declarations of their traders declared in
-    /// `[declared_from, declared_to)` (bodies, with their decision time).
+    /// `[declared_from, declared_to)`, oldest stored first, read by
+    /// columns with their lines (no body decoded).
     fn invoiced_imports(
         &self,
         issued_from: i64,
         issued_to: i64,
         declared_from: i64,
         declared_to: i64,
-    ) -> Result<(Vec<ReferencedImport>, Vec<TaxInvoice>)>;
+    ) -> Result<(Vec<ImportLines>, Vec<TaxInvoice>)>;
     /// Stores workforce records; `true` where a record was new or changed
     /// (a litigation case's outcome), `false` for an exact repeat.
     /// Upserts workforce records (bumps the `registry` mark of [`Store::integrity_marks`]).

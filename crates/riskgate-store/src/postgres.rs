@@ -644,8 +644,9 @@ impl Store for PgStore {
         paid_from: i64,
     ) -> Result<(Vec<crate::ReferencedImport>, Vec<crate::ReferencedPayment>)> {
         let conn = &mut self.conn.borrow_mut();
+        let lines = all(conn, &dollars(rows::REFERENCED_IMPORTS_POSTGRES), &[&from, &to], rows::line_rows(true))?;
         Ok((
-            all(conn, &dollars(rows::REFERENCED_IMPORTS), &[&from, &to], rows::referenced_import)?,
+            rows::referenced_imports(lines),
             all(conn, &dollars(rows::REFERENCED_PAYMENTS), &[&paid_from], rows::referenced_payment)?,
         ))
     }
@@ -674,15 +675,15 @@ impl Store for PgStore {
         issued_to: i64,
         declared_from: i64,
         declared_to: i64,
-    ) -> Result<(Vec<crate::ReferencedImport>, Vec<TaxInvoice>)> {
+    ) -> Result<(Vec<crate::ImportLines>, Vec<TaxInvoice>)> {
         let conn = &mut self.conn.borrow_mut();
         Ok((
-            all(
+            rows::import_lines(all(
                 conn,
                 &dollars(rows::INVOICED_IMPORTS),
                 &[&issued_from, &issued_to, &declared_from, &declared_to],
-                rows::referenced_import,
-            )?,
+                rows::line_rows(false),
+            )?),
             all(conn, &dollars(rows::INVOICES_ISSUED), &[&issued_from, &issued_to], rows::body(TaxInvoice::from_json))?,
         ))
     }

@@ -124,32 +124,183 @@ UNION ALL SELECT CAST(1 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), \
 UNION ALL SELECT CAST(2 AS BIGINT), trader, '', COUNT(*), SUM(amount_cny), CAST(0 AS DOUBLE PRECISION) FROM invoices \
  WHERE issued_at >= ?1 AND issued_at < ?2 GROUP BY trader";
 
-/// Import declarations of `[?1, ?2)` whose trader paid abroad with an
-/// invoice reference, with their first decision time.
-pub(crate) const REFERENCED_IMPORTS: &str = "\
-SELECT d.body, (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at = d.decided_at AND c.decided_at >= ?1) \
- FROM declarations d \
+/// The import declarations of `[?1, ?2)` whose trader paid abroad with an
+/// invoice reference, one row per item line and invoice number (documents
+/// of kind "invoice", taken from the body by the database's JSON functions:
+/// no declaration decoded), with their first decision time; those that
+/// list no invoice are left out (nothing can be matched to them).
+/// Unordered (`gather` orders them: a sort in the database costs more).
+/// The row: as `INVOICED_IMPORTS`', then the decision time, the invoice's
+/// position among the documents and its number. SQLite's (`CROSS JOIN` keeps the order of the
+/// loops: each body is read once)…
+pub(crate) const REFERENCED_IMPORTS_SQLITE: &str = "\
+SELECT d.seq, d.id, d.trader, d.office, d.declared_at, d.tz, d.value_cny, i.line, i.hs_code, i.value, i.duty_rate, \
+ (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at = d.decided_at AND c.decided_at >= ?1), \
+ j.key, j.value ->> 'id' \
+ FROM declarations d CROSS JOIN json_each(d.body, '$.documents') j CROSS JOIN items i \
  WHERE d.direction = 'import' AND d.declared_at >= ?1 AND d.declared_at < ?2 \
- AND d.trader IN (SELECT f.trader FROM forex f WHERE f.reference IS NOT NULL) ORDER BY d.seq";
+ AND d.trader IN (SELECT f.trader FROM forex f WHERE f.reference IS NOT NULL) \
+ AND j.value ->> 'kind' = 'invoice' AND i.decl = d.seq";
+
+/// …and PostgreSQL's (bodies are TEXT; `json` parses without building a tree).
+pub(crate) const REFERENCED_IMPORTS_POSTGRES: &str = "\
+SELECT d.seq, d.id, d.trader, d.office, d.declared_at, d.tz, d.value_cny, i.line, i.hs_code, i.value, i.duty_rate, \
+ (SELECT MIN(c.decided_at) FROM decisions c WHERE c.decl = d.seq AND c.decided_at = d.decided_at AND c.decided_at >= ?1), \
+ j.n, j.doc ->> 'id' \
+ FROM declarations d \
+ CROSS JOIN LATERAL json_array_elements(d.body::json -> 'documents') WITH ORDINALITY AS j(doc, n) \
+ JOIN items i ON i.decl = d.seq \
+ WHERE d.direction = 'import' AND d.declared_at >= ?1 AND d.declared_at < ?2 \
+ AND d.trader IN (SELECT f.trader FROM forex f WHERE f.reference IS NOT NULL) \
+ AND j.doc ->> 'kind' = 'invoice'";
 
 /// Payments abroad with an invoice reference, made from `?1` on.
 pub(crate) const REFERENCED_PAYMENTS: &str = "\
 SELECT trader, reference, paid_at, amount_cny FROM forex WHERE reference IS NOT NULL AND paid_at >= ?1";
 
-/// Import declarations of `[?3, ?4)` whose trader issued a VAT invoice
-/// in `[?1, ?2)` (no decision time: the invoice checks do not need it).
+/// The import declarations of `[?3, ?4)` whose trader issued a VAT
+/// invoice in `[?1, ?2)`, one row per item line: the declaration's columns
+/// (seq to `value_cny`), the line's (number to duty rate). Columns only, no
+/// body; unordered (`gather` orders them).
 pub(crate) const INVOICED_IMPORTS: &str = "\
-SELECT d.body, CAST(NULL AS BIGINT) \
- FROM declarations d \
+SELECT d.seq, d.id, d.trader, d.office, d.declared_at, d.tz, d.value_cny, i.line, i.hs_code, i.value, i.duty_rate \
+ FROM declarations d JOIN items i ON i.decl = d.seq \
  WHERE d.direction = 'import' AND d.declared_at >= ?3 AND d.declared_at < ?4 \
- AND d.trader IN (SELECT i.trader FROM invoices i WHERE i.issued_at >= ?1 AND i.issued_at < ?2) ORDER BY d.seq";
+ AND d.trader IN (SELECT v.trader FROM invoices v WHERE v.issued_at >= ?1 AND v.issued_at < ?2)";
 
 /// VAT invoices issued in `[?1, ?2)`, oldest first.
 pub(crate) const INVOICES_ISSUED: &str =
     "SELECT body FROM invoices WHERE issued_at >= ?1 AND issued_at < ?2 ORDER BY issued_at, rowid";
 
-pub(crate) fn referenced_import(r: &dyn Columns) -> Result<crate::ReferencedImport> {
-    Ok(crate::ReferencedImport { declaration: decode(&r.text(0)?, Declaration::from_json)?, decided_at: r.int_opt(1)? })
+/// One item line with its declaration's columns (`INVOICED_IMPORTS`,
+/// `REFERENCED_IMPORTS_*`).
+pub(crate) struct LineRow {
+    seq: i64,
+    /// Read from the first row of each run of rows of one declaration only.
+    header: Option<Header>,
+    number: i64,
+    line: crate::ImportLine,
+    /// `REFERENCED_IMPORTS_*`: an invoice's position among the documents, and its number.
+    invoice: Option<(i64, String)>,
+}
+
+/// A declaration's own columns.
+struct Header {
+    id: String,
+    trader: String,
+    office: String,
+    declared_at: i64,
+    tz: i64,
+    value_cny: f64,
+    decided_at: Option<i64>,
+}
+
+/// The reader of `INVOICED_IMPORTS`' rows (`referenced`: of
+/// `REFERENCED_IMPORTS_*`'). A declaration's rows come one after the other
+/// in practice; its own columns are read from the first of them only.
+pub(crate) fn line_rows(referenced: bool) -> impl Fn(&dyn Columns) -> Result<LineRow> {
+    let last = std::cell::Cell::new(None);
+    move |r| {
+        let seq = r.int(0)?;
+        let header = if last.replace(Some(seq)) == Some(seq) {
+            None
+        } else {
+            Some(Header {
+                id: r.text(1)?,
+                trader: r.text(2)?,
+                office: r.text(3)?,
+                declared_at: r.int(4)?,
+                tz: r.int(5)?,
+                value_cny: r.real(6)?,
+                decided_at: if referenced { r.int_opt(11)? } else { None },
+            })
+        };
+        Ok(LineRow {
+            seq,
+            header,
+            number: r.int(7)?,
+            line: crate::ImportLine { hs_code: r.text(8)?, value: r.real(9)?, duty_rate: r.real(10)? },
+            invoice: if referenced { Some((r.int(12)?, r.text(13)?)) } else { None },
+        })
+    }
+}
+
+/// CNY per unit of a declaration's currency from its columns: the stored
+/// CNY value (`Declaration::total_value_cny`) over its lines' value. That
+/// is one of the reference rates up to rounding, so the nearest one is
+/// taken, exactly as `Declaration::rate` gives it; 1 without value.
+fn rate(value_cny: f64, value: f64) -> f64 {
+    if value <= 0.0 || !value.is_finite() {
+        return 1.0;
+    }
+    let q = value_cny / value;
+    riskgate_core::currency::DEFAULT_RATES.iter().map(|&(_, r)| r).find(|r| (q / r - 1.0).abs() < 1e-9).unwrap_or(q)
+}
+
+/// One declaration gathered from its rows.
+struct Gathered {
+    seq: i64,
+    header: Option<Header>,
+    /// The first and the last line number seen.
+    first: i64,
+    last: i64,
+    lines: Vec<crate::ImportLine>,
+    invoices: Vec<String>,
+}
+
+/// Rows gathered per declaration, in the order stored (seq): its columns,
+/// its lines by number and its invoice numbers (the rows of one line each
+/// carry one invoice, the same for every line); the decision time.
+fn gather(mut rows: Vec<LineRow>) -> Vec<(crate::ImportLines, Option<i64>, Vec<String>)> {
+    rows.sort_unstable_by_key(|r| (r.seq, r.number, r.invoice.as_ref().map(|i| i.0)));
+    let mut out: Vec<Gathered> = Vec::new();
+    for r in rows {
+        if out.last().is_none_or(|g| g.seq != r.seq) {
+            let (first, last) = (r.number, r.number);
+            out.push(Gathered { seq: r.seq, header: None, first, last, lines: Vec::new(), invoices: Vec::new() });
+        }
+        let g = out.last_mut().expect("a declaration was pushed");
+        if g.header.is_none() {
+            g.header = r.header;
+        }
+        if g.lines.is_empty() || g.last != r.number {
+            g.lines.push(r.line);
+            g.last = r.number;
+        }
+        if let Some((_, number)) = r.invoice.filter(|_| r.number == g.first) {
+            g.invoices.push(number);
+        }
+    }
+    // Every declaration's first row carries its columns.
+    out.into_iter()
+        .filter_map(|g| {
+            let h = g.header?;
+            let mut i = crate::ImportLines {
+                id: h.id,
+                trader: h.trader,
+                office: h.office,
+                declared_at: h.declared_at,
+                tz: i32::try_from(h.tz).unwrap_or(0),
+                rate: 1.0,
+                lines: g.lines,
+            };
+            i.rate = rate(h.value_cny, i.total_value());
+            Some((i, h.decided_at, g.invoices))
+        })
+        .collect()
+}
+
+/// The imports of `INVOICED_IMPORTS`' rows.
+pub(crate) fn import_lines(rows: Vec<LineRow>) -> Vec<crate::ImportLines> {
+    gather(rows).into_iter().map(|(i, _, _)| i).collect()
+}
+
+/// The imports of `REFERENCED_IMPORTS_*`' rows, with their invoice numbers.
+pub(crate) fn referenced_imports(rows: Vec<LineRow>) -> Vec<crate::ReferencedImport> {
+    gather(rows)
+        .into_iter()
+        .map(|(import, decided_at, invoices)| crate::ReferencedImport { import, decided_at, invoices })
+        .collect()
 }
 
 pub(crate) fn referenced_payment(r: &dyn Columns) -> Result<crate::ReferencedPayment> {

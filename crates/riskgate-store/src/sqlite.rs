@@ -607,8 +607,9 @@ impl Store for SqliteStore {
         to: i64,
         paid_from: i64,
     ) -> Result<(Vec<crate::ReferencedImport>, Vec<crate::ReferencedPayment>)> {
+        let lines = all(&self.conn, rows::REFERENCED_IMPORTS_SQLITE, params![from, to], rows::line_rows(true))?;
         Ok((
-            all(&self.conn, rows::REFERENCED_IMPORTS, params![from, to], rows::referenced_import)?,
+            rows::referenced_imports(lines),
             all(&self.conn, rows::REFERENCED_PAYMENTS, params![paid_from], rows::referenced_payment)?,
         ))
     }
@@ -631,10 +632,10 @@ impl Store for SqliteStore {
         issued_to: i64,
         declared_from: i64,
         declared_to: i64,
-    ) -> Result<(Vec<crate::ReferencedImport>, Vec<TaxInvoice>)> {
+    ) -> Result<(Vec<crate::ImportLines>, Vec<TaxInvoice>)> {
         let p = params![issued_from, issued_to, declared_from, declared_to];
         Ok((
-            all(&self.conn, rows::INVOICED_IMPORTS, p, rows::referenced_import)?,
+            rows::import_lines(all(&self.conn, rows::INVOICED_IMPORTS, p, rows::line_rows(false))?),
             all(&self.conn, rows::INVOICES_ISSUED, params![issued_from, issued_to], rows::body(TaxInvoice::from_json))?,
         ))
     }

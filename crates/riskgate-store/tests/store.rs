@@ -1383,7 +1383,14 @@ fn money_flow_is_summed_per_trader_and_scoped_by_office() {
         let name = if matches!(backend, Backend::Sqlite(_)) { "sqlite" } else { "postgres" };
         let mut other = decl("C", 5, "T2", 300.0);
         other.office = "5301".into();
-        let decls = [decl("A", 2, "T1", 1000.0), decl("B", 20, "T1", 500.0), other, decl("L", 2, "T1", 9.0)];
+        let mut a = decl("A", 2, "T1", 1000.0);
+        a.documents = [("invoice", "INV-A"), ("contract", "K-1"), ("invoice", "INV-B")]
+            .map(|(kind, id)| riskgate_core::Document { kind: kind.into(), id: id.into() })
+            .into();
+        let mut b = decl("B", 20, "T1", 500.0);
+        b.currency = "JPY".into();
+        b.documents = vec![riskgate_core::Document { kind: "invoice".into(), id: "INV-C".into() }; 2];
+        let decls = [a, b, other, decl("L", 2, "T1", 9.0)];
         let mut april = decls[3].clone();
         april.declared_at = chrono::DateTime::parse_from_rfc3339("2026-04-02T09:00:00+08:00").unwrap();
         commit_in_lane(store.as_mut(), &[decls[0].clone(), decls[1].clone(), decls[2].clone(), april], Channel::Green);
@@ -1424,12 +1431,42 @@ fn money_flow_is_summed_per_trader_and_scoped_by_office() {
         );
         let one = store.money_flow(march.0, march.1, None, Some("T2")).unwrap();
         assert_eq!((sum(&one.declared).len(), one.paid.len(), one.invoiced.len()), (1, 0, 0));
-        // Re-matching by reference: the imports of traders with a referenced
-        // payment, with their decision time, and the referenced payments.
+        // Re-matching by reference: the imports that list an invoice, of
+        // traders with a referenced payment, with their decision time and
+        // invoice numbers (each line read once, each number as often as
+        // listed), and the referenced payments.
+        fn sorted(v: &[String]) -> Vec<String> {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        }
         let (imports, payments) = store.referenced_imports(march.0, march.1, march.0).unwrap();
-        let got: Vec<(String, bool)> =
-            imports.iter().map(|i| (i.declaration.id.clone(), i.decided_at.is_some())).collect();
-        assert_eq!(got, [("A".to_string(), true), ("B".to_string(), true)], "{name}");
+        let got: Vec<(String, bool, Vec<String>)> =
+            imports.iter().map(|i| (i.import.id.clone(), i.decided_at.is_some(), sorted(&i.invoices))).collect();
+        let invs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            [("A".to_string(), true, invs(&["INV-A", "INV-B"])), ("B".to_string(), true, invs(&["INV-C", "INV-C"]))],
+            "{name}"
+        );
+        // Read by columns, they give what the declarations give, exactly.
+        for (i, d) in imports.iter().zip(&decls) {
+            let i = &i.import;
+            assert_eq!(
+                (i.trader.as_str(), i.office.as_str(), i.declared_at()),
+                (d.trader.id.as_str(), d.office.as_str(), d.declared_at)
+            );
+            assert_eq!(
+                (i.rate, i.total_value_cny(), i.duty_rate()),
+                (d.rate(), d.total_value_cny(), d.duty_rate()),
+                "{name}"
+            );
+            let lines: Vec<(&str, f64, f64)> =
+                i.lines.iter().map(|l| (l.hs_code.as_str(), l.value, l.duty_rate)).collect();
+            let items: Vec<(&str, f64, f64)> =
+                d.items.iter().map(|l| (l.hs_code.as_str(), l.value, l.duty_rate)).collect();
+            assert_eq!(lines, items, "{name}");
+        }
         let refs: Vec<(String, String, f64)> =
             payments.iter().map(|p| (p.trader.clone(), p.reference.clone(), p.amount_cny)).collect();
         assert_eq!(refs, [("T1".to_string(), "INV-A".to_string(), 20_000.0)], "{name}");
@@ -1440,14 +1477,13 @@ fn money_flow_is_summed_per_trader_and_scoped_by_office() {
         // March; L in April is outside the declarations' range), T2 only
         // in February.
         let (imports, invoices) = store.invoiced_imports(march.0, march.1, march.0, march.1).unwrap();
-        let got: Vec<(String, bool)> =
-            imports.iter().map(|i| (i.declaration.id.clone(), i.decided_at.is_some())).collect();
-        assert_eq!(got, [("A".to_string(), false), ("B".to_string(), false)], "{name}");
+        let got: Vec<(&str, f64, usize)> = imports.iter().map(|i| (i.id.as_str(), i.rate, i.lines.len())).collect();
+        assert_eq!(got, [("A", 7.10, 2), ("B", 0.048, 2)], "{name}");
         let inv: Vec<(String, f64)> = invoices.iter().map(|i| (i.trader.clone(), i.amount_cny)).collect();
         assert_eq!(inv, [("T1".to_string(), 40_000.0)], "{name}");
         let feb = march.0 - 28 * 86_400;
         let (imports, invoices) = store.invoiced_imports(feb, march.1, march.0, march.1 + 30 * 86_400).unwrap();
-        let ids: Vec<&str> = imports.iter().map(|i| i.declaration.id.as_str()).collect();
+        let ids: Vec<&str> = imports.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["A", "B", "C", "L", "C2"], "{name}: both traders, April included");
         let inv: Vec<&str> = invoices.iter().map(|i| i.trader.as_str()).collect();
         assert_eq!(inv, ["T2", "T1"], "{name}: oldest first");
