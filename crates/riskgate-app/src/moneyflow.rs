@@ -234,9 +234,11 @@ pub fn reconcile(store: &dyn Store, q: &Query) -> anyhow::Result<Reconciliation>
     let mut rows: Vec<TraderFlow> = by.into_values().map(|r| assess(r, &names)).collect();
     let traders = rows.len();
     let flagged = rows.iter().filter(|r| r.flagged).count();
+    // Summed in the listed order (not the map's), so the same store always
+    // gives the same figure to the last digit.
+    rows.sort_by(|a, b| b.flagged.cmp(&a.flagged).then(b.gap_cny.total_cmp(&a.gap_cny)).then(a.trader.cmp(&b.trader)));
     let flagged_gap_cny = rows.iter().filter(|r| r.flagged).map(|r| r.gap_cny.max(0.0)).sum();
     rows.retain(|r| !q.flagged_only || r.flagged);
-    rows.sort_by(|a, b| b.flagged.cmp(&a.flagged).then(b.gap_cny.total_cmp(&a.gap_cny)).then(a.trader.cmp(&b.trader)));
     rows.truncate(q.limit);
     let mut overpaid = overpaid(store, q, from, to)?;
     let overpaid_total = overpaid.len();
